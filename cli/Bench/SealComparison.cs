@@ -1,0 +1,7 @@
+namespace FederatedTwin.Cli.Bench;
+
+/// <summary>Placeholder replaced below.</summary>
+internal static class SealComparison
+{
+    public static Dictionary<string, object>? Run() => null;
+}

@@ -1,0 +1,22 @@
+using System.CommandLine;
+using FederatedTwin.Cli.Bench;
+
+namespace FederatedTwin.Cli.Commands;
+
+/// <summary>`ftwin bench ...`: the product's performance targets, each measured against a baseline in the same run.</summary>
+internal static class BenchCommands
+{
+    public static Command Create()
+    {
+        var bench = new Command("bench", "Measure the product's performance targets (DESIGN.md §10).");
+
+        var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a table." };
+        var seal = new Option<bool>("--compare-seal") { Description = "Also time Microsoft SEAL BFV (node-seal, WebAssembly) in the same run; needs node and npm." };
+        var crypto = new Command("crypto", "Encrypt, aggregate, decryption shares and combine, at N = 8192 with the production parameters.");
+        crypto.Options.Add(json);
+        crypto.Options.Add(seal);
+        crypto.SetAction(parse => CryptoBenchmark.Run(parse.GetValue(json), parse.GetValue(seal)));
+        bench.Subcommands.Add(crypto);
+        return bench;
+    }
+}

@@ -1,0 +1,7 @@
+using System.CommandLine;
+using FederatedTwin.Cli.Commands;
+
+// ftwin: one command for every role. Each command group lives in Commands/.
+var root = new RootCommand("FederatedTwin: federated, privacy-preserving population digital twins for ACOs.");
+root.Subcommands.Add(BenchCommands.Create());
+return await root.Parse(args).InvokeAsync();

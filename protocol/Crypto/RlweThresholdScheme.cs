@@ -1,0 +1,309 @@
+using FederatedTwin.Protocol.Crypto.Rlwe;
+using FederatedTwin.Protocol.Crypto.Serialization;
+using FederatedTwin.Protocol.Crypto.Threshold;
+
+namespace FederatedTwin.Protocol.Crypto;
+
+/// <summary>
+/// <see cref="IAdditiveThresholdScheme"/> over our RLWE layers: N-of-N threshold among a round's
+/// participants (DESIGN.md §6's minimal version; a t-of-n committee is future work).
+/// Thread-safe: every call builds its own samplers and scratch space over shared read-only tables.
+/// </summary>
+public sealed class RlweThresholdScheme : IAdditiveThresholdScheme
+{
+    public RlweThresholdScheme(RlweParameters parameters)
+    {
+        Parameters = parameters;
+    }
+
+    public static RlweThresholdScheme Default { get; } = new(RlweParameters.Default);
+
+    public RlweParameters Parameters { get; }
+
+    public string Name => Parameters.Name;
+
+    public byte ParameterSetId => Parameters.Id.Value;
+
+    public int ValuesPerCiphertext => Parameters.N;
+
+    public int MaxParties => Parameters.MaxParties;
+
+    public int CrpSeedLength => CommonReferencePolynomial.SeedLength;
+
+    public int CiphertextCount(int valueCount) => (valueCount + Parameters.N - 1) / Parameters.N;
+
+    public byte[] NewCrpSeed() => CommonReferencePolynomial.NewSeed();
+
+    public ThresholdSecret GenerateSecret() => new RlweSecret(SecretKey.Generate(Parameters));
+
+    public ThresholdSecret ImportSecret(ReadOnlySpan<byte> exported)
+    {
+        var reader = CryptoFormat.Open(exported, Parameters, CryptoObjectKind.SecretKey);
+        var packed = reader.Extra;
+        if (packed.Length != Parameters.N / 4)
+        {
+            throw new CryptoFormatException(CryptoFormatError.LengthMismatch, "A secret key holds N/4 bytes of 2-bit coefficients.");
+        }
+
+        var coefficients = new sbyte[Parameters.N];
+        for (var j = 0; j < coefficients.Length; j++)
+        {
+            var code = (packed[j >> 2] >> ((j & 3) * 2)) & 3;
+            coefficients[j] = code switch
+            {
+                0 => 0,
+                1 => 1,
+                2 => -1,
+                _ => throw new CryptoFormatException(CryptoFormatError.InvalidValue, "A secret key coefficient is not ternary."),
+            };
+        }
+
+        return new RlweSecret(SecretKey.FromCoefficients(Parameters, coefficients));
+    }
+
+    public byte[] GeneratePublicKeyShare(ThresholdSecret secret, ReadOnlySpan<byte> crpSeed)
+    {
+        var protocol = new PublicKeyGenProtocol(Parameters);
+        var crp = protocol.SampleCrp(crpSeed);
+        var share = protocol.AllocateShare();
+        protocol.GenShare(SecretKeyOf(secret), crp, share);
+        return CryptoFormat.Write(Parameters, CryptoObjectKind.PublicKeyShare, 0, default, [share.Value]);
+    }
+
+    public byte[] AggregatePublicKey(ReadOnlySpan<byte> crpSeed, IReadOnlyList<ReadOnlyMemory<byte>> publicKeyShares)
+    {
+        if (publicKeyShares.Count == 0)
+        {
+            throw new ArgumentException("A collective key needs at least one share.", nameof(publicKeyShares));
+        }
+
+        if (crpSeed.Length != CrpSeedLength)
+        {
+            throw new ArgumentException($"A CRP seed is {CrpSeedLength} bytes.", nameof(crpSeed));
+        }
+
+        var protocol = new PublicKeyGenProtocol(Parameters);
+        var aggregate = protocol.AllocateShare();
+        var share = protocol.AllocateShare();
+        foreach (var bytes in publicKeyShares)
+        {
+            CryptoFormat.Open(bytes.Span, Parameters, CryptoObjectKind.PublicKeyShare).ReadPoly(0, share.Value);
+            protocol.AggregateShares(aggregate, share, aggregate);
+        }
+
+        // The key's p1 is the CRP itself; only its seed travels.
+        return CryptoFormat.Write(Parameters, CryptoObjectKind.CollectivePublicKey, publicKeyShares.Count, crpSeed, [aggregate.Value]);
+    }
+
+    /// <summary>Parses a collective key, re-expanding a from its seed.</summary>
+    public PublicKey ReadPublicKey(ReadOnlySpan<byte> collectivePublicKey)
+    {
+        var reader = CryptoFormat.Open(collectivePublicKey, Parameters, CryptoObjectKind.CollectivePublicKey);
+        if (reader.Extra.Length != CrpSeedLength || reader.PolyCount != 1)
+        {
+            throw new CryptoFormatException(CryptoFormatError.LengthMismatch, "A collective public key holds one polynomial and a CRP seed.");
+        }
+
+        var crp = CommonReferencePolynomial.Expand(Parameters, reader.Extra);
+        return new PublicKey(Parameters, reader.ReadPoly(0), crp.Value);
+    }
+
+    public byte[] Encrypt(ReadOnlySpan<byte> collectivePublicKey, ReadOnlySpan<long> values) =>
+        WriteVector(values.Length, EncryptToCiphertexts(ReadPublicKey(collectivePublicKey), values));
+
+    public IReadOnlyList<Ciphertext> EncryptToCiphertexts(PublicKey key, ReadOnlySpan<long> values)
+    {
+        var encryptor = new Encryptor(key);
+        var n = Parameters.N;
+        var count = Math.Max(1, CiphertextCount(values.Length));
+        var output = new Ciphertext[count];
+        var plaintext = new ulong[n];
+        for (var k = 0; k < count; k++)
+        {
+            Array.Clear(plaintext);
+            var chunk = values.Slice(k * n, Math.Min(n, values.Length - (k * n)));
+            for (var j = 0; j < chunk.Length; j++)
+            {
+                plaintext[j] = unchecked((ulong)chunk[j]);
+            }
+
+            output[k] = encryptor.Encrypt(plaintext.AsSpan(0, chunk.Length));
+        }
+
+        return output;
+    }
+
+    public byte[] WriteVector(int valueCount, IReadOnlyList<Ciphertext> ciphertexts)
+    {
+        var polys = new List<Ring.RnsPoly>(ciphertexts.Count * 2);
+        foreach (var ct in ciphertexts)
+        {
+            polys.Add(ct.C0);
+            polys.Add(ct.C1);
+        }
+
+        return CryptoFormat.Write(Parameters, CryptoObjectKind.EncryptedVector, valueCount, default, polys);
+    }
+
+    public byte[] WriteCiphertext(Ciphertext ciphertext) =>
+        CryptoFormat.Write(Parameters, CryptoObjectKind.Ciphertext, Parameters.N, default, [ciphertext.C0, ciphertext.C1]);
+
+    public Ciphertext ReadCiphertext(ReadOnlySpan<byte> bytes)
+    {
+        var reader = CryptoFormat.Open(bytes, Parameters, CryptoObjectKind.Ciphertext);
+        if (reader.PolyCount != 2)
+        {
+            throw new CryptoFormatException(CryptoFormatError.LengthMismatch, "A ciphertext holds two polynomials.");
+        }
+
+        return new Ciphertext(Parameters, reader.ReadPoly(0), reader.ReadPoly(1));
+    }
+
+    public (int ValueCount, Ciphertext[] Ciphertexts) ReadVector(ReadOnlySpan<byte> bytes)
+    {
+        var reader = CryptoFormat.Open(bytes, Parameters, CryptoObjectKind.EncryptedVector);
+        var expected = Math.Max(1, CiphertextCount(reader.ValueCount));
+        if (reader.PolyCount != 2 * expected)
+        {
+            throw new CryptoFormatException(CryptoFormatError.LengthMismatch, $"An encrypted vector of {reader.ValueCount} values holds {2 * expected} polynomials, not {reader.PolyCount}.");
+        }
+
+        var cts = new Ciphertext[expected];
+        for (var k = 0; k < expected; k++)
+        {
+            cts[k] = new Ciphertext(Parameters, reader.ReadPoly(2 * k), reader.ReadPoly((2 * k) + 1));
+        }
+
+        return (reader.ValueCount, cts);
+    }
+
+    public IEncryptedSum NewSum(int valueCount) => new EncryptedSum(this, valueCount);
+
+    public byte[] GenerateDecryptionShare(ThresholdSecret secret, ReadOnlySpan<byte> encryptedSum)
+    {
+        var (valueCount, cts) = ReadVector(encryptedSum);
+        var protocol = new ThresholdDecryptionProtocol(Parameters);
+        var key = SecretKeyOf(secret);
+        var polys = new Ring.RnsPoly[cts.Length];
+        for (var k = 0; k < cts.Length; k++)
+        {
+            var share = protocol.AllocateShare();
+            protocol.GenShare(key, cts[k], share);
+            polys[k] = share.Value;
+        }
+
+        return CryptoFormat.Write(Parameters, CryptoObjectKind.DecryptionShare, valueCount, default, polys);
+    }
+
+    public long[] CombineDecryptionShares(ReadOnlySpan<byte> encryptedSum, IReadOnlyList<ReadOnlyMemory<byte>> decryptionShares)
+    {
+        if (decryptionShares.Count == 0)
+        {
+            throw new ArgumentException("Decryption needs the shares of every key holder.", nameof(decryptionShares));
+        }
+
+        var (valueCount, cts) = ReadVector(encryptedSum);
+        var protocol = new ThresholdDecryptionProtocol(Parameters);
+        var aggregates = new DecryptionShare[cts.Length];
+        for (var k = 0; k < cts.Length; k++)
+        {
+            aggregates[k] = protocol.AllocateShare();
+        }
+
+        var scratch = protocol.AllocateShare();
+        foreach (var bytes in decryptionShares)
+        {
+            var reader = CryptoFormat.Open(bytes.Span, Parameters, CryptoObjectKind.DecryptionShare);
+            if (reader.ValueCount != valueCount || reader.PolyCount != cts.Length)
+            {
+                throw new CryptoFormatException(CryptoFormatError.LengthMismatch, $"A decryption share for {reader.ValueCount} values does not match a sum of {valueCount} values.");
+            }
+
+            for (var k = 0; k < cts.Length; k++)
+            {
+                reader.ReadPoly(k, scratch.Value);
+                protocol.AggregateShares(aggregates[k], scratch, aggregates[k]);
+            }
+        }
+
+        var result = new long[valueCount];
+        var plaintext = new ulong[Parameters.N];
+        for (var k = 0; k < cts.Length; k++)
+        {
+            protocol.Decrypt(cts[k], aggregates[k], plaintext);
+            var take = Math.Min(Parameters.N, valueCount - (k * Parameters.N));
+            for (var j = 0; j < take; j++)
+            {
+                result[(k * Parameters.N) + j] = unchecked((long)plaintext[j]);
+            }
+        }
+
+        return result;
+    }
+
+    internal SecretKey SecretKeyOf(ThresholdSecret secret) =>
+        secret is RlweSecret s && s.Key.Parameters.Id == Parameters.Id
+            ? s.Key
+            : throw new ArgumentException("The secret was not made by this scheme and parameter set.", nameof(secret));
+
+    private sealed class RlweSecret(SecretKey key) : ThresholdSecret
+    {
+        public SecretKey Key { get; } = key;
+
+        public override byte[] Export()
+        {
+            var packed = new byte[Key.Parameters.N / 4];
+            for (var j = 0; j < Key.Coefficients.Length; j++)
+            {
+                var code = Key.Coefficients[j] switch { 1 => 1, -1 => 2, _ => 0 };
+                packed[j >> 2] |= (byte)(code << ((j & 3) * 2));
+            }
+
+            return CryptoFormat.Write(Key.Parameters, CryptoObjectKind.SecretKey, 0, packed, []);
+        }
+    }
+
+    private sealed class EncryptedSum : IEncryptedSum
+    {
+        private readonly RlweThresholdScheme _scheme;
+        private readonly Ciphertext[] _accumulator;
+
+        public EncryptedSum(RlweThresholdScheme scheme, int valueCount)
+        {
+            _scheme = scheme;
+            ValueCount = valueCount;
+            _accumulator = new Ciphertext[Math.Max(1, scheme.CiphertextCount(valueCount))];
+            for (var k = 0; k < _accumulator.Length; k++)
+            {
+                _accumulator[k] = new Ciphertext(scheme.Parameters);
+            }
+        }
+
+        public int ValueCount { get; }
+
+        public int Count { get; private set; }
+
+        public void Add(ReadOnlySpan<byte> encryptedVector)
+        {
+            var reader = CryptoFormat.Open(encryptedVector, _scheme.Parameters, CryptoObjectKind.EncryptedVector);
+            if (reader.ValueCount != ValueCount || reader.PolyCount != 2 * _accumulator.Length)
+            {
+                throw new CryptoFormatException(CryptoFormatError.LengthMismatch, $"An encrypted vector of {reader.ValueCount} values cannot be added to a sum of {ValueCount} values.");
+            }
+
+            var c0 = _scheme.Parameters.Ring.NewPoly();
+            var c1 = _scheme.Parameters.Ring.NewPoly();
+            var ct = new Ciphertext(_scheme.Parameters, c0, c1);
+            for (var k = 0; k < _accumulator.Length; k++)
+            {
+                reader.ReadPoly(2 * k, c0);
+                reader.ReadPoly((2 * k) + 1, c1);
+                Evaluator.AddInPlace(_accumulator[k], ct);
+            }
+
+            Count++;
+        }
+
+        public byte[] ToBytes() => _scheme.WriteVector(ValueCount, _accumulator);
+    }
+}
