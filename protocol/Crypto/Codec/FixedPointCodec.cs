@@ -71,8 +71,17 @@ public sealed class FixedPointCodec
     /// <summary>⌊(2^63 − 1) / MaxParties⌋: the largest encoded magnitude one party may submit.</summary>
     public long MaxEncodedMagnitude { get; }
 
-    /// <summary>The largest |value| block b accepts.</summary>
-    public double MaxValue(FixedPointBlock block) => MaxEncodedMagnitude / block.Scale;
+    /// <summary>The largest |value| block b accepts: MaxEncodedMagnitude/scale, stepped down past double rounding.</summary>
+    public double MaxValue(FixedPointBlock block)
+    {
+        var v = MaxEncodedMagnitude / block.Scale;
+        while ((long)Math.Round(v * block.Scale, MidpointRounding.ToEven) > MaxEncodedMagnitude)
+        {
+            v = Math.BitDecrement(v);
+        }
+
+        return v;
+    }
 
     public long[] Encode(ReadOnlySpan<double> values)
     {

@@ -54,7 +54,7 @@ public sealed class Modulus
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ulong MulShoupLazy(ulong x, ulong w, ulong wShoup)
     {
-        var quotient = Math.BigMul(x, wShoup, out _);
+        var quotient = NegacyclicNtt.MulHigh(x, wShoup);
         return unchecked((x * w) - (quotient * Value));
     }
 
@@ -62,8 +62,7 @@ public sealed class Modulus
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ulong MulShoup(ulong x, ulong w, ulong wShoup)
     {
-        var r = MulShoupLazy(x, w, wShoup);
-        return r >= Value ? r - Value : r;
+        return NegacyclicNtt.ReduceOnce(MulShoupLazy(x, w, wShoup), Value);
     }
 
     /// <summary>x mod q for any 64-bit x.</summary>
@@ -77,12 +76,7 @@ public sealed class Modulus
         var a = MulShoupLazy(hi, TwoTo64ModQ, TwoTo64ModQShoup);
         var b = MulShoupLazy(lo, 1, OneShoup);
         var s = a + b; // < 4q < 2^62
-        if (s >= TwoQ)
-        {
-            s -= TwoQ;
-        }
-
-        return s >= Value ? s - Value : s;
+        return NegacyclicNtt.ReduceOnce(NegacyclicNtt.ReduceOnce(s, TwoQ), Value);
     }
 
     /// <summary>a·b mod q for reduced a and b, without a precomputed companion.</summary>
@@ -96,12 +90,11 @@ public sealed class Modulus
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ulong Add(ulong a, ulong b)
     {
-        var s = a + b;
-        return s >= Value ? s - Value : s;
+        return NegacyclicNtt.ReduceOnce(a + b, Value);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public ulong Sub(ulong a, ulong b) => a >= b ? a - b : a + Value - b;
+    public ulong Sub(ulong a, ulong b) => NegacyclicNtt.ReduceOnce(a + Value - b, Value);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ulong Neg(ulong a) => a == 0 ? 0 : Value - a;

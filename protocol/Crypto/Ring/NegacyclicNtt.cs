@@ -97,8 +97,8 @@ public sealed class NegacyclicNtt
                 {
                     ref var x = ref Unsafe.Add(ref a0, j);
                     ref var y = ref Unsafe.Add(ref a0, j + t);
-                    var u = x >= twoQ ? x - twoQ : x;
-                    var v = unchecked((y * w) - (Math.BigMul(y, wShoup, out _) * q));
+                    var u = ReduceOnce(x, twoQ);
+                    var v = unchecked((y * w) - (MulHigh(y, wShoup) * q));
                     x = u + v;
                     y = u - v + twoQ;
                 }
@@ -108,8 +108,7 @@ public sealed class NegacyclicNtt
         for (var j = 0; j < N; j++)
         {
             ref var x = ref Unsafe.Add(ref a0, j);
-            var r = x >= twoQ ? x - twoQ : x;
-            x = r >= q ? r - q : r;
+            x = ReduceOnce(ReduceOnce(x, twoQ), q);
         }
     }
 
@@ -140,10 +139,9 @@ public sealed class NegacyclicNtt
                     ref var y = ref Unsafe.Add(ref a0, j + t);
                     var u = x;
                     var v = y;
-                    var s = u + v;
-                    x = s >= twoQ ? s - twoQ : s;
+                    x = ReduceOnce(u + v, twoQ);
                     var d = u - v + twoQ;
-                    y = unchecked((d * w) - (Math.BigMul(d, wShoup, out _) * q));
+                    y = unchecked((d * w) - (MulHigh(d, wShoup) * q));
                 }
 
                 j1 += t << 1;
@@ -155,10 +153,21 @@ public sealed class NegacyclicNtt
         for (var j = 0; j < N; j++)
         {
             ref var x = ref Unsafe.Add(ref a0, j);
-            var r = unchecked((x * _nInv) - (Math.BigMul(x, _nInvShoup, out _) * q));
-            x = r >= q ? r - q : r;
+            x = ReduceOnce(unchecked((x * _nInv) - (MulHigh(x, _nInvShoup) * q)), q);
         }
     }
+
+    /// <summary>x − m if x ≥ m, else x, without a branch: random residues would mispredict half the time.
+    /// Valid for x &lt; 2m &lt; 2^63, where x − m is negative exactly when it wraps.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static ulong ReduceOnce(ulong x, ulong m)
+    {
+        var r = unchecked(x - m);
+        return r + (m & (ulong)((long)r >> 63));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static ulong MulHigh(ulong a, ulong b) => (ulong)(((UInt128)a * b) >> 64);
 
     private static uint BitReverse(uint x, int bits) => (uint)(ReverseBits(x) >> (32 - bits));
 

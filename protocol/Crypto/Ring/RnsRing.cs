@@ -155,8 +155,7 @@ public sealed class RnsRing
             for (var j = 0; j < N; j++)
             {
                 var p = m.MulShoup(Unsafe.Add(ref x, j), Unsafe.Add(ref wv, j), Unsafe.Add(ref ws, j));
-                var s = Unsafe.Add(ref o, j) + p;
-                Unsafe.Add(ref o, j) = s >= q ? s - q : s;
+                Unsafe.Add(ref o, j) = NegacyclicNtt.ReduceOnce(Unsafe.Add(ref o, j) + p, q);
             }
         }
     }

@@ -6,7 +6,7 @@ namespace FederatedTwin.Protocol.Crypto.Ring;
 /// <summary>Uniform secrets in {−1, 0, 1}, as every RLWE secret and the encryption ephemeral u.</summary>
 public sealed class TernarySampler(RnsRing ring, RandomSource random)
 {
-    /// <summary>Writes a fresh ternary polynomial (coefficient form) into output and returns the signed coefficients.</summary>
+    /// <summary>Writes a fresh ternary polynomial (coefficient form) into output, and its signed coefficients into signedOut if given.</summary>
     public void Sample(RnsPoly output, Span<sbyte> signedOut = default)
     {
         var n = ring.N;
@@ -14,6 +14,7 @@ public sealed class TernarySampler(RnsRing ring, RandomSource random)
         random.Fill(bytes);
         var used = 0;
         Span<byte> one = stackalloc byte[1];
+        var values = new byte[n]; // v + 1, in {0, 1, 2}
         for (var j = 0; j < n; j++)
         {
             int b;
@@ -31,16 +32,28 @@ public sealed class TernarySampler(RnsRing ring, RandomSource random)
             }
             while (b == 255); // 255 = 3·85: reject so that b mod 3 is exactly uniform
 
-            var v = (b % 3) - 1;
-            if (!signedOut.IsEmpty)
-            {
-                signedOut[j] = (sbyte)v;
-            }
+            values[j] = (byte)(b % 3);
+        }
 
-            for (var i = 0; i < ring.Levels; i++)
+        if (!signedOut.IsEmpty)
+        {
+            for (var j = 0; j < n; j++)
             {
-                var q = ring.Moduli[i].Value;
-                output.Coefficients[(i * n) + j] = v switch { 1 => 1UL, -1 => q - 1, _ => 0UL };
+                signedOut[j] = (sbyte)(values[j] - 1);
+            }
+        }
+
+        Span<ulong> residues = stackalloc ulong[3];
+        for (var i = 0; i < ring.Levels; i++)
+        {
+            var q = ring.Moduli[i].Value;
+            residues[0] = q - 1;
+            residues[1] = 0;
+            residues[2] = 1;
+            var level = output.Level(i);
+            for (var j = 0; j < n; j++)
+            {
+                level[j] = residues[values[j]];
             }
         }
     }
@@ -57,6 +70,9 @@ public sealed class GaussianSampler
     private readonly RandomSource _random;
     private readonly ulong[] _cdt;
     private readonly int _bound;
+    private readonly ulong[][] _residues;
+    private readonly sbyte[] _prefixTable;
+    private const int PrefixBits = 12;
 
     public GaussianSampler(RnsRing ring, RandomSource random, double sigma, double cutInSigmas)
     {
@@ -82,6 +98,16 @@ public sealed class GaussianSampler
         }
 
         _cdt[^1] = ulong.MaxValue;
+        _residues = ring.Moduli.Select(m => Enumerable.Range(-_bound, (2 * _bound) + 1)
+            .Select(v => v >= 0 ? (ulong)v : m.Value - (ulong)(-v)).ToArray()).ToArray();
+        _prefixTable = new sbyte[1 << PrefixBits];
+        for (var prefix = 0; prefix < _prefixTable.Length; prefix++)
+        {
+            var low = (ulong)prefix << (64 - PrefixBits);
+            var high = low | (ulong.MaxValue >> PrefixBits);
+            var first = ScanIndex(low);
+            _prefixTable[prefix] = first == ScanIndex(high) ? (sbyte)first : (sbyte)-1;
+        }
     }
 
     public double Sigma { get; }
@@ -95,43 +121,56 @@ public sealed class GaussianSampler
         var n = _ring.N;
         var bytes = new byte[n * 8];
         _random.Fill(bytes);
+        var indices = new int[n];
         for (var j = 0; j < n; j++)
         {
-            var u = BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(j * 8, 8));
-            var v = SampleOne(u);
-            if (!signedOut.IsEmpty)
-            {
-                signedOut[j] = v;
-            }
+            indices[j] = SampleIndex(BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(j * 8, 8)));
+        }
 
-            for (var i = 0; i < _ring.Levels; i++)
+        if (!signedOut.IsEmpty)
+        {
+            for (var j = 0; j < n; j++)
             {
-                var m = _ring.Moduli[i];
-                var residue = v >= 0 ? (ulong)v : m.Value - (ulong)(-v);
-                ref var slot = ref output.Coefficients[(i * n) + j];
-                slot = accumulate ? m.Add(slot, residue) : residue;
+                signedOut[j] = indices[j] - _bound;
+            }
+        }
+
+        for (var i = 0; i < _ring.Levels; i++)
+        {
+            var m = _ring.Moduli[i];
+            var residues = _residues[i];
+            var level = output.Level(i);
+            for (var j = 0; j < n; j++)
+            {
+                var r = residues[indices[j]];
+                level[j] = accumulate ? m.Add(level[j], r) : r;
             }
         }
     }
 
-    internal int SampleOne(ulong u)
+    internal int SampleOne(ulong u) => SampleIndex(u) - _bound;
+
+    /// <summary>The number of CDT entries not above u, counted without branches (a binary search on random u mispredicts).</summary>
+    /// <summary>
+    /// The CDT index for u. The top 12 bits of u settle it through a 4 KiB table unless a CDT
+    /// boundary falls inside that 2^52-wide interval (under 1% of draws), which the full scan resolves.
+    /// </summary>
+    private int SampleIndex(ulong u)
     {
-        var lo = 0;
-        var hi = _cdt.Length - 1;
-        while (lo < hi)
+        var fast = _prefixTable[(int)(u >> (64 - PrefixBits))];
+        return fast >= 0 ? fast : ScanIndex(u);
+    }
+
+    private int ScanIndex(ulong u)
+    {
+        var count = 0;
+        foreach (var c in _cdt)
         {
-            var mid = (lo + hi) >> 1;
-            if (u < _cdt[mid])
-            {
-                hi = mid;
-            }
-            else
-            {
-                lo = mid + 1;
-            }
+            count += u >= c ? 1 : 0;
         }
 
-        return lo - _bound;
+        // cdt[^1] = 2^64 − 1, so count ≤ 2·bound except for u = 2^64 − 1 (probability 2^-64), folded onto the top value.
+        return Math.Min(count, _cdt.Length - 1);
     }
 }
 
