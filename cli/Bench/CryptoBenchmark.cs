@@ -138,7 +138,12 @@ internal static class CryptoBenchmark
 
         if (compareSeal)
         {
-            results["seal"] = SealComparison.Run() ?? (object)"unavailable (node-seal could not be installed or run)";
+            var sealFigures = SealComparison.Run();
+            results["seal"] = sealFigures ?? (object)"unavailable (node-seal could not be installed or run)";
+            if (sealFigures?.GetValueOrDefault("encrypt_ms") is double sealEncrypt)
+            {
+                results["encrypt_speedup_vs_seal"] = Math.Round(sealEncrypt / (double)results["encrypt_ms_per_ciphertext"], 2);
+            }
         }
 
         if (json)
