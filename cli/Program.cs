@@ -3,5 +3,9 @@ using FederatedTwin.Cli.Commands;
 
 // ftwin: one command for every role. Each command group lives in Commands/.
 var root = new RootCommand("FederatedTwin: federated, privacy-preserving population digital twins for ACOs.");
+root.Subcommands.Add(DemoCommand.Create());
+root.Subcommands.Add(NodeCommands.Create());
+root.Subcommands.Add(CoordinatorCommands.Create());
+root.Subcommands.Add(StudyCommands.Create());
 root.Subcommands.Add(BenchCommands.Create());
 return await root.Parse(args).InvokeAsync();

@@ -1,0 +1,92 @@
+using System.CommandLine;
+using Microsoft.Extensions.Hosting;
+using FederatedTwin.Node;
+using FederatedTwin.Node.Federation;
+using FederatedTwin.Node.Policy;
+
+namespace FederatedTwin.Cli.Commands;
+
+/// <summary>`ftwin node ...`: run a hospital's node and administer it on its own host.</summary>
+internal static class NodeCommands
+{
+    public static Command Create()
+    {
+        var command = new Command("node", "Run and administer a hospital's node.");
+        var nodeDir = new Option<DirectoryInfo>("--node-dir") { Description = "The node directory (created with a deny-by-default policy if it does not exist).", Required = true };
+
+        var adminUrl = new Option<string>("--admin-url") { Description = "Loopback address of the node's local admin API.", DefaultValueFactory = _ => "http://127.0.0.1:7480" };
+        var pollWait = new Option<int>("--poll-wait") { Description = "Seconds a long-poll for work may wait.", DefaultValueFactory = _ => 10 };
+        var run = new Command("run", "Run the node: poll the coordinator for work and answer it.") { nodeDir, adminUrl, pollWait };
+        run.SetAction(async (parse, cancellationToken) =>
+        {
+            var dir = parse.GetValue(nodeDir)!.FullName;
+            var app = NodeHost.Build([], o =>
+            {
+                o.NodeDir = dir;
+                o.AdminUrl = parse.GetValue(adminUrl)!;
+                o.PollWaitSeconds = parse.GetValue(pollWait);
+            });
+            await app.StartAsync(cancellationToken);
+            await app.WaitForShutdownAsync(cancellationToken);
+            return 0;
+        });
+        command.Subcommands.Add(run);
+
+        var siteSeed = new Option<int?>("--site-seed") { Description = "Write a seeded synthetic census as this node's local input (demo and tests)." };
+        var init = new Command("init", "Create a node directory: store, keys, admin token and a deny-by-default policy. Prints the node's public key.") { nodeDir, siteSeed };
+        init.SetAction(parse =>
+        {
+            using var node = NodeDirectory.OpenOrInitialize(parse.GetValue(nodeDir)!.FullName);
+            if (parse.GetValue(siteSeed) is { } seed)
+            {
+                node.WriteSiteInput(SiteInput.Synthetic(seed));
+            }
+
+            Console.WriteLine(node.Identity.PublicKey);
+            return 0;
+        });
+        command.Subcommands.Add(init);
+
+        var coordinator = new Option<Uri>("--coordinator") { Description = "The coordinator's base URL.", Required = true };
+        var token = new Option<string>("--token") { Description = "The one-time enrollment token from the ACO.", Required = true };
+        var name = new Option<string>("--name") { Description = "This node's display name at the coordinator.", DefaultValueFactory = _ => Environment.MachineName };
+        var enroll = new Command("enroll", "Enroll with a coordinator whose key is pinned in the site policy.") { nodeDir, coordinator, token, name };
+        enroll.SetAction(async (parse, cancellationToken) =>
+        {
+            using var node = NodeDirectory.OpenOrInitialize(parse.GetValue(nodeDir)!.FullName);
+            try
+            {
+                var id = await Enrollment.Enroll(node, parse.GetValue(coordinator)!, parse.GetValue(token)!, parse.GetValue(name)!, cancellationToken);
+                Console.WriteLine($"enrolled as {id}");
+                return 0;
+            }
+            catch (Exception e) when (e is CoordinatorRefusedException or HttpRequestException or SitePolicyException)
+            {
+                Console.Error.WriteLine($"error: {e.Message}");
+                return 2;
+            }
+        });
+        command.Subcommands.Add(enroll);
+
+        var file = new Argument<FileInfo>("file") { Description = "A site policy YAML file." };
+        var policy = new Command("policy", "Site policies.");
+        var check = new Command("check", "Validate a site policy file.") { file };
+        check.SetAction(parse =>
+        {
+            try
+            {
+                var p = SitePolicy.Load(parse.GetValue(file)!.FullName);
+                Console.WriteLine($"valid: {p.TrustedCoordinators.Count} trusted coordinator(s), purposes {string.Join(",", p.PurposesAllowed)}, algorithms {string.Join(",", p.AlgorithmsAllowed)}, minimum nodes {p.MinimumNodes}");
+                return 0;
+            }
+            catch (SitePolicyException e)
+            {
+                Console.Error.WriteLine($"invalid: {e.Message}");
+                return 2;
+            }
+        });
+        policy.Subcommands.Add(check);
+        command.Subcommands.Add(policy);
+        return command;
+    }
+}

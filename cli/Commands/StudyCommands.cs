@@ -1,0 +1,124 @@
+using System.CommandLine;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using FederatedTwin.Coordinator.Security;
+using FederatedTwin.Protocol.Federation;
+using Spectre.Console;
+
+namespace FederatedTwin.Cli.Commands;
+
+/// <summary>`ftwin study ...`: define, follow and cancel studies (the analyst's CLI).</summary>
+internal static class StudyCommands
+{
+    public static Command Create()
+    {
+        var command = new Command("study", "Define, follow and cancel studies at a coordinator.");
+        var coordinator = new Option<Uri>("--coordinator") { Description = "The coordinator's base URL.", DefaultValueFactory = _ => new Uri("http://127.0.0.1:7400") };
+        var token = new Option<string?>("--admin-token") { Description = "The coordinator's admin token (or set FTWIN_ADMIN_TOKEN, or give --data-dir on the coordinator's host)." };
+        var dataDir = new Option<DirectoryInfo?>("--data-dir") { Description = "Read the admin token from this coordinator data directory." };
+        var json = new Option<bool>("--json") { Description = "Print JSON." };
+
+        var file = new Argument<FileInfo>("file") { Description = "study.yaml" };
+        var create = new Command("create", "Create a study from a YAML file.") { file, coordinator, token, dataDir };
+        create.SetAction(parse => Run(parse, coordinator, token, dataDir, async client =>
+        {
+            var yaml = await File.ReadAllTextAsync(parse.GetValue(file)!.FullName);
+            StudyFile.Parse(yaml); // validate locally first: errors name the field and line
+            var created = await client.Send(HttpMethod.Post, "/v1/admin/studies", new StringContent(yaml, Encoding.UTF8, "application/yaml"));
+            Console.WriteLine($"created study {created?["id"]}");
+        }));
+        command.Subcommands.Add(create);
+
+        var list = new Command("list", "List studies.") { coordinator, token, dataDir, json };
+        list.SetAction(parse => Run(parse, coordinator, token, dataDir, async client =>
+        {
+            var studies = await client.Send(HttpMethod.Get, "/v1/admin/studies");
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(studies?.ToJsonString());
+                return;
+            }
+
+            var table = new Table().AddColumns("id", "algorithm", "state", "round", "attempt", "created");
+            foreach (var s in studies?.AsArray() ?? [])
+            {
+                table.AddRow(Markup.Escape($"{s?["id"]}"), Markup.Escape($"{s?["algorithm"]}"), Markup.Escape($"{s?["state"]}"), $"{s?["round"]}", $"{s?["attempt"]}", Markup.Escape($"{s?["created_at"]}"));
+            }
+
+            AnsiConsole.Write(table);
+        }));
+        command.Subcommands.Add(list);
+
+        var id = new Argument<string>("id") { Description = "The study id." };
+        var show = new Command("show", "Show a study: state, decisions, attempts, result.") { id, coordinator, token, dataDir, json };
+        show.SetAction(parse => Run(parse, coordinator, token, dataDir, async client =>
+        {
+            var study = await client.Send(HttpMethod.Get, $"/v1/admin/studies/{Uri.EscapeDataString(parse.GetValue(id)!)}");
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(study?.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+                return;
+            }
+
+            PrintStudy(study!);
+        }));
+        command.Subcommands.Add(show);
+
+        var cancel = new Command("cancel", "Cancel a study that has not ended.") { id, coordinator, token, dataDir };
+        cancel.SetAction(parse => Run(parse, coordinator, token, dataDir, async client =>
+        {
+            await client.Send(HttpMethod.Post, $"/v1/admin/studies/{Uri.EscapeDataString(parse.GetValue(id)!)}/cancel");
+            Console.WriteLine("cancelled");
+        }));
+        command.Subcommands.Add(cancel);
+        return command;
+    }
+
+    internal static void PrintStudy(JsonNode study)
+    {
+        AnsiConsole.MarkupLine($"[bold]{Markup.Escape($"{study["id"]}")}[/]  {Markup.Escape($"{study["state"]}")}  round {study["round"]} attempt {study["attempt"]}");
+        if (study["failure_reason"] is { } reason)
+        {
+            AnsiConsole.MarkupLine($"[red]{Markup.Escape(reason.ToString())}[/]");
+        }
+
+        var decisions = new Table().AddColumns("node", "decision", "rule", "reason");
+        foreach (var d in study["decisions"]?.AsArray() ?? [])
+        {
+            decisions.AddRow(Markup.Escape($"{d?["name"]}"), d?["accept"]?.GetValue<bool>() == true ? "accepted" : "[yellow]refused[/]", Markup.Escape($"{d?["rule"]}"), Markup.Escape($"{d?["reason"]}"));
+        }
+
+        AnsiConsole.Write(decisions);
+        var attempts = new Table().AddColumns("round", "attempt", "phase", "outcome");
+        foreach (var a in study["attempts"]?.AsArray() ?? [])
+        {
+            attempts.AddRow($"{a?["round"]}", $"{a?["attempt"]}", Markup.Escape($"{a?["phase"]}"), Markup.Escape($"{a?["outcome"]}"));
+        }
+
+        AnsiConsole.Write(attempts);
+    }
+
+    private static async Task<int> Run(ParseResult parse, Option<Uri> coordinator, Option<string?> token, Option<DirectoryInfo?> dataDir, Func<AdminClient, Task> action)
+    {
+        var adminToken = parse.GetValue(token) ?? Environment.GetEnvironmentVariable("FTWIN_ADMIN_TOKEN")
+            ?? (parse.GetValue(dataDir) is { } dir ? CoordinatorKeys.ReadAdminToken(dir.FullName) : null);
+        if (adminToken is null)
+        {
+            Console.Error.WriteLine("error: give --admin-token, FTWIN_ADMIN_TOKEN or --data-dir");
+            return 2;
+        }
+
+        using var client = new AdminClient(parse.GetValue(coordinator)!, adminToken);
+        try
+        {
+            await action(client);
+            return 0;
+        }
+        catch (Exception e) when (e is AdminRequestException or StudyFileException or HttpRequestException or IOException)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 2;
+        }
+    }
+}

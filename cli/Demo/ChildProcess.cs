@@ -1,0 +1,102 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace FederatedTwin.Cli.Demo;
+
+/// <summary>A child `ftwin` process (a node or the coordinator) whose output goes to a log file, killed with its tree on dispose.</summary>
+internal sealed class ChildProcess : IDisposable
+{
+    private readonly Process _process;
+    private readonly StreamWriter _log;
+
+    private ChildProcess(Process process, StreamWriter log)
+    {
+        _process = process;
+        _log = log;
+    }
+
+    public int Id => _process.Id;
+
+    public bool HasExited => _process.HasExited;
+
+    /// <summary>Starts this same ftwin build with other arguments (apphost or `dotnet ftwin.dll`).</summary>
+    public static ChildProcess StartFtwin(IEnumerable<string> arguments, string logPath)
+    {
+        var self = Environment.ProcessPath ?? throw new InvalidOperationException("Cannot locate the ftwin executable.");
+        var info = new ProcessStartInfo(self) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (Path.GetFileNameWithoutExtension(self).Equals("dotnet", StringComparison.OrdinalIgnoreCase))
+        {
+            info.ArgumentList.Add(typeof(ChildProcess).Assembly.Location);
+        }
+
+        foreach (var a in arguments)
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        Directory.CreateDirectory(Path.GetDirectoryName(logPath)!);
+        var log = new StreamWriter(logPath, append: true) { AutoFlush = true };
+        var process = new Process { StartInfo = info };
+        process.OutputDataReceived += (_, e) => Write(log, e.Data);
+        process.ErrorDataReceived += (_, e) => Write(log, e.Data);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return new ChildProcess(process, log);
+    }
+
+    /// <summary>Kills the process without letting it shut down cleanly (as kill -9 would).</summary>
+    public void Kill()
+    {
+        try
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill(entireProcessTree: true);
+                _process.WaitForExit(10_000);
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            // already gone
+        }
+    }
+
+    public static int FreeLoopbackPort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static void Write(StreamWriter log, string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (log)
+        {
+            try
+            {
+                log.WriteLine(line);
+            }
+            catch (ObjectDisposedException)
+            {
+                // the process outlived its log during shutdown
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        Kill();
+        _process.Dispose();
+        lock (_log)
+        {
+            _log.Dispose();
+        }
+    }
+}

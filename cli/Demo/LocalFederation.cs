@@ -1,0 +1,192 @@
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json.Nodes;
+using FederatedTwin.Cli.Commands;
+using FederatedTwin.Coordinator.Security;
+using FederatedTwin.Node;
+using FederatedTwin.Node.Federation;
+using FederatedTwin.Protocol.Federation;
+
+namespace FederatedTwin.Cli.Demo;
+
+/// <summary>
+/// A coordinator and N nodes as separate OS processes on loopback, each with its own directory,
+/// enrolled and ready: what `ftwin demo` runs and what the end-to-end tests drive.
+/// </summary>
+internal sealed class LocalFederation : IDisposable
+{
+    private readonly List<ChildProcess> _nodes = [];
+    private ChildProcess? _coordinator;
+
+    private LocalFederation(string root, int coordinatorPort)
+    {
+        Root = root;
+        CoordinatorUrl = new Uri($"http://127.0.0.1:{coordinatorPort}");
+    }
+
+    public string Root { get; }
+
+    public Uri CoordinatorUrl { get; }
+
+    public string CoordinatorDir => Path.Combine(Root, "coordinator");
+
+    public List<(string Name, string Dir, int AdminPort)> Nodes { get; } = [];
+
+    public AdminClient Admin => new(CoordinatorUrl, CoordinatorKeys.ReadAdminToken(CoordinatorDir));
+
+    public static async Task<LocalFederation> Start(string root, IReadOnlyList<string> nodeNames, string policyPurposes, int pollWaitSeconds, CancellationToken cancellationToken)
+    {
+        var federation = new LocalFederation(root, ChildProcess.FreeLoopbackPort());
+        try
+        {
+            await federation.StartCoordinator(cancellationToken);
+            using var http = new HttpClient { BaseAddress = federation.CoordinatorUrl };
+            var identity = await http.GetFromJsonAsync<JsonObject>("/v1/identity", cancellationToken) ?? throw new InvalidOperationException("The coordinator has no identity.");
+            using var admin = federation.Admin;
+            for (var i = 0; i < nodeNames.Count; i++)
+            {
+                var dir = Path.Combine(root, "nodes", nodeNames[i]);
+                using (var node = NodeDirectory.OpenOrInitialize(dir))
+                {
+                    node.WriteSiteInput(SiteInput.Synthetic(i + 1));
+                    await File.WriteAllTextAsync(node.PolicyPath, DemoPolicy($"{identity["public_key"]}", policyPurposes), cancellationToken);
+                    var token = (await admin.Send(HttpMethod.Post, "/v1/admin/tokens", cancellationToken: cancellationToken))!["token"]!.ToString();
+                    await Enrollment.Enroll(node, federation.CoordinatorUrl, token, nodeNames[i], cancellationToken);
+                }
+
+                federation.Nodes.Add((nodeNames[i], dir, ChildProcess.FreeLoopbackPort()));
+            }
+
+            for (var i = 0; i < federation.Nodes.Count; i++)
+            {
+                federation.StartNode(i, pollWaitSeconds);
+            }
+
+            return federation;
+        }
+        catch
+        {
+            federation.Dispose();
+            throw;
+        }
+    }
+
+    public async Task StartCoordinator(CancellationToken cancellationToken)
+    {
+        _coordinator?.Dispose();
+        _coordinator = ChildProcess.StartFtwin(["coordinator", "run", "--data-dir", CoordinatorDir, "--urls", CoordinatorUrl.ToString().TrimEnd('/')], Path.Combine(Root, "logs", "coordinator.log"));
+        await WaitReady(new Uri(CoordinatorUrl, "/health/ready"), _coordinator, cancellationToken);
+    }
+
+    public void KillCoordinator() => _coordinator?.Kill();
+
+    public void StartNode(int index, int pollWaitSeconds)
+    {
+        var (name, dir, port) = Nodes[index];
+        var process = ChildProcess.StartFtwin(["node", "run", "--node-dir", dir, "--admin-url", $"http://127.0.0.1:{port}", "--poll-wait", pollWaitSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)], Path.Combine(Root, "logs", $"{name}.log"));
+        if (index < _nodes.Count)
+        {
+            _nodes[index].Dispose();
+            _nodes[index] = process;
+        }
+        else
+        {
+            _nodes.Add(process);
+        }
+    }
+
+    public void KillNode(int index) => _nodes[index].Kill();
+
+    public async Task<JsonNode> CreateStudy(string yaml, CancellationToken cancellationToken)
+    {
+        using var admin = Admin;
+        var created = await admin.Send(HttpMethod.Post, "/v1/admin/studies", new StringContent(yaml, Encoding.UTF8, "application/yaml"), cancellationToken);
+        return created!;
+    }
+
+    /// <summary>Polls a study until it ends (or the timeout passes) and returns its detail.</summary>
+    public async Task<JsonNode> WaitForStudy(string id, TimeSpan timeout, Func<JsonNode, bool>? until, CancellationToken cancellationToken)
+    {
+        using var admin = Admin;
+        var deadline = DateTimeOffset.UtcNow + timeout;
+        while (true)
+        {
+            JsonNode? study = null;
+            try
+            {
+                study = await admin.Send(HttpMethod.Get, $"/v1/admin/studies/{id}", cancellationToken: cancellationToken);
+            }
+            catch (HttpRequestException) when (DateTimeOffset.UtcNow < deadline)
+            {
+                // the coordinator may be restarting
+            }
+
+            var state = study?["state"]?.ToString();
+            if (study is not null && ((until?.Invoke(study) ?? false) || state is "completed" or "failed" or "cancelled"))
+            {
+                return study;
+            }
+
+            if (DateTimeOffset.UtcNow > deadline)
+            {
+                throw new TimeoutException($"Study {id} did not end within {timeout.TotalSeconds:F0} s (state {state ?? "unknown"}).");
+            }
+
+            await Task.Delay(200, cancellationToken);
+        }
+    }
+
+    public static string DemoPolicy(string coordinatorKey, string purposes) => $"""
+        # Demo site policy: joins HOPERAT federated sums from the demo's own coordinator, with at least 3 hospitals.
+        version: 1
+        trusted_coordinators:
+          - name: demo-coordinator
+            public_key: {coordinatorKey}
+        purposes_allowed: [{purposes}]
+        algorithms_allowed: [federated-sum]
+        minimum_nodes: 3
+        """;
+
+    private static async Task WaitReady(Uri health, ChildProcess process, CancellationToken cancellationToken)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        var deadline = DateTimeOffset.UtcNow.AddSeconds(30);
+        while (DateTimeOffset.UtcNow < deadline)
+        {
+            if (process.HasExited)
+            {
+                throw new InvalidOperationException($"The process serving {health} exited during start-up; see its log.");
+            }
+
+            try
+            {
+                if ((await http.GetAsync(health, cancellationToken)).IsSuccessStatusCode)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+                // not listening yet
+            }
+            catch (TaskCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                // slow start
+            }
+
+            await Task.Delay(100, cancellationToken);
+        }
+
+        throw new TimeoutException($"{health} was not ready within 30 s.");
+    }
+
+    public void Dispose()
+    {
+        foreach (var n in _nodes)
+        {
+            n.Dispose();
+        }
+
+        _coordinator?.Dispose();
+    }
+}

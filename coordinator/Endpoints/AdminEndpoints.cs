@@ -1,0 +1,103 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Dapper;
+using FederatedTwin.Coordinator.Orchestration;
+using FederatedTwin.Coordinator.Security;
+using FederatedTwin.Coordinator.Storage;
+using FederatedTwin.Protocol.Federation;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace FederatedTwin.Coordinator.Endpoints;
+
+/// <summary>/v1/admin: the ACO's analysts and administrators (bearer admin token from DATA_DIR/admin.token).</summary>
+internal static class AdminEndpoints
+{
+    public static RouteGroupBuilder MapAdminEndpoints(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/v1/admin").AddEndpointFilter(async (context, next) =>
+        {
+            var keys = context.HttpContext.RequestServices.GetRequiredService<CoordinatorKeys>();
+            var header = context.HttpContext.Request.Headers.Authorization.ToString();
+            return header.StartsWith("Bearer ", StringComparison.Ordinal) && keys.IsAdminToken(header["Bearer ".Length..])
+                ? await next(context)
+                : Results.Problem(statusCode: StatusCodes.Status401Unauthorized, title: "Admin token required", detail: "Send 'Authorization: Bearer <token>' with the token in the coordinator's admin.token.");
+        });
+
+        group.MapPost("/tokens", (NodeGateway gateway, IOptions<CoordinatorOptions> options) =>
+            Results.Ok(new { token = gateway.CreateEnrollmentToken(DateTimeOffset.UtcNow, TimeSpan.FromSeconds(options.Value.EnrollmentTokenLifetimeSeconds)) }));
+
+        group.MapPost("/studies", (HttpContext http, RoundEngine engine) => WireBodies.Guard(async () =>
+        {
+            using var reader = new StreamReader(http.Request.Body);
+            var spec = StudyFile.Parse(await reader.ReadToEndAsync());
+            try
+            {
+                engine.CreateStudy(spec, DateTimeOffset.UtcNow);
+            }
+            catch (InvalidOperationException e)
+            {
+                throw new ProtocolRefusalException(StatusCodes.Status409Conflict, "Study exists", e.Message);
+            }
+
+            return Results.Created($"/v1/admin/studies/{spec.Id}", new { id = spec.Id.Value });
+        }));
+
+        group.MapGet("/studies", (CoordinatorStore store) => Results.Ok(store.Read(c =>
+            c.Query<(string study_id, string state, string spec_json, long current_round, long current_attempt, string created_at)>(
+                "SELECT study_id, state, spec_json, current_round, current_attempt, created_at FROM studies ORDER BY created_at")
+            .Select(s => new { id = s.study_id, s.state, algorithm = WireJson.Deserialize<StudySpec>(System.Text.Encoding.UTF8.GetBytes(s.spec_json)).Algorithm, round = s.current_round, attempt = s.current_attempt, created_at = s.created_at })
+            .ToList())));
+
+        group.MapGet("/studies/{id}", (CoordinatorStore store, string id) => StudyDetail.Read(store, id) is { } detail ? Results.Ok(detail) : Results.Problem(statusCode: 404, title: "Unknown study", detail: $"No study '{id}'."));
+
+        group.MapPost("/studies/{id}/cancel", (RoundEngine engine, string id) => WireBodies.Guard(() =>
+            Task.FromResult(engine.Cancel(new StudyId(id), DateTimeOffset.UtcNow)
+                ? Results.NoContent()
+                : Results.Problem(statusCode: 409, title: "Not cancellable", detail: $"Study '{id}' does not exist or has already ended."))));
+
+        group.MapGet("/nodes", (CoordinatorStore store) => Results.Ok(store.Read(c =>
+            c.Query("SELECT node_id, name, enrolled_at, last_seen_at, protocol_version, revoked FROM nodes ORDER BY enrolled_at").ToList())));
+
+        return group;
+    }
+}
+
+/// <summary>Everything an analyst sees of one study: state, decisions, attempts, results.</summary>
+internal static class StudyDetail
+{
+    public static JsonObject? Read(CoordinatorStore store, string id) => store.Read(c =>
+    {
+        var s = c.QuerySingleOrDefault<(string study_id, string spec_json, string state, long current_round, long current_attempt, string? failure_reason, string? result_json, string created_at, string updated_at)>(
+            "SELECT study_id, spec_json, state, current_round, current_attempt, failure_reason, result_json, created_at, updated_at FROM studies WHERE study_id=@id", new { id });
+        if (s.study_id is null)
+        {
+            return null;
+        }
+
+        var decisions = c.Query<(string node_id, string name, long accept, string rule, string reason)>(
+            "SELECT d.node_id, n.name, d.accept, d.rule, d.reason FROM decisions d JOIN nodes n ON n.node_id=d.node_id WHERE d.study_id=@id ORDER BY n.name", new { id });
+        var attempts = c.Query<(long round, long attempt, string phase, string participants_json, string started_at, string? finished_at, string? outcome)>(
+            "SELECT round, attempt, phase, participants_json, started_at, finished_at, outcome FROM attempts WHERE study_id=@id ORDER BY round, attempt", new { id });
+        var rounds = c.Query<(long round, long attempt, string started_at, string finished_at)>(
+            "SELECT round, attempt, started_at, finished_at FROM round_results WHERE study_id=@id ORDER BY round", new { id });
+        return new JsonObject
+        {
+            ["id"] = s.study_id,
+            ["state"] = s.state,
+            ["spec"] = JsonNode.Parse(s.spec_json),
+            ["round"] = s.current_round,
+            ["attempt"] = s.current_attempt,
+            ["failure_reason"] = s.failure_reason,
+            ["created_at"] = s.created_at,
+            ["updated_at"] = s.updated_at,
+            ["decisions"] = new JsonArray([.. decisions.Select(d => (JsonNode)new JsonObject { ["node_id"] = d.node_id, ["name"] = d.name, ["accept"] = d.accept == 1, ["rule"] = d.rule, ["reason"] = d.reason })]),
+            ["attempts"] = new JsonArray([.. attempts.Select(a => (JsonNode)new JsonObject { ["round"] = a.round, ["attempt"] = a.attempt, ["phase"] = a.phase, ["participants"] = JsonNode.Parse(a.participants_json), ["started_at"] = a.started_at, ["finished_at"] = a.finished_at, ["outcome"] = a.outcome })]),
+            ["rounds"] = new JsonArray([.. rounds.Select(r => (JsonNode)new JsonObject { ["round"] = r.round, ["attempt"] = r.attempt, ["started_at"] = r.started_at, ["finished_at"] = r.finished_at, ["latency_ms"] = (DateTimeOffset.Parse(r.finished_at, System.Globalization.CultureInfo.InvariantCulture) - DateTimeOffset.Parse(r.started_at, System.Globalization.CultureInfo.InvariantCulture)).TotalMilliseconds })]),
+            ["result"] = s.result_json is null ? null : JsonNode.Parse(s.result_json),
+        };
+    });
+}

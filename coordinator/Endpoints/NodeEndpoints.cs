@@ -1,0 +1,95 @@
+using FederatedTwin.Coordinator.Orchestration;
+using FederatedTwin.Coordinator.Security;
+using FederatedTwin.Protocol.Federation;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Options;
+
+namespace FederatedTwin.Coordinator.Endpoints;
+
+/// <summary>/v1/node: what enrolled nodes call. Every request and response here is signed (<see cref="SignedNodeRequests"/>).</summary>
+internal static class NodeEndpoints
+{
+    public static RouteGroupBuilder MapNodeEndpoints(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/v1/node");
+
+        group.MapPost("/enroll", (HttpContext http, NodeGateway gateway, CoordinatorKeys keys) => WireBodies.Guard(async () =>
+        {
+            var request = await WireBodies.Read<EnrollRequest>(http.Request);
+            var signingKey = SignedNodeRequests.SignatureKeyOf(http);
+            return WireBodies.Wire(gateway.Enroll(request, signingKey, keys.Identity.PublicKey, DateTimeOffset.UtcNow));
+        }));
+
+        group.MapGet("/work", (HttpContext http, NodeGateway gateway, IOptions<CoordinatorOptions> options, int? wait) => WireBodies.Guard(async () =>
+        {
+            var node = Node(http);
+            var until = DateTimeOffset.UtcNow.AddSeconds(Math.Clamp(wait ?? 0, 0, options.Value.LongPollSeconds));
+            while (true)
+            {
+                var work = gateway.WorkFor(node);
+                if (work.Items.Count > 0 || DateTimeOffset.UtcNow >= until || http.RequestAborted.IsCancellationRequested)
+                {
+                    return WireBodies.Wire(work);
+                }
+
+                await Task.Delay(100, http.RequestAborted).ContinueWith(_ => { }, TaskScheduler.Default);
+            }
+        }));
+
+        group.MapGet("/nodes", (NodeGateway gateway, HttpContext http) => WireBodies.Guard(() =>
+        {
+            _ = Node(http);
+            return Task.FromResult(WireBodies.Wire(gateway.Roster()));
+        }));
+
+        group.MapPost("/studies/{study}/decision", (HttpContext http, NodeGateway gateway, string study) => WireBodies.Guard(async () =>
+        {
+            var decision = await WireBodies.Read<StudyDecision>(http.Request);
+            if (decision.Study.Value != study)
+            {
+                throw new ProtocolRefusalException(StatusCodes.Status400BadRequest, "Mismatched study", "The body names another study than the path.");
+            }
+
+            gateway.RecordDecision(Node(http), decision, DateTimeOffset.UtcNow);
+            return Results.NoContent();
+        }));
+
+        group.MapPost("/attempts/{study}/{round:int}/{attempt:int}/{kind}", (HttpContext http, NodeGateway gateway, string study, int round, int attempt, string kind) => WireBodies.Guard(async () =>
+        {
+            if (kind is not (SignedStatement.KeyShare or SignedStatement.Update or SignedStatement.DecryptionShare))
+            {
+                throw new ProtocolRefusalException(StatusCodes.Status404NotFound, "Unknown contribution kind", $"'{kind}' is not key-share, update or decryption-share.");
+            }
+
+            var contribution = await WireBodies.Read<Contribution>(http.Request);
+            gateway.Contribute(Node(http), kind, Study(study), round, attempt, contribution, DateTimeOffset.UtcNow);
+            return Results.NoContent();
+        }));
+
+        group.MapGet("/attempts/{study}/{round:int}/{attempt:int}/key", (HttpContext http, NodeGateway gateway, string study, int round, int attempt) => WireBodies.Guard(() =>
+            Task.FromResult(WireBodies.Wire(gateway.KeyAnnouncement(Node(http), Study(study), round, attempt)))));
+
+        group.MapGet("/attempts/{study}/{round:int}/{attempt:int}/aggregate", (HttpContext http, NodeGateway gateway, string study, int round, int attempt) => WireBodies.Guard(() =>
+            Task.FromResult(WireBodies.Wire(gateway.Aggregate(Node(http), Study(study), round, attempt)))));
+
+        return group;
+    }
+
+    private static NodeId Node(HttpContext http) => http.Items[SignedNodeRequests.NodeIdItem] is NodeId id
+        ? id
+        : throw new ProtocolRefusalException(StatusCodes.Status401Unauthorized, "Not enrolled", "Only an enrolled node may call this endpoint.");
+
+    private static StudyId Study(string value)
+    {
+        try
+        {
+            return new StudyId(value);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ProtocolRefusalException(StatusCodes.Status400BadRequest, "Invalid study id", e.Message);
+        }
+    }
+}

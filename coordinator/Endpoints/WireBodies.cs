@@ -1,0 +1,45 @@
+using System.Text.Json;
+using FederatedTwin.Coordinator.Orchestration;
+using FederatedTwin.Protocol.Federation;
+using Microsoft.AspNetCore.Http;
+
+namespace FederatedTwin.Coordinator.Endpoints;
+
+/// <summary>Reads wire bodies and turns protocol refusals into RFC 9457 problem details: a bad body is a 400, never a 500.</summary>
+internal static class WireBodies
+{
+    public static async Task<T> Read<T>(HttpRequest request)
+    {
+        using var buffer = new MemoryStream();
+        await request.Body.CopyToAsync(buffer);
+        try
+        {
+            return WireJson.Deserialize<T>(buffer.ToArray());
+        }
+        catch (Exception e) when (e is JsonException or ArgumentException or NotSupportedException)
+        {
+            throw new ProtocolRefusalException(StatusCodes.Status400BadRequest, "Malformed body", $"The body is not a valid {typeof(T).Name}: {Describe(e)}");
+        }
+    }
+
+    public static IResult Wire<T>(T value) => Results.Bytes(WireJson.Serialize(value), FederationProtocol.JsonMediaType);
+
+    public static async Task<IResult> Guard(Func<Task<IResult>> handler)
+    {
+        try
+        {
+            return await handler();
+        }
+        catch (ProtocolRefusalException e)
+        {
+            return Results.Problem(detail: e.Message, statusCode: e.Status, title: e.Title);
+        }
+        catch (StudyFileException e)
+        {
+            return Results.Problem(detail: e.Message, statusCode: StatusCodes.Status400BadRequest, title: "Invalid study", extensions: new Dictionary<string, object?> { ["field"] = e.Field, ["line"] = e.Line });
+        }
+    }
+
+    // A JSON exception's message can quote the input; keep only its position and kind.
+    private static string Describe(Exception e) => e is JsonException j ? $"invalid JSON or field at {j.Path ?? "$"} (line {j.LineNumber}, byte {j.BytePositionInLine})" : e.Message;
+}

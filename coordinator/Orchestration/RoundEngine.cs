@@ -1,0 +1,259 @@
+using System.Text.Json;
+using Dapper;
+using FederatedTwin.Coordinator.Storage;
+using FederatedTwin.Protocol.Crypto;
+using FederatedTwin.Protocol.Federation;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
+
+namespace FederatedTwin.Coordinator.Orchestration;
+
+/// <summary>
+/// The study and round state machines (docs/protocol.md), advanced from the store alone: each
+/// transition reads the stored state, computes, and commits in one transaction, so a coordinator
+/// killed at any point resumes where it was. Phases of an attempt: keygen → encrypt → decrypt → done.
+/// A participant missing a phase deadline supersedes the attempt; the round restarts as a new
+/// attempt with fresh keys among the survivors, or the study fails when they are too few.
+/// </summary>
+public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog algorithms, IAdditiveThresholdScheme scheme, CoordinatorMetrics metrics, ILogger<RoundEngine> logger)
+{
+    public static class Phases
+    {
+        public const string KeyGen = "keygen";
+        public const string Encrypt = "encrypt";
+        public const string Decrypt = "decrypt";
+        public const string Done = "done";
+        public const string Superseded = "superseded";
+    }
+
+    public static class States
+    {
+        public const string Offered = "offered";
+        public const string Running = "running";
+        public const string Completed = "completed";
+        public const string Failed = "failed";
+        public const string Cancelled = "cancelled";
+    }
+
+    internal sealed record StudyRow(string study_id, string spec_json, string state, string offered_until, long current_round, long current_attempt)
+    {
+        public StudySpec Spec => WireJson.Deserialize<StudySpec>(System.Text.Encoding.UTF8.GetBytes(spec_json));
+    }
+
+    internal sealed record AttemptRow(string study_id, long round, long attempt, string phase, string participants_json, byte[] crp_seed, string request_json,
+        byte[]? collective_key, byte[]? aggregate, string? aggregate_digest, string phase_deadline, string started_at)
+    {
+        public List<string> Participants => JsonSerializer.Deserialize<List<string>>(participants_json) ?? [];
+
+        public RoundRequest Request => WireJson.Deserialize<RoundRequest>(System.Text.Encoding.UTF8.GetBytes(request_json));
+
+        public DateTimeOffset Deadline => DateTimeOffset.Parse(phase_deadline, System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    public void CreateStudy(StudySpec spec, DateTimeOffset now)
+    {
+        algorithms.Get(spec.Algorithm).Validate(spec);
+        store.Write((c, t) =>
+        {
+            if (c.ExecuteScalar<long>("SELECT COUNT(*) FROM studies WHERE study_id=@id", new { id = spec.Id.Value }, t) > 0)
+            {
+                throw new InvalidOperationException($"A study with id '{spec.Id}' already exists.");
+            }
+
+            c.Execute("INSERT INTO studies(study_id, spec_json, state, created_at, offered_until, updated_at) VALUES (@id, @spec, @state, @now, @until, @now)",
+                new { id = spec.Id.Value, spec = JsonSerializer.Serialize(spec, WireJson.Options), state = States.Offered, now = now.ToString("O"), until = now.AddSeconds(spec.PhaseDeadlineSeconds).ToString("O") }, t);
+            Event(c, t, now, "study_created", spec.Id.Value, null, $"{spec.Algorithm} for {spec.PurposeOfUse}");
+        });
+    }
+
+    public bool Cancel(StudyId id, DateTimeOffset now) => store.Write((c, t) =>
+    {
+        var changed = c.Execute("UPDATE studies SET state=@s, failure_reason='cancelled by an analyst', updated_at=@now WHERE study_id=@id AND state IN ('offered','running')",
+            new { s = States.Cancelled, now = now.ToString("O"), id = id.Value }, t);
+        if (changed > 0)
+        {
+            c.Execute("UPDATE attempts SET phase=@p, outcome='study cancelled', finished_at=@now WHERE study_id=@id AND phase NOT IN ('done','superseded')",
+                new { p = Phases.Superseded, now = now.ToString("O"), id = id.Value }, t);
+            Event(c, t, now, "study_cancelled", id.Value, null, "cancelled");
+        }
+
+        return changed > 0;
+    });
+
+    /// <summary>One pass over every live study.</summary>
+    public void Advance(DateTimeOffset now)
+    {
+        var live = store.Read(c => c.Query<string>("SELECT study_id FROM studies WHERE state IN ('offered','running') ORDER BY created_at").ToList());
+        foreach (var id in live)
+        {
+            store.Write((c, t) => AdvanceStudy(c, t, id, now));
+        }
+    }
+
+    private void AdvanceStudy(SqliteConnection c, SqliteTransaction t, string id, DateTimeOffset now)
+    {
+        var study = c.QuerySingle<StudyRow>("SELECT study_id, spec_json, state, offered_until, current_round, current_attempt FROM studies WHERE study_id=@id", new { id }, t);
+        var spec = study.Spec;
+        if (study.state == States.Offered)
+        {
+            var accepted = c.Query<string>("SELECT node_id FROM decisions WHERE study_id=@id AND accept=1 ORDER BY decided_at, node_id", new { id }, t).ToList();
+            var decided = c.ExecuteScalar<long>("SELECT COUNT(*) FROM decisions WHERE study_id=@id", new { id }, t);
+            var enrolled = c.ExecuteScalar<long>("SELECT COUNT(*) FROM nodes WHERE revoked=0", transaction: t);
+            var offerClosed = now > DateTimeOffset.Parse(study.offered_until, System.Globalization.CultureInfo.InvariantCulture);
+            if (accepted.Count >= spec.MaxNodes || (accepted.Count >= spec.MinNodes && (decided >= enrolled || offerClosed)))
+            {
+                c.Execute("UPDATE studies SET state=@s, updated_at=@now WHERE study_id=@id", new { s = States.Running, now = now.ToString("O"), id }, t);
+                StartAttempt(c, t, spec, 1, 1, accepted.Take(spec.MaxNodes).ToList(), now);
+            }
+            else if (offerClosed)
+            {
+                Fail(c, t, id, now, $"only {accepted.Count} node(s) accepted the study by its deadline; it needs at least {spec.MinNodes}");
+            }
+
+            return;
+        }
+
+        var a = CurrentAttempt(c, t, id, study.current_round, study.current_attempt);
+        var kind = a.phase switch
+        {
+            Phases.KeyGen => SignedStatement.KeyShare,
+            Phases.Encrypt => SignedStatement.Update,
+            Phases.Decrypt => SignedStatement.DecryptionShare,
+            _ => null,
+        };
+        if (kind is null)
+        {
+            return;
+        }
+
+        var contributors = c.Query<string>("SELECT node_id FROM contributions WHERE study_id=@id AND round=@round AND attempt=@attempt AND kind=@kind",
+            new { id, round = a.round, attempt = a.attempt, kind }, t).ToHashSet(StringComparer.Ordinal);
+        var participants = a.Participants;
+        if (participants.All(contributors.Contains))
+        {
+            CompletePhase(c, t, spec, a, now);
+        }
+        else if (now > a.Deadline)
+        {
+            var survivors = participants.Where(contributors.Contains).ToList();
+            var missing = participants.Where(p => !contributors.Contains(p)).ToList();
+            c.Execute("UPDATE attempts SET phase=@p, outcome=@o, finished_at=@now WHERE study_id=@id AND round=@round AND attempt=@attempt",
+                new { p = Phases.Superseded, o = $"{string.Join(", ", missing)} missed the {a.phase} deadline", now = now.ToString("O"), id, round = a.round, attempt = a.attempt }, t);
+            metrics.AttemptsRestarted.Add(1);
+            Event(c, t, now, "attempt_superseded", id, null, $"round {a.round} attempt {a.attempt}: dropped {string.Join(", ", missing)} in {a.phase}");
+            LogRestart(logger, id, a.round, a.attempt, string.Join(", ", missing), a.phase);
+            if (survivors.Count >= spec.MinNodes)
+            {
+                StartAttempt(c, t, spec, (int)a.round, (int)a.attempt + 1, survivors, now);
+            }
+            else
+            {
+                Fail(c, t, id, now, $"round {a.round}: only {survivors.Count} participant(s) left after {string.Join(", ", missing)} missed the {a.phase} deadline; the study needs at least {spec.MinNodes}");
+            }
+        }
+    }
+
+    private void CompletePhase(SqliteConnection c, SqliteTransaction t, StudySpec spec, AttemptRow a, DateTimeOffset now)
+    {
+        var id = spec.Id.Value;
+        var deadline = now.AddSeconds(spec.PhaseDeadlineSeconds).ToString("O");
+        var args = new { id, round = a.round, attempt = a.attempt };
+        switch (a.phase)
+        {
+            case Phases.KeyGen:
+            {
+                var shares = Contributions(c, t, a, SignedStatement.KeyShare).Select(s => (ReadOnlyMemory<byte>)s.payload).ToList();
+                var key = scheme.AggregatePublicKey(a.crp_seed, shares);
+                c.Execute("UPDATE attempts SET phase=@p, collective_key=@key, phase_deadline=@deadline WHERE study_id=@id AND round=@round AND attempt=@attempt",
+                    new { p = Phases.Encrypt, key, deadline, args.id, args.round, args.attempt }, t);
+                break;
+            }
+
+            case Phases.Encrypt:
+            {
+                var sum = scheme.NewSum(a.Request.ValueCount);
+                foreach (var s in Contributions(c, t, a, SignedStatement.Update))
+                {
+                    sum.Add(s.payload);
+                }
+
+                var aggregate = sum.ToBytes();
+                c.Execute("UPDATE attempts SET phase=@p, aggregate=@aggregate, aggregate_digest=@digest, phase_deadline=@deadline WHERE study_id=@id AND round=@round AND attempt=@attempt",
+                    new { p = Phases.Decrypt, aggregate, digest = SignedStatement.Digest(aggregate), deadline, args.id, args.round, args.attempt }, t);
+                break;
+            }
+
+            case Phases.Decrypt:
+            {
+                var shares = Contributions(c, t, a, SignedStatement.DecryptionShare).Select(s => (ReadOnlyMemory<byte>)s.payload).ToList();
+                var sums = scheme.CombineDecryptionShares(a.aggregate!, shares);
+                c.Execute("UPDATE attempts SET phase=@p, outcome='decrypted', finished_at=@now WHERE study_id=@id AND round=@round AND attempt=@attempt",
+                    new { p = Phases.Done, now = now.ToString("O"), args.id, args.round, args.attempt }, t);
+                c.Execute("INSERT INTO round_results(study_id, round, attempt, values_json, participants_json, started_at, finished_at) VALUES (@id, @round, @attempt, @values, @participants, @started, @now)",
+                    new { args.id, args.round, args.attempt, values = JsonSerializer.Serialize(sums), participants = a.participants_json, started = a.started_at, now = now.ToString("O") }, t);
+                metrics.RoundsCompleted.Add(1);
+                var allSums = c.Query<string>("SELECT values_json FROM round_results WHERE study_id=@id ORDER BY round", new { id }, t)
+                    .Select(v => JsonSerializer.Deserialize<long[]>(v)!).ToList();
+                var result = algorithms.Get(spec.Algorithm).AggregateRound(spec, (int)a.round, allSums);
+                if (result is null)
+                {
+                    StartAttempt(c, t, spec, (int)a.round + 1, 1, a.Participants, now);
+                }
+                else
+                {
+                    c.Execute("UPDATE studies SET state=@s, result_json=@r, updated_at=@now WHERE study_id=@id",
+                        new { s = States.Completed, r = result.ToJsonString(), now = now.ToString("O"), id }, t);
+                    Event(c, t, now, "study_completed", id, null, $"after {a.round} round(s)");
+                }
+
+                break;
+            }
+        }
+    }
+
+    private void StartAttempt(SqliteConnection c, SqliteTransaction t, StudySpec spec, int round, int attempt, List<string> participants, DateTimeOffset now)
+    {
+        var previous = c.Query<string>("SELECT values_json FROM round_results WHERE study_id=@id ORDER BY round", new { id = spec.Id.Value }, t)
+            .Select(v => JsonSerializer.Deserialize<long[]>(v)!).ToList();
+        var request = algorithms.Get(spec.Algorithm).ConfigureRound(spec, round, previous);
+        c.Execute("""
+            INSERT INTO attempts(study_id, round, attempt, phase, participants_json, crp_seed, request_json, phase_deadline, started_at)
+            VALUES (@id, @round, @attempt, @phase, @participants, @seed, @request, @deadline, @now)
+            """,
+            new
+            {
+                id = spec.Id.Value, round, attempt, phase = Phases.KeyGen, participants = JsonSerializer.Serialize(participants.Order(StringComparer.Ordinal).ToList()),
+                seed = scheme.NewCrpSeed(), request = JsonSerializer.Serialize(request, WireJson.Options),
+                deadline = now.AddSeconds(spec.PhaseDeadlineSeconds).ToString("O"), now = now.ToString("O"),
+            }, t);
+        c.Execute("UPDATE studies SET current_round=@round, current_attempt=@attempt, updated_at=@now WHERE study_id=@id", new { round, attempt, now = now.ToString("O"), id = spec.Id.Value }, t);
+        Event(c, t, now, "attempt_started", spec.Id.Value, null, $"round {round} attempt {attempt} with {participants.Count} participant(s)");
+    }
+
+    private static void Fail(SqliteConnection c, SqliteTransaction t, string id, DateTimeOffset now, string reason)
+    {
+        c.Execute("UPDATE studies SET state=@s, failure_reason=@reason, updated_at=@now WHERE study_id=@id", new { s = States.Failed, reason, now = now.ToString("O"), id }, t);
+        Event(c, t, now, "study_failed", id, null, reason);
+    }
+
+    internal static AttemptRow CurrentAttempt(SqliteConnection c, SqliteTransaction? t, string id, long round, long attempt) =>
+        c.QuerySingle<AttemptRow>("""
+            SELECT study_id, round, attempt, phase, participants_json, crp_seed, request_json, collective_key, aggregate, aggregate_digest, phase_deadline, started_at
+            FROM attempts WHERE study_id=@id AND round=@round AND attempt=@attempt
+            """, new { id, round, attempt }, t);
+
+    internal sealed record ContributionRow(string node_id, byte[] payload, byte[] signature, string public_key);
+
+    internal static List<ContributionRow> Contributions(SqliteConnection c, SqliteTransaction? t, AttemptRow a, string kind) =>
+        c.Query<ContributionRow>("""
+            SELECT k.node_id, k.payload, k.signature, n.public_key FROM contributions k JOIN nodes n ON n.node_id = k.node_id
+            WHERE k.study_id=@id AND k.round=@round AND k.attempt=@attempt AND k.kind=@kind ORDER BY k.node_id
+            """, new { id = a.study_id, round = a.round, attempt = a.attempt, kind }, t).ToList();
+
+    internal static void Event(SqliteConnection c, SqliteTransaction t, DateTimeOffset now, string kind, string? study, string? node, string detail) =>
+        c.Execute("INSERT INTO events(at, kind, study_id, node_id, detail) VALUES (@at, @kind, @study, @node, @detail)",
+            new { at = now.ToString("O"), kind, study, node, detail }, t);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Study {Study} round {Round} attempt {Attempt} superseded: {Missing} missed the {Phase} deadline")]
+    private static partial void LogRestart(ILogger logger, string study, long round, long attempt, string missing, string phase);
+}

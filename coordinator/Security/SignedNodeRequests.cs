@@ -1,0 +1,164 @@
+using Dapper;
+using FederatedTwin.Coordinator.Storage;
+using FederatedTwin.Protocol.Federation;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace FederatedTwin.Coordinator.Security;
+
+/// <summary>
+/// Middleware for everything under /v1/node: checks the protocol version, verifies the request's
+/// RFC 9421 signature against the enrolled node's key (or, for enrollment, the key the request
+/// enrolls), refuses replayed nonces, and signs the response with the coordinator's key. Failures
+/// are 401 problem details, logged and counted.
+/// </summary>
+public sealed partial class SignedNodeRequests(
+    RequestDelegate next,
+    CoordinatorStore store,
+    CoordinatorKeys keys,
+    CoordinatorMetrics metrics,
+    IOptions<CoordinatorOptions> options,
+    ILogger<SignedNodeRequests> logger)
+{
+    public const string NodeIdItem = "ftwin.node_id";
+    public const string EnrollKeyPrefix = "enroll:";
+    private const string SigningKeyItem = "ftwin.signing_key";
+
+    /// <summary>The public key that signed the current request (for enrollment, the key being enrolled).</summary>
+    public static string SignatureKeyOf(HttpContext context) => context.Items[SigningKeyItem] as string ?? string.Empty;
+
+    public async Task InvokeAsync(HttpContext context)
+    {
+        if (!context.Request.Path.StartsWithSegments("/v1/node", StringComparison.Ordinal))
+        {
+            await next(context);
+            return;
+        }
+
+        var version = context.Request.Headers[FederationProtocol.VersionHeader].ToString();
+        if (version != FederationProtocol.Version.ToString(System.Globalization.CultureInfo.InvariantCulture))
+        {
+            await WriteProblem(context, StatusCodes.Status400BadRequest, "Protocol version mismatch",
+                $"This coordinator speaks federation protocol version {FederationProtocol.Version}; the request says '{(version.Length == 0 ? "none" : version)}'. Upgrade the older side.", "protocol-version");
+            return;
+        }
+
+        var body = await ReadBody(context.Request);
+        var now = DateTimeOffset.UtcNow;
+        var window = TimeSpan.FromSeconds(options.Value.SignatureWindowSeconds);
+        var (failure, parameters) = HttpMessageSignatures.Verify(
+            context.Request.Headers[HttpMessageSignatures.SignatureInputHeader],
+            context.Request.Headers[HttpMessageSignatures.SignatureHeader],
+            HttpMessageSignatures.RequestComponents,
+            c => RequestComponent(context.Request, c),
+            body,
+            PublicKeyOf,
+            now,
+            window);
+        if (failure == SignatureFailure.None && parameters is not null && !RememberNonce(parameters, now, window))
+        {
+            failure = SignatureFailure.Replayed;
+        }
+
+        if (failure != SignatureFailure.None)
+        {
+            metrics.AuthenticationFailures.Add(1, new KeyValuePair<string, object?>("reason", failure.ToString()));
+            LogRefused(logger, context.Request.Method, context.Request.Path, failure, parameters?.KeyId ?? "-");
+            store.Write((c, t) => c.Execute("INSERT INTO events(at, kind, node_id, detail) VALUES (@at, 'auth_failure', @node, @detail)",
+                new { at = now.ToString("O"), node = parameters?.KeyId, detail = $"{failure} {context.Request.Method} {context.Request.Path}" }, t));
+            await WriteProblem(context, StatusCodes.Status401Unauthorized, "Request signature refused", Explain(failure), "signature-" + failure.ToString().ToLowerInvariant());
+            return;
+        }
+
+        context.Items[SigningKeyItem] = PublicKeyOf(parameters!.KeyId);
+        if (!parameters.KeyId.StartsWith(EnrollKeyPrefix, StringComparison.Ordinal))
+        {
+            context.Items[NodeIdItem] = new NodeId(parameters.KeyId);
+            store.Write((c, t) => c.Execute("UPDATE nodes SET last_seen_at=@at, protocol_version=@v WHERE node_id=@id",
+                new { at = now.ToString("O"), v = FederationProtocol.Version, id = parameters.KeyId }, t));
+        }
+
+        await SignResponse(context, parameters.Nonce);
+    }
+
+    private string? PublicKeyOf(string keyId) => keyId.StartsWith(EnrollKeyPrefix, StringComparison.Ordinal)
+        ? keyId[EnrollKeyPrefix.Length..]
+        : store.Read(c => c.ExecuteScalar<string?>("SELECT public_key FROM nodes WHERE node_id=@keyId AND revoked=0", new { keyId }));
+
+    private bool RememberNonce(SignatureParameters parameters, DateTimeOffset now, TimeSpan window) =>
+        store.Write((c, t) =>
+        {
+            c.Execute("DELETE FROM nonces WHERE expires_at < @now", new { now = now.ToUnixTimeSeconds() }, t);
+            return c.Execute("INSERT OR IGNORE INTO nonces(key_id, nonce, expires_at) VALUES (@k, @n, @e)",
+                new { k = parameters.KeyId, n = parameters.Nonce, e = parameters.Created + (long)window.TotalSeconds + 1 }, t) == 1;
+        });
+
+    private async Task SignResponse(HttpContext context, string requestNonce)
+    {
+        var original = context.Response.Body;
+        using var buffer = new MemoryStream();
+        context.Response.Body = buffer;
+        try
+        {
+            await next(context);
+        }
+        finally
+        {
+            context.Response.Body = original;
+        }
+
+        var body = buffer.ToArray();
+        var response = context.Response;
+        response.Headers[FederationProtocol.VersionHeader] = FederationProtocol.Version.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        response.Headers[ContentDigest.HeaderName] = ContentDigest.Compute(body);
+        var parameters = new SignatureParameters(HttpMessageSignatures.ResponseComponents, DateTimeOffset.UtcNow.ToUnixTimeSeconds(), CoordinatorKeys.KeyId, requestNonce, HttpMessageSignatures.Algorithm);
+        var (input, signature) = HttpMessageSignatures.Sign(keys.Identity, parameters, c => c switch
+        {
+            "@status" => response.StatusCode.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "@method;req" => context.Request.Method,
+            "@path;req" => context.Request.Path.Value ?? "/",
+            _ => response.Headers[c].ToString(),
+        });
+        response.Headers[HttpMessageSignatures.SignatureInputHeader] = input;
+        response.Headers[HttpMessageSignatures.SignatureHeader] = signature;
+        response.ContentLength = body.Length;
+        await original.WriteAsync(body);
+    }
+
+    internal static string? RequestComponent(HttpRequest request, string component) => component switch
+    {
+        "@method" => request.Method,
+        "@path" => request.Path.Value ?? "/",
+        "@query" => request.QueryString.HasValue ? request.QueryString.Value : "?",
+        _ => request.Headers[component].Count == 0 ? null : request.Headers[component].ToString(),
+    };
+
+    private static async Task<byte[]> ReadBody(HttpRequest request)
+    {
+        request.EnableBuffering();
+        using var copy = new MemoryStream();
+        await request.Body.CopyToAsync(copy);
+        request.Body.Position = 0;
+        return copy.ToArray();
+    }
+
+    private static string Explain(SignatureFailure failure) => failure switch
+    {
+        SignatureFailure.Missing => "The request carries no RFC 9421 Signature and Signature-Input headers.",
+        SignatureFailure.Malformed => "The request's signature headers are malformed or use an algorithm other than ed25519.",
+        SignatureFailure.MissingComponents => "The signature does not cover @method, @path, @query, content-digest and ftwin-protocol.",
+        SignatureFailure.Expired => "The signature's created time is outside the accepted window; check the node's clock.",
+        SignatureFailure.UnknownKey => "The key id is not an enrolled node.",
+        SignatureFailure.BadSignature => "The signature does not verify under the node's enrolled key.",
+        SignatureFailure.DigestMismatch => "The Content-Digest does not match the body.",
+        SignatureFailure.Replayed => "This nonce was already used: the request is a replay.",
+        _ => failure.ToString(),
+    };
+
+    internal static Task WriteProblem(HttpContext context, int status, string title, string detail, string type) =>
+        Results.Problem(detail: detail, statusCode: status, title: title, type: "https://federatedtwin.example/problems/" + type).ExecuteAsync(context);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Refused {Method} {Path}: signature {Failure} (key id {KeyId})")]
+    private static partial void LogRefused(ILogger logger, string method, string path, SignatureFailure failure, string keyId);
+}

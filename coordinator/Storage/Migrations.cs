@@ -1,0 +1,54 @@
+using Dapper;
+using Microsoft.Data.Sqlite;
+
+namespace FederatedTwin.Coordinator.Storage;
+
+/// <summary>Versioned schema migrations; each runs once, in order, in its own transaction.</summary>
+internal static class Migrations
+{
+    private static readonly string[] Steps =
+    [
+        """
+        CREATE TABLE enrollment_tokens(token_hash TEXT PRIMARY KEY, created_at TEXT NOT NULL, expires_at TEXT NOT NULL,
+            used_by TEXT NULL, used_at TEXT NULL, revoked INTEGER NOT NULL DEFAULT 0);
+        CREATE TABLE nodes(node_id TEXT PRIMARY KEY, name TEXT NOT NULL, public_key TEXT NOT NULL UNIQUE, enrolled_at TEXT NOT NULL,
+            last_seen_at TEXT NULL, protocol_version INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0);
+        CREATE TABLE nonces(key_id TEXT NOT NULL, nonce TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY(key_id, nonce));
+        CREATE TABLE studies(study_id TEXT PRIMARY KEY, spec_json TEXT NOT NULL, state TEXT NOT NULL, created_at TEXT NOT NULL,
+            offered_until TEXT NOT NULL, current_round INTEGER NOT NULL DEFAULT 0, current_attempt INTEGER NOT NULL DEFAULT 0,
+            failure_reason TEXT NULL, result_json TEXT NULL, updated_at TEXT NOT NULL);
+        CREATE TABLE decisions(study_id TEXT NOT NULL REFERENCES studies(study_id), node_id TEXT NOT NULL REFERENCES nodes(node_id),
+            accept INTEGER NOT NULL, rule TEXT NOT NULL, reason TEXT NOT NULL, decided_at TEXT NOT NULL, PRIMARY KEY(study_id, node_id));
+        CREATE TABLE attempts(study_id TEXT NOT NULL REFERENCES studies(study_id), round INTEGER NOT NULL, attempt INTEGER NOT NULL,
+            phase TEXT NOT NULL, participants_json TEXT NOT NULL, crp_seed BLOB NOT NULL, request_json TEXT NOT NULL,
+            collective_key BLOB NULL, aggregate BLOB NULL, aggregate_digest TEXT NULL, phase_deadline TEXT NOT NULL,
+            started_at TEXT NOT NULL, finished_at TEXT NULL, outcome TEXT NULL, PRIMARY KEY(study_id, round, attempt));
+        CREATE TABLE contributions(study_id TEXT NOT NULL, round INTEGER NOT NULL, attempt INTEGER NOT NULL, kind TEXT NOT NULL,
+            node_id TEXT NOT NULL, payload BLOB NOT NULL, signature BLOB NOT NULL, digest TEXT NOT NULL, received_at TEXT NOT NULL,
+            PRIMARY KEY(study_id, round, attempt, kind, node_id),
+            FOREIGN KEY(study_id, round, attempt) REFERENCES attempts(study_id, round, attempt));
+        CREATE TABLE round_results(study_id TEXT NOT NULL, round INTEGER NOT NULL, attempt INTEGER NOT NULL, values_json TEXT NOT NULL,
+            participants_json TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT NOT NULL, PRIMARY KEY(study_id, round));
+        CREATE TABLE events(id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, kind TEXT NOT NULL, study_id TEXT NULL,
+            node_id TEXT NULL, detail TEXT NOT NULL);
+        """,
+    ];
+
+    public static void Apply(SqliteConnection connection)
+    {
+        connection.Execute("CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL)");
+        var current = connection.ExecuteScalar<long?>("SELECT MAX(version) FROM schema_version") ?? 0;
+        if (current > Steps.Length)
+        {
+            throw new InvalidOperationException($"coordinator.db has schema version {current}, newer than this build knows ({Steps.Length}); refusing to run an older coordinator on it.");
+        }
+
+        for (var v = (int)current; v < Steps.Length; v++)
+        {
+            using var transaction = connection.BeginTransaction();
+            connection.Execute(Steps[v], transaction: transaction);
+            connection.Execute("INSERT INTO schema_version(version) VALUES (@v)", new { v = v + 1 }, transaction);
+            transaction.Commit();
+        }
+    }
+}

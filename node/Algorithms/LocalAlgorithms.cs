@@ -1,0 +1,34 @@
+using FederatedTwin.Protocol.Crypto.Codec;
+using FederatedTwin.Protocol.Federation;
+
+namespace FederatedTwin.Node.Algorithms;
+
+/// <summary>The node side of a study algorithm: what this site computes from its own data when a round asks.</summary>
+public interface ILocalAlgorithm
+{
+    string Name { get; }
+
+    /// <summary>The round's statistics as fixed-point integers, ready to encrypt.</summary>
+    long[] Compute(RoundRequest request, NodeDirectory node, int maxParties);
+}
+
+/// <summary>The node side of the federated sum: the named local vector, as exact integer counts (scale 1).</summary>
+public sealed class LocalFederatedSum : ILocalAlgorithm
+{
+    public string Name => "federated-sum";
+
+    public long[] Compute(RoundRequest request, NodeDirectory node, int maxParties)
+    {
+        var vector = request.Parameters.GetValueOrDefault("vector") ?? throw new InvalidOperationException("The round names no vector.");
+        var labels = LocalVectors.Labels(vector);
+        if (labels.Count != request.ValueCount)
+        {
+            throw new InvalidOperationException($"The round asks for {request.ValueCount} values of {vector}; this node defines {labels.Count}.");
+        }
+
+        var values = node.LoadSiteInput().Vectors.GetValueOrDefault(vector)
+            ?? throw new InvalidOperationException($"This node has no local vector {vector}.");
+        var codec = FixedPointCodec.Uniform(values.Length, 1, maxParties);
+        return codec.Encode(values.Select(v => (double)v).ToArray());
+    }
+}

@@ -1,0 +1,52 @@
+using System.Security.Cryptography;
+using Dapper;
+using FederatedTwin.Node.Federation;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace FederatedTwin.Node.Endpoints;
+
+/// <summary>The node's local admin API (loopback only, bearer admin token from NODE_DIR/admin.token).</summary>
+internal static class AdminEndpoints
+{
+    public static RouteGroupBuilder MapNodeAdminEndpoints(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/v1").AddEndpointFilter(async (context, next) =>
+        {
+            var node = context.HttpContext.RequestServices.GetRequiredService<NodeDirectory>();
+            var header = context.HttpContext.Request.Headers.Authorization.ToString();
+            var presented = header.StartsWith("Bearer ", StringComparison.Ordinal) ? header["Bearer ".Length..] : string.Empty;
+            return CryptographicOperations.FixedTimeEquals(System.Text.Encoding.UTF8.GetBytes(presented), System.Text.Encoding.UTF8.GetBytes(node.AdminToken))
+                ? await next(context)
+                : Results.Problem(statusCode: StatusCodes.Status401Unauthorized, title: "Admin token required", detail: "Send 'Authorization: Bearer <token>' with the token in the node directory's admin.token.");
+        });
+
+        group.MapGet("/status", (NodeDirectory node, NodeStatus status) =>
+        {
+            var enrollment = node.Store.GetEnrollment();
+            var counts = node.Store.Read(c => c.QuerySingle<(long accepted, long refused)>("SELECT COALESCE(SUM(accept),0), COALESCE(SUM(1-accept),0) FROM decisions"));
+            return Results.Ok(new
+            {
+                node_id = enrollment?.NodeId,
+                enrolled = enrollment is not null,
+                coordinator_url = enrollment?.CoordinatorUrl,
+                pinned_coordinator_key = enrollment?.CoordinatorPublicKey,
+                public_key = node.Identity.PublicKey,
+                last_contact = status.LastContact,
+                last_error = status.LastError,
+                studies_accepted = counts.accepted,
+                studies_refused = counts.refused,
+            });
+        });
+
+        group.MapGet("/decisions", (NodeDirectory node) => Results.Ok(node.Store.Read(c =>
+            c.Query("SELECT study_id, accept, rule, reason, purpose_of_use, algorithm, decided_at FROM decisions ORDER BY decided_at").ToList())));
+
+        group.MapGet("/events", (NodeDirectory node) => Results.Ok(node.Store.Read(c =>
+            c.Query("SELECT at, kind, study_id, detail FROM events ORDER BY id DESC LIMIT 500").ToList())));
+
+        return group;
+    }
+}

@@ -1,0 +1,113 @@
+using System.Globalization;
+using System.Net.Http.Headers;
+using System.Text.Json;
+using FederatedTwin.Protocol.Federation;
+
+namespace FederatedTwin.Node.Federation;
+
+/// <summary>The coordinator answered with a problem (RFC 9457), or could not be trusted.</summary>
+public sealed class CoordinatorRefusedException(int status, string title, string detail) : Exception($"{status} {title}: {detail}")
+{
+    public int Status { get; } = status;
+
+    public string Title { get; } = title;
+
+    public string Detail { get; } = detail;
+}
+
+/// <summary>
+/// The node's only network peer. Every request is signed (RFC 9421, Ed25519, with an RFC 9530
+/// Content-Digest); every response must be signed by the coordinator key pinned in the site policy,
+/// echo the request's nonce and speak the same protocol version, or it is discarded.
+/// </summary>
+public sealed class CoordinatorClient(HttpClient http, Ed25519Identity identity, string keyId, string pinnedCoordinatorKey, TimeSpan window)
+{
+    public static string EnrollKeyId(Ed25519Identity identity) => "enroll:" + identity.PublicKey;
+
+    public async Task<T> Get<T>(string pathAndQuery, CancellationToken cancellationToken) =>
+        WireJson.Deserialize<T>(await Send(HttpMethod.Get, pathAndQuery, null, cancellationToken));
+
+    public async Task<T> Post<T>(string path, object body, CancellationToken cancellationToken) =>
+        WireJson.Deserialize<T>(await Send(HttpMethod.Post, path, WireJson.Serialize(body), cancellationToken));
+
+    public Task Post(string path, object body, CancellationToken cancellationToken) => Send(HttpMethod.Post, path, WireJson.Serialize(body), cancellationToken);
+
+    private async Task<byte[]> Send(HttpMethod method, string pathAndQuery, byte[]? body, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(method, pathAndQuery);
+        body ??= [];
+        request.Content = new ByteArrayContent(body);
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue(FederationProtocol.JsonMediaType);
+        var version = FederationProtocol.Version.ToString(CultureInfo.InvariantCulture);
+        request.Headers.Add(FederationProtocol.VersionHeader, version);
+        request.Content.Headers.Add(ContentDigest.HeaderName, ContentDigest.Compute(body));
+        var nonce = HttpMessageSignatures.NewNonce();
+        var uri = new Uri(http.BaseAddress!, pathAndQuery);
+        var parameters = new SignatureParameters(HttpMessageSignatures.RequestComponents, DateTimeOffset.UtcNow.ToUnixTimeSeconds(), keyId, nonce, HttpMessageSignatures.Algorithm);
+        var (input, signature) = HttpMessageSignatures.Sign(identity, parameters, c => c switch
+        {
+            "@method" => method.Method,
+            "@path" => uri.AbsolutePath,
+            "@query" => uri.Query.Length == 0 ? "?" : uri.Query,
+            "content-digest" => ContentDigest.Compute(body),
+            "ftwin-protocol" => version,
+            _ => null,
+        });
+        request.Headers.Add(HttpMessageSignatures.SignatureInputHeader, input);
+        request.Headers.Add(HttpMessageSignatures.SignatureHeader, signature);
+
+        using var response = await http.SendAsync(request, cancellationToken);
+        var responseBody = await response.Content.ReadAsByteArrayAsync(cancellationToken);
+        string? Header(string name) => response.Headers.TryGetValues(name, out var v) ? string.Join(", ", v)
+            : response.Content.Headers.TryGetValues(name, out var cv) ? string.Join(", ", cv) : null;
+
+        var (failure, signed) = HttpMessageSignatures.Verify(
+            Header(HttpMessageSignatures.SignatureInputHeader),
+            Header(HttpMessageSignatures.SignatureHeader),
+            HttpMessageSignatures.ResponseComponents,
+            c => c switch
+            {
+                "@status" => ((int)response.StatusCode).ToString(CultureInfo.InvariantCulture),
+                "@method;req" => method.Method,
+                "@path;req" => uri.AbsolutePath,
+                _ => Header(c),
+            },
+            responseBody,
+            k => k == "coordinator" ? pinnedCoordinatorKey : null,
+            DateTimeOffset.UtcNow,
+            window);
+        if (failure != SignatureFailure.None || signed!.Nonce != nonce)
+        {
+            // An unsigned answer may still explain itself (e.g. a protocol version mismatch); report it, never act on it.
+            var reason = failure != SignatureFailure.None ? failure.ToString() : "nonce mismatch (replayed response)";
+            throw new CoordinatorRefusedException((int)response.StatusCode, "Untrusted response", $"The coordinator's response signature was refused ({reason}). {ProblemDetail(responseBody)}".Trim());
+        }
+
+        if (Header(FederationProtocol.VersionHeader) != version)
+        {
+            throw new CoordinatorRefusedException((int)response.StatusCode, "Protocol version mismatch", $"The coordinator speaks protocol version {Header(FederationProtocol.VersionHeader)}; this node speaks {version}.");
+        }
+
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new CoordinatorRefusedException((int)response.StatusCode, response.ReasonPhrase ?? "Error", ProblemDetail(responseBody));
+        }
+
+        return responseBody;
+    }
+
+    private static string ProblemDetail(byte[] body)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(body);
+            var title = doc.RootElement.TryGetProperty("title", out var t) ? t.GetString() : null;
+            var detail = doc.RootElement.TryGetProperty("detail", out var d) ? d.GetString() : null;
+            return string.Join(": ", new[] { title, detail }.Where(s => !string.IsNullOrEmpty(s)));
+        }
+        catch (JsonException)
+        {
+            return string.Empty;
+        }
+    }
+}

@@ -1,0 +1,42 @@
+using Dapper;
+using FederatedTwin.Protocol.Federation;
+
+namespace FederatedTwin.Node.Federation;
+
+/// <summary>
+/// Enrolls a node with a coordinator: the coordinator's key must already be pinned in the site
+/// policy (trusted_coordinators), the one-time token comes from the ACO, and the request is signed
+/// by the key it registers.
+/// </summary>
+public static class Enrollment
+{
+    public static async Task<NodeId> Enroll(NodeDirectory node, Uri coordinator, string token, string nodeName, CancellationToken cancellationToken)
+    {
+        var existing = node.Store.GetEnrollment();
+        if (existing is not null)
+        {
+            return new NodeId(existing.NodeId);
+        }
+
+        var policy = node.LoadPolicy();
+        using var http = new HttpClient { BaseAddress = coordinator, Timeout = TimeSpan.FromSeconds(30) };
+        var identityJson = await http.GetByteArrayAsync(new Uri("/v1/identity", UriKind.Relative), cancellationToken);
+        var identity = WireJson.Deserialize<CoordinatorIdentity>(identityJson);
+        if (identity.ProtocolVersion != FederationProtocol.Version)
+        {
+            throw new CoordinatorRefusedException(0, "Protocol version mismatch", $"The coordinator speaks protocol version {identity.ProtocolVersion}; this node speaks {FederationProtocol.Version}.");
+        }
+
+        if (!policy.Trusts(identity.PublicKey))
+        {
+            throw new CoordinatorRefusedException(0, "Untrusted coordinator", $"The coordinator at {coordinator} presents key {identity.PublicKey}, which is not among trusted_coordinators in {node.PolicyPath}. Pin it there first (compare it with `ftwin coordinator key` on the coordinator's host).");
+        }
+
+        var client = new CoordinatorClient(http, node.Identity, CoordinatorClient.EnrollKeyId(node.Identity), identity.PublicKey, TimeSpan.FromSeconds(60));
+        var response = await client.Post<EnrollResponse>("/v1/node/enroll", new EnrollRequest(token, nodeName, node.Identity.PublicKey), cancellationToken);
+        node.Store.Write((c, t) => c.Execute("INSERT INTO enrollment(id, node_id, coordinator_url, coordinator_public_key, enrolled_at) VALUES (1, @id, @url, @key, @now)",
+            new { id = response.NodeId.Value, url = coordinator.ToString(), key = identity.PublicKey, now = DateTimeOffset.UtcNow.ToString("O") }, t));
+        node.Store.Event("enrolled", null, $"node id {response.NodeId} with coordinator {coordinator}");
+        return response.NodeId;
+    }
+}

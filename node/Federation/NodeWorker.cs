@@ -1,0 +1,138 @@
+using Dapper;
+using FederatedTwin.Protocol.Federation;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace FederatedTwin.Node.Federation;
+
+/// <summary>What the node's status page and health checks report about its link to the coordinator.</summary>
+public sealed class NodeStatus
+{
+    public DateTimeOffset? LastContact { get; set; }
+
+    public string? LastError { get; set; }
+
+    public bool PolicyValid { get; set; }
+}
+
+/// <summary>
+/// Pull, never push: the node long-polls the coordinator for work and answers it. The coordinator
+/// never opens a connection to a node. State is in node.db, so a restart resumes.
+/// </summary>
+public sealed partial class NodeWorker(
+    NodeDirectory node,
+    RoundParticipant participant,
+    NodeStatus status,
+    IHttpClientFactory httpClients,
+    IOptions<NodeOptions> options,
+    ILogger<NodeWorker> logger) : BackgroundService
+{
+    private readonly HashSet<string> _refused = new(StringComparer.Ordinal);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var retry = TimeSpan.FromMilliseconds(options.Value.RetryDelayMilliseconds);
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                var client = Connect();
+                if (client is null)
+                {
+                    await Task.Delay(retry, stoppingToken);
+                    continue;
+                }
+
+                var work = await client.Get<WorkResponse>($"/v1/node/work?wait={options.Value.PollWaitSeconds}", stoppingToken);
+                status.LastContact = DateTimeOffset.UtcNow;
+                status.LastError = null;
+                foreach (var item in work.Items)
+                {
+                    await Handle(client, item, stoppingToken);
+                }
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (e is HttpRequestException or CoordinatorRefusedException or TaskCanceledException or System.Text.Json.JsonException)
+            {
+                status.LastError = e.Message;
+                LogPollFailed(logger, e.Message);
+                await Task.Delay(retry, stoppingToken);
+            }
+        }
+    }
+
+    private CoordinatorClient? Connect()
+    {
+        var enrollment = node.Store.GetEnrollment();
+        if (enrollment is null)
+        {
+            status.LastError = "not enrolled: run `ftwin node enroll` with a token from the ACO";
+            return null;
+        }
+
+        var policy = node.LoadPolicy();
+        status.PolicyValid = true;
+        if (!policy.Trusts(enrollment.CoordinatorPublicKey))
+        {
+            status.LastError = "the coordinator this node enrolled with is not among the policy's trusted_coordinators: refusing to talk to it";
+            return null;
+        }
+
+        var http = httpClients.CreateClient("coordinator");
+        http.BaseAddress = new Uri(enrollment.CoordinatorUrl);
+        http.Timeout = TimeSpan.FromSeconds(options.Value.PollWaitSeconds + 60);
+        return new CoordinatorClient(http, node.Identity, enrollment.NodeId, enrollment.CoordinatorPublicKey, TimeSpan.FromSeconds(options.Value.SignatureWindowSeconds));
+    }
+
+    private async Task Handle(CoordinatorClient client, WorkItem item, CancellationToken cancellationToken)
+    {
+        var key = $"{item.Kind}/{item.Study.Id}/{item.Round}/{item.Attempt}";
+        if (_refused.Contains(key))
+        {
+            return;
+        }
+
+        var attemptPath = $"/v1/node/attempts/{item.Study.Id}/{item.Round}/{item.Attempt}";
+        try
+        {
+            switch (item.Kind)
+            {
+                case WorkKind.StudyOffer:
+                    var decision = node.LoadPolicy().Decide(item.Study);
+                    node.Store.Write((c, t) => c.Execute("""
+                        INSERT OR REPLACE INTO decisions(study_id, accept, rule, reason, purpose_of_use, algorithm, decided_at)
+                        VALUES (@s, @a, @rule, @reason, @p, @alg, @now)
+                        """, new { s = item.Study.Id.Value, a = decision.Accept ? 1 : 0, rule = decision.Rule, reason = decision.Reason, p = item.Study.PurposeOfUse.Code, alg = item.Study.Algorithm, now = DateTimeOffset.UtcNow.ToString("O") }, t));
+                    node.Store.Event(decision.Accept ? "study_accepted" : "study_refused", item.Study.Id.Value, $"{decision.Rule}: {decision.Reason}");
+                    await client.Post($"/v1/node/studies/{item.Study.Id}/decision", new StudyDecision(item.Study.Id, decision.Accept, decision.Rule, decision.Reason), cancellationToken);
+                    break;
+                case WorkKind.KeyShare:
+                    await client.Post($"{attemptPath}/{SignedStatement.KeyShare}", participant.KeyShare(item), cancellationToken);
+                    break;
+                case WorkKind.Encrypt:
+                    var collectiveKey = await client.Get<CollectiveKeyAnnouncement>($"{attemptPath}/key", cancellationToken);
+                    var roster = await client.Get<List<NodeRecord>>("/v1/node/nodes", cancellationToken);
+                    await client.Post($"{attemptPath}/{SignedStatement.Update}", participant.Update(item, collectiveKey, roster), cancellationToken);
+                    break;
+                case WorkKind.Decrypt:
+                    var aggregate = await client.Get<AggregateAnnouncement>($"{attemptPath}/aggregate", cancellationToken);
+                    var members = await client.Get<List<NodeRecord>>("/v1/node/nodes", cancellationToken);
+                    await client.Post($"{attemptPath}/{SignedStatement.DecryptionShare}", participant.DecryptionShare(item, aggregate, members, DateTimeOffset.UtcNow), cancellationToken);
+                    break;
+            }
+        }
+        catch (ParticipationRefusedException e)
+        {
+            _refused.Add(key);
+            node.Store.Event("contribution_refused", item.Study.Id.Value, $"{item.Kind} round {item.Round} attempt {item.Attempt}: {e.Message}");
+            RoundParticipant.LogRefusal(logger, item.Study.Id.Value, item.Round, item.Attempt, e.Message);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Polling the coordinator failed: {Reason}")]
+    private static partial void LogPollFailed(ILogger logger, string reason);
+}

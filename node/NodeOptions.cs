@@ -1,0 +1,47 @@
+using System.ComponentModel.DataAnnotations;
+using System.Net;
+
+namespace FederatedTwin.Node;
+
+/// <summary>The node's settings (section "Node"), validated at start-up: a misconfigured node refuses to start and says why.</summary>
+public sealed class NodeOptions : IValidatableObject
+{
+    public const string Section = "Node";
+
+    /// <summary>The node directory: node.db, keys/, policy.yaml, admin.token.</summary>
+    [Required]
+    public string NodeDir { get; set; } = string.Empty;
+
+    /// <summary>Where the local admin API listens. Must be loopback: nothing on a node accepts outside connections.</summary>
+    [Required]
+    public string AdminUrl { get; set; } = "http://127.0.0.1:7480";
+
+    /// <summary>How long one long-poll for work may be held by the coordinator.</summary>
+    [Range(0, 120)]
+    public int PollWaitSeconds { get; set; } = 10;
+
+    /// <summary>Pause after a failed poll before retrying.</summary>
+    [Range(50, 60_000)]
+    public int RetryDelayMilliseconds { get; set; } = 1000;
+
+    /// <summary>How far a response's "created" may be from the node's clock.</summary>
+    [Range(5, 3600)]
+    public int SignatureWindowSeconds { get; set; } = 60;
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (!string.IsNullOrEmpty(NodeDir) && !Path.IsPathFullyQualified(NodeDir))
+        {
+            yield return new ValidationResult($"Node:NodeDir must be an absolute path, got '{NodeDir}'.", [nameof(NodeDir)]);
+        }
+
+        if (!Uri.TryCreate(AdminUrl, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttp)
+        {
+            yield return new ValidationResult($"Node:AdminUrl must be an http:// URL on a loopback address, got '{AdminUrl}'.", [nameof(AdminUrl)]);
+        }
+        else if (!(uri.IsLoopback && (uri.Host == "localhost" || (IPAddress.TryParse(uri.Host.Trim('[', ']'), out var ip) && IPAddress.IsLoopback(ip)))))
+        {
+            yield return new ValidationResult($"Node:AdminUrl must be on a loopback address (127.0.0.1 or [::1]); '{uri.Host}' would accept connections from outside the host.", [nameof(AdminUrl)]);
+        }
+    }
+}

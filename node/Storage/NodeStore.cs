@@ -1,0 +1,87 @@
+using Dapper;
+using Microsoft.Data.Sqlite;
+
+namespace FederatedTwin.Node.Storage;
+
+/// <summary>
+/// The node's SQLite store (node.db): enrollment, decisions, and every attempt's sealed key share,
+/// submission and decryption share, so a node killed mid-round resumes without issuing a second,
+/// different contribution to the same attempt.
+/// </summary>
+public sealed class NodeStore
+{
+    private static readonly string[] Migrations =
+    [
+        """
+        CREATE TABLE enrollment(id INTEGER PRIMARY KEY CHECK (id = 1), node_id TEXT NOT NULL, coordinator_url TEXT NOT NULL,
+            coordinator_public_key TEXT NOT NULL, enrolled_at TEXT NOT NULL);
+        CREATE TABLE decisions(study_id TEXT PRIMARY KEY, accept INTEGER NOT NULL, rule TEXT NOT NULL, reason TEXT NOT NULL,
+            purpose_of_use TEXT NOT NULL, algorithm TEXT NOT NULL, decided_at TEXT NOT NULL, reported_at TEXT NULL);
+        CREATE TABLE attempt_keys(study_id TEXT NOT NULL, round INTEGER NOT NULL, attempt INTEGER NOT NULL, sealed_secret BLOB NOT NULL,
+            key_share BLOB NOT NULL, created_at TEXT NOT NULL, PRIMARY KEY(study_id, round, attempt));
+        CREATE TABLE submissions(study_id TEXT NOT NULL, round INTEGER NOT NULL, attempt INTEGER NOT NULL, ciphertext BLOB NOT NULL,
+            digest TEXT NOT NULL, value_count INTEGER NOT NULL, submitted_at TEXT NOT NULL, PRIMARY KEY(study_id, round, attempt));
+        CREATE TABLE decryption_shares(study_id TEXT NOT NULL, round INTEGER NOT NULL, attempt INTEGER NOT NULL, aggregate_digest TEXT NOT NULL,
+            share BLOB NOT NULL, issued_at TEXT NOT NULL, PRIMARY KEY(study_id, round, attempt));
+        CREATE TABLE attempt_watermarks(study_id TEXT NOT NULL, round INTEGER NOT NULL, highest_attempt INTEGER NOT NULL, PRIMARY KEY(study_id, round));
+        CREATE TABLE events(id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, kind TEXT NOT NULL, study_id TEXT NULL, detail TEXT NOT NULL);
+        """,
+    ];
+
+    private readonly string _connectionString;
+
+    public NodeStore(string nodeDir)
+    {
+        Path = System.IO.Path.Combine(nodeDir, "node.db");
+        _connectionString = new SqliteConnectionStringBuilder { DataSource = Path, Pooling = true, DefaultTimeout = 30 }.ToString();
+        using var connection = Open();
+        connection.Execute("PRAGMA journal_mode=WAL;");
+        connection.Execute("CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL)");
+        var current = connection.ExecuteScalar<long?>("SELECT MAX(version) FROM schema_version") ?? 0;
+        if (current > Migrations.Length)
+        {
+            throw new InvalidOperationException($"node.db has schema version {current}, newer than this build knows ({Migrations.Length}); refusing to run an older node on it.");
+        }
+
+        for (var v = (int)current; v < Migrations.Length; v++)
+        {
+            using var transaction = connection.BeginTransaction();
+            connection.Execute(Migrations[v], transaction: transaction);
+            connection.Execute("INSERT INTO schema_version(version) VALUES (@v)", new { v = v + 1 }, transaction);
+            transaction.Commit();
+        }
+    }
+
+    public string Path { get; }
+
+    public SqliteConnection Open()
+    {
+        var connection = new SqliteConnection(_connectionString);
+        connection.Open();
+        connection.Execute("PRAGMA busy_timeout=30000; PRAGMA synchronous=FULL;");
+        return connection;
+    }
+
+    public T Read<T>(Func<SqliteConnection, T> query)
+    {
+        using var connection = Open();
+        return query(connection);
+    }
+
+    public T Write<T>(Func<SqliteConnection, SqliteTransaction, T> change)
+    {
+        using var connection = Open();
+        using var transaction = connection.BeginTransaction(System.Data.IsolationLevel.Serializable);
+        var result = change(connection, transaction);
+        transaction.Commit();
+        return result;
+    }
+
+    public void Event(string kind, string? study, string detail) => Write((c, t) =>
+        c.Execute("INSERT INTO events(at, kind, study_id, detail) VALUES (@at, @kind, @study, @detail)", new { at = DateTimeOffset.UtcNow.ToString("O"), kind, study, detail }, t));
+
+    public sealed record Enrollment(string NodeId, string CoordinatorUrl, string CoordinatorPublicKey, string EnrolledAt);
+
+    public Enrollment? GetEnrollment() => Read(c => c.QuerySingleOrDefault<Enrollment>(
+        "SELECT node_id AS NodeId, coordinator_url AS CoordinatorUrl, coordinator_public_key AS CoordinatorPublicKey, enrolled_at AS EnrolledAt FROM enrollment WHERE id=1"));
+}

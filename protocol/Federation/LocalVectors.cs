@@ -1,0 +1,21 @@
+namespace FederatedTwin.Protocol.Federation;
+
+/// <summary>
+/// The vectors a node can be asked to contribute to a federated sum, by name. Each has fixed labels,
+/// so coordinator and nodes agree on the length and meaning of every position without exchanging data.
+/// </summary>
+public static class LocalVectors
+{
+    public const string PatientsByAgeBandAndSex = "patients_by_age_band_and_sex";
+
+    /// <summary>Age bands of the feature schema (90+ is Safe Harbor's top band).</summary>
+    public static readonly IReadOnlyList<string> AgeBands = ["0-17", "18-34", "35-49", "50-64", "65-74", "75-84", "85-89", "90+"];
+
+    public static readonly IReadOnlyList<string> Sexes = ["female", "male"];
+
+    public static IReadOnlyList<string> Labels(string vector) => vector switch
+    {
+        PatientsByAgeBandAndSex => [.. AgeBands.SelectMany(a => Sexes.Select(s => $"{a} {s}"))],
+        _ => throw new ArgumentException($"Unknown vector '{vector}'. Known: {PatientsByAgeBandAndSex}.", nameof(vector)),
+    };
+}
