@@ -25,7 +25,6 @@ public static class NodeHost
             .Bind(builder.Configuration.GetSection(NodeOptions.Section))
             .Configure(o => configure?.Invoke(o))
             .ValidateDataAnnotations()
-            .Validate(o => PolicyIsValid(o, out _), "the site policy is invalid (run `ftwin node policy check`)")
             .ValidateOnStart();
 
         // Services: the node directory, crypto, the round participant and the polling worker.

@@ -43,5 +43,10 @@ public sealed class NodeOptions : IValidatableObject
         {
             yield return new ValidationResult($"Node:AdminUrl must be on a loopback address (127.0.0.1 or [::1]); '{uri.Host}' would accept connections from outside the host.", [nameof(AdminUrl)]);
         }
+
+        if (!NodeHost.PolicyIsValid(this, out var policyError))
+        {
+            yield return new ValidationResult($"The site policy is invalid: {policyError}", [nameof(NodeDir)]);
+        }
     }
 }

@@ -20,14 +20,29 @@ internal sealed class ChildProcess : IDisposable
 
     public bool HasExited => _process.HasExited;
 
-    /// <summary>Starts this same ftwin build with other arguments (apphost or `dotnet ftwin.dll`).</summary>
-    public static ChildProcess StartFtwin(IEnumerable<string> arguments, string logPath)
+    public int ExitCode => _process.ExitCode;
+
+    /// <summary>
+    /// How to start ftwin: this same build, as its apphost or as `dotnet ftwin.dll`. Tests, whose
+    /// process is the test host, point it at the ftwin.dll beside them.
+    /// </summary>
+    public static (string File, string[] LeadingArguments) FtwinCommand { get; set; } = DefaultCommand();
+
+    private static (string, string[]) DefaultCommand()
     {
         var self = Environment.ProcessPath ?? throw new InvalidOperationException("Cannot locate the ftwin executable.");
-        var info = new ProcessStartInfo(self) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        if (Path.GetFileNameWithoutExtension(self).Equals("dotnet", StringComparison.OrdinalIgnoreCase))
+        return Path.GetFileNameWithoutExtension(self).Equals("dotnet", StringComparison.OrdinalIgnoreCase)
+            ? (self, [typeof(ChildProcess).Assembly.Location])
+            : (self, []);
+    }
+
+    /// <summary>Starts ftwin with these arguments.</summary>
+    public static ChildProcess StartFtwin(IEnumerable<string> arguments, string logPath)
+    {
+        var info = new ProcessStartInfo(FtwinCommand.File) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in FtwinCommand.LeadingArguments)
         {
-            info.ArgumentList.Add(typeof(ChildProcess).Assembly.Location);
+            info.ArgumentList.Add(a);
         }
 
         foreach (var a in arguments)

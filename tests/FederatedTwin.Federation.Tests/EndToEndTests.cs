@@ -1,0 +1,134 @@
+using System.Text;
+using FederatedTwin.Cli.Demo;
+
+namespace FederatedTwin.Federation.Tests;
+
+/// <summary>A coordinator and nodes as separate OS processes on loopback, driven through the admin API.</summary>
+public sealed class EndToEndTests
+{
+    private static readonly TimeSpan StudyTimeout = TimeSpan.FromSeconds(90);
+
+    [Fact]
+    public async Task A_study_completes_and_decrypts_exactly_the_sum_of_the_sites_inputs()
+    {
+        using var federation = await TestFederation.Start("full");
+        await federation.CreateStudy(TestFederation.StudyYaml("census"), CancellationToken.None);
+        var study = await federation.WaitForStudy("census", StudyTimeout, null, CancellationToken.None);
+
+        Assert.Equal("completed", study["state"]?.ToString());
+        var expected = TestFederation.Sum(federation.Nodes.Select(n => TestFederation.SiteVector(n.Dir)));
+        Assert.Equal(expected, TestFederation.Sums(study));
+        Assert.Equal(3, study["decisions"]!.AsArray().Count(d => d!["accept"]!.GetValue<bool>()));
+        Assert.Single(study["attempts"]!.AsArray());
+    }
+
+    [Fact]
+    public async Task The_coordinator_store_never_holds_a_single_sites_update_in_plaintext()
+    {
+        using var federation = await TestFederation.Start("plaintext");
+        await federation.CreateStudy(TestFederation.StudyYaml("census"), CancellationToken.None);
+        var study = await federation.WaitForStudy("census", StudyTimeout, null, CancellationToken.None);
+        Assert.Equal("completed", study["state"]?.ToString());
+        federation.KillCoordinator(); // flush nothing more: read the files as they are on disk
+
+        var stored = Directory.GetFiles(federation.CoordinatorDir, "coordinator.db*").Select(File.ReadAllBytes).ToList();
+        Assert.NotEmpty(stored);
+        var sumJson = Encoding.UTF8.GetBytes("[" + string.Join(",", TestFederation.Sums(study)) + "]");
+        Assert.Contains(stored, bytes => bytes.AsSpan().IndexOf(sumJson) >= 0); // the scan can find a vector it looks for
+        foreach (var (_, dir, _) in federation.Nodes)
+        {
+            var vector = TestFederation.SiteVector(dir);
+            var asJson = Encoding.UTF8.GetBytes("[" + string.Join(",", vector) + "]");
+            var asInt64 = vector.SelectMany(BitConverter.GetBytes).ToArray();
+            foreach (var bytes in stored)
+            {
+                Assert.True(bytes.AsSpan().IndexOf(asJson) < 0, "a site's vector appears in the coordinator's store as JSON");
+                Assert.True(bytes.AsSpan().IndexOf(asInt64) < 0, "a site's vector appears in the coordinator's store as int64s");
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Nodes_refuse_a_study_their_policy_does_not_allow_and_the_study_fails_with_the_reason()
+    {
+        using var federation = await TestFederation.Start("refuse");
+        await federation.CreateStudy(TestFederation.StudyYaml("research", purpose: "HRESCH", deadline: 3), CancellationToken.None);
+        var study = await federation.WaitForStudy("research", StudyTimeout, null, CancellationToken.None);
+
+        Assert.Equal("failed", study["state"]?.ToString());
+        Assert.Contains("only 0 node(s) accepted", study["failure_reason"]?.ToString(), StringComparison.Ordinal);
+        var decisions = study["decisions"]!.AsArray();
+        Assert.Equal(3, decisions.Count);
+        Assert.All(decisions, d =>
+        {
+            Assert.False(d!["accept"]!.GetValue<bool>());
+            Assert.Equal("purposes_allowed", d["rule"]!.ToString());
+        });
+    }
+
+    [Fact]
+    public async Task A_node_killed_mid_round_makes_the_round_restart_with_the_survivors()
+    {
+        using var federation = await TestFederation.Start("dropout", nodes: 4);
+        await federation.CreateStudy(TestFederation.StudyYaml("census", min: 3, max: 4, deadline: 4), CancellationToken.None);
+        await federation.WaitForStudy("census", StudyTimeout, s => s["decisions"]!.AsArray().Count == 4, CancellationToken.None);
+        federation.KillNode(3);
+
+        var study = await federation.WaitForStudy("census", StudyTimeout, null, CancellationToken.None);
+        Assert.Equal("completed", study["state"]?.ToString());
+        var attempts = study["attempts"]!.AsArray();
+        Assert.True(attempts.Count >= 2, "the first attempt should have been superseded");
+        Assert.Equal("superseded", attempts[0]!["phase"]!.ToString());
+        var survivors = federation.Nodes.Take(3).Select(n => TestFederation.SiteVector(n.Dir));
+        Assert.Equal(TestFederation.Sum(survivors), TestFederation.Sums(study));
+    }
+
+    [Fact]
+    public async Task The_coordinator_killed_mid_round_resumes_on_restart_and_the_study_completes()
+    {
+        using var federation = await TestFederation.Start("restart");
+        await federation.CreateStudy(TestFederation.StudyYaml("census", deadline: 60), CancellationToken.None);
+        await federation.WaitForStudy("census", StudyTimeout, s => s["attempts"]!.AsArray().Count > 0 && s["attempts"]![0]!["phase"]!.ToString() is "encrypt" or "decrypt", CancellationToken.None);
+        federation.KillCoordinator();
+        await Task.Delay(1500);
+        await federation.StartCoordinator(CancellationToken.None);
+
+        var study = await federation.WaitForStudy("census", StudyTimeout, null, CancellationToken.None);
+        Assert.Equal("completed", study["state"]?.ToString());
+        Assert.Single(study["attempts"]!.AsArray());
+        Assert.Equal(TestFederation.Sum(federation.Nodes.Select(n => TestFederation.SiteVector(n.Dir))), TestFederation.Sums(study));
+    }
+
+    [Fact]
+    public async Task The_demo_command_runs_end_to_end_and_leaves_no_process_behind()
+    {
+        var output = Path.Combine(TestFederation.TempDir("demo"), "out");
+        using var demo = ChildProcess.StartFtwin(["demo", "--out", output], output + ".log");
+        var deadline = DateTime.UtcNow.AddSeconds(90);
+        while (!demo.HasExited && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(200);
+        }
+
+        Assert.True(demo.HasExited, "the demo did not finish within 90 s");
+        var log = await File.ReadAllTextAsync(output + ".log");
+        Assert.Equal(0, demo.ExitCode);
+        Assert.Contains("round latency", log, StringComparison.Ordinal);
+        Assert.DoesNotContain("≠", log, StringComparison.Ordinal);
+        Assert.True(Directory.Exists(Path.Combine(output, "coordinator")));
+        Assert.Equal(3, Directory.GetDirectories(Path.Combine(output, "nodes")).Length);
+        await Task.Delay(500);
+        var leftovers = System.Diagnostics.Process.GetProcesses().Where(p =>
+        {
+            try
+            {
+                return p.MainModule?.FileName is not null && File.Exists($"/proc/{p.Id}/cmdline") && File.ReadAllText($"/proc/{p.Id}/cmdline").Contains(output, StringComparison.Ordinal);
+            }
+            catch (Exception e) when (e is InvalidOperationException or IOException or UnauthorizedAccessException or System.ComponentModel.Win32Exception)
+            {
+                return false;
+            }
+        }).ToList();
+        Assert.Empty(leftovers);
+    }
+}

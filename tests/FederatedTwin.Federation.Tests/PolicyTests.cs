@@ -1,0 +1,100 @@
+using FederatedTwin.Node;
+using FederatedTwin.Node.Policy;
+using FederatedTwin.Protocol.Federation;
+
+namespace FederatedTwin.Federation.Tests;
+
+public sealed class PolicyTests
+{
+    private static readonly string Key = Convert.ToBase64String(new byte[32]);
+
+    private static SitePolicy Parse(string purposes = "[HOPERAT]", string algorithms = "[federated-sum]", string min = "3") => SitePolicy.Parse($"""
+        version: 1
+        trusted_coordinators:
+          - name: aco
+            public_key: {Key}
+        purposes_allowed: {purposes}
+        algorithms_allowed: {algorithms}
+        minimum_nodes: {min}
+        """);
+
+    private static StudySpec Study(string purpose = "HOPERAT", string algorithm = "federated-sum", int min = 3) =>
+        new(new StudyId("s"), algorithm, new PurposeOfUse(purpose), min, 10, 1, 30);
+
+    [Fact]
+    public void The_default_policy_refuses_every_study()
+    {
+        var policy = SitePolicy.Parse(SitePolicy.DefaultYaml);
+        var decision = policy.Decide(Study());
+        Assert.False(decision.Accept);
+        Assert.Equal("purposes_allowed", decision.Rule);
+        Assert.Empty(policy.TrustedCoordinators);
+    }
+
+    [Theory]
+    [InlineData("HRESCH", "federated-sum", 3, "purposes_allowed")]
+    [InlineData("HOPERAT", "glm", 3, "algorithms_allowed")]
+    [InlineData("HOPERAT", "federated-sum", 2, "minimum_nodes")]
+    [InlineData("HOPERAT", "federated-sum", 3, "all_rules_passed")]
+    public void The_first_rule_that_refuses_decides(string purpose, string algorithm, int min, string rule)
+    {
+        var decision = Parse().Decide(Study(purpose, algorithm, min));
+        Assert.Equal(rule, decision.Rule);
+        Assert.Equal(rule == "all_rules_passed", decision.Accept);
+    }
+
+    [Theory]
+    [InlineData("[NOTACODE]", "[federated-sum]", "3", "purposes_allowed")]
+    [InlineData("[HOPERAT]", "[federated-sum]", "1", "minimum_nodes")]
+    [InlineData("[HOPERAT", "[federated-sum]", "3", "line")]
+    public void A_bad_policy_is_refused_naming_the_field_or_line(string purposes, string algorithms, string min, string expected) =>
+        Assert.Contains(expected, Assert.Throws<SitePolicyException>(() => Parse(purposes, algorithms, min)).Message, StringComparison.Ordinal);
+
+    [Fact]
+    public void A_trusted_coordinator_key_that_is_not_an_ed25519_key_is_refused() =>
+        Assert.Contains("trusted_coordinators[0].public_key", Assert.Throws<SitePolicyException>(() => SitePolicy.Parse("""
+            version: 1
+            trusted_coordinators:
+              - name: aco
+                public_key: not-a-key
+            minimum_nodes: 3
+            """)).Message, StringComparison.Ordinal);
+
+    [Fact]
+    public async Task A_node_with_an_invalid_policy_refuses_to_start_and_says_why()
+    {
+        var dir = TestFederation.TempDir("badpolicy");
+        NodeDirectory.OpenOrInitialize(dir).Dispose();
+        await File.WriteAllTextAsync(Path.Combine(dir, "policy.yaml"), "version: 1\nminimum_nodes: 1\n");
+        var e = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(() => NodeHost.Build([], o =>
+        {
+            o.NodeDir = dir;
+            o.AdminUrl = $"http://127.0.0.1:{FederatedTwin.Cli.Demo.ChildProcess.FreeLoopbackPort()}";
+        }).StartAsync());
+        Assert.Contains("site policy is invalid", e.Message, StringComparison.Ordinal);
+        Assert.Contains("minimum_nodes", e.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("http://0.0.0.0:7480")]
+    [InlineData("http://10.1.2.3:7480")]
+    [InlineData("http://example.org:7480")]
+    public async Task A_node_refuses_to_listen_beyond_loopback(string adminUrl)
+    {
+        var e = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(() => NodeHost.Build([], o =>
+        {
+            o.NodeDir = TestFederation.TempDir("nonloopback");
+            o.AdminUrl = adminUrl;
+        }).StartAsync());
+        Assert.Contains("loopback", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_study_file_names_the_field_that_is_wrong()
+    {
+        Assert.Equal("purpose_of_use", Assert.Throws<StudyFileException>(() => StudyFile.Parse("id: a\nalgorithm: federated-sum\npurpose_of_use: FUN\n")).Field);
+        Assert.Equal("min_nodes", Assert.Throws<StudyFileException>(() => StudyFile.Parse("id: a\nalgorithm: federated-sum\npurpose_of_use: HOPERAT\nmin_nodes: 1\n")).Field);
+        var unknown = Assert.Throws<StudyFileException>(() => StudyFile.Parse("id: a\nalgorithm: x\npurpose_of_use: HOPERAT\ncolour: blue\n"));
+        Assert.Equal(4, unknown.Line);
+    }
+}

@@ -1,0 +1,183 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json.Nodes;
+using FederatedTwin.Node.Federation;
+using FederatedTwin.Protocol.Federation;
+
+namespace FederatedTwin.Federation.Tests;
+
+/// <summary>RFC 9421 message signatures at the coordinator: every bad request is a 401 problem, and the good one passes.</summary>
+public sealed class SignatureTests : IAsyncLifetime
+{
+    private InProcessCoordinator _coordinator = null!;
+
+    public async Task InitializeAsync() => _coordinator = await InProcessCoordinator.Start("signatures");
+
+    public async Task DisposeAsync() => await _coordinator.DisposeAsync();
+
+    private sealed record Options(
+        string Path = "/v1/node/work",
+        string? KeyId = null,
+        long? Created = null,
+        string? Nonce = null,
+        byte[]? Body = null,
+        bool Sign = true,
+        bool CorruptSignature = false,
+        bool WrongDigest = false,
+        string Version = "1",
+        FederatedTwin.Protocol.Federation.Ed25519Identity? Key = null,
+        string Method = "GET",
+        IReadOnlyList<string>? Components = null);
+
+    private async Task<(HttpStatusCode Status, JsonNode? Problem)> Send(Options o)
+    {
+        using var http = new HttpClient { BaseAddress = _coordinator.Url };
+        var body = o.Body ?? [];
+        using var request = new HttpRequestMessage(new HttpMethod(o.Method), o.Path) { Content = new ByteArrayContent(body) };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        request.Headers.Add(FederationProtocol.VersionHeader, o.Version);
+        var digest = ContentDigest.Compute(o.WrongDigest ? [1, 2, 3] : body);
+        request.Content.Headers.Add(ContentDigest.HeaderName, digest);
+        if (o.Sign)
+        {
+            var uri = new Uri(_coordinator.Url, o.Path);
+            var parameters = new SignatureParameters(o.Components ?? HttpMessageSignatures.RequestComponents, o.Created ?? DateTimeOffset.UtcNow.ToUnixTimeSeconds(), o.KeyId ?? _coordinator.NodeId, o.Nonce ?? HttpMessageSignatures.NewNonce(), "ed25519");
+            var (input, signature) = HttpMessageSignatures.Sign(o.Key ?? _coordinator.Node.Identity, parameters, c => c switch
+            {
+                "@method" => o.Method,
+                "@path" => uri.AbsolutePath,
+                "@query" => uri.Query.Length == 0 ? "?" : uri.Query,
+                "content-digest" => digest,
+                "ftwin-protocol" => o.Version,
+                _ => null,
+            });
+            if (o.CorruptSignature)
+            {
+                signature = signature[..10] + (signature[10] == 'A' ? 'B' : 'A') + signature[11..];
+            }
+
+            request.Headers.Add(HttpMessageSignatures.SignatureInputHeader, input);
+            request.Headers.Add(HttpMessageSignatures.SignatureHeader, signature);
+        }
+
+        using var response = await http.SendAsync(request);
+        var text = await response.Content.ReadAsStringAsync();
+        return (response.StatusCode, string.IsNullOrEmpty(text) ? null : JsonNode.Parse(text));
+    }
+
+    [Fact]
+    public async Task A_correctly_signed_request_is_accepted() => Assert.Equal(HttpStatusCode.OK, (await Send(new Options())).Status);
+
+    [Fact]
+    public async Task An_unsigned_request_is_refused_with_401_problem_details()
+    {
+        var (status, problem) = await Send(new Options(Sign: false));
+        Assert.Equal(HttpStatusCode.Unauthorized, status);
+        Assert.Equal(401, problem!["status"]!.GetValue<int>());
+        Assert.Contains("signature-missing", problem["type"]!.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_wrongly_signed_request_is_refused() =>
+        Assert.Contains("signature-badsignature", (await Send(new Options(CorruptSignature: true))).Problem!["type"]!.ToString(), StringComparison.Ordinal);
+
+    [Fact]
+    public async Task A_request_signed_by_another_key_under_an_enrolled_key_id_is_refused()
+    {
+        using var stranger = Ed25519Identity.Generate();
+        var (status, problem) = await Send(new Options(Key: stranger));
+        Assert.Equal(HttpStatusCode.Unauthorized, status);
+        Assert.Contains("signature-badsignature", problem!["type"]!.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_replayed_request_is_refused()
+    {
+        const string nonce = "same-nonce-twice";
+        Assert.Equal(HttpStatusCode.OK, (await Send(new Options(Nonce: nonce))).Status);
+        var (status, problem) = await Send(new Options(Nonce: nonce));
+        Assert.Equal(HttpStatusCode.Unauthorized, status);
+        Assert.Contains("signature-replayed", problem!["type"]!.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_expired_request_is_refused()
+    {
+        var (status, problem) = await Send(new Options(Created: DateTimeOffset.UtcNow.AddMinutes(-10).ToUnixTimeSeconds()));
+        Assert.Equal(HttpStatusCode.Unauthorized, status);
+        Assert.Contains("signature-expired", problem!["type"]!.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_request_from_an_unknown_key_id_is_refused()
+    {
+        var (status, problem) = await Send(new Options(KeyId: "node-0000000000000000"));
+        Assert.Equal(HttpStatusCode.Unauthorized, status);
+        Assert.Contains("signature-unknownkey", problem!["type"]!.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_body_that_does_not_match_its_digest_is_refused() =>
+        Assert.Contains("signature-digestmismatch", (await Send(new Options(WrongDigest: true, Method: "POST", Path: "/v1/node/studies/x/decision", Body: "{}"u8.ToArray()))).Problem!["type"]!.ToString(), StringComparison.Ordinal);
+
+    [Fact]
+    public async Task A_signature_that_leaves_out_a_required_component_is_refused() =>
+        Assert.Contains("signature-missingcomponents", (await Send(new Options(Components: ["@method", "@path"]))).Problem!["type"]!.ToString(), StringComparison.Ordinal);
+
+    [Fact]
+    public async Task A_request_of_another_protocol_version_is_refused_with_a_clear_error()
+    {
+        var (status, problem) = await Send(new Options(Version: "2"));
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Contains("protocol version 1", problem!["detail"]!.ToString(), StringComparison.Ordinal);
+        Assert.Contains("'2'", problem["detail"]!.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_malformed_body_is_a_400_problem_never_a_500()
+    {
+        var (status, problem) = await Send(new Options(Method: "POST", Path: "/v1/node/studies/x/decision", Body: Encoding.UTF8.GetBytes("{\"study\": 12, \"nonsense\": [")));
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Equal("Malformed body", problem!["title"]!.ToString());
+    }
+
+    [Fact]
+    public async Task Responses_are_signed_and_the_node_client_verifies_them_against_the_pinned_key()
+    {
+        var enrollment = _coordinator.Node.Store.GetEnrollment()!;
+        using var http = new HttpClient { BaseAddress = _coordinator.Url };
+        var good = new CoordinatorClient(http, _coordinator.Node.Identity, enrollment.NodeId, enrollment.CoordinatorPublicKey, TimeSpan.FromSeconds(60));
+        Assert.NotNull(await good.Get<WorkResponse>("/v1/node/work", CancellationToken.None));
+
+        using var impostor = Ed25519Identity.Generate();
+        var pinnedElsewhere = new CoordinatorClient(http, _coordinator.Node.Identity, enrollment.NodeId, impostor.PublicKey, TimeSpan.FromSeconds(60));
+        var e = await Assert.ThrowsAsync<CoordinatorRefusedException>(() => pinnedElsewhere.Get<WorkResponse>("/v1/node/work", CancellationToken.None));
+        Assert.Contains("BadSignature", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_enrollment_token_works_once()
+    {
+        using var admin = new FederatedTwin.Cli.Commands.AdminClient(_coordinator.Url, FederatedTwin.Coordinator.Security.CoordinatorKeys.ReadAdminToken(_coordinator.DataDir));
+        var token = (await admin.Send(HttpMethod.Post, "/v1/admin/tokens"))!["token"]!.ToString();
+        using var first = FederatedTwin.Node.NodeDirectory.OpenOrInitialize(TestFederation.TempDir("enroll-a"));
+        using var second = FederatedTwin.Node.NodeDirectory.OpenOrInitialize(TestFederation.TempDir("enroll-b"));
+        foreach (var n in new[] { first, second })
+        {
+            await File.WriteAllTextAsync(n.PolicyPath, await File.ReadAllTextAsync(_coordinator.Node.PolicyPath));
+        }
+
+        await Enrollment.Enroll(first, _coordinator.Url, token, "first", CancellationToken.None);
+        var e = await Assert.ThrowsAsync<CoordinatorRefusedException>(() => Enrollment.Enroll(second, _coordinator.Url, token, "second", CancellationToken.None));
+        Assert.Contains("already used", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_node_refuses_to_enroll_with_a_coordinator_its_policy_does_not_pin()
+    {
+        using var node = FederatedTwin.Node.NodeDirectory.OpenOrInitialize(TestFederation.TempDir("unpinned"));
+        var e = await Assert.ThrowsAsync<CoordinatorRefusedException>(() => Enrollment.Enroll(node, _coordinator.Url, "any-token", "x", CancellationToken.None));
+        Assert.Contains("not among trusted_coordinators", e.Message, StringComparison.Ordinal);
+    }
+}

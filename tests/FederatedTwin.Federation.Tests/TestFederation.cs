@@ -1,0 +1,45 @@
+using FederatedTwin.Cli.Demo;
+
+namespace FederatedTwin.Federation.Tests;
+
+/// <summary>Real ftwin processes on loopback: the ftwin.dll built beside this test assembly, run with dotnet.</summary>
+internal static class TestFederation
+{
+    private static readonly string[] DefaultSites = ["site-a", "site-b", "site-c"];
+
+    static TestFederation()
+    {
+        var dll = Path.Combine(AppContext.BaseDirectory, "ftwin.dll");
+        ChildProcess.FtwinCommand = ("dotnet", [dll]);
+    }
+
+    public static string TempDir(string name)
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "ftwin-test-" + name + "-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(dir);
+        return dir;
+    }
+
+    public static Task<LocalFederation> Start(string name, int nodes = 3, string purposes = "HOPERAT") =>
+        LocalFederation.Start(TempDir(name), nodes == 3 ? DefaultSites : [.. Enumerable.Range(0, nodes).Select(i => $"site-{(char)('a' + i)}")], purposes, pollWaitSeconds: 1, CancellationToken.None);
+
+    public static string StudyYaml(string id, string purpose = "HOPERAT", int min = 3, int max = 3, int deadline = 20) => $"""
+        id: {id}
+        algorithm: federated-sum
+        purpose_of_use: {purpose}
+        min_nodes: {min}
+        max_nodes: {max}
+        rounds: 1
+        phase_deadline_seconds: {deadline}
+        parameters:
+          vector: patients_by_age_band_and_sex
+        """;
+
+    public static long[] SiteVector(string nodeDir) =>
+        System.Text.Json.JsonSerializer.Deserialize<FederatedTwin.Node.SiteInput>(File.ReadAllText(Path.Combine(nodeDir, "site-input.json")), FederatedTwin.Protocol.Federation.WireJson.Options)!
+            .Vectors["patients_by_age_band_and_sex"];
+
+    public static long[] Sum(IEnumerable<long[]> vectors) => vectors.Aggregate((a, b) => a.Zip(b, (x, y) => x + y).ToArray());
+
+    public static long[] Sums(System.Text.Json.Nodes.JsonNode study) => study["result"]!["sums"]!.AsArray().Select(v => v!.GetValue<long>()).ToArray();
+}
