@@ -98,3 +98,48 @@ public sealed class PolicyTests
         Assert.Equal(4, unknown.Line);
     }
 }
+
+public sealed class PolicyExampleTests
+{
+    private static string PoliciesDir()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "FederatedTwin.sln")))
+            {
+                return Path.Combine(dir.FullName, "policies");
+            }
+        }
+
+        throw new DirectoryNotFoundException("policies/ not found");
+    }
+
+    public static TheoryData<string> Examples() => [.. Directory.GetFiles(Path.Combine(PoliciesDir(), "examples"), "*.yaml").Select(f => Path.GetFileName(f))];
+
+    [Theory]
+    [MemberData(nameof(Examples))]
+    public void Every_example_policy_is_valid_and_uses_only_fields_the_schema_defines(string file)
+    {
+        var yaml = File.ReadAllText(Path.Combine(PoliciesDir(), "examples", file));
+        SitePolicy.Parse(yaml, file);
+        using var schema = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(PoliciesDir(), "schema", "site-policy.schema.json")));
+        var fields = schema.RootElement.GetProperty("properties").EnumerateObject().Select(p => p.Name).ToHashSet(StringComparer.Ordinal);
+        var stream = new YamlDotNet.RepresentationModel.YamlStream();
+        stream.Load(new StringReader(yaml));
+        foreach (var key in ((YamlDotNet.RepresentationModel.YamlMappingNode)stream.Documents[0].RootNode).Children.Keys)
+        {
+            Assert.Contains(key.ToString(), fields);
+        }
+    }
+
+    [Fact]
+    public void The_default_policy_a_node_writes_matches_the_deny_all_example()
+    {
+        var fromNode = SitePolicy.Parse(SitePolicy.DefaultYaml);
+        var example = SitePolicy.Parse(File.ReadAllText(Path.Combine(PoliciesDir(), "examples", "deny-all.yaml")));
+        Assert.Equal(example.PurposesAllowed, fromNode.PurposesAllowed);
+        Assert.Equal(example.AlgorithmsAllowed, fromNode.AlgorithmsAllowed);
+        Assert.Equal(example.MinimumNodes, fromNode.MinimumNodes);
+        Assert.Empty(fromNode.TrustedCoordinators);
+    }
+}
