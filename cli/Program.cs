@@ -7,5 +7,6 @@ root.Subcommands.Add(DemoCommand.Create());
 root.Subcommands.Add(NodeCommands.Create());
 root.Subcommands.Add(CoordinatorCommands.Create());
 root.Subcommands.Add(StudyCommands.Create());
+root.Subcommands.Add(SynthCommand.Create());
 root.Subcommands.Add(BenchCommands.Create());
 return await root.Parse(args).InvokeAsync();

@@ -15,13 +15,17 @@ namespace FederatedTwin.Node;
 /// </summary>
 public sealed class NodeDirectory : IDisposable
 {
-    private NodeDirectory(string path, IDataProtector protector, Ed25519Identity identity, NodeStore store)
+    private NodeDirectory(string path, IDataProtector protector, Ed25519Identity identity, NodeStore store, Deidentification.Pseudonymizer pseudonymizer)
     {
         Path = path;
         Protector = protector;
         Identity = identity;
         Store = store;
+        Pseudonymizer = pseudonymizer;
     }
+
+    /// <summary>Keyed pseudonyms under the node's own secret (sealed at rest; see docs/operations.md on backing it up).</summary>
+    public Deidentification.Pseudonymizer Pseudonymizer { get; }
 
     public string Path { get; }
 
@@ -68,8 +72,15 @@ public sealed class NodeDirectory : IDisposable
             File.WriteAllText(policyPath, SitePolicy.DefaultYaml + "\n");
         }
 
+        var pseudonymKeyPath = System.IO.Path.Combine(path, "pseudonym.key.sealed");
+        if (!File.Exists(pseudonymKeyPath))
+        {
+            WriteOwnerOnly(pseudonymKeyPath, protector.Protect(RandomNumberGenerator.GetBytes(32)));
+        }
+
+        var pseudonymizer = new Deidentification.Pseudonymizer(protector.Unprotect(File.ReadAllBytes(pseudonymKeyPath)));
         var store = new NodeStore(path);
-        return new NodeDirectory(path, protector, identity, store);
+        return new NodeDirectory(path, protector, identity, store, pseudonymizer);
     }
 
     public SitePolicy LoadPolicy() => SitePolicy.Load(PolicyPath);

@@ -87,6 +87,7 @@ internal static class NodeCommands
         });
         policy.Subcommands.Add(check);
         command.Subcommands.Add(policy);
+        NodeDataCommands.AddTo(command, nodeDir);
         return command;
     }
 }

@@ -26,6 +26,24 @@ public sealed class NodeStore
         CREATE TABLE attempt_watermarks(study_id TEXT NOT NULL, round INTEGER NOT NULL, highest_attempt INTEGER NOT NULL, PRIMARY KEY(study_id, round));
         CREATE TABLE events(id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, kind TEXT NOT NULL, study_id TEXT NULL, detail TEXT NOT NULL);
         """,
+        // The data plane (docs/privacy.md): everything here is de-identified at the door. Patients and
+        // resources are keyed by HMAC pseudonyms; dates are years; sources are content hashes.
+        """
+        CREATE TABLE ingest_runs(run_id INTEGER PRIMARY KEY AUTOINCREMENT, started_at TEXT NOT NULL, finished_at TEXT NULL,
+            lines_read INTEGER NOT NULL DEFAULT 0, accepted INTEGER NOT NULL DEFAULT 0, quarantined INTEGER NOT NULL DEFAULT 0,
+            unchanged INTEGER NOT NULL DEFAULT 0, per_type_json TEXT NULL, seconds REAL NULL);
+        CREATE TABLE resources(resource_key TEXT PRIMARY KEY, type TEXT NOT NULL, pseudonym TEXT NULL, content_hash TEXT NOT NULL);
+        CREATE TABLE quarantine(source_hash TEXT NOT NULL, line_no INTEGER NOT NULL, byte_offset INTEGER NOT NULL, line_hmac TEXT NOT NULL,
+            reason_code TEXT NOT NULL, reason TEXT NOT NULL, quarantined_at TEXT NOT NULL, PRIMARY KEY(source_hash, line_no));
+        CREATE TABLE patients(pseudonym TEXT PRIMARY KEY, sex TEXT NULL, zip3 TEXT NOT NULL, deceased_year INTEGER NULL);
+        CREATE TABLE patient_ages(pseudonym TEXT NOT NULL, year INTEGER NOT NULL, age INTEGER NOT NULL, PRIMARY KEY(pseudonym, year));
+        CREATE TABLE facts(resource_key TEXT NOT NULL, seq INTEGER NOT NULL, pseudonym TEXT NOT NULL, year INTEGER NOT NULL, kind TEXT NOT NULL,
+            category TEXT NULL, value REAL NOT NULL, sensitive TEXT NULL, PRIMARY KEY(resource_key, seq));
+        CREATE INDEX facts_by_patient ON facts(pseudonym);
+        CREATE TABLE consents(resource_key TEXT PRIMARY KEY, pseudonym TEXT NOT NULL, status TEXT NOT NULL, scope TEXT NULL, year INTEGER NULL, rules_json TEXT NOT NULL);
+        CREATE TABLE consent_states(pseudonym TEXT NOT NULL, purpose TEXT NOT NULL, year INTEGER NOT NULL, state TEXT NOT NULL, PRIMARY KEY(pseudonym, purpose, year));
+        CREATE TABLE dirty_patients(pseudonym TEXT PRIMARY KEY);
+        """,
     ];
 
     private readonly string _connectionString;

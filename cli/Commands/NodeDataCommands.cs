@@ -1,0 +1,123 @@
+using System.CommandLine;
+using System.Text.Json;
+using Dapper;
+using FederatedTwin.Node;
+using FederatedTwin.Node.Features;
+using FederatedTwin.Node.Ingest;
+using Spectre.Console;
+
+namespace FederatedTwin.Cli.Commands;
+
+/// <summary>`ftwin node ingest | quarantine | features`: the node's data plane, on the hospital's host.</summary>
+internal static class NodeDataCommands
+{
+    public static void AddTo(Command node, Option<DirectoryInfo> nodeDir)
+    {
+        var path = new Argument<string>("path") { Description = "A Bulk Data $export folder (Type.NNN.ndjson[.gz]) or a FHIR Bundle file." };
+        var json = new Option<bool>("--json") { Description = "Print a JSON summary." };
+        var ingest = new Command("ingest", "Ingest FHIR R4 data: de-identify at the door, quarantine bad lines, update features.") { path, nodeDir, json };
+        ingest.SetAction(parse =>
+        {
+            using var dir = NodeDirectory.OpenOrInitialize(parse.GetValue(nodeDir)!.FullName);
+            IngestSummary summary;
+            try
+            {
+                summary = Ingest(dir, parse.GetValue(path)!, showProgress: !parse.GetValue(json) && !Console.IsOutputRedirected);
+            }
+            catch (FileNotFoundException e)
+            {
+                Console.Error.WriteLine($"error: {e.Message}");
+                return 2;
+            }
+
+            Console.WriteLine(parse.GetValue(json)
+                ? JsonSerializer.Serialize(new
+                {
+                    lines_read = summary.LinesRead,
+                    accepted = summary.Accepted,
+                    quarantined = summary.Quarantined,
+                    unchanged = summary.Unchanged,
+                    per_type = summary.PerType,
+                    quarantine_reasons = summary.QuarantineReasons,
+                    patients_updated = summary.PatientsUpdated,
+                    bytes = summary.Bytes,
+                    seconds = Math.Round(summary.Seconds, 3),
+                })
+                : $"{summary.LinesRead} lines read: {summary.Accepted} accepted ({summary.Unchanged} unchanged), {summary.Quarantined} quarantined; {summary.PatientsUpdated} patients updated; {summary.Bytes / 1e6 / Math.Max(summary.Seconds, 1e-9):F1} MB/s");
+            return 0;
+        });
+        node.Subcommands.Add(ingest);
+
+        var source = new Option<DirectoryInfo?>("--source") { Description = "Resolve source hashes to file names in this folder (on the hospital's own disk)." };
+        var quarantine = new Command("quarantine", "The quarantine: bad lines by position and reason (never their content).");
+        var list = new Command("list", "List quarantined lines.") { nodeDir, source, json };
+        list.SetAction(parse =>
+        {
+            using var dir = NodeDirectory.OpenOrInitialize(parse.GetValue(nodeDir)!.FullName);
+            var names = parse.GetValue(source) is { } folder
+                ? IngestSources.Files(folder.FullName).ToDictionary(IngestSources.ContentHash, Path.GetFileName)
+                : [];
+            var rows = dir.Store.Read(c => c.Query<(string source_hash, long line_no, long byte_offset, string line_hmac, string reason_code, string reason)>(
+                "SELECT source_hash, line_no, byte_offset, line_hmac, reason_code, reason FROM quarantine ORDER BY source_hash, line_no").ToList());
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(JsonSerializer.Serialize(rows.Select(r => new { source = r.source_hash, file = names.GetValueOrDefault(r.source_hash), line = r.line_no, offset = r.byte_offset, line_hmac = r.line_hmac, reason_code = r.reason_code, reason = r.reason })));
+                return 0;
+            }
+
+            var table = new Table().AddColumns("source", "line", "byte offset", "reason");
+            foreach (var r in rows)
+            {
+                table.AddRow(Markup.Escape(names.GetValueOrDefault(r.source_hash) ?? r.source_hash), $"{r.line_no}", $"{r.byte_offset}", Markup.Escape($"{r.reason_code}: {r.reason}"));
+            }
+
+            AnsiConsole.Write(table);
+            return 0;
+        });
+        quarantine.Subcommands.Add(list);
+        node.Subcommands.Add(quarantine);
+
+        var features = new Command("features", "The patient-year feature store (de-identified).");
+        var csv = new Option<bool>("--csv") { Description = "Write CSV to standard output.", DefaultValueFactory = _ => true };
+        var export = new Command("export", "Export patient-year features for the hospital's own analysts (de-identified; pseudonyms stay on the node).") { nodeDir, csv };
+        export.SetAction(parse =>
+        {
+            using var dir = NodeDirectory.OpenOrInitialize(parse.GetValue(nodeDir)!.FullName);
+            var columns = FeatureSchema.Columns.Select(c => c.Name).ToList();
+            Console.WriteLine(string.Join(',', columns));
+            foreach (var row in new FeatureBuilder(dir.Store).All())
+            {
+                Console.WriteLine(string.Join(',', columns.Select(c => c == "age_band" ? FeatureSchema.AgeBands[(int)row.Values[c]!.Value] : FeatureBuilder.Format(row.Values.GetValueOrDefault(c)))));
+            }
+
+            return 0;
+        });
+        features.Subcommands.Add(export);
+        node.Subcommands.Add(features);
+    }
+
+    private static IngestSummary Ingest(NodeDirectory dir, string path, bool showProgress)
+    {
+        var pipeline = new IngestPipeline(dir);
+        if (!showProgress)
+        {
+            return pipeline.Run(path);
+        }
+
+        IngestSummary? summary = null;
+        var total = IngestSources.Files(path).Sum(f => new FileInfo(f).Length);
+        var started = DateTime.UtcNow;
+        AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn()).Start(ctx =>
+        {
+            var task = ctx.AddTask("ingest", maxValue: Math.Max(1, total));
+            summary = pipeline.Run(path, (lines, bytes) =>
+            {
+                var seconds = Math.Max((DateTime.UtcNow - started).TotalSeconds, 1e-3);
+                task.Description = $"ingest {lines / seconds:N0} lines/s {bytes / 1e6 / seconds:F1} MB/s";
+                task.Value = Math.Min(bytes, total);
+            });
+            task.Value = total;
+        });
+        return summary!;
+    }
+}

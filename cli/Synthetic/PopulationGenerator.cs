@@ -1,0 +1,179 @@
+using System.Text;
+using System.Text.Json;
+
+namespace FederatedTwin.Cli.Synthetic;
+
+/// <summary>What the generator wrote.</summary>
+public sealed record GenerationSummary(int Patients, IReadOnlyDictionary<string, long> Resources, int BadLines, double Seconds);
+
+/// <summary>
+/// `ftwin synth`: FHIR R4 NDJSON in the Bulk Data layout (one Type.000.ndjson per resource type) for
+/// a synthetic hospital population, deterministic by seed. Each patient has a history from
+/// <see cref="FirstYear"/> to <see cref="LastYear"/>: chronic conditions present at the start and
+/// new onsets, ambulatory, emergency and inpatient encounters with claims, HbA1c and blood pressure
+/// observations, research-consent opt-outs and some 42 CFR Part 2 substance-use records. Each year's
+/// admissions, ED visits, cost and death are drawn from <see cref="GroundTruth"/> applied to the
+/// previous year's features. Identifiers (names, SSNs, MRNs, phones, addresses, full dates) are
+/// synthetic but shaped like real ones, so de-identification is exercised for real.
+/// </summary>
+public static class PopulationGenerator
+{
+    public const int FirstYear = 2019;
+    public const int LastYear = 2024;
+
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    public static readonly IReadOnlyList<string> ResourceTypes = ["Patient", "Condition", "Encounter", "Observation", "Claim", "Consent"];
+
+    public static GenerationSummary Generate(int patients, SyntheticProfile profile, ulong seed, string outDir, int badLines = 0)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(patients);
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        Directory.CreateDirectory(outDir);
+        const int chunk = 2000;
+        var chunks = (patients + chunk - 1) / chunk;
+        var outputs = ResourceTypes.ToDictionary(t => t, t => new FileStream(Path.Combine(outDir, $"{t}.000.ndjson"), FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20));
+        var counts = ResourceTypes.ToDictionary(t => t, _ => 0L);
+        try
+        {
+            // Chunks are generated in parallel, written in order: the output depends on the seed only.
+            var window = Math.Max(1, Environment.ProcessorCount * 2);
+            for (var first = 0; first < chunks; first += window)
+            {
+                var batch = Enumerable.Range(first, Math.Min(window, chunks - first))
+                    .AsParallel().AsOrdered()
+                    .Select(c => GenerateChunk(c * chunk, Math.Min(chunk, patients - (c * chunk)), profile, seed))
+                    .ToList();
+                foreach (var written in batch)
+                {
+                    foreach (var (type, buffer) in written)
+                    {
+                        outputs[type].Write(buffer.Bytes.WrittenSpan);
+                        counts[type] += buffer.Lines;
+                    }
+                }
+            }
+
+            if (badLines > 0)
+            {
+                BadLines.Append(outputs["Encounter"], badLines, seed);
+            }
+
+            File.WriteAllText(Path.Combine(outDir, "ground-truth.json"), JsonSerializer.Serialize(new
+            {
+                generator = "ftwin synth",
+                profile,
+                seed,
+                patients,
+                first_year = FirstYear,
+                last_year = LastYear,
+                note = "Outcomes of year y+1 are drawn from these models applied to the features of year y.",
+                models = GroundTruth.Models,
+            }, Indented));
+        }
+        finally
+        {
+            foreach (var s in outputs.Values)
+            {
+                s.Dispose();
+            }
+        }
+
+        return new GenerationSummary(patients, counts, badLines, started.Elapsed.TotalSeconds);
+    }
+
+    internal sealed class Buffer
+    {
+        public System.Buffers.ArrayBufferWriter<byte> Bytes { get; } = new(1 << 16);
+
+        public long Lines { get; set; }
+    }
+
+    private static Dictionary<string, Buffer> GenerateChunk(int firstPatient, int count, SyntheticProfile profile, ulong seed)
+    {
+        var buffers = ResourceTypes.ToDictionary(t => t, _ => new Buffer());
+        var writer = new FhirNdjsonWriter(buffers);
+        for (var i = 0; i < count; i++)
+        {
+            var rng = new SplitMix64(seed ^ (0x9E3779B97F4A7C15UL * (ulong)(firstPatient + i + 1)));
+            new PatientHistory(firstPatient + i, profile, rng, seed).Write(writer);
+        }
+
+        return buffers;
+    }
+}
+
+/// <summary>SplitMix64 (Steele, Lea and Flood, OOPSLA 2014): small, fast, and good enough for synthetic data (not for secrets).</summary>
+internal sealed class SplitMix64(ulong state)
+{
+    private ulong _state = state;
+
+    public ulong Next()
+    {
+        var z = _state += 0x9E3779B97F4A7C15UL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return z ^ (z >> 31);
+    }
+
+    public double NextDouble() => (Next() >> 11) * (1.0 / (1UL << 53));
+
+    public int Next(int maxExclusive) => (int)(NextDouble() * maxExclusive);
+
+    public bool Chance(double p) => NextDouble() < p;
+
+    public double Normal()
+    {
+        var u1 = 1.0 - NextDouble();
+        var u2 = NextDouble();
+        return Math.Sqrt(-2.0 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2);
+    }
+
+    /// <summary>Knuth's multiplication method; fine for the small means drawn here.</summary>
+    public int Poisson(double mean)
+    {
+        var limit = Math.Exp(-Math.Min(mean, 30));
+        var k = 0;
+        var p = NextDouble();
+        while (p > limit)
+        {
+            k++;
+            p *= NextDouble();
+        }
+
+        return k;
+    }
+
+    public Guid Guid()
+    {
+        Span<byte> b = stackalloc byte[16];
+        BitConverter.TryWriteBytes(b, Next());
+        BitConverter.TryWriteBytes(b[8..], Next());
+        b[7] = (byte)((b[7] & 0x0F) | 0x40); // version 4 layout
+        b[8] = (byte)((b[8] & 0x3F) | 0x80);
+        return new Guid(b);
+    }
+}
+
+/// <summary>Malformed lines for the quarantine: one of each kind, in turn.</summary>
+internal static class BadLines
+{
+    private static readonly string[] Kinds =
+    [
+        "{\"resourceType\":\"Encounter\",\"id\":\"trunc",                                             // truncated JSON
+        "{\"resourceType\":\"Spaceship\",\"id\":\"x1\"}",                                              // unknown resource type
+        "{\"resourceType\":\"Encounter\",\"id\":\"e1\",\"status\":\"finished\",\"period\":{\"start\":\"1999-13-45\"}}", // impossible date
+        "[1,2,3]",                                                                                     // not a resource
+        "{\"id\":\"no-type\",\"status\":\"finished\"}",                                                // no resourceType
+        "{\"resourceType\":\"Encounter\",\"id\":\"e2\",\"status\":\"finished\",\"colour\":\"blue\"}",  // unknown element
+        "{\"resourceType\":\"Encounter\",\"id\":\"e3\",\"status\":42}",                                 // wrong type
+    ];
+
+    public static void Append(Stream stream, int count, ulong seed)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            stream.Write(Encoding.UTF8.GetBytes(Kinds[(int)((seed + (ulong)i) % (ulong)Kinds.Length)] + "\n"));
+        }
+    }
+}

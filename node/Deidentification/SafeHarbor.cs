@@ -1,0 +1,56 @@
+using System.Security.Cryptography;
+using System.Text;
+
+namespace FederatedTwin.Node.Deidentification;
+
+/// <summary>
+/// The de-identification rules of HIPAA Safe Harbor, 45 CFR 164.514(b)(2), as the node applies
+/// them at the door (docs/privacy.md lists every field): dates keep only their year, ages over 89
+/// collapse into 90+ (and no birth year is kept at all), geography keeps only the first three ZIP
+/// digits (000 for the restricted areas), and every identifier becomes a keyed pseudonym.
+/// </summary>
+public static class SafeHarbor
+{
+    /// <summary>Ages above this are reported only as "90+" (164.514(b)(2)(i)(C)).</summary>
+    public const int TopAge = 90;
+
+    private static readonly HashSet<string> RestrictedZip3 = [.. CodeList.ReadLines("restricted-zip3.csv").Skip(1)];
+
+    /// <summary>Age in completed years on 31 December of the year, capped at 90 (meaning 90 or over).</summary>
+    public static int AgeInYear(DateOnly birthDate, int year) => Math.Clamp(year - birthDate.Year, 0, TopAge);
+
+    /// <summary>The first three digits of a US ZIP code, or 000 for restricted areas and anything that is not a ZIP (164.514(b)(2)(i)(B)).</summary>
+    public static string Zip3(string? postalCode)
+    {
+        if (postalCode is null || postalCode.Length < 5 || !postalCode[..5].All(char.IsAsciiDigit))
+        {
+            return "000";
+        }
+
+        var zip3 = postalCode[..3];
+        return RestrictedZip3.Contains(zip3) ? "000" : zip3;
+    }
+
+    public static bool IsRestrictedZip3(string zip3) => RestrictedZip3.Contains(zip3);
+}
+
+/// <summary>
+/// Keyed pseudonyms: HMAC-SHA-256 under the node's pseudonymization key (sealed with Data
+/// Protection). Stable within one node, meaningless outside it, never sent off the node.
+/// Domain-separated so a patient pseudonym can never equal a resource key.
+/// </summary>
+public sealed class Pseudonymizer(byte[] key)
+{
+    public string Patient(string patientId) => Hash("patient", patientId);
+
+    /// <summary>The key under which an ingested resource is remembered (for idempotency), never its id.</summary>
+    public string Resource(string type, string id) => Hash("resource", type + "/" + id);
+
+    /// <summary>A keyed hash of a quarantined line's bytes: lets an operator match a line they hold without storing it.</summary>
+    public string Line(ReadOnlySpan<byte> line) => Convert.ToHexStringLower(HMACSHA256.HashData(key, line))[..32];
+
+    public string Content(ReadOnlySpan<byte> bytes) => Convert.ToHexStringLower(HMACSHA256.HashData(key, bytes))[..32];
+
+    private string Hash(string domain, string value) =>
+        Convert.ToHexStringLower(HMACSHA256.HashData(key, Encoding.UTF8.GetBytes(domain + "\0" + value)))[..32];
+}

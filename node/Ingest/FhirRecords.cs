@@ -1,0 +1,240 @@
+using System.Text.Json;
+using FederatedTwin.Node.Deidentification;
+using Hl7.Fhir.Model;
+using Hl7.Fhir.Serialization;
+
+namespace FederatedTwin.Node.Ingest;
+
+/// <summary>Why a line was quarantined: a code and a fixed sentence, never a value from the line.</summary>
+public sealed record QuarantineReason(string Code, string Text)
+{
+    public static readonly QuarantineReason InvalidJson = new("invalid_json", "the line is not well-formed JSON");
+    public static readonly QuarantineReason NotAResource = new("not_a_resource", "the line is not a JSON object with a resourceType");
+    public static readonly QuarantineReason UnknownType = new("unknown_resource_type", "the resourceType is not a FHIR R4 resource");
+    public static readonly QuarantineReason Oversized = new("oversized_line", "the line is longer than the ingest limit");
+    public static readonly QuarantineReason MissingId = new("missing_id", "the resource has no id");
+    public static readonly QuarantineReason ImpossibleDate = new("impossible_date", "a date the features need is not a real calendar date");
+    public static readonly QuarantineReason MissingPatient = new("missing_patient_reference", "the resource does not reference a patient");
+
+    /// <summary>A Firely validation failure: its error code only (Firely's messages can quote the offending value).</summary>
+    public static QuarantineReason Invalid(string firelyCode) => new("invalid_resource", $"the resource fails FHIR R4 validation (Firely error {firelyCode})");
+}
+
+/// <summary>What the features need from one resource, in memory only. Full dates never leave this type; the store gets years.</summary>
+public abstract record ClinicalRecord(string Type, string Id)
+{
+    public string? PatientId { get; init; }
+
+    public IReadOnlyList<string> SecurityLabels { get; init; } = [];
+}
+
+public sealed record PatientRecord(string Id, string? Sex, DateOnly? BirthDate, int? DeceasedYear, string Zip3) : ClinicalRecord("Patient", Id);
+
+public sealed record ConditionRecord(string Id, IReadOnlyList<(string? System, string? Code)> Codes, int? OnsetYear, int? AbatementYear) : ClinicalRecord("Condition", Id);
+
+public sealed record EncounterRecord(string Id, string? Class, int? Year, int Days, IReadOnlyList<(string? System, string? Code)> Reasons) : ClinicalRecord("Encounter", Id);
+
+public sealed record ObservationRecord(string Id, int? Year, IReadOnlyList<(string Loinc, decimal Value)> Values) : ClinicalRecord("Observation", Id);
+
+public sealed record CostRecord(string Type, string Id, int? Year, decimal? Amount) : ClinicalRecord(Type, Id);
+
+public sealed record ConsentRecord(string Id, string Status, string? Scope, int? Year, IReadOnlyList<ConsentRule> Rules) : ClinicalRecord("Consent", Id);
+
+/// <summary>One provision of a Consent, flattened: permit or deny, for which purposes (empty = all), over which years (null = open).</summary>
+public sealed record ConsentRule(bool Permit, IReadOnlyList<string> Purposes, int? FromYear, int? ToYear, int Depth);
+
+public sealed record OtherRecord(string Type, string Id) : ClinicalRecord(Type, Id);
+
+/// <summary>
+/// Parses one resource with the Firely SDK (Hl7.Fhir.R4), so acceptance follows FHIR R4 as Firely
+/// implements it (unknown elements, wrong types and malformed primitives are rejected), then keeps
+/// only what the feature schema needs.
+/// </summary>
+public sealed class FhirRecordParser
+{
+    private readonly BaseFhirJsonDeserializer _deserializer = new(Hl7.Fhir.Model.ModelInfo.ModelInspector, new DeserializerSettings());
+
+    public (ClinicalRecord? Record, QuarantineReason? Reason) Parse(ReadOnlySpan<byte> json)
+    {
+        var reader = new Utf8JsonReader(json);
+        try
+        {
+            if (!ProbeType(json, out var reason))
+            {
+                return (null, reason);
+            }
+
+            if (!_deserializer.TryDeserializeResource(ref reader, out var resource, out var issues) || resource is null)
+            {
+                var first = issues?.FirstOrDefault();
+                return (null, QuarantineReason.Invalid(first?.ErrorCode ?? "unknown"));
+            }
+
+            if (string.IsNullOrEmpty(resource.Id))
+            {
+                return (null, QuarantineReason.MissingId);
+            }
+
+            return Extract(resource);
+        }
+        catch (JsonException)
+        {
+            return (null, QuarantineReason.InvalidJson);
+        }
+    }
+
+    /// <summary>Well-formed JSON, an object, a known R4 resource type: checked before Firely so the reasons are precise.</summary>
+    private static bool ProbeType(ReadOnlySpan<byte> json, out QuarantineReason? reason)
+    {
+        reason = null;
+        try
+        {
+            using var doc = JsonDocument.Parse(json.ToArray());
+            if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("resourceType", out var type) || type.ValueKind != JsonValueKind.String)
+            {
+                reason = QuarantineReason.NotAResource;
+                return false;
+            }
+
+            if (Hl7.Fhir.Model.ModelInfo.GetTypeForFhirType(type.GetString()!) is not { } t || !typeof(Resource).IsAssignableFrom(t))
+            {
+                reason = QuarantineReason.UnknownType;
+                return false;
+            }
+
+            return true;
+        }
+        catch (JsonException)
+        {
+            reason = QuarantineReason.InvalidJson;
+            return false;
+        }
+    }
+
+    private static (ClinicalRecord?, QuarantineReason?) Extract(Resource resource)
+    {
+        try
+        {
+            var labels = resource.Meta?.Security?.Select(s => s.System + "|" + s.Code).ToList() ?? [];
+            var id = resource.Id!; // checked by the caller
+            ClinicalRecord record = resource switch
+            {
+                Patient p => new PatientRecord(id, p.Gender?.ToString().ToLowerInvariant(), ParseDate(p.BirthDate), Year(p.Deceased), SafeHarbor.Zip3(p.Address?.FirstOrDefault()?.PostalCode)) { PatientId = p.Id },
+                Condition c => new ConditionRecord(id, Codes(c.Code), Year(c.Onset) ?? Year(c.RecordedDateElement), Year(c.Abatement)) { PatientId = PatientOf(c.Subject) },
+                Encounter e => new EncounterRecord(id, e.Class?.Code, Year(e.Period?.StartElement), Days(e), e.ReasonCode?.SelectMany(Codes).ToList() ?? []) { PatientId = PatientOf(e.Subject) },
+                Observation o => new ObservationRecord(id, Year(o.Effective), ObservationValues(o)) { PatientId = PatientOf(o.Subject) },
+                Claim c => new CostRecord("Claim", id, Year(c.BillablePeriod?.StartElement) ?? Year(c.CreatedElement), c.Total?.Value) { PatientId = PatientOf(c.Patient) },
+                ExplanationOfBenefit b => new CostRecord("ExplanationOfBenefit", id, Year(b.BillablePeriod?.StartElement) ?? Year(b.CreatedElement), b.Payment?.Amount?.Value ?? b.Total?.FirstOrDefault()?.Amount?.Value) { PatientId = PatientOf(b.Patient) },
+                Consent k => new ConsentRecord(id, k.Status?.ToString().ToLowerInvariant() ?? "unknown", k.Scope?.Coding?.FirstOrDefault()?.Code, Year(k.DateTimeElement), Rules(k.Provision, 0)) { PatientId = PatientOf(k.Patient) },
+                _ => new OtherRecord(resource.TypeName, id) { PatientId = PatientOfAny(resource) },
+            };
+            return (record with { SecurityLabels = labels }, null);
+        }
+        catch (FormatException)
+        {
+            return (null, QuarantineReason.ImpossibleDate);
+        }
+        catch (ArgumentOutOfRangeException)
+        {
+            return (null, QuarantineReason.ImpossibleDate);
+        }
+    }
+
+    private static IReadOnlyList<(string?, string?)> Codes(CodeableConcept? c) => c?.Coding?.Select(x => (x.System, x.Code)).ToList() ?? [];
+
+    private static IReadOnlyList<(string, decimal)> ObservationValues(Observation o)
+    {
+        var values = new List<(string, decimal)>();
+        var code = o.Code?.Coding?.FirstOrDefault(c => c.System == "http://loinc.org")?.Code;
+        if (code is not null && o.Value is Quantity q && q.Value is { } v)
+        {
+            values.Add((code, v));
+        }
+
+        foreach (var component in o.Component ?? [])
+        {
+            var cc = component.Code?.Coding?.FirstOrDefault(c => c.System == "http://loinc.org")?.Code;
+            if (cc is not null && component.Value is Quantity cq && cq.Value is { } cv)
+            {
+                values.Add((cc, cv));
+            }
+        }
+
+        return values;
+    }
+
+    private static List<ConsentRule> Rules(Consent.provisionComponent? provision, int depth)
+    {
+        if (provision is null)
+        {
+            return [];
+        }
+
+        var rules = new List<ConsentRule>
+        {
+            new(provision.Type != Consent.ConsentProvisionType.Deny, provision.Purpose?.Select(p => p.Code).Where(c => c is not null).Cast<string>().ToList() ?? [],
+                Year(provision.Period?.StartElement), Year(provision.Period?.EndElement), depth),
+        };
+        foreach (var nested in provision.Provision ?? [])
+        {
+            rules.AddRange(Rules(nested, depth + 1));
+        }
+
+        return rules;
+    }
+
+    private static int Days(Encounter e)
+    {
+        if (e.Period?.StartElement is null || e.Period.EndElement is null)
+        {
+            return 0;
+        }
+
+        var start = e.Period.StartElement.ToDateTimeOffset(TimeSpan.Zero);
+        var end = e.Period.EndElement.ToDateTimeOffset(TimeSpan.Zero);
+        return Math.Max(0, (int)Math.Round((end - start).TotalDays));
+    }
+
+    private static int? Year(DataType? value) => value switch
+    {
+        FhirDateTime dt => dt.ToDateTimeOffset(TimeSpan.Zero).Year,
+        Date d => ParseDate(d.Value)?.Year,
+        Period p => Year(p.StartElement),
+        _ => null,
+    };
+
+    private static DateOnly? ParseDate(string? value) => value is null ? null : value.Length switch
+    {
+        4 => new DateOnly(int.Parse(value, System.Globalization.CultureInfo.InvariantCulture), 7, 1),
+        7 => DateOnly.ParseExact(value + "-01", "yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture),
+        _ => DateOnly.ParseExact(value[..10], "yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture),
+    };
+
+    private static string? PatientOf(ResourceReference? reference)
+    {
+        var r = reference?.Reference;
+        if (string.IsNullOrEmpty(r))
+        {
+            return null;
+        }
+
+        if (r.StartsWith("urn:uuid:", StringComparison.Ordinal))
+        {
+            return r["urn:uuid:".Length..];
+        }
+
+        var slash = r.LastIndexOf('/');
+        return slash >= 0 && r[..slash].EndsWith("Patient", StringComparison.Ordinal) ? r[(slash + 1)..] : null;
+    }
+
+    private static string? PatientOfAny(Resource resource) => resource switch
+    {
+        MedicationRequest m => PatientOf(m.Subject),
+        Procedure p => PatientOf(p.Subject),
+        Immunization i => PatientOf(i.Patient),
+        DocumentReference d => PatientOf(d.Subject),
+        AllergyIntolerance a => PatientOf(a.Patient),
+        DiagnosticReport r => PatientOf(r.Subject),
+        _ => null,
+    };
+}
