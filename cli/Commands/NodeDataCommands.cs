@@ -40,6 +40,7 @@ internal static class NodeDataCommands
                     per_type = summary.PerType,
                     quarantine_reasons = summary.QuarantineReasons,
                     patients_updated = summary.PatientsUpdated,
+                    skipped_files = IngestSources.Skipped(parse.GetValue(path)!).Count,
                     bytes = summary.Bytes,
                     seconds = Math.Round(summary.Seconds, 3),
                 })

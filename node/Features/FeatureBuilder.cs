@@ -19,7 +19,7 @@ public sealed class FeatureBuilder(NodeStore store)
 {
     public static readonly IReadOnlyList<string> Purposes = ["TREAT", "HOPERAT", "HPAYMT", "HRESCH", "PUBHLTH"];
 
-    private sealed record Fact(int year, string kind, string? category, double value, string? sensitive);
+    private sealed record Fact(long year, string kind, string? category, double value, string? sensitive);
 
     /// <summary>Rebuilds consent states for the patients whose facts changed, then clears the list. Returns how many.</summary>
     public int RebuildDirty()
@@ -80,11 +80,11 @@ public sealed class FeatureBuilder(NodeStore store)
         var onset = new Dictionary<string, int>();
         foreach (var f in facts.Where(f => f.kind == "condition" && f.category is not null))
         {
-            onset[f.category!] = Math.Min(onset.GetValueOrDefault(f.category!, int.MaxValue), f.year);
+            onset[f.category!] = Math.Min(onset.GetValueOrDefault(f.category!, int.MaxValue), (int)f.year);
         }
 
-        var byYear = facts.ToLookup(f => f.year);
-        var first = Math.Max(facts.Where(f => f.kind != "condition").Select(f => f.year).DefaultIfEmpty(facts.Min(f => f.year)).Min(), ages.Keys.Min());
+        var byYear = facts.ToLookup(f => (int)f.year);
+        var first = Math.Max((int)facts.Where(f => f.kind != "condition").Select(f => f.year).DefaultIfEmpty(facts.Min(f => f.year)).Min(), ages.Keys.Min());
         var last = Math.Min(lastYear, deceased ?? lastYear);
         for (var year = first; year <= last; year++)
         {

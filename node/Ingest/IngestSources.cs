@@ -30,10 +30,24 @@ public static class IngestSources
         }
 
         return Directory.EnumerateFiles(path)
-            .Where(f => f.EndsWith(".ndjson", StringComparison.OrdinalIgnoreCase) || f.EndsWith(".ndjson.gz", StringComparison.OrdinalIgnoreCase) || f.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
+            .Where(f => f.EndsWith(".ndjson", StringComparison.OrdinalIgnoreCase) || f.EndsWith(".ndjson.gz", StringComparison.OrdinalIgnoreCase) || (f.EndsWith(".json", StringComparison.OrdinalIgnoreCase) && LooksLikeFhir(f)))
             .Where(f => !Path.GetFileName(f).StartsWith("log.", StringComparison.OrdinalIgnoreCase)) // the $export log is not data
             .Order(StringComparer.Ordinal)
             .ToList();
+    }
+
+    /// <summary>Files in an export folder that were not taken as data (manifests, notes), reported so nothing disappears silently.</summary>
+    public static IReadOnlyList<string> Skipped(string path) => Directory.Exists(path)
+        ? [.. Directory.EnumerateFiles(path).Except(Files(path)).Order(StringComparer.Ordinal)]
+        : [];
+
+    /// <summary>A .json file in a folder is a FHIR Bundle (or resource) only if it says so near its start.</summary>
+    private static bool LooksLikeFhir(string file)
+    {
+        using var stream = File.OpenRead(file);
+        var head = new byte[4096];
+        var n = stream.Read(head, 0, head.Length);
+        return head.AsSpan(0, n).IndexOf("\"resourceType\""u8) >= 0;
     }
 
     public static string ContentHash(string file)

@@ -1,0 +1,73 @@
+using Dapper;
+
+namespace FederatedTwin.Node.Data.Tests;
+
+/// <summary>FHIR R4 Consent evaluated at ingest into a state per purpose of use and year.</summary>
+public sealed class ConsentTests
+{
+    private const string Patient = "{\"resourceType\":\"Patient\",\"id\":\"p1\",\"gender\":\"male\",\"birthDate\":\"1960-01-01\"}";
+
+    private static string Consent(string id, string dateTime, string type, string[] purposes, string? start = null, string? end = null, string nested = "", string status = "active", string scope = "research")
+    {
+        var purpose = string.Join(",", purposes.Select(p => $"{{\"system\":\"http://terminology.hl7.org/CodeSystem/v3-ActReason\",\"code\":\"{p}\"}}"));
+        var period = start is null ? string.Empty : $",\"period\":{{\"start\":\"{start}\"{(end is null ? string.Empty : $",\"end\":\"{end}\"")}}}";
+        return $"{{\"resourceType\":\"Consent\",\"id\":\"{id}\",\"status\":\"{status}\",\"scope\":{{\"coding\":[{{\"system\":\"http://terminology.hl7.org/CodeSystem/consentscope\",\"code\":\"{scope}\"}}]}},"
+            + $"\"category\":[{{\"coding\":[{{\"system\":\"http://loinc.org\",\"code\":\"57016-8\"}}]}}],\"patient\":{{\"reference\":\"Patient/p1\"}},\"dateTime\":\"{dateTime}\","
+            + $"\"provision\":{{\"type\":\"{type}\"{period}{(purposes.Length > 0 ? $",\"purpose\":[{purpose}]" : string.Empty)}{nested}}}}}";
+    }
+
+    private static Dictionary<(string, int), string> States(params string[] consents)
+    {
+        var export = DataTestSupport.TempDir("consent");
+        File.WriteAllText(Path.Combine(export, "Patient.000.ndjson"), Patient + "\n");
+        File.WriteAllText(Path.Combine(export, "Consent.000.ndjson"), string.Join("\n", consents) + "\n");
+        using var node = NodeDirectory.OpenOrInitialize(DataTestSupport.TempDir("consent-node"));
+        var summary = DataTestSupport.Ingest(node, export);
+        Assert.Equal(0, summary.Quarantined);
+        return node.Store.Read(c => c.Query<(string purpose, int year, string state)>("SELECT purpose, year, state FROM consent_states").ToDictionary(r => (r.purpose, r.year), r => r.state));
+    }
+
+    [Fact]
+    public void A_research_opt_out_denies_research_from_its_start_and_nothing_else()
+    {
+        var states = States(Consent("k1", "2021-06-01T00:00:00Z", "deny", ["HRESCH"], start: "2021-06-01T00:00:00Z"));
+        Assert.Equal("deny", states[("HRESCH", 2021)]);
+        Assert.Equal("deny", states[("HRESCH", 2030)]);
+        Assert.False(states.ContainsKey(("HRESCH", 2020)));
+        Assert.False(states.ContainsKey(("HOPERAT", 2021)));
+    }
+
+    [Fact]
+    public void A_bounded_period_limits_the_provision_to_its_years()
+    {
+        var states = States(Consent("k1", "2020-01-01T00:00:00Z", "deny", ["HRESCH"], start: "2020-01-01T00:00:00Z", end: "2021-12-31T00:00:00Z"));
+        Assert.Equal("deny", states[("HRESCH", 2020)]);
+        Assert.Equal("deny", states[("HRESCH", 2021)]);
+        Assert.False(states.ContainsKey(("HRESCH", 2022)));
+    }
+
+    [Fact]
+    public void A_permit_with_a_nested_deny_for_one_purpose_denies_only_that_purpose()
+    {
+        var nested = ",\"provision\":[{\"type\":\"deny\",\"purpose\":[{\"system\":\"http://terminology.hl7.org/CodeSystem/v3-ActReason\",\"code\":\"HRESCH\"}]}]";
+        var states = States(Consent("k1", "2020-01-01T00:00:00Z", "permit", [], nested: nested, scope: "patient-privacy"));
+        Assert.Equal("permit", states[("HOPERAT", 2022)]);
+        Assert.Equal("deny", states[("HRESCH", 2022)]);
+    }
+
+    [Fact]
+    public void The_latest_active_consent_wins_so_a_later_permit_revokes_an_opt_out()
+    {
+        var optOut = Consent("k1", "2020-03-01T00:00:00Z", "deny", ["HRESCH"]);
+        var optBackIn = Consent("k2", "2022-03-01T00:00:00Z", "permit", ["HRESCH"]);
+        Assert.Equal("permit", States(optOut, optBackIn)[("HRESCH", 2021)]);
+        Assert.Equal("deny", States(optOut, Consent("k2", "2022-03-01T00:00:00Z", "permit", ["HRESCH"], status: "inactive"))[("HRESCH", 2021)]);
+    }
+
+    [Fact]
+    public void Two_consents_in_the_same_year_resolve_to_deny()
+    {
+        var states = States(Consent("k1", "2022-01-01T00:00:00Z", "permit", ["HRESCH"]), Consent("k2", "2022-12-01T00:00:00Z", "deny", ["HRESCH"]));
+        Assert.Equal("deny", states[("HRESCH", 2023)]);
+    }
+}

@@ -1,0 +1,55 @@
+using System.Diagnostics;
+using FederatedTwin.Node;
+using FederatedTwin.Node.Ingest;
+
+namespace FederatedTwin.Node.Data.Tests;
+
+internal static class DataTestSupport
+{
+    public static string RepositoryRoot { get; } = FindRoot();
+
+    public static string SharedData => Path.Combine(RepositoryRoot, "..", "shared", "data");
+
+    public static string NdjsonSample => Path.Combine(SharedData, "synthea-sample-10");
+
+    public static string BundleSample => Path.Combine(SharedData, "synthea-bundles-r4");
+
+    public static string TempDir(string name)
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "ftwin-data-" + name + "-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(dir);
+        return dir;
+    }
+
+    public static IngestSummary Ingest(NodeDirectory node, string path) => new IngestPipeline(node).Run(path);
+
+    /// <summary>Runs ftwin (the build beside the tests) and returns exit code and output.</summary>
+    public static (int ExitCode, string Output) Ftwin(params string[] args)
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "ftwin.dll"));
+        foreach (var a in args)
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        using var p = Process.Start(info)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        p.WaitForExit();
+        return (p.ExitCode, stdout.Result + stderr.Result);
+    }
+
+    private static string FindRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "FederatedTwin.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new DirectoryNotFoundException("FederatedTwin.sln not found above the tests.");
+    }
+}

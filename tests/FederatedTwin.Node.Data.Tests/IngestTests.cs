@@ -1,0 +1,164 @@
+using System.Diagnostics;
+using System.Text;
+using Dapper;
+using FederatedTwin.Cli.Synthetic;
+
+namespace FederatedTwin.Node.Data.Tests;
+
+public sealed class IngestTests
+{
+    private static readonly (string Line, string Reason)[] BadLines =
+    [
+        ("{\"resourceType\":\"Encounter\",\"id\":\"trunc", "invalid_json"),
+        ("{\"resourceType\":\"Spaceship\",\"id\":\"x1\"}", "unknown_resource_type"),
+        ("{\"resourceType\":\"Patient\",\"id\":\"p9\",\"birthDate\":\"1999-13-45\"}", "invalid_resource"),
+        ("{\"resourceType\":\"Patient\",\"id\":\"p8\",\"birthDate\":\"2021-02-30\"}", "invalid_resource"), // Firely checks the calendar
+        ("[1,2,3]", "not_a_resource"),
+        ("{\"id\":\"no-type\",\"status\":\"finished\"}", "not_a_resource"),
+        ("{\"resourceType\":\"Encounter\",\"id\":\"e2\",\"status\":\"finished\",\"colour\":\"blue\"}", "invalid_resource"),
+        ("{\"resourceType\":\"Encounter\",\"id\":\"e3\",\"status\":42}", "invalid_resource"),
+        ("{\"resourceType\":\"Patient\",\"name\":[{\"family\":\"Nobody\"}]}", "missing_id"),
+        ("\u00ff\u00fe not json at all", "invalid_json"),
+    ];
+
+    [Fact]
+    public void Every_kind_of_bad_line_is_quarantined_with_its_position_and_reason_but_never_its_content()
+    {
+        var export = DataTestSupport.TempDir("bad");
+        var good = File.ReadLines(Path.Combine(DataTestSupport.NdjsonSample, "Patient.000.ndjson")).Take(3).ToList();
+        var lines = good.Concat(BadLines.Select(b => b.Line)).ToList();
+        File.WriteAllText(Path.Combine(export, "Mixed.000.ndjson"), string.Join("\n", lines) + "\n" + new string('x', 17 * 1024 * 1024) + "\n");
+        var dir = DataTestSupport.TempDir("bad-node");
+        using var node = NodeDirectory.OpenOrInitialize(dir);
+        var summary = DataTestSupport.Ingest(node, export);
+
+        Assert.Equal(lines.Count + 1, summary.LinesRead);
+        Assert.Equal(3, summary.Accepted);
+        Assert.Equal(summary.LinesRead, summary.Accepted + summary.Quarantined);
+        var rows = node.Store.Read(c => c.Query<(long line_no, long byte_offset, string reason_code, string reason, string line_hmac)>("SELECT line_no, byte_offset, reason_code, reason, line_hmac FROM quarantine ORDER BY line_no").ToList());
+        Assert.Equal(BadLines.Length + 1, rows.Count);
+        for (var i = 0; i < BadLines.Length; i++)
+        {
+            Assert.Equal(4 + i, rows[i].line_no);
+            Assert.Equal(BadLines[i].Reason, rows[i].reason_code);
+            Assert.Equal(Encoding.UTF8.GetByteCount(string.Join("\n", lines.Take(3 + i))) + 1, rows[i].byte_offset);
+        }
+
+        Assert.Equal("oversized_line", rows[^1].reason_code);
+        foreach (var r in rows)
+        {
+            Assert.DoesNotContain("1999", r.reason, StringComparison.Ordinal);
+            Assert.DoesNotContain("Spaceship", r.reason, StringComparison.Ordinal);
+            Assert.DoesNotContain("blue", r.reason, StringComparison.Ordinal);
+        }
+
+        node.Store.Read(c => c.Execute("PRAGMA wal_checkpoint(TRUNCATE)"));
+        var stored = string.Join("\n", Directory.GetFiles(dir, "*", SearchOption.AllDirectories).Select(f => Encoding.Latin1.GetString(File.ReadAllBytes(f))));
+        foreach (var needle in new[] { "Spaceship", "1999-13-45", "2021-02-30", "colour", "Nobody", "no-type", "trunc" })
+        {
+            Assert.DoesNotContain(needle, stored, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void Ingesting_the_same_export_twice_changes_nothing()
+    {
+        using var node = NodeDirectory.OpenOrInitialize(DataTestSupport.TempDir("twice"));
+        var first = DataTestSupport.Ingest(node, DataTestSupport.NdjsonSample);
+        var snapshot = Snapshot(node);
+        var second = DataTestSupport.Ingest(node, DataTestSupport.NdjsonSample);
+        Assert.Equal(first.Accepted, second.Accepted);
+        Assert.Equal(second.Accepted, second.Unchanged);
+        Assert.Equal(snapshot, Snapshot(node));
+    }
+
+    [Fact]
+    public void An_ingest_killed_mid_run_and_run_again_ends_as_an_uninterrupted_one()
+    {
+        var export = DataTestSupport.TempDir("kill-export");
+        PopulationGenerator.Generate(6000, SyntheticProfile.Named("rural-community"), 11, export, badLines: 5);
+        var interrupted = DataTestSupport.TempDir("kill-node");
+        var info = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true };
+        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "ftwin.dll"), "node", "ingest", export, "--node-dir", interrupted, "--json" })
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        using (var process = Process.Start(info)!)
+        {
+            // Kill once some batches are committed, well before the end.
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (DateTime.UtcNow < deadline && !process.HasExited && CommittedResources(interrupted) < 20_000)
+            {
+                Thread.Sleep(100);
+            }
+
+            Assert.False(process.HasExited, "the ingest finished before it could be interrupted");
+            process.Kill(entireProcessTree: true);
+            process.WaitForExit();
+        }
+
+        var (code, output) = DataTestSupport.Ftwin("node", "ingest", export, "--node-dir", interrupted, "--json");
+        Assert.True(code == 0, output);
+        var uninterrupted = DataTestSupport.TempDir("kill-reference");
+        Assert.Equal(0, DataTestSupport.Ftwin("node", "ingest", export, "--node-dir", uninterrupted, "--json").ExitCode);
+
+        var a = DataTestSupport.Ftwin("node", "features", "export", "--node-dir", interrupted).Output;
+        var b = DataTestSupport.Ftwin("node", "features", "export", "--node-dir", uninterrupted).Output;
+        Assert.True(a.Split('\n').Length > 6000);
+        Assert.Equal(Sorted(b), Sorted(a));
+        using var n1 = NodeDirectory.OpenOrInitialize(interrupted);
+        using var n2 = NodeDirectory.OpenOrInitialize(uninterrupted);
+        Assert.Equal(Counts(n2), Counts(n1));
+    }
+
+    [Fact]
+    public void A_later_export_with_new_data_updates_the_affected_patients_features()
+    {
+        var export = DataTestSupport.TempDir("since");
+        var patient = "{\"resourceType\":\"Patient\",\"id\":\"p1\",\"gender\":\"female\",\"birthDate\":\"1950-03-04\"}";
+        var encounter = "{\"resourceType\":\"Encounter\",\"id\":\"e1\",\"status\":\"finished\",\"class\":{\"system\":\"http://terminology.hl7.org/CodeSystem/v3-ActCode\",\"code\":\"AMB\"},\"subject\":{\"reference\":\"Patient/p1\"},\"period\":{\"start\":\"2021-05-01T10:00:00Z\",\"end\":\"2021-05-01T11:00:00Z\"}}";
+        File.WriteAllText(Path.Combine(export, "Patient.000.ndjson"), patient + "\n");
+        File.WriteAllText(Path.Combine(export, "Encounter.000.ndjson"), encounter + "\n");
+        using var node = NodeDirectory.OpenOrInitialize(DataTestSupport.TempDir("since-node"));
+        DataTestSupport.Ingest(node, export);
+        var before = new Features.FeatureBuilder(node.Store).All().Single(r => r.Values["year"] == 2021);
+        Assert.Equal(0, before.Values["heart_failure"]);
+
+        var since = DataTestSupport.TempDir("since-2");
+        File.WriteAllText(Path.Combine(since, "Condition.000.ndjson"), "{\"resourceType\":\"Condition\",\"id\":\"c1\",\"code\":{\"coding\":[{\"system\":\"http://snomed.info/sct\",\"code\":\"88805009\"}]},\"subject\":{\"reference\":\"Patient/p1\"},\"onsetDateTime\":\"2021-02-01T00:00:00Z\"}\n");
+        var summary = DataTestSupport.Ingest(node, since);
+        Assert.Equal(1, summary.PatientsUpdated);
+        var after = new Features.FeatureBuilder(node.Store).All().Single(r => r.Values["year"] == 2021);
+        Assert.Equal(1, after.Values["heart_failure"]);
+        Assert.Equal(71, after.Values["age"]);
+    }
+
+    private static long CommittedResources(string dir)
+    {
+        var db = Path.Combine(dir, "node.db");
+        if (!File.Exists(db))
+        {
+            return 0;
+        }
+
+        try
+        {
+            using var c = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={db};Mode=ReadOnly");
+            c.Open();
+            return c.ExecuteScalar<long>("SELECT COUNT(*) FROM resources");
+        }
+        catch (Microsoft.Data.Sqlite.SqliteException)
+        {
+            return 0;
+        }
+    }
+
+    private static string Snapshot(NodeDirectory node) => node.Store.Read(c => string.Join("|",
+        new[] { "resources", "facts", "patients", "patient_ages", "quarantine", "consents", "consent_states" }.Select(t => $"{t}:{c.ExecuteScalar<long>($"SELECT COUNT(*) FROM {t}")}")));
+
+    private static string Counts(NodeDirectory node) => node.Store.Read(c => string.Join("|",
+        new[] { "resources", "facts", "patients", "patient_ages", "quarantine", "consent_states" }.Select(t => $"{t}:{c.ExecuteScalar<long>($"SELECT COUNT(*) FROM {t}")}")));
+
+    private static string Sorted(string csv) => string.Join("\n", csv.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal));
+}
