@@ -3,7 +3,8 @@ using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using FederatedTwin.Cli.Demo;
-using FederatedTwin.Node;
+using FederatedTwin.Cli.Synthetic;
+using FederatedTwin.Node.Ingest;
 using FederatedTwin.Protocol.Federation;
 using Spectre.Console;
 
@@ -11,12 +12,15 @@ namespace FederatedTwin.Cli.Commands;
 
 /// <summary>
 /// `ftwin demo`: a coordinator and three hospital nodes as separate processes on loopback, enrolled
-/// with signed keys; one study end to end; the decrypted sum printed next to the sum the demo
-/// computes itself from the sites' own input (never through the coordinator).
+/// with signed keys, each with its own generated FHIR export ingested through the real pipeline; one
+/// study end to end; the decrypted census printed next to the census the demo counts itself in the
+/// sites' FHIR files (never through a node or the coordinator).
 /// </summary>
 internal static class DemoCommand
 {
-    private static readonly string[] Sites = ["general-hospital", "community-hospital", "university-hospital"];
+    private static readonly string[] Sites = ["university-hospital", "community-hospital", "safety-net-hospital"];
+    private const int PatientsPerSite = 600;
+    private const int CensusYear = 2024;
 
     public static Command Create()
     {
@@ -39,7 +43,15 @@ internal static class DemoCommand
         try
         {
             AnsiConsole.MarkupLine($"[bold]FederatedTwin demo[/]: a coordinator and {Sites.Length} hospital nodes, separate processes on 127.0.0.1, directories under {Markup.Escape(root)}");
-            using var federation = await LocalFederation.Start(root, Sites, "HOPERAT", pollWaitSeconds: 2, cancellationToken);
+            var exports = Path.Combine(root, "exports");
+            using var federation = await LocalFederation.Start(root, Sites, "HOPERAT", pollWaitSeconds: 2, cancellationToken, (i, node) =>
+            {
+                // Each hospital: its own synthetic FHIR export (a different case mix), through the real ingest pipeline.
+                var export = Path.Combine(exports, Sites[i]);
+                var generated = PopulationGenerator.Generate(PatientsPerSite, SyntheticProfile.All[i], (ulong)(i + 1), export, badLines: 3);
+                var ingested = new IngestPipeline(node).Run(export);
+                AnsiConsole.MarkupLine($"{Sites[i]}: {generated.Patients} patients ({SyntheticProfile.All[i].Name}) generated; ingest read {ingested.LinesRead} lines, accepted {ingested.Accepted}, quarantined {ingested.Quarantined}, in {ingested.Seconds:F1} s");
+            });
             AnsiConsole.MarkupLine($"coordinator at {federation.CoordinatorUrl}; nodes enrolled with one-time tokens, coordinator key pinned in each site policy");
 
             const string studyId = "demo-census";
@@ -54,6 +66,7 @@ internal static class DemoCommand
                 description: Patients by age band and sex across the ACO, summed under threshold encryption.
                 parameters:
                   vector: {LocalVectors.PatientsByAgeBandAndSex}
+                  year: "{CensusYear}"
                 """, cancellationToken);
             var study = await federation.WaitForStudy(studyId, TimeSpan.FromSeconds(60), null, cancellationToken);
             if (study["state"]?.ToString() != "completed")
@@ -62,10 +75,10 @@ internal static class DemoCommand
                 return 1;
             }
 
-            var expected = ExpectedSum(federation);
+            var expected = ExpectedCensus(Sites.Select(s => Path.Combine(exports, s, "Patient.000.ndjson")));
             var decrypted = study["result"]!["sums"]!.AsArray().Select(v => v!.GetValue<long>()).ToArray();
             var labels = LocalVectors.Labels(LocalVectors.PatientsByAgeBandAndSex);
-            var table = new Table().Title("Patients by age band and sex").AddColumns("cell", "decrypted at the coordinator", "computed by the demo from the sites' input", "");
+            var table = new Table().Title($"Patients alive at the start of {CensusYear}, by age band and sex").AddColumns("cell", "decrypted at the coordinator", "counted by the demo in the sites' FHIR files", "");
             for (var i = 0; i < labels.Count; i++)
             {
                 table.AddRow(labels[i], decrypted[i].ToString(System.Globalization.CultureInfo.InvariantCulture), expected[i].ToString(System.Globalization.CultureInfo.InvariantCulture), decrypted[i] == expected[i] ? "[green]=[/]" : "[red]≠[/]");
@@ -81,7 +94,7 @@ internal static class DemoCommand
                 return 1;
             }
 
-            AnsiConsole.MarkupLine("[green]The decrypted aggregate equals the sum of the three sites' inputs; no site's input left it unencrypted.[/]");
+            AnsiConsole.MarkupLine("[green]The decrypted aggregate equals the census counted in the three sites' FHIR files; no site's counts left it unencrypted.[/]");
             if (output is not null)
             {
                 AnsiConsole.MarkupLine($"kept: {Markup.Escape(Path.Combine(root, "coordinator"))} and {Markup.Escape(Path.Combine(root, "nodes"))}/<name>");
@@ -98,22 +111,33 @@ internal static class DemoCommand
         }
     }
 
-    /// <summary>The sum the demo computes itself, reading each site's local input from its own directory.</summary>
-    private static long[] ExpectedSum(LocalFederation federation)
+    /// <summary>
+    /// The census the demo computes itself from the sites' raw FHIR Patient files (never through a node
+    /// or the coordinator): alive at the start of the year, age as year − birth year capped at 90.
+    /// </summary>
+    private static long[] ExpectedCensus(IEnumerable<string> patientFiles)
     {
-        long[]? sum = null;
-        foreach (var (_, dir, _) in federation.Nodes)
+        var sum = new long[LocalVectors.AgeBands.Count * 2];
+        foreach (var file in patientFiles)
         {
-            var input = JsonSerializer.Deserialize<SiteInput>(File.ReadAllText(Path.Combine(dir, "site-input.json")), WireJson.Options)!;
-            var v = input.Vectors[LocalVectors.PatientsByAgeBandAndSex];
-            sum ??= new long[v.Length];
-            for (var i = 0; i < v.Length; i++)
+            foreach (var line in File.ReadLines(file))
             {
-                sum[i] += v[i];
+                using var patient = JsonDocument.Parse(line);
+                var root = patient.RootElement;
+                var birthYear = int.Parse(root.GetProperty("birthDate").GetString()![..4], System.Globalization.CultureInfo.InvariantCulture);
+                var deceasedYear = root.TryGetProperty("deceasedDateTime", out var d) ? int.Parse(d.GetString()![..4], System.Globalization.CultureInfo.InvariantCulture) : (int?)null;
+                if (birthYear > CensusYear || deceasedYear < CensusYear)
+                {
+                    continue;
+                }
+
+                var age = Math.Min(90, CensusYear - birthYear);
+                var band = age switch { < 18 => 0, < 35 => 1, < 50 => 2, < 65 => 3, < 75 => 4, < 85 => 5, < 90 => 6, _ => 7 };
+                sum[(band * 2) + (root.GetProperty("gender").GetString() == "male" ? 1 : 0)]++;
             }
         }
 
-        return sum ?? [];
+        return sum;
     }
 
     private static void TryDelete(string root)

@@ -34,7 +34,11 @@ internal sealed class LocalFederation : IDisposable
 
     public AdminClient Admin => new(CoordinatorUrl, CoordinatorKeys.ReadAdminToken(CoordinatorDir));
 
-    public static async Task<LocalFederation> Start(string root, IReadOnlyList<string> nodeNames, string policyPurposes, int pollWaitSeconds, CancellationToken cancellationToken)
+    /// <summary>
+    /// Starts the coordinator, prepares and enrolls each node, then starts the nodes. prepare gives a
+    /// node its data (default: a seeded census file; the demo generates and ingests FHIR instead).
+    /// </summary>
+    public static async Task<LocalFederation> Start(string root, IReadOnlyList<string> nodeNames, string policyPurposes, int pollWaitSeconds, CancellationToken cancellationToken, Action<int, NodeDirectory>? prepare = null)
     {
         var federation = new LocalFederation(root, ChildProcess.FreeLoopbackPort());
         try
@@ -48,7 +52,15 @@ internal sealed class LocalFederation : IDisposable
                 var dir = Path.Combine(root, "nodes", nodeNames[i]);
                 using (var node = NodeDirectory.OpenOrInitialize(dir))
                 {
-                    node.WriteSiteInput(SiteInput.Synthetic(i + 1));
+                    if (prepare is null)
+                    {
+                        node.WriteSiteInput(SiteInput.Synthetic(i + 1));
+                    }
+                    else
+                    {
+                        prepare(i, node);
+                    }
+
                     await File.WriteAllTextAsync(node.PolicyPath, DemoPolicy($"{identity["public_key"]}", policyPurposes), cancellationToken);
                     var token = (await admin.Send(HttpMethod.Post, "/v1/admin/tokens", cancellationToken: cancellationToken))!["token"]!.ToString();
                     await Enrollment.Enroll(node, federation.CoordinatorUrl, token, nodeNames[i], cancellationToken);

@@ -18,7 +18,12 @@ public sealed class FederatedSumAlgorithm : IStudyAlgorithm
     public RoundRequest ConfigureRound(StudySpec study, int round, IReadOnlyList<long[]> previousSums)
     {
         var vector = Vector(study);
-        return new RoundRequest(AlgorithmName, LocalVectors.Labels(vector).Count, new Dictionary<string, string> { ["vector"] = vector });
+        var parameters = new Dictionary<string, string>(study.Parameters ?? new Dictionary<string, string>(), StringComparer.Ordinal)
+        {
+            ["vector"] = vector,
+            ["purpose_of_use"] = study.PurposeOfUse.Code,
+        };
+        return new RoundRequest(AlgorithmName, LocalVectors.Labels(vector).Count, parameters);
     }
 
     public JsonObject? AggregateRound(StudySpec study, int round, IReadOnlyList<long[]> sums)

@@ -26,8 +26,10 @@ public sealed class LocalFederatedSum : ILocalAlgorithm
             throw new InvalidOperationException($"The round asks for {request.ValueCount} values of {vector}; this node defines {labels.Count}.");
         }
 
-        var values = node.LoadSiteInput().Vectors.GetValueOrDefault(vector)
-            ?? throw new InvalidOperationException($"This node has no local vector {vector}.");
+        // A node with ingested FHIR data counts from its feature store; one without uses its local input file.
+        var values = Features.Census.HasPatients(node.Store) && vector == LocalVectors.PatientsByAgeBandAndSex
+            ? Features.Census.PatientsByAgeBandAndSex(node.Store, int.Parse(request.Parameters.GetValueOrDefault("year") ?? throw new InvalidOperationException("The round names no census year."), System.Globalization.CultureInfo.InvariantCulture), request.Parameters.GetValueOrDefault("purpose_of_use") ?? "HRESCH")
+            : node.LoadSiteInput().Vectors.GetValueOrDefault(vector) ?? throw new InvalidOperationException($"This node has no local vector {vector}.");
         var codec = FixedPointCodec.Uniform(values.Length, 1, maxParties);
         return codec.Encode(values.Select(v => (double)v).ToArray());
     }
