@@ -39,6 +39,8 @@ const logQ = Array.from(seal.CoeffModulus.BFVDefault(n, security).toArray(), Num
 
 console.log(JSON.stringify({
   library: `Microsoft SEAL 4.1.2 BFV, WebAssembly (node-seal ${seal.Version})`,
+  seal_version: "4.1.2",
+  node_seal_version: String(seal.Version),
   ring_degree: n,
   log2_q: Math.round(logQ * 10) / 10,
   encrypt_ms: Math.round(encryptMs * 1000) / 1000,
