@@ -117,24 +117,19 @@ public sealed partial class FastFhirParser
                 continue;
             }
 
-            if (mapping.FindMappedElementByName(name) is { Choice: ChoiceType.ResourceChoice })
+            var element = Element(mapping, name);
+            if (element.Delegate)
             {
                 return Outcome.Delegate; // contained or nested resources: the Firely path
             }
 
-            var (property, choiceType) = Find(mapping, name);
+            var (property, choiceType, enumType) = (element.Property, element.Type, element.EnumType);
             if (property is null || choiceType is null)
             {
                 return Fail(path + "." + name, "unknown element");
             }
 
-            if (choiceType.IsResource || property.Choice == ChoiceType.ResourceChoice)
-            {
-                return Outcome.Delegate; // contained resources: the Firely path
-            }
-
-            var childPath = path.Length == 0 ? name : path + "." + name;
-            var enumType = property.ImplementingType is { IsGenericType: true } g && g.GetGenericTypeDefinition() == typeof(Code<>) ? g.GetGenericArguments()[0] : null;
+            var childPath = path.Length == 0 ? name : ChildPath(path, name);
             var index = topIndex;
             if (property.IsCollection)
             {
@@ -235,12 +230,38 @@ public sealed partial class FastFhirParser
             "date" => DatePattern().IsMatch(value) && RealDate(value),
             "dateTime" => DateTimePattern().IsMatch(value) && RealDate(value),
             "instant" => InstantPattern().IsMatch(value) && RealDate(value),
-            "code" when enumType is not null => EnumUtility.ParseLiteral(value, enumType) is not null,
+            "code" when enumType is not null => EnumLiterals.GetOrAdd((enumType, value), k => EnumUtility.ParseLiteral(k.Item2, k.Item1) is not null),
             _ => true,
         };
     }
 
     private static bool RealDate(string value) => value.Length < 10 || DateOnly.TryParseExact(value[..10], "yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.None, out _);
+
+    private sealed record ElementInfo(PropertyMapping? Property, ClassMapping? Type, Type? EnumType, bool Delegate);
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(ClassMapping, string), ElementInfo> Elements = new();
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(string, string), string> Paths = new();
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(Type, string), bool> EnumLiterals = new();
+
+    /// <summary>Model lookups are cached per (type, element name): the model is fixed, the lookups are hot.</summary>
+    private static ElementInfo Element(ClassMapping mapping, string name) => Elements.GetOrAdd((mapping, name), key =>
+    {
+        if (key.Item1.FindMappedElementByName(key.Item2) is { Choice: ChoiceType.ResourceChoice })
+        {
+            return new ElementInfo(null, null, null, Delegate: true);
+        }
+
+        var (property, type) = Find(key.Item1, key.Item2);
+        if (type is not null && (type.IsResource || property!.Choice == ChoiceType.ResourceChoice))
+        {
+            return new ElementInfo(null, null, null, Delegate: true);
+        }
+
+        var enumType = property?.ImplementingType is { IsGenericType: true } g && g.GetGenericTypeDefinition() == typeof(Code<>) ? g.GetGenericArguments()[0] : null;
+        return new ElementInfo(property, type, enumType, Delegate: false);
+    });
+
+    private static string ChildPath(string path, string name) => Paths.GetOrAdd((path, name), k => k.Item1 + "." + k.Item2);
 
     /// <summary>An element by name: plain, or a choice element by its type suffix (onsetDateTime).</summary>
     private static (PropertyMapping? Property, ClassMapping? Type) Find(ClassMapping mapping, string name)

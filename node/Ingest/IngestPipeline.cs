@@ -41,6 +41,8 @@ public sealed class IngestPipeline(NodeDirectory node)
         var reasons = new SortedDictionary<string, long>(StringComparer.Ordinal);
         using var connection = node.Store.Open();
         var transaction = connection.BeginTransaction();
+        var writer = new IngestWriter(connection, pseudonyms);
+        writer.Begin(transaction);
         var inBatch = 0;
         try
         {
@@ -56,14 +58,13 @@ public sealed class IngestPipeline(NodeDirectory node)
                     {
                         quarantined++;
                         reasons[reason!.Code] = reasons.GetValueOrDefault(reason.Code) + 1;
-                        connection.Execute("INSERT OR IGNORE INTO quarantine(source_hash, line_no, byte_offset, line_hmac, reason_code, reason, quarantined_at) VALUES (@s, @l, @o, @h, @c, @r, @now)",
-                            new { s = sourceHash, l = line.LineNumber, o = line.ByteOffset, h = pseudonyms.Line(line.Bytes.Span), c = reason.Code, r = reason.Text, now = DateTimeOffset.UtcNow.ToString("O") }, transaction);
+                        writer.Quarantine(line, reason);
                     }
                     else
                     {
                         accepted++;
                         perType[record.Type] = perType.GetValueOrDefault(record.Type) + 1;
-                        if (!Store(connection, transaction, record, pseudonyms.Content(line.Bytes.Span)))
+                        if (!writer.Store(record, pseudonyms.Content(line.Bytes.Span)))
                         {
                             unchanged++;
                         }
@@ -71,15 +72,18 @@ public sealed class IngestPipeline(NodeDirectory node)
 
                     if (++inBatch >= BatchLines)
                     {
+                        writer.Flush();
                         transaction.Commit();
                         transaction.Dispose();
                         transaction = connection.BeginTransaction();
+                        writer.Begin(transaction);
                         inBatch = 0;
                         progress?.Invoke(read, bytes);
                     }
                 }
             }
 
+            writer.Flush();
             transaction.Commit();
         }
         finally
@@ -94,92 +98,5 @@ public sealed class IngestPipeline(NodeDirectory node)
             """, new { now = DateTimeOffset.UtcNow.ToString("O"), read, accepted, quarantined, unchanged, types = JsonSerializer.Serialize(perType), seconds = summary.Seconds, runId }, t));
         node.Store.Event("ingest", null, $"{read} lines read, {accepted} accepted ({unchanged} unchanged), {quarantined} quarantined, {updated} patients' features rebuilt");
         return summary;
-    }
-
-    /// <summary>Stores a record's de-identified facts; false when the same content was already stored.</summary>
-    private bool Store(SqliteConnection c, SqliteTransaction t, ClinicalRecord record, string contentHash)
-    {
-        var pseudonyms = node.Pseudonymizer;
-        var key = pseudonyms.Resource(record.Type, record.Id);
-        var existing = c.QuerySingleOrDefault<string?>("SELECT content_hash FROM resources WHERE resource_key=@key", new { key }, t);
-        if (existing == contentHash)
-        {
-            return false;
-        }
-
-        var pseudonym = record.PatientId is null ? null : pseudonyms.Patient(record.PatientId);
-        var previousOwner = c.QuerySingleOrDefault<string?>("SELECT pseudonym FROM facts WHERE resource_key=@key LIMIT 1", new { key }, t);
-        c.Execute("DELETE FROM facts WHERE resource_key=@key", new { key }, t);
-        c.Execute("INSERT OR REPLACE INTO resources(resource_key, type, pseudonym, content_hash) VALUES (@key, @type, @pseudonym, @contentHash)", new { key, type = record.Type, pseudonym, contentHash }, t);
-        var sensitiveLabel = record.SecurityLabels.Select(l => l.Split('|', 2)).Select(p => CodeList.Sensitive.Match(p[0], p.ElementAtOrDefault(1))).FirstOrDefault(s => s is not null);
-        var facts = new List<(int Year, string Kind, string? Category, double Value, string? Sensitive)>();
-        switch (record)
-        {
-            case PatientRecord p when pseudonym is not null:
-                c.Execute("INSERT OR REPLACE INTO patients(pseudonym, sex, zip3, deceased_year) VALUES (@pseudonym, @sex, @zip3, @deceased)", new { pseudonym, sex = p.Sex, zip3 = p.Zip3, deceased = p.DeceasedYear }, t);
-                c.Execute("DELETE FROM patient_ages WHERE pseudonym=@pseudonym", new { pseudonym }, t);
-                if (p.BirthDate is { } birth)
-                {
-                    for (var year = FeatureSchema.FirstYear; year <= FeatureSchema.LastYear; year++)
-                    {
-                        if (year >= birth.Year)
-                        {
-                            c.Execute("INSERT INTO patient_ages(pseudonym, year, age) VALUES (@pseudonym, @year, @age)", new { pseudonym, year, age = SafeHarbor.AgeInYear(birth, year) }, t);
-                        }
-                    }
-                }
-
-                break;
-            case ConditionRecord cond when cond.OnsetYear is { } year:
-                var flag = cond.Codes.Select(x => CodeList.ChronicConditions.Match(x.System, x.Code)).FirstOrDefault(x => x is not null);
-                var sensitive = sensitiveLabel ?? cond.Codes.Select(x => CodeList.Sensitive.Match(x.System, x.Code)).FirstOrDefault(x => x is not null);
-                if (flag is not null || sensitive is not null)
-                {
-                    facts.Add((year, "condition", flag, 1, sensitive));
-                }
-
-                break;
-            case EncounterRecord e when e.Year is { } year:
-                facts.Add((year, "encounter", e.Class switch { "IMP" or "ACUTE" or "NONAC" => "inpatient", "EMER" => "emergency", _ => "ambulatory" }, e.Days,
-                    sensitiveLabel ?? e.Reasons.Select(x => CodeList.Sensitive.Match(x.System, x.Code)).FirstOrDefault(x => x is not null)));
-                break;
-            case ObservationRecord o when o.Year is { } year:
-                foreach (var (loinc, value) in o.Values)
-                {
-                    var lab = loinc switch { "4548-4" => "hba1c", "8480-6" => "sbp", "8462-4" => "dbp", _ => null };
-                    if (lab is not null)
-                    {
-                        facts.Add((year, "lab", lab, (double)value, sensitiveLabel));
-                    }
-                }
-
-                break;
-            case CostRecord cost when cost.Year is { } year && cost.Amount is { } amount:
-                facts.Add((year, "cost", cost.Type, (double)amount, sensitiveLabel));
-                break;
-            case ConsentRecord consent when pseudonym is not null:
-                c.Execute("INSERT OR REPLACE INTO consents(resource_key, pseudonym, status, scope, year, rules_json) VALUES (@key, @pseudonym, @status, @scope, @year, @rules)",
-                    new { key, pseudonym, status = consent.Status, scope = consent.Scope, year = consent.Year, rules = JsonSerializer.Serialize(consent.Rules) }, t);
-                break;
-        }
-
-        if (pseudonym is not null)
-        {
-            for (var i = 0; i < facts.Count; i++)
-            {
-                var f = facts[i];
-                c.Execute("INSERT INTO facts(resource_key, seq, pseudonym, year, kind, category, value, sensitive) VALUES (@key, @i, @pseudonym, @year, @kind, @category, @value, @sensitive)",
-                    new { key, i, pseudonym, year = f.Year, kind = f.Kind, category = f.Category, value = f.Value, sensitive = f.Sensitive }, t);
-            }
-
-            c.Execute("INSERT OR IGNORE INTO dirty_patients(pseudonym) VALUES (@pseudonym)", new { pseudonym }, t);
-        }
-
-        if (previousOwner is not null && previousOwner != pseudonym)
-        {
-            c.Execute("INSERT OR IGNORE INTO dirty_patients(pseudonym) VALUES (@previousOwner)", new { previousOwner }, t);
-        }
-
-        return true;
     }
 }
