@@ -17,6 +17,11 @@ internal static class BenchCommands
         crypto.Options.Add(seal);
         crypto.SetAction(parse => CryptoBenchmark.Run(parse.GetValue(json), parse.GetValue(seal)));
         bench.Subcommands.Add(crypto);
+
+        var patients = new Option<int>("--patients") { Description = "Patients in the generated export (21,000 ≈ 300 MB).", DefaultValueFactory = _ => 21_000 };
+        var ingest = new Command("ingest", "Ingest + de-identify + featurize a generated export against a bare JSON parse of the same lines.") { json, patients };
+        ingest.SetAction(parse => IngestBenchmark.Run(parse.GetValue(patients), parse.GetValue(json)));
+        bench.Subcommands.Add(ingest);
         return bench;
     }
 }

@@ -1,0 +1,93 @@
+using System.Diagnostics;
+using System.Text.Json;
+using FederatedTwin.Cli.Synthetic;
+using FederatedTwin.Node;
+using FederatedTwin.Node.Features;
+using FederatedTwin.Node.Ingest;
+
+namespace FederatedTwin.Cli.Bench;
+
+/// <summary>
+/// `ftwin bench ingest`: ingest + de-identify + featurize a generated export, and in the same run a bare
+/// JsonDocument.Parse of every line of the same files, both on one core, and their ratio (DESIGN.md §10
+/// target: ≥ 0.5). Files are read once before either timing so both start from the page cache.
+/// </summary>
+internal static class IngestBenchmark
+{
+    public static int Run(int patients, bool json)
+    {
+        var root = Path.Combine(Path.GetTempPath(), "ftwin-bench-ingest-" + Guid.NewGuid().ToString("N")[..8]);
+        try
+        {
+            var export = Path.Combine(root, "export");
+            var generated = PopulationGenerator.Generate(patients, SyntheticProfile.Named("urban-academic"), 42, export, badLines: 10);
+            var files = IngestSources.Files(export);
+            var bytes = files.Sum(f => new FileInfo(f).Length);
+            foreach (var f in files)
+            {
+                _ = File.ReadAllBytes(f); // warm the page cache for both measurements
+            }
+
+            // Baseline: a bare parse of every line, same files, same reader, one core.
+            var raw = Stopwatch.StartNew();
+            long rawLines = 0;
+            foreach (var f in files)
+            {
+                foreach (var line in IngestSources.Read(f, "x"))
+                {
+                    rawLines++;
+                    try
+                    {
+                        using var doc = JsonDocument.Parse(line.Bytes);
+                    }
+                    catch (JsonException)
+                    {
+                        // the bad lines: counted, not parsed
+                    }
+                }
+            }
+
+            raw.Stop();
+
+            using var node = NodeDirectory.OpenOrInitialize(Path.Combine(root, "node"));
+            var ingest = Stopwatch.StartNew();
+            var summary = new IngestPipeline(node).Run(export);
+            var rows = new FeatureBuilder(node.Store).All().Count();
+            ingest.Stop();
+
+            var rawMbps = bytes / 1e6 / raw.Elapsed.TotalSeconds;
+            var ingestMbps = bytes / 1e6 / ingest.Elapsed.TotalSeconds;
+            var result = new Dictionary<string, object>
+            {
+                ["export_mb"] = Math.Round(bytes / 1e6, 1),
+                ["patients"] = patients,
+                ["generate_patients_per_s"] = Math.Round(patients / generated.Seconds),
+                ["ingest_mb_per_s"] = Math.Round(ingestMbps, 2),
+                ["raw_parse_mb_per_s"] = Math.Round(rawMbps, 2),
+                ["ratio"] = Math.Round(ingestMbps / rawMbps, 3),
+                ["target_ratio"] = 0.5,
+                ["cores_used"] = 1,
+                ["lines_read"] = summary.LinesRead,
+                ["raw_lines"] = rawLines,
+                ["accepted"] = summary.Accepted,
+                ["quarantined"] = summary.Quarantined,
+                ["feature_rows"] = rows,
+                ["ingest_s"] = Math.Round(ingest.Elapsed.TotalSeconds, 2),
+                ["raw_parse_s"] = Math.Round(raw.Elapsed.TotalSeconds, 2),
+            };
+            Console.WriteLine(json ? JsonSerializer.Serialize(result) : string.Join(Environment.NewLine, result.Select(kv => $"{kv.Key}: {kv.Value}")));
+            return 0;
+        }
+        finally
+        {
+            try
+            {
+                Directory.Delete(root, recursive: true);
+            }
+            catch (IOException)
+            {
+                // best effort: a temp folder
+            }
+        }
+    }
+}
