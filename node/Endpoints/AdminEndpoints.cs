@@ -11,6 +11,10 @@ namespace FederatedTwin.Node.Endpoints;
 /// <summary>The node's local admin API (loopback only, bearer admin token from NODE_DIR/admin.token).</summary>
 internal static class AdminEndpoints
 {
+    private static readonly SemaphoreSlim IngestGate = new(1, 1);
+
+    internal sealed record IngestRequest(string Path);
+
     public static RouteGroupBuilder MapNodeAdminEndpoints(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/v1").AddEndpointFilter(async (context, next) =>
@@ -46,6 +50,40 @@ internal static class AdminEndpoints
 
         group.MapGet("/events", (NodeDirectory node) => Results.Ok(node.Store.Read(c =>
             c.Query("SELECT at, kind, study_id, detail FROM events ORDER BY id DESC LIMIT 500").ToList())));
+
+        // The same ingest as `ftwin node ingest`, for hospital IT tooling on the node's host. One at a time.
+        group.MapPost("/ingest", async (NodeDirectory node, IngestRequest request, CancellationToken cancellationToken) =>
+        {
+            if (string.IsNullOrWhiteSpace(request.Path) || !(Directory.Exists(request.Path) || File.Exists(request.Path)))
+            {
+                return Results.Problem(statusCode: StatusCodes.Status400BadRequest, title: "No such export", detail: "path must name an export folder or a Bundle file on this host.");
+            }
+
+            if (!await IngestGate.WaitAsync(0, cancellationToken))
+            {
+                return Results.Problem(statusCode: StatusCodes.Status409Conflict, title: "Ingest running", detail: "Another ingest is running on this node; try again when it ends.");
+            }
+
+            try
+            {
+                var summary = await Task.Run(() => new Ingest.IngestPipeline(node).Run(request.Path), cancellationToken);
+                return Results.Ok(new
+                {
+                    lines_read = summary.LinesRead,
+                    accepted = summary.Accepted,
+                    quarantined = summary.Quarantined,
+                    unchanged = summary.Unchanged,
+                    per_type = summary.PerType,
+                    quarantine_reasons = summary.QuarantineReasons,
+                    patients_updated = summary.PatientsUpdated,
+                    seconds = Math.Round(summary.Seconds, 3),
+                });
+            }
+            finally
+            {
+                IngestGate.Release();
+            }
+        });
 
         return group;
     }

@@ -162,3 +162,46 @@ public sealed class IngestTests
 
     private static string Sorted(string csv) => string.Join("\n", csv.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal));
 }
+
+public sealed class IngestApiTests
+{
+    [Fact]
+    public async Task The_node_admin_API_ingests_an_export_behind_its_token()
+    {
+        var dir = DataTestSupport.TempDir("api");
+        int port;
+        using (var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0))
+        {
+            listener.Start();
+            port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        }
+
+        var app = NodeHost.Build([], o =>
+        {
+            o.NodeDir = dir;
+            o.AdminUrl = $"http://127.0.0.1:{port}";
+        });
+        await app.StartAsync();
+        try
+        {
+            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+            var body = new StringContent(System.Text.Json.JsonSerializer.Serialize(new { path = DataTestSupport.NdjsonSample }), Encoding.UTF8, "application/json");
+            Assert.Equal(System.Net.HttpStatusCode.Unauthorized, (await http.PostAsync("/v1/ingest", body)).StatusCode);
+
+            http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", File.ReadAllText(Path.Combine(dir, "admin.token")).Trim());
+            var response = await http.PostAsync("/v1/ingest", new StringContent(System.Text.Json.JsonSerializer.Serialize(new { path = DataTestSupport.NdjsonSample }), Encoding.UTF8, "application/json"));
+            var summary = System.Text.Json.Nodes.JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
+            Assert.Equal(7160, summary["lines_read"]!.GetValue<long>());
+            Assert.Equal(summary["lines_read"]!.GetValue<long>(), summary["accepted"]!.GetValue<long>() + summary["quarantined"]!.GetValue<long>());
+
+            var missing = await http.PostAsync("/v1/ingest", new StringContent("{\"path\":\"/no/such/export\"}", Encoding.UTF8, "application/json"));
+            Assert.Equal(System.Net.HttpStatusCode.BadRequest, missing.StatusCode);
+            Assert.Equal("application/problem+json", missing.Content.Headers.ContentType?.MediaType);
+        }
+        finally
+        {
+            await app.StopAsync();
+            await app.DisposeAsync();
+        }
+    }
+}
