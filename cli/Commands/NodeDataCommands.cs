@@ -31,19 +31,7 @@ internal static class NodeDataCommands
             }
 
             Console.WriteLine(parse.GetValue(json)
-                ? JsonSerializer.Serialize(new
-                {
-                    lines_read = summary.LinesRead,
-                    accepted = summary.Accepted,
-                    quarantined = summary.Quarantined,
-                    unchanged = summary.Unchanged,
-                    per_type = summary.PerType,
-                    quarantine_reasons = summary.QuarantineReasons,
-                    patients_updated = summary.PatientsUpdated,
-                    skipped_files = IngestSources.Skipped(parse.GetValue(path)!).Count,
-                    bytes = summary.Bytes,
-                    seconds = Math.Round(summary.Seconds, 3),
-                })
+                ? JsonSerializer.Serialize(summary.ToJson(IngestSources.Skipped(parse.GetValue(path)!).Count))
                 : $"{summary.LinesRead} lines read: {summary.Accepted} accepted ({summary.Unchanged} unchanged), {summary.Quarantined} quarantined; {summary.PatientsUpdated} patients updated; {summary.Bytes / 1e6 / Math.Max(summary.Seconds, 1e-9):F1} MB/s");
             return 0;
         });

@@ -67,17 +67,7 @@ internal static class AdminEndpoints
             try
             {
                 var summary = await Task.Run(() => new Ingest.IngestPipeline(node).Run(request.Path), cancellationToken);
-                return Results.Ok(new
-                {
-                    lines_read = summary.LinesRead,
-                    accepted = summary.Accepted,
-                    quarantined = summary.Quarantined,
-                    unchanged = summary.Unchanged,
-                    per_type = summary.PerType,
-                    quarantine_reasons = summary.QuarantineReasons,
-                    patients_updated = summary.PatientsUpdated,
-                    seconds = Math.Round(summary.Seconds, 3),
-                });
+                return Results.Ok(summary.ToJson(Ingest.IngestSources.Skipped(request.Path).Count));
             }
             finally
             {

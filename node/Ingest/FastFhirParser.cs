@@ -389,28 +389,9 @@ public sealed partial class FastFhirParser
         return Math.Max(0, (int)Math.Round((e - s).TotalDays));
     }
 
-    private static DateOnly? ParseDate(string? value) => value is null ? null : value.Length switch
-    {
-        4 => new DateOnly(int.Parse(value, System.Globalization.CultureInfo.InvariantCulture), 7, 1),
-        7 => DateOnly.ParseExact(value + "-01", "yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture),
-        _ => DateOnly.ParseExact(value[..10], "yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture),
-    };
+    private static DateOnly? ParseDate(string? value) => FhirRecordParser.ParseDate(value);
 
-    private static string? PatientOf(string? reference)
-    {
-        if (string.IsNullOrEmpty(reference))
-        {
-            return null;
-        }
-
-        if (reference.StartsWith("urn:uuid:", StringComparison.Ordinal))
-        {
-            return reference["urn:uuid:".Length..];
-        }
-
-        var slash = reference.LastIndexOf('/');
-        return slash >= 0 && reference[..slash].EndsWith("Patient", StringComparison.Ordinal) ? reference[(slash + 1)..] : null;
-    }
+    private static string? PatientOf(string? reference) => FhirRecordParser.PatientOf(reference);
 
     /// <summary>The top-level resourceType without a full parse; null when absent or not a string.</summary>
     private static string? PeekResourceType(ReadOnlySpan<byte> json)

@@ -203,16 +203,18 @@ public sealed class FhirRecordParser
         _ => null,
     };
 
-    private static DateOnly? ParseDate(string? value) => value is null ? null : value.Length switch
+    internal static DateOnly? ParseDate(string? value) => value is null ? null : value.Length switch
     {
         4 => new DateOnly(int.Parse(value, System.Globalization.CultureInfo.InvariantCulture), 7, 1),
         7 => DateOnly.ParseExact(value + "-01", "yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture),
         _ => DateOnly.ParseExact(value[..10], "yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture),
     };
 
-    private static string? PatientOf(ResourceReference? reference)
+    private static string? PatientOf(ResourceReference? reference) => PatientOf(reference?.Reference);
+
+    /// <summary>The patient id of a reference: "Patient/x" (relative or absolute) or "urn:uuid:x" (Bundles); null otherwise.</summary>
+    internal static string? PatientOf(string? r)
     {
-        var r = reference?.Reference;
         if (string.IsNullOrEmpty(r))
         {
             return null;

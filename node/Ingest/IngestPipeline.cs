@@ -8,7 +8,23 @@ using Microsoft.Data.Sqlite;
 namespace FederatedTwin.Node.Ingest;
 
 /// <summary>What one ingest run did. accepted + quarantined = lines_read, always.</summary>
-public sealed record IngestSummary(long LinesRead, long Accepted, long Quarantined, long Unchanged, IReadOnlyDictionary<string, long> PerType, IReadOnlyDictionary<string, long> QuarantineReasons, long Bytes, double Seconds, int PatientsUpdated);
+public sealed record IngestSummary(long LinesRead, long Accepted, long Quarantined, long Unchanged, IReadOnlyDictionary<string, long> PerType, IReadOnlyDictionary<string, long> QuarantineReasons, long Bytes, double Seconds, int PatientsUpdated)
+{
+    /// <summary>The summary as `ftwin node ingest --json` and the node's admin API print it.</summary>
+    public Dictionary<string, object> ToJson(int skippedFiles) => new()
+    {
+        ["lines_read"] = LinesRead,
+        ["accepted"] = Accepted,
+        ["quarantined"] = Quarantined,
+        ["unchanged"] = Unchanged,
+        ["per_type"] = PerType,
+        ["quarantine_reasons"] = QuarantineReasons,
+        ["patients_updated"] = PatientsUpdated,
+        ["skipped_files"] = skippedFiles,
+        ["bytes"] = Bytes,
+        ["seconds"] = Math.Round(Seconds, 3),
+    };
+}
 
 /// <summary>
 /// FHIR in, de-identified facts out. Each line is parsed (Firely), and either quarantined (position,
