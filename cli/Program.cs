@@ -4,4 +4,5 @@ using FederatedTwin.Cli.Commands;
 // ftwin: one command for every role. Each command group lives in Commands/.
 var root = new RootCommand("FederatedTwin: federated, privacy-preserving population digital twins for ACOs.");
 root.Subcommands.Add(BenchCommands.Create());
+root.Subcommands.Add(MsspCommand.Create());
 return await root.Parse(args).InvokeAsync();
