@@ -17,6 +17,12 @@ internal static class BenchCommands
         crypto.Options.Add(seal);
         crypto.SetAction(parse => CryptoBenchmark.Run(parse.GetValue(json), parse.GetValue(seal)));
         bench.Subcommands.Add(crypto);
+
+        var simJson = new Option<bool>("--json") { Description = "Print one JSON object instead of a line." };
+        var sim = new Command("sim", "Population twin: patient-years per second, 1,000,000 people x 5 years, 3 interventions, all cores.");
+        sim.Options.Add(simJson);
+        sim.SetAction(parse => SimBenchmark.Run(parse.GetValue(simJson)));
+        bench.Subcommands.Add(sim);
         return bench;
     }
 }

@@ -21,9 +21,9 @@ public class PhiloxTests
     {
         var a = new DrawStream(42, 3);
         var b = new DrawStream(42, 3);
-        Assert.Equal(a.Uniform(1234, 2, (uint)TwinOutcome.Admission), b.Uniform(1234, 2, (uint)TwinOutcome.Admission));
-        Assert.NotEqual(a.Uniform(1234, 2, (uint)TwinOutcome.Admission), a.Uniform(1234, 2, (uint)TwinOutcome.Death));
-        Assert.NotEqual(a.Uniform(1234, 2, (uint)TwinOutcome.Admission), new DrawStream(42, 4).Uniform(1234, 2, (uint)TwinOutcome.Admission));
+        Assert.Equal(a.Uniform(1234, 2, TwinOutcome.Admission), b.Uniform(1234, 2, TwinOutcome.Admission));
+        Assert.NotEqual(a.Uniform(1234, 2, TwinOutcome.Admission), a.Uniform(1234, 2, TwinOutcome.Death));
+        Assert.NotEqual(a.Uniform(1234, 2, TwinOutcome.Admission), new DrawStream(42, 4).Uniform(1234, 2, TwinOutcome.Admission));
     }
 
     [Fact]
@@ -34,7 +34,7 @@ public class PhiloxTests
         const int n = 200_000;
         for (var i = 0; i < n; i++)
         {
-            var u = stream.Uniform(i, 0, 0);
+            var u = stream.Uniform(i, 0, TwinOutcome.Death);
             Assert.InRange(u, double.Epsilon, 1 - 1e-17);
             sum += u;
         }
