@@ -5,4 +5,5 @@ using FederatedTwin.Cli.Commands;
 var root = new RootCommand("FederatedTwin: federated, privacy-preserving population digital twins for ACOs.");
 root.Subcommands.Add(BenchCommands.Create());
 root.Subcommands.Add(MsspCommand.Create());
+root.Subcommands.Add(ScenarioCommand.Create());
 return await root.Parse(args).InvokeAsync();

@@ -32,13 +32,14 @@ public sealed record TwinIntervention(
     IReadOnlyList<double> CoverageByYear,
     IReadOnlyList<InterventionEffect> Effects,
     double CostPerEnrolleeMonth,
-    int StartYearIndex)
+    int StartYearIndex,
+    int? HorizonYears = null)
 {
     /// <summary>The same intervention with every effect multiplier set to 1 (used by the zero-effect property).</summary>
     public TwinIntervention WithNoEffect() => this with { Effects = [.. Effects.Select(e => e with { Multiplier = 1.0 })] };
 
-    /// <summary>Coverage in simulation year t (0 before the start year; last value carried forward).</summary>
-    public double Coverage(int t) => t < StartYearIndex || CoverageByYear.Count == 0
+    /// <summary>Coverage in simulation year t (0 before the start year and after the horizon; last value carried forward).</summary>
+    public double Coverage(int t) => t < StartYearIndex || CoverageByYear.Count == 0 || (HorizonYears is { } h && t >= StartYearIndex + h)
         ? 0
         : CoverageByYear[Math.Min(t - StartYearIndex, CoverageByYear.Count - 1)];
 }
