@@ -9,4 +9,6 @@ root.Subcommands.Add(CoordinatorCommands.Create());
 root.Subcommands.Add(StudyCommands.Create());
 root.Subcommands.Add(SynthCommand.Create());
 root.Subcommands.Add(BenchCommands.Create());
+root.Subcommands.Add(MsspCommand.Create());
+root.Subcommands.Add(ScenarioCommand.Create());
 return await root.Parse(args).InvokeAsync();

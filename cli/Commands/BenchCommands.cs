@@ -22,6 +22,11 @@ internal static class BenchCommands
         var ingest = new Command("ingest", "Ingest + de-identify + featurize a generated export against a bare JSON parse of the same lines.") { json, patients };
         ingest.SetAction(parse => IngestBenchmark.Run(parse.GetValue(patients), parse.GetValue(json)));
         bench.Subcommands.Add(ingest);
+        var simJson = new Option<bool>("--json") { Description = "Print one JSON object instead of a line." };
+        var sim = new Command("sim", "Population twin: patient-years per second, 1,000,000 people x 5 years, 3 interventions, all cores.");
+        sim.Options.Add(simJson);
+        sim.SetAction(parse => SimBenchmark.Run(parse.GetValue(simJson)));
+        bench.Subcommands.Add(sim);
         return bench;
     }
 }

@@ -1,0 +1,124 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using FederatedTwin.Scenarios.Scenarios;
+using FederatedTwin.Scenarios.Twin;
+using Spectre.Console;
+
+namespace FederatedTwin.Cli.Commands;
+
+/// <summary>`ftwin scenario run FILE`: a what-if scenario against its baseline on the (for now built-in demo) twin.</summary>
+internal static class ScenarioCommand
+{
+    private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    public static Command Create()
+    {
+        var scenario = new Command("scenario", "Population-twin what-if scenarios (docs/scenarios.md).");
+        var file = new Argument<FileInfo>("FILE") { Description = "Scenario YAML file." };
+        var replicates = new Option<int?>("--replicates") { Description = "Monte Carlo replicates (overrides the file)." };
+        var json = new Option<bool>("--json") { Description = "Print JSON." };
+        var csv = new Option<bool>("--csv") { Description = "Print CSV (one row per year and measure)." };
+        var run = new Command("run", "Run a scenario and its baseline with common random numbers; print per-year results with 95% intervals and the MSSP settlement.");
+        run.Arguments.Add(file);
+        run.Options.Add(replicates);
+        run.Options.Add(json);
+        run.Options.Add(csv);
+        run.SetAction(parse =>
+        {
+            var path = parse.GetValue(file)!;
+            if (!path.Exists)
+            {
+                Console.Error.WriteLine($"error: {path.FullName} does not exist");
+                return 2;
+            }
+
+            if (parse.GetValue(replicates) is { } k && k < 2)
+            {
+                Console.Error.WriteLine("error: --replicates must be at least 2");
+                return 2;
+            }
+
+            var models = DemoModels.Create();
+            ScenarioDefinition definition;
+            try
+            {
+                definition = ScenarioParser.Parse(File.ReadAllText(path.FullName), models);
+            }
+            catch (ScenarioFileException e)
+            {
+                Console.Error.WriteLine($"error: {path.Name}: {e.Message}");
+                return 2;
+            }
+
+            var result = new ScenarioRunner(models, DemoModels.Composition()).Run(definition, parse.GetValue(replicates));
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(JsonSerializer.Serialize(result, Json));
+            }
+            else if (parse.GetValue(csv))
+            {
+                Console.Write(Csv(result));
+            }
+            else
+            {
+                Print(result);
+            }
+
+            return 0;
+        });
+        scenario.Subcommands.Add(run);
+        return scenario;
+    }
+
+    private static string Csv(ScenarioResult r)
+    {
+        var c = CultureInfo.InvariantCulture;
+        var sb = new StringBuilder("year,measure,baseline_mean,baseline_low,baseline_high,scenario_mean,scenario_low,scenario_high,diff_mean,diff_low,diff_high\n");
+        foreach (var (year, rows) in r.Years.OrderBy(y => y.Key == 0 ? int.MaxValue : y.Key))
+        {
+            foreach (var row in rows)
+            {
+                sb.Append(c, $"{(year == 0 ? "total" : year.ToString(c))},{row.Measure},{row.Baseline.Mean},{row.Baseline.Low},{row.Baseline.High},{row.Scenario.Mean},{row.Scenario.Low},{row.Scenario.High},{row.Difference.Mean},{row.Difference.Low},{row.Difference.High}\n");
+            }
+        }
+
+        return sb.ToString();
+    }
+
+    private static void Print(ScenarioResult r)
+    {
+        var c = CultureInfo.InvariantCulture;
+        AnsiConsole.MarkupLine($"[bold]{Markup.Escape(r.Scenario)}[/]  population {r.Population:N0}, {r.Replicates} replicates");
+        AnsiConsole.MarkupLine($"[yellow]{Markup.Escape(r.TwinNote)}[/]");
+        string Fmt(Estimate e) => $"{e.Mean.ToString("N1", c)} [{e.Low.ToString("N1", c)}, {e.High.ToString("N1", c)}]";
+        string Money(Estimate e) => $"{e.Mean.ToString("N0", c)} [{e.Low.ToString("N0", c)}, {e.High.ToString("N0", c)}]";
+        foreach (var (year, rows) in r.Years.OrderBy(y => y.Key == 0 ? int.MaxValue : y.Key))
+        {
+            var table = new Table { Title = new TableTitle(year == 0 ? "Total over horizon" : year.ToString(c)) }
+                .AddColumn("measure").AddColumn("baseline (95% interval)").AddColumn("scenario (95% interval)").AddColumn("paired difference (95% interval)");
+            foreach (var row in rows)
+            {
+                table.AddRow(Markup.Escape(row.Measure), Markup.Escape(Fmt(row.Baseline)), Markup.Escape(Fmt(row.Scenario)), Markup.Escape(Fmt(row.Difference)));
+            }
+
+            AnsiConsole.Write(table);
+        }
+
+        if (r.Settlements.Count > 0)
+        {
+            var mssp = new Table { Title = new TableTitle("MSSP settlement (Medicare-eligible part, PY2025 rules)") }
+                .AddColumn("year").AddColumn("expenditure PBPY (scen.)").AddColumn("savings rate").AddColumn("outcome").AddColumn("net settlement scenario (95%)").AddColumn("net settlement baseline (95%)");
+            foreach (var s in r.Settlements)
+            {
+                mssp.AddRow(s.Year.ToString(c), (s.Scenario.ExpenditureTotal / s.Scenario.Assigned).ToString("N0", c), s.Scenario.SavingsRate.ToString("P2", c),
+                    Markup.Escape(s.Scenario.Outcome), Markup.Escape(Money(s.ScenarioNetSettlement)), Markup.Escape(Money(s.BaselineNetSettlement)));
+            }
+
+            AnsiConsole.Write(mssp);
+        }
+
+        AnsiConsole.MarkupLine($"Models: {Markup.Escape(string.Join(", ", r.ModelIds))}");
+    }
+}

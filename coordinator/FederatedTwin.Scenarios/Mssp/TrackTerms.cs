@@ -1,0 +1,46 @@
+namespace FederatedTwin.Scenarios.Mssp;
+
+/// <summary>
+/// The financial terms of one track/level for performance year 2025.
+/// SOURCE STATUS: written from 42 CFR 425.605(d) and 425.610 as amended through the CY 2023–2025 PFS final rules,
+/// from the engineer's knowledge; the search corpora did not return the regulation text, so every figure here is
+/// flagged for re-verification against eCFR (see docs/scenarios.md).
+/// </summary>
+/// <param name="MaxSharingRate">Final sharing rate when the quality performance standard is met.</param>
+/// <param name="PaymentLimitOfBenchmark">Performance payment limit as a fraction of the updated benchmark.</param>
+/// <param name="LossRate">Fixed loss sharing rate (BASIC C–E); null where it depends on quality (ENHANCED) or for one-sided levels.</param>
+/// <param name="LossCapOfRevenue">Revenue-based loss cap (BASIC C–E), fraction of ACO participant revenue.</param>
+/// <param name="LossCapOfBenchmark">Benchmark-based loss cap, fraction of the updated benchmark.</param>
+/// <param name="Section">The CFR paragraph these terms come from.</param>
+public sealed record TrackTerms(
+    decimal MaxSharingRate,
+    decimal PaymentLimitOfBenchmark,
+    decimal? LossRate,
+    decimal? LossCapOfRevenue,
+    decimal? LossCapOfBenchmark,
+    string Section)
+{
+    /// <summary>ENHANCED loss rate bounds: 1 − final sharing rate, not below 40% nor above 75% (42 CFR 425.610(d)(2)).</summary>
+    public const decimal EnhancedMinLossRate = 0.40m;
+
+    /// <summary>See <see cref="EnhancedMinLossRate"/>.</summary>
+    public const decimal EnhancedMaxLossRate = 0.75m;
+
+    /// <summary>Terms for one track.</summary>
+    public static TrackTerms For(MsspTrack track) => track switch
+    {
+        // 425.605(d)(1)(i)-(ii): Levels A and B, one-sided, up to 40% sharing, payment limit 10% of benchmark.
+        MsspTrack.BasicA => new(0.40m, 0.10m, null, null, null, "42 CFR 425.605(d)(1)(i)"),
+        MsspTrack.BasicB => new(0.40m, 0.10m, null, null, null, "42 CFR 425.605(d)(1)(ii)"),
+        // 425.605(d)(1)(iii)-(v): Levels C-E, up to 50% sharing, payment limit 10%; losses shared at 30%
+        // regardless of quality; loss cap the lesser of a share of participant revenue and a share of benchmark:
+        // C 2% / 1%, D 4% / 2%, E 8% / 4% (E follows the QPP nominal amount standard: 8% of revenue, or the
+        // expenditure-based standard + 1 point = 4% of benchmark).
+        MsspTrack.BasicC => new(0.50m, 0.10m, 0.30m, 0.02m, 0.01m, "42 CFR 425.605(d)(1)(iii)"),
+        MsspTrack.BasicD => new(0.50m, 0.10m, 0.30m, 0.04m, 0.02m, "42 CFR 425.605(d)(1)(iv)"),
+        MsspTrack.BasicE => new(0.50m, 0.10m, 0.30m, 0.08m, 0.04m, "42 CFR 425.605(d)(1)(v)"),
+        // 425.610(d): up to 75% sharing, payment limit 20% of benchmark; loss rate 1 - final sharing rate bounded
+        // 40-75%; losses capped at 15% of the updated benchmark.
+        _ => new(0.75m, 0.20m, null, null, 0.15m, "42 CFR 425.610(d)"),
+    };
+}

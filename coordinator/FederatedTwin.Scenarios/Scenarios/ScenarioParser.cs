@@ -1,0 +1,83 @@
+using FederatedTwin.Scenarios.Mssp;
+using FederatedTwin.Scenarios.Twin;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace FederatedTwin.Scenarios.Scenarios;
+
+/// <summary>
+/// Reads a scenario YAML file (format: docs/scenarios.md) against a model set, and validates it: every error names the
+/// field and its line (unknown outcome or model id, coverage outside [0,1], negative cost, ...).
+/// </summary>
+public static class ScenarioParser
+{
+    /// <summary>Parses scenario text; model ids are resolved against <paramref name="models"/>.</summary>
+    public static ScenarioDefinition Parse(string yaml, TwinModelSet models)
+    {
+        ArgumentNullException.ThrowIfNull(models);
+        var stream = new YamlStream();
+        try
+        {
+            stream.Load(new StringReader(yaml));
+        }
+        catch (YamlException e)
+        {
+            throw new ScenarioFileException("(file)", e.Start.Line, $"not valid YAML: {e.Message}");
+        }
+
+        if (stream.Documents.Count == 0)
+        {
+            throw new ScenarioFileException("(file)", 1, "is empty");
+        }
+
+        var root = new YamlFields(stream.Documents[0].RootNode, string.Empty);
+        var name = root.String("name") ?? throw new ScenarioFileException("name", root.Line, "is required");
+        var startYear = root.Int("start_year") ?? throw new ScenarioFileException("start_year", root.Line, "is required");
+        var horizon = root.Int("horizon") ?? 5;
+        Check(horizon is >= 1 and <= 30, root, "horizon", "must be between 1 and 30 years");
+        var population = root.Int("population") ?? 20_000;
+        Check(population is >= 1_000 and <= 50_000_000, root, "population", "must be between 1,000 and 50,000,000");
+        var replicates = root.Int("replicates") ?? 20;
+        Check(replicates is >= 2 and <= 10_000, root, "replicates", "must be between 2 and 10,000");
+        var seed = root.Int("seed") ?? 1;
+        var modelSource = root.String("models") ?? "demo";
+        Check(modelSource == "demo", root, "models", "only the built-in 'demo' twin exists until the model registry lands");
+
+        var interventions = root.Sequence("interventions")
+            .Select((node, i) => InterventionParser.Parse(new YamlFields(node, $"interventions[{i}]"), startYear, horizon, models))
+            .ToList();
+        Check(interventions.Count <= 16, root, "interventions", "at most 16 interventions");
+        var mssp = root.Node("mssp") is { } m ? ParseMssp(new YamlFields(m, "mssp")) : null;
+        root.RejectUnknown();
+        return new ScenarioDefinition(name, unchecked((uint)seed), population, startYear, horizon, replicates, interventions, mssp);
+    }
+
+    private static MsspTerms ParseMssp(YamlFields f)
+    {
+        try
+        {
+            var track = MsspTracks.Parse(f.String("track") ?? throw new ScenarioFileException(f.Field("track"), f.Line, "is required"));
+            var assigned = new AssignedBeneficiaries(f.Int("assigned_beneficiaries") ?? throw new ScenarioFileException(f.Field("assigned_beneficiaries"), f.Line, "is required"));
+            var benchmark = f.Double("benchmark_pbpy") ?? throw new ScenarioFileException(f.Field("benchmark_pbpy"), f.Line, "is required");
+            Check(benchmark > 0, f, "benchmark_pbpy", "must be positive");
+            var quality = f.Bool("quality_met") ?? throw new ScenarioFileException(f.Field("quality_met"), f.Line, "is required");
+            var msrMlr = f.String("msr_mlr") is { } text ? MsrMlrChoice.Parse(text) : (MsrMlrChoice?)null;
+            var revenue = f.Double("participant_revenue");
+            var lowRevenue = f.Bool("low_revenue") ?? false;
+            f.RejectUnknown();
+            return new MsspTerms(track, assigned, (decimal)benchmark, quality, msrMlr, revenue is { } r ? (decimal)r : null, lowRevenue);
+        }
+        catch (MsspInputException e)
+        {
+            throw new ScenarioFileException(f.Field(e.Field.Replace('-', '_')), f.Line, e.Message);
+        }
+    }
+
+    internal static void Check(bool ok, YamlFields f, string key, string problem)
+    {
+        if (!ok)
+        {
+            throw new ScenarioFileException(f.Field(key), f.Node(key)?.Start.Line ?? f.Line, problem);
+        }
+    }
+}

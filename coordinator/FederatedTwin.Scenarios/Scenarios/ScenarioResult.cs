@@ -1,0 +1,41 @@
+using FederatedTwin.Scenarios.Mssp;
+
+namespace FederatedTwin.Scenarios.Scenarios;
+
+/// <summary>Mean over Monte Carlo replicates with the 2.5th and 97.5th percentiles (a 95% interval of the simulated outcome).</summary>
+public readonly record struct Estimate(double Mean, double Low, double High)
+{
+    /// <summary>Summarises replicate values.</summary>
+    public static Estimate Of(IReadOnlyList<double> values)
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        var sorted = values.Order().ToArray();
+        return new Estimate(sorted.Average(), Percentile(sorted, 0.025), Percentile(sorted, 0.975));
+    }
+
+    private static double Percentile(double[] sorted, double q)
+    {
+        // Linear interpolation between order statistics (type 7, the R and NumPy default).
+        var h = (sorted.Length - 1) * q;
+        var lo = (int)Math.Floor(h);
+        var hi = Math.Min(lo + 1, sorted.Length - 1);
+        return sorted[lo] + ((h - lo) * (sorted[hi] - sorted[lo]));
+    }
+}
+
+/// <summary>One outcome measure in one year: baseline, scenario, and the paired difference (scenario minus baseline).</summary>
+public sealed record MeasureRow(string Measure, Estimate Baseline, Estimate Scenario, Estimate Difference);
+
+/// <summary>One performance year settled on the scenario's Medicare-eligible expenditure (mean over replicates) and the
+/// replicate distribution of the net settlement (shared savings minus shared losses).</summary>
+public sealed record SettlementYear(int Year, SettlementResult Scenario, SettlementResult Baseline, Estimate ScenarioNetSettlement, Estimate BaselineNetSettlement);
+
+/// <summary>Results of a scenario: per calendar year (Year = 0 is the total over the horizon) and per-year MSSP settlements.</summary>
+public sealed record ScenarioResult(
+    string Scenario,
+    string TwinNote,
+    IReadOnlyList<string> ModelIds,
+    int Population,
+    int Replicates,
+    IReadOnlyDictionary<int, IReadOnlyList<MeasureRow>> Years,
+    IReadOnlyList<SettlementYear> Settlements);

@@ -1,0 +1,108 @@
+using FederatedTwin.Scenarios.Mssp;
+using FederatedTwin.Scenarios.Random;
+using FederatedTwin.Scenarios.Twin;
+
+namespace FederatedTwin.Scenarios.Scenarios;
+
+/// <summary>
+/// Runs a scenario against its baseline on the same twin: replicate r of both uses the draws of (seed, r), so the
+/// per-replicate difference is a paired (common random numbers) difference. This is the API the coordinator hosts.
+/// </summary>
+public sealed class ScenarioRunner
+{
+    private readonly TwinModelSet _models;
+    private readonly Composition _composition;
+
+    /// <summary>Creates a runner over models and the composition the cohort is drawn from.</summary>
+    public ScenarioRunner(TwinModelSet models, Composition composition)
+    {
+        _models = models;
+        _composition = composition;
+    }
+
+    /// <summary>The note printed with every result about where the models come from.</summary>
+    public string TwinNote { get; init; } = "Built-in DEMO twin (illustrative coefficients, ids demo/*), used until the federated model registry exists.";
+
+    /// <summary>Runs <paramref name="scenario"/> with its own replicate count unless <paramref name="replicates"/> is given.</summary>
+    public ScenarioResult Run(ScenarioDefinition scenario, int? replicates = null)
+    {
+        ArgumentNullException.ThrowIfNull(scenario);
+        var k = replicates ?? scenario.Replicates;
+        var cohort = Cohort.FromComposition(_composition, scenario.Population, scenario.Seed);
+        var work = new Cohort(cohort.Count);
+        var sim = new TwinSimulator(_models);
+        var baseline = new YearTotals[k][];
+        var intervention = new YearTotals[k][];
+        for (var r = 0; r < k; r++)
+        {
+            var draws = new DrawStream(scenario.Seed, (uint)r);
+            baseline[r] = sim.Run(cohort, work, [], scenario.Horizon, draws);
+            intervention[r] = sim.Run(cohort, work, scenario.Interventions, scenario.Horizon, draws);
+        }
+
+        var years = new Dictionary<int, IReadOnlyList<MeasureRow>>();
+        for (var t = 0; t < scenario.Horizon; t++)
+        {
+            var year = t;
+            years[scenario.StartYear + t] = Measures(baseline.Select(b => b[year]).ToArray(), intervention.Select(s => s[year]).ToArray());
+        }
+
+        years[0] = Measures(baseline.Select(Total).ToArray(), intervention.Select(Total).ToArray());
+        var settlements = scenario.Mssp is { } terms
+            ? Enumerable.Range(0, scenario.Horizon).Select(t => Settle(terms, scenario.StartYear + t, baseline.Select(b => b[t]).ToArray(), intervention.Select(s => s[t]).ToArray())).ToList()
+            : [];
+        return new ScenarioResult(scenario.Name, TwinNote, [.. _models.All.Select(m => m.Id)], scenario.Population, k, years, settlements);
+    }
+
+    private static YearTotals Total(YearTotals[] perYear)
+    {
+        var total = new YearTotals();
+        foreach (var y in perYear)
+        {
+            foreach (var m in Enum.GetValues<Metric>())
+            {
+                total[m] += y[m];
+            }
+        }
+
+        return total;
+    }
+
+    private static List<MeasureRow> Measures(YearTotals[] b, YearTotals[] s)
+    {
+        var rows = new List<MeasureRow>();
+        void Add(string name, Func<YearTotals, double> f) =>
+            rows.Add(new MeasureRow(name, Estimate.Of([.. b.Select(f)]), Estimate.Of([.. s.Select(f)]), Estimate.Of([.. b.Zip(s, (x, y) => f(y) - f(x))])));
+        Add("total_cost_of_care", y => y[Metric.TotalCost]);
+        Add("pmpm", y => y.Pmpm);
+        Add("admissions_per_1000", y => y.Per1000(Metric.Admissions));
+        Add("ed_visits_per_1000", y => y.Per1000(Metric.EdVisits));
+        Add("bed_days", y => y[Metric.BedDays]);
+        Add("deaths", y => y[Metric.Deaths]);
+        Add("new_onsets", y => y[Metric.NewOnsets]);
+        Add("intervention_cost", y => y[Metric.InterventionCost]);
+        Add("enrolled_person_years", y => y[Metric.Enrolled]);
+        // Quality proxy: admissions per 1,000 Medicare person-years with >= 2 chronic conditions (the idea behind CMS's
+        // MCC admissions measure in the APP set; not risk-adjusted like the real measure).
+        Add("mcc_admissions_per_1000", y => y[Metric.McMultiMorbidPersonYears] == 0 ? 0 : y[Metric.McMultiMorbidAdmissions] / y[Metric.McMultiMorbidPersonYears] * 1000);
+        // Net savings of the scenario: baseline cost minus scenario cost minus what the interventions cost.
+        rows.Add(new MeasureRow("net_savings", Estimate.Of([.. b.Select(_ => 0.0)]), Estimate.Of([.. b.Zip(s, NetSavings)]), Estimate.Of([.. b.Zip(s, NetSavings)])));
+        return rows;
+    }
+
+    private static double NetSavings(YearTotals b, YearTotals s) => b[Metric.TotalCost] - s[Metric.TotalCost] - s[Metric.InterventionCost];
+
+    /// <summary>
+    /// Settles one performance year on the Medicare-eligible part of the twin: expenditure per beneficiary-year is the
+    /// twin's mean cost per Medicare-eligible person-year (intervention cost is the ACO's, not Medicare's, so excluded).
+    /// </summary>
+    private static SettlementYear Settle(MsspTerms terms, int year, YearTotals[] b, YearTotals[] s)
+    {
+        SettlementResult One(double pbpy) => MsspSettlement.Settle(new SettlementInput(terms.Track, terms.Assigned, terms.BenchmarkPerBeneficiaryYear,
+            (decimal)pbpy, terms.QualityStandardMet, null, terms.LowRevenue, terms.MsrMlr, terms.ParticipantRevenue));
+        static double Pbpy(YearTotals y) => y[Metric.McPersonYears] == 0 ? 0 : y[Metric.McCost] / y[Metric.McPersonYears];
+        static double Net(SettlementResult r) => (double)(r.SharedSavings - r.SharedLosses);
+        return new SettlementYear(year, One(b.Zip(s, (_, y) => Pbpy(y)).Average()), One(b.Average(Pbpy)),
+            Estimate.Of([.. s.Select(y => Net(One(Pbpy(y))))]), Estimate.Of([.. b.Select(y => Net(One(Pbpy(y))))]));
+    }
+}

@@ -1,0 +1,137 @@
+using FederatedTwin.Scenarios.Mssp;
+
+namespace FederatedTwin.Scenarios.Tests;
+
+// Hand-computed examples following 42 CFR 425.604-425.610. The CMS "Shared Savings and Losses, Assignment and Quality
+// Performance Standard Methodology" worked examples could not be retrieved in this session, so these are NOT the
+// CMS examples; each expected figure is derived in the comment from the rule it exercises.
+public class MsspSettlementTests
+{
+    private static SettlementInput Input(MsspTrack track, int assigned, decimal benchmark, decimal expenditure, bool quality = true,
+        MsrMlrChoice? msrMlr = null, decimal? revenue = null, decimal? score = null, bool lowRevenue = false) =>
+        new(track, new AssignedBeneficiaries(assigned), benchmark, expenditure, quality, score, lowRevenue, msrMlr, revenue);
+
+    [Fact]
+    public void Basic_A_savings_above_the_MSR_are_shared_at_40_percent_from_the_first_dollar()
+    {
+        // 10,000 assigned -> MSR 3.0% (425.604(b)); savings 600 x 10,000 = 6,000,000 = 5% of 120,000,000; 40% -> 2,400,000.
+        var r = MsspSettlement.Settle(Input(MsspTrack.BasicA, 10_000, 12_000m, 11_400m));
+        Assert.Equal(120_000_000m, r.BenchmarkTotal);
+        Assert.Equal(114_000_000m, r.ExpenditureTotal);
+        Assert.Equal(6_000_000m, r.GrossSavings);
+        Assert.Equal(0.05m, r.SavingsRate);
+        Assert.Equal(0.030m, r.Msr);
+        Assert.Null(r.Mlr);
+        Assert.Equal(0.40m, r.SharingRate);
+        Assert.Equal(2_400_000m, r.SharedSavings);
+        Assert.False(r.CapApplied);
+    }
+
+    [Fact]
+    public void Savings_below_the_MSR_earn_nothing()
+    {
+        // Savings rate 2% < MSR 3.0% at 10,000 assigned.
+        var r = MsspSettlement.Settle(Input(MsspTrack.BasicB, 10_000, 12_000m, 11_760m));
+        Assert.Equal(0.02m, r.SavingsRate);
+        Assert.Equal(0m, r.SharedSavings);
+        Assert.Equal("savings_below_msr", r.Outcome);
+    }
+
+    [Fact]
+    public void Enhanced_loss_year_with_quality_met_shares_losses_at_the_40_percent_floor()
+    {
+        // Losses 500 x 20,000 = 10,000,000 = 5% >= MLR 2%; loss rate = max(0.40, 1 - 0.75) = 0.40 -> 4,000,000 (< 15% cap of 30,000,000).
+        var r = MsspSettlement.Settle(Input(MsspTrack.Enhanced, 20_000, 10_000m, 10_500m, msrMlr: MsrMlrChoice.Fixed(0.02m)));
+        Assert.Equal(-10_000_000m, r.GrossSavings);
+        Assert.Equal(0.02m, r.Mlr);
+        Assert.Equal(0.40m, r.LossRate);
+        Assert.Equal(4_000_000m, r.SharedLosses);
+        Assert.Equal(0m, r.SharedSavings);
+        Assert.False(r.CapApplied);
+    }
+
+    [Fact]
+    public void Enhanced_loss_year_without_quality_uses_the_75_percent_ceiling()
+    {
+        // Sharing rate 0 -> 1 - 0 = 1, bounded to 0.75; 0.75 x 10,000,000 = 7,500,000.
+        var r = MsspSettlement.Settle(Input(MsspTrack.Enhanced, 20_000, 10_000m, 10_500m, quality: false, msrMlr: MsrMlrChoice.Fixed(0.02m)));
+        Assert.Equal(0.75m, r.LossRate);
+        Assert.Equal(7_500_000m, r.SharedLosses);
+    }
+
+    [Fact]
+    public void Basic_C_losses_are_capped_at_the_lesser_of_revenue_and_benchmark_shares()
+    {
+        // Losses 5,000,000; 30% -> 1,500,000; cap = min(1% x 100,000,000, 2% x 30,000,000) = 600,000.
+        var r = MsspSettlement.Settle(Input(MsspTrack.BasicC, 10_000, 10_000m, 10_500m, msrMlr: MsrMlrChoice.Fixed(0m), revenue: 30_000_000m));
+        Assert.Equal(0.30m, r.LossRate);
+        Assert.Equal(600_000m, r.SharedLosses);
+        Assert.True(r.CapApplied);
+    }
+
+    [Fact]
+    public void Losses_below_the_MLR_are_not_shared()
+    {
+        // Losses 1% < MLR 2%.
+        var r = MsspSettlement.Settle(Input(MsspTrack.BasicE, 10_000, 10_000m, 10_100m, msrMlr: MsrMlrChoice.Fixed(0.02m), revenue: 1e9m));
+        Assert.Equal(0m, r.SharedLosses);
+    }
+
+    [Fact]
+    public void Enhanced_savings_are_limited_to_20_percent_of_the_benchmark()
+    {
+        // Savings 30,000,000 x 0.75 = 22,500,000 > 20% x 100,000,000 = 20,000,000.
+        var r = MsspSettlement.Settle(Input(MsspTrack.Enhanced, 10_000, 10_000m, 7_000m, msrMlr: MsrMlrChoice.Variable));
+        Assert.Equal(20_000_000m, r.SharedSavings);
+        Assert.True(r.CapApplied);
+    }
+
+    [Fact]
+    public void Sliding_scale_scales_the_sharing_rate_and_the_enhanced_loss_rate()
+    {
+        var r = MsspSettlement.Settle(Input(MsspTrack.Enhanced, 10_000, 10_000m, 9_000m, quality: false, score: 0.8m, msrMlr: MsrMlrChoice.Fixed(0m)));
+        Assert.Equal(0.60m, r.SharingRate);
+        Assert.Equal(6_000_000m, r.SharedSavings);
+        Assert.Equal(0.40m, r.LossRate);
+    }
+
+    [Theory]
+    [InlineData(5_000, "0.039")]
+    [InlineData(5_999, "0.036")]
+    [InlineData(10_000, "0.030")]
+    [InlineData(59_999, "0.020")]
+    [InlineData(60_000, "0.020")]
+    [InlineData(1_000_000, "0.020")]
+    public void MSR_table_end_points(int assigned, string expected) =>
+        Assert.Equal(decimal.Parse(expected, System.Globalization.CultureInfo.InvariantCulture), MinimumSavingsRate.ForAssigned(new AssignedBeneficiaries(assigned)));
+
+    [Fact]
+    public void MSR_is_interpolated_within_a_band() =>
+        // Midpoint-ish of 20,000-49,999: 0.025 - (15,000/29,999) x 0.003.
+        Assert.Equal(0.025m - (15_000m / 29_999m * 0.003m), MinimumSavingsRate.ForAssigned(new AssignedBeneficiaries(35_000)));
+
+    [Fact]
+    public void Fewer_than_5000_assigned_is_an_error_naming_the_field() =>
+        Assert.Equal("assigned", Assert.Throws<MsspInputException>(() => new AssignedBeneficiaries(4_999)).Field);
+
+    [Fact]
+    public void Two_sided_tracks_need_an_MSR_MLR_choice() =>
+        Assert.Equal("msr-mlr", Assert.Throws<MsspInputException>(() => MsspSettlement.Settle(Input(MsspTrack.Enhanced, 10_000, 10_000m, 9_000m))).Field);
+
+    [Fact]
+    public void Basic_C_to_E_need_participant_revenue() =>
+        Assert.Equal("participant-revenue", Assert.Throws<MsspInputException>(() => MsspSettlement.Settle(Input(MsspTrack.BasicD, 10_000, 10_000m, 9_000m, msrMlr: MsrMlrChoice.Variable))).Field);
+
+    [Fact]
+    public void Disallowed_fixed_MSR_is_rejected() =>
+        Assert.Throws<MsspInputException>(() => MsrMlrChoice.Parse("0.03"));
+
+    [Fact]
+    public void Low_revenue_basic_ACO_below_the_MSR_shares_at_half_rate()
+    {
+        // Savings 2% < MSR 3%; low revenue, quality met: 20% x 2,400,000 = 480,000 (limit 5% x 120,000,000).
+        var r = MsspSettlement.Settle(Input(MsspTrack.BasicA, 10_000, 12_000m, 11_760m, lowRevenue: true));
+        Assert.Equal(0.20m, r.SharingRate);
+        Assert.Equal(480_000m, r.SharedSavings);
+    }
+}
