@@ -81,6 +81,8 @@ public sealed class TwinSimulator
             double admRr = 1, edRr = 1, deathOr = 1, costRr = 1, interventionCost = 0;
             onsetOr.Fill(1);
             var enrolledAny = false;
+            var enrollmentGroup = -1;
+            var enrollmentBlock = default(PhiloxBlock);
             for (var k = 0; k < plan.Count; k++)
             {
                 var coverage = plan.Coverage[k][t];
@@ -89,7 +91,15 @@ public sealed class TwinSimulator
                     continue;
                 }
 
-                var u = draws.Block(i, ushort.MaxValue, ((int)TwinOutcome.EnrollmentBase + k) / 4).Word01(k % 4);
+                // Interventions 4g..4g+3 share one block; fetch each block once per person.
+                var group = ((int)TwinOutcome.EnrollmentBase + k) / 4;
+                if (group != enrollmentGroup)
+                {
+                    enrollmentBlock = draws.Block(i, ushort.MaxValue, group);
+                    enrollmentGroup = group;
+                }
+
+                var u = enrollmentBlock.Word01(k % 4);
                 if (u >= coverage)
                 {
                     continue;
