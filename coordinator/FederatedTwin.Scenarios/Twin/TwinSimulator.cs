@@ -142,7 +142,7 @@ public sealed class TwinSimulator
                         block = draws.Block(i, t, outcome / 4);
                     }
 
-                    if ((mask & (1 << k)) == 0 && block.Word01(outcome % 4) < WithOddsRatio(m.Onset[k].Mean(age, male, mask), onsetOr[k]))
+                    if ((mask & (1 << k)) == 0 && OnsetOccurs(m.Onset[k], block.Word01(outcome % 4), age, male, mask, onsetOr[k]))
                     {
                         newMask |= 1 << k;
                         onsets++;
@@ -176,6 +176,9 @@ public sealed class TwinSimulator
             c.MedicareEligible[i] = medicare || age + 1 >= 65;
         }
     }
+
+    private static bool OnsetOccurs(CompiledModel model, double u, int age, bool male, int mask, double oddsRatio) =>
+        oddsRatio == 1 ? model.LogisticBelow(u, age, male, mask) : u < WithOddsRatio(model.Mean(age, male, mask), oddsRatio);
 
     /// <summary>p' = OR p / (1 - p + OR p): the probability whose odds are OR times the odds of p.</summary>
     private static double WithOddsRatio(double p, double oddsRatio) => oddsRatio == 1 ? p : oddsRatio * p / (1 - p + (oddsRatio * p));
