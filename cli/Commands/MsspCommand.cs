@@ -19,7 +19,7 @@ internal static class MsspCommand
         var benchmark = new Option<decimal>("--benchmark-pbpy") { Description = "Updated benchmark per beneficiary-year, dollars.", Required = true };
         var expenditure = new Option<decimal>("--expenditure-pbpy") { Description = "Performance-year expenditure per beneficiary-year, dollars.", Required = true };
         var quality = new Option<bool>("--quality-met") { Description = "Quality performance standard met (42 CFR 425.512).", Required = true };
-        var score = new Option<decimal?>("--quality-score") { Description = "Sliding scale when only the alternative standard is met: quality score / 40th-percentile MIPS Quality score, in [0,1]." };
+        var score = new Option<decimal?>("--quality-score") { Description = "ACO quality score (425.512) as a fraction in [0,1]: sliding scale when only the alternative standard is met; required for ENHANCED (loss rate)." };
         var lowRevenue = new Option<bool>("--low-revenue") { Description = "Low-revenue ACO (42 CFR 425.20); default false." };
         var msrMlr = new Option<string?>("--msr-mlr") { Description = "Two-sided tracks: 0|0.005|0.01|0.015|0.02|variable." };
         var revenue = new Option<decimal?>("--participant-revenue") { Description = "ACO participant Medicare FFS revenue, dollars (BASIC C-E loss cap)." };

@@ -38,10 +38,20 @@ public class MsspSettlementTests
     }
 
     [Fact]
+    public void Enhanced_loss_rate_is_one_minus_75_percent_of_the_quality_score()
+    {
+        // 425.610(f)(4): quality score 73.85% -> 1 - 0.75 x 0.7385 = 0.446125; losses 10,000,000 -> 4,461,250.
+        var r = MsspSettlement.Settle(Input(MsspTrack.Enhanced, 20_000, 10_000m, 10_500m, score: 0.7385m, msrMlr: MsrMlrChoice.Fixed(0.02m)));
+        Assert.Equal(0.446125m, r.LossRate);
+        Assert.Equal(4_461_250m, r.SharedLosses);
+        Assert.Equal(0.75m, r.SharingRate);
+    }
+
+    [Fact]
     public void Enhanced_loss_year_with_quality_met_shares_losses_at_the_40_percent_floor()
     {
-        // Losses 500 x 20,000 = 10,000,000 = 5% >= MLR 2%; loss rate = max(0.40, 1 - 0.75) = 0.40 -> 4,000,000 (< 15% cap of 30,000,000).
-        var r = MsspSettlement.Settle(Input(MsspTrack.Enhanced, 20_000, 10_000m, 10_500m, msrMlr: MsrMlrChoice.Fixed(0.02m)));
+        // Losses 500 x 20,000 = 10,000,000 = 5% >= MLR 2%; score 0.90: 1 - 0.675 = 0.325 -> floor 0.40 -> 4,000,000 (< 15% cap of 30,000,000).
+        var r = MsspSettlement.Settle(Input(MsspTrack.Enhanced, 20_000, 10_000m, 10_500m, score: 0.90m, msrMlr: MsrMlrChoice.Fixed(0.02m)));
         Assert.Equal(-10_000_000m, r.GrossSavings);
         Assert.Equal(0.02m, r.Mlr);
         Assert.Equal(0.40m, r.LossRate);
@@ -81,7 +91,7 @@ public class MsspSettlementTests
     public void Enhanced_savings_are_limited_to_20_percent_of_the_benchmark()
     {
         // Savings 30,000,000 x 0.75 = 22,500,000 > 20% x 100,000,000 = 20,000,000.
-        var r = MsspSettlement.Settle(Input(MsspTrack.Enhanced, 10_000, 10_000m, 7_000m, msrMlr: MsrMlrChoice.Variable));
+        var r = MsspSettlement.Settle(Input(MsspTrack.Enhanced, 10_000, 10_000m, 7_000m, score: 0.9m, msrMlr: MsrMlrChoice.Variable));
         Assert.Equal(20_000_000m, r.SharedSavings);
         Assert.True(r.CapApplied);
     }
@@ -116,7 +126,11 @@ public class MsspSettlementTests
 
     [Fact]
     public void Two_sided_tracks_need_an_MSR_MLR_choice() =>
-        Assert.Equal("msr-mlr", Assert.Throws<MsspInputException>(() => MsspSettlement.Settle(Input(MsspTrack.Enhanced, 10_000, 10_000m, 9_000m))).Field);
+        Assert.Equal("msr-mlr", Assert.Throws<MsspInputException>(() => MsspSettlement.Settle(Input(MsspTrack.Enhanced, 10_000, 10_000m, 9_000m, score: 0.8m))).Field);
+
+    [Fact]
+    public void Enhanced_with_the_standard_met_needs_the_quality_score() =>
+        Assert.Equal("quality-score", Assert.Throws<MsspInputException>(() => MsspSettlement.Settle(Input(MsspTrack.Enhanced, 10_000, 10_000m, 9_000m, msrMlr: MsrMlrChoice.Variable))).Field);
 
     [Fact]
     public void Basic_C_to_E_need_participant_revenue() =>

@@ -29,6 +29,7 @@ public class ScenarioFileTests
           benchmark_pbpy: 12400
           quality_met: true
           msr_mlr: variable
+          quality_score: 0.83
         """;
 
     private static ScenarioFileException Error(string yaml) => Assert.Throws<ScenarioFileException>(() => ScenarioParser.Parse(yaml, Models));

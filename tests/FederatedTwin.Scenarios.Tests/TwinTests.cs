@@ -106,4 +106,21 @@ public class TwinTests
         Assert.InRange(year0[Metric.Admissions], expectedAdmissions - (4 * Math.Sqrt(expectedAdmissions)), expectedAdmissions + (4 * Math.Sqrt(expectedAdmissions)));
         Assert.InRange(year0[Metric.Deaths], expectedDeaths - (4 * Math.Sqrt(deathVariance)), expectedDeaths + (4 * Math.Sqrt(deathVariance)));
     }
+
+    [Fact]
+    public void Risk_band_targeting_selects_exactly_the_people_whose_predicted_risk_is_in_the_band()
+    {
+        var x = new TwinIntervention("band", null, null, Models.Admissions, 0.2, 0.4, [1.0], [new InterventionEffect(EffectOutcome.Admissions, 1)], 0, 0);
+        var plan = new InterventionPlan([x], 1);
+        var selected = 0;
+        for (var i = 0; i < People; i++)
+        {
+            var risk = Models.Admissions.Risk(Initial.Age[i], Initial.Male[i], Initial.Conditions[i]);
+            var inBand = risk >= 0.2 && risk < 0.4;
+            Assert.Equal(inBand, plan.Eligible(0, Initial.Age[i], Initial.Male[i], Initial.Conditions[i]));
+            selected += inBand ? 1 : 0;
+        }
+
+        Assert.InRange(selected, 1, People - 1);
+    }
 }

@@ -48,19 +48,20 @@ public static class MsspSettlement
         }
         else if (gross > 0 && input.Track.IsBasic() && input.LowRevenue && input.QualityStandardMet)
         {
-            // PY2024+ (CY 2023 PFS): a low-revenue BASIC ACO that meets the quality standard with savings below the
-            // MSR shares at half the maximum sharing rate, limited to 5% of the benchmark. Engineer's knowledge,
-            // not verified against text in this session: 42 CFR 425.605(d)(1)(i)(B)-(v)(B) analogues.
+            // 42 CFR 425.605(h) (agreement periods from 2024-01-01): a low-revenue BASIC ACO with >= 5,000 assigned,
+            // expenditures below benchmark and savings below the MSR shares at one-half the otherwise applicable rate
+            // (confirmed by a secondary summary quoting 425.605(h)(2) and the PY2024 PUF: final rates of exactly 20/25%).
+            // The 5% payment limit applied here is from the engineer's memory and was NOT found in a source: verify.
             var rate = terms.MaxSharingRate / 2m;
             sharingRate = rate;
             var limit = 0.05m * benchmarkTotal;
             sharedSavings = rate * gross;
-            rules.Add(new("sharing_rate", "low-revenue ACO below MSR: half the maximum sharing rate", "42 CFR 425.605(d) (PY2024+, CY 2023 PFS)"));
+            rules.Add(new("sharing_rate", "low-revenue ACO below MSR: half the maximum sharing rate", "42 CFR 425.605(h)"));
             if (sharedSavings > limit)
             {
                 sharedSavings = limit;
                 capApplied = true;
-                rules.Add(new("cap_applied", "low-revenue below-MSR payment limit 5% of updated benchmark", "42 CFR 425.605(d) (PY2024+, CY 2023 PFS)"));
+                rules.Add(new("cap_applied", "low-revenue below-MSR payment limit 5% of updated benchmark (UNVERIFIED figure)", "42 CFR 425.605(h)"));
             }
 
             outcome = "shared_savings_below_msr_low_revenue";
@@ -98,7 +99,13 @@ public static class MsspSettlement
 
         if (input.QualityScoreRatio is { } q && (q < 0 || q > 1))
         {
-            throw new MsspInputException("quality-score", "must be in [0, 1] (score / 40th-percentile MIPS Quality score, capped at 1)");
+            throw new MsspInputException("quality-score", "must be the ACO's quality score as a fraction in [0, 1] (42 CFR 425.512)");
+        }
+
+        if (input.Track == MsspTrack.Enhanced && input.QualityStandardMet && input.QualityScoreRatio is null)
+        {
+            // 425.610(f)(4)(i): the ENHANCED loss rate is 1 - 0.75 x quality score even when the standard is met.
+            throw new MsspInputException("quality-score", "ENHANCED needs the ACO's quality score: its loss rate is 1 - 0.75 x quality score (42 CFR 425.610(f)(4))");
         }
 
         if (input.Track.IsTwoSided() && input.MsrMlr is null)
@@ -157,7 +164,7 @@ public static class MsspSettlement
 
         if (input.QualityScoreRatio is { } ratio)
         {
-            rules.Add(new("sharing_rate", "alternative quality standard: sliding scale, maximum rate x quality score / 40th-percentile MIPS Quality score", terms.Section + "; 42 CFR 425.512(a)"));
+            rules.Add(new("sharing_rate", "alternative quality standard: sliding scale, maximum rate x quality score", terms.Section + "; 42 CFR 425.512(a)"));
             return terms.MaxSharingRate * ratio;
         }
 
@@ -165,15 +172,29 @@ public static class MsspSettlement
         return 0m;
     }
 
-    private static decimal LossRateFor(SettlementInput input, TrackTerms terms, decimal sharingRate) =>
-        terms.LossRate ?? Math.Clamp(1m - sharingRate, TrackTerms.EnhancedMinLossRate, TrackTerms.EnhancedMaxLossRate);
+    /// <summary>
+    /// BASIC C-E: fixed 30%. ENHANCED, 42 CFR 425.610(f)(4): if the quality standard or the alternative standard is met,
+    /// 1 - 0.75 x quality score, not above 75% nor below 40%; otherwise 75%.
+    /// </summary>
+    private static decimal LossRateFor(SettlementInput input, TrackTerms terms, decimal sharingRate)
+    {
+        _ = sharingRate;
+        if (terms.LossRate is { } fixedRate)
+        {
+            return fixedRate;
+        }
+
+        return input.QualityScoreRatio is { } score
+            ? Math.Clamp(1m - (terms.MaxSharingRate * score), TrackTerms.EnhancedMinLossRate, TrackTerms.EnhancedMaxLossRate)
+            : TrackTerms.EnhancedMaxLossRate;
+    }
 
     private static (decimal Losses, decimal LossRate, bool Capped) SharedLosses(
         SettlementInput input, TrackTerms terms, decimal lossAmount, decimal benchmarkTotal, decimal sharingRate, List<AppliedRule> rules)
     {
         var lossRate = LossRateFor(input, terms, sharingRate);
         rules.Add(new("loss_rate", terms.LossRate is null
-            ? "1 - final sharing rate, bounded to [40%, 75%]"
+            ? "1 - 0.75 x quality score, bounded to [40%, 75%]; 75% if neither quality standard is met (425.610(f)(4))"
             : "fixed 30% loss sharing rate, regardless of quality", terms.Section));
         var losses = lossRate * lossAmount;
         rules.Add(new("shared_losses", "losses >= MLR: loss rate x losses, first dollar", terms.Section));

@@ -39,8 +39,8 @@ public readonly record struct MsrMlrChoice
 /// <param name="ExpenditurePerBeneficiaryYear">Performance-year expenditure per assigned beneficiary-year, dollars.</param>
 /// <param name="QualityStandardMet">Whether the quality performance standard of 42 CFR 425.512(a)(4)/(a)(5) is met.</param>
 /// <param name="QualityScoreRatio">
-/// Only when the standard is not met but the alternative standard is: the ACO's quality performance score divided by
-/// the 40th-percentile MIPS Quality performance category score, in [0, 1]; drives the sliding scale.
+/// The ACO's quality score (42 CFR 425.512) as a fraction in [0, 1]. With the standard not met, giving it means the
+/// alternative standard is met and the sliding scale (max rate x score) applies; ENHANCED always needs it for the loss rate.
 /// </param>
 /// <param name="LowRevenue">Low-revenue ACO (42 CFR 425.20).</param>
 /// <param name="MsrMlr">Election for two-sided models; required for BASIC C–E and ENHANCED.</param>

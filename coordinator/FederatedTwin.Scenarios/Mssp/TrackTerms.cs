@@ -2,9 +2,9 @@ namespace FederatedTwin.Scenarios.Mssp;
 
 /// <summary>
 /// The financial terms of one track/level for performance year 2025.
-/// SOURCE STATUS: written from 42 CFR 425.605(d) and 425.610 as amended through the CY 2023–2025 PFS final rules,
-/// from the engineer's knowledge; the search corpora did not return the regulation text, so every figure here is
-/// flagged for re-verification against eCFR (see docs/scenarios.md).
+/// SOURCE STATUS: the eCFR text itself was not retrievable in this session. The rates, limits and caps below agree with a
+/// secondary research summary found with the code search (it quotes 425.610(f)(4) verbatim and tabulates 425.605(d)(1)
+/// and 425.610(d)-(g), cross-checked against the PY2024 Shared Savings Program PUF); re-verify against eCFR.
 /// </summary>
 /// <param name="MaxSharingRate">Final sharing rate when the quality performance standard is met.</param>
 /// <param name="PaymentLimitOfBenchmark">Performance payment limit as a fraction of the updated benchmark.</param>
@@ -20,7 +20,7 @@ public sealed record TrackTerms(
     decimal? LossCapOfBenchmark,
     string Section)
 {
-    /// <summary>ENHANCED loss rate bounds: 1 − final sharing rate, not below 40% nor above 75% (42 CFR 425.610(d)(2)).</summary>
+    /// <summary>ENHANCED loss rate bounds: 1 − 0.75 × quality score, not below 40% nor above 75% (42 CFR 425.610(f)(4)).</summary>
     public const decimal EnhancedMinLossRate = 0.40m;
 
     /// <summary>See <see cref="EnhancedMinLossRate"/>.</summary>
@@ -39,8 +39,8 @@ public sealed record TrackTerms(
         MsspTrack.BasicC => new(0.50m, 0.10m, 0.30m, 0.02m, 0.01m, "42 CFR 425.605(d)(1)(iii)"),
         MsspTrack.BasicD => new(0.50m, 0.10m, 0.30m, 0.04m, 0.02m, "42 CFR 425.605(d)(1)(iv)"),
         MsspTrack.BasicE => new(0.50m, 0.10m, 0.30m, 0.08m, 0.04m, "42 CFR 425.605(d)(1)(v)"),
-        // 425.610(d): up to 75% sharing, payment limit 20% of benchmark; loss rate 1 - final sharing rate bounded
-        // 40-75%; losses capped at 15% of the updated benchmark.
-        _ => new(0.75m, 0.20m, null, null, 0.15m, "42 CFR 425.610(d)"),
+        // 425.610: up to 75% sharing ((d)(4)), payment limit 20% of benchmark ((e)(2)); loss rate 1 - 0.75 x quality
+        // score bounded 40-75% ((f)(4)); losses capped at 15% of the updated benchmark ((g)).
+        _ => new(0.75m, 0.20m, null, null, 0.15m, "42 CFR 425.610(d)(4), (e)(2), (f)(4), (g)"),
     };
 }

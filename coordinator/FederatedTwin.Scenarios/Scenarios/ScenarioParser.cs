@@ -64,8 +64,9 @@ public static class ScenarioParser
             var msrMlr = f.String("msr_mlr") is { } text ? MsrMlrChoice.Parse(text) : (MsrMlrChoice?)null;
             var revenue = f.Double("participant_revenue");
             var lowRevenue = f.Bool("low_revenue") ?? false;
+            var score = f.Double("quality_score");
             f.RejectUnknown();
-            return new MsspTerms(track, assigned, (decimal)benchmark, quality, msrMlr, revenue is { } r ? (decimal)r : null, lowRevenue);
+            return new MsspTerms(track, assigned, (decimal)benchmark, quality, msrMlr, revenue is { } r ? (decimal)r : null, lowRevenue, score is { } q ? (decimal)q : null);
         }
         catch (MsspInputException e)
         {

@@ -17,7 +17,12 @@ internal sealed class InterventionPlan
         OnsetOr = [.. _interventions.Select(x => Enumerable.Range(0, ChronicConditions.Count)
             .Select(k => Product(x, EffectOutcome.Onset, (ChronicCondition)k)).ToArray())];
         CostPerYear = [.. _interventions.Select(x => x.CostPerEnrolleeMonth * 12)];
+        _meanLow = [.. _interventions.Select(x => -Math.Log(1 - x.RiskLow))];
+        _meanHigh = [.. _interventions.Select(x => x.RiskHigh >= 1 ? double.PositiveInfinity : -Math.Log(1 - x.RiskHigh))];
     }
+
+    private readonly double[] _meanLow;
+    private readonly double[] _meanHigh;
 
     public int Count { get; }
     public double[][] Coverage { get; }
@@ -44,6 +49,14 @@ internal sealed class InterventionPlan
 
         if (x.RiskModel is { } model)
         {
+            // For Poisson models risk = 1 - exp(-mean) is monotone in the mean, so compare means against precomputed
+            // bounds and skip the exp (same band, exactly: -ln(1 - r) maps the band end points).
+            if (model.Model.Family == ModelFamily.Poisson)
+            {
+                var mean = model.Mean(age, male, mask);
+                return mean >= _meanLow[k] && mean < _meanHigh[k];
+            }
+
             var risk = model.Risk(age, male, mask);
             return risk >= x.RiskLow && risk < x.RiskHigh;
         }

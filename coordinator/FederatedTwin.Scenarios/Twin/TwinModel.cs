@@ -140,6 +140,15 @@ public sealed class CompiledModel
         return _logistic ? 1.0 / (1.0 + product) : product;
     }
 
+    /// <summary>
+    /// For a logistic model, whether a uniform draw u falls below p = 1/(1 + x): tested as u (1 + x) &lt; 1, without a division.
+    /// Only valid when no odds ratio applies.
+    /// </summary>
+    public bool LogisticBelow(double u, int age, bool male, int mask) =>
+        age is >= 0 and <= MaxAge
+            ? u * (1 + (_expAgeSex[(age * 2) + (male ? 1 : 0)] * _expMask[mask])) < 1
+            : u < Mean(age, male, mask);
+
     /// <summary>Predicted probability of at least one event: p for logistic, 1 - exp(-mean) for Poisson; used for risk bands.</summary>
     public double Risk(int age, bool male, int mask)
     {

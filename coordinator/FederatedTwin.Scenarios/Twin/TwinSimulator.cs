@@ -81,6 +81,8 @@ public sealed class TwinSimulator
             double admRr = 1, edRr = 1, deathOr = 1, costRr = 1, interventionCost = 0;
             onsetOr.Fill(1);
             var enrolledAny = false;
+            var enrollmentGroup = -1;
+            var enrollmentBlock = default(PhiloxBlock);
             for (var k = 0; k < plan.Count; k++)
             {
                 var coverage = plan.Coverage[k][t];
@@ -89,7 +91,15 @@ public sealed class TwinSimulator
                     continue;
                 }
 
-                var u = draws.Block(i, ushort.MaxValue, ((int)TwinOutcome.EnrollmentBase + k) / 4).Word01(k % 4);
+                // Interventions 4g..4g+3 share one block; fetch each block once per person.
+                var group = ((int)TwinOutcome.EnrollmentBase + k) / 4;
+                if (group != enrollmentGroup)
+                {
+                    enrollmentBlock = draws.Block(i, ushort.MaxValue, group);
+                    enrollmentGroup = group;
+                }
+
+                var u = enrollmentBlock.Word01(k % 4);
                 if (u >= coverage)
                 {
                     continue;
@@ -132,7 +142,7 @@ public sealed class TwinSimulator
                         block = draws.Block(i, t, outcome / 4);
                     }
 
-                    if ((mask & (1 << k)) == 0 && block.Word01(outcome % 4) < WithOddsRatio(m.Onset[k].Mean(age, male, mask), onsetOr[k]))
+                    if ((mask & (1 << k)) == 0 && OnsetOccurs(m.Onset[k], block.Word01(outcome % 4), age, male, mask, onsetOr[k]))
                     {
                         newMask |= 1 << k;
                         onsets++;
@@ -166,6 +176,9 @@ public sealed class TwinSimulator
             c.MedicareEligible[i] = medicare || age + 1 >= 65;
         }
     }
+
+    private static bool OnsetOccurs(CompiledModel model, double u, int age, bool male, int mask, double oddsRatio) =>
+        oddsRatio == 1 ? model.LogisticBelow(u, age, male, mask) : u < WithOddsRatio(model.Mean(age, male, mask), oddsRatio);
 
     /// <summary>p' = OR p / (1 - p + OR p): the probability whose odds are OR times the odds of p.</summary>
     private static double WithOddsRatio(double p, double oddsRatio) => oddsRatio == 1 ? p : oddsRatio * p / (1 - p + (oddsRatio * p));
