@@ -74,6 +74,12 @@ internal sealed class LocalFederation : IDisposable
                 federation.StartNode(i, pollWaitSeconds);
             }
 
+            // Studies are offered only once every node is up: an offer deadline must not run out while a node starts.
+            for (var i = 0; i < federation.Nodes.Count; i++)
+            {
+                await WaitReady(new Uri($"http://127.0.0.1:{federation.Nodes[i].AdminPort}/health/ready"), federation._nodes[i], cancellationToken);
+            }
+
             return federation;
         }
         catch
@@ -162,7 +168,7 @@ internal sealed class LocalFederation : IDisposable
     private static async Task WaitReady(Uri health, ChildProcess process, CancellationToken cancellationToken)
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
-        var deadline = DateTimeOffset.UtcNow.AddSeconds(30);
+        var deadline = DateTimeOffset.UtcNow.AddSeconds(60);
         while (DateTimeOffset.UtcNow < deadline)
         {
             if (process.HasExited)
@@ -189,7 +195,7 @@ internal sealed class LocalFederation : IDisposable
             await Task.Delay(100, cancellationToken);
         }
 
-        throw new TimeoutException($"{health} was not ready within 30 s.");
+        throw new TimeoutException($"{health} was not ready within 60 s.");
     }
 
     public void Dispose()
