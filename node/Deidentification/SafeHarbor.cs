@@ -19,6 +19,27 @@ public static class SafeHarbor
     /// <summary>Age in completed years on 31 December of the year, capped at 90 (meaning 90 or over).</summary>
     public static int AgeInYear(DateOnly birthDate, int year) => Math.Clamp(year - birthDate.Year, 0, TopAge);
 
+    /// <summary>Age on 31 December of the year from what the store keeps: the birth year, or the 90+ flag (every year is then 90); null before birth or with no birth date.</summary>
+    public static int? AgeInYear(int? birthYear, bool ninetyPlus, int year) =>
+        ninetyPlus ? TopAge : birthYear is { } b && year >= b ? Math.Clamp(year - b, 0, TopAge) : null;
+
+    /// <summary>
+    /// What the store may keep of a birth date (164.514(b)(2)(i)(C)): the year alone, unless the patient
+    /// is over 89 at the reference year (the year of death, else the current year) — then not even the
+    /// year, since a year-by-year age history would reveal it: the patient is 90+ in every year. The
+    /// cost is that such a patient's earlier years are also banded 90+ (documented in docs/privacy.md).
+    /// </summary>
+    public static (int? BirthYear, bool NinetyPlus) BirthYear(DateOnly? birthDate, int? deceasedYear, int currentYear)
+    {
+        if (birthDate is not { } birth)
+        {
+            return (null, false);
+        }
+
+        var reference = Math.Min(deceasedYear ?? currentYear, currentYear);
+        return reference - birth.Year >= TopAge ? (null, true) : (birth.Year, false);
+    }
+
     /// <summary>The first three digits of a US ZIP code, or 000 for restricted areas and anything that is not a ZIP (164.514(b)(2)(i)(B)).</summary>
     public static string Zip3(string? postalCode)
     {

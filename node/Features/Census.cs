@@ -1,3 +1,4 @@
+using FederatedTwin.Node.Deidentification;
 using Dapper;
 using FederatedTwin.Node.Storage;
 using FederatedTwin.Protocol.Federation;
@@ -17,20 +18,19 @@ public static class Census
     public static long[] PatientsByAgeBandAndSex(NodeStore store, int year, string purpose)
     {
         var optIn = purpose == "HRESCH";
-        var rows = store.Read(c => c.Query<(long age, string? sex, string? state)>("""
-            SELECT a.age, p.sex, s.state FROM patient_ages a
-            JOIN patients p ON p.pseudonym = a.pseudonym
-            LEFT JOIN consent_states s ON s.pseudonym = a.pseudonym AND s.year = a.year AND s.purpose = @purpose
-            WHERE a.year = @year AND (p.deceased_year IS NULL OR p.deceased_year >= @year)
+        var rows = store.Read(c => c.Query<(int? birth_year, bool age_90_plus, string? sex, string? state)>("""
+            SELECT p.birth_year, p.age_90_plus, p.sex, s.state FROM patients p
+            LEFT JOIN consent_states s ON s.pseudonym = p.pseudonym AND s.year = @year AND s.purpose = @purpose
+            WHERE (p.deceased_year IS NULL OR p.deceased_year >= @year)
             """, new { year, purpose }).ToList());
         var counts = new long[LocalVectors.AgeBands.Count * LocalVectors.Sexes.Count];
-        foreach (var (age, sex, state) in rows)
+        foreach (var (birthYear, ninetyPlus, sex, state) in rows)
         {
             var allowed = state == "permit" || (state is null && !optIn);
             var s = sex == "male" ? 1 : sex == "female" ? 0 : -1;
-            if (allowed && s >= 0)
+            if (allowed && s >= 0 && SafeHarbor.AgeInYear(birthYear, ninetyPlus, year) is { } age)
             {
-                counts[(FeatureSchema.AgeBands.ToList().IndexOf(FeatureSchema.AgeBand((int)age)) * 2) + s]++;
+                counts[(FeatureSchema.AgeBands.ToList().IndexOf(FeatureSchema.AgeBand(age)) * 2) + s]++;
             }
         }
 

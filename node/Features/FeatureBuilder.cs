@@ -49,17 +49,31 @@ public sealed class FeatureBuilder(NodeStore store)
     public IEnumerable<PatientYear> All()
     {
         var lastYear = DataLastYear() ?? FeatureSchema.FirstYear;
-        var patients = store.Read(c => c.Query<(string pseudonym, string? sex, int? deceased_year)>("SELECT pseudonym, sex, deceased_year FROM patients ORDER BY pseudonym").ToList());
-        foreach (var (pseudonym, sex, deceased) in patients)
+        var patients = store.Read(c => c.Query<(string pseudonym, string? sex, int? deceased_year, int? birth_year, bool age_90_plus)>(
+            "SELECT pseudonym, sex, deceased_year, birth_year, age_90_plus FROM patients ORDER BY pseudonym").ToList());
+        foreach (var (pseudonym, sex, deceased, birthYear, ninetyPlus) in patients)
         {
-            var (ages, facts) = store.Read(c => (
-                c.Query<(int year, int age)>("SELECT year, age FROM patient_ages WHERE pseudonym=@pseudonym", new { pseudonym }).ToDictionary(a => a.year, a => a.age),
-                c.Query<Fact>("SELECT year, kind, category, value, sensitive FROM facts WHERE pseudonym=@pseudonym AND sensitive IS NULL", new { pseudonym }).ToList()));
+            var ages = Ages(birthYear, ninetyPlus);
+            var facts = store.Read(c => c.Query<Fact>("SELECT year, kind, category, value, sensitive FROM facts WHERE pseudonym=@pseudonym AND sensitive IS NULL", new { pseudonym }).ToList());
             foreach (var row in ForPatient(pseudonym, sex, deceased, ages, facts, lastYear))
             {
                 yield return row;
             }
         }
+    }
+
+    private static Dictionary<int, int> Ages(int? birthYear, bool ninetyPlus)
+    {
+        var ages = new Dictionary<int, int>();
+        for (var year = FeatureSchema.FirstYear; year <= FeatureSchema.LastYear; year++)
+        {
+            if (Deidentification.SafeHarbor.AgeInYear(birthYear, ninetyPlus, year) is { } age)
+            {
+                ages[year] = age;
+            }
+        }
+
+        return ages;
     }
 
     /// <summary>Counts of records excluded from features as sensitive, by category (never who).</summary>

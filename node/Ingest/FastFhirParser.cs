@@ -26,11 +26,26 @@ public sealed partial class FastFhirParser
 
     private readonly List<(string Path, int Index, int Inner, string Value)> _leaves = new(64);
 
+    // Per-instance caches of the model, keyed by the element name's UTF-8 bytes: the hot loop
+    // neither allocates a string per element nor hashes a tuple; misses fall back to Firely's
+    // ModelInspector. One parser per thread (instances are not thread-safe).
+    private readonly Dictionary<byte[], Context> _roots = new(Utf8Comparer.Instance);
+    private readonly Dictionary<byte[], Context>.AlternateLookup<ReadOnlySpan<byte>> _rootLookup;
+
+    public FastFhirParser()
+    {
+        _rootLookup = _roots.GetAlternateLookup<ReadOnlySpan<byte>>();
+        foreach (var (name, mapping) in HotTypes)
+        {
+            _roots[System.Text.Encoding.UTF8.GetBytes(name)] = new Context(mapping, string.Empty, name);
+        }
+    }
+
     /// <summary>The record, a rejection, or (null, null) when this line is for the Firely path.</summary>
     public (ClinicalRecord? Record, QuarantineReason? Reason, bool Handled) Parse(ReadOnlySpan<byte> json)
     {
-        var type = PeekResourceType(json);
-        if (type is null || !HotTypes.TryGetValue(type, out var mapping))
+        var root = PeekResourceType(json);
+        if (root is null)
         {
             return (null, null, false);
         }
@@ -41,7 +56,7 @@ public sealed partial class FastFhirParser
         try
         {
             reader.Read();
-            var outcome = WalkObject(ref reader, mapping, string.Empty, -1, -1, isRoot: true);
+            var outcome = WalkObject(ref reader, root, -1, -1, isRoot: true);
             if (outcome == Outcome.Delegate)
             {
                 return (null, null, false);
@@ -65,7 +80,7 @@ public sealed partial class FastFhirParser
 
         try
         {
-            return (Build(type, id), null, true);
+            return (Build(root.TypeName, id), null, true);
         }
         catch (Exception e) when (e is FormatException or ArgumentOutOfRangeException or OverflowException)
         {
@@ -89,7 +104,62 @@ public sealed partial class FastFhirParser
         Delegate,
     }
 
-    private Outcome WalkObject(ref Utf8JsonReader reader, ClassMapping mapping, string path, int topIndex, int innerIndex, bool isRoot = false)
+    private enum Primitive
+    {
+        None,
+        Boolean,
+        Integer,
+        UnsignedInt,
+        PositiveInt,
+        Decimal,
+        Date,
+        DateTime,
+        Instant,
+        Code,
+        Text,
+    }
+
+    /// <summary>A complex type at a path (e.g. Encounter.period): its elements, resolved lazily.</summary>
+    private sealed class Context(ClassMapping mapping, string path, string typeName)
+    {
+        public ClassMapping Mapping { get; } = mapping;
+
+        public string Path { get; } = path;
+
+        public string TypeName { get; } = typeName;
+
+        private readonly Dictionary<byte[], Element> _children = new(Utf8Comparer.Instance);
+
+        public bool TryGet(ReadOnlySpan<byte> name, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Element? element) =>
+            _children.GetAlternateLookup<ReadOnlySpan<byte>>().TryGetValue(name, out element);
+
+        public void Add(ReadOnlySpan<byte> name, Element element) => _children[name.ToArray()] = element;
+    }
+
+    /// <summary>One element of a context: how to validate its values, and whether the features want them.</summary>
+    private sealed class Element
+    {
+        public bool Delegate { get; init; }
+
+        public bool Unknown { get; init; }
+
+        public bool IsCollection { get; init; }
+
+        public Primitive Primitive { get; init; }
+
+        public Type? EnumType { get; init; }
+
+        public Context? Complex { get; init; }
+
+        public string Path { get; init; } = string.Empty;
+
+        public bool Wanted { get; init; }
+
+        /// <summary>Enum literals seen so far, valid or not (bounded: a flood of junk codes stops being cached).</summary>
+        public Dictionary<byte[], bool> Literals { get; } = new(Utf8Comparer.Instance);
+    }
+
+    private Outcome WalkObject(ref Utf8JsonReader reader, Context context, int topIndex, int innerIndex, bool isRoot = false)
     {
         if (reader.TokenType != JsonTokenType.StartObject)
         {
@@ -103,45 +173,47 @@ public sealed partial class FastFhirParser
                 return Outcome.Valid;
             }
 
-            var name = reader.GetString()!;
+            var name = Plain(ref reader) ? reader.ValueSpan : UnescapedCopy(ref reader);
             reader.Read();
-            if (isRoot && name == "resourceType")
+            if (isRoot && name.SequenceEqual("resourceType"u8))
             {
                 continue;
             }
 
-            if (name.StartsWith('_'))
+            if (name.Length > 0 && name[0] == (byte)'_')
             {
                 // A primitive's id/extensions: Element-shaped; not used by the features.
                 reader.Skip();
                 continue;
             }
 
-            var element = Element(mapping, name);
+            if (!context.TryGet(name, out var element))
+            {
+                element = Resolve(context, System.Text.Encoding.UTF8.GetString(name));
+                context.Add(name, element);
+            }
+
             if (element.Delegate)
             {
                 return Outcome.Delegate; // contained or nested resources: the Firely path
             }
 
-            var (property, choiceType, enumType) = (element.Property, element.Type, element.EnumType);
-            if (property is null || choiceType is null)
+            if (element.Unknown)
             {
-                return Fail(path + "." + name, "unknown element");
+                return Fail(element.Path, "unknown element");
             }
 
-            var childPath = path.Length == 0 ? name : ChildPath(path, name);
-            var index = topIndex;
-            if (property.IsCollection)
+            if (element.IsCollection)
             {
                 if (reader.TokenType != JsonTokenType.StartArray)
                 {
-                    return Fail(childPath, "a list must be an array");
+                    return Fail(element.Path, "a list must be an array");
                 }
 
                 var i = 0;
                 while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
                 {
-                    var outcome = WalkValue(ref reader, choiceType, enumType, childPath, path.Length == 0 ? i : index, i);
+                    var outcome = WalkValue(ref reader, element, isRoot ? i : topIndex, i);
                     if (outcome != Outcome.Valid)
                     {
                         return outcome;
@@ -152,7 +224,7 @@ public sealed partial class FastFhirParser
             }
             else
             {
-                var outcome = WalkValue(ref reader, choiceType, enumType, childPath, index, innerIndex);
+                var outcome = WalkValue(ref reader, element, topIndex, innerIndex);
                 if (outcome != Outcome.Valid)
                 {
                     return outcome;
@@ -163,37 +235,49 @@ public sealed partial class FastFhirParser
         return Outcome.Invalid;
     }
 
-    private Outcome WalkValue(ref Utf8JsonReader reader, ClassMapping type, Type? enumType, string path, int topIndex, int innerIndex) =>
-        type.IsFhirPrimitive || type.Name == "xhtml" ? Primitive(ref reader, type, enumType, path, topIndex, innerIndex) : WalkObject(ref reader, type, path, topIndex, innerIndex);
+    private Outcome WalkValue(ref Utf8JsonReader reader, Element element, int topIndex, int innerIndex) =>
+        element.Complex is { } complex ? WalkObject(ref reader, complex, topIndex, innerIndex) : PrimitiveValue(ref reader, element, topIndex, innerIndex);
 
-    private Outcome Primitive(ref Utf8JsonReader reader, ClassMapping type, Type? enumType, string path, int topIndex, int innerIndex)
+    private Outcome PrimitiveValue(ref Utf8JsonReader reader, Element element, int topIndex, int innerIndex)
     {
-        string value;
-        switch (type.Name)
+        string? value = null;
+        switch (element.Primitive)
         {
-            case "boolean":
+            case Primitive.Boolean:
                 if (reader.TokenType is not (JsonTokenType.True or JsonTokenType.False))
                 {
                     return Outcome.Invalid;
                 }
 
-                value = reader.GetBoolean() ? "true" : "false";
+                if (element.Wanted)
+                {
+                    value = reader.GetBoolean() ? "true" : "false";
+                }
+
                 break;
-            case "integer" or "unsignedInt" or "positiveInt":
-                if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt32(out var n) || (type.Name == "unsignedInt" && n < 0) || (type.Name == "positiveInt" && n < 1))
+            case Primitive.Integer or Primitive.UnsignedInt or Primitive.PositiveInt:
+                if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt32(out var n) || (element.Primitive == Primitive.UnsignedInt && n < 0) || (element.Primitive == Primitive.PositiveInt && n < 1))
                 {
                     return Outcome.Invalid;
                 }
 
-                value = n.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                if (element.Wanted)
+                {
+                    value = n.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                }
+
                 break;
-            case "decimal":
+            case Primitive.Decimal:
                 if (reader.TokenType != JsonTokenType.Number || !reader.TryGetDecimal(out var d))
                 {
                     return Outcome.Invalid;
                 }
 
-                value = d.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                if (element.Wanted)
+                {
+                    value = d.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                }
+
                 break;
             default:
                 if (reader.TokenType != JsonTokenType.String)
@@ -201,67 +285,142 @@ public sealed partial class FastFhirParser
                     return Outcome.Invalid;
                 }
 
-                value = reader.GetString()!;
-                if (!ValidText(type, enumType, value))
+                var bytes = Plain(ref reader) ? reader.ValueSpan : UnescapedCopy(ref reader);
+                if (!ValidText(element, bytes, ref reader))
                 {
-                    return Fail(path, "value does not match its type");
+                    return Fail(element.Path, "value does not match its type");
+                }
+
+                if (element.Wanted)
+                {
+                    value = reader.GetString();
                 }
 
                 break;
         }
 
-        if (Wanted(path))
+        if (element.Wanted)
         {
-            _leaves.Add((path, topIndex, innerIndex, value));
+            _leaves.Add((element.Path, topIndex, innerIndex, value!));
         }
 
         return Outcome.Valid;
     }
 
-    private static bool ValidText(ClassMapping type, Type? enumType, string value)
+    private static bool ValidText(Element element, scoped ReadOnlySpan<byte> value, ref Utf8JsonReader reader)
     {
         if (value.Length == 0)
         {
             return false; // FHIR: strings are never empty
         }
 
-        return type.Name switch
+        switch (element.Primitive)
         {
-            "date" => DatePattern().IsMatch(value) && RealDate(value),
-            "dateTime" => DateTimePattern().IsMatch(value) && RealDate(value),
-            "instant" => InstantPattern().IsMatch(value) && RealDate(value),
-            "code" when enumType is not null => EnumLiterals.GetOrAdd((enumType, value), k => EnumUtility.ParseLiteral(k.Item2, k.Item1) is not null),
-            _ => true,
-        };
+            case Primitive.Date or Primitive.DateTime or Primitive.Instant:
+                Span<char> chars = stackalloc char[64];
+                if (value.Length > chars.Length)
+                {
+                    return false;
+                }
+
+                for (var i = 0; i < value.Length; i++)
+                {
+                    if (value[i] > 127)
+                    {
+                        return false;
+                    }
+
+                    chars[i] = (char)value[i];
+                }
+
+                var s = chars[..value.Length];
+                var pattern = element.Primitive switch { Primitive.Date => DatePattern(), Primitive.DateTime => DateTimePattern(), _ => InstantPattern() };
+                return pattern.IsMatch(s) && RealDate(s);
+            case Primitive.Code when element.EnumType is not null:
+                var literals = element.Literals.GetAlternateLookup<ReadOnlySpan<byte>>();
+                if (literals.TryGetValue(value, out var known))
+                {
+                    return known;
+                }
+
+                var literal = reader.GetString()!;
+                var valid = EnumUtility.ParseLiteral(literal, element.EnumType) is not null;
+                if (element.Literals.Count < 1024)
+                {
+                    element.Literals[value.ToArray()] = valid;
+                }
+
+                return valid;
+            default:
+                return true;
+        }
     }
 
-    private static bool RealDate(string value) => value.Length < 10 || DateOnly.TryParseExact(value[..10], "yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.None, out _);
-
-    private sealed record ElementInfo(PropertyMapping? Property, ClassMapping? Type, Type? EnumType, bool Delegate);
-
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(ClassMapping, string), ElementInfo> Elements = new();
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(string, string), string> Paths = new();
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(Type, string), bool> EnumLiterals = new();
-
-    /// <summary>Model lookups are cached per (type, element name): the model is fixed, the lookups are hot.</summary>
-    private static ElementInfo Element(ClassMapping mapping, string name) => Elements.GetOrAdd((mapping, name), key =>
+    /// <summary>The pattern allows 2023-02-31; the calendar does not (digits are already pattern-checked).</summary>
+    private static bool RealDate(ReadOnlySpan<char> value)
     {
-        if (key.Item1.FindMappedElementByName(key.Item2) is { Choice: ChoiceType.ResourceChoice })
+        if (value.Length < 10)
         {
-            return new ElementInfo(null, null, null, Delegate: true);
+            return true;
         }
 
-        var (property, type) = Find(key.Item1, key.Item2);
-        if (type is not null && (type.IsResource || property!.Choice == ChoiceType.ResourceChoice))
+        var year = ((value[0] - '0') * 1000) + ((value[1] - '0') * 100) + ((value[2] - '0') * 10) + (value[3] - '0');
+        var month = ((value[5] - '0') * 10) + (value[6] - '0');
+        var day = ((value[8] - '0') * 10) + (value[9] - '0');
+        return year >= 1 && day <= DateTime.DaysInMonth(year, month);
+    }
+
+    /// <summary>The current token's text as UTF-8 without JSON escapes; names and values are rarely escaped, so callers use the raw span otherwise.</summary>
+    private static byte[] UnescapedCopy(ref Utf8JsonReader reader) => System.Text.Encoding.UTF8.GetBytes(reader.GetString()!);
+
+    private static bool Plain(ref Utf8JsonReader reader) => !reader.ValueIsEscaped && !reader.HasValueSequence;
+
+    /// <summary>Resolves an element of a context against the Firely model (choice types by their suffix); cached by the caller.</summary>
+    private static Element Resolve(Context context, string name)
+    {
+        var path = context.Path.Length == 0 ? name : context.Path + "." + name;
+        if (context.Mapping.FindMappedElementByName(name) is { Choice: ChoiceType.ResourceChoice })
         {
-            return new ElementInfo(null, null, null, Delegate: true);
+            return new Element { Delegate = true, Path = path };
         }
 
-        var enumType = property?.ImplementingType is { IsGenericType: true } g && g.GetGenericTypeDefinition() == typeof(Code<>) ? g.GetGenericArguments()[0] : null;
-        return new ElementInfo(property, type, enumType, Delegate: false);
-    });
+        var (property, type) = Find(context.Mapping, name);
+        if (property is null || type is null)
+        {
+            return new Element { Unknown = true, Path = path };
+        }
 
-    private static string ChildPath(string path, string name) => Paths.GetOrAdd((path, name), k => k.Item1 + "." + k.Item2);
+        if (type.IsResource || property.Choice == ChoiceType.ResourceChoice)
+        {
+            return new Element { Delegate = true, Path = path };
+        }
+
+        var enumType = property.ImplementingType is { IsGenericType: true } g && g.GetGenericTypeDefinition() == typeof(Code<>) ? g.GetGenericArguments()[0] : null;
+        var primitive = type.IsFhirPrimitive || type.Name == "xhtml"
+            ? type.Name switch
+            {
+                "boolean" => Primitive.Boolean,
+                "integer" => Primitive.Integer,
+                "unsignedInt" => Primitive.UnsignedInt,
+                "positiveInt" => Primitive.PositiveInt,
+                "decimal" => Primitive.Decimal,
+                "date" => Primitive.Date,
+                "dateTime" => Primitive.DateTime,
+                "instant" => Primitive.Instant,
+                "code" => Primitive.Code,
+                _ => Primitive.Text,
+            }
+            : Primitive.None;
+        return new Element
+        {
+            IsCollection = property.IsCollection,
+            Primitive = primitive,
+            EnumType = enumType,
+            Complex = primitive == Primitive.None ? new Context(type, path, context.TypeName) : null,
+            Path = path,
+            Wanted = WantedPaths.Contains(path),
+        };
+    }
 
     /// <summary>An element by name: plain, or a choice element by its type suffix (onsetDateTime).</summary>
     private static (PropertyMapping? Property, ClassMapping? Type) Find(ClassMapping mapping, string name)
@@ -294,6 +453,27 @@ public sealed partial class FastFhirParser
         return allowed ? (property, type) : (property, null);
     }
 
+    /// <summary>Byte-wise equality and hashing for UTF-8 names, with span lookups (no string per element).</summary>
+    private sealed class Utf8Comparer : IEqualityComparer<byte[]>, IAlternateEqualityComparer<ReadOnlySpan<byte>, byte[]>
+    {
+        public static readonly Utf8Comparer Instance = new();
+
+        public bool Equals(byte[]? x, byte[]? y) => x.AsSpan().SequenceEqual(y);
+
+        public int GetHashCode(byte[] obj) => GetHashCode((ReadOnlySpan<byte>)obj);
+
+        public bool Equals(ReadOnlySpan<byte> alternate, byte[] other) => alternate.SequenceEqual(other);
+
+        public int GetHashCode(ReadOnlySpan<byte> alternate)
+        {
+            var hash = new HashCode();
+            hash.AddBytes(alternate);
+            return hash.ToHashCode();
+        }
+
+        public byte[] Create(ReadOnlySpan<byte> alternate) => alternate.ToArray();
+    }
+
     private static readonly HashSet<string> WantedPaths =
     [
         "id", "gender", "birthDate", "deceasedDateTime", "address.postalCode", "meta.security.system", "meta.security.code",
@@ -302,8 +482,6 @@ public sealed partial class FastFhirParser
         "effectiveDateTime", "effectivePeriod.start", "effectiveInstant", "valueQuantity.value", "component.code.coding.system", "component.code.coding.code",
         "component.valueQuantity.value", "billablePeriod.start", "created", "total.value", "payment.amount.value", "total.amount.value",
     ];
-
-    private static bool Wanted(string path) => WantedPaths.Contains(path);
 
     private string? Leaf(string path) => _leaves.FirstOrDefault(l => l.Path == path).Value;
 
@@ -373,9 +551,11 @@ public sealed partial class FastFhirParser
 
     private static decimal? Decimal(string? value) => value is null ? null : decimal.Parse(value, System.Globalization.CultureInfo.InvariantCulture);
 
-    private static int? Year(string? value) => value is null ? null : value.Length <= 10 && !value.Contains('T', StringComparison.Ordinal)
-        ? ParseDate(value)?.Year
-        : new FhirDateTime(value).ToDateTimeOffset(TimeSpan.Zero).Year;
+    /// <summary>
+    /// The calendar year of a validated FHIR date/dateTime as Firely computes it: a dateTime with a time
+    /// is converted to UTC first (2015-12-31T23:30:00-05:00 is 2016), a partial date is its own year.
+    /// </summary>
+    private static int? Year(string? value) => value is null ? null : value.Length <= 10 ? ParseDate(value)?.Year : Instant(value).Year;
 
     private static int Days(string? start, string? end)
     {
@@ -384,17 +564,46 @@ public sealed partial class FastFhirParser
             return 0;
         }
 
-        var s = new FhirDateTime(start).ToDateTimeOffset(TimeSpan.Zero);
-        var e = new FhirDateTime(end).ToDateTimeOffset(TimeSpan.Zero);
-        return Math.Max(0, (int)Math.Round((e - s).TotalDays));
+        return Math.Max(0, (int)Math.Round((Instant(end) - Instant(start)).TotalDays));
+    }
+
+    /// <summary>A validated dateTime (pattern-checked) as a UTC instant, without Firely's string round trips; partial values start at their first day.</summary>
+    private static DateTime Instant(string value)
+    {
+        static int Digits(string s, int at, int n) => int.Parse(s.AsSpan(at, n), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture);
+        var year = Digits(value, 0, 4);
+        var month = value.Length >= 7 ? Digits(value, 5, 2) : 1;
+        var day = value.Length >= 10 ? Digits(value, 8, 2) : 1;
+        if (value.Length <= 10)
+        {
+            return new DateTime(year, month, day, 0, 0, 0, DateTimeKind.Utc);
+        }
+
+        var local = new DateTime(year, month, day, Digits(value, 11, 2), Digits(value, 14, 2), Digits(value, 17, 2), DateTimeKind.Unspecified);
+        var at = 19;
+        if (value[at] == '.')
+        {
+            var end = at + 1;
+            while (end < value.Length && char.IsAsciiDigit(value[end]))
+            {
+                end++;
+            }
+
+            var fraction = value.AsSpan(at + 1, Math.Min(end - at - 1, 7)).ToString().PadRight(7, '0');
+            local = local.AddTicks(int.Parse(fraction, System.Globalization.CultureInfo.InvariantCulture));
+            at = end;
+        }
+
+        var offset = value[at] == 'Z' ? TimeSpan.Zero : new TimeSpan(Digits(value, at + 1, 2), Digits(value, at + 4, 2), 0) * (value[at] == '-' ? -1 : 1);
+        return new DateTimeOffset(local, offset).UtcDateTime;
     }
 
     private static DateOnly? ParseDate(string? value) => FhirRecordParser.ParseDate(value);
 
     private static string? PatientOf(string? reference) => FhirRecordParser.PatientOf(reference);
 
-    /// <summary>The top-level resourceType without a full parse; null when absent or not a string.</summary>
-    private static string? PeekResourceType(ReadOnlySpan<byte> json)
+    /// <summary>The context of a hot top-level resourceType without a full parse; null when absent, not a string, or not hot.</summary>
+    private Context? PeekResourceType(ReadOnlySpan<byte> json)
     {
         var reader = new Utf8JsonReader(json);
         try
@@ -406,11 +615,11 @@ public sealed partial class FastFhirParser
 
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
-                var isType = reader.ValueTextEquals("resourceType");
+                var isType = reader.ValueTextEquals("resourceType"u8);
                 reader.Read();
                 if (isType)
                 {
-                    return reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+                    return reader.TokenType == JsonTokenType.String && _rootLookup.TryGetValue(Plain(ref reader) ? reader.ValueSpan : UnescapedCopy(ref reader), out var root) ? root : null;
                 }
 
                 reader.Skip();

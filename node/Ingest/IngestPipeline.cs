@@ -26,25 +26,43 @@ public sealed record IngestSummary(long LinesRead, long Accepted, long Quarantin
     };
 }
 
+/// <summary>A line after the parallel stage: parsed, and its keyed hashes computed (the writer only writes).</summary>
+internal readonly record struct ParsedLine(SourceLine Line, ClinicalRecord? Record, QuarantineReason? Reason, string? ContentHash, string? ResourceKey, string? Pseudonym, string? LineHmac);
+
 /// <summary>
-/// FHIR in, de-identified facts out. Each line is parsed (Firely), and either quarantined (position,
-/// keyed hash and reason; never its content) or reduced at the door to what the features need,
-/// under pseudonyms and years. Lines are committed in batches; a resource already stored with the same
-/// content is skipped, so a re-run (or a run after a kill -9) ends in the same state. Patients whose
-/// facts changed get their features and consent states rebuilt at the end.
+/// FHIR in, de-identified facts out. Lines are read in order and handed in batches to a parallel
+/// stage that parses them (fast path for the hot types, Firely for the rest) and computes their keyed
+/// hashes; a single writer then stores each batch in order, so the result does not depend on the
+/// number of cores. A line is either quarantined (position, keyed hash and reason; never its content)
+/// or reduced at the door to what the features need, under pseudonyms and years. Batches are committed
+/// one transaction each; a resource already stored with the same content is skipped, so a re-run (or a
+/// run after a kill -9) ends in the same state. Patients whose facts changed get their consent states
+/// rebuilt at the end.
 /// </summary>
-public sealed class IngestPipeline(NodeDirectory node)
+public sealed class IngestPipeline(NodeDirectory node, int cores = 0)
 {
-    private const int BatchLines = 2000;
-    private readonly FhirRecordParser _parser = new();
-    private readonly FastFhirParser _fast = new();
+    private const int BatchLines = 8192;
+    private readonly System.Collections.Concurrent.ConcurrentBag<LineParser> _parsers = [];
+
+    /// <summary>The cores the parallel stage uses (0 = all).</summary>
+    public int Cores { get; } = cores <= 0 ? Environment.ProcessorCount : cores;
 
     /// <summary>Hot types go through the fast path; everything else, and anything it hands back, through Firely.</summary>
     public (ClinicalRecord? Record, QuarantineReason? Reason) Parse(ReadOnlySpan<byte> line)
     {
-        var (record, reason, handled) = _fast.Parse(line);
-        return handled ? (record, reason) : _parser.Parse(line);
+        var parser = Rent();
+        try
+        {
+            return parser.Parse(line);
+        }
+        finally
+        {
+            _parsers.Add(parser);
+        }
     }
+
+    /// <summary>Parsers keep their model caches between batches, so they are pooled rather than made per batch.</summary>
+    private LineParser Rent() => _parsers.TryTake(out var parser) ? parser : new LineParser();
 
     public IngestSummary Run(string path, Action<long, long>? progress = null)
     {
@@ -55,56 +73,53 @@ public sealed class IngestPipeline(NodeDirectory node)
         long read = 0, accepted = 0, quarantined = 0, unchanged = 0, bytes = 0;
         var perType = new SortedDictionary<string, long>(StringComparer.Ordinal);
         var reasons = new SortedDictionary<string, long>(StringComparer.Ordinal);
-        using var connection = node.Store.Open();
-        var transaction = connection.BeginTransaction();
-        var writer = new IngestWriter(connection, pseudonyms);
-        writer.Begin(transaction);
-        var inBatch = 0;
-        try
-        {
-            foreach (var file in files)
-            {
-                var sourceHash = IngestSources.ContentHash(file);
-                foreach (var line in IngestSources.Read(file, sourceHash))
-                {
-                    read++;
-                    bytes += line.Bytes.Length + 1;
-                    var (record, reason) = line.Oversized ? (null, QuarantineReason.Oversized) : Parse(line.Bytes.Span);
-                    if (record is null)
-                    {
-                        quarantined++;
-                        reasons[reason!.Code] = reasons.GetValueOrDefault(reason.Code) + 1;
-                        writer.Quarantine(line, reason);
-                    }
-                    else
-                    {
-                        accepted++;
-                        perType[record.Type] = perType.GetValueOrDefault(record.Type) + 1;
-                        if (!writer.Store(record, pseudonyms.Content(line.Bytes.Span)))
-                        {
-                            unchanged++;
-                        }
-                    }
+        using var connection = node.Store.OpenForBulkWrite();
+        using var writer = new IngestWriter(connection);
 
-                    if (++inBatch >= BatchLines)
-                    {
-                        writer.Flush();
-                        transaction.Commit();
-                        transaction.Dispose();
-                        transaction = connection.BeginTransaction();
-                        writer.Begin(transaction);
-                        inBatch = 0;
-                        progress?.Invoke(read, bytes);
-                    }
+        void Write(ParsedLine[] batch)
+        {
+            using var transaction = connection.BeginTransaction();
+            foreach (var parsed in batch)
+            {
+                read++;
+                bytes += parsed.Line.Bytes.Length + 1;
+                if (parsed.Record is not { } record)
+                {
+                    quarantined++;
+                    reasons[parsed.Reason!.Code] = reasons.GetValueOrDefault(parsed.Reason.Code) + 1;
+                    writer.Quarantine(parsed.Line, parsed.LineHmac!, parsed.Reason);
+                    continue;
+                }
+
+                accepted++;
+                perType[record.Type] = perType.GetValueOrDefault(record.Type) + 1;
+                if (!writer.Store(record, parsed.ResourceKey!, parsed.Pseudonym, parsed.ContentHash!))
+                {
+                    unchanged++;
                 }
             }
 
             writer.Flush();
             transaction.Commit();
+            progress?.Invoke(read, bytes);
         }
-        finally
+
+        // Parse batch k+1 while batch k is written: the writer is the one serial stage.
+        Task<ParsedLine[]>? pending = null;
+        foreach (var batch in Batches(files))
         {
-            transaction.Dispose();
+            var next = Task.Run(() => ParseBatch(batch, pseudonyms));
+            if (pending is not null)
+            {
+                Write(pending.GetAwaiter().GetResult());
+            }
+
+            pending = next;
+        }
+
+        if (pending is not null)
+        {
+            Write(pending.GetAwaiter().GetResult());
         }
 
         var updated = new FeatureBuilder(node.Store).RebuildDirty();
@@ -114,5 +129,56 @@ public sealed class IngestPipeline(NodeDirectory node)
             """, new { now = DateTimeOffset.UtcNow.ToString("O"), read, accepted, quarantined, unchanged, types = JsonSerializer.Serialize(perType), seconds = summary.Seconds, runId }, t));
         node.Store.Event("ingest", null, $"{read} lines read, {accepted} accepted ({unchanged} unchanged), {quarantined} quarantined, {updated} patients' features rebuilt");
         return summary;
+    }
+
+    private static IEnumerable<SourceLine[]> Batches(IReadOnlyList<string> files)
+    {
+        var batch = new List<SourceLine>(BatchLines);
+        foreach (var file in files)
+        {
+            var sourceHash = IngestSources.ContentHash(file);
+            foreach (var line in IngestSources.Read(file, sourceHash))
+            {
+                batch.Add(line);
+                if (batch.Count == BatchLines)
+                {
+                    yield return [.. batch];
+                    batch.Clear();
+                }
+            }
+        }
+
+        if (batch.Count > 0)
+        {
+            yield return [.. batch];
+        }
+    }
+
+    private ParsedLine[] ParseBatch(SourceLine[] lines, Deidentification.Pseudonymizer pseudonyms)
+    {
+        var parsed = new ParsedLine[lines.Length];
+        Parallel.For(0, lines.Length, new ParallelOptions { MaxDegreeOfParallelism = Cores }, Rent, (i, _, parser) =>
+        {
+            var line = lines[i];
+            var (record, reason) = line.Oversized ? (null, QuarantineReason.Oversized) : parser.Parse(line.Bytes.Span);
+            parsed[i] = record is null
+                ? new ParsedLine(line, null, reason, null, null, null, pseudonyms.Line(line.Bytes.Span))
+                : new ParsedLine(line, record, null, pseudonyms.Content(line.Bytes.Span), pseudonyms.Resource(record.Type, record.Id), record.PatientId is null ? null : pseudonyms.Patient(record.PatientId), null);
+            return parser;
+        }, _parsers.Add);
+        return parsed;
+    }
+
+    /// <summary>One thread's parsers (neither is thread-safe).</summary>
+    private sealed class LineParser
+    {
+        private readonly FhirRecordParser _parser = new();
+        private readonly FastFhirParser _fast = new();
+
+        public (ClinicalRecord? Record, QuarantineReason? Reason) Parse(ReadOnlySpan<byte> line)
+        {
+            var (record, reason, handled) = _fast.Parse(line);
+            return handled ? (record, reason) : _parser.Parse(line);
+        }
     }
 }

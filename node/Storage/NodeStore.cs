@@ -44,6 +44,23 @@ public sealed class NodeStore
         CREATE TABLE consent_states(pseudonym TEXT NOT NULL, purpose TEXT NOT NULL, year INTEGER NOT NULL, state TEXT NOT NULL, PRIMARY KEY(pseudonym, purpose, year));
         CREATE TABLE dirty_patients(pseudonym TEXT PRIMARY KEY);
         """,
+        // Data plane v2: ages as a birth year or a 90+ flag (no per-year rows that would reveal the birth
+        // year of a patient now over 89), facts clustered by patient, resources without a rowid. The old
+        // tables are dropped: a node on v2 re-runs its ingest (operations.md), nothing else is lost.
+        """
+        DROP TABLE patient_ages;
+        DROP TABLE facts;
+        DROP TABLE resources;
+        DELETE FROM patients;
+        DELETE FROM consents;
+        DELETE FROM consent_states;
+        DELETE FROM dirty_patients;
+        ALTER TABLE patients ADD COLUMN birth_year INTEGER NULL;
+        ALTER TABLE patients ADD COLUMN age_90_plus INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE resources(resource_key TEXT PRIMARY KEY, type TEXT NOT NULL, pseudonym TEXT NULL, content_hash TEXT NOT NULL) WITHOUT ROWID;
+        CREATE TABLE facts(pseudonym TEXT NOT NULL, resource_key TEXT NOT NULL, seq INTEGER NOT NULL, year INTEGER NOT NULL, kind TEXT NOT NULL,
+            category TEXT NULL, value REAL NOT NULL, sensitive TEXT NULL, PRIMARY KEY(pseudonym, resource_key, seq)) WITHOUT ROWID;
+        """,
     ];
 
     private readonly string _connectionString;
@@ -77,6 +94,18 @@ public sealed class NodeStore
         var connection = new SqliteConnection(_connectionString);
         connection.Open();
         connection.Execute("PRAGMA busy_timeout=30000; PRAGMA synchronous=FULL;");
+        return connection;
+    }
+
+    /// <summary>
+    /// The ingest's connection: WAL with synchronous=NORMAL (a power cut may lose the last committed
+    /// batches, never corrupt the file; the ingest is idempotent, so re-running it restores them) and a
+    /// 64 MB page cache, since the writer's inserts land all over the patient-clustered tables.
+    /// </summary>
+    public SqliteConnection OpenForBulkWrite()
+    {
+        var connection = Open();
+        connection.Execute("PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY; ");
         return connection;
     }
 

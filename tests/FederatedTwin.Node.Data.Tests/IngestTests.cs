@@ -155,10 +155,10 @@ public sealed class IngestTests
     }
 
     private static string Snapshot(NodeDirectory node) => node.Store.Read(c => string.Join("|",
-        new[] { "resources", "facts", "patients", "patient_ages", "quarantine", "consents", "consent_states" }.Select(t => $"{t}:{c.ExecuteScalar<long>($"SELECT COUNT(*) FROM {t}")}")));
+        new[] { "resources", "facts", "patients", "quarantine", "consents", "consent_states" }.Select(t => $"{t}:{c.ExecuteScalar<long>($"SELECT COUNT(*) FROM {t}")}")));
 
     private static string Counts(NodeDirectory node) => node.Store.Read(c => string.Join("|",
-        new[] { "resources", "facts", "patients", "patient_ages", "quarantine", "consent_states" }.Select(t => $"{t}:{c.ExecuteScalar<long>($"SELECT COUNT(*) FROM {t}")}")));
+        new[] { "resources", "facts", "patients", "quarantine", "consent_states" }.Select(t => $"{t}:{c.ExecuteScalar<long>($"SELECT COUNT(*) FROM {t}")}")));
 
     private static string Sorted(string csv) => string.Join("\n", csv.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal));
 }
