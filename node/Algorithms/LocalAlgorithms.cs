@@ -28,9 +28,17 @@ public sealed class LocalFederatedSum : ILocalAlgorithm
 
         // A node with ingested FHIR data counts from its feature store; one without uses its local input file.
         var values = Features.Census.HasPatients(node.Store) && vector == LocalVectors.PatientsByAgeBandAndSex
-            ? Features.Census.PatientsByAgeBandAndSex(node.Store, int.Parse(request.Parameters.GetValueOrDefault("year") ?? throw new InvalidOperationException("The round names no census year."), System.Globalization.CultureInfo.InvariantCulture), request.Parameters.GetValueOrDefault("purpose_of_use") ?? "HRESCH")
+            ? Census(request, node)
             : node.LoadSiteInput().Vectors.GetValueOrDefault(vector) ?? throw new InvalidOperationException($"This node has no local vector {vector}.");
         var codec = FixedPointCodec.Uniform(values.Length, 1, maxParties);
         return codec.Encode(values.Select(v => (double)v).ToArray());
+    }
+
+    /// <summary>The census for the study's year and purpose, with the site policy's consent default for that purpose.</summary>
+    private static long[] Census(RoundRequest request, NodeDirectory node)
+    {
+        var year = int.Parse(request.Parameters.GetValueOrDefault("year") ?? throw new InvalidOperationException("The round names no census year."), System.Globalization.CultureInfo.InvariantCulture);
+        var purpose = request.Parameters.GetValueOrDefault("purpose_of_use") ?? throw new InvalidOperationException("The round names no purpose of use.");
+        return Features.Census.PatientsByAgeBandAndSex(node.Store, year, purpose, node.LoadPolicy().IsOptIn(purpose));
     }
 }

@@ -30,6 +30,9 @@ public sealed class CodeList
 
     public static CodeList Sensitive { get; } = new("sensitive-codes.csv");
 
+    /// <summary>Conditions that entitle a person under 65 to Medicare (ESRD), as eligibility proxies.</summary>
+    public static CodeList MedicareProxies { get; } = new("medicare-proxies.csv");
+
     public IReadOnlyList<string> Categories { get; }
 
     /// <summary>The category of a coding, or null. ICD-10-CM codes are compared without their dot.</summary>

@@ -1,5 +1,5 @@
-using FederatedTwin.Node.Deidentification;
 using Dapper;
+using FederatedTwin.Node.Deidentification;
 using FederatedTwin.Node.Storage;
 using FederatedTwin.Protocol.Federation;
 
@@ -8,16 +8,15 @@ namespace FederatedTwin.Node.Features;
 /// <summary>
 /// Patients alive at the start of a year, by age band and sex (<see cref="LocalVectors.PatientsByAgeBandAndSex"/>),
 /// counted from the de-identified store with consent applied for the study's purpose: a patient-year
-/// whose consent state is deny is left out; with no consent on file, research (HRESCH) is opt-in and
-/// the HIPAA-permitted purposes (treatment, payment, operations, public health) are opt-out.
+/// whose consent state is deny is left out, one whose state is permit is counted, and one with no
+/// Consent deciding the purpose follows the site policy's consent default for it (opt-in: left out).
 /// </summary>
 public static class Census
 {
     public static bool HasPatients(NodeStore store) => store.Read(c => c.ExecuteScalar<long>("SELECT COUNT(*) FROM patients")) > 0;
 
-    public static long[] PatientsByAgeBandAndSex(NodeStore store, int year, string purpose)
+    public static long[] PatientsByAgeBandAndSex(NodeStore store, int year, string purpose, bool optIn)
     {
-        var optIn = purpose == "HRESCH";
         var rows = store.Read(c => c.Query<(int? birth_year, bool age_90_plus, string? sex, string? state)>("""
             SELECT p.birth_year, p.age_90_plus, p.sex, s.state FROM patients p
             LEFT JOIN consent_states s ON s.pseudonym = p.pseudonym AND s.year = @year AND s.purpose = @purpose

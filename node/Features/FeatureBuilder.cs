@@ -112,7 +112,7 @@ public sealed class FeatureBuilder(NodeStore store)
                 ["year"] = year,
                 ["age"] = age,
                 ["sex_male"] = sex == "male" ? 1 : 0,
-                ["medicare_eligible"] = age >= 65 ? 1 : 0,
+                ["medicare_eligible"] = age >= 65 || (onset.TryGetValue(FeatureSchema.EsrdProxy, out var esrd) && esrd <= year) ? 1 : 0,
             };
             var count = 0;
             foreach (var c in FeatureSchema.Conditions)

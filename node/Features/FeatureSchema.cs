@@ -14,6 +14,9 @@ public static class FeatureSchema
     public static readonly IReadOnlyList<string> Conditions =
         ["diabetes", "hypertension", "heart_failure", "copd", "ckd", "cad", "asthma", "depression", "obesity", "cancer", "dementia"];
 
+    /// <summary>The fact category of an ESRD diagnosis (medicare-proxies.csv): not a model condition, a Medicare entitlement proxy.</summary>
+    public const string EsrdProxy = "esrd";
+
     public static readonly IReadOnlyList<string> AgeBands = ["0-17", "18-34", "35-49", "50-64", "65-74", "75-84", "85-89", "90+"];
 
     /// <summary>Unit costs (USD) used when a year has encounters but no Claim or ExplanationOfBenefit: the node's own table, documented.</summary>
@@ -29,7 +32,7 @@ public static class FeatureSchema
         ("age", "age in completed years on 31 December, 90 meaning 90 or over (Safe Harbor)"),
         ("age_band", "one of " + string.Join(", ", AgeBands)),
         ("sex_male", "1 if administrative gender is male, else 0"),
-        ("medicare_eligible", "1 if aged 65 or over in the year (the age criterion; ESRD and disability are not in the data)"),
+        ("medicare_eligible", "1 if aged 65 or over in the year, or with end-stage renal disease recorded by its end (ESRD entitlement, medicare-proxies.csv); disability entitlement is not in clinical data"),
         .. Conditions.Select(c => (c, $"1 if {c.Replace('_', ' ')} was recorded by the end of the year (SNOMED CT / ICD-10-CM codes, chronic-conditions.csv)")),
         ("condition_count", "number of the 11 chronic conditions"),
         ("inpatient_admissions", "inpatient encounters starting in the year"),

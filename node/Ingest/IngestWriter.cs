@@ -77,6 +77,11 @@ internal sealed class IngestWriter(SqliteConnection connection) : IDisposable
                     Fact(year, "condition", flag, 1, sensitive);
                 }
 
+                if (cond.Codes.Any(x => CodeList.MedicareProxies.Match(x.System, x.Code) is not null))
+                {
+                    Fact(year, "condition", FeatureSchema.EsrdProxy, 1, sensitive);
+                }
+
                 break;
             case EncounterRecord e when e.Year is { } year:
                 Fact(year, "encounter", e.Class switch { "IMP" or "ACUTE" or "NONAC" => "inpatient", "EMER" => "emergency", _ => "ambulatory" }, e.Days,

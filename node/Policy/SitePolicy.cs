@@ -28,7 +28,8 @@ public sealed record PolicyDecision(bool Accept, string Rule, string Reason);
 /// <summary>
 /// The hospital's site policy (policy.yaml; examples and schema in policies/). Deny by default:
 /// a study is joined only if its purpose of use and algorithm are listed and it requires at least
-/// as many nodes as the site demands. Later issues add consent, sensitivity, budgets and retention.
+/// as many nodes as the site demands. It also sets the consent default (opt-in or opt-out) per
+/// purpose. Later issues add sensitivity, budgets and retention.
 /// </summary>
 public sealed class SitePolicy
 {
@@ -41,10 +42,17 @@ public sealed class SitePolicy
         purposes_allowed: []           # HL7 v3 PurposeOfUse codes, e.g. HOPERAT, HRESCH
         algorithms_allowed: []         # e.g. federated-sum
         minimum_nodes: 3               # never join a study that could run with fewer hospitals
+        consent_default:               # for patients with no Consent that decides a purpose
+          HRESCH: opt-in               # research: only patients who permitted it
+          HOPERAT: opt-out             # health care operations: everyone who did not refuse
         """;
 
-    private SitePolicy(int version, IReadOnlyList<TrustedCoordinator> trusted, IReadOnlySet<string> purposes, IReadOnlySet<string> algorithms, int minimumNodes)
+    /// <summary>Research purposes default to opt-in, the HIPAA-permitted purposes (TPO, public health) to opt-out, unless the policy says otherwise.</summary>
+    private static readonly IReadOnlySet<string> ResearchPurposes = new HashSet<string>(StringComparer.Ordinal) { "HRESCH", "CLINTRCH" };
+
+    private SitePolicy(int version, IReadOnlyList<TrustedCoordinator> trusted, IReadOnlySet<string> purposes, IReadOnlySet<string> algorithms, int minimumNodes, IReadOnlyDictionary<string, bool> optIn)
     {
+        ConsentOptIn = optIn;
         Version = version;
         TrustedCoordinators = trusted;
         PurposesAllowed = purposes;
@@ -61,6 +69,17 @@ public sealed class SitePolicy
     public IReadOnlySet<string> AlgorithmsAllowed { get; }
 
     public int MinimumNodes { get; }
+
+    /// <summary>Per purpose, true when the site's consent default is opt-in (as configured; see <see cref="IsOptIn"/>).</summary>
+    public IReadOnlyDictionary<string, bool> ConsentOptIn { get; }
+
+    /// <summary>
+    /// Whether a patient with no Consent deciding the purpose is left out (opt-in) or counted (opt-out).
+    /// Unlisted purposes: research is opt-in (the Common Rule and most IRBs expect consent or a waiver,
+    /// 45 CFR 46.116), treatment, payment, operations and public health opt-out (HIPAA permits them
+    /// without authorization, 45 CFR 164.506, 164.512(b)).
+    /// </summary>
+    public bool IsOptIn(string purpose) => ConsentOptIn.TryGetValue(purpose, out var optIn) ? optIn : ResearchPurposes.Contains(purpose);
 
     public static SitePolicy Load(string path) => Parse(File.ReadAllText(path), path);
 
@@ -115,7 +134,23 @@ public sealed class SitePolicy
             throw new SitePolicyException($"{source}: minimum_nodes: required, at least 2.");
         }
 
-        return new SitePolicy(1, trusted, (d.PurposesAllowed ?? []).ToHashSet(StringComparer.Ordinal), (d.AlgorithmsAllowed ?? []).ToHashSet(StringComparer.Ordinal), d.MinimumNodes.Value);
+        var optIn = new Dictionary<string, bool>(StringComparer.Ordinal);
+        foreach (var (purpose, mode) in d.ConsentDefault ?? [])
+        {
+            if (!PurposeOfUse.Known.Contains(purpose))
+            {
+                throw new SitePolicyException($"{source}: consent_default: '{purpose}' is not an HL7 v3 PurposeOfUse code.");
+            }
+
+            optIn[purpose] = mode switch
+            {
+                "opt-in" => true,
+                "opt-out" => false,
+                _ => throw new SitePolicyException($"{source}: consent_default.{purpose}: must be opt-in or opt-out."),
+            };
+        }
+
+        return new SitePolicy(1, trusted, (d.PurposesAllowed ?? []).ToHashSet(StringComparer.Ordinal), (d.AlgorithmsAllowed ?? []).ToHashSet(StringComparer.Ordinal), d.MinimumNodes.Value, optIn);
     }
 
     /// <summary>Rules in order; the first that refuses decides. The rule names appear in decisions and audits.</summary>
@@ -154,6 +189,8 @@ public sealed class SitePolicy
         public List<string>? AlgorithmsAllowed { get; set; }
 
         public int? MinimumNodes { get; set; }
+
+        public Dictionary<string, string>? ConsentDefault { get; set; }
     }
 
     private sealed class CoordinatorEntry

@@ -70,4 +70,43 @@ public sealed class ConsentTests
         var states = States(Consent("k1", "2022-01-01T00:00:00Z", "permit", ["HRESCH"]), Consent("k2", "2022-12-01T00:00:00Z", "deny", ["HRESCH"]));
         Assert.Equal("deny", states[("HRESCH", 2023)]);
     }
+
+    /// <summary>
+    /// Three patients in 2022: one permitted research, one refused it, one has no Consent. The site
+    /// policy's consent default decides only the third: opt-in leaves them out, opt-out counts them;
+    /// an explicit permit or deny is never overridden by the default.
+    /// </summary>
+    [Theory]
+    [InlineData("opt-in", 1)]
+    [InlineData("opt-out", 2)]
+    public void The_policy_consent_default_decides_only_patients_without_a_deciding_consent(string mode, long expected)
+    {
+        var export = DataTestSupport.TempDir("consent-default");
+        var patients = new[] { "p1", "p2", "p3" }.Select(id => $"{{\"resourceType\":\"Patient\",\"id\":\"{id}\",\"gender\":\"female\",\"birthDate\":\"1970-03-04\"}}");
+        File.WriteAllText(Path.Combine(export, "Patient.000.ndjson"), string.Join("\n", patients) + "\n");
+        var permit = Consent("k1", "2020-01-01T00:00:00Z", "permit", ["HRESCH"]);
+        var deny = Consent("k2", "2020-01-01T00:00:00Z", "deny", ["HRESCH"]).Replace("Patient/p1", "Patient/p2", StringComparison.Ordinal);
+        File.WriteAllText(Path.Combine(export, "Consent.000.ndjson"), permit + "\n" + deny + "\n");
+        using var node = NodeDirectory.OpenOrInitialize(DataTestSupport.TempDir("consent-default-node"));
+        Assert.Equal(0, DataTestSupport.Ingest(node, export).Quarantined);
+        File.WriteAllText(node.PolicyPath, $"version: 1\nminimum_nodes: 2\nconsent_default:\n  HRESCH: {mode}\n");
+
+        var policy = node.LoadPolicy();
+        var counts = Features.Census.PatientsByAgeBandAndSex(node.Store, 2022, "HRESCH", policy.IsOptIn("HRESCH"));
+
+        // Age 52 in 2022: band 50-64 (index 3), female (index 0).
+        Assert.Equal(expected, counts[(3 * 2) + 0]);
+        Assert.Equal(expected, counts.Sum());
+    }
+
+    [Fact]
+    public void Without_a_consent_default_research_is_opt_in_and_operations_opt_out()
+    {
+        var policy = Policy.SitePolicy.Parse("version: 1\nminimum_nodes: 2\n");
+        Assert.True(policy.IsOptIn("HRESCH"));
+        Assert.False(policy.IsOptIn("HOPERAT"));
+        Assert.False(Policy.SitePolicy.Parse("version: 1\nminimum_nodes: 2\nconsent_default:\n  HRESCH: opt-out\n").IsOptIn("HRESCH"));
+        var error = Assert.Throws<Policy.SitePolicyException>(() => Policy.SitePolicy.Parse("version: 1\nminimum_nodes: 2\nconsent_default:\n  HRESCH: maybe\n"));
+        Assert.Contains("consent_default.HRESCH", error.Message, StringComparison.Ordinal);
+    }
 }
