@@ -36,6 +36,21 @@ public static class ZcdpAccountant
         return new ZcdpRho(l2Sensitivity * l2Sensitivity / (2 * sigma * sigma));
     }
 
+    /// <summary>
+    /// The noise σ that spends exactly ρ on a statistic of L2 sensitivity Δ: σ = Δ/√(2ρ), the inverse of
+    /// <see cref="GaussianRho"/> (Bun and Steinke 2016, Prop. 1.6).
+    /// </summary>
+    public static double GaussianSigma(double l2Sensitivity, ZcdpRho rho)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(l2Sensitivity);
+        if (rho.Value == 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(rho), "rho = 0 needs infinite noise");
+        }
+
+        return l2Sensitivity / Math.Sqrt(2 * rho.Value);
+    }
+
     /// <summary>Sequential composition: ρ values add (Bun and Steinke 2016, Lemma 1.7).</summary>
     public static ZcdpRho Compose(IEnumerable<ZcdpRho> spends)
     {
