@@ -200,13 +200,13 @@ internal sealed class FhirNdjsonWriter(Dictionary<string, PopulationGenerator.Bu
     private void Line(string type, Action<Utf8JsonWriter> body)
     {
         var buffer = buffers[type];
-        using (var w = new Utf8JsonWriter(buffer.Bytes))
-        {
-            w.WriteStartObject();
-            w.WriteString("resourceType", type);
-            body(w);
-            w.WriteEndObject();
-        }
+        var w = buffer.Writer;
+        w.Reset(buffer.Bytes);
+        w.WriteStartObject();
+        w.WriteString("resourceType", type);
+        body(w);
+        w.WriteEndObject();
+        w.Flush();
 
         System.Buffers.BuffersExtensions.Write(buffer.Bytes, "\n"u8);
         buffer.Lines++;
