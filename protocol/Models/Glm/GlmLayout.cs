@@ -1,0 +1,172 @@
+using FederatedTwin.Protocol.Crypto.Codec;
+
+namespace FederatedTwin.Protocol.Models.Glm;
+
+/// <summary>What the coordinator asks for: the moments of the features, R's start values, or a given β.</summary>
+public enum GlmRoundKind
+{
+    Moments,
+    Start,
+    Iterate,
+}
+
+/// <summary>
+/// The flat vector each node sends per round, as named blocks with one power-of-two fixed-point scale each
+/// (<see cref="FixedPointCodec"/>). A block's scale is the largest 2^k such that its bound B — the most one
+/// node can contribute — fits the codec's per-party limit ⌊(2^63 − 1)/P⌋, so no sum of P parties can wrap and
+/// the aggregate's absolute rounding error is at most P/(2·scale) &lt; P²·B/2^63: about 4·10⁻¹⁶·B for P = 64,
+/// far below the 10⁻¹⁰ / 10⁻¹² convergence tolerances unless B overstates the data by many orders of
+/// magnitude. Powers of two make the scaling itself exact.
+///
+/// IRLS bounds use the global row count n from the moments round: with standardized features
+/// Σ_all x̃_j² = n, so by Cauchy–Schwarz any node's |Σ W·x̃_j·x̃_k| ≤ n·max W and |Σ W·z·x̃_j| ≤ n·max|W·z|,
+/// whatever the features' units; per-row maxima come from <see cref="GlmBounds"/> and a headroom factor 2
+/// absorbs the moments' own rounding.
+/// </summary>
+public static class GlmLayout
+{
+    /// <summary>[number of nodes (each sends 1), rows of positive weight]; scale 1.</summary>
+    public const string Count = "count";
+
+    public const string WeightSum = "weight_sum";
+    public const string ResponseSum = "response_sum";
+
+    /// <summary>Σw·e^o (Poisson) or Σw·o (Gaussian): with Σw and Σw·y it gives the null model in closed form.</summary>
+    public const string OffsetSum = "offset_sum";
+
+    /// <summary>Σ log w (Gaussian only: R's Gaussian AIC subtracts it).</summary>
+    public const string LogWeightSum = "log_weight_sum";
+
+    public const string FeatureSum = "feature_sum";
+    public const string FeatureSumOfSquares = "feature_sum_sq";
+
+    /// <summary>Upper triangle of X̃'WX̃ packed row by row: (0,0), (0,1), …, (0,p−1), (1,1), …, (p−1,p−1).</summary>
+    public const string Xtwx = "xtwx";
+
+    public const string Xtwz = "xtwz";
+    public const string Deviance = "deviance";
+
+    /// <summary>Start round only: Σ deviance residuals at the null model's means.</summary>
+    public const string NullDeviance = "null_deviance";
+
+    /// <summary>Binomial and Poisson: Σ −2·log-likelihood terms as R's family$aic.</summary>
+    public const string Aic = "aic";
+
+    /// <summary>Families with estimated dispersion (Gaussian): Σ w(y − μ)²/V(μ).</summary>
+    public const string Pearson = "pearson";
+
+    private const double Headroom = 2;
+
+    public static IReadOnlyList<FixedPointBlock> For(GlmSpec spec, GlmRoundKind kind, long totalRows) => kind switch
+    {
+        GlmRoundKind.Moments => Moments(spec),
+        GlmRoundKind.Start => Irls(spec, totalRows, start: true),
+        GlmRoundKind.Iterate => Irls(spec, totalRows, start: false),
+        _ => throw new ArgumentOutOfRangeException(nameof(kind)),
+    };
+
+    /// <summary>The moments round, bounded by the declared rows per node and raw feature magnitude.</summary>
+    public static IReadOnlyList<FixedPointBlock> Moments(GlmSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        var b = spec.Bounds;
+        double n = b.MaxRowsPerNode, w = b.MaxWeight;
+        int k = spec.FeatureNames.Count;
+        var blocks = new List<FixedPointBlock>
+        {
+            new(Count, 2, 1),
+            Block(spec, WeightSum, 1, n * w),
+            Block(spec, ResponseSum, 1, n * w * b.Response(spec.Family)),
+        };
+        if (spec.HasOffset)
+        {
+            blocks.Add(Block(spec, OffsetSum, 1, n * w * GlmMath.OffsetStatistic(spec.Family, b.MaxAbsOffset)));
+        }
+
+        if (GlmMath.EstimatesDispersion(spec.Family))
+        {
+            blocks.Add(Block(spec, LogWeightSum, 1, n * b.RowLogWeight()));
+        }
+
+        blocks.Add(Block(spec, FeatureSum, k, n * b.MaxAbsFeature));
+        blocks.Add(Block(spec, FeatureSumOfSquares, k, n * b.MaxAbsFeature * b.MaxAbsFeature));
+        return blocks;
+    }
+
+    /// <summary>An IRLS round, bounded through the global row count (see the type's remarks).</summary>
+    public static IReadOnlyList<FixedPointBlock> Irls(GlmSpec spec, long totalRows, bool start)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(totalRows);
+        var b = spec.Bounds;
+        var f = spec.Family;
+        int p = spec.Coefficients;
+        double n = Headroom * totalRows;
+        var blocks = new List<FixedPointBlock>
+        {
+            new(Count, 2, 1),
+            Block(spec, Xtwx, p * (p + 1) / 2, n * b.RowWorkingWeight(f)),
+            Block(spec, Xtwz, p, n * b.RowWorkingResponse(f)),
+            Block(spec, Deviance, 1, n * b.RowDeviance(f, b.Mean(f))),
+        };
+        if (start)
+        {
+            blocks.Add(Block(spec, NullDeviance, 1, n * b.RowDeviance(f, b.NullMean(f))));
+        }
+
+        if (GlmMath.HasAicTerm(f))
+        {
+            blocks.Add(Block(spec, Aic, 1, n * b.RowAic(f)));
+        }
+
+        if (GlmMath.EstimatesDispersion(f))
+        {
+            // Pearson χ² equals the deviance for the Gaussian family, but is computed from its definition so
+            // that a family with another variance function needs no protocol change.
+            blocks.Add(Block(spec, Pearson, 1, n * b.RowDeviance(f, b.Mean(f))));
+        }
+
+        return blocks;
+    }
+
+    /// <summary>The largest power of two s with bound·s within the codec's per-party limit.</summary>
+    public static double ScaleFor(double bound, int maxParties)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxParties);
+        double limit = long.MaxValue / maxParties;
+        double b = Math.Max(bound, 1);
+        double scale = Math.ScaleB(1, (int)Math.Floor(Math.Log2(limit / b)));
+        while (b * scale > limit)
+        {
+            scale /= 2;
+        }
+
+        return scale;
+    }
+
+    private static FixedPointBlock Block(GlmSpec spec, string name, int length, double bound) =>
+        new(name, length, ScaleFor(bound, spec.MaxParties));
+}
+
+/// <summary>Offsets of a layout's blocks by name, so both sides address the vector the same way.</summary>
+internal sealed class GlmBlocks
+{
+    private readonly Dictionary<string, int> _offsets = [];
+
+    public GlmBlocks(IReadOnlyList<FixedPointBlock> layout)
+    {
+        foreach (var block in layout)
+        {
+            _offsets.Add(block.Name, Length);
+            Length += block.Length;
+        }
+    }
+
+    public int Length { get; }
+
+    public bool Has(string name) => _offsets.ContainsKey(name);
+
+    public int this[string name] => _offsets.TryGetValue(name, out int at)
+        ? at
+        : throw new InvalidOperationException($"The layout has no block '{name}'.");
+}

@@ -1,0 +1,213 @@
+namespace FederatedTwin.Protocol.Models.Glm;
+
+/// <summary>
+/// A node's local computation for one round of the federated GLM (GLORE, Wu et al. 2012, JAMIA; the
+/// DataSHIELD ds.glm scheme): sums over its own rows only, laid out as <see cref="GlmRequest.Layout"/>.
+/// The vector is meant to be encoded with FixedPointCodec and summed under encryption; only the sum is seen.
+/// </summary>
+public static class GlmNode
+{
+    public static double[] Compute(GlmSpec spec, GlmRequest request, GlmData data)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(data);
+        if (!request.Layout.SequenceEqual(GlmLayout.For(spec, request.Kind, request.TotalRows)))
+        {
+            throw new ArgumentException("The request's layout is not the one the study's spec defines for this round.", nameof(request));
+        }
+
+        CheckRows(spec, data);
+        var blocks = new GlmBlocks(request.Layout);
+        var v = new double[blocks.Length];
+        v[blocks[GlmLayout.Count]] = 1;
+        if (request.Kind == GlmRoundKind.Moments)
+        {
+            Moments(spec, data, blocks, v);
+        }
+        else
+        {
+            Irls(spec, request, data, blocks, v);
+        }
+
+        return v;
+    }
+
+    private static void Moments(GlmSpec spec, GlmData data, GlmBlocks blocks, double[] v)
+    {
+        int k = data.Features;
+        int rows = blocks[GlmLayout.Count] + 1, sw = blocks[GlmLayout.WeightSum], swy = blocks[GlmLayout.ResponseSum];
+        int sx = blocks[GlmLayout.FeatureSum], sxx = blocks[GlmLayout.FeatureSumOfSquares];
+        for (int i = 0; i < data.Rows; i++)
+        {
+            double w = data.Weight(i);
+            if (w == 0)
+            {
+                continue;
+            }
+
+            v[rows]++;
+            v[sw] += w;
+            v[swy] += w * data.Y[i];
+            if (spec.HasOffset)
+            {
+                v[blocks[GlmLayout.OffsetSum]] += w * GlmMath.OffsetStatistic(spec.Family, data.OffsetAt(i));
+            }
+
+            if (GlmMath.EstimatesDispersion(spec.Family))
+            {
+                v[blocks[GlmLayout.LogWeightSum]] += Math.Log(w);
+            }
+
+            var x = data.Row(i);
+            for (int j = 0; j < k; j++)
+            {
+                v[sx + j] += x[j];
+                v[sxx + j] += x[j] * x[j];
+            }
+        }
+    }
+
+    private static void Irls(GlmSpec spec, GlmRequest request, GlmData data, GlmBlocks blocks, double[] v)
+    {
+        var std = request.Standardization ?? throw new ArgumentException("An IRLS round needs the standardization.", nameof(request));
+        bool start = request.Kind == GlmRoundKind.Start;
+        var beta = start ? null : request.Beta ?? throw new ArgumentException("An iteration needs β.", nameof(request));
+        double nullIntercept = start ? request.NullIntercept ?? throw new ArgumentException("The start round needs the null intercept.", nameof(request)) : 0;
+        int p = spec.Coefficients;
+        if (beta is not null && beta.Count != p)
+        {
+            throw new ArgumentException($"β has {beta.Count} values, not {p}.", nameof(request));
+        }
+
+        var f = spec.Family;
+        int rows = blocks[GlmLayout.Count] + 1, h = blocks[GlmLayout.Xtwx], g = blocks[GlmLayout.Xtwz], dev = blocks[GlmLayout.Deviance];
+        int nullDev = start ? blocks[GlmLayout.NullDeviance] : -1;
+        int aic = GlmMath.HasAicTerm(f) ? blocks[GlmLayout.Aic] : -1;
+        int pearson = GlmMath.EstimatesDispersion(f) ? blocks[GlmLayout.Pearson] : -1;
+        Span<double> x = stackalloc double[p];
+        for (int i = 0; i < data.Rows; i++)
+        {
+            double w = data.Weight(i);
+            if (w == 0)
+            {
+                continue;
+            }
+
+            double y = data.Y[i], o = data.OffsetAt(i);
+            std.Standardize(data.Row(i), x);
+            double eta;
+            if (beta is null)
+            {
+                // R's glm.fit starts from η = g(μ0), without the offset, not from β = 0.
+                eta = GlmMath.Link(f, GlmMath.StartMean(f, y, w));
+            }
+            else
+            {
+                eta = o;
+                for (int j = 0; j < p; j++)
+                {
+                    eta += x[j] * beta[j];
+                }
+            }
+
+            var row = GlmRow.At(f, y, w, o, eta);
+            int at = h;
+            for (int j = 0; j < p; j++)
+            {
+                double wx = row.W * x[j];
+                for (int l = j; l < p; l++)
+                {
+                    v[at++] += wx * x[l];
+                }
+
+                v[g + j] += row.W * row.Z * x[j];
+            }
+
+            v[rows]++;
+            v[dev] += GlmMath.Deviance(f, y, row.Mu, w);
+            if (nullDev >= 0)
+            {
+                v[nullDev] += GlmMath.Deviance(f, y, GlmMath.LinkInverse(f, nullIntercept + o), w);
+            }
+
+            if (aic >= 0)
+            {
+                v[aic] += GlmMath.AicTerm(f, y, row.Mu, w);
+            }
+
+            if (pearson >= 0)
+            {
+                v[pearson] += w * (y - row.Mu) * (y - row.Mu) / GlmMath.Variance(f, row.Mu);
+            }
+        }
+    }
+
+    /// <summary>Checks the rows against the declared bounds; messages name the row and rule, never the value.</summary>
+    private static void CheckRows(GlmSpec spec, GlmData data)
+    {
+        var b = spec.Bounds;
+        if (data.Features != spec.FeatureNames.Count)
+        {
+            throw new ArgumentException($"The node holds {data.Features} features; the study has {spec.FeatureNames.Count}.", nameof(data));
+        }
+
+        if (spec.HasOffset != data.Offset is not null)
+        {
+            throw new ArgumentException(spec.HasOffset ? "The study needs an offset per row." : "The study has no offset.", nameof(data));
+        }
+
+        if (data.Rows > b.MaxRowsPerNode)
+        {
+            throw new ArgumentException("The node holds more rows than the study's declared MaxRowsPerNode.", nameof(data));
+        }
+
+        for (int i = 0; i < data.Rows; i++)
+        {
+            double w = data.Weight(i);
+            if (w == 0)
+            {
+                continue;
+            }
+
+            double y = data.Y[i];
+            string? broken =
+                w > b.MaxWeight || w < b.MinPositiveWeight ? "its weight is outside [MinPositiveWeight, MaxWeight]"
+                : spec.Family == GlmFamily.Binomial && !(y >= 0 && y <= 1) ? "a binomial response must be a proportion in [0, 1]"
+                : spec.Family == GlmFamily.Poisson && y < 0 ? "a Poisson response must be non-negative"
+                : Math.Abs(y) > b.MaxAbsResponse && spec.Family != GlmFamily.Binomial ? "its response exceeds MaxAbsResponse"
+                : Math.Abs(data.OffsetAt(i)) > b.MaxAbsOffset ? "its offset exceeds MaxAbsOffset"
+                : FeatureOutOfBounds(data.Row(i), b.MaxAbsFeature) is { } j ? $"feature '{spec.FeatureNames[j]}' exceeds MaxAbsFeature"
+                : null;
+            if (broken is not null)
+            {
+                throw new ArgumentException($"Row {i} breaks the study's declared bounds: {broken}.", nameof(data));
+            }
+        }
+    }
+
+    private static int? FeatureOutOfBounds(ReadOnlySpan<double> x, double max)
+    {
+        for (int j = 0; j < x.Length; j++)
+        {
+            if (Math.Abs(x[j]) > max)
+            {
+                return j;
+            }
+        }
+
+        return null;
+    }
+}
+
+/// <summary>One row's IRLS quantities at linear predictor η (offset included), as R's glm.fit computes them.</summary>
+internal readonly record struct GlmRow(double Mu, double W, double Z)
+{
+    /// <summary>μ = g⁻¹(η), W = w·μ'(η)²/V(μ), z = η − o + (y − μ)/μ'(η).</summary>
+    public static GlmRow At(GlmFamily family, double y, double w, double offset, double eta)
+    {
+        double mu = GlmMath.LinkInverse(family, eta);
+        double muEta = GlmMath.MuEta(family, eta);
+        return new GlmRow(mu, w * muEta * muEta / GlmMath.Variance(family, mu), eta - offset + ((y - mu) / muEta));
+    }
+}

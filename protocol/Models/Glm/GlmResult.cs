@@ -1,0 +1,183 @@
+using MathNet.Numerics.Distributions;
+using MathNet.Numerics.LinearAlgebra;
+using MathNet.Numerics.LinearAlgebra.Factorization;
+
+namespace FederatedTwin.Protocol.Models.Glm;
+
+/// <summary>
+/// A fitted GLM on the original scale of the features, reported as R's summary.glm and confint.default do.
+/// </summary>
+public sealed class GlmResult
+{
+    public required GlmFamily Family { get; init; }
+
+    /// <summary>"(Intercept)" then the feature names.</summary>
+    public required IReadOnlyList<string> Names { get; init; }
+
+    public required IReadOnlyList<double> Coefficients { get; init; }
+
+    /// <summary>√diag of <see cref="Covariance"/>.</summary>
+    public required IReadOnlyList<double> StandardErrors { get; init; }
+
+    /// <summary>Wald statistics β/SE: t values when the dispersion is estimated (Gaussian), z values otherwise.</summary>
+    public required IReadOnlyList<double> Statistics { get; init; }
+
+    /// <summary>Two-sided p-values: Student t on the residual df for Gaussian, standard normal otherwise (summary.glm).</summary>
+    public required IReadOnlyList<double> PValues { get; init; }
+
+    /// <summary>95% Wald limits β ± Φ⁻¹(0.975)·SE, as confint.default (normal quantile for every family).</summary>
+    public required IReadOnlyList<double> LowerConfidence { get; init; }
+
+    public required IReadOnlyList<double> UpperConfidence { get; init; }
+
+    /// <summary>Dispersion × (X'WX + ridge)⁻¹ at convergence, transformed to the original scale.</summary>
+    public required double[,] Covariance { get; init; }
+
+    /// <summary>Pearson χ²/(n − p) for Gaussian (summary.glm), 1 for binomial and Poisson.</summary>
+    public required double Dispersion { get; init; }
+
+    public required bool DispersionEstimated { get; init; }
+
+    /// <summary>Σ w(y − μ)²/V(μ): sent only by families that estimate the dispersion, null otherwise.</summary>
+    public required double? PearsonChiSquare { get; init; }
+
+    public required double Deviance { get; init; }
+
+    public required double NullDeviance { get; init; }
+
+    public required long ResidualDf { get; init; }
+
+    public required long NullDf { get; init; }
+
+    /// <summary>AIC exactly as R's family$aic plus 2p.</summary>
+    public required double Aic { get; init; }
+
+    /// <summary>Rows of positive weight.</summary>
+    public required long Rows { get; init; }
+
+    public required int Nodes { get; init; }
+
+    /// <summary>Aggregations used, the moments round included (pooled fit: IRLS iterations).</summary>
+    public required int Rounds { get; init; }
+
+    /// <summary>IRLS rounds (each one solve for β).</summary>
+    public required int Iterations { get; init; }
+
+    public required bool Converged { get; init; }
+
+    /// <summary>The centring and scaling the nodes fitted on; null for the pooled reference, which fits raw features.</summary>
+    public required GlmStandardization? Standardization { get; init; }
+}
+
+/// <summary>Sums a fit ends with, from the aggregates or from all rows.</summary>
+internal readonly record struct GlmTotals(long Rows, int Nodes, double Deviance, double NullDeviance, double AicSum, double Pearson, double LogWeightSum);
+
+internal static class GlmSummary
+{
+    private static readonly double Z975 = Normal.InvCDF(0, 1, 0.975);
+
+    /// <summary>summary.glm, confint.default and family$aic from β and the unscaled covariance on the original scale.</summary>
+    internal static GlmResult Build(
+        GlmFamily family,
+        IReadOnlyList<string> names,
+        Vector<double> beta,
+        Matrix<double> unscaledCovariance,
+        GlmTotals totals,
+        int rounds,
+        int iterations,
+        bool converged,
+        GlmStandardization? standardization)
+    {
+        int p = beta.Count;
+        long n = totals.Rows;
+        long dfResidual = n - p;
+        bool estimated = GlmMath.EstimatesDispersion(family);
+        double dispersion = !estimated ? 1 : dfResidual > 0 ? totals.Pearson / dfResidual : double.NaN;
+        var covariance = unscaledCovariance * dispersion;
+        var se = new double[p];
+        var stat = new double[p];
+        var pValue = new double[p];
+        var lower = new double[p];
+        var upper = new double[p];
+        for (int j = 0; j < p; j++)
+        {
+            se[j] = Math.Sqrt(covariance[j, j]);
+            stat[j] = beta[j] / se[j];
+            pValue[j] = 2 * (estimated
+                ? StudentT.CDF(0, 1, dfResidual, -Math.Abs(stat[j]))
+                : Normal.CDF(0, 1, -Math.Abs(stat[j])));
+            lower[j] = beta[j] - (Z975 * se[j]);
+            upper[j] = beta[j] + (Z975 * se[j]);
+        }
+
+        // R: gaussian()$aic = n·(log(2π·RSS/n) + 1) + 2 − Σ log w; binomial and Poisson sum −2·log-likelihood terms.
+        double aic = (family == GlmFamily.Gaussian
+            ? (n * (Math.Log(2 * Math.PI * totals.Deviance / n) + 1)) + 2 - totals.LogWeightSum
+            : totals.AicSum) + (2 * p);
+        return new GlmResult
+        {
+            Family = family,
+            Names = names,
+            Coefficients = [.. beta],
+            StandardErrors = se,
+            Statistics = stat,
+            PValues = pValue,
+            LowerConfidence = lower,
+            UpperConfidence = upper,
+            Covariance = covariance.ToArray(),
+            Dispersion = dispersion,
+            DispersionEstimated = estimated,
+            PearsonChiSquare = estimated ? totals.Pearson : null,
+            Deviance = totals.Deviance,
+            NullDeviance = totals.NullDeviance,
+            ResidualDf = dfResidual,
+            NullDf = n - 1,
+            Aic = aic,
+            Rows = n,
+            Nodes = totals.Nodes,
+            Rounds = rounds,
+            Iterations = iterations,
+            Converged = converged,
+            Standardization = standardization,
+        };
+    }
+}
+
+internal static class GlmSolver
+{
+    // 1 − R² of a column on the columns before it (in the W-metric) below which it counts as collinear:
+    // the Cholesky pivot is then dominated by rounding and fixed-point error.
+    private const double CollinearityTolerance = 1e-12;
+
+    /// <summary>β = H⁻¹g and H⁻¹ by Cholesky; refuses a matrix that is not (numerically) positive definite.</summary>
+    internal static (Vector<double> Beta, Matrix<double> Inverse) Solve(Matrix<double> h, Vector<double> g, IReadOnlyList<string> names)
+    {
+        // Leading blocks in turn, so that the refusal can name the first coefficient that is not identified.
+        for (int k = 1; k <= h.RowCount; k++)
+        {
+            if (Factor(h.SubMatrix(0, k, 0, k)) is null)
+            {
+                throw new InvalidOperationException(
+                    $"ΣX'WX is not positive definite: '{names[k - 1]}' is (numerically) a linear combination of the coefficients before it, or too few rows inform it. Drop it or set a ridge.");
+            }
+        }
+
+        var cholesky = Factor(h)!;
+        return (cholesky.Solve(g), cholesky.Solve(Matrix<double>.Build.DenseIdentity(h.RowCount)));
+    }
+
+    private static Cholesky<double>? Factor(Matrix<double> h)
+    {
+        try
+        {
+            var cholesky = h.Cholesky();
+            int k = h.RowCount - 1;
+            return cholesky.Factor[k, k] * cholesky.Factor[k, k] > CollinearityTolerance * h[k, k] ? cholesky : null;
+        }
+        catch (ArgumentException)
+        {
+            // MathNet's refusal of a matrix that is not positive definite.
+            return null;
+        }
+    }
+}
