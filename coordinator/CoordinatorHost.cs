@@ -38,6 +38,7 @@ public static class CoordinatorHost
         builder.Services.AddSingleton<IAdditiveThresholdScheme>(RlweThresholdScheme.Default);
         builder.Services.AddSingleton<CoordinatorMetrics>();
         builder.Services.AddSingleton<IStudyAlgorithm, FederatedSumAlgorithm>();
+        builder.Services.AddSingleton<IStudyAlgorithm, FederatedGlmAlgorithm>();
         builder.Services.AddSingleton<AlgorithmCatalog>();
         builder.Services.AddSingleton<RoundEngine>();
         builder.Services.AddSingleton<NodeGateway>();

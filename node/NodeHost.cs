@@ -31,6 +31,7 @@ public static class NodeHost
         builder.Services.AddSingleton(sp => NodeDirectory.OpenOrInitialize(sp.GetRequiredService<IOptions<NodeOptions>>().Value.NodeDir));
         builder.Services.AddSingleton<IAdditiveThresholdScheme>(RlweThresholdScheme.Default);
         builder.Services.AddSingleton<ILocalAlgorithm, LocalFederatedSum>();
+        builder.Services.AddSingleton<ILocalAlgorithm, LocalFederatedGlm>();
         builder.Services.AddSingleton<RoundParticipant>();
         builder.Services.AddSingleton<NodeStatus>();
         builder.Services.AddHttpClient("coordinator");

@@ -155,13 +155,13 @@ internal sealed class LocalFederation : IDisposable
     }
 
     public static string DemoPolicy(string coordinatorKey, string purposes) => $"""
-        # Demo site policy: joins HOPERAT federated sums from the demo's own coordinator, with at least 3 hospitals.
+        # Demo site policy: joins federated sums and GLMs for the listed purposes from the demo's own coordinator, with at least 3 hospitals.
         version: 1
         trusted_coordinators:
           - name: demo-coordinator
             public_key: {coordinatorKey}
         purposes_allowed: [{purposes}]
-        algorithms_allowed: [federated-sum]
+        algorithms_allowed: [federated-sum, federated-glm]
         minimum_nodes: 3
         """;
 

@@ -59,6 +59,18 @@ internal static class AdminEndpoints
                 ? Results.NoContent()
                 : Results.Problem(statusCode: 409, title: "Not cancellable", detail: $"Study '{id}' does not exist or has already ended."))));
 
+        // The model registry: ids, outcome and provenance in the list; the full model (terms, fit, privacy) by id.
+        group.MapGet("/models", (CoordinatorStore store) => Results.Ok(store.Read(c =>
+            c.Query<(string model_id, string study_id, string kind, string outcome, string created_at)>(
+                "SELECT model_id, study_id, kind, outcome, created_at FROM models ORDER BY created_at, model_id")
+            .Select(m => new { id = m.model_id, study_id = m.study_id, m.kind, m.outcome, created_at = m.created_at })
+            .ToList())));
+
+        group.MapGet("/models/{*id}", (CoordinatorStore store, string id) =>
+            store.Read(c => c.QuerySingleOrDefault<string>("SELECT model_json FROM models WHERE model_id=@id", new { id })) is { } json
+                ? Results.Text(json, "application/json")
+                : Results.Problem(statusCode: 404, title: "Unknown model", detail: $"No model '{id}' in the registry."));
+
         group.MapGet("/nodes", (CoordinatorStore store) => Results.Ok(store.Read(c =>
             c.Query("SELECT node_id, name, enrolled_at, last_seen_at, protocol_version, revoked FROM nodes ORDER BY enrolled_at").ToList())));
 

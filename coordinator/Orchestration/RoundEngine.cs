@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using System.Text.Json;
 using Dapper;
 using FederatedTwin.Coordinator.Storage;
@@ -194,17 +195,32 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
                 metrics.RoundsCompleted.Add(1);
                 var allSums = c.Query<string>("SELECT values_json FROM round_results WHERE study_id=@id ORDER BY round", new { id }, t)
                     .Select(v => JsonSerializer.Deserialize<long[]>(v)!).ToList();
-                var result = algorithms.Get(spec.Algorithm).AggregateRound(spec, (int)a.round, allSums);
-                if (result is null)
+                JsonObject? result;
+                try
                 {
-                    StartAttempt(c, t, spec, (int)a.round + 1, 1, a.Participants, now);
+                    result = algorithms.Get(spec.Algorithm).AggregateRound(spec, (int)a.round, allSums);
+                    if (result is null)
+                    {
+                        StartAttempt(c, t, spec, (int)a.round + 1, 1, a.Participants, now);
+                        break;
+                    }
                 }
-                else
+                catch (StudyAlgorithmException e)
                 {
-                    c.Execute("UPDATE studies SET state=@s, result_json=@r, updated_at=@now WHERE study_id=@id",
-                        new { s = States.Completed, r = result.ToJsonString(), now = now.ToString("O"), id }, t);
-                    Event(c, t, now, "study_completed", id, null, $"after {a.round} round(s)");
+                    Fail(c, t, id, now, e.Message);
+                    break;
                 }
+
+                c.Execute("UPDATE studies SET state=@s, result_json=@r, updated_at=@now WHERE study_id=@id",
+                    new { s = States.Completed, r = result.ToJsonString(), now = now.ToString("O"), id }, t);
+                if (result["model"] is JsonObject model)
+                {
+                    c.Execute("INSERT INTO models(model_id, study_id, kind, outcome, created_at, model_json) VALUES (@mid, @id, @kind, @outcome, @now, @json)",
+                        new { mid = (string)model["id"]!, id, kind = (string)model["kind"]!, outcome = (string)model["outcome"]!, now = now.ToString("O"), json = model.ToJsonString() }, t);
+                    Event(c, t, now, "model_registered", id, null, (string)model["id"]!);
+                }
+
+                Event(c, t, now, "study_completed", id, null, $"after {a.round} round(s)");
 
                 break;
             }

@@ -32,6 +32,11 @@ internal static class Migrations
         CREATE TABLE events(id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, kind TEXT NOT NULL, study_id TEXT NULL,
             node_id TEXT NULL, detail TEXT NOT NULL);
         """,
+        // The model registry: every model a study trained, as the JSON the analysts and the twin read.
+        """
+        CREATE TABLE models(model_id TEXT PRIMARY KEY, study_id TEXT NOT NULL REFERENCES studies(study_id), kind TEXT NOT NULL,
+            outcome TEXT NOT NULL, created_at TEXT NOT NULL, model_json TEXT NOT NULL);
+        """,
     ];
 
     public static void Apply(SqliteConnection connection)

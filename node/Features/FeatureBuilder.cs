@@ -76,6 +76,25 @@ public sealed class FeatureBuilder(NodeStore store)
         return ages;
     }
 
+    /// <summary>
+    /// The patient-years a study with this purpose of use may use: a year whose consent state for the
+    /// purpose is deny is left out, one that is permit is kept, and one with no state follows the site
+    /// policy's default (opt-in: left out).
+    /// </summary>
+    public IEnumerable<PatientYear> ForPurpose(string purpose, bool optIn)
+    {
+        var states = store.Read(c => c.Query<(string pseudonym, int year, string state)>("SELECT pseudonym, year, state FROM consent_states WHERE purpose=@purpose", new { purpose })
+            .ToDictionary(s => (s.pseudonym, s.year), s => s.state));
+        foreach (var row in All())
+        {
+            var state = states.GetValueOrDefault((row.Pseudonym, (int)row.Values["year"]!.Value));
+            if (state == "permit" || (state is null && !optIn))
+            {
+                yield return row;
+            }
+        }
+    }
+
     /// <summary>Counts of records excluded from features as sensitive, by category (never who).</summary>
     public IReadOnlyDictionary<string, long> SensitiveExclusions() => store.Read(c =>
         c.Query<(string sensitive, long n)>("SELECT sensitive, COUNT(*) FROM facts WHERE sensitive IS NOT NULL GROUP BY sensitive").ToDictionary(x => x.sensitive, x => x.n));

@@ -49,6 +49,11 @@ public sealed class GlmData
 
     public int Rows => Y.Length;
 
+    /// <summary>The design rows, row-major (no intercept column); for reading, e.g. to pool rows in a reference fit.</summary>
+    public IReadOnlyList<double> Design => X;
+
+    public IReadOnlyList<double> Responses => Y;
+
     internal double[] X { get; }
 
     internal double[] Y { get; }

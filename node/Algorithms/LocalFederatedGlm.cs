@@ -1,0 +1,63 @@
+using FederatedTwin.Node.Features;
+using FederatedTwin.Protocol.Crypto.Codec;
+using FederatedTwin.Protocol.Federation;
+using FederatedTwin.Protocol.Models.Glm;
+
+namespace FederatedTwin.Node.Algorithms;
+
+/// <summary>
+/// The node side of the exact federated GLM: this site's patient-years (consent applied for the study's
+/// purpose, sensitive records already left out of the features, complete cases only) reduced to the
+/// round's sums — moments, or X'WX, X'Wz and deviance at the coordinator's coefficients — and encoded
+/// in the fixed-point layout both sides derive from the study (protocol/Models/Glm/GlmNode).
+/// </summary>
+public sealed class LocalFederatedGlm : ILocalAlgorithm
+{
+    public string Name => GlmStudy.AlgorithmName;
+
+    public long[] Compute(RoundRequest request, NodeDirectory node, int maxParties)
+    {
+        var glm = GlmStudy.Parse(request.Parameters, maxParties);
+        var round = GlmStudy.Deserialize(request.Parameters.GetValueOrDefault(GlmStudy.RequestParameter) ?? throw new InvalidOperationException("The round carries no GLM request."));
+        var purpose = request.Parameters.GetValueOrDefault("purpose_of_use") ?? throw new InvalidOperationException("The round names no purpose of use.");
+        var data = Rows(node, glm, purpose);
+        var values = GlmNode.Compute(glm.Spec, round, data);
+        return new FixedPointCodec(round.Layout, maxParties).Encode(values);
+    }
+
+    /// <summary>The design rows: patient-years with an observed outcome and a value in every named column.</summary>
+    public static GlmData Rows(NodeDirectory node, GlmStudy glm, string purpose)
+    {
+        var unknown = glm.Features.Append(glm.Outcome).Concat(glm.Offset is null ? [] : [glm.Offset])
+            .Where(c => !FeatureSchema.Columns.Any(k => k.Name == c)).ToList();
+        if (unknown.Count > 0)
+        {
+            throw new InvalidOperationException($"The study names column(s) this node's feature schema does not have: {string.Join(", ", unknown)}.");
+        }
+
+        var x = new List<double>();
+        var y = new List<double>();
+        var offset = new List<double>();
+        var builder = new FeatureBuilder(node.Store);
+        foreach (var row in builder.ForPurpose(purpose, node.LoadPolicy().IsOptIn(purpose)))
+        {
+            if (row.Values.GetValueOrDefault("outcome_observed") != 1 || row.Values.GetValueOrDefault(glm.Outcome) is not { } outcome)
+            {
+                continue;
+            }
+
+            var features = glm.Features.Select(f => row.Values.GetValueOrDefault(f)).ToList();
+            double? o = glm.Offset is null ? 0 : row.Values.GetValueOrDefault(glm.Offset);
+            if (features.Any(f => f is null) || o is null)
+            {
+                continue; // complete cases only
+            }
+
+            x.AddRange(features.Select(f => f!.Value));
+            y.Add(outcome);
+            offset.Add(o.Value);
+        }
+
+        return new GlmData(glm.Features.Count, [.. x], [.. y], offset: glm.Offset is null ? null : [.. offset]);
+    }
+}

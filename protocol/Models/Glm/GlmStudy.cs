@@ -1,0 +1,98 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using FederatedTwin.Protocol.Federation;
+
+namespace FederatedTwin.Protocol.Models.Glm;
+
+/// <summary>
+/// A federated GLM study as its parameters in study.yaml declare it, read the same way by the coordinator
+/// and by every node so that both derive the same <see cref="GlmSpec"/> (and so the same fixed-point
+/// layouts). Rows are patient-years with an observed outcome; a row with an empty value in any named
+/// column is left out (complete cases, as R's default na.action = na.omit).
+/// </summary>
+public sealed record GlmStudy(GlmSpec Spec, string Outcome, IReadOnlyList<string> Features, string? Offset)
+{
+    public const string AlgorithmName = "federated-glm";
+
+    /// <summary>The parameter carrying the coordinator's <see cref="GlmRequest"/> for a round, as JSON.</summary>
+    public const string RequestParameter = "glm_request";
+
+    private static readonly JsonSerializerOptions RequestJson = new(WireJson.Options)
+    {
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    /// <summary>Reads the study's parameters; errors name the parameter (parameters.family, …).</summary>
+    public static GlmStudy Parse(StudySpec study, int maxParties) => Parse(study.Parameters ?? new Dictionary<string, string>(), maxParties);
+
+    /// <summary>The same, from a round's parameters (the study's, as the node receives them).</summary>
+    public static GlmStudy Parse(IReadOnlyDictionary<string, string> p, int maxParties)
+    {
+        var family = Required(p, "family") switch
+        {
+            "binomial" => GlmFamily.Binomial,
+            "poisson" => GlmFamily.Poisson,
+            "gaussian" => GlmFamily.Gaussian,
+            var other => throw new StudyFileException("parameters.family", $"'{other}' is not one of binomial, poisson, gaussian"),
+        };
+        var outcome = Column(Required(p, "outcome"), "parameters.outcome");
+        var features = Required(p, "features").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+            .Select(f => Column(f, "parameters.features")).ToList();
+        if (features.Count == 0 || features.Distinct(StringComparer.Ordinal).Count() != features.Count)
+        {
+            throw new StudyFileException("parameters.features", "a comma-separated list of distinct feature columns is required");
+        }
+
+        var offset = p.GetValueOrDefault("offset") is { Length: > 0 } o ? Column(o, "parameters.offset") : null;
+        if (offset is not null && family == GlmFamily.Binomial)
+        {
+            throw new StudyFileException("parameters.offset", "a binomial model with an offset is not supported (its null model has no closed form)");
+        }
+
+        if (features.Contains(outcome, StringComparer.Ordinal) || (offset is not null && (features.Contains(offset, StringComparer.Ordinal) || offset == outcome)))
+        {
+            throw new StudyFileException("parameters.features", "the outcome and the offset cannot also be features");
+        }
+
+        var bounds = new GlmBounds(Long(p, "max_rows_per_node", 10_000_000), Number(p, "max_abs_feature", 10_000_000))
+        {
+            MaxAbsResponse = family == GlmFamily.Binomial ? 1 : Number(p, "max_abs_response", null),
+            MaxAbsOffset = offset is null ? 0 : Number(p, "max_abs_offset", null),
+        };
+        try
+        {
+            var spec = new GlmSpec(family, features, bounds, maxParties, hasOffset: offset is not null, ridge: Number(p, "ridge", 0), maxIterations: (int)Long(p, "max_iterations", 25));
+            return new GlmStudy(spec, outcome, features, offset);
+        }
+        catch (ArgumentException e)
+        {
+            throw new StudyFileException("parameters", e.Message);
+        }
+    }
+
+    public static string Serialize(GlmRequest request) => JsonSerializer.Serialize(request, RequestJson);
+
+    public static GlmRequest Deserialize(string json) =>
+        JsonSerializer.Deserialize<GlmRequest>(json, RequestJson) ?? throw new InvalidOperationException("The round carries an empty GLM request.");
+
+    private static string Required(IReadOnlyDictionary<string, string> p, string name) =>
+        p.GetValueOrDefault(name) is { Length: > 0 } v ? v.Trim() : throw new StudyFileException("parameters." + name, "required for " + AlgorithmName);
+
+    /// <summary>Column names are plain identifiers; which columns exist is the node's feature schema's business.</summary>
+    private static string Column(string name, string field) =>
+        name.Length is > 0 and <= 64 && name.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '_')
+            ? name
+            : throw new StudyFileException(field, $"'{name}' is not a feature column name (lower-case letters, digits and _)");
+
+    private static long Long(IReadOnlyDictionary<string, string> p, string name, long fallback) =>
+        p.GetValueOrDefault(name) is not { } v ? fallback
+        : long.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n > 0 ? n
+        : throw new StudyFileException("parameters." + name, "must be a positive whole number");
+
+    private static double Number(IReadOnlyDictionary<string, string> p, string name, double? fallback) =>
+        p.GetValueOrDefault(name) is not { } v
+            ? fallback ?? throw new StudyFileException("parameters." + name, "required for this family")
+            : double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var x) && double.IsFinite(x) && x >= 0 ? x
+            : throw new StudyFileException("parameters." + name, "must be a non-negative number");
+}
