@@ -7,6 +7,7 @@ root.Subcommands.Add(DemoCommand.Create());
 root.Subcommands.Add(NodeCommands.Create());
 root.Subcommands.Add(CoordinatorCommands.Create());
 root.Subcommands.Add(StudyCommands.Create());
+root.Subcommands.Add(ModelCommands.Create());
 root.Subcommands.Add(SynthCommand.Create());
 root.Subcommands.Add(BenchCommands.Create());
 root.Subcommands.Add(MsspCommand.Create());

@@ -95,6 +95,15 @@ internal static class DemoCommand
             }
 
             AnsiConsole.MarkupLine("[green]The decrypted aggregate equals the census counted in the three sites' FHIR files; no site's counts left it unencrypted.[/]");
+
+            // The population twin's models: exact federated GLMs, trained at once, each round one encrypted aggregation.
+            var models = await TrainModels(federation, cancellationToken);
+            if (models is null)
+            {
+                return 1;
+            }
+
+            AnsiConsole.MarkupLine($"demo total {total.Elapsed.TotalSeconds:F1} s");
             if (output is not null)
             {
                 AnsiConsole.MarkupLine($"kept: {Markup.Escape(Path.Combine(root, "coordinator"))} and {Markup.Escape(Path.Combine(root, "nodes"))}/<name>");
@@ -111,9 +120,68 @@ internal static class DemoCommand
         }
     }
 
+    /// <summary>The demo's model set: what the twin needs to step a person-year forward.</summary>
+    private static readonly (string Id, string Family, string Outcome, string? MaxResponse)[] DemoModels =
+    [
+        ("demo-admission", "binomial", "admission_next_year", null),
+        ("demo-ed-visits", "poisson", "ed_visits_next_year", "100"),
+        ("demo-death", "binomial", "death_next_year", null),
+        ("demo-cost", "gaussian", "cost_next_year", "5000000"),
+    ];
+
+    private const string ModelFeatures = "age,sex_male,diabetes,hypertension,heart_failure,copd,ckd,cad,condition_count,inpatient_admissions,ed_visits";
+
+    private static async Task<List<JsonNode>?> TrainModels(LocalFederation federation, CancellationToken cancellationToken)
+    {
+        foreach (var (id, family, outcome, maxResponse) in DemoModels)
+        {
+            await federation.CreateStudy($"""
+                id: {id}
+                algorithm: federated-glm
+                purpose_of_use: HOPERAT
+                min_nodes: 3
+                max_nodes: 3
+                phase_deadline_seconds: 30
+                description: {family} GLM of {outcome} for the population twin.
+                parameters:
+                  family: {family}
+                  outcome: {outcome}
+                  features: {ModelFeatures}
+                  max_rows_per_node: "1000000"
+                  max_abs_feature: "1000"
+                {(maxResponse is null ? string.Empty : $"  max_abs_response: \"{maxResponse}\"")}
+                """, cancellationToken);
+        }
+
+        var models = new List<JsonNode>();
+        foreach (var (id, _, _, _) in DemoModels)
+        {
+            var study = await federation.WaitForStudy(id, TimeSpan.FromSeconds(180), null, cancellationToken);
+            if (study["state"]?.ToString() != "completed")
+            {
+                AnsiConsole.MarkupLine($"[red]Model study {Markup.Escape(id)} ended {Markup.Escape($"{study["state"]}")}: {Markup.Escape($"{study["failure_reason"]}")}[/]");
+                return null;
+            }
+
+            models.Add(study["result"]!["model"]!);
+        }
+
+        ModelCommands.Print(models[0]);
+        var summary = new Table().Title("Models in the coordinator's registry").AddColumns("model", "family", "patient-years", "nodes", "rounds", "converged", "deviance", "AIC");
+        foreach (var m in models)
+        {
+            summary.AddRow(Markup.Escape($"{m["id"]}"), Markup.Escape($"{m["family"]}"), $"{m["rows"]}", $"{m["nodes"]}", $"{m["rounds"]}", $"{m["converged"]}",
+                m["deviance"]!.GetValue<double>().ToString("F1", System.Globalization.CultureInfo.InvariantCulture), m["aic"]!.GetValue<double>().ToString("F1", System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        AnsiConsole.Write(summary);
+        return models;
+    }
+
     /// <summary>
     /// The census the demo computes itself from the sites' raw FHIR Patient files (never through a node
-    /// or the coordinator): alive at the start of the year, age as year − birth year capped at 90.
+    /// or the coordinator): alive at the start of the year, age as year − birth year capped at 90, and 90+
+    /// throughout for a patient over 89 now or at death (the node's Safe Harbor rule, docs/privacy.md).
     /// </summary>
     private static long[] ExpectedCensus(IEnumerable<string> patientFiles)
     {
@@ -131,7 +199,9 @@ internal static class DemoCommand
                     continue;
                 }
 
-                var age = Math.Min(90, CensusYear - birthYear);
+                // Safe Harbor as the node applies it: a patient over 89 today (or at death) is 90+ in every year.
+                var reference = Math.Min(deceasedYear ?? DateTime.UtcNow.Year, DateTime.UtcNow.Year);
+                var age = reference - birthYear >= 90 ? 90 : Math.Min(90, CensusYear - birthYear);
                 var band = age switch { < 18 => 0, < 35 => 1, < 50 => 2, < 65 => 3, < 75 => 4, < 85 => 5, < 90 => 6, _ => 7 };
                 sum[(band * 2) + (root.GetProperty("gender").GetString() == "male" ? 1 : 0)]++;
             }

@@ -99,7 +99,7 @@ internal static class StudyCommands
         AnsiConsole.Write(attempts);
     }
 
-    private static async Task<int> Run(ParseResult parse, Option<Uri> coordinator, Option<string?> token, Option<DirectoryInfo?> dataDir, Func<AdminClient, Task> action)
+    internal static async Task<int> Run(ParseResult parse, Option<Uri> coordinator, Option<string?> token, Option<DirectoryInfo?> dataDir, Func<AdminClient, Task> action)
     {
         var adminToken = parse.GetValue(token) ?? Environment.GetEnvironmentVariable("FTWIN_ADMIN_TOKEN")
             ?? (parse.GetValue(dataDir) is { } dir ? CoordinatorKeys.ReadAdminToken(dir.FullName) : null);

@@ -108,16 +108,17 @@ public sealed class EndToEndTests
     {
         var output = Path.Combine(TestFederation.TempDir("demo"), "out");
         using var demo = ChildProcess.StartFtwin(["demo", "--out", output], output + ".log");
-        var deadline = DateTime.UtcNow.AddSeconds(90);
+        var deadline = DateTime.UtcNow.AddSeconds(300);
         while (!demo.HasExited && DateTime.UtcNow < deadline)
         {
             await Task.Delay(200);
         }
 
-        Assert.True(demo.HasExited, "the demo did not finish within 90 s");
+        Assert.True(demo.HasExited, "the demo did not finish within 300 s");
         var log = await File.ReadAllTextAsync(output + ".log");
         Assert.Equal(0, demo.ExitCode);
         Assert.Contains("round latency", log, StringComparison.Ordinal);
+        Assert.Contains("Models in the coordinator's registry", log, StringComparison.Ordinal);
         Assert.DoesNotContain("≠", log, StringComparison.Ordinal);
         Assert.True(Directory.Exists(Path.Combine(output, "coordinator")));
         Assert.Equal(3, Directory.GetDirectories(Path.Combine(output, "nodes")).Length);

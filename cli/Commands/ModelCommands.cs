@@ -1,0 +1,93 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Spectre.Console;
+
+namespace FederatedTwin.Cli.Commands;
+
+/// <summary>`ftwin model ...`: the coordinator's model registry (every model a study trained).</summary>
+internal static class ModelCommands
+{
+    public static Command Create()
+    {
+        var command = new Command("model", "List and show the models in a coordinator's registry.");
+        var coordinator = new Option<Uri>("--coordinator") { Description = "The coordinator's base URL.", DefaultValueFactory = _ => new Uri("http://127.0.0.1:7400") };
+        var token = new Option<string?>("--admin-token") { Description = "The coordinator's admin token (or set FTWIN_ADMIN_TOKEN, or give --data-dir on the coordinator's host)." };
+        var dataDir = new Option<DirectoryInfo?>("--data-dir") { Description = "Read the admin token from this coordinator data directory." };
+        var json = new Option<bool>("--json") { Description = "Print JSON." };
+        var csv = new Option<bool>("--csv") { Description = "Print the coefficients as CSV." };
+
+        var list = new Command("list", "List registered models.") { coordinator, token, dataDir, json };
+        list.SetAction(parse => StudyCommands.Run(parse, coordinator, token, dataDir, async client =>
+        {
+            var models = await client.Send(HttpMethod.Get, "/v1/admin/models");
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(models?.ToJsonString());
+                return;
+            }
+
+            var table = new Table().AddColumns("id", "kind", "outcome", "study", "created");
+            foreach (var m in models?.AsArray() ?? [])
+            {
+                table.AddRow(Markup.Escape($"{m?["id"]}"), Markup.Escape($"{m?["kind"]}"), Markup.Escape($"{m?["outcome"]}"), Markup.Escape($"{m?["study_id"]}"), Markup.Escape($"{m?["created_at"]}"));
+            }
+
+            AnsiConsole.Write(table);
+        }));
+        command.Subcommands.Add(list);
+
+        var id = new Argument<string>("id") { Description = "The model id (e.g. glm/admission_next_year/<study>)." };
+        var show = new Command("show", "Show a model: coefficients with standard errors and 95% confidence intervals, fit, provenance.") { id, coordinator, token, dataDir, json, csv };
+        show.SetAction(parse => StudyCommands.Run(parse, coordinator, token, dataDir, async client =>
+        {
+            var model = await client.Send(HttpMethod.Get, $"/v1/admin/models/{parse.GetValue(id)}");
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(model?.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            }
+            else if (parse.GetValue(csv))
+            {
+                Console.Write(Csv(model!));
+            }
+            else
+            {
+                Print(model!);
+            }
+        }));
+        command.Subcommands.Add(show);
+        return command;
+    }
+
+    internal static void Print(JsonNode model)
+    {
+        AnsiConsole.MarkupLine($"[bold]{Markup.Escape($"{model["id"]}")}[/]: {Markup.Escape($"{model["family"]}")} ({Markup.Escape($"{model["link"]}")} link) of {Markup.Escape($"{model["outcome"]}")}"
+            + (model["offset"] is { } offset ? $", offset {Markup.Escape(offset.ToString())}" : string.Empty));
+        var table = new Table().AddColumns("term", "coefficient", "std. error", "z", "95% CI");
+        foreach (var t in model["terms"]?.AsArray() ?? [])
+        {
+            table.AddRow(Markup.Escape($"{t?["name"]}"), F(t?["coefficient"]), F(t?["std_error"]), F(t?["statistic"], "F2"), $"{F(t?["ci_low"])} – {F(t?["ci_high"])}");
+        }
+
+        AnsiConsole.Write(table);
+        AnsiConsole.MarkupLine($"deviance {F(model["deviance"], "F2")} on {model["residual_df"]} df (null {F(model["null_deviance"], "F2")} on {model["null_df"]} df), AIC {F(model["aic"], "F2")}");
+        AnsiConsole.MarkupLine($"{model["rows"]} patient-years from {model["nodes"]} nodes; {model["rounds"]} encrypted aggregation rounds, converged: {model["converged"]}; study {Markup.Escape($"{model["study_id"]}")} ({Markup.Escape($"{model["purpose_of_use"]}")})");
+    }
+
+    internal static string Csv(JsonNode model)
+    {
+        var csv = new StringBuilder("term,coefficient,std_error,statistic,p_value,ci_low,ci_high\n");
+        foreach (var t in model["terms"]?.AsArray() ?? [])
+        {
+            csv.Append(CultureInfo.InvariantCulture, $"{t?["name"]},{R(t?["coefficient"])},{R(t?["std_error"])},{R(t?["statistic"])},{R(t?["p_value"])},{R(t?["ci_low"])},{R(t?["ci_high"])}\n");
+        }
+
+        return csv.ToString();
+    }
+
+    private static string F(JsonNode? value, string format = "G6") => value is null ? string.Empty : value.GetValue<double>().ToString(format, CultureInfo.InvariantCulture);
+
+    private static string R(JsonNode? value) => value is null ? string.Empty : value.GetValue<double>().ToString("R", CultureInfo.InvariantCulture);
+}
