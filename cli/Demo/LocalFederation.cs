@@ -161,8 +161,11 @@ internal sealed class LocalFederation : IDisposable
           - name: demo-coordinator
             public_key: {coordinatorKey}
         purposes_allowed: [{purposes}]
-        algorithms_allowed: [federated-sum, federated-glm]
+        algorithms_allowed: [federated-sum, federated-glm, federated-composition]
         minimum_nodes: 3
+        dp_may_be_off: true      # the demo's census and GLMs are exact; its composition carries noise
+        privacy_budgets:
+          HOPERAT: 1.0
         """;
 
     private static async Task WaitReady(Uri health, ChildProcess process, CancellationToken cancellationToken)

@@ -1,4 +1,5 @@
 using Dapper;
+using FederatedTwin.Node.Policy;
 using FederatedTwin.Protocol.Federation;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -88,6 +89,35 @@ public sealed partial class NodeWorker(
         return new CoordinatorClient(http, node.Identity, enrollment.NodeId, enrollment.CoordinatorPublicKey, TimeSpan.FromSeconds(options.Value.SignatureWindowSeconds));
     }
 
+    /// <summary>
+    /// The policy decision, recorded with the privacy it spends in one transaction: the ρ a study declares is
+    /// charged to the purpose's budget for the calendar year when the node accepts (whether or not the study
+    /// later completes — its noisy statistics may already have left), so concurrent offers cannot overspend.
+    /// </summary>
+    private PolicyDecision Decide(StudySpec study) => node.Store.Write((c, t) =>
+    {
+        var year = DateTimeOffset.UtcNow.Year;
+        var existing = c.QuerySingleOrDefault<(long accept, string rule, string reason)?>("SELECT accept, rule, reason FROM decisions WHERE study_id=@s", new { s = study.Id.Value }, t);
+        if (existing is { } known)
+        {
+            return new PolicyDecision(known.accept == 1, known.rule, known.reason); // an offer seen again: the same answer, charged once
+        }
+
+        var spent = c.ExecuteScalar<double?>("SELECT SUM(rho) FROM privacy_ledger WHERE purpose=@p AND year=@year", new { p = study.PurposeOfUse.Code, year }, t) ?? 0;
+        var decision = node.LoadPolicy().Decide(study, spent);
+        var now = DateTimeOffset.UtcNow.ToString("O");
+        c.Execute("""
+            INSERT INTO decisions(study_id, accept, rule, reason, purpose_of_use, algorithm, decided_at)
+            VALUES (@s, @a, @rule, @reason, @p, @alg, @now)
+            """, new { s = study.Id.Value, a = decision.Accept ? 1 : 0, rule = decision.Rule, reason = decision.Reason, p = study.PurposeOfUse.Code, alg = study.Algorithm, now }, t);
+        if (decision.Accept && SitePolicy.StudyRho(study) is > 0 and var rho)
+        {
+            c.Execute("INSERT INTO privacy_ledger(study_id, purpose, year, rho, recorded_at) VALUES (@s, @p, @year, @rho, @now)", new { s = study.Id.Value, p = study.PurposeOfUse.Code, year, rho, now }, t);
+        }
+
+        return decision;
+    });
+
     private async Task Handle(CoordinatorClient client, WorkItem item, CancellationToken cancellationToken)
     {
         var key = $"{item.Kind}/{item.Study.Id}/{item.Round}/{item.Attempt}";
@@ -102,11 +132,7 @@ public sealed partial class NodeWorker(
             switch (item.Kind)
             {
                 case WorkKind.StudyOffer:
-                    var decision = node.LoadPolicy().Decide(item.Study);
-                    node.Store.Write((c, t) => c.Execute("""
-                        INSERT OR REPLACE INTO decisions(study_id, accept, rule, reason, purpose_of_use, algorithm, decided_at)
-                        VALUES (@s, @a, @rule, @reason, @p, @alg, @now)
-                        """, new { s = item.Study.Id.Value, a = decision.Accept ? 1 : 0, rule = decision.Rule, reason = decision.Reason, p = item.Study.PurposeOfUse.Code, alg = item.Study.Algorithm, now = DateTimeOffset.UtcNow.ToString("O") }, t));
+                    var decision = Decide(item.Study);
                     node.Store.Event(decision.Accept ? "study_accepted" : "study_refused", item.Study.Id.Value, $"{decision.Rule}: {decision.Reason}");
                     await client.Post($"/v1/node/studies/{item.Study.Id}/decision", new StudyDecision(item.Study.Id, decision.Accept, decision.Rule, decision.Reason), cancellationToken);
                     break;

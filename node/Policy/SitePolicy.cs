@@ -45,13 +45,17 @@ public sealed class SitePolicy
         consent_default:               # for patients with no Consent that decides a purpose
           HRESCH: opt-in               # research: only patients who permitted it
           HOPERAT: opt-out             # health care operations: everyone who did not refuse
+        dp_may_be_off: false           # refuse studies that add no differential-privacy noise
+        privacy_budgets: {}            # zCDP rho per purpose and calendar year, e.g. HOPERAT: 1.0
         """;
 
     /// <summary>Research purposes default to opt-in, the HIPAA-permitted purposes (TPO, public health) to opt-out, unless the policy says otherwise.</summary>
     private static readonly IReadOnlySet<string> ResearchPurposes = new HashSet<string>(StringComparer.Ordinal) { "HRESCH", "CLINTRCH" };
 
-    private SitePolicy(int version, IReadOnlyList<TrustedCoordinator> trusted, IReadOnlySet<string> purposes, IReadOnlySet<string> algorithms, int minimumNodes, IReadOnlyDictionary<string, bool> optIn)
+    private SitePolicy(int version, IReadOnlyList<TrustedCoordinator> trusted, IReadOnlySet<string> purposes, IReadOnlySet<string> algorithms, int minimumNodes, IReadOnlyDictionary<string, bool> optIn, bool dpMayBeOff, IReadOnlyDictionary<string, double> budgets)
     {
+        DpMayBeOff = dpMayBeOff;
+        PrivacyBudgets = budgets;
         ConsentOptIn = optIn;
         Version = version;
         TrustedCoordinators = trusted;
@@ -69,6 +73,12 @@ public sealed class SitePolicy
     public IReadOnlySet<string> AlgorithmsAllowed { get; }
 
     public int MinimumNodes { get; }
+
+    /// <summary>Whether the node may join a study that adds no differential-privacy noise (exact aggregates).</summary>
+    public bool DpMayBeOff { get; }
+
+    /// <summary>zCDP ρ the node may spend per purpose of use and calendar year; a purpose not listed has none.</summary>
+    public IReadOnlyDictionary<string, double> PrivacyBudgets { get; }
 
     /// <summary>Per purpose, true when the site's consent default is opt-in (as configured; see <see cref="IsOptIn"/>).</summary>
     public IReadOnlyDictionary<string, bool> ConsentOptIn { get; }
@@ -150,11 +160,29 @@ public sealed class SitePolicy
             };
         }
 
-        return new SitePolicy(1, trusted, (d.PurposesAllowed ?? []).ToHashSet(StringComparer.Ordinal), (d.AlgorithmsAllowed ?? []).ToHashSet(StringComparer.Ordinal), d.MinimumNodes.Value, optIn);
+        var budgets = new Dictionary<string, double>(StringComparer.Ordinal);
+        foreach (var (purpose, rho) in d.PrivacyBudgets ?? [])
+        {
+            if (!PurposeOfUse.Known.Contains(purpose))
+            {
+                throw new SitePolicyException($"{source}: privacy_budgets: '{purpose}' is not an HL7 v3 PurposeOfUse code.");
+            }
+
+            budgets[purpose] = rho is >= 0 and < double.PositiveInfinity ? rho : throw new SitePolicyException($"{source}: privacy_budgets.{purpose}: must be a non-negative zCDP rho.");
+        }
+
+        return new SitePolicy(1, trusted, (d.PurposesAllowed ?? []).ToHashSet(StringComparer.Ordinal), (d.AlgorithmsAllowed ?? []).ToHashSet(StringComparer.Ordinal), d.MinimumNodes.Value, optIn, d.DpMayBeOff ?? false, budgets);
     }
 
+    /// <summary>The zCDP ρ a study declares it spends at each node (parameters.dp_rho); 0 when it adds no noise.</summary>
+    public static double StudyRho(StudySpec study) =>
+        study.Parameters?.GetValueOrDefault("dp_rho") is { } text && double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var rho) && rho > 0 ? rho : 0;
+
     /// <summary>Rules in order; the first that refuses decides. The rule names appear in decisions and audits.</summary>
-    public PolicyDecision Decide(StudySpec study)
+    public PolicyDecision Decide(StudySpec study) => Decide(study, 0);
+
+    /// <summary>The same, given the ρ already spent this calendar year for the study's purpose (the node's privacy ledger).</summary>
+    public PolicyDecision Decide(StudySpec study, double spentThisYear)
     {
         if (!PurposesAllowed.Contains(study.PurposeOfUse.Code))
         {
@@ -169,6 +197,21 @@ public sealed class SitePolicy
         if (study.MinNodes < MinimumNodes)
         {
             return new PolicyDecision(false, "minimum_nodes", $"the study may run with {study.MinNodes} nodes; this site requires at least {MinimumNodes}");
+        }
+
+        var rho = StudyRho(study);
+        if (rho == 0 && !DpMayBeOff)
+        {
+            return new PolicyDecision(false, "dp_may_be_off", "the study adds no differential-privacy noise (no parameters.dp_rho) and this site requires it");
+        }
+
+        if (rho > 0)
+        {
+            var budget = PrivacyBudgets.GetValueOrDefault(study.PurposeOfUse.Code);
+            if (spentThisYear + rho > budget)
+            {
+                return new PolicyDecision(false, "privacy_budgets", FormattableString.Invariant($"the study would spend zCDP rho {rho:G4} for {study.PurposeOfUse}; {spentThisYear:G4} of this year's {budget:G4} is spent"));
+            }
         }
 
         return new PolicyDecision(true, "all_rules_passed", $"purpose {study.PurposeOfUse}, algorithm {study.Algorithm} and minimum of {study.MinNodes} nodes are allowed");
@@ -191,6 +234,10 @@ public sealed class SitePolicy
         public int? MinimumNodes { get; set; }
 
         public Dictionary<string, string>? ConsentDefault { get; set; }
+
+        public bool? DpMayBeOff { get; set; }
+
+        public Dictionary<string, double>? PrivacyBudgets { get; set; }
     }
 
     private sealed class CoordinatorEntry

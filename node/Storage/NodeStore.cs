@@ -61,6 +61,10 @@ public sealed class NodeStore
         CREATE TABLE facts(pseudonym TEXT NOT NULL, resource_key TEXT NOT NULL, seq INTEGER NOT NULL, year INTEGER NOT NULL, kind TEXT NOT NULL,
             category TEXT NULL, value REAL NOT NULL, sensitive TEXT NULL, PRIMARY KEY(pseudonym, resource_key, seq)) WITHOUT ROWID;
         """,
+        // The privacy ledger: the zCDP rho each accepted study spends, per purpose and calendar year.
+        """
+        CREATE TABLE privacy_ledger(study_id TEXT PRIMARY KEY, purpose TEXT NOT NULL, year INTEGER NOT NULL, rho REAL NOT NULL, recorded_at TEXT NOT NULL);
+        """,
     ];
 
     private readonly string _connectionString;

@@ -79,3 +79,87 @@ public sealed class GlmEndToEndTests
     private static Task<FederatedTwin.Cli.Demo.LocalFederation> LocalFederationWithData(string name, Action<int, NodeDirectory> prepare) =>
         FederatedTwin.Cli.Demo.LocalFederation.Start(TestFederation.TempDir(name), ["site-a", "site-b", "site-c"], "HOPERAT", pollWaitSeconds: 1, CancellationToken.None, prepare);
 }
+
+/// <summary>The population composition across three node processes: exact without DP, noisy with it, small cells never shown.</summary>
+public sealed class CompositionEndToEndTests
+{
+    [Fact]
+    public async Task The_published_composition_is_the_sum_of_the_sites_counts_with_small_cells_suppressed_and_noise_when_dp_is_on()
+    {
+        using var federation = await FederatedTwin.Cli.Demo.LocalFederation.Start(TestFederation.TempDir("composition"), ["site-a", "site-b", "site-c"], "HOPERAT", pollWaitSeconds: 1, CancellationToken.None, (i, node) =>
+        {
+            var export = TestFederation.TempDir("composition-export");
+            PopulationGenerator.Generate(400, SyntheticProfile.All[i % SyntheticProfile.All.Count], (ulong)(21 + i), export);
+            new IngestPipeline(node).Run(export);
+        });
+        static string Yaml(string id, string? rho) => $"""
+            id: {id}
+            algorithm: federated-composition
+            purpose_of_use: HOPERAT
+            min_nodes: 3
+            max_nodes: 3
+            phase_deadline_seconds: 30
+            parameters:
+              year: "2022"
+            {(rho is null ? string.Empty : $"  dp_rho: \"{rho}\"")}
+            """;
+        await federation.CreateStudy(Yaml("exact", null), CancellationToken.None);
+        await federation.CreateStudy(Yaml("noisy", "0.5"), CancellationToken.None);
+        var exact = await federation.WaitForStudy("exact", TimeSpan.FromSeconds(120), null, CancellationToken.None);
+        var noisy = await federation.WaitForStudy("noisy", TimeSpan.FromSeconds(120), null, CancellationToken.None);
+        Assert.Equal("completed", exact["state"]?.ToString());
+        Assert.Equal("completed", noisy["state"]?.ToString());
+
+        var truth = new long[Protocol.Models.Composition.CompositionStudy.VectorLength];
+        foreach (var n in federation.Nodes)
+        {
+            using var dir = NodeDirectory.OpenOrInitialize(n.Dir);
+            var counts = LocalFederatedComposition.Counts(dir, 2022, "HOPERAT");
+            for (var k = 0; k < truth.Length; k++)
+            {
+                truth[k] += counts[k];
+            }
+        }
+
+        var cells = exact["result"]!["model"]!["composition"]!["cells"]!.AsArray();
+        var interior = Protocol.Models.Composition.CompositionLayout.CompositionShape;
+        var shown = 0;
+        for (var a = 0; a < interior[0]; a++)
+        {
+            for (var s = 0; s < interior[1]; s++)
+            {
+                for (var c = 0; c < interior[2]; c++)
+                {
+                    var published = cells[(((a * (interior[1] + 1)) + s) * (interior[2] + 1)) + c];
+                    var actual = truth[Protocol.Models.Composition.CompositionLayout.CompositionIndex(a, s, c)];
+                    if (published is null)
+                    {
+                        continue;
+                    }
+
+                    shown++;
+                    Assert.Equal(actual, published.GetValue<long>());
+                    Assert.True(actual >= 11, "a cell under the minimum cell size was published");
+                }
+            }
+        }
+
+        Assert.True(shown > 10, $"only {shown} cells shown");
+        Assert.Contains(cells, c => c is null); // the 90+ and 4+ corners are small at this size
+        var grand = truth.Take(Protocol.Models.Composition.CompositionLayout.CompositionCells).Sum();
+        Assert.Equal(grand, cells[^1]!.GetValue<long>());
+
+        // With DP the grand total moves by noise of σ = √12/√(2·0.5) ≈ 3.5 per cell, summed over 80 cells.
+        var noisyTotal = noisy["result"]!["model"]!["composition"]!["cells"]!.AsArray()[^1]!.GetValue<long>();
+        Assert.NotEqual(grand, noisyTotal);
+        Assert.True(Math.Abs(noisyTotal - grand) < 8 * 3.5 * Math.Sqrt(80), $"noisy total {noisyTotal} vs {grand}");
+        Assert.True(noisy["result"]!["model"]!["privacy"]!["dp"]!.GetValue<bool>());
+
+        // Each node charged the noisy study's rho to its ledger, and only that one.
+        foreach (var n in federation.Nodes)
+        {
+            using var dir = NodeDirectory.OpenOrInitialize(n.Dir);
+            Assert.Equal(0.5, dir.Store.Read(c => Dapper.SqlMapper.ExecuteScalar<double>(c, "SELECT SUM(rho) FROM privacy_ledger")));
+        }
+    }
+}

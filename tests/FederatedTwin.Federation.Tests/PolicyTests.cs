@@ -8,7 +8,7 @@ public sealed class PolicyTests
 {
     private static readonly string Key = Convert.ToBase64String(new byte[32]);
 
-    private static SitePolicy Parse(string purposes = "[HOPERAT]", string algorithms = "[federated-sum]", string min = "3") => SitePolicy.Parse($"""
+    private static SitePolicy Parse(string purposes = "[HOPERAT]", string algorithms = "[federated-sum]", string min = "3", string dp = "dp_may_be_off: true") => SitePolicy.Parse($"""
         version: 1
         trusted_coordinators:
           - name: aco
@@ -16,6 +16,7 @@ public sealed class PolicyTests
         purposes_allowed: {purposes}
         algorithms_allowed: {algorithms}
         minimum_nodes: {min}
+        {dp}
         """);
 
     private static StudySpec Study(string purpose = "HOPERAT", string algorithm = "federated-sum", int min = 3) =>
@@ -41,6 +42,27 @@ public sealed class PolicyTests
         var decision = Parse().Decide(Study(purpose, algorithm, min));
         Assert.Equal(rule, decision.Rule);
         Assert.Equal(rule == "all_rules_passed", decision.Accept);
+    }
+
+    [Theory]
+    [InlineData(null, 0.0, "dp_may_be_off")]
+    [InlineData("0.3", 0.0, "all_rules_passed")]
+    [InlineData("0.3", 0.3, "privacy_budgets")]
+    [InlineData("0.2", 0.3, "all_rules_passed")]
+    public void Differential_privacy_is_required_and_each_study_is_charged_to_the_purposes_yearly_budget(string? rho, double spent, string rule)
+    {
+        var policy = Parse(dp: "dp_may_be_off: false\nprivacy_budgets:\n  HOPERAT: 0.5");
+        var study = Study() with { Parameters = rho is null ? null : new Dictionary<string, string> { ["dp_rho"] = rho } };
+        var decision = policy.Decide(study, spent);
+        Assert.Equal(rule, decision.Rule);
+        Assert.Equal(rule == "all_rules_passed", decision.Accept);
+    }
+
+    [Fact]
+    public void A_purpose_without_a_budget_cannot_spend_any_privacy()
+    {
+        var study = Study() with { Parameters = new Dictionary<string, string> { ["dp_rho"] = "0.01" } };
+        Assert.Equal("privacy_budgets", Parse().Decide(study, 0).Rule);
     }
 
     [Theory]

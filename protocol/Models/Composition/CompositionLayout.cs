@@ -27,6 +27,16 @@ public static class CompositionLayout
 
     public static IReadOnlyList<string> ConditionCountLabels { get; } = ["0", "1", "2", "3", "4+"];
 
+    /// <summary>The 11 chronic conditions in layout order: the node's feature schema uses the same list (a test checks it).</summary>
+    public static IReadOnlyList<string> ConditionNames { get; } =
+        ["diabetes", "hypertension", "heart_failure", "copd", "ckd", "cad", "asthma", "depression", "obesity", "cancer", "dementia"];
+
+    /// <summary>
+    /// L2 sensitivity of the whole composition vector (composition + prevalence) to adding or removing one
+    /// patient: one count in one composition cell and at most one in each of the 11 prevalence tables.
+    /// </summary>
+    public static double L2Sensitivity => Math.Sqrt(1 + Conditions);
+
     public static IReadOnlyList<int> CompositionShape { get; } = [AgeBands, Sexes, ConditionCountLevels];
 
     public static IReadOnlyList<int> PrevalenceShape { get; } = [AgeBands, Sexes, PrevalenceCountLevels];

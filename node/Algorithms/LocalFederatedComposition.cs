@@ -1,0 +1,67 @@
+using FederatedTwin.Node.Features;
+using FederatedTwin.Protocol.Crypto.Codec;
+using FederatedTwin.Protocol.Federation;
+using FederatedTwin.Protocol.Models.Composition;
+using FederatedTwin.Protocol.Privacy;
+
+namespace FederatedTwin.Node.Algorithms;
+
+/// <summary>
+/// The node side of the population composition: this site's patients alive at the start of the study's
+/// year (consent applied for its purpose), one row each, counted into the composition and prevalence
+/// cells; then, before encryption, this node's share of discrete Gaussian noise drawn from the operating
+/// system's cryptographic generator (Canonne, Kamath &amp; Steinke 2020; never a rounded float Gaussian,
+/// Mironov 2012). The exact counts never leave the node.
+/// </summary>
+public sealed class LocalFederatedComposition : ILocalAlgorithm
+{
+    public string Name => CompositionStudy.AlgorithmName;
+
+    public long[] Compute(RoundRequest request, NodeDirectory node, int maxParties)
+    {
+        var minNodes = int.Parse(request.Parameters.GetValueOrDefault("min_nodes") ?? throw new InvalidOperationException("The round names no minimum of nodes."), System.Globalization.CultureInfo.InvariantCulture);
+        var study = CompositionStudy.Parse(request.Parameters, minNodes);
+        var purpose = request.Parameters.GetValueOrDefault("purpose_of_use") ?? throw new InvalidOperationException("The round names no purpose of use.");
+        var counts = Counts(node, study.Year, purpose);
+        var codec = FixedPointCodec.Uniform(counts.Length, 1, maxParties);
+        var encoded = codec.Encode(counts.Select(c => (double)c).ToArray());
+        if (study.PerNodeVariance > 0)
+        {
+            DiscreteGaussian.AddNoise(encoded, codec, [study.PerNodeVariance], new CryptographicRandomBits());
+        }
+
+        return encoded;
+    }
+
+    /// <summary>The exact counts (composition cells, then prevalence cells), for this node's eyes only.</summary>
+    public static long[] Counts(NodeDirectory node, int year, string purpose)
+    {
+        if (!FeatureSchema.Conditions.SequenceEqual(CompositionLayout.ConditionNames))
+        {
+            throw new InvalidOperationException("The feature schema's conditions differ from the composition layout's.");
+        }
+
+        var counts = new long[CompositionStudy.VectorLength];
+        foreach (var row in new FeatureBuilder(node.Store).ForPurpose(purpose, node.LoadPolicy().IsOptIn(purpose)))
+        {
+            if (row.Values["year"] != year)
+            {
+                continue;
+            }
+
+            var band = CompositionLayout.AgeBand((int)row.Values["age"]!.Value);
+            var sex = (int)row.Values["sex_male"]!.Value;
+            var level = CompositionLayout.ConditionCountLevel((int)row.Values["condition_count"]!.Value);
+            counts[CompositionLayout.CompositionIndex(band, sex, level)]++;
+            for (var j = 0; j < CompositionLayout.Conditions && level > 0; j++)
+            {
+                if (row.Values[CompositionLayout.ConditionNames[j]] == 1)
+                {
+                    counts[CompositionLayout.CompositionCells + CompositionLayout.PrevalenceIndex(j, band, sex, level)]++;
+                }
+            }
+        }
+
+        return counts;
+    }
+}
