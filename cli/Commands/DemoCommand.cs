@@ -129,6 +129,31 @@ internal static class DemoCommand
         ("demo-cost", "gaussian", "cost_next_year", "5000000"),
     ];
 
+    /// <summary>Patients by age band and number of chronic conditions (both sexes), as published: "–" where suppressed (small, or hidden so a margin cannot reveal one).</summary>
+    private static void PrintComposition(JsonNode model)
+    {
+        var table = model["composition"]!;
+        var labels = table["labels"]!.AsArray().Select(l => l!.AsArray().Select(x => x!.ToString()).ToList()).ToList();
+        var cells = table["cells"]!.AsArray();
+        var (sexes, levels) = (labels[1].Count, labels[2].Count);
+        var minimum = model["minimum_cell_size"]!.GetValue<int>();
+        var view = new Table().Title($"Population composition {model["year"]} (zCDP rho {model["privacy"]!["rho"]}, cells under {minimum} suppressed, {table["suppressed"]} hidden)")
+            .AddColumns(["age band", .. labels[2].Select(l => l == "total" ? "total" : l + " conditions")]);
+        for (var a = 0; a < labels[0].Count; a++)
+        {
+            var row = new List<string> { labels[0][a] };
+            for (var c = 0; c < levels; c++)
+            {
+                var cell = cells[(((a * sexes) + (sexes - 1)) * levels) + c]; // the "total" over sex
+                row.Add(cell is null ? "–" : cell.ToString());
+            }
+
+            view.AddRow([.. row.Select(Markup.Escape)]);
+        }
+
+        AnsiConsole.Write(view);
+    }
+
     private const string ModelFeatures = "age,sex_male,diabetes,hypertension,heart_failure,copd,ckd,cad,condition_count,inpatient_admissions,ed_visits";
 
     private static async Task<List<JsonNode>?> TrainModels(LocalFederation federation, CancellationToken cancellationToken)
@@ -149,9 +174,23 @@ internal static class DemoCommand
                   features: {ModelFeatures}
                   max_rows_per_node: "1000000"
                   max_abs_feature: "1000"
+                  holdout: "0.2"
                 {(maxResponse is null ? string.Empty : $"  max_abs_response: \"{maxResponse}\"")}
                 """, cancellationToken);
         }
+
+        await federation.CreateStudy($"""
+            id: demo-composition
+            algorithm: federated-composition
+            purpose_of_use: HOPERAT
+            min_nodes: 3
+            max_nodes: 3
+            phase_deadline_seconds: 30
+            description: The ACO's population by age band, sex and number of chronic conditions, with discrete Gaussian noise.
+            parameters:
+              year: "{CensusYear}"
+              dp_rho: "0.5"
+            """, cancellationToken);
 
         var models = new List<JsonNode>();
         foreach (var (id, _, _, _) in DemoModels)
@@ -166,12 +205,25 @@ internal static class DemoCommand
             models.Add(study["result"]!["model"]!);
         }
 
+        var composition = await federation.WaitForStudy("demo-composition", TimeSpan.FromSeconds(180), null, cancellationToken);
+        if (composition["state"]?.ToString() != "completed")
+        {
+            AnsiConsole.MarkupLine($"[red]The composition study ended {Markup.Escape($"{composition["state"]}")}: {Markup.Escape($"{composition["failure_reason"]}")}[/]");
+            return null;
+        }
+
+        PrintComposition(composition["result"]!["model"]!);
         ModelCommands.Print(models[0]);
-        var summary = new Table().Title("Models in the coordinator's registry").AddColumns("model", "family", "patient-years", "nodes", "rounds", "converged", "deviance", "AIC");
+        var summary = new Table().Title("Models in the coordinator's registry (fit on 80% of each site's patients, evaluated on the other 20%)")
+            .AddColumns("model", "family", "patient-years", "rounds", "AIC", "held-out evaluation");
         foreach (var m in models)
         {
-            summary.AddRow(Markup.Escape($"{m["id"]}"), Markup.Escape($"{m["family"]}"), $"{m["rows"]}", $"{m["nodes"]}", $"{m["rounds"]}", $"{m["converged"]}",
-                m["deviance"]!.GetValue<double>().ToString("F1", System.Globalization.CultureInfo.InvariantCulture), m["aic"]!.GetValue<double>().ToString("F1", System.Globalization.CultureInfo.InvariantCulture));
+            var e = m["evaluation"];
+            var evaluation = e?["auc"] is { } auc
+                ? FormattableString.Invariant($"AUC {auc.GetValue<double>():F3}, Brier {e["brier"]!.GetValue<double>():F4}")
+                : e?["rmse"] is { } rmse ? FormattableString.Invariant($"RMSE {rmse.GetValue<double>():G4}, R² {e["r_squared"]?.GetValue<double>():F3}") : "–";
+            summary.AddRow(Markup.Escape($"{m["id"]}"), Markup.Escape($"{m["family"]}"), $"{m["rows"]}", $"{m["rounds"]}",
+                m["aic"]!.GetValue<double>().ToString("F1", System.Globalization.CultureInfo.InvariantCulture), Markup.Escape(evaluation));
         }
 
         AnsiConsole.Write(summary);

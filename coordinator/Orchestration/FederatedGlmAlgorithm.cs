@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using FederatedTwin.Protocol.Crypto;
 using FederatedTwin.Protocol.Crypto.Codec;
@@ -23,38 +24,62 @@ public sealed class FederatedGlmAlgorithm(IAdditiveThresholdScheme scheme) : ISt
 
     public RoundRequest ConfigureRound(StudySpec study, int round, IReadOnlyList<long[]> previousSums)
     {
-        var (_, fit) = Replay(study, previousSums);
-        var request = fit.NextRequest();
+        var (glm, fit, _) = Replay(study, previousSums);
         var parameters = new Dictionary<string, string>(study.Parameters ?? new Dictionary<string, string>(), StringComparer.Ordinal)
         {
             ["purpose_of_use"] = study.PurposeOfUse.Code,
-            [GlmStudy.RequestParameter] = GlmStudy.Serialize(request),
         };
+        if (fit.Result is { } result)
+        {
+            // The fit has converged and the study holds patients out: one evaluation round at the final coefficients.
+            parameters[GlmStudy.EvaluationParameter] = JsonSerializer.Serialize(result.Coefficients);
+            return new RoundRequest(Name, GlmEvaluation.Layout(glm).Sum(b => b.Length), parameters);
+        }
+
+        var request = fit.NextRequest();
+        parameters[GlmStudy.RequestParameter] = GlmStudy.Serialize(request);
         return new RoundRequest(Name, request.Length, parameters);
     }
 
     public JsonObject? AggregateRound(StudySpec study, int round, IReadOnlyList<long[]> sums)
     {
-        var (glm, fit) = Replay(study, sums.Take(sums.Count - 1).ToList());
-        Accept(fit, sums[^1]);
-        return fit.Result is { } result ? Result(study, glm, result) : null;
+        var (glm, fit, consumed) = Replay(study, sums);
+        if (fit.Result is not { } result || (glm.Holdout > 0 && consumed == sums.Count))
+        {
+            return null; // more IRLS rounds, or the evaluation round is next
+        }
+
+        JsonObject? evaluation = null;
+        if (glm.Holdout > 0)
+        {
+            var decoded = new FixedPointCodec(GlmEvaluation.Layout(glm), scheme.MaxParties).Decode(sums[^1]);
+            evaluation = GlmEvaluation.Summarize(glm, decoded);
+            evaluation["holdout"] = glm.Holdout;
+        }
+
+        return Result(study, glm, result, evaluation);
     }
 
-    /// <summary>The fit after the given sums: each is decoded with the layout of the request it answered.</summary>
-    private (GlmStudy Glm, GlmFit Fit) Replay(StudySpec study, IReadOnlyList<long[]> sums)
+    /// <summary>
+    /// The fit after as many of the sums as it takes (each decoded with the layout of the request it answered);
+    /// once the fit has finished, at most one more sum may follow: the evaluation round's.
+    /// </summary>
+    private (GlmStudy Glm, GlmFit Fit, int Consumed) Replay(StudySpec study, IReadOnlyList<long[]> sums)
     {
         var glm = GlmStudy.Parse(study, scheme.MaxParties);
         var fit = new GlmFit(glm.Spec);
-        foreach (var sum in sums)
+        var consumed = 0;
+        while (consumed < sums.Count && !fit.IsFinished)
         {
-            Accept(fit, sum);
-            if (fit.IsFinished)
-            {
-                throw new StudyAlgorithmException("the fit had already finished before this round; the study's rounds are inconsistent");
-            }
+            Accept(fit, sums[consumed++]);
         }
 
-        return (glm, fit);
+        if (sums.Count - consumed > (glm.Holdout > 0 ? 1 : 0))
+        {
+            throw new StudyAlgorithmException("the study has more rounds than its fit and evaluation; its rounds are inconsistent");
+        }
+
+        return (glm, fit, consumed);
     }
 
     private void Accept(GlmFit fit, long[] sum)
@@ -72,7 +97,7 @@ public sealed class FederatedGlmAlgorithm(IAdditiveThresholdScheme scheme) : ISt
     }
 
     /// <summary>The study result: the model as the registry keeps it (coefficients on the features' own scale).</summary>
-    private static JsonObject Result(StudySpec study, GlmStudy glm, GlmResult r)
+    private static JsonObject Result(StudySpec study, GlmStudy glm, GlmResult r, JsonObject? evaluation)
     {
         var terms = new JsonArray();
         for (var i = 0; i < r.Names.Count; i++)
@@ -116,6 +141,7 @@ public sealed class FederatedGlmAlgorithm(IAdditiveThresholdScheme scheme) : ISt
                 ["study_id"] = study.Id.Value,
                 ["purpose_of_use"] = study.PurposeOfUse.Code,
                 ["created_at"] = DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture),
+                ["evaluation"] = evaluation,
                 ["privacy"] = new JsonObject { ["dp"] = false, ["rho"] = null },
             },
         };

@@ -18,15 +18,22 @@ public sealed class LocalFederatedGlm : ILocalAlgorithm
     public long[] Compute(RoundRequest request, NodeDirectory node, int maxParties)
     {
         var glm = GlmStudy.Parse(request.Parameters, maxParties);
-        var round = GlmStudy.Deserialize(request.Parameters.GetValueOrDefault(GlmStudy.RequestParameter) ?? throw new InvalidOperationException("The round carries no GLM request."));
         var purpose = request.Parameters.GetValueOrDefault("purpose_of_use") ?? throw new InvalidOperationException("The round names no purpose of use.");
+        if (request.Parameters.GetValueOrDefault(GlmStudy.EvaluationParameter) is { } coefficients)
+        {
+            var beta = System.Text.Json.JsonSerializer.Deserialize<double[]>(coefficients) ?? throw new InvalidOperationException("The evaluation round carries no coefficients.");
+            var evaluation = GlmEvaluation.Compute(glm, beta, Rows(node, glm, purpose, heldOut: true));
+            return new FixedPointCodec(GlmEvaluation.Layout(glm), maxParties).Encode(evaluation);
+        }
+
+        var round = GlmStudy.Deserialize(request.Parameters.GetValueOrDefault(GlmStudy.RequestParameter) ?? throw new InvalidOperationException("The round carries no GLM request."));
         var data = Rows(node, glm, purpose);
         var values = GlmNode.Compute(glm.Spec, round, data);
         return new FixedPointCodec(round.Layout, maxParties).Encode(values);
     }
 
-    /// <summary>The design rows: patient-years with an observed outcome and a value in every named column.</summary>
-    public static GlmData Rows(NodeDirectory node, GlmStudy glm, string purpose)
+    /// <summary>The design rows: patient-years with an observed outcome and a value in every named column, of the training or the held-out patients.</summary>
+    public static GlmData Rows(NodeDirectory node, GlmStudy glm, string purpose, bool heldOut = false)
     {
         var unknown = glm.Features.Append(glm.Outcome).Concat(glm.Offset is null ? [] : [glm.Offset])
             .Where(c => !FeatureSchema.Columns.Any(k => k.Name == c)).ToList();
@@ -41,7 +48,7 @@ public sealed class LocalFederatedGlm : ILocalAlgorithm
         var builder = new FeatureBuilder(node.Store);
         foreach (var row in builder.ForPurpose(purpose, node.LoadPolicy().IsOptIn(purpose)))
         {
-            if (row.Values.GetValueOrDefault("outcome_observed") != 1 || row.Values.GetValueOrDefault(glm.Outcome) is not { } outcome)
+            if (glm.IsHeldOut(row.Pseudonym) != heldOut || row.Values.GetValueOrDefault("outcome_observed") != 1 || row.Values.GetValueOrDefault(glm.Outcome) is not { } outcome)
             {
                 continue;
             }

@@ -17,9 +17,9 @@ public sealed class GlmEndToEndTests
     private static readonly string[] Features = ["age", "sex_male", "heart_failure", "diabetes", "copd", "condition_count", "inpatient_admissions", "ed_visits"];
 
     [Theory]
-    [InlineData("binomial", "admission_next_year", null)]
-    [InlineData("poisson", "ed_visits_next_year", "50")]
-    public async Task A_federated_glm_equals_the_pooled_fit_of_the_same_rows(string family, string outcome, string? maxResponse)
+    [InlineData("binomial", "admission_next_year", null, "0.25")]
+    [InlineData("poisson", "ed_visits_next_year", "50", null)]
+    public async Task A_federated_glm_equals_the_pooled_fit_of_the_same_rows(string family, string outcome, string? maxResponse, string? holdout)
     {
         var profiles = SyntheticProfile.All;
         using var federation = await LocalFederationWithData("glm-" + family, (i, node) =>
@@ -43,6 +43,7 @@ public sealed class GlmEndToEndTests
               max_rows_per_node: "100000"
               max_abs_feature: "1000"
             {(maxResponse is null ? string.Empty : $"  max_abs_response: \"{maxResponse}\"")}
+            {(holdout is null ? string.Empty : $"  holdout: \"{holdout}\"")}
             """;
         await federation.CreateStudy(yaml, CancellationToken.None);
         var study = await federation.WaitForStudy($"glm-{family}", TimeSpan.FromSeconds(180), null, CancellationToken.None);
@@ -70,6 +71,26 @@ public sealed class GlmEndToEndTests
 
         Assert.Equal(pooled.Deviance, model["deviance"]!.GetValue<double>(), 1e-6 * pooled.Deviance);
         Assert.Equal(parts.Sum(p => p.Rows), model["rows"]!.GetValue<long>());
+
+        // With held-out patients, the model is evaluated on them: the decrypted histogram's row count is theirs.
+        if (holdout is not null)
+        {
+            var evaluation = model["evaluation"]!;
+            var heldOut = federation.Nodes.Sum(n =>
+            {
+                using var dir = NodeDirectory.OpenOrInitialize(n.Dir);
+                return LocalFederatedGlm.Rows(dir, glm, "HOPERAT", heldOut: true).Rows;
+            });
+            Assert.True(heldOut > 100, $"{heldOut} held-out rows");
+            Assert.Equal(heldOut, evaluation["held_out_rows"]!.GetValue<long>());
+            var auc = evaluation["auc"]!.GetValue<double>();
+            Assert.InRange(auc, 0.55, 1.0);
+            Assert.Equal(10, evaluation["calibration"]!.AsArray().Count);
+        }
+        else
+        {
+            Assert.Null(model["evaluation"]);
+        }
 
         // And it is in the registry.
         var registered = await federation.Admin.Send(HttpMethod.Get, $"/v1/admin/models/{model["id"]}");

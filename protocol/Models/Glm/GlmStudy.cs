@@ -9,10 +9,15 @@ namespace FederatedTwin.Protocol.Models.Glm;
 /// A federated GLM study as its parameters in study.yaml declare it, read the same way by the coordinator
 /// and by every node so that both derive the same <see cref="GlmSpec"/> (and so the same fixed-point
 /// layouts). Rows are patient-years with an observed outcome; a row with an empty value in any named
-/// column is left out (complete cases, as R's default na.action = na.omit).
+/// column is left out (complete cases, as R's default na.action = na.omit). With parameters.holdout, each
+/// node keeps that share of its patients out of the fit and evaluates the fitted model on them
+/// (<see cref="GlmEvaluation"/>), one more round after convergence.
 /// </summary>
-public sealed record GlmStudy(GlmSpec Spec, string Outcome, IReadOnlyList<string> Features, string? Offset)
+public sealed record GlmStudy(GlmSpec Spec, string Outcome, IReadOnlyList<string> Features, string? Offset, double Holdout = 0)
 {
+    /// <summary>The parameter carrying the fitted coefficients (features' own scale) for the evaluation round, as JSON.</summary>
+    public const string EvaluationParameter = "glm_evaluation";
+
     public const string AlgorithmName = "federated-glm";
 
     /// <summary>The parameter carrying the coordinator's <see cref="GlmRequest"/> for a round, as JSON.</summary>
@@ -63,7 +68,13 @@ public sealed record GlmStudy(GlmSpec Spec, string Outcome, IReadOnlyList<string
         try
         {
             var spec = new GlmSpec(family, features, bounds, maxParties, hasOffset: offset is not null, ridge: Number(p, "ridge", 0), maxIterations: (int)Long(p, "max_iterations", 25));
-            return new GlmStudy(spec, outcome, features, offset);
+            var holdout = Number(p, "holdout", 0);
+            if (holdout >= 0.5)
+            {
+                throw new StudyFileException("parameters.holdout", "the held-out share of patients must be below 0.5");
+            }
+
+            return new GlmStudy(spec, outcome, features, offset, holdout);
         }
         catch (ArgumentException e)
         {
@@ -72,6 +83,13 @@ public sealed record GlmStudy(GlmSpec Spec, string Outcome, IReadOnlyList<string
     }
 
     public static string Serialize(GlmRequest request) => JsonSerializer.Serialize(request, RequestJson);
+
+    /// <summary>
+    /// Whether a patient is held out: the first 32 bits of the node's keyed pseudonym (an HMAC, so uniform and
+    /// unlinkable) against the share, so all of a patient's years fall on one side and a re-run splits the same way.
+    /// </summary>
+    public bool IsHeldOut(string pseudonym) =>
+        Holdout > 0 && uint.Parse(pseudonym.AsSpan(0, 8), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture) < Holdout * 4294967296.0;
 
     public static GlmRequest Deserialize(string json) =>
         JsonSerializer.Deserialize<GlmRequest>(json, RequestJson) ?? throw new InvalidOperationException("The round carries an empty GLM request.");
