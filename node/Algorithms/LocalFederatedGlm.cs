@@ -35,7 +35,7 @@ public sealed class LocalFederatedGlm : ILocalAlgorithm
     /// <summary>The design rows: patient-years with an observed outcome and a value in every named column, of the training or the held-out patients.</summary>
     public static GlmData Rows(NodeDirectory node, GlmStudy glm, string purpose, bool heldOut = false)
     {
-        var unknown = glm.Features.Append(glm.Outcome).Concat(glm.Offset is null ? [] : [glm.Offset])
+        var unknown = glm.Features.Select(f => GlmStudy.Indicator(f)?.Column ?? f).Append(glm.Outcome).Concat(glm.Offset is null ? [] : [glm.Offset])
             .Where(c => !FeatureSchema.Columns.Any(k => k.Name == c)).ToList();
         if (unknown.Count > 0)
         {
@@ -53,7 +53,7 @@ public sealed class LocalFederatedGlm : ILocalAlgorithm
                 continue;
             }
 
-            var features = glm.Features.Select(f => row.Values.GetValueOrDefault(f)).ToList();
+            var features = glm.Features.Select(f => Value(row, f)).ToList();
             double? o = glm.Offset is null ? 0 : row.Values.GetValueOrDefault(glm.Offset);
             if (features.Any(f => f is null) || o is null)
             {
@@ -66,5 +66,17 @@ public sealed class LocalFederatedGlm : ILocalAlgorithm
         }
 
         return new GlmData(glm.Features.Count, [.. x], [.. y], offset: glm.Offset is null ? null : [.. offset]);
+    }
+
+    /// <summary>A feature's value in a row: the column itself, or 1/0 for an indicator column[level].</summary>
+    private static double? Value(PatientYear row, string feature)
+    {
+        if (GlmStudy.Indicator(feature) is not { } indicator)
+        {
+            return row.Values.GetValueOrDefault(feature);
+        }
+
+        var levels = GlmStudy.Categorical[indicator.Column];
+        return row.Values.GetValueOrDefault(indicator.Column) is { } index ? (levels[(int)index] == indicator.Level ? 1 : 0) : null;
     }
 }

@@ -43,7 +43,7 @@ public sealed record GlmStudy(GlmSpec Spec, string Outcome, IReadOnlyList<string
         };
         var outcome = Column(Required(p, "outcome"), "parameters.outcome");
         var features = Required(p, "features").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
-            .Select(f => Column(f, "parameters.features")).ToList();
+            .Select(f => Column(f, "parameters.features")).SelectMany(Expand).ToList();
         if (features.Count == 0 || features.Distinct(StringComparer.Ordinal).Count() != features.Count)
         {
             throw new StudyFileException("parameters.features", "a comma-separated list of distinct feature columns is required");
@@ -93,6 +93,26 @@ public sealed record GlmStudy(GlmSpec Spec, string Outcome, IReadOnlyList<string
 
     public static GlmRequest Deserialize(string json) =>
         JsonSerializer.Deserialize<GlmRequest>(json, RequestJson) ?? throw new InvalidOperationException("The round carries an empty GLM request.");
+
+    /// <summary>Categorical feature columns and their levels, the first being the reference level.</summary>
+    public static IReadOnlyDictionary<string, IReadOnlyList<string>> Categorical { get; } = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal)
+    {
+        ["age_band"] = LocalVectors.AgeBands,
+    };
+
+    /// <summary>
+    /// A categorical column becomes one 0/1 indicator per level except the reference (the first), named
+    /// column[level] — as R's treatment contrasts do — so coefficients read "age_band[65-74]".
+    /// </summary>
+    private static IEnumerable<string> Expand(string column) =>
+        Categorical.TryGetValue(column, out var levels) ? levels.Skip(1).Select(l => $"{column}[{l}]") : [column];
+
+    /// <summary>An indicator's column and level, or null for a numeric feature.</summary>
+    public static (string Column, string Level)? Indicator(string feature)
+    {
+        var open = feature.IndexOf('[', StringComparison.Ordinal);
+        return open > 0 && feature.EndsWith(']') ? (feature[..open], feature[(open + 1)..^1]) : null;
+    }
 
     private static string Required(IReadOnlyDictionary<string, string> p, string name) =>
         p.GetValueOrDefault(name) is { Length: > 0 } v ? v.Trim() : throw new StudyFileException("parameters." + name, "required for " + AlgorithmName);
