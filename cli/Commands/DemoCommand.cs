@@ -24,13 +24,15 @@ internal static class DemoCommand
 
     public static Command Create()
     {
-        var output = new Option<DirectoryInfo?>("--out") { Description = "Keep the coordinator's and nodes' directories here (DIR/coordinator, DIR/nodes/<name>) instead of a temporary folder." };
-        var command = new Command("demo", "Run a coordinator and three nodes on loopback and one encrypted study end to end.") { output };
-        command.SetAction((parse, cancellationToken) => Run(parse.GetValue(output), cancellationToken));
+        var output = new Option<DirectoryInfo?>("--out") { Description = "Keep the coordinator's and nodes' directories here (DIR/coordinator, DIR/nodes/<name>) and the fitted models (DIR/results/<study>.json) instead of a temporary folder." };
+        var dp = new Option<string>("--dp") { Description = "on: studies that support differential privacy add node-side noise (the composition); off: every study is exact (the demo's site policies allow it).", DefaultValueFactory = _ => "on" };
+        dp.AcceptOnlyFromAmong("on", "off");
+        var command = new Command("demo", "Run a coordinator and three nodes on loopback: an encrypted census, the population composition and the twin's federated GLMs, end to end.") { output, dp };
+        command.SetAction((parse, cancellationToken) => Run(parse.GetValue(output), parse.GetValue(dp) == "on", cancellationToken));
         return command;
     }
 
-    private static async Task<int> Run(DirectoryInfo? output, CancellationToken cancellationToken)
+    private static async Task<int> Run(DirectoryInfo? output, bool dp, CancellationToken cancellationToken)
     {
         var root = output?.FullName ?? Path.Combine(Path.GetTempPath(), "ftwin-demo-" + Guid.NewGuid().ToString("N")[..8]);
         if (output is not null && Directory.Exists(root) && Directory.EnumerateFileSystemEntries(root).Any())
@@ -97,7 +99,7 @@ internal static class DemoCommand
             AnsiConsole.MarkupLine("[green]The decrypted aggregate equals the census counted in the three sites' FHIR files; no site's counts left it unencrypted.[/]");
 
             // The population twin's models: exact federated GLMs, trained at once, each round one encrypted aggregation.
-            var models = await TrainModels(federation, cancellationToken);
+            var models = await TrainModels(federation, dp, output is null ? null : Path.Combine(root, "results"), cancellationToken);
             if (models is null)
             {
                 return 1;
@@ -129,6 +131,23 @@ internal static class DemoCommand
         ("demo-cost", "gaussian", "cost_next_year", "5000000"),
     ];
 
+    /// <summary>A fitted model as DIR/results/&lt;study&gt;.json: every name is a column of `ftwin node features export --study`.</summary>
+    private static JsonObject ResultFile(JsonNode model) => new()
+    {
+        ["study"] = model["study_id"]!.ToString(),
+        ["family"] = model["family"]!.ToString() == "binomial" ? "logistic" : model["family"]!.ToString(),
+        ["outcome"] = model["outcome"]!.ToString(),
+        ["offset"] = model["offset"]?.ToString(),
+        ["coefficients"] = new JsonArray([.. model["terms"]!.AsArray().Select(t => (JsonNode)new JsonObject
+        {
+            ["name"] = t!["name"]!.ToString(),
+            ["estimate"] = t["coefficient"]!.GetValue<double>(),
+            ["std_error"] = t["std_error"]!.GetValue<double>(),
+        })]),
+        ["rounds"] = model["rounds"]!.GetValue<int>(),
+        ["deviance"] = model["deviance"]!.GetValue<double>(),
+    };
+
     /// <summary>Patients by age band and number of chronic conditions (both sexes), as published: "–" where suppressed (small, or hidden so a margin cannot reveal one).</summary>
     private static void PrintComposition(JsonNode model)
     {
@@ -156,7 +175,7 @@ internal static class DemoCommand
 
     private const string ModelFeatures = "age,sex_male,diabetes,hypertension,heart_failure,copd,ckd,cad,condition_count,inpatient_admissions,ed_visits";
 
-    private static async Task<List<JsonNode>?> TrainModels(LocalFederation federation, CancellationToken cancellationToken)
+    private static async Task<List<JsonNode>?> TrainModels(LocalFederation federation, bool dp, string? results, CancellationToken cancellationToken)
     {
         foreach (var (id, family, outcome, maxResponse) in DemoModels)
         {
@@ -189,7 +208,7 @@ internal static class DemoCommand
             description: The ACO's population by age band, sex and number of chronic conditions, with discrete Gaussian noise.
             parameters:
               year: "{CensusYear}"
-              dp_rho: "0.5"
+            {(dp ? "  dp_rho: \"0.5\"" : string.Empty)}
             """, cancellationToken);
 
         var models = new List<JsonNode>();
@@ -214,6 +233,18 @@ internal static class DemoCommand
 
         PrintComposition(composition["result"]!["model"]!);
         ModelCommands.Print(models[0]);
+        ModelCommands.Print(models[1]);
+        AnsiConsole.MarkupLine(dp
+            ? "[grey]The composition carries each node's discrete Gaussian noise (zCDP rho 0.5, charged to each node's privacy ledger); the GLMs are exact: DP for the GLM is not built yet.[/]"
+            : "[grey]--dp off: every study is exact.[/]");
+        if (results is not null)
+        {
+            Directory.CreateDirectory(results);
+            foreach (var m in models)
+            {
+                await File.WriteAllTextAsync(Path.Combine(results, $"{m["study_id"]}.json"), ResultFile(m).ToJsonString(new JsonSerializerOptions { WriteIndented = true }), cancellationToken);
+            }
+        }
         var summary = new Table().Title("Models in the coordinator's registry (fit on 80% of each site's patients, evaluated on the other 20%)")
             .AddColumns("model", "family", "patient-years", "rounds", "AIC", "held-out evaluation");
         foreach (var m in models)

@@ -68,10 +68,16 @@ internal static class NodeDataCommands
 
         var features = new Command("features", "The patient-year feature store (de-identified).");
         var csv = new Option<bool>("--csv") { Description = "Write CSV to standard output.", DefaultValueFactory = _ => true };
-        var export = new Command("export", "Export patient-year features for the hospital's own analysts (de-identified; pseudonyms stay on the node).") { nodeDir, csv };
+        var study = new Option<string?>("--study") { Description = "Only the rows this node contributed to that study (after consent, policy and the train/held-out split), in the model's columns." };
+        var export = new Command("export", "Export patient-year features for the hospital's own analysts (de-identified; pseudonyms stay on the node).") { nodeDir, csv, study };
         export.SetAction(parse =>
         {
             using var dir = NodeDirectory.OpenOrInitialize(parse.GetValue(nodeDir)!.FullName);
+            if (parse.GetValue(study) is { } studyId)
+            {
+                return StudyExport.Write(dir, studyId, Console.Out);
+            }
+
             var columns = FeatureSchema.Columns.Select(c => c.Name).ToList();
             Console.WriteLine(string.Join(',', columns));
             foreach (var row in new FeatureBuilder(dir.Store).All())

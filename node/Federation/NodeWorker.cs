@@ -107,9 +107,9 @@ public sealed partial class NodeWorker(
         var decision = node.LoadPolicy().Decide(study, spent);
         var now = DateTimeOffset.UtcNow.ToString("O");
         c.Execute("""
-            INSERT INTO decisions(study_id, accept, rule, reason, purpose_of_use, algorithm, decided_at)
-            VALUES (@s, @a, @rule, @reason, @p, @alg, @now)
-            """, new { s = study.Id.Value, a = decision.Accept ? 1 : 0, rule = decision.Rule, reason = decision.Reason, p = study.PurposeOfUse.Code, alg = study.Algorithm, now }, t);
+            INSERT INTO decisions(study_id, accept, rule, reason, purpose_of_use, algorithm, decided_at, spec_json)
+            VALUES (@s, @a, @rule, @reason, @p, @alg, @now, @spec)
+            """, new { s = study.Id.Value, a = decision.Accept ? 1 : 0, rule = decision.Rule, reason = decision.Reason, p = study.PurposeOfUse.Code, alg = study.Algorithm, now, spec = System.Text.Encoding.UTF8.GetString(WireJson.Serialize(study)) }, t);
         if (decision.Accept && SitePolicy.StudyRho(study) is > 0 and var rho)
         {
             c.Execute("INSERT INTO privacy_ledger(study_id, purpose, year, rho, recorded_at) VALUES (@s, @p, @year, @rho, @now)", new { s = study.Id.Value, p = study.PurposeOfUse.Code, year, rho, now }, t);

@@ -61,9 +61,11 @@ public sealed class NodeStore
         CREATE TABLE facts(pseudonym TEXT NOT NULL, resource_key TEXT NOT NULL, seq INTEGER NOT NULL, year INTEGER NOT NULL, kind TEXT NOT NULL,
             category TEXT NULL, value REAL NOT NULL, sensitive TEXT NULL, PRIMARY KEY(pseudonym, resource_key, seq)) WITHOUT ROWID;
         """,
-        // The privacy ledger: the zCDP rho each accepted study spends, per purpose and calendar year.
+        // The privacy ledger: the zCDP rho each accepted study spends, per purpose and calendar year; and the
+        // study as offered, next to the decision, so the node can show exactly what it gave to it.
         """
         CREATE TABLE privacy_ledger(study_id TEXT PRIMARY KEY, purpose TEXT NOT NULL, year INTEGER NOT NULL, rho REAL NOT NULL, recorded_at TEXT NOT NULL);
+        ALTER TABLE decisions ADD COLUMN spec_json TEXT NULL;
         """,
     ];
 

@@ -52,14 +52,16 @@ public sealed class GlmEndToEndTests
         Assert.True(model["converged"]!.GetValue<bool>());
         Assert.True(model["rounds"]!.GetValue<int>() <= 10, $"{model["rounds"]} rounds");
 
-        // The pooled reference: every node's rows, as each node computed them for the study.
+        // The pooled reference: every node's rows as `ftwin node features export --study` writes them (a real
+        // process per node), pooled and fitted by plain IRLS.
         var glm = GlmStudy.Parse(StudyFile.Parse(yaml), Protocol.Crypto.RlweThresholdScheme.Default.MaxParties);
-        var parts = federation.Nodes.Select(n =>
+        var parts = new List<(List<double> X, List<double> Y)>();
+        foreach (var n in federation.Nodes)
         {
-            using var dir = NodeDirectory.OpenOrInitialize(n.Dir);
-            return LocalFederatedGlm.Rows(dir, glm, "HOPERAT");
-        }).ToList();
-        var pooled = GlmPooled.Fit(glm.Spec.Family, Features, new GlmData(Features.Length, [.. parts.SelectMany(p => p.Design)], [.. parts.SelectMany(p => p.Responses)]));
+            parts.Add(await Export(n.Dir, $"glm-{family}"));
+        }
+
+        var pooled = GlmPooled.Fit(glm.Spec.Family, Features, new GlmData(Features.Length, [.. parts.SelectMany(p => p.X)], [.. parts.SelectMany(p => p.Y)]));
         var terms = model["terms"]!.AsArray();
         Assert.Equal(pooled.Coefficients.Count, terms.Count);
         for (var i = 0; i < terms.Count; i++)
@@ -70,7 +72,7 @@ public sealed class GlmEndToEndTests
         }
 
         Assert.Equal(pooled.Deviance, model["deviance"]!.GetValue<double>(), 1e-6 * pooled.Deviance);
-        Assert.Equal(parts.Sum(p => p.Rows), model["rows"]!.GetValue<long>());
+        Assert.Equal(parts.Sum(p => p.Y.Count), model["rows"]!.GetValue<long>());
 
         // With held-out patients, the model is evaluated on them: the decrypted histogram's row count is theirs.
         if (holdout is not null)
@@ -95,6 +97,32 @@ public sealed class GlmEndToEndTests
         // And it is in the registry.
         var registered = await federation.Admin.Send(HttpMethod.Get, $"/v1/admin/models/{model["id"]}");
         Assert.Equal(model["id"]!.ToString(), registered!["id"]!.ToString());
+    }
+
+    /// <summary>The node's export for the study: header = the features then the outcome, one row per contributed patient-year.</summary>
+    private static async Task<(List<double> X, List<double> Y)> Export(string nodeDir, string study)
+    {
+        var log = Path.Combine(TestFederation.TempDir("export"), "rows.csv");
+        using var process = FederatedTwin.Cli.Demo.ChildProcess.StartFtwin(["node", "features", "export", "--node-dir", nodeDir, "--study", study], log);
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (!process.HasExited && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100);
+        }
+
+        Assert.True(process.HasExited && process.ExitCode == 0, await File.ReadAllTextAsync(log));
+        await Task.Delay(200); // the last output lines are flushed by the reader threads
+        var lines = await File.ReadAllLinesAsync(log);
+        Assert.Equal([.. Features, lines[0].Split(',')[^1]], lines[0].Split(','));
+        var (x, y) = (new List<double>(), new List<double>());
+        foreach (var line in lines.Skip(1))
+        {
+            var values = line.Split(',').Select(v => double.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+            x.AddRange(values[..^1]);
+            y.Add(values[^1]);
+        }
+
+        return (x, y);
     }
 
     private static Task<FederatedTwin.Cli.Demo.LocalFederation> LocalFederationWithData(string name, Action<int, NodeDirectory> prepare) =>

@@ -54,6 +54,8 @@ public sealed class GlmData
 
     public IReadOnlyList<double> Responses => Y;
 
+    public IReadOnlyList<double>? Offsets => Offset;
+
     internal double[] X { get; }
 
     internal double[] Y { get; }

@@ -1,0 +1,61 @@
+using System.Globalization;
+using Dapper;
+using FederatedTwin.Node;
+using FederatedTwin.Node.Algorithms;
+using FederatedTwin.Protocol.Crypto;
+using FederatedTwin.Protocol.Federation;
+using FederatedTwin.Protocol.Models.Glm;
+
+namespace FederatedTwin.Cli.Commands;
+
+/// <summary>
+/// `ftwin node features export --study ID`: exactly the rows this node contributed to a GLM study, as the
+/// model used them — one column per coefficient except the intercept (named as the coefficient, indicators
+/// 0/1 with the reference level left out), then the outcome, then the offset where the model has one; numbers
+/// in round-trip precision (G17). The rows are recomputed from the store with the study as the node accepted
+/// it (its stored offer), so a compliance officer sees what the node gave and the hospital can reproduce its part.
+/// </summary>
+internal static class StudyExport
+{
+    public static int Write(NodeDirectory node, string studyId, TextWriter output)
+    {
+        var offer = node.Store.Read(c => c.QuerySingleOrDefault<(long accept, string? spec_json)?>("SELECT accept, spec_json FROM decisions WHERE study_id=@studyId", new { studyId }));
+        if (offer is not { } known)
+        {
+            Console.Error.WriteLine($"error: this node has no decision for study '{studyId}'");
+            return 2;
+        }
+
+        if (known.accept == 0 || known.spec_json is null)
+        {
+            Console.Error.WriteLine($"error: this node {(known.accept == 0 ? "refused" : "did not record")} study '{studyId}'; it contributed no rows");
+            return 2;
+        }
+
+        var spec = WireJson.Deserialize<StudySpec>(System.Text.Encoding.UTF8.GetBytes(known.spec_json));
+        if (spec.Algorithm != GlmStudy.AlgorithmName)
+        {
+            Console.Error.WriteLine($"error: study '{studyId}' runs {spec.Algorithm}; row export is defined for {GlmStudy.AlgorithmName} studies");
+            return 2;
+        }
+
+        var glm = GlmStudy.Parse(spec, RlweThresholdScheme.Default.MaxParties);
+        var rows = LocalFederatedGlm.Rows(node, glm, spec.PurposeOfUse.Code);
+        output.WriteLine(string.Join(',', glm.Features.Append(glm.Outcome).Concat(glm.Offset is null ? [] : [glm.Offset]).Select(Quote)));
+        var p = glm.Features.Count;
+        for (var i = 0; i < rows.Rows; i++)
+        {
+            var values = Enumerable.Range(0, p).Select(j => rows.Design[(i * p) + j]).Append(rows.Responses[i]);
+            if (glm.Offset is not null)
+            {
+                values = values.Append(rows.Offsets![i]);
+            }
+
+            output.WriteLine(string.Join(',', values.Select(v => v.ToString("G17", CultureInfo.InvariantCulture))));
+        }
+
+        return 0;
+    }
+
+    private static string Quote(string name) => name.Contains(',', StringComparison.Ordinal) ? $"\"{name}\"" : name;
+}
