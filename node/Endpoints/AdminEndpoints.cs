@@ -42,11 +42,25 @@ internal static class AdminEndpoints
                 last_error = status.LastError,
                 studies_accepted = counts.accepted,
                 studies_refused = counts.refused,
+                privacy = Policy.PrivacyLedgerReport.Read(node.Store, node.LoadPolicy(), DateTimeOffset.UtcNow.Year).Select(p => new
+                {
+                    purpose = p.Purpose,
+                    year = p.Year,
+                    rho_spent_this_year = p.PeriodSpent,
+                    rho_budget_this_year = p.PeriodBudget,
+                    rho_spent_lifetime = p.LifetimeSpent,
+                    epsilon_lifetime = p.LifetimeEpsilon,
+                    delta = Policy.PrivacyLedgerReport.Delta,
+                    studies = p.Studies,
+                }),
             });
         });
 
         group.MapGet("/decisions", (NodeDirectory node) => Results.Ok(node.Store.Read(c =>
             c.Query("SELECT study_id, accept, rule, reason, purpose_of_use, algorithm, decided_at FROM decisions ORDER BY decided_at").ToList())));
+
+        group.MapGet("/privacy-ledger", (NodeDirectory node) => Results.Ok(node.Store.Read(c =>
+            c.Query("SELECT study_id, purpose, year, rho, recorded_at FROM privacy_ledger ORDER BY recorded_at").ToList())));
 
         group.MapGet("/events", (NodeDirectory node) => Results.Ok(node.Store.Read(c =>
             c.Query("SELECT at, kind, study_id, detail FROM events ORDER BY id DESC LIMIT 500").ToList())));

@@ -104,7 +104,14 @@ public sealed partial class NodeWorker(
         }
 
         var spent = c.ExecuteScalar<double?>("SELECT SUM(rho) FROM privacy_ledger WHERE purpose=@p AND year=@year", new { p = study.PurposeOfUse.Code, year }, t) ?? 0;
+        var lifetime = c.ExecuteScalar<double?>("SELECT SUM(rho) FROM privacy_ledger WHERE purpose=@p", new { p = study.PurposeOfUse.Code }, t) ?? 0;
         var decision = node.LoadPolicy().Decide(study, spent);
+        if (SitePolicy.StudyRho(study) > 0)
+        {
+            // The period's spend is what the rule checks; the lifetime spend is always reported next to it.
+            decision = decision with { Reason = FormattableString.Invariant($"{decision.Reason} (rho spent for {study.PurposeOfUse}: {spent:G4} this year, {lifetime:G4} lifetime)") };
+        }
+
         var now = DateTimeOffset.UtcNow.ToString("O");
         c.Execute("""
             INSERT INTO decisions(study_id, accept, rule, reason, purpose_of_use, algorithm, decided_at, spec_json)

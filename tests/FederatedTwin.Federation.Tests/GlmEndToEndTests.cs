@@ -204,6 +204,18 @@ public sealed class CompositionEndToEndTests
         Assert.True(Math.Abs(noisyTotal - grand) < 8 * 3.5 * Math.Sqrt(80), $"noisy total {noisyTotal} vs {grand}");
         Assert.True(noisy["result"]!["model"]!["privacy"]!["dp"]!.GetValue<bool>());
 
+        // A study that would take the year's spend past the policy's budget (1.0 for HOPERAT) is refused, saying why.
+        var over = Yaml("over-budget", "0.6").Replace("phase_deadline_seconds: 30", "phase_deadline_seconds: 5", StringComparison.Ordinal);
+        await federation.CreateStudy(over, CancellationToken.None);
+        var refused = await federation.WaitForStudy("over-budget", TimeSpan.FromSeconds(120), null, CancellationToken.None);
+        Assert.Equal("failed", refused["state"]?.ToString());
+        Assert.All(refused["decisions"]!.AsArray(), d =>
+        {
+            Assert.False(d!["accept"]!.GetValue<bool>());
+            Assert.Equal("privacy_budgets", d["rule"]!.ToString());
+            Assert.Contains("0.5 lifetime", d["reason"]!.ToString(), StringComparison.Ordinal);
+        });
+
         // Each node charged the noisy study's rho to its ledger, and only that one.
         foreach (var n in federation.Nodes)
         {

@@ -1,0 +1,32 @@
+using Dapper;
+using FederatedTwin.Node.Storage;
+using FederatedTwin.Protocol.Privacy;
+
+namespace FederatedTwin.Node.Policy;
+
+/// <summary>One purpose's privacy spend: this calendar year against the policy's budget, and since the node began.</summary>
+public sealed record PrivacySpend(string Purpose, int Year, double PeriodSpent, double? PeriodBudget, double LifetimeSpent, double LifetimeEpsilon, int Studies);
+
+/// <summary>
+/// The node's privacy ledger read back (the privacy_ledger table: one entry per accepted study with the zCDP ρ
+/// it declared, charged at acceptance). zCDP composes by addition (Bun &amp; Steinke 2016, Lemma 1.7); the
+/// lifetime (ε, δ = 1e-6) uses Canonne, Kamath &amp; Steinke 2020's conversion.
+/// </summary>
+public static class PrivacyLedgerReport
+{
+    public const double Delta = 1e-6;
+
+    public static IReadOnlyList<PrivacySpend> Read(NodeStore store, SitePolicy policy, int year)
+    {
+        var rows = store.Read(c => c.Query<(string purpose, int year, double rho)>("SELECT purpose, year, rho FROM privacy_ledger").ToList());
+        return rows.Select(r => r.purpose).Concat(policy.PrivacyBudgets.Keys).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)
+            .Select(p =>
+            {
+                var mine = rows.Where(r => r.purpose == p).ToList();
+                var lifetime = mine.Sum(r => r.rho);
+                return new PrivacySpend(p, year, mine.Where(r => r.year == year).Sum(r => r.rho), policy.PrivacyBudgets.TryGetValue(p, out var b) ? b : null, lifetime,
+                    lifetime > 0 ? ZcdpAccountant.EpsilonCanonneKamathSteinke(new ZcdpRho(lifetime), Delta) : 0, mine.Count);
+            })
+            .ToList();
+    }
+}
