@@ -40,6 +40,7 @@ public static class CoordinatorHost
         builder.Services.AddSingleton<IStudyAlgorithm, FederatedSumAlgorithm>();
         builder.Services.AddSingleton<IStudyAlgorithm, FederatedGlmAlgorithm>();
         builder.Services.AddSingleton<IStudyAlgorithm, FederatedCompositionAlgorithm>();
+        builder.Services.AddSingleton<IStudyAlgorithm, FederatedFedAvgAlgorithm>();
         builder.Services.AddSingleton<AlgorithmCatalog>();
         builder.Services.AddSingleton<RoundEngine>();
         builder.Services.AddSingleton<NodeGateway>();

@@ -33,6 +33,7 @@ public static class NodeHost
         builder.Services.AddSingleton<ILocalAlgorithm, LocalFederatedSum>();
         builder.Services.AddSingleton<ILocalAlgorithm, LocalFederatedGlm>();
         builder.Services.AddSingleton<ILocalAlgorithm, LocalFederatedComposition>();
+        builder.Services.AddSingleton<ILocalAlgorithm, LocalFedAvg>();
         builder.Services.AddSingleton<RoundParticipant>();
         builder.Services.AddSingleton<NodeStatus>();
         builder.Services.AddHttpClient("coordinator");

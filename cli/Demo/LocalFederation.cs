@@ -161,7 +161,7 @@ internal sealed class LocalFederation : IDisposable
           - name: demo-coordinator
             public_key: {coordinatorKey}
         purposes_allowed: [{purposes}]
-        algorithms_allowed: [federated-sum, federated-glm, federated-composition]
+        algorithms_allowed: [federated-sum, federated-glm, federated-composition, federated-fedavg]
         minimum_nodes: 3
         dp_may_be_off: true      # the demo's census and GLMs are exact; its composition carries noise
         privacy_budgets:

@@ -1,0 +1,81 @@
+using System.Reflection;
+using FederatedTwin.Protocol.Crypto.Codec;
+using FederatedTwin.Protocol.Federation;
+using FederatedTwin.Protocol.Models.FedAvg;
+using FederatedTwin.Protocol.Models.Glm;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Trainers;
+
+namespace FederatedTwin.Node.Algorithms;
+
+/// <summary>
+/// The node side of FedAvg: an ML.NET L-BFGS logistic regression on this site's rows (the same rows as the
+/// GLM: consent applied, complete cases, training patients only), warm-started from the round's global
+/// weights for a few iterations; the upload is [n·w…, n·b, n] (McMahan et al. 2017), encoded and encrypted.
+/// </summary>
+public sealed class LocalFedAvg : ILocalAlgorithm
+{
+    public string Name => FedAvgStudy.AlgorithmName;
+
+    public long[] Compute(RoundRequest request, NodeDirectory node, int maxParties)
+    {
+        var study = FedAvgStudy.Parse(request.Parameters, maxParties);
+        var purpose = request.Parameters.GetValueOrDefault("purpose_of_use") ?? throw new InvalidOperationException("The round names no purpose of use.");
+        var global = request.Parameters.GetValueOrDefault(FedAvgStudy.WeightsParameter) is { } json ? FedAvgStudy.DeserializeWeights(json) : null;
+        var data = LocalFederatedGlm.Rows(node, study.Rows, purpose);
+        var local = Train(study, data, global);
+        return new FixedPointCodec(study.Layout(maxParties), maxParties).Encode(FedAvgAggregate.NodeVector(local, data.Rows));
+    }
+
+    /// <summary>Local training: weights (features…, intercept) after <see cref="FedAvgStudy.LocalIterations"/> L-BFGS iterations from <paramref name="global"/>.</summary>
+    public static double[] Train(FedAvgStudy study, GlmData data, IReadOnlyList<double>? global)
+    {
+        var p = study.Rows.Features.Count;
+        if (data.Rows == 0)
+        {
+            return global?.ToArray() ?? new double[p + 1];
+        }
+
+        var ml = new MLContext(seed: 0);
+        var rows = Enumerable.Range(0, data.Rows).Select(i => new Row
+        {
+            Features = [.. Enumerable.Range(0, p).Select(j => (float)data.Design[(i * p) + j])],
+            Label = data.Responses[i] >= 0.5,
+        });
+        var schema = SchemaDefinition.Create(typeof(Row));
+        schema[nameof(Row.Features)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, p);
+        var view = ml.Data.LoadFromEnumerable(rows, schema);
+        var trainer = ml.BinaryClassification.Trainers.LbfgsLogisticRegression(new LbfgsLogisticRegressionBinaryTrainer.Options
+        {
+            MaximumNumberOfIterations = study.LocalIterations,
+            L2Regularization = (float)study.L2,
+            L1Regularization = 0,
+            NumberOfThreads = 1, // deterministic
+        });
+        var model = global is null ? trainer.Fit(view) : trainer.Fit(view, Rebuild(ml, global));
+        var parameters = model.Model.SubModel;
+        return [.. parameters.Weights.Select(w => (double)w), parameters.Bias];
+    }
+
+    /// <summary>
+    /// ML.NET does not let a caller construct linear model parameters (its constructor is internal), so the global
+    /// model is rebuilt through that constructor by reflection: (environment, weights, bias, no statistics). A test
+    /// checks the rebuilt weights round-trip, so an ML.NET upgrade that changes it fails loudly, not silently.
+    /// </summary>
+    internal static LinearBinaryModelParameters Rebuild(MLContext ml, IReadOnlyList<double> weights)
+    {
+        var constructor = typeof(LinearBinaryModelParameters).GetConstructors(BindingFlags.NonPublic | BindingFlags.Instance)
+            .FirstOrDefault(c => c.GetParameters().Length == 4 && c.GetParameters()[2].ParameterType == typeof(float))
+            ?? throw new InvalidOperationException("This ML.NET version has no (env, weights, bias, stats) constructor for LinearBinaryModelParameters.");
+        var vector = new VBuffer<float>(weights.Count - 1, [.. weights.Take(weights.Count - 1).Select(w => (float)w)]);
+        return (LinearBinaryModelParameters)constructor.Invoke([ml, vector, (float)weights[^1], null]);
+    }
+
+    private sealed class Row
+    {
+        public float[] Features { get; set; } = [];
+
+        public bool Label { get; set; }
+    }
+}
