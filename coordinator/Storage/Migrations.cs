@@ -32,6 +32,9 @@ internal static class Migrations
         CREATE TABLE events(id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, kind TEXT NOT NULL, study_id TEXT NULL,
             node_id TEXT NULL, detail TEXT NOT NULL);
         """,
+        // The tamper-evident audit trail (protocol/Audit, docs/operations.md): append-only, hash-chained,
+        // with signed checkpoints. Kept beside `events`, which other code reads and which stays as it is.
+        FederatedTwin.Protocol.Audit.AuditLog.Schema,
     ];
 
     public static void Apply(SqliteConnection connection)

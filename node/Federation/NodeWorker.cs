@@ -1,4 +1,6 @@
 using Dapper;
+using FederatedTwin.Node.Audit;
+using FederatedTwin.Protocol.Audit;
 using FederatedTwin.Protocol.Federation;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -29,6 +31,7 @@ public sealed partial class NodeWorker(
     ILogger<NodeWorker> logger) : BackgroundService
 {
     private readonly HashSet<string> _refused = new(StringComparer.Ordinal);
+    private string? _lastRejection;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -47,6 +50,7 @@ public sealed partial class NodeWorker(
                 var work = await client.Get<WorkResponse>($"/v1/node/work?wait={options.Value.PollWaitSeconds}", stoppingToken);
                 status.LastContact = DateTimeOffset.UtcNow;
                 status.LastError = null;
+                _lastRejection = null;
                 foreach (var item in work.Items)
                 {
                     await Handle(client, item, stoppingToken);
@@ -58,6 +62,16 @@ public sealed partial class NodeWorker(
             }
             catch (Exception e) when (e is HttpRequestException or CoordinatorRefusedException or TaskCanceledException or System.Text.Json.JsonException)
             {
+                // An answer that fails authentication is audited once per distinct failure, not once per retry,
+                // and without the unauthenticated body's text (only our own sentence naming the check).
+                if (e is CoordinatorRefusedException { Title: CoordinatorClient.UntrustedResponse } untrusted
+                    && untrusted.Detail[..(untrusted.Detail.IndexOf(')', StringComparison.Ordinal) + 1)] is { Length: > 0 } failure
+                    && failure != _lastRejection)
+                {
+                    node.Audit.Append(NodeAuditRecords.CoordinatorResponseRejected(untrusted.Status, failure));
+                    _lastRejection = failure;
+                }
+
                 status.LastError = e.Message;
                 LogPollFailed(logger, e.Message);
                 await Task.Delay(retry, stoppingToken);
@@ -102,11 +116,18 @@ public sealed partial class NodeWorker(
             switch (item.Kind)
             {
                 case WorkKind.StudyOffer:
-                    var decision = node.LoadPolicy().Decide(item.Study);
-                    node.Store.Write((c, t) => c.Execute("""
-                        INSERT OR REPLACE INTO decisions(study_id, accept, rule, reason, purpose_of_use, algorithm, decided_at)
-                        VALUES (@s, @a, @rule, @reason, @p, @alg, @now)
-                        """, new { s = item.Study.Id.Value, a = decision.Accept ? 1 : 0, rule = decision.Rule, reason = decision.Reason, p = item.Study.PurposeOfUse.Code, alg = item.Study.Algorithm, now = DateTimeOffset.UtcNow.ToString("O") }, t));
+                    var (policy, policySha256) = node.LoadPolicyWithHash();
+                    var decision = policy.Decide(item.Study);
+                    node.Store.Write((c, t) =>
+                    {
+                        c.Execute("""
+                            INSERT OR REPLACE INTO decisions(study_id, accept, rule, reason, purpose_of_use, algorithm, decided_at)
+                            VALUES (@s, @a, @rule, @reason, @p, @alg, @now)
+                            """, new { s = item.Study.Id.Value, a = decision.Accept ? 1 : 0, rule = decision.Rule, reason = decision.Reason, p = item.Study.PurposeOfUse.Code, alg = item.Study.Algorithm, now = DateTimeOffset.UtcNow.ToString("O") }, t);
+                        node.Audit.Append(c, t, NodeAuditRecords.StudyDecision(item.Study, decision, policySha256));
+                        node.Audit.Checkpoint(c, t, CheckpointReasons.StudyDecision);
+                        return 0;
+                    });
                     node.Store.Event(decision.Accept ? "study_accepted" : "study_refused", item.Study.Id.Value, $"{decision.Rule}: {decision.Reason}");
                     await client.Post($"/v1/node/studies/{item.Study.Id}/decision", new StudyDecision(item.Study.Id, decision.Accept, decision.Rule, decision.Reason), cancellationToken);
                     break;

@@ -6,7 +6,7 @@ namespace FederatedTwin.Node.Storage;
 /// <summary>
 /// The node's SQLite store (node.db): enrollment, decisions, and every attempt's sealed key share,
 /// submission and decryption share, so a node killed mid-round resumes without issuing a second,
-/// different contribution to the same attempt.
+/// different contribution to the same attempt; and the audit trail (audit_log, audit_checkpoints).
 /// </summary>
 public sealed class NodeStore
 {
@@ -61,6 +61,9 @@ public sealed class NodeStore
         CREATE TABLE facts(pseudonym TEXT NOT NULL, resource_key TEXT NOT NULL, seq INTEGER NOT NULL, year INTEGER NOT NULL, kind TEXT NOT NULL,
             category TEXT NULL, value REAL NOT NULL, sensitive TEXT NULL, PRIMARY KEY(pseudonym, resource_key, seq)) WITHOUT ROWID;
         """,
+        // The tamper-evident audit trail (protocol/Audit, docs/operations.md): append-only, hash-chained,
+        // with signed checkpoints. Kept beside `events`, which other code reads and which stays as it is.
+        FederatedTwin.Protocol.Audit.AuditLog.Schema,
     ];
 
     private readonly string _connectionString;
