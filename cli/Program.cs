@@ -12,4 +12,5 @@ root.Subcommands.Add(SynthCommand.Create());
 root.Subcommands.Add(BenchCommands.Create());
 root.Subcommands.Add(MsspCommand.Create());
 root.Subcommands.Add(ScenarioCommand.Create());
+root.Subcommands.Add(AuditCommands.Create());
 return await root.Parse(args).InvokeAsync();

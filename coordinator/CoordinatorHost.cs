@@ -1,7 +1,9 @@
+using FederatedTwin.Coordinator.Audit;
 using FederatedTwin.Coordinator.Endpoints;
 using FederatedTwin.Coordinator.Orchestration;
 using FederatedTwin.Coordinator.Security;
 using FederatedTwin.Coordinator.Storage;
+using FederatedTwin.Protocol.Audit;
 using FederatedTwin.Protocol.Crypto;
 using FederatedTwin.Protocol.Federation;
 using Microsoft.AspNetCore.Builder;
@@ -10,6 +12,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
@@ -35,6 +38,7 @@ public static class CoordinatorHost
         // Services: store, keys, crypto, orchestration.
         builder.Services.AddSingleton(sp => new CoordinatorStore(sp.GetRequiredService<IOptions<CoordinatorOptions>>().Value.DataDir));
         builder.Services.AddSingleton(sp => CoordinatorKeys.LoadOrCreate(sp.GetRequiredService<IOptions<CoordinatorOptions>>().Value.DataDir));
+        builder.Services.AddSingleton<CoordinatorAuditTrail>();
         builder.Services.AddSingleton<IAdditiveThresholdScheme>(RlweThresholdScheme.Default);
         builder.Services.AddSingleton<CoordinatorMetrics>();
         builder.Services.AddSingleton<IStudyAlgorithm, FederatedSumAlgorithm>();
@@ -67,6 +71,27 @@ public static class CoordinatorHost
         app.MapGet("/v1/identity", (CoordinatorKeys keys) => WireBodies.Wire(new CoordinatorIdentity(CoordinatorKeys.KeyId, keys.Identity.PublicKey, FederationProtocol.Version, typeof(CoordinatorHost).Assembly.GetName().Version?.ToString() ?? "0")));
         app.MapNodeEndpoints();
         app.MapAdminEndpoints();
+
+        // The audit trail records the service's start (and a key it created) and its stop, and signs its head at shutdown.
+        var lifetime = app.Services.GetRequiredService<IHostApplicationLifetime>();
+        lifetime.ApplicationStarted.Register(() =>
+        {
+            var keys = app.Services.GetRequiredService<CoordinatorKeys>();
+            var audit = app.Services.GetRequiredService<CoordinatorAuditTrail>();
+            var now = DateTimeOffset.UtcNow;
+            if (keys.IdentityCreated)
+            {
+                audit.Append(CoordinatorAuditRecords.IdentityKeyCreated(keys.Identity.PublicKey), now);
+            }
+
+            audit.Append(CoordinatorAuditRecords.ServiceStarted(typeof(CoordinatorHost).Assembly.GetName().Version?.ToString() ?? "0", keys.Identity.PublicKey), now);
+        });
+        lifetime.ApplicationStopping.Register(() =>
+        {
+            var audit = app.Services.GetRequiredService<CoordinatorAuditTrail>();
+            audit.Append(CoordinatorAuditRecords.ServiceStopped(), DateTimeOffset.UtcNow);
+            audit.Checkpoint(CheckpointReasons.Shutdown, DateTimeOffset.UtcNow);
+        });
         return app;
     }
 

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text.Json;
+using FederatedTwin.Node.Audit;
 using FederatedTwin.Node.Policy;
 using FederatedTwin.Node.Storage;
 using FederatedTwin.Protocol.Federation;
@@ -11,17 +12,22 @@ namespace FederatedTwin.Node;
 /// A node's directory and everything in it: node.db, the Data Protection key ring (keys/), the sealed
 /// Ed25519 identity, the local admin token, the site policy (policy.yaml, deny-by-default when the
 /// directory is created) and the site's local input. Opening a directory that does not exist
-/// initializes it.
+/// initializes it, and the audit trail records the keys and token it creates.
 /// </summary>
 public sealed class NodeDirectory : IDisposable
 {
-    private NodeDirectory(string path, IDataProtector protector, Ed25519Identity identity, NodeStore store, Deidentification.Pseudonymizer pseudonymizer)
+    private const string ApplicationName = "FederatedTwin.Node";
+    private const string SecretsPurpose = "FederatedTwin.Node.Secrets.v1";
+    private const string IdentityFile = "identity.key.sealed";
+
+    private NodeDirectory(string path, IDataProtector protector, Ed25519Identity identity, NodeStore store, Deidentification.Pseudonymizer pseudonymizer, int auditCheckpointInterval)
     {
         Path = path;
         Protector = protector;
         Identity = identity;
         Store = store;
         Pseudonymizer = pseudonymizer;
+        Audit = new NodeAuditTrail(store, identity, auditCheckpointInterval);
     }
 
     /// <summary>Keyed pseudonyms under the node's own secret (sealed at rest; see docs/operations.md on backing it up).</summary>
@@ -42,13 +48,18 @@ public sealed class NodeDirectory : IDisposable
 
     public NodeStore Store { get; }
 
-    public static NodeDirectory OpenOrInitialize(string path)
+    /// <summary>The tamper-evident audit trail in node.db (checkpoints signed with <see cref="Identity"/>).</summary>
+    public NodeAuditTrail Audit { get; }
+
+    /// <param name="path">The node directory.</param>
+    /// <param name="auditCheckpointInterval">Entries between periodic signed checkpoints; fixed by the audit chain's first entry, so it matters only for a new trail.</param>
+    public static NodeDirectory OpenOrInitialize(string path, int auditCheckpointInterval = Protocol.Audit.AuditChain.DefaultCheckpointInterval)
     {
         path = System.IO.Path.GetFullPath(path);
         Directory.CreateDirectory(path);
-        var provider = DataProtectionProvider.Create(new DirectoryInfo(System.IO.Path.Combine(path, "keys")), b => b.SetApplicationName("FederatedTwin.Node"));
-        var protector = provider.CreateProtector("FederatedTwin.Node.Secrets.v1");
-        var identityPath = System.IO.Path.Combine(path, "identity.key.sealed");
+        var protector = CreateProtector(path);
+        var identityPath = System.IO.Path.Combine(path, IdentityFile);
+        var created = new List<Protocol.Audit.AuditRecord>();
         Ed25519Identity identity;
         if (File.Exists(identityPath))
         {
@@ -58,12 +69,14 @@ public sealed class NodeDirectory : IDisposable
         {
             identity = Ed25519Identity.Generate();
             WriteOwnerOnly(identityPath, protector.Protect(identity.ExportPrivateKey()));
+            created.Add(NodeAuditRecords.IdentityKeyCreated(identity.PublicKey));
         }
 
         var tokenPath = System.IO.Path.Combine(path, "admin.token");
         if (!File.Exists(tokenPath))
         {
             WriteOwnerOnly(tokenPath, System.Text.Encoding.ASCII.GetBytes(Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32))));
+            created.Add(NodeAuditRecords.AdminTokenCreated());
         }
 
         var policyPath = System.IO.Path.Combine(path, "policy.yaml");
@@ -76,14 +89,60 @@ public sealed class NodeDirectory : IDisposable
         if (!File.Exists(pseudonymKeyPath))
         {
             WriteOwnerOnly(pseudonymKeyPath, protector.Protect(RandomNumberGenerator.GetBytes(32)));
+            created.Add(NodeAuditRecords.PseudonymKeyCreated());
         }
 
         var pseudonymizer = new Deidentification.Pseudonymizer(protector.Unprotect(File.ReadAllBytes(pseudonymKeyPath)));
         var store = new NodeStore(path);
-        return new NodeDirectory(path, protector, identity, store, pseudonymizer);
+        var node = new NodeDirectory(path, protector, identity, store, pseudonymizer, auditCheckpointInterval);
+        if (created.Count > 0)
+        {
+            store.Write((c, t) => created.Select(r => node.Audit.Append(c, t, r)).ToList());
+        }
+
+        return node;
     }
 
-    public SitePolicy LoadPolicy() => SitePolicy.Load(PolicyPath);
+    /// <summary>
+    /// The node's public key, read from its sealed identity without initializing anything (for
+    /// `ftwin audit verify`). Throws FileNotFoundException when the directory has no identity.
+    /// </summary>
+    public static string ReadPublicKey(string path)
+    {
+        path = System.IO.Path.GetFullPath(path);
+        var identityPath = System.IO.Path.Combine(path, IdentityFile);
+        if (!File.Exists(identityPath))
+        {
+            throw new FileNotFoundException($"{path} holds no node identity ({IdentityFile}).", identityPath);
+        }
+
+        using var identity = Ed25519Identity.Import(CreateProtector(path).Unprotect(File.ReadAllBytes(identityPath)));
+        return identity.PublicKey;
+    }
+
+    /// <summary>Loads the site policy; a new or changed policy (by SHA-256 of the file) is audited, and so is an invalid one.</summary>
+    public SitePolicy LoadPolicy() => LoadPolicyWithHash().Policy;
+
+    /// <summary>The site policy and the SHA-256 (hex) of the file it was read from.</summary>
+    public (SitePolicy Policy, string Sha256) LoadPolicyWithHash()
+    {
+        var bytes = File.ReadAllBytes(PolicyPath);
+        var sha256 = Convert.ToHexStringLower(SHA256.HashData(bytes));
+        SitePolicy policy;
+        try
+        {
+            using var reader = new StreamReader(new MemoryStream(bytes), detectEncodingFromByteOrderMarks: true);
+            policy = SitePolicy.Parse(reader.ReadToEnd(), PolicyPath);
+        }
+        catch (SitePolicyException e)
+        {
+            Audit.PolicyLoaded(sha256, null, e.Message);
+            throw;
+        }
+
+        Audit.PolicyLoaded(sha256, policy, null);
+        return (policy, sha256);
+    }
 
     /// <summary>The site's local input vectors (until FHIR ingest feeds features, a seeded per-site census).</summary>
     public SiteInput LoadSiteInput() => File.Exists(SiteInputPath)
@@ -91,6 +150,9 @@ public sealed class NodeDirectory : IDisposable
         : throw new FileNotFoundException($"This node has no local input yet ({SiteInputPath}); create one with `ftwin node init --site-seed N`.");
 
     public void WriteSiteInput(SiteInput input) => File.WriteAllText(SiteInputPath, JsonSerializer.Serialize(input, WireJson.Options));
+
+    private static IDataProtector CreateProtector(string path) =>
+        DataProtectionProvider.Create(new DirectoryInfo(System.IO.Path.Combine(path, "keys")), b => b.SetApplicationName(ApplicationName)).CreateProtector(SecretsPurpose);
 
     private static void WriteOwnerOnly(string path, byte[] content)
     {

@@ -1,11 +1,14 @@
 using FederatedTwin.Node.Algorithms;
+using FederatedTwin.Node.Audit;
 using FederatedTwin.Node.Endpoints;
 using FederatedTwin.Node.Federation;
+using FederatedTwin.Protocol.Audit;
 using FederatedTwin.Protocol.Crypto;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
@@ -60,7 +63,32 @@ public static class NodeHost
         app.MapHealthChecks("/health/live", new() { Predicate = _ => false });
         app.MapHealthChecks("/health/ready", new() { Predicate = c => c.Tags.Contains("ready") });
         app.MapNodeAdminEndpoints();
+
+        // The audit trail records the service's start (with the policy in force) and its stop, and signs its head at shutdown.
+        var lifetime = app.Services.GetRequiredService<IHostApplicationLifetime>();
+        lifetime.ApplicationStarted.Register(() => RecordStart(app.Services.GetRequiredService<NodeDirectory>()));
+        lifetime.ApplicationStopping.Register(() =>
+        {
+            var node = app.Services.GetRequiredService<NodeDirectory>();
+            node.Audit.Append(NodeAuditRecords.ServiceStopped());
+            node.Audit.Checkpoint(CheckpointReasons.Shutdown);
+        });
         return app;
+    }
+
+    private static void RecordStart(NodeDirectory node)
+    {
+        string? policySha256 = null;
+        try
+        {
+            policySha256 = node.LoadPolicyWithHash().Sha256;
+        }
+        catch (Policy.SitePolicyException)
+        {
+            // audited as policy_rejected by the load itself
+        }
+
+        node.Audit.Append(NodeAuditRecords.ServiceStarted(typeof(NodeHost).Assembly.GetName().Version?.ToString() ?? "0", policySha256));
     }
 
     /// <summary>Loads the policy of a node directory that exists, explaining what is wrong if it cannot be used.</summary>

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Microsoft.Extensions.Hosting;
 using FederatedTwin.Coordinator;
+using FederatedTwin.Coordinator.Audit;
 using FederatedTwin.Coordinator.Orchestration;
 using FederatedTwin.Coordinator.Security;
 using FederatedTwin.Coordinator.Storage;
@@ -33,8 +34,15 @@ internal static class CoordinatorCommands
         {
             var dir = parse.GetValue(dataDir)!.FullName;
             var store = new CoordinatorStore(dir);
+            using var keys = CoordinatorKeys.LoadOrCreate(dir);
+            var audit = new CoordinatorAuditTrail(store, keys);
+            if (keys.IdentityCreated)
+            {
+                audit.Append(CoordinatorAuditRecords.IdentityKeyCreated(keys.Identity.PublicKey), DateTimeOffset.UtcNow);
+            }
+
             using var metrics = new CoordinatorMetrics();
-            var gateway = new NodeGateway(store, RlweThresholdScheme.Default, metrics);
+            var gateway = new NodeGateway(store, RlweThresholdScheme.Default, metrics, audit);
             Console.WriteLine(gateway.CreateEnrollmentToken(DateTimeOffset.UtcNow, TimeSpan.FromDays(7)));
             return 0;
         });

@@ -109,6 +109,7 @@ internal static class DemoCommand
             if (output is not null)
             {
                 AnsiConsole.MarkupLine($"kept: {Markup.Escape(Path.Combine(root, "coordinator"))} and {Markup.Escape(Path.Combine(root, "nodes"))}/<name>");
+                AnsiConsole.MarkupLine($"audit trails: ftwin audit verify --node-dir {Markup.Escape(Path.Combine(root, "nodes", Sites[0]))} (or --data-dir {Markup.Escape(Path.Combine(root, "coordinator"))}); ftwin audit export ... --out audit.ndjson");
             }
 
             return 0;

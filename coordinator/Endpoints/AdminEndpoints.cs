@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Dapper;
+using FederatedTwin.Coordinator.Audit;
 using FederatedTwin.Coordinator.Orchestration;
 using FederatedTwin.Coordinator.Security;
 using FederatedTwin.Coordinator.Storage;
@@ -22,9 +23,15 @@ internal static class AdminEndpoints
         {
             var keys = context.HttpContext.RequestServices.GetRequiredService<CoordinatorKeys>();
             var header = context.HttpContext.Request.Headers.Authorization.ToString();
-            return header.StartsWith("Bearer ", StringComparison.Ordinal) && keys.IsAdminToken(header["Bearer ".Length..])
-                ? await next(context)
-                : Results.Problem(statusCode: StatusCodes.Status401Unauthorized, title: "Admin token required", detail: "Send 'Authorization: Bearer <token>' with the token in the coordinator's admin.token.");
+            if (header.StartsWith("Bearer ", StringComparison.Ordinal) && keys.IsAdminToken(header["Bearer ".Length..]))
+            {
+                return await next(context);
+            }
+
+            var request = context.HttpContext.Request;
+            context.HttpContext.RequestServices.GetRequiredService<CoordinatorAuditTrail>()
+                .Append(CoordinatorAuditRecords.AdminAuthenticationFailure(request.Method, request.Path.Value ?? "/"), DateTimeOffset.UtcNow);
+            return Results.Problem(statusCode: StatusCodes.Status401Unauthorized, title: "Admin token required", detail: "Send 'Authorization: Bearer <token>' with the token in the coordinator's admin.token.");
         });
 
         group.MapPost("/tokens", (NodeGateway gateway, IOptions<CoordinatorOptions> options) =>

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using Dapper;
+using FederatedTwin.Coordinator.Audit;
 using FederatedTwin.Coordinator.Storage;
 using FederatedTwin.Protocol.Crypto;
 using FederatedTwin.Protocol.Crypto.Serialization;
@@ -17,8 +18,12 @@ public sealed class ProtocolRefusalException(int status, string title, string de
     public string Title { get; } = title;
 }
 
-/// <summary>What enrolled nodes may ask of and give to the coordinator (the /v1/node endpoints).</summary>
-public sealed class NodeGateway(CoordinatorStore store, IAdditiveThresholdScheme scheme, CoordinatorMetrics metrics)
+/// <summary>
+/// What enrolled nodes may ask of and give to the coordinator (the /v1/node endpoints). Enrollments,
+/// study decisions and contributions are audited with the state change; refusals are audited in a
+/// transaction of their own, since the refused change rolls back.
+/// </summary>
+public sealed class NodeGateway(CoordinatorStore store, IAdditiveThresholdScheme scheme, CoordinatorMetrics metrics, CoordinatorAuditTrail audit)
 {
     public static string HashToken(string token) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(token)));
 
@@ -30,11 +35,33 @@ public sealed class NodeGateway(CoordinatorStore store, IAdditiveThresholdScheme
             c.Execute("INSERT INTO enrollment_tokens(token_hash, created_at, expires_at) VALUES (@h, @now, @exp)",
                 new { h = HashToken(token), now = now.ToString("O"), exp = now.Add(lifetime).ToString("O") }, t);
             RoundEngine.Event(c, t, now, "token_created", null, null, "enrollment token issued");
+            audit.Append(c, t, CoordinatorAuditRecords.EnrollmentTokenCreated(HashToken(token), now.Add(lifetime).ToString("O")), now);
         });
         return token;
     }
 
     public EnrollResponse Enroll(EnrollRequest request, string signingKey, string coordinatorPublicKey, DateTimeOffset now)
+    {
+        try
+        {
+            return EnrollOrRefuse(request, signingKey, coordinatorPublicKey, now);
+        }
+        catch (ProtocolRefusalException e)
+        {
+            store.Write((c, t) =>
+            {
+                if (e.Status == StatusCodes.Status401Unauthorized)
+                {
+                    RoundEngine.Event(c, t, now, "enroll_refused", null, null, e.Message);
+                }
+
+                audit.Append(c, t, CoordinatorAuditRecords.EnrollmentRefused(request.PublicKey, $"{e.Title}: {e.Message}"), now);
+            });
+            throw;
+        }
+    }
+
+    private EnrollResponse EnrollOrRefuse(EnrollRequest request, string signingKey, string coordinatorPublicKey, DateTimeOffset now)
     {
         if (request.PublicKey != signingKey)
         {
@@ -54,7 +81,6 @@ public sealed class NodeGateway(CoordinatorStore store, IAdditiveThresholdScheme
             var existing = c.QuerySingleOrDefault<string?>("SELECT node_id FROM nodes WHERE public_key=@k", new { k = request.PublicKey }, t);
             if (token.expires_at is null || token.revoked != 0 || DateTimeOffset.Parse(token.expires_at, System.Globalization.CultureInfo.InvariantCulture) < now)
             {
-                RoundEngine.Event(c, t, now, "enroll_refused", null, null, "unknown, revoked or expired token");
                 throw new ProtocolRefusalException(StatusCodes.Status401Unauthorized, "Enrollment refused", "The enrollment token is unknown, revoked or expired.");
             }
 
@@ -66,7 +92,6 @@ public sealed class NodeGateway(CoordinatorStore store, IAdditiveThresholdScheme
                     return new EnrollResponse(new NodeId(existing), Security.CoordinatorKeys.KeyId, coordinatorPublicKey);
                 }
 
-                RoundEngine.Event(c, t, now, "enroll_refused", null, null, "token already used");
                 throw new ProtocolRefusalException(StatusCodes.Status401Unauthorized, "Enrollment refused", "The enrollment token was already used.");
             }
 
@@ -80,6 +105,7 @@ public sealed class NodeGateway(CoordinatorStore store, IAdditiveThresholdScheme
                 new { id = nodeId.Value, name = request.NodeName, key = request.PublicKey, now = now.ToString("O"), v = FederationProtocol.Version }, t);
             c.Execute("UPDATE enrollment_tokens SET used_by=@id, used_at=@now WHERE token_hash=@hash", new { id = nodeId.Value, now = now.ToString("O"), hash }, t);
             RoundEngine.Event(c, t, now, "node_enrolled", null, nodeId.Value, request.NodeName);
+            audit.Append(c, t, CoordinatorAuditRecords.NodeEnrolled(nodeId.Value, request.NodeName, request.PublicKey, hash), now);
             return new EnrollResponse(nodeId, Security.CoordinatorKeys.KeyId, coordinatorPublicKey);
         });
     }
@@ -135,8 +161,9 @@ public sealed class NodeGateway(CoordinatorStore store, IAdditiveThresholdScheme
 
     public void RecordDecision(NodeId node, StudyDecision decision, DateTimeOffset now) => store.Write((c, t) =>
     {
-        var state = c.QuerySingleOrDefault<string?>("SELECT state FROM studies WHERE study_id=@id", new { id = decision.Study.Value }, t)
+        var study = c.QuerySingleOrDefault<RoundEngine.StudyRow>("SELECT study_id, spec_json, state, offered_until, current_round, current_attempt FROM studies WHERE study_id=@id", new { id = decision.Study.Value }, t)
             ?? throw new ProtocolRefusalException(StatusCodes.Status404NotFound, "Unknown study", $"No study '{decision.Study}'.");
+        var state = study.state;
         if (state != RoundEngine.States.Offered)
         {
             throw new ProtocolRefusalException(StatusCodes.Status409Conflict, "Study not open", $"Study '{decision.Study}' is {state}; decisions are no longer taken.");
@@ -145,10 +172,27 @@ public sealed class NodeGateway(CoordinatorStore store, IAdditiveThresholdScheme
         c.Execute("INSERT OR REPLACE INTO decisions(study_id, node_id, accept, rule, reason, decided_at) VALUES (@s, @n, @a, @rule, @reason, @now)",
             new { s = decision.Study.Value, n = node.Value, a = decision.Accept ? 1 : 0, rule = Truncate(decision.Rule), reason = Truncate(decision.Reason), now = now.ToString("O") }, t);
         RoundEngine.Event(c, t, now, decision.Accept ? "study_accepted" : "study_refused", decision.Study.Value, node.Value, Truncate(decision.Rule));
+        audit.Append(c, t, CoordinatorAuditRecords.StudyDecisionReceived(decision.Study.Value, study.Spec.PurposeOfUse.Code, node.Value, decision.Accept, decision.Rule), now);
     });
 
     /// <summary>Accepts a key share, encrypted update or decryption share for the current attempt, after checking its node signature.</summary>
-    public void Contribute(NodeId node, string kind, StudyId study, int round, int attempt, Contribution contribution, DateTimeOffset now) => store.Write((c, t) =>
+    public void Contribute(NodeId node, string kind, StudyId study, int round, int attempt, Contribution contribution, DateTimeOffset now)
+    {
+        try
+        {
+            Accept(node, kind, study, round, attempt, contribution, now);
+        }
+        catch (ProtocolRefusalException e)
+        {
+            store.Write((c, t) =>
+            {
+                audit.Append(c, t, CoordinatorAuditRecords.ContributionRefused(study.Value, PurposeOf(c, t, study), node.Value, kind, round, attempt, e.Status, $"{e.Title}: {e.Message}"), now);
+            });
+            throw;
+        }
+    }
+
+    private void Accept(NodeId node, string kind, StudyId study, int round, int attempt, Contribution contribution, DateTimeOffset now) => store.Write((c, t) =>
     {
         if (contribution.Study != study || contribution.Round != round || contribution.Attempt != attempt)
         {
@@ -207,6 +251,7 @@ public sealed class NodeGateway(CoordinatorStore store, IAdditiveThresholdScheme
 
         c.Execute("INSERT INTO contributions(study_id, round, attempt, kind, node_id, payload, signature, digest, received_at) VALUES (@s, @r, @a, @k, @n, @p, @sig, @d, @now)",
             new { s = study.Value, r = round, a = attempt, k = kind, n = node.Value, p = contribution.Payload, sig = contribution.Signature, d = digest, now = now.ToString("O") }, t);
+        audit.Append(c, t, CoordinatorAuditRecords.ContributionReceived(study.Value, PurposeOf(c, t, study), node.Value, kind, round, attempt, digest, contribution.Payload.Length), now);
         metrics.Contributions.Add(1, new KeyValuePair<string, object?>("kind", kind));
     });
 
@@ -270,6 +315,11 @@ public sealed class NodeGateway(CoordinatorStore store, IAdditiveThresholdScheme
     private static bool HasContributed(Microsoft.Data.Sqlite.SqliteConnection c, RoundEngine.AttemptRow a, string kind, NodeId node) =>
         c.ExecuteScalar<long>("SELECT COUNT(*) FROM contributions WHERE study_id=@s AND round=@r AND attempt=@a AND kind=@k AND node_id=@n",
             new { s = a.study_id, r = a.round, a = a.attempt, k = kind, n = node.Value }) > 0;
+
+    private static string? PurposeOf(Microsoft.Data.Sqlite.SqliteConnection c, Microsoft.Data.Sqlite.SqliteTransaction t, StudyId study) =>
+        c.QuerySingleOrDefault<string?>("SELECT spec_json FROM studies WHERE study_id=@id", new { id = study.Value }, t) is { } json
+            ? WireJson.Deserialize<StudySpec>(Encoding.UTF8.GetBytes(json)).PurposeOfUse.Code
+            : null;
 
     private static string Truncate(string s) => s.Length <= 500 ? s : s[..500];
 }

@@ -1,7 +1,9 @@
-using System.Text.Json.Nodes;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Dapper;
+using FederatedTwin.Coordinator.Audit;
 using FederatedTwin.Coordinator.Storage;
+using FederatedTwin.Protocol.Audit;
 using FederatedTwin.Protocol.Crypto;
 using FederatedTwin.Protocol.Federation;
 using Microsoft.Data.Sqlite;
@@ -14,9 +16,12 @@ namespace FederatedTwin.Coordinator.Orchestration;
 /// transition reads the stored state, computes, and commits in one transaction, so a coordinator
 /// killed at any point resumes where it was. Phases of an attempt: keygen → encrypt → decrypt → done.
 /// A participant missing a phase deadline supersedes the attempt; the round restarts as a new
-/// attempt with fresh keys among the survivors, or the study fails when they are too few.
+/// attempt with fresh keys among the survivors, or the study fails when they are too few. Every
+/// transition is audited in its own transaction (study created, started, cancelled, completed or
+/// failed; attempts, the collective key, the aggregate, the decryption), and a study's end signs a
+/// checkpoint of the coordinator's audit trail.
 /// </summary>
-public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog algorithms, IAdditiveThresholdScheme scheme, CoordinatorMetrics metrics, ILogger<RoundEngine> logger)
+public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog algorithms, IAdditiveThresholdScheme scheme, CoordinatorMetrics metrics, CoordinatorAuditTrail audit, ILogger<RoundEngine> logger)
 {
     public static class Phases
     {
@@ -61,9 +66,11 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
                 throw new InvalidOperationException($"A study with id '{spec.Id}' already exists.");
             }
 
+            var specJson = JsonSerializer.Serialize(spec, WireJson.Options);
             c.Execute("INSERT INTO studies(study_id, spec_json, state, created_at, offered_until, updated_at) VALUES (@id, @spec, @state, @now, @until, @now)",
-                new { id = spec.Id.Value, spec = JsonSerializer.Serialize(spec, WireJson.Options), state = States.Offered, now = now.ToString("O"), until = now.AddSeconds(spec.PhaseDeadlineSeconds).ToString("O") }, t);
+                new { id = spec.Id.Value, spec = specJson, state = States.Offered, now = now.ToString("O"), until = now.AddSeconds(spec.PhaseDeadlineSeconds).ToString("O") }, t);
             Event(c, t, now, "study_created", spec.Id.Value, null, $"{spec.Algorithm} for {spec.PurposeOfUse}");
+            audit.Append(c, t, CoordinatorAuditRecords.StudyCreated(spec, SignedStatement.Digest(System.Text.Encoding.UTF8.GetBytes(specJson))), now);
         });
     }
 
@@ -76,6 +83,9 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
             c.Execute("UPDATE attempts SET phase=@p, outcome='study cancelled', finished_at=@now WHERE study_id=@id AND phase NOT IN ('done','superseded')",
                 new { p = Phases.Superseded, now = now.ToString("O"), id = id.Value }, t);
             Event(c, t, now, "study_cancelled", id.Value, null, "cancelled");
+            var spec = c.QuerySingle<StudyRow>("SELECT study_id, spec_json, state, offered_until, current_round, current_attempt FROM studies WHERE study_id=@id", new { id = id.Value }, t).Spec;
+            audit.Append(c, t, CoordinatorAuditRecords.StudyCancelled(id.Value, spec.PurposeOfUse.Code), now);
+            audit.Checkpoint(c, t, CheckpointReasons.StudyEnd, now);
         }
 
         return changed > 0;
@@ -104,11 +114,13 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
             if (accepted.Count >= spec.MaxNodes || (accepted.Count >= spec.MinNodes && (decided >= enrolled || offerClosed)))
             {
                 c.Execute("UPDATE studies SET state=@s, updated_at=@now WHERE study_id=@id", new { s = States.Running, now = now.ToString("O"), id }, t);
-                StartAttempt(c, t, spec, 1, 1, accepted.Take(spec.MaxNodes).ToList(), now);
+                var joined = accepted.Take(spec.MaxNodes).ToList();
+                audit.Append(c, t, CoordinatorAuditRecords.StudyStarted(spec, joined, decided), now);
+                StartAttempt(c, t, spec, 1, 1, joined, now);
             }
             else if (offerClosed)
             {
-                Fail(c, t, id, now, $"only {accepted.Count} node(s) accepted the study by its deadline; it needs at least {spec.MinNodes}");
+                Fail(c, t, spec, now, $"only {accepted.Count} node(s) accepted the study by its deadline; it needs at least {spec.MinNodes}");
             }
 
             return;
@@ -142,6 +154,7 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
                 new { p = Phases.Superseded, o = $"{string.Join(", ", missing)} missed the {a.phase} deadline", now = now.ToString("O"), id, round = a.round, attempt = a.attempt }, t);
             metrics.AttemptsRestarted.Add(1);
             Event(c, t, now, "attempt_superseded", id, null, $"round {a.round} attempt {a.attempt}: dropped {string.Join(", ", missing)} in {a.phase}");
+            audit.Append(c, t, CoordinatorAuditRecords.AttemptSuperseded(spec, a.round, a.attempt, a.phase, missing), now);
             LogRestart(logger, id, a.round, a.attempt, string.Join(", ", missing), a.phase);
             if (survivors.Count >= spec.MinNodes)
             {
@@ -149,7 +162,7 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
             }
             else
             {
-                Fail(c, t, id, now, $"round {a.round}: only {survivors.Count} participant(s) left after {string.Join(", ", missing)} missed the {a.phase} deadline; the study needs at least {spec.MinNodes}");
+                Fail(c, t, spec, now, $"round {a.round}: only {survivors.Count} participant(s) left after {string.Join(", ", missing)} missed the {a.phase} deadline; the study needs at least {spec.MinNodes}");
             }
         }
     }
@@ -167,20 +180,24 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
                 var key = scheme.AggregatePublicKey(a.crp_seed, shares);
                 c.Execute("UPDATE attempts SET phase=@p, collective_key=@key, phase_deadline=@deadline WHERE study_id=@id AND round=@round AND attempt=@attempt",
                     new { p = Phases.Encrypt, key, deadline, args.id, args.round, args.attempt }, t);
+                audit.Append(c, t, CoordinatorAuditRecords.CollectiveKeyFormed(spec, a.round, a.attempt, shares.Count, SignedStatement.Digest(key)), now);
                 break;
             }
 
             case Phases.Encrypt:
             {
                 var sum = scheme.NewSum(a.Request.ValueCount);
-                foreach (var s in Contributions(c, t, a, SignedStatement.Update))
+                var submissions = Contributions(c, t, a, SignedStatement.Update);
+                foreach (var s in submissions)
                 {
                     sum.Add(s.payload);
                 }
 
                 var aggregate = sum.ToBytes();
+                var aggregateDigest = SignedStatement.Digest(aggregate);
                 c.Execute("UPDATE attempts SET phase=@p, aggregate=@aggregate, aggregate_digest=@digest, phase_deadline=@deadline WHERE study_id=@id AND round=@round AND attempt=@attempt",
-                    new { p = Phases.Decrypt, aggregate, digest = SignedStatement.Digest(aggregate), deadline, args.id, args.round, args.attempt }, t);
+                    new { p = Phases.Decrypt, aggregate, digest = aggregateDigest, deadline, args.id, args.round, args.attempt }, t);
+                audit.Append(c, t, CoordinatorAuditRecords.RoundAggregated(spec, a.round, a.attempt, submissions.Select(s => SignedStatement.Digest(s.payload)).ToList(), aggregateDigest), now);
                 break;
             }
 
@@ -192,6 +209,7 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
                     new { p = Phases.Done, now = now.ToString("O"), args.id, args.round, args.attempt }, t);
                 c.Execute("INSERT INTO round_results(study_id, round, attempt, values_json, participants_json, started_at, finished_at) VALUES (@id, @round, @attempt, @values, @participants, @started, @now)",
                     new { args.id, args.round, args.attempt, values = JsonSerializer.Serialize(sums), participants = a.participants_json, started = a.started_at, now = now.ToString("O") }, t);
+                audit.Append(c, t, CoordinatorAuditRecords.ResultDecrypted(spec, a.round, a.attempt, shares.Count, sums.Length), now);
                 metrics.RoundsCompleted.Add(1);
                 var allSums = c.Query<string>("SELECT values_json FROM round_results WHERE study_id=@id ORDER BY round", new { id }, t)
                     .Select(v => JsonSerializer.Deserialize<long[]>(v)!).ToList();
@@ -207,7 +225,7 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
                 }
                 catch (StudyAlgorithmException e)
                 {
-                    Fail(c, t, id, now, e.Message);
+                    Fail(c, t, spec, now, e.Message);
                     break;
                 }
 
@@ -221,7 +239,8 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
                 }
 
                 Event(c, t, now, "study_completed", id, null, $"after {a.round} round(s)");
-
+                audit.Append(c, t, CoordinatorAuditRecords.StudyCompleted(spec, a.round), now);
+                audit.Checkpoint(c, t, CheckpointReasons.StudyEnd, now);
                 break;
             }
         }
@@ -244,12 +263,16 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
             }, t);
         c.Execute("UPDATE studies SET current_round=@round, current_attempt=@attempt, updated_at=@now WHERE study_id=@id", new { round, attempt, now = now.ToString("O"), id = spec.Id.Value }, t);
         Event(c, t, now, "attempt_started", spec.Id.Value, null, $"round {round} attempt {attempt} with {participants.Count} participant(s)");
+        audit.Append(c, t, CoordinatorAuditRecords.AttemptStarted(spec, round, attempt, participants), now);
     }
 
-    private static void Fail(SqliteConnection c, SqliteTransaction t, string id, DateTimeOffset now, string reason)
+    private void Fail(SqliteConnection c, SqliteTransaction t, StudySpec spec, DateTimeOffset now, string reason)
     {
+        var id = spec.Id.Value;
         c.Execute("UPDATE studies SET state=@s, failure_reason=@reason, updated_at=@now WHERE study_id=@id", new { s = States.Failed, reason, now = now.ToString("O"), id }, t);
         Event(c, t, now, "study_failed", id, null, reason);
+        audit.Append(c, t, CoordinatorAuditRecords.StudyFailed(spec, reason), now);
+        audit.Checkpoint(c, t, CheckpointReasons.StudyEnd, now);
     }
 
     internal static AttemptRow CurrentAttempt(SqliteConnection c, SqliteTransaction? t, string id, long round, long attempt) =>

@@ -12,23 +12,29 @@ public sealed class CoordinatorKeys : IDisposable
 {
     public const string KeyId = "coordinator";
 
-    private CoordinatorKeys(Ed25519Identity identity, string adminToken)
+    private const string IdentityFile = "identity.key.sealed";
+
+    private CoordinatorKeys(Ed25519Identity identity, string adminToken, bool identityCreated)
     {
         Identity = identity;
         AdminToken = adminToken;
+        IdentityCreated = identityCreated;
     }
 
     public Ed25519Identity Identity { get; }
+
+    /// <summary>True when this load generated the identity key (the audit trail records it).</summary>
+    public bool IdentityCreated { get; }
 
     public string AdminToken { get; }
 
     public static CoordinatorKeys LoadOrCreate(string dataDir)
     {
         Directory.CreateDirectory(dataDir);
-        var provider = DataProtectionProvider.Create(new DirectoryInfo(Path.Combine(dataDir, "keys")), b => b.SetApplicationName("FederatedTwin.Coordinator"));
-        var protector = provider.CreateProtector("FederatedTwin.Coordinator.IdentityKey.v1");
-        var sealedPath = Path.Combine(dataDir, "identity.key.sealed");
+        var protector = CreateProtector(dataDir);
+        var sealedPath = Path.Combine(dataDir, IdentityFile);
         Ed25519Identity identity;
+        var created = false;
         if (File.Exists(sealedPath))
         {
             identity = Ed25519Identity.Import(protector.Unprotect(File.ReadAllBytes(sealedPath)));
@@ -37,6 +43,7 @@ public sealed class CoordinatorKeys : IDisposable
         {
             identity = Ed25519Identity.Generate();
             WriteOwnerOnly(sealedPath, protector.Protect(identity.ExportPrivateKey()));
+            created = true;
         }
 
         var tokenPath = Path.Combine(dataDir, "admin.token");
@@ -45,8 +52,28 @@ public sealed class CoordinatorKeys : IDisposable
             WriteOwnerOnly(tokenPath, System.Text.Encoding.ASCII.GetBytes(Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32))));
         }
 
-        return new CoordinatorKeys(identity, File.ReadAllText(tokenPath).Trim());
+        return new CoordinatorKeys(identity, File.ReadAllText(tokenPath).Trim(), created);
     }
+
+    /// <summary>
+    /// The coordinator's public key, read from its sealed identity without creating anything (for
+    /// `ftwin audit verify`). Throws FileNotFoundException when the directory has no identity.
+    /// </summary>
+    public static string ReadPublicKey(string dataDir)
+    {
+        var sealedPath = Path.Combine(dataDir, IdentityFile);
+        if (!File.Exists(sealedPath))
+        {
+            throw new FileNotFoundException($"{dataDir} holds no coordinator identity ({IdentityFile}).", sealedPath);
+        }
+
+        using var identity = Ed25519Identity.Import(CreateProtector(dataDir).Unprotect(File.ReadAllBytes(sealedPath)));
+        return identity.PublicKey;
+    }
+
+    private static IDataProtector CreateProtector(string dataDir) =>
+        DataProtectionProvider.Create(new DirectoryInfo(Path.Combine(dataDir, "keys")), b => b.SetApplicationName("FederatedTwin.Coordinator"))
+            .CreateProtector("FederatedTwin.Coordinator.IdentityKey.v1");
 
     /// <summary>The admin token stored in a data directory, for the CLI on the same host.</summary>
     public static string ReadAdminToken(string dataDir) => File.ReadAllText(Path.Combine(dataDir, "admin.token")).Trim();

@@ -1,4 +1,5 @@
 using Dapper;
+using FederatedTwin.Coordinator.Audit;
 using FederatedTwin.Coordinator.Storage;
 using FederatedTwin.Protocol.Federation;
 using Microsoft.AspNetCore.Http;
@@ -11,13 +12,14 @@ namespace FederatedTwin.Coordinator.Security;
 /// Middleware for everything under /v1/node: checks the protocol version, verifies the request's
 /// RFC 9421 signature against the enrolled node's key (or, for enrollment, the key the request
 /// enrolls), refuses replayed nonces, and signs the response with the coordinator's key. Failures
-/// are 401 problem details, logged and counted.
+/// are 401 problem details, logged, counted and audited.
 /// </summary>
 public sealed partial class SignedNodeRequests(
     RequestDelegate next,
     CoordinatorStore store,
     CoordinatorKeys keys,
     CoordinatorMetrics metrics,
+    CoordinatorAuditTrail audit,
     IOptions<CoordinatorOptions> options,
     ILogger<SignedNodeRequests> logger)
 {
@@ -65,8 +67,12 @@ public sealed partial class SignedNodeRequests(
         {
             metrics.AuthenticationFailures.Add(1, new KeyValuePair<string, object?>("reason", failure.ToString()));
             LogRefused(logger, context.Request.Method, context.Request.Path, failure, parameters?.KeyId ?? "-");
-            store.Write((c, t) => c.Execute("INSERT INTO events(at, kind, node_id, detail) VALUES (@at, 'auth_failure', @node, @detail)",
-                new { at = now.ToString("O"), node = parameters?.KeyId, detail = $"{failure} {context.Request.Method} {context.Request.Path}" }, t));
+            store.Write((c, t) =>
+            {
+                c.Execute("INSERT INTO events(at, kind, node_id, detail) VALUES (@at, 'auth_failure', @node, @detail)",
+                    new { at = now.ToString("O"), node = parameters?.KeyId, detail = $"{failure} {context.Request.Method} {context.Request.Path}" }, t);
+                audit.Append(c, t, CoordinatorAuditRecords.AuthenticationFailure(failure.ToString(), context.Request.Method, context.Request.Path.Value ?? "/", parameters?.KeyId), now);
+            });
             await WriteProblem(context, StatusCodes.Status401Unauthorized, "Request signature refused", Explain(failure), "signature-" + failure.ToString().ToLowerInvariant());
             return;
         }

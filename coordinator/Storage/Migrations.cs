@@ -37,6 +37,9 @@ internal static class Migrations
         CREATE TABLE models(model_id TEXT PRIMARY KEY, study_id TEXT NOT NULL REFERENCES studies(study_id), kind TEXT NOT NULL,
             outcome TEXT NOT NULL, created_at TEXT NOT NULL, model_json TEXT NOT NULL);
         """,
+        // The tamper-evident audit trail (protocol/Audit, docs/operations.md): append-only, hash-chained,
+        // with signed checkpoints. Kept beside `events`, which other code reads and which stays as it is.
+        FederatedTwin.Protocol.Audit.AuditLog.Schema,
     ];
 
     public static void Apply(SqliteConnection connection)

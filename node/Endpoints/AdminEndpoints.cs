@@ -22,9 +22,13 @@ internal static class AdminEndpoints
             var node = context.HttpContext.RequestServices.GetRequiredService<NodeDirectory>();
             var header = context.HttpContext.Request.Headers.Authorization.ToString();
             var presented = header.StartsWith("Bearer ", StringComparison.Ordinal) ? header["Bearer ".Length..] : string.Empty;
-            return CryptographicOperations.FixedTimeEquals(System.Text.Encoding.UTF8.GetBytes(presented), System.Text.Encoding.UTF8.GetBytes(node.AdminToken))
-                ? await next(context)
-                : Results.Problem(statusCode: StatusCodes.Status401Unauthorized, title: "Admin token required", detail: "Send 'Authorization: Bearer <token>' with the token in the node directory's admin.token.");
+            if (CryptographicOperations.FixedTimeEquals(System.Text.Encoding.UTF8.GetBytes(presented), System.Text.Encoding.UTF8.GetBytes(node.AdminToken)))
+            {
+                return await next(context);
+            }
+
+            node.Audit.Append(Audit.NodeAuditRecords.AdminAuthenticationFailure(context.HttpContext.Request.Method, context.HttpContext.Request.Path.Value ?? "/"));
+            return Results.Problem(statusCode: StatusCodes.Status401Unauthorized, title: "Admin token required", detail: "Send 'Authorization: Bearer <token>' with the token in the node directory's admin.token.");
         });
 
         group.MapGet("/status", (NodeDirectory node, NodeStatus status) =>

@@ -22,6 +22,9 @@ public sealed class CoordinatorRefusedException(int status, string title, string
 /// </summary>
 public sealed class CoordinatorClient(HttpClient http, Ed25519Identity identity, string keyId, string pinnedCoordinatorKey, TimeSpan window)
 {
+    /// <summary>The title of the refusal raised when a response fails authentication.</summary>
+    public const string UntrustedResponse = "Untrusted response";
+
     public static string EnrollKeyId(Ed25519Identity identity) => "enroll:" + identity.PublicKey;
 
     public async Task<T> Get<T>(string pathAndQuery, CancellationToken cancellationToken) =>
@@ -80,7 +83,7 @@ public sealed class CoordinatorClient(HttpClient http, Ed25519Identity identity,
         {
             // An unsigned answer may still explain itself (e.g. a protocol version mismatch); report it, never act on it.
             var reason = failure != SignatureFailure.None ? failure.ToString() : "nonce mismatch (replayed response)";
-            throw new CoordinatorRefusedException((int)response.StatusCode, "Untrusted response", $"The coordinator's response signature was refused ({reason}). {ProblemDetail(responseBody)}".Trim());
+            throw new CoordinatorRefusedException((int)response.StatusCode, UntrustedResponse, $"The coordinator's response signature was refused ({reason}). {ProblemDetail(responseBody)}".Trim());
         }
 
         if (Header(FederationProtocol.VersionHeader) != version)

@@ -1,4 +1,6 @@
 using Dapper;
+using FederatedTwin.Node.Audit;
+using FederatedTwin.Protocol.Audit;
 using FederatedTwin.Protocol.Federation;
 
 namespace FederatedTwin.Node.Federation;
@@ -24,18 +26,37 @@ public static class Enrollment
         var identity = WireJson.Deserialize<CoordinatorIdentity>(identityJson);
         if (identity.ProtocolVersion != FederationProtocol.Version)
         {
-            throw new CoordinatorRefusedException(0, "Protocol version mismatch", $"The coordinator speaks protocol version {identity.ProtocolVersion}; this node speaks {FederationProtocol.Version}.");
+            var reason = $"The coordinator speaks protocol version {identity.ProtocolVersion}; this node speaks {FederationProtocol.Version}.";
+            node.Audit.Append(NodeAuditRecords.EnrollmentRefused(coordinator, identity.PublicKey, reason));
+            throw new CoordinatorRefusedException(0, "Protocol version mismatch", reason);
         }
 
         if (!policy.Trusts(identity.PublicKey))
         {
+            node.Audit.Append(NodeAuditRecords.EnrollmentRefused(coordinator, identity.PublicKey, "the coordinator's key is not among trusted_coordinators in the site policy"));
             throw new CoordinatorRefusedException(0, "Untrusted coordinator", $"The coordinator at {coordinator} presents key {identity.PublicKey}, which is not among trusted_coordinators in {node.PolicyPath}. Pin it there first (compare it with `ftwin coordinator key` on the coordinator's host).");
         }
 
         var client = new CoordinatorClient(http, node.Identity, CoordinatorClient.EnrollKeyId(node.Identity), identity.PublicKey, TimeSpan.FromSeconds(60));
-        var response = await client.Post<EnrollResponse>("/v1/node/enroll", new EnrollRequest(token, nodeName, node.Identity.PublicKey), cancellationToken);
-        node.Store.Write((c, t) => c.Execute("INSERT INTO enrollment(id, node_id, coordinator_url, coordinator_public_key, enrolled_at) VALUES (1, @id, @url, @key, @now)",
-            new { id = response.NodeId.Value, url = coordinator.ToString(), key = identity.PublicKey, now = DateTimeOffset.UtcNow.ToString("O") }, t));
+        EnrollResponse response;
+        try
+        {
+            response = await client.Post<EnrollResponse>("/v1/node/enroll", new EnrollRequest(token, nodeName, node.Identity.PublicKey), cancellationToken);
+        }
+        catch (CoordinatorRefusedException e)
+        {
+            node.Audit.Append(NodeAuditRecords.EnrollmentFailed(coordinator, e.Status, $"{e.Title}: {e.Detail}"));
+            throw;
+        }
+
+        node.Store.Write((c, t) =>
+        {
+            c.Execute("INSERT INTO enrollment(id, node_id, coordinator_url, coordinator_public_key, enrolled_at) VALUES (1, @id, @url, @key, @now)",
+                new { id = response.NodeId.Value, url = coordinator.ToString(), key = identity.PublicKey, now = DateTimeOffset.UtcNow.ToString("O") }, t);
+            node.Audit.Append(c, t, NodeAuditRecords.Enrolled(response.NodeId.Value, coordinator, identity.PublicKey));
+            node.Audit.Checkpoint(c, t, CheckpointReasons.Enrollment);
+            return 0;
+        });
         node.Store.Event("enrolled", null, $"node id {response.NodeId} with coordinator {coordinator}");
         return response.NodeId;
     }

@@ -1,5 +1,7 @@
 using Dapper;
+using FederatedTwin.Node.Audit;
 using FederatedTwin.Node.Policy;
+using FederatedTwin.Protocol.Audit;
 using FederatedTwin.Protocol.Federation;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -30,6 +32,7 @@ public sealed partial class NodeWorker(
     ILogger<NodeWorker> logger) : BackgroundService
 {
     private readonly HashSet<string> _refused = new(StringComparer.Ordinal);
+    private string? _lastRejection;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -48,6 +51,7 @@ public sealed partial class NodeWorker(
                 var work = await client.Get<WorkResponse>($"/v1/node/work?wait={options.Value.PollWaitSeconds}", stoppingToken);
                 status.LastContact = DateTimeOffset.UtcNow;
                 status.LastError = null;
+                _lastRejection = null;
                 foreach (var item in work.Items)
                 {
                     await Handle(client, item, stoppingToken);
@@ -59,6 +63,16 @@ public sealed partial class NodeWorker(
             }
             catch (Exception e) when (e is HttpRequestException or CoordinatorRefusedException or TaskCanceledException or System.Text.Json.JsonException)
             {
+                // An answer that fails authentication is audited once per distinct failure, not once per retry,
+                // and without the unauthenticated body's text (only our own sentence naming the check).
+                if (e is CoordinatorRefusedException { Title: CoordinatorClient.UntrustedResponse } untrusted
+                    && untrusted.Detail[..(untrusted.Detail.IndexOf(')', StringComparison.Ordinal) + 1)] is { Length: > 0 } failure
+                    && failure != _lastRejection)
+                {
+                    node.Audit.Append(NodeAuditRecords.CoordinatorResponseRejected(untrusted.Status, failure));
+                    _lastRejection = failure;
+                }
+
                 status.LastError = e.Message;
                 LogPollFailed(logger, e.Message);
                 await Task.Delay(retry, stoppingToken);
@@ -105,7 +119,8 @@ public sealed partial class NodeWorker(
 
         var spent = c.ExecuteScalar<double?>("SELECT SUM(rho) FROM privacy_ledger WHERE purpose=@p AND year=@year", new { p = study.PurposeOfUse.Code, year }, t) ?? 0;
         var lifetime = c.ExecuteScalar<double?>("SELECT SUM(rho) FROM privacy_ledger WHERE purpose=@p", new { p = study.PurposeOfUse.Code }, t) ?? 0;
-        var decision = node.LoadPolicy().Decide(study, spent);
+        var (policy, policySha256) = node.LoadPolicyWithHash();
+        var decision = policy.Decide(study, spent);
         if (SitePolicy.StudyRho(study) > 0)
         {
             // The period's spend is what the rule checks; the lifetime spend is always reported next to it.
@@ -121,6 +136,9 @@ public sealed partial class NodeWorker(
         {
             c.Execute("INSERT INTO privacy_ledger(study_id, purpose, year, rho, recorded_at) VALUES (@s, @p, @year, @rho, @now)", new { s = study.Id.Value, p = study.PurposeOfUse.Code, year, rho, now }, t);
         }
+
+        node.Audit.Append(c, t, NodeAuditRecords.StudyDecision(study, decision, policySha256));
+        node.Audit.Checkpoint(c, t, CheckpointReasons.StudyDecision);
 
         return decision;
     });

@@ -1,5 +1,7 @@
 using Dapper;
 using FederatedTwin.Node.Algorithms;
+using FederatedTwin.Node.Audit;
+using FederatedTwin.Protocol.Audit;
 using FederatedTwin.Protocol.Crypto;
 using FederatedTwin.Protocol.Federation;
 using Microsoft.Extensions.Logging;
@@ -14,14 +16,15 @@ public sealed class ParticipationRefusedException(string reason) : Exception(rea
 /// key is the sum of the listed signed shares, its own included, from at least the study's minimum
 /// of distinct enrolled nodes; before decrypting it checks that the aggregate is the sum of at least
 /// that many signed submissions, its own included, and that the attempt is neither superseded nor
-/// past its deadline. Every contribution is stored before it is sent, so a retry sends the same bytes.
+/// past its deadline. Every contribution is stored before it is sent, so a retry sends the same bytes,
+/// and audited in the same transaction (by SHA-256); every refusal is audited with its reason.
 /// </summary>
 public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresholdScheme scheme, IEnumerable<ILocalAlgorithm> algorithms, ILogger<RoundParticipant> logger)
 {
     private readonly Dictionary<string, ILocalAlgorithm> _algorithms = algorithms.ToDictionary(a => a.Name, StringComparer.Ordinal);
 
     /// <summary>Phase keygen: a fresh secret for this attempt, sealed at rest; returns the signed public share.</summary>
-    public Contribution KeyShare(WorkItem work)
+    public Contribution KeyShare(WorkItem work) => AuditRefusal(AuditActions.KeyShareRefused, work, () =>
     {
         RaiseWatermark(work);
         var stored = node.Store.Read(c => c.QuerySingleOrDefault<byte[]?>("SELECT key_share FROM attempt_keys WHERE study_id=@s AND round=@r AND attempt=@a", Args(work)));
@@ -29,16 +32,25 @@ public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresh
         {
             var secret = scheme.GenerateSecret();
             var share = scheme.GeneratePublicKeyShare(secret, work.CrpSeed ?? throw new ParticipationRefusedException("The key-share request carries no CRP seed."));
-            node.Store.Write((c, t) => c.Execute("INSERT OR IGNORE INTO attempt_keys(study_id, round, attempt, sealed_secret, key_share, created_at) VALUES (@s, @r, @a, @secret, @share, @now)",
-                new { s = work.Study.Id.Value, r = work.Round, a = work.Attempt, secret = node.Protector.Protect(secret.Export()), share, now = DateTimeOffset.UtcNow.ToString("O") }, t));
+            node.Store.Write((c, t) =>
+            {
+                var inserted = c.Execute("INSERT OR IGNORE INTO attempt_keys(study_id, round, attempt, sealed_secret, key_share, created_at) VALUES (@s, @r, @a, @secret, @share, @now)",
+                    new { s = work.Study.Id.Value, r = work.Round, a = work.Attempt, secret = node.Protector.Protect(secret.Export()), share, now = DateTimeOffset.UtcNow.ToString("O") }, t);
+                if (inserted == 1)
+                {
+                    node.Audit.Append(c, t, NodeAuditRecords.KeyShareGenerated(work, SignedStatement.Digest(share)));
+                }
+
+                return inserted;
+            });
             stored = node.Store.Read(c => c.QuerySingle<byte[]>("SELECT key_share FROM attempt_keys WHERE study_id=@s AND round=@r AND attempt=@a", Args(work)));
         }
 
         return Sign(SignedStatement.KeyShare, work, stored);
-    }
+    });
 
     /// <summary>Phase encrypt: verify the collective key, compute, encrypt and sign this site's update.</summary>
-    public Contribution Update(WorkItem work, CollectiveKeyAnnouncement key, IReadOnlyList<NodeRecord> roster)
+    public Contribution Update(WorkItem work, CollectiveKeyAnnouncement key, IReadOnlyList<NodeRecord> roster) => AuditRefusal(AuditActions.SubmissionRefused, work, () =>
     {
         CheckNotSuperseded(work);
         var ownShare = node.Store.Read(c => c.QuerySingleOrDefault<byte[]?>("SELECT key_share FROM attempt_keys WHERE study_id=@s AND round=@r AND attempt=@a", Args(work)))
@@ -62,16 +74,27 @@ public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresh
             var algorithm = _algorithms.GetValueOrDefault(request.Algorithm) ?? throw new ParticipationRefusedException($"This node has no local algorithm {request.Algorithm}.");
             var values = algorithm.Compute(request, node, scheme.MaxParties);
             var ciphertext = scheme.Encrypt(key.CollectiveKey, values);
-            node.Store.Write((c, t) => c.Execute("INSERT OR IGNORE INTO submissions(study_id, round, attempt, ciphertext, digest, value_count, submitted_at) VALUES (@s, @r, @a, @ct, @d, @n, @now)",
-                new { s = work.Study.Id.Value, r = work.Round, a = work.Attempt, ct = ciphertext, d = SignedStatement.Digest(ciphertext), n = values.Length, now = DateTimeOffset.UtcNow.ToString("O") }, t));
+            var digest = SignedStatement.Digest(ciphertext);
+            node.Store.Write((c, t) =>
+            {
+                var inserted = c.Execute("INSERT OR IGNORE INTO submissions(study_id, round, attempt, ciphertext, digest, value_count, submitted_at) VALUES (@s, @r, @a, @ct, @d, @n, @now)",
+                    new { s = work.Study.Id.Value, r = work.Round, a = work.Attempt, ct = ciphertext, d = digest, n = values.Length, now = DateTimeOffset.UtcNow.ToString("O") }, t);
+                if (inserted == 1)
+                {
+                    // What leaves the node: recorded once, when sealed; a retry sends these same bytes.
+                    node.Audit.Append(c, t, NodeAuditRecords.Submission(work, digest, values.Length, ciphertext.Length));
+                }
+
+                return inserted;
+            });
             stored = node.Store.Read(c => c.QuerySingle<byte[]>("SELECT ciphertext FROM submissions WHERE study_id=@s AND round=@r AND attempt=@a", Args(work)));
         }
 
         return Sign(SignedStatement.Update, work, stored);
-    }
+    });
 
     /// <summary>Phase decrypt: verify the aggregate and return this node's one decryption share for it.</summary>
-    public Contribution DecryptionShare(WorkItem work, AggregateAnnouncement aggregate, IReadOnlyList<NodeRecord> roster, DateTimeOffset now)
+    public Contribution DecryptionShare(WorkItem work, AggregateAnnouncement aggregate, IReadOnlyList<NodeRecord> roster, DateTimeOffset now) => AuditRefusal(AuditActions.DecryptionShareRefused, work, () =>
     {
         CheckNotSuperseded(work);
         if (now > aggregate.Deadline || (work.Deadline is { } d && now > d))
@@ -110,10 +133,35 @@ public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresh
 
         var sealedSecret = node.Store.Read(c => c.QuerySingle<byte[]>("SELECT sealed_secret FROM attempt_keys WHERE study_id=@s AND round=@r AND attempt=@a", Args(work)));
         var share = scheme.GenerateDecryptionShare(scheme.ImportSecret(node.Protector.Unprotect(sealedSecret)), aggregate.Aggregate);
-        node.Store.Write((c, t) => c.Execute("INSERT OR IGNORE INTO decryption_shares(study_id, round, attempt, aggregate_digest, share, issued_at) VALUES (@s, @r, @a, @d, @share, @now)",
-            new { s = work.Study.Id.Value, r = work.Round, a = work.Attempt, d = digest, share, now = now.ToString("O") }, t));
+        node.Store.Write((c, t) =>
+        {
+            var inserted = c.Execute("INSERT OR IGNORE INTO decryption_shares(study_id, round, attempt, aggregate_digest, share, issued_at) VALUES (@s, @r, @a, @d, @share, @now)",
+                new { s = work.Study.Id.Value, r = work.Round, a = work.Attempt, d = digest, share, now = now.ToString("O") }, t);
+            if (inserted == 1)
+            {
+                // The node's part in the round ends here: record the share and sign the trail's head.
+                node.Audit.Append(c, t, NodeAuditRecords.DecryptionShareIssued(work, digest, submissions.Count, SignedStatement.Digest(share)));
+                node.Audit.Checkpoint(c, t, CheckpointReasons.Round);
+            }
+
+            return inserted;
+        });
         var stored = node.Store.Read(c => c.QuerySingle<(string aggregate_digest, byte[] share)>("SELECT aggregate_digest, share FROM decryption_shares WHERE study_id=@s AND round=@r AND attempt=@a", Args(work)));
         return Sign(SignedStatement.DecryptionShare, work, stored.share, stored.aggregate_digest);
+    });
+
+    /// <summary>Runs a phase; a refusal is audited (with its reason) before it propagates.</summary>
+    private Contribution AuditRefusal(string action, WorkItem work, Func<Contribution> phase)
+    {
+        try
+        {
+            return phase();
+        }
+        catch (ParticipationRefusedException e)
+        {
+            node.Audit.Append(NodeAuditRecords.Refused(action, work, e.Message));
+            throw;
+        }
     }
 
     /// <summary>At least the study's minimum of distinct enrolled nodes, each item signed by the node it names, for this attempt.</summary>

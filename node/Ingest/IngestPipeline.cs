@@ -1,8 +1,10 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Dapper;
+using FederatedTwin.Node.Audit;
 using FederatedTwin.Node.Deidentification;
 using FederatedTwin.Node.Features;
+using FederatedTwin.Protocol.Audit;
 using Microsoft.Data.Sqlite;
 
 namespace FederatedTwin.Node.Ingest;
@@ -73,62 +75,96 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0)
         long read = 0, accepted = 0, quarantined = 0, unchanged = 0, bytes = 0;
         var perType = new SortedDictionary<string, long>(StringComparer.Ordinal);
         var reasons = new SortedDictionary<string, long>(StringComparer.Ordinal);
-        using var connection = node.Store.OpenForBulkWrite();
-        using var writer = new IngestWriter(connection);
-
-        void Write(ParsedLine[] batch)
+        int updated;
+        try
         {
-            using var transaction = connection.BeginTransaction();
-            foreach (var parsed in batch)
+            using var connection = node.Store.OpenForBulkWrite();
+            using var writer = new IngestWriter(connection);
+
+            void Write(ParsedLine[] batch)
             {
-                read++;
-                bytes += parsed.Line.Bytes.Length + 1;
-                if (parsed.Record is not { } record)
+                using var transaction = connection.BeginTransaction();
+                foreach (var parsed in batch)
                 {
-                    quarantined++;
-                    reasons[parsed.Reason!.Code] = reasons.GetValueOrDefault(parsed.Reason.Code) + 1;
-                    writer.Quarantine(parsed.Line, parsed.LineHmac!, parsed.Reason);
-                    continue;
+                    read++;
+                    bytes += parsed.Line.Bytes.Length + 1;
+                    if (parsed.Record is not { } record)
+                    {
+                        quarantined++;
+                        reasons[parsed.Reason!.Code] = reasons.GetValueOrDefault(parsed.Reason.Code) + 1;
+                        writer.Quarantine(parsed.Line, parsed.LineHmac!, parsed.Reason);
+                        continue;
+                    }
+
+                    accepted++;
+                    perType[record.Type] = perType.GetValueOrDefault(record.Type) + 1;
+                    if (!writer.Store(record, parsed.ResourceKey!, parsed.Pseudonym, parsed.ContentHash!))
+                    {
+                        unchanged++;
+                    }
                 }
 
-                accepted++;
-                perType[record.Type] = perType.GetValueOrDefault(record.Type) + 1;
-                if (!writer.Store(record, parsed.ResourceKey!, parsed.Pseudonym, parsed.ContentHash!))
-                {
-                    unchanged++;
-                }
+                writer.Flush();
+                transaction.Commit();
+                progress?.Invoke(read, bytes);
             }
 
-            writer.Flush();
-            transaction.Commit();
-            progress?.Invoke(read, bytes);
-        }
+            // Parse batch k+1 while batch k is written: the writer is the one serial stage.
+            Task<ParsedLine[]>? pending = null;
+            foreach (var batch in Batches(files))
+            {
+                var next = Task.Run(() => ParseBatch(batch, pseudonyms));
+                if (pending is not null)
+                {
+                    Write(pending.GetAwaiter().GetResult());
+                }
 
-        // Parse batch k+1 while batch k is written: the writer is the one serial stage.
-        Task<ParsedLine[]>? pending = null;
-        foreach (var batch in Batches(files))
-        {
-            var next = Task.Run(() => ParseBatch(batch, pseudonyms));
+                pending = next;
+            }
+
             if (pending is not null)
             {
                 Write(pending.GetAwaiter().GetResult());
             }
 
-            pending = next;
+            updated = new FeatureBuilder(node.Store).RebuildDirty();
         }
-
-        if (pending is not null)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
-            Write(pending.GetAwaiter().GetResult());
+            // 45 CFR 164.312(b): a failed run is audited too, with how far it got (a re-run resumes it).
+            RecordFailure(runId, read, accepted, quarantined, e);
+            throw;
         }
 
-        var updated = new FeatureBuilder(node.Store).RebuildDirty();
         var summary = new IngestSummary(read, accepted, quarantined, unchanged, perType, reasons, bytes, started.Elapsed.TotalSeconds, updated);
-        node.Store.Write((c, t) => c.Execute("""
-            UPDATE ingest_runs SET finished_at=@now, lines_read=@read, accepted=@accepted, quarantined=@quarantined, unchanged=@unchanged, per_type_json=@types, seconds=@seconds WHERE run_id=@runId
-            """, new { now = DateTimeOffset.UtcNow.ToString("O"), read, accepted, quarantined, unchanged, types = JsonSerializer.Serialize(perType), seconds = summary.Seconds, runId }, t));
+        var features = new FeatureBuilder(node.Store);
+        var sensitive = features.SensitiveExclusions();
+        var consentDenied = features.ConsentDenials();
+        node.Store.Write((c, t) =>
+        {
+            c.Execute("""
+                UPDATE ingest_runs SET finished_at=@now, lines_read=@read, accepted=@accepted, quarantined=@quarantined, unchanged=@unchanged, per_type_json=@types, seconds=@seconds WHERE run_id=@runId
+                """, new { now = DateTimeOffset.UtcNow.ToString("O"), read, accepted, quarantined, unchanged, types = JsonSerializer.Serialize(perType), seconds = summary.Seconds, runId }, t);
+            // The run, and the consent and sensitivity exclusions it leaves in the store (counts only), with a signed checkpoint.
+            node.Audit.Append(c, t, NodeAuditRecords.IngestRun(runId, files.Count, summary));
+            node.Audit.Append(c, t, NodeAuditRecords.Exclusions(runId, sensitive, consentDenied));
+            node.Audit.Checkpoint(c, t, CheckpointReasons.Ingest);
+            return 0;
+        });
         node.Store.Event("ingest", null, $"{read} lines read, {accepted} accepted ({unchanged} unchanged), {quarantined} quarantined, {updated} patients' features rebuilt");
         return summary;
+    }
+
+    private void RecordFailure(long runId, long read, long accepted, long quarantined, Exception error)
+    {
+        try
+        {
+            node.Audit.Append(NodeAuditRecords.IngestFailed(runId, read, accepted, quarantined, error));
+        }
+        catch (SqliteException)
+        {
+            // The store itself failed: the original error is the one to report.
+        }
     }
 
     private static IEnumerable<SourceLine[]> Batches(IReadOnlyList<string> files)

@@ -6,7 +6,7 @@ namespace FederatedTwin.Node.Storage;
 /// <summary>
 /// The node's SQLite store (node.db): enrollment, decisions, and every attempt's sealed key share,
 /// submission and decryption share, so a node killed mid-round resumes without issuing a second,
-/// different contribution to the same attempt.
+/// different contribution to the same attempt; and the audit trail (audit_log, audit_checkpoints).
 /// </summary>
 public sealed class NodeStore
 {
@@ -67,6 +67,9 @@ public sealed class NodeStore
         CREATE TABLE privacy_ledger(study_id TEXT PRIMARY KEY, purpose TEXT NOT NULL, year INTEGER NOT NULL, rho REAL NOT NULL, recorded_at TEXT NOT NULL);
         ALTER TABLE decisions ADD COLUMN spec_json TEXT NULL;
         """,
+        // The tamper-evident audit trail (protocol/Audit, docs/operations.md): append-only, hash-chained,
+        // with signed checkpoints. Kept beside `events`, which other code reads and which stays as it is.
+        FederatedTwin.Protocol.Audit.AuditLog.Schema,
     ];
 
     private readonly string _connectionString;

@@ -1,0 +1,150 @@
+using System.Text.Json.Nodes;
+using FederatedTwin.Protocol.Audit;
+using FederatedTwin.Protocol.Federation;
+
+namespace FederatedTwin.Coordinator.Audit;
+
+/// <summary>
+/// The coordinator's audit records, one method per action (docs/operations.md lists them). The
+/// coordinator holds ciphertexts and decrypted sums; its entries name them by SHA-256 digest and count,
+/// never by value.
+/// </summary>
+public static class CoordinatorAuditRecords
+{
+    /// <summary>Who asked for an action through the admin API (the bearer of the admin token).</summary>
+    public const string AdminApi = "admin-api";
+
+    public static AuditRecord ServiceStarted(string softwareVersion, string publicKey) => new(
+        AuditActions.ServiceStarted, AuditOutcome.Success, new JsonObject { ["software_version"] = softwareVersion, ["public_key"] = publicKey });
+
+    public static AuditRecord ServiceStopped() => new(AuditActions.ServiceStopped, AuditOutcome.Success, new JsonObject());
+
+    public static AuditRecord IdentityKeyCreated(string publicKey) => new(
+        AuditActions.IdentityKeyCreated, AuditOutcome.Success, new JsonObject { ["public_key"] = publicKey, ["algorithm"] = "ed25519" });
+
+    public static AuditRecord EnrollmentTokenCreated(string tokenSha256, string expiresAt) => new(
+        AuditActions.EnrollmentTokenCreated, AuditOutcome.Success, new JsonObject { ["token_sha256"] = tokenSha256, ["expires_at"] = expiresAt, ["requested_by"] = AdminApi });
+
+    public static AuditRecord NodeEnrolled(string nodeId, string nodeName, string publicKey, string tokenSha256) => new(
+        AuditActions.NodeEnrolled,
+        AuditOutcome.Success,
+        new JsonObject { ["node_id"] = nodeId, ["node_name"] = AuditRecord.Text(nodeName, 100), ["public_key"] = publicKey, ["token_sha256"] = tokenSha256 });
+
+    public static AuditRecord EnrollmentRefused(string publicKey, string reason) => new(
+        AuditActions.EnrollmentRefused, AuditOutcome.MinorFailure, new JsonObject { ["public_key"] = AuditRecord.Text(publicKey, 100), ["reason"] = AuditRecord.Text(reason) });
+
+    /// <summary>A /v1/node request whose RFC 9421 signature, Content-Digest, created time or nonce failed (45 CFR 164.312(d) person or entity authentication).</summary>
+    public static AuditRecord AuthenticationFailure(string failure, string method, string path, string? keyId) => new(
+        AuditActions.AuthenticationFailure,
+        AuditOutcome.SeriousFailure,
+        new JsonObject { ["failure"] = failure, ["method"] = AuditRecord.Text(method, 16), ["path"] = AuditRecord.Text(path, 200), ["key_id"] = keyId is null ? null : AuditRecord.Text(keyId, 100) });
+
+    public static AuditRecord AdminAuthenticationFailure(string method, string path) => new(
+        AuditActions.AdminAuthenticationFailure,
+        AuditOutcome.SeriousFailure,
+        new JsonObject { ["method"] = AuditRecord.Text(method, 16), ["path"] = AuditRecord.Text(path, 200) });
+
+    public static AuditRecord StudyCreated(StudySpec spec, string specSha256) => Study(AuditActions.StudyCreated, AuditOutcome.Success, spec.Id.Value, spec.PurposeOfUse.Code, new JsonObject
+    {
+        ["algorithm"] = spec.Algorithm,
+        ["min_nodes"] = spec.MinNodes,
+        ["max_nodes"] = spec.MaxNodes,
+        ["rounds"] = spec.Rounds,
+        ["phase_deadline_seconds"] = spec.PhaseDeadlineSeconds,
+        ["spec_sha256"] = specSha256,
+        ["requested_by"] = AdminApi,
+    });
+
+    public static AuditRecord StudyCancelled(string study, string? purpose) =>
+        Study(AuditActions.StudyCancelled, AuditOutcome.Success, study, purpose, new JsonObject { ["requested_by"] = AdminApi });
+
+    public static AuditRecord StudyStarted(StudySpec spec, IReadOnlyList<string> participants, long decisions) =>
+        Study(AuditActions.StudyStarted, AuditOutcome.Success, spec.Id.Value, spec.PurposeOfUse.Code, new JsonObject
+        {
+            ["participants"] = AuditRecord.Codes(participants),
+            ["decisions"] = decisions,
+        });
+
+    public static AuditRecord StudyCompleted(StudySpec spec, long rounds) =>
+        Study(AuditActions.StudyCompleted, AuditOutcome.Success, spec.Id.Value, spec.PurposeOfUse.Code, new JsonObject { ["rounds"] = rounds });
+
+    public static AuditRecord StudyFailed(StudySpec spec, string reason) =>
+        Study(AuditActions.StudyFailed, AuditOutcome.MinorFailure, spec.Id.Value, spec.PurposeOfUse.Code, new JsonObject { ["reason"] = AuditRecord.Text(reason) });
+
+    public static AuditRecord StudyDecisionReceived(string study, string? purpose, string nodeId, bool accept, string rule) =>
+        Study(AuditActions.StudyDecisionReceived, AuditOutcome.Success, study, purpose, new JsonObject
+        {
+            ["node_id"] = nodeId,
+            ["decision"] = accept ? "accept" : "refuse",
+            ["rule"] = AuditRecord.Text(rule, 200),
+        });
+
+    public static AuditRecord AttemptStarted(StudySpec spec, int round, int attempt, IReadOnlyList<string> participants) =>
+        Study(AuditActions.AttemptStarted, AuditOutcome.Success, spec.Id.Value, spec.PurposeOfUse.Code, new JsonObject
+        {
+            ["round"] = round,
+            ["attempt"] = attempt,
+            ["participants"] = AuditRecord.Codes(participants.Order(StringComparer.Ordinal)),
+        });
+
+    public static AuditRecord AttemptSuperseded(StudySpec spec, long round, long attempt, string phase, IReadOnlyList<string> missing) =>
+        Study(AuditActions.AttemptSuperseded, AuditOutcome.MinorFailure, spec.Id.Value, spec.PurposeOfUse.Code, new JsonObject
+        {
+            ["round"] = round,
+            ["attempt"] = attempt,
+            ["phase"] = phase,
+            ["missed_deadline"] = AuditRecord.Codes(missing),
+        });
+
+    public static AuditRecord ContributionReceived(string study, string? purpose, string nodeId, string kind, int round, int attempt, string sha256, int bytes) =>
+        Study(AuditActions.ContributionReceived, AuditOutcome.Success, study, purpose, new JsonObject
+        {
+            ["node_id"] = nodeId,
+            ["kind"] = kind,
+            ["round"] = round,
+            ["attempt"] = attempt,
+            ["sha256"] = sha256,
+            ["bytes"] = bytes,
+        });
+
+    public static AuditRecord ContributionRefused(string study, string? purpose, string nodeId, string kind, int round, int attempt, int status, string reason) =>
+        Study(AuditActions.ContributionRefused, AuditOutcome.MinorFailure, study, purpose, new JsonObject
+        {
+            ["node_id"] = nodeId,
+            ["kind"] = AuditRecord.Text(kind, 40),
+            ["round"] = round,
+            ["attempt"] = attempt,
+            ["status"] = status,
+            ["reason"] = AuditRecord.Text(reason),
+        });
+
+    public static AuditRecord CollectiveKeyFormed(StudySpec spec, long round, long attempt, int shares, string keySha256) =>
+        Study(AuditActions.CollectiveKeyFormed, AuditOutcome.Success, spec.Id.Value, spec.PurposeOfUse.Code, new JsonObject
+        {
+            ["round"] = round,
+            ["attempt"] = attempt,
+            ["key_shares"] = shares,
+            ["collective_key_sha256"] = keySha256,
+        });
+
+    public static AuditRecord RoundAggregated(StudySpec spec, long round, long attempt, IReadOnlyList<string> submissionDigests, string aggregateSha256) =>
+        Study(AuditActions.RoundAggregated, AuditOutcome.Success, spec.Id.Value, spec.PurposeOfUse.Code, new JsonObject
+        {
+            ["round"] = round,
+            ["attempt"] = attempt,
+            ["submissions"] = submissionDigests.Count,
+            ["submission_sha256"] = AuditRecord.Codes(submissionDigests),
+            ["aggregate_sha256"] = aggregateSha256,
+        });
+
+    public static AuditRecord ResultDecrypted(StudySpec spec, long round, long attempt, int shares, int valueCount) =>
+        Study(AuditActions.ResultDecrypted, AuditOutcome.Success, spec.Id.Value, spec.PurposeOfUse.Code, new JsonObject
+        {
+            ["round"] = round,
+            ["attempt"] = attempt,
+            ["decryption_shares"] = shares,
+            ["value_count"] = valueCount,
+        });
+
+    private static AuditRecord Study(string action, AuditOutcome outcome, string study, string? purpose, JsonObject detail) => new(action, outcome, detail, study, purpose);
+}

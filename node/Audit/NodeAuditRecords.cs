@@ -1,0 +1,154 @@
+using System.Text.Json.Nodes;
+using FederatedTwin.Node.Ingest;
+using FederatedTwin.Node.Policy;
+using FederatedTwin.Protocol.Audit;
+using FederatedTwin.Protocol.Federation;
+
+namespace FederatedTwin.Node.Audit;
+
+/// <summary>
+/// The node's audit records, one method per action (docs/operations.md lists them). Details hold
+/// counts, codes, digests and rule names only: never a pseudonym, a patient attribute, a source file
+/// name (Synthea names Bundles after the patient) or a value from the data.
+/// </summary>
+public static class NodeAuditRecords
+{
+    public static AuditRecord ServiceStarted(string softwareVersion, string? policySha256) => new(
+        AuditActions.ServiceStarted, AuditOutcome.Success, new JsonObject { ["software_version"] = softwareVersion, ["policy_sha256"] = policySha256 });
+
+    public static AuditRecord ServiceStopped() => new(AuditActions.ServiceStopped, AuditOutcome.Success, new JsonObject());
+
+    public static AuditRecord IdentityKeyCreated(string publicKey) => new(
+        AuditActions.IdentityKeyCreated, AuditOutcome.Success, new JsonObject { ["public_key"] = publicKey, ["algorithm"] = "ed25519" });
+
+    public static AuditRecord PseudonymKeyCreated() => new(
+        AuditActions.PseudonymKeyCreated, AuditOutcome.Success, new JsonObject { ["algorithm"] = "hmac-sha256", ["sealed_with"] = "data-protection" });
+
+    public static AuditRecord AdminTokenCreated() => new(AuditActions.AdminTokenCreated, AuditOutcome.Success, new JsonObject { ["bits"] = 256 });
+
+    public static AuditRecord PolicyLoaded(string sha256, string? previousSha256, SitePolicy policy) => new(
+        AuditActions.PolicyLoaded,
+        AuditOutcome.Success,
+        new JsonObject
+        {
+            ["sha256"] = sha256,
+            ["previous_sha256"] = previousSha256,
+            ["version"] = policy.Version,
+            ["purposes_allowed"] = AuditRecord.Codes(policy.PurposesAllowed.Order(StringComparer.Ordinal)),
+            ["algorithms_allowed"] = AuditRecord.Codes(policy.AlgorithmsAllowed.Order(StringComparer.Ordinal)),
+            ["minimum_nodes"] = policy.MinimumNodes,
+            ["trusted_coordinator_keys"] = AuditRecord.Codes(policy.TrustedCoordinators.Select(c => c.PublicKey).Order(StringComparer.Ordinal)),
+        });
+
+    public static AuditRecord PolicyRejected(string sha256, string? inForceSha256, string error) => new(
+        AuditActions.PolicyRejected,
+        AuditOutcome.SeriousFailure,
+        new JsonObject { ["sha256"] = sha256, ["policy_in_force_sha256"] = inForceSha256, ["reason"] = AuditRecord.Text(error) });
+
+    public static AuditRecord IngestRun(long runId, int files, IngestSummary summary) => new(
+        AuditActions.IngestRun,
+        AuditOutcome.Success,
+        new JsonObject
+        {
+            ["run_id"] = runId,
+            ["files"] = files,
+            ["lines_read"] = summary.LinesRead,
+            ["accepted"] = summary.Accepted,
+            ["unchanged"] = summary.Unchanged,
+            ["quarantined"] = summary.Quarantined,
+            ["quarantine_reasons"] = AuditRecord.Counts(summary.QuarantineReasons),
+            ["accepted_by_type"] = AuditRecord.Counts(summary.PerType),
+            ["patients_updated"] = summary.PatientsUpdated,
+            ["bytes"] = summary.Bytes,
+            ["milliseconds"] = (long)Math.Round(summary.Seconds * 1000),
+        });
+
+    public static AuditRecord IngestFailed(long runId, long linesRead, long accepted, long quarantined, Exception error) => new(
+        AuditActions.IngestFailed,
+        AuditOutcome.SeriousFailure,
+        new JsonObject { ["run_id"] = runId, ["lines_read"] = linesRead, ["accepted"] = accepted, ["quarantined"] = quarantined, ["error"] = error.GetType().Name });
+
+    /// <summary>Records excluded from features as sensitive, by category; patient-years whose consent denies a purpose, by purpose. Counts only.</summary>
+    public static AuditRecord Exclusions(long runId, IReadOnlyDictionary<string, long> sensitiveRecords, IReadOnlyDictionary<string, long> consentDeniedPatientYears) => new(
+        AuditActions.ExclusionsCounted,
+        AuditOutcome.Success,
+        new JsonObject
+        {
+            ["run_id"] = runId,
+            ["sensitive_records_excluded"] = AuditRecord.Counts(sensitiveRecords.OrderBy(p => p.Key, StringComparer.Ordinal)),
+            ["consent_denied_patient_years"] = AuditRecord.Counts(consentDeniedPatientYears.OrderBy(p => p.Key, StringComparer.Ordinal)),
+        });
+
+    public static AuditRecord StudyDecision(StudySpec study, PolicyDecision decision, string policySha256) => new(
+        AuditActions.StudyDecision,
+        decision.Accept ? AuditOutcome.Success : AuditOutcome.MinorFailure,
+        new JsonObject
+        {
+            ["decision"] = decision.Accept ? "accept" : "refuse",
+            ["rule"] = decision.Rule,
+            ["reason"] = AuditRecord.Text(decision.Reason),
+            ["algorithm"] = study.Algorithm,
+            ["min_nodes"] = study.MinNodes,
+            ["max_nodes"] = study.MaxNodes,
+            ["rounds"] = study.Rounds,
+            ["policy_sha256"] = policySha256,
+        },
+        study.Id.Value,
+        study.PurposeOfUse.Code);
+
+    public static AuditRecord KeyShareGenerated(WorkItem work, string publicShareSha256) =>
+        Round(AuditActions.KeyShareGenerated, AuditOutcome.Success, work, new JsonObject { ["public_share_sha256"] = publicShareSha256 });
+
+    public static AuditRecord Submission(WorkItem work, string ciphertextSha256, int valueCount, int ciphertextBytes) =>
+        Round(AuditActions.Submission, AuditOutcome.Success, work, new JsonObject
+        {
+            ["algorithm"] = work.Request?.Algorithm,
+            ["ciphertext_sha256"] = ciphertextSha256,
+            ["value_count"] = valueCount,
+            ["ciphertext_bytes"] = ciphertextBytes,
+        });
+
+    public static AuditRecord DecryptionShareIssued(WorkItem work, string aggregateSha256, int submissions, string shareSha256) =>
+        Round(AuditActions.DecryptionShareIssued, AuditOutcome.Success, work, new JsonObject
+        {
+            ["aggregate_sha256"] = aggregateSha256,
+            ["submissions"] = submissions,
+            ["share_sha256"] = shareSha256,
+        });
+
+    /// <summary>A contribution the node refused to make, and why (a check on the coordinator's announcement, a deadline, a superseded attempt).</summary>
+    public static AuditRecord Refused(string action, WorkItem work, string reason) =>
+        Round(action, AuditOutcome.MinorFailure, work, new JsonObject { ["reason"] = AuditRecord.Text(reason) });
+
+    public static AuditRecord Enrolled(string nodeId, Uri coordinator, string coordinatorPublicKey) => new(
+        AuditActions.Enrolled,
+        AuditOutcome.Success,
+        new JsonObject { ["node_id"] = nodeId, ["coordinator_url"] = coordinator.ToString(), ["coordinator_public_key"] = coordinatorPublicKey });
+
+    public static AuditRecord EnrollmentRefused(Uri coordinator, string? presentedKey, string reason) => new(
+        AuditActions.EnrollmentRefused,
+        AuditOutcome.MinorFailure,
+        new JsonObject { ["coordinator_url"] = coordinator.ToString(), ["coordinator_public_key"] = presentedKey, ["reason"] = AuditRecord.Text(reason) });
+
+    public static AuditRecord EnrollmentFailed(Uri coordinator, int status, string reason) => new(
+        AuditActions.EnrollmentFailed,
+        AuditOutcome.SeriousFailure,
+        new JsonObject { ["coordinator_url"] = coordinator.ToString(), ["status"] = status, ["reason"] = AuditRecord.Text(reason) });
+
+    public static AuditRecord CoordinatorResponseRejected(int status, string reason) => new(
+        AuditActions.CoordinatorResponseRejected,
+        AuditOutcome.SeriousFailure,
+        new JsonObject { ["status"] = status, ["reason"] = AuditRecord.Text(reason, 300) });
+
+    public static AuditRecord AdminAuthenticationFailure(string method, string path) => new(
+        AuditActions.AdminAuthenticationFailure,
+        AuditOutcome.SeriousFailure,
+        new JsonObject { ["method"] = AuditRecord.Text(method, 16), ["path"] = AuditRecord.Text(path, 200) });
+
+    private static AuditRecord Round(string action, AuditOutcome outcome, WorkItem work, JsonObject detail)
+    {
+        detail["round"] = work.Round;
+        detail["attempt"] = work.Attempt;
+        return new AuditRecord(action, outcome, detail, work.Study.Id.Value, work.Study.PurposeOfUse.Code);
+    }
+}

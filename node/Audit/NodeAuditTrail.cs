@@ -1,0 +1,78 @@
+using System.Text.Json.Nodes;
+using Dapper;
+using FederatedTwin.Node.Policy;
+using FederatedTwin.Node.Storage;
+using FederatedTwin.Protocol.Audit;
+using FederatedTwin.Protocol.Federation;
+using Microsoft.Data.Sqlite;
+
+namespace FederatedTwin.Node.Audit;
+
+/// <summary>
+/// The node's tamper-evident audit trail (audit_log and audit_checkpoints in node.db; format in
+/// protocol/Audit). Entries are appended in the same transaction as the action they record whenever
+/// the action is a write to node.db, so an action and its audit entry commit or roll back together.
+/// The actor is the node id the coordinator assigned, or "node-unenrolled" before enrollment.
+/// Checkpoints are signed with the node's identity key.
+/// </summary>
+public sealed class NodeAuditTrail(NodeStore store, Ed25519Identity identity, int checkpointInterval = AuditChain.DefaultCheckpointInterval)
+{
+    public const string UnenrolledActor = "node-unenrolled";
+
+    private readonly AuditLog _log = new(identity, checkpointInterval);
+    private string? _policyRecorded;
+
+    /// <summary>The node's public key: checkpoints verify under it.</summary>
+    public string PublicKey => identity.PublicKey;
+
+    public AuditEntry Append(AuditRecord record) => store.Write((c, t) => Append(c, t, record));
+
+    public AuditEntry Append(SqliteConnection connection, SqliteTransaction transaction, AuditRecord record) =>
+        _log.Append(connection, transaction, Actor(connection, transaction), record, DateTimeOffset.UtcNow);
+
+    public AuditCheckpoint? Checkpoint(string reason) => store.Write((c, t) => Checkpoint(c, t, reason));
+
+    public AuditCheckpoint? Checkpoint(SqliteConnection connection, SqliteTransaction transaction, string reason) =>
+        _log.Checkpoint(connection, transaction, reason, DateTimeOffset.UtcNow);
+
+    /// <summary>
+    /// Records a policy load when the policy file's hash differs from the last one the trail holds (a
+    /// new or changed policy), and an invalid policy once per content. The node reads its policy for
+    /// every decision; unchanged loads are not repeated.
+    /// </summary>
+    public void PolicyLoaded(string sha256, SitePolicy? policy, string? error)
+    {
+        var key = (error is null ? "ok:" : "bad:") + sha256;
+        if (key == _policyRecorded)
+        {
+            return;
+        }
+
+        store.Write((c, t) =>
+        {
+            var (lastAction, lastSha) = LatestPolicyEntry(c, t, AuditActions.PolicyLoaded, AuditActions.PolicyRejected);
+            var (_, inForce) = LatestPolicyEntry(c, t, AuditActions.PolicyLoaded);
+            if (error is null && !(lastAction == AuditActions.PolicyLoaded && lastSha == sha256))
+            {
+                Append(c, t, NodeAuditRecords.PolicyLoaded(sha256, inForce, policy!));
+            }
+            else if (error is not null && !(lastAction == AuditActions.PolicyRejected && lastSha == sha256))
+            {
+                Append(c, t, NodeAuditRecords.PolicyRejected(sha256, inForce, error));
+            }
+
+            return 0;
+        });
+        _policyRecorded = key;
+    }
+
+    private static (string? Action, string? Sha256) LatestPolicyEntry(SqliteConnection c, SqliteTransaction t, params string[] actions)
+    {
+        var last = c.QuerySingleOrDefault<(string action, string detail)?>(
+            "SELECT action, detail FROM audit_log WHERE action IN @actions ORDER BY seq DESC LIMIT 1", new { actions }, t);
+        return last is { } l ? (l.action, JsonNode.Parse(l.detail)?["sha256"]?.GetValue<string>()) : (null, null);
+    }
+
+    private static string Actor(SqliteConnection connection, SqliteTransaction transaction) =>
+        connection.ExecuteScalar<string?>("SELECT node_id FROM enrollment WHERE id=1", transaction: transaction) ?? UnenrolledActor;
+}

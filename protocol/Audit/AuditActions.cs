@@ -1,0 +1,128 @@
+namespace FederatedTwin.Protocol.Audit;
+
+/// <summary>A code from a FHIR code system: system URI, code, display.</summary>
+public sealed record AuditCoding(string System, string Code, string Display);
+
+/// <summary>
+/// How an audit action is exported as a FHIR R4 AuditEvent: type and optional subtype from the DICOM
+/// audit codes (http://dicom.nema.org/resources/ontology/DCM, PS3.16 CID 400 and 401, as the FHIR
+/// spec's AuditEvent examples use them), the AuditEvent.action code (C, R, U, D, E) and a sentence.
+/// The exporter adds the action's own name as a second subtype coding.
+/// </summary>
+public sealed record AuditActionCoding(AuditCoding Type, AuditCoding? Subtype, string FhirAction, string Description);
+
+/// <summary>
+/// Every action the node and coordinator audit (docs/operations.md lists them), and its FHIR coding.
+/// Node and coordinator share the names, so one exporter and one report read both trails.
+/// </summary>
+public static class AuditActions
+{
+    public const string DcmSystem = "http://dicom.nema.org/resources/ontology/DCM";
+
+    // Both services.
+    public const string AuditTrailStarted = "audit_trail_started";
+    public const string ServiceStarted = "service_started";
+    public const string ServiceStopped = "service_stopped";
+    public const string IdentityKeyCreated = "identity_key_created";
+    public const string AdminAuthenticationFailure = "admin_authentication_failure";
+    public const string EnrollmentRefused = "enrollment_refused";
+
+    // Node.
+    public const string PseudonymKeyCreated = "pseudonym_key_created";
+    public const string AdminTokenCreated = "admin_token_created";
+    public const string PolicyLoaded = "policy_loaded";
+    public const string PolicyRejected = "policy_rejected";
+    public const string IngestRun = "ingest_run";
+    public const string IngestFailed = "ingest_failed";
+    public const string ExclusionsCounted = "exclusions_counted";
+    public const string StudyDecision = "study_decision";
+    public const string KeyShareGenerated = "key_share_generated";
+    public const string KeyShareRefused = "key_share_refused";
+    public const string Submission = "submission";
+    public const string SubmissionRefused = "submission_refused";
+    public const string DecryptionShareIssued = "decryption_share_issued";
+    public const string DecryptionShareRefused = "decryption_share_refused";
+    public const string Enrolled = "enrolled";
+    public const string EnrollmentFailed = "enrollment_failed";
+    public const string CoordinatorResponseRejected = "coordinator_response_rejected";
+
+    // Coordinator.
+    public const string EnrollmentTokenCreated = "enrollment_token_created";
+    public const string NodeEnrolled = "node_enrolled";
+    public const string AuthenticationFailure = "authentication_failure";
+    public const string StudyCreated = "study_created";
+    public const string StudyCancelled = "study_cancelled";
+    public const string StudyStarted = "study_started";
+    public const string StudyCompleted = "study_completed";
+    public const string StudyFailed = "study_failed";
+    public const string StudyDecisionReceived = "study_decision_received";
+    public const string AttemptStarted = "attempt_started";
+    public const string AttemptSuperseded = "attempt_superseded";
+    public const string ContributionReceived = "contribution_received";
+    public const string ContributionRefused = "contribution_refused";
+    public const string CollectiveKeyFormed = "collective_key_formed";
+    public const string RoundAggregated = "round_aggregated";
+    public const string ResultDecrypted = "result_decrypted";
+
+    private static readonly AuditCoding ApplicationActivity = new(DcmSystem, "110100", "Application Activity");
+    private static readonly AuditCoding Export = new(DcmSystem, "110106", "Export");
+    private static readonly AuditCoding Import = new(DcmSystem, "110107", "Import");
+    private static readonly AuditCoding SecurityAlert = new(DcmSystem, "110113", "Security Alert");
+    private static readonly AuditCoding UserAuthentication = new(DcmSystem, "110114", "User Authentication");
+    private static readonly AuditCoding ApplicationStart = new(DcmSystem, "110120", "Application Start");
+    private static readonly AuditCoding ApplicationStop = new(DcmSystem, "110121", "Application Stop");
+    private static readonly AuditCoding Login = new(DcmSystem, "110122", "Login");
+    private static readonly AuditCoding NodeAuthentication = new(DcmSystem, "110126", "Node Authentication");
+    private static readonly AuditCoding SecurityConfiguration = new(DcmSystem, "110129", "Security Configuration");
+    private static readonly AuditCoding AuditRecordingStarted = new(DcmSystem, "110134", "Audit Recording Started");
+    private static readonly AuditCoding UserSecurityAttributesChanged = new(DcmSystem, "110137", "User Security Attributes Changed");
+
+    private static readonly Dictionary<string, AuditActionCoding> Codings = new(StringComparer.Ordinal)
+    {
+        [AuditTrailStarted] = new(ApplicationActivity, AuditRecordingStarted, "E", "audit trail started"),
+        [ServiceStarted] = new(ApplicationActivity, ApplicationStart, "E", "service started"),
+        [ServiceStopped] = new(ApplicationActivity, ApplicationStop, "E", "service stopped"),
+        [IdentityKeyCreated] = new(SecurityAlert, SecurityConfiguration, "C", "Ed25519 identity key created"),
+        [AdminAuthenticationFailure] = new(UserAuthentication, Login, "E", "admin API request with a wrong or missing token"),
+        [EnrollmentRefused] = new(SecurityAlert, NodeAuthentication, "C", "enrollment refused"),
+        [PseudonymKeyCreated] = new(SecurityAlert, SecurityConfiguration, "C", "pseudonymization key created"),
+        [AdminTokenCreated] = new(SecurityAlert, UserSecurityAttributesChanged, "C", "local admin token created"),
+        [PolicyLoaded] = new(SecurityAlert, SecurityConfiguration, "U", "site policy loaded (new or changed)"),
+        [PolicyRejected] = new(SecurityAlert, SecurityConfiguration, "R", "site policy invalid, not used"),
+        [IngestRun] = new(Import, null, "C", "FHIR ingest run"),
+        [IngestFailed] = new(Import, null, "C", "FHIR ingest run failed"),
+        [ExclusionsCounted] = new(ApplicationActivity, null, "E", "consent and sensitivity exclusions counted"),
+        [StudyDecision] = new(ApplicationActivity, null, "E", "study accepted or refused under the site policy"),
+        [KeyShareGenerated] = new(SecurityAlert, SecurityConfiguration, "C", "attempt key share generated"),
+        [KeyShareRefused] = new(SecurityAlert, SecurityConfiguration, "C", "attempt key share refused"),
+        [Submission] = new(Export, null, "R", "encrypted update sealed and signed for the coordinator"),
+        [SubmissionRefused] = new(Export, null, "R", "encrypted update refused"),
+        [DecryptionShareIssued] = new(Export, null, "R", "decryption share issued"),
+        [DecryptionShareRefused] = new(Export, null, "R", "decryption share refused"),
+        [Enrolled] = new(SecurityAlert, NodeAuthentication, "C", "enrolled with a coordinator"),
+        [EnrollmentFailed] = new(SecurityAlert, NodeAuthentication, "C", "enrollment failed"),
+        [CoordinatorResponseRejected] = new(SecurityAlert, NodeAuthentication, "E", "coordinator response failed authentication"),
+        [EnrollmentTokenCreated] = new(SecurityAlert, UserSecurityAttributesChanged, "C", "enrollment token issued"),
+        [NodeEnrolled] = new(SecurityAlert, NodeAuthentication, "C", "node enrolled"),
+        [AuthenticationFailure] = new(SecurityAlert, NodeAuthentication, "E", "node request failed signature or nonce checks"),
+        [StudyCreated] = new(ApplicationActivity, null, "C", "study created"),
+        [StudyCancelled] = new(ApplicationActivity, null, "U", "study cancelled"),
+        [StudyStarted] = new(ApplicationActivity, null, "U", "study started with its participants"),
+        [StudyCompleted] = new(ApplicationActivity, null, "U", "study completed"),
+        [StudyFailed] = new(ApplicationActivity, null, "U", "study failed"),
+        [StudyDecisionReceived] = new(ApplicationActivity, null, "C", "node's study decision recorded"),
+        [AttemptStarted] = new(ApplicationActivity, null, "E", "round attempt started"),
+        [AttemptSuperseded] = new(ApplicationActivity, null, "U", "round attempt superseded"),
+        [ContributionReceived] = new(Import, null, "C", "signed contribution received"),
+        [ContributionRefused] = new(Import, null, "C", "contribution refused"),
+        [CollectiveKeyFormed] = new(SecurityAlert, SecurityConfiguration, "C", "collective public key formed"),
+        [RoundAggregated] = new(ApplicationActivity, null, "E", "encrypted submissions aggregated"),
+        [ResultDecrypted] = new(ApplicationActivity, null, "E", "aggregate decrypted from the decryption shares"),
+    };
+
+    public static IReadOnlyCollection<string> All => Codings.Keys;
+
+    /// <summary>The FHIR coding of an action; an unknown action (from a newer build) is an Application Activity.</summary>
+    public static AuditActionCoding Coding(string action) =>
+        Codings.TryGetValue(action, out var coding) ? coding : new AuditActionCoding(ApplicationActivity, null, "E", action.Replace('_', ' '));
+}
