@@ -8,6 +8,8 @@ root.Subcommands.Add(NodeCommands.Create());
 root.Subcommands.Add(CoordinatorCommands.Create());
 root.Subcommands.Add(StudyCommands.Create());
 root.Subcommands.Add(ModelCommands.Create());
+root.Subcommands.Add(PolicyCommands.Create());
+root.Subcommands.Add(ComplianceCommands.Create());
 root.Subcommands.Add(SynthCommand.Create());
 root.Subcommands.Add(BenchCommands.Create());
 root.Subcommands.Add(MsspCommand.Create());

@@ -24,9 +24,10 @@ internal static class AuditCommands
         var verifyDataDir = new Option<DirectoryInfo?>("--data-dir") { Description = "A coordinator data directory (its coordinator.db)." };
         var publicKey = new Option<string?>("--public-key") { Description = "Verify checkpoints under this base64 Ed25519 key instead of the one in the directory's sealed identity (e.g. the key the coordinator enrolled, or the one pinned in a site policy)." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object." };
+        var heads = new Option<string[]>("--head") { Description = "A head of this node's chain held outside it (SEQ:SHA256, as `ftwin audit heads` prints them from the coordinator); repeatable. The trail must still hold each one.", AllowMultipleArgumentsPerToken = true };
         var verify = new Command("verify", "Check the whole hash chain and every signed checkpoint; name the first entry altered, removed or reordered. Exits 0 when intact, 1 when not, 2 when the trail cannot be read.")
         {
-            verifyNodeDir, verifyDataDir, publicKey, json,
+            verifyNodeDir, verifyDataDir, publicKey, json, heads,
         };
         verify.SetAction(parse =>
         {
@@ -47,6 +48,12 @@ internal static class AuditCommands
             }
 
             var result = source.Verify(key);
+            var missing = MissingHeads(source, parse.GetValue(heads) ?? []);
+            foreach (var problem in missing)
+            {
+                Console.Error.WriteLine(problem);
+            }
+
             if (parse.GetValue(json))
             {
                 var obj = result.ToJson();
@@ -60,9 +67,36 @@ internal static class AuditCommands
                 Console.WriteLine(AuditVerifier.Summary(result, key));
             }
 
-            return result.Ok ? Ok : Failed;
+            return result.Ok && missing.Count == 0 ? Ok : Failed;
         });
         command.Subcommands.Add(verify);
+
+        var headsDataDir = new Option<DirectoryInfo>("--data-dir") { Description = "A coordinator data directory (its coordinator.db).", Required = true };
+        var node = new Option<string?>("--node") { Description = "Only this node's heads (its node id)." };
+        var list = new Command("heads", "List the audit-chain heads nodes sent with their signed requests (SEQ:SHA256 per node), to check a node's trail against with `audit verify --head`.") { headsDataDir, node };
+        list.SetAction(parse =>
+        {
+            var store = Path.Combine(parse.GetValue(headsDataDir)!.FullName, "coordinator.db");
+            if (!File.Exists(store))
+            {
+                Console.Error.WriteLine($"error: {store} does not exist");
+                return UsageError;
+            }
+
+            using var connection = new Microsoft.Data.Sqlite.SqliteConnection(new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder { DataSource = store, Mode = Microsoft.Data.Sqlite.SqliteOpenMode.ReadOnly }.ToString());
+            connection.Open();
+            using var command = connection.CreateCommand();
+            command.CommandText = "SELECT node_id, seq, sha256, received_at FROM node_audit_heads WHERE @node IS NULL OR node_id = @node ORDER BY node_id, seq";
+            command.Parameters.AddWithValue("@node", (object?)parse.GetValue(node) ?? DBNull.Value);
+            using var reader = command.ExecuteReader();
+            while (reader.Read())
+            {
+                Console.WriteLine($"{reader.GetString(0)} {reader.GetInt64(1)}:{reader.GetString(2)} {reader.GetString(3)}");
+            }
+
+            return Ok;
+        });
+        command.Subcommands.Add(list);
 
         var exportNodeDir = new Option<DirectoryInfo?>("--node-dir") { Description = "A node directory (its node.db)." };
         var exportDataDir = new Option<DirectoryInfo?>("--data-dir") { Description = "A coordinator data directory (its coordinator.db)." };
@@ -93,6 +127,33 @@ internal static class AuditCommands
         });
         command.Subcommands.Add(export);
         return command;
+    }
+
+    /// <summary>Heads seen outside the node that its trail no longer holds (truncated, or rewritten from that entry on).</summary>
+    private static List<string> MissingHeads(AuditSource source, IEnumerable<string> heads)
+    {
+        var problems = new List<string>();
+        foreach (var head in heads)
+        {
+            var parts = head.Split(':', 2);
+            if (parts.Length != 2 || !long.TryParse(parts[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var seq))
+            {
+                problems.Add($"--head {head}: expected SEQ:SHA256");
+                continue;
+            }
+
+            var entry = source.Entries.FirstOrDefault(e => e.Seq == seq);
+            if (entry is null)
+            {
+                problems.Add($"the trail no longer holds entry {seq}, which the coordinator saw as a head: it was truncated");
+            }
+            else if (!string.Equals(entry.Hash, parts[1], StringComparison.OrdinalIgnoreCase))
+            {
+                problems.Add($"entry {seq} no longer has the hash the coordinator saw ({parts[1][..Math.Min(16, parts[1].Length)]}…): the trail was rewritten from there on");
+            }
+        }
+
+        return problems;
     }
 
     private static AuditSource? Open(DirectoryInfo? nodeDir, DirectoryInfo? dataDir)

@@ -81,8 +81,20 @@ public sealed partial class SignedNodeRequests(
         if (!parameters.KeyId.StartsWith(EnrollKeyPrefix, StringComparison.Ordinal))
         {
             context.Items[NodeIdItem] = new NodeId(parameters.KeyId);
-            store.Write((c, t) => c.Execute("UPDATE nodes SET last_seen_at=@at, protocol_version=@v WHERE node_id=@id",
-                new { at = now.ToString("O"), v = FederationProtocol.Version, id = parameters.KeyId }, t));
+            // The node's audit head, only when its signature covers it; a new head is kept (never overwritten).
+            var head = parameters.Components.Contains("ftwin-audit-head", StringComparer.Ordinal)
+                ? FederationProtocol.ParseAuditHead(context.Request.Headers[FederationProtocol.AuditHeadHeader].ToString())
+                : null;
+            store.Write((c, t) =>
+            {
+                c.Execute("UPDATE nodes SET last_seen_at=@at, protocol_version=@v WHERE node_id=@id",
+                    new { at = now.ToString("O"), v = FederationProtocol.Version, id = parameters.KeyId }, t);
+                if (head is { Seq: > 0 } h)
+                {
+                    c.Execute("INSERT OR IGNORE INTO node_audit_heads(node_id, seq, sha256, received_at) VALUES (@id, @seq, @sha, @at)",
+                        new { id = parameters.KeyId, seq = h.Seq, sha = h.Sha256, at = now.ToString("O") }, t);
+                }
+            });
         }
 
         await SignResponse(context, parameters.Nonce);

@@ -40,6 +40,10 @@ internal static class Migrations
         // The tamper-evident audit trail (protocol/Audit, docs/operations.md): append-only, hash-chained,
         // with signed checkpoints. Kept beside `events`, which other code reads and which stays as it is.
         FederatedTwin.Protocol.Audit.AuditLog.Schema,
+        // Every node's audit chain head as its signed requests carried it: evidence held outside the node.
+        """
+        CREATE TABLE node_audit_heads(node_id TEXT NOT NULL, seq INTEGER NOT NULL, sha256 TEXT NOT NULL, received_at TEXT NOT NULL, PRIMARY KEY(node_id, seq));
+        """,
     ];
 
     public static void Apply(SqliteConnection connection)

@@ -20,12 +20,15 @@ public sealed class CoordinatorRefusedException(int status, string title, string
 /// Content-Digest); every response must be signed by the coordinator key pinned in the site policy,
 /// echo the request's nonce and speak the same protocol version, or it is discarded.
 /// </summary>
-public sealed class CoordinatorClient(HttpClient http, Ed25519Identity identity, string keyId, string pinnedCoordinatorKey, TimeSpan window)
+public sealed class CoordinatorClient(HttpClient http, Ed25519Identity identity, string keyId, string pinnedCoordinatorKey, TimeSpan window, Func<string>? auditHead = null)
 {
     /// <summary>The title of the refusal raised when a response fails authentication.</summary>
     public const string UntrustedResponse = "Untrusted response";
 
     public static string EnrollKeyId(Ed25519Identity identity) => "enroll:" + identity.PublicKey;
+
+    /// <summary>The audit head's header as a covered signature component (RFC 9421 lower-cases field names).</summary>
+    public const string AuditHeadComponent = "ftwin-audit-head";
 
     public async Task<T> Get<T>(string pathAndQuery, CancellationToken cancellationToken) =>
         WireJson.Deserialize<T>(await Send(HttpMethod.Get, pathAndQuery, null, cancellationToken));
@@ -46,7 +49,14 @@ public sealed class CoordinatorClient(HttpClient http, Ed25519Identity identity,
         request.Content.Headers.Add(ContentDigest.HeaderName, ContentDigest.Compute(body));
         var nonce = HttpMessageSignatures.NewNonce();
         var uri = new Uri(http.BaseAddress!, pathAndQuery);
-        var parameters = new SignatureParameters(HttpMessageSignatures.RequestComponents, DateTimeOffset.UtcNow.ToUnixTimeSeconds(), keyId, nonce, HttpMessageSignatures.Algorithm);
+        var head = auditHead?.Invoke();
+        IReadOnlyList<string> components = head is null ? HttpMessageSignatures.RequestComponents : [.. HttpMessageSignatures.RequestComponents, AuditHeadComponent];
+        if (head is not null)
+        {
+            request.Headers.Add(FederationProtocol.AuditHeadHeader, head);
+        }
+
+        var parameters = new SignatureParameters(components, DateTimeOffset.UtcNow.ToUnixTimeSeconds(), keyId, nonce, HttpMessageSignatures.Algorithm);
         var (input, signature) = HttpMessageSignatures.Sign(identity, parameters, c => c switch
         {
             "@method" => method.Method,
@@ -54,6 +64,7 @@ public sealed class CoordinatorClient(HttpClient http, Ed25519Identity identity,
             "@query" => uri.Query.Length == 0 ? "?" : uri.Query,
             "content-digest" => ContentDigest.Compute(body),
             "ftwin-protocol" => version,
+            AuditHeadComponent => head,
             _ => null,
         });
         request.Headers.Add(HttpMessageSignatures.SignatureInputHeader, input);

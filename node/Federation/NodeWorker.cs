@@ -100,7 +100,14 @@ public sealed partial class NodeWorker(
         var http = httpClients.CreateClient("coordinator");
         http.BaseAddress = new Uri(enrollment.CoordinatorUrl);
         http.Timeout = TimeSpan.FromSeconds(options.Value.PollWaitSeconds + 60);
-        return new CoordinatorClient(http, node.Identity, enrollment.NodeId, enrollment.CoordinatorPublicKey, TimeSpan.FromSeconds(options.Value.SignatureWindowSeconds));
+        return new CoordinatorClient(http, node.Identity, enrollment.NodeId, enrollment.CoordinatorPublicKey, TimeSpan.FromSeconds(options.Value.SignatureWindowSeconds), AuditHead);
+    }
+
+    /// <summary>This node's audit chain head, sent (signed) with every request so the coordinator holds it.</summary>
+    private string AuditHead()
+    {
+        var head = node.Store.Read(c => FederatedTwin.Protocol.Audit.AuditLog.Head(c, null));
+        return FederationProtocol.AuditHead(head?.Seq ?? 0, head?.Hash);
     }
 
     /// <summary>

@@ -182,39 +182,34 @@ public sealed class SitePolicy
     public PolicyDecision Decide(StudySpec study) => Decide(study, 0);
 
     /// <summary>The same, given the ρ already spent this calendar year for the study's purpose (the node's privacy ledger).</summary>
-    public PolicyDecision Decide(StudySpec study, double spentThisYear)
+    public PolicyDecision Decide(StudySpec study, double spentThisYear) =>
+        Explain(study, spentThisYear).FirstOrDefault(r => !r.Accept)
+        ?? new PolicyDecision(true, "all_rules_passed", $"purpose {study.PurposeOfUse}, algorithm {study.Algorithm} and minimum of {study.MinNodes} nodes are allowed"
+            + (StudyRho(study) > 0 ? FormattableString.Invariant($"; zCDP rho {StudyRho(study):G4} fits this year's budget") : "; exact aggregates are allowed (dp_may_be_off)"));
+
+    /// <summary>Every rule in the order <see cref="Decide(StudySpec, double)"/> applies them, each with its own verdict: what `ftwin policy explain` prints.</summary>
+    public IReadOnlyList<PolicyDecision> Explain(StudySpec study, double spentThisYear)
     {
-        if (!PurposesAllowed.Contains(study.PurposeOfUse.Code))
-        {
-            return new PolicyDecision(false, "purposes_allowed", $"purpose of use {study.PurposeOfUse} is not allowed by this site (allowed: {List(PurposesAllowed)})");
-        }
-
-        if (!AlgorithmsAllowed.Contains(study.Algorithm))
-        {
-            return new PolicyDecision(false, "algorithms_allowed", $"algorithm {study.Algorithm} is not allowed by this site (allowed: {List(AlgorithmsAllowed)})");
-        }
-
-        if (study.MinNodes < MinimumNodes)
-        {
-            return new PolicyDecision(false, "minimum_nodes", $"the study may run with {study.MinNodes} nodes; this site requires at least {MinimumNodes}");
-        }
-
         var rho = StudyRho(study);
-        if (rho == 0 && !DpMayBeOff)
-        {
-            return new PolicyDecision(false, "dp_may_be_off", "the study adds no differential-privacy noise (no parameters.dp_rho) and this site requires it");
-        }
-
-        if (rho > 0)
-        {
-            var budget = PrivacyBudgets.GetValueOrDefault(study.PurposeOfUse.Code);
-            if (spentThisYear + rho > budget)
-            {
-                return new PolicyDecision(false, "privacy_budgets", FormattableString.Invariant($"the study would spend zCDP rho {rho:G4} for {study.PurposeOfUse}; {spentThisYear:G4} of this year's {budget:G4} is spent"));
-            }
-        }
-
-        return new PolicyDecision(true, "all_rules_passed", $"purpose {study.PurposeOfUse}, algorithm {study.Algorithm} and minimum of {study.MinNodes} nodes are allowed");
+        var budget = PrivacyBudgets.GetValueOrDefault(study.PurposeOfUse.Code);
+        return
+        [
+            PurposesAllowed.Contains(study.PurposeOfUse.Code)
+                ? new(true, "purposes_allowed", $"purpose of use {study.PurposeOfUse} is allowed")
+                : new(false, "purposes_allowed", $"purpose of use {study.PurposeOfUse} is not allowed by this site (allowed: {List(PurposesAllowed)})"),
+            AlgorithmsAllowed.Contains(study.Algorithm)
+                ? new(true, "algorithms_allowed", $"algorithm {study.Algorithm} is allowed")
+                : new(false, "algorithms_allowed", $"algorithm {study.Algorithm} is not allowed by this site (allowed: {List(AlgorithmsAllowed)})"),
+            study.MinNodes >= MinimumNodes
+                ? new(true, "minimum_nodes", $"the study needs at least {study.MinNodes} nodes; this site requires {MinimumNodes}")
+                : new(false, "minimum_nodes", $"the study may run with {study.MinNodes} nodes; this site requires at least {MinimumNodes}"),
+            rho > 0 || DpMayBeOff
+                ? new(true, "dp_may_be_off", rho > 0 ? FormattableString.Invariant($"the study adds differential-privacy noise (zCDP rho {rho:G4})") : "the study adds no noise, which this site allows")
+                : new(false, "dp_may_be_off", "the study adds no differential-privacy noise (no parameters.dp_rho) and this site requires it"),
+            rho == 0 || spentThisYear + rho <= budget
+                ? new(true, "privacy_budgets", rho == 0 ? "the study spends no privacy budget" : FormattableString.Invariant($"zCDP rho {rho:G4} fits: {spentThisYear:G4} of this year's {budget:G4} for {study.PurposeOfUse} is spent"))
+                : new(false, "privacy_budgets", FormattableString.Invariant($"the study would spend zCDP rho {rho:G4} for {study.PurposeOfUse}; {spentThisYear:G4} of this year's {budget:G4} is spent")),
+        ];
     }
 
     public bool Trusts(string publicKey) => TrustedCoordinators.Any(t => t.PublicKey == publicKey);

@@ -10,6 +10,33 @@ public static class FederationProtocol
 
     public const string NonceHeader = "Ftwin-Nonce";
 
+    /// <summary>
+    /// The head of the sending node's audit chain ("seq=N;sha256=HEX", "seq=0" when empty), on every signed
+    /// node request and covered by its signature: the coordinator keeps the heads it saw, so a node's trail
+    /// truncated or rewritten afterwards no longer matches a head held outside the node.
+    /// </summary>
+    public const string AuditHeadHeader = "Ftwin-Audit-Head";
+
+    public static string AuditHead(long seq, string? sha256) => seq == 0 || sha256 is null ? "seq=0" : $"seq={seq};sha256={sha256}";
+
+    /// <summary>Reads an audit head header; null when malformed.</summary>
+    public static (long Seq, string? Sha256)? ParseAuditHead(string? value)
+    {
+        if (value is null)
+        {
+            return null;
+        }
+
+        var parts = value.Split(';').Select(p => p.Split('=', 2)).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1], StringComparer.Ordinal);
+        if (!parts.TryGetValue("seq", out var seqText) || !long.TryParse(seqText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var seq))
+        {
+            return null;
+        }
+
+        var sha = parts.GetValueOrDefault("sha256");
+        return seq == 0 ? (0, null) : sha is { Length: 64 } && sha.All(char.IsAsciiHexDigitLower) ? (seq, sha) : null;
+    }
+
     /// <summary>Media type of the JSON bodies on the wire.</summary>
     public const string JsonMediaType = "application/json";
 

@@ -229,6 +229,39 @@ public sealed class FederationAuditTests(FederationRun run) : IClassFixture<Fede
     }
 
     [Fact]
+    public void The_coordinator_holds_each_nodes_audit_heads_so_a_truncated_node_trail_is_caught_from_outside()
+    {
+        // The heads site-a's signed requests carried, as the coordinator recorded them.
+        var listed = AuditTestSupport.Ftwin("audit", "heads", "--data-dir", run.CoordinatorDir);
+        Assert.True(listed.ExitCode == 0, listed.Stderr);
+        string nodeId;
+        using (var db = new SqliteConnection($"Data Source={Path.Combine(SiteA, "node.db")};Mode=ReadOnly"))
+        {
+            db.Open();
+            nodeId = db.ExecuteScalar<string>("SELECT node_id FROM enrollment")!;
+        }
+
+        var heads = listed.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => l.StartsWith(nodeId + " ", StringComparison.Ordinal)).Select(l => l.Split(' ')[1]).ToList();
+        Assert.NotEmpty(heads);
+        var args = heads.SelectMany(h => new[] { "--head", h }).ToArray();
+        var intact = AuditTestSupport.Ftwin(["audit", "verify", "--node-dir", SiteA, .. args]);
+        Assert.True(intact.ExitCode == 0, intact.Stdout + intact.Stderr);
+
+        // Cut the trail back below the last head the coordinator saw: the chain itself still verifies, the head does not.
+        var copy = CopyOf(SiteA);
+        var last = heads.Select(h => long.Parse(h.Split(':')[0], System.Globalization.CultureInfo.InvariantCulture)).Max();
+        using (var c = AuditTestSupport.OpenWithoutTriggers(Path.Combine(copy, "node.db")))
+        {
+            c.Execute("DELETE FROM audit_log WHERE seq >= @last", new { last });
+            c.Execute("DELETE FROM audit_checkpoints WHERE seq >= @last", new { last });
+        }
+
+        var truncated = AuditTestSupport.Ftwin(["audit", "verify", "--node-dir", copy, .. args]);
+        Assert.Equal(1, truncated.ExitCode);
+        Assert.Contains($"no longer holds entry {last}", truncated.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Ftwin_audit_verify_exits_2_when_there_is_no_trail_to_read()
     {
         var empty = AuditTestSupport.TempDir("empty");

@@ -216,6 +216,54 @@ public sealed class CompositionEndToEndTests
             Assert.Contains("0.5 lifetime", d["reason"]!.ToString(), StringComparison.Ordinal);
         });
 
+        // `ftwin policy explain` on a node's own policy, with the node's spend so far, names the same rule.
+        var studyFile = Path.Combine(TestFederation.TempDir("explain"), "over.yaml");
+        await File.WriteAllTextAsync(studyFile, over);
+        var explainLog = studyFile + ".log";
+        using (var explain = FederatedTwin.Cli.Demo.ChildProcess.StartFtwin(["policy", "explain", Path.Combine(federation.Nodes[0].Dir, "policy.yaml"), "--study-file", studyFile, "--spent", "0.5"], explainLog))
+        {
+            var until = DateTime.UtcNow.AddSeconds(60);
+            while (!explain.HasExited && DateTime.UtcNow < until)
+            {
+                await Task.Delay(100);
+            }
+
+            Assert.Equal(1, explain.ExitCode);
+        }
+
+        await Task.Delay(200);
+        Assert.Contains("rule privacy_budgets decides", (await File.ReadAllTextAsync(explainLog)).ReplaceLineEndings(" "), StringComparison.Ordinal);
+
+        // The compliance report of a node, parsed as XHTML: the studies, the refusal's rule and the budget figures.
+        var reportPath = Path.Combine(TestFederation.TempDir("report"), "report.html");
+        var today = DateTime.UtcNow.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
+        using (var report = FederatedTwin.Cli.Demo.ChildProcess.StartFtwin(["compliance", "report", "--node-dir", federation.Nodes[1].Dir, "--from", today, "--to", today, "--out", reportPath], reportPath + ".log"))
+        {
+            var until = DateTime.UtcNow.AddSeconds(60);
+            while (!report.HasExited && DateTime.UtcNow < until)
+            {
+                await Task.Delay(100);
+            }
+
+            Assert.True(report.ExitCode == 0, await File.ReadAllTextAsync(reportPath + ".log"));
+        }
+
+        using var html = System.Xml.XmlReader.Create(reportPath, new System.Xml.XmlReaderSettings { DtdProcessing = System.Xml.DtdProcessing.Ignore });
+        var document = System.Xml.Linq.XDocument.Load(html);
+        System.Xml.Linq.XNamespace x = "http://www.w3.org/1999/xhtml";
+        System.Xml.Linq.XElement Table(string id) => document.Descendants(x + "table").Single(t => (string?)t.Attribute("id") == id);
+        List<List<string>> Rows(string id) => [.. Table(id).Elements(x + "tr").Skip(1).Select(r => r.Elements().Select(c => c.Value).ToList())];
+        var decisions = Rows("decisions");
+        Assert.Contains(decisions, r => r[0] == "exact" && r[4] == "joined");
+        Assert.Contains(decisions, r => r[0] == "noisy" && r[4] == "joined");
+        Assert.Contains(decisions, r => r[0] == "over-budget" && r[4] == "refused" && r[5] == "privacy_budgets");
+        var privacy = Rows("privacy").Single(r => r[0] == "HOPERAT");
+        Assert.Equal("0.5", privacy[1]);
+        Assert.Equal("1", privacy[2]);
+        Assert.Equal("0.5", privacy[3]);
+        Assert.Contains(Rows("sent"), r => r[0] == "noisy" && r[1] == "1");
+        Assert.Equal("Verified", document.Descendants(x + "p").Single(p => (string?)p.Attribute("id") == "audit-status").Value);
+
         // Each node charged the noisy study's rho to its ledger, and only that one.
         foreach (var n in federation.Nodes)
         {

@@ -1,0 +1,80 @@
+using System.CommandLine;
+using System.Globalization;
+using FederatedTwin.Node.Policy;
+using FederatedTwin.Protocol.Federation;
+using Spectre.Console;
+
+namespace FederatedTwin.Cli.Commands;
+
+/// <summary>`ftwin policy check | explain`: for compliance officers, on any machine (no node needed).</summary>
+internal static class PolicyCommands
+{
+    public static Command Create()
+    {
+        var command = new Command("policy", "Validate site policies and explain what they decide.");
+        var file = new Argument<FileInfo>("file") { Description = "A site policy YAML file (policies/examples, schema in policies/schema)." };
+        var check = new Command("check", "Validate a site policy file: errors name the field (and the line, for YAML errors).") { file };
+        check.SetAction(parse => Load(parse.GetValue(file)!) is { } p ? Summary(p) : 2);
+        command.Subcommands.Add(check);
+
+        var study = new Option<FileInfo>("--study-file") { Description = "A study YAML file, as an analyst would submit it.", Required = true };
+        var spent = new Option<double>("--spent") { Description = "zCDP rho already spent this calendar year for the study's purpose (the node's ledger; default 0).", DefaultValueFactory = _ => 0 };
+        var explain = new Command("explain", "Say whether a node with this policy would join the study, rule by rule, and which rule decides.") { file, study, spent };
+        explain.SetAction(parse =>
+        {
+            if (Load(parse.GetValue(file)!) is not { } policy)
+            {
+                return 2;
+            }
+
+            StudySpec spec;
+            try
+            {
+                spec = StudyFile.Parse(File.ReadAllText(parse.GetValue(study)!.FullName));
+            }
+            catch (StudyFileException e)
+            {
+                Console.Error.WriteLine($"invalid study: {e.Message}");
+                return 2;
+            }
+
+            var rules = policy.Explain(spec, parse.GetValue(spent));
+            var decision = policy.Decide(spec, parse.GetValue(spent));
+            var table = new Table().AddColumns("rule", "verdict", "why");
+            foreach (var r in rules)
+            {
+                table.AddRow(r.Rule, r.Accept ? "[green]passes[/]" : "[red]refuses[/]", Markup.Escape(r.Reason));
+            }
+
+            AnsiConsole.Write(table);
+            AnsiConsole.MarkupLine(decision.Accept
+                ? $"[green]would join[/] study {Markup.Escape(spec.Id.Value)}: {Markup.Escape(decision.Reason)}"
+                : $"[red]would refuse[/] study {Markup.Escape(spec.Id.Value)}: rule [bold]{decision.Rule}[/] decides — {Markup.Escape(decision.Reason)}");
+            return decision.Accept ? 0 : 1;
+        });
+        command.Subcommands.Add(explain);
+        return command;
+    }
+
+    private static SitePolicy? Load(FileInfo file)
+    {
+        try
+        {
+            return SitePolicy.Load(file.FullName);
+        }
+        catch (Exception e) when (e is SitePolicyException or IOException)
+        {
+            Console.Error.WriteLine($"invalid: {e.Message}");
+            return null;
+        }
+    }
+
+    private static int Summary(SitePolicy p)
+    {
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"valid: {p.TrustedCoordinators.Count} trusted coordinator(s); purposes {List(p.PurposesAllowed)}; algorithms {List(p.AlgorithmsAllowed)}; minimum nodes {p.MinimumNodes}; DP may be off: {(p.DpMayBeOff ? "yes" : "no")}; budgets {(p.PrivacyBudgets.Count == 0 ? "none" : string.Join(", ", p.PrivacyBudgets.Select(b => $"{b.Key} rho {b.Value}")))}"));
+        return 0;
+    }
+
+    private static string List(IEnumerable<string> values) => values.Any() ? string.Join(",", values.Order(StringComparer.Ordinal)) : "none";
+}
