@@ -109,7 +109,11 @@ internal static class DemoCommand
             if (output is not null)
             {
                 AnsiConsole.MarkupLine($"kept: {Markup.Escape(Path.Combine(root, "coordinator"))} and {Markup.Escape(Path.Combine(root, "nodes"))}/<name>");
-                AnsiConsole.MarkupLine($"audit trails: ftwin audit verify --node-dir {Markup.Escape(Path.Combine(root, "nodes", Sites[0]))} (or --data-dir {Markup.Escape(Path.Combine(root, "coordinator"))}); ftwin audit export ... --out audit.ndjson");
+                var site = Path.Combine(root, "nodes", Sites[0]);
+                var today = DateTime.UtcNow.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
+                AnsiConsole.MarkupLine("for the compliance officer:");
+                AnsiConsole.MarkupLine($"  ftwin audit verify --node-dir {Markup.Escape(site)}   (or --data-dir {Markup.Escape(Path.Combine(root, "coordinator"))}; ftwin audit export ... --out audit.ndjson)");
+                AnsiConsole.MarkupLine($"  ftwin compliance report --node-dir {Markup.Escape(site)} --from {today} --to {today} --out {Markup.Escape(Path.Combine(root, "compliance-" + Sites[0] + ".html"))}");
             }
 
             return 0;
