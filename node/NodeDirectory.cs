@@ -131,6 +131,7 @@ public sealed class NodeDirectory : IDisposable
         SitePolicy policy;
         try
         {
+            RequireApproval(bytes, sha256);
             using var reader = new StreamReader(new MemoryStream(bytes), detectEncodingFromByteOrderMarks: true);
             policy = SitePolicy.Parse(reader.ReadToEnd(), PolicyPath);
         }
@@ -142,6 +143,35 @@ public sealed class NodeDirectory : IDisposable
 
         Audit.PolicyLoaded(sha256, policy, null);
         return (policy, sha256);
+    }
+
+    /// <summary>
+    /// With compliance officers listed (policy-signers.txt), a policy file other than the one in force must carry
+    /// an officer's signature (policy.yaml.sig, `ftwin policy sign`); an unsigned or wrongly signed change is
+    /// refused and audited, and the node then uses no policy at all (it refuses to start, and joins nothing).
+    /// The first policy a node ever loads is its baseline. Without officers listed, changes are not gated.
+    /// </summary>
+    private void RequireApproval(byte[] bytes, string sha256)
+    {
+        var officers = PolicySignature.Officers(Path);
+        if (officers.Count == 0)
+        {
+            return;
+        }
+
+        var inForce = Audit.PolicyInForce();
+        if (inForce is null || inForce == sha256)
+        {
+            return;
+        }
+
+        var signature = PolicySignature.Read(PolicyPath + ".sig");
+        if (signature is null || !signature.Approves(bytes, officers))
+        {
+            throw new SitePolicyException($"{PolicyPath}: the policy changed (SHA-256 {sha256[..16]}…, in force {inForce[..16]}…) without a valid signature by a compliance officer listed in {PolicySignature.SignersFile}; sign it with `ftwin policy sign` (policy.yaml.sig).");
+        }
+
+        Audit.PolicyApproved(sha256, inForce, signature.Signer);
     }
 
     /// <summary>The site's local input vectors (until FHIR ingest feeds features, a seeded per-site census).</summary>

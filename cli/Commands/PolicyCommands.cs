@@ -53,6 +53,47 @@ internal static class PolicyCommands
             return decision.Accept ? 0 : 1;
         });
         command.Subcommands.Add(explain);
+
+        var keyOut = new Option<FileInfo>("--out") { Description = "Where to write the compliance officer's private key (owner-only; keep it off the node).", Required = true };
+        var keygen = new Command("keygen", "Create a compliance officer's Ed25519 signing key; prints the public key to list in a node's policy-signers.txt.") { keyOut };
+        keygen.SetAction(parse =>
+        {
+            var path = parse.GetValue(keyOut)!.FullName;
+            if (File.Exists(path))
+            {
+                Console.Error.WriteLine($"error: {path} exists; not overwriting a key");
+                return 2;
+            }
+
+            using var officer = Protocol.Federation.Ed25519Identity.Generate();
+            File.WriteAllText(path, Convert.ToBase64String(officer.ExportPrivateKey()) + "\n");
+            if (!OperatingSystem.IsWindows())
+            {
+                File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            }
+
+            Console.WriteLine(officer.PublicKey);
+            return 0;
+        });
+        command.Subcommands.Add(keygen);
+
+        var key = new Option<FileInfo>("--key") { Description = "The compliance officer's private key file (from `ftwin policy keygen`).", Required = true };
+        var sign = new Command("sign", "Approve a policy file: writes FILE.sig, which a node whose policy-signers.txt lists this officer requires before it uses a changed policy.") { file, key };
+        sign.SetAction(parse =>
+        {
+            var policyFile = parse.GetValue(file)!.FullName;
+            if (Load(parse.GetValue(file)!) is null)
+            {
+                return 2; // never approve a policy the node would refuse anyway
+            }
+
+            using var officer = Protocol.Federation.Ed25519Identity.Import(Convert.FromBase64String(File.ReadAllText(parse.GetValue(key)!.FullName).Trim()));
+            var signature = PolicySignature.Sign(File.ReadAllBytes(policyFile), officer);
+            File.WriteAllText(policyFile + ".sig", signature.ToJson() + "\n");
+            Console.WriteLine($"signed {policyFile} (SHA-256 {signature.Sha256}) as {officer.PublicKey} → {policyFile}.sig");
+            return 0;
+        });
+        command.Subcommands.Add(sign);
         return command;
     }
 

@@ -66,6 +66,22 @@ public sealed class NodeAuditTrail(NodeStore store, Ed25519Identity identity, in
         _policyRecorded = key;
     }
 
+    /// <summary>The SHA-256 of the policy last loaded successfully (the one in force), from the audit trail.</summary>
+    public string? PolicyInForce() => store.Read(c =>
+    {
+        using var t = c.BeginTransaction();
+        return LatestPolicyEntry(c, t, AuditActions.PolicyLoaded).Sha256;
+    });
+
+    /// <summary>A compliance officer's signed approval of a policy change (who approved which hash, replacing which).</summary>
+    public void PolicyApproved(string sha256, string inForce, string officer) =>
+        Append(new AuditRecord(AuditActions.PolicyApproved, AuditOutcome.Success, new System.Text.Json.Nodes.JsonObject
+        {
+            ["sha256"] = sha256,
+            ["previous_sha256"] = inForce,
+            ["approved_by"] = officer,
+        }));
+
     private static (string? Action, string? Sha256) LatestPolicyEntry(SqliteConnection c, SqliteTransaction t, params string[] actions)
     {
         var last = c.QuerySingleOrDefault<(string action, string detail)?>(
