@@ -108,7 +108,9 @@ public static class PopulationGenerator
         var writer = new FhirNdjsonWriter(buffers);
         for (var i = 0; i < count; i++)
         {
-            var rng = new SplitMix64(seed ^ (0x9E3779B97F4A7C15UL * (ulong)(firstPatient + i + 1)));
+            // Each patient's stream starts at a hash of (seed, patient), not at seed ^ γ·i: SplitMix64 steps its
+            // state by γ, so γ-spaced starts would make neighbouring patients' streams (and resource ids) overlap.
+            var rng = new SplitMix64(SplitMix64.Mix(seed ^ SplitMix64.Mix((ulong)(firstPatient + i + 1))));
             new PatientHistory(firstPatient + i, profile, rng, seed).Write(writer);
         }
 
@@ -121,9 +123,11 @@ internal sealed class SplitMix64(ulong state)
 {
     private ulong _state = state;
 
-    public ulong Next()
+    public ulong Next() => Mix(_state += 0x9E3779B97F4A7C15UL);
+
+    /// <summary>SplitMix64's output function (a bijective 64-bit finalizer): used alone, it hashes a seed.</summary>
+    public static ulong Mix(ulong z)
     {
-        var z = _state += 0x9E3779B97F4A7C15UL;
         z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
         z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
         return z ^ (z >> 31);
