@@ -45,7 +45,9 @@ internal static class ScenarioCommand
             ScenarioDefinition definition;
             try
             {
-                var options = new ScenarioParseOptions { BaseDirectory = path.DirectoryName, ModelsOverride = parse.GetValue(models) };
+                // A relative --models path is relative to the working directory; one inside the file, to the file.
+                var modelsOption = parse.GetValue(models) is { } m && m != "demo" ? Path.GetFullPath(m) : parse.GetValue(models);
+                var options = new ScenarioParseOptions { BaseDirectory = path.DirectoryName, ModelsOverride = modelsOption };
                 definition = ScenarioParser.Parse(File.ReadAllText(path.FullName), options);
             }
             catch (ScenarioFileException e)

@@ -92,6 +92,15 @@ public class ScenarioFileTests
     }
 
     [Fact]
+    public void A_risk_band_may_name_the_twin_outcome_instead_of_a_registry_id()
+    {
+        var s = ScenarioParser.Parse(Valid.Replace("model: demo/admission_next_year", "model: admission", StringComparison.Ordinal));
+        Assert.Equal("demo/admission_next_year", s.Interventions[0].RiskModel!.Id);
+        var death = ScenarioParser.Parse(Valid.Replace("model: demo/admission_next_year", "model: death", StringComparison.Ordinal));
+        Assert.Equal("demo/death_next_year", death.Interventions[0].RiskModel!.Id);
+    }
+
+    [Fact]
     public void A_gaussian_model_cannot_define_a_risk_band()
     {
         var dir = Path.Combine(Path.GetTempPath(), "ftwin-scen-" + Guid.NewGuid().ToString("N"));

@@ -22,7 +22,12 @@ internal sealed class InterventionPlan
         OnsetAffected = [.. Enumerable.Range(0, ChronicConditions.Count).Select(k => x.Any(i => i.Effects.Any(e => e.Outcome == EffectOutcome.Onset && e.Condition == (ChronicCondition)k)))];
         CostPerYear = [.. x.Select(i => i.CostPerEnrolleeMonth * 12)];
         Active = [.. Enumerable.Range(0, years).Select(t => Enumerable.Range(0, Count).Where(k => Coverage[k][t] > 0).ToArray())];
+        ActiveTerms = [.. Active.Select((ks, t) => ks.Select(k => new ActiveIntervention(k, ConditionMask[k], AgeLow[k], AgeHigh[k], Coverage[k][t],
+            RiskModel[k] is not null, RiskLow[k], RiskHigh[k], CostPerYear[k], AdmissionRr[k], EdRr[k], DeathInvOr[k], OtherCostRr[k])).ToArray())];
     }
+
+    /// <summary>The active interventions of each year with every number the enrollment loop reads, in one record each.</summary>
+    public ActiveIntervention[][] ActiveTerms { get; }
 
     public int Count { get; }
     public double[][] Coverage { get; }
@@ -48,3 +53,7 @@ internal sealed class InterventionPlan
         x.Effects.Where(e => e.Outcome == outcome && (condition is null || e.Condition == condition))
             .Aggregate(1.0, (acc, e) => acc * e.Multiplier);
 }
+
+/// <summary>One intervention's enrollment and effect terms in one simulation year.</summary>
+internal readonly record struct ActiveIntervention(int K, long ConditionMask, double AgeLow, double AgeHigh, double Coverage,
+    bool HasRisk, double RiskLow, double RiskHigh, double CostPerYear, double AdmissionRr, double EdRr, double DeathInvOr, double OtherCostRr);

@@ -109,12 +109,21 @@ public sealed class ModelSet
     public IReadOnlyList<KeyValuePair<string, string>> ModelIds =>
         [.. TwinOutcomes.All.Select(o => new KeyValuePair<string, string>(o, _byOutcome[o].Id))];
 
-    /// <summary>Compiles any registry model for risk-band targeting; it must be binomial or poisson.</summary>
+    /// <summary>
+    /// Compiles a model for risk-band targeting: a registry id, or a twin outcome name (e.g. <c>admission</c>) meaning the
+    /// model this set uses for that outcome, so a scenario file works with any registry. It must be binomial or poisson.
+    /// </summary>
     public CompiledModel RiskModel(string id)
     {
+        ArgumentNullException.ThrowIfNull(id);
+        if (_byOutcome.TryGetValue(id, out var chosen))
+        {
+            id = chosen.Id;
+        }
+
         if (!_byId.TryGetValue(id, out var model))
         {
-            throw new ModelSetException(id, $"no model with id '{id}' in registry {Source}; known: {string.Join(", ", _byId.Keys.Order(StringComparer.Ordinal))}");
+            throw new ModelSetException(id, $"no model with id '{id}' in registry {Source} (nor a twin outcome of that name); known: {string.Join(", ", _byId.Keys.Order(StringComparer.Ordinal))}");
         }
 
         if (model.Family == GlmFamily.Gaussian)

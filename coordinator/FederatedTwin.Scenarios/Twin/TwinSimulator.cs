@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using FederatedTwin.Scenarios.Random;
 
 namespace FederatedTwin.Scenarios.Twin;
@@ -13,10 +14,12 @@ namespace FederatedTwin.Scenarios.Twin;
 /// (see <see cref="DrawStream"/>); interventions multiply the rate or the odds for enrolled people.
 /// <para>
 /// Layout: people are processed in blocks of <see cref="Block"/> living people gathered into block-local arrays
-/// (structure of arrays); the draws of a block come from batched Philox, and each model's η, inverse link and draw
-/// comparison run over whole <see cref="Vector{T}"/> lanes. Only the count draws (CDF inversion, a few iterations) and
-/// the final write-back are per person. Parallel over fixed 16,384-person chunks; each chunk sums into its own slot and
-/// slots are added in chunk order, so results do not depend on thread scheduling. No allocation per person or block.
+/// (structure of arrays); the draws of a block come from batched Philox (16 or 8 counters per instruction); each model's
+/// e^±η (<see cref="CompiledModel"/>), the draw comparisons, the Poisson CDF inversions and the enrollment tests run
+/// over whole <see cref="Vector{T}"/> lanes, branch-free. Only gathering the block and the write-back (state and sums, in
+/// person order) are per person. Parallel over fixed 16,384-person chunks; each chunk sums into its own slot and slots
+/// are added in chunk order, so results do not depend on thread scheduling. No allocation per person or block: the
+/// block arrays are per worker and reused. An instance runs one replicate at a time (it keeps the enrollment draws).
 /// </para>
 /// </summary>
 public sealed class TwinSimulator
@@ -183,6 +186,7 @@ public sealed class TwinSimulator
             int age = c.Age[i];
             s.Person[n] = i;
             s.Age[n] = age;
+            s.AgeD[n] = age;
             s.AgeSex[n] = CompiledModel.AgeSexIndex(age, c.Male[i]);
             s.Mask[n] = c.Conditions[i];
             s.Admissions[n] = c.InpatientAdmissions[i];
@@ -199,6 +203,7 @@ public sealed class TwinSimulator
             // Padding lanes: a valid person index and table indices; their results are never read.
             s.Person[j] = 0;
             s.Age[j] = 0;
+            s.AgeD[j] = 0;
             s.AgeSex[j] = 0;
             s.Mask[j] = 0;
             s.Admissions[j] = 0;
@@ -220,8 +225,9 @@ public sealed class TwinSimulator
             draws.Uniforms(persons, yearWord, g, s.U[4 * g], s.U[(4 * g) + 1], s.U[(4 * g) + 2], s.U[(4 * g) + 3]);
         }
 
-        var effects = !burnIn && plan.Active[t].Length > 0 && Enroll(plan, t, featureYear, _enrollment, s);
-        AdmissionPass(m.Admission, s, featureYear, effects);
+        Evaluate(m.Admission, s, featureYear, s.AdmissionX);
+        var effects = !burnIn && plan.Active[t].Length > 0 && Enroll(plan, t, featureYear, _enrollment, m.Admission, s);
+        AdmissionPass(s, effects);
         DaysPass(m.InpatientDays, s, featureYear);
         EdPass(m.EdVisits, s, featureYear, effects);
         CostPass(m, s, featureYear, effects);
@@ -245,15 +251,13 @@ public sealed class TwinSimulator
     /// Poisson with the rate whose P(N >= 1) is p: lambda0 = -ln(1 - p) = ln(1 + 1/x), so P(N = 0) = x/(1 + x). An
     /// enrolled person's rate is RR * lambda0 and P(N = 0) = e^(-RR lambda0); lanes with RR = 1 keep x/(1 + x) exactly.
     /// </summary>
-    private static void AdmissionPass(CompiledModel model, StepScratch s, int featureYear, bool effects)
+    private static void AdmissionPass(StepScratch s, bool effects)
     {
-        var util = model.HasUtilisation;
-        Part(model, s, featureYear);
         var cap = new Vector<double>(MaxCountMean);
         var tiny = new Vector<double>(1e-300);
         for (var j = 0; j < s.Padded; j += Vector<double>.Count)
         {
-            var x = Vector.MaxNative(CompleteAt(model, util, s, j), tiny); // p = 1 exactly would give 1/0
+            var x = Vector.MaxNative(Load(s.AdmissionX, j), tiny); // p = 1 exactly would give 1/0
             var lambda0 = Vector.MinNative(VectorMath.Log1p(Vector<double>.One / x), cap);
             Store(lambda0, s.Lambda0, j);
             var p0 = x / (Vector<double>.One + x);
@@ -269,11 +273,7 @@ public sealed class TwinSimulator
             Store(p0, s.P0, j);
         }
 
-        var u = s.U[(int)TwinOutcome.Admission];
-        for (var j = 0; j < s.Count; j++)
-        {
-            s.N[j] = PoissonInverse(u[j], s.P0[j], s.Lambda[j]);
-        }
+        PoissonCounts(s.U[(int)TwinOutcome.Admission], s.P0, s.Lambda, s.N, s.Padded);
     }
 
     /// <summary>
@@ -289,19 +289,17 @@ public sealed class TwinSimulator
             Store(ClampedMean(CompleteAt(model, util, s, j)), s.MeanDays, j);
         }
 
-        var u = s.U[(int)TwinOutcome.InpatientDays];
-        for (var j = 0; j < s.Count; j++)
+        var cap = new Vector<double>(MaxCountMean);
+        for (var j = 0; j < s.Padded; j += Vector<double>.Count)
         {
-            var admissions = s.N[j];
-            if (admissions == 0)
-            {
-                s.D[j] = 0;
-                continue;
-            }
-
-            var mean = Math.Min(admissions * s.MeanDays[j] / s.Lambda0[j], MaxCountMean);
-            s.D[j] = PoissonInverse(u[j], Math.Exp(-mean), mean);
+            var admissions = Load(s.N, j);
+            var admitted = Vector.GreaterThan(admissions, Vector<double>.Zero);
+            var mean = Vector.ConditionalSelect(admitted, Vector.MinNative(admissions * Load(s.MeanDays, j) / Load(s.Lambda0, j), cap), Vector<double>.Zero);
+            Store(mean, s.LambdaDays, j);
+            Store(VectorMath.Exp(-mean), s.P0Days, j);
         }
+
+        PoissonCounts(s.U[(int)TwinOutcome.InpatientDays], s.P0Days, s.LambdaDays, s.D, s.Padded);
     }
 
     /// <summary>ED visits: Poisson with the model's mean times the relative risk.</summary>
@@ -318,11 +316,7 @@ public sealed class TwinSimulator
             Store(VectorMath.Exp(-rate), s.P0Ed, j);
         }
 
-        var u = s.U[(int)TwinOutcome.EdVisits];
-        for (var j = 0; j < s.Count; j++)
-        {
-            s.E[j] = PoissonInverse(u[j], s.P0Ed[j], s.LambdaEd[j]);
-        }
+        PoissonCounts(s.U[(int)TwinOutcome.EdVisits], s.P0Ed, s.LambdaEd, s.E, s.Padded);
     }
 
     /// <summary>Death: u &lt; p' where p' has odds OR e^eta, i.e. u (1 + x / OR) &lt; 1 with x = e^-eta (no division per person).</summary>
@@ -348,22 +342,51 @@ public sealed class TwinSimulator
     private static void OnsetPass(CompiledModel model, int k, double[]? invOr, StepScratch s, int featureYear)
     {
         var util = model.HasUtilisation;
-        Part(model, s, featureYear);
+        var fused = Vector<double>.Count == 4 && !model.Additive;
+        if (!fused)
+        {
+            Part(model, s, featureYear);
+        }
+
+        var year = model.HasYear ? model.YearFactor(featureYear) : 1;
+        var ageSex = model.AgeSexTable;
+        var masks = model.MaskTable;
         var bit = new Vector<long>(1L << k);
         var u = s.U[(int)TwinOutcome.OnsetBase + k];
-        var masks = s.Mask;
+        var mask = s.Mask;
+        var index = s.AgeSex;
         var died = s.Died;
         var newBits = s.NewBits;
         for (var j = 0; j < s.Padded; j += Vector<double>.Count)
         {
-            var x = CompleteAt(model, util, s, j);
+            Vector<double> x;
+            if (fused)
+            {
+                // The same products as Part, gathered straight into a vector.
+                x = Vector256.Create(ageSex[index[j]], ageSex[index[j + 1]], ageSex[index[j + 2]], ageSex[index[j + 3]]).AsVector()
+                    * Vector256.Create(masks[(int)mask[j]], masks[(int)mask[j + 1]], masks[(int)mask[j + 2]], masks[(int)mask[j + 3]]).AsVector();
+                if (model.HasYear)
+                {
+                    x *= new Vector<double>(year);
+                }
+
+                if (util)
+                {
+                    x = model.Complete(x, Load(s.Admissions, j), Load(s.Days, j), Load(s.Ed, j), Load(s.Cost, j));
+                }
+            }
+            else
+            {
+                x = CompleteAt(model, util, s, j);
+            }
+
             if (invOr is not null)
             {
                 x *= Load(invOr, j);
             }
 
             var occurs = Vector.LessThan(Load(u, j) * (Vector<double>.One + x), Vector<double>.One);
-            var absent = Vector.Equals(Load(masks, j) & bit, Vector<long>.Zero);
+            var absent = Vector.Equals(Load(mask, j) & bit, Vector<long>.Zero);
             Store(Load(newBits, j) | (Vector.AndNot(occurs & absent, Load(died, j)) & bit), newBits, j);
         }
     }
@@ -405,7 +428,7 @@ public sealed class TwinSimulator
     }
 
     /// <summary>Enrollment, eligibility and the per-person effect multipliers; false if nobody in the block is enrolled.</summary>
-    private static bool Enroll(InterventionPlan plan, int t, int featureYear, double[][] enrollment, StepScratch s)
+    private static bool Enroll(InterventionPlan plan, int t, int featureYear, double[][] enrollment, CompiledModel admission, StepScratch s)
     {
         int n = s.Count, np = s.Padded;
         var active = plan.Active[t];
@@ -413,20 +436,26 @@ public sealed class TwinSimulator
         {
             if (plan.RiskModel[k] is { } model)
             {
-                var util = model.HasUtilisation;
-                Part(model, s, featureYear);
+                // A band on the admission model (the usual case) reuses the block's evaluation of it: same registered
+                // model, same tables, same arithmetic, so the same values.
+                var x = s.RiskX;
+                if (ReferenceEquals(model.Model, admission.Model))
+                {
+                    x = s.AdmissionX;
+                }
+                else
+                {
+                    Evaluate(model, s, featureYear, x);
+                }
+
                 var risk = s.Risk[k];
                 for (var j = 0; j < np; j += Vector<double>.Count)
                 {
-                    Store(model.RiskOf(CompleteAt(model, util, s, j)), risk, j);
+                    Store(model.RiskOf(Load(x, j)), risk, j);
                 }
             }
         }
 
-        s.AdmissionMul.AsSpan(0, np).Fill(1);
-        s.EdMul.AsSpan(0, np).Fill(1);
-        s.DeathInvOr.AsSpan(0, np).Fill(1);
-        s.CostMul.AsSpan(0, np).Fill(1);
         for (var c = 0; c < ChronicConditions.Count; c++)
         {
             if (plan.OnsetAffected[c])
@@ -435,51 +464,74 @@ public sealed class TwinSimulator
             }
         }
 
-        var any = false;
-        for (var j = 0; j < n; j++)
+        // Each active intervention's enrollment draw for the block's people (padding lanes get 1: never below coverage).
+        foreach (var k in active)
         {
-            var bits = 0;
-            double cost = 0;
-            var mask = (int)s.Mask[j];
-            var age = s.Age[j];
-            foreach (var k in active)
+            var all = enrollment[k];
+            var draw = s.EnrollU[k];
+            for (var j = 0; j < n; j++)
             {
-                if ((plan.ConditionMask[k] != 0 && (mask & plan.ConditionMask[k]) == 0) || age < plan.AgeLow[k] || age > plan.AgeHigh[k])
+                draw[j] = all[s.Person[j]];
+            }
+
+            draw.AsSpan(n, np - n).Fill(1);
+        }
+
+        // Eligibility and enrollment as lane masks, effects multiplied in intervention order (branch-free).
+        var terms = plan.ActiveTerms[t];
+        var anyOnset = plan.OnsetAffected.Contains(true);
+        var any = Vector<long>.Zero;
+        for (var j = 0; j < np; j += Vector<double>.Count)
+        {
+            var mask = Load(s.Mask, j);
+            var age = Load(s.AgeD, j);
+            Vector<double> adm = Vector<double>.One, ed = Vector<double>.One, death = Vector<double>.One, other = Vector<double>.One;
+            var cost = Vector<double>.Zero;
+            var enrolled = Vector<long>.Zero;
+            foreach (var x in terms)
+            {
+                var ok = Vector.GreaterThanOrEqual(age, new Vector<double>(x.AgeLow)) & Vector.LessThanOrEqual(age, new Vector<double>(x.AgeHigh))
+                    & Vector.LessThan(Load(s.EnrollU[x.K], j), new Vector<double>(x.Coverage));
+                if (x.ConditionMask != 0)
                 {
-                    continue;
+                    ok = Vector.AndNot(ok, Vector.Equals(mask & new Vector<long>(x.ConditionMask), Vector<long>.Zero));
                 }
 
-                if (plan.RiskModel[k] is not null && !(s.Risk[k][j] >= plan.RiskLow[k] && s.Risk[k][j] < plan.RiskHigh[k]))
+                if (x.HasRisk)
                 {
-                    continue;
+                    var risk = Load(s.Risk[x.K], j);
+                    ok &= Vector.GreaterThanOrEqual(risk, new Vector<double>(x.RiskLow)) & Vector.LessThan(risk, new Vector<double>(x.RiskHigh));
                 }
 
-                if (enrollment[k][s.Person[j]] >= plan.Coverage[k][t])
+                enrolled |= ok;
+                cost += Vector.AsVectorDouble(ok) & new Vector<double>(x.CostPerYear);
+                adm = Vector.ConditionalSelect(ok, adm * new Vector<double>(x.AdmissionRr), adm);
+                ed = Vector.ConditionalSelect(ok, ed * new Vector<double>(x.EdRr), ed);
+                death = Vector.ConditionalSelect(ok, death * new Vector<double>(x.DeathInvOr), death);
+                other = Vector.ConditionalSelect(ok, other * new Vector<double>(x.OtherCostRr), other);
+                if (anyOnset)
                 {
-                    continue;
-                }
-
-                bits |= 1 << k;
-                cost += plan.CostPerYear[k];
-                s.AdmissionMul[j] *= plan.AdmissionRr[k];
-                s.EdMul[j] *= plan.EdRr[k];
-                s.DeathInvOr[j] *= plan.DeathInvOr[k];
-                s.CostMul[j] *= plan.OtherCostRr[k];
-                for (var c = 0; c < ChronicConditions.Count; c++)
-                {
-                    if (plan.OnsetAffected[c])
+                    for (var c = 0; c < ChronicConditions.Count; c++)
                     {
-                        s.OnsetInvOr[c][j] *= plan.OnsetInvOr[k][c];
+                        if (plan.OnsetAffected[c])
+                        {
+                            var onset = Load(s.OnsetInvOr[c], j);
+                            Store(Vector.ConditionalSelect(ok, onset * new Vector<double>(plan.OnsetInvOr[x.K][c]), onset), s.OnsetInvOr[c], j);
+                        }
                     }
                 }
             }
 
-            s.Enrolled[j] = bits;
-            s.InterventionCost[j] = cost;
-            any |= bits != 0;
+            Store(adm, s.AdmissionMul, j);
+            Store(ed, s.EdMul, j);
+            Store(death, s.DeathInvOr, j);
+            Store(other, s.CostMul, j);
+            Store(cost, s.InterventionCost, j);
+            Store(enrolled, s.Enrolled, j);
+            any |= enrolled;
         }
 
-        return any;
+        return !Vector.EqualsAll(any, Vector<long>.Zero);
     }
 
     private static void WriteBack(Cohort c, StepScratch s, Span<double> sum, bool effects)
@@ -605,29 +657,46 @@ public sealed class TwinSimulator
     private static Vector<double> ClampedMean(Vector<double> mean) =>
         Vector.MinNative(Vector.MaxNative(mean, Vector<double>.Zero), new Vector<double>(MaxCountMean));
 
-    /// <summary>
-    /// Poisson count by inversion of the CDF with one uniform, given p0 = e^-rate; monotone non-decreasing in the rate for
-    /// a fixed draw (the CDF at every k falls as the rate rises), which gives common random numbers their monotonicity.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static double PoissonInverse(double u, double p0, double rate)
+    /// <summary>e^±η (or η for additive models) of every person in the block into <paramref name="into"/>.</summary>
+    private static void Evaluate(CompiledModel model, StepScratch s, int featureYear, double[] into)
     {
-        if (u <= p0)
+        var util = model.HasUtilisation;
+        Part(model, s, featureYear);
+        for (var j = 0; j < s.Padded; j += Vector<double>.Count)
         {
-            return 0;
+            Store(CompleteAt(model, util, s, j), into, j);
         }
+    }
 
-        var p = p0;
-        var cdf = p0;
-        var k = 0;
-        while (u > cdf && k < 1000)
+    /// <summary>1/k for the Poisson recursion p_k = p_(k-1) * rate / k, k = 1..1000.</summary>
+    private static readonly double[] InverseK = [0, .. Enumerable.Range(1, 1000).Select(k => 1.0 / k)];
+
+    /// <summary>
+    /// Poisson counts by inversion of the CDF with one uniform per lane, given p0 = e^-rate: the count is the number of
+    /// k with u &gt; P(N &lt;= k - 1), accumulated four (or eight) lanes at a time until no lane is still above its CDF
+    /// (at most 1,000). For a fixed draw the count is monotone non-decreasing in the rate (the CDF at every k falls as
+    /// the rate rises), which gives common random numbers their monotonicity.
+    /// </summary>
+    private static void PoissonCounts(double[] u, double[] p0, double[] rate, double[] counts, int np)
+    {
+        for (var j = 0; j < np; j += Vector<double>.Count)
         {
-            k++;
-            p *= rate / k;
-            cdf += p;
-        }
+            var draw = Load(u, j);
+            var p = Load(p0, j);
+            var r = Load(rate, j);
+            var cdf = p;
+            var count = Vector<double>.Zero;
+            var above = Vector.GreaterThan(draw, cdf);
+            for (var k = 1; k < InverseK.Length && !Vector.EqualsAll(above, Vector<long>.Zero); k++)
+            {
+                count += Vector.AsVectorDouble(above) & Vector<double>.One;
+                p *= r * new Vector<double>(InverseK[k]);
+                cdf += p;
+                above &= Vector.GreaterThan(draw, cdf);
+            }
 
-        return k;
+            Store(count, counts, j);
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -663,6 +732,10 @@ internal sealed class StepScratch
     public double[][] Risk { get; } = [.. Enumerable.Range(0, 16).Select(_ => new double[B])];
 
     public double[] Eta { get; } = new double[B];
+    public double[] AdmissionX { get; } = new double[B];
+    public double[] RiskX { get; } = new double[B];
+    public double[] LambdaDays { get; } = new double[B];
+    public double[] P0Days { get; } = new double[B];
     public double[] Lambda0 { get; } = new double[B];
     public double[] Lambda { get; } = new double[B];
     public double[] P0 { get; } = new double[B];
@@ -682,6 +755,10 @@ internal sealed class StepScratch
     public double[] DeathInvOr { get; } = new double[B];
     public double[] CostMul { get; } = new double[B];
     public double[][] OnsetInvOr { get; } = [.. Enumerable.Range(0, ChronicConditions.Count).Select(_ => new double[B])];
-    public int[] Enrolled { get; } = new int[B];
+    /// <summary>Enrollment draws of the block's people, indexed by intervention.</summary>
+    public double[][] EnrollU { get; } = [.. Enumerable.Range(0, 16).Select(_ => new double[B])];
+    /// <summary>All bits set for people enrolled in at least one intervention.</summary>
+    public long[] Enrolled { get; } = new long[B];
+    public double[] AgeD { get; } = new double[B];
     public double[] InterventionCost { get; } = new double[B];
 }
