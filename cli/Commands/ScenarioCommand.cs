@@ -8,7 +8,7 @@ using Spectre.Console;
 
 namespace FederatedTwin.Cli.Commands;
 
-/// <summary>`ftwin scenario run FILE`: a what-if scenario against its baseline on the (for now built-in demo) twin.</summary>
+/// <summary>`ftwin scenario run FILE [--models demo|DIR]`: a what-if scenario against its baseline on the twin, with the models the file (or --models) names.</summary>
 internal static class ScenarioCommand
 {
     private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
@@ -20,11 +20,13 @@ internal static class ScenarioCommand
         var replicates = new Option<int?>("--replicates") { Description = "Monte Carlo replicates (overrides the file)." };
         var json = new Option<bool>("--json") { Description = "Print JSON." };
         var csv = new Option<bool>("--csv") { Description = "Print CSV (one row per year and measure)." };
+        var models = new Option<string?>("--models") { Description = "'demo' or a model registry directory (RegisteredModel JSON files); replaces the file's models registry." };
         var run = new Command("run", "Run a scenario and its baseline with common random numbers; print per-year results with 95% intervals and the MSSP settlement.");
         run.Arguments.Add(file);
         run.Options.Add(replicates);
         run.Options.Add(json);
         run.Options.Add(csv);
+        run.Options.Add(models);
         run.SetAction(parse =>
         {
             var path = parse.GetValue(file)!;
@@ -40,11 +42,13 @@ internal static class ScenarioCommand
                 return 2;
             }
 
-            var models = DemoModels.Create();
             ScenarioDefinition definition;
             try
             {
-                definition = ScenarioParser.Parse(File.ReadAllText(path.FullName), models);
+                // A relative --models path is relative to the working directory; one inside the file, to the file.
+                var modelsOption = parse.GetValue(models) is { } m && m != "demo" ? Path.GetFullPath(m) : parse.GetValue(models);
+                var options = new ScenarioParseOptions { BaseDirectory = path.DirectoryName, ModelsOverride = modelsOption };
+                definition = ScenarioParser.Parse(File.ReadAllText(path.FullName), options);
             }
             catch (ScenarioFileException e)
             {
@@ -52,7 +56,8 @@ internal static class ScenarioCommand
                 return 2;
             }
 
-            var result = new ScenarioRunner(models, DemoModels.Composition()).Run(definition, parse.GetValue(replicates));
+            // The composition is still the illustrative demo histogram: the aggregated composition release is not wired in yet.
+            var result = new ScenarioRunner(DemoModels.Composition()).Run(definition, parse.GetValue(replicates));
             if (parse.GetValue(json))
             {
                 Console.WriteLine(JsonSerializer.Serialize(result, Json));
@@ -119,6 +124,12 @@ internal static class ScenarioCommand
             AnsiConsole.Write(mssp);
         }
 
-        AnsiConsole.MarkupLine($"Models: {Markup.Escape(string.Join(", ", r.ModelIds))}");
+        var models = new Table { Title = new TableTitle($"Models ({Markup.Escape(r.ModelSource)})") }.AddColumn("outcome").AddColumn("registry id");
+        foreach (var (outcome, id) in r.ModelsByOutcome)
+        {
+            models.AddRow(Markup.Escape(outcome), Markup.Escape(id));
+        }
+
+        AnsiConsole.Write(models);
     }
 }

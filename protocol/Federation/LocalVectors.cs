@@ -9,7 +9,7 @@ public static class LocalVectors
     public const string PatientsByAgeBandAndSex = "patients_by_age_band_and_sex";
 
     /// <summary>Age bands of the feature schema (90+ is Safe Harbor's top band).</summary>
-    public static readonly IReadOnlyList<string> AgeBands = ["0-17", "18-34", "35-49", "50-64", "65-74", "75-84", "85-89", "90+"];
+    public static readonly IReadOnlyList<string> AgeBands = Models.PatientYearSchema.AgeBands;
 
     public static readonly IReadOnlyList<string> Sexes = ["female", "male"];
 

@@ -1,3 +1,4 @@
+using FederatedTwin.Protocol.Models.Registry;
 using FederatedTwin.Scenarios.Scenarios;
 using FederatedTwin.Scenarios.Twin;
 
@@ -5,8 +6,6 @@ namespace FederatedTwin.Scenarios.Tests;
 
 public class ScenarioFileTests
 {
-    private static readonly TwinModelSet Models = DemoModels.Create();
-
     private const string Valid = """
         name: test
         start_year: 2027
@@ -16,8 +15,8 @@ public class ScenarioFileTests
         interventions:
           - name: chf
             target:
-              condition: chf
-              risk: { model: demo/admissions@1, min: 0.1, max: 1.0 }
+              condition: heart_failure
+              risk: { model: demo/admission_next_year, min: 0.1, max: 1.0 }
             coverage: [0.3, 0.6]
             cost_pmpm: 100
             effects:
@@ -32,16 +31,20 @@ public class ScenarioFileTests
           quality_score: 0.83
         """;
 
-    private static ScenarioFileException Error(string yaml) => Assert.Throws<ScenarioFileException>(() => ScenarioParser.Parse(yaml, Models));
+    private static ScenarioFileException Error(string yaml, ScenarioParseOptions? options = null) =>
+        Assert.Throws<ScenarioFileException>(() => ScenarioParser.Parse(yaml, options));
+
+    private static string WithModels(string models) => Valid.Replace("replicates: 3\n", $"replicates: 3\n{models}\n", StringComparison.Ordinal);
 
     [Fact]
     public void A_valid_file_parses_into_interventions_and_MSSP_terms()
     {
-        var s = ScenarioParser.Parse(Valid, Models);
+        var s = ScenarioParser.Parse(Valid);
         Assert.Equal(3, s.Horizon);
+        Assert.Equal("demo", s.Models.Source);
         var x = Assert.Single(s.Interventions);
         Assert.Equal(ChronicCondition.HeartFailure, x.TargetCondition);
-        Assert.Equal("demo/admissions@1", x.RiskModel!.Model.Id);
+        Assert.Equal("demo/admission_next_year", x.RiskModel!.Id);
         Assert.Equal(0.6, x.Coverage(5));
         Assert.Equal(Mssp.MsspTrack.Enhanced, s.Mssp!.Track);
     }
@@ -64,6 +67,14 @@ public class ScenarioFileTests
     }
 
     [Fact]
+    public void The_old_condition_names_are_unknown()
+    {
+        var e = Error(Valid.Replace("condition: heart_failure", "condition: chf", StringComparison.Ordinal));
+        Assert.Equal("interventions[0].target.condition", e.Field);
+        Assert.Contains("heart_failure", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Negative_cost_is_rejected()
     {
         var e = Error(Valid.Replace("cost_pmpm: 100", "cost_pmpm: -5", StringComparison.Ordinal));
@@ -74,9 +85,40 @@ public class ScenarioFileTests
     [Fact]
     public void Unknown_model_id_is_rejected()
     {
-        var e = Error(Valid.Replace("demo/admissions@1", "registry/nope@3", StringComparison.Ordinal));
+        var e = Error(Valid.Replace("demo/admission_next_year", "registry/nope@3", StringComparison.Ordinal));
         Assert.Equal("interventions[0].target.risk.model", e.Field);
         Assert.Equal(10, e.Line);
+        Assert.Contains("registry/nope@3", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_risk_band_may_name_the_twin_outcome_instead_of_a_registry_id()
+    {
+        var s = ScenarioParser.Parse(Valid.Replace("model: demo/admission_next_year", "model: admission", StringComparison.Ordinal));
+        Assert.Equal("demo/admission_next_year", s.Interventions[0].RiskModel!.Id);
+        var death = ScenarioParser.Parse(Valid.Replace("model: demo/admission_next_year", "model: death", StringComparison.Ordinal));
+        Assert.Equal("demo/death_next_year", death.Interventions[0].RiskModel!.Id);
+    }
+
+    [Fact]
+    public void A_gaussian_model_cannot_define_a_risk_band()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "ftwin-scen-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            foreach (var m in DemoModels.Registry())
+            {
+                ModelRegistry.Save(m.Outcome == "cost_next_year" ? m with { Family = Protocol.Models.Glm.GlmFamily.Gaussian } : m, dir);
+            }
+
+            var e = Error(Valid.Replace("demo/admission_next_year", "demo/cost_next_year", StringComparison.Ordinal), new ScenarioParseOptions { ModelsOverride = dir });
+            Assert.Equal("interventions[0].target.risk.model", e.Field);
+            Assert.Contains("gaussian", e.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
     }
 
     [Fact]
@@ -101,6 +143,69 @@ public class ScenarioFileTests
     }
 
     [Fact]
+    public void Models_may_name_a_registry_directory_relative_to_the_scenario_file()
+    {
+        var scenarioDir = Path.GetDirectoryName(ModelSetTests.DemoRegistryDirectory)!;
+        var s = ScenarioParser.Parse(WithModels("models: DemoRegistry"), new ScenarioParseOptions { BaseDirectory = scenarioDir });
+        Assert.Equal(ModelSetTests.DemoRegistryDirectory, s.Models.Source);
+        Assert.Equal("demo/admission_next_year", s.Models.Admission.Id);
+    }
+
+    [Fact]
+    public void A_missing_registry_directory_names_the_models_field_and_line()
+    {
+        var e = Error(WithModels("models: no/such/registry"));
+        Assert.Equal("models", e.Field);
+        Assert.Equal(6, e.Line);
+        Assert.Contains("does not exist", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void An_outcome_without_a_model_names_the_models_field_and_line()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "ftwin-scen-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            foreach (var m in DemoModels.Registry().Where(m => m.Outcome != "ed_visits_next_year"))
+            {
+                ModelRegistry.Save(m, dir);
+            }
+
+            var e = Error(WithModels($"models:\n  registry: {dir}"));
+            Assert.Equal("models.registry", e.Field);
+            Assert.Equal(7, e.Line);
+            Assert.Contains("outcome 'ed_visits' has no model", e.Message, StringComparison.Ordinal);
+
+            // --models replaces the file's registry: the same error, from the override.
+            var viaOverride = Error(Valid, new ScenarioParseOptions { ModelsOverride = dir });
+            Assert.Contains("(--models)", viaOverride.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void A_use_entry_with_an_unknown_model_id_names_its_field_and_line()
+    {
+        var e = Error(WithModels("models:\n  registry: demo\n  use:\n    death: glm/death_next_year/nope"));
+        Assert.Equal("models.use.death", e.Field);
+        Assert.Equal(9, e.Line);
+        Assert.Contains("glm/death_next_year/nope", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Unit_costs_in_the_file_reach_the_model_set_and_are_validated()
+    {
+        var s = ScenarioParser.Parse(WithModels("models:\n  registry: demo\n  unit_costs: { inpatient_stay: 15000, emergency: 1200 }\n  other_cost_log_sd: 0.5"));
+        Assert.Equal(new TwinParameters(15_000, 2_500, 1_200, 0.5), s.Models.Parameters);
+        var e = Error(WithModels("models:\n  registry: demo\n  unit_costs:\n    inpatient_day: -3"));
+        Assert.Equal("models.unit_costs.inpatient_day", e.Field);
+        Assert.Equal(9, e.Line);
+    }
+
+    [Fact]
     public void The_shipped_example_scenarios_are_valid()
     {
         var dir = Path.Combine(AppContext.BaseDirectory, "../../../../../scenarios");
@@ -108,18 +213,22 @@ public class ScenarioFileTests
         Assert.Equal(3, files.Length);
         foreach (var f in files)
         {
-            Assert.NotEmpty(ScenarioParser.Parse(File.ReadAllText(f), Models).Interventions);
+            Assert.NotEmpty(ScenarioParser.Parse(File.ReadAllText(f), new ScenarioParseOptions { BaseDirectory = dir }).Interventions);
         }
     }
 
     [Fact]
-    public void Running_a_scenario_reports_paired_differences_and_settlements()
+    public void Running_a_scenario_reports_paired_differences_settlements_and_the_models_used()
     {
-        var s = ScenarioParser.Parse(Valid, Models);
-        var r = new ScenarioRunner(Models, DemoModels.Composition()).Run(s);
+        var s = ScenarioParser.Parse(Valid);
+        var r = new ScenarioRunner(DemoModels.Composition()).Run(s);
         Assert.Equal(3, r.Settlements.Count);
         var total = r.Years[0].Single(m => m.Measure == "admissions_per_1000");
         Assert.True(total.Difference.High < 0, "a 25% admission reduction for enrolled CHF patients lowers admissions in every replicate");
-        Assert.Contains("demo/admissions@1", r.ModelIds);
+        Assert.Equal("demo/admission_next_year", r.ModelsByOutcome["admission"]);
+        Assert.Equal("demo/admission_next_year", r.ModelsByOutcome["risk:chf"]);
+        Assert.Equal("demo/onset_dementia_next_year", r.ModelsByOutcome["onset:dementia"]);
+        Assert.Equal(16, r.ModelIds.Count);
+        Assert.Equal("demo", r.ModelSource);
     }
 }

@@ -6,7 +6,7 @@ namespace FederatedTwin.Scenarios.Scenarios;
 /// <summary>One entry of `interventions:` in a scenario file.</summary>
 internal static class InterventionParser
 {
-    public static TwinIntervention Parse(YamlFields f, int scenarioStart, int scenarioHorizon, TwinModelSet models)
+    public static TwinIntervention Parse(YamlFields f, int scenarioStart, int scenarioHorizon, ModelSet models)
     {
         var name = f.String("name") ?? throw new ScenarioFileException(f.Field("name"), f.Line, "is required");
         var start = f.Int("start_year") ?? scenarioStart;
@@ -50,8 +50,15 @@ internal static class InterventionParser
             {
                 var r = new YamlFields(riskNode, t.Field("risk"));
                 var id = r.String("model") ?? throw new ScenarioFileException(r.Field("model"), r.Line, "is required");
-                riskModel = models.Find(id) ?? throw new ScenarioFileException(r.Field("model"), r.Node("model")!.Start.Line,
-                    $"no model with id '{id}'; known: {string.Join(", ", models.All.Select(m => m.Id))}");
+                try
+                {
+                    riskModel = models.RiskModel(id);
+                }
+                catch (ModelSetException e)
+                {
+                    throw new ScenarioFileException(r.Field("model"), r.Node("model")!.Start.Line, e.Message);
+                }
+
                 riskLow = r.Double("min") ?? 0;
                 riskHigh = r.Double("max") ?? 1;
                 ScenarioParser.Check(riskLow is >= 0 and <= 1 && riskHigh is >= 0 and <= 1 && riskLow < riskHigh, r, "max", "risk band needs 0 <= min < max <= 1");
@@ -92,16 +99,16 @@ internal static class InterventionParser
             throw new ScenarioFileException(e.Field(rr is null ? "odds_ratio" : "relative_risk"), e.Line, "must be positive");
         }
 
-        // Rates (Poisson, cost) take relative risks; probabilities (logistic death and onset) take odds ratios.
+        // Rates (admissions, ED visits, other cost) take relative risks; probabilities (death, onset) take odds ratios.
         (EffectOutcome Outcome, bool Odds, ChronicCondition? Condition) parsed = outcome switch
         {
             "admissions" => (EffectOutcome.Admissions, false, null),
             "ed_visits" => (EffectOutcome.EdVisits, false, null),
-            "ambulatory_cost" => (EffectOutcome.AmbulatoryCost, false, null),
+            "other_cost" => (EffectOutcome.OtherCost, false, null),
             "death" => (EffectOutcome.Death, true, null),
             _ when outcome.StartsWith("onset:", StringComparison.Ordinal) && ChronicConditions.TryParse(outcome[6..], out var c) => (EffectOutcome.Onset, true, c),
             _ => throw new ScenarioFileException(e.Field("outcome"), outcomeNode.Start.Line,
-                $"unknown outcome '{outcome}'; known: admissions, ed_visits, ambulatory_cost, death, onset:<condition>"),
+                $"unknown outcome '{outcome}'; known: admissions, ed_visits, other_cost, death, onset:<condition> with <condition> one of {string.Join(", ", ChronicConditions.All)}"),
         };
         if (parsed.Odds && or is null)
         {

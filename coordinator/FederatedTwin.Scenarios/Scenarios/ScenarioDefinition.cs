@@ -7,7 +7,7 @@ namespace FederatedTwin.Scenarios.Scenarios;
 public sealed record MsspTerms(MsspTrack Track, AssignedBeneficiaries Assigned, decimal BenchmarkPerBeneficiaryYear, bool QualityStandardMet,
     MsrMlrChoice? MsrMlr, decimal? ParticipantRevenue, bool LowRevenue, decimal? QualityScore);
 
-/// <summary>A parsed, validated scenario file.</summary>
+/// <summary>A parsed, validated scenario file, with the model set its <c>models:</c> field (or the override) named.</summary>
 public sealed record ScenarioDefinition(
     string Name,
     uint Seed,
@@ -15,5 +15,16 @@ public sealed record ScenarioDefinition(
     int StartYear,
     int Horizon,
     int Replicates,
+    ModelSet Models,
     IReadOnlyList<TwinIntervention> Interventions,
     MsspTerms? Mssp);
+
+/// <summary>How to resolve a scenario file's <c>models:</c> field.</summary>
+public sealed record ScenarioParseOptions
+{
+    /// <summary>Directory that relative registry paths are resolved against (the scenario file's directory); default: the working directory.</summary>
+    public string? BaseDirectory { get; init; }
+
+    /// <summary>"demo" or a registry directory that replaces the file's registry (<c>ftwin scenario run --models</c>); the file's use/unit_costs still apply.</summary>
+    public string? ModelsOverride { get; init; }
+}

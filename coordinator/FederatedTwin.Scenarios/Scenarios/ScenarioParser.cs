@@ -6,15 +6,19 @@ using YamlDotNet.RepresentationModel;
 namespace FederatedTwin.Scenarios.Scenarios;
 
 /// <summary>
-/// Reads a scenario YAML file (format: docs/scenarios.md) against a model set, and validates it: every error names the
-/// field and its line (unknown outcome or model id, coverage outside [0,1], negative cost, ...).
+/// Reads a scenario YAML file (format: docs/scenarios.md), loads the model set it names, and validates it: every error
+/// names the field and its line (unknown outcome or model id, an outcome without a model, coverage outside [0,1], negative cost, ...).
 /// </summary>
 public static class ScenarioParser
 {
-    /// <summary>Parses scenario text; model ids are resolved against <paramref name="models"/>.</summary>
-    public static ScenarioDefinition Parse(string yaml, TwinModelSet models)
+    /// <summary>
+    /// Parses scenario text. The <c>models:</c> field (default <c>demo</c>) names the model set: <c>demo</c>, a registry
+    /// directory, or a mapping with <c>registry</c>, <c>use</c> (twin outcome → model id), <c>unit_costs</c> and
+    /// <c>other_cost_log_sd</c>; model ids in the file are resolved against that set.
+    /// </summary>
+    public static ScenarioDefinition Parse(string yaml, ScenarioParseOptions? options = null)
     {
-        ArgumentNullException.ThrowIfNull(models);
+        options ??= new ScenarioParseOptions();
         var stream = new YamlStream();
         try
         {
@@ -40,8 +44,7 @@ public static class ScenarioParser
         var replicates = root.Int("replicates") ?? 20;
         Check(replicates is >= 2 and <= 10_000, root, "replicates", "must be between 2 and 10,000");
         var seed = root.Int("seed") ?? 1;
-        var modelSource = root.String("models") ?? "demo";
-        Check(modelSource == "demo", root, "models", "only the built-in 'demo' twin exists until the model registry lands");
+        var models = ModelsParser.Parse(root, options);
 
         var interventions = root.Sequence("interventions")
             .Select((node, i) => InterventionParser.Parse(new YamlFields(node, $"interventions[{i}]"), startYear, horizon, models))
@@ -49,7 +52,7 @@ public static class ScenarioParser
         Check(interventions.Count <= 16, root, "interventions", "at most 16 interventions");
         var mssp = root.Node("mssp") is { } m ? ParseMssp(new YamlFields(m, "mssp")) : null;
         root.RejectUnknown();
-        return new ScenarioDefinition(name, unchecked((uint)seed), population, startYear, horizon, replicates, interventions, mssp);
+        return new ScenarioDefinition(name, unchecked((uint)seed), population, startYear, horizon, replicates, models, interventions, mssp);
     }
 
     private static MsspTerms ParseMssp(YamlFields f)

@@ -30,10 +30,16 @@ public sealed record MeasureRow(string Measure, Estimate Baseline, Estimate Scen
 /// replicate distribution of the net settlement (shared savings minus shared losses).</summary>
 public sealed record SettlementYear(int Year, SettlementResult Scenario, SettlementResult Baseline, Estimate ScenarioNetSettlement, Estimate BaselineNetSettlement);
 
-/// <summary>Results of a scenario: per calendar year (Year = 0 is the total over the horizon) and per-year MSSP settlements.</summary>
+/// <summary>
+/// Results of a scenario: per calendar year (Year = 0 is the total over the horizon) and per-year MSSP settlements, with
+/// the registry the models came from and the model id behind every outcome (risk-band models as risk:&lt;intervention&gt;),
+/// so a result can be traced to the studies that trained them.
+/// </summary>
 public sealed record ScenarioResult(
     string Scenario,
     string TwinNote,
+    string ModelSource,
+    IReadOnlyDictionary<string, string> ModelsByOutcome,
     IReadOnlyList<string> ModelIds,
     int Population,
     int Replicates,

@@ -10,27 +10,24 @@ namespace FederatedTwin.Scenarios.Scenarios;
 /// </summary>
 public sealed class ScenarioRunner
 {
-    private readonly TwinModelSet _models;
     private readonly Composition _composition;
 
-    /// <summary>Creates a runner over models and the composition the cohort is drawn from.</summary>
-    public ScenarioRunner(TwinModelSet models, Composition composition)
+    /// <summary>Creates a runner over the composition the cohort is drawn from; the models come with each scenario.</summary>
+    public ScenarioRunner(Composition composition)
     {
-        _models = models;
+        ArgumentNullException.ThrowIfNull(composition);
         _composition = composition;
     }
-
-    /// <summary>The note printed with every result about where the models come from.</summary>
-    public string TwinNote { get; init; } = "Built-in DEMO twin (illustrative coefficients, ids demo/*), used until the federated model registry exists.";
 
     /// <summary>Runs <paramref name="scenario"/> with its own replicate count unless <paramref name="replicates"/> is given.</summary>
     public ScenarioResult Run(ScenarioDefinition scenario, int? replicates = null)
     {
         ArgumentNullException.ThrowIfNull(scenario);
         var k = replicates ?? scenario.Replicates;
-        var cohort = Cohort.FromComposition(_composition, scenario.Population, scenario.Seed);
+        var models = scenario.Models;
+        var cohort = Cohort.FromComposition(_composition, models, scenario.Population, scenario.Seed, scenario.StartYear);
         var work = new Cohort(cohort.Count);
-        var sim = new TwinSimulator(_models);
+        var sim = new TwinSimulator(models);
         var baseline = new YearTotals[k][];
         var intervention = new YearTotals[k][];
         for (var r = 0; r < k; r++)
@@ -51,7 +48,14 @@ public sealed class ScenarioRunner
         var settlements = scenario.Mssp is { } terms
             ? Enumerable.Range(0, scenario.Horizon).Select(t => Settle(terms, scenario.StartYear + t, baseline.Select(b => b[t]).ToArray(), intervention.Select(s => s[t]).ToArray())).ToList()
             : [];
-        return new ScenarioResult(scenario.Name, TwinNote, [.. _models.All.Select(m => m.Id)], scenario.Population, k, years, settlements);
+        var byOutcome = models.ModelIds.ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
+        foreach (var x in scenario.Interventions.Where(x => x.RiskModel is not null))
+        {
+            byOutcome["risk:" + x.Name] = x.RiskModel!.Id;
+        }
+
+        return new ScenarioResult(scenario.Name, models.Description, models.Source, byOutcome, [.. byOutcome.Values.Distinct()],
+            scenario.Population, k, years, settlements);
     }
 
     private static YearTotals Total(YearTotals[] perYear)
@@ -76,6 +80,7 @@ public sealed class ScenarioRunner
         Add("total_cost_of_care", y => y[Metric.TotalCost]);
         Add("pmpm", y => y.Pmpm);
         Add("admissions_per_1000", y => y.Per1000(Metric.Admissions));
+        Add("people_admitted_per_1000", y => y.Per1000(Metric.Admitted));
         Add("ed_visits_per_1000", y => y.Per1000(Metric.EdVisits));
         Add("bed_days", y => y[Metric.BedDays]);
         Add("deaths", y => y[Metric.Deaths]);

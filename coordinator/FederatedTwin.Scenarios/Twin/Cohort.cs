@@ -2,7 +2,11 @@ using FederatedTwin.Scenarios.Random;
 
 namespace FederatedTwin.Scenarios.Twin;
 
-/// <summary>A synthetic cohort in structure-of-arrays form: one array per attribute, index = person.</summary>
+/// <summary>
+/// A synthetic cohort in structure-of-arrays form: one array per feature, index = person. The arrays hold each person's
+/// features for <see cref="FeatureYear"/> (age on 31 December of that year, conditions recorded by its end, that year's
+/// utilisation and cost), the row a node would build for them; the yearly step predicts the next year from it.
+/// </summary>
 public sealed class Cohort
 {
     /// <summary>Allocates a cohort of n people.</summary>
@@ -11,22 +15,37 @@ public sealed class Cohort
         Age = new byte[n];
         Male = new bool[n];
         Conditions = new ushort[n];
-        MedicareEligible = new bool[n];
         Alive = new bool[n];
+        InpatientAdmissions = new ushort[n];
+        InpatientDays = new ushort[n];
+        EdVisits = new ushort[n];
+        Cost = new double[n];
     }
 
-    /// <summary>Age in whole years.</summary>
+    /// <summary>Age in completed years on 31 December of the feature year (the twin keeps ages above 90; models see 90).</summary>
     public byte[] Age { get; }
     /// <summary>Sex (true = male).</summary>
     public bool[] Male { get; }
     /// <summary>Chronic condition bitmask, bit k = <see cref="ChronicCondition"/> k.</summary>
     public ushort[] Conditions { get; }
-    /// <summary>Medicare-eligible (65+ in the demo composition; the settled population).</summary>
-    public bool[] MedicareEligible { get; }
-    /// <summary>Alive at the start of the next step.</summary>
+    /// <summary>Alive at the end of the feature year.</summary>
     public bool[] Alive { get; }
+    /// <summary>Inpatient admissions in the feature year.</summary>
+    public ushort[] InpatientAdmissions { get; }
+    /// <summary>Inpatient days in the feature year.</summary>
+    public ushort[] InpatientDays { get; }
+    /// <summary>ED visits in the feature year.</summary>
+    public ushort[] EdVisits { get; }
+    /// <summary>Total cost (USD) in the feature year.</summary>
+    public double[] Cost { get; }
+    /// <summary>The calendar year the arrays describe; the next step simulates FeatureYear + 1.</summary>
+    public int FeatureYear { get; internal set; }
     /// <summary>Number of people.</summary>
     public int Count => Age.Length;
+
+    /// <summary>One person's features, as the models see them.</summary>
+    public PersonFeatures Features(int i) =>
+        new(FeatureYear, Age[i], Male[i], Conditions[i], InpatientAdmissions[i], InpatientDays[i], EdVisits[i], Cost[i]);
 
     /// <summary>Copies state into <paramref name="target"/> (same size), so each run starts from the same cohort.</summary>
     public void CopyTo(Cohort target)
@@ -35,32 +54,41 @@ public sealed class Cohort
         Age.CopyTo(target.Age, 0);
         Male.CopyTo(target.Male, 0);
         Conditions.CopyTo(target.Conditions, 0);
-        MedicareEligible.CopyTo(target.MedicareEligible, 0);
         Alive.CopyTo(target.Alive, 0);
+        InpatientAdmissions.CopyTo(target.InpatientAdmissions, 0);
+        InpatientDays.CopyTo(target.InpatientDays, 0);
+        EdVisits.CopyTo(target.EdVisits, 0);
+        Cost.CopyTo(target.Cost, 0);
+        target.FeatureYear = FeatureYear;
     }
 
     /// <summary>
-    /// Draws a cohort of <paramref name="population"/> people from a composition. Cell sizes are allocated
-    /// deterministically by largest remainder (so the composition marginals are reproduced to within one person per
-    /// cell); age is uniform inside the band; a person with c conditions gets c distinct conditions sampled without
-    /// replacement with weights equal to the prevalence odds p/(1-p), an approximation to conditioning independent
-    /// Bernoulli(p) flags on their sum. Draws use replicate word 0xFFFFFFFF so the cohort is shared by all replicates.
+    /// Draws a cohort of <paramref name="population"/> people from a composition, as of the year before
+    /// <paramref name="firstYear"/>. Cell sizes are allocated deterministically by largest remainder (so the composition
+    /// marginals are reproduced to within one person per cell); age is uniform inside the band; a person with c
+    /// conditions gets c distinct conditions sampled without replacement with weights equal to the prevalence odds
+    /// p/(1-p), an approximation to conditioning independent Bernoulli(p) flags on their sum. The composition carries no
+    /// utilisation, so the feature year's admissions, days, ED visits and cost come from <see cref="TwinSimulator.BurnInSteps"/>
+    /// utilisation-only steps of the models themselves, starting from zero. Draws use replicate word 0xFFFFFFFF so the
+    /// cohort is shared by all replicates.
     /// </summary>
-    public static Cohort FromComposition(Composition composition, int population, uint seed)
+    public static Cohort FromComposition(Composition composition, ModelSet models, int population, uint seed, int firstYear)
     {
         ArgumentNullException.ThrowIfNull(composition);
+        ArgumentNullException.ThrowIfNull(models);
         var counts = composition.ImputedCounts();
         var total = counts.Sum();
         var exact = counts.Select(c => c / total * population).ToArray();
         var alloc = exact.Select(e => (int)Math.Floor(e)).ToArray();
         var order = Enumerable.Range(0, exact.Length).OrderByDescending(i => exact[i] - alloc[i]).ThenBy(i => i).ToArray();
-        for (var r = 0; r < population - alloc.Sum(); r++)
+        var remainder = population - alloc.Sum();
+        for (var r = 0; r < remainder; r++)
         {
             alloc[order[r % order.Length]]++;
         }
 
         var odds = composition.Prevalence.Select(p => p / (1 - p)).ToArray();
-        var cohort = new Cohort(population);
+        var cohort = new Cohort(population) { FeatureYear = firstYear - 1 };
         var stream = new DrawStream(seed, uint.MaxValue);
         var person = 0;
         Span<double> weights = stackalloc double[ChronicConditions.Count];
@@ -74,7 +102,6 @@ public sealed class Cohort
                 cohort.Age[person] = (byte)age;
                 cohort.Male[person] = c.Male;
                 cohort.Alive[person] = true;
-                cohort.MedicareEligible[person] = age >= 65;
                 odds.CopyTo(weights);
                 var mask = 0;
                 for (var pick = 0; pick < Math.Min(c.ConditionCount, ChronicConditions.Count); pick++)
@@ -87,6 +114,7 @@ public sealed class Cohort
             }
         }
 
+        new TwinSimulator(models).BurnIn(cohort, seed);
         return cohort;
     }
 

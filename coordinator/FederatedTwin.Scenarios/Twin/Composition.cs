@@ -1,10 +1,33 @@
+using System.Globalization;
+
 namespace FederatedTwin.Scenarios.Twin;
 
 /// <summary>An inclusive age band in years.</summary>
 public readonly record struct AgeBand(int Low, int High)
 {
+    /// <summary>
+    /// The oldest age the twin draws for the open top band "90+". ASSUMPTION: the schema caps ages at 90 (Safe Harbor),
+    /// so the spread above 90 is unknown; 90-99 is used and the models see 90 for all of them.
+    /// </summary>
+    public const int TopBandHigh = 99;
+
     /// <summary>True if age is inside.</summary>
     public bool Contains(int age) => age >= Low && age <= High;
+
+    /// <summary>Parses a feature-schema age band label: "65-74" or "90+".</summary>
+    public static AgeBand Parse(string label)
+    {
+        ArgumentNullException.ThrowIfNull(label);
+        if (label.EndsWith('+'))
+        {
+            return new AgeBand(int.Parse(label[..^1], CultureInfo.InvariantCulture), TopBandHigh);
+        }
+
+        var parts = label.Split('-');
+        return parts.Length == 2
+            ? new AgeBand(int.Parse(parts[0], CultureInfo.InvariantCulture), int.Parse(parts[1], CultureInfo.InvariantCulture))
+            : throw new FormatException($"'{label}' is not an age band like 65-74 or 90+");
+    }
 }
 
 /// <summary>One cell of the aggregated composition histogram; Count is null when the cell was suppressed (small cell).</summary>

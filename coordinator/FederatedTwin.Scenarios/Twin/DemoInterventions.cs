@@ -7,7 +7,7 @@ namespace FederatedTwin.Scenarios.Twin;
 public static class DemoInterventions
 {
     /// <summary>CHF transitional care, diabetes prevention, community health workers.</summary>
-    public static IReadOnlyList<TwinIntervention> Create(TwinModelSet models)
+    public static IReadOnlyList<TwinIntervention> Create(ModelSet models)
     {
         ArgumentNullException.ThrowIfNull(models);
         return
@@ -19,7 +19,7 @@ public static class DemoInterventions
             new TwinIntervention("diabetes-prevention", null, new AgeBand(45, 79), null, 0, 1,
                 [0.2, 0.4], [new InterventionEffect(EffectOutcome.Onset, 0.42, ChronicCondition.Diabetes)], 40, 0),
             // Community health workers for high-risk patients (Kangovi et al., JAMA Intern Med 2014): illustrative admission effect.
-            new TwinIntervention("community-health-workers", null, null, models.Admissions, 0.25, 1.0,
+            new TwinIntervention("community-health-workers", null, null, models.Admission, 0.25, 1.0,
                 [0.5], [new InterventionEffect(EffectOutcome.Admissions, 0.85), new InterventionEffect(EffectOutcome.EdVisits, 0.9)], 60, 1),
         ];
     }

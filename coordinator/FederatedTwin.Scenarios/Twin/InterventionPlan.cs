@@ -3,68 +3,57 @@ namespace FederatedTwin.Scenarios.Twin;
 /// <summary>Interventions flattened into arrays once per run, so the per-person loop only reads numbers.</summary>
 internal sealed class InterventionPlan
 {
-    private readonly TwinIntervention[] _interventions;
-
     public InterventionPlan(IReadOnlyList<TwinIntervention> interventions, int years)
     {
-        _interventions = [.. interventions];
-        Count = _interventions.Length;
-        Coverage = [.. _interventions.Select(x => Enumerable.Range(0, years).Select(x.Coverage).ToArray())];
-        AdmissionRr = [.. _interventions.Select(x => Product(x, EffectOutcome.Admissions, null))];
-        EdRr = [.. _interventions.Select(x => Product(x, EffectOutcome.EdVisits, null))];
-        DeathOr = [.. _interventions.Select(x => Product(x, EffectOutcome.Death, null))];
-        CostRr = [.. _interventions.Select(x => Product(x, EffectOutcome.AmbulatoryCost, null))];
-        OnsetOr = [.. _interventions.Select(x => Enumerable.Range(0, ChronicConditions.Count)
-            .Select(k => Product(x, EffectOutcome.Onset, (ChronicCondition)k)).ToArray())];
-        CostPerYear = [.. _interventions.Select(x => x.CostPerEnrolleeMonth * 12)];
-        _meanLow = [.. _interventions.Select(x => -Math.Log(1 - x.RiskLow))];
-        _meanHigh = [.. _interventions.Select(x => x.RiskHigh >= 1 ? double.PositiveInfinity : -Math.Log(1 - x.RiskHigh))];
+        TwinIntervention[] x = [.. interventions];
+        Count = x.Length;
+        Coverage = [.. x.Select(i => Enumerable.Range(0, years).Select(i.Coverage).ToArray())];
+        ConditionMask = [.. x.Select(i => i.TargetCondition is { } c ? 1 << (int)c : 0)];
+        AgeLow = [.. x.Select(i => i.TargetAge?.Low ?? int.MinValue)];
+        AgeHigh = [.. x.Select(i => i.TargetAge?.High ?? int.MaxValue)];
+        RiskModel = [.. x.Select(i => i.RiskModel)];
+        RiskLow = [.. x.Select(i => i.RiskLow)];
+        RiskHigh = [.. x.Select(i => i.RiskHigh)];
+        AdmissionRr = [.. x.Select(i => Product(i, EffectOutcome.Admissions, null))];
+        EdRr = [.. x.Select(i => Product(i, EffectOutcome.EdVisits, null))];
+        DeathInvOr = [.. x.Select(i => 1 / Product(i, EffectOutcome.Death, null))];
+        OtherCostRr = [.. x.Select(i => Product(i, EffectOutcome.OtherCost, null))];
+        OnsetInvOr = [.. x.Select(i => Enumerable.Range(0, ChronicConditions.Count).Select(k => 1 / Product(i, EffectOutcome.Onset, (ChronicCondition)k)).ToArray())];
+        OnsetAffected = [.. Enumerable.Range(0, ChronicConditions.Count).Select(k => x.Any(i => i.Effects.Any(e => e.Outcome == EffectOutcome.Onset && e.Condition == (ChronicCondition)k)))];
+        CostPerYear = [.. x.Select(i => i.CostPerEnrolleeMonth * 12)];
+        Active = [.. Enumerable.Range(0, years).Select(t => Enumerable.Range(0, Count).Where(k => Coverage[k][t] > 0).ToArray())];
+        ActiveTerms = [.. Active.Select((ks, t) => ks.Select(k => new ActiveIntervention(k, ConditionMask[k], AgeLow[k], AgeHigh[k], Coverage[k][t],
+            RiskModel[k] is not null, RiskLow[k], RiskHigh[k], CostPerYear[k], AdmissionRr[k], EdRr[k], DeathInvOr[k], OtherCostRr[k])).ToArray())];
     }
 
-    private readonly double[] _meanLow;
-    private readonly double[] _meanHigh;
+    /// <summary>The active interventions of each year with every number the enrollment loop reads, in one record each.</summary>
+    public ActiveIntervention[][] ActiveTerms { get; }
 
     public int Count { get; }
     public double[][] Coverage { get; }
+    public int[] ConditionMask { get; }
+    public int[] AgeLow { get; }
+    public int[] AgeHigh { get; }
+    public CompiledModel?[] RiskModel { get; }
+    public double[] RiskLow { get; }
+    public double[] RiskHigh { get; }
     public double[] AdmissionRr { get; }
     public double[] EdRr { get; }
-    public double[] DeathOr { get; }
-    public double[] CostRr { get; }
-    public double[][] OnsetOr { get; }
+    /// <summary>1/OR: an odds ratio multiplies the odds, so it divides e^−η (exactly 1 for no effect).</summary>
+    public double[] DeathInvOr { get; }
+    public double[] OtherCostRr { get; }
+    public double[][] OnsetInvOr { get; }
+    /// <summary>Conditions whose onset some intervention acts on.</summary>
+    public bool[] OnsetAffected { get; }
     public double[] CostPerYear { get; }
-
-    /// <summary>Target test: condition present, age in band, and the named model's predicted risk in [low, high).</summary>
-    public bool Eligible(int k, int age, bool male, int mask)
-    {
-        var x = _interventions[k];
-        if (x.TargetCondition is { } c && (mask & (1 << (int)c)) == 0)
-        {
-            return false;
-        }
-
-        if (x.TargetAge is { } band && !band.Contains(age))
-        {
-            return false;
-        }
-
-        if (x.RiskModel is { } model)
-        {
-            // For Poisson models risk = 1 - exp(-mean) is monotone in the mean, so compare means against precomputed
-            // bounds and skip the exp (same band, exactly: -ln(1 - r) maps the band end points).
-            if (model.Model.Family == ModelFamily.Poisson)
-            {
-                var mean = model.Mean(age, male, mask);
-                return mean >= _meanLow[k] && mean < _meanHigh[k];
-            }
-
-            var risk = model.Risk(age, male, mask);
-            return risk >= x.RiskLow && risk < x.RiskHigh;
-        }
-
-        return true;
-    }
+    /// <summary>Interventions with positive coverage, per simulation year.</summary>
+    public int[][] Active { get; }
 
     private static double Product(TwinIntervention x, EffectOutcome outcome, ChronicCondition? condition) =>
         x.Effects.Where(e => e.Outcome == outcome && (condition is null || e.Condition == condition))
             .Aggregate(1.0, (acc, e) => acc * e.Multiplier);
 }
+
+/// <summary>One intervention's enrollment and effect terms in one simulation year.</summary>
+internal readonly record struct ActiveIntervention(int K, long ConditionMask, double AgeLow, double AgeHigh, double Coverage,
+    bool HasRisk, double RiskLow, double RiskHigh, double CostPerYear, double AdmissionRr, double EdRr, double DeathInvOr, double OtherCostRr);

@@ -3,14 +3,14 @@ namespace FederatedTwin.Scenarios.Twin;
 /// <summary>Outcomes an intervention may act on.</summary>
 public enum EffectOutcome
 {
-    /// <summary>Inpatient admissions (relative risk on the Poisson rate).</summary>
+    /// <summary>Inpatient admissions (relative risk on the Poisson admission rate).</summary>
     Admissions,
-    /// <summary>ED visits (relative risk on the Poisson rate).</summary>
+    /// <summary>ED visits (relative risk on the rate).</summary>
     EdVisits,
     /// <summary>Death (odds ratio on the annual probability).</summary>
     Death,
-    /// <summary>Ambulatory cost (relative change of the mean).</summary>
-    AmbulatoryCost,
+    /// <summary>The cost not explained by admissions, bed-days and ED visits at unit prices (relative change of its mean).</summary>
+    OtherCost,
     /// <summary>Onset of one condition (odds ratio); the condition is named in <see cref="InterventionEffect.Condition"/>.</summary>
     Onset,
 }
@@ -20,7 +20,8 @@ public sealed record InterventionEffect(EffectOutcome Outcome, double Multiplier
 
 /// <summary>
 /// An intervention ready for the yearly step: who is eligible (condition, age band, risk band of a named model),
-/// coverage by simulation year (ramp-up), effects, and cost per enrollee per month.
+/// coverage by simulation year (ramp-up), effects, and cost per enrollee per month. Eligibility is tested on the
+/// person's features (conditions and age at the end of the year before the simulated one).
 /// </summary>
 public sealed record TwinIntervention(
     string Name,

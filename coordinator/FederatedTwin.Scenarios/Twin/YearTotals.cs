@@ -6,6 +6,8 @@ public enum Metric
     PersonYears,
     TotalCost,
     Admissions,
+    /// <summary>Person-years with at least one admission (the admission_next_year outcome).</summary>
+    Admitted,
     BedDays,
     EdVisits,
     Deaths,
