@@ -94,6 +94,10 @@ public sealed class GlmEndToEndTests
             Assert.Null(model["evaluation"]);
         }
 
+        // The twin reads the coordinator's registry document as it is.
+        var registeredModel = Protocol.Models.Registry.RegisteredModel.FromJson(model.ToJsonString());
+        Assert.Equal(model["id"]!.ToString(), registeredModel.Id);
+
         // And it is in the registry.
         var registered = await federation.Admin.Send(HttpMethod.Get, $"/v1/admin/models/{model["id"]}");
         Assert.Equal(model["id"]!.ToString(), registered!["id"]!.ToString());

@@ -28,8 +28,7 @@ public static class CompositionLayout
     public static IReadOnlyList<string> ConditionCountLabels { get; } = ["0", "1", "2", "3", "4+"];
 
     /// <summary>The 11 chronic conditions in layout order: the node's feature schema uses the same list (a test checks it).</summary>
-    public static IReadOnlyList<string> ConditionNames { get; } =
-        ["diabetes", "hypertension", "heart_failure", "copd", "ckd", "cad", "asthma", "depression", "obesity", "cancer", "dementia"];
+    public static IReadOnlyList<string> ConditionNames => PatientYearSchema.Conditions;
 
     /// <summary>
     /// L2 sensitivity of the whole composition vector (composition + prevalence) to adding or removing one

@@ -13,7 +13,9 @@ internal sealed class RegisteredModelDocument
     public static JsonSerializerOptions Options { get; } = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+        // The coordinator's registry documents carry more than the twin reads (link, z statistics, p-values,
+        // degrees of freedom, held-out evaluation): those are skipped; every field the twin uses is validated.
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Skip,
         WriteIndented = true,
         AllowTrailingCommas = false,
         ReadCommentHandling = JsonCommentHandling.Disallow,
