@@ -42,7 +42,8 @@ public sealed class LocalFederatedComposition : ILocalAlgorithm
         }
 
         var counts = new long[CompositionStudy.VectorLength];
-        foreach (var row in new FeatureBuilder(node.Store).ForPurpose(purpose, node.LoadPolicy().IsOptIn(purpose)))
+        var policy = node.LoadPolicy();
+        foreach (var row in new FeatureBuilder(node.Store).ForPurpose(purpose, policy.IsOptIn(purpose), policy.SensitiveAllowedFor(purpose)))
         {
             if (row.Values["year"] != year)
             {

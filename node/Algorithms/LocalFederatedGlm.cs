@@ -46,7 +46,8 @@ public sealed class LocalFederatedGlm : ILocalAlgorithm
         var y = new List<double>();
         var offset = new List<double>();
         var builder = new FeatureBuilder(node.Store);
-        foreach (var row in builder.ForPurpose(purpose, node.LoadPolicy().IsOptIn(purpose)))
+        var policy = node.LoadPolicy();
+        foreach (var row in builder.ForPurpose(purpose, policy.IsOptIn(purpose), policy.SensitiveAllowedFor(purpose)))
         {
             if (glm.IsHeldOut(row.Pseudonym) != heldOut || row.Values.GetValueOrDefault("outcome_observed") != 1 || row.Values.GetValueOrDefault(glm.Outcome) is not { } outcome)
             {

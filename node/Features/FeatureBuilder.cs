@@ -46,15 +46,19 @@ public sealed class FeatureBuilder(NodeStore store)
     public int? DataLastYear() => store.Read(c => c.ExecuteScalar<int?>("SELECT MAX(year) FROM facts WHERE year <= @max", new { max = FeatureSchema.LastYear }));
 
     /// <summary>Every patient-year, computed from the facts (non-sensitive only).</summary>
-    public IEnumerable<PatientYear> All()
+    public IEnumerable<PatientYear> All() => All(new HashSet<string>());
+
+    /// <summary>Every patient-year, with the records of these sensitive categories used too (what a site policy allows a purpose).</summary>
+    public IEnumerable<PatientYear> All(IReadOnlySet<string> allowedSensitive)
     {
+        var allowed = allowedSensitive.ToArray();
         var lastYear = DataLastYear() ?? FeatureSchema.FirstYear;
         var patients = store.Read(c => c.Query<(string pseudonym, string? sex, int? deceased_year, int? birth_year, bool age_90_plus)>(
             "SELECT pseudonym, sex, deceased_year, birth_year, age_90_plus FROM patients ORDER BY pseudonym").ToList());
         foreach (var (pseudonym, sex, deceased, birthYear, ninetyPlus) in patients)
         {
             var ages = Ages(birthYear, ninetyPlus);
-            var facts = store.Read(c => c.Query<Fact>("SELECT year, kind, category, value, sensitive FROM facts WHERE pseudonym=@pseudonym AND sensitive IS NULL", new { pseudonym }).ToList());
+            var facts = store.Read(c => c.Query<Fact>("SELECT year, kind, category, value, sensitive FROM facts WHERE pseudonym=@pseudonym AND (sensitive IS NULL OR sensitive IN @allowed)", new { pseudonym, allowed }).ToList());
             foreach (var row in ForPatient(pseudonym, sex, deceased, ages, facts, lastYear))
             {
                 yield return row;
@@ -81,11 +85,14 @@ public sealed class FeatureBuilder(NodeStore store)
     /// purpose is deny is left out, one that is permit is kept, and one with no state follows the site
     /// policy's default (opt-in: left out).
     /// </summary>
-    public IEnumerable<PatientYear> ForPurpose(string purpose, bool optIn)
+    public IEnumerable<PatientYear> ForPurpose(string purpose, bool optIn) => ForPurpose(purpose, optIn, new HashSet<string>());
+
+    /// <summary>The same, with the sensitive categories the site policy allows this purpose.</summary>
+    public IEnumerable<PatientYear> ForPurpose(string purpose, bool optIn, IReadOnlySet<string> allowedSensitive)
     {
         var states = store.Read(c => c.Query<(string pseudonym, int year, string state)>("SELECT pseudonym, year, state FROM consent_states WHERE purpose=@purpose", new { purpose })
             .ToDictionary(s => (s.pseudonym, s.year), s => s.state));
-        foreach (var row in All())
+        foreach (var row in All(allowedSensitive))
         {
             var state = states.GetValueOrDefault((row.Pseudonym, (int)row.Values["year"]!.Value));
             if (state == "permit" || (state is null && !optIn))

@@ -71,6 +71,7 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0)
         var pseudonyms = node.Pseudonymizer;
         var files = IngestSources.Files(path);
         var started = Stopwatch.StartNew();
+        PruneQuarantine();
         var runId = node.Store.Write((c, t) => c.ExecuteScalar<long>("INSERT INTO ingest_runs(started_at) VALUES (@now); SELECT last_insert_rowid();", new { now = DateTimeOffset.UtcNow.ToString("O") }, t));
         long read = 0, accepted = 0, quarantined = 0, unchanged = 0, bytes = 0;
         var perType = new SortedDictionary<string, long>(StringComparer.Ordinal);
@@ -165,6 +166,37 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0)
         {
             // The store itself failed: the original error is the one to report.
         }
+    }
+
+    /// <summary>
+    /// Quarantine records older than the site policy's retention (default six years, 45 CFR 164.316(b)(2)) are
+    /// deleted, and the deletion is audited with its count. The audit trail itself is never pruned by the node.
+    /// Without a valid policy nothing is pruned (when unsure, keep).
+    /// </summary>
+    private void PruneQuarantine()
+    {
+        int years;
+        try
+        {
+            years = node.LoadPolicy().RetentionYears;
+        }
+        catch (Policy.SitePolicyException)
+        {
+            return;
+        }
+
+        var cutoff = DateTimeOffset.UtcNow.AddYears(-years).ToString("O");
+        node.Store.Write((c, t) =>
+        {
+            var pruned = c.Execute("DELETE FROM quarantine WHERE quarantined_at < @cutoff", new { cutoff }, t);
+            if (pruned > 0)
+            {
+                node.Audit.Append(c, t, new FederatedTwin.Protocol.Audit.AuditRecord(FederatedTwin.Protocol.Audit.AuditActions.RecordsPruned, FederatedTwin.Protocol.Audit.AuditOutcome.Success,
+                    new System.Text.Json.Nodes.JsonObject { ["table"] = "quarantine", ["rows"] = pruned, ["older_than"] = cutoff, ["retention_years"] = years }));
+            }
+
+            return pruned;
+        });
     }
 
     private static IEnumerable<SourceLine[]> Batches(IReadOnlyList<string> files)

@@ -47,13 +47,24 @@ public sealed class SitePolicy
           HOPERAT: opt-out             # health care operations: everyone who did not refuse
         dp_may_be_off: false           # refuse studies that add no differential-privacy noise
         privacy_budgets: {}            # zCDP rho per purpose and calendar year, e.g. HOPERAT: 1.0
+        sensitive_allowed: {}          # sensitive categories a purpose may use, e.g. HRESCH: [hiv]; none by default
+        minimum_cell_size: 11          # no study may publish a count under this
+        retention_years: 6             # keep audit and quarantine records this long (45 CFR 164.316(b)(2))
         """;
 
     /// <summary>Research purposes default to opt-in, the HIPAA-permitted purposes (TPO, public health) to opt-out, unless the policy says otherwise.</summary>
+    /// <summary>The categories of node/Data/sensitive-codes.csv a policy can name.</summary>
+    public static IReadOnlySet<string> SensitiveCategories { get; } = new HashSet<string>(Deidentification.CodeList.Sensitive.Categories, StringComparer.Ordinal);
+
     private static readonly IReadOnlySet<string> ResearchPurposes = new HashSet<string>(StringComparer.Ordinal) { "HRESCH", "CLINTRCH" };
 
-    private SitePolicy(int version, IReadOnlyList<TrustedCoordinator> trusted, IReadOnlySet<string> purposes, IReadOnlySet<string> algorithms, int minimumNodes, IReadOnlyDictionary<string, bool> optIn, bool dpMayBeOff, IReadOnlyDictionary<string, double> budgets)
+    private SitePolicy(int version, IReadOnlyList<TrustedCoordinator> trusted, IReadOnlySet<string> purposes, IReadOnlySet<string> algorithms, int minimumNodes, IReadOnlyDictionary<string, bool> optIn, bool dpMayBeOff, IReadOnlyDictionary<string, double> budgets,
+        IReadOnlyDictionary<string, IReadOnlySet<string>> sensitiveAllowed, IReadOnlySet<string>? outcomes, int minimumCellSize, int retentionYears)
     {
+        SensitiveAllowed = sensitiveAllowed;
+        OutcomesAllowed = outcomes;
+        MinimumCellSize = minimumCellSize;
+        RetentionYears = retentionYears;
         DpMayBeOff = dpMayBeOff;
         PrivacyBudgets = budgets;
         ConsentOptIn = optIn;
@@ -73,6 +84,21 @@ public sealed class SitePolicy
     public IReadOnlySet<string> AlgorithmsAllowed { get; }
 
     public int MinimumNodes { get; }
+
+    /// <summary>Per purpose, the sensitive categories (sensitive-codes.csv: sud, hiv, psychotherapy, reproductive, restricted) whose records a study may use; none unless listed.</summary>
+    public IReadOnlyDictionary<string, IReadOnlySet<string>> SensitiveAllowed { get; }
+
+    /// <summary>The outcome columns a model study may predict; null = any.</summary>
+    public IReadOnlySet<string>? OutcomesAllowed { get; }
+
+    /// <summary>The smallest count a study may publish (composition studies must not go below it).</summary>
+    public int MinimumCellSize { get; }
+
+    /// <summary>Years audit and quarantine records are kept (45 CFR 164.316(b)(2): six years for HIPAA documentation).</summary>
+    public int RetentionYears { get; }
+
+    /// <summary>The sensitive categories a study with this purpose may use.</summary>
+    public IReadOnlySet<string> SensitiveAllowedFor(string purpose) => SensitiveAllowed.TryGetValue(purpose, out var c) ? c : new HashSet<string>();
 
     /// <summary>Whether the node may join a study that adds no differential-privacy noise (exact aggregates).</summary>
     public bool DpMayBeOff { get; }
@@ -171,7 +197,35 @@ public sealed class SitePolicy
             budgets[purpose] = rho is >= 0 and < double.PositiveInfinity ? rho : throw new SitePolicyException($"{source}: privacy_budgets.{purpose}: must be a non-negative zCDP rho.");
         }
 
-        return new SitePolicy(1, trusted, (d.PurposesAllowed ?? []).ToHashSet(StringComparer.Ordinal), (d.AlgorithmsAllowed ?? []).ToHashSet(StringComparer.Ordinal), d.MinimumNodes.Value, optIn, d.DpMayBeOff ?? false, budgets);
+        var sensitive = new Dictionary<string, IReadOnlySet<string>>(StringComparer.Ordinal);
+        foreach (var (purpose, categories) in d.SensitiveAllowed ?? [])
+        {
+            if (!PurposeOfUse.Known.Contains(purpose))
+            {
+                throw new SitePolicyException($"{source}: sensitive_allowed: '{purpose}' is not an HL7 v3 PurposeOfUse code.");
+            }
+
+            var unknown = (categories ?? []).Where(c => !SensitiveCategories.Contains(c)).ToList();
+            if (unknown.Count > 0)
+            {
+                throw new SitePolicyException($"{source}: sensitive_allowed.{purpose}: unknown categor{(unknown.Count == 1 ? "y" : "ies")} {string.Join(", ", unknown)} (known: {string.Join(", ", SensitiveCategories.Order(StringComparer.Ordinal))}).");
+            }
+
+            sensitive[purpose] = (categories ?? []).ToHashSet(StringComparer.Ordinal);
+        }
+
+        if (d.MinimumCellSize is < 1)
+        {
+            throw new SitePolicyException($"{source}: minimum_cell_size: must be at least 1 (default 11).");
+        }
+
+        if (d.RetentionYears is < 6)
+        {
+            throw new SitePolicyException($"{source}: retention_years: HIPAA documentation is kept at least six years (45 CFR 164.316(b)(2)).");
+        }
+
+        return new SitePolicy(1, trusted, (d.PurposesAllowed ?? []).ToHashSet(StringComparer.Ordinal), (d.AlgorithmsAllowed ?? []).ToHashSet(StringComparer.Ordinal), d.MinimumNodes.Value, optIn, d.DpMayBeOff ?? false, budgets,
+            sensitive, d.OutcomesAllowed?.ToHashSet(StringComparer.Ordinal), d.MinimumCellSize ?? 11, d.RetentionYears ?? 6);
     }
 
     /// <summary>The zCDP ρ a study declares it spends at each node (parameters.dp_rho); 0 when it adds no noise.</summary>
@@ -186,6 +240,11 @@ public sealed class SitePolicy
         Explain(study, spentThisYear).FirstOrDefault(r => !r.Accept)
         ?? new PolicyDecision(true, "all_rules_passed", $"purpose {study.PurposeOfUse}, algorithm {study.Algorithm} and minimum of {study.MinNodes} nodes are allowed"
             + (StudyRho(study) > 0 ? FormattableString.Invariant($"; zCDP rho {StudyRho(study):G4} fits this year's budget") : "; exact aggregates are allowed (dp_may_be_off)"));
+
+    /// <summary>The minimum cell size a study publishing counts declares (composition: parameters.min_cell_size, default 11); null for studies that publish none.</summary>
+    private static int? StudyCellSize(StudySpec study) => study.Algorithm == "federated-composition"
+        ? int.TryParse(study.Parameters?.GetValueOrDefault("min_cell_size") ?? "11", System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var n) ? n : 0
+        : null;
 
     /// <summary>Every rule in the order <see cref="Decide(StudySpec, double)"/> applies them, each with its own verdict: what `ftwin policy explain` prints.</summary>
     public IReadOnlyList<PolicyDecision> Explain(StudySpec study, double spentThisYear)
@@ -206,6 +265,12 @@ public sealed class SitePolicy
             rho > 0 || DpMayBeOff
                 ? new(true, "dp_may_be_off", rho > 0 ? FormattableString.Invariant($"the study adds differential-privacy noise (zCDP rho {rho:G4})") : "the study adds no noise, which this site allows")
                 : new(false, "dp_may_be_off", "the study adds no differential-privacy noise (no parameters.dp_rho) and this site requires it"),
+            OutcomesAllowed is null || study.Parameters?.GetValueOrDefault("outcome") is not { } outcome || OutcomesAllowed.Contains(outcome)
+                ? new(true, "outcomes_allowed", OutcomesAllowed is null ? "this site allows any outcome" : "the study's outcome, if any, is allowed")
+                : new(false, "outcomes_allowed", $"outcome {study.Parameters!["outcome"]} is not allowed by this site (allowed: {List(OutcomesAllowed)})"),
+            StudyCellSize(study) is not { } cell || cell >= MinimumCellSize
+                ? new(true, "minimum_cell_size", $"published counts respect this site's minimum cell size of {MinimumCellSize}")
+                : new(false, "minimum_cell_size", $"the study would publish counts down to {cell}; this site's minimum cell size is {MinimumCellSize}"),
             rho == 0 || spentThisYear + rho <= budget
                 ? new(true, "privacy_budgets", rho == 0 ? "the study spends no privacy budget" : FormattableString.Invariant($"zCDP rho {rho:G4} fits: {spentThisYear:G4} of this year's {budget:G4} for {study.PurposeOfUse} is spent"))
                 : new(false, "privacy_budgets", FormattableString.Invariant($"the study would spend zCDP rho {rho:G4} for {study.PurposeOfUse}; {spentThisYear:G4} of this year's {budget:G4} is spent")),
@@ -233,6 +298,14 @@ public sealed class SitePolicy
         public bool? DpMayBeOff { get; set; }
 
         public Dictionary<string, double>? PrivacyBudgets { get; set; }
+
+        public Dictionary<string, List<string>?>? SensitiveAllowed { get; set; }
+
+        public List<string>? OutcomesAllowed { get; set; }
+
+        public int? MinimumCellSize { get; set; }
+
+        public int? RetentionYears { get; set; }
     }
 
     private sealed class CoordinatorEntry

@@ -33,6 +33,7 @@ public static class AuditActions
     public const string PolicyLoaded = "policy_loaded";
     public const string PolicyRejected = "policy_rejected";
     public const string PolicyApproved = "policy_approved";
+    public const string RecordsPruned = "records_pruned";
     public const string IngestRun = "ingest_run";
     public const string IngestFailed = "ingest_failed";
     public const string ExclusionsCounted = "exclusions_counted";
@@ -91,6 +92,7 @@ public static class AuditActions
         [PolicyLoaded] = new(SecurityAlert, SecurityConfiguration, "U", "site policy loaded (new or changed)"),
         [PolicyRejected] = new(SecurityAlert, SecurityConfiguration, "R", "site policy invalid, not used"),
         [PolicyApproved] = new(SecurityAlert, SecurityConfiguration, "U", "site policy change approved by a compliance officer's signature"),
+        [RecordsPruned] = new(SecurityAlert, SecurityConfiguration, "D", "records past the site policy's retention deleted"),
         [IngestRun] = new(Import, null, "C", "FHIR ingest run"),
         [IngestFailed] = new(Import, null, "C", "FHIR ingest run failed"),
         [ExclusionsCounted] = new(ApplicationActivity, null, "E", "consent and sensitivity exclusions counted"),

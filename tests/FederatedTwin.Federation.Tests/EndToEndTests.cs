@@ -122,6 +122,23 @@ public sealed class EndToEndTests
         Assert.DoesNotContain("≠", log, StringComparison.Ordinal);
         Assert.True(Directory.Exists(Path.Combine(output, "coordinator")));
         Assert.Equal(3, Directory.GetDirectories(Path.Combine(output, "nodes")).Length);
+        Assert.Equal(4, Directory.GetFiles(Path.Combine(output, "results"), "*.json").Length);
+
+        // Each node leaves a verifiable audit trail, and the compliance report of a demo node names its studies.
+        foreach (var nodeDir in Directory.GetDirectories(Path.Combine(output, "nodes")))
+        {
+            Assert.True(FederatedTwin.Cli.Audit.AuditSource.Open(FederatedTwin.Cli.Audit.AuditService.Node, nodeDir).Verify(FederatedTwin.Node.NodeDirectory.ReadPublicKey(nodeDir)).Ok, nodeDir);
+        }
+
+        var today = DateOnly.FromDateTime(DateTime.UtcNow);
+        var report = FederatedTwin.Cli.Compliance.ComplianceReport.Build(Directory.GetDirectories(Path.Combine(output, "nodes"))[0], today, today);
+        var document = System.Xml.Linq.XDocument.Load(System.Xml.XmlReader.Create(new StringReader(report), new System.Xml.XmlReaderSettings { DtdProcessing = System.Xml.DtdProcessing.Ignore }));
+        System.Xml.Linq.XNamespace x = "http://www.w3.org/1999/xhtml";
+        var studies = document.Descendants(x + "table").Single(t => (string?)t.Attribute("id") == "decisions").Elements(x + "tr").Skip(1).Select(r => r.Elements().First().Value).ToList();
+        Assert.Contains("demo-census", studies);
+        Assert.Contains("demo-composition", studies);
+        Assert.Contains("demo-admission", studies);
+        Assert.Contains("0.5", document.Descendants(x + "table").Single(t => (string?)t.Attribute("id") == "privacy").Value, StringComparison.Ordinal);
         await Task.Delay(500);
         var leftovers = System.Diagnostics.Process.GetProcesses().Where(p =>
         {

@@ -59,6 +59,26 @@ public sealed class PolicyTests
     }
 
     [Fact]
+    public void Outcomes_and_the_minimum_cell_size_are_rules_too()
+    {
+        var policy = Parse(algorithms: "[federated-glm, federated-composition]", dp: "dp_may_be_off: true\noutcomes_allowed: [admission_next_year]\nminimum_cell_size: 20");
+        StudySpec Glm(string outcome) => Study(algorithm: "federated-glm") with { Parameters = new Dictionary<string, string> { ["outcome"] = outcome } };
+        StudySpec Composition(string? cell) => Study(algorithm: "federated-composition") with { Parameters = cell is null ? null : new Dictionary<string, string> { ["min_cell_size"] = cell } };
+        Assert.True(policy.Decide(Glm("admission_next_year")).Accept);
+        Assert.Equal("outcomes_allowed", policy.Decide(Glm("death_next_year")).Rule);
+        Assert.Equal("minimum_cell_size", policy.Decide(Composition(null)).Rule); // the default 11 is below this site's 20
+        Assert.True(policy.Decide(Composition("25")).Accept);
+    }
+
+    [Theory]
+    [InlineData("sensitive_allowed:\n  HRESCH: [tattoos]", "sensitive_allowed.HRESCH")]
+    [InlineData("sensitive_allowed:\n  NOTACODE: [hiv]", "sensitive_allowed")]
+    [InlineData("retention_years: 2", "retention_years")]
+    [InlineData("minimum_cell_size: 0", "minimum_cell_size")]
+    public void Governance_fields_are_validated_naming_the_field(string yaml, string field) =>
+        Assert.Contains(field, Assert.Throws<SitePolicyException>(() => Parse(dp: yaml)).Message, StringComparison.Ordinal);
+
+    [Fact]
     public void A_purpose_without_a_budget_cannot_spend_any_privacy()
     {
         var study = Study() with { Parameters = new Dictionary<string, string> { ["dp_rho"] = "0.01" } };

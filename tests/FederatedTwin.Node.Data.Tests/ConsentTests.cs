@@ -109,4 +109,31 @@ public sealed class ConsentTests
         var error = Assert.Throws<Policy.SitePolicyException>(() => Policy.SitePolicy.Parse("version: 1\nminimum_nodes: 2\nconsent_default:\n  HRESCH: maybe\n"));
         Assert.Contains("consent_default.HRESCH", error.Message, StringComparison.Ordinal);
     }
+
+    /// <summary>
+    /// An emergency visit for alcohol dependence (ICD-10-CM F10.20: 42 CFR Part 2) is left out of every
+    /// purpose's features unless the site policy allows the sud category for that purpose.
+    /// </summary>
+    [Fact]
+    public void A_sensitive_category_reaches_the_features_only_for_a_purpose_the_policy_allows_it()
+    {
+        var export = DataTestSupport.TempDir("sensitive-allowed");
+        File.WriteAllText(Path.Combine(export, "Patient.000.ndjson"), Patient + "\n");
+        const string Encounter = "{\"resourceType\":\"Encounter\",\"id\":\"e1\",\"status\":\"finished\",\"class\":{\"system\":\"http://terminology.hl7.org/CodeSystem/v3-ActCode\",\"code\":\"EMER\"},"
+            + "\"subject\":{\"reference\":\"Patient/p1\"},\"period\":{\"start\":\"2021-03-04T10:00:00Z\",\"end\":\"2021-03-04T12:00:00Z\"},"
+            + "\"reasonCode\":[{\"coding\":[{\"system\":\"http://hl7.org/fhir/sid/icd-10-cm\",\"code\":\"F10.20\"}]}]}";
+        const string Routine = "{\"resourceType\":\"Encounter\",\"id\":\"e2\",\"status\":\"finished\",\"class\":{\"system\":\"http://terminology.hl7.org/CodeSystem/v3-ActCode\",\"code\":\"AMB\"},"
+            + "\"subject\":{\"reference\":\"Patient/p1\"},\"period\":{\"start\":\"2021-05-04T10:00:00Z\",\"end\":\"2021-05-04T10:30:00Z\"}}";
+        File.WriteAllText(Path.Combine(export, "Encounter.000.ndjson"), Encounter + "\n" + Routine + "\n");
+        using var node = NodeDirectory.OpenOrInitialize(DataTestSupport.TempDir("sensitive-allowed-node"));
+        Assert.Equal(0, DataTestSupport.Ingest(node, export).Quarantined);
+        File.WriteAllText(node.PolicyPath, "version: 1\nminimum_nodes: 2\nsensitive_allowed:\n  HRESCH: [sud]\n");
+        var policy = node.LoadPolicy();
+        double? EdVisits(string purpose) => new Features.FeatureBuilder(node.Store).ForPurpose(purpose, optIn: false, policy.SensitiveAllowedFor(purpose))
+            .Single(r => r.Values["year"] == 2021).Values["ed_visits"];
+
+        Assert.Equal(1, EdVisits("HRESCH"));
+        Assert.Equal(0, EdVisits("HOPERAT"));
+        Assert.Equal(1, new Features.FeatureBuilder(node.Store).SensitiveExclusions()["sud"]);
+    }
 }
