@@ -36,7 +36,7 @@ internal sealed class FhirNdjsonWriter(Dictionary<string, PopulationGenerator.Bu
             w.WriteString("birthDate", Date(p.BirthDate));
             if (deceased is { } d)
             {
-                w.WriteString("deceasedDateTime", Date(d) + "T08:00:00Z");
+                w.WriteString("deceasedDateTime", DateTime(d, "T08:00:00Z"));
             }
 
             w.WriteStartArray("address");
@@ -55,7 +55,7 @@ internal sealed class FhirNdjsonWriter(Dictionary<string, PopulationGenerator.Bu
     public void Condition(Guid id, string patient, (string System, string Code) code, DateOnly onset, bool sensitive) =>
         Line("Condition", w =>
         {
-            w.WriteString("id", id.ToString());
+            w.WriteString("id", id);
             if (sensitive)
             {
                 w.WriteStartObject("meta");
@@ -71,14 +71,14 @@ internal sealed class FhirNdjsonWriter(Dictionary<string, PopulationGenerator.Bu
             CodeableConcept(w, "clinicalStatus", "http://terminology.hl7.org/CodeSystem/condition-clinical", "active");
             CodeableConcept(w, "code", code.System, code.Code);
             Reference(w, "subject", "Patient", patient);
-            w.WriteString("onsetDateTime", Date(onset) + "T09:00:00Z");
-            w.WriteString("recordedDate", Date(onset) + "T09:00:00Z");
+            w.WriteString("onsetDateTime", DateTime(onset, "T09:00:00Z"));
+            w.WriteString("recordedDate", DateTime(onset, "T09:00:00Z"));
         });
 
     public void Encounter(Guid id, string patient, string encounterClass, DateOnly start, int days) =>
         Line("Encounter", w =>
         {
-            w.WriteString("id", id.ToString());
+            w.WriteString("id", id);
             w.WriteString("status", "finished");
             w.WriteStartObject("class");
             w.WriteString("system", "http://terminology.hl7.org/CodeSystem/v3-ActCode");
@@ -86,24 +86,24 @@ internal sealed class FhirNdjsonWriter(Dictionary<string, PopulationGenerator.Bu
             w.WriteEndObject();
             Reference(w, "subject", "Patient", patient);
             w.WriteStartObject("period");
-            w.WriteString("start", Date(start) + "T10:00:00Z");
-            w.WriteString("end", Date(start.AddDays(days)) + (days == 0 ? "T11:00:00Z" : "T10:00:00Z"));
+            w.WriteString("start", DateTime(start, "T10:00:00Z"));
+            w.WriteString("end", DateTime(start.AddDays(days), days == 0 ? "T11:00:00Z" : "T10:00:00Z"));
             w.WriteEndObject();
         });
 
     public void Claim(Guid id, string patient, Guid encounter, DateOnly date, double total) =>
         Line("Claim", w =>
         {
-            w.WriteString("id", id.ToString());
+            w.WriteString("id", id);
             w.WriteString("status", "active");
             CodeableConcept(w, "type", "http://terminology.hl7.org/CodeSystem/claim-type", "institutional");
             w.WriteString("use", "claim");
             Reference(w, "patient", "Patient", patient);
             w.WriteStartObject("billablePeriod");
-            w.WriteString("start", Date(date) + "T10:00:00Z");
-            w.WriteString("end", Date(date) + "T11:00:00Z");
+            w.WriteString("start", DateTime(date, "T10:00:00Z"));
+            w.WriteString("end", DateTime(date, "T11:00:00Z"));
             w.WriteEndObject();
-            w.WriteString("created", Date(date) + "T11:00:00Z");
+            w.WriteString("created", DateTime(date, "T11:00:00Z"));
             w.WriteStartObject("provider");
             w.WriteString("display", "Synthetic Hospital");
             w.WriteEndObject();
@@ -137,20 +137,20 @@ internal sealed class FhirNdjsonWriter(Dictionary<string, PopulationGenerator.Bu
     public void Observation(Guid id, string patient, string kind, DateOnly date, double value, double value2) =>
         Line("Observation", w =>
         {
-            w.WriteString("id", id.ToString());
+            w.WriteString("id", id);
             w.WriteString("status", "final");
             if (kind == "hba1c")
             {
                 CodeableConcept(w, "code", Loinc, "4548-4");
                 Reference(w, "subject", "Patient", patient);
-                w.WriteString("effectiveDateTime", Date(date) + "T09:30:00Z");
+                w.WriteString("effectiveDateTime", DateTime(date, "T09:30:00Z"));
                 Quantity(w, "valueQuantity", value, "%");
             }
             else
             {
                 CodeableConcept(w, "code", Loinc, "85354-9");
                 Reference(w, "subject", "Patient", patient);
-                w.WriteString("effectiveDateTime", Date(date) + "T09:30:00Z");
+                w.WriteString("effectiveDateTime", DateTime(date, "T09:30:00Z"));
                 w.WriteStartArray("component");
                 w.WriteStartObject();
                 CodeableConcept(w, "code", Loinc, "8480-6");
@@ -168,7 +168,7 @@ internal sealed class FhirNdjsonWriter(Dictionary<string, PopulationGenerator.Bu
     public void ResearchOptOut(Guid id, string patient, DateOnly from) =>
         Line("Consent", w =>
         {
-            w.WriteString("id", id.ToString());
+            w.WriteString("id", id);
             w.WriteString("status", "active");
             CodeableConcept(w, "scope", "http://terminology.hl7.org/CodeSystem/consentscope", "research");
             w.WriteStartArray("category");
@@ -182,11 +182,11 @@ internal sealed class FhirNdjsonWriter(Dictionary<string, PopulationGenerator.Bu
             w.WriteEndObject();
             w.WriteEndArray();
             Reference(w, "patient", "Patient", patient);
-            w.WriteString("dateTime", Date(from) + "T12:00:00Z");
+            w.WriteString("dateTime", DateTime(from, "T12:00:00Z"));
             w.WriteStartObject("provision");
             w.WriteString("type", "deny");
             w.WriteStartObject("period");
-            w.WriteString("start", Date(from) + "T12:00:00Z");
+            w.WriteString("start", DateTime(from, "T12:00:00Z"));
             w.WriteEndObject();
             w.WriteStartArray("purpose");
             w.WriteStartObject();
@@ -250,4 +250,17 @@ internal sealed class FhirNdjsonWriter(Dictionary<string, PopulationGenerator.Bu
     }
 
     private static string Date(DateOnly d) => d.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
+
+    /// <summary>yyyy-MM-dd followed by a fixed time suffix, formatted without intermediate strings (the generator's hot path).</summary>
+    /// The span is only valid until the next call on the same thread: callers hand it straight to the JSON writer.
+    private static ReadOnlySpan<char> DateTime(DateOnly d, string time)
+    {
+        var buffer = _dateTimeBuffer ??= new char[32];
+        d.TryFormat(buffer, out _, "yyyy-MM-dd", CultureInfo.InvariantCulture);
+        time.CopyTo(buffer.AsSpan(10));
+        return buffer.AsSpan(0, 10 + time.Length);
+    }
+
+    [ThreadStatic]
+    private static char[]? _dateTimeBuffer;
 }

@@ -49,8 +49,9 @@ internal sealed class PatientHistory
         var admissions = 0;
         var edVisits = 0;
         var pid = Id.ToString();
-        var encounters = new List<(Guid Id, string Class, DateOnly Start, int Days, double Cost)>();
-        var observations = new List<(DateOnly Date, string Kind, double Value, double Value2)>();
+        var encounters = new List<(Guid Id, string Class, DateOnly Start, int Days, double Cost)>(32);
+        var observations = new List<(DateOnly Date, string Kind, double Value, double Value2)>(32);
+        var visits = new List<(Guid Id, string Class, DateOnly Start, int Days, double Weight)>(16);
 
         // Year 2019: utilization drawn from the models with no prior year, to seed the chain.
         for (var year = PopulationGenerator.FirstYear; year <= PopulationGenerator.LastYear; year++)
@@ -89,21 +90,27 @@ internal sealed class PatientHistory
             var lastDay = deathYear == year ? 180 : 365;
 
             // Encounters: one annual ambulatory visit carries the cost not spent in ED and inpatient stays.
-            var visits = new List<(Guid, string, DateOnly, int, double)>();
+            visits.Clear();
+            var total = 0.0;
             for (var a = 0; a < admissions; a++)
             {
-                visits.Add((rng.Guid(), "IMP", Day(year, rng.Next(lastDay)), 1 + rng.Poisson(3), 0));
+                var days = 1 + rng.Poisson(3);
+                visits.Add((rng.Guid(), "IMP", Day(year, rng.Next(lastDay)), days, 8.0 * (1 + days)));
+                total += 8.0 * (1 + days);
             }
 
             for (var e = 0; e < edVisits; e++)
             {
-                visits.Add((rng.Guid(), "EMER", Day(year, rng.Next(lastDay)), 0, 0));
+                visits.Add((rng.Guid(), "EMER", Day(year, rng.Next(lastDay)), 0, 1.5));
+                total += 1.5;
             }
 
-            visits.Add((rng.Guid(), "AMB", Day(year, rng.Next(lastDay)), 0, 0));
-            var weights = visits.Select(v => v.Item2 switch { "IMP" => 8.0 * (1 + v.Item4), "EMER" => 1.5, _ => 1.0 }).ToArray();
-            var total = weights.Sum();
-            encounters.AddRange(visits.Select((v, k) => (v.Item1, v.Item2, v.Item3, v.Item4, Math.Round(cost * weights[k] / total, 2))));
+            visits.Add((rng.Guid(), "AMB", Day(year, rng.Next(lastDay)), 0, 1.0));
+            total += 1.0;
+            foreach (var v in visits)
+            {
+                encounters.Add((v.Id, v.Class, v.Start, v.Days, Math.Round(cost * v.Weight / total, 2)));
+            }
 
             if (onset.ContainsKey("diabetes"))
             {

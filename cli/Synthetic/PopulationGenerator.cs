@@ -30,7 +30,7 @@ public static class PopulationGenerator
         ArgumentOutOfRangeException.ThrowIfNegative(patients);
         var started = System.Diagnostics.Stopwatch.StartNew();
         Directory.CreateDirectory(outDir);
-        const int chunk = 2000;
+        const int chunk = 500;
         var chunks = (patients + chunk - 1) / chunk;
         var outputs = ResourceTypes.ToDictionary(t => t, t => new FileStream(Path.Combine(outDir, $"{t}.000.ndjson"), FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20));
         var counts = ResourceTypes.ToDictionary(t => t, _ => 0L);
