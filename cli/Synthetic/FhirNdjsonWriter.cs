@@ -12,42 +12,42 @@ internal sealed class FhirNdjsonWriter(Dictionary<string, PopulationGenerator.Bu
     public void Patient(string id, PatientHistory p, (string Given, string Family) name, DateOnly? deceased, (string Line, string City, string State, string Zip) address, string phone, string ssn, string mrn) =>
         Line("Patient", w =>
         {
-            w.WriteString("id", id);
-            w.WriteStartArray("identifier");
+            w.WriteString("id"u8, id);
+            w.WriteStartArray("identifier"u8);
             Identifier(w, "http://hospital.example/mrn", mrn);
             Identifier(w, "http://hl7.org/fhir/sid/us-ssn", ssn);
             w.WriteEndArray();
-            w.WriteStartArray("name");
+            w.WriteStartArray("name"u8);
             w.WriteStartObject();
-            w.WriteString("use", "official");
-            w.WriteString("family", name.Family);
-            w.WriteStartArray("given");
+            w.WriteString("use"u8, "official");
+            w.WriteString("family"u8, name.Family);
+            w.WriteStartArray("given"u8);
             w.WriteStringValue(name.Given);
             w.WriteEndArray();
             w.WriteEndObject();
             w.WriteEndArray();
-            w.WriteStartArray("telecom");
+            w.WriteStartArray("telecom"u8);
             w.WriteStartObject();
-            w.WriteString("system", "phone");
-            w.WriteString("value", phone);
+            w.WriteString("system"u8, "phone");
+            w.WriteString("value"u8, phone);
             w.WriteEndObject();
             w.WriteEndArray();
-            w.WriteString("gender", p.Male ? "male" : "female");
-            w.WriteString("birthDate", Date(p.BirthDate));
+            w.WriteString("gender"u8, p.Male ? "male" : "female");
+            w.WriteString("birthDate"u8, Date(p.BirthDate));
             if (deceased is { } d)
             {
-                w.WriteString("deceasedDateTime", DateTime(d, "T08:00:00Z"));
+                w.WriteString("deceasedDateTime"u8, DateTime(d, "T08:00:00Z"));
             }
 
-            w.WriteStartArray("address");
+            w.WriteStartArray("address"u8);
             w.WriteStartObject();
-            w.WriteStartArray("line");
+            w.WriteStartArray("line"u8);
             w.WriteStringValue(address.Line);
             w.WriteEndArray();
-            w.WriteString("city", address.City);
-            w.WriteString("state", address.State);
-            w.WriteString("postalCode", address.Zip);
-            w.WriteString("country", "US");
+            w.WriteString("city"u8, address.City);
+            w.WriteString("state"u8, address.State);
+            w.WriteString("postalCode"u8, address.Zip);
+            w.WriteString("country"u8, "US");
             w.WriteEndObject();
             w.WriteEndArray();
         });
@@ -55,14 +55,14 @@ internal sealed class FhirNdjsonWriter(Dictionary<string, PopulationGenerator.Bu
     public void Condition(Guid id, string patient, (string System, string Code) code, DateOnly onset, bool sensitive) =>
         Line("Condition", w =>
         {
-            w.WriteString("id", id);
+            w.WriteString("id"u8, id);
             if (sensitive)
             {
-                w.WriteStartObject("meta");
-                w.WriteStartArray("security");
+                w.WriteStartObject("meta"u8);
+                w.WriteStartArray("security"u8);
                 w.WriteStartObject();
-                w.WriteString("system", "http://terminology.hl7.org/CodeSystem/v3-ActCode");
-                w.WriteString("code", "42CFRPart2");
+                w.WriteString("system"u8, "http://terminology.hl7.org/CodeSystem/v3-ActCode");
+                w.WriteString("code"u8, "42CFRPart2");
                 w.WriteEndObject();
                 w.WriteEndArray();
                 w.WriteEndObject();
@@ -71,87 +71,87 @@ internal sealed class FhirNdjsonWriter(Dictionary<string, PopulationGenerator.Bu
             CodeableConcept(w, "clinicalStatus", "http://terminology.hl7.org/CodeSystem/condition-clinical", "active");
             CodeableConcept(w, "code", code.System, code.Code);
             Reference(w, "subject", "Patient", patient);
-            w.WriteString("onsetDateTime", DateTime(onset, "T09:00:00Z"));
-            w.WriteString("recordedDate", DateTime(onset, "T09:00:00Z"));
+            w.WriteString("onsetDateTime"u8, DateTime(onset, "T09:00:00Z"));
+            w.WriteString("recordedDate"u8, DateTime(onset, "T09:00:00Z"));
         });
 
     public void Encounter(Guid id, string patient, string encounterClass, DateOnly start, int days) =>
         Line("Encounter", w =>
         {
-            w.WriteString("id", id);
-            w.WriteString("status", "finished");
-            w.WriteStartObject("class");
-            w.WriteString("system", "http://terminology.hl7.org/CodeSystem/v3-ActCode");
-            w.WriteString("code", encounterClass);
+            w.WriteString("id"u8, id);
+            w.WriteString("status"u8, "finished");
+            w.WriteStartObject("class"u8);
+            w.WriteString("system"u8, "http://terminology.hl7.org/CodeSystem/v3-ActCode");
+            w.WriteString("code"u8, encounterClass);
             w.WriteEndObject();
             Reference(w, "subject", "Patient", patient);
-            w.WriteStartObject("period");
-            w.WriteString("start", DateTime(start, "T10:00:00Z"));
-            w.WriteString("end", DateTime(start.AddDays(days), days == 0 ? "T11:00:00Z" : "T10:00:00Z"));
+            w.WriteStartObject("period"u8);
+            w.WriteString("start"u8, DateTime(start, "T10:00:00Z"));
+            w.WriteString("end"u8, DateTime(start.AddDays(days), days == 0 ? "T11:00:00Z" : "T10:00:00Z"));
             w.WriteEndObject();
         });
 
     public void Claim(Guid id, string patient, Guid encounter, DateOnly date, double total) =>
         Line("Claim", w =>
         {
-            w.WriteString("id", id);
-            w.WriteString("status", "active");
+            w.WriteString("id"u8, id);
+            w.WriteString("status"u8, "active");
             CodeableConcept(w, "type", "http://terminology.hl7.org/CodeSystem/claim-type", "institutional");
-            w.WriteString("use", "claim");
+            w.WriteString("use"u8, "claim");
             Reference(w, "patient", "Patient", patient);
-            w.WriteStartObject("billablePeriod");
-            w.WriteString("start", DateTime(date, "T10:00:00Z"));
-            w.WriteString("end", DateTime(date, "T11:00:00Z"));
+            w.WriteStartObject("billablePeriod"u8);
+            w.WriteString("start"u8, DateTime(date, "T10:00:00Z"));
+            w.WriteString("end"u8, DateTime(date, "T11:00:00Z"));
             w.WriteEndObject();
-            w.WriteString("created", DateTime(date, "T11:00:00Z"));
-            w.WriteStartObject("provider");
-            w.WriteString("display", "Synthetic Hospital");
+            w.WriteString("created"u8, DateTime(date, "T11:00:00Z"));
+            w.WriteStartObject("provider"u8);
+            w.WriteString("display"u8, "Synthetic Hospital");
             w.WriteEndObject();
             CodeableConcept(w, "priority", "http://terminology.hl7.org/CodeSystem/processpriority", "normal");
-            w.WriteStartArray("insurance");
+            w.WriteStartArray("insurance"u8);
             w.WriteStartObject();
-            w.WriteNumber("sequence", 1);
-            w.WriteBoolean("focal", true);
-            w.WriteStartObject("coverage");
-            w.WriteString("display", "Medicare");
+            w.WriteNumber("sequence"u8, 1);
+            w.WriteBoolean("focal"u8, true);
+            w.WriteStartObject("coverage"u8);
+            w.WriteString("display"u8, "Medicare");
             w.WriteEndObject();
             w.WriteEndObject();
             w.WriteEndArray();
-            w.WriteStartArray("item");
+            w.WriteStartArray("item"u8);
             w.WriteStartObject();
-            w.WriteNumber("sequence", 1);
+            w.WriteNumber("sequence"u8, 1);
             CodeableConcept(w, "productOrService", Snomed, "185345009");
-            w.WriteStartArray("encounter");
+            w.WriteStartArray("encounter"u8);
             w.WriteStartObject();
-            w.WriteString("reference", $"Encounter/{encounter}");
+            w.WriteString("reference"u8, $"Encounter/{encounter}");
             w.WriteEndObject();
             w.WriteEndArray();
             w.WriteEndObject();
             w.WriteEndArray();
-            w.WriteStartObject("total");
-            w.WriteNumber("value", total);
-            w.WriteString("currency", "USD");
+            w.WriteStartObject("total"u8);
+            w.WriteNumber("value"u8, total);
+            w.WriteString("currency"u8, "USD");
             w.WriteEndObject();
         });
 
     public void Observation(Guid id, string patient, string kind, DateOnly date, double value, double value2) =>
         Line("Observation", w =>
         {
-            w.WriteString("id", id);
-            w.WriteString("status", "final");
+            w.WriteString("id"u8, id);
+            w.WriteString("status"u8, "final");
             if (kind == "hba1c")
             {
                 CodeableConcept(w, "code", Loinc, "4548-4");
                 Reference(w, "subject", "Patient", patient);
-                w.WriteString("effectiveDateTime", DateTime(date, "T09:30:00Z"));
+                w.WriteString("effectiveDateTime"u8, DateTime(date, "T09:30:00Z"));
                 Quantity(w, "valueQuantity", value, "%");
             }
             else
             {
                 CodeableConcept(w, "code", Loinc, "85354-9");
                 Reference(w, "subject", "Patient", patient);
-                w.WriteString("effectiveDateTime", DateTime(date, "T09:30:00Z"));
-                w.WriteStartArray("component");
+                w.WriteString("effectiveDateTime"u8, DateTime(date, "T09:30:00Z"));
+                w.WriteStartArray("component"u8);
                 w.WriteStartObject();
                 CodeableConcept(w, "code", Loinc, "8480-6");
                 Quantity(w, "valueQuantity", value, "mm[Hg]");
@@ -168,30 +168,30 @@ internal sealed class FhirNdjsonWriter(Dictionary<string, PopulationGenerator.Bu
     public void ResearchOptOut(Guid id, string patient, DateOnly from) =>
         Line("Consent", w =>
         {
-            w.WriteString("id", id);
-            w.WriteString("status", "active");
+            w.WriteString("id"u8, id);
+            w.WriteString("status"u8, "active");
             CodeableConcept(w, "scope", "http://terminology.hl7.org/CodeSystem/consentscope", "research");
-            w.WriteStartArray("category");
+            w.WriteStartArray("category"u8);
             w.WriteStartObject();
-            w.WriteStartArray("coding");
+            w.WriteStartArray("coding"u8);
             w.WriteStartObject();
-            w.WriteString("system", Loinc);
-            w.WriteString("code", "57016-8");
+            w.WriteString("system"u8, Loinc);
+            w.WriteString("code"u8, "57016-8");
             w.WriteEndObject();
             w.WriteEndArray();
             w.WriteEndObject();
             w.WriteEndArray();
             Reference(w, "patient", "Patient", patient);
-            w.WriteString("dateTime", DateTime(from, "T12:00:00Z"));
-            w.WriteStartObject("provision");
-            w.WriteString("type", "deny");
-            w.WriteStartObject("period");
-            w.WriteString("start", DateTime(from, "T12:00:00Z"));
+            w.WriteString("dateTime"u8, DateTime(from, "T12:00:00Z"));
+            w.WriteStartObject("provision"u8);
+            w.WriteString("type"u8, "deny");
+            w.WriteStartObject("period"u8);
+            w.WriteString("start"u8, DateTime(from, "T12:00:00Z"));
             w.WriteEndObject();
-            w.WriteStartArray("purpose");
+            w.WriteStartArray("purpose"u8);
             w.WriteStartObject();
-            w.WriteString("system", "http://terminology.hl7.org/CodeSystem/v3-ActReason");
-            w.WriteString("code", "HRESCH");
+            w.WriteString("system"u8, "http://terminology.hl7.org/CodeSystem/v3-ActReason");
+            w.WriteString("code"u8, "HRESCH");
             w.WriteEndObject();
             w.WriteEndArray();
             w.WriteEndObject();
@@ -203,7 +203,7 @@ internal sealed class FhirNdjsonWriter(Dictionary<string, PopulationGenerator.Bu
         var w = buffer.Writer;
         w.Reset(buffer.Bytes);
         w.WriteStartObject();
-        w.WriteString("resourceType", type);
+        w.WriteString("resourceType"u8, type);
         body(w);
         w.WriteEndObject();
         w.Flush();
@@ -215,18 +215,18 @@ internal sealed class FhirNdjsonWriter(Dictionary<string, PopulationGenerator.Bu
     private static void Identifier(Utf8JsonWriter w, string system, string value)
     {
         w.WriteStartObject();
-        w.WriteString("system", system);
-        w.WriteString("value", value);
+        w.WriteString("system"u8, system);
+        w.WriteString("value"u8, value);
         w.WriteEndObject();
     }
 
     private static void CodeableConcept(Utf8JsonWriter w, string name, string system, string code)
     {
         w.WriteStartObject(name);
-        w.WriteStartArray("coding");
+        w.WriteStartArray("coding"u8);
         w.WriteStartObject();
-        w.WriteString("system", system);
-        w.WriteString("code", code);
+        w.WriteString("system"u8, system);
+        w.WriteString("code"u8, code);
         w.WriteEndObject();
         w.WriteEndArray();
         w.WriteEndObject();
@@ -235,17 +235,17 @@ internal sealed class FhirNdjsonWriter(Dictionary<string, PopulationGenerator.Bu
     private static void Reference(Utf8JsonWriter w, string name, string type, string id)
     {
         w.WriteStartObject(name);
-        w.WriteString("reference", $"{type}/{id}");
+        w.WriteString("reference"u8, $"{type}/{id}");
         w.WriteEndObject();
     }
 
     private static void Quantity(Utf8JsonWriter w, string name, double value, string unit)
     {
         w.WriteStartObject(name);
-        w.WriteNumber("value", value);
-        w.WriteString("unit", unit);
-        w.WriteString("system", "http://unitsofmeasure.org");
-        w.WriteString("code", unit);
+        w.WriteNumber("value"u8, value);
+        w.WriteString("unit"u8, unit);
+        w.WriteString("system"u8, "http://unitsofmeasure.org");
+        w.WriteString("code"u8, unit);
         w.WriteEndObject();
     }
 

@@ -36,13 +36,16 @@ public static class PopulationGenerator
         var counts = ResourceTypes.ToDictionary(t => t, _ => 0L);
         try
         {
-            // Chunks are generated in parallel, written in order: the output depends on the seed only.
+            // Chunks are generated in parallel, written in order: the output depends on the seed only. Chunk
+            // buffers are large-object-heap arrays, so they are reused rather than reallocated (each new one
+            // costs a gen-2 collection sooner or later).
+            var pool = new System.Collections.Concurrent.ConcurrentBag<Dictionary<string, Buffer>>();
             var window = Math.Max(1, Environment.ProcessorCount * 2);
             for (var first = 0; first < chunks; first += window)
             {
                 var batch = Enumerable.Range(first, Math.Min(window, chunks - first))
                     .AsParallel().AsOrdered()
-                    .Select(c => GenerateChunk(c * chunk, Math.Min(chunk, patients - (c * chunk)), profile, seed))
+                    .Select(c => GenerateChunk(c * chunk, Math.Min(chunk, patients - (c * chunk)), profile, seed, pool))
                     .ToList();
                 foreach (var written in batch)
                 {
@@ -50,8 +53,9 @@ public static class PopulationGenerator
                     {
                         outputs[type].Write(buffer.Bytes.WrittenSpan);
                         counts[type] += buffer.Lines;
-                        buffer.Dispose();
                     }
+
+                    pool.Add(written);
                 }
             }
 
@@ -98,13 +102,27 @@ public static class PopulationGenerator
 
         public long Lines { get; set; }
 
+        public void Reset()
+        {
+            Bytes.ResetWrittenCount();
+            Lines = 0;
+        }
+
         public void Dispose() => Writer.Dispose();
     }
 
-    private static Dictionary<string, Buffer> GenerateChunk(int firstPatient, int count, SyntheticProfile profile, ulong seed)
+    private static Dictionary<string, Buffer> GenerateChunk(int firstPatient, int count, SyntheticProfile profile, ulong seed, System.Collections.Concurrent.ConcurrentBag<Dictionary<string, Buffer>> pool)
     {
+        if (pool.TryTake(out var reused))
+        {
+            foreach (var b in reused.Values)
+            {
+                b.Reset();
+            }
+        }
+
         // Sized from the bytes a patient writes per type on average (urban profile), so chunks rarely regrow.
-        var buffers = ResourceTypes.ToDictionary(t => t, t => new Buffer(count * t switch { "Claim" => 9_000, "Encounter" => 5_000, "Observation" => 4_000, _ => 1_000 }));
+        var buffers = reused ?? ResourceTypes.ToDictionary(t => t, t => new Buffer(count * t switch { "Claim" => 9_000, "Encounter" => 5_000, "Observation" => 4_000, _ => 1_000 }));
         var writer = new FhirNdjsonWriter(buffers);
         for (var i = 0; i < count; i++)
         {
