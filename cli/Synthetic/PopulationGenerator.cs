@@ -40,23 +40,27 @@ public static class PopulationGenerator
             // buffers are large-object-heap arrays, so they are reused rather than reallocated (each new one
             // costs a gen-2 collection sooner or later).
             var pool = new System.Collections.Concurrent.ConcurrentBag<Dictionary<string, Buffer>>();
-            var window = Math.Max(1, Environment.ProcessorCount * 2);
-            for (var first = 0; first < chunks; first += window)
+            // A sliding window of chunk tasks: the next chunks are generated while the oldest is written, so
+            // the cores never wait at a batch barrier; writing stays in chunk order.
+            var window = Math.Max(2, Environment.ProcessorCount * 2);
+            var pending = new Queue<Task<Dictionary<string, Buffer>>>();
+            var next = 0;
+            while (next < chunks || pending.Count > 0)
             {
-                var batch = Enumerable.Range(first, Math.Min(window, chunks - first))
-                    .AsParallel().AsOrdered()
-                    .Select(c => GenerateChunk(c * chunk, Math.Min(chunk, patients - (c * chunk)), profile, seed, pool))
-                    .ToList();
-                foreach (var written in batch)
+                while (next < chunks && pending.Count < window)
                 {
-                    foreach (var (type, buffer) in written)
-                    {
-                        outputs[type].Write(buffer.Bytes.WrittenSpan);
-                        counts[type] += buffer.Lines;
-                    }
-
-                    pool.Add(written);
+                    var c = next++;
+                    pending.Enqueue(Task.Run(() => GenerateChunk(c * chunk, Math.Min(chunk, patients - (c * chunk)), profile, seed, pool)));
                 }
+
+                var written = pending.Dequeue().GetAwaiter().GetResult();
+                foreach (var (type, buffer) in written)
+                {
+                    outputs[type].Write(buffer.Bytes.WrittenSpan);
+                    counts[type] += buffer.Lines;
+                }
+
+                pool.Add(written);
             }
 
             if (badLines > 0)
