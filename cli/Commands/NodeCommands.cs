@@ -68,25 +68,6 @@ internal static class NodeCommands
         });
         command.Subcommands.Add(enroll);
 
-        var file = new Argument<FileInfo>("file") { Description = "A site policy YAML file." };
-        var policy = new Command("policy", "Site policies.");
-        var check = new Command("check", "Validate a site policy file.") { file };
-        check.SetAction(parse =>
-        {
-            try
-            {
-                var p = SitePolicy.Load(parse.GetValue(file)!.FullName);
-                Console.WriteLine($"valid: {p.TrustedCoordinators.Count} trusted coordinator(s), purposes {string.Join(",", p.PurposesAllowed)}, algorithms {string.Join(",", p.AlgorithmsAllowed)}, minimum nodes {p.MinimumNodes}");
-                return 0;
-            }
-            catch (SitePolicyException e)
-            {
-                Console.Error.WriteLine($"invalid: {e.Message}");
-                return 2;
-            }
-        });
-        policy.Subcommands.Add(check);
-        command.Subcommands.Add(policy);
         NodeDataCommands.AddTo(command, nodeDir);
         return command;
     }

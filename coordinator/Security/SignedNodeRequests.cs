@@ -82,7 +82,7 @@ public sealed partial class SignedNodeRequests(
         {
             context.Items[NodeIdItem] = new NodeId(parameters.KeyId);
             // The node's audit head, only when its signature covers it; a new head is kept (never overwritten).
-            var head = parameters.Components.Contains("ftwin-audit-head", StringComparer.Ordinal)
+            var head = parameters.Components.Contains(FederationProtocol.AuditHeadComponent, StringComparer.Ordinal)
                 ? FederationProtocol.ParseAuditHead(context.Request.Headers[FederationProtocol.AuditHeadHeader].ToString())
                 : null;
             store.Write((c, t) =>

@@ -36,11 +36,6 @@ public sealed class LocalFederatedComposition : ILocalAlgorithm
     /// <summary>The exact counts (composition cells, then prevalence cells), for this node's eyes only.</summary>
     public static long[] Counts(NodeDirectory node, int year, string purpose)
     {
-        if (!FeatureSchema.Conditions.SequenceEqual(CompositionLayout.ConditionNames))
-        {
-            throw new InvalidOperationException("The feature schema's conditions differ from the composition layout's.");
-        }
-
         var counts = new long[CompositionStudy.VectorLength];
         var policy = node.LoadPolicy();
         foreach (var row in new FeatureBuilder(node.Store).ForPurpose(purpose, policy.IsOptIn(purpose), policy.SensitiveAllowedFor(purpose)))

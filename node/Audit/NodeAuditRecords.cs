@@ -40,6 +40,12 @@ public static class NodeAuditRecords
             ["trusted_coordinator_keys"] = AuditRecord.Codes(policy.TrustedCoordinators.Select(c => c.PublicKey).Order(StringComparer.Ordinal)),
         });
 
+    public static AuditRecord PolicyApproved(string sha256, string previousSha256, string officer) => new(
+        AuditActions.PolicyApproved, AuditOutcome.Success, new JsonObject { ["sha256"] = sha256, ["previous_sha256"] = previousSha256, ["approved_by"] = officer });
+
+    public static AuditRecord RecordsPruned(string table, int rows, string olderThan, int retentionYears) => new(
+        AuditActions.RecordsPruned, AuditOutcome.Success, new JsonObject { ["table"] = table, ["rows"] = rows, ["older_than"] = olderThan, ["retention_years"] = retentionYears });
+
     public static AuditRecord PolicyRejected(string sha256, string? inForceSha256, string error) => new(
         AuditActions.PolicyRejected,
         AuditOutcome.SeriousFailure,

@@ -74,13 +74,7 @@ public sealed class NodeAuditTrail(NodeStore store, Ed25519Identity identity, in
     });
 
     /// <summary>A compliance officer's signed approval of a policy change (who approved which hash, replacing which).</summary>
-    public void PolicyApproved(string sha256, string inForce, string officer) =>
-        Append(new AuditRecord(AuditActions.PolicyApproved, AuditOutcome.Success, new System.Text.Json.Nodes.JsonObject
-        {
-            ["sha256"] = sha256,
-            ["previous_sha256"] = inForce,
-            ["approved_by"] = officer,
-        }));
+    public void PolicyApproved(string sha256, string inForce, string officer) => Append(NodeAuditRecords.PolicyApproved(sha256, inForce, officer));
 
     private static (string? Action, string? Sha256) LatestPolicyEntry(SqliteConnection c, SqliteTransaction t, params string[] actions)
     {

@@ -27,9 +27,6 @@ public sealed class CoordinatorClient(HttpClient http, Ed25519Identity identity,
 
     public static string EnrollKeyId(Ed25519Identity identity) => "enroll:" + identity.PublicKey;
 
-    /// <summary>The audit head's header as a covered signature component (RFC 9421 lower-cases field names).</summary>
-    public const string AuditHeadComponent = "ftwin-audit-head";
-
     public async Task<T> Get<T>(string pathAndQuery, CancellationToken cancellationToken) =>
         WireJson.Deserialize<T>(await Send(HttpMethod.Get, pathAndQuery, null, cancellationToken));
 
@@ -50,7 +47,7 @@ public sealed class CoordinatorClient(HttpClient http, Ed25519Identity identity,
         var nonce = HttpMessageSignatures.NewNonce();
         var uri = new Uri(http.BaseAddress!, pathAndQuery);
         var head = auditHead?.Invoke();
-        IReadOnlyList<string> components = head is null ? HttpMessageSignatures.RequestComponents : [.. HttpMessageSignatures.RequestComponents, AuditHeadComponent];
+        IReadOnlyList<string> components = head is null ? HttpMessageSignatures.RequestComponents : [.. HttpMessageSignatures.RequestComponents, FederationProtocol.AuditHeadComponent];
         if (head is not null)
         {
             request.Headers.Add(FederationProtocol.AuditHeadHeader, head);
@@ -64,7 +61,7 @@ public sealed class CoordinatorClient(HttpClient http, Ed25519Identity identity,
             "@query" => uri.Query.Length == 0 ? "?" : uri.Query,
             "content-digest" => ContentDigest.Compute(body),
             "ftwin-protocol" => version,
-            AuditHeadComponent => head,
+            FederationProtocol.AuditHeadComponent => head,
             _ => null,
         });
         request.Headers.Add(HttpMessageSignatures.SignatureInputHeader, input);

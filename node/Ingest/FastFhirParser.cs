@@ -156,7 +156,7 @@ public sealed partial class FastFhirParser
         public bool Wanted { get; init; }
 
         /// <summary>Enum literals seen so far, valid or not (bounded: a flood of junk codes stops being cached).</summary>
-        public Dictionary<byte[], bool> Literals { get; } = new(Utf8Comparer.Instance);
+        public Dictionary<byte[], bool>? Literals { get; init; }
     }
 
     private Outcome WalkObject(ref Utf8JsonReader reader, Context context, int topIndex, int innerIndex, bool isRoot = false)
@@ -336,7 +336,7 @@ public sealed partial class FastFhirParser
                 var s = chars[..value.Length];
                 var pattern = element.Primitive switch { Primitive.Date => DatePattern(), Primitive.DateTime => DateTimePattern(), _ => InstantPattern() };
                 return pattern.IsMatch(s) && RealDate(s);
-            case Primitive.Code when element.EnumType is not null:
+            case Primitive.Code when element.Literals is not null:
                 var literals = element.Literals.GetAlternateLookup<ReadOnlySpan<byte>>();
                 if (literals.TryGetValue(value, out var known))
                 {
@@ -344,7 +344,7 @@ public sealed partial class FastFhirParser
                 }
 
                 var literal = reader.GetString()!;
-                var valid = EnumUtility.ParseLiteral(literal, element.EnumType) is not null;
+                var valid = EnumUtility.ParseLiteral(literal, element.EnumType!) is not null;
                 if (element.Literals.Count < 1024)
                 {
                     element.Literals[value.ToArray()] = valid;
@@ -416,6 +416,7 @@ public sealed partial class FastFhirParser
             IsCollection = property.IsCollection,
             Primitive = primitive,
             EnumType = enumType,
+            Literals = enumType is null ? null : new(Utf8Comparer.Instance),
             Complex = primitive == Primitive.None ? new Context(type, path, context.TypeName) : null,
             Path = path,
             Wanted = WantedPaths.Contains(path),

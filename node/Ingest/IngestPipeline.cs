@@ -191,8 +191,7 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0)
             var pruned = c.Execute("DELETE FROM quarantine WHERE quarantined_at < @cutoff", new { cutoff }, t);
             if (pruned > 0)
             {
-                node.Audit.Append(c, t, new FederatedTwin.Protocol.Audit.AuditRecord(FederatedTwin.Protocol.Audit.AuditActions.RecordsPruned, FederatedTwin.Protocol.Audit.AuditOutcome.Success,
-                    new System.Text.Json.Nodes.JsonObject { ["table"] = "quarantine", ["rows"] = pruned, ["older_than"] = cutoff, ["retention_years"] = years }));
+                node.Audit.Append(c, t, Audit.NodeAuditRecords.RecordsPruned("quarantine", pruned, cutoff, years));
             }
 
             return pruned;

@@ -1,4 +1,5 @@
 using FederatedTwin.Protocol.Federation;
+using FederatedTwin.Protocol.Privacy;
 using YamlDotNet.Core;
 using YamlDotNet.Serialization;
 using YamlDotNet.Serialization.NamingConventions;
@@ -228,9 +229,18 @@ public sealed class SitePolicy
             sensitive, d.OutcomesAllowed?.ToHashSet(StringComparer.Ordinal), d.MinimumCellSize ?? 11, d.RetentionYears ?? 6);
     }
 
-    /// <summary>The zCDP ρ a study declares it spends at each node (parameters.dp_rho); 0 when it adds no noise.</summary>
-    public static double StudyRho(StudySpec study) =>
-        study.Parameters?.GetValueOrDefault("dp_rho") is { } text && double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var rho) && rho > 0 ? rho : 0;
+    /// <summary>The zCDP ρ a study declares it spends at each node (parameters.dp_rho); 0 when it adds no noise; null when malformed (refused).</summary>
+    public static double? StudyRho(StudySpec study)
+    {
+        try
+        {
+            return StudyPrivacy.Rho(study.Parameters);
+        }
+        catch (StudyFileException)
+        {
+            return null;
+        }
+    }
 
     /// <summary>Rules in order; the first that refuses decides. The rule names appear in decisions and audits.</summary>
     public PolicyDecision Decide(StudySpec study) => Decide(study, 0);
@@ -239,7 +249,7 @@ public sealed class SitePolicy
     public PolicyDecision Decide(StudySpec study, double spentThisYear) =>
         Explain(study, spentThisYear).FirstOrDefault(r => !r.Accept)
         ?? new PolicyDecision(true, "all_rules_passed", $"purpose {study.PurposeOfUse}, algorithm {study.Algorithm} and minimum of {study.MinNodes} nodes are allowed"
-            + (StudyRho(study) > 0 ? FormattableString.Invariant($"; zCDP rho {StudyRho(study):G4} fits this year's budget") : "; exact aggregates are allowed (dp_may_be_off)"));
+            + (StudyRho(study) is > 0 and var rho ? FormattableString.Invariant($"; zCDP rho {rho:G4} fits this year's budget") : "; exact aggregates are allowed (dp_may_be_off)"));
 
     /// <summary>The minimum cell size a study publishing counts declares (composition: parameters.min_cell_size, default 11); null for studies that publish none.</summary>
     private static int? StudyCellSize(StudySpec study) => study.Algorithm == "federated-composition"
@@ -249,7 +259,8 @@ public sealed class SitePolicy
     /// <summary>Every rule in the order <see cref="Decide(StudySpec, double)"/> applies them, each with its own verdict: what `ftwin policy explain` prints.</summary>
     public IReadOnlyList<PolicyDecision> Explain(StudySpec study, double spentThisYear)
     {
-        var rho = StudyRho(study);
+        var declared = StudyRho(study);
+        var rho = declared ?? 0;
         var budget = PrivacyBudgets.GetValueOrDefault(study.PurposeOfUse.Code);
         return
         [
@@ -271,7 +282,9 @@ public sealed class SitePolicy
             StudyCellSize(study) is not { } cell || cell >= MinimumCellSize
                 ? new(true, "minimum_cell_size", $"published counts respect this site's minimum cell size of {MinimumCellSize}")
                 : new(false, "minimum_cell_size", $"the study would publish counts down to {cell}; this site's minimum cell size is {MinimumCellSize}"),
-            rho == 0 || spentThisYear + rho <= budget
+            declared is null
+                ? new(false, "privacy_budgets", "the study's parameters.dp_rho is not a positive zCDP rho")
+                : rho == 0 || spentThisYear + rho <= budget
                 ? new(true, "privacy_budgets", rho == 0 ? "the study spends no privacy budget" : FormattableString.Invariant($"zCDP rho {rho:G4} fits: {spentThisYear:G4} of this year's {budget:G4} for {study.PurposeOfUse} is spent"))
                 : new(false, "privacy_budgets", FormattableString.Invariant($"the study would spend zCDP rho {rho:G4} for {study.PurposeOfUse}; {spentThisYear:G4} of this year's {budget:G4} is spent")),
         ];

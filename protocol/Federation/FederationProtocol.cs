@@ -17,6 +17,9 @@ public static class FederationProtocol
     /// </summary>
     public const string AuditHeadHeader = "Ftwin-Audit-Head";
 
+    /// <summary>The audit head's header as a covered signature component (RFC 9421 lower-cases field names).</summary>
+    public const string AuditHeadComponent = "ftwin-audit-head";
+
     public static string AuditHead(long seq, string? sha256) => seq == 0 || sha256 is null ? "seq=0" : $"seq={seq};sha256={sha256}";
 
     /// <summary>Reads an audit head header; null when malformed.</summary>

@@ -79,6 +79,15 @@ public sealed class PolicyTests
         Assert.Contains(field, Assert.Throws<SitePolicyException>(() => Parse(dp: yaml)).Message, StringComparison.Ordinal);
 
     [Fact]
+    public void A_malformed_dp_rho_is_refused_not_read_as_no_noise()
+    {
+        var study = Study() with { Parameters = new Dictionary<string, string> { ["dp_rho"] = "lots" } };
+        var decision = Parse().Decide(study, 0); // this site allows exact aggregates: a misread rho would be accepted
+        Assert.False(decision.Accept);
+        Assert.Equal("privacy_budgets", decision.Rule);
+    }
+
+    [Fact]
     public void A_purpose_without_a_budget_cannot_spend_any_privacy()
     {
         var study = Study() with { Parameters = new Dictionary<string, string> { ["dp_rho"] = "0.01" } };
