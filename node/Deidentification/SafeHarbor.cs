@@ -74,4 +74,79 @@ public sealed class Pseudonymizer(byte[] key)
 
     private string Hash(string domain, string value) =>
         Convert.ToHexStringLower(HMACSHA256.HashData(key, Encoding.UTF8.GetBytes(domain + "\0" + value)))[..32];
+
+    /// <summary>A hasher for one thread of the ingest: the same values as this class, without a key schedule per call.</summary>
+    public KeyedHasher CreateHasher() => new(key);
+}
+
+/// <summary>
+/// The <see cref="Pseudonymizer"/>'s HMACs for one thread. A one-shot HMAC call sets the key up every
+/// time, which cost more than hashing the line itself; this keeps one HMAC state and resets it
+/// (RFC 2104: the same key, so the same outputs). The patient pseudonym of the previous line is kept,
+/// since the lines of one patient come together in an export. Not thread-safe.
+/// </summary>
+public sealed class KeyedHasher(byte[] key) : IDisposable
+{
+    private readonly IncrementalHash _hmac = IncrementalHash.CreateHMAC(HashAlgorithmName.SHA256, key);
+    private readonly byte[] _output = new byte[32];
+    private byte[] _text = new byte[256];
+    private string? _lastPatientId;
+    private string? _lastPseudonym;
+
+    public string Patient(string patientId)
+    {
+        if (!string.Equals(patientId, _lastPatientId, StringComparison.Ordinal))
+        {
+            _lastPseudonym = Convert.ToHexStringLower(Domain("patient", patientId, null).AsSpan(0, 16));
+            _lastPatientId = patientId;
+        }
+
+        return _lastPseudonym!;
+    }
+
+    /// <summary>The first 16 bytes of the resource key (<see cref="Pseudonymizer.Resource"/> is their hex).</summary>
+    public UInt128 Resource(string type, string id) => Read(Domain("resource", type, id));
+
+    /// <summary>The first 16 bytes of the content hash (<see cref="Pseudonymizer.Content"/> is their hex).</summary>
+    public UInt128 Content(ReadOnlySpan<byte> bytes)
+    {
+        _hmac.AppendData(bytes);
+        _hmac.GetHashAndReset(_output);
+        return Read(_output);
+    }
+
+    public string Line(ReadOnlySpan<byte> line)
+    {
+        _hmac.AppendData(line);
+        _hmac.GetHashAndReset(_output);
+        return Convert.ToHexStringLower(_output.AsSpan(0, 16));
+    }
+
+    public void Dispose() => _hmac.Dispose();
+
+    /// <summary>Big-endian, so the number orders as its hex does.</summary>
+    private static UInt128 Read(ReadOnlySpan<byte> hash) => System.Buffers.Binary.BinaryPrimitives.ReadUInt128BigEndian(hash);
+
+    /// <summary>HMAC over UTF-8 of domain + NUL + a [+ "/" + b], as <see cref="Pseudonymizer"/> hashes its strings.</summary>
+    private byte[] Domain(string domain, string a, string? b)
+    {
+        var length = Encoding.UTF8.GetMaxByteCount(domain.Length + a.Length + (b?.Length ?? 0) + 2);
+        if (_text.Length < length)
+        {
+            _text = new byte[length];
+        }
+
+        var n = Encoding.UTF8.GetBytes(domain, _text);
+        _text[n++] = 0;
+        n += Encoding.UTF8.GetBytes(a, _text.AsSpan(n));
+        if (b is not null)
+        {
+            _text[n++] = (byte)'/';
+            n += Encoding.UTF8.GetBytes(b, _text.AsSpan(n));
+        }
+
+        _hmac.AppendData(_text.AsSpan(0, n));
+        _hmac.GetHashAndReset(_output);
+        return _output;
+    }
 }

@@ -19,31 +19,8 @@ public sealed class FeatureBuilder(NodeStore store)
 {
     public static readonly IReadOnlyList<string> Purposes = ["TREAT", "HOPERAT", "HPAYMT", "HRESCH", "PUBHLTH"];
 
-    private sealed record Fact(long year, string kind, string? category, double value, string? sensitive);
-
-    /// <summary>Rebuilds consent states for the patients whose facts changed, then clears the list. Returns how many.</summary>
-    public int RebuildDirty()
-    {
-        var dirty = store.Read(c => c.Query<string>("SELECT pseudonym FROM dirty_patients").ToList());
-        foreach (var batch in dirty.Chunk(500))
-        {
-            store.Write((c, t) =>
-            {
-                foreach (var p in batch)
-                {
-                    RebuildConsent(c, t, p);
-                    c.Execute("DELETE FROM dirty_patients WHERE pseudonym=@p", new { p }, t);
-                }
-
-                return 0;
-            });
-        }
-
-        return dirty.Count;
-    }
-
     /// <summary>The last year with any fact: outcomes are observed only up to it.</summary>
-    public int? DataLastYear() => store.Read(c => c.ExecuteScalar<int?>("SELECT MAX(year) FROM facts WHERE year <= @max", new { max = FeatureSchema.LastYear }));
+    public int? DataLastYear() => store.Read(c => c.ExecuteScalar<int?>("SELECT MAX(last_year) FROM patient_facts"));
 
     /// <summary>Every patient-year, computed from the facts (non-sensitive only).</summary>
     public IEnumerable<PatientYear> All() => All(new HashSet<string>());
@@ -51,15 +28,21 @@ public sealed class FeatureBuilder(NodeStore store)
     /// <summary>Every patient-year, with the records of these sensitive categories used too (what a site policy allows a purpose).</summary>
     public IEnumerable<PatientYear> All(IReadOnlySet<string> allowedSensitive)
     {
-        var allowed = allowedSensitive.ToArray();
         var lastYear = DataLastYear() ?? FeatureSchema.FirstYear;
-        var patients = store.Read(c => c.Query<(string pseudonym, string? sex, int? deceased_year, int? birth_year, bool age_90_plus)>(
-            "SELECT pseudonym, sex, deceased_year, birth_year, age_90_plus FROM patients ORDER BY pseudonym").ToList());
-        foreach (var (pseudonym, sex, deceased, birthYear, ninetyPlus) in patients)
+        using var connection = store.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT p.pseudonym, p.sex, p.deceased_year, p.birth_year, p.age_90_plus, f.data
+            FROM patients p JOIN patient_facts f ON f.pseudonym = p.pseudonym ORDER BY p.pseudonym
+            """;
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
         {
-            var ages = Ages(birthYear, ninetyPlus);
-            var facts = store.Read(c => c.Query<Fact>("SELECT year, kind, category, value, sensitive FROM facts WHERE pseudonym=@pseudonym AND (sensitive IS NULL OR sensitive IN @allowed)", new { pseudonym, allowed }).ToList());
-            foreach (var row in ForPatient(pseudonym, sex, deceased, ages, facts, lastYear))
+            var pseudonym = reader.GetString(0);
+            var ages = Ages(reader.IsDBNull(3) ? null : reader.GetInt32(3), reader.GetInt64(4) != 0);
+            var facts = new List<StoredFact>();
+            EntryCodec.ReadFacts((byte[])reader[5], allowedSensitive, facts);
+            foreach (var row in ForPatient(pseudonym, reader.IsDBNull(1) ? null : reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetInt32(2), ages, facts, lastYear))
             {
                 yield return row;
             }
@@ -103,14 +86,15 @@ public sealed class FeatureBuilder(NodeStore store)
     }
 
     /// <summary>Counts of records excluded from features as sensitive, by category (never who).</summary>
-    public IReadOnlyDictionary<string, long> SensitiveExclusions() => store.Read(c =>
-        c.Query<(string sensitive, long n)>("SELECT sensitive, COUNT(*) FROM facts WHERE sensitive IS NOT NULL GROUP BY sensitive").ToDictionary(x => x.sensitive, x => x.n));
+    public IReadOnlyDictionary<string, long> SensitiveExclusions() => store.Read(c => c.Query<string>("SELECT sensitive FROM patient_facts WHERE sensitive IS NOT NULL")
+        .SelectMany(s => s.Split(';')).Select(s => s.Split('=')).GroupBy(p => p[0], StringComparer.Ordinal)
+        .ToDictionary(g => g.Key, g => g.Sum(p => long.Parse(p[1], CultureInfo.InvariantCulture)), StringComparer.Ordinal));
 
     /// <summary>Patient-years whose consent state is deny, by purpose (never who).</summary>
     public IReadOnlyDictionary<string, long> ConsentDenials() => store.Read(c =>
         c.Query<(string purpose, long n)>("SELECT purpose, COUNT(*) FROM consent_states WHERE state='deny' GROUP BY purpose").ToDictionary(x => x.purpose, x => x.n));
 
-    private static IEnumerable<PatientYear> ForPatient(string pseudonym, string? sex, int? deceased, IReadOnlyDictionary<int, int> ages, IReadOnlyList<Fact> facts, int lastYear)
+    private static IEnumerable<PatientYear> ForPatient(string pseudonym, string? sex, int? deceased, IReadOnlyDictionary<int, int> ages, IReadOnlyList<StoredFact> facts, int lastYear)
     {
         if (facts.Count == 0 || ages.Count == 0)
         {
@@ -118,13 +102,13 @@ public sealed class FeatureBuilder(NodeStore store)
         }
 
         var onset = new Dictionary<string, int>();
-        foreach (var f in facts.Where(f => f.kind == "condition" && f.category is not null))
+        foreach (var f in facts.Where(f => f.Kind == "condition" && f.Category is not null))
         {
-            onset[f.category!] = Math.Min(onset.GetValueOrDefault(f.category!, int.MaxValue), (int)f.year);
+            onset[f.Category!] = Math.Min(onset.GetValueOrDefault(f.Category!, int.MaxValue), (int)f.Year);
         }
 
-        var byYear = facts.ToLookup(f => (int)f.year);
-        var first = Math.Max((int)facts.Where(f => f.kind != "condition").Select(f => f.year).DefaultIfEmpty(facts.Min(f => f.year)).Min(), ages.Keys.Min());
+        var byYear = facts.ToLookup(f => (int)f.Year);
+        var first = Math.Max((int)facts.Where(f => f.Kind != "condition").Select(f => f.Year).DefaultIfEmpty(facts.Min(f => f.Year)).Min(), ages.Keys.Min());
         var last = Math.Min(lastYear, deceased ?? lastYear);
         for (var year = first; year <= last; year++)
         {
@@ -152,7 +136,7 @@ public sealed class FeatureBuilder(NodeStore store)
             Utilization(byYear[year], v, string.Empty);
             foreach (var (lab, _) in new[] { ("hba1c", 0), ("sbp", 0), ("dbp", 0) })
             {
-                var values = byYear[year].Where(f => f.kind == "lab" && f.category == lab).Select(f => f.value).ToList();
+                var values = byYear[year].Where(f => f.Kind == "lab" && f.Category == lab).Select(f => f.Value).ToList();
                 v[lab] = values.Count == 0 ? null : Math.Round(values.Average(), 2);
             }
 
@@ -183,21 +167,21 @@ public sealed class FeatureBuilder(NodeStore store)
         return v;
     }
 
-    private static void Utilization(IEnumerable<Fact> facts, Dictionary<string, double?> v, string suffix)
+    private static void Utilization(IEnumerable<StoredFact> facts, Dictionary<string, double?> v, string suffix)
     {
         var list = facts.ToList();
-        var inpatient = list.Where(f => f.kind == "encounter" && f.category == "inpatient").ToList();
-        var ed = list.Count(f => f.kind == "encounter" && f.category == "emergency");
-        var amb = list.Count(f => f.kind == "encounter" && f.category == "ambulatory");
-        var claims = list.Where(f => f.kind == "cost").ToList();
+        var inpatient = list.Where(f => f.Kind == "encounter" && f.Category == "inpatient").ToList();
+        var ed = list.Count(f => f.Kind == "encounter" && f.Category == "emergency");
+        var amb = list.Count(f => f.Kind == "encounter" && f.Category == "ambulatory");
+        var claims = list.Where(f => f.Kind == "cost").ToList();
         v["inpatient_admissions" + suffix] = inpatient.Count;
-        v["inpatient_days" + suffix] = inpatient.Sum(f => f.value);
+        v["inpatient_days" + suffix] = inpatient.Sum(f => f.Value);
         v["ed_visits" + suffix] = ed;
         v["ambulatory_visits" + suffix] = amb;
         var unit = FeatureSchema.UnitCost;
         v["cost" + suffix] = claims.Count > 0
-            ? Math.Round(claims.Sum(f => f.value), 2)
-            : (inpatient.Count * unit["inpatient_stay"]) + (inpatient.Sum(f => f.value) * unit["inpatient_day"]) + (ed * unit["emergency"]) + (amb * unit["ambulatory"]);
+            ? Math.Round(claims.Sum(f => f.Value), 2)
+            : (inpatient.Count * unit["inpatient_stay"]) + (inpatient.Sum(f => f.Value) * unit["inpatient_day"]) + (ed * unit["emergency"]) + (amb * unit["ambulatory"]);
         v["cost_from_claims" + suffix] = claims.Count > 0 ? 1 : 0;
     }
 
@@ -208,20 +192,19 @@ public sealed class FeatureBuilder(NodeStore store)
     /// Across scopes, a deny for a purpose wins. No applicable provision leaves the state "none",
     /// which the site policy's consent default decides at study time.
     /// </summary>
-    private static void RebuildConsent(SqliteConnection c, SqliteTransaction t, string pseudonym)
+    internal static IEnumerable<(string Purpose, int Year, string State)> ConsentStates(IEnumerable<StoredConsent> stored)
     {
-        c.Execute("DELETE FROM consent_states WHERE pseudonym=@pseudonym", new { pseudonym }, t);
-        var consents = c.Query<(string status, string? scope, int? year, string rules_json)>("SELECT status, scope, year, rules_json FROM consents WHERE pseudonym=@pseudonym", new { pseudonym }, t)
-            .Where(k => k.status == "active")
-            .Select(k => (k.scope, k.year, Rules: JsonSerializer.Deserialize<List<ConsentRule>>(k.rules_json) ?? []))
+        var consents = stored
+            .Where(k => k.Status == "active")
+            .Select(k => (k.Scope, k.Year, Rules: JsonSerializer.Deserialize<List<ConsentRule>>(k.RulesJson) ?? []))
             .ToList();
         if (consents.Count == 0)
         {
-            return;
+            yield break;
         }
 
-        var winners = consents.GroupBy(k => k.scope ?? string.Empty)
-            .Select(g => g.OrderByDescending(k => k.year ?? int.MinValue).ThenBy(k => k.Rules.Any(r => !r.Permit) ? 0 : 1).First())
+        var winners = consents.GroupBy(k => k.Scope ?? string.Empty)
+            .Select(g => g.OrderByDescending(k => k.Year ?? int.MinValue).ThenBy(k => k.Rules.Any(r => !r.Permit) ? 0 : 1).First())
             .ToList();
         foreach (var purpose in Purposes)
         {
@@ -245,7 +228,7 @@ public sealed class FeatureBuilder(NodeStore store)
 
                 if (state is not null)
                 {
-                    c.Execute("INSERT INTO consent_states(pseudonym, purpose, year, state) VALUES (@pseudonym, @purpose, @year, @state)", new { pseudonym, purpose, year, state }, t);
+                    yield return (purpose, year, state);
                 }
             }
         }

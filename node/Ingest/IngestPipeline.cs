@@ -28,23 +28,26 @@ public sealed record IngestSummary(long LinesRead, long Accepted, long Quarantin
     };
 }
 
-/// <summary>A line after the parallel stage: parsed, and its keyed hashes computed (the writer only writes).</summary>
-internal readonly record struct ParsedLine(SourceLine Line, ClinicalRecord? Record, QuarantineReason? Reason, string? ContentHash, string? ResourceKey, string? Pseudonym, string? LineHmac);
+/// <summary>A line after the parallel stage: parsed, keyed, reduced to its stored entry (the writer only writes).</summary>
+internal readonly record struct ParsedLine(SourceLine Line, string? Type, QuarantineReason? Reason, string? LineHmac, string? Group, byte[]? Entry);
 
 /// <summary>
 /// FHIR in, de-identified facts out. Lines are read in order and handed in batches to a parallel
 /// stage that parses them (fast path for the hot types, Firely for the rest) and computes their keyed
 /// hashes; a single writer then stores each batch in order, so the result does not depend on the
 /// number of cores. A line is either quarantined (position, keyed hash and reason; never its content)
-/// or reduced at the door to what the features need, under pseudonyms and years. Batches are committed
-/// one transaction each; a resource already stored with the same content is skipped, so a re-run (or a
-/// run after a kill -9) ends in the same state. Patients whose facts changed get their consent states
-/// rebuilt at the end.
+/// or reduced at the door to what the features need, under pseudonyms and years. Batches are staged
+/// one transaction each and merged into one row per patient at the end (<see cref="FactMaterializer"/>);
+/// a resource already stored with the same content is recognized, so a re-run (or a run after a kill -9)
+/// ends in the same state. Patients whose consents changed get their consent states rebuilt.
 /// </summary>
 public sealed class IngestPipeline(NodeDirectory node, int cores = 0)
 {
     private const int BatchLines = 8192;
     private readonly System.Collections.Concurrent.ConcurrentBag<LineParser> _parsers = [];
+
+    /// <summary>Seconds spent in each phase of the last run (writer busy, writer waiting for the parse stage, consent rebuild), for `bench ingest`.</summary>
+    public IReadOnlyDictionary<string, double> LastPhases { get; private set; } = new Dictionary<string, double>();
 
     /// <summary>The cores the parallel stage uses (0 = all).</summary>
     public int Cores { get; } = cores <= 0 ? Environment.ProcessorCount : cores;
@@ -64,11 +67,10 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0)
     }
 
     /// <summary>Parsers keep their model caches between batches, so they are pooled rather than made per batch.</summary>
-    private LineParser Rent() => _parsers.TryTake(out var parser) ? parser : new LineParser();
+    private LineParser Rent() => _parsers.TryTake(out var parser) ? parser : new LineParser(node.Pseudonymizer);
 
     public IngestSummary Run(string path, Action<long, long>? progress = null)
     {
-        var pseudonyms = node.Pseudonymizer;
         var files = IngestSources.Files(path);
         var started = Stopwatch.StartNew();
         PruneQuarantine();
@@ -77,19 +79,23 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0)
         var perType = new SortedDictionary<string, long>(StringComparer.Ordinal);
         var reasons = new SortedDictionary<string, long>(StringComparer.Ordinal);
         int updated;
+        var currentYear = DateTime.UtcNow.Year;
         try
         {
             using var connection = node.Store.OpenForBulkWrite();
             using var writer = new IngestWriter(connection);
 
+            var writing = new Stopwatch();
+            var waiting = new Stopwatch();
             void Write(ParsedLine[] batch)
             {
+                writing.Start();
                 using var transaction = connection.BeginTransaction();
                 foreach (var parsed in batch)
                 {
                     read++;
                     bytes += parsed.Line.Bytes.Length + 1;
-                    if (parsed.Record is not { } record)
+                    if (parsed.Entry is null)
                     {
                         quarantined++;
                         reasons[parsed.Reason!.Code] = reasons.GetValueOrDefault(parsed.Reason.Code) + 1;
@@ -98,26 +104,35 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0)
                     }
 
                     accepted++;
-                    perType[record.Type] = perType.GetValueOrDefault(record.Type) + 1;
-                    if (!writer.Store(record, parsed.ResourceKey!, parsed.Pseudonym, parsed.ContentHash!))
-                    {
-                        unchanged++;
-                    }
+                    perType[parsed.Type!] = perType.GetValueOrDefault(parsed.Type!) + 1;
+                    writer.Stage(parsed.Group!, parsed.Entry!);
                 }
 
                 writer.Flush();
                 transaction.Commit();
+                writing.Stop();
                 progress?.Invoke(read, bytes);
+            }
+
+            ParsedLine[] Wait(Task<ParsedLine[]> task)
+            {
+                waiting.Start();
+                var result = task.GetAwaiter().GetResult();
+                waiting.Stop();
+                return result;
             }
 
             // Parse batch k+1 while batch k is written: the writer is the one serial stage.
             Task<ParsedLine[]>? pending = null;
+            long first = 0;
             foreach (var batch in Batches(files))
             {
-                var next = Task.Run(() => ParseBatch(batch, pseudonyms));
+                var version = (runId << 40) + first;
+                first += batch.Length;
+                var next = Task.Run(() => ParseBatch(batch, version, currentYear));
                 if (pending is not null)
                 {
-                    Write(pending.GetAwaiter().GetResult());
+                    Write(Wait(pending));
                 }
 
                 pending = next;
@@ -125,10 +140,21 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0)
 
             if (pending is not null)
             {
-                Write(pending.GetAwaiter().GetResult());
+                Write(Wait(pending));
             }
 
-            updated = new FeatureBuilder(node.Store).RebuildDirty();
+            var merging = Stopwatch.StartNew();
+            using (var merge = new FactMaterializer(connection))
+            {
+                (unchanged, updated) = merge.Run();
+            }
+
+            LastPhases = new Dictionary<string, double>
+            {
+                ["write_s"] = Math.Round(writing.Elapsed.TotalSeconds, 2),
+                ["wait_parse_s"] = Math.Round(waiting.Elapsed.TotalSeconds, 2),
+                ["merge_s"] = Math.Round(merging.Elapsed.TotalSeconds, 2),
+            };
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -221,31 +247,47 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0)
         }
     }
 
-    private ParsedLine[] ParseBatch(SourceLine[] lines, Deidentification.Pseudonymizer pseudonyms)
+    private ParsedLine[] ParseBatch(SourceLine[] lines, long version, int currentYear)
     {
         var parsed = new ParsedLine[lines.Length];
         Parallel.For(0, lines.Length, new ParallelOptions { MaxDegreeOfParallelism = Cores }, Rent, (i, _, parser) =>
         {
-            var line = lines[i];
-            var (record, reason) = line.Oversized ? (null, QuarantineReason.Oversized) : parser.Parse(line.Bytes.Span);
-            parsed[i] = record is null
-                ? new ParsedLine(line, null, reason, null, null, null, pseudonyms.Line(line.Bytes.Span))
-                : new ParsedLine(line, record, null, pseudonyms.Content(line.Bytes.Span), pseudonyms.Resource(record.Type, record.Id), record.PatientId is null ? null : pseudonyms.Patient(record.PatientId), null);
+            parsed[i] = parser.Reduce(lines[i], version + i, currentYear);
             return parser;
         }, _parsers.Add);
         return parsed;
     }
 
-    /// <summary>One thread's parsers (neither is thread-safe).</summary>
-    private sealed class LineParser
+    /// <summary>One thread's parsers and keyed hasher (none is thread-safe).</summary>
+    private sealed class LineParser(Deidentification.Pseudonymizer pseudonyms)
     {
         private readonly FhirRecordParser _parser = new();
         private readonly FastFhirParser _fast = new();
+        private readonly Deidentification.KeyedHasher _hasher = pseudonyms.CreateHasher();
 
         public (ClinicalRecord? Record, QuarantineReason? Reason) Parse(ReadOnlySpan<byte> line)
         {
             var (record, reason, handled) = _fast.Parse(line);
             return handled ? (record, reason) : _parser.Parse(line);
+        }
+
+        /// <summary>
+        /// Parse, key and reduce one line. A resource no patient owns is grouped by its own key, so it is
+        /// still recognized on a re-run without a patient to hang it on.
+        /// </summary>
+        public ParsedLine Reduce(SourceLine line, long version, int currentYear)
+        {
+            var (record, reason) = line.Oversized ? (null, QuarantineReason.Oversized) : Parse(line.Bytes.Span);
+            if (record is null)
+            {
+                return new ParsedLine(line, null, reason, _hasher.Line(line.Bytes.Span), null, null);
+            }
+
+            var key = _hasher.Resource(record.Type, record.Id);
+            var pseudonym = record.PatientId is null ? null : _hasher.Patient(record.PatientId);
+            var group = pseudonym ?? "-" + key.ToString("x32", System.Globalization.CultureInfo.InvariantCulture)[..2];
+            var entry = EntryCodec.Encode(record, key, _hasher.Content(line.Bytes.Span), version, pseudonym is not null, currentYear);
+            return new ParsedLine(line, record.Type, null, null, group, entry);
         }
     }
 }

@@ -1,5 +1,5 @@
-using System.Text.Json;
-using FederatedTwin.Node.Deidentification;
+using System.Buffers.Binary;
+using System.Text;
 using FederatedTwin.Node.Features;
 using Microsoft.Data.Sqlite;
 using SQLitePCL;
@@ -7,162 +7,474 @@ using SQLitePCL;
 namespace FederatedTwin.Node.Ingest;
 
 /// <summary>
-/// Writes one ingest batch: de-identified facts, resource keys, patients, consents, quarantine rows.
-/// Rows are buffered and written at <see cref="Flush"/> on prepared statements, inside the caller's
-/// transaction (opened on the same connection), so a batch is all or nothing. Lookups of
-/// already-stored content see the rows buffered in this batch.
+/// The ingest's store layout (docs/architecture.md, "Data plane"). A SQLite row per resource costs
+/// more than parsing the resource (two B-trees keyed by random HMACs), so the writer appends each
+/// batch's entries to a staging table, one row per batch and partition of patients, and a merge at
+/// the end of the run folds them into one row per patient (<see cref="FactMaterializer"/>). Both steps
+/// commit in transactions, so a run killed at any point leaves either staged rows (merged by the next
+/// run) or merged patients, never a half-written one; and since a resource already stored with the
+/// same content is recognized by its key and hash, re-running an ingest changes nothing.
 /// </summary>
 internal sealed class IngestWriter(SqliteConnection connection) : IDisposable
 {
-    private readonly Dictionary<string, string> _pendingResources = new(StringComparer.Ordinal);
-    private readonly List<object?[]> _resources = [];
-    private readonly List<object?[]> _facts = [];
+    /// <summary>Patients are partitioned by the first byte of their pseudonym, so a merge holds 1/256 of a run in memory.</summary>
+    public const int Partitions = 256;
+
+    private readonly MemoryStream?[] _parts = new MemoryStream?[Partitions];
     private readonly List<object?[]> _quarantine = [];
-    private readonly List<object?[]> _patients = [];
-    private readonly List<object?[]> _consents = [];
-    private readonly HashSet<string> _dirty = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, sqlite3_stmt> _statements = [];
-    private readonly KeyFilter _known = KeyFilter.Load(connection);
+    private readonly Statements _sql = new(connection);
 
     public void Quarantine(SourceLine line, string lineHmac, QuarantineReason reason) =>
         _quarantine.Add([line.SourceHash, line.LineNumber, line.ByteOffset, lineHmac, reason.Code, reason.Text, DateTimeOffset.UtcNow.ToString("O")]);
 
-    /// <summary>Buffers a record's facts under its resource key and patient pseudonym (both keyed hashes); false when the same content is already stored.</summary>
-    public bool Store(ClinicalRecord record, string key, string? pseudonym, string contentHash)
+    /// <summary>Buffers an entry for its group (a patient's pseudonym, or a group of resources no patient owns).</summary>
+    public void Stage(string group, byte[] entry)
     {
-        var existing = _pendingResources.TryGetValue(key, out var pending) ? pending
-            : _known.MayContain(key) ? Scalar("SELECT content_hash FROM resources WHERE resource_key=?1", key)
-            : null;
-        _known.Add(key);
-        if (existing == contentHash)
-        {
-            return false;
-        }
-
-        if (existing is not null)
-        {
-            // An update of a resource stored before: its old facts go, and its old patient is rebuilt too.
-            Flush();
-            if (Scalar("SELECT pseudonym FROM resources WHERE resource_key=?1", key) is string previous)
-            {
-                _dirty.Add(previous);
-                Execute("DELETE FROM facts WHERE pseudonym=?1 AND resource_key=?2", previous, key);
-            }
-        }
-
-        _pendingResources[key] = contentHash;
-        _resources.Add([key, record.Type, pseudonym, contentHash]);
-        var sensitiveLabel = record.SecurityLabels.Select(l => l.Split('|', 2)).Select(p => CodeList.Sensitive.Match(p[0], p.ElementAtOrDefault(1))).FirstOrDefault(s => s is not null);
-        var seq = 0;
-        void Fact(int year, string kind, string? category, double value, string? sensitive)
-        {
-            if (pseudonym is not null)
-            {
-                _facts.Add([pseudonym, key, seq++, year, kind, category, value, sensitive]);
-            }
-        }
-
-        switch (record)
-        {
-            case PatientRecord p when pseudonym is not null:
-                var (birthYear, ninetyPlus) = SafeHarbor.BirthYear(p.BirthDate, p.DeceasedYear, DateTime.UtcNow.Year);
-                _patients.Add([pseudonym, p.Sex, p.Zip3, p.DeceasedYear, birthYear, ninetyPlus ? 1 : 0]);
-
-                break;
-            case ConditionRecord cond when cond.OnsetYear is { } year:
-                var flag = cond.Codes.Select(x => CodeList.ChronicConditions.Match(x.System, x.Code)).FirstOrDefault(x => x is not null);
-                var sensitive = sensitiveLabel ?? cond.Codes.Select(x => CodeList.Sensitive.Match(x.System, x.Code)).FirstOrDefault(x => x is not null);
-                if (flag is not null || sensitive is not null)
-                {
-                    Fact(year, "condition", flag, 1, sensitive);
-                }
-
-                if (cond.Codes.Any(x => CodeList.MedicareProxies.Match(x.System, x.Code) is not null))
-                {
-                    Fact(year, "condition", FeatureSchema.EsrdProxy, 1, sensitive);
-                }
-
-                break;
-            case EncounterRecord e when e.Year is { } year:
-                Fact(year, "encounter", e.Class switch { "IMP" or "ACUTE" or "NONAC" => "inpatient", "EMER" => "emergency", _ => "ambulatory" }, e.Days,
-                    sensitiveLabel ?? e.Reasons.Select(x => CodeList.Sensitive.Match(x.System, x.Code)).FirstOrDefault(x => x is not null));
-                break;
-            case ObservationRecord o when o.Year is { } year:
-                foreach (var (loinc, value) in o.Values)
-                {
-                    var lab = loinc switch { "4548-4" => "hba1c", "8480-6" => "sbp", "8462-4" => "dbp", _ => null };
-                    if (lab is not null)
-                    {
-                        Fact(year, "lab", lab, (double)value, sensitiveLabel);
-                    }
-                }
-
-                break;
-            case CostRecord cost when cost.Year is { } year && cost.Amount is { } amount:
-                Fact(year, "cost", cost.Type, (double)amount, sensitiveLabel);
-                break;
-            case ConsentRecord consent when pseudonym is not null:
-                _consents.Add([key, pseudonym, consent.Status, consent.Scope, consent.Year, JsonSerializer.Serialize(consent.Rules)]);
-                break;
-        }
-
-        if (pseudonym is not null)
-        {
-            _dirty.Add(pseudonym);
-        }
-
-        return true;
+        var part = FactMaterializer.Partition(group);
+        var buffer = _parts[part] ??= new MemoryStream(4096);
+        buffer.WriteByte((byte)group.Length);
+        Span<byte> name = stackalloc byte[64];
+        var n = Encoding.ASCII.GetBytes(group, name);
+        buffer.Write(name[..n]);
+        buffer.Write(entry);
     }
 
     /// <summary>Writes everything buffered, in the current transaction.</summary>
     public void Flush()
     {
-        // Rows go in key order (stable, so a later version of a key in the batch still wins): the
-        // B-trees are keyed by HMACs, and sorted inserts touch each page once per batch, not per row.
-        Insert("INSERT OR REPLACE INTO patients(pseudonym, sex, zip3, deceased_year, birth_year, age_90_plus)", 6, ByKey(_patients));
-        Insert("INSERT OR REPLACE INTO resources(resource_key, type, pseudonym, content_hash)", 4, ByKey(_resources));
-        Insert("INSERT OR REPLACE INTO facts(pseudonym, resource_key, seq, year, kind, category, value, sensitive)", 8, ByKey(_facts));
-        Insert("INSERT OR REPLACE INTO consents(resource_key, pseudonym, status, scope, year, rules_json)", 6, ByKey(_consents));
-        Insert("INSERT OR IGNORE INTO quarantine(source_hash, line_no, byte_offset, line_hmac, reason_code, reason, quarantined_at)", 7, _quarantine);
-        Insert("INSERT OR IGNORE INTO dirty_patients(pseudonym)", 1, [.. _dirty.Order(StringComparer.Ordinal).Select(d => new object?[] { d })]);
-        _dirty.Clear();
-        _pendingResources.Clear();
-    }
-
-    private static List<object?[]> ByKey(List<object?[]> rows)
-    {
-        var sorted = rows.OrderBy(r => (string)r[0]!, StringComparer.Ordinal).ToList();
-        rows.Clear();
-        return sorted;
-    }
-
-    /// <summary>
-    /// Single-row INSERTs on one prepared statement per shape, bound and stepped through SQLite's C API:
-    /// ADO.NET's per-execution parameter binding by name costs more than the insert itself here.
-    /// </summary>
-    private void Insert(string head, int columns, List<object?[]> rows)
-    {
-        if (rows.Count > 0)
+        for (var part = 0; part < Partitions; part++)
         {
-            var sql = head + " VALUES (" + string.Join(",", Enumerable.Repeat("?", columns)) + ")";
-            foreach (var row in rows)
+            if (_parts[part] is { Length: > 0 } buffer)
             {
-                Execute(sql, row);
+                _sql.Execute("INSERT INTO ingest_staging(part, data) VALUES (?, ?)", part, buffer.ToArray());
+                buffer.SetLength(0);
             }
         }
 
-        rows.Clear();
+        foreach (var row in _quarantine)
+        {
+            _sql.Execute("INSERT OR IGNORE INTO quarantine(source_hash, line_no, byte_offset, line_hmac, reason_code, reason, quarantined_at) VALUES (?, ?, ?, ?, ?, ?, ?)", row);
+        }
+
+        _quarantine.Clear();
     }
 
-    private void Check(int code)
+    public void Dispose() => _sql.Dispose();
+}
+
+/// <summary>What a merge did: resources whose stored copy was already identical, and patients whose facts changed.</summary>
+internal readonly record struct MergeResult(long Unchanged, int PatientsUpdated);
+
+/// <summary>
+/// Folds staged entries into one row per patient (patient_facts), partition by partition, one
+/// transaction each. Per patient: an entry with a key not stored yet is added, one with the same key
+/// and content hash is unchanged, one with a new hash replaces the old (a resource updated by a later
+/// export). A resource whose patient changed (its key stored under another pseudonym) is found through
+/// a Bloom filter of stored keys and removed from its old patient, the newest version winning. The
+/// derived tables (patients, consents, consent states) are rewritten for the patients that changed.
+/// </summary>
+internal sealed class FactMaterializer(SqliteConnection connection) : IDisposable
+{
+    private readonly Statements _sql = new(connection);
+    private readonly Dictionary<UInt128, (string Group, long Version)> _candidates = [];
+    private const long CommitEntries = 200_000;
+    private SqliteTransaction? _transaction;
+
+    public static int Partition(string group) =>
+        Convert.ToInt32(group.Length >= 2 && group[0] == '-' ? group.Substring(1, 2) : group[..2], 16);
+
+    public MergeResult Run()
     {
-        if (code is not (raw.SQLITE_OK or raw.SQLITE_DONE or raw.SQLITE_ROW))
+        var parts = _sql.Column("SELECT DISTINCT part FROM ingest_staging ORDER BY part").Select(p => (int)(long)p!).ToList();
+        if (parts.Count == 0)
         {
-            throw new SqliteException(raw.sqlite3_errmsg(connection.Handle).utf8_to_string(), code);
+            return new MergeResult(0, 0);
+        }
+
+        var filter = StoredKeyFilter.Load(connection, _sql);
+        long unchanged = 0;
+        var updated = new HashSet<string>(StringComparer.Ordinal);
+        var pending = 0L;
+        _transaction = connection.BeginTransaction();
+        foreach (var part in parts)
+        {
+            var groups = new SortedDictionary<string, List<byte[]>>(StringComparer.Ordinal);
+            foreach (var row in _sql.Column("SELECT data FROM ingest_staging WHERE part=? ORDER BY id", part))
+            {
+                var data = (byte[])row!;
+                for (var offset = 0; offset < data.Length;)
+                {
+                    var group = Encoding.ASCII.GetString(data, offset + 1, data[offset]);
+                    offset += 1 + data[offset];
+                    var length = EntryCodec.Length(data.AsSpan(offset));
+                    (groups.TryGetValue(group, out var list) ? list : groups[group] = []).Add(data.AsSpan(offset, length).ToArray());
+                    offset += length;
+                }
+            }
+
+            foreach (var (group, incoming) in groups)
+            {
+                var entries = Load(group);
+                var index = new Dictionary<UInt128, int>(entries.Count + incoming.Count);
+                for (var i = 0; i < entries.Count; i++)
+                {
+                    index[EntryCodec.Key(entries[i])] = i;
+                }
+
+                var changed = false;
+                var consents = false;
+                foreach (var entry in incoming)
+                {
+                    var key = EntryCodec.Key(entry);
+                    if (index.TryGetValue(key, out var at))
+                    {
+                        if (EntryCodec.Hash(entries[at]) == EntryCodec.Hash(entry))
+                        {
+                            unchanged++;
+                            continue;
+                        }
+
+                        consents |= EntryCodec.IsConsent(entries[at]) || EntryCodec.IsConsent(entry);
+                        entries[at] = entry;
+                    }
+                    else
+                    {
+                        if (filter.MayContain(key))
+                        {
+                            // Stored before under another patient, or seen earlier in this run (or a false positive).
+                            _candidates[key] = (group, EntryCodec.Version(entry));
+                        }
+
+                        filter.Add(key);
+                        index[key] = entries.Count;
+                        entries.Add(entry);
+                    }
+
+                    changed = true;
+                    consents |= EntryCodec.IsConsent(entry);
+                }
+
+                if (changed)
+                {
+                    Save(group, entries, consents);
+                    if (group[0] != '-')
+                    {
+                        updated.Add(group);
+                    }
+                }
+            }
+
+            _sql.Execute("DELETE FROM ingest_staging WHERE part=?", part);
+            pending += groups.Sum(g => g.Value.Count);
+            if (pending >= CommitEntries || part == parts[^1])
+            {
+                // Partitions are committed together up to a size: fewer commits, and a run killed here still
+                // leaves each partition either merged or staged.
+                filter.Touch(_sql);
+                _transaction!.Commit();
+                _transaction.Dispose();
+                _transaction = part == parts[^1] ? null : connection.BeginTransaction();
+                pending = 0;
+            }
+        }
+
+        if (_candidates.Count > 0)
+        {
+            using var transaction = _transaction = connection.BeginTransaction();
+            foreach (var group in ResolveMoves())
+            {
+                updated.Add(group);
+            }
+
+            filter.Touch(_sql);
+            transaction.Commit();
+        }
+
+        filter.Save(_sql);
+        return new MergeResult(unchanged, updated.Count);
+    }
+
+    public void Dispose() => _sql.Dispose();
+
+    /// <summary>
+    /// A key found new in one patient but possibly stored elsewhere: scan every patient once (only in
+    /// runs that have such keys) and keep each one only where its newest version is.
+    /// </summary>
+    private List<string> ResolveMoves()
+    {
+        var newest = new Dictionary<UInt128, (string Group, long Version)>();
+        var holders = new List<(string Group, byte[] Data)>();
+        foreach (var row in _sql.Rows("SELECT pseudonym, data FROM patient_facts"))
+        {
+            var (group, data) = ((string)row[0]!, (byte[])row[1]!);
+            var holds = false;
+            foreach (var (offset, length) in EntryCodec.Split(data))
+            {
+                var key = EntryCodec.Key(data.AsSpan(offset));
+                if (_candidates.ContainsKey(key))
+                {
+                    holds = true;
+                    var version = EntryCodec.Version(data.AsSpan(offset));
+                    if (!newest.TryGetValue(key, out var best) || version > best.Version)
+                    {
+                        newest[key] = (group, version);
+                    }
+                }
+            }
+
+            if (holds)
+            {
+                holders.Add((group, data));
+            }
+        }
+
+        var changed = new List<string>();
+        foreach (var (group, data) in holders)
+        {
+            var kept = new List<byte[]>();
+            var removed = false;
+            var consents = false;
+            foreach (var (offset, length) in EntryCodec.Split(data))
+            {
+                var key = EntryCodec.Key(data.AsSpan(offset));
+                if (newest.TryGetValue(key, out var winner) && winner.Group != group)
+                {
+                    removed = true;
+                    consents |= EntryCodec.IsConsent(data.AsSpan(offset, length));
+                    continue;
+                }
+
+                kept.Add(data.AsSpan(offset, length).ToArray());
+            }
+
+            if (removed)
+            {
+                Save(group, kept, consents);
+                if (group[0] != '-')
+                {
+                    changed.Add(group);
+                }
+            }
+        }
+
+        _candidates.Clear();
+        return changed;
+    }
+
+    private List<byte[]> Load(string group)
+    {
+        var data = _sql.Scalar("SELECT data FROM patient_facts WHERE pseudonym=?", group) as byte[];
+        var entries = new List<byte[]>();
+        if (data is not null)
+        {
+            foreach (var (offset, length) in EntryCodec.Split(data))
+            {
+                entries.Add(data.AsSpan(offset, length).ToArray());
+            }
+        }
+
+        return entries;
+    }
+
+    /// <summary>Writes a patient's row and the tables derived from it (demographics; consent states when its consents changed).</summary>
+    private void Save(string group, List<byte[]> entries, bool consentsChanged)
+    {
+        var consents = new List<StoredConsent>();
+        if (entries.Count == 0)
+        {
+            _sql.Execute("DELETE FROM patient_facts WHERE pseudonym=?", group);
+        }
+        else
+        {
+            var data = new byte[entries.Sum(e => e.Length)];
+            var at = 0;
+            int facts = 0;
+            int? lastYear = null;
+            StoredPatient? patient = null;
+            var sensitive = new Dictionary<string, int>(StringComparer.Ordinal);
+            foreach (var e in entries)
+            {
+                e.CopyTo(data, at);
+                at += e.Length;
+                var (special, n, last) = EntryCodec.Summarize(e, FeatureSchema.LastYear, sensitive);
+                facts += n;
+                lastYear = last > lastYear || lastYear is null ? last : lastYear;
+                patient = special?.Patient ?? patient;
+                if (special?.Consent is { } consent)
+                {
+                    consents.Add(consent);
+                }
+            }
+
+            _sql.Execute("INSERT OR REPLACE INTO patient_facts(pseudonym, data, entries, facts, last_year, sensitive) VALUES (?, ?, ?, ?, ?, ?)",
+                group, data, entries.Count, facts, lastYear, sensitive.Count == 0 ? null : string.Join(';', sensitive.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={p.Value}")));
+            if (patient is not null)
+            {
+                _sql.Execute("INSERT OR REPLACE INTO patients(pseudonym, sex, zip3, deceased_year, birth_year, age_90_plus) VALUES (?, ?, ?, ?, ?, ?)",
+                    group, patient.Sex, patient.Zip3, patient.DeceasedYear, patient.BirthYear, patient.NinetyPlus ? 1 : 0);
+            }
+        }
+
+        if (group[0] != '-' && consentsChanged)
+        {
+            _sql.Execute("DELETE FROM consent_states WHERE pseudonym=?", group);
+            foreach (var (purpose, year, state) in FeatureBuilder.ConsentStates(consents))
+            {
+                _sql.Execute("INSERT INTO consent_states(pseudonym, purpose, year, state) VALUES (?, ?, ?, ?)", group, purpose, year, state);
+            }
+        }
+    }
+}
+
+/// <summary>
+/// A Bloom filter (Bloom 1970) over every resource key stored, persisted with the store, so that a
+/// key new to its patient costs no lookup unless it may exist elsewhere. Sized to the store (about 24
+/// bits per key: ~0.1% false positives, each costing one scan of the store in that run). Keys are HMAC
+/// outputs, so slices of their bits are the independent hash functions. The filter is trusted only if
+/// it was saved after the store's last merge; otherwise (a run killed mid-merge) it is rebuilt.
+/// </summary>
+internal sealed class StoredKeyFilter
+{
+    private const int MinBits = 20, MaxBits = 31;
+    private readonly ulong[] _words;
+    private readonly int _log2;
+    private long _generation;
+    private long _added;
+
+    private StoredKeyFilter(int log2, ulong[]? words, long generation)
+    {
+        _log2 = log2;
+        _words = words ?? new ulong[(1L << log2) / 64];
+        _generation = generation;
+    }
+
+    public static StoredKeyFilter Load(SqliteConnection connection, Statements sql)
+    {
+        var generation = sql.Scalar("SELECT value FROM store_meta WHERE key='generation'") as long? ?? 0;
+        var saved = sql.Rows("SELECT value, data FROM store_meta WHERE key='key_filter'").FirstOrDefault();
+        var keys = sql.Scalar("SELECT COALESCE(SUM(entries), 0) FROM patient_facts") as long? ?? 0;
+        var log2 = Math.Clamp(64 - (int)ulong.LeadingZeroCount((ulong)Math.Max(1, (keys * 2 + 1_000_000) * 24)), MinBits, MaxBits);
+        if (saved is [long savedGeneration, byte[] data] && savedGeneration == generation && data.Length * 8L >= 1L << log2 && (data.Length & (data.Length - 1)) == 0)
+        {
+            var words = new ulong[data.Length / 8];
+            Buffer.BlockCopy(data, 0, words, 0, data.Length);
+            return new StoredKeyFilter(System.Numerics.BitOperations.Log2((ulong)data.Length * 8), words, generation);
+        }
+
+        // Missing, stale or too small for the store: rebuild from every stored key.
+        var filter = new StoredKeyFilter(log2, null, generation);
+        foreach (var row in sql.Column("SELECT data FROM patient_facts"))
+        {
+            var bytes = (byte[])row!;
+            foreach (var (offset, _) in EntryCodec.Split(bytes))
+            {
+                filter.Add(EntryCodec.Key(bytes.AsSpan(offset)));
+            }
+        }
+
+        return filter;
+    }
+
+    public void Add(UInt128 key)
+    {
+        _added++;
+        for (var k = 0; k < 4; k++)
+        {
+            var bit = Position(key, k);
+            _words[bit >> 6] |= 1UL << (int)(bit & 63);
         }
     }
 
-    /// <summary>Releases the prepared statements (before the connection closes).</summary>
+    public bool MayContain(UInt128 key)
+    {
+        for (var k = 0; k < 4; k++)
+        {
+            var bit = Position(key, k);
+            if ((_words[bit >> 6] & (1UL << (int)(bit & 63))) == 0)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>A merge step committed: the store moved on, so a filter saved earlier is stale until <see cref="Save"/>.</summary>
+    public void Touch(Statements sql)
+    {
+        _generation++;
+        sql.Execute("INSERT INTO store_meta(key, value) VALUES ('generation', ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value", _generation);
+    }
+
+    public void Save(Statements sql)
+    {
+        var bytes = new byte[_words.Length * 8];
+        Buffer.BlockCopy(_words, 0, bytes, 0, bytes.Length);
+        sql.Execute("INSERT INTO store_meta(key, value, data) VALUES ('key_filter', ?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value, data=excluded.data", _generation, bytes);
+    }
+
+    /// <summary>The k-th of four positions: 32-bit slices of the 128-bit key, masked to the filter's size.</summary>
+    private ulong Position(UInt128 key, int k) => (ulong)(key >> (32 * k)) & ((1UL << _log2) - 1);
+}
+
+/// <summary>
+/// Prepared statements bound and stepped through SQLite's C API: ADO.NET's per-execution parameter
+/// binding by name costs more than the insert itself here.
+/// </summary>
+internal sealed class Statements(SqliteConnection connection) : IDisposable
+{
+    private readonly Dictionary<string, sqlite3_stmt> _statements = [];
+
+    public void Execute(string sql, params object?[] values)
+    {
+        var statement = Prepare(sql, values);
+        var step = raw.sqlite3_step(statement);
+        raw.sqlite3_reset(statement);
+        if (step != raw.SQLITE_DONE)
+        {
+            Check(step);
+        }
+    }
+
+    public object? Scalar(string sql, params object?[] values) => Rows(sql, values).Select(r => r[0]).FirstOrDefault();
+
+    public IEnumerable<object?> Column(string sql, params object?[] values) => Rows(sql, values).Select(r => r[0]);
+
+    /// <summary>All rows, read before returning (a statement is reused, so its rows cannot stay open).</summary>
+    public List<object?[]> Rows(string sql, params object?[] values)
+    {
+        var statement = Prepare(sql, values);
+        var rows = new List<object?[]>();
+        try
+        {
+            int step;
+            while ((step = raw.sqlite3_step(statement)) == raw.SQLITE_ROW)
+            {
+                var row = new object?[raw.sqlite3_column_count(statement)];
+                for (var c = 0; c < row.Length; c++)
+                {
+                    row[c] = raw.sqlite3_column_type(statement, c) switch
+                    {
+                        raw.SQLITE_NULL => null,
+                        raw.SQLITE_INTEGER => raw.sqlite3_column_int64(statement, c),
+                        raw.SQLITE_FLOAT => raw.sqlite3_column_double(statement, c),
+                        raw.SQLITE_BLOB => raw.sqlite3_column_blob(statement, c).ToArray(),
+                        _ => raw.sqlite3_column_text(statement, c).utf8_to_string(),
+                    };
+                }
+
+                rows.Add(row);
+            }
+
+            Check(step);
+            return rows;
+        }
+        finally
+        {
+            raw.sqlite3_reset(statement);
+        }
+    }
+
     public void Dispose()
     {
         foreach (var statement in _statements.Values)
@@ -173,40 +485,7 @@ internal sealed class IngestWriter(SqliteConnection connection) : IDisposable
         _statements.Clear();
     }
 
-    private string? Scalar(string sql, string key)
-    {
-        var statement = Statement(sql);
-        Bind(statement, [key]);
-        try
-        {
-            var step = raw.sqlite3_step(statement);
-            if (step == raw.SQLITE_ROW)
-            {
-                return raw.sqlite3_column_type(statement, 0) == raw.SQLITE_NULL ? null : raw.sqlite3_column_text(statement, 0).utf8_to_string();
-            }
-
-            Check(step);
-            return null;
-        }
-        finally
-        {
-            raw.sqlite3_reset(statement);
-        }
-    }
-
-    private void Execute(string sql, params object?[] values)
-    {
-        var statement = Statement(sql);
-        Bind(statement, values);
-        var step = raw.sqlite3_step(statement);
-        raw.sqlite3_reset(statement);
-        if (step != raw.SQLITE_DONE)
-        {
-            Check(step);
-        }
-    }
-
-    private sqlite3_stmt Statement(string sql)
+    private sqlite3_stmt Prepare(string sql, object?[] values)
     {
         if (!_statements.TryGetValue(sql, out var statement))
         {
@@ -214,76 +493,28 @@ internal sealed class IngestWriter(SqliteConnection connection) : IDisposable
             _statements[sql] = statement;
         }
 
-        return statement;
-    }
-
-    private void Bind(sqlite3_stmt statement, object?[] row)
-    {
-        for (var c = 0; c < row.Length; c++)
+        for (var c = 0; c < values.Length; c++)
         {
-            var code = row[c] switch
+            Check(values[c] switch
             {
                 null => raw.sqlite3_bind_null(statement, c + 1),
                 string text => raw.sqlite3_bind_text(statement, c + 1, text),
                 int i => raw.sqlite3_bind_int64(statement, c + 1, i),
                 long l => raw.sqlite3_bind_int64(statement, c + 1, l),
                 double d => raw.sqlite3_bind_double(statement, c + 1, d),
+                byte[] blob => raw.sqlite3_bind_blob(statement, c + 1, blob),
                 var other => throw new InvalidOperationException($"Unsupported column type {other.GetType().Name}."),
-            };
-            Check(code);
+            });
         }
+
+        return statement;
     }
-}
 
-/// <summary>
-/// A Bloom filter (Bloom 1970) over the resource keys stored or seen: a first ingest into an empty
-/// store needs no lookup per line, yet memory stays fixed (16 MB: about 0.5% false positives at ten
-/// million resources, each one costing only a lookup). Keys are HMAC outputs, so their own bits are
-/// the independent hash functions.
-/// </summary>
-internal sealed class KeyFilter
-{
-    private const int Bits = 1 << 27;
-    private readonly ulong[] _words = new ulong[Bits / 64];
-
-    public static KeyFilter Load(SqliteConnection connection)
+    private void Check(int code)
     {
-        var filter = new KeyFilter();
-        using var command = connection.CreateCommand();
-        command.CommandText = "SELECT resource_key FROM resources";
-        using var reader = command.ExecuteReader();
-        while (reader.Read())
+        if (code is not (raw.SQLITE_OK or raw.SQLITE_DONE or raw.SQLITE_ROW))
         {
-            filter.Add(reader.GetString(0));
-        }
-
-        return filter;
-    }
-
-    public void Add(string key)
-    {
-        for (var k = 0; k < 4; k++)
-        {
-            var bit = Position(key, k);
-            _words[bit >> 6] |= 1UL << (bit & 63);
+            throw new SqliteException(raw.sqlite3_errmsg(connection.Handle).utf8_to_string(), code);
         }
     }
-
-    public bool MayContain(string key)
-    {
-        for (var k = 0; k < 4; k++)
-        {
-            var bit = Position(key, k);
-            if ((_words[bit >> 6] & (1UL << (bit & 63))) == 0)
-            {
-                return false;
-            }
-        }
-
-        return true;
-    }
-
-    /// <summary>The k-th of four 27-bit positions, from 7 hex digits of the key (the first 28 digits = 112 bits of HMAC output).</summary>
-    private static int Position(string key, int k) =>
-        (int)(uint.Parse(key.AsSpan(k * 7, 7), System.Globalization.NumberStyles.AllowHexSpecifier, System.Globalization.CultureInfo.InvariantCulture) & (Bits - 1));
 }

@@ -70,6 +70,23 @@ public sealed class NodeStore
         // The tamper-evident audit trail (protocol/Audit, docs/operations.md): append-only, hash-chained,
         // with signed checkpoints. Kept beside `events`, which other code reads and which stays as it is.
         FederatedTwin.Protocol.Audit.AuditLog.Schema,
+        // Data plane v3 (docs/architecture.md): one row per patient holding all of its de-identified
+        // resources, merged at the end of each ingest from per-batch staging rows, instead of a row per
+        // resource and fact. The derived tables are cleared with the old ones: re-run the ingest once
+        // (docs/operations.md); studies, ledger and audit are kept.
+        """
+        DROP TABLE facts;
+        DROP TABLE resources;
+        DROP TABLE dirty_patients;
+        DROP TABLE consents;
+        DELETE FROM patients;
+        DELETE FROM consent_states;
+        CREATE TABLE patient_facts(pseudonym TEXT PRIMARY KEY, data BLOB NOT NULL, entries INTEGER NOT NULL, facts INTEGER NOT NULL,
+            last_year INTEGER NULL, sensitive TEXT NULL);
+        CREATE TABLE ingest_staging(id INTEGER PRIMARY KEY AUTOINCREMENT, part INTEGER NOT NULL, data BLOB NOT NULL);
+        CREATE INDEX ingest_staging_by_part ON ingest_staging(part, id);
+        CREATE TABLE store_meta(key TEXT PRIMARY KEY, value INTEGER NULL, data BLOB NULL);
+        """,
     ];
 
     private readonly string _connectionString;

@@ -86,9 +86,9 @@ public sealed class IngestTests
 
         using (var process = Process.Start(info)!)
         {
-            // Kill once some batches are committed, well before the end.
+            // Kill once some batches are staged (committed), well before the end.
             var deadline = DateTime.UtcNow.AddSeconds(60);
-            while (DateTime.UtcNow < deadline && !process.HasExited && CommittedResources(interrupted) < 20_000)
+            while (DateTime.UtcNow < deadline && !process.HasExited && StagedRows(interrupted) < 3 * 256)
             {
                 Thread.Sleep(100);
             }
@@ -134,7 +134,39 @@ public sealed class IngestTests
         Assert.Equal(71, after.Values["age"]);
     }
 
-    private static long CommittedResources(string dir)
+    [Fact]
+    public void A_resource_updated_or_moved_to_another_patient_by_a_later_export_is_stored_once_where_it_now_belongs()
+    {
+        static string Patient(string id) => "{\"resourceType\":\"Patient\",\"id\":\"" + id + "\",\"gender\":\"female\",\"birthDate\":\"1950-03-04\"}";
+        static string Condition(string id, string patient, string snomed) => "{\"resourceType\":\"Condition\",\"id\":\"" + id + "\",\"code\":{\"coding\":[{\"system\":\"http://snomed.info/sct\",\"code\":\"" + snomed + "\"}]},\"subject\":{\"reference\":\"Patient/" + patient + "\"},\"onsetDateTime\":\"2021-02-01T00:00:00Z\"}";
+        static string Encounter(string id, string patient) => "{\"resourceType\":\"Encounter\",\"id\":\"" + id + "\",\"status\":\"finished\",\"class\":{\"system\":\"http://terminology.hl7.org/CodeSystem/v3-ActCode\",\"code\":\"AMB\"},\"subject\":{\"reference\":\"Patient/" + patient + "\"},\"period\":{\"start\":\"2021-05-01T10:00:00Z\",\"end\":\"2021-05-01T11:00:00Z\"}}";
+        const string heartFailure = "88805009", diabetes = "44054006";
+
+        var first = DataTestSupport.TempDir("move-1");
+        File.WriteAllText(Path.Combine(first, "Patient.000.ndjson"), Patient("p1") + "\n" + Patient("p2") + "\n");
+        File.WriteAllText(Path.Combine(first, "Encounter.000.ndjson"), Encounter("e1", "p1") + "\n" + Encounter("e2", "p2") + "\n");
+        File.WriteAllText(Path.Combine(first, "Condition.000.ndjson"), Condition("c1", "p1", heartFailure) + "\n" + Condition("c2", "p1", heartFailure) + "\n");
+        using var node = NodeDirectory.OpenOrInitialize(DataTestSupport.TempDir("move-node"));
+        DataTestSupport.Ingest(node, first);
+        var before = new Features.FeatureBuilder(node.Store).All().Where(r => r.Values["year"] == 2021).Select(r => (r.Values["heart_failure"], r.Values["diabetes"])).Order().ToList();
+        Assert.Equal([(0.0, 0.0), (1.0, 0.0)], before);
+
+        // c1 now says diabetes (an update), c2 now belongs to p2 (a correction of the subject).
+        var second = DataTestSupport.TempDir("move-2");
+        File.WriteAllText(Path.Combine(second, "Condition.000.ndjson"), Condition("c1", "p1", diabetes) + "\n" + Condition("c2", "p2", heartFailure) + "\n");
+        var summary = DataTestSupport.Ingest(node, second);
+        Assert.Equal(2, summary.PatientsUpdated);
+        var after = new Features.FeatureBuilder(node.Store).All().Where(r => r.Values["year"] == 2021).Select(r => (r.Values["heart_failure"], r.Values["diabetes"])).Order().ToList();
+        Assert.Equal([(0.0, 1.0), (1.0, 0.0)], after);
+        Assert.Equal(6L, node.Store.Read(c => c.ExecuteScalar<long>("SELECT SUM(entries) FROM patient_facts")));
+
+        // And the same again changes nothing.
+        var again = DataTestSupport.Ingest(node, second);
+        Assert.Equal(2, again.Unchanged);
+        Assert.Equal(0, again.PatientsUpdated);
+    }
+
+    private static long StagedRows(string dir)
     {
         var db = Path.Combine(dir, "node.db");
         if (!File.Exists(db))
@@ -146,7 +178,7 @@ public sealed class IngestTests
         {
             using var c = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={db};Mode=ReadOnly");
             c.Open();
-            return c.ExecuteScalar<long>("SELECT COUNT(*) FROM resources");
+            return c.ExecuteScalar<long>("SELECT COUNT(*) FROM ingest_staging");
         }
         catch (Microsoft.Data.Sqlite.SqliteException)
         {
@@ -154,11 +186,14 @@ public sealed class IngestTests
         }
     }
 
-    private static string Snapshot(NodeDirectory node) => node.Store.Read(c => string.Join("|",
-        new[] { "resources", "facts", "patients", "quarantine", "consents", "consent_states" }.Select(t => $"{t}:{c.ExecuteScalar<long>($"SELECT COUNT(*) FROM {t}")}")));
+    /// <summary>Row counts, stored resources and facts, and a digest of every patient's stored value (pseudonyms and content).</summary>
+    private static string Snapshot(NodeDirectory node) => Counts(node) + "|" + node.Store.Read(c => Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(
+        c.Query<(string, byte[])>("SELECT pseudonym, data FROM patient_facts ORDER BY pseudonym").SelectMany(r => System.Text.Encoding.ASCII.GetBytes(r.Item1).Concat(r.Item2)).ToArray())));
 
     private static string Counts(NodeDirectory node) => node.Store.Read(c => string.Join("|",
-        new[] { "resources", "facts", "patients", "quarantine", "consent_states" }.Select(t => $"{t}:{c.ExecuteScalar<long>($"SELECT COUNT(*) FROM {t}")}")));
+        new[] { "patient_facts", "patients", "quarantine", "consent_states", "ingest_staging" }.Select(t => $"{t}:{c.ExecuteScalar<long>($"SELECT COUNT(*) FROM {t}")}")
+            .Append($"resources:{c.ExecuteScalar<long>("SELECT COALESCE(SUM(entries), 0) FROM patient_facts")}")
+            .Append($"facts:{c.ExecuteScalar<long>("SELECT COALESCE(SUM(facts), 0) FROM patient_facts")}")));
 
     private static string Sorted(string csv) => string.Join("\n", csv.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal));
 }

@@ -1,0 +1,418 @@
+using System.Buffers.Binary;
+using System.Text;
+using System.Text.Json;
+using FederatedTwin.Node.Deidentification;
+using FederatedTwin.Node.Features;
+
+namespace FederatedTwin.Node.Ingest;
+
+/// <summary>One de-identified fact: a year, never a date; codes already reduced to a category.</summary>
+public readonly record struct StoredFact(int Year, string Kind, string? Category, double Value, string? Sensitive);
+
+/// <summary>A Patient resource as the store keeps it (Safe Harbor already applied: a birth year only under 90).</summary>
+public sealed record StoredPatient(string? Sex, string Zip3, int? DeceasedYear, int? BirthYear, bool NinetyPlus);
+
+/// <summary>A Consent resource as the store keeps it: years and flattened provisions.</summary>
+public sealed record StoredConsent(string Status, string? Scope, int? Year, string RulesJson);
+
+/// <summary>
+/// What the store keeps of one resource: its keyed resource key and content hash (for idempotency and
+/// updates), a version (the order it arrived in: the newest copy of a resource wins), and what the
+/// features need from it. Encoded compactly so that a patient's resources are one value in the store.
+/// </summary>
+public sealed class StoredEntry
+{
+    public required UInt128 Key { get; init; }
+
+    public required UInt128 Hash { get; init; }
+
+    public required long Version { get; init; }
+
+    public required string Type { get; init; }
+
+    public StoredPatient? Patient { get; init; }
+
+    public StoredConsent? Consent { get; init; }
+
+    public IReadOnlyList<StoredFact> Facts { get; init; } = [];
+}
+
+/// <summary>
+/// The binary layout of entries: [key 16][hash 16][version 8][body length 4][body]. The body holds the
+/// type and the de-identified payload; the header alone lets a merge compare keys and hashes without
+/// decoding it.
+/// </summary>
+public static class EntryCodec
+{
+    public const int HeaderSize = 44;
+    private const byte TagNone = 0, TagFacts = 1, TagPatient = 2, TagConsent = 3;
+
+    /// <summary>
+    /// Reduces a parsed resource to its entry (runs in the ingest's parallel stage): code lists decide
+    /// the categories and sensitivity, dates become years, the 90+ rule is applied. A resource that no
+    /// patient owns keeps only its key and hash.
+    /// </summary>
+    public static byte[] Encode(ClinicalRecord record, UInt128 key, UInt128 hash, long version, bool ownedByPatient, int currentYear)
+    {
+        using var body = new MemoryStream(64);
+        using (var w = new BinaryWriter(body, Encoding.UTF8, leaveOpen: true))
+        {
+            w.Write(record.Type);
+            WritePayload(w, record, ownedByPatient, currentYear);
+        }
+
+        var bytes = new byte[HeaderSize + body.Length];
+        WriteHeader(bytes, key, hash, version, (int)body.Length);
+        body.GetBuffer().AsSpan(0, (int)body.Length).CopyTo(bytes.AsSpan(HeaderSize));
+        return bytes;
+    }
+
+    public static UInt128 Key(ReadOnlySpan<byte> entry) => BinaryPrimitives.ReadUInt128BigEndian(entry);
+
+    public static UInt128 Hash(ReadOnlySpan<byte> entry) => BinaryPrimitives.ReadUInt128BigEndian(entry[16..]);
+
+    public static long Version(ReadOnlySpan<byte> entry) => BinaryPrimitives.ReadInt64LittleEndian(entry[32..]);
+
+    /// <summary>The length of the entry that starts the span (header and body).</summary>
+    public static int Length(ReadOnlySpan<byte> entry) => HeaderSize + BinaryPrimitives.ReadInt32LittleEndian(entry[40..]);
+
+    private static readonly byte[] ConsentType = [7, .. "Consent"u8];
+
+    /// <summary>Whether the entry is a Consent's (its body starts with the type, as BinaryWriter writes a string).</summary>
+    public static bool IsConsent(ReadOnlySpan<byte> entry) => entry[HeaderSize..].StartsWith(ConsentType);
+
+    /// <summary>The entries of a value (a patient's row, or a staged batch's entries), as offsets and lengths.</summary>
+    public static List<(int Offset, int Length)> Split(ReadOnlySpan<byte> data)
+    {
+        var list = new List<(int, int)>();
+        for (var offset = 0; offset < data.Length;)
+        {
+            var length = Length(data[offset..]);
+            list.Add((offset, length));
+            offset += length;
+        }
+
+        return list;
+    }
+
+    public static StoredEntry Decode(ReadOnlySpan<byte> entry)
+    {
+        var r = new BodyReader(entry[HeaderSize..Length(entry)]);
+        var type = r.String();
+        StoredPatient? patient = null;
+        StoredConsent? consent = null;
+        var facts = new List<StoredFact>();
+        switch (r.Byte())
+        {
+            case TagFacts:
+                for (var n = r.Int32(); n > 0; n--)
+                {
+                    facts.Add(new StoredFact(r.Int16(), r.String(), r.NullableString(), r.Double(), r.NullableString()));
+                }
+
+                break;
+            case TagPatient:
+                patient = new StoredPatient(r.NullableString(), r.String(), r.NullableInt32(), r.NullableInt32(), r.Byte() != 0);
+                break;
+            case TagConsent:
+                consent = new StoredConsent(r.String(), r.NullableString(), r.NullableInt32(), r.String());
+                break;
+        }
+
+        return new StoredEntry { Key = Key(entry), Hash = Hash(entry), Version = Version(entry), Type = type, Patient = patient, Consent = consent, Facts = facts };
+    }
+
+    /// <summary>Only the facts, skipping those in sensitive categories not allowed (the hot path of feature building).</summary>
+    public static void ReadFacts(ReadOnlySpan<byte> data, IReadOnlySet<string> allowedSensitive, List<StoredFact> into)
+    {
+        for (var offset = 0; offset < data.Length;)
+        {
+            var length = Length(data[offset..]);
+            var r = new BodyReader(data.Slice(offset + HeaderSize, length - HeaderSize));
+            offset += length;
+            r.SkipString();
+            if (r.Byte() != TagFacts)
+            {
+                continue;
+            }
+
+            for (var n = r.Int32(); n > 0; n--)
+            {
+                var fact = new StoredFact(r.Int16(), r.String(), r.NullableString(), r.Double(), r.NullableString());
+                if (fact.Sensitive is null || allowedSensitive.Contains(fact.Sensitive))
+                {
+                    into.Add(fact);
+                }
+            }
+        }
+    }
+
+    /// <summary>A Patient's or Consent's payload (null for other entries), and the facts' count, last year and sensitive categories, without decoding the rest.</summary>
+    public static (StoredEntry? PatientOrConsent, int Facts, int? LastYear) Summarize(ReadOnlySpan<byte> entry, int maxYear, Dictionary<string, int> sensitive)
+    {
+        var r = new BodyReader(entry[HeaderSize..Length(entry)]);
+        r.SkipString();
+        var tag = r.Byte();
+        if (tag is TagPatient or TagConsent)
+        {
+            return (Decode(entry), 0, null);
+        }
+
+        if (tag != TagFacts)
+        {
+            return (null, 0, null);
+        }
+
+        var count = r.Int32();
+        int? last = null;
+        for (var n = count; n > 0; n--)
+        {
+            int year = r.Int16();
+            r.SkipString();
+            if (r.Byte() != 0)
+            {
+                r.SkipString();
+            }
+
+            r.Double();
+            if (year <= maxYear && (last is null || year > last))
+            {
+                last = year;
+            }
+
+            if (r.NullableString() is { } category)
+            {
+                sensitive[category] = sensitive.GetValueOrDefault(category) + 1;
+            }
+        }
+
+        return (null, count, last);
+    }
+
+    private static void WriteHeader(Span<byte> bytes, UInt128 key, UInt128 hash, long version, int bodyLength)
+    {
+        BinaryPrimitives.WriteUInt128BigEndian(bytes, key);
+        BinaryPrimitives.WriteUInt128BigEndian(bytes[16..], hash);
+        BinaryPrimitives.WriteInt64LittleEndian(bytes[32..], version);
+        BinaryPrimitives.WriteInt32LittleEndian(bytes[40..], bodyLength);
+    }
+
+    private static void WritePayload(BinaryWriter w, ClinicalRecord record, bool ownedByPatient, int currentYear)
+    {
+        if (!ownedByPatient)
+        {
+            w.Write(TagNone);
+            return;
+        }
+
+        switch (record)
+        {
+            case PatientRecord p:
+                var (birthYear, ninetyPlus) = SafeHarbor.BirthYear(p.BirthDate, p.DeceasedYear, currentYear);
+                w.Write(TagPatient);
+                WriteNullable(w, p.Sex);
+                w.Write(p.Zip3);
+                WriteNullable(w, p.DeceasedYear);
+                WriteNullable(w, birthYear);
+                w.Write(ninetyPlus);
+                return;
+            case ConsentRecord consent:
+                w.Write(TagConsent);
+                w.Write(consent.Status);
+                WriteNullable(w, consent.Scope);
+                WriteNullable(w, consent.Year);
+                w.Write(JsonSerializer.Serialize(consent.Rules));
+                return;
+        }
+
+        var facts = Facts(record);
+        w.Write(facts.Count == 0 ? TagNone : TagFacts);
+        if (facts.Count > 0)
+        {
+            w.Write(facts.Count);
+            foreach (var f in facts)
+            {
+                w.Write((short)f.Year);
+                w.Write(f.Kind);
+                WriteNullable(w, f.Category);
+                w.Write(f.Value);
+                WriteNullable(w, f.Sensitive);
+            }
+        }
+    }
+
+    /// <summary>The facts a resource contributes (sensitive ones flagged with their category, 42 CFR Part 2 and the site's lists).</summary>
+    private static List<StoredFact> Facts(ClinicalRecord record)
+    {
+        var facts = new List<StoredFact>(2);
+        string? label = null;
+        foreach (var l in record.SecurityLabels)
+        {
+            var parts = l.Split('|', 2);
+            if ((label = CodeList.Sensitive.Match(parts[0], parts.ElementAtOrDefault(1))) is not null)
+            {
+                break;
+            }
+        }
+
+        switch (record)
+        {
+            case ConditionRecord cond when cond.OnsetYear is { } year:
+                string? flag = null, sensitive = label;
+                foreach (var (system, code) in cond.Codes)
+                {
+                    flag ??= CodeList.ChronicConditions.Match(system, code);
+                    sensitive ??= CodeList.Sensitive.Match(system, code);
+                }
+
+                if (flag is not null || sensitive is not null)
+                {
+                    facts.Add(new StoredFact(year, "condition", flag, 1, sensitive));
+                }
+
+                if (cond.Codes.Any(x => CodeList.MedicareProxies.Match(x.System, x.Code) is not null))
+                {
+                    facts.Add(new StoredFact(year, "condition", FeatureSchema.EsrdProxy, 1, sensitive));
+                }
+
+                break;
+            case EncounterRecord e when e.Year is { } year:
+                var reason = label;
+                foreach (var (system, code) in e.Reasons)
+                {
+                    reason ??= CodeList.Sensitive.Match(system, code);
+                }
+
+                facts.Add(new StoredFact(year, "encounter", e.Class switch { "IMP" or "ACUTE" or "NONAC" => "inpatient", "EMER" => "emergency", _ => "ambulatory" }, e.Days, reason));
+                break;
+            case ObservationRecord o when o.Year is { } year:
+                foreach (var (loinc, value) in o.Values)
+                {
+                    var lab = loinc switch { "4548-4" => "hba1c", "8480-6" => "sbp", "8462-4" => "dbp", _ => null };
+                    if (lab is not null)
+                    {
+                        facts.Add(new StoredFact(year, "lab", lab, (double)value, label));
+                    }
+                }
+
+                break;
+            case CostRecord cost when cost.Year is { } year && cost.Amount is { } amount:
+                facts.Add(new StoredFact(year, "cost", cost.Type, (double)amount, label));
+                break;
+        }
+
+        return facts;
+    }
+
+    private static void WriteNullable(BinaryWriter w, string? value)
+    {
+        w.Write(value is not null);
+        if (value is not null)
+        {
+            w.Write(value);
+        }
+    }
+
+    private static void WriteNullable(BinaryWriter w, int? value)
+    {
+        w.Write(value is not null);
+        if (value is not null)
+        {
+            w.Write(value.Value);
+        }
+    }
+
+    /// <summary>Reads what <see cref="BinaryWriter"/> wrote (7-bit length-prefixed UTF-8 strings, little-endian numbers) straight from the span.</summary>
+    private ref struct BodyReader(ReadOnlySpan<byte> span)
+    {
+        private readonly ReadOnlySpan<byte> _span = span;
+        private int _at;
+
+        public byte Byte() => _span[_at++];
+
+        public short Int16()
+        {
+            var v = BinaryPrimitives.ReadInt16LittleEndian(_span[_at..]);
+            _at += 2;
+            return v;
+        }
+
+        public int Int32()
+        {
+            var v = BinaryPrimitives.ReadInt32LittleEndian(_span[_at..]);
+            _at += 4;
+            return v;
+        }
+
+        public double Double()
+        {
+            var v = BinaryPrimitives.ReadDoubleLittleEndian(_span[_at..]);
+            _at += 8;
+            return v;
+        }
+
+        public int? NullableInt32() => Byte() != 0 ? Int32() : null;
+
+        public string? NullableString() => Byte() != 0 ? String() : null;
+
+        public string String()
+        {
+            var length = Length7();
+            var value = Strings.Get(_span.Slice(_at, length));
+            _at += length;
+            return value;
+        }
+
+        public void SkipString()
+        {
+            var length = Length7(); // not `_at += Length7()`: that would add to _at as it was before the prefix
+            _at += length;
+        }
+
+        private int Length7()
+        {
+            int value = 0, shift = 0;
+            byte b;
+            do
+            {
+                b = _span[_at++];
+                value |= (b & 0x7F) << shift;
+                shift += 7;
+            }
+            while ((b & 0x80) != 0);
+            return value;
+        }
+    }
+
+    /// <summary>The store's strings (types, kinds, categories) come from small sets: one instance each per thread, not one per fact.</summary>
+    private static class Strings
+    {
+        [ThreadStatic]
+        private static Dictionary<string, string>? _cache;
+
+        public static string Get(ReadOnlySpan<byte> utf8)
+        {
+            if (utf8.Length > 64)
+            {
+                return Encoding.UTF8.GetString(utf8);
+            }
+
+            Span<char> chars = stackalloc char[64];
+            var n = Encoding.UTF8.GetChars(utf8, chars);
+            var cache = _cache ??= new Dictionary<string, string>(StringComparer.Ordinal);
+            var lookup = cache.GetAlternateLookup<ReadOnlySpan<char>>();
+            if (lookup.TryGetValue(chars[..n], out var known))
+            {
+                return known;
+            }
+
+            var value = new string(chars[..n]);
+            if (cache.Count < 4096)
+            {
+                cache[value] = value;
+            }
+
+            return value;
+        }
+    }
+}
