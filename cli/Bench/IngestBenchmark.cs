@@ -66,6 +66,46 @@ internal static class IngestBenchmark
             _ = pipeline.Parse("{\"resourceType\":\"Patient\",\"id\":\"warm-up\"}"u8);
             startup.Stop();
 
+            if (Environment.GetEnvironmentVariable("FTWIN_PARSE_ONLY") is "1")
+            {
+                process.Refresh();
+                var c0 = process.TotalProcessorTime;
+                var sw = Stopwatch.StartNew();
+                foreach (var f in files)
+                {
+                    foreach (var batch in IngestSources.Read(f, "x").Chunk(8192))
+                    {
+                        Parallel.ForEach(batch, new ParallelOptions { MaxDegreeOfParallelism = cores }, line => pipeline.Parse(line.Bytes.Span));
+                    }
+                }
+
+                process.Refresh();
+                Console.Error.WriteLine($"parse-only wall {sw.Elapsed.TotalSeconds:F2} cpu {(process.TotalProcessorTime - c0).TotalSeconds:F2}");
+                var h = node.Pseudonymizer.CreateHasher();
+                c0 = process.TotalProcessorTime;
+                foreach (var f in files)
+                {
+                    foreach (var line in IngestSources.Read(f, "x"))
+                    {
+                        h.Content(line.Bytes.Span);
+                        h.Resource("Encounter", "abcdef");
+                    }
+                }
+
+                process.Refresh();
+                Console.Error.WriteLine($"read+hash cpu {(process.TotalProcessorTime - c0).TotalSeconds:F2}");
+                c0 = process.TotalProcessorTime;
+                foreach (var f in files)
+                {
+                    foreach (var line in IngestSources.Read(f, "x"))
+                    {
+                    }
+                }
+
+                process.Refresh();
+                Console.Error.WriteLine($"read cpu {(process.TotalProcessorTime - c0).TotalSeconds:F2}");
+            }
+
             process.Refresh();
             var ingestCpu = process.TotalProcessorTime;
             var ingest = Stopwatch.StartNew();

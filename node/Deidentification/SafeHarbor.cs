@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Text;
 
@@ -80,24 +81,38 @@ public sealed class Pseudonymizer(byte[] key)
 }
 
 /// <summary>
-/// The <see cref="Pseudonymizer"/>'s HMACs for one thread. A one-shot HMAC call sets the key up every
-/// time, which cost more than hashing the line itself; this keeps one HMAC state and resets it
-/// (RFC 2104: the same key, so the same outputs). The patient pseudonym of the previous line is kept,
-/// since the lines of one patient come together in an export. Not thread-safe.
+/// The <see cref="Pseudonymizer"/>'s HMACs for one thread, computed as RFC 2104 defines HMAC:
+/// SHA-256((K ⊕ opad) ‖ SHA-256((K ⊕ ipad) ‖ m)), with the padded keys prepared once. The platform's
+/// HMAC object re-initializes its key (and, on OpenSSL 3, looks the digest up again) on every message,
+/// which cost more than hashing a whole line; the outputs are the same (a test checks). The patient
+/// pseudonym of the previous line is kept, since the lines of one patient come together. Not thread-safe.
 /// </summary>
-public sealed class KeyedHasher(byte[] key) : IDisposable
+public sealed class KeyedHasher
 {
-    private readonly IncrementalHash _hmac = IncrementalHash.CreateHMAC(HashAlgorithmName.SHA256, key);
-    private readonly byte[] _output = new byte[32];
-    private byte[] _text = new byte[256];
+    private const int Block = 64;
+    private readonly byte[] _outer = new byte[Block + 32];
+    private byte[] _inner = new byte[Block + 256];
+    private readonly byte[] _hash = new byte[32];
+    private readonly IncrementalHash _sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
     private string? _lastPatientId;
     private string? _lastPseudonym;
+
+    public KeyedHasher(byte[] key)
+    {
+        var k = key.Length > Block ? SHA256.HashData(key) : key;
+        for (var i = 0; i < Block; i++)
+        {
+            var b = i < k.Length ? k[i] : (byte)0;
+            _inner[i] = (byte)(b ^ 0x36);
+            _outer[i] = (byte)(b ^ 0x5c);
+        }
+    }
 
     public string Patient(string patientId)
     {
         if (!string.Equals(patientId, _lastPatientId, StringComparison.Ordinal))
         {
-            _lastPseudonym = Convert.ToHexStringLower(Domain("patient", patientId, null).AsSpan(0, 16));
+            _lastPseudonym = Convert.ToHexStringLower(Domain("patient", patientId, null)[..16]);
             _lastPatientId = patientId;
         }
 
@@ -105,48 +120,53 @@ public sealed class KeyedHasher(byte[] key) : IDisposable
     }
 
     /// <summary>The first 16 bytes of the resource key (<see cref="Pseudonymizer.Resource"/> is their hex).</summary>
-    public UInt128 Resource(string type, string id) => Read(Domain("resource", type, id));
+    public UInt128 Resource(string type, string id) => BinaryPrimitives.ReadUInt128BigEndian(Domain("resource", type, id));
 
-    /// <summary>The first 16 bytes of the content hash (<see cref="Pseudonymizer.Content"/> is their hex).</summary>
-    public UInt128 Content(ReadOnlySpan<byte> bytes)
+    /// <summary>The first 16 bytes of the content hash (<see cref="Pseudonymizer.Content"/> is their hex); big-endian, so it orders as its hex does.</summary>
+    public UInt128 Content(ReadOnlySpan<byte> bytes) => BinaryPrimitives.ReadUInt128BigEndian(Mac(bytes));
+
+    public string Line(ReadOnlySpan<byte> line) => Convert.ToHexStringLower(Mac(line)[..16]);
+
+    private ReadOnlySpan<byte> Mac(ReadOnlySpan<byte> message)
     {
-        _hmac.AppendData(bytes);
-        _hmac.GetHashAndReset(_output);
-        return Read(_output);
+        Reserve(message.Length);
+        message.CopyTo(_inner.AsSpan(Block));
+        return Finish(message.Length);
     }
-
-    public string Line(ReadOnlySpan<byte> line)
-    {
-        _hmac.AppendData(line);
-        _hmac.GetHashAndReset(_output);
-        return Convert.ToHexStringLower(_output.AsSpan(0, 16));
-    }
-
-    public void Dispose() => _hmac.Dispose();
-
-    /// <summary>Big-endian, so the number orders as its hex does.</summary>
-    private static UInt128 Read(ReadOnlySpan<byte> hash) => System.Buffers.Binary.BinaryPrimitives.ReadUInt128BigEndian(hash);
 
     /// <summary>HMAC over UTF-8 of domain + NUL + a [+ "/" + b], as <see cref="Pseudonymizer"/> hashes its strings.</summary>
-    private byte[] Domain(string domain, string a, string? b)
+    private ReadOnlySpan<byte> Domain(string domain, string a, string? b)
     {
-        var length = Encoding.UTF8.GetMaxByteCount(domain.Length + a.Length + (b?.Length ?? 0) + 2);
-        if (_text.Length < length)
-        {
-            _text = new byte[length];
-        }
-
-        var n = Encoding.UTF8.GetBytes(domain, _text);
-        _text[n++] = 0;
-        n += Encoding.UTF8.GetBytes(a, _text.AsSpan(n));
+        Reserve(Encoding.UTF8.GetMaxByteCount(domain.Length + a.Length + (b?.Length ?? 0) + 2));
+        var text = _inner.AsSpan(Block);
+        var n = Encoding.UTF8.GetBytes(domain, text);
+        text[n++] = 0;
+        n += Encoding.UTF8.GetBytes(a, text[n..]);
         if (b is not null)
         {
-            _text[n++] = (byte)'/';
-            n += Encoding.UTF8.GetBytes(b, _text.AsSpan(n));
+            text[n++] = (byte)'/';
+            n += Encoding.UTF8.GetBytes(b, text[n..]);
         }
 
-        _hmac.AppendData(_text.AsSpan(0, n));
-        _hmac.GetHashAndReset(_output);
-        return _output;
+        return Finish(n);
+    }
+
+    private ReadOnlySpan<byte> Finish(int length)
+    {
+        _sha.AppendData(_inner.AsSpan(0, Block + length));
+        _sha.GetHashAndReset(_outer.AsSpan(Block));
+        _sha.AppendData(_outer);
+        _sha.GetHashAndReset(_hash);
+        return _hash;
+    }
+
+    private void Reserve(int length)
+    {
+        if (_inner.Length < Block + length)
+        {
+            var grown = new byte[Math.Max(Block + length, _inner.Length * 2)];
+            _inner.AsSpan(0, Block).CopyTo(grown);
+            _inner = grown;
+        }
     }
 }

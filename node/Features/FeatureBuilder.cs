@@ -19,6 +19,8 @@ public sealed class FeatureBuilder(NodeStore store)
 {
     public static readonly IReadOnlyList<string> Purposes = ["TREAT", "HOPERAT", "HPAYMT", "HRESCH", "PUBHLTH"];
 
+    private const int ChunkPatients = 1024;
+
     /// <summary>The last year with any fact: outcomes are observed only up to it.</summary>
     public int? DataLastYear() => store.Read(c => c.ExecuteScalar<int?>("SELECT MAX(last_year) FROM patient_facts"));
 
@@ -36,15 +38,41 @@ public sealed class FeatureBuilder(NodeStore store)
             FROM patients p JOIN patient_facts f ON f.pseudonym = p.pseudonym ORDER BY p.pseudonym
             """;
         using var reader = command.ExecuteReader();
-        while (reader.Read())
+
+        // Patients are independent: a chunk at a time is computed on all cores and yielded in order.
+        var chunk = new List<(string Pseudonym, string? Sex, int? Deceased, int? BirthYear, bool NinetyPlus, byte[] Data)>(ChunkPatients);
+        while (true)
         {
-            var pseudonym = reader.GetString(0);
-            var ages = Ages(reader.IsDBNull(3) ? null : reader.GetInt32(3), reader.GetInt64(4) != 0);
-            var facts = new List<StoredFact>();
-            EntryCodec.ReadFacts((byte[])reader[5], allowedSensitive, facts);
-            foreach (var row in ForPatient(pseudonym, reader.IsDBNull(1) ? null : reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetInt32(2), ages, facts, lastYear))
+            var more = reader.Read();
+            if (more)
             {
-                yield return row;
+                chunk.Add((reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetInt32(2),
+                    reader.IsDBNull(3) ? null : reader.GetInt32(3), reader.GetInt64(4) != 0, (byte[])reader[5]));
+            }
+
+            if (chunk.Count == ChunkPatients || (!more && chunk.Count > 0))
+            {
+                var rows = new List<PatientYear>[chunk.Count];
+                Parallel.For(0, chunk.Count, i =>
+                {
+                    var p = chunk[i];
+                    var facts = new List<StoredFact>();
+                    EntryCodec.ReadFacts(p.Data, allowedSensitive, facts);
+                    rows[i] = [.. ForPatient(p.Pseudonym, p.Sex, p.Deceased, Ages(p.BirthYear, p.NinetyPlus), facts, lastYear)];
+                });
+                chunk.Clear();
+                foreach (var patient in rows)
+                {
+                    foreach (var row in patient)
+                    {
+                        yield return row;
+                    }
+                }
+            }
+
+            if (!more)
+            {
+                yield break;
             }
         }
     }
@@ -101,15 +129,35 @@ public sealed class FeatureBuilder(NodeStore store)
             yield break;
         }
 
-        var onset = new Dictionary<string, int>();
-        foreach (var f in facts.Where(f => f.Kind == "condition" && f.Category is not null))
+        // One pass over the facts into per-year totals (in the facts' order, so sums are the same as summing each year's list).
+        var onset = new Dictionary<string, int>(StringComparer.Ordinal);
+        var years = new Dictionary<int, YearTotals>();
+        int minAll = int.MaxValue, minUse = int.MaxValue;
+        foreach (var f in facts)
         {
-            onset[f.Category!] = Math.Min(onset.GetValueOrDefault(f.Category!, int.MaxValue), (int)f.Year);
+            minAll = Math.Min(minAll, f.Year);
+            if (f.Kind == "condition")
+            {
+                if (f.Category is not null)
+                {
+                    onset[f.Category] = Math.Min(onset.GetValueOrDefault(f.Category, int.MaxValue), f.Year);
+                }
+
+                continue;
+            }
+
+            minUse = Math.Min(minUse, f.Year);
+            if (!years.TryGetValue(f.Year, out var t))
+            {
+                years[f.Year] = t = new YearTotals();
+            }
+
+            t.Add(f);
         }
 
-        var byYear = facts.ToLookup(f => (int)f.Year);
-        var first = Math.Max((int)facts.Where(f => f.Kind != "condition").Select(f => f.Year).DefaultIfEmpty(facts.Min(f => f.Year)).Min(), ages.Keys.Min());
+        var first = Math.Max(minUse == int.MaxValue ? minAll : minUse, ages.Keys.Min());
         var last = Math.Min(lastYear, deceased ?? lastYear);
+        var none = new YearTotals();
         for (var year = first; year <= last; year++)
         {
             if (!ages.TryGetValue(year, out var age))
@@ -117,7 +165,7 @@ public sealed class FeatureBuilder(NodeStore store)
                 continue;
             }
 
-            var v = new Dictionary<string, double?>(StringComparer.Ordinal)
+            var v = new Dictionary<string, double?>(64, StringComparer.Ordinal)
             {
                 ["year"] = year,
                 ["age"] = age,
@@ -133,11 +181,11 @@ public sealed class FeatureBuilder(NodeStore store)
             }
 
             v["condition_count"] = count;
-            Utilization(byYear[year], v, string.Empty);
-            foreach (var (lab, _) in new[] { ("hba1c", 0), ("sbp", 0), ("dbp", 0) })
+            var now = years.GetValueOrDefault(year) ?? none;
+            now.Utilization(v);
+            for (var lab = 0; lab < YearTotals.Labs.Length; lab++)
             {
-                var values = byYear[year].Where(f => f.Kind == "lab" && f.Category == lab).Select(f => f.Value).ToList();
-                v[lab] = values.Count == 0 ? null : Math.Round(values.Average(), 2);
+                v[YearTotals.Labs[lab]] = now.LabCount[lab] == 0 ? null : Math.Round(now.LabSum[lab] / now.LabCount[lab], 2);
             }
 
             var observed = year + 1 <= lastYear && (deceased is null || deceased >= year + 1);
@@ -145,7 +193,7 @@ public sealed class FeatureBuilder(NodeStore store)
             if (observed)
             {
                 var next = new Dictionary<string, double?>(StringComparer.Ordinal);
-                Utilization(byYear[year + 1], next, string.Empty);
+                (years.GetValueOrDefault(year + 1) ?? none).Utilization(next);
                 v["admission_next_year"] = next["inpatient_admissions"] > 0 ? 1 : 0;
                 v["inpatient_days_next_year"] = next["inpatient_days"];
                 v["ed_visits_next_year"] = next["ed_visits"];
@@ -161,28 +209,59 @@ public sealed class FeatureBuilder(NodeStore store)
         }
     }
 
+    /// <summary>A patient's utilization, cost and labs in one year.</summary>
+    private sealed class YearTotals
+    {
+        public static readonly string[] Labs = ["hba1c", "sbp", "dbp"];
+        public readonly double[] LabSum = new double[3];
+        public readonly int[] LabCount = new int[3];
+        private int _inpatient, _ed, _ambulatory, _claims;
+        private double _inpatientDays, _claimSum;
+
+        public void Add(StoredFact f)
+        {
+            switch (f.Kind)
+            {
+                case "encounter" when f.Category == "inpatient":
+                    _inpatient++;
+                    _inpatientDays += f.Value;
+                    break;
+                case "encounter" when f.Category == "emergency":
+                    _ed++;
+                    break;
+                case "encounter" when f.Category == "ambulatory":
+                    _ambulatory++;
+                    break;
+                case "cost":
+                    _claims++;
+                    _claimSum += f.Value;
+                    break;
+                case "lab" when Array.IndexOf(Labs, f.Category) is var lab and >= 0:
+                    LabSum[lab] += f.Value;
+                    LabCount[lab]++;
+                    break;
+            }
+        }
+
+        /// <summary>Cost from claims where the year has any, else from the unit-cost table (docs/features.md).</summary>
+        public void Utilization(Dictionary<string, double?> v)
+        {
+            var unit = FeatureSchema.UnitCost;
+            v["inpatient_admissions"] = _inpatient;
+            v["inpatient_days"] = _inpatientDays;
+            v["ed_visits"] = _ed;
+            v["ambulatory_visits"] = _ambulatory;
+            v["cost"] = _claims > 0
+                ? Math.Round(_claimSum, 2)
+                : (_inpatient * unit["inpatient_stay"]) + (_inpatientDays * unit["inpatient_day"]) + (_ed * unit["emergency"]) + (_ambulatory * unit["ambulatory"]);
+            v["cost_from_claims"] = _claims > 0 ? 1 : 0;
+        }
+    }
+
     private static Dictionary<string, double?> WithBand(Dictionary<string, double?> v, int age)
     {
         v["age_band"] = FeatureSchema.AgeBands.ToList().IndexOf(FeatureSchema.AgeBand(age));
         return v;
-    }
-
-    private static void Utilization(IEnumerable<StoredFact> facts, Dictionary<string, double?> v, string suffix)
-    {
-        var list = facts.ToList();
-        var inpatient = list.Where(f => f.Kind == "encounter" && f.Category == "inpatient").ToList();
-        var ed = list.Count(f => f.Kind == "encounter" && f.Category == "emergency");
-        var amb = list.Count(f => f.Kind == "encounter" && f.Category == "ambulatory");
-        var claims = list.Where(f => f.Kind == "cost").ToList();
-        v["inpatient_admissions" + suffix] = inpatient.Count;
-        v["inpatient_days" + suffix] = inpatient.Sum(f => f.Value);
-        v["ed_visits" + suffix] = ed;
-        v["ambulatory_visits" + suffix] = amb;
-        var unit = FeatureSchema.UnitCost;
-        v["cost" + suffix] = claims.Count > 0
-            ? Math.Round(claims.Sum(f => f.Value), 2)
-            : (inpatient.Count * unit["inpatient_stay"]) + (inpatient.Sum(f => f.Value) * unit["inpatient_day"]) + (ed * unit["emergency"]) + (amb * unit["ambulatory"]);
-        v["cost_from_claims" + suffix] = claims.Count > 0 ? 1 : 0;
     }
 
     /// <summary>

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using System.Text.RegularExpressions;
 using FederatedTwin.Node.Deidentification;
 using Hl7.Fhir.Introspection;
 using Hl7.Fhir.Model;
@@ -317,25 +316,8 @@ public sealed partial class FastFhirParser
         switch (element.Primitive)
         {
             case Primitive.Date or Primitive.DateTime or Primitive.Instant:
-                Span<char> chars = stackalloc char[64];
-                if (value.Length > chars.Length)
-                {
-                    return false;
-                }
-
-                for (var i = 0; i < value.Length; i++)
-                {
-                    if (value[i] > 127)
-                    {
-                        return false;
-                    }
-
-                    chars[i] = (char)value[i];
-                }
-
-                var s = chars[..value.Length];
-                var pattern = element.Primitive switch { Primitive.Date => DatePattern(), Primitive.DateTime => DateTimePattern(), _ => InstantPattern() };
-                return pattern.IsMatch(s) && RealDate(s);
+                var syntax = element.Primitive switch { Primitive.Date => FhirDateSyntax.IsDate(value), Primitive.DateTime => FhirDateSyntax.IsDateTime(value), _ => FhirDateSyntax.IsInstant(value) };
+                return syntax && RealDate(value);
             case Primitive.Code when element.Literals is not null:
                 var literals = element.Literals.GetAlternateLookup<ReadOnlySpan<byte>>();
                 if (literals.TryGetValue(value, out var known))
@@ -357,7 +339,7 @@ public sealed partial class FastFhirParser
     }
 
     /// <summary>The pattern allows 2023-02-31; the calendar does not (digits are already pattern-checked).</summary>
-    private static bool RealDate(ReadOnlySpan<char> value)
+    private static bool RealDate(ReadOnlySpan<byte> value)
     {
         if (value.Length < 10)
         {
@@ -633,14 +615,4 @@ public sealed partial class FastFhirParser
 
         return null;
     }
-
-    // FHIR R4 primitive patterns (http://hl7.org/fhir/R4/datatypes.html).
-    [GeneratedRegex(@"^([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1]))?)?$")]
-    private static partial Regex DatePattern();
-
-    [GeneratedRegex(@"^([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1])(T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00)))?)?)?$")]
-    private static partial Regex DateTimePattern();
-
-    [GeneratedRegex(@"^([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)-(0[1-9]|1[0-2])-(0[1-9]|[1-2][0-9]|3[0-1])T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))$")]
-    private static partial Regex InstantPattern();
 }

@@ -122,26 +122,32 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0)
                 return result;
             }
 
-            // Parse batch k+1 while batch k is written: the writer is the one serial stage.
-            Task<ParsedLine[]>? pending = null;
-            long first = 0;
-            foreach (var batch in Batches(files))
+            // Lines are read and batches parsed ahead (a bounded queue: memory stays flat) while this
+            // thread writes them in order: the writer is the one serial stage.
+            using var queue = new System.Collections.Concurrent.BlockingCollection<Task<ParsedLine[]>>(boundedCapacity: 2);
+            var reader = Task.Run(() =>
             {
-                var version = (runId << 40) + first;
-                first += batch.Length;
-                var next = Task.Run(() => ParseBatch(batch, version, currentYear));
-                if (pending is not null)
+                try
                 {
-                    Write(Wait(pending));
+                    long first = 0;
+                    foreach (var batch in Batches(files))
+                    {
+                        var version = (runId << 40) + first;
+                        first += batch.Length;
+                        queue.Add(Task.Run(() => ParseBatch(batch, version, currentYear)));
+                    }
                 }
-
-                pending = next;
-            }
-
-            if (pending is not null)
+                finally
+                {
+                    queue.CompleteAdding();
+                }
+            });
+            foreach (var parsed in queue.GetConsumingEnumerable())
             {
-                Write(Wait(pending));
+                Write(Wait(parsed));
             }
+
+            reader.GetAwaiter().GetResult();
 
             var merging = Stopwatch.StartNew();
             using (var merge = new FactMaterializer(connection))

@@ -92,6 +92,7 @@ internal sealed class FactMaterializer(SqliteConnection connection) : IDisposabl
         }
 
         var filter = StoredKeyFilter.Load(connection, _sql);
+        var empty = _sql.Scalar("SELECT EXISTS(SELECT 1 FROM patient_facts)") is 0L; // a first ingest looks nothing up
         long unchanged = 0;
         var updated = new HashSet<string>(StringComparer.Ordinal);
         var pending = 0L;
@@ -112,9 +113,12 @@ internal sealed class FactMaterializer(SqliteConnection connection) : IDisposabl
                 }
             }
 
+            // Merge decisions in order (cheap, and the filter sees keys one by one), then the patients'
+            // values in parallel, then their rows written by this one connection.
+            var changes = new List<(string Group, List<byte[]> Entries, bool Consents)>();
             foreach (var (group, incoming) in groups)
             {
-                var entries = Load(group);
+                var entries = empty ? [] : Load(group);
                 var index = new Dictionary<UInt128, int>(entries.Count + incoming.Count);
                 for (var i = 0; i < entries.Count; i++)
                 {
@@ -156,12 +160,19 @@ internal sealed class FactMaterializer(SqliteConnection connection) : IDisposabl
 
                 if (changed)
                 {
-                    Save(group, entries, consents);
+                    changes.Add((group, entries, consents));
                     if (group[0] != '-')
                     {
                         updated.Add(group);
                     }
                 }
+            }
+
+            var rows = new PatientRow[changes.Count];
+            Parallel.For(0, changes.Count, i => rows[i] = PatientRow.Of(changes[i].Group, changes[i].Entries, changes[i].Consents));
+            foreach (var row in rows)
+            {
+                Write(row);
             }
 
             _sql.Execute("DELETE FROM ingest_staging WHERE part=?", part);
@@ -249,7 +260,7 @@ internal sealed class FactMaterializer(SqliteConnection connection) : IDisposabl
 
             if (removed)
             {
-                Save(group, kept, consents);
+                Write(PatientRow.Of(group, kept, consents));
                 if (group[0] != '-')
                 {
                     changed.Add(group);
@@ -277,51 +288,66 @@ internal sealed class FactMaterializer(SqliteConnection connection) : IDisposabl
     }
 
     /// <summary>Writes a patient's row and the tables derived from it (demographics; consent states when its consents changed).</summary>
-    private void Save(string group, List<byte[]> entries, bool consentsChanged)
+    private void Write(PatientRow row)
     {
-        var consents = new List<StoredConsent>();
-        if (entries.Count == 0)
+        if (row.Data is null)
         {
-            _sql.Execute("DELETE FROM patient_facts WHERE pseudonym=?", group);
+            _sql.Execute("DELETE FROM patient_facts WHERE pseudonym=?", row.Group);
         }
         else
         {
-            var data = new byte[entries.Sum(e => e.Length)];
-            var at = 0;
+            _sql.Execute("INSERT OR REPLACE INTO patient_facts(pseudonym, data, entries, facts, last_year, sensitive) VALUES (?, ?, ?, ?, ?, ?)",
+                row.Group, row.Data, row.Entries, row.Facts, row.LastYear, row.Sensitive);
+            if (row.Patient is { } patient)
+            {
+                _sql.Execute("INSERT OR REPLACE INTO patients(pseudonym, sex, zip3, deceased_year, birth_year, age_90_plus) VALUES (?, ?, ?, ?, ?, ?)",
+                    row.Group, patient.Sex, patient.Zip3, patient.DeceasedYear, patient.BirthYear, patient.NinetyPlus ? 1 : 0);
+            }
+        }
+
+        if (row.ConsentStates is { } states)
+        {
+            _sql.Execute("DELETE FROM consent_states WHERE pseudonym=?", row.Group);
+            foreach (var (purpose, year, state) in states)
+            {
+                _sql.Execute("INSERT INTO consent_states(pseudonym, purpose, year, state) VALUES (?, ?, ?, ?)", row.Group, purpose, year, state);
+            }
+        }
+    }
+
+    /// <summary>A patient's row as it will be written, computed off the writer's thread.</summary>
+    private sealed record PatientRow(string Group, byte[]? Data, int Entries, int Facts, int? LastYear, string? Sensitive, StoredPatient? Patient, List<(string, int, string)>? ConsentStates)
+    {
+        public static PatientRow Of(string group, List<byte[]> entries, bool consentsChanged)
+        {
+            var consents = new List<StoredConsent>();
+            byte[]? data = null;
             int facts = 0;
             int? lastYear = null;
             StoredPatient? patient = null;
             var sensitive = new Dictionary<string, int>(StringComparer.Ordinal);
-            foreach (var e in entries)
+            if (entries.Count > 0)
             {
-                e.CopyTo(data, at);
-                at += e.Length;
-                var (special, n, last) = EntryCodec.Summarize(e, FeatureSchema.LastYear, sensitive);
-                facts += n;
-                lastYear = last > lastYear || lastYear is null ? last : lastYear;
-                patient = special?.Patient ?? patient;
-                if (special?.Consent is { } consent)
+                data = new byte[entries.Sum(e => e.Length)];
+                var at = 0;
+                foreach (var e in entries)
                 {
-                    consents.Add(consent);
+                    e.CopyTo(data, at);
+                    at += e.Length;
+                    var (special, n, last) = EntryCodec.Summarize(e, FeatureSchema.LastYear, sensitive);
+                    facts += n;
+                    lastYear = last > lastYear || lastYear is null ? last : lastYear;
+                    patient = special?.Patient ?? patient;
+                    if (special?.Consent is { } consent)
+                    {
+                        consents.Add(consent);
+                    }
                 }
             }
 
-            _sql.Execute("INSERT OR REPLACE INTO patient_facts(pseudonym, data, entries, facts, last_year, sensitive) VALUES (?, ?, ?, ?, ?, ?)",
-                group, data, entries.Count, facts, lastYear, sensitive.Count == 0 ? null : string.Join(';', sensitive.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={p.Value}")));
-            if (patient is not null)
-            {
-                _sql.Execute("INSERT OR REPLACE INTO patients(pseudonym, sex, zip3, deceased_year, birth_year, age_90_plus) VALUES (?, ?, ?, ?, ?, ?)",
-                    group, patient.Sex, patient.Zip3, patient.DeceasedYear, patient.BirthYear, patient.NinetyPlus ? 1 : 0);
-            }
-        }
-
-        if (group[0] != '-' && consentsChanged)
-        {
-            _sql.Execute("DELETE FROM consent_states WHERE pseudonym=?", group);
-            foreach (var (purpose, year, state) in FeatureBuilder.ConsentStates(consents))
-            {
-                _sql.Execute("INSERT INTO consent_states(pseudonym, purpose, year, state) VALUES (?, ?, ?, ?)", group, purpose, year, state);
-            }
+            var states = group[0] != '-' && consentsChanged ? FeatureBuilder.ConsentStates(consents).ToList() : null;
+            var flagged = sensitive.Count == 0 ? null : string.Join(';', sensitive.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={p.Value}"));
+            return new PatientRow(group, data, entries.Count, facts, lastYear, flagged, patient, states);
         }
     }
 }
@@ -353,7 +379,7 @@ internal sealed class StoredKeyFilter
         var generation = sql.Scalar("SELECT value FROM store_meta WHERE key='generation'") as long? ?? 0;
         var saved = sql.Rows("SELECT value, data FROM store_meta WHERE key='key_filter'").FirstOrDefault();
         var keys = sql.Scalar("SELECT COALESCE(SUM(entries), 0) FROM patient_facts") as long? ?? 0;
-        var log2 = Math.Clamp(64 - (int)ulong.LeadingZeroCount((ulong)Math.Max(1, (keys * 2 + 1_000_000) * 24)), MinBits, MaxBits);
+        var log2 = Math.Clamp(64 - (int)ulong.LeadingZeroCount((ulong)Math.Max(1, (keys * 2 + 100_000) * 24)), MinBits, MaxBits);
         if (saved is [long savedGeneration, byte[] data] && savedGeneration == generation && data.Length * 8L >= 1L << log2 && (data.Length & (data.Length - 1)) == 0)
         {
             var words = new ulong[data.Length / 8];

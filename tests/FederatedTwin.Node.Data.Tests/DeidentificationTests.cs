@@ -75,6 +75,27 @@ public sealed class DeidentificationTests
     }
 
     [Theory]
+    [InlineData(32)]
+    [InlineData(64)]
+    [InlineData(100)]
+    public void The_ingests_hasher_gives_the_same_HMAC_SHA_256_values_as_the_platform(int keyLength)
+    {
+        var key = Enumerable.Range(0, keyLength).Select(i => (byte)(i * 37 + 11)).ToArray();
+        var reference = new Pseudonymizer(key);
+        var hasher = reference.CreateHasher();
+        var line = System.Text.Encoding.UTF8.GetBytes(new string('x', 5000) + "é");
+        foreach (var (type, id) in new[] { ("Patient", "123"), ("Encounter", "ß-ünïcode-" + new string('a', 600)), ("Claim", string.Empty) })
+        {
+            Assert.Equal(reference.Resource(type, id), hasher.Resource(type, id).ToString("x32", System.Globalization.CultureInfo.InvariantCulture));
+            Assert.Equal(reference.Patient(id), hasher.Patient(id));
+        }
+
+        Assert.Equal(reference.Content(line), hasher.Content(line).ToString("x32", System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(reference.Line(line), hasher.Line(line));
+        Assert.Equal(reference.Content([]), hasher.Content([]).ToString("x32", System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    [Theory]
     [InlineData("http://snomed.info/sct", "44054006", "diabetes")]
     [InlineData("http://snomed.info/sct", "73211009", "diabetes")]
     [InlineData("http://hl7.org/fhir/sid/icd-10-cm", "E11.9", "diabetes")]
