@@ -15,14 +15,22 @@ internal static class NodeDataCommands
     {
         var path = new Argument<string>("path") { Description = "A Bulk Data $export folder (Type.NNN.ndjson[.gz]) or a FHIR Bundle file." };
         var json = new Option<bool>("--json") { Description = "Print a JSON summary." };
-        var ingest = new Command("ingest", "Ingest FHIR R4 data: de-identify at the door, quarantine bad lines, update features.") { path, nodeDir, json };
+        var memory = new Option<int>("--memory-mb") { Description = "Memory for de-identified entries before they spill to the store (MB).", DefaultValueFactory = _ => IngestPipeline.DefaultMemoryMegabytes };
+        memory.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<int>() < 1)
+            {
+                r.AddError("--memory-mb must be at least 1.");
+            }
+        });
+        var ingest = new Command("ingest", "Ingest FHIR R4 data: de-identify at the door, quarantine bad lines, update features.") { path, nodeDir, json, memory };
         ingest.SetAction(parse =>
         {
             using var dir = NodeDirectory.OpenOrInitialize(parse.GetValue(nodeDir)!.FullName);
             IngestSummary summary;
             try
             {
-                summary = Ingest(dir, parse.GetValue(path)!, showProgress: !parse.GetValue(json) && !Console.IsOutputRedirected);
+                summary = Ingest(new IngestPipeline(dir, memoryMegabytes: parse.GetValue(memory)), parse.GetValue(path)!, showProgress: !parse.GetValue(json) && !Console.IsOutputRedirected);
             }
             catch (FileNotFoundException e)
             {
@@ -91,9 +99,8 @@ internal static class NodeDataCommands
         node.Subcommands.Add(features);
     }
 
-    private static IngestSummary Ingest(NodeDirectory dir, string path, bool showProgress)
+    private static IngestSummary Ingest(IngestPipeline pipeline, string path, bool showProgress)
     {
-        var pipeline = new IngestPipeline(dir);
         if (!showProgress)
         {
             return pipeline.Run(path);

@@ -41,8 +41,11 @@ internal readonly record struct ParsedLine(SourceLine Line, string? Type, Quaran
 /// a resource already stored with the same content is recognized, so a re-run (or a run after a kill -9)
 /// ends in the same state. Patients whose consents changed get their consent states rebuilt.
 /// </summary>
-public sealed class IngestPipeline(NodeDirectory node, int cores = 0)
+public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memoryMegabytes = IngestPipeline.DefaultMemoryMegabytes)
 {
+    /// <summary>Staged entries held in memory before they spill to the store (about 300 MB of typical FHIR NDJSON).</summary>
+    public const int DefaultMemoryMegabytes = 256;
+
     private const int BatchLines = 8192;
     private readonly System.Collections.Concurrent.ConcurrentBag<LineParser> _parsers = [];
 
@@ -83,7 +86,7 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0)
         try
         {
             using var connection = node.Store.OpenForBulkWrite();
-            using var writer = new IngestWriter(connection);
+            using var writer = new IngestWriter(connection, memoryMegabytes * 1024L * 1024L);
 
             var writing = new Stopwatch();
             var waiting = new Stopwatch();
@@ -150,7 +153,7 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0)
             reader.GetAwaiter().GetResult();
 
             var merging = Stopwatch.StartNew();
-            using (var merge = new FactMaterializer(connection))
+            using (var merge = new FactMaterializer(connection, writer))
             {
                 (unchanged, updated) = merge.Run();
             }

@@ -15,14 +15,16 @@ namespace FederatedTwin.Node.Ingest;
 /// run) or merged patients, never a half-written one; and since a resource already stored with the
 /// same content is recognized by its key and hash, re-running an ingest changes nothing.
 /// </summary>
-internal sealed class IngestWriter(SqliteConnection connection) : IDisposable
+internal sealed class IngestWriter(SqliteConnection connection, long memoryBytes) : IDisposable
 {
     /// <summary>Patients are partitioned by the first byte of their pseudonym, so a merge holds 1/256 of a run in memory.</summary>
     public const int Partitions = 256;
 
     private readonly MemoryStream?[] _parts = new MemoryStream?[Partitions];
+    private readonly List<byte[]>[] _held = [.. Enumerable.Range(0, Partitions).Select(_ => new List<byte[]>())];
     private readonly List<object?[]> _quarantine = [];
     private readonly Statements _sql = new(connection);
+    private long _heldBytes;
 
     public void Quarantine(SourceLine line, string lineHmac, QuarantineReason reason) =>
         _quarantine.Add([line.SourceHash, line.LineNumber, line.ByteOffset, lineHmac, reason.Code, reason.Text, DateTimeOffset.UtcNow.ToString("O")]);
@@ -39,16 +41,27 @@ internal sealed class IngestWriter(SqliteConnection connection) : IDisposable
         buffer.Write(entry);
     }
 
-    /// <summary>Writes everything buffered, in the current transaction.</summary>
+    /// <summary>
+    /// Ends a batch, in the current transaction: quarantine rows are written; staged entries stay in
+    /// memory up to the ingest's memory limit, beyond which everything held is spilled to the staging
+    /// table (so memory stays flat whatever the export's size). Held entries are not durable, and need
+    /// not be: a run killed before its merge committed nothing from them, and its re-run reads them again.
+    /// </summary>
     public void Flush()
     {
         for (var part = 0; part < Partitions; part++)
         {
             if (_parts[part] is { Length: > 0 } buffer)
             {
-                _sql.Execute("INSERT INTO ingest_staging(part, data) VALUES (?, ?)", part, buffer.ToArray());
+                _held[part].Add(buffer.ToArray());
+                _heldBytes += buffer.Length;
                 buffer.SetLength(0);
             }
+        }
+
+        if (_heldBytes > memoryBytes)
+        {
+            Spill();
         }
 
         foreach (var row in _quarantine)
@@ -59,7 +72,27 @@ internal sealed class IngestWriter(SqliteConnection connection) : IDisposable
         _quarantine.Clear();
     }
 
+    /// <summary>What is held in memory for a partition, oldest first (after whatever was spilled for it).</summary>
+    public IReadOnlyList<byte[]> Held(int part) => _held[part];
+
+    public IEnumerable<int> HeldPartitions() => Enumerable.Range(0, Partitions).Where(p => _held[p].Count > 0);
+
     public void Dispose() => _sql.Dispose();
+
+    private void Spill()
+    {
+        for (var part = 0; part < Partitions; part++)
+        {
+            foreach (var chunk in _held[part])
+            {
+                _sql.Execute("INSERT INTO ingest_staging(part, data) VALUES (?, ?)", part, chunk);
+            }
+
+            _held[part].Clear();
+        }
+
+        _heldBytes = 0;
+    }
 }
 
 /// <summary>What a merge did: resources whose stored copy was already identical, and patients whose facts changed.</summary>
@@ -73,7 +106,7 @@ internal readonly record struct MergeResult(long Unchanged, int PatientsUpdated)
 /// a Bloom filter of stored keys and removed from its old patient, the newest version winning. The
 /// derived tables (patients, consents, consent states) are rewritten for the patients that changed.
 /// </summary>
-internal sealed class FactMaterializer(SqliteConnection connection) : IDisposable
+internal sealed class FactMaterializer(SqliteConnection connection, IngestWriter? held = null) : IDisposable
 {
     private readonly Statements _sql = new(connection);
     private readonly Dictionary<UInt128, (string Group, long Version)> _candidates = [];
@@ -85,7 +118,8 @@ internal sealed class FactMaterializer(SqliteConnection connection) : IDisposabl
 
     public MergeResult Run()
     {
-        var parts = _sql.Column("SELECT DISTINCT part FROM ingest_staging ORDER BY part").Select(p => (int)(long)p!).ToList();
+        var parts = _sql.Column("SELECT DISTINCT part FROM ingest_staging ORDER BY part").Select(p => (int)(long)p!)
+            .Union(held?.HeldPartitions() ?? []).Order().ToList();
         if (parts.Count == 0)
         {
             return new MergeResult(0, 0);
@@ -100,9 +134,8 @@ internal sealed class FactMaterializer(SqliteConnection connection) : IDisposabl
         foreach (var part in parts)
         {
             var groups = new SortedDictionary<string, List<byte[]>>(StringComparer.Ordinal);
-            foreach (var row in _sql.Column("SELECT data FROM ingest_staging WHERE part=? ORDER BY id", part))
+            foreach (var data in _sql.Column("SELECT data FROM ingest_staging WHERE part=? ORDER BY id", part).Cast<byte[]>().Concat(held?.Held(part) ?? []))
             {
-                var data = (byte[])row!;
                 for (var offset = 0; offset < data.Length;)
                 {
                     var group = Encoding.ASCII.GetString(data, offset + 1, data[offset]);

@@ -79,7 +79,8 @@ public sealed class IngestTests
         PopulationGenerator.Generate(6000, SyntheticProfile.Named("rural-community"), 11, export, badLines: 5);
         var interrupted = DataTestSupport.TempDir("kill-node");
         var info = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true };
-        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "ftwin.dll"), "node", "ingest", export, "--node-dir", interrupted, "--json" })
+        // A small memory limit: batches spill to the store's staging table as they go, so the kill lands after some are committed.
+        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "ftwin.dll"), "node", "ingest", export, "--node-dir", interrupted, "--json", "--memory-mb", "1" })
         {
             info.ArgumentList.Add(arg);
         }
