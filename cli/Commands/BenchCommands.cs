@@ -20,8 +20,9 @@ internal static class BenchCommands
 
         var patients = new Option<int>("--patients") { Description = "Patients in the generated export (21,000 ≈ 300 MB).", DefaultValueFactory = _ => 21_000 };
         var cores = new Option<int>("--cores") { Description = "Cores for both the ingest's parallel stage and the baseline parse (0 = all).", DefaultValueFactory = _ => 0 };
-        var ingest = new Command("ingest", "Ingest + de-identify + featurize a generated export against a bare JSON parse of the same lines, on the same cores.") { json, patients, cores };
-        ingest.SetAction(parse => IngestBenchmark.Run(parse.GetValue(patients), parse.GetValue(cores), parse.GetValue(json)));
+        var stages = new Option<bool>("--stages") { Description = "Also time the parallel stage's parts alone (read, parse, parse + keyed hashes + reduction), in CPU seconds." };
+        var ingest = new Command("ingest", "Ingest + de-identify + featurize a generated export against a bare JSON parse of the same lines, on the same cores.") { json, patients, cores, stages };
+        ingest.SetAction(parse => IngestBenchmark.Run(parse.GetValue(patients), parse.GetValue(cores), parse.GetValue(json), parse.GetValue(stages)));
         bench.Subcommands.Add(ingest);
         var simJson = new Option<bool>("--json") { Description = "Print one JSON object instead of a line." };
         var sim = new Command("sim", "Population twin: patient-years per second, 1,000,000 people x 5 years, 3 interventions, all cores.");

@@ -81,29 +81,34 @@ public sealed class Pseudonymizer(byte[] key)
 }
 
 /// <summary>
-/// The <see cref="Pseudonymizer"/>'s HMACs for one thread, computed as RFC 2104 defines HMAC:
-/// SHA-256((K ⊕ opad) ‖ SHA-256((K ⊕ ipad) ‖ m)), with the padded keys prepared once. The platform's
-/// HMAC object re-initializes its key (and, on OpenSSL 3, looks the digest up again) on every message,
-/// which cost more than hashing a whole line; the outputs are the same (a test checks). The patient
-/// pseudonym of the previous line is kept, since the lines of one patient come together. Not thread-safe.
+/// The <see cref="Pseudonymizer"/>'s HMACs for one thread (RFC 2104 HMAC-SHA-256, the same outputs; a
+/// test checks). Short messages (resource keys, pseudonyms) go through Bouncy Castle's managed HMAC,
+/// which keeps its keyed state between messages: through OpenSSL 3 every message re-initialized a
+/// digest context, and with threads contending on it that cost more than parsing the line. Whole
+/// lines (content hashes) go through the platform's hash, reusing one context. The patient
+/// pseudonym of the previous line is kept, since the lines of one patient come together. Not
+/// thread-safe.
 /// </summary>
-public sealed class KeyedHasher
+public sealed class KeyedHasher : IDisposable
 {
     private const int Block = 64;
-    private readonly byte[] _outer = new byte[Block + 32];
-    private byte[] _inner = new byte[Block + 256];
-    private readonly byte[] _hash = new byte[32];
+    private readonly Org.BouncyCastle.Crypto.Macs.HMac _short = new(new Org.BouncyCastle.Crypto.Digests.Sha256Digest());
     private readonly IncrementalHash _sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+    private readonly byte[] _innerPad = new byte[Block];
+    private readonly byte[] _outer = new byte[Block + 32];
+    private readonly byte[] _hash = new byte[32];
+    private byte[] _text = new byte[256];
     private string? _lastPatientId;
     private string? _lastPseudonym;
 
     public KeyedHasher(byte[] key)
     {
+        _short.Init(new Org.BouncyCastle.Crypto.Parameters.KeyParameter(key));
         var k = key.Length > Block ? SHA256.HashData(key) : key;
         for (var i = 0; i < Block; i++)
         {
             var b = i < k.Length ? k[i] : (byte)0;
-            _inner[i] = (byte)(b ^ 0x36);
+            _innerPad[i] = (byte)(b ^ 0x36);
             _outer[i] = (byte)(b ^ 0x5c);
         }
     }
@@ -123,22 +128,33 @@ public sealed class KeyedHasher
     public UInt128 Resource(string type, string id) => BinaryPrimitives.ReadUInt128BigEndian(Domain("resource", type, id));
 
     /// <summary>The first 16 bytes of the content hash (<see cref="Pseudonymizer.Content"/> is their hex); big-endian, so it orders as its hex does.</summary>
-    public UInt128 Content(ReadOnlySpan<byte> bytes) => BinaryPrimitives.ReadUInt128BigEndian(Mac(bytes));
+    public UInt128 Content(ReadOnlySpan<byte> bytes) => BinaryPrimitives.ReadUInt128BigEndian(Long(bytes));
 
-    public string Line(ReadOnlySpan<byte> line) => Convert.ToHexStringLower(Mac(line)[..16]);
+    public string Line(ReadOnlySpan<byte> line) => Convert.ToHexStringLower(Long(line)[..16]);
 
-    private ReadOnlySpan<byte> Mac(ReadOnlySpan<byte> message)
+    public void Dispose() => _sha.Dispose();
+
+    /// <summary>SHA-256((K ⊕ opad) ‖ SHA-256((K ⊕ ipad) ‖ m)), with the pads prepared once.</summary>
+    private ReadOnlySpan<byte> Long(ReadOnlySpan<byte> message)
     {
-        Reserve(message.Length);
-        message.CopyTo(_inner.AsSpan(Block));
-        return Finish(message.Length);
+        _sha.AppendData(_innerPad);
+        _sha.AppendData(message);
+        _sha.GetHashAndReset(_outer.AsSpan(Block));
+        _sha.AppendData(_outer);
+        _sha.GetHashAndReset(_hash);
+        return _hash;
     }
 
     /// <summary>HMAC over UTF-8 of domain + NUL + a [+ "/" + b], as <see cref="Pseudonymizer"/> hashes its strings.</summary>
     private ReadOnlySpan<byte> Domain(string domain, string a, string? b)
     {
-        Reserve(Encoding.UTF8.GetMaxByteCount(domain.Length + a.Length + (b?.Length ?? 0) + 2));
-        var text = _inner.AsSpan(Block);
+        var max = Encoding.UTF8.GetMaxByteCount(domain.Length + a.Length + (b?.Length ?? 0) + 2);
+        if (_text.Length < max)
+        {
+            _text = new byte[max];
+        }
+
+        var text = _text.AsSpan();
         var n = Encoding.UTF8.GetBytes(domain, text);
         text[n++] = 0;
         n += Encoding.UTF8.GetBytes(a, text[n..]);
@@ -148,25 +164,8 @@ public sealed class KeyedHasher
             n += Encoding.UTF8.GetBytes(b, text[n..]);
         }
 
-        return Finish(n);
-    }
-
-    private ReadOnlySpan<byte> Finish(int length)
-    {
-        _sha.AppendData(_inner.AsSpan(0, Block + length));
-        _sha.GetHashAndReset(_outer.AsSpan(Block));
-        _sha.AppendData(_outer);
-        _sha.GetHashAndReset(_hash);
+        _short.BlockUpdate(_text, 0, n);
+        _short.DoFinal(_hash, 0);
         return _hash;
-    }
-
-    private void Reserve(int length)
-    {
-        if (_inner.Length < Block + length)
-        {
-            var grown = new byte[Math.Max(Block + length, _inner.Length * 2)];
-            _inner.AsSpan(0, Block).CopyTo(grown);
-            _inner = grown;
-        }
     }
 }

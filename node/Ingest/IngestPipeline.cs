@@ -256,6 +256,9 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
         }
     }
 
+    /// <summary>For `bench ingest --stages`: the parallel stage alone over these lines (nothing is stored).</summary>
+    internal int ReduceOnly(SourceLine[] lines) => ParseBatch(lines, 0, 2026).Length;
+
     private ParsedLine[] ParseBatch(SourceLine[] lines, long version, int currentYear)
     {
         var parsed = new ParsedLine[lines.Length];
