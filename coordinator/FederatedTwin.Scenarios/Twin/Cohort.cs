@@ -91,6 +91,7 @@ public sealed class Cohort
         var cohort = new Cohort(population) { FeatureYear = firstYear - 1 };
         var stream = new DrawStream(seed, uint.MaxValue);
         var person = 0;
+        var topLevel = composition.Cells.Max(x => x.ConditionCount);
         Span<double> weights = stackalloc double[ChronicConditions.Count];
         for (var cell = 0; cell < alloc.Length; cell++)
         {
@@ -102,6 +103,13 @@ public sealed class Cohort
                 cohort.Age[person] = (byte)age;
                 cohort.Male[person] = c.Male;
                 cohort.Alive[person] = true;
+                if (composition.CellConditionProbabilities is { } conditional)
+                {
+                    cohort.Conditions[person] = (ushort)ConditionsFromRelease(conditional[cell], c.ConditionCount,
+                        composition.OpenTopLevel && c.ConditionCount == topLevel, block.Word01(1), block.Word01(2));
+                    continue;
+                }
+
                 odds.CopyTo(weights);
                 var mask = 0;
                 for (var pick = 0; pick < Math.Min(c.ConditionCount, ChronicConditions.Count); pick++)
@@ -116,6 +124,133 @@ public sealed class Cohort
 
         new TwinSimulator(models).BurnIn(cohort, seed);
         return cohort;
+    }
+
+    /// <summary>
+    /// The conditions of one person of a release cell. The number of conditions is the cell's level; for the open top
+    /// level (4+) it is 4 + Binomial(7, (m − 4)/7), where m = Σ_j π_j is the cell's mean number of conditions implied by
+    /// its prevalence counts (ASSUMPTION: the release gives only that mean above 4; the binomial is the simplest law on
+    /// 4..11 with it), drawn by inversion of <paramref name="uCount"/>. Then exactly that many distinct conditions are
+    /// drawn by systematic πps sampling (Madow 1949) with inclusion probabilities π_j rescaled to sum to the count and
+    /// capped at 1: one uniform <paramref name="uPick"/>, the points u, u + 1, …, u + n − 1 on the cumulated π, so
+    /// condition j is included with probability exactly π_j and the cell's conditional prevalences are reproduced in
+    /// expectation. Pairwise co-occurrence is not in the release; this draw's joint inclusions depend on the column order.
+    /// </summary>
+    internal static int ConditionsFromRelease(double[] pi, int level, bool open, double uCount, double uPick)
+    {
+        var k = ChronicConditions.Count;
+        var sum = pi.Sum();
+        var n = level;
+        if (open && level < k)
+        {
+            var spare = k - level;
+            var q = Math.Clamp((sum - level) / spare, 0, 1);
+            var cdf = 0.0;
+            for (var extra = 0; extra <= spare; extra++)
+            {
+                cdf += Binomial(spare, extra) * Math.Pow(q, extra) * Math.Pow(1 - q, spare - extra);
+                if (uCount < cdf || extra == spare)
+                {
+                    n = level + extra;
+                    break;
+                }
+            }
+        }
+
+        if (n <= 0)
+        {
+            return 0;
+        }
+
+        // Inclusion probabilities summing to n, each at most 1 (iterative capping); no information → equal chances.
+        Span<double> p = stackalloc double[k];
+        for (var j = 0; j < k; j++)
+        {
+            p[j] = sum > 0 ? Math.Max(0, pi[j]) : 1.0;
+        }
+
+        Span<bool> capped = stackalloc bool[k];
+        for (var round = 0; round < k; round++)
+        {
+            double free = 0, fixedMass = 0;
+            for (var j = 0; j < k; j++)
+            {
+                if (capped[j])
+                {
+                    fixedMass += 1;
+                }
+                else
+                {
+                    free += p[j];
+                }
+            }
+
+            var scale = free > 0 ? (n - fixedMass) / free : 0;
+            var changed = false;
+            for (var j = 0; j < k; j++)
+            {
+                if (capped[j])
+                {
+                    continue;
+                }
+
+                p[j] *= scale;
+                if (p[j] >= 1)
+                {
+                    p[j] = 1;
+                    capped[j] = true;
+                    changed = true;
+                }
+            }
+
+            if (!changed)
+            {
+                break;
+            }
+        }
+
+        // Fewer than n conditions with positive probability: fill the rest with equal chances among the others.
+        var positive = 0;
+        foreach (var x in p)
+        {
+            positive += x > 0 ? 1 : 0;
+        }
+
+        if (positive < n)
+        {
+            for (var j = 0; j < k; j++)
+            {
+                p[j] = p[j] > 0 ? 1 : (double)(n - positive) / (k - positive);
+            }
+        }
+
+        var mask = 0;
+        var cumulative = 0.0;
+        var point = uPick;
+        var taken = 0;
+        for (var j = 0; j < k && taken < n; j++)
+        {
+            cumulative += p[j];
+            if (point < cumulative || j == k - 1)
+            {
+                mask |= 1 << j;
+                taken++;
+                point += 1;
+            }
+        }
+
+        return mask;
+    }
+
+    private static double Binomial(int n, int r)
+    {
+        double b = 1;
+        for (var i = 1; i <= r; i++)
+        {
+            b = b * (n - r + i) / i;
+        }
+
+        return b;
     }
 
     private static int WeightedPick(Span<double> weights, double u)
