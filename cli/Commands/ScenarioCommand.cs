@@ -134,7 +134,9 @@ internal static class ScenarioCommand
         var models = new Table { Title = new TableTitle($"Models ({Markup.Escape(r.ModelSource)})") }.AddColumn("outcome").AddColumn("registry id").AddColumn("origin").AddColumn("study (patient-years, nodes)");
         foreach (var o in r.ModelOrigins)
         {
-            models.AddRow(Markup.Escape(o.Outcome), Markup.Escape(o.Id), Markup.Escape(o.Kind + (o.Reason is null ? string.Empty : ": " + o.Reason)),
+            // The full reason is in --json (model_origins); the table keeps it short when the registry simply has no such model.
+            var reason = o.Reason is null ? string.Empty : o.Reason.Contains(" holds no ", StringComparison.Ordinal) ? " (none in registry)" : ": " + o.Reason;
+            models.AddRow(Markup.Escape(o.Outcome), Markup.Escape(o.Id), Markup.Escape(o.Kind + reason),
                 Markup.Escape($"{o.StudyId} ({o.Rows:N0}, {o.Nodes})"));
         }
 

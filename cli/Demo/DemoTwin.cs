@@ -46,6 +46,7 @@ internal static class DemoTwin
     /// <summary>Exports the registry from the coordinator's data directory and runs the scenario; false on failure.</summary>
     public static bool Run(string coordinatorDir, string workDir)
     {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var registry = Path.Combine(workDir, "twin-registry");
         AnsiConsole.MarkupLine($"[bold]Population twin[/]: ftwin model export --data-dir {Markup.Escape(coordinatorDir)} --out {Markup.Escape(registry)}");
         var snapshot = ModelCommands.Export(coordinatorDir, registry);
@@ -68,10 +69,10 @@ internal static class DemoTwin
             var total = result.Years[0];
             var cost = total.Single(r => r.Measure == "total_cost_of_care").Difference;
             var net = total.Single(r => r.Measure == "net_savings").Difference;
-            AnsiConsole.MarkupLine(FormattableString.Invariant(
-                $"paired difference over 5 years (scenario − baseline, mean [95% interval] over {result.Replicates} replicates): total cost of care {cost.Mean:N0} [{cost.Low:N0}, {cost.High:N0}] USD; net savings after program cost {net.Mean:N0} [{net.Low:N0}, {net.High:N0}] USD"));
+            AnsiConsole.MarkupLine("[bold]" + Markup.Escape(FormattableString.Invariant(
+                $"paired difference over 5 years (scenario − baseline, mean [95% interval] over {result.Replicates} replicates): total cost of care {cost.Mean:N0} [{cost.Low:N0}, {cost.High:N0}] USD; net savings after program cost {net.Mean:N0} [{net.Low:N0}, {net.High:N0}] USD")) + "[/]");
             var federated = result.ModelOrigins.Where(o => o.Kind == Scenarios.Twin.ModelOrigin.Federated).Select(o => o.Outcome).ToList();
-            AnsiConsole.MarkupLine($"federated models used for: {Markup.Escape(string.Join(", ", federated))}; the other {result.ModelOrigins.Count - federated.Count} outcomes use the documented demo models (see the models table)");
+            AnsiConsole.MarkupLine($"federated models used for: {Markup.Escape(string.Join(", ", federated))}; the other {result.ModelOrigins.Count - federated.Count} outcomes use the documented demo models (see the models table); twin export and runs took {clock.Elapsed.TotalSeconds:F1} s");
             return true;
         }
         catch (ScenarioFileException e)

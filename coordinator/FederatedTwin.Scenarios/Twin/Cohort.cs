@@ -106,7 +106,7 @@ public sealed class Cohort
                 if (composition.CellConditionProbabilities is { } conditional)
                 {
                     cohort.Conditions[person] = (ushort)ConditionsFromRelease(conditional[cell], c.ConditionCount,
-                        composition.OpenTopLevel && c.ConditionCount == topLevel, block.Word01(1), block.Word01(2));
+                        composition.OpenTopLevel && c.ConditionCount == topLevel, block.Word01(1));
                     continue;
                 }
 
@@ -127,42 +127,32 @@ public sealed class Cohort
     }
 
     /// <summary>
-    /// The conditions of one person of a release cell. The number of conditions is the cell's level; for the open top
-    /// level (4+) it is 4 + Binomial(7, (m − 4)/7), where m = Σ_j π_j is the cell's mean number of conditions implied by
-    /// its prevalence counts (ASSUMPTION: the release gives only that mean above 4; the binomial is the simplest law on
-    /// 4..11 with it), drawn by inversion of <paramref name="uCount"/>. Then exactly that many distinct conditions are
-    /// drawn by systematic πps sampling (Madow 1949) with inclusion probabilities π_j rescaled to sum to the count and
-    /// capped at 1: one uniform <paramref name="uPick"/>, the points u, u + 1, …, u + n − 1 on the cumulated π, so
-    /// condition j is included with probability exactly π_j and the cell's conditional prevalences are reproduced in
-    /// expectation. Pairwise co-occurrence is not in the release; this draw's joint inclusions depend on the column order.
+    /// The conditions of one person of a release cell, by systematic πps sampling (Madow 1949): inclusion probabilities
+    /// π_j (the cell's conditional prevalences) are rescaled to sum to the target T and capped at 1; with one uniform u,
+    /// the points u, u + 1, … below T on the cumulated π select the conditions, so condition j is included with
+    /// probability exactly π_j and each person gets ⌊T⌋ or ⌈T⌉ distinct conditions. For a level-1..3 cell T is the
+    /// level (exactly that many conditions; the π_j sum to it up to noise). For the open top level (4+) T = Σ_j π_j, the
+    /// cell's mean number of conditions implied by the release (at least 4), so the cell's prevalences and mean count are
+    /// reproduced in expectation; the spread of the count above 4 is not in the release, and this draw gives only the two
+    /// integers around T (ASSUMPTION, documented in docs/scenarios.md). Pairwise co-occurrence is not in the release either;
+    /// the joint inclusions of this draw depend on the column order.
     /// </summary>
-    internal static int ConditionsFromRelease(double[] pi, int level, bool open, double uCount, double uPick)
+    internal static int ConditionsFromRelease(double[] pi, int level, bool open, double uPick)
     {
         var k = ChronicConditions.Count;
-        var sum = pi.Sum();
-        var n = level;
-        if (open && level < k)
+        var sum = 0.0;
+        foreach (var x in pi)
         {
-            var spare = k - level;
-            var q = Math.Clamp((sum - level) / spare, 0, 1);
-            var cdf = 0.0;
-            for (var extra = 0; extra <= spare; extra++)
-            {
-                cdf += Binomial(spare, extra) * Math.Pow(q, extra) * Math.Pow(1 - q, spare - extra);
-                if (uCount < cdf || extra == spare)
-                {
-                    n = level + extra;
-                    break;
-                }
-            }
+            sum += Math.Max(0, x);
         }
 
-        if (n <= 0)
+        var target = open ? Math.Clamp(sum, level, k) : Math.Min(level, k);
+        if (target <= 0)
         {
             return 0;
         }
 
-        // Inclusion probabilities summing to n, each at most 1 (iterative capping); no information → equal chances.
+        // Inclusion probabilities summing to the target, each at most 1 (iterative capping); no information → equal chances.
         Span<double> p = stackalloc double[k];
         for (var j = 0; j < k; j++)
         {
@@ -170,7 +160,7 @@ public sealed class Cohort
         }
 
         Span<bool> capped = stackalloc bool[k];
-        for (var round = 0; round < k; round++)
+        for (var round = 0; round <= k; round++)
         {
             double free = 0, fixedMass = 0;
             for (var j = 0; j < k; j++)
@@ -185,7 +175,7 @@ public sealed class Cohort
                 }
             }
 
-            var scale = free > 0 ? (n - fixedMass) / free : 0;
+            var scale = free > 0 ? (target - fixedMass) / free : 0;
             var changed = false;
             for (var j = 0; j < k; j++)
             {
@@ -209,48 +199,35 @@ public sealed class Cohort
             }
         }
 
-        // Fewer than n conditions with positive probability: fill the rest with equal chances among the others.
+        // Fewer conditions with positive probability than the level needs: the others share the rest equally.
         var positive = 0;
         foreach (var x in p)
         {
             positive += x > 0 ? 1 : 0;
         }
 
-        if (positive < n)
+        if (positive < target)
         {
             for (var j = 0; j < k; j++)
             {
-                p[j] = p[j] > 0 ? 1 : (double)(n - positive) / (k - positive);
+                p[j] = p[j] > 0 ? 1 : (target - positive) / (k - positive);
             }
         }
 
         var mask = 0;
         var cumulative = 0.0;
         var point = uPick;
-        var taken = 0;
-        for (var j = 0; j < k && taken < n; j++)
+        for (var j = 0; j < k && point < target; j++)
         {
             cumulative += p[j];
-            if (point < cumulative || j == k - 1)
+            if (point < cumulative || (j == k - 1 && point < target - 1e-9))
             {
                 mask |= 1 << j;
-                taken++;
                 point += 1;
             }
         }
 
         return mask;
-    }
-
-    private static double Binomial(int n, int r)
-    {
-        double b = 1;
-        for (var i = 1; i <= r; i++)
-        {
-            b = b * (n - r + i) / i;
-        }
-
-        return b;
     }
 
     private static int WeightedPick(Span<double> weights, double u)

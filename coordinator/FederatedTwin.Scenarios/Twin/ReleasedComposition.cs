@@ -17,7 +17,8 @@ namespace FederatedTwin.Scenarios.Twin;
 /// (minimum − 1)/2, then repeatedly scale the hidden cells of each published cell (interior sums over a margin) so that
 /// published = shown members + hidden members, until no published cell moves by more than 1e-9. The filled table
 /// reproduces every published number; the split of a line's hidden remainder over its hidden cells is proportional to the
-/// start values (equal, for hidden cells that share all lines). A hidden cell is not clamped below the minimum cell size:
+/// start values (equal, for hidden cells that share all lines); where a hidden cell must be 0 raking converges slowly, so
+/// the fill is stopped after 20,000 sweeps (within 0.01 of every published number in the tests). A hidden cell is not clamped below the minimum cell size:
 /// complementary suppression also hides large cells. Where no published margin covers a hidden cell, it keeps the start
 /// value. Prevalence tables are filled the same way and then capped at their population's (filled) composition cell.
 /// </para>
@@ -253,7 +254,7 @@ public sealed class ReleasedComposition
             }
         }
 
-        for (var sweep = 0; sweep < 1000; sweep++)
+        for (var sweep = 0; sweep < 20_000; sweep++)
         {
             var moved = 0.0;
             foreach (var (target, members) in constraints)
@@ -267,7 +268,7 @@ public sealed class ReleasedComposition
                 }
             }
 
-            if (moved < 1e-9)
+            if (moved < 1e-12)
             {
                 break;
             }
