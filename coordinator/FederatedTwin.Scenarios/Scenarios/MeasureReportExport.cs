@@ -98,7 +98,7 @@ public static class MeasureReportExport
             ["url"] = "urn:ftwin:extension:scenario",
             ["valueString"] = $"{result.Scenario}; {result.Replicates} replicates, population {result.Population.ToString(c)}; models: {string.Join(", ", result.ModelOrigins.Select(o => $"{o.Outcome}={o.Id} ({o.Kind})"))}; cohort from {result.Cohort.Composition}",
         });
-        return report.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+        return report.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
     }
 
     private static JsonObject Score(double value) => new() { ["value"] = Math.Round(value, 6), ["unit"] = "per 1000 person-years" };

@@ -220,7 +220,7 @@ public sealed class ModelSet
                 reason = $"registry {Source} holds no {familyText} model of {column}";
                 break;
             case 0:
-                throw new ModelSetException(outcome, $"outcome '{outcome}' has no model: registry {Source} holds no {familyText} model of {column}");
+                throw new ModelSetException(outcome, $"outcome '{outcome}' has no model: registry {Source} holds no {familyText} model of {column} (a fallback, models.fallback: demo or --fallback demo, supplies missing outcomes)");
             default:
                 throw new ModelSetException(outcome,
                     $"outcome '{outcome}' has {candidates.Count} candidate models in registry {Source} ({string.Join(", ", candidates.Select(c => c.Id))}); choose one with models.use.{outcome}");
