@@ -14,10 +14,10 @@ namespace FederatedTwin.Cli.Demo;
 internal static class DemoTwin
 {
     /// <summary>The scenario: CHF transitional care (scenarios/chf-transitional-care.yaml) on the exported registry.</summary>
-    private static string Scenario(string registry, decimal benchmark) => $"""
+    private static string Scenario(string registry, decimal benchmark, int horizon = 5) => $"""
         name: CHF transitional care on the demo federation's twin
         start_year: 2025
-        horizon: 5
+        horizon: {horizon}
         population: 20000
         replicates: 10
         seed: 2025
@@ -60,7 +60,7 @@ internal static class DemoTwin
         {
             // ASSUMPTION (demo only): the MSSP benchmark equals the baseline twin's first-year Medicare expenditure per
             // beneficiary-year, i.e. an ACO whose benchmark matches its expected spending; a first run measures it.
-            var probe = ScenarioRunner.RunScenario(ScenarioParser.Parse(Scenario(registry, 10_000m)), replicates: 2);
+            var probe = ScenarioRunner.RunScenario(ScenarioParser.Parse(Scenario(registry, 10_000m, horizon: 1)), replicates: 2);
             var first = probe.Settlements[0].Baseline;
             var benchmark = Math.Round(first.ExpenditureTotal / first.Assigned);
             var result = ScenarioRunner.RunScenario(ScenarioParser.Parse(Scenario(registry, benchmark)));

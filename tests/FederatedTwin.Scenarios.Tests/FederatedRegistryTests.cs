@@ -193,6 +193,11 @@ public sealed class FederatedRegistryTests : IDisposable
             Assert.Equal(0, row.Difference.Mean);
         }
 
+        // A fallback that is not a registry is an error at its own line.
+        var missing = Assert.Throws<ScenarioFileException>(() => ScenarioParser.Parse(yaml.Replace("fallback: demo", "fallback: ./no-such-registry", StringComparison.Ordinal)));
+        Assert.Equal("models.fallback", missing.Field);
+        Assert.Equal(9, missing.Line);
+
         // Without the fallback the file is refused at the models line.
         var e = Assert.Throws<ScenarioFileException>(() => ScenarioParser.Parse(yaml.Replace("  fallback: demo\n", string.Empty, StringComparison.Ordinal)));
         Assert.Equal(8, e.Line);
