@@ -207,6 +207,13 @@ public sealed class ReleasedCompositionTests
             Assert.Equal(3000, result.Cohort.Population);
             Assert.InRange(result.Cohort.MedicareEligibleAtStart, 1, 2999);
 
+            // A registry of only the release: the models come from the fallback, the cohort from the release.
+            var onlyRelease = Path.Combine(dir, "composition");
+            var fallbackOnly = ScenarioRunner.RunScenario(ScenarioParser.Parse(
+                $"name: release only\nstart_year: 2025\nhorizon: 1\npopulation: 2000\nreplicates: 2\nmodels:\n  registry: '{onlyRelease}'\n  fallback: demo\n"));
+            Assert.Equal("composition/2024/demo-composition", fallbackOnly.Cohort.Composition);
+            Assert.All(fallbackOnly.ModelOrigins, o => Assert.Equal(ModelOrigin.Fallback, o.Kind));
+
             // A broken release is an error at the models line naming the field.
             File.WriteAllText(Path.Combine(dir, "composition", "2024", "demo-composition.json"), json.Replace("\"minimum_cell_size\":11", "\"minimum_cell_size\":0", StringComparison.Ordinal));
             var e = Assert.Throws<ScenarioFileException>(() => ScenarioParser.Parse(yaml));

@@ -64,11 +64,8 @@ public static class ModelRegistry
             models.Add(model);
         }
 
-        if (models.Count == 0)
-        {
-            throw new RegisteredModelException("(directory)", "holds no GLM documents (only compositions or FedAvg models)", directory);
-        }
-
+        // A directory holding only a composition release is valid: with a fallback model set, the twin then runs on the
+        // fallback's models and the release's cohort (an outcome without any model is the model set's error).
         return models;
     }
 
