@@ -105,6 +105,12 @@ internal static class DemoCommand
                 return 1;
             }
 
+            // The population twin on the registry just trained: one scenario, its paired difference and MSSP settlement.
+            if (!DemoTwin.Run(federation.CoordinatorDir, root))
+            {
+                return 1;
+            }
+
             AnsiConsole.MarkupLine($"demo total {total.Elapsed.TotalSeconds:F1} s");
             if (output is not null)
             {

@@ -58,7 +58,56 @@ internal static class ModelCommands
             }
         }));
         command.Subcommands.Add(show);
+
+        // Offline export of the registry for the twin: reads the coordinator's store (no running coordinator needed).
+        var exportDataDir = new Option<DirectoryInfo>("--data-dir") { Description = "The coordinator's data directory (coordinator.db).", Required = true };
+        var outDir = new Option<DirectoryInfo>("--out") { Description = "Registry directory to write (created; must be empty or new).", Required = true };
+        var export = new Command("export", "Write the coordinator's converged GLMs and composition releases as a registry directory for `ftwin scenario run --models DIR`.") { exportDataDir, outDir };
+        export.SetAction(parse =>
+        {
+            var data = parse.GetValue(exportDataDir)!;
+            var target = parse.GetValue(outDir)!;
+            if (!File.Exists(Path.Combine(data.FullName, "coordinator.db")))
+            {
+                Console.Error.WriteLine($"error: {data.FullName} holds no coordinator.db");
+                return 2;
+            }
+
+            if (target.Exists && target.EnumerateFileSystemInfos().Any())
+            {
+                Console.Error.WriteLine($"error: {target.FullName} is not empty");
+                return 2;
+            }
+
+            var snapshot = Export(data.FullName, target.FullName);
+            return snapshot.Models.Count + snapshot.Compositions.Count > 0 ? 0 : 1;
+        });
+        command.Subcommands.Add(export);
         return command;
+    }
+
+    /// <summary>Exports the registry of a coordinator data directory and prints what was written and skipped.</summary>
+    internal static Coordinator.Registry.RegistrySnapshot Export(string dataDir, string target)
+    {
+        var snapshot = Coordinator.Registry.RegistrySnapshot.Read(new Coordinator.Storage.CoordinatorStore(dataDir));
+        var files = snapshot.Export(target);
+        AnsiConsole.MarkupLine($"wrote {files.Count} documents to {Markup.Escape(target)}: {snapshot.Models.Count} GLMs, {snapshot.Compositions.Count} composition releases");
+        foreach (var m in snapshot.Models)
+        {
+            AnsiConsole.MarkupLine($"  {Markup.Escape(m.Id)} ({m.Family.ToString().ToLowerInvariant()}, {m.Rows:N0} patient-years, {m.Nodes} nodes)");
+        }
+
+        foreach (var c in snapshot.Compositions)
+        {
+            AnsiConsole.MarkupLine($"  {Markup.Escape(c.Id)} (year {c.Year}, published total {c.PublishedTotal?.ToString("N0", CultureInfo.InvariantCulture) ?? "suppressed"})");
+        }
+
+        foreach (var k in snapshot.Skipped)
+        {
+            AnsiConsole.MarkupLine($"  [grey]skipped {Markup.Escape(k.Id)} ({Markup.Escape(k.Kind)}): {Markup.Escape(k.Reason)}[/]");
+        }
+
+        return snapshot;
     }
 
     internal static void Print(JsonNode model)

@@ -11,8 +11,6 @@ namespace FederatedTwin.Cli.Commands;
 /// <summary>`ftwin scenario run FILE [--models demo|DIR]`: a what-if scenario against its baseline on the twin, with the models the file (or --models) names.</summary>
 internal static class ScenarioCommand
 {
-    private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
-
     public static Command Create()
     {
         var scenario = new Command("scenario", "Population-twin what-if scenarios (docs/scenarios.md).");
@@ -20,13 +18,17 @@ internal static class ScenarioCommand
         var replicates = new Option<int?>("--replicates") { Description = "Monte Carlo replicates (overrides the file)." };
         var json = new Option<bool>("--json") { Description = "Print JSON." };
         var csv = new Option<bool>("--csv") { Description = "Print CSV (one row per year and measure)." };
-        var models = new Option<string?>("--models") { Description = "'demo' or a model registry directory (RegisteredModel JSON files); replaces the file's models registry." };
+        var models = new Option<string?>("--models") { Description = "'demo' or a model registry directory (RegisteredModel JSON files, e.g. from `ftwin model export`); replaces the file's models registry." };
+        var fallback = new Option<string?>("--fallback") { Description = "'demo', 'none' or a registry directory: the models of outcomes the registry has no usable model for (replaces the file's models.fallback)." };
+        var measureReport = new Option<bool>("--measure-report") { Description = "Print the quality-measure proxies as a FHIR R4 MeasureReport (JSON)." };
         var run = new Command("run", "Run a scenario and its baseline with common random numbers; print per-year results with 95% intervals and the MSSP settlement.");
         run.Arguments.Add(file);
         run.Options.Add(replicates);
         run.Options.Add(json);
         run.Options.Add(csv);
         run.Options.Add(models);
+        run.Options.Add(fallback);
+        run.Options.Add(measureReport);
         run.SetAction(parse =>
         {
             var path = parse.GetValue(file)!;
@@ -47,7 +49,8 @@ internal static class ScenarioCommand
             {
                 // A relative --models path is relative to the working directory; one inside the file, to the file.
                 var modelsOption = parse.GetValue(models) is { } m && m != "demo" ? Path.GetFullPath(m) : parse.GetValue(models);
-                var options = new ScenarioParseOptions { BaseDirectory = path.DirectoryName, ModelsOverride = modelsOption };
+                var fallbackOption = parse.GetValue(fallback) is { } fb && fb is not ("demo" or "none") ? Path.GetFullPath(fb) : parse.GetValue(fallback);
+                var options = new ScenarioParseOptions { BaseDirectory = path.DirectoryName, ModelsOverride = modelsOption, FallbackOverride = fallbackOption };
                 definition = ScenarioParser.Parse(File.ReadAllText(path.FullName), options);
             }
             catch (ScenarioFileException e)
@@ -56,11 +59,15 @@ internal static class ScenarioCommand
                 return 2;
             }
 
-            // The composition is still the illustrative demo histogram: the aggregated composition release is not wired in yet.
-            var result = new ScenarioRunner(DemoModels.Composition()).Run(definition, parse.GetValue(replicates));
-            if (parse.GetValue(json))
+            // The cohort comes from the newest composition release in the registry directory, else the demo histogram.
+            var result = ScenarioRunner.RunScenario(definition, parse.GetValue(replicates));
+            if (parse.GetValue(measureReport))
             {
-                Console.WriteLine(JsonSerializer.Serialize(result, Json));
+                Console.WriteLine(MeasureReportExport.ToJson(result, definition.StartYear));
+            }
+            else if (parse.GetValue(json))
+            {
+                Console.WriteLine(ScenarioJson.Serialize(result));
             }
             else if (parse.GetValue(csv))
             {
@@ -92,7 +99,7 @@ internal static class ScenarioCommand
         return sb.ToString();
     }
 
-    private static void Print(ScenarioResult r)
+    internal static void Print(ScenarioResult r)
     {
         var c = CultureInfo.InvariantCulture;
         AnsiConsole.MarkupLine($"[bold]{Markup.Escape(r.Scenario)}[/]  population {r.Population:N0}, {r.Replicates} replicates");
@@ -124,12 +131,24 @@ internal static class ScenarioCommand
             AnsiConsole.Write(mssp);
         }
 
-        var models = new Table { Title = new TableTitle($"Models ({Markup.Escape(r.ModelSource)})") }.AddColumn("outcome").AddColumn("registry id");
-        foreach (var (outcome, id) in r.ModelsByOutcome)
+        var models = new Table { Title = new TableTitle($"Models ({Markup.Escape(r.ModelSource)})") }.AddColumn("outcome").AddColumn("registry id").AddColumn("origin").AddColumn("study (patient-years, nodes)");
+        foreach (var o in r.ModelOrigins)
         {
-            models.AddRow(Markup.Escape(outcome), Markup.Escape(id));
+            // The full reason is in --json (model_origins); the table keeps it short when the registry simply has no such model.
+            var reason = o.Reason is null ? string.Empty : o.Reason.Contains(" holds no ", StringComparison.Ordinal) ? " (none in registry)" : ": " + o.Reason;
+            models.AddRow(Markup.Escape(o.Outcome), Markup.Escape(o.Id), Markup.Escape(o.Kind + reason),
+                Markup.Escape($"{o.StudyId} ({o.Rows:N0}, {o.Nodes})"));
+        }
+
+        foreach (var (outcome, id) in r.ModelsByOutcome.Where(p => p.Key.StartsWith("risk:", StringComparison.Ordinal)))
+        {
+            models.AddRow(Markup.Escape(outcome), Markup.Escape(id), "risk band", string.Empty);
         }
 
         AnsiConsole.Write(models);
+        var cohort = r.Cohort;
+        AnsiConsole.MarkupLine(Markup.Escape(cohort.Composition == "demo"
+            ? $"Cohort: {cohort.Population:N0} people drawn from the illustrative demo composition; {cohort.MedicareEligibleAtStart:N0} Medicare-eligible (65+) at the start, the part MSSP settles."
+            : $"Cohort: {cohort.Population:N0} people drawn from composition release {cohort.Composition} ({cohort.Year}; published total {cohort.ReleasedPopulation?.ToString("N0", CultureInfo.InvariantCulture) ?? "suppressed"} patients in the training population, {cohort.HiddenCompositionCells} hidden composition and {cohort.HiddenPrevalenceCells} hidden prevalence cells filled from the published margins), scaled to the attributed population; {cohort.MedicareEligibleAtStart:N0} Medicare-eligible (65+) at the start, the part MSSP settles."));
     }
 }

@@ -3,9 +3,11 @@ using System.Text.Json.Nodes;
 using Dapper;
 using FederatedTwin.Coordinator.Audit;
 using FederatedTwin.Coordinator.Orchestration;
+using FederatedTwin.Coordinator.Registry;
 using FederatedTwin.Coordinator.Security;
 using FederatedTwin.Coordinator.Storage;
 using FederatedTwin.Protocol.Federation;
+using FederatedTwin.Scenarios.Scenarios;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -77,6 +79,47 @@ internal static class AdminEndpoints
             store.Read(c => c.QuerySingleOrDefault<string>("SELECT model_json FROM models WHERE model_id=@id", new { id })) is { } json
                 ? Results.Text(json, "application/json")
                 : Results.Problem(statusCode: 404, title: "Unknown model", detail: $"No model '{id}' in the registry."));
+
+        // What-if scenarios on the twin built from this registry (docs/scenarios.md): the body is the scenario YAML, whose
+        // models name 'coordinator' (this registry, e.g. {registry: coordinator, fallback: demo}) or 'demo'; a directory
+        // on the coordinator's disk is refused. The result is exactly `ftwin scenario run --json`'s.
+        group.MapPost("/scenarios/run", async (HttpContext http, CoordinatorStore store) =>
+        {
+            using var reader = new StreamReader(http.Request.Body);
+            var yaml = await reader.ReadToEndAsync();
+            int? replicates = null;
+            if (http.Request.Query.TryGetValue("replicates", out var r))
+            {
+                if (!int.TryParse(r.ToString(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var k) || k is < 2 or > 10_000)
+                {
+                    return Results.Problem(statusCode: 400, title: "Invalid scenario request", detail: "replicates must be a whole number between 2 and 10,000.",
+                        extensions: new Dictionary<string, object?> { ["field"] = "replicates" });
+                }
+
+                replicates = k;
+            }
+
+            var snapshot = RegistrySnapshot.Read(store);
+            var options = new ScenarioParseOptions
+            {
+                AllowDirectories = false,
+                NamedRegistries = new Dictionary<string, NamedRegistry>(StringComparer.Ordinal) { ["coordinator"] = new(snapshot.Models, snapshot.Compositions) },
+            };
+            ScenarioDefinition scenario;
+            try
+            {
+                scenario = ScenarioParser.Parse(yaml, options);
+            }
+            catch (ScenarioFileException e)
+            {
+                // RFC 9457 problem details; the field path and 1-based line as extension members.
+                return Results.Problem(statusCode: 400, title: "Invalid scenario", detail: e.Message, type: "https://federatedtwin.invalid/problems/invalid-scenario",
+                    extensions: new Dictionary<string, object?> { ["field"] = e.Field, ["line"] = e.Line });
+            }
+
+            var result = await Task.Run(() => ScenarioRunner.RunScenario(scenario, replicates), http.RequestAborted);
+            return Results.Text(ScenarioJson.Serialize(result), "application/json");
+        });
 
         group.MapGet("/nodes", (CoordinatorStore store) => Results.Ok(store.Read(c =>
             c.Query("SELECT node_id, name, enrolled_at, last_seen_at, protocol_version, revoked FROM nodes ORDER BY enrolled_at").ToList())));

@@ -32,30 +32,7 @@ public sealed class FederatedCompositionAlgorithm : IStudyAlgorithm
         var composition = CompositionStudy.Parse(study);
         var counts = sums[^1].Select(v => (double)v).ToArray();
         var release = CompositionRelease.Publish(counts.AsSpan(0, CompositionLayout.CompositionCells), counts.AsSpan(CompositionLayout.CompositionCells), CompositionLayout.ConditionNames, composition.MinimumCellSize);
-        var model = new JsonObject
-        {
-            ["id"] = $"composition/{composition.Year}/{study.Id.Value}",
-            ["kind"] = "composition",
-            ["outcome"] = "composition",
-            ["year"] = composition.Year,
-            ["minimum_cell_size"] = composition.MinimumCellSize,
-            ["composition"] = Table(release.Composition),
-            ["prevalence"] = new JsonObject(CompositionLayout.ConditionNames.Select((name, j) => KeyValuePair.Create(name, (JsonNode?)Table(release.Prevalence[j])))),
-            ["study_id"] = study.Id.Value,
-            ["purpose_of_use"] = study.PurposeOfUse.Code,
-            ["created_at"] = DateTimeOffset.UtcNow.ToString("O"),
-            ["privacy"] = new JsonObject { ["dp"] = composition.Rho > 0, ["rho"] = composition.Rho > 0 ? composition.Rho : null, ["l2_sensitivity"] = CompositionLayout.L2Sensitivity },
-        };
+        var model = release.ToRegistryJson(study.Id.Value, study.PurposeOfUse.Code, composition.Year, composition.MinimumCellSize, composition.Rho, DateTimeOffset.UtcNow);
         return new JsonObject { ["algorithm"] = Name, ["model"] = model };
     }
-
-    /// <summary>A published table: shape, labels and cells (null = suppressed), margins included as the last index of each dimension.</summary>
-    private static JsonObject Table(PublishedTable table) => new()
-    {
-        ["name"] = table.Name,
-        ["shape"] = new JsonArray([.. table.Labels.Select(l => (JsonNode)l.Count)]),
-        ["labels"] = new JsonArray([.. table.Labels.Select(l => (JsonNode)new JsonArray([.. l.Select(x => (JsonNode)x)]))]),
-        ["cells"] = new JsonArray([.. table.Cells.Select(c => c is { } v ? (JsonNode)v : null)]),
-        ["suppressed"] = table.SuppressedCount,
-    };
 }

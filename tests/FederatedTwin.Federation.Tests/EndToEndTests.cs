@@ -124,6 +124,16 @@ public sealed class EndToEndTests
         Assert.Equal(3, Directory.GetDirectories(Path.Combine(output, "nodes")).Length);
         Assert.Equal(4, Directory.GetFiles(Path.Combine(output, "results"), "*.json").Length);
 
+        // It ends with a scenario on the twin built from the registry it trained (exported to DIR/twin-registry).
+        Assert.Contains("MSSP settlement", log, StringComparison.Ordinal);
+        Assert.Contains("paired difference over 5 years", log, StringComparison.Ordinal);
+        var registry = Path.Combine(output, "twin-registry");
+        Assert.Equal(4, Directory.GetFiles(Path.Combine(registry, "glm"), "*.json", SearchOption.AllDirectories).Length);
+        Assert.Single(Directory.GetFiles(Path.Combine(registry, "composition"), "*.json", SearchOption.AllDirectories));
+        var set = FederatedTwin.Scenarios.Twin.ModelSet.Load(registry, fallback: FederatedTwin.Scenarios.Twin.ModelSet.DemoFallback());
+        Assert.Equal(["admission", "ed_visits", "cost", "death"], set.Origins.Where(o => o.Kind == FederatedTwin.Scenarios.Twin.ModelOrigin.Federated).Select(o => o.Outcome));
+        Assert.Single(set.Compositions);
+
         // Each node leaves a verifiable audit trail, and the compliance report of a demo node names its studies.
         foreach (var nodeDir in Directory.GetDirectories(Path.Combine(output, "nodes")))
         {

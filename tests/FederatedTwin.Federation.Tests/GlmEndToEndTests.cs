@@ -101,6 +101,32 @@ public sealed class GlmEndToEndTests
         // And it is in the registry.
         var registered = await federation.Admin.Send(HttpMethod.Get, $"/v1/admin/models/{model["id"]}");
         Assert.Equal(model["id"]!.ToString(), registered!["id"]!.ToString());
+
+        // The twin on this registry (read from the coordinator's store, as `ftwin model export` does): the outcome's
+        // model is the federated one, and it predicts every contributed row exactly as the fitted coefficients do.
+        var snapshot = Coordinator.Registry.RegistrySnapshot.Read(new Coordinator.Storage.CoordinatorStore(federation.CoordinatorDir));
+        var set = Scenarios.Twin.ModelSet.FromModels(snapshot.Models, "coordinator", fallback: Scenarios.Twin.ModelSet.DemoFallback());
+        var twinOutcome = family == "binomial" ? "admission" : "ed_visits";
+        Assert.Equal(model["id"]!.ToString(), set.ByOutcome[twinOutcome].Id);
+        Assert.Equal(Scenarios.Twin.ModelOrigin.Federated, set.Origins.Single(o => o.Outcome == twinOutcome).Kind);
+        var beta = terms.Select(t => t!["coefficient"]!.GetValue<double>()).ToArray();
+        var rows = parts.SelectMany(p => p.X).Chunk(Features.Length).ToList();
+        Assert.True(rows.Count > 100);
+        foreach (var x in rows)
+        {
+            // Features: age, sex_male, heart_failure, diabetes, copd, condition_count, inpatient_admissions, ed_visits.
+            // The model has no other condition terms, so further conditions only make up condition_count.
+            var mask = (x[2] == 1 ? 1 << 2 : 0) | (x[3] == 1 ? 1 : 0) | (x[4] == 1 ? 1 << 3 : 0);
+            for (var k = 4; System.Numerics.BitOperations.PopCount((uint)mask) < (int)x[5]; k++)
+            {
+                mask |= 1 << k;
+            }
+
+            var person = new Scenarios.Twin.PersonFeatures(2024, (int)x[0], x[1] == 1, mask, x[6], 0, x[7], 0);
+            var eta = beta[0] + x.Select((v, j) => beta[j + 1] * v).Sum();
+            var expected = family == "binomial" ? 1 / (1 + Math.Exp(-eta)) : Math.Exp(eta);
+            Assert.Equal(expected, set.ByOutcome[twinOutcome].Mean(person), 1e-9 * Math.Max(1, expected));
+        }
     }
 
     /// <summary>The node's export for the study: header = the features then the outcome, one row per contributed patient-year.</summary>

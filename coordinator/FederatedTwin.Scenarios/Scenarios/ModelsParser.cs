@@ -17,6 +17,8 @@ internal static class ModelsParser
         var useLines = new Dictionary<string, long>(StringComparer.Ordinal);
         var parameters = new TwinParameters();
         var parameterLines = new Dictionary<string, long>(StringComparer.Ordinal);
+        string? fallback = null;
+        var fallbackLine = line;
         switch (node)
         {
             case null:
@@ -58,6 +60,8 @@ internal static class ModelsParser
                     c.RejectUnknown();
                 }
 
+                fallback = f.String("fallback");
+                fallbackLine = f.Node("fallback")?.Start.Line ?? f.Line;
                 parameters = parameters with { OtherCostLogSd = f.Double("other_cost_log_sd") ?? parameters.OtherCostLogSd };
                 parameterLines["other_cost_log_sd"] = f.Node("other_cost_log_sd")?.Start.Line ?? f.Line;
                 f.RejectUnknown();
@@ -69,7 +73,38 @@ internal static class ModelsParser
             source = overridden;
         }
 
+        if (options.FallbackOverride is { } fallbackOverride)
+        {
+            fallback = fallbackOverride == "none" ? null : fallbackOverride;
+        }
+
         var via = options.ModelsOverride is null ? string.Empty : " (--models)";
+        string Directory(string name)
+        {
+            if (!options.AllowDirectories)
+            {
+                throw new ScenarioFileException(sourceField, line,
+                    $"'{name}' is not a registry here: use 'demo'{string.Concat((options.NamedRegistries?.Keys ?? []).Select(k => $" or '{k}'"))}");
+            }
+
+            return Path.IsPathRooted(name) ? name : Path.GetFullPath(Path.Combine(options.BaseDirectory ?? System.IO.Directory.GetCurrentDirectory(), name));
+        }
+
+        ModelSetFallback? fallbackSet;
+        try
+        {
+            fallbackSet = fallback switch
+            {
+                null => null,
+                "demo" => ModelSet.DemoFallback(),
+                _ => new ModelSetFallback(fallback, ModelRegistry.LoadDirectory(Directory(fallback))),
+            };
+        }
+        catch (RegisteredModelException e)
+        {
+            throw new ScenarioFileException("models.fallback", fallbackLine, $"fallback registry '{fallback}': {e.Message}");
+        }
+
         try
         {
             if (source == "demo")
@@ -77,8 +112,16 @@ internal static class ModelsParser
                 return ModelSet.Demo(use, parameters);
             }
 
-            var directory = Path.IsPathRooted(source) ? source : Path.GetFullPath(Path.Combine(options.BaseDirectory ?? Directory.GetCurrentDirectory(), source));
-            return ModelSet.Load(directory, use, parameters);
+            if (options.NamedRegistries?.TryGetValue(source, out var named) == true)
+            {
+                return ModelSet.FromModels(named.Models, source, use: use, parameters: parameters, fallback: fallbackSet, compositions: named.Compositions);
+            }
+
+            return ModelSet.Load(Directory(source), use, parameters, fallbackSet);
+        }
+        catch (FormatException e)
+        {
+            throw new ScenarioFileException(sourceField, line, $"registry '{source}'{via}: composition release: {e.Message}");
         }
         catch (RegisteredModelException e)
         {

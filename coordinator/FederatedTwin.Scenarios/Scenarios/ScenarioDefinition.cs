@@ -27,4 +27,17 @@ public sealed record ScenarioParseOptions
 
     /// <summary>"demo" or a registry directory that replaces the file's registry (<c>ftwin scenario run --models</c>); the file's use/unit_costs still apply.</summary>
     public string? ModelsOverride { get; init; }
+
+    /// <summary>"demo", "none" or a registry directory that replaces the file's <c>models.fallback</c> (<c>--fallback</c>).</summary>
+    public string? FallbackOverride { get; init; }
+
+    /// <summary>Registries known by name (the coordinator's endpoint offers its own registry as "coordinator").</summary>
+    public IReadOnlyDictionary<string, NamedRegistry>? NamedRegistries { get; init; }
+
+    /// <summary>False where registry directories must not be read (a server reading a client's file): only demo and named registries.</summary>
+    public bool AllowDirectories { get; init; } = true;
 }
+
+/// <summary>A registry held in memory: its GLMs and composition releases (e.g. the coordinator's models table).</summary>
+public sealed record NamedRegistry(IReadOnlyList<FederatedTwin.Protocol.Models.Registry.RegisteredModel> Models,
+    IReadOnlyList<ReleasedComposition> Compositions);

@@ -44,4 +44,16 @@ public sealed record ScenarioResult(
     int Population,
     int Replicates,
     IReadOnlyDictionary<int, IReadOnlyList<MeasureRow>> Years,
-    IReadOnlyList<SettlementYear> Settlements);
+    IReadOnlyList<SettlementYear> Settlements,
+    IReadOnlyList<FederatedTwin.Scenarios.Twin.ModelOrigin> ModelOrigins,
+    CohortSource Cohort);
+
+/// <summary>
+/// What the synthetic cohort was drawn from and what part of it is settled: <see cref="Composition"/> is a composition
+/// release's registry id or "demo"; <see cref="ReleasedPopulation"/> the release's published (noisy) total, i.e. the
+/// training population the composition describes; the cohort has <see cref="Population"/> people (the ACO's attributed
+/// population, the release scaled to it by largest remainder); <see cref="MedicareEligibleAtStart"/> of them are 65 or
+/// older at the start, the part whose costs MSSP settles (assigned beneficiaries come from the scenario's mssp terms).
+/// </summary>
+public sealed record CohortSource(string Composition, int? Year, long? ReleasedPopulation, int HiddenCompositionCells, int HiddenPrevalenceCells,
+    int Population, int MedicareEligibleAtStart);

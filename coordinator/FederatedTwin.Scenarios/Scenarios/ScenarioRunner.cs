@@ -19,6 +19,28 @@ public sealed class ScenarioRunner
         _composition = composition;
     }
 
+    private readonly ReleasedComposition? _release;
+
+    private ScenarioRunner(ReleasedComposition release)
+        : this(release.ToComposition()) => _release = release;
+
+    /// <summary>
+    /// The runner for a scenario's model set: the newest composition release next to its models (by year, then
+    /// registration time) if there is one, else the illustrative <see cref="DemoModels.Composition"/>.
+    /// </summary>
+    public static ScenarioRunner For(ModelSet models)
+    {
+        ArgumentNullException.ThrowIfNull(models);
+        return models.Compositions.Count > 0 ? new ScenarioRunner(models.Compositions[^1]) : new ScenarioRunner(DemoModels.Composition());
+    }
+
+    /// <summary>Runs a scenario on the composition its model set carries (see <see cref="For"/>).</summary>
+    public static ScenarioResult RunScenario(ScenarioDefinition scenario, int? replicates = null)
+    {
+        ArgumentNullException.ThrowIfNull(scenario);
+        return For(scenario.Models).Run(scenario, replicates);
+    }
+
     /// <summary>Runs <paramref name="scenario"/> with its own replicate count unless <paramref name="replicates"/> is given.</summary>
     public ScenarioResult Run(ScenarioDefinition scenario, int? replicates = null)
     {
@@ -26,6 +48,15 @@ public sealed class ScenarioRunner
         var k = replicates ?? scenario.Replicates;
         var models = scenario.Models;
         var cohort = Cohort.FromComposition(_composition, models, scenario.Population, scenario.Seed, scenario.StartYear);
+        var medicare = 0;
+        for (var i = 0; i < cohort.Count; i++)
+        {
+            // Medicare-eligible at the start: 65 or older by the end of the first simulated year (docs/scenarios.md).
+            medicare += cohort.Age[i] + 1 >= 65 ? 1 : 0;
+        }
+
+        var source = new CohortSource(_composition.Source, _release?.Year, _release?.PublishedTotal ?? _composition.KnownTotal,
+            _release?.HiddenCompositionCells ?? _composition.Cells.Count(c => c.Count is null), _release?.HiddenPrevalenceCells ?? 0, cohort.Count, medicare);
         var work = new Cohort(cohort.Count);
         var sim = new TwinSimulator(models);
         var baseline = new YearTotals[k][];
@@ -55,7 +86,7 @@ public sealed class ScenarioRunner
         }
 
         return new ScenarioResult(scenario.Name, models.Description, models.Source, byOutcome, [.. byOutcome.Values.Distinct()],
-            scenario.Population, k, years, settlements);
+            scenario.Population, k, years, settlements, models.Origins, source);
     }
 
     private static YearTotals Total(YearTotals[] perYear)

@@ -91,6 +91,7 @@ public sealed class Cohort
         var cohort = new Cohort(population) { FeatureYear = firstYear - 1 };
         var stream = new DrawStream(seed, uint.MaxValue);
         var person = 0;
+        var topLevel = composition.Cells.Max(x => x.ConditionCount);
         Span<double> weights = stackalloc double[ChronicConditions.Count];
         for (var cell = 0; cell < alloc.Length; cell++)
         {
@@ -102,6 +103,13 @@ public sealed class Cohort
                 cohort.Age[person] = (byte)age;
                 cohort.Male[person] = c.Male;
                 cohort.Alive[person] = true;
+                if (composition.CellConditionProbabilities is { } conditional)
+                {
+                    cohort.Conditions[person] = (ushort)ConditionsFromRelease(conditional[cell], c.ConditionCount,
+                        composition.OpenTopLevel && c.ConditionCount == topLevel, block.Word01(1));
+                    continue;
+                }
+
                 odds.CopyTo(weights);
                 var mask = 0;
                 for (var pick = 0; pick < Math.Min(c.ConditionCount, ChronicConditions.Count); pick++)
@@ -116,6 +124,110 @@ public sealed class Cohort
 
         new TwinSimulator(models).BurnIn(cohort, seed);
         return cohort;
+    }
+
+    /// <summary>
+    /// The conditions of one person of a release cell, by systematic πps sampling (Madow 1949): inclusion probabilities
+    /// π_j (the cell's conditional prevalences) are rescaled to sum to the target T and capped at 1; with one uniform u,
+    /// the points u, u + 1, … below T on the cumulated π select the conditions, so condition j is included with
+    /// probability exactly π_j and each person gets ⌊T⌋ or ⌈T⌉ distinct conditions. For a level-1..3 cell T is the
+    /// level (exactly that many conditions; the π_j sum to it up to noise). For the open top level (4+) T = Σ_j π_j, the
+    /// cell's mean number of conditions implied by the release (at least 4), so the cell's prevalences and mean count are
+    /// reproduced in expectation; the spread of the count above 4 is not in the release, and this draw gives only the two
+    /// integers around T (ASSUMPTION, documented in docs/scenarios.md). Pairwise co-occurrence is not in the release either;
+    /// the joint inclusions of this draw depend on the column order.
+    /// </summary>
+    internal static int ConditionsFromRelease(double[] pi, int level, bool open, double uPick)
+    {
+        var k = ChronicConditions.Count;
+        var sum = 0.0;
+        foreach (var x in pi)
+        {
+            sum += Math.Max(0, x);
+        }
+
+        var target = open ? Math.Clamp(sum, level, k) : Math.Min(level, k);
+        if (target <= 0)
+        {
+            return 0;
+        }
+
+        // Inclusion probabilities summing to the target, each at most 1 (iterative capping); no information → equal chances.
+        Span<double> p = stackalloc double[k];
+        for (var j = 0; j < k; j++)
+        {
+            p[j] = sum > 0 ? Math.Max(0, pi[j]) : 1.0;
+        }
+
+        Span<bool> capped = stackalloc bool[k];
+        for (var round = 0; round <= k; round++)
+        {
+            double free = 0, fixedMass = 0;
+            for (var j = 0; j < k; j++)
+            {
+                if (capped[j])
+                {
+                    fixedMass += 1;
+                }
+                else
+                {
+                    free += p[j];
+                }
+            }
+
+            var scale = free > 0 ? (target - fixedMass) / free : 0;
+            var changed = false;
+            for (var j = 0; j < k; j++)
+            {
+                if (capped[j])
+                {
+                    continue;
+                }
+
+                p[j] *= scale;
+                if (p[j] >= 1)
+                {
+                    p[j] = 1;
+                    capped[j] = true;
+                    changed = true;
+                }
+            }
+
+            if (!changed)
+            {
+                break;
+            }
+        }
+
+        // Fewer conditions with positive probability than the level needs: the others share the rest equally.
+        var positive = 0;
+        foreach (var x in p)
+        {
+            positive += x > 0 ? 1 : 0;
+        }
+
+        if (positive < target)
+        {
+            for (var j = 0; j < k; j++)
+            {
+                p[j] = p[j] > 0 ? 1 : (target - positive) / (k - positive);
+            }
+        }
+
+        var mask = 0;
+        var cumulative = 0.0;
+        var point = uPick;
+        for (var j = 0; j < k && point < target; j++)
+        {
+            cumulative += p[j];
+            if (point < cumulative || (j == k - 1 && point < target - 1e-9))
+            {
+                mask |= 1 << j;
+                point += 1;
+            }
+        }
+
+        return mask;
     }
 
     private static int WeightedPick(Span<double> weights, double u)

@@ -51,8 +51,9 @@ public sealed class CompiledModel
         {
             for (var male = 0; male < 2; male++)
             {
+                // age_band[level]: GlmStudy's treatment indicators of the categorical age_band column (reference level 0-17 has none).
                 _ageSex[(age * 2) + male] = B(ModelTerm.Intercept) + (B(TwinFeatures.Age) * age) + (B(TwinFeatures.SexMale) * male)
-                    + (age >= 65 ? B(TwinFeatures.MedicareEligible) : 0);
+                    + (age >= 65 ? B(TwinFeatures.MedicareEligible) : 0) + B(TwinFeatures.AgeBandIndicator(age));
             }
         }
 
@@ -198,10 +199,10 @@ public sealed class CompiledModel
 
     private static void Check(RegisteredModel model, string name)
     {
-        if (name != ModelTerm.Intercept && !TwinFeatures.Simulated.Contains(name))
+        if (name != ModelTerm.Intercept && !TwinFeatures.Simulated.Contains(name) && !TwinFeatures.AgeBandIndicators.Contains(name))
         {
             throw new ModelSetException(model.Id,
-                $"model {model.Id}: term '{name}' is not a feature the twin simulates (known: {ModelTerm.Intercept}, {string.Join(", ", TwinFeatures.Simulated)})");
+                $"model {model.Id}: term '{name}' is not a feature the twin simulates (known: {ModelTerm.Intercept}, {string.Join(", ", TwinFeatures.Simulated)}, age_band[<band>] for the bands {string.Join(", ", Protocol.Models.PatientYearSchema.AgeBands)})");
         }
     }
 }

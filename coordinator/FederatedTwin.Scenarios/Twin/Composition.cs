@@ -42,9 +42,29 @@ public sealed record CompositionCell(AgeBand Band, bool Male, int ConditionCount
 /// </summary>
 public sealed record Composition(IReadOnlyList<CompositionCell> Cells, int SuppressionThreshold, long? KnownTotal, IReadOnlyList<double> Prevalence)
 {
+    /// <summary>Cell counts already filled by the release's own rule (<see cref="ReleasedComposition"/>); used as they are.</summary>
+    public IReadOnlyList<double>? FilledCounts { get; init; }
+
+    /// <summary>
+    /// Per cell, each condition's probability given the cell (age band, sex, condition-count level): the release's
+    /// prevalence count over the cell count. When set, conditions are drawn from these instead of <see cref="Prevalence"/>.
+    /// </summary>
+    public IReadOnlyList<double[]>? CellConditionProbabilities { get; init; }
+
+    /// <summary>True when the highest condition count of the cells means "that many or more" (the release's 4+).</summary>
+    public bool OpenTopLevel { get; init; }
+
+    /// <summary>Where the composition comes from: a release's registry id, or "demo".</summary>
+    public string Source { get; init; } = "demo";
+
     /// <summary>Cell counts with suppressed cells imputed as documented above.</summary>
     public double[] ImputedCounts()
     {
+        if (FilledCounts is { } filled)
+        {
+            return [.. filled];
+        }
+
         var suppressed = Cells.Count(c => c.Count is null);
         var released = Cells.Sum(c => (double)(c.Count ?? 0));
         var max = SuppressionThreshold - 1.0;

@@ -14,13 +14,20 @@ public sealed class ModelSet
     private readonly Dictionary<string, RegisteredModel> _byId;
     private readonly Dictionary<string, CompiledModel> _byOutcome;
 
-    private ModelSet(IReadOnlyList<RegisteredModel> registry, string source, string description, IReadOnlyDictionary<string, string>? use, TwinParameters parameters)
+    private readonly Dictionary<string, ModelOrigin> _origins = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _fallbackIds = new(StringComparer.Ordinal);
+    private readonly ModelSetFallback? _fallback;
+
+    private ModelSet(IReadOnlyList<RegisteredModel> registry, string source, string description, IReadOnlyDictionary<string, string>? use, TwinParameters parameters,
+        ModelSetFallback? fallback = null, IReadOnlyList<ReleasedComposition>? compositions = null)
     {
         parameters.Validate();
         Source = source;
         Description = description;
         Parameters = parameters;
-        Registry = registry;
+        Registry = [.. registry, .. fallback?.Models ?? []];
+        Compositions = compositions ?? [];
+        _fallback = fallback;
         _byId = new Dictionary<string, RegisteredModel>(StringComparer.Ordinal);
         foreach (var m in registry)
         {
@@ -28,6 +35,16 @@ public sealed class ModelSet
             {
                 throw new ModelSetException(m.Id, $"registry {source}: model id '{m.Id}' appears twice");
             }
+        }
+
+        foreach (var m in fallback?.Models ?? [])
+        {
+            if (!_byId.TryAdd(m.Id, m))
+            {
+                throw new ModelSetException(m.Id, $"fallback {fallback!.Source}: model id '{m.Id}' is also in registry {source}");
+            }
+
+            _fallbackIds.Add(m.Id);
         }
 
         foreach (var key in use?.Keys ?? [])
@@ -41,7 +58,11 @@ public sealed class ModelSet
         _byOutcome = new Dictionary<string, CompiledModel>(StringComparer.Ordinal);
         foreach (var outcome in TwinOutcomes.All)
         {
-            _byOutcome[outcome] = new CompiledModel(Choose(outcome, use));
+            var (compiled, reason) = Choose(outcome, use);
+            _byOutcome[outcome] = compiled;
+            var m = compiled.Model;
+            var kind = _fallbackIds.Contains(m.Id) ? ModelOrigin.Fallback : m.Rows > 0 ? ModelOrigin.Federated : ModelOrigin.Illustrative;
+            _origins[outcome] = new ModelOrigin(outcome, m.Id, kind, m.StudyId, m.Rows, m.Nodes, reason);
         }
 
         Admission = _byOutcome[TwinOutcomes.Admission];
@@ -61,8 +82,18 @@ public sealed class ModelSet
     /// <summary>Unit costs and cost noise.</summary>
     public TwinParameters Parameters { get; }
 
-    /// <summary>Every model of the registry (risk-band targeting may name any of them).</summary>
+    /// <summary>Every model of the registry and of the fallback set (risk-band targeting may name any of them).</summary>
     public IReadOnlyList<RegisteredModel> Registry { get; }
+
+    /// <summary>Published composition releases found next to the models (kind "composition"), oldest first; may be empty.</summary>
+    public IReadOnlyList<ReleasedComposition> Compositions { get; }
+
+    /// <summary>
+    /// Where each outcome's model comes from: <see cref="ModelOrigin.Federated"/> (fitted from the registry),
+    /// <see cref="ModelOrigin.Fallback"/> (the fallback set, with the reason), or <see cref="ModelOrigin.Illustrative"/>
+    /// (an unfitted registry model, e.g. the demo set itself). In step order.
+    /// </summary>
+    public IReadOnlyList<ModelOrigin> Origins => [.. TwinOutcomes.All.Select(o => _origins[o])];
 
     /// <summary>The model of each twin outcome, keyed by <see cref="TwinOutcomes"/> name.</summary>
     public IReadOnlyDictionary<string, CompiledModel> ByOutcome => _byOutcome;
@@ -85,25 +116,41 @@ public sealed class ModelSet
         new(DemoModels.Registry(), "demo", DemoModels.Note, use, parameters ?? new TwinParameters());
 
     /// <summary>Loads a registry directory (every *.json below it) and builds the set; errors name the file and field or the outcome.</summary>
-    public static ModelSet Load(string directory, IReadOnlyDictionary<string, string>? use = null, TwinParameters? parameters = null)
+    /// <remarks>
+    /// With <paramref name="fallback"/> (e.g. <see cref="DemoFallback"/>), an outcome the registry has no model for — or whose
+    /// only model has a term the twin does not simulate — takes the fallback set's model instead, and <see cref="Origins"/>
+    /// says so with the reason. Composition releases in the directory (kind "composition") are loaded into <see cref="Compositions"/>.
+    /// </remarks>
+    public static ModelSet Load(string directory, IReadOnlyDictionary<string, string>? use = null, TwinParameters? parameters = null, ModelSetFallback? fallback = null)
     {
         var models = ModelRegistry.LoadDirectory(directory);
-        var studies = string.Join(", ", models.Select(m => m.StudyId).Distinct().Order(StringComparer.Ordinal));
-        var note = $"Models from registry {directory} (studies: {studies}).";
-        return new ModelSet(models, directory, note, use, parameters ?? new TwinParameters());
+        var compositions = ModelRegistry.DocumentsOfKind(directory, ReleasedComposition.Kind)
+            .Select(d => ReleasedComposition.FromJson(d.Json, d.Path)).OrderBy(c => c.Year).ThenBy(c => c.CreatedAt).ToList();
+        return new ModelSet(models, directory, Note(directory, models, fallback), use, parameters ?? new TwinParameters(), fallback, compositions);
     }
 
-    /// <summary>Builds a set from registered models already in memory.</summary>
-    public static ModelSet FromModels(IReadOnlyList<RegisteredModel> models, string source, string description,
-        IReadOnlyDictionary<string, string>? use = null, TwinParameters? parameters = null)
+    /// <summary>Builds a set from registered models already in memory (e.g. the coordinator's registry table).</summary>
+    public static ModelSet FromModels(IReadOnlyList<RegisteredModel> models, string source, string? description = null,
+        IReadOnlyDictionary<string, string>? use = null, TwinParameters? parameters = null, ModelSetFallback? fallback = null,
+        IReadOnlyList<ReleasedComposition>? compositions = null)
     {
         ArgumentNullException.ThrowIfNull(models);
-        return new ModelSet(models, source, description, use, parameters ?? new TwinParameters());
+        return new ModelSet(models, source, description ?? Note(source, models, fallback), use, parameters ?? new TwinParameters(), fallback, compositions);
     }
+
+    /// <summary>The built-in demo set as a per-outcome fallback.</summary>
+    public static ModelSetFallback DemoFallback() => new("demo", DemoModels.Registry());
 
     /// <summary>The same models with other settings.</summary>
     public ModelSet With(TwinParameters parameters) =>
-        new(Registry, Source, Description, _byOutcome.ToDictionary(p => p.Key, p => p.Value.Id), parameters);
+        new([.. Registry.Where(m => !_fallbackIds.Contains(m.Id))], Source, Description, _byOutcome.ToDictionary(p => p.Key, p => p.Value.Id), parameters, _fallback, Compositions);
+
+    private static string Note(string source, IReadOnlyList<RegisteredModel> models, ModelSetFallback? fallback)
+    {
+        var studies = string.Join(", ", models.Select(m => m.StudyId).Distinct().Order(StringComparer.Ordinal));
+        return $"Models from registry {source} (studies: {studies})"
+            + (fallback is null ? "." : $"; outcomes without a usable registry model fall back to {fallback.Source} (see model origins).");
+    }
 
     /// <summary>Outcome → model id, in step order.</summary>
     public IReadOnlyList<KeyValuePair<string, string>> ModelIds =>
@@ -134,7 +181,7 @@ public sealed class ModelSet
         return new CompiledModel(model);
     }
 
-    private RegisteredModel Choose(string outcome, IReadOnlyDictionary<string, string>? use)
+    private (CompiledModel Model, string? Reason) Choose(string outcome, IReadOnlyDictionary<string, string>? use)
     {
         var (column, families) = TwinOutcomes.Requirement(outcome);
         var familyText = string.Join(" or ", families.Select(f => f.ToString().ToLowerInvariant()));
@@ -151,16 +198,58 @@ public sealed class ModelSet
                     $"model {id} predicts {chosen.Outcome} ({chosen.Family.ToString().ToLowerInvariant()}); outcome '{outcome}' needs {column} ({familyText})");
             }
 
-            return chosen;
+            return (new CompiledModel(chosen), null);
         }
 
-        var candidates = Registry.Where(m => m.Outcome == column && families.Contains(m.Family)).ToList();
-        return candidates.Count switch
+        var candidates = Registry.Where(m => !_fallbackIds.Contains(m.Id) && m.Outcome == column && families.Contains(m.Family)).ToList();
+        string reason;
+        switch (candidates.Count)
         {
-            1 => candidates[0],
-            0 => throw new ModelSetException(outcome, $"outcome '{outcome}' has no model: registry {Source} holds no {familyText} model of {column}"),
-            _ => throw new ModelSetException(outcome,
-                $"outcome '{outcome}' has {candidates.Count} candidate models in registry {Source} ({string.Join(", ", candidates.Select(c => c.Id))}); choose one with models.use.{outcome}"),
-        };
+            case 1:
+                try
+                {
+                    return (new CompiledModel(candidates[0]), null);
+                }
+                catch (ModelSetException e) when (_fallback is not null)
+                {
+                    reason = e.Message;
+                }
+
+                break;
+            case 0 when _fallback is not null:
+                reason = $"registry {Source} holds no {familyText} model of {column}";
+                break;
+            case 0:
+                throw new ModelSetException(outcome, $"outcome '{outcome}' has no model: registry {Source} holds no {familyText} model of {column} (a fallback, models.fallback: demo or --fallback demo, supplies missing outcomes)");
+            default:
+                throw new ModelSetException(outcome,
+                    $"outcome '{outcome}' has {candidates.Count} candidate models in registry {Source} ({string.Join(", ", candidates.Select(c => c.Id))}); choose one with models.use.{outcome}");
+        }
+
+        var fallbacks = _fallback!.Models.Where(m => m.Outcome == column && families.Contains(m.Family)).ToList();
+        if (fallbacks.Count != 1)
+        {
+            throw new ModelSetException(outcome, $"outcome '{outcome}': {reason}, and the fallback {_fallback.Source} has {fallbacks.Count} {familyText} models of {column} (needs exactly one)");
+        }
+
+        return (new CompiledModel(fallbacks[0]), reason);
     }
+}
+
+/// <summary>A set of registered models (e.g. the demo set) that supplies an outcome's model when the registry has none.</summary>
+public sealed record ModelSetFallback(string Source, IReadOnlyList<RegisteredModel> Models);
+
+/// <summary>
+/// Where the model of one twin outcome comes from. <see cref="Kind"/>: "federated" (a fitted registry model, traceable to
+/// its study and nodes), "fallback" (the fallback set's model, because of <see cref="Reason"/>), or "illustrative" (an
+/// unfitted registry model such as the demo set used directly).
+/// </summary>
+public sealed record ModelOrigin(string Outcome, string Id, string Kind, string StudyId, long Rows, int Nodes, string? Reason)
+{
+    /// <summary>A fitted model from the registry.</summary>
+    public const string Federated = "federated";
+    /// <summary>The fallback set's model.</summary>
+    public const string Fallback = "fallback";
+    /// <summary>A registry model that was never fitted (rows = 0).</summary>
+    public const string Illustrative = "illustrative";
 }

@@ -32,7 +32,20 @@ public static class TwinFeatures
     /// <summary>FeatureSchema's age column: "age in completed years on 31 December, 90 meaning 90 or over (Safe Harbor)".</summary>
     public const int MaxModelAge = 90;
 
-    /// <summary>Every term name a registered model may use in the twin, besides "(Intercept)".</summary>
+    /// <summary>The categorical age band column; GLMs see it as indicators age_band[level] (GlmStudy.Categorical).</summary>
+    public const string AgeBand = "age_band";
+
+    /// <summary>Every indicator term of the age band a model may use: age_band[0-17] … age_band[90+].</summary>
+    public static IReadOnlyList<string> AgeBandIndicators { get; } = [.. Protocol.Models.PatientYearSchema.AgeBands.Select(b => $"{AgeBand}[{b}]")];
+
+    /// <summary>
+    /// The indicator term that is 1 for a person of this age: the band of min(age, 90), exactly as the node's feature
+    /// builder assigns FeatureSchema.AgeBand to the Safe-Harbor-capped age column.
+    /// </summary>
+    public static string AgeBandIndicator(int age) =>
+        AgeBandIndicators[Protocol.Models.Composition.CompositionLayout.AgeBand(Math.Min(age, MaxModelAge))];
+
+    /// <summary>Every term name a registered model may use in the twin, besides "(Intercept)" and the age band indicators.</summary>
     public static IReadOnlyList<string> Simulated { get; } =
         [Year, Age, SexMale, MedicareEligible, .. ChronicConditions.All, ConditionCount, InpatientAdmissions, InpatientDays, EdVisits, Cost];
 }
@@ -54,6 +67,11 @@ public readonly record struct PersonFeatures(int Year, int Age, bool Male, int C
         if (ChronicConditions.TryParse(column, out var c))
         {
             return (Conditions >> (int)c) & 1;
+        }
+
+        if (TwinFeatures.AgeBandIndicators.Contains(column))
+        {
+            return TwinFeatures.AgeBandIndicator(Age) == column ? 1 : 0;
         }
 
         return column switch

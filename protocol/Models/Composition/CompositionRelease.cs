@@ -1,3 +1,6 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+
 namespace FederatedTwin.Protocol.Models.Composition;
 
 /// <summary>
@@ -76,6 +79,26 @@ public sealed class CompositionRelease
 
         return new CompositionRelease(new PublishedTable("composition", composition, compositionSuppressed, compositionLabels), prevalence);
     }
+
+    /// <summary>
+    /// The release as the coordinator's model registry stores it (kind "composition", id composition/&lt;year&gt;/&lt;study&gt;):
+    /// the composition table, one prevalence table per condition (<see cref="PublishedTable.ToJson"/>), provenance and privacy.
+    /// The twin reads this document back (coordinator/FederatedTwin.Scenarios, ReleasedComposition).
+    /// </summary>
+    public JsonObject ToRegistryJson(string studyId, string purposeOfUse, int year, int minimumCellSize, double rho, DateTimeOffset createdAt) => new()
+    {
+        ["id"] = $"composition/{year}/{studyId}",
+        ["kind"] = "composition",
+        ["outcome"] = "composition",
+        ["year"] = year,
+        ["minimum_cell_size"] = minimumCellSize,
+        ["composition"] = Composition.ToJson(),
+        ["prevalence"] = new JsonObject(CompositionLayout.ConditionNames.Select((name, j) => KeyValuePair.Create(name, (JsonNode?)Prevalence[j].ToJson()))),
+        ["study_id"] = studyId,
+        ["purpose_of_use"] = purposeOfUse,
+        ["created_at"] = createdAt.ToString("O", CultureInfo.InvariantCulture),
+        ["privacy"] = new JsonObject { ["dp"] = rho > 0, ["rho"] = rho > 0 ? rho : null, ["l2_sensitivity"] = CompositionLayout.L2Sensitivity },
+    };
 
     private static void Audit(MarginTable table, bool[] suppressed, int minimumCellSize, string name)
     {

@@ -1,3 +1,5 @@
+using System.Text.Json.Nodes;
+
 namespace FederatedTwin.Protocol.Models.Composition;
 
 /// <summary>
@@ -34,6 +36,19 @@ public sealed class PublishedTable
     public IReadOnlyList<long?> Cells => _cells;
 
     public int SuppressedCount => _cells.Count(c => c is null);
+
+    /// <summary>
+    /// The registry's JSON of the table (coordinator composition documents; read back by the twin's ReleasedComposition):
+    /// name, shape = levels per dimension including "total", labels, cells row-major with null where suppressed.
+    /// </summary>
+    public JsonObject ToJson() => new()
+    {
+        ["name"] = Name,
+        ["shape"] = new JsonArray([.. Labels.Select(l => (JsonNode)l.Count)]),
+        ["labels"] = new JsonArray([.. Labels.Select(l => (JsonNode)new JsonArray([.. l.Select(x => (JsonNode)x)]))]),
+        ["cells"] = new JsonArray([.. _cells.Select(c => c is { } v ? (JsonNode)v : null)]),
+        ["suppressed"] = SuppressedCount,
+    };
 
     public long? Get(params int[] extendedCoordinates)
     {

@@ -111,7 +111,9 @@ public sealed partial record RegisteredModel(
             var t = Terms[j];
             var f = $"terms[{j}]";
             Require(t is not null, f, "is null");
-            Require(t!.Name == ModelTerm.Intercept || (t.Name is not null && ColumnPattern().IsMatch(t.Name)), f + ".name", $"'{t.Name}' is neither {ModelTerm.Intercept} nor a column name");
+            // A categorical column enters a GLM as treatment indicators named column[level] (GlmStudy.Expand, e.g. age_band[65-74]).
+            Require(t!.Name == ModelTerm.Intercept || (t.Name is not null && (ColumnPattern().IsMatch(t.Name) || IndicatorPattern().IsMatch(t.Name))), f + ".name",
+                $"'{t.Name}' is neither {ModelTerm.Intercept}, a column name nor an indicator column[level]");
             Require(seen.Add(t.Name!), f + ".name", $"'{t.Name}' appears twice");
             Require(double.IsFinite(t.Coefficient), f + ".coefficient", "must be a finite number");
             Require(t.StdError is null || (double.IsFinite(t.StdError.Value) && t.StdError >= 0), f + ".std_error", "must be a finite number >= 0");
@@ -206,6 +208,9 @@ public sealed partial record RegisteredModel(
 
     [GeneratedRegex("^[a-z][a-z0-9_]*$")]
     private static partial Regex ColumnPattern();
+
+    [GeneratedRegex(@"^[a-z][a-z0-9_]*\[[A-Za-z0-9+._-]+\]$")]
+    private static partial Regex IndicatorPattern();
 }
 
 /// <summary>A registered-model document is invalid; <see cref="Field"/> is the snake_case path of the offending field.</summary>

@@ -1,0 +1,95 @@
+using System.Text.Json.Nodes;
+using Dapper;
+using FederatedTwin.Coordinator.Storage;
+using FederatedTwin.Protocol.Models.Registry;
+using FederatedTwin.Scenarios.Twin;
+
+namespace FederatedTwin.Coordinator.Registry;
+
+/// <summary>A registry document that the twin cannot use, and why (a FedAvg model, a GLM that did not converge, ...).</summary>
+public sealed record SkippedModel(string Id, string Kind, string Reason);
+
+/// <summary>
+/// The coordinator's model registry (the <c>models</c> table, filled when a study completes) as the twin reads it:
+/// converged GLMs as <see cref="RegisteredModel"/>s and published compositions as <see cref="ReleasedComposition"/>s.
+/// Everything else is listed as skipped with the reason, never dropped silently.
+/// </summary>
+public sealed record RegistrySnapshot(IReadOnlyList<RegisteredModel> Models, IReadOnlyList<ReleasedComposition> Compositions,
+    IReadOnlyList<(string Id, string Json)> CompositionDocuments, IReadOnlyList<SkippedModel> Skipped)
+{
+    /// <summary>Reads every registry row.</summary>
+    public static RegistrySnapshot Read(CoordinatorStore store)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        var rows = store.Read(c => c.Query<(string model_id, string kind, string model_json)>(
+            "SELECT model_id, kind, model_json FROM models ORDER BY created_at, model_id").ToList());
+        var models = new List<RegisteredModel>();
+        var compositions = new List<ReleasedComposition>();
+        var compositionDocuments = new List<(string, string)>();
+        var skipped = new List<SkippedModel>();
+        foreach (var (id, kind, json) in rows)
+        {
+            switch (kind)
+            {
+                case RegisteredModel.GlmKind:
+                    if (JsonNode.Parse(json)?["converged"] is { } converged && !converged.GetValue<bool>())
+                    {
+                        skipped.Add(new SkippedModel(id, kind, "the fit did not converge"));
+                        break;
+                    }
+
+                    try
+                    {
+                        models.Add(RegisteredModel.FromJson(json));
+                    }
+                    catch (RegisteredModelException e)
+                    {
+                        skipped.Add(new SkippedModel(id, kind, e.Message));
+                    }
+
+                    break;
+                case ReleasedComposition.Kind:
+                    try
+                    {
+                        compositions.Add(ReleasedComposition.FromJson(json, id));
+                        compositionDocuments.Add((id, json));
+                    }
+                    catch (FormatException e)
+                    {
+                        skipped.Add(new SkippedModel(id, kind, e.Message));
+                    }
+
+                    break;
+                default:
+                    skipped.Add(new SkippedModel(id, kind, $"kind '{kind}' is not evaluated by the twin (it reads GLMs and compositions)"));
+                    break;
+            }
+        }
+
+        return new RegistrySnapshot(models, [.. compositions.OrderBy(c => c.Year).ThenBy(c => c.CreatedAt)], compositionDocuments, skipped);
+    }
+
+    /// <summary>
+    /// Writes the snapshot as a registry directory the twin reads (<c>ftwin scenario run --models DIR</c>): every GLM at
+    /// its id's path (<see cref="ModelRegistry.Save"/>), every composition document as stored, at its id's path too.
+    /// Returns the files written.
+    /// </summary>
+    public IReadOnlyList<string> Export(string directory)
+    {
+        var written = new List<string>();
+        foreach (var m in Models)
+        {
+            written.Add(ModelRegistry.Save(m, directory));
+        }
+
+        foreach (var (id, json) in CompositionDocuments)
+        {
+            var path = Path.Combine(directory, Path.Combine([.. id.Split('/')]) + ".json");
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            File.WriteAllText(path, JsonNode.Parse(json)!.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
+            written.Add(path);
+        }
+
+        return written;
+    }
+}

@@ -1,0 +1,77 @@
+using System.Text.Json.Nodes;
+using Dapper;
+using FederatedTwin.Coordinator.Registry;
+using FederatedTwin.Coordinator.Storage;
+using FederatedTwin.Protocol.Models.Composition;
+using FederatedTwin.Protocol.Models.Glm;
+using FederatedTwin.Protocol.Models.Registry;
+using FederatedTwin.Scenarios.Twin;
+
+namespace FederatedTwin.Federation.Tests;
+
+/// <summary>The coordinator's models table as the twin reads it (`ftwin model export`): what is used, what is skipped and why.</summary>
+public sealed class RegistrySnapshotTests
+{
+    private static RegisteredModel Admission(string study) => new(RegisteredModel.GlmId("admission_next_year", study), "glm", GlmFamily.Binomial, "admission_next_year", null,
+        [new ModelTerm(ModelTerm.Intercept, -3, 0.1, -3.2, -2.8), new ModelTerm("age_band[65-74]", 0.5, 0.05, 0.4, 0.6), new ModelTerm("heart_failure", 0.7, 0.1, 0.5, 0.9)],
+        1, 900, 1000, 906, 4000, 3, 9, study, "HOPERAT", DateTimeOffset.UnixEpoch, new ModelPrivacy(false, null));
+
+    [Fact]
+    public void Converged_glms_and_compositions_are_exported_and_everything_else_is_listed_as_skipped()
+    {
+        var root = TestFederation.TempDir("registry-snapshot");
+        var store = new CoordinatorStore(Path.Combine(root, "coordinator"));
+        void Insert(string study, string kind, JsonObject model) => store.Write((c, t) =>
+        {
+            c.Execute("INSERT INTO studies(study_id, spec_json, state, created_at, offered_until, updated_at) VALUES (@study, '{}', 'completed', '2026-01-01', '2026-01-01', '2026-01-01')", new { study }, t);
+            c.Execute("INSERT INTO models(model_id, study_id, kind, outcome, created_at, model_json) VALUES (@id, @study, @kind, @outcome, '2026-01-01', @json)",
+                new { id = model["id"]!.ToString(), study, kind, outcome = model["outcome"]!.ToString(), json = model.ToJsonString() }, t);
+        });
+
+        // The coordinator's GLM document carries extras (link, converged, evaluation) beyond the registered-model fields.
+        var glm = JsonNode.Parse(Admission("readmit").ToJson())!.AsObject();
+        glm["link"] = "logit";
+        glm["converged"] = true;
+        Insert("readmit", "glm", glm);
+        var unconverged = JsonNode.Parse(Admission("slow").ToJson())!.AsObject();
+        unconverged["converged"] = false;
+        Insert("slow", "glm", unconverged);
+        Insert("fed", "fedavg", new JsonObject { ["id"] = "fedavg/admission_next_year/fed", ["kind"] = "fedavg", ["outcome"] = "admission_next_year" });
+        var counts = Enumerable.Range(0, CompositionLayout.CompositionCells).Select(i => 40.0 + (i % 7)).ToArray();
+        var prevalence = new double[CompositionLayout.PrevalenceCells];
+        for (var b = 0; b < CompositionLayout.AgeBands; b++)
+        {
+            for (var s = 0; s < CompositionLayout.Sexes; s++)
+            {
+                for (var l = 1; l < CompositionLayout.ConditionCountLevels; l++)
+                {
+                    for (var j = 0; j < l; j++)
+                    {
+                        prevalence[CompositionLayout.PrevalenceIndex(j, b, s, l)] = counts[CompositionLayout.CompositionIndex(b, s, l)];
+                    }
+                }
+            }
+        }
+
+        var release = CompositionRelease.Publish(counts, prevalence, CompositionLayout.ConditionNames);
+        Insert("census", "composition", release.ToRegistryJson("census", "HOPERAT", 2024, 11, 0.5, DateTimeOffset.UnixEpoch));
+
+        var snapshot = RegistrySnapshot.Read(store);
+        Assert.Equal(["glm/admission_next_year/readmit"], snapshot.Models.Select(m => m.Id));
+        Assert.Equal(["composition/2024/census"], snapshot.Compositions.Select(c => c.Id));
+        Assert.Equal((long)counts.Sum(), snapshot.Compositions[0].PublishedTotal);
+        Assert.Equal(2, snapshot.Skipped.Count);
+        Assert.Contains(snapshot.Skipped, k => k.Id == "glm/admission_next_year/slow" && k.Reason.Contains("did not converge", StringComparison.Ordinal));
+        Assert.Contains(snapshot.Skipped, k => k.Kind == "fedavg");
+
+        var exported = Path.Combine(root, "registry");
+        Assert.Equal(2, snapshot.Export(exported).Count);
+        var set = ModelSet.Load(exported, fallback: ModelSet.DemoFallback());
+        Assert.Equal("glm/admission_next_year/readmit", set.Admission.Id);
+        Assert.Equal(ModelOrigin.Federated, set.Origins[0].Kind);
+        Assert.Equal("composition/2024/census", Assert.Single(set.Compositions).Id);
+        // age_band[65-74] is evaluated: a 70-year-old with heart failure has η = −3 + 0.5 + 0.7.
+        Assert.Equal(-1.8, set.Admission.Eta(new PersonFeatures(2024, 70, false, 1 << 2, 0, 0, 0, 0)), 12);
+        Assert.Equal(-2.3, set.Admission.Eta(new PersonFeatures(2024, 75, false, 1 << 2, 0, 0, 0, 0)), 12);
+    }
+}
