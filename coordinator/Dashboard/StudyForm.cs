@@ -80,8 +80,27 @@ public sealed class StudyForm
         : e.Field is "id" or "algorithm" or "purpose_of_use" or "min_nodes" or "max_nodes" or "rounds" or "phase_deadline_seconds" or "description" ? e.Field
         : string.Empty;
 
-    public static string Describe(StudyFileException e) =>
-        e.Line is { } line ? string.Create(CultureInfo.InvariantCulture, $"line {line}, {e.Field}: {Message(e)}") : $"{e.Field}: {Message(e)}";
+    /// <summary>"line N, field: message": the line from the parser, or else the line where the field's key stands in the file.</summary>
+    public static string Describe(StudyFileException e, string yaml) =>
+        (e.Line ?? LineOf(yaml, e.Field)) is { } line ? string.Create(CultureInfo.InvariantCulture, $"line {line}, {e.Field}: {Message(e)}") : $"{e.Field}: {Message(e)}";
+
+    /// <summary>The 1-based line of a top-level key (or, for "parameters.x", of x under parameters), if the file has it.</summary>
+    private static long? LineOf(string yaml, string field)
+    {
+        var key = field.Split('.')[^1] + ":";
+        var nested = field.Contains('.', StringComparison.Ordinal);
+        var lines = yaml.Split('\n');
+        for (var i = 0; i < lines.Length; i++)
+        {
+            var trimmed = lines[i].TrimStart();
+            if (trimmed.StartsWith(key, StringComparison.Ordinal) && (nested ? trimmed.Length < lines[i].Length : trimmed.Length == lines[i].Length))
+            {
+                return i + 1;
+            }
+        }
+
+        return null;
+    }
 
     /// <summary>The exception's message without the "line N: field: " prefix it carries for the command line.</summary>
     public static string Message(StudyFileException e)

@@ -19,7 +19,7 @@ public sealed class StudyTests(DashboardFederation federation)
         SetNumber(browser, "#f-max_nodes", 3);
         SetNumber(browser, "#f-phase_deadline_seconds", 30);
         browser.Find("#f-description").SendKeys("Patients by age band and sex");
-        browser.Find("#f-parameters").SendKeys("vector: patients_by_age_band_and_sex");
+        browser.Find("#f-parameters").SendKeys("vector: patients_by_age_band_and_sex\nyear: 2024");
         browser.Screenshot("study-new");
         browser.Find("#create-from-form").Click();
 
@@ -58,7 +58,7 @@ public sealed class StudyTests(DashboardFederation federation)
         browser.Until(() => browser.FindAll("#yaml-error").Count > 0, TimeSpan.FromSeconds(15), "the field error");
 
         var error = browser.Find("#yaml-error").Text;
-        Assert.Contains("min_nodes", error, StringComparison.Ordinal);
+        Assert.Contains("line 4, min_nodes", error, StringComparison.Ordinal);
         Assert.Contains("at least 2", error, StringComparison.Ordinal);
         Assert.Equal("true", browser.Find("#yaml").GetAttribute("aria-invalid"));
         Assert.Contains("yaml-error", browser.Find("#yaml").GetAttribute("aria-describedby"), StringComparison.Ordinal);

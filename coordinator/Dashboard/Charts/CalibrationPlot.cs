@@ -14,10 +14,10 @@ public static class CalibrationPlot
         ArgumentNullException.ThrowIfNull(points);
         var shown = points.Where(p => p.Shown).ToList();
         var max = Math.Min(1, Math.Max(0.05, shown.SelectMany(p => new[] { p.MeanPredicted, p.ObservedRate }).DefaultIfEmpty(0).Max() * 1.1));
-        var svg = new SvgCanvas(Size + Margin + 16, Size + Margin + 10, "Calibration plot",
+        var svg = new SvgCanvas(Size + Margin + 16, Size + Margin + 24, "Calibration plot",
             $"Observed rate against mean predicted risk in {shown.Count} risk groups; groups under the minimum cell size are left out. The diagonal is perfect calibration.");
         var x = new LinearScale(0, max, Margin, Margin + Size);
-        var y = new LinearScale(0, max, Size + 10, 10);
+        var y = new LinearScale(0, max, Size + 24, 24);
         foreach (var tick in x.Ticks())
         {
             svg.Line(x[tick], y[0], x[tick], y[max], "grid").Text(x[tick], y[0] + 16, SvgCanvas.N(tick), "tick", "middle");
@@ -31,8 +31,8 @@ public static class CalibrationPlot
             svg.Circle(x[p.MeanPredicted], y[p.ObservedRate], 4, "point");
         }
 
-        svg.Text(Margin + (Size / 2), Size + Margin + 6, "mean predicted risk", "axis-label", "middle");
-        svg.Text(12, 8 + (Size / 2), "observed", "axis-label", "middle");
+        svg.Text(Margin + (Size / 2), Size + Margin + 20, "mean predicted risk", "axis-label", "middle");
+        svg.Text(4, 12, "observed rate", "axis-label");
         return svg.ToString();
     }
 }

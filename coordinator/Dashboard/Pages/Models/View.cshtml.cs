@@ -61,6 +61,10 @@ public sealed class ViewModel(CoordinatorStore store) : DashboardPageModel
     public static string Number(JsonNode? value, string format = "0.####") =>
         value is JsonValue v && v.TryGetValue<double>(out var d) ? d.ToString(format, CultureInfo.InvariantCulture) : "—";
 
+    /// <summary>A p-value to four places; below that, "&lt; 0.0001" rather than a misleading 0.</summary>
+    public static string PValue(JsonNode? value) =>
+        value is JsonValue v && v.TryGetValue<double>(out var p) ? (p < 0.0001 ? "< 0.0001" : p.ToString("0.0000", CultureInfo.InvariantCulture)) : "—";
+
     /// <summary>The composition table's cells with their labels (null cells were suppressed by complementary suppression).</summary>
     public static IEnumerable<(string Label, long? Value)> Cells(JsonObject table)
     {

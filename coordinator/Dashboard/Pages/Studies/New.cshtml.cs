@@ -81,7 +81,7 @@ public sealed class NewModel(RoundEngine engine, AlgorithmCatalog algorithms) : 
         }
 
         Yaml = yaml;
-        return Create(yaml, e => ModelState.AddModelError(nameof(Yaml), StudyForm.Describe(e)));
+        return Create(yaml, e => ModelState.AddModelError(nameof(Yaml), StudyForm.Describe(e, yaml)));
     }
 
     private IActionResult Create(string yaml, Action<StudyFileException> fieldError)
