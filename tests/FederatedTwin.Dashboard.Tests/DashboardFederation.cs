@@ -51,7 +51,7 @@ public sealed class DashboardFederation : IAsyncLifetime
         {
             node.WriteSiteInput(SiteInput.Synthetic(i + 1));
             var export = TempDir("export");
-            PopulationGenerator.Generate(300 + (100 * i), profiles[i % profiles.Count], (ulong)(21 + i), export);
+            PopulationGenerator.Generate(200 + (60 * i), profiles[i % profiles.Count], (ulong)(21 + i), export);
             new IngestPipeline(node).Run(export);
         });
         foreach (var (name, role) in new[] { ("ada", "admin"), ("ana", "analyst"), ("otto", "auditor") })
