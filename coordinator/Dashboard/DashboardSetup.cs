@@ -24,6 +24,7 @@ public static class DashboardSetup
         builder.Services.AddOptions<DashboardOptions>().Bind(section).ValidateDataAnnotations().ValidateOnStart();
         var options = section.Get<DashboardOptions>() ?? new DashboardOptions();
         builder.Services.AddSingleton<DashboardUsers>();
+        builder.Services.AddSingleton<ScenarioRuns>();
 
         var authentication = builder.Services.AddAuthentication(CookieAuthenticationDefaults.AuthenticationScheme).AddCookie(o =>
         {
@@ -142,6 +143,7 @@ internal static class DashboardAssets
     {
         ["dashboard.css"] = ("text/css; charset=utf-8", "FederatedTwin.Coordinator.Dashboard.Assets.dashboard.css"),
         ["live.js"] = ("text/javascript; charset=utf-8", "FederatedTwin.Coordinator.Dashboard.Assets.live.js"),
+        ["example-scenario.yaml"] = ("text/yaml; charset=utf-8", "FederatedTwin.Coordinator.Dashboard.Assets.example-scenario.yaml"),
     };
 
     public static (byte[] Content, string ContentType)? Get(string name)

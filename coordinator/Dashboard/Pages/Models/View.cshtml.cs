@@ -11,6 +11,8 @@ namespace FederatedTwin.Coordinator.Dashboard.Pages.Models;
 /// <summary>One model: coefficients with 95% CIs (table and forest plot), federated evaluation (AUC, calibration), participants, export.</summary>
 public sealed class ViewModel(CoordinatorStore store) : DashboardPageModel
 {
+    private static readonly System.Text.Json.JsonSerializerOptions Indented = new() { WriteIndented = true };
+
     public override string Section => "models";
 
     [BindProperty(SupportsGet = true)]
@@ -36,7 +38,7 @@ public sealed class ViewModel(CoordinatorStore store) : DashboardPageModel
         var file = Id.Replace('/', '_');
         return format switch
         {
-            "json" => File(Encoding.UTF8.GetBytes(Document.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true })), "application/json", file + ".json"),
+            "json" => File(Encoding.UTF8.GetBytes(Document.ToJsonString(Indented)), "application/json", file + ".json"),
             "csv" => File(Encoding.UTF8.GetBytes(TermsCsv()), "text/csv", file + ".csv"),
             _ => BadRequest(),
         };
