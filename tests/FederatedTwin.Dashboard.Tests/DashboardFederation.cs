@@ -21,6 +21,7 @@ public sealed class DashboardFederation : IAsyncLifetime
     private static readonly string[] Features = ["age", "sex_male", "heart_failure", "diabetes", "copd", "condition_count", "inpatient_admissions", "ed_visits"];
 
     private LocalFederation? _federation;
+    private OpenQA.Selenium.Chrome.ChromeDriver? _browser;
     private Task<JsonNode>? _glm;
 
     static DashboardFederation()
@@ -31,6 +32,9 @@ public sealed class DashboardFederation : IAsyncLifetime
     internal LocalFederation Federation => _federation ?? throw new InvalidOperationException("The federation did not start.");
 
     public Uri Url => Federation.CoordinatorUrl;
+
+    /// <summary>The browser as a new visitor to the coordinator, or to another site of the federation (a node's status page).</summary>
+    internal DashboardSession Browser(Uri? site = null) => new(_browser ??= Chromium.Start(), site ?? Url);
 
     public static string TempDir(string name)
     {
@@ -100,6 +104,8 @@ public sealed class DashboardFederation : IAsyncLifetime
 
     public Task DisposeAsync()
     {
+        _browser?.Quit();
+        _browser?.Dispose();
         _federation?.Dispose();
         return Task.CompletedTask;
     }

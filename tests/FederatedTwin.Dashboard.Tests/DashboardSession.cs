@@ -4,16 +4,23 @@ using OpenQA.Selenium.Support.UI;
 
 namespace FederatedTwin.Dashboard.Tests;
 
-/// <summary>One person at the dashboard: a fresh headless Chromium (its own cookies), signing in, moving between pages, taking screenshots.</summary>
+/// <summary>
+/// One person at the dashboard: the collection's headless Chromium with its cookies cleared (a new visitor; one
+/// browser for all tests keeps the suite quick), signing in, moving between pages, taking screenshots.
+/// </summary>
 internal sealed class DashboardSession : IDisposable
 {
     private readonly ChromeDriver _driver;
     private readonly Uri _base;
 
-    public DashboardSession(Uri coordinator)
+    public DashboardSession(ChromeDriver driver, Uri site)
     {
-        _driver = Chromium.Start();
-        _base = coordinator;
+        _driver = driver;
+        _base = site;
+        // Every server here is on 127.0.0.1, and cookies belong to the host, not the port: one clear forgets every session.
+        _driver.Navigate().GoToUrl(new Uri(_base, "/health/live"));
+        _driver.Manage().Cookies.DeleteAllCookies();
+        _driver.Manage().Window.Size = new System.Drawing.Size(1366, 900);
     }
 
     public IWebDriver Driver => _driver;
@@ -70,9 +77,5 @@ internal sealed class DashboardSession : IDisposable
         }
     }
 
-    public void Dispose()
-    {
-        _driver.Quit();
-        _driver.Dispose();
-    }
+    public void Dispose() => _driver.Manage().Cookies.DeleteAllCookies();
 }

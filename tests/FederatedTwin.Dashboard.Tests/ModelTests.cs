@@ -11,7 +11,7 @@ public sealed class ModelTests(DashboardFederation federation)
         Assert.True(study["state"]?.ToString() == "completed", $"the GLM study {study["state"]}: {study["failure_reason"]}");
         var modelId = study["result"]!["model"]!["id"]!.ToString();
 
-        using var browser = new DashboardSession(federation.Url);
+        using var browser = federation.Browser();
         browser.SignIn("otto"); // an auditor reads models
         browser.Go("/models");
         Assert.Contains(modelId, browser.Find("#models").Text, StringComparison.Ordinal);

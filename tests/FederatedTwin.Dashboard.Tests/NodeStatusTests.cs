@@ -9,7 +9,7 @@ public sealed class NodeStatusTests(DashboardFederation federation)
     {
         await federation.Glm; // the node has joined a study by then
         var (_, dir, port) = federation.Federation.Nodes[0];
-        using var browser = new DashboardSession(new Uri($"http://127.0.0.1:{port}"));
+        using var browser = federation.Browser(new Uri($"http://127.0.0.1:{port}"));
         browser.Go("/status");
         Assert.Empty(browser.FindAll("#decisions")); // nothing without the token
 
@@ -29,7 +29,7 @@ public sealed class NodeStatusTests(DashboardFederation federation)
     public void A_wrong_admin_token_is_refused()
     {
         var (_, _, port) = federation.Federation.Nodes[1];
-        using var browser = new DashboardSession(new Uri($"http://127.0.0.1:{port}"));
+        using var browser = federation.Browser(new Uri($"http://127.0.0.1:{port}"));
         browser.Go("/status");
         browser.Find("#token").SendKeys("not-the-token");
         browser.Find("#open-status").Click();

@@ -9,7 +9,7 @@ public sealed class ScenarioTests(DashboardFederation federation)
     [BrowserFact]
     public void An_analyst_runs_two_scenarios_and_compares_them_with_charts_and_the_mssp_settlement()
     {
-        using var browser = new DashboardSession(federation.Url);
+        using var browser = federation.Browser();
         browser.SignIn("ana");
         browser.Go("/scenarios");
         var example = browser.Find("#scenario-yaml").GetAttribute("value") ?? string.Empty;
@@ -34,7 +34,7 @@ public sealed class ScenarioTests(DashboardFederation federation)
     [BrowserFact]
     public void An_invalid_scenario_file_shows_its_error_beside_the_file()
     {
-        using var browser = new DashboardSession(federation.Url);
+        using var browser = federation.Browser();
         browser.SignIn("ana");
         browser.Go("/scenarios");
         var broken = (browser.Find("#scenario-yaml").GetAttribute("value") ?? string.Empty).Replace("horizon: 5", "horizon: many", StringComparison.Ordinal);

@@ -7,7 +7,7 @@ public sealed class SignInTests(DashboardFederation federation)
     [BrowserFact]
     public void An_anonymous_visitor_is_sent_to_the_sign_in_page_from_every_page()
     {
-        using var browser = new DashboardSession(federation.Url);
+        using var browser = federation.Browser();
         foreach (var page in new[] { "/", "/federation", "/studies", "/studies/new", "/models" })
         {
             browser.Go(page);
@@ -21,7 +21,7 @@ public sealed class SignInTests(DashboardFederation federation)
     [BrowserFact]
     public void A_wrong_password_is_refused_with_a_message()
     {
-        using var browser = new DashboardSession(federation.Url);
+        using var browser = federation.Browser();
         browser.SignIn("ana", "not-the-password");
 
         Assert.Equal("/signin", browser.Path);
@@ -31,7 +31,7 @@ public sealed class SignInTests(DashboardFederation federation)
     [BrowserFact]
     public void An_auditor_reads_the_federation_but_is_refused_the_new_study_page()
     {
-        using var browser = new DashboardSession(federation.Url);
+        using var browser = federation.Browser();
         browser.SignIn("otto");
         Assert.Equal("/federation", browser.Path);
         Assert.Equal(3, browser.FindAll("#nodes tbody tr").Count);
@@ -46,7 +46,7 @@ public sealed class SignInTests(DashboardFederation federation)
     [BrowserFact]
     public void An_admin_issues_an_enrollment_token_and_sees_the_enrolled_nodes()
     {
-        using var browser = new DashboardSession(federation.Url);
+        using var browser = federation.Browser();
         browser.SignIn("ada");
         browser.Find("#issue-token").Click();
         browser.Until(() => browser.FindAll("#issued-token").Count > 0, TimeSpan.FromSeconds(10), "the new token");

@@ -9,7 +9,7 @@ public sealed class StudyTests(DashboardFederation federation)
     [BrowserFact]
     public void A_study_created_from_the_form_runs_on_the_real_nodes_and_the_page_follows_it_to_completion()
     {
-        using var browser = new DashboardSession(federation.Url);
+        using var browser = federation.Browser();
         browser.SignIn("ana");
         browser.Go("/studies/new");
         browser.Find("#f-id").SendKeys("census-from-form");
@@ -50,7 +50,7 @@ public sealed class StudyTests(DashboardFederation federation)
             parameters:
               vector: patients_by_age_band_and_sex
             """);
-        using var browser = new DashboardSession(federation.Url);
+        using var browser = federation.Browser();
         browser.SignIn("ana");
         browser.Go("/studies/new");
         browser.Find("#yaml-file").SendKeys(file);
@@ -68,7 +68,7 @@ public sealed class StudyTests(DashboardFederation federation)
     [BrowserFact]
     public void A_form_field_error_is_shown_next_to_that_field_and_the_study_is_not_created()
     {
-        using var browser = new DashboardSession(federation.Url);
+        using var browser = federation.Browser();
         browser.SignIn("ana");
         browser.Go("/studies/new");
         browser.Find("#f-id").SendKeys("unknown-vector");
