@@ -13,7 +13,8 @@ public static class BandChart
     private const double Top = 30;
     private const double Bottom = 34;
 
-    public static string Render(string title, string unit, IReadOnlyList<BandSeries> series)
+    /// <summary>Renders the chart; <paramref name="domain"/> fixes the value axis, so charts compared side by side share one scale.</summary>
+    public static string Render(string title, string unit, IReadOnlyList<BandSeries> series, (double Low, double High)? domain = null)
     {
         ArgumentNullException.ThrowIfNull(series);
         var points = series.SelectMany(s => s.Points).ToList();
@@ -24,7 +25,7 @@ public static class BandChart
         }
 
         var (minYear, maxYear) = (points.Min(p => p.Year), points.Max(p => p.Year));
-        var (low, high) = (points.Min(p => p.Low), points.Max(p => p.High));
+        var (low, high) = domain ?? (points.Min(p => p.Low), points.Max(p => p.High));
         var pad = Math.Max((high - low) * 0.08, Math.Abs(high) * 0.01 + 1e-9);
         var x = new LinearScale(minYear, maxYear, Left, Width - Right);
         var y = new LinearScale(low - pad, high + pad, Height - Bottom, Top);

@@ -100,15 +100,19 @@ public sealed class IndexModel(ScenarioRuns runs) : DashboardPageModel
 
     public string Chart(ScenarioRun run)
     {
-        var rows = run.Result.Years.Where(y => y.Key != 0).OrderBy(y => y.Key)
-            .Select(y => (Year: y.Key, Row: y.Value.FirstOrDefault(r => r.Measure == Measure))).Where(p => p.Row is not null).ToList();
+        var rows = Rows(run);
+        // One value axis for every compared scenario, so their charts can be read against each other.
+        var all = Compared.SelectMany(Rows).SelectMany(p => new[] { p.Row!.Baseline.Low, p.Row.Scenario.Low, p.Row.Baseline.High, p.Row.Scenario.High }).ToList();
         var (label, unit) = MeasureInfo;
         return BandChart.Render($"{label}: baseline and scenario", unit,
         [
             new BandSeries("baseline", "baseline", [.. rows.Select(p => (p.Year, p.Row!.Baseline.Mean, p.Row.Baseline.Low, p.Row.Baseline.High))]),
             new BandSeries("scenario", "scenario", [.. rows.Select(p => (p.Year, p.Row!.Scenario.Mean, p.Row.Scenario.Low, p.Row.Scenario.High))]),
-        ]);
+        ], all.Count == 0 ? null : (all.Min(), all.Max()));
     }
+
+    private List<(int Year, MeasureRow? Row)> Rows(ScenarioRun run) => run.Result.Years.Where(y => y.Key != 0).OrderBy(y => y.Key)
+        .Select(y => (Year: y.Key, Row: y.Value.FirstOrDefault(r => r.Measure == Measure))).Where(p => p.Row is not null).ToList();
 
     /// <summary>A measure's total over the horizon (Years[0]): the paired difference, scenario minus baseline.</summary>
     public static MeasureRow? Total(ScenarioRun run, string measure) => run.Result.Years.GetValueOrDefault(0)?.FirstOrDefault(r => r.Measure == measure);
