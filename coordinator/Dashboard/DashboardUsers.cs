@@ -19,6 +19,9 @@ public sealed class DashboardUsers(CoordinatorStore store, CoordinatorAuditTrail
 
     private static readonly PasswordHasher<DashboardUser> Hasher = new();
 
+    /// <summary>A hash to check an unknown user's password against, so a wrong name costs the same time as a wrong password.</summary>
+    private static readonly string UnknownUserHash = Hasher.HashPassword(new DashboardUser(string.Empty, string.Empty), Guid.NewGuid().ToString("N"));
+
     public void Add(string name, string role, string password, string requestedBy, DateTimeOffset now)
     {
         if (string.IsNullOrWhiteSpace(name) || name.Length > 100 || name.Any(char.IsControl))
@@ -56,7 +59,7 @@ public sealed class DashboardUsers(CoordinatorStore store, CoordinatorAuditTrail
         var row = store.Read(c => c.QuerySingleOrDefault<(string user_name, string role, string password_hash)>(
             "SELECT user_name, role, password_hash FROM dashboard_users WHERE user_name=@name", new { name }));
         var user = row.user_name is null ? null : new DashboardUser(row.user_name, row.role);
-        var result = user is null ? PasswordVerificationResult.Failed : Hasher.VerifyHashedPassword(user, row.password_hash, password ?? string.Empty);
+        var result = Hasher.VerifyHashedPassword(user ?? new DashboardUser(string.Empty, string.Empty), user is null ? UnknownUserHash : row.password_hash, password ?? string.Empty);
         if (user is null || result == PasswordVerificationResult.Failed)
         {
             audit.Append(CoordinatorAuditRecords.DashboardSignInFailed(name ?? string.Empty), now);
