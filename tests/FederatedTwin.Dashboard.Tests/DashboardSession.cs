@@ -55,6 +55,7 @@ internal sealed class DashboardSession : IDisposable
     {
         var height = Convert.ToInt32(_driver.ExecuteScript("return Math.ceil(document.documentElement.scrollHeight);"), System.Globalization.CultureInfo.InvariantCulture);
         _driver.Manage().Window.Size = new System.Drawing.Size(1366, Math.Clamp(height, 700, 4000));
+        _driver.ExecuteScript("window.scrollTo(0, 0);"); // the page from its top, whatever field had the focus
         var file = System.IO.Path.Combine(ScreenshotDirectory, name + ".png");
         _driver.GetScreenshot().SaveAsFile(file);
         _driver.Manage().Window.Size = new System.Drawing.Size(1366, 900);
