@@ -1,4 +1,5 @@
 using FederatedTwin.Coordinator.Audit;
+using FederatedTwin.Coordinator.Dashboard;
 using FederatedTwin.Coordinator.Endpoints;
 using FederatedTwin.Coordinator.Orchestration;
 using FederatedTwin.Coordinator.Security;
@@ -50,6 +51,9 @@ public static class CoordinatorHost
         builder.Services.AddSingleton<NodeGateway>();
         builder.Services.AddHostedService<StudyOrchestrator>();
 
+        // The analysts' dashboard (Razor Pages, cookie sign-in, roles): Dashboard/DashboardSetup.cs.
+        builder.AddDashboard();
+
         // Operations: problem details, health, structured logs, OpenTelemetry metrics (OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set).
         builder.Services.AddProblemDetails();
         builder.Services.AddHealthChecks().AddCheck<StoreHealthCheck>("store", tags: ["ready"]);
@@ -64,6 +68,7 @@ public static class CoordinatorHost
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseMiddleware<SignedNodeRequests>();
+        app.MapDashboard();
 
         // Endpoints.
         app.MapHealthChecks("/health/live", new() { Predicate = _ => false });

@@ -2,6 +2,7 @@ using FederatedTwin.Node.Algorithms;
 using FederatedTwin.Node.Audit;
 using FederatedTwin.Node.Endpoints;
 using FederatedTwin.Node.Federation;
+using FederatedTwin.Node.Status;
 using FederatedTwin.Protocol.Audit;
 using FederatedTwin.Protocol.Crypto;
 using Microsoft.AspNetCore.Builder;
@@ -44,6 +45,11 @@ public static class NodeHost
 
         // Operations: problem details, health, structured logs, OpenTelemetry metrics.
         builder.Services.AddProblemDetails();
+        builder.Services.AddAntiforgery(o =>
+        {
+            o.Cookie.Name = "ftwin.node-antiforgery";
+            o.Cookie.SameSite = Microsoft.AspNetCore.Http.SameSiteMode.Strict;
+        });
         builder.Services.AddHealthChecks().AddCheck("store", () => HealthCheckResult.Healthy(), tags: ["ready"]);
         builder.Logging.AddJsonConsole(o => o.TimestampFormat = "O");
         var otel = builder.Services.AddOpenTelemetry().WithMetrics(m => m.AddAspNetCoreInstrumentation());
@@ -63,6 +69,7 @@ public static class NodeHost
         app.MapHealthChecks("/health/live", new() { Predicate = _ => false });
         app.MapHealthChecks("/health/ready", new() { Predicate = c => c.Tags.Contains("ready") });
         app.MapNodeAdminEndpoints();
+        app.MapNodeStatusPage(); // GET /status: the page for hospital IT and the compliance officer (Status/)
 
         // The audit trail records the service's start (with the policy in force) and its stop, and signs its head at shutdown.
         var lifetime = app.Services.GetRequiredService<IHostApplicationLifetime>();

@@ -2,6 +2,7 @@ using System.CommandLine;
 using Microsoft.Extensions.Hosting;
 using FederatedTwin.Coordinator;
 using FederatedTwin.Coordinator.Audit;
+using FederatedTwin.Coordinator.Dashboard;
 using FederatedTwin.Coordinator.Orchestration;
 using FederatedTwin.Coordinator.Security;
 using FederatedTwin.Coordinator.Storage;
@@ -49,6 +50,49 @@ internal static class CoordinatorCommands
         token.Subcommands.Add(create);
         command.Subcommands.Add(token);
 
+        var user = new Command("user", "Dashboard accounts (local, in coordinator.db).");
+        var userName = new Argument<string>("name") { Description = "The account's user name." };
+        var role = new Option<string>("--role") { Description = "analyst, admin or auditor (read-only).", DefaultValueFactory = _ => DashboardRoles.Admin };
+        role.AcceptOnlyFromAmong([.. DashboardRoles.All]);
+        var passwordStdin = new Option<bool>("--password-stdin") { Description = "Read the password from standard input (one line) instead of asking for it." };
+        var add = new Command("add", "Create a dashboard account; the first one is usually an admin.") { dataDir, userName, role, passwordStdin };
+        add.SetAction(parse =>
+        {
+            var dir = parse.GetValue(dataDir)!.FullName;
+            var password = parse.GetValue(passwordStdin) || Console.IsInputRedirected ? Console.ReadLine() ?? string.Empty : PromptPassword();
+            var store = new CoordinatorStore(dir);
+            using var keys = CoordinatorKeys.LoadOrCreate(dir);
+            var users = new DashboardUsers(store, new CoordinatorAuditTrail(store, keys));
+            try
+            {
+                users.Add(parse.GetValue(userName)!, parse.GetValue(role)!, password, "ftwin coordinator user add (" + Environment.UserName + ")", DateTimeOffset.UtcNow);
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+            {
+                Console.Error.WriteLine(e.Message);
+                return 1;
+            }
+
+            Console.WriteLine($"Created {parse.GetValue(role)} '{parse.GetValue(userName)}'. Sign in at the coordinator's URL (/signin).");
+            return 0;
+        });
+        user.Subcommands.Add(add);
+        var list = new Command("list", "List the dashboard accounts and their roles.") { dataDir };
+        list.SetAction(parse =>
+        {
+            var dir = parse.GetValue(dataDir)!.FullName;
+            var store = new CoordinatorStore(dir);
+            using var keys = CoordinatorKeys.LoadOrCreate(dir);
+            foreach (var u in new DashboardUsers(store, new CoordinatorAuditTrail(store, keys)).List())
+            {
+                Console.WriteLine($"{u.Name}\t{u.Role}");
+            }
+
+            return 0;
+        });
+        user.Subcommands.Add(list);
+        command.Subcommands.Add(user);
+
         var key = new Command("key", "Print the coordinator's Ed25519 public key, to pin in nodes' site policies.") { dataDir };
         key.SetAction(parse =>
         {
@@ -58,5 +102,32 @@ internal static class CoordinatorCommands
         });
         command.Subcommands.Add(key);
         return command;
+    }
+
+    /// <summary>Reads a password from the terminal without echoing it, twice.</summary>
+    private static string PromptPassword()
+    {
+        static string Read(string prompt)
+        {
+            Console.Write(prompt);
+            var password = new System.Text.StringBuilder();
+            for (var k = Console.ReadKey(intercept: true); k.Key != ConsoleKey.Enter; k = Console.ReadKey(intercept: true))
+            {
+                if (k.Key == ConsoleKey.Backspace)
+                {
+                    password.Length = Math.Max(0, password.Length - 1);
+                }
+                else if (!char.IsControl(k.KeyChar))
+                {
+                    password.Append(k.KeyChar);
+                }
+            }
+
+            Console.WriteLine();
+            return password.ToString();
+        }
+
+        var first = Read($"Password (at least {DashboardUsers.MinimumPasswordLength} characters): ");
+        return Read("Again: ") == first ? first : throw new ArgumentException("The two passwords differ.");
     }
 }

@@ -30,6 +30,21 @@ public static class CoordinatorAuditRecords
         AuditOutcome.Success,
         new JsonObject { ["node_id"] = nodeId, ["node_name"] = AuditRecord.Text(nodeName, 100), ["public_key"] = publicKey, ["token_sha256"] = tokenSha256 });
 
+    public static AuditRecord EnrollmentTokenRevoked(string tokenSha256, string requestedBy) => new(
+        AuditActions.EnrollmentTokenRevoked, AuditOutcome.Success, new JsonObject { ["token_sha256"] = tokenSha256, ["requested_by"] = AuditRecord.Text(requestedBy, 100) });
+
+    public static AuditRecord NodeRevoked(string nodeId, string requestedBy) => new(
+        AuditActions.NodeRevoked, AuditOutcome.Success, new JsonObject { ["node_id"] = nodeId, ["requested_by"] = AuditRecord.Text(requestedBy, 100) });
+
+    public static AuditRecord DashboardUserCreated(string userName, string role, string requestedBy) => new(
+        AuditActions.DashboardUserCreated, AuditOutcome.Success, new JsonObject { ["user"] = AuditRecord.Text(userName, 100), ["role"] = role, ["requested_by"] = AuditRecord.Text(requestedBy, 100) });
+
+    public static AuditRecord DashboardSignIn(string userName, string role, string method) => new(
+        AuditActions.DashboardSignIn, AuditOutcome.Success, new JsonObject { ["user"] = AuditRecord.Text(userName, 100), ["role"] = role, ["method"] = method });
+
+    public static AuditRecord DashboardSignInFailed(string userName) => new(
+        AuditActions.DashboardSignInFailed, AuditOutcome.MinorFailure, new JsonObject { ["user"] = AuditRecord.Text(userName, 100) });
+
     public static AuditRecord EnrollmentRefused(string publicKey, string reason) => new(
         AuditActions.EnrollmentRefused, AuditOutcome.MinorFailure, new JsonObject { ["public_key"] = AuditRecord.Text(publicKey, 100), ["reason"] = AuditRecord.Text(reason) });
 

@@ -13,7 +13,18 @@ public sealed class FederatedSumAlgorithm : IStudyAlgorithm
 
     public string Name => AlgorithmName;
 
-    public void Validate(StudySpec study) => _ = LocalVectors.Labels(Vector(study));
+    public void Validate(StudySpec study)
+    {
+        try
+        {
+            _ = LocalVectors.Labels(Vector(study));
+        }
+        catch (ArgumentException e)
+        {
+            // Named as the field it is, so the dashboard shows it beside the parameters and the CLI names it.
+            throw new StudyFileException("parameters.vector", e.Message);
+        }
+    }
 
     public RoundRequest ConfigureRound(StudySpec study, int round, IReadOnlyList<long[]> previousSums)
     {

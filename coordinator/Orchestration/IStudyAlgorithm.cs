@@ -27,6 +27,8 @@ public sealed class AlgorithmCatalog(IEnumerable<IStudyAlgorithm> algorithms)
 {
     private readonly Dictionary<string, IStudyAlgorithm> _byName = algorithms.ToDictionary(a => a.Name, StringComparer.Ordinal);
 
+    public IEnumerable<string> Names => _byName.Keys.Order(StringComparer.Ordinal);
+
     public IStudyAlgorithm Get(string name) =>
         _byName.TryGetValue(name, out var a) ? a : throw new StudyFileException("algorithm", $"unknown algorithm '{name}'; known: {string.Join(", ", _byName.Keys)}");
 }

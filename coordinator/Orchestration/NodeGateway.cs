@@ -40,6 +40,32 @@ public sealed class NodeGateway(CoordinatorStore store, IAdditiveThresholdScheme
         return token;
     }
 
+    /// <summary>Revokes an enrollment token that no node has used yet; false if it is unknown, used or already revoked.</summary>
+    public bool RevokeEnrollmentToken(string tokenSha256, string requestedBy, DateTimeOffset now) => store.Write((c, t) =>
+    {
+        if (c.Execute("UPDATE enrollment_tokens SET revoked=1 WHERE token_hash=@h AND used_by IS NULL AND revoked=0", new { h = tokenSha256 }, t) == 0)
+        {
+            return false;
+        }
+
+        RoundEngine.Event(c, t, now, "token_revoked", null, null, "enrollment token revoked");
+        audit.Append(c, t, CoordinatorAuditRecords.EnrollmentTokenRevoked(tokenSha256, requestedBy), now);
+        return true;
+    });
+
+    /// <summary>Revokes a node's enrollment: its signed requests are refused from now on (SignedNodeRequests reads revoked=0 only).</summary>
+    public bool RevokeNode(NodeId node, string requestedBy, DateTimeOffset now) => store.Write((c, t) =>
+    {
+        if (c.Execute("UPDATE nodes SET revoked=1 WHERE node_id=@id AND revoked=0", new { id = node.Value }, t) == 0)
+        {
+            return false;
+        }
+
+        RoundEngine.Event(c, t, now, "node_revoked", null, node.Value, "enrollment revoked");
+        audit.Append(c, t, CoordinatorAuditRecords.NodeRevoked(node.Value, requestedBy), now);
+        return true;
+    });
+
     public EnrollResponse Enroll(EnrollRequest request, string signingKey, string coordinatorPublicKey, DateTimeOffset now)
     {
         try

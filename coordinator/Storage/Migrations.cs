@@ -44,6 +44,11 @@ internal static class Migrations
         """
         CREATE TABLE node_audit_heads(node_id TEXT NOT NULL, seq INTEGER NOT NULL, sha256 TEXT NOT NULL, received_at TEXT NOT NULL, PRIMARY KEY(node_id, seq));
         """,
+        // The dashboard's local accounts (ASP.NET Core Identity's PasswordHasher: PBKDF2-HMAC-SHA512, salted).
+        """
+        CREATE TABLE dashboard_users(user_name TEXT PRIMARY KEY COLLATE NOCASE, role TEXT NOT NULL, password_hash TEXT NOT NULL,
+            created_at TEXT NOT NULL, last_sign_in_at TEXT NULL);
+        """,
     ];
 
     public static void Apply(SqliteConnection connection)

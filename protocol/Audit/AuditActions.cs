@@ -65,6 +65,11 @@ public static class AuditActions
     public const string CollectiveKeyFormed = "collective_key_formed";
     public const string RoundAggregated = "round_aggregated";
     public const string ResultDecrypted = "result_decrypted";
+    public const string EnrollmentTokenRevoked = "enrollment_token_revoked";
+    public const string NodeRevoked = "node_revoked";
+    public const string DashboardUserCreated = "dashboard_user_created";
+    public const string DashboardSignIn = "dashboard_sign_in";
+    public const string DashboardSignInFailed = "dashboard_sign_in_failed";
 
     private static readonly AuditCoding ApplicationActivity = new(DcmSystem, "110100", "Application Activity");
     private static readonly AuditCoding Export = new(DcmSystem, "110106", "Export");
@@ -122,6 +127,11 @@ public static class AuditActions
         [CollectiveKeyFormed] = new(SecurityAlert, SecurityConfiguration, "C", "collective public key formed"),
         [RoundAggregated] = new(ApplicationActivity, null, "E", "encrypted submissions aggregated"),
         [ResultDecrypted] = new(ApplicationActivity, null, "E", "aggregate decrypted from the decryption shares"),
+        [EnrollmentTokenRevoked] = new(SecurityAlert, UserSecurityAttributesChanged, "U", "unused enrollment token revoked"),
+        [NodeRevoked] = new(SecurityAlert, NodeAuthentication, "U", "node's enrollment revoked"),
+        [DashboardUserCreated] = new(SecurityAlert, UserSecurityAttributesChanged, "C", "dashboard account created"),
+        [DashboardSignIn] = new(UserAuthentication, Login, "E", "dashboard sign-in"),
+        [DashboardSignInFailed] = new(UserAuthentication, Login, "E", "dashboard sign-in with a wrong name or password"),
     };
 
     public static IReadOnlyCollection<string> All => Codings.Keys;

@@ -1,0 +1,43 @@
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.Options;
+
+namespace FederatedTwin.Coordinator.Dashboard.Pages;
+
+/// <summary>The one page an anonymous visitor sees: local account sign-in, and the identity provider's button when configured.</summary>
+public sealed class SignInModel(DashboardUsers users, IOptions<DashboardOptions> options) : DashboardPageModel
+{
+    public override string Section => "signin";
+
+    [BindProperty(SupportsGet = true)]
+    public string? ReturnUrl { get; set; }
+
+    [BindProperty]
+    public string? Name { get; set; }
+
+    [BindProperty]
+    public string? Password { get; set; }
+
+    public string? OidcName => options.Value.Oidc.Enabled ? options.Value.Oidc.DisplayName : null;
+
+    public IActionResult OnGet() => User.Identity?.IsAuthenticated == true ? LocalRedirect(SafeReturnUrl) : Page();
+
+    public async Task<IActionResult> OnPostAsync()
+    {
+        var user = string.IsNullOrEmpty(Name) || string.IsNullOrEmpty(Password) ? null : users.Verify(Name, Password, DateTimeOffset.UtcNow);
+        if (user is null)
+        {
+            ModelState.AddModelError(string.Empty, "The user name or password is not right.");
+            return Page();
+        }
+
+        await DashboardSetup.SignIn(HttpContext, user);
+        return LocalRedirect(SafeReturnUrl);
+    }
+
+    public IActionResult OnPostOidc() => OidcName is null
+        ? NotFound()
+        : Challenge(new AuthenticationProperties { RedirectUri = SafeReturnUrl }, DashboardSetup.OidcScheme);
+
+    private string SafeReturnUrl => !string.IsNullOrEmpty(ReturnUrl) && Url.IsLocalUrl(ReturnUrl) ? ReturnUrl : "/federation";
+}

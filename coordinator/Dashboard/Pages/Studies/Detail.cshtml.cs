@@ -1,0 +1,78 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Dapper;
+using FederatedTwin.Coordinator.Endpoints;
+using FederatedTwin.Coordinator.Orchestration;
+using FederatedTwin.Coordinator.Storage;
+using FederatedTwin.Protocol.Federation;
+using Microsoft.AspNetCore.Mvc;
+
+namespace FederatedTwin.Coordinator.Dashboard.Pages.Studies;
+
+/// <summary>One study, followed live: round, attempt and phase, which nodes accepted or refused (with the rule) or dropped, its result.</summary>
+public sealed class DetailModel(CoordinatorStore store, RoundEngine engine) : DashboardPageModel
+{
+    public override string Section => "studies";
+
+    [BindProperty(SupportsGet = true)]
+    public string Id { get; set; } = string.Empty;
+
+    public JsonObject Study { get; private set; } = [];
+
+    public StudySpec Spec { get; private set; } = null!;
+
+    public IReadOnlyDictionary<string, string> NodeNames { get; private set; } = new Dictionary<string, string>();
+
+    public IReadOnlyList<string> ModelIds { get; private set; } = [];
+
+    public string State => Study["state"]?.ToString() ?? "unknown";
+
+    public bool Ended => State is RoundEngine.States.Completed or RoundEngine.States.Failed or RoundEngine.States.Cancelled;
+
+    public JsonObject? LatestAttempt => Study["attempts"]?.AsArray().LastOrDefault() as JsonObject;
+
+    public IActionResult OnGet() => Load() ? Page() : NotFound();
+
+    /// <summary>The live region alone, for the page's script to swap in every few seconds.</summary>
+    public IActionResult OnGetLive() => Load() ? Partial("_StudyLive", this) : NotFound();
+
+    public async Task<IActionResult> OnPostCancelAsync()
+    {
+        if (!await Allowed(DashboardPolicies.Analyze))
+        {
+            return Forbid();
+        }
+
+        engine.Cancel(new StudyId(Id), DateTimeOffset.UtcNow);
+        return Redirect("/studies/" + Uri.EscapeDataString(Id));
+    }
+
+    /// <summary>The nodes of an attempt, by name.</summary>
+    public IEnumerable<string> Names(JsonNode? ids) => (ids?.AsArray() ?? []).Select(i => i?.ToString() ?? string.Empty).Select(i => NodeNames.GetValueOrDefault(i, i));
+
+    /// <summary>Nodes that were in an attempt but not in the next one of the same round: they dropped out.</summary>
+    public IEnumerable<string> Dropped(int index)
+    {
+        var attempts = Study["attempts"]!.AsArray();
+        if (index + 1 >= attempts.Count || attempts[index]!["round"]!.GetValue<long>() != attempts[index + 1]!["round"]!.GetValue<long>())
+        {
+            return [];
+        }
+
+        return Names(attempts[index]!["participants"]).Except(Names(attempts[index + 1]!["participants"]));
+    }
+
+    private bool Load()
+    {
+        if (StudyDetail.Read(store, Id) is not { } study)
+        {
+            return false;
+        }
+
+        Study = study;
+        Spec = study["spec"]!.Deserialize<StudySpec>(WireJson.Options)!;
+        NodeNames = store.Read(c => c.Query<(string node_id, string name)>("SELECT node_id, name FROM nodes").ToDictionary(n => n.node_id, n => n.name));
+        ModelIds = store.Read(c => c.Query<string>("SELECT model_id FROM models WHERE study_id=@Id ORDER BY model_id", new { Id }).ToList());
+        return true;
+    }
+}

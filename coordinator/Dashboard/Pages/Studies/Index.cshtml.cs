@@ -1,0 +1,41 @@
+using System.Globalization;
+using Dapper;
+using FederatedTwin.Coordinator.Storage;
+using FederatedTwin.Protocol.Federation;
+using FederatedTwin.Protocol.Privacy;
+
+namespace FederatedTwin.Coordinator.Dashboard.Pages.Studies;
+
+/// <summary>Every study with its state, progress and the privacy spend it declared.</summary>
+public sealed class IndexModel(CoordinatorStore store) : DashboardPageModel
+{
+    public override string Section => "studies";
+
+    public IReadOnlyList<StudyRow> Studies { get; private set; } = [];
+
+    public void OnGet() => Studies = store.Read(c =>
+        c.Query<(string study_id, string state, string spec_json, long current_round, long current_attempt, string created_at)>(
+            "SELECT study_id, state, spec_json, current_round, current_attempt, created_at FROM studies ORDER BY created_at DESC")
+        .Select(s =>
+        {
+            var spec = WireJson.Deserialize<StudySpec>(System.Text.Encoding.UTF8.GetBytes(s.spec_json));
+            return new StudyRow(s.study_id, s.state, spec.Algorithm, spec.PurposeOfUse.Code, s.current_round, s.current_attempt, spec.Rounds,
+                DateTimeOffset.Parse(s.created_at, CultureInfo.InvariantCulture), DeclaredRho(spec));
+        }).ToList());
+
+    /// <summary>The zCDP ρ a study declared it spends at each node, as text: "none" for an exact study.</summary>
+    public static string DeclaredRho(StudySpec spec)
+    {
+        try
+        {
+            var rho = StudyPrivacy.Rho(spec.Parameters);
+            return rho == 0 ? "none (exact)" : string.Create(CultureInfo.InvariantCulture, $"ρ = {rho:0.####} zCDP per node");
+        }
+        catch (StudyFileException e)
+        {
+            return "invalid: " + e.Message;
+        }
+    }
+
+    public sealed record StudyRow(string Id, string State, string Algorithm, string Purpose, long Round, long Attempt, int Rounds, DateTimeOffset Created, string DeclaredPrivacy);
+}

@@ -1,0 +1,79 @@
+using System.Security.Cryptography;
+using System.Text;
+using FederatedTwin.Node.Federation;
+using Microsoft.AspNetCore.Antiforgery;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+
+namespace FederatedTwin.Node.Status;
+
+/// <summary>
+/// GET /status: the node's status page, behind the admin token. The token is typed once into a form; the browser
+/// then holds an HttpOnly, SameSite=Strict cookie carrying an HMAC of the token (never the token itself), so the
+/// page works in a browser that cannot send a bearer header. The forms carry antiforgery tokens.
+/// </summary>
+internal static class NodeStatusEndpoints
+{
+    private const string Cookie = "ftwin.node-status";
+
+    public static void MapNodeStatusPage(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/status.css", () => Results.Text(NodeStatusPage.Stylesheet, "text/css; charset=utf-8"));
+
+        app.MapGet("/status", (HttpContext http, NodeDirectory node, NodeStatus status, IAntiforgery antiforgery) =>
+        {
+            var tokens = antiforgery.GetAndStoreTokens(http);
+            NoStore(http);
+            return SignedIn(http, node)
+                ? Results.Content(NodeStatusPage.Render(NodeStatusReport.Read(node, status, DateTimeOffset.UtcNow), tokens.FormFieldName, tokens.RequestToken!), "text/html; charset=utf-8")
+                : Results.Content(NodeStatusPage.SignIn(tokens.FormFieldName, tokens.RequestToken!, null), "text/html; charset=utf-8");
+        });
+
+        app.MapPost("/status/session", async (HttpContext http, NodeDirectory node, IAntiforgery antiforgery) =>
+        {
+            if (!await antiforgery.IsRequestValidAsync(http))
+            {
+                return Results.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Antiforgery token missing or invalid", detail: "Reload /status and submit its form again.");
+            }
+
+            var form = await http.Request.ReadFormAsync(http.RequestAborted);
+            var presented = form["token"].ToString();
+            if (!CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(presented), Encoding.UTF8.GetBytes(node.AdminToken)))
+            {
+                node.Audit.Append(Audit.NodeAuditRecords.AdminAuthenticationFailure("POST", "/status/session"));
+                var tokens = antiforgery.GetAndStoreTokens(http);
+                NoStore(http);
+                return Results.Content(NodeStatusPage.SignIn(tokens.FormFieldName, tokens.RequestToken!, "That is not this node's admin token."), "text/html; charset=utf-8", Encoding.UTF8, StatusCodes.Status401Unauthorized);
+            }
+
+            http.Response.Cookies.Append(Cookie, SessionValue(node), new CookieOptions { HttpOnly = true, SameSite = SameSiteMode.Strict, Path = "/", IsEssential = true, Secure = http.Request.IsHttps });
+            return Results.Redirect("/status");
+        });
+
+        app.MapPost("/status/signout", async (HttpContext http, IAntiforgery antiforgery) =>
+        {
+            if (!await antiforgery.IsRequestValidAsync(http))
+            {
+                return Results.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Antiforgery token missing or invalid", detail: "Reload /status and submit its form again.");
+            }
+
+            http.Response.Cookies.Delete(Cookie, new CookieOptions { Path = "/" });
+            return Results.Redirect("/status");
+        });
+    }
+
+    private static bool SignedIn(HttpContext http, NodeDirectory node) =>
+        http.Request.Cookies.TryGetValue(Cookie, out var value) && value is not null &&
+        CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(value), Encoding.ASCII.GetBytes(SessionValue(node)));
+
+    /// <summary>HMAC-SHA256 of a fixed label under the admin token: changes when the token is rotated, reveals nothing of it.</summary>
+    private static string SessionValue(NodeDirectory node) =>
+        Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(node.AdminToken), "ftwin node status session v1"u8));
+
+    private static void NoStore(HttpContext http)
+    {
+        http.Response.Headers.CacheControl = "no-store";
+        http.Response.Headers.ContentSecurityPolicy = "default-src 'self'; style-src 'self'; script-src 'none'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'";
+    }
+}

@@ -1,0 +1,199 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using System.Text.Json.Nodes;
+using FederatedTwin.Node.Policy;
+
+namespace FederatedTwin.Node.Status;
+
+/// <summary>
+/// The node's status page as HTML, rendered on the server with no script (it is one read-only page on loopback, so
+/// it needs no page framework). Every value is HTML-encoded; the privacy chart is inline SVG with a table beside it.
+/// </summary>
+internal static class NodeStatusPage
+{
+    public static string SignIn(string antiforgeryField, string antiforgeryToken, string? error) => Layout("Node status: sign in", $"""
+        <div class="signin">
+          <h1>Node status</h1>
+          <p>This page is behind the node's admin token (the file <code>admin.token</code> in the node directory).</p>
+          {(error is null ? string.Empty : $"<div class=\"error\" role=\"alert\" id=\"token-error\">{E(error)}</div>")}
+          <form method="post" action="/status/session" class="panel">
+            <input type="hidden" name="{E(antiforgeryField)}" value="{E(antiforgeryToken)}">
+            <label for="token">Admin token</label>
+            <input type="password" id="token" name="token" autocomplete="off" required autofocus>
+            <p><button type="submit" id="open-status">Open the status page</button></p>
+          </form>
+        </div>
+        """, signedIn: false, string.Empty, string.Empty);
+
+    public static string Render(NodeStatusReport r, string antiforgeryField, string antiforgeryToken)
+    {
+        var body = new StringBuilder();
+        body.Append("<h1>Node status</h1>");
+        body.Append("<div class=\"grid\">");
+
+        var healthy = r.PolicyValid && r.LastError is null && r.Audit.Ok;
+        body.Append(CultureInfo.InvariantCulture, $"""
+            <section class="panel" aria-labelledby="health-h"><h2 id="health-h">Health</h2><dl>
+            <dt>Overall</dt><dd>{Badge(healthy ? "healthy" : "needs attention", healthy)}</dd>
+            <dt>Site policy</dt><dd>{(r.PolicyValid ? Badge("valid", true) : Badge("invalid", false) + " " + E(r.PolicyError))}</dd>
+            <dt>Last contact with the coordinator</dt><dd id="last-contact">{(r.LastContact is { } c ? E(Ago(r.At - c)) : "not yet")}</dd>
+            <dt>Last error</dt><dd>{E(r.LastError ?? "none")}</dd>
+            </dl></section>
+            <section class="panel" aria-labelledby="enroll-h"><h2 id="enroll-h">Enrollment</h2><dl>
+            <dt>State</dt><dd id="enrollment">{(r.NodeId is null ? Badge("not enrolled", false) : Badge("enrolled", true))}</dd>
+            <dt>Node id</dt><dd class="mono">{E(r.NodeId ?? "—")}</dd>
+            <dt>Coordinator</dt><dd class="mono">{E(r.CoordinatorUrl ?? "—")}</dd>
+            <dt>Pinned coordinator key</dt><dd class="mono wrap">{E(r.PinnedCoordinatorKey ?? "—")}</dd>
+            <dt>This node's key</dt><dd class="mono wrap">{E(r.PublicKey)}</dd>
+            </dl></section>
+            """);
+        body.Append("</div><div class=\"grid\">");
+
+        var ingest = r.LastIngest;
+        body.Append("<section class=\"panel\" aria-labelledby=\"ingest-h\"><h2 id=\"ingest-h\">Last ingest</h2>");
+        body.Append(ingest is null
+            ? "<p>No FHIR export ingested yet.</p>"
+            : string.Create(CultureInfo.InvariantCulture, $"""
+                <dl id="ingest"><dt>Run</dt><dd>#{ingest.RunId}, {E(ingest.StartedAt)}{(ingest.FinishedAt is null ? " (running or interrupted)" : string.Empty)}</dd>
+                <dt>Lines read</dt><dd>{N(ingest.LinesRead)}</dd><dt>Accepted</dt><dd>{N(ingest.Accepted)}</dd>
+                <dt>Unchanged</dt><dd>{N(ingest.Unchanged)}</dd><dt>Quarantined</dt><dd>{N(ingest.Quarantined)} (all runs: {N(r.QuarantinedLines)})</dd></dl>
+                """));
+        body.Append("</section>");
+        body.Append("<section class=\"panel\" aria-labelledby=\"excl-h\"><h2 id=\"excl-h\">Exclusions (last ingest)</h2>");
+        body.Append(CountsTable("sensitive-excluded", "Sensitive records excluded, by category", r.SensitiveExcluded));
+        body.Append(CountsTable("consent-denied", "Patient-years excluded by consent, by purpose", r.ConsentDenied));
+        body.Append("</section></div>");
+
+        body.Append("<section aria-labelledby=\"privacy-h\"><h2 id=\"privacy-h\">Privacy budget this year (zCDP ρ)</h2>");
+        if (r.Privacy.Count == 0)
+        {
+            body.Append("<p>No purpose has a budget or a spend yet.</p>");
+        }
+        else
+        {
+            body.Append("<div class=\"grid\"><figure>").Append(BudgetChart(r.Privacy)).Append("</figure>");
+            body.Append("<table id=\"privacy\"><thead><tr><th scope=\"col\">Purpose</th><th scope=\"col\" class=\"num\">Spent</th><th scope=\"col\" class=\"num\">Allowed</th><th scope=\"col\" class=\"num\">Studies</th><th scope=\"col\" class=\"num\">Lifetime ε (δ = 10⁻⁶)</th></tr></thead><tbody>");
+            foreach (var p in r.Privacy)
+            {
+                body.Append(CultureInfo.InvariantCulture, $"<tr><th scope=\"row\">{E(p.Purpose)}</th><td class=\"num\">{p.PeriodSpent:0.####}</td><td class=\"num\">{(p.PeriodBudget is { } b ? b.ToString("0.####", CultureInfo.InvariantCulture) : "no budget (refused)")}</td><td class=\"num\">{p.Studies}</td><td class=\"num\">{p.LifetimeEpsilon:0.###}</td></tr>");
+            }
+
+            body.Append("</tbody></table></div>");
+        }
+
+        body.Append("</section>");
+
+        var joined = r.Decisions.Count(d => d.Accept);
+        body.Append(CultureInfo.InvariantCulture, $"<section aria-labelledby=\"studies-h\"><h2 id=\"studies-h\">Studies: {joined} joined, {r.Decisions.Count - joined} refused</h2>");
+        body.Append("<table id=\"decisions\"><thead><tr><th scope=\"col\">Study</th><th scope=\"col\">Decision</th><th scope=\"col\">Rule</th><th scope=\"col\">Reason</th><th scope=\"col\">Purpose</th><th scope=\"col\">Algorithm</th><th scope=\"col\">Decided</th></tr></thead><tbody>");
+        foreach (var d in r.Decisions)
+        {
+            body.Append(CultureInfo.InvariantCulture, $"<tr><th scope=\"row\" class=\"mono\">{E(d.StudyId)}</th><td>{Badge(d.Accept ? "joined" : "refused", d.Accept)}</td><td class=\"mono\">{E(d.Rule)}</td><td>{E(d.Reason)}</td><td>{E(d.Purpose)}</td><td>{E(d.Algorithm)}</td><td>{E(d.DecidedAt)}</td></tr>");
+        }
+
+        if (r.Decisions.Count == 0)
+        {
+            body.Append("<tr><td colspan=\"7\">No study offered yet.</td></tr>");
+        }
+
+        body.Append("</tbody></table></section>");
+
+        var a = r.Audit;
+        body.Append(CultureInfo.InvariantCulture, $"""
+            <section class="panel" aria-labelledby="audit-h"><h2 id="audit-h">Audit chain</h2><dl id="audit">
+            <dt>Verification</dt><dd>{(a.Ok ? Badge("intact", true) : Badge("BROKEN", false) + " " + E(a.FirstProblem?.Message))}</dd>
+            <dt>Entries</dt><dd>{N(a.Entries)} (last seq {a.LastSeq})</dd>
+            <dt>Signed checkpoints</dt><dd>{a.CheckpointsVerified} of {a.Checkpoints} verified; {a.UnsignedTail} entries after the last one</dd>
+            <dt>Head</dt><dd class="mono wrap">{E(a.HeadHash)}</dd></dl>
+            <p class="muted">Verify a copy independently with <code>ftwin audit verify --node-dir …</code>.</p></section>
+            """);
+        var signOut = $"<form method=\"post\" action=\"/status/signout\"><input type=\"hidden\" name=\"{E(antiforgeryField)}\" value=\"{E(antiforgeryToken)}\"><button type=\"submit\" class=\"link\">Sign out</button></form>";
+        return Layout("Node status", body.ToString(), signedIn: true, signOut, E(r.NodeId ?? "unenrolled node"));
+    }
+
+    /// <summary>Spent against allowed ρ per purpose: a light bar for the budget, a dark one for the spend (red past the budget).</summary>
+    internal static string BudgetChart(IReadOnlyList<PrivacySpend> spends)
+    {
+        const double label = 110, width = 360, row = 34, top = 10;
+        var max = Math.Max(1e-9, spends.Max(p => Math.Max(p.PeriodSpent, p.PeriodBudget ?? 0)));
+        var height = top + (spends.Count * row) + 28;
+        var svg = new StringBuilder();
+        svg.Append(CultureInfo.InvariantCulture, $"<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {label + width + 90} {height}\" width=\"100%\" role=\"img\" aria-labelledby=\"pc-t\" class=\"chart\"><title id=\"pc-t\">Privacy budget spent against allowed, per purpose, this year</title>");
+        for (var i = 0; i < spends.Count; i++)
+        {
+            var p = spends[i];
+            var y = top + (i * row);
+            var allowed = (p.PeriodBudget ?? 0) / max * width;
+            var spent = p.PeriodSpent / max * width;
+            var over = p.PeriodBudget is not { } b || p.PeriodSpent > b;
+            svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{label - 8}\" y=\"{y + 17}\" text-anchor=\"end\">{E(p.Purpose)}</text>");
+            svg.Append(CultureInfo.InvariantCulture, $"<rect x=\"{label}\" y=\"{y + 2}\" width=\"{allowed:0.##}\" height=\"22\" class=\"allowed\"/>");
+            svg.Append(CultureInfo.InvariantCulture, $"<rect x=\"{label}\" y=\"{y + 7}\" width=\"{spent:0.##}\" height=\"12\" class=\"{(over && p.PeriodSpent > 0 ? "over" : "spent")}\"/>");
+            svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{label + Math.Max(allowed, spent) + 6:0.##}\" y=\"{y + 17}\" class=\"value\">{p.PeriodSpent:0.###} of {(p.PeriodBudget is { } bb ? bb.ToString("0.###", CultureInfo.InvariantCulture) : "—")}</text>");
+        }
+
+        svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{label}\" y=\"{height - 8}\" class=\"legend\">light: allowed ρ · dark: spent ρ</text></svg>");
+        return svg.ToString();
+    }
+
+    private static string CountsTable(string id, string caption, JsonObject? counts)
+    {
+        if (counts is null || counts.Count == 0)
+        {
+            return $"<p id=\"{id}\">{E(caption)}: none.</p>";
+        }
+
+        var table = new StringBuilder($"<table id=\"{id}\"><caption>{E(caption)}</caption><tbody>");
+        foreach (var (key, value) in counts)
+        {
+            table.Append(CultureInfo.InvariantCulture, $"<tr><th scope=\"row\">{E(key)}</th><td class=\"num\">{N(value?.GetValue<long>() ?? 0)}</td></tr>");
+        }
+
+        return table.Append("</tbody></table>").ToString();
+    }
+
+    private static string Layout(string title, string body, bool signedIn, string signOut, string who) => $"""
+        <!DOCTYPE html>
+        <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+        <title>{E(title)} · FederatedTwin node</title><link rel="stylesheet" href="/status.css"></head>
+        <body><a class="skip" href="#content">Skip to content</a>
+        <header class="top"><span class="brand">FederatedTwin node</span>{(signedIn ? $"<span class=\"who\">{who}</span>{signOut}" : string.Empty)}</header>
+        <main id="content" tabindex="-1">{body}</main></body></html>
+        """;
+
+    private static string Badge(string text, bool good) => $"<span class=\"badge {(good ? "ok" : "bad")}\">{E(text)}</span>";
+
+    private static string Ago(TimeSpan span) => span.TotalSeconds < 90 ? $"{(int)span.TotalSeconds} s ago" : span.TotalMinutes < 90 ? $"{(int)span.TotalMinutes} min ago" : $"{(int)span.TotalHours} h ago";
+
+    private static string N(long value) => value.ToString("N0", CultureInfo.InvariantCulture);
+
+    private static string E(string? value) => WebUtility.HtmlEncode(value ?? string.Empty);
+
+    public const string Stylesheet = """
+        :root { --ink:#1b1f24; --muted:#4a5560; --line:#c9d1d9; --panel:#f4f6f8; --ok:#146c2e; --bad:#a4161a; --accent:#0b5cad; --focus:#ffbf47; }
+        html { font-family: system-ui, "DejaVu Sans", sans-serif; font-size: 15px; color: var(--ink); background: #fff; }
+        body { margin: 0; line-height: 1.45; }
+        a:focus, button:focus, input:focus { outline: 3px solid var(--focus); outline-offset: 2px; }
+        .skip { position: absolute; left: -999px; } .skip:focus { left: .5rem; background: var(--ink); color: #fff; padding: .5rem; }
+        header.top { display: flex; gap: 1rem; align-items: center; padding: .6rem 1.5rem; background: #233142; color: #fff; }
+        header.top .brand { font-weight: 700; } header.top .who { margin-left: auto; font-family: ui-monospace, monospace; } header.top form { margin: 0; }
+        main { padding: 1rem 1.5rem 3rem; max-width: 1280px; }
+        h1 { font-size: 1.5rem; } h2 { font-size: 1.1rem; margin: .2rem 0 .6rem; } section { margin-bottom: 1.2rem; }
+        .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 1rem 2rem; }
+        .panel { background: var(--panel); border: 1px solid var(--line); border-radius: 6px; padding: 1rem 1.25rem; }
+        dl { display: grid; grid-template-columns: max-content 1fr; gap: .3rem 1rem; margin: 0; } dt { color: var(--muted); } dd { margin: 0; }
+        table { border-collapse: collapse; width: 100%; font-size: .93rem; margin-bottom: .8rem; } caption { text-align: left; font-weight: 600; margin: .3rem 0; }
+        th, td { text-align: left; padding: .35rem .6rem; border-bottom: 1px solid var(--line); } thead th { background: var(--panel); }
+        .num { text-align: right; font-variant-numeric: tabular-nums; } .mono { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: .88rem; } .wrap { word-break: break-all; }
+        .badge { border: 1px solid currentColor; border-radius: 3px; padding: 0 .4rem; font-weight: 600; font-size: .85rem; } .ok { color: var(--ok); } .bad { color: var(--bad); }
+        .muted { color: var(--muted); } .error { border: 2px solid var(--bad); color: var(--bad); padding: .6rem 1rem; border-radius: 6px; }
+        .signin { max-width: 28rem; margin: 3rem auto; } label { display: block; font-weight: 600; margin: .5rem 0 .25rem; }
+        input[type=password] { font: inherit; width: 100%; padding: .4rem; border: 1px solid #6b7885; border-radius: 4px; }
+        button { font: inherit; background: var(--accent); color: #fff; border: 0; border-radius: 4px; padding: .45rem 1rem; cursor: pointer; }
+        button.link { background: none; text-decoration: underline; padding: 0; }
+        svg.chart { max-width: 640px; border: 1px solid var(--line); border-radius: 4px; background: #fff; }
+        svg.chart text { font-size: 12px; fill: var(--ink); } svg.chart .legend { fill: var(--muted); font-size: 11px; }
+        svg.chart .allowed { fill: #d9e2ec; } svg.chart .spent { fill: var(--accent); } svg.chart .over { fill: var(--bad); }
+        """;
+}

@@ -1,0 +1,40 @@
+namespace FederatedTwin.Dashboard.Tests;
+
+/// <summary>The node's status page on its loopback admin address, behind its admin token, in a real browser.</summary>
+[Collection(DashboardCollection.Name)]
+public sealed class NodeStatusTests(DashboardFederation federation)
+{
+    [BrowserFact]
+    public async Task Hospital_it_opens_the_status_page_with_the_admin_token_and_sees_ingest_studies_budget_and_audit()
+    {
+        await federation.Glm; // the node has joined a study by then
+        var (_, dir, port) = federation.Federation.Nodes[0];
+        using var browser = federation.Browser(new Uri($"http://127.0.0.1:{port}"));
+        browser.Go("/status");
+        Assert.Empty(browser.FindAll("#decisions")); // nothing without the token
+
+        browser.Find("#token").SendKeys(File.ReadAllText(Path.Combine(dir, "admin.token")).Trim());
+        browser.Find("#open-status").Click();
+        browser.Until(() => browser.FindAll("#decisions").Count > 0, TimeSpan.FromSeconds(15), "the status page");
+
+        Assert.Contains("enrolled", browser.Find("#enrollment").Text, StringComparison.Ordinal);
+        Assert.Contains(DashboardFederation.GlmStudy, browser.Find("#decisions").Text, StringComparison.Ordinal);
+        Assert.Contains("intact", browser.Find("#audit").Text, StringComparison.Ordinal);
+        Assert.NotEmpty(browser.FindAll("#ingest"));
+        Assert.NotEmpty(browser.FindAll("svg.chart"));
+        browser.Screenshot("node-status");
+    }
+
+    [BrowserFact]
+    public void A_wrong_admin_token_is_refused()
+    {
+        var (_, _, port) = federation.Federation.Nodes[1];
+        using var browser = federation.Browser(new Uri($"http://127.0.0.1:{port}"));
+        browser.Go("/status");
+        browser.Find("#token").SendKeys("not-the-token");
+        browser.Find("#open-status").Click();
+        browser.Until(() => browser.FindAll("#token-error").Count > 0, TimeSpan.FromSeconds(15), "the refusal");
+
+        Assert.Empty(browser.FindAll("#decisions"));
+    }
+}
