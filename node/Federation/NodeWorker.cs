@@ -183,8 +183,10 @@ public sealed partial class NodeWorker(
                     break;
             }
         }
-        catch (ParticipationRefusedException e)
+        catch (Exception e) when (e is ParticipationRefusedException or InvalidOperationException or FormatException or ArgumentException or KeyNotFoundException or OverflowException)
         {
+            // A study this node cannot compute (a parameter missing or malformed, a vector it lacks) is refused
+            // for this item, recorded and logged; it does not stop the worker, which serves the other studies.
             _refused.Add(key);
             node.Store.Event("contribution_refused", item.Study.Id.Value, $"{item.Kind} round {item.Round} attempt {item.Attempt}: {e.Message}");
             RoundParticipant.LogRefusal(logger, item.Study.Id.Value, item.Round, item.Attempt, e.Message);
