@@ -102,6 +102,33 @@ public sealed class FeatureBuilder(NodeStore store)
         }
     }
 
+    /// <summary>
+    /// The patient-years a study with this purpose may use under the site policy: its consent default for the purpose and
+    /// the sensitive categories it allows the purpose. Refused when resources in the store were flagged under other custom
+    /// sensitive code lists than the policy's (the lists changed after the last ingest of their export): their records could
+    /// carry a category the policy now excludes, unflagged. A re-run of the ingest on the same exports re-flags them.
+    /// </summary>
+    public IEnumerable<PatientYear> ForStudy(Policy.SitePolicy policy, string purpose)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        var stale = ResourcesFlaggedUnderOtherCodeLists(policy.SensitiveCodesFingerprint);
+        if (stale > 0)
+        {
+            throw new Federation.ParticipationRefusedException($"{stale} stored resources were flagged under other custom sensitive code lists than the site policy's: run the ingest again on the node's exports before it computes for a study.");
+        }
+
+        return ForPurpose(purpose, policy.IsOptIn(purpose), policy.SensitiveAllowedFor(purpose));
+    }
+
+    /// <summary>The content hash the ingest stores: with custom sensitive code lists, it carries their fingerprint (so a change of lists re-flags the resource at the next ingest).</summary>
+    public static string WithCodeLists(string contentHash, string? customCodesFingerprint) =>
+        customCodesFingerprint is null ? contentHash : contentHash + "~" + customCodesFingerprint[..16];
+
+    /// <summary>Stored resources whose sensitivity flags were computed under other custom code lists than these (null: built-in lists only).</summary>
+    public long ResourcesFlaggedUnderOtherCodeLists(string? customCodesFingerprint) => store.Read(c => customCodesFingerprint is null
+        ? c.ExecuteScalar<long>("SELECT COUNT(*) FROM resources WHERE instr(content_hash, '~') > 0")
+        : c.ExecuteScalar<long>("SELECT COUNT(*) FROM resources WHERE content_hash NOT LIKE @pattern", new { pattern = "%~" + customCodesFingerprint[..16] }));
+
     /// <summary>Counts of records excluded from features as sensitive, by category (never who).</summary>
     public IReadOnlyDictionary<string, long> SensitiveExclusions() => store.Read(c =>
         c.Query<(string sensitive, long n)>("SELECT sensitive, COUNT(*) FROM facts WHERE sensitive IS NOT NULL GROUP BY sensitive").ToDictionary(x => x.sensitive, x => x.n));

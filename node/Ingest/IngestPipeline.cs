@@ -71,7 +71,8 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0)
         var pseudonyms = node.Pseudonymizer;
         var files = IngestSources.Files(path);
         var started = Stopwatch.StartNew();
-        PruneQuarantine();
+        var policy = ValidPolicy();
+        PruneQuarantine(policy);
         var runId = node.Store.Write((c, t) => c.ExecuteScalar<long>("INSERT INTO ingest_runs(started_at) VALUES (@now); SELECT last_insert_rowid();", new { now = DateTimeOffset.UtcNow.ToString("O") }, t));
         long read = 0, accepted = 0, quarantined = 0, unchanged = 0, bytes = 0;
         var perType = new SortedDictionary<string, long>(StringComparer.Ordinal);
@@ -80,7 +81,8 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0)
         try
         {
             using var connection = node.Store.OpenForBulkWrite();
-            using var writer = new IngestWriter(connection);
+            // Without a valid policy, only the built-in sensitive lists apply; studies then refuse the data until a re-ingest under the policy's lists.
+            using var writer = new IngestWriter(connection, policy?.SensitiveCodes, policy?.SensitiveCodesFingerprint);
 
             void Write(ParsedLine[] batch)
             {
@@ -147,7 +149,7 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0)
                 UPDATE ingest_runs SET finished_at=@now, lines_read=@read, accepted=@accepted, quarantined=@quarantined, unchanged=@unchanged, per_type_json=@types, seconds=@seconds WHERE run_id=@runId
                 """, new { now = DateTimeOffset.UtcNow.ToString("O"), read, accepted, quarantined, unchanged, types = JsonSerializer.Serialize(perType), seconds = summary.Seconds, runId }, t);
             // The run, and the consent and sensitivity exclusions it leaves in the store (counts only), with a signed checkpoint.
-            node.Audit.Append(c, t, NodeAuditRecords.IngestRun(runId, files.Count, summary));
+            node.Audit.Append(c, t, NodeAuditRecords.IngestRun(runId, files.Count, summary, policy?.SensitiveCodesFingerprint));
             node.Audit.Append(c, t, NodeAuditRecords.Exclusions(runId, sensitive, consentDenied));
             node.Audit.Checkpoint(c, t, CheckpointReasons.Ingest);
             return 0;
@@ -173,18 +175,14 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0)
     /// deleted, and the deletion is audited with its count. The audit trail itself is never pruned by the node.
     /// Without a valid policy nothing is pruned (when unsure, keep).
     /// </summary>
-    private void PruneQuarantine()
+    private void PruneQuarantine(Policy.SitePolicy? policy)
     {
-        int years;
-        try
-        {
-            years = node.LoadPolicy().RetentionYears;
-        }
-        catch (Policy.SitePolicyException)
+        if (policy is null)
         {
             return;
         }
 
+        var years = policy.RetentionYears;
         var cutoff = DateTimeOffset.UtcNow.AddYears(-years).ToString("O");
         node.Store.Write((c, t) =>
         {
@@ -196,6 +194,19 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0)
 
             return pruned;
         });
+    }
+
+    /// <summary>The site policy, or null when it is invalid (its rejection is audited by the load).</summary>
+    private Policy.SitePolicy? ValidPolicy()
+    {
+        try
+        {
+            return node.LoadPolicy();
+        }
+        catch (Policy.SitePolicyException)
+        {
+            return null;
+        }
     }
 
     private static IEnumerable<SourceLine[]> Batches(IReadOnlyList<string> files)

@@ -10,10 +10,15 @@ namespace FederatedTwin.Node.Ingest;
 /// Writes one ingest batch: de-identified facts, resource keys, patients, consents, quarantine rows.
 /// Rows are buffered and written at <see cref="Flush"/> on prepared statements, inside the caller's
 /// transaction (opened on the same connection), so a batch is all or nothing. Lookups of
-/// already-stored content see the rows buffered in this batch.
+/// already-stored content see the rows buffered in this batch. Records are flagged sensitive by
+/// <paramref name="sensitiveCodes"/> (the built-in lists and the site policy's custom ones); with custom lists, a
+/// resource's stored content hash carries their fingerprint, so a change of lists makes the next ingest of the same
+/// export re-flag every resource, and resources flagged under other lists can be counted (FeatureBuilder).
 /// </summary>
-internal sealed class IngestWriter(SqliteConnection connection) : IDisposable
+internal sealed class IngestWriter(SqliteConnection connection, CodeList? sensitiveCodes = null, string? sensitiveCodesFingerprint = null) : IDisposable
 {
+    private readonly CodeList _sensitive = sensitiveCodes ?? CodeList.Sensitive;
+
     private readonly Dictionary<string, string> _pendingResources = new(StringComparer.Ordinal);
     private readonly List<object?[]> _resources = [];
     private readonly List<object?[]> _facts = [];
@@ -30,6 +35,7 @@ internal sealed class IngestWriter(SqliteConnection connection) : IDisposable
     /// <summary>Buffers a record's facts under its resource key and patient pseudonym (both keyed hashes); false when the same content is already stored.</summary>
     public bool Store(ClinicalRecord record, string key, string? pseudonym, string contentHash)
     {
+        contentHash = FeatureBuilder.WithCodeLists(contentHash, sensitiveCodesFingerprint);
         var existing = _pendingResources.TryGetValue(key, out var pending) ? pending
             : _known.MayContain(key) ? Scalar("SELECT content_hash FROM resources WHERE resource_key=?1", key)
             : null;
@@ -52,7 +58,7 @@ internal sealed class IngestWriter(SqliteConnection connection) : IDisposable
 
         _pendingResources[key] = contentHash;
         _resources.Add([key, record.Type, pseudonym, contentHash]);
-        var sensitiveLabel = record.SecurityLabels.Select(l => l.Split('|', 2)).Select(p => CodeList.Sensitive.Match(p[0], p.ElementAtOrDefault(1))).FirstOrDefault(s => s is not null);
+        var sensitiveLabel = record.SecurityLabels.Select(l => l.Split('|', 2)).Select(p => _sensitive.Match(p[0], p.ElementAtOrDefault(1))).FirstOrDefault(s => s is not null);
         var seq = 0;
         void Fact(int year, string kind, string? category, double value, string? sensitive)
         {
@@ -71,7 +77,7 @@ internal sealed class IngestWriter(SqliteConnection connection) : IDisposable
                 break;
             case ConditionRecord cond when cond.OnsetYear is { } year:
                 var flag = cond.Codes.Select(x => CodeList.ChronicConditions.Match(x.System, x.Code)).FirstOrDefault(x => x is not null);
-                var sensitive = sensitiveLabel ?? cond.Codes.Select(x => CodeList.Sensitive.Match(x.System, x.Code)).FirstOrDefault(x => x is not null);
+                var sensitive = sensitiveLabel ?? cond.Codes.Select(x => _sensitive.Match(x.System, x.Code)).FirstOrDefault(x => x is not null);
                 if (flag is not null || sensitive is not null)
                 {
                     Fact(year, "condition", flag, 1, sensitive);
@@ -85,7 +91,7 @@ internal sealed class IngestWriter(SqliteConnection connection) : IDisposable
                 break;
             case EncounterRecord e when e.Year is { } year:
                 Fact(year, "encounter", e.Class switch { "IMP" or "ACUTE" or "NONAC" => "inpatient", "EMER" => "emergency", _ => "ambulatory" }, e.Days,
-                    sensitiveLabel ?? e.Reasons.Select(x => CodeList.Sensitive.Match(x.System, x.Code)).FirstOrDefault(x => x is not null));
+                    sensitiveLabel ?? e.Reasons.Select(x => _sensitive.Match(x.System, x.Code)).FirstOrDefault(x => x is not null));
                 break;
             case ObservationRecord o when o.Year is { } year:
                 foreach (var (loinc, value) in o.Values)
