@@ -103,6 +103,17 @@ internal static class PolicyCommands
         {
             return SitePolicy.Load(file.FullName);
         }
+        catch (SitePolicyException e) when (e.Errors.Count > 1)
+        {
+            // One line per schema violation, each with its line and field.
+            Console.Error.WriteLine($"invalid: {file.FullName}: {e.Errors.Count} errors");
+            foreach (var error in e.Errors)
+            {
+                Console.Error.WriteLine($"  {file.FullName}, {error}");
+            }
+
+            return null;
+        }
         catch (Exception e) when (e is SitePolicyException or IOException)
         {
             Console.Error.WriteLine($"invalid: {e.Message}");

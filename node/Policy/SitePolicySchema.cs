@@ -44,6 +44,12 @@ public static partial class SitePolicySchema
         {
             throw new SitePolicyException($"{source}, line {e.Start.Line}: not valid YAML: {(e.InnerException ?? e).Message}");
         }
+        catch (InvalidOperationException)
+        {
+            // The representation model can stop on a broken document without a position (an unclosed flow
+            // sequence); the bare parser names the line where it gives up.
+            throw new SitePolicyException($"{source}, line {SyntaxErrorLine(yaml)}: not valid YAML: the document is incomplete (an unclosed bracket or quote?).");
+        }
 
         if (stream.Documents.Count > 1)
         {
@@ -61,6 +67,27 @@ public static partial class SitePolicySchema
         return (Convert(root, string.Empty, lines, source), lines);
     }
 
+    private static long SyntaxErrorLine(string yaml)
+    {
+        var parser = new Parser(new StringReader(yaml));
+        try
+        {
+            while (parser.MoveNext())
+            {
+            }
+        }
+        catch (YamlException e)
+        {
+            return e.Start.Line;
+        }
+        catch (InvalidOperationException)
+        {
+            // YamlDotNet's scanner can fail this way on an unterminated flow collection: the last event read is where it broke.
+        }
+
+        return parser.Current?.Start.Line ?? 1;
+    }
+
     /// <summary>Every schema violation of the document, in file order; empty when it conforms.</summary>
     public static IReadOnlyList<PolicySchemaError> Validate(string yaml, string source = "policy.yaml")
     {
@@ -70,24 +97,41 @@ public static partial class SitePolicySchema
             return [new PolicySchemaError("(policy)", 1, "the policy is empty")];
         }
 
-        var results = Schema.Evaluate(JsonSerializer.SerializeToElement(json), new EvaluationOptions { OutputFormat = OutputFormat.List });
+        // Hierarchical output: a failing branch under a passing anyOf is not an error, so only failing subtrees are walked.
+        var results = Schema.Evaluate(JsonSerializer.SerializeToElement(json), new EvaluationOptions { OutputFormat = OutputFormat.Hierarchical });
         if (results.IsValid)
         {
             return [];
         }
 
         var errors = new List<PolicySchemaError>();
-        foreach (var detail in results.Details ?? [])
+        void Walk(EvaluationResults node)
         {
-            foreach (var (keyword, message) in detail.Errors ?? new Dictionary<string, string>())
+            if (node.IsValid)
             {
-                var pointer = detail.InstanceLocation.ToString();
+                return;
+            }
+
+            var own = node.Errors is { Count: > 0 } e ? e
+                : node.Details is null || node.Details.All(d => d.IsValid)
+                // A keyword that failed through a subschema reports no message of its own (propertyNames with a "not"): name the keyword.
+                ? new Dictionary<string, string> { [node.EvaluationPath.ToString().Split('/')[^1]] = "failed" }
+                : new Dictionary<string, string>();
+            foreach (var (keyword, message) in own)
+            {
+                var pointer = node.InstanceLocation.ToString();
                 var segments = Segments(pointer);
-                var propertyName = detail.EvaluationPath.ToString().EndsWith("/propertyNames", StringComparison.Ordinal);
+                var propertyName = node.EvaluationPath.ToString().Contains("/propertyNames", StringComparison.Ordinal);
                 errors.Add(new PolicySchemaError(Field(segments), LineOf(pointer, lines), Explain(keyword, message, segments, Value(json, segments), propertyName)));
+            }
+
+            foreach (var child in node.Details ?? [])
+            {
+                Walk(child);
             }
         }
 
+        Walk(results);
         return [.. errors.Distinct().OrderBy(e => e.Line).ThenBy(e => e.Field, StringComparer.Ordinal)];
     }
 
@@ -141,7 +185,7 @@ public static partial class SitePolicySchema
     private static JsonNode? Scalar(YamlScalarNode scalar)
     {
         var text = scalar.Value ?? string.Empty;
-        if (scalar.Style is not (ScalarStyle.Plain or ScalarStyle.Any) || scalar.Tag.Value == "tag:yaml.org,2002:str")
+        if (scalar.Style is not (ScalarStyle.Plain or ScalarStyle.Any) || (!scalar.Tag.IsNonSpecific && !scalar.Tag.IsEmpty && scalar.Tag.Value == "tag:yaml.org,2002:str"))
         {
             return JsonValue.Create(text);
         }
@@ -246,6 +290,8 @@ public static partial class SitePolicySchema
             "minimum" => $"must be at least {Allowed("minimum")} (got {shown})",
             "pattern" => $"{shown} does not match {Allowed("pattern")}",
             "minLength" => "must not be empty",
+            "propertyNames" or "not" when propertyName => $"{shown} is a reserved name (built in) or not a lower-case name",
+            "dependentRequired" => $"needs {message}",
             "uniqueItems" => "lists a value twice",
             _ => message,
         };
