@@ -124,7 +124,7 @@ internal static class PolicyCommands
     private static int Summary(SitePolicy p)
     {
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"valid: {p.TrustedCoordinators.Count} trusted coordinator(s); purposes {List(p.PurposesAllowed)}; algorithms {List(p.AlgorithmsAllowed)}; minimum nodes {p.MinimumNodes}; DP may be off: {(p.DpMayBeOff ? "yes" : "no")}; budgets {(p.PrivacyBudgets.Count == 0 ? "none" : string.Join(", ", p.PrivacyBudgets.Select(b => $"{b.Key} rho {b.Value}")))}; custom sensitive categories {(p.CustomSensitiveCodes.Count == 0 ? "none" : string.Join(", ", p.CustomSensitiveCodes.Select(c => $"{c.Key} ({c.Value.Count} codes)")))}"));
+            $"valid: {p.TrustedCoordinators.Count} trusted coordinator(s); purposes {List(p.PurposesAllowed)}; algorithms {List(p.AlgorithmsAllowed)}; minimum nodes {p.MinimumNodes}; DP may be off: {(p.DpMayBeOff ? "yes" : "no")}; budgets {(p.PrivacyBudgets.Count == 0 ? "none" : string.Join(", ", p.PrivacyBudgets.Select(b => $"{b.Key} rho {b.Value:G4}")))}; custom sensitive categories {(p.CustomSensitiveCodes.Count == 0 ? "none" : string.Join(", ", p.CustomSensitiveCodes.Select(c => $"{c.Key} ({c.Value.Count} codes)")))}"));
         return 0;
     }
 

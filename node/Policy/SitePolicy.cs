@@ -153,7 +153,7 @@ public sealed class SitePolicy
     /// <param name="baseDirectory">Where custom code list files are resolved (the policy file's directory); null: none may be named.</param>
     public static SitePolicy Parse(string yaml, string source = "policy.yaml", string? baseDirectory = null)
     {
-        SitePolicySchema.Enforce(yaml, source);
+        var json = SitePolicySchema.Enforce(yaml, source);
         Document d;
         try
         {
@@ -182,13 +182,26 @@ public sealed class SitePolicy
         // The schema has checked every value (codes, ranges, key format); these are now plain reads.
         return new SitePolicy(1, [.. (d.TrustedCoordinators ?? []).Select(t => new TrustedCoordinator(t.Name!, t.PublicKey!))], (d.PurposesAllowed ?? []).ToHashSet(StringComparer.Ordinal),
             (d.AlgorithmsAllowed ?? []).ToHashSet(StringComparer.Ordinal), d.MinimumNodes!.Value, (d.ConsentDefault ?? []).ToDictionary(c => c.Key, c => c.Value == "opt-in", StringComparer.Ordinal),
-            d.DpMayBeOff ?? false, new Dictionary<string, double>(d.PrivacyBudgets ?? [], StringComparer.Ordinal), sensitive, d.OutcomesAllowed?.ToHashSet(StringComparer.Ordinal), d.MinimumCellSize ?? 11, d.RetentionYears ?? 6)
+            d.DpMayBeOff ?? false, Budgets(json["privacy_budgets"] as System.Text.Json.Nodes.JsonObject), sensitive, d.OutcomesAllowed?.ToHashSet(StringComparer.Ordinal), d.MinimumCellSize ?? 11, d.RetentionYears ?? 6)
         {
             CustomSensitiveCodes = custom,
             SensitiveCodes = custom.Count == 0 ? Deidentification.CodeList.Sensitive : Deidentification.CodeList.Sensitive.With(custom.SelectMany(c => c.Value.Select(x => (c.Key, x.System, x.Code)))),
             SensitiveCodesFingerprint = custom.Count == 0 ? null : Fingerprint(custom),
         };
     }
+
+    /// <summary>Per purpose, the zCDP ρ per calendar year: as given, or the largest ρ whose (ε, δ) is within the (ε, δ) given.</summary>
+    private static Dictionary<string, double> Budgets(System.Text.Json.Nodes.JsonObject? budgets) =>
+        (budgets ?? []).ToDictionary(
+            b => b.Key,
+            b => b.Value is System.Text.Json.Nodes.JsonObject pair
+                ? ZcdpAccountant.RhoForEpsilon(Number(pair["epsilon"]), Number(pair["delta"]))
+                : Number(b.Value),
+            StringComparer.Ordinal);
+
+    /// <summary>A JSON number the schema has checked (an integer or a float in the YAML).</summary>
+    private static double Number(System.Text.Json.Nodes.JsonNode? node) =>
+        double.Parse(node!.ToJsonString(), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture);
 
     private static int LineOf(string yaml, string source, string pointer) => SitePolicySchema.ToJson(yaml, source).Lines.GetValueOrDefault(pointer, 1);
 
@@ -355,7 +368,8 @@ public sealed class SitePolicy
 
         public bool? DpMayBeOff { get; set; }
 
-        public Dictionary<string, double>? PrivacyBudgets { get; set; }
+        /// <summary>Read from the validated JSON instead (a number or an object per purpose): see <see cref="Budgets"/>.</summary>
+        public Dictionary<string, object>? PrivacyBudgets { get; set; }
 
         public Dictionary<string, List<string>?>? SensitiveAllowed { get; set; }
 

@@ -135,14 +135,16 @@ public static partial class SitePolicySchema
         return [.. errors.Distinct().OrderBy(e => e.Line).ThenBy(e => e.Field, StringComparer.Ordinal)];
     }
 
-    /// <summary>Throws <see cref="SitePolicyException"/> naming every violation (file, line, field) when the YAML does not conform.</summary>
-    public static void Enforce(string yaml, string source)
+    /// <summary>Throws <see cref="SitePolicyException"/> naming every violation (file, line, field) when the YAML does not conform; returns the document as JSON.</summary>
+    public static JsonNode Enforce(string yaml, string source)
     {
         var errors = Validate(yaml, source);
         if (errors.Count > 0)
         {
             throw new SitePolicyException($"{source}, {errors[0]}" + (errors.Count > 1 ? $" (and {errors.Count - 1} more: {string.Join("; ", errors.Skip(1).Select(e => e.ToString()))})" : string.Empty), errors);
         }
+
+        return ToJson(yaml, source).Json!;
     }
 
     private static JsonNode? Convert(YamlNode node, string pointer, Dictionary<string, int> lines, string source)

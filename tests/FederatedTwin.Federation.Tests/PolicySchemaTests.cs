@@ -59,6 +59,20 @@ public sealed class PolicySchemaTests
     }
 
     [Fact]
+    public void A_budget_in_epsilon_and_delta_is_charged_as_the_largest_rho_within_it()
+    {
+        var policy = SitePolicy.Parse(Head + "privacy_budgets:\n  HOPERAT: 0.5\n  PUBHLTH: {epsilon: 3, delta: 1.0e-6}\n");
+        Assert.Equal(0.5, policy.PrivacyBudgets["HOPERAT"]);
+        var rho = policy.PrivacyBudgets["PUBHLTH"];
+        Assert.True(FederatedTwin.Protocol.Privacy.ZcdpAccountant.EpsilonCanonneKamathSteinke(new(rho), 1e-6) <= 3);
+        Assert.True(FederatedTwin.Protocol.Privacy.ZcdpAccountant.EpsilonCanonneKamathSteinke(new(rho * 1.001), 1e-6) > 3);
+        Assert.InRange(rho, 0.147, 0.25); // above the Bun–Steinke inverse (0.1473), as the tighter conversion allows
+
+        var errors = SitePolicySchema.Validate(Head + "privacy_budgets:\n  PUBHLTH: {epsilon: 3, delta: 0.5}\n");
+        Assert.Contains(errors, e => e.Line == 4 && e.Field.StartsWith("privacy_budgets.PUBHLTH", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void A_missing_required_field_is_named()
     {
         var error = Assert.Throws<SitePolicyException>(() => SitePolicy.Parse("version: 1\npurposes_allowed: [HOPERAT]\n", "site.yaml"));
