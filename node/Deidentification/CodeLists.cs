@@ -51,7 +51,27 @@ public sealed class CodeList
     public IReadOnlyList<string> Categories { get; }
 
     /// <summary>The category of a coding, or null. ICD-10-CM codes are compared without their dot.</summary>
-    public string? Match(string? system, string? code)
+    public string? Match(string? system, string? code) => Ranked(system, code)?.Category;
+
+    /// <summary>
+    /// The category of a record coded several ways: of its codings that match, the one from the earliest list (built-in before a
+    /// site's own), so a record coded both as 42 CFR Part 2 SUD and under a custom category stays <c>sud</c>.
+    /// </summary>
+    public string? MatchAny(IEnumerable<(string? System, string? Code)> codings)
+    {
+        (string Category, int Rank)? best = null;
+        foreach (var (system, code) in codings)
+        {
+            if (Ranked(system, code) is { } match && (best is null || match.Rank < best.Value.Rank))
+            {
+                best = match;
+            }
+        }
+
+        return best?.Category;
+    }
+
+    private (string Category, int Rank)? Ranked(string? system, string? code)
     {
         if (system is null || code is null)
         {
@@ -68,7 +88,7 @@ public sealed class CodeList
             }
         }
 
-        return best?.Category;
+        return best;
     }
 
     internal static IEnumerable<string> ReadLines(string resource)

@@ -77,7 +77,7 @@ internal sealed class IngestWriter(SqliteConnection connection, CodeList? sensit
                 break;
             case ConditionRecord cond when cond.OnsetYear is { } year:
                 var flag = cond.Codes.Select(x => CodeList.ChronicConditions.Match(x.System, x.Code)).FirstOrDefault(x => x is not null);
-                var sensitive = sensitiveLabel ?? cond.Codes.Select(x => _sensitive.Match(x.System, x.Code)).FirstOrDefault(x => x is not null);
+                var sensitive = sensitiveLabel ?? _sensitive.MatchAny(cond.Codes);
                 if (flag is not null || sensitive is not null)
                 {
                     Fact(year, "condition", flag, 1, sensitive);
@@ -91,7 +91,7 @@ internal sealed class IngestWriter(SqliteConnection connection, CodeList? sensit
                 break;
             case EncounterRecord e when e.Year is { } year:
                 Fact(year, "encounter", e.Class switch { "IMP" or "ACUTE" or "NONAC" => "inpatient", "EMER" => "emergency", _ => "ambulatory" }, e.Days,
-                    sensitiveLabel ?? e.Reasons.Select(x => _sensitive.Match(x.System, x.Code)).FirstOrDefault(x => x is not null));
+                    sensitiveLabel ?? _sensitive.MatchAny(e.Reasons));
                 break;
             case ObservationRecord o when o.Year is { } year:
                 foreach (var (loinc, value) in o.Values)

@@ -163,6 +163,11 @@ public sealed class PolicySchemaTests
             """);
         Assert.Equal("sud", policy.SensitiveCodes.Match("http://hl7.org/fhir/sid/icd-10-cm", "F10.20"));
         Assert.Equal("hiv", policy.SensitiveCodes.Match("http://snomed.info/sct", "86406008"));
+
+        // A record coded both ways keeps the built-in category, whichever coding comes first.
+        var site = SitePolicy.Parse(Head + "sensitive_codes:\n  local:\n    codes:\n      - {system: http://snomed.info/sct, code: \"1234\"}\n");
+        Assert.Equal("sud", site.SensitiveCodes.MatchAny([("http://snomed.info/sct", "1234"), ("http://hl7.org/fhir/sid/icd-10-cm", "F11.20")]));
+        Assert.Equal("local", site.SensitiveCodes.MatchAny([("http://snomed.info/sct", "1234"), ("http://loinc.org", "x")]));
     }
 
     [Fact]
