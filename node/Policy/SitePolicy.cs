@@ -42,10 +42,11 @@ public sealed record TrustedCoordinator(string Name, string PublicKey);
 public sealed record PolicyDecision(bool Accept, string Rule, string Reason);
 
 /// <summary>
-/// The hospital's site policy (policy.yaml; examples and schema in policies/). Deny by default:
-/// a study is joined only if its purpose of use and algorithm are listed and it requires at least
-/// as many nodes as the site demands. It also sets the consent default (opt-in or opt-out) per
-/// purpose. Later issues add sensitivity, budgets and retention.
+/// The hospital's site policy (policy.yaml; examples, field list and schema in policies/). Deny by default: a study
+/// is joined only if every rule passes (purpose of use, algorithm, minimum of nodes, differential privacy, outcome,
+/// minimum cell size, privacy budget). It also sets the consent default per purpose, the sensitive categories each
+/// purpose may use (built-in and the site's own code lists) and retention. The file is validated against the
+/// embedded JSON Schema (<see cref="SitePolicySchema"/>) before it is read.
 /// </summary>
 public sealed class SitePolicy
 {
