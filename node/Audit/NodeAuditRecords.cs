@@ -115,6 +115,10 @@ public static class NodeAuditRecords
         study.Id.Value,
         study.PurposeOfUse.Code);
 
+    /// <summary>De-identified features written out on the node's host (`ftwin node features export`): which scope, how many rows and columns; never the rows.</summary>
+    public static AuditRecord FeaturesExported(string? studyId, long rows, int columns) => new(
+        AuditActions.FeaturesExported, AuditOutcome.Success, new JsonObject { ["scope"] = studyId is null ? "all" : "study", ["rows"] = rows, ["columns"] = columns }, studyId);
+
     public static AuditRecord KeyShareGenerated(WorkItem work, string publicShareSha256) =>
         Round(AuditActions.KeyShareGenerated, AuditOutcome.Success, work, new JsonObject { ["public_share_sha256"] = publicShareSha256 });
 
