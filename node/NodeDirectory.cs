@@ -133,7 +133,7 @@ public sealed class NodeDirectory : IDisposable
         {
             RequireApproval(bytes, sha256);
             using var reader = new StreamReader(new MemoryStream(bytes), detectEncodingFromByteOrderMarks: true);
-            policy = SitePolicy.Parse(reader.ReadToEnd(), PolicyPath);
+            policy = SitePolicy.Parse(reader.ReadToEnd(), PolicyPath, Path);
         }
         catch (SitePolicyException e)
         {

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using Dapper;
 using FederatedTwin.Node;
+using FederatedTwin.Node.Audit;
 using FederatedTwin.Node.Features;
 using FederatedTwin.Node.Ingest;
 using Spectre.Console;
@@ -81,18 +82,27 @@ internal static class NodeDataCommands
         export.SetAction(parse =>
         {
             using var dir = NodeDirectory.OpenOrInitialize(parse.GetValue(nodeDir)!.FullName);
+            // 45 CFR 164.312(b): an export of (de-identified) patient-level rows is recorded, by scope and size, never its content.
+            using var output = new LineCountingWriter(Console.Out);
             if (parse.GetValue(study) is { } studyId)
             {
-                return StudyExport.Write(dir, studyId, Console.Out);
+                var code = StudyExport.Write(dir, studyId, output);
+                if (code == 0)
+                {
+                    dir.Audit.Append(NodeAuditRecords.FeaturesExported(studyId, Math.Max(0, output.Lines - 1), output.FirstLineFields));
+                }
+
+                return code;
             }
 
             var columns = FeatureSchema.Columns.Select(c => c.Name).ToList();
-            Console.WriteLine(string.Join(',', columns));
+            output.WriteLine(string.Join(',', columns));
             foreach (var row in new FeatureBuilder(dir.Store).All())
             {
-                Console.WriteLine(string.Join(',', columns.Select(c => c == "age_band" ? FeatureSchema.AgeBands[(int)row.Values[c]!.Value] : FeatureBuilder.Format(row.Values.GetValueOrDefault(c)))));
+                output.WriteLine(string.Join(',', columns.Select(c => c == "age_band" ? FeatureSchema.AgeBands[(int)row.Values[c]!.Value] : FeatureBuilder.Format(row.Values.GetValueOrDefault(c)))));
             }
 
+            dir.Audit.Append(NodeAuditRecords.FeaturesExported(null, output.Lines - 1, columns.Count));
             return 0;
         });
         features.Subcommands.Add(export);
@@ -122,4 +132,29 @@ internal static class NodeDataCommands
         });
         return summary!;
     }
+}
+
+/// <summary>Forwards lines to another writer and counts them (and the fields of the first), for the export's audit entry.</summary>
+internal sealed class LineCountingWriter(TextWriter inner) : TextWriter
+{
+    public long Lines { get; private set; }
+
+    public int FirstLineFields { get; private set; }
+
+    public override System.Text.Encoding Encoding => inner.Encoding;
+
+    public override void Write(char value) => inner.Write(value);
+
+    public override void WriteLine(string? value)
+    {
+        if (Lines == 0)
+        {
+            FirstLineFields = (value ?? string.Empty).Split(',').Length;
+        }
+
+        Lines++;
+        inner.WriteLine(value);
+    }
+
+    public override void Flush() => inner.Flush();
 }

@@ -103,6 +103,17 @@ internal static class PolicyCommands
         {
             return SitePolicy.Load(file.FullName);
         }
+        catch (SitePolicyException e) when (e.Errors.Count > 1)
+        {
+            // One line per schema violation, each with its line and field.
+            Console.Error.WriteLine($"invalid: {file.FullName}: {e.Errors.Count} errors");
+            foreach (var error in e.Errors)
+            {
+                Console.Error.WriteLine($"  {file.FullName}, {error}");
+            }
+
+            return null;
+        }
         catch (Exception e) when (e is SitePolicyException or IOException)
         {
             Console.Error.WriteLine($"invalid: {e.Message}");
@@ -113,7 +124,7 @@ internal static class PolicyCommands
     private static int Summary(SitePolicy p)
     {
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"valid: {p.TrustedCoordinators.Count} trusted coordinator(s); purposes {List(p.PurposesAllowed)}; algorithms {List(p.AlgorithmsAllowed)}; minimum nodes {p.MinimumNodes}; DP may be off: {(p.DpMayBeOff ? "yes" : "no")}; budgets {(p.PrivacyBudgets.Count == 0 ? "none" : string.Join(", ", p.PrivacyBudgets.Select(b => $"{b.Key} rho {b.Value}")))}"));
+            $"valid: {p.TrustedCoordinators.Count} trusted coordinator(s); purposes {List(p.PurposesAllowed)}; algorithms {List(p.AlgorithmsAllowed)}; minimum nodes {p.MinimumNodes}; DP may be off: {(p.DpMayBeOff ? "yes" : "no")}; budgets {(p.PrivacyBudgets.Count == 0 ? "none" : string.Join(", ", p.PrivacyBudgets.Select(b => $"{b.Key} rho {b.Value:G4}")))}; custom sensitive categories {(p.CustomSensitiveCodes.Count == 0 ? "none" : string.Join(", ", p.CustomSensitiveCodes.Select(c => $"{c.Key} ({c.Value.Count} codes)")))}"));
         return 0;
     }
 

@@ -19,22 +19,26 @@ namespace FederatedTwin.Cli.Compliance;
 /// the policy in force with its hash, every study decision with its rule, what was sent per study (statistic
 /// kinds and sizes, never values), privacy spent against the budget per purpose (with a chart), consent and
 /// sensitivity exclusion counts, quarantine summary, the audit chain's verification and the software version.
-/// Counts of people under the minimum cell size are shown as "&lt; 11", and when exactly one count in a list
-/// would be hidden the next smallest is hidden too, so a total cannot give it away (complementary suppression).
+/// Counts of people or records under the minimum cell size (the policy's, never below 11) are shown as "&lt; 11",
+/// with the protocol's complementary suppression over the list and its total (<see cref="ComplementarySuppression"/>
+/// on a one-dimensional <see cref="MarginTable"/>): the same rule the composition release uses, so neither a total nor
+/// the other rows can give a hidden count away. Zero is a small count like any other (docs/privacy.md).
 /// </summary>
 internal static class ComplianceReport
 {
-    public static string Build(string nodeDir, DateOnly from, DateOnly to, int minimumCellSize = ComplementarySuppression.DefaultMinimumCellSize)
+    public static string Build(string nodeDir, DateOnly from, DateOnly to)
     {
         using var node = NodeDirectory.OpenOrInitialize(nodeDir);
         var policyBytes = File.ReadAllBytes(node.PolicyPath);
         var policySha = Convert.ToHexStringLower(SHA256.HashData(policyBytes));
         var policy = node.LoadPolicy();
+        // CMS cell size suppression policy: no count from 1 to 10; a site may ask for more (minimum_cell_size), never less here.
+        var minimumCellSize = Math.Max(ComplementarySuppression.DefaultMinimumCellSize, policy.MinimumCellSize);
         var (fromText, toText) = (from.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), to.AddDays(1).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture));
         var decisions = node.Store.Read(c => c.Query<(string study_id, long accept, string rule, string reason, string purpose_of_use, string algorithm, string decided_at)>(
             "SELECT study_id, accept, rule, reason, purpose_of_use, algorithm, decided_at FROM decisions WHERE decided_at >= @fromText AND decided_at < @toText ORDER BY decided_at", new { fromText, toText }).ToList());
-        var sent = node.Store.Read(c => c.Query<(string study_id, long rounds, long values, long bytes)>(
-            "SELECT study_id, COUNT(DISTINCT round), SUM(value_count), SUM(length(ciphertext)) FROM submissions WHERE submitted_at >= @fromText AND submitted_at < @toText GROUP BY study_id ORDER BY study_id", new { fromText, toText }).ToList());
+        var sent = node.Store.Read(c => c.Query<(string study_id, long rounds, long submissions, long values, long bytes)>(
+            "SELECT study_id, COUNT(DISTINCT round), COUNT(*), SUM(value_count), SUM(length(ciphertext)) FROM submissions WHERE submitted_at >= @fromText AND submitted_at < @toText GROUP BY study_id ORDER BY study_id", new { fromText, toText }).ToList());
         var ledger = PrivacyLedgerReport.Read(node.Store, policy, to.Year);
         var features = new FeatureBuilder(node.Store);
         var sensitive = features.SensitiveExclusions();
@@ -45,9 +49,11 @@ internal static class ComplianceReport
             "SELECT run_id, started_at, lines_read, accepted, quarantined FROM ingest_runs WHERE started_at >= @fromText AND started_at < @toText ORDER BY run_id", new { fromText, toText }).ToList());
         string auditSummary;
         bool auditOk;
+        IReadOnlyList<AuditEntry> entries = [];
         try
         {
             var source = AuditSource.Open(AuditService.Node, nodeDir);
+            entries = source.Entries;
             var key = source.ServicePublicKey();
             var verification = source.Verify(key);
             auditOk = verification.Ok;
@@ -85,11 +91,17 @@ internal static class ComplianceReport
             html.Append(CultureInfo.InvariantCulture, $"<tr><td>{E(d.study_id)}</td><td>{E(d.decided_at)}</td><td>{E(d.purpose_of_use)}</td><td>{E(d.algorithm)}</td><td>{(d.accept == 1 ? "joined" : "refused")}</td><td>{E(d.rule)}</td><td>{E(d.reason)}</td></tr>\n");
         }
 
-        html.Append("</table>\n<h2>What left the node</h2>\n<p>Per study: encrypted statistic vectors only (threshold RLWE ciphertexts of fixed-point sums), and decryption shares of the aggregate. Never a row, never a plaintext value.</p>\n");
-        html.Append("<table id=\"sent\"><tr><th>study</th><th>rounds</th><th>values sent (encrypted)</th><th>ciphertext bytes</th></tr>\n");
+        html.Append("</table>\n<h2>What left the node</h2>\n<p>Per study: encrypted statistic vectors only (threshold RLWE ciphertexts of fixed-point sums), and decryption shares of the aggregate. Never a row, never a plaintext value. ");
+        html.Append("The statistic kinds are the named blocks of each submitted vector, with how many values each holds, as the audit trail recorded them when the ciphertext was sealed.</p>\n");
+        html.Append("<table id=\"sent\"><tr><th>study</th><th>rounds</th><th>submissions</th><th>statistics sent (kind: values per submission × submissions)</th><th>values sent (encrypted)</th><th>ciphertext bytes</th><th>decryption shares issued</th></tr>\n");
+        var statistics = SubmittedStatistics(entries, fromText, toText);
         foreach (var s in sent)
         {
-            html.Append(CultureInfo.InvariantCulture, $"<tr><td>{E(s.study_id)}</td><td>{s.rounds}</td><td>{s.values}</td><td>{s.bytes}</td></tr>\n");
+            var kinds = statistics.GetValueOrDefault(s.study_id) is { Count: > 0 } k
+                ? "<ul>" + string.Concat(k.Select(b => $"<li><code>{E(b.Kind)}</code>: {b.Values} × {b.Submissions}</li>")) + "</ul>"
+                : "not recorded";
+            var shares = entries.Count(e => e.Action == AuditActions.DecryptionShareIssued && e.StudyId == s.study_id && InPeriod(e, fromText, toText));
+            html.Append(CultureInfo.InvariantCulture, $"<tr><td>{E(s.study_id)}</td><td>{s.rounds}</td><td>{s.submissions}</td><td>{kinds}</td><td>{s.values}</td><td>{s.bytes}</td><td>{shares}</td></tr>\n");
         }
 
         html.Append("</table>\n<h2>Privacy budget</h2>\n<p>zCDP ρ charged when the node accepts a study that declares it; (ε, δ = 10⁻⁶) by Canonne, Kamath &amp; Steinke 2020.</p>\n");
@@ -101,8 +113,9 @@ internal static class ComplianceReport
 
         html.Append("</table>\n").Append(BudgetChart(ledger));
         html.Append("<h2>Consent and sensitivity exclusions</h2>\n<p>Counts only, never who. Patient-years whose consent state denies a purpose; records left out of features as sensitive (42 CFR Part 2, HIV, psychotherapy, …).</p>\n");
-        html.Append(CountTable("consent", "purpose", "patient-years denied", consent, minimumCellSize));
-        html.Append(CountTable("sensitive", "category", "records excluded", sensitive, minimumCellSize));
+        // Every purpose and every category the site knows gets a row, present in the data or not, so which rows appear tells nothing.
+        html.Append(CountTable("consent", "purpose", "patient-years denied", WithRows(consent, FeatureBuilder.Purposes), minimumCellSize));
+        html.Append(CountTable("sensitive", "category", "records excluded", WithRows(sensitive, SitePolicy.SensitiveCategories.Concat(policy.CustomSensitiveCodes.Keys)), minimumCellSize));
         html.Append("<h2>Ingest and quarantine</h2>\n<table id=\"ingest\"><tr><th>run</th><th>started (UTC)</th><th>lines read</th><th>accepted</th><th>quarantined</th></tr>\n");
         foreach (var r in runs)
         {
@@ -110,6 +123,7 @@ internal static class ComplianceReport
         }
 
         html.Append("</table>\n<p>Quarantined lines keep their position, a keyed hash and a reason code, never their content.</p>\n");
+        // Quarantined lines are lines of files, not people: shown exactly.
         html.Append(CountTable("quarantine", "reason", "lines", quarantine.ToDictionary(q => q.reason_code, q => q.n), minimumCellSize: 0));
         html.Append("</body></html>\n");
         return html.ToString();
@@ -121,29 +135,60 @@ internal static class ComplianceReport
     /// <summary>A count table with small counts hidden, and complementary suppression so the total cannot reveal a hidden one.</summary>
     private static string CountTable(string id, string key, string label, IReadOnlyDictionary<string, long> counts, int minimumCellSize)
     {
-        var hidden = Suppressed(counts, minimumCellSize);
         var html = new StringBuilder().Append(CultureInfo.InvariantCulture, $"<table id=\"{id}\"><tr><th>{key}</th><th>{label}</th></tr>\n");
-        foreach (var (k, n) in counts.OrderBy(c => c.Key, StringComparer.Ordinal))
+        if (counts.Count == 0)
         {
-            html.Append(CultureInfo.InvariantCulture, $"<tr><td>{E(k)}</td><td>{(hidden.Contains(k) ? $"&lt; {minimumCellSize}" : n.ToString(CultureInfo.InvariantCulture))}</td></tr>\n");
+            return html.Append("<tr><th>total</th><th>0</th></tr></table>\n").ToString();
         }
 
-        var total = counts.Values.Sum();
-        html.Append(CultureInfo.InvariantCulture, $"<tr><th>total</th><th>{(total > 0 && total < minimumCellSize ? $"&lt; {minimumCellSize}" : total.ToString(CultureInfo.InvariantCulture))}</th></tr></table>\n");
-        return html.ToString();
+        var (rows, total) = Suppressed(counts, minimumCellSize);
+        foreach (var (k, shown) in rows)
+        {
+            html.Append(CultureInfo.InvariantCulture, $"<tr><td>{E(k)}</td><td>{E(shown)}</td></tr>\n");
+        }
+
+        return html.Append(CultureInfo.InvariantCulture, $"<tr><th>total</th><th>{E(total)}</th></tr></table>\n").ToString();
     }
 
-    /// <summary>Counts 1..min−1 are hidden; if exactly one is, the smallest shown count is hidden too (the total would give it away).</summary>
-    internal static HashSet<string> Suppressed(IReadOnlyDictionary<string, long> counts, int minimumCellSize)
+    /// <summary>
+    /// The counts (by key, in key order) and their total as they may be shown: the protocol's primary and complementary
+    /// suppression (<see cref="ComplementarySuppression.Suppress(MarginTable, int)"/>) over the one-dimensional table of the
+    /// counts with its total, so a hidden count is never the difference of shown ones. Hidden: "&lt; N".
+    /// </summary>
+    internal static (IReadOnlyList<(string Key, string Shown)> Rows, string Total) Suppressed(IReadOnlyDictionary<string, long> counts, int minimumCellSize)
     {
-        var hidden = counts.Where(c => c.Value > 0 && c.Value < minimumCellSize).Select(c => c.Key).ToHashSet(StringComparer.Ordinal);
-        if (hidden.Count == 1 && counts.Where(c => !hidden.Contains(c.Key) && c.Value > 0).OrderBy(c => c.Value).FirstOrDefault() is { Key: not null } next)
+        var keys = counts.Keys.Order(StringComparer.Ordinal).ToList();
+        var table = new MarginTable([keys.Count], [.. keys.Select(k => counts[k])]);
+        var hidden = ComplementarySuppression.Suppress(table, minimumCellSize);
+        string Show(int cell) => hidden[cell] ? $"< {minimumCellSize}" : table[cell].ToString(CultureInfo.InvariantCulture);
+        return ([.. keys.Select((k, i) => (k, Show(i)))], Show(keys.Count));
+    }
+
+    private static Dictionary<string, long> WithRows(IReadOnlyDictionary<string, long> counts, IEnumerable<string> keys)
+    {
+        var all = keys.ToDictionary(k => k, _ => 0L, StringComparer.Ordinal);
+        foreach (var (k, n) in counts)
         {
-            hidden.Add(next.Key);
+            all[k] = n;
         }
 
-        return hidden;
+        return all;
     }
+
+    private static bool InPeriod(AuditEntry e, string fromText, string toText) =>
+        string.CompareOrdinal(e.At, fromText) >= 0 && string.CompareOrdinal(e.At, toText) < 0;
+
+    /// <summary>Per study, the statistic blocks of its submissions (kind, values per submission, submissions), from the audit trail's submission entries.</summary>
+    internal static Dictionary<string, List<(string Kind, long Values, int Submissions)>> SubmittedStatistics(IReadOnlyList<AuditEntry> entries, string fromText, string toText) =>
+        entries.Where(e => e.Action == AuditActions.Submission && e.StudyId is not null && InPeriod(e, fromText, toText))
+            .GroupBy(e => e.StudyId!, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g
+                .SelectMany(e => System.Text.Json.Nodes.JsonNode.Parse(e.Detail)?["statistics"] is System.Text.Json.Nodes.JsonArray blocks
+                    ? blocks.Select(b => (Kind: (string?)b?["kind"] ?? "?", Values: (long?)b?["values"] ?? 0))
+                    : [])
+                .GroupBy(b => b)
+                .Select(b => (b.Key.Kind, b.Key.Values, b.Count()))
+                .ToList(), StringComparer.Ordinal);
 
     /// <summary>Spent vs budget per purpose as an inline SVG bar chart (no scripts, prints as is).</summary>
     private static string BudgetChart(IReadOnlyList<PrivacySpend> ledger)

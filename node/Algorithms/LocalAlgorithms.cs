@@ -8,8 +8,26 @@ public interface ILocalAlgorithm
 {
     string Name { get; }
 
-    /// <summary>The round's statistics as fixed-point integers, ready to encrypt.</summary>
-    long[] Compute(RoundRequest request, NodeDirectory node, int maxParties);
+    /// <summary>The round's statistics as fixed-point integers, ready to encrypt, with the named blocks they are laid out in.</summary>
+    LocalStatistics Compute(RoundRequest request, NodeDirectory node, int maxParties);
+}
+
+/// <summary>
+/// What a node computed for one round: the fixed-point vector it encrypts and the codec blocks it is laid out in
+/// (e.g. a GLM's xtwx, xtwz and deviance; composition and prevalence cells; a census). The blocks' names and lengths
+/// describe the kind and size of what leaves the node, never its values: the audit trail and the compliance
+/// report record them with each submission.
+/// </summary>
+public sealed record LocalStatistics(long[] Values, IReadOnlyList<FixedPointBlock> Blocks)
+{
+    public LocalStatistics(long[] values, FixedPointCodec codec)
+        : this(values, (codec ?? throw new ArgumentNullException(nameof(codec))).Blocks)
+    {
+        if (codec.Length != values.Length)
+        {
+            throw new ArgumentException($"The codec lays out {codec.Length} values, not {values.Length}.", nameof(values));
+        }
+    }
 }
 
 /// <summary>The node side of the federated sum: the named local vector, as exact integer counts (scale 1).</summary>
@@ -17,7 +35,7 @@ public sealed class LocalFederatedSum : ILocalAlgorithm
 {
     public string Name => "federated-sum";
 
-    public long[] Compute(RoundRequest request, NodeDirectory node, int maxParties)
+    public LocalStatistics Compute(RoundRequest request, NodeDirectory node, int maxParties)
     {
         var vector = request.Parameters.GetValueOrDefault("vector") ?? throw new InvalidOperationException("The round names no vector.");
         var labels = LocalVectors.Labels(vector);
@@ -30,8 +48,9 @@ public sealed class LocalFederatedSum : ILocalAlgorithm
         var values = Features.Census.HasPatients(node.Store) && vector == LocalVectors.PatientsByAgeBandAndSex
             ? Census(request, node)
             : node.LoadSiteInput().Vectors.GetValueOrDefault(vector) ?? throw new InvalidOperationException($"This node has no local vector {vector}.");
-        var codec = FixedPointCodec.Uniform(values.Length, 1, maxParties);
-        return codec.Encode(values.Select(v => (double)v).ToArray());
+        // One block named after the vector (e.g. patients_by_age_band_and_sex): census counts, scale 1.
+        var codec = new FixedPointCodec([new FixedPointBlock(vector, values.Length, 1)], maxParties);
+        return new LocalStatistics(codec.Encode(values.Select(v => (double)v).ToArray()), codec);
     }
 
     /// <summary>The census for the study's year and purpose, with the site policy's consent default for that purpose.</summary>

@@ -18,14 +18,15 @@ public sealed class LocalFedAvg : ILocalAlgorithm
 {
     public string Name => FedAvgStudy.AlgorithmName;
 
-    public long[] Compute(RoundRequest request, NodeDirectory node, int maxParties)
+    public LocalStatistics Compute(RoundRequest request, NodeDirectory node, int maxParties)
     {
         var study = FedAvgStudy.Parse(request.Parameters, maxParties);
         var purpose = request.Parameters.GetValueOrDefault("purpose_of_use") ?? throw new InvalidOperationException("The round names no purpose of use.");
         var global = request.Parameters.GetValueOrDefault(FedAvgStudy.WeightsParameter) is { } json ? FedAvgStudy.DeserializeWeights(json) : null;
         var data = LocalFederatedGlm.Rows(node, study.Rows, purpose);
         var local = Train(study, data, global);
-        return new FixedPointCodec(study.Layout(maxParties), maxParties).Encode(FedAvgAggregate.NodeVector(local, data.Rows));
+        var codec = new FixedPointCodec(study.Layout(maxParties), maxParties);
+        return new LocalStatistics(codec.Encode(FedAvgAggregate.NodeVector(local, data.Rows)), codec);
     }
 
     /// <summary>Local training: weights (features…, intercept) after <see cref="FedAvgStudy.LocalIterations"/> L-BFGS iterations from <paramref name="global"/>.</summary>

@@ -17,20 +17,22 @@ public sealed class LocalFederatedComposition : ILocalAlgorithm
 {
     public string Name => CompositionStudy.AlgorithmName;
 
-    public long[] Compute(RoundRequest request, NodeDirectory node, int maxParties)
+    public LocalStatistics Compute(RoundRequest request, NodeDirectory node, int maxParties)
     {
         var minNodes = int.Parse(request.Parameters.GetValueOrDefault("min_nodes") ?? throw new InvalidOperationException("The round names no minimum of nodes."), System.Globalization.CultureInfo.InvariantCulture);
         var study = CompositionStudy.Parse(request.Parameters, minNodes);
         var purpose = request.Parameters.GetValueOrDefault("purpose_of_use") ?? throw new InvalidOperationException("The round names no purpose of use.");
         var counts = Counts(node, study.Year, purpose);
-        var codec = FixedPointCodec.Uniform(counts.Length, 1, maxParties);
+        // Two blocks, one scale: the age band × sex × condition-count cells, then the per-condition prevalence cells.
+        var codec = new FixedPointCodec(
+            [new FixedPointBlock("composition_cells", CompositionLayout.CompositionCells, 1), new FixedPointBlock("prevalence_cells", counts.Length - CompositionLayout.CompositionCells, 1)], maxParties);
         var encoded = codec.Encode(counts.Select(c => (double)c).ToArray());
         if (study.PerNodeVariance > 0)
         {
-            DiscreteGaussian.AddNoise(encoded, codec, [study.PerNodeVariance], new CryptographicRandomBits());
+            DiscreteGaussian.AddNoise(encoded, codec, [study.PerNodeVariance, study.PerNodeVariance], new CryptographicRandomBits());
         }
 
-        return encoded;
+        return new LocalStatistics(encoded, codec);
     }
 
     /// <summary>The exact counts (composition cells, then prevalence cells), for this node's eyes only.</summary>
@@ -38,7 +40,7 @@ public sealed class LocalFederatedComposition : ILocalAlgorithm
     {
         var counts = new long[CompositionStudy.VectorLength];
         var policy = node.LoadPolicy();
-        foreach (var row in new FeatureBuilder(node.Store).ForPurpose(purpose, policy.IsOptIn(purpose), policy.SensitiveAllowedFor(purpose)))
+        foreach (var row in new FeatureBuilder(node.Store).ForStudy(policy, purpose))
         {
             if (row.Values["year"] != year)
             {

@@ -15,7 +15,7 @@ public sealed class LocalFederatedGlm : ILocalAlgorithm
 {
     public string Name => GlmStudy.AlgorithmName;
 
-    public long[] Compute(RoundRequest request, NodeDirectory node, int maxParties)
+    public LocalStatistics Compute(RoundRequest request, NodeDirectory node, int maxParties)
     {
         var glm = GlmStudy.Parse(request.Parameters, maxParties);
         var purpose = request.Parameters.GetValueOrDefault("purpose_of_use") ?? throw new InvalidOperationException("The round names no purpose of use.");
@@ -23,13 +23,15 @@ public sealed class LocalFederatedGlm : ILocalAlgorithm
         {
             var beta = System.Text.Json.JsonSerializer.Deserialize<double[]>(coefficients) ?? throw new InvalidOperationException("The evaluation round carries no coefficients.");
             var evaluation = GlmEvaluation.Compute(glm, beta, Rows(node, glm, purpose, heldOut: true));
-            return new FixedPointCodec(GlmEvaluation.Layout(glm), maxParties).Encode(evaluation);
+            var evaluationCodec = new FixedPointCodec(GlmEvaluation.Layout(glm), maxParties);
+            return new LocalStatistics(evaluationCodec.Encode(evaluation), evaluationCodec);
         }
 
         var round = GlmStudy.Deserialize(request.Parameters.GetValueOrDefault(GlmStudy.RequestParameter) ?? throw new InvalidOperationException("The round carries no GLM request."));
         var data = Rows(node, glm, purpose);
         var values = GlmNode.Compute(glm.Spec, round, data);
-        return new FixedPointCodec(round.Layout, maxParties).Encode(values);
+        var codec = new FixedPointCodec(round.Layout, maxParties);
+        return new LocalStatistics(codec.Encode(values), codec);
     }
 
     /// <summary>The design rows: patient-years with an observed outcome and a value in every named column, of the training or the held-out patients.</summary>
@@ -47,7 +49,7 @@ public sealed class LocalFederatedGlm : ILocalAlgorithm
         var offset = new List<double>();
         var builder = new FeatureBuilder(node.Store);
         var policy = node.LoadPolicy();
-        foreach (var row in builder.ForPurpose(purpose, policy.IsOptIn(purpose), policy.SensitiveAllowedFor(purpose)))
+        foreach (var row in builder.ForStudy(policy, purpose))
         {
             if (glm.IsHeldOut(row.Pseudonym) != heldOut || row.Values.GetValueOrDefault("outcome_observed") != 1 || row.Values.GetValueOrDefault(glm.Outcome) is not { } outcome)
             {

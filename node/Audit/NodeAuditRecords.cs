@@ -38,6 +38,14 @@ public static class NodeAuditRecords
             ["algorithms_allowed"] = AuditRecord.Codes(policy.AlgorithmsAllowed.Order(StringComparer.Ordinal)),
             ["minimum_nodes"] = policy.MinimumNodes,
             ["trusted_coordinator_keys"] = AuditRecord.Codes(policy.TrustedCoordinators.Select(c => c.PublicKey).Order(StringComparer.Ordinal)),
+            ["dp_may_be_off"] = policy.DpMayBeOff,
+            ["privacy_budgets_rho"] = new JsonObject(policy.PrivacyBudgets.OrderBy(b => b.Key, StringComparer.Ordinal).Select(b => new KeyValuePair<string, JsonNode?>(b.Key, b.Value))),
+            ["consent_opt_in"] = AuditRecord.Codes(policy.ConsentOptIn.Where(c => c.Value).Select(c => c.Key).Order(StringComparer.Ordinal)),
+            ["sensitive_allowed"] = new JsonObject(policy.SensitiveAllowed.OrderBy(s => s.Key, StringComparer.Ordinal).Select(s => new KeyValuePair<string, JsonNode?>(s.Key, AuditRecord.Codes(s.Value.Order(StringComparer.Ordinal))))),
+            ["minimum_cell_size"] = policy.MinimumCellSize,
+            ["retention_years"] = policy.RetentionYears,
+            ["custom_sensitive_categories"] = AuditRecord.Counts(policy.CustomSensitiveCodes.Select(c => new KeyValuePair<string, long>(c.Key, c.Value.Count))),
+            ["custom_sensitive_codes_sha256"] = policy.SensitiveCodesFingerprint,
         });
 
     public static AuditRecord PolicyApproved(string sha256, string previousSha256, string officer) => new(
@@ -51,7 +59,11 @@ public static class NodeAuditRecords
         AuditOutcome.SeriousFailure,
         new JsonObject { ["sha256"] = sha256, ["policy_in_force_sha256"] = inForceSha256, ["reason"] = AuditRecord.Text(error) });
 
-    public static AuditRecord IngestRun(long runId, int files, IngestSummary summary) => new(
+    /// <param name="runId">The ingest_runs row.</param>
+    /// <param name="files">Files read.</param>
+    /// <param name="summary">The run's counts.</param>
+    /// <param name="sensitiveCodesFingerprint">The site policy's custom sensitive code lists the records were flagged with (null: built-in lists only).</param>
+    public static AuditRecord IngestRun(long runId, int files, IngestSummary summary, string? sensitiveCodesFingerprint = null) => new(
         AuditActions.IngestRun,
         AuditOutcome.Success,
         new JsonObject
@@ -67,6 +79,7 @@ public static class NodeAuditRecords
             ["patients_updated"] = summary.PatientsUpdated,
             ["bytes"] = summary.Bytes,
             ["milliseconds"] = (long)Math.Round(summary.Seconds * 1000),
+            ["custom_sensitive_codes_sha256"] = sensitiveCodesFingerprint,
         });
 
     public static AuditRecord IngestFailed(long runId, long linesRead, long accepted, long quarantined, Exception error) => new(
@@ -102,16 +115,22 @@ public static class NodeAuditRecords
         study.Id.Value,
         study.PurposeOfUse.Code);
 
+    /// <summary>De-identified features written out on the node's host (`ftwin node features export`): which scope, how many rows and columns; never the rows.</summary>
+    public static AuditRecord FeaturesExported(string? studyId, long rows, int columns) => new(
+        AuditActions.FeaturesExported, AuditOutcome.Success, new JsonObject { ["scope"] = studyId is null ? "all" : "study", ["rows"] = rows, ["columns"] = columns }, studyId);
+
     public static AuditRecord KeyShareGenerated(WorkItem work, string publicShareSha256) =>
         Round(AuditActions.KeyShareGenerated, AuditOutcome.Success, work, new JsonObject { ["public_share_sha256"] = publicShareSha256 });
 
-    public static AuditRecord Submission(WorkItem work, string ciphertextSha256, int valueCount, int ciphertextBytes) =>
+    /// <summary>What left the node: the ciphertext's digest and size, and the kinds and sizes of the statistics inside it (block names and lengths, never values).</summary>
+    public static AuditRecord Submission(WorkItem work, string ciphertextSha256, int valueCount, int ciphertextBytes, IReadOnlyList<Protocol.Crypto.Codec.FixedPointBlock> blocks) =>
         Round(AuditActions.Submission, AuditOutcome.Success, work, new JsonObject
         {
             ["algorithm"] = work.Request?.Algorithm,
             ["ciphertext_sha256"] = ciphertextSha256,
             ["value_count"] = valueCount,
             ["ciphertext_bytes"] = ciphertextBytes,
+            ["statistics"] = new JsonArray([.. blocks.Select(b => (JsonNode)new JsonObject { ["kind"] = b.Name, ["values"] = b.Length })]),
         });
 
     public static AuditRecord DecryptionShareIssued(WorkItem work, string aggregateSha256, int submissions, string shareSha256) =>

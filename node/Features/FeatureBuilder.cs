@@ -113,6 +113,32 @@ public sealed class FeatureBuilder(NodeStore store)
         }
     }
 
+    /// <summary>
+    /// The patient-years a study with this purpose may use under the site policy: its consent default for the purpose and
+    /// the sensitive categories it allows the purpose. Refused when resources in the store were flagged under other custom
+    /// sensitive code lists than the policy's (the lists changed after the last ingest of their export): their records could
+    /// carry a category the policy now excludes, unflagged. A re-run of the ingest on the same exports re-flags them.
+    /// </summary>
+    public IEnumerable<PatientYear> ForStudy(Policy.SitePolicy policy, string purpose)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        var stale = ResourcesFlaggedUnderOtherCodeLists(policy.SensitiveCodesFingerprint);
+        if (stale > 0)
+        {
+            throw new Federation.ParticipationRefusedException($"{stale} stored resources were flagged under other custom sensitive code lists than the site policy's: run the ingest again on the node's exports before it computes for a study.");
+        }
+
+        return ForPurpose(purpose, policy.IsOptIn(purpose), policy.SensitiveAllowedFor(purpose));
+    }
+
+    /// <summary>Stored resources whose sensitivity flags were computed under other custom code lists than these (null: built-in lists only).</summary>
+    public long ResourcesFlaggedUnderOtherCodeLists(string? customCodesFingerprint)
+    {
+        var tag = customCodesFingerprint?[..16];
+        return store.Read(c => c.Query<byte[]>("SELECT data FROM patient_facts WHERE code_lists IS NOT @tag", new { tag })
+            .Sum(data => EntryCodec.Split(data).LongCount(e => EntryCodec.Decode(data.AsSpan(e.Offset, e.Length)).CodeListsTag != tag)));
+    }
+
     /// <summary>Counts of records excluded from features as sensitive, by category (never who).</summary>
     public IReadOnlyDictionary<string, long> SensitiveExclusions() => store.Read(c => c.Query<string>("SELECT sensitive FROM patient_facts WHERE sensitive IS NOT NULL")
         .SelectMany(s => s.Split(';')).Select(s => s.Split('=')).GroupBy(p => p[0], StringComparer.Ordinal)

@@ -72,7 +72,8 @@ public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresh
         {
             var request = work.Request ?? throw new ParticipationRefusedException("The round request is missing.");
             var algorithm = _algorithms.GetValueOrDefault(request.Algorithm) ?? throw new ParticipationRefusedException($"This node has no local algorithm {request.Algorithm}.");
-            var values = algorithm.Compute(request, node, scheme.MaxParties);
+            var statistics = algorithm.Compute(request, node, scheme.MaxParties);
+            var values = statistics.Values;
             var ciphertext = scheme.Encrypt(key.CollectiveKey, values);
             var digest = SignedStatement.Digest(ciphertext);
             node.Store.Write((c, t) =>
@@ -82,7 +83,7 @@ public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresh
                 if (inserted == 1)
                 {
                     // What leaves the node: recorded once, when sealed; a retry sends these same bytes.
-                    node.Audit.Append(c, t, NodeAuditRecords.Submission(work, digest, values.Length, ciphertext.Length));
+                    node.Audit.Append(c, t, NodeAuditRecords.Submission(work, digest, values.Length, ciphertext.Length, statistics.Blocks));
                 }
 
                 return inserted;

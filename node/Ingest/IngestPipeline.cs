@@ -76,7 +76,8 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
     {
         var files = IngestSources.Files(path);
         var started = Stopwatch.StartNew();
-        PruneQuarantine();
+        var policy = ValidPolicy();
+        PruneQuarantine(policy);
         var runId = node.Store.Write((c, t) => c.ExecuteScalar<long>("INSERT INTO ingest_runs(started_at) VALUES (@now); SELECT last_insert_rowid();", new { now = DateTimeOffset.UtcNow.ToString("O") }, t));
         long read = 0, accepted = 0, quarantined = 0, unchanged = 0, bytes = 0;
         var perType = new SortedDictionary<string, long>(StringComparer.Ordinal);
@@ -86,6 +87,9 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
         try
         {
             using var connection = node.Store.OpenForBulkWrite();
+            // Without a valid policy, only the built-in sensitive lists apply; studies then refuse the data until a re-ingest under the policy's lists.
+            var sensitiveCodes = policy?.SensitiveCodes ?? CodeList.Sensitive;
+            var reduction = new Reduction(currentYear, sensitiveCodes, policy?.SensitiveCodesFingerprint?[..16]);
             using var writer = new IngestWriter(connection, memoryMegabytes * 1024L * 1024L);
 
             var writing = new Stopwatch();
@@ -137,7 +141,7 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
                     {
                         var version = (runId << 40) + first;
                         first += batch.Length;
-                        queue.Add(Task.Run(() => ParseBatch(batch, version, currentYear)));
+                        queue.Add(Task.Run(() => ParseBatch(batch, version, reduction)));
                     }
                 }
                 finally
@@ -182,7 +186,7 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
                 UPDATE ingest_runs SET finished_at=@now, lines_read=@read, accepted=@accepted, quarantined=@quarantined, unchanged=@unchanged, per_type_json=@types, seconds=@seconds WHERE run_id=@runId
                 """, new { now = DateTimeOffset.UtcNow.ToString("O"), read, accepted, quarantined, unchanged, types = JsonSerializer.Serialize(perType), seconds = summary.Seconds, runId }, t);
             // The run, and the consent and sensitivity exclusions it leaves in the store (counts only), with a signed checkpoint.
-            node.Audit.Append(c, t, NodeAuditRecords.IngestRun(runId, files.Count, summary));
+            node.Audit.Append(c, t, NodeAuditRecords.IngestRun(runId, files.Count, summary, policy?.SensitiveCodesFingerprint));
             node.Audit.Append(c, t, NodeAuditRecords.Exclusions(runId, sensitive, consentDenied));
             node.Audit.Checkpoint(c, t, CheckpointReasons.Ingest);
             return 0;
@@ -208,18 +212,14 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
     /// deleted, and the deletion is audited with its count. The audit trail itself is never pruned by the node.
     /// Without a valid policy nothing is pruned (when unsure, keep).
     /// </summary>
-    private void PruneQuarantine()
+    private void PruneQuarantine(Policy.SitePolicy? policy)
     {
-        int years;
-        try
-        {
-            years = node.LoadPolicy().RetentionYears;
-        }
-        catch (Policy.SitePolicyException)
+        if (policy is null)
         {
             return;
         }
 
+        var years = policy.RetentionYears;
         var cutoff = DateTimeOffset.UtcNow.AddYears(-years).ToString("O");
         node.Store.Write((c, t) =>
         {
@@ -231,6 +231,19 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
 
             return pruned;
         });
+    }
+
+    /// <summary>The site policy, or null when it is invalid (its rejection is audited by the load).</summary>
+    private Policy.SitePolicy? ValidPolicy()
+    {
+        try
+        {
+            return node.LoadPolicy();
+        }
+        catch (Policy.SitePolicyException)
+        {
+            return null;
+        }
     }
 
     private static IEnumerable<SourceLine[]> Batches(IReadOnlyList<string> files)
@@ -257,14 +270,14 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
     }
 
     /// <summary>For `bench ingest --stages`: the parallel stage alone over these lines (nothing is stored).</summary>
-    internal int ReduceOnly(SourceLine[] lines) => ParseBatch(lines, 0, 2026).Length;
+    internal int ReduceOnly(SourceLine[] lines) => ParseBatch(lines, 0, new Reduction(DateTime.UtcNow.Year, CodeList.Sensitive, null)).Length;
 
-    private ParsedLine[] ParseBatch(SourceLine[] lines, long version, int currentYear)
+    private ParsedLine[] ParseBatch(SourceLine[] lines, long version, Reduction reduction)
     {
         var parsed = new ParsedLine[lines.Length];
         Parallel.For(0, lines.Length, new ParallelOptions { MaxDegreeOfParallelism = Cores }, Rent, (i, _, parser) =>
         {
-            parsed[i] = parser.Reduce(lines[i], version + i, currentYear);
+            parsed[i] = parser.Reduce(lines[i], version + i, reduction);
             return parser;
         }, _parsers.Add);
         return parsed;
@@ -287,7 +300,7 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
         /// Parse, key and reduce one line. A resource no patient owns is grouped by its own key, so it is
         /// still recognized on a re-run without a patient to hang it on.
         /// </summary>
-        public ParsedLine Reduce(SourceLine line, long version, int currentYear)
+        public ParsedLine Reduce(SourceLine line, long version, Reduction reduction)
         {
             var (record, reason) = line.Oversized ? (null, QuarantineReason.Oversized) : Parse(line.Bytes.Span);
             if (record is null)
@@ -298,7 +311,7 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
             var key = _hasher.Resource(record.Type, record.Id);
             var pseudonym = record.PatientId is null ? null : _hasher.Patient(record.PatientId);
             var group = pseudonym ?? "-" + key.ToString("x32", System.Globalization.CultureInfo.InvariantCulture)[..2];
-            var entry = EntryCodec.Encode(record, key, _hasher.Content(line.Bytes.Span), version, pseudonym is not null, currentYear);
+            var entry = EntryCodec.Encode(record, key, _hasher.Content(line.Bytes.Span) ^ reduction.HashMix, version, pseudonym is not null, reduction);
             return new ParsedLine(line, record.Type, null, null, group, entry);
         }
     }

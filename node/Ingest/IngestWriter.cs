@@ -329,8 +329,8 @@ internal sealed class FactMaterializer(SqliteConnection connection, IngestWriter
         }
         else
         {
-            _sql.Execute("INSERT OR REPLACE INTO patient_facts(pseudonym, data, entries, facts, last_year, sensitive) VALUES (?, ?, ?, ?, ?, ?)",
-                row.Group, row.Data, row.Entries, row.Facts, row.LastYear, row.Sensitive);
+            _sql.Execute("INSERT OR REPLACE INTO patient_facts(pseudonym, data, entries, facts, last_year, sensitive, code_lists) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                row.Group, row.Data, row.Entries, row.Facts, row.LastYear, row.Sensitive, row.CodeLists);
             if (row.Patient is { } patient)
             {
                 _sql.Execute("INSERT OR REPLACE INTO patients(pseudonym, sex, zip3, deceased_year, birth_year, age_90_plus) VALUES (?, ?, ?, ?, ?, ?)",
@@ -349,8 +349,12 @@ internal sealed class FactMaterializer(SqliteConnection connection, IngestWriter
     }
 
     /// <summary>A patient's row as it will be written, computed off the writer's thread.</summary>
-    private sealed record PatientRow(string Group, byte[]? Data, int Entries, int Facts, int? LastYear, string? Sensitive, StoredPatient? Patient, List<(string, int, string)>? ConsentStates)
+    private sealed record PatientRow(string Group, byte[]? Data, int Entries, int Facts, int? LastYear, string? Sensitive, string? CodeLists, StoredPatient? Patient, List<(string, int, string)>? ConsentStates)
     {
+        /// <summary>The row's code_lists column: the one tag all its entries share (null: built-in lists only), or "mixed".</summary>
+        public const string MixedLists = "mixed";
+        private const string NoLists = "";
+
         public static PatientRow Of(string group, List<byte[]> entries, bool consentsChanged)
         {
             var consents = new List<StoredConsent>();
@@ -358,6 +362,7 @@ internal sealed class FactMaterializer(SqliteConnection connection, IngestWriter
             int facts = 0;
             int? lastYear = null;
             StoredPatient? patient = null;
+            string? codeLists = null;
             var sensitive = new Dictionary<string, int>(StringComparer.Ordinal);
             if (entries.Count > 0)
             {
@@ -367,7 +372,8 @@ internal sealed class FactMaterializer(SqliteConnection connection, IngestWriter
                 {
                     e.CopyTo(data, at);
                     at += e.Length;
-                    var (special, n, last) = EntryCodec.Summarize(e, FeatureSchema.LastYear, sensitive);
+                    var (special, n, last, lists) = EntryCodec.Summarize(e, FeatureSchema.LastYear, sensitive);
+                    codeLists = at == e.Length ? lists ?? NoLists : codeLists == (lists ?? NoLists) ? codeLists : MixedLists;
                     facts += n;
                     lastYear = last > lastYear || lastYear is null ? last : lastYear;
                     patient = special?.Patient ?? patient;
@@ -380,7 +386,7 @@ internal sealed class FactMaterializer(SqliteConnection connection, IngestWriter
 
             var states = group[0] != '-' && consentsChanged ? FeatureBuilder.ConsentStates(consents).ToList() : null;
             var flagged = sensitive.Count == 0 ? null : string.Join(';', sensitive.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={p.Value}"));
-            return new PatientRow(group, data, entries.Count, facts, lastYear, flagged, patient, states);
+            return new PatientRow(group, data, entries.Count, facts, lastYear, flagged, codeLists == NoLists ? null : codeLists, patient, states);
         }
     }
 }

@@ -30,11 +30,26 @@ public sealed class StoredEntry
 
     public required string Type { get; init; }
 
+    /// <summary>The tag of the site's custom sensitive code lists the entry was flagged under (null: built-in lists only).</summary>
+    public string? CodeListsTag { get; init; }
+
     public StoredPatient? Patient { get; init; }
 
     public StoredConsent? Consent { get; init; }
 
     public IReadOnlyList<StoredFact> Facts { get; init; } = [];
+}
+
+/// <summary>
+/// How the parallel stage reduces resources: the current year (the 90+ rule), the sensitive code lists
+/// (built-in, plus the site policy's own), and the tag of the site's lists. The tag is stored with each
+/// entry and mixed into its content hash, so that after a change of lists the next ingest of the same
+/// export re-flags every resource, and resources flagged under other lists can be counted.
+/// </summary>
+public sealed record Reduction(int CurrentYear, CodeList Sensitive, string? CodeListsTag)
+{
+    public UInt128 HashMix { get; } = CodeListsTag is null ? UInt128.Zero
+        : BinaryPrimitives.ReadUInt128BigEndian(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(CodeListsTag)));
 }
 
 /// <summary>
@@ -52,13 +67,14 @@ public static class EntryCodec
     /// the categories and sensitivity, dates become years, the 90+ rule is applied. A resource that no
     /// patient owns keeps only its key and hash.
     /// </summary>
-    public static byte[] Encode(ClinicalRecord record, UInt128 key, UInt128 hash, long version, bool ownedByPatient, int currentYear)
+    public static byte[] Encode(ClinicalRecord record, UInt128 key, UInt128 hash, long version, bool ownedByPatient, Reduction reduction)
     {
         using var body = new MemoryStream(64);
         using (var w = new BinaryWriter(body, Encoding.UTF8, leaveOpen: true))
         {
             w.Write(record.Type);
-            WritePayload(w, record, ownedByPatient, currentYear);
+            WriteNullable(w, reduction.CodeListsTag);
+            WritePayload(w, record, ownedByPatient, reduction);
         }
 
         var bytes = new byte[HeaderSize + body.Length];
@@ -99,6 +115,7 @@ public static class EntryCodec
     {
         var r = new BodyReader(entry[HeaderSize..Length(entry)]);
         var type = r.String();
+        var lists = r.NullableString();
         StoredPatient? patient = null;
         StoredConsent? consent = null;
         var facts = new List<StoredFact>();
@@ -119,7 +136,7 @@ public static class EntryCodec
                 break;
         }
 
-        return new StoredEntry { Key = Key(entry), Hash = Hash(entry), Version = Version(entry), Type = type, Patient = patient, Consent = consent, Facts = facts };
+        return new StoredEntry { Key = Key(entry), Hash = Hash(entry), Version = Version(entry), Type = type, CodeListsTag = lists, Patient = patient, Consent = consent, Facts = facts };
     }
 
     /// <summary>Only the facts, skipping those in sensitive categories not allowed (the hot path of feature building).</summary>
@@ -131,6 +148,7 @@ public static class EntryCodec
             var r = new BodyReader(data.Slice(offset + HeaderSize, length - HeaderSize));
             offset += length;
             r.SkipString();
+            r.NullableString();
             if (r.Byte() != TagFacts)
             {
                 continue;
@@ -147,20 +165,21 @@ public static class EntryCodec
         }
     }
 
-    /// <summary>A Patient's or Consent's payload (null for other entries), and the facts' count, last year and sensitive categories, without decoding the rest.</summary>
-    public static (StoredEntry? PatientOrConsent, int Facts, int? LastYear) Summarize(ReadOnlySpan<byte> entry, int maxYear, Dictionary<string, int> sensitive)
+    /// <summary>A Patient's or Consent's payload (null for other entries), the facts' count, last year and sensitive categories, and the code lists' tag, without decoding the rest.</summary>
+    public static (StoredEntry? PatientOrConsent, int Facts, int? LastYear, string? CodeListsTag) Summarize(ReadOnlySpan<byte> entry, int maxYear, Dictionary<string, int> sensitive)
     {
         var r = new BodyReader(entry[HeaderSize..Length(entry)]);
         r.SkipString();
+        var lists = r.NullableString();
         var tag = r.Byte();
         if (tag is TagPatient or TagConsent)
         {
-            return (Decode(entry), 0, null);
+            return (Decode(entry), 0, null, lists);
         }
 
         if (tag != TagFacts)
         {
-            return (null, 0, null);
+            return (null, 0, null, lists);
         }
 
         var count = r.Int32();
@@ -186,7 +205,7 @@ public static class EntryCodec
             }
         }
 
-        return (null, count, last);
+        return (null, count, last, lists);
     }
 
     private static void WriteHeader(Span<byte> bytes, UInt128 key, UInt128 hash, long version, int bodyLength)
@@ -197,7 +216,7 @@ public static class EntryCodec
         BinaryPrimitives.WriteInt32LittleEndian(bytes[40..], bodyLength);
     }
 
-    private static void WritePayload(BinaryWriter w, ClinicalRecord record, bool ownedByPatient, int currentYear)
+    private static void WritePayload(BinaryWriter w, ClinicalRecord record, bool ownedByPatient, Reduction reduction)
     {
         if (!ownedByPatient)
         {
@@ -208,7 +227,7 @@ public static class EntryCodec
         switch (record)
         {
             case PatientRecord p:
-                var (birthYear, ninetyPlus) = SafeHarbor.BirthYear(p.BirthDate, p.DeceasedYear, currentYear);
+                var (birthYear, ninetyPlus) = SafeHarbor.BirthYear(p.BirthDate, p.DeceasedYear, reduction.CurrentYear);
                 w.Write(TagPatient);
                 WriteNullable(w, p.Sex);
                 w.Write(p.Zip3);
@@ -225,7 +244,7 @@ public static class EntryCodec
                 return;
         }
 
-        var facts = Facts(record);
+        var facts = Facts(record, reduction.Sensitive);
         w.Write(facts.Count == 0 ? TagNone : TagFacts);
         if (facts.Count > 0)
         {
@@ -242,14 +261,14 @@ public static class EntryCodec
     }
 
     /// <summary>The facts a resource contributes (sensitive ones flagged with their category, 42 CFR Part 2 and the site's lists).</summary>
-    private static List<StoredFact> Facts(ClinicalRecord record)
+    private static List<StoredFact> Facts(ClinicalRecord record, CodeList sensitiveCodes)
     {
         var facts = new List<StoredFact>(2);
         string? label = null;
         foreach (var l in record.SecurityLabels)
         {
             var parts = l.Split('|', 2);
-            if ((label = CodeList.Sensitive.Match(parts[0], parts.ElementAtOrDefault(1))) is not null)
+            if ((label = sensitiveCodes.Match(parts[0], parts.ElementAtOrDefault(1))) is not null)
             {
                 break;
             }
@@ -258,12 +277,14 @@ public static class EntryCodec
         switch (record)
         {
             case ConditionRecord cond when cond.OnsetYear is { } year:
-                string? flag = null, sensitive = label;
+                string? flag = null;
                 foreach (var (system, code) in cond.Codes)
                 {
                     flag ??= CodeList.ChronicConditions.Match(system, code);
-                    sensitive ??= CodeList.Sensitive.Match(system, code);
                 }
+
+                // Of several codings, the earliest list's category wins (built-in before the site's own).
+                var sensitive = label ?? sensitiveCodes.MatchAny(cond.Codes);
 
                 if (flag is not null || sensitive is not null)
                 {
@@ -277,11 +298,7 @@ public static class EntryCodec
 
                 break;
             case EncounterRecord e when e.Year is { } year:
-                var reason = label;
-                foreach (var (system, code) in e.Reasons)
-                {
-                    reason ??= CodeList.Sensitive.Match(system, code);
-                }
+                var reason = label ?? sensitiveCodes.MatchAny(e.Reasons);
 
                 facts.Add(new StoredFact(year, "encounter", e.Class switch { "IMP" or "ACUTE" or "NONAC" => "inpatient", "EMER" => "emergency", _ => "ambulatory" }, e.Days, reason));
                 break;

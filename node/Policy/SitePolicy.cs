@@ -6,18 +6,33 @@ using YamlDotNet.Serialization.NamingConventions;
 
 namespace FederatedTwin.Node.Policy;
 
-/// <summary>A site policy that cannot be used: names the field (and the line, for YAML errors).</summary>
-public sealed class SitePolicyException(string message) : Exception(message)
+/// <summary>A site policy that cannot be used: names the field (and the line, for YAML and schema errors).</summary>
+public sealed class SitePolicyException : Exception
 {
     public SitePolicyException()
         : this("Invalid site policy.")
     {
     }
 
-    public SitePolicyException(string message, Exception innerException)
-        : this(message + " " + innerException.Message)
+    public SitePolicyException(string message)
+        : this(message, [])
     {
     }
+
+    public SitePolicyException(string message, IReadOnlyList<PolicySchemaError> errors)
+        : base(message)
+    {
+        Errors = errors;
+    }
+
+    public SitePolicyException(string message, Exception innerException)
+        : base(message + " " + innerException.Message, innerException)
+    {
+        Errors = [];
+    }
+
+    /// <summary>Every violation of the schema (empty for errors the schema cannot express, such as an unknown sensitive category).</summary>
+    public IReadOnlyList<PolicySchemaError> Errors { get; }
 }
 
 /// <summary>A trusted coordinator: its Ed25519 public key is pinned here, never learned from the network.</summary>
@@ -27,10 +42,11 @@ public sealed record TrustedCoordinator(string Name, string PublicKey);
 public sealed record PolicyDecision(bool Accept, string Rule, string Reason);
 
 /// <summary>
-/// The hospital's site policy (policy.yaml; examples and schema in policies/). Deny by default:
-/// a study is joined only if its purpose of use and algorithm are listed and it requires at least
-/// as many nodes as the site demands. It also sets the consent default (opt-in or opt-out) per
-/// purpose. Later issues add sensitivity, budgets and retention.
+/// The hospital's site policy (policy.yaml; examples, field list and schema in policies/). Deny by default: a study
+/// is joined only if every rule passes (purpose of use, algorithm, minimum of nodes, differential privacy, outcome,
+/// minimum cell size, privacy budget). It also sets the consent default per purpose, the sensitive categories each
+/// purpose may use (built-in and the site's own code lists) and retention. The file is validated against the
+/// embedded JSON Schema (<see cref="SitePolicySchema"/>) before it is read.
 /// </summary>
 public sealed class SitePolicy
 {
@@ -53,7 +69,6 @@ public sealed class SitePolicy
         retention_years: 6             # keep audit and quarantine records this long (45 CFR 164.316(b)(2))
         """;
 
-    /// <summary>Research purposes default to opt-in, the HIPAA-permitted purposes (TPO, public health) to opt-out, unless the policy says otherwise.</summary>
     /// <summary>The categories of node/Data/sensitive-codes.csv a policy can name.</summary>
     public static IReadOnlySet<string> SensitiveCategories { get; } = new HashSet<string>(Deidentification.CodeList.Sensitive.Categories, StringComparer.Ordinal);
 
@@ -98,6 +113,15 @@ public sealed class SitePolicy
     /// <summary>Years audit and quarantine records are kept (45 CFR 164.316(b)(2): six years for HIPAA documentation).</summary>
     public int RetentionYears { get; }
 
+    /// <summary>The site's custom sensitive categories (sensitive_codes) and their (system, code) lists.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<(string System, string Code)>> CustomSensitiveCodes { get; private init; } = new Dictionary<string, IReadOnlyList<(string System, string Code)>>();
+
+    /// <summary>Every sensitive code the ingest flags: the built-in lists, then this site's custom ones.</summary>
+    public Deidentification.CodeList SensitiveCodes { get; private init; } = Deidentification.CodeList.Sensitive;
+
+    /// <summary>Identifies the custom lists (null when there are none): the ingest records it with each resource it flags.</summary>
+    public string? SensitiveCodesFingerprint { get; private init; }
+
     /// <summary>The sensitive categories a study with this purpose may use.</summary>
     public IReadOnlySet<string> SensitiveAllowedFor(string purpose) => SensitiveAllowed.TryGetValue(purpose, out var c) ? c : new HashSet<string>();
 
@@ -118,116 +142,151 @@ public sealed class SitePolicy
     /// </summary>
     public bool IsOptIn(string purpose) => ConsentOptIn.TryGetValue(purpose, out var optIn) ? optIn : ResearchPurposes.Contains(purpose);
 
-    public static SitePolicy Load(string path) => Parse(File.ReadAllText(path), path);
+    public static SitePolicy Load(string path) => Parse(File.ReadAllText(path), path, Path.GetDirectoryName(Path.GetFullPath(path)));
 
-    public static SitePolicy Parse(string yaml, string source = "policy.yaml")
+    /// <summary>
+    /// Validates the YAML against the embedded JSON Schema (policies/schema/site-policy.schema.json; errors name
+    /// the line and field), then reads it. What the schema cannot express is checked here: that a category in
+    /// sensitive_allowed exists, and that a custom code list's file is there with the SHA-256 the policy pins.
+    /// </summary>
+    /// <param name="yaml">The policy file's text.</param>
+    /// <param name="source">The file's name or path, for messages.</param>
+    /// <param name="baseDirectory">Where custom code list files are resolved (the policy file's directory); null: none may be named.</param>
+    public static SitePolicy Parse(string yaml, string source = "policy.yaml", string? baseDirectory = null)
     {
-        Document? d;
+        var json = SitePolicySchema.Enforce(yaml, source);
+        Document d;
         try
         {
-            d = new DeserializerBuilder().WithNamingConvention(UnderscoredNamingConvention.Instance).Build().Deserialize<Document>(yaml);
+            d = new DeserializerBuilder().WithNamingConvention(UnderscoredNamingConvention.Instance).Build().Deserialize<Document>(yaml)
+                ?? throw new SitePolicyException($"{source}: the policy is empty.");
         }
         catch (YamlException e)
         {
             throw new SitePolicyException($"{source}, line {e.Start.Line}: {(e.InnerException ?? e).Message}");
         }
 
-        if (d is null)
-        {
-            throw new SitePolicyException($"{source}: the policy is empty.");
-        }
-
-        if (d.Version != 1)
-        {
-            throw new SitePolicyException($"{source}: version: must be 1 (got {d.Version?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "nothing"}).");
-        }
-
-        var trusted = new List<TrustedCoordinator>();
-        foreach (var (t, i) in (d.TrustedCoordinators ?? []).Select((t, i) => (t, i)))
-        {
-            if (string.IsNullOrWhiteSpace(t.Name))
-            {
-                throw new SitePolicyException($"{source}: trusted_coordinators[{i}].name: required.");
-            }
-
-            if (t.PublicKey is null || !Convert.TryFromBase64String(t.PublicKey, new byte[32], out var n) || n != 32)
-            {
-                throw new SitePolicyException($"{source}: trusted_coordinators[{i}].public_key: must be a base64 Ed25519 public key (32 bytes).");
-            }
-
-            trusted.Add(new TrustedCoordinator(t.Name, t.PublicKey));
-        }
-
-        foreach (var p in d.PurposesAllowed ?? [])
-        {
-            if (!PurposeOfUse.Known.Contains(p))
-            {
-                throw new SitePolicyException($"{source}: purposes_allowed: '{p}' is not an HL7 v3 PurposeOfUse code.");
-            }
-        }
-
-        if (d.MinimumNodes is null or < 2)
-        {
-            throw new SitePolicyException($"{source}: minimum_nodes: required, at least 2.");
-        }
-
-        var optIn = new Dictionary<string, bool>(StringComparer.Ordinal);
-        foreach (var (purpose, mode) in d.ConsentDefault ?? [])
-        {
-            if (!PurposeOfUse.Known.Contains(purpose))
-            {
-                throw new SitePolicyException($"{source}: consent_default: '{purpose}' is not an HL7 v3 PurposeOfUse code.");
-            }
-
-            optIn[purpose] = mode switch
-            {
-                "opt-in" => true,
-                "opt-out" => false,
-                _ => throw new SitePolicyException($"{source}: consent_default.{purpose}: must be opt-in or opt-out."),
-            };
-        }
-
-        var budgets = new Dictionary<string, double>(StringComparer.Ordinal);
-        foreach (var (purpose, rho) in d.PrivacyBudgets ?? [])
-        {
-            if (!PurposeOfUse.Known.Contains(purpose))
-            {
-                throw new SitePolicyException($"{source}: privacy_budgets: '{purpose}' is not an HL7 v3 PurposeOfUse code.");
-            }
-
-            budgets[purpose] = rho is >= 0 and < double.PositiveInfinity ? rho : throw new SitePolicyException($"{source}: privacy_budgets.{purpose}: must be a non-negative zCDP rho.");
-        }
-
+        var custom = CustomCodeLists(d.SensitiveCodes ?? [], source, baseDirectory);
+        var known = SensitiveCategories.Concat(custom.Keys).ToHashSet(StringComparer.Ordinal);
         var sensitive = new Dictionary<string, IReadOnlySet<string>>(StringComparer.Ordinal);
         foreach (var (purpose, categories) in d.SensitiveAllowed ?? [])
         {
-            if (!PurposeOfUse.Known.Contains(purpose))
-            {
-                throw new SitePolicyException($"{source}: sensitive_allowed: '{purpose}' is not an HL7 v3 PurposeOfUse code.");
-            }
-
-            var unknown = (categories ?? []).Where(c => !SensitiveCategories.Contains(c)).ToList();
+            var unknown = (categories ?? []).Where(c => !known.Contains(c)).ToList();
             if (unknown.Count > 0)
             {
-                throw new SitePolicyException($"{source}: sensitive_allowed.{purpose}: unknown categor{(unknown.Count == 1 ? "y" : "ies")} {string.Join(", ", unknown)} (known: {string.Join(", ", SensitiveCategories.Order(StringComparer.Ordinal))}).");
+                throw new SitePolicyException($"{source}, line {LineOf(yaml, source, "/sensitive_allowed/" + purpose)}: sensitive_allowed.{purpose}: unknown categor{(unknown.Count == 1 ? "y" : "ies")} {string.Join(", ", unknown)} (known: {string.Join(", ", known.Order(StringComparer.Ordinal))}; a custom one is defined in sensitive_codes).");
             }
 
             sensitive[purpose] = (categories ?? []).ToHashSet(StringComparer.Ordinal);
         }
 
-        if (d.MinimumCellSize is < 1)
+        // The schema has checked every value (codes, ranges, key format); these are now plain reads.
+        return new SitePolicy(1, [.. (d.TrustedCoordinators ?? []).Select(t => new TrustedCoordinator(t.Name!, t.PublicKey!))], (d.PurposesAllowed ?? []).ToHashSet(StringComparer.Ordinal),
+            (d.AlgorithmsAllowed ?? []).ToHashSet(StringComparer.Ordinal), d.MinimumNodes!.Value, (d.ConsentDefault ?? []).ToDictionary(c => c.Key, c => c.Value == "opt-in", StringComparer.Ordinal),
+            d.DpMayBeOff ?? false, Budgets(json["privacy_budgets"] as System.Text.Json.Nodes.JsonObject), sensitive, d.OutcomesAllowed?.ToHashSet(StringComparer.Ordinal), d.MinimumCellSize ?? 11, d.RetentionYears ?? 6)
         {
-            throw new SitePolicyException($"{source}: minimum_cell_size: must be at least 1 (default 11).");
-        }
-
-        if (d.RetentionYears is < 6)
-        {
-            throw new SitePolicyException($"{source}: retention_years: HIPAA documentation is kept at least six years (45 CFR 164.316(b)(2)).");
-        }
-
-        return new SitePolicy(1, trusted, (d.PurposesAllowed ?? []).ToHashSet(StringComparer.Ordinal), (d.AlgorithmsAllowed ?? []).ToHashSet(StringComparer.Ordinal), d.MinimumNodes.Value, optIn, d.DpMayBeOff ?? false, budgets,
-            sensitive, d.OutcomesAllowed?.ToHashSet(StringComparer.Ordinal), d.MinimumCellSize ?? 11, d.RetentionYears ?? 6);
+            CustomSensitiveCodes = custom,
+            SensitiveCodes = custom.Count == 0 ? Deidentification.CodeList.Sensitive : Deidentification.CodeList.Sensitive.With(custom.SelectMany(c => c.Value.Select(x => (c.Key, x.System, x.Code)))),
+            SensitiveCodesFingerprint = custom.Count == 0 ? null : Fingerprint(custom),
+        };
     }
+
+    /// <summary>Per purpose, the zCDP ρ per calendar year: as given, or the largest ρ whose (ε, δ) is within the (ε, δ) given.</summary>
+    private static Dictionary<string, double> Budgets(System.Text.Json.Nodes.JsonObject? budgets) =>
+        (budgets ?? []).ToDictionary(
+            b => b.Key,
+            b => b.Value is System.Text.Json.Nodes.JsonObject pair
+                ? ZcdpAccountant.RhoForEpsilon(Number(pair["epsilon"]), Number(pair["delta"]))
+                : Number(b.Value),
+            StringComparer.Ordinal);
+
+    /// <summary>A JSON number the schema has checked (an integer or a float in the YAML).</summary>
+    private static double Number(System.Text.Json.Nodes.JsonNode? node) =>
+        double.Parse(node!.ToJsonString(), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture);
+
+    private static int LineOf(string yaml, string source, string pointer) => SitePolicySchema.ToJson(yaml, source).Lines.GetValueOrDefault(pointer, 1);
+
+    /// <summary>Each custom category's (system, code) list: its inline codes and the rows of its CSV file, whose SHA-256 must be the one the policy pins.</summary>
+    private static Dictionary<string, IReadOnlyList<(string System, string Code)>> CustomCodeLists(Dictionary<string, CustomCategory> categories, string source, string? baseDirectory)
+    {
+        var result = new Dictionary<string, IReadOnlyList<(string System, string Code)>>(StringComparer.Ordinal);
+        foreach (var (name, category) in categories.OrderBy(c => c.Key, StringComparer.Ordinal))
+        {
+            var codes = (category.Codes ?? []).Select(c => (c.System!, c.Code!)).ToList();
+            if (category.File is { } file)
+            {
+                if (baseDirectory is null)
+                {
+                    throw new SitePolicyException($"{source}: sensitive_codes.{name}.file: a code list file can only be read from a policy file on disk.");
+                }
+
+                var root = Path.GetFullPath(baseDirectory);
+                var path = Path.GetFullPath(Path.Combine(root, file));
+                if (!path.StartsWith(root + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+                {
+                    throw new SitePolicyException($"{source}: sensitive_codes.{name}.file: must be inside the policy's directory ({root}).");
+                }
+
+                if (!File.Exists(path))
+                {
+                    throw new SitePolicyException($"{source}: sensitive_codes.{name}.file: {path} does not exist.");
+                }
+
+                var bytes = File.ReadAllBytes(path);
+                var sha256 = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes));
+                if (sha256 != category.Sha256)
+                {
+                    // The signed policy pins the list's content: a list edited after approval is not used (45 CFR 164.316(a), documented policies).
+                    throw new SitePolicyException($"{source}: sensitive_codes.{name}.sha256: {file} has SHA-256 {sha256}, not the {category.Sha256} the policy pins; review the change and update the policy.");
+                }
+
+                codes.AddRange(ReadCodeFile(bytes, file));
+            }
+
+            result[name] = codes.Distinct().ToList();
+        }
+
+        return result;
+    }
+
+    /// <summary>A code list file: a header "system,code", then one (system, code) per line; # comments and blank lines are skipped.</summary>
+    private static IEnumerable<(string System, string Code)> ReadCodeFile(byte[] bytes, string file)
+    {
+        using var reader = new StreamReader(new MemoryStream(bytes), detectEncodingFromByteOrderMarks: true);
+        var lineNo = 0;
+        var header = false;
+        var rows = new List<(string, string)>();
+        while (reader.ReadLine() is { } raw)
+        {
+            lineNo++;
+            var line = raw.Trim();
+            if (line.Length == 0 || line.StartsWith('#'))
+            {
+                continue;
+            }
+
+            var parts = line.Split(',');
+            if (!header)
+            {
+                header = parts is ["system", "code"] ? true : throw new SitePolicyException($"{file}, line {lineNo}: the header must be system,code.");
+                continue;
+            }
+
+            if (parts.Length != 2 || parts.Any(p => p.Trim().Length == 0))
+            {
+                throw new SitePolicyException($"{file}, line {lineNo}: expected system,code.");
+            }
+
+            rows.Add((parts[0].Trim(), parts[1].Trim()));
+        }
+
+        return rows.Count > 0 ? rows : throw new SitePolicyException($"{file}: lists no codes.");
+    }
+
+    /// <summary>SHA-256 over the sorted (category, system, code) triples: which custom lists flagged the data at ingest.</summary>
+    private static string Fingerprint(IReadOnlyDictionary<string, IReadOnlyList<(string System, string Code)>> custom) =>
+        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(string.Join('\n',
+            custom.SelectMany(c => c.Value.Select(x => $"{c.Key}\t{x.System}\t{x.Code}")).Order(StringComparer.Ordinal)))));
 
     /// <summary>The zCDP ρ a study declares it spends at each node (parameters.dp_rho); 0 when it adds no noise; null when malformed (refused).</summary>
     public static double? StudyRho(StudySpec study)
@@ -310,7 +369,8 @@ public sealed class SitePolicy
 
         public bool? DpMayBeOff { get; set; }
 
-        public Dictionary<string, double>? PrivacyBudgets { get; set; }
+        /// <summary>Read from the validated JSON instead (a number or an object per purpose): see <see cref="Budgets"/>.</summary>
+        public Dictionary<string, object>? PrivacyBudgets { get; set; }
 
         public Dictionary<string, List<string>?>? SensitiveAllowed { get; set; }
 
@@ -319,6 +379,26 @@ public sealed class SitePolicy
         public int? MinimumCellSize { get; set; }
 
         public int? RetentionYears { get; set; }
+
+        public Dictionary<string, CustomCategory>? SensitiveCodes { get; set; }
+    }
+
+    private sealed class CustomCategory
+    {
+        public string? Description { get; set; }
+
+        public List<CodeEntry>? Codes { get; set; }
+
+        public string? File { get; set; }
+
+        public string? Sha256 { get; set; }
+    }
+
+    private sealed class CodeEntry
+    {
+        public string? System { get; set; }
+
+        public string? Code { get; set; }
     }
 
     private sealed class CoordinatorEntry

@@ -82,7 +82,7 @@ public sealed class NodeStore
         DELETE FROM patients;
         DELETE FROM consent_states;
         CREATE TABLE patient_facts(pseudonym TEXT PRIMARY KEY, data BLOB NOT NULL, entries INTEGER NOT NULL, facts INTEGER NOT NULL,
-            last_year INTEGER NULL, sensitive TEXT NULL);
+            last_year INTEGER NULL, sensitive TEXT NULL, code_lists TEXT NULL);
         CREATE TABLE ingest_staging(id INTEGER PRIMARY KEY AUTOINCREMENT, part INTEGER NOT NULL, data BLOB NOT NULL);
         CREATE INDEX ingest_staging_by_part ON ingest_staging(part, id);
         CREATE TABLE store_meta(key TEXT PRIMARY KEY, value INTEGER NULL, data BLOB NULL);

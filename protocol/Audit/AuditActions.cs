@@ -47,6 +47,7 @@ public static class AuditActions
     public const string Enrolled = "enrolled";
     public const string EnrollmentFailed = "enrollment_failed";
     public const string CoordinatorResponseRejected = "coordinator_response_rejected";
+    public const string FeaturesExported = "features_exported";
 
     // Coordinator.
     public const string EnrollmentTokenCreated = "enrollment_token_created";
@@ -111,6 +112,7 @@ public static class AuditActions
         [Enrolled] = new(SecurityAlert, NodeAuthentication, "C", "enrolled with a coordinator"),
         [EnrollmentFailed] = new(SecurityAlert, NodeAuthentication, "C", "enrollment failed"),
         [CoordinatorResponseRejected] = new(SecurityAlert, NodeAuthentication, "E", "coordinator response failed authentication"),
+        [FeaturesExported] = new(Export, null, "R", "de-identified patient-year features exported on the node's host"),
         [EnrollmentTokenCreated] = new(SecurityAlert, UserSecurityAttributesChanged, "C", "enrollment token issued"),
         [NodeEnrolled] = new(SecurityAlert, NodeAuthentication, "C", "node enrolled"),
         [AuthenticationFailure] = new(SecurityAlert, NodeAuthentication, "E", "node request failed signature or nonce checks"),

@@ -100,6 +100,37 @@ public static class ZcdpAccountant
         return best;
     }
 
+    /// <summary>
+    /// The largest zCDP ρ whose (ε, δ) guarantee under <see cref="EpsilonCanonneKamathSteinke"/> is within
+    /// <paramref name="epsilon"/> at <paramref name="delta"/>: how a budget stated as (ε, δ) is charged in ρ. Found by
+    /// bisection (the conversion grows with ρ), rounded down, so spending it never exceeds the stated (ε, δ).
+    /// </summary>
+    public static double RhoForEpsilon(double epsilon, double delta)
+    {
+        CheckDelta(delta);
+        if (!(epsilon >= 0) || double.IsInfinity(epsilon))
+        {
+            throw new ArgumentOutOfRangeException(nameof(epsilon), "epsilon must be non-negative and finite");
+        }
+
+        // ε ≥ ρ always (the conversion adds a non-negative term to ρ), so ρ lies in [0, ε].
+        double low = 0, high = epsilon;
+        for (int i = 0; i < 50 && high - low > 1e-12 * Math.Max(1, high); i++)
+        {
+            double mid = (low + high) / 2;
+            if (EpsilonCanonneKamathSteinke(new ZcdpRho(mid), delta) <= epsilon)
+            {
+                low = mid;
+            }
+            else
+            {
+                high = mid;
+            }
+        }
+
+        return low;
+    }
+
     private static void CheckDelta(double delta)
     {
         if (!(delta > 0 && delta < 1))

@@ -292,7 +292,29 @@ public sealed class CompositionEndToEndTests
         Assert.Equal("1", privacy[2]);
         Assert.Equal("0.5", privacy[3]);
         Assert.Contains(Rows("sent"), r => r[0] == "noisy" && r[1] == "1");
+        // What left the node, by statistic kind: the composition's two blocks, as the node recorded them when it sealed them.
+        var noisySent = Table("sent").Elements(x + "tr").Single(r => r.Elements().First().Value == "noisy").Descendants(x + "li").Select(l => l.Value).ToList();
+        Assert.Contains($"composition_cells: {Protocol.Models.Composition.CompositionLayout.CompositionCells} × 1", noisySent);
+        Assert.Contains($"prevalence_cells: {Protocol.Models.Composition.CompositionStudy.VectorLength - Protocol.Models.Composition.CompositionLayout.CompositionCells} × 1", noisySent);
         Assert.Equal("Verified", document.Descendants(x + "p").Single(p => (string?)p.Attribute("id") == "audit-status").Value);
+
+        // `ftwin policy explain`'s rules decide exactly what each node decided: every recorded decision of every node,
+        // replayed through the node's policy with the privacy it had spent for the purpose before that decision.
+        foreach (var n in federation.Nodes)
+        {
+            using var dir = NodeDirectory.OpenOrInitialize(n.Dir);
+            var policy = dir.LoadPolicy();
+            var recorded = dir.Store.Read(c => Dapper.SqlMapper.Query<(string study_id, long accept, string rule, string spec_json, string decided_at, string purpose_of_use)>(c,
+                "SELECT study_id, accept, rule, spec_json, decided_at, purpose_of_use FROM decisions").ToList());
+            Assert.Equal(3, recorded.Count);
+            foreach (var d in recorded)
+            {
+                var spent = dir.Store.Read(c => Dapper.SqlMapper.ExecuteScalar<double?>(c, "SELECT SUM(rho) FROM privacy_ledger WHERE purpose=@p AND recorded_at < @at", new { p = d.purpose_of_use, at = d.decided_at })) ?? 0;
+                var spec = System.Text.Json.JsonSerializer.Deserialize<StudySpec>(d.spec_json, WireJson.Options)!;
+                var replay = policy.Decide(spec, spent);
+                Assert.Equal((d.accept == 1, d.rule), (replay.Accept, replay.Rule));
+            }
+        }
 
         // Each node charged the noisy study's rho to its ledger, and only that one.
         foreach (var n in federation.Nodes)

@@ -1,0 +1,101 @@
+using System.Xml.Linq;
+using Dapper;
+using FederatedTwin.Cli.Compliance;
+using FederatedTwin.Node;
+using FederatedTwin.Node.Audit;
+using FederatedTwin.Protocol.Crypto.Codec;
+using FederatedTwin.Protocol.Federation;
+using FederatedTwin.Protocol.Models.Composition;
+
+namespace FederatedTwin.Audit.Tests;
+
+/// <summary>
+/// The compliance report's small counts follow the protocol's one suppression rule (a one-dimensional margin table),
+/// and its "what left the node" lists the statistic kinds and sizes each study's submissions carried.
+/// </summary>
+public sealed class ComplianceReportTests
+{
+    private static readonly XNamespace X = "http://www.w3.org/1999/xhtml";
+
+    [Theory]
+    [InlineData(new long[] { 5, 100, 200 }, new[] { "< 11", "< 11", "200" }, "305")]   // the smallest other count hides with the small one
+    [InlineData(new long[] { 0, 50, 60 }, new[] { "< 11", "< 11", "60" }, "110")]      // zero is a small count too
+    [InlineData(new long[] { 3, 4 }, new[] { "< 11", "< 11" }, "< 11")]                // a small total is hidden as well
+    [InlineData(new long[] { 12, 40, 90 }, new[] { "12", "40", "90" }, "142")]          // nothing small, nothing hidden
+    [InlineData(new long[] { 7 }, new[] { "< 11" }, "< 11")]
+    public void Small_counts_are_hidden_with_a_complement_so_the_total_cannot_reveal_them(long[] counts, string[] rows, string total)
+    {
+        var keys = counts.Select((_, i) => ((char)('a' + i)).ToString()).ToList();
+        var (shown, shownTotal) = ComplianceReport.Suppressed(keys.Zip(counts).ToDictionary(k => k.First, k => k.Second), 11);
+        Assert.Equal(rows, shown.Select(r => r.Shown));
+        Assert.Equal(total, shownTotal);
+    }
+
+    [Fact]
+    public void Every_pattern_it_shows_passes_the_protocols_suppression_verifier()
+    {
+        var random = new Random(8);
+        for (var trial = 0; trial < 300; trial++)
+        {
+            var counts = Enumerable.Range(0, random.Next(1, 7)).Select(_ => (long)(random.Next(3) == 0 ? random.Next(0, 11) : random.Next(0, 200))).ToArray();
+            var (rows, total) = ComplianceReport.Suppressed(counts.Select((n, i) => (i.ToString("D2", System.Globalization.CultureInfo.InvariantCulture), n)).ToDictionary(x => x.Item1, x => x.n), 11);
+            var hidden = rows.Select(r => r.Shown == "< 11").Append(total == "< 11").ToList();
+            var audit = SuppressionVerifier.Verify(new MarginTable([counts.Length], counts), hidden, 11);
+            Assert.True(audit.Passed, $"counts {string.Join(",", counts)} shown as {string.Join(",", rows.Select(r => r.Shown))} / {total}");
+            Assert.All(rows.Zip(counts), r => Assert.True(r.First.Shown == "< 11" || r.Second >= 11));
+        }
+    }
+
+    [Fact]
+    public void What_left_the_node_lists_each_studys_statistic_kinds_and_sizes_from_its_submissions()
+    {
+        var dir = AuditTestSupport.TempDir("report-sent");
+        using (var node = NodeDirectory.OpenOrInitialize(dir))
+        {
+            var glm = new StudySpec(new StudyId("glm-admission"), "federated-glm", new PurposeOfUse("HOPERAT"), 3, 5, 3, 30);
+            var census = new StudySpec(new StudyId("census"), "federated-sum", new PurposeOfUse("HOPERAT"), 3, 5, 1, 30);
+            FixedPointBlock[] irls = [new("count", 2, 1), new(GlmLayoutNames.Xtwx, 15, 1024), new(GlmLayoutNames.Xtwz, 5, 1024), new(GlmLayoutNames.Deviance, 1, 1024)];
+            Submit(node, new WorkItem(WorkKind.Encrypt, glm, 1, 1), irls);
+            Submit(node, new WorkItem(WorkKind.Encrypt, glm, 2, 1), irls);
+            Submit(node, new WorkItem(WorkKind.Encrypt, census, 1, 1), [new(LocalVectors.PatientsByAgeBandAndSex, 40, 1)]);
+        }
+
+        var today = DateOnly.FromDateTime(DateTime.UtcNow);
+        var document = XDocument.Load(System.Xml.XmlReader.Create(new StringReader(ComplianceReport.Build(dir, today, today)), new System.Xml.XmlReaderSettings { DtdProcessing = System.Xml.DtdProcessing.Ignore }));
+        var sent = document.Descendants(X + "table").Single(t => (string?)t.Attribute("id") == "sent").Elements(X + "tr").Skip(1)
+            .ToDictionary(r => r.Elements().First().Value, r => r.Elements().Select(c => c.Value).ToList());
+        Assert.Equal(["glm-admission", "2", "2"], sent["glm-admission"].Take(3));
+        var kinds = document.Descendants(X + "table").Single(t => (string?)t.Attribute("id") == "sent").Descendants(X + "li").Select(l => l.Value).ToList();
+        Assert.Contains("xtwx: 15 × 2", kinds);
+        Assert.Contains("xtwz: 5 × 2", kinds);
+        Assert.Contains("deviance: 1 × 2", kinds);
+        Assert.Contains($"{LocalVectors.PatientsByAgeBandAndSex}: 40 × 1", kinds);
+        Assert.Equal("46", sent["glm-admission"][4]); // values: 23 per submission, two submissions
+        Assert.Equal("1", sent["census"][2]);
+
+        // Every sensitive category and purpose has a row, data or not; with no data, each is "< 11".
+        var sensitive = document.Descendants(X + "table").Single(t => (string?)t.Attribute("id") == "sensitive").Elements(X + "tr").Skip(1).Select(r => r.Elements().Select(c => c.Value).ToList()).ToList();
+        Assert.Contains(sensitive, r => r[0] == "sud" && r[1] == "< 11");
+        Assert.Contains(sensitive, r => r[0] == "total" && r[1] == "< 11");
+    }
+
+    private static void Submit(NodeDirectory node, WorkItem work, FixedPointBlock[] blocks)
+    {
+        var values = blocks.Sum(b => b.Length);
+        var ciphertext = new byte[1000 + values];
+        var digest = SignedStatement.Digest(ciphertext);
+        node.Store.Write((c, t) =>
+        {
+            c.Execute("INSERT INTO submissions(study_id, round, attempt, ciphertext, digest, value_count, submitted_at) VALUES (@s, @r, @a, @ct, @d, @n, @now)",
+                new { s = work.Study.Id.Value, r = work.Round, a = work.Attempt, ct = ciphertext, d = digest, n = values, now = DateTimeOffset.UtcNow.ToString("O") }, t);
+            return node.Audit.Append(c, t, NodeAuditRecords.Submission(work, digest, values, ciphertext.Length, blocks));
+        });
+    }
+
+    private static class GlmLayoutNames
+    {
+        public const string Xtwx = FederatedTwin.Protocol.Models.Glm.GlmLayout.Xtwx;
+        public const string Xtwz = FederatedTwin.Protocol.Models.Glm.GlmLayout.Xtwz;
+        public const string Deviance = FederatedTwin.Protocol.Models.Glm.GlmLayout.Deviance;
+    }
+}
