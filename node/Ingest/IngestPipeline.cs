@@ -131,8 +131,11 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
 
             // Lines are read and batches parsed ahead (a bounded queue: memory stays flat) while this
             // thread writes them in order: the writer is the one serial stage.
+            var prologue = started.Elapsed.TotalSeconds;
             using var queue = new System.Collections.Concurrent.BlockingCollection<Task<ParsedLine[]>>(boundedCapacity: 2);
-            var reader = Task.Run(() =>
+            // The reader gets its own thread: it blocks on the bounded queue, and a pool thread blocked there
+            // would leave the parse stage one worker short on a small machine.
+            var reader = Task.Factory.StartNew(() =>
             {
                 try
                 {
@@ -148,7 +151,7 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
                 {
                     queue.CompleteAdding();
                 }
-            });
+            }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
             foreach (var parsed in queue.GetConsumingEnumerable())
             {
                 Write(Wait(parsed));
@@ -167,6 +170,7 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
                 ["write_s"] = Math.Round(writing.Elapsed.TotalSeconds, 2),
                 ["wait_parse_s"] = Math.Round(waiting.Elapsed.TotalSeconds, 2),
                 ["merge_s"] = Math.Round(merging.Elapsed.TotalSeconds, 2),
+                ["prologue_s"] = Math.Round(prologue, 2),
             };
         }
         catch (Exception e) when (e is not OutOfMemoryException)
@@ -192,6 +196,7 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
             return 0;
         });
         node.Store.Event("ingest", null, $"{read} lines read, {accepted} accepted ({unchanged} unchanged), {quarantined} quarantined, {updated} patients' features rebuilt");
+        LastPhases = new Dictionary<string, double>(LastPhases) { ["epilogue_s"] = Math.Round(started.Elapsed.TotalSeconds - summary.Seconds, 2) };
         return summary;
     }
 
