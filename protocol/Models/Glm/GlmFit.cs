@@ -60,6 +60,13 @@ public sealed class GlmFit
         }
 
         int nodes = (int)Count(aggregate[blocks[GlmLayout.Count]]);
+        if (Spec.Privacy is { } dp)
+        {
+            bool done = AcceptPrivate(dp, request, aggregate, blocks, nodes);
+            Rounds++;
+            return done;
+        }
+
         long rows = Count(aggregate[blocks[GlmLayout.Count] + 1]);
         if (request.Kind == GlmRoundKind.Moments)
         {
@@ -208,6 +215,132 @@ public sealed class GlmFit
             Beta = [.. beta],
             NullIntercept = null,
         };
+        return false;
+    }
+
+    /// <summary>
+    /// Under differential privacy. Moments: the noisy row count and Σw, Σwy (Σ offset) give n and the null model's
+    /// intercept α (clamped inside the family's range: noise can push Σwy/Σw outside it); the fit starts at β̃ = (α, 0, …)
+    /// on the [−1, 1] design scale, where its deviance is the null deviance. Newton rounds: β̃ ← β̃ + (H + λI)⁻¹s with the
+    /// noisy Hessian H and score s. The damping λ keeps H + λI positive definite: the symmetric noise matrix E (entries of
+    /// standard deviation σ_H·√(nodes/m) at most) has ‖E‖ ≤ σ(2√p + t) with probability ≥ 1 − e^(−t²/4) (Bandeira &amp;
+    /// van Handel 2016, Ann. Probab., Cor. 3.12 and Remark 3.13), so λ = declared ridge + σ_H·√(nodes/m)·(2√p + 6) makes H + E + λI ⪰ H
+    /// except with probability ~1e-4; if the Cholesky still fails, λ doubles until it succeeds (post-processing, free).
+    /// Unlike the exact fit's ridge, the damping does not move the fixed point: s(β̃) = 0 is the unpenalized MLE
+    /// (Levenberg–Marquardt damping, not penalization), so λ slows convergence but adds no bias. The reported covariance
+    /// is (H + λI)⁻¹ plus the last step's score noise σ_s²·(nodes/m)·(H + λI)⁻², so the intervals include the DP noise.
+    /// </summary>
+    private bool AcceptPrivate(GlmPrivacy dp, GlmRequest request, ReadOnlySpan<double> a, GlmBlocks blocks, int nodes)
+    {
+        int p = Spec.Coefficients;
+        if (request.Kind == GlmRoundKind.Moments)
+        {
+            if (nodes < 1 || nodes > Spec.MaxParties)
+            {
+                throw new InvalidOperationException($"The moments sum {nodes} nodes; the study allows 1 to {Spec.MaxParties}.");
+            }
+
+            long rows = (long)Math.Round(a[blocks[GlmPrivacy.RowCount]]);
+            if (rows <= p)
+            {
+                throw new InvalidOperationException($"About {Math.Max(rows, 0)} rows (noisy count) cannot identify {p} coefficients.");
+            }
+
+            _nodes = nodes;
+            _rows = rows;
+            double sw = Math.Max(a[blocks[GlmLayout.WeightSum]], 1), swy = a[blocks[GlmLayout.ResponseSum]];
+            double floor = 0.5 / rows;
+            double alpha = Spec.Family switch
+            {
+                GlmFamily.Binomial => GlmMath.Link(GlmFamily.Binomial, Math.Clamp(swy / sw, floor, 1 - floor)),
+                GlmFamily.Poisson => Math.Log(Math.Max(swy, 0.5) / Math.Max(Spec.HasOffset ? a[blocks[GlmLayout.OffsetSum]] : sw, 1)),
+                _ => (swy - (Spec.HasOffset ? a[blocks[GlmLayout.OffsetSum]] : 0)) / sw,
+            };
+            var start = new double[p];
+            start[0] = alpha;
+            _request = new GlmRequest(GlmRoundKind.Iterate, 2, GlmLayout.Irls(Spec, rows, start: false), rows, dp.Standardization(), start, null);
+            return false;
+        }
+
+        if (nodes != _nodes)
+        {
+            throw new InvalidOperationException(
+                $"Round {request.Round} sums {nodes} nodes, but the fit started with {_nodes}: every node must take part in every round.");
+        }
+
+        var h = Matrix<double>.Build.Dense(p, p);
+        int at = blocks[GlmLayout.Xtwx];
+        for (int j = 0; j < p; j++)
+        {
+            for (int l = j; l < p; l++)
+            {
+                h[j, l] = h[l, j] = a[at++];
+            }
+        }
+
+        var s = Vector<double>.Build.Dense(a.Slice(blocks[GlmPrivacy.Score], p).ToArray());
+        var layout = request.Layout;
+        double inflation = Math.Sqrt((double)nodes / dp.MinHonestNodes);
+        double sigmaH = dp.TargetSigma(layout, layout.First(b => b.Name == GlmLayout.Xtwx), dp.Clip(Spec, GlmLayout.Xtwx)) * inflation;
+        double sigmaS = dp.TargetSigma(layout, layout.First(b => b.Name == GlmPrivacy.Score), dp.Clip(Spec, GlmPrivacy.Score)) * inflation;
+        double lambda = Spec.Ridge + (sigmaH * ((2 * Math.Sqrt(p)) + 6));
+        MathNet.Numerics.LinearAlgebra.Factorization.Cholesky<double>? cholesky = null;
+        for (int attempt = 0; attempt < 200 && cholesky is null; attempt++, lambda *= 2)
+        {
+            try
+            {
+                cholesky = (h + (Matrix<double>.Build.DenseIdentity(p) * lambda)).Cholesky();
+            }
+            catch (ArgumentException)
+            {
+                cholesky = null;
+            }
+        }
+
+        if (cholesky is null)
+        {
+            throw new InvalidOperationException("The noisy Hessian stays indefinite after damping: the statistics are unusable.");
+        }
+
+        var current = request.Beta!;
+        var step = cholesky.Solve(s);
+        var beta = Vector<double>.Build.DenseOfEnumerable(current) + step;
+        double deviance = a[blocks[GlmLayout.Deviance]];
+        int iteration = Iterations + 1;
+        if (Iterations == 0)
+        {
+            _nullDeviance = deviance; // evaluated at (α, 0, …): the null model's means
+        }
+
+        double change = step.AbsoluteMaximum();
+        bool converged = change < GlmSpec.CoefficientTolerance
+            || (Iterations > 0 && Math.Abs(deviance - _previousObjective) / (Math.Abs(deviance) + 0.1) < GlmSpec.DevianceTolerance);
+        Iterations++;
+        if (converged || iteration >= Spec.MaxIterations)
+        {
+            var inverse = cholesky.Solve(Matrix<double>.Build.DenseIdentity(p));
+            // Build scales the unscaled covariance by the dispersion (Gaussian); the noise term is not scaled by it.
+            double pearsonSum = blocks.Has(GlmLayout.Pearson) ? Math.Max(a[blocks[GlmLayout.Pearson]], 0) : 0;
+            double phi = GlmMath.EstimatesDispersion(Spec.Family) && pearsonSum > 0 ? pearsonSum / Math.Max(_rows - p, 1) : 1;
+            var covariance = inverse + (inverse * inverse * (sigmaS * sigmaS / phi));
+            var std = request.Standardization!;
+            var t = std.Transform();
+            double aicSum = blocks.Has(GlmLayout.Aic) ? a[blocks[GlmLayout.Aic]] : 0;
+            Result = GlmSummary.Build(
+                Spec.Family,
+                Spec.CoefficientNames,
+                t * beta,
+                t * covariance * t.Transpose(),
+                new GlmTotals(_rows, _nodes, deviance, _nullDeviance, aicSum, pearsonSum, 0),
+                request.Round,
+                iteration,
+                converged,
+                std);
+            return true;
+        }
+
+        _previousObjective = deviance;
+        _request = request with { Round = request.Round + 1, Beta = [.. beta] };
         return false;
     }
 

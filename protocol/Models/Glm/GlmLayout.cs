@@ -69,6 +69,11 @@ public static class GlmLayout
     public static IReadOnlyList<FixedPointBlock> Moments(GlmSpec spec)
     {
         ArgumentNullException.ThrowIfNull(spec);
+        if (spec.Privacy is not null)
+        {
+            return PrivateMoments(spec);
+        }
+
         var b = spec.Bounds;
         double n = b.MaxRowsPerNode, w = b.MaxWeight;
         int k = spec.FeatureNames.Count;
@@ -98,6 +103,11 @@ public static class GlmLayout
     {
         ArgumentNullException.ThrowIfNull(spec);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(totalRows);
+        if (spec.Privacy is not null)
+        {
+            return start ? throw new InvalidOperationException("Under differential privacy the fit starts from the null model's coefficients: there is no start round.") : PrivateNewton(spec);
+        }
+
         var b = spec.Bounds;
         var f = spec.Family;
         int p = spec.Coefficients;
@@ -127,6 +137,77 @@ public static class GlmLayout
         }
 
         return blocks;
+    }
+
+    /// <summary>
+    /// Moments under DP: nodes (count, unnoised: not patient data), then the noisy row count, Σw, Σwy (and the offset sum).
+    /// Feature sums are not needed: the design scale comes from the declared feature bounds.
+    /// </summary>
+    private static List<FixedPointBlock> PrivateMoments(GlmSpec spec)
+    {
+        var b = spec.Bounds;
+        double n = b.MaxRowsPerNode, w = b.MaxWeight;
+        var blocks = new List<(string, int, double)> { (GlmPrivacy.RowCount, 1, n), (WeightSum, 1, n * w), (ResponseSum, 1, n * w * b.Response(spec.Family)) };
+        if (spec.HasOffset)
+        {
+            blocks.Add((OffsetSum, 1, n * w * GlmMath.OffsetStatistic(spec.Family, b.MaxAbsOffset)));
+        }
+
+        return [new(Count, 2, 1), .. WithNoiseMargin(spec, blocks, [GlmPrivacy.RowCount])];
+    }
+
+    /// <summary>
+    /// A Newton round under DP: nodes, the Hessian's upper triangle, the score, the deviance and the AIC or Pearson sum.
+    /// Features lie in [−1, 1], so a node's sums are bounded by its rows (at most MaxRowsPerNode) times the per-row maxima.
+    /// </summary>
+    private static List<FixedPointBlock> PrivateNewton(GlmSpec spec)
+    {
+        var b = spec.Bounds;
+        var f = spec.Family;
+        int p = spec.Coefficients;
+        double n = b.MaxRowsPerNode;
+        var blocks = new List<(string, int, double)>
+        {
+            (Xtwx, p * (p + 1) / 2, n * b.RowWorkingWeight(f)),
+            (GlmPrivacy.Score, p, n * b.MaxWeight * GlmPrivacy.RowResidual(spec)),
+            (Deviance, 1, n * b.RowDeviance(f, b.Mean(f))),
+        };
+        if (GlmMath.HasAicTerm(f))
+        {
+            blocks.Add((Aic, 1, n * b.RowAic(f)));
+        }
+
+        if (GlmMath.EstimatesDispersion(f))
+        {
+            blocks.Add((Pearson, 1, n * b.RowDeviance(f, b.Mean(f))));
+        }
+
+        return [new(Count, 2, 1), .. WithNoiseMargin(spec, blocks, [])];
+    }
+
+    /// <summary>
+    /// Blocks with scales for per-party bounds; under DP each bound first grows by <see cref="GlmPrivacy.NoiseMargin"/> times
+    /// the block's target σ (taken at scale 1, an upper bound; the sum of all shares has σ·√(P/m), far inside P such margins), so that values plus every party's noise share cannot make
+    /// the sum wrap (DiscreteGaussian.AddNoise leaves the headroom to the caller). Integer blocks keep scale 1.
+    /// </summary>
+    internal static IReadOnlyList<FixedPointBlock> WithNoiseMargin(GlmSpec spec, IReadOnlyList<(string Name, int Length, double Bound)> blocks, IReadOnlyList<string> integerBlocks)
+    {
+        var provisional = blocks.Select(b => new FixedPointBlock(b.Name, b.Length, 1)).ToList();
+        return [.. blocks.Select((b, i) =>
+        {
+            if (integerBlocks.Contains(b.Name))
+            {
+                return provisional[i];
+            }
+
+            var bound = b.Bound;
+            if (spec.Privacy is { } dp)
+            {
+                bound += GlmPrivacy.NoiseMargin * dp.TargetSigma(provisional, provisional[i], dp.Clip(spec, b.Name));
+            }
+
+            return new FixedPointBlock(b.Name, b.Length, ScaleFor(bound, spec.MaxParties));
+        })];
     }
 
     /// <summary>The largest power of two s with bound·s within the codec's per-party limit.</summary>

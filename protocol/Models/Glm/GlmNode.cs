@@ -17,6 +17,11 @@ public static class GlmNode
             throw new ArgumentException("The request's layout is not the one the study's spec defines for this round.", nameof(request));
         }
 
+        if (spec.Privacy is { } dp)
+        {
+            return ComputePrivate(spec, dp, request, data);
+        }
+
         CheckRows(spec, data);
         var blocks = new GlmBlocks(request.Layout);
         var v = new double[blocks.Length];
@@ -141,6 +146,120 @@ public static class GlmNode
                 v[pearson] += w * (y - row.Mu) * (y - row.Mu) / GlmMath.Variance(f, row.Mu);
             }
         }
+    }
+
+    /// <summary>
+    /// The round's sums under differential privacy (<see cref="GlmPrivacy"/>): raw values clipped to the declared bounds,
+    /// at most K rows per patient, features on the [−1, 1] design scale, each patient's total per block clipped to the
+    /// block's L2 bound before it is added. The count block says only that this node took part (rows: 0, since the row
+    /// count is noised in the moments round and not sent again). Noise is added after encoding (LocalFederatedGlm).
+    /// </summary>
+    private static double[] ComputePrivate(GlmSpec spec, GlmPrivacy dp, GlmRequest request, GlmData data)
+    {
+        if (data.Features != spec.FeatureNames.Count || spec.HasOffset != data.Offset is not null)
+        {
+            throw new ArgumentException("The node's rows do not have the study's features and offset.", nameof(data));
+        }
+
+        if (data.Rows > spec.Bounds.MaxRowsPerNode)
+        {
+            throw new ArgumentException("The node holds more rows than the study's declared MaxRowsPerNode.", nameof(data));
+        }
+
+        var blocks = new GlmBlocks(request.Layout);
+        var v = new double[blocks.Length];
+        v[blocks[GlmLayout.Count]] = 1;
+        var names = request.Layout.Where(b => b.Name != GlmLayout.Count).ToList();
+        var patient = new double[blocks.Length];
+        var std = dp.Standardization();
+        var f = spec.Family;
+        var b = spec.Bounds;
+        int p = spec.Coefficients;
+        bool moments = request.Kind == GlmRoundKind.Moments;
+        var beta = moments ? null : request.Beta ?? throw new ArgumentException("A Newton round needs β.", nameof(request));
+        if (beta is not null && beta.Count != p)
+        {
+            throw new ArgumentException($"β has {beta.Count} values, not {p}.", nameof(request));
+        }
+
+        double yLow = f == GlmFamily.Gaussian ? -b.MaxAbsResponse : 0, yHigh = b.Response(f);
+        Span<double> raw = stackalloc double[data.Features];
+        Span<double> x = stackalloc double[p];
+        foreach (var rows in data.RowsByPatient(dp.MaxRowsPerPatient))
+        {
+            Array.Clear(patient);
+            foreach (var i in rows)
+            {
+                var row = data.Row(i);
+                for (int j = 0; j < raw.Length; j++)
+                {
+                    raw[j] = dp.FeatureBounds[j].Clip(row[j]);
+                }
+
+                double w = Math.Min(data.Weight(i), b.MaxWeight);
+                double y = Math.Clamp(data.Y[i], yLow, yHigh);
+                double o = Math.Clamp(data.OffsetAt(i), -b.MaxAbsOffset, b.MaxAbsOffset);
+                if (moments)
+                {
+                    patient[blocks[GlmPrivacy.RowCount]] += 1;
+                    patient[blocks[GlmLayout.WeightSum]] += w;
+                    patient[blocks[GlmLayout.ResponseSum]] += w * y;
+                    if (spec.HasOffset)
+                    {
+                        patient[blocks[GlmLayout.OffsetSum]] += w * GlmMath.OffsetStatistic(f, o);
+                    }
+
+                    continue;
+                }
+
+                std.Standardize(raw, x);
+                double eta = o;
+                for (int j = 0; j < p; j++)
+                {
+                    eta += x[j] * beta![j];
+                }
+
+                // A wild β from noisy statistics must not overflow: e^50 is finite, and the clip below bounds the rest.
+                eta = Math.Clamp(eta, o - 50, o + 50);
+                var r = GlmRow.At(f, y, w, o, eta);
+                double residual = r.W * (r.Z - (eta - o)); // w·μ'(y − μ)/V: the score's row weight (w(y − μ) for canonical links)
+                int at = blocks[GlmLayout.Xtwx], score = blocks[GlmPrivacy.Score];
+                for (int j = 0; j < p; j++)
+                {
+                    double wx = r.W * x[j];
+                    for (int l = j; l < p; l++)
+                    {
+                        patient[at++] += wx * x[l];
+                    }
+
+                    patient[score + j] += residual * x[j];
+                }
+
+                patient[blocks[GlmLayout.Deviance]] += GlmMath.Deviance(f, y, r.Mu, w);
+                if (blocks.Has(GlmLayout.Aic))
+                {
+                    patient[blocks[GlmLayout.Aic]] += GlmMath.AicTerm(f, y, r.Mu, w);
+                }
+
+                if (blocks.Has(GlmLayout.Pearson))
+                {
+                    patient[blocks[GlmLayout.Pearson]] += w * (y - r.Mu) * (y - r.Mu) / GlmMath.Variance(f, r.Mu);
+                }
+            }
+
+            foreach (var block in names)
+            {
+                var part = patient.AsSpan(blocks[block.Name], block.Length);
+                FederatedTwin.Protocol.Privacy.Clipping.ClipToL2Norm(part, dp.Clip(spec, block.Name));
+                var target = v.AsSpan(blocks[block.Name], block.Length);
+                for (int j = 0; j < part.Length; j++)
+                {
+                    target[j] += part[j];
+                }
+            }
+        }
+
+        return v;
     }
 
     /// <summary>Checks the rows against the declared bounds; messages name the row and rule, never the value.</summary>

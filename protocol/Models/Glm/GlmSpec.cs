@@ -176,6 +176,18 @@ public sealed class GlmSpec
 
     public int MaxIterations { get; }
 
+    /// <summary>
+    /// Differential privacy (per-patient clipping and node-side discrete Gaussian shares, <see cref="GlmPrivacy"/>), or null
+    /// for the exact fit: then nothing is clipped or noised and the result equals the pooled fit.
+    /// </summary>
+    public GlmPrivacy? Privacy
+    {
+        get;
+        init => field = value is null || value.FeatureBounds.Count == FeatureNames.Count
+            ? value
+            : throw new ArgumentException($"Differential privacy needs one bound per feature ({FeatureNames.Count}), not {value.FeatureBounds.Count}.", nameof(Privacy));
+    }
+
     /// <summary>p: the intercept plus one coefficient per feature.</summary>
     public int Coefficients => FeatureNames.Count + 1;
 
