@@ -250,7 +250,12 @@ public static class GlmNode
             foreach (var block in names)
             {
                 var part = patient.AsSpan(blocks[block.Name], block.Length);
-                FederatedTwin.Protocol.Privacy.Clipping.ClipToL2Norm(part, dp.Clip(spec, block.Name));
+                if (block.Name != GlmPrivacy.RowCount)
+                {
+                    // The row count is at most K already (the cap); clipping it would only make it non-integral.
+                    FederatedTwin.Protocol.Privacy.Clipping.ClipToL2Norm(part, dp.Clip(spec, block.Name));
+                }
+
                 var target = v.AsSpan(blocks[block.Name], block.Length);
                 for (int j = 0; j < part.Length; j++)
                 {
