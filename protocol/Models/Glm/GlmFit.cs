@@ -81,7 +81,7 @@ public sealed class GlmFit
                 $"Round {request.Round} sums {nodes} nodes and {rows} rows, but the fit started with {_nodes} nodes and {_rows} rows: every node must take part in every round.");
         }
 
-        bool finished = AcceptIrls(request, aggregate, blocks);
+        bool finished = request.Kind == GlmRoundKind.Iterate && (request.Candidates > 1 || request.NullIntercept is not null) ? AcceptLineSearch(request, aggregate) : AcceptIrls(request, aggregate, blocks);
         Rounds++;
         Iterations++;
         return finished;
@@ -137,7 +137,76 @@ public sealed class GlmFit
                 break;
         }
 
+        if (Spec.StartFromNullModel)
+        {
+            // R's glm.fit with mustart = the null model's means: its first IRLS step, from the moments (no start round).
+            var first = NullStart(a, blocks, std, nullIntercept, sw, swy);
+            Iterations++;
+            var steps = LineSearchSteps;
+            _request = new GlmRequest(GlmRoundKind.Iterate, 2, GlmLayout.Irls(Spec, rows, start: false, steps.Count, nullDeviance: true), rows, std, [.. first], nullIntercept,
+                [nullIntercept, .. new double[Spec.Coefficients - 1]], steps);
+            return;
+        }
+
         _request = new GlmRequest(GlmRoundKind.Start, 2, GlmLayout.Irls(Spec, rows, start: true), rows, std, null, nullIntercept);
+    }
+
+    /// <summary>
+    /// The start round's weighted least squares at the null model's means, from moments: there W and W·z are a known
+    /// factor times data-only sums (binomial W = w·μ̄(1 − μ̄), W·z = W·α + w(y − μ̄); Poisson W = e^α·w·e^o,
+    /// W·z = W·α + w(y − μ); Gaussian W = w, W·z = w(y − o)), so X'W0X and X'W0z0 are Σ w·c·dd' and Σ w·d·y (d = [1, x]
+    /// raw) times them, mapped to the standardized design d̃ = B·d (row 0 = e0, row j = (−m_j/s_j)e0 + e_j/s_j).
+    /// </summary>
+    private Vector<double> NullStart(ReadOnlySpan<double> a, GlmBlocks blocks, GlmStandardization std, double alpha, double sw, double swy)
+    {
+        int p = Spec.Coefficients;
+        var cross = Matrix<double>.Build.Dense(p, p);
+        int at = blocks[GlmLayout.StartCrossProducts];
+        for (int j = 0; j < p; j++)
+        {
+            for (int l = j; l < p; l++)
+            {
+                cross[j, l] = cross[l, j] = a[at++];
+            }
+        }
+
+        var response = Vector<double>.Build.Dense(a.Slice(blocks[GlmLayout.StartCrossResponse], p).ToArray());
+        var column = cross.Column(0);
+        Matrix<double> h;
+        Vector<double> g;
+        switch (Spec.Family)
+        {
+            case GlmFamily.Binomial:
+                double mean = swy / sw, v = mean * (1 - mean);
+                h = cross * v;
+                g = (column * ((v * alpha) - mean)) + response;
+                break;
+            case GlmFamily.Poisson:
+                double e = Math.Exp(alpha);
+                h = cross * e;
+                g = (column * (e * (alpha - 1))) + response;
+                break;
+            default:
+                h = cross;
+                g = response;
+                break;
+        }
+
+        var b = Matrix<double>.Build.Dense(p, p);
+        b[0, 0] = 1;
+        for (int j = 1; j < p; j++)
+        {
+            b[j, 0] = -std.Means[j - 1] / std.Scales[j - 1];
+            b[j, j] = 1 / std.Scales[j - 1];
+        }
+
+        var ht = b * h * b.Transpose();
+        for (int j = 1; j < p; j++)
+        {
+            ht[j, j] += Spec.Ridge;
+        }
+
+        return GlmSolver.Solve(ht, b * g, Spec.CoefficientNames).Beta;
     }
 
     private bool AcceptIrls(GlmRequest request, ReadOnlySpan<double> a, GlmBlocks blocks)
@@ -207,15 +276,68 @@ public sealed class GlmFit
         }
 
         _previousObjective = objective;
+        // The point just evaluated: the next round searches along the Newton step from it (none after R's start, whose
+        // μ0 is not a β; after a start from the null model it is (α, 0, …)).
+        IReadOnlyList<double>? evaluated = request.Kind == GlmRoundKind.Iterate ? request.Beta
+            : Spec.StartFromNullModel ? [request.NullIntercept!.Value, .. new double[p - 1]]
+            : null;
+        var steps = evaluated is null ? null : LineSearchSteps;
         _request = request with
         {
             Kind = GlmRoundKind.Iterate,
             Round = request.Round + 1,
-            Layout = GlmLayout.Irls(Spec, _rows, start: false),
+            Layout = GlmLayout.Irls(Spec, _rows, start: false, steps?.Count ?? 1),
             Beta = [.. beta],
             NullIntercept = null,
+            LineSearchBase = evaluated,
+            Steps = steps,
         };
         return false;
+    }
+
+    /// <summary>
+    /// Step lengths every Newton round evaluates at once along the step from the last evaluated point: the full step
+    /// first, step-halving (R's glm.fit halves a step whose deviance is not finite; here a step that does not lower the
+    /// deviance most is replaced by a shorter one) and one doubled step for a start far from the MLE. Each candidate
+    /// costs its blocks in the same encrypted vector, not another round: a line search without extra aggregations.
+    /// </summary>
+    public static IReadOnlyList<double> LineSearchSteps { get; } = [1, 0.5, 0.25, 2];
+
+    /// <summary>
+    /// Picks the candidate with the lowest deviance (the full step unless another is lower by more than 1e-9 relative,
+    /// so that near the optimum the iteration stays Newton's, quadratically convergent) and carries on from it exactly
+    /// as if only that point had been evaluated. Whichever point is chosen, the fit's fixed point, its convergence rule
+    /// and the final statistics are those of the exact IRLS.
+    /// </summary>
+    private bool AcceptLineSearch(GlmRequest request, ReadOnlySpan<double> a)
+    {
+        var single = GlmLayout.Irls(Spec, _rows, start: false);
+        var singleBlocks = new GlmBlocks(single);
+        int count = single[0].Length, head = count, per = singleBlocks.Length - count, dev = singleBlocks[GlmLayout.Deviance] - count;
+        if (request.NullIntercept is not null)
+        {
+            // First round after a null-model start: the null deviance is the deviance at the start point.
+            _nullDeviance = a[count];
+            _previousObjective = _nullDeviance;
+            head++;
+        }
+
+        int chosen = 0;
+        double best = a[head + dev];
+        for (int c = 1; c < request.Candidates; c++)
+        {
+            double d = a[head + (c * per) + dev];
+            if (d < best - (1e-9 * (Math.Abs(best) + 0.1)))
+            {
+                best = d;
+                chosen = c;
+            }
+        }
+
+        var sub = new double[singleBlocks.Length];
+        a[..count].CopyTo(sub);
+        a.Slice(head + (chosen * per), per).CopyTo(sub.AsSpan(count));
+        return AcceptIrls(request with { Layout = single, Beta = request.CandidateBeta(chosen), NullIntercept = null, LineSearchBase = null, Steps = null }, sub, singleBlocks);
     }
 
     /// <summary>

@@ -55,15 +55,24 @@ public static class GlmLayout
     /// <summary>Families with estimated dispersion (Gaussian): Σ w(y − μ)²/V(μ).</summary>
     public const string Pearson = "pearson";
 
+    /// <summary>Moments round with a null-model start: Σ w·c·[1, x][1, x]' (upper triangle, raw scale; c = e^o for Poisson, else 1).</summary>
+    public const string StartCrossProducts = "start_xtwx";
+
+    /// <summary>Moments round with a null-model start: Σ w·[1, x]·(y − o) for the Gaussian family, Σ w·[1, x]·y otherwise.</summary>
+    public const string StartCrossResponse = "start_xtwy";
+
     private const double Headroom = 2;
 
-    public static IReadOnlyList<FixedPointBlock> For(GlmSpec spec, GlmRoundKind kind, long totalRows) => kind switch
+    public static IReadOnlyList<FixedPointBlock> For(GlmSpec spec, GlmRoundKind kind, long totalRows, int candidates = 1, bool nullDeviance = false) => kind switch
     {
         GlmRoundKind.Moments => Moments(spec),
         GlmRoundKind.Start => Irls(spec, totalRows, start: true),
-        GlmRoundKind.Iterate => Irls(spec, totalRows, start: false),
+        GlmRoundKind.Iterate => Irls(spec, totalRows, start: false, candidates, nullDeviance),
         _ => throw new ArgumentOutOfRangeException(nameof(kind)),
     };
+
+    /// <summary>Name of a block of line-search candidate <paramref name="candidate"/> (the count block is shared).</summary>
+    public static string CandidateBlock(string name, int candidate) => $"{name}#{candidate}";
 
     /// <summary>The moments round, bounded by the declared rows per node and raw feature magnitude.</summary>
     public static IReadOnlyList<FixedPointBlock> Moments(GlmSpec spec)
@@ -95,10 +104,40 @@ public static class GlmLayout
 
         blocks.Add(Block(spec, FeatureSum, k, n * b.MaxAbsFeature));
         blocks.Add(Block(spec, FeatureSumOfSquares, k, n * b.MaxAbsFeature * b.MaxAbsFeature));
+        if (spec.StartFromNullModel)
+        {
+            // The start round's X'W0X and X'W0z0 at the null model's means are these moments times known factors
+            // (GlmFit.NullStart), so the start needs no aggregation of its own.
+            double x = Math.Max(b.MaxAbsFeature, 1), c = spec.Family == GlmFamily.Poisson ? Math.Exp(b.MaxAbsOffset) : 1;
+            int p = spec.Coefficients;
+            blocks.Add(Block(spec, StartCrossProducts, p * (p + 1) / 2, n * w * c * x * x));
+            blocks.Add(Block(spec, StartCrossResponse, p, n * w * x * (b.Response(spec.Family) + b.MaxAbsOffset)));
+        }
+
         return blocks;
     }
 
     /// <summary>An IRLS round, bounded through the global row count (see the type's remarks).</summary>
+    public static IReadOnlyList<FixedPointBlock> Irls(GlmSpec spec, long totalRows, bool start, int candidates, bool nullDeviance = false)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(candidates);
+        var single = Irls(spec, totalRows, start);
+        if (candidates == 1 && !nullDeviance)
+        {
+            return single;
+        }
+
+        var b = spec.Bounds;
+        List<FixedPointBlock> head = [single[0]];
+        if (nullDeviance)
+        {
+            // The first Newton round after a null-model start also sums the null model's deviance (its β is (α, 0, …)).
+            head.Add(Block(spec, NullDeviance, 1, Headroom * totalRows * b.RowDeviance(spec.Family, b.NullMean(spec.Family))));
+        }
+
+        return [.. head, .. Enumerable.Range(0, candidates).SelectMany(c => single.Skip(1).Select(x => x with { Name = CandidateBlock(x.Name, c) }))];
+    }
+
     public static IReadOnlyList<FixedPointBlock> Irls(GlmSpec spec, long totalRows, bool start)
     {
         ArgumentNullException.ThrowIfNull(spec);

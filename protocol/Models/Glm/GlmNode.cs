@@ -12,7 +12,8 @@ public static class GlmNode
         ArgumentNullException.ThrowIfNull(spec);
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(data);
-        if (!request.Layout.SequenceEqual(GlmLayout.For(spec, request.Kind, request.TotalRows)))
+        bool nullDeviance = request.Kind == GlmRoundKind.Iterate && request.NullIntercept is not null;
+        if (!request.Layout.SequenceEqual(GlmLayout.For(spec, request.Kind, request.TotalRows, request.Candidates, nullDeviance)))
         {
             throw new ArgumentException("The request's layout is not the one the study's spec defines for this round.", nameof(request));
         }
@@ -23,6 +24,11 @@ public static class GlmNode
         }
 
         CheckRows(spec, data);
+        if (request.Candidates > 1 || nullDeviance)
+        {
+            return LineSearch(spec, request, data);
+        }
+
         var blocks = new GlmBlocks(request.Layout);
         var v = new double[blocks.Length];
         v[blocks[GlmLayout.Count]] = 1;
@@ -33,6 +39,41 @@ public static class GlmNode
         else
         {
             Irls(spec, request, data, blocks, v);
+        }
+
+        return v;
+    }
+
+    /// <summary>One round of a line search: the count block, then every candidate's blocks, each at its own β̃_t.</summary>
+    private static double[] LineSearch(GlmSpec spec, GlmRequest request, GlmData data)
+    {
+        var single = GlmLayout.Irls(spec, request.TotalRows, start: false);
+        int per = single.Sum(b => b.Length) - single[0].Length;
+        int head = request.Layout.Count - (request.Candidates * (single.Count - 1)) == 2 ? single[0].Length + 1 : single[0].Length;
+        var v = new double[request.Length];
+        for (int c = 0; c < request.Candidates; c++)
+        {
+            var part = new double[single.Sum(b => b.Length)];
+            var sub = request with { Layout = single, Beta = request.CandidateBeta(c), NullIntercept = null, LineSearchBase = null, Steps = null };
+            Irls(spec, sub, data, new GlmBlocks(single), part);
+            part[0] = 1;
+            part.AsSpan(0, single[0].Length).CopyTo(v);
+            part.AsSpan(single[0].Length).CopyTo(v.AsSpan(head + (c * per)));
+        }
+
+        if (request.NullIntercept is { } alpha)
+        {
+            double deviance = 0;
+            for (int i = 0; i < data.Rows; i++)
+            {
+                double w = data.Weight(i);
+                if (w != 0)
+                {
+                    deviance += GlmMath.Deviance(spec.Family, data.Y[i], GlmMath.LinkInverse(spec.Family, alpha + data.OffsetAt(i)), w);
+                }
+            }
+
+            v[single[0].Length] = deviance;
         }
 
         return v;
@@ -70,6 +111,24 @@ public static class GlmNode
                 v[sx + j] += x[j];
                 v[sxx + j] += x[j] * x[j];
             }
+
+            if (spec.StartFromNullModel)
+            {
+                double o = data.OffsetAt(i);
+                double c = w * (spec.Family == GlmFamily.Poisson ? Math.Exp(o) : 1);
+                double r = w * (data.Y[i] - (spec.Family == GlmFamily.Gaussian ? o : 0));
+                int at = blocks[GlmLayout.StartCrossProducts], xy = blocks[GlmLayout.StartCrossResponse];
+                for (int j = 0; j <= k; j++)
+                {
+                    double xj = j == 0 ? 1 : x[j - 1];
+                    for (int l = j; l <= k; l++)
+                    {
+                        v[at++] += c * xj * (l == 0 ? 1 : x[l - 1]);
+                    }
+
+                    v[xy + j] += r * xj;
+                }
+            }
         }
     }
 
@@ -104,8 +163,9 @@ public static class GlmNode
             double eta;
             if (beta is null)
             {
-                // R's glm.fit starts from η = g(μ0), without the offset, not from β = 0.
-                eta = GlmMath.Link(f, GlmMath.StartMean(f, y, w));
+                // R's glm.fit starts from η = g(μ0), without the offset, not from β = 0; with mustart = the null model's
+                // means, η0 = α + o (the offset is part of those means).
+                eta = spec.StartFromNullModel ? nullIntercept + o : GlmMath.Link(f, GlmMath.StartMean(f, y, w));
             }
             else
             {

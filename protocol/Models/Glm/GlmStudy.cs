@@ -108,6 +108,12 @@ public sealed record GlmStudy(GlmSpec Spec, string Outcome, IReadOnlyList<string
 
             var spec = new GlmSpec(family, features, bounds, maxParties, hasOffset: offset is not null, ridge: Number(p, "ridge", 0), maxIterations: iterations)
             {
+                StartFromNullModel = p.GetValueOrDefault("start") switch
+                {
+                    null or "r" => false,
+                    "null_model" => true,
+                    var other => throw new StudyFileException("parameters.start", $"'{other}' is not one of r (R's mustart from y), null_model"),
+                },
                 Privacy = rho > 0 ? PrivacyFor(p, features, rho, 1 + iterations + (holdout > 0 ? 1 : 0), minNodes) : null,
             };
             return new GlmStudy(spec, outcome, features, offset, holdout);
