@@ -349,8 +349,9 @@ public sealed class GlmFit
     /// van Handel 2016, Ann. Probab., Cor. 3.12 and Remark 3.13), so λ = declared ridge + σ_H·√(nodes/m)·(2√p + 6) makes H + E + λI ⪰ H
     /// except with probability ~1e-4; if the Cholesky still fails, λ doubles until it succeeds (post-processing, free).
     /// Unlike the exact fit's ridge, the damping does not move the fixed point: s(β̃) = 0 is the unpenalized MLE
-    /// (Levenberg–Marquardt damping, not penalization), so λ slows convergence but adds no bias. The reported covariance
-    /// is (H + λI)⁻¹ plus the last step's score noise σ_s²·(nodes/m)·(H + λI)⁻², so the intervals include the DP noise.
+    /// (Levenberg–Marquardt damping, not penalization), so λ slows convergence but adds no bias at the fixed point. The
+    /// reported covariance is H⁻¹ (the noisy H; (H + λI)⁻¹ only if H is indefinite) plus the last step's score noise
+    /// σ_s²·(nodes/m)·H⁻², so the intervals include the score's DP noise (not the Hessian's, nor incomplete convergence).
     /// </summary>
     private bool AcceptPrivate(GlmPrivacy dp, GlmRequest request, ReadOnlySpan<double> a, GlmBlocks blocks, int nodes)
     {
@@ -440,7 +441,11 @@ public sealed class GlmFit
         Iterations++;
         if (converged || iteration >= Spec.MaxIterations)
         {
-            var inverse = cholesky.Solve(Matrix<double>.Build.DenseIdentity(p));
+            // The covariance uses the noisy H itself when it is positive definite: (H + λI)⁻¹ would understate the
+            // standard errors by the damping. Only an indefinite H falls back to the damped matrix.
+            var inverse = TryCholesky(h) is { } undamped
+                ? undamped.Solve(Matrix<double>.Build.DenseIdentity(p))
+                : cholesky.Solve(Matrix<double>.Build.DenseIdentity(p));
             // Build scales the unscaled covariance by the dispersion (Gaussian); the noise term is not scaled by it.
             double pearsonSum = blocks.Has(GlmLayout.Pearson) ? Math.Max(a[blocks[GlmLayout.Pearson]], 0) : 0;
             double phi = GlmMath.EstimatesDispersion(Spec.Family) && pearsonSum > 0 ? pearsonSum / Math.Max(_rows - p, 1) : 1;
@@ -464,6 +469,18 @@ public sealed class GlmFit
         _previousObjective = deviance;
         _request = request with { Round = request.Round + 1, Beta = [.. beta] };
         return false;
+    }
+
+    private static MathNet.Numerics.LinearAlgebra.Factorization.Cholesky<double>? TryCholesky(Matrix<double> h)
+    {
+        try
+        {
+            return h.Cholesky();
+        }
+        catch (ArgumentException)
+        {
+            return null;
+        }
     }
 
     /// <summary>Count blocks have scale 1, so their sums are exact non-negative integers.</summary>
