@@ -242,7 +242,6 @@ public static class GlmNode
             throw new ArgumentException($"β has {beta.Count} values, not {p}.", nameof(request));
         }
 
-        double yLow = f == GlmFamily.Gaussian ? -b.MaxAbsResponse : 0, yHigh = b.Response(f);
         Span<double> raw = stackalloc double[data.Features];
         Span<double> x = stackalloc double[p];
         foreach (var rows in data.RowsByPatient(dp.MaxRowsPerPatient))
@@ -257,8 +256,8 @@ public static class GlmNode
                 }
 
                 double w = Math.Min(data.Weight(i), b.MaxWeight);
-                double y = Math.Clamp(data.Y[i], yLow, yHigh);
-                double o = Math.Clamp(data.OffsetAt(i), -b.MaxAbsOffset, b.MaxAbsOffset);
+                double y = GlmPrivacy.ClipResponse(spec, data.Y[i]);
+                double o = GlmPrivacy.ClipOffset(spec, data.OffsetAt(i));
                 if (moments)
                 {
                     patient[blocks[GlmPrivacy.RowCount]] += 1;

@@ -205,6 +205,20 @@ public sealed record GlmPrivacy
         };
     }
 
+    /// <summary>The response as the DP fit uses it: clipped to [0, 1] (binomial), [0, Y] (Poisson) or [−Y, Y] (Gaussian).</summary>
+    public static double ClipResponse(GlmSpec spec, double y)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        return Math.Clamp(y, spec.Family == GlmFamily.Gaussian ? -spec.Bounds.MaxAbsResponse : 0, spec.Bounds.Response(spec.Family));
+    }
+
+    /// <summary>The offset as the DP fit uses it: clipped to [−O, O].</summary>
+    public static double ClipOffset(GlmSpec spec, double offset)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        return Math.Clamp(offset, -spec.Bounds.MaxAbsOffset, spec.Bounds.MaxAbsOffset);
+    }
+
     /// <summary>Largest |y − μ| with y and μ inside the declared bounds: 1 (binomial), Y + M otherwise.</summary>
     internal static double RowResidual(GlmSpec spec) =>
         spec.Family == GlmFamily.Binomial ? 1 : spec.Bounds.Response(spec.Family) + spec.Bounds.Mean(spec.Family);
