@@ -227,6 +227,31 @@ public class GlmPrivacyTests
     }
 
     [Fact]
+    public void A_noise_dominated_gaussian_fit_still_reports_finite_numbers()
+    {
+        // Small data, a wide response bound, little ρ: the noisy residual sum is likely negative. It is clamped
+        // (post-processing), so the AIC's log(RSS), the dispersion and every SE stay finite (JSON cannot carry NaN).
+        var nodes = Enumerable.Range(0, 3).Select(s => Cohort(40, 2, 30 + s, firstPatient: s * 1000)).ToList();
+        var spec = new GlmSpec(GlmFamily.Gaussian, Names, new GlmBounds(1_000_000, 1000) { MaxAbsResponse = 100_000, MaxAbsMean = 100_000 }, 8, maxIterations: 3)
+        {
+            Privacy = new GlmPrivacy(0.01, 4, 3, 2, [new(20, 100), new(0, 1)]),
+        };
+        for (ulong seed = 1; seed <= 5; seed++)
+        {
+            var fit = new GlmFit(spec);
+            var random = new SeededTestRandomBits(seed);
+            while (!fit.Accept(NoisySum(spec, fit.NextRequest().Layout, fit.NextRequest(), nodes, random)))
+            {
+            }
+
+            var r = fit.Result!;
+            Assert.True(double.IsFinite(r.Aic) && double.IsFinite(r.Deviance) && double.IsFinite(r.Dispersion), $"seed {seed}: AIC {r.Aic}, deviance {r.Deviance}");
+            Assert.All(r.StandardErrors, se => Assert.True(double.IsFinite(se) && se > 0));
+            Assert.All(r.Coefficients, b => Assert.True(double.IsFinite(b)));
+        }
+    }
+
+    [Fact]
     public void A_dp_study_needs_bounds_for_undocumented_features_and_fedavg_refuses_dp()
     {
         var e = Assert.Throws<StudyFileException>(() => GlmStudy.Parse(Parameters(("dp_rho", "1"), ("features", "age,ed_visits")), 8, minNodes: 3));

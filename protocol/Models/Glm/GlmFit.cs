@@ -428,7 +428,10 @@ public sealed class GlmFit
         var current = request.Beta!;
         var step = cholesky.Solve(s);
         var beta = Vector<double>.Build.DenseOfEnumerable(current) + step;
-        double deviance = a[blocks[GlmLayout.Deviance]];
+        // Deviances are non-negative: a noisy sum below zero is clamped to a tiny positive floor (post-processing), so
+        // that the Gaussian AIC's log(RSS) and every reported number stay finite.
+        double positive = 1e-9 * _rows;
+        double deviance = Math.Max(a[blocks[GlmLayout.Deviance]], positive);
         int iteration = Iterations + 1;
         if (Iterations == 0)
         {
@@ -447,7 +450,7 @@ public sealed class GlmFit
                 ? undamped.Solve(Matrix<double>.Build.DenseIdentity(p))
                 : cholesky.Solve(Matrix<double>.Build.DenseIdentity(p));
             // Build scales the unscaled covariance by the dispersion (Gaussian); the noise term is not scaled by it.
-            double pearsonSum = blocks.Has(GlmLayout.Pearson) ? Math.Max(a[blocks[GlmLayout.Pearson]], 0) : 0;
+            double pearsonSum = blocks.Has(GlmLayout.Pearson) ? Math.Max(a[blocks[GlmLayout.Pearson]], positive) : 0;
             double phi = GlmMath.EstimatesDispersion(Spec.Family) && pearsonSum > 0 ? pearsonSum / Math.Max(_rows - p, 1) : 1;
             var covariance = inverse + (inverse * inverse * (sigmaS * sigmaS / phi));
             var std = request.Standardization!;
