@@ -25,7 +25,7 @@ internal static class DemoCommand
     public static Command Create()
     {
         var output = new Option<DirectoryInfo?>("--out") { Description = "Keep the coordinator's and nodes' directories here (DIR/coordinator, DIR/nodes/<name>) and the fitted models (DIR/results/<study>.json) instead of a temporary folder." };
-        var dp = new Option<string>("--dp") { Description = "on: studies that support differential privacy add node-side noise (the composition); off: every study is exact (the demo's site policies allow it).", DefaultValueFactory = _ => "on" };
+        var dp = new Option<string>("--dp") { Description = "on: the composition and the GLMs add node-side discrete Gaussian noise (zCDP), charged to each node's privacy ledger; off: every study is exact (the demo's site policies allow it).", DefaultValueFactory = _ => "on" };
         dp.AcceptOnlyFromAmong("on", "off");
         var command = new Command("demo", "Run a coordinator and three nodes on loopback: an encrypted census, the population composition and the twin's federated GLMs, end to end.") { output, dp };
         command.SetAction((parse, cancellationToken) => Run(parse.GetValue(output), parse.GetValue(dp) == "on", cancellationToken));
@@ -46,7 +46,7 @@ internal static class DemoCommand
         {
             AnsiConsole.MarkupLine($"[bold]FederatedTwin demo[/]: a coordinator and {Sites.Length} hospital nodes, separate processes on 127.0.0.1, directories under {Markup.Escape(root)}");
             var exports = Path.Combine(root, "exports");
-            using var federation = await LocalFederation.Start(root, Sites, "HOPERAT", pollWaitSeconds: 2, cancellationToken, (i, node) =>
+            using var federation = await LocalFederation.Start(root, Sites, "HOPERAT", pollWaitSeconds: 2, cancellationToken, privacyBudget: DemoBudget, prepare: (i, node) =>
             {
                 // Each hospital: its own synthetic FHIR export (a different case mix), through the real ingest pipeline.
                 var export = Path.Combine(exports, Sites[i]);
@@ -134,13 +134,26 @@ internal static class DemoCommand
     }
 
     /// <summary>The demo's model set: what the twin needs to step a person-year forward.</summary>
-    private static readonly (string Id, string Family, string Outcome, string? MaxResponse)[] DemoModels =
+    /// <remarks>
+    /// MaxResponse bounds the outcome for the exact fit's codec; under DP the outcome is clipped to DpResponse (and
+    /// fitted means to the same bound), since the noise grows with the bound: ED visits at 10 a year, costs at $100,000.
+    /// </remarks>
+    private static readonly (string Id, string Family, string Outcome, string? MaxResponse, string? DpResponse)[] DemoModels =
     [
-        ("demo-admission", "binomial", "admission_next_year", null),
-        ("demo-ed-visits", "poisson", "ed_visits_next_year", "100"),
-        ("demo-death", "binomial", "death_next_year", null),
-        ("demo-cost", "gaussian", "cost_next_year", "5000000"),
+        ("demo-admission", "binomial", "admission_next_year", null, null),
+        ("demo-ed-visits", "poisson", "ed_visits_next_year", "100", "10"),
+        ("demo-death", "binomial", "death_next_year", null, null),
+        ("demo-cost", "gaussian", "cost_next_year", "5000000", "100000"),
     ];
+
+    /// <summary>zCDP ρ each DP model spends at each node (split over its rounds), and the demo sites' yearly budget for HOPERAT.</summary>
+    private const double ModelRho = 2, CompositionRho = 0.5, DemoBudget = 10;
+
+    /// <summary>The count features' declared ranges (the schema documents the 0/1 and age columns), and K.</summary>
+    private const string DpParameters = """
+          feature_bounds: "inpatient_admissions:0:10,ed_visits:0:20"
+          dp_max_rows_per_patient: "5"
+        """;
 
     /// <summary>A fitted model as DIR/results/&lt;study&gt;.json: every name is a column of `ftwin node features export --study`.</summary>
     private static JsonObject ResultFile(JsonNode model) => new()
@@ -188,8 +201,11 @@ internal static class DemoCommand
 
     private static async Task<List<JsonNode>?> TrainModels(LocalFederation federation, bool dp, string? results, CancellationToken cancellationToken)
     {
-        foreach (var (id, family, outcome, maxResponse) in DemoModels)
+        foreach (var (id, family, outcome, exactResponse, dpResponse) in DemoModels)
         {
+            var maxResponse = dp ? dpResponse : exactResponse;
+            var privacy = !dp ? string.Empty
+                : FormattableString.Invariant($"  dp_rho: \"{ModelRho}\"\n") + DpParameters + "\n" + (dpResponse is null ? string.Empty : $"  max_abs_mean: \"{dpResponse}\"\n");
             await federation.CreateStudy($"""
                 id: {id}
                 algorithm: federated-glm
@@ -205,7 +221,9 @@ internal static class DemoCommand
                   max_rows_per_node: "1000000"
                   max_abs_feature: "1000"
                   holdout: "0.2"
+                  start: null_model
                 {(maxResponse is null ? string.Empty : $"  max_abs_response: \"{maxResponse}\"")}
+                {privacy}
                 """, cancellationToken);
         }
 
@@ -219,11 +237,11 @@ internal static class DemoCommand
             description: The ACO's population by age band, sex and number of chronic conditions, with discrete Gaussian noise.
             parameters:
               year: "{CensusYear}"
-            {(dp ? "  dp_rho: \"0.5\"" : string.Empty)}
+            {(dp ? FormattableString.Invariant($"  dp_rho: \"{CompositionRho}\"") : string.Empty)}
             """, cancellationToken);
 
         var models = new List<JsonNode>();
-        foreach (var (id, _, _, _) in DemoModels)
+        foreach (var (id, _, _, _, _) in DemoModels)
         {
             var study = await federation.WaitForStudy(id, TimeSpan.FromSeconds(180), null, cancellationToken);
             if (study["state"]?.ToString() != "completed")
@@ -246,7 +264,7 @@ internal static class DemoCommand
         ModelCommands.Print(models[0]);
         ModelCommands.Print(models[1]);
         AnsiConsole.MarkupLine(dp
-            ? "[grey]The composition carries each node's discrete Gaussian noise (zCDP rho 0.5, charged to each node's privacy ledger); the GLMs are exact: DP for the GLM is not built yet.[/]"
+            ? FormattableString.Invariant($"[grey]Every model carries each node's discrete Gaussian noise, charged round by round to each node's privacy ledger: the composition zCDP rho {CompositionRho}, each GLM rho {ModelRho} over its rounds (features clipped to declared ranges, at most 5 patient-years per patient; intervals include the noise). --dp off gives the exact fits.[/]")
             : "[grey]--dp off: every study is exact.[/]");
         if (results is not null)
         {

@@ -43,12 +43,17 @@ internal static class StudyExport
         var rows = LocalFederatedGlm.Rows(node, glm, spec.PurposeOfUse.Code);
         output.WriteLine(string.Join(',', glm.Features.Append(glm.Outcome).Concat(glm.Offset is null ? [] : [glm.Offset]).Select(Quote)));
         var p = glm.Features.Count;
-        for (var i = 0; i < rows.Rows; i++)
+        // Under DP the node used at most K rows per patient, with features, outcome and offset clipped to the declared
+        // bounds: those are the rows, and the values, it contributed.
+        var dp = glm.Spec.Privacy;
+        var used = dp is null ? Enumerable.Range(0, rows.Rows) : rows.RowsByPatient(dp.MaxRowsPerPatient).SelectMany(r => r).Order();
+        foreach (var i in used)
         {
-            var values = Enumerable.Range(0, p).Select(j => rows.Design[(i * p) + j]).Append(rows.Responses[i]);
+            var values = Enumerable.Range(0, p).Select(j => dp is null ? rows.Design[(i * p) + j] : dp.FeatureBounds[j].Clip(rows.Design[(i * p) + j]))
+                .Append(dp is null ? rows.Responses[i] : GlmPrivacy.ClipResponse(glm.Spec, rows.Responses[i]));
             if (glm.Offset is not null)
             {
-                values = values.Append(rows.Offsets![i]);
+                values = values.Append(dp is null ? rows.Offsets![i] : GlmPrivacy.ClipOffset(glm.Spec, rows.Offsets![i]));
             }
 
             output.WriteLine(string.Join(',', values.Select(v => v.ToString("G17", CultureInfo.InvariantCulture))));

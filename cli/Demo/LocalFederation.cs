@@ -38,7 +38,7 @@ internal sealed class LocalFederation : IDisposable
     /// Starts the coordinator, prepares and enrolls each node, then starts the nodes. prepare gives a
     /// node its data (default: a seeded census file; the demo generates and ingests FHIR instead).
     /// </summary>
-    public static async Task<LocalFederation> Start(string root, IReadOnlyList<string> nodeNames, string policyPurposes, int pollWaitSeconds, CancellationToken cancellationToken, Action<int, NodeDirectory>? prepare = null)
+    public static async Task<LocalFederation> Start(string root, IReadOnlyList<string> nodeNames, string policyPurposes, int pollWaitSeconds, CancellationToken cancellationToken, Action<int, NodeDirectory>? prepare = null, double privacyBudget = 1.0)
     {
         var federation = new LocalFederation(root, ChildProcess.FreeLoopbackPort());
         try
@@ -61,7 +61,7 @@ internal sealed class LocalFederation : IDisposable
                         prepare(i, node);
                     }
 
-                    await File.WriteAllTextAsync(node.PolicyPath, DemoPolicy($"{identity["public_key"]}", policyPurposes), cancellationToken);
+                    await File.WriteAllTextAsync(node.PolicyPath, DemoPolicy($"{identity["public_key"]}", policyPurposes, privacyBudget), cancellationToken);
                     var token = (await admin.Send(HttpMethod.Post, "/v1/admin/tokens", cancellationToken: cancellationToken))!["token"]!.ToString();
                     await Enrollment.Enroll(node, federation.CoordinatorUrl, token, nodeNames[i], cancellationToken);
                 }
@@ -154,7 +154,7 @@ internal sealed class LocalFederation : IDisposable
         }
     }
 
-    public static string DemoPolicy(string coordinatorKey, string purposes) => $"""
+    public static string DemoPolicy(string coordinatorKey, string purposes, double privacyBudget = 1.0) => $"""
         # Demo site policy: joins federated sums and GLMs for the listed purposes from the demo's own coordinator, with at least 3 hospitals.
         version: 1
         trusted_coordinators:
@@ -163,9 +163,9 @@ internal sealed class LocalFederation : IDisposable
         purposes_allowed: [{purposes}]
         algorithms_allowed: [federated-sum, federated-glm, federated-composition, federated-fedavg]
         minimum_nodes: 3
-        dp_may_be_off: true      # the demo's census and GLMs are exact; its composition carries noise
+        dp_may_be_off: true      # the demo's census is exact; with --dp off so are its GLMs and composition
         privacy_budgets:
-          HOPERAT: 1.0
+          HOPERAT: {privacyBudget.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}
         """;
 
     private static async Task WaitReady(Uri health, ChildProcess process, CancellationToken cancellationToken)

@@ -28,6 +28,7 @@ public sealed class FederatedGlmAlgorithm(IAdditiveThresholdScheme scheme) : ISt
         var parameters = new Dictionary<string, string>(study.Parameters ?? new Dictionary<string, string>(), StringComparer.Ordinal)
         {
             ["purpose_of_use"] = study.PurposeOfUse.Code,
+            [GlmStudy.MinNodesParameter] = study.MinNodes.ToString(CultureInfo.InvariantCulture),
         };
         if (fit.Result is { } result)
         {
@@ -142,7 +143,19 @@ public sealed class FederatedGlmAlgorithm(IAdditiveThresholdScheme scheme) : ISt
                 ["purpose_of_use"] = study.PurposeOfUse.Code,
                 ["created_at"] = DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture),
                 ["evaluation"] = evaluation,
-                ["privacy"] = new JsonObject { ["dp"] = false, ["rho"] = null },
+                ["privacy"] = glm.Spec.Privacy is { } dp
+                    ? new JsonObject
+                    {
+                        ["dp"] = true,
+                        ["rho"] = dp.Rho,
+                        ["rounds_planned"] = dp.Rounds,
+                        ["rho_per_round"] = dp.RoundRho,
+                        ["rounds_run"] = r.Rounds + (evaluation is null ? 0 : 1),
+                        ["rho_spent"] = dp.RoundRho * (r.Rounds + (evaluation is null ? 0 : 1)),
+                        ["max_rows_per_patient"] = dp.MaxRowsPerPatient,
+                        ["min_honest_nodes"] = dp.MinHonestNodes,
+                    }
+                    : new JsonObject { ["dp"] = false, ["rho"] = null },
             },
         };
     }

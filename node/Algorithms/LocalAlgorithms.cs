@@ -10,6 +10,13 @@ public interface ILocalAlgorithm
 
     /// <summary>The round's statistics as fixed-point integers, ready to encrypt, with the named blocks they are laid out in.</summary>
     LocalStatistics Compute(RoundRequest request, NodeDirectory node, int maxParties);
+
+    /// <summary>
+    /// The zCDP ρ one round of this request spends at this node (0 when it adds no noise). The participant charges it to
+    /// the privacy ledger per round and keeps the noised vector, so a retried attempt re-sends it instead of drawing
+    /// fresh noise (which would spend the round's ρ again).
+    /// </summary>
+    double RoundRho(RoundRequest request, int maxParties) => 0;
 }
 
 /// <summary>

@@ -35,6 +35,10 @@ public sealed class LocalFederatedComposition : ILocalAlgorithm
         return new LocalStatistics(encoded, codec);
     }
 
+    /// <summary>One round spends the study's whole ρ.</summary>
+    public double RoundRho(RoundRequest request, int maxParties) =>
+        FederatedTwin.Protocol.Privacy.StudyPrivacy.Rho(request.Parameters);
+
     /// <summary>The exact counts (composition cells, then prevalence cells), for this node's eyes only.</summary>
     public static long[] Counts(NodeDirectory node, int year, string purpose)
     {

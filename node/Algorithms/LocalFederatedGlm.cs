@@ -24,14 +24,32 @@ public sealed class LocalFederatedGlm : ILocalAlgorithm
             var beta = System.Text.Json.JsonSerializer.Deserialize<double[]>(coefficients) ?? throw new InvalidOperationException("The evaluation round carries no coefficients.");
             var evaluation = GlmEvaluation.Compute(glm, beta, Rows(node, glm, purpose, heldOut: true));
             var evaluationCodec = new FixedPointCodec(GlmEvaluation.Layout(glm), maxParties);
-            return new LocalStatistics(evaluationCodec.Encode(evaluation), evaluationCodec);
+            return new LocalStatistics(Noised(glm, evaluationCodec.Blocks, evaluationCodec.Encode(evaluation)), evaluationCodec);
         }
 
         var round = GlmStudy.Deserialize(request.Parameters.GetValueOrDefault(GlmStudy.RequestParameter) ?? throw new InvalidOperationException("The round carries no GLM request."));
         var data = Rows(node, glm, purpose);
         var values = GlmNode.Compute(glm.Spec, round, data);
         var codec = new FixedPointCodec(round.Layout, maxParties);
-        return new LocalStatistics(codec.Encode(values), codec);
+        return new LocalStatistics(Noised(glm, round.Layout, codec.Encode(values)), codec);
+    }
+
+    /// <summary>Under DP, the ρ of one round (the study's ρ over its planned rounds), charged per round to the ledger.</summary>
+    public double RoundRho(RoundRequest request, int maxParties) =>
+        GlmStudy.Parse(request.Parameters, maxParties).Spec.Privacy?.RoundRho ?? 0;
+
+    /// <summary>
+    /// Under DP, this node's discrete Gaussian share per block (σ_b²/m, GlmPrivacy), added to the encoded integers before
+    /// encryption with the operating system's cryptographic generator; the exact sums never leave the node.
+    /// </summary>
+    private static long[] Noised(GlmStudy glm, IReadOnlyList<FixedPointBlock> layout, long[] encoded)
+    {
+        if (glm.Spec.Privacy is { } dp)
+        {
+            GlmPrivacy.AddNoise(encoded, layout, dp.NodeVariances(layout, block => dp.Clip(glm.Spec, block)), new FederatedTwin.Protocol.Privacy.CryptographicRandomBits());
+        }
+
+        return encoded;
     }
 
     /// <summary>The design rows: patient-years with an observed outcome and a value in every named column, of the training or the held-out patients.</summary>
@@ -47,6 +65,8 @@ public sealed class LocalFederatedGlm : ILocalAlgorithm
         var x = new List<double>();
         var y = new List<double>();
         var offset = new List<double>();
+        var patients = new List<int>();
+        var patientIndex = new Dictionary<string, int>(StringComparer.Ordinal);
         var builder = new FeatureBuilder(node.Store);
         var policy = node.LoadPolicy();
         foreach (var row in builder.ForStudy(policy, purpose))
@@ -66,9 +86,16 @@ public sealed class LocalFederatedGlm : ILocalAlgorithm
             x.AddRange(features.Select(f => f!.Value));
             y.Add(outcome);
             offset.Add(o.Value);
+            if (!patientIndex.TryGetValue(row.Pseudonym, out var index))
+            {
+                index = patientIndex.Count;
+                patientIndex.Add(row.Pseudonym, index);
+            }
+
+            patients.Add(index);
         }
 
-        return new GlmData(glm.Features.Count, [.. x], [.. y], offset: glm.Offset is null ? null : [.. offset]);
+        return new GlmData(glm.Features.Count, [.. x], [.. y], offset: glm.Offset is null ? null : [.. offset], patients: [.. patients]);
     }
 
     /// <summary>A feature's value in a row: the column itself, or 1/0 for an indicator column[level].</summary>

@@ -66,6 +66,9 @@ internal static class AdminEndpoints
         group.MapGet("/privacy-ledger", (NodeDirectory node) => Results.Ok(node.Store.Read(c =>
             c.Query("SELECT study_id, purpose, year, rho, recorded_at FROM privacy_ledger ORDER BY recorded_at").ToList())));
 
+        // What each round actually spent (the ledger above holds each study's planned ρ, charged at acceptance).
+        group.MapGet("/privacy-ledger/rounds", (NodeDirectory node) => Results.Ok(Policy.PrivacyLedgerReport.Rounds(node.Store)));
+
         group.MapGet("/events", (NodeDirectory node) => Results.Ok(node.Store.Read(c =>
             c.Query("SELECT at, kind, study_id, detail FROM events ORDER BY id DESC LIMIT 500").ToList())));
 

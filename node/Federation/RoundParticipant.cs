@@ -72,7 +72,7 @@ public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresh
         {
             var request = work.Request ?? throw new ParticipationRefusedException("The round request is missing.");
             var algorithm = _algorithms.GetValueOrDefault(request.Algorithm) ?? throw new ParticipationRefusedException($"This node has no local algorithm {request.Algorithm}.");
-            var statistics = algorithm.Compute(request, node, scheme.MaxParties);
+            var statistics = Statistics(work, request, algorithm);
             var values = statistics.Values;
             var ciphertext = scheme.Encrypt(key.CollectiveKey, values);
             var digest = SignedStatement.Digest(ciphertext);
@@ -213,6 +213,42 @@ public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresh
 
     private Contribution Sign(string kind, WorkItem work, byte[] payload, string? aggregateDigest = null) =>
         new(work.Study.Id, work.Round, work.Attempt, payload, node.Identity.Sign(SignedStatement.For(kind, work.Study.Id, work.Round, work.Attempt, payload, aggregateDigest)), aggregateDigest);
+
+    /// <summary>
+    /// The round's values. A round that adds DP noise is charged to the privacy ledger once, with the noised vector kept:
+    /// a later attempt of the same round and request gets the same noisy values (no fresh draw, no second spend); a
+    /// different request for a round already spent is refused.
+    /// </summary>
+    private LocalStatistics Statistics(WorkItem work, RoundRequest request, ILocalAlgorithm algorithm)
+    {
+        var rho = algorithm.RoundRho(request, scheme.MaxParties);
+        if (rho <= 0)
+        {
+            return algorithm.Compute(request, node, scheme.MaxParties);
+        }
+
+        var digest = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(WireJson.Serialize(request)));
+        var kept = node.Store.Read(c => c.QuerySingleOrDefault<(string request_sha256, byte[] noised_values)?>(
+            "SELECT request_sha256, noised_values FROM privacy_rounds WHERE study_id=@s AND round=@r", Args(work)));
+        if (kept is { } previous)
+        {
+            // A retried attempt re-sends the kept noisy values; the layout (the audit's statistic kinds) is the request's.
+            // The freshly computed values are discarded unreleased, so they spend nothing.
+            return previous.request_sha256 == digest
+                ? algorithm.Compute(request, node, scheme.MaxParties) with { Values = FromBytes(previous.noised_values) }
+                : throw new ParticipationRefusedException("This round already released noisy statistics for another request: a second release would spend its privacy budget again.");
+        }
+
+        var statistics = algorithm.Compute(request, node, scheme.MaxParties);
+        node.Store.Write((c, t) => c.Execute(
+            "INSERT OR IGNORE INTO privacy_rounds(study_id, round, purpose, year, rho, algorithm, request_sha256, noised_values, recorded_at) VALUES (@s, @r, @p, @year, @rho, @alg, @d, @v, @now)",
+            new { s = work.Study.Id.Value, r = work.Round, p = work.Study.PurposeOfUse.Code, year = DateTimeOffset.UtcNow.Year, rho, alg = request.Algorithm, d = digest, v = ToBytes(statistics.Values), now = DateTimeOffset.UtcNow.ToString("O") }, t));
+        return statistics with { Values = FromBytes(node.Store.Read(c => c.QuerySingle<byte[]>("SELECT noised_values FROM privacy_rounds WHERE study_id=@s AND round=@r", Args(work)))) };
+    }
+
+    private static byte[] ToBytes(long[] values) => System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()).ToArray();
+
+    private static long[] FromBytes(byte[] bytes) => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, long>(bytes).ToArray();
 
     private static object Args(WorkItem work) => new { s = work.Study.Id.Value, r = work.Round, a = work.Attempt };
 

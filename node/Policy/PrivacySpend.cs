@@ -7,6 +7,9 @@ namespace FederatedTwin.Node.Policy;
 /// <summary>One purpose's privacy spend: this calendar year against the policy's budget, and since the node began.</summary>
 public sealed record PrivacySpend(string Purpose, int Year, double PeriodSpent, double? PeriodBudget, double LifetimeSpent, double LifetimeEpsilon, int Studies);
 
+/// <summary>One round's spend: which study and round spent what, under which purpose, when.</summary>
+public sealed record RoundSpend(string StudyId, int Round, string Purpose, int Year, double Rho, string Algorithm, string RecordedAt);
+
 /// <summary>
 /// The node's privacy ledger read back (the privacy_ledger table: one entry per accepted study with the zCDP ρ
 /// it declared, charged at acceptance). zCDP composes by addition (Bun &amp; Steinke 2016, Lemma 1.7); the
@@ -15,6 +18,15 @@ public sealed record PrivacySpend(string Purpose, int Year, double PeriodSpent, 
 public static class PrivacyLedgerReport
 {
     public const double Delta = 1e-6;
+
+    /// <summary>
+    /// The per-round entries (privacy_rounds): one per round in which this node released noisy statistics, with the ρ that
+    /// round spent. Their sum per study is at most the study's planned ρ (the budget is checked, and charged, against the
+    /// plan; a study that converges early or fails spends less than it reserved).
+    /// </summary>
+    public static IReadOnlyList<RoundSpend> Rounds(NodeStore store, string? studyId = null) => store.Read(c => c.Query<(string study_id, long round, string purpose, long year, double rho, string algorithm, string recorded_at)>(
+            "SELECT study_id, round, purpose, year, rho, algorithm, recorded_at FROM privacy_rounds WHERE @s IS NULL OR study_id=@s ORDER BY recorded_at, round", new { s = studyId })
+        .Select(r => new RoundSpend(r.study_id, (int)r.round, r.purpose, (int)r.year, r.rho, r.algorithm, r.recorded_at)).ToList());
 
     public static IReadOnlyList<PrivacySpend> Read(NodeStore store, SitePolicy policy, int year)
     {

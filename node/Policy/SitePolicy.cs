@@ -335,6 +335,9 @@ public sealed class SitePolicy
             rho > 0 || DpMayBeOff
                 ? new(true, "dp_may_be_off", rho > 0 ? FormattableString.Invariant($"the study adds differential-privacy noise (zCDP rho {rho:G4})") : "the study adds no noise, which this site allows")
                 : new(false, "dp_may_be_off", "the study adds no differential-privacy noise (no parameters.dp_rho) and this site requires it"),
+            rho == 0 || study.Algorithm != "federated-fedavg"
+                ? new(true, "dp_supported", rho > 0 ? $"{study.Algorithm} adds the noise it declares" : "no noise is declared")
+                : new(false, "dp_supported", "federated-fedavg declares a dp_rho but adds no noise (locally trained weights have no per-patient bound): refused rather than charged for a privacy it does not give"),
             OutcomesAllowed is null || study.Parameters?.GetValueOrDefault("outcome") is not { } outcome || OutcomesAllowed.Contains(outcome)
                 ? new(true, "outcomes_allowed", OutcomesAllowed is null ? "this site allows any outcome" : "the study's outcome, if any, is allowed")
                 : new(false, "outcomes_allowed", $"outcome {study.Parameters!["outcome"]} is not allowed by this site (allowed: {List(OutcomesAllowed)})"),

@@ -70,6 +70,13 @@ public sealed class NodeStore
         // The tamper-evident audit trail (protocol/Audit, docs/operations.md): append-only, hash-chained,
         // with signed checkpoints. Kept beside `events`, which other code reads and which stays as it is.
         FederatedTwin.Protocol.Audit.AuditLog.Schema,
+        // Per-round privacy spend: which study and round spent what (privacy_ledger keeps the study's planned ρ, charged
+        // at acceptance). The noised vector is kept so that a retried attempt of the round re-sends the same noisy values
+        // rather than drawing fresh noise, which would spend the round's ρ again.
+        """
+        CREATE TABLE privacy_rounds(study_id TEXT NOT NULL, round INTEGER NOT NULL, purpose TEXT NOT NULL, year INTEGER NOT NULL, rho REAL NOT NULL,
+            algorithm TEXT NOT NULL, request_sha256 TEXT NOT NULL, noised_values BLOB NOT NULL, recorded_at TEXT NOT NULL, PRIMARY KEY(study_id, round));
+        """,
         // Data plane v3 (docs/architecture.md): one row per patient holding all of its de-identified
         // resources, merged at the end of each ingest from per-batch staging rows, instead of a row per
         // resource and fact. The derived tables are cleared with the old ones: re-run the ingest once

@@ -155,6 +155,75 @@ public sealed class GlmEndToEndTests
         return (x, y);
     }
 
+    [Fact]
+    public async Task A_dp_glm_charges_each_round_to_every_nodes_ledger_and_a_study_over_budget_is_refused()
+    {
+        var profiles = SyntheticProfile.All;
+        using var federation = await LocalFederationWithData("glm-dp", (i, node) =>
+        {
+            var export = TestFederation.TempDir("glm-dp-export");
+            PopulationGenerator.Generate(300, profiles[i % profiles.Count], (ulong)(41 + i), export);
+            new IngestPipeline(node).Run(export);
+        });
+        static string Yaml(string id, string rho) => $"""
+            id: {id}
+            algorithm: federated-glm
+            purpose_of_use: HOPERAT
+            min_nodes: 3
+            max_nodes: 3
+            phase_deadline_seconds: 30
+            parameters:
+              family: binomial
+              outcome: admission_next_year
+              features: age,sex_male,heart_failure,condition_count,inpatient_admissions
+              feature_bounds: "inpatient_admissions:0:5"
+              max_rows_per_node: "100000"
+              max_iterations: "3"
+              dp_max_rows_per_patient: "4"
+              dp_rho: "{rho}"
+            """;
+        await federation.CreateStudy(Yaml("glm-dp", "0.6"), CancellationToken.None);
+        var study = await federation.WaitForStudy("glm-dp", TimeSpan.FromSeconds(180), null, CancellationToken.None);
+        Assert.True(study["state"]?.ToString() == "completed", $"study {study["state"]}: {study["failure_reason"]}");
+        var privacy = study["result"]!["model"]!["privacy"]!;
+        Assert.True(privacy["dp"]!.GetValue<bool>());
+        Assert.Equal(4, privacy["rounds_planned"]!.GetValue<int>()); // moments + 3 Newton rounds
+        Assert.Equal(0.15, privacy["rho_per_round"]!.GetValue<double>(), 12);
+        var roundsRun = privacy["rounds_run"]!.GetValue<int>();
+        Assert.Equal(4, roundsRun);
+
+        foreach (var n in federation.Nodes)
+        {
+            using var dir = NodeDirectory.OpenOrInitialize(n.Dir);
+            // The plan, charged at acceptance, and one entry per round saying which study and round spent what.
+            Assert.Equal(0.6, dir.Store.Read(c => Dapper.SqlMapper.ExecuteScalar<double>(c, "SELECT SUM(rho) FROM privacy_ledger WHERE study_id='glm-dp'")), 12);
+            var rounds = FederatedTwin.Node.Policy.PrivacyLedgerReport.Rounds(dir.Store, "glm-dp");
+            Assert.Equal([1, 2, 3, 4], rounds.Select(r => r.Round).Order());
+            Assert.All(rounds, r =>
+            {
+                Assert.Equal(0.15, r.Rho, 12);
+                Assert.Equal("HOPERAT", r.Purpose);
+                Assert.Equal(GlmStudy.AlgorithmName, r.Algorithm);
+            });
+            Assert.Equal(0.6, rounds.Sum(r => r.Rho), 12);
+        }
+
+        // The policy's budget (1.0 for HOPERAT a year) has 0.4 left: a second DP GLM of 0.6 is refused, saying why.
+        await federation.CreateStudy(Yaml("glm-dp-over", "0.6").Replace("phase_deadline_seconds: 30", "phase_deadline_seconds: 5", StringComparison.Ordinal), CancellationToken.None);
+        var refused = await federation.WaitForStudy("glm-dp-over", TimeSpan.FromSeconds(120), null, CancellationToken.None);
+        Assert.Equal("failed", refused["state"]?.ToString());
+        Assert.All(refused["decisions"]!.AsArray(), d =>
+        {
+            Assert.False(d!["accept"]!.GetValue<bool>());
+            Assert.Equal("privacy_budgets", d["rule"]!.ToString());
+        });
+        foreach (var n in federation.Nodes)
+        {
+            using var dir = NodeDirectory.OpenOrInitialize(n.Dir);
+            Assert.Empty(FederatedTwin.Node.Policy.PrivacyLedgerReport.Rounds(dir.Store, "glm-dp-over"));
+        }
+    }
+
     private static Task<FederatedTwin.Cli.Demo.LocalFederation> LocalFederationWithData(string name, Action<int, NodeDirectory> prepare) =>
         FederatedTwin.Cli.Demo.LocalFederation.Start(TestFederation.TempDir(name), ["site-a", "site-b", "site-c"], "HOPERAT", pollWaitSeconds: 1, CancellationToken.None, prepare);
 }

@@ -58,6 +58,20 @@ public sealed class PolicyTests
         Assert.Equal(rule == "all_rules_passed", decision.Accept);
     }
 
+    [Theory]
+    [InlineData("federated-glm", "0.3", 0.0, "all_rules_passed")]
+    [InlineData("federated-glm", "0.3", 0.3, "privacy_budgets")]
+    [InlineData("federated-fedavg", "0.3", 0.0, "dp_supported")]
+    [InlineData("federated-fedavg", null, 0.0, "all_rules_passed")]
+    public void A_glm_is_charged_to_the_budget_and_fedavg_cannot_claim_dp(string algorithm, string? rho, double spent, string rule)
+    {
+        var policy = Parse(algorithms: "[federated-glm, federated-fedavg]", dp: "dp_may_be_off: true\nprivacy_budgets:\n  HOPERAT: 0.5");
+        var study = Study(algorithm: algorithm) with { Parameters = rho is null ? null : new Dictionary<string, string> { ["dp_rho"] = rho } };
+        var decision = policy.Decide(study, spent);
+        Assert.Equal(rule, decision.Rule);
+        Assert.Equal(rule == "all_rules_passed", decision.Accept);
+    }
+
     [Fact]
     public void Outcomes_and_the_minimum_cell_size_are_rules_too()
     {

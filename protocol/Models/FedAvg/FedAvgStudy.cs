@@ -28,6 +28,13 @@ public sealed record FedAvgStudy(GlmStudy Rows, int LocalIterations, double L2, 
             throw new StudyFileException("parameters.family", "federated-fedavg trains a logistic model: binomial only");
         }
 
+        if (Privacy.StudyPrivacy.Rho(p) > 0)
+        {
+            // Patient-level DP for FedAvg needs a per-patient bound on what a node's locally trained weights can move,
+            // which L-BFGS on all of a node's rows does not give (it would take DP-SGD at the node; docs/models.md).
+            throw new StudyFileException("parameters." + Privacy.StudyPrivacy.RhoParameter, "federated-fedavg adds no differential-privacy noise (no per-patient bound on locally trained weights): run it with DP off, or use federated-glm");
+        }
+
         var withFamily = new Dictionary<string, string>(p, StringComparer.Ordinal) { ["family"] = "binomial" };
         var rows = GlmStudy.Parse(withFamily, maxParties);
         return new FedAvgStudy(

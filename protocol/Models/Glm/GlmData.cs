@@ -8,7 +8,7 @@ namespace FederatedTwin.Protocol.Models.Glm;
 /// </summary>
 public sealed class GlmData
 {
-    public GlmData(int features, double[] x, double[] y, double[]? weights = null, double[]? offset = null)
+    public GlmData(int features, double[] x, double[] y, double[]? weights = null, double[]? offset = null, int[]? patients = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(features);
         ArgumentNullException.ThrowIfNull(x);
@@ -38,7 +38,13 @@ public sealed class GlmData
             throw new ArgumentException("weights must be finite and non-negative", nameof(weights));
         }
 
+        if (patients is not null && patients.Length != y.Length)
+        {
+            throw new ArgumentException("patients must have one value per row", nameof(patients));
+        }
+
         Features = features;
+        Patients = patients;
         X = x;
         Y = y;
         Weights = weights;
@@ -63,6 +69,50 @@ public sealed class GlmData
     internal double[]? Weights { get; }
 
     internal double[]? Offset { get; }
+
+    /// <summary>
+    /// Which patient each row belongs to (any integer identifying the patient within this node), or null. Differential
+    /// privacy needs it: the unit of privacy is the patient with all their patient-years, not the row.
+    /// </summary>
+    public IReadOnlyList<int>? Patients { get; }
+
+    /// <summary>
+    /// Row indices of positive weight grouped by patient, at most <paramref name="maxRowsPerPatient"/> per patient: the
+    /// first ones in row order, a choice that depends on that patient's rows alone (so one patient's presence changes
+    /// nothing about another's rows).
+    /// </summary>
+    public IReadOnlyList<List<int>> RowsByPatient(int maxRowsPerPatient)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxRowsPerPatient);
+        if (Patients is null)
+        {
+            throw new InvalidOperationException("Differential privacy needs each row's patient: per-patient clipping cannot be done on anonymous rows.");
+        }
+
+        var groups = new Dictionary<int, List<int>>();
+        var order = new List<List<int>>();
+        for (int i = 0; i < Rows; i++)
+        {
+            if (Weight(i) == 0)
+            {
+                continue;
+            }
+
+            if (!groups.TryGetValue(Patients[i], out var rows))
+            {
+                rows = [];
+                groups.Add(Patients[i], rows);
+                order.Add(rows);
+            }
+
+            if (rows.Count < maxRowsPerPatient)
+            {
+                rows.Add(i);
+            }
+        }
+
+        return order;
+    }
 
     internal ReadOnlySpan<double> Row(int i) => X.AsSpan(i * Features, Features);
 

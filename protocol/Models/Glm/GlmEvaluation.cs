@@ -16,34 +16,38 @@ public static class GlmEvaluation
     /// <summary>Risk histogram resolution: the AUC from binned scores differs from the exact one by at most half the share of tied pairs.</summary>
     public const int Bins = 1000;
 
+    /// <summary>
+    /// Under differential privacy every bin carries noise of the same size whatever its count, so fewer, wider bins keep
+    /// the noise in the AUC and calibration small (the binning bound on the AUC grows to half the tied share in 20 bins).
+    /// </summary>
+    public const int PrivateBins = 20;
+
+    public const string Positives = "positives";
+    public const string Negatives = "negatives";
+    public const string BrierSum = "brier_sum";
+    public const string CountBlock = "held_out_rows";
+    public const string SquaredErrorSum = "squared_error_sum";
+    public const string AbsoluteErrorSum = "absolute_error_sum";
+    public const string ResponseSumBlock = "held_out_response_sum";
+    public const string ResponseSquareSum = "response_square_sum";
+
+    public static int BinsFor(GlmSpec spec) => spec?.Privacy is null ? Bins : PrivateBins;
+
     public static IReadOnlyList<FixedPointBlock> Layout(GlmStudy glm)
     {
+        ArgumentNullException.ThrowIfNull(glm);
         var spec = glm.Spec;
         var rows = spec.Bounds.MaxRowsPerNode;
-        if (spec.Family == GlmFamily.Binomial)
-        {
-            return
-            [
-                new("positives", Bins, 1),
-                new("negatives", Bins, 1),
-                new("brier_sum", 1, GlmLayout.ScaleFor(rows, spec.MaxParties)),
-                new("count", 1, 1),
-            ];
-        }
-
-        var m = PredictionBound(glm);
-        return
-        [
-            new("count", 1, 1),
-            new("squared_error_sum", 1, GlmLayout.ScaleFor(rows * 4 * m * m, spec.MaxParties)),
-            new("absolute_error_sum", 1, GlmLayout.ScaleFor(rows * 2 * m, spec.MaxParties)),
-            new("response_sum", 1, GlmLayout.ScaleFor(rows * m, spec.MaxParties)),
-            new("response_square_sum", 1, GlmLayout.ScaleFor(rows * m * m, spec.MaxParties)),
-        ];
+        var m = PredictionBound(spec.Bounds);
+        var bins = BinsFor(spec);
+        (string Name, int Length, double Bound, bool Integer)[] blocks = spec.Family == GlmFamily.Binomial
+            ? [(Positives, bins, rows, true), (Negatives, bins, rows, true), (BrierSum, 1, rows, false), (CountBlock, 1, rows, true)]
+            : [(CountBlock, 1, rows, true), (SquaredErrorSum, 1, rows * 4 * m * m, false), (AbsoluteErrorSum, 1, rows * 2 * m, false), (ResponseSumBlock, 1, rows * m, false), (ResponseSquareSum, 1, rows * m * m, false)];
+        return GlmLayout.WithNoiseMargin(spec, [.. blocks.Select(b => (b.Name, b.Length, b.Bound))], integerBlocks: [.. blocks.Where(b => b.Integer).Select(b => b.Name)]);
     }
 
     /// <summary>Predictions are clamped to ±4·(max |y| + 1) (the GLM bounds' mean bound) so one wild extrapolation cannot break the codec.</summary>
-    private static double PredictionBound(GlmStudy glm) => 4 * (glm.Spec.Bounds.MaxAbsResponse + 1);
+    internal static double PredictionBound(GlmBounds bounds) => 4 * (bounds.MaxAbsResponse + 1);
 
     /// <summary>A node's evaluation vector for its held-out rows, given the fitted coefficients on the features' own scale (intercept first).</summary>
     public static double[] Compute(GlmStudy glm, IReadOnlyList<double> coefficients, GlmData heldOut)
@@ -56,25 +60,32 @@ public static class GlmEvaluation
             throw new ArgumentException($"The model has {coefficients.Count} coefficients; the study defines {glm.Spec.Coefficients}.", nameof(coefficients));
         }
 
-        var m = PredictionBound(glm);
+        var m = PredictionBound(glm.Spec.Bounds);
+        var dp = glm.Spec.Privacy;
+        // Under DP: at most K rows per patient (so one patient moves each block by at most the clip of
+        // GlmPrivacy.Clip) and the response clipped to its declared bounds, as in the fit.
+        IEnumerable<int> rows = dp is null ? Enumerable.Range(0, heldOut.Rows) : heldOut.RowsByPatient(dp.MaxRowsPerPatient).SelectMany(r => r);
+        long count = 0;
         if (glm.Spec.Family == GlmFamily.Binomial)
         {
-            var histogram = new ScoreHistogram(Bins);
+            var histogram = new ScoreHistogram(BinsFor(glm.Spec));
             double brier = 0;
-            for (var i = 0; i < heldOut.Rows; i++)
+            foreach (var i in rows)
             {
+                count++;
                 var p = 1 / (1 + Math.Exp(-Eta(coefficients, heldOut, i)));
-                var y = heldOut.Y[i];
+                var y = Math.Clamp(heldOut.Y[i], 0, 1);
                 histogram.Add(p, y >= 0.5);
                 brier += (p - y) * (p - y);
             }
 
-            return [.. histogram.Positives.Select(v => (double)v), .. histogram.Negatives.Select(v => (double)v), brier, heldOut.Rows];
+            return [.. histogram.Positives.Select(v => (double)v), .. histogram.Negatives.Select(v => (double)v), brier, count];
         }
 
         double sse = 0, sae = 0, sy = 0, syy = 0;
-        for (var i = 0; i < heldOut.Rows; i++)
+        foreach (var i in rows)
         {
+            count++;
             var eta = Eta(coefficients, heldOut, i);
             var mu = Math.Clamp(glm.Spec.Family == GlmFamily.Poisson ? Math.Exp(Math.Min(eta, 700)) : eta, -m, m);
             var y = Math.Clamp(heldOut.Y[i], -m, m);
@@ -84,7 +95,7 @@ public static class GlmEvaluation
             syy += y * y;
         }
 
-        return [heldOut.Rows, sse, sae, sy, syy];
+        return [count, sse, sae, sy, syy];
     }
 
     /// <summary>What the analyst sees: AUC, calibration and Brier score, or RMSE, MAE and R², with the held-out size.</summary>
@@ -93,21 +104,23 @@ public static class GlmEvaluation
         ArgumentNullException.ThrowIfNull(glm);
         if (glm.Spec.Family == GlmFamily.Binomial)
         {
-            var histogram = new ScoreHistogram(Bins);
-            for (var b = 0; b < Bins; b++)
+            var bins = BinsFor(glm.Spec);
+            var histogram = new ScoreHistogram(bins);
+            for (var b = 0; b < bins; b++)
             {
-                histogram.Positives[b] = (long)Math.Round(sum[b]);
-                histogram.Negatives[b] = (long)Math.Round(sum[Bins + b]);
+                // Noisy counts (DP) rounded to non-negative integers: post-processing, no privacy cost.
+                histogram.Positives[b] = Math.Max(0, (long)Math.Round(sum[b]));
+                histogram.Negatives[b] = Math.Max(0, (long)Math.Round(sum[bins + b]));
             }
 
-            var n = (long)Math.Round(sum[(2 * Bins) + 1]);
+            var n = Math.Max(0, (long)Math.Round(sum[(2 * bins) + 1]));
             var positives = histogram.Positives.Sum();
             return new JsonObject
             {
                 ["held_out_rows"] = n,
                 ["held_out_positives"] = positives,
                 ["auc"] = positives > 0 && positives < n ? histogram.Auc() : null,
-                ["brier"] = n > 0 ? BrierScore.FromAggregate(sum[2 * Bins], n) : null,
+                ["brier"] = n > 0 ? BrierScore.FromAggregate(Math.Max(0, sum[2 * bins]), n) : null,
                 ["calibration"] = new JsonArray([.. DecileCalibration.Compute(histogram).Select(g => (JsonNode)new JsonObject
                 {
                     ["count"] = g.Count,
@@ -117,7 +130,7 @@ public static class GlmEvaluation
             };
         }
 
-        var rows = (long)Math.Round(sum[0]);
+        var rows = Math.Max(0, (long)Math.Round(sum[0]));
         var sst = sum[4] - (rows > 0 ? sum[3] * sum[3] / rows : 0);
         return new JsonObject
         {

@@ -60,6 +60,13 @@ public sealed class GlmFit
         }
 
         int nodes = (int)Count(aggregate[blocks[GlmLayout.Count]]);
+        if (Spec.Privacy is { } dp)
+        {
+            bool done = AcceptPrivate(dp, request, aggregate, blocks, nodes);
+            Rounds++;
+            return done;
+        }
+
         long rows = Count(aggregate[blocks[GlmLayout.Count] + 1]);
         if (request.Kind == GlmRoundKind.Moments)
         {
@@ -74,7 +81,7 @@ public sealed class GlmFit
                 $"Round {request.Round} sums {nodes} nodes and {rows} rows, but the fit started with {_nodes} nodes and {_rows} rows: every node must take part in every round.");
         }
 
-        bool finished = AcceptIrls(request, aggregate, blocks);
+        bool finished = request.Kind == GlmRoundKind.Iterate && (request.Candidates > 1 || request.NullIntercept is not null) ? AcceptLineSearch(request, aggregate) : AcceptIrls(request, aggregate, blocks);
         Rounds++;
         Iterations++;
         return finished;
@@ -130,7 +137,76 @@ public sealed class GlmFit
                 break;
         }
 
+        if (Spec.StartFromNullModel)
+        {
+            // R's glm.fit with mustart = the null model's means: its first IRLS step, from the moments (no start round).
+            var first = NullStart(a, blocks, std, nullIntercept, sw, swy);
+            Iterations++;
+            var steps = LineSearchSteps;
+            _request = new GlmRequest(GlmRoundKind.Iterate, 2, GlmLayout.Irls(Spec, rows, start: false, steps.Count, nullDeviance: true), rows, std, [.. first], nullIntercept,
+                [nullIntercept, .. new double[Spec.Coefficients - 1]], steps);
+            return;
+        }
+
         _request = new GlmRequest(GlmRoundKind.Start, 2, GlmLayout.Irls(Spec, rows, start: true), rows, std, null, nullIntercept);
+    }
+
+    /// <summary>
+    /// The start round's weighted least squares at the null model's means, from moments: there W and W·z are a known
+    /// factor times data-only sums (binomial W = w·μ̄(1 − μ̄), W·z = W·α + w(y − μ̄); Poisson W = e^α·w·e^o,
+    /// W·z = W·α + w(y − μ); Gaussian W = w, W·z = w(y − o)), so X'W0X and X'W0z0 are Σ w·c·dd' and Σ w·d·y (d = [1, x]
+    /// raw) times them, mapped to the standardized design d̃ = B·d (row 0 = e0, row j = (−m_j/s_j)e0 + e_j/s_j).
+    /// </summary>
+    private Vector<double> NullStart(ReadOnlySpan<double> a, GlmBlocks blocks, GlmStandardization std, double alpha, double sw, double swy)
+    {
+        int p = Spec.Coefficients;
+        var cross = Matrix<double>.Build.Dense(p, p);
+        int at = blocks[GlmLayout.StartCrossProducts];
+        for (int j = 0; j < p; j++)
+        {
+            for (int l = j; l < p; l++)
+            {
+                cross[j, l] = cross[l, j] = a[at++];
+            }
+        }
+
+        var response = Vector<double>.Build.Dense(a.Slice(blocks[GlmLayout.StartCrossResponse], p).ToArray());
+        var column = cross.Column(0);
+        Matrix<double> h;
+        Vector<double> g;
+        switch (Spec.Family)
+        {
+            case GlmFamily.Binomial:
+                double mean = swy / sw, v = mean * (1 - mean);
+                h = cross * v;
+                g = (column * ((v * alpha) - mean)) + response;
+                break;
+            case GlmFamily.Poisson:
+                double e = Math.Exp(alpha);
+                h = cross * e;
+                g = (column * (e * (alpha - 1))) + response;
+                break;
+            default:
+                h = cross;
+                g = response;
+                break;
+        }
+
+        var b = Matrix<double>.Build.Dense(p, p);
+        b[0, 0] = 1;
+        for (int j = 1; j < p; j++)
+        {
+            b[j, 0] = -std.Means[j - 1] / std.Scales[j - 1];
+            b[j, j] = 1 / std.Scales[j - 1];
+        }
+
+        var ht = b * h * b.Transpose();
+        for (int j = 1; j < p; j++)
+        {
+            ht[j, j] += Spec.Ridge;
+        }
+
+        return GlmSolver.Solve(ht, b * g, Spec.CoefficientNames).Beta;
     }
 
     private bool AcceptIrls(GlmRequest request, ReadOnlySpan<double> a, GlmBlocks blocks)
@@ -200,15 +276,215 @@ public sealed class GlmFit
         }
 
         _previousObjective = objective;
+        // The point just evaluated: the next round searches along the Newton step from it (none after R's start, whose
+        // μ0 is not a β; after a start from the null model it is (α, 0, …)).
+        IReadOnlyList<double>? evaluated = request.Kind == GlmRoundKind.Iterate ? request.Beta
+            : Spec.StartFromNullModel ? [request.NullIntercept!.Value, .. new double[p - 1]]
+            : null;
+        var steps = evaluated is null ? null : LineSearchSteps;
         _request = request with
         {
             Kind = GlmRoundKind.Iterate,
             Round = request.Round + 1,
-            Layout = GlmLayout.Irls(Spec, _rows, start: false),
+            Layout = GlmLayout.Irls(Spec, _rows, start: false, steps?.Count ?? 1),
             Beta = [.. beta],
             NullIntercept = null,
+            LineSearchBase = evaluated,
+            Steps = steps,
         };
         return false;
+    }
+
+    /// <summary>
+    /// Step lengths every Newton round evaluates at once along the step from the last evaluated point: the full step
+    /// first, step-halving (R's glm.fit halves a step whose deviance is not finite; here a step that does not lower the
+    /// deviance most is replaced by a shorter one) and one doubled step for a start far from the MLE. Each candidate
+    /// costs its blocks in the same encrypted vector, not another round: a line search without extra aggregations.
+    /// </summary>
+    public static IReadOnlyList<double> LineSearchSteps { get; } = [1, 0.5, 0.25, 2];
+
+    /// <summary>
+    /// Picks the candidate with the lowest deviance (the full step unless another is lower by more than 1e-9 relative,
+    /// so that near the optimum the iteration stays Newton's, quadratically convergent) and carries on from it exactly
+    /// as if only that point had been evaluated. Whichever point is chosen, the fit's fixed point, its convergence rule
+    /// and the final statistics are those of the exact IRLS.
+    /// </summary>
+    private bool AcceptLineSearch(GlmRequest request, ReadOnlySpan<double> a)
+    {
+        var single = GlmLayout.Irls(Spec, _rows, start: false);
+        var singleBlocks = new GlmBlocks(single);
+        int count = single[0].Length, head = count, per = singleBlocks.Length - count, dev = singleBlocks[GlmLayout.Deviance] - count;
+        if (request.NullIntercept is not null)
+        {
+            // First round after a null-model start: the null deviance is the deviance at the start point.
+            _nullDeviance = a[count];
+            _previousObjective = _nullDeviance;
+            head++;
+        }
+
+        int chosen = 0;
+        double best = a[head + dev];
+        for (int c = 1; c < request.Candidates; c++)
+        {
+            double d = a[head + (c * per) + dev];
+            if (d < best - (1e-9 * (Math.Abs(best) + 0.1)))
+            {
+                best = d;
+                chosen = c;
+            }
+        }
+
+        var sub = new double[singleBlocks.Length];
+        a[..count].CopyTo(sub);
+        a.Slice(head + (chosen * per), per).CopyTo(sub.AsSpan(count));
+        return AcceptIrls(request with { Layout = single, Beta = request.CandidateBeta(chosen), NullIntercept = null, LineSearchBase = null, Steps = null }, sub, singleBlocks);
+    }
+
+    /// <summary>
+    /// Under differential privacy. Moments: the noisy row count and Σw, Σwy (Σ offset) give n and the null model's
+    /// intercept α (clamped inside the family's range: noise can push Σwy/Σw outside it); the fit starts at β̃ = (α, 0, …)
+    /// on the [−1, 1] design scale, where its deviance is the null deviance. Newton rounds: β̃ ← β̃ + (H + λI)⁻¹s with the
+    /// noisy Hessian H and score s. The damping λ keeps H + λI positive definite: the symmetric noise matrix E (entries of
+    /// standard deviation σ_H·√(nodes/m) at most) has ‖E‖ ≤ σ(2√p + t) with probability ≥ 1 − e^(−t²/4) (Bandeira &amp;
+    /// van Handel 2016, Ann. Probab., Cor. 3.12 and Remark 3.13), so λ = declared ridge + σ_H·√(nodes/m)·(2√p + 6) makes H + E + λI ⪰ H
+    /// except with probability ~1e-4; if the Cholesky still fails, λ doubles until it succeeds (post-processing, free).
+    /// Unlike the exact fit's ridge, the damping does not move the fixed point: s(β̃) = 0 is the unpenalized MLE
+    /// (Levenberg–Marquardt damping, not penalization), so λ slows convergence but adds no bias at the fixed point. The
+    /// reported covariance is H⁻¹ (the noisy H; (H + λI)⁻¹ only if H is indefinite) plus the last step's score noise
+    /// σ_s²·(nodes/m)·H⁻², so the intervals include the score's DP noise (not the Hessian's, nor incomplete convergence).
+    /// </summary>
+    private bool AcceptPrivate(GlmPrivacy dp, GlmRequest request, ReadOnlySpan<double> a, GlmBlocks blocks, int nodes)
+    {
+        int p = Spec.Coefficients;
+        if (request.Kind == GlmRoundKind.Moments)
+        {
+            if (nodes < 1 || nodes > Spec.MaxParties)
+            {
+                throw new InvalidOperationException($"The moments sum {nodes} nodes; the study allows 1 to {Spec.MaxParties}.");
+            }
+
+            long rows = (long)Math.Round(a[blocks[GlmPrivacy.RowCount]]);
+            if (rows <= p)
+            {
+                throw new InvalidOperationException($"About {Math.Max(rows, 0)} rows (noisy count) cannot identify {p} coefficients.");
+            }
+
+            _nodes = nodes;
+            _rows = rows;
+            double sw = Math.Max(a[blocks[GlmLayout.WeightSum]], 1), swy = a[blocks[GlmLayout.ResponseSum]];
+            double floor = 0.5 / rows;
+            double alpha = Spec.Family switch
+            {
+                GlmFamily.Binomial => GlmMath.Link(GlmFamily.Binomial, Math.Clamp(swy / sw, floor, 1 - floor)),
+                GlmFamily.Poisson => Math.Log(Math.Max(swy, 0.5) / Math.Max(Spec.HasOffset ? a[blocks[GlmLayout.OffsetSum]] : sw, 1)),
+                _ => (swy - (Spec.HasOffset ? a[blocks[GlmLayout.OffsetSum]] : 0)) / sw,
+            };
+            var start = new double[p];
+            start[0] = alpha;
+            _request = new GlmRequest(GlmRoundKind.Iterate, 2, GlmLayout.Irls(Spec, rows, start: false), rows, dp.Standardization(), start, null);
+            return false;
+        }
+
+        if (nodes != _nodes)
+        {
+            throw new InvalidOperationException(
+                $"Round {request.Round} sums {nodes} nodes, but the fit started with {_nodes}: every node must take part in every round.");
+        }
+
+        var h = Matrix<double>.Build.Dense(p, p);
+        int at = blocks[GlmLayout.Xtwx];
+        for (int j = 0; j < p; j++)
+        {
+            for (int l = j; l < p; l++)
+            {
+                h[j, l] = h[l, j] = a[at++];
+            }
+        }
+
+        var s = Vector<double>.Build.Dense(a.Slice(blocks[GlmPrivacy.Score], p).ToArray());
+        var layout = request.Layout;
+        double inflation = Math.Sqrt((double)nodes / dp.MinHonestNodes);
+        double sigmaH = dp.TargetSigma(layout, layout.First(b => b.Name == GlmLayout.Xtwx), dp.Clip(Spec, GlmLayout.Xtwx)) * inflation;
+        double sigmaS = dp.TargetSigma(layout, layout.First(b => b.Name == GlmPrivacy.Score), dp.Clip(Spec, GlmPrivacy.Score)) * inflation;
+        double lambda = Spec.Ridge + (sigmaH * ((2 * Math.Sqrt(p)) + 6));
+        MathNet.Numerics.LinearAlgebra.Factorization.Cholesky<double>? cholesky = null;
+        for (int attempt = 0; attempt < 200 && cholesky is null; attempt++, lambda *= 2)
+        {
+            try
+            {
+                cholesky = (h + (Matrix<double>.Build.DenseIdentity(p) * lambda)).Cholesky();
+            }
+            catch (ArgumentException)
+            {
+                cholesky = null;
+            }
+        }
+
+        if (cholesky is null)
+        {
+            throw new InvalidOperationException("The noisy Hessian stays indefinite after damping: the statistics are unusable.");
+        }
+
+        var current = request.Beta!;
+        var step = cholesky.Solve(s);
+        var beta = Vector<double>.Build.DenseOfEnumerable(current) + step;
+        // Deviances are non-negative: a noisy sum below zero is clamped to a tiny positive floor (post-processing), so
+        // that the Gaussian AIC's log(RSS) and every reported number stay finite.
+        double positive = 1e-9 * _rows;
+        double deviance = Math.Max(a[blocks[GlmLayout.Deviance]], positive);
+        int iteration = Iterations + 1;
+        if (Iterations == 0)
+        {
+            _nullDeviance = deviance; // evaluated at (α, 0, …): the null model's means
+        }
+
+        double change = step.AbsoluteMaximum();
+        // Only the step decides: each round's deviance carries its own noise (and may sit at the clamp), so a deviance
+        // change below 1e-12 would be chance, not convergence.
+        bool converged = change < GlmSpec.CoefficientTolerance;
+        Iterations++;
+        if (converged || iteration >= Spec.MaxIterations)
+        {
+            // The covariance uses the noisy H itself when it is positive definite: (H + λI)⁻¹ would understate the
+            // standard errors by the damping. Only an indefinite H falls back to the damped matrix.
+            var inverse = TryCholesky(h) is { } undamped
+                ? undamped.Solve(Matrix<double>.Build.DenseIdentity(p))
+                : cholesky.Solve(Matrix<double>.Build.DenseIdentity(p));
+            // Build scales the unscaled covariance by the dispersion (Gaussian); the noise term is not scaled by it.
+            double pearsonSum = blocks.Has(GlmLayout.Pearson) ? Math.Max(a[blocks[GlmLayout.Pearson]], positive) : 0;
+            double phi = GlmMath.EstimatesDispersion(Spec.Family) && pearsonSum > 0 ? pearsonSum / Math.Max(_rows - p, 1) : 1;
+            var covariance = inverse + (inverse * inverse * (sigmaS * sigmaS / phi));
+            var std = request.Standardization!;
+            var t = std.Transform();
+            double aicSum = blocks.Has(GlmLayout.Aic) ? a[blocks[GlmLayout.Aic]] : 0;
+            Result = GlmSummary.Build(
+                Spec.Family,
+                Spec.CoefficientNames,
+                t * beta,
+                t * covariance * t.Transpose(),
+                new GlmTotals(_rows, _nodes, deviance, _nullDeviance, aicSum, pearsonSum, 0),
+                request.Round,
+                iteration,
+                converged,
+                std);
+            return true;
+        }
+
+        _previousObjective = deviance;
+        _request = request with { Round = request.Round + 1, Beta = [.. beta] };
+        return false;
+    }
+
+    private static MathNet.Numerics.LinearAlgebra.Factorization.Cholesky<double>? TryCholesky(Matrix<double> h)
+    {
+        try
+        {
+            return h.Cholesky();
+        }
+        catch (ArgumentException)
+        {
+            return null;
+        }
     }
 
     /// <summary>Count blocks have scale 1, so their sums are exact non-negative integers.</summary>

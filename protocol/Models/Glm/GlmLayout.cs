@@ -55,20 +55,34 @@ public static class GlmLayout
     /// <summary>Families with estimated dispersion (Gaussian): Σ w(y − μ)²/V(μ).</summary>
     public const string Pearson = "pearson";
 
+    /// <summary>Moments round with a null-model start: Σ w·c·[1, x][1, x]' (upper triangle, raw scale; c = e^o for Poisson, else 1).</summary>
+    public const string StartCrossProducts = "start_xtwx";
+
+    /// <summary>Moments round with a null-model start: Σ w·[1, x]·(y − o) for the Gaussian family, Σ w·[1, x]·y otherwise.</summary>
+    public const string StartCrossResponse = "start_xtwy";
+
     private const double Headroom = 2;
 
-    public static IReadOnlyList<FixedPointBlock> For(GlmSpec spec, GlmRoundKind kind, long totalRows) => kind switch
+    public static IReadOnlyList<FixedPointBlock> For(GlmSpec spec, GlmRoundKind kind, long totalRows, int candidates = 1, bool nullDeviance = false) => kind switch
     {
         GlmRoundKind.Moments => Moments(spec),
         GlmRoundKind.Start => Irls(spec, totalRows, start: true),
-        GlmRoundKind.Iterate => Irls(spec, totalRows, start: false),
+        GlmRoundKind.Iterate => Irls(spec, totalRows, start: false, candidates, nullDeviance),
         _ => throw new ArgumentOutOfRangeException(nameof(kind)),
     };
+
+    /// <summary>Name of a block of line-search candidate <paramref name="candidate"/> (the count block is shared).</summary>
+    public static string CandidateBlock(string name, int candidate) => $"{name}#{candidate}";
 
     /// <summary>The moments round, bounded by the declared rows per node and raw feature magnitude.</summary>
     public static IReadOnlyList<FixedPointBlock> Moments(GlmSpec spec)
     {
         ArgumentNullException.ThrowIfNull(spec);
+        if (spec.Privacy is not null)
+        {
+            return PrivateMoments(spec);
+        }
+
         var b = spec.Bounds;
         double n = b.MaxRowsPerNode, w = b.MaxWeight;
         int k = spec.FeatureNames.Count;
@@ -90,14 +104,49 @@ public static class GlmLayout
 
         blocks.Add(Block(spec, FeatureSum, k, n * b.MaxAbsFeature));
         blocks.Add(Block(spec, FeatureSumOfSquares, k, n * b.MaxAbsFeature * b.MaxAbsFeature));
+        if (spec.StartFromNullModel)
+        {
+            // The start round's X'W0X and X'W0z0 at the null model's means are these moments times known factors
+            // (GlmFit.NullStart), so the start needs no aggregation of its own.
+            double x = Math.Max(b.MaxAbsFeature, 1), c = spec.Family == GlmFamily.Poisson ? Math.Exp(b.MaxAbsOffset) : 1;
+            int p = spec.Coefficients;
+            blocks.Add(Block(spec, StartCrossProducts, p * (p + 1) / 2, n * w * c * x * x));
+            blocks.Add(Block(spec, StartCrossResponse, p, n * w * x * (b.Response(spec.Family) + b.MaxAbsOffset)));
+        }
+
         return blocks;
     }
 
     /// <summary>An IRLS round, bounded through the global row count (see the type's remarks).</summary>
+    public static IReadOnlyList<FixedPointBlock> Irls(GlmSpec spec, long totalRows, bool start, int candidates, bool nullDeviance = false)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(candidates);
+        var single = Irls(spec, totalRows, start);
+        if (candidates == 1 && !nullDeviance)
+        {
+            return single;
+        }
+
+        var b = spec.Bounds;
+        List<FixedPointBlock> head = [single[0]];
+        if (nullDeviance)
+        {
+            // The first Newton round after a null-model start also sums the null model's deviance (its β is (α, 0, …)).
+            head.Add(Block(spec, NullDeviance, 1, Headroom * totalRows * b.RowDeviance(spec.Family, b.NullMean(spec.Family))));
+        }
+
+        return [.. head, .. Enumerable.Range(0, candidates).SelectMany(c => single.Skip(1).Select(x => x with { Name = CandidateBlock(x.Name, c) }))];
+    }
+
     public static IReadOnlyList<FixedPointBlock> Irls(GlmSpec spec, long totalRows, bool start)
     {
         ArgumentNullException.ThrowIfNull(spec);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(totalRows);
+        if (spec.Privacy is not null)
+        {
+            return start ? throw new InvalidOperationException("Under differential privacy the fit starts from the null model's coefficients: there is no start round.") : PrivateNewton(spec);
+        }
+
         var b = spec.Bounds;
         var f = spec.Family;
         int p = spec.Coefficients;
@@ -127,6 +176,77 @@ public static class GlmLayout
         }
 
         return blocks;
+    }
+
+    /// <summary>
+    /// Moments under DP: nodes (count, unnoised: not patient data), then the noisy row count, Σw, Σwy (and the offset sum).
+    /// Feature sums are not needed: the design scale comes from the declared feature bounds.
+    /// </summary>
+    private static List<FixedPointBlock> PrivateMoments(GlmSpec spec)
+    {
+        var b = spec.Bounds;
+        double n = b.MaxRowsPerNode, w = b.MaxWeight;
+        var blocks = new List<(string, int, double)> { (GlmPrivacy.RowCount, 1, n), (WeightSum, 1, n * w), (ResponseSum, 1, n * w * b.Response(spec.Family)) };
+        if (spec.HasOffset)
+        {
+            blocks.Add((OffsetSum, 1, n * w * GlmMath.OffsetStatistic(spec.Family, b.MaxAbsOffset)));
+        }
+
+        return [new(Count, 2, 1), .. WithNoiseMargin(spec, blocks, [GlmPrivacy.RowCount])];
+    }
+
+    /// <summary>
+    /// A Newton round under DP: nodes, the Hessian's upper triangle, the score, the deviance and the AIC or Pearson sum.
+    /// Features lie in [−1, 1], so a node's sums are bounded by its rows (at most MaxRowsPerNode) times the per-row maxima.
+    /// </summary>
+    private static List<FixedPointBlock> PrivateNewton(GlmSpec spec)
+    {
+        var b = spec.Bounds;
+        var f = spec.Family;
+        int p = spec.Coefficients;
+        double n = b.MaxRowsPerNode;
+        var blocks = new List<(string, int, double)>
+        {
+            (Xtwx, p * (p + 1) / 2, n * b.RowWorkingWeight(f)),
+            (GlmPrivacy.Score, p, n * b.MaxWeight * GlmPrivacy.RowResidual(spec)),
+            (Deviance, 1, n * b.RowDeviance(f, b.Mean(f))),
+        };
+        if (GlmMath.HasAicTerm(f))
+        {
+            blocks.Add((Aic, 1, n * b.RowAic(f)));
+        }
+
+        if (GlmMath.EstimatesDispersion(f))
+        {
+            blocks.Add((Pearson, 1, n * b.RowDeviance(f, b.Mean(f))));
+        }
+
+        return [new(Count, 2, 1), .. WithNoiseMargin(spec, blocks, [])];
+    }
+
+    /// <summary>
+    /// Blocks with scales for per-party bounds; under DP each bound first grows by <see cref="GlmPrivacy.NoiseMargin"/> times
+    /// the block's target σ (taken at scale 1, an upper bound; the sum of all shares has σ·√(P/m), far inside P such margins), so that values plus every party's noise share cannot make
+    /// the sum wrap (DiscreteGaussian.AddNoise leaves the headroom to the caller). Integer blocks keep scale 1.
+    /// </summary>
+    internal static IReadOnlyList<FixedPointBlock> WithNoiseMargin(GlmSpec spec, IReadOnlyList<(string Name, int Length, double Bound)> blocks, IReadOnlyList<string> integerBlocks)
+    {
+        var provisional = blocks.Select(b => new FixedPointBlock(b.Name, b.Length, 1)).ToList();
+        return [.. blocks.Select((b, i) =>
+        {
+            if (integerBlocks.Contains(b.Name))
+            {
+                return provisional[i];
+            }
+
+            var bound = b.Bound;
+            if (spec.Privacy is { } dp)
+            {
+                bound += GlmPrivacy.NoiseMargin * dp.TargetSigma(provisional, provisional[i], dp.Clip(spec, b.Name));
+            }
+
+            return new FixedPointBlock(b.Name, b.Length, ScaleFor(bound, spec.MaxParties));
+        })];
     }
 
     /// <summary>The largest power of two s with bound·s within the codec's per-party limit.</summary>

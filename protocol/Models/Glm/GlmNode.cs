@@ -12,12 +12,23 @@ public static class GlmNode
         ArgumentNullException.ThrowIfNull(spec);
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(data);
-        if (!request.Layout.SequenceEqual(GlmLayout.For(spec, request.Kind, request.TotalRows)))
+        bool nullDeviance = request.Kind == GlmRoundKind.Iterate && request.NullIntercept is not null;
+        if (!request.Layout.SequenceEqual(GlmLayout.For(spec, request.Kind, request.TotalRows, request.Candidates, nullDeviance)))
         {
             throw new ArgumentException("The request's layout is not the one the study's spec defines for this round.", nameof(request));
         }
 
+        if (spec.Privacy is { } dp)
+        {
+            return ComputePrivate(spec, dp, request, data);
+        }
+
         CheckRows(spec, data);
+        if (request.Candidates > 1 || nullDeviance)
+        {
+            return LineSearch(spec, request, data);
+        }
+
         var blocks = new GlmBlocks(request.Layout);
         var v = new double[blocks.Length];
         v[blocks[GlmLayout.Count]] = 1;
@@ -28,6 +39,41 @@ public static class GlmNode
         else
         {
             Irls(spec, request, data, blocks, v);
+        }
+
+        return v;
+    }
+
+    /// <summary>One round of a line search: the count block, then every candidate's blocks, each at its own β̃_t.</summary>
+    private static double[] LineSearch(GlmSpec spec, GlmRequest request, GlmData data)
+    {
+        var single = GlmLayout.Irls(spec, request.TotalRows, start: false);
+        int per = single.Sum(b => b.Length) - single[0].Length;
+        int head = request.Layout.Count - (request.Candidates * (single.Count - 1)) == 2 ? single[0].Length + 1 : single[0].Length;
+        var v = new double[request.Length];
+        for (int c = 0; c < request.Candidates; c++)
+        {
+            var part = new double[single.Sum(b => b.Length)];
+            var sub = request with { Layout = single, Beta = request.CandidateBeta(c), NullIntercept = null, LineSearchBase = null, Steps = null };
+            Irls(spec, sub, data, new GlmBlocks(single), part);
+            part[0] = 1;
+            part.AsSpan(0, single[0].Length).CopyTo(v);
+            part.AsSpan(single[0].Length).CopyTo(v.AsSpan(head + (c * per)));
+        }
+
+        if (request.NullIntercept is { } alpha)
+        {
+            double deviance = 0;
+            for (int i = 0; i < data.Rows; i++)
+            {
+                double w = data.Weight(i);
+                if (w != 0)
+                {
+                    deviance += GlmMath.Deviance(spec.Family, data.Y[i], GlmMath.LinkInverse(spec.Family, alpha + data.OffsetAt(i)), w);
+                }
+            }
+
+            v[single[0].Length] = deviance;
         }
 
         return v;
@@ -65,6 +111,24 @@ public static class GlmNode
                 v[sx + j] += x[j];
                 v[sxx + j] += x[j] * x[j];
             }
+
+            if (spec.StartFromNullModel)
+            {
+                double o = data.OffsetAt(i);
+                double c = w * (spec.Family == GlmFamily.Poisson ? Math.Exp(o) : 1);
+                double r = w * (data.Y[i] - (spec.Family == GlmFamily.Gaussian ? o : 0));
+                int at = blocks[GlmLayout.StartCrossProducts], xy = blocks[GlmLayout.StartCrossResponse];
+                for (int j = 0; j <= k; j++)
+                {
+                    double xj = j == 0 ? 1 : x[j - 1];
+                    for (int l = j; l <= k; l++)
+                    {
+                        v[at++] += c * xj * (l == 0 ? 1 : x[l - 1]);
+                    }
+
+                    v[xy + j] += r * xj;
+                }
+            }
         }
     }
 
@@ -99,8 +163,9 @@ public static class GlmNode
             double eta;
             if (beta is null)
             {
-                // R's glm.fit starts from η = g(μ0), without the offset, not from β = 0.
-                eta = GlmMath.Link(f, GlmMath.StartMean(f, y, w));
+                // R's glm.fit starts from η = g(μ0), without the offset, not from β = 0; with mustart = the null model's
+                // means, η0 = α + o (the offset is part of those means).
+                eta = spec.StartFromNullModel ? nullIntercept + o : GlmMath.Link(f, GlmMath.StartMean(f, y, w));
             }
             else
             {
@@ -141,6 +206,124 @@ public static class GlmNode
                 v[pearson] += w * (y - row.Mu) * (y - row.Mu) / GlmMath.Variance(f, row.Mu);
             }
         }
+    }
+
+    /// <summary>
+    /// The round's sums under differential privacy (<see cref="GlmPrivacy"/>): raw values clipped to the declared bounds,
+    /// at most K rows per patient, features on the [−1, 1] design scale, each patient's total per block clipped to the
+    /// block's L2 bound before it is added. The count block says only that this node took part (rows: 0, since the row
+    /// count is noised in the moments round and not sent again). Noise is added after encoding (LocalFederatedGlm).
+    /// </summary>
+    private static double[] ComputePrivate(GlmSpec spec, GlmPrivacy dp, GlmRequest request, GlmData data)
+    {
+        if (data.Features != spec.FeatureNames.Count || spec.HasOffset != data.Offset is not null)
+        {
+            throw new ArgumentException("The node's rows do not have the study's features and offset.", nameof(data));
+        }
+
+        if (data.Rows > spec.Bounds.MaxRowsPerNode)
+        {
+            throw new ArgumentException("The node holds more rows than the study's declared MaxRowsPerNode.", nameof(data));
+        }
+
+        var blocks = new GlmBlocks(request.Layout);
+        var v = new double[blocks.Length];
+        v[blocks[GlmLayout.Count]] = 1;
+        var names = request.Layout.Where(b => b.Name != GlmLayout.Count).ToList();
+        var patient = new double[blocks.Length];
+        var std = dp.Standardization();
+        var f = spec.Family;
+        var b = spec.Bounds;
+        int p = spec.Coefficients;
+        bool moments = request.Kind == GlmRoundKind.Moments;
+        var beta = moments ? null : request.Beta ?? throw new ArgumentException("A Newton round needs β.", nameof(request));
+        if (beta is not null && beta.Count != p)
+        {
+            throw new ArgumentException($"β has {beta.Count} values, not {p}.", nameof(request));
+        }
+
+        Span<double> raw = stackalloc double[data.Features];
+        Span<double> x = stackalloc double[p];
+        foreach (var rows in data.RowsByPatient(dp.MaxRowsPerPatient))
+        {
+            Array.Clear(patient);
+            foreach (var i in rows)
+            {
+                var row = data.Row(i);
+                for (int j = 0; j < raw.Length; j++)
+                {
+                    raw[j] = dp.FeatureBounds[j].Clip(row[j]);
+                }
+
+                double w = Math.Min(data.Weight(i), b.MaxWeight);
+                double y = GlmPrivacy.ClipResponse(spec, data.Y[i]);
+                double o = GlmPrivacy.ClipOffset(spec, data.OffsetAt(i));
+                if (moments)
+                {
+                    patient[blocks[GlmPrivacy.RowCount]] += 1;
+                    patient[blocks[GlmLayout.WeightSum]] += w;
+                    patient[blocks[GlmLayout.ResponseSum]] += w * y;
+                    if (spec.HasOffset)
+                    {
+                        patient[blocks[GlmLayout.OffsetSum]] += w * GlmMath.OffsetStatistic(f, o);
+                    }
+
+                    continue;
+                }
+
+                std.Standardize(raw, x);
+                double eta = o;
+                for (int j = 0; j < p; j++)
+                {
+                    eta += x[j] * beta![j];
+                }
+
+                // A wild β from noisy statistics must not overflow: e^50 is finite, and the clip below bounds the rest.
+                eta = Math.Clamp(eta, o - 50, o + 50);
+                var r = GlmRow.At(f, y, w, o, eta);
+                double residual = r.W * (r.Z - (eta - o)); // w·μ'(y − μ)/V: the score's row weight (w(y − μ) for canonical links)
+                int at = blocks[GlmLayout.Xtwx], score = blocks[GlmPrivacy.Score];
+                for (int j = 0; j < p; j++)
+                {
+                    double wx = r.W * x[j];
+                    for (int l = j; l < p; l++)
+                    {
+                        patient[at++] += wx * x[l];
+                    }
+
+                    patient[score + j] += residual * x[j];
+                }
+
+                patient[blocks[GlmLayout.Deviance]] += GlmMath.Deviance(f, y, r.Mu, w);
+                if (blocks.Has(GlmLayout.Aic))
+                {
+                    patient[blocks[GlmLayout.Aic]] += GlmMath.AicTerm(f, y, r.Mu, w);
+                }
+
+                if (blocks.Has(GlmLayout.Pearson))
+                {
+                    patient[blocks[GlmLayout.Pearson]] += w * (y - r.Mu) * (y - r.Mu) / GlmMath.Variance(f, r.Mu);
+                }
+            }
+
+            foreach (var block in names)
+            {
+                var part = patient.AsSpan(blocks[block.Name], block.Length);
+                if (block.Name != GlmPrivacy.RowCount)
+                {
+                    // The row count is at most K already (the cap); clipping it would only make it non-integral.
+                    FederatedTwin.Protocol.Privacy.Clipping.ClipToL2Norm(part, dp.Clip(spec, block.Name));
+                }
+
+                var target = v.AsSpan(blocks[block.Name], block.Length);
+                for (int j = 0; j < part.Length; j++)
+                {
+                    target[j] += part[j];
+                }
+            }
+        }
+
+        return v;
     }
 
     /// <summary>Checks the rows against the declared bounds; messages name the row and rule, never the value.</summary>

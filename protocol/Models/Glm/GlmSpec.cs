@@ -176,6 +176,25 @@ public sealed class GlmSpec
 
     public int MaxIterations { get; }
 
+    /// <summary>
+    /// Start the IRLS from the null model's fitted means (R: glm(..., mustart = fitted(null model))) instead of R's default
+    /// μ0 from y ((w·y + ½)/(w + 1), y + 0.1, y). The start round is then one Newton step from β = (α_null, 0, …), which
+    /// for a rare outcome is far closer to the MLE than (y + ½)/2 = ¼ or ¾ for every row. The converged fit is the same MLE.
+    /// </summary>
+    public bool StartFromNullModel { get; init; }
+
+    /// <summary>
+    /// Differential privacy (per-patient clipping and node-side discrete Gaussian shares, <see cref="GlmPrivacy"/>), or null
+    /// for the exact fit: then nothing is clipped or noised and the result equals the pooled fit.
+    /// </summary>
+    public GlmPrivacy? Privacy
+    {
+        get;
+        init => field = value is null || value.FeatureBounds.Count == FeatureNames.Count
+            ? value
+            : throw new ArgumentException($"Differential privacy needs one bound per feature ({FeatureNames.Count}), not {value.FeatureBounds.Count}.", nameof(Privacy));
+    }
+
     /// <summary>p: the intercept plus one coefficient per feature.</summary>
     public int Coefficients => FeatureNames.Count + 1;
 

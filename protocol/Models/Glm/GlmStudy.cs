@@ -29,10 +29,40 @@ public sealed record GlmStudy(GlmSpec Spec, string Outcome, IReadOnlyList<string
     };
 
     /// <summary>Reads the study's parameters; errors name the parameter (parameters.family, …).</summary>
-    public static GlmStudy Parse(StudySpec study, int maxParties) => Parse(study.Parameters ?? new Dictionary<string, string>(), maxParties);
+    public static GlmStudy Parse(StudySpec study, int maxParties) => Parse(study.Parameters ?? new Dictionary<string, string>(), maxParties, study.MinNodes);
 
-    /// <summary>The same, from a round's parameters (the study's, as the node receives them).</summary>
-    public static GlmStudy Parse(IReadOnlyDictionary<string, string> p, int maxParties)
+    /// <summary>The round parameter carrying the study's minimum number of (honest) nodes, which sizes each node's noise share.</summary>
+    public const string MinNodesParameter = "min_nodes";
+
+    /// <summary>Rows a patient contributes at most under DP, unless the study declares parameters.dp_max_rows_per_patient.</summary>
+    public const int DefaultMaxRowsPerPatient = 5;
+
+    /// <summary>Newton rounds under DP unless parameters.max_iterations says otherwise: each one spends its share of ρ.</summary>
+    public const int DefaultPrivateIterations = 6;
+
+    /// <summary>
+    /// Ranges the feature schema documents (docs/features.md): 0/1 indicators, age capped at 90 (Safe Harbor), the
+    /// number of the 11 conditions, the schema's years. Count and money columns have no natural bound and must be
+    /// declared in parameters.feature_bounds for a DP study.
+    /// </summary>
+    public static IReadOnlyDictionary<string, FeatureBound> DocumentedBounds { get; } = new Dictionary<string, FeatureBound>(
+        new Dictionary<string, FeatureBound>
+        {
+            ["age"] = new(0, 90),
+            ["year"] = new(2000, 2035),
+            ["condition_count"] = new(0, PatientYearSchema.Conditions.Count),
+            ["sex_male"] = new(0, 1),
+            ["medicare_eligible"] = new(0, 1),
+            ["cost_from_claims"] = new(0, 1),
+            ["death_next_year"] = new(0, 1),
+            ["admission_next_year"] = new(0, 1),
+        }
+        .Concat(PatientYearSchema.Conditions.Select(c => KeyValuePair.Create(c, new FeatureBound(0, 1))))
+        .Concat(PatientYearSchema.Conditions.Select(c => KeyValuePair.Create($"onset_{c}_next_year", new FeatureBound(0, 1)))),
+        StringComparer.Ordinal);
+
+    /// <summary>The same, from a round's parameters (the study's, as the node receives them, with min_nodes added by the coordinator).</summary>
+    public static GlmStudy Parse(IReadOnlyDictionary<string, string> p, int maxParties, int? minNodes = null)
     {
         var family = Required(p, "family") switch
         {
@@ -64,22 +94,67 @@ public sealed record GlmStudy(GlmSpec Spec, string Outcome, IReadOnlyList<string
         {
             MaxAbsResponse = family == GlmFamily.Binomial ? 1 : Number(p, "max_abs_response", null),
             MaxAbsOffset = offset is null ? 0 : Number(p, "max_abs_offset", null),
+            MaxAbsMean = p.ContainsKey("max_abs_mean") ? Number(p, "max_abs_mean", null) : null,
         };
         try
         {
-            var spec = new GlmSpec(family, features, bounds, maxParties, hasOffset: offset is not null, ridge: Number(p, "ridge", 0), maxIterations: (int)Long(p, "max_iterations", 25));
+            var rho = Privacy.StudyPrivacy.Rho(p);
+            var iterations = (int)Long(p, "max_iterations", rho > 0 ? DefaultPrivateIterations : 25);
             var holdout = Number(p, "holdout", 0);
             if (holdout >= 0.5)
             {
                 throw new StudyFileException("parameters.holdout", "the held-out share of patients must be below 0.5");
             }
 
+            var spec = new GlmSpec(family, features, bounds, maxParties, hasOffset: offset is not null, ridge: Number(p, "ridge", 0), maxIterations: iterations)
+            {
+                StartFromNullModel = p.GetValueOrDefault("start") switch
+                {
+                    null or "r" => false,
+                    "null_model" => true,
+                    var other => throw new StudyFileException("parameters.start", $"'{other}' is not one of r (R's mustart from y), null_model"),
+                },
+                Privacy = rho > 0 ? PrivacyFor(p, features, rho, 1 + iterations + (holdout > 0 ? 1 : 0), minNodes) : null,
+            };
             return new GlmStudy(spec, outcome, features, offset, holdout);
         }
         catch (ArgumentException e)
         {
             throw new StudyFileException("parameters", e.Message);
         }
+    }
+
+    /// <summary>
+    /// The DP settings of a study with dp_rho: every feature's range (parameters.feature_bounds "col:low:high,…" over the
+    /// schema's documented ranges; an indicator column[level] is 0/1), K = dp_max_rows_per_patient, and the minimum of
+    /// honest nodes. A feature with no declared or documented range is refused: no default could be right for it.
+    /// </summary>
+    private static GlmPrivacy PrivacyFor(IReadOnlyDictionary<string, string> p, IReadOnlyList<string> features, double rho, int rounds, int? minNodes)
+    {
+        var declared = new Dictionary<string, FeatureBound>(StringComparer.Ordinal);
+        foreach (var item in (p.GetValueOrDefault("feature_bounds") ?? string.Empty).Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            var parts = item.Split(':');
+            if (parts.Length != 3
+                || !double.TryParse(parts[1], NumberStyles.Float, CultureInfo.InvariantCulture, out var low)
+                || !double.TryParse(parts[2], NumberStyles.Float, CultureInfo.InvariantCulture, out var high)
+                || !(high > low) || !double.IsFinite(low) || !double.IsFinite(high))
+            {
+                throw new StudyFileException("parameters.feature_bounds", $"'{item}' is not column:low:high with finite low < high");
+            }
+
+            declared[parts[0]] = new FeatureBound(low, high);
+        }
+
+        var bounds = features.Select(f =>
+            declared.TryGetValue(f, out var b) ? b
+            : Indicator(f) is not null ? new FeatureBound(0, 1)
+            : DocumentedBounds.TryGetValue(f, out var d) ? d
+            : throw new StudyFileException("parameters.feature_bounds", $"feature '{f}' has no documented range: declare it (column:low:high) so that it can be clipped")).ToList();
+        var nodes = minNodes ?? (p.GetValueOrDefault(MinNodesParameter) is { } m && int.TryParse(m, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n > 0
+            ? n
+            : throw new StudyFileException("parameters." + MinNodesParameter, "a DP study's rounds carry the minimum of honest nodes"));
+        return new GlmPrivacy(rho, rounds, nodes, (int)Long(p, "dp_max_rows_per_patient", DefaultMaxRowsPerPatient), bounds);
     }
 
     public static string Serialize(GlmRequest request) => JsonSerializer.Serialize(request, RequestJson);

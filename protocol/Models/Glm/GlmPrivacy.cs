@@ -1,0 +1,228 @@
+using FederatedTwin.Protocol.Crypto.Codec;
+using FederatedTwin.Protocol.Privacy;
+
+namespace FederatedTwin.Protocol.Models.Glm;
+
+/// <summary>The range a raw feature is clipped to before it enters any statistic (the study declares it or the schema documents it).</summary>
+public readonly record struct FeatureBound(double Low, double High)
+{
+    public double Clip(double x) => Math.Clamp(x, Low, High);
+}
+
+/// <summary>
+/// Differential privacy for the federated GLM (zCDP, Bun &amp; Steinke 2016), per patient: neighbouring datasets
+/// differ by one patient with all of their patient-years (add/remove). Each node
+/// <list type="bullet">
+/// <item>clips every raw feature to its own declared range (one range for all features would size the noise to the
+/// widest one, swamping 0/1 features), the response to [0, 1] (binomial), [0, Y] (Poisson) or [−Y, Y] (Gaussian)
+/// and the offset to [−O, O];</item>
+/// <item>keeps at most <see cref="MaxRowsPerPatient"/> = K rows per patient (the first K in the node's order,
+/// which depends on that patient's rows alone), so the sensitivity is per patient, not per row;</item>
+/// <item>works on features mapped by their declared ranges to [−1, 1] (x̃ = (x − mid)/half-range: data-independent,
+/// so no noisy standardization), sums each patient's contribution to every block, clips that patient total to the
+/// block's L2 bound C_b (<see cref="Clipping.ClipToL2Norm"/>, as Abadi et al. 2016 clip per example) and adds it;</item>
+/// <item>adds, in the fixed-point domain before encryption, a discrete Gaussian share (Canonne, Kamath &amp; Steinke
+/// 2020) of variance σ_b²/m, m = the study's minimum number of honest nodes (<see cref="NoiseShare"/>; Kairouz, Liu
+/// &amp; Steinke 2021), so that m honest nodes alone reach σ_b².</item>
+/// </list>
+/// The study's ρ is split evenly over its <see cref="Rounds"/> (1 moments round, max_iterations Newton rounds and,
+/// with a holdout, the evaluation round: sequential composition, Bun &amp; Steinke 2016 Lemma 1.7) and within a round
+/// over its blocks by fixed fractions; block b with integer-domain sensitivity Δ_b (= C_b·s + √d for scale s, the
+/// rounding term of <see cref="Clipping.EncodedL2Sensitivity"/>) gets σ_b,int = Δ_b/√(2·f_b·ρ_round), so the round
+/// spends Σ_b Δ_b²/(2σ_b²) = ρ_round exactly.
+/// </summary>
+public sealed record GlmPrivacy
+{
+    /// <summary>Block of the moments round under DP: the noisy number of rows (the count block then carries only nodes).</summary>
+    public const string RowCount = "row_count";
+
+    /// <summary>Block of a Newton round under DP: the score Σ w(y − μ)μ'/V·x̃ (canonical links: Σ w(y − μ)x̃).</summary>
+    public const string Score = "score";
+
+    /// <summary>How far (in the block's σ) the codec's per-party limit stays above the clipped values: room for the noise.</summary>
+    internal const double NoiseMargin = 40;
+
+    public GlmPrivacy(double rho, int rounds, int minHonestNodes, int maxRowsPerPatient, IReadOnlyList<FeatureBound> featureBounds)
+    {
+        if (!(rho > 0) || !double.IsFinite(rho))
+        {
+            throw new ArgumentOutOfRangeException(nameof(rho), "rho must be positive and finite");
+        }
+
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(rounds);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(minHonestNodes);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxRowsPerPatient);
+        ArgumentNullException.ThrowIfNull(featureBounds);
+        if (featureBounds.Any(b => !(b.High > b.Low) || !double.IsFinite(b.Low) || !double.IsFinite(b.High)))
+        {
+            throw new ArgumentException("every feature bound needs finite low < high", nameof(featureBounds));
+        }
+
+        Rho = rho;
+        Rounds = rounds;
+        MinHonestNodes = minHonestNodes;
+        MaxRowsPerPatient = maxRowsPerPatient;
+        FeatureBounds = [.. featureBounds];
+    }
+
+    /// <summary>The study's planned zCDP ρ at each node (parameters.dp_rho).</summary>
+    public double Rho { get; }
+
+    /// <summary>Aggregations the ρ is split over: 1 + max_iterations (+ 1 with a holdout).</summary>
+    public int Rounds { get; }
+
+    public int MinHonestNodes { get; }
+
+    /// <summary>K: rows (patient-years) a patient contributes at most.</summary>
+    public int MaxRowsPerPatient { get; }
+
+    public IReadOnlyList<FeatureBound> FeatureBounds { get; }
+
+    /// <summary>ρ of one aggregation.</summary>
+    public double RoundRho => Rho / Rounds;
+
+    /// <summary>x̃ = (x − (lo + hi)/2)/((hi − lo)/2) ∈ [−1, 1]: the design scale under DP, from public bounds only.</summary>
+    public GlmStandardization Standardization() =>
+        new([.. FeatureBounds.Select(b => (b.Low + b.High) / 2)], [.. FeatureBounds.Select(b => (b.High - b.Low) / 2)]);
+
+    /// <summary>
+    /// Share f_b of the round's ρ for block <paramref name="name"/>. Newton rounds: Hessian 0.4, score 0.4, deviance 0.1,
+    /// AIC or Pearson 0.1 (the coefficients depend on the first two only). Moments: equal shares. Evaluation: histograms
+    /// 0.35 each, the rest equal. The count block (nodes taking part, not patient data) gets none.
+    /// </summary>
+    public static double Fraction(IReadOnlyList<FixedPointBlock> layout, string name)
+    {
+        ArgumentNullException.ThrowIfNull(layout);
+        if (name == GlmLayout.Count)
+        {
+            return 0;
+        }
+
+        var noised = layout.Where(b => b.Name != GlmLayout.Count).Select(b => b.Name).ToList();
+        if (noised.Contains(Score))
+        {
+            return name switch { GlmLayout.Xtwx or Score => 0.4, _ => 0.2 / (noised.Count - 2) };
+        }
+
+        if (noised.Contains(GlmEvaluation.Positives))
+        {
+            return name is GlmEvaluation.Positives or GlmEvaluation.Negatives ? 0.35 : 0.3 / (noised.Count - 2);
+        }
+
+        return 1.0 / noised.Count;
+    }
+
+    /// <summary>
+    /// The real-domain standard deviation σ_b the noise of block <paramref name="block"/> must reach in the sum (m honest
+    /// nodes' shares together) for per-patient clip <paramref name="clip"/>: (C_b + √d/s)/√(2·f_b·ρ_round), the √d/s
+    /// rounding term dropped for integer blocks at scale 1.
+    /// </summary>
+    public double TargetSigma(IReadOnlyList<FixedPointBlock> layout, FixedPointBlock block, double clip)
+    {
+        ArgumentNullException.ThrowIfNull(block);
+        var fraction = Fraction(layout, block.Name);
+        if (fraction == 0)
+        {
+            return 0;
+        }
+
+        var rounding = block.Scale == 1 && IsIntegerBlock(block.Name) ? 0 : Math.Sqrt(block.Length) / block.Scale;
+        return (clip + rounding) / Math.Sqrt(2 * fraction * RoundRho);
+    }
+
+    /// <summary>Each node's share: σ_b²/m per block (0 for the unnoised count block).</summary>
+    public double[] NodeVariances(IReadOnlyList<FixedPointBlock> layout, Func<string, double> clip)
+    {
+        ArgumentNullException.ThrowIfNull(layout);
+        ArgumentNullException.ThrowIfNull(clip);
+        return [.. layout.Select(b => Fraction(layout, b.Name) == 0 ? 0 : NoiseShare.PerNodeVariance(Math.Pow(TargetSigma(layout, b, clip(b.Name)), 2), MinHonestNodes))];
+    }
+
+    /// <summary>zCDP ρ one aggregation of <paramref name="layout"/> spends with these clips and the σ of <see cref="TargetSigma"/>: Σ Δ_int²/(2σ_int²).</summary>
+    public double SpentBy(IReadOnlyList<FixedPointBlock> layout, Func<string, double> clip)
+    {
+        ArgumentNullException.ThrowIfNull(layout);
+        ArgumentNullException.ThrowIfNull(clip);
+        double rho = 0;
+        foreach (var b in layout.Where(b => Fraction(layout, b.Name) > 0))
+        {
+            var sensitivity = Clipping.EncodedL2Sensitivity(clip(b.Name), b.Scale, b.Scale == 1 && IsIntegerBlock(b.Name) ? 0 : b.Length);
+            rho += ZcdpAccountant.GaussianRho(sensitivity, TargetSigma(layout, b, clip(b.Name)) * b.Scale).Value;
+        }
+
+        return rho;
+    }
+
+    /// <summary>Adds this node's discrete Gaussian share to an encoded vector, block by block (unnoised blocks skipped).</summary>
+    public static void AddNoise(long[] encoded, IReadOnlyList<FixedPointBlock> layout, IReadOnlyList<double> nodeVariances, IRandomBitSource random)
+    {
+        ArgumentNullException.ThrowIfNull(encoded);
+        ArgumentNullException.ThrowIfNull(layout);
+        ArgumentNullException.ThrowIfNull(nodeVariances);
+        int at = 0;
+        for (int b = 0; b < layout.Count; b++)
+        {
+            if (nodeVariances[b] > 0)
+            {
+                var part = encoded.AsSpan(at, layout[b].Length).ToArray();
+                DiscreteGaussian.AddNoise(part, [layout[b]], [nodeVariances[b]], random);
+                part.CopyTo(encoded.AsSpan(at));
+            }
+
+            at += layout[b].Length;
+        }
+    }
+
+    /// <summary>
+    /// C_b: the L2 bound each patient's total contribution to block <paramref name="block"/> is clipped to (real domain,
+    /// design scale x̃ ∈ [−1, 1]). Chosen as K × the largest per-row contribution the declared bounds allow, so the clip
+    /// binds only on values outside them (e.g. a Poisson mean past MaxAbsMean at a wild β); it is a hard bound either way.
+    /// Per row: the Hessian's upper triangle W·x̃x̃' has L2 norm ≤ W·√((q² + Σx̃⁴)/2) ≤ W·√(p(p + 1)/2) (q = ‖x̃‖² ≤ p);
+    /// the score w(y − μ)x̃ ≤ w·max|y − μ|·√p; deviance, AIC and Pearson terms as <see cref="GlmBounds"/> bounds them.
+    /// </summary>
+    public double Clip(GlmSpec spec, string block)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        var b = spec.Bounds;
+        var f = spec.Family;
+        double k = MaxRowsPerPatient, w = b.MaxWeight, p = spec.Coefficients, m = GlmEvaluation.PredictionBound(b);
+        return block switch
+        {
+            RowCount or GlmEvaluation.Positives or GlmEvaluation.Negatives or GlmEvaluation.CountBlock => k,
+            GlmLayout.WeightSum => k * w,
+            GlmLayout.ResponseSum => k * w * b.Response(f),
+            GlmLayout.OffsetSum => k * w * GlmMath.OffsetStatistic(f, b.MaxAbsOffset),
+            GlmLayout.Xtwx => k * b.RowWorkingWeight(f) * Math.Sqrt(p * (p + 1) / 2),
+            Score => k * w * RowResidual(spec) * Math.Sqrt(p),
+            GlmLayout.Deviance or GlmLayout.Pearson => k * b.RowDeviance(f, b.Mean(f)),
+            GlmLayout.Aic => k * b.RowAic(f),
+            GlmEvaluation.BrierSum => k,
+            GlmEvaluation.SquaredErrorSum => k * 4 * m * m,
+            GlmEvaluation.AbsoluteErrorSum => k * 2 * m,
+            GlmEvaluation.ResponseSumBlock => k * m,
+            GlmEvaluation.ResponseSquareSum => k * m * m,
+            _ => throw new ArgumentException($"No per-patient bound for block '{block}'.", nameof(block)),
+        };
+    }
+
+    /// <summary>The response as the DP fit uses it: clipped to [0, 1] (binomial), [0, Y] (Poisson) or [−Y, Y] (Gaussian).</summary>
+    public static double ClipResponse(GlmSpec spec, double y)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        return Math.Clamp(y, spec.Family == GlmFamily.Gaussian ? -spec.Bounds.MaxAbsResponse : 0, spec.Bounds.Response(spec.Family));
+    }
+
+    /// <summary>The offset as the DP fit uses it: clipped to [−O, O].</summary>
+    public static double ClipOffset(GlmSpec spec, double offset)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        return Math.Clamp(offset, -spec.Bounds.MaxAbsOffset, spec.Bounds.MaxAbsOffset);
+    }
+
+    /// <summary>Largest |y − μ| with y and μ inside the declared bounds: 1 (binomial), Y + M otherwise.</summary>
+    internal static double RowResidual(GlmSpec spec) =>
+        spec.Family == GlmFamily.Binomial ? 1 : spec.Bounds.Response(spec.Family) + spec.Bounds.Mean(spec.Family);
+
+    private static bool IsIntegerBlock(string name) =>
+        name is RowCount or GlmEvaluation.Positives or GlmEvaluation.Negatives || name == GlmEvaluation.CountBlock;
+}

@@ -1,0 +1,299 @@
+using FederatedTwin.Protocol.Crypto.Codec;
+using FederatedTwin.Protocol.Federation;
+using FederatedTwin.Protocol.Models.FedAvg;
+using FederatedTwin.Protocol.Models.Glm;
+using FederatedTwin.Protocol.Privacy;
+
+namespace FederatedTwin.Models.Tests;
+
+/// <summary>Differential privacy for the federated GLM: noise shares, ρ accounting, clipping, sensitivity and accuracy.</summary>
+public class GlmPrivacyTests
+{
+    private static readonly string[] Names = ["age", "smoker"];
+
+    private static GlmSpec Spec(double rho, int k = 2, int minNodes = 3, int maxIterations = 6, GlmFamily family = GlmFamily.Binomial, int rounds = 0) =>
+        new(family, Names, new GlmBounds(1_000_000, 1000) { MaxAbsResponse = family == GlmFamily.Binomial ? 1 : 10, MaxAbsMean = family == GlmFamily.Binomial ? null : 10 }, 8, maxIterations: maxIterations)
+        {
+            Privacy = new GlmPrivacy(rho, rounds > 0 ? rounds : 1 + maxIterations, minNodes, k, [new(20, 100), new(0, 1)]),
+        };
+
+    /// <summary>Patients with <paramref name="rowsPerPatient"/> years each; age 20–100, smoking, logistic outcome.</summary>
+    private static GlmData Cohort(int patients, int rowsPerPatient, int seed, int firstPatient = 0)
+    {
+        var rng = new Random(seed);
+        int n = patients * rowsPerPatient;
+        var x = new double[n * 2];
+        var y = new double[n];
+        var ids = new int[n];
+        for (int i = 0; i < n; i++)
+        {
+            double age = 20 + (80 * rng.NextDouble()), smoker = rng.NextDouble() < 0.3 ? 1 : 0;
+            x[2 * i] = age;
+            x[(2 * i) + 1] = smoker;
+            double eta = -2 + (0.03 * (age - 60)) + (0.7 * smoker);
+            y[i] = rng.NextDouble() < 1 / (1 + Math.Exp(-eta)) ? 1 : 0;
+            ids[i] = firstPatient + (i / rowsPerPatient);
+        }
+
+        return new GlmData(2, x, y, patients: ids);
+    }
+
+    [Fact]
+    public void Each_nodes_share_is_the_blocks_target_variance_over_the_minimum_of_honest_nodes()
+    {
+        // ρ = 1 over 4 rounds: 0.25 a round. Hessian clip for K = 2, p = 3, W ≤ 1/4: 2·¼·√(3·4/2) = √6/2; share 0.4 of
+        // the round: σ² = (√6/2)²/(2·0.4·0.25) = 1.5/0.2 = 7.5 (plus the negligible rounding term √6/s); each of the
+        // m = 3 honest nodes adds 2.5.
+        var spec = Spec(1, rounds: 4);
+        var dp = spec.Privacy!;
+        Assert.Equal(0.25, dp.RoundRho, 15);
+        Assert.Equal(Math.Sqrt(6) / 2, dp.Clip(spec, GlmLayout.Xtwx), 12);
+        var layout = GlmLayout.Irls(spec, 1000, start: false);
+        var variances = dp.NodeVariances(layout, b => dp.Clip(spec, b));
+        var xtwx = layout.ToList().FindIndex(b => b.Name == GlmLayout.Xtwx);
+        Assert.Equal(2.5, variances[xtwx], 6);
+        Assert.Equal(0, variances[layout.ToList().FindIndex(b => b.Name == GlmLayout.Count)]);
+
+        // Score: clip K·1·√p = 2√3, share 0.4: σ² = 12/0.2 = 60, 20 per node.
+        var score = layout.ToList().FindIndex(b => b.Name == GlmPrivacy.Score);
+        Assert.Equal(20, variances[score], 6);
+
+        // The m honest nodes' shares add up to the target, whatever the other nodes do.
+        for (int b = 0; b < layout.Count; b++)
+        {
+            if (variances[b] > 0)
+            {
+                Assert.Equal(Math.Pow(dp.TargetSigma(layout, layout[b], dp.Clip(spec, layout[b].Name)), 2), variances[b] * dp.MinHonestNodes, 9);
+            }
+        }
+    }
+
+    [Fact]
+    public void Every_round_spends_exactly_its_share_and_the_rounds_compose_to_the_studys_rho()
+    {
+        // Integer-domain accounting, ρ = Σ_b Δ_b,int²/(2σ_b,int²) with Δ_int = C·s + √d (Bun & Steinke 2016, Prop. 1.6;
+        // Canonne, Kamath & Steinke 2020, Thm. 4), composed by addition (Bun & Steinke 2016, Lemma 1.7).
+        var spec = Spec(0.7, maxIterations: 6);
+        var dp = spec.Privacy!;
+        var glm = new GlmStudy(spec, "y", Names, null, Holdout: 0);
+        var rounds = new List<IReadOnlyList<FixedPointBlock>> { GlmLayout.Moments(spec) };
+        rounds.AddRange(Enumerable.Repeat(GlmLayout.Irls(spec, 5000, start: false), 6));
+        double total = 0;
+        foreach (var layout in rounds)
+        {
+            var spent = dp.SpentBy(layout, b => dp.Clip(spec, b));
+            Assert.Equal(0.1, spent, 12);
+            total += spent;
+        }
+
+        Assert.Equal(0.7, ZcdpAccountant.Compose(Enumerable.Repeat(new ZcdpRho(0.1), 7)).Value, 12);
+        Assert.Equal(0.7, total, 12);
+
+        // With a holdout the evaluation round is one of the planned rounds: 8 of 0.7/8.
+        var withHoldout = GlmStudy.Parse(Parameters(("dp_rho", "0.7"), ("holdout", "0.2")), 8, minNodes: 3);
+        Assert.Equal(8, withHoldout.Spec.Privacy!.Rounds);
+        var evaluation = GlmEvaluation.Layout(withHoldout);
+        Assert.Equal(0.7 / 8, withHoldout.Spec.Privacy.SpentBy(evaluation, b => withHoldout.Spec.Privacy.Clip(withHoldout.Spec, b)), 12);
+        Assert.Equal(GlmEvaluation.PrivateBins, evaluation[0].Length);
+        _ = glm;
+    }
+
+    [Fact]
+    public void Known_zcdp_values_for_the_studys_epsilon()
+    {
+        // ρ = 0.5 at δ = 1e-6: Bun & Steinke 2016 Prop. 1.3 gives ε = ρ + 2√(ρ ln 1/δ) = 0.5 + 2√(0.5·13.8155) = 5.7565.
+        Assert.Equal(5.7565, ZcdpAccountant.EpsilonBunSteinke(new ZcdpRho(0.5), 1e-6), 4);
+        // The Gaussian mechanism with Δ = 1, σ = 1 is ½-zCDP; with σ = Δ/√(2ρ) it spends exactly ρ.
+        Assert.Equal(0.5, ZcdpAccountant.GaussianRho(1, 1).Value, 15);
+        Assert.Equal(0.1, ZcdpAccountant.GaussianRho(3, ZcdpAccountant.GaussianSigma(3, new ZcdpRho(0.1))).Value, 12);
+    }
+
+    [Fact]
+    public void Raw_values_are_clipped_to_their_declared_bounds_and_rows_capped_per_patient()
+    {
+        var spec = Spec(1, k: 2);
+        var request = new GlmRequest(GlmRoundKind.Iterate, 2, GlmLayout.Irls(spec, 100, false), 100, spec.Privacy!.Standardization(), [0.3, 0.5, -0.2], null);
+
+        // Age 250 is clipped to the declared 100, smoking 7 to 1, an outcome of 3 to 1.
+        var wild = new GlmData(2, [250, 7], [3], patients: [0]);
+        var atBounds = new GlmData(2, [100, 1], [1], patients: [0]);
+        Assert.Equal(GlmNode.Compute(spec, request, atBounds), GlmNode.Compute(spec, request, wild));
+
+        // A patient's third and later rows are dropped (K = 2): only the first two count.
+        var three = new GlmData(2, [30, 0, 40, 1, 90, 1], [0, 1, 1], patients: [5, 5, 5]);
+        var two = new GlmData(2, [30, 0, 40, 1], [0, 1], patients: [5, 5]);
+        Assert.Equal(GlmNode.Compute(spec, request, two), GlmNode.Compute(spec, request, three));
+
+        // Different patients are not capped together.
+        var twoPatients = new GlmData(2, [30, 0, 40, 1, 90, 1], [0, 1, 1], patients: [5, 5, 6]);
+        Assert.NotEqual(GlmNode.Compute(spec, request, two), GlmNode.Compute(spec, request, twoPatients));
+
+        // Moments count rows after the cap too.
+        var moments = GlmNode.Compute(spec, new GlmFit(spec).NextRequest(), three);
+        var blocks = GlmLayout.Moments(spec);
+        Assert.Equal(2, moments[blocks.TakeWhile(b => b.Name != GlmPrivacy.RowCount).Sum(b => b.Length)]);
+
+        // Without the patient of each row, DP refuses rather than treat rows as patients.
+        Assert.Throws<InvalidOperationException>(() => GlmNode.Compute(spec, request, new GlmData(2, [30, 0], [1])));
+    }
+
+    [Theory]
+    [InlineData(GlmFamily.Binomial)]
+    [InlineData(GlmFamily.Poisson)]
+    [InlineData(GlmFamily.Gaussian)]
+    public void Adding_one_patient_moves_each_block_by_at_most_its_clip_whatever_beta(GlmFamily family)
+    {
+        // The sensitivity the noise is sized for, checked directly: neighbouring datasets (one patient added, with up
+        // to 6 rows of extreme values) at wild and at ordinary coefficients.
+        var spec = Spec(1, k: 3, family: family);
+        var dp = spec.Privacy!;
+        var rng = new Random(11);
+        var layout = GlmLayout.Irls(spec, 1000, false);
+        foreach (var beta in new[] { new[] { 0.0, 0, 0 }, [40.0, -40, 40], [-3, 2, 1.5] })
+        {
+            var request = new GlmRequest(GlmRoundKind.Iterate, 3, layout, 1000, dp.Standardization(), beta, null);
+            for (int trial = 0; trial < 20; trial++)
+            {
+                var baseRows = Cohort(30, 2, 100 + trial);
+                int extra = 1 + rng.Next(6);
+                var x = baseRows.Design.Concat(Enumerable.Range(0, extra).SelectMany(_ => new[] { rng.NextDouble() < 0.5 ? -500.0 : 500, rng.Next(-3, 4) })).ToArray();
+                var y = baseRows.Responses.Concat(Enumerable.Range(0, extra).Select(_ => family == GlmFamily.Binomial ? rng.Next(2) : rng.Next(0, 50) * 1.0)).ToArray();
+                var ids = baseRows.Patients!.Concat(Enumerable.Repeat(999, extra)).ToArray();
+                var without = family == GlmFamily.Binomial ? baseRows : new GlmData(2, [.. baseRows.Design], [.. baseRows.Responses.Select(v => v * 3)], patients: [.. baseRows.Patients!]);
+                var with = new GlmData(2, x, family == GlmFamily.Binomial ? y : [.. without.Responses, .. y.Skip(without.Rows)], patients: ids);
+                var a = GlmNode.Compute(spec, request, without);
+                var b = GlmNode.Compute(spec, request, with);
+                int at = 0;
+                foreach (var block in layout)
+                {
+                    if (block.Name != GlmLayout.Count)
+                    {
+                        double norm = Math.Sqrt(Enumerable.Range(at, block.Length).Sum(i => (a[i] - b[i]) * (a[i] - b[i])));
+                        Assert.True(norm <= dp.Clip(spec, block.Name) * (1 + 1e-12), $"{block.Name}: {norm} > {dp.Clip(spec, block.Name)}");
+                    }
+
+                    at += block.Length;
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public void With_dp_on_big_data_the_coefficients_are_close_to_the_exact_fit()
+    {
+        // 3 nodes × 40,000 patients × 2 years, K = 2 so the cap does not bind; ρ = 1 over 7 rounds. The DP error of a
+        // coefficient is about σ_score·|H⁻¹| ≈ 1e-3 of its standard error here, so the 0.25-SE tolerance below cannot be
+        // reached by chance (it would take a ~200σ noise draw); what it catches is bias (clipping, damping, a wrong
+        // design scale) or wrongly sized noise.
+        var nodes = Enumerable.Range(0, 3).Select(s => Cohort(40_000, 2, 70 + s, firstPatient: s * 100_000)).ToList();
+        var exactSpec = new GlmSpec(GlmFamily.Binomial, Names, new GlmBounds(1_000_000, 1000), 8);
+        var exact = GlmHarness.Federated(exactSpec, nodes, quantize: true);
+        var spec = Spec(1, k: 2);
+        var random = new SeededTestRandomBits(2024);
+        var fit = new GlmFit(spec);
+        while (!fit.Accept(NoisySum(spec, fit.NextRequest().Layout, fit.NextRequest(), nodes, random)))
+        {
+        }
+
+        var dp = fit.Result!;
+        Assert.Equal(7, dp.Rounds);
+        Assert.InRange(dp.Rows, exact.Rows - 40, exact.Rows + 40); // the noisy row count: σ = 2/√(2·(1/3)·(1/7)) ≈ 6.5
+        for (int j = 0; j < 3; j++)
+        {
+            double difference = Math.Abs(dp.Coefficients[j] - exact.Coefficients[j]);
+            Assert.True(difference < 0.25 * exact.StandardErrors[j], $"{dp.Names[j]}: DP {dp.Coefficients[j]:G6}, exact {exact.Coefficients[j]:G6}, SE {exact.StandardErrors[j]:G3}");
+            // The reported SE includes the DP noise term: never below the exact one by more than the noise in H.
+            Assert.InRange(dp.StandardErrors[j] / exact.StandardErrors[j], 0.95, 1.1);
+        }
+
+        Assert.InRange(dp.Deviance / exact.Deviance, 0.99, 1.01);
+        Assert.InRange(dp.NullDeviance / exact.NullDeviance, 0.99, 1.01);
+    }
+
+    [Fact]
+    public void The_noise_is_there_a_dp_fit_differs_from_the_exact_one_on_small_data()
+    {
+        // A negative control for the test above: on 300 patients the same ρ moves the coefficients visibly.
+        var nodes = Enumerable.Range(0, 3).Select(s => Cohort(100, 2, 5 + s, firstPatient: s * 1000)).ToList();
+        var exact = GlmHarness.Federated(new GlmSpec(GlmFamily.Binomial, Names, new GlmBounds(1_000_000, 1000), 8), nodes, quantize: true);
+        var spec = Spec(0.05, k: 2);
+        var fit = new GlmFit(spec);
+        var random = new SeededTestRandomBits(7);
+        while (!fit.Accept(NoisySum(spec, fit.NextRequest().Layout, fit.NextRequest(), nodes, random)))
+        {
+        }
+
+        Assert.True(Math.Abs(fit.Result!.Coefficients[2] - exact.Coefficients[2]) > 1e-3);
+    }
+
+    [Fact]
+    public void A_noise_dominated_gaussian_fit_still_reports_finite_numbers()
+    {
+        // Small data, a wide response bound, little ρ: the noisy residual sum is likely negative. It is clamped
+        // (post-processing), so the AIC's log(RSS), the dispersion and every SE stay finite (JSON cannot carry NaN).
+        var nodes = Enumerable.Range(0, 3).Select(s => Cohort(40, 2, 30 + s, firstPatient: s * 1000)).ToList();
+        var spec = new GlmSpec(GlmFamily.Gaussian, Names, new GlmBounds(1_000_000, 1000) { MaxAbsResponse = 100_000, MaxAbsMean = 100_000 }, 8, maxIterations: 3)
+        {
+            Privacy = new GlmPrivacy(0.01, 4, 3, 2, [new(20, 100), new(0, 1)]),
+        };
+        for (ulong seed = 1; seed <= 5; seed++)
+        {
+            var fit = new GlmFit(spec);
+            var random = new SeededTestRandomBits(seed);
+            while (!fit.Accept(NoisySum(spec, fit.NextRequest().Layout, fit.NextRequest(), nodes, random)))
+            {
+            }
+
+            var r = fit.Result!;
+            Assert.True(double.IsFinite(r.Aic) && double.IsFinite(r.Deviance) && double.IsFinite(r.Dispersion), $"seed {seed}: AIC {r.Aic}, deviance {r.Deviance}");
+            Assert.All(r.StandardErrors, se => Assert.True(double.IsFinite(se) && se > 0));
+            Assert.All(r.Coefficients, b => Assert.True(double.IsFinite(b)));
+        }
+    }
+
+    [Fact]
+    public void A_dp_study_needs_bounds_for_undocumented_features_and_fedavg_refuses_dp()
+    {
+        var e = Assert.Throws<StudyFileException>(() => GlmStudy.Parse(Parameters(("dp_rho", "1"), ("features", "age,ed_visits")), 8, minNodes: 3));
+        Assert.Contains("ed_visits", e.Message, StringComparison.Ordinal);
+        var ok = GlmStudy.Parse(Parameters(("dp_rho", "1"), ("features", "age,ed_visits,age_band"), ("feature_bounds", "ed_visits:0:20")), 8, minNodes: 3);
+        var bounds = ok.Spec.Privacy!.FeatureBounds;
+        Assert.Equal(new FeatureBound(0, 90), bounds[0]);
+        Assert.Equal(new FeatureBound(0, 20), bounds[1]);
+        Assert.All(bounds.Skip(2), b => Assert.Equal(new FeatureBound(0, 1), b));
+        Assert.Equal(1 + GlmStudy.DefaultPrivateIterations, ok.Spec.Privacy.Rounds);
+        Assert.Null(GlmStudy.Parse(Parameters(("features", "age,ed_visits")), 8).Spec.Privacy);
+        Assert.Throws<StudyFileException>(() => FedAvgStudy.Parse(Parameters(("dp_rho", "0.5")), 8));
+    }
+
+    private static Dictionary<string, string> Parameters(params (string Key, string Value)[] extra)
+    {
+        var p = new Dictionary<string, string>(StringComparer.Ordinal) { ["family"] = "binomial", ["outcome"] = "death_next_year", ["features"] = "age,sex_male" };
+        foreach (var (k, v) in extra)
+        {
+            p[k] = v;
+        }
+
+        return p;
+    }
+
+    /// <summary>What the encrypted sum of noised node vectors decodes to: each node encodes, adds its share, the longs add modulo 2^64.</summary>
+    private static double[] NoisySum(GlmSpec spec, IReadOnlyList<FixedPointBlock> layout, GlmRequest request, IEnumerable<GlmData> nodes, IRandomBitSource random)
+    {
+        var codec = new FixedPointCodec(layout, spec.MaxParties);
+        var dp = spec.Privacy!;
+        var variances = dp.NodeVariances(layout, b => dp.Clip(spec, b));
+        var total = new long[codec.Length];
+        foreach (var node in nodes)
+        {
+            var encoded = codec.Encode(GlmNode.Compute(spec, request, node));
+            GlmPrivacy.AddNoise(encoded, layout, variances, random);
+            for (int i = 0; i < total.Length; i++)
+            {
+                total[i] = unchecked(total[i] + encoded[i]);
+            }
+        }
+
+        return codec.Decode(total);
+    }
+}
