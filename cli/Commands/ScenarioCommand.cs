@@ -71,7 +71,7 @@ internal static class ScenarioCommand
             }
             else if (parse.GetValue(csv))
             {
-                Console.Write(Csv(result));
+                Console.Write(result.ToCsv());
             }
             else
             {
@@ -82,21 +82,6 @@ internal static class ScenarioCommand
         });
         scenario.Subcommands.Add(run);
         return scenario;
-    }
-
-    private static string Csv(ScenarioResult r)
-    {
-        var c = CultureInfo.InvariantCulture;
-        var sb = new StringBuilder("year,measure,baseline_mean,baseline_low,baseline_high,scenario_mean,scenario_low,scenario_high,diff_mean,diff_low,diff_high\n");
-        foreach (var (year, rows) in r.Years.OrderBy(y => y.Key == 0 ? int.MaxValue : y.Key))
-        {
-            foreach (var row in rows)
-            {
-                sb.Append(c, $"{(year == 0 ? "total" : year.ToString(c))},{row.Measure},{row.Baseline.Mean},{row.Baseline.Low},{row.Baseline.High},{row.Scenario.Mean},{row.Scenario.Low},{row.Scenario.High},{row.Difference.Mean},{row.Difference.Low},{row.Difference.High}\n");
-            }
-        }
-
-        return sb.ToString();
     }
 
     internal static void Print(ScenarioResult r)

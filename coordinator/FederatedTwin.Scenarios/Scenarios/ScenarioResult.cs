@@ -46,7 +46,24 @@ public sealed record ScenarioResult(
     IReadOnlyDictionary<int, IReadOnlyList<MeasureRow>> Years,
     IReadOnlyList<SettlementYear> Settlements,
     IReadOnlyList<FederatedTwin.Scenarios.Twin.ModelOrigin> ModelOrigins,
-    CohortSource Cohort);
+    CohortSource Cohort)
+{
+    /// <summary>The year-by-year measures as CSV (`ftwin scenario run --csv` and the dashboard's export): one row per year and measure, the total last.</summary>
+    public string ToCsv()
+    {
+        var c = System.Globalization.CultureInfo.InvariantCulture;
+        var sb = new System.Text.StringBuilder("year,measure,baseline_mean,baseline_low,baseline_high,scenario_mean,scenario_low,scenario_high,diff_mean,diff_low,diff_high\n");
+        foreach (var (year, rows) in Years.OrderBy(y => y.Key == 0 ? int.MaxValue : y.Key))
+        {
+            foreach (var row in rows)
+            {
+                sb.Append(c, $"{(year == 0 ? "total" : year.ToString(c))},{row.Measure},{row.Baseline.Mean},{row.Baseline.Low},{row.Baseline.High},{row.Scenario.Mean},{row.Scenario.Low},{row.Scenario.High},{row.Difference.Mean},{row.Difference.Low},{row.Difference.High}\n");
+            }
+        }
+
+        return sb.ToString();
+    }
+}
 
 /// <summary>
 /// What the synthetic cohort was drawn from and what part of it is settled: <see cref="Composition"/> is a composition

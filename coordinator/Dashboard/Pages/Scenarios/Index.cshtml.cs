@@ -91,7 +91,7 @@ public sealed class IndexModel(ScenarioRuns runs) : DashboardPageModel
         return format switch
         {
             "json" => File(JsonSerializer.SerializeToUtf8Bytes(run.Result, ExportJson), "application/json", file + ".json"),
-            "csv" => File(Encoding.UTF8.GetBytes(Csv(run.Result)), "text/csv", file + ".csv"),
+            "csv" => File(Encoding.UTF8.GetBytes(run.Result.ToCsv()), "text/csv", file + ".csv"),
             _ => BadRequest(),
         };
     }
@@ -123,19 +123,4 @@ public sealed class IndexModel(ScenarioRuns runs) : DashboardPageModel
     private void Load() => Compared = [.. Compare.Select(runs.Get).OfType<ScenarioRun>().DistinctBy(r => r.Id).Take(MaxCompared)];
 
     private static string ExampleYaml() => Encoding.UTF8.GetString(DashboardAssets.Get("example-scenario.yaml")!.Value.Content);
-
-    private static string Csv(ScenarioResult r)
-    {
-        var c = CultureInfo.InvariantCulture;
-        var sb = new StringBuilder("year,measure,baseline_mean,baseline_low,baseline_high,scenario_mean,scenario_low,scenario_high,diff_mean,diff_low,diff_high\n");
-        foreach (var (year, rows) in r.Years.OrderBy(y => y.Key == 0 ? int.MaxValue : y.Key))
-        {
-            foreach (var row in rows)
-            {
-                sb.Append(c, $"{(year == 0 ? "total" : year.ToString(c))},{row.Measure},{row.Baseline.Mean},{row.Baseline.Low},{row.Baseline.High},{row.Scenario.Mean},{row.Scenario.Low},{row.Scenario.High},{row.Difference.Mean},{row.Difference.Low},{row.Difference.High}\n");
-            }
-        }
-
-        return sb.ToString();
-    }
 }
