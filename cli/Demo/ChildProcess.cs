@@ -61,6 +61,18 @@ internal sealed class ChildProcess : IDisposable
         return new ChildProcess(process, log);
     }
 
+    /// <summary>Waits for the process to exit and its output to be written to the log (false on timeout).</summary>
+    public bool WaitForExit(TimeSpan timeout)
+    {
+        if (!_process.WaitForExit(timeout))
+        {
+            return false;
+        }
+
+        _process.WaitForExit(); // once exited, this returns when the output pumps have drained
+        return true;
+    }
+
     /// <summary>Kills the process without letting it shut down cleanly (as kill -9 would).</summary>
     public void Kill()
     {

@@ -134,14 +134,7 @@ public sealed class GlmEndToEndTests
     {
         var log = Path.Combine(TestFederation.TempDir("export"), "rows.csv");
         using var process = FederatedTwin.Cli.Demo.ChildProcess.StartFtwin(["node", "features", "export", "--node-dir", nodeDir, "--study", study], log);
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (!process.HasExited && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(100);
-        }
-
-        Assert.True(process.HasExited && process.ExitCode == 0, await File.ReadAllTextAsync(log));
-        await Task.Delay(200); // the last output lines are flushed by the reader threads
+        Assert.True(await Task.Run(() => process.WaitForExit(TimeSpan.FromSeconds(60))) && process.ExitCode == 0, await File.ReadAllTextAsync(log));
         var lines = await File.ReadAllLinesAsync(log);
         Assert.Equal([.. Features, lines[0].Split(',')[^1]], lines[0].Split(','));
         var (x, y) = (new List<double>(), new List<double>());

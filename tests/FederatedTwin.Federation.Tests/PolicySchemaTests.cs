@@ -211,14 +211,7 @@ public sealed class PolicySchemaTests
     {
         var log = Path.Combine(TestFederation.TempDir("ftwin"), "ftwin.log");
         using var process = FederatedTwin.Cli.Demo.ChildProcess.StartFtwin(args, log);
-        var until = DateTime.UtcNow.AddSeconds(60);
-        while (!process.HasExited && DateTime.UtcNow < until)
-        {
-            Thread.Sleep(100);
-        }
-
-        Assert.True(process.HasExited, "ftwin did not finish in 60 s");
-        Thread.Sleep(200); // the log is written by the process's output pumps
+        Assert.True(process.WaitForExit(TimeSpan.FromSeconds(60)), "ftwin did not finish in 60 s");
         return (process.ExitCode, File.ReadAllText(log));
     }
 }
