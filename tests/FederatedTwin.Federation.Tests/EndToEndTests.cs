@@ -121,11 +121,15 @@ public sealed class EndToEndTests
         // It ends with a scenario on the twin built from the registry it trained (exported to DIR/twin-registry).
         Assert.Contains("MSSP settlement", log, StringComparison.Ordinal);
         Assert.Contains("paired difference over 5 years", log, StringComparison.Ordinal);
+        // The default demo trains its GLMs with DP, which at this size stop at their planned rounds unconverged: the export
+        // leaves them out and the twin says so (the exact path, where the twin uses the trained GLMs, is GlmEndToEndTests).
         var registry = Path.Combine(output, "twin-registry");
-        Assert.Equal(4, Directory.GetFiles(Path.Combine(registry, "glm"), "*.json", SearchOption.AllDirectories).Length);
+        var glms = Path.Combine(registry, "glm");
+        var exported = Directory.Exists(glms) ? Directory.GetFiles(glms, "*.json", SearchOption.AllDirectories).Length : 0;
         Assert.Single(Directory.GetFiles(Path.Combine(registry, "composition"), "*.json", SearchOption.AllDirectories));
         var set = FederatedTwin.Scenarios.Twin.ModelSet.Load(registry, fallback: FederatedTwin.Scenarios.Twin.ModelSet.DemoFallback());
-        Assert.Equal(["admission", "ed_visits", "cost", "death"], set.Origins.Where(o => o.Kind == FederatedTwin.Scenarios.Twin.ModelOrigin.Federated).Select(o => o.Outcome));
+        Assert.Equal(exported, set.Origins.Count(o => o.Kind == FederatedTwin.Scenarios.Twin.ModelOrigin.Federated));
+        Assert.True(exported > 0 || log.Contains("No converged GLM in the registry", StringComparison.Ordinal), "no GLM exported and the demo did not say why");
         Assert.Single(set.Compositions);
 
         // Each node leaves a verifiable audit trail, and the compliance report of a demo node names its studies.
@@ -142,7 +146,8 @@ public sealed class EndToEndTests
         Assert.Contains("demo-census", studies);
         Assert.Contains("demo-composition", studies);
         Assert.Contains("demo-admission", studies);
-        Assert.Contains("0.5", document.Descendants(x + "table").Single(t => (string?)t.Attribute("id") == "privacy").Value, StringComparison.Ordinal);
+        // The year's spend at a node: the composition's ρ 0.5 and four DP GLMs at ρ 2 each.
+        Assert.Contains("8.5", document.Descendants(x + "table").Single(t => (string?)t.Attribute("id") == "privacy").Value, StringComparison.Ordinal);
         await Task.Delay(500);
         var leftovers = System.Diagnostics.Process.GetProcesses().Where(p =>
         {
