@@ -84,6 +84,7 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
         var reasons = new SortedDictionary<string, long>(StringComparer.Ordinal);
         int updated;
         var currentYear = DateTime.UtcNow.Year;
+        Dictionary<string, double> phases;
         try
         {
             using var connection = node.Store.OpenForBulkWrite();
@@ -133,6 +134,7 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
             // thread writes them in order: the writer is the one serial stage.
             var prologue = started.Elapsed.TotalSeconds;
             using var queue = new System.Collections.Concurrent.BlockingCollection<Task<ParsedLine[]>>(boundedCapacity: 2);
+            using var stop = new CancellationTokenSource();
             // The reader gets its own thread: it blocks on the bounded queue, and a pool thread blocked there
             // would leave the parse stage one worker short on a small machine.
             var reader = Task.Factory.StartNew(() =>
@@ -144,20 +146,39 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
                     {
                         var version = (runId << 40) + first;
                         first += batch.Length;
-                        queue.Add(Task.Run(() => ParseBatch(batch, version, reduction)));
+                        queue.Add(Task.Run(() => ParseBatch(batch, version, reduction)), stop.Token);
                     }
+                }
+                catch (OperationCanceledException) when (stop.IsCancellationRequested)
+                {
+                    // The writer failed: its error is the one reported.
                 }
                 finally
                 {
                     queue.CompleteAdding();
                 }
             }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-            foreach (var parsed in queue.GetConsumingEnumerable())
+            var written = false;
+            try
             {
-                Write(Wait(parsed));
+                foreach (var parsed in queue.GetConsumingEnumerable())
+                {
+                    Write(Wait(parsed));
+                }
+
+                written = true;
+            }
+            finally
+            {
+                if (!written)
+                {
+                    // A writer that fails (a full disk, say) releases the reader instead of leaving it blocked on the queue.
+                    stop.Cancel();
+                    reader.ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default).Wait();
+                }
             }
 
-            reader.GetAwaiter().GetResult();
+            reader.GetAwaiter().GetResult(); // a read error (the reader's) surfaces here as itself
 
             var merging = Stopwatch.StartNew();
             using (var merge = new FactMaterializer(connection, writer))
@@ -165,7 +186,7 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
                 (unchanged, updated) = merge.Run();
             }
 
-            LastPhases = new Dictionary<string, double>
+            phases = new Dictionary<string, double>
             {
                 ["write_s"] = Math.Round(writing.Elapsed.TotalSeconds, 2),
                 ["wait_parse_s"] = Math.Round(waiting.Elapsed.TotalSeconds, 2),
@@ -196,7 +217,8 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
             return 0;
         });
         node.Store.Event("ingest", null, $"{read} lines read, {accepted} accepted ({unchanged} unchanged), {quarantined} quarantined, {updated} patients' features rebuilt");
-        LastPhases = new Dictionary<string, double>(LastPhases) { ["epilogue_s"] = Math.Round(started.Elapsed.TotalSeconds - summary.Seconds, 2) };
+        phases["epilogue_s"] = Math.Round(started.Elapsed.TotalSeconds - summary.Seconds, 2);
+        LastPhases = phases;
         return summary;
     }
 
