@@ -99,7 +99,7 @@ public sealed class KeyedHasher : IDisposable
     private readonly byte[] _hash = new byte[32];
     private byte[] _text = new byte[256];
     private string? _lastPatientId;
-    private string? _lastPseudonym;
+    private UInt128 _lastPseudonym;
 
     public KeyedHasher(byte[] key)
     {
@@ -113,15 +113,18 @@ public sealed class KeyedHasher : IDisposable
         }
     }
 
-    public string Patient(string patientId)
+    public string Patient(string patientId) => PatientKey(patientId).ToString("x32", System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>The first 16 bytes of the patient pseudonym (<see cref="Patient"/> is their hex); big-endian, so it orders as its hex does.</summary>
+    public UInt128 PatientKey(string patientId)
     {
         if (!string.Equals(patientId, _lastPatientId, StringComparison.Ordinal))
         {
-            _lastPseudonym = Convert.ToHexStringLower(Domain("patient", patientId, null)[..16]);
+            _lastPseudonym = BinaryPrimitives.ReadUInt128BigEndian(Domain("patient", patientId, null));
             _lastPatientId = patientId;
         }
 
-        return _lastPseudonym!;
+        return _lastPseudonym;
     }
 
     /// <summary>The first 16 bytes of the resource key (<see cref="Pseudonymizer.Resource"/> is their hex).</summary>

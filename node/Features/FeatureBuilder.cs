@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using System.Globalization;
 using System.Text.Json;
 using Dapper;
@@ -52,13 +53,13 @@ public sealed class FeatureBuilder(NodeStore store)
 
             if (chunk.Count == ChunkPatients || (!more && chunk.Count > 0))
             {
-                var rows = new List<PatientYear>[chunk.Count];
+                var rows = new IEnumerable<PatientYear>[chunk.Count];
                 Parallel.For(0, chunk.Count, i =>
                 {
                     var p = chunk[i];
                     var facts = new List<StoredFact>();
                     EntryCodec.ReadFacts(p.Data, allowedSensitive, facts);
-                    rows[i] = [.. ForPatient(p.Pseudonym, p.Sex, p.Deceased, Ages(p.BirthYear, p.NinetyPlus), facts, lastYear)];
+                    rows[i] = ForPatient(p.Pseudonym, p.Sex, p.Deceased, p.BirthYear, p.NinetyPlus, facts, lastYear);
                 });
                 chunk.Clear();
                 foreach (var patient in rows)
@@ -75,20 +76,6 @@ public sealed class FeatureBuilder(NodeStore store)
                 yield break;
             }
         }
-    }
-
-    private static Dictionary<int, int> Ages(int? birthYear, bool ninetyPlus)
-    {
-        var ages = new Dictionary<int, int>();
-        for (var year = FeatureSchema.FirstYear; year <= FeatureSchema.LastYear; year++)
-        {
-            if (Deidentification.SafeHarbor.AgeInYear(birthYear, ninetyPlus, year) is { } age)
-            {
-                ages[year] = age;
-            }
-        }
-
-        return ages;
     }
 
     /// <summary>
@@ -148,146 +135,182 @@ public sealed class FeatureBuilder(NodeStore store)
     public IReadOnlyDictionary<string, long> ConsentDenials() => store.Read(c =>
         c.Query<(string purpose, long n)>("SELECT purpose, COUNT(*) FROM consent_states WHERE state='deny' GROUP BY purpose").ToDictionary(x => x.purpose, x => x.n));
 
-    private static IEnumerable<PatientYear> ForPatient(string pseudonym, string? sex, int? deceased, IReadOnlyDictionary<int, int> ages, IReadOnlyList<StoredFact> facts, int lastYear)
+    private static readonly int ColYear = FeatureDictionary.Column("year"), ColAge = FeatureDictionary.Column("age"), ColAgeBand = FeatureDictionary.Column("age_band"),
+        ColSexMale = FeatureDictionary.Column("sex_male"), ColMedicare = FeatureDictionary.Column("medicare_eligible"), ColConditionCount = FeatureDictionary.Column("condition_count"),
+        ColAdmissions = FeatureDictionary.Column("inpatient_admissions"), ColDays = FeatureDictionary.Column("inpatient_days"), ColEd = FeatureDictionary.Column("ed_visits"),
+        ColAmbulatory = FeatureDictionary.Column("ambulatory_visits"), ColCost = FeatureDictionary.Column("cost"), ColCostFromClaims = FeatureDictionary.Column("cost_from_claims"),
+        ColObserved = FeatureDictionary.Column("outcome_observed"), ColAdmissionNext = FeatureDictionary.Column("admission_next_year"),
+        ColDaysNext = FeatureDictionary.Column("inpatient_days_next_year"), ColEdNext = FeatureDictionary.Column("ed_visits_next_year"),
+        ColCostNext = FeatureDictionary.Column("cost_next_year"), ColDeathNext = FeatureDictionary.Column("death_next_year");
+
+    private static readonly string[] Labs = ["hba1c", "sbp", "dbp"];
+    private static readonly int[] ColLabs = [.. Labs.Select(FeatureDictionary.Column)];
+    private static readonly int[] ColConditions = [.. FeatureSchema.Conditions.Select(FeatureDictionary.Column)];
+    private static readonly int[] ColOnsets = [.. FeatureSchema.Conditions.Select(c => FeatureDictionary.Column($"onset_{c}_next_year"))];
+
+    /// <summary>Fact categories the features use: the model conditions by their position, then the ESRD proxy.</summary>
+    private static readonly FrozenDictionary<string, int> ConditionIndex =
+        FeatureSchema.Conditions.Append(FeatureSchema.EsrdProxy).Select((c, i) => (c, i)).ToDictionary(p => p.c, p => p.i, StringComparer.Ordinal).ToFrozenDictionary(StringComparer.Ordinal);
+
+    private static readonly int Esrd = FeatureSchema.Conditions.Count;
+    private const int Years = FeatureSchema.LastYear - FeatureSchema.FirstYear + 1;
+
+    private static IEnumerable<PatientYear> ForPatient(string pseudonym, string? sex, int? deceased, int? birthYear, bool ninetyPlus, IReadOnlyList<StoredFact> facts, int lastYear)
     {
-        if (facts.Count == 0 || ages.Count == 0)
+        var firstAged = ninetyPlus ? FeatureSchema.FirstYear : birthYear is { } b && b <= FeatureSchema.LastYear ? Math.Max(b, FeatureSchema.FirstYear) : (int?)null;
+        if (facts.Count == 0 || firstAged is null)
         {
-            yield break;
+            return [];
         }
 
         // One pass over the facts into per-year totals (in the facts' order, so sums are the same as summing each year's list).
-        var onset = new Dictionary<string, int>(StringComparer.Ordinal);
-        var years = new Dictionary<int, YearTotals>();
+        var onset = new int[ConditionIndex.Count];
+        Array.Fill(onset, int.MaxValue);
+        var years = new YearTotals[Years];
         int minAll = int.MaxValue, minUse = int.MaxValue;
         foreach (var f in facts)
         {
             minAll = Math.Min(minAll, f.Year);
             if (f.Kind == "condition")
             {
-                if (f.Category is not null)
+                if (f.Category is not null && ConditionIndex.TryGetValue(f.Category, out var c))
                 {
-                    onset[f.Category] = Math.Min(onset.GetValueOrDefault(f.Category, int.MaxValue), f.Year);
+                    onset[c] = Math.Min(onset[c], f.Year);
                 }
 
                 continue;
             }
 
             minUse = Math.Min(minUse, f.Year);
-            if (!years.TryGetValue(f.Year, out var t))
+            if (f.Year is >= FeatureSchema.FirstYear and <= FeatureSchema.LastYear)
             {
-                years[f.Year] = t = new YearTotals();
+                years[f.Year - FeatureSchema.FirstYear].Add(f);
             }
-
-            t.Add(f);
         }
 
-        var first = Math.Max(minUse == int.MaxValue ? minAll : minUse, ages.Keys.Min());
+        var first = Math.Max(minUse == int.MaxValue ? minAll : minUse, firstAged.Value);
         var last = Math.Min(lastYear, deceased ?? lastYear);
-        var none = new YearTotals();
+        var rows = new List<PatientYear>(Math.Max(0, last - first + 1));
+        var male = sex == "male" ? 1 : 0;
         for (var year = first; year <= last; year++)
         {
-            if (!ages.TryGetValue(year, out var age))
+            if (Deidentification.SafeHarbor.AgeInYear(birthYear, ninetyPlus, year) is not { } age)
             {
                 continue;
             }
 
-            var v = new Dictionary<string, double?>(64, StringComparer.Ordinal)
-            {
-                ["year"] = year,
-                ["age"] = age,
-                ["sex_male"] = sex == "male" ? 1 : 0,
-                ["medicare_eligible"] = age >= 65 || (onset.TryGetValue(FeatureSchema.EsrdProxy, out var esrd) && esrd <= year) ? 1 : 0,
-            };
+            var v = new FeatureDictionary();
+            v.Set(ColYear, year);
+            v.Set(ColAge, age);
+            v.Set(ColAgeBand, AgeBandIndex(age));
+            v.Set(ColSexMale, male);
+            v.Set(ColMedicare, age >= 65 || onset[Esrd] <= year ? 1 : 0);
             var count = 0;
-            foreach (var c in FeatureSchema.Conditions)
+            for (var c = 0; c < ColConditions.Length; c++)
             {
-                var has = onset.TryGetValue(c, out var y) && y <= year;
-                v[c] = has ? 1 : 0;
+                var has = onset[c] <= year;
+                v.Set(ColConditions[c], has ? 1 : 0);
                 count += has ? 1 : 0;
             }
 
-            v["condition_count"] = count;
-            var now = years.GetValueOrDefault(year) ?? none;
-            now.Utilization(v);
-            for (var lab = 0; lab < YearTotals.Labs.Length; lab++)
+            v.Set(ColConditionCount, count);
+            var now = TotalsOf(years, year);
+            v.Set(ColAdmissions, now.Inpatient);
+            v.Set(ColDays, now.InpatientDays);
+            v.Set(ColEd, now.Emergency);
+            v.Set(ColAmbulatory, now.Ambulatory);
+            v.Set(ColCost, now.Cost);
+            v.Set(ColCostFromClaims, now.Claims > 0 ? 1 : 0);
+            for (var lab = 0; lab < Labs.Length; lab++)
             {
-                v[YearTotals.Labs[lab]] = now.LabCount[lab] == 0 ? null : Math.Round(now.LabSum[lab] / now.LabCount[lab], 2);
+                v.Set(ColLabs[lab], now.LabMean(lab));
             }
 
             var observed = year + 1 <= lastYear && (deceased is null || deceased >= year + 1);
-            v["outcome_observed"] = observed ? 1 : 0;
+            v.Set(ColObserved, observed ? 1 : 0);
             if (observed)
             {
-                var next = new Dictionary<string, double?>(StringComparer.Ordinal);
-                (years.GetValueOrDefault(year + 1) ?? none).Utilization(next);
-                v["admission_next_year"] = next["inpatient_admissions"] > 0 ? 1 : 0;
-                v["inpatient_days_next_year"] = next["inpatient_days"];
-                v["ed_visits_next_year"] = next["ed_visits"];
-                v["cost_next_year"] = next["cost"];
-                v["death_next_year"] = deceased == year + 1 ? 1 : 0;
-                foreach (var c in FeatureSchema.Conditions)
+                var next = TotalsOf(years, year + 1);
+                v.Set(ColAdmissionNext, next.Inpatient > 0 ? 1 : 0);
+                v.Set(ColDaysNext, next.InpatientDays);
+                v.Set(ColEdNext, next.Emergency);
+                v.Set(ColCostNext, next.Cost);
+                v.Set(ColDeathNext, deceased == year + 1 ? 1 : 0);
+                for (var c = 0; c < ColOnsets.Length; c++)
                 {
-                    v[$"onset_{c}_next_year"] = onset.TryGetValue(c, out var y) && y == year + 1 ? 1 : 0;
+                    v.Set(ColOnsets[c], onset[c] == year + 1 ? 1 : 0);
                 }
             }
 
-            yield return new PatientYear(pseudonym, WithBand(v, age));
+            rows.Add(new PatientYear(pseudonym, v));
         }
+
+        return rows;
     }
 
+    private static YearTotals TotalsOf(YearTotals[] years, int year) =>
+        year is >= FeatureSchema.FirstYear and <= FeatureSchema.LastYear ? years[year - FeatureSchema.FirstYear] : default;
+
+    private static readonly int[] BandOfAge = [.. Enumerable.Range(0, Deidentification.SafeHarbor.TopAge + 1).Select(a => FeatureSchema.AgeBands.ToList().IndexOf(FeatureSchema.AgeBand(a)))];
+
+    private static int AgeBandIndex(int age) => BandOfAge[Math.Clamp(age, 0, BandOfAge.Length - 1)];
+
     /// <summary>A patient's utilization, cost and labs in one year.</summary>
-    private sealed class YearTotals
+    private struct YearTotals
     {
-        public static readonly string[] Labs = ["hba1c", "sbp", "dbp"];
-        public readonly double[] LabSum = new double[3];
-        public readonly int[] LabCount = new int[3];
-        private int _inpatient, _ed, _ambulatory, _claims;
-        private double _inpatientDays, _claimSum;
+        private static readonly double UnitStay = FeatureSchema.UnitCost["inpatient_stay"], UnitDay = FeatureSchema.UnitCost["inpatient_day"],
+            UnitEmergency = FeatureSchema.UnitCost["emergency"], UnitAmbulatory = FeatureSchema.UnitCost["ambulatory"];
+
+        public int Inpatient, Emergency, Ambulatory, Claims;
+        public double InpatientDays;
+        private double _claimSum, _lab0, _lab1, _lab2;
+        private int _n0, _n1, _n2;
 
         public void Add(StoredFact f)
         {
             switch (f.Kind)
             {
                 case "encounter" when f.Category == "inpatient":
-                    _inpatient++;
-                    _inpatientDays += f.Value;
+                    Inpatient++;
+                    InpatientDays += f.Value;
                     break;
                 case "encounter" when f.Category == "emergency":
-                    _ed++;
+                    Emergency++;
                     break;
                 case "encounter" when f.Category == "ambulatory":
-                    _ambulatory++;
+                    Ambulatory++;
                     break;
                 case "cost":
-                    _claims++;
+                    Claims++;
                     _claimSum += f.Value;
                     break;
-                case "lab" when Array.IndexOf(Labs, f.Category) is var lab and >= 0:
-                    LabSum[lab] += f.Value;
-                    LabCount[lab]++;
+                case "lab" when f.Category == "hba1c":
+                    _lab0 += f.Value;
+                    _n0++;
+                    break;
+                case "lab" when f.Category == "sbp":
+                    _lab1 += f.Value;
+                    _n1++;
+                    break;
+                case "lab" when f.Category == "dbp":
+                    _lab2 += f.Value;
+                    _n2++;
                     break;
             }
         }
 
         /// <summary>Cost from claims where the year has any, else from the unit-cost table (docs/features.md).</summary>
-        public void Utilization(Dictionary<string, double?> v)
-        {
-            var unit = FeatureSchema.UnitCost;
-            v["inpatient_admissions"] = _inpatient;
-            v["inpatient_days"] = _inpatientDays;
-            v["ed_visits"] = _ed;
-            v["ambulatory_visits"] = _ambulatory;
-            v["cost"] = _claims > 0
-                ? Math.Round(_claimSum, 2)
-                : (_inpatient * unit["inpatient_stay"]) + (_inpatientDays * unit["inpatient_day"]) + (_ed * unit["emergency"]) + (_ambulatory * unit["ambulatory"]);
-            v["cost_from_claims"] = _claims > 0 ? 1 : 0;
-        }
-    }
+        public readonly double Cost => Claims > 0
+            ? Math.Round(_claimSum, 2)
+            : (Inpatient * UnitStay) + (InpatientDays * UnitDay) + (Emergency * UnitEmergency) + (Ambulatory * UnitAmbulatory);
 
-    private static Dictionary<string, double?> WithBand(Dictionary<string, double?> v, int age)
-    {
-        v["age_band"] = FeatureSchema.AgeBands.ToList().IndexOf(FeatureSchema.AgeBand(age));
-        return v;
+        /// <summary>The year's mean of a lab (in <see cref="Labs"/> order), to 2 decimals; null without a value.</summary>
+        public readonly double? LabMean(int lab) => lab switch
+        {
+            0 => _n0 == 0 ? null : Math.Round(_lab0 / _n0, 2),
+            1 => _n1 == 0 ? null : Math.Round(_lab1 / _n1, 2),
+            _ => _n2 == 0 ? null : Math.Round(_lab2 / _n2, 2),
+        };
     }
 
     /// <summary>

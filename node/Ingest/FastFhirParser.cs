@@ -23,7 +23,7 @@ public sealed partial class FastFhirParser
     private static readonly Dictionary<string, ClassMapping> HotTypes = new[] { "Patient", "Condition", "Encounter", "Observation", "Claim", "ExplanationOfBenefit" }
         .ToDictionary(t => t, t => Inspector.FindClassMapping(t)!, StringComparer.Ordinal);
 
-    private readonly List<(string Path, int Index, int Inner, string Value)> _leaves = new(64);
+    private readonly List<(int Slot, int Index, int Inner, string Value)> _leaves = new(64);
 
     // Per-instance caches of the model, keyed by the element name's UTF-8 bytes: the hot loop
     // neither allocates a string per element nor hashes a tuple; misses fall back to Firely's
@@ -71,7 +71,7 @@ public sealed partial class FastFhirParser
             return (null, QuarantineReason.InvalidJson, true);
         }
 
-        var id = Leaf("id");
+        var id = Leaf(SId);
         if (string.IsNullOrEmpty(id))
         {
             return (null, QuarantineReason.MissingId, true);
@@ -152,7 +152,10 @@ public sealed partial class FastFhirParser
 
         public string Path { get; init; } = string.Empty;
 
-        public bool Wanted { get; init; }
+        /// <summary>The element's slot in <see cref="WantedPaths"/>, or -1 when the features do not want its values.</summary>
+        public int Slot { get; init; } = -1;
+
+        public bool Wanted => Slot >= 0;
 
         /// <summary>Enum literals seen so far, valid or not (bounded: a flood of junk codes stops being cached).</summary>
         public Dictionary<byte[], bool>? Literals { get; init; }
@@ -300,7 +303,7 @@ public sealed partial class FastFhirParser
 
         if (element.Wanted)
         {
-            _leaves.Add((element.Path, topIndex, innerIndex, value!));
+            _leaves.Add((element.Slot, topIndex, innerIndex, value!));
         }
 
         return Outcome.Valid;
@@ -401,7 +404,7 @@ public sealed partial class FastFhirParser
             Literals = enumType is null ? null : new(Utf8Comparer.Instance),
             Complex = primitive == Primitive.None ? new Context(type, path, context.TypeName) : null,
             Path = path,
-            Wanted = WantedPaths.Contains(path),
+            Slot = Array.IndexOf(WantedPaths, path),
         };
     }
 
@@ -457,7 +460,7 @@ public sealed partial class FastFhirParser
         public byte[] Create(ReadOnlySpan<byte> alternate) => alternate.ToArray();
     }
 
-    private static readonly HashSet<string> WantedPaths =
+    private static readonly string[] WantedPaths =
     [
         "id", "gender", "birthDate", "deceasedDateTime", "address.postalCode", "meta.security.system", "meta.security.code",
         "code.coding.system", "code.coding.code", "subject.reference", "patient.reference", "onsetDateTime", "onsetPeriod.start", "recordedDate",
@@ -466,64 +469,113 @@ public sealed partial class FastFhirParser
         "component.valueQuantity.value", "billablePeriod.start", "created", "total.value", "payment.amount.value", "total.amount.value",
     ];
 
-    private string? Leaf(string path) => _leaves.FirstOrDefault(l => l.Path == path).Value;
+    private static int Slot(string path) => Array.IndexOf(WantedPaths, path) is var i and >= 0 ? i : throw new ArgumentException($"{path} is not a wanted path.", nameof(path));
 
-    private IEnumerable<(int Index, string Value)> Leaves(string path) => _leaves.Where(l => l.Path == path).Select(l => (l.Index, l.Value));
+    private static readonly int SId = Slot("id"), SGender = Slot("gender"), SBirthDate = Slot("birthDate"), SDeceased = Slot("deceasedDateTime"),
+        SPostalCode = Slot("address.postalCode"), SSecuritySystem = Slot("meta.security.system"), SSecurityCode = Slot("meta.security.code"),
+        SCodeSystem = Slot("code.coding.system"), SCodeCode = Slot("code.coding.code"), SSubject = Slot("subject.reference"), SPatient = Slot("patient.reference"),
+        SOnset = Slot("onsetDateTime"), SOnsetPeriod = Slot("onsetPeriod.start"), SRecorded = Slot("recordedDate"), SAbatement = Slot("abatementDateTime"),
+        SAbatementPeriod = Slot("abatementPeriod.start"), SClass = Slot("class.code"), SPeriodStart = Slot("period.start"), SPeriodEnd = Slot("period.end"),
+        SReasonSystem = Slot("reasonCode.coding.system"), SReasonCode = Slot("reasonCode.coding.code"), SEffective = Slot("effectiveDateTime"),
+        SEffectivePeriod = Slot("effectivePeriod.start"), SEffectiveInstant = Slot("effectiveInstant"), SValue = Slot("valueQuantity.value"),
+        SComponentSystem = Slot("component.code.coding.system"), SComponentCode = Slot("component.code.coding.code"), SComponentValue = Slot("component.valueQuantity.value"),
+        SBillable = Slot("billablePeriod.start"), SCreated = Slot("created"), STotal = Slot("total.value"), SPayment = Slot("payment.amount.value"), STotalAmount = Slot("total.amount.value");
+
+    /// <summary>The first value collected for a slot (at top-level index <paramref name="top"/> when given).</summary>
+    private string? Leaf(int slot, int? top = null)
+    {
+        foreach (var leaf in System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_leaves))
+        {
+            if (leaf.Slot == slot && (top is null || leaf.Index == top))
+            {
+                return leaf.Value;
+            }
+        }
+
+        return null;
+    }
 
     private ClinicalRecord Build(string type, string id)
     {
-        var labels = Codings("meta.security", prefixHasCoding: false).Select(c => c.Item1 + "|" + c.Item2).ToList();
+        var security = Codings(SSecuritySystem, SSecurityCode);
+        IReadOnlyList<string> labels = security.Count == 0 ? [] : [.. security.Select(c => c.Item1 + "|" + c.Item2)];
         ClinicalRecord record = type switch
         {
-            "Patient" => new PatientRecord(id, Leaf("gender"), ParseDate(Leaf("birthDate")), Year(Leaf("deceasedDateTime")), SafeHarbor.Zip3(Leaves("address.postalCode").Where(l => l.Index == 0).Select(l => l.Value).FirstOrDefault())) { PatientId = id },
-            "Condition" => new ConditionRecord(id, Codings("code"), Year(Leaf("onsetDateTime")) ?? Year(Leaf("onsetPeriod.start")) ?? Year(Leaf("recordedDate")), Year(Leaf("abatementDateTime")) ?? Year(Leaf("abatementPeriod.start"))) { PatientId = PatientOf(Leaf("subject.reference")) },
-            "Encounter" => new EncounterRecord(id, Leaf("class.code"), Year(Leaf("period.start")), Days(Leaf("period.start"), Leaf("period.end")), Codings("reasonCode")) { PatientId = PatientOf(Leaf("subject.reference")) },
-            "Observation" => new ObservationRecord(id, Year(Leaf("effectiveDateTime")) ?? Year(Leaf("effectivePeriod.start")) ?? Year(Leaf("effectiveInstant")), ObservationValues()) { PatientId = PatientOf(Leaf("subject.reference")) },
-            "Claim" => new CostRecord("Claim", id, Year(Leaf("billablePeriod.start")) ?? Year(Leaf("created")), Decimal(Leaf("total.value"))) { PatientId = PatientOf(Leaf("patient.reference")) },
-            _ => new CostRecord("ExplanationOfBenefit", id, Year(Leaf("billablePeriod.start")) ?? Year(Leaf("created")), Decimal(Leaf("payment.amount.value")) ?? Decimal(Leaves("total.amount.value").Where(l => l.Index == 0).Select(l => l.Value).FirstOrDefault())) { PatientId = PatientOf(Leaf("patient.reference")) },
+            "Patient" => new PatientRecord(id, Leaf(SGender), ParseDate(Leaf(SBirthDate)), Year(Leaf(SDeceased)), SafeHarbor.Zip3(Leaf(SPostalCode, top: 0))) { PatientId = id },
+            "Condition" => new ConditionRecord(id, Codings(SCodeSystem, SCodeCode), Year(Leaf(SOnset)) ?? Year(Leaf(SOnsetPeriod)) ?? Year(Leaf(SRecorded)), Year(Leaf(SAbatement)) ?? Year(Leaf(SAbatementPeriod))) { PatientId = PatientOf(Leaf(SSubject)) },
+            "Encounter" => new EncounterRecord(id, Leaf(SClass), Year(Leaf(SPeriodStart)), Days(Leaf(SPeriodStart), Leaf(SPeriodEnd)), Codings(SReasonSystem, SReasonCode)) { PatientId = PatientOf(Leaf(SSubject)) },
+            "Observation" => new ObservationRecord(id, Year(Leaf(SEffective)) ?? Year(Leaf(SEffectivePeriod)) ?? Year(Leaf(SEffectiveInstant)), ObservationValues()) { PatientId = PatientOf(Leaf(SSubject)) },
+            "Claim" => new CostRecord("Claim", id, Year(Leaf(SBillable)) ?? Year(Leaf(SCreated)), Decimal(Leaf(STotal))) { PatientId = PatientOf(Leaf(SPatient)) },
+            _ => new CostRecord("ExplanationOfBenefit", id, Year(Leaf(SBillable)) ?? Year(Leaf(SCreated)), Decimal(Leaf(SPayment)) ?? Decimal(Leaf(STotalAmount, top: 0))) { PatientId = PatientOf(Leaf(SPatient)) },
         };
         return record with { SecurityLabels = labels };
     }
 
-    /// <summary>Codings of a CodeableConcept (or of every element of a list of them), in document order, system and code paired by their coding element.</summary>
-    private List<(string?, string?)> Codings(string prefix, int? index = null, bool prefixHasCoding = true)
+    /// <summary>
+    /// Codings of a CodeableConcept (or of every element of a list of them), in document order, system and
+    /// code paired by their coding element (its top-level and inner index); only those at top-level index
+    /// <paramref name="top"/> when given.
+    /// </summary>
+    private List<(string?, string?)> Codings(int systemSlot, int codeSlot, int? top = null)
     {
-        var systemPath = prefix + (prefixHasCoding ? ".coding.system" : ".system");
-        var codePath = prefix + (prefixHasCoding ? ".coding.code" : ".code");
-        var order = new List<(int, int)>();
-        var pairs = new Dictionary<(int, int), (string? System, string? Code)>();
-        foreach (var (path, top, inner, value) in _leaves)
+        var pairs = new List<(string?, string?)>();
+        Span<(int Top, int Inner)> keys = stackalloc (int, int)[16];
+        List<(int, int)>? moreKeys = null;
+        foreach (var (slot, index, inner, value) in System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_leaves))
         {
-            if ((path != systemPath && path != codePath) || (index is { } i && top != i))
+            if ((slot != systemSlot && slot != codeSlot) || (top is { } t && index != t))
             {
                 continue;
             }
 
-            if (!pairs.TryGetValue((top, inner), out var pair))
+            var at = -1;
+            for (var j = pairs.Count - 1; j >= 0; j--)
             {
-                order.Add((top, inner));
+                if ((j < keys.Length ? keys[j] : moreKeys![j - keys.Length]) == (index, inner))
+                {
+                    at = j;
+                    break;
+                }
             }
 
-            pairs[(top, inner)] = path == systemPath ? (value, pair.Code) : (pair.System, value);
+            if (at < 0)
+            {
+                at = pairs.Count;
+                pairs.Add((null, null));
+                if (at < keys.Length)
+                {
+                    keys[at] = (index, inner);
+                }
+                else
+                {
+                    (moreKeys ??= []).Add((index, inner));
+                }
+            }
+
+            pairs[at] = slot == systemSlot ? (value, pairs[at].Item2) : (pairs[at].Item1, value);
         }
 
-        return order.Select(k => (pairs[k].System, pairs[k].Code)).ToList();
+        return pairs;
     }
 
     private List<(string, decimal)> ObservationValues()
     {
         var values = new List<(string, decimal)>();
-        var code = Codings("code").FirstOrDefault(c => c.Item1 == "http://loinc.org").Item2;
-        if (code is not null && Decimal(Leaf("valueQuantity.value")) is { } v)
+        var code = Loinc(Codings(SCodeSystem, SCodeCode));
+        if (code is not null && Decimal(Leaf(SValue)) is { } v)
         {
             values.Add((code, v));
         }
 
-        var components = Leaves("component.valueQuantity.value").ToList();
-        foreach (var (index, value) in components)
+        for (var i = 0; i < _leaves.Count; i++)
         {
-            var loinc = Codings("component.code", index).FirstOrDefault(c => c.Item1 == "http://loinc.org").Item2;
-            if (loinc is not null)
+            var (slot, index, _, value) = _leaves[i];
+            if (slot != SComponentValue)
+            {
+                continue;
+            }
+
+            if (Loinc(Codings(SComponentSystem, SComponentCode, index)) is { } loinc)
             {
                 values.Add((loinc, decimal.Parse(value, System.Globalization.CultureInfo.InvariantCulture)));
             }
@@ -532,13 +584,42 @@ public sealed partial class FastFhirParser
         return values;
     }
 
+    private static string? Loinc(List<(string?, string?)> codings)
+    {
+        foreach (var (system, code) in codings)
+        {
+            if (system == "http://loinc.org")
+            {
+                return code;
+            }
+        }
+
+        return null;
+    }
+
     private static decimal? Decimal(string? value) => value is null ? null : decimal.Parse(value, System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>
     /// The calendar year of a validated FHIR date/dateTime as Firely computes it: a dateTime with a time
     /// is converted to UTC first (2015-12-31T23:30:00-05:00 is 2016), a partial date is its own year.
     /// </summary>
-    private static int? Year(string? value) => value is null ? null : value.Length <= 10 ? ParseDate(value)?.Year : Instant(value).Year;
+    private static int? Year(string? value)
+    {
+        if (value is null)
+        {
+            return null;
+        }
+
+        // The pattern is already checked: the first four characters are the year, and only a time on
+        // 1 January or 31 December can move it once converted to UTC.
+        var year = ((value[0] - '0') * 1000) + ((value[1] - '0') * 100) + ((value[2] - '0') * 10) + (value[3] - '0');
+        if (value.Length <= 10 || !(value.AsSpan(5, 5).SequenceEqual("01-01") || value.AsSpan(5, 5).SequenceEqual("12-31")))
+        {
+            return year;
+        }
+
+        return Instant(value).Year;
+    }
 
     private static int Days(string? start, string? end)
     {

@@ -29,7 +29,7 @@ public sealed record IngestSummary(long LinesRead, long Accepted, long Quarantin
 }
 
 /// <summary>A line after the parallel stage: parsed, keyed, reduced to its stored entry (the writer only writes).</summary>
-internal readonly record struct ParsedLine(SourceLine Line, string? Type, QuarantineReason? Reason, string? LineHmac, string? Group, byte[]? Entry);
+internal readonly record struct ParsedLine(SourceLine Line, string? Type, QuarantineReason? Reason, string? LineHmac, GroupKey Group, byte[]? Entry);
 
 /// <summary>
 /// FHIR in, de-identified facts out. Lines are read in order and handed in batches to a parallel
@@ -113,7 +113,7 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
 
                     accepted++;
                     perType[parsed.Type!] = perType.GetValueOrDefault(parsed.Type!) + 1;
-                    writer.Stage(parsed.Group!, parsed.Entry!);
+                    writer.Stage(parsed.Group, parsed.Entry!);
                 }
 
                 writer.Flush();
@@ -332,13 +332,12 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
             var (record, reason) = line.Oversized ? (null, QuarantineReason.Oversized) : Parse(line.Bytes.Span);
             if (record is null)
             {
-                return new ParsedLine(line, null, reason, _hasher.Line(line.Bytes.Span), null, null);
+                return new ParsedLine(line, null, reason, _hasher.Line(line.Bytes.Span), default, null);
             }
 
             var key = _hasher.Resource(record.Type, record.Id);
-            var pseudonym = record.PatientId is null ? null : _hasher.Patient(record.PatientId);
-            var group = pseudonym ?? "-" + key.ToString("x32", System.Globalization.CultureInfo.InvariantCulture)[..2];
-            var entry = EntryCodec.Encode(record, key, _hasher.Content(line.Bytes.Span) ^ reduction.HashMix, version, pseudonym is not null, reduction);
+            var group = record.PatientId is null ? GroupKey.Unowned(key) : GroupKey.Patient(_hasher.PatientKey(record.PatientId));
+            var entry = EntryCodec.Encode(record, key, _hasher.Content(line.Bytes.Span) ^ reduction.HashMix, version, record.PatientId is not null, reduction);
             return new ParsedLine(line, record.Type, null, null, group, entry);
         }
     }

@@ -30,14 +30,12 @@ internal sealed class IngestWriter(SqliteConnection connection, long memoryBytes
         _quarantine.Add([line.SourceHash, line.LineNumber, line.ByteOffset, lineHmac, reason.Code, reason.Text, DateTimeOffset.UtcNow.ToString("O")]);
 
     /// <summary>Buffers an entry for its group (a patient's pseudonym, or a group of resources no patient owns).</summary>
-    public void Stage(string group, byte[] entry)
+    public void Stage(GroupKey group, byte[] entry)
     {
-        var part = FactMaterializer.Partition(group);
-        var buffer = _parts[part] ??= new MemoryStream(4096);
-        buffer.WriteByte((byte)group.Length);
-        Span<byte> name = stackalloc byte[64];
-        var n = Encoding.ASCII.GetBytes(group, name);
-        buffer.Write(name[..n]);
+        var buffer = _parts[group.Partition] ??= new MemoryStream(4096);
+        Span<byte> head = stackalloc byte[GroupKey.Size];
+        group.Write(head);
+        buffer.Write(head);
         buffer.Write(entry);
     }
 
@@ -99,22 +97,70 @@ internal sealed class IngestWriter(SqliteConnection connection, long memoryBytes
 internal readonly record struct MergeResult(long Unchanged, int PatientsUpdated);
 
 /// <summary>
-/// Folds staged entries into one row per patient (patient_facts), partition by partition, one
-/// transaction each. Per patient: an entry with a key not stored yet is added, one with the same key
-/// and content hash is unchanged, one with a new hash replaces the old (a resource updated by a later
-/// export). A resource whose patient changed (its key stored under another pseudonym) is found through
-/// a Bloom filter of stored keys and removed from its old patient, the newest version winning. The
-/// derived tables (patients, consents, consent states) are rewritten for the patients that changed.
+/// Whom a staged entry belongs to: a patient (the first 16 bytes of its pseudonym) or, for resources no
+/// patient owns, the group of their keys' first byte. Staged as a marker byte and the 16 bytes; its text
+/// (the store's pseudonym column) is the 32-digit hex, or "-" and two hex digits, and the order of
+/// <see cref="CompareTo"/> is the ordinal order of that text.
+/// </summary>
+internal readonly record struct GroupKey(UInt128 Value, bool Ownerless) : IComparable<GroupKey>
+{
+    public const int Size = 17;
+    private const byte OwnedMarker = 0xA0, OwnerlessMarker = 0xA1;
+
+    public static GroupKey Patient(UInt128 pseudonym) => new(pseudonym, false);
+
+    public static GroupKey Unowned(UInt128 resourceKey) => new(resourceKey >> 120 << 120, true);
+
+    /// <summary>Patients are partitioned by the first byte of their pseudonym.</summary>
+    public int Partition => (int)(Value >> 120);
+
+    public override string ToString() => Ownerless
+        ? "-" + Partition.ToString("x2", System.Globalization.CultureInfo.InvariantCulture)
+        : Value.ToString("x32", System.Globalization.CultureInfo.InvariantCulture);
+
+    public static GroupKey Parse(string text) => text.StartsWith('-')
+        ? new((UInt128)Convert.ToByte(text[1..], 16) << 120, true)
+        : new(UInt128.Parse(text, System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture), false);
+
+    public int CompareTo(GroupKey other) => Ownerless != other.Ownerless ? (Ownerless ? -1 : 1) : Value.CompareTo(other.Value);
+
+    public void Write(Span<byte> into)
+    {
+        into[0] = Ownerless ? OwnerlessMarker : OwnedMarker;
+        BinaryPrimitives.WriteUInt128BigEndian(into[1..], Value);
+    }
+
+    /// <summary>
+    /// The group at the start of a staged value and its length. Rows staged by an earlier version (a run
+    /// killed before its merge, then the node upgraded) carry the group as text: a length byte and ASCII.
+    /// </summary>
+    public static (GroupKey Group, int Length) Read(ReadOnlySpan<byte> staged) => staged[0] switch
+    {
+        OwnedMarker or OwnerlessMarker => (new(BinaryPrimitives.ReadUInt128BigEndian(staged[1..]), staged[0] == OwnerlessMarker), Size),
+        var n => (Parse(Encoding.ASCII.GetString(staged.Slice(1, n))), 1 + n),
+    };
+}
+
+/// <summary>
+/// Folds staged entries into one row per patient (patient_facts), partition by partition. Per patient:
+/// an entry with a key not stored yet is added, one with the same key and content hash is unchanged,
+/// one with a new hash replaces the old (a resource updated by a later export). A resource whose
+/// patient changed (its key stored under another pseudonym) is found through a Bloom filter of stored
+/// keys and removed from its old patient, the newest version winning. The derived tables (patients,
+/// consent states) are rewritten for the patients that changed.
+/// Two stages overlap: one thread groups a partition's entries, decides what changes and computes the
+/// patients' rows (on all cores), reading the store through its own connection; this thread writes the
+/// rows of the partition before. Partitions hold disjoint patients, so the reader never needs a row the
+/// writer has not committed.
 /// </summary>
 internal sealed class FactMaterializer(SqliteConnection connection, IngestWriter? held = null) : IDisposable
 {
     private readonly Statements _sql = new(connection);
-    private readonly Dictionary<UInt128, (string Group, long Version)> _candidates = [];
+    private readonly Dictionary<UInt128, (GroupKey Group, long Version)> _candidates = [];
     private const long CommitEntries = 200_000;
-    private SqliteTransaction? _transaction;
+    private long _unchanged;
 
-    public static int Partition(string group) =>
-        Convert.ToInt32(group.Length >= 2 && group[0] == '-' ? group.Substring(1, 2) : group[..2], 16);
+    private sealed record PreparedPartition(int Part, PatientRow[] Rows, long Entries);
 
     public MergeResult Run()
     {
@@ -127,118 +173,171 @@ internal sealed class FactMaterializer(SqliteConnection connection, IngestWriter
 
         var filter = StoredKeyFilter.Load(connection, _sql);
         var empty = _sql.Scalar("SELECT EXISTS(SELECT 1 FROM patient_facts)") is 0L; // a first ingest looks nothing up
-        long unchanged = 0;
         var updated = new HashSet<string>(StringComparer.Ordinal);
-        var pending = 0L;
-        _transaction = connection.BeginTransaction();
-        foreach (var part in parts)
+        using var reading = new SqliteConnection(connection.ConnectionString);
+        reading.Open();
+        using var readSql = new Statements(reading);
+        using var queue = new System.Collections.Concurrent.BlockingCollection<PreparedPartition>(boundedCapacity: 2);
+        using var stop = new CancellationTokenSource();
+        var producer = Task.Factory.StartNew(() =>
         {
-            var groups = new SortedDictionary<string, List<byte[]>>(StringComparer.Ordinal);
-            foreach (var data in _sql.Column("SELECT data FROM ingest_staging WHERE part=? ORDER BY id", part).Cast<byte[]>().Concat(held?.Held(part) ?? []))
+            try
             {
-                for (var offset = 0; offset < data.Length;)
+                foreach (var part in parts)
                 {
-                    var group = Encoding.ASCII.GetString(data, offset + 1, data[offset]);
-                    offset += 1 + data[offset];
-                    var length = EntryCodec.Length(data.AsSpan(offset));
-                    (groups.TryGetValue(group, out var list) ? list : groups[group] = []).Add(data.AsSpan(offset, length).ToArray());
-                    offset += length;
+                    queue.Add(Prepare(part, readSql, filter, empty), stop.Token);
                 }
             }
-
-            // Merge decisions in order (cheap, and the filter sees keys one by one), then the patients'
-            // values in parallel, then their rows written by this one connection.
-            var changes = new List<(string Group, List<byte[]> Entries, bool Consents)>();
-            foreach (var (group, incoming) in groups)
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
             {
-                var entries = empty ? [] : Load(group);
-                var index = new Dictionary<UInt128, int>(entries.Count + incoming.Count);
-                for (var i = 0; i < entries.Count; i++)
+                // The writer failed: its error is the one reported.
+            }
+            finally
+            {
+                queue.CompleteAdding();
+            }
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+        var transaction = connection.BeginTransaction();
+        var pending = 0L;
+        var written = false;
+        try
+        {
+            foreach (var prepared in queue.GetConsumingEnumerable())
+            {
+                foreach (var row in prepared.Rows)
                 {
-                    index[EntryCodec.Key(entries[i])] = i;
-                }
-
-                var changed = false;
-                var consents = false;
-                foreach (var entry in incoming)
-                {
-                    var key = EntryCodec.Key(entry);
-                    if (index.TryGetValue(key, out var at))
+                    Write(row);
+                    if (row.Group[0] != '-')
                     {
-                        if (EntryCodec.Hash(entries[at]) == EntryCodec.Hash(entry))
-                        {
-                            unchanged++;
-                            continue;
-                        }
-
-                        consents |= EntryCodec.IsConsent(entries[at]) || EntryCodec.IsConsent(entry);
-                        entries[at] = entry;
-                    }
-                    else
-                    {
-                        if (filter.MayContain(key))
-                        {
-                            // Stored before under another patient, or seen earlier in this run (or a false positive).
-                            _candidates[key] = (group, EntryCodec.Version(entry));
-                        }
-
-                        filter.Add(key);
-                        index[key] = entries.Count;
-                        entries.Add(entry);
-                    }
-
-                    changed = true;
-                    consents |= EntryCodec.IsConsent(entry);
-                }
-
-                if (changed)
-                {
-                    changes.Add((group, entries, consents));
-                    if (group[0] != '-')
-                    {
-                        updated.Add(group);
+                        updated.Add(row.Group);
                     }
                 }
+
+                _sql.Execute("DELETE FROM ingest_staging WHERE part=?", prepared.Part);
+                pending += prepared.Entries;
+                if (pending >= CommitEntries || prepared.Part == parts[^1])
+                {
+                    // Partitions are committed together up to a size: fewer commits, and a run killed here still
+                    // leaves each partition either merged or staged.
+                    filter.Touch(_sql);
+                    transaction.Commit();
+                    transaction.Dispose();
+                    transaction = connection.BeginTransaction();
+                    pending = 0;
+                }
             }
 
-            var rows = new PatientRow[changes.Count];
-            Parallel.For(0, changes.Count, i => rows[i] = PatientRow.Of(changes[i].Group, changes[i].Entries, changes[i].Consents));
-            foreach (var row in rows)
-            {
-                Write(row);
-            }
-
-            _sql.Execute("DELETE FROM ingest_staging WHERE part=?", part);
-            pending += groups.Sum(g => g.Value.Count);
-            if (pending >= CommitEntries || part == parts[^1])
-            {
-                // Partitions are committed together up to a size: fewer commits, and a run killed here still
-                // leaves each partition either merged or staged.
-                filter.Touch(_sql);
-                _transaction!.Commit();
-                _transaction.Dispose();
-                _transaction = part == parts[^1] ? null : connection.BeginTransaction();
-                pending = 0;
-            }
+            written = true;
         }
+        finally
+        {
+            if (!written)
+            {
+                stop.Cancel();
+                producer.ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default).Wait();
+            }
+
+            transaction.Dispose();
+        }
+
+        producer.GetAwaiter().GetResult(); // the producer's own error surfaces here
 
         if (_candidates.Count > 0)
         {
-            using var transaction = _transaction = connection.BeginTransaction();
+            using var moves = connection.BeginTransaction();
             foreach (var group in ResolveMoves())
             {
                 updated.Add(group);
             }
 
             filter.Touch(_sql);
-            transaction.Commit();
+            moves.Commit();
         }
 
         filter.Save(_sql);
-        return new MergeResult(unchanged, updated.Count);
+        return new MergeResult(_unchanged, updated.Count);
     }
 
     public void Dispose() => _sql.Dispose();
+
+    /// <summary>A partition's entries grouped by patient, the merge decisions in order (the filter sees keys one by one), and the changed patients' rows.</summary>
+    private PreparedPartition Prepare(int part, Statements readSql, StoredKeyFilter filter, bool empty)
+    {
+        var groups = new Dictionary<GroupKey, List<ReadOnlyMemory<byte>>>();
+        long count = 0;
+        foreach (var data in readSql.Column("SELECT data FROM ingest_staging WHERE part=? ORDER BY id", part).Cast<byte[]>().Concat(held?.Held(part) ?? []))
+        {
+            for (var offset = 0; offset < data.Length;)
+            {
+                var (group, headLength) = GroupKey.Read(data.AsSpan(offset));
+                offset += headLength;
+                var length = EntryCodec.Length(data.AsSpan(offset));
+                if (!groups.TryGetValue(group, out var list))
+                {
+                    groups[group] = list = [];
+                }
+
+                list.Add(data.AsMemory(offset, length));
+                offset += length;
+                count++;
+            }
+        }
+
+        var changes = new List<(GroupKey Group, List<ReadOnlyMemory<byte>> Entries, bool Consents)>();
+        foreach (var group in groups.Keys.Order())
+        {
+            var incoming = groups[group];
+            var entries = empty ? [] : Load(readSql, group.ToString());
+            var index = new Dictionary<UInt128, int>(entries.Count + incoming.Count);
+            for (var i = 0; i < entries.Count; i++)
+            {
+                index[EntryCodec.Key(entries[i].Span)] = i;
+            }
+
+            var changed = false;
+            var consents = false;
+            foreach (var entry in incoming)
+            {
+                var key = EntryCodec.Key(entry.Span);
+                if (index.TryGetValue(key, out var at))
+                {
+                    if (EntryCodec.Hash(entries[at].Span) == EntryCodec.Hash(entry.Span))
+                    {
+                        _unchanged++;
+                        continue;
+                    }
+
+                    consents |= EntryCodec.IsConsent(entries[at].Span) || EntryCodec.IsConsent(entry.Span);
+                    entries[at] = entry;
+                }
+                else
+                {
+                    if (filter.MayContain(key))
+                    {
+                        // Stored before under another patient, or seen earlier in this run (or a false positive).
+                        _candidates[key] = (group, EntryCodec.Version(entry.Span));
+                    }
+
+                    filter.Add(key);
+                    index[key] = entries.Count;
+                    entries.Add(entry);
+                }
+
+                changed = true;
+                consents |= EntryCodec.IsConsent(entry.Span);
+            }
+
+            if (changed)
+            {
+                changes.Add((group, entries, consents));
+            }
+        }
+
+        var rows = new PatientRow[changes.Count];
+        Parallel.For(0, changes.Count, i => rows[i] = PatientRow.Of(changes[i].Group.ToString(), changes[i].Entries, changes[i].Consents));
+        return new PreparedPartition(part, rows, count);
+    }
 
     /// <summary>
     /// A key found new in one patient but possibly stored elsewhere: scan every patient once (only in
@@ -275,7 +374,7 @@ internal sealed class FactMaterializer(SqliteConnection connection, IngestWriter
         var changed = new List<string>();
         foreach (var (group, data) in holders)
         {
-            var kept = new List<byte[]>();
+            var kept = new List<ReadOnlyMemory<byte>>();
             var removed = false;
             var consents = false;
             foreach (var (offset, length) in EntryCodec.Split(data))
@@ -288,7 +387,7 @@ internal sealed class FactMaterializer(SqliteConnection connection, IngestWriter
                     continue;
                 }
 
-                kept.Add(data.AsSpan(offset, length).ToArray());
+                kept.Add(data.AsMemory(offset, length));
             }
 
             if (removed)
@@ -305,15 +404,15 @@ internal sealed class FactMaterializer(SqliteConnection connection, IngestWriter
         return changed;
     }
 
-    private List<byte[]> Load(string group)
+    private static List<ReadOnlyMemory<byte>> Load(Statements sql, string group)
     {
-        var data = _sql.Scalar("SELECT data FROM patient_facts WHERE pseudonym=?", group) as byte[];
-        var entries = new List<byte[]>();
+        var data = sql.Scalar("SELECT data FROM patient_facts WHERE pseudonym=?", group) as byte[];
+        var entries = new List<ReadOnlyMemory<byte>>();
         if (data is not null)
         {
             foreach (var (offset, length) in EntryCodec.Split(data))
             {
-                entries.Add(data.AsSpan(offset, length).ToArray());
+                entries.Add(data.AsMemory(offset, length));
             }
         }
 
@@ -355,7 +454,7 @@ internal sealed class FactMaterializer(SqliteConnection connection, IngestWriter
         public const string MixedLists = "mixed";
         private const string NoLists = "";
 
-        public static PatientRow Of(string group, List<byte[]> entries, bool consentsChanged)
+        public static PatientRow Of(string group, List<ReadOnlyMemory<byte>> entries, bool consentsChanged)
         {
             var consents = new List<StoredConsent>();
             byte[]? data = null;
@@ -370,9 +469,9 @@ internal sealed class FactMaterializer(SqliteConnection connection, IngestWriter
                 var at = 0;
                 foreach (var e in entries)
                 {
-                    e.CopyTo(data, at);
+                    e.Span.CopyTo(data.AsSpan(at));
                     at += e.Length;
-                    var (special, n, last, lists) = EntryCodec.Summarize(e, FeatureSchema.LastYear, sensitive);
+                    var (special, n, last, lists) = EntryCodec.Summarize(e.Span, FeatureSchema.LastYear, sensitive);
                     codeLists = at == e.Length ? lists ?? NoLists : codeLists == (lists ?? NoLists) ? codeLists : MixedLists;
                     facts += n;
                     lastYear = last > lastYear || lastYear is null ? last : lastYear;
@@ -416,7 +515,7 @@ internal sealed class StoredKeyFilter
     public static StoredKeyFilter Load(SqliteConnection connection, Statements sql)
     {
         var generation = sql.Scalar("SELECT value FROM store_meta WHERE key='generation'") as long? ?? 0;
-        var saved = sql.Rows("SELECT value, data FROM store_meta WHERE key='key_filter'").FirstOrDefault();
+        var saved = sql.Rows("SELECT value, data FROM store_meta WHERE key='key_filter_blocked'").FirstOrDefault();
         var keys = sql.Scalar("SELECT COALESCE(SUM(entries), 0) FROM patient_facts") as long? ?? 0;
         var log2 = Math.Clamp(64 - (int)ulong.LeadingZeroCount((ulong)Math.Max(1, (keys * 2 + 100_000) * 24)), MinBits, MaxBits);
         if (saved is [long savedGeneration, byte[] data] && savedGeneration == generation && data.Length * 8L >= 1L << log2 && (data.Length & (data.Length - 1)) == 0)
@@ -443,25 +542,13 @@ internal sealed class StoredKeyFilter
     public void Add(UInt128 key)
     {
         _added++;
-        for (var k = 0; k < 4; k++)
-        {
-            var bit = Position(key, k);
-            _words[bit >> 6] |= 1UL << (int)(bit & 63);
-        }
+        _words[Word(key)] |= Bits(key);
     }
 
     public bool MayContain(UInt128 key)
     {
-        for (var k = 0; k < 4; k++)
-        {
-            var bit = Position(key, k);
-            if ((_words[bit >> 6] & (1UL << (int)(bit & 63))) == 0)
-            {
-                return false;
-            }
-        }
-
-        return true;
+        var bits = Bits(key);
+        return (_words[Word(key)] & bits) == bits;
     }
 
     /// <summary>A merge step committed: the store moved on, so a filter saved earlier is stale until <see cref="Save"/>.</summary>
@@ -475,11 +562,20 @@ internal sealed class StoredKeyFilter
     {
         var bytes = new byte[_words.Length * 8];
         Buffer.BlockCopy(_words, 0, bytes, 0, bytes.Length);
-        sql.Execute("INSERT INTO store_meta(key, value, data) VALUES ('key_filter', ?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value, data=excluded.data", _generation, bytes);
+        sql.Execute("INSERT INTO store_meta(key, value, data) VALUES ('key_filter_blocked', ?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value, data=excluded.data", _generation, bytes);
+        sql.Execute("DELETE FROM store_meta WHERE key='key_filter'"); // the earlier, unblocked layout
     }
 
-    /// <summary>The k-th of four positions: 32-bit slices of the 128-bit key, masked to the filter's size.</summary>
-    private ulong Position(UInt128 key, int k) => (ulong)(key >> (32 * k)) & ((1UL << _log2) - 1);
+    // A blocked Bloom filter (Putze, Sanders & Singler 2007): the four bits of a key are in one 64-bit
+    // word, so a lookup costs one cache miss instead of four. The word comes from the key's high half,
+    // the four positions in it from 6-bit slices of the low half (keys are HMAC outputs: independent bits).
+    private long Word(UInt128 key) => (long)((ulong)(key >> 64) & ((1UL << (_log2 - 6)) - 1));
+
+    private static ulong Bits(UInt128 key)
+    {
+        var low = (ulong)key;
+        return (1UL << (int)(low & 63)) | (1UL << (int)((low >> 6) & 63)) | (1UL << (int)((low >> 12) & 63)) | (1UL << (int)((low >> 18) & 63));
+    }
 }
 
 /// <summary>

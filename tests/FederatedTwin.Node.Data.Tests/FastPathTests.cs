@@ -10,7 +10,7 @@ public sealed class FastPathTests
 {
     private static readonly JsonSerializerOptions Json = new() { IncludeFields = true };
 
-    public static TheoryData<string> Corpora() => ["ndjson-sample", "bundle-sample", "generated", "bad-lines"];
+    public static TheoryData<string> Corpora() => ["ndjson-sample", "bundle-sample", "generated", "bad-lines", "year-boundaries"];
 
     private static IEnumerable<byte[]> Lines(string corpus)
     {
@@ -25,6 +25,16 @@ public sealed class FastPathTests
                 var export = DataTestSupport.TempDir("fast-gen");
                 PopulationGenerator.Generate(400, SyntheticProfile.Named("safety-net"), 4, export, badLines: 21);
                 return Directory.GetFiles(export, "*.ndjson").SelectMany(f => File.ReadLines(f)).Select(Encoding.UTF8.GetBytes);
+            case "year-boundaries":
+                // A time on 1 January or 31 December with an offset can change the UTC year (the fast path's shortcut must not).
+                return new[] { "2015-12-31T23:30:00-05:00", "2016-01-01T00:30:00+02:00", "2019-12-31T20:00:00+14:00", "2019-12-31T09:00:00-14:00", "2020-01-01T00:00:00Z", "2020-12-31", "2021-01", "2021", "2016-01-01T00:30:00.123+02:00" }
+                    .SelectMany((t, i) => new[]
+                    {
+                        $"{{\"resourceType\":\"Encounter\",\"id\":\"e{i}\",\"status\":\"finished\",\"class\":{{\"code\":\"IMP\"}},\"subject\":{{\"reference\":\"Patient/p1\"}},\"period\":{{\"start\":\"{t}\",\"end\":\"2022-06-30T12:00:00-07:00\"}}}}",
+                        $"{{\"resourceType\":\"Condition\",\"id\":\"c{i}\",\"subject\":{{\"reference\":\"Patient/p1\"}},\"onsetDateTime\":\"{t}\",\"abatementDateTime\":\"{t}\"}}",
+                        $"{{\"resourceType\":\"Claim\",\"id\":\"k{i}\",\"status\":\"active\",\"use\":\"claim\",\"type\":{{\"text\":\"x\"}},\"patient\":{{\"reference\":\"Patient/p1\"}},\"created\":\"{t}\",\"provider\":{{\"display\":\"x\"}},\"priority\":{{\"text\":\"x\"}},\"insurance\":[{{\"sequence\":1,\"focal\":true,\"coverage\":{{\"display\":\"x\"}}}}],\"total\":{{\"value\":12.5}}}}",
+                    })
+                    .Select(Encoding.UTF8.GetBytes);
             default:
                 return BadLineCorpus.Lines.Select(Encoding.UTF8.GetBytes);
         }
@@ -38,6 +48,7 @@ public sealed class FastPathTests
         var firely = new FhirRecordParser();
         var handled = 0;
         var lines = 0;
+        var accepted = 0;
         foreach (var line in Lines(corpus))
         {
             lines++;
@@ -53,10 +64,15 @@ public sealed class FastPathTests
             if (record is not null)
             {
                 Assert.Equal(JsonSerializer.Serialize<object>(record, Json), JsonSerializer.Serialize<object>(fastRecord!, Json));
+                accepted++;
             }
         }
 
         Assert.True(handled > 0, $"the fast path handled no line of {corpus}");
+        if (corpus == "year-boundaries")
+        {
+            Assert.Equal(lines, accepted); // valid resources: the comparison above is on records, not on two rejections
+        }
     }
 }
 

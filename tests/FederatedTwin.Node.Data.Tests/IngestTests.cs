@@ -167,6 +167,29 @@ public sealed class IngestTests
         Assert.Equal(0, again.PatientsUpdated);
     }
 
+    [Fact]
+    public void Entries_staged_by_an_earlier_version_with_the_group_as_text_are_merged_by_the_next_run()
+    {
+        var export = DataTestSupport.TempDir("staged-text");
+        File.WriteAllText(Path.Combine(export, "Patient.000.ndjson"), "{\"resourceType\":\"Patient\",\"id\":\"p1\",\"gender\":\"female\",\"birthDate\":\"1950-03-04\"}\n");
+        File.WriteAllText(Path.Combine(export, "Encounter.000.ndjson"), "{\"resourceType\":\"Encounter\",\"id\":\"e1\",\"status\":\"finished\",\"class\":{\"code\":\"AMB\"},\"subject\":{\"reference\":\"Patient/p1\"},\"period\":{\"start\":\"2021-05-01T10:00:00Z\"}}\n");
+        using var node = NodeDirectory.OpenOrInitialize(DataTestSupport.TempDir("staged-text-node"));
+        DataTestSupport.Ingest(node, export);
+        Assert.Equal(0, new Features.FeatureBuilder(node.Store).All().Single(r => r.Values["year"] == 2021).Values["ed_visits"]);
+
+        // What a run of the previous version killed after spilling left behind: [length][ASCII pseudonym][entry].
+        using var hasher = node.Pseudonymizer.CreateHasher();
+        var record = new Ingest.EncounterRecord("e9", "EMER", 2021, 0, []) { PatientId = "p1" };
+        var entry = Ingest.EntryCodec.Encode(record, hasher.Resource("Encounter", "e9"), hasher.Content("e9"u8), 1, true, new Ingest.Reduction(DateTime.UtcNow.Year, Deidentification.CodeList.Sensitive, null));
+        var group = node.Pseudonymizer.Patient("p1");
+        byte[] staged = [(byte)group.Length, .. System.Text.Encoding.ASCII.GetBytes(group), .. entry];
+        node.Store.Write((c, t) => c.Execute("INSERT INTO ingest_staging(part, data) VALUES (@part, @staged)", new { part = Convert.ToInt32(group[..2], 16), staged }, t));
+
+        DataTestSupport.Ingest(node, export);
+        Assert.Equal(1, new Features.FeatureBuilder(node.Store).All().Single(r => r.Values["year"] == 2021).Values["ed_visits"]);
+        Assert.Equal(0L, node.Store.Read(c => c.ExecuteScalar<long>("SELECT COUNT(*) FROM ingest_staging")));
+    }
+
     private static long StagedRows(string dir)
     {
         var db = Path.Combine(dir, "node.db");
