@@ -135,7 +135,7 @@ public sealed class ScenarioRunner
     private static SettlementYear Settle(MsspTerms terms, int year, YearTotals[] b, YearTotals[] s)
     {
         SettlementResult One(double pbpy) => MsspSettlement.Settle(new SettlementInput(terms.Track, terms.Assigned, terms.BenchmarkPerBeneficiaryYear,
-            (decimal)pbpy, terms.QualityStandardMet, terms.QualityScore, terms.LowRevenue, terms.MsrMlr, terms.ParticipantRevenue));
+            (decimal)pbpy, terms.QualityStandardMet, terms.QualityScore, terms.LowRevenue, terms.MsrMlr, terms.ParticipantRevenue, terms.AgreementStartYear));
         static double Pbpy(YearTotals y) => y[Metric.McPersonYears] == 0 ? 0 : y[Metric.McCost] / y[Metric.McPersonYears];
         static double Net(SettlementResult r) => (double)(r.SharedSavings - r.SharedLosses);
         return new SettlementYear(year, One(b.Zip(s, (_, y) => Pbpy(y)).Average()), One(b.Average(Pbpy)),
