@@ -85,6 +85,15 @@ public sealed class ScenarioRunner
             byOutcome["risk:" + x.Name] = x.RiskModel!.Id;
         }
 
+        foreach (var x in scenario.Interventions)
+        {
+            foreach (var e in x.Effects.Where(e => e.Shift is not null))
+            {
+                // The model whose coefficient turns a risk-factor shift into the effect, e.g. shift:dsme:admissions:hba1c.
+                byOutcome[$"shift:{x.Name}:{e.Shift!.Outcome}:{e.Shift.Factor}"] = e.Shift.ModelId;
+            }
+        }
+
         return new ScenarioResult(scenario.Name, models.Description, models.Source, byOutcome, [.. byOutcome.Values.Distinct()],
             scenario.Population, k, years, settlements, models.Origins, source);
     }
