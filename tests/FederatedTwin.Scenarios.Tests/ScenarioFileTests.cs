@@ -222,7 +222,7 @@ public class ScenarioFileTests
     {
         var dir = Path.Combine(AppContext.BaseDirectory, "../../../../../scenarios");
         var files = Directory.GetFiles(dir, "*.yaml");
-        Assert.Equal(3, files.Length);
+        Assert.Equal(4, files.Length);
         foreach (var f in files)
         {
             Assert.NotEmpty(ScenarioParser.Parse(File.ReadAllText(f), new ScenarioParseOptions { BaseDirectory = dir }).Interventions);
