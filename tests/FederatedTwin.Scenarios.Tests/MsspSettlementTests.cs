@@ -2,9 +2,10 @@ using FederatedTwin.Scenarios.Mssp;
 
 namespace FederatedTwin.Scenarios.Tests;
 
-// Hand-computed examples following 42 CFR 425.604-425.610. The CMS "Shared Savings and Losses, Assignment and Quality
-// Performance Standard Methodology" worked examples could not be retrieved in this session, so these are NOT the
-// CMS examples; each expected figure is derived in the comment from the rule it exercises.
+// Hand-computed examples following 42 CFR 425.604-425.610 (CFR text checked in eCFR snapshots, docs/scenarios.md "Source
+// status"). The CMS "Shared Savings and Losses, Assignment and Quality Performance Standard Methodology" worked examples
+// could not be retrieved, so these are NOT the CMS examples; each expected figure is derived in the comment from the
+// rule it exercises, and the 425.604(b) rows and 425.605(h) cases below reproduce the CFR text itself.
 public class MsspSettlementTests
 {
     private static SettlementInput Input(MsspTrack track, int assigned, decimal benchmark, decimal expenditure, bool quality = true,
