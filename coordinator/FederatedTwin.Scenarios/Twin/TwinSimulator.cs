@@ -498,6 +498,8 @@ public sealed class TwinSimulator
         // Eligibility and enrollment as lane masks, effects multiplied in intervention order (branch-free).
         var terms = plan.ActiveTerms[t];
         var anyOnset = plan.OnsetAffected.Contains(true);
+        var odds = plan.HasAdmissionOdds;
+        var meanShift = plan.HasCostMean;
         var any = Vector<long>.Zero;
         for (var j = 0; j < np; j += Vector<double>.Count)
         {
@@ -528,8 +530,15 @@ public sealed class TwinSimulator
                 ed = Vector.ConditionalSelect(ok, ed * new Vector<double>(x.EdRr), ed);
                 death = Vector.ConditionalSelect(ok, death * new Vector<double>(x.DeathInvOr), death);
                 other = Vector.ConditionalSelect(ok, other * new Vector<double>(x.OtherCostRr), other);
-                admOdds = Vector.ConditionalSelect(ok, admOdds * new Vector<double>(x.AdmissionInvOr), admOdds);
-                costMean = Vector.ConditionalSelect(ok, costMean * new Vector<double>(x.CostMeanRr), costMean);
+                if (odds)
+                {
+                    admOdds = Vector.ConditionalSelect(ok, admOdds * new Vector<double>(x.AdmissionInvOr), admOdds);
+                }
+
+                if (meanShift)
+                {
+                    costMean = Vector.ConditionalSelect(ok, costMean * new Vector<double>(x.CostMeanRr), costMean);
+                }
                 if (anyOnset)
                 {
                     for (var c = 0; c < ChronicConditions.Count; c++)
@@ -547,8 +556,15 @@ public sealed class TwinSimulator
             Store(ed, s.EdMul, j);
             Store(death, s.DeathInvOr, j);
             Store(other, s.CostMul, j);
-            Store(admOdds, s.AdmissionInvOr, j);
-            Store(costMean, s.CostMeanMul, j);
+            if (odds)
+            {
+                Store(admOdds, s.AdmissionInvOr, j);
+            }
+
+            if (meanShift)
+            {
+                Store(costMean, s.CostMeanMul, j);
+            }
             Store(cost, s.InterventionCost, j);
             Store(enrolled, s.Enrolled, j);
             any |= enrolled;
