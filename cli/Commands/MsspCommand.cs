@@ -23,10 +23,11 @@ internal static class MsspCommand
         var lowRevenue = new Option<bool>("--low-revenue") { Description = "Low-revenue ACO (42 CFR 425.20); default false." };
         var msrMlr = new Option<string?>("--msr-mlr") { Description = "Two-sided tracks: 0|0.005|0.01|0.015|0.02|variable." };
         var revenue = new Option<decimal?>("--participant-revenue") { Description = "ACO participant Medicare FFS revenue, dollars (BASIC C-E loss cap)." };
+        var agreementStart = new Option<int?>("--agreement-start") { Description = "Start year of the ACO's agreement period; required with --low-revenue true on BASIC (42 CFR 425.605(h)(1)(iv): agreement periods from 2024)." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a table." };
 
         var settle = new Command("settle", "Settle one performance year: savings/losses, MSR/MLR, sharing/loss rate, caps.");
-        foreach (var option in new Option[] { track, assigned, benchmark, expenditure, quality, score, lowRevenue, msrMlr, revenue, json })
+        foreach (var option in new Option[] { track, assigned, benchmark, expenditure, quality, score, lowRevenue, msrMlr, revenue, agreementStart, json })
         {
             settle.Options.Add(option);
         }
@@ -45,7 +46,8 @@ internal static class MsspCommand
                     parse.GetValue(score),
                     parse.GetValue(lowRevenue),
                     choice,
-                    parse.GetValue(revenue));
+                    parse.GetValue(revenue),
+                    parse.GetValue(agreementStart));
                 var result = MsspSettlement.Settle(input);
                 if (parse.GetValue(json))
                 {

@@ -175,6 +175,21 @@ public sealed class ModelSetTests : IDisposable
     }
 
     [Fact]
+    public void Registry_models_of_inpatient_days_and_onset_are_used_when_present_instead_of_the_fallback()
+    {
+        // The demo does not train these outcomes (docs/scenarios.md); a registry that has them is picked up per outcome.
+        var demo = DemoModels.Registry();
+        var days = demo.Single(m => m.Outcome == "inpatient_days_next_year") with { Id = "glm/inpatient_days_next_year/site-study", StudyId = "site-study" };
+        var onset = demo.Single(m => m.Outcome == "onset_diabetes_next_year") with { Id = "glm/onset_diabetes_next_year/site-study", StudyId = "site-study" };
+        var set = ModelSet.FromModels([days, onset], "test", fallback: ModelSet.DemoFallback());
+        Assert.Equal(days.Id, set.InpatientDays.Id);
+        Assert.Equal(onset.Id, set.Onset[(int)ChronicCondition.Diabetes].Id);
+        Assert.Equal("demo/onset_ckd_next_year", set.Onset[(int)ChronicCondition.Ckd].Id);
+        Assert.NotEqual(ModelOrigin.Fallback, set.Origins.Single(o => o.Outcome == "inpatient_days").Kind);
+        Assert.Equal(ModelOrigin.Fallback, set.Origins.Single(o => o.Outcome == "onset:ckd").Kind);
+    }
+
+    [Fact]
     public void Negative_unit_costs_are_rejected() =>
         Assert.Equal("unit_costs.inpatient_day", Assert.Throws<ModelSetException>(() => ModelSet.Demo(parameters: new TwinParameters(InpatientDayCost: -1))).Field);
 }

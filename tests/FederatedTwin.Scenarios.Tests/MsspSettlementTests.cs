@@ -2,14 +2,15 @@ using FederatedTwin.Scenarios.Mssp;
 
 namespace FederatedTwin.Scenarios.Tests;
 
-// Hand-computed examples following 42 CFR 425.604-425.610. The CMS "Shared Savings and Losses, Assignment and Quality
-// Performance Standard Methodology" worked examples could not be retrieved in this session, so these are NOT the
-// CMS examples; each expected figure is derived in the comment from the rule it exercises.
+// Hand-computed examples following 42 CFR 425.604-425.610 (CFR text checked in eCFR snapshots, docs/scenarios.md "Source
+// status"). The CMS "Shared Savings and Losses, Assignment and Quality Performance Standard Methodology" worked examples
+// could not be retrieved, so these are NOT the CMS examples; each expected figure is derived in the comment from the
+// rule it exercises, and the 425.604(b) rows and 425.605(h) cases below reproduce the CFR text itself.
 public class MsspSettlementTests
 {
     private static SettlementInput Input(MsspTrack track, int assigned, decimal benchmark, decimal expenditure, bool quality = true,
-        MsrMlrChoice? msrMlr = null, decimal? revenue = null, decimal? score = null, bool lowRevenue = false) =>
-        new(track, new AssignedBeneficiaries(assigned), benchmark, expenditure, quality, score, lowRevenue, msrMlr, revenue);
+        MsrMlrChoice? msrMlr = null, decimal? revenue = null, decimal? score = null, bool lowRevenue = false, int? agreementStart = null) =>
+        new(track, new AssignedBeneficiaries(assigned), benchmark, expenditure, quality, score, lowRevenue, msrMlr, revenue, agreementStart);
 
     [Fact]
     public void Basic_A_savings_above_the_MSR_are_shared_at_40_percent_from_the_first_dollar()
@@ -140,12 +141,84 @@ public class MsspSettlementTests
     public void Disallowed_fixed_MSR_is_rejected() =>
         Assert.Throws<MsspInputException>(() => MsrMlrChoice.Parse("0.03"));
 
-    [Fact]
-    public void Low_revenue_basic_ACO_below_the_MSR_shares_at_half_rate()
+    // Every row of the 42 CFR 425.604(b) table, as printed in the eCFR snapshot github.com/MichalOpoka/ecfr
+    // (subpart-G-Shared-Savings-Losses/section-425.604.md, commit 4be71cd5): MSR at the low and the high end of each band.
+    [Theory]
+    [InlineData(5_000, 5_999, "0.039", "0.036")]
+    [InlineData(6_000, 6_999, "0.036", "0.034")]
+    [InlineData(7_000, 7_999, "0.034", "0.032")]
+    [InlineData(8_000, 8_999, "0.032", "0.031")]
+    [InlineData(9_000, 9_999, "0.031", "0.030")]
+    [InlineData(10_000, 14_999, "0.030", "0.027")]
+    [InlineData(15_000, 19_999, "0.027", "0.025")]
+    [InlineData(20_000, 49_999, "0.025", "0.022")]
+    [InlineData(50_000, 59_999, "0.022", "0.020")]
+    public void MSR_table_rows_match_the_CFR_text(int low, int high, string atLow, string atHigh)
     {
-        // Savings 2% < MSR 3%; low revenue, quality met: 20% x 2,400,000 = 480,000 (limit 5% x 120,000,000).
-        var r = MsspSettlement.Settle(Input(MsspTrack.BasicA, 10_000, 12_000m, 11_760m, lowRevenue: true));
+        var c = System.Globalization.CultureInfo.InvariantCulture;
+        Assert.Equal(decimal.Parse(atLow, c), MinimumSavingsRate.ForAssigned(new AssignedBeneficiaries(low)));
+        Assert.Equal(decimal.Parse(atHigh, c), MinimumSavingsRate.ForAssigned(new AssignedBeneficiaries(high)));
+    }
+
+    // 42 CFR 425.605(h) as amended through 89 FR 98571 (Dec. 9, 2024), eCFR snapshot github.com/MichalOpoka/ecfr,
+    // section-425.605.md at commit 404b4577: (h)(1)(i)-(iv) criteria, (h)(2) one-half of the (d)(1)(x)(A)(4) percentage,
+    // otherwise as paragraph (d) (first dollar, the level's 10% payment limit).
+    [Fact]
+    public void Low_revenue_basic_ACO_below_the_MSR_shares_at_half_the_final_sharing_rate()
+    {
+        // Savings 2% < MSR 3.0% (10,000 assigned); Level A 40% met -> 20% x 2,400,000 = 480,000, first dollar.
+        var r = MsspSettlement.Settle(Input(MsspTrack.BasicA, 10_000, 12_000m, 11_760m, lowRevenue: true, agreementStart: 2024));
         Assert.Equal(0.20m, r.SharingRate);
         Assert.Equal(480_000m, r.SharedSavings);
+        Assert.False(r.CapApplied);
+        Assert.Equal("shared_savings_below_msr_low_revenue", r.Outcome);
+        Assert.Contains(r.Rules, x => x.Section.StartsWith("42 CFR 425.605(h)", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public void Low_revenue_half_rate_applies_to_the_alternative_standard_sliding_scale()
+    {
+        // Level C, fixed MSR/MLR 2%, savings 1.5%; alternative standard with score 0.80: (50% x 0.80) / 2 = 20%.
+        // Gross 150 x 20,000 = 3,000,000 -> 600,000.
+        var r = MsspSettlement.Settle(Input(MsspTrack.BasicC, 20_000, 10_000m, 9_850m, quality: false, msrMlr: MsrMlrChoice.Fixed(0.02m),
+            revenue: 50_000_000m, score: 0.80m, lowRevenue: true, agreementStart: 2025));
+        Assert.Equal(0.20m, r.SharingRate);
+        Assert.Equal(600_000m, r.SharedSavings);
+    }
+
+    [Fact]
+    public void Low_revenue_rule_does_not_apply_to_agreement_periods_before_2024()
+    {
+        var r = MsspSettlement.Settle(Input(MsspTrack.BasicA, 10_000, 12_000m, 11_760m, lowRevenue: true, agreementStart: 2023));
+        Assert.Equal(0m, r.SharedSavings);
+        Assert.Equal("savings_below_msr", r.Outcome);
+    }
+
+    [Fact]
+    public void Low_revenue_rule_needs_a_quality_standard()
+    {
+        var r = MsspSettlement.Settle(Input(MsspTrack.BasicB, 10_000, 12_000m, 11_760m, quality: false, lowRevenue: true, agreementStart: 2024));
+        Assert.Equal(0m, r.SharedSavings);
+    }
+
+    [Fact]
+    public void Low_revenue_ACO_at_or_above_the_MSR_shares_at_the_full_rate()
+    {
+        var r = MsspSettlement.Settle(Input(MsspTrack.BasicA, 10_000, 12_000m, 11_400m, lowRevenue: true, agreementStart: 2024));
+        Assert.Equal(0.40m, r.SharingRate);
+        Assert.Equal(2_400_000m, r.SharedSavings);
+    }
+
+    [Fact]
+    public void Low_revenue_rule_is_BASIC_only()
+    {
+        // 425.610 (ENHANCED) has no counterpart of 425.605(h): savings 1% < elected MSR 2% earn nothing.
+        var r = MsspSettlement.Settle(Input(MsspTrack.Enhanced, 10_000, 10_000m, 9_900m, msrMlr: MsrMlrChoice.Fixed(0.02m), score: 0.9m, lowRevenue: true));
+        Assert.Equal(0m, r.SharedSavings);
+    }
+
+    [Fact]
+    public void Low_revenue_basic_ACO_needs_its_agreement_start_year() =>
+        Assert.Equal("agreement-start", Assert.Throws<MsspInputException>(() =>
+            MsspSettlement.Settle(Input(MsspTrack.BasicA, 10_000, 12_000m, 11_760m, lowRevenue: true))).Field);
 }

@@ -129,10 +129,22 @@ public class ScenarioFileTests
     }
 
     [Fact]
+    public void Low_revenue_BASIC_terms_without_the_agreement_start_year_name_the_field()
+    {
+        var basic = Valid.Replace("track: enhanced", "track: basic-a", StringComparison.Ordinal)
+            .Replace("  msr_mlr: variable\n", "", StringComparison.Ordinal)
+            .Replace("quality_score: 0.83", "low_revenue: true", StringComparison.Ordinal);
+        var e = Error(basic);
+        Assert.Equal("mssp.agreement_start_year", e.Field);
+        var ok = ScenarioParser.Parse(basic.Replace("low_revenue: true", "low_revenue: true\n  agreement_start_year: 2024", StringComparison.Ordinal));
+        Assert.Equal(2024, ok.Mssp!.AgreementStartYear);
+    }
+
+    [Fact]
     public void Too_few_assigned_beneficiaries_in_MSSP_terms_is_an_error()
     {
         var e = Error(Valid.Replace("assigned_beneficiaries: 10000", "assigned_beneficiaries: 4000", StringComparison.Ordinal));
-        Assert.Equal("mssp.assigned", e.Field);
+        Assert.Equal("mssp.assigned_beneficiaries", e.Field);
     }
 
     [Fact]
@@ -210,7 +222,7 @@ public class ScenarioFileTests
     {
         var dir = Path.Combine(AppContext.BaseDirectory, "../../../../../scenarios");
         var files = Directory.GetFiles(dir, "*.yaml");
-        Assert.Equal(3, files.Length);
+        Assert.Equal(4, files.Length);
         foreach (var f in files)
         {
             Assert.NotEmpty(ScenarioParser.Parse(File.ReadAllText(f), new ScenarioParseOptions { BaseDirectory = dir }).Interventions);

@@ -1,13 +1,18 @@
 namespace FederatedTwin.Scenarios.Mssp;
 
 /// <summary>
-/// The minimum savings rate table for one-sided models by number of assigned beneficiaries,
-/// 42 CFR 425.604(b) (as referenced by 425.605(b)(1) for BASIC Levels A and B and, when the ACO elects the
-/// variable MSR/MLR, 425.605(b)(2) and 425.610(b)(1)(ii)).
-/// SOURCE STATUS: the search corpora available to this session did not return the CFR text; the figures below are
-/// the table as published in the CFR (unchanged since the 2011 final rule, 76 FR 67802) written from the
-/// engineer's knowledge and must be re-checked against eCFR before relying on them. Within a band CMS interpolates
-/// linearly between the low-end and high-end rates; the exact rounding convention was not found, so no rounding is applied.
+/// The minimum savings rate table for one-sided models by number of assigned beneficiaries, 42 CFR 425.604(b)
+/// (as referenced by 425.605(b)(1) for BASIC Levels A and B and, when the ACO elects the variable MSR/MLR,
+/// 425.605(b)(2)(i)(C) and 425.610(b)(1)(iii)).
+/// SOURCE STATUS: the ten rows below (number of beneficiaries, MSR at the low end, MSR at the high end) were checked
+/// digit by digit against the text of 425.604(b) in an eCFR snapshot (github.com/MichalOpoka/ecfr,
+/// cfr/title-42-.../subpart-G-Shared-Savings-Losses/section-425.604.md, commit 4be71cd5, "[76 FR 67973, Nov. 2, 2011,
+/// as amended at 81 FR 38016, June 10, 2016]"). 425.605(b)(1), which governs BASIC agreement periods from July 2019, prints
+/// its table only as a graphic (er31de18.024.gif, 83 FR 67816) that the snapshot does not carry; a secondary source
+/// (Milliman, "MSSP minimum savings/(loss) rates") gives its range as 2.0%–12.2%, i.e. extra rows below 5,000 assigned,
+/// which 425.110(a) excludes here. ASSUMPTION: its rows from 5,000 up equal 425.604(b). The CFR gives only the rate at
+/// each band's low and high end ("sliding scale"); linear interpolation between them, unrounded, is an ASSUMPTION (the
+/// methodology specification that would state the interpolation and rounding was not reachable).
 /// </summary>
 public static class MinimumSavingsRate
 {

@@ -21,7 +21,7 @@ public static class MsspSettlement
         var expenditureTotal = input.ExpenditurePerBeneficiaryYear * n;
         var gross = benchmarkTotal - expenditureTotal;
         var savingsRate = gross / benchmarkTotal;
-        rules.Add(new("gross_savings", "updated benchmark minus performance-year expenditure for assigned beneficiaries", input.Track.IsBasic() ? "42 CFR 425.605(c)" : "42 CFR 425.610(c)"));
+        rules.Add(new("gross_savings", "updated benchmark minus performance-year expenditure for assigned beneficiaries", input.Track.IsBasic() ? "42 CFR 425.605(a)" : "42 CFR 425.610(a)"));
 
         var (msr, mlr) = MinimumRates(input, rules);
         var sharingRate = FinalSharingRate(input, terms, rules);
@@ -46,22 +46,27 @@ public static class MsspSettlement
 
             outcome = sharedSavings > 0 ? "shared_savings" : "savings_not_shared_quality";
         }
-        else if (gross > 0 && input.Track.IsBasic() && input.LowRevenue && input.QualityStandardMet)
+        else if (gross > 0 && input.Track.IsBasic() && input.LowRevenue && input.AgreementStartYear >= 2024 && sharingRate > 0)
         {
-            // 42 CFR 425.605(h) (agreement periods from 2024-01-01): a low-revenue BASIC ACO with >= 5,000 assigned,
-            // expenditures below benchmark and savings below the MSR shares at one-half the otherwise applicable rate
-            // (confirmed by a secondary summary quoting 425.605(h)(2) and the PY2024 PUF: final rates of exactly 20/25%).
-            // The 5% payment limit applied here is from the engineer's memory and was NOT found in a source: verify.
-            var rate = terms.MaxSharingRate / 2m;
-            sharingRate = rate;
-            var limit = 0.05m * benchmarkTotal;
-            sharedSavings = rate * gross;
-            rules.Add(new("sharing_rate", "low-revenue ACO below MSR: half the maximum sharing rate", "42 CFR 425.605(h)"));
+            // 42 CFR 425.605(h) as amended through 89 FR 98571 (Dec. 9, 2024), text verified in an eCFR snapshot
+            // (github.com/MichalOpoka/ecfr, section-425.605.md at commit 404b4577): a BASIC ACO that does not meet the MSR
+            // qualifies when (h)(1)(i) expenditures are below the updated benchmark, (ii) it is a low revenue ACO (425.20),
+            // (iii) it has at least 5,000 assigned beneficiaries (checked for every settlement, 425.110(a)), (iv) its agreement
+            // period began on or after 1 January 2024, and it meets the quality performance standard or the alternative
+            // standard (425.605(c)(2)(ii)). (h)(2): the payment is calculated as in paragraph (d) for its level, except that
+            // the final sharing rate is one-half of the applicable (d)(1)(x)(A)(4) percentage (the maximum rate, or the
+            // maximum rate times the quality score under the alternative standard). Paragraph (d)(1)(x)(B)(1) applies that
+            // rate on a first-dollar basis "or as provided in paragraph (h)", and (d)(1)(x)(B)(2) keeps the level's
+            // performance payment limit of 10% of the updated benchmark: (h) sets no other limit.
+            sharingRate /= 2m;
+            sharedSavings = sharingRate * gross;
+            rules.Add(new("sharing_rate", "savings below the MSR, low revenue ACO, agreement period from 2024: one-half of the (d)(1) final sharing rate, first dollar", "42 CFR 425.605(h)(1)-(2), (d)(1)(i)-(v)(B)(1)"));
+            var limit = terms.PaymentLimitOfBenchmark * benchmarkTotal;
             if (sharedSavings > limit)
             {
                 sharedSavings = limit;
                 capApplied = true;
-                rules.Add(new("cap_applied", "low-revenue below-MSR payment limit 5% of updated benchmark (UNVERIFIED figure)", "42 CFR 425.605(h)"));
+                rules.Add(new("cap_applied", $"performance payment limit {terms.PaymentLimitOfBenchmark:P0} of updated benchmark (unchanged by 425.605(h))", terms.Section));
             }
 
             outcome = "shared_savings_below_msr_low_revenue";
@@ -73,6 +78,13 @@ public static class MsspSettlement
         }
         else
         {
+            if (gross > 0 && input.Track.IsBasic() && input.LowRevenue)
+            {
+                rules.Add(new("shared_savings", input.AgreementStartYear < 2024
+                    ? "low revenue ACO below the MSR: 425.605(h) does not apply to agreement periods beginning before 2024"
+                    : "low revenue ACO below the MSR: neither quality standard met, not eligible (425.605(c)(2)(ii))", "42 CFR 425.605(h)(1)(iv), (c)(2)"));
+            }
+
             outcome = gross > 0 ? "savings_below_msr" : gross < 0 ? "losses_below_mlr_or_one_sided" : "no_savings_no_losses";
         }
 
@@ -118,6 +130,17 @@ public static class MsspSettlement
             throw new MsspInputException("msr-mlr", $"{input.Track.Name()} is one-sided: its MSR comes from the 425.604(b) table and there is no MLR");
         }
 
+        if (input.AgreementStartYear is { } start && (start < 2012 || start > 2100))
+        {
+            throw new MsspInputException("agreement-start", $"{start} is not the start year of a Shared Savings Program agreement period");
+        }
+
+        if (input.LowRevenue && input.Track.IsBasic() && input.AgreementStartYear is null)
+        {
+            // 425.605(h)(1)(iv): the below-MSR payment for low revenue ACOs depends on when the agreement period began.
+            throw new MsspInputException("agreement-start", "a low revenue BASIC ACO needs the start year of its agreement period: 42 CFR 425.605(h) applies only to agreement periods beginning on or after 1 January 2024");
+        }
+
         if (input.ParticipantRevenue is { } r && r < 0)
         {
             throw new MsspInputException("participant-revenue", "must not be negative");
@@ -134,13 +157,14 @@ public static class MsspSettlement
         if (!input.Track.IsTwoSided() || input.MsrMlr!.Value.FixedRate is null)
         {
             var msr = MinimumSavingsRate.ForAssigned(input.Assigned);
-            rules.Add(new("msr", "MSR from the table by number of assigned beneficiaries", "42 CFR 425.604(b)"));
+            rules.Add(new("msr", "MSR from the sliding scale by number of assigned beneficiaries (table of 425.604(b), linear within a band)",
+                input.Track.IsBasic() ? "42 CFR 425.605(b)(1), 425.604(b)" : "42 CFR 425.610(b)(1)(iii), 425.604(b)"));
             if (!input.Track.IsTwoSided())
             {
                 return (msr, null);
             }
 
-            rules.Add(new("mlr", "variable MLR equals the table MSR", input.Track.IsBasic() ? "42 CFR 425.605(b)(2)" : "42 CFR 425.610(b)(1)"));
+            rules.Add(new("mlr", "variable MLR equals the table MSR", input.Track.IsBasic() ? "42 CFR 425.605(b)(2)(i)(C)" : "42 CFR 425.610(b)(1)(iii)"));
             return (msr, msr);
         }
 

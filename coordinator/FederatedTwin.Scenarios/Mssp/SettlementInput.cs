@@ -45,6 +45,10 @@ public readonly record struct MsrMlrChoice
 /// <param name="LowRevenue">Low-revenue ACO (42 CFR 425.20).</param>
 /// <param name="MsrMlr">Election for two-sided models; required for BASIC C–E and ENHANCED.</param>
 /// <param name="ParticipantRevenue">Total Medicare Parts A and B FFS revenue of ACO participants; required for BASIC C–E losses.</param>
+/// <param name="AgreementStartYear">
+/// Calendar year the ACO's agreement period began; required for a low revenue BASIC ACO, because the below-MSR payment of
+/// 42 CFR 425.605(h) applies only to agreement periods beginning on or after 1 January 2024 ((h)(1)(iv)).
+/// </param>
 public sealed record SettlementInput(
     MsspTrack Track,
     AssignedBeneficiaries Assigned,
@@ -54,4 +58,5 @@ public sealed record SettlementInput(
     decimal? QualityScoreRatio = null,
     bool LowRevenue = false,
     MsrMlrChoice? MsrMlr = null,
-    decimal? ParticipantRevenue = null);
+    decimal? ParticipantRevenue = null,
+    int? AgreementStartYear = null);

@@ -2,9 +2,11 @@ namespace FederatedTwin.Scenarios.Mssp;
 
 /// <summary>
 /// The financial terms of one track/level for performance year 2025.
-/// SOURCE STATUS: the eCFR text itself was not retrievable in this session. The rates, limits and caps below agree with a
-/// secondary research summary found with the code search (it quotes 425.610(f)(4) verbatim and tabulates 425.605(d)(1)
-/// and 425.610(d)-(g), cross-checked against the PY2024 Shared Savings Program PUF); re-verify against eCFR.
+/// SOURCE STATUS: checked against the CFR text as amended through 89 FR 98571 (Dec. 9, 2024, the CY 2025 PFS final rule)
+/// in an eCFR snapshot (github.com/MichalOpoka/ecfr, section-425.605.md and section-425.610.md at commit 404b4577):
+/// 425.605(d)(1)(i)-(v) (A)(4), (B)(2), (C), (D) and 425.610(d)(4), (e)(2), (f)(4), (g). Level E's caps refer to the QPP
+/// nominal amount standard of 42 CFR 414.1415(c)(3)(i)(A)/(B) (8% of revenue; expenditure-based 3% + 1 point = 4% of
+/// benchmark): those two percentages were not re-checked in 414.1415.
 /// </summary>
 /// <param name="MaxSharingRate">Final sharing rate when the quality performance standard is met.</param>
 /// <param name="PaymentLimitOfBenchmark">Performance payment limit as a fraction of the updated benchmark.</param>
@@ -30,15 +32,15 @@ public sealed record TrackTerms(
     public static TrackTerms For(MsspTrack track) => track switch
     {
         // 425.605(d)(1)(i)-(ii): Levels A and B, one-sided, up to 40% sharing, payment limit 10% of benchmark.
-        MsspTrack.BasicA => new(0.40m, 0.10m, null, null, null, "42 CFR 425.605(d)(1)(i)"),
-        MsspTrack.BasicB => new(0.40m, 0.10m, null, null, null, "42 CFR 425.605(d)(1)(ii)"),
+        MsspTrack.BasicA => new(0.40m, 0.10m, null, null, null, "42 CFR 425.605(d)(1)(i)(A)(4), (B)"),
+        MsspTrack.BasicB => new(0.40m, 0.10m, null, null, null, "42 CFR 425.605(d)(1)(ii)(A)(4), (B)"),
         // 425.605(d)(1)(iii)-(v): Levels C-E, up to 50% sharing, payment limit 10%; losses shared at 30%
         // regardless of quality; loss cap the lesser of a share of participant revenue and a share of benchmark:
         // C 2% / 1%, D 4% / 2%, E 8% / 4% (E follows the QPP nominal amount standard: 8% of revenue, or the
         // expenditure-based standard + 1 point = 4% of benchmark).
-        MsspTrack.BasicC => new(0.50m, 0.10m, 0.30m, 0.02m, 0.01m, "42 CFR 425.605(d)(1)(iii)"),
-        MsspTrack.BasicD => new(0.50m, 0.10m, 0.30m, 0.04m, 0.02m, "42 CFR 425.605(d)(1)(iv)"),
-        MsspTrack.BasicE => new(0.50m, 0.10m, 0.30m, 0.08m, 0.04m, "42 CFR 425.605(d)(1)(v)"),
+        MsspTrack.BasicC => new(0.50m, 0.10m, 0.30m, 0.02m, 0.01m, "42 CFR 425.605(d)(1)(iii)(A)(4)-(D)"),
+        MsspTrack.BasicD => new(0.50m, 0.10m, 0.30m, 0.04m, 0.02m, "42 CFR 425.605(d)(1)(iv)(A)(4)-(D)"),
+        MsspTrack.BasicE => new(0.50m, 0.10m, 0.30m, 0.08m, 0.04m, "42 CFR 425.605(d)(1)(v)(A)(4)-(D)"),
         // 425.610: up to 75% sharing ((d)(4)), payment limit 20% of benchmark ((e)(2)); loss rate 1 - 0.75 x quality
         // score bounded 40-75% ((f)(4)); losses capped at 15% of the updated benchmark ((g)).
         _ => new(0.75m, 0.20m, null, null, 0.15m, "42 CFR 425.610(d)(4), (e)(2), (f)(4), (g)"),

@@ -5,7 +5,7 @@ namespace FederatedTwin.Scenarios.Scenarios;
 
 /// <summary>MSSP terms of a scenario: settled each performance year on the twin's Medicare-eligible part.</summary>
 public sealed record MsspTerms(MsspTrack Track, AssignedBeneficiaries Assigned, decimal BenchmarkPerBeneficiaryYear, bool QualityStandardMet,
-    MsrMlrChoice? MsrMlr, decimal? ParticipantRevenue, bool LowRevenue, decimal? QualityScore);
+    MsrMlrChoice? MsrMlr, decimal? ParticipantRevenue, bool LowRevenue, decimal? QualityScore, int? AgreementStartYear = null);
 
 /// <summary>A parsed, validated scenario file, with the model set its <c>models:</c> field (or the override) named.</summary>
 public sealed record ScenarioDefinition(

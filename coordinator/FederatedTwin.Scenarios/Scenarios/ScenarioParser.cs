@@ -68,14 +68,27 @@ public static class ScenarioParser
             var revenue = f.Double("participant_revenue");
             var lowRevenue = f.Bool("low_revenue") ?? false;
             var score = f.Double("quality_score");
+            var agreementStart = f.Int("agreement_start_year");
             f.RejectUnknown();
-            return new MsspTerms(track, assigned, (decimal)benchmark, quality, msrMlr, revenue is { } r ? (decimal)r : null, lowRevenue, score is { } q ? (decimal)q : null);
+            var terms = new MsspTerms(track, assigned, (decimal)benchmark, quality, msrMlr, revenue is { } r ? (decimal)r : null, lowRevenue, score is { } q ? (decimal)q : null, agreementStart);
+            // Validate the terms as the settlement will (e.g. 425.605(h) needs agreement_start_year for a low revenue BASIC ACO).
+            _ = MsspSettlement.Settle(new SettlementInput(track, assigned, terms.BenchmarkPerBeneficiaryYear, terms.BenchmarkPerBeneficiaryYear,
+                quality, terms.QualityScore, lowRevenue, msrMlr, terms.ParticipantRevenue, agreementStart));
+            return terms;
         }
         catch (MsspInputException e)
         {
-            throw new ScenarioFileException(f.Field(e.Field.Replace('-', '_')), f.Line, e.Message);
+            throw new ScenarioFileException(f.Field(MsspField(e.Field)), f.Node(MsspField(e.Field))?.Start.Line ?? f.Line, e.Message);
         }
     }
+
+    private static string MsspField(string cliOption) => cliOption switch
+    {
+        "agreement-start" => "agreement_start_year",
+        "benchmark-pbpy" => "benchmark_pbpy",
+        "assigned" => "assigned_beneficiaries",
+        _ => cliOption.Replace('-', '_'),
+    };
 
     internal static void Check(bool ok, YamlFields f, string key, string problem)
     {

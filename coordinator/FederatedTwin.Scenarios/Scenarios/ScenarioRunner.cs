@@ -85,6 +85,15 @@ public sealed class ScenarioRunner
             byOutcome["risk:" + x.Name] = x.RiskModel!.Id;
         }
 
+        foreach (var x in scenario.Interventions)
+        {
+            foreach (var e in x.Effects.Where(e => e.Shift is not null))
+            {
+                // The model whose coefficient turns a risk-factor shift into the effect, e.g. shift:dsme:admissions:hba1c.
+                byOutcome[$"shift:{x.Name}:{e.Shift!.Outcome}:{e.Shift.Factor}"] = e.Shift.ModelId;
+            }
+        }
+
         return new ScenarioResult(scenario.Name, models.Description, models.Source, byOutcome, [.. byOutcome.Values.Distinct()],
             scenario.Population, k, years, settlements, models.Origins, source);
     }
@@ -135,7 +144,7 @@ public sealed class ScenarioRunner
     private static SettlementYear Settle(MsspTerms terms, int year, YearTotals[] b, YearTotals[] s)
     {
         SettlementResult One(double pbpy) => MsspSettlement.Settle(new SettlementInput(terms.Track, terms.Assigned, terms.BenchmarkPerBeneficiaryYear,
-            (decimal)pbpy, terms.QualityStandardMet, terms.QualityScore, terms.LowRevenue, terms.MsrMlr, terms.ParticipantRevenue));
+            (decimal)pbpy, terms.QualityStandardMet, terms.QualityScore, terms.LowRevenue, terms.MsrMlr, terms.ParticipantRevenue, terms.AgreementStartYear));
         static double Pbpy(YearTotals y) => y[Metric.McPersonYears] == 0 ? 0 : y[Metric.McCost] / y[Metric.McPersonYears];
         static double Net(SettlementResult r) => (double)(r.SharedSavings - r.SharedLosses);
         return new SettlementYear(year, One(b.Zip(s, (_, y) => Pbpy(y)).Average()), One(b.Average(Pbpy)),

@@ -18,12 +18,16 @@ internal sealed class InterventionPlan
         EdRr = [.. x.Select(i => Product(i, EffectOutcome.EdVisits, null))];
         DeathInvOr = [.. x.Select(i => 1 / Product(i, EffectOutcome.Death, null))];
         OtherCostRr = [.. x.Select(i => Product(i, EffectOutcome.OtherCost, null))];
+        AdmissionInvOr = [.. x.Select(i => 1 / Product(i, EffectOutcome.AdmissionOdds, null))];
+        CostMeanRr = [.. x.Select(i => Product(i, EffectOutcome.CostMean, null))];
+        HasAdmissionOdds = x.Any(i => i.Effects.Any(e => e.Outcome == EffectOutcome.AdmissionOdds));
+        HasCostMean = x.Any(i => i.Effects.Any(e => e.Outcome == EffectOutcome.CostMean));
         OnsetInvOr = [.. x.Select(i => Enumerable.Range(0, ChronicConditions.Count).Select(k => 1 / Product(i, EffectOutcome.Onset, (ChronicCondition)k)).ToArray())];
         OnsetAffected = [.. Enumerable.Range(0, ChronicConditions.Count).Select(k => x.Any(i => i.Effects.Any(e => e.Outcome == EffectOutcome.Onset && e.Condition == (ChronicCondition)k)))];
         CostPerYear = [.. x.Select(i => i.CostPerEnrolleeMonth * 12)];
         Active = [.. Enumerable.Range(0, years).Select(t => Enumerable.Range(0, Count).Where(k => Coverage[k][t] > 0).ToArray())];
         ActiveTerms = [.. Active.Select((ks, t) => ks.Select(k => new ActiveIntervention(k, ConditionMask[k], AgeLow[k], AgeHigh[k], Coverage[k][t],
-            RiskModel[k] is not null, RiskLow[k], RiskHigh[k], CostPerYear[k], AdmissionRr[k], EdRr[k], DeathInvOr[k], OtherCostRr[k])).ToArray())];
+            RiskModel[k] is not null, RiskLow[k], RiskHigh[k], CostPerYear[k], AdmissionRr[k], EdRr[k], DeathInvOr[k], OtherCostRr[k], AdmissionInvOr[k], CostMeanRr[k])).ToArray())];
     }
 
     /// <summary>The active interventions of each year with every number the enrollment loop reads, in one record each.</summary>
@@ -42,6 +46,14 @@ internal sealed class InterventionPlan
     /// <summary>1/OR: an odds ratio multiplies the odds, so it divides e^−η (exactly 1 for no effect).</summary>
     public double[] DeathInvOr { get; }
     public double[] OtherCostRr { get; }
+    /// <summary>1/OR on P(any admission) from risk-factor shifts: divides e^−eta of the admission model (1 for none).</summary>
+    public double[] AdmissionInvOr { get; }
+    /// <summary>Factor on the cost model's mean mu_C from risk-factor shifts (1 for none).</summary>
+    public double[] CostMeanRr { get; }
+    /// <summary>Some intervention shifts the admission model's odds (the admission pass then evaluates the shifted rate).</summary>
+    public bool HasAdmissionOdds { get; }
+    /// <summary>Some intervention shifts the cost model's mean.</summary>
+    public bool HasCostMean { get; }
     public double[][] OnsetInvOr { get; }
     /// <summary>Conditions whose onset some intervention acts on.</summary>
     public bool[] OnsetAffected { get; }
@@ -56,4 +68,5 @@ internal sealed class InterventionPlan
 
 /// <summary>One intervention's enrollment and effect terms in one simulation year.</summary>
 internal readonly record struct ActiveIntervention(int K, long ConditionMask, double AgeLow, double AgeHigh, double Coverage,
-    bool HasRisk, double RiskLow, double RiskHigh, double CostPerYear, double AdmissionRr, double EdRr, double DeathInvOr, double OtherCostRr);
+    bool HasRisk, double RiskLow, double RiskHigh, double CostPerYear, double AdmissionRr, double EdRr, double DeathInvOr, double OtherCostRr,
+    double AdmissionInvOr, double CostMeanRr);

@@ -181,6 +181,26 @@ public sealed class ModelSet
         return new CompiledModel(model);
     }
 
+    /// <summary>
+    /// The registered model with this id in the registry or, failing that, in the fallback set (null if neither has it).
+    /// Used for the coefficient of a risk-factor shift: that model need not be one the twin can run (it usually has a
+    /// term such as <c>hba1c</c> the twin does not simulate).
+    /// </summary>
+    public RegisteredModel? FindRegistered(string id)
+    {
+        ArgumentNullException.ThrowIfNull(id);
+        if (_byId.TryGetValue(id, out var model))
+        {
+            return model;
+        }
+
+        return _fallback?.Models.FirstOrDefault(m => m.Id == id);
+    }
+
+    /// <summary>Ids of every registered model this set can look up (registry, then fallback).</summary>
+    public IReadOnlyList<string> RegisteredIds =>
+        [.. _byId.Keys.Order(StringComparer.Ordinal), .. (_fallback?.Models.Select(m => m.Id) ?? []).Where(id => !_byId.ContainsKey(id))];
+
     private (CompiledModel Model, string? Reason) Choose(string outcome, IReadOnlyDictionary<string, string>? use)
     {
         var (column, families) = TwinOutcomes.Requirement(outcome);

@@ -227,10 +227,10 @@ public sealed class TwinSimulator
 
         Evaluate(m.Admission, s, featureYear, s.AdmissionX);
         var effects = !burnIn && plan.Active[t].Length > 0 && Enroll(plan, t, featureYear, _enrollment, m.Admission, s);
-        AdmissionPass(s, effects);
+        AdmissionPass(s, effects, effects && plan.HasAdmissionOdds);
         DaysPass(m.InpatientDays, s, featureYear);
         EdPass(m.EdVisits, s, featureYear, effects);
-        CostPass(m, s, featureYear, effects);
+        CostPass(m, s, featureYear, effects, effects && plan.HasCostMean);
         if (burnIn)
         {
             WriteBackUtilisation(c, s);
@@ -250,8 +250,11 @@ public sealed class TwinSimulator
     /// Admissions. The binomial model gives p = P(any admission next year) = 1/(1 + x), x = e^-eta. The count is
     /// Poisson with the rate whose P(N >= 1) is p: lambda0 = -ln(1 - p) = ln(1 + 1/x), so P(N = 0) = x/(1 + x). An
     /// enrolled person's rate is RR * lambda0 and P(N = 0) = e^(-RR lambda0); lanes with RR = 1 keep x/(1 + x) exactly.
+    /// A risk-factor shift multiplies the odds by OR = e^(beta Delta): x' = x/OR, rate ln(1 + 1/x') (times any RR), and
+    /// lanes with 1/OR = 1 keep lambda0 exactly. <c>Lambda0</c> stays the baseline rate: the length of stay (days pass) and
+    /// the expected facility cost (cost pass) are the baseline's, so a prevented admission takes its own days with it.
     /// </summary>
-    private static void AdmissionPass(StepScratch s, bool effects)
+    private static void AdmissionPass(StepScratch s, bool effects, bool odds)
     {
         var cap = new Vector<double>(MaxCountMean);
         var tiny = new Vector<double>(1e-300);
@@ -262,10 +265,19 @@ public sealed class TwinSimulator
             Store(lambda0, s.Lambda0, j);
             var p0 = x / (Vector<double>.One + x);
             var lambda = lambda0;
+            if (odds)
+            {
+                var inv = Load(s.AdmissionInvOr, j);
+                var same = Vector.Equals(inv, Vector<double>.One);
+                var shifted = Vector.MaxNative(x * inv, tiny);
+                lambda = Vector.ConditionalSelect(same, lambda0, Vector.MinNative(VectorMath.Log1p(Vector<double>.One / shifted), cap));
+                p0 = Vector.ConditionalSelect(same, p0, shifted / (Vector<double>.One + shifted));
+            }
+
             if (effects)
             {
                 var rr = Load(s.AdmissionMul, j);
-                lambda = lambda0 * rr;
+                lambda *= rr;
                 p0 = Vector.ConditionalSelect(Vector.Equals(rr, Vector<double>.One), p0, VectorMath.Exp(-lambda));
             }
 
@@ -397,7 +409,7 @@ public sealed class TwinSimulator
     /// part's expected value at baseline; the rest, max(mu_C - F, 0), carries mean-one log-normal noise and the
     /// other-cost effect. At baseline E[cost] = mu_C; preventing an admission saves k times its price.
     /// </summary>
-    private static void CostPass(ModelSet m, StepScratch s, int featureYear, bool effects)
+    private static void CostPass(ModelSet m, StepScratch s, int featureYear, bool effects, bool meanShift)
     {
         var p = m.Parameters;
         var stay = new Vector<double>(p.InpatientStayCost);
@@ -413,6 +425,12 @@ public sealed class TwinSimulator
         for (var j = 0; j < s.Padded; j += Vector<double>.Count)
         {
             var mean = Vector.MinNative(Vector.MaxNative(CompleteAt(m.Cost, util, s, j), Vector<double>.Zero), maxCost);
+            if (meanShift)
+            {
+                // Risk-factor shift on a log-link cost model: mu_C' = e^(beta Delta) mu_C (factor exactly 1 when not enrolled).
+                mean *= Load(s.CostMeanMul, j);
+            }
+
             var expectedFacility = (stay * Load(s.Lambda0, j)) + (day * Load(s.MeanDays, j)) + (ed * Load(s.MeanEd, j));
             var k = Vector.MinNative(Vector<double>.One, mean / Vector.MaxNative(expectedFacility, tiny));
             var other = Vector.MaxNative(mean - expectedFacility, Vector<double>.Zero);
@@ -480,12 +498,15 @@ public sealed class TwinSimulator
         // Eligibility and enrollment as lane masks, effects multiplied in intervention order (branch-free).
         var terms = plan.ActiveTerms[t];
         var anyOnset = plan.OnsetAffected.Contains(true);
+        var odds = plan.HasAdmissionOdds;
+        var meanShift = plan.HasCostMean;
         var any = Vector<long>.Zero;
         for (var j = 0; j < np; j += Vector<double>.Count)
         {
             var mask = Load(s.Mask, j);
             var age = Load(s.AgeD, j);
             Vector<double> adm = Vector<double>.One, ed = Vector<double>.One, death = Vector<double>.One, other = Vector<double>.One;
+            Vector<double> admOdds = Vector<double>.One, costMean = Vector<double>.One;
             var cost = Vector<double>.Zero;
             var enrolled = Vector<long>.Zero;
             foreach (var x in terms)
@@ -509,6 +530,15 @@ public sealed class TwinSimulator
                 ed = Vector.ConditionalSelect(ok, ed * new Vector<double>(x.EdRr), ed);
                 death = Vector.ConditionalSelect(ok, death * new Vector<double>(x.DeathInvOr), death);
                 other = Vector.ConditionalSelect(ok, other * new Vector<double>(x.OtherCostRr), other);
+                if (odds)
+                {
+                    admOdds = Vector.ConditionalSelect(ok, admOdds * new Vector<double>(x.AdmissionInvOr), admOdds);
+                }
+
+                if (meanShift)
+                {
+                    costMean = Vector.ConditionalSelect(ok, costMean * new Vector<double>(x.CostMeanRr), costMean);
+                }
                 if (anyOnset)
                 {
                     for (var c = 0; c < ChronicConditions.Count; c++)
@@ -526,6 +556,15 @@ public sealed class TwinSimulator
             Store(ed, s.EdMul, j);
             Store(death, s.DeathInvOr, j);
             Store(other, s.CostMul, j);
+            if (odds)
+            {
+                Store(admOdds, s.AdmissionInvOr, j);
+            }
+
+            if (meanShift)
+            {
+                Store(costMean, s.CostMeanMul, j);
+            }
             Store(cost, s.InterventionCost, j);
             Store(enrolled, s.Enrolled, j);
             any |= enrolled;
@@ -754,6 +793,8 @@ internal sealed class StepScratch
     public double[] EdMul { get; } = new double[B];
     public double[] DeathInvOr { get; } = new double[B];
     public double[] CostMul { get; } = new double[B];
+    public double[] AdmissionInvOr { get; } = new double[B];
+    public double[] CostMeanMul { get; } = new double[B];
     public double[][] OnsetInvOr { get; } = [.. Enumerable.Range(0, ChronicConditions.Count).Select(_ => new double[B])];
     /// <summary>Enrollment draws of the block's people, indexed by intervention.</summary>
     public double[][] EnrollU { get; } = [.. Enumerable.Range(0, 16).Select(_ => new double[B])];
