@@ -54,8 +54,11 @@ public sealed class IndexModel(ScenarioRuns runs) : DashboardPageModel
 
     public IReadOnlyList<ScenarioRun> Compared { get; private set; } = [];
 
-    /// <summary>The run being followed while it waits or runs (or the one that failed).</summary>
+    /// <summary>The run named by ?run= in any state (the progress fragment reports its end too).</summary>
     public ScenarioRun? Following { get; private set; }
+
+    /// <summary>Whether the page shows the progress region: the followed run is waiting, running or has failed.</summary>
+    public bool ShowProgress => Following is { State: not ScenarioRunState.Completed };
 
     public void OnGet()
     {
@@ -154,7 +157,7 @@ public sealed class IndexModel(ScenarioRuns runs) : DashboardPageModel
     {
         // A followed run that has finished joins the comparison first; while it waits or runs, the page shows its progress.
         var followed = RunId is null ? null : runs.Get(RunId);
-        Following = followed is { State: not ScenarioRunState.Completed } ? followed : null;
+        Following = followed;
         var ids = (followed is { State: ScenarioRunState.Completed } ? Compare.Prepend(followed.Id) : Compare).ToList();
         Compared = [.. ids.Select(runs.Get).OfType<ScenarioRun>().Where(r => r.Result is not null).DistinctBy(r => r.Id).Take(MaxCompared)];
     }
