@@ -114,7 +114,7 @@ public sealed class EndToEndTests
         await SignInToTheDashboard(signIn, user, password);
         Assert.False(demo.HasExited, "the demo did not keep running");
 
-        // Ctrl+C (SIGINT to the demo alone): it stops its nodes and the coordinator cleanly and exits 0.
+        // Ctrl+C (SIGINT to the demo alone): it stops its nodes and the coordinator cleanly (SIGTERM) and exits by itself.
         Assert.True(await Task.Run(() => demo.Stop(TimeSpan.FromSeconds(60), ChildProcess.SigInt)), "the demo did not stop within 60 s of SIGINT");
         var log = await File.ReadAllTextAsync(output + ".log");
         var coordinatorAudit = FederatedTwin.Cli.Audit.AuditSource.Open(FederatedTwin.Cli.Audit.AuditService.Coordinator, Path.Combine(output, "coordinator")).Entries;

@@ -62,8 +62,10 @@ public sealed class IndexModel(ScenarioRuns runs) : DashboardPageModel
 
     public void OnGet()
     {
-        Yaml ??= ExampleYaml();
         Load();
+        // The box keeps the followed run's file and twin, so the next run starts from what the analyst last ran.
+        Yaml ??= Following?.Yaml ?? ExampleYaml();
+        Twin = Following?.Twin ?? Twin;
     }
 
     public async Task<IActionResult> OnPostRunAsync()
