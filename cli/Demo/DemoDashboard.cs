@@ -37,7 +37,7 @@ internal static class DemoDashboard
         Console.WriteLine($"  dashboard: {signIn}");
         Console.WriteLine($"  user:      {UserName} (admin)");
         Console.WriteLine($"  password:  {password}");
-        AnsiConsole.MarkupLine("[grey]The password is shown only now (the coordinator stores its hash). Node status pages: http://127.0.0.1:<port>/status with the node's admin.token.[/]");
+        AnsiConsole.MarkupLine("[grey]The password is shown only now (the coordinator stores its hash). Each node's status page asks for that node's admin token:[/]");
         foreach (var (name, dir, port) in federation.Nodes)
         {
             Console.WriteLine($"  node {name}: http://127.0.0.1:{port}/status (token in {Path.Combine(dir, "admin.token")})");
