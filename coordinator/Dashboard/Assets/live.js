@@ -15,7 +15,8 @@
   function then() {
     var final = region.querySelector('[data-final="true"][data-then]');
     var target = final ? final.getAttribute('data-then') : null;
-    if (target && target.charAt(0) === '/') { window.location.assign(target); }
+    // Only a path on this coordinator ("/x", never "//host" or a scheme).
+    if (target && target.charAt(0) === '/' && target.charAt(1) !== '/') { window.location.assign(target); }
   }
   function schedule() {
     if (!paused && !ended()) { timer = window.setTimeout(refresh, interval); }
