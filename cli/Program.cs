@@ -15,4 +15,6 @@ root.Subcommands.Add(BenchCommands.Create());
 root.Subcommands.Add(MsspCommand.Create());
 root.Subcommands.Add(ScenarioCommand.Create());
 root.Subcommands.Add(AuditCommands.Create());
-return await root.Parse(args).InvokeAsync();
+// Ctrl+C and SIGTERM cancel the running command's token; give it time to stop its services cleanly (`demo --keep-running`
+// stops three nodes and a coordinator) before System.CommandLine ends the process (its default is 2 s).
+return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromSeconds(60) });

@@ -27,12 +27,13 @@ internal static class DemoCommand
         var output = new Option<DirectoryInfo?>("--out") { Description = "Keep the coordinator's and nodes' directories here (DIR/coordinator, DIR/nodes/<name>) and the fitted models (DIR/results/<study>.json) instead of a temporary folder." };
         var dp = new Option<string>("--dp") { Description = "on: the composition and the GLMs add node-side discrete Gaussian noise (zCDP), charged to each node's privacy ledger; off: every study is exact (the demo's site policies allow it).", DefaultValueFactory = _ => "on" };
         dp.AcceptOnlyFromAmong("on", "off");
-        var command = new Command("demo", "Run a coordinator and three nodes on loopback: an encrypted census, the population composition and the twin's federated GLMs, end to end.") { output, dp };
-        command.SetAction((parse, cancellationToken) => Run(parse.GetValue(output), parse.GetValue(dp) == "on", cancellationToken));
+        var keepRunning = new Option<bool>("--keep-running") { Description = "After the demo, keep the coordinator (with its dashboard) and the nodes running, create a demo admin account with a random password, print the dashboard's URL and the account, and wait for Ctrl+C." };
+        var command = new Command("demo", "Run a coordinator and three nodes on loopback: an encrypted census, the population composition and the twin's federated GLMs, end to end.") { output, dp, keepRunning };
+        command.SetAction((parse, cancellationToken) => Run(parse.GetValue(output), parse.GetValue(dp) == "on", parse.GetValue(keepRunning), cancellationToken));
         return command;
     }
 
-    private static async Task<int> Run(DirectoryInfo? output, bool dp, CancellationToken cancellationToken)
+    private static async Task<int> Run(DirectoryInfo? output, bool dp, bool keepRunning, CancellationToken cancellationToken)
     {
         var root = output?.FullName ?? Path.Combine(Path.GetTempPath(), "ftwin-demo-" + Guid.NewGuid().ToString("N")[..8]);
         if (output is not null && Directory.Exists(root) && Directory.EnumerateFileSystemEntries(root).Any())
@@ -120,6 +121,11 @@ internal static class DemoCommand
                 AnsiConsole.MarkupLine("for the compliance officer:");
                 AnsiConsole.MarkupLine($"  ftwin audit verify --node-dir {Markup.Escape(site)}   (or --data-dir {Markup.Escape(Path.Combine(root, "coordinator"))}; ftwin audit export ... --out audit.ndjson)");
                 AnsiConsole.MarkupLine($"  ftwin compliance report --node-dir {Markup.Escape(site)} --from {today} --to {today} --out {Markup.Escape(Path.Combine(root, "compliance-" + Sites[0] + ".html"))}");
+            }
+
+            if (keepRunning)
+            {
+                return await DemoDashboard.KeepRunning(federation, cancellationToken) ? 0 : 1;
             }
 
             return 0;

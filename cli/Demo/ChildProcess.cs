@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 
 namespace FederatedTwin.Cli.Demo;
 
@@ -72,6 +73,41 @@ internal sealed class ChildProcess : IDisposable
         _process.WaitForExit(); // once exited, this returns when the output pumps have drained
         return true;
     }
+
+    /// <summary>
+    /// Asks the process to shut down cleanly (SIGTERM: the host stops, the audit trail signs its head) and waits up to
+    /// <paramref name="grace"/>; kills it if it has not exited by then. Returns whether it exited by itself.
+    /// </summary>
+    public bool Stop(TimeSpan grace, int signal = SigTerm)
+    {
+        try
+        {
+            if (_process.HasExited)
+            {
+                return true;
+            }
+
+            if (!OperatingSystem.IsWindows() && SendSignal(_process.Id, signal) == 0 && WaitForExit(grace))
+            {
+                return true;
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            return true; // already gone
+        }
+
+        Kill();
+        return false;
+    }
+
+    /// <summary>POSIX signal numbers (Linux and macOS): SIGINT is what Ctrl+C sends, SIGTERM what a service manager sends.</summary>
+    public const int SigInt = 2, SigTerm = 15;
+
+    /// <summary>kill(2): sends a signal to a process (.NET has no API for signalling another process).</summary>
+    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+    private static extern int SendSignal(int pid, int signal);
 
     /// <summary>Kills the process without letting it shut down cleanly (as kill -9 would).</summary>
     public void Kill()

@@ -98,6 +98,16 @@ internal sealed class LocalFederation : IDisposable
 
     public void KillCoordinator() => _coordinator?.Kill();
 
+    /// <summary>Whether the coordinator's process has ended (crashed or stopped from outside).</summary>
+    public bool CoordinatorExited => _coordinator is null || _coordinator.HasExited;
+
+    /// <summary>Stops the nodes, then the coordinator, each cleanly (SIGTERM), killing what has not exited within <paramref name="grace"/>.</summary>
+    public void Stop(TimeSpan grace)
+    {
+        Parallel.ForEach(_nodes, n => n.Stop(grace));
+        _coordinator?.Stop(grace);
+    }
+
     public void StartNode(int index, int pollWaitSeconds)
     {
         var (name, dir, port) = Nodes[index];

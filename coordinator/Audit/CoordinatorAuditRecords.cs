@@ -42,8 +42,16 @@ public static class CoordinatorAuditRecords
     public static AuditRecord DashboardSignIn(string userName, string role, string method) => new(
         AuditActions.DashboardSignIn, AuditOutcome.Success, new JsonObject { ["user"] = AuditRecord.Text(userName, 100), ["role"] = role, ["method"] = method });
 
-    public static AuditRecord DashboardSignInFailed(string userName) => new(
-        AuditActions.DashboardSignInFailed, AuditOutcome.MinorFailure, new JsonObject { ["user"] = AuditRecord.Text(userName, 100) });
+    public static AuditRecord DashboardSignInFailed(string userName, string reason = "wrong name or password") => new(
+        AuditActions.DashboardSignInFailed, AuditOutcome.MinorFailure, new JsonObject { ["user"] = AuditRecord.Text(userName, 100), ["reason"] = reason });
+
+    public static AuditRecord DashboardSignInLockedOut(string userName, int failures, DateTimeOffset until) => new(
+        AuditActions.DashboardSignInLockedOut, AuditOutcome.SeriousFailure, new JsonObject
+        {
+            ["user"] = AuditRecord.Text(userName, 100),
+            ["failures"] = failures,
+            ["locked_until"] = until.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
+        });
 
     public static AuditRecord EnrollmentRefused(string publicKey, string reason) => new(
         AuditActions.EnrollmentRefused, AuditOutcome.MinorFailure, new JsonObject { ["public_key"] = AuditRecord.Text(publicKey, 100), ["reason"] = AuditRecord.Text(reason) });

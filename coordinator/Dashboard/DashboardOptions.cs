@@ -15,6 +15,18 @@ public sealed class DashboardOptions : IValidatableObject
     [Range(5, 24 * 60)]
     public int SessionMinutes { get; set; } = 60;
 
+    /// <summary>Consecutive wrong passwords after which a user name is locked (SignInLockout).</summary>
+    [Range(3, 100)]
+    public int SignInMaxFailures { get; set; } = 5;
+
+    /// <summary>How long a locked user name stays locked.</summary>
+    [Range(1, 24 * 60)]
+    public int SignInLockoutMinutes { get; set; } = 15;
+
+    /// <summary>Sign-in attempts (POST /signin) one client address may make per minute; more get 429 Too Many Requests.</summary>
+    [Range(1, 10_000)]
+    public int SignInAttemptsPerMinute { get; set; } = 30;
+
     /// <summary>Require HTTPS for the session cookie. Off only for loopback (the demo, the tests); on behind TLS.</summary>
     public bool SecureCookies { get; set; }
 

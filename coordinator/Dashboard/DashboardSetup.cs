@@ -1,10 +1,12 @@
 using System.Security.Claims;
+using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Authentication.OpenIdConnect;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc.ApplicationParts;
+using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -18,11 +20,15 @@ public static class DashboardSetup
 {
     public const string OidcScheme = OpenIdConnectDefaults.AuthenticationScheme;
 
+    /// <summary>The rate-limiting policy on sign-in posts (per client address).</summary>
+    public const string SignInRateLimit = "signin";
+
     public static void AddDashboard(this WebApplicationBuilder builder)
     {
         var section = builder.Configuration.GetSection(DashboardOptions.Section);
         builder.Services.AddOptions<DashboardOptions>().Bind(section).ValidateDataAnnotations().ValidateOnStart();
         var options = section.Get<DashboardOptions>() ?? new DashboardOptions();
+        builder.Services.AddSingleton<SignInLockout>();
         builder.Services.AddSingleton<DashboardUsers>();
         builder.Services.AddSingleton<ScenarioRuns>();
 
@@ -73,6 +79,29 @@ public static class DashboardSetup
             .AddPolicy(DashboardPolicies.Read, p => p.RequireRole(DashboardRoles.Analyst, DashboardRoles.Admin, DashboardRoles.Auditor))
             .AddPolicy(DashboardPolicies.Analyze, p => p.RequireRole(DashboardRoles.Analyst, DashboardRoles.Admin))
             .AddPolicy(DashboardPolicies.Administer, p => p.RequireRole(DashboardRoles.Admin));
+        // Password guessing: at most SignInAttemptsPerMinute sign-in posts per client address (429 Too Many Requests,
+        // RFC 6585 section 4, with Retry-After, RFC 9110 section 10.2.3), on top of the per-name lockout (SignInLockout).
+        builder.Services.AddRateLimiter(o =>
+        {
+            o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
+            o.AddPolicy(SignInRateLimit, http => HttpMethods.IsPost(http.Request.Method)
+                ? RateLimitPartition.GetFixedWindowLimiter(http.Connection.RemoteIpAddress?.ToString() ?? "unknown", _ => new FixedWindowRateLimiterOptions
+                {
+                    PermitLimit = options.SignInAttemptsPerMinute,
+                    Window = TimeSpan.FromMinutes(1),
+                    QueueLimit = 0,
+                })
+                : RateLimitPartition.GetNoLimiter("read"));
+            o.OnRejected = async (context, cancellationToken) =>
+            {
+                var retry = context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var after) ? (int)Math.Ceiling(after.TotalSeconds) : 60;
+                context.HttpContext.Response.Headers.RetryAfter = retry.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                context.HttpContext.Response.ContentType = "text/html; charset=utf-8";
+                await context.HttpContext.Response.WriteAsync(
+                    $"<!doctype html><html lang=\"en\"><head><title>Too many sign-in attempts</title></head><body><main><h1>Too many sign-in attempts</h1><p id=\"rate-limited\">Too many sign-in attempts from this address: wait {retry} seconds, then <a href=\"/signin\">try again</a>.</p></main></body></html>",
+                    cancellationToken);
+            };
+        });
         builder.Services.AddAntiforgery(o =>
         {
             o.Cookie.Name = "ftwin.antiforgery";
@@ -85,6 +114,7 @@ public static class DashboardSetup
             // Deny by default: every page needs a dashboard role; the few below loosen or tighten that.
             o.Conventions.AuthorizeFolder("/", DashboardPolicies.Read);
             o.Conventions.AllowAnonymousToPage("/SignIn");
+            o.Conventions.AddPageApplicationModelConvention("/SignIn", page => page.EndpointMetadata.Add(new EnableRateLimitingAttribute(SignInRateLimit)));
             o.Conventions.AllowAnonymousToPage("/Denied");
             o.Conventions.AuthorizePage("/Studies/New", DashboardPolicies.Analyze);
         }).ConfigureApplicationPartManager(parts =>
@@ -121,6 +151,7 @@ public static class DashboardSetup
         });
         app.UseAuthentication();
         app.UseAuthorization();
+        app.UseRateLimiter();
         app.MapGet("/dashboard/assets/{name}", (string name) => DashboardAssets.Get(name) is { } asset
             ? Results.Bytes(asset.Content, asset.ContentType)
             : Results.NotFound()).AllowAnonymous();

@@ -9,11 +9,14 @@ namespace FederatedTwin.Coordinator.Dashboard;
 /// <summary>A local dashboard account: its name and role (the password hash never leaves <see cref="DashboardUsers"/>).</summary>
 public sealed record DashboardUser(string Name, string Role);
 
+/// <summary>The outcome of a sign-in: the account, or none; LockedUntil when the name is locked (<see cref="SignInLockout"/>).</summary>
+public sealed record SignInOutcome(DashboardUser? User, DateTimeOffset? LockedUntil);
+
 /// <summary>
 /// Local dashboard accounts in coordinator.db. Passwords are hashed with ASP.NET Core Identity's
 /// <see cref="PasswordHasher{TUser}"/> (v3 format: PBKDF2 with HMAC-SHA512, 128-bit salt, 100,000 iterations).
 /// </summary>
-public sealed class DashboardUsers(CoordinatorStore store, CoordinatorAuditTrail audit)
+public sealed class DashboardUsers(CoordinatorStore store, CoordinatorAuditTrail audit, SignInLockout? lockout = null)
 {
     public const int MinimumPasswordLength = 12;
 
@@ -53,19 +56,36 @@ public sealed class DashboardUsers(CoordinatorStore store, CoordinatorAuditTrail
         });
     }
 
-    /// <summary>The account if the name and password match; null otherwise. Both outcomes are audited.</summary>
-    public DashboardUser? Verify(string name, string password, DateTimeOffset now)
+    /// <summary>
+    /// The account if the name and password match and the name is not locked; every outcome is audited. A name locked
+    /// after repeated wrong passwords is refused without its password being checked, until the lockout ends.
+    /// </summary>
+    public SignInOutcome Verify(string name, string password, DateTimeOffset now)
     {
+        name ??= string.Empty;
+        if (lockout?.LockedUntil(name, now) is { } locked)
+        {
+            audit.Append(CoordinatorAuditRecords.DashboardSignInFailed(name, "locked after repeated wrong passwords"), now);
+            return new SignInOutcome(null, locked);
+        }
+
         var row = store.Read(c => c.QuerySingleOrDefault<(string user_name, string role, string password_hash)>(
             "SELECT user_name, role, password_hash FROM dashboard_users WHERE user_name=@name", new { name }));
         var user = row.user_name is null ? null : new DashboardUser(row.user_name, row.role);
         var result = Hasher.VerifyHashedPassword(user ?? new DashboardUser(string.Empty, string.Empty), user is null ? UnknownUserHash : row.password_hash, password ?? string.Empty);
         if (user is null || result == PasswordVerificationResult.Failed)
         {
-            audit.Append(CoordinatorAuditRecords.DashboardSignInFailed(name ?? string.Empty), now);
-            return null;
+            audit.Append(CoordinatorAuditRecords.DashboardSignInFailed(name), now);
+            if (lockout?.Failed(name, now) is { } until)
+            {
+                audit.Append(CoordinatorAuditRecords.DashboardSignInLockedOut(name, lockout.MaxFailures, until), now);
+                return new SignInOutcome(null, until);
+            }
+
+            return new SignInOutcome(null, null);
         }
 
+        lockout?.Succeeded(name);
         store.Write((c, t) =>
         {
             if (result == PasswordVerificationResult.SuccessRehashNeeded)
@@ -76,7 +96,7 @@ public sealed class DashboardUsers(CoordinatorStore store, CoordinatorAuditTrail
             c.Execute("UPDATE dashboard_users SET last_sign_in_at=@now WHERE user_name=@name", new { now = now.ToString("O", CultureInfo.InvariantCulture), name = user.Name }, t);
             audit.Append(c, t, CoordinatorAuditRecords.DashboardSignIn(user.Name, user.Role, "password"), now);
         });
-        return user;
+        return new SignInOutcome(user, null);
     }
 
     public IReadOnlyList<DashboardUser> List() => store.Read(c =>

@@ -99,16 +99,10 @@ internal static class AdminEndpoints
                 replicates = k;
             }
 
-            var snapshot = RegistrySnapshot.Read(store);
-            var options = new ScenarioParseOptions
-            {
-                AllowDirectories = false,
-                NamedRegistries = new Dictionary<string, NamedRegistry>(StringComparer.Ordinal) { ["coordinator"] = new(snapshot.Models, snapshot.Compositions) },
-            };
             ScenarioDefinition scenario;
             try
             {
-                scenario = ScenarioParser.Parse(yaml, options);
+                scenario = RegistryScenarios.Parse(store, yaml);
             }
             catch (ScenarioFileException e)
             {

@@ -71,6 +71,7 @@ public static class AuditActions
     public const string DashboardUserCreated = "dashboard_user_created";
     public const string DashboardSignIn = "dashboard_sign_in";
     public const string DashboardSignInFailed = "dashboard_sign_in_failed";
+    public const string DashboardSignInLockedOut = "dashboard_sign_in_locked_out";
 
     private static readonly AuditCoding ApplicationActivity = new(DcmSystem, "110100", "Application Activity");
     private static readonly AuditCoding Export = new(DcmSystem, "110106", "Export");
@@ -133,7 +134,8 @@ public static class AuditActions
         [NodeRevoked] = new(SecurityAlert, NodeAuthentication, "U", "node's enrollment revoked"),
         [DashboardUserCreated] = new(SecurityAlert, UserSecurityAttributesChanged, "C", "dashboard account created"),
         [DashboardSignIn] = new(UserAuthentication, Login, "E", "dashboard sign-in"),
-        [DashboardSignInFailed] = new(UserAuthentication, Login, "E", "dashboard sign-in with a wrong name or password"),
+        [DashboardSignInFailed] = new(UserAuthentication, Login, "E", "dashboard sign-in with a wrong name or password, or while the name is locked"),
+        [DashboardSignInLockedOut] = new(SecurityAlert, Login, "E", "dashboard user name locked after repeated wrong passwords"),
     };
 
     public static IReadOnlyCollection<string> All => Codings.Keys;

@@ -58,7 +58,7 @@ public sealed class DashboardFederation : IAsyncLifetime
             PopulationGenerator.Generate(200 + (60 * i), profiles[i % profiles.Count], (ulong)(21 + i), export);
             new IngestPipeline(node).Run(export);
         });
-        foreach (var (name, role) in new[] { ("ada", "admin"), ("ana", "analyst"), ("otto", "auditor") })
+        foreach (var (name, role) in new[] { ("ada", "admin"), ("ana", "analyst"), ("otto", "auditor"), ("lou", "analyst") })
         {
             await AddUser(name, role);
         }

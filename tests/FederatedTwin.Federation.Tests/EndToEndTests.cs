@@ -104,12 +104,22 @@ public sealed class EndToEndTests
     }
 
     [Fact]
-    public async Task The_demo_command_runs_end_to_end_and_leaves_no_process_behind()
+    public async Task The_demo_command_runs_end_to_end_keeps_its_dashboard_running_until_ctrl_c_and_leaves_no_process_behind()
     {
         var output = Path.Combine(TestFederation.TempDir("demo"), "out");
-        using var demo = ChildProcess.StartFtwin(["demo", "--out", output], output + ".log");
-        Assert.True(await Task.Run(() => demo.WaitForExit(TimeSpan.FromSeconds(300))), "the demo did not finish within 300 s");
+        using var demo = ChildProcess.StartFtwin(["demo", "--out", output, "--keep-running"], output + ".log");
+
+        // --keep-running: once the demo has finished it prints the dashboard's address and a demo account, and waits.
+        var (signIn, user, password) = await DemoDashboardLines(output + ".log", demo, TimeSpan.FromSeconds(300));
+        await SignInToTheDashboard(signIn, user, password);
+        Assert.False(demo.HasExited, "the demo did not keep running");
+
+        // Ctrl+C (SIGINT to the demo alone): it stops its nodes and the coordinator cleanly (SIGTERM) and exits by itself.
+        Assert.True(await Task.Run(() => demo.Stop(TimeSpan.FromSeconds(60), ChildProcess.SigInt)), "the demo did not stop within 60 s of SIGINT");
         var log = await File.ReadAllTextAsync(output + ".log");
+        var coordinatorAudit = FederatedTwin.Cli.Audit.AuditSource.Open(FederatedTwin.Cli.Audit.AuditService.Coordinator, Path.Combine(output, "coordinator")).Entries;
+        Assert.Contains(coordinatorAudit, e => e.Action == FederatedTwin.Protocol.Audit.AuditActions.DashboardSignIn && e.Detail.Contains(user, StringComparison.Ordinal));
+        Assert.Equal(FederatedTwin.Protocol.Audit.AuditActions.ServiceStopped, coordinatorAudit[^1].Action); // a clean stop (a killed coordinator writes no service_stopped)
         Assert.True(demo.ExitCode == 0, log[Math.Max(0, log.Length - 4000)..]);
         Assert.Contains("round latency", log, StringComparison.Ordinal);
         Assert.Contains("Models in the coordinator's registry", log, StringComparison.Ordinal);
@@ -161,5 +171,44 @@ public sealed class EndToEndTests
             }
         }).ToList();
         Assert.Empty(leftovers);
+    }
+
+    /// <summary>Reads the demo's log until it prints the dashboard's sign-in address, user and password.</summary>
+    private static async Task<(Uri SignIn, string User, string Password)> DemoDashboardLines(string logPath, ChildProcess demo, TimeSpan timeout)
+    {
+        var deadline = DateTimeOffset.UtcNow + timeout;
+        while (DateTimeOffset.UtcNow < deadline)
+        {
+            var lines = File.Exists(logPath) ? await File.ReadAllLinesAsync(logPath) : [];
+            string? Value(string key) => lines.Select(l => l.Trim()).FirstOrDefault(l => l.StartsWith(key + ":", StringComparison.Ordinal))?[(key.Length + 1)..].Trim();
+            if (Value("dashboard") is { } url && Value("user") is { } user && Value("password") is { } password)
+            {
+                return (new Uri(url), user.Split(' ')[0], password);
+            }
+
+            Assert.False(demo.HasExited, "the demo exited before printing the dashboard account: " + string.Join('\n', lines.TakeLast(40)));
+            await Task.Delay(500);
+        }
+
+        throw new TimeoutException($"The demo did not print its dashboard account within {timeout.TotalSeconds:F0} s.");
+    }
+
+    /// <summary>Signs in over HTTP as a browser would (antiforgery token from the form, session cookie) and opens the federation page.</summary>
+    private static async Task SignInToTheDashboard(Uri signIn, string user, string password)
+    {
+        using var handler = new HttpClientHandler { CookieContainer = new System.Net.CookieContainer(), AllowAutoRedirect = false };
+        using var http = new HttpClient(handler);
+        var form = await http.GetStringAsync(signIn);
+        var token = System.Text.RegularExpressions.Regex.Match(form, "name=\"__RequestVerificationToken\" type=\"hidden\" value=\"([^\"]+)\"").Groups[1].Value;
+        Assert.NotEmpty(token);
+        using var wrong = await http.PostAsync(signIn, new FormUrlEncodedContent([new("name", user), new("password", password + "x"), new("__RequestVerificationToken", token)]));
+        Assert.Equal(System.Net.HttpStatusCode.OK, wrong.StatusCode); // the form again, with its error: the printed password is the one that counts
+        using var signedIn = await http.PostAsync(signIn, new FormUrlEncodedContent([new("name", user), new("password", password), new("__RequestVerificationToken", token)]));
+        Assert.Equal(System.Net.HttpStatusCode.Redirect, signedIn.StatusCode);
+        var federation = await http.GetAsync(new Uri(signIn, "/federation"));
+        Assert.Equal(System.Net.HttpStatusCode.OK, federation.StatusCode);
+        var page = await federation.Content.ReadAsStringAsync();
+        Assert.Contains("university-hospital", page, StringComparison.Ordinal);
+        Assert.Contains("safety-net-hospital", page, StringComparison.Ordinal);
     }
 }

@@ -18,14 +18,25 @@ public sealed class SignInModel(DashboardUsers users, IOptions<DashboardOptions>
     [BindProperty]
     public string? Password { get; set; }
 
+    /// <summary>The name is locked (the error says until when).</summary>
+    public bool Locked { get; private set; }
+
     public string? OidcName => options.Value.Oidc.Enabled ? options.Value.Oidc.DisplayName : null;
 
     public IActionResult OnGet() => User.Identity?.IsAuthenticated == true ? LocalRedirect(SafeReturnUrl) : Page();
 
     public async Task<IActionResult> OnPostAsync()
     {
-        var user = string.IsNullOrEmpty(Name) || string.IsNullOrEmpty(Password) ? null : users.Verify(Name, Password, DateTimeOffset.UtcNow);
-        if (user is null)
+        var outcome = string.IsNullOrEmpty(Name) || string.IsNullOrEmpty(Password) ? new SignInOutcome(null, null) : users.Verify(Name, Password, DateTimeOffset.UtcNow);
+        if (outcome.LockedUntil is { } until)
+        {
+            ModelState.AddModelError(string.Empty, string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"Too many wrong passwords for '{Name}': this user name is locked until {until:HH:mm} UTC. Try again after that; until then even the right password is refused."));
+            Locked = true;
+            return Page();
+        }
+
+        if (outcome.User is not { } user)
         {
             ModelState.AddModelError(string.Empty, "The user name or password is not right.");
             return Page();

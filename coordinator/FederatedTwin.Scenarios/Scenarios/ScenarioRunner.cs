@@ -35,14 +35,17 @@ public sealed class ScenarioRunner
     }
 
     /// <summary>Runs a scenario on the composition its model set carries (see <see cref="For"/>).</summary>
-    public static ScenarioResult RunScenario(ScenarioDefinition scenario, int? replicates = null)
+    public static ScenarioResult RunScenario(ScenarioDefinition scenario, int? replicates = null, IProgress<int>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(scenario);
-        return For(scenario.Models).Run(scenario, replicates);
+        return For(scenario.Models).Run(scenario, replicates, progress);
     }
 
-    /// <summary>Runs <paramref name="scenario"/> with its own replicate count unless <paramref name="replicates"/> is given.</summary>
-    public ScenarioResult Run(ScenarioDefinition scenario, int? replicates = null)
+    /// <summary>
+    /// Runs <paramref name="scenario"/> with its own replicate count unless <paramref name="replicates"/> is given;
+    /// <paramref name="progress"/> hears the number of replicates (baseline and scenario) finished after each one.
+    /// </summary>
+    public ScenarioResult Run(ScenarioDefinition scenario, int? replicates = null, IProgress<int>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(scenario);
         var k = replicates ?? scenario.Replicates;
@@ -66,6 +69,7 @@ public sealed class ScenarioRunner
             var draws = new DrawStream(scenario.Seed, (uint)r);
             baseline[r] = sim.Run(cohort, work, [], scenario.Horizon, draws);
             intervention[r] = sim.Run(cohort, work, scenario.Interventions, scenario.Horizon, draws);
+            progress?.Report(r + 1);
         }
 
         var years = new Dictionary<int, IReadOnlyList<MeasureRow>>();

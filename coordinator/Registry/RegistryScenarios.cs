@@ -1,0 +1,34 @@
+using FederatedTwin.Coordinator.Storage;
+using FederatedTwin.Scenarios.Scenarios;
+
+namespace FederatedTwin.Coordinator.Registry;
+
+/// <summary>
+/// How the coordinator reads a scenario file against its own registry, for both <c>POST /v1/admin/scenarios/run</c> and
+/// the dashboard's scenario page (one code path): the registry is offered by the name <see cref="RegistryName"/>, read at
+/// parse time (converged GLMs and composition releases, <see cref="RegistrySnapshot"/>), and a file may not name a
+/// directory on the coordinator's disk.
+/// </summary>
+public static class RegistryScenarios
+{
+    /// <summary>The name a scenario file's <c>models</c> uses for this coordinator's registry.</summary>
+    public const string RegistryName = "coordinator";
+
+    /// <summary>Parse options over the registry as it is now; the overrides replace the file's <c>models</c> and <c>fallback</c> (as `ftwin scenario run --models/--fallback`).</summary>
+    public static ScenarioParseOptions ParseOptions(CoordinatorStore store, string? modelsOverride = null, string? fallbackOverride = null)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        var snapshot = RegistrySnapshot.Read(store);
+        return new ScenarioParseOptions
+        {
+            AllowDirectories = false,
+            NamedRegistries = new Dictionary<string, NamedRegistry>(StringComparer.Ordinal) { [RegistryName] = new(snapshot.Models, snapshot.Compositions) },
+            ModelsOverride = modelsOverride,
+            FallbackOverride = fallbackOverride,
+        };
+    }
+
+    /// <summary>Parses a scenario file against the registry (throws <see cref="ScenarioFileException"/> with the field and line).</summary>
+    public static ScenarioDefinition Parse(CoordinatorStore store, string yaml, string? modelsOverride = null, string? fallbackOverride = null) =>
+        ScenarioParser.Parse(yaml, ParseOptions(store, modelsOverride, fallbackOverride));
+}
