@@ -252,7 +252,7 @@ public class GlmPrivacyTests
     }
 
     [Fact]
-    public void A_dp_study_needs_bounds_for_undocumented_features_and_fedavg_refuses_dp()
+    public void A_dp_study_needs_bounds_for_undocumented_features_and_dp_fedavg_splits_rho_over_the_studys_rounds()
     {
         var e = Assert.Throws<StudyFileException>(() => GlmStudy.Parse(Parameters(("dp_rho", "1"), ("features", "age,ed_visits")), 8, minNodes: 3));
         Assert.Contains("ed_visits", e.Message, StringComparison.Ordinal);
@@ -263,7 +263,11 @@ public class GlmPrivacyTests
         Assert.All(bounds.Skip(2), b => Assert.Equal(new FeatureBound(0, 1), b));
         Assert.Equal(1 + GlmStudy.DefaultPrivateIterations, ok.Spec.Privacy.Rounds);
         Assert.Null(GlmStudy.Parse(Parameters(("features", "age,ed_visits")), 8).Spec.Privacy);
-        Assert.Throws<StudyFileException>(() => FedAvgStudy.Parse(Parameters(("dp_rho", "0.5")), 8));
+        Assert.Contains(FedAvgStudy.RoundsParameter, Assert.Throws<StudyFileException>(() => FedAvgStudy.Parse(Parameters(("dp_rho", "0.5")), 8, minNodes: 3)).Message, StringComparison.Ordinal);
+        var fedAvg = FedAvgStudy.Parse(Parameters(("dp_rho", "0.5")), 8, minNodes: 3, rounds: 10).Privacy!;
+        Assert.Equal(0.05, fedAvg.Dp.RoundRho, 15);
+        Assert.Equal(3, fedAvg.Dp.MinHonestNodes);
+        Assert.Null(FedAvgStudy.Parse(Parameters(), 8).Privacy);
     }
 
     private static Dictionary<string, string> Parameters(params (string Key, string Value)[] extra)
