@@ -106,8 +106,8 @@ public sealed class PolicyTests
     [Fact]
     public void A_purpose_without_a_budget_cannot_spend_any_privacy()
     {
-        var study = Study() with { Parameters = new Dictionary<string, string> { ["dp_rho"] = "0.01" } };
-        Assert.Equal("privacy_budgets", Parse().Decide(study, 0).Rule);
+        var study = Study(algorithm: "federated-glm") with { Parameters = new Dictionary<string, string> { ["dp_rho"] = "0.01" } };
+        Assert.Equal("privacy_budgets", Parse(algorithms: "[federated-glm]").Decide(study, 0).Rule);
     }
 
     [Theory]
