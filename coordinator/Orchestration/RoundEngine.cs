@@ -97,8 +97,35 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
         var live = store.Read(c => c.Query<string>("SELECT study_id FROM studies WHERE state IN ('offered','running') ORDER BY created_at").ToList());
         foreach (var id in live)
         {
-            store.Write((c, t) => AdvanceStudy(c, t, id, now));
+            try
+            {
+                store.Write((c, t) => AdvanceStudy(c, t, id, now));
+            }
+            catch (Exception e) when (e is not (OperationCanceledException or SqliteException))
+            {
+                // A transition that throws rolls back, and the same stored state would throw again on every tick: the study
+                // would stay running forever (and, before this, stop every later study in the pass from advancing). An
+                // algorithm, codec or decryption error is deterministic, so the study fails with the reason recorded.
+                // Storage errors (SqliteException: busy, locked) are transient and are retried on the next tick.
+                FailAfterError(id, now, e);
+            }
         }
+    }
+
+    private void FailAfterError(string id, DateTimeOffset now, Exception e)
+    {
+        var reason = $"the coordinator could not advance the study ({e.GetType().Name}): {e.Message}";
+        LogAdvanceFailed(logger, id, e);
+        store.Write((c, t) =>
+        {
+            var study = c.QuerySingle<StudyRow>("SELECT study_id, spec_json, state, offered_until, current_round, current_attempt FROM studies WHERE study_id=@id", new { id }, t);
+            if (study.state is States.Offered or States.Running)
+            {
+                c.Execute("UPDATE attempts SET phase=@p, outcome=@o, finished_at=@now WHERE study_id=@id AND phase NOT IN ('done','superseded')",
+                    new { p = Phases.Superseded, o = "study failed", now = now.ToString("O"), id }, t);
+                Fail(c, t, study.Spec, now, reason);
+            }
+        });
     }
 
     private void AdvanceStudy(SqliteConnection c, SqliteTransaction t, string id, DateTimeOffset now)
@@ -292,6 +319,9 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
     internal static void Event(SqliteConnection c, SqliteTransaction t, DateTimeOffset now, string kind, string? study, string? node, string detail) =>
         c.Execute("INSERT INTO events(at, kind, study_id, node_id, detail) VALUES (@at, @kind, @study, @node, @detail)",
             new { at = now.ToString("O"), kind, study, node, detail }, t);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Study {Study} could not be advanced and is failed")]
+    private static partial void LogAdvanceFailed(ILogger logger, string study, Exception e);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Study {Study} round {Round} attempt {Attempt} superseded: {Missing} missed the {Phase} deadline")]
     private static partial void LogRestart(ILogger logger, string study, long round, long attempt, string missing, string phase);

@@ -3,6 +3,7 @@ using FederatedTwin.Protocol.Crypto.Codec;
 using FederatedTwin.Protocol.Federation;
 using FederatedTwin.Protocol.Models.FedAvg;
 using FederatedTwin.Protocol.Models.Glm;
+using FederatedTwin.Protocol.Privacy;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Trainers;
@@ -13,6 +14,7 @@ namespace FederatedTwin.Node.Algorithms;
 /// The node side of FedAvg: an ML.NET L-BFGS logistic regression on this site's rows (the same rows as the
 /// GLM: consent applied, complete cases, training patients only), warm-started from the round's global
 /// weights for a few iterations; the upload is [n·w…, n·b, n] (McMahan et al. 2017), encoded and encrypted.
+/// With dp_rho: DP-FedSGD's clipped, noised per-patient gradient sum instead (<see cref="FedAvgPrivacy"/>).
 /// </summary>
 public sealed class LocalFedAvg : ILocalAlgorithm
 {
@@ -22,11 +24,43 @@ public sealed class LocalFedAvg : ILocalAlgorithm
     {
         var study = FedAvgStudy.Parse(request.Parameters, maxParties);
         var purpose = request.Parameters.GetValueOrDefault("purpose_of_use") ?? throw new InvalidOperationException("The round names no purpose of use.");
-        var global = request.Parameters.GetValueOrDefault(FedAvgStudy.WeightsParameter) is { } json ? FedAvgStudy.DeserializeWeights(json) : null;
         var data = LocalFederatedGlm.Rows(node, study.Rows, purpose);
-        var local = Train(study, data, global);
         var codec = new FixedPointCodec(study.Layout(maxParties), maxParties);
+        if (study.Privacy is { } dp)
+        {
+            return new LocalStatistics(Private(dp, codec, data, request, new CryptographicRandomBits()), codec);
+        }
+
+        var global = request.Parameters.GetValueOrDefault(FedAvgStudy.WeightsParameter) is { } json ? FedAvgStudy.DeserializeWeights(json) : null;
+        var local = Train(study, data, global);
         return new LocalStatistics(codec.Encode(FedAvgAggregate.NodeVector(local, data.Rows)), codec);
+    }
+
+    /// <summary>Under DP, the ρ of one round (the study's ρ over its planned rounds), charged per round to the ledger.</summary>
+    public double RoundRho(RoundRequest request, int maxParties) =>
+        FedAvgStudy.Parse(request.Parameters, maxParties).Privacy?.Dp.RoundRho ?? 0;
+
+    /// <summary>
+    /// DP-FedSGD at the node (<see cref="FedAvgPrivacy"/>): ML.NET's trainer exposes no per-patient gradients to clip, so the
+    /// node computes the clipped per-patient gradient sum itself at the round's point, encodes it and adds its discrete
+    /// Gaussian share per block before encryption; the exact sums never leave the node.
+    /// </summary>
+    public static long[] Private(FedAvgPrivacy dp, FixedPointCodec codec, GlmData data, RoundRequest request, IRandomBitSource random)
+    {
+        ArgumentNullException.ThrowIfNull(dp);
+        ArgumentNullException.ThrowIfNull(codec);
+        ArgumentNullException.ThrowIfNull(request);
+        var point = request.Parameters.GetValueOrDefault(FedAvgPrivacy.PointParameter) is { } json
+            ? FedAvgStudy.DeserializeWeights(json)
+            : throw new InvalidOperationException("The DP FedAvg round carries no point to evaluate the gradient at.");
+        if (!point.All(double.IsFinite))
+        {
+            throw new InvalidOperationException("The DP FedAvg round's point is not finite.");
+        }
+
+        var encoded = codec.Encode(dp.NodeGradient(data, point));
+        RoundNoise.AddNoise(encoded, codec.Blocks, dp.NodeVariances(codec.Blocks), random);
+        return encoded;
     }
 
     /// <summary>Local training: weights (features…, intercept) after <see cref="FedAvgStudy.LocalIterations"/> L-BFGS iterations from <paramref name="global"/>.</summary>

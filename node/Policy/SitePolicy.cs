@@ -301,6 +301,12 @@ public sealed class SitePolicy
         }
     }
 
+    /// <summary>
+    /// The algorithms whose node side clips and noises what it sends when a study declares dp_rho (the GLM, the composition,
+    /// FedAvg as DP-FedSGD); any other algorithm with a dp_rho is refused by rule dp_supported rather than charged.
+    /// </summary>
+    public static IReadOnlyList<string> DpAlgorithms { get; } = ["federated-composition", "federated-fedavg", "federated-glm"];
+
     /// <summary>Rules in order; the first that refuses decides. The rule names appear in decisions and audits.</summary>
     public PolicyDecision Decide(StudySpec study) => Decide(study, 0);
 
@@ -335,9 +341,9 @@ public sealed class SitePolicy
             rho > 0 || DpMayBeOff
                 ? new(true, "dp_may_be_off", rho > 0 ? FormattableString.Invariant($"the study adds differential-privacy noise (zCDP rho {rho:G4})") : "the study adds no noise, which this site allows")
                 : new(false, "dp_may_be_off", "the study adds no differential-privacy noise (no parameters.dp_rho) and this site requires it"),
-            rho == 0 || study.Algorithm != "federated-fedavg"
+            rho == 0 || DpAlgorithms.Contains(study.Algorithm)
                 ? new(true, "dp_supported", rho > 0 ? $"{study.Algorithm} adds the noise it declares" : "no noise is declared")
-                : new(false, "dp_supported", "federated-fedavg declares a dp_rho but adds no noise (locally trained weights have no per-patient bound): refused rather than charged for a privacy it does not give"),
+                : new(false, "dp_supported", $"{study.Algorithm} declares a dp_rho but adds no noise: refused rather than charged for a privacy it does not give (DP algorithms: {string.Join(", ", DpAlgorithms)})"),
             OutcomesAllowed is null || study.Parameters?.GetValueOrDefault("outcome") is not { } outcome || OutcomesAllowed.Contains(outcome)
                 ? new(true, "outcomes_allowed", OutcomesAllowed is null ? "this site allows any outcome" : "the study's outcome, if any, is allowed")
                 : new(false, "outcomes_allowed", $"outcome {study.Parameters!["outcome"]} is not allowed by this site (allowed: {List(OutcomesAllowed)})"),

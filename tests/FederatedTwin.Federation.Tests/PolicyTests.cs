@@ -51,8 +51,8 @@ public sealed class PolicyTests
     [InlineData("0.2", 0.3, "all_rules_passed")]
     public void Differential_privacy_is_required_and_each_study_is_charged_to_the_purposes_yearly_budget(string? rho, double spent, string rule)
     {
-        var policy = Parse(dp: "dp_may_be_off: false\nprivacy_budgets:\n  HOPERAT: 0.5");
-        var study = Study() with { Parameters = rho is null ? null : new Dictionary<string, string> { ["dp_rho"] = rho } };
+        var policy = Parse(algorithms: "[federated-glm]", dp: "dp_may_be_off: false\nprivacy_budgets:\n  HOPERAT: 0.5");
+        var study = Study(algorithm: "federated-glm") with { Parameters = rho is null ? null : new Dictionary<string, string> { ["dp_rho"] = rho } };
         var decision = policy.Decide(study, spent);
         Assert.Equal(rule, decision.Rule);
         Assert.Equal(rule == "all_rules_passed", decision.Accept);
@@ -61,11 +61,13 @@ public sealed class PolicyTests
     [Theory]
     [InlineData("federated-glm", "0.3", 0.0, "all_rules_passed")]
     [InlineData("federated-glm", "0.3", 0.3, "privacy_budgets")]
-    [InlineData("federated-fedavg", "0.3", 0.0, "dp_supported")]
+    [InlineData("federated-fedavg", "0.3", 0.0, "all_rules_passed")]
+    [InlineData("federated-fedavg", "0.3", 0.3, "privacy_budgets")]
     [InlineData("federated-fedavg", null, 0.0, "all_rules_passed")]
-    public void A_glm_is_charged_to_the_budget_and_fedavg_cannot_claim_dp(string algorithm, string? rho, double spent, string rule)
+    [InlineData("federated-sum", "0.3", 0.0, "dp_supported")]
+    public void A_glm_or_dp_fedavg_is_charged_to_the_budget_and_an_algorithm_without_noise_cannot_claim_dp(string algorithm, string? rho, double spent, string rule)
     {
-        var policy = Parse(algorithms: "[federated-glm, federated-fedavg]", dp: "dp_may_be_off: true\nprivacy_budgets:\n  HOPERAT: 0.5");
+        var policy = Parse(algorithms: "[federated-glm, federated-fedavg, federated-sum]", dp: "dp_may_be_off: true\nprivacy_budgets:\n  HOPERAT: 0.5");
         var study = Study(algorithm: algorithm) with { Parameters = rho is null ? null : new Dictionary<string, string> { ["dp_rho"] = rho } };
         var decision = policy.Decide(study, spent);
         Assert.Equal(rule, decision.Rule);
@@ -104,8 +106,8 @@ public sealed class PolicyTests
     [Fact]
     public void A_purpose_without_a_budget_cannot_spend_any_privacy()
     {
-        var study = Study() with { Parameters = new Dictionary<string, string> { ["dp_rho"] = "0.01" } };
-        Assert.Equal("privacy_budgets", Parse().Decide(study, 0).Rule);
+        var study = Study(algorithm: "federated-glm") with { Parameters = new Dictionary<string, string> { ["dp_rho"] = "0.01" } };
+        Assert.Equal("privacy_budgets", Parse(algorithms: "[federated-glm]").Decide(study, 0).Rule);
     }
 
     [Theory]

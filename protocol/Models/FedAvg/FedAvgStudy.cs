@@ -21,35 +21,68 @@ public sealed record FedAvgStudy(GlmStudy Rows, int LocalIterations, double L2, 
     /// <summary>The parameter carrying the global weights (features…, intercept) for a round, as JSON; absent in round 1.</summary>
     public const string WeightsParameter = "fedavg_weights";
 
-    public static FedAvgStudy Parse(IReadOnlyDictionary<string, string> p, int maxParties)
+    /// <summary>The round parameter carrying the study's planned rounds, over which a DP study's ρ is split.</summary>
+    public const string RoundsParameter = "fedavg_rounds";
+
+    /// <summary>
+    /// Reads the study's parameters. With dp_rho the study runs DP-FedSGD (<see cref="FedAvgPrivacy"/>): the rows and DP
+    /// settings (feature_bounds, dp_max_rows_per_patient, min nodes) are the DP GLM's, ρ is split over the study's rounds,
+    /// and dp_clip, learning_rate and momentum set the clip and the coordinator's optimizer.
+    /// </summary>
+    public static FedAvgStudy Parse(IReadOnlyDictionary<string, string> p, int maxParties, int? minNodes = null, int? rounds = null)
     {
         if (p.GetValueOrDefault("family") is { } family && family != "binomial")
         {
             throw new StudyFileException("parameters.family", "federated-fedavg trains a logistic model: binomial only");
         }
 
-        if (Privacy.StudyPrivacy.Rho(p) > 0)
+        var withFamily = new Dictionary<string, string>(p, StringComparer.Ordinal) { ["family"] = "binomial" };
+        var rows = GlmStudy.Parse(withFamily, maxParties, minNodes);
+        FedAvgPrivacy? privacy = null;
+        if (rows.Spec.Privacy is { } glm)
         {
-            // Patient-level DP for FedAvg needs a per-patient bound on what a node's locally trained weights can move,
-            // which L-BFGS on all of a node's rows does not give (it would take DP-SGD at the node; docs/models.md).
-            throw new StudyFileException("parameters." + Privacy.StudyPrivacy.RhoParameter, "federated-fedavg adds no differential-privacy noise (no per-patient bound on locally trained weights): run it with DP off, or use federated-glm");
+            var planned = rounds ?? (p.GetValueOrDefault(RoundsParameter) is { } r && int.TryParse(r, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n > 0
+                ? n
+                : throw new StudyFileException("parameters." + RoundsParameter, "a DP FedAvg round carries the study's planned rounds"));
+            try
+            {
+                privacy = new FedAvgPrivacy(
+                    new GlmPrivacy(glm.Rho, planned, glm.MinHonestNodes, glm.MaxRowsPerPatient, glm.FeatureBounds),
+                    rows.Features.Count,
+                    p.ContainsKey("dp_clip") ? Number(p, "dp_clip", 0, 1e-9, 1e9) : null,
+                    p.ContainsKey("learning_rate") ? Number(p, "learning_rate", 0, 1e-9, 1e6) : null,
+                    Number(p, "momentum", 0.9, 0, 0.999));
+            }
+            catch (ArgumentException e)
+            {
+                throw new StudyFileException("parameters", e.Message);
+            }
         }
 
-        var withFamily = new Dictionary<string, string>(p, StringComparer.Ordinal) { ["family"] = "binomial" };
-        var rows = GlmStudy.Parse(withFamily, maxParties);
         return new FedAvgStudy(
             rows,
             (int)Number(p, "local_iterations", 10, 1, 1000),
             Number(p, "l2", 1e-3, 0, 1e6),
-            Number(p, "max_abs_weight", 100, 1e-3, 1e6));
+            Number(p, "max_abs_weight", 100, 1e-3, 1e6))
+        {
+            Privacy = privacy,
+        };
     }
 
-    public static FedAvgStudy Parse(StudySpec study, int maxParties) => Parse(study.Parameters ?? new Dictionary<string, string>(), maxParties);
+    public static FedAvgStudy Parse(StudySpec study, int maxParties) => Parse(study.Parameters ?? new Dictionary<string, string>(), maxParties, study.MinNodes, study.Rounds);
+
+    /// <summary>Under DP (dp_rho): DP-FedSGD's clip, noise and optimizer; null for plain FedAvg with ML.NET.</summary>
+    public FedAvgPrivacy? Privacy { get; init; }
 
     /// <summary>p weights and the intercept, each times the node's rows, then the rows: a node's weights beyond ±max_abs_weight are refused by the codec.</summary>
     public IReadOnlyList<FixedPointBlock> Layout(int maxParties)
     {
         var n = Rows.Spec.Bounds.MaxRowsPerNode;
+        if (Privacy is { } dp)
+        {
+            return dp.Layout(n, maxParties);
+        }
+
         return
         [
             new("weighted_parameters", Rows.Features.Count + 1, GlmLayout.ScaleFor(n * MaxAbsWeight, maxParties)),

@@ -445,14 +445,14 @@ public sealed class GlmFit
         Iterations++;
         if (converged || iteration >= Spec.MaxIterations)
         {
-            // The covariance uses the noisy H itself when it is positive definite: (H + λI)⁻¹ would understate the
-            // standard errors by the damping. Only an indefinite H falls back to the damped matrix.
-            var inverse = TryCholesky(h) is { } undamped
-                ? undamped.Solve(Matrix<double>.Build.DenseIdentity(p))
-                : cholesky.Solve(Matrix<double>.Build.DenseIdentity(p));
+            // The covariance inverts a noise-corrected Hessian, not the noisy H (nor the damped H + λI, which would
+            // understate the standard errors by the damping): see NoiseCorrectedInverse.
+            var inverse = NoiseCorrectedInverse(h, sigmaH);
             // Build scales the unscaled covariance by the dispersion (Gaussian); the noise term is not scaled by it.
             double pearsonSum = blocks.Has(GlmLayout.Pearson) ? Math.Max(a[blocks[GlmLayout.Pearson]], positive) : 0;
             double phi = GlmMath.EstimatesDispersion(Spec.Family) && pearsonSum > 0 ? pearsonSum / Math.Max(_rows - p, 1) : 1;
+            // Sandwich with the last round's score noise: β̂ − β ≈ H⁻¹(s + e), Var = H⁻¹(Σ_s + σ_s²I)H⁻¹ with Σ_s = H
+            // (the information of a canonical GLM), i.e. H⁻¹ + σ_s²·H⁻².
             var covariance = inverse + (inverse * inverse * (sigmaS * sigmaS / phi));
             var std = request.Standardization!;
             var t = std.Transform();
@@ -475,16 +475,37 @@ public sealed class GlmFit
         return false;
     }
 
-    private static MathNet.Numerics.LinearAlgebra.Factorization.Cholesky<double>? TryCholesky(Matrix<double> h)
+    /// <summary>
+    /// An inverse Hessian for the standard errors that accounts for the noise in H. The released H_n = H + E has a symmetric
+    /// E with independent N(0, σ²) entries on and above the diagonal, so E[H_n²] = H² + p·σ²·I exactly (E[HE + EH] = 0,
+    /// E[(E²)_ii] = p·σ²): H_n² − p·σ²·I is an unbiased (method-of-moments, as in measurement-error corrections; Carroll
+    /// et al. 2006, "Measurement Error in Nonlinear Models", ch. 7) estimate of H². Its square root on H_n's eigenvectors
+    /// shrinks each eigenvalue h to √(h² − pσ²), floored at σ: the directions where noise of size ~σ√p has lifted a small
+    /// curvature (Weyl: |h_n − h| ≤ ‖E‖ ≈ 2σ√p) get back the large variance the noisy H hid, and a well-determined
+    /// direction (h ≫ σ√p) is left as it was. A non-positive h_n (noise-dominated) gets the floor. Without noise (σ = 0)
+    /// this is H⁻¹.
+    /// </summary>
+    internal static Matrix<double> NoiseCorrectedInverse(Matrix<double> h, double sigma)
     {
-        try
+        ArgumentNullException.ThrowIfNull(h);
+        int p = h.RowCount;
+        var evd = h.Evd(MathNet.Numerics.LinearAlgebra.Symmetricity.Symmetric);
+        var inverse = Matrix<double>.Build.Dense(p, p);
+        for (int k = 0; k < p; k++)
         {
-            return h.Cholesky();
+            double value = evd.EigenValues[k].Real;
+            double corrected = value > 0 ? Math.Sqrt(Math.Max((value * value) - (p * sigma * sigma), 0)) : 0;
+            corrected = Math.Max(corrected, sigma);
+            if (!(corrected > 0))
+            {
+                throw new InvalidOperationException("The Hessian is singular: the standard errors are undefined.");
+            }
+
+            var v = evd.EigenVectors.Column(k);
+            inverse += v.OuterProduct(v) / corrected;
         }
-        catch (ArgumentException)
-        {
-            return null;
-        }
+
+        return inverse;
     }
 
     /// <summary>Count blocks have scale 1, so their sums are exact non-negative integers.</summary>

@@ -120,14 +120,7 @@ public sealed record GlmPrivacy
     public double TargetSigma(IReadOnlyList<FixedPointBlock> layout, FixedPointBlock block, double clip)
     {
         ArgumentNullException.ThrowIfNull(block);
-        var fraction = Fraction(layout, block.Name);
-        if (fraction == 0)
-        {
-            return 0;
-        }
-
-        var rounding = block.Scale == 1 && IsIntegerBlock(block.Name) ? 0 : Math.Sqrt(block.Length) / block.Scale;
-        return (clip + rounding) / Math.Sqrt(2 * fraction * RoundRho);
+        return RoundNoise.TargetSigma(block, Noise(layout, block, clip), RoundRho);
     }
 
     /// <summary>Each node's share: σ_b²/m per block (0 for the unnoised count block).</summary>
@@ -135,7 +128,7 @@ public sealed record GlmPrivacy
     {
         ArgumentNullException.ThrowIfNull(layout);
         ArgumentNullException.ThrowIfNull(clip);
-        return [.. layout.Select(b => Fraction(layout, b.Name) == 0 ? 0 : NoiseShare.PerNodeVariance(Math.Pow(TargetSigma(layout, b, clip(b.Name)), 2), MinHonestNodes))];
+        return RoundNoise.NodeVariances(layout, b => Noise(layout, b, clip), RoundRho, MinHonestNodes);
     }
 
     /// <summary>zCDP ρ one aggregation of <paramref name="layout"/> spends with these clips and the σ of <see cref="TargetSigma"/>: Σ Δ_int²/(2σ_int²).</summary>
@@ -143,35 +136,12 @@ public sealed record GlmPrivacy
     {
         ArgumentNullException.ThrowIfNull(layout);
         ArgumentNullException.ThrowIfNull(clip);
-        double rho = 0;
-        foreach (var b in layout.Where(b => Fraction(layout, b.Name) > 0))
-        {
-            var sensitivity = Clipping.EncodedL2Sensitivity(clip(b.Name), b.Scale, b.Scale == 1 && IsIntegerBlock(b.Name) ? 0 : b.Length);
-            rho += ZcdpAccountant.GaussianRho(sensitivity, TargetSigma(layout, b, clip(b.Name)) * b.Scale).Value;
-        }
-
-        return rho;
+        return RoundNoise.SpentBy(layout, b => Noise(layout, b, clip), RoundRho);
     }
 
     /// <summary>Adds this node's discrete Gaussian share to an encoded vector, block by block (unnoised blocks skipped).</summary>
-    public static void AddNoise(long[] encoded, IReadOnlyList<FixedPointBlock> layout, IReadOnlyList<double> nodeVariances, IRandomBitSource random)
-    {
-        ArgumentNullException.ThrowIfNull(encoded);
-        ArgumentNullException.ThrowIfNull(layout);
-        ArgumentNullException.ThrowIfNull(nodeVariances);
-        int at = 0;
-        for (int b = 0; b < layout.Count; b++)
-        {
-            if (nodeVariances[b] > 0)
-            {
-                var part = encoded.AsSpan(at, layout[b].Length).ToArray();
-                DiscreteGaussian.AddNoise(part, [layout[b]], [nodeVariances[b]], random);
-                part.CopyTo(encoded.AsSpan(at));
-            }
-
-            at += layout[b].Length;
-        }
-    }
+    public static void AddNoise(long[] encoded, IReadOnlyList<FixedPointBlock> layout, IReadOnlyList<double> nodeVariances, IRandomBitSource random) =>
+        RoundNoise.AddNoise(encoded, layout, nodeVariances, random);
 
     /// <summary>
     /// C_b: the L2 bound each patient's total contribution to block <paramref name="block"/> is clipped to (real domain,
@@ -222,6 +192,12 @@ public sealed record GlmPrivacy
     /// <summary>Largest |y − μ| with y and μ inside the declared bounds: 1 (binomial), Y + M otherwise.</summary>
     internal static double RowResidual(GlmSpec spec) =>
         spec.Family == GlmFamily.Binomial ? 1 : spec.Bounds.Response(spec.Family) + spec.Bounds.Mean(spec.Family);
+
+    private static BlockNoise Noise(IReadOnlyList<FixedPointBlock> layout, FixedPointBlock block, double clip) =>
+        new(Fraction(layout, block.Name), clip, IsIntegerBlock(block.Name));
+
+    private static BlockNoise Noise(IReadOnlyList<FixedPointBlock> layout, FixedPointBlock block, Func<string, double> clip) =>
+        Fraction(layout, block.Name) == 0 ? default : Noise(layout, block, clip(block.Name));
 
     private static bool IsIntegerBlock(string name) =>
         name is RowCount or GlmEvaluation.Positives or GlmEvaluation.Negatives || name == GlmEvaluation.CountBlock;

@@ -1,0 +1,140 @@
+using FederatedTwin.Cli.Synthetic;
+using FederatedTwin.Node;
+using FederatedTwin.Node.Algorithms;
+using FederatedTwin.Node.Federation;
+using FederatedTwin.Node.Ingest;
+using FederatedTwin.Protocol.Crypto;
+using FederatedTwin.Protocol.Federation;
+using FederatedTwin.Protocol.Models.FedAvg;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace FederatedTwin.Federation.Tests;
+
+/// <summary>FedAvg with dp_rho runs as DP-FedSGD: charged per round to every node's ledger; a retried attempt re-sends the kept noisy vector.</summary>
+public sealed class DpFedAvgTests
+{
+    private const string Features = "age,sex_male,heart_failure,diabetes,condition_count";
+
+    private static string Parameters(string rho) => $"""
+          outcome: admission_next_year
+          features: {Features}
+          max_rows_per_node: "100000"
+          dp_max_rows_per_patient: "3"
+          dp_rho: "{rho}"
+        """;
+
+    [Fact]
+    public async Task A_dp_fedavg_study_completes_and_charges_each_round_to_every_nodes_ledger()
+    {
+        using var federation = await FederatedTwin.Cli.Demo.LocalFederation.Start(TestFederation.TempDir("dp-fedavg"), ["site-a", "site-b", "site-c"], "HOPERAT", pollWaitSeconds: 1, CancellationToken.None, (i, node) =>
+        {
+            var export = TestFederation.TempDir("dp-fedavg-export");
+            PopulationGenerator.Generate(250, SyntheticProfile.All[i % SyntheticProfile.All.Count], (ulong)(61 + i), export);
+            new IngestPipeline(node).Run(export);
+        });
+        var yaml = $"""
+            id: dp-fedavg
+            algorithm: federated-fedavg
+            purpose_of_use: HOPERAT
+            min_nodes: 3
+            max_nodes: 3
+            rounds: 4
+            phase_deadline_seconds: 30
+            parameters:
+            {Parameters("0.4")}
+            """;
+        await federation.CreateStudy(yaml, CancellationToken.None);
+        var study = await federation.WaitForStudy("dp-fedavg", TimeSpan.FromSeconds(180), null, CancellationToken.None);
+        Assert.True(study["state"]?.ToString() == "completed", $"study {study["state"]}: {study["failure_reason"]}");
+        var model = study["result"]!["model"]!;
+        var privacy = model["privacy"]!;
+        Assert.True(privacy["dp"]!.GetValue<bool>());
+        Assert.Equal("dp-fedsgd", privacy["mechanism"]!.ToString());
+        Assert.Equal(0.1, privacy["rho_per_round"]!.GetValue<double>(), 12);
+        Assert.Equal(4, privacy["rounds_run"]!.GetValue<int>());
+        var terms = model["terms"]!.AsArray();
+        Assert.Equal(6, terms.Count);
+        Assert.All(terms, t => Assert.True(double.IsFinite(t!["coefficient"]!.GetValue<double>())));
+        Assert.True(terms[0]!["coefficient"]!.GetValue<double>() < 0, "admissions are rare: the intercept's log-odds are negative after 4 steps");
+
+        foreach (var n in federation.Nodes)
+        {
+            using var dir = NodeDirectory.OpenOrInitialize(n.Dir);
+            Assert.Equal(0.4, dir.Store.Read(c => Dapper.SqlMapper.ExecuteScalar<double>(c, "SELECT SUM(rho) FROM privacy_ledger WHERE study_id='dp-fedavg'")), 12);
+            var rounds = FederatedTwin.Node.Policy.PrivacyLedgerReport.Rounds(dir.Store, "dp-fedavg");
+            Assert.Equal([1, 2, 3, 4], rounds.Select(r => r.Round).Order());
+            Assert.All(rounds, r =>
+            {
+                Assert.Equal(0.1, r.Rho, 12);
+                Assert.Equal(FedAvgStudy.AlgorithmName, r.Algorithm);
+            });
+        }
+    }
+
+    [Fact]
+    public void A_retried_attempt_re_sends_the_kept_noisy_vector_and_is_not_charged_again()
+    {
+        var scheme = RlweThresholdScheme.Default;
+        using var node = NodeDirectory.OpenOrInitialize(TestFederation.TempDir("dp-fedavg-retry"));
+        File.WriteAllText(node.PolicyPath, FederatedTwin.Cli.Demo.LocalFederation.DemoPolicy(Ed25519Identity.Generate().PublicKey, "HOPERAT"));
+        var export = TestFederation.TempDir("dp-fedavg-retry-export");
+        PopulationGenerator.Generate(120, SyntheticProfile.All[0], 7, export);
+        new IngestPipeline(node).Run(export);
+
+        var parameters = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["outcome"] = "admission_next_year",
+            ["features"] = Features,
+            ["max_rows_per_node"] = "100000",
+            ["dp_max_rows_per_patient"] = "3",
+            ["dp_rho"] = "0.4",
+            ["purpose_of_use"] = "HOPERAT",
+            ["min_nodes"] = "3",
+            [FedAvgStudy.RoundsParameter] = "4",
+            [FedAvgPrivacy.PointParameter] = FedAvgStudy.SerializeWeights(new double[6]),
+        };
+        var fedAvg = FedAvgStudy.Parse(parameters, scheme.MaxParties);
+        var length = fedAvg.Layout(scheme.MaxParties).Sum(b => b.Length);
+        var study = new StudySpec(new StudyId("dp-fedavg-retry"), FedAvgStudy.AlgorithmName, new PurposeOfUse("HOPERAT"), 3, 3, 4, 30) { Parameters = parameters };
+        var request = new RoundRequest(FedAvgStudy.AlgorithmName, length, parameters);
+        var participant = new RoundParticipant(node, scheme, [new LocalFedAvg()], NullLogger<RoundParticipant>.Instance);
+        var peers = Enumerable.Range(0, 2).Select(i => (Id: new NodeId($"node-peer{i}"), Identity: Ed25519Identity.Generate(), Secret: scheme.GenerateSecret())).ToList();
+        var roster = new List<NodeRecord> { new(new NodeId("node-self"), "self", node.Identity.PublicKey) };
+        roster.AddRange(peers.Select(p => new NodeRecord(p.Id, p.Id.Value, p.Identity.PublicKey)));
+
+        long[] Attempt(int attempt)
+        {
+            var seed = scheme.NewCrpSeed();
+            var work = new WorkItem(WorkKind.KeyShare, study, 1, attempt, DateTimeOffset.UtcNow.AddMinutes(1), seed, request);
+            var own = participant.KeyShare(work);
+            var shares = new List<SignedContribution> { new(new NodeId("node-self"), node.Identity.PublicKey, own.Payload, own.Signature) };
+            foreach (var p in peers)
+            {
+                var share = scheme.GeneratePublicKeyShare(p.Secret, seed);
+                shares.Add(new SignedContribution(p.Id, p.Identity.PublicKey, share, p.Identity.Sign(SignedStatement.For(SignedStatement.KeyShare, study.Id, 1, attempt, share))));
+            }
+
+            var key = scheme.AggregatePublicKey(seed, shares.Select(s => (ReadOnlyMemory<byte>)s.Payload).ToList());
+            var update = participant.Update(work with { Kind = WorkKind.Encrypt }, new CollectiveKeyAnnouncement(study.Id, 1, attempt, seed, key, shares), roster);
+
+            // Decrypt this node's ciphertext alone with every party's secret: what the node actually sent.
+            var sum = scheme.NewSum(length);
+            sum.Add(update.Payload);
+            var aggregate = sum.ToBytes();
+            var sealedSecret = node.Store.Read(c => Dapper.SqlMapper.QuerySingle<byte[]>(c, "SELECT sealed_secret FROM attempt_keys WHERE study_id='dp-fedavg-retry' AND round=1 AND attempt=@a", new { a = attempt }));
+            var decryptionShares = new List<ReadOnlyMemory<byte>> { scheme.GenerateDecryptionShare(scheme.ImportSecret(node.Protector.Unprotect(sealedSecret)), aggregate) };
+            decryptionShares.AddRange(peers.Select(p => (ReadOnlyMemory<byte>)scheme.GenerateDecryptionShare(p.Secret, aggregate)));
+            return scheme.CombineDecryptionShares(aggregate, decryptionShares);
+        }
+
+        var first = Attempt(1);
+        var second = Attempt(2);
+        Assert.Equal(first, second); // the same noisy values under a fresh key
+        var fresh = new LocalFedAvg().Compute(request, node, scheme.MaxParties).Values;
+        Assert.NotEqual(first, fresh); // fresh noise would differ: the retry did not draw again
+        var ledger = FederatedTwin.Node.Policy.PrivacyLedgerReport.Rounds(node.Store, "dp-fedavg-retry");
+        Assert.Single(ledger);
+        Assert.Equal(0.1, ledger[0].Rho, 12);
+        peers.ForEach(p => p.Identity.Dispose());
+    }
+}
