@@ -71,8 +71,6 @@ public sealed class Pseudonymizer(byte[] key)
     /// <summary>A keyed hash of a quarantined line's bytes: lets an operator match a line they hold without storing it.</summary>
     public string Line(ReadOnlySpan<byte> line) => Convert.ToHexStringLower(HMACSHA256.HashData(key, line))[..32];
 
-    public string Content(ReadOnlySpan<byte> bytes) => Convert.ToHexStringLower(HMACSHA256.HashData(key, bytes))[..32];
-
     private string Hash(string domain, string value) =>
         Convert.ToHexStringLower(HMACSHA256.HashData(key, Encoding.UTF8.GetBytes(domain + "\0" + value)))[..32];
 
@@ -85,7 +83,7 @@ public sealed class Pseudonymizer(byte[] key)
 /// test checks). Short messages (resource keys, pseudonyms) go through Bouncy Castle's managed HMAC,
 /// which keeps its keyed state between messages: through OpenSSL 3 every message re-initialized a
 /// digest context, and with threads contending on it that cost more than parsing the line. Whole
-/// lines (content hashes) go through the platform's hash, reusing one context. The patient
+/// lines (the keyed hash of a quarantined line) go through the platform's hash, reusing one context. The patient
 /// pseudonym of the previous line is kept, since the lines of one patient come together. Not
 /// thread-safe.
 /// </summary>
@@ -129,9 +127,6 @@ public sealed class KeyedHasher : IDisposable
 
     /// <summary>The first 16 bytes of the resource key (<see cref="Pseudonymizer.Resource"/> is their hex).</summary>
     public UInt128 Resource(string type, string id) => BinaryPrimitives.ReadUInt128BigEndian(Domain("resource", type, id));
-
-    /// <summary>The first 16 bytes of the content hash (<see cref="Pseudonymizer.Content"/> is their hex); big-endian, so it orders as its hex does.</summary>
-    public UInt128 Content(ReadOnlySpan<byte> bytes) => BinaryPrimitives.ReadUInt128BigEndian(Long(bytes));
 
     public string Line(ReadOnlySpan<byte> line) => Convert.ToHexStringLower(Long(line)[..16]);
 

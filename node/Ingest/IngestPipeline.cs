@@ -337,7 +337,7 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
 
             var key = _hasher.Resource(record.Type, record.Id);
             var group = record.PatientId is null ? GroupKey.Unowned(key) : GroupKey.Patient(_hasher.PatientKey(record.PatientId));
-            var entry = EntryCodec.Encode(record, key, _hasher.Content(line.Bytes.Span) ^ reduction.HashMix, version, record.PatientId is not null, reduction);
+            var entry = EntryCodec.Encode(record, key, version, record.PatientId is not null, reduction);
             return new ParsedLine(line, record.Type, null, null, group, entry);
         }
     }

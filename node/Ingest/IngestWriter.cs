@@ -143,8 +143,8 @@ internal readonly record struct GroupKey(UInt128 Value, bool Ownerless) : ICompa
 
 /// <summary>
 /// Folds staged entries into one row per patient (patient_facts), partition by partition. Per patient:
-/// an entry with a key not stored yet is added, one with the same key and content hash is unchanged,
-/// one with a new hash replaces the old (a resource updated by a later export). A resource whose
+/// an entry with a key not stored yet is added, one with the same key and the same body is unchanged,
+/// one with a new body replaces the old (a resource updated by a later export). A resource whose
 /// patient changed (its key stored under another pseudonym) is found through a Bloom filter of stored
 /// keys and removed from its old patient, the newest version winning. The derived tables (patients,
 /// consent states) are rewritten for the patients that changed.
@@ -302,7 +302,7 @@ internal sealed class FactMaterializer(SqliteConnection connection, IngestWriter
                 var key = EntryCodec.Key(entry.Span);
                 if (index.TryGetValue(key, out var at))
                 {
-                    if (EntryCodec.Hash(entries[at].Span) == EntryCodec.Hash(entry.Span))
+                    if (EntryCodec.SameContent(entries[at].Span, entry.Span))
                     {
                         _unchanged++;
                         continue;

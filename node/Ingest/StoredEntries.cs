@@ -16,7 +16,7 @@ public sealed record StoredPatient(string? Sex, string Zip3, int? DeceasedYear, 
 public sealed record StoredConsent(string Status, string? Scope, int? Year, string RulesJson);
 
 /// <summary>
-/// What the store keeps of one resource: its keyed resource key and content hash (for idempotency and
+/// What the store keeps of one resource: its keyed resource key and a hash of what is kept (for idempotency and
 /// updates), a version (the order it arrived in: the newest copy of a resource wins), and what the
 /// features need from it. Encoded compactly so that a patient's resources are one value in the store.
 /// </summary>
@@ -42,15 +42,11 @@ public sealed class StoredEntry
 
 /// <summary>
 /// How the parallel stage reduces resources: the current year (the 90+ rule), the sensitive code lists
-/// (built-in, plus the site policy's own), and the tag of the site's lists. The tag is stored with each
-/// entry and mixed into its content hash, so that after a change of lists the next ingest of the same
-/// export re-flags every resource, and resources flagged under other lists can be counted.
+/// (built-in, plus the site policy's own), and the tag of the site's lists. The tag is stored in each
+/// entry's body, so that after a change of lists the next ingest of the same export re-flags every
+/// resource (its body differs), and resources flagged under other lists can be counted.
 /// </summary>
-public sealed record Reduction(int CurrentYear, CodeList Sensitive, string? CodeListsTag)
-{
-    public UInt128 HashMix { get; } = CodeListsTag is null ? UInt128.Zero
-        : BinaryPrimitives.ReadUInt128BigEndian(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(CodeListsTag)));
-}
+public sealed record Reduction(int CurrentYear, CodeList Sensitive, string? CodeListsTag);
 
 /// <summary>
 /// The binary layout of entries: [key 16][hash 16][version 8][body length 4][body]. The body holds the
@@ -65,9 +61,11 @@ public static class EntryCodec
     /// <summary>
     /// Reduces a parsed resource to its entry (runs in the ingest's parallel stage): code lists decide
     /// the categories and sensitivity, dates become years, the 90+ rule is applied. A resource that no
-    /// patient owns keeps only its key and hash.
+    /// patient owns keeps only its key and hash. The hash is of the body (xxHash3-128, not keyed: the
+    /// body is stored in the clear beside it), so a resource counts as changed only when what the store
+    /// keeps of it changed.
     /// </summary>
-    public static byte[] Encode(ClinicalRecord record, UInt128 key, UInt128 hash, long version, bool ownedByPatient, Reduction reduction)
+    public static byte[] Encode(ClinicalRecord record, UInt128 key, long version, bool ownedByPatient, Reduction reduction)
     {
         using var body = new MemoryStream(64);
         using (var w = new BinaryWriter(body, Encoding.UTF8, leaveOpen: true))
@@ -77,9 +75,10 @@ public static class EntryCodec
             WritePayload(w, record, ownedByPatient, reduction);
         }
 
-        var bytes = new byte[HeaderSize + body.Length];
-        WriteHeader(bytes, key, hash, version, (int)body.Length);
-        body.GetBuffer().AsSpan(0, (int)body.Length).CopyTo(bytes.AsSpan(HeaderSize));
+        var content = body.GetBuffer().AsSpan(0, (int)body.Length);
+        var bytes = new byte[HeaderSize + content.Length];
+        WriteHeader(bytes, key, System.IO.Hashing.XxHash128.HashToUInt128(content), version, content.Length);
+        content.CopyTo(bytes.AsSpan(HeaderSize));
         return bytes;
     }
 
@@ -88,6 +87,12 @@ public static class EntryCodec
     public static UInt128 Hash(ReadOnlySpan<byte> entry) => BinaryPrimitives.ReadUInt128BigEndian(entry[16..]);
 
     public static long Version(ReadOnlySpan<byte> entry) => BinaryPrimitives.ReadInt64LittleEndian(entry[32..]);
+
+    /// <summary>
+    /// Whether two entries store the same thing (their bodies are equal). Compared directly rather than by
+    /// the hash field, so entries written when that field held a keyed hash of the source line compare too.
+    /// </summary>
+    public static bool SameContent(ReadOnlySpan<byte> a, ReadOnlySpan<byte> b) => a[HeaderSize..Length(a)].SequenceEqual(b[HeaderSize..Length(b)]);
 
     /// <summary>The length of the entry that starts the span (header and body).</summary>
     public static int Length(ReadOnlySpan<byte> entry) => HeaderSize + BinaryPrimitives.ReadInt32LittleEndian(entry[40..]);

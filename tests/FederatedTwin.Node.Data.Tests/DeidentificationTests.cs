@@ -90,9 +90,8 @@ public sealed class DeidentificationTests
             Assert.Equal(reference.Patient(id), hasher.Patient(id));
         }
 
-        Assert.Equal(reference.Content(line), hasher.Content(line).ToString("x32", System.Globalization.CultureInfo.InvariantCulture));
         Assert.Equal(reference.Line(line), hasher.Line(line));
-        Assert.Equal(reference.Content([]), hasher.Content([]).ToString("x32", System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(reference.Line([]), hasher.Line([]));
     }
 
     [Theory]
