@@ -499,16 +499,15 @@ public sealed partial class FastFhirParser
     {
         var security = Codings(SSecuritySystem, SSecurityCode);
         IReadOnlyList<string> labels = security.Count == 0 ? [] : [.. security.Select(c => c.Item1 + "|" + c.Item2)];
-        ClinicalRecord record = type switch
+        return type switch
         {
-            "Patient" => new PatientRecord(id, Leaf(SGender), ParseDate(Leaf(SBirthDate)), Year(Leaf(SDeceased)), SafeHarbor.Zip3(Leaf(SPostalCode, top: 0))) { PatientId = id },
-            "Condition" => new ConditionRecord(id, Codings(SCodeSystem, SCodeCode), Year(Leaf(SOnset)) ?? Year(Leaf(SOnsetPeriod)) ?? Year(Leaf(SRecorded)), Year(Leaf(SAbatement)) ?? Year(Leaf(SAbatementPeriod))) { PatientId = PatientOf(Leaf(SSubject)) },
-            "Encounter" => new EncounterRecord(id, Leaf(SClass), Year(Leaf(SPeriodStart)), Days(Leaf(SPeriodStart), Leaf(SPeriodEnd)), Codings(SReasonSystem, SReasonCode)) { PatientId = PatientOf(Leaf(SSubject)) },
-            "Observation" => new ObservationRecord(id, Year(Leaf(SEffective)) ?? Year(Leaf(SEffectivePeriod)) ?? Year(Leaf(SEffectiveInstant)), ObservationValues()) { PatientId = PatientOf(Leaf(SSubject)) },
-            "Claim" => new CostRecord("Claim", id, Year(Leaf(SBillable)) ?? Year(Leaf(SCreated)), Decimal(Leaf(STotal))) { PatientId = PatientOf(Leaf(SPatient)) },
-            _ => new CostRecord("ExplanationOfBenefit", id, Year(Leaf(SBillable)) ?? Year(Leaf(SCreated)), Decimal(Leaf(SPayment)) ?? Decimal(Leaf(STotalAmount, top: 0))) { PatientId = PatientOf(Leaf(SPatient)) },
+            "Patient" => new PatientRecord(id, Leaf(SGender), ParseDate(Leaf(SBirthDate)), Year(Leaf(SDeceased)), SafeHarbor.Zip3(Leaf(SPostalCode, top: 0))) { PatientId = id, SecurityLabels = labels },
+            "Condition" => new ConditionRecord(id, Codings(SCodeSystem, SCodeCode), Year(Leaf(SOnset)) ?? Year(Leaf(SOnsetPeriod)) ?? Year(Leaf(SRecorded)), Year(Leaf(SAbatement)) ?? Year(Leaf(SAbatementPeriod))) { PatientId = PatientOf(Leaf(SSubject)), SecurityLabels = labels },
+            "Encounter" => new EncounterRecord(id, Leaf(SClass), Year(Leaf(SPeriodStart)), Days(Leaf(SPeriodStart), Leaf(SPeriodEnd)), Codings(SReasonSystem, SReasonCode)) { PatientId = PatientOf(Leaf(SSubject)), SecurityLabels = labels },
+            "Observation" => new ObservationRecord(id, Year(Leaf(SEffective)) ?? Year(Leaf(SEffectivePeriod)) ?? Year(Leaf(SEffectiveInstant)), ObservationValues()) { PatientId = PatientOf(Leaf(SSubject)), SecurityLabels = labels },
+            "Claim" => new CostRecord("Claim", id, Year(Leaf(SBillable)) ?? Year(Leaf(SCreated)), Decimal(Leaf(STotal))) { PatientId = PatientOf(Leaf(SPatient)), SecurityLabels = labels },
+            _ => new CostRecord("ExplanationOfBenefit", id, Year(Leaf(SBillable)) ?? Year(Leaf(SCreated)), Decimal(Leaf(SPayment)) ?? Decimal(Leaf(STotalAmount, top: 0))) { PatientId = PatientOf(Leaf(SPatient)), SecurityLabels = labels },
         };
-        return record with { SecurityLabels = labels };
     }
 
     /// <summary>

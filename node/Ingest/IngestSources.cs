@@ -61,67 +61,92 @@ public static class IngestSources
     public static IEnumerable<SourceLine> Read(string file, string sourceHash) =>
         IsBundleFile(file) ? BundleEntries(file, sourceHash) : NdjsonLines(file, sourceHash);
 
+    /// <summary>Lines are cut from chunks of this size, which they share (no array per line).</summary>
+    private const int ChunkBytes = 1 << 20;
+
+    /// <summary>
+    /// Lines as slices of large read buffers: a buffer is never reused, so a line stays valid for as long as
+    /// a batch holds it, and the garbage collector sees one large array per megabyte instead of one small
+    /// one per line (which the batches in flight kept alive long enough to be copied between generations).
+    /// A line that does not end in its buffer moves, alone, to the start of the next one.
+    /// </summary>
     private static IEnumerable<SourceLine> NdjsonLines(string file, string sourceHash)
     {
         using var raw = File.OpenRead(file);
         using Stream stream = file.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) ? new GZipStream(raw, CompressionMode.Decompress) : raw;
-        var buffer = new byte[1 << 20];
-        var line = new MemoryStream();
-        long lineNumber = 0, offset = 0, lineStart = 0;
+        var chunk = new byte[ChunkBytes];
+        int filled = 0, start = 0;
+        long lineNumber = 0, chunkOffset = 0, oversizedStart = 0;
         var oversized = false;
         int read;
-        while ((read = stream.Read(buffer, 0, buffer.Length)) > 0)
+        while ((read = stream.Read(chunk, filled, chunk.Length - filled)) > 0)
         {
-            var start = 0;
-            for (var i = 0; i < read; i++)
+            var scan = filled;
+            filled += read;
+            int newline;
+            while ((newline = chunk.AsSpan(scan, filled - scan).IndexOf((byte)'\n')) >= 0)
             {
-                if (buffer[i] != (byte)'\n')
-                {
-                    continue;
-                }
-
-                Append(line, buffer.AsSpan(start, i - start), ref oversized);
+                newline += scan;
                 lineNumber++;
-                var bytes = TrimCr(line);
-                if (bytes.Length > 0 || oversized)
+                if (oversized)
                 {
-                    yield return new SourceLine(sourceHash, lineNumber, lineStart, bytes.ToArray(), oversized);
+                    yield return new SourceLine(sourceHash, lineNumber, oversizedStart, ReadOnlyMemory<byte>.Empty, true);
+                    oversized = false;
+                }
+                else if (Line(chunk, start, newline) is var (from, length) && length > 0)
+                {
+                    yield return length > MaxLineBytes
+                        ? new SourceLine(sourceHash, lineNumber, chunkOffset + start, ReadOnlyMemory<byte>.Empty, true)
+                        : new SourceLine(sourceHash, lineNumber, chunkOffset + start, chunk.AsMemory(from, length), false);
                 }
 
-                line.SetLength(0);
-                oversized = false;
-                lineStart = offset + i + 1;
-                start = i + 1;
+                start = scan = newline + 1;
             }
 
-            Append(line, buffer.AsSpan(start, read - start), ref oversized);
-            offset += read;
+            var partial = filled - start;
+            if (oversized || partial > MaxLineBytes)
+            {
+                // Longer than the limit: quarantined without being buffered whole; its bytes are skipped.
+                if (!oversized)
+                {
+                    oversized = true;
+                    oversizedStart = chunkOffset + start;
+                    chunk = new byte[ChunkBytes]; // lines already cut from this one may still be in use
+                }
+
+                chunkOffset += filled;
+                filled = start = 0;
+                continue;
+            }
+
+            if (filled < chunk.Length)
+            {
+                continue; // room left in this buffer
+            }
+
+            var next = new byte[Math.Min(Math.Max(ChunkBytes, partial * 2), MaxLineBytes + ChunkBytes)];
+            chunk.AsSpan(start, partial).CopyTo(next);
+            chunkOffset += start;
+            chunk = next;
+            filled = partial;
+            start = 0;
         }
 
-        if (line.Length > 0 || oversized)
+        if (oversized)
         {
-            lineNumber++;
-            yield return new SourceLine(sourceHash, lineNumber, lineStart, TrimCr(line).ToArray(), oversized);
+            yield return new SourceLine(sourceHash, lineNumber + 1, oversizedStart, ReadOnlyMemory<byte>.Empty, true);
         }
-    }
-
-    private static void Append(MemoryStream line, ReadOnlySpan<byte> bytes, ref bool oversized)
-    {
-        if (oversized || line.Length + bytes.Length > MaxLineBytes)
+        else if (Line(chunk, start, filled) is var (from, length) && length > 0)
         {
-            oversized = true;
-            line.SetLength(0);
-            return;
+            yield return length > MaxLineBytes
+                ? new SourceLine(sourceHash, lineNumber + 1, chunkOffset + start, ReadOnlyMemory<byte>.Empty, true)
+                : new SourceLine(sourceHash, lineNumber + 1, chunkOffset + start, chunk.AsMemory(from, length), false);
         }
-
-        line.Write(bytes);
     }
 
-    private static ReadOnlySpan<byte> TrimCr(MemoryStream line)
-    {
-        var span = line.GetBuffer().AsSpan(0, (int)line.Length);
-        return span.Length > 0 && span[^1] == (byte)'\r' ? span[..^1] : span;
-    }
+    /// <summary>The line between start and end (exclusive), without a final carriage return.</summary>
+    private static (int From, int Length) Line(byte[] chunk, int start, int end) =>
+        (start, end > start && chunk[end - 1] == (byte)'\r' ? end - start - 1 : end - start);
 
     /// <summary>Each Bundle entry's resource is one line (numbered from 1, with its byte offset in the file).</summary>
     private static IEnumerable<SourceLine> BundleEntries(string file, string sourceHash)

@@ -56,6 +56,9 @@ public sealed record Reduction(int CurrentYear, CodeList Sensitive, string? Code
 public static class EntryCodec
 {
     public const int HeaderSize = 44;
+
+    [ThreadStatic]
+    private static BinaryWriter? _writer;
     private const byte TagNone = 0, TagFacts = 1, TagPatient = 2, TagConsent = 3;
 
     /// <summary>
@@ -67,14 +70,14 @@ public static class EntryCodec
     /// </summary>
     public static byte[] Encode(ClinicalRecord record, UInt128 key, long version, bool ownedByPatient, Reduction reduction)
     {
-        using var body = new MemoryStream(64);
-        using (var w = new BinaryWriter(body, Encoding.UTF8, leaveOpen: true))
-        {
-            w.Write(record.Type);
-            WriteNullable(w, reduction.CodeListsTag);
-            WritePayload(w, record, ownedByPatient, reduction);
-        }
-
+        // One writer per thread, reused: the parallel stage encodes every line.
+        var w = _writer ??= new BinaryWriter(new MemoryStream(256), Encoding.UTF8, leaveOpen: false);
+        var body = (MemoryStream)w.BaseStream;
+        body.SetLength(0);
+        w.Write(record.Type);
+        WriteNullable(w, reduction.CodeListsTag);
+        WritePayload(w, record, ownedByPatient, reduction);
+        w.Flush();
         var content = body.GetBuffer().AsSpan(0, (int)body.Length);
         var bytes = new byte[HeaderSize + content.Length];
         WriteHeader(bytes, key, System.IO.Hashing.XxHash128.HashToUInt128(content), version, content.Length);
