@@ -23,17 +23,24 @@ public sealed partial class FastFhirParser
     private static readonly Dictionary<string, ClassMapping> HotTypes = new[] { "Patient", "Condition", "Encounter", "Observation", "Claim", "ExplanationOfBenefit" }
         .ToDictionary(t => t, t => Inspector.FindClassMapping(t)!, StringComparer.Ordinal);
 
-    private readonly List<(int Slot, int Index, int Inner, string Value)> _leaves = new(64);
+    private readonly List<(int Slot, int Index, int Inner, string? Value, decimal Number)> _leaves = new(64);
+
+    // Values that repeat across lines (code systems, codes, classes, genders) are kept as one string each
+    // instead of one per line; bounded, so a flood of distinct values stops being cached.
+    private readonly Dictionary<byte[], string> _interned = new(Utf8Comparer.Instance);
+    private const int MaxInterned = 16_384;
 
     // Per-instance caches of the model, keyed by the element name's UTF-8 bytes: the hot loop
     // neither allocates a string per element nor hashes a tuple; misses fall back to Firely's
     // ModelInspector. One parser per thread (instances are not thread-safe).
     private readonly Dictionary<byte[], Context> _roots = new(Utf8Comparer.Instance);
     private readonly Dictionary<byte[], Context>.AlternateLookup<ReadOnlySpan<byte>> _rootLookup;
+    private readonly Dictionary<byte[], string>.AlternateLookup<ReadOnlySpan<byte>> _internLookup;
 
     public FastFhirParser()
     {
         _rootLookup = _roots.GetAlternateLookup<ReadOnlySpan<byte>>();
+        _internLookup = _interned.GetAlternateLookup<ReadOnlySpan<byte>>();
         foreach (var (name, mapping) in HotTypes)
         {
             _roots[System.Text.Encoding.UTF8.GetBytes(name)] = new Context(mapping, string.Empty, name);
@@ -157,6 +164,9 @@ public sealed partial class FastFhirParser
 
         public bool Wanted => Slot >= 0;
 
+        /// <summary>Whether its values repeat enough across lines to be interned.</summary>
+        public bool Intern { get; init; }
+
         /// <summary>Enum literals seen so far, valid or not (bounded: a flood of junk codes stops being cached).</summary>
         public Dictionary<byte[], bool>? Literals { get; init; }
     }
@@ -243,6 +253,7 @@ public sealed partial class FastFhirParser
     private Outcome PrimitiveValue(ref Utf8JsonReader reader, Element element, int topIndex, int innerIndex)
     {
         string? value = null;
+        decimal number = 0;
         switch (element.Primitive)
         {
             case Primitive.Boolean:
@@ -275,10 +286,7 @@ public sealed partial class FastFhirParser
                     return Outcome.Invalid;
                 }
 
-                if (element.Wanted)
-                {
-                    value = d.ToString(System.Globalization.CultureInfo.InvariantCulture);
-                }
+                number = d;
 
                 break;
             default:
@@ -295,7 +303,7 @@ public sealed partial class FastFhirParser
 
                 if (element.Wanted)
                 {
-                    value = reader.GetString();
+                    value = element.Intern ? Interned(bytes) : reader.GetString();
                 }
 
                 break;
@@ -303,7 +311,7 @@ public sealed partial class FastFhirParser
 
         if (element.Wanted)
         {
-            _leaves.Add((element.Slot, topIndex, innerIndex, value!));
+            _leaves.Add((element.Slot, topIndex, innerIndex, value, number));
         }
 
         return Outcome.Valid;
@@ -405,6 +413,7 @@ public sealed partial class FastFhirParser
             Complex = primitive == Primitive.None ? new Context(type, path, context.TypeName) : null,
             Path = path,
             Slot = Array.IndexOf(WantedPaths, path),
+            Intern = InternedPaths.Contains(path),
         };
     }
 
@@ -469,6 +478,12 @@ public sealed partial class FastFhirParser
         "component.valueQuantity.value", "billablePeriod.start", "created", "total.value", "payment.amount.value", "total.amount.value",
     ];
 
+    private static readonly HashSet<string> InternedPaths =
+    [
+        "gender", "meta.security.system", "meta.security.code", "code.coding.system", "code.coding.code", "class.code",
+        "reasonCode.coding.system", "reasonCode.coding.code", "component.code.coding.system", "component.code.coding.code",
+    ];
+
     private static int Slot(string path) => Array.IndexOf(WantedPaths, path) is var i and >= 0 ? i : throw new ArgumentException($"{path} is not a wanted path.", nameof(path));
 
     private static readonly int SId = Slot("id"), SGender = Slot("gender"), SBirthDate = Slot("birthDate"), SDeceased = Slot("deceasedDateTime"),
@@ -482,17 +497,39 @@ public sealed partial class FastFhirParser
         SBillable = Slot("billablePeriod.start"), SCreated = Slot("created"), STotal = Slot("total.value"), SPayment = Slot("payment.amount.value"), STotalAmount = Slot("total.amount.value");
 
     /// <summary>The first value collected for a slot (at top-level index <paramref name="top"/> when given).</summary>
-    private string? Leaf(int slot, int? top = null)
+    private string? Leaf(int slot, int? top = null) => Find(slot, top) is { } at ? _leaves[at].Value : null;
+
+    /// <summary>The first decimal collected for a slot.</summary>
+    private decimal? Decimal(int slot, int? top = null) => Find(slot, top) is { } at ? _leaves[at].Number : null;
+
+    private int? Find(int slot, int? top)
     {
-        foreach (var leaf in System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_leaves))
+        var leaves = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_leaves);
+        for (var i = 0; i < leaves.Length; i++)
         {
-            if (leaf.Slot == slot && (top is null || leaf.Index == top))
+            if (leaves[i].Slot == slot && (top is null || leaves[i].Index == top))
             {
-                return leaf.Value;
+                return i;
             }
         }
 
         return null;
+    }
+
+    private string Interned(ReadOnlySpan<byte> bytes)
+    {
+        if (_internLookup.TryGetValue(bytes, out var text))
+        {
+            return text;
+        }
+
+        text = System.Text.Encoding.UTF8.GetString(bytes);
+        if (_interned.Count < MaxInterned)
+        {
+            _interned[bytes.ToArray()] = text;
+        }
+
+        return text;
     }
 
     private ClinicalRecord Build(string type, string id)
@@ -505,8 +542,8 @@ public sealed partial class FastFhirParser
             "Condition" => new ConditionRecord(id, Codings(SCodeSystem, SCodeCode), Year(Leaf(SOnset)) ?? Year(Leaf(SOnsetPeriod)) ?? Year(Leaf(SRecorded)), Year(Leaf(SAbatement)) ?? Year(Leaf(SAbatementPeriod))) { PatientId = PatientOf(Leaf(SSubject)), SecurityLabels = labels },
             "Encounter" => new EncounterRecord(id, Leaf(SClass), Year(Leaf(SPeriodStart)), Days(Leaf(SPeriodStart), Leaf(SPeriodEnd)), Codings(SReasonSystem, SReasonCode)) { PatientId = PatientOf(Leaf(SSubject)), SecurityLabels = labels },
             "Observation" => new ObservationRecord(id, Year(Leaf(SEffective)) ?? Year(Leaf(SEffectivePeriod)) ?? Year(Leaf(SEffectiveInstant)), ObservationValues()) { PatientId = PatientOf(Leaf(SSubject)), SecurityLabels = labels },
-            "Claim" => new CostRecord("Claim", id, Year(Leaf(SBillable)) ?? Year(Leaf(SCreated)), Decimal(Leaf(STotal))) { PatientId = PatientOf(Leaf(SPatient)), SecurityLabels = labels },
-            _ => new CostRecord("ExplanationOfBenefit", id, Year(Leaf(SBillable)) ?? Year(Leaf(SCreated)), Decimal(Leaf(SPayment)) ?? Decimal(Leaf(STotalAmount, top: 0))) { PatientId = PatientOf(Leaf(SPatient)), SecurityLabels = labels },
+            "Claim" => new CostRecord("Claim", id, Year(Leaf(SBillable)) ?? Year(Leaf(SCreated)), Decimal(STotal)) { PatientId = PatientOf(Leaf(SPatient)), SecurityLabels = labels },
+            _ => new CostRecord("ExplanationOfBenefit", id, Year(Leaf(SBillable)) ?? Year(Leaf(SCreated)), Decimal(SPayment) ?? Decimal(STotalAmount, top: 0)) { PatientId = PatientOf(Leaf(SPatient)), SecurityLabels = labels },
         };
     }
 
@@ -520,7 +557,7 @@ public sealed partial class FastFhirParser
         var pairs = new List<(string?, string?)>();
         Span<(int Top, int Inner)> keys = stackalloc (int, int)[16];
         List<(int, int)>? moreKeys = null;
-        foreach (var (slot, index, inner, value) in System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_leaves))
+        foreach (var (slot, index, inner, value, _) in System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_leaves))
         {
             if ((slot != systemSlot && slot != codeSlot) || (top is { } t && index != t))
             {
@@ -561,14 +598,14 @@ public sealed partial class FastFhirParser
     {
         var values = new List<(string, decimal)>();
         var code = Loinc(Codings(SCodeSystem, SCodeCode));
-        if (code is not null && Decimal(Leaf(SValue)) is { } v)
+        if (code is not null && Decimal(SValue) is { } v)
         {
             values.Add((code, v));
         }
 
         for (var i = 0; i < _leaves.Count; i++)
         {
-            var (slot, index, _, value) = _leaves[i];
+            var (slot, index, _, _, value) = _leaves[i];
             if (slot != SComponentValue)
             {
                 continue;
@@ -576,7 +613,7 @@ public sealed partial class FastFhirParser
 
             if (Loinc(Codings(SComponentSystem, SComponentCode, index)) is { } loinc)
             {
-                values.Add((loinc, decimal.Parse(value, System.Globalization.CultureInfo.InvariantCulture)));
+                values.Add((loinc, value));
             }
         }
 
@@ -595,8 +632,6 @@ public sealed partial class FastFhirParser
 
         return null;
     }
-
-    private static decimal? Decimal(string? value) => value is null ? null : decimal.Parse(value, System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>
     /// The calendar year of a validated FHIR date/dateTime as Firely computes it: a dateTime with a time
