@@ -181,9 +181,11 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
             reader.GetAwaiter().GetResult(); // a read error (the reader's) surfaces here as itself
 
             var merging = Stopwatch.StartNew();
+            (double Prepare, double Write, double Commit) mergeTimings;
             using (var merge = new FactMaterializer(connection, writer))
             {
                 (unchanged, updated) = merge.Run();
+                mergeTimings = merge.Timings;
             }
 
             phases = new Dictionary<string, double>
@@ -191,6 +193,9 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
                 ["write_s"] = Math.Round(writing.Elapsed.TotalSeconds, 2),
                 ["wait_parse_s"] = Math.Round(waiting.Elapsed.TotalSeconds, 2),
                 ["merge_s"] = Math.Round(merging.Elapsed.TotalSeconds, 2),
+                ["merge_prepare_s"] = Math.Round(mergeTimings.Prepare, 2),
+                ["merge_write_s"] = Math.Round(mergeTimings.Write, 2),
+                ["merge_commit_s"] = Math.Round(mergeTimings.Commit, 2),
                 ["prologue_s"] = Math.Round(prologue, 2),
             };
         }
