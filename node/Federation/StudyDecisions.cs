@@ -17,9 +17,18 @@ public sealed class StudyDecisions(NodeDirectory node)
     /// charged to the purpose's budget for the calendar year when the node accepts (whether or not the study
     /// later completes — its noisy statistics may already have left), so concurrent offers cannot overspend.
     /// </summary>
-    public PolicyDecision Decide(StudySpec study) => node.Store.Write((c, t) =>
+    public PolicyDecision Decide(StudySpec study)
     {
         ArgumentNullException.ThrowIfNull(study);
+
+        // Loaded before the transaction: a new or changed policy is audited (policy_loaded) on a connection of its own,
+        // which would wait on this transaction's lock.
+        var (policy, policySha256) = node.LoadPolicyWithHash();
+        return node.Store.Write((c, t) => Decide(c, t, study, policy, policySha256));
+    }
+
+    private PolicyDecision Decide(Microsoft.Data.Sqlite.SqliteConnection c, Microsoft.Data.Sqlite.SqliteTransaction t, StudySpec study, SitePolicy policy, string policySha256)
+    {
         var year = DateTimeOffset.UtcNow.Year;
         var existing = c.QuerySingleOrDefault<(long accept, string rule, string reason)?>("SELECT accept, rule, reason FROM decisions WHERE study_id=@s", new { s = study.Id.Value }, t);
         if (existing is { } known)
@@ -29,7 +38,6 @@ public sealed class StudyDecisions(NodeDirectory node)
 
         var spent = c.ExecuteScalar<double?>("SELECT SUM(rho) FROM privacy_ledger WHERE purpose=@p AND year=@year", new { p = study.PurposeOfUse.Code, year }, t) ?? 0;
         var lifetime = c.ExecuteScalar<double?>("SELECT SUM(rho) FROM privacy_ledger WHERE purpose=@p", new { p = study.PurposeOfUse.Code }, t) ?? 0;
-        var (policy, policySha256) = node.LoadPolicyWithHash();
         var decision = policy.Decide(study, spent);
         if (SitePolicy.StudyRho(study) > 0)
         {
@@ -51,5 +59,5 @@ public sealed class StudyDecisions(NodeDirectory node)
         node.Audit.Checkpoint(c, t, CheckpointReasons.StudyDecision);
 
         return decision;
-    });
+    }
 }
