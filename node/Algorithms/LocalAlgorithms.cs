@@ -17,6 +17,24 @@ public interface ILocalAlgorithm
     /// fresh noise (which would spend the round's ρ again).
     /// </summary>
     double RoundRho(RoundRequest request, int maxParties) => 0;
+
+    /// <summary>
+    /// The round parameters the coordinator derives from the study for every round (besides the study's own parameters),
+    /// with the values they must have for the accepted study: the node checks them (<see cref="Federation.AcceptedStudy"/>).
+    /// </summary>
+    IReadOnlyDictionary<string, string> DerivedParameters(StudySpec accepted) => new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["purpose_of_use"] = accepted.PurposeOfUse.Code,
+    };
+
+    /// <summary>The parameters that carry the coordinator's per-round state (a GLM request, FedAvg weights): the only keys a round may add.</summary>
+    IReadOnlySet<string> RoundParameters => new HashSet<string>(StringComparer.Ordinal);
+
+    /// <summary>
+    /// For a study with dp_rho: the rounds its ρ is split over, from the accepted study alone — the most rounds in which
+    /// this node releases noisy statistics for it. Null: this algorithm adds no noise (a DP study of it is refused).
+    /// </summary>
+    int? PlannedRounds(StudySpec accepted, int maxParties) => null;
 }
 
 /// <summary>
@@ -41,6 +59,13 @@ public sealed record LocalStatistics(long[] Values, IReadOnlyList<FixedPointBloc
 public sealed class LocalFederatedSum : ILocalAlgorithm
 {
     public string Name => "federated-sum";
+
+    /// <summary>The coordinator names the vector (the study's, by default the census) and the purpose in every round.</summary>
+    public IReadOnlyDictionary<string, string> DerivedParameters(StudySpec accepted) => new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["vector"] = accepted.Parameters?.GetValueOrDefault("vector") ?? LocalVectors.PatientsByAgeBandAndSex,
+        ["purpose_of_use"] = accepted.PurposeOfUse.Code,
+    };
 
     public LocalStatistics Compute(RoundRequest request, NodeDirectory node, int maxParties)
     {

@@ -20,6 +20,20 @@ public sealed class LocalFedAvg : ILocalAlgorithm
 {
     public string Name => FedAvgStudy.AlgorithmName;
 
+    /// <summary>min_nodes sizes each node's noise share and fedavg_rounds splits ρ: both must be the accepted study's.</summary>
+    public IReadOnlyDictionary<string, string> DerivedParameters(StudySpec accepted) => new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["purpose_of_use"] = accepted.PurposeOfUse.Code,
+        [GlmStudy.MinNodesParameter] = accepted.MinNodes.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        [FedAvgStudy.RoundsParameter] = accepted.Rounds.ToString(System.Globalization.CultureInfo.InvariantCulture),
+    };
+
+    /// <summary>The global weights (plain FedAvg) or the point the DP gradient is taken at (checked finite in <see cref="Private"/>).</summary>
+    public IReadOnlySet<string> RoundParameters { get; } = new HashSet<string>([FedAvgStudy.WeightsParameter, FedAvgPrivacy.PointParameter], StringComparer.Ordinal);
+
+    /// <summary>Under DP: the study's rounds, over which ρ is split evenly.</summary>
+    public int? PlannedRounds(StudySpec accepted, int maxParties) => FedAvgStudy.Parse(accepted, maxParties).Privacy?.Dp.Rounds;
+
     public LocalStatistics Compute(RoundRequest request, NodeDirectory node, int maxParties)
     {
         var study = FedAvgStudy.Parse(request.Parameters, maxParties);

@@ -17,6 +17,16 @@ public sealed class LocalFederatedComposition : ILocalAlgorithm
 {
     public string Name => CompositionStudy.AlgorithmName;
 
+    /// <summary>min_nodes sizes each node's noise share (σ²/min_nodes): it must be the accepted study's.</summary>
+    public IReadOnlyDictionary<string, string> DerivedParameters(StudySpec accepted) => new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["purpose_of_use"] = accepted.PurposeOfUse.Code,
+        ["min_nodes"] = accepted.MinNodes.ToString(System.Globalization.CultureInfo.InvariantCulture),
+    };
+
+    /// <summary>One release: the whole ρ in round 1.</summary>
+    public int? PlannedRounds(StudySpec accepted, int maxParties) => FederatedTwin.Protocol.Privacy.StudyPrivacy.Rho(accepted.Parameters) > 0 ? 1 : null;
+
     public LocalStatistics Compute(RoundRequest request, NodeDirectory node, int maxParties)
     {
         var minNodes = int.Parse(request.Parameters.GetValueOrDefault("min_nodes") ?? throw new InvalidOperationException("The round names no minimum of nodes."), System.Globalization.CultureInfo.InvariantCulture);

@@ -15,6 +15,19 @@ public sealed class LocalFederatedGlm : ILocalAlgorithm
 {
     public string Name => GlmStudy.AlgorithmName;
 
+    /// <summary>min_nodes sizes each node's noise share (σ²/min_nodes): it must be the accepted study's.</summary>
+    public IReadOnlyDictionary<string, string> DerivedParameters(StudySpec accepted) => new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["purpose_of_use"] = accepted.PurposeOfUse.Code,
+        [GlmStudy.MinNodesParameter] = accepted.MinNodes.ToString(System.Globalization.CultureInfo.InvariantCulture),
+    };
+
+    /// <summary>The IRLS request or the evaluation's coefficients; GlmNode checks the request's layout against the study's spec.</summary>
+    public IReadOnlySet<string> RoundParameters { get; } = new HashSet<string>([GlmStudy.RequestParameter, GlmStudy.EvaluationParameter], StringComparer.Ordinal);
+
+    /// <summary>Under DP: 1 moments round, max_iterations Newton rounds and, with a holdout, the evaluation round (GlmPrivacy.Rounds).</summary>
+    public int? PlannedRounds(StudySpec accepted, int maxParties) => GlmStudy.Parse(accepted, maxParties).Spec.Privacy?.Rounds;
+
     public LocalStatistics Compute(RoundRequest request, NodeDirectory node, int maxParties)
     {
         var glm = GlmStudy.Parse(request.Parameters, maxParties);

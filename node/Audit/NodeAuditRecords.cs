@@ -142,8 +142,16 @@ public static class NodeAuditRecords
         });
 
     /// <summary>A contribution the node refused to make, and why (a check on the coordinator's announcement, a deadline, a superseded attempt).</summary>
-    public static AuditRecord Refused(string action, WorkItem work, string reason) =>
-        Round(action, AuditOutcome.MinorFailure, work, new JsonObject { ["reason"] = AuditRecord.Text(reason) });
+    public static AuditRecord Refused(string action, WorkItem work, string reason, string? rule = null)
+    {
+        var detail = new JsonObject { ["reason"] = AuditRecord.Text(reason) };
+        if (rule is not null)
+        {
+            detail["rule"] = rule; // the check against the accepted study that refused (AcceptedStudy's rule names)
+        }
+
+        return Round(action, AuditOutcome.MinorFailure, work, detail);
+    }
 
     public static AuditRecord Enrolled(string nodeId, Uri coordinator, string coordinatorPublicKey) => new(
         AuditActions.Enrolled,

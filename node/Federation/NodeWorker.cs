@@ -1,7 +1,4 @@
-using Dapper;
 using FederatedTwin.Node.Audit;
-using FederatedTwin.Node.Policy;
-using FederatedTwin.Protocol.Audit;
 using FederatedTwin.Protocol.Federation;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -32,6 +29,7 @@ public sealed partial class NodeWorker(
     ILogger<NodeWorker> logger) : BackgroundService
 {
     private readonly HashSet<string> _refused = new(StringComparer.Ordinal);
+    private readonly StudyDecisions _decisions = new(node);
     private string? _lastRejection;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -110,46 +108,6 @@ public sealed partial class NodeWorker(
         return FederationProtocol.AuditHead(head?.Seq ?? 0, head?.Hash);
     }
 
-    /// <summary>
-    /// The policy decision, recorded with the privacy it spends in one transaction: the ρ a study declares is
-    /// charged to the purpose's budget for the calendar year when the node accepts (whether or not the study
-    /// later completes — its noisy statistics may already have left), so concurrent offers cannot overspend.
-    /// </summary>
-    private PolicyDecision Decide(StudySpec study) => node.Store.Write((c, t) =>
-    {
-        var year = DateTimeOffset.UtcNow.Year;
-        var existing = c.QuerySingleOrDefault<(long accept, string rule, string reason)?>("SELECT accept, rule, reason FROM decisions WHERE study_id=@s", new { s = study.Id.Value }, t);
-        if (existing is { } known)
-        {
-            return new PolicyDecision(known.accept == 1, known.rule, known.reason); // an offer seen again: the same answer, charged once
-        }
-
-        var spent = c.ExecuteScalar<double?>("SELECT SUM(rho) FROM privacy_ledger WHERE purpose=@p AND year=@year", new { p = study.PurposeOfUse.Code, year }, t) ?? 0;
-        var lifetime = c.ExecuteScalar<double?>("SELECT SUM(rho) FROM privacy_ledger WHERE purpose=@p", new { p = study.PurposeOfUse.Code }, t) ?? 0;
-        var (policy, policySha256) = node.LoadPolicyWithHash();
-        var decision = policy.Decide(study, spent);
-        if (SitePolicy.StudyRho(study) > 0)
-        {
-            // The period's spend is what the rule checks; the lifetime spend is always reported next to it.
-            decision = decision with { Reason = FormattableString.Invariant($"{decision.Reason} (rho spent for {study.PurposeOfUse}: {spent:G4} this year, {lifetime:G4} lifetime)") };
-        }
-
-        var now = DateTimeOffset.UtcNow.ToString("O");
-        c.Execute("""
-            INSERT INTO decisions(study_id, accept, rule, reason, purpose_of_use, algorithm, decided_at, spec_json)
-            VALUES (@s, @a, @rule, @reason, @p, @alg, @now, @spec)
-            """, new { s = study.Id.Value, a = decision.Accept ? 1 : 0, rule = decision.Rule, reason = decision.Reason, p = study.PurposeOfUse.Code, alg = study.Algorithm, now, spec = System.Text.Encoding.UTF8.GetString(WireJson.Serialize(study)) }, t);
-        if (decision.Accept && SitePolicy.StudyRho(study) is > 0 and var rho)
-        {
-            c.Execute("INSERT INTO privacy_ledger(study_id, purpose, year, rho, recorded_at) VALUES (@s, @p, @year, @rho, @now)", new { s = study.Id.Value, p = study.PurposeOfUse.Code, year, rho, now }, t);
-        }
-
-        node.Audit.Append(c, t, NodeAuditRecords.StudyDecision(study, decision, policySha256));
-        node.Audit.Checkpoint(c, t, CheckpointReasons.StudyDecision);
-
-        return decision;
-    });
-
     private async Task Handle(CoordinatorClient client, WorkItem item, CancellationToken cancellationToken)
     {
         var key = $"{item.Kind}/{item.Study.Id}/{item.Round}/{item.Attempt}";
@@ -164,7 +122,7 @@ public sealed partial class NodeWorker(
             switch (item.Kind)
             {
                 case WorkKind.StudyOffer:
-                    var decision = Decide(item.Study);
+                    var decision = _decisions.Decide(item.Study);
                     node.Store.Event(decision.Accept ? "study_accepted" : "study_refused", item.Study.Id.Value, $"{decision.Rule}: {decision.Reason}");
                     await client.Post($"/v1/node/studies/{item.Study.Id}/decision", new StudyDecision(item.Study.Id, decision.Accept, decision.Rule, decision.Reason), cancellationToken);
                     break;
@@ -188,7 +146,8 @@ public sealed partial class NodeWorker(
             // A study this node cannot compute (a parameter missing or malformed, a vector it lacks) is refused
             // for this item, recorded and logged; it does not stop the worker, which serves the other studies.
             _refused.Add(key);
-            node.Store.Event("contribution_refused", item.Study.Id.Value, $"{item.Kind} round {item.Round} attempt {item.Attempt}: {e.Message}");
+            var rule = e is ParticipationRefusedException { Rule: { } r } ? $" [{r}]" : string.Empty;
+            node.Store.Event("contribution_refused", item.Study.Id.Value, $"{item.Kind} round {item.Round} attempt {item.Attempt}{rule}: {e.Message}");
             RoundParticipant.LogRefusal(logger, item.Study.Id.Value, item.Round, item.Attempt, e.Message);
         }
     }

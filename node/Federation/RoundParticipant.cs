@@ -8,8 +8,14 @@ using Microsoft.Extensions.Logging;
 
 namespace FederatedTwin.Node.Federation;
 
-/// <summary>A contribution the node will not make, with the reason it gives (and logs and records).</summary>
-public sealed class ParticipationRefusedException(string reason) : Exception(reason);
+/// <summary>
+/// A contribution the node will not make, with the reason it gives (and logs and records) and, for the checks against the
+/// accepted study (<see cref="AcceptedStudy"/>), the rule that refused it, so an auditor can count refusals by rule.
+/// </summary>
+public sealed class ParticipationRefusedException(string reason, string? rule = null) : Exception(reason)
+{
+    public string? Rule { get; } = rule;
+}
 
 /// <summary>
 /// The node's side of a round (docs/protocol.md). Before encrypting it checks that the collective
@@ -17,7 +23,9 @@ public sealed class ParticipationRefusedException(string reason) : Exception(rea
 /// of distinct enrolled nodes; before decrypting it checks that the aggregate is the sum of at least
 /// that many signed submissions, its own included, and that the attempt is neither superseded nor
 /// past its deadline. Every contribution is stored before it is sent, so a retry sends the same bytes,
-/// and audited in the same transaction (by SHA-256); every refusal is audited with its reason.
+/// and audited in the same transaction (by SHA-256); every refusal is audited with its reason. Before any
+/// of that, every phase checks the work against the study as this node accepted it (<see cref="AcceptedStudy"/>):
+/// never a study it did not accept, never changed parameters, never a DP round beyond the plan it was charged for.
 /// </summary>
 public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresholdScheme scheme, IEnumerable<ILocalAlgorithm> algorithms, ILogger<RoundParticipant> logger)
 {
@@ -26,6 +34,8 @@ public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresh
     /// <summary>Phase keygen: a fresh secret for this attempt, sealed at rest; returns the signed public share.</summary>
     public Contribution KeyShare(WorkItem work) => AuditRefusal(AuditActions.KeyShareRefused, work, () =>
     {
+        // Refused before any key exists: no collective key can be formed for a round this node would not contribute to.
+        _ = CheckAccepted(work);
         RaiseWatermark(work);
         var stored = node.Store.Read(c => c.QuerySingleOrDefault<byte[]?>("SELECT key_share FROM attempt_keys WHERE study_id=@s AND round=@r AND attempt=@a", Args(work)));
         if (stored is null)
@@ -52,10 +62,11 @@ public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresh
     /// <summary>Phase encrypt: verify the collective key, compute, encrypt and sign this site's update.</summary>
     public Contribution Update(WorkItem work, CollectiveKeyAnnouncement key, IReadOnlyList<NodeRecord> roster) => AuditRefusal(AuditActions.SubmissionRefused, work, () =>
     {
+        var accepted = CheckAccepted(work);
         CheckNotSuperseded(work);
         var ownShare = node.Store.Read(c => c.QuerySingleOrDefault<byte[]?>("SELECT key_share FROM attempt_keys WHERE study_id=@s AND round=@r AND attempt=@a", Args(work)))
             ?? throw new ParticipationRefusedException("This node holds no key share for the attempt: it cannot have contributed to the collective key.");
-        var shares = CheckSignedList(key.Shares, SignedStatement.KeyShare, work, roster, "key share");
+        var shares = CheckSignedList(key.Shares, SignedStatement.KeyShare, work, accepted, roster, "key share");
         if (!shares.Any(s => s.Payload.AsSpan().SequenceEqual(ownShare)))
         {
             throw new ParticipationRefusedException("The collective key's list of shares does not include this node's share.");
@@ -72,7 +83,7 @@ public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresh
         {
             var request = work.Request ?? throw new ParticipationRefusedException("The round request is missing.");
             var algorithm = _algorithms.GetValueOrDefault(request.Algorithm) ?? throw new ParticipationRefusedException($"This node has no local algorithm {request.Algorithm}.");
-            var statistics = Statistics(work, request, algorithm);
+            var statistics = Statistics(work, accepted, request, algorithm);
             var values = statistics.Values;
             var ciphertext = scheme.Encrypt(key.CollectiveKey, values);
             var digest = SignedStatement.Digest(ciphertext);
@@ -97,6 +108,7 @@ public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresh
     /// <summary>Phase decrypt: verify the aggregate and return this node's one decryption share for it.</summary>
     public Contribution DecryptionShare(WorkItem work, AggregateAnnouncement aggregate, IReadOnlyList<NodeRecord> roster, DateTimeOffset now) => AuditRefusal(AuditActions.DecryptionShareRefused, work, () =>
     {
+        var accepted = CheckAccepted(work);
         CheckNotSuperseded(work);
         if (now > aggregate.Deadline || (work.Deadline is { } d && now > d))
         {
@@ -115,7 +127,7 @@ public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresh
 
         var own = node.Store.Read(c => c.QuerySingleOrDefault<byte[]?>("SELECT ciphertext FROM submissions WHERE study_id=@s AND round=@r AND attempt=@a", Args(work)))
             ?? throw new ParticipationRefusedException("This node submitted nothing to the attempt.");
-        var submissions = CheckSignedList(aggregate.Submissions, SignedStatement.Update, work, roster, "submission");
+        var submissions = CheckSignedList(aggregate.Submissions, SignedStatement.Update, work, accepted, roster, "submission");
         if (!submissions.Any(s => s.Payload.AsSpan().SequenceEqual(own)))
         {
             throw new ParticipationRefusedException("The aggregate's list of submissions does not include this node's submission.");
@@ -160,13 +172,32 @@ public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresh
         }
         catch (ParticipationRefusedException e)
         {
-            node.Audit.Append(NodeAuditRecords.Refused(action, work, e.Message));
+            node.Audit.Append(NodeAuditRecords.Refused(action, work, e.Message, e.Rule));
             throw;
         }
     }
 
-    /// <summary>At least the study's minimum of distinct enrolled nodes, each item signed by the node it names, for this attempt.</summary>
-    private List<SignedContribution> CheckSignedList(IReadOnlyList<SignedContribution> items, string kind, WorkItem work, IReadOnlyList<NodeRecord> roster, string what)
+    /// <summary>
+    /// The work against the study this node accepted: that study, unchanged; its algorithm; the round within a DP study's
+    /// plan; the request's parameters exactly the study's (a KeyShare or Decrypt item carries the request too: checked
+    /// there as well, so a round the node would refuse to compute gets no key share either).
+    /// </summary>
+    private AcceptedStudy CheckAccepted(WorkItem work)
+    {
+        var accepted = AcceptedStudy.Load(node.Store, work.Study.Id);
+        accepted.CheckSameStudy(work.Study);
+        var algorithm = _algorithms.GetValueOrDefault(accepted.Spec.Algorithm) ?? throw new ParticipationRefusedException($"This node has no local algorithm {accepted.Spec.Algorithm}.");
+        accepted.CheckRound(work.Round, algorithm, scheme.MaxParties);
+        if (work.Request is { } request)
+        {
+            accepted.CheckRequest(request, algorithm);
+        }
+
+        return accepted;
+    }
+
+    /// <summary>At least the accepted study's minimum of distinct enrolled nodes, each item signed by the node it names, for this attempt.</summary>
+    private List<SignedContribution> CheckSignedList(IReadOnlyList<SignedContribution> items, string kind, WorkItem work, AcceptedStudy accepted, IReadOnlyList<NodeRecord> roster, string what)
     {
         var enrolled = roster.ToDictionary(n => n.NodeId.Value, n => n.PublicKey, StringComparer.Ordinal);
         var distinct = items.Select(i => i.Node.Value).Distinct(StringComparer.Ordinal).Count();
@@ -175,9 +206,9 @@ public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresh
             throw new ParticipationRefusedException($"A node appears twice in the list of {what}s.");
         }
 
-        if (distinct < work.Study.MinNodes || distinct < node.LoadPolicy().MinimumNodes)
+        if (distinct < accepted.Spec.MinNodes || distinct < node.LoadPolicy().MinimumNodes)
         {
-            throw new ParticipationRefusedException($"Only {distinct} {what}(s) are listed; the study requires at least {work.Study.MinNodes} nodes and this site {node.LoadPolicy().MinimumNodes}.");
+            throw new ParticipationRefusedException($"Only {distinct} {what}(s) are listed; the study requires at least {accepted.Spec.MinNodes} nodes and this site {node.LoadPolicy().MinimumNodes}.");
         }
 
         foreach (var item in items)
@@ -217,11 +248,14 @@ public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresh
     /// <summary>
     /// The round's values. A round that adds DP noise is charged to the privacy ledger once, with the noised vector kept:
     /// a later attempt of the same round and request gets the same noisy values (no fresh draw, no second spend); a
-    /// different request for a round already spent is refused.
+    /// different request for a round already spent is refused. The round's ρ must be the accepted study's charge over
+    /// its planned rounds, and the study's rounds together may not spend more than was charged.
     /// </summary>
-    private LocalStatistics Statistics(WorkItem work, RoundRequest request, ILocalAlgorithm algorithm)
+    private LocalStatistics Statistics(WorkItem work, AcceptedStudy accepted, RoundRequest request, ILocalAlgorithm algorithm)
     {
         var rho = algorithm.RoundRho(request, scheme.MaxParties);
+        var spentByOtherRounds = node.Store.Read(c => c.ExecuteScalar<double?>("SELECT SUM(rho) FROM privacy_rounds WHERE study_id=@s AND round<>@r", Args(work))) ?? 0;
+        accepted.CheckSpend(rho, spentByOtherRounds, algorithm, scheme.MaxParties);
         if (rho <= 0)
         {
             return algorithm.Compute(request, node, scheme.MaxParties);

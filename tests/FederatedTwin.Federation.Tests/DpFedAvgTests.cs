@@ -81,13 +81,16 @@ public sealed class DpFedAvgTests
         PopulationGenerator.Generate(120, SyntheticProfile.All[0], 7, export);
         new IngestPipeline(node).Run(export);
 
-        var parameters = new Dictionary<string, string>(StringComparer.Ordinal)
+        var declared = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["outcome"] = "admission_next_year",
             ["features"] = Features,
             ["max_rows_per_node"] = "100000",
             ["dp_max_rows_per_patient"] = "3",
             ["dp_rho"] = "0.4",
+        };
+        var parameters = new Dictionary<string, string>(declared, StringComparer.Ordinal)
+        {
             ["purpose_of_use"] = "HOPERAT",
             ["min_nodes"] = "3",
             [FedAvgStudy.RoundsParameter] = "4",
@@ -95,7 +98,8 @@ public sealed class DpFedAvgTests
         };
         var fedAvg = FedAvgStudy.Parse(parameters, scheme.MaxParties);
         var length = fedAvg.Layout(scheme.MaxParties).Sum(b => b.Length);
-        var study = new StudySpec(new StudyId("dp-fedavg-retry"), FedAvgStudy.AlgorithmName, new PurposeOfUse("HOPERAT"), 3, 3, 4, 30) { Parameters = parameters };
+        var study = new StudySpec(new StudyId("dp-fedavg-retry"), FedAvgStudy.AlgorithmName, new PurposeOfUse("HOPERAT"), 3, 3, 4, 30) { Parameters = declared };
+        Assert.True(new StudyDecisions(node).Decide(study).Accept); // accepted and charged first: rounds are checked against it
         var request = new RoundRequest(FedAvgStudy.AlgorithmName, length, parameters);
         var participant = new RoundParticipant(node, scheme, [new LocalFedAvg()], NullLogger<RoundParticipant>.Instance);
         var peers = Enumerable.Range(0, 2).Select(i => (Id: new NodeId($"node-peer{i}"), Identity: Ed25519Identity.Generate(), Secret: scheme.GenerateSecret())).ToList();

@@ -16,7 +16,7 @@ public sealed class ParticipantTests : IDisposable
 {
     private static readonly IAdditiveThresholdScheme Scheme = RlweThresholdScheme.Default;
     private static readonly StudySpec Study = new(new StudyId("census"), "federated-sum", new PurposeOfUse("HOPERAT"), 3, 5, 1, 30);
-    private static readonly RoundRequest Request = new("federated-sum", 16, new Dictionary<string, string> { ["vector"] = LocalVectors.PatientsByAgeBandAndSex });
+    private static readonly RoundRequest Request = new("federated-sum", 16, new Dictionary<string, string> { ["vector"] = LocalVectors.PatientsByAgeBandAndSex, ["purpose_of_use"] = "HOPERAT" });
 
     private readonly NodeDirectory _node;
     private readonly RoundParticipant _participant;
@@ -29,6 +29,7 @@ public sealed class ParticipantTests : IDisposable
         _node.WriteSiteInput(SiteInput.Synthetic(7));
         File.WriteAllText(_node.PolicyPath, FederatedTwin.Cli.Demo.LocalFederation.DemoPolicy(Ed25519Identity.Generate().PublicKey, "HOPERAT"));
         _participant = new RoundParticipant(_node, Scheme, [new LocalFederatedSum()], NullLogger<RoundParticipant>.Instance);
+        Assert.True(new StudyDecisions(_node).Decide(Study).Accept); // rounds are checked against the accepted study
         _peers = [.. Enumerable.Range(0, 3).Select(i => new Peer($"node-peer{i}"))];
     }
 

@@ -1,0 +1,63 @@
+using Dapper;
+using FederatedTwin.Node.Audit;
+using FederatedTwin.Node.Policy;
+using FederatedTwin.Protocol.Audit;
+using FederatedTwin.Protocol.Federation;
+
+namespace FederatedTwin.Node.Federation;
+
+/// <summary>
+/// The node's answer to a study offer, stored with the study exactly as offered (decisions.spec_json): every later round
+/// is checked against that stored study (<see cref="AcceptedStudy"/>), never against what the coordinator re-sends.
+/// </summary>
+public sealed class StudyDecisions(NodeDirectory node)
+{
+    /// <summary>
+    /// The policy decision, recorded with the privacy it spends in one transaction: the ρ a study declares is
+    /// charged to the purpose's budget for the calendar year when the node accepts (whether or not the study
+    /// later completes — its noisy statistics may already have left), so concurrent offers cannot overspend.
+    /// </summary>
+    public PolicyDecision Decide(StudySpec study)
+    {
+        ArgumentNullException.ThrowIfNull(study);
+
+        // Loaded before the transaction: a new or changed policy is audited (policy_loaded) on a connection of its own,
+        // which would wait on this transaction's lock.
+        var (policy, policySha256) = node.LoadPolicyWithHash();
+        return node.Store.Write((c, t) => Decide(c, t, study, policy, policySha256));
+    }
+
+    private PolicyDecision Decide(Microsoft.Data.Sqlite.SqliteConnection c, Microsoft.Data.Sqlite.SqliteTransaction t, StudySpec study, SitePolicy policy, string policySha256)
+    {
+        var year = DateTimeOffset.UtcNow.Year;
+        var existing = c.QuerySingleOrDefault<(long accept, string rule, string reason)?>("SELECT accept, rule, reason FROM decisions WHERE study_id=@s", new { s = study.Id.Value }, t);
+        if (existing is { } known)
+        {
+            return new PolicyDecision(known.accept == 1, known.rule, known.reason); // an offer seen again: the same answer, charged once
+        }
+
+        var spent = c.ExecuteScalar<double?>("SELECT SUM(rho) FROM privacy_ledger WHERE purpose=@p AND year=@year", new { p = study.PurposeOfUse.Code, year }, t) ?? 0;
+        var lifetime = c.ExecuteScalar<double?>("SELECT SUM(rho) FROM privacy_ledger WHERE purpose=@p", new { p = study.PurposeOfUse.Code }, t) ?? 0;
+        var decision = policy.Decide(study, spent);
+        if (SitePolicy.StudyRho(study) > 0)
+        {
+            // The period's spend is what the rule checks; the lifetime spend is always reported next to it.
+            decision = decision with { Reason = FormattableString.Invariant($"{decision.Reason} (rho spent for {study.PurposeOfUse}: {spent:G4} this year, {lifetime:G4} lifetime)") };
+        }
+
+        var now = DateTimeOffset.UtcNow.ToString("O");
+        c.Execute("""
+            INSERT INTO decisions(study_id, accept, rule, reason, purpose_of_use, algorithm, decided_at, spec_json)
+            VALUES (@s, @a, @rule, @reason, @p, @alg, @now, @spec)
+            """, new { s = study.Id.Value, a = decision.Accept ? 1 : 0, rule = decision.Rule, reason = decision.Reason, p = study.PurposeOfUse.Code, alg = study.Algorithm, now, spec = System.Text.Encoding.UTF8.GetString(WireJson.Serialize(study)) }, t);
+        if (decision.Accept && SitePolicy.StudyRho(study) is > 0 and var rho)
+        {
+            c.Execute("INSERT INTO privacy_ledger(study_id, purpose, year, rho, recorded_at) VALUES (@s, @p, @year, @rho, @now)", new { s = study.Id.Value, p = study.PurposeOfUse.Code, year, rho, now }, t);
+        }
+
+        node.Audit.Append(c, t, NodeAuditRecords.StudyDecision(study, decision, policySha256));
+        node.Audit.Checkpoint(c, t, CheckpointReasons.StudyDecision);
+
+        return decision;
+    }
+}

@@ -1,0 +1,283 @@
+using System.Globalization;
+using Dapper;
+using FederatedTwin.Cli.Synthetic;
+using FederatedTwin.Node;
+using FederatedTwin.Node.Algorithms;
+using FederatedTwin.Node.Federation;
+using FederatedTwin.Node.Ingest;
+using FederatedTwin.Protocol.Audit;
+using FederatedTwin.Protocol.Crypto;
+using FederatedTwin.Protocol.Federation;
+using FederatedTwin.Protocol.Models.FedAvg;
+using FederatedTwin.Protocol.Models.Glm;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace FederatedTwin.Federation.Tests;
+
+/// <summary>
+/// A malicious coordinator against the node's privacy ledger: the node accepted (and was charged for) a DP study with a
+/// plan — ρ, rounds, min_nodes, bounds — and every round is held to it (AcceptedStudy). A real node store with ingested
+/// synthetic patients, a real policy decision and ledger charge, real key shares and encryption; peers are real key holders.
+/// </summary>
+public sealed class AcceptedStudyTests : IDisposable
+{
+    private const string Features = "age,sex_male,heart_failure,diabetes,condition_count";
+    private static readonly IAdditiveThresholdScheme Scheme = RlweThresholdScheme.Default;
+
+    /// <summary>The study as the analyst declared it: DP-FedSGD, ρ 0.4 over 2 rounds, at least 3 nodes.</summary>
+    private static readonly StudySpec Study = new(new StudyId("dp-plan"), FedAvgStudy.AlgorithmName, new PurposeOfUse("HOPERAT"), 3, 3, 2, 30)
+    {
+        Parameters = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["outcome"] = "admission_next_year",
+            ["features"] = Features,
+            ["max_rows_per_node"] = "100000",
+            ["dp_max_rows_per_patient"] = "3",
+            ["dp_rho"] = "0.4",
+        },
+    };
+
+    private readonly NodeDirectory _node;
+    private readonly RoundParticipant _participant;
+    private readonly List<(NodeId Id, Ed25519Identity Identity, ThresholdSecret Secret)> _peers;
+    private readonly List<NodeRecord> _roster;
+    private readonly int _length;
+
+    public AcceptedStudyTests()
+    {
+        _node = NodeDirectory.OpenOrInitialize(TestFederation.TempDir("accepted-study"));
+        File.WriteAllText(_node.PolicyPath, FederatedTwin.Cli.Demo.LocalFederation.DemoPolicy(Ed25519Identity.Generate().PublicKey, "HOPERAT"));
+        var export = TestFederation.TempDir("accepted-study-export");
+        PopulationGenerator.Generate(120, SyntheticProfile.All[0], 11, export);
+        new IngestPipeline(_node).Run(export);
+        _participant = new RoundParticipant(_node, Scheme, [new LocalFedAvg(), new LocalFederatedGlm(), new LocalFederatedComposition(), new LocalFederatedSum()], NullLogger<RoundParticipant>.Instance);
+        _peers = [.. Enumerable.Range(0, 2).Select(i => (new NodeId($"node-peer{i}"), Ed25519Identity.Generate(), Scheme.GenerateSecret()))];
+        _roster = [new(new NodeId("node-self"), "self", _node.Identity.PublicKey), .. _peers.Select(p => new NodeRecord(p.Id, p.Id.Value, p.Identity.PublicKey))];
+        _length = FedAvgStudy.Parse(Study, Scheme.MaxParties).Layout(Scheme.MaxParties).Sum(b => b.Length);
+    }
+
+    /// <summary>What the coordinator derives for round r of the study: the study's parameters, purpose, min_nodes, rounds, and the round's point.</summary>
+    private RoundRequest Request(StudySpec study, Action<Dictionary<string, string>>? tamper = null)
+    {
+        var parameters = new Dictionary<string, string>(study.Parameters!, StringComparer.Ordinal)
+        {
+            ["purpose_of_use"] = study.PurposeOfUse.Code,
+            [GlmStudy.MinNodesParameter] = study.MinNodes.ToString(CultureInfo.InvariantCulture),
+            [FedAvgStudy.RoundsParameter] = study.Rounds.ToString(CultureInfo.InvariantCulture),
+            [FedAvgPrivacy.PointParameter] = FedAvgStudy.SerializeWeights(new double[6]),
+        };
+        tamper?.Invoke(parameters);
+        return new RoundRequest(FedAvgStudy.AlgorithmName, _length, parameters);
+    }
+
+    private static WorkItem Work(WorkKind kind, StudySpec study, int round, int attempt, RoundRequest request) =>
+        new(kind, study, round, attempt, DateTimeOffset.UtcNow.AddMinutes(1), Scheme.NewCrpSeed(), request);
+
+    /// <summary>One full attempt at the node (key share, checked collective key, update) and the node's update decrypted alone: what it sent.</summary>
+    private long[] Attempt(int round, int attempt, StudySpec? study = null, RoundRequest? request = null)
+    {
+        study ??= Study;
+        var work = Work(WorkKind.KeyShare, study, round, attempt, request ?? Request(study));
+        var seed = work.CrpSeed!;
+        var own = _participant.KeyShare(work);
+        var shares = new List<SignedContribution> { new(new NodeId("node-self"), _node.Identity.PublicKey, own.Payload, own.Signature) };
+        foreach (var p in _peers)
+        {
+            var share = Scheme.GeneratePublicKeyShare(p.Secret, seed);
+            shares.Add(new SignedContribution(p.Id, p.Identity.PublicKey, share, p.Identity.Sign(SignedStatement.For(SignedStatement.KeyShare, study.Id, round, attempt, share))));
+        }
+
+        var key = Scheme.AggregatePublicKey(seed, shares.Select(s => (ReadOnlyMemory<byte>)s.Payload).ToList());
+        var update = _participant.Update(work with { Kind = WorkKind.Encrypt }, new CollectiveKeyAnnouncement(study.Id, round, attempt, seed, key, shares), _roster);
+        var sum = Scheme.NewSum(_length);
+        sum.Add(update.Payload);
+        var aggregate = sum.ToBytes();
+        var sealedSecret = _node.Store.Read(c => c.QuerySingle<byte[]>("SELECT sealed_secret FROM attempt_keys WHERE study_id=@s AND round=@r AND attempt=@a", new { s = study.Id.Value, r = round, a = attempt }));
+        var decryptionShares = new List<ReadOnlyMemory<byte>> { Scheme.GenerateDecryptionShare(Scheme.ImportSecret(_node.Protector.Unprotect(sealedSecret)), aggregate) };
+        decryptionShares.AddRange(_peers.Select(p => (ReadOnlyMemory<byte>)Scheme.GenerateDecryptionShare(p.Secret, aggregate)));
+        return Scheme.CombineDecryptionShares(aggregate, decryptionShares);
+    }
+
+    /// <summary>The encrypt phase alone, with an announcement that would fail its later checks: the study checks come first.</summary>
+    private ParticipationRefusedException RefusedUpdate(WorkItem work) =>
+        Assert.Throws<ParticipationRefusedException>(() => _participant.Update(work with { Kind = WorkKind.Encrypt }, new CollectiveKeyAnnouncement(work.Study.Id, work.Round, work.Attempt, work.CrpSeed!, [], []), _roster));
+
+    private void Accept(StudySpec study) => Assert.True(new StudyDecisions(_node).Decide(study).Accept);
+
+    private long Count(string table, int? round = null) => _node.Store.Read(c => c.ExecuteScalar<long>(
+        $"SELECT COUNT(*) FROM {table} WHERE study_id=@s AND (@r IS NULL OR round=@r)", new { s = Study.Id.Value, r = round }));
+
+    private double Spent() => _node.Store.Read(c => c.ExecuteScalar<double?>("SELECT SUM(rho) FROM privacy_rounds WHERE study_id=@s", new { s = Study.Id.Value })) ?? 0;
+
+    private double Charged() => _node.Store.Read(c => c.ExecuteScalar<double>("SELECT SUM(rho) FROM privacy_ledger"));
+
+    /// <summary>The rules of the node's refusals for the study, as its audit trail records them (action, rule).</summary>
+    private List<(string Action, string? Rule)> Refusals() => [.. _node.Store.Read(c => c.Query<(string action, string detail)>(
+            "SELECT action, detail FROM audit_log WHERE study_id=@s AND action IN (@k, @u, @d) ORDER BY seq",
+            new { s = Study.Id.Value, k = AuditActions.KeyShareRefused, u = AuditActions.SubmissionRefused, d = AuditActions.DecryptionShareRefused }).ToList())
+        .Select(r => (r.action, System.Text.Json.Nodes.JsonNode.Parse(r.detail)!["rule"]?.GetValue<string>()))];
+
+    [Fact]
+    public void A_dp_study_runs_its_planned_rounds_a_retry_re_sends_and_a_round_beyond_the_plan_is_refused_with_nothing_released_or_charged()
+    {
+        Accept(Study);
+        Assert.Equal(0.4, Charged(), 12);
+
+        // The plan: rounds 1 and 2, each ρ/2. A retried attempt of round 1 re-sends the kept noisy values, charged once.
+        var first = Attempt(1, 1);
+        Assert.Equal(first, Attempt(1, 2));
+        _ = Attempt(2, 1);
+        Assert.Equal(0.4, Spent(), 12);
+
+        // Round 3: no key share (so no collective key with this node), no computation, no release, no charge.
+        var keyShare = Assert.Throws<ParticipationRefusedException>(() => _participant.KeyShare(Work(WorkKind.KeyShare, Study, 3, 1, Request(Study))));
+        Assert.Equal(AcceptedStudy.PlannedRounds, keyShare.Rule);
+        Assert.Contains("beyond the 2 round(s)", keyShare.Message, StringComparison.Ordinal);
+        var update = RefusedUpdate(Work(WorkKind.Encrypt, Study, 3, 1, Request(Study)));
+        Assert.Equal(AcceptedStudy.PlannedRounds, update.Rule);
+        Assert.Equal(0, Count("attempt_keys", 3));
+        Assert.Equal(0, Count("submissions", 3));
+        Assert.Equal(0, Count("privacy_rounds", 3));
+        Assert.Equal(0.4, Spent(), 12);
+        Assert.Equal(0.4, Charged(), 12);
+        Assert.Equal(new List<(string, string?)> { (AuditActions.KeyShareRefused, AcceptedStudy.PlannedRounds), (AuditActions.SubmissionRefused, AcceptedStudy.PlannedRounds) }, Refusals());
+
+        // The planned rounds still retry: round 2, attempt 2, after the refusal.
+        Assert.Equal(Attempt(2, 1), Attempt(2, 2));
+        Assert.Equal(0.4, Spent(), 12);
+    }
+
+    [Fact]
+    public void A_tampered_min_nodes_is_refused_in_the_round_parameters_and_in_the_study_and_nothing_is_released()
+    {
+        Accept(Study);
+
+        // min_nodes 1: each node's noise share would be sized so that one node alone reaches the target: 1/3 of the noise at each.
+        var parameter = RefusedUpdate(Work(WorkKind.Encrypt, Study, 1, 1, Request(Study, p => p[GlmStudy.MinNodesParameter] = "1")));
+        Assert.Equal(AcceptedStudy.RoundParameters, parameter.Rule);
+        Assert.Contains("min_nodes '1' (accepted '3')", parameter.Message, StringComparison.Ordinal);
+
+        // The same lie told consistently, in the study the work item carries as well.
+        var lowered = Study with { MinNodes = 1 };
+        var study = RefusedUpdate(Work(WorkKind.Encrypt, lowered, 1, 1, Request(lowered)));
+        Assert.Equal(AcceptedStudy.StudyChanged, study.Rule);
+        Assert.Contains("min_nodes 1 (accepted 3)", study.Message, StringComparison.Ordinal);
+        Assert.Equal(AcceptedStudy.StudyChanged, Assert.Throws<ParticipationRefusedException>(() => _participant.KeyShare(Work(WorkKind.KeyShare, lowered, 1, 1, Request(lowered)))).Rule);
+
+        Assert.Equal(0, Count("attempt_keys"));
+        Assert.Equal(0, Count("submissions"));
+        Assert.Equal(0, Count("privacy_rounds"));
+        Assert.All(Refusals(), r => Assert.NotNull(r.Rule));
+    }
+
+    public static TheoryData<string, string?> Tampered => new()
+    {
+        { "dp_rho", null },                     // dropped: the node would send its exact gradient sums
+        { "dp_rho", "4" },                      // ten times the accepted ρ: a tenth of the noise
+        { "dp_max_rows_per_patient", "30" },    // K: the per-patient sensitivity
+        { "feature_bounds", "age:0:1000" },     // a clipping bound the study did not declare
+        { "dp_clip", "1000" },                  // the gradient clip
+        { FedAvgStudy.RoundsParameter, "1" },   // ρ split over fewer rounds: twice the ρ per round
+        { "purpose_of_use", "HRESCH" },         // another purpose: other consent, another budget
+    };
+
+    [Theory]
+    [MemberData(nameof(Tampered))]
+    public void Round_parameters_that_change_the_privacy_of_the_accepted_study_are_refused(string parameter, string? value)
+    {
+        Accept(Study);
+        var request = Request(Study, p =>
+        {
+            if (value is null)
+            {
+                p.Remove(parameter);
+            }
+            else
+            {
+                p[parameter] = value;
+            }
+        });
+        var e = RefusedUpdate(Work(WorkKind.Encrypt, Study, 1, 1, request));
+        Assert.Equal(AcceptedStudy.RoundParameters, e.Rule);
+        Assert.Contains(parameter, e.Message, StringComparison.Ordinal);
+        Assert.Equal(0, Count("submissions"));
+        Assert.Equal(0, Count("privacy_rounds"));
+    }
+
+    [Fact]
+    public void A_study_the_node_did_not_accept_gets_no_key_share_and_no_update()
+    {
+        // Never offered: the coordinator skips the decision (and so the ledger charge) and asks for a round.
+        Assert.Equal(AcceptedStudy.NotAccepted, Assert.Throws<ParticipationRefusedException>(() => _participant.KeyShare(Work(WorkKind.KeyShare, Study, 1, 1, Request(Study)))).Rule);
+        Assert.Equal(AcceptedStudy.NotAccepted, RefusedUpdate(Work(WorkKind.Encrypt, Study, 1, 1, Request(Study))).Rule);
+
+        // Refused by the site's policy (over this year's budget), then asked anyway.
+        var greedy = Study with { Parameters = new Dictionary<string, string>(Study.Parameters!, StringComparer.Ordinal) { ["dp_rho"] = "5" } };
+        Assert.False(new StudyDecisions(_node).Decide(greedy).Accept);
+        var e = RefusedUpdate(Work(WorkKind.Encrypt, greedy, 1, 1, Request(greedy)));
+        Assert.Equal(AcceptedStudy.NotAccepted, e.Rule);
+        Assert.Contains("refused study", e.Message, StringComparison.Ordinal);
+        Assert.Equal(0, Count("attempt_keys"));
+        Assert.Equal(0, Count("privacy_rounds"));
+        Assert.Equal(0, Charged());
+    }
+
+    [Fact]
+    public void The_plan_is_derived_from_the_accepted_study_for_the_glm_and_the_composition()
+    {
+        // GLM: 1 moments round + max_iterations Newton rounds + 1 evaluation round with a holdout = 5.
+        var glm = new StudySpec(new StudyId("dp-glm-plan"), GlmStudy.AlgorithmName, new PurposeOfUse("HOPERAT"), 3, 3, 1, 30)
+        {
+            Parameters = new Dictionary<string, string>(StringComparer.Ordinal)
+            {
+                ["family"] = "binomial",
+                ["outcome"] = "admission_next_year",
+                ["features"] = Features,
+                ["max_iterations"] = "3",
+                ["holdout"] = "0.2",
+                ["dp_rho"] = "0.5",
+            },
+        };
+        var composition = new StudySpec(new StudyId("dp-composition-plan"), "federated-composition", new PurposeOfUse("HOPERAT"), 3, 3, 1, 30)
+        {
+            Parameters = new Dictionary<string, string>(StringComparer.Ordinal) { ["year"] = "2020", ["dp_rho"] = "0.3" },
+        };
+        Assert.Equal(5, new LocalFederatedGlm().PlannedRounds(glm, Scheme.MaxParties));
+        Assert.Equal(1, new LocalFederatedComposition().PlannedRounds(composition, Scheme.MaxParties));
+
+        foreach (var (study, planned) in new[] { (glm, 5), (composition, 1) })
+        {
+            Accept(study);
+            var parameters = new Dictionary<string, string>(study.Parameters!, StringComparer.Ordinal)
+            {
+                ["purpose_of_use"] = "HOPERAT",
+                ["min_nodes"] = "3",
+            };
+            var request = new RoundRequest(study.Algorithm, 1, parameters);
+            _ = _participant.KeyShare(Work(WorkKind.KeyShare, study, planned, 1, request));
+            var e = Assert.Throws<ParticipationRefusedException>(() => _participant.KeyShare(Work(WorkKind.KeyShare, study, planned + 1, 1, request)));
+            Assert.Equal(AcceptedStudy.PlannedRounds, e.Rule);
+        }
+    }
+
+    [Fact]
+    public void A_round_that_would_spend_another_rho_than_planned_or_more_than_was_charged_is_refused()
+    {
+        // The last line of defence, whatever the parameters say: ρ per round = charge / planned rounds, total ≤ charge.
+        var accepted = new AcceptedStudy(Study, 0.4);
+        var fedAvg = new LocalFedAvg();
+        accepted.CheckSpend(0.2, 0.2, fedAvg, Scheme.MaxParties);
+        Assert.Equal(AcceptedStudy.RoundRho, Assert.Throws<ParticipationRefusedException>(() => accepted.CheckSpend(0.4, 0, fedAvg, Scheme.MaxParties)).Rule);
+        Assert.Equal(AcceptedStudy.StudyBudget, Assert.Throws<ParticipationRefusedException>(() => accepted.CheckSpend(0.2, 0.4, fedAvg, Scheme.MaxParties)).Rule);
+
+        // Accepted without noise: nothing was charged, so no round may spend anything.
+        var exact = new AcceptedStudy(Study with { Parameters = new Dictionary<string, string>(StringComparer.Ordinal) { ["outcome"] = "admission_next_year", ["features"] = Features } }, 0);
+        Assert.Equal(AcceptedStudy.RoundRho, Assert.Throws<ParticipationRefusedException>(() => exact.CheckSpend(0.1, 0, fedAvg, Scheme.MaxParties)).Rule);
+    }
+
+    public void Dispose()
+    {
+        _node.Dispose();
+        _peers.ForEach(p => p.Identity.Dispose());
+    }
+}
