@@ -143,7 +143,7 @@ public sealed class FederatedGlmAlgorithm(IAdditiveThresholdScheme scheme) : ISt
                 ["converged"] = r.Converged,
                 // Why the model may be used: the exact convergence rule, or (DP) its planned rounds ran and the sanity
                 // checks passed; null when it may not (release_refused says why). docs/models.md.
-                ["release"] = r.Converged ? RegisteredModel.ReleaseConverged : r.PrivateRelease is { Released: true } ? RegisteredModel.ReleaseDpPlannedRounds : null,
+                ["release"] = !r.Releasable ? null : r.Converged ? RegisteredModel.ReleaseConverged : RegisteredModel.ReleaseDpPlannedRounds,
                 ["release_refused"] = r.Releasable ? null : r.PrivateRelease?.Refusal ?? $"the fit did not converge in {r.Iterations} IRLS rounds",
                 ["dp_release_checks"] = r.PrivateRelease is { } check
                     ? new JsonObject
@@ -158,6 +158,8 @@ public sealed class FederatedGlmAlgorithm(IAdditiveThresholdScheme scheme) : ISt
                         ["last_deviance"] = check.Deviance,
                         ["null_deviance"] = check.NullDeviance,
                         ["deviance_noise_sd"] = check.DevianceSigma,
+                        ["score_statistic"] = check.ScoreStatistic,
+                        ["score_critical"] = check.ScoreCritical,
                         ["standard_errors"] = "noise-corrected sandwich (GlmFit.NoiseCorrectedInverse)",
                     }
                     : null,

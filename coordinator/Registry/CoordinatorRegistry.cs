@@ -35,12 +35,11 @@ public sealed record RegistrySnapshot(IReadOnlyList<RegisteredModel> Models, IRe
                     // Exact fits must have converged; a DP fit is released after its planned rounds when its sanity
                     // checks passed (release: dp_planned_rounds), else release_refused says why.
                     var document = JsonNode.Parse(json);
-                    if (document?["converged"] is { } converged && !converged.GetValue<bool>()
-                        && document["release"]?.GetValue<string>() != RegisteredModel.ReleaseDpPlannedRounds)
+                    var refused = document?["release_refused"]?.GetValue<string>();
+                    if (refused is not null || (document?["converged"] is { } converged && !converged.GetValue<bool>()
+                        && document["release"]?.GetValue<string>() != RegisteredModel.ReleaseDpPlannedRounds))
                     {
-                        skipped.Add(new SkippedModel(id, kind, document["release_refused"]?.GetValue<string>() is { } refused
-                            ? "not released: " + refused
-                            : "the fit did not converge"));
+                        skipped.Add(new SkippedModel(id, kind, refused is not null ? "not released: " + refused : "the fit did not converge"));
                         break;
                     }
 

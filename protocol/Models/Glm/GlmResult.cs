@@ -103,8 +103,11 @@ public sealed class GlmResult
         PrivateRelease = release,
     };
 
-    /// <summary>Whether the fit may go to the model registry: converged, or a DP fit released after its planned rounds.</summary>
-    public bool Releasable => Converged || PrivateRelease is { Released: true };
+    /// <summary>
+    /// Whether the fit may go to the model registry: an exact fit if it converged; a DP fit if its release checks passed
+    /// (after its planned rounds, or earlier in the unlikely case that a noisy step met the exact tolerance).
+    /// </summary>
+    public bool Releasable => PrivateRelease is { } dp ? dp.Released : Converged;
 }
 
 /// <summary>
@@ -124,9 +127,11 @@ public sealed class GlmResult
 /// <param name="Deviance">The last round's noisy deviance (at the point the last step started from).</param>
 /// <param name="NullDeviance">The noisy null deviance (first Newton round).</param>
 /// <param name="DevianceSigma">Standard deviation of the DP noise on one deviance sum.</param>
+/// <param name="ScoreStatistic">‖s‖²/σ_s² of the last round's noisy score: χ²_p if the point it was evaluated at is the MLE.</param>
+/// <param name="ScoreCritical">The χ²_p quantile it is checked against.</param>
 /// <param name="Refusal">Why the fit is not released, or null when it is.</param>
 public sealed record GlmPrivateRelease(int PlannedIterations, int Iterations, double LastStep, double Damping, int DampingDoublings,
-    double MinEigenvalue, double Deviance, double NullDeviance, double DevianceSigma, string? Refusal)
+    double MinEigenvalue, double Deviance, double NullDeviance, double DevianceSigma, double ScoreStatistic, double ScoreCritical, string? Refusal)
 {
     /// <summary>True when every check passed.</summary>
     public bool Released => Refusal is null;
