@@ -156,7 +156,8 @@ public sealed class RegistryTests : IDisposable
     {
         var m = Registered() with { Rows = 0, Nodes = 0, Rounds = 0, Terms = [new ModelTerm("(Intercept)", -2)], Dispersion = null, NullDeviance = null, Aic = null };
         Assert.Equal("deviance", Assert.Throws<RegisteredModelException>(m.Validate).Field);
-        (m with { Deviance = null }).Validate();
+        Assert.Equal("release", Assert.Throws<RegisteredModelException>((m with { Deviance = null }).Validate).Field); // "converged" claims a fit
+        (m with { Deviance = null, Release = null }).Validate();
     }
 
     /// <summary>The coordinator's documents carry descriptive extras (link, z, p-values, evaluation) the twin does not read.</summary>
