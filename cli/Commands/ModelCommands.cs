@@ -62,7 +62,7 @@ internal static class ModelCommands
         // Offline export of the registry for the twin: reads the coordinator's store (no running coordinator needed).
         var exportDataDir = new Option<DirectoryInfo>("--data-dir") { Description = "The coordinator's data directory (coordinator.db).", Required = true };
         var outDir = new Option<DirectoryInfo>("--out") { Description = "Registry directory to write (created; must be empty or new).", Required = true };
-        var export = new Command("export", "Write the coordinator's converged GLMs and composition releases as a registry directory for `ftwin scenario run --models DIR`.") { exportDataDir, outDir };
+        var export = new Command("export", "Write the coordinator's released GLMs (converged exact fits; DP fits after their planned rounds) and composition releases as a registry directory for `ftwin scenario run --models DIR`.") { exportDataDir, outDir };
         export.SetAction(parse =>
         {
             var data = parse.GetValue(exportDataDir)!;
@@ -94,7 +94,10 @@ internal static class ModelCommands
         AnsiConsole.MarkupLine($"wrote {files.Count} documents to {Markup.Escape(target)}: {snapshot.Models.Count} GLMs, {snapshot.Compositions.Count} composition releases");
         foreach (var m in snapshot.Models)
         {
-            AnsiConsole.MarkupLine($"  {Markup.Escape(m.Id)} ({m.Family.ToString().ToLowerInvariant()}, {m.Rows:N0} patient-years, {m.Nodes} nodes)");
+            var release = m.Release == Protocol.Models.Registry.RegisteredModel.ReleaseDpPlannedRounds
+                ? FormattableString.Invariant($"; DP ρ = {m.Privacy.Rho:G4}, released after its {m.Privacy.RoundsRun} planned rounds, not converged")
+                : m.Release is null ? string.Empty : "; " + m.Release;
+            AnsiConsole.MarkupLine($"  {Markup.Escape(m.Id)} ({m.Family.ToString().ToLowerInvariant()}, {m.Rows:N0} patient-years, {m.Nodes} nodes{Markup.Escape(release)})");
         }
 
         foreach (var c in snapshot.Compositions)
@@ -122,7 +125,7 @@ internal static class ModelCommands
 
         AnsiConsole.Write(table);
         AnsiConsole.MarkupLine($"deviance {F(model["deviance"], "F2")} on {model["residual_df"]} df (null {F(model["null_deviance"], "F2")} on {model["null_df"]} df), AIC {F(model["aic"], "F2")}");
-        AnsiConsole.MarkupLine($"{model["rows"]} patient-years from {model["nodes"]} nodes; {model["rounds"]} encrypted aggregation rounds, converged: {model["converged"]}; study {Markup.Escape($"{model["study_id"]}")} ({Markup.Escape($"{model["purpose_of_use"]}")})");
+        AnsiConsole.MarkupLine($"{model["rows"]} patient-years from {model["nodes"]} nodes; {model["rounds"]} encrypted aggregation rounds, converged: {model["converged"]}, release: {Markup.Escape(model["release"]?.ToString() ?? "refused: " + model["release_refused"])}; study {Markup.Escape($"{model["study_id"]}")} ({Markup.Escape($"{model["purpose_of_use"]}")})");
     }
 
     internal static string Csv(JsonNode model)

@@ -7,7 +7,8 @@ namespace FederatedTwin.Cli.Demo;
 
 /// <summary>
 /// The end of `ftwin demo`: the registry the demo just trained is exported (`ftwin model export`), and one what-if
-/// scenario runs on the twin built from it — the federated GLMs where the demo trained one, the documented demo
+/// scenario runs on the twin built from it — the federated GLMs where the demo trained one (under DP: the final iterates
+/// released after their planned rounds), the documented demo
 /// models (ids demo/*) for the other outcomes, and the cohort drawn from the DP-noised composition release. Kept in
 /// its own file so the demo's training part can change independently.
 /// </summary>
@@ -56,11 +57,11 @@ internal static class DemoTwin
             return false;
         }
 
+        // A DP GLM is released after its planned rounds unless its sanity checks refused it (docs/models.md); exact fits
+        // must have converged. Any GLM left out is listed with its reason (above), and its outcome falls back.
         if (snapshot.Models.Count == 0)
         {
-            // Under DP at the demo's size the GLMs stop at their planned rounds without converging (docs/models.md):
-            // the twin then runs on the released composition with the documented demo models for every outcome.
-            AnsiConsole.MarkupLine("[yellow]No converged GLM in the registry (with DP at this size the fits stop at their planned rounds; `ftwin demo --dp off` trains exact ones): the twin uses the composition release and the documented demo models for every outcome.[/]");
+            AnsiConsole.MarkupLine("[yellow]No released GLM in the registry (see the skipped models above for why): the twin uses the composition release and the documented demo models for every outcome.[/]");
         }
 
         try
@@ -78,7 +79,8 @@ internal static class DemoTwin
             var net = total.Single(r => r.Measure == "net_savings").Difference;
             AnsiConsole.MarkupLine("[bold]" + Markup.Escape(FormattableString.Invariant(
                 $"paired difference over 5 years (scenario − baseline, mean [95% interval] over {result.Replicates} replicates): total cost of care {cost.Mean:N0} [{cost.Low:N0}, {cost.High:N0}] USD; net savings after program cost {net.Mean:N0} [{net.Low:N0}, {net.High:N0}] USD")) + "[/]");
-            var federated = result.ModelOrigins.Where(o => o.Kind == Scenarios.Twin.ModelOrigin.Federated).Select(o => o.Outcome).ToList();
+            var federated = result.ModelOrigins.Where(o => o.Kind == Scenarios.Twin.ModelOrigin.Federated)
+                .Select(o => o.Outcome + (snapshot.Models.Any(m => m.Id == o.Id && m.Privacy.Dp) ? " (DP)" : string.Empty)).ToList();
             AnsiConsole.MarkupLine($"federated models used for: {Markup.Escape(federated.Count == 0 ? "none" : string.Join(", ", federated))}; the other {result.ModelOrigins.Count - federated.Count} outcomes use the documented demo models (see the models table); twin export and runs took {clock.Elapsed.TotalSeconds:F1} s");
             return true;
         }

@@ -5,6 +5,7 @@ using FederatedTwin.Protocol.Crypto;
 using FederatedTwin.Protocol.Crypto.Codec;
 using FederatedTwin.Protocol.Federation;
 using FederatedTwin.Protocol.Models.Glm;
+using FederatedTwin.Protocol.Models.Registry;
 
 namespace FederatedTwin.Coordinator.Orchestration;
 
@@ -14,7 +15,8 @@ namespace FederatedTwin.Coordinator.Orchestration;
 /// coordinator takes one IRLS step on the sum (protocol/Models/Glm). The fit is not kept in memory: it is
 /// replayed from the decrypted sums the round engine has persisted, so a restarted coordinator continues
 /// exactly where it was. The study completes when the fit converges (or reaches its iteration limit, which
-/// the result says); its model goes to the registry.
+/// the result says); its model goes to the registry. A DP fit runs its planned rounds and its final iterate is
+/// released if its sanity checks pass (<c>release: dp_planned_rounds</c>, <see cref="GlmPrivateRelease"/>).
 /// </summary>
 public sealed class FederatedGlmAlgorithm(IAdditiveThresholdScheme scheme) : IStudyAlgorithm
 {
@@ -139,6 +141,28 @@ public sealed class FederatedGlmAlgorithm(IAdditiveThresholdScheme scheme) : ISt
                 ["rounds"] = r.Rounds,
                 ["iterations"] = r.Iterations,
                 ["converged"] = r.Converged,
+                // Why the model may be used: the exact convergence rule, or (DP) its planned rounds ran and the sanity
+                // checks passed; null when it may not (release_refused says why). docs/models.md.
+                ["release"] = !r.Releasable ? null : r.Converged ? RegisteredModel.ReleaseConverged : RegisteredModel.ReleaseDpPlannedRounds,
+                ["release_refused"] = r.Releasable ? null : r.PrivateRelease?.Refusal ?? $"the fit did not converge in {r.Iterations} IRLS rounds",
+                ["dp_release_checks"] = r.PrivateRelease is { } check
+                    ? new JsonObject
+                    {
+                        ["rule"] = "final iterate after the planned noisy Newton rounds",
+                        ["iterations_planned"] = check.PlannedIterations,
+                        ["iterations"] = check.Iterations,
+                        ["last_step_max_abs"] = check.LastStep,
+                        ["damping"] = check.Damping,
+                        ["damping_doublings"] = check.DampingDoublings,
+                        ["hessian_min_eigenvalue"] = check.MinEigenvalue,
+                        ["last_deviance"] = check.Deviance,
+                        ["null_deviance"] = check.NullDeviance,
+                        ["deviance_noise_sd"] = check.DevianceSigma,
+                        ["score_statistic"] = check.ScoreStatistic,
+                        ["score_critical"] = check.ScoreCritical,
+                        ["standard_errors"] = "noise-corrected sandwich (GlmFit.NoiseCorrectedInverse)",
+                    }
+                    : null,
                 ["study_id"] = study.Id.Value,
                 ["purpose_of_use"] = study.PurposeOfUse.Code,
                 ["created_at"] = DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture),

@@ -6,12 +6,12 @@ using FederatedTwin.Scenarios.Twin;
 
 namespace FederatedTwin.Coordinator.Registry;
 
-/// <summary>A registry document that the twin cannot use, and why (a FedAvg model, a GLM that did not converge, ...).</summary>
+/// <summary>A registry document that the twin cannot use, and why (a FedAvg model, an exact GLM that did not converge, a DP GLM that failed its release checks, ...).</summary>
 public sealed record SkippedModel(string Id, string Kind, string Reason);
 
 /// <summary>
 /// The coordinator's model registry (the <c>models</c> table, filled when a study completes) as the twin reads it:
-/// converged GLMs as <see cref="RegisteredModel"/>s and published compositions as <see cref="ReleasedComposition"/>s.
+/// released GLMs (converged exact fits; DP fits after their planned rounds) as <see cref="RegisteredModel"/>s and published compositions as <see cref="ReleasedComposition"/>s.
 /// Everything else is listed as skipped with the reason, never dropped silently.
 /// </summary>
 public sealed record RegistrySnapshot(IReadOnlyList<RegisteredModel> Models, IReadOnlyList<ReleasedComposition> Compositions,
@@ -32,9 +32,14 @@ public sealed record RegistrySnapshot(IReadOnlyList<RegisteredModel> Models, IRe
             switch (kind)
             {
                 case RegisteredModel.GlmKind:
-                    if (JsonNode.Parse(json)?["converged"] is { } converged && !converged.GetValue<bool>())
+                    // Exact fits must have converged; a DP fit is released after its planned rounds when its sanity
+                    // checks passed (release: dp_planned_rounds), else release_refused says why.
+                    var document = JsonNode.Parse(json);
+                    var refused = document?["release_refused"]?.GetValue<string>();
+                    if (refused is not null || (document?["converged"] is { } converged && !converged.GetValue<bool>()
+                        && document["release"]?.GetValue<string>() != RegisteredModel.ReleaseDpPlannedRounds))
                     {
-                        skipped.Add(new SkippedModel(id, kind, "the fit did not converge"));
+                        skipped.Add(new SkippedModel(id, kind, refused is not null ? "not released: " + refused : "the fit did not converge"));
                         break;
                     }
 

@@ -131,16 +131,10 @@ public sealed class EndToEndTests
         // It ends with a scenario on the twin built from the registry it trained (exported to DIR/twin-registry).
         Assert.Contains("MSSP settlement", log, StringComparison.Ordinal);
         Assert.Contains("paired difference over 5 years", log, StringComparison.Ordinal);
-        // The default demo trains its GLMs with DP, which at this size stop at their planned rounds unconverged: the export
-        // leaves them out and the twin says so (the exact path, where the twin uses the trained GLMs, is GlmEndToEndTests).
-        var registry = Path.Combine(output, "twin-registry");
-        var glms = Path.Combine(registry, "glm");
-        var exported = Directory.Exists(glms) ? Directory.GetFiles(glms, "*.json", SearchOption.AllDirectories).Length : 0;
-        Assert.Single(Directory.GetFiles(Path.Combine(registry, "composition"), "*.json", SearchOption.AllDirectories));
-        var set = FederatedTwin.Scenarios.Twin.ModelSet.Load(registry, fallback: FederatedTwin.Scenarios.Twin.ModelSet.DemoFallback());
-        Assert.Equal(exported, set.Origins.Count(o => o.Kind == FederatedTwin.Scenarios.Twin.ModelOrigin.Federated));
-        Assert.True(exported > 0 || log.Contains("No converged GLM in the registry", StringComparison.Ordinal), "no GLM exported and the demo did not say why");
-        Assert.Single(set.Compositions);
+        // The default demo trains its GLMs with DP: they run their planned rounds and each final iterate that passes the
+        // release checks is exported and used by the twin under its registry id; one that fails them is skipped with the
+        // reason and its outcome falls back to the demo model.
+        AssertTwinUsesTheDemosGlms(output, log, dp: true);
 
         // Each node leaves a verifiable audit trail, and the compliance report of a demo node names its studies.
         foreach (var nodeDir in Directory.GetDirectories(Path.Combine(output, "nodes")))
@@ -171,6 +165,69 @@ public sealed class EndToEndTests
             }
         }).ToList();
         Assert.Empty(leftovers);
+    }
+
+    [Fact]
+    public async Task The_demo_with_dp_off_ends_with_a_twin_on_its_four_exact_glms()
+    {
+        var output = Path.Combine(TestFederation.TempDir("demo-exact"), "out");
+        using var demo = ChildProcess.StartFtwin(["demo", "--dp", "off", "--out", output], output + ".log");
+        Assert.True(await Task.Run(() => demo.WaitForExit(TimeSpan.FromSeconds(400))), "the demo did not finish within 400 s");
+        var log = await File.ReadAllTextAsync(output + ".log");
+        Assert.True(demo.ExitCode == 0, log[Math.Max(0, log.Length - 4000)..]);
+        Assert.Contains("paired difference over 5 years", log, StringComparison.Ordinal);
+        AssertTwinUsesTheDemosGlms(output, log, dp: false);
+    }
+
+    /// <summary>The demo's GLMs by twin outcome, as the demo names its studies.</summary>
+    private static readonly (string Outcome, string Id)[] DemoGlms =
+    [
+        ("admission", "glm/admission_next_year/demo-admission"),
+        ("ed_visits", "glm/ed_visits_next_year/demo-ed-visits"),
+        ("cost", "glm/cost_next_year/demo-cost"),
+        ("death", "glm/death_next_year/demo-death"),
+    ];
+
+    /// <summary>
+    /// The twin at the end of the demo (DIR/twin-registry, as exported) uses the demo's own GLMs by registry id: with DP,
+    /// every released one is a DP fit released after its planned rounds (at least one is; one refused by its checks is
+    /// named as skipped in the log with its reason and its outcome falls back); without DP, all four exact fits, converged.
+    /// </summary>
+    private static void AssertTwinUsesTheDemosGlms(string output, string log, bool dp)
+    {
+        var registry = Path.Combine(output, "twin-registry");
+        Assert.Single(Directory.GetFiles(Path.Combine(registry, "composition"), "*.json", SearchOption.AllDirectories));
+        var set = FederatedTwin.Scenarios.Twin.ModelSet.Load(registry, fallback: FederatedTwin.Scenarios.Twin.ModelSet.DemoFallback());
+        Assert.Single(set.Compositions);
+        var used = 0;
+        foreach (var (outcome, id) in DemoGlms)
+        {
+            var origin = set.Origins.Single(o => o.Outcome == outcome);
+            var path = Path.Combine(registry, Path.Combine([.. id.Split('/')]) + ".json");
+            if (!File.Exists(path))
+            {
+                Assert.True(dp, $"{id} was not exported from an exact demo");
+                Assert.Contains($"skipped {id} (glm): not released:", System.Text.RegularExpressions.Regex.Replace(log, @"\s+", " "), StringComparison.Ordinal);
+                Assert.Equal(FederatedTwin.Scenarios.Twin.ModelOrigin.Fallback, origin.Kind);
+                continue;
+            }
+
+            var model = FederatedTwin.Protocol.Models.Registry.RegisteredModel.Load(path);
+            Assert.Equal((FederatedTwin.Scenarios.Twin.ModelOrigin.Federated, id), (origin.Kind, origin.Id));
+            Assert.Equal(dp, model.Privacy.Dp);
+            Assert.Equal(dp ? FederatedTwin.Protocol.Models.Registry.RegisteredModel.ReleaseDpPlannedRounds : FederatedTwin.Protocol.Models.Registry.RegisteredModel.ReleaseConverged, model.Release);
+            Assert.All(model.Terms, t => Assert.True(t.StdError > 0, $"{id} {t.Name}"));
+            if (dp)
+            {
+                Assert.Equal((2.0, 8, 8), (model.Privacy.Rho!.Value, model.Privacy.RoundsPlanned!.Value, model.Privacy.RoundsRun!.Value));
+                Assert.Equal(2.0, model.Privacy.RhoSpent!.Value, 9);
+                Assert.Contains("planned rounds", origin.Reason, StringComparison.Ordinal);
+            }
+
+            used++;
+        }
+
+        Assert.True(dp ? used >= 1 : used == DemoGlms.Length, $"{used} of the demo's GLMs drive the twin");
     }
 
     /// <summary>Reads the demo's log until it prints the dashboard's sign-in address, user and password.</summary>

@@ -184,6 +184,11 @@ public sealed class GlmEndToEndTests
         Assert.Equal(0.15, privacy["rho_per_round"]!.GetValue<double>(), 12);
         var roundsRun = privacy["rounds_run"]!.GetValue<int>();
         Assert.Equal(4, roundsRun);
+        // The registry document says how the DP fit ended: released after its planned rounds, or refused with the reason.
+        var model = study["result"]!["model"]!;
+        Assert.Equal(3, model["dp_release_checks"]!["iterations_planned"]!.GetValue<int>());
+        Assert.Equal(3, model["dp_release_checks"]!["iterations"]!.GetValue<int>());
+        Assert.True(model["release"]?.ToString() == "dp_planned_rounds" ^ model["release_refused"] is not null, model.ToJsonString());
 
         foreach (var n in federation.Nodes)
         {

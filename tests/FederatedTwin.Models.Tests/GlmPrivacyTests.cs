@@ -362,6 +362,64 @@ public class GlmPrivacyStandardErrorTests
     }
 
     [Fact]
+    public void A_dp_fit_that_ran_its_planned_rounds_is_released_with_its_checks_and_registered_as_such()
+    {
+        // 3 × 1,500 patients, ρ = 2, 8 planned Newton rounds: the noisy fit does not meet the exact tolerance (Converged is
+        // false) but its final iterate passes the release checks, and the registry records it as a DP planned-rounds release.
+        var rng = new Random(11);
+        var nodes = Enumerable.Range(0, 3).Select(s => Cohort(1500, 2, rng, s * 10_000)).ToList();
+        for (ulong seed = 1; seed <= 5; seed++)
+        {
+            var dp = DpFit(nodes, 2, 8, new SeededTestRandomBits(seed));
+            Assert.False(dp.Converged);
+            var release = Assert.IsType<GlmPrivateRelease>(dp.PrivateRelease);
+            Assert.True(release.Released, release.Refusal);
+            Assert.True(dp.Releasable);
+            Assert.Equal((8, 8, 0), (release.PlannedIterations, release.Iterations, release.DampingDoublings));
+            Assert.InRange(release.ScoreStatistic, 0, release.ScoreCritical);
+            Assert.Equal(MathNet.Numerics.Distributions.ChiSquared.InvCDF(4, 0.999), release.ScoreCritical, 9);
+            var model = FederatedTwin.Protocol.Models.Registry.RegisteredModel.FromGlmResult(dp, "admission_next_year", "dp-study", "HOPERAT",
+                DateTimeOffset.UnixEpoch, new FederatedTwin.Protocol.Models.Registry.ModelPrivacy(true, 2, 9, 9, 2));
+            Assert.Equal(FederatedTwin.Protocol.Models.Registry.RegisteredModel.ReleaseDpPlannedRounds, model.Release);
+            Assert.Equal(dp.StandardErrors, model.Terms.Select(t => t.StdError!.Value));
+            Assert.Throws<ArgumentException>(() => FederatedTwin.Protocol.Models.Registry.RegisteredModel.FromGlmResult(dp, "admission_next_year", "dp-study", "HOPERAT",
+                DateTimeOffset.UnixEpoch, new FederatedTwin.Protocol.Models.Registry.ModelPrivacy(false, null)));
+        }
+
+        // An exact fit has no DP release and keeps the strict rule.
+        var exact = GlmHarness.Federated(new GlmSpec(GlmFamily.Binomial, Names, new GlmBounds(1_000_000, 1000), 8), nodes, quantize: true);
+        Assert.Null(exact.PrivateRelease);
+        Assert.True(exact.Converged && exact.Releasable);
+    }
+
+    [Fact]
+    public void A_dp_fit_whose_last_score_is_far_from_stationary_or_whose_hessian_needed_more_damping_is_refused_with_the_reason()
+    {
+        // One planned Newton round: the last score is evaluated at the null model's start, where age and smoking carry
+        // score sums far beyond the noise (‖s‖²/σ² ≫ χ²₄ at 0.999): the iterate is not near a solution, so no release.
+        var rng = new Random(12);
+        var nodes = Enumerable.Range(0, 3).Select(s => Cohort(1500, 2, rng, s * 10_000)).ToList();
+        var early = DpFit(nodes, 2, 1, new SeededTestRandomBits(7));
+        var release = early.PrivateRelease!;
+        Assert.False(release.Released);
+        Assert.False(early.Releasable);
+        Assert.True(release.ScoreStatistic > release.ScoreCritical, $"{release.ScoreStatistic} <= {release.ScoreCritical}");
+        Assert.Contains("not consistent with a stationary point", release.Refusal, StringComparison.Ordinal);
+        var refused = Assert.Throws<ArgumentException>(() => FederatedTwin.Protocol.Models.Registry.RegisteredModel.FromGlmResult(early, "admission_next_year", "dp-study", "HOPERAT",
+            DateTimeOffset.UnixEpoch, new FederatedTwin.Protocol.Models.Registry.ModelPrivacy(true, 2)));
+        Assert.Contains("stationary point", refused.Message, StringComparison.Ordinal);
+
+        // The other checks on a fit that passes: a Hessian that needed λ doubled, and a deviance above the null's by more
+        // than the noise, are each refused; within the noise it is not.
+        var good = DpFit(nodes, 2, 8, new SeededTestRandomBits(8));
+        var ok = good.PrivateRelease!;
+        Assert.Null(GlmFit.PrivateRefusal(good, 0, ok.Deviance, ok.DevianceSigma, ok.ScoreStatistic, ok.ScoreCritical));
+        Assert.Contains("not positive definite", GlmFit.PrivateRefusal(good, 1, ok.Deviance, ok.DevianceSigma, ok.ScoreStatistic, ok.ScoreCritical), StringComparison.Ordinal);
+        Assert.Contains("diverged", GlmFit.PrivateRefusal(good, 0, good.NullDeviance + 10, 1, ok.ScoreStatistic, ok.ScoreCritical), StringComparison.Ordinal);
+        Assert.Null(GlmFit.PrivateRefusal(good, 0, good.NullDeviance + 4, 1, ok.ScoreStatistic, ok.ScoreCritical));
+    }
+
+    [Fact]
     public void Noise_corrected_inverse_is_the_inverse_without_noise_and_larger_with_it()
     {
         var h = MathNet.Numerics.LinearAlgebra.Matrix<double>.Build.DenseOfArray(new double[,] { { 4, 1 }, { 1, 3 } });

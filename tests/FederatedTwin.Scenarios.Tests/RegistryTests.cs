@@ -67,6 +67,20 @@ public sealed class RegistryTests : IDisposable
         Assert.Throws<ArgumentException>(() => RegisteredModel.FromGlmResult(Fit(converged: false), "admission_next_year", "s1", "HOPERAT", DateTimeOffset.UnixEpoch, new ModelPrivacy(false, null)));
 
     [Fact]
+    public void The_release_field_round_trips_and_a_dp_planned_rounds_release_must_be_a_dp_model()
+    {
+        var exact = RegisteredModel.FromGlmResult(Fit(), "admission_next_year", "s1", "HOPERAT", DateTimeOffset.UnixEpoch, new ModelPrivacy(false, null));
+        Assert.Equal(RegisteredModel.ReleaseConverged, exact.Release);
+        Assert.Contains("\"release\": \"converged\"", exact.ToJson(), StringComparison.Ordinal);
+        var dp = exact with { Release = RegisteredModel.ReleaseDpPlannedRounds, Privacy = new ModelPrivacy(true, 2, 8, 8, 2) };
+        var back = RegisteredModel.FromJson(dp.ToJson());
+        Assert.Equal((RegisteredModel.ReleaseDpPlannedRounds, new ModelPrivacy(true, 2, 8, 8, 2)), (back.Release, back.Privacy));
+        Assert.Equal("release", Assert.Throws<RegisteredModelException>(() => (exact with { Release = RegisteredModel.ReleaseDpPlannedRounds }).Validate()).Field);
+        Assert.Equal("release", Assert.Throws<RegisteredModelException>(() => (exact with { Release = "stopped" }).Validate()).Field);
+        Assert.Equal("privacy.rho_spent", Assert.Throws<RegisteredModelException>(() => (dp with { Privacy = new ModelPrivacy(true, 2, 8, 8, 3) }).Validate()).Field);
+    }
+
+    [Fact]
     public void JSON_is_snake_case_and_round_trips()
     {
         var m = Registered();
@@ -142,7 +156,8 @@ public sealed class RegistryTests : IDisposable
     {
         var m = Registered() with { Rows = 0, Nodes = 0, Rounds = 0, Terms = [new ModelTerm("(Intercept)", -2)], Dispersion = null, NullDeviance = null, Aic = null };
         Assert.Equal("deviance", Assert.Throws<RegisteredModelException>(m.Validate).Field);
-        (m with { Deviance = null }).Validate();
+        Assert.Equal("release", Assert.Throws<RegisteredModelException>((m with { Deviance = null }).Validate).Field); // "converged" claims a fit
+        (m with { Deviance = null, Release = null }).Validate();
     }
 
     /// <summary>The coordinator's documents carry descriptive extras (link, z, p-values, evaluation) the twin does not read.</summary>

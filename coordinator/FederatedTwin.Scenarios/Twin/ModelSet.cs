@@ -62,7 +62,7 @@ public sealed class ModelSet
             _byOutcome[outcome] = compiled;
             var m = compiled.Model;
             var kind = _fallbackIds.Contains(m.Id) ? ModelOrigin.Fallback : m.Rows > 0 ? ModelOrigin.Federated : ModelOrigin.Illustrative;
-            _origins[outcome] = new ModelOrigin(outcome, m.Id, kind, m.StudyId, m.Rows, m.Nodes, reason);
+            _origins[outcome] = new ModelOrigin(outcome, m.Id, kind, m.StudyId, m.Rows, m.Nodes, reason ?? (kind == ModelOrigin.Federated ? ReleaseNote(m) : null));
         }
 
         Admission = _byOutcome[TwinOutcomes.Admission];
@@ -87,6 +87,16 @@ public sealed class ModelSet
 
     /// <summary>Published composition releases found next to the models (kind "composition"), oldest first; may be empty.</summary>
     public IReadOnlyList<ReleasedComposition> Compositions { get; }
+
+    /// <summary>
+    /// How a federated DP model was released, for <see cref="ModelOrigin.Reason"/>: the final iterate after its planned
+    /// rounds (not a converged MLE), with ρ; null for an exact fit.
+    /// </summary>
+    private static string? ReleaseNote(RegisteredModel m) =>
+        m.Release == RegisteredModel.ReleaseDpPlannedRounds
+            ? string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"DP fit (zCDP ρ = {m.Privacy.Rho:G4}{(m.Privacy.RhoSpent is { } spent ? $", spent {spent:G4}" : string.Empty)}), final iterate after its {(m.Privacy.RoundsPlanned is { } planned ? planned.ToString(System.Globalization.CultureInfo.InvariantCulture) + " " : string.Empty)}planned rounds, DP standard errors")
+            : null;
 
     /// <summary>
     /// Where each outcome's model comes from: <see cref="ModelOrigin.Federated"/> (fitted from the registry),
@@ -262,7 +272,8 @@ public sealed record ModelSetFallback(string Source, IReadOnlyList<RegisteredMod
 /// <summary>
 /// Where the model of one twin outcome comes from. <see cref="Kind"/>: "federated" (a fitted registry model, traceable to
 /// its study and nodes), "fallback" (the fallback set's model, because of <see cref="Reason"/>), or "illustrative" (an
-/// unfitted registry model such as the demo set used directly).
+/// unfitted registry model such as the demo set used directly). For a federated DP model <see cref="Reason"/> says how it was released
+/// (the final iterate after its planned rounds, with ρ).
 /// </summary>
 public sealed record ModelOrigin(string Outcome, string Id, string Kind, string StudyId, long Rows, int Nodes, string? Reason)
 {

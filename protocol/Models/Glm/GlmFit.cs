@@ -408,17 +408,21 @@ public sealed class GlmFit
         double sigmaS = dp.TargetSigma(layout, layout.First(b => b.Name == GlmPrivacy.Score), dp.Clip(Spec, GlmPrivacy.Score)) * inflation;
         double lambda = Spec.Ridge + (sigmaH * ((2 * Math.Sqrt(p)) + 6));
         MathNet.Numerics.LinearAlgebra.Factorization.Cholesky<double>? cholesky = null;
+        int doublings = -1;
         for (int attempt = 0; attempt < 200 && cholesky is null; attempt++, lambda *= 2)
         {
             try
             {
                 cholesky = (h + (Matrix<double>.Build.DenseIdentity(p) * lambda)).Cholesky();
+                doublings = attempt;
             }
             catch (ArgumentException)
             {
                 cholesky = null;
             }
         }
+
+        lambda /= 2; // the loop doubled once more after the successful factorization
 
         if (cholesky is null)
         {
@@ -457,7 +461,7 @@ public sealed class GlmFit
             var std = request.Standardization!;
             var t = std.Transform();
             double aicSum = blocks.Has(GlmLayout.Aic) ? a[blocks[GlmLayout.Aic]] : 0;
-            Result = GlmSummary.Build(
+            var result = GlmSummary.Build(
                 Spec.Family,
                 Spec.CoefficientNames,
                 t * beta,
@@ -467,6 +471,13 @@ public sealed class GlmFit
                 iteration,
                 converged,
                 std);
+            double sigmaDeviance = dp.TargetSigma(layout, layout.First(b => b.Name == GlmLayout.Deviance), dp.Clip(Spec, GlmLayout.Deviance)) * inflation;
+            double minEigenvalue = h.Evd(MathNet.Numerics.LinearAlgebra.Symmetricity.Symmetric).EigenValues.Min(e => e.Real);
+            double scoreStatistic = s.DotProduct(s) / (sigmaS * sigmaS);
+            double scoreCritical = MathNet.Numerics.Distributions.ChiSquared.InvCDF(p, 1 - StationarityLevel);
+            var release = new GlmPrivateRelease(Spec.MaxIterations, iteration, change, lambda, doublings, minEigenvalue, deviance, _nullDeviance,
+                sigmaDeviance, scoreStatistic, scoreCritical, PrivateRefusal(result, doublings, deviance, sigmaDeviance, scoreStatistic, scoreCritical));
+            Result = result.With(release);
             return true;
         }
 
@@ -474,6 +485,60 @@ public sealed class GlmFit
         _request = request with { Round = request.Round + 1, Beta = [.. beta] };
         return false;
     }
+
+    /// <summary>
+    /// Sanity checks before a DP fit that ran its planned rounds is released (the final iterate, not a converged MLE; see
+    /// <see cref="GlmPrivateRelease"/>): every coefficient, standard error and Wald limit finite with SE &gt; 0; the last
+    /// noisy Hessian positive definite after the planned damping ridge λ (had λ to double, noise dominated the curvature
+    /// and the step is noise); and the last noisy deviance not above the null deviance by more than 3 noise standard
+    /// deviations of their difference (3·√2·σ_dev): a fit that moved away from the null model's fit has diverged; and
+    /// the last round's noisy score consistent with a stationary point: at the MLE the score is exactly 0, so the released
+    /// score is pure noise N(0, σ_s²I) and ‖s‖²/σ_s² ~ χ²_p; above its 1 − <see cref="StationarityLevel"/> quantile the
+    /// data themselves (through the noise) say the iterate is not near a solution — e.g. a Gaussian cost model whose
+    /// damped noisy steps left it miscalibrated by thousands of dollars. A test on the released score, not a stopping
+    /// rule: the rounds are fixed in advance either way. All of it is post-processing of released sums, so checking costs
+    /// no privacy. Null when every check passes.
+    /// </summary>
+    internal static string? PrivateRefusal(GlmResult result, int doublings, double deviance, double sigmaDeviance, double scoreStatistic, double scoreCritical)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        for (int j = 0; j < result.Names.Count; j++)
+        {
+            if (!double.IsFinite(result.Coefficients[j]))
+            {
+                return $"coefficient '{result.Names[j]}' is not finite";
+            }
+
+            if (!(double.IsFinite(result.StandardErrors[j]) && result.StandardErrors[j] > 0
+                && double.IsFinite(result.LowerConfidence[j]) && double.IsFinite(result.UpperConfidence[j])))
+            {
+                return $"the standard error of '{result.Names[j]}' is not a finite positive number";
+            }
+        }
+
+        if (doublings != 0)
+        {
+            return $"the last noisy Hessian was not positive definite after the planned damping ridge (λ doubled {doublings} times): its curvature is noise";
+        }
+
+        double margin = 3 * Math.Sqrt(2) * sigmaDeviance;
+        if (deviance > result.NullDeviance + margin)
+        {
+            return FormattableString.Invariant(
+                $"the last noisy deviance {deviance:G6} exceeds the null deviance {result.NullDeviance:G6} by more than 3 noise SDs ({margin:G4}): the iterates diverged");
+        }
+
+        if (!(scoreStatistic <= scoreCritical))
+        {
+            return FormattableString.Invariant(
+                $"the last noisy score is not consistent with a stationary point (‖s‖²/σ² = {scoreStatistic:G4} > χ²({result.Names.Count}) quantile {scoreCritical:G4} at 1 − {StationarityLevel}): the final iterate is still far from a solution, not just noisy");
+        }
+
+        return null;
+    }
+
+    /// <summary>Level of the stationarity check on the last noisy score (<see cref="PrivateRefusal"/>).</summary>
+    public const double StationarityLevel = 1e-3;
 
     /// <summary>
     /// An inverse Hessian for the standard errors that accounts for the noise in H. The released H_n = H + E has a symmetric

@@ -67,6 +67,74 @@ public sealed class GlmResult
 
     /// <summary>The centring and scaling the nodes fitted on; null for the pooled reference, which fits raw features.</summary>
     public required GlmStandardization? Standardization { get; init; }
+
+    /// <summary>
+    /// DP fits only (null for exact fits): the release decision of a fit that ran its planned (budgeted) rounds, with the
+    /// sanity checks behind it. An exact fit is released only if <see cref="Converged"/>.
+    /// </summary>
+    public GlmPrivateRelease? PrivateRelease { get; init; }
+
+    /// <summary>This result with its DP release decision.</summary>
+    internal GlmResult With(GlmPrivateRelease release) => new()
+    {
+        Family = Family,
+        Names = Names,
+        Coefficients = Coefficients,
+        StandardErrors = StandardErrors,
+        Statistics = Statistics,
+        PValues = PValues,
+        LowerConfidence = LowerConfidence,
+        UpperConfidence = UpperConfidence,
+        Covariance = Covariance,
+        Dispersion = Dispersion,
+        DispersionEstimated = DispersionEstimated,
+        PearsonChiSquare = PearsonChiSquare,
+        Deviance = Deviance,
+        NullDeviance = NullDeviance,
+        ResidualDf = ResidualDf,
+        NullDf = NullDf,
+        Aic = Aic,
+        Rows = Rows,
+        Nodes = Nodes,
+        Rounds = Rounds,
+        Iterations = Iterations,
+        Converged = Converged,
+        Standardization = Standardization,
+        PrivateRelease = release,
+    };
+
+    /// <summary>
+    /// Whether the fit may go to the model registry: an exact fit if it converged; a DP fit if its release checks passed
+    /// (after its planned rounds, or earlier in the unlikely case that a noisy step met the exact tolerance).
+    /// </summary>
+    public bool Releasable => PrivateRelease is { } dp ? dp.Released : Converged;
+}
+
+/// <summary>
+/// How a DP fit ended. Under DP an exact convergence test is meaningless (every round's sums carry fresh noise), so a DP
+/// fit runs the planned number of noisy Newton rounds its budget paid for and releases the final iterate, as DP iterative
+/// methods do (noisy gradient descent, Bassily, Smith &amp; Thakurta 2014; noisy Newton / DP second-order methods,
+/// Avella-Medina, Bradshaw &amp; Loh 2023, "Differentially private inference via noisy optimization", Ann. Statist.): their
+/// guarantees are for the T-th iterate with T fixed in advance, and stopping on a noisy criterion would itself leak. It is
+/// released only if its sanity checks pass; otherwise <see cref="Refusal"/> says why.
+/// </summary>
+/// <param name="PlannedIterations">Newton rounds the budget planned.</param>
+/// <param name="Iterations">Newton rounds run.</param>
+/// <param name="LastStep">max|Δβ̃| of the last step on the [−1, 1] design scale: how far from stationary the final iterate still was.</param>
+/// <param name="Damping">The damping λ the last step used (declared ridge + noise bound).</param>
+/// <param name="DampingDoublings">How often λ had to double in the last round before H + λI factored (0 when the noise bound sufficed).</param>
+/// <param name="MinEigenvalue">Smallest eigenvalue of the last noisy Hessian H (without damping): negative means noise dominated some direction.</param>
+/// <param name="Deviance">The last round's noisy deviance (at the point the last step started from).</param>
+/// <param name="NullDeviance">The noisy null deviance (first Newton round).</param>
+/// <param name="DevianceSigma">Standard deviation of the DP noise on one deviance sum.</param>
+/// <param name="ScoreStatistic">‖s‖²/σ_s² of the last round's noisy score: χ²_p if the point it was evaluated at is the MLE.</param>
+/// <param name="ScoreCritical">The χ²_p quantile it is checked against.</param>
+/// <param name="Refusal">Why the fit is not released, or null when it is.</param>
+public sealed record GlmPrivateRelease(int PlannedIterations, int Iterations, double LastStep, double Damping, int DampingDoublings,
+    double MinEigenvalue, double Deviance, double NullDeviance, double DevianceSigma, double ScoreStatistic, double ScoreCritical, string? Refusal)
+{
+    /// <summary>True when every check passed.</summary>
+    public bool Released => Refusal is null;
 }
 
 /// <summary>Sums a fit ends with, from the aggregates or from all rows.</summary>

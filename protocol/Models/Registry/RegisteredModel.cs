@@ -17,8 +17,11 @@ public sealed record ModelTerm(string Name, double Coefficient, double? StdError
     public const string Intercept = "(Intercept)";
 }
 
-/// <summary>Whether the aggregates behind a model were differentially private (zCDP), and the ρ spent on them.</summary>
-public sealed record ModelPrivacy(bool Dp, double? Rho);
+/// <summary>
+/// Whether the aggregates behind a model were differentially private (zCDP), the ρ the study was given and, for a DP
+/// fit, its planned and run rounds and the ρ they spent (null when not known, e.g. a hand-written document).
+/// </summary>
+public sealed record ModelPrivacy(bool Dp, double? Rho, int? RoundsPlanned = null, int? RoundsRun = null, double? RhoSpent = null);
 
 /// <summary>
 /// A trained model as the coordinator's model registry stores it: one JSON document per model (snake_case, format in
@@ -63,6 +66,21 @@ public sealed partial record RegisteredModel(
     /// <summary>The only <see cref="Kind"/> so far.</summary>
     public const string GlmKind = "glm";
 
+    /// <summary><see cref="Release"/> of a fit that met the exact convergence rule.</summary>
+    public const string ReleaseConverged = "converged";
+
+    /// <summary>
+    /// <see cref="Release"/> of a DP fit released after its planned (budgeted) rounds: the final noisy-Newton iterate
+    /// with its DP standard errors, not a converged MLE (<see cref="GlmPrivateRelease"/>).
+    /// </summary>
+    public const string ReleaseDpPlannedRounds = "dp_planned_rounds";
+
+    /// <summary>
+    /// Why the model was released: <see cref="ReleaseConverged"/> or <see cref="ReleaseDpPlannedRounds"/>; null for an
+    /// unfitted model (rows = 0) and for documents written before this field existed.
+    /// </summary>
+    public string? Release { get; init; }
+
     /// <summary>The registry id of a GLM: glm/&lt;outcome&gt;/&lt;study id&gt;.</summary>
     public static string GlmId(string outcome, string studyId) => $"{GlmKind}/{outcome}/{studyId}";
 
@@ -75,15 +93,26 @@ public sealed partial record RegisteredModel(
         DateTimeOffset createdAt, ModelPrivacy privacy, string? offset = null)
     {
         ArgumentNullException.ThrowIfNull(result);
-        if (!result.Converged)
+        // Exact fits keep the strict rule; a DP fit is released after its planned rounds if its sanity checks passed.
+        if (!result.Releasable)
         {
-            throw new ArgumentException($"the {outcome} fit of study {studyId} did not converge in {result.Iterations} iterations; it is not registered", nameof(result));
+            throw new ArgumentException(result.PrivateRelease is { Refusal: { } refusal }
+                ? $"the {outcome} DP fit of study {studyId} ran its {result.Iterations} planned rounds but is not released: {refusal}"
+                : $"the {outcome} fit of study {studyId} did not converge in {result.Iterations} iterations; it is not registered", nameof(result));
+        }
+
+        if (result.PrivateRelease is not null && !privacy.Dp)
+        {
+            throw new ArgumentException("a DP fit is registered with privacy.dp = true", nameof(privacy));
         }
 
         var terms = result.Names.Select((name, j) => new ModelTerm(name, result.Coefficients[j], result.StandardErrors[j],
             result.LowerConfidence[j], result.UpperConfidence[j])).ToList();
         var model = new RegisteredModel(GlmId(outcome, studyId), GlmKind, result.Family, outcome, offset, terms, result.Dispersion,
-            result.Deviance, result.NullDeviance, result.Aic, result.Rows, result.Nodes, result.Rounds, studyId, purposeOfUse, createdAt, privacy);
+            result.Deviance, result.NullDeviance, result.Aic, result.Rows, result.Nodes, result.Rounds, studyId, purposeOfUse, createdAt, privacy)
+        {
+            Release = result.Converged ? ReleaseConverged : ReleaseDpPlannedRounds,
+        };
         model.Validate();
         return model;
     }
@@ -146,6 +175,16 @@ public sealed partial record RegisteredModel(
         Require(Privacy is not null, "privacy", "is required");
         Require(!Privacy!.Dp || (Privacy.Rho is { } rho && double.IsFinite(rho) && rho > 0), "privacy.rho", "a DP model reports the zCDP rho it spent (> 0)");
         Require(Privacy.Dp || Privacy.Rho is null, "privacy.rho", "must be null when dp is false");
+        Require(Privacy.Dp || (Privacy.RoundsPlanned is null && Privacy.RoundsRun is null && Privacy.RhoSpent is null), "privacy",
+            "rounds_planned, rounds_run and rho_spent must be null when dp is false");
+        Require(Privacy.RoundsPlanned is null or > 0, "privacy.rounds_planned", "must be positive");
+        Require(Privacy.RoundsRun is null or >= 0, "privacy.rounds_run", "must not be negative");
+        Require(Privacy.RhoSpent is null || (double.IsFinite(Privacy.RhoSpent.Value) && Privacy.RhoSpent >= 0
+            && Privacy.RhoSpent <= Privacy.Rho * (1 + 1e-9)), "privacy.rho_spent", "must be between 0 and privacy.rho");
+        Require(Release is null or ReleaseConverged or ReleaseDpPlannedRounds, "release",
+            $"'{Release}' is not one of {ReleaseConverged}, {ReleaseDpPlannedRounds}");
+        Require(Release is null || fitted, "release", "must be null for a model that was not fitted (rows = 0)");
+        Require(Release != ReleaseDpPlannedRounds || Privacy.Dp, "release", $"{ReleaseDpPlannedRounds} is for DP fits only (privacy.dp = true)");
     }
 
     /// <summary>The JSON document (snake_case, indented).</summary>

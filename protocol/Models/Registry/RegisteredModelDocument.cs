@@ -38,6 +38,7 @@ internal sealed class RegisteredModelDocument
     public string? PurposeOfUse { get; set; }
     public DateTimeOffset? CreatedAt { get; set; }
     public PrivacyDocument? Privacy { get; set; }
+    public string? Release { get; set; }
 
     public static RegisteredModelDocument From(RegisteredModel m) => new()
     {
@@ -57,7 +58,15 @@ internal sealed class RegisteredModelDocument
         StudyId = m.StudyId,
         PurposeOfUse = m.PurposeOfUse,
         CreatedAt = m.CreatedAt,
-        Privacy = new PrivacyDocument { Dp = m.Privacy.Dp, Rho = m.Privacy.Rho },
+        Privacy = new PrivacyDocument
+        {
+            Dp = m.Privacy.Dp,
+            Rho = m.Privacy.Rho,
+            RoundsPlanned = m.Privacy.RoundsPlanned,
+            RoundsRun = m.Privacy.RoundsRun,
+            RhoSpent = m.Privacy.RhoSpent,
+        },
+        Release = m.Release,
     };
 
     public RegisteredModel ToModel()
@@ -92,7 +101,10 @@ internal sealed class RegisteredModelDocument
             Required(StudyId, "study_id"),
             Required(PurposeOfUse, "purpose_of_use"),
             Required(CreatedAt, "created_at"),
-            new ModelPrivacy(Required(privacy.Dp, "privacy.dp"), privacy.Rho));
+            new ModelPrivacy(Required(privacy.Dp, "privacy.dp"), privacy.Rho, privacy.RoundsPlanned, privacy.RoundsRun, privacy.RhoSpent))
+        {
+            Release = Release,
+        };
     }
 
     private static T Required<T>(T? value, string field)
@@ -114,5 +126,8 @@ internal sealed class RegisteredModelDocument
     {
         public bool? Dp { get; set; }
         public double? Rho { get; set; }
+        public int? RoundsPlanned { get; set; }
+        public int? RoundsRun { get; set; }
+        public double? RhoSpent { get; set; }
     }
 }
