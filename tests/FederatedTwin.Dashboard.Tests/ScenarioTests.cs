@@ -23,8 +23,8 @@ public sealed class ScenarioTests(DashboardFederation federation)
         Assert.Contains("chf-transitional-care", example, StringComparison.Ordinal);
         Assert.Equal("Registry", new SelectElement(browser.Find("#scenario-twin")).SelectedOption.GetAttribute("value"));
 
-        // A run large enough (50,000 people, 20 replicates) that its progress can be watched.
-        var large = example.Replace("population: 8000", "population: 50000", StringComparison.Ordinal).Replace("replicates: 12", "replicates: 20", StringComparison.Ordinal);
+        // A run as large as the page allows (50,000 people, 50 replicates), so that its progress can be watched.
+        var large = example.Replace("population: 8000", "population: 50000", StringComparison.Ordinal).Replace("replicates: 12", $"replicates: {Coordinator.Dashboard.ScenarioRuns.MaxReplicates}", StringComparison.Ordinal);
         Assert.NotEqual(example, large);
         SetYaml(browser, large);
         browser.Find("#run-scenario").Click();
@@ -47,7 +47,7 @@ public sealed class ScenarioTests(DashboardFederation federation)
 
             return browser.FindAll(".scenario-result").Count == 1;
         }, TimeSpan.FromSeconds(240), "the first result");
-        Assert.Contains(seen, p => p.Max == 20 && p.Value < 20); // seen before it had finished
+        Assert.Contains(seen, p => p.Max == Coordinator.Dashboard.ScenarioRuns.MaxReplicates && p.Value < p.Max); // seen before it had finished
         Assert.Empty(browser.FindAll("#run-progress"));
 
         // The registry's model for admissions is the federated GLM; the other outcomes fall back to the demo models.
