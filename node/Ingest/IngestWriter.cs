@@ -205,6 +205,22 @@ internal sealed class FactMaterializer(SqliteConnection connection, IngestWriter
             }
         }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
+        // Checkpoints (copying the WAL into the database and syncing it) run on their own connection while the
+        // merge writes, instead of inside the writer's commits: the disk works while the cores compute. Passive
+        // checkpoints never block the writer, and copy only committed transactions (SQLite WAL, "Checkpointing").
+        _sql.Rows("PRAGMA wal_autocheckpoint=0");
+        using var merged = new ManualResetEventSlim();
+        var checkpointer = Task.Factory.StartNew(() =>
+        {
+            using var checkpoints = new SqliteConnection(connection.ConnectionString);
+            checkpoints.Open();
+            using var sql = new Statements(checkpoints);
+            while (!merged.Wait(100))
+            {
+                sql.Rows("PRAGMA wal_checkpoint(PASSIVE)");
+            }
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
         var transaction = connection.BeginTransaction();
         var pending = 0L;
         var written = false;
@@ -251,9 +267,13 @@ internal sealed class FactMaterializer(SqliteConnection connection, IngestWriter
             }
 
             transaction.Dispose();
+            merged.Set();
+            checkpointer.ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default).Wait();
+            _sql.Rows($"PRAGMA wal_autocheckpoint={Storage.NodeStore.BulkWalAutocheckpointPages}");
         }
 
         producer.GetAwaiter().GetResult(); // the producer's own error surfaces here
+        checkpointer.GetAwaiter().GetResult();
 
         if (_candidates.Count > 0)
         {

@@ -136,10 +136,13 @@ public sealed class NodeStore
     /// 64 MB page cache for the merge, and checkpoints every 64 MB of WAL rather than every 4 MB (each
     /// checkpoint syncs the file; staged batches would otherwise trigger one every few batches).
     /// </summary>
+    /// <summary>WAL pages a bulk-writing connection lets accumulate before it checkpoints (64 MB at 4 KB pages).</summary>
+    public const int BulkWalAutocheckpointPages = 16384;
+
     public SqliteConnection OpenForBulkWrite()
     {
         var connection = Open();
-        connection.Execute("PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=16384;");
+        connection.Execute($"PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint={BulkWalAutocheckpointPages};");
         return connection;
     }
 
