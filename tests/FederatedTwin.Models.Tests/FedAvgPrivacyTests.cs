@@ -15,27 +15,6 @@ public class FedAvgPrivacyTests
     private static FedAvgPrivacy Privacy(double rho, int rounds, int k = 3, double? clip = null, double momentum = 0.9) =>
         new(new GlmPrivacy(rho, rounds, 3, k, [new(20, 100), new(0, 1)]), 2, clip, null, momentum);
 
-    /// <summary>Patients with <paramref name="rowsPerPatient"/> years each; age 20–100, smoking, a logistic outcome.</summary>
-    private static GlmData Cohort(int patients, int rowsPerPatient, int seed, int firstPatient = 0)
-    {
-        var rng = new Random(seed);
-        int n = patients * rowsPerPatient;
-        var x = new double[n * 2];
-        var y = new double[n];
-        var ids = new int[n];
-        for (int i = 0; i < n; i++)
-        {
-            double age = 20 + (80 * rng.NextDouble()), smoker = rng.NextDouble() < 0.3 ? 1 : 0;
-            x[2 * i] = age;
-            x[(2 * i) + 1] = smoker;
-            double eta = -2 + (0.03 * (age - 60)) + (0.7 * smoker);
-            y[i] = rng.NextDouble() < 1 / (1 + Math.Exp(-eta)) ? 1 : 0;
-            ids[i] = firstPatient + (i / rowsPerPatient);
-        }
-
-        return new GlmData(2, x, y, patients: ids);
-    }
-
     [Theory]
     [InlineData(null)]
     [InlineData(0.5)]
@@ -49,7 +28,7 @@ public class FedAvgPrivacyTests
         {
             for (int trial = 0; trial < 30; trial++)
             {
-                var without = Cohort(40, 2, 200 + trial);
+                var without = PatientCohorts.Cohort(40, 2, 200 + trial);
                 int extra = 1 + rng.Next(8);
                 var with = new GlmData(
                     2,
@@ -72,7 +51,7 @@ public class FedAvgPrivacyTests
         if (clip is not null)
         {
             // The small clip does bind: a patient of 3 rows at a wrong point has an unclipped gradient far above 0.5.
-            var big = Privacy(1, 10, k: 3, clip: 1e9).NodeGradient(Cohort(1, 3, 1), [10, 10, 10]);
+            var big = Privacy(1, 10, k: 3, clip: 1e9).NodeGradient(PatientCohorts.Cohort(1, 3, 1), [10, 10, 10]);
             Assert.True(Math.Sqrt((big[0] * big[0]) + (big[1] * big[1]) + (big[2] * big[2])) > 1);
         }
     }
@@ -97,7 +76,7 @@ public class FedAvgPrivacyTests
     {
         // Three nodes, K = 3 rows per patient (the cap does not bind), features inside their declared bounds, default C
         // (never binds): the noisy gradient steps must tend to the maximum-likelihood fit of the pooled rows.
-        var nodes = Enumerable.Range(0, 3).Select(s => Cohort(700 + (200 * s), 3, 40 + s, firstPatient: s * 10_000)).ToList();
+        var nodes = Enumerable.Range(0, 3).Select(s => PatientCohorts.Cohort(700 + (200 * s), 3, 40 + s, firstPatient: s * 10_000)).ToList();
         var pooled = new GlmData(2, [.. nodes.SelectMany(n => n.Design)], [.. nodes.SelectMany(n => n.Responses)]);
         var mle = GlmPooled.Fit(GlmFamily.Binomial, Names, pooled);
         const int rounds = 400;

@@ -17,27 +17,6 @@ public class GlmPrivacyTests
             Privacy = new GlmPrivacy(rho, rounds > 0 ? rounds : 1 + maxIterations, minNodes, k, [new(20, 100), new(0, 1)]),
         };
 
-    /// <summary>Patients with <paramref name="rowsPerPatient"/> years each; age 20–100, smoking, logistic outcome.</summary>
-    private static GlmData Cohort(int patients, int rowsPerPatient, int seed, int firstPatient = 0)
-    {
-        var rng = new Random(seed);
-        int n = patients * rowsPerPatient;
-        var x = new double[n * 2];
-        var y = new double[n];
-        var ids = new int[n];
-        for (int i = 0; i < n; i++)
-        {
-            double age = 20 + (80 * rng.NextDouble()), smoker = rng.NextDouble() < 0.3 ? 1 : 0;
-            x[2 * i] = age;
-            x[(2 * i) + 1] = smoker;
-            double eta = -2 + (0.03 * (age - 60)) + (0.7 * smoker);
-            y[i] = rng.NextDouble() < 1 / (1 + Math.Exp(-eta)) ? 1 : 0;
-            ids[i] = firstPatient + (i / rowsPerPatient);
-        }
-
-        return new GlmData(2, x, y, patients: ids);
-    }
-
     [Fact]
     public void Each_nodes_share_is_the_blocks_target_variance_over_the_minimum_of_honest_nodes()
     {
@@ -154,7 +133,7 @@ public class GlmPrivacyTests
             var request = new GlmRequest(GlmRoundKind.Iterate, 3, layout, 1000, dp.Standardization(), beta, null);
             for (int trial = 0; trial < 20; trial++)
             {
-                var baseRows = Cohort(30, 2, 100 + trial);
+                var baseRows = PatientCohorts.Cohort(30, 2, 100 + trial);
                 int extra = 1 + rng.Next(6);
                 var x = baseRows.Design.Concat(Enumerable.Range(0, extra).SelectMany(_ => new[] { rng.NextDouble() < 0.5 ? -500.0 : 500, rng.Next(-3, 4) })).ToArray();
                 var y = baseRows.Responses.Concat(Enumerable.Range(0, extra).Select(_ => family == GlmFamily.Binomial ? rng.Next(2) : rng.Next(0, 50) * 1.0)).ToArray();
@@ -185,7 +164,7 @@ public class GlmPrivacyTests
         // coefficient is about σ_score·|H⁻¹| ≈ 1e-3 of its standard error here, so the 0.25-SE tolerance below cannot be
         // reached by chance (it would take a ~200σ noise draw); what it catches is bias (clipping, damping, a wrong
         // design scale) or wrongly sized noise.
-        var nodes = Enumerable.Range(0, 3).Select(s => Cohort(40_000, 2, 70 + s, firstPatient: s * 100_000)).ToList();
+        var nodes = Enumerable.Range(0, 3).Select(s => PatientCohorts.Cohort(40_000, 2, 70 + s, firstPatient: s * 100_000)).ToList();
         var exactSpec = new GlmSpec(GlmFamily.Binomial, Names, new GlmBounds(1_000_000, 1000), 8);
         var exact = GlmHarness.Federated(exactSpec, nodes, quantize: true);
         var spec = Spec(1, k: 2);
@@ -214,7 +193,7 @@ public class GlmPrivacyTests
     public void The_noise_is_there_a_dp_fit_differs_from_the_exact_one_on_small_data()
     {
         // A negative control for the test above: on 300 patients the same ρ moves the coefficients visibly.
-        var nodes = Enumerable.Range(0, 3).Select(s => Cohort(100, 2, 5 + s, firstPatient: s * 1000)).ToList();
+        var nodes = Enumerable.Range(0, 3).Select(s => PatientCohorts.Cohort(100, 2, 5 + s, firstPatient: s * 1000)).ToList();
         var exact = GlmHarness.Federated(new GlmSpec(GlmFamily.Binomial, Names, new GlmBounds(1_000_000, 1000), 8), nodes, quantize: true);
         var spec = Spec(0.05, k: 2);
         var fit = new GlmFit(spec);
@@ -231,7 +210,7 @@ public class GlmPrivacyTests
     {
         // Small data, a wide response bound, little ρ: the noisy residual sum is likely negative. It is clamped
         // (post-processing), so the AIC's log(RSS), the dispersion and every SE stay finite (JSON cannot carry NaN).
-        var nodes = Enumerable.Range(0, 3).Select(s => Cohort(40, 2, 30 + s, firstPatient: s * 1000)).ToList();
+        var nodes = Enumerable.Range(0, 3).Select(s => PatientCohorts.Cohort(40, 2, 30 + s, firstPatient: s * 1000)).ToList();
         var spec = new GlmSpec(GlmFamily.Gaussian, Names, new GlmBounds(1_000_000, 1000) { MaxAbsResponse = 100_000, MaxAbsMean = 100_000 }, 8, maxIterations: 3)
         {
             Privacy = new GlmPrivacy(0.01, 4, 3, 2, [new(20, 100), new(0, 1)]),

@@ -107,12 +107,7 @@ public sealed record FedAvgPrivacy
             Array.Clear(patient);
             foreach (var i in rows)
             {
-                var row = data.Row(i);
-                for (int j = 0; j < raw.Length; j++)
-                {
-                    raw[j] = Dp.FeatureBounds[j].Clip(row[j]);
-                }
-
+                Dp.ClipFeatures(data.Row(i), raw);
                 std.Standardize(raw, x);
                 double eta = 0;
                 for (int j = 0; j < d; j++)

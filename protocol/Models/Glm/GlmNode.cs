@@ -249,12 +249,6 @@ public static class GlmNode
             Array.Clear(patient);
             foreach (var i in rows)
             {
-                var row = data.Row(i);
-                for (int j = 0; j < raw.Length; j++)
-                {
-                    raw[j] = dp.FeatureBounds[j].Clip(row[j]);
-                }
-
                 double w = Math.Min(data.Weight(i), b.MaxWeight);
                 double y = GlmPrivacy.ClipResponse(spec, data.Y[i]);
                 double o = GlmPrivacy.ClipOffset(spec, data.OffsetAt(i));
@@ -271,6 +265,7 @@ public static class GlmNode
                     continue;
                 }
 
+                dp.ClipFeatures(data.Row(i), raw); // after the moments round's continue: it uses no features
                 std.Standardize(raw, x);
                 double eta = o;
                 for (int j = 0; j < p; j++)

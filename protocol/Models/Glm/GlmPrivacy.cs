@@ -81,6 +81,15 @@ public sealed record GlmPrivacy
     /// <summary>ρ of one aggregation.</summary>
     public double RoundRho => Rho / Rounds;
 
+    /// <summary>A row's raw features clipped to their declared bounds (the first step of every DP statistic on a row).</summary>
+    public void ClipFeatures(ReadOnlySpan<double> row, Span<double> into)
+    {
+        for (int j = 0; j < into.Length; j++)
+        {
+            into[j] = FeatureBounds[j].Clip(row[j]);
+        }
+    }
+
     /// <summary>x̃ = (x − (lo + hi)/2)/((hi − lo)/2) ∈ [−1, 1]: the design scale under DP, from public bounds only.</summary>
     public GlmStandardization Standardization() =>
         new([.. FeatureBounds.Select(b => (b.Low + b.High) / 2)], [.. FeatureBounds.Select(b => (b.High - b.Low) / 2)]);
