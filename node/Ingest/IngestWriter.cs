@@ -156,7 +156,7 @@ internal readonly record struct GroupKey(UInt128 Value, bool Ownerless) : ICompa
 internal sealed class FactMaterializer(SqliteConnection connection, IngestWriter? held = null) : IDisposable
 {
     private readonly Statements _sql = new(connection);
-    private readonly Dictionary<UInt128, (GroupKey Group, long Version)> _candidates = [];
+    private readonly HashSet<UInt128> _candidates = [];
     private const long CommitEntries = 200_000;
     private long _unchanged;
     private readonly System.Diagnostics.Stopwatch _preparing = new(), _writing = new(), _committing = new();
@@ -348,7 +348,7 @@ internal sealed class FactMaterializer(SqliteConnection connection, IngestWriter
                     if (filter.MayContain(key))
                     {
                         // Stored before under another patient, or seen earlier in this run (or a false positive).
-                        _candidates[key] = (group, EntryCodec.Version(entry.Span));
+                        _candidates.Add(key);
                     }
 
                     filter.Add(key);
@@ -386,7 +386,7 @@ internal sealed class FactMaterializer(SqliteConnection connection, IngestWriter
             foreach (var (offset, length) in EntryCodec.Split(data))
             {
                 var key = EntryCodec.Key(data.AsSpan(offset));
-                if (_candidates.ContainsKey(key))
+                if (_candidates.Contains(key))
                 {
                     holds = true;
                     var version = EntryCodec.Version(data.AsSpan(offset));
@@ -535,7 +535,6 @@ internal sealed class StoredKeyFilter
     private readonly ulong[] _words;
     private readonly int _log2;
     private long _generation;
-    private long _added;
 
     private StoredKeyFilter(int log2, ulong[]? words, long generation)
     {
@@ -573,7 +572,6 @@ internal sealed class StoredKeyFilter
 
     public void Add(UInt128 key)
     {
-        _added++;
         _words[Word(key)] |= Bits(key);
     }
 
