@@ -3,9 +3,12 @@ using FederatedTwin.Scenarios.Mssp;
 namespace FederatedTwin.Scenarios.Tests;
 
 // Hand-computed examples following 42 CFR 425.604-425.610 (CFR text checked in eCFR snapshots, docs/scenarios.md "Source
-// status"). The CMS "Shared Savings and Losses, Assignment and Quality Performance Standard Methodology" worked examples
-// could not be retrieved, so these are NOT the CMS examples; each expected figure is derived in the comment from the
-// rule it exercises, and the 425.604(b) rows and 425.605(h) cases below reproduce the CFR text itself.
+// status"). These are NOT CMS's published worked examples: copies of the CMS "Medicare Shared Savings Program Shared Savings
+// and Losses and Assignment Methodology Specifications" were located (Version 3 Dec 2014, Version 7 Feb 2019, Version 8
+// Aug 2020, Version 9 Feb 2021, COVID-19 specifications Dec 2020; URLs in docs/scenarios.md), but the stored copies this
+// project can read return only each document's title page and revision history, not the calculation sections that hold
+// the examples (re-checked 2026-11-30). Each expected figure below is derived in its comment from the rule it exercises,
+// and the 425.604(b) rows and 425.605(h) cases reproduce the CFR text itself.
 public class MsspSettlementTests
 {
     private static SettlementInput Input(MsspTrack track, int assigned, decimal benchmark, decimal expenditure, bool quality = true,
@@ -221,4 +224,53 @@ public class MsspSettlementTests
     public void Low_revenue_basic_ACO_needs_its_agreement_start_year() =>
         Assert.Equal("agreement-start", Assert.Throws<MsspInputException>(() =>
             MsspSettlement.Settle(Input(MsspTrack.BasicA, 10_000, 12_000m, 11_760m, lowRevenue: true))).Field);
+
+    // Issue #7's three named cases, on BASIC levels where the tests above only covered ENHANCED or the revenue-side cap.
+    // Derived from 42 CFR 425.605(d)(1)(i)(B)(2) and (d)(1)(v)(C)-(D) as amended through 89 FR 98571 (Dec. 9, 2024); not
+    // CMS worked examples (see the note at the top of this file).
+    [Fact]
+    public void Basic_E_loss_year_below_both_caps_shares_30_percent_of_losses_from_the_first_dollar()
+    {
+        // 20,000 x (10,300 - 10,000) = 6,000,000 losses = 3% of 200,000,000 >= fixed MLR 2%; 30% -> 1,800,000.
+        // Cap = min(8% x 50,000,000 = 4,000,000, 4% x 200,000,000 = 8,000,000) = 4,000,000: does not bind.
+        var r = MsspSettlement.Settle(Input(MsspTrack.BasicE, 20_000, 10_000m, 10_300m, msrMlr: MsrMlrChoice.Fixed(0.02m), revenue: 50_000_000m));
+        Assert.Equal(-6_000_000m, r.GrossSavings);
+        Assert.Equal(0.30m, r.LossRate);
+        Assert.Equal(1_800_000m, r.SharedLosses);
+        Assert.Equal(0m, r.SharedSavings);
+        Assert.False(r.CapApplied);
+        Assert.Equal("shared_losses", r.Outcome);
+    }
+
+    [Fact]
+    public void Basic_E_loss_cap_binds_on_the_benchmark_side_when_revenue_is_large()
+    {
+        // Losses 10,000 x 2,000 = 20,000,000 (20%); 30% -> 6,000,000. Cap = min(8% x 100,000,000 = 8,000,000,
+        // 4% x 100,000,000 = 4,000,000) = 4,000,000: the benchmark-based limit binds (the BASIC C test binds on revenue).
+        var r = MsspSettlement.Settle(Input(MsspTrack.BasicE, 10_000, 10_000m, 12_000m, msrMlr: MsrMlrChoice.Fixed(0.02m), revenue: 100_000_000m));
+        Assert.Equal(4_000_000m, r.SharedLosses);
+        Assert.True(r.CapApplied);
+    }
+
+    [Fact]
+    public void Basic_A_savings_are_limited_to_10_percent_of_the_benchmark()
+    {
+        // Savings 10,000 x 3,000 = 30,000,000 (30% >= MSR 3.0%); 40% -> 12,000,000 > 10% x 100,000,000 = 10,000,000.
+        var r = MsspSettlement.Settle(Input(MsspTrack.BasicA, 10_000, 10_000m, 7_000m));
+        Assert.Equal(0.40m, r.SharingRate);
+        Assert.Equal(10_000_000m, r.SharedSavings);
+        Assert.True(r.CapApplied);
+    }
+
+    [Fact]
+    public void Two_sided_savings_below_the_elected_MSR_earn_nothing_and_owe_nothing()
+    {
+        // BASIC D, fixed MSR/MLR 1.5%; savings 100 x 10,000 = 1,000,000 = 1% < 1.5%.
+        var r = MsspSettlement.Settle(Input(MsspTrack.BasicD, 10_000, 10_000m, 9_900m, msrMlr: MsrMlrChoice.Fixed(0.015m), revenue: 30_000_000m));
+        Assert.Equal(0.015m, r.Msr);
+        Assert.Equal(0.015m, r.Mlr);
+        Assert.Equal(0m, r.SharedSavings);
+        Assert.Equal(0m, r.SharedLosses);
+        Assert.Equal("savings_below_msr", r.Outcome);
+    }
 }

@@ -11,8 +11,9 @@ namespace FederatedTwin.Scenarios.Mssp;
 /// its table only as a graphic (er31de18.024.gif, 83 FR 67816) that the snapshot does not carry; a secondary source
 /// (Milliman, "MSSP minimum savings/(loss) rates") gives its range as 2.0%–12.2%, i.e. extra rows below 5,000 assigned,
 /// which 425.110(a) excludes here. ASSUMPTION: its rows from 5,000 up equal 425.604(b). The CFR gives only the rate at
-/// each band's low and high end ("sliding scale"); linear interpolation between them, unrounded, is an ASSUMPTION (the
-/// methodology specification that would state the interpolation and rounding was not reachable).
+/// each band's low and high end ("sliding scale"); linear interpolation between them, unrounded, is an ASSUMPTION (CMS's
+/// methodology specifications would state the interpolation and rounding; copies were located, docs/scenarios.md, but only
+/// their title pages and revision histories could be read here).
 /// </summary>
 public static class MinimumSavingsRate
 {

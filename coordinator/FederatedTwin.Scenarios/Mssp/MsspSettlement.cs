@@ -4,7 +4,8 @@ namespace FederatedTwin.Scenarios.Mssp;
 /// Performance-year settlement of the Medicare Shared Savings Program for performance year 2025:
 /// savings or losses against the updated benchmark, MSR/MLR, sharing or loss rate by quality, payment limit and loss caps.
 /// Implements 42 CFR 425.604(b), 425.605(b)–(d) (BASIC), 425.610(b)–(d) (ENHANCED) and 425.512 (quality).
-/// Money is decimal and unrounded: CMS's rounding conventions in the methodology specification were not available to check.
+/// Money is decimal and unrounded: CMS's rounding conventions in the methodology specifications could not be read (only their
+/// title pages and revision histories were retrievable; docs/scenarios.md).
 /// </summary>
 public static class MsspSettlement
 {
