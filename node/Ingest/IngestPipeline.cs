@@ -93,13 +93,15 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
             var reduction = new Reduction(currentYear, sensitiveCodes, policy?.SensitiveCodesFingerprint?[..16]);
             using var writer = new IngestWriter(connection, memoryMegabytes * 1024L * 1024L);
 
+            var batches = new BatchPool();
+            var chunks = new ChunkPool();
             var writing = new Stopwatch();
             var waiting = new Stopwatch();
-            void Write(ParsedLine[] batch)
+            void Write(Batch batch)
             {
                 writing.Start();
                 using var transaction = connection.BeginTransaction();
-                foreach (var parsed in batch)
+                foreach (var parsed in batch.Parsed.AsSpan(0, batch.Count))
                 {
                     read++;
                     bytes += parsed.Line.Bytes.Length + 1;
@@ -120,33 +122,41 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
                 transaction.Commit();
                 writing.Stop();
                 progress?.Invoke(read, bytes);
+                batches.Return(batch, chunks);
             }
 
-            ParsedLine[] Wait(Task<ParsedLine[]> task)
+            Batch Wait(Batch batch)
             {
                 waiting.Start();
-                var result = task.GetAwaiter().GetResult();
+                batch.Done.Wait();
                 waiting.Stop();
-                return result;
+                if (batch.Error is { } error)
+                {
+                    System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error); // as itself, with its stack
+                }
+
+                return batch;
             }
 
-            // Lines are read and batches parsed ahead (a bounded queue: memory stays flat) while this
-            // thread writes them in order: the writer is the one serial stage.
+            // Lines are read and batches parsed ahead while this thread writes them in order: the writer is
+            // the one serial stage. The reader and the parse workers have threads of their own, and a worker
+            // takes whole batches: on a small machine, a batch split across pool threads left them spinning
+            // at every batch's end, and the queue bounds what is in flight (memory stays flat).
             var prologue = started.Elapsed.TotalSeconds;
-            using var queue = new System.Collections.Concurrent.BlockingCollection<Task<ParsedLine[]>>(boundedCapacity: 2);
+            using var work = new System.Collections.Concurrent.BlockingCollection<Batch>(boundedCapacity: Cores + 1);
+            using var ordered = new System.Collections.Concurrent.BlockingCollection<Batch>(boundedCapacity: Cores + 2);
             using var stop = new CancellationTokenSource();
-            // The reader gets its own thread: it blocks on the bounded queue, and a pool thread blocked there
-            // would leave the parse stage one worker short on a small machine.
             var reader = Task.Factory.StartNew(() =>
             {
                 try
                 {
                     long first = 0;
-                    foreach (var batch in Batches(files))
+                    foreach (var batch in Batches(files, batches, chunks))
                     {
-                        var version = (runId << 40) + first;
-                        first += batch.Length;
-                        queue.Add(Task.Run(() => ParseBatch(batch, version, reduction)), stop.Token);
+                        batch.Version = (runId << 40) + first;
+                        first += batch.Count;
+                        ordered.Add(batch, stop.Token); // first: a batch is queued for the writer before any worker can finish it
+                        work.Add(batch, stop.Token);
                     }
                 }
                 catch (OperationCanceledException) when (stop.IsCancellationRequested)
@@ -155,15 +165,31 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
                 }
                 finally
                 {
-                    queue.CompleteAdding();
+                    work.CompleteAdding();
+                    ordered.CompleteAdding();
                 }
             }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+            var workers = Enumerable.Range(0, Cores).Select(_ => Task.Factory.StartNew(() =>
+            {
+                var parser = Rent();
+                try
+                {
+                    foreach (var batch in work.GetConsumingEnumerable())
+                    {
+                        ParseBatch(parser, batch, reduction);
+                    }
+                }
+                finally
+                {
+                    _parsers.Add(parser);
+                }
+            }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)).ToArray();
             var written = false;
             try
             {
-                foreach (var parsed in queue.GetConsumingEnumerable())
+                foreach (var batch in ordered.GetConsumingEnumerable())
                 {
-                    Write(Wait(parsed));
+                    Write(Wait(batch));
                 }
 
                 written = true;
@@ -172,10 +198,12 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
             {
                 if (!written)
                 {
-                    // A writer that fails (a full disk, say) releases the reader instead of leaving it blocked on the queue.
+                    // A writer that fails (a full disk, say) releases the reader instead of leaving it blocked on a queue.
                     stop.Cancel();
                     reader.ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default).Wait();
                 }
+
+                Task.WaitAll(workers);
             }
 
             reader.GetAwaiter().GetResult(); // a read error (the reader's) surfaces here as itself
@@ -278,41 +306,119 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
         }
     }
 
-    private static IEnumerable<SourceLine[]> Batches(IReadOnlyList<string> files)
+    /// <summary>The lines in batches, each carrying the read buffers retired while it filled (returned once it is written).</summary>
+    private static IEnumerable<Batch> Batches(IReadOnlyList<string> files, BatchPool pool, ChunkPool chunks)
     {
-        var batch = new List<SourceLine>(BatchLines);
+        var batch = pool.Rent();
         foreach (var file in files)
         {
             var sourceHash = IngestSources.ContentHash(file);
-            foreach (var line in IngestSources.Read(file, sourceHash))
+            foreach (var line in IngestSources.Read(file, sourceHash, chunks))
             {
-                batch.Add(line);
+                batch.Lines[batch.Count++] = line;
                 if (batch.Count == BatchLines)
                 {
-                    yield return [.. batch];
-                    batch.Clear();
+                    batch.Chunks = chunks.TakeRetired();
+                    yield return batch;
+                    batch = pool.Rent();
                 }
             }
         }
 
+        batch.Chunks = chunks.TakeRetired();
         if (batch.Count > 0)
         {
-            yield return [.. batch];
+            yield return batch;
         }
     }
 
     /// <summary>For `bench ingest --stages`: the parallel stage alone over these lines (nothing is stored).</summary>
-    internal int ReduceOnly(SourceLine[] lines) => ParseBatch(lines, 0, new Reduction(DateTime.UtcNow.Year, CodeList.Sensitive, null)).Length;
-
-    private ParsedLine[] ParseBatch(SourceLine[] lines, long version, Reduction reduction)
+    internal int ReduceOnly(SourceLine[] lines)
     {
-        var parsed = new ParsedLine[lines.Length];
-        Parallel.For(0, lines.Length, new ParallelOptions { MaxDegreeOfParallelism = Cores }, Rent, (i, _, parser) =>
+        var batch = new Batch(lines.Length);
+        lines.CopyTo(batch.Lines, 0);
+        batch.Count = lines.Length;
+        var reduction = new Reduction(DateTime.UtcNow.Year, CodeList.Sensitive, null);
+        using var parsers = new ThreadLocal<LineParser>(Rent, trackAllValues: true);
+        var half = lines.Length / 2;
+        Parallel.Invoke(new ParallelOptions { MaxDegreeOfParallelism = Cores }, () => Reduce(0, half), () => Reduce(half, lines.Length));
+        foreach (var parser in parsers.Values)
         {
-            parsed[i] = parser.Reduce(lines[i], version + i, reduction);
-            return parser;
-        }, _parsers.Add);
-        return parsed;
+            _parsers.Add(parser);
+        }
+
+        return lines.Length;
+
+        void Reduce(int from, int to)
+        {
+            for (var i = from; i < to; i++)
+            {
+                batch.Parsed[i] = parsers.Value!.Reduce(lines[i], i, reduction);
+            }
+        }
+    }
+
+    /// <summary>One worker parses a whole batch; a failure is the batch's, reported when the writer reaches it.</summary>
+    private static void ParseBatch(LineParser parser, Batch batch, Reduction reduction)
+    {
+        try
+        {
+            for (var i = 0; i < batch.Count; i++)
+            {
+                batch.Parsed[i] = parser.Reduce(batch.Lines[i], batch.Version + i, reduction);
+            }
+        }
+        catch (Exception e)
+        {
+            batch.Error = e;
+        }
+        finally
+        {
+            batch.Done.Set();
+        }
+    }
+
+    /// <summary>
+    /// A batch of lines and their parsed form. Reused once written (with <see cref="BatchPool"/>): the arrays are
+    /// large enough to live on the large-object heap, and a new pair per batch made the heap grow by a
+    /// megabyte every few thousand lines.
+    /// </summary>
+    private sealed class Batch(int capacity)
+    {
+        public SourceLine[] Lines { get; } = new SourceLine[capacity];
+
+        public ParsedLine[] Parsed { get; } = new ParsedLine[capacity];
+
+        public int Count { get; set; }
+
+        /// <summary>The version of its first line (the run and the line's position in it).</summary>
+        public long Version { get; set; }
+
+        /// <summary>Read buffers no later batch uses: free once this batch is written.</summary>
+        public List<byte[]>? Chunks { get; set; }
+
+        /// <summary>Set by the worker that parsed it (no spinning: on two cores a spinning waiter takes a parser's core).</summary>
+        public ManualResetEventSlim Done { get; } = new(false, spinCount: 1);
+
+        public Exception? Error { get; set; }
+    }
+
+    private sealed class BatchPool
+    {
+        private readonly System.Collections.Concurrent.ConcurrentBag<Batch> _free = [];
+
+        public Batch Rent() => _free.TryTake(out var batch) ? batch : new Batch(BatchLines);
+
+        /// <summary>The batch is written: its lines' buffers and the batch itself are reused (references cleared, so nothing it held outlives it).</summary>
+        public void Return(Batch batch, ChunkPool chunks)
+        {
+            chunks.Return(batch.Chunks);
+            Array.Clear(batch.Lines, 0, batch.Count);
+            Array.Clear(batch.Parsed, 0, batch.Count);
+            (batch.Count, batch.Chunks, batch.Error) = (0, null, null);
+            batch.Done.Reset();
+            _free.Add(batch);
+        }
     }
 
     /// <summary>One thread's parsers and keyed hasher (none is thread-safe).</summary>

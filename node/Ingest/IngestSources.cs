@@ -58,23 +58,28 @@ public static class IngestSources
 
     public static bool IsBundleFile(string file) => file.EndsWith(".json", StringComparison.OrdinalIgnoreCase);
 
-    public static IEnumerable<SourceLine> Read(string file, string sourceHash) =>
-        IsBundleFile(file) ? BundleEntries(file, sourceHash) : NdjsonLines(file, sourceHash);
+    /// <summary>
+    /// The lines of a file. Without a pool, a line stays valid for as long as it is referenced; with one, the
+    /// read buffers come from the pool and are handed to <see cref="ChunkPool.Retire"/> once the reader has cut
+    /// their last line, and the caller returns them when it no longer uses any line yielded before that.
+    /// </summary>
+    public static IEnumerable<SourceLine> Read(string file, string sourceHash, ChunkPool? pool = null) =>
+        IsBundleFile(file) ? BundleEntries(file, sourceHash) : NdjsonLines(file, sourceHash, pool);
 
     /// <summary>Lines are cut from chunks of this size, which they share (no array per line).</summary>
-    private const int ChunkBytes = 1 << 20;
+    internal const int ChunkBytes = 1 << 20;
 
     /// <summary>
-    /// Lines as slices of large read buffers: a buffer is never reused, so a line stays valid for as long as
-    /// a batch holds it, and the garbage collector sees one large array per megabyte instead of one small
-    /// one per line (which the batches in flight kept alive long enough to be copied between generations).
+    /// Lines as slices of large read buffers, and the garbage collector sees one large array per megabyte instead
+    /// of one small one per line (which the batches in flight kept alive long enough to be copied between
+    /// generations). Without a pool a buffer is never reused; with one, it is retired when the reader moves on.
     /// A line that does not end in its buffer moves, alone, to the start of the next one.
     /// </summary>
-    private static IEnumerable<SourceLine> NdjsonLines(string file, string sourceHash)
+    private static IEnumerable<SourceLine> NdjsonLines(string file, string sourceHash, ChunkPool? pool)
     {
         using var raw = File.OpenRead(file);
         using Stream stream = file.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) ? new GZipStream(raw, CompressionMode.Decompress) : raw;
-        var chunk = new byte[ChunkBytes];
+        var chunk = pool?.Rent() ?? new byte[ChunkBytes];
         int filled = 0, start = 0;
         long lineNumber = 0, chunkOffset = 0, oversizedStart = 0;
         var oversized = false;
@@ -111,7 +116,8 @@ public static class IngestSources
                 {
                     oversized = true;
                     oversizedStart = chunkOffset + start;
-                    chunk = new byte[ChunkBytes]; // lines already cut from this one may still be in use
+                    pool?.Retire(chunk); // lines already cut from this one may still be in use
+                    chunk = pool?.Rent() ?? new byte[ChunkBytes];
                 }
 
                 chunkOffset += filled;
@@ -124,9 +130,11 @@ public static class IngestSources
                 continue; // room left in this buffer
             }
 
-            var next = new byte[Math.Min(Math.Max(ChunkBytes, partial * 2), MaxLineBytes + ChunkBytes)];
+            var size = Math.Min(Math.Max(ChunkBytes, partial * 2), MaxLineBytes + ChunkBytes);
+            var next = size == ChunkBytes && pool is not null ? pool.Rent() : new byte[size];
             chunk.AsSpan(start, partial).CopyTo(next);
             chunkOffset += start;
+            pool?.Retire(chunk);
             chunk = next;
             filled = partial;
             start = 0;
@@ -142,6 +150,8 @@ public static class IngestSources
                 ? new SourceLine(sourceHash, lineNumber + 1, chunkOffset + start, ReadOnlyMemory<byte>.Empty, true)
                 : new SourceLine(sourceHash, lineNumber + 1, chunkOffset + start, chunk.AsMemory(from, length), false);
         }
+
+        pool?.Retire(chunk);
     }
 
     /// <summary>The line between start and end (exclusive), without a final carriage return.</summary>
@@ -225,5 +235,49 @@ public static class IngestSources
         }
 
         return true;
+    }
+}
+
+/// <summary>
+/// Read buffers for one reader and its consumer: the reader rents them and retires each once it has cut its
+/// last line; the consumer takes the retired ones with the batch of lines it hands on (every line of a retired
+/// buffer was yielded before it was retired) and returns them when that batch is done with. Reusing them keeps
+/// the ingest from allocating its whole input again on the large-object heap, whose growth sets off full
+/// collections. Buffers of any other size (a long line's) are left to the garbage collector.
+/// </summary>
+public sealed class ChunkPool(int capacity = 64)
+{
+    private readonly System.Collections.Concurrent.ConcurrentBag<byte[]> _free = [];
+    private List<byte[]> _retired = [];
+
+    /// <summary>The reader's side: a buffer of <see cref="IngestSources.ChunkBytes"/>.</summary>
+    public byte[] Rent() => _free.TryTake(out var chunk) ? chunk : new byte[IngestSources.ChunkBytes];
+
+    /// <summary>The reader's side: no line will be cut from this buffer any more.</summary>
+    public void Retire(byte[] chunk) => _retired.Add(chunk);
+
+    /// <summary>The reader's thread, between lines: the buffers retired so far (to travel with the lines handed on).</summary>
+    public List<byte[]>? TakeRetired()
+    {
+        if (_retired.Count == 0)
+        {
+            return null;
+        }
+
+        var taken = _retired;
+        _retired = [];
+        return taken;
+    }
+
+    /// <summary>The consumer's side, any thread: nothing uses these buffers' lines any more.</summary>
+    public void Return(List<byte[]>? chunks)
+    {
+        foreach (var chunk in chunks ?? [])
+        {
+            if (chunk.Length == IngestSources.ChunkBytes && _free.Count < capacity)
+            {
+                _free.Add(chunk);
+            }
+        }
     }
 }

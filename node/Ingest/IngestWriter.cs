@@ -269,7 +269,7 @@ internal sealed class FactMaterializer(SqliteConnection connection, IngestWriter
             transaction.Dispose();
             merged.Set();
             checkpointer.ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default).Wait();
-            _sql.Rows($"PRAGMA wal_autocheckpoint={Storage.NodeStore.BulkWalAutocheckpointPages}");
+            _sql.Rows($"PRAGMA wal_autocheckpoint={Storage.NodeStore.BulkWalAutocheckpointPages(connection)}");
         }
 
         producer.GetAwaiter().GetResult(); // the producer's own error surfaces here

@@ -98,11 +98,19 @@ public sealed class NodeStore
 
     private readonly string _connectionString;
 
+    /// <summary>The page size of stores created by this build.</summary>
+    public const int PageSize = 16384;
+
     public NodeStore(string nodeDir)
     {
         Path = System.IO.Path.Combine(nodeDir, "node.db");
         _connectionString = new SqliteConnectionStringBuilder { DataSource = Path, Pooling = true, DefaultTimeout = 30 }.ToString();
         using var connection = Open();
+        // A new store gets 16 KiB pages (SQLite takes the size only before the file has content; an existing
+        // store keeps its own until a VACUUM, docs/operations.md): a patient's row is a blob of a few KiB, and
+        // with the default 4 KiB pages the ingest's merge wrote 2-3 times slower (one WAL frame per page) and
+        // the file was 30% larger. Measured on 21,000 patients' rows (44 MB): 0.56-0.89 s vs 0.25 s.
+        connection.Execute($"PRAGMA page_size={PageSize};");
         connection.Execute("PRAGMA journal_mode=WAL;");
         connection.Execute("CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL)");
         var current = connection.ExecuteScalar<long?>("SELECT MAX(version) FROM schema_version") ?? 0;
@@ -122,6 +130,9 @@ public sealed class NodeStore
 
     public string Path { get; }
 
+    /// <summary>WAL pages a bulk-writing connection lets accumulate before it checkpoints: 64 MB whatever the store's page size.</summary>
+    public static int BulkWalAutocheckpointPages(SqliteConnection connection) => (int)((64L << 20) / connection.ExecuteScalar<long>("PRAGMA page_size"));
+
     public SqliteConnection Open()
     {
         var connection = new SqliteConnection(_connectionString);
@@ -133,16 +144,13 @@ public sealed class NodeStore
     /// <summary>
     /// The ingest's connection: WAL with synchronous=NORMAL (a power cut may lose the last committed
     /// batches, never corrupt the file; the ingest is idempotent, so re-running it restores them), a
-    /// 64 MB page cache for the merge, and checkpoints every 64 MB of WAL rather than every 4 MB (each
+    /// 64 MB page cache for the merge, and checkpoints every 64 MB of WAL rather than every 1,000 pages (each
     /// checkpoint syncs the file; staged batches would otherwise trigger one every few batches).
     /// </summary>
-    /// <summary>WAL pages a bulk-writing connection lets accumulate before it checkpoints (64 MB at 4 KB pages).</summary>
-    public const int BulkWalAutocheckpointPages = 16384;
-
     public SqliteConnection OpenForBulkWrite()
     {
         var connection = Open();
-        connection.Execute($"PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint={BulkWalAutocheckpointPages};");
+        connection.Execute($"PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint={BulkWalAutocheckpointPages(connection)};");
         return connection;
     }
 
