@@ -30,8 +30,12 @@ internal sealed class IngestWriter(SqliteConnection connection, long memoryBytes
         _quarantine.Add([line.SourceHash, line.LineNumber, line.ByteOffset, lineHmac, reason.Code, reason.Text, DateTimeOffset.UtcNow.ToString("O")]);
 
     /// <summary>Buffers an entry for its group (a patient's pseudonym, or a group of resources no patient owns).</summary>
+    /// <summary>Entries staged by this run so far (sizes the merge's key filter).</summary>
+    public long StagedEntries { get; private set; }
+
     public void Stage(GroupKey group, byte[] entry)
     {
+        StagedEntries++;
         var buffer = _parts[group.Partition] ??= new MemoryStream(4096);
         Span<byte> head = stackalloc byte[GroupKey.Size];
         group.Write(head);
@@ -157,6 +161,23 @@ internal sealed class FactMaterializer(SqliteConnection connection, IngestWriter
 {
     private readonly Statements _sql = new(connection);
     private readonly HashSet<UInt128> _candidates = [];
+
+    // This run's new keys, kept exactly up to a bound (about 30 bytes each) and added to the filter only at the end:
+    // a key seen twice in the run is then found without a false positive, and a first ingest into an empty store
+    // has no candidates at all (with the run's keys in the filter as they came, some 2% of them were false
+    // positives, and any one costs a scan of every patient's row). Past the bound, keys go to the filter directly.
+    private readonly HashSet<UInt128> _runKeys = new((int)Math.Min(held?.StagedEntries ?? 0, ExactRunKeys), RandomKeys.Instance);
+    private const int ExactRunKeys = 2_000_000;
+
+    /// <summary>Keys are HMAC outputs: their low bits are already a uniform hash.</summary>
+    private sealed class RandomKeys : IEqualityComparer<UInt128>
+    {
+        public static readonly RandomKeys Instance = new();
+
+        public bool Equals(UInt128 x, UInt128 y) => x == y;
+
+        public int GetHashCode(UInt128 key) => (int)(ulong)key;
+    }
     private const long CommitEntries = 200_000;
     private long _unchanged;
     private readonly System.Diagnostics.Stopwatch _preparing = new(), _writing = new(), _committing = new();
@@ -175,7 +196,7 @@ internal sealed class FactMaterializer(SqliteConnection connection, IngestWriter
             return new MergeResult(0, 0);
         }
 
-        var filter = StoredKeyFilter.Load(connection, _sql);
+        var filter = StoredKeyFilter.Load(connection, _sql, held?.StagedEntries ?? 0);
         var empty = _sql.Scalar("SELECT EXISTS(SELECT 1 FROM patient_facts)") is 0L; // a first ingest looks nothing up
         var updated = new HashSet<string>(StringComparer.Ordinal);
         using var reading = new SqliteConnection(connection.ConnectionString);
@@ -287,6 +308,12 @@ internal sealed class FactMaterializer(SqliteConnection connection, IngestWriter
             moves.Commit();
         }
 
+        foreach (var key in _runKeys)
+        {
+            filter.Add(key);
+        }
+
+        _runKeys.Clear();
         filter.Save(_sql);
         return new MergeResult(_unchanged, updated.Count);
     }
@@ -345,13 +372,20 @@ internal sealed class FactMaterializer(SqliteConnection connection, IngestWriter
                 }
                 else
                 {
-                    if (filter.MayContain(key))
+                    if (filter.MayContain(key) || _runKeys.Contains(key))
                     {
-                        // Stored before under another patient, or seen earlier in this run (or a false positive).
+                        // Stored before under another patient (or a false positive), or seen earlier in this run.
                         _candidates.Add(key);
                     }
 
-                    filter.Add(key);
+                    if (_runKeys.Count < ExactRunKeys)
+                    {
+                        _runKeys.Add(key);
+                    }
+                    else
+                    {
+                        filter.Add(key);
+                    }
                     index[key] = entries.Count;
                     entries.Add(entry);
                 }
@@ -543,20 +577,21 @@ internal sealed class StoredKeyFilter
         _generation = generation;
     }
 
-    public static StoredKeyFilter Load(SqliteConnection connection, Statements sql)
+    /// <summary>The saved filter, or one rebuilt from the store's keys, sized for the keys stored and those incoming.</summary>
+    public static StoredKeyFilter Load(SqliteConnection connection, Statements sql, long incoming)
     {
         var generation = sql.Scalar("SELECT value FROM store_meta WHERE key='generation'") as long? ?? 0;
         var saved = sql.Rows("SELECT value, data FROM store_meta WHERE key='key_filter_blocked'").FirstOrDefault();
         var keys = sql.Scalar("SELECT COALESCE(SUM(entries), 0) FROM patient_facts") as long? ?? 0;
-        var log2 = Math.Clamp(64 - (int)ulong.LeadingZeroCount((ulong)Math.Max(1, (keys * 2 + 100_000) * 24)), MinBits, MaxBits);
-        if (saved is [long savedGeneration, byte[] data] && savedGeneration == generation && data.Length * 8L >= 1L << log2 && (data.Length & (data.Length - 1)) == 0)
+        var log2 = Math.Clamp(64 - (int)ulong.LeadingZeroCount((ulong)Math.Max(1, (((keys + incoming) * 2) + 100_000) * 24)), MinBits, MaxBits);
+        if (saved is [long savedGeneration, byte[] data] && savedGeneration == generation && data.Length * 16L >= 1L << log2 && (data.Length & (data.Length - 1)) == 0)
         {
             var words = new ulong[data.Length / 8];
             Buffer.BlockCopy(data, 0, words, 0, data.Length);
             return new StoredKeyFilter(System.Numerics.BitOperations.Log2((ulong)data.Length * 8), words, generation);
         }
 
-        // Missing, stale or too small for the store: rebuild from every stored key.
+        // Missing, stale or under half the size the store and the run call for (then over ~1% false positives): rebuild from every stored key.
         var filter = new StoredKeyFilter(log2, null, generation);
         foreach (var row in sql.Column("SELECT data FROM patient_facts"))
         {

@@ -168,6 +168,24 @@ public sealed class IngestTests
     }
 
     [Fact]
+    public void A_resource_twice_in_one_export_under_two_patients_is_stored_once_under_the_later_one()
+    {
+        // The merge tracks a run's keys exactly (not through the Bloom filter), so this is found without a false positive.
+        static string Patient(string id) => "{\"resourceType\":\"Patient\",\"id\":\"" + id + "\",\"gender\":\"male\",\"birthDate\":\"1950-03-04\"}";
+        static string Condition(string id, string patient) => "{\"resourceType\":\"Condition\",\"id\":\"" + id + "\",\"code\":{\"coding\":[{\"system\":\"http://snomed.info/sct\",\"code\":\"88805009\"}]},\"subject\":{\"reference\":\"Patient/" + patient + "\"},\"onsetDateTime\":\"2021-02-01T00:00:00Z\"}";
+        var export = DataTestSupport.TempDir("twice-in-run");
+        File.WriteAllText(Path.Combine(export, "Patient.000.ndjson"), Patient("p1") + "\n" + Patient("p2") + "\n");
+        File.WriteAllText(Path.Combine(export, "Condition.000.ndjson"), Condition("c1", "p1") + "\n" + Condition("c9", "p1") + "\n");
+        File.WriteAllText(Path.Combine(export, "Condition.001.ndjson"), Condition("c9", "p2") + "\n");
+        using var node = NodeDirectory.OpenOrInitialize(DataTestSupport.TempDir("twice-in-run-node"));
+        var summary = DataTestSupport.Ingest(node, export);
+        Assert.Equal(5, summary.Accepted);
+        var heartFailure = new Features.FeatureBuilder(node.Store).All().Where(r => r.Values["year"] == 2021).Select(r => r.Values["heart_failure"]).ToList();
+        Assert.Equal([1.0, 1.0], heartFailure); // p1 keeps c1, p2 has c9
+        Assert.Equal(4L, node.Store.Read(c => c.ExecuteScalar<long>("SELECT SUM(entries) FROM patient_facts")));
+    }
+
+    [Fact]
     public void Entries_staged_by_an_earlier_version_with_the_group_as_text_are_merged_by_the_next_run()
     {
         var export = DataTestSupport.TempDir("staged-text");
