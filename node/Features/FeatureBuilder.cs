@@ -40,18 +40,20 @@ public sealed class FeatureBuilder(NodeStore store)
             """;
         using var reader = command.ExecuteReader();
 
-        // Patients are independent: a chunk at a time is computed on all cores and yielded in order.
-        var chunk = new List<(string Pseudonym, string? Sex, int? Deceased, int? BirthYear, bool NinetyPlus, byte[] Data)>(ChunkPatients);
+        // Patients are independent: a chunk at a time is computed on all cores and yielded in order, while this
+        // thread reads the next chunk from the store.
+        Task<IEnumerable<PatientYear>[]>? pending = null;
         while (true)
         {
-            var more = reader.Read();
-            if (more)
+            var chunk = new List<(string Pseudonym, string? Sex, int? Deceased, int? BirthYear, bool NinetyPlus, byte[] Data)>(ChunkPatients);
+            var more = true;
+            while (chunk.Count < ChunkPatients && (more = reader.Read()))
             {
                 chunk.Add((reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetInt32(2),
                     reader.IsDBNull(3) ? null : reader.GetInt32(3), reader.GetInt64(4) != 0, (byte[])reader[5]));
             }
 
-            if (chunk.Count == ChunkPatients || (!more && chunk.Count > 0))
+            var computing = chunk.Count == 0 ? null : Task.Run(() =>
             {
                 var rows = new IEnumerable<PatientYear>[chunk.Count];
                 Parallel.For(0, chunk.Count, i =>
@@ -61,8 +63,11 @@ public sealed class FeatureBuilder(NodeStore store)
                     EntryCodec.ReadFacts(p.Data, allowedSensitive, facts);
                     rows[i] = ForPatient(p.Pseudonym, p.Sex, p.Deceased, p.BirthYear, p.NinetyPlus, facts, lastYear);
                 });
-                chunk.Clear();
-                foreach (var patient in rows)
+                return rows;
+            });
+            if (pending is not null)
+            {
+                foreach (var patient in pending.GetAwaiter().GetResult())
                 {
                     foreach (var row in patient)
                     {
@@ -71,9 +76,21 @@ public sealed class FeatureBuilder(NodeStore store)
                 }
             }
 
-            if (!more)
+            pending = computing;
+            if (!more || pending is null)
             {
-                yield break;
+                break;
+            }
+        }
+
+        if (pending is not null)
+        {
+            foreach (var patient in pending.GetAwaiter().GetResult())
+            {
+                foreach (var row in patient)
+                {
+                    yield return row;
+                }
             }
         }
     }
