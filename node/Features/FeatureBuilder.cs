@@ -59,7 +59,8 @@ public sealed class FeatureBuilder(NodeStore store)
                 Parallel.For(0, chunk.Count, i =>
                 {
                     var p = chunk[i];
-                    var facts = new List<StoredFact>();
+                    var facts = t_facts ??= new List<StoredFact>(256);
+                    facts.Clear();
                     EntryCodec.ReadFacts(p.Data, allowedSensitive, facts);
                     rows[i] = ForPatient(p.Pseudonym, p.Sex, p.Deceased, p.BirthYear, p.NinetyPlus, facts, lastYear);
                 });
@@ -172,6 +173,14 @@ public sealed class FeatureBuilder(NodeStore store)
     private static readonly int Esrd = FeatureSchema.Conditions.Count;
     private const int Years = FeatureSchema.LastYear - FeatureSchema.FirstYear + 1;
 
+    // Per-thread scratch for ForPatient (neither outlives the call): patients are computed in parallel, and these
+    // were a new list and array per patient.
+    [ThreadStatic]
+    private static List<StoredFact>? t_facts;
+
+    [ThreadStatic]
+    private static YearTotals[]? t_years;
+
     private static IEnumerable<PatientYear> ForPatient(string pseudonym, string? sex, int? deceased, int? birthYear, bool ninetyPlus, IReadOnlyList<StoredFact> facts, int lastYear)
     {
         var firstAged = ninetyPlus ? FeatureSchema.FirstYear : birthYear is { } b && b <= FeatureSchema.LastYear ? Math.Max(b, FeatureSchema.FirstYear) : (int?)null;
@@ -183,7 +192,8 @@ public sealed class FeatureBuilder(NodeStore store)
         // One pass over the facts into per-year totals (in the facts' order, so sums are the same as summing each year's list).
         var onset = new int[ConditionIndex.Count];
         Array.Fill(onset, int.MaxValue);
-        var years = new YearTotals[Years];
+        var years = t_years ??= new YearTotals[Years];
+        Array.Clear(years);
         int minAll = int.MaxValue, minUse = int.MaxValue;
         foreach (var f in facts)
         {
@@ -341,7 +351,7 @@ public sealed class FeatureBuilder(NodeStore store)
     {
         var consents = stored
             .Where(k => k.Status == "active")
-            .Select(k => (k.Scope, k.Year, Rules: JsonSerializer.Deserialize<List<ConsentRule>>(k.RulesJson) ?? []))
+            .Select(k => (k.Scope, k.Year, Rules: (JsonSerializer.Deserialize<List<ConsentRule>>(k.RulesJson) ?? []).OrderBy(r => r.Depth).ToList())) // outer provisions first, once (not per purpose and year)
             .ToList();
         if (consents.Count == 0)
         {
@@ -359,7 +369,7 @@ public sealed class FeatureBuilder(NodeStore store)
                 foreach (var consent in winners)
                 {
                     string? s = null;
-                    foreach (var rule in consent.Rules.OrderBy(r => r.Depth))
+                    foreach (var rule in consent.Rules)
                     {
                         var covers = (rule.Purposes.Count == 0 || rule.Purposes.Contains(purpose)) && (rule.FromYear is null || rule.FromYear <= year) && (rule.ToYear is null || year <= rule.ToYear);
                         if (covers)

@@ -347,7 +347,7 @@ internal sealed class FactMaterializer(SqliteConnection connection, IngestWriter
         foreach (var group in groups.Keys.Order())
         {
             var incoming = groups[group];
-            var entries = empty ? [] : Load(readSql, group.ToString());
+            var entries = empty ? new List<ReadOnlyMemory<byte>>(incoming.Count) : Load(readSql, group.ToString());
             var index = new Dictionary<UInt128, int>(entries.Count + incoming.Count);
             for (var i = 0; i < entries.Count; i++)
             {

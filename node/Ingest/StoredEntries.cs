@@ -59,6 +59,9 @@ public static class EntryCodec
 
     [ThreadStatic]
     private static BinaryWriter? _writer;
+
+    [ThreadStatic]
+    private static List<StoredFact>? _facts;
     private const byte TagNone = 0, TagFacts = 1, TagPatient = 2, TagConsent = 3;
 
     /// <summary>
@@ -271,7 +274,8 @@ public static class EntryCodec
     /// <summary>The facts a resource contributes (sensitive ones flagged with their category, 42 CFR Part 2 and the site's lists).</summary>
     private static List<StoredFact> Facts(ClinicalRecord record, CodeList sensitiveCodes)
     {
-        var facts = new List<StoredFact>(2);
+        var facts = _facts ??= new List<StoredFact>(4); // per thread, reused: the caller writes them out before the next line
+        facts.Clear();
         string? label = null;
         foreach (var l in record.SecurityLabels)
         {
