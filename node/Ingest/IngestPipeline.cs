@@ -29,7 +29,7 @@ public sealed record IngestSummary(long LinesRead, long Accepted, long Quarantin
 }
 
 /// <summary>A line after the parallel stage: parsed, keyed, reduced to its stored entry (the writer only writes).</summary>
-internal readonly record struct ParsedLine(SourceLine Line, string? Type, QuarantineReason? Reason, string? LineHmac, GroupKey Group, byte[]? Entry);
+internal readonly record struct ParsedLine(SourceLine Line, string? Type, QuarantineReason? Reason, string? LineHmac, GroupKey Group, ReadOnlyMemory<byte> Entry);
 
 /// <summary>
 /// FHIR in, de-identified facts out. Lines are read in order and handed in batches to a parallel
@@ -105,7 +105,7 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
                 {
                     read++;
                     bytes += parsed.Line.Bytes.Length + 1;
-                    if (parsed.Entry is null)
+                    if (parsed.Reason is not null)
                     {
                         quarantined++;
                         reasons[parsed.Reason!.Code] = reasons.GetValueOrDefault(parsed.Reason.Code) + 1;
@@ -115,7 +115,7 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
 
                     accepted++;
                     perType[parsed.Type!] = perType.GetValueOrDefault(parsed.Type!) + 1;
-                    writer.Stage(parsed.Group, parsed.Entry!);
+                    writer.Stage(parsed.Group, parsed.Entry.Span);
                 }
 
                 writer.Flush();
@@ -341,7 +341,8 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
         var reduction = new Reduction(DateTime.UtcNow.Year, CodeList.Sensitive, null);
         using var parsers = new ThreadLocal<LineParser>(Rent, trackAllValues: true);
         var half = lines.Length / 2;
-        Parallel.Invoke(new ParallelOptions { MaxDegreeOfParallelism = Cores }, () => Reduce(0, half), () => Reduce(half, lines.Length));
+        var (first, second) = (new EntryArena(), new EntryArena()); // one per thread
+        Parallel.Invoke(new ParallelOptions { MaxDegreeOfParallelism = Cores }, () => Reduce(0, half, first), () => Reduce(half, lines.Length, second));
         foreach (var parser in parsers.Values)
         {
             _parsers.Add(parser);
@@ -349,11 +350,11 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
 
         return lines.Length;
 
-        void Reduce(int from, int to)
+        void Reduce(int from, int to, EntryArena arena)
         {
             for (var i = from; i < to; i++)
             {
-                batch.Parsed[i] = parsers.Value!.Reduce(lines[i], i, reduction);
+                batch.Parsed[i] = parsers.Value!.Reduce(lines[i], i, reduction, arena);
             }
         }
     }
@@ -365,7 +366,7 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
         {
             for (var i = 0; i < batch.Count; i++)
             {
-                batch.Parsed[i] = parser.Reduce(batch.Lines[i], batch.Version + i, reduction);
+                batch.Parsed[i] = parser.Reduce(batch.Lines[i], batch.Version + i, reduction, batch.Arena);
             }
         }
         catch (Exception e)
@@ -388,6 +389,9 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
         public SourceLine[] Lines { get; } = new SourceLine[capacity];
 
         public ParsedLine[] Parsed { get; } = new ParsedLine[capacity];
+
+        /// <summary>Where the lines' entries are encoded (reused with the batch).</summary>
+        public EntryArena Arena { get; } = new();
 
         public int Count { get; set; }
 
@@ -416,6 +420,7 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
             Array.Clear(batch.Lines, 0, batch.Count);
             Array.Clear(batch.Parsed, 0, batch.Count);
             (batch.Count, batch.Chunks, batch.Error) = (0, null, null);
+            batch.Arena.Reset();
             batch.Done.Reset();
             _free.Add(batch);
         }
@@ -438,17 +443,17 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
         /// Parse, key and reduce one line. A resource no patient owns is grouped by its own key, so it is
         /// still recognized on a re-run without a patient to hang it on.
         /// </summary>
-        public ParsedLine Reduce(SourceLine line, long version, Reduction reduction)
+        public ParsedLine Reduce(SourceLine line, long version, Reduction reduction, EntryArena arena)
         {
             var (record, reason) = line.Oversized ? (null, QuarantineReason.Oversized) : Parse(line.Bytes.Span);
             if (record is null)
             {
-                return new ParsedLine(line, null, reason, _hasher.Line(line.Bytes.Span), default, null);
+                return new ParsedLine(line, null, reason, _hasher.Line(line.Bytes.Span), default, default);
             }
 
             var key = _hasher.Resource(record.Type, record.Id);
             var group = record.PatientId is null ? GroupKey.Unowned(key) : GroupKey.Patient(_hasher.PatientKey(record.PatientId));
-            var entry = EntryCodec.Encode(record, key, version, record.PatientId is not null, reduction);
+            var entry = EntryCodec.Encode(record, key, version, record.PatientId is not null, reduction, arena);
             return new ParsedLine(line, record.Type, null, null, group, entry);
         }
     }

@@ -20,8 +20,13 @@ internal sealed class IngestWriter(SqliteConnection connection, long memoryBytes
     /// <summary>Patients are partitioned by the first byte of their pseudonym, so a merge holds 1/256 of a run in memory.</summary>
     public const int Partitions = 256;
 
-    private readonly MemoryStream?[] _parts = new MemoryStream?[Partitions];
-    private readonly List<byte[]>[] _held = [.. Enumerable.Range(0, Partitions).Select(_ => new List<byte[]>())];
+    // Each partition's staged entries, in blocks that grow from 4 KiB to 128 KiB (a small run stays small; a
+    // large one's blocks are allocated straight in the large-object heap, where entries held until the merge
+    // are not copied from generation to generation). An entry never straddles two blocks.
+    private const int FirstBlock = 4096, LargestBlock = 128 * 1024;
+    private readonly byte[]?[] _open = new byte[]?[Partitions];
+    private readonly int[] _used = new int[Partitions];
+    private readonly List<ReadOnlyMemory<byte>>[] _held = [.. Enumerable.Range(0, Partitions).Select(_ => new List<ReadOnlyMemory<byte>>())];
     private readonly List<object?[]> _quarantine = [];
     private readonly Statements _sql = new(connection);
     private long _heldBytes;
@@ -33,14 +38,37 @@ internal sealed class IngestWriter(SqliteConnection connection, long memoryBytes
     /// <summary>Entries staged by this run so far (sizes the merge's key filter).</summary>
     public long StagedEntries { get; private set; }
 
-    public void Stage(GroupKey group, byte[] entry)
+    public void Stage(GroupKey group, ReadOnlySpan<byte> entry)
     {
         StagedEntries++;
-        var buffer = _parts[group.Partition] ??= new MemoryStream(4096);
-        Span<byte> head = stackalloc byte[GroupKey.Size];
-        group.Write(head);
-        buffer.Write(head);
-        buffer.Write(entry);
+        var part = group.Partition;
+        var length = GroupKey.Size + entry.Length;
+        var block = _open[part];
+        if (block is null || _used[part] + length > block.Length)
+        {
+            if (block is not null)
+            {
+                Hold(part);
+            }
+
+            block = _open[part] = new byte[Math.Max(Math.Min(block is null ? FirstBlock : block.Length * 2, LargestBlock), length)];
+        }
+
+        group.Write(block.AsSpan(_used[part]));
+        entry.CopyTo(block.AsSpan(_used[part] + GroupKey.Size));
+        _used[part] += length;
+    }
+
+    /// <summary>The open block's entries join what is held; the rest of the block is used on.</summary>
+    private void Hold(int part)
+    {
+        if (_open[part] is { } block && _used[part] > 0)
+        {
+            _held[part].Add(block.AsMemory(0, _used[part]));
+            _heldBytes += _used[part];
+        }
+
+        (_open[part], _used[part]) = (null, 0);
     }
 
     /// <summary>
@@ -51,17 +79,7 @@ internal sealed class IngestWriter(SqliteConnection connection, long memoryBytes
     /// </summary>
     public void Flush()
     {
-        for (var part = 0; part < Partitions; part++)
-        {
-            if (_parts[part] is { Length: > 0 } buffer)
-            {
-                _held[part].Add(buffer.ToArray());
-                _heldBytes += buffer.Length;
-                buffer.SetLength(0);
-            }
-        }
-
-        if (_heldBytes > memoryBytes)
+        if (_heldBytes + _used.Sum(u => (long)u) > memoryBytes)
         {
             Spill();
         }
@@ -75,9 +93,13 @@ internal sealed class IngestWriter(SqliteConnection connection, long memoryBytes
     }
 
     /// <summary>What is held in memory for a partition, oldest first (after whatever was spilled for it).</summary>
-    public IReadOnlyList<byte[]> Held(int part) => _held[part];
+    public IReadOnlyList<ReadOnlyMemory<byte>> Held(int part)
+    {
+        Hold(part);
+        return _held[part];
+    }
 
-    public IEnumerable<int> HeldPartitions() => Enumerable.Range(0, Partitions).Where(p => _held[p].Count > 0);
+    public IEnumerable<int> HeldPartitions() => Enumerable.Range(0, Partitions).Where(p => _held[p].Count > 0 || _used[p] > 0);
 
     public void Dispose() => _sql.Dispose();
 
@@ -85,9 +107,10 @@ internal sealed class IngestWriter(SqliteConnection connection, long memoryBytes
     {
         for (var part = 0; part < Partitions; part++)
         {
+            Hold(part);
             foreach (var chunk in _held[part])
             {
-                _sql.Execute("INSERT INTO ingest_staging(part, data) VALUES (?, ?)", part, chunk);
+                _sql.Execute("INSERT INTO ingest_staging(part, data) VALUES (?, ?)", part, chunk.ToArray());
             }
 
             _held[part].Clear();
@@ -325,19 +348,19 @@ internal sealed class FactMaterializer(SqliteConnection connection, IngestWriter
     {
         var groups = new Dictionary<GroupKey, List<ReadOnlyMemory<byte>>>();
         long count = 0;
-        foreach (var data in readSql.Column("SELECT data FROM ingest_staging WHERE part=? ORDER BY id", part).Cast<byte[]>().Concat(held?.Held(part) ?? []))
+        foreach (var data in readSql.Column("SELECT data FROM ingest_staging WHERE part=? ORDER BY id", part).Select(d => (ReadOnlyMemory<byte>)(byte[])d!).Concat(held?.Held(part) ?? []))
         {
             for (var offset = 0; offset < data.Length;)
             {
-                var (group, headLength) = GroupKey.Read(data.AsSpan(offset));
+                var (group, headLength) = GroupKey.Read(data.Span[offset..]);
                 offset += headLength;
-                var length = EntryCodec.Length(data.AsSpan(offset));
+                var length = EntryCodec.Length(data.Span[offset..]);
                 if (!groups.TryGetValue(group, out var list))
                 {
                     groups[group] = list = [];
                 }
 
-                list.Add(data.AsMemory(offset, length));
+                list.Add(data.Slice(offset, length));
                 offset += length;
                 count++;
             }

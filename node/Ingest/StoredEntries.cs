@@ -73,7 +73,26 @@ public static class EntryCodec
     /// </summary>
     public static byte[] Encode(ClinicalRecord record, UInt128 key, long version, bool ownedByPatient, Reduction reduction)
     {
-        // One writer per thread, reused: the parallel stage encodes every line.
+        var content = Body(record, ownedByPatient, reduction);
+        var bytes = new byte[HeaderSize + content.Length];
+        WriteHeader(bytes, key, System.IO.Hashing.XxHash128.HashToUInt128(content), version, content.Length);
+        content.CopyTo(bytes.AsSpan(HeaderSize));
+        return bytes;
+    }
+
+    /// <summary>The same entry, written into an arena (the ingest's batches: no array per line).</summary>
+    public static ReadOnlyMemory<byte> Encode(ClinicalRecord record, UInt128 key, long version, bool ownedByPatient, Reduction reduction, EntryArena arena)
+    {
+        var content = Body(record, ownedByPatient, reduction);
+        var (block, at) = arena.Reserve(HeaderSize + content.Length);
+        WriteHeader(block.AsSpan(at), key, System.IO.Hashing.XxHash128.HashToUInt128(content), version, content.Length);
+        content.CopyTo(block.AsSpan(at + HeaderSize));
+        return block.AsMemory(at, HeaderSize + content.Length);
+    }
+
+    /// <summary>The body, in a per-thread buffer valid until the thread's next call (the parallel stage encodes every line).</summary>
+    private static ReadOnlySpan<byte> Body(ClinicalRecord record, bool ownedByPatient, Reduction reduction)
+    {
         var w = _writer ??= new BinaryWriter(new MemoryStream(256), Encoding.UTF8, leaveOpen: false);
         var body = (MemoryStream)w.BaseStream;
         body.SetLength(0);
@@ -81,11 +100,7 @@ public static class EntryCodec
         WriteNullable(w, reduction.CodeListsTag);
         WritePayload(w, record, ownedByPatient, reduction);
         w.Flush();
-        var content = body.GetBuffer().AsSpan(0, (int)body.Length);
-        var bytes = new byte[HeaderSize + content.Length];
-        WriteHeader(bytes, key, System.IO.Hashing.XxHash128.HashToUInt128(content), version, content.Length);
-        content.CopyTo(bytes.AsSpan(HeaderSize));
-        return bytes;
+        return body.GetBuffer().AsSpan(0, (int)body.Length);
     }
 
     public static UInt128 Key(ReadOnlySpan<byte> entry) => BinaryPrimitives.ReadUInt128BigEndian(entry);
@@ -444,4 +459,47 @@ public static class EntryCodec
             return value;
         }
     }
+}
+
+/// <summary>
+/// Entries of one batch of lines, written one after another into blocks that the batch keeps and reuses: the
+/// entries live until the batch is staged, long enough that an array per line was copied between the
+/// garbage collector's generations. One writer at a time.
+/// </summary>
+public sealed class EntryArena
+{
+    private const int BlockBytes = 256 * 1024;
+    private readonly List<byte[]> _blocks = [];
+    private int _block, _at;
+
+    /// <summary>Room for one entry: a block and the offset in it.</summary>
+    public (byte[] Block, int At) Reserve(int length)
+    {
+        if (length > BlockBytes)
+        {
+            return (new byte[length], 0); // a rare giant entry (a Consent with very many provisions): its own array
+        }
+
+        if (_blocks.Count == 0 || _at + length > BlockBytes)
+        {
+            if (_blocks.Count > 0)
+            {
+                _block++;
+            }
+
+            if (_block == _blocks.Count)
+            {
+                _blocks.Add(new byte[BlockBytes]);
+            }
+
+            _at = 0;
+        }
+
+        var at = _at;
+        _at += length;
+        return (_blocks[_block], at);
+    }
+
+    /// <summary>Every entry handed out is dead: the blocks are reused from the start.</summary>
+    public void Reset() => (_block, _at) = (0, 0);
 }
