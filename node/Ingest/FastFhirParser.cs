@@ -303,7 +303,7 @@ public sealed partial class FastFhirParser
 
                 if (element.Wanted)
                 {
-                    value = element.Intern ? Interned(bytes) : reader.GetString();
+                    value = element.Intern ? Interned(bytes) : element.Slot == SSubject || element.Slot == SPatient ? Reference(bytes) : reader.GetString();
                 }
 
                 break;
@@ -698,7 +698,33 @@ public sealed partial class FastFhirParser
 
     private static DateOnly? ParseDate(string? value) => FhirRecordParser.ParseDate(value);
 
-    private static string? PatientOf(string? reference) => FhirRecordParser.PatientOf(reference);
+    /// <summary>The patient id of the line's reference; the previous line's when it is the same reference string.</summary>
+    private string? PatientOf(string? reference)
+    {
+        if (!ReferenceEquals(reference, _lastReferenceText) || reference is null)
+        {
+            return FhirRecordParser.PatientOf(reference);
+        }
+
+        return _lastPatient ??= FhirRecordParser.PatientOf(reference);
+    }
+
+    // The lines of one patient come together (a Bulk export writes a patient's resources of a type in a run), so a
+    // subject or patient reference is mostly the previous line's: one string for the run of lines, not one per line.
+    private byte[] _lastReference = [];
+    private string? _lastReferenceText, _lastPatient;
+
+    private string Reference(ReadOnlySpan<byte> utf8)
+    {
+        if (_lastReferenceText is null || !utf8.SequenceEqual(_lastReference))
+        {
+            _lastReference = utf8.ToArray();
+            _lastReferenceText = System.Text.Encoding.UTF8.GetString(utf8);
+            _lastPatient = null;
+        }
+
+        return _lastReferenceText;
+    }
 
     /// <summary>The context of a hot top-level resourceType without a full parse; null when absent, not a string, or not hot.</summary>
     private Context? PeekResourceType(ReadOnlySpan<byte> json)

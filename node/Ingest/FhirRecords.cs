@@ -9,12 +9,12 @@ namespace FederatedTwin.Node.Ingest;
 public sealed record QuarantineReason(string Code, string Text)
 {
     public static readonly QuarantineReason InvalidJson = new("invalid_json", "the line is not well-formed JSON");
+    public static readonly QuarantineReason InvalidEncoding = new("invalid_utf8", "the line is not valid UTF-8 (RFC 8259 section 8.1: JSON text is UTF-8)");
     public static readonly QuarantineReason NotAResource = new("not_a_resource", "the line is not a JSON object with a resourceType");
     public static readonly QuarantineReason UnknownType = new("unknown_resource_type", "the resourceType is not a FHIR R4 resource");
     public static readonly QuarantineReason Oversized = new("oversized_line", "the line is longer than the ingest limit");
     public static readonly QuarantineReason MissingId = new("missing_id", "the resource has no id");
     public static readonly QuarantineReason ImpossibleDate = new("impossible_date", "a date the features need is not a real calendar date");
-    public static readonly QuarantineReason MissingPatient = new("missing_patient_reference", "the resource does not reference a patient");
 
     /// <summary>A Firely validation failure: its error code only (Firely's messages can quote the offending value).</summary>
     public static QuarantineReason Invalid(string firelyCode) => new("invalid_resource", $"the resource fails FHIR R4 validation (Firely error {firelyCode})");

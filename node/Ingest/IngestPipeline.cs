@@ -435,6 +435,13 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
 
         public (ClinicalRecord? Record, QuarantineReason? Reason) Parse(ReadOnlySpan<byte> line)
         {
+            // Both parsers read strings as UTF-8 and throw on bytes that are not (the reader checks them only when a
+            // value is read): one bad byte must quarantine its line, not stop the ingest.
+            if (!System.Text.Unicode.Utf8.IsValid(line))
+            {
+                return (null, QuarantineReason.InvalidEncoding);
+            }
+
             var (record, reason, handled) = _fast.Parse(line);
             return handled ? (record, reason) : _parser.Parse(line);
         }

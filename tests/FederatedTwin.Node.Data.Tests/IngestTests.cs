@@ -168,6 +168,38 @@ public sealed class IngestTests
     }
 
     [Fact]
+    public void A_line_with_bytes_that_are_not_UTF8_is_quarantined_and_the_ingest_goes_on()
+    {
+        // One byte 0xFF in an id, a patient reference, a display the node does not keep, and a Consent (the Firely path):
+        // the JSON reader checks UTF-8 only when a value is read, and both parsers threw, stopping the whole run.
+        string[] templates =
+        [
+            "{\"resourceType\":\"Condition\",\"id\":\"c1#\",\"code\":{\"coding\":[{\"system\":\"http://snomed.info/sct\",\"code\":\"88805009\"}]},\"subject\":{\"reference\":\"Patient/p1\"},\"onsetDateTime\":\"2021-02-01T00:00:00Z\"}",
+            "{\"resourceType\":\"Condition\",\"id\":\"c2\",\"code\":{\"coding\":[{\"system\":\"http://snomed.info/sct\",\"code\":\"88805009\"}]},\"subject\":{\"reference\":\"Patient/p1#\"},\"onsetDateTime\":\"2021-02-01T00:00:00Z\"}",
+            "{\"resourceType\":\"Condition\",\"id\":\"c3\",\"code\":{\"coding\":[{\"system\":\"http://snomed.info/sct\",\"code\":\"88805009\",\"display\":\"heart#\"}]},\"subject\":{\"reference\":\"Patient/p1\"},\"onsetDateTime\":\"2021-02-01T00:00:00Z\"}",
+            "{\"resourceType\":\"Consent\",\"id\":\"k1#\",\"status\":\"active\"}",
+        ];
+        var good = "{\"resourceType\":\"Patient\",\"id\":\"p1\",\"gender\":\"female\",\"birthDate\":\"1950-03-04\"}";
+        var bytes = new List<byte>(Encoding.UTF8.GetBytes(good + "\n"));
+        foreach (var t in templates)
+        {
+            var line = Encoding.UTF8.GetBytes(t);
+            line[Array.IndexOf(line, (byte)'#')] = 0xFF;
+            bytes.AddRange(line);
+            bytes.Add((byte)'\n');
+        }
+
+        var export = DataTestSupport.TempDir("utf8");
+        File.WriteAllBytes(Path.Combine(export, "Mixed.000.ndjson"), [.. bytes]);
+        using var node = NodeDirectory.OpenOrInitialize(DataTestSupport.TempDir("utf8-node"));
+        var summary = DataTestSupport.Ingest(node, export);
+        Assert.Equal(5, summary.LinesRead);
+        Assert.Equal(1, summary.Accepted);
+        Assert.Equal(4, summary.QuarantineReasons["invalid_utf8"]);
+        Assert.Equal([2L, 3L, 4L, 5L], node.Store.Read(c => c.Query<long>("SELECT line_no FROM quarantine WHERE reason_code='invalid_utf8' ORDER BY line_no").ToList()));
+    }
+
+    [Fact]
     public void A_resource_twice_in_one_export_under_two_patients_is_stored_once_under_the_later_one()
     {
         // The merge tracks a run's keys exactly (not through the Bloom filter), so this is found without a false positive.
