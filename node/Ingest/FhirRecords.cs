@@ -16,6 +16,9 @@ public sealed record QuarantineReason(string Code, string Text)
     public static readonly QuarantineReason MissingId = new("missing_id", "the resource has no id");
     public static readonly QuarantineReason ImpossibleDate = new("impossible_date", "a date the features need is not a real calendar date");
 
+    /// <summary>A parser failed on the line in a way it does not handle (a defect to report): the exception's type only.</summary>
+    public static QuarantineReason ParserFailure(Exception e) => new("parser_failure", $"the parser failed on this line ({e.GetType().Name}); please report it");
+
     /// <summary>A Firely validation failure: its error code only (Firely's messages can quote the offending value).</summary>
     public static QuarantineReason Invalid(string firelyCode) => new("invalid_resource", $"the resource fails FHIR R4 validation (Firely error {firelyCode})");
 }

@@ -452,7 +452,19 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
         /// </summary>
         public ParsedLine Reduce(SourceLine line, long version, Reduction reduction, EntryArena arena)
         {
-            var (record, reason) = line.Oversized ? (null, QuarantineReason.Oversized) : Parse(line.Bytes.Span);
+            (ClinicalRecord? Record, QuarantineReason? Reason) parsed;
+            try
+            {
+                parsed = line.Oversized ? (null, QuarantineReason.Oversized) : Parse(line.Bytes.Span);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // A line no parser anticipated is still one line: quarantined (the exception's type only, as its message
+                // may quote the line), and the run goes on.
+                parsed = (null, QuarantineReason.ParserFailure(e));
+            }
+
+            var (record, reason) = parsed;
             if (record is null)
             {
                 return new ParsedLine(line, null, reason, _hasher.Line(line.Bytes.Span), default, default);
