@@ -139,21 +139,57 @@ internal static class DemoCommand
         }
     }
 
-    /// <summary>The demo's model set: what the twin needs to step a person-year forward.</summary>
-    /// <remarks>
-    /// MaxResponse bounds the outcome for the exact fit's codec; under DP the outcome is clipped to DpResponse (and
-    /// fitted means to the same bound), since the noise grows with the bound: ED visits at 10 a year, costs at $100,000.
-    /// </remarks>
-    private static readonly (string Id, string Family, string Outcome, string? MaxResponse, string? DpResponse)[] DemoModels =
+    /// <summary>One GLM study of the demo: the twin outcome it supplies and how it is fitted.</summary>
+    /// <param name="MaxResponse">Bounds the outcome for the exact fit's codec.</param>
+    /// <param name="DpResponse">Under DP the outcome is clipped to this (and fitted means to the same bound), since the noise grows with it.</param>
+    /// <param name="Features">The model's features (an onset model leaves out its own condition: its rows are those without it).</param>
+    /// <param name="Rho">zCDP ρ the study spends at each node under DP, split over its rounds.</param>
+    /// <param name="Evaluated">Whether a fifth of the patients is held out and the fit evaluated on them (one more round).</param>
+    /// <param name="DpIterations">Noisy Newton rounds under DP (GlmStudy.DefaultPrivateIterations unless set).</param>
+    private sealed record DemoModel(string Id, string Family, string Outcome, string? MaxResponse, string? DpResponse, string Features, double Rho,
+        bool Evaluated = true, int? DpIterations = null);
+
+    private const string ModelFeatures = "age,sex_male,diabetes,hypertension,heart_failure,copd,ckd,cad,condition_count,inpatient_admissions,ed_visits";
+
+    /// <summary>
+    /// The demo's model set: a federated GLM for every outcome the twin steps a person-year forward with
+    /// (TwinOutcomes.All: admission, inpatient days, ED visits, cost, death and the onset of each of the 11 conditions), so
+    /// no outcome of a normal run falls back to the illustrative demo/* models. Response clips: ED visits at 10 a year,
+    /// inpatient days at 30 (the generator's stays are 1 + Poisson(3) days), costs at $100,000.
+    /// </summary>
+    private static readonly DemoModel[] DemoModels =
     [
-        ("demo-admission", "binomial", "admission_next_year", null, null),
-        ("demo-ed-visits", "poisson", "ed_visits_next_year", "100", "10"),
-        ("demo-death", "binomial", "death_next_year", null, null),
-        ("demo-cost", "gaussian", "cost_next_year", "5000000", "100000"),
+        new("demo-admission", "binomial", "admission_next_year", null, null, ModelFeatures, ModelRho),
+        new("demo-inpatient-days", "poisson", "inpatient_days_next_year", "365", "30", ModelFeatures, ModelRho),
+        new("demo-ed-visits", "poisson", "ed_visits_next_year", "100", "10", ModelFeatures, ModelRho),
+        new("demo-death", "binomial", "death_next_year", null, null, ModelFeatures, ModelRho),
+        new("demo-cost", "gaussian", "cost_next_year", "5000000", "100000", ModelFeatures, ModelRho),
+        .. FederatedTwin.Protocol.Models.PatientYearSchema.Conditions.Select(c => new DemoModel(
+            "demo-onset-" + c.Replace('_', '-'), "binomial", FederatedTwin.Protocol.Models.PatientYearSchema.OnsetOutcome(c), null, null,
+            string.Join(',', ModelFeatures.Split(',').Where(f => f != c)), OnsetRho, Evaluated: false, DpIterations: OnsetDpIterations)),
     ];
 
-    /// <summary>zCDP ρ each DP model spends at each node (split over its rounds), and the demo sites' yearly budget for HOPERAT.</summary>
-    private const double ModelRho = 2, CompositionRho = 0.5, DemoBudget = 10;
+    /// <summary>
+    /// zCDP ρ each DP model spends at each node (split over its rounds): 2 for admission, inpatient days, ED visits, death
+    /// and cost, 1 for each of the 11 onsets; the composition's; and the demo sites' yearly budget for HOPERAT, which
+    /// covers them all (5 × 2 + 11 × 1 + 0.5 = 21.5).
+    /// </summary>
+    private const double ModelRho = 2, OnsetRho = 1, CompositionRho = 0.5, DemoBudget = 25;
+
+    /// <summary>
+    /// The 11 onset studies are what the demo's wall time grows with (each federation round costs every node a key share,
+    /// an encrypted update and a decryption share, in turn): they skip the held-out evaluation and, under DP, run 4 noisy
+    /// Newton rounds instead of 6 (5 aggregations in all, each with ρ/5). Their release checks still decide.
+    /// </summary>
+    private const int OnsetDpIterations = 4;
+
+    /// <summary>
+    /// The model studies' phase deadline. All 17 run at once and a node answers its work items one after another, so a
+    /// phase waits behind up to 16 other studies' items at each node: on a loaded 2-core machine that took more than 30 s
+    /// (a node "missed the encrypt deadline" and the study failed). The deadline only decides when a silent node is
+    /// dropped, which the demo's nodes never are.
+    /// </summary>
+    private const int PhaseDeadlineSeconds = 120;
 
     /// <summary>The count features' declared ranges (the schema documents the 0/1 and age columns), and K.</summary>
     private const string DpParameters = """
@@ -203,30 +239,29 @@ internal static class DemoCommand
         AnsiConsole.Write(view);
     }
 
-    private const string ModelFeatures = "age,sex_male,diabetes,hypertension,heart_failure,copd,ckd,cad,condition_count,inpatient_admissions,ed_visits";
-
     private static async Task<List<JsonNode>?> TrainModels(LocalFederation federation, bool dp, string? results, CancellationToken cancellationToken)
     {
-        foreach (var (id, family, outcome, exactResponse, dpResponse) in DemoModels)
+        foreach (var (id, family, outcome, exactResponse, dpResponse, features, rho, evaluated, dpIterations) in DemoModels)
         {
             var maxResponse = dp ? dpResponse : exactResponse;
             var privacy = !dp ? string.Empty
-                : FormattableString.Invariant($"  dp_rho: \"{ModelRho}\"\n") + DpParameters + "\n" + (dpResponse is null ? string.Empty : $"  max_abs_mean: \"{dpResponse}\"\n");
+                : FormattableString.Invariant($"  dp_rho: \"{rho}\"\n") + DpParameters + "\n" + (dpResponse is null ? string.Empty : $"  max_abs_mean: \"{dpResponse}\"\n")
+                + (dpIterations is { } n ? FormattableString.Invariant($"  max_iterations: \"{n}\"\n") : string.Empty);
             await federation.CreateStudy($"""
                 id: {id}
                 algorithm: federated-glm
                 purpose_of_use: HOPERAT
                 min_nodes: 3
                 max_nodes: 3
-                phase_deadline_seconds: 30
+                phase_deadline_seconds: {PhaseDeadlineSeconds}
                 description: {family} GLM of {outcome} for the population twin.
                 parameters:
                   family: {family}
                   outcome: {outcome}
-                  features: {ModelFeatures}
+                  features: {features}
                   max_rows_per_node: "1000000"
                   max_abs_feature: "1000"
-                  holdout: "0.2"
+                  holdout: "{(evaluated ? "0.2" : "0")}"
                   start: null_model
                 {(maxResponse is null ? string.Empty : $"  max_abs_response: \"{maxResponse}\"")}
                 {privacy}
@@ -239,7 +274,7 @@ internal static class DemoCommand
             purpose_of_use: HOPERAT
             min_nodes: 3
             max_nodes: 3
-            phase_deadline_seconds: 30
+            phase_deadline_seconds: {PhaseDeadlineSeconds}
             description: The ACO's population by age band, sex and number of chronic conditions, with discrete Gaussian noise.
             parameters:
               year: "{CensusYear}"
@@ -247,7 +282,7 @@ internal static class DemoCommand
             """, cancellationToken);
 
         var models = new List<JsonNode>();
-        foreach (var (id, _, _, _, _) in DemoModels)
+        foreach (var id in DemoModels.Select(m => m.Id))
         {
             var study = await federation.WaitForStudy(id, TimeSpan.FromSeconds(180), null, cancellationToken);
             if (study["state"]?.ToString() != "completed")
@@ -267,10 +302,10 @@ internal static class DemoCommand
         }
 
         PrintComposition(composition["result"]!["model"]!);
-        ModelCommands.Print(models[0]);
-        ModelCommands.Print(models[1]);
+        ModelCommands.Print(models.Single(m => $"{m["study_id"]}" == "demo-admission"));
+        ModelCommands.Print(models.Single(m => $"{m["study_id"]}" == "demo-ed-visits"));
         AnsiConsole.MarkupLine(dp
-            ? FormattableString.Invariant($"[grey]Every model carries each node's discrete Gaussian noise, charged round by round to each node's privacy ledger: the composition zCDP rho {CompositionRho}, each GLM rho {ModelRho} over its rounds (features clipped to declared ranges, at most 5 patient-years per patient; intervals include the noise). --dp off gives the exact fits.[/]")
+            ? FormattableString.Invariant($"[grey]Every model carries each node's discrete Gaussian noise, charged round by round to each node's privacy ledger: the composition zCDP rho {CompositionRho}, each GLM rho {ModelRho} (each onset GLM {OnsetRho}) over its rounds (features clipped to declared ranges, at most 5 patient-years per patient; intervals include the noise). --dp off gives the exact fits.[/]")
             : "[grey]--dp off: every study is exact.[/]");
         if (results is not null)
         {
@@ -280,7 +315,7 @@ internal static class DemoCommand
                 await File.WriteAllTextAsync(Path.Combine(results, $"{m["study_id"]}.json"), ResultFile(m).ToJsonString(new JsonSerializerOptions { WriteIndented = true }), cancellationToken);
             }
         }
-        var summary = new Table().Title("Models in the coordinator's registry (fit on 80% of each site's patients, evaluated on the other 20%)")
+        var summary = new Table().Title("Models in the coordinator's registry (fit on 80% of each site's patients, evaluated on the other 20%; the onset models on every patient-year at risk, without the condition, not evaluated)")
             .AddColumns("model", "family", "patient-years", "rounds", "AIC", "held-out evaluation");
         foreach (var m in models)
         {

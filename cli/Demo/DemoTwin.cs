@@ -7,10 +7,10 @@ namespace FederatedTwin.Cli.Demo;
 
 /// <summary>
 /// The end of `ftwin demo`: the registry the demo just trained is exported (`ftwin model export`), and one what-if
-/// scenario runs on the twin built from it — the federated GLMs where the demo trained one (under DP: the final iterates
-/// released after their planned rounds), the documented demo
-/// models (ids demo/*) for the other outcomes, and the cohort drawn from the DP-noised composition release. Kept in
-/// its own file so the demo's training part can change independently.
+/// scenario runs on the twin built from it — the demo trains a federated GLM for every outcome of the yearly step (under
+/// DP: the final iterates released after their planned rounds), and the cohort is drawn from the DP-noised composition
+/// release. `fallback: demo` remains for a DP fit its release checks refuse: that outcome then takes the documented demo
+/// model (ids demo/*), and the run says which. Kept in its own file so the demo's training part can change independently.
 /// </summary>
 internal static class DemoTwin
 {
@@ -81,7 +81,12 @@ internal static class DemoTwin
                 $"paired difference over 5 years (scenario − baseline, mean [95% interval] over {result.Replicates} replicates): total cost of care {cost.Mean:N0} [{cost.Low:N0}, {cost.High:N0}] USD; net savings after program cost {net.Mean:N0} [{net.Low:N0}, {net.High:N0}] USD")) + "[/]");
             var federated = result.ModelOrigins.Where(o => o.Kind == Scenarios.Twin.ModelOrigin.Federated)
                 .Select(o => o.Outcome + (snapshot.Models.Any(m => m.Id == o.Id && m.Privacy.Dp) ? " (DP)" : string.Empty)).ToList();
-            AnsiConsole.MarkupLine($"federated models used for: {Markup.Escape(federated.Count == 0 ? "none" : string.Join(", ", federated))}; the other {result.ModelOrigins.Count - federated.Count} outcomes use the documented demo models (see the models table); twin export and runs took {clock.Elapsed.TotalSeconds:F1} s");
+            var other = result.ModelOrigins.Where(o => o.Kind != Scenarios.Twin.ModelOrigin.Federated).Select(o => o.Outcome).ToList();
+            AnsiConsole.MarkupLine($"federated models used for: {Markup.Escape(federated.Count == 0 ? "none" : string.Join(", ", federated))}; "
+                + (other.Count == 0
+                    ? $"every one of the {result.ModelOrigins.Count} outcomes of the yearly step comes from the registry"
+                    : $"{Markup.Escape(string.Join(", ", other))} use the documented demo models (see the models table for why)")
+                + $"; twin export and runs took {clock.Elapsed.TotalSeconds:F1} s");
             return true;
         }
         catch (ScenarioFileException e)

@@ -65,7 +65,10 @@ public sealed class LocalFederatedGlm : ILocalAlgorithm
         return encoded;
     }
 
-    /// <summary>The design rows: patient-years with an observed outcome and a value in every named column, of the training or the held-out patients.</summary>
+    /// <summary>
+    /// The design rows: patient-years with an observed outcome and a value in every named column (for an onset outcome,
+    /// only those at risk: without the condition), of the training or the held-out patients.
+    /// </summary>
     public static GlmData Rows(NodeDirectory node, GlmStudy glm, string purpose, bool heldOut = false)
     {
         var unknown = glm.Features.Select(f => GlmStudy.Indicator(f)?.Column ?? f).Append(glm.Outcome).Concat(glm.Offset is null ? [] : [glm.Offset])
@@ -87,6 +90,11 @@ public sealed class LocalFederatedGlm : ILocalAlgorithm
             if (glm.IsHeldOut(row.Pseudonym) != heldOut || row.Values.GetValueOrDefault("outcome_observed") != 1 || row.Values.GetValueOrDefault(glm.Outcome) is not { } outcome)
             {
                 continue;
+            }
+
+            if (glm.AtRisk is { } condition && row.Values.GetValueOrDefault(condition) != 0)
+            {
+                continue; // an onset outcome: only patient-years without the condition are at risk (GlmStudy.AtRisk)
             }
 
             var features = glm.Features.Select(f => Value(row, f)).ToList();

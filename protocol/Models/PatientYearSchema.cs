@@ -17,4 +17,15 @@ public static class PatientYearSchema
 
     /// <summary>The outcome column for the onset of a condition the next year, as FeatureSchema.Columns names it.</summary>
     public static string OnsetOutcome(string condition) => $"onset_{condition}_next_year";
+
+    /// <summary>
+    /// The condition whose onset an outcome column records (onset_diabetes_next_year → diabetes), or null for any other
+    /// column. Such an outcome is defined only for patient-years without that condition: a patient who already has it is
+    /// not at risk of its onset (incidence, not prevalence; Rothman, Greenland &amp; Lash, Modern Epidemiology, 3rd ed., ch. 3).
+    /// </summary>
+    public static string? OnsetCondition(string column) =>
+        column.StartsWith("onset_", StringComparison.Ordinal) && column.EndsWith("_next_year", StringComparison.Ordinal)
+        && column.Length > "onset__next_year".Length && column["onset_".Length..^"_next_year".Length] is var c && Conditions.Contains(c)
+            ? c
+            : null;
 }

@@ -126,7 +126,7 @@ public sealed class EndToEndTests
         Assert.DoesNotContain("≠", log, StringComparison.Ordinal);
         Assert.True(Directory.Exists(Path.Combine(output, "coordinator")));
         Assert.Equal(3, Directory.GetDirectories(Path.Combine(output, "nodes")).Length);
-        Assert.Equal(4, Directory.GetFiles(Path.Combine(output, "results"), "*.json").Length);
+        Assert.Equal(DemoGlms.Length, Directory.GetFiles(Path.Combine(output, "results"), "*.json").Length);
 
         // It ends with a scenario on the twin built from the registry it trained (exported to DIR/twin-registry).
         Assert.Contains("MSSP settlement", log, StringComparison.Ordinal);
@@ -150,8 +150,8 @@ public sealed class EndToEndTests
         Assert.Contains("demo-census", studies);
         Assert.Contains("demo-composition", studies);
         Assert.Contains("demo-admission", studies);
-        // The year's spend at a node: the composition's ρ 0.5 and four DP GLMs at ρ 2 each.
-        Assert.Contains("8.5", document.Descendants(x + "table").Single(t => (string?)t.Attribute("id") == "privacy").Value, StringComparison.Ordinal);
+        // The year's spend at a node: the composition's ρ 0.5, five DP GLMs at ρ 2 each and the 11 onset GLMs at ρ 1.
+        Assert.Contains("21.5", document.Descendants(x + "table").Single(t => (string?)t.Attribute("id") == "privacy").Value, StringComparison.Ordinal);
         await Task.Delay(500);
         var leftovers = System.Diagnostics.Process.GetProcesses().Where(p =>
         {
@@ -168,7 +168,7 @@ public sealed class EndToEndTests
     }
 
     [Fact]
-    public async Task The_demo_with_dp_off_ends_with_a_twin_on_its_four_exact_glms()
+    public async Task The_demo_with_dp_off_ends_with_a_twin_on_its_sixteen_exact_glms_one_per_outcome()
     {
         var output = Path.Combine(TestFederation.TempDir("demo-exact"), "out");
         using var demo = ChildProcess.StartFtwin(["demo", "--dp", "off", "--out", output], output + ".log");
@@ -179,22 +179,27 @@ public sealed class EndToEndTests
         AssertTwinUsesTheDemosGlms(output, log, dp: false);
     }
 
-    /// <summary>The demo's GLMs by twin outcome, as the demo names its studies.</summary>
+    /// <summary>The demo's GLMs by twin outcome, as the demo names its studies: one for every outcome of the yearly step.</summary>
     private static readonly (string Outcome, string Id)[] DemoGlms =
     [
         ("admission", "glm/admission_next_year/demo-admission"),
+        ("inpatient_days", "glm/inpatient_days_next_year/demo-inpatient-days"),
         ("ed_visits", "glm/ed_visits_next_year/demo-ed-visits"),
         ("cost", "glm/cost_next_year/demo-cost"),
         ("death", "glm/death_next_year/demo-death"),
+        .. FederatedTwin.Protocol.Models.PatientYearSchema.Conditions.Select(c => ("onset:" + c, $"glm/onset_{c}_next_year/demo-onset-{c.Replace('_', '-')}")),
     ];
 
     /// <summary>
-    /// The twin at the end of the demo (DIR/twin-registry, as exported) uses the demo's own GLMs by registry id: with DP,
-    /// every released one is a DP fit released after its planned rounds (at least one is; one refused by its checks is
-    /// named as skipped in the log with its reason and its outcome falls back); without DP, all four exact fits, converged.
+    /// The twin at the end of the demo (DIR/twin-registry, as exported) uses the demo's own GLMs by registry id, for every
+    /// outcome of the yearly step (admission, inpatient days, ED visits, cost, death, the 11 onsets): without DP all 16
+    /// exact fits, converged; with DP each released one as a DP fit released after its planned rounds (ρ 2 over 8 rounds,
+    /// an onset ρ 1 over 5), and one refused by its release checks named as skipped in the log with its reason, its
+    /// outcome falling back — at most 2 of the 16 (a check at level 10⁻³ per fit refuses a sound fit only by chance).
     /// </summary>
     private static void AssertTwinUsesTheDemosGlms(string output, string log, bool dp)
     {
+        Assert.Equal(FederatedTwin.Scenarios.Twin.TwinOutcomes.All.Order(StringComparer.Ordinal), DemoGlms.Select(g => g.Outcome).Order(StringComparer.Ordinal));
         var registry = Path.Combine(output, "twin-registry");
         Assert.Single(Directory.GetFiles(Path.Combine(registry, "composition"), "*.json", SearchOption.AllDirectories));
         var set = FederatedTwin.Scenarios.Twin.ModelSet.Load(registry, fallback: FederatedTwin.Scenarios.Twin.ModelSet.DemoFallback());
@@ -217,17 +222,24 @@ public sealed class EndToEndTests
             Assert.Equal(dp, model.Privacy.Dp);
             Assert.Equal(dp ? FederatedTwin.Protocol.Models.Registry.RegisteredModel.ReleaseDpPlannedRounds : FederatedTwin.Protocol.Models.Registry.RegisteredModel.ReleaseConverged, model.Release);
             Assert.All(model.Terms, t => Assert.True(t.StdError > 0, $"{id} {t.Name}"));
+            if (outcome.StartsWith("onset:", StringComparison.Ordinal))
+            {
+                // Fitted on the patient-years at risk: the model cannot have a term for its own condition.
+                Assert.DoesNotContain(model.Terms, t => t.Name == outcome["onset:".Length..]);
+            }
+
             if (dp)
             {
-                Assert.Equal((2.0, 8, 8), (model.Privacy.Rho!.Value, model.Privacy.RoundsPlanned!.Value, model.Privacy.RoundsRun!.Value));
-                Assert.Equal(2.0, model.Privacy.RhoSpent!.Value, 9);
+                var (rho, rounds) = outcome.StartsWith("onset:", StringComparison.Ordinal) ? (1.0, 5) : (2.0, 8);
+                Assert.Equal((rho, rounds, rounds), (model.Privacy.Rho!.Value, model.Privacy.RoundsPlanned!.Value, model.Privacy.RoundsRun!.Value));
+                Assert.Equal(rho, model.Privacy.RhoSpent!.Value, 9);
                 Assert.Contains("planned rounds", origin.Reason, StringComparison.Ordinal);
             }
 
             used++;
         }
 
-        Assert.True(dp ? used >= 1 : used == DemoGlms.Length, $"{used} of the demo's GLMs drive the twin");
+        Assert.True(dp ? used >= DemoGlms.Length - 2 : used == DemoGlms.Length, $"{used} of the demo's {DemoGlms.Length} GLMs drive the twin");
     }
 
     /// <summary>Reads the demo's log until it prints the dashboard's sign-in address, user and password.</summary>

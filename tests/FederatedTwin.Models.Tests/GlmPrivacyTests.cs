@@ -116,6 +116,28 @@ public class GlmPrivacyTests
         Assert.Throws<InvalidOperationException>(() => GlmNode.Compute(spec, request, new GlmData(2, [30, 0], [1])));
     }
 
+    [Fact]
+    public void A_gaussian_score_is_taken_at_the_mean_in_the_responses_units_held_to_the_declared_bound()
+    {
+        // Costs of 4,000 and 5,000 (smokers): at the least-squares β the DP score is 0. The identity link's η is the mean
+        // itself, so it is held to |μ| ≤ M (here 10,000), not to ±50 like a log or logit η: clamped at 50, every mean
+        // was $50 and the score stayed at Σ x̃(y − 50), so a DP cost model could never pass the stationarity check.
+        var spec = new GlmSpec(GlmFamily.Gaussian, Names, new GlmBounds(1_000_000, 1000) { MaxAbsResponse = 10_000, MaxAbsMean = 10_000 }, 8, maxIterations: 6)
+        {
+            Privacy = new GlmPrivacy(1, 7, 3, 2, [new(20, 100), new(0, 1)]),
+        };
+        var data = new GlmData(2, [30, 0, 40, 1, 50, 0, 60, 1], [4000, 5000, 4000, 5000], patients: [0, 1, 2, 3]);
+        var layout = GlmLayout.Irls(spec, 4, false);
+        int score = layout.TakeWhile(b => b.Name != GlmPrivacy.Score).Sum(b => b.Length);
+        double[] Score(double[] beta) =>
+            GlmNode.Compute(spec, new GlmRequest(GlmRoundKind.Iterate, 2, layout, 4, spec.Privacy.Standardization(), beta, null), data).AsSpan(score, 3).ToArray();
+
+        // x̃_smoker = 2·smoker − 1, so μ = 4,500 + 500·x̃_smoker is 4,000 and 5,000.
+        Assert.All(Score([4500, 0, 500]), s => Assert.Equal(0, s, 9));
+        // A mean past M is held at M = max(max_abs_mean, Y + 0.1) = 10,000.1 (GlmBounds.Mean): the intercept's score is Σ(y − M).
+        Assert.Equal(-22_000.4, Score([50_000, 0, 0])[0], 9);
+    }
+
     [Theory]
     [InlineData(GlmFamily.Binomial)]
     [InlineData(GlmFamily.Poisson)]

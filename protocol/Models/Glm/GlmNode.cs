@@ -273,8 +273,11 @@ public static class GlmNode
                     eta += x[j] * beta![j];
                 }
 
-                // A wild β from noisy statistics must not overflow: e^50 is finite, and the clip below bounds the rest.
-                eta = Math.Clamp(eta, o - 50, o + 50);
+                // A wild β from noisy statistics must not overflow: e^50 is finite, and the clip below bounds the rest. The
+                // identity link (Gaussian) has no overflow: its η is the mean itself, in the response's units, so it is held
+                // to the declared |μ| ≤ M that sizes the score's bound (Y + M)·√p. Clamping it to ±50 as well pinned every
+                // fitted cost at $50, so the score never reached 0 and the DP cost model was always refused.
+                eta = f == GlmFamily.Gaussian ? Math.Clamp(eta, -b.Mean(f), b.Mean(f)) : Math.Clamp(eta, o - 50, o + 50);
                 var r = GlmRow.At(f, y, w, o, eta);
                 double residual = r.W * (r.Z - (eta - o)); // w·μ'(y − μ)/V: the score's row weight (w(y − μ) for canonical links)
                 int at = blocks[GlmLayout.Xtwx], score = blocks[GlmPrivacy.Score];

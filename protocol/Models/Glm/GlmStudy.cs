@@ -15,6 +15,14 @@ namespace FederatedTwin.Protocol.Models.Glm;
 /// </summary>
 public sealed record GlmStudy(GlmSpec Spec, string Outcome, IReadOnlyList<string> Features, string? Offset, double Holdout = 0)
 {
+    /// <summary>
+    /// For an onset outcome (onset_&lt;c&gt;_next_year), the condition c: the node's rows are then only the patient-years
+    /// with c = 0, the population at risk, because the feature schema records 0 (not an empty value) for a patient who
+    /// already has c, and the twin applies an onset model only to people without the condition (TwinSimulator.OnsetPass).
+    /// Fitting on every row would add prevalent cases as non-events and bias the incidence down. Null for other outcomes.
+    /// </summary>
+    public string? AtRisk => PatientYearSchema.OnsetCondition(Outcome);
+
     /// <summary>The parameter carrying the fitted coefficients (features' own scale) for the evaluation round, as JSON.</summary>
     public const string EvaluationParameter = "glm_evaluation";
 
@@ -88,6 +96,12 @@ public sealed record GlmStudy(GlmSpec Spec, string Outcome, IReadOnlyList<string
         if (features.Contains(outcome, StringComparer.Ordinal) || (offset is not null && (features.Contains(offset, StringComparer.Ordinal) || offset == outcome)))
         {
             throw new StudyFileException("parameters.features", "the outcome and the offset cannot also be features");
+        }
+
+        if (PatientYearSchema.OnsetCondition(outcome) is { } atRisk && features.Contains(atRisk, StringComparer.Ordinal))
+        {
+            // Rows are the patient-years at risk (AtRisk), where this column is 0 throughout: no coefficient is defined.
+            throw new StudyFileException("parameters.features", $"'{atRisk}' cannot be a feature of {outcome}: only patient-years without {atRisk} are at risk of its onset, so it is 0 in every row");
         }
 
         var bounds = new GlmBounds(Long(p, "max_rows_per_node", 10_000_000), Number(p, "max_abs_feature", 10_000_000))
