@@ -151,7 +151,7 @@ public sealed class NodeGateway(CoordinatorStore store, IAdditiveThresholdScheme
         var running = c.Query<RoundEngine.StudyRow>("SELECT study_id, spec_json, state, offered_until, current_round, current_attempt FROM studies WHERE state='running'");
         foreach (var s in running)
         {
-            var a = RoundEngine.CurrentAttemptState(c, null, s.study_id, s.current_round, s.current_attempt);
+            var a = RoundEngine.CurrentAttempt(c, null, s.study_id, s.current_round, s.current_attempt, ciphertexts: false);
             if (!a.Participants.Contains(node.Value))
             {
                 continue;

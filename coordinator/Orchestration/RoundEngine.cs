@@ -153,7 +153,7 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
             return;
         }
 
-        var a = CurrentAttemptState(c, t, id, study.current_round, study.current_attempt);
+        var a = CurrentAttempt(c, t, id, study.current_round, study.current_attempt, ciphertexts: false);
         var kind = a.phase switch
         {
             Phases.KeyGen => SignedStatement.KeyShare,
@@ -302,23 +302,20 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
         audit.Checkpoint(c, t, CheckpointReasons.StudyEnd, now);
     }
 
-    internal static AttemptRow CurrentAttempt(SqliteConnection c, SqliteTransaction? t, string id, long round, long attempt) =>
-        c.QuerySingle<AttemptRow>("""
-            SELECT study_id, round, attempt, phase, participants_json, crp_seed, request_json, collective_key, aggregate, aggregate_digest, phase_deadline, started_at
-            FROM attempts WHERE study_id=@id AND round=@round AND attempt=@attempt
-            """, new { id, round, attempt }, t);
-
     /// <summary>
-    /// The attempt without its two ciphertext columns (collective_key and aggregate null): what the 200 ms tick and every
-    /// node's 100 ms work poll read for each running study. Reading those blobs (about 0.25 and 0.37 MB) there, for nothing,
-    /// grew with the number of studies running at once: with the demo's 17 it was most of the coordinator's CPU time
-    /// (memory copies and page reads under CurrentAttempt in a perf profile), which the nodes' rounds then waited for.
+    /// The current attempt. Without <paramref name="ciphertexts"/> its two ciphertext columns are left out (collective_key
+    /// and aggregate null): that is what the 200 ms tick and every node's 100 ms work poll read for each running study.
+    /// Reading those blobs (about 0.25 and 0.37 MB) there, for nothing, grew with the number of studies running at once:
+    /// with the demo's 17 it was most of the coordinator's CPU time, which the nodes' rounds then waited for.
     /// </summary>
-    internal static AttemptRow CurrentAttemptState(SqliteConnection c, SqliteTransaction? t, string id, long round, long attempt) =>
-        c.QuerySingle<AttemptRow>("""
-            SELECT study_id, round, attempt, phase, participants_json, crp_seed, request_json, NULL AS collective_key, NULL AS aggregate, aggregate_digest, phase_deadline, started_at
-            FROM attempts WHERE study_id=@id AND round=@round AND attempt=@attempt
-            """, new { id, round, attempt }, t);
+    internal static AttemptRow CurrentAttempt(SqliteConnection c, SqliteTransaction? t, string id, long round, long attempt, bool ciphertexts = true) =>
+        c.QuerySingle<AttemptRow>(ciphertexts ? AttemptWithCiphertexts : AttemptState, new { id, round, attempt }, t);
+
+    // In AttemptRow's constructor order (Dapper matches a record's constructor column by column).
+    private const string AttemptHead = "SELECT study_id, round, attempt, phase, participants_json, crp_seed, request_json, ";
+    private const string AttemptTail = ", aggregate_digest, phase_deadline, started_at FROM attempts WHERE study_id=@id AND round=@round AND attempt=@attempt";
+    private const string AttemptWithCiphertexts = AttemptHead + "collective_key, aggregate" + AttemptTail;
+    private const string AttemptState = AttemptHead + "NULL AS collective_key, NULL AS aggregate" + AttemptTail;
 
     internal sealed record ContributionRow(string node_id, byte[] payload, byte[] signature, string public_key);
 

@@ -43,29 +43,34 @@ public sealed class FeatureBuilder(NodeStore store)
         // Patients are independent: a chunk at a time is computed on all cores and yielded in order, while this
         // thread reads the next chunk from the store.
         Task<IEnumerable<PatientYear>[]>? pending = null;
-        while (true)
+        var more = true;
+        while (more || pending is not null)
         {
-            var chunk = new List<(string Pseudonym, string? Sex, int? Deceased, int? BirthYear, bool NinetyPlus, byte[] Data)>(ChunkPatients);
-            var more = true;
-            while (chunk.Count < ChunkPatients && (more = reader.Read()))
+            Task<IEnumerable<PatientYear>[]>? computing = null;
+            if (more)
             {
-                chunk.Add((reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetInt32(2),
-                    reader.IsDBNull(3) ? null : reader.GetInt32(3), reader.GetInt64(4) != 0, (byte[])reader[5]));
+                var chunk = new List<(string Pseudonym, string? Sex, int? Deceased, int? BirthYear, bool NinetyPlus, byte[] Data)>(ChunkPatients);
+                while (chunk.Count < ChunkPatients && (more = reader.Read()))
+                {
+                    chunk.Add((reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetInt32(2),
+                        reader.IsDBNull(3) ? null : reader.GetInt32(3), reader.GetInt64(4) != 0, (byte[])reader[5]));
+                }
+
+                computing = chunk.Count == 0 ? null : Task.Run(() =>
+                {
+                    var rows = new IEnumerable<PatientYear>[chunk.Count];
+                    Parallel.For(0, chunk.Count, i =>
+                    {
+                        var p = chunk[i];
+                        var facts = t_facts ??= new List<StoredFact>(256);
+                        facts.Clear();
+                        EntryCodec.ReadFacts(p.Data, allowedSensitive, facts);
+                        rows[i] = ForPatient(p.Pseudonym, p.Sex, p.Deceased, p.BirthYear, p.NinetyPlus, facts, lastYear);
+                    });
+                    return rows;
+                });
             }
 
-            var computing = chunk.Count == 0 ? null : Task.Run(() =>
-            {
-                var rows = new IEnumerable<PatientYear>[chunk.Count];
-                Parallel.For(0, chunk.Count, i =>
-                {
-                    var p = chunk[i];
-                    var facts = t_facts ??= new List<StoredFact>(256);
-                    facts.Clear();
-                    EntryCodec.ReadFacts(p.Data, allowedSensitive, facts);
-                    rows[i] = ForPatient(p.Pseudonym, p.Sex, p.Deceased, p.BirthYear, p.NinetyPlus, facts, lastYear);
-                });
-                return rows;
-            });
             if (pending is not null)
             {
                 foreach (var patient in pending.GetAwaiter().GetResult())
@@ -78,21 +83,6 @@ public sealed class FeatureBuilder(NodeStore store)
             }
 
             pending = computing;
-            if (!more || pending is null)
-            {
-                break;
-            }
-        }
-
-        if (pending is not null)
-        {
-            foreach (var patient in pending.GetAwaiter().GetResult())
-            {
-                foreach (var row in patient)
-                {
-                    yield return row;
-                }
-            }
         }
     }
 

@@ -64,36 +64,20 @@ public sealed record AcceptedStudy(StudySpec Spec, double ChargedRho)
     {
         ArgumentNullException.ThrowIfNull(offered);
         var changed = new List<string>();
-        if (offered.Algorithm != Spec.Algorithm)
+        void Compare<T>(string field, T sent, T accepted)
         {
-            changed.Add($"algorithm {offered.Algorithm} (accepted {Spec.Algorithm})");
+            if (!EqualityComparer<T>.Default.Equals(sent, accepted))
+            {
+                changed.Add($"{field} {sent} (accepted {accepted})");
+            }
         }
 
-        if (offered.PurposeOfUse != Spec.PurposeOfUse)
-        {
-            changed.Add($"purpose of use {offered.PurposeOfUse} (accepted {Spec.PurposeOfUse})");
-        }
-
-        if (offered.MinNodes != Spec.MinNodes)
-        {
-            changed.Add($"min_nodes {offered.MinNodes} (accepted {Spec.MinNodes})");
-        }
-
-        if (offered.MaxNodes != Spec.MaxNodes)
-        {
-            changed.Add($"max_nodes {offered.MaxNodes} (accepted {Spec.MaxNodes})");
-        }
-
-        if (offered.Rounds != Spec.Rounds)
-        {
-            changed.Add($"rounds {offered.Rounds} (accepted {Spec.Rounds})");
-        }
-
-        if (offered.PhaseDeadlineSeconds != Spec.PhaseDeadlineSeconds)
-        {
-            changed.Add($"phase_deadline_seconds {offered.PhaseDeadlineSeconds} (accepted {Spec.PhaseDeadlineSeconds})");
-        }
-
+        Compare("algorithm", offered.Algorithm, Spec.Algorithm);
+        Compare("purpose of use", offered.PurposeOfUse, Spec.PurposeOfUse);
+        Compare("min_nodes", offered.MinNodes, Spec.MinNodes);
+        Compare("max_nodes", offered.MaxNodes, Spec.MaxNodes);
+        Compare("rounds", offered.Rounds, Spec.Rounds);
+        Compare("phase_deadline_seconds", offered.PhaseDeadlineSeconds, Spec.PhaseDeadlineSeconds);
         changed.AddRange(Differences(Spec.Parameters ?? new Dictionary<string, string>(), offered.Parameters ?? new Dictionary<string, string>(), "parameters."));
         if (changed.Count > 0)
         {

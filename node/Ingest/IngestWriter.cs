@@ -29,15 +29,15 @@ internal sealed class IngestWriter(SqliteConnection connection, long memoryBytes
     private readonly List<ReadOnlyMemory<byte>>[] _held = [.. Enumerable.Range(0, Partitions).Select(_ => new List<ReadOnlyMemory<byte>>())];
     private readonly List<object?[]> _quarantine = [];
     private readonly Statements _sql = new(connection);
-    private long _heldBytes;
+    private long _bytesInMemory;
 
     public void Quarantine(SourceLine line, string lineHmac, QuarantineReason reason) =>
         _quarantine.Add([line.SourceHash, line.LineNumber, line.ByteOffset, lineHmac, reason.Code, reason.Text, DateTimeOffset.UtcNow.ToString("O")]);
 
-    /// <summary>Buffers an entry for its group (a patient's pseudonym, or a group of resources no patient owns).</summary>
     /// <summary>Entries staged by this run so far (sizes the merge's key filter).</summary>
     public long StagedEntries { get; private set; }
 
+    /// <summary>Buffers an entry for its group (a patient's pseudonym, or a group of resources no patient owns).</summary>
     public void Stage(GroupKey group, ReadOnlySpan<byte> entry)
     {
         StagedEntries++;
@@ -57,15 +57,15 @@ internal sealed class IngestWriter(SqliteConnection connection, long memoryBytes
         group.Write(block.AsSpan(_used[part]));
         entry.CopyTo(block.AsSpan(_used[part] + GroupKey.Size));
         _used[part] += length;
+        _bytesInMemory += length;
     }
 
-    /// <summary>The open block's entries join what is held; the rest of the block is used on.</summary>
+    /// <summary>The open block's entries join what is held, and the block is closed (its unused tail is left).</summary>
     private void Hold(int part)
     {
         if (_open[part] is { } block && _used[part] > 0)
         {
             _held[part].Add(block.AsMemory(0, _used[part]));
-            _heldBytes += _used[part];
         }
 
         (_open[part], _used[part]) = (null, 0);
@@ -79,7 +79,7 @@ internal sealed class IngestWriter(SqliteConnection connection, long memoryBytes
     /// </summary>
     public void Flush()
     {
-        if (_heldBytes + _used.Sum(u => (long)u) > memoryBytes)
+        if (_bytesInMemory > memoryBytes)
         {
             Spill();
         }
@@ -116,7 +116,7 @@ internal sealed class IngestWriter(SqliteConnection connection, long memoryBytes
             _held[part].Clear();
         }
 
-        _heldBytes = 0;
+        _bytesInMemory = 0;
     }
 }
 
@@ -172,8 +172,9 @@ internal readonly record struct GroupKey(UInt128 Value, bool Ownerless) : ICompa
 /// Folds staged entries into one row per patient (patient_facts), partition by partition. Per patient:
 /// an entry with a key not stored yet is added, one with the same key and the same body is unchanged,
 /// one with a new body replaces the old (a resource updated by a later export). A resource whose
-/// patient changed (its key stored under another pseudonym) is found through a Bloom filter of stored
-/// keys and removed from its old patient, the newest version winning. The derived tables (patients,
+/// patient changed (its key stored under another pseudonym, or seen earlier in the same run) is found
+/// through a Bloom filter of stored keys and the run's own keys, and removed from its old patient, the
+/// newest version winning. The derived tables (patients,
 /// consent states) are rewritten for the patients that changed.
 /// Two stages overlap: one thread groups a partition's entries, decides what changes and computes the
 /// patients' rows (on all cores), reading the store through its own connection; this thread writes the
@@ -581,8 +582,9 @@ internal sealed class FactMaterializer(SqliteConnection connection, IngestWriter
 
 /// <summary>
 /// A Bloom filter (Bloom 1970) over every resource key stored, persisted with the store, so that a
-/// key new to its patient costs no lookup unless it may exist elsewhere. Sized to the store (about 24
-/// bits per key: ~0.1% false positives, each costing one scan of the store in that run). Keys are HMAC
+/// key new to its patient costs no lookup unless it may exist elsewhere. Sized for the keys stored plus
+/// those a run brings, with room to double (24 bits per key: ~0.1% false positives, any of them costing
+/// one scan of the store in that run), and kept while it is at least half that size. Keys are HMAC
 /// outputs, so slices of their bits are the independent hash functions. The filter is trusted only if
 /// it was saved after the store's last merge; otherwise (a run killed mid-merge) it is rebuilt.
 /// </summary>

@@ -71,28 +71,9 @@ public static class EntryCodec
     /// body is stored in the clear beside it), so a resource counts as changed only when what the store
     /// keeps of it changed.
     /// </summary>
-    public static byte[] Encode(ClinicalRecord record, UInt128 key, long version, bool ownedByPatient, Reduction reduction)
-    {
-        var content = Body(record, ownedByPatient, reduction);
-        var bytes = new byte[HeaderSize + content.Length];
-        WriteHeader(bytes, key, System.IO.Hashing.XxHash128.HashToUInt128(content), version, content.Length);
-        content.CopyTo(bytes.AsSpan(HeaderSize));
-        return bytes;
-    }
-
-    /// <summary>The same entry, written into an arena (the ingest's batches: no array per line).</summary>
     public static ReadOnlyMemory<byte> Encode(ClinicalRecord record, UInt128 key, long version, bool ownedByPatient, Reduction reduction, EntryArena arena)
     {
-        var content = Body(record, ownedByPatient, reduction);
-        var (block, at) = arena.Reserve(HeaderSize + content.Length);
-        WriteHeader(block.AsSpan(at), key, System.IO.Hashing.XxHash128.HashToUInt128(content), version, content.Length);
-        content.CopyTo(block.AsSpan(at + HeaderSize));
-        return block.AsMemory(at, HeaderSize + content.Length);
-    }
-
-    /// <summary>The body, in a per-thread buffer valid until the thread's next call (the parallel stage encodes every line).</summary>
-    private static ReadOnlySpan<byte> Body(ClinicalRecord record, bool ownedByPatient, Reduction reduction)
-    {
+        // The body goes through one writer per thread, reused; the entry into the arena (no array per line).
         var w = _writer ??= new BinaryWriter(new MemoryStream(256), Encoding.UTF8, leaveOpen: false);
         var body = (MemoryStream)w.BaseStream;
         body.SetLength(0);
@@ -100,7 +81,11 @@ public static class EntryCodec
         WriteNullable(w, reduction.CodeListsTag);
         WritePayload(w, record, ownedByPatient, reduction);
         w.Flush();
-        return body.GetBuffer().AsSpan(0, (int)body.Length);
+        var content = body.GetBuffer().AsSpan(0, (int)body.Length);
+        var (block, at) = arena.Reserve(HeaderSize + content.Length);
+        WriteHeader(block.AsSpan(at), key, System.IO.Hashing.XxHash128.HashToUInt128(content), version, content.Length);
+        content.CopyTo(block.AsSpan(at + HeaderSize));
+        return block.AsMemory(at, HeaderSize + content.Length);
     }
 
     public static UInt128 Key(ReadOnlySpan<byte> entry) => BinaryPrimitives.ReadUInt128BigEndian(entry);

@@ -57,18 +57,7 @@ public sealed class DpFedAvgTests
         Assert.All(terms, t => Assert.True(double.IsFinite(t!["coefficient"]!.GetValue<double>())));
         Assert.True(terms[0]!["coefficient"]!.GetValue<double>() < 0, "admissions are rare: the intercept's log-odds are negative after 4 steps");
 
-        foreach (var n in federation.Nodes)
-        {
-            using var dir = NodeDirectory.OpenOrInitialize(n.Dir);
-            Assert.Equal(0.4, dir.Store.Read(c => Dapper.SqlMapper.ExecuteScalar<double>(c, "SELECT SUM(rho) FROM privacy_ledger WHERE study_id='dp-fedavg'")), 12);
-            var rounds = FederatedTwin.Node.Policy.PrivacyLedgerReport.Rounds(dir.Store, "dp-fedavg");
-            Assert.Equal([1, 2, 3, 4], rounds.Select(r => r.Round).Order());
-            Assert.All(rounds, r =>
-            {
-                Assert.Equal(0.1, r.Rho, 12);
-                Assert.Equal(FedAvgStudy.AlgorithmName, r.Algorithm);
-            });
-        }
+        TestFederation.AssertRoundLedger(federation, "dp-fedavg", total: 0.4, perRound: 0.1, rounds: 4, FedAvgStudy.AlgorithmName);
     }
 
     [Fact]

@@ -190,21 +190,8 @@ public sealed class GlmEndToEndTests
         Assert.Equal(3, model["dp_release_checks"]!["iterations"]!.GetValue<int>());
         Assert.True(model["release"]?.ToString() == "dp_planned_rounds" ^ model["release_refused"] is not null, model.ToJsonString());
 
-        foreach (var n in federation.Nodes)
-        {
-            using var dir = NodeDirectory.OpenOrInitialize(n.Dir);
-            // The plan, charged at acceptance, and one entry per round saying which study and round spent what.
-            Assert.Equal(0.6, dir.Store.Read(c => Dapper.SqlMapper.ExecuteScalar<double>(c, "SELECT SUM(rho) FROM privacy_ledger WHERE study_id='glm-dp'")), 12);
-            var rounds = FederatedTwin.Node.Policy.PrivacyLedgerReport.Rounds(dir.Store, "glm-dp");
-            Assert.Equal([1, 2, 3, 4], rounds.Select(r => r.Round).Order());
-            Assert.All(rounds, r =>
-            {
-                Assert.Equal(0.15, r.Rho, 12);
-                Assert.Equal("HOPERAT", r.Purpose);
-                Assert.Equal(GlmStudy.AlgorithmName, r.Algorithm);
-            });
-            Assert.Equal(0.6, rounds.Sum(r => r.Rho), 12);
-        }
+        // The plan, charged at acceptance, and one entry per round saying which study and round spent what.
+        TestFederation.AssertRoundLedger(federation, "glm-dp", total: 0.6, perRound: 0.15, rounds: 4, GlmStudy.AlgorithmName);
 
         // The policy's budget (1.0 for HOPERAT a year) has 0.4 left: a second DP GLM of 0.6 is refused, saying why.
         await federation.CreateStudy(Yaml("glm-dp-over", "0.6").Replace("phase_deadline_seconds: 30", "phase_deadline_seconds: 5", StringComparison.Ordinal), CancellationToken.None);

@@ -13,6 +13,28 @@ internal static class TestFederation
         ChildProcess.FtwinCommand = ("dotnet", [dll]);
     }
 
+    /// <summary>
+    /// Each node's privacy ledger for a DP study: the plan charged in full (<paramref name="total"/>), and one entry per
+    /// round saying which study, purpose and algorithm spent what.
+    /// </summary>
+    public static void AssertRoundLedger(LocalFederation federation, string study, double total, double perRound, int rounds, string algorithm, string purpose = "HOPERAT")
+    {
+        foreach (var n in federation.Nodes)
+        {
+            using var dir = Node.NodeDirectory.OpenOrInitialize(n.Dir);
+            Assert.Equal(total, dir.Store.Read(c => Dapper.SqlMapper.ExecuteScalar<double>(c, "SELECT SUM(rho) FROM privacy_ledger WHERE study_id=@study", new { study })), 12);
+            var entries = Node.Policy.PrivacyLedgerReport.Rounds(dir.Store, study);
+            Assert.Equal(Enumerable.Range(1, rounds), entries.Select(r => r.Round).Order());
+            Assert.All(entries, r =>
+            {
+                Assert.Equal(perRound, r.Rho, 12);
+                Assert.Equal(purpose, r.Purpose);
+                Assert.Equal(algorithm, r.Algorithm);
+            });
+            Assert.Equal(total, entries.Sum(r => r.Rho), 12);
+        }
+    }
+
     public static string TempDir(string name)
     {
         var dir = Path.Combine(Path.GetTempPath(), "ftwin-test-" + name + "-" + Guid.NewGuid().ToString("N")[..8]);
