@@ -9,6 +9,7 @@ root.Subcommands.Add(CoordinatorCommands.Create());
 root.Subcommands.Add(StudyCommands.Create());
 root.Subcommands.Add(ModelCommands.Create());
 root.Subcommands.Add(PolicyCommands.Create());
+root.Subcommands.Add(RosterCommands.Create());
 root.Subcommands.Add(ComplianceCommands.Create());
 root.Subcommands.Add(SynthCommand.Create());
 root.Subcommands.Add(BenchCommands.Create());

@@ -47,6 +47,7 @@ public static class CoordinatorHost
         builder.Services.AddSingleton<IStudyAlgorithm, FederatedCompositionAlgorithm>();
         builder.Services.AddSingleton<IStudyAlgorithm, FederatedFedAvgAlgorithm>();
         builder.Services.AddSingleton<AlgorithmCatalog>();
+        builder.Services.AddSingleton<CoordinatorSignals>();
         builder.Services.AddSingleton<RoundEngine>();
         builder.Services.AddSingleton<NodeGateway>();
         builder.Services.AddHostedService<StudyOrchestrator>();

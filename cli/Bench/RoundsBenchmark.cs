@@ -201,7 +201,10 @@ internal static class RoundsBenchmark
         return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[(sorted.Count / 2) - 1] + sorted[sorted.Count / 2]) / 2;
     }
 
-    /// <summary>A node's three uploads per round of the study, as the JSON bodies it posted: each stored payload re-signed (deterministic Ed25519) and serialized as sent.</summary>
+    /// <summary>
+    /// A node's uploads per round of the study, as the JSON bodies it posted: each stored payload re-signed (deterministic Ed25519) and
+    /// serialized as sent. The two commitments (a 32-byte hash each, signed) are counted with the key share they precede.
+    /// </summary>
     private static List<(long Values, long Ciphertext, long Update, long KeyShare, long DecryptionShare)> Uploads(string nodeDir, StudyId study, List<(long Round, long Attempt)> rounds)
     {
         using var node = NodeDirectory.OpenOrInitialize(nodeDir);
@@ -210,15 +213,19 @@ internal static class RoundsBenchmark
         {
             var args = new { s = study.Value, r = round, a = attempt };
             var (ciphertext, values) = node.Store.Read(c => c.QuerySingle<(byte[] ciphertext, long value_count)>("SELECT ciphertext, value_count FROM submissions WHERE study_id=@s AND round=@r AND attempt=@a", args));
-            var keyShare = node.Store.Read(c => c.QuerySingle<byte[]>("SELECT key_share FROM attempt_keys WHERE study_id=@s AND round=@r AND attempt=@a", args));
-            var (digest, share) = node.Store.Read(c => c.QuerySingle<(string aggregate_digest, byte[] share)>("SELECT aggregate_digest, share FROM decryption_shares WHERE study_id=@s AND round=@r AND attempt=@a", args));
-            long Body(string kind, byte[] payload, string? aggregateDigest = null)
-            {
-                var signature = node.Identity.Sign(SignedStatement.For(kind, study, (int)round, (int)attempt, payload, aggregateDigest));
-                return WireJson.Serialize(new Contribution(study, (int)round, (int)attempt, payload, signature, aggregateDigest)).Length;
-            }
-
-            list.Add((values, ciphertext.Length, Body(SignedStatement.Update, ciphertext), Body(SignedStatement.KeyShare, keyShare), Body(SignedStatement.DecryptionShare, share, digest)));
+            var (keyShare, seed) = node.Store.Read(c => c.QuerySingle<(byte[] key_share, byte[] crp_seed)>("SELECT key_share, crp_seed FROM attempt_keys WHERE study_id=@s AND round=@r AND attempt=@a", args));
+            var (digest, share, updateSet) = node.Store.Read(c => c.QuerySingle<(string aggregate_digest, byte[] share, string update_set_digest)>("SELECT aggregate_digest, share, update_set_digest FROM decryption_shares WHERE study_id=@s AND round=@r AND attempt=@a", args));
+            var keySet = node.Store.Read(c => c.QuerySingle<string>("SELECT digest FROM commitment_sets WHERE study_id=@s AND round=@r AND attempt=@a AND kind=@k", new { args.s, args.r, args.a, k = ContributionKind.KeyShare }));
+            var (r, at) = ((int)round, (int)attempt);
+            long Body(byte[] payload, byte[] statement, string? aggregateDigest = null, string? setDigest = null) =>
+                WireJson.Serialize(new Contribution(study, r, at, payload, node.Identity.Sign(statement), aggregateDigest, setDigest)).Length;
+            var keyHash = System.Security.Cryptography.SHA256.HashData(keyShare);
+            var ctHash = System.Security.Cryptography.SHA256.HashData(ciphertext);
+            var keyUploads = Body(keyHash, SignedStatement.Commitment(ContributionKind.KeyShare, study, r, at, seed, keyHash))
+                + Body(keyShare, SignedStatement.Opening(ContributionKind.KeyShare, study, r, at, seed, keyShare, keySet), setDigest: keySet);
+            var updateUploads = Body(ctHash, SignedStatement.Commitment(ContributionKind.Update, study, r, at, seed, ctHash, keySet), setDigest: keySet)
+                + Body(ciphertext, SignedStatement.Opening(ContributionKind.Update, study, r, at, seed, ciphertext, updateSet), setDigest: updateSet);
+            list.Add((values, ciphertext.Length, updateUploads, keyUploads, Body(share, SignedStatement.DecryptionShare(study, r, at, seed, share, digest, updateSet), digest, updateSet)));
         }
 
         return list;

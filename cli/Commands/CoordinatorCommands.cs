@@ -43,7 +43,7 @@ internal static class CoordinatorCommands
             }
 
             using var metrics = new CoordinatorMetrics();
-            var gateway = new NodeGateway(store, RlweThresholdScheme.Default, metrics, audit);
+            var gateway = new NodeGateway(store, RlweThresholdScheme.Default, metrics, audit, new CoordinatorSignals());
             Console.WriteLine(gateway.CreateEnrollmentToken(DateTimeOffset.UtcNow, TimeSpan.FromDays(7)));
             return 0;
         });
@@ -92,6 +92,31 @@ internal static class CoordinatorCommands
         });
         user.Subcommands.Add(list);
         command.Subcommands.Add(user);
+
+        var roster = new Command("roster", "The federation roster the coordinator relays to nodes (they pin it only with their own officers' approval).");
+        var rosterFile = new Argument<FileInfo>("file") { Description = "The roster document, with the member hospitals' approvals (`ftwin roster sign`)." };
+        var publish = new Command("publish", "Publish a new roster version for nodes to fetch; it must be newer than the last one published.") { rosterFile, dataDir };
+        publish.SetAction(parse =>
+        {
+            var dir = parse.GetValue(dataDir)!.FullName;
+            var store = new CoordinatorStore(dir);
+            using var keys = CoordinatorKeys.LoadOrCreate(dir);
+            using var metrics = new CoordinatorMetrics();
+            var gateway = new NodeGateway(store, RlweThresholdScheme.Default, metrics, new CoordinatorAuditTrail(store, keys), new CoordinatorSignals());
+            try
+            {
+                var published = gateway.PublishRoster(File.ReadAllBytes(parse.GetValue(rosterFile)!.FullName), DateTimeOffset.UtcNow);
+                Console.WriteLine($"published {published.Roster.Federation} version {published.Roster.Version} ({published.Roster.Members.Count} members, {published.Approvals.Count} approvals); nodes fetch it on their next poll");
+                return 0;
+            }
+            catch (ProtocolRefusalException e)
+            {
+                Console.Error.WriteLine($"error: {e.Title}: {e.Message}");
+                return 2;
+            }
+        });
+        roster.Subcommands.Add(publish);
+        command.Subcommands.Add(roster);
 
         var key = new Command("key", "Print the coordinator's Ed25519 public key, to pin in nodes' site policies.") { dataDir };
         key.SetAction(parse =>

@@ -11,7 +11,8 @@ namespace FederatedTwin.Cli.Demo;
 
 /// <summary>
 /// A coordinator and N nodes as separate OS processes on loopback, each with its own directory,
-/// enrolled and ready: what `ftwin demo` runs and what the end-to-end tests drive.
+/// enrolled, with the federation roster approved by each hospital's compliance officer and pinned on
+/// every node (<see cref="DemoRoster"/>), and ready: what `ftwin demo` runs and what the end-to-end tests drive.
 /// </summary>
 internal sealed class LocalFederation : IDisposable
 {
@@ -68,6 +69,10 @@ internal sealed class LocalFederation : IDisposable
 
                 federation.Nodes.Add((nodeNames[i], dir, ChildProcess.FreeLoopbackPort()));
             }
+
+            // The federation's membership, pinned on every node out of band (officer-approved), and relayed by the coordinator.
+            var roster = DemoRoster.Establish(root, [.. federation.Nodes.Select(n => (n.Name, n.Dir))]);
+            await admin.Send(HttpMethod.Post, "/v1/admin/roster", new ByteArrayContent(roster.ToJson()), cancellationToken);
 
             for (var i = 0; i < federation.Nodes.Count; i++)
             {

@@ -141,6 +141,21 @@ public static class CoordinatorAuditRecords
             ["reason"] = AuditRecord.Text(reason),
         });
 
+    public static AuditRecord CommitmentsComplete(StudySpec spec, long round, long attempt, string kind, int commitments, string setSha256) =>
+        Study(AuditActions.CommitmentsComplete, AuditOutcome.Success, spec.Id.Value, spec.PurposeOfUse.Code, new JsonObject
+        {
+            ["round"] = round,
+            ["attempt"] = attempt,
+            ["kind"] = kind,
+            ["commitments"] = commitments,
+            ["commitment_set_sha256"] = setSha256,
+        });
+
+    public static AuditRecord RosterPublished(string federation, int version, string sha256, int members, int approvals) => new(
+        AuditActions.RosterPublished,
+        AuditOutcome.Success,
+        new JsonObject { ["federation"] = federation, ["version"] = version, ["sha256"] = sha256, ["members"] = members, ["approvals"] = approvals });
+
     public static AuditRecord CollectiveKeyFormed(StudySpec spec, long round, long attempt, int shares, string keySha256) =>
         Study(AuditActions.CollectiveKeyFormed, AuditOutcome.Success, spec.Id.Value, spec.PurposeOfUse.Code, new JsonObject
         {

@@ -39,6 +39,19 @@ internal static class AdminEndpoints
         group.MapPost("/tokens", (NodeGateway gateway, IOptions<CoordinatorOptions> options) =>
             Results.Ok(new { token = gateway.CreateEnrollmentToken(DateTimeOffset.UtcNow, TimeSpan.FromSeconds(options.Value.EnrollmentTokenLifetimeSeconds)) }));
 
+        // The federation roster the coordinator relays (nodes pin it only with their own officers' approval).
+        group.MapPost("/roster", (HttpContext http, NodeGateway gateway) => WireBodies.Guard(async () =>
+        {
+            using var body = new MemoryStream();
+            await http.Request.Body.CopyToAsync(body);
+            var roster = gateway.PublishRoster(body.ToArray(), DateTimeOffset.UtcNow);
+            return Results.Created("/v1/admin/roster", new { federation = roster.Roster.Federation, version = roster.Roster.Version, sha256 = roster.Roster.Sha256() });
+        }));
+
+        group.MapGet("/roster", (NodeGateway gateway) => gateway.LatestRoster() is { } roster
+            ? Results.Bytes(roster, "application/json")
+            : Results.Problem(statusCode: 404, title: "No roster", detail: "No federation roster has been published."));
+
         group.MapPost("/studies", (HttpContext http, RoundEngine engine) => WireBodies.Guard(async () =>
         {
             using var reader = new StreamReader(http.Request.Body);

@@ -22,19 +22,22 @@ internal static class NodeEndpoints
             return WireBodies.Wire(gateway.Enroll(request, signingKey, keys.Identity.PublicKey, DateTimeOffset.UtcNow));
         }));
 
-        group.MapGet("/work", (HttpContext http, NodeGateway gateway, IOptions<CoordinatorOptions> options, int? wait) => WireBodies.Guard(async () =>
+        group.MapGet("/work", (HttpContext http, NodeGateway gateway, CoordinatorSignals signals, IOptions<CoordinatorOptions> options, int? wait) => WireBodies.Guard(async () =>
         {
             var node = Node(http);
             var until = DateTimeOffset.UtcNow.AddSeconds(Math.Clamp(wait ?? 0, 0, options.Value.LongPollSeconds));
             while (true)
             {
+                // Taken before reading the state, so a phase change while reading wakes the wait below at once.
+                var changed = signals.PhaseChanged.Next;
                 var work = gateway.WorkFor(node);
                 if (work.Items.Count > 0 || DateTimeOffset.UtcNow >= until || http.RequestAborted.IsCancellationRequested)
                 {
                     return WireBodies.Wire(work);
                 }
 
-                await Task.Delay(100, http.RequestAborted).ContinueWith(_ => { }, TaskScheduler.Default);
+                // A study offered or cancelled by an analyst changes no phase: the 500 ms re-check covers those.
+                await AsyncPulse.WaitAsync(changed, TimeSpan.FromMilliseconds(500), http.RequestAborted);
             }
         }));
 
@@ -56,17 +59,29 @@ internal static class NodeEndpoints
             return Results.NoContent();
         }));
 
+        // The federation roster the ACO relays: nodes pin it only with their own officers' approval (PinnedRoster).
+        group.MapGet("/roster", (NodeGateway gateway, HttpContext http) => WireBodies.Guard(() =>
+        {
+            _ = Node(http);
+            return Task.FromResult(gateway.LatestRoster() is { } roster
+                ? Results.Bytes(roster, FederationProtocol.JsonMediaType)
+                : Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "No roster", detail: "The ACO has published no federation roster."));
+        }));
+
         group.MapPost("/attempts/{study}/{round:int}/{attempt:int}/{kind}", (HttpContext http, NodeGateway gateway, string study, int round, int attempt, string kind) => WireBodies.Guard(async () =>
         {
-            if (kind is not (SignedStatement.KeyShare or SignedStatement.Update or SignedStatement.DecryptionShare))
+            if (!ContributionKind.All.Contains(kind))
             {
-                throw new ProtocolRefusalException(StatusCodes.Status404NotFound, "Unknown contribution kind", $"'{kind}' is not key-share, update or decryption-share.");
+                throw new ProtocolRefusalException(StatusCodes.Status404NotFound, "Unknown contribution kind", $"'{kind}' is not one of {string.Join(", ", ContributionKind.All)}.");
             }
 
             var contribution = await WireBodies.Read<Contribution>(http.Request);
             gateway.Contribute(Node(http), kind, Study(study), round, attempt, contribution, DateTimeOffset.UtcNow);
             return Results.NoContent();
         }));
+
+        group.MapGet("/attempts/{study}/{round:int}/{attempt:int}/commitments/{kind}", (HttpContext http, NodeGateway gateway, string study, int round, int attempt, string kind) => WireBodies.Guard(() =>
+            Task.FromResult(WireBodies.Wire(gateway.Commitments(Node(http), Study(study), round, attempt, kind)))));
 
         group.MapGet("/attempts/{study}/{round:int}/{attempt:int}/key", (HttpContext http, NodeGateway gateway, string study, int round, int attempt) => WireBodies.Guard(() =>
             Task.FromResult(WireBodies.Wire(gateway.KeyAnnouncement(Node(http), Study(study), round, attempt)))));

@@ -23,7 +23,7 @@ public sealed class ProtocolRefusalException(int status, string title, string de
 /// study decisions and contributions are audited with the state change; refusals are audited in a
 /// transaction of their own, since the refused change rolls back.
 /// </summary>
-public sealed class NodeGateway(CoordinatorStore store, IAdditiveThresholdScheme scheme, CoordinatorMetrics metrics, CoordinatorAuditTrail audit)
+public sealed partial class NodeGateway(CoordinatorStore store, IAdditiveThresholdScheme scheme, CoordinatorMetrics metrics, CoordinatorAuditTrail audit, CoordinatorSignals signals)
 {
     public static string HashToken(string token) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(token)));
 
@@ -140,51 +140,6 @@ public sealed class NodeGateway(CoordinatorStore store, IAdditiveThresholdScheme
         c.Query<(string node_id, string name, string public_key)>("SELECT node_id, name, public_key FROM nodes WHERE revoked=0 ORDER BY node_id")
             .Select(n => new NodeRecord(new NodeId(n.node_id), n.name, n.public_key)).ToList());
 
-    public WorkResponse WorkFor(NodeId node) => store.Read(c =>
-    {
-        var items = new List<WorkItem>();
-        var offered = c.Query<RoundEngine.StudyRow>("""
-            SELECT s.study_id, s.spec_json, s.state, s.offered_until, s.current_round, s.current_attempt FROM studies s
-            WHERE s.state='offered' AND NOT EXISTS (SELECT 1 FROM decisions d WHERE d.study_id=s.study_id AND d.node_id=@node)
-            """, new { node = node.Value });
-        items.AddRange(offered.Select(s => new WorkItem(WorkKind.StudyOffer, s.Spec)));
-        var running = c.Query<RoundEngine.StudyRow>("SELECT study_id, spec_json, state, offered_until, current_round, current_attempt FROM studies WHERE state='running'");
-        foreach (var s in running)
-        {
-            var a = RoundEngine.CurrentAttempt(c, null, s.study_id, s.current_round, s.current_attempt, ciphertexts: false);
-            if (!a.Participants.Contains(node.Value))
-            {
-                continue;
-            }
-
-            WorkKind kind;
-            string statement;
-            switch (a.phase)
-            {
-                case RoundEngine.Phases.KeyGen:
-                    (kind, statement) = (WorkKind.KeyShare, SignedStatement.KeyShare);
-                    break;
-                case RoundEngine.Phases.Encrypt:
-                    (kind, statement) = (WorkKind.Encrypt, SignedStatement.Update);
-                    break;
-                case RoundEngine.Phases.Decrypt:
-                    (kind, statement) = (WorkKind.Decrypt, SignedStatement.DecryptionShare);
-                    break;
-                default:
-                    continue;
-            }
-
-            if (HasContributed(c, a, statement, node))
-            {
-                continue;
-            }
-
-            items.Add(new WorkItem(kind, s.Spec, (int)a.round, (int)a.attempt, a.Deadline, a.crp_seed, a.Request));
-        }
-
-        return new WorkResponse(items);
-    });
-
     public void RecordDecision(NodeId node, StudyDecision decision, DateTimeOffset now) => store.Write((c, t) =>
     {
         var study = c.QuerySingleOrDefault<RoundEngine.StudyRow>("SELECT study_id, spec_json, state, offered_until, current_round, current_attempt FROM studies WHERE study_id=@id", new { id = decision.Study.Value }, t)
@@ -200,147 +155,6 @@ public sealed class NodeGateway(CoordinatorStore store, IAdditiveThresholdScheme
         RoundEngine.Event(c, t, now, decision.Accept ? "study_accepted" : "study_refused", decision.Study.Value, node.Value, Truncate(decision.Rule));
         audit.Append(c, t, CoordinatorAuditRecords.StudyDecisionReceived(decision.Study.Value, study.Spec.PurposeOfUse.Code, node.Value, decision.Accept, decision.Rule), now);
     });
-
-    /// <summary>Accepts a key share, encrypted update or decryption share for the current attempt, after checking its node signature.</summary>
-    public void Contribute(NodeId node, string kind, StudyId study, int round, int attempt, Contribution contribution, DateTimeOffset now)
-    {
-        try
-        {
-            Accept(node, kind, study, round, attempt, contribution, now);
-        }
-        catch (ProtocolRefusalException e)
-        {
-            store.Write((c, t) =>
-            {
-                audit.Append(c, t, CoordinatorAuditRecords.ContributionRefused(study.Value, PurposeOf(c, t, study), node.Value, kind, round, attempt, e.Status, $"{e.Title}: {e.Message}"), now);
-            });
-            throw;
-        }
-    }
-
-    private void Accept(NodeId node, string kind, StudyId study, int round, int attempt, Contribution contribution, DateTimeOffset now) => store.Write((c, t) =>
-    {
-        if (contribution.Study != study || contribution.Round != round || contribution.Attempt != attempt)
-        {
-            throw new ProtocolRefusalException(StatusCodes.Status400BadRequest, "Mismatched contribution", "The body names another study, round or attempt than the path.");
-        }
-
-        var current = c.QuerySingleOrDefault<(long current_round, long current_attempt, string state)>(
-            "SELECT current_round, current_attempt, state FROM studies WHERE study_id=@id", new { id = study.Value }, t);
-        if (current.state != RoundEngine.States.Running || current.current_round != round || current.current_attempt != attempt)
-        {
-            throw new ProtocolRefusalException(StatusCodes.Status409Conflict, "Not the current attempt", $"Study '{study}' round {round} attempt {attempt} is not in progress.");
-        }
-
-        var a = RoundEngine.CurrentAttempt(c, t, study.Value, round, attempt);
-        var expectedPhase = kind switch
-        {
-            SignedStatement.KeyShare => RoundEngine.Phases.KeyGen,
-            SignedStatement.Update => RoundEngine.Phases.Encrypt,
-            _ => RoundEngine.Phases.Decrypt,
-        };
-        if (!a.Participants.Contains(node.Value))
-        {
-            throw new ProtocolRefusalException(StatusCodes.Status403Forbidden, "Not a participant", "This node is not a participant of the attempt.");
-        }
-
-        if (a.phase != expectedPhase)
-        {
-            throw new ProtocolRefusalException(StatusCodes.Status409Conflict, "Wrong phase", $"The attempt is in phase {a.phase}, not {expectedPhase}.");
-        }
-
-        if (kind == SignedStatement.DecryptionShare && contribution.AggregateDigest != a.aggregate_digest)
-        {
-            throw new ProtocolRefusalException(StatusCodes.Status409Conflict, "Wrong aggregate", "The decryption share is bound to another aggregate.");
-        }
-
-        var publicKey = c.QuerySingle<string>("SELECT public_key FROM nodes WHERE node_id=@id", new { id = node.Value }, t);
-        var statement = SignedStatement.For(kind, study, round, attempt, contribution.Payload, kind == SignedStatement.DecryptionShare ? contribution.AggregateDigest : null);
-        if (!Ed25519Identity.Verify(publicKey, statement, contribution.Signature))
-        {
-            throw new ProtocolRefusalException(StatusCodes.Status400BadRequest, "Bad contribution signature", "The contribution's signature does not verify under the node's key.");
-        }
-
-        CheckPayload(kind, a, contribution.Payload);
-        var digest = SignedStatement.Digest(contribution.Payload);
-        var stored = c.QuerySingleOrDefault<string?>("SELECT digest FROM contributions WHERE study_id=@s AND round=@r AND attempt=@a AND kind=@k AND node_id=@n",
-            new { s = study.Value, r = round, a = attempt, k = kind, n = node.Value }, t);
-        if (stored is not null)
-        {
-            if (stored != digest)
-            {
-                throw new ProtocolRefusalException(StatusCodes.Status409Conflict, "Already contributed", "The node already contributed something else to this phase of the attempt.");
-            }
-
-            return; // a retry of the same contribution
-        }
-
-        c.Execute("INSERT INTO contributions(study_id, round, attempt, kind, node_id, payload, signature, digest, received_at) VALUES (@s, @r, @a, @k, @n, @p, @sig, @d, @now)",
-            new { s = study.Value, r = round, a = attempt, k = kind, n = node.Value, p = contribution.Payload, sig = contribution.Signature, d = digest, now = now.ToString("O") }, t);
-        audit.Append(c, t, CoordinatorAuditRecords.ContributionReceived(study.Value, PurposeOf(c, t, study), node.Value, kind, round, attempt, digest, contribution.Payload.Length), now);
-        metrics.Contributions.Add(1, new KeyValuePair<string, object?>("kind", kind));
-    });
-
-    public CollectiveKeyAnnouncement KeyAnnouncement(NodeId node, StudyId study, int round, int attempt) => store.Read(c =>
-    {
-        var a = ParticipantAttempt(c, node, study, round, attempt);
-        if (a.collective_key is null)
-        {
-            throw new ProtocolRefusalException(StatusCodes.Status409Conflict, "Key not ready", "The collective key is not formed yet.");
-        }
-
-        var shares = RoundEngine.Contributions(c, null, a, SignedStatement.KeyShare).Select(s => new SignedContribution(new NodeId(s.node_id), s.public_key, s.payload, s.signature)).ToList();
-        return new CollectiveKeyAnnouncement(study, round, attempt, a.crp_seed, a.collective_key, shares);
-    });
-
-    public AggregateAnnouncement Aggregate(NodeId node, StudyId study, int round, int attempt) => store.Read(c =>
-    {
-        var a = ParticipantAttempt(c, node, study, round, attempt);
-        if (a.aggregate is null)
-        {
-            throw new ProtocolRefusalException(StatusCodes.Status409Conflict, "Aggregate not ready", "The aggregate is not formed yet.");
-        }
-
-        var submissions = RoundEngine.Contributions(c, null, a, SignedStatement.Update).Select(s => new SignedContribution(new NodeId(s.node_id), s.public_key, s.payload, s.signature)).ToList();
-        return new AggregateAnnouncement(study, round, attempt, a.aggregate, submissions, a.Deadline);
-    });
-
-    private static RoundEngine.AttemptRow ParticipantAttempt(Microsoft.Data.Sqlite.SqliteConnection c, NodeId node, StudyId study, int round, int attempt)
-    {
-        var a = c.QuerySingleOrDefault<RoundEngine.AttemptRow>("""
-            SELECT study_id, round, attempt, phase, participants_json, crp_seed, request_json, collective_key, aggregate, aggregate_digest, phase_deadline, started_at
-            FROM attempts WHERE study_id=@id AND round=@round AND attempt=@attempt
-            """, new { id = study.Value, round, attempt })
-            ?? throw new ProtocolRefusalException(StatusCodes.Status404NotFound, "Unknown attempt", $"No attempt {attempt} of round {round} of study '{study}'.");
-        return a.Participants.Contains(node.Value) ? a : throw new ProtocolRefusalException(StatusCodes.Status403Forbidden, "Not a participant", "This node is not a participant of the attempt.");
-    }
-
-    private void CheckPayload(string kind, RoundEngine.AttemptRow a, byte[] payload)
-    {
-        try
-        {
-            switch (kind)
-            {
-                case SignedStatement.KeyShare:
-                    _ = scheme.AggregatePublicKey(a.crp_seed, [payload]);
-                    break;
-                case SignedStatement.Update:
-                    scheme.NewSum(a.Request.ValueCount).Add(payload);
-                    break;
-                default:
-                    _ = scheme.CombineDecryptionShares(a.aggregate!, [payload]);
-                    break;
-            }
-        }
-        catch (CryptoFormatException e)
-        {
-            throw new ProtocolRefusalException(StatusCodes.Status400BadRequest, "Malformed contribution", e.Message);
-        }
-    }
-
-    private static bool HasContributed(Microsoft.Data.Sqlite.SqliteConnection c, RoundEngine.AttemptRow a, string kind, NodeId node) =>
-        c.ExecuteScalar<long>("SELECT COUNT(*) FROM contributions WHERE study_id=@s AND round=@r AND attempt=@a AND kind=@k AND node_id=@n",
-            new { s = a.study_id, r = a.round, a = a.attempt, k = kind, n = node.Value }) > 0;
 
     private static string? PurposeOf(Microsoft.Data.Sqlite.SqliteConnection c, Microsoft.Data.Sqlite.SqliteTransaction t, StudyId study) =>
         c.QuerySingleOrDefault<string?>("SELECT spec_json FROM studies WHERE study_id=@id", new { id = study.Value }, t) is { } json

@@ -14,22 +14,67 @@ namespace FederatedTwin.Coordinator.Orchestration;
 /// <summary>
 /// The study and round state machines (docs/protocol.md), advanced from the store alone: each
 /// transition reads the stored state, computes, and commits in one transaction, so a coordinator
-/// killed at any point resumes where it was. Phases of an attempt: keygen → encrypt → decrypt → done.
-/// A participant missing a phase deadline supersedes the attempt; the round restarts as a new
-/// attempt with fresh keys among the survivors, or the study fails when they are too few. Every
-/// transition is audited in its own transaction (study created, started, cancelled, completed or
-/// failed; attempts, the collective key, the aggregate, the decryption), and a study's end signs a
-/// checkpoint of the coordinator's audit trail.
+/// killed at any point resumes where it was. Phases of an attempt (protocol version 2): key_commit →
+/// key_open → update_commit → update_open → decrypt → done: key shares and ciphertexts are committed
+/// (signed hashes) before any is revealed, so no participant can choose its own as a function of the
+/// others'. A participant missing a phase deadline supersedes the attempt; the round restarts as a new
+/// attempt with fresh keys among the survivors, unless the nodes would refuse it anyway (an exact study
+/// whose set of hospitals would change after a decryption share was issued: docs/threat-model.md), or the
+/// study fails when they are too few. Every transition is audited in its own transaction (study created,
+/// started, cancelled, completed or failed; attempts, the collective key, the aggregate, the decryption),
+/// and a study's end signs a checkpoint of the coordinator's audit trail.
 /// </summary>
-public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog algorithms, IAdditiveThresholdScheme scheme, CoordinatorMetrics metrics, CoordinatorAuditTrail audit, ILogger<RoundEngine> logger)
+public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog algorithms, IAdditiveThresholdScheme scheme, CoordinatorMetrics metrics, CoordinatorAuditTrail audit, CoordinatorSignals signals, ILogger<RoundEngine> logger)
 {
     public static class Phases
     {
-        public const string KeyGen = "keygen";
-        public const string Encrypt = "encrypt";
+        public const string KeyCommit = "key_commit";
+        public const string KeyOpen = "key_open";
+        public const string UpdateCommit = "update_commit";
+        public const string UpdateOpen = "update_open";
         public const string Decrypt = "decrypt";
         public const string Done = "done";
         public const string Superseded = "superseded";
+
+        /// <summary>The contribution every participant owes in a phase.</summary>
+        public static string? Kind(string phase) => phase switch
+        {
+            KeyCommit => ContributionKind.KeyShareCommitment,
+            KeyOpen => ContributionKind.KeyShare,
+            UpdateCommit => ContributionKind.UpdateCommitment,
+            UpdateOpen => ContributionKind.Update,
+            Decrypt => ContributionKind.DecryptionShare,
+            _ => null,
+        };
+
+        /// <summary>The phase in which a contribution of this kind is taken.</summary>
+        public static string Of(string kind) => kind switch
+        {
+            ContributionKind.KeyShareCommitment => KeyCommit,
+            ContributionKind.KeyShare => KeyOpen,
+            ContributionKind.UpdateCommitment => UpdateCommit,
+            ContributionKind.Update => UpdateOpen,
+            _ => Decrypt,
+        };
+
+        /// <summary>What a node is asked to do in a phase.</summary>
+        public static WorkKind? Work(string phase) => phase switch
+        {
+            KeyCommit => WorkKind.CommitKeyShare,
+            KeyOpen => WorkKind.OpenKeyShare,
+            UpdateCommit => WorkKind.CommitUpdate,
+            UpdateOpen => WorkKind.OpenUpdate,
+            Decrypt => WorkKind.Decrypt,
+            _ => null,
+        };
+
+        /// <summary>Whether the attempt is past a phase (its commitment set is complete and may be relayed).</summary>
+        public static bool IsPast(string phase, string reference)
+        {
+            string[] order = [KeyCommit, KeyOpen, UpdateCommit, UpdateOpen, Decrypt, Done];
+            var at = Array.IndexOf(order, phase);
+            return at >= 0 && at > Array.IndexOf(order, reference);
+        }
     }
 
     public static class States
@@ -72,6 +117,7 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
             Event(c, t, now, "study_created", spec.Id.Value, null, $"{spec.Algorithm} for {spec.PurposeOfUse}");
             audit.Append(c, t, CoordinatorAuditRecords.StudyCreated(spec, SignedStatement.Digest(System.Text.Encoding.UTF8.GetBytes(specJson))), now);
         });
+        signals.PhaseChanged.Pulse(); // an offer is work for every node
     }
 
     public bool Cancel(StudyId id, DateTimeOffset now) => store.Write((c, t) =>
@@ -99,7 +145,10 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
         {
             try
             {
-                store.Write((c, t) => AdvanceStudy(c, t, id, now));
+                if (store.Write((c, t) => AdvanceStudy(c, t, id, now)))
+                {
+                    signals.PhaseChanged.Pulse(); // nodes long-polling for work see the new phase at once
+                }
             }
             catch (Exception e) when (e is not (OperationCanceledException or SqliteException))
             {
@@ -126,9 +175,11 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
                 Fail(c, t, study.Spec, now, reason);
             }
         });
+        signals.PhaseChanged.Pulse();
     }
 
-    private void AdvanceStudy(SqliteConnection c, SqliteTransaction t, string id, DateTimeOffset now)
+    /// <summary>One study's transition, if any is due; true when something changed.</summary>
+    private bool AdvanceStudy(SqliteConnection c, SqliteTransaction t, string id, DateTimeOffset now)
     {
         var study = c.QuerySingle<StudyRow>("SELECT study_id, spec_json, state, offered_until, current_round, current_attempt FROM studies WHERE study_id=@id", new { id }, t);
         var spec = study.Spec;
@@ -144,26 +195,22 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
                 var joined = accepted.Take(spec.MaxNodes).ToList();
                 audit.Append(c, t, CoordinatorAuditRecords.StudyStarted(spec, joined, decided), now);
                 StartAttempt(c, t, spec, 1, 1, joined, now);
-            }
-            else if (offerClosed)
-            {
-                Fail(c, t, spec, now, $"only {accepted.Count} node(s) accepted the study by its deadline; it needs at least {spec.MinNodes}");
+                return true;
             }
 
-            return;
+            if (offerClosed)
+            {
+                Fail(c, t, spec, now, $"only {accepted.Count} node(s) accepted the study by its deadline; it needs at least {spec.MinNodes}");
+                return true;
+            }
+
+            return false;
         }
 
         var a = CurrentAttempt(c, t, id, study.current_round, study.current_attempt, ciphertexts: false);
-        var kind = a.phase switch
+        if (Phases.Kind(a.phase) is not { } kind)
         {
-            Phases.KeyGen => SignedStatement.KeyShare,
-            Phases.Encrypt => SignedStatement.Update,
-            Phases.Decrypt => SignedStatement.DecryptionShare,
-            _ => null,
-        };
-        if (kind is null)
-        {
-            return;
+            return false;
         }
 
         var contributors = c.Query<string>("SELECT node_id FROM contributions WHERE study_id=@id AND round=@round AND attempt=@attempt AND kind=@kind",
@@ -172,8 +219,10 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
         if (participants.All(contributors.Contains))
         {
             CompletePhase(c, t, spec, CurrentAttempt(c, t, id, a.round, a.attempt), now);
+            return true;
         }
-        else if (now > a.Deadline)
+
+        if (now > a.Deadline)
         {
             var survivors = participants.Where(contributors.Contains).ToList();
             var missing = participants.Where(p => !contributors.Contains(p)).ToList();
@@ -183,7 +232,11 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
             Event(c, t, now, "attempt_superseded", id, null, $"round {a.round} attempt {a.attempt}: dropped {string.Join(", ", missing)} in {a.phase}");
             audit.Append(c, t, CoordinatorAuditRecords.AttemptSuperseded(spec, a.round, a.attempt, a.phase, missing), now);
             LogRestart(logger, id, a.round, a.attempt, string.Join(", ", missing), a.phase);
-            if (survivors.Count >= spec.MinNodes)
+            if (RerunRefusal(c, t, spec, a, survivors) is { } refusal)
+            {
+                Fail(c, t, spec, now, $"round {a.round}: {string.Join(", ", missing)} missed the {a.phase} deadline, and {refusal}");
+            }
+            else if (survivors.Count >= spec.MinNodes)
             {
                 StartAttempt(c, t, spec, (int)a.round, (int)a.attempt + 1, survivors, now);
             }
@@ -191,7 +244,39 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
             {
                 Fail(c, t, spec, now, $"round {a.round}: only {survivors.Count} participant(s) left after {string.Join(", ", missing)} missed the {a.phase} deadline; the study needs at least {spec.MinNodes}");
             }
+
+            return true;
         }
+
+        return false;
+    }
+
+    /// <summary>
+    /// Why the survivors' re-run would be refused by the nodes themselves (RoundParticipant's participant-set rule), so the study
+    /// fails with that reason instead of running an attempt that cannot end: an exact study (no dp_rho) is bound to one set of
+    /// hospitals once any of them issued a decryption share, in this round or an earlier one (a DP study re-runs with fresh noise).
+    /// </summary>
+    private static string? RerunRefusal(SqliteConnection c, SqliteTransaction t, StudySpec spec, AttemptRow a, List<string> survivors)
+    {
+        if (Protocol.Privacy.StudyPrivacy.Rho(spec.Parameters) > 0)
+        {
+            return null;
+        }
+
+        var established = c.Query<string>("SELECT participants_json FROM round_results WHERE study_id=@id ORDER BY round LIMIT 1", new { id = spec.Id.Value }, t).FirstOrDefault();
+        if (established is not null)
+        {
+            var set = JsonSerializer.Deserialize<List<string>>(established) ?? [];
+            return set.Order(StringComparer.Ordinal).SequenceEqual(survivors.Order(StringComparer.Ordinal))
+                ? null
+                : "an exact study keeps the set of hospitals of its first decrypted round for all of its rounds: the nodes refuse a sum over another set (docs/threat-model.md)";
+        }
+
+        var sharesIssued = c.ExecuteScalar<long>("SELECT COUNT(*) FROM contributions WHERE study_id=@id AND round=@round AND kind=@kind",
+            new { id = spec.Id.Value, round = a.round, kind = ContributionKind.DecryptionShare }, t);
+        return sharesIssued > 0
+            ? "decryption shares were already issued in this exact round: the nodes refuse to decrypt the same values over another set of hospitals (docs/threat-model.md)"
+            : null;
     }
 
     private void CompletePhase(SqliteConnection c, SqliteTransaction t, StudySpec spec, AttemptRow a, DateTimeOffset now)
@@ -201,20 +286,32 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
         var args = new { id, round = a.round, attempt = a.attempt };
         switch (a.phase)
         {
-            case Phases.KeyGen:
+            case Phases.KeyCommit:
+            case Phases.UpdateCommit:
             {
-                var shares = Contributions(c, t, a, SignedStatement.KeyShare).Select(s => (ReadOnlyMemory<byte>)s.payload).ToList();
+                // Every participant committed: the set is complete and is relayed; only now may anyone open.
+                var opened = a.phase == Phases.KeyCommit ? ContributionKind.KeyShare : ContributionKind.Update;
+                var set = CommitmentSetOf(c, t, a, opened);
+                c.Execute("UPDATE attempts SET phase=@p, phase_deadline=@deadline WHERE study_id=@id AND round=@round AND attempt=@attempt",
+                    new { p = a.phase == Phases.KeyCommit ? Phases.KeyOpen : Phases.UpdateOpen, deadline, args.id, args.round, args.attempt }, t);
+                audit.Append(c, t, CoordinatorAuditRecords.CommitmentsComplete(spec, a.round, a.attempt, opened, set.Commitments.Count, set.Digest()), now);
+                break;
+            }
+
+            case Phases.KeyOpen:
+            {
+                var shares = Contributions(c, t, a, ContributionKind.KeyShare).Select(s => (ReadOnlyMemory<byte>)s.payload).ToList();
                 var key = scheme.AggregatePublicKey(a.crp_seed, shares);
                 c.Execute("UPDATE attempts SET phase=@p, collective_key=@key, phase_deadline=@deadline WHERE study_id=@id AND round=@round AND attempt=@attempt",
-                    new { p = Phases.Encrypt, key, deadline, args.id, args.round, args.attempt }, t);
+                    new { p = Phases.UpdateCommit, key, deadline, args.id, args.round, args.attempt }, t);
                 audit.Append(c, t, CoordinatorAuditRecords.CollectiveKeyFormed(spec, a.round, a.attempt, shares.Count, SignedStatement.Digest(key)), now);
                 break;
             }
 
-            case Phases.Encrypt:
+            case Phases.UpdateOpen:
             {
                 var sum = scheme.NewSum(a.Request.ValueCount);
-                var submissions = Contributions(c, t, a, SignedStatement.Update);
+                var submissions = Contributions(c, t, a, ContributionKind.Update);
                 foreach (var s in submissions)
                 {
                     sum.Add(s.payload);
@@ -230,7 +327,7 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
 
             case Phases.Decrypt:
             {
-                var shares = Contributions(c, t, a, SignedStatement.DecryptionShare).Select(s => (ReadOnlyMemory<byte>)s.payload).ToList();
+                var shares = Contributions(c, t, a, ContributionKind.DecryptionShare).Select(s => (ReadOnlyMemory<byte>)s.payload).ToList();
                 var sums = scheme.CombineDecryptionShares(a.aggregate!, shares);
                 c.Execute("UPDATE attempts SET phase=@p, outcome='decrypted', finished_at=@now WHERE study_id=@id AND round=@round AND attempt=@attempt",
                     new { p = Phases.Done, now = now.ToString("O"), args.id, args.round, args.attempt }, t);
@@ -284,7 +381,7 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
             """,
             new
             {
-                id = spec.Id.Value, round, attempt, phase = Phases.KeyGen, participants = JsonSerializer.Serialize(participants.Order(StringComparer.Ordinal).ToList()),
+                id = spec.Id.Value, round, attempt, phase = Phases.KeyCommit, participants = JsonSerializer.Serialize(participants.Order(StringComparer.Ordinal).ToList()),
                 seed = scheme.NewCrpSeed(), request = JsonSerializer.Serialize(request, WireJson.Options),
                 deadline = now.AddSeconds(spec.PhaseDeadlineSeconds).ToString("O"), now = now.ToString("O"),
             }, t);
@@ -318,6 +415,11 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
     private const string AttemptState = AttemptHead + "NULL AS collective_key, NULL AS aggregate" + AttemptTail;
 
     internal sealed record ContributionRow(string node_id, byte[] payload, byte[] signature, string public_key);
+
+    /// <summary>Every participant's commitment to the opened kind (key-share or update), as the coordinator relays it.</summary>
+    internal static CommitmentSet CommitmentSetOf(SqliteConnection c, SqliteTransaction? t, AttemptRow a, string opened) =>
+        new(new StudyId(a.study_id), (int)a.round, (int)a.attempt, opened, a.crp_seed,
+            [.. Contributions(c, t, a, ContributionKind.CommitmentTo(opened)).Select(k => new SignedCommitment(new NodeId(k.node_id), k.public_key, k.payload, k.signature))]);
 
     internal static List<ContributionRow> Contributions(SqliteConnection c, SqliteTransaction? t, AttemptRow a, string kind) =>
         c.Query<ContributionRow>("""

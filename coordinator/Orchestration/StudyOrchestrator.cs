@@ -4,14 +4,18 @@ using Microsoft.Extensions.Options;
 
 namespace FederatedTwin.Coordinator.Orchestration;
 
-/// <summary>Advances every live study on a timer. Holds no state of its own: a restart loses nothing.</summary>
-public sealed partial class StudyOrchestrator(RoundEngine engine, IOptions<CoordinatorOptions> options, ILogger<StudyOrchestrator> logger) : BackgroundService
+/// <summary>
+/// Advances every live study on a timer, and at once when a contribution arrives (a phase may be complete). Holds no state of its own:
+/// a restart loses nothing.
+/// </summary>
+public sealed partial class StudyOrchestrator(RoundEngine engine, CoordinatorSignals signals, IOptions<CoordinatorOptions> options, ILogger<StudyOrchestrator> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(options.Value.TickMilliseconds));
-        while (await timer.WaitForNextTickAsync(stoppingToken))
+        var tick = TimeSpan.FromMilliseconds(options.Value.TickMilliseconds);
+        while (!stoppingToken.IsCancellationRequested)
         {
+            var contribution = signals.ContributionArrived.Next;
             try
             {
                 engine.Advance(DateTimeOffset.UtcNow);
@@ -21,6 +25,8 @@ public sealed partial class StudyOrchestrator(RoundEngine engine, IOptions<Coord
                 // A failed transition rolls back and is retried on the next tick; never crash the loop.
                 LogFailure(logger, e);
             }
+
+            await AsyncPulse.WaitAsync(contribution, tick, stoppingToken);
         }
     }
 

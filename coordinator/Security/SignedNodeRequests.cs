@@ -136,6 +136,7 @@ public sealed partial class SignedNodeRequests(
             "@status" => response.StatusCode.ToString(System.Globalization.CultureInfo.InvariantCulture),
             "@method;req" => context.Request.Method,
             "@path;req" => context.Request.Path.Value ?? "/",
+            HttpMessageSignatures.RequestSignatureComponent => HttpMessageSignatures.SignatureMember(context.Request.Headers[HttpMessageSignatures.SignatureHeader].ToString(), HttpMessageSignatures.Label),
             _ => response.Headers[c].ToString(),
         });
         response.Headers[HttpMessageSignatures.SignatureInputHeader] = input;

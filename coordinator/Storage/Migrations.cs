@@ -49,6 +49,19 @@ internal static class Migrations
         CREATE TABLE dashboard_users(user_name TEXT PRIMARY KEY COLLATE NOCASE, role TEXT NOT NULL, password_hash TEXT NOT NULL,
             created_at TEXT NOT NULL, last_sign_in_at TEXT NULL);
         """,
+        // Federation protocol v2 (docs/protocol.md): attempts go through commit and reveal phases, and contributions are signed over
+        // other statements, so an attempt of v1 cannot continue: live attempts are superseded and running studies failed with the
+        // reason (create them again). Offered studies carry no protocol state and stay offered. Rosters the ACO publishes for nodes.
+        """
+        UPDATE attempts SET phase='superseded', outcome='protocol upgraded to version 2', finished_at=strftime('%Y-%m-%dT%H:%M:%fZ','now')
+            WHERE phase NOT IN ('done','superseded');
+        INSERT INTO events(at, kind, study_id, node_id, detail)
+            SELECT strftime('%Y-%m-%dT%H:%M:%fZ','now'), 'study_failed', study_id, NULL, 'interrupted by the upgrade to federation protocol 2' FROM studies WHERE state='running';
+        UPDATE studies SET state='failed', updated_at=strftime('%Y-%m-%dT%H:%M:%fZ','now'),
+            failure_reason='interrupted by the upgrade to federation protocol 2 (commit-then-reveal rounds, pinned roster): create the study again'
+            WHERE state='running';
+        CREATE TABLE rosters(version INTEGER PRIMARY KEY, federation TEXT NOT NULL, sha256 TEXT NOT NULL, document BLOB NOT NULL, published_at TEXT NOT NULL);
+        """,
     ];
 
     public static void Apply(SqliteConnection connection)

@@ -12,6 +12,12 @@ public interface ILocalAlgorithm
     LocalStatistics Compute(RoundRequest request, NodeDirectory node, int maxParties);
 
     /// <summary>
+    /// How many values a round of this request returns, from its parameters alone (the layout the accepted study implies), so the
+    /// node can refuse a request that names another count before it allocates or computes anything for it.
+    /// </summary>
+    int ValueCount(RoundRequest request, int maxParties);
+
+    /// <summary>
     /// The zCDP ρ one round of this request spends at this node (0 when it adds no noise). The participant charges it to
     /// the privacy ledger per round and keeps the noised vector, so a retried attempt re-sends it instead of drawing
     /// fresh noise (which would spend the round's ρ again).
@@ -66,6 +72,9 @@ public sealed class LocalFederatedSum : ILocalAlgorithm
         ["vector"] = accepted.Parameters?.GetValueOrDefault("vector") ?? LocalVectors.PatientsByAgeBandAndSex,
         ["purpose_of_use"] = accepted.PurposeOfUse.Code,
     };
+
+    public int ValueCount(RoundRequest request, int maxParties) =>
+        LocalVectors.Labels(request.Parameters.GetValueOrDefault("vector") ?? throw new InvalidOperationException("The round names no vector.")).Count;
 
     public LocalStatistics Compute(RoundRequest request, NodeDirectory node, int maxParties)
     {

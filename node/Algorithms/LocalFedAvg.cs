@@ -34,6 +34,8 @@ public sealed class LocalFedAvg : ILocalAlgorithm
     /// <summary>Under DP: the study's rounds, over which ρ is split evenly.</summary>
     public int? PlannedRounds(StudySpec accepted, int maxParties) => FedAvgStudy.Parse(accepted, maxParties).Privacy?.Dp.Rounds;
 
+    public int ValueCount(RoundRequest request, int maxParties) => FedAvgStudy.Parse(request.Parameters, maxParties).Layout(maxParties).Sum(b => b.Length);
+
     public LocalStatistics Compute(RoundRequest request, NodeDirectory node, int maxParties)
     {
         var study = FedAvgStudy.Parse(request.Parameters, maxParties);

@@ -27,6 +27,8 @@ public sealed class LocalFederatedComposition : ILocalAlgorithm
     /// <summary>One release: the whole ρ in round 1.</summary>
     public int? PlannedRounds(StudySpec accepted, int maxParties) => FederatedTwin.Protocol.Privacy.StudyPrivacy.Rho(accepted.Parameters) > 0 ? 1 : null;
 
+    public int ValueCount(RoundRequest request, int maxParties) => CompositionStudy.VectorLength;
+
     public LocalStatistics Compute(RoundRequest request, NodeDirectory node, int maxParties)
     {
         var minNodes = int.Parse(request.Parameters.GetValueOrDefault("min_nodes") ?? throw new InvalidOperationException("The round names no minimum of nodes."), System.Globalization.CultureInfo.InvariantCulture);

@@ -28,6 +28,15 @@ public sealed class LocalFederatedGlm : ILocalAlgorithm
     /// <summary>Under DP: 1 moments round, max_iterations Newton rounds and, with a holdout, the evaluation round (GlmPrivacy.Rounds).</summary>
     public int? PlannedRounds(StudySpec accepted, int maxParties) => GlmStudy.Parse(accepted, maxParties).Spec.Privacy?.Rounds;
 
+    /// <summary>The evaluation's layout, or the IRLS request's (whose layout GlmNode holds to the study's spec when it computes).</summary>
+    public int ValueCount(RoundRequest request, int maxParties)
+    {
+        var glm = GlmStudy.Parse(request.Parameters, maxParties);
+        return request.Parameters.ContainsKey(GlmStudy.EvaluationParameter)
+            ? GlmEvaluation.Layout(glm).Sum(b => b.Length)
+            : GlmStudy.Deserialize(request.Parameters.GetValueOrDefault(GlmStudy.RequestParameter) ?? throw new InvalidOperationException("The round carries no GLM request.")).Length;
+    }
+
     public LocalStatistics Compute(RoundRequest request, NodeDirectory node, int maxParties)
     {
         var glm = GlmStudy.Parse(request.Parameters, maxParties);

@@ -120,10 +120,10 @@ public static class NodeAuditRecords
         AuditActions.FeaturesExported, AuditOutcome.Success, new JsonObject { ["scope"] = studyId is null ? "all" : "study", ["rows"] = rows, ["columns"] = columns }, studyId);
 
     public static AuditRecord KeyShareGenerated(WorkItem work, string publicShareSha256) =>
-        Round(AuditActions.KeyShareGenerated, AuditOutcome.Success, work, new JsonObject { ["public_share_sha256"] = publicShareSha256 });
+        Round(AuditActions.KeyShareGenerated, AuditOutcome.Success, work, new JsonObject { ["public_share_sha256"] = publicShareSha256, ["crp_seed"] = work.CrpSeed is null ? null : Convert.ToHexStringLower(work.CrpSeed) });
 
     /// <summary>What left the node: the ciphertext's digest and size, and the kinds and sizes of the statistics inside it (block names and lengths, never values).</summary>
-    public static AuditRecord Submission(WorkItem work, string ciphertextSha256, int valueCount, int ciphertextBytes, IReadOnlyList<Protocol.Crypto.Codec.FixedPointBlock> blocks) =>
+    public static AuditRecord Submission(WorkItem work, string ciphertextSha256, int valueCount, int ciphertextBytes, IReadOnlyList<Protocol.Crypto.Codec.FixedPointBlock> blocks, int draw = 0) =>
         Round(AuditActions.Submission, AuditOutcome.Success, work, new JsonObject
         {
             ["algorithm"] = work.Request?.Algorithm,
@@ -131,23 +131,72 @@ public static class NodeAuditRecords
             ["value_count"] = valueCount,
             ["ciphertext_bytes"] = ciphertextBytes,
             ["statistics"] = new JsonArray([.. blocks.Select(b => (JsonNode)new JsonObject { ["kind"] = b.Name, ["values"] = b.Length })]),
+            ["noise_draw"] = draw == 0 ? null : draw,
         });
 
-    public static AuditRecord DecryptionShareIssued(WorkItem work, string aggregateSha256, int submissions, string shareSha256) =>
+    /// <summary>
+    /// A complete commitment set of an attempt, checked against the pinned roster before this node revealed anything: which member
+    /// committed to which key share or ciphertext (their SHA-256), so every contribution in a sum the node helped decrypt is
+    /// attributable from this node's own trail.
+    /// </summary>
+    public static AuditRecord CommitmentSetAccepted(WorkItem work, CommitmentSet set, FederationRoster roster) =>
+        Round(AuditActions.CommitmentSetAccepted, AuditOutcome.Success, work, new JsonObject
+        {
+            ["kind"] = set.Kind,
+            ["commitment_set_sha256"] = set.Digest(),
+            ["roster_version"] = roster.Version,
+            ["commitments"] = new JsonArray([.. set.Commitments.OrderBy(c => c.NodePublicKey, StringComparer.Ordinal).Select(c => (JsonNode)new JsonObject
+            {
+                ["member"] = roster.MemberOf(c.NodePublicKey)?.Name,
+                ["node_key"] = c.NodePublicKey,
+                ["committed_sha256"] = Convert.ToHexStringLower(c.Digest),
+            })]),
+        });
+
+    /// <summary>
+    /// The node's decryption share: the aggregate it decrypts, the commitment set it was checked against and the submitters it sums
+    /// (the set the node binds this release to: docs/threat-model.md, "attempt differencing"), and the share's own digest.
+    /// </summary>
+    public static AuditRecord DecryptionShareIssued(WorkItem work, string aggregateSha256, string updateSetSha256, IReadOnlyList<string> submitterKeys, string submittersSha256, string shareSha256, int ciphertexts) =>
         Round(AuditActions.DecryptionShareIssued, AuditOutcome.Success, work, new JsonObject
         {
             ["aggregate_sha256"] = aggregateSha256,
-            ["submissions"] = submissions,
+            ["submissions"] = submitterKeys.Count,
+            ["update_commitment_set_sha256"] = updateSetSha256,
+            ["submitters"] = AuditRecord.Codes(submitterKeys),
+            ["submitters_sha256"] = submittersSha256,
+            ["ciphertexts"] = ciphertexts,
             ["share_sha256"] = shareSha256,
         });
 
-    /// <summary>A contribution the node refused to make, and why (a check on the coordinator's announcement, a deadline, a superseded attempt).</summary>
+    public static AuditRecord RosterPinned(FederationRoster roster, string sha256, string approvedBy, string source, FederationRoster? previous) => new(
+        AuditActions.RosterPinned,
+        AuditOutcome.Success,
+        new JsonObject
+        {
+            ["federation"] = roster.Federation,
+            ["version"] = roster.Version,
+            ["sha256"] = sha256,
+            ["approved_by"] = approvedBy,
+            ["source"] = AuditRecord.Text(source, 200),
+            ["members"] = new JsonArray([.. roster.Members.Select(m => (JsonNode)new JsonObject { ["name"] = m.Name, ["node_key"] = m.NodeKey })]),
+            ["previous_version"] = previous?.Version,
+            ["added"] = AuditRecord.Codes(roster.Members.Where(m => previous?.MemberOf(m.NodeKey) is null).Select(m => m.Name)),
+            ["removed"] = AuditRecord.Codes((previous?.Members ?? []).Where(m => roster.MemberOf(m.NodeKey) is null).Select(m => m.Name)),
+        });
+
+    public static AuditRecord RosterRefused(string documentSha256, string source, string rule, string reason) => new(
+        AuditActions.RosterRefused,
+        AuditOutcome.SeriousFailure,
+        new JsonObject { ["document_sha256"] = documentSha256, ["source"] = AuditRecord.Text(source, 200), ["rule"] = rule, ["reason"] = AuditRecord.Text(reason) });
+
+    /// <summary>A contribution the node refused to make, the rule that refused it and why (a check on the coordinator's announcement, the roster, a commitment, a deadline, a superseded attempt).</summary>
     public static AuditRecord Refused(string action, WorkItem work, string reason, string? rule = null)
     {
         var detail = new JsonObject { ["reason"] = AuditRecord.Text(reason) };
         if (rule is not null)
         {
-            detail["rule"] = rule; // the check against the accepted study that refused (AcceptedStudy's rule names)
+            detail["rule"] = rule; // the named check that refused (AcceptedStudy's and ProtocolRules' rule names)
         }
 
         return Round(action, AuditOutcome.MinorFailure, work, detail);

@@ -18,7 +18,9 @@ public sealed class CoordinatorRefusedException(int status, string title, string
 /// <summary>
 /// The node's only network peer. Every request is signed (RFC 9421, Ed25519, with an RFC 9530
 /// Content-Digest); every response must be signed by the coordinator key pinned in the site policy,
-/// echo the request's nonce and speak the same protocol version, or it is discarded.
+/// cover this request's own signature ("signature";req, so an answer obtained by another enrolled node
+/// for its own request is refused even with a copied nonce), echo the request's nonce and speak the same
+/// protocol version, or it is discarded.
 /// </summary>
 public sealed class CoordinatorClient(HttpClient http, Ed25519Identity identity, string keyId, string pinnedCoordinatorKey, TimeSpan window, Func<string>? auditHead = null)
 {
@@ -29,6 +31,9 @@ public sealed class CoordinatorClient(HttpClient http, Ed25519Identity identity,
 
     public async Task<T> Get<T>(string pathAndQuery, CancellationToken cancellationToken) =>
         WireJson.Deserialize<T>(await Send(HttpMethod.Get, pathAndQuery, null, cancellationToken));
+
+    /// <summary>A response body as bytes, after the same checks (a roster document is checked by its approvals, not parsed here).</summary>
+    public Task<byte[]> GetBytes(string pathAndQuery, CancellationToken cancellationToken) => Send(HttpMethod.Get, pathAndQuery, null, cancellationToken);
 
     public async Task<T> Post<T>(string path, object body, CancellationToken cancellationToken) =>
         WireJson.Deserialize<T>(await Send(HttpMethod.Post, path, WireJson.Serialize(body), cancellationToken));
@@ -81,6 +86,7 @@ public sealed class CoordinatorClient(HttpClient http, Ed25519Identity identity,
                 "@status" => ((int)response.StatusCode).ToString(CultureInfo.InvariantCulture),
                 "@method;req" => method.Method,
                 "@path;req" => uri.AbsolutePath,
+                HttpMessageSignatures.RequestSignatureComponent => HttpMessageSignatures.SignatureMember(signature, HttpMessageSignatures.Label),
                 _ => Header(c),
             },
             responseBody,

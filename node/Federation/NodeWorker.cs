@@ -29,6 +29,7 @@ public sealed partial class NodeWorker(
     ILogger<NodeWorker> logger) : BackgroundService
 {
     private readonly HashSet<string> _refused = new(StringComparer.Ordinal);
+    private int? _rosterRefusedVersion;
     private readonly StudyDecisions _decisions = new(node);
     private string? _lastRejection;
 
@@ -50,6 +51,7 @@ public sealed partial class NodeWorker(
                 status.LastContact = DateTimeOffset.UtcNow;
                 status.LastError = null;
                 _lastRejection = null;
+                await RefreshRoster(client, work.RosterVersion, stoppingToken);
                 foreach (var item in work.Items)
                 {
                     await Handle(client, item, stoppingToken);
@@ -126,18 +128,24 @@ public sealed partial class NodeWorker(
                     node.Store.Event(decision.Accept ? "study_accepted" : "study_refused", item.Study.Id.Value, $"{decision.Rule}: {decision.Reason}");
                     await client.Post($"/v1/node/studies/{item.Study.Id}/decision", new StudyDecision(item.Study.Id, decision.Accept, decision.Rule, decision.Reason), cancellationToken);
                     break;
-                case WorkKind.KeyShare:
-                    await client.Post($"{attemptPath}/{SignedStatement.KeyShare}", participant.KeyShare(item), cancellationToken);
+                case WorkKind.CommitKeyShare:
+                    await client.Post($"{attemptPath}/{ContributionKind.KeyShareCommitment}", participant.CommitKeyShare(item), cancellationToken);
                     break;
-                case WorkKind.Encrypt:
+                case WorkKind.OpenKeyShare:
+                    var keyCommitments = await client.Get<CommitmentSet>($"{attemptPath}/commitments/{ContributionKind.KeyShare}", cancellationToken);
+                    await client.Post($"{attemptPath}/{ContributionKind.KeyShare}", participant.OpenKeyShare(item, keyCommitments), cancellationToken);
+                    break;
+                case WorkKind.CommitUpdate:
                     var collectiveKey = await client.Get<CollectiveKeyAnnouncement>($"{attemptPath}/key", cancellationToken);
-                    var roster = await client.Get<List<NodeRecord>>("/v1/node/nodes", cancellationToken);
-                    await client.Post($"{attemptPath}/{SignedStatement.Update}", participant.Update(item, collectiveKey, roster), cancellationToken);
+                    await client.Post($"{attemptPath}/{ContributionKind.UpdateCommitment}", participant.CommitUpdate(item, collectiveKey), cancellationToken);
+                    break;
+                case WorkKind.OpenUpdate:
+                    var updateCommitments = await client.Get<CommitmentSet>($"{attemptPath}/commitments/{ContributionKind.Update}", cancellationToken);
+                    await client.Post($"{attemptPath}/{ContributionKind.Update}", participant.OpenUpdate(item, updateCommitments), cancellationToken);
                     break;
                 case WorkKind.Decrypt:
                     var aggregate = await client.Get<AggregateAnnouncement>($"{attemptPath}/aggregate", cancellationToken);
-                    var members = await client.Get<List<NodeRecord>>("/v1/node/nodes", cancellationToken);
-                    await client.Post($"{attemptPath}/{SignedStatement.DecryptionShare}", participant.DecryptionShare(item, aggregate, members, DateTimeOffset.UtcNow), cancellationToken);
+                    await client.Post($"{attemptPath}/{ContributionKind.DecryptionShare}", participant.DecryptionShare(item, aggregate), cancellationToken);
                     break;
             }
         }
@@ -151,6 +159,37 @@ public sealed partial class NodeWorker(
             RoundParticipant.LogRefusal(logger, item.Study.Id.Value, item.Round, item.Attempt, e.Message);
         }
     }
+
+    /// <summary>
+    /// When the coordinator relays a roster version newer than the pinned one, fetch it and try to pin it: it is pinned only if this
+    /// site's compliance officers approved it (<see cref="PinnedRoster"/>); a refusal is audited once per document and not retried
+    /// for the same version. The coordinator is only a courier here: it cannot make a node accept a member.
+    /// </summary>
+    private async Task RefreshRoster(CoordinatorClient client, int? relayed, CancellationToken cancellationToken)
+    {
+        if (relayed is not { } version || version == _rosterRefusedVersion || version <= (PinnedRoster.Load(node.Store)?.Version ?? 0))
+        {
+            return;
+        }
+
+        var document = await client.GetBytes("/v1/node/roster", cancellationToken);
+        try
+        {
+            var pinned = PinnedRoster.Pin(node, document, "relayed by the coordinator");
+            LogRosterPinned(logger, pinned.Roster.Federation, pinned.Version);
+        }
+        catch (RosterRefusedException e)
+        {
+            _rosterRefusedVersion = version;
+            LogRosterRefused(logger, version, e.Rule, e.Message);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Pinned federation roster {Federation} version {Version}")]
+    private static partial void LogRosterPinned(ILogger logger, string federation, int version);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Refused the roster version {Version} the coordinator relays [{Rule}]: {Reason}")]
+    private static partial void LogRosterRefused(ILogger logger, int version, string rule, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Polling the coordinator failed: {Reason}")]
     private static partial void LogPollFailed(ILogger logger, string reason);

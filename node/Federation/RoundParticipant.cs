@@ -9,8 +9,8 @@ using Microsoft.Extensions.Logging;
 namespace FederatedTwin.Node.Federation;
 
 /// <summary>
-/// A contribution the node will not make, with the reason it gives (and logs and records) and, for the checks against the
-/// accepted study (<see cref="AcceptedStudy"/>), the rule that refused it, so an auditor can count refusals by rule.
+/// A contribution the node will not make, with the reason it gives (and logs and records) and the rule that refused it
+/// (<see cref="ProtocolRules"/>, <see cref="AcceptedStudy"/>, <see cref="PinnedRoster"/>), so an auditor can count refusals by rule.
 /// </summary>
 public sealed class ParticipationRefusedException(string reason, string? rule = null) : Exception(reason)
 {
@@ -18,34 +18,55 @@ public sealed class ParticipationRefusedException(string reason, string? rule = 
 }
 
 /// <summary>
-/// The node's side of a round (docs/protocol.md). Before encrypting it checks that the collective
-/// key is the sum of the listed signed shares, its own included, from at least the study's minimum
-/// of distinct enrolled nodes; before decrypting it checks that the aggregate is the sum of at least
-/// that many signed submissions, its own included, and that the attempt is neither superseded nor
-/// past its deadline. Every contribution is stored before it is sent, so a retry sends the same bytes,
-/// and audited in the same transaction (by SHA-256); every refusal is audited with its reason. Before any
-/// of that, every phase checks the work against the study as this node accepted it (<see cref="AcceptedStudy"/>):
-/// never a study it did not accept, never changed parameters, never a DP round beyond the plan it was charged for.
+/// The node's side of a round (docs/protocol.md, protocol version 2): five phases per attempt, each checked against what this node
+/// pinned or computed itself, never against what the coordinator says about it.
+/// <list type="number">
+/// <item><see cref="CommitKeyShare"/>: a fresh secret for the attempt, sealed at rest; only the hash of its public share leaves.</item>
+/// <item><see cref="OpenKeyShare"/>: the complete commitment set, every key on the pinned roster and at least the minimum of distinct
+/// hospitals, recorded (a second, different set is refused); then the share, signed over the set's digest.</item>
+/// <item><see cref="CommitUpdate"/>: every committed share opened and matching its commitment, the collective key their sum; then the
+/// statistics are computed, encrypted and stored, and only their hash leaves.</item>
+/// <item><see cref="OpenUpdate"/>: the update commitment set checked the same way (committers were key holders); then the ciphertext.</item>
+/// <item><see cref="DecryptionShare"/>: every committed ciphertext opened and matching, the aggregate their sum, the node's own among
+/// them, and the set of submitters the same as every earlier share this node issued over the same values (exact studies: over the
+/// whole study), so two decrypted sums never differ by one hospital's update. The share is bound to the aggregate and the set.</item>
+/// </list>
+/// Every phase first checks the work against the study this node accepted (<see cref="AcceptedStudy"/>), the attempt against the
+/// deadline the node computes on its own clock, and the attempt's CRP seed against the one it keyed with. Every contribution is
+/// stored before it is sent, so a retry sends the same bytes, and audited in the same transaction (by SHA-256); every refusal is
+/// audited with its rule.
 /// </summary>
-public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresholdScheme scheme, IEnumerable<ILocalAlgorithm> algorithms, ILogger<RoundParticipant> logger)
+public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresholdScheme scheme, IEnumerable<ILocalAlgorithm> algorithms, ILogger<RoundParticipant> logger, TimeProvider? clock = null)
 {
-    private readonly Dictionary<string, ILocalAlgorithm> _algorithms = algorithms.ToDictionary(a => a.Name, StringComparer.Ordinal);
+    /// <summary>The coordinator's phases of an attempt: the node allows an attempt this many phase deadlines from its first step in it.</summary>
+    public const int PhasesPerAttempt = 5;
 
-    /// <summary>Phase keygen: a fresh secret for this attempt, sealed at rest; returns the signed public share.</summary>
-    public Contribution KeyShare(WorkItem work) => AuditRefusal(AuditActions.KeyShareRefused, work, () =>
+    private readonly Dictionary<string, ILocalAlgorithm> _algorithms = algorithms.ToDictionary(a => a.Name, StringComparer.Ordinal);
+    private readonly TimeProvider _clock = clock ?? TimeProvider.System;
+
+    /// <summary>Phase 1: a fresh secret for this attempt (sealed at rest) and a signed commitment to its public share.</summary>
+    public Contribution CommitKeyShare(WorkItem work) => AuditRefusal(AuditActions.KeyShareRefused, work, () =>
     {
         // Refused before any key exists: no collective key can be formed for a round this node would not contribute to.
-        _ = CheckAccepted(work);
+        var accepted = CheckAccepted(work);
+        var roster = RequireRosterWithSelf();
+        if (roster.Roster.Members.Count < Minimum(accepted))
+        {
+            throw new ParticipationRefusedException($"The pinned roster lists {roster.Roster.Members.Count} hospitals; study {accepted.Spec.Id} needs at least {Minimum(accepted)}.", ProtocolRules.RosterMinimum);
+        }
+
+        var seed = work.CrpSeed is { } s && s.Length == scheme.CrpSeedLength ? s : throw new ParticipationRefusedException($"The key-share request carries no {scheme.CrpSeedLength}-byte CRP seed.", ProtocolRules.CrpSeed);
         RaiseWatermark(work);
-        var stored = node.Store.Read(c => c.QuerySingleOrDefault<byte[]?>("SELECT key_share FROM attempt_keys WHERE study_id=@s AND round=@r AND attempt=@a", Args(work)));
+        CheckNotSuperseded(work);
+        var stored = AttemptKey(work);
         if (stored is null)
         {
             var secret = scheme.GenerateSecret();
-            var share = scheme.GeneratePublicKeyShare(secret, work.CrpSeed ?? throw new ParticipationRefusedException("The key-share request carries no CRP seed."));
+            var share = scheme.GeneratePublicKeyShare(secret, seed);
             node.Store.Write((c, t) =>
             {
-                var inserted = c.Execute("INSERT OR IGNORE INTO attempt_keys(study_id, round, attempt, sealed_secret, key_share, created_at) VALUES (@s, @r, @a, @secret, @share, @now)",
-                    new { s = work.Study.Id.Value, r = work.Round, a = work.Attempt, secret = node.Protector.Protect(secret.Export()), share, now = DateTimeOffset.UtcNow.ToString("O") }, t);
+                var inserted = c.Execute("INSERT OR IGNORE INTO attempt_keys(study_id, round, attempt, sealed_secret, key_share, crp_seed, created_at) VALUES (@s, @r, @a, @secret, @share, @seed, @now)",
+                    new { s = work.Study.Id.Value, r = work.Round, a = work.Attempt, secret = node.Protector.Protect(secret.Export()), share, seed, now = Now().ToString("O") }, t);
                 if (inserted == 1)
                 {
                     node.Audit.Append(c, t, NodeAuditRecords.KeyShareGenerated(work, SignedStatement.Digest(share)));
@@ -53,48 +74,90 @@ public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresh
 
                 return inserted;
             });
-            stored = node.Store.Read(c => c.QuerySingle<byte[]>("SELECT key_share FROM attempt_keys WHERE study_id=@s AND round=@r AND attempt=@a", Args(work)));
+            stored = AttemptKey(work)!;
         }
 
-        return Sign(SignedStatement.KeyShare, work, stored);
+        CheckAttempt(work, accepted, stored);
+        var digest = System.Security.Cryptography.SHA256.HashData(stored.KeyShare);
+        return new Contribution(work.Study.Id, work.Round, work.Attempt, digest,
+            node.Identity.Sign(SignedStatement.Commitment(ContributionKind.KeyShare, work.Study.Id, work.Round, work.Attempt, stored.CrpSeed, digest)));
     });
 
-    /// <summary>Phase encrypt: verify the collective key, compute, encrypt and sign this site's update.</summary>
-    public Contribution Update(WorkItem work, CollectiveKeyAnnouncement key, IReadOnlyList<NodeRecord> roster) => AuditRefusal(AuditActions.SubmissionRefused, work, () =>
+    /// <summary>Phase 2: the complete key-share commitment set, checked and recorded; then this node's public key share.</summary>
+    public Contribution OpenKeyShare(WorkItem work, CommitmentSet commitments) => AuditRefusal(AuditActions.KeyShareRefused, work, () =>
     {
+        ArgumentNullException.ThrowIfNull(commitments);
         var accepted = CheckAccepted(work);
+        var roster = RequireRosterWithSelf();
         CheckNotSuperseded(work);
-        var ownShare = node.Store.Read(c => c.QuerySingleOrDefault<byte[]?>("SELECT key_share FROM attempt_keys WHERE study_id=@s AND round=@r AND attempt=@a", Args(work)))
-            ?? throw new ParticipationRefusedException("This node holds no key share for the attempt: it cannot have contributed to the collective key.");
-        var shares = CheckSignedList(key.Shares, SignedStatement.KeyShare, work, accepted, roster, "key share");
-        if (!shares.Any(s => s.Payload.AsSpan().SequenceEqual(ownShare)))
+        var key = AttemptKey(work) ?? throw new ParticipationRefusedException("This node committed no key share to the attempt: there is nothing to open.", ProtocolRules.ProtocolOrder);
+        CheckAttempt(work, accepted, key);
+        var setDigest = CheckCommitmentSet(work, accepted, roster, commitments, ContributionKind.KeyShare, key.CrpSeed, key.KeyShare, keySetDigest: null);
+        if (accepted.ChargedRho <= 0 && IssuedSubmitterSets(work).FirstOrDefault() is { } established && established.Keys != ParticipantSet.Digest(commitments.Keys()))
         {
-            throw new ParticipationRefusedException("The collective key's list of shares does not include this node's share.");
+            // An exact study: every share this node issued was over one set of submitters; an attempt over another set would end
+            // in a refused decryption anyway, so it is refused before this node's key joins it.
+            throw new ParticipationRefusedException(
+                $"Study {accepted.Spec.Id} is exact and this node already helped decrypt it over another set of hospitals ({established.Count}); it takes part in no attempt over a different set.",
+                ProtocolRules.ParticipantSetChanged);
         }
 
-        var recomputed = scheme.AggregatePublicKey(key.CrpSeed, shares.Select(s => (ReadOnlyMemory<byte>)s.Payload).ToList());
-        if (!recomputed.AsSpan().SequenceEqual(key.CollectiveKey) || !key.CrpSeed.AsSpan().SequenceEqual(work.CrpSeed))
+        RecordCommitmentSet(work, roster, commitments, setDigest);
+        return new Contribution(work.Study.Id, work.Round, work.Attempt, key.KeyShare,
+            node.Identity.Sign(SignedStatement.Opening(ContributionKind.KeyShare, work.Study.Id, work.Round, work.Attempt, key.CrpSeed, key.KeyShare, setDigest)), CommitmentSetDigest: setDigest);
+    });
+
+    /// <summary>Phase 3: the collective key checked against the opened shares; this site's update computed, encrypted, stored and committed to.</summary>
+    public Contribution CommitUpdate(WorkItem work, CollectiveKeyAnnouncement announcement) => AuditRefusal(AuditActions.SubmissionRefused, work, () =>
+    {
+        ArgumentNullException.ThrowIfNull(announcement);
+        var accepted = CheckAccepted(work);
+        var roster = RequireRosterWithSelf();
+        CheckNotSuperseded(work);
+        var key = AttemptKey(work) ?? throw new ParticipationRefusedException("This node holds no key share for the attempt: it cannot have contributed to the collective key.", ProtocolRules.ProtocolOrder);
+        CheckAttempt(work, accepted, key);
+        var keySet = RecordedSet(work, ContributionKind.KeyShare)
+            ?? throw new ParticipationRefusedException("This node never saw the attempt's key-share commitment set, so it never opened its share: no collective key can include it.", ProtocolRules.ProtocolOrder);
+        if (announcement.Commitments.Digest() != keySet.Digest)
         {
-            throw new ParticipationRefusedException("The collective key is not the sum of the listed signed shares over the attempt's CRP: refusing to encrypt under it.");
+            throw new ParticipationRefusedException("The key announcement's commitment set is not the one this node saw before it opened its share.", ProtocolRules.CommitmentSetEquivocation);
+        }
+
+        if (!announcement.CrpSeed.AsSpan().SequenceEqual(key.CrpSeed))
+        {
+            throw new ParticipationRefusedException("The key announcement names another CRP seed than the one this node keyed the attempt with.", ProtocolRules.CrpSeed);
+        }
+
+        var shares = CheckOpenings(work, roster, announcement.Commitments, announcement.Shares, ContributionKind.KeyShare, key.CrpSeed, keySet.Digest);
+        var recomputed = scheme.AggregatePublicKey(key.CrpSeed, [.. shares.Select(s => (ReadOnlyMemory<byte>)s.Payload)]);
+        if (!recomputed.AsSpan().SequenceEqual(announcement.CollectiveKey))
+        {
+            throw new ParticipationRefusedException("The collective key is not the sum of the opened key shares over the attempt's CRP: refusing to encrypt under it.", ProtocolRules.CollectiveKey);
         }
 
         var stored = node.Store.Read(c => c.QuerySingleOrDefault<byte[]?>("SELECT ciphertext FROM submissions WHERE study_id=@s AND round=@r AND attempt=@a", Args(work)));
         if (stored is null)
         {
-            var request = work.Request ?? throw new ParticipationRefusedException("The round request is missing.");
-            var algorithm = _algorithms.GetValueOrDefault(request.Algorithm) ?? throw new ParticipationRefusedException($"This node has no local algorithm {request.Algorithm}.");
-            var statistics = Statistics(work, accepted, request, algorithm);
+            var request = work.Request ?? throw new ParticipationRefusedException("The round request is missing.", AcceptedStudy.RoundParameters);
+            var algorithm = _algorithms[request.Algorithm];
+            var (statistics, draw) = Statistics(work, accepted, request, algorithm);
             var values = statistics.Values;
-            var ciphertext = scheme.Encrypt(key.CollectiveKey, values);
+            if (values.Length != request.ValueCount)
+            {
+                throw new ParticipationRefusedException($"The round asks for {request.ValueCount} values; this node's {algorithm.Name} computed {values.Length}.", ProtocolRules.RoundLayout);
+            }
+
+            var ciphertext = scheme.Encrypt(announcement.CollectiveKey, values);
             var digest = SignedStatement.Digest(ciphertext);
+            var valuesSha = ValuesDigest(values);
             node.Store.Write((c, t) =>
             {
-                var inserted = c.Execute("INSERT OR IGNORE INTO submissions(study_id, round, attempt, ciphertext, digest, value_count, submitted_at) VALUES (@s, @r, @a, @ct, @d, @n, @now)",
-                    new { s = work.Study.Id.Value, r = work.Round, a = work.Attempt, ct = ciphertext, d = digest, n = values.Length, now = DateTimeOffset.UtcNow.ToString("O") }, t);
+                var inserted = c.Execute("INSERT OR IGNORE INTO submissions(study_id, round, attempt, ciphertext, digest, value_count, submitted_at, values_sha256, draw) VALUES (@s, @r, @a, @ct, @d, @n, @now, @vs, @draw)",
+                    new { s = work.Study.Id.Value, r = work.Round, a = work.Attempt, ct = ciphertext, d = digest, n = values.Length, now = Now().ToString("O"), vs = valuesSha, draw }, t);
                 if (inserted == 1)
                 {
-                    // What leaves the node: recorded once, when sealed; a retry sends these same bytes.
-                    node.Audit.Append(c, t, NodeAuditRecords.Submission(work, digest, values.Length, ciphertext.Length, statistics.Blocks));
+                    // What will leave the node: recorded once, when sealed; a retry sends these same bytes.
+                    node.Audit.Append(c, t, NodeAuditRecords.Submission(work, digest, values.Length, ciphertext.Length, statistics.Blocks, draw));
                 }
 
                 return inserted;
@@ -102,38 +165,76 @@ public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresh
             stored = node.Store.Read(c => c.QuerySingle<byte[]>("SELECT ciphertext FROM submissions WHERE study_id=@s AND round=@r AND attempt=@a", Args(work)));
         }
 
-        return Sign(SignedStatement.Update, work, stored);
+        var committed = System.Security.Cryptography.SHA256.HashData(stored);
+        return new Contribution(work.Study.Id, work.Round, work.Attempt, committed,
+            node.Identity.Sign(SignedStatement.Commitment(ContributionKind.Update, work.Study.Id, work.Round, work.Attempt, key.CrpSeed, committed, keySet.Digest)), CommitmentSetDigest: keySet.Digest);
     });
 
-    /// <summary>Phase decrypt: verify the aggregate and return this node's one decryption share for it.</summary>
-    public Contribution DecryptionShare(WorkItem work, AggregateAnnouncement aggregate, IReadOnlyList<NodeRecord> roster, DateTimeOffset now) => AuditRefusal(AuditActions.DecryptionShareRefused, work, () =>
+    /// <summary>Phase 4: the complete update commitment set, checked and recorded; then this node's ciphertext.</summary>
+    public Contribution OpenUpdate(WorkItem work, CommitmentSet commitments) => AuditRefusal(AuditActions.SubmissionRefused, work, () =>
     {
+        ArgumentNullException.ThrowIfNull(commitments);
         var accepted = CheckAccepted(work);
+        var roster = RequireRosterWithSelf();
         CheckNotSuperseded(work);
-        if (now > aggregate.Deadline || (work.Deadline is { } d && now > d))
+        var key = AttemptKey(work) ?? throw new ParticipationRefusedException("This node holds no key share for the attempt.", ProtocolRules.ProtocolOrder);
+        CheckAttempt(work, accepted, key);
+        var own = OwnSubmission(work) ?? throw new ParticipationRefusedException("This node committed no update to the attempt: there is nothing to open.", ProtocolRules.ProtocolOrder);
+        var keySet = RecordedSet(work, ContributionKind.KeyShare) ?? throw new ParticipationRefusedException("This node never saw the attempt's key-share commitment set.", ProtocolRules.ProtocolOrder);
+        var setDigest = CheckCommitmentSet(work, accepted, roster, commitments, ContributionKind.Update, key.CrpSeed, own.Ciphertext, keySet.Digest);
+        var keyHolders = keySet.Keys.ToHashSet(StringComparer.Ordinal);
+        if (commitments.Commitments.FirstOrDefault(c => !keyHolders.Contains(c.NodePublicKey)) is { } stranger)
         {
-            throw new ParticipationRefusedException($"The attempt's decryption deadline has passed: no share is issued late (a late share could be combined with a later attempt to reveal this node's update).");
+            throw new ParticipationRefusedException($"An update commitment comes from {stranger.NodePublicKey}, which holds no share of the attempt's key.", ProtocolRules.OpeningMismatch);
         }
 
+        CheckSameSet(work, accepted, commitments.Keys(), own.ValuesSha256);
+        RecordCommitmentSet(work, roster, commitments, setDigest);
+        return new Contribution(work.Study.Id, work.Round, work.Attempt, own.Ciphertext,
+            node.Identity.Sign(SignedStatement.Opening(ContributionKind.Update, work.Study.Id, work.Round, work.Attempt, key.CrpSeed, own.Ciphertext, setDigest)), CommitmentSetDigest: setDigest);
+    });
+
+    /// <summary>Phase 5: the aggregate checked against the opened updates; this node's one decryption share for it.</summary>
+    public Contribution DecryptionShare(WorkItem work, AggregateAnnouncement aggregate) => AuditRefusal(AuditActions.DecryptionShareRefused, work, () =>
+    {
+        ArgumentNullException.ThrowIfNull(aggregate);
+        var accepted = CheckAccepted(work);
+        var roster = RequireRosterWithSelf();
+        CheckNotSuperseded(work);
+        var key = AttemptKey(work) ?? throw new ParticipationRefusedException("This node holds no key share for the attempt.", ProtocolRules.ProtocolOrder);
+        CheckAttempt(work, accepted, key);
         var digest = SignedStatement.Digest(aggregate.Aggregate);
-        var issued = node.Store.Read(c => c.QuerySingleOrDefault<(string aggregate_digest, byte[] share)?>(
-            "SELECT aggregate_digest, share FROM decryption_shares WHERE study_id=@s AND round=@r AND attempt=@a", Args(work)));
+        var issued = node.Store.Read(c => c.QuerySingleOrDefault<(string aggregate_digest, byte[] share, string update_set_digest)?>(
+            "SELECT aggregate_digest, share, update_set_digest FROM decryption_shares WHERE study_id=@s AND round=@r AND attempt=@a", Args(work)));
         if (issued is { } previous)
         {
             return previous.aggregate_digest == digest
-                ? Sign(SignedStatement.DecryptionShare, work, previous.share, digest)
-                : throw new ParticipationRefusedException("This node already issued a decryption share for another aggregate of the same attempt.");
+                ? SignShare(work, key.CrpSeed, previous.share, digest, previous.update_set_digest)
+                : throw new ParticipationRefusedException("This node already issued a decryption share for another aggregate of the same attempt.", ProtocolRules.ShareReissue);
         }
 
-        var own = node.Store.Read(c => c.QuerySingleOrDefault<byte[]?>("SELECT ciphertext FROM submissions WHERE study_id=@s AND round=@r AND attempt=@a", Args(work)))
-            ?? throw new ParticipationRefusedException("This node submitted nothing to the attempt.");
-        var submissions = CheckSignedList(aggregate.Submissions, SignedStatement.Update, work, accepted, roster, "submission");
-        if (!submissions.Any(s => s.Payload.AsSpan().SequenceEqual(own)))
+        var own = OwnSubmission(work) ?? throw new ParticipationRefusedException("This node submitted nothing to the attempt.", ProtocolRules.ProtocolOrder);
+        var updateSet = RecordedSet(work, ContributionKind.Update)
+            ?? throw new ParticipationRefusedException("This node never saw the attempt's update commitment set, so it never opened its update.", ProtocolRules.ProtocolOrder);
+        if (aggregate.Commitments.Digest() != updateSet.Digest)
         {
-            throw new ParticipationRefusedException("The aggregate's list of submissions does not include this node's submission.");
+            throw new ParticipationRefusedException("The aggregate's commitment set is not the one this node saw before it opened its update.", ProtocolRules.CommitmentSetEquivocation);
         }
 
-        var sum = scheme.NewSum(work.Request?.ValueCount ?? throw new ParticipationRefusedException("The round request is missing."));
+        var submissions = CheckOpenings(work, roster, aggregate.Commitments, aggregate.Submissions, ContributionKind.Update, key.CrpSeed, updateSet.Digest);
+        if (!submissions.Any(s => s.Payload.AsSpan().SequenceEqual(own.Ciphertext)))
+        {
+            throw new ParticipationRefusedException("The aggregate's submissions do not include this node's update.", ProtocolRules.Aggregate);
+        }
+
+        // Sized by this node's own submission, never by a count the coordinator sends (a request for 2^30 values would be ~50 GB).
+        var ciphertexts = (own.ValueCount + scheme.ValuesPerCiphertext - 1) / scheme.ValuesPerCiphertext;
+        if (own.ValueCount > scheme.MaxValuesPerDecryption)
+        {
+            throw new ParticipationRefusedException($"The aggregate holds {ciphertexts} ciphertexts; one collective key may be decrypted for at most {scheme.MaxValuesPerDecryption / scheme.ValuesPerCiphertext} (docs/crypto.md §7).", ProtocolRules.SmudgingBudget);
+        }
+
+        var sum = scheme.NewSum(own.ValueCount);
         foreach (var s in submissions)
         {
             sum.Add(s.Payload);
@@ -141,29 +242,44 @@ public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresh
 
         if (!sum.ToBytes().AsSpan().SequenceEqual(aggregate.Aggregate))
         {
-            throw new ParticipationRefusedException("The aggregate is not the sum of the listed signed submissions: refusing to help decrypt it.");
+            throw new ParticipationRefusedException("The aggregate is not the sum of the opened submissions: refusing to help decrypt it.", ProtocolRules.Aggregate);
         }
 
+        var submitters = aggregate.Commitments.Keys();
+        CheckSameSet(work, accepted, submitters, own.ValuesSha256);
         var sealedSecret = node.Store.Read(c => c.QuerySingle<byte[]>("SELECT sealed_secret FROM attempt_keys WHERE study_id=@s AND round=@r AND attempt=@a", Args(work)));
         var share = scheme.GenerateDecryptionShare(scheme.ImportSecret(node.Protector.Unprotect(sealedSecret)), aggregate.Aggregate);
+        var submittersSha = ParticipantSet.Digest(submitters);
         node.Store.Write((c, t) =>
         {
-            var inserted = c.Execute("INSERT OR IGNORE INTO decryption_shares(study_id, round, attempt, aggregate_digest, share, issued_at) VALUES (@s, @r, @a, @d, @share, @now)",
-                new { s = work.Study.Id.Value, r = work.Round, a = work.Attempt, d = digest, share, now = now.ToString("O") }, t);
+            var inserted = c.Execute("""
+                INSERT OR IGNORE INTO decryption_shares(study_id, round, attempt, aggregate_digest, share, issued_at, submitters_json, submitters_sha256, values_sha256, update_set_digest)
+                VALUES (@s, @r, @a, @d, @share, @now, @members, @membersSha, @vs, @set)
+                """,
+                new
+                {
+                    s = work.Study.Id.Value, r = work.Round, a = work.Attempt, d = digest, share, now = Now().ToString("O"),
+                    members = System.Text.Json.JsonSerializer.Serialize(submitters), membersSha = submittersSha, vs = own.ValuesSha256, set = updateSet.Digest,
+                }, t);
             if (inserted == 1)
             {
-                // The node's part in the round ends here: record the share and sign the trail's head.
-                node.Audit.Append(c, t, NodeAuditRecords.DecryptionShareIssued(work, digest, submissions.Count, SignedStatement.Digest(share)));
+                // The node's part in the round ends here: record what it decrypted, over which set, and sign the trail's head.
+                node.Audit.Append(c, t, NodeAuditRecords.DecryptionShareIssued(work, digest, updateSet.Digest, submitters, submittersSha, SignedStatement.Digest(share), ciphertexts));
                 node.Audit.Checkpoint(c, t, CheckpointReasons.Round);
             }
 
             return inserted;
         });
-        var stored = node.Store.Read(c => c.QuerySingle<(string aggregate_digest, byte[] share)>("SELECT aggregate_digest, share FROM decryption_shares WHERE study_id=@s AND round=@r AND attempt=@a", Args(work)));
-        return Sign(SignedStatement.DecryptionShare, work, stored.share, stored.aggregate_digest);
+        var stored = node.Store.Read(c => c.QuerySingle<(string aggregate_digest, byte[] share, string update_set_digest)>(
+            "SELECT aggregate_digest, share, update_set_digest FROM decryption_shares WHERE study_id=@s AND round=@r AND attempt=@a", Args(work)));
+        return SignShare(work, key.CrpSeed, stored.share, stored.aggregate_digest, stored.update_set_digest);
     });
 
-    /// <summary>Runs a phase; a refusal is audited (with its reason) before it propagates.</summary>
+    private Contribution SignShare(WorkItem work, byte[] crpSeed, byte[] share, string aggregateDigest, string updateSetDigest) =>
+        new(work.Study.Id, work.Round, work.Attempt, share,
+            node.Identity.Sign(SignedStatement.DecryptionShare(work.Study.Id, work.Round, work.Attempt, crpSeed, share, aggregateDigest, updateSetDigest)), aggregateDigest, updateSetDigest);
+
+    /// <summary>Runs a phase; a refusal is audited (with its rule and reason) before it propagates.</summary>
     private Contribution AuditRefusal(string action, WorkItem work, Func<Contribution> phase)
     {
         try
@@ -177,112 +293,7 @@ public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresh
         }
     }
 
-    /// <summary>
-    /// The work against the study this node accepted: that study, unchanged; its algorithm; the round within a DP study's
-    /// plan; the request's parameters exactly the study's (a KeyShare or Decrypt item carries the request too: checked
-    /// there as well, so a round the node would refuse to compute gets no key share either).
-    /// </summary>
-    private AcceptedStudy CheckAccepted(WorkItem work)
-    {
-        var accepted = AcceptedStudy.Load(node.Store, work.Study.Id);
-        accepted.CheckSameStudy(work.Study);
-        var algorithm = _algorithms.GetValueOrDefault(accepted.Spec.Algorithm) ?? throw new ParticipationRefusedException($"This node has no local algorithm {accepted.Spec.Algorithm}.");
-        accepted.CheckRound(work.Round, algorithm, scheme.MaxParties);
-        if (work.Request is { } request)
-        {
-            accepted.CheckRequest(request, algorithm);
-        }
-
-        return accepted;
-    }
-
-    /// <summary>At least the accepted study's minimum of distinct enrolled nodes, each item signed by the node it names, for this attempt.</summary>
-    private List<SignedContribution> CheckSignedList(IReadOnlyList<SignedContribution> items, string kind, WorkItem work, AcceptedStudy accepted, IReadOnlyList<NodeRecord> roster, string what)
-    {
-        var enrolled = roster.ToDictionary(n => n.NodeId.Value, n => n.PublicKey, StringComparer.Ordinal);
-        var distinct = items.Select(i => i.Node.Value).Distinct(StringComparer.Ordinal).Count();
-        if (distinct != items.Count)
-        {
-            throw new ParticipationRefusedException($"A node appears twice in the list of {what}s.");
-        }
-
-        if (distinct < accepted.Spec.MinNodes || distinct < node.LoadPolicy().MinimumNodes)
-        {
-            throw new ParticipationRefusedException($"Only {distinct} {what}(s) are listed; the study requires at least {accepted.Spec.MinNodes} nodes and this site {node.LoadPolicy().MinimumNodes}.");
-        }
-
-        foreach (var item in items)
-        {
-            if (!enrolled.TryGetValue(item.Node.Value, out var key) || key != item.NodePublicKey)
-            {
-                throw new ParticipationRefusedException($"A {what} comes from {item.Node}, which is not an enrolled node with that key.");
-            }
-
-            if (!Ed25519Identity.Verify(key, SignedStatement.For(kind, work.Study.Id, work.Round, work.Attempt, item.Payload), item.Signature))
-            {
-                throw new ParticipationRefusedException($"The {what} of {item.Node} is not signed by that node for this attempt.");
-            }
-        }
-
-        return [.. items];
-    }
-
-    /// <summary>Records the highest attempt seen per round: shares are never issued for an attempt below it.</summary>
-    private void RaiseWatermark(WorkItem work) => node.Store.Write((c, t) => c.Execute("""
-        INSERT INTO attempt_watermarks(study_id, round, highest_attempt) VALUES (@s, @r, @a)
-        ON CONFLICT(study_id, round) DO UPDATE SET highest_attempt = MAX(highest_attempt, excluded.highest_attempt)
-        """, Args(work), t));
-
-    private void CheckNotSuperseded(WorkItem work)
-    {
-        var highest = node.Store.Read(c => c.QuerySingleOrDefault<long?>("SELECT highest_attempt FROM attempt_watermarks WHERE study_id=@s AND round=@r", Args(work)));
-        if (highest is { } h && work.Attempt < h)
-        {
-            throw new ParticipationRefusedException($"Attempt {work.Attempt} of round {work.Round} was superseded by attempt {h}: this node contributes nothing more to it.");
-        }
-    }
-
-    private Contribution Sign(string kind, WorkItem work, byte[] payload, string? aggregateDigest = null) =>
-        new(work.Study.Id, work.Round, work.Attempt, payload, node.Identity.Sign(SignedStatement.For(kind, work.Study.Id, work.Round, work.Attempt, payload, aggregateDigest)), aggregateDigest);
-
-    /// <summary>
-    /// The round's values. A round that adds DP noise is charged to the privacy ledger once, with the noised vector kept:
-    /// a later attempt of the same round and request gets the same noisy values (no fresh draw, no second spend); a
-    /// different request for a round already spent is refused. The round's ρ must be the accepted study's charge over
-    /// its planned rounds, and the study's rounds together may not spend more than was charged.
-    /// </summary>
-    private LocalStatistics Statistics(WorkItem work, AcceptedStudy accepted, RoundRequest request, ILocalAlgorithm algorithm)
-    {
-        var rho = algorithm.RoundRho(request, scheme.MaxParties);
-        var spentByOtherRounds = node.Store.Read(c => c.ExecuteScalar<double?>("SELECT SUM(rho) FROM privacy_rounds WHERE study_id=@s AND round<>@r", Args(work))) ?? 0;
-        accepted.CheckSpend(rho, spentByOtherRounds, algorithm, scheme.MaxParties);
-        if (rho <= 0)
-        {
-            return algorithm.Compute(request, node, scheme.MaxParties);
-        }
-
-        var digest = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(WireJson.Serialize(request)));
-        var kept = node.Store.Read(c => c.QuerySingleOrDefault<(string request_sha256, byte[] noised_values)?>(
-            "SELECT request_sha256, noised_values FROM privacy_rounds WHERE study_id=@s AND round=@r", Args(work)));
-        if (kept is { } previous)
-        {
-            // A retried attempt re-sends the kept noisy values; the layout (the audit's statistic kinds) is the request's.
-            // The freshly computed values are discarded unreleased, so they spend nothing.
-            return previous.request_sha256 == digest
-                ? algorithm.Compute(request, node, scheme.MaxParties) with { Values = FromBytes(previous.noised_values) }
-                : throw new ParticipationRefusedException("This round already released noisy statistics for another request: a second release would spend its privacy budget again.");
-        }
-
-        var statistics = algorithm.Compute(request, node, scheme.MaxParties);
-        node.Store.Write((c, t) => c.Execute(
-            "INSERT OR IGNORE INTO privacy_rounds(study_id, round, purpose, year, rho, algorithm, request_sha256, noised_values, recorded_at) VALUES (@s, @r, @p, @year, @rho, @alg, @d, @v, @now)",
-            new { s = work.Study.Id.Value, r = work.Round, p = work.Study.PurposeOfUse.Code, year = DateTimeOffset.UtcNow.Year, rho, alg = request.Algorithm, d = digest, v = ToBytes(statistics.Values), now = DateTimeOffset.UtcNow.ToString("O") }, t));
-        return statistics with { Values = FromBytes(node.Store.Read(c => c.QuerySingle<byte[]>("SELECT noised_values FROM privacy_rounds WHERE study_id=@s AND round=@r", Args(work)))) };
-    }
-
-    private static byte[] ToBytes(long[] values) => System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()).ToArray();
-
-    private static long[] FromBytes(byte[] bytes) => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, long>(bytes).ToArray();
+    private DateTimeOffset Now() => _clock.GetUtcNow();
 
     private static object Args(WorkItem work) => new { s = work.Study.Id.Value, r = work.Round, a = work.Attempt };
 

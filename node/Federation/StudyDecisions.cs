@@ -36,9 +36,14 @@ public sealed class StudyDecisions(NodeDirectory node)
             return new PolicyDecision(known.accept == 1, known.rule, known.reason); // an offer seen again: the same answer, charged once
         }
 
-        var spent = c.ExecuteScalar<double?>("SELECT SUM(rho) FROM privacy_ledger WHERE purpose=@p AND year=@year", new { p = study.PurposeOfUse.Code, year }, t) ?? 0;
-        var lifetime = c.ExecuteScalar<double?>("SELECT SUM(rho) FROM privacy_ledger WHERE purpose=@p", new { p = study.PurposeOfUse.Code }, t) ?? 0;
+        var spent = PrivacyLedgerReport.SpentRho(c, t, study.PurposeOfUse.Code, year);
+        var lifetime = PrivacyLedgerReport.SpentRho(c, t, study.PurposeOfUse.Code, null);
         var decision = policy.Decide(study, spent);
+        if (decision.Accept && RosterDecision(c, t, study, policy) is { } refusal)
+        {
+            decision = refusal;
+        }
+
         if (SitePolicy.StudyRho(study) > 0)
         {
             // The period's spend is what the rule checks; the lifetime spend is always reported next to it.
@@ -59,5 +64,24 @@ public sealed class StudyDecisions(NodeDirectory node)
         node.Audit.Checkpoint(c, t, CheckpointReasons.StudyDecision);
 
         return decision;
+    }
+
+    /// <summary>
+    /// After the policy's rules: the federation roster this node pinned must exist and list at least the study's min_nodes (and the
+    /// site's minimum_nodes) hospitals, or no attempt of the study could ever pass this node's checks (docs/threat-model.md).
+    /// </summary>
+    private static PolicyDecision? RosterDecision(Microsoft.Data.Sqlite.SqliteConnection c, Microsoft.Data.Sqlite.SqliteTransaction t, StudySpec study, SitePolicy policy)
+    {
+        var roster = c.QuerySingleOrDefault<(long version, string federation, byte[] document)?>("SELECT version, federation, document FROM rosters ORDER BY version DESC LIMIT 1", transaction: t);
+        if (roster is not { } r)
+        {
+            return new PolicyDecision(false, PinnedRoster.Missing, "this node has no pinned federation roster (`ftwin node roster pin`): it cannot tell member hospitals from keys the coordinator enrolled");
+        }
+
+        var members = SignedRoster.Parse(r.document).Roster.Members.Count;
+        var needed = Math.Max(study.MinNodes, policy.MinimumNodes);
+        return members < needed
+            ? new PolicyDecision(false, ProtocolRules.RosterMinimum, $"the pinned roster ({r.federation} version {r.version}) lists {members} hospitals; the study needs at least {needed}")
+            : null;
     }
 }

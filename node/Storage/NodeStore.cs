@@ -94,6 +94,33 @@ public sealed class NodeStore
         CREATE INDEX ingest_staging_by_part ON ingest_staging(part, id);
         CREATE TABLE store_meta(key TEXT PRIMARY KEY, value INTEGER NULL, data BLOB NULL);
         """,
+        // Federation protocol v2 (docs/protocol.md, docs/threat-model.md): the federation roster this node pinned (each version,
+        // the document as approved, and who approved it), refused roster documents (audited once each), the commitment sets it
+        // saw (one per attempt and kind: a second, different one is refused), the attempt's CRP seed as this node first saw it,
+        // and what every submission and decryption share was made over (the digest of the plaintext values and the set of
+        // submitters), so the node can refuse to help decrypt the same values over another set. A round may release more than one
+        // noise draw (a re-run after a share was issued draws afresh and is charged again): privacy_rounds gains a draw number.
+        """
+        CREATE TABLE rosters(version INTEGER PRIMARY KEY, federation TEXT NOT NULL, sha256 TEXT NOT NULL, document BLOB NOT NULL,
+            approved_by TEXT NOT NULL, pinned_at TEXT NOT NULL);
+        CREATE TABLE roster_refusals(sha256 TEXT PRIMARY KEY, version INTEGER NULL, rule TEXT NOT NULL, refused_at TEXT NOT NULL);
+        CREATE TABLE commitment_sets(study_id TEXT NOT NULL, round INTEGER NOT NULL, attempt INTEGER NOT NULL, kind TEXT NOT NULL,
+            digest TEXT NOT NULL, keys_json TEXT NOT NULL, seen_at TEXT NOT NULL, PRIMARY KEY(study_id, round, attempt, kind));
+        ALTER TABLE attempt_keys ADD COLUMN crp_seed BLOB NULL;
+        ALTER TABLE submissions ADD COLUMN values_sha256 TEXT NULL;
+        ALTER TABLE submissions ADD COLUMN draw INTEGER NULL;
+        ALTER TABLE decryption_shares ADD COLUMN submitters_json TEXT NULL;
+        ALTER TABLE decryption_shares ADD COLUMN submitters_sha256 TEXT NULL;
+        ALTER TABLE decryption_shares ADD COLUMN values_sha256 TEXT NULL;
+        ALTER TABLE decryption_shares ADD COLUMN update_set_digest TEXT NULL;
+        CREATE TABLE privacy_rounds_v2(study_id TEXT NOT NULL, round INTEGER NOT NULL, draw INTEGER NOT NULL, purpose TEXT NOT NULL, year INTEGER NOT NULL,
+            rho REAL NOT NULL, algorithm TEXT NOT NULL, request_sha256 TEXT NOT NULL, noised_values BLOB NOT NULL, recorded_at TEXT NOT NULL,
+            PRIMARY KEY(study_id, round, draw));
+        INSERT INTO privacy_rounds_v2(study_id, round, draw, purpose, year, rho, algorithm, request_sha256, noised_values, recorded_at)
+            SELECT study_id, round, 1, purpose, year, rho, algorithm, request_sha256, noised_values, recorded_at FROM privacy_rounds;
+        DROP TABLE privacy_rounds;
+        ALTER TABLE privacy_rounds_v2 RENAME TO privacy_rounds;
+        """,
     ];
 
     private readonly string _connectionString;

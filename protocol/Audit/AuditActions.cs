@@ -48,6 +48,9 @@ public static class AuditActions
     public const string EnrollmentFailed = "enrollment_failed";
     public const string CoordinatorResponseRejected = "coordinator_response_rejected";
     public const string FeaturesExported = "features_exported";
+    public const string RosterPinned = "roster_pinned";
+    public const string RosterRefused = "roster_refused";
+    public const string CommitmentSetAccepted = "commitment_set_accepted";
 
     // Coordinator.
     public const string EnrollmentTokenCreated = "enrollment_token_created";
@@ -72,6 +75,8 @@ public static class AuditActions
     public const string DashboardSignIn = "dashboard_sign_in";
     public const string DashboardSignInFailed = "dashboard_sign_in_failed";
     public const string DashboardSignInLockedOut = "dashboard_sign_in_locked_out";
+    public const string RosterPublished = "roster_published";
+    public const string CommitmentsComplete = "commitments_complete";
 
     private static readonly AuditCoding ApplicationActivity = new(DcmSystem, "110100", "Application Activity");
     private static readonly AuditCoding Export = new(DcmSystem, "110106", "Export");
@@ -114,6 +119,9 @@ public static class AuditActions
         [EnrollmentFailed] = new(SecurityAlert, NodeAuthentication, "C", "enrollment failed"),
         [CoordinatorResponseRejected] = new(SecurityAlert, NodeAuthentication, "E", "coordinator response failed authentication"),
         [FeaturesExported] = new(Export, null, "R", "de-identified patient-year features exported on the node's host"),
+        [RosterPinned] = new(SecurityAlert, SecurityConfiguration, "U", "federation roster pinned (approved by a compliance officer)"),
+        [RosterRefused] = new(SecurityAlert, SecurityConfiguration, "R", "federation roster document refused"),
+        [CommitmentSetAccepted] = new(SecurityAlert, NodeAuthentication, "E", "complete commitment set of an attempt checked against the pinned roster"),
         [EnrollmentTokenCreated] = new(SecurityAlert, UserSecurityAttributesChanged, "C", "enrollment token issued"),
         [NodeEnrolled] = new(SecurityAlert, NodeAuthentication, "C", "node enrolled"),
         [AuthenticationFailure] = new(SecurityAlert, NodeAuthentication, "E", "node request failed signature or nonce checks"),
@@ -136,6 +144,8 @@ public static class AuditActions
         [DashboardSignIn] = new(UserAuthentication, Login, "E", "dashboard sign-in"),
         [DashboardSignInFailed] = new(UserAuthentication, Login, "E", "dashboard sign-in with a wrong name or password, or while the name is locked"),
         [DashboardSignInLockedOut] = new(SecurityAlert, Login, "E", "dashboard user name locked after repeated wrong passwords"),
+        [RosterPublished] = new(SecurityAlert, SecurityConfiguration, "C", "federation roster document published for nodes to fetch"),
+        [CommitmentsComplete] = new(ApplicationActivity, null, "E", "every participant's commitment received; the set is relayed before anything is revealed"),
     };
 
     public static IReadOnlyCollection<string> All => Codings.Keys;

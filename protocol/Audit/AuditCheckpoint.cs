@@ -49,4 +49,5 @@ public static class CheckpointReasons
     public const string Round = "round";
     public const string StudyEnd = "study_end";
     public const string Enrollment = "enrollment";
+    public const string Roster = "roster";
 }

@@ -28,6 +28,9 @@ public interface IAdditiveThresholdScheme
     /// <summary>The largest number of parties the noise budget and the codec headroom are sized for.</summary>
     int MaxParties { get; }
 
+    /// <summary>The most values one decryption share may cover: the smudging bound per collective key (docs/crypto.md §7).</summary>
+    int MaxValuesPerDecryption { get; }
+
     /// <summary>Length in bytes of a CRP seed.</summary>
     int CrpSeedLength { get; }
 

@@ -28,6 +28,8 @@ public sealed class RlweThresholdScheme : IAdditiveThresholdScheme
 
     public int MaxParties => Parameters.MaxParties;
 
+    public int MaxValuesPerDecryption => Parameters.MaxCiphertextsPerKey * Parameters.N;
+
     public int CrpSeedLength => CommonReferencePolynomial.SeedLength;
 
     public int CiphertextCount(int valueCount) => (valueCount + Parameters.N - 1) / Parameters.N;

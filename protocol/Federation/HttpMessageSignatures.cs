@@ -22,7 +22,7 @@ public sealed record SignatureParameters(IReadOnlyList<string> Components, long 
 {
     /// <summary>The serialized inner list with its parameters, exactly as it is covered by "@signature-params" (§2.3).</summary>
     public string Serialize() =>
-        "(" + string.Join(' ', Components.Select(c => c.EndsWith(";req", StringComparison.Ordinal) ? $"\"{c[..^4]}\";req" : $"\"{c}\"")) + ")"
+        "(" + string.Join(' ', Components.Select(HttpMessageSignatures.Identifier)) + ")"
         + $";created={Created.ToString(CultureInfo.InvariantCulture)};keyid=\"{KeyId}\";nonce=\"{Nonce}\";alg=\"{Algorithm}\"";
 
     /// <summary>Parses `sig1=(...);created=..;keyid="..";nonce="..";alg=".."`; null when malformed.</summary>
@@ -46,14 +46,14 @@ public sealed record SignatureParameters(IReadOnlyList<string> Components, long 
         var components = new List<string>();
         foreach (var item in header[(open + 1)..close].Split(' ', StringSplitOptions.RemoveEmptyEntries))
         {
-            var req = item.EndsWith(";req", StringComparison.Ordinal);
-            var name = req ? item[..^4] : item;
-            if (name.Length < 2 || name[0] != '"' || name[^1] != '"')
+            // "name" then its parameters (§2.1: ;req, ;key="member"), kept as written after the unquoted name.
+            var endQuote = item.Length > 1 && item[0] == '"' ? item.IndexOf('"', 1) : -1;
+            if (endQuote < 2 || !HttpMessageSignatures.ValidComponentParameters(item[(endQuote + 1)..]))
             {
                 return null;
             }
 
-            components.Add(name[1..^1] + (req ? ";req" : string.Empty));
+            components.Add(item[1..endQuote] + item[(endQuote + 1)..]);
         }
 
         long? created = null;
@@ -93,10 +93,12 @@ public sealed record SignatureParameters(IReadOnlyList<string> Components, long 
 /// <summary>
 /// HTTP Message Signatures (RFC 9421) with Ed25519 (§3.3.6), as both services use them. A request
 /// covers "@method", "@path", "@query", "content-digest" (RFC 9530) and "ftwin-protocol"; a response
-/// covers "@status", "content-digest", "ftwin-protocol" and the request's "@method";req and
-/// "@path";req (§2.4), and repeats the request's nonce, so a response cannot be replayed to
-/// another request. Replay of requests is stopped by the verifier remembering nonces for the
-/// window in which "created" is accepted.
+/// covers "@status", "content-digest", "ftwin-protocol", the request's "@method";req and "@path";req,
+/// and the request's own signature, "signature";req;key="sig1" (§2.4, §7.3.7), and repeats the request's
+/// nonce. The nonce alone would not bind a response to its request: an enrolled node on the path could
+/// send its own request with a victim's nonce and hand the victim the signed answer meant for itself.
+/// Covering the request's signature, which only the victim's key could have made, closes that. Replay
+/// of requests is stopped by the verifier remembering nonces for the window in which "created" is accepted.
 /// </summary>
 public static class HttpMessageSignatures
 {
@@ -106,7 +108,41 @@ public static class HttpMessageSignatures
     public const string Algorithm = "ed25519";
 
     public static readonly IReadOnlyList<string> RequestComponents = ["@method", "@path", "@query", "content-digest", "ftwin-protocol"];
-    public static readonly IReadOnlyList<string> ResponseComponents = ["@status", "content-digest", "ftwin-protocol", "@method;req", "@path;req"];
+    /// <summary>The request's signature as a response covers it (§2.4): the Signature dictionary's member for our label.</summary>
+    public const string RequestSignatureComponent = "signature;req;key=\"" + Label + "\"";
+
+    public static readonly IReadOnlyList<string> ResponseComponents = ["@status", "content-digest", "ftwin-protocol", "@method;req", "@path;req", RequestSignatureComponent];
+
+    /// <summary>A component identifier as it is serialized (§2.1): the name quoted, then its parameters.</summary>
+    public static string Identifier(string component)
+    {
+        ArgumentNullException.ThrowIfNull(component);
+        var semicolon = component.IndexOf(';', StringComparison.Ordinal);
+        return semicolon < 0 ? $"\"{component}\"" : $"\"{component[..semicolon]}\"{component[semicolon..]}";
+    }
+
+    /// <summary>The parameters this implementation understands on a component: none, ";req", ";key=\"label\"" or both, in that order.</summary>
+    internal static bool ValidComponentParameters(string parameters) =>
+        parameters.Length == 0 || parameters == ";req" || System.Text.RegularExpressions.Regex.IsMatch(parameters, "^(;req)?;key=\"[a-z0-9]{1,32}\"$");
+
+    /// <summary>The member of a Signature header (a structured-field dictionary) for one label, serialized as §2.1.3 covers it: ":base64:".</summary>
+    public static string? SignatureMember(string? signatureHeader, string label)
+    {
+        if (string.IsNullOrEmpty(signatureHeader))
+        {
+            return null;
+        }
+
+        foreach (var member in signatureHeader.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (member.StartsWith(label + "=:", StringComparison.Ordinal) && member.EndsWith(':'))
+            {
+                return member[(label.Length + 1)..];
+            }
+        }
+
+        return null;
+    }
 
     /// <summary>The values of the covered components of a message, looked up by component name.</summary>
     public delegate string? ComponentResolver(string component);
@@ -118,8 +154,7 @@ public static class HttpMessageSignatures
         foreach (var component in parameters.Components)
         {
             var value = resolve(component) ?? throw new InvalidOperationException($"Component {component} is not present.");
-            var name = component.EndsWith(";req", StringComparison.Ordinal) ? $"\"{component[..^4]}\";req" : $"\"{component}\"";
-            builder.Append(name).Append(": ").Append(value).Append('\n');
+            builder.Append(Identifier(component)).Append(": ").Append(value).Append('\n');
         }
 
         builder.Append("\"@signature-params\": ").Append(parameters.Serialize());

@@ -55,9 +55,9 @@ public sealed class ComplianceReportTests
             var glm = new StudySpec(new StudyId("glm-admission"), "federated-glm", new PurposeOfUse("HOPERAT"), 3, 5, 3, 30);
             var census = new StudySpec(new StudyId("census"), "federated-sum", new PurposeOfUse("HOPERAT"), 3, 5, 1, 30);
             FixedPointBlock[] irls = [new("count", 2, 1), new(GlmLayoutNames.Xtwx, 15, 1024), new(GlmLayoutNames.Xtwz, 5, 1024), new(GlmLayoutNames.Deviance, 1, 1024)];
-            Submit(node, new WorkItem(WorkKind.Encrypt, glm, 1, 1), irls);
-            Submit(node, new WorkItem(WorkKind.Encrypt, glm, 2, 1), irls);
-            Submit(node, new WorkItem(WorkKind.Encrypt, census, 1, 1), [new(LocalVectors.PatientsByAgeBandAndSex, 40, 1)]);
+            Submit(node, new WorkItem(WorkKind.CommitUpdate, glm, 1, 1), irls);
+            Submit(node, new WorkItem(WorkKind.CommitUpdate, glm, 2, 1), irls);
+            Submit(node, new WorkItem(WorkKind.CommitUpdate, census, 1, 1), [new(LocalVectors.PatientsByAgeBandAndSex, 40, 1)]);
         }
 
         var today = DateOnly.FromDateTime(DateTime.UtcNow);

@@ -91,7 +91,7 @@ public sealed class CoordinatorAuditTests : IAsyncLifetime
         using var http = new HttpClient { BaseAddress = _url };
         using (var unsigned = new HttpRequestMessage(HttpMethod.Get, "/v1/node/work"))
         {
-            unsigned.Headers.Add(FederationProtocol.VersionHeader, "1");
+            unsigned.Headers.Add(FederationProtocol.VersionHeader, FederationProtocol.Version.ToString(System.Globalization.CultureInfo.InvariantCulture));
             Assert.Equal(HttpStatusCode.Unauthorized, (await http.SendAsync(unsigned)).StatusCode);
         }
 

@@ -179,7 +179,7 @@ public sealed class FederationAuditTests(FederationRun run) : IClassFixture<Fede
         }
 
         Assert.Equal(AuditActions.StudyCompleted, census[^1]);
-        Assert.Equal(9, census.Count(a => a == AuditActions.ContributionReceived)); // 3 nodes × key share, update, decryption share
+        Assert.Equal(15, census.Count(a => a == AuditActions.ContributionReceived)); // 3 nodes × key-share commitment and opening, update commitment and opening, decryption share
 
         var aggregated = Detail(entries.Single(e => e.Action == AuditActions.RoundAggregated && e.StudyId == FederationRun.CensusStudy));
         var listed = aggregated["submission_sha256"]!.AsArray().Select(d => d!.GetValue<string>()).ToHashSet();

@@ -128,9 +128,9 @@ public sealed class NodeAuditTests
         var participant = new RoundParticipant(node, RlweThresholdScheme.Default, [new LocalFederatedSum()], NullLogger<RoundParticipant>.Instance);
         var late = DateTimeOffset.UtcNow.AddMinutes(-1);
         var work = new WorkItem(WorkKind.Decrypt, Census, 2, 3, late);
-        var aggregate = new AggregateAnnouncement(Census.Id, 2, 3, [], [], late);
+        var aggregate = new AggregateAnnouncement(Census.Id, 2, 3, [], new CommitmentSet(Census.Id, 2, 3, ContributionKind.Update, new byte[32], []), [], late);
 
-        var e = Assert.Throws<ParticipationRefusedException>(() => participant.DecryptionShare(work, aggregate, [], DateTimeOffset.UtcNow));
+        var e = Assert.Throws<ParticipationRefusedException>(() => participant.DecryptionShare(work, aggregate));
 
         var refusal = AuditTestSupport.NodeEntries(dir).Single(x => x.Action == AuditActions.DecryptionShareRefused);
         Assert.Equal(AuditOutcome.MinorFailure, refusal.Outcome);

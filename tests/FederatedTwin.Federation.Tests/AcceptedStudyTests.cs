@@ -39,8 +39,7 @@ public sealed class AcceptedStudyTests : IDisposable
 
     private readonly NodeDirectory _node;
     private readonly RoundParticipant _participant;
-    private readonly List<(NodeId Id, Ed25519Identity Identity, ThresholdSecret Secret)> _peers;
-    private readonly List<NodeRecord> _roster;
+    private readonly SimulatedFederation _federation;
     private readonly int _length;
 
     public AcceptedStudyTests()
@@ -51,8 +50,7 @@ public sealed class AcceptedStudyTests : IDisposable
         PopulationGenerator.Generate(120, SyntheticProfile.All[0], 11, export);
         new IngestPipeline(_node).Run(export);
         _participant = new RoundParticipant(_node, Scheme, [new LocalFedAvg(), new LocalFederatedGlm(), new LocalFederatedComposition(), new LocalFederatedSum()], NullLogger<RoundParticipant>.Instance);
-        _peers = [.. Enumerable.Range(0, 2).Select(i => (new NodeId($"node-peer{i}"), Ed25519Identity.Generate(), Scheme.GenerateSecret()))];
-        _roster = [new(new NodeId("node-self"), "self", _node.Identity.PublicKey), .. _peers.Select(p => new NodeRecord(p.Id, p.Id.Value, p.Identity.PublicKey))];
+        _federation = SimulatedFederation.Around(_node, peers: 2);
         _length = FedAvgStudy.Parse(Study, Scheme.MaxParties).Layout(Scheme.MaxParties).Sum(b => b.Length);
     }
 
@@ -77,30 +75,15 @@ public sealed class AcceptedStudyTests : IDisposable
     private long[] Attempt(int round, int attempt, StudySpec? study = null, RoundRequest? request = null)
     {
         study ??= Study;
-        var work = Work(WorkKind.KeyShare, study, round, attempt, request ?? Request(study));
-        var seed = work.CrpSeed!;
-        var own = _participant.KeyShare(work);
-        var shares = new List<SignedContribution> { new(new NodeId("node-self"), _node.Identity.PublicKey, own.Payload, own.Signature) };
-        foreach (var p in _peers)
-        {
-            var share = Scheme.GeneratePublicKeyShare(p.Secret, seed);
-            shares.Add(new SignedContribution(p.Id, p.Identity.PublicKey, share, p.Identity.Sign(SignedStatement.For(SignedStatement.KeyShare, study.Id, round, attempt, share))));
-        }
-
-        var key = Scheme.AggregatePublicKey(seed, shares.Select(s => (ReadOnlyMemory<byte>)s.Payload).ToList());
-        var update = _participant.Update(work with { Kind = WorkKind.Encrypt }, new CollectiveKeyAnnouncement(study.Id, round, attempt, seed, key, shares), _roster);
-        var sum = Scheme.NewSum(_length);
-        sum.Add(update.Payload);
-        var aggregate = sum.ToBytes();
-        var sealedSecret = _node.Store.Read(c => c.QuerySingle<byte[]>("SELECT sealed_secret FROM attempt_keys WHERE study_id=@s AND round=@r AND attempt=@a", new { s = study.Id.Value, r = round, a = attempt }));
-        var decryptionShares = new List<ReadOnlyMemory<byte>> { Scheme.GenerateDecryptionShare(Scheme.ImportSecret(_node.Protector.Unprotect(sealedSecret)), aggregate) };
-        decryptionShares.AddRange(_peers.Select(p => (ReadOnlyMemory<byte>)Scheme.GenerateDecryptionShare(p.Secret, aggregate)));
-        return Scheme.CombineDecryptionShares(aggregate, decryptionShares);
+        var a = new SimulatedAttempt(_participant, _federation, study, request ?? Request(study), round, attempt);
+        a.CommitUpdates(a.OpenKeys(a.CommitKeys()));
+        return a.DecryptOwn(_node);
     }
 
-    /// <summary>The encrypt phase alone, with an announcement that would fail its later checks: the study checks come first.</summary>
+    /// <summary>The update's phase alone, with an announcement that would fail its later checks: the study checks come first.</summary>
     private ParticipationRefusedException RefusedUpdate(WorkItem work) =>
-        Assert.Throws<ParticipationRefusedException>(() => _participant.Update(work with { Kind = WorkKind.Encrypt }, new CollectiveKeyAnnouncement(work.Study.Id, work.Round, work.Attempt, work.CrpSeed!, [], []), _roster));
+        Assert.Throws<ParticipationRefusedException>(() => _participant.CommitUpdate(work with { Kind = WorkKind.CommitUpdate },
+            new CollectiveKeyAnnouncement(work.Study.Id, work.Round, work.Attempt, work.CrpSeed!, [], new CommitmentSet(work.Study.Id, work.Round, work.Attempt, ContributionKind.KeyShare, work.CrpSeed!, []), [])));
 
     private void Accept(StudySpec study) => Assert.True(new StudyDecisions(_node).Decide(study).Accept);
 
@@ -126,14 +109,14 @@ public sealed class AcceptedStudyTests : IDisposable
         // The plan: rounds 1 and 2, each ρ/2. A retried attempt of round 1 re-sends the kept noisy values, charged once.
         var first = Attempt(1, 1);
         Assert.Equal(first, Attempt(1, 2));
-        _ = Attempt(2, 1);
+        var round2 = Attempt(2, 1);
         Assert.Equal(0.4, Spent(), 12);
 
         // Round 3: no key share (so no collective key with this node), no computation, no release, no charge.
-        var keyShare = Assert.Throws<ParticipationRefusedException>(() => _participant.KeyShare(Work(WorkKind.KeyShare, Study, 3, 1, Request(Study))));
+        var keyShare = Assert.Throws<ParticipationRefusedException>(() => _participant.CommitKeyShare(Work(WorkKind.CommitKeyShare, Study, 3, 1, Request(Study))));
         Assert.Equal(AcceptedStudy.PlannedRounds, keyShare.Rule);
         Assert.Contains("beyond the 2 round(s)", keyShare.Message, StringComparison.Ordinal);
-        var update = RefusedUpdate(Work(WorkKind.Encrypt, Study, 3, 1, Request(Study)));
+        var update = RefusedUpdate(Work(WorkKind.CommitUpdate, Study, 3, 1, Request(Study)));
         Assert.Equal(AcceptedStudy.PlannedRounds, update.Rule);
         Assert.Equal(0, Count("attempt_keys", 3));
         Assert.Equal(0, Count("submissions", 3));
@@ -143,7 +126,7 @@ public sealed class AcceptedStudyTests : IDisposable
         Assert.Equal(new List<(string, string?)> { (AuditActions.KeyShareRefused, AcceptedStudy.PlannedRounds), (AuditActions.SubmissionRefused, AcceptedStudy.PlannedRounds) }, Refusals());
 
         // The planned rounds still retry: round 2, attempt 2, after the refusal.
-        Assert.Equal(Attempt(2, 1), Attempt(2, 2));
+        Assert.Equal(round2, Attempt(2, 2));
         Assert.Equal(0.4, Spent(), 12);
     }
 
@@ -153,16 +136,16 @@ public sealed class AcceptedStudyTests : IDisposable
         Accept(Study);
 
         // min_nodes 1: each node's noise share would be sized so that one node alone reaches the target: 1/3 of the noise at each.
-        var parameter = RefusedUpdate(Work(WorkKind.Encrypt, Study, 1, 1, Request(Study, p => p[GlmStudy.MinNodesParameter] = "1")));
+        var parameter = RefusedUpdate(Work(WorkKind.CommitUpdate, Study, 1, 1, Request(Study, p => p[GlmStudy.MinNodesParameter] = "1")));
         Assert.Equal(AcceptedStudy.RoundParameters, parameter.Rule);
         Assert.Contains("min_nodes '1' (accepted '3')", parameter.Message, StringComparison.Ordinal);
 
         // The same lie told consistently, in the study the work item carries as well.
         var lowered = Study with { MinNodes = 1 };
-        var study = RefusedUpdate(Work(WorkKind.Encrypt, lowered, 1, 1, Request(lowered)));
+        var study = RefusedUpdate(Work(WorkKind.CommitUpdate, lowered, 1, 1, Request(lowered)));
         Assert.Equal(AcceptedStudy.StudyChanged, study.Rule);
         Assert.Contains("min_nodes 1 (accepted 3)", study.Message, StringComparison.Ordinal);
-        Assert.Equal(AcceptedStudy.StudyChanged, Assert.Throws<ParticipationRefusedException>(() => _participant.KeyShare(Work(WorkKind.KeyShare, lowered, 1, 1, Request(lowered)))).Rule);
+        Assert.Equal(AcceptedStudy.StudyChanged, Assert.Throws<ParticipationRefusedException>(() => _participant.CommitKeyShare(Work(WorkKind.CommitKeyShare, lowered, 1, 1, Request(lowered)))).Rule);
 
         Assert.Equal(0, Count("attempt_keys"));
         Assert.Equal(0, Count("submissions"));
@@ -197,7 +180,7 @@ public sealed class AcceptedStudyTests : IDisposable
                 p[parameter] = value;
             }
         });
-        var e = RefusedUpdate(Work(WorkKind.Encrypt, Study, 1, 1, request));
+        var e = RefusedUpdate(Work(WorkKind.CommitUpdate, Study, 1, 1, request));
         Assert.Equal(AcceptedStudy.RoundParameters, e.Rule);
         Assert.Contains(parameter, e.Message, StringComparison.Ordinal);
         Assert.Equal(0, Count("submissions"));
@@ -208,13 +191,13 @@ public sealed class AcceptedStudyTests : IDisposable
     public void A_study_the_node_did_not_accept_gets_no_key_share_and_no_update()
     {
         // Never offered: the coordinator skips the decision (and so the ledger charge) and asks for a round.
-        Assert.Equal(AcceptedStudy.NotAccepted, Assert.Throws<ParticipationRefusedException>(() => _participant.KeyShare(Work(WorkKind.KeyShare, Study, 1, 1, Request(Study)))).Rule);
-        Assert.Equal(AcceptedStudy.NotAccepted, RefusedUpdate(Work(WorkKind.Encrypt, Study, 1, 1, Request(Study))).Rule);
+        Assert.Equal(AcceptedStudy.NotAccepted, Assert.Throws<ParticipationRefusedException>(() => _participant.CommitKeyShare(Work(WorkKind.CommitKeyShare, Study, 1, 1, Request(Study)))).Rule);
+        Assert.Equal(AcceptedStudy.NotAccepted, RefusedUpdate(Work(WorkKind.CommitUpdate, Study, 1, 1, Request(Study))).Rule);
 
         // Refused by the site's policy (over this year's budget), then asked anyway.
         var greedy = Study with { Parameters = new Dictionary<string, string>(Study.Parameters!, StringComparer.Ordinal) { ["dp_rho"] = "5" } };
         Assert.False(new StudyDecisions(_node).Decide(greedy).Accept);
-        var e = RefusedUpdate(Work(WorkKind.Encrypt, greedy, 1, 1, Request(greedy)));
+        var e = RefusedUpdate(Work(WorkKind.CommitUpdate, greedy, 1, 1, Request(greedy)));
         Assert.Equal(AcceptedStudy.NotAccepted, e.Rule);
         Assert.Contains("refused study", e.Message, StringComparison.Ordinal);
         Assert.Equal(0, Count("attempt_keys"));
@@ -248,14 +231,13 @@ public sealed class AcceptedStudyTests : IDisposable
         foreach (var (study, planned) in new[] { (glm, 5), (composition, 1) })
         {
             Accept(study);
-            var parameters = new Dictionary<string, string>(study.Parameters!, StringComparer.Ordinal)
-            {
-                ["purpose_of_use"] = "HOPERAT",
-                ["min_nodes"] = "3",
-            };
-            var request = new RoundRequest(study.Algorithm, 1, parameters);
-            _ = _participant.KeyShare(Work(WorkKind.KeyShare, study, planned, 1, request));
-            var e = Assert.Throws<ParticipationRefusedException>(() => _participant.KeyShare(Work(WorkKind.KeyShare, study, planned + 1, 1, request)));
+            // The coordinator's own first request of the study (the node checks the round number, and the request against the study).
+            FederatedTwin.Coordinator.Orchestration.IStudyAlgorithm coordinator = study.Algorithm == GlmStudy.AlgorithmName
+                ? new FederatedTwin.Coordinator.Orchestration.FederatedGlmAlgorithm(Scheme)
+                : new FederatedTwin.Coordinator.Orchestration.FederatedCompositionAlgorithm();
+            var request = coordinator.ConfigureRound(study, 1, []);
+            _ = _participant.CommitKeyShare(Work(WorkKind.CommitKeyShare, study, planned, 1, request));
+            var e = Assert.Throws<ParticipationRefusedException>(() => _participant.CommitKeyShare(Work(WorkKind.CommitKeyShare, study, planned + 1, 1, request)));
             Assert.Equal(AcceptedStudy.PlannedRounds, e.Rule);
         }
     }
@@ -278,6 +260,6 @@ public sealed class AcceptedStudyTests : IDisposable
     public void Dispose()
     {
         _node.Dispose();
-        _peers.ForEach(p => p.Identity.Dispose());
+        _federation.Dispose();
     }
 }

@@ -88,36 +88,17 @@ public sealed class DpFedAvgTests
         var fedAvg = FedAvgStudy.Parse(parameters, scheme.MaxParties);
         var length = fedAvg.Layout(scheme.MaxParties).Sum(b => b.Length);
         var study = new StudySpec(new StudyId("dp-fedavg-retry"), FedAvgStudy.AlgorithmName, new PurposeOfUse("HOPERAT"), 3, 3, 4, 30) { Parameters = declared };
+        using var federation = SimulatedFederation.Around(node, peers: 2);
         Assert.True(new StudyDecisions(node).Decide(study).Accept); // accepted and charged first: rounds are checked against it
         var request = new RoundRequest(FedAvgStudy.AlgorithmName, length, parameters);
         var participant = new RoundParticipant(node, scheme, [new LocalFedAvg()], NullLogger<RoundParticipant>.Instance);
-        var peers = Enumerable.Range(0, 2).Select(i => (Id: new NodeId($"node-peer{i}"), Identity: Ed25519Identity.Generate(), Secret: scheme.GenerateSecret())).ToList();
-        var roster = new List<NodeRecord> { new(new NodeId("node-self"), "self", node.Identity.PublicKey) };
-        roster.AddRange(peers.Select(p => new NodeRecord(p.Id, p.Id.Value, p.Identity.PublicKey)));
 
         long[] Attempt(int attempt)
         {
-            var seed = scheme.NewCrpSeed();
-            var work = new WorkItem(WorkKind.KeyShare, study, 1, attempt, DateTimeOffset.UtcNow.AddMinutes(1), seed, request);
-            var own = participant.KeyShare(work);
-            var shares = new List<SignedContribution> { new(new NodeId("node-self"), node.Identity.PublicKey, own.Payload, own.Signature) };
-            foreach (var p in peers)
-            {
-                var share = scheme.GeneratePublicKeyShare(p.Secret, seed);
-                shares.Add(new SignedContribution(p.Id, p.Identity.PublicKey, share, p.Identity.Sign(SignedStatement.For(SignedStatement.KeyShare, study.Id, 1, attempt, share))));
-            }
-
-            var key = scheme.AggregatePublicKey(seed, shares.Select(s => (ReadOnlyMemory<byte>)s.Payload).ToList());
-            var update = participant.Update(work with { Kind = WorkKind.Encrypt }, new CollectiveKeyAnnouncement(study.Id, 1, attempt, seed, key, shares), roster);
-
-            // Decrypt this node's ciphertext alone with every party's secret: what the node actually sent.
-            var sum = scheme.NewSum(length);
-            sum.Add(update.Payload);
-            var aggregate = sum.ToBytes();
-            var sealedSecret = node.Store.Read(c => Dapper.SqlMapper.QuerySingle<byte[]>(c, "SELECT sealed_secret FROM attempt_keys WHERE study_id='dp-fedavg-retry' AND round=1 AND attempt=@a", new { a = attempt }));
-            var decryptionShares = new List<ReadOnlyMemory<byte>> { scheme.GenerateDecryptionShare(scheme.ImportSecret(node.Protector.Unprotect(sealedSecret)), aggregate) };
-            decryptionShares.AddRange(peers.Select(p => (ReadOnlyMemory<byte>)scheme.GenerateDecryptionShare(p.Secret, aggregate)));
-            return scheme.CombineDecryptionShares(aggregate, decryptionShares);
+            // Through the node's update: its ciphertext decrypted alone with every party's secret is what the node actually sent.
+            var a = new SimulatedAttempt(participant, federation, study, request, 1, attempt);
+            a.CommitUpdates(a.OpenKeys(a.CommitKeys()));
+            return a.DecryptOwn(node);
         }
 
         var first = Attempt(1);
@@ -128,6 +109,5 @@ public sealed class DpFedAvgTests
         var ledger = FederatedTwin.Node.Policy.PrivacyLedgerReport.Rounds(node.Store, "dp-fedavg-retry");
         Assert.Single(ledger);
         Assert.Equal(0.1, ledger[0].Rho, 12);
-        peers.ForEach(p => p.Identity.Dispose());
     }
 }

@@ -92,7 +92,7 @@ public sealed class EndToEndTests
     {
         using var federation = await TestFederation.Start("restart");
         await federation.CreateStudy(TestFederation.StudyYaml("census", deadline: 60), CancellationToken.None);
-        await federation.WaitForStudy("census", StudyTimeout, s => s["attempts"]!.AsArray().Count > 0 && s["attempts"]![0]!["phase"]!.ToString() is "encrypt" or "decrypt", CancellationToken.None);
+        await federation.WaitForStudy("census", StudyTimeout, s => s["attempts"]!.AsArray().Count > 0 && s["attempts"]![0]!["phase"]!.ToString() is "update_commit" or "update_open" or "decrypt", CancellationToken.None);
         federation.KillCoordinator();
         await Task.Delay(1500);
         await federation.StartCoordinator(CancellationToken.None);

@@ -8,195 +8,256 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace FederatedTwin.Federation.Tests;
 
 /// <summary>
-/// The checks a node makes before it encrypts and before it decrypts, against a coordinator that
-/// lies. The other parties are real key holders with real signatures; only the coordinator's
-/// announcements are forged, as a malicious coordinator would forge them.
+/// The checks a node makes at each phase of an attempt, against a coordinator that lies. The other parties are real key holders
+/// with real signatures on the node's pinned roster; only the coordinator's relayed sets and announcements are forged, as a
+/// malicious coordinator would forge them. Each refusal names its rule.
 /// </summary>
 public sealed class ParticipantTests : IDisposable
 {
     private static readonly IAdditiveThresholdScheme Scheme = RlweThresholdScheme.Default;
-    private static readonly StudySpec Study = new(new StudyId("census"), "federated-sum", new PurposeOfUse("HOPERAT"), 3, 5, 1, 30);
+    private static readonly StudySpec Study = new(new StudyId("census"), "federated-sum", new PurposeOfUse("HOPERAT"), 3, 5, 2, 30);
     private static readonly RoundRequest Request = new("federated-sum", 16, new Dictionary<string, string> { ["vector"] = LocalVectors.PatientsByAgeBandAndSex, ["purpose_of_use"] = "HOPERAT" });
 
     private readonly NodeDirectory _node;
+    private readonly ManualClock _clock = new(DateTimeOffset.UtcNow);
     private readonly RoundParticipant _participant;
-    private readonly List<Peer> _peers;
-    private readonly byte[] _seed = Scheme.NewCrpSeed();
+    private readonly SimulatedFederation _federation;
 
     public ParticipantTests()
     {
         _node = NodeDirectory.OpenOrInitialize(TestFederation.TempDir("participant"));
         _node.WriteSiteInput(SiteInput.Synthetic(7));
         File.WriteAllText(_node.PolicyPath, FederatedTwin.Cli.Demo.LocalFederation.DemoPolicy(Ed25519Identity.Generate().PublicKey, "HOPERAT"));
-        _participant = new RoundParticipant(_node, Scheme, [new LocalFederatedSum()], NullLogger<RoundParticipant>.Instance);
+        _participant = new RoundParticipant(_node, Scheme, [new LocalFederatedSum()], NullLogger<RoundParticipant>.Instance, _clock);
+        _federation = SimulatedFederation.Around(_node, peers: 3);
         Assert.True(new StudyDecisions(_node).Decide(Study).Accept); // rounds are checked against the accepted study
-        _peers = [.. Enumerable.Range(0, 3).Select(i => new Peer($"node-peer{i}"))];
     }
 
-    private sealed class Peer(string id) : IDisposable
+    private SimulatedAttempt Attempt(int round = 1, int attempt = 1, IReadOnlyList<Peer>? peers = null, RoundRequest? request = null) =>
+        new(_participant, _federation, Study, request ?? Request, round, attempt, peers);
+
+    private static string Rule(Action phase) => Assert.Throws<ParticipationRefusedException>(phase).Rule!;
+
+    [Fact]
+    public void An_honest_attempt_commits_then_opens_and_yields_a_decryption_share_bound_to_the_aggregate_and_the_commitment_set()
     {
-        public NodeId Id { get; } = new(id);
-
-        public Ed25519Identity Identity { get; } = Ed25519Identity.Generate();
-
-        public ThresholdSecret Secret { get; } = Scheme.GenerateSecret();
-
-        public SignedContribution Signed(string kind, WorkItem work, byte[] payload) =>
-            new(Id, Identity.PublicKey, payload, Identity.Sign(SignedStatement.For(kind, work.Study.Id, work.Round, work.Attempt, payload)));
-
-        public void Dispose() => Identity.Dispose();
-    }
-
-    private WorkItem Work(WorkKind kind, int attempt = 1, DateTimeOffset? deadline = null) =>
-        new(kind, Study, 1, attempt, deadline ?? DateTimeOffset.UtcNow.AddMinutes(1), _seed, Request);
-
-    private List<NodeRecord> Roster() => [new(new NodeId("node-self"), "self", _node.Identity.PublicKey), .. _peers.Select(p => new NodeRecord(p.Id, p.Id.Value, p.Identity.PublicKey))];
-
-    private SignedContribution Own(Contribution c) => new(new NodeId("node-self"), _node.Identity.PublicKey, c.Payload, c.Signature);
-
-    /// <summary>An honest keygen: the node's share and every peer's, the key their sum.</summary>
-    private (CollectiveKeyAnnouncement Key, SignedContribution OwnShare) HonestKey(int peers = 3)
-    {
-        var work = Work(WorkKind.KeyShare);
-        var own = Own(_participant.KeyShare(work));
-        var shares = new List<SignedContribution> { own };
-        shares.AddRange(_peers.Take(peers).Select(p => p.Signed(SignedStatement.KeyShare, work, Scheme.GeneratePublicKeyShare(p.Secret, _seed))));
-        var key = Scheme.AggregatePublicKey(_seed, shares.Select(s => (ReadOnlyMemory<byte>)s.Payload).ToList());
-        return (new CollectiveKeyAnnouncement(Study.Id, 1, 1, _seed, key, shares), own);
-    }
-
-    private (AggregateAnnouncement Aggregate, byte[] Key) HonestAggregate(int peers = 3)
-    {
-        var (key, _) = HonestKey(peers);
-        var own = Own(_participant.Update(Work(WorkKind.Encrypt), key, Roster()));
-        var work = Work(WorkKind.Encrypt);
-        var submissions = new List<SignedContribution> { own };
-        submissions.AddRange(_peers.Take(peers).Select(p => p.Signed(SignedStatement.Update, work, Scheme.Encrypt(key.CollectiveKey, new long[16]))));
-        var sum = Scheme.NewSum(16);
-        submissions.ForEach(s => sum.Add(s.Payload));
-        return (new AggregateAnnouncement(Study.Id, 1, 1, sum.ToBytes(), submissions, DateTimeOffset.UtcNow.AddMinutes(1)), key.CollectiveKey);
+        var a = Attempt();
+        var share = a.Run();
+        Assert.Equal(SignedStatement.Digest(a.Aggregate!.Aggregate), share.AggregateDigest);
+        Assert.Equal(a.UpdateSet!.Digest(), share.CommitmentSetDigest);
+        Assert.True(Ed25519Identity.Verify(_federation.Self, SignedStatement.DecryptionShare(Study.Id, 1, 1, a.Seed, share.Payload, share.AggregateDigest!, share.CommitmentSetDigest!), share.Signature));
+        Assert.Equal(TestFederation.SiteVector(_node.Path), a.DecryptedSum(share)); // the peers sent zeros
     }
 
     [Fact]
-    public void An_honest_round_yields_an_update_and_a_decryption_share()
+    public void Without_a_pinned_roster_the_node_commits_to_nothing()
     {
-        var (aggregate, _) = HonestAggregate();
-        var share = _participant.DecryptionShare(Work(WorkKind.Decrypt), aggregate, Roster(), DateTimeOffset.UtcNow);
-        Assert.Equal(SignedStatement.Digest(aggregate.Aggregate), share.AggregateDigest);
-        Assert.True(Ed25519Identity.Verify(_node.Identity.PublicKey, SignedStatement.For(SignedStatement.DecryptionShare, Study.Id, 1, 1, share.Payload, share.AggregateDigest), share.Signature));
+        using var bare = NodeDirectory.OpenOrInitialize(TestFederation.TempDir("participant-no-roster"));
+        File.WriteAllText(bare.PolicyPath, FederatedTwin.Cli.Demo.LocalFederation.DemoPolicy(Ed25519Identity.Generate().PublicKey, "HOPERAT"));
+        var decision = new StudyDecisions(bare).Decide(Study);
+        Assert.False(decision.Accept);
+        Assert.Equal(PinnedRoster.Missing, decision.Rule);
     }
 
     [Fact]
-    public void A_collective_key_that_is_not_the_sum_of_the_signed_shares_is_refused()
+    public void A_commitment_from_a_key_that_is_not_on_the_pinned_roster_is_refused_before_anything_is_revealed()
     {
-        var (key, _) = HonestKey();
-        // The coordinator slips in a share of its own, and hands out the key that includes it.
+        // The coordinator enrolled a node of its own (it issues the tokens) and lists it among the committers.
+        using var sybil = new Peer("sybil");
+        var a = Attempt();
+        var set = a.CommitKeys();
+        var forged = set with { Commitments = [.. set.Commitments.Take(set.Commitments.Count - 1), a.Commit(sybil, ContributionKind.KeyShare, Scheme.GeneratePublicKeyShare(Scheme.GenerateSecret(), a.Seed), null)] };
+        Assert.Equal(ProtocolRules.RosterUnknownKey, Rule(() => a.OpenKeys(forged)));
+        Assert.Empty(_node.Store.Read(c => Dapper.SqlMapper.Query<string>(c, "SELECT digest FROM commitment_sets")));
+    }
+
+    [Fact]
+    public void A_commitment_set_of_fewer_than_the_minimum_of_rostered_hospitals_is_refused()
+    {
+        var a = Attempt(peers: _federation.Peers.Take(1).ToList());
+        Assert.Equal(ProtocolRules.RosterMinimum, Rule(() => a.OpenKeys(a.CommitKeys())));
+    }
+
+    [Fact]
+    public void A_commitment_set_without_this_nodes_commitment_is_refused()
+    {
+        var a = Attempt();
+        var set = a.CommitKeys();
+        Assert.Equal(ProtocolRules.OpeningMismatch, Rule(() => a.OpenKeys(set with { Commitments = [.. set.Commitments.Where(c => c.NodePublicKey != _federation.Self)] })));
+    }
+
+    [Fact]
+    public void A_commitment_with_a_bad_signature_is_refused()
+    {
+        var a = Attempt();
+        var set = a.CommitKeys();
+        var peer = set.Commitments[1];
+        var forged = set with { Commitments = [set.Commitments[0], peer with { Signature = new byte[64] }, .. set.Commitments.Skip(2)] };
+        Assert.Equal(ProtocolRules.ContributionSignature, Rule(() => a.OpenKeys(forged)));
+    }
+
+    [Fact]
+    public void A_second_different_commitment_set_for_the_same_attempt_is_refused_as_equivocation()
+    {
+        var a = Attempt();
+        var set = a.CommitKeys();
+        a.OpenKeys(set);
+
+        // The same attempt, shown again with one peer's commitment replaced (as another node may have been shown).
+        var other = set with { Commitments = [.. set.Commitments.Take(set.Commitments.Count - 1), a.Commit(_federation.Peers[^1], ContributionKind.KeyShare, Scheme.GeneratePublicKeyShare(Scheme.GenerateSecret(), a.Seed), null)] };
+        Assert.Equal(ProtocolRules.CommitmentSetEquivocation, Rule(() => _participant.OpenKeyShare(a.Work(WorkKind.OpenKeyShare), other)));
+    }
+
+    [Fact]
+    public void An_opening_that_does_not_match_its_commitment_is_refused()
+    {
+        var a = Attempt();
+        var key = a.OpenKeys(a.CommitKeys());
+
+        // A peer (colluding with the coordinator) opens another key share than it committed to, e.g. one chosen after seeing the rest.
+        var rogue = Scheme.GeneratePublicKeyShare(Scheme.GenerateSecret(), a.Seed);
+        var shares = key.Shares.Select(s => s.NodePublicKey == _federation.Peers[0].Key ? a.Open(_federation.Peers[0], ContributionKind.KeyShare, rogue, key.Commitments.Digest()) : s).ToList();
+        var forged = key with { Shares = shares, CollectiveKey = Scheme.AggregatePublicKey(a.Seed, [.. shares.Select(s => (ReadOnlyMemory<byte>)s.Payload)]) };
+        Assert.Equal(ProtocolRules.OpeningMismatch, Rule(() => a.CommitUpdates(forged)));
+    }
+
+    [Fact]
+    public void An_opening_signed_over_another_commitment_set_is_refused()
+    {
+        var a = Attempt();
+        var key = a.OpenKeys(a.CommitKeys());
+
+        // A peer that was shown another set signs its opening over that set's digest: the two nodes did not see the same set.
+        var peer = _federation.Peers[1];
+        var shares = key.Shares.Select(s => s.NodePublicKey == peer.Key ? a.Open(peer, ContributionKind.KeyShare, a.KeyShareOf(peer), new string('0', 64)) : s).ToList();
+        Assert.Equal(ProtocolRules.OpeningMismatch, Rule(() => a.CommitUpdates(key with { Shares = shares })));
+    }
+
+    [Fact]
+    public void A_collective_key_that_is_not_the_sum_of_the_opened_shares_is_refused()
+    {
+        var a = Attempt();
+        var key = a.OpenKeys(a.CommitKeys());
         var coordinatorSecret = Scheme.GenerateSecret();
-        var forged = Scheme.AggregatePublicKey(_seed, [.. key.Shares.Select(s => (ReadOnlyMemory<byte>)s.Payload), Scheme.GeneratePublicKeyShare(coordinatorSecret, _seed)]);
-        var e = Assert.Throws<ParticipationRefusedException>(() => _participant.Update(Work(WorkKind.Encrypt), key with { CollectiveKey = forged }, Roster()));
-        Assert.Contains("not the sum of the listed signed shares", e.Message, StringComparison.Ordinal);
+        var forged = Scheme.AggregatePublicKey(a.Seed, [.. key.Shares.Select(s => (ReadOnlyMemory<byte>)s.Payload), Scheme.GeneratePublicKeyShare(coordinatorSecret, a.Seed)]);
+        Assert.Equal(ProtocolRules.CollectiveKey, Rule(() => a.CommitUpdates(key with { CollectiveKey = forged })));
     }
 
     [Fact]
-    public void A_collective_key_without_this_nodes_share_is_refused()
+    public void A_crp_seed_other_than_the_one_the_node_keyed_with_is_refused()
     {
-        var (key, own) = HonestKey();
-        var extra = new Peer("node-extra");
-        var work = Work(WorkKind.KeyShare);
-        var shares = key.Shares.Where(s => s != own).Append(extra.Signed(SignedStatement.KeyShare, work, Scheme.GeneratePublicKeyShare(extra.Secret, _seed))).ToList();
-        var roster = Roster().Append(new NodeRecord(extra.Id, "extra", extra.Identity.PublicKey)).ToList();
-        var rekeyed = key with { Shares = shares, CollectiveKey = Scheme.AggregatePublicKey(_seed, shares.Select(s => (ReadOnlyMemory<byte>)s.Payload).ToList()) };
-        Assert.Contains("does not include this node's share", Assert.Throws<ParticipationRefusedException>(() => _participant.Update(Work(WorkKind.Encrypt), rekeyed, roster)).Message, StringComparison.Ordinal);
+        var a = Attempt();
+        a.CommitKeys();
+        var other = a.Work(WorkKind.OpenKeyShare) with { CrpSeed = Scheme.NewCrpSeed() };
+        Assert.Equal(ProtocolRules.CrpSeed, Rule(() => _participant.OpenKeyShare(other, a.KeySet!)));
+        Assert.Equal(ProtocolRules.CrpSeed, Rule(() => _participant.OpenKeyShare(a.Work(WorkKind.OpenKeyShare), a.KeySet! with { CrpSeed = Scheme.NewCrpSeed() })));
     }
 
     [Fact]
-    public void A_collective_key_from_fewer_than_the_minimum_of_nodes_is_refused()
+    public void A_request_for_another_value_count_than_the_accepted_layout_is_refused_before_anything_is_allocated()
     {
-        var (key, _) = HonestKey(peers: 1);
-        Assert.Contains("requires at least 3", Assert.Throws<ParticipationRefusedException>(() => _participant.Update(Work(WorkKind.Encrypt), key, Roster())).Message, StringComparison.Ordinal);
+        var a = Attempt(request: Request with { ValueCount = 1 << 30 });
+        Assert.Equal(ProtocolRules.RoundLayout, Rule(() => a.CommitKeys()));
+        Assert.Equal(0L, _node.Store.Read(c => Dapper.SqlMapper.ExecuteScalar<long>(c, "SELECT COUNT(*) FROM attempt_keys")));
     }
 
     [Fact]
-    public void A_share_signed_by_a_node_that_is_not_enrolled_is_refused()
+    public void An_aggregate_that_is_not_the_sum_of_the_opened_submissions_is_refused()
     {
-        var (key, _) = HonestKey();
-        var roster = Roster().Where(n => n.NodeId.Value != "node-peer0").ToList();
-        Assert.Contains("not an enrolled node", Assert.Throws<ParticipationRefusedException>(() => _participant.Update(Work(WorkKind.Encrypt), key, roster)).Message, StringComparison.Ordinal);
+        var a = Attempt();
+        var aggregate = a.OpenUpdates(a.CommitUpdates(a.OpenKeys(a.CommitKeys())));
+        // The full set is shown, but the ciphertext to decrypt is the node's own submission alone.
+        var sum = Scheme.NewSum(16);
+        sum.Add(a.OwnUpdate);
+        Assert.Equal(ProtocolRules.Aggregate, Rule(() => a.Decrypt(aggregate with { Aggregate = sum.ToBytes() })));
     }
 
     [Fact]
-    public void A_decryption_share_for_an_aggregate_of_fewer_than_the_minimum_of_submissions_is_refused()
+    public void A_decryption_of_this_nodes_submission_alone_is_refused_as_another_commitment_set()
     {
-        var (aggregate, _) = HonestAggregate();
-        // The coordinator asks the node to decrypt its own ciphertext alone, listing only that submission.
-        var own = aggregate.Submissions[0];
-        var single = aggregate with { Aggregate = Single(own.Payload), Submissions = [own] };
-        Assert.Contains("requires at least 3", Assert.Throws<ParticipationRefusedException>(() => _participant.DecryptionShare(Work(WorkKind.Decrypt), single, Roster(), DateTimeOffset.UtcNow)).Message, StringComparison.Ordinal);
-    }
-
-    [Fact]
-    public void A_decryption_share_for_an_aggregate_that_is_not_the_sum_of_the_listed_submissions_is_refused()
-    {
-        var (aggregate, _) = HonestAggregate();
-        // The full list is shown, but the ciphertext to decrypt is the node's own submission.
-        var forged = aggregate with { Aggregate = Single(aggregate.Submissions[0].Payload) };
-        Assert.Contains("not the sum of the listed signed submissions", Assert.Throws<ParticipationRefusedException>(() => _participant.DecryptionShare(Work(WorkKind.Decrypt), forged, Roster(), DateTimeOffset.UtcNow)).Message, StringComparison.Ordinal);
-    }
-
-    [Fact]
-    public void A_late_share_for_a_superseded_attempt_is_refused()
-    {
-        var (aggregate, _) = HonestAggregate();
-        // Attempt 2 of the same round has started (fresh keys); the coordinator now asks for attempt 1's share.
-        _participant.KeyShare(Work(WorkKind.KeyShare, attempt: 2));
-        var e = Assert.Throws<ParticipationRefusedException>(() => _participant.DecryptionShare(Work(WorkKind.Decrypt, attempt: 1), aggregate, Roster(), DateTimeOffset.UtcNow));
-        Assert.Contains("superseded by attempt 2", e.Message, StringComparison.Ordinal);
-    }
-
-    [Fact]
-    public void No_share_is_issued_after_the_attempts_deadline()
-    {
-        var (aggregate, _) = HonestAggregate();
-        var e = Assert.Throws<ParticipationRefusedException>(() => _participant.DecryptionShare(Work(WorkKind.Decrypt), aggregate, Roster(), DateTimeOffset.UtcNow.AddMinutes(5)));
-        Assert.Contains("deadline has passed", e.Message, StringComparison.Ordinal);
+        var a = Attempt();
+        var aggregate = a.OpenUpdates(a.CommitUpdates(a.OpenKeys(a.CommitKeys())));
+        var own = aggregate.Submissions.Single(s => s.NodePublicKey == _federation.Self);
+        var sum = Scheme.NewSum(16);
+        sum.Add(own.Payload);
+        var single = aggregate with
+        {
+            Aggregate = sum.ToBytes(),
+            Commitments = aggregate.Commitments with { Commitments = [.. aggregate.Commitments.Commitments.Where(c => c.NodePublicKey == _federation.Self)] },
+            Submissions = [own],
+        };
+        Assert.Equal(ProtocolRules.CommitmentSetEquivocation, Rule(() => a.Decrypt(single)));
     }
 
     [Fact]
     public void Asked_again_the_node_returns_the_stored_share_and_never_one_for_another_aggregate_of_the_attempt()
     {
-        var (aggregate, _) = HonestAggregate();
-        var first = _participant.DecryptionShare(Work(WorkKind.Decrypt), aggregate, Roster(), DateTimeOffset.UtcNow);
-        var again = _participant.DecryptionShare(Work(WorkKind.Decrypt), aggregate, Roster(), DateTimeOffset.UtcNow);
-        Assert.Equal(first.Payload, again.Payload);
-
-        // Same attempt, a different (still valid-looking) aggregate: one peer's submission replaced.
-        var work = Work(WorkKind.Encrypt);
-        var replaced = aggregate.Submissions.Take(3).Append(_peers[2].Signed(SignedStatement.Update, work, Scheme.Encrypt(Scheme.AggregatePublicKey(_seed, [Scheme.GeneratePublicKeyShare(_peers[2].Secret, _seed)]), new long[16]))).ToList();
+        var a = Attempt();
+        var first = a.Run();
+        Assert.Equal(first.Payload, a.Decrypt().Payload);
         var sum = Scheme.NewSum(16);
-        replaced.ForEach(s => sum.Add(s.Payload));
-        var other = aggregate with { Aggregate = sum.ToBytes(), Submissions = replaced };
-        Assert.Contains("already issued a decryption share for another aggregate", Assert.Throws<ParticipationRefusedException>(() => _participant.DecryptionShare(Work(WorkKind.Decrypt), other, Roster(), DateTimeOffset.UtcNow)).Message, StringComparison.Ordinal);
+        sum.Add(a.OwnUpdate);
+        Assert.Equal(ProtocolRules.ShareReissue, Rule(() => a.Decrypt(a.Aggregate! with { Aggregate = sum.ToBytes() })));
     }
 
     [Fact]
-    public void A_retried_update_sends_the_same_ciphertext()
+    public void A_retried_commitment_commits_to_the_same_stored_ciphertext()
     {
-        var (key, _) = HonestKey();
-        var first = _participant.Update(Work(WorkKind.Encrypt), key, Roster());
-        var second = _participant.Update(Work(WorkKind.Encrypt), key, Roster());
+        var a = Attempt();
+        var key = a.OpenKeys(a.CommitKeys());
+        var first = _participant.CommitUpdate(a.Work(WorkKind.CommitUpdate), key);
+        var second = _participant.CommitUpdate(a.Work(WorkKind.CommitUpdate), key);
         Assert.Equal(first.Payload, second.Payload);
     }
 
-    private static byte[] Single(byte[] ciphertext)
+    [Fact]
+    public void Nothing_more_is_issued_for_a_superseded_attempt()
     {
-        var sum = Scheme.NewSum(16);
-        sum.Add(ciphertext);
-        return sum.ToBytes();
+        var a = Attempt();
+        var aggregate = a.OpenUpdates(a.CommitUpdates(a.OpenKeys(a.CommitKeys())));
+        _participant.CommitKeyShare(Attempt(attempt: 2).Work(WorkKind.CommitKeyShare)); // attempt 2 of the round has started
+        Assert.Equal(ProtocolRules.AttemptSuperseded, Rule(() => a.Decrypt(aggregate)));
+    }
+
+    [Fact]
+    public void The_attempts_deadline_is_the_nodes_own_from_the_accepted_study_whatever_deadline_the_coordinator_sends()
+    {
+        var a = Attempt();
+        var aggregate = a.OpenUpdates(a.CommitUpdates(a.OpenKeys(a.CommitKeys())));
+        _clock.Advance(TimeSpan.FromSeconds((RoundParticipant.PhasesPerAttempt * Study.PhaseDeadlineSeconds) + 1));
+        var forged = a.Work(WorkKind.Decrypt) with { Deadline = DateTimeOffset.UtcNow.AddDays(1) };
+        Assert.Equal(ProtocolRules.AttemptDeadline, Rule(() => _participant.DecryptionShare(forged, aggregate with { Deadline = DateTimeOffset.UtcNow.AddDays(1) })));
+    }
+
+    [Fact]
+    public void An_exact_study_is_decrypted_over_one_set_of_hospitals_only()
+    {
+        // Attempt 1 is decrypted over {self, peer0, peer1, peer2}; the coordinator declares peer2 late and re-runs the round without it.
+        Attempt(attempt: 1).Run();
+        var rerun = Attempt(attempt: 2, peers: _federation.Peers.Take(2).ToList());
+        Assert.Equal(ProtocolRules.ParticipantSetChanged, Rule(() => rerun.OpenKeys(rerun.CommitKeys())));
+
+        // Nor in a later round of the study: round 2's statistic is round 1's again (a federated sum), and the set differs.
+        var round2 = Attempt(round: 2, peers: _federation.Peers.Take(2).ToList());
+        Assert.Equal(ProtocolRules.ParticipantSetChanged, Rule(() => round2.OpenKeys(round2.CommitKeys())));
+
+        // The same set is fine.
+        Attempt(round: 2, attempt: 2).Run();
     }
 
     public void Dispose()
     {
         _node.Dispose();
-        _peers.ForEach(p => p.Dispose());
+        _federation.Dispose();
     }
+}
+
+/// <summary>A clock a test moves by hand (the node reads deadlines from its TimeProvider).</summary>
+internal sealed class ManualClock(DateTimeOffset start) : TimeProvider
+{
+    private DateTimeOffset _now = start;
+
+    public override DateTimeOffset GetUtcNow() => _now;
+
+    public void Advance(TimeSpan by) => _now += by;
 }

@@ -25,7 +25,7 @@ public sealed class SignatureTests : IAsyncLifetime
         bool Sign = true,
         bool CorruptSignature = false,
         bool WrongDigest = false,
-        string Version = "1",
+        string? Version = null,
         FederatedTwin.Protocol.Federation.Ed25519Identity? Key = null,
         string Method = "GET",
         IReadOnlyList<string>? Components = null);
@@ -36,7 +36,8 @@ public sealed class SignatureTests : IAsyncLifetime
         var body = o.Body ?? [];
         using var request = new HttpRequestMessage(new HttpMethod(o.Method), o.Path) { Content = new ByteArrayContent(body) };
         request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
-        request.Headers.Add(FederationProtocol.VersionHeader, o.Version);
+        var version = o.Version ?? FederationProtocol.Version.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        request.Headers.Add(FederationProtocol.VersionHeader, version);
         var digest = ContentDigest.Compute(o.WrongDigest ? [1, 2, 3] : body);
         request.Content.Headers.Add(ContentDigest.HeaderName, digest);
         if (o.Sign)
@@ -49,7 +50,7 @@ public sealed class SignatureTests : IAsyncLifetime
                 "@path" => uri.AbsolutePath,
                 "@query" => uri.Query.Length == 0 ? "?" : uri.Query,
                 "content-digest" => digest,
-                "ftwin-protocol" => o.Version,
+                "ftwin-protocol" => version,
                 _ => null,
             });
             if (o.CorruptSignature)
@@ -128,10 +129,11 @@ public sealed class SignatureTests : IAsyncLifetime
     [Fact]
     public async Task A_request_of_another_protocol_version_is_refused_with_a_clear_error()
     {
-        var (status, problem) = await Send(new Options(Version: "2"));
+        // A node of protocol version 1 (before commit-then-reveal rounds and the pinned roster) talking to this coordinator.
+        var (status, problem) = await Send(new Options(Version: "1"));
         Assert.Equal(HttpStatusCode.BadRequest, status);
-        Assert.Contains("protocol version 1", problem!["detail"]!.ToString(), StringComparison.Ordinal);
-        Assert.Contains("'2'", problem["detail"]!.ToString(), StringComparison.Ordinal);
+        Assert.Contains($"protocol version {FederationProtocol.Version}", problem!["detail"]!.ToString(), StringComparison.Ordinal);
+        Assert.Contains("'1'", problem["detail"]!.ToString(), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -103,6 +103,9 @@ public sealed class RlweParameters
     /// <summary>Decryption shares carry uniform noise in [−2^b, 2^b).</summary>
     public int SmudgingBits { get; }
 
+    /// <summary>The most ciphertexts one collective key may be decrypted for (smudging accounting, docs/crypto.md §7).</summary>
+    public int MaxCiphertextsPerKey { get; } = 32;
+
     /// <summary>The largest number of parties whose sums the noise budget and the codec's headroom are sized for.</summary>
     public int MaxParties { get; }
 

@@ -1,0 +1,253 @@
+using Dapper;
+using FederatedTwin.Coordinator.Audit;
+using FederatedTwin.Protocol.Crypto;
+using FederatedTwin.Protocol.Crypto.Serialization;
+using FederatedTwin.Protocol.Federation;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Data.Sqlite;
+
+namespace FederatedTwin.Coordinator.Orchestration;
+
+/// <summary>
+/// The round's side of the node endpoints: work items, contributions (commitments, openings, decryption shares) and the announcements
+/// nodes check before their next step. The coordinator checks every contribution's signature and binding too (an opening must hash to
+/// its node's commitment and be signed over the commitment set the coordinator relayed), so an honest coordinator stops a malformed or
+/// equivocating participant early; nodes never rely on these checks, they make their own (RoundParticipant).
+/// </summary>
+public sealed partial class NodeGateway
+{
+    public WorkResponse WorkFor(NodeId node) => store.Read(c =>
+    {
+        var items = new List<WorkItem>();
+        var offered = c.Query<RoundEngine.StudyRow>("""
+            SELECT s.study_id, s.spec_json, s.state, s.offered_until, s.current_round, s.current_attempt FROM studies s
+            WHERE s.state='offered' AND NOT EXISTS (SELECT 1 FROM decisions d WHERE d.study_id=s.study_id AND d.node_id=@node)
+            """, new { node = node.Value });
+        items.AddRange(offered.Select(s => new WorkItem(WorkKind.StudyOffer, s.Spec)));
+        var running = c.Query<RoundEngine.StudyRow>("SELECT study_id, spec_json, state, offered_until, current_round, current_attempt FROM studies WHERE state='running'");
+        foreach (var s in running)
+        {
+            var a = RoundEngine.CurrentAttempt(c, null, s.study_id, s.current_round, s.current_attempt, ciphertexts: false);
+            if (!a.Participants.Contains(node.Value) || RoundEngine.Phases.Work(a.phase) is not { } kind || HasContributed(c, a, RoundEngine.Phases.Kind(a.phase)!, node))
+            {
+                continue;
+            }
+
+            items.Add(new WorkItem(kind, s.Spec, (int)a.round, (int)a.attempt, a.Deadline, a.crp_seed, a.Request));
+        }
+
+        return new WorkResponse(items, c.ExecuteScalar<int?>("SELECT MAX(version) FROM rosters"));
+    });
+
+    /// <summary>Accepts a commitment, opening or decryption share for the current attempt, after checking its node signature and binding.</summary>
+    public void Contribute(NodeId node, string kind, StudyId study, int round, int attempt, Contribution contribution, DateTimeOffset now)
+    {
+        try
+        {
+            Accept(node, kind, study, round, attempt, contribution, now);
+            signals.ContributionArrived.Pulse();
+        }
+        catch (ProtocolRefusalException e)
+        {
+            store.Write((c, t) =>
+            {
+                audit.Append(c, t, CoordinatorAuditRecords.ContributionRefused(study.Value, PurposeOf(c, t, study), node.Value, kind, round, attempt, e.Status, $"{e.Title}: {e.Message}"), now);
+            });
+            throw;
+        }
+    }
+
+    private void Accept(NodeId node, string kind, StudyId study, int round, int attempt, Contribution contribution, DateTimeOffset now) => store.Write((c, t) =>
+    {
+        if (contribution.Study != study || contribution.Round != round || contribution.Attempt != attempt)
+        {
+            throw new ProtocolRefusalException(StatusCodes.Status400BadRequest, "Mismatched contribution", "The body names another study, round or attempt than the path.");
+        }
+
+        var current = c.QuerySingleOrDefault<(long current_round, long current_attempt, string state)>(
+            "SELECT current_round, current_attempt, state FROM studies WHERE study_id=@id", new { id = study.Value }, t);
+        if (current.state != RoundEngine.States.Running || current.current_round != round || current.current_attempt != attempt)
+        {
+            throw new ProtocolRefusalException(StatusCodes.Status409Conflict, "Not the current attempt", $"Study '{study}' round {round} attempt {attempt} is not in progress.");
+        }
+
+        var a = RoundEngine.CurrentAttempt(c, t, study.Value, round, attempt);
+        if (!a.Participants.Contains(node.Value))
+        {
+            throw new ProtocolRefusalException(StatusCodes.Status403Forbidden, "Not a participant", "This node is not a participant of the attempt.");
+        }
+
+        var expectedPhase = RoundEngine.Phases.Of(kind);
+        if (a.phase != expectedPhase)
+        {
+            throw new ProtocolRefusalException(StatusCodes.Status409Conflict, "Wrong phase", $"The attempt is in phase {a.phase}, not {expectedPhase}.");
+        }
+
+        var publicKey = c.QuerySingle<string>("SELECT public_key FROM nodes WHERE node_id=@id", new { id = node.Value }, t);
+        if (!Ed25519Identity.Verify(publicKey, Statement(c, t, kind, a, node, contribution), contribution.Signature))
+        {
+            throw new ProtocolRefusalException(StatusCodes.Status400BadRequest, "Bad contribution signature", "The contribution's signature does not verify under the node's key for this attempt, kind and commitment set.");
+        }
+
+        CheckPayload(kind, a, contribution.Payload);
+        var digest = SignedStatement.Digest(contribution.Payload);
+        var stored = c.QuerySingleOrDefault<string?>("SELECT digest FROM contributions WHERE study_id=@s AND round=@r AND attempt=@a AND kind=@k AND node_id=@n",
+            new { s = study.Value, r = round, a = attempt, k = kind, n = node.Value }, t);
+        if (stored is not null)
+        {
+            if (stored != digest)
+            {
+                throw new ProtocolRefusalException(StatusCodes.Status409Conflict, "Already contributed", "The node already contributed something else to this phase of the attempt.");
+            }
+
+            return; // a retry of the same contribution
+        }
+
+        c.Execute("INSERT INTO contributions(study_id, round, attempt, kind, node_id, payload, signature, digest, received_at) VALUES (@s, @r, @a, @k, @n, @p, @sig, @d, @now)",
+            new { s = study.Value, r = round, a = attempt, k = kind, n = node.Value, p = contribution.Payload, sig = contribution.Signature, d = digest, now = now.ToString("O") }, t);
+        audit.Append(c, t, CoordinatorAuditRecords.ContributionReceived(study.Value, PurposeOf(c, t, study), node.Value, kind, round, attempt, digest, contribution.Payload.Length), now);
+        metrics.Contributions.Add(1, new KeyValuePair<string, object?>("kind", kind));
+    });
+
+    /// <summary>
+    /// What the contribution's signature must cover, rebuilt from the coordinator's own state: a commitment over a 32-byte digest (an
+    /// update's also over the key-share commitment set); an opening that hashes to the node's own commitment, over the set relayed;
+    /// a decryption share over this attempt's aggregate and update commitment set.
+    /// </summary>
+    private static byte[] Statement(SqliteConnection c, SqliteTransaction t, string kind, RoundEngine.AttemptRow a, NodeId node, Contribution contribution)
+    {
+        var study = new StudyId(a.study_id);
+        var (round, attempt) = ((int)a.round, (int)a.attempt);
+        switch (kind)
+        {
+            case ContributionKind.KeyShareCommitment:
+            case ContributionKind.UpdateCommitment:
+            {
+                if (contribution.Payload.Length != 32)
+                {
+                    throw new ProtocolRefusalException(StatusCodes.Status400BadRequest, "Malformed commitment", "A commitment is the 32-byte SHA-256 of what it commits to.");
+                }
+
+                var opened = kind == ContributionKind.KeyShareCommitment ? ContributionKind.KeyShare : ContributionKind.Update;
+                var keySet = opened == ContributionKind.Update ? RoundEngine.CommitmentSetOf(c, t, a, ContributionKind.KeyShare).Digest() : null;
+                if (contribution.CommitmentSetDigest != keySet)
+                {
+                    throw new ProtocolRefusalException(StatusCodes.Status409Conflict, "Wrong commitment set", "The update commitment is bound to another key-share commitment set than this attempt's.");
+                }
+
+                return SignedStatement.Commitment(opened, study, round, attempt, a.crp_seed, contribution.Payload, keySet);
+            }
+
+            case ContributionKind.KeyShare:
+            case ContributionKind.Update:
+            {
+                var set = RoundEngine.CommitmentSetOf(c, t, a, kind);
+                var committed = set.Commitments.FirstOrDefault(k => k.Node == node)
+                    ?? throw new ProtocolRefusalException(StatusCodes.Status409Conflict, "Not committed", "This node committed to nothing in this attempt: it has nothing to open.");
+                if (!System.Security.Cryptography.SHA256.HashData(contribution.Payload).AsSpan().SequenceEqual(committed.Digest))
+                {
+                    throw new ProtocolRefusalException(StatusCodes.Status409Conflict, "Opening does not match commitment", "The opened payload does not hash to this node's commitment.");
+                }
+
+                var digest = set.Digest();
+                if (contribution.CommitmentSetDigest != digest)
+                {
+                    throw new ProtocolRefusalException(StatusCodes.Status409Conflict, "Wrong commitment set", "The opening is signed over another commitment set than the one this coordinator relayed.");
+                }
+
+                return SignedStatement.Opening(kind, study, round, attempt, a.crp_seed, contribution.Payload, digest);
+            }
+
+            default:
+            {
+                var updateSet = RoundEngine.CommitmentSetOf(c, t, a, ContributionKind.Update).Digest();
+                if (contribution.AggregateDigest != a.aggregate_digest || contribution.CommitmentSetDigest != updateSet)
+                {
+                    throw new ProtocolRefusalException(StatusCodes.Status409Conflict, "Wrong aggregate", "The decryption share is bound to another aggregate or commitment set.");
+                }
+
+                return SignedStatement.DecryptionShare(study, round, attempt, a.crp_seed, contribution.Payload, a.aggregate_digest!, updateSet);
+            }
+        }
+    }
+
+    /// <summary>The complete commitment set of an attempt (kind key-share or update), once every participant committed.</summary>
+    public CommitmentSet Commitments(NodeId node, StudyId study, int round, int attempt, string kind) => store.Read(c =>
+    {
+        if (kind is not (ContributionKind.KeyShare or ContributionKind.Update))
+        {
+            throw new ProtocolRefusalException(StatusCodes.Status404NotFound, "Unknown commitment kind", $"'{kind}' is not key-share or update.");
+        }
+
+        var a = ParticipantAttempt(c, node, study, round, attempt);
+        var commitPhase = kind == ContributionKind.KeyShare ? RoundEngine.Phases.KeyCommit : RoundEngine.Phases.UpdateCommit;
+        if (!RoundEngine.Phases.IsPast(a.phase, commitPhase))
+        {
+            throw new ProtocolRefusalException(StatusCodes.Status409Conflict, "Commitments not complete", $"Not every participant has committed its {kind} yet.");
+        }
+
+        return RoundEngine.CommitmentSetOf(c, null, a, kind);
+    });
+
+    public CollectiveKeyAnnouncement KeyAnnouncement(NodeId node, StudyId study, int round, int attempt) => store.Read(c =>
+    {
+        var a = ParticipantAttempt(c, node, study, round, attempt);
+        if (a.collective_key is null)
+        {
+            throw new ProtocolRefusalException(StatusCodes.Status409Conflict, "Key not ready", "The collective key is not formed yet.");
+        }
+
+        return new CollectiveKeyAnnouncement(study, round, attempt, a.crp_seed, a.collective_key, RoundEngine.CommitmentSetOf(c, null, a, ContributionKind.KeyShare), Openings(c, a, ContributionKind.KeyShare));
+    });
+
+    public AggregateAnnouncement Aggregate(NodeId node, StudyId study, int round, int attempt) => store.Read(c =>
+    {
+        var a = ParticipantAttempt(c, node, study, round, attempt);
+        if (a.aggregate is null)
+        {
+            throw new ProtocolRefusalException(StatusCodes.Status409Conflict, "Aggregate not ready", "The aggregate is not formed yet.");
+        }
+
+        return new AggregateAnnouncement(study, round, attempt, a.aggregate, RoundEngine.CommitmentSetOf(c, null, a, ContributionKind.Update), Openings(c, a, ContributionKind.Update), a.Deadline);
+    });
+
+    private static List<SignedContribution> Openings(SqliteConnection c, RoundEngine.AttemptRow a, string kind) =>
+        [.. RoundEngine.Contributions(c, null, a, kind).Select(s => new SignedContribution(new NodeId(s.node_id), s.public_key, s.payload, s.signature))];
+
+    private static RoundEngine.AttemptRow ParticipantAttempt(SqliteConnection c, NodeId node, StudyId study, int round, int attempt)
+    {
+        var a = c.QuerySingleOrDefault<RoundEngine.AttemptRow>("""
+            SELECT study_id, round, attempt, phase, participants_json, crp_seed, request_json, collective_key, aggregate, aggregate_digest, phase_deadline, started_at
+            FROM attempts WHERE study_id=@id AND round=@round AND attempt=@attempt
+            """, new { id = study.Value, round, attempt })
+            ?? throw new ProtocolRefusalException(StatusCodes.Status404NotFound, "Unknown attempt", $"No attempt {attempt} of round {round} of study '{study}'.");
+        return a.Participants.Contains(node.Value) ? a : throw new ProtocolRefusalException(StatusCodes.Status403Forbidden, "Not a participant", "This node is not a participant of the attempt.");
+    }
+
+    private void CheckPayload(string kind, RoundEngine.AttemptRow a, byte[] payload)
+    {
+        try
+        {
+            switch (kind)
+            {
+                case ContributionKind.KeyShare:
+                    _ = scheme.AggregatePublicKey(a.crp_seed, [payload]);
+                    break;
+                case ContributionKind.Update:
+                    scheme.NewSum(a.Request.ValueCount).Add(payload);
+                    break;
+                case ContributionKind.DecryptionShare:
+                    _ = scheme.CombineDecryptionShares(a.aggregate!, [payload]);
+                    break;
+            }
+        }
+        catch (CryptoFormatException e)
+        {
+            throw new ProtocolRefusalException(StatusCodes.Status400BadRequest, "Malformed contribution", e.Message);
+        }
+    }
+
+    private static bool HasContributed(SqliteConnection c, RoundEngine.AttemptRow a, string kind, NodeId node) =>
+        c.ExecuteScalar<long>("SELECT COUNT(*) FROM contributions WHERE study_id=@s AND round=@r AND attempt=@a AND kind=@k AND node_id=@n",
+            new { s = a.study_id, r = a.round, a = a.attempt, k = kind, n = node.Value }) > 0;
+}

@@ -1,0 +1,61 @@
+namespace FederatedTwin.Node.Federation;
+
+/// <summary>
+/// The named checks a node makes on every message of a round (docs/protocol.md, docs/threat-model.md), each resting only on what the
+/// node pinned or computed itself: its roster, its stored commitments and submissions, its clock. A refusal is audited with its rule,
+/// so an auditor can count refusals by rule and a test can assert which check stopped an attack. The checks against the accepted
+/// study itself are <see cref="AcceptedStudy"/>'s; the roster's own rules are <see cref="PinnedRoster"/>'s.
+/// </summary>
+public static class ProtocolRules
+{
+    /// <summary>A key in a commitment set (the node's own included) is not on the pinned roster.</summary>
+    public const string RosterUnknownKey = "roster_unknown_key";
+
+    /// <summary>Fewer distinct rostered hospitals than the study's min_nodes (and the site's minimum_nodes), or more than its max_nodes.</summary>
+    public const string RosterMinimum = "roster_minimum";
+
+    /// <summary>A commitment, an opening or a list of them does not carry a valid signature of the rostered key it names.</summary>
+    public const string ContributionSignature = "contribution_signature";
+
+    /// <summary>A second, different commitment set for the same (study, round, attempt, kind): the coordinator showed nodes different sets.</summary>
+    public const string CommitmentSetEquivocation = "commitment_set_equivocation";
+
+    /// <summary>An opening does not hash to its commitment, a committed participant did not open, or an opening was signed over another commitment set.</summary>
+    public const string OpeningMismatch = "opening_mismatch";
+
+    /// <summary>The work names another CRP seed than the one this node keyed the attempt with, or the sets name another one.</summary>
+    public const string CrpSeed = "crp_seed";
+
+    /// <summary>The collective key is not the sum of the opened key shares over the attempt's CRP.</summary>
+    public const string CollectiveKey = "collective_key";
+
+    /// <summary>The aggregate is not the sum of the opened submissions, or leaves this node's submission out.</summary>
+    public const string Aggregate = "aggregate";
+
+    /// <summary>
+    /// The node already issued a decryption share over the same values with another set of submitters (exact studies: any earlier
+    /// round of the study): the difference of the two decrypted sums would isolate a hospital's update.
+    /// </summary>
+    public const string ParticipantSetChanged = "participant_set_changed";
+
+    /// <summary>The attempt outlived the deadline this node computes on its own clock from the accepted study's phase deadline.</summary>
+    public const string AttemptDeadline = "attempt_deadline";
+
+    /// <summary>A later attempt of the round was seen: the earlier one gets nothing more.</summary>
+    public const string AttemptSuperseded = "attempt_superseded";
+
+    /// <summary>A phase asked out of order (an opening before the node committed, a decryption before it submitted).</summary>
+    public const string ProtocolOrder = "protocol_order";
+
+    /// <summary>The request's value count is not the layout the accepted study implies, or exceeds what one key may decrypt.</summary>
+    public const string RoundLayout = "round_layout";
+
+    /// <summary>More ciphertexts than one collective key may be decrypted for under the smudging bound (docs/crypto.md §7).</summary>
+    public const string SmudgingBudget = "smudging_budget";
+
+    /// <summary>A second decryption share for another aggregate of the same attempt.</summary>
+    public const string ShareReissue = "decryption_share_reissue";
+
+    /// <summary>A fresh noise draw for a re-run round would exceed the site's privacy budget for the purpose and year.</summary>
+    public const string RedrawBudget = "redraw_budget";
+}

@@ -1,0 +1,278 @@
+using Dapper;
+using FederatedTwin.Node.Audit;
+using FederatedTwin.Protocol.Federation;
+
+namespace FederatedTwin.Node.Federation;
+
+/// <summary>The checks every phase of <see cref="RoundParticipant"/> makes, each on what the node itself pinned, stored or computed.</summary>
+public sealed partial class RoundParticipant
+{
+    private sealed record AttemptKeyRow(byte[] KeyShare, byte[] CrpSeed, DateTimeOffset CreatedAt);
+
+    private sealed record OwnSubmissionRow(byte[] Ciphertext, int ValueCount, string ValuesSha256);
+
+    private sealed record RecordedCommitmentSet(string Digest, IReadOnlyList<string> Keys);
+
+    private sealed record IssuedSet(string Keys, int Count, string? ValuesSha256, int Round, int Attempt);
+
+    /// <summary>
+    /// The work against the study this node accepted: that study, unchanged; its algorithm; the round within a DP study's plan; the
+    /// request's parameters exactly the study's, and its value count the layout those parameters imply and within what one key may
+    /// decrypt, checked before anything is allocated for it.
+    /// </summary>
+    private AcceptedStudy CheckAccepted(WorkItem work)
+    {
+        var accepted = AcceptedStudy.Load(node.Store, work.Study.Id);
+        accepted.CheckSameStudy(work.Study);
+        var algorithm = _algorithms.GetValueOrDefault(accepted.Spec.Algorithm) ?? throw new ParticipationRefusedException($"This node has no local algorithm {accepted.Spec.Algorithm}.", AcceptedStudy.RoundParameters);
+        accepted.CheckRound(work.Round, algorithm, scheme.MaxParties);
+        if (work.Request is not { } request)
+        {
+            throw new ParticipationRefusedException("The work carries no round request to check against the accepted study.", AcceptedStudy.RoundParameters);
+        }
+
+        accepted.CheckRequest(request, algorithm);
+        int expected;
+        try
+        {
+            expected = algorithm.ValueCount(request, scheme.MaxParties);
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException or ArgumentException or System.Text.Json.JsonException or StudyFileException)
+        {
+            throw new ParticipationRefusedException($"The round's request has no layout this node can derive: {e.Message}", ProtocolRules.RoundLayout);
+        }
+
+        if (request.ValueCount != expected)
+        {
+            throw new ParticipationRefusedException($"The round asks for {request.ValueCount} values; the layout of study {accepted.Spec.Id} for this round has {expected}.", ProtocolRules.RoundLayout);
+        }
+
+        if (expected > scheme.MaxValuesPerDecryption)
+        {
+            throw new ParticipationRefusedException($"The round's {expected} values exceed what one collective key may be decrypted for ({scheme.MaxValuesPerDecryption}, docs/crypto.md §7).", ProtocolRules.SmudgingBudget);
+        }
+
+        return accepted;
+    }
+
+    /// <summary>The fewest distinct rostered hospitals an attempt may have: the study's min_nodes and the site's own minimum_nodes.</summary>
+    private int Minimum(AcceptedStudy accepted) => Math.Max(accepted.Spec.MinNodes, node.LoadPolicy().MinimumNodes);
+
+    /// <summary>The pinned roster, which must list this node's own key (a rotated key not yet on the roster takes part in nothing).</summary>
+    private PinnedRoster RequireRosterWithSelf()
+    {
+        var roster = PinnedRoster.Require(node.Store);
+        return roster.Roster.MemberOf(node.Identity.PublicKey) is not null
+            ? roster
+            : throw new ParticipationRefusedException($"This node's own key is not on its pinned roster (version {roster.Version}): pin the roster that lists it.", ProtocolRules.RosterUnknownKey);
+    }
+
+    private AttemptKeyRow? AttemptKey(WorkItem work)
+    {
+        var row = node.Store.Read(c => c.QuerySingleOrDefault<(byte[] key_share, byte[]? crp_seed, string created_at)?>(
+            "SELECT key_share, crp_seed, created_at FROM attempt_keys WHERE study_id=@s AND round=@r AND attempt=@a", Args(work)));
+        return row is { } r
+            ? new AttemptKeyRow(r.key_share, r.crp_seed ?? [], DateTimeOffset.Parse(r.created_at, System.Globalization.CultureInfo.InvariantCulture))
+            : null;
+    }
+
+    /// <summary>
+    /// The attempt as this node keyed it: the CRP seed it keyed with (the coordinator cannot switch seeds under a share), and the
+    /// deadline it computes on its own clock, from when it first took part in the attempt, as the accepted study's phase deadline
+    /// times the phases of an attempt. A coordinator that keeps an attempt open (to combine a late share with a later attempt, or
+    /// with a forged deadline in its work items) gets nothing after that.
+    /// </summary>
+    private void CheckAttempt(WorkItem work, AcceptedStudy accepted, AttemptKeyRow key)
+    {
+        if (work.CrpSeed is not null && !work.CrpSeed.AsSpan().SequenceEqual(key.CrpSeed))
+        {
+            throw new ParticipationRefusedException("The work names another CRP seed than the one this node keyed the attempt with.", ProtocolRules.CrpSeed);
+        }
+
+        var deadline = key.CreatedAt.AddSeconds((double)PhasesPerAttempt * accepted.Spec.PhaseDeadlineSeconds);
+        if (Now() > deadline)
+        {
+            throw new ParticipationRefusedException(
+                FormattableString.Invariant($"Attempt {work.Attempt} of round {work.Round} began here at {key.CreatedAt:O}; by this node's clock its deadline ({PhasesPerAttempt} × {accepted.Spec.PhaseDeadlineSeconds} s) passed at {deadline:O}: nothing more is contributed to it."),
+                ProtocolRules.AttemptDeadline);
+        }
+    }
+
+    /// <summary>
+    /// A commitment set, complete and from the roster: for this attempt, kind and CRP seed; one commitment per key, each key on the
+    /// pinned roster and each signature valid under it; this node's own commitment among them and equal to what it committed; at
+    /// least the minimum of distinct hospitals and at most the study's max_nodes. Returns the set's digest.
+    /// </summary>
+    private string CheckCommitmentSet(WorkItem work, AcceptedStudy accepted, PinnedRoster roster, CommitmentSet set, string kind, byte[] crpSeed, byte[] ownPayload, string? keySetDigest)
+    {
+        if (set.Study != work.Study.Id || set.Round != work.Round || set.Attempt != work.Attempt || set.Kind != kind)
+        {
+            throw new ParticipationRefusedException($"The commitment set names study {set.Study} round {set.Round} attempt {set.Attempt} kind {set.Kind}, not this work's.", ProtocolRules.OpeningMismatch);
+        }
+
+        if (!set.CrpSeed.AsSpan().SequenceEqual(crpSeed))
+        {
+            throw new ParticipationRefusedException("The commitment set names another CRP seed than the one this node keyed the attempt with.", ProtocolRules.CrpSeed);
+        }
+
+        if (set.Commitments.Select(c => c.NodePublicKey).Distinct(StringComparer.Ordinal).Count() != set.Commitments.Count)
+        {
+            throw new ParticipationRefusedException("A key appears twice in the commitment set.", ProtocolRules.OpeningMismatch);
+        }
+
+        foreach (var c in set.Commitments)
+        {
+            if (roster.Roster.MemberOf(c.NodePublicKey) is null)
+            {
+                throw new ParticipationRefusedException(
+                    $"A {kind} commitment comes from key {c.NodePublicKey} (node {c.Node}), which is not on this node's pinned roster (version {roster.Version}): refusing to take part with it.",
+                    ProtocolRules.RosterUnknownKey);
+            }
+
+            if (c.Digest.Length != 32 || !Ed25519Identity.Verify(c.NodePublicKey, SignedStatement.Commitment(kind, work.Study.Id, work.Round, work.Attempt, crpSeed, c.Digest, keySetDigest), c.Signature))
+            {
+                throw new ParticipationRefusedException($"The {kind} commitment of {roster.Roster.MemberOf(c.NodePublicKey)!.Name} is not signed by its key for this attempt.", ProtocolRules.ContributionSignature);
+            }
+        }
+
+        var ownDigest = System.Security.Cryptography.SHA256.HashData(ownPayload);
+        if (!set.Commitments.Any(c => c.NodePublicKey == node.Identity.PublicKey && c.Digest.AsSpan().SequenceEqual(ownDigest)))
+        {
+            throw new ParticipationRefusedException($"The {kind} commitment set does not hold this node's own commitment.", ProtocolRules.OpeningMismatch);
+        }
+
+        var members = set.Commitments.Count; // distinct keys, each a distinct rostered member (the roster lists each key once)
+        if (members < Minimum(accepted) || members > accepted.Spec.MaxNodes)
+        {
+            throw new ParticipationRefusedException(
+                $"The {kind} commitment set holds {members} rostered hospital(s); study {accepted.Spec.Id} needs {Minimum(accepted)} to {accepted.Spec.MaxNodes} (min_nodes, the site's minimum_nodes, max_nodes).",
+                ProtocolRules.RosterMinimum);
+        }
+
+        return set.Digest();
+    }
+
+    /// <summary>
+    /// Records the commitment set this node accepted for (study, round, attempt, kind), audited with every member's committed digest.
+    /// A different set for the same key is refused: the coordinator showed this node one set and may be showing others another.
+    /// </summary>
+    private void RecordCommitmentSet(WorkItem work, PinnedRoster roster, CommitmentSet set, string digest)
+    {
+        var kind = set.Kind;
+        node.Store.Write((c, t) =>
+        {
+            var existing = c.QuerySingleOrDefault<string?>("SELECT digest FROM commitment_sets WHERE study_id=@s AND round=@r AND attempt=@a AND kind=@k",
+                new { s = work.Study.Id.Value, r = work.Round, a = work.Attempt, k = kind }, t);
+            if (existing is not null)
+            {
+                return existing == digest ? 0 : throw new ParticipationRefusedException(
+                    $"This node already accepted a different {kind} commitment set for round {work.Round} attempt {work.Attempt} ({existing[..16]}…, now {digest[..16]}…): the coordinator is showing different sets.",
+                    ProtocolRules.CommitmentSetEquivocation);
+            }
+
+            c.Execute("INSERT INTO commitment_sets(study_id, round, attempt, kind, digest, keys_json, seen_at) VALUES (@s, @r, @a, @k, @d, @keys, @now)",
+                new { s = work.Study.Id.Value, r = work.Round, a = work.Attempt, k = kind, d = digest, keys = System.Text.Json.JsonSerializer.Serialize(set.Keys()), now = Now().ToString("O") }, t);
+            node.Audit.Append(c, t, NodeAuditRecords.CommitmentSetAccepted(work, set, roster.Roster));
+            return 1;
+        });
+    }
+
+    private RecordedCommitmentSet? RecordedSet(WorkItem work, string kind)
+    {
+        var row = node.Store.Read(c => c.QuerySingleOrDefault<(string digest, string keys_json)?>(
+            "SELECT digest, keys_json FROM commitment_sets WHERE study_id=@s AND round=@r AND attempt=@a AND kind=@k", new { s = work.Study.Id.Value, r = work.Round, a = work.Attempt, k = kind }));
+        return row is { } r ? new RecordedCommitmentSet(r.digest, System.Text.Json.JsonSerializer.Deserialize<List<string>>(r.keys_json) ?? []) : null;
+    }
+
+    /// <summary>
+    /// Openings against the commitment set this node recorded: exactly one per commitment, each hashing to its commitment and signed
+    /// by its rostered key over the same set digest this node saw (so every participant revealed after seeing the same set).
+    /// </summary>
+    private static List<SignedContribution> CheckOpenings(WorkItem work, PinnedRoster roster, CommitmentSet set, IReadOnlyList<SignedContribution> openings, string kind, byte[] crpSeed, string setDigest)
+    {
+        var committed = set.Commitments.ToDictionary(c => c.NodePublicKey, c => c.Digest, StringComparer.Ordinal);
+        if (openings.Count != committed.Count || openings.Select(o => o.NodePublicKey).Distinct(StringComparer.Ordinal).Count() != openings.Count)
+        {
+            throw new ParticipationRefusedException($"{openings.Count} {kind} opening(s) for {committed.Count} commitment(s): every committed participant opens exactly once.", ProtocolRules.OpeningMismatch);
+        }
+
+        foreach (var o in openings)
+        {
+            if (!committed.TryGetValue(o.NodePublicKey, out var digest))
+            {
+                throw new ParticipationRefusedException($"A {kind} opening comes from key {o.NodePublicKey}, which committed to nothing in this attempt.", ProtocolRules.OpeningMismatch);
+            }
+
+            if (!System.Security.Cryptography.SHA256.HashData(o.Payload).AsSpan().SequenceEqual(digest))
+            {
+                throw new ParticipationRefusedException($"The {kind} opened by {roster.Roster.MemberOf(o.NodePublicKey)?.Name ?? o.NodePublicKey} does not match its commitment.", ProtocolRules.OpeningMismatch);
+            }
+
+            if (!Ed25519Identity.Verify(o.NodePublicKey, SignedStatement.Opening(kind, work.Study.Id, work.Round, work.Attempt, crpSeed, o.Payload, setDigest), o.Signature))
+            {
+                throw new ParticipationRefusedException(
+                    $"The {kind} opened by {roster.Roster.MemberOf(o.NodePublicKey)?.Name ?? o.NodePublicKey} is not signed over the commitment set this node saw: it was shown another set.",
+                    ProtocolRules.OpeningMismatch);
+            }
+        }
+
+        return [.. openings];
+    }
+
+    private OwnSubmissionRow? OwnSubmission(WorkItem work)
+    {
+        var row = node.Store.Read(c => c.QuerySingleOrDefault<(byte[] ciphertext, long value_count, string? values_sha256)?>(
+            "SELECT ciphertext, value_count, values_sha256 FROM submissions WHERE study_id=@s AND round=@r AND attempt=@a", Args(work)));
+        return row is { } r ? new OwnSubmissionRow(r.ciphertext, (int)r.value_count, r.values_sha256 ?? string.Empty) : null;
+    }
+
+    /// <summary>Every decryption share this node issued for the study (any round), with the set of submitters and the values it was over.</summary>
+    private List<IssuedSet> IssuedSubmitterSets(WorkItem work) =>
+        node.Store.Read(c => c.Query<(string? submitters_sha256, string? submitters_json, string? values_sha256, long round, long attempt)>(
+                "SELECT submitters_sha256, submitters_json, values_sha256, round, attempt FROM decryption_shares WHERE study_id=@s ORDER BY round, attempt", new { s = work.Study.Id.Value })
+            .Select(r => new IssuedSet(r.submitters_sha256 ?? string.Empty, r.submitters_json is null ? 0 : System.Text.Json.JsonSerializer.Deserialize<List<string>>(r.submitters_json)!.Count, r.values_sha256, (int)r.round, (int)r.attempt))
+            .ToList());
+
+    /// <summary>
+    /// Attempt differencing (docs/threat-model.md): two decrypted sums over the same values of this node but different submitter sets
+    /// differ by exactly the updates of the hospitals in one set and not the other. So a node never helps decrypt the same values over
+    /// two sets: under DP a re-run draws fresh noise (and is charged again), which makes the values differ; an exact study's values are
+    /// deterministic, and its later rounds' statistics move with the coordinator's chosen state (a GLM's next β may be the last one
+    /// plus ε), so an exact study is bound to one submitter set for all of its rounds.
+    /// </summary>
+    private void CheckSameSet(WorkItem work, AcceptedStudy accepted, IReadOnlyList<string> submitters, string valuesSha256)
+    {
+        var digest = ParticipantSet.Digest(submitters);
+        foreach (var issued in IssuedSubmitterSets(work))
+        {
+            var sameValues = accepted.ChargedRho <= 0 || issued.ValuesSha256 == valuesSha256;
+            if (sameValues && issued.Keys != digest)
+            {
+                throw new ParticipationRefusedException(
+                    accepted.ChargedRho <= 0
+                        ? $"Study {accepted.Spec.Id} is exact and this node helped decrypt round {issued.Round} over another set of hospitals ({issued.Count}, now {submitters.Count}): a sum over a different set would reveal the difference, a hospital's update. The round fails."
+                        : $"This node helped decrypt these same noisy values (round {issued.Round} attempt {issued.Attempt}) over another set of hospitals ({issued.Count}, now {submitters.Count}): the difference of the two sums would reveal a hospital's update with only its own noise share.",
+                    ProtocolRules.ParticipantSetChanged);
+            }
+        }
+    }
+
+    /// <summary>Records the highest attempt seen per round: nothing more is issued for an attempt below it.</summary>
+    private void RaiseWatermark(WorkItem work) => node.Store.Write((c, t) => c.Execute("""
+        INSERT INTO attempt_watermarks(study_id, round, highest_attempt) VALUES (@s, @r, @a)
+        ON CONFLICT(study_id, round) DO UPDATE SET highest_attempt = MAX(highest_attempt, excluded.highest_attempt)
+        """, Args(work), t));
+
+    private void CheckNotSuperseded(WorkItem work)
+    {
+        var highest = node.Store.Read(c => c.QuerySingleOrDefault<long?>("SELECT highest_attempt FROM attempt_watermarks WHERE study_id=@s AND round=@r", Args(work)));
+        if (highest is { } h && work.Attempt < h)
+        {
+            throw new ParticipationRefusedException($"Attempt {work.Attempt} of round {work.Round} was superseded by attempt {h}: this node contributes nothing more to it.", ProtocolRules.AttemptSuperseded);
+        }
+    }
+
+    /// <summary>SHA-256 of the plaintext vector this node encrypted: kept only in its own store, to tell re-sent values from fresh ones.</summary>
+    private static string ValuesDigest(long[] values) =>
+        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan())));
+}

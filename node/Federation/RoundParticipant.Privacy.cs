@@ -1,0 +1,82 @@
+using Dapper;
+using FederatedTwin.Node.Algorithms;
+using FederatedTwin.Node.Policy;
+using FederatedTwin.Protocol.Federation;
+
+namespace FederatedTwin.Node.Federation;
+
+/// <summary>The round's values and the privacy they spend (<see cref="RoundParticipant"/>).</summary>
+public sealed partial class RoundParticipant
+{
+    /// <summary>
+    /// The round's values, and which noise draw of the round they are (0: an exact study). A round that adds DP noise is charged
+    /// once per draw, with the noised vector kept: a later attempt of the same round and request re-sends the kept values (no fresh
+    /// draw, no second spend) as long as no decryption share of this node was ever issued over them. Once one was, the kept values
+    /// are released, and re-sending them over another set of submitters would let the two sums be subtracted (a hospital's update
+    /// with only its own noise share): so the re-run draws fresh noise and is charged again, against the site's budget for the
+    /// purpose and year (refused when it does not fit). The first draw's ρ must be the accepted study's charge over its planned
+    /// rounds, and the study's rounds together may not spend more than was charged.
+    /// </summary>
+    private (LocalStatistics Statistics, int Draw) Statistics(WorkItem work, AcceptedStudy accepted, RoundRequest request, ILocalAlgorithm algorithm)
+    {
+        var rho = algorithm.RoundRho(request, scheme.MaxParties);
+        var spentByOtherRounds = node.Store.Read(c => c.ExecuteScalar<double?>("SELECT SUM(rho) FROM privacy_rounds WHERE study_id=@s AND round<>@r AND draw=1", Args(work))) ?? 0;
+        accepted.CheckSpend(rho, spentByOtherRounds, algorithm, scheme.MaxParties);
+        if (rho <= 0)
+        {
+            return (algorithm.Compute(request, node, scheme.MaxParties), 0);
+        }
+
+        var requestSha = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(WireJson.Serialize(request)));
+        var kept = node.Store.Read(c => c.QuerySingleOrDefault<(long draw, string request_sha256, byte[] noised_values)?>(
+            "SELECT draw, request_sha256, noised_values FROM privacy_rounds WHERE study_id=@s AND round=@r ORDER BY draw DESC LIMIT 1", Args(work)));
+        if (kept is { } previous)
+        {
+            if (previous.request_sha256 != requestSha)
+            {
+                throw new ParticipationRefusedException("This round already released noisy statistics for another request: a second release would spend its privacy budget again.", AcceptedStudy.RoundParameters);
+            }
+
+            var keptValues = FromBytes(previous.noised_values);
+            var released = node.Store.Read(c => c.ExecuteScalar<long>("SELECT COUNT(*) FROM decryption_shares WHERE study_id=@s AND values_sha256=@v",
+                new { s = work.Study.Id.Value, v = ValuesDigest(keptValues) })) > 0;
+            if (!released)
+            {
+                // The layout (the audit's statistic kinds) is the request's; the freshly computed values are discarded unreleased.
+                return (algorithm.Compute(request, node, scheme.MaxParties) with { Values = keptValues }, (int)previous.draw);
+            }
+        }
+
+        var draw = kept is { } k ? (int)k.draw + 1 : 1;
+        var statistics = algorithm.Compute(request, node, scheme.MaxParties);
+        var purpose = work.Study.PurposeOfUse.Code;
+        var year = Now().Year;
+        var policy = node.LoadPolicy();
+        node.Store.Write((c, t) =>
+        {
+            if (draw > 1)
+            {
+                // A re-run's fresh draw is a release of its own: charged on top of the study's plan, within the site's budget.
+                var spent = PrivacyLedgerReport.SpentRho(c, t, purpose, year);
+                var budget = policy.PrivacyBudgets.TryGetValue(purpose, out var b) ? b : 0;
+                if (spent + rho > budget * (1 + 1e-9))
+                {
+                    throw new ParticipationRefusedException(
+                        FormattableString.Invariant($"Round {work.Round} was already released over another set of hospitals; re-running it needs fresh noise, charged again (zCDP rho {rho:G4}), and {purpose}'s budget has {Math.Max(0, budget - spent):G4} of {budget:G4} left this year."),
+                        ProtocolRules.RedrawBudget);
+                }
+            }
+
+            return c.Execute(
+                "INSERT OR IGNORE INTO privacy_rounds(study_id, round, draw, purpose, year, rho, algorithm, request_sha256, noised_values, recorded_at) VALUES (@s, @r, @draw, @p, @year, @rho, @alg, @d, @v, @now)",
+                new { s = work.Study.Id.Value, r = work.Round, draw, p = purpose, year, rho, alg = request.Algorithm, d = requestSha, v = ToBytes(statistics.Values), now = Now().ToString("O") }, t);
+        });
+        var stored = node.Store.Read(c => c.QuerySingle<byte[]>("SELECT noised_values FROM privacy_rounds WHERE study_id=@s AND round=@r AND draw=@draw",
+            new { s = work.Study.Id.Value, r = work.Round, draw }));
+        return (statistics with { Values = FromBytes(stored) }, draw);
+    }
+
+    private static byte[] ToBytes(long[] values) => System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()).ToArray();
+
+    private static long[] FromBytes(byte[] bytes) => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, long>(bytes).ToArray();
+}
