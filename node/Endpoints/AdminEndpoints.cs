@@ -46,6 +46,17 @@ internal static class AdminEndpoints
                 last_error = status.LastError,
                 studies_accepted = counts.accepted,
                 studies_refused = counts.refused,
+                roster = Federation.PinnedRoster.Load(node.Store) is { } roster
+                    ? new
+                    {
+                        federation = roster.Roster.Federation,
+                        version = roster.Version,
+                        sha256 = roster.Sha256,
+                        approved_by = roster.ApprovedBy,
+                        pinned_at = roster.PinnedAt,
+                        members = roster.Roster.Members.Select(m => new { name = m.Name, node_key = m.NodeKey, this_node = m.NodeKey == node.Identity.PublicKey }),
+                    }
+                    : null,
                 privacy = Policy.PrivacyLedgerReport.Read(node.Store, node.LoadPolicy(), DateTimeOffset.UtcNow.Year).Select(p => new
                 {
                     purpose = p.Purpose,

@@ -47,6 +47,11 @@ internal static class NodeStatusPage
             <dt>Pinned coordinator key</dt><dd class="mono wrap">{E(r.PinnedCoordinatorKey ?? "—")}</dd>
             <dt>This node's key</dt><dd class="mono wrap">{E(r.PublicKey)}</dd>
             </dl></section>
+            <section class="panel" aria-labelledby="roster-h"><h2 id="roster-h">Federation roster</h2>
+            {(r.Roster is not { } roster
+                ? "<p id=\"roster\">" + Badge("no roster pinned", false) + " This node takes part in no study until its compliance officer pins the federation's roster (<code>ftwin node roster pin</code>).</p>"
+                : $"<dl id=\"roster\"><dt>Federation</dt><dd>{E(roster.Roster.Federation)}, version {roster.Version}</dd><dt>Approved by</dt><dd class=\"mono wrap\">{E(roster.ApprovedBy)}</dd><dt>Pinned</dt><dd>{E(roster.PinnedAt)}</dd><dt>Members</dt><dd><ul>{string.Concat(roster.Roster.Members.Select(m => $"<li>{E(m.Name)} <span class=\"mono\">{E(m.NodeKey[..12])}…</span>{(m.NodeKey == r.PublicKey ? " (this node)" : string.Empty)}</li>"))}</ul></dd></dl>")}
+            </section>
             """);
         body.Append("</div><div class=\"grid\">");
 

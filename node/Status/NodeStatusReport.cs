@@ -26,7 +26,8 @@ internal sealed record NodeStatusReport(
     JsonObject? ConsentDenied,
     IReadOnlyList<NodeStatusReport.Decision> Decisions,
     IReadOnlyList<PrivacySpend> Privacy,
-    AuditVerification Audit)
+    AuditVerification Audit,
+    PinnedRoster? Roster = null)
 {
     public sealed record IngestRun(long RunId, string StartedAt, string? FinishedAt, long LinesRead, long Accepted, long Quarantined, long Unchanged);
 
@@ -76,6 +77,7 @@ internal sealed record NodeStatusReport(
             exclusions?["consent_denied_patient_years"] as JsonObject,
             decisions,
             policy is null ? [] : PrivacyLedgerReport.Read(node.Store, policy, now.Year),
-            audit);
+            audit,
+            PinnedRoster.Load(node.Store));
     }
 }

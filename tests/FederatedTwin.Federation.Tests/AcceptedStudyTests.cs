@@ -50,7 +50,7 @@ public sealed class AcceptedStudyTests : IDisposable
         PopulationGenerator.Generate(120, SyntheticProfile.All[0], 11, export);
         new IngestPipeline(_node).Run(export);
         _participant = new RoundParticipant(_node, Scheme, [new LocalFedAvg(), new LocalFederatedGlm(), new LocalFederatedComposition(), new LocalFederatedSum()], NullLogger<RoundParticipant>.Instance);
-        _federation = SimulatedFederation.Around(_node, peers: 2);
+        _federation = SimulatedFederation.Around(_node, peers: 3);
         _length = FedAvgStudy.Parse(Study, Scheme.MaxParties).Layout(Scheme.MaxParties).Sum(b => b.Length);
     }
 
@@ -75,7 +75,7 @@ public sealed class AcceptedStudyTests : IDisposable
     private long[] Attempt(int round, int attempt, StudySpec? study = null, RoundRequest? request = null)
     {
         study ??= Study;
-        var a = new SimulatedAttempt(_participant, _federation, study, request ?? Request(study), round, attempt);
+        var a = new SimulatedAttempt(_participant, _federation, study, request ?? Request(study), round, attempt, _federation.Peers.Take(2).ToList());
         a.CommitUpdates(a.OpenKeys(a.CommitKeys()));
         return a.DecryptOwn(_node);
     }
@@ -151,6 +151,39 @@ public sealed class AcceptedStudyTests : IDisposable
         Assert.Equal(0, Count("submissions"));
         Assert.Equal(0, Count("privacy_rounds"));
         Assert.All(Refusals(), r => Assert.NotNull(r.Rule));
+    }
+
+    [Fact]
+    public void A_dp_round_re_run_over_another_set_after_its_share_was_issued_draws_fresh_noise_and_is_charged_again_within_the_budget()
+    {
+        // A site budget of ρ 0.6 for the purpose: the study's plan (0.4) and one re-run draw (0.2) fit, a second re-run does not.
+        var policy = FederatedTwin.Cli.Demo.LocalFederation.DemoPolicy(Ed25519Identity.Generate().PublicKey, "HOPERAT", privacyBudget: 0.6);
+        File.WriteAllText(_node.PolicyPath, policy);
+        File.WriteAllText(_node.PolicyPath + ".sig", FederatedTwin.Node.Policy.PolicySignature.Sign(System.Text.Encoding.UTF8.GetBytes(policy), _federation.Officer).ToJson());
+        Accept(Study);
+
+        // Attempt 1 over {self, peer0, peer1}: decrypted (this node issued its share: its noisy values are released).
+        var p = _federation.Peers;
+        var first = new SimulatedAttempt(_participant, _federation, Study, Request(Study), 1, 1, [p[0], p[1]]);
+        first.Run();
+        var released = first.DecryptOwn(_node);
+
+        // The coordinator re-runs the round over {self, peer0, peer2}: the same values would make the two sums differ by peer1's
+        // update with only its own noise share. The node draws fresh noise and charges the draw.
+        var second = new SimulatedAttempt(_participant, _federation, Study, Request(Study), 1, 2, [p[0], p[2]]);
+        second.Run();
+        Assert.NotEqual(released, second.DecryptOwn(_node));
+        var draws = FederatedTwin.Node.Policy.PrivacyLedgerReport.Rounds(_node.Store, Study.Id.Value);
+        Assert.Equal([1, 2], draws.Select(d => d.Draw));
+        Assert.All(draws, d => Assert.Equal(0.2, d.Rho, 12));
+        Assert.Equal(0.6, _node.Store.Read(c => FederatedTwin.Node.Policy.PrivacyLedgerReport.SpentRho(c, null, "HOPERAT", DateTimeOffset.UtcNow.Year)), 12);
+
+        // A third run over yet another set needs a third draw: ρ 0.2 more than the budget has left. Refused, nothing released.
+        var third = new SimulatedAttempt(_participant, _federation, Study, Request(Study), 1, 3, [p[1], p[2]]);
+        var e = Assert.Throws<ParticipationRefusedException>(() => third.CommitUpdates(third.OpenKeys(third.CommitKeys())));
+        Assert.Equal(ProtocolRules.RedrawBudget, e.Rule);
+        Assert.Equal(2, FederatedTwin.Node.Policy.PrivacyLedgerReport.Rounds(_node.Store, Study.Id.Value).Count);
+        Assert.Equal(0, Count("submissions", null) - 2);
     }
 
     public static TheoryData<string, string?> Tampered => new()
