@@ -90,7 +90,7 @@ internal static class DemoCommand
             AnsiConsole.Write(table);
             var latency = study["rounds"]![0]!["latency_ms"]!.GetValue<double>();
             StudyCommands.PrintStudy(study);
-            AnsiConsole.MarkupLine($"round latency (keygen → encrypt → aggregate → threshold decrypt, {Sites.Length} nodes, loopback): [bold]{latency / 1000:F2} s[/]; demo total {total.Elapsed.TotalSeconds:F1} s");
+            AnsiConsole.MarkupLine($"round latency (key shares committed, then opened → collective key → updates committed, then opened → aggregate → threshold decrypt, {Sites.Length} nodes, loopback): [bold]{latency / 1000:F2} s[/]; demo total {total.Elapsed.TotalSeconds:F1} s");
             if (!decrypted.SequenceEqual(expected))
             {
                 AnsiConsole.MarkupLine("[red]The decrypted aggregate differs from the sum of the sites' inputs.[/]");

@@ -7,7 +7,7 @@ public static class StudyBadges
     {
         "completed" or "done" => "ok",
         "failed" or "cancelled" or "superseded" => "bad",
-        "running" or "keygen" or "encrypt" or "decrypt" => "warn",
+        "running" or "key_commit" or "key_open" or "update_commit" or "update_open" or "decrypt" => "warn",
         _ => "muted",
     };
 }

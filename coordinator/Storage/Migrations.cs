@@ -64,7 +64,12 @@ internal static class Migrations
         """,
     ];
 
-    public static void Apply(SqliteConnection connection)
+    /// <summary>The number of schema versions this build knows.</summary>
+    public static int Latest => Steps.Length;
+
+    /// <param name="connection">An open connection to coordinator.db.</param>
+    /// <param name="upTo">The schema version to stop at (tests build a store of an earlier version, then upgrade it).</param>
+    public static void Apply(SqliteConnection connection, int upTo = int.MaxValue)
     {
         connection.Execute("CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL)");
         var current = connection.ExecuteScalar<long?>("SELECT MAX(version) FROM schema_version") ?? 0;
@@ -73,7 +78,7 @@ internal static class Migrations
             throw new InvalidOperationException($"coordinator.db has schema version {current}, newer than this build knows ({Steps.Length}); refusing to run an older coordinator on it.");
         }
 
-        for (var v = (int)current; v < Steps.Length; v++)
+        for (var v = (int)current; v < Math.Min(upTo, Steps.Length); v++)
         {
             using var transaction = connection.BeginTransaction();
             connection.Execute(Steps[v], transaction: transaction);

@@ -1,0 +1,60 @@
+using Dapper;
+using FederatedTwin.Coordinator.Storage;
+using FederatedTwin.Node.Storage;
+using Microsoft.Data.Sqlite;
+
+namespace FederatedTwin.Federation.Tests;
+
+/// <summary>
+/// Stores written by protocol version 1 open under version 2: what can continue continues, what cannot is ended with its reason, and
+/// nothing a hospital must keep (decisions, its privacy ledger, the audit trail) is lost.
+/// </summary>
+public sealed class ProtocolUpgradeTests
+{
+    [Fact]
+    public void A_coordinator_store_of_protocol_1_fails_its_running_studies_with_the_reason_and_keeps_offered_ones()
+    {
+        var dir = TestFederation.TempDir("upgrade-coordinator");
+        using (var connection = new SqliteConnection($"Data Source={Path.Combine(dir, "coordinator.db")};Pooling=False"))
+        {
+            connection.Open();
+            Migrations.Apply(connection, upTo: Migrations.Latest - 1); // the last schema of protocol 1
+            connection.Execute("""
+                INSERT INTO studies(study_id, spec_json, state, created_at, offered_until, current_round, current_attempt, updated_at) VALUES
+                    ('running-v1', '{}', 'running', '2026-12-01T00:00:00Z', '2026-12-01T00:01:00Z', 1, 1, '2026-12-01T00:00:00Z'),
+                    ('offered-v1', '{}', 'offered', '2026-12-01T00:00:00Z', '2099-12-01T00:01:00Z', 0, 0, '2026-12-01T00:00:00Z');
+                INSERT INTO attempts(study_id, round, attempt, phase, participants_json, crp_seed, request_json, phase_deadline, started_at) VALUES
+                    ('running-v1', 1, 1, 'encrypt', '[]', x'00', '{}', '2026-12-01T00:01:00Z', '2026-12-01T00:00:00Z');
+                """);
+        }
+
+        var store = new CoordinatorStore(dir);
+        var studies = store.Read(c => c.Query<(string study_id, string state, string? failure_reason)>("SELECT study_id, state, failure_reason FROM studies ORDER BY study_id").ToList());
+        Assert.Equal(("offered-v1", "offered", (string?)null), studies[0]);
+        Assert.Equal("failed", studies[1].state);
+        Assert.Contains("federation protocol 2", studies[1].failure_reason, StringComparison.Ordinal);
+        Assert.Equal("superseded", store.Read(c => c.ExecuteScalar<string>("SELECT phase FROM attempts WHERE study_id='running-v1'")));
+        Assert.Equal(0L, store.Read(c => c.ExecuteScalar<long>("SELECT COUNT(*) FROM rosters")));
+    }
+
+    [Fact]
+    public void A_node_store_of_protocol_1_keeps_its_ledger_and_rounds_and_gains_the_roster_and_commitment_tables()
+    {
+        var dir = TestFederation.TempDir("upgrade-node");
+        using (var connection = new SqliteConnection($"Data Source={Path.Combine(dir, "node.db")};Pooling=False"))
+        {
+            connection.Open();
+            NodeStore.Migrate(connection, upTo: NodeStore.LatestSchema - 1);
+            connection.Execute("""
+                INSERT INTO privacy_ledger(study_id, purpose, year, rho, recorded_at) VALUES ('glm-v1', 'HOPERAT', 2026, 0.5, '2026-12-01T00:00:00Z');
+                INSERT INTO privacy_rounds(study_id, round, purpose, year, rho, algorithm, request_sha256, noised_values, recorded_at)
+                    VALUES ('glm-v1', 1, 'HOPERAT', 2026, 0.25, 'federated-glm', 'abc', x'0102', '2026-12-01T00:00:00Z');
+                """);
+        }
+
+        var store = new NodeStore(dir);
+        Assert.Equal((1L, 0.25), store.Read(c => c.QuerySingle<(long draw, double rho)>("SELECT draw, rho FROM privacy_rounds WHERE study_id='glm-v1' AND round=1")));
+        Assert.Equal(0.5, store.Read(c => c.ExecuteScalar<double>("SELECT rho FROM privacy_ledger")));
+        Assert.Equal(0L, store.Read(c => c.ExecuteScalar<long>("SELECT COUNT(*) FROM rosters") + c.ExecuteScalar<long>("SELECT COUNT(*) FROM commitment_sets")));
+    }
+}
