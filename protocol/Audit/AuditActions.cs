@@ -48,6 +48,9 @@ public static class AuditActions
     public const string EnrollmentFailed = "enrollment_failed";
     public const string CoordinatorResponseRejected = "coordinator_response_rejected";
     public const string FeaturesExported = "features_exported";
+    public const string IdentityKeyRotated = "identity_key_rotated";
+    public const string IdentityKeyRotationFailed = "identity_key_rotation_failed";
+    public const string EnrollmentRevoked = "enrollment_revoked";
 
     // Coordinator.
     public const string EnrollmentTokenCreated = "enrollment_token_created";
@@ -72,6 +75,8 @@ public static class AuditActions
     public const string DashboardSignIn = "dashboard_sign_in";
     public const string DashboardSignInFailed = "dashboard_sign_in_failed";
     public const string DashboardSignInLockedOut = "dashboard_sign_in_locked_out";
+    public const string NodeKeyRotated = "node_key_rotated";
+    public const string NodeKeyRotationRefused = "node_key_rotation_refused";
 
     private static readonly AuditCoding ApplicationActivity = new(DcmSystem, "110100", "Application Activity");
     private static readonly AuditCoding Export = new(DcmSystem, "110106", "Export");
@@ -114,6 +119,9 @@ public static class AuditActions
         [EnrollmentFailed] = new(SecurityAlert, NodeAuthentication, "C", "enrollment failed"),
         [CoordinatorResponseRejected] = new(SecurityAlert, NodeAuthentication, "E", "coordinator response failed authentication"),
         [FeaturesExported] = new(Export, null, "R", "de-identified patient-year features exported on the node's host"),
+        [IdentityKeyRotated] = new(SecurityAlert, SecurityConfiguration, "U", "Ed25519 identity key replaced by a new one the coordinator accepted"),
+        [IdentityKeyRotationFailed] = new(SecurityAlert, SecurityConfiguration, "U", "identity key rotation refused by the coordinator"),
+        [EnrollmentRevoked] = new(SecurityAlert, NodeAuthentication, "E", "the coordinator refuses this node's identity (revoked, unknown or replaced)"),
         [EnrollmentTokenCreated] = new(SecurityAlert, UserSecurityAttributesChanged, "C", "enrollment token issued"),
         [NodeEnrolled] = new(SecurityAlert, NodeAuthentication, "C", "node enrolled"),
         [AuthenticationFailure] = new(SecurityAlert, NodeAuthentication, "E", "node request failed signature or nonce checks"),
@@ -136,6 +144,8 @@ public static class AuditActions
         [DashboardSignIn] = new(UserAuthentication, Login, "E", "dashboard sign-in"),
         [DashboardSignInFailed] = new(UserAuthentication, Login, "E", "dashboard sign-in with a wrong name or password, or while the name is locked"),
         [DashboardSignInLockedOut] = new(SecurityAlert, Login, "E", "dashboard user name locked after repeated wrong passwords"),
+        [NodeKeyRotated] = new(SecurityAlert, NodeAuthentication, "U", "node's identity key replaced, with proof of possession of the new key"),
+        [NodeKeyRotationRefused] = new(SecurityAlert, NodeAuthentication, "U", "node's key rotation refused"),
     };
 
     public static IReadOnlyCollection<string> All => Codings.Keys;

@@ -49,4 +49,7 @@ public static class CheckpointReasons
     public const string Round = "round";
     public const string StudyEnd = "study_end";
     public const string Enrollment = "enrollment";
+
+    /// <summary>Around an identity key rotation: the old key signs the head just before the rotation entry, the new key the rotation entry.</summary>
+    public const string KeyRotation = "key_rotation";
 }
