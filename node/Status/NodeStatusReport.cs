@@ -26,7 +26,8 @@ internal sealed record NodeStatusReport(
     JsonObject? ConsentDenied,
     IReadOnlyList<NodeStatusReport.Decision> Decisions,
     IReadOnlyList<PrivacySpend> Privacy,
-    AuditVerification Audit)
+    AuditVerification Audit,
+    EnrollmentState? Enrollment = null)
 {
     public sealed record IngestRun(long RunId, string StartedAt, string? FinishedAt, long LinesRead, long Accepted, long Quarantined, long Unchanged);
 
@@ -57,8 +58,9 @@ internal sealed record NodeStatusReport(
                 .Select(d => new Decision(d.study_id, d.accept != 0, d.rule, d.reason, d.purpose_of_use, d.algorithm, d.decided_at)).ToList();
             var (entries, checkpoints) = AuditLog.ReadAll(c);
             return (run.started_at is null ? null : new IngestRun(run.run_id, run.started_at, run.finished_at, run.lines_read, run.accepted, run.quarantined, run.unchanged),
-                quarantine, detail is null ? null : JsonNode.Parse(detail) as JsonObject, list, AuditVerifier.Verify(entries, checkpoints, node.Identity.PublicKey));
+                quarantine, detail is null ? null : JsonNode.Parse(detail) as JsonObject, list, AuditVerifier.Verify(entries, checkpoints, node.Keys.Current(c, null).PublicKey));
         });
+        var state = EnrollmentState.Read(node, status);
 
         return new NodeStatusReport(
             now,
@@ -76,6 +78,7 @@ internal sealed record NodeStatusReport(
             exclusions?["consent_denied_patient_years"] as JsonObject,
             decisions,
             policy is null ? [] : PrivacyLedgerReport.Read(node.Store, policy, now.Year),
-            audit);
+            audit,
+            state);
     }
 }
