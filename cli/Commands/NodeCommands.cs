@@ -69,6 +69,7 @@ internal static class NodeCommands
         command.Subcommands.Add(enroll);
 
         NodeDataCommands.AddTo(command, nodeDir);
+        NodeKeyCommands.AddTo(command, nodeDir);
         return command;
     }
 }
