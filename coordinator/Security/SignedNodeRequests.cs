@@ -173,7 +173,12 @@ public sealed partial class SignedNodeRequests(
         response.Headers[HttpMessageSignatures.SignatureInputHeader] = input;
         response.Headers[HttpMessageSignatures.SignatureHeader] = signature;
         response.ContentLength = body.Length;
-        await original.WriteAsync(body);
+        if (body.Length > 0)
+        {
+            // Kestrel refuses any write, even an empty one, to a 204 response: every signed 204 (a decision, a contribution)
+            // used to log an unhandled InvalidOperationException after its response had been sent.
+            await original.WriteAsync(body);
+        }
     }
 
     internal static string? RequestComponent(HttpRequest request, string component) => component switch
