@@ -329,6 +329,32 @@ public sealed class KeyRotationTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_status_page_shows_the_retired_key_and_then_the_revocation()
+    {
+        using var old = CopyOfCurrentKey();
+        await IdentityRotation.Rotate(Node, null, CancellationToken.None);
+        var page = FederatedTwin.Node.Status.NodeStatusPage.Render(FederatedTwin.Node.Status.NodeStatusReport.Read(Node, new NodeStatus(), DateTimeOffset.UtcNow), "field", "token");
+        Assert.Contains("id=\"retired-keys\"", page, StringComparison.Ordinal);
+        Assert.Contains(old.PublicKey, page, StringComparison.Ordinal);
+        Assert.Contains(">enrolled<", page, StringComparison.Ordinal);
+
+        using (var admin = new AdminClient(_coordinator.Url, CoordinatorKeys.ReadAdminToken(_coordinator.DataDir)))
+        {
+            await admin.Send(HttpMethod.Post, $"/v1/admin/nodes/{NodeId}/revoke");
+        }
+
+        var e = await Assert.ThrowsAsync<CoordinatorRefusedException>(() => Client(Node.Identity).Get<WorkResponse>("/v1/node/work", CancellationToken.None));
+        EnrollmentEvidence.Record(Node, EnrollmentEvidence.Read(e, NodeId, Node.Identity.PublicKey)!);
+        var report = FederatedTwin.Node.Status.NodeStatusReport.Read(Node, new NodeStatus(), DateTimeOffset.UtcNow);
+        page = FederatedTwin.Node.Status.NodeStatusPage.Render(report, "field", "token");
+
+        Assert.Contains("revoked by the coordinator", page, StringComparison.Ordinal);
+        Assert.Contains("id=\"enrollment-refused\"", page, StringComparison.Ordinal);
+        Assert.Contains("needs attention", page, StringComparison.Ordinal);
+        Assert.True(report.Audit.Ok);
+    }
+
+    [Fact]
     public async Task A_refusal_naming_another_key_id_is_no_evidence_against_this_node()
     {
         // What an attacker on the path could provoke by changing the request's key id: the coordinator's signed answer names that id.
