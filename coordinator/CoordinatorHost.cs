@@ -50,6 +50,7 @@ public static class CoordinatorHost
         builder.Services.AddSingleton<CoordinatorSignals>();
         builder.Services.AddSingleton<RoundEngine>();
         builder.Services.AddSingleton<NodeGateway>();
+        builder.Services.AddSingleton<NodeKeys>();
         builder.Services.AddHostedService<StudyOrchestrator>();
 
         // The analysts' dashboard (Razor Pages, cookie sign-in, roles): Dashboard/DashboardSetup.cs.

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text.Json;
 using FederatedTwin.Node.Audit;
+using FederatedTwin.Node.Identity;
 using FederatedTwin.Node.Policy;
 using FederatedTwin.Node.Storage;
 using FederatedTwin.Protocol.Federation;
@@ -18,16 +19,16 @@ public sealed class NodeDirectory : IDisposable
 {
     private const string ApplicationName = "FederatedTwin.Node";
     private const string SecretsPurpose = "FederatedTwin.Node.Secrets.v1";
-    private const string IdentityFile = "identity.key.sealed";
+    private const string IdentityFile = NodeIdentityKeys.IdentityFile;
 
     private NodeDirectory(string path, IDataProtector protector, Ed25519Identity identity, NodeStore store, Deidentification.Pseudonymizer pseudonymizer, int auditCheckpointInterval)
     {
         Path = path;
         Protector = protector;
-        Identity = identity;
+        Keys = new NodeIdentityKeys(path, protector, identity);
         Store = store;
         Pseudonymizer = pseudonymizer;
-        Audit = new NodeAuditTrail(store, identity, auditCheckpointInterval);
+        Audit = new NodeAuditTrail(store, Keys.Current, auditCheckpointInterval);
     }
 
     /// <summary>Keyed pseudonyms under the node's own secret (sealed at rest; see docs/operations.md on backing it up).</summary>
@@ -44,7 +45,14 @@ public sealed class NodeDirectory : IDisposable
     /// <summary>Seals secrets at rest (attempt key shares) with the node's Data Protection key ring.</summary>
     public IDataProtector Protector { get; }
 
-    public Ed25519Identity Identity { get; }
+    /// <summary>
+    /// The node's identity key now: the one its audit trail names (it changes when the key is rotated, also by
+    /// another process such as `ftwin node key rotate` while the node runs). Resolve it for each use; do not keep it.
+    /// </summary>
+    public Ed25519Identity Identity => Store.Read(c => Keys.Current(c, null));
+
+    /// <summary>The sealed identity key files and the rotation lock (node/Identity).</summary>
+    public NodeIdentityKeys Keys { get; }
 
     public NodeStore Store { get; }
 
@@ -110,14 +118,7 @@ public sealed class NodeDirectory : IDisposable
     public static string ReadPublicKey(string path)
     {
         path = System.IO.Path.GetFullPath(path);
-        var identityPath = System.IO.Path.Combine(path, IdentityFile);
-        if (!File.Exists(identityPath))
-        {
-            throw new FileNotFoundException($"{path} holds no node identity ({IdentityFile}).", identityPath);
-        }
-
-        using var identity = Ed25519Identity.Import(CreateProtector(path).Unprotect(File.ReadAllBytes(identityPath)));
-        return identity.PublicKey;
+        return NodeIdentityKeys.ReadSealedPublicKey(path, CreateProtector(path));
     }
 
     /// <summary>Loads the site policy; a new or changed policy (by SHA-256 of the file) is audited, and so is an invalid one.</summary>
@@ -197,7 +198,7 @@ public sealed class NodeDirectory : IDisposable
         stream.Flush(flushToDisk: true);
     }
 
-    public void Dispose() => Identity.Dispose();
+    public void Dispose() => Keys.Dispose();
 }
 
 /// <summary>Named local vectors the node can contribute (<see cref="LocalVectors"/>), as integer counts.</summary>

@@ -80,8 +80,9 @@ internal static class AuditEventExport
 
         var serviceSystem = service == AuditService.Node ? NodeIdSystem : CoordinatorIdSystem;
         var serviceReference = new ResourceReference { Identifier = new Identifier(serviceSystem, entry.Actor), Display = service == AuditService.Node ? $"FederatedTwin node {entry.Actor}" : "FederatedTwin coordinator" };
-        var requestedByNode = service == AuditService.Coordinator && detail["node_id"]?.GetValueKind() == JsonValueKind.String;
         var requestedBy = detail["requested_by"]?.GetValueKind() == JsonValueKind.String ? detail["requested_by"]!.GetValue<string>() : null;
+        // A node asked for it when the entry names a node and no person (a node's revocation names the node and the admin who asked).
+        var requestedByNode = service == AuditService.Coordinator && detail["node_id"]?.GetValueKind() == JsonValueKind.String && requestedBy is null;
 
         var audit = new AuditEvent
         {

@@ -67,5 +67,24 @@ internal sealed record AuditSource(AuditService Service, string Directory, strin
         }
     }
 
-    public AuditVerification Verify(string publicKey) => AuditVerifier.Verify(Entries, Checkpoints, publicKey);
+    /// <summary>
+    /// Checks the chain and its checkpoints under <paramref name="publicKey"/>; for a node whose key was rotated, each
+    /// checkpoint under the key of its span, and the spans against the node's key history file (identity-keys.json).
+    /// </summary>
+    public AuditVerification Verify(string publicKey)
+    {
+        List<IdentityKeySpan>? history = null;
+        string? damaged = null;
+        try
+        {
+            history = Service == AuditService.Node ? FederatedTwin.Node.Identity.IdentityKeyHistory.Read(Directory)?.Select(k => k.Span).ToList() : null;
+        }
+        catch (InvalidDataException e)
+        {
+            damaged = e.Message;
+        }
+
+        var verification = AuditVerifier.Verify(Entries, Checkpoints, publicKey, history);
+        return damaged is null ? verification : verification with { Problems = [.. verification.Problems, new AuditProblem(AuditProblemKind.KeyHistoryMismatch, 1, damaged)] };
+    }
 }

@@ -126,6 +126,7 @@ internal static class CoordinatorCommands
             return 0;
         });
         command.Subcommands.Add(key);
+        CoordinatorNodeCommands.AddTo(command, dataDir);
         return command;
     }
 

@@ -13,7 +13,7 @@ internal static class ModelCommands
     public static Command Create()
     {
         var command = new Command("model", "List and show the models in a coordinator's registry.");
-        var coordinator = new Option<Uri>("--coordinator") { Description = "The coordinator's base URL.", DefaultValueFactory = _ => new Uri("http://127.0.0.1:7400") };
+        var coordinator = HttpUrlOption.Coordinator();
         var token = new Option<string?>("--admin-token") { Description = "The coordinator's admin token (or set FTWIN_ADMIN_TOKEN, or give --data-dir on the coordinator's host)." };
         var dataDir = new Option<DirectoryInfo?>("--data-dir") { Description = "Read the admin token from this coordinator data directory." };
         var json = new Option<bool>("--json") { Description = "Print JSON." };

@@ -47,7 +47,7 @@ internal static class NodeCommands
         });
         command.Subcommands.Add(init);
 
-        var coordinator = new Option<Uri>("--coordinator") { Description = "The coordinator's base URL.", Required = true };
+        var coordinator = HttpUrlOption.Coordinator(required: true);
         var token = new Option<string>("--token") { Description = "The one-time enrollment token from the ACO.", Required = true };
         var name = new Option<string>("--name") { Description = "This node's display name at the coordinator.", DefaultValueFactory = _ => Environment.MachineName };
         var enroll = new Command("enroll", "Enroll with a coordinator whose key is pinned in the site policy.") { nodeDir, coordinator, token, name };
@@ -70,6 +70,7 @@ internal static class NodeCommands
 
         NodeDataCommands.AddTo(command, nodeDir);
         RosterCommands.AddTo(command, nodeDir);
+        NodeKeyCommands.AddTo(command, nodeDir);
         return command;
     }
 }

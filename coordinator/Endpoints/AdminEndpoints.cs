@@ -129,7 +129,16 @@ internal static class AdminEndpoints
         });
 
         group.MapGet("/nodes", (CoordinatorStore store) => Results.Ok(store.Read(c =>
-            c.Query("SELECT node_id, name, enrolled_at, last_seen_at, protocol_version, revoked FROM nodes ORDER BY enrolled_at").ToList())));
+            c.Query("SELECT node_id, name, public_key, enrolled_at, last_seen_at, protocol_version, revoked FROM nodes ORDER BY enrolled_at").ToList())));
+
+        // Every key a node has held (rotations), and revocation: the coordinator refuses a revoked node's requests from then on.
+        group.MapGet("/nodes/{id}/keys", (NodeKeys keys, string id) => keys.History(new NodeId(id)) is { Count: > 0 } history
+            ? Results.Ok(history.Select(k => new { public_key = k.PublicKey, sha256 = k.Fingerprint, valid_from = k.ValidFrom, valid_until = k.ValidUntil, replaced_by = k.ReplacedBy }))
+            : Results.Problem(statusCode: 404, title: "Unknown node", detail: $"No node '{id}'."));
+
+        group.MapPost("/nodes/{id}/revoke", (NodeGateway gateway, string id) => gateway.RevokeNode(new NodeId(id), CoordinatorAuditRecords.AdminApi, DateTimeOffset.UtcNow)
+            ? Results.NoContent()
+            : Results.Problem(statusCode: 409, title: "Not revocable", detail: $"Node '{id}' does not exist or is already revoked."));
 
         return group;
     }

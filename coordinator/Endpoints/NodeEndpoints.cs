@@ -83,6 +83,23 @@ internal static class NodeEndpoints
         group.MapGet("/attempts/{study}/{round:int}/{attempt:int}/commitments/{kind}", (HttpContext http, NodeGateway gateway, string study, int round, int attempt, string kind) => WireBodies.Guard(() =>
             Task.FromResult(WireBodies.Wire(gateway.Commitments(Node(http), Study(study), round, attempt, kind)))));
 
+        // A node replaces its identity key (Orchestration/NodeKeys.cs); a body that cannot be read is refused and audited too.
+        group.MapPost("/key-rotation", (HttpContext http, NodeKeys keys) => WireBodies.Guard(async () =>
+        {
+            KeyRotationRequest request;
+            try
+            {
+                request = await WireBodies.Read<KeyRotationRequest>(http.Request);
+            }
+            catch (ProtocolRefusalException e)
+            {
+                keys.Refused(Node(http), null, null, e);
+                throw;
+            }
+
+            return WireBodies.Wire(keys.Rotate(Node(http), SignedNodeRequests.SignatureKeyOf(http), request, DateTimeOffset.UtcNow));
+        }));
+
         group.MapGet("/attempts/{study}/{round:int}/{attempt:int}/key", (HttpContext http, NodeGateway gateway, string study, int round, int attempt) => WireBodies.Guard(() =>
             Task.FromResult(WireBodies.Wire(gateway.KeyAnnouncement(Node(http), Study(study), round, attempt)))));
 

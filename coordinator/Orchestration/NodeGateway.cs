@@ -126,6 +126,11 @@ public sealed partial class NodeGateway(CoordinatorStore store, IAdditiveThresho
                 throw new ProtocolRefusalException(StatusCodes.Status409Conflict, "Already enrolled", "This public key is already enrolled.");
             }
 
+            if (c.ExecuteScalar<long>("SELECT COUNT(*) FROM node_key_history WHERE public_key=@k", new { k = request.PublicKey }, t) > 0)
+            {
+                throw new ProtocolRefusalException(StatusCodes.Status409Conflict, "Key retired", "This public key was a node's key and was replaced by a rotation; a retired key is never enrolled again.");
+            }
+
             var nodeId = NodeId.New();
             c.Execute("INSERT INTO nodes(node_id, name, public_key, enrolled_at, protocol_version) VALUES (@id, @name, @key, @now, @v)",
                 new { id = nodeId.Value, name = request.NodeName, key = request.PublicKey, now = now.ToString("O"), v = FederationProtocol.Version }, t);

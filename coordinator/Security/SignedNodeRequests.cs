@@ -73,7 +73,7 @@ public sealed partial class SignedNodeRequests(
                     new { at = now.ToString("O"), node = parameters?.KeyId, detail = $"{failure} {context.Request.Method} {context.Request.Path}" }, t);
                 audit.Append(c, t, CoordinatorAuditRecords.AuthenticationFailure(failure.ToString(), context.Request.Method, context.Request.Path.Value ?? "/", parameters?.KeyId), now);
             });
-            await WriteProblem(context, StatusCodes.Status401Unauthorized, "Request signature refused", Explain(failure), "signature-" + failure.ToString().ToLowerInvariant());
+            await Refuse(context, failure, parameters);
             return;
         }
 
@@ -97,7 +97,39 @@ public sealed partial class SignedNodeRequests(
             });
         }
 
-        await SignResponse(context, parameters.Nonce);
+        await SignResponse(context, parameters.Nonce, next.Invoke);
+    }
+
+    /// <summary>
+    /// The 401 problem for a refused signature. When the signature's parameters could be read it is signed like every
+    /// response (with the request's nonce), and names the key id refused and the fingerprint of the key held for that
+    /// node, so a node can trust that it was refused and tell why: revoked, unknown, or signing with a key the
+    /// coordinator no longer holds (a rotation, or a stale backup of its directory). Fingerprints of public keys
+    /// reveal nothing an enrolled node cannot already read (GET /v1/node/nodes).
+    /// </summary>
+    private async Task Refuse(HttpContext context, SignatureFailure failure, SignatureParameters? parameters)
+    {
+        var keyId = parameters?.KeyId;
+        var node = keyId is null || keyId.StartsWith(EnrollKeyPrefix, StringComparison.Ordinal)
+            ? default
+            : store.Read(c => c.QuerySingleOrDefault<(string? public_key, long revoked)>("SELECT public_key, revoked FROM nodes WHERE node_id=@keyId", new { keyId }));
+        var revoked = failure == SignatureFailure.UnknownKey && node.public_key is not null && node.revoked != 0;
+        var extensions = new Dictionary<string, object?> { [NodeAuthenticationProblem.KeyIdMember] = keyId };
+        if (failure == SignatureFailure.BadSignature && node.public_key is not null && node.revoked == 0)
+        {
+            extensions[NodeAuthenticationProblem.EnrolledKeyMember] = KeyRotationStatement.Fingerprint(node.public_key);
+        }
+
+        Task Write(HttpContext http) => revoked
+            ? WriteProblem(http, StatusCodes.Status401Unauthorized, "Node revoked", "This node's enrollment was revoked by the ACO: the coordinator refuses its requests. Ask the ACO; a revoked node enrolls again only as a new node.", NodeAuthenticationProblem.Revoked, extensions)
+            : WriteProblem(http, StatusCodes.Status401Unauthorized, "Request signature refused", Explain(failure), "signature-" + failure.ToString().ToLowerInvariant(), extensions);
+        if (parameters is null)
+        {
+            await Write(context);
+            return;
+        }
+
+        await SignResponse(context, parameters.Nonce, Write);
     }
 
     private string? PublicKeyOf(string keyId) => keyId.StartsWith(EnrollKeyPrefix, StringComparison.Ordinal)
@@ -112,14 +144,14 @@ public sealed partial class SignedNodeRequests(
                 new { k = parameters.KeyId, n = parameters.Nonce, e = parameters.Created + (long)window.TotalSeconds + 1 }, t) == 1;
         });
 
-    private async Task SignResponse(HttpContext context, string requestNonce)
+    private async Task SignResponse(HttpContext context, string requestNonce, Func<HttpContext, Task> write)
     {
         var original = context.Response.Body;
         using var buffer = new MemoryStream();
         context.Response.Body = buffer;
         try
         {
-            await next(context);
+            await write(context);
         }
         finally
         {
@@ -142,7 +174,12 @@ public sealed partial class SignedNodeRequests(
         response.Headers[HttpMessageSignatures.SignatureInputHeader] = input;
         response.Headers[HttpMessageSignatures.SignatureHeader] = signature;
         response.ContentLength = body.Length;
-        await original.WriteAsync(body);
+        if (body.Length > 0)
+        {
+            // Kestrel refuses any write, even an empty one, to a 204 response: every signed 204 (a decision, a contribution)
+            // used to log an unhandled InvalidOperationException after its response had been sent.
+            await original.WriteAsync(body);
+        }
     }
 
     internal static string? RequestComponent(HttpRequest request, string component) => component switch
@@ -175,8 +212,8 @@ public sealed partial class SignedNodeRequests(
         _ => failure.ToString(),
     };
 
-    internal static Task WriteProblem(HttpContext context, int status, string title, string detail, string type) =>
-        Results.Problem(detail: detail, statusCode: status, title: title, type: "https://federatedtwin.example/problems/" + type).ExecuteAsync(context);
+    internal static Task WriteProblem(HttpContext context, int status, string title, string detail, string type, IDictionary<string, object?>? extensions = null) =>
+        Results.Problem(detail: detail, statusCode: status, title: title, type: NodeAuthenticationProblem.TypePrefix + type, extensions: extensions).ExecuteAsync(context);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Refused {Method} {Path}: signature {Failure} (key id {KeyId})")]
     private static partial void LogRefused(ILogger logger, string method, string path, SignatureFailure failure, string keyId);

@@ -49,6 +49,16 @@ internal static class Migrations
         CREATE TABLE dashboard_users(user_name TEXT PRIMARY KEY COLLATE NOCASE, role TEXT NOT NULL, password_hash TEXT NOT NULL,
             created_at TEXT NOT NULL, last_sign_in_at TEXT NULL);
         """,
+        // Every key each node has held (Orchestration/NodeKeys.cs): nodes.public_key is the current one; a key, once held,
+        // is never enrolled or rotated to again (UNIQUE), so a retired key cannot come back under any node. A trigger
+        // records each enrollment's key, so the enrollment code needs no change; existing nodes start with their key.
+        """
+        CREATE TABLE node_key_history(node_id TEXT NOT NULL REFERENCES nodes(node_id), public_key TEXT NOT NULL UNIQUE, valid_from TEXT NOT NULL,
+            valid_until TEXT NULL, replaced_by TEXT NULL, PRIMARY KEY(node_id, public_key));
+        INSERT INTO node_key_history(node_id, public_key, valid_from) SELECT node_id, public_key, enrolled_at FROM nodes;
+        CREATE TRIGGER node_key_history_on_enroll AFTER INSERT ON nodes
+            BEGIN INSERT INTO node_key_history(node_id, public_key, valid_from) VALUES (NEW.node_id, NEW.public_key, NEW.enrolled_at); END;
+        """,
         // Federation protocol v2 (docs/protocol.md): attempts go through commit and reveal phases, and contributions are signed over
         // other statements, so an attempt of v1 cannot continue: live attempts are superseded and running studies failed with the
         // reason (create them again). Offered studies carry no protocol state and stay offered. Rosters the ACO publishes for nodes.

@@ -222,6 +222,60 @@ public static class NodeAuditRecords
         AuditOutcome.SeriousFailure,
         new JsonObject { ["status"] = status, ["reason"] = AuditRecord.Text(reason, 300) });
 
+    /// <summary>
+    /// The node's identity key replaced by one the coordinator accepted (node/Federation/IdentityRotation.cs): both keys,
+    /// and both keys' signatures over the rotation statement the coordinator checked, so a verifier can tell that the
+    /// handover was made by the holder of the old key (protocol/Audit/IdentityKeyChain.cs).
+    /// </summary>
+    public static AuditRecord IdentityKeyRotated(string nodeId, string oldPublicKey, string newPublicKey, byte[] oldKeySignature, byte[] newKeySignature, DateTimeOffset validFrom, string coordinatorUrl) => new(
+        AuditActions.IdentityKeyRotated,
+        AuditOutcome.Success,
+        new JsonObject
+        {
+            [IdentityKeyChain.NodeIdField] = nodeId,
+            [IdentityKeyChain.OldKeyField] = oldPublicKey,
+            [IdentityKeyChain.NewKeyField] = newPublicKey,
+            ["old_key_sha256"] = KeyRotationStatement.Fingerprint(oldPublicKey),
+            ["new_key_sha256"] = KeyRotationStatement.Fingerprint(newPublicKey),
+            [IdentityKeyChain.OldSignatureField] = Convert.ToBase64String(oldKeySignature),
+            [IdentityKeyChain.NewSignatureField] = Convert.ToBase64String(newKeySignature),
+            ["algorithm"] = "ed25519",
+            ["coordinator_url"] = coordinatorUrl,
+            ["coordinator_valid_from"] = AuditChain.Timestamp(validFrom),
+        });
+
+    /// <summary>A key rotation the coordinator refused (the pending key was destroyed; the old key stays the identity).</summary>
+    public static AuditRecord IdentityKeyRotationFailed(string nodeId, string oldPublicKey, string newPublicKey, int status, string reason) => new(
+        AuditActions.IdentityKeyRotationFailed,
+        AuditOutcome.MinorFailure,
+        new JsonObject
+        {
+            [IdentityKeyChain.NodeIdField] = nodeId,
+            ["old_key_sha256"] = KeyRotationStatement.Fingerprint(oldPublicKey),
+            ["new_key_sha256"] = KeyRotationStatement.Fingerprint(newPublicKey),
+            ["status"] = status,
+            ["reason"] = AuditRecord.Text(reason),
+        });
+
+    /// <summary>
+    /// The coordinator refused this node's signed request because it no longer accepts its identity (revoked, unknown, or
+    /// another key enrolled under its node id), in a response whose signature verified under the pinned coordinator key.
+    /// </summary>
+    public static AuditRecord EnrollmentRevoked(string nodeId, string coordinatorUrl, string kind, int status, string problemType, string? enrolledKeySha256, string ownKeySha256, string reason) => new(
+        AuditActions.EnrollmentRevoked,
+        AuditOutcome.SeriousFailure,
+        new JsonObject
+        {
+            ["node_id"] = nodeId,
+            ["coordinator_url"] = coordinatorUrl,
+            ["kind"] = kind,
+            ["status"] = status,
+            ["problem_type"] = AuditRecord.Text(problemType, 200),
+            ["enrolled_key_sha256"] = enrolledKeySha256 is null ? null : AuditRecord.Text(enrolledKeySha256, 64),
+            ["own_key_sha256"] = ownKeySha256,
+            ["reason"] = AuditRecord.Text(reason, 300),
+        });
+
     public static AuditRecord AdminAuthenticationFailure(string method, string path) => new(
         AuditActions.AdminAuthenticationFailure,
         AuditOutcome.SeriousFailure,

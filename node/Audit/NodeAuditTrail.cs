@@ -15,15 +15,16 @@ namespace FederatedTwin.Node.Audit;
 /// The actor is the node id the coordinator assigned, or "node-unenrolled" before enrollment.
 /// Checkpoints are signed with the node's identity key.
 /// </summary>
-public sealed class NodeAuditTrail(NodeStore store, Ed25519Identity identity, int checkpointInterval = AuditChain.DefaultCheckpointInterval)
+public sealed class NodeAuditTrail(NodeStore store, Func<System.Data.Common.DbConnection, System.Data.Common.DbTransaction?, Ed25519Identity> identity, int checkpointInterval = AuditChain.DefaultCheckpointInterval)
 {
     public const string UnenrolledActor = "node-unenrolled";
 
-    private readonly AuditLog _log = new(identity, checkpointInterval);
+    // The signing key is resolved in the appending transaction: after an identity_key_rotated entry it is the new key (IdentityKeyChain).
+    private readonly AuditLog _log = new((c, t) => identity(c, t), checkpointInterval);
     private string? _policyRecorded;
 
-    /// <summary>The node's public key: checkpoints verify under it.</summary>
-    public string PublicKey => identity.PublicKey;
+    /// <summary>The node's current public key: checkpoints from now on verify under it.</summary>
+    public string PublicKey => store.Read(c => identity(c, null).PublicKey);
 
     public AuditEntry Append(AuditRecord record) => store.Write((c, t) => Append(c, t, record));
 

@@ -35,13 +35,20 @@ internal static class AdminEndpoints
         {
             var enrollment = node.Store.GetEnrollment();
             var counts = node.Store.Read(c => c.QuerySingle<(long accepted, long refused)>("SELECT COALESCE(SUM(accept),0), COALESCE(SUM(1-accept),0) FROM decisions"));
+            var state = Status.EnrollmentState.Read(node, status);
+            var publicKey = node.Identity.PublicKey;
             return Results.Ok(new
             {
                 node_id = enrollment?.NodeId,
                 enrolled = enrollment is not null,
+                enrollment_state = state.State,
+                enrollment_refused = state.Refusal is { } r ? new { at = r.At, kind = r.Kind, reason = r.Reason, enrolled_key_sha256 = r.EnrolledKeySha256 } : null,
                 coordinator_url = enrollment?.CoordinatorUrl,
                 pinned_coordinator_key = enrollment?.CoordinatorPublicKey,
-                public_key = node.Identity.PublicKey,
+                public_key = publicKey,
+                public_key_sha256 = Protocol.Federation.KeyRotationStatement.Fingerprint(publicKey),
+                key_rotation_pending = state.KeyRotationPending,
+                retired_public_keys = state.RetiredKeys.Select(k => new { public_key = k.PublicKey, sha256 = k.Fingerprint, retired_at = k.RetiredAt, replaced_by = k.ReplacedBy }),
                 last_contact = status.LastContact,
                 last_error = status.LastError,
                 studies_accepted = counts.accepted,

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net.Http.Headers;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using FederatedTwin.Protocol.Federation;
 
 namespace FederatedTwin.Node.Federation;
@@ -13,6 +14,9 @@ public sealed class CoordinatorRefusedException(int status, string title, string
     public string Title { get; } = title;
 
     public string Detail { get; } = detail;
+
+    /// <summary>The RFC 9457 problem object, only when the coordinator's signature on the response verified (so its members can be acted on).</summary>
+    public JsonObject? Problem { get; init; }
 }
 
 /// <summary>
@@ -107,10 +111,22 @@ public sealed class CoordinatorClient(HttpClient http, Ed25519Identity identity,
 
         if (!response.IsSuccessStatusCode)
         {
-            throw new CoordinatorRefusedException((int)response.StatusCode, response.ReasonPhrase ?? "Error", ProblemDetail(responseBody));
+            throw new CoordinatorRefusedException((int)response.StatusCode, response.ReasonPhrase ?? "Error", ProblemDetail(responseBody)) { Problem = ProblemObject(responseBody) };
         }
 
         return responseBody;
+    }
+
+    private static JsonObject? ProblemObject(byte[] body)
+    {
+        try
+        {
+            return JsonNode.Parse(body) as JsonObject;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
     }
 
     private static string ProblemDetail(byte[] body)

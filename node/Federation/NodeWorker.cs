@@ -36,6 +36,7 @@ public sealed partial class NodeWorker(
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var retry = TimeSpan.FromMilliseconds(options.Value.RetryDelayMilliseconds);
+        await ResumeRotation(stoppingToken); // a key rotation a crash left pending is finished before anything else is signed
         while (!stoppingToken.IsCancellationRequested)
         {
             try
@@ -75,7 +76,8 @@ public sealed partial class NodeWorker(
 
                 status.LastError = e.Message;
                 LogPollFailed(logger, e.Message);
-                await Task.Delay(retry, stoppingToken);
+                var refused = e is CoordinatorRefusedException r && await OnRefused(r, stoppingToken);
+                await Task.Delay(refused ? RefusedRetryDelay(retry) : retry, stoppingToken);
             }
         }
     }

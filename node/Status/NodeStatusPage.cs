@@ -32,7 +32,8 @@ internal static class NodeStatusPage
         body.Append("<h1>Node status</h1>");
         body.Append("<div class=\"grid\">");
 
-        var healthy = r.PolicyValid && r.LastError is null && r.Audit.Ok;
+        var enrollment = r.Enrollment;
+        var healthy = r.PolicyValid && r.LastError is null && r.Audit.Ok && enrollment?.Refused != true;
         body.Append(CultureInfo.InvariantCulture, $"""
             <section class="panel" aria-labelledby="health-h"><h2 id="health-h">Health</h2><dl>
             <dt>Overall</dt><dd>{Badge(healthy ? "healthy" : "needs attention", healthy)}</dd>
@@ -41,11 +42,12 @@ internal static class NodeStatusPage
             <dt>Last error</dt><dd>{E(r.LastError ?? "none")}</dd>
             </dl></section>
             <section class="panel" aria-labelledby="enroll-h"><h2 id="enroll-h">Enrollment</h2><dl>
-            <dt>State</dt><dd id="enrollment">{(r.NodeId is null ? Badge("not enrolled", false) : Badge("enrolled", true))}</dd>
+            <dt>State</dt><dd id="enrollment">{(r.NodeId is null ? Badge("not enrolled", false) : enrollment?.Refusal is { } refused ? Badge(enrollment.Describe(), false) + $" <span id=\"enrollment-refused\">since {E(refused.At)}: {E(refused.Reason)}</span>" : Badge("enrolled", true))}</dd>
             <dt>Node id</dt><dd class="mono">{E(r.NodeId ?? "—")}</dd>
             <dt>Coordinator</dt><dd class="mono">{E(r.CoordinatorUrl ?? "—")}</dd>
             <dt>Pinned coordinator key</dt><dd class="mono wrap">{E(r.PinnedCoordinatorKey ?? "—")}</dd>
-            <dt>This node's key</dt><dd class="mono wrap">{E(r.PublicKey)}</dd>
+            <dt>This node's key</dt><dd class="mono wrap" id="node-key">{E(r.PublicKey)}</dd>
+            {KeyRows(enrollment)}
             </dl></section>
             <section class="panel" aria-labelledby="roster-h"><h2 id="roster-h">Federation roster</h2>
             {(r.Roster is not { } roster
@@ -115,6 +117,28 @@ internal static class NodeStatusPage
             """);
         var signOut = $"<form method=\"post\" action=\"/status/signout\"><input type=\"hidden\" name=\"{E(antiforgeryField)}\" value=\"{E(antiforgeryToken)}\"><button type=\"submit\" class=\"link\">Sign out</button></form>";
         return Layout("Node status", body.ToString(), signedIn: true, signOut, E(r.NodeId ?? "unenrolled node"));
+    }
+
+    /// <summary>Retired keys and a pending rotation, when there are any.</summary>
+    private static string KeyRows(EnrollmentState? state)
+    {
+        if (state is null)
+        {
+            return string.Empty;
+        }
+
+        var rows = new StringBuilder();
+        if (state.KeyRotationPending)
+        {
+            rows.Append("<dt>Key rotation</dt><dd id=\"key-rotation\">").Append(Badge("pending", false)).Append(" run <code>ftwin node key rotate</code> again to finish it</dd>");
+        }
+
+        if (state.RetiredKeys.Count > 0)
+        {
+            rows.Append(CultureInfo.InvariantCulture, $"<dt>Retired keys</dt><dd id=\"retired-keys\" class=\"mono wrap\">{string.Join("<br>", state.RetiredKeys.Select(k => $"{E(k.PublicKey)} (until {E(k.RetiredAt)})"))}</dd>");
+        }
+
+        return rows.ToString();
     }
 
     /// <summary>Spent against allowed ρ per purpose: a light bar for the budget, a dark one for the spend (red past the budget).</summary>

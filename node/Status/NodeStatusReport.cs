@@ -27,7 +27,8 @@ internal sealed record NodeStatusReport(
     IReadOnlyList<NodeStatusReport.Decision> Decisions,
     IReadOnlyList<PrivacySpend> Privacy,
     AuditVerification Audit,
-    PinnedRoster? Roster = null)
+    PinnedRoster? Roster = null,
+    EnrollmentState? Enrollment = null)
 {
     public sealed record IngestRun(long RunId, string StartedAt, string? FinishedAt, long LinesRead, long Accepted, long Quarantined, long Unchanged);
 
@@ -58,8 +59,9 @@ internal sealed record NodeStatusReport(
                 .Select(d => new Decision(d.study_id, d.accept != 0, d.rule, d.reason, d.purpose_of_use, d.algorithm, d.decided_at)).ToList();
             var (entries, checkpoints) = AuditLog.ReadAll(c);
             return (run.started_at is null ? null : new IngestRun(run.run_id, run.started_at, run.finished_at, run.lines_read, run.accepted, run.quarantined, run.unchanged),
-                quarantine, detail is null ? null : JsonNode.Parse(detail) as JsonObject, list, AuditVerifier.Verify(entries, checkpoints, node.Identity.PublicKey));
+                quarantine, detail is null ? null : JsonNode.Parse(detail) as JsonObject, list, AuditVerifier.Verify(entries, checkpoints, node.Keys.Current(c, null).PublicKey));
         });
+        var state = EnrollmentState.Read(node, status);
 
         return new NodeStatusReport(
             now,
@@ -78,6 +80,7 @@ internal sealed record NodeStatusReport(
             decisions,
             policy is null ? [] : PrivacyLedgerReport.Read(node.Store, policy, now.Year),
             audit,
-            PinnedRoster.Load(node.Store));
+            PinnedRoster.Load(node.Store),
+            state);
     }
 }

@@ -94,6 +94,12 @@ public sealed class NodeStore
         CREATE INDEX ingest_staging_by_part ON ingest_staging(part, id);
         CREATE TABLE store_meta(key TEXT PRIMARY KEY, value INTEGER NULL, data BLOB NULL);
         """,
+        // The node's identity key is the one its audit trail's last identity_key_rotated entry names, looked up for
+        // every signature (node/Identity/NodeIdentityKeys.cs); the latest entry of an action is also how the policy in
+        // force and the enrollment's state are read. An index, so none of these scans the whole trail.
+        """
+        CREATE INDEX audit_log_by_action ON audit_log(action, seq);
+        """,
         // Federation protocol v2 (docs/protocol.md, docs/threat-model.md): the federation roster this node pinned (each version,
         // the document as approved, and who approved it), refused roster documents (audited once each), the commitment sets it
         // saw (one per attempt and kind: a second, different one is refused), the attempt's CRP seed as this node first saw it,

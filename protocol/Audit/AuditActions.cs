@@ -51,6 +51,9 @@ public static class AuditActions
     public const string RosterPinned = "roster_pinned";
     public const string RosterRefused = "roster_refused";
     public const string CommitmentSetAccepted = "commitment_set_accepted";
+    public const string IdentityKeyRotated = "identity_key_rotated";
+    public const string IdentityKeyRotationFailed = "identity_key_rotation_failed";
+    public const string EnrollmentRevoked = "enrollment_revoked";
 
     // Coordinator.
     public const string EnrollmentTokenCreated = "enrollment_token_created";
@@ -77,6 +80,8 @@ public static class AuditActions
     public const string DashboardSignInLockedOut = "dashboard_sign_in_locked_out";
     public const string RosterPublished = "roster_published";
     public const string CommitmentsComplete = "commitments_complete";
+    public const string NodeKeyRotated = "node_key_rotated";
+    public const string NodeKeyRotationRefused = "node_key_rotation_refused";
 
     private static readonly AuditCoding ApplicationActivity = new(DcmSystem, "110100", "Application Activity");
     private static readonly AuditCoding Export = new(DcmSystem, "110106", "Export");
@@ -122,6 +127,9 @@ public static class AuditActions
         [RosterPinned] = new(SecurityAlert, SecurityConfiguration, "U", "federation roster pinned (approved by a compliance officer)"),
         [RosterRefused] = new(SecurityAlert, SecurityConfiguration, "R", "federation roster document refused"),
         [CommitmentSetAccepted] = new(SecurityAlert, NodeAuthentication, "E", "complete commitment set of an attempt checked against the pinned roster"),
+        [IdentityKeyRotated] = new(SecurityAlert, SecurityConfiguration, "U", "Ed25519 identity key replaced by a new one the coordinator accepted"),
+        [IdentityKeyRotationFailed] = new(SecurityAlert, SecurityConfiguration, "U", "identity key rotation refused by the coordinator"),
+        [EnrollmentRevoked] = new(SecurityAlert, NodeAuthentication, "E", "the coordinator refuses this node's identity (revoked, unknown or replaced)"),
         [EnrollmentTokenCreated] = new(SecurityAlert, UserSecurityAttributesChanged, "C", "enrollment token issued"),
         [NodeEnrolled] = new(SecurityAlert, NodeAuthentication, "C", "node enrolled"),
         [AuthenticationFailure] = new(SecurityAlert, NodeAuthentication, "E", "node request failed signature or nonce checks"),
@@ -146,6 +154,8 @@ public static class AuditActions
         [DashboardSignInLockedOut] = new(SecurityAlert, Login, "E", "dashboard user name locked after repeated wrong passwords"),
         [RosterPublished] = new(SecurityAlert, SecurityConfiguration, "C", "federation roster document published for nodes to fetch"),
         [CommitmentsComplete] = new(ApplicationActivity, null, "E", "every participant's commitment received; the set is relayed before anything is revealed"),
+        [NodeKeyRotated] = new(SecurityAlert, NodeAuthentication, "U", "node's identity key replaced, with proof of possession of the new key"),
+        [NodeKeyRotationRefused] = new(SecurityAlert, NodeAuthentication, "U", "node's key rotation refused"),
     };
 
     public static IReadOnlyCollection<string> All => Codings.Keys;

@@ -50,4 +50,7 @@ public static class CheckpointReasons
     public const string StudyEnd = "study_end";
     public const string Enrollment = "enrollment";
     public const string Roster = "roster";
+
+    /// <summary>Around an identity key rotation: the old key signs the head just before the rotation entry, the new key the rotation entry.</summary>
+    public const string KeyRotation = "key_rotation";
 }

@@ -10,8 +10,28 @@ namespace FederatedTwin.Protocol.Audit;
 /// hash) and audit_checkpoints (one signed head per row). Plain ADO.NET over the service's SQLite
 /// connection, so an entry is appended in the same transaction as the action it records.
 /// </summary>
-public sealed class AuditLog(Ed25519Identity identity, int checkpointInterval = AuditChain.DefaultCheckpointInterval)
+public sealed class AuditLog
 {
+    private readonly Func<DbConnection, DbTransaction, Ed25519Identity> _signer;
+    private readonly int _checkpointInterval;
+
+    /// <summary>A trail whose checkpoints are always signed by one key (the coordinator's).</summary>
+    public AuditLog(Ed25519Identity identity, int checkpointInterval = AuditChain.DefaultCheckpointInterval)
+        : this((_, _) => identity, checkpointInterval)
+    {
+    }
+
+    /// <summary>
+    /// A trail whose signing key is resolved in the appending transaction, from the chain as it stands then (a
+    /// node's identity changes at the identity_key_rotated entry of its own chain: each checkpoint must be signed
+    /// by the key that was the identity at the entry it covers, <see cref="IdentityKeyChain"/>).
+    /// </summary>
+    public AuditLog(Func<DbConnection, DbTransaction, Ed25519Identity> signer, int checkpointInterval = AuditChain.DefaultCheckpointInterval)
+    {
+        _signer = signer;
+        _checkpointInterval = checkpointInterval;
+    }
+
     /// <summary>
     /// The tables, and SQLite triggers that refuse UPDATE and DELETE on them, entries out of sequence
     /// and checkpoints that do not name an entry's current hash. The triggers are defence in depth
@@ -46,7 +66,7 @@ public sealed class AuditLog(Ed25519Identity identity, int checkpointInterval = 
         var head = Head(connection, transaction);
         if (head is null)
         {
-            head = AuditChain.Seal(1, now, actor, AuditChain.Genesis(identity.PublicKey, checkpointInterval), AuditChain.GenesisHash);
+            head = AuditChain.Seal(1, now, actor, AuditChain.Genesis(_signer(connection, transaction).PublicKey, _checkpointInterval), AuditChain.GenesisHash);
             Insert(connection, transaction, head);
         }
 
@@ -54,7 +74,7 @@ public sealed class AuditLog(Ed25519Identity identity, int checkpointInterval = 
         Insert(connection, transaction, entry);
         if (entry.Seq % Interval(connection, transaction) == 0)
         {
-            InsertCheckpoint(connection, transaction, AuditCheckpoint.Sign(identity, entry, now, CheckpointReasons.Interval));
+            InsertCheckpoint(connection, transaction, AuditCheckpoint.Sign(_signer(connection, transaction), entry, now, CheckpointReasons.Interval));
         }
 
         return entry;
@@ -69,7 +89,7 @@ public sealed class AuditLog(Ed25519Identity identity, int checkpointInterval = 
             return null;
         }
 
-        var checkpoint = AuditCheckpoint.Sign(identity, head, now, reason);
+        var checkpoint = AuditCheckpoint.Sign(_signer(connection, transaction), head, now, reason);
         InsertCheckpoint(connection, transaction, checkpoint);
         return checkpoint;
     }

@@ -29,6 +29,15 @@ public enum AuditProblemKind
 
     /// <summary>A periodic checkpoint the chain must have (every N entries) is not there.</summary>
     CheckpointMissing,
+
+    /// <summary>An identity_key_rotated entry that does not chain from the key before it or lacks both keys' signatures.</summary>
+    KeyRotationInvalid,
+
+    /// <summary>The key the trail is checked against is none of the identity keys the chain names.</summary>
+    KeyUnknown,
+
+    /// <summary>The service's key history file disagrees with the rotations recorded in the chain.</summary>
+    KeyHistoryMismatch,
 }
 
 /// <summary>One finding, located at the first entry it implicates.</summary>
@@ -39,6 +48,9 @@ public sealed record AuditProblem(AuditProblemKind Kind, long Seq, string Messag
         AuditProblemKind.CheckpointSignatureInvalid => "checkpoint_signature_invalid",
         AuditProblemKind.CheckpointMismatch => "checkpoint_mismatch",
         AuditProblemKind.CheckpointMissing => "checkpoint_missing",
+        AuditProblemKind.KeyRotationInvalid => "key_rotation_invalid",
+        AuditProblemKind.KeyUnknown => "key_unknown",
+        AuditProblemKind.KeyHistoryMismatch => "key_history_mismatch",
         _ => Kind.ToString().ToLowerInvariant(),
     };
 
@@ -54,7 +66,8 @@ public sealed record AuditVerification(
     int CheckpointsVerified,
     long LastCheckpointSeq,
     int CheckpointInterval,
-    IReadOnlyList<AuditProblem> Problems)
+    IReadOnlyList<AuditProblem> Problems,
+    IReadOnlyList<IdentityKeySpan>? IdentityKeys = null)
 {
     public bool Ok => Problems.Count == 0;
 
@@ -77,6 +90,7 @@ public sealed record AuditVerification(
         ["unsigned_tail"] = UnsignedTail,
         ["first_problem"] = FirstProblem?.ToJson(),
         ["problems"] = new JsonArray([.. Problems.OrderBy(p => p.Seq).ThenBy(p => p.Kind).Select(p => (JsonNode)p.ToJson())]),
+        ["identity_keys"] = new JsonArray([.. (IdentityKeys ?? []).Select(k => (JsonNode)new JsonObject { ["public_key"] = k.PublicKey, ["from_seq"] = k.FromSeq, ["until_seq"] = k.UntilSeq })]),
     };
 }
 
@@ -94,13 +108,34 @@ public static class AuditVerifier
     /// <summary>How far back a renumbered entry is looked for (entries removed and the rest renumbered).</summary>
     private const int RenumberSearch = 64;
 
-    public static AuditVerification Verify(IReadOnlyList<AuditEntry> entries, IReadOnlyList<AuditCheckpoint> checkpoints, string publicKey)
+    /// <param name="entries">The chain in stored order.</param>
+    /// <param name="checkpoints">Its signed checkpoints.</param>
+    /// <param name="publicKey">
+    /// The service's key from a source the verifier trusts (its sealed identity, or one the coordinator enrolled). A
+    /// chain whose identity was rotated must name it among its keys; each checkpoint is checked under the key of its
+    /// span (<see cref="IdentityKeyChain"/>).
+    /// </param>
+    /// <param name="keyHistory">The retired keys as the service's key history file lists them, oldest first; null when there is no file to compare.</param>
+    public static AuditVerification Verify(IReadOnlyList<AuditEntry> entries, IReadOnlyList<AuditCheckpoint> checkpoints, string publicKey, IReadOnlyList<IdentityKeySpan>? keyHistory = null)
     {
         var problems = new List<AuditProblem>();
         var chainProblem = WalkChain(entries);
         if (chainProblem is not null)
         {
             problems.Add(chainProblem);
+        }
+
+        var (spans, keyProblems) = IdentityKeyChain.Read(entries, publicKey);
+        problems.AddRange(keyProblems);
+        if (spans.Count > 1 && !spans.Any(k => k.PublicKey == publicKey))
+        {
+            problems.Add(new AuditProblem(AuditProblemKind.KeyUnknown, 1,
+                $"the key it is checked against, {publicKey}, is none of the identity keys the trail names: {string.Join(", ", spans)}"));
+        }
+
+        if (keyHistory is not null && HistoryMismatch(spans, keyHistory) is { } mismatch)
+        {
+            problems.Add(mismatch);
         }
 
         var bySeq = new Dictionary<long, AuditEntry>();
@@ -116,11 +151,16 @@ public static class AuditVerifier
         AuditCheckpoint? beyondEnd = null;
         foreach (var cp in checkpoints.OrderBy(c => c.Seq))
         {
-            if (!cp.VerifySignature(publicKey))
+            var span = spans.FirstOrDefault(k => k.Covers(cp.Seq)) ?? spans[^1];
+            if (!cp.VerifySignature(span.PublicKey))
             {
-                var why = cp.PublicKey != publicKey
-                    ? $"it claims key {cp.PublicKey}, not the service's key {publicKey}"
-                    : "its signature does not verify under the service's key";
+                var other = spans.FirstOrDefault(k => k != span && cp.VerifySignature(k.PublicKey));
+                var what = spans.Count == 1 ? "the service's key" : $"the identity key at seq {cp.Seq}";
+                var why = other is not null
+                    ? $"it is signed by key {other.PublicKey}, the identity only for seq {other.FromSeq}–{(other.UntilSeq is { } u ? u.ToString(CultureInfo.InvariantCulture) : string.Empty)}, not by {what} {span.PublicKey}"
+                    : cp.PublicKey != span.PublicKey
+                    ? $"it claims key {cp.PublicKey}, not {what} {span.PublicKey}"
+                    : $"its signature does not verify under {what}";
                 problems.Add(new AuditProblem(AuditProblemKind.CheckpointSignatureInvalid, cp.Seq, $"the checkpoint at seq {cp.Seq} (recorded {cp.At}) is forged or damaged: {why}"));
                 continue;
             }
@@ -170,7 +210,35 @@ public static class AuditVerifier
             }
         }
 
-        return new AuditVerification(entries.Count, lastSeq, entries.Count == 0 ? AuditChain.GenesisHash : entries[^1].Hash, checkpoints.Count, verified, lastVerified, interval, problems);
+        return new AuditVerification(entries.Count, lastSeq, entries.Count == 0 ? AuditChain.GenesisHash : entries[^1].Hash, checkpoints.Count, verified, lastVerified, interval, problems, spans);
+    }
+
+    /// <summary>
+    /// The history file must list the chain's retired keys with the same spans, oldest first. It may lack the last one
+    /// only: a rotation is committed to the chain before the file is rewritten, and a crash between the two is
+    /// finished by the next run.
+    /// </summary>
+    private static AuditProblem? HistoryMismatch(IReadOnlyList<IdentityKeySpan> spans, IReadOnlyList<IdentityKeySpan> history)
+    {
+        var retired = spans.Count > 1 ? spans.Take(spans.Count - 1).ToList() : [];
+        for (var i = 0; i < history.Count; i++)
+        {
+            if (i >= retired.Count)
+            {
+                return new AuditProblem(AuditProblemKind.KeyHistoryMismatch, history[i].FromSeq,
+                    $"the key history file lists key {history[i]} as retired, but the trail records no rotation away from it");
+            }
+
+            if (history[i] != retired[i])
+            {
+                return new AuditProblem(AuditProblemKind.KeyHistoryMismatch, Math.Min(history[i].FromSeq, retired[i].FromSeq),
+                    $"the key history file lists {history[i]} where the trail records {retired[i]}");
+            }
+        }
+
+        return history.Count < retired.Count - 1
+            ? new AuditProblem(AuditProblemKind.KeyHistoryMismatch, retired[history.Count].FromSeq, $"the key history file does not list the retired key {retired[history.Count]}")
+            : null;
     }
 
     /// <summary>The first chain problem in stored order, or null.</summary>
@@ -287,7 +355,10 @@ public static class AuditVerifier
             lines.Add($"{v.Entries} entries read (last seq {v.LastSeq})");
         }
 
-        lines.Add(string.Create(CultureInfo.InvariantCulture, $"checkpoints: {v.CheckpointsVerified} of {v.Checkpoints} verified under key {publicKey}, one every {v.CheckpointInterval} entries; last verified at seq {v.LastCheckpointSeq}"));
+        var keys = v.IdentityKeys is { Count: > 1 } spans
+            ? $"the identity key of their span ({string.Join(", ", spans.Select(k => k.ToString()))}; checked against {publicKey})"
+            : $"key {publicKey}";
+        lines.Add(string.Create(CultureInfo.InvariantCulture, $"checkpoints: {v.CheckpointsVerified} of {v.Checkpoints} verified under {keys}, one every {v.CheckpointInterval} entries; last verified at seq {v.LastCheckpointSeq}"));
         if (v.UnsignedTail > 0)
         {
             lines.Add($"{v.UnsignedTail} entr{(v.UnsignedTail == 1 ? "y" : "ies")} after the last checkpoint {(v.UnsignedTail == 1 ? "is" : "are")} chained but not yet signed");

@@ -64,4 +64,26 @@ internal static class TestFederation
     public static long[] Sum(IEnumerable<long[]> vectors) => vectors.Aggregate((a, b) => a.Zip(b, (x, y) => x + y).ToArray());
 
     public static long[] Sums(System.Text.Json.Nodes.JsonNode study) => study["result"]!["sums"]!.AsArray().Select(v => v!.GetValue<long>()).ToArray();
+
+    /// <summary>Runs `dotnet ftwin.dll args` as a real process to its end and returns its exit code and output.</summary>
+    public static (int ExitCode, string Stdout, string Stderr) Ftwin(params string[] args)
+    {
+        var info = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "ftwin.dll"));
+        foreach (var a in args)
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        using var p = System.Diagnostics.Process.Start(info)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(120_000))
+        {
+            p.Kill(entireProcessTree: true);
+            throw new TimeoutException($"ftwin {string.Join(' ', args)} did not finish within 120 s.");
+        }
+
+        return (p.ExitCode, stdout.Result, stderr.Result);
+    }
 }

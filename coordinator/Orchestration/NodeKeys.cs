@@ -1,0 +1,131 @@
+using Dapper;
+using FederatedTwin.Coordinator.Audit;
+using FederatedTwin.Coordinator.Storage;
+using FederatedTwin.Protocol.Audit;
+using FederatedTwin.Protocol.Federation;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Data.Sqlite;
+
+namespace FederatedTwin.Coordinator.Orchestration;
+
+/// <summary>A key a node has held, as node_key_history keeps it.</summary>
+public sealed record NodeKeyRecord(string PublicKey, string ValidFrom, string? ValidUntil, string? ReplacedBy)
+{
+    public string Fingerprint => KeyRotationStatement.Fingerprint(PublicKey);
+}
+
+/// <summary>An enrolled node as the ACO's administrators list it (`ftwin coordinator node list`, GET /v1/admin/nodes).</summary>
+public sealed record NodeListing(string NodeId, string Name, string PublicKey, string EnrolledAt, string? LastSeenAt, long ProtocolVersion, bool Revoked, int KeyRotations)
+{
+    public string Fingerprint => KeyRotationStatement.Fingerprint(PublicKey);
+}
+
+/// <summary>
+/// Nodes' identity keys at the coordinator: rotation (POST /v1/node/key-rotation) and the key history. A rotation is
+/// accepted only from the node's current key (the RFC 9421 signature the middleware checked), with the new key's proof
+/// of possession and the old key's signature over the same statement; it switches nodes.public_key in the same
+/// transaction as the history and the audit entry, after which the middleware refuses the old key (401). Refusals are
+/// audited in a transaction of their own, since the refused change rolls back.
+/// </summary>
+public sealed class NodeKeys(CoordinatorStore store, CoordinatorAuditTrail audit)
+{
+    /// <summary>Rotates the key of <paramref name="node"/>, whose request <paramref name="signingKey"/> signed.</summary>
+    public KeyRotationResponse Rotate(NodeId node, string signingKey, KeyRotationRequest request, DateTimeOffset now)
+    {
+        try
+        {
+            return RotateOrRefuse(node, signingKey, request, now);
+        }
+        catch (ProtocolRefusalException e)
+        {
+            Refused(node, request.OldPublicKey, request.NewPublicKey, e);
+            throw;
+        }
+    }
+
+    /// <summary>Audits a refused rotation (also one whose body could not be read).</summary>
+    public void Refused(NodeId node, string? oldPublicKey, string? newPublicKey, ProtocolRefusalException refusal) =>
+        audit.Append(CoordinatorAuditRecords.NodeKeyRotationRefused(node.Value, oldPublicKey, newPublicKey, refusal.Status, $"{refusal.Title}: {refusal.Message}"), DateTimeOffset.UtcNow);
+
+    private KeyRotationResponse RotateOrRefuse(NodeId node, string signingKey, KeyRotationRequest request, DateTimeOffset now)
+    {
+        if (request.NodeId != node)
+        {
+            throw new ProtocolRefusalException(StatusCodes.Status400BadRequest, "Mismatched node", "The body names another node than the one whose key signed the request.");
+        }
+
+        if (!KeyRotationStatement.IsPublicKey(request.OldPublicKey) || !KeyRotationStatement.IsPublicKey(request.NewPublicKey))
+        {
+            throw new ProtocolRefusalException(StatusCodes.Status400BadRequest, "Invalid key", "old_public_key and new_public_key must each be a base64 raw Ed25519 public key (32 bytes).");
+        }
+
+        var (old, next) = (request.OldPublicKey!, request.NewPublicKey!);
+        if (request.NewKeySignature is null || request.OldKeySignature is null)
+        {
+            throw new ProtocolRefusalException(StatusCodes.Status400BadRequest, "Proof of possession missing",
+                $"A rotation carries new_key_signature (the new key's proof of possession) and old_key_signature, both Ed25519 signatures over the statement '{KeyRotationStatement.Domain}' naming the node, the old key and the new key.");
+        }
+
+        var statement = KeyRotationStatement.For(node, old, next);
+        if (!Ed25519Identity.Verify(next, statement, request.NewKeySignature))
+        {
+            throw new ProtocolRefusalException(StatusCodes.Status400BadRequest, "Proof of possession invalid", "new_key_signature does not verify under the new key over the rotation statement: the sender has not shown it holds the new key.");
+        }
+
+        if (!Ed25519Identity.Verify(old, statement, request.OldKeySignature))
+        {
+            throw new ProtocolRefusalException(StatusCodes.Status400BadRequest, "Old key signature invalid", "old_key_signature does not verify under the old key over the rotation statement.");
+        }
+
+        return store.Write((c, t) =>
+        {
+            var current = c.QuerySingleOrDefault<string?>("SELECT public_key FROM nodes WHERE node_id=@id AND revoked=0", new { id = node.Value }, t)
+                ?? throw new ProtocolRefusalException(StatusCodes.Status401Unauthorized, "Not enrolled", "This node is not enrolled, or was revoked.");
+            if (current == next && signingKey == next && History(c, t, node).FirstOrDefault(k => k.PublicKey == old)?.ReplacedBy == next)
+            {
+                // The node asks again, with its new key, after a crash lost the answer: the rotation already happened; confirm it.
+                var since = History(c, t, node).Single(k => k.PublicKey == next).ValidFrom;
+                return new KeyRotationResponse(node, next, old, DateTimeOffset.Parse(since, System.Globalization.CultureInfo.InvariantCulture));
+            }
+
+            if (old != current || signingKey != current)
+            {
+                throw new ProtocolRefusalException(StatusCodes.Status400BadRequest, "Not the current key", "old_public_key must be the node's current key, and the request must be signed by it.");
+            }
+
+            var holder = c.QuerySingleOrDefault<string?>(
+                "SELECT node_id FROM nodes WHERE public_key=@k UNION SELECT node_id FROM node_key_history WHERE public_key=@k LIMIT 1", new { k = next }, t);
+            if (holder is not null)
+            {
+                throw new ProtocolRefusalException(StatusCodes.Status409Conflict, "Key already enrolled",
+                    holder == node.Value ? "The new key is one this node already holds or held; a rotation needs a key never used before." : "The new key is enrolled for another node, now or in the past.");
+            }
+
+            // The node's first history row comes from the enrollment trigger (or the migration); it is closed here.
+            c.Execute("UPDATE node_key_history SET valid_until=@now, replaced_by=@next WHERE node_id=@id AND public_key=@old",
+                new { id = node.Value, old, next, now = now.ToString("O") }, t);
+            c.Execute("INSERT INTO node_key_history(node_id, public_key, valid_from) VALUES (@id, @next, @now)", new { id = node.Value, next, now = now.ToString("O") }, t);
+            c.Execute("UPDATE nodes SET public_key=@next WHERE node_id=@id AND public_key=@old", new { id = node.Value, next, old }, t);
+            c.Execute("INSERT INTO events(at, kind, node_id, detail) VALUES (@at, 'node_key_rotated', @node, @detail)",
+                new { at = now.ToString("O"), node = node.Value, detail = $"key {KeyRotationStatement.Fingerprint(old)} replaced by {KeyRotationStatement.Fingerprint(next)}" }, t);
+            audit.Append(c, t, CoordinatorAuditRecords.NodeKeyRotated(node.Value, old, next, request.OldKeySignature, request.NewKeySignature), now);
+            audit.Checkpoint(c, t, CheckpointReasons.KeyRotation, now);
+            return new KeyRotationResponse(node, next, old, now);
+        });
+    }
+
+    /// <summary>Every key a node has held, oldest first.</summary>
+    public IReadOnlyList<NodeKeyRecord> History(NodeId node) => store.Read(c => History(c, null, node));
+
+    /// <summary>Every enrolled node (revoked ones too), with its current key and how often it rotated.</summary>
+    public IReadOnlyList<NodeListing> List() => store.Read(c => c.Query<(string node_id, string name, string public_key, string enrolled_at, string? last_seen_at, long protocol_version, long revoked, long rotations)>("""
+        SELECT n.node_id, n.name, n.public_key, n.enrolled_at, n.last_seen_at, n.protocol_version, n.revoked,
+            (SELECT COUNT(*) FROM node_key_history h WHERE h.node_id = n.node_id AND h.replaced_by IS NOT NULL) AS rotations
+        FROM nodes n ORDER BY n.enrolled_at
+        """).Select(n => new NodeListing(n.node_id, n.name, n.public_key, n.enrolled_at, n.last_seen_at, n.protocol_version, n.revoked != 0, (int)n.rotations)).ToList());
+
+    private static List<NodeKeyRecord> History(SqliteConnection c, SqliteTransaction? t, NodeId node) =>
+        [.. c.Query<(string public_key, string valid_from, string? valid_until, string? replaced_by)>(
+            "SELECT public_key, valid_from, valid_until, replaced_by FROM node_key_history WHERE node_id=@id ORDER BY valid_from, valid_until IS NULL", new { id = node.Value }, t)
+            .Select(k => new NodeKeyRecord(k.public_key, k.valid_from, k.valid_until, k.replaced_by))];
+}
