@@ -85,7 +85,11 @@ public sealed class KeyRotationEndToEndTests
             Assert.Equal(401, refused.Status);
         }
 
-        // The federation still computes: the other nodes check site-a's signed shares and submission under its new key.
+        // The federation's roster still lists the old key, so no node (site-a included) takes part with the new one until the
+        // member hospitals' officers approve roster version 2 with it; the ACO relays it and every node pins it.
+        await TestFederation.UpdateRoster(federation, members => [.. members.Select(m => m.NodeKey == old.PublicKey ? m with { NodeKey = newKey } : m)]);
+
+        // The federation computes again: the other nodes check site-a's commitments and openings under its new, rostered key.
         await federation.CreateStudy(TestFederation.StudyYaml("after-rotation"), CancellationToken.None);
         var study = await federation.WaitForStudy("after-rotation", TimeSpan.FromSeconds(90), null, CancellationToken.None);
         Assert.True(study["state"]!.ToString() == "completed", $"{study["state"]}: {study["failure_reason"]}");

@@ -1,4 +1,5 @@
 using FederatedTwin.Cli.Demo;
+using FederatedTwin.Protocol.Federation;
 
 namespace FederatedTwin.Federation.Tests;
 
@@ -33,6 +34,47 @@ internal static class TestFederation
             });
             Assert.Equal(total, entries.Sum(r => r.Rho), 12);
         }
+    }
+
+    /// <summary>
+    /// A roster change as a federation makes it: the next version with the members <paramref name="change"/> gives, approved by every
+    /// site's compliance officer (their keys are where the local federation's set-up left them), published by the ACO for the nodes to
+    /// fetch; returns once every node has pinned it.
+    /// </summary>
+    public static async Task<SignedRoster> UpdateRoster(LocalFederation federation, Func<IReadOnlyList<RosterMember>, IReadOnlyList<RosterMember>> change)
+    {
+        var current = SignedRoster.Parse(File.ReadAllBytes(DemoRoster.RosterPath(federation.Root)));
+        var next = new SignedRoster(current.Roster with { Version = current.Roster.Version + 1, Members = change(current.Roster.Members) }, []);
+        foreach (var key in Directory.GetFiles(DemoRoster.OfficersDir(federation.Root), "*.key"))
+        {
+            using var officer = Ed25519Identity.Import(Convert.FromBase64String(File.ReadAllText(key).Trim()));
+            next = next.Approve(officer);
+        }
+
+        File.WriteAllBytes(DemoRoster.RosterPath(federation.Root), next.ToJson());
+        using (var admin = federation.Admin)
+        {
+            await admin.Send(HttpMethod.Post, "/v1/admin/roster", new ByteArrayContent(next.ToJson()));
+        }
+
+        var deadline = DateTimeOffset.UtcNow.AddSeconds(60);
+        foreach (var (_, dir, _) in federation.Nodes)
+        {
+            while (ReadPinnedVersion(dir) < next.Roster.Version)
+            {
+                Assert.True(DateTimeOffset.UtcNow < deadline, $"{dir} did not pin roster version {next.Roster.Version}");
+                await Task.Delay(100);
+            }
+        }
+
+        return next;
+    }
+
+    private static long ReadPinnedVersion(string nodeDir)
+    {
+        using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(nodeDir, "node.db")};Mode=ReadOnly;Pooling=False");
+        connection.Open();
+        return Dapper.SqlMapper.ExecuteScalar<long?>(connection, "SELECT MAX(version) FROM rosters") ?? 0;
     }
 
     public static string TempDir(string name)
