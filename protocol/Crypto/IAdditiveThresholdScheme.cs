@@ -28,6 +28,14 @@ public interface IAdditiveThresholdScheme
     /// <summary>The largest number of parties the noise budget and the codec headroom are sized for.</summary>
     int MaxParties { get; }
 
+    /// <summary>
+    /// The most values one decryption may cover: one collective key's decryption shares must not
+    /// reveal more than 2^-40 (statistical distance) about the key shares (docs/crypto.md §7), and a
+    /// node issues one share per attempt, under the attempt's own key. Services bound a request's
+    /// value count by it; <see cref="GenerateDecryptionShare"/> refuses more.
+    /// </summary>
+    int MaxValuesPerDecryption { get; }
+
     /// <summary>Length in bytes of a CRP seed.</summary>
     int CrpSeedLength { get; }
 
@@ -48,6 +56,7 @@ public interface IAdditiveThresholdScheme
     /// <summary>A new, empty encrypted sum to which encrypted vectors of valueCount values are added.</summary>
     IEncryptedSum NewSum(int valueCount);
 
+    /// <summary>This party's decryption share of an encrypted sum; refuses (<c>TooManyValues</c>) a sum of more than <see cref="MaxValuesPerDecryption"/> values.</summary>
     byte[] GenerateDecryptionShare(ThresholdSecret secret, ReadOnlySpan<byte> encryptedSum);
 
     /// <summary>The decrypted sum, modulo 2^64 read as signed: exact when every party's share is given and no sum wrapped.</summary>

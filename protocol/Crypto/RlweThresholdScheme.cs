@@ -28,6 +28,8 @@ public sealed class RlweThresholdScheme : IAdditiveThresholdScheme
 
     public int MaxParties => Parameters.MaxParties;
 
+    public int MaxValuesPerDecryption => Parameters.MaxValuesPerDecryption;
+
     public int CrpSeedLength => CommonReferencePolynomial.SeedLength;
 
     public int CiphertextCount(int valueCount) => (valueCount + Parameters.N - 1) / Parameters.N;
@@ -181,9 +183,18 @@ public sealed class RlweThresholdScheme : IAdditiveThresholdScheme
 
     public byte[] GenerateDecryptionShare(ThresholdSecret secret, ReadOnlySpan<byte> encryptedSum)
     {
-        var (valueCount, cts) = ReadVector(encryptedSum);
-        var protocol = new ThresholdDecryptionProtocol(Parameters);
         var key = SecretKeyOf(secret);
+        var (valueCount, cts) = ReadVector(encryptedSum);
+
+        // The per-key smudging budget (docs/crypto.md §7): this share is the only one this key will
+        // issue, and it must not cover more ciphertexts than the budget allows. The wire format's
+        // bound on a vector's value count enforces the same; this check holds even if that one moves.
+        if (cts.Length > Parameters.MaxCiphertextsPerKey)
+        {
+            throw new CryptoFormatException(CryptoFormatError.TooManyValues, $"A decryption share may cover at most {Parameters.MaxCiphertextsPerKey} ciphertexts ({Parameters.MaxValuesPerDecryption} values) per collective key; this sum holds {cts.Length} ({valueCount} values).");
+        }
+
+        var protocol = new ThresholdDecryptionProtocol(Parameters);
         var polys = new Ring.RnsPoly[cts.Length];
         for (var k = 0; k < cts.Length; k++)
         {

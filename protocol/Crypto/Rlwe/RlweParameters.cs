@@ -83,6 +83,21 @@ public sealed class RlweParameters
         ScaleFractionHigh = fractionHigh;
         ScaleFractionLow = fractionLow;
         LogQ = BigInteger.Log(q, 2);
+
+        // The worst cases of docs/crypto.md §6 and §7, checked here so a set that misses either cannot start.
+        ErrorBound = (int)Math.Floor(sigma * gaussianCutInSigmas);
+        if (!NoiseBudget.DecryptionIsExact(q, PlaintextBits, n, ErrorBound, maxParties, MaxSummedCiphertexts, smudgingBits))
+        {
+            throw new ArgumentOutOfRangeException(nameof(smudgingBits), $"{maxParties} shares smudged in ±2^{smudgingBits} plus the noise of {maxParties} ciphertexts can exceed Q/(2t): decryption would not be exact.");
+        }
+
+        MaxCiphertextsPerKey = NoiseBudget.MaxCiphertextsPerKey(n, ErrorBound, maxParties, MaxSummedCiphertexts, smudgingBits);
+        if (MaxCiphertextsPerKey == 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(smudgingBits), $"Smudging in ±2^{smudgingBits} cannot hide one ciphertext's noise at {maxParties} parties to within 2^-{NoiseBudget.DistanceBitsPerKey}.");
+        }
+
+        Log2DistancePerCiphertext = NoiseBudget.Log2DistancePerCiphertext(n, ErrorBound, maxParties, MaxSummedCiphertexts, smudgingBits);
     }
 
     /// <summary>
@@ -110,6 +125,30 @@ public sealed class RlweParameters
 
     /// <summary>The largest number of parties whose sums the noise budget and the codec's headroom are sized for.</summary>
     public int MaxParties { get; }
+
+    /// <summary>
+    /// K, the most fresh ciphertexts a decrypted sum adds up: one submission per participant, so
+    /// <see cref="MaxParties"/> (the codec's headroom makes the same assumption).
+    /// </summary>
+    public int MaxSummedCiphertexts => MaxParties;
+
+    /// <summary>B = ⌊σ·cut⌋, the largest magnitude of a Gaussian error coefficient (19 by default).</summary>
+    public int ErrorBound { get; }
+
+    /// <summary>
+    /// The most ciphertexts one collective key may decrypt: the largest power of two c with
+    /// c·δ ≤ 2^-40, δ the worst-case statistical distance one decrypted ciphertext costs at
+    /// <see cref="MaxParties"/> parties and <see cref="MaxSummedCiphertexts"/> summed ciphertexts
+    /// (<see cref="NoiseBudget"/>; 32 by default, δ = 2^-45.8). A node issues one decryption share per
+    /// attempt and every attempt has its own key, so this bounds what a key's shares ever reveal.
+    /// </summary>
+    public int MaxCiphertextsPerKey { get; }
+
+    /// <summary><see cref="MaxCiphertextsPerKey"/> × N: the most values one decryption may cover (262,144 by default).</summary>
+    public int MaxValuesPerDecryption => MaxCiphertextsPerKey * N;
+
+    /// <summary>log2 δ, the worst-case statistical distance one decrypted ciphertext costs (−45.82 by default).</summary>
+    public double Log2DistancePerCiphertext { get; }
 
     public BigInteger Q { get; }
 

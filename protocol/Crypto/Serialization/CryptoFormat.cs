@@ -28,6 +28,9 @@ public enum CryptoFormatError
     ResidueOutOfRange,
     LengthMismatch,
     InvalidValue,
+
+    /// <summary>More values than one collective key may decrypt (<see cref="RlweParameters.MaxValuesPerDecryption"/>; docs/crypto.md §7).</summary>
+    TooManyValues,
 }
 
 /// <summary>Bytes that are not a well-formed object of the expected kind under the expected parameter set.</summary>
