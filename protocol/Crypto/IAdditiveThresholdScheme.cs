@@ -13,6 +13,10 @@ namespace FederatedTwin.Protocol.Crypto;
 /// <item>each party <see cref="Encrypt"/>s its update; the coordinator folds them with <see cref="NewSum"/>;</item>
 /// <item>each party returns <see cref="GenerateDecryptionShare"/> for the sum; <see cref="CombineDecryptionShares"/> yields the plaintext sum, and only when every party's share is present.</item>
 /// </list>
+/// Bytes that are not a well-formed object of the expected kind — wrong counts for the kind, a
+/// truncated body, a bad checksum — are refused with <c>CryptoFormatException</c> only, whichever
+/// method reads them; <see cref="ArgumentException"/> is kept for the caller's own arguments (an
+/// empty share list, a seed of the wrong length, a value count out of range).
 /// </summary>
 public interface IAdditiveThresholdScheme
 {
@@ -50,10 +54,14 @@ public interface IAdditiveThresholdScheme
     /// <summary>The collective public key: the sum of the shares over the CRP expanded from the seed. Same inputs, same bytes.</summary>
     byte[] AggregatePublicKey(ReadOnlySpan<byte> crpSeed, IReadOnlyList<ReadOnlyMemory<byte>> publicKeyShares);
 
-    /// <summary>Encrypts signed 64-bit values (any count; split across ciphertexts as needed).</summary>
+    /// <summary>Encrypts 1 to <see cref="MaxValuesPerDecryption"/> signed 64-bit values, split across ⌈count/N⌉ ciphertexts.</summary>
     byte[] Encrypt(ReadOnlySpan<byte> collectivePublicKey, ReadOnlySpan<long> values);
 
-    /// <summary>A new, empty encrypted sum to which encrypted vectors of valueCount values are added.</summary>
+    /// <summary>
+    /// A new, empty encrypted sum to which encrypted vectors of valueCount values are added.
+    /// valueCount is the caller's own request's count, 1 to <see cref="MaxValuesPerDecryption"/>
+    /// (<see cref="ArgumentOutOfRangeException"/> otherwise), never a count read from a peer's bytes.
+    /// </summary>
     IEncryptedSum NewSum(int valueCount);
 
     /// <summary>This party's decryption share of an encrypted sum; refuses (<c>TooManyValues</c>) a sum of more than <see cref="MaxValuesPerDecryption"/> values.</summary>

@@ -149,7 +149,8 @@ public class NoiseBudgetTests
         var oversized = CryptoFormat.Write(Default, CryptoObjectKind.EncryptedVector, scheme.MaxValuesPerDecryption + 1, default, polys);
         var e = Assert.Throws<CryptoFormatException>(() => scheme.GenerateDecryptionShare(secret, oversized));
         Assert.Equal(CryptoFormatError.TooManyValues, e.Error);
-        Assert.Contains($"at most {Default.MaxCiphertextsPerKey} ciphertexts", e.Message);
+        Assert.Contains($"{Default.MaxValuesPerDecryption} values", e.Message);
+        Assert.Contains("collective key", e.Message);
     }
 
     [Fact]
