@@ -1,7 +1,6 @@
 using System.Buffers.Binary;
 using System.IO.Hashing;
 using FederatedTwin.Protocol.Crypto;
-using FederatedTwin.Protocol.Crypto.Ring;
 using FederatedTwin.Protocol.Crypto.Rlwe;
 using FederatedTwin.Protocol.Crypto.Serialization;
 
