@@ -13,6 +13,10 @@ namespace FederatedTwin.Protocol.Crypto;
 /// <item>each party <see cref="Encrypt"/>s its update; the coordinator folds them with <see cref="NewSum"/>;</item>
 /// <item>each party returns <see cref="GenerateDecryptionShare"/> for the sum; <see cref="CombineDecryptionShares"/> yields the plaintext sum, and only when every party's share is present.</item>
 /// </list>
+/// Bytes that are not a well-formed object of the expected kind — wrong counts for the kind, a
+/// truncated body, a bad checksum — are refused with <c>CryptoFormatException</c> only, whichever
+/// method reads them; <see cref="ArgumentException"/> is kept for the caller's own arguments (an
+/// empty share list, a seed of the wrong length, a value count out of range).
 /// </summary>
 public interface IAdditiveThresholdScheme
 {
@@ -28,7 +32,12 @@ public interface IAdditiveThresholdScheme
     /// <summary>The largest number of parties the noise budget and the codec headroom are sized for.</summary>
     int MaxParties { get; }
 
-    /// <summary>The most values one decryption share may cover: the smudging bound per collective key (docs/crypto.md §7).</summary>
+    /// <summary>
+    /// The most values one decryption may cover: one collective key's decryption shares must not
+    /// reveal more than 2^-40 (statistical distance) about the key shares (docs/crypto.md §7), and a
+    /// node issues one share per attempt, under the attempt's own key. Services bound a request's
+    /// value count by it; <see cref="GenerateDecryptionShare"/> refuses more.
+    /// </summary>
     int MaxValuesPerDecryption { get; }
 
     /// <summary>Length in bytes of a CRP seed.</summary>
@@ -45,12 +54,17 @@ public interface IAdditiveThresholdScheme
     /// <summary>The collective public key: the sum of the shares over the CRP expanded from the seed. Same inputs, same bytes.</summary>
     byte[] AggregatePublicKey(ReadOnlySpan<byte> crpSeed, IReadOnlyList<ReadOnlyMemory<byte>> publicKeyShares);
 
-    /// <summary>Encrypts signed 64-bit values (any count; split across ciphertexts as needed).</summary>
+    /// <summary>Encrypts 1 to <see cref="MaxValuesPerDecryption"/> signed 64-bit values, split across ⌈count/N⌉ ciphertexts.</summary>
     byte[] Encrypt(ReadOnlySpan<byte> collectivePublicKey, ReadOnlySpan<long> values);
 
-    /// <summary>A new, empty encrypted sum to which encrypted vectors of valueCount values are added.</summary>
+    /// <summary>
+    /// A new, empty encrypted sum to which encrypted vectors of valueCount values are added.
+    /// valueCount is the caller's own request's count, 1 to <see cref="MaxValuesPerDecryption"/>
+    /// (<see cref="ArgumentOutOfRangeException"/> otherwise), never a count read from a peer's bytes.
+    /// </summary>
     IEncryptedSum NewSum(int valueCount);
 
+    /// <summary>This party's decryption share of an encrypted sum; refuses (<c>TooManyValues</c>) a sum of more than <see cref="MaxValuesPerDecryption"/> values.</summary>
     byte[] GenerateDecryptionShare(ThresholdSecret secret, ReadOnlySpan<byte> encryptedSum);
 
     /// <summary>The decrypted sum, modulo 2^64 read as signed: exact when every party's share is given and no sum wrapped.</summary>

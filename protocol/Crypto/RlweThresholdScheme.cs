@@ -28,11 +28,12 @@ public sealed class RlweThresholdScheme : IAdditiveThresholdScheme
 
     public int MaxParties => Parameters.MaxParties;
 
-    public int MaxValuesPerDecryption => Parameters.MaxCiphertextsPerKey * Parameters.N;
+    public int MaxValuesPerDecryption => Parameters.MaxValuesPerDecryption;
 
     public int CrpSeedLength => CommonReferencePolynomial.SeedLength;
 
-    public int CiphertextCount(int valueCount) => (valueCount + Parameters.N - 1) / Parameters.N;
+    /// <summary>⌈valueCount/N⌉: how many ciphertexts a vector of valueCount values (1 to <see cref="MaxValuesPerDecryption"/>) takes.</summary>
+    public int CiphertextCount(int valueCount) => (CheckValueCount(valueCount) + Parameters.N - 1) / Parameters.N;
 
     public byte[] NewCrpSeed() => CommonReferencePolynomial.NewSeed();
 
@@ -40,13 +41,8 @@ public sealed class RlweThresholdScheme : IAdditiveThresholdScheme
 
     public ThresholdSecret ImportSecret(ReadOnlySpan<byte> exported)
     {
-        var reader = CryptoFormat.Open(exported, Parameters, CryptoObjectKind.SecretKey);
-        var packed = reader.Extra;
-        if (packed.Length != Parameters.N / 4)
-        {
-            throw new CryptoFormatException(CryptoFormatError.LengthMismatch, "A secret key holds N/4 bytes of 2-bit coefficients.");
-        }
-
+        // The layout guarantees exactly N/4 bytes of 2-bit coefficients and no polynomial.
+        var packed = CryptoFormat.Open(exported, Parameters, CryptoObjectKind.SecretKey).Extra;
         var coefficients = new sbyte[Parameters.N];
         for (var j = 0; j < coefficients.Length; j++)
         {
@@ -79,6 +75,11 @@ public sealed class RlweThresholdScheme : IAdditiveThresholdScheme
             throw new ArgumentException("A collective key needs at least one share.", nameof(publicKeyShares));
         }
 
+        if (publicKeyShares.Count > MaxParties)
+        {
+            throw new ArgumentException($"The noise and smudging budgets are sized for at most {MaxParties} key shares, not {publicKeyShares.Count}.", nameof(publicKeyShares));
+        }
+
         if (crpSeed.Length != CrpSeedLength)
         {
             throw new ArgumentException($"A CRP seed is {CrpSeedLength} bytes.", nameof(crpSeed));
@@ -89,6 +90,7 @@ public sealed class RlweThresholdScheme : IAdditiveThresholdScheme
         var share = protocol.AllocateShare();
         foreach (var bytes in publicKeyShares)
         {
+            // The layout guarantees exactly one polynomial.
             CryptoFormat.Open(bytes.Span, Parameters, CryptoObjectKind.PublicKeyShare).ReadPoly(0, share.Value);
             protocol.AggregateShares(aggregate, share, aggregate);
         }
@@ -100,24 +102,24 @@ public sealed class RlweThresholdScheme : IAdditiveThresholdScheme
     /// <summary>Parses a collective key, re-expanding a from its seed.</summary>
     public PublicKey ReadPublicKey(ReadOnlySpan<byte> collectivePublicKey)
     {
+        // The layout guarantees one polynomial and a seed of exactly CrpSeedLength bytes.
         var reader = CryptoFormat.Open(collectivePublicKey, Parameters, CryptoObjectKind.CollectivePublicKey);
-        if (reader.Extra.Length != CrpSeedLength || reader.PolyCount != 1)
-        {
-            throw new CryptoFormatException(CryptoFormatError.LengthMismatch, "A collective public key holds one polynomial and a CRP seed.");
-        }
-
         var crp = CommonReferencePolynomial.Expand(Parameters, reader.Extra);
         return new PublicKey(Parameters, reader.ReadPoly(0), crp.Value);
     }
 
-    public byte[] Encrypt(ReadOnlySpan<byte> collectivePublicKey, ReadOnlySpan<long> values) =>
-        WriteVector(values.Length, EncryptToCiphertexts(ReadPublicKey(collectivePublicKey), values));
+    public byte[] Encrypt(ReadOnlySpan<byte> collectivePublicKey, ReadOnlySpan<long> values)
+    {
+        CheckValueCount(values.Length, nameof(values));
+        return WriteVector(values.Length, EncryptToCiphertexts(ReadPublicKey(collectivePublicKey), values));
+    }
 
+    /// <summary>Encrypts any number of values into ⌈values/N⌉ ciphertexts (at least one); the benchmark times 1,000,000 values this way.</summary>
     public IReadOnlyList<Ciphertext> EncryptToCiphertexts(PublicKey key, ReadOnlySpan<long> values)
     {
         var encryptor = new Encryptor(key);
         var n = Parameters.N;
-        var count = Math.Max(1, CiphertextCount(values.Length));
+        var count = Math.Max(1, (values.Length + n - 1) / n);
         var output = new Ciphertext[count];
         var plaintext = new ulong[n];
         for (var k = 0; k < count; k++)
@@ -152,24 +154,16 @@ public sealed class RlweThresholdScheme : IAdditiveThresholdScheme
 
     public Ciphertext ReadCiphertext(ReadOnlySpan<byte> bytes)
     {
+        // The layout guarantees exactly two polynomials.
         var reader = CryptoFormat.Open(bytes, Parameters, CryptoObjectKind.Ciphertext);
-        if (reader.PolyCount != 2)
-        {
-            throw new CryptoFormatException(CryptoFormatError.LengthMismatch, "A ciphertext holds two polynomials.");
-        }
-
         return new Ciphertext(Parameters, reader.ReadPoly(0), reader.ReadPoly(1));
     }
 
     public (int ValueCount, Ciphertext[] Ciphertexts) ReadVector(ReadOnlySpan<byte> bytes)
     {
+        // The layout guarantees 1 ≤ v ≤ MaxValuesPerDecryption and exactly 2·⌈v/N⌉ polynomials.
         var reader = CryptoFormat.Open(bytes, Parameters, CryptoObjectKind.EncryptedVector);
-        var expected = Math.Max(1, CiphertextCount(reader.ValueCount));
-        if (reader.PolyCount != 2 * expected)
-        {
-            throw new CryptoFormatException(CryptoFormatError.LengthMismatch, $"An encrypted vector of {reader.ValueCount} values holds {2 * expected} polynomials, not {reader.PolyCount}.");
-        }
-
+        var expected = reader.PolyCount / 2;
         var cts = new Ciphertext[expected];
         for (var k = 0; k < expected; k++)
         {
@@ -179,13 +173,22 @@ public sealed class RlweThresholdScheme : IAdditiveThresholdScheme
         return (reader.ValueCount, cts);
     }
 
-    public IEncryptedSum NewSum(int valueCount) => new EncryptedSum(this, valueCount);
+    public IEncryptedSum NewSum(int valueCount) => new EncryptedSum(this, CheckValueCount(valueCount, nameof(valueCount)));
 
     public byte[] GenerateDecryptionShare(ThresholdSecret secret, ReadOnlySpan<byte> encryptedSum)
     {
-        var (valueCount, cts) = ReadVector(encryptedSum);
-        var protocol = new ThresholdDecryptionProtocol(Parameters);
         var key = SecretKeyOf(secret);
+        var (valueCount, cts) = ReadVector(encryptedSum);
+
+        // The per-key smudging budget (docs/crypto.md §7): this share is the only one this key will
+        // issue, and it must not cover more ciphertexts than the budget allows. The wire format's
+        // bound on a vector's value count enforces the same; this check holds even if that one moves.
+        if (cts.Length > Parameters.MaxCiphertextsPerKey)
+        {
+            throw new CryptoFormatException(CryptoFormatError.TooManyValues, $"A decryption share may cover at most {Parameters.MaxCiphertextsPerKey} ciphertexts ({Parameters.MaxValuesPerDecryption} values) per collective key; this sum holds {cts.Length} ({valueCount} values).");
+        }
+
+        var protocol = new ThresholdDecryptionProtocol(Parameters);
         var polys = new Ring.RnsPoly[cts.Length];
         for (var k = 0; k < cts.Length; k++)
         {
@@ -215,8 +218,9 @@ public sealed class RlweThresholdScheme : IAdditiveThresholdScheme
         var scratch = protocol.AllocateShare();
         foreach (var bytes in decryptionShares)
         {
+            // Same value count, so by the layout the same number of polynomials as the sum's ciphertexts.
             var reader = CryptoFormat.Open(bytes.Span, Parameters, CryptoObjectKind.DecryptionShare);
-            if (reader.ValueCount != valueCount || reader.PolyCount != cts.Length)
+            if (reader.ValueCount != valueCount)
             {
                 throw new CryptoFormatException(CryptoFormatError.LengthMismatch, $"A decryption share for {reader.ValueCount} values does not match a sum of {valueCount} values.");
             }
@@ -241,6 +245,20 @@ public sealed class RlweThresholdScheme : IAdditiveThresholdScheme
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// A caller's value count must lie in 1..<see cref="MaxValuesPerDecryption"/>: a vector of no
+    /// values has no layout, and one of more could never be decrypted under one key (docs/crypto.md §7).
+    /// </summary>
+    private int CheckValueCount(int valueCount, string name = "valueCount")
+    {
+        if (valueCount < 1 || valueCount > MaxValuesPerDecryption)
+        {
+            throw new ArgumentOutOfRangeException(name, valueCount, $"A vector holds 1 to {MaxValuesPerDecryption} values (the most one collective key may decrypt).");
+        }
+
+        return valueCount;
     }
 
     internal SecretKey SecretKeyOf(ThresholdSecret secret) =>
@@ -274,7 +292,7 @@ public sealed class RlweThresholdScheme : IAdditiveThresholdScheme
         {
             _scheme = scheme;
             ValueCount = valueCount;
-            _accumulator = new Ciphertext[Math.Max(1, scheme.CiphertextCount(valueCount))];
+            _accumulator = new Ciphertext[scheme.CiphertextCount(valueCount)];
             for (var k = 0; k < _accumulator.Length; k++)
             {
                 _accumulator[k] = new Ciphertext(scheme.Parameters);
@@ -287,8 +305,9 @@ public sealed class RlweThresholdScheme : IAdditiveThresholdScheme
 
         public void Add(ReadOnlySpan<byte> encryptedVector)
         {
+            // Same value count, so by the layout exactly two polynomials per accumulator ciphertext.
             var reader = CryptoFormat.Open(encryptedVector, _scheme.Parameters, CryptoObjectKind.EncryptedVector);
-            if (reader.ValueCount != ValueCount || reader.PolyCount != 2 * _accumulator.Length)
+            if (reader.ValueCount != ValueCount)
             {
                 throw new CryptoFormatException(CryptoFormatError.LengthMismatch, $"An encrypted vector of {reader.ValueCount} values cannot be added to a sum of {ValueCount} values.");
             }

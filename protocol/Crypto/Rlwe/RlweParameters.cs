@@ -16,7 +16,7 @@ public sealed class RlweParameters
     public static readonly IReadOnlyList<ulong> DefaultPrimes = [1152921504606830593UL, 1152921504606748673UL, 1152921504606683137UL];
 
     private static readonly Lazy<RlweParameters> DefaultSet = new(() => new RlweParameters(
-        ParameterSetId.Default, "FT-RLWE-N8192-Q180-T64", 8192, DefaultPrimes, sigma: 3.2, gaussianCutInSigmas: 6, smudgingBits: 90, maxParties: 1000));
+        ParameterSetId.Default, "FT-RLWE-N8192-Q180-T64", 8192, DefaultPrimes, sigma: 3.2, gaussianCutInSigmas: 6, smudgingBits: 96, maxParties: 1000));
 
     public RlweParameters(
         ParameterSetId id,
@@ -83,9 +83,29 @@ public sealed class RlweParameters
         ScaleFractionHigh = fractionHigh;
         ScaleFractionLow = fractionLow;
         LogQ = BigInteger.Log(q, 2);
+
+        // The worst cases of docs/crypto.md §6 and §7, checked here so a set that misses either cannot start.
+        ErrorBound = (int)Math.Floor(sigma * gaussianCutInSigmas);
+        if (!NoiseBudget.DecryptionIsExact(q, PlaintextBits, n, ErrorBound, maxParties, MaxSummedCiphertexts, smudgingBits))
+        {
+            throw new ArgumentOutOfRangeException(nameof(smudgingBits), $"{maxParties} shares smudged in ±2^{smudgingBits} plus the noise of {maxParties} ciphertexts can exceed Q/(2t): decryption would not be exact.");
+        }
+
+        MaxCiphertextsPerKey = NoiseBudget.MaxCiphertextsPerKey(n, ErrorBound, maxParties, MaxSummedCiphertexts, smudgingBits);
+        if (MaxCiphertextsPerKey == 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(smudgingBits), $"Smudging in ±2^{smudgingBits} cannot hide one ciphertext's noise at {maxParties} parties to within 2^-{NoiseBudget.DistanceBitsPerKey}.");
+        }
+
+        Log2DistancePerCiphertext = NoiseBudget.Log2DistancePerCiphertext(n, ErrorBound, maxParties, MaxSummedCiphertexts, smudgingBits);
     }
 
-    /// <summary>N = 8192, Q = q1·q2·q3 (≈ 2^180), t = 2^64, σ = 3.2 cut at 6σ, smudging ±2^90, up to 1,000 parties.</summary>
+    /// <summary>
+    /// N = 8192, Q = q1·q2·q3 (≈ 2^180), t = 2^64, σ = 3.2 cut at 6σ, smudging ±2^96, up to 1,000 parties.
+    /// Smudging at 2^96 rather than 2^90: one decrypted ciphertext then costs at most 2^-45.8 in
+    /// statistical distance at 1,000 parties (2^-39.8 at 2^90), while 1,000 shares still add up to
+    /// 2^106 of noise, 9 bits under Q/(2t) = 2^115 (docs/crypto.md §6, §7).
+    /// </summary>
     public static RlweParameters Default => DefaultSet.Value;
 
     public ParameterSetId Id { get; }
@@ -103,11 +123,32 @@ public sealed class RlweParameters
     /// <summary>Decryption shares carry uniform noise in [−2^b, 2^b).</summary>
     public int SmudgingBits { get; }
 
-    /// <summary>The most ciphertexts one collective key may be decrypted for (smudging accounting, docs/crypto.md §7).</summary>
-    public int MaxCiphertextsPerKey { get; } = 32;
-
     /// <summary>The largest number of parties whose sums the noise budget and the codec's headroom are sized for.</summary>
     public int MaxParties { get; }
+
+    /// <summary>
+    /// K, the most fresh ciphertexts a decrypted sum adds up: one submission per participant, so
+    /// <see cref="MaxParties"/> (the codec's headroom makes the same assumption).
+    /// </summary>
+    public int MaxSummedCiphertexts => MaxParties;
+
+    /// <summary>B = ⌊σ·cut⌋, the largest magnitude of a Gaussian error coefficient (19 by default).</summary>
+    public int ErrorBound { get; }
+
+    /// <summary>
+    /// The most ciphertexts one collective key may decrypt: the largest power of two c with
+    /// c·δ ≤ 2^-40, δ the worst-case statistical distance one decrypted ciphertext costs at
+    /// <see cref="MaxParties"/> parties and <see cref="MaxSummedCiphertexts"/> summed ciphertexts
+    /// (<see cref="NoiseBudget"/>; 32 by default, δ = 2^-45.8). A node issues one decryption share per
+    /// attempt and every attempt has its own key, so this bounds what a key's shares ever reveal.
+    /// </summary>
+    public int MaxCiphertextsPerKey { get; }
+
+    /// <summary><see cref="MaxCiphertextsPerKey"/> × N: the most values one decryption may cover (262,144 by default).</summary>
+    public int MaxValuesPerDecryption => MaxCiphertextsPerKey * N;
+
+    /// <summary>log2 δ, the worst-case statistical distance one decrypted ciphertext costs (−45.82 by default).</summary>
+    public double Log2DistancePerCiphertext { get; }
 
     public BigInteger Q { get; }
 

@@ -28,6 +28,9 @@ public enum CryptoFormatError
     ResidueOutOfRange,
     LengthMismatch,
     InvalidValue,
+
+    /// <summary>More values than one collective key may decrypt (<see cref="RlweParameters.MaxValuesPerDecryption"/>; docs/crypto.md §7).</summary>
+    TooManyValues,
 }
 
 /// <summary>Bytes that are not a well-formed object of the expected kind under the expected parameter set.</summary>
@@ -71,6 +74,8 @@ public sealed class CryptoFormatException : FormatException
 /// </code>
 /// Packing residues in 60 bits rather than 64 makes a ciphertext 45 bytes per value. The checksum
 /// catches accidental corruption; authenticity comes from the message signatures around it.
+/// Readers accept only the exact counts of <see cref="CryptoObjectLayout"/> for the kind; writers
+/// are this library's own code and are trusted to produce them.
 /// </summary>
 public static class CryptoFormat
 {
@@ -135,7 +140,11 @@ public static class CryptoFormat
 
         public ReadOnlySpan<byte> Extra => _bytes.Slice(HeaderLength, ExtraLength);
 
-        /// <summary>Unpacks polynomial k into output, refusing any residue that is not reduced.</summary>
+        /// <summary>
+        /// Unpacks polynomial k into output, refusing any residue that is not reduced. k comes from
+        /// the caller's own loop over <see cref="PolyCount"/>, never from the bytes, so an index out
+        /// of range is a bug in the caller, not malformed input.
+        /// </summary>
         public void ReadPoly(int k, RnsPoly output)
         {
             if ((uint)k >= (uint)PolyCount)
@@ -160,7 +169,12 @@ public static class CryptoFormat
         }
     }
 
-    /// <summary>Checks magic, version, parameter set, kind, length and checksum, in that order, and returns a reader.</summary>
+    /// <summary>
+    /// Checks magic, version, parameter set, kind, the kind's exact counts (<see cref="CryptoObjectLayout"/>),
+    /// length and checksum, in that order, and returns a reader. Every refusal is a
+    /// <see cref="CryptoFormatException"/>; the counts are checked from the header alone, before
+    /// anything is hashed or allocated from them.
+    /// </summary>
     public static Reader Open(ReadOnlySpan<byte> bytes, RlweParameters parameters, CryptoObjectKind expected)
     {
         if (bytes.Length < HeaderLength + TrailerLength)
@@ -192,6 +206,17 @@ public static class CryptoFormat
         var valueCount = BinaryPrimitives.ReadUInt32LittleEndian(bytes[5..]);
         var polyCount = BinaryPrimitives.ReadUInt32LittleEndian(bytes[9..]);
         var extraLength = BinaryPrimitives.ReadUInt16LittleEndian(bytes[13..]);
+        var layout = CryptoObjectLayout.For(parameters, expected, valueCount);
+        if (polyCount != layout.PolyCount)
+        {
+            throw new CryptoFormatException(CryptoFormatError.LengthMismatch, $"A {expected} declaring {valueCount} values holds exactly {layout.PolyCount} polynomials; this one declares {polyCount}.");
+        }
+
+        if (extraLength != layout.ExtraLength)
+        {
+            throw new CryptoFormatException(CryptoFormatError.LengthMismatch, $"A {expected} carries exactly {layout.ExtraLength} extra bytes; this one declares {extraLength}.");
+        }
+
         var expectedLength = (long)HeaderLength + extraLength + (polyCount * (long)PolyBytes(parameters)) + TrailerLength;
         if (expectedLength != bytes.Length)
         {
@@ -206,12 +231,8 @@ public static class CryptoFormat
             throw new CryptoFormatException(CryptoFormatError.ChecksumMismatch, $"The {expected}'s checksum does not match its content: the bytes were corrupted.");
         }
 
-        if (valueCount > int.MaxValue || polyCount > int.MaxValue)
-        {
-            throw new CryptoFormatException(CryptoFormatError.InvalidValue, "Counts out of range.");
-        }
-
-        return new Reader(bytes, parameters, (int)valueCount, (int)polyCount, extraLength);
+        // Both counts are now bounded by the layout (at most MaxValuesPerDecryption ≤ 2^30 values).
+        return new Reader(bytes, parameters, (int)valueCount, layout.PolyCount, extraLength);
     }
 
     /// <summary>Two 60-bit residues per 15 bytes, little-endian.</summary>

@@ -12,8 +12,8 @@ public sealed class DecryptionShare(RnsPoly value)
 /// <summary>
 /// Collective decryption, the key-switch to the zero key of Mouchet et al., PETS 2021, Protocol 3
 /// (CKS), after Lattigo's multiparty/keyswitch_sk. Each party floods its share with noise uniform in
-/// [−2^b, 2^b) (b = 90 by default) so the share reveals nothing useful about s_i beyond the
-/// plaintext (the smudging lemma; docs/crypto.md §5). The combined value c0 + Σ d_i = Δ·m + e'
+/// [−2^b, 2^b) (b = 96 by default) so the share reveals nothing useful about s_i beyond the
+/// plaintext (the smudging lemma; docs/crypto.md §5, §7). The combined value c0 + Σ d_i = Δ·m + e'
 /// decodes to m only when every party's share is present: a missing share leaves −c1·s_j in it,
 /// which is uniform noise.
 /// Phases in order: <see cref="GenShare"/>, <see cref="AggregateShares"/>, <see cref="Decrypt"/>.

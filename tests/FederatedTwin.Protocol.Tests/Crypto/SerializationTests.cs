@@ -111,7 +111,9 @@ public class SerializationTests
     [InlineData(2, CryptoFormatError.UnsupportedVersion)]
     [InlineData(3, CryptoFormatError.ParameterSetMismatch)]
     [InlineData(4, CryptoFormatError.WrongKind)]
-    [InlineData(9, CryptoFormatError.Truncated)]
+    [InlineData(5, CryptoFormatError.ChecksumMismatch)] // 18 values: still one ciphertext, so only the checksum catches it
+    [InlineData(9, CryptoFormatError.LengthMismatch)] // 19 polynomials where 3 values take exactly 2
+    [InlineData(13, CryptoFormatError.LengthMismatch)] // 17 extra bytes where a vector carries none
     public void A_damaged_header_is_refused_with_the_documented_error(int offset, CryptoFormatError expected)
     {
         var vector = Scheme.Encrypt(OneParty().Key, [1, 2, 3]);

@@ -27,14 +27,14 @@ internal static class TestParameters
         return [.. primes];
     }
 
-    /// <summary>A parameter set of degree n with three 60-bit primes and a parameter-set id other than the default's.</summary>
+    /// <summary>A parameter set of degree n with three 60-bit primes, the default's smudging and party count, and a parameter-set id other than the default's.</summary>
     public static RlweParameters SmallRing(int n)
     {
         lock (Gate)
         {
             if (!Small.TryGetValue(n, out var p))
             {
-                p = new RlweParameters(new ParameterSetId((byte)(0x40 + System.Numerics.BitOperations.Log2((uint)n))), $"test-N{n}", n, NttPrimes(n, 3), 3.2, 6, 90, 1000);
+                p = new RlweParameters(new ParameterSetId((byte)(0x40 + System.Numerics.BitOperations.Log2((uint)n))), $"test-N{n}", n, NttPrimes(n, 3), 3.2, 6, RlweParameters.Default.SmudgingBits, 1000);
                 Small[n] = p;
             }
 
