@@ -5,7 +5,8 @@ namespace FederatedTwin.Federation.Tests;
 
 /// <summary>
 /// What the deployment walkthrough (docs/operations.md, "Deploy a federation, step by step") showed missing or unfriendly in
-/// the commands it runs, each as its own `ftwin` process: the coordinator's key made before the service first starts.
+/// the commands it runs, each as its own `ftwin` process: the coordinator's key made before the service first starts, and waiting
+/// for a study from a script.
 /// </summary>
 public sealed class DeploymentCommandTests
 {
@@ -21,5 +22,42 @@ public sealed class DeploymentCommandTests
         Assert.Equal(first.Stdout, again.Stdout);
         var created = Assert.Single(AuditSource.Open(AuditService.Coordinator, dir).Entries, e => e.Action == AuditActions.IdentityKeyCreated);
         Assert.Contains(first.Stdout.Trim(), created.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Study_wait_exits_1_with_the_reason_when_the_study_fails()
+    {
+        await using var coordinator = await InProcessCoordinator.Start("wait-failed");
+        var create = await Task.Run(() => TestFederation.Ftwin("study", "create", StudyFile(coordinator.DataDir, TestFederation.StudyYaml("no-quorum", deadline: 1)), "--coordinator", coordinator.Url.ToString(), "--data-dir", coordinator.DataDir));
+        Assert.True(create.ExitCode == 0, create.Stderr);
+
+        // Its one enrolled node is not running: nobody accepts, and the offer runs out after a second.
+        var wait = await Task.Run(() => TestFederation.Ftwin("study", "wait", "no-quorum", "--coordinator", coordinator.Url.ToString(), "--data-dir", coordinator.DataDir, "--timeout", "60"));
+
+        Assert.True(wait.ExitCode == 1, $"exit code {wait.ExitCode}: {wait.Stdout}{wait.Stderr}");
+        Assert.Contains("no-quorum  failed", wait.Stdout, StringComparison.Ordinal);
+        Assert.Contains("accepted", wait.Stdout, StringComparison.Ordinal); // the failure reason names how many nodes accepted
+    }
+
+    [Fact]
+    public async Task Study_wait_exits_1_at_its_timeout_while_the_study_has_not_ended()
+    {
+        await using var coordinator = await InProcessCoordinator.Start("wait-timeout");
+        var create = await Task.Run(() => TestFederation.Ftwin("study", "create", StudyFile(coordinator.DataDir, TestFederation.StudyYaml("slow", deadline: 3600)), "--coordinator", coordinator.Url.ToString(), "--data-dir", coordinator.DataDir));
+        Assert.True(create.ExitCode == 0, create.Stderr);
+
+        var wait = await Task.Run(() => TestFederation.Ftwin("study", "wait", "slow", "--coordinator", coordinator.Url.ToString(), "--data-dir", coordinator.DataDir, "--timeout", "2", "--json"));
+
+        Assert.True(wait.ExitCode == 1, $"exit code {wait.ExitCode}: {wait.Stdout}{wait.Stderr}");
+        Assert.Equal("offered", System.Text.Json.Nodes.JsonNode.Parse(wait.Stdout)!["state"]!.ToString()); // standard output is the study alone
+        Assert.Contains("slow: offered", wait.Stderr, StringComparison.Ordinal);
+        Assert.Contains("had not ended after 2 s", wait.Stderr, StringComparison.Ordinal);
+    }
+
+    private static string StudyFile(string dir, string yaml)
+    {
+        var path = Path.Combine(Path.GetDirectoryName(dir)!, "study.yaml");
+        File.WriteAllText(path, yaml);
+        return path;
     }
 }
