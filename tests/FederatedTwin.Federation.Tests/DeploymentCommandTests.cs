@@ -5,8 +5,8 @@ namespace FederatedTwin.Federation.Tests;
 
 /// <summary>
 /// What the deployment walkthrough (docs/operations.md, "Deploy a federation, step by step") showed missing or unfriendly in
-/// the commands it runs, each as its own `ftwin` process: the coordinator's key made before the service first starts, and waiting
-/// for a study from a script.
+/// the commands it runs, each as its own `ftwin` process: the coordinator's key made before the service first starts, waiting
+/// for a study from a script, and a roster's digest that an officer compares.
 /// </summary>
 public sealed class DeploymentCommandTests
 {
@@ -52,6 +52,26 @@ public sealed class DeploymentCommandTests
         Assert.Equal("offered", System.Text.Json.Nodes.JsonNode.Parse(wait.Stdout)!["state"]!.ToString()); // standard output is the study alone
         Assert.Contains("slow: offered", wait.Stderr, StringComparison.Ordinal);
         Assert.Contains("had not ended after 2 s", wait.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Roster_show_prints_the_whole_digest_on_one_line_when_its_output_is_not_a_terminal()
+    {
+        var root = TestFederation.TempDir("roster-show");
+        var roster = Path.Combine(root, "roster.json");
+        var keys = Enumerable.Range(0, 2).Select(_ =>
+        {
+            using var identity = Protocol.Federation.Ed25519Identity.Generate();
+            return identity.PublicKey;
+        }).ToList();
+        var create = TestFederation.Ftwin("roster", "create", "--federation", "a-federation-id-long-enough-to-wrap-at-eighty-columns", "--version", "1", "--member", $"hospital-a={keys[0]}", "--member", $"hospital-b={keys[1]}", "--out", roster);
+        Assert.True(create.ExitCode == 0, create.Stderr);
+        var sha = create.Stdout.Split("SHA-256 ")[1].Split(';')[0];
+
+        var show = TestFederation.Ftwin("roster", "show", roster);
+
+        Assert.True(show.ExitCode == 0, show.Stderr);
+        Assert.Contains($"a-federation-id-long-enough-to-wrap-at-eighty-columns version 1, SHA-256 {sha}\n", show.Stdout, StringComparison.Ordinal);
     }
 
     private static string StudyFile(string dir, string yaml)
