@@ -35,15 +35,9 @@ internal static class CoordinatorCommands
         {
             var dir = parse.GetValue(dataDir)!.FullName;
             var store = new CoordinatorStore(dir);
-            using var keys = CoordinatorKeys.LoadOrCreate(dir);
-            var audit = new CoordinatorAuditTrail(store, keys);
-            if (keys.IdentityCreated)
-            {
-                audit.Append(CoordinatorAuditRecords.IdentityKeyCreated(keys.Identity.PublicKey), DateTimeOffset.UtcNow);
-            }
-
+            using var keys = LoadKeys(dir, store);
             using var metrics = new CoordinatorMetrics();
-            var gateway = new NodeGateway(store, RlweThresholdScheme.Default, metrics, audit, new CoordinatorSignals());
+            var gateway = new NodeGateway(store, RlweThresholdScheme.Default, metrics, new CoordinatorAuditTrail(store, keys), new CoordinatorSignals());
             Console.WriteLine(gateway.CreateEnrollmentToken(DateTimeOffset.UtcNow, TimeSpan.FromDays(7)));
             return 0;
         });
@@ -61,7 +55,7 @@ internal static class CoordinatorCommands
             var dir = parse.GetValue(dataDir)!.FullName;
             var password = parse.GetValue(passwordStdin) || Console.IsInputRedirected ? Console.ReadLine() ?? string.Empty : PromptPassword();
             var store = new CoordinatorStore(dir);
-            using var keys = CoordinatorKeys.LoadOrCreate(dir);
+            using var keys = LoadKeys(dir, store);
             var users = new DashboardUsers(store, new CoordinatorAuditTrail(store, keys));
             try
             {
@@ -82,7 +76,7 @@ internal static class CoordinatorCommands
         {
             var dir = parse.GetValue(dataDir)!.FullName;
             var store = new CoordinatorStore(dir);
-            using var keys = CoordinatorKeys.LoadOrCreate(dir);
+            using var keys = LoadKeys(dir, store);
             foreach (var u in new DashboardUsers(store, new CoordinatorAuditTrail(store, keys)).List())
             {
                 Console.WriteLine($"{u.Name}\t{u.Role}");
@@ -100,7 +94,7 @@ internal static class CoordinatorCommands
         {
             var dir = parse.GetValue(dataDir)!.FullName;
             var store = new CoordinatorStore(dir);
-            using var keys = CoordinatorKeys.LoadOrCreate(dir);
+            using var keys = LoadKeys(dir, store);
             using var metrics = new CoordinatorMetrics();
             var gateway = new NodeGateway(store, RlweThresholdScheme.Default, metrics, new CoordinatorAuditTrail(store, keys), new CoordinatorSignals());
             try
@@ -118,16 +112,33 @@ internal static class CoordinatorCommands
         roster.Subcommands.Add(publish);
         command.Subcommands.Add(roster);
 
-        var key = new Command("key", "Print the coordinator's Ed25519 public key, to pin in nodes' site policies.") { dataDir };
+        var key = new Command("key", "Print the coordinator's Ed25519 public key, to pin in nodes' site policies (creates the data directory and its key if they do not exist).") { dataDir };
         key.SetAction(parse =>
         {
-            using var keys = CoordinatorKeys.LoadOrCreate(parse.GetValue(dataDir)!.FullName);
+            var dir = parse.GetValue(dataDir)!.FullName;
+            using var keys = LoadKeys(dir, new CoordinatorStore(dir));
             Console.WriteLine(keys.Identity.PublicKey);
             return 0;
         });
         command.Subcommands.Add(key);
         CoordinatorNodeCommands.AddTo(command, dataDir);
         return command;
+    }
+
+    /// <summary>
+    /// The coordinator's keys for a command on its host. Whichever command first meets a new data directory creates the identity
+    /// (in a deployment usually `ftwin coordinator key`, to hand the key to the hospitals before the service first starts), and the
+    /// audit trail records that creation as the service does when it creates the key itself: no identity key without its entry.
+    /// </summary>
+    internal static CoordinatorKeys LoadKeys(string dataDir, CoordinatorStore store)
+    {
+        var keys = CoordinatorKeys.LoadOrCreate(dataDir);
+        if (keys.IdentityCreated)
+        {
+            new CoordinatorAuditTrail(store, keys).Append(CoordinatorAuditRecords.IdentityKeyCreated(keys.Identity.PublicKey), DateTimeOffset.UtcNow);
+        }
+
+        return keys;
     }
 
     /// <summary>Reads a password from the terminal without echoing it, twice.</summary>

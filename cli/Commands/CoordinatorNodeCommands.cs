@@ -4,7 +4,6 @@ using System.Text.Json.Nodes;
 using FederatedTwin.Coordinator;
 using FederatedTwin.Coordinator.Audit;
 using FederatedTwin.Coordinator.Orchestration;
-using FederatedTwin.Coordinator.Security;
 using FederatedTwin.Coordinator.Storage;
 using FederatedTwin.Protocol.Crypto;
 using FederatedTwin.Protocol.Federation;
@@ -33,7 +32,7 @@ internal static class CoordinatorNodeCommands
                 return 2;
             }
 
-            using var keys = CoordinatorKeys.LoadOrCreate(parse.GetValue(dataDir)!.FullName);
+            using var keys = CoordinatorCommands.LoadKeys(parse.GetValue(dataDir)!.FullName, store);
             var nodeKeys = new NodeKeys(store, new CoordinatorAuditTrail(store, keys));
             var nodes = nodeKeys.List();
             if (parse.GetValue(json))
@@ -82,7 +81,7 @@ internal static class CoordinatorNodeCommands
                 return 2;
             }
 
-            using var keys = CoordinatorKeys.LoadOrCreate(dir);
+            using var keys = CoordinatorCommands.LoadKeys(dir, store);
             using var metrics = new CoordinatorMetrics();
             var gateway = new NodeGateway(store, RlweThresholdScheme.Default, metrics, new CoordinatorAuditTrail(store, keys), new CoordinatorSignals());
             var node = parse.GetValue(id)!;

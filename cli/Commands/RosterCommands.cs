@@ -156,7 +156,9 @@ internal static class RosterCommands
             return 0;
         }
 
-        AnsiConsole.MarkupLine($"[bold]{Markup.Escape(roster.Roster.Federation)}[/] version {roster.Roster.Version}, SHA-256 {roster.Roster.Sha256()}");
+        // Not Spectre markup: it wraps at the console's width (80 columns when the output is redirected) and would split the
+        // digest the officers compare before they approve, and which a script may look for.
+        Console.WriteLine($"{roster.Roster.Federation} version {roster.Roster.Version}, SHA-256 {roster.Roster.Sha256()}");
         var table = new Table().AddColumns("member", "node key", string.Empty);
         foreach (var m in roster.Roster.Members)
         {

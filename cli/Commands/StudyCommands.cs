@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using FederatedTwin.Coordinator.Orchestration;
 using FederatedTwin.Coordinator.Security;
 using FederatedTwin.Protocol.Federation;
 using Spectre.Console;
@@ -65,6 +66,11 @@ internal static class StudyCommands
         }));
         command.Subcommands.Add(show);
 
+        var timeout = new Option<int>("--timeout") { Description = "Seconds to wait at most.", DefaultValueFactory = _ => 600 };
+        var wait = new Command("wait", "Wait until a study ends, then show it. Exit code 0: it completed; 1: it failed or was cancelled, or had not ended within --timeout.") { id, coordinator, token, dataDir, timeout, json };
+        wait.SetAction(parse => Run(parse, coordinator, token, dataDir, client => Wait(client, parse.GetValue(id)!, TimeSpan.FromSeconds(parse.GetValue(timeout)), parse.GetValue(json))));
+        command.Subcommands.Add(wait);
+
         var cancel = new Command("cancel", "Cancel a study that has not ended.") { id, coordinator, token, dataDir };
         cancel.SetAction(parse => Run(parse, coordinator, token, dataDir, async client =>
         {
@@ -97,9 +103,89 @@ internal static class StudyCommands
         }
 
         AnsiConsole.Write(attempts);
+        PrintResult(study["result"]);
     }
 
-    internal static async Task<int> Run(ParseResult parse, Option<Uri> coordinator, Option<string?> token, Option<DirectoryInfo?> dataDir, Func<AdminClient, Task> action)
+    /// <summary>
+    /// A census's sums, one row per label; a model is only named (its coefficients are `ftwin model show`'s). Counts are printed as
+    /// the coordinator decrypted them: the nodes' policies (minimum cell size, DP noise) applied before anything left them.
+    /// </summary>
+    private static void PrintResult(JsonNode? result)
+    {
+        if (result?["labels"] is JsonArray labels && result["sums"] is JsonArray sums && labels.Count == sums.Count)
+        {
+            var table = new Table().AddColumns(Markup.Escape($"{result["vector"]}"), "sum");
+            table.Columns[1].RightAligned();
+            for (var i = 0; i < labels.Count; i++)
+            {
+                table.AddRow(Markup.Escape($"{labels[i]}"), $"{sums[i]}");
+            }
+
+            AnsiConsole.Write(table);
+        }
+        else if (result?["model"]?["id"] is { } model)
+        {
+            Console.WriteLine($"result: model {model} (`ftwin model show {model}`)");
+        }
+        else if (result is not null)
+        {
+            Console.WriteLine("result: see `ftwin study show --json`");
+        }
+    }
+
+    /// <summary>
+    /// Polls the study once a second until it has ended (completed, failed or cancelled), then prints it as `show` does: what a
+    /// person or a script runs after `study create` instead of a loop over `show`. Progress goes to standard error, so that
+    /// standard output stays the study alone (valid JSON with --json).
+    /// </summary>
+    private static async Task<int> Wait(AdminClient client, string id, TimeSpan timeout, bool json)
+    {
+        var deadline = DateTimeOffset.UtcNow + timeout;
+        string? seen = null;
+        while (true)
+        {
+            var study = (await client.Send(HttpMethod.Get, $"/v1/admin/studies/{Uri.EscapeDataString(id)}"))!;
+            var state = $"{study["state"]}";
+            var ended = state is RoundEngine.States.Completed or RoundEngine.States.Failed or RoundEngine.States.Cancelled;
+            var progress = $"{id}: {state}, round {study["round"]} attempt {study["attempt"]}{(study["attempts"]?.AsArray().LastOrDefault()?["phase"] is { } phase ? $", phase {phase}" : string.Empty)}";
+            if (progress != seen && !ended)
+            {
+                Console.Error.WriteLine(progress);
+                seen = progress;
+            }
+
+            if (ended || DateTimeOffset.UtcNow >= deadline)
+            {
+                if (json)
+                {
+                    Console.WriteLine(study.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+                }
+                else
+                {
+                    PrintStudy(study);
+                }
+
+                if (!ended)
+                {
+                    Console.Error.WriteLine($"error: study {id} had not ended after {timeout.TotalSeconds:F0} s (state {state})");
+                }
+
+                return state == RoundEngine.States.Completed ? 0 : 1;
+            }
+
+            await Task.Delay(TimeSpan.FromSeconds(1));
+        }
+    }
+
+    internal static Task<int> Run(ParseResult parse, Option<Uri> coordinator, Option<string?> token, Option<DirectoryInfo?> dataDir, Func<AdminClient, Task> action) =>
+        Run(parse, coordinator, token, dataDir, async client =>
+        {
+            await action(client);
+            return 0;
+        });
+
+    /// <summary>Runs an admin API action; its own exit code, or 2 when the coordinator could not be asked or refused.</summary>
+    internal static async Task<int> Run(ParseResult parse, Option<Uri> coordinator, Option<string?> token, Option<DirectoryInfo?> dataDir, Func<AdminClient, Task<int>> action)
     {
         var adminToken = parse.GetValue(token) ?? Environment.GetEnvironmentVariable("FTWIN_ADMIN_TOKEN")
             ?? (parse.GetValue(dataDir) is { } dir ? CoordinatorKeys.ReadAdminToken(dir.FullName) : null);
@@ -112,8 +198,7 @@ internal static class StudyCommands
         using var client = new AdminClient(parse.GetValue(coordinator)!, adminToken);
         try
         {
-            await action(client);
-            return 0;
+            return await action(client);
         }
         catch (Exception e) when (e is AdminRequestException or StudyFileException or HttpRequestException or IOException)
         {

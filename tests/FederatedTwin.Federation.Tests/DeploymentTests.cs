@@ -5,7 +5,7 @@ namespace FederatedTwin.Federation.Tests;
 /// <summary>docker-compose.yml is checked as data here (no Docker engine runs on the build machines).</summary>
 public sealed class DeploymentTests
 {
-    private static string RepositoryRoot()
+    internal static string RepositoryRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {
