@@ -36,7 +36,8 @@ public sealed partial class NodeGateway
             items.Add(new WorkItem(kind, s.Spec, (int)a.round, (int)a.attempt, a.Deadline, a.crp_seed, a.Request));
         }
 
-        return new WorkResponse(items, c.ExecuteScalar<int?>("SELECT MAX(version) FROM rosters"));
+        var roster = c.QuerySingleOrDefault<(long version, byte[] document)?>("SELECT version, document FROM rosters ORDER BY version DESC LIMIT 1");
+        return new WorkResponse(items, roster is { } r ? (int)r.version : null, roster is { } d ? SignedStatement.Digest(d.document) : null);
     });
 
     /// <summary>Accepts a commitment, opening or decryption share for the current attempt, after checking its node signature and binding.</summary>

@@ -26,15 +26,18 @@ public sealed partial class NodeGateway
 
         return store.Write((c, t) =>
         {
-            var latest = c.QuerySingleOrDefault<(long version, string federation)?>("SELECT version, federation FROM rosters ORDER BY version DESC LIMIT 1", transaction: t);
-            if (latest is { } l && (l.federation != roster.Roster.Federation || l.version >= roster.Roster.Version))
+            var sha = roster.Roster.Sha256();
+            var latest = c.QuerySingleOrDefault<(long version, string federation, string sha256)?>("SELECT version, federation, sha256 FROM rosters ORDER BY version DESC LIMIT 1", transaction: t);
+            var moreApprovals = latest is { } same && same.version == roster.Roster.Version && same.sha256 == sha;
+            if (latest is { } l && !moreApprovals && (l.federation != roster.Roster.Federation || l.version >= roster.Roster.Version))
             {
                 throw new ProtocolRefusalException(StatusCodes.Status409Conflict, "Roster not newer",
-                    $"The published roster is {l.federation} version {l.version}; a new one must be of the same federation with a higher version (got {roster.Roster.Federation} version {roster.Roster.Version}).");
+                    $"The published roster is {l.federation} version {l.version}; a new one must be of the same federation with a higher version, or the same roster with more approvals (got {roster.Roster.Federation} version {roster.Roster.Version}).");
             }
 
-            var sha = roster.Roster.Sha256();
-            c.Execute("INSERT INTO rosters(version, federation, sha256, document, published_at) VALUES (@v, @f, @sha, @doc, @now)",
+            // The same version again (the same members, more officers' approvals) replaces the relayed document: nodes whose officer
+            // approved only now can pin it.
+            c.Execute("INSERT OR REPLACE INTO rosters(version, federation, sha256, document, published_at) VALUES (@v, @f, @sha, @doc, @now)",
                 new { v = roster.Roster.Version, f = roster.Roster.Federation, sha, doc = roster.ToJson(), now = now.ToString("O") }, t);
             RoundEngine.Event(c, t, now, "roster_published", null, null, $"{roster.Roster.Federation} version {roster.Roster.Version}, {roster.Roster.Members.Count} members");
             audit.Append(c, t, CoordinatorAuditRecords.RosterPublished(roster.Roster.Federation, roster.Roster.Version, sha, roster.Roster.Members.Count, roster.Approvals.Count), now);

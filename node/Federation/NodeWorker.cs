@@ -29,7 +29,7 @@ public sealed partial class NodeWorker(
     ILogger<NodeWorker> logger) : BackgroundService
 {
     private readonly HashSet<string> _refused = new(StringComparer.Ordinal);
-    private int? _rosterRefusedVersion;
+    private string? _rosterRefused;
     private readonly StudyDecisions _decisions = new(node);
     private string? _lastRejection;
 
@@ -52,7 +52,7 @@ public sealed partial class NodeWorker(
                 status.LastContact = DateTimeOffset.UtcNow;
                 status.LastError = null;
                 _lastRejection = null;
-                await RefreshRoster(client, work.RosterVersion, stoppingToken);
+                await RefreshRoster(client, work.RosterVersion, work.RosterSha256, stoppingToken);
                 foreach (var item in work.Items)
                 {
                     await Handle(client, item, stoppingToken);
@@ -165,11 +165,12 @@ public sealed partial class NodeWorker(
     /// <summary>
     /// When the coordinator relays a roster version newer than the pinned one, fetch it and try to pin it: it is pinned only if this
     /// site's compliance officers approved it (<see cref="PinnedRoster"/>); a refusal is audited once per document and not retried
-    /// for the same version. The coordinator is only a courier here: it cannot make a node accept a member.
+    /// for the same document (the ACO may relay the same version again with more approvals). The coordinator is only a courier here:
+    /// it cannot make a node accept a member.
     /// </summary>
-    private async Task RefreshRoster(CoordinatorClient client, int? relayed, CancellationToken cancellationToken)
+    private async Task RefreshRoster(CoordinatorClient client, int? relayed, string? relayedSha256, CancellationToken cancellationToken)
     {
-        if (relayed is not { } version || version == _rosterRefusedVersion || version <= (PinnedRoster.Load(node.Store)?.Version ?? 0))
+        if (relayed is not { } version || (relayedSha256 is not null && relayedSha256 == _rosterRefused) || version <= (PinnedRoster.Load(node.Store)?.Version ?? 0))
         {
             return;
         }
@@ -182,7 +183,7 @@ public sealed partial class NodeWorker(
         }
         catch (RosterRefusedException e)
         {
-            _rosterRefusedVersion = version;
+            _rosterRefused = SignedStatement.Digest(document); // not fetched again unless the ACO relays another document (more approvals)
             LogRosterRefused(logger, version, e.Rule, e.Message);
         }
     }

@@ -83,8 +83,12 @@ public sealed record WorkItem(
     byte[]? CrpSeed = null,
     RoundRequest? Request = null);
 
-/// <summary>The work for a node, and the newest federation roster version the coordinator relays (a node fetches and checks it when newer than its own).</summary>
-public sealed record WorkResponse(IReadOnlyList<WorkItem> Items, int? RosterVersion = null);
+/// <summary>
+/// The work for a node, and the newest federation roster the coordinator relays: its version and the SHA-256 of the document as relayed
+/// (a node fetches and checks it when the version is newer than its own and it has not refused that very document: the same version
+/// may be relayed again with more officers' approvals).
+/// </summary>
+public sealed record WorkResponse(IReadOnlyList<WorkItem> Items, int? RosterVersion = null, string? RosterSha256 = null);
 
 /// <summary>A node's answer to a study offer, with the policy rule that decided it.</summary>
 public sealed record StudyDecision(StudyId Study, bool Accept, string Rule, string Reason);

@@ -192,7 +192,7 @@ internal sealed class HostileCoordinator : IAsyncDisposable
         }
 
         items.AddRange(Attempts.Values.Select(a => a.WorkFor(node)).OfType<WorkItem>());
-        return new WorkResponse(items, RelayedRosterVersion);
+        return new WorkResponse(items, RelayedRosterVersion, RelayedRoster is null ? null : SignedStatement.Digest(RelayedRoster));
     }
 
     private static byte[] Problem(string title) => System.Text.Encoding.UTF8.GetBytes($"{{\"title\":\"{title.Replace("\"", "'", StringComparison.Ordinal)}\"}}");
