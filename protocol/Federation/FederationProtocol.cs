@@ -3,8 +3,11 @@ namespace FederatedTwin.Protocol.Federation;
 /// <summary>The federation protocol's version. Every request and response carries it in a signed header.</summary>
 public static class FederationProtocol
 {
-    /// <summary>Bumped on any incompatible change to a message or to the round flow.</summary>
-    public const int Version = 1;
+    /// <summary>
+    /// Bumped on any incompatible change to a message or to the round flow. 2: commit-then-reveal rounds (five phases), contributions
+    /// signed over new statements, the pinned federation roster, responses covering the request's signature (docs/protocol.md).
+    /// </summary>
+    public const int Version = 2;
 
     public const string VersionHeader = "Ftwin-Protocol";
 
