@@ -163,14 +163,8 @@ public sealed partial class SignedNodeRequests(
         response.Headers[FederationProtocol.VersionHeader] = FederationProtocol.Version.ToString(System.Globalization.CultureInfo.InvariantCulture);
         response.Headers[ContentDigest.HeaderName] = ContentDigest.Compute(body);
         var parameters = new SignatureParameters(HttpMessageSignatures.ResponseComponents, DateTimeOffset.UtcNow.ToUnixTimeSeconds(), CoordinatorKeys.KeyId, requestNonce, HttpMessageSignatures.Algorithm);
-        var (input, signature) = HttpMessageSignatures.Sign(keys.Identity, parameters, c => c switch
-        {
-            "@status" => response.StatusCode.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            "@method;req" => context.Request.Method,
-            "@path;req" => context.Request.Path.Value ?? "/",
-            HttpMessageSignatures.RequestSignatureComponent => HttpMessageSignatures.SignatureMember(context.Request.Headers[HttpMessageSignatures.SignatureHeader].ToString(), HttpMessageSignatures.Label),
-            _ => response.Headers[c].ToString(),
-        });
+        var (input, signature) = HttpMessageSignatures.Sign(keys.Identity, parameters, HttpMessageSignatures.ResponseResolver(
+            response.StatusCode, context.Request.Method, context.Request.Path.Value ?? "/", context.Request.Headers[HttpMessageSignatures.SignatureHeader].ToString(), c => response.Headers[c].ToString()));
         response.Headers[HttpMessageSignatures.SignatureInputHeader] = input;
         response.Headers[HttpMessageSignatures.SignatureHeader] = signature;
         response.ContentLength = body.Length;

@@ -55,6 +55,21 @@ public sealed partial class RoundParticipant
         return accepted;
     }
 
+    /// <summary>
+    /// The checks every phase after the first starts with: the accepted study, the pinned roster (with this node on it), the attempt
+    /// not superseded, this node's key share for it (it committed one: otherwise nothing of the attempt is its to continue), the
+    /// attempt's CRP seed and this node's own deadline.
+    /// </summary>
+    private (AcceptedStudy Accepted, PinnedRoster Roster, AttemptKeyRow Key) Continue(WorkItem work)
+    {
+        var accepted = CheckAccepted(work);
+        var roster = RequireRosterWithSelf();
+        CheckNotSuperseded(work);
+        var key = AttemptKey(work) ?? throw new ParticipationRefusedException("This node committed no key share to the attempt: it has no part in it to continue.", ProtocolRules.ProtocolOrder);
+        CheckAttempt(work, accepted, key);
+        return (accepted, roster, key);
+    }
+
     /// <summary>The fewest distinct rostered hospitals an attempt may have: the study's min_nodes and the site's own minimum_nodes.</summary>
     private int Minimum(AcceptedStudy accepted) => Math.Max(accepted.Spec.MinNodes, node.LoadPolicy().MinimumNodes);
 

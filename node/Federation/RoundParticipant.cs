@@ -87,11 +87,7 @@ public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresh
     public Contribution OpenKeyShare(WorkItem work, CommitmentSet commitments) => AuditRefusal(AuditActions.KeyShareRefused, work, () =>
     {
         ArgumentNullException.ThrowIfNull(commitments);
-        var accepted = CheckAccepted(work);
-        var roster = RequireRosterWithSelf();
-        CheckNotSuperseded(work);
-        var key = AttemptKey(work) ?? throw new ParticipationRefusedException("This node committed no key share to the attempt: there is nothing to open.", ProtocolRules.ProtocolOrder);
-        CheckAttempt(work, accepted, key);
+        var (accepted, roster, key) = Continue(work);
         var setDigest = CheckCommitmentSet(work, accepted, roster, commitments, ContributionKind.KeyShare, key.CrpSeed, key.KeyShare, keySetDigest: null);
         if (accepted.ChargedRho <= 0 && IssuedSubmitterSets(work).FirstOrDefault() is { } established && established.Keys != ParticipantSet.Digest(commitments.Keys()))
         {
@@ -111,11 +107,7 @@ public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresh
     public Contribution CommitUpdate(WorkItem work, CollectiveKeyAnnouncement announcement) => AuditRefusal(AuditActions.SubmissionRefused, work, () =>
     {
         ArgumentNullException.ThrowIfNull(announcement);
-        var accepted = CheckAccepted(work);
-        var roster = RequireRosterWithSelf();
-        CheckNotSuperseded(work);
-        var key = AttemptKey(work) ?? throw new ParticipationRefusedException("This node holds no key share for the attempt: it cannot have contributed to the collective key.", ProtocolRules.ProtocolOrder);
-        CheckAttempt(work, accepted, key);
+        var (accepted, roster, key) = Continue(work);
         var keySet = RecordedSet(work, ContributionKind.KeyShare)
             ?? throw new ParticipationRefusedException("This node never saw the attempt's key-share commitment set, so it never opened its share: no collective key can include it.", ProtocolRules.ProtocolOrder);
         if (announcement.Commitments.Digest() != keySet.Digest)
@@ -174,11 +166,7 @@ public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresh
     public Contribution OpenUpdate(WorkItem work, CommitmentSet commitments) => AuditRefusal(AuditActions.SubmissionRefused, work, () =>
     {
         ArgumentNullException.ThrowIfNull(commitments);
-        var accepted = CheckAccepted(work);
-        var roster = RequireRosterWithSelf();
-        CheckNotSuperseded(work);
-        var key = AttemptKey(work) ?? throw new ParticipationRefusedException("This node holds no key share for the attempt.", ProtocolRules.ProtocolOrder);
-        CheckAttempt(work, accepted, key);
+        var (accepted, roster, key) = Continue(work);
         var own = OwnSubmission(work) ?? throw new ParticipationRefusedException("This node committed no update to the attempt: there is nothing to open.", ProtocolRules.ProtocolOrder);
         var keySet = RecordedSet(work, ContributionKind.KeyShare) ?? throw new ParticipationRefusedException("This node never saw the attempt's key-share commitment set.", ProtocolRules.ProtocolOrder);
         var setDigest = CheckCommitmentSet(work, accepted, roster, commitments, ContributionKind.Update, key.CrpSeed, own.Ciphertext, keySet.Digest);
@@ -198,11 +186,7 @@ public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresh
     public Contribution DecryptionShare(WorkItem work, AggregateAnnouncement aggregate) => AuditRefusal(AuditActions.DecryptionShareRefused, work, () =>
     {
         ArgumentNullException.ThrowIfNull(aggregate);
-        var accepted = CheckAccepted(work);
-        var roster = RequireRosterWithSelf();
-        CheckNotSuperseded(work);
-        var key = AttemptKey(work) ?? throw new ParticipationRefusedException("This node holds no key share for the attempt.", ProtocolRules.ProtocolOrder);
-        CheckAttempt(work, accepted, key);
+        var (accepted, roster, key) = Continue(work);
         var digest = SignedStatement.Digest(aggregate.Aggregate);
         var issued = node.Store.Read(c => c.QuerySingleOrDefault<(string aggregate_digest, byte[] share, string update_set_digest)?>(
             "SELECT aggregate_digest, share, update_set_digest FROM decryption_shares WHERE study_id=@s AND round=@r AND attempt=@a", Args(work)));

@@ -125,6 +125,23 @@ public static class HttpMessageSignatures
     internal static bool ValidComponentParameters(string parameters) =>
         parameters.Length == 0 || parameters == ";req" || System.Text.RegularExpressions.Regex.IsMatch(parameters, "^(;req)?;key=\"[a-z0-9]{1,32}\"$");
 
+    /// <summary>
+    /// The values of a response's covered components (<see cref="ResponseComponents"/>), the same for the coordinator that signs and
+    /// the node that verifies: the status, the request's method, path and own signature, and the response's headers by name.
+    /// </summary>
+    public static ComponentResolver ResponseResolver(int status, string requestMethod, string requestPath, string? requestSignatureHeader, Func<string, string?> responseHeader)
+    {
+        ArgumentNullException.ThrowIfNull(responseHeader);
+        return c => c switch
+        {
+            "@status" => status.ToString(CultureInfo.InvariantCulture),
+            "@method;req" => requestMethod,
+            "@path;req" => requestPath,
+            RequestSignatureComponent => SignatureMember(requestSignatureHeader, Label),
+            _ => responseHeader(c),
+        };
+    }
+
     /// <summary>The member of a Signature header (a structured-field dictionary) for one label, serialized as §2.1.3 covers it: ":base64:".</summary>
     public static string? SignatureMember(string? signatureHeader, string label)
     {

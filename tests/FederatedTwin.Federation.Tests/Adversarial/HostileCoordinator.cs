@@ -208,14 +208,8 @@ internal sealed class HostileCoordinator : IAsyncDisposable
         if (sign && nonce is not null)
         {
             var parameters = new SignatureParameters(HttpMessageSignatures.ResponseComponents, DateTimeOffset.UtcNow.ToUnixTimeSeconds(), "coordinator", nonce, HttpMessageSignatures.Algorithm);
-            var (input, signature) = HttpMessageSignatures.Sign(Identity, parameters, c => c switch
-            {
-                "@status" => status.ToString(CultureInfo.InvariantCulture),
-                "@method;req" => context.Request.Method,
-                "@path;req" => context.Request.Path.Value ?? "/",
-                HttpMessageSignatures.RequestSignatureComponent => HttpMessageSignatures.SignatureMember(context.Request.Headers[HttpMessageSignatures.SignatureHeader].ToString(), HttpMessageSignatures.Label),
-                _ => response.Headers[c].ToString(),
-            });
+            var (input, signature) = HttpMessageSignatures.Sign(Identity, parameters, HttpMessageSignatures.ResponseResolver(
+                status, context.Request.Method, context.Request.Path.Value ?? "/", context.Request.Headers[HttpMessageSignatures.SignatureHeader].ToString(), c => response.Headers[c].ToString()));
             response.Headers[HttpMessageSignatures.SignatureInputHeader] = input;
             response.Headers[HttpMessageSignatures.SignatureHeader] = signature;
         }

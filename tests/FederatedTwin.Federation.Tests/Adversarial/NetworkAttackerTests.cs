@@ -249,22 +249,10 @@ public sealed class NetworkAttackerTests(NetworkAttackerFederation federation) :
     [Fact]
     public async Task A_replayed_coordinator_response_is_refused_by_the_node_and_recorded()
     {
-        var attacker = federation.Attacker;
-        await QuietExchange(attacker);
-        var seen = federation.Rejections().Count;
-        attacker.Attack = PathAttacker.Mode.ReplayWork;
-        try
-        {
-            var rejection = await federation.NextRejection(seen, TimeSpan.FromSeconds(30));
-            Assert.True(attacker.Substituted > 0);
-            // Two defences refuse it: the response covers the request's own signature (a replayed one was made for another request),
-            // and it must echo this request's fresh nonce. The signature is checked first.
-            Assert.True(rejection.Contains("BadSignature", StringComparison.Ordinal) || rejection.Contains("nonce mismatch", StringComparison.Ordinal), rejection);
-        }
-        finally
-        {
-            attacker.Attack = PathAttacker.Mode.Forward;
-        }
+        var rejection = await Mount(PathAttacker.Mode.ReplayWork);
+        // Two defences refuse it: the response covers the request's own signature (a replayed one was made for another request),
+        // and it must echo this request's fresh nonce. The signature is checked first.
+        Assert.True(rejection.Contains("BadSignature", StringComparison.Ordinal) || rejection.Contains("nonce mismatch", StringComparison.Ordinal), rejection);
     }
 
     [Fact]
@@ -272,15 +260,21 @@ public sealed class NetworkAttackerTests(NetworkAttackerFederation federation) :
     {
         // The attacker's own node asks the same path with the victim's nonce: the coordinator signs a genuine, fresh answer that
         // echoes that nonce. Only the request's signature, which the response covers, tells the victim it is not the answer to it.
+        Assert.Contains("BadSignature", await Mount(PathAttacker.Mode.StealNonce), StringComparison.Ordinal);
+    }
+
+    /// <summary>Mounts the attack on the victim's work polls after a normal exchange, and returns the victim's next recorded rejection.</summary>
+    private async Task<string> Mount(PathAttacker.Mode attack)
+    {
         var attacker = federation.Attacker;
         await QuietExchange(attacker);
         var seen = federation.Rejections().Count;
-        attacker.Attack = PathAttacker.Mode.StealNonce;
+        attacker.Attack = attack;
         try
         {
             var rejection = await federation.NextRejection(seen, TimeSpan.FromSeconds(30));
             Assert.True(attacker.Substituted > 0);
-            Assert.Contains("BadSignature", rejection, StringComparison.Ordinal);
+            return rejection;
         }
         finally
         {
