@@ -34,14 +34,31 @@ public sealed class LocalFederatedComposition : ILocalAlgorithm
         var minNodes = int.Parse(request.Parameters.GetValueOrDefault("min_nodes") ?? throw new InvalidOperationException("The round names no minimum of nodes."), System.Globalization.CultureInfo.InvariantCulture);
         var study = CompositionStudy.Parse(request.Parameters, minNodes);
         var purpose = request.Parameters.GetValueOrDefault("purpose_of_use") ?? throw new InvalidOperationException("The round names no purpose of use.");
-        var counts = Counts(node, study.Year, purpose);
+        return Release(Counts(node, study.Year, purpose), study, maxParties, new CryptographicRandomBits());
+    }
+
+    /// <summary>
+    /// What this node sends for exact counts (composition cells, then prevalence cells): the counts encoded in the round's
+    /// blocks and, under DP, this node's discrete Gaussian share of σ²/min_nodes added to the encoded integers. Production
+    /// passes <see cref="CryptographicRandomBits"/>; the privacy audit (`ftwin bench privacy-audit`) calls the same method.
+    /// </summary>
+    public static LocalStatistics Release(long[] counts, CompositionStudy study, int maxParties, IRandomBitSource random)
+    {
+        ArgumentNullException.ThrowIfNull(counts);
+        ArgumentNullException.ThrowIfNull(study);
+        ArgumentNullException.ThrowIfNull(random);
+        if (counts.Length != CompositionStudy.VectorLength)
+        {
+            throw new ArgumentException($"The composition has {CompositionStudy.VectorLength} counts, not {counts.Length}.", nameof(counts));
+        }
+
         // Two blocks, one scale: the age band × sex × condition-count cells, then the per-condition prevalence cells.
         var codec = new FixedPointCodec(
             [new FixedPointBlock("composition_cells", CompositionLayout.CompositionCells, 1), new FixedPointBlock("prevalence_cells", counts.Length - CompositionLayout.CompositionCells, 1)], maxParties);
         var encoded = codec.Encode(counts.Select(c => (double)c).ToArray());
         if (study.PerNodeVariance > 0)
         {
-            DiscreteGaussian.AddNoise(encoded, codec, [study.PerNodeVariance, study.PerNodeVariance], new CryptographicRandomBits());
+            DiscreteGaussian.AddNoise(encoded, codec, [study.PerNodeVariance, study.PerNodeVariance], random);
         }
 
         return new LocalStatistics(encoded, codec);
@@ -54,9 +71,16 @@ public sealed class LocalFederatedComposition : ILocalAlgorithm
     /// <summary>The exact counts (composition cells, then prevalence cells), for this node's eyes only.</summary>
     public static long[] Counts(NodeDirectory node, int year, string purpose)
     {
+        ArgumentNullException.ThrowIfNull(node);
+        return Counts(new FeatureBuilder(node.Store).ForStudy(node.LoadPolicy(), purpose), year);
+    }
+
+    /// <summary>The exact counts of these patient-years (the study's purpose already applied): one row per patient alive in <paramref name="year"/>.</summary>
+    public static long[] Counts(IEnumerable<PatientYear> rows, int year)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
         var counts = new long[CompositionStudy.VectorLength];
-        var policy = node.LoadPolicy();
-        foreach (var row in new FeatureBuilder(node.Store).ForStudy(policy, purpose))
+        foreach (var row in rows)
         {
             if (row.Values["year"] != year)
             {

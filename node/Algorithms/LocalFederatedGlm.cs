@@ -2,6 +2,7 @@ using FederatedTwin.Node.Features;
 using FederatedTwin.Protocol.Crypto.Codec;
 using FederatedTwin.Protocol.Federation;
 using FederatedTwin.Protocol.Models.Glm;
+using FederatedTwin.Protocol.Privacy;
 
 namespace FederatedTwin.Node.Algorithms;
 
@@ -45,15 +46,12 @@ public sealed class LocalFederatedGlm : ILocalAlgorithm
         {
             var beta = System.Text.Json.JsonSerializer.Deserialize<double[]>(coefficients) ?? throw new InvalidOperationException("The evaluation round carries no coefficients.");
             var evaluation = GlmEvaluation.Compute(glm, beta, Rows(node, glm, purpose, heldOut: true));
-            var evaluationCodec = new FixedPointCodec(GlmEvaluation.Layout(glm), maxParties);
-            return new LocalStatistics(Noised(glm, evaluationCodec.Blocks, evaluationCodec.Encode(evaluation)), evaluationCodec);
+            return Release(glm, GlmEvaluation.Layout(glm), evaluation, maxParties, new CryptographicRandomBits());
         }
 
         var round = GlmStudy.Deserialize(request.Parameters.GetValueOrDefault(GlmStudy.RequestParameter) ?? throw new InvalidOperationException("The round carries no GLM request."));
-        var data = Rows(node, glm, purpose);
-        var values = GlmNode.Compute(glm.Spec, round, data);
-        var codec = new FixedPointCodec(round.Layout, maxParties);
-        return new LocalStatistics(Noised(glm, round.Layout, codec.Encode(values)), codec);
+        var values = GlmNode.Compute(glm.Spec, round, Rows(node, glm, purpose));
+        return Release(glm, round.Layout, values, maxParties, new CryptographicRandomBits());
     }
 
     /// <summary>Under DP, the ρ of one round (the study's ρ over its planned rounds), charged per round to the ledger.</summary>
@@ -61,17 +59,24 @@ public sealed class LocalFederatedGlm : ILocalAlgorithm
         GlmStudy.Parse(request.Parameters, maxParties).Spec.Privacy?.RoundRho ?? 0;
 
     /// <summary>
-    /// Under DP, this node's discrete Gaussian share per block (σ_b²/m, GlmPrivacy), added to the encoded integers before
-    /// encryption with the operating system's cryptographic generator; the exact sums never leave the node.
+    /// What this node sends for a round's sums (<see cref="GlmNode.Compute"/>, or the evaluation's): the values encoded in the
+    /// round's layout and, under DP, this node's discrete Gaussian share per block (σ_b²/m, GlmPrivacy) added to the encoded
+    /// integers before encryption; the exact sums never leave the node. Production passes <see cref="CryptographicRandomBits"/>;
+    /// the privacy audit (`ftwin bench privacy-audit`) calls the same method.
     /// </summary>
-    private static long[] Noised(GlmStudy glm, IReadOnlyList<FixedPointBlock> layout, long[] encoded)
+    public static LocalStatistics Release(GlmStudy glm, IReadOnlyList<FixedPointBlock> layout, double[] values, int maxParties, IRandomBitSource random)
     {
+        ArgumentNullException.ThrowIfNull(glm);
+        ArgumentNullException.ThrowIfNull(layout);
+        ArgumentNullException.ThrowIfNull(random);
+        var codec = new FixedPointCodec(layout, maxParties);
+        var encoded = codec.Encode(values);
         if (glm.Spec.Privacy is { } dp)
         {
-            GlmPrivacy.AddNoise(encoded, layout, dp.NodeVariances(layout, block => dp.Clip(glm.Spec, block)), new FederatedTwin.Protocol.Privacy.CryptographicRandomBits());
+            GlmPrivacy.AddNoise(encoded, layout, dp.NodeVariances(layout, block => dp.Clip(glm.Spec, block)), random);
         }
 
-        return encoded;
+        return new LocalStatistics(encoded, codec);
     }
 
     /// <summary>
@@ -80,21 +85,22 @@ public sealed class LocalFederatedGlm : ILocalAlgorithm
     /// </summary>
     public static GlmData Rows(NodeDirectory node, GlmStudy glm, string purpose, bool heldOut = false)
     {
-        var unknown = glm.Features.Select(f => GlmStudy.Indicator(f)?.Column ?? f).Append(glm.Outcome).Concat(glm.Offset is null ? [] : [glm.Offset])
-            .Where(c => !FeatureSchema.Columns.Any(k => k.Name == c)).ToList();
-        if (unknown.Count > 0)
-        {
-            throw new InvalidOperationException($"The study names column(s) this node's feature schema does not have: {string.Join(", ", unknown)}.");
-        }
+        ArgumentNullException.ThrowIfNull(node);
+        CheckColumns(glm);
+        return Rows(new FeatureBuilder(node.Store).ForStudy(node.LoadPolicy(), purpose), glm, heldOut);
+    }
 
+    /// <summary>The design rows of these patient-years (the study's purpose already applied), as <see cref="Rows(NodeDirectory, GlmStudy, string, bool)"/>.</summary>
+    public static GlmData Rows(IEnumerable<PatientYear> rows, GlmStudy glm, bool heldOut = false)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        CheckColumns(glm);
         var x = new List<double>();
         var y = new List<double>();
         var offset = new List<double>();
         var patients = new List<int>();
         var patientIndex = new Dictionary<string, int>(StringComparer.Ordinal);
-        var builder = new FeatureBuilder(node.Store);
-        var policy = node.LoadPolicy();
-        foreach (var row in builder.ForStudy(policy, purpose))
+        foreach (var row in rows)
         {
             if (glm.IsHeldOut(row.Pseudonym) != heldOut || row.Values.GetValueOrDefault("outcome_observed") != 1 || row.Values.GetValueOrDefault(glm.Outcome) is not { } outcome)
             {
@@ -126,6 +132,17 @@ public sealed class LocalFederatedGlm : ILocalAlgorithm
         }
 
         return new GlmData(glm.Features.Count, [.. x], [.. y], offset: glm.Offset is null ? null : [.. offset], patients: [.. patients]);
+    }
+
+    private static void CheckColumns(GlmStudy glm)
+    {
+        ArgumentNullException.ThrowIfNull(glm);
+        var unknown = glm.Features.Select(f => GlmStudy.Indicator(f)?.Column ?? f).Append(glm.Outcome).Concat(glm.Offset is null ? [] : [glm.Offset])
+            .Where(c => !FeatureSchema.Columns.Any(k => k.Name == c)).ToList();
+        if (unknown.Count > 0)
+        {
+            throw new InvalidOperationException($"The study names column(s) this node's feature schema does not have: {string.Join(", ", unknown)}.");
+        }
     }
 
     /// <summary>A feature's value in a row: the column itself, or 1/0 for an indicator column[level].</summary>
