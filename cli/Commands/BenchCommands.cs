@@ -35,6 +35,19 @@ internal static class BenchCommands
         var rounds = new Command("rounds", "Federated GLM rounds on 3 local nodes (processes on loopback): a 30-feature logistic model against a 5-feature one and a federated sum.") { roundsJson, sitePatients };
         rounds.SetAction((parse, cancellationToken) => RoundsBenchmark.Run(parse.GetValue(sitePatients), parse.GetValue(roundsJson), cancellationToken));
         bench.Subcommands.Add(rounds);
+
+        var auditJson = new Option<bool>("--json") { Description = "Print one JSON object instead of a line per mechanism." };
+        var trials = new Option<int>("--trials") { Description = "Runs of each release, each with its own canary present or not by a fair coin.", DefaultValueFactory = _ => new PrivacyAuditOptions().Trials };
+        var seed = new Option<ulong>("--seed") { Description = "Seeds the generated sites and the canaries' coins (the noise is always the CSPRNG's).", DefaultValueFactory = _ => new PrivacyAuditOptions().Seed };
+        var miscalibrate = new Option<double>("--miscalibrate") { Description = "Multiply every node's noise by F while the claimed rho stays the same (F = 0.1 must be detected).", DefaultValueFactory = _ => 1 };
+        var auditPatients = new Option<int>("--patients") { Description = "Patients generated per site.", DefaultValueFactory = _ => new PrivacyAuditOptions().PatientsPerSite };
+        var privacyAudit = new Command("privacy-audit", "Empirical lower bound on epsilon of the composition release and the DP GLM at rho = 0.1, delta = 1e-5 (one-run audit, 99% confidence).")
+        {
+            auditJson, trials, seed, miscalibrate, auditPatients,
+        };
+        privacyAudit.SetAction(parse => PrivacyAuditBenchmark.Run(
+            new PrivacyAuditOptions(parse.GetValue(trials), parse.GetValue(seed), parse.GetValue(miscalibrate), parse.GetValue(auditPatients)), parse.GetValue(auditJson), Console.Out, Console.Error));
+        bench.Subcommands.Add(privacyAudit);
         return bench;
     }
 }
