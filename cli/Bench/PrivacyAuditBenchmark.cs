@@ -44,14 +44,14 @@ internal static class PrivacyAuditBenchmark
 {
     public static int Run(PrivacyAuditOptions options, bool json, TextWriter output, TextWriter progress)
     {
-        if (options.Trials < 100)
+        var refused = options.Trials < 100 ? "--trials must be at least 100"
+            : !(options.NoiseMultiplier > 0) || !double.IsFinite(options.NoiseMultiplier) ? "--miscalibrate must be a positive number"
+            : options.PatientsPerSite < 20 ? "--patients must be at least 20"
+            : null;
+        if (refused is not null)
         {
-            throw new ArgumentOutOfRangeException(nameof(options), "at least 100 trials");
-        }
-
-        if (!(options.NoiseMultiplier > 0) || !double.IsFinite(options.NoiseMultiplier))
-        {
-            throw new ArgumentOutOfRangeException(nameof(options), "the noise multiplier must be positive");
+            progress.WriteLine("privacy-audit: " + refused);
+            return 2;
         }
 
         var results = Audit(options, progress);
@@ -63,8 +63,9 @@ internal static class PrivacyAuditBenchmark
         {
             foreach (var r in results)
             {
+                double Number(string key) => r[key]!.GetValue<double>();
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{r["name"],-12} claimed ε {r["claimed_epsilon"]:F3} (ρ {PrivacyAuditOptions.Rho}, δ {PrivacyAuditOptions.Delta}); empirical ε ≥ {r["empirical_epsilon"]} at {PrivacyAuditOptions.Confidence} ({r["correct"]}/{r["guesses"]} guesses right, {r["trials"]} runs, noise × {options.NoiseMultiplier})"));
+                    $"{r["name"]!.GetValue<string>(),-12} claimed ε {Number("claimed_epsilon"):F3} (ρ {PrivacyAuditOptions.Rho}, δ {PrivacyAuditOptions.Delta}); empirical ε ≥ {Number("empirical_epsilon"):F3} at confidence {PrivacyAuditOptions.Confidence} ({r["correct"]!.GetValue<int>()} of {r["guesses"]!.GetValue<int>()} guesses right in {r["trials"]!.GetValue<int>()} runs; noise × {options.NoiseMultiplier})"));
             }
         }
 
