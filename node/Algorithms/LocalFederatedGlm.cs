@@ -15,8 +15,8 @@ public sealed class LocalFederatedGlm : ILocalAlgorithm
 {
     public string Name => GlmStudy.AlgorithmName;
 
-    /// <summary>min_nodes sizes each node's noise share (σ²/min_nodes): it must be the accepted study's.</summary>
-    public IReadOnlyDictionary<string, string> DerivedParameters(StudySpec accepted) => new Dictionary<string, string>(StringComparer.Ordinal)
+    /// <summary>h (dp_min_honest_nodes) sizes each node's noise share (σ²/h) and the count blocks' scale: it must be the accepted study's.</summary>
+    public IReadOnlyDictionary<string, string> DerivedParameters(StudySpec accepted) => new Dictionary<string, string>(FederatedTwin.Protocol.Privacy.StudyPrivacy.DerivedRoundParameters(accepted), StringComparer.Ordinal)
     {
         ["purpose_of_use"] = accepted.PurposeOfUse.Code,
         [GlmStudy.MinNodesParameter] = accepted.MinNodes.ToString(System.Globalization.CultureInfo.InvariantCulture),
@@ -44,16 +44,15 @@ public sealed class LocalFederatedGlm : ILocalAlgorithm
         if (request.Parameters.GetValueOrDefault(GlmStudy.EvaluationParameter) is { } coefficients)
         {
             var beta = System.Text.Json.JsonSerializer.Deserialize<double[]>(coefficients) ?? throw new InvalidOperationException("The evaluation round carries no coefficients.");
-            var evaluation = GlmEvaluation.Compute(glm, beta, Rows(node, glm, purpose, heldOut: true));
+            var evaluation = GlmEvaluation.Encode(glm, beta, Rows(node, glm, purpose, heldOut: true));
             var evaluationCodec = new FixedPointCodec(GlmEvaluation.Layout(glm), maxParties);
-            return new LocalStatistics(Noised(glm, evaluationCodec.Blocks, evaluationCodec.Encode(evaluation)), evaluationCodec);
+            return new LocalStatistics(Noised(glm, evaluationCodec.Blocks, evaluation), evaluationCodec);
         }
 
         var round = GlmStudy.Deserialize(request.Parameters.GetValueOrDefault(GlmStudy.RequestParameter) ?? throw new InvalidOperationException("The round carries no GLM request."));
         var data = Rows(node, glm, purpose);
-        var values = GlmNode.Compute(glm.Spec, round, data);
         var codec = new FixedPointCodec(round.Layout, maxParties);
-        return new LocalStatistics(Noised(glm, round.Layout, codec.Encode(values)), codec);
+        return new LocalStatistics(Noised(glm, round.Layout, GlmNode.Encode(glm.Spec, round, data)), codec);
     }
 
     /// <summary>Under DP, the ρ of one round (the study's ρ over its planned rounds), charged per round to the ledger.</summary>
@@ -61,7 +60,7 @@ public sealed class LocalFederatedGlm : ILocalAlgorithm
         GlmStudy.Parse(request.Parameters, maxParties).Spec.Privacy?.RoundRho ?? 0;
 
     /// <summary>
-    /// Under DP, this node's discrete Gaussian share per block (σ_b²/m, GlmPrivacy), added to the encoded integers before
+    /// Under DP, this node's discrete Gaussian share per block (σ_b²/h, GlmPrivacy), added to the encoded integers before
     /// encryption with the operating system's cryptographic generator; the exact sums never leave the node.
     /// </summary>
     private static long[] Noised(GlmStudy glm, IReadOnlyList<FixedPointBlock> layout, long[] encoded)
