@@ -28,6 +28,12 @@ public static class RoundNoise
             return 0;
         }
 
+        if (noise.Integer && !(block.Scale >= 1 && block.Scale == Math.Floor(block.Scale)))
+        {
+            // Counts are exact on the grid only at a whole scale: at 0.5 they would round, and no rounding term is accounted.
+            throw new ArgumentException($"Integer block '{block.Name}' needs a whole scale of at least 1, not {block.Scale}.", nameof(block));
+        }
+
         var rounding = noise.Integer ? 0 : Math.Sqrt(block.Length) / (2 * block.Scale);
         return (noise.Clip + rounding) / Math.Sqrt(2 * noise.Fraction * roundRho);
     }
