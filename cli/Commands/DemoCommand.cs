@@ -191,10 +191,15 @@ internal static class DemoCommand
     /// </summary>
     private const int PhaseDeadlineSeconds = 120;
 
-    /// <summary>The count features' declared ranges (the schema documents the 0/1 and age columns), and K.</summary>
+    /// <summary>
+    /// The count features' declared ranges (the schema documents the 0/1 and age columns), K, and h = 2 of the 3 hospitals: each
+    /// adds half the target noise, so the two honest ones alone reach it when the third colludes with the coordinator (the demo
+    /// sites' policies assume one colluder, dp_colluding_nodes: 1).
+    /// </summary>
     private const string DpParameters = """
           feature_bounds: "inpatient_admissions:0:10,ed_visits:0:20"
           dp_max_rows_per_patient: "5"
+          dp_min_honest_nodes: "2"
         """;
 
     /// <summary>A fitted model as DIR/results/&lt;study&gt;.json: every name is a column of `ftwin node features export --study`.</summary>
@@ -278,7 +283,7 @@ internal static class DemoCommand
             description: The ACO's population by age band, sex and number of chronic conditions, with discrete Gaussian noise.
             parameters:
               year: "{CensusYear}"
-            {(dp ? FormattableString.Invariant($"  dp_rho: \"{CompositionRho}\"") : string.Empty)}
+            {(dp ? FormattableString.Invariant($"  dp_rho: \"{CompositionRho}\"\n  dp_min_honest_nodes: \"2\"") : string.Empty)}
             """, cancellationToken);
 
         var models = new List<JsonNode>();
@@ -305,7 +310,7 @@ internal static class DemoCommand
         ModelCommands.Print(models.Single(m => $"{m["study_id"]}" == "demo-admission"));
         ModelCommands.Print(models.Single(m => $"{m["study_id"]}" == "demo-ed-visits"));
         AnsiConsole.MarkupLine(dp
-            ? FormattableString.Invariant($"[grey]Every model carries each node's discrete Gaussian noise, charged round by round to each node's privacy ledger: the composition zCDP rho {CompositionRho}, each GLM rho {ModelRho} (each onset GLM {OnsetRho}) over its rounds (features clipped to declared ranges, at most 5 patient-years per patient; intervals include the noise). --dp off gives the exact fits.[/]")
+            ? FormattableString.Invariant($"[grey]Every model carries each node's discrete Gaussian noise (shares sized so that 2 honest hospitals of the 3 reach the target), charged round by round to each node's privacy ledger: the composition zCDP rho {CompositionRho}, each GLM rho {ModelRho} (each onset GLM {OnsetRho}) over its rounds (features clipped to declared ranges, at most 5 patient-years per patient; intervals include the noise). --dp off gives the exact fits.[/]")
             : "[grey]--dp off: every study is exact.[/]");
         if (results is not null)
         {

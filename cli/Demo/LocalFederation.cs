@@ -179,6 +179,7 @@ internal sealed class LocalFederation : IDisposable
         algorithms_allowed: [federated-sum, federated-glm, federated-composition, federated-fedavg]
         minimum_nodes: 3
         dp_may_be_off: true      # the demo's census is exact; with --dp off so are its GLMs and composition
+        dp_colluding_nodes: 1    # a DP study's noise must survive one hospital colluding with the coordinator
         privacy_budgets:
           HOPERAT: {privacyBudget.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}
         """;

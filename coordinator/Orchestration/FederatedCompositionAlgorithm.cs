@@ -1,6 +1,10 @@
 using System.Text.Json.Nodes;
+using FederatedTwin.Protocol.Crypto;
+using FederatedTwin.Protocol.Crypto.Codec;
 using FederatedTwin.Protocol.Federation;
+using FederatedTwin.Protocol.Models;
 using FederatedTwin.Protocol.Models.Composition;
+using FederatedTwin.Protocol.Privacy;
 
 namespace FederatedTwin.Coordinator.Orchestration;
 
@@ -9,13 +13,19 @@ namespace FederatedTwin.Coordinator.Orchestration;
 /// encrypted sum of the nodes' noisy counts. What the coordinator keeps and shows is the release: noisy
 /// counts rounded to non-negative integers, margins from them, cells under the minimum cell size hidden
 /// with complementary suppression (CompositionRelease audits it). The exact decrypted sum exists only in
-/// the round results, which nobody but the engine reads.
+/// the round results, which nobody but the engine reads. Under DP the counts travel at the study's power-of-two scale
+/// (<see cref="CompositionStudy.Scale"/>), so the decoded sum is counts plus noise, a real number the release rounds.
 /// </summary>
-public sealed class FederatedCompositionAlgorithm : IStudyAlgorithm
+public sealed class FederatedCompositionAlgorithm(IAdditiveThresholdScheme scheme) : IStudyAlgorithm
 {
     public string Name => CompositionStudy.AlgorithmName;
 
-    public void Validate(StudySpec study) => _ = CompositionStudy.Parse(study);
+    /// <summary>The study's parameters, and under DP its true ρ within 1% of the stated one (<see cref="StudyAccounting"/>), or a refusal with the figures.</summary>
+    public void Validate(StudySpec study)
+    {
+        _ = CompositionStudy.Parse(study);
+        _ = StudyAccounting.Require(study, scheme.MaxParties);
+    }
 
     public RoundRequest ConfigureRound(StudySpec study, int round, IReadOnlyList<long[]> previousSums)
     {
@@ -24,15 +34,29 @@ public sealed class FederatedCompositionAlgorithm : IStudyAlgorithm
             ["purpose_of_use"] = study.PurposeOfUse.Code,
             ["min_nodes"] = study.MinNodes.ToString(System.Globalization.CultureInfo.InvariantCulture),
         };
+        foreach (var (key, value) in StudyPrivacy.DerivedRoundParameters(study))
+        {
+            parameters[key] = value;
+        }
+
         return new RoundRequest(Name, CompositionStudy.VectorLength, parameters);
     }
 
     public JsonObject? AggregateRound(StudySpec study, int round, IReadOnlyList<long[]> sums)
     {
         var composition = CompositionStudy.Parse(study);
-        var counts = sums[^1].Select(v => (double)v).ToArray();
+        var counts = new FixedPointCodec(composition.Layout, scheme.MaxParties).Decode(sums[^1]);
         var release = CompositionRelease.Publish(counts.AsSpan(0, CompositionLayout.CompositionCells), counts.AsSpan(CompositionLayout.CompositionCells), CompositionLayout.ConditionNames, composition.MinimumCellSize);
         var model = release.ToRegistryJson(study.Id.Value, study.PurposeOfUse.Code, composition.Year, composition.MinimumCellSize, composition.Rho, DateTimeOffset.UtcNow);
+        if (StudyAccounting.Account(study, scheme.MaxParties) is { } account)
+        {
+            // What the release really spent, next to the stated ρ: the counts' scale and the honest shares the noise relies on.
+            var privacy = model["privacy"]!.AsObject();
+            privacy["min_honest_nodes"] = composition.MinHonestNodes;
+            privacy["scale"] = composition.Scale;
+            privacy["true_rho"] = account.True;
+        }
+
         return new JsonObject { ["algorithm"] = Name, ["model"] = model };
     }
 }

@@ -3,8 +3,10 @@ using System.Text.Json.Nodes;
 using FederatedTwin.Protocol.Crypto;
 using FederatedTwin.Protocol.Crypto.Codec;
 using FederatedTwin.Protocol.Federation;
+using FederatedTwin.Protocol.Models;
 using FederatedTwin.Protocol.Models.FedAvg;
 using FederatedTwin.Protocol.Models.Glm;
+using FederatedTwin.Protocol.Privacy;
 
 namespace FederatedTwin.Coordinator.Orchestration;
 
@@ -20,7 +22,12 @@ public sealed class FederatedFedAvgAlgorithm(IAdditiveThresholdScheme scheme) : 
 {
     public string Name => FedAvgStudy.AlgorithmName;
 
-    public void Validate(StudySpec study) => _ = FedAvgStudy.Parse(study, scheme.MaxParties);
+    /// <summary>The study's parameters, and under DP its true ρ within 1% of the stated one (<see cref="StudyAccounting"/>), or a refusal with the figures.</summary>
+    public void Validate(StudySpec study)
+    {
+        _ = FedAvgStudy.Parse(study, scheme.MaxParties);
+        _ = StudyAccounting.Require(study, scheme.MaxParties);
+    }
 
     public RoundRequest ConfigureRound(StudySpec study, int round, IReadOnlyList<long[]> previousSums)
     {
@@ -31,6 +38,11 @@ public sealed class FederatedFedAvgAlgorithm(IAdditiveThresholdScheme scheme) : 
             [GlmStudy.MinNodesParameter] = study.MinNodes.ToString(CultureInfo.InvariantCulture),
             [FedAvgStudy.RoundsParameter] = study.Rounds.ToString(CultureInfo.InvariantCulture),
         };
+        foreach (var (key, value) in StudyPrivacy.DerivedRoundParameters(study))
+        {
+            parameters[key] = value;
+        }
+
         if (fedAvg.Privacy is { } dp)
         {
             parameters[FedAvgPrivacy.PointParameter] = FedAvgStudy.SerializeWeights(Replay(fedAvg, dp, previousSums).NextPoint);
@@ -70,6 +82,7 @@ public sealed class FederatedFedAvgAlgorithm(IAdditiveThresholdScheme scheme) : 
                 ["rho_spent"] = dp.Dp.RoundRho * sums.Count,
                 ["max_rows_per_patient"] = dp.Dp.MaxRowsPerPatient,
                 ["min_honest_nodes"] = dp.Dp.MinHonestNodes,
+                ["true_rho"] = StudyAccounting.Account(study, scheme.MaxParties)?.True, // as sums of discrete Gaussian shares (KLS21 Prop. 14)
                 ["mechanism"] = "dp-fedsgd",
                 ["clip"] = dp.Clip,
                 ["learning_rate"] = dp.LearningRate,

@@ -4,8 +4,10 @@ using System.Text.Json.Nodes;
 using FederatedTwin.Protocol.Crypto;
 using FederatedTwin.Protocol.Crypto.Codec;
 using FederatedTwin.Protocol.Federation;
+using FederatedTwin.Protocol.Models;
 using FederatedTwin.Protocol.Models.Glm;
 using FederatedTwin.Protocol.Models.Registry;
+using FederatedTwin.Protocol.Privacy;
 
 namespace FederatedTwin.Coordinator.Orchestration;
 
@@ -22,7 +24,12 @@ public sealed class FederatedGlmAlgorithm(IAdditiveThresholdScheme scheme) : ISt
 {
     public string Name => GlmStudy.AlgorithmName;
 
-    public void Validate(StudySpec study) => _ = GlmStudy.Parse(study, scheme.MaxParties);
+    /// <summary>The study's parameters, and under DP its true ρ within 1% of the stated one (<see cref="StudyAccounting"/>), or a refusal with the figures.</summary>
+    public void Validate(StudySpec study)
+    {
+        _ = GlmStudy.Parse(study, scheme.MaxParties);
+        _ = StudyAccounting.Require(study, scheme.MaxParties);
+    }
 
     public RoundRequest ConfigureRound(StudySpec study, int round, IReadOnlyList<long[]> previousSums)
     {
@@ -32,6 +39,11 @@ public sealed class FederatedGlmAlgorithm(IAdditiveThresholdScheme scheme) : ISt
             ["purpose_of_use"] = study.PurposeOfUse.Code,
             [GlmStudy.MinNodesParameter] = study.MinNodes.ToString(CultureInfo.InvariantCulture),
         };
+        foreach (var (key, value) in StudyPrivacy.DerivedRoundParameters(study))
+        {
+            parameters[key] = value;
+        }
+
         if (fit.Result is { } result)
         {
             // The fit has converged and the study holds patients out: one evaluation round at the final coefficients.
@@ -60,7 +72,7 @@ public sealed class FederatedGlmAlgorithm(IAdditiveThresholdScheme scheme) : ISt
             evaluation["holdout"] = glm.Holdout;
         }
 
-        return Result(study, glm, result, evaluation);
+        return Result(study, glm, result, evaluation, StudyAccounting.Account(study, scheme.MaxParties));
     }
 
     /// <summary>
@@ -100,7 +112,7 @@ public sealed class FederatedGlmAlgorithm(IAdditiveThresholdScheme scheme) : ISt
     }
 
     /// <summary>The study result: the model as the registry keeps it (coefficients on the features' own scale).</summary>
-    private static JsonObject Result(StudySpec study, GlmStudy glm, GlmResult r, JsonObject? evaluation)
+    private static JsonObject Result(StudySpec study, GlmStudy glm, GlmResult r, JsonObject? evaluation, PrivacyAccount? account)
     {
         var terms = new JsonArray();
         for (var i = 0; i < r.Names.Count; i++)
@@ -178,6 +190,7 @@ public sealed class FederatedGlmAlgorithm(IAdditiveThresholdScheme scheme) : ISt
                         ["rho_spent"] = dp.RoundRho * (r.Rounds + (evaluation is null ? 0 : 1)),
                         ["max_rows_per_patient"] = dp.MaxRowsPerPatient,
                         ["min_honest_nodes"] = dp.MinHonestNodes,
+                        ["true_rho"] = account?.True, // the planned rounds as sums of discrete Gaussian shares (KLS21 Prop. 14)
                     }
                     : new JsonObject { ["dp"] = false, ["rho"] = null },
             },

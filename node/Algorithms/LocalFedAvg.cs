@@ -20,8 +20,8 @@ public sealed class LocalFedAvg : ILocalAlgorithm
 {
     public string Name => FedAvgStudy.AlgorithmName;
 
-    /// <summary>min_nodes sizes each node's noise share and fedavg_rounds splits ρ: both must be the accepted study's.</summary>
-    public IReadOnlyDictionary<string, string> DerivedParameters(StudySpec accepted) => new Dictionary<string, string>(StringComparer.Ordinal)
+    /// <summary>h (dp_min_honest_nodes) sizes each node's noise share and fedavg_rounds splits ρ: both must be the accepted study's.</summary>
+    public IReadOnlyDictionary<string, string> DerivedParameters(StudySpec accepted) => new Dictionary<string, string>(StudyPrivacy.DerivedRoundParameters(accepted), StringComparer.Ordinal)
     {
         ["purpose_of_use"] = accepted.PurposeOfUse.Code,
         [GlmStudy.MinNodesParameter] = accepted.MinNodes.ToString(System.Globalization.CultureInfo.InvariantCulture),
@@ -74,7 +74,7 @@ public sealed class LocalFedAvg : ILocalAlgorithm
             throw new InvalidOperationException("The DP FedAvg round's point is not finite.");
         }
 
-        var encoded = codec.Encode(dp.NodeGradient(data, point));
+        var encoded = dp.NodeGradient(data, point, codec);
         RoundNoise.AddNoise(encoded, codec.Blocks, dp.NodeVariances(codec.Blocks), random);
         return encoded;
     }

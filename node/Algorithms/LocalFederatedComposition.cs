@@ -17,30 +17,30 @@ public sealed class LocalFederatedComposition : ILocalAlgorithm
 {
     public string Name => CompositionStudy.AlgorithmName;
 
-    /// <summary>min_nodes sizes each node's noise share (σ²/min_nodes): it must be the accepted study's.</summary>
-    public IReadOnlyDictionary<string, string> DerivedParameters(StudySpec accepted) => new Dictionary<string, string>(StringComparer.Ordinal)
+    /// <summary>h (dp_min_honest_nodes) sizes each node's noise share (σ²/h) and the counts' scale: it must be the accepted study's.</summary>
+    public IReadOnlyDictionary<string, string> DerivedParameters(StudySpec accepted) => new Dictionary<string, string>(StudyPrivacy.DerivedRoundParameters(accepted), StringComparer.Ordinal)
     {
         ["purpose_of_use"] = accepted.PurposeOfUse.Code,
         ["min_nodes"] = accepted.MinNodes.ToString(System.Globalization.CultureInfo.InvariantCulture),
     };
 
     /// <summary>One release: the whole ρ in round 1.</summary>
-    public int? PlannedRounds(StudySpec accepted, int maxParties) => FederatedTwin.Protocol.Privacy.StudyPrivacy.Rho(accepted.Parameters) > 0 ? 1 : null;
+    public int? PlannedRounds(StudySpec accepted, int maxParties) => StudyPrivacy.Rho(accepted.Parameters) > 0 ? 1 : null;
 
     public int ValueCount(RoundRequest request, int maxParties) => CompositionStudy.VectorLength;
 
     public LocalStatistics Compute(RoundRequest request, NodeDirectory node, int maxParties)
     {
-        var minNodes = int.Parse(request.Parameters.GetValueOrDefault("min_nodes") ?? throw new InvalidOperationException("The round names no minimum of nodes."), System.Globalization.CultureInfo.InvariantCulture);
-        var study = CompositionStudy.Parse(request.Parameters, minNodes);
+        var study = CompositionStudy.Parse(request.Parameters, minHonestNodes: null);
         var purpose = request.Parameters.GetValueOrDefault("purpose_of_use") ?? throw new InvalidOperationException("The round names no purpose of use.");
         return Release(Counts(node, study.Year, purpose), study, maxParties, new CryptographicRandomBits());
     }
 
     /// <summary>
     /// What this node sends for exact counts (composition cells, then prevalence cells): the counts encoded in the round's
-    /// blocks and, under DP, this node's discrete Gaussian share of σ²/min_nodes added to the encoded integers. Production
-    /// passes <see cref="CryptographicRandomBits"/>; the privacy audit (`ftwin bench privacy-audit`) calls the same method.
+    /// blocks and, under DP, this node's discrete Gaussian share of σ²/h (h = dp_min_honest_nodes) added to the encoded
+    /// integers. Production passes <see cref="CryptographicRandomBits"/>; the privacy audit (`ftwin bench privacy-audit`)
+    /// calls the same method.
     /// </summary>
     public static LocalStatistics Release(long[] counts, CompositionStudy study, int maxParties, IRandomBitSource random)
     {
@@ -52,9 +52,14 @@ public sealed class LocalFederatedComposition : ILocalAlgorithm
             throw new ArgumentException($"The composition has {CompositionStudy.VectorLength} counts, not {counts.Length}.", nameof(counts));
         }
 
-        // Two blocks, one scale: the age band × sex × condition-count cells, then the per-condition prevalence cells.
-        var codec = new FixedPointCodec(
-            [new FixedPointBlock("composition_cells", CompositionLayout.CompositionCells, 1), new FixedPointBlock("prevalence_cells", counts.Length - CompositionLayout.CompositionCells, 1)], maxParties);
+        if (counts.Any(c => c > study.MaxCount(maxParties)))
+        {
+            throw new InvalidOperationException($"A count exceeds the {study.MaxCount(maxParties):G6} the codec can carry at scale {study.Scale:G6} with room for the noise.");
+        }
+
+        // Two blocks, one scale (1 without DP; under DP the power of two that makes the shares' sum as private as stated):
+        // the age band × sex × condition-count cells, then the per-condition prevalence cells. Counts times a power of two are exact.
+        var codec = new FixedPointCodec(study.Layout, maxParties);
         var encoded = codec.Encode(counts.Select(c => (double)c).ToArray());
         if (study.PerNodeVariance > 0)
         {
@@ -66,7 +71,7 @@ public sealed class LocalFederatedComposition : ILocalAlgorithm
 
     /// <summary>One round spends the study's whole ρ.</summary>
     public double RoundRho(RoundRequest request, int maxParties) =>
-        FederatedTwin.Protocol.Privacy.StudyPrivacy.Rho(request.Parameters);
+        StudyPrivacy.Rho(request.Parameters);
 
     /// <summary>The exact counts (composition cells, then prevalence cells), for this node's eyes only.</summary>
     public static long[] Counts(NodeDirectory node, int year, string purpose)

@@ -16,8 +16,8 @@ public sealed class LocalFederatedGlm : ILocalAlgorithm
 {
     public string Name => GlmStudy.AlgorithmName;
 
-    /// <summary>min_nodes sizes each node's noise share (σ²/min_nodes): it must be the accepted study's.</summary>
-    public IReadOnlyDictionary<string, string> DerivedParameters(StudySpec accepted) => new Dictionary<string, string>(StringComparer.Ordinal)
+    /// <summary>h (dp_min_honest_nodes) sizes each node's noise share (σ²/h) and the count blocks' scale: it must be the accepted study's.</summary>
+    public IReadOnlyDictionary<string, string> DerivedParameters(StudySpec accepted) => new Dictionary<string, string>(FederatedTwin.Protocol.Privacy.StudyPrivacy.DerivedRoundParameters(accepted), StringComparer.Ordinal)
     {
         ["purpose_of_use"] = accepted.PurposeOfUse.Code,
         [GlmStudy.MinNodesParameter] = accepted.MinNodes.ToString(System.Globalization.CultureInfo.InvariantCulture),
@@ -45,13 +45,12 @@ public sealed class LocalFederatedGlm : ILocalAlgorithm
         if (request.Parameters.GetValueOrDefault(GlmStudy.EvaluationParameter) is { } coefficients)
         {
             var beta = System.Text.Json.JsonSerializer.Deserialize<double[]>(coefficients) ?? throw new InvalidOperationException("The evaluation round carries no coefficients.");
-            var evaluation = GlmEvaluation.Compute(glm, beta, Rows(node, glm, purpose, heldOut: true));
+            var evaluation = GlmEvaluation.Encode(glm, beta, Rows(node, glm, purpose, heldOut: true));
             return Release(glm, GlmEvaluation.Layout(glm), evaluation, maxParties, new CryptographicRandomBits());
         }
 
         var round = GlmStudy.Deserialize(request.Parameters.GetValueOrDefault(GlmStudy.RequestParameter) ?? throw new InvalidOperationException("The round carries no GLM request."));
-        var values = GlmNode.Compute(glm.Spec, round, Rows(node, glm, purpose));
-        return Release(glm, round.Layout, values, maxParties, new CryptographicRandomBits());
+        return Release(glm, round.Layout, GlmNode.Encode(glm.Spec, round, Rows(node, glm, purpose)), maxParties, new CryptographicRandomBits());
     }
 
     /// <summary>Under DP, the ρ of one round (the study's ρ over its planned rounds), charged per round to the ledger.</summary>
@@ -59,24 +58,26 @@ public sealed class LocalFederatedGlm : ILocalAlgorithm
         GlmStudy.Parse(request.Parameters, maxParties).Spec.Privacy?.RoundRho ?? 0;
 
     /// <summary>
-    /// What this node sends for a round's sums (<see cref="GlmNode.Compute"/>, or the evaluation's): the values encoded in the
-    /// round's layout and, under DP, this node's discrete Gaussian share per block (σ_b²/m, GlmPrivacy) added to the encoded
-    /// integers before encryption; the exact sums never leave the node. Production passes <see cref="CryptographicRandomBits"/>;
-    /// the privacy audit (`ftwin bench privacy-audit`) calls the same method.
+    /// What this node sends for a round's sums (<see cref="GlmNode.Encode"/>, or the evaluation's): the fixed-point integers of
+    /// the round's layout (under DP each patient's clipped contribution rounded to the grid and summed exactly) and, under DP,
+    /// this node's discrete Gaussian share per block (σ_b²/h, GlmPrivacy) added before encryption; the exact sums never leave
+    /// the node. Production passes <see cref="CryptographicRandomBits"/>; the privacy audit (`ftwin bench privacy-audit`) calls
+    /// the same method.
     /// </summary>
-    public static LocalStatistics Release(GlmStudy glm, IReadOnlyList<FixedPointBlock> layout, double[] values, int maxParties, IRandomBitSource random)
+    public static LocalStatistics Release(GlmStudy glm, IReadOnlyList<FixedPointBlock> layout, long[] encoded, int maxParties, IRandomBitSource random)
     {
         ArgumentNullException.ThrowIfNull(glm);
         ArgumentNullException.ThrowIfNull(layout);
+        ArgumentNullException.ThrowIfNull(encoded);
         ArgumentNullException.ThrowIfNull(random);
         var codec = new FixedPointCodec(layout, maxParties);
-        var encoded = codec.Encode(values);
+        var sent = (long[])encoded.Clone(); // the caller's exact sums stay exact (the audit releases the same sums many times)
         if (glm.Spec.Privacy is { } dp)
         {
-            GlmPrivacy.AddNoise(encoded, layout, dp.NodeVariances(layout, block => dp.Clip(glm.Spec, block)), random);
+            GlmPrivacy.AddNoise(sent, layout, dp.NodeVariances(layout, block => dp.Clip(glm.Spec, block)), random);
         }
 
-        return new LocalStatistics(encoded, codec);
+        return new LocalStatistics(sent, codec);
     }
 
     /// <summary>

@@ -10,11 +10,12 @@ namespace FederatedTwin.Node.Federation;
 /// The study as this node accepted it (decisions.spec_json) and the ρ its privacy ledger was charged for it. Every round
 /// the coordinator asks for is checked against it before the node computes or releases anything (docs/threat-model.md):
 /// the coordinator re-sends the study and derives each round's parameters from it, and a malicious one could otherwise
-/// lower min_nodes (each node's noise share is σ²/min_nodes, so fewer honest nodes would reach the target noise), drop or
-/// change dp_rho, the clipping bounds or the planned rounds, or simply run more rounds than planned — each extra round a
-/// release of fresh noisy statistics the ledger never charged. Rule names: <see cref="NotAccepted"/>,
-/// <see cref="StudyChanged"/>, <see cref="RoundParameters"/>, <see cref="PlannedRounds"/>, <see cref="RoundRho"/>,
-/// <see cref="StudyBudget"/>.
+/// raise dp_min_honest_nodes h (each node's noise share is σ²/h, so a larger h would thin every share), drop or change
+/// dp_rho, the clipping bounds or the planned rounds, or simply run more rounds than planned — each extra round a release
+/// of fresh noisy statistics the ledger never charged. h is a study parameter (or derived from min_nodes), so it is held
+/// both by <see cref="CheckSameStudy"/> and, as the round parameter every DP round carries, by <see cref="CheckRequest"/>.
+/// Rule names: <see cref="NotAccepted"/>, <see cref="StudyChanged"/>, <see cref="RoundParameters"/>, <see cref="PlannedRounds"/>,
+/// <see cref="RoundRho"/>, <see cref="StudyBudget"/>, and at the decision <see cref="TrueRho"/>.
 /// </summary>
 public sealed record AcceptedStudy(StudySpec Spec, double ChargedRho)
 {
@@ -35,6 +36,12 @@ public sealed record AcceptedStudy(StudySpec Spec, double ChargedRho)
 
     /// <summary>The study's rounds together would spend more than the ledger charged for it.</summary>
     public const string StudyBudget = "study_budget";
+
+    /// <summary>
+    /// At the decision: the study's true ρ (its releases as sums of discrete Gaussian shares, Kairouz, Liu &amp; Steinke 2021
+    /// Prop. 14, worst case over h to max_nodes honest shares) exceeds its stated dp_rho by more than 1%, or cannot be computed.
+    /// </summary>
+    public const string TrueRho = "dp_true_rho";
 
     /// <summary>Slack for the floating-point ρ arithmetic (ρ/rounds summed back): far below any meaningful spend.</summary>
     private const double Tolerance = 1e-9;
@@ -87,7 +94,7 @@ public sealed record AcceptedStudy(StudySpec Spec, double ChargedRho)
 
     /// <summary>
     /// The round's request must be exactly the accepted study's parameters with the keys the algorithm derives from the
-    /// study (purpose_of_use, min_nodes, …) set to the accepted values; the only other keys allowed are the algorithm's
+    /// study (purpose_of_use, min_nodes, dp_min_honest_nodes, …) set to the accepted values; the only other keys allowed are the algorithm's
     /// per-round state (the GLM request, FedAvg's weights or point), which its own code validates against the study.
     /// </summary>
     public void CheckRequest(RoundRequest request, ILocalAlgorithm algorithm)

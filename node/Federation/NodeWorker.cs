@@ -30,7 +30,7 @@ public sealed partial class NodeWorker(
 {
     private readonly HashSet<string> _refused = new(StringComparer.Ordinal);
     private string? _rosterRefused;
-    private readonly StudyDecisions _decisions = new(node);
+    private readonly StudyDecisions _decisions = new(node, participant.MaxParties);
     private string? _lastRejection;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)

@@ -41,6 +41,9 @@ public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresh
     /// <summary>The coordinator's phases of an attempt: the node allows an attempt this many phase deadlines from its first step in it.</summary>
     public const int PhasesPerAttempt = 5;
 
+    /// <summary>The most parties the encryption scheme sums: it fixes the fixed-point layouts, hence a study's privacy account.</summary>
+    public int MaxParties => scheme.MaxParties;
+
     private readonly Dictionary<string, ILocalAlgorithm> _algorithms = algorithms.ToDictionary(a => a.Name, StringComparer.Ordinal);
     private readonly TimeProvider _clock = clock ?? TimeProvider.System;
 

@@ -2,16 +2,27 @@ using Dapper;
 using FederatedTwin.Node.Audit;
 using FederatedTwin.Node.Policy;
 using FederatedTwin.Protocol.Audit;
+using FederatedTwin.Protocol.Crypto;
 using FederatedTwin.Protocol.Federation;
+using FederatedTwin.Protocol.Models;
+using FederatedTwin.Protocol.Privacy;
 
 namespace FederatedTwin.Node.Federation;
 
 /// <summary>
 /// The node's answer to a study offer, stored with the study exactly as offered (decisions.spec_json): every later round
 /// is checked against that stored study (<see cref="AcceptedStudy"/>), never against what the coordinator re-sends.
+/// <paramref name="maxParties"/> is the encryption scheme's: it fixes the study's fixed-point layouts, hence what its noise
+/// really spends (<see cref="StudyAccounting"/>).
 /// </summary>
-public sealed class StudyDecisions(NodeDirectory node)
+public sealed class StudyDecisions(NodeDirectory node, int maxParties)
 {
+    /// <summary>Decisions for a node on the default encryption scheme (<see cref="RlweThresholdScheme.Default"/>).</summary>
+    public StudyDecisions(NodeDirectory node)
+        : this(node, RlweThresholdScheme.Default.MaxParties)
+    {
+    }
+
     /// <summary>
     /// The policy decision, recorded with the privacy it spends in one transaction: the ρ a study declares is
     /// charged to the purpose's budget for the calendar year when the node accepts (whether or not the study
@@ -44,6 +55,12 @@ public sealed class StudyDecisions(NodeDirectory node)
             decision = refusal;
         }
 
+        if (decision.Accept)
+        {
+            var (refused, account) = Accounting(study);
+            decision = refused ?? (account is null ? decision : decision with { Reason = $"{decision.Reason}; {account.Describe()}" });
+        }
+
         if (SitePolicy.StudyRho(study) > 0)
         {
             // The period's spend is what the rule checks; the lifetime spend is always reported next to it.
@@ -64,6 +81,29 @@ public sealed class StudyDecisions(NodeDirectory node)
         node.Audit.Checkpoint(c, t, CheckpointReasons.StudyDecision);
 
         return decision;
+    }
+
+    /// <summary>
+    /// After the policy's rules, for a DP study: what its releases really spend as sums of the hospitals' discrete Gaussian shares
+    /// (Kairouz, Liu &amp; Steinke 2021, Prop. 14; <see cref="StudyAccounting"/>), computed here from the study as offered, never taken
+    /// from the coordinator's own check. The ledger charges the stated dp_rho, so a study whose true ρ exceeds it by more than
+    /// 1% is refused (rule <see cref="AcceptedStudy.TrueRho"/>); an accepted one's reason carries both figures.
+    /// </summary>
+    private (PolicyDecision? Refused, PrivacyAccount? Account) Accounting(StudySpec study)
+    {
+        PrivacyAccount? account;
+        try
+        {
+            account = StudyAccounting.Account(study, maxParties);
+        }
+        catch (StudyFileException e)
+        {
+            return (new PolicyDecision(false, AcceptedStudy.TrueRho, $"the study's privacy cannot be accounted for: {e.Message}"), null);
+        }
+
+        return account is null || account.Holds
+            ? (null, account)
+            : (new PolicyDecision(false, AcceptedStudy.TrueRho, $"{account.Describe()}: more than 1% over the stated rho the ledger would charge"), account);
     }
 
     /// <summary>

@@ -43,8 +43,8 @@ public sealed record PolicyDecision(bool Accept, string Rule, string Reason);
 
 /// <summary>
 /// The hospital's site policy (policy.yaml; examples, field list and schema in policies/). Deny by default: a study
-/// is joined only if every rule passes (purpose of use, algorithm, minimum of nodes, differential privacy, outcome,
-/// minimum cell size, privacy budget). It also sets the consent default per purpose, the sensitive categories each
+/// is joined only if every rule passes (purpose of use, algorithm, minimum of nodes, differential privacy and the colluders it
+/// must survive, outcome, minimum cell size, privacy budget). It also sets the consent default per purpose, the sensitive categories each
 /// purpose may use (built-in and the site's own code lists) and retention. The file is validated against the
 /// embedded JSON Schema (<see cref="SitePolicySchema"/>) before it is read.
 /// </summary>
@@ -63,6 +63,7 @@ public sealed class SitePolicy
           HRESCH: opt-in               # research: only patients who permitted it
           HOPERAT: opt-out             # health care operations: everyone who did not refuse
         dp_may_be_off: false           # refuse studies that add no differential-privacy noise
+        dp_colluding_nodes: 1          # hospitals assumed to collude with the coordinator: a DP study's noise must survive them
         privacy_budgets: {}            # zCDP rho per purpose and calendar year, e.g. HOPERAT: 1.0
         sensitive_allowed: {}          # sensitive categories a purpose may use, e.g. HRESCH: [hiv]; none by default
         minimum_cell_size: 11          # no study may publish a count under this
@@ -75,8 +76,9 @@ public sealed class SitePolicy
     private static readonly IReadOnlySet<string> ResearchPurposes = new HashSet<string>(StringComparer.Ordinal) { "HRESCH", "CLINTRCH" };
 
     private SitePolicy(int version, IReadOnlyList<TrustedCoordinator> trusted, IReadOnlySet<string> purposes, IReadOnlySet<string> algorithms, int minimumNodes, IReadOnlyDictionary<string, bool> optIn, bool dpMayBeOff, IReadOnlyDictionary<string, double> budgets,
-        IReadOnlyDictionary<string, IReadOnlySet<string>> sensitiveAllowed, IReadOnlySet<string>? outcomes, int minimumCellSize, int retentionYears)
+        IReadOnlyDictionary<string, IReadOnlySet<string>> sensitiveAllowed, IReadOnlySet<string>? outcomes, int minimumCellSize, int retentionYears, int dpColludingNodes)
     {
+        DpColludingNodes = dpColludingNodes;
         SensitiveAllowed = sensitiveAllowed;
         OutcomesAllowed = outcomes;
         MinimumCellSize = minimumCellSize;
@@ -127,6 +129,13 @@ public sealed class SitePolicy
 
     /// <summary>Whether the node may join a study that adds no differential-privacy noise (exact aggregates).</summary>
     public bool DpMayBeOff { get; }
+
+    /// <summary>
+    /// How many of a study's other participants this site assumes may collude with the coordinator (dp_colluding_nodes,
+    /// default 1). Colluders know their own noise shares and can subtract them, so a DP study is joined only if its
+    /// dp_min_honest_nodes h ≤ min_nodes − this: then the honest shares of any min_nodes participants still reach the target.
+    /// </summary>
+    public int DpColludingNodes { get; }
 
     /// <summary>zCDP ρ the node may spend per purpose of use and calendar year; a purpose not listed has none.</summary>
     public IReadOnlyDictionary<string, double> PrivacyBudgets { get; }
@@ -183,7 +192,7 @@ public sealed class SitePolicy
         // The schema has checked every value (codes, ranges, key format); these are now plain reads.
         return new SitePolicy(1, [.. (d.TrustedCoordinators ?? []).Select(t => new TrustedCoordinator(t.Name!, t.PublicKey!))], (d.PurposesAllowed ?? []).ToHashSet(StringComparer.Ordinal),
             (d.AlgorithmsAllowed ?? []).ToHashSet(StringComparer.Ordinal), d.MinimumNodes!.Value, (d.ConsentDefault ?? []).ToDictionary(c => c.Key, c => c.Value == "opt-in", StringComparer.Ordinal),
-            d.DpMayBeOff ?? false, Budgets(json["privacy_budgets"] as System.Text.Json.Nodes.JsonObject), sensitive, d.OutcomesAllowed?.ToHashSet(StringComparer.Ordinal), d.MinimumCellSize ?? 11, d.RetentionYears ?? 6)
+            d.DpMayBeOff ?? false, Budgets(json["privacy_budgets"] as System.Text.Json.Nodes.JsonObject), sensitive, d.OutcomesAllowed?.ToHashSet(StringComparer.Ordinal), d.MinimumCellSize ?? 11, d.RetentionYears ?? 6, d.DpColludingNodes ?? 1)
         {
             CustomSensitiveCodes = custom,
             SensitiveCodes = custom.Count == 0 ? Deidentification.CodeList.Sensitive : Deidentification.CodeList.Sensitive.With(custom.SelectMany(c => c.Value.Select(x => (c.Key, x.System, x.Code)))),
@@ -344,6 +353,7 @@ public sealed class SitePolicy
             rho == 0 || DpAlgorithms.Contains(study.Algorithm)
                 ? new(true, "dp_supported", rho > 0 ? $"{study.Algorithm} adds the noise it declares" : "no noise is declared")
                 : new(false, "dp_supported", $"{study.Algorithm} declares a dp_rho but adds no noise: refused rather than charged for a privacy it does not give (DP algorithms: {string.Join(", ", DpAlgorithms)})"),
+            ColludersRule(study, rho),
             OutcomesAllowed is null || study.Parameters?.GetValueOrDefault("outcome") is not { } outcome || OutcomesAllowed.Contains(outcome)
                 ? new(true, "outcomes_allowed", OutcomesAllowed is null ? "this site allows any outcome" : "the study's outcome, if any, is allowed")
                 : new(false, "outcomes_allowed", $"outcome {study.Parameters!["outcome"]} is not allowed by this site (allowed: {List(OutcomesAllowed)})"),
@@ -359,6 +369,35 @@ public sealed class SitePolicy
     }
 
     public bool Trusts(string publicKey) => TrustedCoordinators.Any(t => t.PublicKey == publicKey);
+
+    /// <summary>
+    /// Rule dp_colluding_nodes: a DP study's noise shares are sized for h = dp_min_honest_nodes honest nodes (σ²/h each), and this
+    /// site assumes up to <see cref="DpColludingNodes"/> of the others collude; with min_nodes participants the honest ones number
+    /// at least min_nodes − colluders, so the study is joined only if h ≤ min_nodes − colluders (else colluders who subtract their
+    /// own shares leave less noise than the stated ρ assumes). A malformed h is refused by the same rule.
+    /// </summary>
+    private PolicyDecision ColludersRule(StudySpec study, double rho)
+    {
+        if (rho == 0)
+        {
+            return new(true, "dp_colluding_nodes", "no noise is declared");
+        }
+
+        int h;
+        try
+        {
+            h = StudyPrivacy.MinHonestNodes(study);
+        }
+        catch (StudyFileException e)
+        {
+            return new(false, "dp_colluding_nodes", e.Message);
+        }
+
+        var honest = study.MinNodes - DpColludingNodes;
+        return h <= honest
+            ? new(true, "dp_colluding_nodes", $"the noise shares are sized for {h} honest node(s) (dp_min_honest_nodes); with {DpColludingNodes} colluding, at least {honest} of the study's {study.MinNodes} nodes are honest")
+            : new(false, "dp_colluding_nodes", $"the noise shares are sized for {h} honest node(s) (dp_min_honest_nodes), but this site assumes {DpColludingNodes} of the study's {study.MinNodes} nodes may collude, leaving {Math.Max(honest, 0)} honest: colluders subtracting their own shares would leave less noise than the stated rho assumes");
+    }
 
     private static string List(IEnumerable<string> values) => values.Any() ? string.Join(", ", values.Order(StringComparer.Ordinal)) : "none";
 
@@ -377,6 +416,8 @@ public sealed class SitePolicy
         public Dictionary<string, string>? ConsentDefault { get; set; }
 
         public bool? DpMayBeOff { get; set; }
+
+        public int? DpColludingNodes { get; set; }
 
         /// <summary>Read from the validated JSON instead (a number or an object per purpose): see <see cref="Budgets"/>.</summary>
         public Dictionary<string, object>? PrivacyBudgets { get; set; }

@@ -116,6 +116,8 @@ public static class StudyFile
             throw new StudyFileException("phase_deadline_seconds", "must be between 1 and 86400");
         }
 
+        // dp_min_honest_nodes (h), when given, must be 1..min_nodes: the honest nodes whose noise shares alone reach the target.
+        _ = Privacy.StudyPrivacy.MinHonestNodes(d.Parameters, min);
         return new StudySpec(id, d.Algorithm, purpose, min, max, rounds, deadline, d.Description, d.Parameters ?? new Dictionary<string, string>());
     }
 

@@ -1,3 +1,5 @@
+using FederatedTwin.Protocol.Crypto.Codec;
+
 namespace FederatedTwin.Protocol.Privacy;
 
 /// <summary>
@@ -40,13 +42,14 @@ public static class Clipping
     }
 
     /// <summary>
-    /// Σ over patients of clip_C(Σ of that patient's rows): each patient's total contribution vector (e.g. the
-    /// gradient summed over their patient-years) is clipped to L2 norm C before it enters the sum, so adding or
-    /// removing one patient moves the sum by at most C in L2 norm (<see cref="ClippedSumL2Sensitivity"/>; Abadi
-    /// et al. 2016 clip per example, here the unit is the patient). Set σ = C/√(2ρ)
-    /// (<see cref="ZcdpAccountant.GaussianSigma"/>) to spend ρ.
+    /// Σ over patients of round(s·clip_C(Σ of that patient's rows)), exactly, in integers: each patient's total contribution
+    /// vector (e.g. the gradient summed over their patient-years) is clipped to L2 norm C, rounded to the fixed-point grid of
+    /// scale s and only then added (<see cref="EncodedPatientSum"/>), so adding or removing one patient moves the encoded sum
+    /// by exactly that patient's rounded vector: at most C·s + √d/2 in L2 (<see cref="EncodedL2Sensitivity"/>; Abadi et al.
+    /// 2016 clip per example, here the unit is the patient). Summing the clipped vectors in double and rounding once would
+    /// leave the sensitivity proof (Casacuberta et al., CCS 2022). Set σ_int = Δ_int/√(2ρ) to spend ρ.
     /// </summary>
-    public static double[] ClippedPatientSum<TPatient>(IEnumerable<(TPatient Patient, double[] Row)> rows, int dimension, double bound)
+    public static long[] ClippedPatientSum<TPatient>(IEnumerable<(TPatient Patient, double[] Row)> rows, int dimension, double bound, double scale)
         where TPatient : notnull
     {
         ArgumentNullException.ThrowIfNull(rows);
@@ -78,20 +81,19 @@ public static class Clipping
             }
         }
 
-        var sum = new double[dimension];
+        // One party (no headroom division): the caller's codec checks the per-party limit of its own sum.
+        var codec = new FixedPointCodec([new FixedPointBlock("clipped_sum", dimension, scale)], maxParties: 1);
+        var sum = new EncodedPatientSum(codec.Blocks);
         foreach (var total in totals.Values)
         {
             ClipToL2Norm(total, bound);
-            for (int i = 0; i < dimension; i++)
-            {
-                sum[i] += total[i];
-            }
+            sum.Add(total);
         }
 
-        return sum;
+        return sum.ToEncoded(codec);
     }
 
-    /// <summary>L2 sensitivity of <see cref="ClippedPatientSum"/> under add/remove-one-patient: the bound C itself.</summary>
+    /// <summary>Real-domain L2 sensitivity of a sum of patient vectors clipped to C, under add/remove-one-patient: C itself (encoded: <see cref="EncodedL2Sensitivity"/>).</summary>
     public static double ClippedSumL2Sensitivity(double bound)
     {
         CheckBound(bound);
@@ -153,12 +155,12 @@ public static class Clipping
     }
 
     /// <summary>
-    /// L2 sensitivity in the fixed-point integer domain of a d-value statistic with real-domain L2 sensitivity
-    /// Δ, encoded as round(x·s): each coordinate's rounding error lies in [−½, ½], so two neighbours' errors
-    /// differ by at most 1 per coordinate and ‖round(x·s) − round(x′·s)‖₂ ≤ Δ·s + √d. This, not Δ·s, is what
-    /// the discrete Gaussian's ρ = Δ_int²/(2σ_int²) must use (Canonne, Kamath and Steinke 2020, Thm. 4;
-    /// the rounding term is why Kairouz, Liu and Steinke 2021 round randomly and condition on the norm).
-    /// Integer statistics encoded at scale 1 have no rounding: pass dimension 0.
+    /// L2 sensitivity in the fixed-point integer domain of a d-value sum of per-patient vectors with real-domain L2 bound Δ (the
+    /// clip C), each rounded to the grid of scale s before the exact integer sum (<see cref="EncodedPatientSum"/>): one patient
+    /// moves the sum by round(v·s), and ‖round(v·s)‖₂ ≤ ‖v·s‖₂ + ‖round(v·s) − v·s‖₂ ≤ Δ·s + √d/2, each coordinate's rounding
+    /// error being at most ½. This, not Δ·s, is the Δ_int the discrete Gaussian's ρ = Δ_int²/(2σ_int²) must use (Canonne,
+    /// Kamath and Steinke 2020, Thm. 4; the rounding term is why Kairouz, Liu and Steinke 2021 round randomly and condition
+    /// on the norm). Integer statistics at an integer scale have no rounding: pass dimension 0.
     /// </summary>
     public static double EncodedL2Sensitivity(double l2Sensitivity, double scale, int dimension)
     {
@@ -169,7 +171,7 @@ public static class Clipping
             throw new ArgumentOutOfRangeException(nameof(scale), "scale must be positive and finite");
         }
 
-        return (l2Sensitivity * scale) + Math.Sqrt(dimension);
+        return (l2Sensitivity * scale) + (Math.Sqrt(dimension) / 2);
     }
 
     private static double L2Norm(ReadOnlySpan<double> vector) => ScaledNorm(vector, 1);

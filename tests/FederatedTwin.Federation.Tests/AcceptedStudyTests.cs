@@ -10,6 +10,7 @@ using FederatedTwin.Protocol.Crypto;
 using FederatedTwin.Protocol.Federation;
 using FederatedTwin.Protocol.Models.FedAvg;
 using FederatedTwin.Protocol.Models.Glm;
+using FederatedTwin.Protocol.Privacy;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace FederatedTwin.Federation.Tests;
@@ -54,7 +55,7 @@ public sealed class AcceptedStudyTests : IDisposable
         _length = FedAvgStudy.Parse(Study, Scheme.MaxParties).Layout(Scheme.MaxParties).Sum(b => b.Length);
     }
 
-    /// <summary>What the coordinator derives for round r of the study: the study's parameters, purpose, min_nodes, rounds, and the round's point.</summary>
+    /// <summary>What the coordinator derives for round r of the study: the study's parameters, purpose, min_nodes, h, rounds, and the round's point.</summary>
     private RoundRequest Request(StudySpec study, Action<Dictionary<string, string>>? tamper = null)
     {
         var parameters = new Dictionary<string, string>(study.Parameters!, StringComparer.Ordinal)
@@ -64,6 +65,11 @@ public sealed class AcceptedStudyTests : IDisposable
             [FedAvgStudy.RoundsParameter] = study.Rounds.ToString(CultureInfo.InvariantCulture),
             [FedAvgPrivacy.PointParameter] = FedAvgStudy.SerializeWeights(new double[6]),
         };
+        if (StudyPrivacy.Rho(study.Parameters) > 0)
+        {
+            parameters[StudyPrivacy.MinHonestNodesParameter] = StudyPrivacy.MinHonestNodes(study).ToString(CultureInfo.InvariantCulture);
+        }
+
         tamper?.Invoke(parameters);
         return new RoundRequest(FedAvgStudy.AlgorithmName, _length, parameters);
     }
@@ -135,7 +141,7 @@ public sealed class AcceptedStudyTests : IDisposable
     {
         Accept(Study);
 
-        // min_nodes 1: each node's noise share would be sized so that one node alone reaches the target: 1/3 of the noise at each.
+        // min_nodes 1: a sum of one hospital's statistic (and the default h would follow it); the node holds min_nodes to the study.
         var parameter = RefusedUpdate(Work(WorkKind.CommitUpdate, Study, 1, 1, Request(Study, p => p[GlmStudy.MinNodesParameter] = "1")));
         Assert.Equal(AcceptedStudy.RoundParameters, parameter.Rule);
         Assert.Contains("min_nodes '1' (accepted '3')", parameter.Message, StringComparison.Ordinal);
@@ -151,6 +157,60 @@ public sealed class AcceptedStudyTests : IDisposable
         Assert.Equal(0, Count("submissions"));
         Assert.Equal(0, Count("privacy_rounds"));
         Assert.All(Refusals(), r => Assert.NotNull(r.Rule));
+    }
+
+    [Fact]
+    public void A_raised_minimum_of_honest_nodes_is_refused_in_the_round_and_in_the_study_and_nothing_is_released()
+    {
+        // The study omits dp_min_honest_nodes: h = min_nodes − 1 = 2, each node adds half the target variance. A coordinator that
+        // sends h = 3 would have every node add a third: with one colluder, 2/3 of the promised noise.
+        Accept(Study);
+        var round = RefusedUpdate(Work(WorkKind.CommitUpdate, Study, 1, 1, Request(Study, p => p[StudyPrivacy.MinHonestNodesParameter] = "3")));
+        Assert.Equal(AcceptedStudy.RoundParameters, round.Rule);
+        Assert.Contains("dp_min_honest_nodes '3' (accepted '2')", round.Message, StringComparison.Ordinal);
+
+        // The same lie in the study itself: a parameter the accepted study did not have.
+        var raised = Study with { Parameters = new Dictionary<string, string>(Study.Parameters!, StringComparer.Ordinal) { [StudyPrivacy.MinHonestNodesParameter] = "3" } };
+        var study = RefusedUpdate(Work(WorkKind.CommitUpdate, raised, 1, 1, Request(raised)));
+        Assert.Equal(AcceptedStudy.StudyChanged, study.Rule);
+        Assert.Contains("dp_min_honest_nodes added", study.Message, StringComparison.Ordinal);
+        Assert.Equal(0, Count("submissions"));
+        Assert.Equal(0, Count("privacy_rounds"));
+    }
+
+    [Fact]
+    public void A_study_whose_true_rho_exceeds_its_stated_rho_is_refused_at_creation_and_at_each_nodes_own_decision_with_the_figures()
+    {
+        // DP-FedSGD with a tiny clip and an enormous ρ: the gradient block's scale is fixed by the codec's headroom, so a share's
+        // integer σ falls below ½, where the sum of the shares has no zCDP guarantee at all (Kairouz, Liu & Steinke 2021, Prop. 14).
+        var thin = Study with
+        {
+            Id = new StudyId("dp-thin"),
+            Rounds = 1,
+            Parameters = new Dictionary<string, string>(Study.Parameters!, StringComparer.Ordinal)
+            {
+                ["dp_clip"] = "0.001", ["max_rows_per_node"] = "1000000", ["dp_max_rows_per_patient"] = "20", ["dp_rho"] = "4e20",
+            },
+        };
+        var created = Assert.Throws<StudyFileException>(() => new FederatedTwin.Coordinator.Orchestration.FederatedFedAvgAlgorithm(Scheme).Validate(thin));
+        Assert.Equal("parameters.dp_rho", created.Field);
+        Assert.Contains("stated zCDP rho 4E+20, true rho unbounded", created.Message, StringComparison.Ordinal);
+
+        // The node never trusts that check: a site whose budget would allow the study refuses it on its own accountant.
+        var policy = FederatedTwin.Cli.Demo.LocalFederation.DemoPolicy(Ed25519Identity.Generate().PublicKey, "HOPERAT", privacyBudget: 1e21);
+        File.WriteAllText(_node.PolicyPath, policy);
+        File.WriteAllText(_node.PolicyPath + ".sig", FederatedTwin.Node.Policy.PolicySignature.Sign(System.Text.Encoding.UTF8.GetBytes(policy), _federation.Officer).ToJson());
+        var decision = new StudyDecisions(_node, Scheme.MaxParties).Decide(thin);
+        Assert.False(decision.Accept);
+        Assert.Equal(AcceptedStudy.TrueRho, decision.Rule);
+        Assert.Contains("true rho unbounded", decision.Reason, StringComparison.Ordinal);
+        Assert.Equal(0, Charged());
+
+        // An ordinary DP study is accepted, its reason giving both figures: the stated ρ is the true one.
+        var accepted = new StudyDecisions(_node, Scheme.MaxParties).Decide(Study);
+        Assert.True(accepted.Accept);
+        Assert.Contains("stated zCDP rho 0.4, true rho 0.4 ", accepted.Reason, StringComparison.Ordinal);
+        Assert.Equal(0.4, Charged(), 12);
     }
 
     [Fact]
@@ -193,6 +253,8 @@ public sealed class AcceptedStudyTests : IDisposable
         { "dp_max_rows_per_patient", "30" },    // K: the per-patient sensitivity
         { "feature_bounds", "age:0:1000" },     // a clipping bound the study did not declare
         { "dp_clip", "1000" },                  // the gradient clip
+        { StudyPrivacy.MinHonestNodesParameter, "3" }, // h raised from 2 to 3: every share a third of the noise, not a half
+        { StudyPrivacy.MinHonestNodesParameter, null }, // dropped: the round sizes no noise
         { FedAvgStudy.RoundsParameter, "1" },   // ρ split over fewer rounds: twice the ρ per round
         { "purpose_of_use", "HRESCH" },         // another purpose: other consent, another budget
     };
@@ -267,7 +329,7 @@ public sealed class AcceptedStudyTests : IDisposable
             // The coordinator's own first request of the study (the node checks the round number, and the request against the study).
             FederatedTwin.Coordinator.Orchestration.IStudyAlgorithm coordinator = study.Algorithm == GlmStudy.AlgorithmName
                 ? new FederatedTwin.Coordinator.Orchestration.FederatedGlmAlgorithm(Scheme)
-                : new FederatedTwin.Coordinator.Orchestration.FederatedCompositionAlgorithm();
+                : new FederatedTwin.Coordinator.Orchestration.FederatedCompositionAlgorithm(Scheme);
             var request = coordinator.ConfigureRound(study, 1, []);
             _ = _participant.CommitKeyShare(Work(WorkKind.CommitKeyShare, study, planned, 1, request));
             var e = Assert.Throws<ParticipationRefusedException>(() => _participant.CommitKeyShare(Work(WorkKind.CommitKeyShare, study, planned + 1, 1, request)));

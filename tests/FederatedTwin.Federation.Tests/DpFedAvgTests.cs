@@ -82,6 +82,7 @@ public sealed class DpFedAvgTests
         {
             ["purpose_of_use"] = "HOPERAT",
             ["min_nodes"] = "3",
+            [FederatedTwin.Protocol.Privacy.StudyPrivacy.MinHonestNodesParameter] = "2", // the study's default h: min_nodes − 1
             [FedAvgStudy.RoundsParameter] = "4",
             [FedAvgPrivacy.PointParameter] = FedAvgStudy.SerializeWeights(new double[6]),
         };

@@ -282,11 +282,16 @@ public sealed class CompositionEndToEndTests
         var grand = truth.Take(Protocol.Models.Composition.CompositionLayout.CompositionCells).Sum();
         Assert.Equal(grand, cells[^1]!.GetValue<long>());
 
-        // With DP the grand total moves by noise of σ = √12/√(2·0.5) ≈ 3.5 per cell, summed over 80 cells.
+        // With DP each of the 3 nodes adds a share of variance 12/(2·0.5)/h = 6 per cell (h = min_nodes − 1 = 2, so any two honest
+        // nodes reach the target 12): σ = √18 per cell, summed over 80 cells. The shares' σ ≈ 2.45 < 4, so the counts travel at
+        // scale 2 and the release's true ρ (the sum of 2–3 discrete Gaussian shares, Kairouz, Liu & Steinke 2021 Prop. 14) is 0.5.
         var noisyTotal = noisy["result"]!["model"]!["composition"]!["cells"]!.AsArray()[^1]!.GetValue<long>();
         Assert.NotEqual(grand, noisyTotal);
-        Assert.True(Math.Abs(noisyTotal - grand) < 8 * 3.5 * Math.Sqrt(80), $"noisy total {noisyTotal} vs {grand}");
-        Assert.True(noisy["result"]!["model"]!["privacy"]!["dp"]!.GetValue<bool>());
+        Assert.True(Math.Abs(noisyTotal - grand) < 8 * Math.Sqrt(18) * Math.Sqrt(80), $"noisy total {noisyTotal} vs {grand}");
+        var noisyPrivacy = noisy["result"]!["model"]!["privacy"]!;
+        Assert.True(noisyPrivacy["dp"]!.GetValue<bool>());
+        Assert.Equal((2, 2.0), (noisyPrivacy["min_honest_nodes"]!.GetValue<int>(), noisyPrivacy["scale"]!.GetValue<double>()));
+        Assert.Equal(0.5, noisyPrivacy["true_rho"]!.GetValue<double>(), 12);
 
         // A study that would take the year's spend past the policy's budget (1.0 for HOPERAT) is refused, saying why.
         var over = Yaml("over-budget", "0.6").Replace("phase_deadline_seconds: 30", "phase_deadline_seconds: 5", StringComparison.Ordinal);

@@ -34,7 +34,7 @@ public sealed class OnsetAtRiskTests
 
         const string outcome = "onset_hypertension_next_year";
         string[] features = ["age", "sex_male", "diabetes", "condition_count"];
-        var glm = GlmStudy.Parse(Parameters(outcome, string.Join(',', features)), RlweThresholdScheme.Default.MaxParties, minNodes: 3);
+        var glm = GlmStudy.Parse(Parameters(outcome, string.Join(',', features)), RlweThresholdScheme.Default.MaxParties, minHonestNodes: 3);
         Assert.Equal("hypertension", glm.AtRisk);
 
         // The training rows counted from the node's feature rows directly: observed, complete, and without hypertension.
@@ -52,12 +52,12 @@ public sealed class OnsetAtRiskTests
         Assert.Equal(atRisk.Select(r => r.Values["age"]!.Value), rows.Design.Chunk(features.Length).Select(x => x[0]));
 
         // Its own condition would be 0 in every row: refused when the study is read, by coordinator and node alike.
-        var e = Assert.Throws<StudyFileException>(() => GlmStudy.Parse(Parameters(outcome, "age,hypertension"), RlweThresholdScheme.Default.MaxParties, minNodes: 3));
+        var e = Assert.Throws<StudyFileException>(() => GlmStudy.Parse(Parameters(outcome, "age,hypertension"), RlweThresholdScheme.Default.MaxParties, minHonestNodes: 3));
         Assert.Equal("parameters.features", e.Field);
 
         // Other outcomes keep every observed row: a condition is an ordinary feature there.
-        var admission = GlmStudy.Parse(Parameters("admission_next_year", "age,hypertension"), RlweThresholdScheme.Default.MaxParties, minNodes: 3);
+        var admission = GlmStudy.Parse(Parameters("admission_next_year", "age,hypertension"), RlweThresholdScheme.Default.MaxParties, minHonestNodes: 3);
         Assert.Null(admission.AtRisk);
-        Assert.Null(GlmStudy.Parse(Parameters("onset_unknown_next_year", "age"), RlweThresholdScheme.Default.MaxParties, minNodes: 3).AtRisk);
+        Assert.Null(GlmStudy.Parse(Parameters("onset_unknown_next_year", "age"), RlweThresholdScheme.Default.MaxParties, minHonestNodes: 3).AtRisk);
     }
 }

@@ -74,6 +74,28 @@ public sealed class PolicyTests
         Assert.Equal(rule == "all_rules_passed", decision.Accept);
     }
 
+    [Theory]
+    [InlineData(3, null, 1, true)]   // h defaults to min_nodes − 1 = 2: two honest of three with one colluder
+    [InlineData(3, "2", 1, true)]
+    [InlineData(3, "3", 1, false)]   // shares sized for three honest nodes: one colluder would thin the noise to 2/3
+    [InlineData(3, "2", 2, false)]   // a site that assumes two colluders needs h ≤ 1
+    [InlineData(3, "1", 2, true)]
+    [InlineData(5, null, 2, false)]  // the default h = 4 relies on four of five; this site expects two colluders
+    [InlineData(3, "0", 0, false)]   // not 1..min_nodes: refused by the same rule
+    public void A_dp_study_whose_noise_would_not_survive_the_colluders_the_site_assumes_is_refused(int minNodes, string? h, int colluders, bool accepted)
+    {
+        var policy = Parse(algorithms: "[federated-glm]", min: "3", dp: $"dp_may_be_off: false\ndp_colluding_nodes: {colluders}\nprivacy_budgets:\n  HOPERAT: 5");
+        var parameters = new Dictionary<string, string> { ["dp_rho"] = "1" };
+        if (h is not null)
+        {
+            parameters[FederatedTwin.Protocol.Privacy.StudyPrivacy.MinHonestNodesParameter] = h;
+        }
+
+        var decision = policy.Decide(Study(algorithm: "federated-glm", min: minNodes) with { Parameters = parameters }, 0);
+        Assert.Equal(accepted ? "all_rules_passed" : "dp_colluding_nodes", decision.Rule);
+        Assert.Equal(1, Parse().DpColludingNodes); // the default: one colluding hospital
+    }
+
     [Fact]
     public void Outcomes_and_the_minimum_cell_size_are_rules_too()
     {
@@ -91,6 +113,7 @@ public sealed class PolicyTests
     [InlineData("sensitive_allowed:\n  NOTACODE: [hiv]", "sensitive_allowed")]
     [InlineData("retention_years: 2", "retention_years")]
     [InlineData("minimum_cell_size: 0", "minimum_cell_size")]
+    [InlineData("dp_colluding_nodes: -1", "dp_colluding_nodes")]
     public void Governance_fields_are_validated_naming_the_field(string yaml, string field) =>
         Assert.Contains(field, Assert.Throws<SitePolicyException>(() => Parse(dp: yaml)).Message, StringComparison.Ordinal);
 

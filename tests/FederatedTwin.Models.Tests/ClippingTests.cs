@@ -41,29 +41,30 @@ public class ClippingTests
     [Fact]
     public void A_patient_is_clipped_as_a_whole_not_row_by_row()
     {
-        // Three patient-years of norm 0.5 in one direction: per-row clipping at 1 would let them add 1.5.
+        // Three patient-years of norm 0.5 in one direction: per-row clipping at 1 would let them add 1.5. At scale 1024 the
+        // clipped total (1, 0) is 1024 on the integer grid.
         var rows = new (string, double[])[] { ("p", [0.5, 0]), ("p", [0.5, 0]), ("p", [0.5, 0]), ("q", [0, 0.25]) };
-        var sum = Clipping.ClippedPatientSum(rows, 2, 1);
-        Assert.Equal(1, sum[0], 12);
-        Assert.Equal(0.25, sum[1], 12);
+        var sum = Clipping.ClippedPatientSum(rows, 2, 1, 1024);
+        Assert.Equal([1024L, 256], sum);
     }
 
     [Fact]
-    public void Removing_any_patient_moves_the_clipped_sum_by_at_most_C()
+    public void Removing_any_patient_moves_the_encoded_clipped_sum_by_at_most_C_times_s_plus_half_root_d()
     {
+        // Scale 16: coarse enough that each patient's rounding shows; the bound is C·s + √3/2 in integer units.
         var random = new Random(2);
-        const double c = 2.5;
+        const double c = 2.5, scale = 16;
         for (int trial = 0; trial < 200; trial++)
         {
             var rows = Enumerable.Range(0, 60)
                 .Select(_ => (Patient: random.Next(8), Row: new[] { random.NextDouble() * 4, random.NextDouble() - 3, random.NextDouble() }))
                 .ToArray();
-            var full = Clipping.ClippedPatientSum(rows, 3, c);
+            var full = Clipping.ClippedPatientSum(rows, 3, c, scale);
             foreach (var removed in rows.Select(r => r.Patient).Distinct())
             {
-                var without = Clipping.ClippedPatientSum(rows.Where(r => r.Patient != removed), 3, c);
-                double distance = Norm(full.Zip(without, (a, b) => a - b).ToArray());
-                Assert.True(distance <= Clipping.ClippedSumL2Sensitivity(c) * (1 + 1e-12), $"{distance} > {c}");
+                var without = Clipping.ClippedPatientSum(rows.Where(r => r.Patient != removed), 3, c, scale);
+                double distance = Norm(full.Zip(without, (a, b) => (double)(a - b)).ToArray());
+                Assert.True(distance <= Clipping.EncodedL2Sensitivity(Clipping.ClippedSumL2Sensitivity(c), scale, 3), $"{distance} > {c} · {scale} + √3/2");
             }
         }
     }
@@ -107,16 +108,17 @@ public class ClippingTests
     }
 
     [Fact]
-    public void Fixed_point_rounding_adds_up_to_root_d_to_the_sensitivity()
+    public void Rounding_each_patient_to_the_grid_adds_at_most_half_root_d_to_the_sensitivity_and_that_is_tight()
     {
-        // Neighbours 0.6 apart per coordinate at scale 1: round(x) moves by 1 per coordinate, more than Δ·s.
-        double[] x = [0.45, 0.45, 0.45, 0.45];
-        double[] y = [1.05, 1.05, 1.05, 1.05];
-        double delta = Norm(x.Zip(y, (a, b) => a - b).ToArray());
-        double encoded = Norm(x.Zip(y, (a, b) => Math.Round(a) - Math.Round(b)).ToArray());
-        Assert.True(encoded > delta);
-        Assert.True(encoded <= Clipping.EncodedL2Sensitivity(delta, 1, 4));
-        Assert.Equal((0.5 * 1024) + 2, Clipping.EncodedL2Sensitivity(0.5, 1024, 4), 12);
+        // One patient's clipped vector, just over ½ in each of 4 coordinates at scale 1: it rounds to (1, 1, 1, 1), norm 2,
+        // where the vector's own norm is 1.00002. The bound C·s + √d/2 = 1.00002 + 1 is reached to within 2e-5.
+        double[] patient = [0.50001, 0.50001, 0.50001, 0.50001];
+        var sum = Clipping.ClippedPatientSum(new (string, double[])[] { ("p", patient) }, 4, 2, 1);
+        Assert.Equal([1L, 1, 1, 1], sum);
+        double bound = Clipping.EncodedL2Sensitivity(Norm(patient), 1, 4);
+        Assert.InRange(Norm([.. sum.Select(v => (double)v)]), bound - 2e-5, bound);
+        Assert.Equal((0.5 * 1024) + 1, Clipping.EncodedL2Sensitivity(0.5, 1024, 4), 12);
+        Assert.Equal(3 * 1024, Clipping.EncodedL2Sensitivity(3, 1024, 0), 12); // counts: exact at any integer scale
     }
 
     private static double Norm(double[] v) => Math.Sqrt(v.Sum(x => x * x));

@@ -18,11 +18,15 @@ public class FedAvgPrivacyTests
     [Theory]
     [InlineData(null)]
     [InlineData(0.5)]
-    public void One_patients_contribution_to_the_gradient_is_at_most_c_in_l2_and_to_the_count_at_most_k(double? clip)
+    public void One_patients_contribution_to_the_encoded_gradient_is_at_most_c_s_plus_half_root_d_in_l2_and_to_the_count_at_most_k(double? clip)
     {
         // Neighbouring datasets: one patient with 1–8 rows of out-of-bounds features added, at wild and ordinary points.
         // With the default C (the worst case the bounds allow) the clip binds only on such rows; with C = 0.5 it binds often.
+        // In the integer domain the node sends: C·s + √3/2 for the gradient (each patient rounded to the grid), K·s for the rows.
         var dp = Privacy(1, 10, k: 3, clip: clip);
+        var codec = new FixedPointCodec(dp.Layout(1_000_000, MaxParties), MaxParties);
+        double s = codec.Blocks[0].Scale, rowScale = codec.Blocks[1].Scale;
+        double bound = Clipping.EncodedL2Sensitivity(dp.Clip, s, 3);
         var rng = new Random(5);
         foreach (var point in new[] { new[] { 0.0, 0, 0 }, [60.0, -60, 60], [-2, 0.8, 0.4] })
         {
@@ -35,23 +39,27 @@ public class FedAvgPrivacyTests
                     [.. without.Design, .. Enumerable.Range(0, extra).SelectMany(_ => new[] { rng.NextDouble() < 0.5 ? -900.0 : 900, rng.Next(-4, 5) })],
                     [.. without.Responses, .. Enumerable.Range(0, extra).Select(_ => (double)rng.Next(2))],
                     patients: [.. without.Patients!, .. Enumerable.Repeat(777, extra)]);
-                var a = dp.NodeGradient(without, point);
-                var b = dp.NodeGradient(with, point);
-                double norm = Math.Sqrt(Enumerable.Range(0, 3).Sum(j => (a[j] - b[j]) * (a[j] - b[j])));
-                Assert.True(norm <= dp.Clip, $"gradient moved by {norm} > C = {dp.Clip}");
-                Assert.InRange(b[3] - a[3], 1, dp.Dp.MaxRowsPerPatient); // rows capped at K
+                var a = dp.NodeGradient(without, point, codec);
+                var b = dp.NodeGradient(with, point, codec);
+                double norm = Math.Sqrt(Enumerable.Range(0, 3).Sum(j => Math.Pow(a[j] - b[j], 2)));
+                Assert.True(norm <= bound, $"gradient moved by {norm} > C·s + √3/2 = {bound}");
+                Assert.InRange(b[3] - a[3], rowScale, dp.Dp.MaxRowsPerPatient * rowScale); // rows capped at K
 
-                // The patient alone: its clipped total has L2 ≤ C.
+                // The patient alone: its rounded clipped total has L2 ≤ C·s + √3/2, and the sum with it is the sum without it
+                // plus exactly that vector (integers: no accumulation error).
                 var alone = new GlmData(2, [.. with.Design.Skip(without.Design.Count)], [.. with.Responses.Skip(without.Rows)], patients: [.. Enumerable.Repeat(777, extra)]);
-                var own = dp.NodeGradient(alone, point);
-                Assert.True(Math.Sqrt((own[0] * own[0]) + (own[1] * own[1]) + (own[2] * own[2])) <= dp.Clip);
+                var own = dp.NodeGradient(alone, point, codec);
+                Assert.True(Math.Sqrt(Enumerable.Range(0, 3).Sum(j => Math.Pow(own[j], 2))) <= bound);
+                Assert.Equal(b, a.Zip(own, (x, y) => x + y));
             }
         }
 
         if (clip is not null)
         {
             // The small clip does bind: a patient of 3 rows at a wrong point has an unclipped gradient far above 0.5.
-            var big = Privacy(1, 10, k: 3, clip: 1e9).NodeGradient(PatientCohorts.Cohort(1, 3, 1), [10, 10, 10]);
+            var unclipped = Privacy(1, 10, k: 3, clip: 1e9);
+            var bigCodec = new FixedPointCodec(unclipped.Layout(1_000_000, MaxParties), MaxParties);
+            var big = bigCodec.Decode(unclipped.NodeGradient(PatientCohorts.Cohort(1, 3, 1), [10, 10, 10], bigCodec));
             Assert.True(Math.Sqrt((big[0] * big[0]) + (big[1] * big[1]) + (big[2] * big[2])) > 1);
         }
     }
@@ -65,7 +73,7 @@ public class FedAvgPrivacyTests
         Assert.Equal(0.6, dp.SpentBy(layout) * dp.Dp.Rounds, 12);
         var variances = dp.NodeVariances(layout);
         var gradient = layout[0];
-        double sigma = (dp.Clip + (Math.Sqrt(3) / gradient.Scale)) / Math.Sqrt(2 * 0.9 * 0.05);
+        double sigma = (dp.Clip + (Math.Sqrt(3) / (2 * gradient.Scale))) / Math.Sqrt(2 * 0.9 * 0.05);
         Assert.Equal(sigma * sigma / 3, variances[0], 9);
         double countSigma = 3 / Math.Sqrt(2 * 0.1 * 0.05); // K = 3, integer block: no rounding term
         Assert.Equal(countSigma * countSigma / 3, variances[1], 9);
@@ -104,7 +112,7 @@ public class FedAvgPrivacyTests
             var total = new long[codec.Length];
             foreach (var node in nodes)
             {
-                var encoded = codec.Encode(dp.NodeGradient(node, point));
+                var encoded = dp.NodeGradient(node, point, codec);
                 RoundNoise.AddNoise(encoded, layout, variances, random);
                 for (int i = 0; i < total.Length; i++)
                 {

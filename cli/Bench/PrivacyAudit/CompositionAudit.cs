@@ -34,7 +34,7 @@ internal static class CompositionAudit
                 ["year"] = Year.ToString(CultureInfo.InvariantCulture),
                 [StudyPrivacy.RhoParameter] = (claimedRho / (noiseMultiplier * noiseMultiplier)).ToString("R", CultureInfo.InvariantCulture),
             },
-            minNodes: nodes);
+            minHonestNodes: nodes);
         var counts = population.Sites.Select(rows => LocalFederatedComposition.Counts(rows, Year)).ToArray();
         var withCanary = LocalFederatedComposition.Counts(population.Sites[0].Append(Canary(population.Sites[0][0])), Year);
         var effect = withCanary.Select((c, i) => (double)(c - counts[0][i])).ToArray();

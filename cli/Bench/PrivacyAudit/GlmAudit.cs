@@ -1,6 +1,7 @@
 using System.Globalization;
 using FederatedTwin.Node.Algorithms;
 using FederatedTwin.Node.Features;
+using FederatedTwin.Protocol.Crypto.Codec;
 using FederatedTwin.Protocol.Models.Glm;
 using FederatedTwin.Protocol.Privacy;
 
@@ -10,7 +11,7 @@ namespace FederatedTwin.Cli.Bench.PrivacyAudit;
 /// The DP GLM under audit: a logistic model of next-year admission on age, sex and three chronic conditions, with the
 /// study's default DP settings (K = 5 rows per patient, 6 Newton rounds after the moments round, so ρ is spent over 7
 /// aggregations). Every round is released as the nodes release it: <see cref="LocalFederatedGlm.Rows(IEnumerable{PatientYear}, GlmStudy, bool)"/>
-/// picks the design rows, <see cref="GlmNode.Compute"/> clips features, caps rows and clips each patient's total per block,
+/// picks the design rows, <see cref="GlmNode.Encode"/> clips features, caps rows and clips each patient's total per block,
 /// and <see cref="LocalFederatedGlm.Release"/> encodes and adds the node's discrete Gaussian shares. The audit measures the
 /// transcript the coordinator sees (the noisy sums of all rounds), of which the model is post-processing.
 /// <para>
@@ -43,7 +44,7 @@ internal static class GlmAudit
                 [StudyPrivacy.RhoParameter] = (claimedRho / (noiseMultiplier * noiseMultiplier)).ToString("R", CultureInfo.InvariantCulture),
             },
             maxParties,
-            minNodes: nodes);
+            minHonestNodes: nodes);
         var spec = glm.Spec;
         var dp = spec.Privacy ?? throw new InvalidOperationException("The audited GLM study has no DP settings.");
         var data = population.Sites.Select(rows => LocalFederatedGlm.Rows(rows, glm)).ToArray();
@@ -88,9 +89,10 @@ internal static class GlmAudit
 
     private static AuditedRound Round(GlmStudy glm, GlmRequest request, GlmData[] data, GlmData canaryData, int maxParties)
     {
-        var values = data.Select(d => GlmNode.Compute(glm.Spec, request, d)).ToArray();
-        var withCanary = GlmNode.Compute(glm.Spec, request, canaryData);
-        var effect = withCanary.Select((v, i) => v - values[0][i]).ToArray();
+        var values = data.Select(d => GlmNode.Encode(glm.Spec, request, d)).ToArray();
+        var withCanary = GlmNode.Encode(glm.Spec, request, canaryData);
+        var codec = new FixedPointCodec(request.Layout, maxParties);
+        var effect = codec.Decode(withCanary).Zip(codec.Decode(values[0]), (a, b) => a - b).ToArray();
         var releases = Enumerable.Range(0, data.Length).Select(n => (NodeRelease)((canary, random) =>
             LocalFederatedGlm.Release(glm, request.Layout, n == 0 && canary ? withCanary : values[n], maxParties, random))).ToList();
         return new AuditedRound($"{request.Kind.ToString().ToLowerInvariant()} {request.Round}", releases, effect, maxParties);

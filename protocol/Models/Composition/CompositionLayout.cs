@@ -36,6 +36,9 @@ public static class CompositionLayout
     /// </summary>
     public static double L2Sensitivity => Math.Sqrt(1 + Conditions);
 
+    /// <summary>L1 sensitivity of the same: at most 1 + 11 counts move, each by 1 (the distributed accountant's ‖Δ‖₁).</summary>
+    public static double L1Sensitivity => 1 + Conditions;
+
     public static IReadOnlyList<int> CompositionShape { get; } = [AgeBands, Sexes, ConditionCountLevels];
 
     public static IReadOnlyList<int> PrevalenceShape { get; } = [AgeBands, Sexes, PrevalenceCountLevels];

@@ -9,9 +9,10 @@ namespace FederatedTwin.Protocol.Models.FedAvg;
 /// "Learning Differentially Private Recurrent Language Models"), the user being the patient. Locally trained L-BFGS
 /// weights have no per-patient sensitivity bound, so with dp_rho each round every node instead computes, at the point
 /// the coordinator sends, the gradient of the logistic log-likelihood summed over each patient's (at most K) rows,
-/// clips that patient total to L2 ≤ C (<see cref="Clipping.ClipToL2Norm"/>), sums the clipped totals, appends its row
-/// count, and adds its discrete Gaussian share per block (<see cref="RoundNoise"/>, the DP GLM's arithmetic) before
-/// encryption. One patient moves the gradient block by ≤ C and the row count by ≤ K. Every node uses all its rows every
+/// clips that patient total to L2 ≤ C (<see cref="Clipping.ClipToL2Norm"/>), rounds it to the fixed-point grid and adds the
+/// rounded totals exactly in integers (<see cref="EncodedPatientSum"/>), appends its row count, and adds its discrete Gaussian
+/// share per block (<see cref="RoundNoise"/>, the DP GLM's arithmetic) before encryption. One patient moves the encoded
+/// gradient block by ≤ C·s + √(p+1)/2 and the row count by ≤ K (times its scale). Every node uses all its rows every
 /// round (no sampling), so no subsampling amplification is claimed: each round spends ρ/R, R = the study's rounds.
 /// The coordinator takes a Nesterov momentum step on the noisy mean gradient (post-processing, no privacy cost).
 /// Features are on the DP GLM's design scale x̃ ∈ [−1, 1] from the declared bounds (<see cref="GlmPrivacy.Standardization"/>).
@@ -57,12 +58,24 @@ public sealed record FedAvgPrivacy
 
     public double Momentum { get; }
 
-    /// <summary>Gradient (p + 1 values, scale for MaxRowsPerNode·C plus the noise margin), then the row count (integer, scale 1).</summary>
+    /// <summary>
+    /// Gradient (p + 1 values, scale for MaxRowsPerNode·C plus the noise margin), then the row count: a count, at the
+    /// power-of-two scale that makes the sum of the nodes' shares as private as stated but for a negligible term
+    /// (<see cref="RoundNoise.IntegerScale"/>; Kairouz, Liu &amp; Steinke 2021, Prop. 14).
+    /// </summary>
     public IReadOnlyList<FixedPointBlock> Layout(long maxRowsPerNode, int maxParties)
     {
         var provisional = new FixedPointBlock(Gradient, Features + 1, 1);
         var bound = (maxRowsPerNode * Clip) + (GlmPrivacy.NoiseMargin * RoundNoise.TargetSigma(provisional, Noise(provisional), Dp.RoundRho));
-        return [new(Gradient, Features + 1, GlmLayout.ScaleFor(bound, maxParties)), new(GlmPrivacy.RowCount, 1, 1)];
+        var rows = new FixedPointBlock(GlmPrivacy.RowCount, 1, 1);
+        var rowsScale = RoundNoise.IntegerScale(Noise(rows), Dp.RoundRho, Dp.MinHonestNodes);
+        var rowsBound = maxRowsPerNode + (GlmPrivacy.NoiseMargin * RoundNoise.TargetSigma(rows, Noise(rows), Dp.RoundRho));
+        if (rowsScale > GlmLayout.ScaleFor(rowsBound, maxParties))
+        {
+            throw new ArgumentException(FormattableString.Invariant($"{maxRowsPerNode} rows per node at the row count's scale {rowsScale} exceed the codec's per-party limit for {maxParties} parties: declare a smaller max_rows_per_node or a smaller dp_rho."));
+        }
+
+        return [new(Gradient, Features + 1, GlmLayout.ScaleFor(bound, maxParties)), rows with { Scale = rowsScale }];
     }
 
     /// <summary>Block b's share of the round's ρ and per-patient clip: gradient 0.9·ρ_r with C; row count 0.1·ρ_r with K (an integer).</summary>
@@ -77,20 +90,25 @@ public sealed record FedAvgPrivacy
         };
     }
 
-    /// <summary>Each node's discrete Gaussian variance per block: σ_b²/m.</summary>
+    /// <summary>Each node's discrete Gaussian variance per block: σ_b²/h.</summary>
     public double[] NodeVariances(IReadOnlyList<FixedPointBlock> layout) => RoundNoise.NodeVariances(layout, Noise, Dp.RoundRho, Dp.MinHonestNodes);
 
-    /// <summary>ρ one round spends (equals ρ/R by construction; tested).</summary>
+    /// <summary>ρ one round states (equals ρ/R by construction; tested).</summary>
     public double SpentBy(IReadOnlyList<FixedPointBlock> layout) => RoundNoise.SpentBy(layout, Noise, Dp.RoundRho);
 
+    /// <summary>ρ one round really spends as a sum of h … <paramref name="maxShares"/> honest shares (<see cref="RoundNoise.TrueRho"/>).</summary>
+    public double TrueSpentBy(IReadOnlyList<FixedPointBlock> layout, int maxShares) => RoundNoise.TrueRho(layout, Noise, Dp.RoundRho, Dp.MinHonestNodes, maxShares);
+
     /// <summary>
-    /// A node's round vector before noise: Σ_patients clip_C(Σ_{≤K rows} (y − σ(η))·(1, x̃)), then the rows used. Raw features
-    /// are clipped to their declared bounds and y to [0, 1] first; prior weights are not used (FedAvg rows carry none).
+    /// A node's round vector before noise, encoded: Σ_patients round(s·clip_C(Σ_{≤K rows} (y − σ(η))·(1, x̃))), then the rows used
+    /// (times their scale), each patient's part added exactly in integers. Raw features are clipped to their declared bounds and
+    /// y to [0, 1] first; prior weights are not used (FedAvg rows carry none).
     /// </summary>
-    public double[] NodeGradient(GlmData data, IReadOnlyList<double> point)
+    public long[] NodeGradient(GlmData data, IReadOnlyList<double> point, FixedPointCodec codec)
     {
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(point);
+        ArgumentNullException.ThrowIfNull(codec);
         int d = Features + 1;
         if (data.Features != Features || point.Count != d)
         {
@@ -98,8 +116,8 @@ public sealed record FedAvgPrivacy
         }
 
         var std = Dp.Standardization();
-        var v = new double[d + 1];
-        var patient = new double[d];
+        var sum = new EncodedPatientSum(codec.Blocks);
+        var patient = new double[d + 1];
         Span<double> raw = stackalloc double[Features];
         Span<double> x = stackalloc double[d];
         foreach (var rows in data.RowsByPatient(Dp.MaxRowsPerPatient))
@@ -122,16 +140,12 @@ public sealed record FedAvgPrivacy
                 }
             }
 
-            Clipping.ClipToL2Norm(patient, Clip);
-            for (int j = 0; j < d; j++)
-            {
-                v[j] += patient[j];
-            }
-
-            v[d] += rows.Count;
+            Clipping.ClipToL2Norm(patient.AsSpan(0, d), Clip);
+            patient[d] = rows.Count;
+            sum.Add(patient);
         }
 
-        return v;
+        return sum.ToEncoded(codec);
     }
 
     /// <summary>

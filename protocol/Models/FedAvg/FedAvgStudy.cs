@@ -3,6 +3,7 @@ using System.Text.Json;
 using FederatedTwin.Protocol.Crypto.Codec;
 using FederatedTwin.Protocol.Federation;
 using FederatedTwin.Protocol.Models.Glm;
+using FederatedTwin.Protocol.Privacy;
 
 namespace FederatedTwin.Protocol.Models.FedAvg;
 
@@ -26,10 +27,10 @@ public sealed record FedAvgStudy(GlmStudy Rows, int LocalIterations, double L2, 
 
     /// <summary>
     /// Reads the study's parameters. With dp_rho the study runs DP-FedSGD (<see cref="FedAvgPrivacy"/>): the rows and DP
-    /// settings (feature_bounds, dp_max_rows_per_patient, min nodes) are the DP GLM's, ρ is split over the study's rounds,
-    /// and dp_clip, learning_rate and momentum set the clip and the coordinator's optimizer.
+    /// settings (feature_bounds, dp_max_rows_per_patient, h = dp_min_honest_nodes) are the DP GLM's, ρ is split over the study's
+    /// rounds, and dp_clip, learning_rate and momentum set the clip and the coordinator's optimizer.
     /// </summary>
-    public static FedAvgStudy Parse(IReadOnlyDictionary<string, string> p, int maxParties, int? minNodes = null, int? rounds = null)
+    public static FedAvgStudy Parse(IReadOnlyDictionary<string, string> p, int maxParties, int? minHonestNodes = null, int? rounds = null)
     {
         if (p.GetValueOrDefault("family") is { } family && family != "binomial")
         {
@@ -37,7 +38,7 @@ public sealed record FedAvgStudy(GlmStudy Rows, int LocalIterations, double L2, 
         }
 
         var withFamily = new Dictionary<string, string>(p, StringComparer.Ordinal) { ["family"] = "binomial" };
-        var rows = GlmStudy.Parse(withFamily, maxParties, minNodes);
+        var rows = GlmStudy.Parse(withFamily, maxParties, minHonestNodes);
         FedAvgPrivacy? privacy = null;
         if (rows.Spec.Privacy is { } glm)
         {
@@ -69,7 +70,21 @@ public sealed record FedAvgStudy(GlmStudy Rows, int LocalIterations, double L2, 
         };
     }
 
-    public static FedAvgStudy Parse(StudySpec study, int maxParties) => Parse(study.Parameters ?? new Dictionary<string, string>(), maxParties, study.MinNodes, study.Rounds);
+    /// <summary>The study as its offer declares it: h is the study's (or its default, min_nodes − 1).</summary>
+    public static FedAvgStudy Parse(StudySpec study, int maxParties)
+    {
+        ArgumentNullException.ThrowIfNull(study);
+        var p = study.Parameters ?? new Dictionary<string, string>();
+        return Parse(p, maxParties, StudyPrivacy.Rho(p) > 0 ? StudyPrivacy.MinHonestNodes(study) : null, study.Rounds);
+    }
+
+    /// <summary>
+    /// What the study's rounds really spend at each node, against its stated ρ: each round the sum of h … <paramref name="maxShares"/>
+    /// honest discrete Gaussian shares per block (<see cref="FedAvgPrivacy.TrueSpentBy"/>), composed by addition. Null without DP.
+    /// </summary>
+    public PrivacyAccount? Account(int maxParties, int maxShares) =>
+        Privacy is not { } dp ? null
+        : new PrivacyAccount(dp.Dp.Rho, dp.Dp.Rounds * dp.TrueSpentBy(Layout(maxParties), maxShares), dp.Dp.MinHonestNodes, maxShares);
 
     /// <summary>Under DP (dp_rho): DP-FedSGD's clip, noise and optimizer; null for plain FedAvg with ML.NET.</summary>
     public FedAvgPrivacy? Privacy { get; init; }

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using FederatedTwin.Protocol.Crypto.Codec;
 using FederatedTwin.Protocol.Models.Evaluation;
+using FederatedTwin.Protocol.Privacy;
 
 namespace FederatedTwin.Protocol.Models.Glm;
 
@@ -49,8 +50,64 @@ public static class GlmEvaluation
     /// <summary>Predictions are clamped to ±4·(max |y| + 1) (the GLM bounds' mean bound) so one wild extrapolation cannot break the codec.</summary>
     internal static double PredictionBound(GlmBounds bounds) => 4 * (bounds.MaxAbsResponse + 1);
 
-    /// <summary>A node's evaluation vector for its held-out rows, given the fitted coefficients on the features' own scale (intercept first).</summary>
+    /// <summary>
+    /// A node's evaluation vector for its held-out rows, given the fitted coefficients on the features' own scale (intercept
+    /// first). Under DP it is the decoded integer sum of <see cref="Encode"/>, exactly what the node sends before its noise.
+    /// </summary>
     public static double[] Compute(GlmStudy glm, IReadOnlyList<double> coefficients, GlmData heldOut)
+    {
+        Check(glm, coefficients, heldOut);
+        if (glm.Spec.Privacy is not null)
+        {
+            return new FixedPointCodec(Layout(glm), glm.Spec.MaxParties).Decode(Encode(glm, coefficients, heldOut));
+        }
+
+        var v = new double[Layout(glm).Sum(b => b.Length)];
+        Accumulate(glm, coefficients, heldOut, Enumerable.Range(0, heldOut.Rows), v);
+        return v;
+    }
+
+    /// <summary>
+    /// The evaluation vector as the fixed-point integers the node encrypts (before its noise share). Under DP: at most K rows
+    /// per patient and the response clipped to its declared bounds, as in the fit; each patient's contribution to each block
+    /// clipped to the block's bound (<see cref="GlmPrivacy.Clip"/>; the histograms and the row count are at most K by the cap),
+    /// rounded to the block's fixed-point grid and added exactly in integers (<see cref="EncodedPatientSum"/>), so one patient
+    /// moves block b by at most C_b·s_b + √d_b/2 (K·s for counts), the sensitivity the round's noise is sized for.
+    /// </summary>
+    public static long[] Encode(GlmStudy glm, IReadOnlyList<double> coefficients, GlmData heldOut)
+    {
+        Check(glm, coefficients, heldOut);
+        var layout = Layout(glm);
+        var codec = new FixedPointCodec(layout, glm.Spec.MaxParties);
+        if (glm.Spec.Privacy is not { } dp)
+        {
+            return codec.Encode(Compute(glm, coefficients, heldOut));
+        }
+
+        var sum = new EncodedPatientSum(layout);
+        var patient = new double[codec.Length];
+        foreach (var rows in heldOut.RowsByPatient(dp.MaxRowsPerPatient))
+        {
+            Array.Clear(patient);
+            Accumulate(glm, coefficients, heldOut, rows, patient);
+            int at = 0;
+            foreach (var block in layout)
+            {
+                if (!GlmPrivacy.IsIntegerBlock(block.Name))
+                {
+                    Clipping.ClipToL2Norm(patient.AsSpan(at, block.Length), dp.Clip(glm.Spec, block.Name));
+                }
+
+                at += block.Length;
+            }
+
+            sum.Add(patient);
+        }
+
+        return sum.ToEncoded(codec);
+    }
+
+    private static void Check(GlmStudy glm, IReadOnlyList<double> coefficients, GlmData heldOut)
     {
         ArgumentNullException.ThrowIfNull(glm);
         ArgumentNullException.ThrowIfNull(coefficients);
@@ -59,43 +116,42 @@ public static class GlmEvaluation
         {
             throw new ArgumentException($"The model has {coefficients.Count} coefficients; the study defines {glm.Spec.Coefficients}.", nameof(coefficients));
         }
+    }
 
+    /// <summary>
+    /// Adds the rows' contributions to <paramref name="into"/>, laid out as <see cref="Layout"/>: binomial, the risk histogram
+    /// by outcome, the Brier sum and the row count; otherwise the row count and the error and response sums.
+    /// </summary>
+    private static void Accumulate(GlmStudy glm, IReadOnlyList<double> coefficients, GlmData heldOut, IEnumerable<int> rows, Span<double> into)
+    {
         var m = PredictionBound(glm.Spec.Bounds);
-        var dp = glm.Spec.Privacy;
-        // Under DP: at most K rows per patient (so one patient moves each block by at most the clip of
-        // GlmPrivacy.Clip) and the response clipped to its declared bounds, as in the fit.
-        IEnumerable<int> rows = dp is null ? Enumerable.Range(0, heldOut.Rows) : heldOut.RowsByPatient(dp.MaxRowsPerPatient).SelectMany(r => r);
-        long count = 0;
         if (glm.Spec.Family == GlmFamily.Binomial)
         {
-            var histogram = new ScoreHistogram(BinsFor(glm.Spec));
-            double brier = 0;
+            var bins = BinsFor(glm.Spec);
+            var histogram = new ScoreHistogram(bins);
             foreach (var i in rows)
             {
-                count++;
                 var p = 1 / (1 + Math.Exp(-Eta(coefficients, heldOut, i)));
                 var y = Math.Clamp(heldOut.Y[i], 0, 1);
-                histogram.Add(p, y >= 0.5);
-                brier += (p - y) * (p - y);
+                into[(y >= 0.5 ? 0 : bins) + histogram.BinOf(p)]++;
+                into[2 * bins] += (p - y) * (p - y);
+                into[(2 * bins) + 1]++;
             }
 
-            return [.. histogram.Positives.Select(v => (double)v), .. histogram.Negatives.Select(v => (double)v), brier, count];
+            return;
         }
 
-        double sse = 0, sae = 0, sy = 0, syy = 0;
         foreach (var i in rows)
         {
-            count++;
             var eta = Eta(coefficients, heldOut, i);
             var mu = Math.Clamp(glm.Spec.Family == GlmFamily.Poisson ? Math.Exp(Math.Min(eta, 700)) : eta, -m, m);
             var y = Math.Clamp(heldOut.Y[i], -m, m);
-            sse += (y - mu) * (y - mu);
-            sae += Math.Abs(y - mu);
-            sy += y;
-            syy += y * y;
+            into[0]++;
+            into[1] += (y - mu) * (y - mu);
+            into[2] += Math.Abs(y - mu);
+            into[3] += y;
+            into[4] += y * y;
         }
-
-        return [count, sse, sae, sy, syy];
     }
 
     /// <summary>What the analyst sees: AUC, calibration and Brier score, or RMSE, MAE and R², with the held-out size.</summary>

@@ -226,26 +226,37 @@ public static class GlmLayout
 
     /// <summary>
     /// Blocks with scales for per-party bounds; under DP each bound first grows by <see cref="GlmPrivacy.NoiseMargin"/> times
-    /// the block's target σ (taken at scale 1, an upper bound; the sum of all shares has σ·√(P/m), far inside P such margins), so that values plus every party's noise share cannot make
-    /// the sum wrap (DiscreteGaussian.AddNoise leaves the headroom to the caller). Integer blocks keep scale 1.
+    /// the block's target σ (taken at scale 1, an upper bound; the sum of all shares has σ·√(P/h), far inside P such margins), so that values plus every party's noise share cannot make
+    /// the sum wrap (DiscreteGaussian.AddNoise leaves the headroom to the caller). Integer blocks (counts) keep scale 1 without DP;
+    /// under DP they take the power-of-two scale of <see cref="GlmPrivacy.IntegerScale"/>, which makes the sum of the nodes'
+    /// discrete Gaussian shares as private as the stated ρ but for a negligible term (Kairouz, Liu &amp; Steinke 2021, Prop. 14),
+    /// and a declared bound that leaves no room for that scale is refused.
     /// </summary>
     internal static IReadOnlyList<FixedPointBlock> WithNoiseMargin(GlmSpec spec, IReadOnlyList<(string Name, int Length, double Bound)> blocks, IReadOnlyList<string> integerBlocks)
     {
         var provisional = blocks.Select(b => new FixedPointBlock(b.Name, b.Length, 1)).ToList();
         return [.. blocks.Select((b, i) =>
         {
-            if (integerBlocks.Contains(b.Name))
+            if (spec.Privacy is not { } dp)
             {
-                return provisional[i];
+                return integerBlocks.Contains(b.Name) ? provisional[i] : new FixedPointBlock(b.Name, b.Length, ScaleFor(b.Bound, spec.MaxParties));
             }
 
-            var bound = b.Bound;
-            if (spec.Privacy is { } dp)
+            var clip = dp.Clip(spec, b.Name);
+            var bound = b.Bound + (GlmPrivacy.NoiseMargin * dp.TargetSigma(provisional, provisional[i], clip));
+            if (!integerBlocks.Contains(b.Name))
             {
-                bound += GlmPrivacy.NoiseMargin * dp.TargetSigma(provisional, provisional[i], dp.Clip(spec, b.Name));
+                return new FixedPointBlock(b.Name, b.Length, ScaleFor(bound, spec.MaxParties));
             }
 
-            return new FixedPointBlock(b.Name, b.Length, ScaleFor(bound, spec.MaxParties));
+            var scale = dp.IntegerScale(provisional, provisional[i], clip);
+            if (scale > ScaleFor(bound, spec.MaxParties))
+            {
+                throw new ArgumentException(FormattableString.Invariant(
+                    $"Block '{b.Name}' counts up to {b.Bound:G6} per node, which at the scale {scale:G6} its noise needs exceeds the codec's per-party limit for {spec.MaxParties} parties: declare a smaller max_rows_per_node or a smaller dp_rho."));
+            }
+
+            return new FixedPointBlock(b.Name, b.Length, scale);
         })];
     }
 

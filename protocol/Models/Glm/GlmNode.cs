@@ -7,7 +7,35 @@ namespace FederatedTwin.Protocol.Models.Glm;
 /// </summary>
 public static class GlmNode
 {
+    /// <summary>
+    /// The round's sums over this node's rows, on the statistics' own scale. Under DP they are the decoded integer sums of
+    /// <see cref="Encode"/> (each patient's clipped contribution rounded to the fixed-point grid before it is added), so they
+    /// are exactly what the node sends before its noise.
+    /// </summary>
     public static double[] Compute(GlmSpec spec, GlmRequest request, GlmData data)
+    {
+        CheckRequest(spec, request, data);
+        return spec.Privacy is { } dp
+            ? Codec(spec, request).Decode(EncodePrivate(spec, dp, request, data))
+            : ComputeExact(spec, request, data);
+    }
+
+    /// <summary>
+    /// The round's sums as the fixed-point integers the node encrypts (before its noise share): exact studies encode the sums
+    /// once; under DP every patient's clipped contribution is rounded to the grid and the rounded vectors are added exactly
+    /// (<see cref="Privacy.EncodedPatientSum"/>), the form the sensitivity C_b·s + √d/2 holds for.
+    /// </summary>
+    public static long[] Encode(GlmSpec spec, GlmRequest request, GlmData data)
+    {
+        CheckRequest(spec, request, data);
+        return spec.Privacy is { } dp
+            ? EncodePrivate(spec, dp, request, data)
+            : Codec(spec, request).Encode(ComputeExact(spec, request, data));
+    }
+
+    private static Crypto.Codec.FixedPointCodec Codec(GlmSpec spec, GlmRequest request) => new(request.Layout, spec.MaxParties);
+
+    private static void CheckRequest(GlmSpec spec, GlmRequest request, GlmData data)
     {
         ArgumentNullException.ThrowIfNull(spec);
         ArgumentNullException.ThrowIfNull(request);
@@ -17,12 +45,11 @@ public static class GlmNode
         {
             throw new ArgumentException("The request's layout is not the one the study's spec defines for this round.", nameof(request));
         }
+    }
 
-        if (spec.Privacy is { } dp)
-        {
-            return ComputePrivate(spec, dp, request, data);
-        }
-
+    private static double[] ComputeExact(GlmSpec spec, GlmRequest request, GlmData data)
+    {
+        bool nullDeviance = request.Kind == GlmRoundKind.Iterate && request.NullIntercept is not null;
         CheckRows(spec, data);
         if (request.Candidates > 1 || nullDeviance)
         {
@@ -209,12 +236,14 @@ public static class GlmNode
     }
 
     /// <summary>
-    /// The round's sums under differential privacy (<see cref="GlmPrivacy"/>): raw values clipped to the declared bounds,
-    /// at most K rows per patient, features on the [−1, 1] design scale, each patient's total per block clipped to the
-    /// block's L2 bound before it is added. The count block says only that this node took part (rows: 0, since the row
-    /// count is noised in the moments round and not sent again). Noise is added after encoding (LocalFederatedGlm).
+    /// The round's sums under differential privacy (<see cref="GlmPrivacy"/>), encoded: raw values clipped to the declared
+    /// bounds, at most K rows per patient, features on the [−1, 1] design scale, each patient's total per block clipped to the
+    /// block's L2 bound C_b, rounded to the block's fixed-point grid and added exactly in integers, so one patient moves
+    /// block b by at most C_b·s_b + √d_b/2 (K·s exactly for the row count) whatever the order of patients. The count block says
+    /// only that this node took part (rows: 0, since the row count is noised in the moments round and not sent again). Noise
+    /// is added after (LocalFederatedGlm).
     /// </summary>
-    private static double[] ComputePrivate(GlmSpec spec, GlmPrivacy dp, GlmRequest request, GlmData data)
+    private static long[] EncodePrivate(GlmSpec spec, GlmPrivacy dp, GlmRequest request, GlmData data)
     {
         if (data.Features != spec.FeatureNames.Count || spec.HasOffset != data.Offset is not null)
         {
@@ -227,8 +256,7 @@ public static class GlmNode
         }
 
         var blocks = new GlmBlocks(request.Layout);
-        var v = new double[blocks.Length];
-        v[blocks[GlmLayout.Count]] = 1;
+        var sum = new Privacy.EncodedPatientSum(request.Layout);
         var names = request.Layout.Where(b => b.Name != GlmLayout.Count).ToList();
         var patient = new double[blocks.Length];
         var std = dp.Standardization();
@@ -306,22 +334,19 @@ public static class GlmNode
 
             foreach (var block in names)
             {
-                var part = patient.AsSpan(blocks[block.Name], block.Length);
                 if (block.Name != GlmPrivacy.RowCount)
                 {
                     // The row count is at most K already (the cap); clipping it would only make it non-integral.
-                    FederatedTwin.Protocol.Privacy.Clipping.ClipToL2Norm(part, dp.Clip(spec, block.Name));
-                }
-
-                var target = v.AsSpan(blocks[block.Name], block.Length);
-                for (int j = 0; j < part.Length; j++)
-                {
-                    target[j] += part[j];
+                    Privacy.Clipping.ClipToL2Norm(patient.AsSpan(blocks[block.Name], block.Length), dp.Clip(spec, block.Name));
                 }
             }
+
+            sum.Add(patient); // the patient's count-block entries are 0: that block is this node's, not its patients'
         }
 
-        return v;
+        var encoded = sum.ToEncoded(Codec(spec, request));
+        encoded[blocks[GlmLayout.Count]] = 1; // this node took part (scale 1)
+        return encoded;
     }
 
     /// <summary>Checks the rows against the declared bounds; messages name the row and rule, never the value.</summary>

@@ -20,16 +20,19 @@ public readonly record struct FeatureBound(double Low, double High)
 /// which depends on that patient's rows alone), so the sensitivity is per patient, not per row;</item>
 /// <item>works on features mapped by their declared ranges to [−1, 1] (x̃ = (x − mid)/half-range: data-independent,
 /// so no noisy standardization), sums each patient's contribution to every block, clips that patient total to the
-/// block's L2 bound C_b (<see cref="Clipping.ClipToL2Norm"/>, as Abadi et al. 2016 clip per example) and adds it;</item>
+/// block's L2 bound C_b (<see cref="Clipping.ClipToL2Norm"/>, as Abadi et al. 2016 clip per example), rounds it to the
+/// block's fixed-point grid and adds it exactly in integers (<see cref="EncodedPatientSum"/>);</item>
 /// <item>adds, in the fixed-point domain before encryption, a discrete Gaussian share (Canonne, Kamath &amp; Steinke
-/// 2020) of variance σ_b²/m, m = the study's minimum number of honest nodes (<see cref="NoiseShare"/>; Kairouz, Liu
-/// &amp; Steinke 2021), so that m honest nodes alone reach σ_b².</item>
+/// 2020) of variance σ_b²/h, h = the study's minimum number of honest nodes (<see cref="NoiseShare"/>; Kairouz, Liu
+/// &amp; Steinke 2021), so that any h honest nodes alone reach σ_b².</item>
 /// </list>
 /// The study's ρ is split evenly over its <see cref="Rounds"/> (1 moments round, max_iterations Newton rounds and,
 /// with a holdout, the evaluation round: sequential composition, Bun &amp; Steinke 2016 Lemma 1.7) and within a round
-/// over its blocks by fixed fractions; block b with integer-domain sensitivity Δ_b (= C_b·s + √d for scale s, the
-/// rounding term of <see cref="Clipping.EncodedL2Sensitivity"/>) gets σ_b,int = Δ_b/√(2·f_b·ρ_round), so the round
-/// spends Σ_b Δ_b²/(2σ_b²) = ρ_round exactly.
+/// over its blocks by fixed fractions; block b with integer-domain sensitivity Δ_b (= C_b·s + √d/2 for scale s, the
+/// per-patient rounding term of <see cref="Clipping.EncodedL2Sensitivity"/>; none for counts) gets σ_b,int = Δ_b/√(2·f_b·ρ_round),
+/// so the round states Σ_b Δ_b²/(2σ_b²) = ρ_round exactly (<see cref="SpentBy"/>). What the sum of the shares really spends is
+/// <see cref="TrueSpentBy"/> (Kairouz, Liu &amp; Steinke 2021, Prop. 14); count blocks are encoded at a power-of-two scale
+/// (<see cref="IntegerScale"/>) that makes the difference negligible.
 /// </summary>
 public sealed record GlmPrivacy
 {
@@ -71,6 +74,7 @@ public sealed record GlmPrivacy
     /// <summary>Aggregations the ρ is split over: 1 + max_iterations (+ 1 with a holdout).</summary>
     public int Rounds { get; }
 
+    /// <summary>h: the honest nodes whose shares alone reach the target noise (parameters.dp_min_honest_nodes, default min_nodes − 1).</summary>
     public int MinHonestNodes { get; }
 
     /// <summary>K: rows (patient-years) a patient contributes at most.</summary>
@@ -122,9 +126,9 @@ public sealed record GlmPrivacy
     }
 
     /// <summary>
-    /// The real-domain standard deviation σ_b the noise of block <paramref name="block"/> must reach in the sum (m honest
-    /// nodes' shares together) for per-patient clip <paramref name="clip"/>: (C_b + √d/s)/√(2·f_b·ρ_round), the √d/s
-    /// rounding term dropped for integer blocks at scale 1.
+    /// The real-domain standard deviation σ_b the noise of block <paramref name="block"/> must reach in the sum (h honest
+    /// nodes' shares together) for per-patient clip <paramref name="clip"/>: (C_b + √d/(2s))/√(2·f_b·ρ_round), the √d/(2s)
+    /// rounding term dropped for integer blocks.
     /// </summary>
     public double TargetSigma(IReadOnlyList<FixedPointBlock> layout, FixedPointBlock block, double clip)
     {
@@ -132,7 +136,7 @@ public sealed record GlmPrivacy
         return RoundNoise.TargetSigma(block, Noise(layout, block, clip), RoundRho);
     }
 
-    /// <summary>Each node's share: σ_b²/m per block (0 for the unnoised count block).</summary>
+    /// <summary>Each node's share: σ_b²/h per block (0 for the unnoised count block).</summary>
     public double[] NodeVariances(IReadOnlyList<FixedPointBlock> layout, Func<string, double> clip)
     {
         ArgumentNullException.ThrowIfNull(layout);
@@ -146,6 +150,27 @@ public sealed record GlmPrivacy
         ArgumentNullException.ThrowIfNull(layout);
         ArgumentNullException.ThrowIfNull(clip);
         return RoundNoise.SpentBy(layout, b => Noise(layout, b, clip), RoundRho);
+    }
+
+    /// <summary>
+    /// The ρ one aggregation of <paramref name="layout"/> really spends as a sum of h … <paramref name="maxShares"/> honest discrete
+    /// Gaussian shares (<see cref="RoundNoise.TrueRho"/>; Kairouz, Liu &amp; Steinke 2021, Prop. 14).
+    /// </summary>
+    public double TrueSpentBy(IReadOnlyList<FixedPointBlock> layout, Func<string, double> clip, int maxShares)
+    {
+        ArgumentNullException.ThrowIfNull(layout);
+        ArgumentNullException.ThrowIfNull(clip);
+        return RoundNoise.TrueRho(layout, b => Noise(layout, b, clip), RoundRho, MinHonestNodes, maxShares);
+    }
+
+    /// <summary>
+    /// The scale of integer block <paramref name="block"/> (row and histogram counts) with per-patient bound <paramref name="clip"/>:
+    /// the smallest power of two lifting one share's integer σ to <see cref="DistributedDiscreteGaussian.NegligibleShareSigma"/>.
+    /// </summary>
+    public double IntegerScale(IReadOnlyList<FixedPointBlock> layout, FixedPointBlock block, double clip)
+    {
+        ArgumentNullException.ThrowIfNull(block);
+        return RoundNoise.IntegerScale(Noise(layout, block, clip), RoundRho, MinHonestNodes);
     }
 
     /// <summary>Adds this node's discrete Gaussian share to an encoded vector, block by block (unnoised blocks skipped).</summary>
@@ -208,6 +233,7 @@ public sealed record GlmPrivacy
     private static BlockNoise Noise(IReadOnlyList<FixedPointBlock> layout, FixedPointBlock block, Func<string, double> clip) =>
         Fraction(layout, block.Name) == 0 ? default : Noise(layout, block, clip(block.Name));
 
-    private static bool IsIntegerBlock(string name) =>
+    /// <summary>Blocks of whole counts (rows, histogram bins): encoded exactly at an integer scale, so without a rounding term.</summary>
+    internal static bool IsIntegerBlock(string name) =>
         name is RowCount or GlmEvaluation.Positives or GlmEvaluation.Negatives || name == GlmEvaluation.CountBlock;
 }

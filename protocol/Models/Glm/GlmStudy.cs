@@ -36,10 +36,15 @@ public sealed record GlmStudy(GlmSpec Spec, string Outcome, IReadOnlyList<string
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
 
-    /// <summary>Reads the study's parameters; errors name the parameter (parameters.family, …).</summary>
-    public static GlmStudy Parse(StudySpec study, int maxParties) => Parse(study.Parameters ?? new Dictionary<string, string>(), maxParties, study.MinNodes);
+    /// <summary>Reads the study's parameters; errors name the parameter (parameters.family, …). h is the study's (or its default).</summary>
+    public static GlmStudy Parse(StudySpec study, int maxParties)
+    {
+        ArgumentNullException.ThrowIfNull(study);
+        var p = study.Parameters ?? new Dictionary<string, string>();
+        return Parse(p, maxParties, Privacy.StudyPrivacy.Rho(p) > 0 ? Privacy.StudyPrivacy.MinHonestNodes(study) : null);
+    }
 
-    /// <summary>The round parameter carrying the study's minimum number of (honest) nodes, which sizes each node's noise share.</summary>
+    /// <summary>The round parameter carrying the study's min_nodes (the noise is sized by dp_min_honest_nodes, <see cref="Privacy.StudyPrivacy"/>).</summary>
     public const string MinNodesParameter = "min_nodes";
 
     /// <summary>Rows a patient contributes at most under DP, unless the study declares parameters.dp_max_rows_per_patient.</summary>
@@ -69,8 +74,11 @@ public sealed record GlmStudy(GlmSpec Spec, string Outcome, IReadOnlyList<string
         .Concat(PatientYearSchema.Conditions.Select(c => KeyValuePair.Create($"onset_{c}_next_year", new FeatureBound(0, 1)))),
         StringComparer.Ordinal);
 
-    /// <summary>The same, from a round's parameters (the study's, as the node receives them, with min_nodes added by the coordinator).</summary>
-    public static GlmStudy Parse(IReadOnlyDictionary<string, string> p, int maxParties, int? minNodes = null)
+    /// <summary>
+    /// The same, from a round's parameters (the study's, as the node receives them, with the coordinator's derived ones): h from
+    /// <paramref name="minHonestNodes"/> or, when null, from the round's dp_min_honest_nodes (a DP round must carry it).
+    /// </summary>
+    public static GlmStudy Parse(IReadOnlyDictionary<string, string> p, int maxParties, int? minHonestNodes = null)
     {
         var family = Required(p, "family") switch
         {
@@ -128,7 +136,7 @@ public sealed record GlmStudy(GlmSpec Spec, string Outcome, IReadOnlyList<string
                     "null_model" => true,
                     var other => throw new StudyFileException("parameters.start", $"'{other}' is not one of r (R's mustart from y), null_model"),
                 },
-                Privacy = rho > 0 ? PrivacyFor(p, features, rho, 1 + iterations + (holdout > 0 ? 1 : 0), minNodes) : null,
+                Privacy = rho > 0 ? PrivacyFor(p, features, rho, 1 + iterations + (holdout > 0 ? 1 : 0), minHonestNodes) : null,
             };
             return new GlmStudy(spec, outcome, features, offset, holdout);
         }
@@ -140,10 +148,10 @@ public sealed record GlmStudy(GlmSpec Spec, string Outcome, IReadOnlyList<string
 
     /// <summary>
     /// The DP settings of a study with dp_rho: every feature's range (parameters.feature_bounds "col:low:high,…" over the
-    /// schema's documented ranges; an indicator column[level] is 0/1), K = dp_max_rows_per_patient, and the minimum of
+    /// schema's documented ranges; an indicator column[level] is 0/1), K = dp_max_rows_per_patient, and h, the minimum of
     /// honest nodes. A feature with no declared or documented range is refused: no default could be right for it.
     /// </summary>
-    private static GlmPrivacy PrivacyFor(IReadOnlyDictionary<string, string> p, IReadOnlyList<string> features, double rho, int rounds, int? minNodes)
+    private static GlmPrivacy PrivacyFor(IReadOnlyDictionary<string, string> p, IReadOnlyList<string> features, double rho, int rounds, int? minHonestNodes)
     {
         var declared = new Dictionary<string, FeatureBound>(StringComparer.Ordinal);
         foreach (var item in (p.GetValueOrDefault("feature_bounds") ?? string.Empty).Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
@@ -165,10 +173,27 @@ public sealed record GlmStudy(GlmSpec Spec, string Outcome, IReadOnlyList<string
             : Indicator(f) is not null ? new FeatureBound(0, 1)
             : DocumentedBounds.TryGetValue(f, out var d) ? d
             : throw new StudyFileException("parameters.feature_bounds", $"feature '{f}' has no documented range: declare it (column:low:high) so that it can be clipped")).ToList();
-        var nodes = minNodes ?? (p.GetValueOrDefault(MinNodesParameter) is { } m && int.TryParse(m, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n > 0
-            ? n
-            : throw new StudyFileException("parameters." + MinNodesParameter, "a DP study's rounds carry the minimum of honest nodes"));
+        var nodes = minHonestNodes ?? Privacy.StudyPrivacy.RoundMinHonestNodes(p);
         return new GlmPrivacy(rho, rounds, nodes, (int)Long(p, "dp_max_rows_per_patient", DefaultMaxRowsPerPatient), bounds);
+    }
+
+    /// <summary>
+    /// What the study's planned releases really spend at each node, against its stated ρ: the moments round, max_iterations
+    /// Newton rounds and, with a holdout, the evaluation round, each the sum of h … <paramref name="maxShares"/> honest discrete
+    /// Gaussian shares per block (<see cref="GlmPrivacy.TrueSpentBy"/>), composed by addition. Null without DP. The layouts are
+    /// the spec's (a node computes for no other: <see cref="GlmNode"/> checks every request's layout against them).
+    /// </summary>
+    public Privacy.PrivacyAccount? Account(int maxShares)
+    {
+        if (Spec.Privacy is not { } dp)
+        {
+            return null;
+        }
+
+        double Spent(IReadOnlyList<Crypto.Codec.FixedPointBlock> layout) => dp.TrueSpentBy(layout, b => dp.Clip(Spec, b), maxShares);
+        int newton = dp.Rounds - 1 - (Holdout > 0 ? 1 : 0);
+        var trueRho = Spent(GlmLayout.Moments(Spec)) + (newton * Spent(GlmLayout.Irls(Spec, 1, start: false))) + (Holdout > 0 ? Spent(GlmEvaluation.Layout(this)) : 0);
+        return new Privacy.PrivacyAccount(dp.Rho, trueRho, dp.MinHonestNodes, maxShares);
     }
 
     public static string Serialize(GlmRequest request) => JsonSerializer.Serialize(request, RequestJson);
