@@ -72,6 +72,17 @@ public sealed class PolicySchemaTests
         Assert.Contains(errors, e => e.Line == 4 && e.Field.StartsWith("privacy_budgets.PUBHLTH", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData("privacy_budgets:\n  HOPERAT: -0.5", "line 4: privacy_budgets.HOPERAT: must be at least 0 (got -0.5)")]
+    [InlineData("privacy_budgets:\n  HOPERAT: lots", "line 4: privacy_budgets.HOPERAT: must be number or object (got \"lots\")")]
+    [InlineData("privacy_budgets:\n  HOPERAT: {epsilon: 3}", "line 4: privacy_budgets.HOPERAT: required field(s) missing: delta")]
+    public void A_budget_of_a_number_or_an_epsilon_delta_pair_is_refused_with_what_the_value_of_its_kind_must_be(string yaml, string error)
+    {
+        // A value fails every alternative of the schema's oneOf; only the alternative of its own type is worth reading.
+        var errors = SitePolicySchema.Validate(Head + yaml + "\n");
+        Assert.Equal([error], errors.Select(e => e.ToString()));
+    }
+
     [Fact]
     public void A_missing_required_field_is_named()
     {
