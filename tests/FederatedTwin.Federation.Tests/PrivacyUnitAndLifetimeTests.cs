@@ -1,4 +1,6 @@
+using System.Net;
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 using Dapper;
 using FederatedTwin.Node;
 using FederatedTwin.Node.Federation;
@@ -11,9 +13,10 @@ namespace FederatedTwin.Federation.Tests;
 /// <summary>
 /// The privacy unit (max_sites_per_person: a person at k hospitals costs k²ρ) and the lifetime budget on a real node store: each
 /// offer decided by the node's own <see cref="StudyDecisions"/> (policy, pinned roster, ledger charge and audit entry in one
-/// SQLite transaction), and the ledger read back as the status page reads it.
+/// SQLite transaction), the ledger read back as the status page reads it, and the status page and /v1/status served by a real
+/// node host on loopback.
 /// </summary>
-public sealed class PrivacyUnitAndLifetimeTests : IDisposable
+public sealed partial class PrivacyUnitAndLifetimeTests : IDisposable
 {
     private static readonly int Year = DateTimeOffset.UtcNow.Year;
 
@@ -127,6 +130,56 @@ public sealed class PrivacyUnitAndLifetimeTests : IDisposable
         Assert.Equal(0.9, Spent(null, null), 12);
         Assert.Equal(0.9, PrivacyLedgerReport.Read(_node.Store, _node.LoadPolicy(), Year).Single(p => p.Purpose == "HOPERAT").PeriodSpent, 12);
     }
+
+    [Theory]
+    [InlineData(null, "hospital record", "Per hospital record", 0.1)]
+    [InlineData(3, "person", "Per person", 0.9)]
+    public async Task The_status_page_and_v1_status_state_the_privacy_unit_and_the_lifetime_spend_against_the_lifetime_budget(int? maxSitesPerPerson, string unit, string statement, double spent)
+    {
+        Policy("{HOPERAT: 1.0}", "2.0", maxSitesPerPerson);
+        Assert.True(Decide(Glm("glm", "0.1")).Accept);
+
+        var url = $"http://127.0.0.1:{FederatedTwin.Cli.Demo.ChildProcess.FreeLoopbackPort()}";
+        var app = NodeHost.Build([], o =>
+        {
+            o.NodeDir = _node.Path;
+            o.AdminUrl = url;
+            o.RetryDelayMilliseconds = 60_000;
+        });
+        await app.StartAsync();
+        try
+        {
+            using var http = new HttpClient(new HttpClientHandler { CookieContainer = new CookieContainer() }) { BaseAddress = new Uri(url) };
+            using (var request = new HttpRequestMessage(HttpMethod.Get, "/v1/status"))
+            {
+                request.Headers.Authorization = new("Bearer", _node.AdminToken);
+                var status = JsonNode.Parse(await (await http.SendAsync(request)).Content.ReadAsStringAsync())!;
+                Assert.Equal(unit, status["privacy_unit"]!["unit"]!.GetValue<string>());
+                Assert.Equal(maxSitesPerPerson, status["privacy_unit"]!["max_sites_per_person"]?.GetValue<int>());
+                Assert.StartsWith(statement, status["privacy_unit"]!["statement"]!.GetValue<string>(), StringComparison.Ordinal);
+                Assert.Equal(spent, status["privacy_lifetime"]!["rho_spent"]!.GetValue<double>(), 12);
+                Assert.Equal(2.0, status["privacy_lifetime"]!["rho_budget"]!.GetValue<double>());
+                Assert.Equal(2.0 - spent, status["privacy_lifetime"]!["rho_remaining"]!.GetValue<double>(), 12);
+            }
+
+            // The page for people: signed in with the admin token through its form, as hospital IT does in a browser.
+            var signIn = await http.GetStringAsync("/status");
+            var antiforgery = HiddenField().Match(signIn);
+            using var form = new FormUrlEncodedContent(new Dictionary<string, string> { [antiforgery.Groups["name"].Value] = antiforgery.Groups["value"].Value, ["token"] = _node.AdminToken });
+            var page = await (await http.PostAsync("/status/session", form)).Content.ReadAsStringAsync();
+            Assert.Matches($"id=\"privacy-unit\"><strong>Privacy unit: {unit}.</strong> {statement}", page);
+            Assert.Matches(FormattableString.Invariant($"id=\"lifetime-spent\">{spent} \\(ε"), page);
+            Assert.Contains("id=\"lifetime-budget\">2 (ε", page, StringComparison.Ordinal);
+        }
+        finally
+        {
+            await app.StopAsync();
+            await app.DisposeAsync();
+        }
+    }
+
+    [GeneratedRegex("<input type=\"hidden\" name=\"(?<name>[^\"]+)\" value=\"(?<value>[^\"]+)\">")]
+    private static partial Regex HiddenField();
 
     public void Dispose()
     {
