@@ -172,7 +172,7 @@ internal static class DemoCommand
     /// <summary>
     /// zCDP ρ each DP model spends at each node (split over its rounds): 2 for admission, inpatient days, ED visits, death
     /// and cost, 1 for each of the 11 onsets; the composition's; and the demo sites' yearly budget for HOPERAT, which
-    /// covers them all (5 × 2 + 11 × 1 + 0.5 = 21.5).
+    /// covers them all (5 × 2 + 11 × 1 + 0.5 = 21.5), as does their lifetime budget (LocalFederation.DemoLifetimeBudget, 30).
     /// </summary>
     private const double ModelRho = 2, OnsetRho = 1, CompositionRho = 0.5, DemoBudget = 25;
 

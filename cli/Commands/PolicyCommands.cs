@@ -18,8 +18,9 @@ internal static class PolicyCommands
         command.Subcommands.Add(check);
 
         var study = new Option<FileInfo>("--study-file") { Description = "A study YAML file, as an analyst would submit it.", Required = true };
-        var spent = new Option<double>("--spent") { Description = "zCDP rho already spent this calendar year for the study's purpose (the node's ledger; default 0).", DefaultValueFactory = _ => 0 };
-        var explain = new Command("explain", "Say whether a node with this policy would join the study, rule by rule, and which rule decides.") { file, study, spent };
+        var spent = new Option<double>("--spent") { Description = "zCDP rho already spent this calendar year for the study's purpose, in the ledger's unit (the node's ledger; default 0).", DefaultValueFactory = _ => 0 };
+        var spentLifetime = new Option<double?>("--spent-lifetime") { Description = "zCDP rho already spent over the node's life, all purposes and years, in the ledger's unit (default: --spent)." };
+        var explain = new Command("explain", "Say whether a node with this policy would join the study, rule by rule, and which rule decides.") { file, study, spent, spentLifetime };
         explain.SetAction(parse =>
         {
             if (Load(parse.GetValue(file)!) is not { } policy)
@@ -38,8 +39,10 @@ internal static class PolicyCommands
                 return 2;
             }
 
-            var rules = policy.Explain(spec, parse.GetValue(spent));
-            var decision = policy.Decide(spec, parse.GetValue(spent));
+            // The lifetime spend includes this year's for the purpose, so it is at least that.
+            var ledger = new SpentSoFar(parse.GetValue(spent), Math.Max(parse.GetValue(spent), parse.GetValue(spentLifetime) ?? 0));
+            var rules = policy.Explain(spec, ledger);
+            var decision = policy.Decide(spec, ledger);
             var table = new Table().AddColumns("rule", "verdict", "why");
             foreach (var r in rules)
             {
@@ -124,7 +127,7 @@ internal static class PolicyCommands
     private static int Summary(SitePolicy p)
     {
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"valid: {p.TrustedCoordinators.Count} trusted coordinator(s); purposes {List(p.PurposesAllowed)}; algorithms {List(p.AlgorithmsAllowed)}; minimum nodes {p.MinimumNodes}; DP may be off: {(p.DpMayBeOff ? "yes" : "no")}; budgets {(p.PrivacyBudgets.Count == 0 ? "none" : string.Join(", ", p.PrivacyBudgets.Select(b => $"{b.Key} rho {b.Value:G4}")))}; custom sensitive categories {(p.CustomSensitiveCodes.Count == 0 ? "none" : string.Join(", ", p.CustomSensitiveCodes.Select(c => $"{c.Key} ({c.Value.Count} codes)")))}"));
+            $"valid: {p.TrustedCoordinators.Count} trusted coordinator(s); purposes {List(p.PurposesAllowed)}; algorithms {List(p.AlgorithmsAllowed)}; minimum nodes {p.MinimumNodes}; DP may be off: {(p.DpMayBeOff ? "yes" : "no")}; budgets {(p.PrivacyBudgets.Count == 0 ? "none" : string.Join(", ", p.PrivacyBudgets.Select(b => $"{b.Key} rho {b.Value:G4}")))}; lifetime budget {(p.LifetimeBudget is { } l ? $"rho {l.Rho:G4} (epsilon {l.Epsilon:G3} at delta {l.Delta:G2})" : "none (no noisy study is joined)")}; privacy unit: {p.PrivacyUnit.Name}{(p.PrivacyUnit.IsPerson ? $" at up to {p.PrivacyUnit.GroupSize} hospitals (charged {p.PrivacyUnit.GroupSize}² × rho)" : string.Empty)}; custom sensitive categories {(p.CustomSensitiveCodes.Count == 0 ? "none" : string.Join(", ", p.CustomSensitiveCodes.Select(c => $"{c.Key} ({c.Value.Count} codes)")))}"));
         return 0;
     }
 

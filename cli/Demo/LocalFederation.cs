@@ -39,7 +39,7 @@ internal sealed class LocalFederation : IDisposable
     /// Starts the coordinator, prepares and enrolls each node, then starts the nodes. prepare gives a
     /// node its data (default: a seeded census file; the demo generates and ingests FHIR instead).
     /// </summary>
-    public static async Task<LocalFederation> Start(string root, IReadOnlyList<string> nodeNames, string policyPurposes, int pollWaitSeconds, CancellationToken cancellationToken, Action<int, NodeDirectory>? prepare = null, double privacyBudget = 1.0)
+    public static async Task<LocalFederation> Start(string root, IReadOnlyList<string> nodeNames, string policyPurposes, int pollWaitSeconds, CancellationToken cancellationToken, Action<int, NodeDirectory>? prepare = null, double privacyBudget = 1.0, int? maxSitesPerPerson = null)
     {
         var federation = new LocalFederation(root, ChildProcess.FreeLoopbackPort());
         try
@@ -62,7 +62,7 @@ internal sealed class LocalFederation : IDisposable
                         prepare(i, node);
                     }
 
-                    await File.WriteAllTextAsync(node.PolicyPath, DemoPolicy($"{identity["public_key"]}", policyPurposes, privacyBudget), cancellationToken);
+                    await File.WriteAllTextAsync(node.PolicyPath, DemoPolicy($"{identity["public_key"]}", policyPurposes, privacyBudget, maxSitesPerPerson: maxSitesPerPerson), cancellationToken);
                     var token = (await admin.Send(HttpMethod.Post, "/v1/admin/tokens", cancellationToken: cancellationToken))!["token"]!.ToString();
                     await Enrollment.Enroll(node, federation.CoordinatorUrl, token, nodeNames[i], cancellationToken);
                 }
@@ -169,7 +169,19 @@ internal sealed class LocalFederation : IDisposable
         }
     }
 
-    public static string DemoPolicy(string coordinatorKey, string purposes, double privacyBudget = 1.0) => $"""
+    /// <summary>
+    /// The demo sites' lifetime privacy budget (zCDP ρ, all purposes and years). `ftwin demo` charges each node 21.5 with --dp on
+    /// (DemoCommand: the composition's 0.5, five GLMs at 2 and eleven onset GLMs at 1), once per run on fresh node directories;
+    /// 30 leaves room for re-run noise draws and a somewhat larger ρ per study. About ε 69 at δ = 10⁻⁶: a demonstration on
+    /// synthetic patients, not a figure for a real site (docs/privacy.md, "The lifetime budget").
+    /// </summary>
+    public const double DemoLifetimeBudget = 30;
+
+    /// <summary>
+    /// The demo's site policy. Its guarantee is per hospital record (no max_sites_per_person: the demo's hospitals generate their
+    /// patients independently) unless <paramref name="maxSitesPerPerson"/> is given.
+    /// </summary>
+    public static string DemoPolicy(string coordinatorKey, string purposes, double privacyBudget = 1.0, double lifetimeBudget = DemoLifetimeBudget, int? maxSitesPerPerson = null) => $"""
         # Demo site policy: joins federated sums and GLMs for the listed purposes from the demo's own coordinator, with at least 3 hospitals.
         version: 1
         trusted_coordinators:
@@ -182,6 +194,8 @@ internal sealed class LocalFederation : IDisposable
         dp_colluding_nodes: 1    # a DP study's noise must survive one hospital colluding with the coordinator
         privacy_budgets:
           HOPERAT: {privacyBudget.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}
+        lifetime_privacy_budget: {lifetimeBudget.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}   # all purposes and years
+        {(maxSitesPerPerson is { } k ? $"max_sites_per_person: {k}" : "# no max_sites_per_person: budgets and reports are per hospital record")}
         """;
 
     private static async Task WaitReady(Uri health, ChildProcess process, CancellationToken cancellationToken)

@@ -40,6 +40,8 @@ public static class NodeAuditRecords
             ["trusted_coordinator_keys"] = AuditRecord.Codes(policy.TrustedCoordinators.Select(c => c.PublicKey).Order(StringComparer.Ordinal)),
             ["dp_may_be_off"] = policy.DpMayBeOff,
             ["privacy_budgets_rho"] = new JsonObject(policy.PrivacyBudgets.OrderBy(b => b.Key, StringComparer.Ordinal).Select(b => new KeyValuePair<string, JsonNode?>(b.Key, b.Value))),
+            ["lifetime_privacy_budget_rho"] = policy.LifetimeBudget?.Rho,
+            ["max_sites_per_person"] = policy.PrivacyUnit.MaxSitesPerPerson,
             ["consent_opt_in"] = AuditRecord.Codes(policy.ConsentOptIn.Where(c => c.Value).Select(c => c.Key).Order(StringComparer.Ordinal)),
             ["sensitive_allowed"] = new JsonObject(policy.SensitiveAllowed.OrderBy(s => s.Key, StringComparer.Ordinal).Select(s => new KeyValuePair<string, JsonNode?>(s.Key, AuditRecord.Codes(s.Value.Order(StringComparer.Ordinal))))),
             ["minimum_cell_size"] = policy.MinimumCellSize,
@@ -98,7 +100,8 @@ public static class NodeAuditRecords
             ["consent_denied_patient_years"] = AuditRecord.Counts(consentDeniedPatientYears.OrderBy(p => p.Key, StringComparer.Ordinal)),
         });
 
-    public static AuditRecord StudyDecision(StudySpec study, PolicyDecision decision, string policySha256) => new(
+    /// <summary>A study decision; an accepted DP study with what it charged: ρ per hospital record, the policy's k and k²ρ.</summary>
+    public static AuditRecord StudyDecision(StudySpec study, PolicyDecision decision, string policySha256, PrivacyCharge? charge = null) => new(
         AuditActions.StudyDecision,
         decision.Accept ? AuditOutcome.Success : AuditOutcome.MinorFailure,
         new JsonObject
@@ -111,6 +114,12 @@ public static class NodeAuditRecords
             ["max_nodes"] = study.MaxNodes,
             ["rounds"] = study.Rounds,
             ["policy_sha256"] = policySha256,
+            ["privacy_charge"] = charge is null ? null : new JsonObject
+            {
+                ["rho_per_hospital_record"] = charge.Rho,
+                ["max_sites_per_person"] = charge.Unit.MaxSitesPerPerson,
+                ["charged_rho"] = charge.Charged,
+            },
         },
         study.Id.Value,
         study.PurposeOfUse.Code);

@@ -34,6 +34,8 @@ internal static class AdminEndpoints
         group.MapGet("/status", (NodeDirectory node, NodeStatus status) =>
         {
             var enrollment = node.Store.GetEnrollment();
+            var policy = node.LoadPolicy();
+            var lifetime = Policy.PrivacyLedgerReport.Lifetime(node.Store, policy);
             var counts = node.Store.Read(c => c.QuerySingle<(long accepted, long refused)>("SELECT COALESCE(SUM(accept),0), COALESCE(SUM(1-accept),0) FROM decisions"));
             var state = Status.EnrollmentState.Read(node, status);
             var publicKey = node.Identity.PublicKey;
@@ -64,7 +66,26 @@ internal static class AdminEndpoints
                         members = roster.Roster.Members.Select(m => new { name = m.Name, node_key = m.NodeKey, this_node = m.NodeKey == node.Identity.PublicKey }),
                     }
                     : null,
-                privacy = Policy.PrivacyLedgerReport.Read(node.Store, node.LoadPolicy(), DateTimeOffset.UtcNow.Year).Select(p => new
+                // Every privacy figure is in this unit: per person (max_sites_per_person) or per hospital record.
+                privacy_unit = new
+                {
+                    unit = policy.PrivacyUnit.Name,
+                    max_sites_per_person = policy.PrivacyUnit.MaxSitesPerPerson,
+                    group_factor = policy.PrivacyUnit.GroupFactor,
+                    statement = policy.PrivacyUnit.Statement,
+                },
+                privacy_lifetime = new
+                {
+                    rho_spent = lifetime.Spent,
+                    rho_budget = lifetime.Budget?.Rho,
+                    rho_remaining = lifetime.Remaining,
+                    epsilon_spent = lifetime.Epsilon,
+                    epsilon_budget = lifetime.Budget?.Epsilon,
+                    delta = lifetime.Delta,
+                    studies = lifetime.Studies,
+                    redraws = lifetime.Redraws,
+                },
+                privacy = Policy.PrivacyLedgerReport.Read(node.Store, policy, DateTimeOffset.UtcNow.Year).Select(p => new
                 {
                     purpose = p.Purpose,
                     year = p.Year,
@@ -81,11 +102,13 @@ internal static class AdminEndpoints
         group.MapGet("/decisions", (NodeDirectory node) => Results.Ok(node.Store.Read(c =>
             c.Query("SELECT study_id, accept, rule, reason, purpose_of_use, algorithm, decided_at FROM decisions ORDER BY decided_at").ToList())));
 
+        // Each study's ρ per hospital record, the k it was charged under, and its charge in the policy's unit now (k²ρ, never lowered).
         group.MapGet("/privacy-ledger", (NodeDirectory node) => Results.Ok(node.Store.Read(c =>
-            c.Query("SELECT study_id, purpose, year, rho, recorded_at FROM privacy_ledger ORDER BY recorded_at").ToList())));
+            c.Query("SELECT study_id, purpose, year, rho, sites_per_person, rho * MAX(sites_per_person, @j) * MAX(sites_per_person, @j) AS charged_rho, recorded_at FROM privacy_ledger ORDER BY recorded_at",
+                new { j = node.LoadPolicy().PrivacyUnit.GroupSize }).ToList())));
 
         // What each round actually spent (the ledger above holds each study's planned ρ, charged at acceptance).
-        group.MapGet("/privacy-ledger/rounds", (NodeDirectory node) => Results.Ok(Policy.PrivacyLedgerReport.Rounds(node.Store)));
+        group.MapGet("/privacy-ledger/rounds", (NodeDirectory node) => Results.Ok(Policy.PrivacyLedgerReport.Rounds(node.Store, unit: node.LoadPolicy().PrivacyUnit)));
 
         group.MapGet("/events", (NodeDirectory node) => Results.Ok(node.Store.Read(c =>
             c.Query("SELECT at, kind, study_id, detail FROM events ORDER BY id DESC LIMIT 500").ToList())));

@@ -7,7 +7,8 @@ using FederatedTwin.Protocol.Privacy;
 namespace FederatedTwin.Node.Federation;
 
 /// <summary>
-/// The study as this node accepted it (decisions.spec_json) and the ρ its privacy ledger was charged for it. Every round
+/// The study as this node accepted it (decisions.spec_json) and its zCDP ρ per hospital record (privacy_ledger.rho; the ledger's
+/// charge is k²ρ in the policy's privacy unit, <see cref="Policy.PrivacyUnit"/>, which the rounds' own ρ is not). Every round
 /// the coordinator asks for is checked against it before the node computes or releases anything (docs/threat-model.md):
 /// the coordinator re-sends the study and derives each round's parameters from it, and a malicious one could otherwise
 /// raise dp_min_honest_nodes h (each node's noise share is σ²/h, so a larger h would thin every share), drop or change
@@ -17,7 +18,7 @@ namespace FederatedTwin.Node.Federation;
 /// Rule names: <see cref="NotAccepted"/>, <see cref="StudyChanged"/>, <see cref="RoundParameters"/>, <see cref="PlannedRounds"/>,
 /// <see cref="RoundRho"/>, <see cref="StudyBudget"/>, and at the decision <see cref="TrueRho"/>.
 /// </summary>
-public sealed record AcceptedStudy(StudySpec Spec, double ChargedRho)
+public sealed record AcceptedStudy(StudySpec Spec, double AcceptedRho)
 {
     /// <summary>The node never accepted the study (refused it, or was never offered it): it contributes nothing.</summary>
     public const string NotAccepted = "study_not_accepted";
@@ -31,10 +32,10 @@ public sealed record AcceptedStudy(StudySpec Spec, double ChargedRho)
     /// <summary>A round number outside 1…the rounds a DP study's ρ was split over.</summary>
     public const string PlannedRounds = "planned_rounds";
 
-    /// <summary>The round would spend another ρ than the charged ρ over the planned rounds.</summary>
+    /// <summary>The round would spend another ρ than the accepted ρ over the planned rounds.</summary>
     public const string RoundRho = "round_rho";
 
-    /// <summary>The study's rounds together would spend more than the ledger charged for it.</summary>
+    /// <summary>The study's rounds together would spend more than the study was accepted (and charged) for.</summary>
     public const string StudyBudget = "study_budget";
 
     /// <summary>
@@ -137,13 +138,13 @@ public sealed record AcceptedStudy(StudySpec Spec, double ChargedRho)
         if (Planned(algorithm, maxParties) is { } planned && round > planned)
         {
             throw new ParticipationRefusedException(
-                FormattableString.Invariant($"Round {round} is beyond the {planned} round(s) study {Spec.Id} planned and was charged for (zCDP rho {ChargedRho:G4}): another noisy release would spend privacy budget this node never agreed to."),
+                FormattableString.Invariant($"Round {round} is beyond the {planned} round(s) study {Spec.Id} planned and was charged for (zCDP rho {AcceptedRho:G4} per hospital record): another noisy release would spend privacy budget this node never agreed to."),
                 PlannedRounds);
         }
     }
 
     /// <summary>
-    /// The ρ this round would spend (<paramref name="roundRho"/>, from the request) must be the charged ρ over the planned
+    /// The ρ this round would spend (<paramref name="roundRho"/>, from the request) must be the accepted ρ over the planned
     /// rounds, and with what the study's other rounds already spent (<paramref name="spentByOtherRounds"/>, privacy_rounds)
     /// must stay within the charge. A study accepted without noise may spend nothing.
     /// </summary>
@@ -155,22 +156,22 @@ public sealed record AcceptedStudy(StudySpec Spec, double ChargedRho)
             return;
         }
 
-        if (Planned(algorithm, maxParties) is not { } planned || ChargedRho <= 0)
+        if (Planned(algorithm, maxParties) is not { } planned || AcceptedRho <= 0)
         {
             throw new ParticipationRefusedException(FormattableString.Invariant($"The round would spend zCDP rho {roundRho:G4}, but study {Spec.Id} was accepted without noise and nothing was charged for it."), RoundRho);
         }
 
-        var expected = ChargedRho / planned;
+        var expected = AcceptedRho / planned;
         if (Math.Abs(roundRho - expected) > Tolerance * expected)
         {
             throw new ParticipationRefusedException(
-                FormattableString.Invariant($"The round would spend zCDP rho {roundRho:G6}; study {Spec.Id} was charged {ChargedRho:G6} over {planned} round(s), {expected:G6} each."), RoundRho);
+                FormattableString.Invariant($"The round would spend zCDP rho {roundRho:G6}; study {Spec.Id} was accepted for {AcceptedRho:G6} over {planned} round(s), {expected:G6} each."), RoundRho);
         }
 
-        if (spentByOtherRounds + roundRho > ChargedRho * (1 + Tolerance))
+        if (spentByOtherRounds + roundRho > AcceptedRho * (1 + Tolerance))
         {
             throw new ParticipationRefusedException(
-                FormattableString.Invariant($"Study {Spec.Id} already spent zCDP rho {spentByOtherRounds:G6} of the {ChargedRho:G6} charged; this round's {roundRho:G6} would exceed the charge."), StudyBudget);
+                FormattableString.Invariant($"Study {Spec.Id} already spent zCDP rho {spentByOtherRounds:G6} of the {AcceptedRho:G6} it was accepted for; this round's {roundRho:G6} would exceed it."), StudyBudget);
         }
     }
 

@@ -58,4 +58,7 @@ public static class ProtocolRules
 
     /// <summary>A fresh noise draw for a re-run round would exceed the site's privacy budget for the purpose and year.</summary>
     public const string RedrawBudget = "redraw_budget";
+
+    /// <summary>A fresh noise draw for a re-run round would exceed the node's lifetime privacy budget (the policy's rule of the same name at decisions).</summary>
+    public const string LifetimeBudget = Policy.SitePolicy.LifetimeBudgetRule;
 }

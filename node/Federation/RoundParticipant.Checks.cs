@@ -260,11 +260,11 @@ public sealed partial class RoundParticipant
         var digest = ParticipantSet.Digest(submitters);
         foreach (var issued in IssuedSubmitterSets(work))
         {
-            var sameValues = accepted.ChargedRho <= 0 || issued.ValuesSha256 == valuesSha256;
+            var sameValues = accepted.AcceptedRho <= 0 || issued.ValuesSha256 == valuesSha256;
             if (sameValues && issued.Keys != digest)
             {
                 throw new ParticipationRefusedException(
-                    accepted.ChargedRho <= 0
+                    accepted.AcceptedRho <= 0
                         ? $"Study {accepted.Spec.Id} is exact and this node helped decrypt round {issued.Round} over another set of hospitals ({issued.Count}, now {submitters.Count}): a sum over a different set would reveal the difference, a hospital's update. The round fails."
                         : $"This node helped decrypt these same noisy values (round {issued.Round} attempt {issued.Attempt}) over another set of hospitals ({issued.Count}, now {submitters.Count}): the difference of the two sums would reveal a hospital's update with only its own noise share.",
                     ProtocolRules.ParticipantSetChanged);

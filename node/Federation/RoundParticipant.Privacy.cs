@@ -13,9 +13,11 @@ public sealed partial class RoundParticipant
     /// once per draw, with the noised vector kept: a later attempt of the same round and request re-sends the kept values (no fresh
     /// draw, no second spend) as long as no decryption share of this node was ever issued over them. Once one was, the kept values
     /// are released, and re-sending them over another set of submitters would let the two sums be subtracted (a hospital's update
-    /// with only its own noise share): so the re-run draws fresh noise and is charged again, against the site's budget for the
-    /// purpose and year (refused when it does not fit). The first draw's ρ must be the accepted study's charge over its planned
-    /// rounds, and the study's rounds together may not spend more than was charged.
+    /// with only its own noise share): so the re-run draws fresh noise and is charged again, k²ρ in the ledger's unit
+    /// (<see cref="PrivacyUnit"/>), against the site's budget for the purpose and year (<see cref="ProtocolRules.RedrawBudget"/>)
+    /// and its lifetime budget (<see cref="ProtocolRules.LifetimeBudget"/>), both checked in the transaction that records the
+    /// charge. The first draw's ρ must be the accepted study's over its planned rounds, and the study's rounds together may not
+    /// spend more than it was accepted for.
     /// </summary>
     private (LocalStatistics Statistics, int Draw) Statistics(WorkItem work, AcceptedStudy accepted, RoundRequest request, ILocalAlgorithm algorithm)
     {
@@ -52,24 +54,35 @@ public sealed partial class RoundParticipant
         var purpose = work.Study.PurposeOfUse.Code;
         var year = Now().Year;
         var policy = node.LoadPolicy();
+        var unit = policy.PrivacyUnit;
         node.Store.Write((c, t) =>
         {
             if (draw > 1)
             {
-                // A re-run's fresh draw is a release of its own: charged on top of the study's plan, within the site's budget.
-                var spent = PrivacyLedgerReport.SpentRho(c, t, purpose, year);
+                // A re-run's fresh draw is a release of its own: charged on top of the study's plan, within the site's budgets.
+                var charge = unit.Charge(rho);
+                var spent = PrivacyLedgerReport.SpentBefore(c, t, unit, purpose, year);
                 var budget = policy.PrivacyBudgets.TryGetValue(purpose, out var b) ? b : 0;
-                if (spent + rho > budget * (1 + 1e-9))
+                if (!SitePolicy.WithinBudget(spent.PurposeThisYear, charge, budget))
                 {
                     throw new ParticipationRefusedException(
-                        FormattableString.Invariant($"Round {work.Round} was already released over another set of hospitals; re-running it needs fresh noise, charged again (zCDP rho {rho:G4}), and {purpose}'s budget has {Math.Max(0, budget - spent):G4} of {budget:G4} left this year."),
+                        FormattableString.Invariant($"Round {work.Round} was already released over another set of hospitals; re-running it needs fresh noise, charged again ({unit.ChargeText(rho)}), and {purpose}'s budget has {Math.Max(0, budget - spent.PurposeThisYear):G4} of {budget:G4} left this year."),
                         ProtocolRules.RedrawBudget);
+                }
+
+                if (policy.LifetimeBudget is not { } lifetime || !SitePolicy.WithinBudget(spent.Lifetime, charge, lifetime.Rho))
+                {
+                    throw new ParticipationRefusedException(
+                        policy.LifetimeBudget is null
+                            ? FormattableString.Invariant($"Round {work.Round} was already released over another set of hospitals; re-running it needs fresh noise, charged again ({unit.ChargeText(rho)}), and this site sets no lifetime_privacy_budget.")
+                            : FormattableString.Invariant($"Round {work.Round} was already released over another set of hospitals; re-running it needs fresh noise, charged again ({unit.ChargeText(rho)}), and this node's lifetime budget has {Math.Max(0, policy.LifetimeBudget.Rho - spent.Lifetime):G4} of {policy.LifetimeBudget.Rho:G4} left (all purposes and years)."),
+                        ProtocolRules.LifetimeBudget);
                 }
             }
 
             return c.Execute(
-                "INSERT OR IGNORE INTO privacy_rounds(study_id, round, draw, purpose, year, rho, algorithm, request_sha256, noised_values, recorded_at) VALUES (@s, @r, @draw, @p, @year, @rho, @alg, @d, @v, @now)",
-                new { s = work.Study.Id.Value, r = work.Round, draw, p = purpose, year, rho, alg = request.Algorithm, d = requestSha, v = ToBytes(statistics.Values), now = Now().ToString("O") }, t);
+                "INSERT OR IGNORE INTO privacy_rounds(study_id, round, draw, purpose, year, rho, sites_per_person, algorithm, request_sha256, noised_values, recorded_at) VALUES (@s, @r, @draw, @p, @year, @rho, @k, @alg, @d, @v, @now)",
+                new { s = work.Study.Id.Value, r = work.Round, draw, p = purpose, year, rho, k = unit.GroupSize, alg = request.Algorithm, d = requestSha, v = ToBytes(statistics.Values), now = Now().ToString("O") }, t);
         });
         var stored = node.Store.Read(c => c.QuerySingle<byte[]>("SELECT noised_values FROM privacy_rounds WHERE study_id=@s AND round=@r AND draw=@draw",
             new { s = work.Study.Id.Value, r = work.Round, draw }));

@@ -92,7 +92,7 @@ public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresh
         ArgumentNullException.ThrowIfNull(commitments);
         var (accepted, roster, key) = Continue(work);
         var setDigest = CheckCommitmentSet(work, accepted, roster, commitments, ContributionKind.KeyShare, key.CrpSeed, key.KeyShare, keySetDigest: null);
-        if (accepted.ChargedRho <= 0 && IssuedSubmitterSets(work).FirstOrDefault() is { } established && established.Keys != ParticipantSet.Digest(commitments.Keys()))
+        if (accepted.AcceptedRho <= 0 && IssuedSubmitterSets(work).FirstOrDefault() is { } established && established.Keys != ParticipantSet.Digest(commitments.Keys()))
         {
             // An exact study: every share this node issued was over one set of submitters; an attempt over another set would end
             // in a refused decryption anyway, so it is refused before this node's key joins it.

@@ -24,9 +24,10 @@ public sealed class StudyDecisions(NodeDirectory node, int maxParties)
     }
 
     /// <summary>
-    /// The policy decision, recorded with the privacy it spends in one transaction: the ρ a study declares is
-    /// charged to the purpose's budget for the calendar year when the node accepts (whether or not the study
-    /// later completes — its noisy statistics may already have left), so concurrent offers cannot overspend.
+    /// The policy decision, recorded with the privacy it spends in one transaction: the ρ a study declares (per hospital record)
+    /// is charged in the ledger's unit, k²ρ with k the policy's max_sites_per_person (<see cref="PrivacyUnit"/>), to the purpose's
+    /// budget for the calendar year and to the node's lifetime budget when the node accepts (whether or not the study later
+    /// completes — its noisy statistics may already have left), so concurrent offers cannot overspend either.
     /// </summary>
     public PolicyDecision Decide(StudySpec study)
     {
@@ -47,8 +48,8 @@ public sealed class StudyDecisions(NodeDirectory node, int maxParties)
             return new PolicyDecision(known.accept == 1, known.rule, known.reason); // an offer seen again: the same answer, charged once
         }
 
-        var spent = PrivacyLedgerReport.SpentRho(c, t, study.PurposeOfUse.Code, year);
-        var lifetime = PrivacyLedgerReport.SpentRho(c, t, study.PurposeOfUse.Code, null);
+        var unit = policy.PrivacyUnit;
+        var spent = PrivacyLedgerReport.SpentBefore(c, t, unit, study.PurposeOfUse.Code, year);
         var decision = policy.Decide(study, spent);
         if (decision.Accept && RosterDecision(c, t, study, policy) is { } refusal)
         {
@@ -63,8 +64,11 @@ public sealed class StudyDecisions(NodeDirectory node, int maxParties)
 
         if (SitePolicy.StudyRho(study) > 0)
         {
-            // The period's spend is what the rule checks; the lifetime spend is always reported next to it.
-            decision = decision with { Reason = FormattableString.Invariant($"{decision.Reason} (rho spent for {study.PurposeOfUse}: {spent:G4} this year, {lifetime:G4} lifetime)") };
+            // Both spends the rules check, and whom they protect: the coordinator shows this reason to the study's analysts.
+            decision = decision with
+            {
+                Reason = FormattableString.Invariant($"{decision.Reason} (rho spent per {unit.Name}: {spent.PurposeThisYear:G4} for {study.PurposeOfUse} this year, {spent.Lifetime:G4} over the node's life, all purposes{(policy.LifetimeBudget is { } l ? FormattableString.Invariant($", of {l.Rho:G4}") : string.Empty)})"),
+            };
         }
 
         var now = DateTimeOffset.UtcNow.ToString("O");
@@ -74,10 +78,13 @@ public sealed class StudyDecisions(NodeDirectory node, int maxParties)
             """, new { s = study.Id.Value, a = decision.Accept ? 1 : 0, rule = decision.Rule, reason = decision.Reason, p = study.PurposeOfUse.Code, alg = study.Algorithm, now, spec = System.Text.Encoding.UTF8.GetString(WireJson.Serialize(study)) }, t);
         if (decision.Accept && SitePolicy.StudyRho(study) is > 0 and var rho)
         {
-            c.Execute("INSERT INTO privacy_ledger(study_id, purpose, year, rho, recorded_at) VALUES (@s, @p, @year, @rho, @now)", new { s = study.Id.Value, p = study.PurposeOfUse.Code, year, rho, now }, t);
+            // The study's ρ per hospital record and the k it is charged under: the charge is k²ρ (PrivacyLedgerReport).
+            c.Execute("INSERT INTO privacy_ledger(study_id, purpose, year, rho, sites_per_person, recorded_at) VALUES (@s, @p, @year, @rho, @k, @now)",
+                new { s = study.Id.Value, p = study.PurposeOfUse.Code, year, rho, k = unit.GroupSize, now }, t);
         }
 
-        node.Audit.Append(c, t, NodeAuditRecords.StudyDecision(study, decision, policySha256));
+        var charge = decision.Accept && SitePolicy.StudyRho(study) is > 0 and var charged ? new PrivacyCharge(charged, unit) : null;
+        node.Audit.Append(c, t, NodeAuditRecords.StudyDecision(study, decision, policySha256, charge));
         node.Audit.Checkpoint(c, t, CheckpointReasons.StudyDecision);
 
         return decision;

@@ -4,51 +4,113 @@ using FederatedTwin.Protocol.Privacy;
 
 namespace FederatedTwin.Node.Policy;
 
-/// <summary>One purpose's privacy spend: this calendar year against the policy's budget, and since the node began.</summary>
+/// <summary>One purpose's privacy spend, in the ledger's unit: this calendar year against the policy's budget, and since the node began.</summary>
 public sealed record PrivacySpend(string Purpose, int Year, double PeriodSpent, double? PeriodBudget, double LifetimeSpent, double LifetimeEpsilon, int Studies);
 
-/// <summary>One round's spend: which study and round spent what, under which purpose, when; draw 2 and up are re-runs charged on top of the plan.</summary>
-public sealed record RoundSpend(string StudyId, int Round, string Purpose, int Year, double Rho, string Algorithm, string RecordedAt, int Draw = 1);
+/// <summary>What the ledger holds before a charge, in its unit: the purpose's spend this calendar year, and every purpose's over the node's life.</summary>
+public sealed record SpentSoFar(double PurposeThisYear, double Lifetime);
+
+/// <summary>A charge to the ledger: a release's zCDP ρ per hospital record, and what it costs in the ledger's unit (k²ρ).</summary>
+public sealed record PrivacyCharge(double Rho, PrivacyUnit Unit)
+{
+    public double Charged => Unit.Charge(Rho);
+}
+
+/// <summary>The node's spend over its whole life, all purposes and years, against the policy's lifetime budget, in the ledger's unit.</summary>
+/// <param name="Unit">Whom the figures protect (the policy's max_sites_per_person).</param>
+/// <param name="Spent">Every charge: each accepted study's plan and each re-run's fresh draw.</param>
+/// <param name="Budget">The policy's lifetime_privacy_budget; null when it sets none (then no study that adds noise is joined).</param>
+/// <param name="Studies">Accepted studies charged.</param>
+/// <param name="Redraws">Re-run noise draws charged on top of their studies' plans.</param>
+public sealed record LifetimeSpend(PrivacyUnit Unit, double Spent, LifetimePrivacyBudget? Budget, int Studies, int Redraws)
+{
+    /// <summary>The δ the spend is shown at: the budget's (its own δ when stated as (ε, δ)), else 10⁻⁶.</summary>
+    public double Delta => Budget?.Delta ?? PrivacyLedgerReport.Delta;
+
+    /// <summary>The spend's ε at <see cref="Delta"/> (Canonne, Kamath &amp; Steinke 2020).</summary>
+    public double Epsilon => Spent > 0 ? ZcdpAccountant.EpsilonCanonneKamathSteinke(new ZcdpRho(Spent), Delta) : 0;
+
+    /// <summary>What the budget has left; null without a budget.</summary>
+    public double? Remaining => Budget is { } b ? Math.Max(0, b.Rho - Spent) : null;
+}
+
+/// <summary>One round's spend: which study and round released what, under which purpose, when; draw 2 and up are re-runs charged on top of the plan.</summary>
+/// <param name="Rho">The release's zCDP ρ per hospital record (the study's charge over its planned rounds).</param>
+/// <param name="SitesPerPerson">The policy's max_sites_per_person when the round was recorded (1: none).</param>
+/// <param name="Spent">The release in the ledger's unit: ρ × k², k the larger of <paramref name="SitesPerPerson"/> and the policy's now.</param>
+public sealed record RoundSpend(string StudyId, int Round, string Purpose, int Year, double Rho, string Algorithm, string RecordedAt, int Draw = 1, int SitesPerPerson = 1, double Spent = 0);
 
 /// <summary>
-/// The node's privacy ledger read back (the privacy_ledger table: one entry per accepted study with the zCDP ρ
-/// it declared, charged at acceptance). zCDP composes by addition (Bun &amp; Steinke 2016, Lemma 1.7); the
-/// lifetime (ε, δ = 1e-6) uses Canonne, Kamath &amp; Steinke 2020's conversion.
+/// The node's privacy ledger read back: privacy_ledger (one entry per accepted study with the zCDP ρ per hospital record it
+/// declared, charged at acceptance) and privacy_rounds (each release; a re-run's fresh draw, draw &gt; 1, is charged on top).
+/// zCDP composes by addition (Bun &amp; Steinke 2016, Lemma 1.7); (ε, δ) uses Canonne, Kamath &amp; Steinke 2020's conversion.
+/// <para>
+/// Every entry keeps the k (max_sites_per_person, 1 for none) it was charged under, and is counted at k² ρ with k the larger of
+/// that and the policy's k now (<see cref="PrivacyUnit"/>): a charge is never lowered by a later policy, and raising k re-states
+/// every earlier charge, since the releases were about the same people. The spend shown is so always an upper bound in the unit
+/// the policy states now.
+/// </para>
 /// </summary>
 public static class PrivacyLedgerReport
 {
     public const double Delta = 1e-6;
 
-    /// <summary>
-    /// The per-round entries (privacy_rounds): one per round in which this node released noisy statistics, with the ρ that
-    /// round spent. Their sum per study is at most the study's planned ρ (the budget is checked, and charged, against the
-    /// plan; a study that converges early or fails spends less than it reserved).
-    /// </summary>
-    public static IReadOnlyList<RoundSpend> Rounds(NodeStore store, string? studyId = null) => store.Read(c => c.Query<(string study_id, long round, string purpose, long year, double rho, string algorithm, string recorded_at, long draw)>(
-            "SELECT study_id, round, purpose, year, rho, algorithm, recorded_at, draw FROM privacy_rounds WHERE @s IS NULL OR study_id=@s ORDER BY recorded_at, round, draw", new { s = studyId })
-        .Select(r => new RoundSpend(r.study_id, (int)r.round, r.purpose, (int)r.year, r.rho, r.algorithm, r.recorded_at, (int)r.draw)).ToList());
+    /// <summary>δ as reports print it: 10⁻⁶ for a power of ten, else its value.</summary>
+    public static string DeltaText(double delta)
+    {
+        var exponent = Math.Round(Math.Log10(delta));
+        return exponent < 0 && Math.Abs(Math.Pow(10, exponent) - delta) <= 1e-12 * delta
+            ? "10⁻" + string.Concat(((int)-exponent).ToString(System.Globalization.CultureInfo.InvariantCulture).Select(d => "⁰¹²³⁴⁵⁶⁷⁸⁹"[d - '0']))
+            : delta.ToString("G3", System.Globalization.CultureInfo.InvariantCulture);
+    }
 
     /// <summary>
     /// Every charge to the ledger: each accepted study's planned ρ (privacy_ledger, charged at acceptance) and each re-run's fresh
     /// noise draw (privacy_rounds with draw &gt; 1: a round released again over another set of hospitals, charged on top of the plan).
     /// </summary>
-    private const string Charges = "SELECT purpose, year, rho, 1 AS study FROM privacy_ledger UNION ALL SELECT purpose, year, rho, 0 AS study FROM privacy_rounds WHERE draw > 1";
+    private const string Charges = "SELECT purpose, year, rho, sites_per_person, 1 AS study FROM privacy_ledger UNION ALL SELECT purpose, year, rho, sites_per_person, 0 AS study FROM privacy_rounds WHERE draw > 1";
 
-    /// <summary>The ρ charged for a purpose in a calendar year (null: every year), inside the caller's transaction.</summary>
-    public static double SpentRho(Microsoft.Data.Sqlite.SqliteConnection connection, Microsoft.Data.Sqlite.SqliteTransaction? transaction, string purpose, int? year) =>
-        connection.ExecuteScalar<double?>($"SELECT SUM(rho) FROM ({Charges}) WHERE purpose=@purpose AND (@year IS NULL OR year=@year)", new { purpose, year }, transaction) ?? 0;
+    /// <summary>An entry in the ledger's unit now (@j: the policy's k): ρ × max(k then, k now)².</summary>
+    private const string InUnit = "rho * MAX(sites_per_person, @j) * MAX(sites_per_person, @j)";
+
+    private static double InUnitOf(double rho, long sitesThen, PrivacyUnit unit) => rho * Math.Pow(Math.Max(sitesThen, unit.GroupSize), 2);
+
+    /// <summary>
+    /// The per-round entries (privacy_rounds): one per release of noisy statistics, with the ρ per hospital record it spent and the
+    /// same in the ledger's unit. Their sum per study is at most the study's planned ρ (the budget is checked, and charged, against
+    /// the plan; a study that converges early or fails spends less than it reserved).
+    /// </summary>
+    public static IReadOnlyList<RoundSpend> Rounds(NodeStore store, string? studyId = null, PrivacyUnit unit = default) => store.Read(c => c.Query<(string study_id, long round, string purpose, long year, double rho, string algorithm, string recorded_at, long draw, long sites_per_person)>(
+            "SELECT study_id, round, purpose, year, rho, algorithm, recorded_at, draw, sites_per_person FROM privacy_rounds WHERE @s IS NULL OR study_id=@s ORDER BY recorded_at, round, draw", new { s = studyId })
+        .Select(r => new RoundSpend(r.study_id, (int)r.round, r.purpose, (int)r.year, r.rho, r.algorithm, r.recorded_at, (int)r.draw, (int)r.sites_per_person, InUnitOf(r.rho, r.sites_per_person, unit))).ToList());
+
+    /// <summary>The ρ charged, in the ledger's unit, for a purpose (null: every purpose) in a calendar year (null: every year), inside the caller's transaction.</summary>
+    public static double Spent(Microsoft.Data.Sqlite.SqliteConnection connection, Microsoft.Data.Sqlite.SqliteTransaction? transaction, PrivacyUnit unit, string? purpose, int? year) =>
+        connection.ExecuteScalar<double?>($"SELECT SUM({InUnit}) FROM ({Charges}) WHERE (@purpose IS NULL OR purpose=@purpose) AND (@year IS NULL OR year=@year)", new { j = unit.GroupSize, purpose, year }, transaction) ?? 0;
+
+    /// <summary>What a charge for <paramref name="purpose"/> this <paramref name="year"/> is checked against: the purpose's yearly spend and the lifetime spend.</summary>
+    public static SpentSoFar SpentBefore(Microsoft.Data.Sqlite.SqliteConnection connection, Microsoft.Data.Sqlite.SqliteTransaction? transaction, PrivacyUnit unit, string purpose, int year) =>
+        new(Spent(connection, transaction, unit, purpose, year), Spent(connection, transaction, unit, null, null));
 
     public static IReadOnlyList<PrivacySpend> Read(NodeStore store, SitePolicy policy, int year)
     {
-        var rows = store.Read(c => c.Query<(string purpose, int year, double rho, long study)>(Charges).ToList());
+        var rows = store.Read(c => c.Query<(string purpose, int year, double rho, long sites_per_person, long study)>(Charges).ToList());
         return rows.Select(r => r.purpose).Concat(policy.PrivacyBudgets.Keys).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)
             .Select(p =>
             {
                 var mine = rows.Where(r => r.purpose == p).ToList();
-                var lifetime = mine.Sum(r => r.rho);
-                return new PrivacySpend(p, year, mine.Where(r => r.year == year).Sum(r => r.rho), policy.PrivacyBudgets.TryGetValue(p, out var b) ? b : null, lifetime,
+                var lifetime = mine.Sum(r => InUnitOf(r.rho, r.sites_per_person, policy.PrivacyUnit));
+                return new PrivacySpend(p, year, mine.Where(r => r.year == year).Sum(r => InUnitOf(r.rho, r.sites_per_person, policy.PrivacyUnit)), policy.PrivacyBudgets.TryGetValue(p, out var b) ? b : null, lifetime,
                     lifetime > 0 ? ZcdpAccountant.EpsilonCanonneKamathSteinke(new ZcdpRho(lifetime), Delta) : 0, mine.Count(r => r.study == 1));
             })
             .ToList();
+    }
+
+    /// <summary>The node's lifetime spend, all purposes and years, against the policy's lifetime budget.</summary>
+    public static LifetimeSpend Lifetime(NodeStore store, SitePolicy policy)
+    {
+        var (spent, studies, redraws) = store.Read(c => c.QuerySingle<(double? spent, long studies, long redraws)>(
+            $"SELECT SUM({InUnit}), COALESCE(SUM(study), 0), COALESCE(SUM(1 - study), 0) FROM ({Charges})", new { j = policy.PrivacyUnit.GroupSize }));
+        return new LifetimeSpend(policy.PrivacyUnit, spent ?? 0, policy.LifetimeBudget, (int)studies, (int)redraws);
     }
 }

@@ -44,11 +44,12 @@ public sealed record PolicyDecision(bool Accept, string Rule, string Reason);
 /// <summary>
 /// The hospital's site policy (policy.yaml; examples, field list and schema in policies/). Deny by default: a study
 /// is joined only if every rule passes (purpose of use, algorithm, minimum of nodes, differential privacy and the colluders it
-/// must survive, outcome, minimum cell size, privacy budget). It also sets the consent default per purpose, the sensitive categories each
+/// must survive, outcome, minimum cell size, the purpose's yearly privacy budget, the node's lifetime privacy budget). It also
+/// states the privacy unit (max_sites_per_person: per person, or per hospital record; <see cref="PrivacyUnit"/>), and sets the consent default per purpose, the sensitive categories each
 /// purpose may use (built-in and the site's own code lists) and retention. The file is validated against the
 /// embedded JSON Schema (<see cref="SitePolicySchema"/>) before it is read.
 /// </summary>
-public sealed class SitePolicy
+public sealed partial class SitePolicy
 {
     public const string DefaultYaml = """
         # FederatedTwin site policy. Deny by default: this node joins no study until a compliance
@@ -65,6 +66,8 @@ public sealed class SitePolicy
         dp_may_be_off: false           # refuse studies that add no differential-privacy noise
         dp_colluding_nodes: 1          # hospitals assumed to collude with the coordinator: a DP study's noise must survive them
         privacy_budgets: {}            # zCDP rho per purpose and calendar year, e.g. HOPERAT: 1.0
+        lifetime_privacy_budget: 0     # zCDP rho over the node's whole life, all purposes and years, e.g. 4.0
+        # max_sites_per_person: 3      # the most hospitals of the federation a person is treated at: budgets become per person
         sensitive_allowed: {}          # sensitive categories a purpose may use, e.g. HRESCH: [hiv]; none by default
         minimum_cell_size: 11          # no study may publish a count under this
         retention_years: 6             # keep audit and quarantine records this long (45 CFR 164.316(b)(2))
@@ -137,8 +140,14 @@ public sealed class SitePolicy
     /// </summary>
     public int DpColludingNodes { get; }
 
-    /// <summary>zCDP ρ the node may spend per purpose of use and calendar year; a purpose not listed has none.</summary>
+    /// <summary>zCDP ρ the node may spend per purpose of use and calendar year, in the ledger's unit; a purpose not listed has none.</summary>
     public IReadOnlyDictionary<string, double> PrivacyBudgets { get; }
+
+    /// <summary>Whom the budgets and the ledger protect: per person (max_sites_per_person set) or per hospital record.</summary>
+    public PrivacyUnit PrivacyUnit { get; private init; }
+
+    /// <summary>zCDP ρ the node may spend over its life, all purposes and years (lifetime_privacy_budget); null: none, so nothing may be spent.</summary>
+    public LifetimePrivacyBudget? LifetimeBudget { get; private init; }
 
     /// <summary>Per purpose, true when the site's consent default is opt-in (as configured; see <see cref="IsOptIn"/>).</summary>
     public IReadOnlyDictionary<string, bool> ConsentOptIn { get; }
@@ -194,20 +203,13 @@ public sealed class SitePolicy
             (d.AlgorithmsAllowed ?? []).ToHashSet(StringComparer.Ordinal), d.MinimumNodes!.Value, (d.ConsentDefault ?? []).ToDictionary(c => c.Key, c => c.Value == "opt-in", StringComparer.Ordinal),
             d.DpMayBeOff ?? false, Budgets(json["privacy_budgets"] as System.Text.Json.Nodes.JsonObject), sensitive, d.OutcomesAllowed?.ToHashSet(StringComparer.Ordinal), d.MinimumCellSize ?? 11, d.RetentionYears ?? 6, d.DpColludingNodes ?? 1)
         {
+            PrivacyUnit = new PrivacyUnit(d.MaxSitesPerPerson),
+            LifetimeBudget = Lifetime(json["lifetime_privacy_budget"]),
             CustomSensitiveCodes = custom,
             SensitiveCodes = custom.Count == 0 ? Deidentification.CodeList.Sensitive : Deidentification.CodeList.Sensitive.With(custom.SelectMany(c => c.Value.Select(x => (c.Key, x.System, x.Code)))),
             SensitiveCodesFingerprint = custom.Count == 0 ? null : Fingerprint(custom),
         };
     }
-
-    /// <summary>Per purpose, the zCDP ρ per calendar year: as given, or the largest ρ whose (ε, δ) is within the (ε, δ) given.</summary>
-    private static Dictionary<string, double> Budgets(System.Text.Json.Nodes.JsonObject? budgets) =>
-        (budgets ?? []).ToDictionary(
-            b => b.Key,
-            b => b.Value is System.Text.Json.Nodes.JsonObject pair
-                ? ZcdpAccountant.RhoForEpsilon(Number(pair["epsilon"]), Number(pair["delta"]))
-                : Number(b.Value),
-            StringComparer.Ordinal);
 
     /// <summary>A JSON number the schema has checked (an integer or a float in the YAML).</summary>
     private static double Number(System.Text.Json.Nodes.JsonNode? node) =>
@@ -297,44 +299,31 @@ public sealed class SitePolicy
         Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(string.Join('\n',
             custom.SelectMany(c => c.Value.Select(x => $"{c.Key}\t{x.System}\t{x.Code}")).Order(StringComparer.Ordinal)))));
 
-    /// <summary>The zCDP ρ a study declares it spends at each node (parameters.dp_rho); 0 when it adds no noise; null when malformed (refused).</summary>
-    public static double? StudyRho(StudySpec study)
-    {
-        try
-        {
-            return StudyPrivacy.Rho(study.Parameters);
-        }
-        catch (StudyFileException)
-        {
-            return null;
-        }
-    }
-
-    /// <summary>
-    /// The algorithms whose node side clips and noises what it sends when a study declares dp_rho (the GLM, the composition,
-    /// FedAvg as DP-FedSGD); any other algorithm with a dp_rho is refused by rule dp_supported rather than charged.
-    /// </summary>
-    public static IReadOnlyList<string> DpAlgorithms { get; } = ["federated-composition", "federated-fedavg", "federated-glm"];
-
     /// <summary>Rules in order; the first that refuses decides. The rule names appear in decisions and audits.</summary>
-    public PolicyDecision Decide(StudySpec study) => Decide(study, 0);
+    public PolicyDecision Decide(StudySpec study) => Decide(study, new SpentSoFar(0, 0));
 
-    /// <summary>The same, given the ρ already spent this calendar year for the study's purpose (the node's privacy ledger).</summary>
-    public PolicyDecision Decide(StudySpec study, double spentThisYear) =>
-        Explain(study, spentThisYear).FirstOrDefault(r => !r.Accept)
+    /// <summary>The same, given what the node's privacy ledger holds (in its unit): the study's purpose this calendar year, and every purpose over the node's life.</summary>
+    public PolicyDecision Decide(StudySpec study, SpentSoFar spent) =>
+        Explain(study, spent).FirstOrDefault(r => !r.Accept)
         ?? new PolicyDecision(true, "all_rules_passed", $"purpose {study.PurposeOfUse}, algorithm {study.Algorithm} and minimum of {study.MinNodes} nodes are allowed"
-            + (StudyRho(study) is > 0 and var rho ? FormattableString.Invariant($"; zCDP rho {rho:G4} fits this year's budget") : "; exact aggregates are allowed (dp_may_be_off)"));
+            + (StudyRho(study) is > 0 and var rho ? $"; {PrivacyUnit.ChargeText(rho)} fits this year's and the lifetime budget" : "; exact aggregates are allowed (dp_may_be_off)"));
 
     /// <summary>The minimum cell size a study publishing counts declares (composition: parameters.min_cell_size, default 11); null for studies that publish none.</summary>
     private static int? StudyCellSize(StudySpec study) => study.Algorithm == "federated-composition"
         ? int.TryParse(study.Parameters?.GetValueOrDefault("min_cell_size") ?? "11", System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var n) ? n : 0
         : null;
 
-    /// <summary>Every rule in the order <see cref="Decide(StudySpec, double)"/> applies them, each with its own verdict: what `ftwin policy explain` prints.</summary>
-    public IReadOnlyList<PolicyDecision> Explain(StudySpec study, double spentThisYear)
+    /// <summary>
+    /// Every rule in the order <see cref="Decide(StudySpec, SpentSoFar)"/> applies them, each with its own verdict: what `ftwin policy
+    /// explain` prints. A study's ρ is per hospital record; both budgets are checked against its charge in the ledger's unit,
+    /// k²ρ with k = max_sites_per_person (<see cref="PrivacyUnit"/>).
+    /// </summary>
+    public IReadOnlyList<PolicyDecision> Explain(StudySpec study, SpentSoFar spent)
     {
+        ArgumentNullException.ThrowIfNull(spent);
         var declared = StudyRho(study);
         var rho = declared ?? 0;
+        var charge = PrivacyUnit.Charge(rho);
         var budget = PrivacyBudgets.GetValueOrDefault(study.PurposeOfUse.Code);
         return
         [
@@ -362,9 +351,10 @@ public sealed class SitePolicy
                 : new(false, "minimum_cell_size", $"the study would publish counts down to {cell}; this site's minimum cell size is {MinimumCellSize}"),
             declared is null
                 ? new(false, "privacy_budgets", "the study's parameters.dp_rho is not a positive zCDP rho")
-                : rho == 0 || spentThisYear + rho <= budget
-                ? new(true, "privacy_budgets", rho == 0 ? "the study spends no privacy budget" : FormattableString.Invariant($"zCDP rho {rho:G4} fits: {spentThisYear:G4} of this year's {budget:G4} for {study.PurposeOfUse} is spent"))
-                : new(false, "privacy_budgets", FormattableString.Invariant($"the study would spend zCDP rho {rho:G4} for {study.PurposeOfUse}; {spentThisYear:G4} of this year's {budget:G4} is spent")),
+                : rho == 0 || WithinBudget(spent.PurposeThisYear, charge, budget)
+                ? new(true, "privacy_budgets", rho == 0 ? "the study spends no privacy budget" : FormattableString.Invariant($"{PrivacyUnit.ChargeText(rho)} fits: {spent.PurposeThisYear:G4} of this year's {budget:G4} for {study.PurposeOfUse} is spent"))
+                : new(false, "privacy_budgets", FormattableString.Invariant($"the study would spend {PrivacyUnit.ChargeText(rho)} for {study.PurposeOfUse}; {spent.PurposeThisYear:G4} of this year's {budget:G4} is spent")),
+            LifetimeRule(declared, charge, rho, spent.Lifetime),
         ];
     }
 
@@ -421,6 +411,11 @@ public sealed class SitePolicy
 
         /// <summary>Read from the validated JSON instead (a number or an object per purpose): see <see cref="Budgets"/>.</summary>
         public Dictionary<string, object>? PrivacyBudgets { get; set; }
+
+        public int? MaxSitesPerPerson { get; set; }
+
+        /// <summary>Read from the validated JSON instead (a number or an object): see <see cref="Lifetime"/>.</summary>
+        public object? LifetimePrivacyBudget { get; set; }
 
         public Dictionary<string, List<string>?>? SensitiveAllowed { get; set; }
 

@@ -104,13 +104,15 @@ public static partial class SitePolicySchema
             return [];
         }
 
-        var errors = new List<PolicySchemaError>();
-        void Walk(EvaluationResults node)
+        var errors = new List<RawError>();
+        void Walk(EvaluationResults node, Alternative? alternative)
         {
             if (node.IsValid)
             {
                 return;
             }
+
+            var path = node.EvaluationPath.ToString();
 
             var own = node.Errors is { Count: > 0 } e ? e
                 : node.Details is null || node.Details.All(d => d.IsValid)
@@ -121,18 +123,67 @@ public static partial class SitePolicySchema
             {
                 var pointer = node.InstanceLocation.ToString();
                 var segments = Segments(pointer);
-                var propertyName = node.EvaluationPath.ToString().Contains("/propertyNames", StringComparison.Ordinal);
-                errors.Add(new PolicySchemaError(Field(segments), LineOf(pointer, lines), Explain(keyword, message, segments, Value(json, segments), propertyName)));
+                var propertyName = path.Contains("/propertyNames", StringComparison.Ordinal);
+                var schema = propertyName ? SubschemaOf(segments, propertyName) : SchemaAt(path) ?? SubschemaOf(segments, propertyName);
+                var value = Value(json, segments);
+                errors.Add(new RawError(new PolicySchemaError(Field(segments), LineOf(pointer, lines), Explain(keyword, message, segments, value, propertyName, schema)),
+                    keyword, alternative, keyword == "type" && schema is { } s && s.TryGetProperty("type", out var type) ? type.ToString() : null, Shown(value, segments, propertyName)));
             }
 
             foreach (var child in node.Details ?? [])
             {
-                Walk(child);
+                // The alternatives of a oneOf (a budget is a number or an {epsilon, delta} object): remember which one an error is in.
+                var childPath = child.EvaluationPath.ToString();
+                var branch = childPath.LastIndexOf('/');
+                Walk(child, childPath[..Math.Max(0, branch)].EndsWith("/oneOf", StringComparison.Ordinal)
+                    ? new Alternative(childPath[..branch] + " @" + child.InstanceLocation, childPath[(branch + 1)..])
+                    : alternative);
             }
         }
 
-        Walk(results);
-        return [.. errors.Distinct().OrderBy(e => e.Line).ThenBy(e => e.Field, StringComparer.Ordinal)];
+        Walk(results, null);
+        return [.. OneAlternative(errors).Distinct().OrderBy(e => e.Line).ThenBy(e => e.Field, StringComparer.Ordinal)];
+    }
+
+    /// <summary>A oneOf at an instance location (<paramref name="Key"/>) and the index of one of its alternatives.</summary>
+    private sealed record Alternative(string Key, string Branch);
+
+    /// <summary>A violation as found, with what <see cref="OneAlternative"/> needs: the keyword, its oneOf alternative, the type it wanted.</summary>
+    private sealed record RawError(PolicySchemaError Error, string Keyword, Alternative? Alternative, string? WantedType, string Shown);
+
+    /// <summary>
+    /// A value that fails a oneOf fails every alternative, but only the alternatives of its own type say anything useful: -4 for a
+    /// budget is "must be at least 0", not also "must be object". The errors of an alternative that failed only on its type are
+    /// dropped when another alternative has the value's type; when none has, they become one: "must be number or object".
+    /// </summary>
+    private static IEnumerable<PolicySchemaError> OneAlternative(List<RawError> errors)
+    {
+        foreach (var group in errors.GroupBy(e => e.Alternative?.Key))
+        {
+            if (group.Key is null)
+            {
+                foreach (var e in group)
+                {
+                    yield return e.Error;
+                }
+
+                continue;
+            }
+
+            var ofItsType = group.Where(e => e.Keyword != "type").Select(e => e.Alternative!.Branch).ToHashSet(StringComparer.Ordinal);
+            if (ofItsType.Count > 0)
+            {
+                foreach (var e in group.Where(e => ofItsType.Contains(e.Alternative!.Branch)))
+                {
+                    yield return e.Error;
+                }
+            }
+            else
+            {
+                var first = group.First();
+                yield return first.Error with { Message = $"must be {string.Join(" or ", group.Select(e => e.WantedType).Distinct(StringComparer.Ordinal))} (got {first.Shown})" };
+            }
+        }
     }
 
     /// <summary>Throws <see cref="SitePolicyException"/> naming every violation (file, line, field) when the YAML does not conform; returns the document as JSON.</summary>
@@ -276,11 +327,13 @@ public static partial class SitePolicySchema
         return node;
     }
 
+    private static string Shown(JsonNode? value, string[] segments, bool propertyName) => propertyName ? $"'{segments[^1]}'" : value is null ? "nothing" : value.ToJsonString();
+
     /// <summary>A sentence a compliance officer can act on; falls back to the validator's own message.</summary>
-    private static string Explain(string keyword, string message, string[] segments, JsonNode? value, bool propertyName)
+    /// <param name="schema">The subschema whose keyword failed (its bounds and types are quoted).</param>
+    private static string Explain(string keyword, string message, string[] segments, JsonNode? value, bool propertyName, JsonElement? schema)
     {
-        var shown = propertyName ? $"'{segments[^1]}'" : value is null ? "nothing" : value.ToJsonString();
-        var schema = SubschemaOf(segments, propertyName);
+        var shown = Shown(value, segments, propertyName);
         string Allowed(string key) => schema is { } s && s.TryGetProperty(key, out var v) ? v.ToString() : "?";
         return keyword switch
         {
@@ -297,6 +350,35 @@ public static partial class SitePolicySchema
             "uniqueItems" => "lists a value twice",
             _ => message,
         };
+    }
+
+    /// <summary>The subschema at an evaluation path (a JSON Pointer into the schema: /properties/x/oneOf/0), or null when it does not resolve.</summary>
+    private static JsonElement? SchemaAt(string evaluationPath)
+    {
+        var schema = SchemaDocument.RootElement;
+        foreach (var raw in evaluationPath.Split('/'))
+        {
+            if (raw.Length == 0 || raw == "#")
+            {
+                continue;
+            }
+
+            var segment = raw.Replace("~1", "/", StringComparison.Ordinal).Replace("~0", "~", StringComparison.Ordinal);
+            if (schema.ValueKind == JsonValueKind.Object && schema.TryGetProperty(segment, out var child))
+            {
+                schema = child;
+            }
+            else if (schema.ValueKind == JsonValueKind.Array && int.TryParse(segment, NumberStyles.None, CultureInfo.InvariantCulture, out var i) && i < schema.GetArrayLength())
+            {
+                schema = schema[i];
+            }
+            else
+            {
+                return null;
+            }
+        }
+
+        return schema.ValueKind == JsonValueKind.Object ? schema : null;
     }
 
     /// <summary>The subschema that applies at an instance location (properties, additionalProperties, items; propertyNames for a key).</summary>

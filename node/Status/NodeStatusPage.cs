@@ -72,7 +72,14 @@ internal static class NodeStatusPage
         body.Append(CountsTable("consent-denied", "Patient-years excluded by consent, by purpose", r.ConsentDenied));
         body.Append("</section></div>");
 
-        body.Append("<section aria-labelledby=\"privacy-h\"><h2 id=\"privacy-h\">Privacy budget this year (zCDP ρ)</h2>");
+        body.Append("<section aria-labelledby=\"privacy-h\"><h2 id=\"privacy-h\">Privacy budget (zCDP ρ)</h2>");
+        if (r.Lifetime is { } lifetime)
+        {
+            body.Append(CultureInfo.InvariantCulture, $"<p id=\"privacy-unit\"><strong>Privacy unit: {E(lifetime.Unit.Name)}.</strong> {E(lifetime.Unit.Statement)}</p>");
+            body.Append(LifetimePanel(lifetime));
+        }
+
+        body.Append("<h3>This year, per purpose</h3>");
         if (r.Privacy.Count == 0)
         {
             body.Append("<p>No purpose has a budget or a spend yet.</p>");
@@ -117,6 +124,22 @@ internal static class NodeStatusPage
             """);
         var signOut = $"<form method=\"post\" action=\"/status/signout\"><input type=\"hidden\" name=\"{E(antiforgeryField)}\" value=\"{E(antiforgeryToken)}\"><button type=\"submit\" class=\"link\">Sign out</button></form>";
         return Layout("Node status", body.ToString(), signedIn: true, signOut, E(r.NodeId ?? "unenrolled node"));
+    }
+
+    /// <summary>The node's spend over its life, all purposes and years, against the policy's lifetime budget, with (ε, δ).</summary>
+    private static string LifetimePanel(LifetimeSpend l)
+    {
+        var within = l.Budget is { } b && l.Spent <= b.Rho * (1 + 1e-9);
+        var budget = l.Budget is { } bb
+            ? string.Create(CultureInfo.InvariantCulture, $"{bb.Rho:0.####} (ε {bb.Epsilon:0.##} at δ = {PrivacyLedgerReport.DeltaText(bb.Delta)}); {l.Remaining:0.####} left")
+            : "none set: this node joins no study that adds noise";
+        return string.Create(CultureInfo.InvariantCulture, $"""
+            <div class="panel" id="lifetime"><h3>Lifetime: all purposes, all years</h3><dl>
+            <dt>Spent</dt><dd id="lifetime-spent">{l.Spent:0.####} (ε {l.Epsilon:0.##} at δ = {PrivacyLedgerReport.DeltaText(l.Delta)}) {Badge(l.Budget is null ? "no lifetime budget" : within ? "within budget" : "over budget", within)}</dd>
+            <dt>Lifetime budget</dt><dd id="lifetime-budget">{E(budget)}</dd>
+            <dt>Charges</dt><dd>{l.Studies} stud{(l.Studies == 1 ? "y" : "ies")} accepted, {l.Redraws} re-run draw{(l.Redraws == 1 ? string.Empty : "s")}</dd>
+            </dl></div>
+            """);
     }
 
     /// <summary>Retired keys and a pending rotation, when there are any.</summary>
@@ -208,7 +231,7 @@ internal static class NodeStatusPage
         header.top { display: flex; gap: 1rem; align-items: center; padding: .6rem 1.5rem; background: #233142; color: #fff; }
         header.top .brand { font-weight: 700; } header.top .who { margin-left: auto; font-family: ui-monospace, monospace; } header.top form { margin: 0; }
         main { padding: 1rem 1.5rem 3rem; max-width: 1280px; }
-        h1 { font-size: 1.5rem; } h2 { font-size: 1.1rem; margin: .2rem 0 .6rem; } section { margin-bottom: 1.2rem; }
+        h1 { font-size: 1.5rem; } h2 { font-size: 1.1rem; margin: .2rem 0 .6rem; } h3 { font-size: 1rem; margin: .8rem 0 .4rem; } section { margin-bottom: 1.2rem; }
         .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 1rem 2rem; }
         .panel { background: var(--panel); border: 1px solid var(--line); border-radius: 6px; padding: 1rem 1.25rem; }
         dl { display: grid; grid-template-columns: max-content 1fr; gap: .3rem 1rem; margin: 0; } dt { color: var(--muted); } dd { margin: 0; }

@@ -8,7 +8,8 @@ namespace FederatedTwin.Node.Status;
 
 /// <summary>
 /// What hospital IT and the compliance officer check first, read from node.db: health, enrollment and the pinned
-/// coordinator, the last ingest, exclusions, study decisions, privacy budget and the audit chain.
+/// coordinator, the last ingest, exclusions, study decisions, privacy budget (the year's per purpose, and the lifetime one, in
+/// the policy's privacy unit) and the audit chain.
 /// </summary>
 internal sealed record NodeStatusReport(
     DateTimeOffset At,
@@ -28,7 +29,8 @@ internal sealed record NodeStatusReport(
     IReadOnlyList<PrivacySpend> Privacy,
     AuditVerification Audit,
     PinnedRoster? Roster = null,
-    EnrollmentState? Enrollment = null)
+    EnrollmentState? Enrollment = null,
+    LifetimeSpend? Lifetime = null)
 {
     public sealed record IngestRun(long RunId, string StartedAt, string? FinishedAt, long LinesRead, long Accepted, long Quarantined, long Unchanged);
 
@@ -81,6 +83,7 @@ internal sealed record NodeStatusReport(
             policy is null ? [] : PrivacyLedgerReport.Read(node.Store, policy, now.Year),
             audit,
             PinnedRoster.Load(node.Store),
-            state);
+            state,
+            policy is null ? null : PrivacyLedgerReport.Lifetime(node.Store, policy));
     }
 }

@@ -127,6 +127,13 @@ public sealed class NodeStore
         DROP TABLE privacy_rounds;
         ALTER TABLE privacy_rounds_v2 RENAME TO privacy_rounds;
         """,
+        // The privacy unit (docs/privacy.md): each charge keeps the site policy's max_sites_per_person k it was made under, since
+        // a release costs k² times its ρ per hospital record for a person treated at k hospitals (group privacy). Entries from
+        // before were charged per hospital record: k = 1.
+        """
+        ALTER TABLE privacy_ledger ADD COLUMN sites_per_person INTEGER NOT NULL DEFAULT 1;
+        ALTER TABLE privacy_rounds ADD COLUMN sites_per_person INTEGER NOT NULL DEFAULT 1;
+        """,
     ];
 
     private readonly string _connectionString;

@@ -1,6 +1,7 @@
 using System.Xml.Linq;
 using Dapper;
 using FederatedTwin.Cli.Compliance;
+using FederatedTwin.Cli.Demo;
 using FederatedTwin.Node;
 using FederatedTwin.Node.Audit;
 using FederatedTwin.Protocol.Crypto.Codec;
@@ -11,7 +12,8 @@ namespace FederatedTwin.Audit.Tests;
 
 /// <summary>
 /// The compliance report's small counts follow the protocol's one suppression rule (a one-dimensional margin table),
-/// and its "what left the node" lists the statistic kinds and sizes each study's submissions carried.
+/// its "what left the node" lists the statistic kinds and sizes each study's submissions carried, and its privacy section
+/// says whom the guarantee protects and what the node spent over its life against its lifetime budget.
 /// </summary>
 public sealed class ComplianceReportTests
 {
@@ -77,6 +79,53 @@ public sealed class ComplianceReportTests
         var sensitive = document.Descendants(X + "table").Single(t => (string?)t.Attribute("id") == "sensitive").Elements(X + "tr").Skip(1).Select(r => r.Elements().Select(c => c.Value).ToList()).ToList();
         Assert.Contains(sensitive, r => r[0] == "sud" && r[1] == "< 11");
         Assert.Contains(sensitive, r => r[0] == "total" && r[1] == "< 11");
+    }
+
+    [Theory]
+    [InlineData(null, "hospital record", "Per hospital record: the site policy sets no max_sites_per_person", "0.1")]
+    [InlineData(3, "person", "Per person: the site policy states that a person is treated at no more than 3 hospitals of the federation", "0.9")]
+    public void The_privacy_section_says_which_unit_applies_and_shows_the_lifetime_spend_against_the_lifetime_budget(int? maxSitesPerPerson, string unit, string statement, string spent)
+    {
+        // Three hospitals with their officers and pinned roster, as a federation sets them up; the first one's policy and a DP study.
+        var root = AuditTestSupport.TempDir("report-privacy");
+        var sites = new[] { "site-a", "site-b", "site-c" }.Select(n => (Name: n, Dir: Path.Combine(root, n))).ToList();
+        foreach (var (_, siteDir) in sites)
+        {
+            NodeDirectory.OpenOrInitialize(siteDir).Dispose();
+        }
+
+        FederatedTwin.Cli.Demo.DemoRoster.Establish(root, sites);
+        var dir = sites[0].Dir;
+        var policy = LocalFederation.DemoPolicy(Ed25519Identity.Generate().PublicKey, "HOPERAT", privacyBudget: 1.0, lifetimeBudget: 2.0, maxSitesPerPerson: maxSitesPerPerson);
+        File.WriteAllText(Path.Combine(dir, "policy.yaml"), policy);
+        using (var officer = Ed25519Identity.Import(Convert.FromBase64String(File.ReadAllText(Path.Combine(FederatedTwin.Cli.Demo.DemoRoster.OfficersDir(root), "site-a.key")).Trim())))
+        {
+            File.WriteAllText(Path.Combine(dir, "policy.yaml.sig"), FederatedTwin.Node.Policy.PolicySignature.Sign(System.Text.Encoding.UTF8.GetBytes(policy), officer).ToJson());
+        }
+
+        using (var node = NodeDirectory.OpenOrInitialize(dir))
+        {
+            var study = new StudySpec(new StudyId("glm-dp"), "federated-glm", new PurposeOfUse("HOPERAT"), 3, 3, 1, 30) { Parameters = new Dictionary<string, string>(StringComparer.Ordinal) { ["dp_rho"] = "0.1" } };
+            Assert.True(new FederatedTwin.Node.Federation.StudyDecisions(node).Decide(study).Accept);
+        }
+
+        var today = DateOnly.FromDateTime(DateTime.UtcNow);
+        var document = XDocument.Load(System.Xml.XmlReader.Create(new StringReader(ComplianceReport.Build(dir, today, today)), new System.Xml.XmlReaderSettings { DtdProcessing = System.Xml.DtdProcessing.Ignore }));
+        var said = document.Descendants(X + "p").Single(p => (string?)p.Attribute("id") == "privacy-unit").Value;
+        Assert.StartsWith($"Privacy unit: {unit}. {statement}", said, StringComparison.Ordinal);
+        Assert.EndsWith("Every figure below is in this unit.", said, StringComparison.Ordinal);
+
+        var lifetime = document.Descendants(X + "table").Single(t => (string?)t.Attribute("id") == "lifetime").Elements(X + "tr").Skip(1)
+            .ToDictionary(r => r.Elements().First().Value, r => r.Elements().Skip(1).Select(c => c.Value).ToList());
+        Assert.Equal(spent, lifetime["spent"][0]);
+        Assert.StartsWith(FormattableString.Invariant($"{FederatedTwin.Protocol.Privacy.ZcdpAccountant.EpsilonCanonneKamathSteinke(new(double.Parse(spent, System.Globalization.CultureInfo.InvariantCulture)), 1e-6):G4} at δ = 10⁻⁶"), lifetime["spent"][1], StringComparison.Ordinal);
+        Assert.Equal(["2", FormattableString.Invariant($"{FederatedTwin.Protocol.Privacy.ZcdpAccountant.EpsilonCanonneKamathSteinke(new(2), 1e-6):G4} at δ = 10⁻⁶")], lifetime["lifetime budget"]);
+        Assert.Equal(FormattableString.Invariant($"{2 - double.Parse(spent, System.Globalization.CultureInfo.InvariantCulture):G4}"), lifetime["remaining"][0]);
+        Assert.Equal("1 accepted studies, 0 re-run noise draws", lifetime["charges"][0]);
+
+        // The per-purpose table is in the same unit: this year's HOPERAT spend is the study's charge.
+        var hoperat = document.Descendants(X + "table").Single(t => (string?)t.Attribute("id") == "privacy").Elements(X + "tr").Single(r => r.Elements().First().Value == "HOPERAT");
+        Assert.Equal(spent, hoperat.Elements().ElementAt(1).Value);
     }
 
     private static void Submit(NodeDirectory node, WorkItem work, FixedPointBlock[] blocks)

@@ -22,6 +22,9 @@ public sealed class NodeStatusTests(DashboardFederation federation)
         Assert.Contains("intact", browser.Find("#audit").Text, StringComparison.Ordinal);
         Assert.NotEmpty(browser.FindAll("#ingest"));
         Assert.NotEmpty(browser.FindAll("svg.chart"));
+        // The demo sites' policies set no max_sites_per_person: the page says its figures are per hospital record.
+        Assert.StartsWith("Privacy unit: hospital record. Per hospital record:", browser.Find("#privacy-unit").Text, StringComparison.Ordinal);
+        Assert.StartsWith("30 (ε", browser.Find("#lifetime-budget").Text, StringComparison.Ordinal);
         browser.Screenshot("node-status");
     }
 

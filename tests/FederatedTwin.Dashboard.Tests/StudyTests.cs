@@ -82,6 +82,31 @@ public sealed class StudyTests(DashboardFederation federation)
         Assert.DoesNotContain("unknown-vector", browser.Find("#studies").Text, StringComparison.Ordinal);
     }
 
+    [BrowserFact]
+    public async Task A_noisy_study_states_its_privacy_per_hospital_record_and_each_nodes_decision_names_the_unit_it_charges()
+    {
+        await federation.Federation.CreateStudy("""
+            id: noisy-composition
+            algorithm: federated-composition
+            purpose_of_use: HOPERAT
+            min_nodes: 3
+            max_nodes: 3
+            phase_deadline_seconds: 40
+            parameters:
+              year: "2022"
+              dp_rho: "0.1"
+            """, CancellationToken.None);
+        using var browser = federation.Browser();
+        browser.SignIn("otto");
+        browser.Go("/studies/noisy-composition");
+        browser.Until(() => browser.FindAll("#decisions tbody tr").Count(r => r.Text.Contains("accepted", StringComparison.Ordinal)) == 3, TimeSpan.FromSeconds(30), "the three nodes' decisions");
+
+        Assert.Equal("ρ = 0.1 zCDP per hospital record, at each node", browser.Find("#declared-privacy").Text.Split('\n')[0].Trim());
+        Assert.Contains("a person treated at k hospitals of the ACO may lose up to k²ρ", browser.Find("#privacy-unit").Text, StringComparison.Ordinal);
+        // The demo sites' policies set no max_sites_per_person: each node says it charges per hospital record.
+        Assert.All(browser.FindAll("#decisions tbody tr"), r => Assert.Contains("rho spent per hospital record", r.Text, StringComparison.Ordinal));
+    }
+
     private static void SetNumber(DashboardSession browser, string css, int value)
     {
         var input = browser.Find(css);

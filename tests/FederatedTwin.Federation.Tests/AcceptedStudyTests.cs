@@ -236,7 +236,7 @@ public sealed class AcceptedStudyTests : IDisposable
         var draws = FederatedTwin.Node.Policy.PrivacyLedgerReport.Rounds(_node.Store, Study.Id.Value);
         Assert.Equal([1, 2], draws.Select(d => d.Draw));
         Assert.All(draws, d => Assert.Equal(0.2, d.Rho, 12));
-        Assert.Equal(0.6, _node.Store.Read(c => FederatedTwin.Node.Policy.PrivacyLedgerReport.SpentRho(c, null, "HOPERAT", DateTimeOffset.UtcNow.Year)), 12);
+        Assert.Equal(0.6, _node.Store.Read(c => FederatedTwin.Node.Policy.PrivacyLedgerReport.Spent(c, null, default, "HOPERAT", DateTimeOffset.UtcNow.Year)), 12);
 
         // A third run over yet another set needs a third draw: ρ 0.2 more than the budget has left. Refused, nothing released.
         var third = new SimulatedAttempt(_participant, _federation, Study, Request(Study), 1, 3, [p[1], p[2]]);
@@ -244,6 +244,62 @@ public sealed class AcceptedStudyTests : IDisposable
         Assert.Equal(ProtocolRules.RedrawBudget, e.Rule);
         Assert.Equal(2, FederatedTwin.Node.Policy.PrivacyLedgerReport.Rounds(_node.Store, Study.Id.Value).Count);
         Assert.Equal(0, Count("submissions", null) - 2);
+    }
+
+    /// <summary>The site's policy, changed as its compliance officer approves a change (policy.yaml.sig).</summary>
+    private void Policy(string yaml)
+    {
+        File.WriteAllText(_node.PolicyPath, yaml);
+        File.WriteAllText(_node.PolicyPath + ".sig", FederatedTwin.Node.Policy.PolicySignature.Sign(System.Text.Encoding.UTF8.GetBytes(yaml), _federation.Officer).ToJson());
+    }
+
+    /// <summary>Attempt 1 of round 1 decrypted over {self, peer0, peer1}, then attempt 2 over {self, peer0, peer2}: a re-run needing a fresh draw.</summary>
+    private void ReleasedThenReRun()
+    {
+        var p = _federation.Peers;
+        new SimulatedAttempt(_participant, _federation, Study, Request(Study), 1, 1, [p[0], p[1]]).Run();
+        new SimulatedAttempt(_participant, _federation, Study, Request(Study), 1, 2, [p[0], p[2]]).Run();
+    }
+
+    [Fact]
+    public void A_re_run_draw_the_lifetime_budget_cannot_take_is_refused_by_rule_lifetime_budget_and_audited()
+    {
+        // This year's budget for the purpose has room (5); the node's lifetime budget (0.5) takes the plan (0.4) but not a re-draw (0.2).
+        Policy(FederatedTwin.Cli.Demo.LocalFederation.DemoPolicy(Ed25519Identity.Generate().PublicKey, "HOPERAT", privacyBudget: 5, lifetimeBudget: 0.5));
+        Accept(Study);
+        var p = _federation.Peers;
+        new SimulatedAttempt(_participant, _federation, Study, Request(Study), 1, 1, [p[0], p[1]]).Run();
+
+        var rerun = new SimulatedAttempt(_participant, _federation, Study, Request(Study), 1, 2, [p[0], p[2]]);
+        var e = Assert.Throws<ParticipationRefusedException>(() => rerun.CommitUpdates(rerun.OpenKeys(rerun.CommitKeys())));
+        Assert.Equal(ProtocolRules.LifetimeBudget, e.Rule);
+        Assert.Contains("lifetime budget has 0.1 of 0.5 left", e.Message, StringComparison.Ordinal);
+        Assert.Equal((AuditActions.SubmissionRefused, "lifetime_budget"), Refusals()[^1]);
+        Assert.Single(FederatedTwin.Node.Policy.PrivacyLedgerReport.Rounds(_node.Store, Study.Id.Value)); // no second draw, nothing charged
+        Assert.Equal(1, Count("submissions"));
+    }
+
+    [Fact]
+    public void Under_max_sites_per_person_each_release_and_each_re_run_draw_is_charged_k_squared_rho()
+    {
+        // k = 2: the plan (ρ 0.4) is charged 1.6 at acceptance, a re-draw of a round (ρ 0.2) 0.8 more; the year's 2.4 takes one.
+        Policy(FederatedTwin.Cli.Demo.LocalFederation.DemoPolicy(Ed25519Identity.Generate().PublicKey, "HOPERAT", privacyBudget: 2.4, maxSitesPerPerson: 2));
+        Accept(Study);
+        var unit = _node.LoadPolicy().PrivacyUnit;
+        double Spent() => _node.Store.Read(c => FederatedTwin.Node.Policy.PrivacyLedgerReport.Spent(c, null, unit, "HOPERAT", DateTimeOffset.UtcNow.Year));
+        Assert.Equal(1.6, Spent(), 12);
+
+        ReleasedThenReRun();
+        var draws = FederatedTwin.Node.Policy.PrivacyLedgerReport.Rounds(_node.Store, Study.Id.Value, unit);
+        Assert.Equal([(1, 0.2, 2, 0.8), (2, 0.2, 2, 0.8)], draws.Select(d => (d.Draw, d.Rho, d.SitesPerPerson, Math.Round(d.Spent, 12))));
+        Assert.Equal(2.4, Spent(), 12);
+
+        // A third draw: 0.2 more per hospital record (0.8 of 2.4 in that unit) would fit; 0.8 more per person does not.
+        var third = new SimulatedAttempt(_participant, _federation, Study, Request(Study), 1, 3, [_federation.Peers[1], _federation.Peers[2]]);
+        var e = Assert.Throws<ParticipationRefusedException>(() => third.CommitUpdates(third.OpenKeys(third.CommitKeys())));
+        Assert.Equal(ProtocolRules.RedrawBudget, e.Rule);
+        Assert.Contains("zCDP rho 0.8 (2² × 0.2 per hospital record)", e.Message, StringComparison.Ordinal);
+        Assert.Equal((AuditActions.SubmissionRefused, "redraw_budget"), Refusals()[^1]);
     }
 
     public static TheoryData<string, string?> Tampered => new()

@@ -302,7 +302,7 @@ public sealed class CompositionEndToEndTests
         {
             Assert.False(d!["accept"]!.GetValue<bool>());
             Assert.Equal("privacy_budgets", d["rule"]!.ToString());
-            Assert.Contains("0.5 lifetime", d["reason"]!.ToString(), StringComparison.Ordinal);
+            Assert.Contains("0.5 over the node's life", d["reason"]!.ToString(), StringComparison.Ordinal);
         });
 
         // `ftwin policy explain` on a node's own policy, with the node's spend so far, names the same rule.
@@ -358,7 +358,7 @@ public sealed class CompositionEndToEndTests
         Assert.Equal("Verified", document.Descendants(x + "p").Single(p => (string?)p.Attribute("id") == "audit-status").Value);
 
         // `ftwin policy explain`'s rules decide exactly what each node decided: every recorded decision of every node,
-        // replayed through the node's policy with the privacy it had spent for the purpose before that decision.
+        // replayed through the node's policy with the privacy it had spent for the purpose, and in all, before that decision.
         foreach (var n in federation.Nodes)
         {
             using var dir = NodeDirectory.OpenOrInitialize(n.Dir);
@@ -369,8 +369,9 @@ public sealed class CompositionEndToEndTests
             foreach (var d in recorded)
             {
                 var spent = dir.Store.Read(c => Dapper.SqlMapper.ExecuteScalar<double?>(c, "SELECT SUM(rho) FROM privacy_ledger WHERE purpose=@p AND recorded_at < @at", new { p = d.purpose_of_use, at = d.decided_at })) ?? 0;
+                var lifetime = dir.Store.Read(c => Dapper.SqlMapper.ExecuteScalar<double?>(c, "SELECT SUM(rho) FROM privacy_ledger WHERE recorded_at < @at", new { at = d.decided_at })) ?? 0;
                 var spec = System.Text.Json.JsonSerializer.Deserialize<StudySpec>(d.spec_json, WireJson.Options)!;
-                var replay = policy.Decide(spec, spent);
+                var replay = policy.Decide(spec, new FederatedTwin.Node.Policy.SpentSoFar(spent, lifetime));
                 Assert.Equal((d.accept == 1, d.rule), (replay.Accept, replay.Rule));
             }
         }

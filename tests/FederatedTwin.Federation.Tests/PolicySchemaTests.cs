@@ -36,6 +36,13 @@ public sealed class PolicySchemaTests
     [InlineData("privacy_budgets:\n  HOPERAT: -0.5", "privacy_budgets.HOPERAT", 4)]
     [InlineData("privacy_budgets:\n  HOPERAT: lots", "privacy_budgets.HOPERAT", 4)]
     [InlineData("privacy_budgets:\n  NOTACODE: 1", "privacy_budgets.NOTACODE", 4)]
+    [InlineData("max_sites_per_person: 0", "max_sites_per_person", 3)]
+    [InlineData("max_sites_per_person: 2.5", "max_sites_per_person", 3)]
+    [InlineData("max_sites_per_person: several", "max_sites_per_person", 3)]
+    [InlineData("lifetime_privacy_budget: -4", "lifetime_privacy_budget", 3)]
+    [InlineData("lifetime_privacy_budget: plenty", "lifetime_privacy_budget", 3)]
+    [InlineData("lifetime_privacy_budget:\n  epsilon: 8", "lifetime_privacy_budget", 3)]
+    [InlineData("lifetime_privacy_budget:\n  epsilon: 8\n  delta: 1.0e-6\n  years: 10", "lifetime_privacy_budget.years", 6)]
     [InlineData("sensitive_allowed:\n  HRESCH: hiv", "sensitive_allowed.HRESCH", 4)]
     [InlineData("sensitive_allowed:\n  NOTACODE: [hiv]", "sensitive_allowed.NOTACODE", 4)]
     [InlineData("sensitive_allowed:\n  HRESCH: [HIV]", "sensitive_allowed.HRESCH[0]", 4)]
@@ -70,6 +77,39 @@ public sealed class PolicySchemaTests
 
         var errors = SitePolicySchema.Validate(Head + "privacy_budgets:\n  PUBHLTH: {epsilon: 3, delta: 0.5}\n");
         Assert.Contains(errors, e => e.Line == 4 && e.Field.StartsWith("privacy_budgets.PUBHLTH", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("privacy_budgets:\n  HOPERAT: -0.5", "line 4: privacy_budgets.HOPERAT: must be at least 0 (got -0.5)")]
+    [InlineData("privacy_budgets:\n  HOPERAT: lots", "line 4: privacy_budgets.HOPERAT: must be number or object (got \"lots\")")]
+    [InlineData("privacy_budgets:\n  HOPERAT: {epsilon: 3}", "line 4: privacy_budgets.HOPERAT: required field(s) missing: delta")]
+    [InlineData("lifetime_privacy_budget: -4", "line 3: lifetime_privacy_budget: must be at least 0 (got -4)")]
+    [InlineData("lifetime_privacy_budget: plenty", "line 3: lifetime_privacy_budget: must be number or object (got \"plenty\")")]
+    [InlineData("max_sites_per_person: 0", "line 3: max_sites_per_person: must be at least 1 (got 0)")]
+    public void A_budget_of_a_number_or_an_epsilon_delta_pair_is_refused_with_what_the_value_of_its_kind_must_be(string yaml, string error)
+    {
+        // A value fails every alternative of the schema's oneOf; only the alternative of its own type is worth reading.
+        var errors = SitePolicySchema.Validate(Head + yaml + "\n");
+        Assert.Equal([error], errors.Select(e => e.ToString()));
+    }
+
+    [Fact]
+    public void The_lifetime_budget_and_the_privacy_unit_are_read_as_stated()
+    {
+        var rho = SitePolicy.Parse(Head + "lifetime_privacy_budget: 4\n");
+        Assert.Equal(4, rho.LifetimeBudget!.Rho);
+        Assert.Null(rho.LifetimeBudget.Stated);
+        Assert.False(rho.PrivacyUnit.IsPerson); // no max_sites_per_person: per hospital record
+        Assert.Equal(1, rho.PrivacyUnit.GroupSize);
+
+        var pair = SitePolicy.Parse(Head + "lifetime_privacy_budget: {epsilon: 10, delta: 1.0e-6}\nmax_sites_per_person: 2\n");
+        Assert.Equal(new FederatedTwin.Protocol.Privacy.EpsilonDelta(10, 1e-6), pair.LifetimeBudget!.Stated);
+        Assert.True(FederatedTwin.Protocol.Privacy.ZcdpAccountant.EpsilonCanonneKamathSteinke(new(pair.LifetimeBudget.Rho), 1e-6) <= 10);
+        Assert.True(FederatedTwin.Protocol.Privacy.ZcdpAccountant.EpsilonCanonneKamathSteinke(new(pair.LifetimeBudget.Rho * 1.001), 1e-6) > 10);
+        Assert.Equal((true, 2, 4.0), (pair.PrivacyUnit.IsPerson, pair.PrivacyUnit.GroupSize, pair.PrivacyUnit.GroupFactor));
+
+        var errors = SitePolicySchema.Validate(Head + "lifetime_privacy_budget: {epsilon: 10, delta: 0.01}\n");
+        Assert.Contains(errors, e => e.Line == 3 && e.Field.StartsWith("lifetime_privacy_budget", StringComparison.Ordinal));
     }
 
     [Fact]

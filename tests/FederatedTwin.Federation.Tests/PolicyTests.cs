@@ -51,9 +51,9 @@ public sealed class PolicyTests
     [InlineData("0.2", 0.3, "all_rules_passed")]
     public void Differential_privacy_is_required_and_each_study_is_charged_to_the_purposes_yearly_budget(string? rho, double spent, string rule)
     {
-        var policy = Parse(algorithms: "[federated-glm]", dp: "dp_may_be_off: false\nprivacy_budgets:\n  HOPERAT: 0.5");
+        var policy = Parse(algorithms: "[federated-glm]", dp: "dp_may_be_off: false\nprivacy_budgets:\n  HOPERAT: 0.5\nlifetime_privacy_budget: 10");
         var study = Study(algorithm: "federated-glm") with { Parameters = rho is null ? null : new Dictionary<string, string> { ["dp_rho"] = rho } };
-        var decision = policy.Decide(study, spent);
+        var decision = policy.Decide(study, new SpentSoFar(spent, spent));
         Assert.Equal(rule, decision.Rule);
         Assert.Equal(rule == "all_rules_passed", decision.Accept);
     }
@@ -67,9 +67,9 @@ public sealed class PolicyTests
     [InlineData("federated-sum", "0.3", 0.0, "dp_supported")]
     public void A_glm_or_dp_fedavg_is_charged_to_the_budget_and_an_algorithm_without_noise_cannot_claim_dp(string algorithm, string? rho, double spent, string rule)
     {
-        var policy = Parse(algorithms: "[federated-glm, federated-fedavg, federated-sum]", dp: "dp_may_be_off: true\nprivacy_budgets:\n  HOPERAT: 0.5");
+        var policy = Parse(algorithms: "[federated-glm, federated-fedavg, federated-sum]", dp: "dp_may_be_off: true\nprivacy_budgets:\n  HOPERAT: 0.5\nlifetime_privacy_budget: 10");
         var study = Study(algorithm: algorithm) with { Parameters = rho is null ? null : new Dictionary<string, string> { ["dp_rho"] = rho } };
-        var decision = policy.Decide(study, spent);
+        var decision = policy.Decide(study, new SpentSoFar(spent, spent));
         Assert.Equal(rule, decision.Rule);
         Assert.Equal(rule == "all_rules_passed", decision.Accept);
     }
@@ -84,14 +84,14 @@ public sealed class PolicyTests
     [InlineData(3, "0", 0, false)]   // not 1..min_nodes: refused by the same rule
     public void A_dp_study_whose_noise_would_not_survive_the_colluders_the_site_assumes_is_refused(int minNodes, string? h, int colluders, bool accepted)
     {
-        var policy = Parse(algorithms: "[federated-glm]", min: "3", dp: $"dp_may_be_off: false\ndp_colluding_nodes: {colluders}\nprivacy_budgets:\n  HOPERAT: 5");
+        var policy = Parse(algorithms: "[federated-glm]", min: "3", dp: $"dp_may_be_off: false\ndp_colluding_nodes: {colluders}\nprivacy_budgets:\n  HOPERAT: 5\nlifetime_privacy_budget: 10");
         var parameters = new Dictionary<string, string> { ["dp_rho"] = "1" };
         if (h is not null)
         {
             parameters[FederatedTwin.Protocol.Privacy.StudyPrivacy.MinHonestNodesParameter] = h;
         }
 
-        var decision = policy.Decide(Study(algorithm: "federated-glm", min: minNodes) with { Parameters = parameters }, 0);
+        var decision = policy.Decide(Study(algorithm: "federated-glm", min: minNodes) with { Parameters = parameters });
         Assert.Equal(accepted ? "all_rules_passed" : "dp_colluding_nodes", decision.Rule);
         Assert.Equal(1, Parse().DpColludingNodes); // the default: one colluding hospital
     }
@@ -121,7 +121,7 @@ public sealed class PolicyTests
     public void A_malformed_dp_rho_is_refused_not_read_as_no_noise()
     {
         var study = Study() with { Parameters = new Dictionary<string, string> { ["dp_rho"] = "lots" } };
-        var decision = Parse().Decide(study, 0); // this site allows exact aggregates: a misread rho would be accepted
+        var decision = Parse().Decide(study); // this site allows exact aggregates: a misread rho would be accepted
         Assert.False(decision.Accept);
         Assert.Equal("privacy_budgets", decision.Rule);
     }
@@ -130,7 +130,61 @@ public sealed class PolicyTests
     public void A_purpose_without_a_budget_cannot_spend_any_privacy()
     {
         var study = Study(algorithm: "federated-glm") with { Parameters = new Dictionary<string, string> { ["dp_rho"] = "0.01" } };
-        Assert.Equal("privacy_budgets", Parse(algorithms: "[federated-glm]").Decide(study, 0).Rule);
+        Assert.Equal("privacy_budgets", Parse(algorithms: "[federated-glm]", dp: "dp_may_be_off: true\nlifetime_privacy_budget: 10").Decide(study).Rule);
+    }
+
+    private static StudySpec Noisy(string rho, string purpose = "HOPERAT") =>
+        Study(purpose, algorithm: "federated-glm") with { Parameters = new Dictionary<string, string> { ["dp_rho"] = rho } };
+
+    [Theory]
+    [InlineData("0.3", 0.0, 1.6, "all_rules_passed")] // 1.6 + 0.3 ≤ 2
+    [InlineData("0.3", 0.0, 1.8, "lifetime_budget")]  // this year's HOPERAT budget has room; the node's life has not
+    [InlineData("0.3", 0.8, 0.8, "privacy_budgets")]  // the purpose's year is checked first
+    public void A_study_is_charged_to_the_lifetime_budget_across_purposes_and_years_after_the_yearly_one(string rho, double thisYear, double lifetime, string rule)
+    {
+        var policy = Parse(purposes: "[HOPERAT, HPAYMT]", algorithms: "[federated-glm]", dp: "privacy_budgets:\n  HOPERAT: 1.0\n  HPAYMT: 1.0\nlifetime_privacy_budget: 2.0");
+        var decision = policy.Decide(Noisy(rho), new SpentSoFar(thisYear, lifetime));
+        Assert.Equal(rule, decision.Rule);
+        Assert.Equal(rule == "all_rules_passed", decision.Accept);
+        if (rule == "lifetime_budget")
+        {
+            Assert.Contains("1.8 of this node's lifetime 2", decision.Reason, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void Without_a_lifetime_budget_a_site_joins_no_study_that_adds_noise_and_still_joins_exact_ones()
+    {
+        var policy = Parse(algorithms: "[federated-glm, federated-sum]", dp: "dp_may_be_off: true\nprivacy_budgets:\n  HOPERAT: 1.0");
+        var refused = policy.Decide(Noisy("0.01"));
+        Assert.Equal(("lifetime_budget", false), (refused.Rule, refused.Accept));
+        Assert.Contains("sets no lifetime_privacy_budget", refused.Reason, StringComparison.Ordinal);
+        Assert.True(policy.Decide(Study()).Accept);
+    }
+
+    [Fact]
+    public void With_max_sites_per_person_a_study_is_charged_k_squared_rho_against_both_budgets()
+    {
+        // A person at up to 3 hospitals is 3 records of the same sum: the release costs them 3² ρ (group privacy).
+        var policy = Parse(algorithms: "[federated-glm]", dp: "privacy_budgets:\n  HOPERAT: 1.0\nlifetime_privacy_budget: 2.0\nmax_sites_per_person: 3");
+        Assert.Equal(new PrivacyUnit(3), policy.PrivacyUnit);
+        Assert.Equal(0.9, policy.PrivacyUnit.Charge(0.1), 12);
+
+        var fits = policy.Decide(Noisy("0.1"), new SpentSoFar(0.1, 1.1));
+        Assert.True(fits.Accept, fits.Reason);
+        Assert.Contains("zCDP rho 0.9 (3² × 0.1 per hospital record)", fits.Reason, StringComparison.Ordinal);
+
+        // ρ 0.05 would fit this year's 1.0 with 0.6 spent per hospital record; its charge of 0.45 per person does not.
+        var year = policy.Decide(Noisy("0.05"), new SpentSoFar(0.6, 0.6));
+        Assert.Equal(("privacy_budgets", false), (year.Rule, year.Accept));
+        Assert.Contains("3² × 0.05", year.Reason, StringComparison.Ordinal);
+        var life = policy.Decide(Noisy("0.05"), new SpentSoFar(0, 1.6));
+        Assert.Equal(("lifetime_budget", false), (life.Rule, life.Accept));
+
+        // Without the field the same study is charged its ρ per hospital record.
+        var perRecord = Parse(algorithms: "[federated-glm]", dp: "privacy_budgets:\n  HOPERAT: 1.0\nlifetime_privacy_budget: 2.0");
+        Assert.False(perRecord.PrivacyUnit.IsPerson);
+        Assert.True(perRecord.Decide(Noisy("0.05"), new SpentSoFar(0.6, 0.6)).Accept);
     }
 
     [Theory]

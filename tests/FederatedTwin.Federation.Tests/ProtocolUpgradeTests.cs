@@ -37,6 +37,9 @@ public sealed class ProtocolUpgradeTests
         Assert.Equal(0L, store.Read(c => c.ExecuteScalar<long>("SELECT COUNT(*) FROM rosters")));
     }
 
+    /// <summary>The last node store schema of protocol 1 (the ninth migration brought protocol 2's tables).</summary>
+    private const int ProtocolOneNodeSchema = 8;
+
     [Fact]
     public void A_node_store_of_protocol_1_keeps_its_ledger_and_rounds_and_gains_the_roster_and_commitment_tables()
     {
@@ -44,7 +47,7 @@ public sealed class ProtocolUpgradeTests
         using (var connection = new SqliteConnection($"Data Source={Path.Combine(dir, "node.db")};Pooling=False"))
         {
             connection.Open();
-            NodeStore.Migrate(connection, upTo: NodeStore.LatestSchema - 1);
+            NodeStore.Migrate(connection, upTo: ProtocolOneNodeSchema);
             connection.Execute("""
                 INSERT INTO privacy_ledger(study_id, purpose, year, rho, recorded_at) VALUES ('glm-v1', 'HOPERAT', 2026, 0.5, '2026-12-01T00:00:00Z');
                 INSERT INTO privacy_rounds(study_id, round, purpose, year, rho, algorithm, request_sha256, noised_values, recorded_at)
@@ -55,6 +58,8 @@ public sealed class ProtocolUpgradeTests
         var store = new NodeStore(dir);
         Assert.Equal((1L, 0.25), store.Read(c => c.QuerySingle<(long draw, double rho)>("SELECT draw, rho FROM privacy_rounds WHERE study_id='glm-v1' AND round=1")));
         Assert.Equal(0.5, store.Read(c => c.ExecuteScalar<double>("SELECT rho FROM privacy_ledger")));
+        // Charged before the privacy unit existed: per hospital record (k = 1), re-stated only if a policy now sets a larger k.
+        Assert.Equal((1L, 1L), store.Read(c => c.QuerySingle<(long ledger, long round)>("SELECT (SELECT sites_per_person FROM privacy_ledger), (SELECT sites_per_person FROM privacy_rounds)")));
         Assert.Equal(0L, store.Read(c => c.ExecuteScalar<long>("SELECT COUNT(*) FROM rosters") + c.ExecuteScalar<long>("SELECT COUNT(*) FROM commitment_sets")));
     }
 }

@@ -23,17 +23,35 @@ public sealed class IndexModel(CoordinatorStore store) : DashboardPageModel
                 DateTimeOffset.Parse(s.created_at, CultureInfo.InvariantCulture), DeclaredRho(spec));
         }).ToList());
 
-    /// <summary>The zCDP ρ a study declared it spends at each node, as text: "none" for an exact study.</summary>
+    /// <summary>
+    /// The zCDP ρ a study declared it spends at each node, as text: "none" for an exact study. The ρ protects a hospital
+    /// record (a patient's records at one hospital); a person treated at k hospitals of the federation is k records in the same
+    /// sum, so k²ρ for them (group privacy, Bun &amp; Steinke 2016, Prop. 1.9). The coordinator does not know k: a node whose
+    /// policy states it charges per person, and says so in its decision's reason (docs/privacy.md, "The privacy unit").
+    /// </summary>
     public static string DeclaredRho(StudySpec spec)
     {
         try
         {
             var rho = StudyPrivacy.Rho(spec.Parameters);
-            return rho == 0 ? "none (exact)" : string.Create(CultureInfo.InvariantCulture, $"ρ = {rho:0.####} zCDP per node");
+            return rho == 0 ? "none (exact)" : string.Create(CultureInfo.InvariantCulture, $"ρ = {rho:0.####} zCDP per hospital record, at each node");
         }
         catch (StudyFileException e)
         {
             return "invalid: " + e.Message;
+        }
+    }
+
+    /// <summary>Whether the study declares a valid, positive dp_rho.</summary>
+    public static bool IsNoisy(StudySpec spec)
+    {
+        try
+        {
+            return StudyPrivacy.Rho(spec.Parameters) > 0;
+        }
+        catch (StudyFileException)
+        {
+            return false;
         }
     }
 
