@@ -105,8 +105,9 @@ public sealed class ComplianceReportTests
 
         using (var node = NodeDirectory.OpenOrInitialize(dir))
         {
-            var study = new StudySpec(new StudyId("glm-dp"), "federated-glm", new PurposeOfUse("HOPERAT"), 3, 3, 1, 30) { Parameters = new Dictionary<string, string>(StringComparer.Ordinal) { ["dp_rho"] = "0.1" } };
-            Assert.True(new FederatedTwin.Node.Federation.StudyDecisions(node).Decide(study).Accept);
+            var study = new StudySpec(new StudyId("glm-dp"), "federated-glm", new PurposeOfUse("HOPERAT"), 3, 3, 1, 30) { Parameters = new Dictionary<string, string>(StringComparer.Ordinal) { ["family"] = "binomial", ["outcome"] = "admission_next_year", ["features"] = "age,sex_male", ["dp_rho"] = "0.1" } };
+            var decision = new FederatedTwin.Node.Federation.StudyDecisions(node).Decide(study);
+            Assert.True(decision.Accept, decision.Reason);
         }
 
         var today = DateOnly.FromDateTime(DateTime.UtcNow);

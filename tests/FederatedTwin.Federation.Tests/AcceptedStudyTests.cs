@@ -197,7 +197,7 @@ public sealed class AcceptedStudyTests : IDisposable
         Assert.Contains("stated zCDP rho 4E+20, true rho unbounded", created.Message, StringComparison.Ordinal);
 
         // The node never trusts that check: a site whose budget would allow the study refuses it on its own accountant.
-        var policy = FederatedTwin.Cli.Demo.LocalFederation.DemoPolicy(Ed25519Identity.Generate().PublicKey, "HOPERAT", privacyBudget: 1e21);
+        var policy = FederatedTwin.Cli.Demo.LocalFederation.DemoPolicy(Ed25519Identity.Generate().PublicKey, "HOPERAT", privacyBudget: 1e21, lifetimeBudget: 1e21);
         File.WriteAllText(_node.PolicyPath, policy);
         File.WriteAllText(_node.PolicyPath + ".sig", FederatedTwin.Node.Policy.PolicySignature.Sign(System.Text.Encoding.UTF8.GetBytes(policy), _federation.Officer).ToJson());
         var decision = new StudyDecisions(_node, Scheme.MaxParties).Decide(thin);

@@ -49,7 +49,7 @@ public sealed partial class PrivacyUnitAndLifetimeTests : IDisposable
     }
 
     private static StudySpec Glm(string id, string rho, string purpose = "HOPERAT") =>
-        new(new StudyId(id), "federated-glm", new PurposeOfUse(purpose), 3, 3, 1, 30) { Parameters = new Dictionary<string, string>(StringComparer.Ordinal) { ["dp_rho"] = rho } };
+        new(new StudyId(id), "federated-glm", new PurposeOfUse(purpose), 3, 3, 1, 30) { Parameters = new Dictionary<string, string>(StringComparer.Ordinal) { ["family"] = "binomial", ["outcome"] = "admission_next_year", ["features"] = "age,sex_male", ["dp_rho"] = rho } };
 
     private PolicyDecision Decide(StudySpec study) => new StudyDecisions(_node).Decide(study);
 
