@@ -23,10 +23,7 @@ public sealed record CompositionStudy(int Year, double Rho, int MinimumCellSize,
         var year = p.GetValueOrDefault("year") is { } y && int.TryParse(y, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n is >= 1900 and <= 2100
             ? n : throw new StudyFileException("parameters.year", "required: the census year (1900-2100)");
         var rho = StudyPrivacy.Rho(p);
-        var min = p.GetValueOrDefault("min_cell_size") is { } m
-            ? int.TryParse(m, NumberStyles.Integer, CultureInfo.InvariantCulture, out var k) && k >= 1 ? k : throw new StudyFileException("parameters.min_cell_size", "must be a positive whole number")
-            : ComplementarySuppression.DefaultMinimumCellSize;
-        return new CompositionStudy(year, rho, min, minNodes);
+        return new CompositionStudy(year, rho, CountTableRelease.StudyMinimumCellSize(p), minNodes);
     }
 
     /// <summary>
