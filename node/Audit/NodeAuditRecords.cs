@@ -39,6 +39,7 @@ public static class NodeAuditRecords
             ["minimum_nodes"] = policy.MinimumNodes,
             ["trusted_coordinator_keys"] = AuditRecord.Codes(policy.TrustedCoordinators.Select(c => c.PublicKey).Order(StringComparer.Ordinal)),
             ["dp_may_be_off"] = policy.DpMayBeOff,
+            ["exact_small_counts"] = policy.ExactSmallCounts,
             ["privacy_budgets_rho"] = new JsonObject(policy.PrivacyBudgets.OrderBy(b => b.Key, StringComparer.Ordinal).Select(b => new KeyValuePair<string, JsonNode?>(b.Key, b.Value))),
             ["consent_opt_in"] = AuditRecord.Codes(policy.ConsentOptIn.Where(c => c.Value).Select(c => c.Key).Order(StringComparer.Ordinal)),
             ["sensitive_allowed"] = new JsonObject(policy.SensitiveAllowed.OrderBy(s => s.Key, StringComparer.Ordinal).Select(s => new KeyValuePair<string, JsonNode?>(s.Key, AuditRecord.Codes(s.Value.Order(StringComparer.Ordinal))))),

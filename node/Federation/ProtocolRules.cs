@@ -58,4 +58,17 @@ public static class ProtocolRules
 
     /// <summary>A fresh noise draw for a re-run round would exceed the site's privacy budget for the purpose and year.</summary>
     public const string RedrawBudget = "redraw_budget";
+
+    /// <summary>
+    /// An exact release (no DP noise) of a statistic and cohort this node already released exactly in another study, over another set of
+    /// hospitals (<see cref="ReleaseLedger"/>): the two sums would differ by the statistic of the hospitals in one set and not the other
+    /// (with one hospital more or less, that hospital's own).
+    /// </summary>
+    public const string ReleaseDifferencing = "release_differencing";
+
+    /// <summary>
+    /// An exact counting study would send counts under the site's minimum_cell_size, so the decrypted sum could hold such a count; refused
+    /// unless the site policy's exact_small_counts allows it (the coordinator's suppression then keeps it from analysts).
+    /// </summary>
+    public const string ExactSmallCounts = "exact_small_counts";
 }
