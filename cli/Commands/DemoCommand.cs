@@ -228,7 +228,8 @@ internal static class DemoCommand
         var cells = table["cells"]!.AsArray();
         var (sexes, levels) = (labels[1].Count, labels[2].Count);
         var minimum = model["minimum_cell_size"]!.GetValue<int>();
-        var view = new Table().Title($"Population composition {model["year"]} (zCDP rho {model["privacy"]!["rho"]}, cells under {minimum} suppressed, {table["suppressed"]} hidden)")
+        var privacy = model["privacy"]?["rho"] is { } rho ? $"zCDP rho {rho}" : $"exact, planned with its prevalence tables ({model["suppression"]})";
+        var view = new Table().Title($"Population composition {model["year"]} ({privacy}, cells under {minimum} suppressed, {table["suppressed"]} hidden)")
             .AddColumns(["age band", .. labels[2].Select(l => l == "total" ? "total" : l + " conditions")]);
         for (var a = 0; a < labels[0].Count; a++)
         {
