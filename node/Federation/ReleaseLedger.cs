@@ -30,16 +30,27 @@ public sealed class ReleaseLedger(NodeStore store)
         IReadOnlyList<string>? Hospitals, IReadOnlyList<string>? Statistics, bool Exact);
 
     /// <summary>Every release this node made, in the order it made them.</summary>
-    public IReadOnlyList<Release> All() => store.Read(c => c.Query<Row>(
-            "SELECT study_id, round, attempt, submitters_sha256, submitters_json, values_sha256, hospitals_json, statistics_json, exact FROM decryption_shares ORDER BY issued_at, study_id, round, attempt")
-        .Select(r => r.ToRelease()).ToList());
+    public IReadOnlyList<Release> All() => store.Read(c => All(c, null));
+
+    private static List<Release> All(SqliteConnection c, SqliteTransaction? t) => c.Query<Row>(
+            "SELECT study_id, round, attempt, submitters_sha256, submitters_json, values_sha256, hospitals_json, statistics_json, exact FROM decryption_shares ORDER BY issued_at, study_id, round, attempt",
+            transaction: t)
+        .Select(r => r.ToRelease()).ToList();
 
     /// <summary>
     /// Refuses (<see cref="ParticipationRefusedException"/>) a release of <paramref name="accepted"/> over <paramref name="submitterKeys"/>
     /// (the hospitals <paramref name="hospitals"/>) that would difference against one already in the ledger. <paramref name="valuesSha256"/>
     /// is this node's plaintext values for the round, or null before they exist (the key phase: then a DP study is not checked yet).
     /// </summary>
-    public void Check(AcceptedStudy accepted, IReadOnlyList<ReleasedStatistic> statistics, IReadOnlyList<string> submitterKeys, IReadOnlyCollection<string> hospitals, string? valuesSha256)
+    public void Check(AcceptedStudy accepted, IReadOnlyList<ReleasedStatistic> statistics, IReadOnlyList<string> submitterKeys, IReadOnlyCollection<string> hospitals, string? valuesSha256) =>
+        store.Read(c =>
+        {
+            Check(c, null, accepted, statistics, submitterKeys, hospitals, valuesSha256);
+            return 0;
+        });
+
+    /// <summary>The same, in the caller's transaction: the check and the <see cref="Record"/> that follows it are then one step.</summary>
+    public static void Check(SqliteConnection c, SqliteTransaction? t, AcceptedStudy accepted, IReadOnlyList<ReleasedStatistic> statistics, IReadOnlyList<string> submitterKeys, IReadOnlyCollection<string> hospitals, string? valuesSha256)
     {
         ArgumentNullException.ThrowIfNull(accepted);
         ArgumentNullException.ThrowIfNull(statistics);
@@ -47,7 +58,7 @@ public sealed class ReleaseLedger(NodeStore store)
         var exact = accepted.ChargedRho <= 0;
         var digest = ParticipantSet.Digest(submitterKeys);
         var released = statistics.Select(s => s.ToString()).ToHashSet(StringComparer.Ordinal);
-        foreach (var r in All())
+        foreach (var r in All(c, t))
         {
             if (r.Study == accepted.Spec.Id.Value)
             {

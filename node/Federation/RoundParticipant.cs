@@ -233,13 +233,14 @@ public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresh
         var submitters = aggregate.Commitments.Keys();
         var hospitals = ReleaseLedger.Hospitals(roster, submitters);
         var released = Algorithm(accepted).ReleasedStatistics(accepted.Spec);
-        Ledger.Check(accepted, released, submitters, hospitals, own.ValuesSha256);
         var sealedSecret = node.Store.Read(c => c.QuerySingle<byte[]>("SELECT sealed_secret FROM attempt_keys WHERE study_id=@s AND round=@r AND attempt=@a", Args(work)));
         var share = scheme.GenerateDecryptionShare(scheme.ImportSecret(node.Protector.Unprotect(sealedSecret)), aggregate.Aggregate);
         var submittersSha = ParticipantSet.Digest(submitters);
         node.Store.Write((c, t) =>
         {
-            // The release ledger's entry: what this share releases (values, statistics, exact or not) and over whom (keys, hospitals).
+            // The release ledger's check and entry in one transaction: what this share releases (values, statistics, exact or not)
+            // and over whom (keys, hospitals), refused if it would difference against a release already recorded.
+            ReleaseLedger.Check(c, t, accepted, released, submitters, hospitals, own.ValuesSha256);
             var inserted = ReleaseLedger.Record(c, t, work, digest, share, Now(), submitters, hospitals, own.ValuesSha256, updateSet.Digest, released, exact: accepted.ChargedRho <= 0);
             if (inserted == 1)
             {
