@@ -107,18 +107,19 @@ internal static class StudyCommands
     }
 
     /// <summary>
-    /// A census's sums, one row per label; a model is only named (its coefficients are `ftwin model show`'s). Counts are printed as
-    /// the coordinator decrypted them: the nodes' policies (minimum cell size, DP noise) applied before anything left them.
+    /// A census as the coordinator published it, one row per cell and margin ("suppressed" where a count under the study's minimum
+    /// cell size, or a complement that would reveal one, is hidden); a model is only named (its coefficients are `ftwin model show`'s).
     /// </summary>
     private static void PrintResult(JsonNode? result)
     {
-        if (result?["labels"] is JsonArray labels && result["sums"] is JsonArray sums && labels.Count == sums.Count)
+        if (result?["table"] is JsonObject census)
         {
-            var table = new Table().AddColumns(Markup.Escape($"{result["vector"]}"), "sum");
+            var table = new Table().Title(Markup.Escape($"{result["vector"]} (cells under {result["minimum_cell_size"]} suppressed with their complements)"))
+                .AddColumns("cell", "count");
             table.Columns[1].RightAligned();
-            for (var i = 0; i < labels.Count; i++)
+            foreach (var (label, value) in CensusCells(census))
             {
-                table.AddRow(Markup.Escape($"{labels[i]}"), $"{sums[i]}");
+                table.AddRow(Markup.Escape(label), value is { } v ? v.ToString(System.Globalization.CultureInfo.InvariantCulture) : "suppressed");
             }
 
             AnsiConsole.Write(table);
@@ -131,6 +132,20 @@ internal static class StudyCommands
         {
             Console.WriteLine("result: see `ftwin study show --json`");
         }
+    }
+
+    /// <summary>A published table's cells with their labels, as the vector names them ("0-17 female"; "0-17 total", "total female"; "total").</summary>
+    internal static IEnumerable<(string Label, long? Value)> CensusCells(JsonObject table)
+    {
+        var labels = table["labels"]!.AsArray().Select(l => l!.AsArray().Select(x => x!.ToString()).ToList()).ToList();
+        IEnumerable<List<string>> combos = [[]];
+        foreach (var dimension in labels)
+        {
+            combos = combos.SelectMany(prefix => dimension.Select(l => (List<string>)[.. prefix, l])).ToList();
+        }
+
+        return combos.Zip(table["cells"]!.AsArray(), (parts, cell) =>
+            (parts.All(p => p == "total") ? "total" : string.Join(' ', parts), cell is null ? (long?)null : cell.GetValue<long>()));
     }
 
     /// <summary>

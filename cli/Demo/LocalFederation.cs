@@ -190,8 +190,9 @@ internal sealed class LocalFederation : IDisposable
         purposes_allowed: [{purposes}]
         algorithms_allowed: [federated-sum, federated-glm, federated-composition, federated-fedavg]
         minimum_nodes: 3
-        dp_may_be_off: true      # the demo's census is exact; with --dp off so are its GLMs and composition
+        dp_may_be_off: true      # the demo's census is exact (it shows that decryption returns exactly the sum); with --dp off so are its GLMs and composition
         dp_colluding_nodes: 1    # a DP study's noise must survive one hospital colluding with the coordinator
+        exact_small_counts: true # its 600 patients a site have age bands under 11: the coordinator sees them exact and suppresses them for analysts
         privacy_budgets:
           HOPERAT: {privacyBudget.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}
         lifetime_privacy_budget: {lifetimeBudget.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}   # all purposes and years

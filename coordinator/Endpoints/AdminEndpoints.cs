@@ -175,7 +175,8 @@ internal static class StudyDetail
             ["decisions"] = new JsonArray([.. decisions.Select(d => (JsonNode)new JsonObject { ["node_id"] = d.node_id, ["name"] = d.name, ["accept"] = d.accept == 1, ["rule"] = d.rule, ["reason"] = d.reason })]),
             ["attempts"] = new JsonArray([.. attempts.Select(a => (JsonNode)new JsonObject { ["round"] = a.round, ["attempt"] = a.attempt, ["phase"] = a.phase, ["participants"] = JsonNode.Parse(a.participants_json), ["started_at"] = a.started_at, ["finished_at"] = a.finished_at, ["outcome"] = a.outcome })]),
             ["rounds"] = new JsonArray([.. rounds.Select(r => (JsonNode)new JsonObject { ["round"] = r.round, ["attempt"] = r.attempt, ["started_at"] = r.started_at, ["finished_at"] = r.finished_at, ["latency_ms"] = (DateTimeOffset.Parse(r.finished_at, System.Globalization.CultureInfo.InvariantCulture) - DateTimeOffset.Parse(r.started_at, System.Globalization.CultureInfo.InvariantCulture)).TotalMilliseconds })]),
-            ["result"] = s.result_json is null ? null : JsonNode.Parse(s.result_json),
+            // A census stored before results were suppressed is shown as it would be published now, never as the exact sums it kept.
+            ["result"] = s.result_json is null ? null : FederatedSumAlgorithm.Legacy(WireJson.Deserialize<StudySpec>(System.Text.Encoding.UTF8.GetBytes(s.spec_json)), JsonNode.Parse(s.result_json)),
         };
     });
 }

@@ -12,7 +12,8 @@ namespace FederatedTwin.Coordinator.Orchestration;
 /// The population composition (age band × sex × condition count, with per-condition prevalence), one
 /// encrypted sum of the nodes' noisy counts. What the coordinator keeps and shows is the release: noisy
 /// counts rounded to non-negative integers, margins from them, cells under the minimum cell size hidden
-/// with complementary suppression (CompositionRelease audits it). The exact decrypted sum exists only in
+/// with complementary suppression (CompositionRelease audits it; exact counts are planned across the composition and its
+/// prevalence tables together). The exact decrypted sum exists only in
 /// the round results, which nobody but the engine reads. Under DP the counts travel at the study's power-of-two scale
 /// (<see cref="CompositionStudy.Scale"/>), so the decoded sum is counts plus noise, a real number the release rounds.
 /// </summary>
@@ -46,7 +47,9 @@ public sealed class FederatedCompositionAlgorithm(IAdditiveThresholdScheme schem
     {
         var composition = CompositionStudy.Parse(study);
         var counts = new FixedPointCodec(composition.Layout, scheme.MaxParties).Decode(sums[^1]);
-        var release = CompositionRelease.Publish(counts.AsSpan(0, CompositionLayout.CompositionCells), counts.AsSpan(CompositionLayout.CompositionCells), CompositionLayout.ConditionNames, composition.MinimumCellSize);
+        // Without noise the 12 tables satisfy exact identities (Σ_j prevalence_j = level × composition): planned together.
+        var kind = composition.Rho > 0 ? ReleasedCounts.Noisy : ReleasedCounts.Exact;
+        var release = CompositionRelease.Publish(counts.AsSpan(0, CompositionLayout.CompositionCells), counts.AsSpan(CompositionLayout.CompositionCells), CompositionLayout.ConditionNames, kind, composition.MinimumCellSize);
         var model = release.ToRegistryJson(study.Id.Value, study.PurposeOfUse.Code, composition.Year, composition.MinimumCellSize, composition.Rho, DateTimeOffset.UtcNow);
         if (StudyAccounting.Account(study, scheme.MaxParties) is { } account)
         {

@@ -41,6 +41,19 @@ public interface ILocalAlgorithm
     /// this node releases noisy statistics for it. Null: this algorithm adds no noise (a DP study of it is refused).
     /// </summary>
     int? PlannedRounds(StudySpec accepted, int maxParties) => null;
+
+    /// <summary>
+    /// What the accepted study releases and over whom (<see cref="Federation.ReleasedStatistic"/>), for the release ledger: an exact
+    /// release of one of these over another set of hospitals than an earlier study's is refused (rule release_differencing). By
+    /// default everything the algorithm releases for the purpose is one statistic, the conservative side.
+    /// </summary>
+    IReadOnlyList<Federation.ReleasedStatistic> ReleasedStatistics(StudySpec accepted) => [Federation.ReleasedStatistic.Whole(accepted.Algorithm, accepted.PurposeOfUse)];
+
+    /// <summary>
+    /// Whether the values are counts of patients at scale 1 when the study adds no noise (a census, the composition): the node then
+    /// holds them to the site's minimum cell size unless its policy allows exact small counts (rule exact_small_counts).
+    /// </summary>
+    bool SendsCounts => false;
 }
 
 /// <summary>
@@ -75,6 +88,12 @@ public sealed class LocalFederatedSum : ILocalAlgorithm
 
     public int ValueCount(RoundRequest request, int maxParties) =>
         LocalVectors.Labels(request.Parameters.GetValueOrDefault("vector") ?? throw new InvalidOperationException("The round names no vector.")).Count;
+
+    /// <summary>The census: the named vector of the study's year, counted for its purpose.</summary>
+    public IReadOnlyList<Federation.ReleasedStatistic> ReleasedStatistics(StudySpec accepted) =>
+        [Federation.ReleasedStatistic.Census(accepted.Parameters?.GetValueOrDefault("vector") ?? LocalVectors.PatientsByAgeBandAndSex, accepted.Parameters?.GetValueOrDefault("year"), accepted.PurposeOfUse)];
+
+    public bool SendsCounts => true;
 
     public LocalStatistics Compute(RoundRequest request, NodeDirectory node, int maxParties)
     {

@@ -34,6 +34,9 @@ public sealed class LocalFedAvg : ILocalAlgorithm
     /// <summary>Under DP: the study's rounds, over which ρ is split evenly.</summary>
     public int? PlannedRounds(StudySpec accepted, int maxParties) => FedAvgStudy.Parse(accepted, maxParties).Privacy?.Dp.Rounds;
 
+    /// <summary>The model's rows: its outcome and features over the purpose's patient-years (every round releases their row count).</summary>
+    public IReadOnlyList<Federation.ReleasedStatistic> ReleasedStatistics(StudySpec accepted) => [Federation.ReleasedStatistic.ModelRows(Name, accepted.Parameters, accepted.PurposeOfUse)];
+
     public int ValueCount(RoundRequest request, int maxParties) => FedAvgStudy.Parse(request.Parameters, maxParties).Layout(maxParties).Sum(b => b.Length);
 
     public LocalStatistics Compute(RoundRequest request, NodeDirectory node, int maxParties)

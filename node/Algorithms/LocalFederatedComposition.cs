@@ -29,6 +29,15 @@ public sealed class LocalFederatedComposition : ILocalAlgorithm
 
     public int ValueCount(RoundRequest request, int maxParties) => CompositionStudy.VectorLength;
 
+    /// <summary>The composition and prevalence of the year, and the census it contains (its margin over condition count: the same patients).</summary>
+    public IReadOnlyList<Federation.ReleasedStatistic> ReleasedStatistics(StudySpec accepted) =>
+    [
+        Federation.ReleasedStatistic.Composition(accepted.Parameters?.GetValueOrDefault("year"), accepted.PurposeOfUse),
+        Federation.ReleasedStatistic.Census(LocalVectors.PatientsByAgeBandAndSex, accepted.Parameters?.GetValueOrDefault("year"), accepted.PurposeOfUse),
+    ];
+
+    public bool SendsCounts => true;
+
     public LocalStatistics Compute(RoundRequest request, NodeDirectory node, int maxParties)
     {
         var study = CompositionStudy.Parse(request.Parameters, minHonestNodes: null);

@@ -29,6 +29,9 @@ public sealed class LocalFederatedGlm : ILocalAlgorithm
     /// <summary>Under DP: 1 moments round, max_iterations Newton rounds and, with a holdout, the evaluation round (GlmPrivacy.Rounds).</summary>
     public int? PlannedRounds(StudySpec accepted, int maxParties) => GlmStudy.Parse(accepted, maxParties).Spec.Privacy?.Rounds;
 
+    /// <summary>The model's rows: its outcome and features over the purpose's patient-years (round 1 releases their moments).</summary>
+    public IReadOnlyList<Federation.ReleasedStatistic> ReleasedStatistics(StudySpec accepted) => [Federation.ReleasedStatistic.ModelRows(Name, accepted.Parameters, accepted.PurposeOfUse)];
+
     /// <summary>The evaluation's layout, or the IRLS request's (whose layout GlmNode holds to the study's spec when it computes).</summary>
     public int ValueCount(RoundRequest request, int maxParties)
     {

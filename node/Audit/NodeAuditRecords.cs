@@ -39,6 +39,7 @@ public static class NodeAuditRecords
             ["minimum_nodes"] = policy.MinimumNodes,
             ["trusted_coordinator_keys"] = AuditRecord.Codes(policy.TrustedCoordinators.Select(c => c.PublicKey).Order(StringComparer.Ordinal)),
             ["dp_may_be_off"] = policy.DpMayBeOff,
+            ["exact_small_counts"] = policy.ExactSmallCounts,
             ["privacy_budgets_rho"] = new JsonObject(policy.PrivacyBudgets.OrderBy(b => b.Key, StringComparer.Ordinal).Select(b => new KeyValuePair<string, JsonNode?>(b.Key, b.Value))),
             ["lifetime_privacy_budget_rho"] = policy.LifetimeBudget?.Rho,
             ["max_sites_per_person"] = policy.PrivacyUnit.MaxSitesPerPerson,

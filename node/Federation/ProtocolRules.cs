@@ -61,4 +61,17 @@ public static class ProtocolRules
 
     /// <summary>A fresh noise draw for a re-run round would exceed the node's lifetime privacy budget (the policy's rule of the same name at decisions).</summary>
     public const string LifetimeBudget = Policy.SitePolicy.LifetimeBudgetRule;
+
+    /// <summary>
+    /// An exact release (no DP noise) of a statistic and cohort this node already released exactly in another study, over another set of
+    /// hospitals (<see cref="ReleaseLedger"/>): the two sums would differ by the statistic of the hospitals in one set and not the other
+    /// (with one hospital more or less, that hospital's own).
+    /// </summary>
+    public const string ReleaseDifferencing = "release_differencing";
+
+    /// <summary>
+    /// An exact counting study would send counts under the site's minimum_cell_size, so the decrypted sum could hold such a count; refused
+    /// unless the site policy's exact_small_counts allows it (the coordinator's suppression then keeps it from analysts).
+    /// </summary>
+    public const string ExactSmallCounts = "exact_small_counts";
 }

@@ -1,4 +1,5 @@
 using Dapper;
+using FederatedTwin.Node.Algorithms;
 using FederatedTwin.Node.Audit;
 using FederatedTwin.Protocol.Federation;
 
@@ -12,8 +13,6 @@ public sealed partial class RoundParticipant
     private sealed record OwnSubmissionRow(byte[] Ciphertext, int ValueCount, string ValuesSha256);
 
     private sealed record RecordedCommitmentSet(string Digest, IReadOnlyList<string> Keys);
-
-    private sealed record IssuedSet(string Keys, int Count, string? ValuesSha256, int Round, int Attempt);
 
     /// <summary>
     /// The work against the study this node accepted: that study, unchanged; its algorithm; the round within a DP study's plan; the
@@ -241,34 +240,26 @@ public sealed partial class RoundParticipant
         return row is { } r ? new OwnSubmissionRow(r.ciphertext, (int)r.value_count, r.values_sha256 ?? string.Empty) : null;
     }
 
-    /// <summary>Every decryption share this node issued for the study (any round), with the set of submitters and the values it was over.</summary>
-    private List<IssuedSet> IssuedSubmitterSets(WorkItem work) =>
-        node.Store.Read(c => c.Query<(string? submitters_sha256, string? submitters_json, string? values_sha256, long round, long attempt)>(
-                "SELECT submitters_sha256, submitters_json, values_sha256, round, attempt FROM decryption_shares WHERE study_id=@s ORDER BY round, attempt", new { s = work.Study.Id.Value })
-            .Select(r => new IssuedSet(r.submitters_sha256 ?? string.Empty, r.submitters_json is null ? 0 : System.Text.Json.JsonSerializer.Deserialize<List<string>>(r.submitters_json)!.Count, r.values_sha256, (int)r.round, (int)r.attempt))
-            .ToList());
-
     /// <summary>
-    /// Attempt differencing (docs/threat-model.md): two decrypted sums over the same values of this node but different submitter sets
-    /// differ by exactly the updates of the hospitals in one set and not the other. So a node never helps decrypt the same values over
-    /// two sets: under DP a re-run draws fresh noise (and is charged again), which makes the values differ; an exact study's values are
-    /// deterministic, and its later rounds' statistics move with the coordinator's chosen state (a GLM's next β may be the last one
-    /// plus ε), so an exact study is bound to one submitter set for all of its rounds.
+    /// An exact counting study (a census; a composition without dp_rho) sends counts of patients. Counts are non-negative, so when each of
+    /// this node's own is at least the site's minimum cell size every count of the decrypted sum is too, and no small count reaches even the
+    /// coordinator. Otherwise the sum may hold one that only the coordinator's suppression keeps from analysts: refused unless the site
+    /// policy allows exact small counts (CMS cell size suppression policy: no count of 1 to 10; zero is hidden too, as small as any).
     /// </summary>
-    private void CheckSameSet(WorkItem work, AcceptedStudy accepted, IReadOnlyList<string> submitters, string valuesSha256)
+    private void CheckExactCounts(AcceptedStudy accepted, ILocalAlgorithm algorithm, long[] values)
     {
-        var digest = ParticipantSet.Digest(submitters);
-        foreach (var issued in IssuedSubmitterSets(work))
+        if (accepted.AcceptedRho > 0 || !algorithm.SendsCounts)
         {
-            var sameValues = accepted.AcceptedRho <= 0 || issued.ValuesSha256 == valuesSha256;
-            if (sameValues && issued.Keys != digest)
-            {
-                throw new ParticipationRefusedException(
-                    accepted.AcceptedRho <= 0
-                        ? $"Study {accepted.Spec.Id} is exact and this node helped decrypt round {issued.Round} over another set of hospitals ({issued.Count}, now {submitters.Count}): a sum over a different set would reveal the difference, a hospital's update. The round fails."
-                        : $"This node helped decrypt these same noisy values (round {issued.Round} attempt {issued.Attempt}) over another set of hospitals ({issued.Count}, now {submitters.Count}): the difference of the two sums would reveal a hospital's update with only its own noise share.",
-                    ProtocolRules.ParticipantSetChanged);
-            }
+            return;
+        }
+
+        var policy = node.LoadPolicy();
+        var small = values.Count(v => v < policy.MinimumCellSize);
+        if (small > 0 && !policy.ExactSmallCounts)
+        {
+            throw new ParticipationRefusedException(
+                $"Study {accepted.Spec.Id} is exact and {small} of the {values.Length} counts this node would send are under the site's minimum cell size ({policy.MinimumCellSize}), so the decrypted sum could hold a count under it: exact small counts are not allowed by this site's policy (exact_small_counts). The study needs dp_rho, coarser cells, or the site's consent to exact small counts.",
+                ProtocolRules.ExactSmallCounts);
         }
     }
 

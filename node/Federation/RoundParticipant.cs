@@ -29,7 +29,8 @@ public sealed class ParticipationRefusedException(string reason, string? rule = 
 /// <item><see cref="OpenUpdate"/>: the update commitment set checked the same way (committers were key holders); then the ciphertext.</item>
 /// <item><see cref="DecryptionShare"/>: every committed ciphertext opened and matching, the aggregate their sum, the node's own among
 /// them, and the set of submitters the same as every earlier share this node issued over the same values (exact studies: over the
-/// whole study), so two decrypted sums never differ by one hospital's update. The share is bound to the aggregate and the set.</item>
+/// whole study, and over every earlier exact release of the same statistic and cohort in other studies: <see cref="ReleaseLedger"/>),
+/// so two decrypted sums never differ by one hospital's update. The share is bound to the aggregate and the set.</item>
 /// </list>
 /// Every phase first checks the work against the study this node accepted (<see cref="AcceptedStudy"/>), the attempt against the
 /// deadline the node computes on its own clock, and the attempt's CRP seed against the one it keyed with. Every contribution is
@@ -92,13 +93,11 @@ public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresh
         ArgumentNullException.ThrowIfNull(commitments);
         var (accepted, roster, key) = Continue(work);
         var setDigest = CheckCommitmentSet(work, accepted, roster, commitments, ContributionKind.KeyShare, key.CrpSeed, key.KeyShare, keySetDigest: null);
-        if (accepted.AcceptedRho <= 0 && IssuedSubmitterSets(work).FirstOrDefault() is { } established && established.Keys != ParticipantSet.Digest(commitments.Keys()))
+        if (accepted.AcceptedRho <= 0)
         {
-            // An exact study: every share this node issued was over one set of submitters; an attempt over another set would end
-            // in a refused decryption anyway, so it is refused before this node's key joins it.
-            throw new ParticipationRefusedException(
-                $"Study {accepted.Spec.Id} is exact and this node already helped decrypt it over another set of hospitals ({established.Count}); it takes part in no attempt over a different set.",
-                ProtocolRules.ParticipantSetChanged);
+            // An exact study: an attempt over a set of hospitals the release ledger would refuse at decryption (another set than the
+            // study's earlier shares, or than an earlier exact release of the same statistic) is refused before this node's key joins it.
+            Ledger.Check(accepted, Algorithm(accepted).ReleasedStatistics(accepted.Spec), commitments.Keys(), ReleaseLedger.Hospitals(roster, commitments.Keys()), valuesSha256: null);
         }
 
         RecordCommitmentSet(work, roster, commitments, setDigest);
@@ -142,6 +141,8 @@ public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresh
                 throw new ParticipationRefusedException($"The round asks for {request.ValueCount} values; this node's {algorithm.Name} computed {values.Length}.", ProtocolRules.RoundLayout);
             }
 
+            CheckExactCounts(accepted, algorithm, values);
+
             var ciphertext = scheme.Encrypt(announcement.CollectiveKey, values);
             var digest = SignedStatement.Digest(ciphertext);
             var valuesSha = ValuesDigest(values);
@@ -179,7 +180,7 @@ public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresh
             throw new ParticipationRefusedException($"An update commitment comes from {stranger.NodePublicKey}, which holds no share of the attempt's key.", ProtocolRules.OpeningMismatch);
         }
 
-        CheckSameSet(work, accepted, commitments.Keys(), own.ValuesSha256);
+        Ledger.Check(accepted, Algorithm(accepted).ReleasedStatistics(accepted.Spec), commitments.Keys(), ReleaseLedger.Hospitals(roster, commitments.Keys()), own.ValuesSha256);
         RecordCommitmentSet(work, roster, commitments, setDigest);
         return new Contribution(work.Study.Id, work.Round, work.Attempt, own.Ciphertext,
             node.Identity.Sign(SignedStatement.Opening(ContributionKind.Update, work.Study.Id, work.Round, work.Attempt, key.CrpSeed, own.Ciphertext, setDigest)), CommitmentSetDigest: setDigest);
@@ -233,21 +234,17 @@ public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresh
         }
 
         var submitters = aggregate.Commitments.Keys();
-        CheckSameSet(work, accepted, submitters, own.ValuesSha256);
+        var hospitals = ReleaseLedger.Hospitals(roster, submitters);
+        var released = Algorithm(accepted).ReleasedStatistics(accepted.Spec);
         var sealedSecret = node.Store.Read(c => c.QuerySingle<byte[]>("SELECT sealed_secret FROM attempt_keys WHERE study_id=@s AND round=@r AND attempt=@a", Args(work)));
         var share = scheme.GenerateDecryptionShare(scheme.ImportSecret(node.Protector.Unprotect(sealedSecret)), aggregate.Aggregate);
         var submittersSha = ParticipantSet.Digest(submitters);
         node.Store.Write((c, t) =>
         {
-            var inserted = c.Execute("""
-                INSERT OR IGNORE INTO decryption_shares(study_id, round, attempt, aggregate_digest, share, issued_at, submitters_json, submitters_sha256, values_sha256, update_set_digest)
-                VALUES (@s, @r, @a, @d, @share, @now, @members, @membersSha, @vs, @set)
-                """,
-                new
-                {
-                    s = work.Study.Id.Value, r = work.Round, a = work.Attempt, d = digest, share, now = Now().ToString("O"),
-                    members = System.Text.Json.JsonSerializer.Serialize(submitters), membersSha = submittersSha, vs = own.ValuesSha256, set = updateSet.Digest,
-                }, t);
+            // The release ledger's check and entry in one transaction: what this share releases (values, statistics, exact or not)
+            // and over whom (keys, hospitals), refused if it would difference against a release already recorded.
+            ReleaseLedger.Check(c, t, accepted, released, submitters, hospitals, own.ValuesSha256);
+            var inserted = ReleaseLedger.Record(c, t, work, digest, share, Now(), submitters, hospitals, own.ValuesSha256, updateSet.Digest, released, exact: accepted.AcceptedRho <= 0);
             if (inserted == 1)
             {
                 // The node's part in the round ends here: record what it decrypted, over which set, and sign the trail's head.
@@ -281,6 +278,12 @@ public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresh
     }
 
     private DateTimeOffset Now() => _clock.GetUtcNow();
+
+    /// <summary>The release ledger (decryption_shares), shared by the participant-set and the cross-study differencing checks.</summary>
+    private ReleaseLedger Ledger => new(node.Store);
+
+    /// <summary>The local side of the accepted study's algorithm (CheckAccepted has refused a study whose algorithm this node lacks).</summary>
+    private ILocalAlgorithm Algorithm(AcceptedStudy accepted) => _algorithms[accepted.Spec.Algorithm];
 
     private static object Args(WorkItem work) => new { s = work.Study.Id.Value, r = work.Round, a = work.Attempt };
 

@@ -65,6 +65,7 @@ public sealed partial class SitePolicy
           HOPERAT: opt-out             # health care operations: everyone who did not refuse
         dp_may_be_off: false           # refuse studies that add no differential-privacy noise
         dp_colluding_nodes: 1          # hospitals assumed to collude with the coordinator: a DP study's noise must survive them
+        exact_small_counts: false      # exact counts only when each one this node sends is at least minimum_cell_size
         privacy_budgets: {}            # zCDP rho per purpose and calendar year, e.g. HOPERAT: 1.0
         lifetime_privacy_budget: 0     # zCDP rho over the node's whole life, all purposes and years, e.g. 4.0
         # max_sites_per_person: 3      # the most hospitals of the federation a person is treated at: budgets become per person
@@ -140,6 +141,13 @@ public sealed partial class SitePolicy
     /// </summary>
     public int DpColludingNodes { get; }
 
+    /// Whether an exact counting study (federated-sum, a composition without dp_rho) may send counts under <see cref="MinimumCellSize"/>.
+    /// Off (the default), the node sends exact counts only when each of its own is at least the minimum, so that every count of the
+    /// decrypted sum is too (counts are non-negative): no small count reaches even the coordinator. On, the coordinator sees the exact
+    /// small counts and only its suppression keeps them from analysts (RoundParticipant, rule exact_small_counts).
+    /// </summary>
+    public bool ExactSmallCounts { get; private init; }
+
     /// <summary>zCDP ρ the node may spend per purpose of use and calendar year, in the ledger's unit; a purpose not listed has none.</summary>
     public IReadOnlyDictionary<string, double> PrivacyBudgets { get; }
 
@@ -205,6 +213,7 @@ public sealed partial class SitePolicy
         {
             PrivacyUnit = new PrivacyUnit(d.MaxSitesPerPerson),
             LifetimeBudget = Lifetime(json["lifetime_privacy_budget"]),
+            ExactSmallCounts = d.ExactSmallCounts ?? false,
             CustomSensitiveCodes = custom,
             SensitiveCodes = custom.Count == 0 ? Deidentification.CodeList.Sensitive : Deidentification.CodeList.Sensitive.With(custom.SelectMany(c => c.Value.Select(x => (c.Key, x.System, x.Code)))),
             SensitiveCodesFingerprint = custom.Count == 0 ? null : Fingerprint(custom),
@@ -308,10 +317,26 @@ public sealed partial class SitePolicy
         ?? new PolicyDecision(true, "all_rules_passed", $"purpose {study.PurposeOfUse}, algorithm {study.Algorithm} and minimum of {study.MinNodes} nodes are allowed"
             + (StudyRho(study) is > 0 and var rho ? $"; {PrivacyUnit.ChargeText(rho)} fits this year's and the lifetime budget" : "; exact aggregates are allowed (dp_may_be_off)"));
 
-    /// <summary>The minimum cell size a study publishing counts declares (composition: parameters.min_cell_size, default 11); null for studies that publish none.</summary>
-    private static int? StudyCellSize(StudySpec study) => study.Algorithm == "federated-composition"
-        ? int.TryParse(study.Parameters?.GetValueOrDefault("min_cell_size") ?? "11", System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var n) ? n : 0
-        : null;
+    /// <summary>The algorithms whose results are tables of counts of patients, published with a minimum cell size (parameters.min_cell_size).</summary>
+    public static IReadOnlyList<string> CountingAlgorithms { get; } = ["federated-composition", "federated-sum"];
+
+    /// <summary>The minimum cell size a study publishing counts declares (census, composition: parameters.min_cell_size, default 11); null for studies that publish none.</summary>
+    private static int? StudyCellSize(StudySpec study)
+    {
+        if (!CountingAlgorithms.Contains(study.Algorithm))
+        {
+            return null;
+        }
+
+        try
+        {
+            return Protocol.Models.Composition.CountTableRelease.StudyMinimumCellSize(study.Parameters);
+        }
+        catch (StudyFileException)
+        {
+            return 0; // unreadable: refused by the rule, never taken as the default
+        }
+    }
 
     /// <summary>
     /// Every rule in the order <see cref="Decide(StudySpec, SpentSoFar)"/> applies them, each with its own verdict: what `ftwin policy
@@ -408,6 +433,7 @@ public sealed partial class SitePolicy
         public bool? DpMayBeOff { get; set; }
 
         public int? DpColludingNodes { get; set; }
+        public bool? ExactSmallCounts { get; set; }
 
         /// <summary>Read from the validated JSON instead (a number or an object per purpose): see <see cref="Budgets"/>.</summary>
         public Dictionary<string, object>? PrivacyBudgets { get; set; }

@@ -134,6 +134,15 @@ public sealed class NodeStore
         ALTER TABLE privacy_ledger ADD COLUMN sites_per_person INTEGER NOT NULL DEFAULT 1;
         ALTER TABLE privacy_rounds ADD COLUMN sites_per_person INTEGER NOT NULL DEFAULT 1;
         """,
+        // The release ledger (node/Federation/ReleaseLedger.cs, docs/threat-model.md "Differencing"): decryption_shares, the record of every
+        // release and the set of submitters it was over, also says what an exact study released (its statistics and cohorts) and over which
+        // member hospitals (roster names, stable across key rotations), so that an exact repeat of a statistic over another set of hospitals,
+        // in any later study, is refused. Shares issued before carry neither and take part only in the within-study check.
+        """
+        ALTER TABLE decryption_shares ADD COLUMN hospitals_json TEXT NULL;
+        ALTER TABLE decryption_shares ADD COLUMN statistics_json TEXT NULL;
+        ALTER TABLE decryption_shares ADD COLUMN exact INTEGER NULL;
+        """,
     ];
 
     private readonly string _connectionString;

@@ -13,9 +13,16 @@ public static class LocalVectors
 
     public static readonly IReadOnlyList<string> Sexes = ["female", "male"];
 
-    public static IReadOnlyList<string> Labels(string vector) => vector switch
+    public static IReadOnlyList<string> Labels(string vector) =>
+        [.. Dimensions(vector).Aggregate((IEnumerable<string>)[string.Empty], (prefixes, levels) => prefixes.SelectMany(p => levels.Select(l => p.Length == 0 ? l : $"{p} {l}")))];
+
+    /// <summary>
+    /// The vector as a table: the levels of each dimension, the last varying fastest (age band × sex for the census), so the
+    /// coordinator can publish it with its margins and complementary suppression.
+    /// </summary>
+    public static IReadOnlyList<IReadOnlyList<string>> Dimensions(string vector) => vector switch
     {
-        PatientsByAgeBandAndSex => [.. AgeBands.SelectMany(a => Sexes.Select(s => $"{a} {s}"))],
+        PatientsByAgeBandAndSex => [AgeBands, Sexes],
         _ => throw new ArgumentException($"Unknown vector '{vector}'. Known: {PatientsByAgeBandAndSex}.", nameof(vector)),
     };
 }

@@ -108,6 +108,26 @@ public sealed class PolicyTests
         Assert.True(policy.Decide(Composition("25")).Accept);
     }
 
+    [Fact]
+    public void A_census_publishes_counts_so_its_minimum_cell_size_is_held_to_the_sites()
+    {
+        var policy = Parse(dp: "dp_may_be_off: true\nminimum_cell_size: 20");
+        StudySpec Census(string? cell) => Study() with { Parameters = cell is null ? null : new Dictionary<string, string> { ["min_cell_size"] = cell } };
+        Assert.Equal("minimum_cell_size", policy.Decide(Census(null)).Rule); // the default 11 is below this site's 20
+        Assert.Equal("minimum_cell_size", policy.Decide(Census("eleven")).Rule); // unreadable: refused, never taken as the default
+        Assert.True(policy.Decide(Census("20")).Accept);
+    }
+
+    [Fact]
+    public void By_default_a_site_joins_no_exact_study_and_sends_no_exact_small_count()
+    {
+        var policy = SitePolicy.Parse(SitePolicy.DefaultYaml);
+        Assert.False(policy.DpMayBeOff);
+        Assert.False(policy.ExactSmallCounts);
+        Assert.False(Parse().ExactSmallCounts); // a policy that does not say so does not allow it
+        Assert.True(Parse(dp: "dp_may_be_off: true\nexact_small_counts: true").ExactSmallCounts);
+    }
+
     [Theory]
     [InlineData("sensitive_allowed:\n  HRESCH: [tattoos]", "sensitive_allowed.HRESCH")]
     [InlineData("sensitive_allowed:\n  NOTACODE: [hiv]", "sensitive_allowed")]
@@ -284,6 +304,7 @@ public sealed class PolicyExampleTests
         Assert.Equal(example.PurposesAllowed, fromNode.PurposesAllowed);
         Assert.Equal(example.AlgorithmsAllowed, fromNode.AlgorithmsAllowed);
         Assert.Equal(example.MinimumNodes, fromNode.MinimumNodes);
+        Assert.Equal((example.DpMayBeOff, example.ExactSmallCounts), (fromNode.DpMayBeOff, fromNode.ExactSmallCounts));
         Assert.Empty(fromNode.TrustedCoordinators);
     }
 }

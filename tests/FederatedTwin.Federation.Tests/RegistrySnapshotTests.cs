@@ -105,7 +105,7 @@ public sealed class RegistrySnapshotTests
             }
         }
 
-        var release = CompositionRelease.Publish(counts, prevalence, CompositionLayout.ConditionNames);
+        var release = CompositionRelease.Publish(counts, prevalence, CompositionLayout.ConditionNames, ReleasedCounts.Noisy);
         Insert("census", "composition", release.ToRegistryJson("census", "HOPERAT", 2024, 11, 0.5, DateTimeOffset.UnixEpoch));
 
         var snapshot = RegistrySnapshot.Read(store);

@@ -204,7 +204,7 @@ public class CompositionTests
             }
         }
 
-        var release = CompositionRelease.Publish(composition, prevalence, ConditionNames);
+        var release = CompositionRelease.Publish(composition, prevalence, ConditionNames, ReleasedCounts.Noisy);
         var rounded = NoisyCounts.RoundToNonNegative(composition);
         var shown = release.Composition;
         Assert.Equal("total", shown.Labels[0][^1]);
@@ -234,7 +234,7 @@ public class CompositionTests
 
         Assert.Equal(11, release.Prevalence.Count);
         Assert.Equal("prevalence of dementia", release.Prevalence[10].Name);
-        Assert.Throws<ArgumentException>(() => CompositionRelease.Publish(composition.AsSpan(1), prevalence, ConditionNames));
+        Assert.Throws<ArgumentException>(() => CompositionRelease.Publish(composition.AsSpan(1), prevalence, ConditionNames, ReleasedCounts.Noisy));
     }
 
     private static void AssertWitnesses(MarginTable table, bool[] suppressed)

@@ -91,6 +91,33 @@ public class GlmEvaluationTests(ITestOutputHelper output)
     /// One site's patients, 1–5 patient-years each, with a hex pseudonym (as the node's HMAC gives), split into
     /// training and held-out rows by patient exactly as LocalFederatedGlm.Rows does.
     /// </summary>
+    [Fact]
+    public void A_risk_group_with_few_events_shows_its_size_but_not_its_observed_rate_nor_one_that_would_give_it_away()
+    {
+        var glm = GlmStudy.Parse(new Dictionary<string, string> { ["family"] = "binomial", ["outcome"] = "death_next_year", ["features"] = "age" }, RlweThresholdScheme.Default.MaxParties);
+        var sum = new double[GlmEvaluation.Layout(glm).Sum(b => b.Length)];
+        long[] events = [3, 13, 23, 33, 43, 53, 63, 73, 83, 93];
+        for (var g = 0; g < 10; g++)
+        {
+            var bin = (g * 100) + 50; // 100 held-out patient-years a risk decile, all in one bin
+            sum[bin] = events[g];
+            sum[GlmEvaluation.Bins + bin] = 100 - events[g];
+        }
+
+        sum[(2 * GlmEvaluation.Bins) + 1] = 1000;
+        var summary = GlmEvaluation.Summarize(glm, sum);
+        var groups = summary["calibration"]!.AsArray();
+
+        // 3 deaths in the lowest decile is a count under 11: its rate (3/100) would give it away, and so would the next decile's rate
+        // with the shown total of deaths. Every group's size is shown; so are the total and the other rates.
+        Assert.All(groups, g => Assert.Equal(100, g!["count"]!.GetValue<long>()));
+        Assert.Null(groups[0]!["observed_rate"]);
+        Assert.Null(groups[1]!["observed_rate"]);
+        Assert.Equal(0.23, groups[2]!["observed_rate"]!.GetValue<double>(), 12);
+        Assert.Equal(events.Sum(), summary["held_out_positives"]!.GetValue<long>());
+        Assert.Equal(1000, summary["held_out_rows"]!.GetValue<long>());
+    }
+
     private static (GlmData Train, GlmData HeldOut, int HeldOutPatients) Split(GlmStudy glm, Site site, Random rng)
     {
         var (train, held) = ((X: new List<double>(), Y: new List<double>()), (X: new List<double>(), Y: new List<double>()));

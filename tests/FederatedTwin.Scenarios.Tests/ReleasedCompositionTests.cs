@@ -54,7 +54,7 @@ public sealed class ReleasedCompositionTests
             }
         }
 
-        var release = CompositionRelease.Publish(composition, prevalence, CompositionLayout.ConditionNames);
+        var release = CompositionRelease.Publish(composition, prevalence, CompositionLayout.ConditionNames, ReleasedCounts.Noisy);
         return (release.ToRegistryJson("demo-composition", "HOPERAT", 2024, 11, noiseSd > 0 ? 0.5 : 0, DateTimeOffset.UnixEpoch).ToJsonString(), truth);
     }
 

@@ -38,11 +38,8 @@ public sealed record CompositionStudy(int Year, double Rho, int MinimumCellSize,
         var year = p.GetValueOrDefault("year") is { } y && int.TryParse(y, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n is >= 1900 and <= 2100
             ? n : throw new StudyFileException("parameters.year", "required: the census year (1900-2100)");
         var rho = StudyPrivacy.Rho(p);
-        var min = p.GetValueOrDefault("min_cell_size") is { } m
-            ? int.TryParse(m, NumberStyles.Integer, CultureInfo.InvariantCulture, out var k) && k >= 1 ? k : throw new StudyFileException("parameters.min_cell_size", "must be a positive whole number")
-            : ComplementarySuppression.DefaultMinimumCellSize;
         var honest = rho == 0 ? 1 : minHonestNodes ?? StudyPrivacy.RoundMinHonestNodes(p);
-        return new CompositionStudy(year, rho, min, honest);
+        return new CompositionStudy(year, rho, CountTableRelease.StudyMinimumCellSize(p), honest);
     }
 
     /// <summary>The target variance of the sum, in counts: σ² = Δ²/(2ρ) with Δ = √12 (Bun &amp; Steinke 2016, Prop. 1.6); 0 without DP.</summary>

@@ -3,13 +3,13 @@ using System.Numerics;
 namespace FederatedTwin.Protocol.Models.Composition;
 
 /// <summary>
-/// Exact linear algebra over the suppressed cells of a <see cref="MarginTable"/>. The unknowns are the
-/// suppressed cells; every line with a suppressed cell gives one equation Σ suppressed interior − suppressed
-/// total = (published values). A suppressed cell is exactly recoverable iff its unit vector lies in the row
-/// space of that system, i.e. iff every solution of the homogeneous system is zero at the cell; Gauss–Jordan
-/// elimination over the rationals (fraction-free, integer rows) decides this without rounding. The 0-or-≥2
-/// rule per line is necessary but not sufficient: a suppressed cell bridging two otherwise closed patterns can
-/// have two suppressed cells in each of its lines and still be determined.
+/// Exact linear algebra over the suppressed cells of published tables. The unknowns are the suppressed cells; every
+/// identity an analyst knows with a suppressed cell in it (every line of every table, and the identities linking tables,
+/// <see cref="LinkedTables"/>) gives one equation Σ coefficient·suppressed cell = (a value computed from published cells).
+/// A suppressed cell is exactly recoverable iff its unit vector lies in the row space of that system, i.e. iff every
+/// solution of the homogeneous system is zero at the cell; Gauss–Jordan elimination over the rationals (fraction-free,
+/// integer rows) decides this without rounding. The 0-or-≥2 rule per line is necessary but not sufficient: a suppressed
+/// cell bridging two otherwise closed patterns can have two suppressed cells in each of its lines and still be determined.
 /// </summary>
 internal sealed class SuppressionAlgebra
 {
@@ -28,9 +28,11 @@ internal sealed class SuppressionAlgebra
         _pivotRowOfColumn = pivotRowOfColumn;
     }
 
-    public static SuppressionAlgebra Analyse(MarginTable table, IReadOnlyList<bool> suppressed)
+    public static SuppressionAlgebra Analyse(MarginTable table, IReadOnlyList<bool> suppressed) => Analyse(LinkedTables.Of(table), suppressed);
+
+    public static SuppressionAlgebra Analyse(LinkedTables tables, IReadOnlyList<bool> suppressed)
     {
-        var variables = Enumerable.Range(0, table.CellCount).Where(c => suppressed[c]).ToArray();
+        var variables = Enumerable.Range(0, tables.CellCount).Where(c => suppressed[c]).ToArray();
         var variableOf = new Dictionary<int, int>();
         for (int v = 0; v < variables.Length; v++)
         {
@@ -38,15 +40,15 @@ internal sealed class SuppressionAlgebra
         }
 
         var equations = new List<long[]>();
-        foreach (var line in table.Lines)
+        foreach (var identity in tables.Identities)
         {
             long[]? row = null;
-            for (int k = 0; k < line.Length; k++)
+            for (int k = 0; k < identity.Cells.Length; k++)
             {
-                if (variableOf.TryGetValue(line[k], out int v))
+                if (variableOf.TryGetValue(identity.Cells[k], out int v))
                 {
                     row ??= new long[variables.Length];
-                    row[v] = k == line.Length - 1 ? -1 : 1;
+                    row[v] = identity.Coefficients[k];
                 }
             }
 
@@ -56,7 +58,7 @@ internal sealed class SuppressionAlgebra
             }
         }
 
-        // Entries stay tiny for 0/±1 systems, so 64-bit arithmetic (checked) is tried first.
+        // Entries stay tiny for these small-coefficient systems, so 64-bit arithmetic (checked) is tried first.
         int[] pivots;
         BigInteger[][] reduced;
         try
@@ -71,7 +73,7 @@ internal sealed class SuppressionAlgebra
             pivots = GaussJordan(reduced, variables.Length);
         }
 
-        return new SuppressionAlgebra(table.CellCount, variables, reduced, pivots);
+        return new SuppressionAlgebra(tables.CellCount, variables, reduced, pivots);
     }
 
     /// <summary>Suppressed cells whose value follows from the published ones.</summary>
@@ -91,9 +93,10 @@ internal sealed class SuppressionAlgebra
     }
 
     /// <summary>
-    /// For a suppressed cell that is not determined, a non-zero integer change to the suppressed cells (indexed
-    /// by extended cell; zero on every published cell) that keeps every line's total = Σ interior: adding it to
-    /// the table leaves all published values unchanged but moves <paramref name="cell"/>. Null when determined.
+    /// For a suppressed cell that is not determined, a non-zero integer change to the suppressed cells (indexed by cell;
+    /// zero on every published cell) that keeps every identity (each line's total = Σ interior, and the links across
+    /// tables): adding it to the tables leaves all published values unchanged but moves <paramref name="cell"/>. Null
+    /// when determined.
     /// </summary>
     public long[]? Witness(int cell)
     {

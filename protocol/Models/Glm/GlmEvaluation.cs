@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using FederatedTwin.Protocol.Crypto.Codec;
+using FederatedTwin.Protocol.Models.Composition;
 using FederatedTwin.Protocol.Models.Evaluation;
 using FederatedTwin.Protocol.Privacy;
 
@@ -154,8 +155,14 @@ public static class GlmEvaluation
         }
     }
 
-    /// <summary>What the analyst sees: AUC, calibration and Brier score, or RMSE, MAE and R², with the held-out size.</summary>
-    public static JsonObject Summarize(GlmStudy glm, ReadOnlySpan<double> sum)
+    /// <summary>
+    /// What the analyst sees: AUC, calibration and Brier score, or RMSE, MAE and R², with the held-out size. The counts among them are
+    /// counts of patient-years like any census cell, so they follow the same minimum cell size whether or not the study adds noise
+    /// (CMS cell size suppression policy): the calibration groups are published as the table risk group × (with, without the outcome)
+    /// with its margins (each group's size, the held-out positives and the held-out total), small cells hidden with their complements
+    /// (<see cref="CountTableRelease"/>); a group's observed rate is its positives over its size, so it is shown only with both.
+    /// </summary>
+    public static JsonObject Summarize(GlmStudy glm, ReadOnlySpan<double> sum, int minimumCellSize = ComplementarySuppression.DefaultMinimumCellSize)
     {
         ArgumentNullException.ThrowIfNull(glm);
         if (glm.Spec.Family == GlmFamily.Binomial)
@@ -171,17 +178,22 @@ public static class GlmEvaluation
 
             var n = Math.Max(0, (long)Math.Round(sum[(2 * bins) + 1]));
             var positives = histogram.Positives.Sum();
+            var groups = DecileCalibration.Compute(histogram);
+            var table = CountTableRelease.Publish(
+                "calibration", [[.. groups.Select((_, g) => (g + 1).ToString(System.Globalization.CultureInfo.InvariantCulture))], ["with the outcome", "without"]],
+                [.. groups.SelectMany(g => new[] { g.Positives, g.Count - g.Positives })], minimumCellSize);
             return new JsonObject
             {
-                ["held_out_rows"] = n,
-                ["held_out_positives"] = positives,
+                // The row count is its own (noisy) sum; with exact counts it is the table's total, so it is hidden with it.
+                ["held_out_rows"] = n >= minimumCellSize && table.Get(groups.Count, 2) is not null ? n : null,
+                ["held_out_positives"] = table.Get(groups.Count, 0),
                 ["auc"] = positives > 0 && positives < n ? histogram.Auc() : null,
                 ["brier"] = n > 0 ? BrierScore.FromAggregate(Math.Max(0, sum[2 * bins]), n) : null,
-                ["calibration"] = new JsonArray([.. DecileCalibration.Compute(histogram).Select(g => (JsonNode)new JsonObject
+                ["calibration"] = new JsonArray([.. groups.Select((g, i) => (JsonNode)new JsonObject
                 {
-                    ["count"] = g.Count,
+                    ["count"] = table.Get(i, 2),
                     ["mean_predicted"] = g.MeanPredicted,
-                    ["observed_rate"] = g.ObservedRate,
+                    ["observed_rate"] = table.Get(i, 0) is not null && table.Get(i, 2) is not null ? g.ObservedRate : null,
                 })]),
             };
         }
@@ -190,7 +202,7 @@ public static class GlmEvaluation
         var sst = sum[4] - (rows > 0 ? sum[3] * sum[3] / rows : 0);
         return new JsonObject
         {
-            ["held_out_rows"] = rows,
+            ["held_out_rows"] = rows >= minimumCellSize ? rows : null,
             ["rmse"] = rows > 0 ? Math.Sqrt(Math.Max(0, sum[1]) / rows) : null,
             ["mae"] = rows > 0 ? sum[2] / rows : null,
             ["r_squared"] = rows > 1 && sst > 0 ? 1 - (sum[1] / sst) : null,

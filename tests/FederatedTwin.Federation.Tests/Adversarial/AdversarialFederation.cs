@@ -78,12 +78,26 @@ public sealed class AdversarialFederation : IAsyncLifetime
         }
     }
 
-    /// <summary>A federated sum over the census vector, as an analyst would define it.</summary>
-    internal static StudySpec Study(string id, int rounds = 1, int deadline = 30) =>
-        new(new StudyId(id), "federated-sum", new PurposeOfUse("HOPERAT"), 3, 4, rounds, deadline) { Parameters = new Dictionary<string, string> { ["vector"] = LocalVectors.PatientsByAgeBandAndSex } };
+    private static int _cohorts;
 
-    /// <summary>The round request an honest coordinator derives for that study.</summary>
-    internal static RoundRequest Request { get; } = new("federated-sum", 16, new Dictionary<string, string> { ["vector"] = LocalVectors.PatientsByAgeBandAndSex, ["purpose_of_use"] = "HOPERAT" });
+    /// <summary>
+    /// A federated sum over the census vector, as an analyst would define it, each of another year. The attacks share three nodes and
+    /// run over different sets of hospitals; the census of one year again over another set would be refused by every node's release
+    /// ledger (release_differencing, ReleaseLedgerTests) before the check an attack is about, so each attack counts its own cohort.
+    /// </summary>
+    internal static StudySpec Study(string id, int rounds = 1, int deadline = 30) =>
+        new(new StudyId(id), "federated-sum", new PurposeOfUse("HOPERAT"), 3, 4, rounds, deadline)
+        {
+            Parameters = new Dictionary<string, string>
+            {
+                ["vector"] = LocalVectors.PatientsByAgeBandAndSex,
+                ["year"] = (1990 + Interlocked.Increment(ref _cohorts)).ToString(System.Globalization.CultureInfo.InvariantCulture),
+            },
+        };
+
+    /// <summary>The round request an honest coordinator derives for that study: its parameters and the purpose.</summary>
+    internal static RoundRequest Request(StudySpec study) =>
+        new("federated-sum", 16, new Dictionary<string, string>(study.Parameters!) { ["purpose_of_use"] = study.PurposeOfUse.Code });
 
     /// <summary>Offers the study and waits until the three nodes decided (they accept it: their policy allows it).</summary>
     internal async Task<StudySpec> Offer(StudySpec study)

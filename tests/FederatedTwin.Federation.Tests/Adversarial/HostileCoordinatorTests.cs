@@ -23,7 +23,7 @@ public sealed class HostileCoordinatorTests(AdversarialFederation federation) : 
 
     private Colluder D => federation.Member;
 
-    private static readonly RoundRequest Request = AdversarialFederation.Request;
+    private static RoundRequest Request(StudySpec study) => AdversarialFederation.Request(study);
 
     /// <summary>A, B and C's census vectors summed: what an honest round over the three decrypts to.</summary>
     private long[] SumOf(params string[] nodes) => TestFederation.Sum(nodes.Select(federation.SiteVector));
@@ -32,14 +32,14 @@ public sealed class HostileCoordinatorTests(AdversarialFederation federation) : 
     public async Task Attempt_differencing_the_coordinator_decrypts_an_attempt_declares_a_hospital_late_and_reruns_without_it_but_the_others_refuse()
     {
         var study = await federation.Offer(AdversarialFederation.Study("attack-attempt-differencing"));
-        var first = Coordinator.StartAttempt(study, 1, 1, [A, B, C], Request);
+        var first = Coordinator.StartAttempt(study, 1, 1, [A, B, C], Request(study));
         await first.RunThrough(Phases.Decrypt);
         Assert.Equal(SumOf(A, B, C), first.Decrypted());
 
         // "A missed the deadline": attempt 2 over B, C and hospital-d, which contributes zeros. Its sum would be B + C, so
         // subtracting it from attempt 1's would give A's vector exactly.
         first.Phase = null;
-        var second = Coordinator.StartAttempt(study, 1, 2, [B, C, D.NodeId], Request);
+        var second = Coordinator.StartAttempt(study, 1, 2, [B, C, D.NodeId], Request(study));
         D.Commit(second, ContributionKind.KeyShare, D.KeyShare(second));
         await second.Run(Phases.KeyCommit, from: [B, C]);
         D.Open(second, ContributionKind.KeyShare, D.KeyShare(second));
@@ -62,12 +62,12 @@ public sealed class HostileCoordinatorTests(AdversarialFederation federation) : 
     {
         // A federated sum of two rounds sends the same vector in each; round 2 over B, C and hospital-d would give B + C.
         var study = await federation.Offer(AdversarialFederation.Study("attack-cross-round", rounds: 2));
-        var round1 = Coordinator.StartAttempt(study, 1, 1, [A, B, C], Request);
+        var round1 = Coordinator.StartAttempt(study, 1, 1, [A, B, C], Request(study));
         await round1.RunThrough(Phases.Decrypt);
         Assert.Equal(SumOf(A, B, C), round1.Decrypted());
         round1.Phase = null;
 
-        var round2 = Coordinator.StartAttempt(study, 2, 1, [B, C, D.NodeId], Request);
+        var round2 = Coordinator.StartAttempt(study, 2, 1, [B, C, D.NodeId], Request(study));
         D.Commit(round2, ContributionKind.KeyShare, D.KeyShare(round2));
         await round2.Run(Phases.KeyCommit, from: [B, C]);
         round2.Phase = Phases.KeyOpen;
@@ -82,12 +82,40 @@ public sealed class HostileCoordinatorTests(AdversarialFederation federation) : 
     }
 
     [Fact]
+    public async Task Cross_study_differencing_the_same_exact_census_again_with_one_hospital_more_is_refused_by_the_hospitals_that_released_it()
+    {
+        var first = await federation.Offer(AdversarialFederation.Study("attack-cross-study-first"));
+        var census = Coordinator.StartAttempt(first, 1, 1, [A, B, C], Request(first));
+        await census.RunThrough(Phases.Decrypt);
+        Assert.Equal(SumOf(A, B, C), census.Decrypted());
+        census.Phase = null;
+
+        // A new study of the same vector, year and purpose over A, B, C and hospital-d: its sum minus the first would be D's census
+        // (here the colluder's own, but as well an honest newcomer's). The study is new, so no per-study binding applies.
+        var again = await federation.Offer(AdversarialFederation.Study("attack-cross-study-again") with { Parameters = first.Parameters });
+        var second = Coordinator.StartAttempt(again, 1, 1, [A, B, C, D.NodeId], Request(again));
+        D.Commit(second, ContributionKind.KeyShare, D.KeyShare(second));
+        await second.Run(Phases.KeyCommit, from: [A, B, C]);
+        D.Open(second, ContributionKind.KeyShare, D.KeyShare(second));
+        second.Phase = Phases.KeyOpen;
+        foreach (var node in new[] { A, B, C })
+        {
+            var (action, detail) = await federation.Refusal(node, ProtocolRules.ReleaseDifferencing, again.Id.Value);
+            Assert.Equal(AuditActions.KeyShareRefused, action);
+            Assert.Contains($"with {D.Name}", detail["reason"]!.GetValue<string>(), StringComparison.Ordinal);
+        }
+
+        Assert.DoesNotContain(second.Received.Keys, k => k.Kind != ContributionKind.KeyShareCommitment && k.Node != D.NodeId);
+        Assert.Null(second.Decrypted());
+    }
+
+    [Fact]
     public async Task Sybil_enrollment_a_key_the_coordinator_enrolled_for_itself_does_not_count_as_a_hospital()
     {
         // The coordinator issues tokens, so it enrolled a node of its own and makes "three hospitals" out of A, B and it.
         var study = await federation.Offer(AdversarialFederation.Study("attack-sybil"));
         var sybil = federation.Sybil;
-        var attempt = Coordinator.StartAttempt(study, 1, 1, [A, B, sybil.NodeId], Request);
+        var attempt = Coordinator.StartAttempt(study, 1, 1, [A, B, sybil.NodeId], Request(study));
         sybil.Commit(attempt, ContributionKind.KeyShare, sybil.KeyShare(attempt));
         await attempt.Run(Phases.KeyCommit, from: [A, B]);
         attempt.Phase = Phases.KeyOpen;
@@ -108,7 +136,7 @@ public sealed class HostileCoordinatorTests(AdversarialFederation federation) : 
         // Hospital-d must commit to its ciphertext before anyone reveals. It then "opens" −(c_B + c_C) + Enc(0): the aggregate would be
         // c_A + Enc(0), and the honest decryption shares would reveal A's update. Its opening does not match its commitment.
         var study = await federation.Offer(AdversarialFederation.Study("attack-cancellation"));
-        var attempt = Coordinator.StartAttempt(study, 1, 1, [A, B, C, D.NodeId], Request);
+        var attempt = Coordinator.StartAttempt(study, 1, 1, [A, B, C, D.NodeId], Request(study));
         await RunWithMember(attempt, Phases.UpdateOpen, memberUpdate: new long[16], honest: [A, B, C]);
 
         var cancel = LatticeAttacks.Add(
@@ -131,7 +159,7 @@ public sealed class HostileCoordinatorTests(AdversarialFederation federation) : 
         // Hospital-d committed to an honest-looking share, then opens p* − p_A − p_B: the collective key would be p*, whose secret
         // the coordinator knows, and every update encrypted under it would be readable.
         var study = await federation.Offer(AdversarialFederation.Study("attack-rogue-key"));
-        var attempt = Coordinator.StartAttempt(study, 1, 1, [A, B, D.NodeId], Request);
+        var attempt = Coordinator.StartAttempt(study, 1, 1, [A, B, D.NodeId], Request(study));
         D.Commit(attempt, ContributionKind.KeyShare, D.KeyShare(attempt));
         await attempt.Run(Phases.KeyCommit, from: [A, B]);
         await attempt.Run(Phases.KeyOpen, from: [A, B]);
@@ -159,7 +187,7 @@ public sealed class HostileCoordinatorTests(AdversarialFederation federation) : 
         // Hospital-d signs commitments to two different key shares; the coordinator shows A one set and B the other, and then
         // shows each the set it showed the other, so that whatever it does next is consistent with B's view.
         var study = await federation.Offer(AdversarialFederation.Study("attack-equivocation"));
-        var attempt = Coordinator.StartAttempt(study, 1, 1, [A, B, D.NodeId], Request);
+        var attempt = Coordinator.StartAttempt(study, 1, 1, [A, B, D.NodeId], Request(study));
         D.Commit(attempt, ContributionKind.KeyShare, D.KeyShare(attempt));
         await attempt.Run(Phases.KeyCommit, from: [A, B]);
         var shownToA = attempt.Commitments(ContributionKind.KeyShare);
@@ -195,7 +223,7 @@ public sealed class HostileCoordinatorTests(AdversarialFederation federation) : 
     {
         // The coordinator swaps B's ciphertext for one of its choosing in the aggregate it shows A (keeping B's commitment).
         var study = await federation.Offer(AdversarialFederation.Study("attack-opening-mismatch"));
-        var attempt = Coordinator.StartAttempt(study, 1, 1, [A, B, C], Request);
+        var attempt = Coordinator.StartAttempt(study, 1, 1, [A, B, C], Request(study));
         await attempt.RunThrough(Phases.UpdateOpen);
         var key = attempt.Key().CollectiveKey;
         attempt.ShowAggregate = node =>
@@ -218,7 +246,7 @@ public sealed class HostileCoordinatorTests(AdversarialFederation federation) : 
     {
         // After A keyed the attempt with one CRP seed, the coordinator hands it another (a common reference polynomial it chose).
         var study = await federation.Offer(AdversarialFederation.Study("attack-crp-seed"));
-        var attempt = Coordinator.StartAttempt(study, 1, 1, [A, B, C], Request);
+        var attempt = Coordinator.StartAttempt(study, 1, 1, [A, B, C], Request(study));
         await attempt.Run(Phases.KeyCommit);
         var substituted = HostileCoordinator.Scheme.NewCrpSeed();
         attempt.TamperWork = (node, item) => node == A ? item with { CrpSeed = substituted } : item;
@@ -249,7 +277,7 @@ public sealed class HostileCoordinatorTests(AdversarialFederation federation) : 
 
             // The sybil is still no hospital to any node.
             var study = await federation.Offer(AdversarialFederation.Study("attack-unsigned-roster"));
-            var attempt = Coordinator.StartAttempt(study, 1, 1, [A, B, federation.Sybil.NodeId], Request);
+            var attempt = Coordinator.StartAttempt(study, 1, 1, [A, B, federation.Sybil.NodeId], Request(study));
             federation.Sybil.Commit(attempt, ContributionKind.KeyShare, federation.Sybil.KeyShare(attempt));
             await attempt.Run(Phases.KeyCommit, from: [A, B]);
             attempt.Phase = Phases.KeyOpen;
@@ -267,7 +295,7 @@ public sealed class HostileCoordinatorTests(AdversarialFederation federation) : 
     {
         // phase_deadline_seconds 2: each node gives an attempt 5 × 2 s from its first step in it, by its own clock.
         var study = await federation.Offer(AdversarialFederation.Study("attack-deadline", deadline: 2));
-        var attempt = Coordinator.StartAttempt(study, 1, 1, [A, B, C], Request);
+        var attempt = Coordinator.StartAttempt(study, 1, 1, [A, B, C], Request(study));
         await attempt.RunThrough(Phases.UpdateOpen);
         await Task.Delay(TimeSpan.FromSeconds((5 * 2) + 1));
         attempt.TamperWork = (_, item) => item with { Deadline = DateTimeOffset.UtcNow.AddDays(1) };
@@ -286,9 +314,9 @@ public sealed class HostileCoordinatorTests(AdversarialFederation federation) : 
     {
         // 2^30 values: a node that sized its sum by the request would try to allocate ~50 GB at decryption.
         var study = await federation.Offer(AdversarialFederation.Study("attack-value-count"));
-        var attempt = Coordinator.StartAttempt(study, 1, 1, [A, B, C], Request);
+        var attempt = Coordinator.StartAttempt(study, 1, 1, [A, B, C], Request(study));
         await attempt.RunThrough(Phases.UpdateOpen);
-        attempt.Request = Request with { ValueCount = 1 << 30 };
+        attempt.Request = Request(study) with { ValueCount = 1 << 30 };
         attempt.Phase = Phases.Decrypt;
         foreach (var node in new[] { A, B, C })
         {
@@ -304,7 +332,7 @@ public sealed class HostileCoordinatorTests(AdversarialFederation federation) : 
         // After an honest key generation among A, B and C, the coordinator adds its own key's commitment to the update set: a
         // malformed ciphertext 2^95·(p0, p1) + Enc(0), whose decrypted noise would expose the collective key's error.
         var study = await federation.Offer(AdversarialFederation.Study("attack-noise-amplification"));
-        var attempt = Coordinator.StartAttempt(study, 1, 1, [A, B, C], Request);
+        var attempt = Coordinator.StartAttempt(study, 1, 1, [A, B, C], Request(study));
         await attempt.RunThrough(Phases.UpdateCommit);
         var sybil = federation.Sybil;
         var amplified = LatticeAttacks.AmplifiedCiphertext(attempt.Key().CollectiveKey, new long[16]);

@@ -52,13 +52,14 @@ public sealed class ViewModel(CoordinatorStore store) : DashboardPageModel
         return ForestPlot.Render(rows, scale);
     }
 
-    public IReadOnlyList<(CellCount Count, double? Predicted, double? Observed)> Calibration() =>
+    /// <summary>The calibration groups as published: a count the coordinator suppressed (with its complements) is null, and so is the observed rate it would give away.</summary>
+    public IReadOnlyList<(CellCount? Count, double? Predicted, double? Observed)> Calibration() =>
         (Evaluation?["calibration"] as JsonArray ?? []).OfType<JsonObject>()
-            .Select(g => (Count(g["count"]!.GetValue<long>()), g["mean_predicted"]?.GetValue<double>(), g["observed_rate"]?.GetValue<double>())).ToList();
+            .Select(g => (g["count"] is JsonValue c ? Count(c.GetValue<long>()) : (CellCount?)null, g["mean_predicted"]?.GetValue<double>(), g["observed_rate"]?.GetValue<double>())).ToList();
 
     public string CalibrationSvg() => CalibrationPlot.Render([.. Calibration()
         .Where(g => g.Predicted is not null && g.Observed is not null)
-        .Select(g => new CalibrationPoint(g.Predicted!.Value, g.Observed!.Value, !g.Count.Suppressed && g.Count.Value > 0))]);
+        .Select(g => new CalibrationPoint(g.Predicted!.Value, g.Observed!.Value, g.Count is { Suppressed: false, Value: > 0 }))]);
 
     public static string Number(JsonNode? value, string format = "0.####") =>
         value is JsonValue v && v.TryGetValue<double>(out var d) ? d.ToString(format, CultureInfo.InvariantCulture) : "—";
