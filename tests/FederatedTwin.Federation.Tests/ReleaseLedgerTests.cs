@@ -69,12 +69,21 @@ public sealed class ReleaseLedgerTests : IDisposable
         return study;
     }
 
-    private static RoundRequest CompositionRequest(StudySpec study) =>
-        new(CompositionStudy.AlgorithmName, CompositionStudy.VectorLength, new Dictionary<string, string>(study.Parameters!, StringComparer.Ordinal)
+    /// <summary>The round the coordinator would ask for: the study's parameters and those derived from it (dp_min_honest_nodes for a DP release).</summary>
+    private static RoundRequest CompositionRequest(StudySpec study)
+    {
+        var parameters = new Dictionary<string, string>(study.Parameters!, StringComparer.Ordinal)
         {
             ["purpose_of_use"] = study.PurposeOfUse.Code,
             ["min_nodes"] = study.MinNodes.ToString(System.Globalization.CultureInfo.InvariantCulture),
-        });
+        };
+        foreach (var (key, value) in FederatedTwin.Protocol.Privacy.StudyPrivacy.DerivedRoundParameters(study))
+        {
+            parameters[key] = value;
+        }
+
+        return new(CompositionStudy.AlgorithmName, CompositionStudy.VectorLength, parameters);
+    }
 
     private SimulatedAttempt Attempt(StudySpec study, IReadOnlyList<Peer> peers) =>
         new(_participant, _federation, study, study.Algorithm == "federated-sum" ? CensusRequest(study) : CompositionRequest(study), peers: peers);
