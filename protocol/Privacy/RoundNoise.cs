@@ -47,22 +47,22 @@ public static class RoundNoise
     }
 
     /// <summary>zCDP ρ one release of <paramref name="layout"/> spends with these clips and the σ of <see cref="TargetSigma"/>: Σ Δ_int²/(2σ_int²).</summary>
-    public static double SpentBy(IReadOnlyList<FixedPointBlock> layout, Func<FixedPointBlock, BlockNoise> noise, double roundRho)
+    public static double SpentBy(IReadOnlyList<FixedPointBlock> layout, Func<FixedPointBlock, BlockNoise> noise, double roundRho) =>
+        NoisedBlocks(layout, noise, roundRho).Sum(x => ZcdpAccountant.GaussianRho(x.L2, x.Sigma * x.Block.Scale).Value);
+
+    /// <summary>The noised blocks of a layout with their integer-domain L2 sensitivity and target σ (real domain).</summary>
+    private static IEnumerable<(FixedPointBlock Block, double L2, double Sigma)> NoisedBlocks(IReadOnlyList<FixedPointBlock> layout, Func<FixedPointBlock, BlockNoise> noise, double roundRho)
     {
         ArgumentNullException.ThrowIfNull(layout);
         ArgumentNullException.ThrowIfNull(noise);
-        double rho = 0;
         foreach (var b in layout)
         {
             var n = noise(b);
             if (n.Fraction > 0)
             {
-                var sensitivity = Clipping.EncodedL2Sensitivity(n.Clip, b.Scale, n.Integer ? 0 : b.Length);
-                rho += ZcdpAccountant.GaussianRho(sensitivity, TargetSigma(b, n, roundRho) * b.Scale).Value;
+                yield return (b, Clipping.EncodedL2Sensitivity(n.Clip, b.Scale, n.Integer ? 0 : b.Length), TargetSigma(b, n, roundRho));
             }
         }
-
-        return rho;
     }
 
     /// <summary>
@@ -72,24 +72,9 @@ public static class RoundNoise
     /// noises are independent and each patient's contribution is clipped block by block, so their ρ add (Bun &amp; Steinke 2016,
     /// Lemma 1.7).
     /// </summary>
-    public static double TrueRho(IReadOnlyList<FixedPointBlock> layout, Func<FixedPointBlock, BlockNoise> noise, double roundRho, int minHonestNodes, int maxShares)
-    {
-        ArgumentNullException.ThrowIfNull(layout);
-        ArgumentNullException.ThrowIfNull(noise);
-        double rho = 0;
-        foreach (var b in layout)
-        {
-            var n = noise(b);
-            if (n.Fraction > 0)
-            {
-                var l2 = Clipping.EncodedL2Sensitivity(n.Clip, b.Scale, n.Integer ? 0 : b.Length);
-                var shareVariance = NoiseShare.PerNodeVariance(Math.Pow(TargetSigma(b, n, roundRho), 2), minHonestNodes) * b.Scale * b.Scale;
-                rho += DistributedDiscreteGaussian.WorstRho(minHonestNodes, maxShares, shareVariance, b.Length, l2, Math.Sqrt(b.Length) * l2);
-            }
-        }
-
-        return rho;
-    }
+    public static double TrueRho(IReadOnlyList<FixedPointBlock> layout, Func<FixedPointBlock, BlockNoise> noise, double roundRho, int minHonestNodes, int maxShares) =>
+        NoisedBlocks(layout, noise, roundRho).Sum(x => DistributedDiscreteGaussian.WorstRho(
+            minHonestNodes, maxShares, NoiseShare.PerNodeVariance(Math.Pow(x.Sigma, 2), minHonestNodes) * x.Block.Scale * x.Block.Scale, x.Block.Length, x.L2, Math.Sqrt(x.Block.Length) * x.L2));
 
     /// <summary>
     /// The scale of an integer block (counts) noised as <paramref name="noise"/>: the smallest power of two that lifts one share's
