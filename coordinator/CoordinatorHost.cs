@@ -5,7 +5,7 @@ using FederatedTwin.Coordinator.Orchestration;
 using FederatedTwin.Coordinator.Security;
 using FederatedTwin.Coordinator.Storage;
 using FederatedTwin.Protocol.Audit;
-using FederatedTwin.Protocol.Crypto;
+using FederatedTwin.Crypto;
 using FederatedTwin.Protocol.Federation;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;

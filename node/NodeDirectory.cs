@@ -1,3 +1,4 @@
+using FederatedTwin.Analytics.Census;
 using System.Security.Cryptography;
 using System.Text.Json;
 using FederatedTwin.Node.Audit;

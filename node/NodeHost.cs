@@ -4,7 +4,7 @@ using FederatedTwin.Node.Endpoints;
 using FederatedTwin.Node.Federation;
 using FederatedTwin.Node.Status;
 using FederatedTwin.Protocol.Audit;
-using FederatedTwin.Protocol.Crypto;
+using FederatedTwin.Crypto;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;

@@ -1,6 +1,6 @@
 using BenchmarkDotNet.Attributes;
-using FederatedTwin.Protocol.Crypto.Codec;
-using FederatedTwin.Protocol.Privacy;
+using FederatedTwin.Crypto.Codec;
+using FederatedTwin.Analytics.Privacy;
 
 namespace FederatedTwin.Bench;
 

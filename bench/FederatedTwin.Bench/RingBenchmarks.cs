@@ -1,6 +1,6 @@
 using BenchmarkDotNet.Attributes;
-using FederatedTwin.Protocol.Crypto.Ring;
-using FederatedTwin.Protocol.Crypto.Rlwe;
+using FederatedTwin.Crypto.Ring;
+using FederatedTwin.Crypto.Rlwe;
 
 namespace FederatedTwin.Bench;
 

@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using System.Text.Json;
-using FederatedTwin.Protocol.Crypto;
-using FederatedTwin.Protocol.Crypto.Rlwe;
-using FederatedTwin.Protocol.Crypto.Threshold;
+using FederatedTwin.Crypto;
+using FederatedTwin.Crypto.Rlwe;
+using FederatedTwin.Crypto.Threshold;
 using Spectre.Console;
 
 namespace FederatedTwin.Cli.Bench;

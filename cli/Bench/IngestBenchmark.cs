@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
-using FederatedTwin.Cli.Synthetic;
+using FederatedTwin.Synthetic;
 using FederatedTwin.Node;
 using FederatedTwin.Node.Features;
 using FederatedTwin.Node.Ingest;

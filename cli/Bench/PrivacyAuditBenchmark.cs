@@ -2,9 +2,9 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using FederatedTwin.Cli.Bench.PrivacyAudit;
-using FederatedTwin.Cli.Synthetic;
-using FederatedTwin.Protocol.Privacy;
-using FederatedTwin.Protocol.Privacy.Auditing;
+using FederatedTwin.Synthetic;
+using FederatedTwin.Analytics.Privacy;
+using FederatedTwin.Analytics.Privacy.Auditing;
 
 namespace FederatedTwin.Cli.Bench;
 

@@ -1,11 +1,12 @@
+using FederatedTwin.Analytics.Census;
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Dapper;
 using FederatedTwin.Cli.Demo;
-using FederatedTwin.Cli.Synthetic;
+using FederatedTwin.Synthetic;
 using FederatedTwin.Node;
 using FederatedTwin.Node.Ingest;
-using FederatedTwin.Protocol.Crypto;
+using FederatedTwin.Crypto;
 using FederatedTwin.Protocol.Federation;
 
 namespace FederatedTwin.Cli.Bench;

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
-using FederatedTwin.Scenarios.Random;
-using FederatedTwin.Scenarios.Twin;
+using FederatedTwin.Twin.RandomStreams;
+using FederatedTwin.Twin.Simulation;
 
 namespace FederatedTwin.Cli.Bench;
 

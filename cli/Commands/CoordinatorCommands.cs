@@ -6,7 +6,7 @@ using FederatedTwin.Coordinator.Dashboard;
 using FederatedTwin.Coordinator.Orchestration;
 using FederatedTwin.Coordinator.Security;
 using FederatedTwin.Coordinator.Storage;
-using FederatedTwin.Protocol.Crypto;
+using FederatedTwin.Crypto;
 
 namespace FederatedTwin.Cli.Commands;
 

@@ -5,7 +5,7 @@ using FederatedTwin.Coordinator;
 using FederatedTwin.Coordinator.Audit;
 using FederatedTwin.Coordinator.Orchestration;
 using FederatedTwin.Coordinator.Storage;
-using FederatedTwin.Protocol.Crypto;
+using FederatedTwin.Crypto;
 using FederatedTwin.Protocol.Federation;
 using Spectre.Console;
 

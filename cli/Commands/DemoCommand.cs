@@ -1,9 +1,10 @@
+using FederatedTwin.Analytics.Census;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using FederatedTwin.Cli.Demo;
-using FederatedTwin.Cli.Synthetic;
+using FederatedTwin.Synthetic;
 using FederatedTwin.Node.Ingest;
 using FederatedTwin.Protocol.Federation;
 using Spectre.Console;
@@ -170,8 +171,8 @@ internal static class DemoCommand
         new("demo-ed-visits", "poisson", "ed_visits_next_year", "100", "10", ModelFeatures, ModelRho),
         new("demo-death", "binomial", "death_next_year", null, null, ModelFeatures, ModelRho),
         new("demo-cost", "gaussian", "cost_next_year", "5000000", "100000", ModelFeatures, ModelRho),
-        .. FederatedTwin.Protocol.Models.PatientYearSchema.Conditions.Select(c => new DemoModel(
-            "demo-onset-" + c.Replace('_', '-'), "binomial", FederatedTwin.Protocol.Models.PatientYearSchema.OnsetOutcome(c), null, null,
+        .. FederatedTwin.Analytics.PatientYearSchema.Conditions.Select(c => new DemoModel(
+            "demo-onset-" + c.Replace('_', '-'), "binomial", FederatedTwin.Analytics.PatientYearSchema.OnsetOutcome(c), null, null,
             string.Join(',', ModelFeatures.Split(',').Where(f => f != c)), OnsetRho, Evaluated: false, DpIterations: OnsetDpIterations)),
     ];
 

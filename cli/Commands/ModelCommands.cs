@@ -94,7 +94,7 @@ internal static class ModelCommands
         AnsiConsole.MarkupLine($"wrote {files.Count} documents to {Markup.Escape(target)}: {snapshot.Models.Count} GLMs, {snapshot.Compositions.Count} composition releases");
         foreach (var m in snapshot.Models)
         {
-            var release = m.Release == Protocol.Models.Registry.RegisteredModel.ReleaseDpPlannedRounds
+            var release = m.Release == Analytics.Registry.RegisteredModel.ReleaseDpPlannedRounds
                 ? FormattableString.Invariant($"; DP ρ = {m.Privacy.Rho:G4}, released after its {m.Privacy.RoundsRun} planned rounds, not converged")
                 : m.Release is null ? string.Empty : "; " + m.Release;
             AnsiConsole.MarkupLine($"  {Markup.Escape(m.Id)} ({m.Family.ToString().ToLowerInvariant()}, {m.Rows:N0} patient-years, {m.Nodes} nodes{Markup.Escape(release)})");

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using FederatedTwin.Scenarios.Mssp;
+using FederatedTwin.Twin.Mssp;
 using Spectre.Console;
 
 namespace FederatedTwin.Cli.Commands;

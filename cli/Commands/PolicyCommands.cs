@@ -1,3 +1,4 @@
+using FederatedTwin.Analytics.Studies;
 using System.CommandLine;
 using System.Globalization;
 using FederatedTwin.Node.Policy;

@@ -2,8 +2,8 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using FederatedTwin.Scenarios.Scenarios;
-using FederatedTwin.Scenarios.Twin;
+using FederatedTwin.Twin.Scenarios;
+using FederatedTwin.Twin.Simulation;
 using Spectre.Console;
 
 namespace FederatedTwin.Cli.Commands;

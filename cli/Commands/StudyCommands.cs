@@ -1,3 +1,4 @@
+using FederatedTwin.Analytics.Studies;
 using System.CommandLine;
 using System.Text;
 using System.Text.Json;

@@ -2,9 +2,9 @@ using System.Globalization;
 using Dapper;
 using FederatedTwin.Node;
 using FederatedTwin.Node.Algorithms;
-using FederatedTwin.Protocol.Crypto;
+using FederatedTwin.Crypto;
 using FederatedTwin.Protocol.Federation;
-using FederatedTwin.Protocol.Models.Glm;
+using FederatedTwin.Analytics.Glm;
 
 namespace FederatedTwin.Cli.Commands;
 

@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
-using FederatedTwin.Cli.Synthetic;
+using FederatedTwin.Synthetic;
 
 namespace FederatedTwin.Cli.Commands;
 

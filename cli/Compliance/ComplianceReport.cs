@@ -9,7 +9,7 @@ using FederatedTwin.Node;
 using FederatedTwin.Node.Features;
 using FederatedTwin.Node.Policy;
 using FederatedTwin.Protocol.Audit;
-using FederatedTwin.Protocol.Models.Composition;
+using FederatedTwin.Analytics.Composition;
 
 namespace FederatedTwin.Cli.Compliance;
 

@@ -1,6 +1,6 @@
 using System.Globalization;
 using FederatedTwin.Cli.Commands;
-using FederatedTwin.Scenarios.Scenarios;
+using FederatedTwin.Twin.Scenarios;
 using Spectre.Console;
 
 namespace FederatedTwin.Cli.Demo;
@@ -79,9 +79,9 @@ internal static class DemoTwin
             var net = total.Single(r => r.Measure == "net_savings").Difference;
             AnsiConsole.MarkupLine("[bold]" + Markup.Escape(FormattableString.Invariant(
                 $"paired difference over 5 years (scenario − baseline, mean [95% interval] over {result.Replicates} replicates): total cost of care {cost.Mean:N0} [{cost.Low:N0}, {cost.High:N0}] USD; net savings after program cost {net.Mean:N0} [{net.Low:N0}, {net.High:N0}] USD")) + "[/]");
-            var federated = result.ModelOrigins.Where(o => o.Kind == Scenarios.Twin.ModelOrigin.Federated)
+            var federated = result.ModelOrigins.Where(o => o.Kind == Twin.Simulation.ModelOrigin.Federated)
                 .Select(o => o.Outcome + (snapshot.Models.Any(m => m.Id == o.Id && m.Privacy.Dp) ? " (DP)" : string.Empty)).ToList();
-            var other = result.ModelOrigins.Where(o => o.Kind != Scenarios.Twin.ModelOrigin.Federated).Select(o => o.Outcome).ToList();
+            var other = result.ModelOrigins.Where(o => o.Kind != Twin.Simulation.ModelOrigin.Federated).Select(o => o.Outcome).ToList();
             AnsiConsole.MarkupLine($"federated models used for: {Markup.Escape(federated.Count == 0 ? "none" : string.Join(", ", federated))}; "
                 + (other.Count == 0
                     ? $"every one of the {result.ModelOrigins.Count} outcomes of the yearly step comes from the registry"

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using FederatedTwin.Coordinator.Registry;
 using FederatedTwin.Coordinator.Storage;
-using FederatedTwin.Scenarios.Scenarios;
+using FederatedTwin.Twin.Scenarios;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 

@@ -1,3 +1,4 @@
+using FederatedTwin.Analytics.Studies;
 using System.Globalization;
 using FederatedTwin.Protocol.Federation;
 using YamlDotNet.Serialization;

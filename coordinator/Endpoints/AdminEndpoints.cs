@@ -1,3 +1,4 @@
+using FederatedTwin.Analytics.Studies;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Dapper;
@@ -7,7 +8,7 @@ using FederatedTwin.Coordinator.Registry;
 using FederatedTwin.Coordinator.Security;
 using FederatedTwin.Coordinator.Storage;
 using FederatedTwin.Protocol.Federation;
-using FederatedTwin.Scenarios.Scenarios;
+using FederatedTwin.Twin.Scenarios;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;

@@ -1,3 +1,4 @@
+using FederatedTwin.Analytics.Studies;
 using System.Text.Json;
 using FederatedTwin.Coordinator.Orchestration;
 using FederatedTwin.Protocol.Federation;

@@ -1,10 +1,10 @@
 using System.Text.Json.Nodes;
-using FederatedTwin.Protocol.Crypto;
-using FederatedTwin.Protocol.Crypto.Codec;
+using FederatedTwin.Crypto;
+using FederatedTwin.Crypto.Codec;
 using FederatedTwin.Protocol.Federation;
-using FederatedTwin.Protocol.Models;
-using FederatedTwin.Protocol.Models.Composition;
-using FederatedTwin.Protocol.Privacy;
+using FederatedTwin.Analytics;
+using FederatedTwin.Analytics.Composition;
+using FederatedTwin.Analytics.Privacy;
 
 namespace FederatedTwin.Coordinator.Orchestration;
 

@@ -1,12 +1,12 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
-using FederatedTwin.Protocol.Crypto;
-using FederatedTwin.Protocol.Crypto.Codec;
+using FederatedTwin.Crypto;
+using FederatedTwin.Crypto.Codec;
 using FederatedTwin.Protocol.Federation;
-using FederatedTwin.Protocol.Models;
-using FederatedTwin.Protocol.Models.FedAvg;
-using FederatedTwin.Protocol.Models.Glm;
-using FederatedTwin.Protocol.Privacy;
+using FederatedTwin.Analytics;
+using FederatedTwin.Analytics.FedAvg;
+using FederatedTwin.Analytics.Glm;
+using FederatedTwin.Analytics.Privacy;
 
 namespace FederatedTwin.Coordinator.Orchestration;
 

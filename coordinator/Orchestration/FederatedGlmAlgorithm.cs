@@ -1,20 +1,20 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using FederatedTwin.Protocol.Crypto;
-using FederatedTwin.Protocol.Crypto.Codec;
+using FederatedTwin.Crypto;
+using FederatedTwin.Crypto.Codec;
 using FederatedTwin.Protocol.Federation;
-using FederatedTwin.Protocol.Models;
-using FederatedTwin.Protocol.Models.Glm;
-using FederatedTwin.Protocol.Models.Registry;
-using FederatedTwin.Protocol.Privacy;
+using FederatedTwin.Analytics;
+using FederatedTwin.Analytics.Glm;
+using FederatedTwin.Analytics.Registry;
+using FederatedTwin.Analytics.Privacy;
 
 namespace FederatedTwin.Coordinator.Orchestration;
 
 /// <summary>
 /// The exact federated GLM (GLORE, Wu et al. 2012; DataSHIELD ds.glm): every study round is one encrypted
 /// aggregation of the nodes' moments, or X'WX, X'Wz and deviance at the current coefficients, and the
-/// coordinator takes one IRLS step on the sum (protocol/Models/Glm). The fit is not kept in memory: it is
+/// coordinator takes one IRLS step on the sum (analytics/Glm). The fit is not kept in memory: it is
 /// replayed from the decrypted sums the round engine has persisted, so a restarted coordinator continues
 /// exactly where it was. The study completes when the fit converges (or reaches its iteration limit, which
 /// the result says); its model goes to the registry. A DP fit runs its planned rounds and its final iterate is

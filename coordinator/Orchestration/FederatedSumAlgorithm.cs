@@ -1,6 +1,8 @@
+using FederatedTwin.Analytics.Studies;
+using FederatedTwin.Analytics.Census;
 using System.Text.Json.Nodes;
 using FederatedTwin.Protocol.Federation;
-using FederatedTwin.Protocol.Models.Composition;
+using FederatedTwin.Analytics.Composition;
 
 namespace FederatedTwin.Coordinator.Orchestration;
 

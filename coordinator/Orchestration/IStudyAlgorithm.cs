@@ -1,3 +1,4 @@
+using FederatedTwin.Analytics.Studies;
 using System.Text.Json.Nodes;
 using FederatedTwin.Protocol.Federation;
 

@@ -1,7 +1,7 @@
 using Dapper;
 using FederatedTwin.Coordinator.Audit;
-using FederatedTwin.Protocol.Crypto;
-using FederatedTwin.Protocol.Crypto.Serialization;
+using FederatedTwin.Crypto;
+using FederatedTwin.Crypto.Serialization;
 using FederatedTwin.Protocol.Federation;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Data.Sqlite;

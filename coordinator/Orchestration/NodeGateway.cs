@@ -3,8 +3,8 @@ using System.Text;
 using Dapper;
 using FederatedTwin.Coordinator.Audit;
 using FederatedTwin.Coordinator.Storage;
-using FederatedTwin.Protocol.Crypto;
-using FederatedTwin.Protocol.Crypto.Serialization;
+using FederatedTwin.Crypto;
+using FederatedTwin.Crypto.Serialization;
 using FederatedTwin.Protocol.Federation;
 using Microsoft.AspNetCore.Http;
 

@@ -4,7 +4,7 @@ using Dapper;
 using FederatedTwin.Coordinator.Audit;
 using FederatedTwin.Coordinator.Storage;
 using FederatedTwin.Protocol.Audit;
-using FederatedTwin.Protocol.Crypto;
+using FederatedTwin.Crypto;
 using FederatedTwin.Protocol.Federation;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
@@ -258,7 +258,7 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
     /// </summary>
     private static string? RerunRefusal(SqliteConnection c, SqliteTransaction t, StudySpec spec, AttemptRow a, List<string> survivors)
     {
-        if (Protocol.Privacy.StudyPrivacy.Rho(spec.Parameters) > 0)
+        if (Analytics.Privacy.StudyPrivacy.Rho(spec.Parameters) > 0)
         {
             return null;
         }

@@ -1,8 +1,8 @@
 using System.Text.Json.Nodes;
 using Dapper;
 using FederatedTwin.Coordinator.Storage;
-using FederatedTwin.Protocol.Models.Registry;
-using FederatedTwin.Scenarios.Twin;
+using FederatedTwin.Analytics.Registry;
+using FederatedTwin.Twin.Simulation;
 
 namespace FederatedTwin.Coordinator.Registry;
 

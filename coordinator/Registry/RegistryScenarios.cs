@@ -1,5 +1,5 @@
 using FederatedTwin.Coordinator.Storage;
-using FederatedTwin.Scenarios.Scenarios;
+using FederatedTwin.Twin.Scenarios;
 
 namespace FederatedTwin.Coordinator.Registry;
 

@@ -1,4 +1,5 @@
-using FederatedTwin.Protocol.Crypto.Codec;
+using FederatedTwin.Analytics.Census;
+using FederatedTwin.Crypto.Codec;
 using FederatedTwin.Protocol.Federation;
 
 namespace FederatedTwin.Node.Algorithms;

@@ -1,9 +1,9 @@
 using System.Reflection;
-using FederatedTwin.Protocol.Crypto.Codec;
+using FederatedTwin.Crypto.Codec;
 using FederatedTwin.Protocol.Federation;
-using FederatedTwin.Protocol.Models.FedAvg;
-using FederatedTwin.Protocol.Models.Glm;
-using FederatedTwin.Protocol.Privacy;
+using FederatedTwin.Analytics.FedAvg;
+using FederatedTwin.Analytics.Glm;
+using FederatedTwin.Analytics.Privacy;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Trainers;

@@ -1,8 +1,9 @@
+using FederatedTwin.Analytics.Census;
 using FederatedTwin.Node.Features;
-using FederatedTwin.Protocol.Crypto.Codec;
+using FederatedTwin.Crypto.Codec;
 using FederatedTwin.Protocol.Federation;
-using FederatedTwin.Protocol.Models.Composition;
-using FederatedTwin.Protocol.Privacy;
+using FederatedTwin.Analytics.Composition;
+using FederatedTwin.Analytics.Privacy;
 
 namespace FederatedTwin.Node.Algorithms;
 

@@ -1,8 +1,8 @@
 using FederatedTwin.Node.Features;
-using FederatedTwin.Protocol.Crypto.Codec;
+using FederatedTwin.Crypto.Codec;
 using FederatedTwin.Protocol.Federation;
-using FederatedTwin.Protocol.Models.Glm;
-using FederatedTwin.Protocol.Privacy;
+using FederatedTwin.Analytics.Glm;
+using FederatedTwin.Analytics.Privacy;
 
 namespace FederatedTwin.Node.Algorithms;
 
@@ -10,14 +10,14 @@ namespace FederatedTwin.Node.Algorithms;
 /// The node side of the exact federated GLM: this site's patient-years (consent applied for the study's
 /// purpose, sensitive records already left out of the features, complete cases only) reduced to the
 /// round's sums — moments, or X'WX, X'Wz and deviance at the coordinator's coefficients — and encoded
-/// in the fixed-point layout both sides derive from the study (protocol/Models/Glm/GlmNode).
+/// in the fixed-point layout both sides derive from the study (analytics/Glm/GlmNode).
 /// </summary>
 public sealed class LocalFederatedGlm : ILocalAlgorithm
 {
     public string Name => GlmStudy.AlgorithmName;
 
     /// <summary>h (dp_min_honest_nodes) sizes each node's noise share (σ²/h) and the count blocks' scale: it must be the accepted study's.</summary>
-    public IReadOnlyDictionary<string, string> DerivedParameters(StudySpec accepted) => new Dictionary<string, string>(FederatedTwin.Protocol.Privacy.StudyPrivacy.DerivedRoundParameters(accepted), StringComparer.Ordinal)
+    public IReadOnlyDictionary<string, string> DerivedParameters(StudySpec accepted) => new Dictionary<string, string>(FederatedTwin.Analytics.Privacy.StudyPrivacy.DerivedRoundParameters(accepted), StringComparer.Ordinal)
     {
         ["purpose_of_use"] = accepted.PurposeOfUse.Code,
         [GlmStudy.MinNodesParameter] = accepted.MinNodes.ToString(System.Globalization.CultureInfo.InvariantCulture),

@@ -133,7 +133,7 @@ public static class NodeAuditRecords
         Round(AuditActions.KeyShareGenerated, AuditOutcome.Success, work, new JsonObject { ["public_share_sha256"] = publicShareSha256, ["crp_seed"] = work.CrpSeed is null ? null : Convert.ToHexStringLower(work.CrpSeed) });
 
     /// <summary>What left the node: the ciphertext's digest and size, and the kinds and sizes of the statistics inside it (block names and lengths, never values).</summary>
-    public static AuditRecord Submission(WorkItem work, string ciphertextSha256, int valueCount, int ciphertextBytes, IReadOnlyList<Protocol.Crypto.Codec.FixedPointBlock> blocks, int draw = 0) =>
+    public static AuditRecord Submission(WorkItem work, string ciphertextSha256, int valueCount, int ciphertextBytes, IReadOnlyList<Crypto.Codec.FixedPointBlock> blocks, int draw = 0) =>
         Round(AuditActions.Submission, AuditOutcome.Success, work, new JsonObject
         {
             ["algorithm"] = work.Request?.Algorithm,

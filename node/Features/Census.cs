@@ -1,3 +1,4 @@
+using FederatedTwin.Analytics.Census;
 using Dapper;
 using FederatedTwin.Node.Deidentification;
 using FederatedTwin.Node.Storage;

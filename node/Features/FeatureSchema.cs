@@ -11,12 +11,12 @@ public static class FeatureSchema
     public const int FirstYear = 2000;
     public const int LastYear = 2035;
 
-    public static readonly IReadOnlyList<string> Conditions = FederatedTwin.Protocol.Models.PatientYearSchema.Conditions;
+    public static readonly IReadOnlyList<string> Conditions = FederatedTwin.Analytics.PatientYearSchema.Conditions;
 
     /// <summary>The fact category of an ESRD diagnosis (medicare-proxies.csv): not a model condition, a Medicare entitlement proxy.</summary>
     public const string EsrdProxy = "esrd";
 
-    public static readonly IReadOnlyList<string> AgeBands = FederatedTwin.Protocol.Models.PatientYearSchema.AgeBands;
+    public static readonly IReadOnlyList<string> AgeBands = FederatedTwin.Analytics.PatientYearSchema.AgeBands;
 
     /// <summary>Unit costs (USD) used when a year has encounters but no Claim or ExplanationOfBenefit: the node's own table, documented.</summary>
     public static readonly IReadOnlyDictionary<string, double> UnitCost = new Dictionary<string, double>

@@ -1,8 +1,9 @@
+using FederatedTwin.Analytics.Studies;
 using Dapper;
 using FederatedTwin.Node.Algorithms;
 using FederatedTwin.Node.Storage;
 using FederatedTwin.Protocol.Federation;
-using FederatedTwin.Protocol.Privacy;
+using FederatedTwin.Analytics.Privacy;
 
 namespace FederatedTwin.Node.Federation;
 

@@ -1,3 +1,4 @@
+using FederatedTwin.Analytics.Studies;
 using Dapper;
 using FederatedTwin.Node.Algorithms;
 using FederatedTwin.Node.Audit;

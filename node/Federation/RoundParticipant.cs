@@ -2,7 +2,7 @@ using Dapper;
 using FederatedTwin.Node.Algorithms;
 using FederatedTwin.Node.Audit;
 using FederatedTwin.Protocol.Audit;
-using FederatedTwin.Protocol.Crypto;
+using FederatedTwin.Crypto;
 using FederatedTwin.Protocol.Federation;
 using Microsoft.Extensions.Logging;
 

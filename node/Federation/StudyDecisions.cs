@@ -1,11 +1,12 @@
+using FederatedTwin.Analytics.Studies;
 using Dapper;
 using FederatedTwin.Node.Audit;
 using FederatedTwin.Node.Policy;
 using FederatedTwin.Protocol.Audit;
-using FederatedTwin.Protocol.Crypto;
+using FederatedTwin.Crypto;
 using FederatedTwin.Protocol.Federation;
-using FederatedTwin.Protocol.Models;
-using FederatedTwin.Protocol.Privacy;
+using FederatedTwin.Analytics;
+using FederatedTwin.Analytics.Privacy;
 
 namespace FederatedTwin.Node.Federation;
 

@@ -1,4 +1,4 @@
-using FederatedTwin.Protocol.Privacy;
+using FederatedTwin.Analytics.Privacy;
 
 namespace FederatedTwin.Node.Policy;
 

@@ -1,6 +1,6 @@
 using Dapper;
 using FederatedTwin.Node.Storage;
-using FederatedTwin.Protocol.Privacy;
+using FederatedTwin.Analytics.Privacy;
 
 namespace FederatedTwin.Node.Policy;
 

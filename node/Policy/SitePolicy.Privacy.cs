@@ -1,5 +1,6 @@
+using FederatedTwin.Analytics.Studies;
 using FederatedTwin.Protocol.Federation;
-using FederatedTwin.Protocol.Privacy;
+using FederatedTwin.Analytics.Privacy;
 
 namespace FederatedTwin.Node.Policy;
 

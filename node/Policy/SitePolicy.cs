@@ -1,5 +1,6 @@
+using FederatedTwin.Analytics.Studies;
 using FederatedTwin.Protocol.Federation;
-using FederatedTwin.Protocol.Privacy;
+using FederatedTwin.Analytics.Privacy;
 using YamlDotNet.Core;
 using YamlDotNet.Serialization;
 using YamlDotNet.Serialization.NamingConventions;
@@ -330,7 +331,7 @@ public sealed partial class SitePolicy
 
         try
         {
-            return Protocol.Models.Composition.CountTableRelease.StudyMinimumCellSize(study.Parameters);
+            return Analytics.Composition.CountTableRelease.StudyMinimumCellSize(study.Parameters);
         }
         catch (StudyFileException)
         {

@@ -31,7 +31,7 @@ public sealed class ChainTamperingTests : IDisposable
         node.Audit.Append(NodeAuditRecords.StudyDecision(study, new PolicyDecision(true, "all_rules_passed", "allowed"), new string('c', 64))); // 7
         var work = new WorkItem(WorkKind.CommitUpdate, study, 1, 1);
         node.Audit.Append(NodeAuditRecords.KeyShareGenerated(work, new string('d', 64))); // 8
-        node.Audit.Append(NodeAuditRecords.Submission(work, new string('e', 64), 16, 369_000, [new FederatedTwin.Protocol.Crypto.Codec.FixedPointBlock("values", 16, 1)])); // 9
+        node.Audit.Append(NodeAuditRecords.Submission(work, new string('e', 64), 16, 369_000, [new FederatedTwin.Crypto.Codec.FixedPointBlock("values", 16, 1)])); // 9
         node.Audit.Append(NodeAuditRecords.DecryptionShareIssued(work, new string('f', 64), new string('b', 64), ["k1", "k2", "k3"], new string('9', 64), new string('a', 64), 1)); // 10 (checkpoint)
         node.Audit.Append(NodeAuditRecords.Refused(AuditActions.DecryptionShareRefused, work with { Attempt = 2 }, "deadline passed")); // 11
         node.Audit.Append(NodeAuditRecords.ServiceStopped()); // 12

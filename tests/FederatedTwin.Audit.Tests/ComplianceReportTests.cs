@@ -1,12 +1,13 @@
+using FederatedTwin.Analytics.Census;
 using System.Xml.Linq;
 using Dapper;
 using FederatedTwin.Cli.Compliance;
 using FederatedTwin.Cli.Demo;
 using FederatedTwin.Node;
 using FederatedTwin.Node.Audit;
-using FederatedTwin.Protocol.Crypto.Codec;
+using FederatedTwin.Crypto.Codec;
 using FederatedTwin.Protocol.Federation;
-using FederatedTwin.Protocol.Models.Composition;
+using FederatedTwin.Analytics.Composition;
 
 namespace FederatedTwin.Audit.Tests;
 
@@ -119,8 +120,8 @@ public sealed class ComplianceReportTests
         var lifetime = document.Descendants(X + "table").Single(t => (string?)t.Attribute("id") == "lifetime").Elements(X + "tr").Skip(1)
             .ToDictionary(r => r.Elements().First().Value, r => r.Elements().Skip(1).Select(c => c.Value).ToList());
         Assert.Equal(spent, lifetime["spent"][0]);
-        Assert.StartsWith(FormattableString.Invariant($"{FederatedTwin.Protocol.Privacy.ZcdpAccountant.EpsilonCanonneKamathSteinke(new(double.Parse(spent, System.Globalization.CultureInfo.InvariantCulture)), 1e-6):G4} at δ = 10⁻⁶"), lifetime["spent"][1], StringComparison.Ordinal);
-        Assert.Equal(["2", FormattableString.Invariant($"{FederatedTwin.Protocol.Privacy.ZcdpAccountant.EpsilonCanonneKamathSteinke(new(2), 1e-6):G4} at δ = 10⁻⁶")], lifetime["lifetime budget"]);
+        Assert.StartsWith(FormattableString.Invariant($"{FederatedTwin.Analytics.Privacy.ZcdpAccountant.EpsilonCanonneKamathSteinke(new(double.Parse(spent, System.Globalization.CultureInfo.InvariantCulture)), 1e-6):G4} at δ = 10⁻⁶"), lifetime["spent"][1], StringComparison.Ordinal);
+        Assert.Equal(["2", FormattableString.Invariant($"{FederatedTwin.Analytics.Privacy.ZcdpAccountant.EpsilonCanonneKamathSteinke(new(2), 1e-6):G4} at δ = 10⁻⁶")], lifetime["lifetime budget"]);
         Assert.Equal(FormattableString.Invariant($"{2 - double.Parse(spent, System.Globalization.CultureInfo.InvariantCulture):G4}"), lifetime["remaining"][0]);
         Assert.Equal("1 accepted studies, 0 re-run noise draws", lifetime["charges"][0]);
 
@@ -144,8 +145,8 @@ public sealed class ComplianceReportTests
 
     private static class GlmLayoutNames
     {
-        public const string Xtwx = FederatedTwin.Protocol.Models.Glm.GlmLayout.Xtwx;
-        public const string Xtwz = FederatedTwin.Protocol.Models.Glm.GlmLayout.Xtwz;
-        public const string Deviance = FederatedTwin.Protocol.Models.Glm.GlmLayout.Deviance;
+        public const string Xtwx = FederatedTwin.Analytics.Glm.GlmLayout.Xtwx;
+        public const string Xtwz = FederatedTwin.Analytics.Glm.GlmLayout.Xtwz;
+        public const string Deviance = FederatedTwin.Analytics.Glm.GlmLayout.Deviance;
     }
 }

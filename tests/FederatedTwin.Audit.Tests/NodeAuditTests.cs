@@ -9,7 +9,7 @@ using FederatedTwin.Node.Federation;
 using FederatedTwin.Node.Ingest;
 using FederatedTwin.Node.Policy;
 using FederatedTwin.Protocol.Audit;
-using FederatedTwin.Protocol.Crypto;
+using FederatedTwin.Crypto;
 using FederatedTwin.Protocol.Federation;
 using Microsoft.Extensions.Logging.Abstractions;
 

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using FederatedTwin.Cli.Demo;
-using FederatedTwin.Cli.Synthetic;
+using FederatedTwin.Synthetic;
 using FederatedTwin.Node;
 using FederatedTwin.Node.Ingest;
 

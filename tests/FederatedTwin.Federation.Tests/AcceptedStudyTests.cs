@@ -1,16 +1,17 @@
+using FederatedTwin.Analytics.Studies;
 using System.Globalization;
 using Dapper;
-using FederatedTwin.Cli.Synthetic;
+using FederatedTwin.Synthetic;
 using FederatedTwin.Node;
 using FederatedTwin.Node.Algorithms;
 using FederatedTwin.Node.Federation;
 using FederatedTwin.Node.Ingest;
 using FederatedTwin.Protocol.Audit;
-using FederatedTwin.Protocol.Crypto;
+using FederatedTwin.Crypto;
 using FederatedTwin.Protocol.Federation;
-using FederatedTwin.Protocol.Models.FedAvg;
-using FederatedTwin.Protocol.Models.Glm;
-using FederatedTwin.Protocol.Privacy;
+using FederatedTwin.Analytics.FedAvg;
+using FederatedTwin.Analytics.Glm;
+using FederatedTwin.Analytics.Privacy;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace FederatedTwin.Federation.Tests;

@@ -1,3 +1,5 @@
+using FederatedTwin.Analytics.Studies;
+using FederatedTwin.Analytics.Census;
 using System.Text.Json.Nodes;
 using FederatedTwin.Coordinator.Orchestration;
 using FederatedTwin.Protocol.Federation;

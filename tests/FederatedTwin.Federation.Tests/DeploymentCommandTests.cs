@@ -1,3 +1,4 @@
+using FederatedTwin.Analytics.Studies;
 using FederatedTwin.Cli.Audit;
 using FederatedTwin.Protocol.Audit;
 

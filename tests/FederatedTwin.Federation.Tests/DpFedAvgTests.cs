@@ -1,11 +1,11 @@
-using FederatedTwin.Cli.Synthetic;
+using FederatedTwin.Synthetic;
 using FederatedTwin.Node;
 using FederatedTwin.Node.Algorithms;
 using FederatedTwin.Node.Federation;
 using FederatedTwin.Node.Ingest;
-using FederatedTwin.Protocol.Crypto;
+using FederatedTwin.Crypto;
 using FederatedTwin.Protocol.Federation;
-using FederatedTwin.Protocol.Models.FedAvg;
+using FederatedTwin.Analytics.FedAvg;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace FederatedTwin.Federation.Tests;
@@ -82,7 +82,7 @@ public sealed class DpFedAvgTests
         {
             ["purpose_of_use"] = "HOPERAT",
             ["min_nodes"] = "3",
-            [FederatedTwin.Protocol.Privacy.StudyPrivacy.MinHonestNodesParameter] = "2", // the study's default h: min_nodes − 1
+            [FederatedTwin.Analytics.Privacy.StudyPrivacy.MinHonestNodesParameter] = "2", // the study's default h: min_nodes − 1
             [FedAvgStudy.RoundsParameter] = "4",
             [FedAvgPrivacy.PointParameter] = FedAvgStudy.SerializeWeights(new double[6]),
         };

@@ -187,7 +187,7 @@ public sealed class EndToEndTests
         ("ed_visits", "glm/ed_visits_next_year/demo-ed-visits"),
         ("cost", "glm/cost_next_year/demo-cost"),
         ("death", "glm/death_next_year/demo-death"),
-        .. FederatedTwin.Protocol.Models.PatientYearSchema.Conditions.Select(c => ("onset:" + c, $"glm/onset_{c}_next_year/demo-onset-{c.Replace('_', '-')}")),
+        .. FederatedTwin.Analytics.PatientYearSchema.Conditions.Select(c => ("onset:" + c, $"glm/onset_{c}_next_year/demo-onset-{c.Replace('_', '-')}")),
     ];
 
     /// <summary>
@@ -199,10 +199,10 @@ public sealed class EndToEndTests
     /// </summary>
     private static void AssertTwinUsesTheDemosGlms(string output, string log, bool dp)
     {
-        Assert.Equal(FederatedTwin.Scenarios.Twin.TwinOutcomes.All.Order(StringComparer.Ordinal), DemoGlms.Select(g => g.Outcome).Order(StringComparer.Ordinal));
+        Assert.Equal(FederatedTwin.Twin.Simulation.TwinOutcomes.All.Order(StringComparer.Ordinal), DemoGlms.Select(g => g.Outcome).Order(StringComparer.Ordinal));
         var registry = Path.Combine(output, "twin-registry");
         Assert.Single(Directory.GetFiles(Path.Combine(registry, "composition"), "*.json", SearchOption.AllDirectories));
-        var set = FederatedTwin.Scenarios.Twin.ModelSet.Load(registry, fallback: FederatedTwin.Scenarios.Twin.ModelSet.DemoFallback());
+        var set = FederatedTwin.Twin.Simulation.ModelSet.Load(registry, fallback: FederatedTwin.Twin.Simulation.ModelSet.DemoFallback());
         Assert.Single(set.Compositions);
         var used = 0;
         foreach (var (outcome, id) in DemoGlms)
@@ -213,14 +213,14 @@ public sealed class EndToEndTests
             {
                 Assert.True(dp, $"{id} was not exported from an exact demo");
                 Assert.Contains($"skipped {id} (glm): not released:", System.Text.RegularExpressions.Regex.Replace(log, @"\s+", " "), StringComparison.Ordinal);
-                Assert.Equal(FederatedTwin.Scenarios.Twin.ModelOrigin.Fallback, origin.Kind);
+                Assert.Equal(FederatedTwin.Twin.Simulation.ModelOrigin.Fallback, origin.Kind);
                 continue;
             }
 
-            var model = FederatedTwin.Protocol.Models.Registry.RegisteredModel.Load(path);
-            Assert.Equal((FederatedTwin.Scenarios.Twin.ModelOrigin.Federated, id), (origin.Kind, origin.Id));
+            var model = FederatedTwin.Analytics.Registry.RegisteredModel.Load(path);
+            Assert.Equal((FederatedTwin.Twin.Simulation.ModelOrigin.Federated, id), (origin.Kind, origin.Id));
             Assert.Equal(dp, model.Privacy.Dp);
-            Assert.Equal(dp ? FederatedTwin.Protocol.Models.Registry.RegisteredModel.ReleaseDpPlannedRounds : FederatedTwin.Protocol.Models.Registry.RegisteredModel.ReleaseConverged, model.Release);
+            Assert.Equal(dp ? FederatedTwin.Analytics.Registry.RegisteredModel.ReleaseDpPlannedRounds : FederatedTwin.Analytics.Registry.RegisteredModel.ReleaseConverged, model.Release);
             Assert.All(model.Terms, t => Assert.True(t.StdError > 0, $"{id} {t.Name}"));
             if (outcome.StartsWith("onset:", StringComparison.Ordinal))
             {

@@ -1,9 +1,10 @@
-using FederatedTwin.Cli.Synthetic;
+using FederatedTwin.Analytics.Studies;
+using FederatedTwin.Synthetic;
 using FederatedTwin.Node;
 using FederatedTwin.Node.Algorithms;
 using FederatedTwin.Node.Ingest;
 using FederatedTwin.Protocol.Federation;
-using FederatedTwin.Protocol.Models.Glm;
+using FederatedTwin.Analytics.Glm;
 
 namespace FederatedTwin.Federation.Tests;
 
@@ -54,7 +55,7 @@ public sealed class GlmEndToEndTests
 
         // The pooled reference: every node's rows as `ftwin node features export --study` writes them (a real
         // process per node), pooled and fitted by plain IRLS.
-        var glm = GlmStudy.Parse(StudyFile.Parse(yaml), Protocol.Crypto.RlweThresholdScheme.Default.MaxParties);
+        var glm = GlmStudy.Parse(StudyFile.Parse(yaml), Crypto.RlweThresholdScheme.Default.MaxParties);
         var parts = new List<(List<double> X, List<double> Y)>();
         foreach (var n in federation.Nodes)
         {
@@ -95,7 +96,7 @@ public sealed class GlmEndToEndTests
         }
 
         // The twin reads the coordinator's registry document as it is.
-        var registeredModel = Protocol.Models.Registry.RegisteredModel.FromJson(model.ToJsonString());
+        var registeredModel = Analytics.Registry.RegisteredModel.FromJson(model.ToJsonString());
         Assert.Equal(model["id"]!.ToString(), registeredModel.Id);
 
         // And it is in the registry.
@@ -105,10 +106,10 @@ public sealed class GlmEndToEndTests
         // The twin on this registry (read from the coordinator's store, as `ftwin model export` does): the outcome's
         // model is the federated one, and it predicts every contributed row exactly as the fitted coefficients do.
         var snapshot = Coordinator.Registry.RegistrySnapshot.Read(new Coordinator.Storage.CoordinatorStore(federation.CoordinatorDir));
-        var set = Scenarios.Twin.ModelSet.FromModels(snapshot.Models, "coordinator", fallback: Scenarios.Twin.ModelSet.DemoFallback());
+        var set = Twin.Simulation.ModelSet.FromModels(snapshot.Models, "coordinator", fallback: Twin.Simulation.ModelSet.DemoFallback());
         var twinOutcome = family == "binomial" ? "admission" : "ed_visits";
         Assert.Equal(model["id"]!.ToString(), set.ByOutcome[twinOutcome].Id);
-        Assert.Equal(Scenarios.Twin.ModelOrigin.Federated, set.Origins.Single(o => o.Outcome == twinOutcome).Kind);
+        Assert.Equal(Twin.Simulation.ModelOrigin.Federated, set.Origins.Single(o => o.Outcome == twinOutcome).Kind);
         var beta = terms.Select(t => t!["coefficient"]!.GetValue<double>()).ToArray();
         var rows = parts.SelectMany(p => p.X).Chunk(Features.Length).ToList();
         Assert.True(rows.Count > 100);
@@ -122,7 +123,7 @@ public sealed class GlmEndToEndTests
                 mask |= 1 << k;
             }
 
-            var person = new Scenarios.Twin.PersonFeatures(2024, (int)x[0], x[1] == 1, mask, x[6], 0, x[7], 0);
+            var person = new Twin.Simulation.PersonFeatures(2024, (int)x[0], x[1] == 1, mask, x[6], 0, x[7], 0);
             var eta = beta[0] + x.Select((v, j) => beta[j + 1] * v).Sum();
             var expected = family == "binomial" ? 1 / (1 + Math.Exp(-eta)) : Math.Exp(eta);
             Assert.Equal(expected, set.ByOutcome[twinOutcome].Mean(person), 1e-9 * Math.Max(1, expected));
@@ -243,7 +244,7 @@ public sealed class CompositionEndToEndTests
         Assert.Equal("completed", exact["state"]?.ToString());
         Assert.Equal("completed", noisy["state"]?.ToString());
 
-        var truth = new long[Protocol.Models.Composition.CompositionStudy.VectorLength];
+        var truth = new long[Analytics.Composition.CompositionStudy.VectorLength];
         foreach (var n in federation.Nodes)
         {
             using var dir = NodeDirectory.OpenOrInitialize(n.Dir);
@@ -255,7 +256,7 @@ public sealed class CompositionEndToEndTests
         }
 
         var cells = exact["result"]!["model"]!["composition"]!["cells"]!.AsArray();
-        var interior = Protocol.Models.Composition.CompositionLayout.CompositionShape;
+        var interior = Analytics.Composition.CompositionLayout.CompositionShape;
         var shown = 0;
         for (var a = 0; a < interior[0]; a++)
         {
@@ -264,7 +265,7 @@ public sealed class CompositionEndToEndTests
                 for (var c = 0; c < interior[2]; c++)
                 {
                     var published = cells[(((a * (interior[1] + 1)) + s) * (interior[2] + 1)) + c];
-                    var actual = truth[Protocol.Models.Composition.CompositionLayout.CompositionIndex(a, s, c)];
+                    var actual = truth[Analytics.Composition.CompositionLayout.CompositionIndex(a, s, c)];
                     if (published is null)
                     {
                         continue;
@@ -279,7 +280,7 @@ public sealed class CompositionEndToEndTests
 
         Assert.True(shown > 10, $"only {shown} cells shown");
         Assert.Contains(cells, c => c is null); // the 90+ and 4+ corners are small at this size
-        var grand = truth.Take(Protocol.Models.Composition.CompositionLayout.CompositionCells).Sum();
+        var grand = truth.Take(Analytics.Composition.CompositionLayout.CompositionCells).Sum();
         Assert.Equal(grand, cells[^1]!.GetValue<long>());
 
         // With DP each of the 3 nodes adds a share of variance 12/(2·0.5)/h = 6 per cell (h = min_nodes − 1 = 2, so any two honest
@@ -353,8 +354,8 @@ public sealed class CompositionEndToEndTests
         Assert.Contains(Rows("sent"), r => r[0] == "noisy" && r[1] == "1");
         // What left the node, by statistic kind: the composition's two blocks, as the node recorded them when it sealed them.
         var noisySent = Table("sent").Elements(x + "tr").Single(r => r.Elements().First().Value == "noisy").Descendants(x + "li").Select(l => l.Value).ToList();
-        Assert.Contains($"composition_cells: {Protocol.Models.Composition.CompositionLayout.CompositionCells} × 1", noisySent);
-        Assert.Contains($"prevalence_cells: {Protocol.Models.Composition.CompositionStudy.VectorLength - Protocol.Models.Composition.CompositionLayout.CompositionCells} × 1", noisySent);
+        Assert.Contains($"composition_cells: {Analytics.Composition.CompositionLayout.CompositionCells} × 1", noisySent);
+        Assert.Contains($"prevalence_cells: {Analytics.Composition.CompositionStudy.VectorLength - Analytics.Composition.CompositionLayout.CompositionCells} × 1", noisySent);
         Assert.Equal("Verified", document.Descendants(x + "p").Single(p => (string?)p.Attribute("id") == "audit-status").Value);
 
         // `ftwin policy explain`'s rules decide exactly what each node decided: every recorded decision of every node,
@@ -429,7 +430,7 @@ public sealed class FedAvgEndToEndTests
         Assert.True(study["state"]?.ToString() == "completed", $"study {study["state"]}: {study["failure_reason"]}");
         var terms = study["result"]!["model"]!["terms"]!.AsArray().Select(t => t!["coefficient"]!.GetValue<double>()).ToArray();
 
-        var fedAvg = Protocol.Models.FedAvg.FedAvgStudy.Parse(StudyFile.Parse(yaml), Protocol.Crypto.RlweThresholdScheme.Default.MaxParties);
+        var fedAvg = Analytics.FedAvg.FedAvgStudy.Parse(StudyFile.Parse(yaml), Crypto.RlweThresholdScheme.Default.MaxParties);
         var parts = federation.Nodes.Select(n =>
         {
             using var dir = NodeDirectory.OpenOrInitialize(n.Dir);

@@ -1,7 +1,7 @@
-using FederatedTwin.Cli.Synthetic;
-using FederatedTwin.Protocol.Crypto;
-using FederatedTwin.Protocol.Crypto.Codec;
-using FederatedTwin.Protocol.Models.Glm;
+using FederatedTwin.Synthetic;
+using FederatedTwin.Crypto;
+using FederatedTwin.Crypto.Codec;
+using FederatedTwin.Analytics.Glm;
 using MathNet.Numerics;
 using MathNet.Numerics.Distributions;
 using MathNet.Numerics.LinearAlgebra;
@@ -10,7 +10,7 @@ using Xunit.Abstractions;
 namespace FederatedTwin.Federation.Tests;
 
 /// <summary>
-/// The federated logistic fit recovers the generator's admission model (cli/Synthetic/GroundTruth) on three
+/// The federated logistic fit recovers the generator's admission model (synth/GroundTruth) on three
 /// non-IID sites of 20,000 patients each: one joint Wald test at the 0.999 level, plus negative controls that
 /// show the same test rejects wrong truths. Rows come straight from the generator's models (no FHIR, as the
 /// issue allows for statistical tests); the fit runs the services' round loop in process: the coordinator's
@@ -137,7 +137,7 @@ public sealed class GroundTruthFit
     public GlmResult Result { get; }
 
     /// <summary>
-    /// One site's patient-years drawn as cli/Synthetic/PatientHistory draws them (same profile parameters, onset
+    /// One site's patient-years drawn as synth/PatientHistory draws them (same profile parameters, onset
     /// hazards, baseline prevalence, death, admission and ED models, with its SplitMix64 sampler), one row per
     /// outcome year y = 2019…2024 with the features of year y − 1, until death. Unlike the generator, one stream per
     /// site is used for all its patients, so patients are independent. Rows of one patient are dependent, but each

@@ -1,11 +1,12 @@
-using FederatedTwin.Cli.Synthetic;
+using FederatedTwin.Analytics.Studies;
+using FederatedTwin.Synthetic;
 using FederatedTwin.Node;
 using FederatedTwin.Node.Algorithms;
 using FederatedTwin.Node.Features;
 using FederatedTwin.Node.Ingest;
-using FederatedTwin.Protocol.Crypto;
+using FederatedTwin.Crypto;
 using FederatedTwin.Protocol.Federation;
-using FederatedTwin.Protocol.Models.Glm;
+using FederatedTwin.Analytics.Glm;
 
 namespace FederatedTwin.Federation.Tests;
 

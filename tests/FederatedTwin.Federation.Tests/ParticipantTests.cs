@@ -1,7 +1,8 @@
+using FederatedTwin.Analytics.Census;
 using FederatedTwin.Node;
 using FederatedTwin.Node.Algorithms;
 using FederatedTwin.Node.Federation;
-using FederatedTwin.Protocol.Crypto;
+using FederatedTwin.Crypto;
 using FederatedTwin.Protocol.Federation;
 using Microsoft.Extensions.Logging.Abstractions;
 

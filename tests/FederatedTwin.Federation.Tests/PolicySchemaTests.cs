@@ -71,8 +71,8 @@ public sealed class PolicySchemaTests
         var policy = SitePolicy.Parse(Head + "privacy_budgets:\n  HOPERAT: 0.5\n  PUBHLTH: {epsilon: 3, delta: 1.0e-6}\n");
         Assert.Equal(0.5, policy.PrivacyBudgets["HOPERAT"]);
         var rho = policy.PrivacyBudgets["PUBHLTH"];
-        Assert.True(FederatedTwin.Protocol.Privacy.ZcdpAccountant.EpsilonCanonneKamathSteinke(new(rho), 1e-6) <= 3);
-        Assert.True(FederatedTwin.Protocol.Privacy.ZcdpAccountant.EpsilonCanonneKamathSteinke(new(rho * 1.001), 1e-6) > 3);
+        Assert.True(FederatedTwin.Analytics.Privacy.ZcdpAccountant.EpsilonCanonneKamathSteinke(new(rho), 1e-6) <= 3);
+        Assert.True(FederatedTwin.Analytics.Privacy.ZcdpAccountant.EpsilonCanonneKamathSteinke(new(rho * 1.001), 1e-6) > 3);
         Assert.InRange(rho, 0.147, 0.25); // above the Bun–Steinke inverse (0.1473), as the tighter conversion allows
 
         var errors = SitePolicySchema.Validate(Head + "privacy_budgets:\n  PUBHLTH: {epsilon: 3, delta: 0.5}\n");
@@ -103,9 +103,9 @@ public sealed class PolicySchemaTests
         Assert.Equal(1, rho.PrivacyUnit.GroupSize);
 
         var pair = SitePolicy.Parse(Head + "lifetime_privacy_budget: {epsilon: 10, delta: 1.0e-6}\nmax_sites_per_person: 2\n");
-        Assert.Equal(new FederatedTwin.Protocol.Privacy.EpsilonDelta(10, 1e-6), pair.LifetimeBudget!.Stated);
-        Assert.True(FederatedTwin.Protocol.Privacy.ZcdpAccountant.EpsilonCanonneKamathSteinke(new(pair.LifetimeBudget.Rho), 1e-6) <= 10);
-        Assert.True(FederatedTwin.Protocol.Privacy.ZcdpAccountant.EpsilonCanonneKamathSteinke(new(pair.LifetimeBudget.Rho * 1.001), 1e-6) > 10);
+        Assert.Equal(new FederatedTwin.Analytics.Privacy.EpsilonDelta(10, 1e-6), pair.LifetimeBudget!.Stated);
+        Assert.True(FederatedTwin.Analytics.Privacy.ZcdpAccountant.EpsilonCanonneKamathSteinke(new(pair.LifetimeBudget.Rho), 1e-6) <= 10);
+        Assert.True(FederatedTwin.Analytics.Privacy.ZcdpAccountant.EpsilonCanonneKamathSteinke(new(pair.LifetimeBudget.Rho * 1.001), 1e-6) > 10);
         Assert.Equal((true, 2, 4.0), (pair.PrivacyUnit.IsPerson, pair.PrivacyUnit.GroupSize, pair.PrivacyUnit.GroupFactor));
 
         var errors = SitePolicySchema.Validate(Head + "lifetime_privacy_budget: {epsilon: 10, delta: 0.01}\n");

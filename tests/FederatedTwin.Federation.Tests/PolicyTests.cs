@@ -1,3 +1,4 @@
+using FederatedTwin.Analytics.Studies;
 using FederatedTwin.Node;
 using FederatedTwin.Node.Policy;
 using FederatedTwin.Protocol.Federation;
@@ -88,7 +89,7 @@ public sealed class PolicyTests
         var parameters = new Dictionary<string, string> { ["dp_rho"] = "1" };
         if (h is not null)
         {
-            parameters[FederatedTwin.Protocol.Privacy.StudyPrivacy.MinHonestNodesParameter] = h;
+            parameters[FederatedTwin.Analytics.Privacy.StudyPrivacy.MinHonestNodesParameter] = h;
         }
 
         var decision = policy.Decide(Study(algorithm: "federated-glm", min: minNodes) with { Parameters = parameters });

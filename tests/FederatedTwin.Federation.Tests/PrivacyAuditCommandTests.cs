@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
-using FederatedTwin.Protocol.Models.Composition;
-using FederatedTwin.Protocol.Privacy;
+using FederatedTwin.Analytics.Composition;
+using FederatedTwin.Analytics.Privacy;
 
 namespace FederatedTwin.Federation.Tests;
 

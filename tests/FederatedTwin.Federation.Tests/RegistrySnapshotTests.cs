@@ -2,10 +2,10 @@ using System.Text.Json.Nodes;
 using Dapper;
 using FederatedTwin.Coordinator.Registry;
 using FederatedTwin.Coordinator.Storage;
-using FederatedTwin.Protocol.Models.Composition;
-using FederatedTwin.Protocol.Models.Glm;
-using FederatedTwin.Protocol.Models.Registry;
-using FederatedTwin.Scenarios.Twin;
+using FederatedTwin.Analytics.Composition;
+using FederatedTwin.Analytics.Glm;
+using FederatedTwin.Analytics.Registry;
+using FederatedTwin.Twin.Simulation;
 
 namespace FederatedTwin.Federation.Tests;
 

@@ -1,3 +1,4 @@
+using FederatedTwin.Analytics.Census;
 using System.Text.Json.Nodes;
 using Dapper;
 using FederatedTwin.Node;
@@ -5,9 +6,9 @@ using FederatedTwin.Node.Algorithms;
 using FederatedTwin.Node.Federation;
 using FederatedTwin.Node.Policy;
 using FederatedTwin.Protocol.Audit;
-using FederatedTwin.Protocol.Crypto;
+using FederatedTwin.Crypto;
 using FederatedTwin.Protocol.Federation;
-using FederatedTwin.Protocol.Models.Composition;
+using FederatedTwin.Analytics.Composition;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace FederatedTwin.Federation.Tests;
@@ -77,7 +78,7 @@ public sealed class ReleaseLedgerTests : IDisposable
             ["purpose_of_use"] = study.PurposeOfUse.Code,
             ["min_nodes"] = study.MinNodes.ToString(System.Globalization.CultureInfo.InvariantCulture),
         };
-        foreach (var (key, value) in FederatedTwin.Protocol.Privacy.StudyPrivacy.DerivedRoundParameters(study))
+        foreach (var (key, value) in FederatedTwin.Analytics.Privacy.StudyPrivacy.DerivedRoundParameters(study))
         {
             parameters[key] = value;
         }

@@ -7,7 +7,7 @@ using FederatedTwin.Coordinator.Storage;
 using FederatedTwin.Node;
 using FederatedTwin.Node.Federation;
 using FederatedTwin.Protocol.Audit;
-using FederatedTwin.Protocol.Crypto;
+using FederatedTwin.Crypto;
 using FederatedTwin.Protocol.Federation;
 
 namespace FederatedTwin.Federation.Tests;

@@ -3,7 +3,7 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json.Nodes;
 using FederatedTwin.Coordinator.Security;
-using FederatedTwin.Scenarios.Scenarios;
+using FederatedTwin.Twin.Scenarios;
 
 namespace FederatedTwin.Federation.Tests;
 

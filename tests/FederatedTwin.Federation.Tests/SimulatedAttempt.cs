@@ -1,7 +1,7 @@
 using FederatedTwin.Node;
 using FederatedTwin.Node.Federation;
 using FederatedTwin.Node.Policy;
-using FederatedTwin.Protocol.Crypto;
+using FederatedTwin.Crypto;
 using FederatedTwin.Protocol.Federation;
 
 namespace FederatedTwin.Federation.Tests;

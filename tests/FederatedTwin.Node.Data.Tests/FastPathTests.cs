@@ -1,6 +1,6 @@
 using System.Text;
 using System.Text.Json;
-using FederatedTwin.Cli.Synthetic;
+using FederatedTwin.Synthetic;
 using FederatedTwin.Node.Ingest;
 
 namespace FederatedTwin.Node.Data.Tests;

@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 using System.Text.Json;
-using FederatedTwin.Cli.Synthetic;
+using FederatedTwin.Synthetic;
 
 namespace FederatedTwin.Node.Data.Tests;
 

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using Dapper;
-using FederatedTwin.Cli.Synthetic;
+using FederatedTwin.Synthetic;
 
 namespace FederatedTwin.Node.Data.Tests;
 

@@ -1,4 +1,4 @@
-using FederatedTwin.Cli.Synthetic;
+using FederatedTwin.Synthetic;
 using FederatedTwin.Node;
 using FederatedTwin.Node.Features;
 using FederatedTwin.Node.Ingest;

@@ -1,6 +1,6 @@
 using FederatedTwin.Node.Algorithms;
-using FederatedTwin.Protocol.Crypto.Codec;
-using FederatedTwin.Protocol.Privacy;
+using FederatedTwin.Crypto.Codec;
+using FederatedTwin.Analytics.Privacy;
 
 namespace FederatedTwin.Cli.Bench.PrivacyAudit;
 

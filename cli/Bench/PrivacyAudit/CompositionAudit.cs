@@ -1,9 +1,9 @@
 using System.Globalization;
-using FederatedTwin.Cli.Synthetic;
+using FederatedTwin.Synthetic;
 using FederatedTwin.Node.Algorithms;
 using FederatedTwin.Node.Features;
-using FederatedTwin.Protocol.Models.Composition;
-using FederatedTwin.Protocol.Privacy;
+using FederatedTwin.Analytics.Composition;
+using FederatedTwin.Analytics.Privacy;
 
 namespace FederatedTwin.Cli.Bench.PrivacyAudit;
 

@@ -1,9 +1,9 @@
 using System.Globalization;
 using FederatedTwin.Node.Algorithms;
 using FederatedTwin.Node.Features;
-using FederatedTwin.Protocol.Crypto.Codec;
-using FederatedTwin.Protocol.Models.Glm;
-using FederatedTwin.Protocol.Privacy;
+using FederatedTwin.Crypto.Codec;
+using FederatedTwin.Analytics.Glm;
+using FederatedTwin.Analytics.Privacy;
 
 namespace FederatedTwin.Cli.Bench.PrivacyAudit;
 

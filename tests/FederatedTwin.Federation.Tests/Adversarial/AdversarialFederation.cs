@@ -1,11 +1,12 @@
+using FederatedTwin.Analytics.Census;
 using System.Text.Json.Nodes;
 using Dapper;
 using FederatedTwin.Cli.Demo;
 using FederatedTwin.Node;
 using FederatedTwin.Node.Federation;
 using FederatedTwin.Node.Policy;
-using FederatedTwin.Protocol.Crypto.Rlwe;
-using FederatedTwin.Protocol.Crypto.Serialization;
+using FederatedTwin.Crypto.Rlwe;
+using FederatedTwin.Crypto.Serialization;
 using FederatedTwin.Protocol.Federation;
 
 namespace FederatedTwin.Federation.Tests.Adversarial;
@@ -192,7 +193,7 @@ internal static class LatticeAttacks
     /// <summary>−Σ c (an encrypted vector of one ciphertext per 8,192 values).</summary>
     public static byte[] NegatedSum(IEnumerable<byte[]> ciphertexts, int valueCount)
     {
-        var scheme = Protocol.Crypto.RlweThresholdScheme.Default;
+        var scheme = Crypto.RlweThresholdScheme.Default;
         var sum = scheme.NewSum(valueCount);
         foreach (var c in ciphertexts)
         {
@@ -212,7 +213,7 @@ internal static class LatticeAttacks
     /// <summary>a + b for two encrypted vectors.</summary>
     public static byte[] Add(byte[] a, byte[] b, int valueCount)
     {
-        var sum = Protocol.Crypto.RlweThresholdScheme.Default.NewSum(valueCount);
+        var sum = Crypto.RlweThresholdScheme.Default.NewSum(valueCount);
         sum.Add(a);
         sum.Add(b);
         return sum.ToBytes();
@@ -236,7 +237,7 @@ internal static class LatticeAttacks
     /// </summary>
     public static byte[] AmplifiedCiphertext(byte[] collectiveKey, long[] values)
     {
-        var scheme = Protocol.Crypto.RlweThresholdScheme.Default;
+        var scheme = Crypto.RlweThresholdScheme.Default;
         var key = scheme.ReadPublicKey(collectiveKey);
         var (count, cts) = scheme.ReadVector(scheme.Encrypt(collectiveKey, values));
         var ring = Parameters.Ring;

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using FederatedTwin.Coordinator.Orchestration;
-using FederatedTwin.Protocol.Crypto;
+using FederatedTwin.Crypto;
 using FederatedTwin.Protocol.Federation;
 
 namespace FederatedTwin.Federation.Tests.Adversarial;

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using FederatedTwin.Cli.Demo;
-using FederatedTwin.Protocol.Crypto;
+using FederatedTwin.Crypto;
 using FederatedTwin.Protocol.Federation;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;

@@ -167,7 +167,7 @@ public sealed class HostileCoordinatorTests(AdversarialFederation federation) : 
         var wanted = coordinatorKey.KeyShare(attempt);
         var rogue = LatticeAttacks.RogueKeyShare(wanted, [attempt.Received[(ContributionKind.KeyShare, A)].Payload, attempt.Received[(ContributionKind.KeyShare, B)].Payload]);
         D.Open(attempt, ContributionKind.KeyShare, rogue);
-        var scheme = Protocol.Crypto.RlweThresholdScheme.Default;
+        var scheme = Crypto.RlweThresholdScheme.Default;
         Assert.True(scheme.ReadPublicKey(scheme.AggregatePublicKey(attempt.Seed, [wanted])).P0.ContentEquals(scheme.ReadPublicKey(attempt.Key().CollectiveKey).P0)); // the attack is real: the key is p*
 
         attempt.Phase = Phases.UpdateCommit;

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using FederatedTwin.Coordinator.Dashboard.Charts;
-using FederatedTwin.Scenarios.Scenarios;
+using FederatedTwin.Twin.Scenarios;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
 

@@ -1,8 +1,9 @@
+using FederatedTwin.Analytics.Studies;
 using System.Globalization;
 using Dapper;
 using FederatedTwin.Coordinator.Storage;
 using FederatedTwin.Protocol.Federation;
-using FederatedTwin.Protocol.Privacy;
+using FederatedTwin.Analytics.Privacy;
 
 namespace FederatedTwin.Coordinator.Dashboard.Pages.Studies;
 

@@ -1,3 +1,4 @@
+using FederatedTwin.Analytics.Studies;
 using FederatedTwin.Coordinator.Orchestration;
 using FederatedTwin.Protocol.Federation;
 using Microsoft.AspNetCore.Http;

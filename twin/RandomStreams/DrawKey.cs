@@ -1,0 +1,50 @@
+namespace FederatedTwin.Twin.RandomStreams;
+
+/// <summary>
+/// The outcomes that each take exactly one draw per person and year. An outcome's draw is one fixed 32-bit word of one
+/// Philox block whose counter is (person, year, outcome group, 0): Group = (int)outcome / 4, Word = (int)outcome % 4.
+/// Packing four outcomes in one block keeps the one-draw-per-(person, year, outcome) property while calling Philox a
+/// quarter as often: the 16 yearly outcomes take exactly four blocks.
+/// </summary>
+public enum TwinOutcome
+{
+    Death = 0,
+    Admission = 1,
+    InpatientDays = 2,
+    EdVisits = 3,
+    Cost = 4,
+    /// <summary>Onset of chronic condition k uses OnsetBase + k (k = 0..10).</summary>
+    OnsetBase = 5,
+    /// <summary>Enrollment in intervention i uses EnrollmentBase + i (i = 0..15), drawn with the year fixed at
+    /// <see cref="DrawStream.EnrollmentYear"/>, so enrollment persists as coverage ramps up.</summary>
+    EnrollmentBase = 16,
+}
+
+/// <summary>
+/// Maps (seed, replicate, person, year, outcome) to its draw: key = (seed, replicate), counter = (person, year, group, 0).
+/// Nothing about a scenario enters the key or counter, so a scenario and its baseline see identical uniforms for every
+/// person, year and outcome (common random numbers).
+/// </summary>
+public readonly record struct DrawStream(uint Seed, uint Replicate)
+{
+    /// <summary>Blocks of the yearly outcomes (groups 0..3).</summary>
+    public const int YearlyGroups = 4;
+
+    /// <summary>The year word of enrollment draws (simulation years are small integers).</summary>
+    public const uint EnrollmentYear = 0xFFFF;
+
+    /// <summary>The year word of burn-in step k is BurnInYear + k (cohort draws, replicate word uint.MaxValue).</summary>
+    public const uint BurnInYear = 0xFFFF_FF00;
+
+    /// <summary>The Philox block of one person, year and outcome group.</summary>
+    public PhiloxBlock Block(int person, int year, int group) =>
+        Philox4x32.Generate((uint)person, (uint)year, (uint)group, 0u, Seed, Replicate);
+
+    /// <summary>The uniform (0,1) draw of one person, year and outcome.</summary>
+    public double Uniform(int person, int year, TwinOutcome outcome) =>
+        Block(person, year, (int)outcome / 4).Word01((int)outcome % 4);
+
+    /// <summary>The four uniforms of group <paramref name="group"/> for many persons at once (batched Philox).</summary>
+    public void Uniforms(ReadOnlySpan<int> persons, uint year, int group, Span<double> u0, Span<double> u1, Span<double> u2, Span<double> u3) =>
+        Philox4x32.Uniforms(persons, year, (uint)group, Seed, Replicate, u0, u1, u2, u3);
+}
