@@ -2,7 +2,7 @@ namespace FederatedTwin.Crypto;
 
 /// <summary>
 /// The additive threshold encryption the rest of the product uses, and the seam where a
-/// SEAL-backed implementation could replace ours (DESIGN.md §4, §6). Everything that crosses the
+/// SEAL-backed implementation could replace ours (docs/crypto.md). Everything that crosses the
 /// wire is bytes in the implementation's own versioned format, so callers never see ring
 /// elements; a party's secret is an opaque handle that exports to bytes only to be sealed at rest.
 /// The flow of one round (Mouchet et al., PETS 2021):

@@ -6,7 +6,7 @@ namespace FederatedTwin.Crypto;
 
 /// <summary>
 /// <see cref="IAdditiveThresholdScheme"/> over our RLWE layers: N-of-N threshold among a round's
-/// participants (DESIGN.md §6's minimal version; a t-of-n committee is future work).
+/// participants (n-of-n with restart on dropout; a t-of-n committee is future work).
 /// Thread-safe: every call builds its own samplers and scratch space over shared read-only tables.
 /// </summary>
 public sealed class RlweThresholdScheme : IAdditiveThresholdScheme

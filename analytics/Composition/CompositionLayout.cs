@@ -4,7 +4,7 @@ using FederatedTwin.Protocol.Federation;
 namespace FederatedTwin.Analytics.Composition;
 
 /// <summary>
-/// The population-composition vectors a node contributes (DESIGN §8). Composition: age band (8) × sex (2) ×
+/// The population-composition vectors a node contributes. Composition: age band (8) × sex (2) ×
 /// number of the 11 chronic conditions (0, 1, 2, 3, 4+) = 80 counts, age-major then sex then condition count.
 /// Prevalence: for each of the 11 conditions, the patients having it by age band × sex × condition count
 /// 1, 2, 3, 4+ = 64 counts per condition, 704 in all, condition-major. The condition-count-0 layer is left out:

@@ -7,7 +7,7 @@ using FederatedTwin.Analytics.Privacy;
 namespace FederatedTwin.Analytics.Composition;
 
 /// <summary>
-/// A population-composition study (DESIGN §8): each node counts its patients alive at the start of a year
+/// A population-composition study: each node counts its patients alive at the start of a year
 /// into age band × sex × condition-count cells and per-condition prevalence cells (one row per patient, so
 /// the L2 sensitivity is √12 and the L1 sensitivity 12), encodes the counts at <see cref="Scale"/>, adds its share of discrete
 /// Gaussian noise in the integer domain, and the coordinator publishes the sum with small cells suppressed. Read the same way

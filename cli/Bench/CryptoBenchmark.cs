@@ -8,7 +8,7 @@ using Spectre.Console;
 namespace FederatedTwin.Cli.Bench;
 
 /// <summary>
-/// `ftwin bench crypto`: the encryption targets of DESIGN.md §10 on the production parameter set,
+/// `ftwin bench crypto`: the encryption targets (docs/crypto.md §11) on the production parameter set,
 /// single-threaded (one core), with a warm-up before every timed section.
 /// </summary>
 internal static class CryptoBenchmark

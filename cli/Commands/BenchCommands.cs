@@ -8,7 +8,7 @@ internal static class BenchCommands
 {
     public static Command Create()
     {
-        var bench = new Command("bench", "Measure the product's performance targets (DESIGN.md §10).");
+        var bench = new Command("bench", "Measure the product's performance targets against a baseline in the same run.");
 
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a table." };
         var seal = new Option<bool>("--compare-seal") { Description = "Also time Microsoft SEAL BFV (node-seal, WebAssembly) in the same run; needs node and npm." };

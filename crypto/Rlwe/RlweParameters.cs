@@ -12,7 +12,7 @@ namespace FederatedTwin.Crypto.Rlwe;
 /// </summary>
 public sealed class RlweParameters
 {
-    /// <summary>The three 60-bit NTT-friendly primes of DESIGN.md §6 (q_i = 1 mod 2^14).</summary>
+    /// <summary>The three 60-bit NTT-friendly primes (q_i = 1 mod 2^14, so a negacyclic NTT of degree 8192 exists; docs/crypto.md §2).</summary>
     public static readonly IReadOnlyList<ulong> DefaultPrimes = [1152921504606830593UL, 1152921504606748673UL, 1152921504606683137UL];
 
     private static readonly Lazy<RlweParameters> DefaultSet = new(() => new RlweParameters(
