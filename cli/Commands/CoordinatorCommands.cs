@@ -38,7 +38,7 @@ internal static class CoordinatorCommands
             using var keys = LoadKeys(dir, store);
             using var metrics = new CoordinatorMetrics();
             var gateway = new NodeGateway(store, RlweThresholdScheme.Default, metrics, new CoordinatorAuditTrail(store, keys), new CoordinatorSignals());
-            Console.WriteLine(gateway.CreateEnrollmentToken(DateTimeOffset.UtcNow, TimeSpan.FromDays(7)));
+            Console.WriteLine(gateway.CreateEnrollmentToken(TimeProvider.System.GetUtcNow(), TimeSpan.FromDays(7)));
             return 0;
         });
         token.Subcommands.Add(create);
@@ -59,7 +59,7 @@ internal static class CoordinatorCommands
             var users = new DashboardUsers(store, new CoordinatorAuditTrail(store, keys));
             try
             {
-                users.Add(parse.GetValue(userName)!, parse.GetValue(role)!, password, "ftwin coordinator user add (" + Environment.UserName + ")", DateTimeOffset.UtcNow);
+                users.Add(parse.GetValue(userName)!, parse.GetValue(role)!, password, "ftwin coordinator user add (" + Environment.UserName + ")", TimeProvider.System.GetUtcNow());
             }
             catch (Exception e) when (e is ArgumentException or InvalidOperationException)
             {
@@ -99,7 +99,7 @@ internal static class CoordinatorCommands
             var gateway = new NodeGateway(store, RlweThresholdScheme.Default, metrics, new CoordinatorAuditTrail(store, keys), new CoordinatorSignals());
             try
             {
-                var published = gateway.PublishRoster(File.ReadAllBytes(parse.GetValue(rosterFile)!.FullName), DateTimeOffset.UtcNow);
+                var published = gateway.PublishRoster(File.ReadAllBytes(parse.GetValue(rosterFile)!.FullName), TimeProvider.System.GetUtcNow());
                 Console.WriteLine($"published {published.Roster.Federation} version {published.Roster.Version} ({published.Roster.Members.Count} members, {published.Approvals.Count} approvals); nodes fetch it on their next poll");
                 return 0;
             }
@@ -135,7 +135,7 @@ internal static class CoordinatorCommands
         var keys = CoordinatorKeys.LoadOrCreate(dataDir);
         if (keys.IdentityCreated)
         {
-            new CoordinatorAuditTrail(store, keys).Append(CoordinatorAuditRecords.IdentityKeyCreated(keys.Identity.PublicKey), DateTimeOffset.UtcNow);
+            new CoordinatorAuditTrail(store, keys).Append(CoordinatorAuditRecords.IdentityKeyCreated(keys.Identity.PublicKey), TimeProvider.System.GetUtcNow());
         }
 
         return keys;

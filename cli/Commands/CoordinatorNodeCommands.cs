@@ -85,7 +85,7 @@ internal static class CoordinatorNodeCommands
             using var metrics = new CoordinatorMetrics();
             var gateway = new NodeGateway(store, RlweThresholdScheme.Default, metrics, new CoordinatorAuditTrail(store, keys), new CoordinatorSignals());
             var node = parse.GetValue(id)!;
-            if (!gateway.RevokeNode(new NodeId(node), $"ftwin coordinator node revoke ({Environment.UserName})", DateTimeOffset.UtcNow))
+            if (!gateway.RevokeNode(new NodeId(node), $"ftwin coordinator node revoke ({Environment.UserName})", TimeProvider.System.GetUtcNow()))
             {
                 Console.Error.WriteLine($"error: no enrolled node '{node}' (unknown, or already revoked); see `ftwin coordinator node list`.");
                 return 1;

@@ -40,7 +40,7 @@ internal static class RosterCommands
                 members.Add(new RosterMember(m[..eq], m[(eq + 1)..]));
             }
 
-            var roster = new SignedRoster(new FederationRoster(parse.GetValue(federation)!, parse.GetValue(version), members, DateTimeOffset.UtcNow.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture)), []);
+            var roster = new SignedRoster(new FederationRoster(parse.GetValue(federation)!, parse.GetValue(version), members, TimeProvider.System.GetUtcNow().ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture)), []);
             try
             {
                 roster.Roster.Validate();

@@ -156,7 +156,7 @@ internal static class StudyCommands
     /// </summary>
     private static async Task<int> Wait(AdminClient client, string id, TimeSpan timeout, bool json)
     {
-        var deadline = DateTimeOffset.UtcNow + timeout;
+        var deadline = TimeProvider.System.GetUtcNow() + timeout;
         string? seen = null;
         while (true)
         {
@@ -170,7 +170,7 @@ internal static class StudyCommands
                 seen = progress;
             }
 
-            if (ended || DateTimeOffset.UtcNow >= deadline)
+            if (ended || TimeProvider.System.GetUtcNow() >= deadline)
             {
                 if (json)
                 {

@@ -22,7 +22,7 @@ internal static class DemoDashboard
         var password = Convert.ToBase64String(RandomNumberGenerator.GetBytes(15)).Replace('+', '-').Replace('/', '_');
         var store = new CoordinatorStore(coordinatorDir);
         using var keys = CoordinatorKeys.LoadOrCreate(coordinatorDir);
-        new DashboardUsers(store, new CoordinatorAuditTrail(store, keys)).Add(UserName, DashboardRoles.Admin, password, "ftwin demo --keep-running (" + Environment.UserName + ")", DateTimeOffset.UtcNow);
+        new DashboardUsers(store, new CoordinatorAuditTrail(store, keys)).Add(UserName, DashboardRoles.Admin, password, "ftwin demo --keep-running (" + Environment.UserName + ")", TimeProvider.System.GetUtcNow());
         return password;
     }
 

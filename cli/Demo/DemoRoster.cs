@@ -35,7 +35,7 @@ internal static class DemoRoster
                 members.Add(new RosterMember(name, NodeDirectory.ReadPublicKey(dir)));
             }
 
-            var roster = new SignedRoster(new FederationRoster(Federation, 1, members, DateTimeOffset.UtcNow.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture)), []);
+            var roster = new SignedRoster(new FederationRoster(Federation, 1, members, TimeProvider.System.GetUtcNow().ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture)), []);
             roster = officers.Aggregate(roster, (r, officer) => r.Approve(officer));
             File.WriteAllBytes(RosterPath(root), roster.ToJson());
             foreach (var (_, dir) in nodes)

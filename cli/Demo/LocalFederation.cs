@@ -141,7 +141,7 @@ internal sealed class LocalFederation : IDisposable
     public async Task<JsonNode> WaitForStudy(string id, TimeSpan timeout, Func<JsonNode, bool>? until, CancellationToken cancellationToken)
     {
         using var admin = Admin;
-        var deadline = DateTimeOffset.UtcNow + timeout;
+        var deadline = TimeProvider.System.GetUtcNow() + timeout;
         while (true)
         {
             JsonNode? study = null;
@@ -149,7 +149,7 @@ internal sealed class LocalFederation : IDisposable
             {
                 study = await admin.Send(HttpMethod.Get, $"/v1/admin/studies/{id}", cancellationToken: cancellationToken);
             }
-            catch (HttpRequestException) when (DateTimeOffset.UtcNow < deadline)
+            catch (HttpRequestException) when (TimeProvider.System.GetUtcNow() < deadline)
             {
                 // the coordinator may be restarting
             }
@@ -160,7 +160,7 @@ internal sealed class LocalFederation : IDisposable
                 return study;
             }
 
-            if (DateTimeOffset.UtcNow > deadline)
+            if (TimeProvider.System.GetUtcNow() > deadline)
             {
                 throw new TimeoutException($"Study {id} did not end within {timeout.TotalSeconds:F0} s (state {state ?? "unknown"}).");
             }
@@ -202,8 +202,8 @@ internal sealed class LocalFederation : IDisposable
     private static async Task WaitReady(Uri health, ChildProcess process, CancellationToken cancellationToken)
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
-        var deadline = DateTimeOffset.UtcNow.AddSeconds(60);
-        while (DateTimeOffset.UtcNow < deadline)
+        var deadline = TimeProvider.System.GetUtcNow().AddSeconds(60);
+        while (TimeProvider.System.GetUtcNow() < deadline)
         {
             if (process.HasExited)
             {

@@ -81,7 +81,7 @@ public static class MeasureReportExport
             ["status"] = "complete",
             ["type"] = "summary",
             ["measure"] = MeasureCanonical,
-            ["date"] = (date ?? DateTimeOffset.UtcNow).ToString("yyyy-MM-dd'T'HH:mm:sszzz", c),
+            ["date"] = (date ?? TimeProvider.System.GetUtcNow()).ToString("yyyy-MM-dd'T'HH:mm:sszzz", c),
             ["period"] = new JsonObject
             {
                 ["start"] = startYear.ToString(c) + "-01-01",
