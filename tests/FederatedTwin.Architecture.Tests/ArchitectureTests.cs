@@ -167,6 +167,19 @@ public sealed partial class ArchitectureTests
         Assert.True(violations.Count == 0, "SQL outside a Storage/ folder:\n" + string.Join("\n", violations));
     }
 
+    /// <summary>The clock is a dependency (<see cref="TimeProvider"/>), so tests move time instead of sleeping.</summary>
+    [Fact]
+    public void The_clock_is_read_through_a_time_provider()
+    {
+        var violations = ProductProjects().Keys
+            .SelectMany(folder => SourceFiles(folder, "*.cs", "*.cshtml"))
+            .SelectMany(file => File.ReadAllLines(file).Select((line, i) => (File: file, Line: i + 1, Text: line.Trim())))
+            .Where(l => !l.Text.StartsWith("//", StringComparison.Ordinal) && Clock().IsMatch(l.Text))
+            .Select(l => $"{Path.GetRelativePath(RepositoryRoot, l.File)}:{l.Line}: {l.Text}")
+            .ToList();
+        Assert.True(violations.Count == 0, "clock read directly (inject a TimeProvider):\n" + string.Join("\n", violations));
+    }
+
     /// <summary>At most two product files over 600 lines, each saying on its first line why it is that long.</summary>
     [Fact]
     public void Long_files_are_at_most_two_and_say_why()
@@ -195,11 +208,16 @@ public sealed partial class ArchitectureTests
         Assert.True(MentionsJsonTree(typeof(IReadOnlyList<JsonObject>)));
         Assert.True(MentionsJsonTree(typeof(Func<int, JsonNode?>)));
         Assert.False(MentionsJsonTree(typeof(IReadOnlyList<string>)));
+        Assert.Matches(Clock(), "var now = DateTimeOffset.UtcNow;");
+        Assert.DoesNotMatch(Clock(), "var now = time.GetUtcNow();");
         Assert.Contains("coordinator", Closure("cli"));
         Assert.Contains("crypto", Closure("coordinator"));
     }
 
     private const int MaxLines = 600;
+
+    [GeneratedRegex(@"\bDateTime(Offset)?\.(UtcNow|Now|Today)\b")]
+    private static partial Regex Clock();
 
     private const string AuditStore = "protocol/Audit/AuditLog.cs";
 
