@@ -262,4 +262,60 @@ public class LinkedSuppressionTests(ITestOutputHelper output)
 
         return (composition, prevalence);
     }
+
+    /// <summary>
+    /// A population cell hidden only as a complement (it holds 11 or more) must take its prevalence counts with it:
+    /// shown, they would bound the hidden population from below. One small level-0 cell forces the complement.
+    /// </summary>
+    [Fact]
+    public void An_exact_release_hides_the_prevalence_of_a_population_hidden_as_a_complement()
+    {
+        var composition = new double[CompositionLayout.CompositionCells];
+        var prevalence = new double[CompositionLayout.PrevalenceCells];
+        void Add(int a, int s, int[] conditions, int times)
+        {
+            var level = CompositionLayout.ConditionCountLevel(conditions.Length);
+            composition[CompositionLayout.CompositionIndex(a, s, level)] += times;
+            foreach (var j in conditions)
+            {
+                prevalence[CompositionLayout.PrevalenceIndex(j, a, s, level)] += times;
+            }
+        }
+
+        for (var a = 0; a < CompositionLayout.AgeBands; a++)
+        {
+            for (var s = 0; s < CompositionLayout.Sexes; s++)
+            {
+                Add(a, s, [], (a, s) == (2, 0) ? 5 : 100);
+                for (var j = 0; j < CompositionLayout.Conditions; j++)
+                {
+                    Add(a, s, [j], 20);
+                    Add(a, s, [j, (j + 1) % 11], 20);
+                    Add(a, s, [j, (j + 1) % 11, (j + 2) % 11], 15);
+                    Add(a, s, [j, (j + 1) % 11, (j + 2) % 11, (j + 3) % 11], 12);
+                }
+            }
+        }
+
+        var release = CompositionRelease.Publish(composition, prevalence, [.. CompositionLayout.ConditionNames], ReleasedCounts.Exact);
+        var leaks = new List<string>();
+        var hiddenPopulations = 0;
+        for (var a = 0; a <= CompositionLayout.AgeBands; a++)
+        {
+            for (var s = 0; s <= CompositionLayout.Sexes; s++)
+            {
+                for (var c = 1; c < CompositionLayout.ConditionCountLevels; c++)
+                {
+                    if (release.Composition.Get(a, s, c) is null)
+                    {
+                        hiddenPopulations++;
+                        leaks.AddRange(release.Prevalence.Where(p => p.Get(a, s, c - 1) is not null).Select(p => $"{p.Name} ({a},{s},{c})={p.Get(a, s, c - 1)}"));
+                    }
+                }
+            }
+        }
+
+        Assert.True(hiddenPopulations > 0, "no population cell was hidden: the population no longer forces a complement");
+        Assert.Empty(leaks);
+    }
 }
