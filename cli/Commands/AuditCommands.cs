@@ -83,15 +83,9 @@ internal static class AuditCommands
                 return UsageError;
             }
 
-            using var connection = new Microsoft.Data.Sqlite.SqliteConnection(new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder { DataSource = store, Mode = Microsoft.Data.Sqlite.SqliteOpenMode.ReadOnly }.ToString());
-            connection.Open();
-            using var command = connection.CreateCommand();
-            command.CommandText = "SELECT node_id, seq, sha256, received_at FROM node_audit_heads WHERE @node IS NULL OR node_id = @node ORDER BY node_id, seq";
-            command.Parameters.AddWithValue("@node", (object?)parse.GetValue(node) ?? DBNull.Value);
-            using var reader = command.ExecuteReader();
-            while (reader.Read())
+            foreach (var head in Storage.AuditHeadQueries.Heads(store, parse.GetValue(node)))
             {
-                Console.WriteLine($"{reader.GetString(0)} {reader.GetInt64(1)}:{reader.GetString(2)} {reader.GetString(3)}");
+                Console.WriteLine($"{head.NodeId} {head.Seq}:{head.Sha256} {head.ReceivedAt}");
             }
 
             return Ok;

@@ -1,10 +1,10 @@
 using System.CommandLine;
 using System.Text.Json;
-using Dapper;
 using FederatedTwin.Node;
 using FederatedTwin.Node.Audit;
 using FederatedTwin.Node.Features;
 using FederatedTwin.Node.Ingest;
+using FederatedTwin.Node.Storage;
 using Spectre.Console;
 
 namespace FederatedTwin.Cli.Commands;
@@ -55,18 +55,17 @@ internal static class NodeDataCommands
             var names = parse.GetValue(source) is { } folder
                 ? IngestSources.Files(folder.FullName).ToDictionary(IngestSources.ContentHash, Path.GetFileName)
                 : [];
-            var rows = dir.Store.Read(c => c.Query<(string source_hash, long line_no, long byte_offset, string line_hmac, string reason_code, string reason)>(
-                "SELECT source_hash, line_no, byte_offset, line_hmac, reason_code, reason FROM quarantine ORDER BY source_hash, line_no").ToList());
+            var rows = dir.Store.Read(StatusQueries.Quarantine);
             if (parse.GetValue(json))
             {
-                Console.WriteLine(JsonSerializer.Serialize(rows.Select(r => new { source = r.source_hash, file = names.GetValueOrDefault(r.source_hash), line = r.line_no, offset = r.byte_offset, line_hmac = r.line_hmac, reason_code = r.reason_code, reason = r.reason })));
+                Console.WriteLine(JsonSerializer.Serialize(rows.Select(r => new { source = r.SourceHash, file = names.GetValueOrDefault(r.SourceHash), line = r.LineNo, offset = r.ByteOffset, line_hmac = r.LineHmac, reason_code = r.ReasonCode, reason = r.Reason })));
                 return 0;
             }
 
             var table = new Table().AddColumns("source", "line", "byte offset", "reason");
             foreach (var r in rows)
             {
-                table.AddRow(Markup.Escape(names.GetValueOrDefault(r.source_hash) ?? r.source_hash), $"{r.line_no}", $"{r.byte_offset}", Markup.Escape($"{r.reason_code}: {r.reason}"));
+                table.AddRow(Markup.Escape(names.GetValueOrDefault(r.SourceHash) ?? r.SourceHash), $"{r.LineNo}", $"{r.ByteOffset}", Markup.Escape($"{r.ReasonCode}: {r.Reason}"));
             }
 
             AnsiConsole.Write(table);
@@ -109,6 +108,9 @@ internal static class NodeDataCommands
         node.Subcommands.Add(features);
     }
 
+    /// <summary>The clock the progress display's rates are timed by (tests may replace it).</summary>
+    internal static TimeProvider Clock { get; set; } = TimeProvider.System;
+
     private static IngestSummary Ingest(IngestPipeline pipeline, string path, bool showProgress)
     {
         if (!showProgress)
@@ -118,13 +120,13 @@ internal static class NodeDataCommands
 
         IngestSummary? summary = null;
         var total = IngestSources.Files(path).Sum(f => new FileInfo(f).Length);
-        var started = DateTime.UtcNow;
+        var started = Clock.GetTimestamp();
         AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn()).Start(ctx =>
         {
             var task = ctx.AddTask("ingest", maxValue: Math.Max(1, total));
             summary = pipeline.Run(path, (lines, bytes) =>
             {
-                var seconds = Math.Max((DateTime.UtcNow - started).TotalSeconds, 1e-3);
+                var seconds = Math.Max(Clock.GetElapsedTime(started).TotalSeconds, 1e-3);
                 task.Description = $"ingest {lines / seconds:N0} lines/s {bytes / 1e6 / seconds:F1} MB/s";
                 task.Value = Math.Min(bytes, total);
             });

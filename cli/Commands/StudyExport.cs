@@ -1,5 +1,4 @@
 using System.Globalization;
-using Dapper;
 using FederatedTwin.Node;
 using FederatedTwin.Node.Algorithms;
 using FederatedTwin.Crypto;
@@ -19,20 +18,20 @@ internal static class StudyExport
 {
     public static int Write(NodeDirectory node, string studyId, TextWriter output)
     {
-        var offer = node.Store.Read(c => c.QuerySingleOrDefault<(long accept, string? spec_json)?>("SELECT accept, spec_json FROM decisions WHERE study_id=@studyId", new { studyId }));
+        var offer = node.Store.Read(c => Node.Storage.StudyQueries.Offer(c, studyId));
         if (offer is not { } known)
         {
             Console.Error.WriteLine($"error: this node has no decision for study '{studyId}'");
             return 2;
         }
 
-        if (known.accept == 0 || known.spec_json is null)
+        if (known.Accept == 0 || known.SpecJson is null)
         {
-            Console.Error.WriteLine($"error: this node {(known.accept == 0 ? "refused" : "did not record")} study '{studyId}'; it contributed no rows");
+            Console.Error.WriteLine($"error: this node {(known.Accept == 0 ? "refused" : "did not record")} study '{studyId}'; it contributed no rows");
             return 2;
         }
 
-        var spec = WireJson.Deserialize<StudySpec>(System.Text.Encoding.UTF8.GetBytes(known.spec_json));
+        var spec = WireJson.Deserialize<StudySpec>(System.Text.Encoding.UTF8.GetBytes(known.SpecJson));
         if (spec.Algorithm != GlmStudy.AlgorithmName)
         {
             Console.Error.WriteLine($"error: study '{studyId}' runs {spec.Algorithm}; row export is defined for {GlmStudy.AlgorithmName} studies");

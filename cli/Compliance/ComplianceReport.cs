@@ -3,11 +3,11 @@ using System.Net;
 using System.Reflection;
 using System.Security.Cryptography;
 using System.Text;
-using Dapper;
 using FederatedTwin.Cli.Audit;
 using FederatedTwin.Node;
 using FederatedTwin.Node.Features;
 using FederatedTwin.Node.Policy;
+using FederatedTwin.Node.Storage;
 using FederatedTwin.Protocol.Audit;
 using FederatedTwin.Analytics.Composition;
 
@@ -28,8 +28,9 @@ namespace FederatedTwin.Cli.Compliance;
 /// </summary>
 internal static class ComplianceReport
 {
-    public static string Build(string nodeDir, DateOnly from, DateOnly to)
+    public static string Build(string nodeDir, DateOnly from, DateOnly to, TimeProvider? clock = null)
     {
+        var generated = (clock ?? TimeProvider.System).GetUtcNow();
         using var node = NodeDirectory.OpenOrInitialize(nodeDir);
         var policyBytes = File.ReadAllBytes(node.PolicyPath);
         var policySha = Convert.ToHexStringLower(SHA256.HashData(policyBytes));
@@ -37,19 +38,15 @@ internal static class ComplianceReport
         // CMS cell size suppression policy: no count from 1 to 10; a site may ask for more (minimum_cell_size), never less here.
         var minimumCellSize = Math.Max(ComplementarySuppression.DefaultMinimumCellSize, policy.MinimumCellSize);
         var (fromText, toText) = (from.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), to.AddDays(1).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture));
-        var decisions = node.Store.Read(c => c.Query<(string study_id, long accept, string rule, string reason, string purpose_of_use, string algorithm, string decided_at)>(
-            "SELECT study_id, accept, rule, reason, purpose_of_use, algorithm, decided_at FROM decisions WHERE decided_at >= @fromText AND decided_at < @toText ORDER BY decided_at", new { fromText, toText }).ToList());
-        var sent = node.Store.Read(c => c.Query<(string study_id, long rounds, long submissions, long values, long bytes)>(
-            "SELECT study_id, COUNT(DISTINCT round), COUNT(*), SUM(value_count), SUM(length(ciphertext)) FROM submissions WHERE submitted_at >= @fromText AND submitted_at < @toText GROUP BY study_id ORDER BY study_id", new { fromText, toText }).ToList());
+        var decisions = node.Store.Read(c => StudyQueries.DecisionsBetween(c, fromText, toText));
+        var sent = node.Store.Read(c => ComplianceQueries.Sent(c, fromText, toText));
         var ledger = PrivacyLedgerReport.Read(node.Store, policy, to.Year);
         var lifetime = PrivacyLedgerReport.Lifetime(node.Store, policy);
         var features = new FeatureBuilder(node.Store);
         var sensitive = features.SensitiveExclusions();
         var consent = features.ConsentDenials();
-        var quarantine = node.Store.Read(c => c.Query<(string reason_code, long n)>(
-            "SELECT reason_code, COUNT(*) FROM quarantine WHERE quarantined_at >= @fromText AND quarantined_at < @toText GROUP BY reason_code ORDER BY reason_code", new { fromText, toText }).ToList());
-        var runs = node.Store.Read(c => c.Query<(long run_id, string started_at, long lines_read, long accepted, long quarantined)>(
-            "SELECT run_id, started_at, lines_read, accepted, quarantined FROM ingest_runs WHERE started_at >= @fromText AND started_at < @toText ORDER BY run_id", new { fromText, toText }).ToList());
+        var quarantine = node.Store.Read(c => ComplianceQueries.QuarantineByReason(c, fromText, toText));
+        var runs = node.Store.Read(c => ComplianceQueries.IngestRuns(c, fromText, toText));
         string auditSummary;
         bool auditOk;
         IReadOnlyList<AuditEntry> entries = [];
@@ -79,7 +76,7 @@ internal static class ComplianceReport
             @media print { body{margin:0} }
             </style></head><body>
             <h1>FederatedTwin node compliance report</h1>
-            <p>Period <strong id="period">{{fromText}} to {{to.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)}}</strong> (UTC). Generated {{DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm}} UTC by ftwin <span id="software-version">{{E(SoftwareVersion)}}</span>.
+            <p>Period <strong id="period">{{fromText}} to {{to.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)}}</strong> (UTC). Generated {{generated:yyyy-MM-dd HH:mm}} UTC by ftwin <span id="software-version">{{E(SoftwareVersion)}}</span>.
             Node id <code>{{E(node.Store.GetEnrollment()?.NodeId ?? "not enrolled")}}</code>; node public key <code>{{E(node.Identity.PublicKey)}}</code>.
             Counts of patients or records under {{minimumCellSize}} are shown as “&lt; {{minimumCellSize}}”.</p>
             <h2>Audit trail</h2>
@@ -91,7 +88,7 @@ internal static class ComplianceReport
            """);;
         foreach (var d in decisions)
         {
-            html.Append(CultureInfo.InvariantCulture, $"<tr><td>{E(d.study_id)}</td><td>{E(d.decided_at)}</td><td>{E(d.purpose_of_use)}</td><td>{E(d.algorithm)}</td><td>{(d.accept == 1 ? "joined" : "refused")}</td><td>{E(d.rule)}</td><td>{E(d.reason)}</td></tr>\n");
+            html.Append(CultureInfo.InvariantCulture, $"<tr><td>{E(d.StudyId)}</td><td>{E(d.DecidedAt)}</td><td>{E(d.PurposeOfUse)}</td><td>{E(d.Algorithm)}</td><td>{(d.Accept == 1 ? "joined" : "refused")}</td><td>{E(d.Rule)}</td><td>{E(d.Reason)}</td></tr>\n");
         }
 
         html.Append("</table>\n<h2>What left the node</h2>\n<p>Per study: encrypted statistic vectors only (threshold RLWE ciphertexts of fixed-point sums), and decryption shares of the aggregate. Never a row, never a plaintext value. ");
@@ -100,11 +97,11 @@ internal static class ComplianceReport
         var statistics = SubmittedStatistics(entries, fromText, toText);
         foreach (var s in sent)
         {
-            var kinds = statistics.GetValueOrDefault(s.study_id) is { Count: > 0 } k
+            var kinds = statistics.GetValueOrDefault(s.StudyId) is { Count: > 0 } k
                 ? "<ul>" + string.Concat(k.Select(b => $"<li><code>{E(b.Kind)}</code>: {b.Values} × {b.Submissions}</li>")) + "</ul>"
                 : "not recorded";
-            var shares = entries.Count(e => e.Action == AuditActions.DecryptionShareIssued && e.StudyId == s.study_id && InPeriod(e, fromText, toText));
-            html.Append(CultureInfo.InvariantCulture, $"<tr><td>{E(s.study_id)}</td><td>{s.rounds}</td><td>{s.submissions}</td><td>{kinds}</td><td>{s.values}</td><td>{s.bytes}</td><td>{shares}</td></tr>\n");
+            var shares = entries.Count(e => e.Action == AuditActions.DecryptionShareIssued && e.StudyId == s.StudyId && InPeriod(e, fromText, toText));
+            html.Append(CultureInfo.InvariantCulture, $"<tr><td>{E(s.StudyId)}</td><td>{s.Rounds}</td><td>{s.Submissions}</td><td>{kinds}</td><td>{s.Values}</td><td>{s.Bytes}</td><td>{shares}</td></tr>\n");
         }
 
         html.Append("</table>\n<h2>Privacy budget</h2>\n<p>zCDP ρ charged when the node accepts a study that declares it, and for each re-run's fresh noise draw; (ε, δ) by Canonne, Kamath &amp; Steinke 2020.</p>\n");
@@ -123,12 +120,12 @@ internal static class ComplianceReport
         html.Append("<h2>Ingest and quarantine</h2>\n<table id=\"ingest\"><tr><th>run</th><th>started (UTC)</th><th>lines read</th><th>accepted</th><th>quarantined</th></tr>\n");
         foreach (var r in runs)
         {
-            html.Append(CultureInfo.InvariantCulture, $"<tr><td>{r.run_id}</td><td>{E(r.started_at)}</td><td>{r.lines_read}</td><td>{r.accepted}</td><td>{r.quarantined}</td></tr>\n");
+            html.Append(CultureInfo.InvariantCulture, $"<tr><td>{r.RunId}</td><td>{E(r.StartedAt)}</td><td>{r.LinesRead}</td><td>{r.Accepted}</td><td>{r.Quarantined}</td></tr>\n");
         }
 
         html.Append("</table>\n<p>Quarantined lines keep their position, a keyed hash and a reason code, never their content.</p>\n");
         // Quarantined lines are lines of files, not people: shown exactly.
-        html.Append(CountTable("quarantine", "reason", "lines", quarantine.ToDictionary(q => q.reason_code, q => q.n), minimumCellSize: 0));
+        html.Append(CountTable("quarantine", "reason", "lines", quarantine.ToDictionary(q => q.ReasonCode, q => q.Count), minimumCellSize: 0));
         html.Append("</body></html>\n");
         return html.ToString();
     }

@@ -1,5 +1,4 @@
 using System.Text.Json.Nodes;
-using Dapper;
 using FederatedTwin.Node.Policy;
 using FederatedTwin.Node.Storage;
 using FederatedTwin.Protocol.Audit;
@@ -15,8 +14,10 @@ namespace FederatedTwin.Node.Audit;
 /// The actor is the node id the coordinator assigned, or "node-unenrolled" before enrollment.
 /// Checkpoints are signed with the node's identity key.
 /// </summary>
-public sealed class NodeAuditTrail(NodeStore store, Func<System.Data.Common.DbConnection, System.Data.Common.DbTransaction?, Ed25519Identity> identity, int checkpointInterval = AuditChain.DefaultCheckpointInterval)
+public sealed class NodeAuditTrail(NodeStore store, Func<System.Data.Common.DbConnection, System.Data.Common.DbTransaction?, Ed25519Identity> identity, int checkpointInterval = AuditChain.DefaultCheckpointInterval, TimeProvider? clock = null)
 {
+    private readonly TimeProvider _clock = clock ?? TimeProvider.System;
+
     public const string UnenrolledActor = "node-unenrolled";
 
     // The signing key is resolved in the appending transaction: after an identity_key_rotated entry it is the new key (IdentityKeyChain).
@@ -29,12 +30,12 @@ public sealed class NodeAuditTrail(NodeStore store, Func<System.Data.Common.DbCo
     public AuditEntry Append(AuditRecord record) => store.Write((c, t) => Append(c, t, record));
 
     public AuditEntry Append(SqliteConnection connection, SqliteTransaction transaction, AuditRecord record) =>
-        _log.Append(connection, transaction, Actor(connection, transaction), record, DateTimeOffset.UtcNow);
+        _log.Append(connection, transaction, Actor(connection, transaction), record, _clock.GetUtcNow());
 
     public AuditCheckpoint? Checkpoint(string reason) => store.Write((c, t) => Checkpoint(c, t, reason));
 
     public AuditCheckpoint? Checkpoint(SqliteConnection connection, SqliteTransaction transaction, string reason) =>
-        _log.Checkpoint(connection, transaction, reason, DateTimeOffset.UtcNow);
+        _log.Checkpoint(connection, transaction, reason, _clock.GetUtcNow());
 
     /// <summary>
     /// Records a policy load when the policy file's hash differs from the last one the trail holds (a
@@ -79,11 +80,10 @@ public sealed class NodeAuditTrail(NodeStore store, Func<System.Data.Common.DbCo
 
     private static (string? Action, string? Sha256) LatestPolicyEntry(SqliteConnection c, SqliteTransaction t, params string[] actions)
     {
-        var last = c.QuerySingleOrDefault<(string action, string detail)?>(
-            "SELECT action, detail FROM audit_log WHERE action IN @actions ORDER BY seq DESC LIMIT 1", new { actions }, t);
-        return last is { } l ? (l.action, JsonNode.Parse(l.detail)?["sha256"]?.GetValue<string>()) : (null, null);
+        var last = AuditTrailQueries.Latest(c, t, actions);
+        return last is { } l ? (l.Action, JsonNode.Parse(l.Detail)?["sha256"]?.GetValue<string>()) : (null, null);
     }
 
     private static string Actor(SqliteConnection connection, SqliteTransaction transaction) =>
-        connection.ExecuteScalar<string?>("SELECT node_id FROM enrollment WHERE id=1", transaction: transaction) ?? UnenrolledActor;
+        StudyQueries.NodeId(connection, transaction) ?? UnenrolledActor;
 }

@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
-using Dapper;
 using FederatedTwin.Node.Federation;
+using FederatedTwin.Node.Storage;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -14,6 +14,9 @@ internal static class AdminEndpoints
     private static readonly SemaphoreSlim IngestGate = new(1, 1);
 
     internal sealed record IngestRequest(string Path);
+
+    /// <summary>The host's clock when it registers one (tests do), else the system's.</summary>
+    private static TimeProvider Clock(HttpContext http) => http.RequestServices.GetService<TimeProvider>() ?? TimeProvider.System;
 
     public static RouteGroupBuilder MapNodeAdminEndpoints(this IEndpointRouteBuilder app)
     {
@@ -31,12 +34,12 @@ internal static class AdminEndpoints
             return Results.Problem(statusCode: StatusCodes.Status401Unauthorized, title: "Admin token required", detail: "Send 'Authorization: Bearer <token>' with the token in the node directory's admin.token.");
         });
 
-        group.MapGet("/status", (NodeDirectory node, NodeStatus status) =>
+        group.MapGet("/status", (HttpContext http, NodeDirectory node, NodeStatus status) =>
         {
             var enrollment = node.Store.GetEnrollment();
             var policy = node.LoadPolicy();
             var lifetime = Policy.PrivacyLedgerReport.Lifetime(node.Store, policy);
-            var counts = node.Store.Read(c => c.QuerySingle<(long accepted, long refused)>("SELECT COALESCE(SUM(accept),0), COALESCE(SUM(1-accept),0) FROM decisions"));
+            var counts = node.Store.Read(StudyQueries.DecisionCounts);
             var state = Status.EnrollmentState.Read(node, status);
             var publicKey = node.Identity.PublicKey;
             return Results.Ok(new
@@ -53,8 +56,8 @@ internal static class AdminEndpoints
                 retired_public_keys = state.RetiredKeys.Select(k => new { public_key = k.PublicKey, sha256 = k.Fingerprint, retired_at = k.RetiredAt, replaced_by = k.ReplacedBy }),
                 last_contact = status.LastContact,
                 last_error = status.LastError,
-                studies_accepted = counts.accepted,
-                studies_refused = counts.refused,
+                studies_accepted = counts.Accepted,
+                studies_refused = counts.Refused,
                 roster = Federation.PinnedRoster.Load(node.Store) is { } roster
                     ? new
                     {
@@ -85,7 +88,7 @@ internal static class AdminEndpoints
                     studies = lifetime.Studies,
                     redraws = lifetime.Redraws,
                 },
-                privacy = Policy.PrivacyLedgerReport.Read(node.Store, policy, DateTimeOffset.UtcNow.Year).Select(p => new
+                privacy = Policy.PrivacyLedgerReport.Read(node.Store, policy, Clock(http).GetUtcNow().Year).Select(p => new
                 {
                     purpose = p.Purpose,
                     year = p.Year,
@@ -99,19 +102,15 @@ internal static class AdminEndpoints
             });
         });
 
-        group.MapGet("/decisions", (NodeDirectory node) => Results.Ok(node.Store.Read(c =>
-            c.Query("SELECT study_id, accept, rule, reason, purpose_of_use, algorithm, decided_at FROM decisions ORDER BY decided_at").ToList())));
+        group.MapGet("/decisions", (NodeDirectory node) => Results.Ok(node.Store.Read(StudyQueries.Decisions)));
 
         // Each study's ρ per hospital record, the k it was charged under, and its charge in the policy's unit now (k²ρ, never lowered).
-        group.MapGet("/privacy-ledger", (NodeDirectory node) => Results.Ok(node.Store.Read(c =>
-            c.Query("SELECT study_id, purpose, year, rho, sites_per_person, rho * MAX(sites_per_person, @j) * MAX(sites_per_person, @j) AS charged_rho, recorded_at FROM privacy_ledger ORDER BY recorded_at",
-                new { j = node.LoadPolicy().PrivacyUnit.GroupSize }).ToList())));
+        group.MapGet("/privacy-ledger", (NodeDirectory node) => Results.Ok(node.Store.Read(c => PrivacyLedgerQueries.Studies(c, node.LoadPolicy().PrivacyUnit.GroupSize))));
 
         // What each round actually spent (the ledger above holds each study's planned ρ, charged at acceptance).
         group.MapGet("/privacy-ledger/rounds", (NodeDirectory node) => Results.Ok(Policy.PrivacyLedgerReport.Rounds(node.Store, unit: node.LoadPolicy().PrivacyUnit)));
 
-        group.MapGet("/events", (NodeDirectory node) => Results.Ok(node.Store.Read(c =>
-            c.Query("SELECT at, kind, study_id, detail FROM events ORDER BY id DESC LIMIT 500").ToList())));
+        group.MapGet("/events", (NodeDirectory node) => Results.Ok(node.Store.Read(StatusQueries.RecentEvents)));
 
         // The same ingest as `ftwin node ingest`, for hospital IT tooling on the node's host. One at a time.
         group.MapPost("/ingest", async (NodeDirectory node, IngestRequest request, CancellationToken cancellationToken) =>

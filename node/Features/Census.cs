@@ -1,5 +1,4 @@
 using FederatedTwin.Analytics.Census;
-using Dapper;
 using FederatedTwin.Node.Deidentification;
 using FederatedTwin.Node.Storage;
 using FederatedTwin.Protocol.Federation;
@@ -14,15 +13,11 @@ namespace FederatedTwin.Node.Features;
 /// </summary>
 public static class Census
 {
-    public static bool HasPatients(NodeStore store) => store.Read(c => c.ExecuteScalar<long>("SELECT COUNT(*) FROM patients")) > 0;
+    public static bool HasPatients(NodeStore store) => store.Read(FeatureQueries.PatientCount) > 0;
 
     public static long[] PatientsByAgeBandAndSex(NodeStore store, int year, string purpose, bool optIn)
     {
-        var rows = store.Read(c => c.Query<(int? birth_year, bool age_90_plus, string? sex, string? state)>("""
-            SELECT p.birth_year, p.age_90_plus, p.sex, s.state FROM patients p
-            LEFT JOIN consent_states s ON s.pseudonym = p.pseudonym AND s.year = @year AND s.purpose = @purpose
-            WHERE (p.deceased_year IS NULL OR p.deceased_year >= @year)
-            """, new { year, purpose }).ToList());
+        var rows = store.Read(c => FeatureQueries.Census(c, year, purpose));
         var counts = new long[LocalVectors.AgeBands.Count * LocalVectors.Sexes.Count];
         foreach (var (birthYear, ninetyPlus, sex, state) in rows)
         {

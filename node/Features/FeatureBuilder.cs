@@ -1,10 +1,8 @@
 using System.Collections.Frozen;
 using System.Globalization;
 using System.Text.Json;
-using Dapper;
 using FederatedTwin.Node.Ingest;
 using FederatedTwin.Node.Storage;
-using Microsoft.Data.Sqlite;
 
 namespace FederatedTwin.Node.Features;
 
@@ -23,7 +21,7 @@ public sealed class FeatureBuilder(NodeStore store)
     private const int ChunkPatients = 1024;
 
     /// <summary>The last year with any fact: outcomes are observed only up to it.</summary>
-    public int? DataLastYear() => store.Read(c => c.ExecuteScalar<int?>("SELECT MAX(last_year) FROM patient_facts"));
+    public int? DataLastYear() => store.Read(FeatureQueries.DataLastYear);
 
     /// <summary>Every patient-year, computed from the facts (non-sensitive only).</summary>
     public IEnumerable<PatientYear> All() => All(new HashSet<string>());
@@ -33,12 +31,7 @@ public sealed class FeatureBuilder(NodeStore store)
     {
         var lastYear = DataLastYear() ?? FeatureSchema.FirstYear;
         using var connection = store.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = """
-            SELECT p.pseudonym, p.sex, p.deceased_year, p.birth_year, p.age_90_plus, f.data
-            FROM patients p JOIN patient_facts f ON f.pseudonym = p.pseudonym ORDER BY p.pseudonym
-            """;
-        using var reader = command.ExecuteReader();
+        using var reader = FeatureQueries.PatientsWithFacts(connection).GetEnumerator();
 
         // Patients are independent: a chunk at a time is computed on all cores and yielded in order, while this
         // thread reads the next chunk from the store.
@@ -49,11 +42,10 @@ public sealed class FeatureBuilder(NodeStore store)
             Task<IEnumerable<PatientYear>[]>? computing = null;
             if (more)
             {
-                var chunk = new List<(string Pseudonym, string? Sex, int? Deceased, int? BirthYear, bool NinetyPlus, byte[] Data)>(ChunkPatients);
-                while (chunk.Count < ChunkPatients && (more = reader.Read()))
+                var chunk = new List<PatientFactsRow>(ChunkPatients);
+                while (chunk.Count < ChunkPatients && (more = reader.MoveNext()))
                 {
-                    chunk.Add((reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetInt32(2),
-                        reader.IsDBNull(3) ? null : reader.GetInt32(3), reader.GetInt64(4) != 0, (byte[])reader[5]));
+                    chunk.Add(reader.Current);
                 }
 
                 computing = chunk.Count == 0 ? null : Task.Run(() =>
@@ -65,7 +57,7 @@ public sealed class FeatureBuilder(NodeStore store)
                         var facts = t_facts ??= new List<StoredFact>(256);
                         facts.Clear();
                         EntryCodec.ReadFacts(p.Data, allowedSensitive, facts);
-                        rows[i] = ForPatient(p.Pseudonym, p.Sex, p.Deceased, p.BirthYear, p.NinetyPlus, facts, lastYear);
+                        rows[i] = ForPatient(p.Pseudonym, p.Sex, p.DeceasedYear, p.BirthYear, p.NinetyPlus, facts, lastYear);
                     });
                     return rows;
                 });
@@ -96,8 +88,7 @@ public sealed class FeatureBuilder(NodeStore store)
     /// <summary>The same, with the sensitive categories the site policy allows this purpose.</summary>
     public IEnumerable<PatientYear> ForPurpose(string purpose, bool optIn, IReadOnlySet<string> allowedSensitive)
     {
-        var states = store.Read(c => c.Query<(string pseudonym, int year, string state)>("SELECT pseudonym, year, state FROM consent_states WHERE purpose=@purpose", new { purpose })
-            .ToDictionary(s => (s.pseudonym, s.year), s => s.state));
+        var states = store.Read(c => FeatureQueries.ConsentStates(c, purpose).ToDictionary(s => (s.Pseudonym, s.Year), s => s.State));
         foreach (var row in All(allowedSensitive))
         {
             var state = states.GetValueOrDefault((row.Pseudonym, (int)row.Values["year"]!.Value));
@@ -130,18 +121,17 @@ public sealed class FeatureBuilder(NodeStore store)
     public long ResourcesFlaggedUnderOtherCodeLists(string? customCodesFingerprint)
     {
         var tag = customCodesFingerprint?[..16];
-        return store.Read(c => c.Query<byte[]>("SELECT data FROM patient_facts WHERE code_lists IS NOT @tag", new { tag })
+        return store.Read(c => FeatureQueries.FactsFlaggedUnlike(c, tag)
             .Sum(data => EntryCodec.Split(data).LongCount(e => EntryCodec.Decode(data.AsSpan(e.Offset, e.Length)).CodeListsTag != tag)));
     }
 
     /// <summary>Counts of records excluded from features as sensitive, by category (never who).</summary>
-    public IReadOnlyDictionary<string, long> SensitiveExclusions() => store.Read(c => c.Query<string>("SELECT sensitive FROM patient_facts WHERE sensitive IS NOT NULL")
+    public IReadOnlyDictionary<string, long> SensitiveExclusions() => store.Read(c => FeatureQueries.SensitiveCounts(c)
         .SelectMany(s => s.Split(';')).Select(s => s.Split('=')).GroupBy(p => p[0], StringComparer.Ordinal)
         .ToDictionary(g => g.Key, g => g.Sum(p => long.Parse(p[1], CultureInfo.InvariantCulture)), StringComparer.Ordinal));
 
     /// <summary>Patient-years whose consent state is deny, by purpose (never who).</summary>
-    public IReadOnlyDictionary<string, long> ConsentDenials() => store.Read(c =>
-        c.Query<(string purpose, long n)>("SELECT purpose, COUNT(*) FROM consent_states WHERE state='deny' GROUP BY purpose").ToDictionary(x => x.purpose, x => x.n));
+    public IReadOnlyDictionary<string, long> ConsentDenials() => store.Read(FeatureQueries.ConsentDenials);
 
     private static readonly int ColYear = FeatureDictionary.Column("year"), ColAge = FeatureDictionary.Column("age"), ColAgeBand = FeatureDictionary.Column("age_band"),
         ColSexMale = FeatureDictionary.Column("sex_male"), ColMedicare = FeatureDictionary.Column("medicare_eligible"), ColConditionCount = FeatureDictionary.Column("condition_count"),

@@ -1,5 +1,4 @@
 using FederatedTwin.Analytics.Studies;
-using Dapper;
 using FederatedTwin.Node.Algorithms;
 using FederatedTwin.Node.Storage;
 using FederatedTwin.Protocol.Federation;
@@ -52,9 +51,8 @@ public sealed record AcceptedStudy(StudySpec Spec, double AcceptedRho)
     public static AcceptedStudy Load(NodeStore store, StudyId study)
     {
         ArgumentNullException.ThrowIfNull(store);
-        var row = store.Read(c => c.QuerySingleOrDefault<(long accept, string? spec_json, double? charged)?>(
-            "SELECT d.accept, d.spec_json, l.rho AS charged FROM decisions d LEFT JOIN privacy_ledger l ON l.study_id = d.study_id WHERE d.study_id=@s", new { s = study.Value }));
-        if (row is not { accept: 1 } accepted)
+        var row = store.Read(c => StudyQueries.Accepted(c, study.Value));
+        if (row is not { Accept: 1 } accepted)
         {
             throw new ParticipationRefusedException(
                 row is null ? $"This node was never offered study {study}, so it never accepted it: it contributes nothing to it." : $"This node refused study {study}: it contributes nothing to it.",
@@ -62,10 +60,10 @@ public sealed record AcceptedStudy(StudySpec Spec, double AcceptedRho)
         }
 
         // A decision from before the study was stored with it (schema v4) cannot be checked, so it is not trusted.
-        var spec = accepted.spec_json is { } json
+        var spec = accepted.SpecJson is { } json
             ? WireJson.Deserialize<StudySpec>(System.Text.Encoding.UTF8.GetBytes(json))
             : throw new ParticipationRefusedException($"This node's decision on study {study} does not hold the study it accepted, so no round can be checked against it.", NotAccepted);
-        return new AcceptedStudy(spec, accepted.charged ?? 0);
+        return new AcceptedStudy(spec, accepted.Charged ?? 0);
     }
 
     /// <summary>The study in a work item must be the accepted one, field by field and parameter by parameter.</summary>

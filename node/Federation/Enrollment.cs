@@ -1,5 +1,5 @@
-using Dapper;
 using FederatedTwin.Node.Audit;
+using FederatedTwin.Node.Storage;
 using FederatedTwin.Protocol.Audit;
 using FederatedTwin.Protocol.Federation;
 
@@ -12,8 +12,13 @@ namespace FederatedTwin.Node.Federation;
 /// </summary>
 public static class Enrollment
 {
-    public static async Task<NodeId> Enroll(NodeDirectory node, Uri coordinator, string token, string nodeName, CancellationToken cancellationToken)
+    public static Task<NodeId> Enroll(NodeDirectory node, Uri coordinator, string token, string nodeName, CancellationToken cancellationToken) =>
+        Enroll(node, coordinator, token, nodeName, TimeProvider.System, cancellationToken);
+
+    /// <summary>The same, with the enrollment's time read from <paramref name="clock"/>.</summary>
+    public static async Task<NodeId> Enroll(NodeDirectory node, Uri coordinator, string token, string nodeName, TimeProvider clock, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(clock);
         var existing = node.Store.GetEnrollment();
         if (existing is not null)
         {
@@ -51,8 +56,7 @@ public static class Enrollment
 
         node.Store.Write((c, t) =>
         {
-            c.Execute("INSERT INTO enrollment(id, node_id, coordinator_url, coordinator_public_key, enrolled_at) VALUES (1, @id, @url, @key, @now)",
-                new { id = response.NodeId.Value, url = coordinator.ToString(), key = identity.PublicKey, now = DateTimeOffset.UtcNow.ToString("O") }, t);
+            StudyQueries.InsertEnrollment(c, t, response.NodeId.Value, coordinator.ToString(), identity.PublicKey, clock.GetUtcNow().ToString("O"));
             node.Audit.Append(c, t, NodeAuditRecords.Enrolled(response.NodeId.Value, coordinator, identity.PublicKey));
             node.Audit.Checkpoint(c, t, CheckpointReasons.Enrollment);
             return 0;

@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
-using Dapper;
 using FederatedTwin.Node.Audit;
+using FederatedTwin.Node.Storage;
 using FederatedTwin.Protocol.Audit;
 using FederatedTwin.Protocol.Federation;
 
@@ -98,18 +98,16 @@ public static class EnrollmentEvidence
     /// <summary>The refusal the node recorded last, unless a later entry (enrolled, a key rotation) supersedes it.</summary>
     public static RecordedEnrollmentRefusal? Latest(NodeDirectory node) => node.Store.Read(c => Latest(c, null));
 
-    private static RecordedEnrollmentRefusal? Latest(Microsoft.Data.Sqlite.SqliteConnection c, Microsoft.Data.Sqlite.SqliteTransaction? t)
+    private static RecordedEnrollmentRefusal? Latest(System.Data.Common.DbConnection c, System.Data.Common.DbTransaction? t)
     {
-        var revoked = c.QuerySingleOrDefault<(string? action, string at, string detail)>(
-            "SELECT action, at, detail FROM audit_log WHERE action IN @actions ORDER BY seq DESC LIMIT 1",
-            new { actions = new[] { AuditActions.EnrollmentRevoked, AuditActions.Enrolled, AuditActions.IdentityKeyRotated } }, t);
-        if (revoked.action != AuditActions.EnrollmentRevoked)
+        var revoked = AuditTrailQueries.LatestWithTime(c, t, [AuditActions.EnrollmentRevoked, AuditActions.Enrolled, AuditActions.IdentityKeyRotated]);
+        if (revoked.Action != AuditActions.EnrollmentRevoked)
         {
             return null;
         }
 
-        var detail = JsonNode.Parse(revoked.detail)!.AsObject();
-        return new RecordedEnrollmentRefusal(revoked.at, Member(detail, "kind") ?? "revoked", Member(detail, "reason") ?? string.Empty, Member(detail, "enrolled_key_sha256"));
+        var detail = JsonNode.Parse(revoked.Detail)!.AsObject();
+        return new RecordedEnrollmentRefusal(revoked.At, Member(detail, "kind") ?? "revoked", Member(detail, "reason") ?? string.Empty, Member(detail, "enrolled_key_sha256"));
     }
 
     private static string? Member(JsonObject obj, string name) => obj[name] is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;

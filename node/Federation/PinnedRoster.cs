@@ -1,4 +1,3 @@
-using Dapper;
 using FederatedTwin.Node.Audit;
 using FederatedTwin.Node.Policy;
 using FederatedTwin.Node.Storage;
@@ -49,9 +48,8 @@ public sealed record PinnedRoster(SignedRoster Document, string Sha256, string A
     public static PinnedRoster? Load(NodeStore store)
     {
         ArgumentNullException.ThrowIfNull(store);
-        var row = store.Read(c => c.QuerySingleOrDefault<(byte[] document, string sha256, string approved_by, string pinned_at)?>(
-            "SELECT document, sha256, approved_by, pinned_at FROM rosters ORDER BY version DESC LIMIT 1"));
-        return row is { } r ? new PinnedRoster(SignedRoster.Parse(r.document), r.sha256, r.approved_by, r.pinned_at) : null;
+        var row = store.Read(RosterQueries.Latest);
+        return row is { } r ? new PinnedRoster(SignedRoster.Parse(r.Document), r.Sha256, r.ApprovedBy, r.PinnedAt) : null;
     }
 
     /// <summary>The pinned roster, or a refusal with rule <see cref="Missing"/>.</summary>
@@ -64,22 +62,26 @@ public sealed record PinnedRoster(SignedRoster Document, string Sha256, string A
     /// Pins a roster document (from a file its officer handed over, or as the coordinator relayed it). Returns the pinned roster
     /// (the same one when this exact document is already pinned); refuses with a <see cref="RosterRefusedException"/>, audited.
     /// </summary>
-    public static PinnedRoster Pin(NodeDirectory node, byte[] document, string source)
+    /// <param name="node">The node directory.</param>
+    /// <param name="document">The roster document.</param>
+    /// <param name="source">Where the document came from, for the audit trail.</param>
+    /// <param name="clock">The clock the pin or refusal is timed by (default: the system's).</param>
+    public static PinnedRoster Pin(NodeDirectory node, byte[] document, string source, TimeProvider? clock = null)
     {
         ArgumentNullException.ThrowIfNull(node);
         ArgumentNullException.ThrowIfNull(document);
+        clock ??= TimeProvider.System;
         var sha = SignedStatement.Digest(document);
         try
         {
-            return PinOrRefuse(node, document, source);
+            return PinOrRefuse(node, document, source, clock);
         }
         catch (RosterRefusedException e)
         {
             node.Store.Write((c, t) =>
             {
                 // One audit entry per refused document, however often the coordinator relays it.
-                if (c.Execute("INSERT OR IGNORE INTO roster_refusals(sha256, version, rule, refused_at) VALUES (@sha, NULL, @rule, @now)",
-                        new { sha, rule = e.Rule, now = DateTimeOffset.UtcNow.ToString("O") }, t) == 1)
+                if (RosterQueries.InsertRefusal(c, t, sha, e.Rule, clock.GetUtcNow().ToString("O")) == 1)
                 {
                     node.Audit.Append(c, t, NodeAuditRecords.RosterRefused(sha, source, e.Rule, e.Message));
                 }
@@ -90,7 +92,7 @@ public sealed record PinnedRoster(SignedRoster Document, string Sha256, string A
         }
     }
 
-    private static PinnedRoster PinOrRefuse(NodeDirectory node, byte[] document, string source)
+    private static PinnedRoster PinOrRefuse(NodeDirectory node, byte[] document, string source, TimeProvider clock)
     {
         SignedRoster signed;
         try
@@ -135,11 +137,10 @@ public sealed record PinnedRoster(SignedRoster Document, string Sha256, string A
             }
         }
 
-        var now = DateTimeOffset.UtcNow.ToString("O");
+        var now = clock.GetUtcNow().ToString("O");
         node.Store.Write((c, t) =>
         {
-            c.Execute("INSERT INTO rosters(version, federation, sha256, document, approved_by, pinned_at) VALUES (@v, @f, @sha, @doc, @by, @now)",
-                new { v = signed.Roster.Version, f = signed.Roster.Federation, sha = canonicalSha, doc = signed.ToJson(), by = approval.Signer, now }, t);
+            RosterQueries.Insert(c, t, signed.Roster.Version, signed.Roster.Federation, canonicalSha, signed.ToJson(), approval.Signer, now);
             node.Audit.Append(c, t, NodeAuditRecords.RosterPinned(signed.Roster, canonicalSha, approval.Signer, source, current?.Roster));
             node.Audit.Checkpoint(c, t, CheckpointReasons.Roster);
             return 0;

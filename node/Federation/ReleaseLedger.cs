@@ -1,8 +1,7 @@
 using System.Text.Json;
-using Dapper;
 using FederatedTwin.Node.Storage;
 using FederatedTwin.Protocol.Federation;
-using Microsoft.Data.Sqlite;
+using System.Data.Common;
 
 namespace FederatedTwin.Node.Federation;
 
@@ -32,10 +31,7 @@ public sealed class ReleaseLedger(NodeStore store)
     /// <summary>Every release this node made, in the order it made them.</summary>
     public IReadOnlyList<Release> All() => store.Read(c => All(c, null));
 
-    private static List<Release> All(SqliteConnection c, SqliteTransaction? t) => c.Query<Row>(
-            "SELECT study_id, round, attempt, submitters_sha256, submitters_json, values_sha256, hospitals_json, statistics_json, exact FROM decryption_shares ORDER BY issued_at, study_id, round, attempt",
-            transaction: t)
-        .Select(r => r.ToRelease()).ToList();
+    private static List<Release> All(DbConnection c, DbTransaction? t) => FederationQueries.Releases(c, t).Select(ToRelease).ToList();
 
     /// <summary>
     /// Refuses (<see cref="ParticipationRefusedException"/>) a release of <paramref name="accepted"/> over <paramref name="submitterKeys"/>
@@ -50,7 +46,7 @@ public sealed class ReleaseLedger(NodeStore store)
         });
 
     /// <summary>The same, in the caller's transaction: the check and the <see cref="Record"/> that follows it are then one step.</summary>
-    public static void Check(SqliteConnection c, SqliteTransaction? t, AcceptedStudy accepted, IReadOnlyList<ReleasedStatistic> statistics, IReadOnlyList<string> submitterKeys, IReadOnlyCollection<string> hospitals, string? valuesSha256)
+    public static void Check(DbConnection c, DbTransaction? t, AcceptedStudy accepted, IReadOnlyList<ReleasedStatistic> statistics, IReadOnlyList<string> submitterKeys, IReadOnlyCollection<string> hospitals, string? valuesSha256)
     {
         ArgumentNullException.ThrowIfNull(accepted);
         ArgumentNullException.ThrowIfNull(statistics);
@@ -98,21 +94,14 @@ public sealed class ReleaseLedger(NodeStore store)
     /// Records this node's decryption share for (study, round, attempt) with what it releases and over whom, in the caller's transaction;
     /// returns 0 when a share for the attempt was already recorded (a retry: the stored one is sent again).
     /// </summary>
-    public static int Record(SqliteConnection c, SqliteTransaction t, WorkItem work, string aggregateDigest, byte[] share, DateTimeOffset now, IReadOnlyList<string> submitterKeys,
+    public static int Record(DbConnection c, DbTransaction t, WorkItem work, string aggregateDigest, byte[] share, DateTimeOffset now, IReadOnlyList<string> submitterKeys,
         IReadOnlyCollection<string> hospitals, string valuesSha256, string updateSetDigest, IReadOnlyList<ReleasedStatistic> statistics, bool exact)
     {
         ArgumentNullException.ThrowIfNull(work);
-        return c.Execute("""
-            INSERT OR IGNORE INTO decryption_shares(study_id, round, attempt, aggregate_digest, share, issued_at, submitters_json, submitters_sha256, values_sha256, update_set_digest,
-                hospitals_json, statistics_json, exact)
-            VALUES (@s, @r, @a, @d, @share, @now, @members, @membersSha, @vs, @set, @hospitals, @statistics, @exact)
-            """,
-            new
-            {
-                s = work.Study.Id.Value, r = work.Round, a = work.Attempt, d = aggregateDigest, share, now = now.ToString("O"),
-                members = JsonSerializer.Serialize(submitterKeys), membersSha = ParticipantSet.Digest(submitterKeys), vs = valuesSha256, set = updateSetDigest,
-                hospitals = JsonSerializer.Serialize(hospitals.Order(StringComparer.Ordinal).ToList()), statistics = JsonSerializer.Serialize(statistics.Select(x => x.ToString()).ToList()), exact = exact ? 1 : 0,
-            }, t);
+        return FederationQueries.InsertShare(c, t, new ReleaseRecord(
+            new AttemptRef(work.Study.Id.Value, work.Round, work.Attempt), aggregateDigest, share, now.ToString("O"),
+            JsonSerializer.Serialize(submitterKeys), ParticipantSet.Digest(submitterKeys), valuesSha256, updateSetDigest,
+            JsonSerializer.Serialize(hospitals.Order(StringComparer.Ordinal).ToList()), JsonSerializer.Serialize(statistics.Select(x => x.ToString()).ToList()), exact));
     }
 
     /// <summary>
@@ -125,11 +114,8 @@ public sealed class ReleaseLedger(NodeStore store)
         return [.. keys.Select(k => roster.Roster.MemberOf(k)?.Name ?? k).Order(StringComparer.Ordinal)];
     }
 
-    private sealed record Row(string study_id, long round, long attempt, string? submitters_sha256, string? submitters_json, string? values_sha256, string? hospitals_json, string? statistics_json, long? exact)
-    {
-        public Release ToRelease() => new(study_id, (int)round, (int)attempt, submitters_sha256 ?? string.Empty,
-            submitters_json is null ? 0 : JsonSerializer.Deserialize<List<string>>(submitters_json)!.Count, values_sha256,
-            hospitals_json is null ? null : JsonSerializer.Deserialize<List<string>>(hospitals_json),
-            statistics_json is null ? null : JsonSerializer.Deserialize<List<string>>(statistics_json), exact == 1);
-    }
+    private static Release ToRelease(ReleaseRow r) => new(r.Study, (int)r.Round, (int)r.Attempt, r.SubmittersSha256 ?? string.Empty,
+        r.SubmittersJson is null ? 0 : JsonSerializer.Deserialize<List<string>>(r.SubmittersJson)!.Count, r.ValuesSha256,
+        r.HospitalsJson is null ? null : JsonSerializer.Deserialize<List<string>>(r.HospitalsJson),
+        r.StatisticsJson is null ? null : JsonSerializer.Deserialize<List<string>>(r.StatisticsJson), r.Exact == 1);
 }

@@ -1,7 +1,7 @@
 using FederatedTwin.Analytics.Studies;
-using Dapper;
 using FederatedTwin.Node.Algorithms;
 using FederatedTwin.Node.Audit;
+using FederatedTwin.Node.Storage;
 using FederatedTwin.Protocol.Federation;
 
 namespace FederatedTwin.Node.Federation;
@@ -84,10 +84,9 @@ public sealed partial class RoundParticipant
 
     private AttemptKeyRow? AttemptKey(WorkItem work)
     {
-        var row = node.Store.Read(c => c.QuerySingleOrDefault<(byte[] key_share, byte[]? crp_seed, string created_at)?>(
-            "SELECT key_share, crp_seed, created_at FROM attempt_keys WHERE study_id=@s AND round=@r AND attempt=@a", Args(work)));
+        var row = node.Store.Read(c => FederationQueries.KeyShare(c, Attempt(work)));
         return row is { } r
-            ? new AttemptKeyRow(r.key_share, r.crp_seed ?? [], DateTimeOffset.Parse(r.created_at, System.Globalization.CultureInfo.InvariantCulture))
+            ? new AttemptKeyRow(r.KeyShare, r.CrpSeed ?? [], DateTimeOffset.Parse(r.CreatedAt, System.Globalization.CultureInfo.InvariantCulture))
             : null;
     }
 
@@ -176,8 +175,7 @@ public sealed partial class RoundParticipant
         var kind = set.Kind;
         node.Store.Write((c, t) =>
         {
-            var existing = c.QuerySingleOrDefault<string?>("SELECT digest FROM commitment_sets WHERE study_id=@s AND round=@r AND attempt=@a AND kind=@k",
-                new { s = work.Study.Id.Value, r = work.Round, a = work.Attempt, k = kind }, t);
+            var existing = FederationQueries.CommitmentSetDigest(c, t, Attempt(work), kind);
             if (existing is not null)
             {
                 return existing == digest ? 0 : throw new ParticipationRefusedException(
@@ -185,8 +183,7 @@ public sealed partial class RoundParticipant
                     ProtocolRules.CommitmentSetEquivocation);
             }
 
-            c.Execute("INSERT INTO commitment_sets(study_id, round, attempt, kind, digest, keys_json, seen_at) VALUES (@s, @r, @a, @k, @d, @keys, @now)",
-                new { s = work.Study.Id.Value, r = work.Round, a = work.Attempt, k = kind, d = digest, keys = System.Text.Json.JsonSerializer.Serialize(set.Keys()), now = Now().ToString("O") }, t);
+            FederationQueries.InsertCommitmentSet(c, t, Attempt(work), kind, digest, System.Text.Json.JsonSerializer.Serialize(set.Keys()), Now().ToString("O"));
             node.Audit.Append(c, t, NodeAuditRecords.CommitmentSetAccepted(work, set, roster.Roster));
             return 1;
         });
@@ -194,9 +191,8 @@ public sealed partial class RoundParticipant
 
     private RecordedCommitmentSet? RecordedSet(WorkItem work, string kind)
     {
-        var row = node.Store.Read(c => c.QuerySingleOrDefault<(string digest, string keys_json)?>(
-            "SELECT digest, keys_json FROM commitment_sets WHERE study_id=@s AND round=@r AND attempt=@a AND kind=@k", new { s = work.Study.Id.Value, r = work.Round, a = work.Attempt, k = kind }));
-        return row is { } r ? new RecordedCommitmentSet(r.digest, System.Text.Json.JsonSerializer.Deserialize<List<string>>(r.keys_json) ?? []) : null;
+        var row = node.Store.Read(c => FederationQueries.CommitmentSet(c, Attempt(work), kind));
+        return row is { } r ? new RecordedCommitmentSet(r.Digest, System.Text.Json.JsonSerializer.Deserialize<List<string>>(r.KeysJson) ?? []) : null;
     }
 
     /// <summary>
@@ -236,9 +232,8 @@ public sealed partial class RoundParticipant
 
     private OwnSubmissionRow? OwnSubmission(WorkItem work)
     {
-        var row = node.Store.Read(c => c.QuerySingleOrDefault<(byte[] ciphertext, long value_count, string? values_sha256)?>(
-            "SELECT ciphertext, value_count, values_sha256 FROM submissions WHERE study_id=@s AND round=@r AND attempt=@a", Args(work)));
-        return row is { } r ? new OwnSubmissionRow(r.ciphertext, (int)r.value_count, r.values_sha256 ?? string.Empty) : null;
+        var row = node.Store.Read(c => FederationQueries.Submission(c, Attempt(work)));
+        return row is { } r ? new OwnSubmissionRow(r.Ciphertext, (int)r.ValueCount, r.ValuesSha256 ?? string.Empty) : null;
     }
 
     /// <summary>
@@ -265,14 +260,11 @@ public sealed partial class RoundParticipant
     }
 
     /// <summary>Records the highest attempt seen per round: nothing more is issued for an attempt below it.</summary>
-    private void RaiseWatermark(WorkItem work) => node.Store.Write((c, t) => c.Execute("""
-        INSERT INTO attempt_watermarks(study_id, round, highest_attempt) VALUES (@s, @r, @a)
-        ON CONFLICT(study_id, round) DO UPDATE SET highest_attempt = MAX(highest_attempt, excluded.highest_attempt)
-        """, Args(work), t));
+    private void RaiseWatermark(WorkItem work) => node.Store.Write((c, t) => FederationQueries.RaiseWatermark(c, t, Attempt(work)));
 
     private void CheckNotSuperseded(WorkItem work)
     {
-        var highest = node.Store.Read(c => c.QuerySingleOrDefault<long?>("SELECT highest_attempt FROM attempt_watermarks WHERE study_id=@s AND round=@r", Args(work)));
+        var highest = node.Store.Read(c => FederationQueries.HighestAttempt(c, Attempt(work)));
         if (highest is { } h && work.Attempt < h)
         {
             throw new ParticipationRefusedException($"Attempt {work.Attempt} of round {work.Round} was superseded by attempt {h}: this node contributes nothing more to it.", ProtocolRules.AttemptSuperseded);

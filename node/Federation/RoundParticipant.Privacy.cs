@@ -1,6 +1,6 @@
-using Dapper;
 using FederatedTwin.Node.Algorithms;
 using FederatedTwin.Node.Policy;
+using FederatedTwin.Node.Storage;
 using FederatedTwin.Protocol.Federation;
 
 namespace FederatedTwin.Node.Federation;
@@ -22,7 +22,7 @@ public sealed partial class RoundParticipant
     private (LocalStatistics Statistics, int Draw) Statistics(WorkItem work, AcceptedStudy accepted, RoundRequest request, ILocalAlgorithm algorithm)
     {
         var rho = algorithm.RoundRho(request, scheme.MaxParties);
-        var spentByOtherRounds = node.Store.Read(c => c.ExecuteScalar<double?>("SELECT SUM(rho) FROM privacy_rounds WHERE study_id=@s AND round<>@r AND draw=1", Args(work))) ?? 0;
+        var spentByOtherRounds = node.Store.Read(c => PrivacyLedgerQueries.OtherRoundsRho(c, work.Study.Id.Value, work.Round)) ?? 0;
         accepted.CheckSpend(rho, spentByOtherRounds, algorithm, scheme.MaxParties);
         if (rho <= 0)
         {
@@ -30,26 +30,24 @@ public sealed partial class RoundParticipant
         }
 
         var requestSha = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(WireJson.Serialize(request)));
-        var kept = node.Store.Read(c => c.QuerySingleOrDefault<(long draw, string request_sha256, byte[] noised_values)?>(
-            "SELECT draw, request_sha256, noised_values FROM privacy_rounds WHERE study_id=@s AND round=@r ORDER BY draw DESC LIMIT 1", Args(work)));
+        var kept = node.Store.Read(c => PrivacyLedgerQueries.LatestDraw(c, work.Study.Id.Value, work.Round));
         if (kept is { } previous)
         {
-            if (previous.request_sha256 != requestSha)
+            if (previous.RequestSha256 != requestSha)
             {
                 throw new ParticipationRefusedException("This round already released noisy statistics for another request: a second release would spend its privacy budget again.", AcceptedStudy.RoundParameters);
             }
 
-            var keptValues = FromBytes(previous.noised_values);
-            var released = node.Store.Read(c => c.ExecuteScalar<long>("SELECT COUNT(*) FROM decryption_shares WHERE study_id=@s AND values_sha256=@v",
-                new { s = work.Study.Id.Value, v = ValuesDigest(keptValues) })) > 0;
+            var keptValues = FromBytes(previous.NoisedValues);
+            var released = node.Store.Read(c => FederationQueries.SharesOverValues(c, work.Study.Id.Value, ValuesDigest(keptValues))) > 0;
             if (!released)
             {
                 // The layout (the audit's statistic kinds) is the request's; the freshly computed values are discarded unreleased.
-                return (algorithm.Compute(request, node, scheme.MaxParties) with { Values = keptValues }, (int)previous.draw);
+                return (algorithm.Compute(request, node, scheme.MaxParties) with { Values = keptValues }, (int)previous.Draw);
             }
         }
 
-        var draw = kept is { } k ? (int)k.draw + 1 : 1;
+        var draw = kept is { } k ? (int)k.Draw + 1 : 1;
         var statistics = algorithm.Compute(request, node, scheme.MaxParties);
         var purpose = work.Study.PurposeOfUse.Code;
         var year = Now().Year;
@@ -80,12 +78,10 @@ public sealed partial class RoundParticipant
                 }
             }
 
-            return c.Execute(
-                "INSERT OR IGNORE INTO privacy_rounds(study_id, round, draw, purpose, year, rho, sites_per_person, algorithm, request_sha256, noised_values, recorded_at) VALUES (@s, @r, @draw, @p, @year, @rho, @k, @alg, @d, @v, @now)",
-                new { s = work.Study.Id.Value, r = work.Round, draw, p = purpose, year, rho, k = unit.GroupSize, alg = request.Algorithm, d = requestSha, v = ToBytes(statistics.Values), now = Now().ToString("O") }, t);
+            return PrivacyLedgerQueries.InsertRound(c, t, new LedgerRound(work.Study.Id.Value, work.Round, purpose, year, rho, request.Algorithm, Now().ToString("O"), draw, unit.GroupSize),
+                requestSha, ToBytes(statistics.Values));
         });
-        var stored = node.Store.Read(c => c.QuerySingle<byte[]>("SELECT noised_values FROM privacy_rounds WHERE study_id=@s AND round=@r AND draw=@draw",
-            new { s = work.Study.Id.Value, r = work.Round, draw }));
+        var stored = node.Store.Read(c => PrivacyLedgerQueries.NoisedValues(c, work.Study.Id.Value, work.Round, draw));
         return (statistics with { Values = FromBytes(stored) }, draw);
     }
 

@@ -1,6 +1,6 @@
-using Dapper;
 using FederatedTwin.Node.Algorithms;
 using FederatedTwin.Node.Audit;
+using FederatedTwin.Node.Storage;
 using FederatedTwin.Protocol.Audit;
 using FederatedTwin.Crypto;
 using FederatedTwin.Protocol.Federation;
@@ -69,8 +69,7 @@ public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresh
             var share = scheme.GeneratePublicKeyShare(secret, seed);
             node.Store.Write((c, t) =>
             {
-                var inserted = c.Execute("INSERT OR IGNORE INTO attempt_keys(study_id, round, attempt, sealed_secret, key_share, crp_seed, created_at) VALUES (@s, @r, @a, @secret, @share, @seed, @now)",
-                    new { s = work.Study.Id.Value, r = work.Round, a = work.Attempt, secret = node.Protector.Protect(secret.Export()), share, seed, now = Now().ToString("O") }, t);
+                var inserted = FederationQueries.InsertKeyShare(c, t, Attempt(work), node.Protector.Protect(secret.Export()), share, seed, Now().ToString("O"));
                 if (inserted == 1)
                 {
                     node.Audit.Append(c, t, NodeAuditRecords.KeyShareGenerated(work, SignedStatement.Digest(share)));
@@ -129,7 +128,7 @@ public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresh
             throw new ParticipationRefusedException("The collective key is not the sum of the opened key shares over the attempt's CRP: refusing to encrypt under it.", ProtocolRules.CollectiveKey);
         }
 
-        var stored = node.Store.Read(c => c.QuerySingleOrDefault<byte[]?>("SELECT ciphertext FROM submissions WHERE study_id=@s AND round=@r AND attempt=@a", Args(work)));
+        var stored = node.Store.Read(c => FederationQueries.SubmissionCiphertext(c, Attempt(work)));
         if (stored is null)
         {
             var request = work.Request ?? throw new ParticipationRefusedException("The round request is missing.", AcceptedStudy.RoundParameters);
@@ -148,8 +147,7 @@ public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresh
             var valuesSha = ValuesDigest(values);
             node.Store.Write((c, t) =>
             {
-                var inserted = c.Execute("INSERT OR IGNORE INTO submissions(study_id, round, attempt, ciphertext, digest, value_count, submitted_at, values_sha256, draw) VALUES (@s, @r, @a, @ct, @d, @n, @now, @vs, @draw)",
-                    new { s = work.Study.Id.Value, r = work.Round, a = work.Attempt, ct = ciphertext, d = digest, n = values.Length, now = Now().ToString("O"), vs = valuesSha, draw }, t);
+                var inserted = FederationQueries.InsertSubmission(c, t, Attempt(work), ciphertext, digest, values.Length, Now().ToString("O"), valuesSha, draw);
                 if (inserted == 1)
                 {
                     // What will leave the node: recorded once, when sealed; a retry sends these same bytes.
@@ -158,7 +156,7 @@ public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresh
 
                 return inserted;
             });
-            stored = node.Store.Read(c => c.QuerySingle<byte[]>("SELECT ciphertext FROM submissions WHERE study_id=@s AND round=@r AND attempt=@a", Args(work)));
+            stored = node.Store.Read(c => FederationQueries.StoredSubmissionCiphertext(c, Attempt(work)));
         }
 
         var committed = System.Security.Cryptography.SHA256.HashData(stored);
@@ -192,12 +190,11 @@ public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresh
         ArgumentNullException.ThrowIfNull(aggregate);
         var (accepted, roster, key) = Continue(work);
         var digest = SignedStatement.Digest(aggregate.Aggregate);
-        var issued = node.Store.Read(c => c.QuerySingleOrDefault<(string aggregate_digest, byte[] share, string update_set_digest)?>(
-            "SELECT aggregate_digest, share, update_set_digest FROM decryption_shares WHERE study_id=@s AND round=@r AND attempt=@a", Args(work)));
+        var issued = node.Store.Read(c => FederationQueries.Share(c, Attempt(work)));
         if (issued is { } previous)
         {
-            return previous.aggregate_digest == digest
-                ? SignShare(work, key.CrpSeed, previous.share, digest, previous.update_set_digest)
+            return previous.AggregateDigest == digest
+                ? SignShare(work, key.CrpSeed, previous.Share, digest, previous.UpdateSetDigest)
                 : throw new ParticipationRefusedException("This node already issued a decryption share for another aggregate of the same attempt.", ProtocolRules.ShareReissue);
         }
 
@@ -236,7 +233,7 @@ public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresh
         var submitters = aggregate.Commitments.Keys();
         var hospitals = ReleaseLedger.Hospitals(roster, submitters);
         var released = Algorithm(accepted).ReleasedStatistics(accepted.Spec);
-        var sealedSecret = node.Store.Read(c => c.QuerySingle<byte[]>("SELECT sealed_secret FROM attempt_keys WHERE study_id=@s AND round=@r AND attempt=@a", Args(work)));
+        var sealedSecret = node.Store.Read(c => FederationQueries.SealedSecret(c, Attempt(work)));
         var share = scheme.GenerateDecryptionShare(scheme.ImportSecret(node.Protector.Unprotect(sealedSecret)), aggregate.Aggregate);
         var submittersSha = ParticipantSet.Digest(submitters);
         node.Store.Write((c, t) =>
@@ -254,9 +251,8 @@ public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresh
 
             return inserted;
         });
-        var stored = node.Store.Read(c => c.QuerySingle<(string aggregate_digest, byte[] share, string update_set_digest)>(
-            "SELECT aggregate_digest, share, update_set_digest FROM decryption_shares WHERE study_id=@s AND round=@r AND attempt=@a", Args(work)));
-        return SignShare(work, key.CrpSeed, stored.share, stored.aggregate_digest, stored.update_set_digest);
+        var stored = node.Store.Read(c => FederationQueries.StoredShare(c, Attempt(work)));
+        return SignShare(work, key.CrpSeed, stored.Share, stored.AggregateDigest, stored.UpdateSetDigest);
     });
 
     private Contribution SignShare(WorkItem work, byte[] crpSeed, byte[] share, string aggregateDigest, string updateSetDigest) =>
@@ -285,7 +281,7 @@ public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresh
     /// <summary>The local side of the accepted study's algorithm (CheckAccepted has refused a study whose algorithm this node lacks).</summary>
     private ILocalAlgorithm Algorithm(AcceptedStudy accepted) => _algorithms[accepted.Spec.Algorithm];
 
-    private static object Args(WorkItem work) => new { s = work.Study.Id.Value, r = work.Round, a = work.Attempt };
+    private static AttemptRef Attempt(WorkItem work) => new(work.Study.Id.Value, work.Round, work.Attempt);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Refused to contribute to {Study} round {Round} attempt {Attempt}: {Reason}")]
     internal static partial void LogRefusal(ILogger logger, string study, int round, int attempt, string reason);

@@ -1,7 +1,7 @@
 using FederatedTwin.Analytics.Studies;
-using Dapper;
 using FederatedTwin.Node.Audit;
 using FederatedTwin.Node.Policy;
+using FederatedTwin.Node.Storage;
 using FederatedTwin.Protocol.Audit;
 using FederatedTwin.Crypto;
 using FederatedTwin.Protocol.Federation;
@@ -16,8 +16,10 @@ namespace FederatedTwin.Node.Federation;
 /// <paramref name="maxParties"/> is the encryption scheme's: it fixes the study's fixed-point layouts, hence what its noise
 /// really spends (<see cref="StudyAccounting"/>).
 /// </summary>
-public sealed class StudyDecisions(NodeDirectory node, int maxParties)
+public sealed class StudyDecisions(NodeDirectory node, int maxParties, TimeProvider? clock = null)
 {
+    private readonly TimeProvider _clock = clock ?? TimeProvider.System;
+
     /// <summary>Decisions for a node on the default encryption scheme (<see cref="RlweThresholdScheme.Default"/>).</summary>
     public StudyDecisions(NodeDirectory node)
         : this(node, RlweThresholdScheme.Default.MaxParties)
@@ -42,11 +44,11 @@ public sealed class StudyDecisions(NodeDirectory node, int maxParties)
 
     private PolicyDecision Decide(Microsoft.Data.Sqlite.SqliteConnection c, Microsoft.Data.Sqlite.SqliteTransaction t, StudySpec study, SitePolicy policy, string policySha256)
     {
-        var year = DateTimeOffset.UtcNow.Year;
-        var existing = c.QuerySingleOrDefault<(long accept, string rule, string reason)?>("SELECT accept, rule, reason FROM decisions WHERE study_id=@s", new { s = study.Id.Value }, t);
+        var year = _clock.GetUtcNow().Year;
+        var existing = StudyQueries.Decision(c, t, study.Id.Value);
         if (existing is { } known)
         {
-            return new PolicyDecision(known.accept == 1, known.rule, known.reason); // an offer seen again: the same answer, charged once
+            return new PolicyDecision(known.Accept, known.Rule, known.Reason); // an offer seen again: the same answer, charged once
         }
 
         var unit = policy.PrivacyUnit;
@@ -72,16 +74,13 @@ public sealed class StudyDecisions(NodeDirectory node, int maxParties)
             };
         }
 
-        var now = DateTimeOffset.UtcNow.ToString("O");
-        c.Execute("""
-            INSERT INTO decisions(study_id, accept, rule, reason, purpose_of_use, algorithm, decided_at, spec_json)
-            VALUES (@s, @a, @rule, @reason, @p, @alg, @now, @spec)
-            """, new { s = study.Id.Value, a = decision.Accept ? 1 : 0, rule = decision.Rule, reason = decision.Reason, p = study.PurposeOfUse.Code, alg = study.Algorithm, now, spec = System.Text.Encoding.UTF8.GetString(WireJson.Serialize(study)) }, t);
+        var now = _clock.GetUtcNow().ToString("O");
+        StudyQueries.InsertDecision(c, t, new DecisionRecord(study.Id.Value, decision.Accept, decision.Rule, decision.Reason, study.PurposeOfUse.Code, study.Algorithm, now,
+            System.Text.Encoding.UTF8.GetString(WireJson.Serialize(study))));
         if (decision.Accept && SitePolicy.StudyRho(study) is > 0 and var rho)
         {
             // The study's ρ per hospital record and the k it is charged under: the charge is k²ρ (PrivacyLedgerReport).
-            c.Execute("INSERT INTO privacy_ledger(study_id, purpose, year, rho, sites_per_person, recorded_at) VALUES (@s, @p, @year, @rho, @k, @now)",
-                new { s = study.Id.Value, p = study.PurposeOfUse.Code, year, rho, k = unit.GroupSize, now }, t);
+            PrivacyLedgerQueries.InsertStudyCharge(c, t, study.Id.Value, study.PurposeOfUse.Code, year, rho, unit.GroupSize, now);
         }
 
         var charge = decision.Accept && SitePolicy.StudyRho(study) is > 0 and var charged ? new PrivacyCharge(charged, unit) : null;
@@ -118,18 +117,18 @@ public sealed class StudyDecisions(NodeDirectory node, int maxParties)
     /// After the policy's rules: the federation roster this node pinned must exist and list at least the study's min_nodes (and the
     /// site's minimum_nodes) hospitals, or no attempt of the study could ever pass this node's checks (docs/threat-model.md).
     /// </summary>
-    private static PolicyDecision? RosterDecision(Microsoft.Data.Sqlite.SqliteConnection c, Microsoft.Data.Sqlite.SqliteTransaction t, StudySpec study, SitePolicy policy)
+    private static PolicyDecision? RosterDecision(System.Data.Common.DbConnection c, System.Data.Common.DbTransaction t, StudySpec study, SitePolicy policy)
     {
-        var roster = c.QuerySingleOrDefault<(long version, string federation, byte[] document)?>("SELECT version, federation, document FROM rosters ORDER BY version DESC LIMIT 1", transaction: t);
+        var roster = RosterQueries.LatestDocument(c, t);
         if (roster is not { } r)
         {
             return new PolicyDecision(false, PinnedRoster.Missing, "this node has no pinned federation roster (`ftwin node roster pin`): it cannot tell member hospitals from keys the coordinator enrolled");
         }
 
-        var members = SignedRoster.Parse(r.document).Roster.Members.Count;
+        var members = SignedRoster.Parse(r.Document).Roster.Members.Count;
         var needed = Math.Max(study.MinNodes, policy.MinimumNodes);
         return members < needed
-            ? new PolicyDecision(false, ProtocolRules.RosterMinimum, $"the pinned roster ({r.federation} version {r.version}) lists {members} hospitals; the study needs at least {needed}")
+            ? new PolicyDecision(false, ProtocolRules.RosterMinimum, $"the pinned roster ({r.Federation} version {r.Version}) lists {members} hospitals; the study needs at least {needed}")
             : null;
     }
 }

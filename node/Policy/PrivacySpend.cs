@@ -1,4 +1,3 @@
-using Dapper;
 using FederatedTwin.Node.Storage;
 using FederatedTwin.Analytics.Privacy;
 
@@ -64,15 +63,6 @@ public static class PrivacyLedgerReport
             : delta.ToString("G3", System.Globalization.CultureInfo.InvariantCulture);
     }
 
-    /// <summary>
-    /// Every charge to the ledger: each accepted study's planned ρ (privacy_ledger, charged at acceptance) and each re-run's fresh
-    /// noise draw (privacy_rounds with draw &gt; 1: a round released again over another set of hospitals, charged on top of the plan).
-    /// </summary>
-    private const string Charges = "SELECT purpose, year, rho, sites_per_person, 1 AS study FROM privacy_ledger UNION ALL SELECT purpose, year, rho, sites_per_person, 0 AS study FROM privacy_rounds WHERE draw > 1";
-
-    /// <summary>An entry in the ledger's unit now (@j: the policy's k): ρ × max(k then, k now)².</summary>
-    private const string InUnit = "rho * MAX(sites_per_person, @j) * MAX(sites_per_person, @j)";
-
     private static double InUnitOf(double rho, long sitesThen, PrivacyUnit unit) => rho * Math.Pow(Math.Max(sitesThen, unit.GroupSize), 2);
 
     /// <summary>
@@ -80,28 +70,27 @@ public static class PrivacyLedgerReport
     /// same in the ledger's unit. Their sum per study is at most the study's planned ρ (the budget is checked, and charged, against
     /// the plan; a study that converges early or fails spends less than it reserved).
     /// </summary>
-    public static IReadOnlyList<RoundSpend> Rounds(NodeStore store, string? studyId = null, PrivacyUnit unit = default) => store.Read(c => c.Query<(string study_id, long round, string purpose, long year, double rho, string algorithm, string recorded_at, long draw, long sites_per_person)>(
-            "SELECT study_id, round, purpose, year, rho, algorithm, recorded_at, draw, sites_per_person FROM privacy_rounds WHERE @s IS NULL OR study_id=@s ORDER BY recorded_at, round, draw", new { s = studyId })
-        .Select(r => new RoundSpend(r.study_id, (int)r.round, r.purpose, (int)r.year, r.rho, r.algorithm, r.recorded_at, (int)r.draw, (int)r.sites_per_person, InUnitOf(r.rho, r.sites_per_person, unit))).ToList());
+    public static IReadOnlyList<RoundSpend> Rounds(NodeStore store, string? studyId = null, PrivacyUnit unit = default) => store.Read(c => PrivacyLedgerQueries.Rounds(c, studyId)
+        .Select(r => new RoundSpend(r.Study, r.Round, r.Purpose, r.Year, r.Rho, r.Algorithm, r.RecordedAt, r.Draw, (int)r.SitesPerPerson, InUnitOf(r.Rho, r.SitesPerPerson, unit))).ToList());
 
     /// <summary>The ρ charged, in the ledger's unit, for a purpose (null: every purpose) in a calendar year (null: every year), inside the caller's transaction.</summary>
-    public static double Spent(Microsoft.Data.Sqlite.SqliteConnection connection, Microsoft.Data.Sqlite.SqliteTransaction? transaction, PrivacyUnit unit, string? purpose, int? year) =>
-        connection.ExecuteScalar<double?>($"SELECT SUM({InUnit}) FROM ({Charges}) WHERE (@purpose IS NULL OR purpose=@purpose) AND (@year IS NULL OR year=@year)", new { j = unit.GroupSize, purpose, year }, transaction) ?? 0;
+    public static double Spent(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction? transaction, PrivacyUnit unit, string? purpose, int? year) =>
+        PrivacyLedgerQueries.Spent(connection, transaction, unit.GroupSize, purpose, year);
 
     /// <summary>What a charge for <paramref name="purpose"/> this <paramref name="year"/> is checked against: the purpose's yearly spend and the lifetime spend.</summary>
-    public static SpentSoFar SpentBefore(Microsoft.Data.Sqlite.SqliteConnection connection, Microsoft.Data.Sqlite.SqliteTransaction? transaction, PrivacyUnit unit, string purpose, int year) =>
+    public static SpentSoFar SpentBefore(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction? transaction, PrivacyUnit unit, string purpose, int year) =>
         new(Spent(connection, transaction, unit, purpose, year), Spent(connection, transaction, unit, null, null));
 
     public static IReadOnlyList<PrivacySpend> Read(NodeStore store, SitePolicy policy, int year)
     {
-        var rows = store.Read(c => c.Query<(string purpose, int year, double rho, long sites_per_person, long study)>(Charges).ToList());
-        return rows.Select(r => r.purpose).Concat(policy.PrivacyBudgets.Keys).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)
+        var rows = store.Read(PrivacyLedgerQueries.AllCharges);
+        return rows.Select(r => r.Purpose).Concat(policy.PrivacyBudgets.Keys).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)
             .Select(p =>
             {
-                var mine = rows.Where(r => r.purpose == p).ToList();
-                var lifetime = mine.Sum(r => InUnitOf(r.rho, r.sites_per_person, policy.PrivacyUnit));
-                return new PrivacySpend(p, year, mine.Where(r => r.year == year).Sum(r => InUnitOf(r.rho, r.sites_per_person, policy.PrivacyUnit)), policy.PrivacyBudgets.TryGetValue(p, out var b) ? b : null, lifetime,
-                    lifetime > 0 ? ZcdpAccountant.EpsilonCanonneKamathSteinke(new ZcdpRho(lifetime), Delta) : 0, mine.Count(r => r.study == 1));
+                var mine = rows.Where(r => r.Purpose == p).ToList();
+                var lifetime = mine.Sum(r => InUnitOf(r.Rho, r.SitesPerPerson, policy.PrivacyUnit));
+                return new PrivacySpend(p, year, mine.Where(r => r.Year == year).Sum(r => InUnitOf(r.Rho, r.SitesPerPerson, policy.PrivacyUnit)), policy.PrivacyBudgets.TryGetValue(p, out var b) ? b : null, lifetime,
+                    lifetime > 0 ? ZcdpAccountant.EpsilonCanonneKamathSteinke(new ZcdpRho(lifetime), Delta) : 0, mine.Count(r => r.Study));
             })
             .ToList();
     }
@@ -109,8 +98,7 @@ public static class PrivacyLedgerReport
     /// <summary>The node's lifetime spend, all purposes and years, against the policy's lifetime budget.</summary>
     public static LifetimeSpend Lifetime(NodeStore store, SitePolicy policy)
     {
-        var (spent, studies, redraws) = store.Read(c => c.QuerySingle<(double? spent, long studies, long redraws)>(
-            $"SELECT SUM({InUnit}), COALESCE(SUM(study), 0), COALESCE(SUM(1 - study), 0) FROM ({Charges})", new { j = policy.PrivacyUnit.GroupSize }));
+        var (spent, studies, redraws) = store.Read(c => PrivacyLedgerQueries.Lifetime(c, policy.PrivacyUnit.GroupSize));
         return new LifetimeSpend(policy.PrivacyUnit, spent ?? 0, policy.LifetimeBudget, (int)studies, (int)redraws);
     }
 }

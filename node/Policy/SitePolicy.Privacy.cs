@@ -19,23 +19,6 @@ public sealed partial class SitePolicy
     /// <summary>Whether a charge fits a budget with what is already spent (all in the ledger's unit).</summary>
     public static bool WithinBudget(double spent, double charge, double budget) => spent + charge <= budget * (1 + BudgetTolerance);
 
-    /// <summary>Per purpose, the zCDP ρ per calendar year: as given, or the largest ρ whose (ε, δ) is within the (ε, δ) given.</summary>
-    private static Dictionary<string, double> Budgets(System.Text.Json.Nodes.JsonObject? budgets) =>
-        (budgets ?? []).ToDictionary(
-            b => b.Key,
-            b => b.Value is System.Text.Json.Nodes.JsonObject pair
-                ? ZcdpAccountant.RhoForEpsilon(Number(pair["epsilon"]), Number(pair["delta"]))
-                : Number(b.Value),
-            StringComparer.Ordinal);
-
-    /// <summary>The lifetime budget: a ρ as given, or the largest ρ whose (ε, δ) is within the (ε, δ) given (kept, to show it as stated).</summary>
-    private static LifetimePrivacyBudget? Lifetime(System.Text.Json.Nodes.JsonNode? budget) => budget switch
-    {
-        null => null,
-        System.Text.Json.Nodes.JsonObject pair => new LifetimePrivacyBudget(ZcdpAccountant.RhoForEpsilon(Number(pair["epsilon"]), Number(pair["delta"])), new EpsilonDelta(Number(pair["epsilon"]), Number(pair["delta"]))),
-        _ => new LifetimePrivacyBudget(Number(budget)),
-    };
-
     /// <summary>The zCDP ρ a study declares it spends at each node (parameters.dp_rho); 0 when it adds no noise; null when malformed (refused).</summary>
     public static double? StudyRho(StudySpec study)
     {

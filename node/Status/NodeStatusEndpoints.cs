@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace FederatedTwin.Node.Status;
 
@@ -26,7 +27,7 @@ internal static class NodeStatusEndpoints
             var tokens = antiforgery.GetAndStoreTokens(http);
             NoStore(http);
             return SignedIn(http, node)
-                ? Results.Content(NodeStatusPage.Render(NodeStatusReport.Read(node, status, DateTimeOffset.UtcNow), tokens.FormFieldName, tokens.RequestToken!), "text/html; charset=utf-8")
+                ? Results.Content(NodeStatusPage.Render(NodeStatusReport.Read(node, status, (http.RequestServices.GetService<TimeProvider>() ?? TimeProvider.System).GetUtcNow()), tokens.FormFieldName, tokens.RequestToken!), "text/html; charset=utf-8")
                 : Results.Content(NodeStatusPage.SignIn(tokens.FormFieldName, tokens.RequestToken!, null), "text/html; charset=utf-8");
         });
 

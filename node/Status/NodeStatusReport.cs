@@ -1,7 +1,7 @@
 using System.Text.Json.Nodes;
-using Dapper;
 using FederatedTwin.Node.Federation;
 using FederatedTwin.Node.Policy;
+using FederatedTwin.Node.Storage;
 using FederatedTwin.Protocol.Audit;
 
 namespace FederatedTwin.Node.Status;
@@ -21,7 +21,7 @@ internal sealed record NodeStatusReport(
     string? CoordinatorUrl,
     string? PinnedCoordinatorKey,
     string PublicKey,
-    NodeStatusReport.IngestRun? LastIngest,
+    IngestRunRow? LastIngest,
     long QuarantinedLines,
     JsonObject? SensitiveExcluded,
     JsonObject? ConsentDenied,
@@ -32,7 +32,6 @@ internal sealed record NodeStatusReport(
     EnrollmentState? Enrollment = null,
     LifetimeSpend? Lifetime = null)
 {
-    public sealed record IngestRun(long RunId, string StartedAt, string? FinishedAt, long LinesRead, long Accepted, long Quarantined, long Unchanged);
 
     public sealed record Decision(string StudyId, bool Accept, string Rule, string Reason, string Purpose, string Algorithm, string DecidedAt);
 
@@ -52,15 +51,13 @@ internal sealed record NodeStatusReport(
 
         var (ingest, quarantined, exclusions, decisions, audit) = node.Store.Read(c =>
         {
-            var run = c.QuerySingleOrDefault<(long run_id, string started_at, string? finished_at, long lines_read, long accepted, long quarantined, long unchanged)>(
-                "SELECT run_id, started_at, finished_at, lines_read, accepted, quarantined, unchanged FROM ingest_runs ORDER BY run_id DESC LIMIT 1");
-            var quarantine = c.ExecuteScalar<long>("SELECT COUNT(*) FROM quarantine");
-            var detail = c.QuerySingleOrDefault<string?>("SELECT detail FROM audit_log WHERE action=@a ORDER BY seq DESC LIMIT 1", new { a = AuditActions.ExclusionsCounted });
-            var list = c.Query<(string study_id, long accept, string rule, string reason, string purpose_of_use, string algorithm, string decided_at)>(
-                "SELECT study_id, accept, rule, reason, purpose_of_use, algorithm, decided_at FROM decisions ORDER BY decided_at DESC LIMIT 100")
-                .Select(d => new Decision(d.study_id, d.accept != 0, d.rule, d.reason, d.purpose_of_use, d.algorithm, d.decided_at)).ToList();
+            var run = StatusQueries.LastIngest(c);
+            var quarantine = StatusQueries.QuarantinedLines(c);
+            var detail = AuditTrailQueries.LatestDetail(c, AuditActions.ExclusionsCounted);
+            var list = StudyQueries.RecentDecisions(c)
+                .Select(d => new Decision(d.StudyId, d.Accept != 0, d.Rule, d.Reason, d.PurposeOfUse, d.Algorithm, d.DecidedAt)).ToList();
             var (entries, checkpoints) = AuditLog.ReadAll(c);
-            return (run.started_at is null ? null : new IngestRun(run.run_id, run.started_at, run.finished_at, run.lines_read, run.accepted, run.quarantined, run.unchanged),
+            return (run,
                 quarantine, detail is null ? null : JsonNode.Parse(detail) as JsonObject, list, AuditVerifier.Verify(entries, checkpoints, node.Keys.Current(c, null).PublicKey));
         });
         var state = EnrollmentState.Read(node, status);

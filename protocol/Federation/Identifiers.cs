@@ -35,18 +35,6 @@ public readonly record struct NodeId(string Value)
     public override string ToString() => Value;
 }
 
-/// <summary>A round of a study (1-based): one encrypted aggregation.</summary>
-public readonly record struct RoundNumber(int Value)
-{
-    public override string ToString() => Value.ToString(System.Globalization.CultureInfo.InvariantCulture);
-}
-
-/// <summary>An attempt at a round (1-based): a round restarts as a new attempt, with fresh keys, when a participant drops out.</summary>
-public readonly record struct AttemptNumber(int Value)
-{
-    public override string ToString() => Value.ToString(System.Globalization.CultureInfo.InvariantCulture);
-}
-
 /// <summary>HL7 v3 PurposeOfUse (ActReason) codes a study may declare.</summary>
 [JsonConverter(typeof(PurposeOfUseJsonConverter))]
 public readonly record struct PurposeOfUse
