@@ -1,7 +1,7 @@
 using FederatedTwin.Analytics.Census;
 using System.Diagnostics;
 using System.Text.Json.Nodes;
-using Dapper;
+using FederatedTwin.Cli.Bench.Storage;
 using FederatedTwin.Cli.Demo;
 using FederatedTwin.Synthetic;
 using FederatedTwin.Node;
@@ -212,11 +212,7 @@ internal static class RoundsBenchmark
         var list = new List<(long, long, long, long, long)>();
         foreach (var (round, attempt) in rounds)
         {
-            var args = new { s = study.Value, r = round, a = attempt };
-            var (ciphertext, values) = node.Store.Read(c => c.QuerySingle<(byte[] ciphertext, long value_count)>("SELECT ciphertext, value_count FROM submissions WHERE study_id=@s AND round=@r AND attempt=@a", args));
-            var (keyShare, seed) = node.Store.Read(c => c.QuerySingle<(byte[] key_share, byte[] crp_seed)>("SELECT key_share, crp_seed FROM attempt_keys WHERE study_id=@s AND round=@r AND attempt=@a", args));
-            var (digest, share, updateSet) = node.Store.Read(c => c.QuerySingle<(string aggregate_digest, byte[] share, string update_set_digest)>("SELECT aggregate_digest, share, update_set_digest FROM decryption_shares WHERE study_id=@s AND round=@r AND attempt=@a", args));
-            var keySet = node.Store.Read(c => c.QuerySingle<string>("SELECT digest FROM commitment_sets WHERE study_id=@s AND round=@r AND attempt=@a AND kind=@k", new { args.s, args.r, args.a, k = ContributionKind.KeyShare }));
+            var (ciphertext, values, keyShare, seed, digest, share, updateSet, keySet) = node.Store.Read(c => NodeRoundRecords.Read(c, study.Value, round, attempt));
             var (r, at) = ((int)round, (int)attempt);
             long Body(byte[] payload, byte[] statement, string? aggregateDigest = null, string? setDigest = null) =>
                 WireJson.Serialize(new Contribution(study, r, at, payload, node.Identity.Sign(statement), aggregateDigest, setDigest)).Length;

@@ -162,7 +162,7 @@ internal static class StudyCommands
         {
             var study = (await client.Send(HttpMethod.Get, $"/v1/admin/studies/{Uri.EscapeDataString(id)}"))!;
             var state = $"{study["state"]}";
-            var ended = state is RoundEngine.States.Completed or RoundEngine.States.Failed or RoundEngine.States.Cancelled;
+            var ended = StudyStates.TryParse(state, out var parsed) && parsed.HasEnded();
             var progress = $"{id}: {state}, round {study["round"]} attempt {study["attempt"]}{(study["attempts"]?.AsArray().LastOrDefault()?["phase"] is { } phase ? $", phase {phase}" : string.Empty)}";
             if (progress != seen && !ended)
             {
@@ -186,7 +186,7 @@ internal static class StudyCommands
                     Console.Error.WriteLine($"error: study {id} had not ended after {timeout.TotalSeconds:F0} s (state {state})");
                 }
 
-                return state == RoundEngine.States.Completed ? 0 : 1;
+                return state == StudyState.Completed.ToWire() ? 0 : 1;
             }
 
             await Task.Delay(TimeSpan.FromSeconds(1));

@@ -1,5 +1,3 @@
-using System.Globalization;
-using Dapper;
 using FederatedTwin.Coordinator.Audit;
 using FederatedTwin.Coordinator.Storage;
 using Microsoft.AspNetCore.Identity;
@@ -45,13 +43,12 @@ public sealed class DashboardUsers(CoordinatorStore store, CoordinatorAuditTrail
         var user = new DashboardUser(name, role);
         store.Write((c, t) =>
         {
-            if (c.ExecuteScalar<long>("SELECT COUNT(*) FROM dashboard_users WHERE user_name=@name", new { name }, t) > 0)
+            if (DashboardUserQueries.Exists(c, t, name))
             {
                 throw new InvalidOperationException($"A user named '{name}' already exists.");
             }
 
-            c.Execute("INSERT INTO dashboard_users(user_name, role, password_hash, created_at) VALUES (@name, @role, @hash, @now)",
-                new { name, role, hash = Hasher.HashPassword(user, password), now = now.ToString("O", CultureInfo.InvariantCulture) }, t);
+            DashboardUserQueries.Insert(c, t, name, role, Hasher.HashPassword(user, password), now);
             audit.Append(c, t, CoordinatorAuditRecords.DashboardUserCreated(name, role, requestedBy), now);
         });
     }
@@ -69,10 +66,9 @@ public sealed class DashboardUsers(CoordinatorStore store, CoordinatorAuditTrail
             return new SignInOutcome(null, locked);
         }
 
-        var row = store.Read(c => c.QuerySingleOrDefault<(string user_name, string role, string password_hash)>(
-            "SELECT user_name, role, password_hash FROM dashboard_users WHERE user_name=@name", new { name }));
-        var user = row.user_name is null ? null : new DashboardUser(row.user_name, row.role);
-        var result = Hasher.VerifyHashedPassword(user ?? new DashboardUser(string.Empty, string.Empty), user is null ? UnknownUserHash : row.password_hash, password ?? string.Empty);
+        var row = store.Read(c => DashboardUserQueries.Find(c, name));
+        var user = row is null ? null : new DashboardUser(row.user_name, row.role);
+        var result = Hasher.VerifyHashedPassword(user ?? new DashboardUser(string.Empty, string.Empty), row?.password_hash ?? UnknownUserHash, password ?? string.Empty);
         if (user is null || result == PasswordVerificationResult.Failed)
         {
             audit.Append(CoordinatorAuditRecords.DashboardSignInFailed(name), now);
@@ -90,15 +86,14 @@ public sealed class DashboardUsers(CoordinatorStore store, CoordinatorAuditTrail
         {
             if (result == PasswordVerificationResult.SuccessRehashNeeded)
             {
-                c.Execute("UPDATE dashboard_users SET password_hash=@hash WHERE user_name=@name", new { hash = Hasher.HashPassword(user, password!), name = user.Name }, t);
+                DashboardUserQueries.SetPasswordHash(c, t, user.Name, Hasher.HashPassword(user, password!));
             }
 
-            c.Execute("UPDATE dashboard_users SET last_sign_in_at=@now WHERE user_name=@name", new { now = now.ToString("O", CultureInfo.InvariantCulture), name = user.Name }, t);
+            DashboardUserQueries.SetLastSignIn(c, t, user.Name, now);
             audit.Append(c, t, CoordinatorAuditRecords.DashboardSignIn(user.Name, user.Role, "password"), now);
         });
         return new SignInOutcome(user, null);
     }
 
-    public IReadOnlyList<DashboardUser> List() => store.Read(c =>
-        c.Query<(string user_name, string role)>("SELECT user_name, role FROM dashboard_users ORDER BY user_name").Select(u => new DashboardUser(u.user_name, u.role)).ToList());
+    public IReadOnlyList<DashboardUser> List() => store.Read(c => DashboardUserQueries.All(c).Select(u => new DashboardUser(u.Name, u.Role)).ToList());
 }

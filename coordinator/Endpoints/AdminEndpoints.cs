@@ -1,7 +1,6 @@
 using FederatedTwin.Analytics.Studies;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Dapper;
 using FederatedTwin.Coordinator.Audit;
 using FederatedTwin.Coordinator.Orchestration;
 using FederatedTwin.Coordinator.Registry;
@@ -22,6 +21,7 @@ internal static class AdminEndpoints
 {
     public static RouteGroupBuilder MapAdminEndpoints(this IEndpointRouteBuilder app)
     {
+        var clock = app.ServiceProvider.GetService<TimeProvider>() ?? TimeProvider.System;
         var group = app.MapGroup("/v1/admin").AddEndpointFilter(async (context, next) =>
         {
             var keys = context.HttpContext.RequestServices.GetRequiredService<CoordinatorKeys>();
@@ -33,19 +33,19 @@ internal static class AdminEndpoints
 
             var request = context.HttpContext.Request;
             context.HttpContext.RequestServices.GetRequiredService<CoordinatorAuditTrail>()
-                .Append(CoordinatorAuditRecords.AdminAuthenticationFailure(request.Method, request.Path.Value ?? "/"), DateTimeOffset.UtcNow);
+                .Append(CoordinatorAuditRecords.AdminAuthenticationFailure(request.Method, request.Path.Value ?? "/"), clock.GetUtcNow());
             return Results.Problem(statusCode: StatusCodes.Status401Unauthorized, title: "Admin token required", detail: "Send 'Authorization: Bearer <token>' with the token in the coordinator's admin.token.");
         });
 
         group.MapPost("/tokens", (NodeGateway gateway, IOptions<CoordinatorOptions> options) =>
-            Results.Ok(new { token = gateway.CreateEnrollmentToken(DateTimeOffset.UtcNow, TimeSpan.FromSeconds(options.Value.EnrollmentTokenLifetimeSeconds)) }));
+            Results.Ok(new { token = gateway.CreateEnrollmentToken(clock.GetUtcNow(), TimeSpan.FromSeconds(options.Value.EnrollmentTokenLifetimeSeconds)) }));
 
         // The federation roster the coordinator relays (nodes pin it only with their own officers' approval).
         group.MapPost("/roster", (HttpContext http, NodeGateway gateway) => WireBodies.Guard(async () =>
         {
             using var body = new MemoryStream();
             await http.Request.Body.CopyToAsync(body);
-            var roster = gateway.PublishRoster(body.ToArray(), DateTimeOffset.UtcNow);
+            var roster = gateway.PublishRoster(body.ToArray(), clock.GetUtcNow());
             return Results.Created("/v1/admin/roster", new { federation = roster.Roster.Federation, version = roster.Roster.Version, sha256 = roster.Roster.Sha256() });
         }));
 
@@ -59,7 +59,7 @@ internal static class AdminEndpoints
             var spec = StudyFile.Parse(await reader.ReadToEndAsync());
             try
             {
-                engine.CreateStudy(spec, DateTimeOffset.UtcNow);
+                engine.CreateStudy(spec, clock.GetUtcNow());
             }
             catch (InvalidOperationException e)
             {
@@ -70,27 +70,25 @@ internal static class AdminEndpoints
         }));
 
         group.MapGet("/studies", (CoordinatorStore store) => Results.Ok(store.Read(c =>
-            c.Query<(string study_id, string state, string spec_json, long current_round, long current_attempt, string created_at)>(
-                "SELECT study_id, state, spec_json, current_round, current_attempt, created_at FROM studies ORDER BY created_at")
-            .Select(s => new { id = s.study_id, s.state, algorithm = WireJson.Deserialize<StudySpec>(System.Text.Encoding.UTF8.GetBytes(s.spec_json)).Algorithm, round = s.current_round, attempt = s.current_attempt, created_at = s.created_at })
+            StudyQueries.Summaries(c, newestFirst: false)
+            .Select(s => new { id = s.study_id, state = StudyStates.Parse(s.state), algorithm = s.Spec.Algorithm, round = s.current_round, attempt = s.current_attempt, created_at = s.created_at })
             .ToList())));
 
         group.MapGet("/studies/{id}", (CoordinatorStore store, string id) => StudyDetail.Read(store, id) is { } detail ? Results.Ok(detail) : Results.Problem(statusCode: 404, title: "Unknown study", detail: $"No study '{id}'."));
 
         group.MapPost("/studies/{id}/cancel", (RoundEngine engine, string id) => WireBodies.Guard(() =>
-            Task.FromResult(engine.Cancel(new StudyId(id), DateTimeOffset.UtcNow)
+            Task.FromResult(engine.Cancel(new StudyId(id), clock.GetUtcNow())
                 ? Results.NoContent()
                 : Results.Problem(statusCode: 409, title: "Not cancellable", detail: $"Study '{id}' does not exist or has already ended."))));
 
         // The model registry: ids, outcome and provenance in the list; the full model (terms, fit, privacy) by id.
         group.MapGet("/models", (CoordinatorStore store) => Results.Ok(store.Read(c =>
-            c.Query<(string model_id, string study_id, string kind, string outcome, string created_at)>(
-                "SELECT model_id, study_id, kind, outcome, created_at FROM models ORDER BY created_at, model_id")
+            RegistryQueries.Listings(c, newestFirst: false)
             .Select(m => new { id = m.model_id, study_id = m.study_id, m.kind, m.outcome, created_at = m.created_at })
             .ToList())));
 
         group.MapGet("/models/{*id}", (CoordinatorStore store, string id) =>
-            store.Read(c => c.QuerySingleOrDefault<string>("SELECT model_json FROM models WHERE model_id=@id", new { id })) is { } json
+            store.Read(c => RegistryQueries.Document(c, id)) is { } json
                 ? Results.Text(json, "application/json")
                 : Results.Problem(statusCode: 404, title: "Unknown model", detail: $"No model '{id}' in the registry."));
 
@@ -129,15 +127,14 @@ internal static class AdminEndpoints
             return Results.Text(ScenarioJson.Serialize(result), "application/json");
         });
 
-        group.MapGet("/nodes", (CoordinatorStore store) => Results.Ok(store.Read(c =>
-            c.Query("SELECT node_id, name, public_key, enrolled_at, last_seen_at, protocol_version, revoked FROM nodes ORDER BY enrolled_at").ToList())));
+        group.MapGet("/nodes", (CoordinatorStore store) => Results.Ok(store.Read(c => NodeQueries.All(c, NodeOrder.EnrolledAt))));
 
         // Every key a node has held (rotations), and revocation: the coordinator refuses a revoked node's requests from then on.
         group.MapGet("/nodes/{id}/keys", (NodeKeys keys, string id) => keys.History(new NodeId(id)) is { Count: > 0 } history
             ? Results.Ok(history.Select(k => new { public_key = k.PublicKey, sha256 = k.Fingerprint, valid_from = k.ValidFrom, valid_until = k.ValidUntil, replaced_by = k.ReplacedBy }))
             : Results.Problem(statusCode: 404, title: "Unknown node", detail: $"No node '{id}'."));
 
-        group.MapPost("/nodes/{id}/revoke", (NodeGateway gateway, string id) => gateway.RevokeNode(new NodeId(id), CoordinatorAuditRecords.AdminApi, DateTimeOffset.UtcNow)
+        group.MapPost("/nodes/{id}/revoke", (NodeGateway gateway, string id) => gateway.RevokeNode(new NodeId(id), CoordinatorAuditRecords.AdminApi, clock.GetUtcNow())
             ? Results.NoContent()
             : Results.Problem(statusCode: 409, title: "Not revocable", detail: $"Node '{id}' does not exist or is already revoked."));
 
@@ -150,19 +147,14 @@ internal static class StudyDetail
 {
     public static JsonObject? Read(CoordinatorStore store, string id) => store.Read(c =>
     {
-        var s = c.QuerySingleOrDefault<(string study_id, string spec_json, string state, long current_round, long current_attempt, string? failure_reason, string? result_json, string created_at, string updated_at)>(
-            "SELECT study_id, spec_json, state, current_round, current_attempt, failure_reason, result_json, created_at, updated_at FROM studies WHERE study_id=@id", new { id });
-        if (s.study_id is null)
+        if (StudyQueries.Detail(c, id) is not { } s)
         {
             return null;
         }
 
-        var decisions = c.Query<(string node_id, string name, long accept, string rule, string reason)>(
-            "SELECT d.node_id, n.name, d.accept, d.rule, d.reason FROM decisions d JOIN nodes n ON n.node_id=d.node_id WHERE d.study_id=@id ORDER BY n.name", new { id });
-        var attempts = c.Query<(long round, long attempt, string phase, string participants_json, string started_at, string? finished_at, string? outcome)>(
-            "SELECT round, attempt, phase, participants_json, started_at, finished_at, outcome FROM attempts WHERE study_id=@id ORDER BY round, attempt", new { id });
-        var rounds = c.Query<(long round, long attempt, string started_at, string finished_at)>(
-            "SELECT round, attempt, started_at, finished_at FROM round_results WHERE study_id=@id ORDER BY round", new { id });
+        var decisions = StudyQueries.Decisions(c, id);
+        var attempts = RoundQueries.History(c, id);
+        var rounds = RoundQueries.Timings(c, id);
         return new JsonObject
         {
             ["id"] = s.study_id,
@@ -175,7 +167,7 @@ internal static class StudyDetail
             ["updated_at"] = s.updated_at,
             ["decisions"] = new JsonArray([.. decisions.Select(d => (JsonNode)new JsonObject { ["node_id"] = d.node_id, ["name"] = d.name, ["accept"] = d.accept == 1, ["rule"] = d.rule, ["reason"] = d.reason })]),
             ["attempts"] = new JsonArray([.. attempts.Select(a => (JsonNode)new JsonObject { ["round"] = a.round, ["attempt"] = a.attempt, ["phase"] = a.phase, ["participants"] = JsonNode.Parse(a.participants_json), ["started_at"] = a.started_at, ["finished_at"] = a.finished_at, ["outcome"] = a.outcome })]),
-            ["rounds"] = new JsonArray([.. rounds.Select(r => (JsonNode)new JsonObject { ["round"] = r.round, ["attempt"] = r.attempt, ["started_at"] = r.started_at, ["finished_at"] = r.finished_at, ["latency_ms"] = (DateTimeOffset.Parse(r.finished_at, System.Globalization.CultureInfo.InvariantCulture) - DateTimeOffset.Parse(r.started_at, System.Globalization.CultureInfo.InvariantCulture)).TotalMilliseconds })]),
+            ["rounds"] = new JsonArray([.. rounds.Select(r => (JsonNode)new JsonObject { ["round"] = r.round, ["attempt"] = r.attempt, ["started_at"] = r.started_at, ["finished_at"] = r.finished_at, ["latency_ms"] = (StoredTime.Parse(r.finished_at) - StoredTime.Parse(r.started_at)).TotalMilliseconds })]),
             // A census stored before results were suppressed is shown as it would be published now, never as the exact sums it kept.
             ["result"] = s.result_json is null ? null : FederatedSumAlgorithm.Legacy(WireJson.Deserialize<StudySpec>(System.Text.Encoding.UTF8.GetBytes(s.spec_json)), JsonNode.Parse(s.result_json)),
         };

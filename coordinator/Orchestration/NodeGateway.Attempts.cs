@@ -1,5 +1,5 @@
-using Dapper;
 using FederatedTwin.Coordinator.Audit;
+using FederatedTwin.Coordinator.Storage;
 using FederatedTwin.Crypto;
 using FederatedTwin.Crypto.Serialization;
 using FederatedTwin.Protocol.Federation;
@@ -19,16 +19,13 @@ public sealed partial class NodeGateway
     public WorkResponse WorkFor(NodeId node) => store.Read(c =>
     {
         var items = new List<WorkItem>();
-        var offered = c.Query<RoundEngine.StudyRow>("""
-            SELECT s.study_id, s.spec_json, s.state, s.offered_until, s.current_round, s.current_attempt FROM studies s
-            WHERE s.state='offered' AND NOT EXISTS (SELECT 1 FROM decisions d WHERE d.study_id=s.study_id AND d.node_id=@node)
-            """, new { node = node.Value });
+        var offered = StudyQueries.OfferedUndecidedBy(c, null, node.Value);
         items.AddRange(offered.Select(s => new WorkItem(WorkKind.StudyOffer, s.Spec)));
-        var running = c.Query<RoundEngine.StudyRow>("SELECT study_id, spec_json, state, offered_until, current_round, current_attempt FROM studies WHERE state='running'");
+        var running = StudyQueries.InState(c, null, StudyState.Running);
         foreach (var s in running)
         {
-            var a = RoundEngine.CurrentAttempt(c, null, s.study_id, s.current_round, s.current_attempt, ciphertexts: false);
-            if (!a.Participants.Contains(node.Value) || RoundEngine.Phases.Work(a.phase) is not { } kind || HasContributed(c, a, RoundEngine.Phases.Kind(a.phase)!, node))
+            var a = RoundQueries.Attempt(c, null, s.study_id, s.current_round, s.current_attempt, ciphertexts: false);
+            if (!a.Participants.Contains(node.Value) || a.Phase.Work() is not { } kind || RoundQueries.HasContributed(c, null, a.study_id, a.round, a.attempt, a.Phase.Kind()!, node.Value))
             {
                 continue;
             }
@@ -36,7 +33,7 @@ public sealed partial class NodeGateway
             items.Add(new WorkItem(kind, s.Spec, (int)a.round, (int)a.attempt, a.Deadline, a.crp_seed, a.Request));
         }
 
-        var roster = c.QuerySingleOrDefault<(long version, byte[] document)?>("SELECT version, document FROM rosters ORDER BY version DESC LIMIT 1");
+        var roster = RosterQueries.Latest(c, null);
         return new WorkResponse(items, roster is { } r ? (int)r.version : null, roster is { } d ? SignedStatement.Digest(d.document) : null);
     });
 
@@ -65,26 +62,25 @@ public sealed partial class NodeGateway
             throw new ProtocolRefusalException(StatusCodes.Status400BadRequest, "Mismatched contribution", "The body names another study, round or attempt than the path.");
         }
 
-        var current = c.QuerySingleOrDefault<(long current_round, long current_attempt, string state)>(
-            "SELECT current_round, current_attempt, state FROM studies WHERE study_id=@id", new { id = study.Value }, t);
-        if (current.state != RoundEngine.States.Running || current.current_round != round || current.current_attempt != attempt)
+        var current = StudyQueries.Find(c, t, study.Value);
+        if (current is null || current.State != StudyState.Running || current.current_round != round || current.current_attempt != attempt)
         {
             throw new ProtocolRefusalException(StatusCodes.Status409Conflict, "Not the current attempt", $"Study '{study}' round {round} attempt {attempt} is not in progress.");
         }
 
-        var a = RoundEngine.CurrentAttempt(c, t, study.Value, round, attempt);
+        var a = RoundQueries.Attempt(c, t, study.Value, round, attempt);
         if (!a.Participants.Contains(node.Value))
         {
             throw new ProtocolRefusalException(StatusCodes.Status403Forbidden, "Not a participant", "This node is not a participant of the attempt.");
         }
 
-        var expectedPhase = RoundEngine.Phases.Of(kind);
-        if (a.phase != expectedPhase)
+        var expectedPhase = AttemptPhases.Of(kind);
+        if (a.Phase != expectedPhase)
         {
-            throw new ProtocolRefusalException(StatusCodes.Status409Conflict, "Wrong phase", $"The attempt is in phase {a.phase}, not {expectedPhase}.");
+            throw new ProtocolRefusalException(StatusCodes.Status409Conflict, "Wrong phase", $"The attempt is in phase {a.phase}, not {expectedPhase.ToWire()}.");
         }
 
-        var publicKey = c.QuerySingle<string>("SELECT public_key FROM nodes WHERE node_id=@id", new { id = node.Value }, t);
+        var publicKey = NodeQueries.PublicKey(c, t, node.Value);
         if (!Ed25519Identity.Verify(publicKey, Statement(c, t, kind, a, node, contribution), contribution.Signature))
         {
             throw new ProtocolRefusalException(StatusCodes.Status400BadRequest, "Bad contribution signature", "The contribution's signature does not verify under the node's key for this attempt, kind and commitment set.");
@@ -92,8 +88,7 @@ public sealed partial class NodeGateway
 
         CheckPayload(kind, a, contribution.Payload);
         var digest = SignedStatement.Digest(contribution.Payload);
-        var stored = c.QuerySingleOrDefault<string?>("SELECT digest FROM contributions WHERE study_id=@s AND round=@r AND attempt=@a AND kind=@k AND node_id=@n",
-            new { s = study.Value, r = round, a = attempt, k = kind, n = node.Value }, t);
+        var stored = RoundQueries.ContributionDigest(c, t, study.Value, round, attempt, kind, node.Value);
         if (stored is not null)
         {
             if (stored != digest)
@@ -104,8 +99,7 @@ public sealed partial class NodeGateway
             return; // a retry of the same contribution
         }
 
-        c.Execute("INSERT INTO contributions(study_id, round, attempt, kind, node_id, payload, signature, digest, received_at) VALUES (@s, @r, @a, @k, @n, @p, @sig, @d, @now)",
-            new { s = study.Value, r = round, a = attempt, k = kind, n = node.Value, p = contribution.Payload, sig = contribution.Signature, d = digest, now = now.ToString("O") }, t);
+        RoundQueries.InsertContribution(c, t, study.Value, round, attempt, kind, node.Value, contribution.Payload, contribution.Signature, digest, now);
         audit.Append(c, t, CoordinatorAuditRecords.ContributionReceived(study.Value, PurposeOf(c, t, study), node.Value, kind, round, attempt, digest, contribution.Payload.Length), now);
         metrics.Contributions.Add(1, new KeyValuePair<string, object?>("kind", kind));
     });
@@ -115,7 +109,7 @@ public sealed partial class NodeGateway
     /// update's also over the key-share commitment set); an opening that hashes to the node's own commitment, over the set relayed;
     /// a decryption share over this attempt's aggregate and update commitment set.
     /// </summary>
-    private static byte[] Statement(SqliteConnection c, SqliteTransaction t, string kind, RoundEngine.AttemptRow a, NodeId node, Contribution contribution)
+    private static byte[] Statement(SqliteConnection c, SqliteTransaction t, string kind, AttemptRow a, NodeId node, Contribution contribution)
     {
         var study = new StudyId(a.study_id);
         var (round, attempt) = ((int)a.round, (int)a.attempt);
@@ -181,8 +175,8 @@ public sealed partial class NodeGateway
         }
 
         var a = ParticipantAttempt(c, node, study, round, attempt);
-        var commitPhase = kind == ContributionKind.KeyShare ? RoundEngine.Phases.KeyCommit : RoundEngine.Phases.UpdateCommit;
-        if (!RoundEngine.Phases.IsPast(a.phase, commitPhase))
+        var commitPhase = kind == ContributionKind.KeyShare ? AttemptPhase.KeyCommit : AttemptPhase.UpdateCommit;
+        if (!a.Phase.IsPast(commitPhase))
         {
             throw new ProtocolRefusalException(StatusCodes.Status409Conflict, "Commitments not complete", $"Not every participant has committed its {kind} yet.");
         }
@@ -212,20 +206,17 @@ public sealed partial class NodeGateway
         return new AggregateAnnouncement(study, round, attempt, a.aggregate, RoundEngine.CommitmentSetOf(c, null, a, ContributionKind.Update), Openings(c, a, ContributionKind.Update), a.Deadline);
     });
 
-    private static List<SignedContribution> Openings(SqliteConnection c, RoundEngine.AttemptRow a, string kind) =>
+    private static List<SignedContribution> Openings(SqliteConnection c, AttemptRow a, string kind) =>
         [.. RoundEngine.Contributions(c, null, a, kind).Select(s => new SignedContribution(new NodeId(s.node_id), s.public_key, s.payload, s.signature))];
 
-    private static RoundEngine.AttemptRow ParticipantAttempt(SqliteConnection c, NodeId node, StudyId study, int round, int attempt)
+    private static AttemptRow ParticipantAttempt(SqliteConnection c, NodeId node, StudyId study, int round, int attempt)
     {
-        var a = c.QuerySingleOrDefault<RoundEngine.AttemptRow>("""
-            SELECT study_id, round, attempt, phase, participants_json, crp_seed, request_json, collective_key, aggregate, aggregate_digest, phase_deadline, started_at
-            FROM attempts WHERE study_id=@id AND round=@round AND attempt=@attempt
-            """, new { id = study.Value, round, attempt })
+        var a = RoundQueries.FindAttempt(c, null, study.Value, round, attempt)
             ?? throw new ProtocolRefusalException(StatusCodes.Status404NotFound, "Unknown attempt", $"No attempt {attempt} of round {round} of study '{study}'.");
         return a.Participants.Contains(node.Value) ? a : throw new ProtocolRefusalException(StatusCodes.Status403Forbidden, "Not a participant", "This node is not a participant of the attempt.");
     }
 
-    private void CheckPayload(string kind, RoundEngine.AttemptRow a, byte[] payload)
+    private void CheckPayload(string kind, AttemptRow a, byte[] payload)
     {
         try
         {
@@ -247,8 +238,4 @@ public sealed partial class NodeGateway
             throw new ProtocolRefusalException(StatusCodes.Status400BadRequest, "Malformed contribution", e.Message);
         }
     }
-
-    private static bool HasContributed(SqliteConnection c, RoundEngine.AttemptRow a, string kind, NodeId node) =>
-        c.ExecuteScalar<long>("SELECT COUNT(*) FROM contributions WHERE study_id=@s AND round=@r AND attempt=@a AND kind=@k AND node_id=@n",
-            new { s = a.study_id, r = a.round, a = a.attempt, k = kind, n = node.Value }) > 0;
 }

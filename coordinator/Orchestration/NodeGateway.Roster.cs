@@ -1,5 +1,5 @@
-using Dapper;
 using FederatedTwin.Coordinator.Audit;
+using FederatedTwin.Coordinator.Storage;
 using FederatedTwin.Protocol.Federation;
 using Microsoft.AspNetCore.Http;
 
@@ -27,7 +27,7 @@ public sealed partial class NodeGateway
         return store.Write((c, t) =>
         {
             var sha = roster.Roster.Sha256();
-            var latest = c.QuerySingleOrDefault<(long version, string federation, string sha256)?>("SELECT version, federation, sha256 FROM rosters ORDER BY version DESC LIMIT 1", transaction: t);
+            var latest = RosterQueries.LatestHead(c, t);
             var moreApprovals = latest is { } same && same.version == roster.Roster.Version && same.sha256 == sha;
             if (latest is { } l && !moreApprovals && (l.federation != roster.Roster.Federation || l.version >= roster.Roster.Version))
             {
@@ -37,8 +37,7 @@ public sealed partial class NodeGateway
 
             // The same version again (the same members, more officers' approvals) replaces the relayed document: nodes whose officer
             // approved only now can pin it.
-            c.Execute("INSERT OR REPLACE INTO rosters(version, federation, sha256, document, published_at) VALUES (@v, @f, @sha, @doc, @now)",
-                new { v = roster.Roster.Version, f = roster.Roster.Federation, sha, doc = roster.ToJson(), now = now.ToString("O") }, t);
+            RosterQueries.Publish(c, t, roster.Roster.Version, roster.Roster.Federation, sha, roster.ToJson(), now);
             RoundEngine.Event(c, t, now, "roster_published", null, null, $"{roster.Roster.Federation} version {roster.Roster.Version}, {roster.Roster.Members.Count} members");
             audit.Append(c, t, CoordinatorAuditRecords.RosterPublished(roster.Roster.Federation, roster.Roster.Version, sha, roster.Roster.Members.Count, roster.Approvals.Count), now);
             return roster;
@@ -46,5 +45,5 @@ public sealed partial class NodeGateway
     }
 
     /// <summary>The newest published roster document, as published (its approvals included), or null.</summary>
-    public byte[]? LatestRoster() => store.Read(c => c.QuerySingleOrDefault<byte[]?>("SELECT document FROM rosters ORDER BY version DESC LIMIT 1"));
+    public byte[]? LatestRoster() => store.Read(c => RosterQueries.Latest(c, null)?.document);
 }

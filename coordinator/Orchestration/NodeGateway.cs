@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using System.Text;
-using Dapper;
 using FederatedTwin.Coordinator.Audit;
 using FederatedTwin.Coordinator.Storage;
 using FederatedTwin.Crypto;
@@ -32,8 +31,7 @@ public sealed partial class NodeGateway(CoordinatorStore store, IAdditiveThresho
         var token = "ftwin-enroll-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
         store.Write((c, t) =>
         {
-            c.Execute("INSERT INTO enrollment_tokens(token_hash, created_at, expires_at) VALUES (@h, @now, @exp)",
-                new { h = HashToken(token), now = now.ToString("O"), exp = now.Add(lifetime).ToString("O") }, t);
+            EnrollmentQueries.Insert(c, t, HashToken(token), now, now.Add(lifetime));
             RoundEngine.Event(c, t, now, "token_created", null, null, "enrollment token issued");
             audit.Append(c, t, CoordinatorAuditRecords.EnrollmentTokenCreated(HashToken(token), now.Add(lifetime).ToString("O")), now);
         });
@@ -43,7 +41,7 @@ public sealed partial class NodeGateway(CoordinatorStore store, IAdditiveThresho
     /// <summary>Revokes an enrollment token that no node has used yet; false if it is unknown, used or already revoked.</summary>
     public bool RevokeEnrollmentToken(string tokenSha256, string requestedBy, DateTimeOffset now) => store.Write((c, t) =>
     {
-        if (c.Execute("UPDATE enrollment_tokens SET revoked=1 WHERE token_hash=@h AND used_by IS NULL AND revoked=0", new { h = tokenSha256 }, t) == 0)
+        if (!EnrollmentQueries.RevokeUnused(c, t, tokenSha256))
         {
             return false;
         }
@@ -56,7 +54,7 @@ public sealed partial class NodeGateway(CoordinatorStore store, IAdditiveThresho
     /// <summary>Revokes a node's enrollment: its signed requests are refused from now on (SignedNodeRequests reads revoked=0 only).</summary>
     public bool RevokeNode(NodeId node, string requestedBy, DateTimeOffset now) => store.Write((c, t) =>
     {
-        if (c.Execute("UPDATE nodes SET revoked=1 WHERE node_id=@id AND revoked=0", new { id = node.Value }, t) == 0)
+        if (!NodeQueries.Revoke(c, t, node.Value))
         {
             return false;
         }
@@ -102,10 +100,9 @@ public sealed partial class NodeGateway(CoordinatorStore store, IAdditiveThresho
         return store.Write((c, t) =>
         {
             var hash = HashToken(request.Token);
-            var token = c.QuerySingleOrDefault<(string expires_at, string? used_by, long revoked)>(
-                "SELECT expires_at, used_by, revoked FROM enrollment_tokens WHERE token_hash=@hash", new { hash }, t);
-            var existing = c.QuerySingleOrDefault<string?>("SELECT node_id FROM nodes WHERE public_key=@k", new { k = request.PublicKey }, t);
-            if (token.expires_at is null || token.revoked != 0 || DateTimeOffset.Parse(token.expires_at, System.Globalization.CultureInfo.InvariantCulture) < now)
+            var token = EnrollmentQueries.Find(c, t, hash);
+            var existing = NodeQueries.NodeWithKey(c, t, request.PublicKey);
+            if (token is null || token.revoked != 0 || StoredTime.Parse(token.expires_at) < now)
             {
                 throw new ProtocolRefusalException(StatusCodes.Status401Unauthorized, "Enrollment refused", "The enrollment token is unknown, revoked or expired.");
             }
@@ -126,15 +123,14 @@ public sealed partial class NodeGateway(CoordinatorStore store, IAdditiveThresho
                 throw new ProtocolRefusalException(StatusCodes.Status409Conflict, "Already enrolled", "This public key is already enrolled.");
             }
 
-            if (c.ExecuteScalar<long>("SELECT COUNT(*) FROM node_key_history WHERE public_key=@k", new { k = request.PublicKey }, t) > 0)
+            if (NodeQueries.KeyEverHeld(c, t, request.PublicKey))
             {
                 throw new ProtocolRefusalException(StatusCodes.Status409Conflict, "Key retired", "This public key was a node's key and was replaced by a rotation; a retired key is never enrolled again.");
             }
 
             var nodeId = NodeId.New();
-            c.Execute("INSERT INTO nodes(node_id, name, public_key, enrolled_at, protocol_version) VALUES (@id, @name, @key, @now, @v)",
-                new { id = nodeId.Value, name = request.NodeName, key = request.PublicKey, now = now.ToString("O"), v = FederationProtocol.Version }, t);
-            c.Execute("UPDATE enrollment_tokens SET used_by=@id, used_at=@now WHERE token_hash=@hash", new { id = nodeId.Value, now = now.ToString("O"), hash }, t);
+            NodeQueries.Insert(c, t, nodeId.Value, request.NodeName, request.PublicKey, now, FederationProtocol.Version);
+            EnrollmentQueries.MarkUsed(c, t, hash, nodeId.Value, now);
             RoundEngine.Event(c, t, now, "node_enrolled", null, nodeId.Value, request.NodeName);
             audit.Append(c, t, CoordinatorAuditRecords.NodeEnrolled(nodeId.Value, request.NodeName, request.PublicKey, hash), now);
             return new EnrollResponse(nodeId, Security.CoordinatorKeys.KeyId, coordinatorPublicKey);
@@ -142,29 +138,24 @@ public sealed partial class NodeGateway(CoordinatorStore store, IAdditiveThresho
     }
 
     public IReadOnlyList<NodeRecord> Roster() => store.Read(c =>
-        c.Query<(string node_id, string name, string public_key)>("SELECT node_id, name, public_key FROM nodes WHERE revoked=0 ORDER BY node_id")
-            .Select(n => new NodeRecord(new NodeId(n.node_id), n.name, n.public_key)).ToList());
+        NodeQueries.Active(c).Select(n => new NodeRecord(new NodeId(n.node_id), n.name, n.public_key)).ToList());
 
     public void RecordDecision(NodeId node, StudyDecision decision, DateTimeOffset now) => store.Write((c, t) =>
     {
-        var study = c.QuerySingleOrDefault<RoundEngine.StudyRow>("SELECT study_id, spec_json, state, offered_until, current_round, current_attempt FROM studies WHERE study_id=@id", new { id = decision.Study.Value }, t)
+        var study = StudyQueries.Find(c, t, decision.Study.Value)
             ?? throw new ProtocolRefusalException(StatusCodes.Status404NotFound, "Unknown study", $"No study '{decision.Study}'.");
-        var state = study.state;
-        if (state != RoundEngine.States.Offered)
+        if (study.State != StudyState.Offered)
         {
-            throw new ProtocolRefusalException(StatusCodes.Status409Conflict, "Study not open", $"Study '{decision.Study}' is {state}; decisions are no longer taken.");
+            throw new ProtocolRefusalException(StatusCodes.Status409Conflict, "Study not open", $"Study '{decision.Study}' is {study.state}; decisions are no longer taken.");
         }
 
-        c.Execute("INSERT OR REPLACE INTO decisions(study_id, node_id, accept, rule, reason, decided_at) VALUES (@s, @n, @a, @rule, @reason, @now)",
-            new { s = decision.Study.Value, n = node.Value, a = decision.Accept ? 1 : 0, rule = Truncate(decision.Rule), reason = Truncate(decision.Reason), now = now.ToString("O") }, t);
+        StudyQueries.RecordDecision(c, t, decision.Study.Value, node.Value, decision.Accept, Truncate(decision.Rule), Truncate(decision.Reason), now);
         RoundEngine.Event(c, t, now, decision.Accept ? "study_accepted" : "study_refused", decision.Study.Value, node.Value, Truncate(decision.Rule));
         audit.Append(c, t, CoordinatorAuditRecords.StudyDecisionReceived(decision.Study.Value, study.Spec.PurposeOfUse.Code, node.Value, decision.Accept, decision.Rule), now);
     });
 
     private static string? PurposeOf(Microsoft.Data.Sqlite.SqliteConnection c, Microsoft.Data.Sqlite.SqliteTransaction t, StudyId study) =>
-        c.QuerySingleOrDefault<string?>("SELECT spec_json FROM studies WHERE study_id=@id", new { id = study.Value }, t) is { } json
-            ? WireJson.Deserialize<StudySpec>(Encoding.UTF8.GetBytes(json)).PurposeOfUse.Code
-            : null;
+        StudyQueries.Find(c, t, study.Value)?.Spec.PurposeOfUse.Code;
 
     private static string Truncate(string s) => s.Length <= 500 ? s : s[..500];
 }

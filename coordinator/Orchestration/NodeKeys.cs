@@ -1,4 +1,3 @@
-using Dapper;
 using FederatedTwin.Coordinator.Audit;
 using FederatedTwin.Coordinator.Storage;
 using FederatedTwin.Protocol.Audit;
@@ -27,8 +26,10 @@ public sealed record NodeListing(string NodeId, string Name, string PublicKey, s
 /// transaction as the history and the audit entry, after which the middleware refuses the old key (401). Refusals are
 /// audited in a transaction of their own, since the refused change rolls back.
 /// </summary>
-public sealed class NodeKeys(CoordinatorStore store, CoordinatorAuditTrail audit)
+public sealed class NodeKeys(CoordinatorStore store, CoordinatorAuditTrail audit, TimeProvider? clock = null)
 {
+    private readonly TimeProvider _clock = clock ?? TimeProvider.System;
+
     /// <summary>Rotates the key of <paramref name="node"/>, whose request <paramref name="signingKey"/> signed.</summary>
     public KeyRotationResponse Rotate(NodeId node, string signingKey, KeyRotationRequest request, DateTimeOffset now)
     {
@@ -45,7 +46,7 @@ public sealed class NodeKeys(CoordinatorStore store, CoordinatorAuditTrail audit
 
     /// <summary>Audits a refused rotation (also one whose body could not be read).</summary>
     public void Refused(NodeId node, string? oldPublicKey, string? newPublicKey, ProtocolRefusalException refusal) =>
-        audit.Append(CoordinatorAuditRecords.NodeKeyRotationRefused(node.Value, oldPublicKey, newPublicKey, refusal.Status, $"{refusal.Title}: {refusal.Message}"), DateTimeOffset.UtcNow);
+        audit.Append(CoordinatorAuditRecords.NodeKeyRotationRefused(node.Value, oldPublicKey, newPublicKey, refusal.Status, $"{refusal.Title}: {refusal.Message}"), _clock.GetUtcNow());
 
     private KeyRotationResponse RotateOrRefuse(NodeId node, string signingKey, KeyRotationRequest request, DateTimeOffset now)
     {
@@ -79,13 +80,13 @@ public sealed class NodeKeys(CoordinatorStore store, CoordinatorAuditTrail audit
 
         return store.Write((c, t) =>
         {
-            var current = c.QuerySingleOrDefault<string?>("SELECT public_key FROM nodes WHERE node_id=@id AND revoked=0", new { id = node.Value }, t)
+            var current = NodeQueries.ActiveKey(c, t, node.Value)
                 ?? throw new ProtocolRefusalException(StatusCodes.Status401Unauthorized, "Not enrolled", "This node is not enrolled, or was revoked.");
             if (current == next && signingKey == next && History(c, t, node).FirstOrDefault(k => k.PublicKey == old)?.ReplacedBy == next)
             {
                 // The node asks again, with its new key, after a crash lost the answer: the rotation already happened; confirm it.
                 var since = History(c, t, node).Single(k => k.PublicKey == next).ValidFrom;
-                return new KeyRotationResponse(node, next, old, DateTimeOffset.Parse(since, System.Globalization.CultureInfo.InvariantCulture));
+                return new KeyRotationResponse(node, next, old, StoredTime.Parse(since));
             }
 
             if (old != current || signingKey != current)
@@ -93,21 +94,15 @@ public sealed class NodeKeys(CoordinatorStore store, CoordinatorAuditTrail audit
                 throw new ProtocolRefusalException(StatusCodes.Status400BadRequest, "Not the current key", "old_public_key must be the node's current key, and the request must be signed by it.");
             }
 
-            var holder = c.QuerySingleOrDefault<string?>(
-                "SELECT node_id FROM nodes WHERE public_key=@k UNION SELECT node_id FROM node_key_history WHERE public_key=@k LIMIT 1", new { k = next }, t);
+            var holder = NodeQueries.KeyHolder(c, t, next);
             if (holder is not null)
             {
                 throw new ProtocolRefusalException(StatusCodes.Status409Conflict, "Key already enrolled",
                     holder == node.Value ? "The new key is one this node already holds or held; a rotation needs a key never used before." : "The new key is enrolled for another node, now or in the past.");
             }
 
-            // The node's first history row comes from the enrollment trigger (or the migration); it is closed here.
-            c.Execute("UPDATE node_key_history SET valid_until=@now, replaced_by=@next WHERE node_id=@id AND public_key=@old",
-                new { id = node.Value, old, next, now = now.ToString("O") }, t);
-            c.Execute("INSERT INTO node_key_history(node_id, public_key, valid_from) VALUES (@id, @next, @now)", new { id = node.Value, next, now = now.ToString("O") }, t);
-            c.Execute("UPDATE nodes SET public_key=@next WHERE node_id=@id AND public_key=@old", new { id = node.Value, next, old }, t);
-            c.Execute("INSERT INTO events(at, kind, node_id, detail) VALUES (@at, 'node_key_rotated', @node, @detail)",
-                new { at = now.ToString("O"), node = node.Value, detail = $"key {KeyRotationStatement.Fingerprint(old)} replaced by {KeyRotationStatement.Fingerprint(next)}" }, t);
+            NodeQueries.RotateKey(c, t, node.Value, old, next, now);
+            EventQueries.Append(c, t, now, "node_key_rotated", null, node.Value, $"key {KeyRotationStatement.Fingerprint(old)} replaced by {KeyRotationStatement.Fingerprint(next)}");
             audit.Append(c, t, CoordinatorAuditRecords.NodeKeyRotated(node.Value, old, next, request.OldKeySignature, request.NewKeySignature), now);
             audit.Checkpoint(c, t, CheckpointReasons.KeyRotation, now);
             return new KeyRotationResponse(node, next, old, now);
@@ -118,14 +113,8 @@ public sealed class NodeKeys(CoordinatorStore store, CoordinatorAuditTrail audit
     public IReadOnlyList<NodeKeyRecord> History(NodeId node) => store.Read(c => History(c, null, node));
 
     /// <summary>Every enrolled node (revoked ones too), with its current key and how often it rotated.</summary>
-    public IReadOnlyList<NodeListing> List() => store.Read(c => c.Query<(string node_id, string name, string public_key, string enrolled_at, string? last_seen_at, long protocol_version, long revoked, long rotations)>("""
-        SELECT n.node_id, n.name, n.public_key, n.enrolled_at, n.last_seen_at, n.protocol_version, n.revoked,
-            (SELECT COUNT(*) FROM node_key_history h WHERE h.node_id = n.node_id AND h.replaced_by IS NOT NULL) AS rotations
-        FROM nodes n ORDER BY n.enrolled_at
-        """).Select(n => new NodeListing(n.node_id, n.name, n.public_key, n.enrolled_at, n.last_seen_at, n.protocol_version, n.revoked != 0, (int)n.rotations)).ToList());
+    public IReadOnlyList<NodeListing> List() => store.Read(c => NodeQueries.Listings(c).Select(n => new NodeListing(n.node_id, n.name, n.public_key, n.enrolled_at, n.last_seen_at, n.protocol_version, n.revoked != 0, (int)n.rotations)).ToList());
 
     private static List<NodeKeyRecord> History(SqliteConnection c, SqliteTransaction? t, NodeId node) =>
-        [.. c.Query<(string public_key, string valid_from, string? valid_until, string? replaced_by)>(
-            "SELECT public_key, valid_from, valid_until, replaced_by FROM node_key_history WHERE node_id=@id ORDER BY valid_from, valid_until IS NULL", new { id = node.Value }, t)
-            .Select(k => new NodeKeyRecord(k.public_key, k.valid_from, k.valid_until, k.replaced_by))];
+        [.. NodeQueries.KeyHistory(c, t, node.Value).Select(k => new NodeKeyRecord(k.public_key, k.valid_from, k.valid_until, k.replaced_by))];
 }

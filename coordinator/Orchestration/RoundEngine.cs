@@ -1,6 +1,5 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Dapper;
 using FederatedTwin.Coordinator.Audit;
 using FederatedTwin.Coordinator.Storage;
 using FederatedTwin.Protocol.Audit;
@@ -26,94 +25,18 @@ namespace FederatedTwin.Coordinator.Orchestration;
 /// </summary>
 public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog algorithms, IAdditiveThresholdScheme scheme, CoordinatorMetrics metrics, CoordinatorAuditTrail audit, CoordinatorSignals signals, ILogger<RoundEngine> logger)
 {
-    public static class Phases
-    {
-        public const string KeyCommit = "key_commit";
-        public const string KeyOpen = "key_open";
-        public const string UpdateCommit = "update_commit";
-        public const string UpdateOpen = "update_open";
-        public const string Decrypt = "decrypt";
-        public const string Done = "done";
-        public const string Superseded = "superseded";
-
-        /// <summary>The contribution every participant owes in a phase.</summary>
-        public static string? Kind(string phase) => phase switch
-        {
-            KeyCommit => ContributionKind.KeyShareCommitment,
-            KeyOpen => ContributionKind.KeyShare,
-            UpdateCommit => ContributionKind.UpdateCommitment,
-            UpdateOpen => ContributionKind.Update,
-            Decrypt => ContributionKind.DecryptionShare,
-            _ => null,
-        };
-
-        /// <summary>The phase in which a contribution of this kind is taken.</summary>
-        public static string Of(string kind) => kind switch
-        {
-            ContributionKind.KeyShareCommitment => KeyCommit,
-            ContributionKind.KeyShare => KeyOpen,
-            ContributionKind.UpdateCommitment => UpdateCommit,
-            ContributionKind.Update => UpdateOpen,
-            _ => Decrypt,
-        };
-
-        /// <summary>What a node is asked to do in a phase.</summary>
-        public static WorkKind? Work(string phase) => phase switch
-        {
-            KeyCommit => WorkKind.CommitKeyShare,
-            KeyOpen => WorkKind.OpenKeyShare,
-            UpdateCommit => WorkKind.CommitUpdate,
-            UpdateOpen => WorkKind.OpenUpdate,
-            Decrypt => WorkKind.Decrypt,
-            _ => null,
-        };
-
-        /// <summary>Whether the attempt is past a phase (its commitment set is complete and may be relayed).</summary>
-        public static bool IsPast(string phase, string reference)
-        {
-            string[] order = [KeyCommit, KeyOpen, UpdateCommit, UpdateOpen, Decrypt, Done];
-            var at = Array.IndexOf(order, phase);
-            return at >= 0 && at > Array.IndexOf(order, reference);
-        }
-    }
-
-    public static class States
-    {
-        public const string Offered = "offered";
-        public const string Running = "running";
-        public const string Completed = "completed";
-        public const string Failed = "failed";
-        public const string Cancelled = "cancelled";
-    }
-
-    internal sealed record StudyRow(string study_id, string spec_json, string state, string offered_until, long current_round, long current_attempt)
-    {
-        public StudySpec Spec => WireJson.Deserialize<StudySpec>(System.Text.Encoding.UTF8.GetBytes(spec_json));
-    }
-
-    internal sealed record AttemptRow(string study_id, long round, long attempt, string phase, string participants_json, byte[] crp_seed, string request_json,
-        byte[]? collective_key, byte[]? aggregate, string? aggregate_digest, string phase_deadline, string started_at)
-    {
-        public List<string> Participants => JsonSerializer.Deserialize<List<string>>(participants_json) ?? [];
-
-        public RoundRequest Request => WireJson.Deserialize<RoundRequest>(System.Text.Encoding.UTF8.GetBytes(request_json));
-
-        public DateTimeOffset Deadline => DateTimeOffset.Parse(phase_deadline, System.Globalization.CultureInfo.InvariantCulture);
-    }
-
     public void CreateStudy(StudySpec spec, DateTimeOffset now)
     {
         algorithms.Get(spec.Algorithm).Validate(spec);
         store.Write((c, t) =>
         {
-            if (c.ExecuteScalar<long>("SELECT COUNT(*) FROM studies WHERE study_id=@id", new { id = spec.Id.Value }, t) > 0)
+            if (StudyQueries.Exists(c, t, spec.Id.Value))
             {
                 throw new InvalidOperationException($"A study with id '{spec.Id}' already exists.");
             }
 
             var specJson = JsonSerializer.Serialize(spec, WireJson.Options);
-            c.Execute("INSERT INTO studies(study_id, spec_json, state, created_at, offered_until, updated_at) VALUES (@id, @spec, @state, @now, @until, @now)",
-                new { id = spec.Id.Value, spec = specJson, state = States.Offered, now = now.ToString("O"), until = now.AddSeconds(spec.PhaseDeadlineSeconds).ToString("O") }, t);
+            StudyQueries.Insert(c, t, spec.Id.Value, specJson, StudyState.Offered, now, now.AddSeconds(spec.PhaseDeadlineSeconds));
             Event(c, t, now, "study_created", spec.Id.Value, null, $"{spec.Algorithm} for {spec.PurposeOfUse}");
             audit.Append(c, t, CoordinatorAuditRecords.StudyCreated(spec, SignedStatement.Digest(System.Text.Encoding.UTF8.GetBytes(specJson))), now);
         });
@@ -122,25 +45,23 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
 
     public bool Cancel(StudyId id, DateTimeOffset now) => store.Write((c, t) =>
     {
-        var changed = c.Execute("UPDATE studies SET state=@s, failure_reason='cancelled by an analyst', updated_at=@now WHERE study_id=@id AND state IN ('offered','running')",
-            new { s = States.Cancelled, now = now.ToString("O"), id = id.Value }, t);
-        if (changed > 0)
+        var changed = StudyQueries.CancelIfLive(c, t, id.Value, "cancelled by an analyst", now);
+        if (changed)
         {
-            c.Execute("UPDATE attempts SET phase=@p, outcome='study cancelled', finished_at=@now WHERE study_id=@id AND phase NOT IN ('done','superseded')",
-                new { p = Phases.Superseded, now = now.ToString("O"), id = id.Value }, t);
+            RoundQueries.SupersedeLive(c, t, id.Value, "study cancelled", now);
             Event(c, t, now, "study_cancelled", id.Value, null, "cancelled");
-            var spec = c.QuerySingle<StudyRow>("SELECT study_id, spec_json, state, offered_until, current_round, current_attempt FROM studies WHERE study_id=@id", new { id = id.Value }, t).Spec;
+            var spec = StudyQueries.Get(c, t, id.Value).Spec;
             audit.Append(c, t, CoordinatorAuditRecords.StudyCancelled(id.Value, spec.PurposeOfUse.Code), now);
             audit.Checkpoint(c, t, CheckpointReasons.StudyEnd, now);
         }
 
-        return changed > 0;
+        return changed;
     });
 
     /// <summary>One pass over every live study.</summary>
     public void Advance(DateTimeOffset now)
     {
-        var live = store.Read(c => c.Query<string>("SELECT study_id FROM studies WHERE state IN ('offered','running') ORDER BY created_at").ToList());
+        var live = store.Read(StudyQueries.LiveIds);
         foreach (var id in live)
         {
             try
@@ -167,11 +88,10 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
         LogAdvanceFailed(logger, id, e);
         store.Write((c, t) =>
         {
-            var study = c.QuerySingle<StudyRow>("SELECT study_id, spec_json, state, offered_until, current_round, current_attempt FROM studies WHERE study_id=@id", new { id }, t);
-            if (study.state is States.Offered or States.Running)
+            var study = StudyQueries.Get(c, t, id);
+            if (study.State is StudyState.Offered or StudyState.Running)
             {
-                c.Execute("UPDATE attempts SET phase=@p, outcome=@o, finished_at=@now WHERE study_id=@id AND phase NOT IN ('done','superseded')",
-                    new { p = Phases.Superseded, o = "study failed", now = now.ToString("O"), id }, t);
+                RoundQueries.SupersedeLive(c, t, id, "study failed", now);
                 Fail(c, t, study.Spec, now, reason);
             }
         });
@@ -181,17 +101,17 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
     /// <summary>One study's transition, if any is due; true when something changed.</summary>
     private bool AdvanceStudy(SqliteConnection c, SqliteTransaction t, string id, DateTimeOffset now)
     {
-        var study = c.QuerySingle<StudyRow>("SELECT study_id, spec_json, state, offered_until, current_round, current_attempt FROM studies WHERE study_id=@id", new { id }, t);
+        var study = StudyQueries.Get(c, t, id);
         var spec = study.Spec;
-        if (study.state == States.Offered)
+        if (study.State == StudyState.Offered)
         {
-            var accepted = c.Query<string>("SELECT node_id FROM decisions WHERE study_id=@id AND accept=1 ORDER BY decided_at, node_id", new { id }, t).ToList();
-            var decided = c.ExecuteScalar<long>("SELECT COUNT(*) FROM decisions WHERE study_id=@id", new { id }, t);
-            var enrolled = c.ExecuteScalar<long>("SELECT COUNT(*) FROM nodes WHERE revoked=0", transaction: t);
-            var offerClosed = now > DateTimeOffset.Parse(study.offered_until, System.Globalization.CultureInfo.InvariantCulture);
+            var accepted = StudyQueries.AcceptedNodes(c, t, id);
+            var decided = StudyQueries.DecisionCount(c, t, id);
+            var enrolled = NodeQueries.ActiveCount(c, t);
+            var offerClosed = now > study.OfferedUntil;
             if (accepted.Count >= spec.MaxNodes || (accepted.Count >= spec.MinNodes && (decided >= enrolled || offerClosed)))
             {
-                c.Execute("UPDATE studies SET state=@s, updated_at=@now WHERE study_id=@id", new { s = States.Running, now = now.ToString("O"), id }, t);
+                StudyQueries.SetState(c, t, id, StudyState.Running, now);
                 var joined = accepted.Take(spec.MaxNodes).ToList();
                 audit.Append(c, t, CoordinatorAuditRecords.StudyStarted(spec, joined, decided), now);
                 StartAttempt(c, t, spec, 1, 1, joined, now);
@@ -207,18 +127,17 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
             return false;
         }
 
-        var a = CurrentAttempt(c, t, id, study.current_round, study.current_attempt, ciphertexts: false);
-        if (Phases.Kind(a.phase) is not { } kind)
+        var a = RoundQueries.Attempt(c, t, id, study.current_round, study.current_attempt, ciphertexts: false);
+        if (a.Phase.Kind() is not { } kind)
         {
             return false;
         }
 
-        var contributors = c.Query<string>("SELECT node_id FROM contributions WHERE study_id=@id AND round=@round AND attempt=@attempt AND kind=@kind",
-            new { id, round = a.round, attempt = a.attempt, kind }, t).ToHashSet(StringComparer.Ordinal);
+        var contributors = RoundQueries.Contributors(c, t, id, a.round, a.attempt, kind);
         var participants = a.Participants;
         if (participants.All(contributors.Contains))
         {
-            CompletePhase(c, t, spec, CurrentAttempt(c, t, id, a.round, a.attempt), now);
+            CompletePhase(c, t, spec, RoundQueries.Attempt(c, t, id, a.round, a.attempt), now);
             return true;
         }
 
@@ -226,8 +145,7 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
         {
             var survivors = participants.Where(contributors.Contains).ToList();
             var missing = participants.Where(p => !contributors.Contains(p)).ToList();
-            c.Execute("UPDATE attempts SET phase=@p, outcome=@o, finished_at=@now WHERE study_id=@id AND round=@round AND attempt=@attempt",
-                new { p = Phases.Superseded, o = $"{string.Join(", ", missing)} missed the {a.phase} deadline", now = now.ToString("O"), id, round = a.round, attempt = a.attempt }, t);
+            RoundQueries.Finish(c, t, id, a.round, a.attempt, AttemptPhase.Superseded, $"{string.Join(", ", missing)} missed the {a.phase} deadline", now);
             metrics.AttemptsRestarted.Add(1);
             Event(c, t, now, "attempt_superseded", id, null, $"round {a.round} attempt {a.attempt}: dropped {string.Join(", ", missing)} in {a.phase}");
             audit.Append(c, t, CoordinatorAuditRecords.AttemptSuperseded(spec, a.round, a.attempt, a.phase, missing), now);
@@ -263,17 +181,14 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
             return null;
         }
 
-        var established = c.Query<string>("SELECT participants_json FROM round_results WHERE study_id=@id ORDER BY round LIMIT 1", new { id = spec.Id.Value }, t).FirstOrDefault();
-        if (established is not null)
+        if (RoundQueries.FirstRoundParticipants(c, t, spec.Id.Value) is { } set)
         {
-            var set = JsonSerializer.Deserialize<List<string>>(established) ?? [];
             return set.Order(StringComparer.Ordinal).SequenceEqual(survivors.Order(StringComparer.Ordinal))
                 ? null
                 : "an exact study keeps the set of hospitals of its first decrypted round for all of its rounds: the nodes refuse a sum over another set (docs/threat-model.md)";
         }
 
-        var sharesIssued = c.ExecuteScalar<long>("SELECT COUNT(*) FROM contributions WHERE study_id=@id AND round=@round AND kind=@kind",
-            new { id = spec.Id.Value, round = a.round, kind = ContributionKind.DecryptionShare }, t);
+        var sharesIssued = RoundQueries.ContributionsInRound(c, t, spec.Id.Value, a.round, ContributionKind.DecryptionShare);
         return sharesIssued > 0
             ? "decryption shares were already issued in this exact round: the nodes refuse to decrypt the same values over another set of hospitals (docs/threat-model.md)"
             : null;
@@ -282,33 +197,30 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
     private void CompletePhase(SqliteConnection c, SqliteTransaction t, StudySpec spec, AttemptRow a, DateTimeOffset now)
     {
         var id = spec.Id.Value;
-        var deadline = now.AddSeconds(spec.PhaseDeadlineSeconds).ToString("O");
-        var args = new { id, round = a.round, attempt = a.attempt };
-        switch (a.phase)
+        var deadline = now.AddSeconds(spec.PhaseDeadlineSeconds);
+        switch (a.Phase)
         {
-            case Phases.KeyCommit:
-            case Phases.UpdateCommit:
+            case AttemptPhase.KeyCommit:
+            case AttemptPhase.UpdateCommit:
             {
                 // Every participant committed: the set is complete and is relayed; only now may anyone open.
-                var opened = a.phase == Phases.KeyCommit ? ContributionKind.KeyShare : ContributionKind.Update;
+                var opened = a.Phase == AttemptPhase.KeyCommit ? ContributionKind.KeyShare : ContributionKind.Update;
                 var set = CommitmentSetOf(c, t, a, opened);
-                c.Execute("UPDATE attempts SET phase=@p, phase_deadline=@deadline WHERE study_id=@id AND round=@round AND attempt=@attempt",
-                    new { p = a.phase == Phases.KeyCommit ? Phases.KeyOpen : Phases.UpdateOpen, deadline, args.id, args.round, args.attempt }, t);
+                RoundQueries.SetPhase(c, t, id, a.round, a.attempt, a.Phase == AttemptPhase.KeyCommit ? AttemptPhase.KeyOpen : AttemptPhase.UpdateOpen, deadline);
                 audit.Append(c, t, CoordinatorAuditRecords.CommitmentsComplete(spec, a.round, a.attempt, opened, set.Commitments.Count, set.Digest()), now);
                 break;
             }
 
-            case Phases.KeyOpen:
+            case AttemptPhase.KeyOpen:
             {
                 var shares = Contributions(c, t, a, ContributionKind.KeyShare).Select(s => (ReadOnlyMemory<byte>)s.payload).ToList();
                 var key = scheme.AggregatePublicKey(a.crp_seed, shares);
-                c.Execute("UPDATE attempts SET phase=@p, collective_key=@key, phase_deadline=@deadline WHERE study_id=@id AND round=@round AND attempt=@attempt",
-                    new { p = Phases.UpdateCommit, key, deadline, args.id, args.round, args.attempt }, t);
+                RoundQueries.SetCollectiveKey(c, t, id, a.round, a.attempt, AttemptPhase.UpdateCommit, key, deadline);
                 audit.Append(c, t, CoordinatorAuditRecords.CollectiveKeyFormed(spec, a.round, a.attempt, shares.Count, SignedStatement.Digest(key)), now);
                 break;
             }
 
-            case Phases.UpdateOpen:
+            case AttemptPhase.UpdateOpen:
             {
                 var sum = scheme.NewSum(a.Request.ValueCount);
                 var submissions = Contributions(c, t, a, ContributionKind.Update);
@@ -319,24 +231,20 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
 
                 var aggregate = sum.ToBytes();
                 var aggregateDigest = SignedStatement.Digest(aggregate);
-                c.Execute("UPDATE attempts SET phase=@p, aggregate=@aggregate, aggregate_digest=@digest, phase_deadline=@deadline WHERE study_id=@id AND round=@round AND attempt=@attempt",
-                    new { p = Phases.Decrypt, aggregate, digest = aggregateDigest, deadline, args.id, args.round, args.attempt }, t);
+                RoundQueries.SetAggregate(c, t, id, a.round, a.attempt, AttemptPhase.Decrypt, aggregate, aggregateDigest, deadline);
                 audit.Append(c, t, CoordinatorAuditRecords.RoundAggregated(spec, a.round, a.attempt, submissions.Select(s => SignedStatement.Digest(s.payload)).ToList(), aggregateDigest), now);
                 break;
             }
 
-            case Phases.Decrypt:
+            case AttemptPhase.Decrypt:
             {
                 var shares = Contributions(c, t, a, ContributionKind.DecryptionShare).Select(s => (ReadOnlyMemory<byte>)s.payload).ToList();
                 var sums = scheme.CombineDecryptionShares(a.aggregate!, shares);
-                c.Execute("UPDATE attempts SET phase=@p, outcome='decrypted', finished_at=@now WHERE study_id=@id AND round=@round AND attempt=@attempt",
-                    new { p = Phases.Done, now = now.ToString("O"), args.id, args.round, args.attempt }, t);
-                c.Execute("INSERT INTO round_results(study_id, round, attempt, values_json, participants_json, started_at, finished_at) VALUES (@id, @round, @attempt, @values, @participants, @started, @now)",
-                    new { args.id, args.round, args.attempt, values = JsonSerializer.Serialize(sums), participants = a.participants_json, started = a.started_at, now = now.ToString("O") }, t);
+                RoundQueries.Finish(c, t, id, a.round, a.attempt, AttemptPhase.Done, "decrypted", now);
+                RoundQueries.InsertResult(c, t, id, a.round, a.attempt, sums, a.participants_json, a.started_at, now);
                 audit.Append(c, t, CoordinatorAuditRecords.ResultDecrypted(spec, a.round, a.attempt, shares.Count, sums.Length), now);
                 metrics.RoundsCompleted.Add(1);
-                var allSums = c.Query<string>("SELECT values_json FROM round_results WHERE study_id=@id ORDER BY round", new { id }, t)
-                    .Select(v => JsonSerializer.Deserialize<long[]>(v)!).ToList();
+                var allSums = RoundQueries.Sums(c, t, id);
                 JsonObject? result;
                 try
                 {
@@ -353,12 +261,10 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
                     break;
                 }
 
-                c.Execute("UPDATE studies SET state=@s, result_json=@r, updated_at=@now WHERE study_id=@id",
-                    new { s = States.Completed, r = result.ToJsonString(), now = now.ToString("O"), id }, t);
+                StudyQueries.SetCompleted(c, t, id, result.ToJsonString(), now);
                 if (result["model"] is JsonObject model)
                 {
-                    c.Execute("INSERT INTO models(model_id, study_id, kind, outcome, created_at, model_json) VALUES (@mid, @id, @kind, @outcome, @now, @json)",
-                        new { mid = (string)model["id"]!, id, kind = (string)model["kind"]!, outcome = (string)model["outcome"]!, now = now.ToString("O"), json = model.ToJsonString() }, t);
+                    RegistryQueries.Insert(c, t, (string)model["id"]!, id, (string)model["kind"]!, (string)model["outcome"]!, now, model.ToJsonString());
                     Event(c, t, now, "model_registered", id, null, (string)model["id"]!);
                 }
 
@@ -372,20 +278,11 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
 
     private void StartAttempt(SqliteConnection c, SqliteTransaction t, StudySpec spec, int round, int attempt, List<string> participants, DateTimeOffset now)
     {
-        var previous = c.Query<string>("SELECT values_json FROM round_results WHERE study_id=@id ORDER BY round", new { id = spec.Id.Value }, t)
-            .Select(v => JsonSerializer.Deserialize<long[]>(v)!).ToList();
+        var previous = RoundQueries.Sums(c, t, spec.Id.Value);
         var request = algorithms.Get(spec.Algorithm).ConfigureRound(spec, round, previous);
-        c.Execute("""
-            INSERT INTO attempts(study_id, round, attempt, phase, participants_json, crp_seed, request_json, phase_deadline, started_at)
-            VALUES (@id, @round, @attempt, @phase, @participants, @seed, @request, @deadline, @now)
-            """,
-            new
-            {
-                id = spec.Id.Value, round, attempt, phase = Phases.KeyCommit, participants = JsonSerializer.Serialize(participants.Order(StringComparer.Ordinal).ToList()),
-                seed = scheme.NewCrpSeed(), request = JsonSerializer.Serialize(request, WireJson.Options),
-                deadline = now.AddSeconds(spec.PhaseDeadlineSeconds).ToString("O"), now = now.ToString("O"),
-            }, t);
-        c.Execute("UPDATE studies SET current_round=@round, current_attempt=@attempt, updated_at=@now WHERE study_id=@id", new { round, attempt, now = now.ToString("O"), id = spec.Id.Value }, t);
+        RoundQueries.InsertAttempt(c, t, spec.Id.Value, round, attempt, AttemptPhase.KeyCommit, [.. participants.Order(StringComparer.Ordinal)],
+            scheme.NewCrpSeed(), JsonSerializer.Serialize(request, WireJson.Options), now.AddSeconds(spec.PhaseDeadlineSeconds), now);
+        StudyQueries.SetCurrentAttempt(c, t, spec.Id.Value, round, attempt, now);
         Event(c, t, now, "attempt_started", spec.Id.Value, null, $"round {round} attempt {attempt} with {participants.Count} participant(s)");
         audit.Append(c, t, CoordinatorAuditRecords.AttemptStarted(spec, round, attempt, participants), now);
     }
@@ -393,28 +290,11 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
     private void Fail(SqliteConnection c, SqliteTransaction t, StudySpec spec, DateTimeOffset now, string reason)
     {
         var id = spec.Id.Value;
-        c.Execute("UPDATE studies SET state=@s, failure_reason=@reason, updated_at=@now WHERE study_id=@id", new { s = States.Failed, reason, now = now.ToString("O"), id }, t);
+        StudyQueries.SetFailed(c, t, id, reason, now);
         Event(c, t, now, "study_failed", id, null, reason);
         audit.Append(c, t, CoordinatorAuditRecords.StudyFailed(spec, reason), now);
         audit.Checkpoint(c, t, CheckpointReasons.StudyEnd, now);
     }
-
-    /// <summary>
-    /// The current attempt. Without <paramref name="ciphertexts"/> its two ciphertext columns are left out (collective_key
-    /// and aggregate null): that is what the 200 ms tick and every node's 100 ms work poll read for each running study.
-    /// Reading those blobs (about 0.25 and 0.37 MB) there, for nothing, grew with the number of studies running at once:
-    /// with the demo's 17 it was most of the coordinator's CPU time, which the nodes' rounds then waited for.
-    /// </summary>
-    internal static AttemptRow CurrentAttempt(SqliteConnection c, SqliteTransaction? t, string id, long round, long attempt, bool ciphertexts = true) =>
-        c.QuerySingle<AttemptRow>(ciphertexts ? AttemptWithCiphertexts : AttemptState, new { id, round, attempt }, t);
-
-    // In AttemptRow's constructor order (Dapper matches a record's constructor column by column).
-    private const string AttemptHead = "SELECT study_id, round, attempt, phase, participants_json, crp_seed, request_json, ";
-    private const string AttemptTail = ", aggregate_digest, phase_deadline, started_at FROM attempts WHERE study_id=@id AND round=@round AND attempt=@attempt";
-    private const string AttemptWithCiphertexts = AttemptHead + "collective_key, aggregate" + AttemptTail;
-    private const string AttemptState = AttemptHead + "NULL AS collective_key, NULL AS aggregate" + AttemptTail;
-
-    internal sealed record ContributionRow(string node_id, byte[] payload, byte[] signature, string public_key);
 
     /// <summary>Every participant's commitment to the opened kind (key-share or update), as the coordinator relays it.</summary>
     internal static CommitmentSet CommitmentSetOf(SqliteConnection c, SqliteTransaction? t, AttemptRow a, string opened) =>
@@ -422,14 +302,10 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
             [.. Contributions(c, t, a, ContributionKind.CommitmentTo(opened)).Select(k => new SignedCommitment(new NodeId(k.node_id), k.public_key, k.payload, k.signature))]);
 
     internal static List<ContributionRow> Contributions(SqliteConnection c, SqliteTransaction? t, AttemptRow a, string kind) =>
-        c.Query<ContributionRow>("""
-            SELECT k.node_id, k.payload, k.signature, n.public_key FROM contributions k JOIN nodes n ON n.node_id = k.node_id
-            WHERE k.study_id=@id AND k.round=@round AND k.attempt=@attempt AND k.kind=@kind ORDER BY k.node_id
-            """, new { id = a.study_id, round = a.round, attempt = a.attempt, kind }, t).ToList();
+        RoundQueries.Contributions(c, t, a.study_id, a.round, a.attempt, kind);
 
     internal static void Event(SqliteConnection c, SqliteTransaction t, DateTimeOffset now, string kind, string? study, string? node, string detail) =>
-        c.Execute("INSERT INTO events(at, kind, study_id, node_id, detail) VALUES (@at, @kind, @study, @node, @detail)",
-            new { at = now.ToString("O"), kind, study, node, detail }, t);
+        EventQueries.Append(c, t, now, kind, study, node, detail);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Study {Study} could not be advanced and is failed")]
     private static partial void LogAdvanceFailed(ILogger logger, string study, Exception e);

@@ -1,5 +1,4 @@
 using System.Text.Json.Nodes;
-using Dapper;
 using FederatedTwin.Coordinator.Storage;
 using FederatedTwin.Analytics.Registry;
 using FederatedTwin.Twin.Simulation;
@@ -21,8 +20,7 @@ public sealed record RegistrySnapshot(IReadOnlyList<RegisteredModel> Models, IRe
     public static RegistrySnapshot Read(CoordinatorStore store)
     {
         ArgumentNullException.ThrowIfNull(store);
-        var rows = store.Read(c => c.Query<(string model_id, string kind, string model_json)>(
-            "SELECT model_id, kind, model_json FROM models ORDER BY created_at, model_id").ToList());
+        var rows = store.Read(RegistryQueries.Documents);
         var models = new List<RegisteredModel>();
         var compositions = new List<ReleasedComposition>();
         var compositionDocuments = new List<(string, string)>();

@@ -1,4 +1,3 @@
-using Dapper;
 using FederatedTwin.Coordinator.Audit;
 using FederatedTwin.Coordinator.Storage;
 using FederatedTwin.Protocol.Federation;
@@ -21,8 +20,11 @@ public sealed partial class SignedNodeRequests(
     CoordinatorMetrics metrics,
     CoordinatorAuditTrail audit,
     IOptions<CoordinatorOptions> options,
-    ILogger<SignedNodeRequests> logger)
+    ILogger<SignedNodeRequests> logger,
+    TimeProvider? clock = null)
 {
+    private readonly TimeProvider _clock = clock ?? TimeProvider.System;
+
     public const string NodeIdItem = "ftwin.node_id";
     public const string EnrollKeyPrefix = "enroll:";
     private const string SigningKeyItem = "ftwin.signing_key";
@@ -47,7 +49,7 @@ public sealed partial class SignedNodeRequests(
         }
 
         var body = await ReadBody(context.Request);
-        var now = DateTimeOffset.UtcNow;
+        var now = _clock.GetUtcNow();
         var window = TimeSpan.FromSeconds(options.Value.SignatureWindowSeconds);
         var (failure, parameters) = HttpMessageSignatures.Verify(
             context.Request.Headers[HttpMessageSignatures.SignatureInputHeader],
@@ -69,8 +71,7 @@ public sealed partial class SignedNodeRequests(
             LogRefused(logger, context.Request.Method, context.Request.Path, failure, parameters?.KeyId ?? "-");
             store.Write((c, t) =>
             {
-                c.Execute("INSERT INTO events(at, kind, node_id, detail) VALUES (@at, 'auth_failure', @node, @detail)",
-                    new { at = now.ToString("O"), node = parameters?.KeyId, detail = $"{failure} {context.Request.Method} {context.Request.Path}" }, t);
+                EventQueries.Append(c, t, now, "auth_failure", null, parameters?.KeyId, $"{failure} {context.Request.Method} {context.Request.Path}");
                 audit.Append(c, t, CoordinatorAuditRecords.AuthenticationFailure(failure.ToString(), context.Request.Method, context.Request.Path.Value ?? "/", parameters?.KeyId), now);
             });
             await Refuse(context, failure, parameters);
@@ -87,12 +88,10 @@ public sealed partial class SignedNodeRequests(
                 : null;
             store.Write((c, t) =>
             {
-                c.Execute("UPDATE nodes SET last_seen_at=@at, protocol_version=@v WHERE node_id=@id",
-                    new { at = now.ToString("O"), v = FederationProtocol.Version, id = parameters.KeyId }, t);
+                NodeQueries.Seen(c, t, parameters.KeyId, now, FederationProtocol.Version);
                 if (head is { Seq: > 0 } h)
                 {
-                    c.Execute("INSERT OR IGNORE INTO node_audit_heads(node_id, seq, sha256, received_at) VALUES (@id, @seq, @sha, @at)",
-                        new { id = parameters.KeyId, seq = h.Seq, sha = h.Sha256, at = now.ToString("O") }, t);
+                    NodeQueries.RecordAuditHead(c, t, parameters.KeyId, h.Seq, h.Sha256, now);
                 }
             });
         }
@@ -112,10 +111,10 @@ public sealed partial class SignedNodeRequests(
         var keyId = parameters?.KeyId;
         var node = keyId is null || keyId.StartsWith(EnrollKeyPrefix, StringComparison.Ordinal)
             ? default
-            : store.Read(c => c.QuerySingleOrDefault<(string? public_key, long revoked)>("SELECT public_key, revoked FROM nodes WHERE node_id=@keyId", new { keyId }));
-        var revoked = failure == SignatureFailure.UnknownKey && node.public_key is not null && node.revoked != 0;
+            : store.Read(c => NodeQueries.KeyState(c, keyId));
+        var revoked = failure == SignatureFailure.UnknownKey && node is not null && node.revoked != 0;
         var extensions = new Dictionary<string, object?> { [NodeAuthenticationProblem.KeyIdMember] = keyId };
-        if (failure == SignatureFailure.BadSignature && node.public_key is not null && node.revoked == 0)
+        if (failure == SignatureFailure.BadSignature && node is not null && node.revoked == 0)
         {
             extensions[NodeAuthenticationProblem.EnrolledKeyMember] = KeyRotationStatement.Fingerprint(node.public_key);
         }
@@ -134,15 +133,10 @@ public sealed partial class SignedNodeRequests(
 
     private string? PublicKeyOf(string keyId) => keyId.StartsWith(EnrollKeyPrefix, StringComparison.Ordinal)
         ? keyId[EnrollKeyPrefix.Length..]
-        : store.Read(c => c.ExecuteScalar<string?>("SELECT public_key FROM nodes WHERE node_id=@keyId AND revoked=0", new { keyId }));
+        : store.Read(c => NodeQueries.ActiveKey(c, null, keyId));
 
     private bool RememberNonce(SignatureParameters parameters, DateTimeOffset now, TimeSpan window) =>
-        store.Write((c, t) =>
-        {
-            c.Execute("DELETE FROM nonces WHERE expires_at < @now", new { now = now.ToUnixTimeSeconds() }, t);
-            return c.Execute("INSERT OR IGNORE INTO nonces(key_id, nonce, expires_at) VALUES (@k, @n, @e)",
-                new { k = parameters.KeyId, n = parameters.Nonce, e = parameters.Created + (long)window.TotalSeconds + 1 }, t) == 1;
-        });
+        store.Write((c, t) => NodeQueries.RememberNonce(c, t, parameters.KeyId, parameters.Nonce, parameters.Created + (long)window.TotalSeconds + 1, now.ToUnixTimeSeconds()));
 
     private async Task SignResponse(HttpContext context, string requestNonce, Func<HttpContext, Task> write)
     {
@@ -162,7 +156,7 @@ public sealed partial class SignedNodeRequests(
         var response = context.Response;
         response.Headers[FederationProtocol.VersionHeader] = FederationProtocol.Version.ToString(System.Globalization.CultureInfo.InvariantCulture);
         response.Headers[ContentDigest.HeaderName] = ContentDigest.Compute(body);
-        var parameters = new SignatureParameters(HttpMessageSignatures.ResponseComponents, DateTimeOffset.UtcNow.ToUnixTimeSeconds(), CoordinatorKeys.KeyId, requestNonce, HttpMessageSignatures.Algorithm);
+        var parameters = new SignatureParameters(HttpMessageSignatures.ResponseComponents, _clock.GetUtcNow().ToUnixTimeSeconds(), CoordinatorKeys.KeyId, requestNonce, HttpMessageSignatures.Algorithm);
         var (input, signature) = HttpMessageSignatures.Sign(keys.Identity, parameters, HttpMessageSignatures.ResponseResolver(
             response.StatusCode, context.Request.Method, context.Request.Path.Value ?? "/", context.Request.Headers[HttpMessageSignatures.SignatureHeader].ToString(), c => response.Headers[c].ToString()));
         response.Headers[HttpMessageSignatures.SignatureInputHeader] = input;

@@ -1,5 +1,3 @@
-using System.Globalization;
-using Dapper;
 using FederatedTwin.Coordinator.Orchestration;
 using FederatedTwin.Coordinator.Storage;
 using FederatedTwin.Protocol.Federation;
@@ -9,8 +7,10 @@ using Microsoft.Extensions.Options;
 namespace FederatedTwin.Coordinator.Dashboard.Pages;
 
 /// <summary>The enrolled nodes, their last contact and protocol version, and the enrollment tokens (admins issue and revoke).</summary>
-public sealed class FederationModel(CoordinatorStore store, NodeGateway gateway, IOptions<CoordinatorOptions> coordinatorOptions) : DashboardPageModel
+public sealed class FederationModel(CoordinatorStore store, NodeGateway gateway, IOptions<CoordinatorOptions> coordinatorOptions, TimeProvider? clock = null) : DashboardPageModel
 {
+    private readonly TimeProvider _clock = clock ?? TimeProvider.System;
+
     /// <summary>A node not heard from for this long is shown as silent (its long-poll normally calls every few seconds).</summary>
     public static readonly TimeSpan SilentAfter = TimeSpan.FromMinutes(2);
 
@@ -19,6 +19,9 @@ public sealed class FederationModel(CoordinatorStore store, NodeGateway gateway,
     public IReadOnlyList<NodeRow> Nodes { get; private set; } = [];
 
     public IReadOnlyList<TokenRow> Tokens { get; private set; } = [];
+
+    /// <summary>The instant the page is shown at (last contacts and token expiry are relative to it).</summary>
+    public DateTimeOffset Now => _clock.GetUtcNow();
 
     /// <summary>A token just issued: shown once, never stored in clear.</summary>
     [TempData]
@@ -36,7 +39,7 @@ public sealed class FederationModel(CoordinatorStore store, NodeGateway gateway,
             return Forbid();
         }
 
-        IssuedToken = gateway.CreateEnrollmentToken(DateTimeOffset.UtcNow, TimeSpan.FromSeconds(coordinatorOptions.Value.EnrollmentTokenLifetimeSeconds));
+        IssuedToken = gateway.CreateEnrollmentToken(_clock.GetUtcNow(), TimeSpan.FromSeconds(coordinatorOptions.Value.EnrollmentTokenLifetimeSeconds));
         return RedirectToPage();
     }
 
@@ -47,7 +50,7 @@ public sealed class FederationModel(CoordinatorStore store, NodeGateway gateway,
             return Forbid();
         }
 
-        Notice = gateway.RevokeEnrollmentToken(token, User.Identity?.Name ?? "dashboard", DateTimeOffset.UtcNow)
+        Notice = gateway.RevokeEnrollmentToken(token, User.Identity?.Name ?? "dashboard", _clock.GetUtcNow())
             ? "The enrollment token is revoked."
             : "That token was already used or revoked.";
         return RedirectToPage();
@@ -60,7 +63,7 @@ public sealed class FederationModel(CoordinatorStore store, NodeGateway gateway,
             return Forbid();
         }
 
-        Notice = gateway.RevokeNode(new NodeId(node), User.Identity?.Name ?? "dashboard", DateTimeOffset.UtcNow)
+        Notice = gateway.RevokeNode(new NodeId(node), User.Identity?.Name ?? "dashboard", _clock.GetUtcNow())
             ? $"Node {node} is revoked: the coordinator refuses its signed requests from now on."
             : "That node was already revoked.";
         return RedirectToPage();
@@ -74,15 +77,11 @@ public sealed class FederationModel(CoordinatorStore store, NodeGateway gateway,
 
     private void Load()
     {
-        Nodes = store.Read(c => c.Query<(string node_id, string name, string enrolled_at, string? last_seen_at, long protocol_version, long revoked)>(
-            "SELECT node_id, name, enrolled_at, last_seen_at, protocol_version, revoked FROM nodes ORDER BY name")
-            .Select(n => new NodeRow(n.node_id, n.name, Parse(n.enrolled_at)!.Value, Parse(n.last_seen_at), n.protocol_version, n.revoked != 0)).ToList());
-        Tokens = store.Read(c => c.Query<(string token_hash, string created_at, string expires_at, string? used_by, long revoked)>(
-            "SELECT token_hash, created_at, expires_at, used_by, revoked FROM enrollment_tokens ORDER BY created_at DESC LIMIT 50")
-            .Select(t => new TokenRow(t.token_hash, Parse(t.created_at)!.Value, Parse(t.expires_at)!.Value, t.used_by, t.revoked != 0)).ToList());
+        Nodes = store.Read(c => NodeQueries.All(c, NodeOrder.Name)
+            .Select(n => new NodeRow(n.node_id, n.name, StoredTime.Parse(n.enrolled_at), StoredTime.ParseOrNull(n.last_seen_at), n.protocol_version, n.revoked != 0)).ToList());
+        Tokens = store.Read(c => EnrollmentQueries.Recent(c, 50)
+            .Select(t => new TokenRow(t.token_hash, StoredTime.Parse(t.created_at), StoredTime.Parse(t.expires_at), t.used_by, t.revoked != 0)).ToList());
     }
-
-    private static DateTimeOffset? Parse(string? value) => value is null ? null : DateTimeOffset.Parse(value, CultureInfo.InvariantCulture);
 
     public sealed record NodeRow(string Id, string Name, DateTimeOffset Enrolled, DateTimeOffset? LastSeen, long ProtocolVersion, bool Revoked);
 

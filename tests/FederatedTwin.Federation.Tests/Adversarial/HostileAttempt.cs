@@ -13,7 +13,7 @@ namespace FederatedTwin.Federation.Tests.Adversarial;
 /// </summary>
 internal sealed class HostileAttempt(HostileCoordinator coordinator, StudySpec study, int round, int attempt, List<string> participants, RoundRequest request, byte[] seed)
 {
-    private static readonly string[] Order = [RoundEngine.Phases.KeyCommit, RoundEngine.Phases.KeyOpen, RoundEngine.Phases.UpdateCommit, RoundEngine.Phases.UpdateOpen, RoundEngine.Phases.Decrypt];
+    private static readonly AttemptPhase[] Order = [AttemptPhase.KeyCommit, AttemptPhase.KeyOpen, AttemptPhase.UpdateCommit, AttemptPhase.UpdateOpen, AttemptPhase.Decrypt];
 
     private static IAdditiveThresholdScheme Scheme => HostileCoordinator.Scheme;
 
@@ -33,7 +33,7 @@ internal sealed class HostileAttempt(HostileCoordinator coordinator, StudySpec s
     public byte[] Seed { get; set; } = seed;
 
     /// <summary>The phase whose work nodes are handed (null: none).</summary>
-    public string? Phase { get; set; } = RoundEngine.Phases.KeyCommit;
+    public AttemptPhase? Phase { get; set; } = AttemptPhase.KeyCommit;
 
     /// <summary>Every contribution received (or injected by a colluder), by kind and node id.</summary>
     public ConcurrentDictionary<(string Kind, string Node), Contribution> Received { get; } = new();
@@ -53,12 +53,12 @@ internal sealed class HostileAttempt(HostileCoordinator coordinator, StudySpec s
 
     public WorkItem? WorkFor(string node)
     {
-        if (Phase is not { } phase || !Participants.Contains(node) || RoundEngine.Phases.Work(phase) is not { } kind)
+        if (Phase is not { } phase || !Participants.Contains(node) || phase.Work() is not { } kind)
         {
             return null;
         }
 
-        if (Received.ContainsKey((RoundEngine.Phases.Kind(phase)!, node)) && !AskAgain.Remove(node))
+        if (Received.ContainsKey((phase.Kind()!, node)) && !AskAgain.Remove(node))
         {
             return null;
         }
@@ -112,10 +112,10 @@ internal sealed class HostileAttempt(HostileCoordinator coordinator, StudySpec s
     public AggregateAnnouncement AggregateShownTo(string node) => ShowAggregate?.Invoke(node) ?? Aggregate();
 
     /// <summary>Hands out a phase's work and waits until the listed nodes (default: every participant) contributed to it.</summary>
-    public async Task Run(string phase, IEnumerable<string>? from = null, TimeSpan? timeout = null)
+    public async Task Run(AttemptPhase phase, IEnumerable<string>? from = null, TimeSpan? timeout = null)
     {
         Phase = phase;
-        var kind = RoundEngine.Phases.Kind(phase)!;
+        var kind = phase.Kind()!;
         var nodes = (from ?? Participants).ToList();
         var deadline = DateTimeOffset.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
         while (!nodes.All(n => Received.ContainsKey((kind, n))))
@@ -130,7 +130,7 @@ internal sealed class HostileAttempt(HostileCoordinator coordinator, StudySpec s
     }
 
     /// <summary>Every phase up to and including <paramref name="last"/>, honestly, from the nodes in <paramref name="from"/> (colluders' contributions are injected by the test).</summary>
-    public async Task RunThrough(string last, IEnumerable<string>? from = null, Action<string>? beforePhase = null)
+    public async Task RunThrough(AttemptPhase last, IEnumerable<string>? from = null, Action<AttemptPhase>? beforePhase = null)
     {
         foreach (var phase in Order)
         {

@@ -1,7 +1,7 @@
+using FederatedTwin.Coordinator.Orchestration;
 using FederatedTwin.Node.Federation;
 using FederatedTwin.Protocol.Audit;
 using FederatedTwin.Protocol.Federation;
-using static FederatedTwin.Coordinator.Orchestration.RoundEngine;
 
 namespace FederatedTwin.Federation.Tests.Adversarial;
 
@@ -33,7 +33,7 @@ public sealed class HostileCoordinatorTests(AdversarialFederation federation) : 
     {
         var study = await federation.Offer(AdversarialFederation.Study("attack-attempt-differencing"));
         var first = Coordinator.StartAttempt(study, 1, 1, [A, B, C], Request(study));
-        await first.RunThrough(Phases.Decrypt);
+        await first.RunThrough(AttemptPhase.Decrypt);
         Assert.Equal(SumOf(A, B, C), first.Decrypted());
 
         // "A missed the deadline": attempt 2 over B, C and hospital-d, which contributes zeros. Its sum would be B + C, so
@@ -41,9 +41,9 @@ public sealed class HostileCoordinatorTests(AdversarialFederation federation) : 
         first.Phase = null;
         var second = Coordinator.StartAttempt(study, 1, 2, [B, C, D.NodeId], Request(study));
         D.Commit(second, ContributionKind.KeyShare, D.KeyShare(second));
-        await second.Run(Phases.KeyCommit, from: [B, C]);
+        await second.Run(AttemptPhase.KeyCommit, from: [B, C]);
         D.Open(second, ContributionKind.KeyShare, D.KeyShare(second));
-        second.Phase = Phases.KeyOpen;
+        second.Phase = AttemptPhase.KeyOpen;
 
         foreach (var node in new[] { B, C })
         {
@@ -63,14 +63,14 @@ public sealed class HostileCoordinatorTests(AdversarialFederation federation) : 
         // A federated sum of two rounds sends the same vector in each; round 2 over B, C and hospital-d would give B + C.
         var study = await federation.Offer(AdversarialFederation.Study("attack-cross-round", rounds: 2));
         var round1 = Coordinator.StartAttempt(study, 1, 1, [A, B, C], Request(study));
-        await round1.RunThrough(Phases.Decrypt);
+        await round1.RunThrough(AttemptPhase.Decrypt);
         Assert.Equal(SumOf(A, B, C), round1.Decrypted());
         round1.Phase = null;
 
         var round2 = Coordinator.StartAttempt(study, 2, 1, [B, C, D.NodeId], Request(study));
         D.Commit(round2, ContributionKind.KeyShare, D.KeyShare(round2));
-        await round2.Run(Phases.KeyCommit, from: [B, C]);
-        round2.Phase = Phases.KeyOpen;
+        await round2.Run(AttemptPhase.KeyCommit, from: [B, C]);
+        round2.Phase = AttemptPhase.KeyOpen;
         foreach (var node in new[] { B, C })
         {
             var (_, detail) = await federation.Refusal(node, ProtocolRules.ParticipantSetChanged, study.Id.Value);
@@ -86,7 +86,7 @@ public sealed class HostileCoordinatorTests(AdversarialFederation federation) : 
     {
         var first = await federation.Offer(AdversarialFederation.Study("attack-cross-study-first"));
         var census = Coordinator.StartAttempt(first, 1, 1, [A, B, C], Request(first));
-        await census.RunThrough(Phases.Decrypt);
+        await census.RunThrough(AttemptPhase.Decrypt);
         Assert.Equal(SumOf(A, B, C), census.Decrypted());
         census.Phase = null;
 
@@ -95,9 +95,9 @@ public sealed class HostileCoordinatorTests(AdversarialFederation federation) : 
         var again = await federation.Offer(AdversarialFederation.Study("attack-cross-study-again") with { Parameters = first.Parameters });
         var second = Coordinator.StartAttempt(again, 1, 1, [A, B, C, D.NodeId], Request(again));
         D.Commit(second, ContributionKind.KeyShare, D.KeyShare(second));
-        await second.Run(Phases.KeyCommit, from: [A, B, C]);
+        await second.Run(AttemptPhase.KeyCommit, from: [A, B, C]);
         D.Open(second, ContributionKind.KeyShare, D.KeyShare(second));
-        second.Phase = Phases.KeyOpen;
+        second.Phase = AttemptPhase.KeyOpen;
         foreach (var node in new[] { A, B, C })
         {
             var (action, detail) = await federation.Refusal(node, ProtocolRules.ReleaseDifferencing, again.Id.Value);
@@ -117,8 +117,8 @@ public sealed class HostileCoordinatorTests(AdversarialFederation federation) : 
         var sybil = federation.Sybil;
         var attempt = Coordinator.StartAttempt(study, 1, 1, [A, B, sybil.NodeId], Request(study));
         sybil.Commit(attempt, ContributionKind.KeyShare, sybil.KeyShare(attempt));
-        await attempt.Run(Phases.KeyCommit, from: [A, B]);
-        attempt.Phase = Phases.KeyOpen;
+        await attempt.Run(AttemptPhase.KeyCommit, from: [A, B]);
+        attempt.Phase = AttemptPhase.KeyOpen;
         foreach (var node in new[] { A, B })
         {
             var (action, detail) = await federation.Refusal(node, ProtocolRules.RosterUnknownKey, study.Id.Value);
@@ -137,13 +137,13 @@ public sealed class HostileCoordinatorTests(AdversarialFederation federation) : 
         // c_A + Enc(0), and the honest decryption shares would reveal A's update. Its opening does not match its commitment.
         var study = await federation.Offer(AdversarialFederation.Study("attack-cancellation"));
         var attempt = Coordinator.StartAttempt(study, 1, 1, [A, B, C, D.NodeId], Request(study));
-        await RunWithMember(attempt, Phases.UpdateOpen, memberUpdate: new long[16], honest: [A, B, C]);
+        await RunWithMember(attempt, AttemptPhase.UpdateOpen, memberUpdate: new long[16], honest: [A, B, C]);
 
         var cancel = LatticeAttacks.Add(
             LatticeAttacks.NegatedSum([attempt.Received[(ContributionKind.Update, B)].Payload, attempt.Received[(ContributionKind.Update, C)].Payload], 16),
             HostileCoordinator.Scheme.Encrypt(attempt.Key().CollectiveKey, new long[16]), 16);
         D.Open(attempt, ContributionKind.Update, cancel);
-        attempt.Phase = Phases.Decrypt;
+        attempt.Phase = AttemptPhase.Decrypt;
         foreach (var node in new[] { A, B, C })
         {
             var (action, _) = await federation.Refusal(node, ProtocolRules.OpeningMismatch, study.Id.Value);
@@ -161,8 +161,8 @@ public sealed class HostileCoordinatorTests(AdversarialFederation federation) : 
         var study = await federation.Offer(AdversarialFederation.Study("attack-rogue-key"));
         var attempt = Coordinator.StartAttempt(study, 1, 1, [A, B, D.NodeId], Request(study));
         D.Commit(attempt, ContributionKind.KeyShare, D.KeyShare(attempt));
-        await attempt.Run(Phases.KeyCommit, from: [A, B]);
-        await attempt.Run(Phases.KeyOpen, from: [A, B]);
+        await attempt.Run(AttemptPhase.KeyCommit, from: [A, B]);
+        await attempt.Run(AttemptPhase.KeyOpen, from: [A, B]);
         using var coordinatorKey = new Colluder("coordinator-secret");
         var wanted = coordinatorKey.KeyShare(attempt);
         var rogue = LatticeAttacks.RogueKeyShare(wanted, [attempt.Received[(ContributionKind.KeyShare, A)].Payload, attempt.Received[(ContributionKind.KeyShare, B)].Payload]);
@@ -170,7 +170,7 @@ public sealed class HostileCoordinatorTests(AdversarialFederation federation) : 
         var scheme = Crypto.RlweThresholdScheme.Default;
         Assert.True(scheme.ReadPublicKey(scheme.AggregatePublicKey(attempt.Seed, [wanted])).P0.ContentEquals(scheme.ReadPublicKey(attempt.Key().CollectiveKey).P0)); // the attack is real: the key is p*
 
-        attempt.Phase = Phases.UpdateCommit;
+        attempt.Phase = AttemptPhase.UpdateCommit;
         foreach (var node in new[] { A, B })
         {
             var (action, _) = await federation.Refusal(node, ProtocolRules.OpeningMismatch, study.Id.Value);
@@ -189,7 +189,7 @@ public sealed class HostileCoordinatorTests(AdversarialFederation federation) : 
         var study = await federation.Offer(AdversarialFederation.Study("attack-equivocation"));
         var attempt = Coordinator.StartAttempt(study, 1, 1, [A, B, D.NodeId], Request(study));
         D.Commit(attempt, ContributionKind.KeyShare, D.KeyShare(attempt));
-        await attempt.Run(Phases.KeyCommit, from: [A, B]);
+        await attempt.Run(AttemptPhase.KeyCommit, from: [A, B]);
         var shownToA = attempt.Commitments(ContributionKind.KeyShare);
         using var other = new Colluder("other-share");
         var otherShare = other.KeyShare(attempt);
@@ -200,7 +200,7 @@ public sealed class HostileCoordinatorTests(AdversarialFederation federation) : 
                 : c with { Digest = digest, Signature = D.Identity.Sign(SignedStatement.Commitment(ContributionKind.KeyShare, study.Id, 1, 1, attempt.Seed, digest)) })],
         };
         attempt.ShowCommitments = (node, _) => node == A ? shownToA : shownToB;
-        await attempt.Run(Phases.KeyOpen, from: [A, B]);
+        await attempt.Run(AttemptPhase.KeyOpen, from: [A, B]);
 
         // Asked again, each node is shown the other's set.
         attempt.ShowCommitments = (node, _) => node == A ? shownToB : shownToA;
@@ -213,7 +213,7 @@ public sealed class HostileCoordinatorTests(AdversarialFederation federation) : 
 
         // And each opening is bound to the set its node saw: a key announcement mixing them is refused too.
         attempt.ShowCommitments = null;
-        attempt.Phase = Phases.UpdateCommit;
+        attempt.Phase = AttemptPhase.UpdateCommit;
         await federation.Refusal(A, ProtocolRules.OpeningMismatch, study.Id.Value);
         Assert.False(attempt.Received.ContainsKey((ContributionKind.UpdateCommitment, A)));
     }
@@ -224,7 +224,7 @@ public sealed class HostileCoordinatorTests(AdversarialFederation federation) : 
         // The coordinator swaps B's ciphertext for one of its choosing in the aggregate it shows A (keeping B's commitment).
         var study = await federation.Offer(AdversarialFederation.Study("attack-opening-mismatch"));
         var attempt = Coordinator.StartAttempt(study, 1, 1, [A, B, C], Request(study));
-        await attempt.RunThrough(Phases.UpdateOpen);
+        await attempt.RunThrough(AttemptPhase.UpdateOpen);
         var key = attempt.Key().CollectiveKey;
         attempt.ShowAggregate = node =>
         {
@@ -232,7 +232,7 @@ public sealed class HostileCoordinatorTests(AdversarialFederation federation) : 
             var swapped = honest.Submissions.Select(s => s.NodePublicKey == Coordinator.KeyOf(B) ? s with { Payload = HostileCoordinator.Scheme.Encrypt(key, new long[16]) } : s).ToList();
             return honest with { Submissions = swapped, Aggregate = attempt.Sum(swapped.Select(s => s.Payload)) };
         };
-        attempt.Phase = Phases.Decrypt;
+        attempt.Phase = AttemptPhase.Decrypt;
         foreach (var node in new[] { A, B, C })
         {
             Assert.Equal(AuditActions.DecryptionShareRefused, (await federation.Refusal(node, ProtocolRules.OpeningMismatch, study.Id.Value)).Action);
@@ -247,11 +247,11 @@ public sealed class HostileCoordinatorTests(AdversarialFederation federation) : 
         // After A keyed the attempt with one CRP seed, the coordinator hands it another (a common reference polynomial it chose).
         var study = await federation.Offer(AdversarialFederation.Study("attack-crp-seed"));
         var attempt = Coordinator.StartAttempt(study, 1, 1, [A, B, C], Request(study));
-        await attempt.Run(Phases.KeyCommit);
+        await attempt.Run(AttemptPhase.KeyCommit);
         var substituted = HostileCoordinator.Scheme.NewCrpSeed();
         attempt.TamperWork = (node, item) => node == A ? item with { CrpSeed = substituted } : item;
         attempt.ShowCommitments = (node, kind) => node == A ? attempt.Commitments(kind) with { CrpSeed = substituted } : null;
-        attempt.Phase = Phases.KeyOpen;
+        attempt.Phase = AttemptPhase.KeyOpen;
         Assert.Equal(AuditActions.KeyShareRefused, (await federation.Refusal(A, ProtocolRules.CrpSeed, study.Id.Value)).Action);
         Assert.False(attempt.Received.ContainsKey((ContributionKind.KeyShare, A)));
     }
@@ -279,8 +279,8 @@ public sealed class HostileCoordinatorTests(AdversarialFederation federation) : 
             var study = await federation.Offer(AdversarialFederation.Study("attack-unsigned-roster"));
             var attempt = Coordinator.StartAttempt(study, 1, 1, [A, B, federation.Sybil.NodeId], Request(study));
             federation.Sybil.Commit(attempt, ContributionKind.KeyShare, federation.Sybil.KeyShare(attempt));
-            await attempt.Run(Phases.KeyCommit, from: [A, B]);
-            attempt.Phase = Phases.KeyOpen;
+            await attempt.Run(AttemptPhase.KeyCommit, from: [A, B]);
+            attempt.Phase = AttemptPhase.KeyOpen;
             await federation.Refusal(A, ProtocolRules.RosterUnknownKey, study.Id.Value);
         }
         finally
@@ -296,11 +296,11 @@ public sealed class HostileCoordinatorTests(AdversarialFederation federation) : 
         // phase_deadline_seconds 2: each node gives an attempt 5 × 2 s from its first step in it, by its own clock.
         var study = await federation.Offer(AdversarialFederation.Study("attack-deadline", deadline: 2));
         var attempt = Coordinator.StartAttempt(study, 1, 1, [A, B, C], Request(study));
-        await attempt.RunThrough(Phases.UpdateOpen);
+        await attempt.RunThrough(AttemptPhase.UpdateOpen);
         await Task.Delay(TimeSpan.FromSeconds((5 * 2) + 1));
         attempt.TamperWork = (_, item) => item with { Deadline = DateTimeOffset.UtcNow.AddDays(1) };
         attempt.ShowAggregate = _ => attempt.Aggregate() with { Deadline = DateTimeOffset.UtcNow.AddDays(1) };
-        attempt.Phase = Phases.Decrypt;
+        attempt.Phase = AttemptPhase.Decrypt;
         foreach (var node in new[] { A, B, C })
         {
             Assert.Equal(AuditActions.DecryptionShareRefused, (await federation.Refusal(node, ProtocolRules.AttemptDeadline, study.Id.Value)).Action);
@@ -315,9 +315,9 @@ public sealed class HostileCoordinatorTests(AdversarialFederation federation) : 
         // 2^30 values: a node that sized its sum by the request would try to allocate ~50 GB at decryption.
         var study = await federation.Offer(AdversarialFederation.Study("attack-value-count"));
         var attempt = Coordinator.StartAttempt(study, 1, 1, [A, B, C], Request(study));
-        await attempt.RunThrough(Phases.UpdateOpen);
+        await attempt.RunThrough(AttemptPhase.UpdateOpen);
         attempt.Request = Request(study) with { ValueCount = 1 << 30 };
-        attempt.Phase = Phases.Decrypt;
+        attempt.Phase = AttemptPhase.Decrypt;
         foreach (var node in new[] { A, B, C })
         {
             Assert.Equal(AuditActions.DecryptionShareRefused, (await federation.Refusal(node, ProtocolRules.RoundLayout, study.Id.Value)).Action);
@@ -333,7 +333,7 @@ public sealed class HostileCoordinatorTests(AdversarialFederation federation) : 
         // malformed ciphertext 2^95·(p0, p1) + Enc(0), whose decrypted noise would expose the collective key's error.
         var study = await federation.Offer(AdversarialFederation.Study("attack-noise-amplification"));
         var attempt = Coordinator.StartAttempt(study, 1, 1, [A, B, C], Request(study));
-        await attempt.RunThrough(Phases.UpdateCommit);
+        await attempt.RunThrough(AttemptPhase.UpdateCommit);
         var sybil = federation.Sybil;
         var amplified = LatticeAttacks.AmplifiedCiphertext(attempt.Key().CollectiveKey, new long[16]);
         attempt.ShowCommitments = (_, kind) =>
@@ -346,7 +346,7 @@ public sealed class HostileCoordinatorTests(AdversarialFederation federation) : 
                     sybil.Identity.Sign(SignedStatement.Commitment(ContributionKind.Update, study.Id, 1, 1, attempt.Seed, digest, attempt.Commitments(ContributionKind.KeyShare).Digest())))],
             };
         };
-        attempt.Phase = Phases.UpdateOpen;
+        attempt.Phase = AttemptPhase.UpdateOpen;
         foreach (var node in new[] { A, B, C })
         {
             Assert.Equal(AuditActions.SubmissionRefused, (await federation.Refusal(node, ProtocolRules.RosterUnknownKey, study.Id.Value)).Action);
@@ -356,27 +356,27 @@ public sealed class HostileCoordinatorTests(AdversarialFederation federation) : 
     }
 
     /// <summary>Runs an attempt with hospital-d colluding honestly-looking up to <paramref name="last"/>: it commits before it opens, like the nodes.</summary>
-    private async Task RunWithMember(HostileAttempt attempt, string last, long[] memberUpdate, string[] honest)
+    private async Task RunWithMember(HostileAttempt attempt, AttemptPhase last, long[] memberUpdate, string[] honest)
     {
         byte[]? ciphertext = null;
         await attempt.RunThrough(last, honest, phase =>
         {
             switch (phase)
             {
-                case Phases.KeyCommit:
+                case AttemptPhase.KeyCommit:
                     D.Commit(attempt, ContributionKind.KeyShare, D.KeyShare(attempt));
                     break;
-                case Phases.KeyOpen:
+                case AttemptPhase.KeyOpen:
                     D.Open(attempt, ContributionKind.KeyShare, D.KeyShare(attempt));
                     break;
-                case Phases.UpdateCommit:
+                case AttemptPhase.UpdateCommit:
                     ciphertext = HostileCoordinator.Scheme.Encrypt(attempt.Key().CollectiveKey, memberUpdate);
                     D.Commit(attempt, ContributionKind.Update, ciphertext);
                     break;
-                case Phases.UpdateOpen when last != Phases.UpdateOpen:
+                case AttemptPhase.UpdateOpen when last != AttemptPhase.UpdateOpen:
                     D.Open(attempt, ContributionKind.Update, ciphertext!);
                     break;
-                case Phases.Decrypt:
+                case AttemptPhase.Decrypt:
                     D.Decrypt(attempt);
                     break;
             }

@@ -1,4 +1,3 @@
-using Dapper;
 using FederatedTwin.Coordinator.Storage;
 
 namespace FederatedTwin.Coordinator.Dashboard.Pages.Models;
@@ -11,5 +10,5 @@ public sealed class IndexModel(CoordinatorStore store) : DashboardPageModel
     public IReadOnlyList<(string Id, string Study, string Kind, string Outcome, string Created)> Models { get; private set; } = [];
 
     public void OnGet() => Models = store.Read(c =>
-        c.Query<(string, string, string, string, string)>("SELECT model_id, study_id, kind, outcome, created_at FROM models ORDER BY created_at DESC, model_id").ToList());
+        RegistryQueries.Listings(c, newestFirst: true).Select(m => (m.model_id, m.study_id, m.kind, m.outcome, m.created_at)).ToList());
 }

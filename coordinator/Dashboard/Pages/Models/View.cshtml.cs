@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
-using Dapper;
 using FederatedTwin.Coordinator.Dashboard.Charts;
 using FederatedTwin.Coordinator.Storage;
 using Microsoft.AspNetCore.Mvc;
@@ -102,15 +101,14 @@ public sealed class ViewModel(CoordinatorStore store) : DashboardPageModel
 
     private bool Load()
     {
-        var row = store.Read(c => c.QuerySingleOrDefault<(string model_json, string study_id)>("SELECT model_json, study_id FROM models WHERE model_id=@Id", new { Id }));
-        if (row.model_json is null)
+        var row = store.Read(c => RegistryQueries.DocumentWithStudy(c, Id));
+        if (row is null)
         {
             return false;
         }
 
         Document = JsonNode.Parse(row.model_json)!.AsObject();
-        Participants = store.Read(c => c.Query<string>(
-            "SELECT n.name FROM decisions d JOIN nodes n ON n.node_id=d.node_id WHERE d.study_id=@study AND d.accept=1 ORDER BY n.name", new { study = row.study_id }).ToList());
+        Participants = store.Read(c => StudyQueries.AcceptedNodeNames(c, row.study_id));
         return true;
     }
 }

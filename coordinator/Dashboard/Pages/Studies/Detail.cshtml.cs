@@ -1,6 +1,5 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Dapper;
 using FederatedTwin.Coordinator.Endpoints;
 using FederatedTwin.Coordinator.Orchestration;
 using FederatedTwin.Coordinator.Storage;
@@ -10,8 +9,10 @@ using Microsoft.AspNetCore.Mvc;
 namespace FederatedTwin.Coordinator.Dashboard.Pages.Studies;
 
 /// <summary>One study, followed live: round, attempt and phase, which nodes accepted or refused (with the rule) or dropped, its result.</summary>
-public sealed class DetailModel(CoordinatorStore store, RoundEngine engine) : DashboardPageModel
+public sealed class DetailModel(CoordinatorStore store, RoundEngine engine, TimeProvider? clock = null) : DashboardPageModel
 {
+    private readonly TimeProvider _clock = clock ?? TimeProvider.System;
+
     public override string Section => "studies";
 
     [BindProperty(SupportsGet = true)]
@@ -27,7 +28,7 @@ public sealed class DetailModel(CoordinatorStore store, RoundEngine engine) : Da
 
     public string State => Study["state"]?.ToString() ?? "unknown";
 
-    public bool Ended => State is RoundEngine.States.Completed or RoundEngine.States.Failed or RoundEngine.States.Cancelled;
+    public bool Ended => StudyStates.TryParse(State, out var state) && state.HasEnded();
 
     public JsonObject? LatestAttempt => Study["attempts"]?.AsArray().LastOrDefault() as JsonObject;
 
@@ -43,7 +44,7 @@ public sealed class DetailModel(CoordinatorStore store, RoundEngine engine) : Da
             return Forbid();
         }
 
-        engine.Cancel(new StudyId(Id), DateTimeOffset.UtcNow);
+        engine.Cancel(new StudyId(Id), _clock.GetUtcNow());
         return Redirect("/studies/" + Uri.EscapeDataString(Id));
     }
 
@@ -71,8 +72,8 @@ public sealed class DetailModel(CoordinatorStore store, RoundEngine engine) : Da
 
         Study = study;
         Spec = study["spec"]!.Deserialize<StudySpec>(WireJson.Options)!;
-        NodeNames = store.Read(c => c.Query<(string node_id, string name)>("SELECT node_id, name FROM nodes").ToDictionary(n => n.node_id, n => n.name));
-        ModelIds = store.Read(c => c.Query<string>("SELECT model_id FROM models WHERE study_id=@Id ORDER BY model_id", new { Id }).ToList());
+        NodeNames = store.Read(NodeQueries.Names);
+        ModelIds = store.Read(c => RegistryQueries.IdsOfStudy(c, Id));
         return true;
     }
 }

@@ -1,6 +1,5 @@
 using FederatedTwin.Analytics.Studies;
 using System.Globalization;
-using Dapper;
 using FederatedTwin.Coordinator.Storage;
 using FederatedTwin.Protocol.Federation;
 using FederatedTwin.Analytics.Privacy;
@@ -15,13 +14,12 @@ public sealed class IndexModel(CoordinatorStore store) : DashboardPageModel
     public IReadOnlyList<StudyRow> Studies { get; private set; } = [];
 
     public void OnGet() => Studies = store.Read(c =>
-        c.Query<(string study_id, string state, string spec_json, long current_round, long current_attempt, string created_at)>(
-            "SELECT study_id, state, spec_json, current_round, current_attempt, created_at FROM studies ORDER BY created_at DESC")
+        StudyQueries.Summaries(c, newestFirst: true)
         .Select(s =>
         {
-            var spec = WireJson.Deserialize<StudySpec>(System.Text.Encoding.UTF8.GetBytes(s.spec_json));
+            var spec = s.Spec;
             return new StudyRow(s.study_id, s.state, spec.Algorithm, spec.PurposeOfUse.Code, s.current_round, s.current_attempt, spec.Rounds,
-                DateTimeOffset.Parse(s.created_at, CultureInfo.InvariantCulture), DeclaredRho(spec));
+                StoredTime.Parse(s.created_at), DeclaredRho(spec));
         }).ToList());
 
     /// <summary>
