@@ -107,7 +107,7 @@ public static class GlmLayout
         if (spec.StartFromNullModel)
         {
             // The start round's X'W0X and X'W0z0 at the null model's means are these moments times known factors
-            // (GlmFit.NullStart), so the start needs no aggregation of its own.
+            // (GlmIrlsFit.NullStart), so the start needs no aggregation of its own.
             double x = Math.Max(b.MaxAbsFeature, 1), c = spec.Family == GlmFamily.Poisson ? Math.Exp(b.MaxAbsOffset) : 1;
             int p = spec.Coefficients;
             blocks.Add(Block(spec, StartCrossProducts, p * (p + 1) / 2, n * w * c * x * x));

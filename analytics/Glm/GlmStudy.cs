@@ -20,7 +20,7 @@ public sealed record GlmStudy(GlmSpec Spec, string Outcome, IReadOnlyList<string
     /// <summary>
     /// For an onset outcome (onset_&lt;c&gt;_next_year), the condition c: the node's rows are then only the patient-years
     /// with c = 0, the population at risk, because the feature schema records 0 (not an empty value) for a patient who
-    /// already has c, and the twin applies an onset model only to people without the condition (TwinSimulator.OnsetPass).
+    /// already has c, and the twin applies an onset model only to people without the condition (OutcomePasses.OnsetPass).
     /// Fitting on every row would add prevalent cases as non-events and bias the incidence down. Null for other outcomes.
     /// </summary>
     public string? AtRisk => PatientYearSchema.OnsetCondition(Outcome);

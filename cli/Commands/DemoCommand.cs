@@ -4,6 +4,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using FederatedTwin.Cli.Demo;
+using static FederatedTwin.Cli.Demo.DemoStudies;
 using FederatedTwin.Synthetic;
 using FederatedTwin.Node.Ingest;
 using FederatedTwin.Protocol.Federation;
@@ -23,7 +24,6 @@ internal static class DemoCommand
 {
     private static readonly string[] Sites = ["university-hospital", "community-hospital", "safety-net-hospital"];
     private const int PatientsPerSite = 600;
-    private const int CensusYear = 2024;
 
     public static Command Create()
     {
@@ -32,11 +32,11 @@ internal static class DemoCommand
         dp.AcceptOnlyFromAmong("on", "off");
         var keepRunning = new Option<bool>("--keep-running") { Description = "After the demo, keep the coordinator (with its dashboard) and the nodes running, create a demo admin account with a random password, print the dashboard's URL and the account, and wait for Ctrl+C." };
         var command = new Command("demo", "Run a coordinator and three nodes on loopback: an encrypted census, the population composition and the twin's federated GLMs, end to end.") { output, dp, keepRunning };
-        command.SetAction((parse, cancellationToken) => Run(parse.GetValue(output), parse.GetValue(dp) == "on", parse.GetValue(keepRunning), cancellationToken));
+        command.SetAction((parse, cancellationToken) => Run(parse.GetValue(output), parse.GetValue(dp) == "on", parse.GetValue(keepRunning), TimeProvider.System, cancellationToken));
         return command;
     }
 
-    private static async Task<int> Run(DirectoryInfo? output, bool dp, bool keepRunning, CancellationToken cancellationToken)
+    private static async Task<int> Run(DirectoryInfo? output, bool dp, bool keepRunning, TimeProvider clock, CancellationToken cancellationToken)
     {
         var root = output?.FullName ?? Path.Combine(Path.GetTempPath(), "ftwin-demo-" + Guid.NewGuid().ToString("N")[..8]);
         if (output is not null && Directory.Exists(root) && Directory.EnumerateFileSystemEntries(root).Any())
@@ -60,20 +60,8 @@ internal static class DemoCommand
             });
             AnsiConsole.MarkupLine($"coordinator at {federation.CoordinatorUrl}; nodes enrolled with one-time tokens, coordinator key pinned in each site policy");
 
-            const string studyId = "demo-census";
-            await federation.CreateStudy($"""
-                id: {studyId}
-                algorithm: federated-sum
-                purpose_of_use: HOPERAT
-                min_nodes: 3
-                max_nodes: 3
-                rounds: 1
-                phase_deadline_seconds: 30
-                description: Patients by age band and sex across the ACO, summed under threshold encryption.
-                parameters:
-                  vector: {LocalVectors.PatientsByAgeBandAndSex}
-                  year: "{CensusYear}"
-                """, cancellationToken);
+            const string studyId = CensusId;
+            await federation.CreateStudy(StudyYaml.Write(DemoStudies.Census()), cancellationToken);
             var study = await federation.WaitForStudy(studyId, TimeSpan.FromSeconds(60), null, cancellationToken);
             if (study["state"]?.ToString() != "completed")
             {
@@ -81,7 +69,7 @@ internal static class DemoCommand
                 return 1;
             }
 
-            var expected = ExpectedCensus(Sites.Select(s => Path.Combine(exports, s, "Patient.000.ndjson")));
+            var expected = ExpectedCensus(Sites.Select(s => Path.Combine(exports, s, "Patient.000.ndjson")), clock);
             // What the coordinator shows of the exact census: cells under the minimum cell size (11), and the complements that would
             // reveal them through a margin, are suppressed (null); every shown count must be the census counted in the FHIR files.
             var shown = study["result"]!["sums"]!.AsArray().Select(v => v?.GetValue<long>()).ToArray();
@@ -124,7 +112,7 @@ internal static class DemoCommand
             {
                 AnsiConsole.MarkupLine($"kept: {Markup.Escape(Path.Combine(root, "coordinator"))} and {Markup.Escape(Path.Combine(root, "nodes"))}/<name>");
                 var site = Path.Combine(root, "nodes", Sites[0]);
-                var today = DateTime.UtcNow.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
+                var today = clock.GetUtcNow().ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
                 AnsiConsole.MarkupLine("for the compliance officer:");
                 AnsiConsole.MarkupLine($"  ftwin audit verify --node-dir {Markup.Escape(site)}   (or --data-dir {Markup.Escape(Path.Combine(root, "coordinator"))}; ftwin audit export ... --out audit.ndjson)");
                 AnsiConsole.MarkupLine($"  ftwin compliance report --node-dir {Markup.Escape(site)} --from {today} --to {today} --out {Markup.Escape(Path.Combine(root, "compliance-" + Sites[0] + ".html"))}");
@@ -145,69 +133,6 @@ internal static class DemoCommand
             }
         }
     }
-
-    /// <summary>One GLM study of the demo: the twin outcome it supplies and how it is fitted.</summary>
-    /// <param name="MaxResponse">Bounds the outcome for the exact fit's codec.</param>
-    /// <param name="DpResponse">Under DP the outcome is clipped to this (and fitted means to the same bound), since the noise grows with it.</param>
-    /// <param name="Features">The model's features (an onset model leaves out its own condition: its rows are those without it).</param>
-    /// <param name="Rho">zCDP ρ the study spends at each node under DP, split over its rounds.</param>
-    /// <param name="Evaluated">Whether a fifth of the patients is held out and the fit evaluated on them (one more round).</param>
-    /// <param name="DpIterations">Noisy Newton rounds under DP (GlmStudy.DefaultPrivateIterations unless set).</param>
-    private sealed record DemoModel(string Id, string Family, string Outcome, string? MaxResponse, string? DpResponse, string Features, double Rho,
-        bool Evaluated = true, int? DpIterations = null);
-
-    private const string ModelFeatures = "age,sex_male,diabetes,hypertension,heart_failure,copd,ckd,cad,condition_count,inpatient_admissions,ed_visits";
-
-    /// <summary>
-    /// The demo's model set: a federated GLM for every outcome the twin steps a person-year forward with
-    /// (TwinOutcomes.All: admission, inpatient days, ED visits, cost, death and the onset of each of the 11 conditions), so
-    /// no outcome of a normal run falls back to the illustrative demo/* models. Response clips: ED visits at 10 a year,
-    /// inpatient days at 30 (the generator's stays are 1 + Poisson(3) days), costs at $100,000.
-    /// </summary>
-    private static readonly DemoModel[] DemoModels =
-    [
-        new("demo-admission", "binomial", "admission_next_year", null, null, ModelFeatures, ModelRho),
-        new("demo-inpatient-days", "poisson", "inpatient_days_next_year", "365", "30", ModelFeatures, ModelRho),
-        new("demo-ed-visits", "poisson", "ed_visits_next_year", "100", "10", ModelFeatures, ModelRho),
-        new("demo-death", "binomial", "death_next_year", null, null, ModelFeatures, ModelRho),
-        new("demo-cost", "gaussian", "cost_next_year", "5000000", "100000", ModelFeatures, ModelRho),
-        .. FederatedTwin.Analytics.PatientYearSchema.Conditions.Select(c => new DemoModel(
-            "demo-onset-" + c.Replace('_', '-'), "binomial", FederatedTwin.Analytics.PatientYearSchema.OnsetOutcome(c), null, null,
-            string.Join(',', ModelFeatures.Split(',').Where(f => f != c)), OnsetRho, Evaluated: false, DpIterations: OnsetDpIterations)),
-    ];
-
-    /// <summary>
-    /// zCDP ρ each DP model spends at each node (split over its rounds): 2 for admission, inpatient days, ED visits, death
-    /// and cost, 1 for each of the 11 onsets; the composition's; and the demo sites' yearly budget for HOPERAT, which
-    /// covers them all (5 × 2 + 11 × 1 + 0.5 = 21.5), as does their lifetime budget (LocalFederation.DemoLifetimeBudget, 30).
-    /// </summary>
-    private const double ModelRho = 2, OnsetRho = 1, CompositionRho = 0.5, DemoBudget = 25;
-
-    /// <summary>
-    /// The 11 onset studies are what the demo's wall time grows with (each federation round costs every node a key share,
-    /// an encrypted update and a decryption share, in turn): they skip the held-out evaluation and, under DP, run 4 noisy
-    /// Newton rounds instead of 6 (5 aggregations in all, each with ρ/5). Their release checks still decide.
-    /// </summary>
-    private const int OnsetDpIterations = 4;
-
-    /// <summary>
-    /// The model studies' phase deadline. All 17 run at once and a node answers its work items one after another, so a
-    /// phase waits behind up to 16 other studies' items at each node: on a loaded 2-core machine that took more than 30 s
-    /// (a node "missed the encrypt deadline" and the study failed). The deadline only decides when a silent node is
-    /// dropped, which the demo's nodes never are.
-    /// </summary>
-    private const int PhaseDeadlineSeconds = 120;
-
-    /// <summary>
-    /// The count features' declared ranges (the schema documents the 0/1 and age columns), K, and h = 2 of the 3 hospitals: each
-    /// adds half the target noise, so the two honest ones alone reach it when the third colludes with the coordinator (the demo
-    /// sites' policies assume one colluder, dp_colluding_nodes: 1).
-    /// </summary>
-    private const string DpParameters = """
-          feature_bounds: "inpatient_admissions:0:10,ed_visits:0:20"
-          dp_max_rows_per_patient: "5"
-          dp_min_honest_nodes: "2"
-        """;
 
     /// <summary>A fitted model as DIR/results/&lt;study&gt;.json: every name is a column of `ftwin node features export --study`.</summary>
     private static JsonObject ResultFile(JsonNode model) => new()
@@ -254,48 +179,15 @@ internal static class DemoCommand
 
     private static async Task<List<JsonNode>?> TrainModels(LocalFederation federation, bool dp, string? results, CancellationToken cancellationToken)
     {
-        foreach (var (id, family, outcome, exactResponse, dpResponse, features, rho, evaluated, dpIterations) in DemoModels)
+        foreach (var model in DemoStudies.Models)
         {
-            var maxResponse = dp ? dpResponse : exactResponse;
-            var privacy = !dp ? string.Empty
-                : FormattableString.Invariant($"  dp_rho: \"{rho}\"\n") + DpParameters + "\n" + (dpResponse is null ? string.Empty : $"  max_abs_mean: \"{dpResponse}\"\n")
-                + (dpIterations is { } n ? FormattableString.Invariant($"  max_iterations: \"{n}\"\n") : string.Empty);
-            await federation.CreateStudy($"""
-                id: {id}
-                algorithm: federated-glm
-                purpose_of_use: HOPERAT
-                min_nodes: 3
-                max_nodes: 3
-                phase_deadline_seconds: {PhaseDeadlineSeconds}
-                description: {family} GLM of {outcome} for the population twin.
-                parameters:
-                  family: {family}
-                  outcome: {outcome}
-                  features: {features}
-                  max_rows_per_node: "1000000"
-                  max_abs_feature: "1000"
-                  holdout: "{(evaluated ? "0.2" : "0")}"
-                  start: null_model
-                {(maxResponse is null ? string.Empty : $"  max_abs_response: \"{maxResponse}\"")}
-                {privacy}
-                """, cancellationToken);
+            await federation.CreateStudy(StudyYaml.Write(DemoStudies.Model(model, dp)), cancellationToken);
         }
 
-        await federation.CreateStudy($"""
-            id: demo-composition
-            algorithm: federated-composition
-            purpose_of_use: HOPERAT
-            min_nodes: 3
-            max_nodes: 3
-            phase_deadline_seconds: {PhaseDeadlineSeconds}
-            description: The ACO's population by age band, sex and number of chronic conditions, with discrete Gaussian noise.
-            parameters:
-              year: "{CensusYear}"
-            {(dp ? FormattableString.Invariant($"  dp_rho: \"{CompositionRho}\"\n  dp_min_honest_nodes: \"2\"") : string.Empty)}
-            """, cancellationToken);
+        await federation.CreateStudy(StudyYaml.Write(DemoStudies.Composition(dp)), cancellationToken);
 
         var models = new List<JsonNode>();
-        foreach (var id in DemoModels.Select(m => m.Id))
+        foreach (var id in DemoStudies.ModelIds)
         {
             var study = await federation.WaitForStudy(id, TimeSpan.FromSeconds(180), null, cancellationToken);
             if (study["state"]?.ToString() != "completed")
@@ -307,7 +199,7 @@ internal static class DemoCommand
             models.Add(study["result"]!["model"]!);
         }
 
-        var composition = await federation.WaitForStudy("demo-composition", TimeSpan.FromSeconds(180), null, cancellationToken);
+        var composition = await federation.WaitForStudy(CompositionId, TimeSpan.FromSeconds(180), null, cancellationToken);
         if (composition["state"]?.ToString() != "completed")
         {
             AnsiConsole.MarkupLine($"[red]The composition study ended {Markup.Escape($"{composition["state"]}")}: {Markup.Escape($"{composition["failure_reason"]}")}[/]");
@@ -349,9 +241,10 @@ internal static class DemoCommand
     /// or the coordinator): alive at the start of the year, age as year − birth year capped at 90, and 90+
     /// throughout for a patient over 89 now or at death (the node's Safe Harbor rule, docs/privacy.md).
     /// </summary>
-    private static long[] ExpectedCensus(IEnumerable<string> patientFiles)
+    private static long[] ExpectedCensus(IEnumerable<string> patientFiles, TimeProvider clock)
     {
         var sum = new long[LocalVectors.AgeBands.Count * 2];
+        var thisYear = clock.GetUtcNow().Year;
         foreach (var file in patientFiles)
         {
             foreach (var line in File.ReadLines(file))
@@ -366,7 +259,7 @@ internal static class DemoCommand
                 }
 
                 // Safe Harbor as the node applies it: a patient over 89 today (or at death) is 90+ in every year.
-                var reference = Math.Min(deceasedYear ?? DateTime.UtcNow.Year, DateTime.UtcNow.Year);
+                var reference = Math.Min(deceasedYear ?? thisYear, thisYear);
                 var age = reference - birthYear >= 90 ? 90 : Math.Min(90, CensusYear - birthYear);
                 var band = age switch { < 18 => 0, < 35 => 1, < 50 => 2, < 65 => 3, < 75 => 4, < 85 => 5, < 90 => 6, _ => 7 };
                 sum[(band * 2) + (root.GetProperty("gender").GetString() == "male" ? 1 : 0)]++;

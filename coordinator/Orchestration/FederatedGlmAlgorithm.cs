@@ -82,7 +82,7 @@ public sealed class FederatedGlmAlgorithm(IAdditiveThresholdScheme scheme) : ISt
     private (GlmStudy Glm, GlmFit Fit, int Consumed) Replay(StudySpec study, IReadOnlyList<long[]> sums)
     {
         var glm = GlmStudy.Parse(study, scheme.MaxParties);
-        var fit = new GlmFit(glm.Spec);
+        GlmFit fit = glm.Spec.Privacy is null ? new GlmIrlsFit(glm.Spec) : new GlmNoisyNewtonFit(glm.Spec);
         var consumed = 0;
         while (consumed < sums.Count && !fit.IsFinished)
         {

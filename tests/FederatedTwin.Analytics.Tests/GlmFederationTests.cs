@@ -138,7 +138,7 @@ public class GlmFederationTests
         string[] names = [.. Names, "age_again"];
         var nodes = Split(5, x, y, null, null, Consecutive([.. Enumerable.Range(0, 1000)], 600, 400));
 
-        var fit = new GlmFit(CohortSpec(names: names));
+        var fit = new GlmIrlsFit(CohortSpec(names: names));
         fit.Accept(Aggregate(fit.Spec, fit.NextRequest(), nodes, false));
         var start = fit.NextRequest();
         var error = Assert.Throws<InvalidOperationException>(() => fit.Accept(Aggregate(fit.Spec, start, nodes, false)));
@@ -172,7 +172,7 @@ public class GlmFederationTests
         var (x, y) = Cohort(900, 4);
         var nodes = Split(4, x, y, null, null, Consecutive([.. Enumerable.Range(0, 900)], 300, 300, 300));
         var spec = CohortSpec();
-        var fit = new GlmFit(spec);
+        var fit = new GlmIrlsFit(spec);
         fit.Accept(Aggregate(spec, fit.NextRequest(), nodes, false));
         var start = fit.NextRequest();
         var error = Assert.Throws<InvalidOperationException>(() => fit.Accept(Aggregate(spec, start, nodes.Take(2), false)));
@@ -188,7 +188,7 @@ public class GlmFederationTests
         var (x, y) = Cohort(10, 2);
         x[4 * 6] = 12345.678;
         var spec = CohortSpec();
-        var request = new GlmFit(spec).NextRequest();
+        var request = new GlmIrlsFit(spec).NextRequest();
         var error = Assert.Throws<ArgumentException>(() => GlmNode.Compute(spec, request, new GlmData(4, x, y)));
         Assert.Contains("Row 6", error.Message, StringComparison.Ordinal);
         Assert.Contains("'age'", error.Message, StringComparison.Ordinal);
@@ -222,13 +222,13 @@ public class GlmFederationTests
 
         var spec = CohortSpec();
         var nodes = Split(4, x, y, null, null, Consecutive([.. Enumerable.Range(0, 200)], 150, 50));
-        var fit = new GlmFit(spec);
+        var fit = new GlmIrlsFit(spec);
         var error = Assert.Throws<InvalidOperationException>(() => fit.Accept(Aggregate(spec, fit.NextRequest(), nodes, false)));
         Assert.Contains("'smoker' is constant", error.Message, StringComparison.Ordinal);
 
         var (x2, _) = Cohort(200, 6);
         var none = Split(4, x2, new double[200], null, null, [[.. Enumerable.Range(0, 200)]]);
-        var noEvents = new GlmFit(spec);
+        var noEvents = new GlmIrlsFit(spec);
         Assert.Throws<InvalidOperationException>(() => noEvents.Accept(Aggregate(spec, noEvents.NextRequest(), none, false)));
     }
 
@@ -237,7 +237,7 @@ public class GlmFederationTests
     {
         var (x, y) = Cohort(50, 6);
         var spec = CohortSpec();
-        var request = new GlmFit(spec).NextRequest();
+        var request = new GlmIrlsFit(spec).NextRequest();
         var doctored = request with { Layout = [.. request.Layout.Select(b => b with { Scale = b.Scale * 1024 })] };
         Assert.Throws<ArgumentException>(() => GlmNode.Compute(spec, doctored, new GlmData(4, x, y)));
     }

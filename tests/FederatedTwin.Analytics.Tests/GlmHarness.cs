@@ -8,7 +8,7 @@ internal static class GlmHarness
 {
     public static GlmResult Federated(GlmSpec spec, IReadOnlyList<GlmData> nodes, bool quantize = false)
     {
-        var fit = new GlmFit(spec);
+        GlmFit fit = spec.Privacy is null ? new GlmIrlsFit(spec) : new GlmNoisyNewtonFit(spec);
         while (!fit.Accept(Aggregate(spec, fit.NextRequest(), nodes, quantize)))
         {
         }

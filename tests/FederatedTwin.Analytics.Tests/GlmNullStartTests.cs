@@ -88,7 +88,7 @@ public class GlmNullStartTests
         var (x, y, _) = Rare(4000, 9, GlmFamily.Binomial);
         var nodes = Split(3, x, y, null, null, Consecutive([.. Enumerable.Range(0, 4000)], 2000, 1500, 500));
         var spec = new GlmSpec(GlmFamily.Binomial, Names, new GlmBounds(10_000, 200), 8, maxIterations: 1) { StartFromNullModel = true };
-        var fit = new GlmFit(spec);
+        var fit = new GlmIrlsFit(spec);
         fit.Accept(Aggregate(spec, fit.NextRequest(), nodes, quantize: true));
         var request = fit.NextRequest();
         var first = request.Standardization!.ToOriginalScale(request.Beta!, new double[4, 4]).Coefficients;
@@ -117,7 +117,7 @@ public class GlmNullStartTests
         }
 
         // The round after it carries the line search from (α, 0, …) and the null deviance.
-        Assert.Equal(GlmFit.LineSearchSteps, request.Steps);
+        Assert.Equal(GlmIrlsFit.LineSearchSteps, request.Steps);
         Assert.Equal(alpha, request.LineSearchBase![0], 9);
         Assert.Equal(alpha, request.NullIntercept!.Value, 9);
     }

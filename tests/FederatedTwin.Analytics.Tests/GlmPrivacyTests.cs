@@ -109,7 +109,7 @@ public class GlmPrivacyTests
         Assert.NotEqual(GlmNode.Compute(spec, request, two), GlmNode.Compute(spec, request, twoPatients));
 
         // Moments count rows after the cap too.
-        var moments = GlmNode.Compute(spec, new GlmFit(spec).NextRequest(), three);
+        var moments = GlmNode.Compute(spec, new GlmNoisyNewtonFit(spec).NextRequest(), three);
         var blocks = GlmLayout.Moments(spec);
         Assert.Equal(2, moments[blocks.TakeWhile(b => b.Name != GlmPrivacy.RowCount).Sum(b => b.Length)]);
 
@@ -199,7 +199,7 @@ public class GlmPrivacyTests
         var exact = GlmHarness.Federated(exactSpec, nodes, quantize: true);
         var spec = Spec(1, k: 2);
         var random = new SeededTestRandomBits(2024);
-        var fit = new GlmFit(spec);
+        var fit = new GlmNoisyNewtonFit(spec);
         while (!fit.Accept(NoisySum(spec, fit.NextRequest().Layout, fit.NextRequest(), nodes, random)))
         {
         }
@@ -226,7 +226,7 @@ public class GlmPrivacyTests
         var nodes = Enumerable.Range(0, 3).Select(s => PatientCohorts.Cohort(100, 2, 5 + s, firstPatient: s * 1000)).ToList();
         var exact = GlmHarness.Federated(new GlmSpec(GlmFamily.Binomial, Names, new GlmBounds(1_000_000, 1000), 8), nodes, quantize: true);
         var spec = Spec(0.05, k: 2);
-        var fit = new GlmFit(spec);
+        var fit = new GlmNoisyNewtonFit(spec);
         var random = new SeededTestRandomBits(7);
         while (!fit.Accept(NoisySum(spec, fit.NextRequest().Layout, fit.NextRequest(), nodes, random)))
         {
@@ -247,7 +247,7 @@ public class GlmPrivacyTests
         };
         for (ulong seed = 1; seed <= 5; seed++)
         {
-            var fit = new GlmFit(spec);
+            var fit = new GlmNoisyNewtonFit(spec);
             var random = new SeededTestRandomBits(seed);
             while (!fit.Accept(NoisySum(spec, fit.NextRequest().Layout, fit.NextRequest(), nodes, random)))
             {
@@ -346,7 +346,7 @@ public class GlmPrivacyStandardErrorTests
         {
             Privacy = new GlmPrivacy(rho, 1 + iterations, 3, 2, [new(20, 100), new(0, 1), new(0, 10)]),
         };
-        var fit = new GlmFit(spec);
+        var fit = new GlmNoisyNewtonFit(spec);
         while (true)
         {
             var request = fit.NextRequest();
@@ -434,10 +434,10 @@ public class GlmPrivacyStandardErrorTests
         // than the noise, are each refused; within the noise it is not.
         var good = DpFit(nodes, 2, 8, new SeededTestRandomBits(8));
         var ok = good.PrivateRelease!;
-        Assert.Null(GlmFit.PrivateRefusal(good, 0, ok.Deviance, ok.DevianceSigma, ok.ScoreStatistic, ok.ScoreCritical));
-        Assert.Contains("not positive definite", GlmFit.PrivateRefusal(good, 1, ok.Deviance, ok.DevianceSigma, ok.ScoreStatistic, ok.ScoreCritical), StringComparison.Ordinal);
-        Assert.Contains("diverged", GlmFit.PrivateRefusal(good, 0, good.NullDeviance + 10, 1, ok.ScoreStatistic, ok.ScoreCritical), StringComparison.Ordinal);
-        Assert.Null(GlmFit.PrivateRefusal(good, 0, good.NullDeviance + 4, 1, ok.ScoreStatistic, ok.ScoreCritical));
+        Assert.Null(GlmNoisyNewtonFit.PrivateRefusal(good, 0, ok.Deviance, ok.DevianceSigma, ok.ScoreStatistic, ok.ScoreCritical));
+        Assert.Contains("not positive definite", GlmNoisyNewtonFit.PrivateRefusal(good, 1, ok.Deviance, ok.DevianceSigma, ok.ScoreStatistic, ok.ScoreCritical), StringComparison.Ordinal);
+        Assert.Contains("diverged", GlmNoisyNewtonFit.PrivateRefusal(good, 0, good.NullDeviance + 10, 1, ok.ScoreStatistic, ok.ScoreCritical), StringComparison.Ordinal);
+        Assert.Null(GlmNoisyNewtonFit.PrivateRefusal(good, 0, good.NullDeviance + 4, 1, ok.ScoreStatistic, ok.ScoreCritical));
     }
 
     [Fact]
@@ -445,8 +445,8 @@ public class GlmPrivacyStandardErrorTests
     {
         var h = MathNet.Numerics.LinearAlgebra.Matrix<double>.Build.DenseOfArray(new double[,] { { 4, 1 }, { 1, 3 } });
         var exact = h.Inverse();
-        Assert.True((GlmFit.NoiseCorrectedInverse(h, 0) - exact).FrobeniusNorm() < 1e-12);
-        var corrected = GlmFit.NoiseCorrectedInverse(h, 1);
+        Assert.True((GlmNoisyNewtonFit.NoiseCorrectedInverse(h, 0) - exact).FrobeniusNorm() < 1e-12);
+        var corrected = GlmNoisyNewtonFit.NoiseCorrectedInverse(h, 1);
         var difference = corrected - exact;
         Assert.All(difference.Evd().EigenValues, e => Assert.True(e.Real > 0)); // strictly larger in the Loewner order
     }

@@ -95,7 +95,7 @@ public class GlmReferenceTests
         double[] w = poisson ? [.. Enumerable.Repeat(1.0, 9)] : BeetleExposed;
         var spec = poisson ? DobsonSpec() : new GlmSpec(family, ["dose"], new GlmBounds(8, 2) { MaxWeight = 100 }, 2);
         var nodes = Split(k, x, y, poisson ? null : w, null, [[.. Enumerable.Range(0, 3)], [.. Enumerable.Range(3, n - 3)]]);
-        var fit = new GlmFit(spec);
+        var fit = new GlmIrlsFit(spec);
         fit.Accept(Aggregate(spec, fit.NextRequest(), nodes, false));
         var start = fit.NextRequest();
         Assert.Equal(GlmRoundKind.Start, start.Kind);

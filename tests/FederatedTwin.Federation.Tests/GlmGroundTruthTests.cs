@@ -14,7 +14,7 @@ namespace FederatedTwin.Federation.Tests;
 /// non-IID sites of 20,000 patients each: one joint Wald test at the 0.999 level, plus negative controls that
 /// show the same test rejects wrong truths. Rows come straight from the generator's models (no FHIR, as the
 /// issue allows for statistical tests); the fit runs the services' round loop in process: the coordinator's
-/// GlmFit, each site's GlmNode.Compute, FixedPointCodec encoding and the threshold-encrypted sum
+/// GlmIrlsFit, each site's GlmNode.Compute, FixedPointCodec encoding and the threshold-encrypted sum
 /// (RlweThresholdScheme: key shares, encryption, homomorphic sum, decryption shares).
 /// </summary>
 public sealed class GlmGroundTruthTests(GroundTruthFit fit, ITestOutputHelper output) : IClassFixture<GroundTruthFit>
@@ -215,7 +215,7 @@ public sealed class GroundTruthFit
     /// <summary>The services' round loop without processes (FederatedGlmAlgorithm and LocalFederatedGlm): request as JSON, node sums, codec, encrypted sum.</summary>
     private static GlmResult Fit(GlmSpec spec, IReadOnlyList<GlmData> sites, IAdditiveThresholdScheme scheme)
     {
-        var fit = new GlmFit(spec);
+        var fit = new GlmIrlsFit(spec);
         bool finished;
         do
         {

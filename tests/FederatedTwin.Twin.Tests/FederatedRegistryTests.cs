@@ -8,7 +8,7 @@ using FederatedTwin.Twin.Simulation;
 namespace FederatedTwin.Twin.Tests;
 
 /// <summary>
-/// The twin on models the federation trained: a GLM fitted with the federated IRLS rounds (GlmFit + GlmNode over several
+/// The twin on models the federation trained: a GLM fitted with the federated IRLS rounds (GlmIrlsFit + GlmNode over several
 /// sites) on a GlmStudy feature list with the categorical age_band, registered with RegisteredModel.FromGlmResult, is
 /// evaluated by the twin exactly as the node built its rows; outcomes without a registry model fall back to the demo set.
 /// </summary>
@@ -80,7 +80,7 @@ public sealed class FederatedRegistryTests : IDisposable
             sites.Add(new GlmData(study.Features.Count, [.. x], [.. y]));
         }
 
-        var fit = new GlmFit(study.Spec);
+        var fit = new GlmIrlsFit(study.Spec);
         while (!fit.IsFinished)
         {
             var request = fit.NextRequest();

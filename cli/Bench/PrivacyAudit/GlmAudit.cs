@@ -51,7 +51,7 @@ internal static class GlmAudit
         var canaryData = LocalFederatedGlm.Rows(population.Sites[0].Concat(Canary(population.Sites[0][0], glm, dp)), glm);
 
         // The moments round, then the fit's first Newton request (its layout and design scale), as the coordinator makes them.
-        var fit = new GlmFit(spec);
+        var fit = new GlmNoisyNewtonFit(spec);
         var moments = fit.NextRequest();
         var exactMoments = new double[moments.Length];
         foreach (var d in data)
