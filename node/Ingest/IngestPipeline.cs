@@ -390,7 +390,7 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
 
             var key = _hasher.Resource(record.Type, record.Id);
             var group = record.PatientId is null ? GroupKey.Unowned(key) : GroupKey.Patient(_hasher.PatientKey(record.PatientId));
-            var entry = EntryCodec.Encode(record, key, version, record.PatientId is not null, reduction, arena);
+            var entry = ClinicalReduction.Encode(record, key, version, record.PatientId is not null, reduction, arena);
             return new ParsedLine(line, record.Type, null, null, group, entry);
         }
     }
