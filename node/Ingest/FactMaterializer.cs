@@ -11,10 +11,10 @@ namespace FederatedTwin.Node.Ingest;
 /// through a Bloom filter of stored keys and the run's own keys, and removed from its old patient, the
 /// newest version winning. The derived tables (patients,
 /// consent states) are rewritten for the patients that changed.
-/// Two stages overlap: one thread groups a partition's entries, decides what changes and computes the
-/// patients' rows (on all cores), reading the store through its own connection; this thread writes the
-/// rows of the partition before. Partitions hold disjoint patients, so the reader never needs a row the
-/// writer has not committed.
+/// Two stages overlap on the <see cref="OrderedBatchPipeline"/>: one worker groups a partition's entries, decides
+/// what changes and computes the patients' rows (on all cores), reading the store through its own connection;
+/// this thread writes the rows of the partition before. Partitions hold disjoint patients, so the worker never
+/// needs a row the writer has not committed.
 /// </summary>
 internal sealed class FactMaterializer(SqliteConnection connection, IngestWriter? held = null) : IDisposable
 {
