@@ -9,7 +9,7 @@ namespace FederatedTwin.Cli.Bench;
 
 /// <summary>
 /// `ftwin bench ingest`: ingest + de-identify + featurize a generated export, and in the same run a bare
-/// JsonDocument.Parse of every line of the same files, both on the same number of cores (all by default), and their ratio (DESIGN.md §10
+/// JsonDocument.Parse of every line of the same files, both on the same number of cores (all by default), and their ratio (the
 /// target: ≥ 0.5). Files are read once before either timing so both start from the page cache.
 /// Both measurements are of a warm process, as BenchmarkDotNet measures: a small export (<see cref="WarmupPatients"/>
 /// patients, with bad lines) is parsed and ingested first, so that the one-time JIT compilation of the ingest's code

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using FederatedTwin.Node.Deidentification;
 using Hl7.Fhir.Introspection;
 using Hl7.Fhir.Model;
 using Hl7.Fhir.Utility;
@@ -7,14 +6,14 @@ using Hl7.Fhir.Utility;
 namespace FederatedTwin.Node.Ingest;
 
 /// <summary>
-/// The fast path for the hot resource types: one Utf8JsonReader pass, no POCOs. Acceptance follows
-/// the Firely model, not a hand-written list: every element name is looked up in Firely's
+/// The fast path for the hot resource types: one Utf8JsonReader pass, no POCOs. This is its validation:
+/// acceptance follows the Firely model, not a hand-written list: every element name is looked up in Firely's
 /// ModelInspector class mappings (choice types by their suffix), JSON value kinds must match the
 /// element's FHIR type, enum-bound codes must be known literals, and date/dateTime/instant values
 /// must match the FHIR R4 patterns and be real calendar dates. Leaves the features need are collected
-/// on the way and turned into the same <see cref="ClinicalRecord"/> the Firely path builds (tests
-/// check both paths agree line by line). Anything it does not handle (other types, contained
-/// resources, Consent) returns null and goes to the Firely path.
+/// on the way and handed to <see cref="FastRecordBuilder"/>, which turns them into the same
+/// <see cref="ClinicalRecord"/> the Firely path builds (tests check both paths agree line by line).
+/// Anything it does not handle (other types, contained resources, Consent) returns null and goes to the Firely path.
 /// </summary>
 public sealed partial class FastFhirParser
 {
@@ -23,7 +22,7 @@ public sealed partial class FastFhirParser
     private static readonly Dictionary<string, ClassMapping> HotTypes = new[] { "Patient", "Condition", "Encounter", "Observation", "Claim", "ExplanationOfBenefit" }
         .ToDictionary(t => t, t => Inspector.FindClassMapping(t)!, StringComparer.Ordinal);
 
-    private readonly List<(int Slot, int Index, int Inner, string? Value, decimal Number)> _leaves = new(64);
+    private readonly FastRecordBuilder _record = new();
 
     // Values that repeat across lines (code systems, codes, classes, genders) are kept as one string each
     // instead of one per line; bounded, so a flood of distinct values stops being cached.
@@ -56,7 +55,7 @@ public sealed partial class FastFhirParser
             return (null, null, false);
         }
 
-        _leaves.Clear();
+        _record.Clear();
         LastRefusal = null;
         var reader = new Utf8JsonReader(json);
         try
@@ -78,7 +77,7 @@ public sealed partial class FastFhirParser
             return (null, QuarantineReason.InvalidJson, true);
         }
 
-        var id = Leaf(SId);
+        var id = _record.Id;
         if (string.IsNullOrEmpty(id))
         {
             return (null, QuarantineReason.MissingId, true);
@@ -86,7 +85,7 @@ public sealed partial class FastFhirParser
 
         try
         {
-            return (Build(root.TypeName, id), null, true);
+            return (_record.Build(root.TypeName, id), null, true);
         }
         catch (Exception e) when (e is FormatException or ArgumentOutOfRangeException or OverflowException)
         {
@@ -159,7 +158,7 @@ public sealed partial class FastFhirParser
 
         public string Path { get; init; } = string.Empty;
 
-        /// <summary>The element's slot in <see cref="WantedPaths"/>, or -1 when the features do not want its values.</summary>
+        /// <summary>The element's slot in <see cref="FastRecordBuilder.SlotOf"/>, or -1 when the features do not want its values.</summary>
         public int Slot { get; init; } = -1;
 
         public bool Wanted => Slot >= 0;
@@ -303,7 +302,7 @@ public sealed partial class FastFhirParser
 
                 if (element.Wanted)
                 {
-                    value = element.Intern ? Interned(bytes) : element.Slot == SSubject || element.Slot == SPatient ? Reference(bytes) : reader.GetString();
+                    value = element.Intern ? Interned(bytes) : FastRecordBuilder.IsReference(element.Slot) ? _record.Reference(bytes) : reader.GetString();
                 }
 
                 break;
@@ -311,7 +310,7 @@ public sealed partial class FastFhirParser
 
         if (element.Wanted)
         {
-            _leaves.Add((element.Slot, topIndex, innerIndex, value, number));
+            _record.Add(element.Slot, topIndex, innerIndex, value, number);
         }
 
         return Outcome.Valid;
@@ -412,7 +411,7 @@ public sealed partial class FastFhirParser
             Literals = enumType is null ? null : new(Utf8Comparer.Instance),
             Complex = primitive == Primitive.None ? new Context(type, path, context.TypeName) : null,
             Path = path,
-            Slot = Array.IndexOf(WantedPaths, path),
+            Slot = FastRecordBuilder.SlotOf(path),
             Intern = InternedPaths.Contains(path),
         };
     }
@@ -469,52 +468,11 @@ public sealed partial class FastFhirParser
         public byte[] Create(ReadOnlySpan<byte> alternate) => alternate.ToArray();
     }
 
-    private static readonly string[] WantedPaths =
-    [
-        "id", "gender", "birthDate", "deceasedDateTime", "address.postalCode", "meta.security.system", "meta.security.code",
-        "code.coding.system", "code.coding.code", "subject.reference", "patient.reference", "onsetDateTime", "onsetPeriod.start", "recordedDate",
-        "abatementDateTime", "abatementPeriod.start", "class.code", "period.start", "period.end", "reasonCode.coding.system", "reasonCode.coding.code",
-        "effectiveDateTime", "effectivePeriod.start", "effectiveInstant", "valueQuantity.value", "component.code.coding.system", "component.code.coding.code",
-        "component.valueQuantity.value", "billablePeriod.start", "created", "total.value", "payment.amount.value", "total.amount.value",
-    ];
-
     private static readonly HashSet<string> InternedPaths =
     [
         "gender", "meta.security.system", "meta.security.code", "code.coding.system", "code.coding.code", "class.code",
         "reasonCode.coding.system", "reasonCode.coding.code", "component.code.coding.system", "component.code.coding.code",
     ];
-
-    private static int Slot(string path) => Array.IndexOf(WantedPaths, path) is var i and >= 0 ? i : throw new ArgumentException($"{path} is not a wanted path.", nameof(path));
-
-    private static readonly int SId = Slot("id"), SGender = Slot("gender"), SBirthDate = Slot("birthDate"), SDeceased = Slot("deceasedDateTime"),
-        SPostalCode = Slot("address.postalCode"), SSecuritySystem = Slot("meta.security.system"), SSecurityCode = Slot("meta.security.code"),
-        SCodeSystem = Slot("code.coding.system"), SCodeCode = Slot("code.coding.code"), SSubject = Slot("subject.reference"), SPatient = Slot("patient.reference"),
-        SOnset = Slot("onsetDateTime"), SOnsetPeriod = Slot("onsetPeriod.start"), SRecorded = Slot("recordedDate"), SAbatement = Slot("abatementDateTime"),
-        SAbatementPeriod = Slot("abatementPeriod.start"), SClass = Slot("class.code"), SPeriodStart = Slot("period.start"), SPeriodEnd = Slot("period.end"),
-        SReasonSystem = Slot("reasonCode.coding.system"), SReasonCode = Slot("reasonCode.coding.code"), SEffective = Slot("effectiveDateTime"),
-        SEffectivePeriod = Slot("effectivePeriod.start"), SEffectiveInstant = Slot("effectiveInstant"), SValue = Slot("valueQuantity.value"),
-        SComponentSystem = Slot("component.code.coding.system"), SComponentCode = Slot("component.code.coding.code"), SComponentValue = Slot("component.valueQuantity.value"),
-        SBillable = Slot("billablePeriod.start"), SCreated = Slot("created"), STotal = Slot("total.value"), SPayment = Slot("payment.amount.value"), STotalAmount = Slot("total.amount.value");
-
-    /// <summary>The first value collected for a slot (at top-level index <paramref name="top"/> when given).</summary>
-    private string? Leaf(int slot, int? top = null) => Find(slot, top) is { } at ? _leaves[at].Value : null;
-
-    /// <summary>The first decimal collected for a slot.</summary>
-    private decimal? Decimal(int slot, int? top = null) => Find(slot, top) is { } at ? _leaves[at].Number : null;
-
-    private int? Find(int slot, int? top)
-    {
-        var leaves = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_leaves);
-        for (var i = 0; i < leaves.Length; i++)
-        {
-            if (leaves[i].Slot == slot && (top is null || leaves[i].Index == top))
-            {
-                return i;
-            }
-        }
-
-        return null;
-    }
 
     private string Interned(ReadOnlySpan<byte> bytes)
     {
@@ -530,200 +488,6 @@ public sealed partial class FastFhirParser
         }
 
         return text;
-    }
-
-    private ClinicalRecord Build(string type, string id)
-    {
-        var security = Codings(SSecuritySystem, SSecurityCode);
-        IReadOnlyList<string> labels = security.Count == 0 ? [] : [.. security.Select(c => c.Item1 + "|" + c.Item2)];
-        return type switch
-        {
-            "Patient" => new PatientRecord(id, Leaf(SGender), ParseDate(Leaf(SBirthDate)), Year(Leaf(SDeceased)), SafeHarbor.Zip3(Leaf(SPostalCode, top: 0))) { PatientId = id, SecurityLabels = labels },
-            "Condition" => new ConditionRecord(id, Codings(SCodeSystem, SCodeCode), Year(Leaf(SOnset)) ?? Year(Leaf(SOnsetPeriod)) ?? Year(Leaf(SRecorded)), Year(Leaf(SAbatement)) ?? Year(Leaf(SAbatementPeriod))) { PatientId = PatientOf(Leaf(SSubject)), SecurityLabels = labels },
-            "Encounter" => new EncounterRecord(id, Leaf(SClass), Year(Leaf(SPeriodStart)), Days(Leaf(SPeriodStart), Leaf(SPeriodEnd)), Codings(SReasonSystem, SReasonCode)) { PatientId = PatientOf(Leaf(SSubject)), SecurityLabels = labels },
-            "Observation" => new ObservationRecord(id, Year(Leaf(SEffective)) ?? Year(Leaf(SEffectivePeriod)) ?? Year(Leaf(SEffectiveInstant)), ObservationValues()) { PatientId = PatientOf(Leaf(SSubject)), SecurityLabels = labels },
-            "Claim" => new CostRecord("Claim", id, Year(Leaf(SBillable)) ?? Year(Leaf(SCreated)), Decimal(STotal)) { PatientId = PatientOf(Leaf(SPatient)), SecurityLabels = labels },
-            _ => new CostRecord("ExplanationOfBenefit", id, Year(Leaf(SBillable)) ?? Year(Leaf(SCreated)), Decimal(SPayment) ?? Decimal(STotalAmount, top: 0)) { PatientId = PatientOf(Leaf(SPatient)), SecurityLabels = labels },
-        };
-    }
-
-    /// <summary>
-    /// Codings of a CodeableConcept (or of every element of a list of them), in document order, system and
-    /// code paired by their coding element (its top-level and inner index); only those at top-level index
-    /// <paramref name="top"/> when given.
-    /// </summary>
-    private List<(string?, string?)> Codings(int systemSlot, int codeSlot, int? top = null)
-    {
-        var pairs = new List<(string?, string?)>();
-        Span<(int Top, int Inner)> keys = stackalloc (int, int)[16];
-        List<(int, int)>? moreKeys = null;
-        foreach (var (slot, index, inner, value, _) in System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_leaves))
-        {
-            if ((slot != systemSlot && slot != codeSlot) || (top is { } t && index != t))
-            {
-                continue;
-            }
-
-            var at = -1;
-            for (var j = pairs.Count - 1; j >= 0; j--)
-            {
-                if ((j < keys.Length ? keys[j] : moreKeys![j - keys.Length]) == (index, inner))
-                {
-                    at = j;
-                    break;
-                }
-            }
-
-            if (at < 0)
-            {
-                at = pairs.Count;
-                pairs.Add((null, null));
-                if (at < keys.Length)
-                {
-                    keys[at] = (index, inner);
-                }
-                else
-                {
-                    (moreKeys ??= []).Add((index, inner));
-                }
-            }
-
-            pairs[at] = slot == systemSlot ? (value, pairs[at].Item2) : (pairs[at].Item1, value);
-        }
-
-        return pairs;
-    }
-
-    private List<(string, decimal)> ObservationValues()
-    {
-        var values = new List<(string, decimal)>();
-        var code = Loinc(Codings(SCodeSystem, SCodeCode));
-        if (code is not null && Decimal(SValue) is { } v)
-        {
-            values.Add((code, v));
-        }
-
-        for (var i = 0; i < _leaves.Count; i++)
-        {
-            var (slot, index, _, _, value) = _leaves[i];
-            if (slot != SComponentValue)
-            {
-                continue;
-            }
-
-            if (Loinc(Codings(SComponentSystem, SComponentCode, index)) is { } loinc)
-            {
-                values.Add((loinc, value));
-            }
-        }
-
-        return values;
-    }
-
-    private static string? Loinc(List<(string?, string?)> codings)
-    {
-        foreach (var (system, code) in codings)
-        {
-            if (system == "http://loinc.org")
-            {
-                return code;
-            }
-        }
-
-        return null;
-    }
-
-    /// <summary>
-    /// The calendar year of a validated FHIR date/dateTime as Firely computes it: a dateTime with a time
-    /// is converted to UTC first (2015-12-31T23:30:00-05:00 is 2016), a partial date is its own year.
-    /// </summary>
-    private static int? Year(string? value)
-    {
-        if (value is null)
-        {
-            return null;
-        }
-
-        // The pattern is already checked: the first four characters are the year, and only a time on
-        // 1 January or 31 December can move it once converted to UTC.
-        var year = ((value[0] - '0') * 1000) + ((value[1] - '0') * 100) + ((value[2] - '0') * 10) + (value[3] - '0');
-        if (value.Length <= 10 || !(value.AsSpan(5, 5).SequenceEqual("01-01") || value.AsSpan(5, 5).SequenceEqual("12-31")))
-        {
-            return year;
-        }
-
-        return Instant(value).Year;
-    }
-
-    private static int Days(string? start, string? end)
-    {
-        if (start is null || end is null)
-        {
-            return 0;
-        }
-
-        return Math.Max(0, (int)Math.Round((Instant(end) - Instant(start)).TotalDays));
-    }
-
-    /// <summary>A validated dateTime (pattern-checked) as a UTC instant, without Firely's string round trips; partial values start at their first day.</summary>
-    private static DateTime Instant(string value)
-    {
-        static int Digits(string s, int at, int n) => int.Parse(s.AsSpan(at, n), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture);
-        var year = Digits(value, 0, 4);
-        var month = value.Length >= 7 ? Digits(value, 5, 2) : 1;
-        var day = value.Length >= 10 ? Digits(value, 8, 2) : 1;
-        if (value.Length <= 10)
-        {
-            return new DateTime(year, month, day, 0, 0, 0, DateTimeKind.Utc);
-        }
-
-        var local = new DateTime(year, month, day, Digits(value, 11, 2), Digits(value, 14, 2), Digits(value, 17, 2), DateTimeKind.Unspecified);
-        var at = 19;
-        if (value[at] == '.')
-        {
-            var end = at + 1;
-            while (end < value.Length && char.IsAsciiDigit(value[end]))
-            {
-                end++;
-            }
-
-            var fraction = value.AsSpan(at + 1, Math.Min(end - at - 1, 7)).ToString().PadRight(7, '0');
-            local = local.AddTicks(int.Parse(fraction, System.Globalization.CultureInfo.InvariantCulture));
-            at = end;
-        }
-
-        var offset = value[at] == 'Z' ? TimeSpan.Zero : new TimeSpan(Digits(value, at + 1, 2), Digits(value, at + 4, 2), 0) * (value[at] == '-' ? -1 : 1);
-        return new DateTimeOffset(local, offset).UtcDateTime;
-    }
-
-    private static DateOnly? ParseDate(string? value) => FhirRecordParser.ParseDate(value);
-
-    /// <summary>The patient id of the line's reference; the previous line's when it is the same reference string.</summary>
-    private string? PatientOf(string? reference)
-    {
-        if (!ReferenceEquals(reference, _lastReferenceText) || reference is null)
-        {
-            return FhirRecordParser.PatientOf(reference);
-        }
-
-        return _lastPatient ??= FhirRecordParser.PatientOf(reference);
-    }
-
-    // The lines of one patient come together (a Bulk export writes a patient's resources of a type in a run), so a
-    // subject or patient reference is mostly the previous line's: one string for the run of lines, not one per line.
-    private byte[] _lastReference = [];
-    private string? _lastReferenceText, _lastPatient;
-
-    private string Reference(ReadOnlySpan<byte> utf8)
-    {
-        if (_lastReferenceText is null || !utf8.SequenceEqual(_lastReference))
-        {
-            _lastReference = utf8.ToArray();
-            _lastReferenceText = System.Text.Encoding.UTF8.GetString(utf8);
-            _lastPatient = null;
-        }
-
-        return _lastReferenceText;
     }
 
     /// <summary>The context of a hot top-level resourceType without a full parse; null when absent, not a string, or not hot.</summary>

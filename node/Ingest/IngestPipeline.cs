@@ -1,9 +1,9 @@
 using System.Diagnostics;
 using System.Text.Json;
-using Dapper;
 using FederatedTwin.Node.Audit;
 using FederatedTwin.Node.Deidentification;
 using FederatedTwin.Node.Features;
+using FederatedTwin.Node.Storage;
 using FederatedTwin.Protocol.Audit;
 using Microsoft.Data.Sqlite;
 
@@ -41,8 +41,10 @@ internal readonly record struct ParsedLine(SourceLine Line, string? Type, Quaran
 /// a resource already stored with the same content is recognized, so a re-run (or a run after a kill -9)
 /// ends in the same state. Patients whose consents changed get their consent states rebuilt.
 /// </summary>
-public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memoryMegabytes = IngestPipeline.DefaultMemoryMegabytes)
+public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memoryMegabytes = IngestPipeline.DefaultMemoryMegabytes, TimeProvider? time = null)
 {
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+
     /// <summary>Staged entries held in memory before they spill to the store (about 300 MB of typical FHIR NDJSON).</summary>
     public const int DefaultMemoryMegabytes = 256;
 
@@ -72,18 +74,19 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
     /// <summary>Parsers keep their model caches between batches, so they are pooled rather than made per batch.</summary>
     private LineParser Rent() => _parsers.TryTake(out var parser) ? parser : new LineParser(node.Pseudonymizer);
 
-    public IngestSummary Run(string path, Action<long, long>? progress = null)
+    /// <summary>Ingests a file or an export folder; a cancelled run stops between batches and is audited as failed (a re-run resumes it).</summary>
+    public IngestSummary Run(string path, Action<long, long>? progress = null, CancellationToken cancellationToken = default)
     {
         var files = IngestSources.Files(path);
         var started = Stopwatch.StartNew();
         var policy = ValidPolicy();
         PruneQuarantine(policy);
-        var runId = node.Store.Write((c, t) => c.ExecuteScalar<long>("INSERT INTO ingest_runs(started_at) VALUES (@now); SELECT last_insert_rowid();", new { now = DateTimeOffset.UtcNow.ToString("O") }, t));
+        var runId = node.Store.Write((c, t) => IngestQueries.StartRun(c, t, _time.GetUtcNow().ToString("O")));
         long read = 0, accepted = 0, quarantined = 0, unchanged = 0, bytes = 0;
         var perType = new SortedDictionary<string, long>(StringComparer.Ordinal);
         var reasons = new SortedDictionary<string, long>(StringComparer.Ordinal);
         int updated;
-        var currentYear = DateTime.UtcNow.Year;
+        var currentYear = _time.GetUtcNow().Year;
         Dictionary<string, double> phases;
         try
         {
@@ -91,12 +94,11 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
             // Without a valid policy, only the built-in sensitive lists apply; studies then refuse the data until a re-ingest under the policy's lists.
             var sensitiveCodes = policy?.SensitiveCodes ?? CodeList.Sensitive;
             var reduction = new Reduction(currentYear, sensitiveCodes, policy?.SensitiveCodesFingerprint?[..16]);
-            using var writer = new IngestWriter(connection, memoryMegabytes * 1024L * 1024L);
+            using var writer = new IngestWriter(connection, memoryMegabytes * 1024L * 1024L, _time);
 
             var batches = new BatchPool();
             var chunks = new ChunkPool();
             var writing = new Stopwatch();
-            var waiting = new Stopwatch();
             void Write(Batch batch)
             {
                 writing.Start();
@@ -125,101 +127,35 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
                 batches.Return(batch, chunks);
             }
 
-            Batch Wait(Batch batch)
-            {
-                waiting.Start();
-                batch.Done.Wait();
-                waiting.Stop();
-                if (batch.Error is { } error)
-                {
-                    System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error); // as itself, with its stack
-                }
-
-                return batch;
-            }
-
-            // Lines are read and batches parsed ahead while this thread writes them in order: the writer is
-            // the one serial stage. The reader and the parse workers have threads of their own, and a worker
-            // takes whole batches: on a small machine, a batch split across pool threads left them spinning
-            // at every batch's end, and the queue bounds what is in flight (memory stays flat).
+            // Lines are read and batches parsed ahead while this thread writes them in order: the writer is the one
+            // serial stage. A worker rents a parser per batch (pooled: they keep their model caches).
             var prologue = started.Elapsed.TotalSeconds;
-            using var work = new System.Collections.Concurrent.BlockingCollection<Batch>(boundedCapacity: Cores + 1);
-            using var ordered = new System.Collections.Concurrent.BlockingCollection<Batch>(boundedCapacity: Cores + 2);
-            using var stop = new CancellationTokenSource();
-            var reader = Task.Factory.StartNew(() =>
-            {
-                try
-                {
-                    long first = 0;
-                    foreach (var batch in Batches(files, batches, chunks))
-                    {
-                        batch.Version = (runId << 40) + first;
-                        first += batch.Count;
-                        ordered.Add(batch, stop.Token); // first: a batch is queued for the writer before any worker can finish it
-                        work.Add(batch, stop.Token);
-                    }
-                }
-                catch (OperationCanceledException) when (stop.IsCancellationRequested)
-                {
-                    // The writer failed: its error is the one reported.
-                }
-                finally
-                {
-                    work.CompleteAdding();
-                    ordered.CompleteAdding();
-                }
-            }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-            var workers = Enumerable.Range(0, Cores).Select(_ => Task.Factory.StartNew(() =>
+            var waiting = OrderedBatchPipeline.Run(Batches(files, runId, batches, chunks), Cores, capacity: Cores + 2, batch =>
             {
                 var parser = Rent();
                 try
                 {
-                    foreach (var batch in work.GetConsumingEnumerable())
-                    {
-                        ParseBatch(parser, batch, reduction);
-                    }
+                    ParseBatch(parser, batch, reduction);
+                    return batch;
                 }
                 finally
                 {
                     _parsers.Add(parser);
                 }
-            }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)).ToArray();
-            var written = false;
-            try
-            {
-                foreach (var batch in ordered.GetConsumingEnumerable())
-                {
-                    Write(Wait(batch));
-                }
-
-                written = true;
-            }
-            finally
-            {
-                if (!written)
-                {
-                    // A writer that fails (a full disk, say) releases the reader instead of leaving it blocked on a queue.
-                    stop.Cancel();
-                    reader.ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default).Wait();
-                }
-
-                Task.WaitAll(workers);
-            }
-
-            reader.GetAwaiter().GetResult(); // a read error (the reader's) surfaces here as itself
+            }, Write, cancellationToken);
 
             var merging = Stopwatch.StartNew();
             (double Prepare, double Write, double Commit) mergeTimings;
             using (var merge = new FactMaterializer(connection, writer))
             {
-                (unchanged, updated) = merge.Run();
+                (unchanged, updated) = merge.Run(cancellationToken);
                 mergeTimings = merge.Timings;
             }
 
             phases = new Dictionary<string, double>
             {
                 ["write_s"] = Math.Round(writing.Elapsed.TotalSeconds, 2),
-                ["wait_parse_s"] = Math.Round(waiting.Elapsed.TotalSeconds, 2),
+                ["wait_parse_s"] = Math.Round(waiting.TotalSeconds, 2),
                 ["merge_s"] = Math.Round(merging.Elapsed.TotalSeconds, 2),
                 ["merge_prepare_s"] = Math.Round(mergeTimings.Prepare, 2),
                 ["merge_write_s"] = Math.Round(mergeTimings.Write, 2),
@@ -240,9 +176,7 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
         var consentDenied = features.ConsentDenials();
         node.Store.Write((c, t) =>
         {
-            c.Execute("""
-                UPDATE ingest_runs SET finished_at=@now, lines_read=@read, accepted=@accepted, quarantined=@quarantined, unchanged=@unchanged, per_type_json=@types, seconds=@seconds WHERE run_id=@runId
-                """, new { now = DateTimeOffset.UtcNow.ToString("O"), read, accepted, quarantined, unchanged, types = JsonSerializer.Serialize(perType), seconds = summary.Seconds, runId }, t);
+            IngestQueries.FinishRun(c, t, runId, _time.GetUtcNow().ToString("O"), new IngestRunTotals(read, accepted, quarantined, unchanged, JsonSerializer.Serialize(perType), summary.Seconds));
             // The run, and the consent and sensitivity exclusions it leaves in the store (counts only), with a signed checkpoint.
             node.Audit.Append(c, t, NodeAuditRecords.IngestRun(runId, files.Count, summary, policy?.SensitiveCodesFingerprint));
             node.Audit.Append(c, t, NodeAuditRecords.Exclusions(runId, sensitive, consentDenied));
@@ -280,10 +214,10 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
         }
 
         var years = policy.RetentionYears;
-        var cutoff = DateTimeOffset.UtcNow.AddYears(-years).ToString("O");
+        var cutoff = _time.GetUtcNow().AddYears(-years).ToString("O");
         node.Store.Write((c, t) =>
         {
-            var pruned = c.Execute("DELETE FROM quarantine WHERE quarantined_at < @cutoff", new { cutoff }, t);
+            var pruned = IngestQueries.PruneQuarantine(c, t, cutoff);
             if (pruned > 0)
             {
                 node.Audit.Append(c, t, Audit.NodeAuditRecords.RecordsPruned("quarantine", pruned, cutoff, years));
@@ -307,8 +241,9 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
     }
 
     /// <summary>The lines in batches, each carrying the read buffers retired while it filled (returned once it is written).</summary>
-    private static IEnumerable<Batch> Batches(IReadOnlyList<string> files, BatchPool pool, ChunkPool chunks)
+    private static IEnumerable<Batch> Batches(IReadOnlyList<string> files, long runId, BatchPool pool, ChunkPool chunks)
     {
+        long first = 0;
         var batch = pool.Rent();
         foreach (var file in files)
         {
@@ -319,6 +254,8 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
                 if (batch.Count == BatchLines)
                 {
                     batch.Chunks = chunks.TakeRetired();
+                    batch.Version = (runId << 40) + first;
+                    first += batch.Count;
                     yield return batch;
                     batch = pool.Rent();
                 }
@@ -326,6 +263,7 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
         }
 
         batch.Chunks = chunks.TakeRetired();
+        batch.Version = (runId << 40) + first;
         if (batch.Count > 0)
         {
             yield return batch;
@@ -335,7 +273,7 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
     /// <summary>For `bench ingest --stages`: the parallel stage alone over these lines (nothing is stored), in two halves on two workers.</summary>
     internal int ReduceOnly(SourceLine[] lines)
     {
-        var reduction = new Reduction(DateTime.UtcNow.Year, CodeList.Sensitive, null);
+        var reduction = new Reduction(_time.GetUtcNow().Year, CodeList.Sensitive, null);
         var half = lines.Length / 2;
         Parallel.Invoke(new ParallelOptions { MaxDegreeOfParallelism = Cores }, () => Reduce(lines[..half]), () => Reduce(lines[half..]));
         return lines.Length;
@@ -348,10 +286,6 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
             try
             {
                 ParseBatch(parser, batch, reduction);
-                if (batch.Error is { } error)
-                {
-                    System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
-                }
             }
             finally
             {
@@ -360,23 +294,12 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
         }
     }
 
-    /// <summary>One worker parses a whole batch; a failure is the batch's, reported when the writer reaches it.</summary>
+    /// <summary>One worker parses a whole batch (a failure is the batch's, reported when the writer reaches it).</summary>
     private static void ParseBatch(LineParser parser, Batch batch, Reduction reduction)
     {
-        try
+        for (var i = 0; i < batch.Count; i++)
         {
-            for (var i = 0; i < batch.Count; i++)
-            {
-                batch.Parsed[i] = parser.Reduce(batch.Lines[i], batch.Version + i, reduction, batch.Arena);
-            }
-        }
-        catch (Exception e)
-        {
-            batch.Error = e;
-        }
-        finally
-        {
-            batch.Done.Set();
+            batch.Parsed[i] = parser.Reduce(batch.Lines[i], batch.Version + i, reduction, batch.Arena);
         }
     }
 
@@ -401,11 +324,6 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
 
         /// <summary>Read buffers no later batch uses: free once this batch is written.</summary>
         public List<byte[]>? Chunks { get; set; }
-
-        /// <summary>Set by the worker that parsed it (no spinning: on two cores a spinning waiter takes a parser's core).</summary>
-        public ManualResetEventSlim Done { get; } = new(false, spinCount: 1);
-
-        public Exception? Error { get; set; }
     }
 
     private sealed class BatchPool
@@ -420,9 +338,8 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
             chunks.Return(batch.Chunks);
             Array.Clear(batch.Lines, 0, batch.Count);
             Array.Clear(batch.Parsed, 0, batch.Count);
-            (batch.Count, batch.Chunks, batch.Error) = (0, null, null);
+            (batch.Count, batch.Chunks) = (0, null);
             batch.Arena.Reset();
-            batch.Done.Reset();
             _free.Add(batch);
         }
     }
@@ -473,7 +390,7 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
 
             var key = _hasher.Resource(record.Type, record.Id);
             var group = record.PatientId is null ? GroupKey.Unowned(key) : GroupKey.Patient(_hasher.PatientKey(record.PatientId));
-            var entry = EntryCodec.Encode(record, key, version, record.PatientId is not null, reduction, arena);
+            var entry = ClinicalReduction.Encode(record, key, version, record.PatientId is not null, reduction, arena);
             return new ParsedLine(line, record.Type, null, null, group, entry);
         }
     }

@@ -230,7 +230,7 @@ public sealed class IngestTests
         // What a run of the previous version killed after spilling left behind: [length][ASCII pseudonym][entry].
         using var hasher = node.Pseudonymizer.CreateHasher();
         var record = new Ingest.EncounterRecord("e9", "EMER", 2021, 0, []) { PatientId = "p1" };
-        var entry = Ingest.EntryCodec.Encode(record, hasher.Resource("Encounter", "e9"), 1, true, new Ingest.Reduction(DateTime.UtcNow.Year, Deidentification.CodeList.Sensitive, null), new Ingest.EntryArena()).ToArray();
+        var entry = Ingest.ClinicalReduction.Encode(record, hasher.Resource("Encounter", "e9"), 1, true, new Ingest.Reduction(DateTime.UtcNow.Year, Deidentification.CodeList.Sensitive, null), new Ingest.EntryArena()).ToArray();
         var group = node.Pseudonymizer.Patient("p1");
         byte[] staged = [(byte)group.Length, .. System.Text.Encoding.ASCII.GetBytes(group), .. entry];
         node.Store.Write((c, t) => c.Execute("INSERT INTO ingest_staging(part, data) VALUES (@part, @staged)", new { part = Convert.ToInt32(group[..2], 16), staged }, t));

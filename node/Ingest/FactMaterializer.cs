@@ -1,0 +1,319 @@
+using FederatedTwin.Node.Storage;
+using Microsoft.Data.Sqlite;
+
+namespace FederatedTwin.Node.Ingest;
+
+/// <summary>
+/// Folds staged entries into one row per patient (patient_facts), partition by partition. Per patient:
+/// an entry with a key not stored yet is added, one with the same key and the same body is unchanged,
+/// one with a new body replaces the old (a resource updated by a later export). A resource whose
+/// patient changed (its key stored under another pseudonym, or seen earlier in the same run) is found
+/// through a Bloom filter of stored keys and the run's own keys, and removed from its old patient, the
+/// newest version winning. The derived tables (patients,
+/// consent states) are rewritten for the patients that changed.
+/// Two stages overlap on the <see cref="OrderedBatchPipeline"/>: one worker groups a partition's entries, decides
+/// what changes and computes the patients' rows (on all cores), reading the store through its own connection;
+/// this thread writes the rows of the partition before. Partitions hold disjoint patients, so the worker never
+/// needs a row the writer has not committed.
+/// </summary>
+internal sealed class FactMaterializer(SqliteConnection connection, IngestWriter? held = null) : IDisposable
+{
+    private readonly PatientFactsQueries _sql = new(connection);
+    private readonly HashSet<UInt128> _candidates = [];
+
+    // This run's new keys, kept exactly up to a bound (about 30 bytes each) and added to the filter only at the end:
+    // a key seen twice in the run is then found without a false positive, and a first ingest into an empty store
+    // has no candidates at all (with the run's keys in the filter as they came, some 2% of them were false
+    // positives, and any one costs a scan of every patient's row). Past the bound, keys go to the filter directly.
+    private readonly HashSet<UInt128> _runKeys = new((int)Math.Min(held?.StagedEntries ?? 0, ExactRunKeys), RandomKeys.Instance);
+    private const int ExactRunKeys = 2_000_000;
+
+    /// <summary>Keys are HMAC outputs: their low bits are already a uniform hash.</summary>
+    private sealed class RandomKeys : IEqualityComparer<UInt128>
+    {
+        public static readonly RandomKeys Instance = new();
+
+        public bool Equals(UInt128 x, UInt128 y) => x == y;
+
+        public int GetHashCode(UInt128 key) => (int)(ulong)key;
+    }
+    private const long CommitEntries = 200_000;
+    private long _unchanged;
+    private readonly System.Diagnostics.Stopwatch _preparing = new(), _writing = new(), _committing = new();
+
+    /// <summary>Seconds the last run spent preparing partitions (grouping, deciding, computing rows), writing rows, and committing (for `bench ingest`).</summary>
+    public (double Prepare, double Write, double Commit) Timings => (_preparing.Elapsed.TotalSeconds, _writing.Elapsed.TotalSeconds, _committing.Elapsed.TotalSeconds);
+
+    private sealed record PreparedPartition(int Part, PatientRow[] Rows, long Entries);
+
+    public MergeResult Run(CancellationToken cancellationToken = default)
+    {
+        var parts = _sql.StagedPartitions().Union(held?.HeldPartitions() ?? []).Order().ToList();
+        if (parts.Count == 0)
+        {
+            return new MergeResult(0, 0);
+        }
+
+        var filter = StoredKeyFilter.Load(_sql, held?.StagedEntries ?? 0);
+        var empty = _sql.NoFacts(); // a first ingest looks nothing up
+        var updated = new HashSet<string>(StringComparer.Ordinal);
+        using var reading = new SqliteConnection(connection.ConnectionString);
+        reading.Open();
+        using var readSql = new PatientFactsQueries(reading);
+
+        // Checkpoints (copying the WAL into the database and syncing it) run on their own connection while the
+        // merge writes, instead of inside the writer's commits: the disk works while the cores compute. Passive
+        // checkpoints never block the writer, and copy only committed transactions (SQLite WAL, "Checkpointing").
+        _sql.SetWalAutocheckpoint(0);
+        using var merged = new ManualResetEventSlim();
+        var checkpointer = Task.Factory.StartNew(() =>
+        {
+            using var checkpoints = new SqliteConnection(connection.ConnectionString);
+            checkpoints.Open();
+            using var sql = new PatientFactsQueries(checkpoints);
+            while (!merged.Wait(100))
+            {
+                sql.PassiveCheckpoint();
+            }
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+        var transaction = connection.BeginTransaction();
+        var pending = 0L;
+        try
+        {
+            // One worker: the merge decides in order (the filter and the run's keys see keys one by one), and
+            // computes a partition's rows on all cores itself; the writer writes the partition before meanwhile.
+            OrderedBatchPipeline.Run(parts, workers: 1, capacity: 2, part =>
+            {
+                _preparing.Start();
+                var prepared = Prepare(part, readSql, filter, empty);
+                _preparing.Stop();
+                return prepared;
+            }, prepared =>
+            {
+                _writing.Start();
+                foreach (var row in prepared.Rows)
+                {
+                    row.Write(_sql);
+                    if (row.Group[0] != '-')
+                    {
+                        updated.Add(row.Group);
+                    }
+                }
+
+                _sql.DeleteStaged(prepared.Part);
+                pending += prepared.Entries;
+                if (pending >= CommitEntries || prepared.Part == parts[^1])
+                {
+                    // Partitions are committed together up to a size: fewer commits, and a run killed here still
+                    // leaves each partition either merged or staged.
+                    _committing.Start();
+                    filter.Touch(_sql);
+                    transaction.Commit();
+                    transaction.Dispose();
+                    transaction = connection.BeginTransaction();
+                    pending = 0;
+                    _committing.Stop();
+                }
+
+                _writing.Stop();
+            }, cancellationToken);
+        }
+        finally
+        {
+            transaction.Dispose();
+            merged.Set();
+            checkpointer.ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default).Wait(CancellationToken.None); // stopped whatever happened, before the autocheckpoint is restored
+            _sql.SetWalAutocheckpoint(NodeStore.BulkWalAutocheckpointPages(connection));
+        }
+
+        checkpointer.GetAwaiter().GetResult();
+
+        if (_candidates.Count > 0)
+        {
+            using var moves = connection.BeginTransaction();
+            foreach (var group in ResolveMoves())
+            {
+                updated.Add(group);
+            }
+
+            filter.Touch(_sql);
+            moves.Commit();
+        }
+
+        foreach (var key in _runKeys)
+        {
+            filter.Add(key);
+        }
+
+        _runKeys.Clear();
+        filter.Save(_sql);
+        return new MergeResult(_unchanged, updated.Count);
+    }
+
+    public void Dispose() => _sql.Dispose();
+
+    /// <summary>A partition's entries grouped by patient, the merge decisions in order (the filter sees keys one by one), and the changed patients' rows.</summary>
+    private PreparedPartition Prepare(int part, PatientFactsQueries readSql, StoredKeyFilter filter, bool empty)
+    {
+        var groups = new Dictionary<GroupKey, List<ReadOnlyMemory<byte>>>();
+        long count = 0;
+        foreach (var data in readSql.Staged(part).Select(d => (ReadOnlyMemory<byte>)d).Concat(held?.Held(part) ?? []))
+        {
+            for (var offset = 0; offset < data.Length;)
+            {
+                var (group, headLength) = GroupKey.Read(data.Span[offset..]);
+                offset += headLength;
+                var length = EntryCodec.Length(data.Span[offset..]);
+                if (!groups.TryGetValue(group, out var list))
+                {
+                    groups[group] = list = [];
+                }
+
+                list.Add(data.Slice(offset, length));
+                offset += length;
+                count++;
+            }
+        }
+
+        var changes = new List<(GroupKey Group, List<ReadOnlyMemory<byte>> Entries, bool Consents)>();
+        foreach (var group in groups.Keys.Order())
+        {
+            var incoming = groups[group];
+            var entries = empty ? new List<ReadOnlyMemory<byte>>(incoming.Count) : Load(readSql, group.ToString());
+            var index = new Dictionary<UInt128, int>(entries.Count + incoming.Count);
+            for (var i = 0; i < entries.Count; i++)
+            {
+                index[EntryCodec.Key(entries[i].Span)] = i;
+            }
+
+            var changed = false;
+            var consents = false;
+            foreach (var entry in incoming)
+            {
+                var key = EntryCodec.Key(entry.Span);
+                if (index.TryGetValue(key, out var at))
+                {
+                    if (EntryCodec.SameContent(entries[at].Span, entry.Span))
+                    {
+                        _unchanged++;
+                        continue;
+                    }
+
+                    consents |= EntryCodec.IsConsent(entries[at].Span) || EntryCodec.IsConsent(entry.Span);
+                    entries[at] = entry;
+                }
+                else
+                {
+                    if (filter.MayContain(key) || _runKeys.Contains(key))
+                    {
+                        // Stored before under another patient (or a false positive), or seen earlier in this run.
+                        _candidates.Add(key);
+                    }
+
+                    if (_runKeys.Count < ExactRunKeys)
+                    {
+                        _runKeys.Add(key);
+                    }
+                    else
+                    {
+                        filter.Add(key);
+                    }
+                    index[key] = entries.Count;
+                    entries.Add(entry);
+                }
+
+                changed = true;
+                consents |= EntryCodec.IsConsent(entry.Span);
+            }
+
+            if (changed)
+            {
+                changes.Add((group, entries, consents));
+            }
+        }
+
+        var rows = new PatientRow[changes.Count];
+        Parallel.For(0, changes.Count, i => rows[i] = PatientRow.Of(changes[i].Group.ToString(), changes[i].Entries, changes[i].Consents));
+        return new PreparedPartition(part, rows, count);
+    }
+
+    /// <summary>
+    /// A key found new in one patient but possibly stored elsewhere: scan every patient once (only in
+    /// runs that have such keys) and keep each one only where its newest version is.
+    /// </summary>
+    private List<string> ResolveMoves()
+    {
+        var newest = new Dictionary<UInt128, (string Group, long Version)>();
+        var holders = new List<(string Group, byte[] Data)>();
+        foreach (var (group, data) in _sql.AllFacts())
+        {
+            var holds = false;
+            foreach (var (offset, length) in EntryCodec.Split(data))
+            {
+                var key = EntryCodec.Key(data.AsSpan(offset));
+                if (_candidates.Contains(key))
+                {
+                    holds = true;
+                    var version = EntryCodec.Version(data.AsSpan(offset));
+                    if (!newest.TryGetValue(key, out var best) || version > best.Version)
+                    {
+                        newest[key] = (group, version);
+                    }
+                }
+            }
+
+            if (holds)
+            {
+                holders.Add((group, data));
+            }
+        }
+
+        var changed = new List<string>();
+        foreach (var (group, data) in holders)
+        {
+            var kept = new List<ReadOnlyMemory<byte>>();
+            var removed = false;
+            var consents = false;
+            foreach (var (offset, length) in EntryCodec.Split(data))
+            {
+                var key = EntryCodec.Key(data.AsSpan(offset));
+                if (newest.TryGetValue(key, out var winner) && winner.Group != group)
+                {
+                    removed = true;
+                    consents |= EntryCodec.IsConsent(data.AsSpan(offset, length));
+                    continue;
+                }
+
+                kept.Add(data.AsMemory(offset, length));
+            }
+
+            if (removed)
+            {
+                PatientRow.Of(group, kept, consents).Write(_sql);
+                if (group[0] != '-')
+                {
+                    changed.Add(group);
+                }
+            }
+        }
+
+        _candidates.Clear();
+        return changed;
+    }
+
+    private static List<ReadOnlyMemory<byte>> Load(PatientFactsQueries sql, string group)
+    {
+        var data = sql.Facts(group);
+        var entries = new List<ReadOnlyMemory<byte>>();
+        if (data is not null)
+        {
+            foreach (var (offset, length) in EntryCodec.Split(data))
+            {
+                entries.Add(data.AsMemory(offset, length));
+            }
+        }
+
+        return entries;
+    }
+}
