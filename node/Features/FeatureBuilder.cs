@@ -42,7 +42,7 @@ public sealed class FeatureBuilder(NodeStore store)
             Task<IEnumerable<PatientYear>[]>? computing = null;
             if (more)
             {
-                var chunk = new List<PatientFactsRow>(ChunkPatients);
+                var chunk = new List<PatientWithFactsRow>(ChunkPatients);
                 while (chunk.Count < ChunkPatients && (more = reader.MoveNext()))
                 {
                     chunk.Add(reader.Current);

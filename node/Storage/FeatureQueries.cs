@@ -4,7 +4,7 @@ using Dapper;
 namespace FederatedTwin.Node.Storage;
 
 /// <summary>A patient as the feature builder reads it: the de-identified demographics and the blob of its stored entries.</summary>
-public readonly record struct PatientFactsRow(string Pseudonym, string? Sex, int? DeceasedYear, int? BirthYear, bool NinetyPlus, byte[] Data);
+public readonly record struct PatientWithFactsRow(string Pseudonym, string? Sex, int? DeceasedYear, int? BirthYear, bool NinetyPlus, byte[] Data);
 
 /// <summary>A patient alive at the start of a year, with its consent state for a purpose in that year (null: no Consent decides it).</summary>
 public readonly record struct CensusRow(int? BirthYear, bool NinetyPlus, string? Sex, string? ConsentState);
@@ -16,7 +16,7 @@ public static class FeatureQueries
     public static int? DataLastYear(DbConnection c) => c.ExecuteScalar<int?>("SELECT MAX(last_year) FROM patient_facts");
 
     /// <summary>Every patient with its facts, by pseudonym, streamed from an open reader (the connection stays the caller's).</summary>
-    public static IEnumerable<PatientFactsRow> PatientsWithFacts(DbConnection c)
+    public static IEnumerable<PatientWithFactsRow> PatientsWithFacts(DbConnection c)
     {
         ArgumentNullException.ThrowIfNull(c);
         using var command = c.CreateCommand();
@@ -27,7 +27,7 @@ public static class FeatureQueries
         using var reader = command.ExecuteReader();
         while (reader.Read())
         {
-            yield return new PatientFactsRow(reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetInt32(2),
+            yield return new PatientWithFactsRow(reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetInt32(2),
                 reader.IsDBNull(3) ? null : reader.GetInt32(3), reader.GetInt64(4) != 0, (byte[])reader[5]);
         }
     }
