@@ -27,7 +27,7 @@ public sealed record NodeListing(string NodeId, string Name, string PublicKey, s
 /// transaction as the history and the audit entry, after which the middleware refuses the old key (401). Refusals are
 /// audited in a transaction of their own, since the refused change rolls back.
 /// </summary>
-public sealed class NodeKeys(CoordinatorStore store, CoordinatorAuditTrail audit)
+public sealed class NodeKeys(CoordinatorStore store, CoordinatorAuditTrail audit, TimeProvider? time = null)
 {
     /// <summary>Rotates the key of <paramref name="node"/>, whose request <paramref name="signingKey"/> signed.</summary>
     public KeyRotationResponse Rotate(NodeId node, string signingKey, KeyRotationRequest request, DateTimeOffset now)
@@ -45,7 +45,7 @@ public sealed class NodeKeys(CoordinatorStore store, CoordinatorAuditTrail audit
 
     /// <summary>Audits a refused rotation (also one whose body could not be read).</summary>
     public void Refused(NodeId node, string? oldPublicKey, string? newPublicKey, ProtocolRefusalException refusal) =>
-        audit.Append(CoordinatorAuditRecords.NodeKeyRotationRefused(node.Value, oldPublicKey, newPublicKey, refusal.Status, $"{refusal.Title}: {refusal.Message}"), DateTimeOffset.UtcNow);
+        audit.Append(CoordinatorAuditRecords.NodeKeyRotationRefused(node.Value, oldPublicKey, newPublicKey, refusal.Status, $"{refusal.Title}: {refusal.Message}"), (time ?? TimeProvider.System).GetUtcNow());
 
     private KeyRotationResponse RotateOrRefuse(NodeId node, string signingKey, KeyRotationRequest request, DateTimeOffset now)
     {

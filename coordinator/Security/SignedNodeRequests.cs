@@ -21,7 +21,8 @@ public sealed partial class SignedNodeRequests(
     CoordinatorMetrics metrics,
     CoordinatorAuditTrail audit,
     IOptions<CoordinatorOptions> options,
-    ILogger<SignedNodeRequests> logger)
+    ILogger<SignedNodeRequests> logger,
+    TimeProvider time)
 {
     public const string NodeIdItem = "ftwin.node_id";
     public const string EnrollKeyPrefix = "enroll:";
@@ -47,7 +48,7 @@ public sealed partial class SignedNodeRequests(
         }
 
         var body = await ReadBody(context.Request);
-        var now = DateTimeOffset.UtcNow;
+        var now = time.GetUtcNow();
         var window = TimeSpan.FromSeconds(options.Value.SignatureWindowSeconds);
         var (failure, parameters) = HttpMessageSignatures.Verify(
             context.Request.Headers[HttpMessageSignatures.SignatureInputHeader],
@@ -162,7 +163,7 @@ public sealed partial class SignedNodeRequests(
         var response = context.Response;
         response.Headers[FederationProtocol.VersionHeader] = FederationProtocol.Version.ToString(System.Globalization.CultureInfo.InvariantCulture);
         response.Headers[ContentDigest.HeaderName] = ContentDigest.Compute(body);
-        var parameters = new SignatureParameters(HttpMessageSignatures.ResponseComponents, DateTimeOffset.UtcNow.ToUnixTimeSeconds(), CoordinatorKeys.KeyId, requestNonce, HttpMessageSignatures.Algorithm);
+        var parameters = new SignatureParameters(HttpMessageSignatures.ResponseComponents, time.GetUtcNow().ToUnixTimeSeconds(), CoordinatorKeys.KeyId, requestNonce, HttpMessageSignatures.Algorithm);
         var (input, signature) = HttpMessageSignatures.Sign(keys.Identity, parameters, HttpMessageSignatures.ResponseResolver(
             response.StatusCode, context.Request.Method, context.Request.Path.Value ?? "/", context.Request.Headers[HttpMessageSignatures.SignatureHeader].ToString(), c => response.Headers[c].ToString()));
         response.Headers[HttpMessageSignatures.SignatureInputHeader] = input;
