@@ -6,17 +6,11 @@ using FederatedTwin.Coordinator.Security;
 using FederatedTwin.Coordinator.Storage;
 using FederatedTwin.Protocol.Audit;
 using FederatedTwin.Crypto;
+using FederatedTwin.Hosting;
 using FederatedTwin.Protocol.Federation;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Diagnostics.HealthChecks;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
-using OpenTelemetry.Metrics;
 
 namespace FederatedTwin.Coordinator;
 
@@ -25,20 +19,14 @@ public static class CoordinatorHost
 {
     public static WebApplication Build(string[] args, Action<CoordinatorOptions>? configure = null)
     {
-        var builder = WebApplication.CreateSlimBuilder(args);
-
-        // Configuration: appsettings, environment (FTWIN_Coordinator__DataDir) and command line.
-        builder.Configuration.AddEnvironmentVariables("FTWIN_");
-        builder.Services.AddOptions<CoordinatorOptions>()
-            .Bind(builder.Configuration.GetSection(CoordinatorOptions.Section))
-            .Configure(o => configure?.Invoke(o))
-            .ValidateDataAnnotations()
-            .ValidateOnStart();
+        // Configuration (appsettings, environment as FTWIN_Coordinator__DataDir, command line) and operations: problem
+        // details, health, structured logs, OpenTelemetry metrics, the audited start and stop (hosting/).
+        var builder = ServiceDefaultsExtensions.CreateServiceBuilder(args, CoordinatorOptions.Section, configure, Defaults);
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = FederationProtocol.MaxRequestBodyBytes);
 
         // Services: store, keys, crypto, orchestration.
-        builder.Services.AddSingleton(sp => new CoordinatorStore(sp.GetRequiredService<IOptions<CoordinatorOptions>>().Value.DataDir));
-        builder.Services.AddSingleton(sp => CoordinatorKeys.LoadOrCreate(sp.GetRequiredService<IOptions<CoordinatorOptions>>().Value.DataDir));
+        builder.Services.AddSingleton(sp => new CoordinatorStore(sp.ServiceOptions<CoordinatorOptions>().DataDir));
+        builder.Services.AddSingleton(sp => CoordinatorKeys.LoadOrCreate(sp.ServiceOptions<CoordinatorOptions>().DataDir));
         builder.Services.AddSingleton<CoordinatorAuditTrail>();
         builder.Services.AddSingleton<IAdditiveThresholdScheme>(RlweThresholdScheme.Default);
         builder.Services.AddSingleton<CoordinatorMetrics>();
@@ -56,65 +44,48 @@ public static class CoordinatorHost
         // The analysts' dashboard (Razor Pages, cookie sign-in, roles): Dashboard/DashboardSetup.cs.
         builder.AddDashboard();
 
-        // Operations: problem details, health, structured logs, OpenTelemetry metrics (OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set).
-        builder.Services.AddProblemDetails();
-        builder.Services.AddHealthChecks().AddCheck<StoreHealthCheck>("store", tags: ["ready"]);
-        builder.Logging.AddJsonConsole(o => o.TimestampFormat = "O");
-        var otel = builder.Services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(CoordinatorMetrics.MeterName).AddAspNetCoreInstrumentation());
-        if (!string.IsNullOrEmpty(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
-        {
-            otel.WithMetrics(m => m.AddOtlpExporter());
-        }
-
         var app = builder.Build();
-        app.UseExceptionHandler();
-        app.UseStatusCodePages();
+        app.MapServiceDefaults();
         app.UseMiddleware<SignedNodeRequests>();
         app.MapDashboard();
 
         // Endpoints.
-        app.MapHealthChecks("/health/live", new() { Predicate = _ => false });
-        app.MapHealthChecks("/health/ready", new() { Predicate = c => c.Tags.Contains("ready") });
-        app.MapGet("/v1/identity", (CoordinatorKeys keys) => WireBodies.Wire(new CoordinatorIdentity(CoordinatorKeys.KeyId, keys.Identity.PublicKey, FederationProtocol.Version, typeof(CoordinatorHost).Assembly.GetName().Version?.ToString() ?? "0")));
+        app.MapGet("/v1/identity", (CoordinatorKeys keys, ServiceDefaults service) => WireBodies.Wire(new CoordinatorIdentity(CoordinatorKeys.KeyId, keys.Identity.PublicKey, FederationProtocol.Version, service.SoftwareVersion)));
         app.MapNodeEndpoints();
         app.MapAdminEndpoints();
-
-        // The audit trail records the service's start (and a key it created) and its stop, and signs its head at shutdown.
-        var lifetime = app.Services.GetRequiredService<IHostApplicationLifetime>();
-        lifetime.ApplicationStarted.Register(() =>
-        {
-            var keys = app.Services.GetRequiredService<CoordinatorKeys>();
-            var audit = app.Services.GetRequiredService<CoordinatorAuditTrail>();
-            var now = DateTimeOffset.UtcNow;
-            if (keys.IdentityCreated)
-            {
-                audit.Append(CoordinatorAuditRecords.IdentityKeyCreated(keys.Identity.PublicKey), now);
-            }
-
-            audit.Append(CoordinatorAuditRecords.ServiceStarted(typeof(CoordinatorHost).Assembly.GetName().Version?.ToString() ?? "0", keys.Identity.PublicKey), now);
-        });
-        lifetime.ApplicationStopping.Register(() =>
-        {
-            var audit = app.Services.GetRequiredService<CoordinatorAuditTrail>();
-            audit.Append(CoordinatorAuditRecords.ServiceStopped(), DateTimeOffset.UtcNow);
-            audit.Checkpoint(CheckpointReasons.Shutdown, DateTimeOffset.UtcNow);
-        });
         return app;
     }
 
-    private sealed class StoreHealthCheck(CoordinatorStore store) : IHealthCheck
+    private static ServiceDefaults Defaults => new()
     {
-        public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+        Service = "coordinator",
+        Assembly = typeof(CoordinatorHost).Assembly,
+        Meters = [CoordinatorMetrics.MeterName],
+        Readiness = sp => sp.GetRequiredService<CoordinatorStore>().Probe(),
+        Started = RecordStart,
+        Stopping = RecordStop,
+    };
+
+    /// <summary>The audit trail records the service's start (and a key it created).</summary>
+    private static void RecordStart(IServiceProvider services, string softwareVersion)
+    {
+        var keys = services.GetRequiredService<CoordinatorKeys>();
+        var audit = services.GetRequiredService<CoordinatorAuditTrail>();
+        var now = services.GetRequiredService<TimeProvider>().GetUtcNow();
+        if (keys.IdentityCreated)
         {
-            try
-            {
-                store.Read(c => Dapper.SqlMapper.ExecuteScalar<long>(c, "SELECT COUNT(*) FROM schema_version"));
-                return Task.FromResult(HealthCheckResult.Healthy());
-            }
-            catch (Microsoft.Data.Sqlite.SqliteException e)
-            {
-                return Task.FromResult(HealthCheckResult.Unhealthy("coordinator.db is not readable", e));
-            }
+            audit.Append(CoordinatorAuditRecords.IdentityKeyCreated(keys.Identity.PublicKey), now);
         }
+
+        audit.Append(CoordinatorAuditRecords.ServiceStarted(softwareVersion, keys.Identity.PublicKey), now);
+    }
+
+    /// <summary>The audit trail records the service's stop and signs its head.</summary>
+    private static void RecordStop(IServiceProvider services)
+    {
+        var audit = services.GetRequiredService<CoordinatorAuditTrail>();
+        var time = services.GetRequiredService<TimeProvider>();
+        audit.Append(CoordinatorAuditRecords.ServiceStopped(), time.GetUtcNow());
+        audit.Checkpoint(CheckpointReasons.Shutdown, time.GetUtcNow());
     }
 }

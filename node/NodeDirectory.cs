@@ -5,6 +5,8 @@ using FederatedTwin.Node.Audit;
 using FederatedTwin.Node.Identity;
 using FederatedTwin.Node.Policy;
 using FederatedTwin.Node.Storage;
+using FederatedTwin.Hosting.Files;
+using FederatedTwin.Hosting.Security;
 using FederatedTwin.Protocol.Federation;
 using Microsoft.AspNetCore.DataProtection;
 
@@ -20,7 +22,6 @@ public sealed class NodeDirectory : IDisposable
 {
     private const string ApplicationName = "FederatedTwin.Node";
     private const string SecretsPurpose = "FederatedTwin.Node.Secrets.v1";
-    private const string IdentityFile = NodeIdentityKeys.IdentityFile;
 
     private NodeDirectory(string path, IDataProtector protector, Ed25519Identity identity, NodeStore store, Deidentification.Pseudonymizer pseudonymizer, int auditCheckpointInterval)
     {
@@ -41,7 +42,8 @@ public sealed class NodeDirectory : IDisposable
 
     public string SiteInputPath => System.IO.Path.Combine(Path, "site-input.json");
 
-    public string AdminToken => File.ReadAllText(System.IO.Path.Combine(Path, "admin.token")).Trim();
+    /// <summary>The local admin token, read on each use: an operator may replace admin.token while the node runs.</summary>
+    public string AdminToken => AdminTokens.Read(Path);
 
     /// <summary>Seals secrets at rest (attempt key shares) with the node's Data Protection key ring.</summary>
     public IDataProtector Protector { get; }
@@ -62,29 +64,21 @@ public sealed class NodeDirectory : IDisposable
 
     /// <param name="path">The node directory.</param>
     /// <param name="auditCheckpointInterval">Entries between periodic signed checkpoints; fixed by the audit chain's first entry, so it matters only for a new trail.</param>
-    public static NodeDirectory OpenOrInitialize(string path, int auditCheckpointInterval = Protocol.Audit.AuditChain.DefaultCheckpointInterval)
+    /// <param name="time">The clock of the store's event rows (the service's <see cref="TimeProvider"/>).</param>
+    public static NodeDirectory OpenOrInitialize(string path, int auditCheckpointInterval = Protocol.Audit.AuditChain.DefaultCheckpointInterval, TimeProvider? time = null)
     {
         path = System.IO.Path.GetFullPath(path);
         Directory.CreateDirectory(path);
         var protector = CreateProtector(path);
-        var identityPath = System.IO.Path.Combine(path, IdentityFile);
         var created = new List<Protocol.Audit.AuditRecord>();
-        Ed25519Identity identity;
-        if (File.Exists(identityPath))
+        var identity = SealedIdentity.LoadOrCreate(path, protector, out var identityCreated);
+        if (identityCreated)
         {
-            identity = Ed25519Identity.Import(protector.Unprotect(File.ReadAllBytes(identityPath)));
-        }
-        else
-        {
-            identity = Ed25519Identity.Generate();
-            WriteOwnerOnly(identityPath, protector.Protect(identity.ExportPrivateKey()));
             created.Add(NodeAuditRecords.IdentityKeyCreated(identity.PublicKey));
         }
 
-        var tokenPath = System.IO.Path.Combine(path, "admin.token");
-        if (!File.Exists(tokenPath))
+        if (AdminTokens.EnsureCreated(path))
         {
-            WriteOwnerOnly(tokenPath, System.Text.Encoding.ASCII.GetBytes(Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32))));
             created.Add(NodeAuditRecords.AdminTokenCreated());
         }
 
@@ -97,12 +91,12 @@ public sealed class NodeDirectory : IDisposable
         var pseudonymKeyPath = System.IO.Path.Combine(path, "pseudonym.key.sealed");
         if (!File.Exists(pseudonymKeyPath))
         {
-            WriteOwnerOnly(pseudonymKeyPath, protector.Protect(RandomNumberGenerator.GetBytes(32)));
+            DurableFile.CreateOwnerOnly(pseudonymKeyPath, protector.Protect(RandomNumberGenerator.GetBytes(32)));
             created.Add(NodeAuditRecords.PseudonymKeyCreated());
         }
 
         var pseudonymizer = new Deidentification.Pseudonymizer(protector.Unprotect(File.ReadAllBytes(pseudonymKeyPath)));
-        var store = new NodeStore(path);
+        var store = new NodeStore(path, time);
         var node = new NodeDirectory(path, protector, identity, store, pseudonymizer, auditCheckpointInterval);
         if (created.Count > 0)
         {
@@ -183,21 +177,7 @@ public sealed class NodeDirectory : IDisposable
 
     public void WriteSiteInput(SiteInput input) => File.WriteAllText(SiteInputPath, JsonSerializer.Serialize(input, WireJson.Options));
 
-    private static IDataProtector CreateProtector(string path) =>
-        DataProtectionProvider.Create(new DirectoryInfo(System.IO.Path.Combine(path, "keys")), b => b.SetApplicationName(ApplicationName)).CreateProtector(SecretsPurpose);
-
-    private static void WriteOwnerOnly(string path, byte[] content)
-    {
-        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
-        if (!OperatingSystem.IsWindows())
-        {
-            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        }
-
-        using var stream = new FileStream(path, options);
-        stream.Write(content);
-        stream.Flush(flushToDisk: true);
-    }
+    private static IDataProtector CreateProtector(string path) => SealedIdentity.Protector(path, ApplicationName, SecretsPurpose);
 
     public void Dispose() => Keys.Dispose();
 }

@@ -5,6 +5,7 @@ using FederatedTwin.Coordinator.Audit;
 using FederatedTwin.Coordinator.Orchestration;
 using FederatedTwin.Coordinator.Registry;
 using FederatedTwin.Coordinator.Security;
+using FederatedTwin.Hosting.Security;
 using FederatedTwin.Coordinator.Storage;
 using FederatedTwin.Protocol.Federation;
 using FederatedTwin.Twin.Scenarios;
@@ -22,20 +23,11 @@ internal static class AdminEndpoints
     public static RouteGroupBuilder MapAdminEndpoints(this IEndpointRouteBuilder app)
     {
         var clock = app.ServiceProvider.GetService<TimeProvider>() ?? TimeProvider.System;
-        var group = app.MapGroup("/v1/admin").AddEndpointFilter(async (context, next) =>
-        {
-            var keys = context.HttpContext.RequestServices.GetRequiredService<CoordinatorKeys>();
-            var header = context.HttpContext.Request.Headers.Authorization.ToString();
-            if (header.StartsWith("Bearer ", StringComparison.Ordinal) && keys.IsAdminToken(header["Bearer ".Length..]))
-            {
-                return await next(context);
-            }
-
-            var request = context.HttpContext.Request;
-            context.HttpContext.RequestServices.GetRequiredService<CoordinatorAuditTrail>()
-                .Append(CoordinatorAuditRecords.AdminAuthenticationFailure(request.Method, request.Path.Value ?? "/"), clock.GetUtcNow());
-            return Results.Problem(statusCode: StatusCodes.Status401Unauthorized, title: "Admin token required", detail: "Send 'Authorization: Bearer <token>' with the token in the coordinator's admin.token.");
-        });
+        var group = app.MapGroup("/v1/admin").RequireAdminToken(
+            http => http.RequestServices.GetRequiredService<CoordinatorKeys>().AdminToken,
+            http => http.RequestServices.GetRequiredService<CoordinatorAuditTrail>().Append(
+                CoordinatorAuditRecords.AdminAuthenticationFailure(http.Request.Method, http.Request.Path.Value ?? "/"), http.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow()),
+            "coordinator");
 
         group.MapPost("/tokens", (NodeGateway gateway, IOptions<CoordinatorOptions> options) =>
             Results.Ok(new { token = gateway.CreateEnrollmentToken(clock.GetUtcNow(), TimeSpan.FromSeconds(options.Value.EnrollmentTokenLifetimeSeconds)) }));

@@ -1,4 +1,4 @@
-using System.Security.Cryptography;
+using FederatedTwin.Hosting.Security;
 using FederatedTwin.Protocol.Federation;
 using Microsoft.AspNetCore.DataProtection;
 
@@ -12,8 +12,6 @@ public sealed class CoordinatorKeys : IDisposable
 {
     public const string KeyId = "coordinator";
 
-    private const string IdentityFile = "identity.key.sealed";
-
     private CoordinatorKeys(Ed25519Identity identity, string adminToken, bool identityCreated)
     {
         Identity = identity;
@@ -26,73 +24,30 @@ public sealed class CoordinatorKeys : IDisposable
     /// <summary>True when this load generated the identity key (the audit trail records it).</summary>
     public bool IdentityCreated { get; }
 
+    /// <summary>The admin token as it was when the coordinator started.</summary>
     public string AdminToken { get; }
 
     public static CoordinatorKeys LoadOrCreate(string dataDir)
     {
         Directory.CreateDirectory(dataDir);
-        var protector = CreateProtector(dataDir);
-        var sealedPath = Path.Combine(dataDir, IdentityFile);
-        Ed25519Identity identity;
-        var created = false;
-        if (File.Exists(sealedPath))
-        {
-            identity = Ed25519Identity.Import(protector.Unprotect(File.ReadAllBytes(sealedPath)));
-        }
-        else
-        {
-            identity = Ed25519Identity.Generate();
-            WriteOwnerOnly(sealedPath, protector.Protect(identity.ExportPrivateKey()));
-            created = true;
-        }
-
-        var tokenPath = Path.Combine(dataDir, "admin.token");
-        if (!File.Exists(tokenPath))
-        {
-            WriteOwnerOnly(tokenPath, System.Text.Encoding.ASCII.GetBytes(Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32))));
-        }
-
-        return new CoordinatorKeys(identity, File.ReadAllText(tokenPath).Trim(), created);
+        var identity = SealedIdentity.LoadOrCreate(dataDir, CreateProtector(dataDir), out var created);
+        AdminTokens.EnsureCreated(dataDir);
+        return new CoordinatorKeys(identity, AdminTokens.Read(dataDir), created);
     }
 
     /// <summary>
     /// The coordinator's public key, read from its sealed identity without creating anything (for
     /// `ftwin audit verify`). Throws FileNotFoundException when the directory has no identity.
     /// </summary>
-    public static string ReadPublicKey(string dataDir)
-    {
-        var sealedPath = Path.Combine(dataDir, IdentityFile);
-        if (!File.Exists(sealedPath))
-        {
-            throw new FileNotFoundException($"{dataDir} holds no coordinator identity ({IdentityFile}).", sealedPath);
-        }
-
-        using var identity = Ed25519Identity.Import(CreateProtector(dataDir).Unprotect(File.ReadAllBytes(sealedPath)));
-        return identity.PublicKey;
-    }
+    public static string ReadPublicKey(string dataDir) => SealedIdentity.ReadPublicKey(dataDir, CreateProtector(dataDir), "coordinator");
 
     private static IDataProtector CreateProtector(string dataDir) =>
-        DataProtectionProvider.Create(new DirectoryInfo(Path.Combine(dataDir, "keys")), b => b.SetApplicationName("FederatedTwin.Coordinator"))
-            .CreateProtector("FederatedTwin.Coordinator.IdentityKey.v1");
+        SealedIdentity.Protector(dataDir, "FederatedTwin.Coordinator", "FederatedTwin.Coordinator.IdentityKey.v1");
 
     /// <summary>The admin token stored in a data directory, for the CLI on the same host.</summary>
-    public static string ReadAdminToken(string dataDir) => File.ReadAllText(Path.Combine(dataDir, "admin.token")).Trim();
+    public static string ReadAdminToken(string dataDir) => AdminTokens.Read(dataDir);
 
-    public bool IsAdminToken(string? presented) =>
-        presented is not null && CryptographicOperations.FixedTimeEquals(System.Text.Encoding.UTF8.GetBytes(presented), System.Text.Encoding.UTF8.GetBytes(AdminToken));
-
-    private static void WriteOwnerOnly(string path, byte[] content)
-    {
-        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
-        if (!OperatingSystem.IsWindows())
-        {
-            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        }
-
-        using var stream = new FileStream(path, options);
-        stream.Write(content);
-        stream.Flush(flushToDisk: true);
-    }
+    public bool IsAdminToken(string? presented) => AdminTokens.Matches(presented, AdminToken);
 
     public void Dispose() => Identity.Dispose();
 }

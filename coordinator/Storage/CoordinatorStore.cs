@@ -1,5 +1,4 @@
-using Dapper;
-using Microsoft.Data.Sqlite;
+using FederatedTwin.Hosting.Storage;
 
 namespace FederatedTwin.Coordinator.Storage;
 
@@ -7,49 +6,7 @@ namespace FederatedTwin.Coordinator.Storage;
 /// The coordinator's SQLite store (coordinator.db). All round state lives here, never only in
 /// memory, so the process can be killed at any point and resume. Every state change is one
 /// transaction. The store holds ciphertexts and decrypted sums, never one node's plaintext update.
+/// Foreign keys are enforced on every connection; pages are SQLite's default size.
 /// </summary>
-public sealed class CoordinatorStore
-{
-    private readonly string _connectionString;
-
-    public CoordinatorStore(string dataDir)
-    {
-        Directory.CreateDirectory(dataDir);
-        Path = System.IO.Path.Combine(dataDir, "coordinator.db");
-        _connectionString = new SqliteConnectionStringBuilder { DataSource = Path, Pooling = true, DefaultTimeout = 30 }.ToString();
-        using var connection = Open();
-        connection.Execute("PRAGMA journal_mode=WAL;");
-        Migrations.Apply(connection);
-    }
-
-    public string Path { get; }
-
-    public SqliteConnection Open()
-    {
-        var connection = new SqliteConnection(_connectionString);
-        connection.Open();
-        connection.Execute("PRAGMA foreign_keys=ON; PRAGMA busy_timeout=30000; PRAGMA synchronous=FULL;");
-        return connection;
-    }
-
-    public T Read<T>(Func<SqliteConnection, T> query)
-    {
-        using var connection = Open();
-        return query(connection);
-    }
-
-    public T Write<T>(Func<SqliteConnection, SqliteTransaction, T> change)
-    {
-        using var connection = Open();
-        using var transaction = connection.BeginTransaction(System.Data.IsolationLevel.Serializable);
-        var result = change(connection, transaction);
-        transaction.Commit();
-        return result;
-    }
-
-    public void Write(Action<SqliteConnection, SqliteTransaction> change) => Write<int>((c, t) =>
-    {
-        change(c, t);
-        return 0;
-    });
-}
+public sealed class CoordinatorStore(string dataDir)
+    : SqliteStore(new SqliteSettings(System.IO.Path.Combine(dataDir, "coordinator.db"), ForeignKeys: true), Migrations.Schema);

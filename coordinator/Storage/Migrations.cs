@@ -1,4 +1,4 @@
-using Dapper;
+using FederatedTwin.Hosting.Storage;
 using Microsoft.Data.Sqlite;
 
 namespace FederatedTwin.Coordinator.Storage;
@@ -74,26 +74,14 @@ internal static class Migrations
         """,
     ];
 
+    /// <summary>The schema and its runner (hosting/Storage/SchemaMigrations.cs).</summary>
+    internal static readonly SchemaMigrations Schema = new("coordinator", Steps);
+
     /// <summary>The number of schema versions this build knows.</summary>
-    public static int Latest => Steps.Length;
+    public static int Latest => Schema.Latest;
 
     /// <param name="connection">An open connection to coordinator.db.</param>
     /// <param name="upTo">The schema version to stop at (tests build a store of an earlier version, then upgrade it).</param>
-    public static void Apply(SqliteConnection connection, int upTo = int.MaxValue)
-    {
-        connection.Execute("CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL)");
-        var current = connection.ExecuteScalar<long?>("SELECT MAX(version) FROM schema_version") ?? 0;
-        if (current > Steps.Length)
-        {
-            throw new InvalidOperationException($"coordinator.db has schema version {current}, newer than this build knows ({Steps.Length}); refusing to run an older coordinator on it.");
-        }
-
-        for (var v = (int)current; v < Math.Min(upTo, Steps.Length); v++)
-        {
-            using var transaction = connection.BeginTransaction();
-            connection.Execute(Steps[v], transaction: transaction);
-            connection.Execute("INSERT INTO schema_version(version) VALUES (@v)", new { v = v + 1 }, transaction);
-            transaction.Commit();
-        }
-    }
+    public static void Apply(SqliteConnection connection, int upTo = int.MaxValue) =>
+        Schema.Apply(new SqliteDialect(new SqliteSettings(connection.DataSource, ForeignKeys: true)), connection, upTo);
 }

@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using FederatedTwin.Hosting.Security;
 using FederatedTwin.Node.Federation;
 using FederatedTwin.Node.Storage;
 using Microsoft.AspNetCore.Builder;
@@ -20,19 +21,10 @@ internal static class AdminEndpoints
 
     public static RouteGroupBuilder MapNodeAdminEndpoints(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/v1").AddEndpointFilter(async (context, next) =>
-        {
-            var node = context.HttpContext.RequestServices.GetRequiredService<NodeDirectory>();
-            var header = context.HttpContext.Request.Headers.Authorization.ToString();
-            var presented = header.StartsWith("Bearer ", StringComparison.Ordinal) ? header["Bearer ".Length..] : string.Empty;
-            if (CryptographicOperations.FixedTimeEquals(System.Text.Encoding.UTF8.GetBytes(presented), System.Text.Encoding.UTF8.GetBytes(node.AdminToken)))
-            {
-                return await next(context);
-            }
-
-            node.Audit.Append(Audit.NodeAuditRecords.AdminAuthenticationFailure(context.HttpContext.Request.Method, context.HttpContext.Request.Path.Value ?? "/"));
-            return Results.Problem(statusCode: StatusCodes.Status401Unauthorized, title: "Admin token required", detail: "Send 'Authorization: Bearer <token>' with the token in the node directory's admin.token.");
-        });
+        var group = app.MapGroup("/v1").RequireAdminToken(
+            http => http.RequestServices.GetRequiredService<NodeDirectory>().AdminToken,
+            http => http.RequestServices.GetRequiredService<NodeDirectory>().Audit.Append(Audit.NodeAuditRecords.AdminAuthenticationFailure(http.Request.Method, http.Request.Path.Value ?? "/")),
+            "node directory");
 
         group.MapGet("/status", (HttpContext http, NodeDirectory node, NodeStatus status) =>
         {

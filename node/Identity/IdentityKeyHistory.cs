@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using FederatedTwin.Hosting.Files;
 using FederatedTwin.Protocol.Audit;
 using FederatedTwin.Protocol.Federation;
 

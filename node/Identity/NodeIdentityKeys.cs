@@ -1,5 +1,7 @@
 using System.Data.Common;
 using Dapper;
+using FederatedTwin.Hosting.Files;
+using FederatedTwin.Hosting.Security;
 using FederatedTwin.Protocol.Audit;
 using FederatedTwin.Protocol.Federation;
 using Microsoft.AspNetCore.DataProtection;
@@ -19,7 +21,7 @@ namespace FederatedTwin.Node.Identity;
 /// </summary>
 public sealed class NodeIdentityKeys : IDisposable
 {
-    public const string IdentityFile = "identity.key.sealed";
+    public const string IdentityFile = SealedIdentity.FileName;
     public const string PendingFile = "identity.key.pending.sealed";
     public const string LockFile = "identity.rotation.lock";
 
@@ -135,17 +137,7 @@ public sealed class NodeIdentityKeys : IDisposable
     }
 
     /// <summary>The public key sealed in a node directory's identity file, read without initializing anything.</summary>
-    public static string ReadSealedPublicKey(string directory, IDataProtector protector)
-    {
-        var path = Path.Combine(directory, IdentityFile);
-        if (!File.Exists(path))
-        {
-            throw new FileNotFoundException($"{directory} holds no node identity ({IdentityFile}).", path);
-        }
-
-        using var identity = Ed25519Identity.Import(protector.Unprotect(File.ReadAllBytes(path)));
-        return identity.PublicKey;
-    }
+    public static string ReadSealedPublicKey(string directory, IDataProtector protector) => SealedIdentity.ReadPublicKey(directory, protector, "node");
 
     private Ed25519Identity? Load(string path)
     {

@@ -40,7 +40,7 @@ internal static class NodeStatusEndpoints
 
             var form = await http.Request.ReadFormAsync(http.RequestAborted);
             var presented = form["token"].ToString();
-            if (!CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(presented), Encoding.UTF8.GetBytes(node.AdminToken)))
+            if (!FederatedTwin.Hosting.Security.AdminTokens.Matches(presented, node.AdminToken))
             {
                 node.Audit.Append(Audit.NodeAuditRecords.AdminAuthenticationFailure("POST", "/status/session"));
                 var tokens = antiforgery.GetAndStoreTokens(http);

@@ -16,7 +16,7 @@ public sealed record PeriodIngestRun(long RunId, string StartedAt, long LinesRea
 public static class ComplianceQueries
 {
     private static readonly string SentSql =
-        $"SELECT study_id, COUNT(DISTINCT round), COUNT(*), SUM(value_count), SUM({SqliteDialect.BlobLength("ciphertext")}) FROM submissions WHERE submitted_at >= @fromText AND submitted_at < @toText GROUP BY study_id ORDER BY study_id";
+        $"SELECT study_id, COUNT(DISTINCT round), COUNT(*), SUM(value_count), SUM({SqliteSyntax.BlobLength("ciphertext")}) FROM submissions WHERE submitted_at >= @fromText AND submitted_at < @toText GROUP BY study_id ORDER BY study_id";
 
     public static IReadOnlyList<SentSummary> Sent(DbConnection c, string fromText, string toText) =>
         c.Query<(string study_id, long rounds, long submissions, long values, long bytes)>(SentSql, new { fromText, toText })

@@ -38,7 +38,7 @@ public static class FeatureQueries
 
     /// <summary>The entry blobs of patients some of whose entries may have been flagged under other custom code lists than <paramref name="tag"/>.</summary>
     public static IEnumerable<byte[]> FactsFlaggedUnlike(DbConnection c, string? tag) =>
-        c.Query<byte[]>($"SELECT data FROM patient_facts WHERE code_lists {SqliteDialect.IsDistinctFrom} @tag", new { tag });
+        c.Query<byte[]>($"SELECT data FROM patient_facts WHERE code_lists {SqliteSyntax.IsDistinctFrom} @tag", new { tag });
 
     /// <summary>Each patient's sensitive exclusion counts ("category=n;…"), for patients with any.</summary>
     public static IEnumerable<string> SensitiveCounts(DbConnection c) => c.Query<string>("SELECT sensitive FROM patient_facts WHERE sensitive IS NOT NULL");

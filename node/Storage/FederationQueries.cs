@@ -38,18 +38,18 @@ public static class FederationQueries
     private const string AttemptWhere = "WHERE study_id=@s AND round=@r AND attempt=@a";
 
     private static readonly string InsertKeyShareSql =
-        $"{SqliteDialect.InsertOrIgnore} attempt_keys(study_id, round, attempt, sealed_secret, key_share, crp_seed, created_at) VALUES (@s, @r, @a, @secret, @share, @seed, @now)";
+        $"{SqliteSyntax.InsertOrIgnore} attempt_keys(study_id, round, attempt, sealed_secret, key_share, crp_seed, created_at) VALUES (@s, @r, @a, @secret, @share, @seed, @now)";
 
     private static readonly string InsertSubmissionSql =
-        $"{SqliteDialect.InsertOrIgnore} submissions(study_id, round, attempt, ciphertext, digest, value_count, submitted_at, values_sha256, draw) VALUES (@s, @r, @a, @ct, @d, @n, @now, @vs, @draw)";
+        $"{SqliteSyntax.InsertOrIgnore} submissions(study_id, round, attempt, ciphertext, digest, value_count, submitted_at, values_sha256, draw) VALUES (@s, @r, @a, @ct, @d, @n, @now, @vs, @draw)";
 
     private static readonly string RaiseWatermarkSql = $"""
         INSERT INTO attempt_watermarks(study_id, round, highest_attempt) VALUES (@s, @r, @a)
-        ON CONFLICT(study_id, round) DO UPDATE SET highest_attempt = {SqliteDialect.Greatest("highest_attempt", "excluded.highest_attempt")}
+        ON CONFLICT(study_id, round) DO UPDATE SET highest_attempt = {SqliteSyntax.Greatest("highest_attempt", "excluded.highest_attempt")}
         """;
 
     private static readonly string InsertShareSql = $"""
-        {SqliteDialect.InsertOrIgnore} decryption_shares(study_id, round, attempt, aggregate_digest, share, issued_at, submitters_json, submitters_sha256, values_sha256, update_set_digest,
+        {SqliteSyntax.InsertOrIgnore} decryption_shares(study_id, round, attempt, aggregate_digest, share, issued_at, submitters_json, submitters_sha256, values_sha256, update_set_digest,
             hospitals_json, statistics_json, exact)
         VALUES (@s, @r, @a, @d, @share, @now, @members, @membersSha, @vs, @set, @hospitals, @statistics, @exact)
         """;

@@ -1,4 +1,5 @@
 using Dapper;
+using FederatedTwin.Hosting.Storage;
 using Microsoft.Data.Sqlite;
 
 namespace FederatedTwin.Node.Storage;
@@ -8,7 +9,7 @@ namespace FederatedTwin.Node.Storage;
 /// submission and decryption share, so a node killed mid-round resumes without issuing a second,
 /// different contribution to the same attempt; and the audit trail (audit_log, audit_checkpoints).
 /// </summary>
-public sealed class NodeStore
+public sealed class NodeStore : SqliteStore
 {
     private static readonly string[] Migrations =
     [
@@ -145,59 +146,32 @@ public sealed class NodeStore
         """,
     ];
 
-    private readonly string _connectionString;
-
     /// <summary>The page size of stores created by this build.</summary>
     public const int PageSize = 16384;
 
-    public NodeStore(string nodeDir)
+    private static readonly SchemaMigrations Schema = new("node", Migrations);
+
+    private readonly TimeProvider _time;
+
+    // A new store gets 16 KiB pages (SQLite takes the size only before the file has content; an existing
+    // store keeps its own until a VACUUM, docs/operations.md): a patient's row is a blob of a few KiB, and
+    // with the default 4 KiB pages the ingest's merge wrote 2-3 times slower (one WAL frame per page) and
+    // the file was 30% larger. Measured on 21,000 patients' rows (44 MB): 0.56-0.89 s vs 0.25 s.
+    public NodeStore(string nodeDir, TimeProvider? time = null)
+        : base(new SqliteSettings(System.IO.Path.Combine(nodeDir, "node.db"), PageSize), Schema)
     {
-        Path = System.IO.Path.Combine(nodeDir, "node.db");
-        _connectionString = new SqliteConnectionStringBuilder { DataSource = Path, Pooling = true, DefaultTimeout = 30 }.ToString();
-        using var connection = Open();
-        // A new store gets 16 KiB pages (SQLite takes the size only before the file has content; an existing
-        // store keeps its own until a VACUUM, docs/operations.md): a patient's row is a blob of a few KiB, and
-        // with the default 4 KiB pages the ingest's merge wrote 2-3 times slower (one WAL frame per page) and
-        // the file was 30% larger. Measured on 21,000 patients' rows (44 MB): 0.56-0.89 s vs 0.25 s.
-        connection.Execute($"PRAGMA page_size={PageSize};");
-        connection.Execute("PRAGMA journal_mode=WAL;");
-        Migrate(connection);
+        _time = time ?? TimeProvider.System;
     }
 
     /// <summary>The number of schema versions this build knows.</summary>
-    public static int LatestSchema => Migrations.Length;
+    public static int LatestSchema => Schema.Latest;
 
     /// <summary>Applies the migrations not yet applied, each in its own transaction, up to <paramref name="upTo"/> (tests build a store of an earlier version).</summary>
-    internal static void Migrate(SqliteConnection connection, int upTo = int.MaxValue)
-    {
-        connection.Execute("CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL)");
-        var current = connection.ExecuteScalar<long?>("SELECT MAX(version) FROM schema_version") ?? 0;
-        if (current > Migrations.Length)
-        {
-            throw new InvalidOperationException($"node.db has schema version {current}, newer than this build knows ({Migrations.Length}); refusing to run an older node on it.");
-        }
-
-        for (var v = (int)current; v < Math.Min(upTo, Migrations.Length); v++)
-        {
-            using var transaction = connection.BeginTransaction();
-            connection.Execute(Migrations[v], transaction: transaction);
-            connection.Execute("INSERT INTO schema_version(version) VALUES (@v)", new { v = v + 1 }, transaction);
-            transaction.Commit();
-        }
-    }
-
-    public string Path { get; }
+    internal static void Migrate(SqliteConnection connection, int upTo = int.MaxValue) =>
+        Schema.Apply(new SqliteDialect(new SqliteSettings(connection.DataSource, PageSize)), connection, upTo);
 
     /// <summary>WAL pages a bulk-writing connection lets accumulate before it checkpoints: 64 MB whatever the store's page size.</summary>
-    public static int BulkWalAutocheckpointPages(SqliteConnection connection) => (int)((64L << 20) / connection.ExecuteScalar<long>("PRAGMA page_size"));
-
-    public SqliteConnection Open()
-    {
-        var connection = new SqliteConnection(_connectionString);
-        connection.Open();
-        connection.Execute("PRAGMA busy_timeout=30000; PRAGMA synchronous=FULL;");
-        return connection;
-    }
+    public static int BulkWalAutocheckpointPages(SqliteConnection connection) => (int)((64L << 20) / SqliteDialect.PageSizeOf(connection));
 
     /// <summary>
     /// The ingest's connection: WAL with synchronous=NORMAL (a power cut may lose the last committed
@@ -208,27 +182,12 @@ public sealed class NodeStore
     public SqliteConnection OpenForBulkWrite()
     {
         var connection = Open();
-        connection.Execute($"PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint={BulkWalAutocheckpointPages(connection)};");
+        SqliteDialect.ForBulkWrite(connection, cacheKiB: 65536, BulkWalAutocheckpointPages(connection));
         return connection;
     }
 
-    public T Read<T>(Func<SqliteConnection, T> query)
-    {
-        using var connection = Open();
-        return query(connection);
-    }
-
-    public T Write<T>(Func<SqliteConnection, SqliteTransaction, T> change)
-    {
-        using var connection = Open();
-        using var transaction = connection.BeginTransaction(System.Data.IsolationLevel.Serializable);
-        var result = change(connection, transaction);
-        transaction.Commit();
-        return result;
-    }
-
     public void Event(string kind, string? study, string detail) => Write((c, t) =>
-        c.Execute("INSERT INTO events(at, kind, study_id, detail) VALUES (@at, @kind, @study, @detail)", new { at = DateTimeOffset.UtcNow.ToString("O"), kind, study, detail }, t));
+        c.Execute("INSERT INTO events(at, kind, study_id, detail) VALUES (@at, @kind, @study, @detail)", new { at = _time.GetUtcNow().ToString("O"), kind, study, detail }, t));
 
     public sealed record Enrollment(string NodeId, string CoordinatorUrl, string CoordinatorPublicKey, string EnrolledAt);
 

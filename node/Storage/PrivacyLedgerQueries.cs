@@ -33,10 +33,10 @@ public static class PrivacyLedgerQueries
     private const string Charges = "SELECT purpose, year, rho, sites_per_person, 1 AS study FROM privacy_ledger UNION ALL SELECT purpose, year, rho, sites_per_person, 0 AS study FROM privacy_rounds WHERE draw > 1";
 
     /// <summary>An entry in the ledger's unit now (@j: the policy's k): ρ × max(k then, k now)².</summary>
-    private static readonly string InUnit = $"rho * {SqliteDialect.Greatest("sites_per_person", "@j")} * {SqliteDialect.Greatest("sites_per_person", "@j")}";
+    private static readonly string InUnit = $"rho * {SqliteSyntax.Greatest("sites_per_person", "@j")} * {SqliteSyntax.Greatest("sites_per_person", "@j")}";
 
     private static readonly string InsertRoundSql =
-        $"{SqliteDialect.InsertOrIgnore} privacy_rounds(study_id, round, draw, purpose, year, rho, sites_per_person, algorithm, request_sha256, noised_values, recorded_at) VALUES (@s, @r, @draw, @p, @year, @rho, @k, @alg, @d, @v, @now)";
+        $"{SqliteSyntax.InsertOrIgnore} privacy_rounds(study_id, round, draw, purpose, year, rho, sites_per_person, algorithm, request_sha256, noised_values, recorded_at) VALUES (@s, @r, @draw, @p, @year, @rho, @k, @alg, @d, @v, @now)";
 
     /// <summary>The ρ charged, in the unit of group size <paramref name="groupSize"/>, for a purpose (null: every purpose) in a year (null: every year).</summary>
     public static double Spent(DbConnection c, DbTransaction? t, int groupSize, string? purpose, int? year) =>

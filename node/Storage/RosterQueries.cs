@@ -28,5 +28,5 @@ public static class RosterQueries
 
     /// <summary>Records a refused roster document; 0 when it was already refused once.</summary>
     public static int InsertRefusal(DbConnection c, DbTransaction t, string sha256, string rule, string now) =>
-        c.Execute($"{SqliteDialect.InsertOrIgnore} roster_refusals(sha256, version, rule, refused_at) VALUES (@sha, NULL, @rule, @now)", new { sha = sha256, rule, now }, t);
+        c.Execute($"{SqliteSyntax.InsertOrIgnore} roster_refusals(sha256, version, rule, refused_at) VALUES (@sha, NULL, @rule, @now)", new { sha = sha256, rule, now }, t);
 }

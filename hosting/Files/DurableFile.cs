@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace FederatedTwin.Node.Identity;
+namespace FederatedTwin.Hosting.Files;
 
 /// <summary>
 /// Writes that survive a crash or power cut at any point: a file's bytes are flushed to the disk (fsync) before it is
@@ -8,7 +8,7 @@ namespace FederatedTwin.Node.Identity;
 /// or the whole new one (POSIX rename(2) is atomic; without the directory fsync the rename itself may be lost, as the
 /// Linux fsync(2) manual says).
 /// </summary>
-internal static class DurableFile
+public static class DurableFile
 {
     private const int ReadOnly = 0; // O_RDONLY
 

@@ -5,7 +5,7 @@ namespace FederatedTwin.Node.Storage;
 /// ON CONFLICT … DO UPDATE, @-named parameters); a PostgreSQL dialect would supply its own for these (ON CONFLICT DO NOTHING,
 /// GREATEST, IS DISTINCT FROM, octet_length) and the queries, and their callers, keep their shape.
 /// </summary>
-internal static class SqliteDialect
+internal static class SqliteSyntax
 {
     /// <summary>An insert that leaves an existing row with the same key as it is (and reports 0 rows).</summary>
     public const string InsertOrIgnore = "INSERT OR IGNORE INTO";
