@@ -1,5 +1,5 @@
 using System.Text.Json;
-using System.Text.Json.Nodes;
+using FederatedTwin.Analytics.Registry;
 using Dapper;
 using FederatedTwin.Coordinator.Audit;
 using FederatedTwin.Coordinator.Storage;
@@ -337,15 +337,16 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
                 metrics.RoundsCompleted.Add(1);
                 var allSums = c.Query<string>("SELECT values_json FROM round_results WHERE study_id=@id ORDER BY round", new { id }, t)
                     .Select(v => JsonSerializer.Deserialize<long[]>(v)!).ToList();
-                JsonObject? result;
+                StudyResult result;
                 try
                 {
-                    result = algorithms.Get(spec.Algorithm).AggregateRound(spec, (int)a.round, allSums);
-                    if (result is null)
+                    if (algorithms.Get(spec.Algorithm).AggregateRound(spec, (int)a.round, allSums) is not RoundOutcome.Finished finished)
                     {
                         StartAttempt(c, t, spec, (int)a.round + 1, 1, a.Participants, now);
                         break;
                     }
+
+                    result = finished.Result;
                 }
                 catch (StudyAlgorithmException e)
                 {
@@ -354,12 +355,12 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
                 }
 
                 c.Execute("UPDATE studies SET state=@s, result_json=@r, updated_at=@now WHERE study_id=@id",
-                    new { s = States.Completed, r = result.ToJsonString(), now = now.ToString("O"), id }, t);
-                if (result["model"] is JsonObject model)
+                    new { s = States.Completed, r = result.ToJson(), now = now.ToString("O"), id }, t);
+                if (result.Model is { } model)
                 {
                     c.Execute("INSERT INTO models(model_id, study_id, kind, outcome, created_at, model_json) VALUES (@mid, @id, @kind, @outcome, @now, @json)",
-                        new { mid = (string)model["id"]!, id, kind = (string)model["kind"]!, outcome = (string)model["outcome"]!, now = now.ToString("O"), json = model.ToJsonString() }, t);
-                    Event(c, t, now, "model_registered", id, null, (string)model["id"]!);
+                        new { mid = model.Id, id, kind = model.Kind, outcome = model.Outcome, now = now.ToString("O"), json = model.ToJson() }, t);
+                    Event(c, t, now, "model_registered", id, null, model.Id);
                 }
 
                 Event(c, t, now, "study_completed", id, null, $"after {a.round} round(s)");
