@@ -27,7 +27,7 @@ public sealed class FederatedFedAvgAlgorithm(IAdditiveThresholdScheme scheme, Ti
     /// <summary>The study's parameters, and under DP its true ρ within 1% of the stated one (<see cref="StudyAccounting"/>), or a refusal with the figures.</summary>
     public void Validate(StudySpec study)
     {
-        _ = FedAvgStudy.Parse(study, scheme.MaxParties);
+        StudyColumns.Require(FedAvgStudy.Parse(study, scheme.MaxParties).Rows);
         _ = StudyAccounting.Require(study, scheme.MaxParties);
     }
 

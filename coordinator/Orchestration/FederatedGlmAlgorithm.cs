@@ -28,7 +28,7 @@ public sealed class FederatedGlmAlgorithm(IAdditiveThresholdScheme scheme, TimeP
     /// <summary>The study's parameters, and under DP its true ρ within 1% of the stated one (<see cref="StudyAccounting"/>), or a refusal with the figures.</summary>
     public void Validate(StudySpec study)
     {
-        _ = GlmStudy.Parse(study, scheme.MaxParties);
+        StudyColumns.Require(GlmStudy.Parse(study, scheme.MaxParties));
         _ = StudyAccounting.Require(study, scheme.MaxParties);
     }
 
