@@ -1,5 +1,5 @@
 using System.Globalization;
-using System.Text.Json.Nodes;
+using FederatedTwin.Analytics.Registry;
 
 namespace FederatedTwin.Analytics.Composition;
 
@@ -182,24 +182,22 @@ public sealed class CompositionRelease
 
     /// <summary>
     /// The release as the coordinator's model registry stores it (kind "composition", id composition/&lt;year&gt;/&lt;study&gt;):
-    /// the composition table, one prevalence table per condition (<see cref="PublishedTable.ToJson"/>), provenance and privacy.
+    /// the composition table, one prevalence table per condition (<see cref="PublishedTable.ToDocument"/>), provenance and privacy.
     /// The twin reads this document back (twin, ReleasedComposition).
     /// </summary>
-    public JsonObject ToRegistryJson(string studyId, string purposeOfUse, int year, int minimumCellSize, double rho, DateTimeOffset createdAt) => new()
-    {
-        ["id"] = $"composition/{year}/{studyId}",
-        ["kind"] = "composition",
-        ["outcome"] = "composition",
-        ["year"] = year,
-        ["minimum_cell_size"] = minimumCellSize,
-        ["suppression"] = Counts == ReleasedCounts.Exact ? "linked_tables" : "table_by_table",
-        ["composition"] = Composition.ToJson(),
-        ["prevalence"] = new JsonObject(CompositionLayout.ConditionNames.Select((name, j) => KeyValuePair.Create(name, (JsonNode?)Prevalence[j].ToJson()))),
-        ["study_id"] = studyId,
-        ["purpose_of_use"] = purposeOfUse,
-        ["created_at"] = createdAt.ToString("O", CultureInfo.InvariantCulture),
-        ["privacy"] = new JsonObject { ["dp"] = rho > 0, ["rho"] = rho > 0 ? rho : null, ["l2_sensitivity"] = CompositionLayout.L2Sensitivity },
-    };
+    public CompositionDocument ToDocument(string studyId, string purposeOfUse, int year, int minimumCellSize, double rho, DateTimeOffset createdAt) => new(
+        $"composition/{year}/{studyId}",
+        CompositionDocument.CompositionKind,
+        CompositionDocument.CompositionKind,
+        year,
+        minimumCellSize,
+        Counts == ReleasedCounts.Exact ? "linked_tables" : "table_by_table",
+        Composition.ToDocument(),
+        CompositionLayout.ConditionNames.Select((name, j) => (name, j)).ToDictionary(x => x.name, x => Prevalence[x.j].ToDocument(), StringComparer.Ordinal),
+        studyId,
+        purposeOfUse,
+        createdAt.ToString("O", CultureInfo.InvariantCulture),
+        new CompositionPrivacyDocument(rho > 0, rho > 0 ? rho : null, CompositionLayout.L2Sensitivity));
 
     private static void Audit(MarginTable table, bool[] suppressed, int minimumCellSize, string name)
     {

@@ -1,4 +1,4 @@
-using System.Text.Json.Nodes;
+using FederatedTwin.Analytics.Registry;
 
 namespace FederatedTwin.Analytics.Composition;
 
@@ -38,17 +38,10 @@ public sealed class PublishedTable
     public int SuppressedCount => _cells.Count(c => c is null);
 
     /// <summary>
-    /// The registry's JSON of the table (coordinator composition documents; read back by the twin's ReleasedComposition):
+    /// The registry's document of the table (coordinator composition documents; read back by the twin's ReleasedComposition):
     /// name, shape = levels per dimension including "total", labels, cells row-major with null where suppressed.
     /// </summary>
-    public JsonObject ToJson() => new()
-    {
-        ["name"] = Name,
-        ["shape"] = new JsonArray([.. Labels.Select(l => (JsonNode)l.Count)]),
-        ["labels"] = new JsonArray([.. Labels.Select(l => (JsonNode)new JsonArray([.. l.Select(x => (JsonNode)x)]))]),
-        ["cells"] = new JsonArray([.. _cells.Select(c => c is { } v ? (JsonNode)v : null)]),
-        ["suppressed"] = SuppressedCount,
-    };
+    public PublishedTableDocument ToDocument() => new(Name, [.. Labels.Select(l => l.Count)], Labels, [.. _cells], SuppressedCount);
 
     public long? Get(params int[] extendedCoordinates)
     {

@@ -1,4 +1,4 @@
-using System.Text.Json.Nodes;
+using FederatedTwin.Analytics.Registry;
 using FederatedTwin.Crypto.Codec;
 using FederatedTwin.Analytics.Composition;
 using FederatedTwin.Analytics.Evaluation;
@@ -162,7 +162,7 @@ public static class GlmEvaluation
     /// with its margins (each group's size, the held-out positives and the held-out total), small cells hidden with their complements
     /// (<see cref="CountTableRelease"/>); a group's observed rate is its positives over its size, so it is shown only with both.
     /// </summary>
-    public static JsonObject Summarize(GlmStudy glm, ReadOnlySpan<double> sum, int minimumCellSize = ComplementarySuppression.DefaultMinimumCellSize)
+    public static GlmEvaluationSummary Summarize(GlmStudy glm, ReadOnlySpan<double> sum, int minimumCellSize = ComplementarySuppression.DefaultMinimumCellSize)
     {
         ArgumentNullException.ThrowIfNull(glm);
         if (glm.Spec.Family == GlmFamily.Binomial)
@@ -182,30 +182,26 @@ public static class GlmEvaluation
             var table = CountTableRelease.Publish(
                 "calibration", [[.. groups.Select((_, g) => (g + 1).ToString(System.Globalization.CultureInfo.InvariantCulture))], ["with the outcome", "without"]],
                 [.. groups.SelectMany(g => new[] { g.Positives, g.Count - g.Positives })], minimumCellSize);
-            return new JsonObject
+            return new BinomialEvaluation
             {
                 // The row count is its own (noisy) sum; with exact counts it is the table's total, so it is hidden with it.
-                ["held_out_rows"] = n >= minimumCellSize && table.Get(groups.Count, 2) is not null ? n : null,
-                ["held_out_positives"] = table.Get(groups.Count, 0),
-                ["auc"] = positives > 0 && positives < n ? histogram.Auc() : null,
-                ["brier"] = n > 0 ? BrierScore.FromAggregate(Math.Max(0, sum[2 * bins]), n) : null,
-                ["calibration"] = new JsonArray([.. groups.Select((g, i) => (JsonNode)new JsonObject
-                {
-                    ["count"] = table.Get(i, 2),
-                    ["mean_predicted"] = g.MeanPredicted,
-                    ["observed_rate"] = table.Get(i, 0) is not null && table.Get(i, 2) is not null ? g.ObservedRate : null,
-                })]),
+                HeldOutRows = n >= minimumCellSize && table.Get(groups.Count, 2) is not null ? n : null,
+                HeldOutPositives = table.Get(groups.Count, 0),
+                Auc = positives > 0 && positives < n ? histogram.Auc() : null,
+                Brier = n > 0 ? BrierScore.FromAggregate(Math.Max(0, sum[2 * bins]), n) : null,
+                Calibration = [.. groups.Select((g, i) => new CalibrationGroupDocument(
+                    table.Get(i, 2), g.MeanPredicted, table.Get(i, 0) is not null && table.Get(i, 2) is not null ? g.ObservedRate : null))],
             };
         }
 
         var rows = Math.Max(0, (long)Math.Round(sum[0]));
         var sst = sum[4] - (rows > 0 ? sum[3] * sum[3] / rows : 0);
-        return new JsonObject
+        return new ContinuousEvaluation
         {
-            ["held_out_rows"] = rows >= minimumCellSize ? rows : null,
-            ["rmse"] = rows > 0 ? Math.Sqrt(Math.Max(0, sum[1]) / rows) : null,
-            ["mae"] = rows > 0 ? sum[2] / rows : null,
-            ["r_squared"] = rows > 1 && sst > 0 ? 1 - (sum[1] / sst) : null,
+            HeldOutRows = rows >= minimumCellSize ? rows : null,
+            Rmse = rows > 0 ? Math.Sqrt(Math.Max(0, sum[1]) / rows) : null,
+            Mae = rows > 0 ? sum[2] / rows : null,
+            RSquared = rows > 1 && sst > 0 ? 1 - (sum[1] / sst) : null,
         };
     }
 

@@ -207,8 +207,9 @@ internal static class DemoCommand
         }
 
         PrintComposition(composition["result"]!["model"]!);
-        ModelCommands.Print(models.Single(m => $"{m["study_id"]}" == "demo-admission"));
-        ModelCommands.Print(models.Single(m => $"{m["study_id"]}" == "demo-ed-visits"));
+        var documents = models.Select(m => Analytics.Registry.GlmModelDocument.FromJson(m.ToJsonString())).ToList();
+        ModelCommands.Print(documents.Single(m => m.StudyId == "demo-admission"));
+        ModelCommands.Print(documents.Single(m => m.StudyId == "demo-ed-visits"));
         AnsiConsole.MarkupLine(dp
             ? FormattableString.Invariant($"[grey]Every model carries each node's discrete Gaussian noise (shares sized so that 2 honest hospitals of the 3 reach the target), charged round by round to each node's privacy ledger: the composition zCDP rho {CompositionRho}, each GLM rho {ModelRho} (each onset GLM {OnsetRho}) over its rounds (features clipped to declared ranges, at most 5 patient-years per patient; intervals include the noise). --dp off gives the exact fits.[/]")
             : "[grey]--dp off: every study is exact.[/]");
@@ -222,14 +223,16 @@ internal static class DemoCommand
         }
         var summary = new Table().Title("Models in the coordinator's registry (fit on 80% of each site's patients, evaluated on the other 20%; the onset models on every patient-year at risk, without the condition, not evaluated)")
             .AddColumns("model", "family", "patient-years", "rounds", "AIC", "held-out evaluation");
-        foreach (var m in models)
+        foreach (var m in documents)
         {
-            var e = m["evaluation"];
-            var evaluation = e?["auc"] is { } auc
-                ? FormattableString.Invariant($"AUC {auc.GetValue<double>():F3}, Brier {e["brier"]!.GetValue<double>():F4}")
-                : e?["rmse"] is { } rmse ? FormattableString.Invariant($"RMSE {rmse.GetValue<double>():G4}, R² {e["r_squared"]?.GetValue<double>():F3}") : "–";
-            summary.AddRow(Markup.Escape($"{m["id"]}"), Markup.Escape($"{m["family"]}"), $"{m["rows"]}", $"{m["rounds"]}",
-                m["aic"]!.GetValue<double>().ToString("F1", System.Globalization.CultureInfo.InvariantCulture), Markup.Escape(evaluation));
+            var evaluation = m.Evaluation switch
+            {
+                Analytics.Registry.BinomialEvaluation { Auc: { } auc } b => FormattableString.Invariant($"AUC {auc:F3}, Brier {b.Brier!.Value:F4}"),
+                Analytics.Registry.ContinuousEvaluation { Rmse: { } rmse } e => FormattableString.Invariant($"RMSE {rmse:G4}, R² {e.RSquared:F3}"),
+                _ => "–",
+            };
+            summary.AddRow(Markup.Escape(m.Id), Markup.Escape(m.Family), $"{m.Rows}", $"{m.Rounds}",
+                m.Aic!.Value.ToString("F1", System.Globalization.CultureInfo.InvariantCulture), Markup.Escape(evaluation));
         }
 
         AnsiConsole.Write(summary);

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using FederatedTwin.Analytics.Registry;
 using Spectre.Console;
 
 namespace FederatedTwin.Cli.Commands;
@@ -50,11 +51,11 @@ internal static class ModelCommands
             }
             else if (parse.GetValue(csv))
             {
-                Console.Write(Csv(model!));
+                Console.Write(Csv(GlmModelDocument.FromJson(model!.ToJsonString())));
             }
             else
             {
-                Print(model!);
+                Print(GlmModelDocument.FromJson(model!.ToJsonString()));
             }
         }));
         command.Subcommands.Add(show);
@@ -113,33 +114,34 @@ internal static class ModelCommands
         return snapshot;
     }
 
-    internal static void Print(JsonNode model)
+    internal static void Print(GlmModelDocument model)
     {
-        AnsiConsole.MarkupLine($"[bold]{Markup.Escape($"{model["id"]}")}[/]: {Markup.Escape($"{model["family"]}")} ({Markup.Escape($"{model["link"]}")} link) of {Markup.Escape($"{model["outcome"]}")}"
-            + (model["offset"] is { } offset ? $", offset {Markup.Escape(offset.ToString())}" : string.Empty));
+        AnsiConsole.MarkupLine($"[bold]{Markup.Escape(model.Id)}[/]: {Markup.Escape(model.Family)} ({Markup.Escape($"{model.Link}")} link) of {Markup.Escape(model.Outcome)}"
+            + (model.Offset is { } offset ? $", offset {Markup.Escape(offset)}" : string.Empty));
         var table = new Table().AddColumns("term", "coefficient", "std. error", "z", "95% CI");
-        foreach (var t in model["terms"]?.AsArray() ?? [])
+        foreach (var t in model.Terms ?? [])
         {
-            table.AddRow(Markup.Escape($"{t?["name"]}"), F(t?["coefficient"]), F(t?["std_error"]), F(t?["statistic"], "F2"), $"{F(t?["ci_low"])} – {F(t?["ci_high"])}");
+            table.AddRow(Markup.Escape(t.Name), F(t.Coefficient), F(t.StdError), F(t.Statistic, "F2"), $"{F(t.CiLow)} – {F(t.CiHigh)}");
         }
 
         AnsiConsole.Write(table);
-        AnsiConsole.MarkupLine($"deviance {F(model["deviance"], "F2")} on {model["residual_df"]} df (null {F(model["null_deviance"], "F2")} on {model["null_df"]} df), AIC {F(model["aic"], "F2")}");
-        AnsiConsole.MarkupLine($"{model["rows"]} patient-years from {model["nodes"]} nodes; {model["rounds"]} encrypted aggregation rounds, converged: {model["converged"]}, release: {Markup.Escape(model["release"]?.ToString() ?? "refused: " + model["release_refused"])}; study {Markup.Escape($"{model["study_id"]}")} ({Markup.Escape($"{model["purpose_of_use"]}")})");
+        AnsiConsole.MarkupLine($"deviance {F(model.Deviance, "F2")} on {model.ResidualDf} df (null {F(model.NullDeviance, "F2")} on {model.NullDf} df), AIC {F(model.Aic, "F2")}");
+        var converged = model.Converged is { } c ? (c ? "true" : "false") : string.Empty; // as JSON spells it
+        AnsiConsole.MarkupLine($"{model.Rows} patient-years from {model.Nodes} nodes; {model.Rounds} encrypted aggregation rounds, converged: {converged}, release: {Markup.Escape(model.Release ?? "refused: " + model.ReleaseRefused)}; study {Markup.Escape(model.StudyId)} ({Markup.Escape(model.PurposeOfUse)})");
     }
 
-    internal static string Csv(JsonNode model)
+    internal static string Csv(GlmModelDocument model)
     {
         var csv = new StringBuilder("term,coefficient,std_error,statistic,p_value,ci_low,ci_high\n");
-        foreach (var t in model["terms"]?.AsArray() ?? [])
+        foreach (var t in model.Terms ?? [])
         {
-            csv.Append(CultureInfo.InvariantCulture, $"{t?["name"]},{R(t?["coefficient"])},{R(t?["std_error"])},{R(t?["statistic"])},{R(t?["p_value"])},{R(t?["ci_low"])},{R(t?["ci_high"])}\n");
+            csv.Append(CultureInfo.InvariantCulture, $"{t.Name},{R(t.Coefficient)},{R(t.StdError)},{R(t.Statistic)},{R(t.PValue)},{R(t.CiLow)},{R(t.CiHigh)}\n");
         }
 
         return csv.ToString();
     }
 
-    private static string F(JsonNode? value, string format = "G6") => value is null ? string.Empty : value.GetValue<double>().ToString(format, CultureInfo.InvariantCulture);
+    private static string F(double? value, string format = "G6") => value is not { } v ? string.Empty : v.ToString(format, CultureInfo.InvariantCulture);
 
-    private static string R(JsonNode? value) => value is null ? string.Empty : value.GetValue<double>().ToString("R", CultureInfo.InvariantCulture);
+    private static string R(double? value) => value is not { } v ? string.Empty : v.ToString("R", CultureInfo.InvariantCulture);
 }

@@ -1,10 +1,10 @@
-using System.Text.Json.Nodes;
 using FederatedTwin.Crypto;
 using FederatedTwin.Crypto.Codec;
 using FederatedTwin.Protocol.Federation;
 using FederatedTwin.Analytics;
 using FederatedTwin.Analytics.Composition;
 using FederatedTwin.Analytics.Privacy;
+using FederatedTwin.Analytics.Registry;
 
 namespace FederatedTwin.Coordinator.Orchestration;
 
@@ -17,8 +17,10 @@ namespace FederatedTwin.Coordinator.Orchestration;
 /// the round results, which nobody but the engine reads. Under DP the counts travel at the study's power-of-two scale
 /// (<see cref="CompositionStudy.Scale"/>), so the decoded sum is counts plus noise, a real number the release rounds.
 /// </summary>
-public sealed class FederatedCompositionAlgorithm(IAdditiveThresholdScheme scheme) : IStudyAlgorithm
+public sealed class FederatedCompositionAlgorithm(IAdditiveThresholdScheme scheme, TimeProvider? timeProvider = null) : IStudyAlgorithm
 {
+    private readonly TimeProvider time = timeProvider ?? TimeProvider.System;
+
     public string Name => CompositionStudy.AlgorithmName;
 
     /// <summary>The study's parameters, and under DP its true ρ within 1% of the stated one (<see cref="StudyAccounting"/>), or a refusal with the figures.</summary>
@@ -43,23 +45,20 @@ public sealed class FederatedCompositionAlgorithm(IAdditiveThresholdScheme schem
         return new RoundRequest(Name, CompositionStudy.VectorLength, parameters);
     }
 
-    public JsonObject? AggregateRound(StudySpec study, int round, IReadOnlyList<long[]> sums)
+    public RoundOutcome AggregateRound(StudySpec study, int round, IReadOnlyList<long[]> sums)
     {
         var composition = CompositionStudy.Parse(study);
         var counts = new FixedPointCodec(composition.Layout, scheme.MaxParties).Decode(sums[^1]);
         // Without noise the 12 tables satisfy exact identities (Σ_j prevalence_j = level × composition): planned together.
         var kind = composition.Rho > 0 ? ReleasedCounts.Noisy : ReleasedCounts.Exact;
         var release = CompositionRelease.Publish(counts.AsSpan(0, CompositionLayout.CompositionCells), counts.AsSpan(CompositionLayout.CompositionCells), CompositionLayout.ConditionNames, kind, composition.MinimumCellSize);
-        var model = release.ToRegistryJson(study.Id.Value, study.PurposeOfUse.Code, composition.Year, composition.MinimumCellSize, composition.Rho, DateTimeOffset.UtcNow);
+        var model = release.ToDocument(study.Id.Value, study.PurposeOfUse.Code, composition.Year, composition.MinimumCellSize, composition.Rho, time.GetUtcNow());
         if (StudyAccounting.Account(study, scheme.MaxParties) is { } account)
         {
             // What the release really spent, next to the stated ρ: the counts' scale and the honest shares the noise relies on.
-            var privacy = model["privacy"]!.AsObject();
-            privacy["min_honest_nodes"] = composition.MinHonestNodes;
-            privacy["scale"] = composition.Scale;
-            privacy["true_rho"] = account.True;
+            model = model with { Privacy = model.Privacy with { MinHonestNodes = composition.MinHonestNodes, Scale = composition.Scale, TrueRho = account.True } };
         }
 
-        return new JsonObject { ["algorithm"] = Name, ["model"] = model };
+        return RoundOutcome.Finish(new ModelStudyResult(Name, model));
     }
 }

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text.Json.Nodes;
 using FederatedTwin.Crypto;
 using FederatedTwin.Crypto.Codec;
 using FederatedTwin.Protocol.Federation;
@@ -7,6 +6,7 @@ using FederatedTwin.Analytics;
 using FederatedTwin.Analytics.FedAvg;
 using FederatedTwin.Analytics.Glm;
 using FederatedTwin.Analytics.Privacy;
+using FederatedTwin.Analytics.Registry;
 
 namespace FederatedTwin.Coordinator.Orchestration;
 
@@ -18,14 +18,16 @@ namespace FederatedTwin.Coordinator.Orchestration;
 /// nodes evaluate their clipped, noised gradient sums, and the coordinator's momentum optimizer is replayed from the
 /// persisted sums, so a restarted coordinator continues exactly where it was.
 /// </summary>
-public sealed class FederatedFedAvgAlgorithm(IAdditiveThresholdScheme scheme) : IStudyAlgorithm
+public sealed class FederatedFedAvgAlgorithm(IAdditiveThresholdScheme scheme, TimeProvider? timeProvider = null) : IStudyAlgorithm
 {
+    private readonly TimeProvider time = timeProvider ?? TimeProvider.System;
+
     public string Name => FedAvgStudy.AlgorithmName;
 
     /// <summary>The study's parameters, and under DP its true ρ within 1% of the stated one (<see cref="StudyAccounting"/>), or a refusal with the figures.</summary>
     public void Validate(StudySpec study)
     {
-        _ = FedAvgStudy.Parse(study, scheme.MaxParties);
+        StudyColumns.Require(FedAvgStudy.Parse(study, scheme.MaxParties).Rows);
         _ = StudyAccounting.Require(study, scheme.MaxParties);
     }
 
@@ -55,38 +57,36 @@ public sealed class FederatedFedAvgAlgorithm(IAdditiveThresholdScheme scheme) : 
         return new RoundRequest(Name, fedAvg.Layout(scheme.MaxParties).Sum(b => b.Length), parameters);
     }
 
-    public JsonObject? AggregateRound(StudySpec study, int round, IReadOnlyList<long[]> sums)
+    public RoundOutcome AggregateRound(StudySpec study, int round, IReadOnlyList<long[]> sums)
     {
         if (round < study.Rounds)
         {
-            return null;
+            return RoundOutcome.NextRound;
         }
 
         var fedAvg = FedAvgStudy.Parse(study, scheme.MaxParties);
         var codec = new FixedPointCodec(fedAvg.Layout(scheme.MaxParties), scheme.MaxParties);
-        var names = fedAvg.Rows.Features.Prepend("(Intercept)").ToList();
+        var names = fedAvg.Rows.Features.Prepend(ModelTerm.Intercept).ToList();
         List<double> ordered;
-        JsonObject privacy;
+        ModelPrivacyDocument privacy;
         double rows;
         if (fedAvg.Privacy is { } dp)
         {
             ordered = [.. dp.ToOriginalScale(Replay(fedAvg, dp, sums).Theta)]; // intercept first already
             rows = Math.Max(0, Math.Round(codec.Decode(sums[^1])[^1])); // the last round's noisy row count (post-processing)
-            privacy = new JsonObject
+            privacy = new ModelPrivacyDocument(true, dp.Dp.Rho)
             {
-                ["dp"] = true,
-                ["rho"] = dp.Dp.Rho,
-                ["rounds_planned"] = dp.Dp.Rounds,
-                ["rho_per_round"] = dp.Dp.RoundRho,
-                ["rounds_run"] = sums.Count,
-                ["rho_spent"] = dp.Dp.RoundRho * sums.Count,
-                ["max_rows_per_patient"] = dp.Dp.MaxRowsPerPatient,
-                ["min_honest_nodes"] = dp.Dp.MinHonestNodes,
-                ["true_rho"] = StudyAccounting.Account(study, scheme.MaxParties)?.True, // as sums of discrete Gaussian shares (KLS21 Prop. 14)
-                ["mechanism"] = "dp-fedsgd",
-                ["clip"] = dp.Clip,
-                ["learning_rate"] = dp.LearningRate,
-                ["momentum"] = dp.Momentum,
+                RoundsPlanned = dp.Dp.Rounds,
+                RhoPerRound = dp.Dp.RoundRho,
+                RoundsRun = sums.Count,
+                RhoSpent = dp.Dp.RoundRho * sums.Count,
+                MaxRowsPerPatient = dp.Dp.MaxRowsPerPatient,
+                MinHonestNodes = dp.Dp.MinHonestNodes,
+                TrueRho = StudyAccounting.Account(study, scheme.MaxParties)?.True, // as sums of discrete Gaussian shares (KLS21 Prop. 14)
+                Mechanism = "dp-fedsgd",
+                Clip = dp.Clip,
+                LearningRate = dp.LearningRate,
+                Momentum = dp.Momentum,
             };
         }
         else
@@ -94,31 +94,26 @@ public sealed class FederatedFedAvgAlgorithm(IAdditiveThresholdScheme scheme) : 
             var weights = Global(fedAvg, sums[^1]);
             rows = (long)codec.Decode(sums[^1])[^1];
             ordered = [.. weights.Skip(weights.Length - 1).Concat(weights.Take(weights.Length - 1))]; // intercept first, as the GLM's terms
-            privacy = new JsonObject { ["dp"] = false, ["rho"] = null };
+            privacy = ModelPrivacyDocument.Exact;
         }
 
-        return new JsonObject
-        {
-            ["algorithm"] = Name,
-            ["model"] = new JsonObject
-            {
-                ["id"] = $"fedavg/{fedAvg.Rows.Outcome}/{study.Id.Value}",
-                ["kind"] = "fedavg",
-                ["family"] = "binomial",
-                ["link"] = "logit",
-                ["outcome"] = fedAvg.Rows.Outcome,
-                ["offset"] = null,
-                ["terms"] = new JsonArray([.. names.Select((n, i) => (JsonNode)new JsonObject { ["name"] = n, ["coefficient"] = ordered[i] })]),
-                ["rows"] = (long)rows,
-                ["rounds"] = round,
-                ["local_iterations"] = fedAvg.Privacy is null ? fedAvg.LocalIterations : null,
-                ["l2"] = fedAvg.Privacy is null ? fedAvg.L2 : null,
-                ["study_id"] = study.Id.Value,
-                ["purpose_of_use"] = study.PurposeOfUse.Code,
-                ["created_at"] = DateTimeOffset.UtcNow.ToString("O"),
-                ["privacy"] = privacy,
-            },
-        };
+        var model = new FedAvgModelDocument(
+            $"{FedAvgModelDocument.FedAvgKind}/{fedAvg.Rows.Outcome}/{study.Id.Value}",
+            FedAvgModelDocument.FedAvgKind,
+            "binomial",
+            "logit",
+            fedAvg.Rows.Outcome,
+            null,
+            [.. names.Select((n, i) => new ModelTermDocument(n, ordered[i]))],
+            (long)rows,
+            round,
+            fedAvg.Privacy is null ? fedAvg.LocalIterations : null,
+            fedAvg.Privacy is null ? fedAvg.L2 : null,
+            study.Id.Value,
+            study.PurposeOfUse.Code,
+            time.GetUtcNow().ToString("O", CultureInfo.InvariantCulture),
+            privacy);
+        return RoundOutcome.Finish(new ModelStudyResult(Name, model));
     }
 
     /// <summary>The DP optimizer after the decoded sums so far; a malformed sum fails the study with a reason.</summary>

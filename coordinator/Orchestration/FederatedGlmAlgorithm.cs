@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using FederatedTwin.Crypto;
 using FederatedTwin.Crypto.Codec;
 using FederatedTwin.Protocol.Federation;
@@ -20,14 +19,16 @@ namespace FederatedTwin.Coordinator.Orchestration;
 /// the result says); its model goes to the registry. A DP fit runs its planned rounds and its final iterate is
 /// released if its sanity checks pass (<c>release: dp_planned_rounds</c>, <see cref="GlmPrivateRelease"/>).
 /// </summary>
-public sealed class FederatedGlmAlgorithm(IAdditiveThresholdScheme scheme) : IStudyAlgorithm
+public sealed class FederatedGlmAlgorithm(IAdditiveThresholdScheme scheme, TimeProvider? timeProvider = null) : IStudyAlgorithm
 {
+    private readonly TimeProvider time = timeProvider ?? TimeProvider.System;
+
     public string Name => GlmStudy.AlgorithmName;
 
     /// <summary>The study's parameters, and under DP its true ρ within 1% of the stated one (<see cref="StudyAccounting"/>), or a refusal with the figures.</summary>
     public void Validate(StudySpec study)
     {
-        _ = GlmStudy.Parse(study, scheme.MaxParties);
+        StudyColumns.Require(GlmStudy.Parse(study, scheme.MaxParties));
         _ = StudyAccounting.Require(study, scheme.MaxParties);
     }
 
@@ -56,23 +57,24 @@ public sealed class FederatedGlmAlgorithm(IAdditiveThresholdScheme scheme) : ISt
         return new RoundRequest(Name, request.Length, parameters);
     }
 
-    public JsonObject? AggregateRound(StudySpec study, int round, IReadOnlyList<long[]> sums)
+    public RoundOutcome AggregateRound(StudySpec study, int round, IReadOnlyList<long[]> sums)
     {
         var (glm, fit, consumed) = Replay(study, sums);
         if (fit.Result is not { } result || (glm.Holdout > 0 && consumed == sums.Count))
         {
-            return null; // more IRLS rounds, or the evaluation round is next
+            return RoundOutcome.NextRound; // more IRLS rounds, or the evaluation round is next
         }
 
-        JsonObject? evaluation = null;
+        GlmEvaluationSummary? evaluation = null;
         if (glm.Holdout > 0)
         {
             var decoded = new FixedPointCodec(GlmEvaluation.Layout(glm), scheme.MaxParties).Decode(sums[^1]);
-            evaluation = GlmEvaluation.Summarize(glm, decoded);
-            evaluation["holdout"] = glm.Holdout;
+            evaluation = GlmEvaluation.Summarize(glm, decoded) with { Holdout = glm.Holdout };
         }
 
-        return Result(study, glm, result, evaluation, StudyAccounting.Account(study, scheme.MaxParties));
+        var model = GlmModelDocument.FromFit(result, glm.Outcome, glm.Offset, study.Id.Value, study.PurposeOfUse.Code, time.GetUtcNow(), glm.Spec.Privacy,
+            StudyAccounting.Account(study, scheme.MaxParties)?.True, evaluation);
+        return RoundOutcome.Finish(new ModelStudyResult(GlmStudy.AlgorithmName, model));
     }
 
     /// <summary>
@@ -109,92 +111,6 @@ public sealed class FederatedGlmAlgorithm(IAdditiveThresholdScheme scheme) : ISt
         {
             throw new StudyAlgorithmException($"round {request.Round} ({request.Kind}): {e.Message}", e);
         }
-    }
-
-    /// <summary>The study result: the model as the registry keeps it (coefficients on the features' own scale).</summary>
-    private static JsonObject Result(StudySpec study, GlmStudy glm, GlmResult r, JsonObject? evaluation, PrivacyAccount? account)
-    {
-        var terms = new JsonArray();
-        for (var i = 0; i < r.Names.Count; i++)
-        {
-            terms.Add(new JsonObject
-            {
-                ["name"] = r.Names[i],
-                ["coefficient"] = r.Coefficients[i],
-                ["std_error"] = r.StandardErrors[i],
-                ["statistic"] = r.Statistics[i],
-                ["p_value"] = r.PValues[i],
-                ["ci_low"] = r.LowerConfidence[i],
-                ["ci_high"] = r.UpperConfidence[i],
-            });
-        }
-
-        var family = r.Family.ToString().ToLowerInvariant();
-        return new JsonObject
-        {
-            ["algorithm"] = GlmStudy.AlgorithmName,
-            ["model"] = new JsonObject
-            {
-                ["id"] = $"glm/{glm.Outcome}/{study.Id.Value}",
-                ["kind"] = "glm",
-                ["family"] = family,
-                ["link"] = r.Family switch { GlmFamily.Binomial => "logit", GlmFamily.Poisson => "log", _ => "identity" },
-                ["outcome"] = glm.Outcome,
-                ["offset"] = glm.Offset,
-                ["terms"] = terms,
-                ["dispersion"] = r.Dispersion,
-                ["deviance"] = r.Deviance,
-                ["null_deviance"] = r.NullDeviance,
-                ["residual_df"] = r.ResidualDf,
-                ["null_df"] = r.NullDf,
-                ["aic"] = r.Aic,
-                ["rows"] = r.Rows,
-                ["nodes"] = r.Nodes,
-                ["rounds"] = r.Rounds,
-                ["iterations"] = r.Iterations,
-                ["converged"] = r.Converged,
-                // Why the model may be used: the exact convergence rule, or (DP) its planned rounds ran and the sanity
-                // checks passed; null when it may not (release_refused says why). docs/models.md.
-                ["release"] = !r.Releasable ? null : r.Converged ? RegisteredModel.ReleaseConverged : RegisteredModel.ReleaseDpPlannedRounds,
-                ["release_refused"] = r.Releasable ? null : r.PrivateRelease?.Refusal ?? $"the fit did not converge in {r.Iterations} IRLS rounds",
-                ["dp_release_checks"] = r.PrivateRelease is { } check
-                    ? new JsonObject
-                    {
-                        ["rule"] = "final iterate after the planned noisy Newton rounds",
-                        ["iterations_planned"] = check.PlannedIterations,
-                        ["iterations"] = check.Iterations,
-                        ["last_step_max_abs"] = check.LastStep,
-                        ["damping"] = check.Damping,
-                        ["damping_doublings"] = check.DampingDoublings,
-                        ["hessian_min_eigenvalue"] = check.MinEigenvalue,
-                        ["last_deviance"] = check.Deviance,
-                        ["null_deviance"] = check.NullDeviance,
-                        ["deviance_noise_sd"] = check.DevianceSigma,
-                        ["score_statistic"] = check.ScoreStatistic,
-                        ["score_critical"] = check.ScoreCritical,
-                        ["standard_errors"] = "noise-corrected sandwich (GlmFit.NoiseCorrectedInverse)",
-                    }
-                    : null,
-                ["study_id"] = study.Id.Value,
-                ["purpose_of_use"] = study.PurposeOfUse.Code,
-                ["created_at"] = DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture),
-                ["evaluation"] = evaluation,
-                ["privacy"] = glm.Spec.Privacy is { } dp
-                    ? new JsonObject
-                    {
-                        ["dp"] = true,
-                        ["rho"] = dp.Rho,
-                        ["rounds_planned"] = dp.Rounds,
-                        ["rho_per_round"] = dp.RoundRho,
-                        ["rounds_run"] = r.Rounds + (evaluation is null ? 0 : 1),
-                        ["rho_spent"] = dp.RoundRho * (r.Rounds + (evaluation is null ? 0 : 1)),
-                        ["max_rows_per_patient"] = dp.MaxRowsPerPatient,
-                        ["min_honest_nodes"] = dp.MinHonestNodes,
-                        ["true_rho"] = account?.True, // the planned rounds as sums of discrete Gaussian shares (KLS21 Prop. 14)
-                    }
-                    : new JsonObject { ["dp"] = false, ["rho"] = null },
-            },
-        };
     }
 }
 

@@ -3,6 +3,7 @@ using FederatedTwin.Analytics.Census;
 using System.Text.Json.Nodes;
 using FederatedTwin.Protocol.Federation;
 using FederatedTwin.Analytics.Composition;
+using FederatedTwin.Analytics.Registry;
 
 namespace FederatedTwin.Coordinator.Orchestration;
 
@@ -46,22 +47,15 @@ public sealed class FederatedSumAlgorithm : IStudyAlgorithm
         return new RoundRequest(AlgorithmName, LocalVectors.Labels(vector).Count, parameters);
     }
 
-    public JsonObject? AggregateRound(StudySpec study, int round, IReadOnlyList<long[]> sums)
-    {
-        if (round < study.Rounds)
-        {
-            return null;
-        }
-
-        return Publish(study, sums[^1]);
-    }
+    public RoundOutcome AggregateRound(StudySpec study, int round, IReadOnlyList<long[]> sums) =>
+        round < study.Rounds ? RoundOutcome.NextRound : RoundOutcome.Finish(Publish(study, sums[^1]));
 
     /// <summary>
     /// The result analysts see of a decrypted sum: the table with its margins and complementary suppression, its interior cells in the
     /// vector's order (null where hidden). Also applied to a result stored before the census was suppressed (its exact sums), so an
     /// upgraded coordinator shows no small count it kept from then.
     /// </summary>
-    internal static JsonObject Publish(StudySpec study, IReadOnlyList<long> counts)
+    internal static CountTableStudyResult Publish(StudySpec study, IReadOnlyList<long> counts)
     {
         var vector = Vector(study);
         var minimum = CountTableRelease.StudyMinimumCellSize(study.Parameters);
@@ -73,22 +67,14 @@ public sealed class FederatedSumAlgorithm : IStudyAlgorithm
 
         var table = CountTableRelease.Publish(vector, LocalVectors.Dimensions(vector), [.. counts], minimum);
         var labels = LocalVectors.Labels(vector);
-        return new JsonObject
-        {
-            ["algorithm"] = AlgorithmName,
-            ["vector"] = vector,
-            ["minimum_cell_size"] = minimum,
-            ["labels"] = new JsonArray([.. labels.Select(l => (JsonNode)l)]),
-            // The interior cells in the vector's order; null where suppressed (under the minimum, or hidden so that a margin cannot reveal one).
-            ["sums"] = new JsonArray([.. InteriorCells(table).Select(v => v is { } n ? (JsonNode)n : null)]),
-            ["table"] = table.ToJson(),
-        };
+        // The interior cells in the vector's order; null where suppressed (under the minimum, or hidden so that a margin cannot reveal one).
+        return new CountTableStudyResult(AlgorithmName, vector, minimum, labels, InteriorCells(table), table.ToDocument());
     }
 
     /// <summary>A stored result from before the census was suppressed (exact sums, no table), published as it would be now.</summary>
     internal static JsonNode? Legacy(StudySpec study, JsonNode? result) =>
         result is JsonObject r && study.Algorithm == AlgorithmName && r["table"] is null && r["sums"] is JsonArray sums
-            ? Publish(study, [.. sums.Select(v => v!.GetValue<long>())])
+            ? JsonNode.Parse(Publish(study, [.. sums.Select(v => v!.GetValue<long>())]).ToJson())
             : result;
 
     /// <summary>The interior cells of a published table (every coordinate below its dimension's total), row-major.</summary>

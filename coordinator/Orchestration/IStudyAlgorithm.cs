@@ -1,5 +1,5 @@
 using FederatedTwin.Analytics.Studies;
-using System.Text.Json.Nodes;
+using FederatedTwin.Analytics.Registry;
 using FederatedTwin.Protocol.Federation;
 
 namespace FederatedTwin.Coordinator.Orchestration;
@@ -19,8 +19,28 @@ public interface IStudyAlgorithm
     /// <summary>What every participant computes in round r, given the decrypted sums of earlier rounds.</summary>
     RoundRequest ConfigureRound(StudySpec study, int round, IReadOnlyList<long[]> previousSums);
 
-    /// <summary>After round r's sum is decrypted: null to run another round, or the study's final result.</summary>
-    JsonObject? AggregateRound(StudySpec study, int round, IReadOnlyList<long[]> sums);
+    /// <summary>After round r's sum is decrypted: <see cref="RoundOutcome.NextRound"/>, or the study's final result.</summary>
+    RoundOutcome AggregateRound(StudySpec study, int round, IReadOnlyList<long[]> sums);
+}
+
+/// <summary>How a decrypted round moves a study on: another round, or finished with its typed result.</summary>
+public abstract record RoundOutcome
+{
+    private RoundOutcome()
+    {
+    }
+
+    /// <summary>Another round follows (more IRLS steps, the evaluation round, more FedAvg rounds).</summary>
+    public static RoundOutcome NextRound { get; } = new Continue();
+
+    /// <summary>The study is complete with <paramref name="result"/>.</summary>
+    public static RoundOutcome Finish(StudyResult result) => new Finished(result ?? throw new ArgumentNullException(nameof(result)));
+
+    /// <summary>Another round follows.</summary>
+    public sealed record Continue : RoundOutcome;
+
+    /// <summary>The study is complete; <see cref="Result"/> is stored, and its model (if any) registered.</summary>
+    public sealed record Finished(StudyResult Result) : RoundOutcome;
 }
 
 /// <summary>The algorithms the coordinator knows, by name.</summary>

@@ -1,5 +1,5 @@
 using System.Text.Json;
-using System.Text.Json.Nodes;
+using FederatedTwin.Analytics.Registry;
 using FederatedTwin.Coordinator.Audit;
 using FederatedTwin.Coordinator.Storage;
 using FederatedTwin.Protocol.Audit;
@@ -245,15 +245,16 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
                 audit.Append(c, t, CoordinatorAuditRecords.ResultDecrypted(spec, a.round, a.attempt, shares.Count, sums.Length), now);
                 metrics.RoundsCompleted.Add(1);
                 var allSums = RoundQueries.Sums(c, t, id);
-                JsonObject? result;
+                StudyResult result;
                 try
                 {
-                    result = algorithms.Get(spec.Algorithm).AggregateRound(spec, (int)a.round, allSums);
-                    if (result is null)
+                    if (algorithms.Get(spec.Algorithm).AggregateRound(spec, (int)a.round, allSums) is not RoundOutcome.Finished finished)
                     {
                         StartAttempt(c, t, spec, (int)a.round + 1, 1, a.Participants, now);
                         break;
                     }
+
+                    result = finished.Result;
                 }
                 catch (StudyAlgorithmException e)
                 {
@@ -261,11 +262,11 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
                     break;
                 }
 
-                StudyQueries.SetCompleted(c, t, id, result.ToJsonString(), now);
-                if (result["model"] is JsonObject model)
+                StudyQueries.SetCompleted(c, t, id, result.ToJson(), now);
+                if (result.Model is { } model)
                 {
-                    RegistryQueries.Insert(c, t, (string)model["id"]!, id, (string)model["kind"]!, (string)model["outcome"]!, now, model.ToJsonString());
-                    Event(c, t, now, "model_registered", id, null, (string)model["id"]!);
+                    RegistryQueries.Insert(c, t, model.Id, id, model.Kind, model.Outcome, now, model.ToJson());
+                    Event(c, t, now, "model_registered", id, null, model.Id);
                 }
 
                 Event(c, t, now, "study_completed", id, null, $"after {a.round} round(s)");

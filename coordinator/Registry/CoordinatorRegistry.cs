@@ -30,14 +30,21 @@ public sealed record RegistrySnapshot(IReadOnlyList<RegisteredModel> Models, IRe
             switch (kind)
             {
                 case RegisteredModel.GlmKind:
-                    // Exact fits must have converged; a DP fit is released after its planned rounds when its sanity
-                    // checks passed (release: dp_planned_rounds), else release_refused says why.
-                    var document = JsonNode.Parse(json);
-                    var refused = document?["release_refused"]?.GetValue<string>();
-                    if (refused is not null || (document?["converged"] is { } converged && !converged.GetValue<bool>()
-                        && document["release"]?.GetValue<string>() != RegisteredModel.ReleaseDpPlannedRounds))
+                    // Whether the twin may use it is the document's own decision (GlmModelDocument.IsReleased).
+                    GlmModelDocument document;
+                    try
                     {
-                        skipped.Add(new SkippedModel(id, kind, refused is not null ? "not released: " + refused : "the fit did not converge"));
+                        document = GlmModelDocument.FromJson(json);
+                    }
+                    catch (FormatException e)
+                    {
+                        skipped.Add(new SkippedModel(id, kind, e.Message));
+                        break;
+                    }
+
+                    if (document.NotReleasedReason is { } reason)
+                    {
+                        skipped.Add(new SkippedModel(id, kind, reason));
                         break;
                     }
 
@@ -89,7 +96,7 @@ public sealed record RegistrySnapshot(IReadOnlyList<RegisteredModel> Models, IRe
         {
             var path = Path.Combine(directory, Path.Combine([.. id.Split('/')]) + ".json");
             Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            File.WriteAllText(path, JsonNode.Parse(json)!.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
+            File.WriteAllText(path, CompositionDocument.FromJson(json).ToIndentedJson() + "\n");
             written.Add(path);
         }
 

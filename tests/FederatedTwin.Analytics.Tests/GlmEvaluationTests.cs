@@ -1,3 +1,4 @@
+using FederatedTwin.Analytics.Registry;
 using System.Security.Cryptography;
 using System.Text;
 using FederatedTwin.Crypto;
@@ -61,7 +62,7 @@ public class GlmEvaluationTests(ITestOutputHelper output)
             }
         }
 
-        var summary = GlmEvaluation.Summarize(glm, codec.Decode(total));
+        var summary = Assert.IsType<BinomialEvaluation>(GlmEvaluation.Summarize(glm, codec.Decode(total)));
 
         // The pooled reference from the raw predicted probabilities of every held-out row.
         var scores = splits.SelectMany(s => Enumerable.Range(0, s.HeldOut.Rows).Select(i => (P: Predict(fit.Coefficients, s.HeldOut, i), Y: s.HeldOut.Responses[i] == 1))).ToList();
@@ -70,18 +71,18 @@ public class GlmEvaluationTests(ITestOutputHelper output)
         var patients = Sites.Sum(s => s.Patients);
         var heldOutPatients = splits.Sum(s => s.HeldOutPatients);
         Assert.InRange(heldOutPatients, 0.2 * patients, 0.3 * patients);
-        Assert.Equal(scores.Count, summary["held_out_rows"]!.GetValue<long>());
-        Assert.Equal(positives, summary["held_out_positives"]!.GetValue<long>());
+        Assert.Equal(scores.Count, summary.HeldOutRows);
+        Assert.Equal(positives, summary.HeldOutPositives);
 
         var exact = MannWhitneyAuc(scores);
         var bound = BinningBound(scores, GlmEvaluation.Bins);
-        var federated = summary["auc"]!.GetValue<double>();
+        var federated = summary.Auc!.Value;
         Assert.InRange(exact, 0.6, 0.95);
         Assert.True(bound < 0.005, $"binning bound {bound} too loose for the comparison to mean anything");
         Assert.True(Math.Abs(federated - exact) <= bound + 1e-12, $"federated AUC {federated:R}, pooled {exact:R}, bound {bound:G3}");
 
         var brier = scores.Sum(s => (s.P - (s.Y ? 1 : 0)) * (s.P - (s.Y ? 1 : 0))) / scores.Count;
-        var federatedBrier = summary["brier"]!.GetValue<double>();
+        var federatedBrier = summary.Brier!.Value;
         output.WriteLine(FormattableString.Invariant($"held out {scores.Count} rows ({positives} positive); AUC federated {federated:R}, pooled exact {exact:R}, |Δ| {Math.Abs(federated - exact):G3} ≤ bound {bound:G3}; Brier federated {federatedBrier:R}, pooled {brier:R}, |Δ| {Math.Abs(federatedBrier - brier):G3}"));
         Assert.True(Math.Abs(federatedBrier - brier) <= 1e-9, $"federated Brier {federatedBrier:R}, pooled {brier:R}");
         Assert.True(negatives > 0 && positives > 100, $"{positives} positives of {scores.Count}");
@@ -105,17 +106,17 @@ public class GlmEvaluationTests(ITestOutputHelper output)
         }
 
         sum[(2 * GlmEvaluation.Bins) + 1] = 1000;
-        var summary = GlmEvaluation.Summarize(glm, sum);
-        var groups = summary["calibration"]!.AsArray();
+        var summary = Assert.IsType<BinomialEvaluation>(GlmEvaluation.Summarize(glm, sum));
+        var groups = summary.Calibration;
 
         // 3 deaths in the lowest decile is a count under 11: its rate (3/100) would give it away, and so would the next decile's rate
         // with the shown total of deaths. Every group's size is shown; so are the total and the other rates.
-        Assert.All(groups, g => Assert.Equal(100, g!["count"]!.GetValue<long>()));
-        Assert.Null(groups[0]!["observed_rate"]);
-        Assert.Null(groups[1]!["observed_rate"]);
-        Assert.Equal(0.23, groups[2]!["observed_rate"]!.GetValue<double>(), 12);
-        Assert.Equal(events.Sum(), summary["held_out_positives"]!.GetValue<long>());
-        Assert.Equal(1000, summary["held_out_rows"]!.GetValue<long>());
+        Assert.All(groups, g => Assert.Equal(100, g.Count));
+        Assert.Null(groups[0].ObservedRate);
+        Assert.Null(groups[1].ObservedRate);
+        Assert.Equal(0.23, groups[2].ObservedRate!.Value, 12);
+        Assert.Equal(events.Sum(), summary.HeldOutPositives);
+        Assert.Equal(1000, summary.HeldOutRows);
     }
 
     private static (GlmData Train, GlmData HeldOut, int HeldOutPatients) Split(GlmStudy glm, Site site, Random rng)

@@ -1,3 +1,4 @@
+using FederatedTwin.Analytics.Registry;
 using FederatedTwin.Analytics.Studies;
 using FederatedTwin.Analytics.Census;
 using System.Text.Json.Nodes;
@@ -27,22 +28,25 @@ public sealed class CensusResultTests
         return counts;
     }
 
+    private static CountTableStudyResult Published(RoundOutcome outcome) =>
+        Assert.IsType<CountTableStudyResult>(Assert.IsType<RoundOutcome.Finished>(outcome).Result);
+
     [Fact]
     public void The_result_holds_no_count_under_the_minimum_and_no_margin_that_gives_one_away()
     {
-        var result = new FederatedSumAlgorithm().AggregateRound(Census(), 1, [Counts(15, 4)])!; // four men of 90+
-        var sums = result["sums"]!.AsArray();
+        var result = Published(new FederatedSumAlgorithm().AggregateRound(Census(), 1, [Counts(15, 4)])); // four men of 90+
+        var sums = result.Sums;
         Assert.Null(sums[15]);
-        Assert.Equal(11, result["minimum_cell_size"]!.GetValue<int>());
-        Assert.Equal(4, result["table"]!["suppressed"]!.GetValue<int>());
-        Assert.All(result["table"]!["cells"]!.AsArray().Concat(sums), c => Assert.True(c is null || c.GetValue<long>() >= 11));
+        Assert.Equal(11, result.MinimumCellSize);
+        Assert.Equal(4, result.Table.Suppressed);
+        Assert.All(result.Table.Cells.Concat(sums), c => Assert.True(c is null || c >= 11));
     }
 
     [Fact]
     public void The_studys_own_minimum_cell_size_is_applied()
     {
-        var result = new FederatedSumAlgorithm().AggregateRound(Census("40"), 1, [Counts(0, 35)])!;
-        Assert.Null(result["sums"]!.AsArray()[0]);
+        var result = Published(new FederatedSumAlgorithm().AggregateRound(Census("40"), 1, [Counts(0, 35)]));
+        Assert.Null(result.Sums[0]);
         Assert.Throws<StudyFileException>(() => new FederatedSumAlgorithm().Validate(Census("0")));
     }
 

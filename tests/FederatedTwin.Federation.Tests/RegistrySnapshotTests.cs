@@ -106,7 +106,7 @@ public sealed class RegistrySnapshotTests
         }
 
         var release = CompositionRelease.Publish(counts, prevalence, CompositionLayout.ConditionNames, ReleasedCounts.Noisy);
-        Insert("census", "composition", release.ToRegistryJson("census", "HOPERAT", 2024, 11, 0.5, DateTimeOffset.UnixEpoch));
+        Insert("census", "composition", JsonNode.Parse(release.ToDocument("census", "HOPERAT", 2024, 11, 0.5, DateTimeOffset.UnixEpoch).ToJson())!.AsObject());
 
         var snapshot = RegistrySnapshot.Read(store);
         Assert.Equal(["glm/admission_next_year/readmit"], snapshot.Models.Select(m => m.Id));

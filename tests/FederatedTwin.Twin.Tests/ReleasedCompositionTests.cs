@@ -55,7 +55,7 @@ public sealed class ReleasedCompositionTests
         }
 
         var release = CompositionRelease.Publish(composition, prevalence, CompositionLayout.ConditionNames, ReleasedCounts.Noisy);
-        return (release.ToRegistryJson("demo-composition", "HOPERAT", 2024, 11, noiseSd > 0 ? 0.5 : 0, DateTimeOffset.UnixEpoch).ToJsonString(), truth);
+        return (release.ToDocument("demo-composition", "HOPERAT", 2024, 11, noiseSd > 0 ? 0.5 : 0, DateTimeOffset.UnixEpoch).ToJson(), truth);
     }
 
     private static int[] Coordinates(int index, int[] sizes)

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using FederatedTwin.Analytics;
 using FederatedTwin.Analytics.Composition;
+using FederatedTwin.Analytics.Registry;
 
 namespace FederatedTwin.Twin.Simulation;
 
@@ -73,35 +74,50 @@ public sealed class ReleasedComposition
     public static ReleasedComposition FromJson(string json, string? source = null)
     {
         ArgumentNullException.ThrowIfNull(json);
+        CompositionDocument document;
+        try
+        {
+            document = CompositionDocument.FromJson(json);
+        }
+        catch (FormatException e)
+        {
+            throw new FormatException($"{(source is null ? string.Empty : source + ": ")}not a composition document: {e.Message}", e);
+        }
+
+        return FromDocument(document, source);
+    }
+
+    /// <summary>Reads a composition document (<see cref="CompositionDocument"/>); errors name the field (and the file, if given).</summary>
+    public static ReleasedComposition FromDocument(CompositionDocument document, string? source = null)
+    {
+        ArgumentNullException.ThrowIfNull(document);
         var where = source is null ? string.Empty : source + ": ";
         try
         {
-            using var doc = JsonDocument.Parse(json);
-            var root = doc.RootElement;
-            string Text(string name) => root.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString()! : throw Bad(name, "is required (a string)");
-            if (Text("kind") != Kind)
+            string Text(string? value, string name) => value ?? throw Bad(name, "is required (a string)");
+            if (Text(document.Kind, "kind") != Kind)
             {
-                throw Bad("kind", $"'{Text("kind")}' is not '{Kind}'");
+                throw Bad("kind", $"'{document.Kind}' is not '{Kind}'");
             }
 
-            var year = root.TryGetProperty("year", out var y) && y.TryGetInt32(out var yy) ? yy : throw Bad("year", "is required (an integer)");
-            var min = root.TryGetProperty("minimum_cell_size", out var m) && m.TryGetInt32(out var mm) && mm >= 1 ? mm : throw Bad("minimum_cell_size", "is required (a positive integer)");
-            var created = DateTimeOffset.Parse(Text("created_at"), CultureInfo.InvariantCulture);
-            double? rho = root.TryGetProperty("privacy", out var p) && p.TryGetProperty("rho", out var r) && r.ValueKind == JsonValueKind.Number ? r.GetDouble() : null;
-            var (compositionCells, compositionShape) = Table(root.TryGetProperty("composition", out var c) ? c : throw Bad("composition", "is required"), "composition");
+            var year = document.Year;
+            var min = document.MinimumCellSize >= 1 ? document.MinimumCellSize : throw Bad("minimum_cell_size", "is required (a positive integer)");
+            var created = DateTimeOffset.Parse(Text(document.CreatedAt, "created_at"), CultureInfo.InvariantCulture);
+            var rho = document.Privacy?.Rho;
+            var (compositionCells, compositionShape) = Table(document.Composition ?? throw Bad("composition", "is required"), "composition");
             Expect(compositionShape, CompositionLayout.CompositionShape, "composition.shape");
             var start = (min - 1) / 2.0;
             var counts = FillHidden(compositionShape, compositionCells, start);
             var total = compositionCells[^1];
             var hiddenComposition = InteriorHidden(compositionShape, compositionCells);
 
-            var prevalenceRoot = root.TryGetProperty("prevalence", out var pr) && pr.ValueKind == JsonValueKind.Object ? pr : throw Bad("prevalence", "is required (one table per condition)");
+            var prevalenceTables = document.Prevalence ?? throw Bad("prevalence", "is required (one table per condition)");
             var prevalence = new double[CompositionLayout.Conditions][];
             var hiddenPrevalence = 0;
             for (var j = 0; j < CompositionLayout.Conditions; j++)
             {
                 var name = PatientYearSchema.Conditions[j];
-                var (cells, shape) = Table(prevalenceRoot.TryGetProperty(name, out var t) ? t : throw Bad("prevalence." + name, "is missing"), "prevalence." + name);
+                var (cells, shape) = Table(prevalenceTables.GetValueOrDefault(name) ?? throw Bad("prevalence." + name, "is missing"), "prevalence." + name);
                 Expect(shape, CompositionLayout.PrevalenceShape, $"prevalence.{name}.shape");
                 prevalence[j] = FillHidden(shape, cells, start);
                 hiddenPrevalence += InteriorHidden(shape, cells);
@@ -119,18 +135,14 @@ public sealed class ReleasedComposition
                 }
             }
 
-            return new ReleasedComposition(Text("id"), year, Text("study_id"), created, min, rho, counts, prevalence, total, hiddenComposition, hiddenPrevalence);
-        }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or KeyNotFoundException)
-        {
-            throw new FormatException($"{where}not a composition document: {e.Message}", e);
+            return new ReleasedComposition(Text(document.Id, "id"), year, Text(document.StudyId, "study_id"), created, min, rho, counts, prevalence, total, hiddenComposition, hiddenPrevalence);
         }
         catch (FormatException e) when (where.Length > 0)
         {
             throw new FormatException(where + e.Message, e);
         }
 
-        FormatException Bad(string field, string problem) => new($"{field}: {problem}");
+        static FormatException Bad(string field, string problem) => new($"{field}: {problem}");
     }
 
     /// <summary>
@@ -307,21 +319,16 @@ public sealed class ReleasedComposition
         return index;
     }
 
-    private static (long?[] Cells, int[] Shape) Table(JsonElement table, string field)
+    private static (long?[] Cells, int[] Shape) Table(PublishedTableDocument table, string field)
     {
-        if (!table.TryGetProperty("shape", out var shapeElement) || shapeElement.ValueKind != JsonValueKind.Array)
+        if (table.Shape is null)
         {
             throw new FormatException($"{field}.shape: is required");
         }
 
         // The document's shape counts each dimension's levels plus its "total" (PublishedTable.Labels).
-        var shape = shapeElement.EnumerateArray().Select(x => x.GetInt32() - 1).ToArray();
-        if (!table.TryGetProperty("cells", out var cellsElement) || cellsElement.ValueKind != JsonValueKind.Array)
-        {
-            throw new FormatException($"{field}.cells: is required");
-        }
-
-        var cells = cellsElement.EnumerateArray().Select(x => x.ValueKind == JsonValueKind.Null ? (long?)null : x.GetInt64()).ToArray();
+        var shape = table.Shape.Select(x => x - 1).ToArray();
+        var cells = table.Cells?.ToArray() ?? throw new FormatException($"{field}.cells: is required");
         var expected = shape.Aggregate(1, (a, n) => a * (n + 1));
         if (cells.Length != expected)
         {
