@@ -4,6 +4,7 @@ using FederatedTwin.Protocol.Federation;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
 namespace FederatedTwin.Coordinator.Endpoints;
@@ -13,25 +14,26 @@ internal static class NodeEndpoints
 {
     public static RouteGroupBuilder MapNodeEndpoints(this IEndpointRouteBuilder app)
     {
+        var clock = app.ServiceProvider.GetService<TimeProvider>() ?? TimeProvider.System;
         var group = app.MapGroup("/v1/node");
 
         group.MapPost("/enroll", (HttpContext http, NodeGateway gateway, CoordinatorKeys keys) => WireBodies.Guard(async () =>
         {
             var request = await WireBodies.Read<EnrollRequest>(http.Request);
             var signingKey = SignedNodeRequests.SignatureKeyOf(http);
-            return WireBodies.Wire(gateway.Enroll(request, signingKey, keys.Identity.PublicKey, DateTimeOffset.UtcNow));
+            return WireBodies.Wire(gateway.Enroll(request, signingKey, keys.Identity.PublicKey, clock.GetUtcNow()));
         }));
 
         group.MapGet("/work", (HttpContext http, NodeGateway gateway, CoordinatorSignals signals, IOptions<CoordinatorOptions> options, int? wait) => WireBodies.Guard(async () =>
         {
             var node = Node(http);
-            var until = DateTimeOffset.UtcNow.AddSeconds(Math.Clamp(wait ?? 0, 0, options.Value.LongPollSeconds));
+            var until = clock.GetUtcNow().AddSeconds(Math.Clamp(wait ?? 0, 0, options.Value.LongPollSeconds));
             while (true)
             {
                 // Taken before reading the state, so a phase change while reading wakes the wait below at once.
                 var changed = signals.PhaseChanged.Next;
                 var work = gateway.WorkFor(node);
-                if (work.Items.Count > 0 || DateTimeOffset.UtcNow >= until || http.RequestAborted.IsCancellationRequested)
+                if (work.Items.Count > 0 || clock.GetUtcNow() >= until || http.RequestAborted.IsCancellationRequested)
                 {
                     return WireBodies.Wire(work);
                 }
@@ -55,7 +57,7 @@ internal static class NodeEndpoints
                 throw new ProtocolRefusalException(StatusCodes.Status400BadRequest, "Mismatched study", "The body names another study than the path.");
             }
 
-            gateway.RecordDecision(Node(http), decision, DateTimeOffset.UtcNow);
+            gateway.RecordDecision(Node(http), decision, clock.GetUtcNow());
             return Results.NoContent();
         }));
 
@@ -76,7 +78,7 @@ internal static class NodeEndpoints
             }
 
             var contribution = await WireBodies.Read<Contribution>(http.Request);
-            gateway.Contribute(Node(http), kind, Study(study), round, attempt, contribution, DateTimeOffset.UtcNow);
+            gateway.Contribute(Node(http), kind, Study(study), round, attempt, contribution, clock.GetUtcNow());
             return Results.NoContent();
         }));
 
@@ -97,7 +99,7 @@ internal static class NodeEndpoints
                 throw;
             }
 
-            return WireBodies.Wire(keys.Rotate(Node(http), SignedNodeRequests.SignatureKeyOf(http), request, DateTimeOffset.UtcNow));
+            return WireBodies.Wire(keys.Rotate(Node(http), SignedNodeRequests.SignatureKeyOf(http), request, clock.GetUtcNow()));
         }));
 
         group.MapGet("/attempts/{study}/{round:int}/{attempt:int}/key", (HttpContext http, NodeGateway gateway, string study, int round, int attempt) => WireBodies.Guard(() =>

@@ -8,7 +8,7 @@ namespace FederatedTwin.Coordinator.Orchestration;
 /// Advances every live study on a timer, and at once when a contribution arrives (a phase may be complete). Holds no state of its own:
 /// a restart loses nothing.
 /// </summary>
-public sealed partial class StudyOrchestrator(RoundEngine engine, CoordinatorSignals signals, IOptions<CoordinatorOptions> options, ILogger<StudyOrchestrator> logger) : BackgroundService
+public sealed partial class StudyOrchestrator(RoundEngine engine, CoordinatorSignals signals, IOptions<CoordinatorOptions> options, TimeProvider time, ILogger<StudyOrchestrator> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -18,7 +18,7 @@ public sealed partial class StudyOrchestrator(RoundEngine engine, CoordinatorSig
             var contribution = signals.ContributionArrived.Next;
             try
             {
-                engine.Advance(DateTimeOffset.UtcNow);
+                engine.Advance(time.GetUtcNow());
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {

@@ -15,8 +15,11 @@ public sealed class CoordinatorRefusedException(int status, string title, string
 
     public string Detail { get; } = detail;
 
-    /// <summary>The RFC 9457 problem object, only when the coordinator's signature on the response verified (so its members can be acted on).</summary>
-    public JsonObject? Problem { get; init; }
+    /// <summary>
+    /// The RFC 9457 problem object, only when the coordinator's signature on the response verified (so its members can be acted on).
+    /// Its extension members are open-ended, so it stays a JSON object, read only inside the node.
+    /// </summary>
+    internal JsonObject? Problem { get; init; }
 }
 
 /// <summary>
@@ -26,7 +29,7 @@ public sealed class CoordinatorRefusedException(int status, string title, string
 /// for its own request is refused even with a copied nonce), echo the request's nonce and speak the same
 /// protocol version, or it is discarded.
 /// </summary>
-public sealed class CoordinatorClient(HttpClient http, Ed25519Identity identity, string keyId, string pinnedCoordinatorKey, TimeSpan window, Func<string>? auditHead = null)
+public sealed class CoordinatorClient(HttpClient http, Ed25519Identity identity, string keyId, string pinnedCoordinatorKey, TimeSpan window, Func<string>? auditHead = null, TimeProvider? time = null)
 {
     /// <summary>The title of the refusal raised when a response fails authentication.</summary>
     public const string UntrustedResponse = "Untrusted response";
@@ -62,7 +65,7 @@ public sealed class CoordinatorClient(HttpClient http, Ed25519Identity identity,
             request.Headers.Add(FederationProtocol.AuditHeadHeader, head);
         }
 
-        var parameters = new SignatureParameters(components, DateTimeOffset.UtcNow.ToUnixTimeSeconds(), keyId, nonce, HttpMessageSignatures.Algorithm);
+        var parameters = new SignatureParameters(components, (time ?? TimeProvider.System).GetUtcNow().ToUnixTimeSeconds(), keyId, nonce, HttpMessageSignatures.Algorithm);
         var (input, signature) = HttpMessageSignatures.Sign(identity, parameters, c => c switch
         {
             "@method" => method.Method,
@@ -88,7 +91,7 @@ public sealed class CoordinatorClient(HttpClient http, Ed25519Identity identity,
             HttpMessageSignatures.ResponseResolver((int)response.StatusCode, method.Method, uri.AbsolutePath, signature, Header),
             responseBody,
             k => k == "coordinator" ? pinnedCoordinatorKey : null,
-            DateTimeOffset.UtcNow,
+            (time ?? TimeProvider.System).GetUtcNow(),
             window);
         if (failure != SignatureFailure.None || signed!.Nonce != nonce)
         {

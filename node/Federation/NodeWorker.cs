@@ -26,6 +26,7 @@ public sealed partial class NodeWorker(
     NodeStatus status,
     IHttpClientFactory httpClients,
     IOptions<NodeOptions> options,
+    TimeProvider time,
     ILogger<NodeWorker> logger) : BackgroundService
 {
     private readonly HashSet<string> _refused = new(StringComparer.Ordinal);
@@ -49,7 +50,7 @@ public sealed partial class NodeWorker(
                 }
 
                 var work = await client.Get<WorkResponse>($"/v1/node/work?wait={options.Value.PollWaitSeconds}", stoppingToken);
-                status.LastContact = DateTimeOffset.UtcNow;
+                status.LastContact = time.GetUtcNow();
                 status.LastError = null;
                 _lastRejection = null;
                 await RefreshRoster(client, work.RosterVersion, work.RosterSha256, stoppingToken);
@@ -102,7 +103,7 @@ public sealed partial class NodeWorker(
         var http = httpClients.CreateClient("coordinator");
         http.BaseAddress = new Uri(enrollment.CoordinatorUrl);
         http.Timeout = TimeSpan.FromSeconds(options.Value.PollWaitSeconds + 60);
-        return new CoordinatorClient(http, node.Identity, enrollment.NodeId, enrollment.CoordinatorPublicKey, TimeSpan.FromSeconds(options.Value.SignatureWindowSeconds), AuditHead);
+        return new CoordinatorClient(http, node.Identity, enrollment.NodeId, enrollment.CoordinatorPublicKey, TimeSpan.FromSeconds(options.Value.SignatureWindowSeconds), AuditHead, time);
     }
 
     /// <summary>This node's audit chain head, sent (signed) with every request so the coordinator holds it.</summary>

@@ -71,8 +71,7 @@ public sealed class NodeIdentityKeys : IDisposable
     /// <summary>The new key of the last identity_key_rotated entry, or null when the trail records none.</summary>
     public static string? TrailKey(DbConnection connection, DbTransaction? transaction)
     {
-        var detail = connection.QuerySingleOrDefault<string?>(
-            "SELECT detail FROM audit_log WHERE action=@action ORDER BY seq DESC LIMIT 1", new { action = AuditActions.IdentityKeyRotated }, transaction);
+        var detail = Storage.AuditTrailQueries.LatestDetail(connection, AuditActions.IdentityKeyRotated, transaction);
         return detail is null ? null : IdentityKeyChain.NewKey(detail) ?? throw new InvalidOperationException("The audit trail's last identity_key_rotated entry names no new key.");
     }
 

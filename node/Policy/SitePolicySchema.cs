@@ -33,7 +33,7 @@ public static partial class SitePolicySchema
     private static readonly JsonDocument SchemaDocument = JsonDocument.Parse(Text);
 
     /// <summary>The YAML as JSON, with the line of each JSON Pointer; throws <see cref="SitePolicyException"/> for YAML that cannot be read (naming the line).</summary>
-    public static (JsonNode? Json, IReadOnlyDictionary<string, int> Lines) ToJson(string yaml, string source)
+    internal static (JsonNode? Json, IReadOnlyDictionary<string, int> Lines) ToJson(string yaml, string source)
     {
         var stream = new YamlStream();
         try
@@ -187,7 +187,7 @@ public static partial class SitePolicySchema
     }
 
     /// <summary>Throws <see cref="SitePolicyException"/> naming every violation (file, line, field) when the YAML does not conform; returns the document as JSON.</summary>
-    public static JsonNode Enforce(string yaml, string source)
+    internal static JsonNode Enforce(string yaml, string source)
     {
         var errors = Validate(yaml, source);
         if (errors.Count > 0)

@@ -22,6 +22,6 @@ public static class AuditTrailQueries
             "SELECT action, at, detail FROM audit_log WHERE action IN @actions ORDER BY seq DESC LIMIT 1", new { actions }, t);
 
     /// <summary>The detail (JSON) of the latest entry of <paramref name="action"/>, or null.</summary>
-    public static string? LatestDetail(DbConnection c, string action) =>
-        c.QuerySingleOrDefault<string?>("SELECT detail FROM audit_log WHERE action=@a ORDER BY seq DESC LIMIT 1", new { a = action });
+    public static string? LatestDetail(DbConnection c, string action, DbTransaction? t = null) =>
+        c.QuerySingleOrDefault<string?>("SELECT detail FROM audit_log WHERE action=@a ORDER BY seq DESC LIMIT 1", new { a = action }, t);
 }
