@@ -33,14 +33,7 @@ public sealed class DpFedAvgTests
             new IngestPipeline(node).Run(export);
         });
         var yaml = $"""
-            id: dp-fedavg
-            algorithm: federated-fedavg
-            purpose_of_use: HOPERAT
-            min_nodes: 3
-            max_nodes: 3
-            rounds: 4
-            phase_deadline_seconds: 30
-            parameters:
+            {TestFederation.StudyHeader("dp-fedavg", "federated-fedavg", rounds: 4)}
             {Parameters("0.4")}
             """;
         await federation.CreateStudy(yaml, CancellationToken.None);

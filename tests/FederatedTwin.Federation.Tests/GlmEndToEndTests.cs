@@ -30,14 +30,7 @@ public sealed class GlmEndToEndTests
             new IngestPipeline(node).Run(export);
         });
         var yaml = $"""
-            id: glm-{family}
-            algorithm: federated-glm
-            purpose_of_use: HOPERAT
-            min_nodes: 3
-            max_nodes: 3
-            rounds: 1
-            phase_deadline_seconds: 30
-            parameters:
+            {TestFederation.StudyHeader($"glm-{family}", "federated-glm")}
               family: {family}
               outcome: {outcome}
               features: {string.Join(",", Features)}
@@ -160,13 +153,7 @@ public sealed class GlmEndToEndTests
             new IngestPipeline(node).Run(export);
         });
         static string Yaml(string id, string rho) => $"""
-            id: {id}
-            algorithm: federated-glm
-            purpose_of_use: HOPERAT
-            min_nodes: 3
-            max_nodes: 3
-            phase_deadline_seconds: 30
-            parameters:
+            {TestFederation.StudyHeader(id, "federated-glm", rounds: null)}
               family: binomial
               outcome: admission_next_year
               features: age,sex_male,heart_failure,condition_count,inpatient_admissions
@@ -227,13 +214,7 @@ public sealed class CompositionEndToEndTests
             new IngestPipeline(node).Run(export);
         });
         static string Yaml(string id, string? rho) => $"""
-            id: {id}
-            algorithm: federated-composition
-            purpose_of_use: HOPERAT
-            min_nodes: 3
-            max_nodes: 3
-            phase_deadline_seconds: 30
-            parameters:
+            {TestFederation.StudyHeader(id, "federated-composition", rounds: null)}
               year: "2022"
             {(rho is null ? string.Empty : $"  dp_rho: \"{rho}\"")}
             """;
@@ -410,14 +391,7 @@ public sealed class FedAvgEndToEndTests
             new IngestPipeline(node).Run(export);
         });
         var yaml = $"""
-            id: fedavg
-            algorithm: federated-fedavg
-            purpose_of_use: HOPERAT
-            min_nodes: 3
-            max_nodes: 3
-            rounds: 4
-            phase_deadline_seconds: 30
-            parameters:
+            {TestFederation.StudyHeader("fedavg", "federated-fedavg", rounds: 4)}
               outcome: admission_next_year
               features: {string.Join(",", Features)}
               max_rows_per_node: "100000"

@@ -10,15 +10,8 @@ public sealed class RoundEngineFailureTests
         // StudyAlgorithmException) after decryption. Before the fix the transition rolled back on every tick and the
         // study stayed "running" until this wait timed out.
         using var federation = await FederatedTwin.Cli.Demo.LocalFederation.Start(TestFederation.TempDir("engine-failure"), ["site-a", "site-b", "site-c"], "HOPERAT", pollWaitSeconds: 1, CancellationToken.None);
-        await federation.CreateStudy("""
-            id: fedavg-empty
-            algorithm: federated-fedavg
-            purpose_of_use: HOPERAT
-            min_nodes: 3
-            max_nodes: 3
-            rounds: 1
-            phase_deadline_seconds: 30
-            parameters:
+        await federation.CreateStudy($"""
+            {TestFederation.StudyHeader("fedavg-empty", "federated-fedavg")}
               outcome: admission_next_year
               features: age,sex_male
               max_rows_per_node: "1000"

@@ -11,15 +11,8 @@ namespace FederatedTwin.Federation.Tests;
 /// <summary>Feature, outcome and offset columns belong to one schema (PatientYearSchema), which the coordinator checks when a study is created.</summary>
 public sealed class StudyColumnsTests
 {
-    private const string Study = """
-        id: unknown-column
-        algorithm: federated-glm
-        purpose_of_use: HOPERAT
-        min_nodes: 3
-        max_nodes: 3
-        rounds: 1
-        phase_deadline_seconds: 30
-        parameters:
+    private static readonly string Study = $"""
+        {TestFederation.StudyHeader("unknown-column", "federated-glm")}
           family: binomial
           outcome: admission_next_year
           features: age,sex_male,frailty_index

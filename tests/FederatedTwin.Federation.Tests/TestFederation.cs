@@ -6,6 +6,12 @@ namespace FederatedTwin.Federation.Tests;
 /// <summary>Real ftwin processes on loopback: the ftwin.dll built beside this test assembly, run with dotnet.</summary>
 internal static class TestFederation
 {
+    /// <summary>The first lines of a study.yaml for three HOPERAT nodes, up to "parameters:" (the caller adds them, indented by two).</summary>
+    public static string StudyHeader(string id, string algorithm, int? rounds = 1) =>
+        $"id: {id}\nalgorithm: {algorithm}\npurpose_of_use: HOPERAT\nmin_nodes: 3\nmax_nodes: 3\n"
+        + (rounds is { } r ? $"rounds: {r}\n" : string.Empty)
+        + "phase_deadline_seconds: 30\nparameters:";
+
     private static readonly string[] DefaultSites = ["site-a", "site-b", "site-c"];
 
     static TestFederation()

@@ -167,49 +167,6 @@ public sealed class TwinSimulator
         }
     }
 
-    /// <summary>Collects up to <see cref="Block"/> living people from <paramref name="i"/> into the block arrays; returns where it stopped.</summary>
-    private static int Gather(Cohort c, StepScratch s, int i, int end)
-    {
-        var n = 0;
-        for (; i < end && n < Block; i++)
-        {
-            if (!c.Alive[i])
-            {
-                continue;
-            }
-
-            int age = c.Age[i];
-            s.Person[n] = i;
-            s.Age[n] = age;
-            s.AgeD[n] = age;
-            s.AgeSex[n] = CompiledModel.AgeSexIndex(age, c.Male[i]);
-            s.Mask[n] = c.Conditions[i];
-            s.Admissions[n] = c.InpatientAdmissions[i];
-            s.Days[n] = c.InpatientDays[i];
-            s.Ed[n] = c.EdVisits[i];
-            s.Cost[n] = c.Cost[i];
-            n++;
-        }
-
-        s.Count = n;
-        s.Padded = (n + StepScratch.Pad - 1) / StepScratch.Pad * StepScratch.Pad;
-        for (var j = n; j < s.Padded; j++)
-        {
-            // Padding lanes: a valid person index and table indices; their results are never read.
-            s.Person[j] = 0;
-            s.Age[j] = 0;
-            s.AgeD[j] = 0;
-            s.AgeSex[j] = 0;
-            s.Mask[j] = 0;
-            s.Admissions[j] = 0;
-            s.Days[j] = 0;
-            s.Ed[j] = 0;
-            s.Cost[j] = 0;
-        }
-
-        return i;
-    }
-
     private void StepBlock(Cohort c, InterventionPlan plan, int t, uint yearWord, DrawStream draws, Span<double> sum, StepScratch s, bool burnIn)
     {
         var m = _models;
