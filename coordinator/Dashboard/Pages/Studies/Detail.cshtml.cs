@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using FederatedTwin.Analytics.Registry;
 using FederatedTwin.Coordinator.Endpoints;
 using FederatedTwin.Coordinator.Orchestration;
 using FederatedTwin.Coordinator.Storage;
@@ -31,6 +32,11 @@ public sealed class DetailModel(CoordinatorStore store, RoundEngine engine, Time
     public bool Ended => StudyStates.TryParse(State, out var state) && state.HasEnded();
 
     public JsonObject? LatestAttempt => Study["attempts"]?.AsArray().LastOrDefault() as JsonObject;
+
+    /// <summary>A federated sum's published table (null for a model's result, or before the study completes).</summary>
+    public PublishedTableDocument? Census => Study["result"] is JsonObject result && result["table"] is JsonObject table
+        ? table.Deserialize<PublishedTableDocument>(RegistryJson.Options)
+        : null;
 
     public IActionResult OnGet() => Load() ? Page() : NotFound();
 
