@@ -82,8 +82,10 @@ public sealed class ScenarioRun(string id, string runBy, DateTimeOffset at, stri
 /// each replicate as it finishes so the page can show progress; keeps the recent runs in memory for comparison. Results
 /// are not persisted: a scenario is reproducible from its file and the registry (seeded common random numbers).
 /// </summary>
-public sealed class ScenarioRuns(CoordinatorStore store, IHostApplicationLifetime lifetime, ILogger<ScenarioRuns> logger) : IDisposable
+public sealed class ScenarioRuns(CoordinatorStore store, IHostApplicationLifetime lifetime, ILogger<ScenarioRuns> logger, TimeProvider? clock = null) : IDisposable
 {
+    private readonly TimeProvider _clock = clock ?? TimeProvider.System;
+
     /// <summary>Bounds on a run started from a browser, so one request cannot occupy the coordinator's cores for long.</summary>
     public const int MaxPopulation = 50_000;
     public const int MaxReplicates = 50;
@@ -122,7 +124,7 @@ public sealed class ScenarioRuns(CoordinatorStore store, IHostApplicationLifetim
             throw new InvalidOperationException($"{MaxPending} scenario runs are already waiting or running; start this one when one of them has finished.");
         }
 
-        var run = new ScenarioRun(Guid.NewGuid().ToString("N")[..12], runBy, DateTimeOffset.UtcNow, yaml, twin, definition);
+        var run = new ScenarioRun(Guid.NewGuid().ToString("N")[..12], runBy, _clock.GetUtcNow(), yaml, twin, definition);
         _runs[run.Id] = run;
         foreach (var old in _runs.Values.Where(r => r.State is ScenarioRunState.Completed or ScenarioRunState.Failed).OrderByDescending(r => r.At).Skip(Kept))
         {

@@ -1,6 +1,5 @@
 using FederatedTwin.Analytics.Studies;
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using FederatedTwin.Coordinator.Audit;
 using FederatedTwin.Coordinator.Orchestration;
 using FederatedTwin.Coordinator.Registry;
@@ -66,7 +65,7 @@ internal static class AdminEndpoints
             .Select(s => new { id = s.study_id, state = StudyStates.Parse(s.state), algorithm = s.Spec.Algorithm, round = s.current_round, attempt = s.current_attempt, created_at = s.created_at })
             .ToList())));
 
-        group.MapGet("/studies/{id}", (CoordinatorStore store, string id) => StudyDetail.Read(store, id) is { } detail ? Results.Ok(detail) : Results.Problem(statusCode: 404, title: "Unknown study", detail: $"No study '{id}'."));
+        group.MapGet("/studies/{id}", (CoordinatorStore store, string id) => StudyDetail.Read(store, id) is { } detail ? Results.Json(detail, StudyDetail.JsonOptions) : Results.Problem(statusCode: 404, title: "Unknown study", detail: $"No study '{id}'."));
 
         group.MapPost("/studies/{id}/cancel", (RoundEngine engine, string id) => WireBodies.Guard(() =>
             Task.FromResult(engine.Cancel(new StudyId(id), clock.GetUtcNow())
@@ -132,36 +131,4 @@ internal static class AdminEndpoints
 
         return group;
     }
-}
-
-/// <summary>Everything an analyst sees of one study: state, decisions, attempts, results.</summary>
-internal static class StudyDetail
-{
-    public static JsonObject? Read(CoordinatorStore store, string id) => store.Read(c =>
-    {
-        if (StudyQueries.Detail(c, id) is not { } s)
-        {
-            return null;
-        }
-
-        var decisions = StudyQueries.Decisions(c, id);
-        var attempts = RoundQueries.History(c, id);
-        var rounds = RoundQueries.Timings(c, id);
-        return new JsonObject
-        {
-            ["id"] = s.study_id,
-            ["state"] = s.state,
-            ["spec"] = JsonNode.Parse(s.spec_json),
-            ["round"] = s.current_round,
-            ["attempt"] = s.current_attempt,
-            ["failure_reason"] = s.failure_reason,
-            ["created_at"] = s.created_at,
-            ["updated_at"] = s.updated_at,
-            ["decisions"] = new JsonArray([.. decisions.Select(d => (JsonNode)new JsonObject { ["node_id"] = d.node_id, ["name"] = d.name, ["accept"] = d.accept == 1, ["rule"] = d.rule, ["reason"] = d.reason })]),
-            ["attempts"] = new JsonArray([.. attempts.Select(a => (JsonNode)new JsonObject { ["round"] = a.round, ["attempt"] = a.attempt, ["phase"] = a.phase, ["participants"] = JsonNode.Parse(a.participants_json), ["started_at"] = a.started_at, ["finished_at"] = a.finished_at, ["outcome"] = a.outcome })]),
-            ["rounds"] = new JsonArray([.. rounds.Select(r => (JsonNode)new JsonObject { ["round"] = r.round, ["attempt"] = r.attempt, ["started_at"] = r.started_at, ["finished_at"] = r.finished_at, ["latency_ms"] = (StoredTime.Parse(r.finished_at) - StoredTime.Parse(r.started_at)).TotalMilliseconds })]),
-            // A census stored before results were suppressed is shown as it would be published now, never as the exact sums it kept.
-            ["result"] = s.result_json is null ? null : FederatedSumAlgorithm.Legacy(WireJson.Deserialize<StudySpec>(System.Text.Encoding.UTF8.GetBytes(s.spec_json)), JsonNode.Parse(s.result_json)),
-        };
-    });
 }

@@ -10,7 +10,7 @@ internal sealed record ModelDocumentRow(string model_id, string kind, string mod
 internal sealed record ModelListingRow(string model_id, string study_id, string kind, string outcome, string created_at);
 
 /// <summary>A registry document and the study that trained it.</summary>
-internal sealed record ModelWithStudyRow(string model_json, string study_id);
+internal sealed record ModelWithStudyRow(string model_json, string study_id, string kind);
 
 /// <summary>The models table (the model registry), in standard SQL.</summary>
 internal static class RegistryQueries
@@ -32,7 +32,7 @@ internal static class RegistryQueries
         c.QuerySingleOrDefault<string>("SELECT model_json FROM models WHERE model_id=@modelId", new { modelId });
 
     public static ModelWithStudyRow? DocumentWithStudy(IDbConnection c, string modelId) =>
-        c.QuerySingleOrDefault<ModelWithStudyRow>("SELECT model_json, study_id FROM models WHERE model_id=@modelId", new { modelId });
+        c.QuerySingleOrDefault<ModelWithStudyRow>("SELECT model_json, study_id, kind FROM models WHERE model_id=@modelId", new { modelId });
 
     /// <summary>The ids of the models a study trained.</summary>
     public static List<string> IdsOfStudy(IDbConnection c, string study) =>

@@ -5,8 +5,10 @@ using Microsoft.Extensions.Options;
 namespace FederatedTwin.Coordinator.Dashboard.Pages;
 
 /// <summary>The one page an anonymous visitor sees: local account sign-in, and the identity provider's button when configured.</summary>
-public sealed class SignInModel(DashboardUsers users, IOptions<DashboardOptions> options) : DashboardPageModel
+public sealed class SignInModel(DashboardUsers users, IOptions<DashboardOptions> options, TimeProvider? clock = null) : DashboardPageModel
 {
+    private readonly TimeProvider _clock = clock ?? TimeProvider.System;
+
     public override string Section => "signin";
 
     [BindProperty(SupportsGet = true)]
@@ -27,7 +29,7 @@ public sealed class SignInModel(DashboardUsers users, IOptions<DashboardOptions>
 
     public async Task<IActionResult> OnPostAsync()
     {
-        var outcome = string.IsNullOrEmpty(Name) || string.IsNullOrEmpty(Password) ? new SignInOutcome(null, null) : users.Verify(Name, Password, DateTimeOffset.UtcNow);
+        var outcome = string.IsNullOrEmpty(Name) || string.IsNullOrEmpty(Password) ? new SignInOutcome(null, null) : users.Verify(Name, Password, _clock.GetUtcNow());
         if (outcome.LockedUntil is { } until)
         {
             ModelState.AddModelError(string.Empty, string.Create(System.Globalization.CultureInfo.InvariantCulture,

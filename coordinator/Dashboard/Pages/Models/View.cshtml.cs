@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
-using System.Text.Json.Nodes;
+using System.Text.Json;
+using FederatedTwin.Analytics.Registry;
 using FederatedTwin.Coordinator.Dashboard.Charts;
 using FederatedTwin.Coordinator.Storage;
 using Microsoft.AspNetCore.Mvc;
@@ -10,20 +11,48 @@ namespace FederatedTwin.Coordinator.Dashboard.Pages.Models;
 /// <summary>One model: coefficients with 95% CIs (table and forest plot), federated evaluation (AUC, calibration), participants, export.</summary>
 public sealed class ViewModel(CoordinatorStore store) : DashboardPageModel
 {
-    private static readonly System.Text.Json.JsonSerializerOptions Indented = new() { WriteIndented = true };
-
     public override string Section => "models";
 
     [BindProperty(SupportsGet = true)]
     public string Id { get; set; } = string.Empty;
 
-    public JsonObject Document { get; private set; } = [];
+    /// <summary>The stored document, read as the type its registry kind names (a GLM, a FedAvg model or a composition).</summary>
+    public IRegistryDocument? Document { get; private set; }
+
+    public GlmModelDocument? Glm => Document as GlmModelDocument;
+
+    public FedAvgModelDocument? FedAvg => Document as FedAvgModelDocument;
+
+    public CompositionDocument? Composition => Document as CompositionDocument;
 
     public IReadOnlyList<string> Participants { get; private set; } = [];
 
-    public IReadOnlyList<JsonObject> Terms => (Document["terms"] as JsonArray ?? []).OfType<JsonObject>().ToList();
+    /// <summary>The coefficients of a GLM or FedAvg model (a composition has none).</summary>
+    public IReadOnlyList<ModelTermDocument> Terms => Glm?.Terms ?? FedAvg?.Terms ?? [];
 
-    public JsonObject? Evaluation => Document["evaluation"] as JsonObject;
+    /// <summary>A GLM's held-out evaluation (FedAvg models and compositions are not evaluated).</summary>
+    public GlmEvaluationSummary? Evaluation => Glm?.Evaluation;
+
+    /// <summary>The study that produced the document and its purpose of use.</summary>
+    public (string StudyId, string PurposeOfUse, string CreatedAt) Provenance => Document switch
+    {
+        GlmModelDocument g => (g.StudyId, g.PurposeOfUse, g.CreatedAt),
+        FedAvgModelDocument f => (f.StudyId, f.PurposeOfUse, f.CreatedAt),
+        CompositionDocument c => (c.StudyId, c.PurposeOfUse, c.CreatedAt),
+        _ => (string.Empty, string.Empty, string.Empty),
+    };
+
+    /// <summary>The family and link of a GLM or FedAvg model; null for a composition.</summary>
+    public (string Family, string Link)? FamilyAndLink => Glm is { } g ? (g.Family, g.Link) : FedAvg is { } f ? (f.Family, f.Link) : null;
+
+    /// <summary>Whether the release was noised, and its stated zCDP ρ.</summary>
+    public (bool Dp, double? Rho) Privacy => Document switch
+    {
+        GlmModelDocument g => (g.Privacy.Dp, g.Privacy.Rho),
+        FedAvgModelDocument f => (f.Privacy.Dp, f.Privacy.Rho),
+        CompositionDocument c => (c.Privacy.Dp, c.Privacy.Rho),
+        _ => (false, null),
+    };
 
     public IActionResult OnGet() => Load() ? Page() : NotFound();
 
@@ -37,7 +66,7 @@ public sealed class ViewModel(CoordinatorStore store) : DashboardPageModel
         var file = Id.Replace('/', '_');
         return format switch
         {
-            "json" => File(Encoding.UTF8.GetBytes(Document.ToJsonString(Indented)), "application/json", file + ".json"),
+            "json" => File(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(Document, Document!.GetType(), RegistryJson.Indented)), "application/json", file + ".json"),
             "csv" => File(Encoding.UTF8.GetBytes(TermsCsv()), "text/csv", file + ".csv"),
             _ => BadRequest(),
         };
@@ -45,40 +74,38 @@ public sealed class ViewModel(CoordinatorStore store) : DashboardPageModel
 
     public string ForestSvg()
     {
-        var rows = Terms.Where(t => t["name"]?.ToString() != "(Intercept)")
-            .Select(t => new ForestRow(t["name"]!.ToString(), t["coefficient"]!.GetValue<double>(), t["ci_low"]?.GetValue<double>(), t["ci_high"]?.GetValue<double>())).ToList();
-        var scale = Document["link"]?.ToString() switch { "logit" => "log-odds", "log" => "log rate ratio", _ => "outcome units" };
+        var rows = Terms.Where(t => t.Name != "(Intercept)").Select(t => new ForestRow(t.Name, t.Coefficient, t.CiLow, t.CiHigh)).ToList();
+        var scale = FamilyAndLink?.Link switch { "logit" => "log-odds", "log" => "log rate ratio", _ => "outcome units" };
         return ForestPlot.Render(rows, scale);
     }
 
     /// <summary>The calibration groups as published: a count the coordinator suppressed (with its complements) is null, and so is the observed rate it would give away.</summary>
     public IReadOnlyList<(CellCount? Count, double? Predicted, double? Observed)> Calibration() =>
-        (Evaluation?["calibration"] as JsonArray ?? []).OfType<JsonObject>()
-            .Select(g => (g["count"] is JsonValue c ? Count(c.GetValue<long>()) : (CellCount?)null, g["mean_predicted"]?.GetValue<double>(), g["observed_rate"]?.GetValue<double>())).ToList();
+        (Evaluation as BinomialEvaluation)?.Calibration
+            .Select(g => (g.Count is { } c ? Count(c) : (CellCount?)null, (double?)g.MeanPredicted, g.ObservedRate)).ToList() ?? [];
 
     public string CalibrationSvg() => CalibrationPlot.Render([.. Calibration()
         .Where(g => g.Predicted is not null && g.Observed is not null)
         .Select(g => new CalibrationPoint(g.Predicted!.Value, g.Observed!.Value, g.Count is { Suppressed: false, Value: > 0 }))]);
 
-    public static string Number(JsonNode? value, string format = "0.####") =>
-        value is JsonValue v && v.TryGetValue<double>(out var d) ? d.ToString(format, CultureInfo.InvariantCulture) : "—";
+    public static string Number(double? value, string format = "0.####") =>
+        value is { } d ? d.ToString(format, CultureInfo.InvariantCulture) : "—";
 
     /// <summary>A p-value to four places; below that, "&lt; 0.0001" rather than a misleading 0.</summary>
-    public static string PValue(JsonNode? value) =>
-        value is JsonValue v && v.TryGetValue<double>(out var p) ? (p < 0.0001 ? "< 0.0001" : p.ToString("0.0000", CultureInfo.InvariantCulture)) : "—";
+    public static string PValue(double? value) =>
+        value is { } p ? (p < 0.0001 ? "< 0.0001" : p.ToString("0.0000", CultureInfo.InvariantCulture)) : "—";
 
     /// <summary>The composition table's cells with their labels (null cells were suppressed by complementary suppression).</summary>
-    public static IEnumerable<(string Label, long? Value)> Cells(JsonObject table)
+    public static IEnumerable<(string Label, long? Value)> Cells(PublishedTableDocument table)
     {
-        var labels = table["labels"]!.AsArray().Select(l => l!.AsArray().Select(x => x!.ToString()).ToList()).ToList();
-        var cells = table["cells"]!.AsArray();
+        ArgumentNullException.ThrowIfNull(table);
         IEnumerable<string> combos = [string.Empty];
-        foreach (var dimension in labels)
+        foreach (var dimension in table.Labels)
         {
             combos = combos.SelectMany(prefix => dimension.Select(l => prefix.Length == 0 ? l : prefix + " · " + l)).ToList();
         }
 
-        return combos.Zip(cells, (label, cell) => (label, cell is null ? (long?)null : (long)Math.Round(cell.GetValue<double>())));
+        return combos.Zip(table.Cells, (label, cell) => (label, cell));
     }
 
     private string TermsCsv()
@@ -86,11 +113,10 @@ public sealed class ViewModel(CoordinatorStore store) : DashboardPageModel
         var csv = new StringBuilder("term,coefficient,std_error,ci_low,ci_high,p_value\n");
         foreach (var t in Terms)
         {
-            var name = t["name"]!.ToString();
-            csv.Append('"').Append(name.Replace("\"", "\"\"", StringComparison.Ordinal)).Append('"');
-            foreach (var field in new[] { "coefficient", "std_error", "ci_low", "ci_high", "p_value" })
+            csv.Append('"').Append(t.Name.Replace("\"", "\"\"", StringComparison.Ordinal)).Append('"');
+            foreach (var value in new[] { t.Coefficient, t.StdError, t.CiLow, t.CiHigh, t.PValue })
             {
-                csv.Append(',').Append(t[field] is JsonValue v && v.TryGetValue<double>(out var d) ? d.ToString("R", CultureInfo.InvariantCulture) : string.Empty);
+                csv.Append(',').Append(value is { } d ? d.ToString("R", CultureInfo.InvariantCulture) : string.Empty);
             }
 
             csv.Append('\n');
@@ -107,7 +133,19 @@ public sealed class ViewModel(CoordinatorStore store) : DashboardPageModel
             return false;
         }
 
-        Document = JsonNode.Parse(row.model_json)!.AsObject();
+        // The registry's kind column says which document the row holds, as the registry snapshot reads it.
+        Document = row.kind switch
+        {
+            RegisteredModel.GlmKind => GlmModelDocument.FromJson(row.model_json),
+            FedAvgModelDocument.FedAvgKind => FedAvgModelDocument.FromJson(row.model_json),
+            CompositionDocument.CompositionKind => CompositionDocument.FromJson(row.model_json),
+            _ => null,
+        };
+        if (Document is null)
+        {
+            return false;
+        }
+
         Participants = store.Read(c => StudyQueries.AcceptedNodeNames(c, row.study_id));
         return true;
     }

@@ -1,6 +1,5 @@
 using System.Text.Json;
-using System.Text.Json.Nodes;
-using FederatedTwin.Coordinator.Endpoints;
+using FederatedTwin.Analytics.Registry;
 using FederatedTwin.Coordinator.Orchestration;
 using FederatedTwin.Coordinator.Storage;
 using FederatedTwin.Protocol.Federation;
@@ -18,7 +17,7 @@ public sealed class DetailModel(CoordinatorStore store, RoundEngine engine, Time
     [BindProperty(SupportsGet = true)]
     public string Id { get; set; } = string.Empty;
 
-    public JsonObject Study { get; private set; } = [];
+    public StudyDetail Study { get; private set; } = null!;
 
     public StudySpec Spec { get; private set; } = null!;
 
@@ -26,11 +25,16 @@ public sealed class DetailModel(CoordinatorStore store, RoundEngine engine, Time
 
     public IReadOnlyList<string> ModelIds { get; private set; } = [];
 
-    public string State => Study["state"]?.ToString() ?? "unknown";
+    public string State => Study.State;
 
     public bool Ended => StudyStates.TryParse(State, out var state) && state.HasEnded();
 
-    public JsonObject? LatestAttempt => Study["attempts"]?.AsArray().LastOrDefault() as JsonObject;
+    public StudyAttemptDetail? LatestAttempt => Study.Attempts.Count == 0 ? null : Study.Attempts[^1];
+
+    /// <summary>A federated sum's published table (null for a model's result, or before the study completes).</summary>
+    public CountTableStudyResult? Census => Study.Result is { ValueKind: JsonValueKind.Object } result && result.TryGetProperty("table", out _)
+        ? CountTableStudyResult.FromJson(result.GetRawText())
+        : null;
 
     public IActionResult OnGet() => Load() ? Page() : NotFound();
 
@@ -49,18 +53,18 @@ public sealed class DetailModel(CoordinatorStore store, RoundEngine engine, Time
     }
 
     /// <summary>The nodes of an attempt, by name.</summary>
-    public IEnumerable<string> Names(JsonNode? ids) => (ids?.AsArray() ?? []).Select(i => i?.ToString() ?? string.Empty).Select(i => NodeNames.GetValueOrDefault(i, i));
+    public IEnumerable<string> Names(IEnumerable<string> ids) => ids.Select(i => NodeNames.GetValueOrDefault(i, i));
 
     /// <summary>Nodes that were in an attempt but not in the next one of the same round: they dropped out.</summary>
     public IEnumerable<string> Dropped(int index)
     {
-        var attempts = Study["attempts"]!.AsArray();
-        if (index + 1 >= attempts.Count || attempts[index]!["round"]!.GetValue<long>() != attempts[index + 1]!["round"]!.GetValue<long>())
+        var attempts = Study.Attempts;
+        if (index + 1 >= attempts.Count || attempts[index].Round != attempts[index + 1].Round)
         {
             return [];
         }
 
-        return Names(attempts[index]!["participants"]).Except(Names(attempts[index + 1]!["participants"]));
+        return Names(attempts[index].Participants).Except(Names(attempts[index + 1].Participants));
     }
 
     private bool Load()
@@ -71,7 +75,7 @@ public sealed class DetailModel(CoordinatorStore store, RoundEngine engine, Time
         }
 
         Study = study;
-        Spec = study["spec"]!.Deserialize<StudySpec>(WireJson.Options)!;
+        Spec = study.ReadSpec();
         NodeNames = store.Read(NodeQueries.Names);
         ModelIds = store.Read(c => RegistryQueries.IdsOfStudy(c, Id));
         return true;

@@ -7,8 +7,10 @@ using Microsoft.AspNetCore.Mvc;
 namespace FederatedTwin.Coordinator.Dashboard.Pages.Studies;
 
 /// <summary>Creates a study from the form or from an uploaded study.yaml; each validation error is shown next to its field.</summary>
-public sealed class NewModel(RoundEngine engine, AlgorithmCatalog algorithms) : DashboardPageModel
+public sealed class NewModel(RoundEngine engine, AlgorithmCatalog algorithms, TimeProvider? clock = null) : DashboardPageModel
 {
+    private readonly TimeProvider _clock = clock ?? TimeProvider.System;
+
     private const int MaxYamlBytes = 64 * 1024;
 
     public override string Section => "studies";
@@ -90,7 +92,7 @@ public sealed class NewModel(RoundEngine engine, AlgorithmCatalog algorithms) : 
         try
         {
             var spec = StudyFile.Parse(yaml);
-            engine.CreateStudy(spec, DateTimeOffset.UtcNow);
+            engine.CreateStudy(spec, _clock.GetUtcNow());
             return Redirect("/studies/" + Uri.EscapeDataString(spec.Id.Value));
         }
         catch (StudyFileException e)
