@@ -1,10 +1,10 @@
 using FederatedTwin.Analytics.Census;
 using System.Diagnostics;
 using System.Text.Json.Nodes;
-using FederatedTwin.Cli.Bench.Storage;
 using FederatedTwin.Cli.Demo;
 using FederatedTwin.Synthetic;
 using FederatedTwin.Node;
+using FederatedTwin.Node.Storage;
 using FederatedTwin.Node.Ingest;
 using FederatedTwin.Crypto;
 using FederatedTwin.Protocol.Federation;
@@ -212,8 +212,13 @@ internal static class RoundsBenchmark
         var list = new List<(long, long, long, long, long)>();
         foreach (var (round, attempt) in rounds)
         {
-            var (ciphertext, values, keyShare, seed, digest, share, updateSet, keySet) = node.Store.Read(c => NodeRoundRecords.Read(c, study.Value, round, attempt));
             var (r, at) = ((int)round, (int)attempt);
+            var stored = new AttemptRef(study.Value, r, at);
+            var (submission, key, issued, keySet) = node.Store.Read(c => (
+                FederationQueries.Submission(c, stored)!, FederationQueries.KeyShare(c, stored)!, FederationQueries.StoredShare(c, stored),
+                FederationQueries.CommitmentSet(c, stored, ContributionKind.KeyShare)!.Digest));
+            var (ciphertext, values, keyShare, seed) = (submission.Ciphertext, submission.ValueCount, key.KeyShare, key.CrpSeed!);
+            var (digest, share, updateSet) = (issued.AggregateDigest, issued.Share, issued.UpdateSetDigest);
             long Body(byte[] payload, byte[] statement, string? aggregateDigest = null, string? setDigest = null) =>
                 WireJson.Serialize(new Contribution(study, r, at, payload, node.Identity.Sign(statement), aggregateDigest, setDigest)).Length;
             var keyHash = System.Security.Cryptography.SHA256.HashData(keyShare);
