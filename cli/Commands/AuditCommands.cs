@@ -83,7 +83,10 @@ internal static class AuditCommands
                 return UsageError;
             }
 
-            foreach (var head in Storage.AuditHeadQueries.Heads(store, parse.GetValue(node)))
+            // Read-only, without starting the coordinator: the coordinator's own query on its store.
+            using var connection = new Microsoft.Data.Sqlite.SqliteConnection(new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder { DataSource = store, Mode = Microsoft.Data.Sqlite.SqliteOpenMode.ReadOnly }.ToString());
+            connection.Open();
+            foreach (var head in Coordinator.Storage.NodeQueries.AuditHeads(connection, parse.GetValue(node)))
             {
                 Console.WriteLine($"{head.NodeId} {head.Seq}:{head.Sha256} {head.ReceivedAt}");
             }

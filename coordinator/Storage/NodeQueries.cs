@@ -25,6 +25,9 @@ internal enum NodeOrder
     Name,
 }
 
+/// <summary>An audit-chain head a node sent with a signed request, as the coordinator recorded it.</summary>
+internal sealed record ReceivedAuditHead(string NodeId, long Seq, string Sha256, string ReceivedAt);
+
 /// <summary>
 /// The nodes, node_key_history, nonces and node_audit_heads tables: enrolled nodes, their keys, and what their signed requests
 /// leave behind. Standard SQL except the statements in <see cref="Sqlite"/>, the one place a PostgreSQL dialect would replace
@@ -106,6 +109,12 @@ internal static class NodeQueries
     /// <summary>Records that a node's signed request arrived (its last contact and protocol version).</summary>
     public static void Seen(IDbConnection c, IDbTransaction t, string node, DateTimeOffset at, int protocolVersion) =>
         c.Execute("UPDATE nodes SET last_seen_at=@at, protocol_version=@version WHERE node_id=@node", new { at = StoredTime.Format(at), version = protocolVersion, node }, t);
+
+    /// <summary>Every audit chain head received, of one node (its id) or all, by node and sequence number.</summary>
+    public static IReadOnlyList<ReceivedAuditHead> AuditHeads(IDbConnection c, string? node) =>
+        [.. c.Query<(string node_id, long seq, string sha256, string received_at)>(
+            "SELECT node_id, seq, sha256, received_at FROM node_audit_heads WHERE @node IS NULL OR node_id = @node ORDER BY node_id, seq", new { node })
+            .Select(r => new ReceivedAuditHead(r.node_id, r.seq, r.sha256, r.received_at))];
 
     /// <summary>Keeps a node's audit chain head as a request carried it (the first report of a sequence number stays).</summary>
     public static void RecordAuditHead(IDbConnection c, IDbTransaction t, string node, long seq, string? sha256, DateTimeOffset at) =>
