@@ -30,6 +30,16 @@ public sealed record CompositionStudy(int Year, double Rho, int MinimumCellSize,
     }
 
     /// <summary>
+    /// What every round carries besides the study's parameters: the purpose, min_nodes and, under DP, h (each node's noise share
+    /// and the counts' scale are sized by it); the coordinator writes them and each node requires them.
+    /// </summary>
+    public static RoundBasis Basis(StudySpec study)
+    {
+        ArgumentNullException.ThrowIfNull(study);
+        return new RoundBasis(study.PurposeOfUse.Code, MinNodes: study.MinNodes, MinHonestNodes: StudyPrivacy.RoundMinHonestNodesOf(study));
+    }
+
+    /// <summary>
     /// The study as a round carries it (its parameters with the coordinator's derived ones): h from <paramref name="minHonestNodes"/>
     /// or, when null, from the round's dp_min_honest_nodes (a DP round must carry it).
     /// </summary>

@@ -22,9 +22,6 @@ public sealed record FedAvgPrivacy
     /// <summary>Block: Σ over patients of the clipped Σ_rows (y − μ)·(1, x̃) (p + 1 values, intercept first).</summary>
     public const string Gradient = "gradient";
 
-    /// <summary>The round parameter carrying the point (intercept, x̃ coefficients) the nodes evaluate the gradient at, as JSON.</summary>
-    public const string PointParameter = "fedavg_dp_point";
-
     /// <summary>Share of each round's ρ spent on the gradient; the row count gets the rest.</summary>
     public const double GradientFraction = 0.9;
 

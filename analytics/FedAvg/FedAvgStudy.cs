@@ -20,11 +20,18 @@ public sealed record FedAvgStudy(GlmStudy Rows, int LocalIterations, double L2, 
 {
     public const string AlgorithmName = "federated-fedavg";
 
-    /// <summary>The parameter carrying the global weights (features…, intercept) for a round, as JSON; absent in round 1.</summary>
-    public const string WeightsParameter = "fedavg_weights";
-
     /// <summary>The round parameter carrying the study's planned rounds, over which a DP study's ρ is split.</summary>
-    public const string RoundsParameter = "fedavg_rounds";
+    public const string RoundsParameter = RoundBasis.PlannedRoundsParameter;
+
+    /// <summary>
+    /// What every round carries besides the study's parameters: the purpose, min_nodes, the planned rounds and, under DP, h
+    /// (the noise shares are sized by it and ρ is split over the rounds); the coordinator writes them and each node requires them.
+    /// </summary>
+    public static RoundBasis Basis(StudySpec study)
+    {
+        ArgumentNullException.ThrowIfNull(study);
+        return new RoundBasis(study.PurposeOfUse.Code, study.MinNodes, study.Rounds, StudyPrivacy.RoundMinHonestNodesOf(study));
+    }
 
     /// <summary>
     /// Reads the study's parameters. With dp_rho the study runs DP-FedSGD (<see cref="FedAvgPrivacy"/>): the rows and DP
@@ -105,10 +112,6 @@ public sealed record FedAvgStudy(GlmStudy Rows, int LocalIterations, double L2, 
             new("rows", 1, 1),
         ];
     }
-
-    public static string SerializeWeights(IReadOnlyList<double> weights) => JsonSerializer.Serialize(weights);
-
-    public static double[] DeserializeWeights(string json) => JsonSerializer.Deserialize<double[]>(json) ?? throw new InvalidOperationException("The round carries no weights.");
 
     private static double Number(IReadOnlyDictionary<string, string> p, string name, double fallback, double min, double max) =>
         p.GetValueOrDefault(name) is not { } v ? fallback

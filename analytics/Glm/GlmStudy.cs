@@ -25,18 +25,7 @@ public sealed record GlmStudy(GlmSpec Spec, string Outcome, IReadOnlyList<string
     /// </summary>
     public string? AtRisk => PatientYearSchema.OnsetCondition(Outcome);
 
-    /// <summary>The parameter carrying the fitted coefficients (features' own scale) for the evaluation round, as JSON.</summary>
-    public const string EvaluationParameter = "glm_evaluation";
-
     public const string AlgorithmName = "federated-glm";
-
-    /// <summary>The parameter carrying the coordinator's <see cref="GlmRequest"/> for a round, as JSON.</summary>
-    public const string RequestParameter = "glm_request";
-
-    private static readonly JsonSerializerOptions RequestJson = new(WireJson.Options)
-    {
-        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
-    };
 
     /// <summary>Reads the study's parameters; errors name the parameter (parameters.family, …). h is the study's (or its default).</summary>
     public static GlmStudy Parse(StudySpec study, int maxParties)
@@ -46,8 +35,15 @@ public sealed record GlmStudy(GlmSpec Spec, string Outcome, IReadOnlyList<string
         return Parse(p, maxParties, Privacy.StudyPrivacy.Rho(p) > 0 ? Privacy.StudyPrivacy.MinHonestNodes(study) : null);
     }
 
-    /// <summary>The round parameter carrying the study's min_nodes (the noise is sized by dp_min_honest_nodes, <see cref="Privacy.StudyPrivacy"/>).</summary>
-    public const string MinNodesParameter = "min_nodes";
+    /// <summary>
+    /// What every round of the study carries besides its parameters: the purpose, min_nodes and, under DP, h (the noise shares
+    /// are sized by it, <see cref="Privacy.StudyPrivacy"/>); the coordinator writes them and each node requires them.
+    /// </summary>
+    public static RoundBasis Basis(StudySpec study)
+    {
+        ArgumentNullException.ThrowIfNull(study);
+        return new RoundBasis(study.PurposeOfUse.Code, MinNodes: study.MinNodes, MinHonestNodes: Privacy.StudyPrivacy.RoundMinHonestNodesOf(study));
+    }
 
     /// <summary>Rows a patient contributes at most under DP, unless the study declares parameters.dp_max_rows_per_patient.</summary>
     public const int DefaultMaxRowsPerPatient = 5;
@@ -198,17 +194,12 @@ public sealed record GlmStudy(GlmSpec Spec, string Outcome, IReadOnlyList<string
         return new Privacy.PrivacyAccount(dp.Rho, trueRho, dp.MinHonestNodes, maxShares);
     }
 
-    public static string Serialize(GlmRequest request) => JsonSerializer.Serialize(request, RequestJson);
-
     /// <summary>
     /// Whether a patient is held out: the first 32 bits of the node's keyed pseudonym (an HMAC, so uniform and
     /// unlinkable) against the share, so all of a patient's years fall on one side and a re-run splits the same way.
     /// </summary>
     public bool IsHeldOut(string pseudonym) =>
         Holdout > 0 && uint.Parse(pseudonym.AsSpan(0, 8), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture) < Holdout * 4294967296.0;
-
-    public static GlmRequest Deserialize(string json) =>
-        JsonSerializer.Deserialize<GlmRequest>(json, RequestJson) ?? throw new InvalidOperationException("The round carries an empty GLM request.");
 
     /// <summary>Categorical feature columns and their levels, the first being the reference level.</summary>
     public static IReadOnlyDictionary<string, IReadOnlyList<string>> Categorical { get; } = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal)

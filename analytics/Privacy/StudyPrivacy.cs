@@ -65,15 +65,13 @@ public static class StudyPrivacy
     }
 
     /// <summary>
-    /// The noise parameters every round of a DP study carries besides the study's own: dp_min_honest_nodes = h. None for a
-    /// study without dp_rho. The coordinator adds them to each round and the node expects exactly them (AcceptedStudy), so
-    /// a coordinator cannot lower the noise by raising h in a round.
+    /// The h every round of a DP study carries besides the study's own parameters (<see cref="RoundBasis"/>); null for a study
+    /// without dp_rho. The coordinator adds it to each round and the node expects exactly it (AcceptedStudy), so a coordinator
+    /// cannot lower the noise by raising h in a round.
     /// </summary>
-    public static IReadOnlyDictionary<string, string> DerivedRoundParameters(StudySpec study)
+    public static int? RoundMinHonestNodesOf(StudySpec study)
     {
         ArgumentNullException.ThrowIfNull(study);
-        return Rho(study.Parameters) > 0
-            ? new Dictionary<string, string>(StringComparer.Ordinal) { [MinHonestNodesParameter] = MinHonestNodes(study).ToString(CultureInfo.InvariantCulture) }
-            : new Dictionary<string, string>(StringComparer.Ordinal);
+        return Rho(study.Parameters) > 0 ? MinHonestNodes(study) : null;
     }
 }

@@ -32,17 +32,7 @@ public sealed class FederatedCompositionAlgorithm(IAdditiveThresholdScheme schem
 
     public RoundRequest ConfigureRound(StudySpec study, int round, IReadOnlyList<long[]> previousSums)
     {
-        var parameters = new Dictionary<string, string>(study.Parameters ?? new Dictionary<string, string>(), StringComparer.Ordinal)
-        {
-            ["purpose_of_use"] = study.PurposeOfUse.Code,
-            ["min_nodes"] = study.MinNodes.ToString(System.Globalization.CultureInfo.InvariantCulture),
-        };
-        foreach (var (key, value) in StudyPrivacy.DerivedRoundParameters(study))
-        {
-            parameters[key] = value;
-        }
-
-        return new RoundRequest(Name, CompositionStudy.VectorLength, parameters);
+        return CompositionStudy.Basis(study).Request(study, CompositionStudy.VectorLength);
     }
 
     public RoundOutcome AggregateRound(StudySpec study, int round, IReadOnlyList<long[]> sums)

@@ -34,27 +34,10 @@ public sealed class FederatedFedAvgAlgorithm(IAdditiveThresholdScheme scheme, Ti
     public RoundRequest ConfigureRound(StudySpec study, int round, IReadOnlyList<long[]> previousSums)
     {
         var fedAvg = FedAvgStudy.Parse(study, scheme.MaxParties);
-        var parameters = new Dictionary<string, string>(study.Parameters ?? new Dictionary<string, string>(), StringComparer.Ordinal)
-        {
-            ["purpose_of_use"] = study.PurposeOfUse.Code,
-            [GlmStudy.MinNodesParameter] = study.MinNodes.ToString(CultureInfo.InvariantCulture),
-            [FedAvgStudy.RoundsParameter] = study.Rounds.ToString(CultureInfo.InvariantCulture),
-        };
-        foreach (var (key, value) in StudyPrivacy.DerivedRoundParameters(study))
-        {
-            parameters[key] = value;
-        }
-
-        if (fedAvg.Privacy is { } dp)
-        {
-            parameters[FedAvgPrivacy.PointParameter] = FedAvgStudy.SerializeWeights(Replay(fedAvg, dp, previousSums).NextPoint);
-        }
-        else if (previousSums.Count > 0)
-        {
-            parameters[FedAvgStudy.WeightsParameter] = FedAvgStudy.SerializeWeights(Global(fedAvg, previousSums[^1]));
-        }
-
-        return new RoundRequest(Name, fedAvg.Layout(scheme.MaxParties).Sum(b => b.Length), parameters);
+        var state = fedAvg.Privacy is { } dp ? new FedAvgRound(null, Replay(fedAvg, dp, previousSums).NextPoint)
+            : previousSums.Count > 0 ? new FedAvgRound(Global(fedAvg, previousSums[^1]), null)
+            : FedAvgRound.First;
+        return FedAvgStudy.Basis(study).Request(study, fedAvg.Layout(scheme.MaxParties).Sum(b => b.Length), state);
     }
 
     public RoundOutcome AggregateRound(StudySpec study, int round, IReadOnlyList<long[]> sums)

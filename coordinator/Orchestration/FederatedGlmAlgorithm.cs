@@ -35,26 +35,9 @@ public sealed class FederatedGlmAlgorithm(IAdditiveThresholdScheme scheme, TimeP
     public RoundRequest ConfigureRound(StudySpec study, int round, IReadOnlyList<long[]> previousSums)
     {
         var (glm, fit, _) = Replay(study, previousSums);
-        var parameters = new Dictionary<string, string>(study.Parameters ?? new Dictionary<string, string>(), StringComparer.Ordinal)
-        {
-            ["purpose_of_use"] = study.PurposeOfUse.Code,
-            [GlmStudy.MinNodesParameter] = study.MinNodes.ToString(CultureInfo.InvariantCulture),
-        };
-        foreach (var (key, value) in StudyPrivacy.DerivedRoundParameters(study))
-        {
-            parameters[key] = value;
-        }
-
-        if (fit.Result is { } result)
-        {
-            // The fit has converged and the study holds patients out: one evaluation round at the final coefficients.
-            parameters[GlmStudy.EvaluationParameter] = JsonSerializer.Serialize(result.Coefficients);
-            return new RoundRequest(Name, GlmEvaluation.Layout(glm).Sum(b => b.Length), parameters);
-        }
-
-        var request = fit.NextRequest();
-        parameters[GlmStudy.RequestParameter] = GlmStudy.Serialize(request);
-        return new RoundRequest(Name, request.Length, parameters);
+        // Once the fit has converged, a study that holds patients out has one evaluation round at the final coefficients.
+        GlmRound next = fit.Result is { } result ? new GlmRound.Evaluate(result.Coefficients) : new GlmRound.Iterate(fit.NextRequest());
+        return GlmStudy.Basis(study).Request(study, next.ValueCount(glm), next);
     }
 
     public RoundOutcome AggregateRound(StudySpec study, int round, IReadOnlyList<long[]> sums)

@@ -17,7 +17,7 @@ namespace FederatedTwin.Coordinator.Orchestration;
 /// </summary>
 public sealed class FederatedSumAlgorithm : IStudyAlgorithm
 {
-    public const string AlgorithmName = "federated-sum";
+    public const string AlgorithmName = CensusStudy.AlgorithmName;
 
     public string Name => AlgorithmName;
 
@@ -38,13 +38,8 @@ public sealed class FederatedSumAlgorithm : IStudyAlgorithm
 
     public RoundRequest ConfigureRound(StudySpec study, int round, IReadOnlyList<long[]> previousSums)
     {
-        var vector = Vector(study);
-        var parameters = new Dictionary<string, string>(study.Parameters ?? new Dictionary<string, string>(), StringComparer.Ordinal)
-        {
-            ["vector"] = vector,
-            ["purpose_of_use"] = study.PurposeOfUse.Code,
-        };
-        return new RoundRequest(AlgorithmName, LocalVectors.Labels(vector).Count, parameters);
+        var basis = CensusStudy.Basis(study);
+        return basis.Request(study, LocalVectors.Labels(basis.Vector!).Count);
     }
 
     public RoundOutcome AggregateRound(StudySpec study, int round, IReadOnlyList<long[]> sums) =>
@@ -100,6 +95,5 @@ public sealed class FederatedSumAlgorithm : IStudyAlgorithm
         return cells;
     }
 
-    private static string Vector(StudySpec study) =>
-        study.Parameters?.GetValueOrDefault("vector") ?? LocalVectors.PatientsByAgeBandAndSex;
+    private static string Vector(StudySpec study) => CensusStudy.Vector(study);
 }

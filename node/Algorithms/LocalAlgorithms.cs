@@ -1,4 +1,5 @@
 using FederatedTwin.Analytics.Census;
+using FederatedTwin.Analytics.Studies;
 using FederatedTwin.Crypto.Codec;
 using FederatedTwin.Protocol.Federation;
 
@@ -28,14 +29,12 @@ public interface ILocalAlgorithm
     /// <summary>
     /// The round parameters the coordinator derives from the study for every round (besides the study's own parameters),
     /// with the values they must have for the accepted study: the node checks them (<see cref="Federation.AcceptedStudy"/>).
+    /// The algorithm's analytics type owns them, so the coordinator writes and the node expects the same.
     /// </summary>
-    IReadOnlyDictionary<string, string> DerivedParameters(StudySpec accepted) => new Dictionary<string, string>(StringComparer.Ordinal)
-    {
-        ["purpose_of_use"] = accepted.PurposeOfUse.Code,
-    };
+    RoundBasis Basis(StudySpec accepted) => new(accepted.PurposeOfUse.Code);
 
     /// <summary>The parameters that carry the coordinator's per-round state (a GLM request, FedAvg weights): the only keys a round may add.</summary>
-    IReadOnlySet<string> RoundParameters => new HashSet<string>(StringComparer.Ordinal);
+    IReadOnlySet<string> StateKeys => new HashSet<string>(StringComparer.Ordinal);
 
     /// <summary>
     /// For a study with dp_rho: the rounds its ρ is split over, from the accepted study alone — the most rounds in which
@@ -78,27 +77,22 @@ public sealed record LocalStatistics(long[] Values, IReadOnlyList<FixedPointBloc
 /// <summary>The node side of the federated sum: the named local vector, as exact integer counts (scale 1).</summary>
 public sealed class LocalFederatedSum : ILocalAlgorithm
 {
-    public string Name => "federated-sum";
+    public string Name => CensusStudy.AlgorithmName;
 
     /// <summary>The coordinator names the vector (the study's, by default the census) and the purpose in every round.</summary>
-    public IReadOnlyDictionary<string, string> DerivedParameters(StudySpec accepted) => new Dictionary<string, string>(StringComparer.Ordinal)
-    {
-        ["vector"] = accepted.Parameters?.GetValueOrDefault("vector") ?? LocalVectors.PatientsByAgeBandAndSex,
-        ["purpose_of_use"] = accepted.PurposeOfUse.Code,
-    };
+    public RoundBasis Basis(StudySpec accepted) => CensusStudy.Basis(accepted);
 
-    public int ValueCount(RoundRequest request, int maxParties) =>
-        LocalVectors.Labels(request.Parameters.GetValueOrDefault("vector") ?? throw new InvalidOperationException("The round names no vector.")).Count;
+    public int ValueCount(RoundRequest request, int maxParties) => LocalVectors.Labels(CensusStudy.Vector(request)).Count;
 
     /// <summary>The census: the named vector of the study's year, counted for its purpose.</summary>
     public IReadOnlyList<Federation.ReleasedStatistic> ReleasedStatistics(StudySpec accepted) =>
-        [Federation.ReleasedStatistic.Census(accepted.Parameters?.GetValueOrDefault("vector") ?? LocalVectors.PatientsByAgeBandAndSex, accepted.Parameters?.GetValueOrDefault("year"), accepted.PurposeOfUse)];
+        [Federation.ReleasedStatistic.Census(CensusStudy.Vector(accepted), accepted.Parameters?.GetValueOrDefault("year"), accepted.PurposeOfUse)];
 
     public bool SendsCounts => true;
 
     public LocalStatistics Compute(RoundRequest request, NodeDirectory node, int maxParties)
     {
-        var vector = request.Parameters.GetValueOrDefault("vector") ?? throw new InvalidOperationException("The round names no vector.");
+        var vector = CensusStudy.Vector(request);
         var labels = LocalVectors.Labels(vector);
         if (labels.Count != request.ValueCount)
         {
@@ -117,8 +111,7 @@ public sealed class LocalFederatedSum : ILocalAlgorithm
     /// <summary>The census for the study's year and purpose, with the site policy's consent default for that purpose.</summary>
     private static long[] Census(RoundRequest request, NodeDirectory node)
     {
-        var year = int.Parse(request.Parameters.GetValueOrDefault("year") ?? throw new InvalidOperationException("The round names no census year."), System.Globalization.CultureInfo.InvariantCulture);
-        var purpose = request.Parameters.GetValueOrDefault("purpose_of_use") ?? throw new InvalidOperationException("The round names no purpose of use.");
-        return Features.Census.PatientsByAgeBandAndSex(node.Store, year, purpose, node.LoadPolicy().IsOptIn(purpose));
+        var purpose = RoundBasis.PurposeOf(request);
+        return Features.Census.PatientsByAgeBandAndSex(node.Store, CensusStudy.Year(request), purpose, node.LoadPolicy().IsOptIn(purpose));
     }
 }

@@ -3,6 +3,7 @@ using FederatedTwin.Crypto.Codec;
 using FederatedTwin.Protocol.Federation;
 using FederatedTwin.Analytics.FedAvg;
 using FederatedTwin.Analytics.Glm;
+using FederatedTwin.Analytics.Studies;
 using FederatedTwin.Analytics.Privacy;
 using Microsoft.ML;
 using Microsoft.ML.Data;
@@ -21,15 +22,10 @@ public sealed class LocalFedAvg : ILocalAlgorithm
     public string Name => FedAvgStudy.AlgorithmName;
 
     /// <summary>h (dp_min_honest_nodes) sizes each node's noise share and fedavg_rounds splits ρ: both must be the accepted study's.</summary>
-    public IReadOnlyDictionary<string, string> DerivedParameters(StudySpec accepted) => new Dictionary<string, string>(StudyPrivacy.DerivedRoundParameters(accepted), StringComparer.Ordinal)
-    {
-        ["purpose_of_use"] = accepted.PurposeOfUse.Code,
-        [GlmStudy.MinNodesParameter] = accepted.MinNodes.ToString(System.Globalization.CultureInfo.InvariantCulture),
-        [FedAvgStudy.RoundsParameter] = accepted.Rounds.ToString(System.Globalization.CultureInfo.InvariantCulture),
-    };
+    public RoundBasis Basis(StudySpec accepted) => FedAvgStudy.Basis(accepted);
 
     /// <summary>The global weights (plain FedAvg) or the point the DP gradient is taken at (checked finite in <see cref="Private"/>).</summary>
-    public IReadOnlySet<string> RoundParameters { get; } = new HashSet<string>([FedAvgStudy.WeightsParameter, FedAvgPrivacy.PointParameter], StringComparer.Ordinal);
+    public IReadOnlySet<string> StateKeys => FedAvgRound.Keys;
 
     /// <summary>Under DP: the study's rounds, over which ρ is split evenly.</summary>
     public int? PlannedRounds(StudySpec accepted, int maxParties) => FedAvgStudy.Parse(accepted, maxParties).Privacy?.Dp.Rounds;
@@ -42,16 +38,14 @@ public sealed class LocalFedAvg : ILocalAlgorithm
     public LocalStatistics Compute(RoundRequest request, NodeDirectory node, int maxParties)
     {
         var study = FedAvgStudy.Parse(request.Parameters, maxParties);
-        var purpose = request.Parameters.GetValueOrDefault("purpose_of_use") ?? throw new InvalidOperationException("The round names no purpose of use.");
-        var data = LocalFederatedGlm.Rows(node, study.Rows, purpose);
+        var data = LocalFederatedGlm.Rows(node, study.Rows, RoundBasis.PurposeOf(request));
         var codec = new FixedPointCodec(study.Layout(maxParties), maxParties);
         if (study.Privacy is { } dp)
         {
             return new LocalStatistics(Private(dp, codec, data, request, new CryptographicRandomBits()), codec);
         }
 
-        var global = request.Parameters.GetValueOrDefault(FedAvgStudy.WeightsParameter) is { } json ? FedAvgStudy.DeserializeWeights(json) : null;
-        var local = Train(study, data, global);
+        var local = Train(study, data, FedAvgRound.Read(request).Weights);
         return new LocalStatistics(codec.Encode(FedAvgAggregate.NodeVector(local, data.Rows)), codec);
     }
 
@@ -69,9 +63,8 @@ public sealed class LocalFedAvg : ILocalAlgorithm
         ArgumentNullException.ThrowIfNull(dp);
         ArgumentNullException.ThrowIfNull(codec);
         ArgumentNullException.ThrowIfNull(request);
-        var point = request.Parameters.GetValueOrDefault(FedAvgPrivacy.PointParameter) is { } json
-            ? FedAvgStudy.DeserializeWeights(json)
-            : throw new InvalidOperationException("The DP FedAvg round carries no point to evaluate the gradient at.");
+        var point = FedAvgRound.Read(request).Point?.ToArray()
+            ?? throw new InvalidOperationException("The DP FedAvg round carries no point to evaluate the gradient at.");
         if (!point.All(double.IsFinite))
         {
             throw new InvalidOperationException("The DP FedAvg round's point is not finite.");

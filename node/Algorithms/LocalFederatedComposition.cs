@@ -1,4 +1,5 @@
 using FederatedTwin.Analytics.Census;
+using FederatedTwin.Analytics.Studies;
 using FederatedTwin.Node.Features;
 using FederatedTwin.Crypto.Codec;
 using FederatedTwin.Protocol.Federation;
@@ -19,11 +20,7 @@ public sealed class LocalFederatedComposition : ILocalAlgorithm
     public string Name => CompositionStudy.AlgorithmName;
 
     /// <summary>h (dp_min_honest_nodes) sizes each node's noise share (σ²/h) and the counts' scale: it must be the accepted study's.</summary>
-    public IReadOnlyDictionary<string, string> DerivedParameters(StudySpec accepted) => new Dictionary<string, string>(StudyPrivacy.DerivedRoundParameters(accepted), StringComparer.Ordinal)
-    {
-        ["purpose_of_use"] = accepted.PurposeOfUse.Code,
-        ["min_nodes"] = accepted.MinNodes.ToString(System.Globalization.CultureInfo.InvariantCulture),
-    };
+    public RoundBasis Basis(StudySpec accepted) => CompositionStudy.Basis(accepted);
 
     /// <summary>One release: the whole ρ in round 1.</summary>
     public int? PlannedRounds(StudySpec accepted, int maxParties) => StudyPrivacy.Rho(accepted.Parameters) > 0 ? 1 : null;
@@ -42,8 +39,7 @@ public sealed class LocalFederatedComposition : ILocalAlgorithm
     public LocalStatistics Compute(RoundRequest request, NodeDirectory node, int maxParties)
     {
         var study = CompositionStudy.Parse(request.Parameters, minHonestNodes: null);
-        var purpose = request.Parameters.GetValueOrDefault("purpose_of_use") ?? throw new InvalidOperationException("The round names no purpose of use.");
-        return Release(Counts(node, study.Year, purpose), study, maxParties, new CryptographicRandomBits());
+        return Release(Counts(node, study.Year, RoundBasis.PurposeOf(request)), study, maxParties, new CryptographicRandomBits());
     }
 
     /// <summary>

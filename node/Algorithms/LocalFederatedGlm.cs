@@ -2,6 +2,7 @@ using FederatedTwin.Node.Features;
 using FederatedTwin.Crypto.Codec;
 using FederatedTwin.Protocol.Federation;
 using FederatedTwin.Analytics.Glm;
+using FederatedTwin.Analytics.Studies;
 using FederatedTwin.Analytics.Privacy;
 
 namespace FederatedTwin.Node.Algorithms;
@@ -17,14 +18,10 @@ public sealed class LocalFederatedGlm : ILocalAlgorithm
     public string Name => GlmStudy.AlgorithmName;
 
     /// <summary>h (dp_min_honest_nodes) sizes each node's noise share (σ²/h) and the count blocks' scale: it must be the accepted study's.</summary>
-    public IReadOnlyDictionary<string, string> DerivedParameters(StudySpec accepted) => new Dictionary<string, string>(FederatedTwin.Analytics.Privacy.StudyPrivacy.DerivedRoundParameters(accepted), StringComparer.Ordinal)
-    {
-        ["purpose_of_use"] = accepted.PurposeOfUse.Code,
-        [GlmStudy.MinNodesParameter] = accepted.MinNodes.ToString(System.Globalization.CultureInfo.InvariantCulture),
-    };
+    public RoundBasis Basis(StudySpec accepted) => GlmStudy.Basis(accepted);
 
     /// <summary>The IRLS request or the evaluation's coefficients; GlmNode checks the request's layout against the study's spec.</summary>
-    public IReadOnlySet<string> RoundParameters { get; } = new HashSet<string>([GlmStudy.RequestParameter, GlmStudy.EvaluationParameter], StringComparer.Ordinal);
+    public IReadOnlySet<string> StateKeys => GlmRound.Keys;
 
     /// <summary>Under DP: 1 moments round, max_iterations Newton rounds and, with a holdout, the evaluation round (GlmPrivacy.Rounds).</summary>
     public int? PlannedRounds(StudySpec accepted, int maxParties) => GlmStudy.Parse(accepted, maxParties).Spec.Privacy?.Rounds;
@@ -33,27 +30,18 @@ public sealed class LocalFederatedGlm : ILocalAlgorithm
     public IReadOnlyList<Federation.ReleasedStatistic> ReleasedStatistics(StudySpec accepted) => [Federation.ReleasedStatistic.ModelRows(Name, accepted.Parameters, accepted.PurposeOfUse)];
 
     /// <summary>The evaluation's layout, or the IRLS request's (whose layout GlmNode holds to the study's spec when it computes).</summary>
-    public int ValueCount(RoundRequest request, int maxParties)
-    {
-        var glm = GlmStudy.Parse(request.Parameters, maxParties);
-        return request.Parameters.ContainsKey(GlmStudy.EvaluationParameter)
-            ? GlmEvaluation.Layout(glm).Sum(b => b.Length)
-            : GlmStudy.Deserialize(request.Parameters.GetValueOrDefault(GlmStudy.RequestParameter) ?? throw new InvalidOperationException("The round carries no GLM request.")).Length;
-    }
+    public int ValueCount(RoundRequest request, int maxParties) => GlmRound.Read(request).ValueCount(GlmStudy.Parse(request.Parameters, maxParties));
 
     public LocalStatistics Compute(RoundRequest request, NodeDirectory node, int maxParties)
     {
         var glm = GlmStudy.Parse(request.Parameters, maxParties);
-        var purpose = request.Parameters.GetValueOrDefault("purpose_of_use") ?? throw new InvalidOperationException("The round names no purpose of use.");
-        if (request.Parameters.GetValueOrDefault(GlmStudy.EvaluationParameter) is { } coefficients)
+        var purpose = RoundBasis.PurposeOf(request);
+        return GlmRound.Read(request) switch
         {
-            var beta = System.Text.Json.JsonSerializer.Deserialize<double[]>(coefficients) ?? throw new InvalidOperationException("The evaluation round carries no coefficients.");
-            var evaluation = GlmEvaluation.Encode(glm, beta, Rows(node, glm, purpose, heldOut: true));
-            return Release(glm, GlmEvaluation.Layout(glm), evaluation, maxParties, new CryptographicRandomBits());
-        }
-
-        var round = GlmStudy.Deserialize(request.Parameters.GetValueOrDefault(GlmStudy.RequestParameter) ?? throw new InvalidOperationException("The round carries no GLM request."));
-        return Release(glm, round.Layout, GlmNode.Encode(glm.Spec, round, Rows(node, glm, purpose)), maxParties, new CryptographicRandomBits());
+            GlmRound.Evaluate evaluate => Release(glm, GlmEvaluation.Layout(glm), GlmEvaluation.Encode(glm, [.. evaluate.Coefficients], Rows(node, glm, purpose, heldOut: true)), maxParties, new CryptographicRandomBits()),
+            GlmRound.Iterate iterate => Release(glm, iterate.Request.Layout, GlmNode.Encode(glm.Spec, iterate.Request, Rows(node, glm, purpose)), maxParties, new CryptographicRandomBits()),
+            _ => throw new InvalidOperationException("The round carries no GLM request."),
+        };
     }
 
     /// <summary>Under DP, the ρ of one round (the study's ρ over its planned rounds), charged per round to the ledger.</summary>

@@ -107,12 +107,12 @@ public sealed record AcceptedStudy(StudySpec Spec, double AcceptedRho)
         }
 
         var expected = new Dictionary<string, string>(Spec.Parameters ?? new Dictionary<string, string>(), StringComparer.Ordinal);
-        foreach (var (key, value) in algorithm.DerivedParameters(Spec))
+        foreach (var (key, value) in algorithm.Basis(Spec).Parameters)
         {
             expected[key] = value;
         }
 
-        var perRound = algorithm.RoundParameters;
+        var perRound = algorithm.StateKeys;
         var sent = request.Parameters.Where(p => !perRound.Contains(p.Key) || expected.ContainsKey(p.Key)).ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
         var differences = Differences(expected, sent, string.Empty);
         if (differences.Count > 0)

@@ -1,4 +1,5 @@
 using FederatedTwin.Analytics.Studies;
+using FederatedTwin.Analytics.Glm;
 using FederatedTwin.Protocol.Federation;
 using FederatedTwin.Analytics.Privacy;
 
@@ -54,9 +55,10 @@ public class NoiseShareTests
     public void Every_dp_round_carries_h_and_a_round_without_it_sizes_no_noise()
     {
         var dp = new StudySpec(new StudyId("s"), "federated-glm", new PurposeOfUse("HOPERAT"), 4, 5, 1, 30) { Parameters = new Dictionary<string, string> { ["dp_rho"] = "1" } };
-        Assert.Equal("3", StudyPrivacy.DerivedRoundParameters(dp)[StudyPrivacy.MinHonestNodesParameter]);
-        Assert.Empty(StudyPrivacy.DerivedRoundParameters(dp with { Parameters = new Dictionary<string, string>() }));
-        Assert.Equal(3, StudyPrivacy.RoundMinHonestNodes(StudyPrivacy.DerivedRoundParameters(dp)));
+        var basis = GlmStudy.Basis(dp).Parameters.ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
+        Assert.Equal("3", basis[StudyPrivacy.MinHonestNodesParameter]);
+        Assert.DoesNotContain(GlmStudy.Basis(dp with { Parameters = new Dictionary<string, string>() }).Parameters, p => p.Key == StudyPrivacy.MinHonestNodesParameter);
+        Assert.Equal(3, StudyPrivacy.RoundMinHonestNodes(basis));
         Assert.Equal("parameters.dp_min_honest_nodes", Assert.Throws<StudyFileException>(() => StudyPrivacy.RoundMinHonestNodes(new Dictionary<string, string>())).Field);
     }
 

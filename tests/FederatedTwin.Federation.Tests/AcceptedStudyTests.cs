@@ -62,9 +62,9 @@ public sealed class AcceptedStudyTests : IDisposable
         var parameters = new Dictionary<string, string>(study.Parameters!, StringComparer.Ordinal)
         {
             ["purpose_of_use"] = study.PurposeOfUse.Code,
-            [GlmStudy.MinNodesParameter] = study.MinNodes.ToString(CultureInfo.InvariantCulture),
+            ["min_nodes"] = study.MinNodes.ToString(CultureInfo.InvariantCulture),
             [FedAvgStudy.RoundsParameter] = study.Rounds.ToString(CultureInfo.InvariantCulture),
-            [FedAvgPrivacy.PointParameter] = FedAvgStudy.SerializeWeights(new double[6]),
+            ["fedavg_dp_point"] = "[0,0,0,0,0,0]", // the wire spelling, pinned
         };
         if (StudyPrivacy.Rho(study.Parameters) > 0)
         {
@@ -143,7 +143,7 @@ public sealed class AcceptedStudyTests : IDisposable
         Accept(Study);
 
         // min_nodes 1: a sum of one hospital's statistic (and the default h would follow it); the node holds min_nodes to the study.
-        var parameter = RefusedUpdate(Work(WorkKind.CommitUpdate, Study, 1, 1, Request(Study, p => p[GlmStudy.MinNodesParameter] = "1")));
+        var parameter = RefusedUpdate(Work(WorkKind.CommitUpdate, Study, 1, 1, Request(Study, p => p["min_nodes"] = "1")));
         Assert.Equal(AcceptedStudy.RoundParameters, parameter.Rule);
         Assert.Contains("min_nodes '1' (accepted '3')", parameter.Message, StringComparison.Ordinal);
 

@@ -77,7 +77,7 @@ public sealed class DpFedAvgTests
             ["min_nodes"] = "3",
             [FederatedTwin.Analytics.Privacy.StudyPrivacy.MinHonestNodesParameter] = "2", // the study's default h: min_nodes − 1
             [FedAvgStudy.RoundsParameter] = "4",
-            [FedAvgPrivacy.PointParameter] = FedAvgStudy.SerializeWeights(new double[6]),
+            ["fedavg_dp_point"] = "[0,0,0,0,0,0]",
         };
         var fedAvg = FedAvgStudy.Parse(parameters, scheme.MaxParties);
         var length = fedAvg.Layout(scheme.MaxParties).Sum(b => b.Length);

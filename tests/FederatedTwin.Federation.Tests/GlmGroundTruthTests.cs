@@ -219,10 +219,10 @@ public sealed class GroundTruthFit
         bool finished;
         do
         {
-            var wire = GlmStudy.Serialize(fit.NextRequest());
+            var wire = GlmRound.Serialize(fit.NextRequest());
             var updates = sites.Select(site =>
             {
-                var request = GlmStudy.Deserialize(wire);
+                var request = GlmRound.Deserialize(wire);
                 return new FixedPointCodec(request.Layout, scheme.MaxParties).Encode(GlmNode.Compute(spec, request, site));
             }).ToList();
             var layout = fit.NextRequest().Layout;

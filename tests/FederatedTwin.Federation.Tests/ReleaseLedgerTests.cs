@@ -78,9 +78,9 @@ public sealed class ReleaseLedgerTests : IDisposable
             ["purpose_of_use"] = study.PurposeOfUse.Code,
             ["min_nodes"] = study.MinNodes.ToString(System.Globalization.CultureInfo.InvariantCulture),
         };
-        foreach (var (key, value) in FederatedTwin.Analytics.Privacy.StudyPrivacy.DerivedRoundParameters(study))
+        if (FederatedTwin.Analytics.Privacy.StudyPrivacy.RoundMinHonestNodesOf(study) is { } h)
         {
-            parameters[key] = value;
+            parameters[FederatedTwin.Analytics.Privacy.StudyPrivacy.MinHonestNodesParameter] = h.ToString(System.Globalization.CultureInfo.InvariantCulture);
         }
 
         return new(CompositionStudy.AlgorithmName, CompositionStudy.VectorLength, parameters);
