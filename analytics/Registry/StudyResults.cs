@@ -15,6 +15,40 @@ public abstract record StudyResult([property: JsonPropertyOrder(-1)] string Algo
 
     /// <summary>The result as stored and served: compact JSON, snake_case.</summary>
     public abstract string ToJson();
+
+    /// <summary>
+    /// A stored result read back as its type: a model's (by its document's kind) or a published count table. Anything else,
+    /// or a malformed document, is a <see cref="FormatException"/> naming what it was.
+    /// </summary>
+    public static StudyResult Parse(string json)
+    {
+        ArgumentNullException.ThrowIfNull(json);
+        try
+        {
+            using var document = JsonDocument.Parse(json);
+            var root = document.RootElement;
+            var algorithm = root.ValueKind == JsonValueKind.Object && root.TryGetProperty("algorithm", out var a) && a.ValueKind == JsonValueKind.String
+                ? a.GetString()! : throw new FormatException("a study result: no algorithm");
+            if (root.TryGetProperty("model", out var model) && model.ValueKind == JsonValueKind.Object)
+            {
+                var raw = model.GetRawText();
+                IRegistryDocument parsed = ModelRegistry.KindOf(raw) switch
+                {
+                    RegisteredModel.GlmKind => GlmModelDocument.FromJson(raw),
+                    FedAvgModelDocument.FedAvgKind => FedAvgModelDocument.FromJson(raw),
+                    CompositionDocument.CompositionKind => CompositionDocument.FromJson(raw),
+                    var kind => throw new FormatException($"a study result: its model is of unknown kind '{kind}'"),
+                };
+                return new ModelStudyResult(algorithm, parsed);
+            }
+
+            return root.TryGetProperty("table", out _) ? CountTableStudyResult.FromJson(json) : throw new FormatException("a study result: neither a model nor a table");
+        }
+        catch (JsonException e)
+        {
+            throw new FormatException($"a study result: {e.Message}", e);
+        }
+    }
 }
 
 /// <summary>A study whose result is a model (or composition) for the registry: <c>{"algorithm": …, "model": {…}}</c>.</summary>

@@ -1,6 +1,6 @@
 using FederatedTwin.Analytics.Studies;
 using FederatedTwin.Analytics.Census;
-using System.Text.Json.Nodes;
+using System.Text.Json;
 using FederatedTwin.Protocol.Federation;
 using FederatedTwin.Analytics.Composition;
 using FederatedTwin.Analytics.Registry;
@@ -67,10 +67,19 @@ public sealed class FederatedSumAlgorithm : IStudyAlgorithm
     }
 
     /// <summary>A stored result from before the census was suppressed (exact sums, no table), published as it would be now.</summary>
-    internal static JsonNode? Legacy(StudySpec study, JsonNode? result) =>
-        result is JsonObject r && study.Algorithm == AlgorithmName && r["table"] is null && r["sums"] is JsonArray sums
-            ? JsonNode.Parse(Publish(study, [.. sums.Select(v => v!.GetValue<long>())]).ToJson())
+    internal static string Legacy(StudySpec study, string result)
+    {
+        if (study.Algorithm != AlgorithmName)
+        {
+            return result;
+        }
+
+        using var document = JsonDocument.Parse(result);
+        var r = document.RootElement;
+        return r.ValueKind == JsonValueKind.Object && !r.TryGetProperty("table", out _) && r.TryGetProperty("sums", out var sums) && sums.ValueKind == JsonValueKind.Array
+            ? Publish(study, [.. sums.EnumerateArray().Select(v => v.GetInt64())]).ToJson()
             : result;
+    }
 
     /// <summary>The interior cells of a published table (every coordinate below its dimension's total), row-major.</summary>
     private static List<long?> InteriorCells(PublishedTable table)

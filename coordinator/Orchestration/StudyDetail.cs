@@ -1,7 +1,6 @@
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
-using FederatedTwin.Analytics.Studies;
+using FederatedTwin.Analytics.Registry;
 using FederatedTwin.Coordinator.Storage;
 using FederatedTwin.Protocol.Federation;
 
@@ -34,14 +33,40 @@ public sealed record StudyRoundDetail(
     [property: JsonPropertyName("latency_ms")] double LatencyMs);
 
 /// <summary>
+/// A document the coordinator stored, read as its type (<see cref="Value"/>) and served as the text it was stored as
+/// (<see cref="Json"/>), byte for byte: a reader gets the contract, the API never re-spells what it wrote.
+/// </summary>
+[JsonConverter(typeof(StoredDocumentConverterFactory))]
+public sealed record StoredDocument<T>(T Value, string Json)
+    where T : class;
+
+/// <summary>Writes a <see cref="StoredDocument{T}"/> as its stored text; the coordinator never reads one back from JSON.</summary>
+internal sealed class StoredDocumentConverterFactory : JsonConverterFactory
+{
+    public override bool CanConvert(Type typeToConvert) => typeToConvert.IsGenericType && typeToConvert.GetGenericTypeDefinition() == typeof(StoredDocument<>);
+
+    public override JsonConverter CreateConverter(Type typeToConvert, JsonSerializerOptions options) =>
+        (JsonConverter)Activator.CreateInstance(typeof(Converter<>).MakeGenericType(typeToConvert.GetGenericArguments()[0]))!;
+
+    private sealed class Converter<T> : JsonConverter<StoredDocument<T>>
+        where T : class
+    {
+        public override StoredDocument<T> Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+            throw new NotSupportedException("A stored document is read from the store, not from JSON.");
+
+        public override void Write(Utf8JsonWriter writer, StoredDocument<T> value, JsonSerializerOptions options) => writer.WriteRawValue(value.Json);
+    }
+}
+
+/// <summary>
 /// Everything an analyst sees of one study (the admin API's GET /studies/{id}, the dashboard's study page and
 /// <c>ftwin study show</c>): state, the spec as submitted, the nodes' decisions, every attempt, round timings and the result.
-/// The spec and result are kept as the JSON the coordinator stored, so the API serves them byte for byte as written.
+/// The spec and result are typed for readers and served as the JSON the coordinator stored (<see cref="StoredDocument{T}"/>).
 /// </summary>
 public sealed record StudyDetail(
     [property: JsonPropertyName("id")] string Id,
     [property: JsonPropertyName("state")] string State,
-    [property: JsonPropertyName("spec")] JsonElement Spec,
+    [property: JsonPropertyName("spec")] StoredDocument<StudySpec> Spec,
     [property: JsonPropertyName("round")] long Round,
     [property: JsonPropertyName("attempt")] long Attempt,
     [property: JsonPropertyName("failure_reason")] string? FailureReason,
@@ -50,13 +75,10 @@ public sealed record StudyDetail(
     [property: JsonPropertyName("decisions")] IReadOnlyList<StudyNodeDecision> Decisions,
     [property: JsonPropertyName("attempts")] IReadOnlyList<StudyAttemptDetail> Attempts,
     [property: JsonPropertyName("rounds")] IReadOnlyList<StudyRoundDetail> Rounds,
-    [property: JsonPropertyName("result")] JsonElement? Result)
+    [property: JsonPropertyName("result")] StoredDocument<StudyResult>? Result)
 {
     /// <summary>How the API writes it: the names above, nulls written (an absent result is <c>"result": null</c>).</summary>
     public static JsonSerializerOptions JsonOptions { get; } = new(JsonSerializerDefaults.Web);
-
-    /// <summary>The spec as the coordinator's wire format reads it.</summary>
-    public StudySpec ReadSpec() => Spec.Deserialize<StudySpec>(WireJson.Options)!;
 
     /// <summary>The study's detail, or null when there is no such study.</summary>
     public static StudyDetail? Read(CoordinatorStore store, string id)
@@ -72,13 +94,13 @@ public sealed record StudyDetail(
             var decisions = StudyQueries.Decisions(c, id);
             var attempts = RoundQueries.History(c, id);
             var rounds = RoundQueries.Timings(c, id);
+            var spec = WireJson.Deserialize<StudySpec>(System.Text.Encoding.UTF8.GetBytes(s.spec_json));
             // A census stored before results were suppressed is shown as it would be published now, never as the exact sums it kept.
-            var result = s.result_json is null ? null
-                : FederatedSumAlgorithm.Legacy(WireJson.Deserialize<StudySpec>(System.Text.Encoding.UTF8.GetBytes(s.spec_json)), JsonNode.Parse(s.result_json));
+            var result = s.result_json is null ? null : FederatedSumAlgorithm.Legacy(spec, s.result_json);
             return new StudyDetail(
                 s.study_id,
                 s.state,
-                Parse(s.spec_json),
+                new StoredDocument<StudySpec>(spec, s.spec_json),
                 s.current_round,
                 s.current_attempt,
                 s.failure_reason,
@@ -87,13 +109,7 @@ public sealed record StudyDetail(
                 [.. decisions.Select(d => new StudyNodeDecision(d.node_id, d.name, d.accept == 1, d.rule, d.reason))],
                 [.. attempts.Select(a => new StudyAttemptDetail(a.round, a.attempt, a.phase, JsonSerializer.Deserialize<List<string>>(a.participants_json) ?? [], a.started_at, a.finished_at, a.outcome))],
                 [.. rounds.Select(r => new StudyRoundDetail(r.round, r.attempt, r.started_at, r.finished_at, (StoredTime.Parse(r.finished_at) - StoredTime.Parse(r.started_at)).TotalMilliseconds))],
-                result is null ? null : Parse(result.ToJsonString()));
+                result is null ? null : new StoredDocument<StudyResult>(StudyResult.Parse(result), result));
         });
-    }
-
-    private static JsonElement Parse(string json)
-    {
-        using var document = JsonDocument.Parse(json);
-        return document.RootElement.Clone();
     }
 }

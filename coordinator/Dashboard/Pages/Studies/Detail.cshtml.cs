@@ -1,4 +1,3 @@
-using System.Text.Json;
 using FederatedTwin.Analytics.Registry;
 using FederatedTwin.Coordinator.Orchestration;
 using FederatedTwin.Coordinator.Storage;
@@ -32,9 +31,7 @@ public sealed class DetailModel(CoordinatorStore store, RoundEngine engine, Time
     public StudyAttemptDetail? LatestAttempt => Study.Attempts.Count == 0 ? null : Study.Attempts[^1];
 
     /// <summary>A federated sum's published table (null for a model's result, or before the study completes).</summary>
-    public CountTableStudyResult? Census => Study.Result is { ValueKind: JsonValueKind.Object } result && result.TryGetProperty("table", out _)
-        ? CountTableStudyResult.FromJson(result.GetRawText())
-        : null;
+    public CountTableStudyResult? Census => Study.Result?.Value as CountTableStudyResult;
 
     public IActionResult OnGet() => Load() ? Page() : NotFound();
 
@@ -75,7 +72,7 @@ public sealed class DetailModel(CoordinatorStore store, RoundEngine engine, Time
         }
 
         Study = study;
-        Spec = study.ReadSpec();
+        Spec = study.Spec.Value;
         NodeNames = store.Read(NodeQueries.Names);
         ModelIds = store.Read(c => RegistryQueries.IdsOfStudy(c, Id));
         return true;
