@@ -165,7 +165,7 @@ public sealed record GlmModelDocument(
             r.PrivateRelease is { } check
                 ? new DpReleaseChecksDocument("final iterate after the planned noisy Newton rounds", check.PlannedIterations, check.Iterations, check.LastStep,
                     check.Damping, check.DampingDoublings, check.MinEigenvalue, check.Deviance, check.NullDeviance, check.DevianceSigma, check.ScoreStatistic,
-                    check.ScoreCritical, "noise-corrected sandwich (GlmFit.NoiseCorrectedInverse)")
+                    check.ScoreCritical, "noise-corrected sandwich: inv(H_c) + s_score^2 (nodes/h) inv(H_c)^2, H_c^2 = H_n^2 - p sigma_H^2 I (Carroll et al. 2006, ch. 7)")
                 : null,
             studyId,
             purposeOfUse,
