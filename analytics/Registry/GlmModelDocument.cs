@@ -188,6 +188,27 @@ public sealed record GlmModelDocument(
     /// <inheritdoc/>
     public string ToJson() => RegistryJson.Serialize(this);
 
+    /// <summary>
+    /// The twin's validated model of this document (the subset <see cref="RegisteredModel"/> holds), without parsing its JSON a
+    /// second time; errors name the field (<see cref="RegisteredModelException"/>). Release is not decided here: see <see cref="IsReleased"/>.
+    /// </summary>
+    public RegisteredModel ToRegisteredModel()
+    {
+        if (!DateTimeOffset.TryParse(CreatedAt, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out var created))
+        {
+            throw new RegisteredModelException("created_at", $"'{CreatedAt}' is not an ISO 8601 time");
+        }
+
+        var model = new RegisteredModel(Id, Kind, RegisteredModel.ParseFamily(Family), Outcome, Offset,
+            [.. Terms.Select(t => new ModelTerm(t.Name, t.Coefficient, t.StdError, t.CiLow, t.CiHigh))],
+            Dispersion, Deviance, NullDeviance, Aic, Rows, Nodes, Rounds, StudyId, PurposeOfUse, created, Privacy.ToModelPrivacy())
+        {
+            Release = Release,
+        };
+        model.Validate();
+        return model;
+    }
+
     /// <summary>Parses a stored GLM document (<see cref="FormatException"/> if it is not one).</summary>
     public static GlmModelDocument FromJson(string json) => RegistryJson.Deserialize<GlmModelDocument>(json, "a GLM registry document");
 }

@@ -81,6 +81,16 @@ public sealed partial record RegisteredModel(
     /// </summary>
     public string? Release { get; init; }
 
+    /// <summary>A document's family: binomial, poisson or gaussian; anything else an error naming the field.</summary>
+    public static GlmFamily ParseFamily(string? family) => family switch
+    {
+        "binomial" => GlmFamily.Binomial,
+        "poisson" => GlmFamily.Poisson,
+        "gaussian" => GlmFamily.Gaussian,
+        null => throw new RegisteredModelException("family", "is required"),
+        var f => throw new RegisteredModelException("family", $"'{f}' is not one of binomial, poisson, gaussian"),
+    };
+
     /// <summary>The registry id of a GLM: glm/&lt;outcome&gt;/&lt;study id&gt;.</summary>
     public static string GlmId(string outcome, string studyId) => $"{GlmKind}/{outcome}/{studyId}";
 

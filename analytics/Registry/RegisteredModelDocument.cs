@@ -71,13 +71,7 @@ internal sealed class RegisteredModelDocument
 
     public RegisteredModel ToModel()
     {
-        var family = Required(Family, "family") switch
-        {
-            "binomial" => GlmFamily.Binomial,
-            "poisson" => GlmFamily.Poisson,
-            "gaussian" => GlmFamily.Gaussian,
-            var f => throw new RegisteredModelException("family", $"'{f}' is not one of binomial, poisson, gaussian"),
-        };
+        var family = RegisteredModel.ParseFamily(Family);
         var terms = Required(Terms, "terms").Select((t, j) =>
         {
             var term = t ?? throw new RegisteredModelException($"terms[{j}]", "is null");

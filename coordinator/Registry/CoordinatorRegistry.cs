@@ -50,7 +50,7 @@ public sealed record RegistrySnapshot(IReadOnlyList<RegisteredModel> Models, IRe
 
                     try
                     {
-                        models.Add(RegisteredModel.FromJson(json));
+                        models.Add(document.ToRegisteredModel());
                     }
                     catch (RegisteredModelException e)
                     {

@@ -52,6 +52,11 @@ public sealed class RegistryDocumentRoundTripTests
             var registered = RegisteredModel.FromJson(json);
             var file = registered.ToJson();
             Assert.Equal(file, RegisteredModel.FromJson(file).ToJson());
+
+            // The coordinator's registry converts the typed document instead of parsing its JSON again: the same model.
+            Assert.Equal(file, read.ToRegisteredModel().ToJson());
+            Assert.Equal("created_at", Assert.Throws<RegisteredModelException>(() => (read with { CreatedAt = "yesterday" }).ToRegisteredModel()).Field);
+            Assert.Equal("family", Assert.Throws<RegisteredModelException>(() => (read with { Family = "tweedie" }).ToRegisteredModel()).Field);
         }
     }
 
