@@ -17,11 +17,19 @@ namespace FederatedTwin.Coordinator;
 /// <summary>The coordinator service: the table of contents. `ftwin coordinator run` builds and runs it.</summary>
 public static class CoordinatorHost
 {
-    public static WebApplication Build(string[] args, Action<CoordinatorOptions>? configure = null)
+    /// <param name="args">The command line (configuration: --urls, --Coordinator:DataDir, ...).</param>
+    /// <param name="configure">Options set in code, over the configuration.</param>
+    /// <param name="time">The clock of every service that reads time (the system's unless given: a test moves its own).</param>
+    public static WebApplication Build(string[] args, Action<CoordinatorOptions>? configure = null, TimeProvider? time = null)
     {
         // Configuration (appsettings, environment as FTWIN_Coordinator__DataDir, command line) and operations: problem
         // details, health, structured logs, OpenTelemetry metrics, the audited start and stop (hosting/).
         var builder = ServiceDefaultsExtensions.CreateServiceBuilder(args, CoordinatorOptions.Section, configure, Defaults);
+        if (time is not null)
+        {
+            builder.Services.AddSingleton(time); // registered after the defaults' system clock: the last registration is the one resolved
+        }
+
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = FederationProtocol.MaxRequestBodyBytes);
 
         // Services: store, keys, crypto, orchestration.

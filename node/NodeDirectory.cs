@@ -23,14 +23,14 @@ public sealed class NodeDirectory : IDisposable
     private const string ApplicationName = "FederatedTwin.Node";
     private const string SecretsPurpose = "FederatedTwin.Node.Secrets.v1";
 
-    private NodeDirectory(string path, IDataProtector protector, Ed25519Identity identity, NodeStore store, Deidentification.Pseudonymizer pseudonymizer, int auditCheckpointInterval)
+    private NodeDirectory(string path, IDataProtector protector, Ed25519Identity identity, NodeStore store, Deidentification.Pseudonymizer pseudonymizer, int auditCheckpointInterval, TimeProvider? time)
     {
         Path = path;
         Protector = protector;
         Keys = new NodeIdentityKeys(path, protector, identity);
         Store = store;
         Pseudonymizer = pseudonymizer;
-        Audit = new NodeAuditTrail(store, Keys.Current, auditCheckpointInterval);
+        Audit = new NodeAuditTrail(store, Keys.Current, auditCheckpointInterval, time);
     }
 
     /// <summary>Keyed pseudonyms under the node's own secret (sealed at rest; see docs/operations.md on backing it up).</summary>
@@ -64,7 +64,7 @@ public sealed class NodeDirectory : IDisposable
 
     /// <param name="path">The node directory.</param>
     /// <param name="auditCheckpointInterval">Entries between periodic signed checkpoints; fixed by the audit chain's first entry, so it matters only for a new trail.</param>
-    /// <param name="time">The clock of the store's event rows (the service's <see cref="TimeProvider"/>).</param>
+    /// <param name="time">The clock of the store's event rows and of the audit trail's entries (the service's <see cref="TimeProvider"/>).</param>
     public static NodeDirectory OpenOrInitialize(string path, int auditCheckpointInterval = Protocol.Audit.AuditChain.DefaultCheckpointInterval, TimeProvider? time = null)
     {
         path = System.IO.Path.GetFullPath(path);
@@ -97,7 +97,7 @@ public sealed class NodeDirectory : IDisposable
 
         var pseudonymizer = new Deidentification.Pseudonymizer(protector.Unprotect(File.ReadAllBytes(pseudonymKeyPath)));
         var store = new NodeStore(path, time);
-        var node = new NodeDirectory(path, protector, identity, store, pseudonymizer, auditCheckpointInterval);
+        var node = new NodeDirectory(path, protector, identity, store, pseudonymizer, auditCheckpointInterval, time);
         if (created.Count > 0)
         {
             store.Write((c, t) => created.Select(r => node.Audit.Append(c, t, r)).ToList());

@@ -42,7 +42,7 @@ public static class Enrollment
             throw new CoordinatorRefusedException(0, "Untrusted coordinator", $"The coordinator at {coordinator} presents key {identity.PublicKey}, which is not among trusted_coordinators in {node.PolicyPath}. Pin it there first (compare it with `ftwin coordinator key` on the coordinator's host).");
         }
 
-        var client = new CoordinatorClient(http, node.Identity, CoordinatorClient.EnrollKeyId(node.Identity), identity.PublicKey, TimeSpan.FromSeconds(60));
+        var client = new CoordinatorClient(http, node.Identity, CoordinatorClient.EnrollKeyId(node.Identity), identity.PublicKey, TimeSpan.FromSeconds(60), time: clock);
         EnrollResponse response;
         try
         {

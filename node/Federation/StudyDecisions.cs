@@ -20,9 +20,9 @@ public sealed class StudyDecisions(NodeDirectory node, int maxParties, TimeProvi
 {
     private readonly TimeProvider _clock = clock ?? TimeProvider.System;
 
-    /// <summary>Decisions for a node on the default encryption scheme (<see cref="RlweThresholdScheme.Default"/>).</summary>
-    public StudyDecisions(NodeDirectory node)
-        : this(node, RlweThresholdScheme.Default.MaxParties)
+    /// <summary>Decisions for a node on the default encryption scheme (<see cref="RlweThresholdScheme.Default"/>), by <paramref name="clock"/> (the system's unless given).</summary>
+    public StudyDecisions(NodeDirectory node, TimeProvider? clock = null)
+        : this(node, RlweThresholdScheme.Default.MaxParties, clock)
     {
     }
 

@@ -3,12 +3,19 @@ using Dapper;
 using FederatedTwin.Cli.Audit;
 using FederatedTwin.Protocol.Audit;
 using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Time.Testing;
 
 namespace FederatedTwin.Audit.Tests;
 
-/// <summary>Temporary directories, the ftwin build beside the tests, and direct SQLite access for tampering.</summary>
+/// <summary>Temporary directories, the ftwin build beside the tests, a clock the tests move, and direct SQLite access for tampering.</summary>
 internal static class AuditTestSupport
 {
+    /// <summary>A fixed instant mid-year and mid-day, so that what a test dates "today" or "this year" does not depend on when it runs.</summary>
+    public static readonly DateTimeOffset Epoch = new(2026, 6, 15, 9, 0, 0, TimeSpan.Zero);
+
+    /// <summary>The clock of the components under test (node store, audit trail, decisions), moved by the test: <see cref="FakeTimeProvider"/>.</summary>
+    public static FakeTimeProvider Clock() => new(Epoch);
+
     public static string RepositoryRoot { get; } = FindRoot();
 
     /// <summary>Real Synthea output (13 patients, 7,160 lines): ../shared/data/synthea-sample-10 beside the repository.</summary>
@@ -48,8 +55,7 @@ internal static class AuditTestSupport
     /// <summary>An open connection to a store with the audit triggers dropped, as someone with write access to the file could.</summary>
     public static SqliteConnection OpenWithoutTriggers(string dbPath)
     {
-        var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = dbPath, Pooling = false }.ToString());
-        connection.Open();
+        var connection = TestStore.OpenWritable(dbPath);
         foreach (var trigger in connection.Query<string>("SELECT name FROM sqlite_master WHERE type='trigger' AND name LIKE 'audit%'").ToList())
         {
             connection.Execute($"DROP TRIGGER {trigger}");

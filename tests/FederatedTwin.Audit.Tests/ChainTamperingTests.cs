@@ -13,7 +13,7 @@ namespace FederatedTwin.Audit.Tests;
 /// directly in SQLite after dropping the triggers, as someone with write access to the file could.
 /// Entry 7 is a study decision (it has a study and a purpose of use).
 /// </summary>
-public sealed class ChainTamperingTests : IDisposable
+public sealed class ChainTamperingTests
 {
     private const int Interval = 5;
     private readonly string _dir;
@@ -37,8 +37,6 @@ public sealed class ChainTamperingTests : IDisposable
         node.Audit.Append(NodeAuditRecords.ServiceStopped()); // 12
         _db = Path.Combine(_dir, "node.db");
     }
-
-    public void Dispose() => SqliteConnection.ClearAllPools();
 
     private AuditVerification Verify() => AuditTestSupport.VerifyNode(_dir, _publicKey);
 
@@ -196,8 +194,7 @@ public sealed class ChainTamperingTests : IDisposable
     [Fact]
     public void The_triggers_refuse_updates_deletes_and_out_of_sequence_inserts()
     {
-        using var c = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = _db, Pooling = false }.ToString());
-        c.Open();
+        using var c = TestStore.OpenWritable(_db);
         Assert.Contains("append-only", Assert.Throws<SqliteException>(() => c.Execute("UPDATE audit_log SET outcome = 4 WHERE seq = 7")).Message, StringComparison.Ordinal);
         Assert.Contains("append-only", Assert.Throws<SqliteException>(() => c.Execute("DELETE FROM audit_log WHERE seq = 12")).Message, StringComparison.Ordinal);
         Assert.Contains("in sequence", Assert.Throws<SqliteException>(() => c.Execute("INSERT OR REPLACE INTO audit_log SELECT * FROM audit_log WHERE seq = 7")).Message, StringComparison.Ordinal);

@@ -8,6 +8,7 @@ using FederatedTwin.Node.Audit;
 using FederatedTwin.Crypto.Codec;
 using FederatedTwin.Protocol.Federation;
 using FederatedTwin.Analytics.Composition;
+using Microsoft.Extensions.Time.Testing;
 
 namespace FederatedTwin.Audit.Tests;
 
@@ -53,18 +54,19 @@ public sealed class ComplianceReportTests
     public void What_left_the_node_lists_each_studys_statistic_kinds_and_sizes_from_its_submissions()
     {
         var dir = AuditTestSupport.TempDir("report-sent");
-        using (var node = NodeDirectory.OpenOrInitialize(dir))
+        var clock = AuditTestSupport.Clock();
+        using (var node = NodeDirectory.OpenOrInitialize(dir, time: clock))
         {
             var glm = new StudySpec(new StudyId("glm-admission"), "federated-glm", new PurposeOfUse("HOPERAT"), 3, 5, 3, 30);
             var census = new StudySpec(new StudyId("census"), "federated-sum", new PurposeOfUse("HOPERAT"), 3, 5, 1, 30);
             FixedPointBlock[] irls = [new("count", 2, 1), new(GlmLayoutNames.Xtwx, 15, 1024), new(GlmLayoutNames.Xtwz, 5, 1024), new(GlmLayoutNames.Deviance, 1, 1024)];
-            Submit(node, new WorkItem(WorkKind.CommitUpdate, glm, 1, 1), irls);
-            Submit(node, new WorkItem(WorkKind.CommitUpdate, glm, 2, 1), irls);
-            Submit(node, new WorkItem(WorkKind.CommitUpdate, census, 1, 1), [new(LocalVectors.PatientsByAgeBandAndSex, 40, 1)]);
+            Submit(node, new WorkItem(WorkKind.CommitUpdate, glm, 1, 1), irls, clock);
+            Submit(node, new WorkItem(WorkKind.CommitUpdate, glm, 2, 1), irls, clock);
+            Submit(node, new WorkItem(WorkKind.CommitUpdate, census, 1, 1), [new(LocalVectors.PatientsByAgeBandAndSex, 40, 1)], clock);
         }
 
-        var today = DateOnly.FromDateTime(DateTime.UtcNow);
-        var document = XDocument.Load(System.Xml.XmlReader.Create(new StringReader(ComplianceReport.Build(dir, today, today)), new System.Xml.XmlReaderSettings { DtdProcessing = System.Xml.DtdProcessing.Ignore }));
+        var today = DateOnly.FromDateTime(clock.GetUtcNow().UtcDateTime);
+        var document = Report(dir, today, today, clock);
         var sent = document.Descendants(X + "table").Single(t => (string?)t.Attribute("id") == "sent").Elements(X + "tr").Skip(1)
             .ToDictionary(r => r.Elements().First().Value, r => r.Elements().Select(c => c.Value).ToList());
         Assert.Equal(["glm-admission", "2", "2"], sent["glm-admission"].Take(3));
@@ -104,15 +106,16 @@ public sealed class ComplianceReportTests
             File.WriteAllText(Path.Combine(dir, "policy.yaml.sig"), FederatedTwin.Node.Policy.PolicySignature.Sign(System.Text.Encoding.UTF8.GetBytes(policy), officer).ToJson());
         }
 
-        using (var node = NodeDirectory.OpenOrInitialize(dir))
+        var clock = AuditTestSupport.Clock();
+        using (var node = NodeDirectory.OpenOrInitialize(dir, time: clock))
         {
             var study = new StudySpec(new StudyId("glm-dp"), "federated-glm", new PurposeOfUse("HOPERAT"), 3, 3, 1, 30) { Parameters = new Dictionary<string, string>(StringComparer.Ordinal) { ["family"] = "binomial", ["outcome"] = "admission_next_year", ["features"] = "age,sex_male", ["dp_rho"] = "0.1" } };
-            var decision = new FederatedTwin.Node.Federation.StudyDecisions(node).Decide(study);
+            var decision = new FederatedTwin.Node.Federation.StudyDecisions(node, clock: clock).Decide(study);
             Assert.True(decision.Accept, decision.Reason);
         }
 
-        var today = DateOnly.FromDateTime(DateTime.UtcNow);
-        var document = XDocument.Load(System.Xml.XmlReader.Create(new StringReader(ComplianceReport.Build(dir, today, today)), new System.Xml.XmlReaderSettings { DtdProcessing = System.Xml.DtdProcessing.Ignore }));
+        var today = DateOnly.FromDateTime(clock.GetUtcNow().UtcDateTime);
+        var document = Report(dir, today, today, clock);
         var said = document.Descendants(X + "p").Single(p => (string?)p.Attribute("id") == "privacy-unit").Value;
         Assert.StartsWith($"Privacy unit: {unit}. {statement}", said, StringComparison.Ordinal);
         Assert.EndsWith("Every figure below is in this unit.", said, StringComparison.Ordinal);
@@ -130,7 +133,29 @@ public sealed class ComplianceReportTests
         Assert.Equal(spent, hoperat.Elements().ElementAt(1).Value);
     }
 
-    private static void Submit(NodeDirectory node, WorkItem work, FixedPointBlock[] blocks)
+    [Theory]
+    [InlineData(0, true)] // the report's last day to its last tick (UTC)
+    [InlineData(1, false)] // the next day's first tick
+    public void A_reports_period_is_whole_utc_days_from_its_first_to_its_last(long ticksAfterMidnight, bool listed)
+    {
+        var dir = AuditTestSupport.TempDir("report-period");
+        var clock = AuditTestSupport.Clock();
+        var day = DateOnly.FromDateTime(clock.GetUtcNow().UtcDateTime);
+        using (var node = NodeDirectory.OpenOrInitialize(dir, time: clock))
+        {
+            clock.SetUtcNow(new DateTimeOffset(day.AddDays(1), TimeOnly.MinValue, TimeSpan.Zero).AddTicks(ticksAfterMidnight - 1));
+            Submit(node, new WorkItem(WorkKind.CommitUpdate, new StudySpec(new StudyId("census"), "federated-sum", new PurposeOfUse("HOPERAT"), 3, 5, 1, 30), 1, 1), [new(LocalVectors.PatientsByAgeBandAndSex, 40, 1)], clock);
+        }
+
+        var sent = Report(dir, day, day, clock).Descendants(X + "table").Single(t => (string?)t.Attribute("id") == "sent").Elements(X + "tr").Skip(1).Select(r => r.Elements().First().Value);
+        Assert.Equal(listed, sent.Contains("census"));
+    }
+
+    private static XDocument Report(string dir, DateOnly from, DateOnly to, TimeProvider clock) =>
+        XDocument.Load(System.Xml.XmlReader.Create(new StringReader(ComplianceReport.Build(dir, from, to, clock)), new System.Xml.XmlReaderSettings { DtdProcessing = System.Xml.DtdProcessing.Ignore }));
+
+    /// <summary>A submission as RoundParticipant stores it (ciphertext, digest, time) with its audit entry, at the clock's time.</summary>
+    private static void Submit(NodeDirectory node, WorkItem work, FixedPointBlock[] blocks, FakeTimeProvider clock)
     {
         var values = blocks.Sum(b => b.Length);
         var ciphertext = new byte[1000 + values];
@@ -138,7 +163,7 @@ public sealed class ComplianceReportTests
         node.Store.Write((c, t) =>
         {
             c.Execute("INSERT INTO submissions(study_id, round, attempt, ciphertext, digest, value_count, submitted_at) VALUES (@s, @r, @a, @ct, @d, @n, @now)",
-                new { s = work.Study.Id.Value, r = work.Round, a = work.Attempt, ct = ciphertext, d = digest, n = values, now = DateTimeOffset.UtcNow.ToString("O") }, t);
+                new { s = work.Study.Id.Value, r = work.Round, a = work.Attempt, ct = ciphertext, d = digest, n = values, now = clock.GetUtcNow().ToString("O") }, t);
             return node.Audit.Append(c, t, NodeAuditRecords.Submission(work, digest, values, ciphertext.Length, blocks));
         });
     }

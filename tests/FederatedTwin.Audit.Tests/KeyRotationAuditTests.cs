@@ -15,7 +15,6 @@ using Hl7.Fhir.Model;
 using Hl7.Fhir.Serialization;
 using Hl7.Fhir.Validation;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace FederatedTwin.Audit.Tests;
@@ -49,7 +48,6 @@ public sealed class KeyRotationAuditTests : IAsyncLifetime
     public async System.Threading.Tasks.Task DisposeAsync()
     {
         _node.Dispose();
-        SqliteConnection.ClearAllPools();
         await _app.DisposeAsync();
     }
 
@@ -76,8 +74,7 @@ public sealed class KeyRotationAuditTests : IAsyncLifetime
     /// <summary>Appends an entry to the chain as anyone who can write node.db can (the hash needs no key).</summary>
     private AuditEntry AppendRaw(AuditRecord record)
     {
-        using var c = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = NodeDb, Pooling = false }.ToString());
-        c.Open();
+        using var c = TestStore.OpenWritable(NodeDb);
         var head = AuditLog.Head(c, null)!;
         var entry = AuditChain.Seal(head.Seq + 1, DateTimeOffset.UtcNow, head.Actor, record, head.Hash);
         c.Execute("INSERT INTO audit_log(seq, at, actor, action, outcome, study_id, purpose_of_use, detail, prev_hash, hash) VALUES (@Seq, @At, @Actor, @Action, @Outcome, @StudyId, @PurposeOfUse, @Detail, @PrevHash, @Hash)", entry);
@@ -86,8 +83,7 @@ public sealed class KeyRotationAuditTests : IAsyncLifetime
 
     private void InsertCheckpoint(AuditCheckpoint checkpoint)
     {
-        using var c = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = NodeDb, Pooling = false }.ToString());
-        c.Open();
+        using var c = TestStore.OpenWritable(NodeDb);
         c.Execute("INSERT INTO audit_checkpoints(seq, head_hash, at, reason, public_key, signature) VALUES (@Seq, @HeadHash, @At, @Reason, @PublicKey, @Signature)", checkpoint);
     }
 

@@ -121,24 +121,29 @@ public sealed class NodeAuditTests
     }
 
     [Fact]
-    public void A_refused_decryption_share_is_recorded_with_its_reason()
+    public void A_refused_decryption_share_is_recorded_with_its_reason_at_the_time_of_the_nodes_clock()
     {
         var dir = AuditTestSupport.TempDir("refusal");
-        using var node = NodeDirectory.OpenOrInitialize(dir);
-        var participant = new RoundParticipant(node, RlweThresholdScheme.Default, [new LocalFederatedSum()], NullLogger<RoundParticipant>.Instance);
-        var late = DateTimeOffset.UtcNow.AddMinutes(-1);
-        var work = new WorkItem(WorkKind.Decrypt, Census, 2, 3, late);
-        var aggregate = new AggregateAnnouncement(Census.Id, 2, 3, [], new CommitmentSet(Census.Id, 2, 3, ContributionKind.Update, new byte[32], []), [], late);
+        var clock = AuditTestSupport.Clock();
+        using var node = NodeDirectory.OpenOrInitialize(dir, time: clock);
+        var participant = new RoundParticipant(node, RlweThresholdScheme.Default, [new LocalFederatedSum()], NullLogger<RoundParticipant>.Instance, clock);
+        clock.Advance(TimeSpan.FromMinutes(5));
+        var announced = clock.GetUtcNow().AddMinutes(-1); // the deadline the coordinator announces; the node keeps its own
+        var work = new WorkItem(WorkKind.Decrypt, Census, 2, 3, announced);
+        var aggregate = new AggregateAnnouncement(Census.Id, 2, 3, [], new CommitmentSet(Census.Id, 2, 3, ContributionKind.Update, new byte[32], []), [], announced);
 
         var e = Assert.Throws<ParticipationRefusedException>(() => participant.DecryptionShare(work, aggregate));
 
-        var refusal = AuditTestSupport.NodeEntries(dir).Single(x => x.Action == AuditActions.DecryptionShareRefused);
+        var entries = AuditTestSupport.NodeEntries(dir);
+        var refusal = entries.Single(x => x.Action == AuditActions.DecryptionShareRefused);
         Assert.Equal(AuditOutcome.MinorFailure, refusal.Outcome);
         Assert.Equal("census", refusal.StudyId);
         Assert.Equal("HOPERAT", refusal.PurposeOfUse);
         Assert.Equal(2, Detail(refusal)["round"]!.GetValue<int>());
         Assert.Equal(3, Detail(refusal)["attempt"]!.GetValue<int>());
         Assert.Equal(e.Message, Detail(refusal)["reason"]!.GetValue<string>());
+        Assert.Equal(AuditChain.Timestamp(clock.GetUtcNow()), refusal.At);
+        Assert.Equal(AuditChain.Timestamp(AuditTestSupport.Epoch), entries[0].At); // the directory's keys, created five minutes before
     }
 
     [Fact]

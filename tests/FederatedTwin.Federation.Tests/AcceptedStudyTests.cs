@@ -13,6 +13,7 @@ using FederatedTwin.Analytics.FedAvg;
 using FederatedTwin.Analytics.Glm;
 using FederatedTwin.Analytics.Privacy;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
 
 namespace FederatedTwin.Federation.Tests;
 
@@ -39,6 +40,7 @@ public sealed class AcceptedStudyTests : IDisposable
         },
     };
 
+    private readonly FakeTimeProvider _clock = TestClock.Start();
     private readonly NodeDirectory _node;
     private readonly RoundParticipant _participant;
     private readonly SimulatedFederation _federation;
@@ -46,12 +48,12 @@ public sealed class AcceptedStudyTests : IDisposable
 
     public AcceptedStudyTests()
     {
-        _node = NodeDirectory.OpenOrInitialize(TestFederation.TempDir("accepted-study"));
+        _node = NodeDirectory.OpenOrInitialize(TestFederation.TempDir("accepted-study"), time: _clock);
         File.WriteAllText(_node.PolicyPath, FederatedTwin.Cli.Demo.LocalFederation.DemoPolicy(Ed25519Identity.Generate().PublicKey, "HOPERAT"));
         var export = TestFederation.TempDir("accepted-study-export");
         PopulationGenerator.Generate(120, SyntheticProfile.All[0], 11, export);
-        new IngestPipeline(_node).Run(export);
-        _participant = new RoundParticipant(_node, Scheme, [new LocalFedAvg(), new LocalFederatedGlm(), new LocalFederatedComposition(), new LocalFederatedSum()], NullLogger<RoundParticipant>.Instance);
+        new IngestPipeline(_node, time: _clock).Run(export);
+        _participant = new RoundParticipant(_node, Scheme, [new LocalFedAvg(), new LocalFederatedGlm(), new LocalFederatedComposition(), new LocalFederatedSum()], NullLogger<RoundParticipant>.Instance, _clock);
         _federation = SimulatedFederation.Around(_node, peers: 3);
         _length = FedAvgStudy.Parse(Study, Scheme.MaxParties).Layout(Scheme.MaxParties).Sum(b => b.Length);
     }
@@ -75,14 +77,14 @@ public sealed class AcceptedStudyTests : IDisposable
         return new RoundRequest(FedAvgStudy.AlgorithmName, _length, parameters);
     }
 
-    private static WorkItem Work(WorkKind kind, StudySpec study, int round, int attempt, RoundRequest request) =>
-        new(kind, study, round, attempt, DateTimeOffset.UtcNow.AddMinutes(1), Scheme.NewCrpSeed(), request);
+    private WorkItem Work(WorkKind kind, StudySpec study, int round, int attempt, RoundRequest request) =>
+        new(kind, study, round, attempt, _clock.GetUtcNow().AddSeconds(study.PhaseDeadlineSeconds), Scheme.NewCrpSeed(), request);
 
     /// <summary>One full attempt at the node (key share, checked collective key, update) and the node's update decrypted alone: what it sent.</summary>
     private long[] Attempt(int round, int attempt, StudySpec? study = null, RoundRequest? request = null)
     {
         study ??= Study;
-        var a = new SimulatedAttempt(_participant, _federation, study, request ?? Request(study), round, attempt, _federation.Peers.Take(2).ToList());
+        var a = new SimulatedAttempt(_participant, _federation, study, request ?? Request(study), round, attempt, _federation.Peers.Take(2).ToList(), clock: _clock);
         a.CommitUpdates(a.OpenKeys(a.CommitKeys()));
         return a.DecryptOwn(_node);
     }
@@ -92,7 +94,7 @@ public sealed class AcceptedStudyTests : IDisposable
         Assert.Throws<ParticipationRefusedException>(() => _participant.CommitUpdate(work with { Kind = WorkKind.CommitUpdate },
             new CollectiveKeyAnnouncement(work.Study.Id, work.Round, work.Attempt, work.CrpSeed!, [], new CommitmentSet(work.Study.Id, work.Round, work.Attempt, ContributionKind.KeyShare, work.CrpSeed!, []), [])));
 
-    private void Accept(StudySpec study) => Assert.True(new StudyDecisions(_node).Decide(study).Accept);
+    private void Accept(StudySpec study) => Assert.True(new StudyDecisions(_node, clock: _clock).Decide(study).Accept);
 
     private long Count(string table, int? round = null) => _node.Store.Read(c => c.ExecuteScalar<long>(
         $"SELECT COUNT(*) FROM {table} WHERE study_id=@s AND (@r IS NULL OR round=@r)", new { s = Study.Id.Value, r = round }));
@@ -201,14 +203,14 @@ public sealed class AcceptedStudyTests : IDisposable
         var policy = FederatedTwin.Cli.Demo.LocalFederation.DemoPolicy(Ed25519Identity.Generate().PublicKey, "HOPERAT", privacyBudget: 1e21, lifetimeBudget: 1e21);
         File.WriteAllText(_node.PolicyPath, policy);
         File.WriteAllText(_node.PolicyPath + ".sig", FederatedTwin.Node.Policy.PolicySignature.Sign(System.Text.Encoding.UTF8.GetBytes(policy), _federation.Officer).ToJson());
-        var decision = new StudyDecisions(_node, Scheme.MaxParties).Decide(thin);
+        var decision = new StudyDecisions(_node, Scheme.MaxParties, _clock).Decide(thin);
         Assert.False(decision.Accept);
         Assert.Equal(AcceptedStudy.TrueRho, decision.Rule);
         Assert.Contains("true rho unbounded", decision.Reason, StringComparison.Ordinal);
         Assert.Equal(0, Charged());
 
         // An ordinary DP study is accepted, its reason giving both figures: the stated ρ is the true one.
-        var accepted = new StudyDecisions(_node, Scheme.MaxParties).Decide(Study);
+        var accepted = new StudyDecisions(_node, Scheme.MaxParties, _clock).Decide(Study);
         Assert.True(accepted.Accept);
         Assert.Contains("stated zCDP rho 0.4, true rho 0.4 ", accepted.Reason, StringComparison.Ordinal);
         Assert.Equal(0.4, Charged(), 12);
@@ -225,22 +227,22 @@ public sealed class AcceptedStudyTests : IDisposable
 
         // Attempt 1 over {self, peer0, peer1}: decrypted (this node issued its share: its noisy values are released).
         var p = _federation.Peers;
-        var first = new SimulatedAttempt(_participant, _federation, Study, Request(Study), 1, 1, [p[0], p[1]]);
+        var first = new SimulatedAttempt(_participant, _federation, Study, Request(Study), 1, 1, [p[0], p[1]], clock: _clock);
         first.Run();
         var released = first.DecryptOwn(_node);
 
         // The coordinator re-runs the round over {self, peer0, peer2}: the same values would make the two sums differ by peer1's
         // update with only its own noise share. The node draws fresh noise and charges the draw.
-        var second = new SimulatedAttempt(_participant, _federation, Study, Request(Study), 1, 2, [p[0], p[2]]);
+        var second = new SimulatedAttempt(_participant, _federation, Study, Request(Study), 1, 2, [p[0], p[2]], clock: _clock);
         second.Run();
         Assert.NotEqual(released, second.DecryptOwn(_node));
         var draws = FederatedTwin.Node.Policy.PrivacyLedgerReport.Rounds(_node.Store, Study.Id.Value);
         Assert.Equal([1, 2], draws.Select(d => d.Draw));
         Assert.All(draws, d => Assert.Equal(0.2, d.Rho, 12));
-        Assert.Equal(0.6, _node.Store.Read(c => FederatedTwin.Node.Policy.PrivacyLedgerReport.Spent(c, null, default, "HOPERAT", DateTimeOffset.UtcNow.Year)), 12);
+        Assert.Equal(0.6, _node.Store.Read(c => FederatedTwin.Node.Policy.PrivacyLedgerReport.Spent(c, null, default, "HOPERAT", _clock.GetUtcNow().Year)), 12);
 
         // A third run over yet another set needs a third draw: ρ 0.2 more than the budget has left. Refused, nothing released.
-        var third = new SimulatedAttempt(_participant, _federation, Study, Request(Study), 1, 3, [p[1], p[2]]);
+        var third = new SimulatedAttempt(_participant, _federation, Study, Request(Study), 1, 3, [p[1], p[2]], clock: _clock);
         var e = Assert.Throws<ParticipationRefusedException>(() => third.CommitUpdates(third.OpenKeys(third.CommitKeys())));
         Assert.Equal(ProtocolRules.RedrawBudget, e.Rule);
         Assert.Equal(2, FederatedTwin.Node.Policy.PrivacyLedgerReport.Rounds(_node.Store, Study.Id.Value).Count);
@@ -258,8 +260,8 @@ public sealed class AcceptedStudyTests : IDisposable
     private void ReleasedThenReRun()
     {
         var p = _federation.Peers;
-        new SimulatedAttempt(_participant, _federation, Study, Request(Study), 1, 1, [p[0], p[1]]).Run();
-        new SimulatedAttempt(_participant, _federation, Study, Request(Study), 1, 2, [p[0], p[2]]).Run();
+        new SimulatedAttempt(_participant, _federation, Study, Request(Study), 1, 1, [p[0], p[1]], clock: _clock).Run();
+        new SimulatedAttempt(_participant, _federation, Study, Request(Study), 1, 2, [p[0], p[2]], clock: _clock).Run();
     }
 
     [Fact]
@@ -269,9 +271,9 @@ public sealed class AcceptedStudyTests : IDisposable
         Policy(FederatedTwin.Cli.Demo.LocalFederation.DemoPolicy(Ed25519Identity.Generate().PublicKey, "HOPERAT", privacyBudget: 5, lifetimeBudget: 0.5));
         Accept(Study);
         var p = _federation.Peers;
-        new SimulatedAttempt(_participant, _federation, Study, Request(Study), 1, 1, [p[0], p[1]]).Run();
+        new SimulatedAttempt(_participant, _federation, Study, Request(Study), 1, 1, [p[0], p[1]], clock: _clock).Run();
 
-        var rerun = new SimulatedAttempt(_participant, _federation, Study, Request(Study), 1, 2, [p[0], p[2]]);
+        var rerun = new SimulatedAttempt(_participant, _federation, Study, Request(Study), 1, 2, [p[0], p[2]], clock: _clock);
         var e = Assert.Throws<ParticipationRefusedException>(() => rerun.CommitUpdates(rerun.OpenKeys(rerun.CommitKeys())));
         Assert.Equal(ProtocolRules.LifetimeBudget, e.Rule);
         Assert.Contains("lifetime budget has 0.1 of 0.5 left", e.Message, StringComparison.Ordinal);
@@ -287,7 +289,7 @@ public sealed class AcceptedStudyTests : IDisposable
         Policy(FederatedTwin.Cli.Demo.LocalFederation.DemoPolicy(Ed25519Identity.Generate().PublicKey, "HOPERAT", privacyBudget: 2.4, maxSitesPerPerson: 2));
         Accept(Study);
         var unit = _node.LoadPolicy().PrivacyUnit;
-        double Spent() => _node.Store.Read(c => FederatedTwin.Node.Policy.PrivacyLedgerReport.Spent(c, null, unit, "HOPERAT", DateTimeOffset.UtcNow.Year));
+        double Spent() => _node.Store.Read(c => FederatedTwin.Node.Policy.PrivacyLedgerReport.Spent(c, null, unit, "HOPERAT", _clock.GetUtcNow().Year));
         Assert.Equal(1.6, Spent(), 12);
 
         ReleasedThenReRun();
@@ -296,7 +298,7 @@ public sealed class AcceptedStudyTests : IDisposable
         Assert.Equal(2.4, Spent(), 12);
 
         // A third draw: 0.2 more per hospital record (0.8 of 2.4 in that unit) would fit; 0.8 more per person does not.
-        var third = new SimulatedAttempt(_participant, _federation, Study, Request(Study), 1, 3, [_federation.Peers[1], _federation.Peers[2]]);
+        var third = new SimulatedAttempt(_participant, _federation, Study, Request(Study), 1, 3, [_federation.Peers[1], _federation.Peers[2]], clock: _clock);
         var e = Assert.Throws<ParticipationRefusedException>(() => third.CommitUpdates(third.OpenKeys(third.CommitKeys())));
         Assert.Equal(ProtocolRules.RedrawBudget, e.Rule);
         Assert.Contains("zCDP rho 0.8 (2² × 0.2 per hospital record)", e.Message, StringComparison.Ordinal);
@@ -348,7 +350,7 @@ public sealed class AcceptedStudyTests : IDisposable
 
         // Refused by the site's policy (over this year's budget), then asked anyway.
         var greedy = Study with { Parameters = new Dictionary<string, string>(Study.Parameters!, StringComparer.Ordinal) { ["dp_rho"] = "5" } };
-        Assert.False(new StudyDecisions(_node).Decide(greedy).Accept);
+        Assert.False(new StudyDecisions(_node, clock: _clock).Decide(greedy).Accept);
         var e = RefusedUpdate(Work(WorkKind.CommitUpdate, greedy, 1, 1, Request(greedy)));
         Assert.Equal(AcceptedStudy.NotAccepted, e.Rule);
         Assert.Contains("refused study", e.Message, StringComparison.Ordinal);

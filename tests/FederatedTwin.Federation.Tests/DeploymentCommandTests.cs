@@ -28,11 +28,14 @@ public sealed class DeploymentCommandTests
     [Fact]
     public async Task Study_wait_exits_1_with_the_reason_when_the_study_fails()
     {
-        await using var coordinator = await InProcessCoordinator.Start("wait-failed");
-        var create = await Task.Run(() => TestFederation.Ftwin("study", "create", StudyFile(coordinator.DataDir, TestFederation.StudyYaml("no-quorum", deadline: 1)), "--coordinator", coordinator.Url.ToString(), "--data-dir", coordinator.DataDir));
+        var clock = TestClock.Start();
+        await using var coordinator = await InProcessCoordinator.Start("wait-failed", clock);
+        var create = await Task.Run(() => TestFederation.Ftwin("study", "create", StudyFile(coordinator.DataDir, TestFederation.StudyYaml("no-quorum", deadline: 30)), "--coordinator", coordinator.Url.ToString(), "--data-dir", coordinator.DataDir));
         Assert.True(create.ExitCode == 0, create.Stderr);
 
-        // Its one enrolled node is not running: nobody accepts, and the offer runs out after a second.
+        // Its one enrolled node is not running: nobody accepts, and the offer runs out when the coordinator's clock passes its
+        // deadline (the orchestrator's next tick fails the study while `study wait` polls).
+        clock.Advance(TimeSpan.FromSeconds(31));
         var wait = await Task.Run(() => TestFederation.Ftwin("study", "wait", "no-quorum", "--coordinator", coordinator.Url.ToString(), "--data-dir", coordinator.DataDir, "--timeout", "60"));
 
         Assert.True(wait.ExitCode == 1, $"exit code {wait.ExitCode}: {wait.Stdout}{wait.Stderr}");

@@ -170,8 +170,7 @@ public sealed partial class DeploymentWalkthroughTests(ITestOutputHelper output)
     /// <summary>The coordinator's one study, read from its store after the walkthrough stopped it.</summary>
     private static JsonObject SingleStudy(string coordinatorDir)
     {
-        using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(coordinatorDir, "coordinator.db")};Mode=ReadOnly;Pooling=False");
-        connection.Open();
+        using var connection = TestStore.OpenReadOnly(Path.Combine(coordinatorDir, "coordinator.db"));
         var (id, state, failure, result) = Dapper.SqlMapper.QuerySingle<(string, string, string?, string?)>(connection, "SELECT study_id, state, failure_reason, result_json FROM studies");
         var accepted = Dapper.SqlMapper.ExecuteScalar<long>(connection, "SELECT COUNT(*) FROM decisions WHERE study_id=@id AND accept=1", new { id });
         return new JsonObject { ["id"] = id, ["state"] = state, ["failure_reason"] = failure, ["result"] = result is null ? null : JsonNode.Parse(result), ["accepted"] = accepted };

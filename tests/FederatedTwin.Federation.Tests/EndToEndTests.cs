@@ -94,7 +94,8 @@ public sealed class EndToEndTests
         await federation.CreateStudy(TestFederation.StudyYaml("census", deadline: 60), CancellationToken.None);
         await federation.WaitForStudy("census", StudyTimeout, s => s["attempts"]!.AsArray().Count > 0 && s["attempts"]![0]!["phase"]!.ToString() is "update_commit" or "update_open" or "decrypt", CancellationToken.None);
         federation.KillCoordinator();
-        await Task.Delay(1500);
+        await Eventually.Until(() => federation.CoordinatorExited && TestFederation.NothingListensOn(federation.CoordinatorUrl), TimeSpan.FromSeconds(30),
+            "the killed coordinator to exit and let its port go");
         await federation.StartCoordinator(CancellationToken.None);
 
         var study = await federation.WaitForStudy("census", StudyTimeout, null, CancellationToken.None);
@@ -107,6 +108,7 @@ public sealed class EndToEndTests
     public async Task The_demo_command_runs_end_to_end_keeps_its_dashboard_running_until_ctrl_c_and_leaves_no_process_behind()
     {
         var output = Path.Combine(TestFederation.TempDir("demo"), "out");
+        var firstDay = DateOnly.FromDateTime(TimeProvider.System.GetUtcNow().UtcDateTime); // the demo's processes date what they record by the wall clock
         using var demo = ChildProcess.StartFtwin(["demo", "--out", output, "--keep-running"], output + ".log");
 
         // --keep-running: once the demo has finished it prints the dashboard's address and a demo account, and waits.
@@ -142,8 +144,7 @@ public sealed class EndToEndTests
             Assert.True(FederatedTwin.Cli.Audit.AuditSource.Open(FederatedTwin.Cli.Audit.AuditService.Node, nodeDir).Verify(FederatedTwin.Node.NodeDirectory.ReadPublicKey(nodeDir)).Ok, nodeDir);
         }
 
-        var today = DateOnly.FromDateTime(DateTime.UtcNow);
-        var report = FederatedTwin.Cli.Compliance.ComplianceReport.Build(Directory.GetDirectories(Path.Combine(output, "nodes"))[0], today, today);
+        var report = FederatedTwin.Cli.Compliance.ComplianceReport.Build(Directory.GetDirectories(Path.Combine(output, "nodes"))[0], firstDay, DateOnly.FromDateTime(TimeProvider.System.GetUtcNow().UtcDateTime));
         var document = System.Xml.Linq.XDocument.Load(System.Xml.XmlReader.Create(new StringReader(report), new System.Xml.XmlReaderSettings { DtdProcessing = System.Xml.DtdProcessing.Ignore }));
         System.Xml.Linq.XNamespace x = "http://www.w3.org/1999/xhtml";
         var studies = document.Descendants(x + "table").Single(t => (string?)t.Attribute("id") == "decisions").Elements(x + "tr").Skip(1).Select(r => r.Elements().First().Value).ToList();
@@ -152,19 +153,10 @@ public sealed class EndToEndTests
         Assert.Contains("demo-admission", studies);
         // The year's spend at a node: the composition's ρ 0.5, five DP GLMs at ρ 2 each and the 11 onset GLMs at ρ 1.
         Assert.Contains("21.5", document.Descendants(x + "table").Single(t => (string?)t.Attribute("id") == "privacy").Value, StringComparison.Ordinal);
-        await Task.Delay(500);
-        var leftovers = System.Diagnostics.Process.GetProcesses().Where(p =>
-        {
-            try
-            {
-                return p.MainModule?.FileName is not null && File.Exists($"/proc/{p.Id}/cmdline") && File.ReadAllText($"/proc/{p.Id}/cmdline").Contains(output, StringComparison.Ordinal);
-            }
-            catch (Exception e) when (e is InvalidOperationException or IOException or UnauthorizedAccessException or System.ComponentModel.Win32Exception)
-            {
-                return false;
-            }
-        }).ToList();
-        Assert.Empty(leftovers);
+
+        // The demo has exited; its nodes and coordinator (each stopped by it) may take a moment more to be gone.
+        await Eventually.Until(() => ProcessesUsing(output).Count == 0, TimeSpan.FromSeconds(30), "every process of the demo to exit",
+            () => string.Join(", ", ProcessesUsing(output).Select(p => p.Id)));
     }
 
     [Fact]
@@ -242,24 +234,32 @@ public sealed class EndToEndTests
         Assert.True(dp ? used >= DemoGlms.Length - 2 : used == DemoGlms.Length, $"{used} of the demo's {DemoGlms.Length} GLMs drive the twin");
     }
 
+    /// <summary>The processes whose command line names <paramref name="path"/> (Linux: /proc/PID/cmdline).</summary>
+    private static List<System.Diagnostics.Process> ProcessesUsing(string path) => [.. System.Diagnostics.Process.GetProcesses().Where(p =>
+    {
+        try
+        {
+            return p.MainModule?.FileName is not null && File.Exists($"/proc/{p.Id}/cmdline") && File.ReadAllText($"/proc/{p.Id}/cmdline").Contains(path, StringComparison.Ordinal);
+        }
+        catch (Exception e) when (e is InvalidOperationException or IOException or UnauthorizedAccessException or System.ComponentModel.Win32Exception)
+        {
+            return false;
+        }
+    })];
+
     /// <summary>Reads the demo's log until it prints the dashboard's sign-in address, user and password.</summary>
     private static async Task<(Uri SignIn, string User, string Password)> DemoDashboardLines(string logPath, ChildProcess demo, TimeSpan timeout)
     {
-        var deadline = DateTimeOffset.UtcNow + timeout;
-        while (DateTimeOffset.UtcNow < deadline)
+        string[] lines = [];
+        string? Value(string key) => lines.Select(l => l.Trim()).FirstOrDefault(l => l.StartsWith(key + ":", StringComparison.Ordinal))?[(key.Length + 1)..].Trim();
+        await Eventually.Until(async () =>
         {
-            var lines = File.Exists(logPath) ? await File.ReadAllLinesAsync(logPath) : [];
-            string? Value(string key) => lines.Select(l => l.Trim()).FirstOrDefault(l => l.StartsWith(key + ":", StringComparison.Ordinal))?[(key.Length + 1)..].Trim();
-            if (Value("dashboard") is { } url && Value("user") is { } user && Value("password") is { } password)
-            {
-                return (new Uri(url), user.Split(' ')[0], password);
-            }
-
-            Assert.False(demo.HasExited, "the demo exited before printing the dashboard account: " + string.Join('\n', lines.TakeLast(40)));
-            await Task.Delay(500);
-        }
-
-        throw new TimeoutException($"The demo did not print its dashboard account within {timeout.TotalSeconds:F0} s.");
+            lines = File.Exists(logPath) ? await File.ReadAllLinesAsync(logPath) : [];
+            var printed = Value("dashboard") is not null && Value("user") is not null && Value("password") is not null;
+            Assert.False(!printed && demo.HasExited, "the demo exited before printing the dashboard account: " + string.Join('\n', lines.TakeLast(40)));
+            return printed;
+        }, timeout, "the demo to print its dashboard account", () => string.Join('\n', lines.TakeLast(10)), TimeSpan.FromMilliseconds(500));
+        return (new Uri(Value("dashboard")!), Value("user")!.Split(' ')[0], Value("password")!);
     }
 
     /// <summary>Signs in over HTTP as a browser would (antiforgery token from the form, session cookie) and opens the federation page.</summary>

@@ -207,6 +207,7 @@ public sealed class CompositionEndToEndTests
     [Fact]
     public async Task The_published_composition_is_the_sum_of_the_sites_counts_with_small_cells_suppressed_and_noise_when_dp_is_on()
     {
+        var firstDay = TimeProvider.System.GetUtcNow().ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
         using var federation = await FederatedTwin.Cli.Demo.LocalFederation.Start(TestFederation.TempDir("composition"), ["site-a", "site-b", "site-c"], "HOPERAT", pollWaitSeconds: 1, CancellationToken.None, (i, node) =>
         {
             var export = TestFederation.TempDir("composition-export");
@@ -293,29 +294,19 @@ public sealed class CompositionEndToEndTests
         var explainLog = studyFile + ".log";
         using (var explain = FederatedTwin.Cli.Demo.ChildProcess.StartFtwin(["policy", "explain", Path.Combine(federation.Nodes[0].Dir, "policy.yaml"), "--study-file", studyFile, "--spent", "0.5"], explainLog))
         {
-            var until = DateTime.UtcNow.AddSeconds(60);
-            while (!explain.HasExited && DateTime.UtcNow < until)
-            {
-                await Task.Delay(100);
-            }
-
+            // WaitForExit returns once the process has exited and its output is in the log.
+            Assert.True(await Task.Run(() => explain.WaitForExit(TimeSpan.FromSeconds(60))), "ftwin policy explain did not exit within 60 s");
             Assert.Equal(1, explain.ExitCode);
         }
 
-        await Task.Delay(200);
         Assert.Contains("rule privacy_budgets decides", (await File.ReadAllTextAsync(explainLog)).ReplaceLineEndings(" "), StringComparison.Ordinal);
 
         // The compliance report of a node, parsed as XHTML: the studies, the refusal's rule and the budget figures.
         var reportPath = Path.Combine(TestFederation.TempDir("report"), "report.html");
-        var today = DateTime.UtcNow.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
-        using (var report = FederatedTwin.Cli.Demo.ChildProcess.StartFtwin(["compliance", "report", "--node-dir", federation.Nodes[1].Dir, "--from", today, "--to", today, "--out", reportPath], reportPath + ".log"))
+        var today = TimeProvider.System.GetUtcNow().ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture); // the nodes are real processes: the wall clock dated their records
+        using (var report = FederatedTwin.Cli.Demo.ChildProcess.StartFtwin(["compliance", "report", "--node-dir", federation.Nodes[1].Dir, "--from", firstDay, "--to", today, "--out", reportPath], reportPath + ".log"))
         {
-            var until = DateTime.UtcNow.AddSeconds(60);
-            while (!report.HasExited && DateTime.UtcNow < until)
-            {
-                await Task.Delay(100);
-            }
-
+            Assert.True(await Task.Run(() => report.WaitForExit(TimeSpan.FromSeconds(60))), "ftwin compliance report did not exit within 60 s");
             Assert.True(report.ExitCode == 0, await File.ReadAllTextAsync(reportPath + ".log"));
         }
 

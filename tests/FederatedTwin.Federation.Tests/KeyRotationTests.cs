@@ -333,7 +333,7 @@ public sealed class KeyRotationTests : IAsyncLifetime
     {
         using var old = CopyOfCurrentKey();
         await IdentityRotation.Rotate(Node, null, CancellationToken.None);
-        var page = FederatedTwin.Node.Status.NodeStatusPage.Render(FederatedTwin.Node.Status.NodeStatusReport.Read(Node, new NodeStatus(), DateTimeOffset.UtcNow), "field", "token");
+        var page = FederatedTwin.Node.Status.NodeStatusPage.Render(FederatedTwin.Node.Status.NodeStatusReport.Read(Node, new NodeStatus(), _coordinator.Clock.GetUtcNow()), "field", "token");
         Assert.Contains("id=\"retired-keys\"", page, StringComparison.Ordinal);
         Assert.Contains(old.PublicKey, page, StringComparison.Ordinal);
         Assert.Contains(">enrolled<", page, StringComparison.Ordinal);
@@ -345,7 +345,7 @@ public sealed class KeyRotationTests : IAsyncLifetime
 
         var e = await Assert.ThrowsAsync<CoordinatorRefusedException>(() => Client(Node.Identity).Get<WorkResponse>("/v1/node/work", CancellationToken.None));
         EnrollmentEvidence.Record(Node, EnrollmentEvidence.Read(e, NodeId, Node.Identity.PublicKey)!);
-        var report = FederatedTwin.Node.Status.NodeStatusReport.Read(Node, new NodeStatus(), DateTimeOffset.UtcNow);
+        var report = FederatedTwin.Node.Status.NodeStatusReport.Read(Node, new NodeStatus(), _coordinator.Clock.GetUtcNow());
         page = FederatedTwin.Node.Status.NodeStatusPage.Render(report, "field", "token");
 
         Assert.Contains("revoked by the coordinator", page, StringComparison.Ordinal);

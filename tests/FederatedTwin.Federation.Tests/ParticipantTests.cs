@@ -5,6 +5,7 @@ using FederatedTwin.Node.Federation;
 using FederatedTwin.Crypto;
 using FederatedTwin.Protocol.Federation;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
 
 namespace FederatedTwin.Federation.Tests;
 
@@ -20,22 +21,22 @@ public sealed class ParticipantTests : IDisposable
     private static readonly RoundRequest Request = new("federated-sum", 16, new Dictionary<string, string> { ["vector"] = LocalVectors.PatientsByAgeBandAndSex, ["purpose_of_use"] = "HOPERAT" });
 
     private readonly NodeDirectory _node;
-    private readonly ManualClock _clock = new(DateTimeOffset.UtcNow);
+    private readonly FakeTimeProvider _clock = TestClock.Start();
     private readonly RoundParticipant _participant;
     private readonly SimulatedFederation _federation;
 
     public ParticipantTests()
     {
-        _node = NodeDirectory.OpenOrInitialize(TestFederation.TempDir("participant"));
+        _node = NodeDirectory.OpenOrInitialize(TestFederation.TempDir("participant"), time: _clock);
         _node.WriteSiteInput(SiteInput.Synthetic(7));
         File.WriteAllText(_node.PolicyPath, FederatedTwin.Cli.Demo.LocalFederation.DemoPolicy(Ed25519Identity.Generate().PublicKey, "HOPERAT"));
         _participant = new RoundParticipant(_node, Scheme, [new LocalFederatedSum()], NullLogger<RoundParticipant>.Instance, _clock);
         _federation = SimulatedFederation.Around(_node, peers: 3);
-        Assert.True(new StudyDecisions(_node).Decide(Study).Accept); // rounds are checked against the accepted study
+        Assert.True(new StudyDecisions(_node, clock: _clock).Decide(Study).Accept); // rounds are checked against the accepted study
     }
 
     private SimulatedAttempt Attempt(int round = 1, int attempt = 1, IReadOnlyList<Peer>? peers = null, RoundRequest? request = null) =>
-        new(_participant, _federation, Study, request ?? Request, round, attempt, peers);
+        new(_participant, _federation, Study, request ?? Request, round, attempt, peers, clock: _clock);
 
     private static string Rule(Action phase) => Assert.Throws<ParticipationRefusedException>(phase).Rule!;
 
@@ -220,14 +221,50 @@ public sealed class ParticipantTests : IDisposable
         Assert.Equal(ProtocolRules.AttemptSuperseded, Rule(() => a.Decrypt(aggregate)));
     }
 
+    /// <summary>The node's own deadline for an attempt: the accepted study's phase deadline times the phases of an attempt, from its key share.</summary>
+    private static TimeSpan AttemptDeadline => TimeSpan.FromSeconds(RoundParticipant.PhasesPerAttempt * Study.PhaseDeadlineSeconds);
+
     [Fact]
     public void The_attempts_deadline_is_the_nodes_own_from_the_accepted_study_whatever_deadline_the_coordinator_sends()
     {
         var a = Attempt();
         var aggregate = a.OpenUpdates(a.CommitUpdates(a.OpenKeys(a.CommitKeys())));
-        _clock.Advance(TimeSpan.FromSeconds((RoundParticipant.PhasesPerAttempt * Study.PhaseDeadlineSeconds) + 1));
-        var forged = a.Work(WorkKind.Decrypt) with { Deadline = DateTimeOffset.UtcNow.AddDays(1) };
-        Assert.Equal(ProtocolRules.AttemptDeadline, Rule(() => _participant.DecryptionShare(forged, aggregate with { Deadline = DateTimeOffset.UtcNow.AddDays(1) })));
+        _clock.Advance(AttemptDeadline + TimeSpan.FromSeconds(1));
+        var forged = a.Work(WorkKind.Decrypt) with { Deadline = _clock.GetUtcNow().AddDays(1) };
+        Assert.Equal(ProtocolRules.AttemptDeadline, Rule(() => _participant.DecryptionShare(forged, aggregate with { Deadline = _clock.GetUtcNow().AddDays(1) })));
+    }
+
+    [Fact]
+    public void At_the_attempts_deadline_itself_the_node_still_contributes()
+    {
+        var a = Attempt();
+        var keys = a.CommitKeys();
+        _clock.Advance(AttemptDeadline); // the rule is "after the deadline": its last instant still counts
+        var share = a.Decrypt(a.OpenUpdates(a.CommitUpdates(a.OpenKeys(keys))));
+        Assert.Equal(TestFederation.SiteVector(_node.Path), a.DecryptedSum(share));
+    }
+
+    [Fact]
+    public void One_tick_after_the_attempts_deadline_the_node_contributes_nothing_more_to_it()
+    {
+        var a = Attempt();
+        var keys = a.CommitKeys();
+        _clock.Advance(AttemptDeadline + TimeSpan.FromTicks(1));
+        Assert.Equal(ProtocolRules.AttemptDeadline, Rule(() => a.OpenKeys(keys)));
+    }
+
+    [Fact]
+    public void The_attempts_deadline_runs_from_the_nodes_key_share_not_from_the_round()
+    {
+        // Attempt 1 ran out; attempt 2 of the same round starts later, and its deadline is counted from its own key share.
+        var first = Attempt();
+        first.CommitKeys();
+        _clock.Advance(AttemptDeadline + TimeSpan.FromSeconds(1));
+        var second = Attempt(attempt: 2);
+        var keys = second.CommitKeys();
+        _clock.Advance(AttemptDeadline);
+        var share = second.Decrypt(second.OpenUpdates(second.CommitUpdates(second.OpenKeys(keys))));
+        Assert.Equal(TestFederation.SiteVector(_node.Path), second.DecryptedSum(share));
     }
 
     [Fact]
@@ -251,14 +288,4 @@ public sealed class ParticipantTests : IDisposable
         _node.Dispose();
         _federation.Dispose();
     }
-}
-
-/// <summary>A clock a test moves by hand (the node reads deadlines from its TimeProvider).</summary>
-internal sealed class ManualClock(DateTimeOffset start) : TimeProvider
-{
-    private DateTimeOffset _now = start;
-
-    public override DateTimeOffset GetUtcNow() => _now;
-
-    public void Advance(TimeSpan by) => _now += by;
 }

@@ -7,6 +7,7 @@ using FederatedTwin.Node.Federation;
 using FederatedTwin.Node.Policy;
 using FederatedTwin.Protocol.Audit;
 using FederatedTwin.Protocol.Federation;
+using Microsoft.Extensions.Time.Testing;
 
 namespace FederatedTwin.Federation.Tests;
 
@@ -18,14 +19,15 @@ namespace FederatedTwin.Federation.Tests;
 /// </summary>
 public sealed partial class PrivacyUnitAndLifetimeTests : IDisposable
 {
-    private static readonly int Year = DateTimeOffset.UtcNow.Year;
+    private static readonly int Year = TestClock.Epoch.Year;
 
+    private readonly FakeTimeProvider _clock = TestClock.Start();
     private readonly NodeDirectory _node;
     private readonly SimulatedFederation _federation;
 
     public PrivacyUnitAndLifetimeTests()
     {
-        _node = NodeDirectory.OpenOrInitialize(TestFederation.TempDir("privacy-unit"));
+        _node = NodeDirectory.OpenOrInitialize(TestFederation.TempDir("privacy-unit"), time: _clock);
         _federation = SimulatedFederation.Around(_node, peers: 2); // a pinned roster of three hospitals, and the site's officer
     }
 
@@ -51,7 +53,7 @@ public sealed partial class PrivacyUnitAndLifetimeTests : IDisposable
     private static StudySpec Glm(string id, string rho, string purpose = "HOPERAT") =>
         new(new StudyId(id), "federated-glm", new PurposeOfUse(purpose), 3, 3, 1, 30) { Parameters = new Dictionary<string, string>(StringComparer.Ordinal) { ["family"] = "binomial", ["outcome"] = "admission_next_year", ["features"] = "age,sex_male", ["dp_rho"] = rho } };
 
-    private PolicyDecision Decide(StudySpec study) => new StudyDecisions(_node).Decide(study);
+    private PolicyDecision Decide(StudySpec study) => new StudyDecisions(_node, clock: _clock).Decide(study);
 
     private double Spent(string? purpose, int? year) => _node.Store.Read(c => PrivacyLedgerReport.Spent(c, null, _node.LoadPolicy().PrivacyUnit, purpose, year));
 
@@ -103,6 +105,24 @@ public sealed partial class PrivacyUnitAndLifetimeTests : IDisposable
         var lifetime = PrivacyLedgerReport.Lifetime(_node.Store, _node.LoadPolicy());
         Assert.Equal((1.4, 1.5, 2), (Math.Round(lifetime.Spent, 12), lifetime.Budget!.Rho, lifetime.Studies));
         Assert.Equal(0.1, lifetime.Remaining!.Value, 12);
+    }
+
+    [Fact]
+    public void A_years_budget_is_the_utc_calendar_years_its_last_tick_charges_that_year_and_the_next_tick_a_new_one()
+    {
+        Policy("{HOPERAT: 1.0}", "30", maxSitesPerPerson: null);
+        var newYear = new DateTimeOffset(Year + 1, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
+        _clock.SetUtcNow(newYear - TimeSpan.FromTicks(1));
+        Assert.True(Decide(Glm("december", "0.8")).Accept);
+        var stillDecember = Decide(Glm("still-december", "0.3")); // 1.1 of this year's 1.0
+        Assert.Equal(("privacy_budgets", false), (stillDecember.Rule, stillDecember.Accept));
+
+        _clock.Advance(TimeSpan.FromTicks(1));
+        var january = Decide(Glm("january", "0.3"));
+        Assert.True(january.Accept, january.Reason); // 0.3 of next year's 1.0: the year's budget starts afresh, the lifetime one does not
+        Assert.Equal((0.8, 0.3, 1.1), (Spent("HOPERAT", Year), Spent("HOPERAT", Year + 1), Math.Round(Spent(null, null), 12)));
+        Assert.Equal([(Year, "december"), (Year + 1, "january")], _node.Store.Read(c => c.Query<(int, string)>("SELECT year, study_id FROM privacy_ledger ORDER BY year")));
     }
 
     [Fact]

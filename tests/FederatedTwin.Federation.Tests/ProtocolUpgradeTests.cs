@@ -1,7 +1,6 @@
 using Dapper;
 using FederatedTwin.Coordinator.Storage;
 using FederatedTwin.Node.Storage;
-using Microsoft.Data.Sqlite;
 
 namespace FederatedTwin.Federation.Tests;
 
@@ -15,9 +14,8 @@ public sealed class ProtocolUpgradeTests
     public void A_coordinator_store_of_protocol_1_fails_its_running_studies_with_the_reason_and_keeps_offered_ones()
     {
         var dir = TestFederation.TempDir("upgrade-coordinator");
-        using (var connection = new SqliteConnection($"Data Source={Path.Combine(dir, "coordinator.db")};Pooling=False"))
+        using (var connection = TestStore.Create(Path.Combine(dir, "coordinator.db")))
         {
-            connection.Open();
             Migrations.Apply(connection, upTo: Migrations.Latest - 1); // the last schema of protocol 1
             connection.Execute("""
                 INSERT INTO studies(study_id, spec_json, state, created_at, offered_until, current_round, current_attempt, updated_at) VALUES
@@ -44,9 +42,8 @@ public sealed class ProtocolUpgradeTests
     public void A_node_store_of_protocol_1_keeps_its_ledger_and_rounds_and_gains_the_roster_and_commitment_tables()
     {
         var dir = TestFederation.TempDir("upgrade-node");
-        using (var connection = new SqliteConnection($"Data Source={Path.Combine(dir, "node.db")};Pooling=False"))
+        using (var connection = TestStore.Create(Path.Combine(dir, "node.db")))
         {
-            connection.Open();
             NodeStore.Migrate(connection, upTo: ProtocolOneNodeSchema);
             connection.Execute("""
                 INSERT INTO privacy_ledger(study_id, purpose, year, rho, recorded_at) VALUES ('glm-v1', 'HOPERAT', 2026, 0.5, '2026-12-01T00:00:00Z');

@@ -73,7 +73,9 @@ public sealed class ReadinessTests
     /// <summary>Moves a SQLite file (and its WAL) aside and puts a directory in its place until disposed.</summary>
     private static Restore Unreadable(string database)
     {
-        SqliteConnection.ClearAllPools(); // pooled connections would keep the moved file open
+        // The service's own store connections are pooled (the test's never are: TestStore): an idle one would keep the moved file
+        // open, and the readiness probe would still answer from it. Dropping the pools is what makes the service open the file anew.
+        SqliteConnection.ClearAllPools();
         var files = new[] { database, database + "-wal", database + "-shm" }.Where(File.Exists).ToList();
         foreach (var file in files)
         {
@@ -88,7 +90,7 @@ public sealed class ReadinessTests
     {
         public void Dispose()
         {
-            SqliteConnection.ClearAllPools();
+            SqliteConnection.ClearAllPools(); // no pooled connection to the directory that stood in for the store outlives it
             Directory.Delete(database);
             foreach (var file in files)
             {

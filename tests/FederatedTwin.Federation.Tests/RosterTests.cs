@@ -96,17 +96,18 @@ public sealed class RosterTests : IDisposable
         using var metrics = new CoordinatorMetrics();
         var gateway = new NodeGateway(store, RlweThresholdScheme.Default, metrics, new CoordinatorAuditTrail(store, keys), new CoordinatorSignals());
         using var second = Ed25519Identity.Generate();
+        var now = TestClock.Epoch; // the coordinator dates what it publishes; no rule here depends on when
 
         var v1 = _federation.Roster(1, _federation.Peers);
-        gateway.PublishRoster(v1.ToJson(), DateTimeOffset.UtcNow);
-        gateway.PublishRoster(v1.Approve(second).ToJson(), DateTimeOffset.UtcNow); // the same members, one more officer's approval
+        gateway.PublishRoster(v1.ToJson(), now);
+        gateway.PublishRoster(v1.Approve(second).ToJson(), now); // the same members, one more officer's approval
         Assert.Equal(2, SignedRoster.Parse(gateway.LatestRoster()).Approvals.Count);
 
         using var other = new Peer("other");
-        var conflict = Assert.Throws<ProtocolRefusalException>(() => gateway.PublishRoster(_federation.Roster(1, [other]).ToJson(), DateTimeOffset.UtcNow));
+        var conflict = Assert.Throws<ProtocolRefusalException>(() => gateway.PublishRoster(_federation.Roster(1, [other]).ToJson(), now));
         Assert.Equal(409, conflict.Status);
-        Assert.Equal(400, Assert.Throws<ProtocolRefusalException>(() => gateway.PublishRoster("not a roster"u8.ToArray(), DateTimeOffset.UtcNow)).Status);
-        gateway.PublishRoster(_federation.Roster(2, [.. _federation.Peers, other]).ToJson(), DateTimeOffset.UtcNow);
+        Assert.Equal(400, Assert.Throws<ProtocolRefusalException>(() => gateway.PublishRoster("not a roster"u8.ToArray(), now)).Status);
+        gateway.PublishRoster(_federation.Roster(2, [.. _federation.Peers, other]).ToJson(), now);
         Assert.Equal(2, SignedRoster.Parse(gateway.LatestRoster()).Roster.Version);
         Assert.Equal(3L, store.Read(c => c.ExecuteScalar<long>("SELECT COUNT(*) FROM audit_log WHERE action=@a", new { a = AuditActions.RosterPublished })));
     }

@@ -4,15 +4,24 @@ using System.Text;
 using System.Text.Json.Nodes;
 using FederatedTwin.Node.Federation;
 using FederatedTwin.Protocol.Federation;
+using Microsoft.Extensions.Time.Testing;
 
 namespace FederatedTwin.Federation.Tests;
 
-/// <summary>RFC 9421 message signatures at the coordinator: every bad request is a 401 problem, and the good one passes.</summary>
+/// <summary>
+/// RFC 9421 message signatures at the coordinator: every bad request is a 401 problem, and the good one passes. The coordinator and
+/// the signing node read one clock that the tests move, so a window's edges are exact (RFC 9421 §7.2.2: a verifier bounds the age
+/// of "created", and remembers nonces as long as it would accept them).
+/// </summary>
 public sealed class SignatureTests : IAsyncLifetime
 {
+    /// <summary>The coordinator's accepted age of a signature either way (CoordinatorOptions.SignatureWindowSeconds, by default).</summary>
+    private const int WindowSeconds = 60;
+
+    private readonly FakeTimeProvider _clock = TestClock.Start();
     private InProcessCoordinator _coordinator = null!;
 
-    public async Task InitializeAsync() => _coordinator = await InProcessCoordinator.Start("signatures");
+    public async Task InitializeAsync() => _coordinator = await InProcessCoordinator.Start("signatures", _clock);
 
     public async Task DisposeAsync() => await _coordinator.DisposeAsync();
 
@@ -43,7 +52,7 @@ public sealed class SignatureTests : IAsyncLifetime
         if (o.Sign)
         {
             var uri = new Uri(_coordinator.Url, o.Path);
-            var parameters = new SignatureParameters(o.Components ?? HttpMessageSignatures.RequestComponents, o.Created ?? DateTimeOffset.UtcNow.ToUnixTimeSeconds(), o.KeyId ?? _coordinator.NodeId, o.Nonce ?? HttpMessageSignatures.NewNonce(), "ed25519");
+            var parameters = new SignatureParameters(o.Components ?? HttpMessageSignatures.RequestComponents, o.Created ?? _clock.GetUtcNow().ToUnixTimeSeconds(), o.KeyId ?? _coordinator.NodeId, o.Nonce ?? HttpMessageSignatures.NewNonce(), "ed25519");
             var (input, signature) = HttpMessageSignatures.Sign(o.Key ?? _coordinator.Node.Identity, parameters, c => c switch
             {
                 "@method" => o.Method,
@@ -105,9 +114,38 @@ public sealed class SignatureTests : IAsyncLifetime
     [Fact]
     public async Task An_expired_request_is_refused()
     {
-        var (status, problem) = await Send(new Options(Created: DateTimeOffset.UtcNow.AddMinutes(-10).ToUnixTimeSeconds()));
+        var (status, problem) = await Send(new Options(Created: _clock.GetUtcNow().AddMinutes(-10).ToUnixTimeSeconds()));
         Assert.Equal(HttpStatusCode.Unauthorized, status);
         Assert.Contains("signature-expired", problem!["type"]!.ToString(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(-WindowSeconds, HttpStatusCode.OK)]
+    [InlineData(-WindowSeconds - 1, HttpStatusCode.Unauthorized)]
+    [InlineData(WindowSeconds, HttpStatusCode.OK)] // a node's clock a little ahead of the coordinator's
+    [InlineData(WindowSeconds + 1, HttpStatusCode.Unauthorized)]
+    public async Task A_signature_is_accepted_up_to_the_window_on_either_side_of_the_coordinators_clock_and_not_a_second_beyond(int createdOffsetSeconds, HttpStatusCode expected)
+    {
+        var (status, problem) = await Send(new Options(Created: _clock.GetUtcNow().AddSeconds(createdOffsetSeconds).ToUnixTimeSeconds()));
+        Assert.Equal(expected, status);
+        if (expected == HttpStatusCode.Unauthorized)
+        {
+            Assert.Contains("signature-expired", problem!["type"]!.ToString(), StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task A_replay_is_refused_for_as_long_as_its_signature_would_be_accepted_then_as_expired()
+    {
+        const string nonce = "replayed-late";
+        var created = _clock.GetUtcNow().ToUnixTimeSeconds();
+        Assert.Equal(HttpStatusCode.OK, (await Send(new Options(Created: created, Nonce: nonce))).Status);
+
+        _clock.Advance(TimeSpan.FromSeconds(WindowSeconds)); // the signature's last accepted second: its nonce is still remembered
+        Assert.Contains("signature-replayed", (await Send(new Options(Created: created, Nonce: nonce))).Problem!["type"]!.ToString(), StringComparison.Ordinal);
+
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        Assert.Contains("signature-expired", (await Send(new Options(Created: created, Nonce: nonce))).Problem!["type"]!.ToString(), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -149,11 +187,11 @@ public sealed class SignatureTests : IAsyncLifetime
     {
         var enrollment = _coordinator.Node.Store.GetEnrollment()!;
         using var http = new HttpClient { BaseAddress = _coordinator.Url };
-        var good = new CoordinatorClient(http, _coordinator.Node.Identity, enrollment.NodeId, enrollment.CoordinatorPublicKey, TimeSpan.FromSeconds(60));
+        var good = new CoordinatorClient(http, _coordinator.Node.Identity, enrollment.NodeId, enrollment.CoordinatorPublicKey, TimeSpan.FromSeconds(60), time: _clock);
         Assert.NotNull(await good.Get<WorkResponse>("/v1/node/work", CancellationToken.None));
 
         using var impostor = Ed25519Identity.Generate();
-        var pinnedElsewhere = new CoordinatorClient(http, _coordinator.Node.Identity, enrollment.NodeId, impostor.PublicKey, TimeSpan.FromSeconds(60));
+        var pinnedElsewhere = new CoordinatorClient(http, _coordinator.Node.Identity, enrollment.NodeId, impostor.PublicKey, TimeSpan.FromSeconds(60), time: _clock);
         var e = await Assert.ThrowsAsync<CoordinatorRefusedException>(() => pinnedElsewhere.Get<WorkResponse>("/v1/node/work", CancellationToken.None));
         Assert.Contains("BadSignature", e.Message, StringComparison.Ordinal);
     }
@@ -170,16 +208,42 @@ public sealed class SignatureTests : IAsyncLifetime
             await File.WriteAllTextAsync(n.PolicyPath, await File.ReadAllTextAsync(_coordinator.Node.PolicyPath));
         }
 
-        await Enrollment.Enroll(first, _coordinator.Url, token, "first", CancellationToken.None);
-        var e = await Assert.ThrowsAsync<CoordinatorRefusedException>(() => Enrollment.Enroll(second, _coordinator.Url, token, "second", CancellationToken.None));
+        await Enrollment.Enroll(first, _coordinator.Url, token, "first", _clock, CancellationToken.None);
+        var e = await Assert.ThrowsAsync<CoordinatorRefusedException>(() => Enrollment.Enroll(second, _coordinator.Url, token, "second", _clock, CancellationToken.None));
         Assert.Contains("already used", e.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(0, true)]
+    [InlineData(1, false)]
+    public async Task An_enrollment_token_is_good_to_the_end_of_its_lifetime_and_not_a_tick_beyond(long ticksPastLifetime, bool enrolls)
+    {
+        using var admin = new FederatedTwin.Cli.Commands.AdminClient(_coordinator.Url, FederatedTwin.Coordinator.Security.CoordinatorKeys.ReadAdminToken(_coordinator.DataDir));
+        var token = (await admin.Send(HttpMethod.Post, "/v1/admin/tokens"))!["token"]!.ToString();
+        using var node = FederatedTwin.Node.NodeDirectory.OpenOrInitialize(TestFederation.TempDir("enroll-late"), time: _clock);
+        await File.WriteAllTextAsync(node.PolicyPath, await File.ReadAllTextAsync(_coordinator.Node.PolicyPath));
+        var lifetime = TimeSpan.FromSeconds(new FederatedTwin.Coordinator.CoordinatorOptions().EnrollmentTokenLifetimeSeconds);
+
+        _clock.Advance(lifetime + TimeSpan.FromTicks(ticksPastLifetime));
+
+        var enroll = Enrollment.Enroll(node, _coordinator.Url, token, "late", _clock, CancellationToken.None);
+        if (enrolls)
+        {
+            await enroll;
+            Assert.NotNull(node.Store.GetEnrollment());
+        }
+        else
+        {
+            var e = await Assert.ThrowsAsync<CoordinatorRefusedException>(() => enroll);
+            Assert.Contains("unknown, revoked or expired", e.Message, StringComparison.Ordinal);
+        }
     }
 
     [Fact]
     public async Task A_node_refuses_to_enroll_with_a_coordinator_its_policy_does_not_pin()
     {
         using var node = FederatedTwin.Node.NodeDirectory.OpenOrInitialize(TestFederation.TempDir("unpinned"));
-        var e = await Assert.ThrowsAsync<CoordinatorRefusedException>(() => Enrollment.Enroll(node, _coordinator.Url, "any-token", "x", CancellationToken.None));
+        var e = await Assert.ThrowsAsync<CoordinatorRefusedException>(() => Enrollment.Enroll(node, _coordinator.Url, "any-token", "x", _clock, CancellationToken.None));
         Assert.Contains("not among trusted_coordinators", e.Message, StringComparison.Ordinal);
     }
 }

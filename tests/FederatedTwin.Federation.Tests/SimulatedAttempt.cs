@@ -79,9 +79,10 @@ internal sealed class SimulatedFederation : IDisposable
 /// <summary>
 /// One attempt of a round against a real <see cref="RoundParticipant"/>, with every other message built as honest peers and an honest
 /// coordinator would build it: commitments and openings really signed, the collective key and the aggregate really the sums. A test
-/// runs the phases in order and may tamper with any message in between, as a malicious coordinator would.
+/// runs the phases in order and may tamper with any message in between, as a malicious coordinator would. <paramref name="clock"/> is
+/// the coordinator's clock, which dates the deadline each work item announces (the node keeps its own: RoundParticipant).
 /// </summary>
-internal sealed class SimulatedAttempt(RoundParticipant participant, SimulatedFederation federation, StudySpec study, RoundRequest request, int round = 1, int attempt = 1, IReadOnlyList<Peer>? peers = null, byte[]? seed = null)
+internal sealed class SimulatedAttempt(RoundParticipant participant, SimulatedFederation federation, StudySpec study, RoundRequest request, int round = 1, int attempt = 1, IReadOnlyList<Peer>? peers = null, byte[]? seed = null, TimeProvider? clock = null)
 {
     private static IAdditiveThresholdScheme Scheme => SimulatedFederation.Scheme;
 
@@ -106,7 +107,7 @@ internal sealed class SimulatedAttempt(RoundParticipant participant, SimulatedFe
 
     public byte[]? OwnUpdate { get; private set; }
 
-    public WorkItem Work(WorkKind kind) => new(kind, study, round, attempt, DateTimeOffset.UtcNow.AddMinutes(1), Seed, request);
+    public WorkItem Work(WorkKind kind) => new(kind, study, round, attempt, (clock ?? TimeProvider.System).GetUtcNow().AddSeconds(study.PhaseDeadlineSeconds), Seed, request);
 
     /// <summary>Phase 1 at the node, and every peer's commitment: the complete key-share commitment set.</summary>
     public CommitmentSet CommitKeys()

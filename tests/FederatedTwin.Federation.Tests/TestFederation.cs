@@ -63,14 +63,10 @@ internal static class TestFederation
             await admin.Send(HttpMethod.Post, "/v1/admin/roster", new ByteArrayContent(next.ToJson()));
         }
 
-        var deadline = DateTimeOffset.UtcNow.AddSeconds(60);
         foreach (var (_, dir, _) in federation.Nodes)
         {
-            while (ReadPinnedVersion(dir) < next.Roster.Version)
-            {
-                Assert.True(DateTimeOffset.UtcNow < deadline, $"{dir} did not pin roster version {next.Roster.Version}");
-                await Task.Delay(100);
-            }
+            await Eventually.Until(() => ReadPinnedVersion(dir) >= next.Roster.Version, TimeSpan.FromSeconds(60), $"{dir} to pin roster version {next.Roster.Version}",
+                () => $"version {ReadPinnedVersion(dir)}");
         }
 
         return next;
@@ -78,9 +74,23 @@ internal static class TestFederation
 
     private static long ReadPinnedVersion(string nodeDir)
     {
-        using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(nodeDir, "node.db")};Mode=ReadOnly;Pooling=False");
-        connection.Open();
+        using var connection = TestStore.OpenReadOnly(Path.Combine(nodeDir, "node.db"));
         return Dapper.SqlMapper.ExecuteScalar<long?>(connection, "SELECT MAX(version) FROM rosters") ?? 0;
+    }
+
+    /// <summary>Whether nothing accepts connections on the loopback port of <paramref name="url"/> (a killed service has let it go).</summary>
+    public static bool NothingListensOn(Uri url)
+    {
+        using var client = new System.Net.Sockets.TcpClient();
+        try
+        {
+            client.Connect(System.Net.IPAddress.Loopback, url.Port);
+            return false;
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            return true;
+        }
     }
 
     public static string TempDir(string name)

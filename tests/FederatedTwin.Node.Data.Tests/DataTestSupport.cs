@@ -1,11 +1,18 @@
 using System.Diagnostics;
 using FederatedTwin.Node;
 using FederatedTwin.Node.Ingest;
+using Microsoft.Extensions.Time.Testing;
 
 namespace FederatedTwin.Node.Data.Tests;
 
 internal static class DataTestSupport
 {
+    /// <summary>A fixed instant mid-year, so that what ingest dates ("this year", a record's age) does not depend on when the test runs.</summary>
+    public static readonly DateTimeOffset Epoch = new(2026, 6, 15, 9, 0, 0, TimeSpan.Zero);
+
+    /// <summary>The clock of the node under test (its store, audit trail and ingest runs), moved by the test: <see cref="FakeTimeProvider"/>.</summary>
+    public static FakeTimeProvider Clock() => new(Epoch);
+
     public static string RepositoryRoot { get; } = FindRoot();
 
     public static string SharedData => Path.Combine(RepositoryRoot, "..", "shared", "data");
@@ -21,7 +28,7 @@ internal static class DataTestSupport
         return dir;
     }
 
-    public static IngestSummary Ingest(NodeDirectory node, string path) => new IngestPipeline(node).Run(path);
+    public static IngestSummary Ingest(NodeDirectory node, string path, TimeProvider? clock = null) => new IngestPipeline(node, time: clock).Run(path);
 
     /// <summary>Runs ftwin (the build beside the tests) and returns exit code and output.</summary>
     public static (int ExitCode, string Output) Ftwin(params string[] args)

@@ -88,12 +88,8 @@ public sealed class IngestTests
         using (var process = Process.Start(info)!)
         {
             // Kill once some batches are staged (committed), well before the end.
-            var deadline = DateTime.UtcNow.AddSeconds(60);
-            while (DateTime.UtcNow < deadline && !process.HasExited && StagedRows(interrupted) < 3 * 256)
-            {
-                Thread.Sleep(100);
-            }
-
+            Eventually.UntilBlocking(() => process.HasExited || StagedRows(interrupted) >= 3 * 256, TimeSpan.FromSeconds(60), "the ingest to stage three batches",
+                () => $"{StagedRows(interrupted)} staged rows");
             Assert.False(process.HasExited, "the ingest finished before it could be interrupted");
             process.Kill(entireProcessTree: true);
             process.WaitForExit();
@@ -223,21 +219,49 @@ public sealed class IngestTests
         var export = DataTestSupport.TempDir("staged-text");
         File.WriteAllText(Path.Combine(export, "Patient.000.ndjson"), "{\"resourceType\":\"Patient\",\"id\":\"p1\",\"gender\":\"female\",\"birthDate\":\"1950-03-04\"}\n");
         File.WriteAllText(Path.Combine(export, "Encounter.000.ndjson"), "{\"resourceType\":\"Encounter\",\"id\":\"e1\",\"status\":\"finished\",\"class\":{\"code\":\"AMB\"},\"subject\":{\"reference\":\"Patient/p1\"},\"period\":{\"start\":\"2021-05-01T10:00:00Z\"}}\n");
-        using var node = NodeDirectory.OpenOrInitialize(DataTestSupport.TempDir("staged-text-node"));
-        DataTestSupport.Ingest(node, export);
+        var clock = DataTestSupport.Clock();
+        using var node = NodeDirectory.OpenOrInitialize(DataTestSupport.TempDir("staged-text-node"), time: clock);
+        DataTestSupport.Ingest(node, export, clock);
         Assert.Equal(0, new Features.FeatureBuilder(node.Store).All().Single(r => r.Values["year"] == 2021).Values["ed_visits"]);
 
         // What a run of the previous version killed after spilling left behind: [length][ASCII pseudonym][entry].
         using var hasher = node.Pseudonymizer.CreateHasher();
         var record = new Ingest.EncounterRecord("e9", "EMER", 2021, 0, []) { PatientId = "p1" };
-        var entry = Ingest.ClinicalReduction.Encode(record, hasher.Resource("Encounter", "e9"), 1, true, new Ingest.Reduction(DateTime.UtcNow.Year, Deidentification.CodeList.Sensitive, null), new Ingest.EntryArena()).ToArray();
+        var entry = Ingest.ClinicalReduction.Encode(record, hasher.Resource("Encounter", "e9"), 1, true, new Ingest.Reduction(clock.GetUtcNow().Year, Deidentification.CodeList.Sensitive, null), new Ingest.EntryArena()).ToArray();
         var group = node.Pseudonymizer.Patient("p1");
         byte[] staged = [(byte)group.Length, .. System.Text.Encoding.ASCII.GetBytes(group), .. entry];
         node.Store.Write((c, t) => c.Execute("INSERT INTO ingest_staging(part, data) VALUES (@part, @staged)", new { part = Convert.ToInt32(group[..2], 16), staged }, t));
 
-        DataTestSupport.Ingest(node, export);
+        DataTestSupport.Ingest(node, export, clock);
         Assert.Equal(1, new Features.FeatureBuilder(node.Store).All().Single(r => r.Values["year"] == 2021).Values["ed_visits"]);
         Assert.Equal(0L, node.Store.Read(c => c.ExecuteScalar<long>("SELECT COUNT(*) FROM ingest_staging")));
+    }
+
+    [Theory]
+    [InlineData(0, 1L)] // the retention's last tick: kept
+    [InlineData(1, 0L)] // one tick later: pruned by the next run, and the pruning audited
+    public void A_quarantined_line_is_kept_for_the_policys_retention_and_pruned_by_the_first_run_after_it(long ticksPastRetention, long kept)
+    {
+        var clock = DataTestSupport.Clock();
+        using var node = NodeDirectory.OpenOrInitialize(DataTestSupport.TempDir("retention-node"), time: clock);
+        var bad = DataTestSupport.TempDir("retention-bad");
+        File.WriteAllText(Path.Combine(bad, "Mixed.000.ndjson"), "[1,2,3]\n");
+        Assert.Equal(1, DataTestSupport.Ingest(node, bad, clock).Quarantined);
+
+        var retention = node.LoadPolicy().RetentionYears;
+        clock.SetUtcNow(DataTestSupport.Epoch.AddYears(retention).AddTicks(ticksPastRetention));
+        var good = DataTestSupport.TempDir("retention-good");
+        File.WriteAllText(Path.Combine(good, "Patient.000.ndjson"), "{\"resourceType\":\"Patient\",\"id\":\"p1\",\"gender\":\"female\",\"birthDate\":\"1950-03-04\"}\n");
+        DataTestSupport.Ingest(node, good, clock);
+
+        Assert.Equal(kept, node.Store.Read(c => c.ExecuteScalar<long>("SELECT COUNT(*) FROM quarantine")));
+        var pruned = node.Store.Read(c => c.Query<string>("SELECT detail FROM audit_log WHERE action=@a", new { a = Protocol.Audit.AuditActions.RecordsPruned }).ToList());
+        Assert.Equal(1 - kept, pruned.Count);
+        if (pruned.Count == 1)
+        {
+            var detail = System.Text.Json.Nodes.JsonNode.Parse(pruned[0])!;
+            Assert.Equal(("quarantine", 1, retention), (detail["table"]!.GetValue<string>(), detail["rows"]!.GetValue<int>(), detail["retention_years"]!.GetValue<int>()));
+        }
     }
 
     private static long StagedRows(string dir)
@@ -250,8 +274,7 @@ public sealed class IngestTests
 
         try
         {
-            using var c = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={db};Mode=ReadOnly");
-            c.Open();
+            using var c = TestStore.OpenReadOnly(db);
             return c.ExecuteScalar<long>("SELECT COUNT(*) FROM ingest_staging");
         }
         catch (Microsoft.Data.Sqlite.SqliteException)

@@ -117,8 +117,7 @@ public sealed class AdversarialFederation : IAsyncLifetime
     /// <summary>The node's audit entries (action, study, detail), read from its node.db while it runs.</summary>
     internal List<(string Action, string? Study, JsonObject Detail)> Audit(string nodeId)
     {
-        using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(DirOf(nodeId), "node.db")};Mode=ReadOnly;Pooling=False");
-        connection.Open();
+        using var connection = TestStore.OpenReadOnly(Path.Combine(DirOf(nodeId), "node.db"));
         return [.. connection.Query<(string action, string? study_id, string detail)>("SELECT action, study_id, detail FROM audit_log ORDER BY seq")
             .Select(e => (e.action, e.study_id, JsonNode.Parse(e.detail)!.AsObject()))];
     }
@@ -126,23 +125,14 @@ public sealed class AdversarialFederation : IAsyncLifetime
     /// <summary>Waits until the node's audit trail holds a refusal with this rule (for the study, when given), and returns it.</summary>
     internal async Task<(string Action, JsonObject Detail)> Refusal(string nodeId, string rule, string? study = null, TimeSpan? timeout = null)
     {
-        var deadline = DateTimeOffset.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
-        while (true)
+        (string? Action, string? Study, JsonObject? Detail) hit = default;
+        await Eventually.Until(() =>
         {
-            var hit = Audit(nodeId).FirstOrDefault(e => (study is null || e.Study == study) && e.Detail["rule"]?.GetValue<string>() == rule);
-            if (hit.Action is not null)
-            {
-                return (hit.Action, hit.Detail);
-            }
-
-            if (DateTimeOffset.UtcNow > deadline)
-            {
-                var refusals = Audit(nodeId).Where(e => e.Detail["rule"] is not null).Select(e => $"{e.Action}:{e.Detail["rule"]}");
-                throw new TimeoutException($"{nodeId} recorded no refusal with rule {rule} (it recorded: {string.Join(", ", refusals)}).");
-            }
-
-            await Task.Delay(100);
-        }
+            hit = Audit(nodeId).FirstOrDefault(e => (study is null || e.Study == study) && e.Detail["rule"]?.GetValue<string>() == rule);
+            return hit.Action is not null;
+        }, timeout ?? TimeSpan.FromSeconds(60), $"{nodeId} to record a refusal with rule {rule}",
+            () => "refusals " + string.Join(", ", Audit(nodeId).Where(e => e.Detail["rule"] is not null).Select(e => $"{e.Action}:{e.Detail["rule"]}")));
+        return (hit.Action!, hit.Detail!);
     }
 
     /// <summary>Whether the node's process is still serving (an attack must never crash it).</summary>
@@ -151,28 +141,19 @@ public sealed class AdversarialFederation : IAsyncLifetime
     private static async Task WaitReady(Uri health, ChildProcess process)
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
-        var deadline = DateTimeOffset.UtcNow.AddSeconds(60);
-        while (DateTimeOffset.UtcNow < deadline)
+        await Eventually.Until(async () =>
         {
             Assert.False(process.HasExited, $"the node serving {health} exited during start-up");
             try
             {
-                if ((await http.GetAsync(health)).IsSuccessStatusCode)
-                {
-                    return;
-                }
+                using var response = await http.GetAsync(health);
+                return response.IsSuccessStatusCode;
             }
-            catch (HttpRequestException)
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
             {
+                return false; // not listening yet, or not answering within the client's timeout
             }
-            catch (TaskCanceledException)
-            {
-            }
-
-            await Task.Delay(100);
-        }
-
-        throw new TimeoutException($"{health} was not ready within 60 s.");
+        }, TimeSpan.FromSeconds(60), $"{health} to be ready");
     }
 
     public async Task DisposeAsync()

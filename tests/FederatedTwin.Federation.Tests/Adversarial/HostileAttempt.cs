@@ -117,16 +117,8 @@ internal sealed class HostileAttempt(HostileCoordinator coordinator, StudySpec s
         Phase = phase;
         var kind = phase.Kind()!;
         var nodes = (from ?? Participants).ToList();
-        var deadline = DateTimeOffset.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
-        while (!nodes.All(n => Received.ContainsKey((kind, n))))
-        {
-            if (DateTimeOffset.UtcNow > deadline)
-            {
-                throw new TimeoutException($"{string.Join(", ", nodes.Where(n => !Received.ContainsKey((kind, n))))} did not contribute {kind} to {Study.Id} round {Round} attempt {Attempt}.");
-            }
-
-            await Task.Delay(50);
-        }
+        await Eventually.Until(() => nodes.All(n => Received.ContainsKey((kind, n))), timeout ?? TimeSpan.FromSeconds(60), $"{kind} to {Study.Id} round {Round} attempt {Attempt} from {string.Join(", ", nodes)}",
+            () => "missing " + string.Join(", ", nodes.Where(n => !Received.ContainsKey((kind, n)))), TimeSpan.FromMilliseconds(50));
     }
 
     /// <summary>Every phase up to and including <paramref name="last"/>, honestly, from the nodes in <paramref name="from"/> (colluders' contributions are injected by the test).</summary>

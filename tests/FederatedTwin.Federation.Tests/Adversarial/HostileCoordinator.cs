@@ -87,19 +87,9 @@ internal sealed class HostileCoordinator : IAsyncDisposable
     }
 
     /// <summary>Waits until every listed node decided the study.</summary>
-    public async Task WaitForDecisions(StudySpec study, IEnumerable<string> nodes, TimeSpan timeout)
-    {
-        var deadline = DateTimeOffset.UtcNow + timeout;
-        while (!nodes.All(n => Decisions.ContainsKey((study.Id.Value, n))))
-        {
-            if (DateTimeOffset.UtcNow > deadline)
-            {
-                throw new TimeoutException($"Not every node decided {study.Id} within {timeout.TotalSeconds:F0} s.");
-            }
-
-            await Task.Delay(50);
-        }
-    }
+    public Task WaitForDecisions(StudySpec study, IEnumerable<string> nodes, TimeSpan timeout) =>
+        Eventually.Until(() => nodes.All(n => Decisions.ContainsKey((study.Id.Value, n))), timeout, $"every node to decide {study.Id}",
+            () => "undecided " + string.Join(", ", nodes.Where(n => !Decisions.ContainsKey((study.Id.Value, n)))), TimeSpan.FromMilliseconds(50));
 
     private async Task Handle(HttpContext context)
     {

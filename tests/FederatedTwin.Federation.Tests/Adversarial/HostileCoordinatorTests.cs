@@ -297,9 +297,14 @@ public sealed class HostileCoordinatorTests(AdversarialFederation federation) : 
         var study = await federation.Offer(AdversarialFederation.Study("attack-deadline", deadline: 2));
         var attempt = Coordinator.StartAttempt(study, 1, 1, [A, B, C], Request(study));
         await attempt.RunThrough(AttemptPhase.UpdateOpen);
+
+        // The nodes under attack are real `ftwin node run` processes: their deadline is on the wall clock, which a test cannot move,
+        // so the test waits it out (5 × 2 s from their first step, and a second's margin). The same rule in process, with a clock
+        // the test moves and its boundary to the tick, is ParticipantTests' (At_the_attempts_deadline_itself..., One_tick_after...).
         await Task.Delay(TimeSpan.FromSeconds((5 * 2) + 1));
-        attempt.TamperWork = (_, item) => item with { Deadline = DateTimeOffset.UtcNow.AddDays(1) };
-        attempt.ShowAggregate = _ => attempt.Aggregate() with { Deadline = DateTimeOffset.UtcNow.AddDays(1) };
+        var forged = TimeProvider.System.GetUtcNow().AddDays(1);
+        attempt.TamperWork = (_, item) => item with { Deadline = forged };
+        attempt.ShowAggregate = _ => attempt.Aggregate() with { Deadline = forged };
         attempt.Phase = AttemptPhase.Decrypt;
         foreach (var node in new[] { A, B, C })
         {

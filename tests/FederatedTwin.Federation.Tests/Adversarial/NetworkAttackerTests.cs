@@ -61,27 +61,13 @@ public sealed class NetworkAttackerFederation : IAsyncLifetime
     /// <summary>The victim's audit entries of responses it refused, with their reasons.</summary>
     internal List<string> Rejections()
     {
-        using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(NodeDir, "node.db")};Mode=ReadOnly;Pooling=False");
-        connection.Open();
+        using var connection = TestStore.OpenReadOnly(Path.Combine(NodeDir, "node.db"));
         return [.. Dapper.SqlMapper.Query<string>(connection, "SELECT detail FROM audit_log WHERE action=@a ORDER BY seq", new { a = AuditActions.CoordinatorResponseRejected })];
     }
 
-    internal async Task<string> NextRejection(int seen, TimeSpan timeout)
-    {
-        var deadline = DateTimeOffset.UtcNow + timeout;
-        while (DateTimeOffset.UtcNow < deadline)
-        {
-            var all = Rejections();
-            if (all.Count > seen)
-            {
-                return all[seen];
-            }
-
-            await Task.Delay(100);
-        }
-
-        throw new TimeoutException("The victim node accepted every response the attacker substituted: no coordinator_response_rejected entry.");
-    }
+    internal async Task<string> NextRejection(int seen, TimeSpan timeout) =>
+        (await Eventually.Value(() => Task.FromResult(Rejections()), all => all.Count > seen, timeout,
+            "the victim node to reject a response the attacker substituted (a coordinator_response_rejected entry)", all => $"{all.Count} rejection(s)"))[seen];
 
     public async Task DisposeAsync()
     {
@@ -292,13 +278,6 @@ public sealed class NetworkAttackerTests(NetworkAttackerFederation federation) :
         await WaitUntil(() => attacker.Forwarded >= forwarded + 2);
     }
 
-    private static async Task WaitUntil(Func<bool> condition)
-    {
-        var deadline = DateTimeOffset.UtcNow.AddSeconds(60);
-        while (!condition())
-        {
-            Assert.True(DateTimeOffset.UtcNow < deadline, "the victim node never polled through the attacker");
-            await Task.Delay(100);
-        }
-    }
+    private static Task WaitUntil(Func<bool> condition) =>
+        Eventually.Until(condition, TimeSpan.FromSeconds(60), "the victim node to poll through the attacker");
 }
