@@ -5,7 +5,6 @@ using FederatedTwin.Analytics.Census;
 using FederatedTwin.Analytics.Registry;
 using FederatedTwin.Coordinator.Orchestration;
 using FederatedTwin.Coordinator.Security;
-using Microsoft.Data.Sqlite;
 
 namespace FederatedTwin.Federation.Tests;
 
@@ -49,9 +48,8 @@ public sealed class StudyDetailTests
             JsonDocument.Parse(FederatedSumAlgorithmResult(counts)).RootElement,
             Relaxed);
         string storedSpec;
-        using (var db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Path.Combine(coordinator.DataDir, "coordinator.db"), Pooling = false }.ToString()))
+        using (var db = TestStore.OpenWritable(Path.Combine(coordinator.DataDir, "coordinator.db")))
         {
-            db.Open();
             using var update = db.CreateCommand();
             update.CommandText = "UPDATE studies SET state='completed', result_json=$r WHERE study_id='detail-bytes'";
             update.Parameters.AddWithValue("$r", published);
