@@ -42,31 +42,11 @@ public static class CoordinatorAuditRecords
     /// to a holder of the new one.
     /// </summary>
     public static AuditRecord NodeKeyRotated(string nodeId, string oldPublicKey, string newPublicKey, byte[] oldKeySignature, byte[] newKeySignature) => new(
-        AuditActions.NodeKeyRotated,
-        AuditOutcome.Success,
-        new JsonObject
-        {
-            ["node_id"] = nodeId,
-            ["old_public_key"] = oldPublicKey,
-            ["new_public_key"] = newPublicKey,
-            ["old_key_sha256"] = KeyRotationStatement.Fingerprint(oldPublicKey),
-            ["new_key_sha256"] = KeyRotationStatement.Fingerprint(newPublicKey),
-            ["old_key_signature"] = Convert.ToBase64String(oldKeySignature),
-            ["new_key_signature"] = Convert.ToBase64String(newKeySignature),
-        });
+        AuditActions.NodeKeyRotated, AuditOutcome.Success, IdentityKeyChain.RotationDetail(nodeId, oldPublicKey, newPublicKey, oldKeySignature, newKeySignature));
 
     /// <summary>A key rotation refused (a missing or wrong proof of possession, a key already in use, a malformed body), with the status answered.</summary>
     public static AuditRecord NodeKeyRotationRefused(string nodeId, string? oldPublicKey, string? newPublicKey, int status, string reason) => new(
-        AuditActions.NodeKeyRotationRefused,
-        AuditOutcome.MinorFailure,
-        new JsonObject
-        {
-            ["node_id"] = nodeId,
-            ["old_key_sha256"] = KeyRotationStatement.Fingerprint(oldPublicKey),
-            ["new_key_sha256"] = KeyRotationStatement.Fingerprint(newPublicKey),
-            ["status"] = status,
-            ["reason"] = AuditRecord.Text(reason),
-        });
+        AuditActions.NodeKeyRotationRefused, AuditOutcome.MinorFailure, IdentityKeyChain.RotationRefusalDetail(nodeId, oldPublicKey, newPublicKey, status, reason));
 
     public static AuditRecord DashboardUserCreated(string userName, string role, string requestedBy) => new(
         AuditActions.DashboardUserCreated, AuditOutcome.Success, new JsonObject { ["user"] = AuditRecord.Text(userName, 100), ["role"] = role, ["requested_by"] = AuditRecord.Text(requestedBy, 100) });

@@ -237,35 +237,18 @@ public static class NodeAuditRecords
     /// and both keys' signatures over the rotation statement the coordinator checked, so a verifier can tell that the
     /// handover was made by the holder of the old key (protocol/Audit/IdentityKeyChain.cs).
     /// </summary>
-    public static AuditRecord IdentityKeyRotated(string nodeId, string oldPublicKey, string newPublicKey, byte[] oldKeySignature, byte[] newKeySignature, DateTimeOffset validFrom, string coordinatorUrl) => new(
-        AuditActions.IdentityKeyRotated,
-        AuditOutcome.Success,
-        new JsonObject
-        {
-            [IdentityKeyChain.NodeIdField] = nodeId,
-            [IdentityKeyChain.OldKeyField] = oldPublicKey,
-            [IdentityKeyChain.NewKeyField] = newPublicKey,
-            ["old_key_sha256"] = KeyRotationStatement.Fingerprint(oldPublicKey),
-            ["new_key_sha256"] = KeyRotationStatement.Fingerprint(newPublicKey),
-            [IdentityKeyChain.OldSignatureField] = Convert.ToBase64String(oldKeySignature),
-            [IdentityKeyChain.NewSignatureField] = Convert.ToBase64String(newKeySignature),
-            ["algorithm"] = "ed25519",
-            ["coordinator_url"] = coordinatorUrl,
-            ["coordinator_valid_from"] = AuditChain.Timestamp(validFrom),
-        });
+    public static AuditRecord IdentityKeyRotated(string nodeId, string oldPublicKey, string newPublicKey, byte[] oldKeySignature, byte[] newKeySignature, DateTimeOffset validFrom, string coordinatorUrl)
+    {
+        var detail = IdentityKeyChain.RotationDetail(nodeId, oldPublicKey, newPublicKey, oldKeySignature, newKeySignature);
+        detail["algorithm"] = "ed25519";
+        detail["coordinator_url"] = coordinatorUrl;
+        detail["coordinator_valid_from"] = AuditChain.Timestamp(validFrom);
+        return new AuditRecord(AuditActions.IdentityKeyRotated, AuditOutcome.Success, detail);
+    }
 
     /// <summary>A key rotation the coordinator refused (the pending key was destroyed; the old key stays the identity).</summary>
     public static AuditRecord IdentityKeyRotationFailed(string nodeId, string oldPublicKey, string newPublicKey, int status, string reason) => new(
-        AuditActions.IdentityKeyRotationFailed,
-        AuditOutcome.MinorFailure,
-        new JsonObject
-        {
-            [IdentityKeyChain.NodeIdField] = nodeId,
-            ["old_key_sha256"] = KeyRotationStatement.Fingerprint(oldPublicKey),
-            ["new_key_sha256"] = KeyRotationStatement.Fingerprint(newPublicKey),
-            ["status"] = status,
-            ["reason"] = AuditRecord.Text(reason),
-        });
+        AuditActions.IdentityKeyRotationFailed, AuditOutcome.MinorFailure, IdentityKeyChain.RotationRefusalDetail(nodeId, oldPublicKey, newPublicKey, status, reason));
 
     /// <summary>
     /// The coordinator refused this node's signed request because it no longer accepts its identity (revoked, unknown, or

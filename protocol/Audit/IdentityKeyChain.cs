@@ -70,6 +70,35 @@ public static class IdentityKeyChain
         return (spans, problems);
     }
 
+    /// <summary>
+    /// The detail of an accepted key rotation as both sides record it (the node's identity_key_rotated, which
+    /// <see cref="Read"/> checks, and the coordinator's node_key_rotated): the node, both keys with their fingerprints,
+    /// and both keys' signatures over the <see cref="KeyRotationStatement"/>. A side adds its own fields after these.
+    /// </summary>
+    public static JsonObject RotationDetail(string nodeId, string oldPublicKey, string newPublicKey, byte[] oldKeySignature, byte[] newKeySignature) => new()
+    {
+        [NodeIdField] = nodeId,
+        [OldKeyField] = oldPublicKey,
+        [NewKeyField] = newPublicKey,
+        ["old_key_sha256"] = KeyRotationStatement.Fingerprint(oldPublicKey),
+        ["new_key_sha256"] = KeyRotationStatement.Fingerprint(newPublicKey),
+        [OldSignatureField] = Convert.ToBase64String(oldKeySignature),
+        [NewSignatureField] = Convert.ToBase64String(newKeySignature),
+    };
+
+    /// <summary>
+    /// The detail of a refused key rotation as both sides record it (the coordinator refusing it, the node told so):
+    /// the keys by fingerprint only ("invalid" for text that is no key), the HTTP status answered and why.
+    /// </summary>
+    public static JsonObject RotationRefusalDetail(string nodeId, string? oldPublicKey, string? newPublicKey, int status, string reason) => new()
+    {
+        [NodeIdField] = nodeId,
+        ["old_key_sha256"] = KeyRotationStatement.Fingerprint(oldPublicKey),
+        ["new_key_sha256"] = KeyRotationStatement.Fingerprint(newPublicKey),
+        ["status"] = status,
+        ["reason"] = AuditRecord.Text(reason),
+    };
+
     /// <summary>The identity key a chain names as current: the last rotation's new key, else its initial key; null for an empty chain.</summary>
     public static string? CurrentKey(IReadOnlyList<AuditEntry> entries)
     {
