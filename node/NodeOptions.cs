@@ -4,7 +4,7 @@ using System.Net;
 namespace FederatedTwin.Node;
 
 /// <summary>The node's settings (section "Node"), validated at start-up: a misconfigured node refuses to start and says why.</summary>
-public sealed class NodeOptions : IValidatableObject
+public sealed class NodeOptions : Hosting.CommonServiceOptions
 {
     public const string Section = "Node";
 
@@ -24,17 +24,10 @@ public sealed class NodeOptions : IValidatableObject
     [Range(50, 60_000)]
     public int RetryDelayMilliseconds { get; set; } = 1000;
 
-    /// <summary>How far a response's "created" may be from the node's clock.</summary>
-    [Range(5, 3600)]
-    public int SignatureWindowSeconds { get; set; } = 60;
+    protected override (string Section, string Name, string Path) ServiceDirectory => (Section, nameof(NodeDir), NodeDir);
 
-    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    protected override IEnumerable<ValidationResult> ValidateService(ValidationContext validationContext)
     {
-        if (!string.IsNullOrEmpty(NodeDir) && !Path.IsPathFullyQualified(NodeDir))
-        {
-            yield return new ValidationResult($"Node:NodeDir must be an absolute path, got '{NodeDir}'.", [nameof(NodeDir)]);
-        }
-
         if (!Uri.TryCreate(AdminUrl, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttp)
         {
             yield return new ValidationResult($"Node:AdminUrl must be an http:// URL on a loopback address, got '{AdminUrl}'.", [nameof(AdminUrl)]);
