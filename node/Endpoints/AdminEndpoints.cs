@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using System.Text.Json;
 using FederatedTwin.Hosting.Security;
 using FederatedTwin.Node.Federation;
 using FederatedTwin.Node.Storage;
@@ -15,6 +16,12 @@ internal static class AdminEndpoints
     private static readonly SemaphoreSlim IngestGate = new(1, 1);
 
     internal sealed record IngestRequest(string Path);
+
+    /// <summary>
+    /// The lists the API serves straight from the store (decisions, events, the privacy ledger), named in snake_case like
+    /// the columns they come from and every other field of this API, so the storage records need no wire names of their own.
+    /// </summary>
+    private static readonly JsonSerializerOptions StoreJson = new(JsonSerializerDefaults.Web) { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
     /// <summary>The host's clock when it registers one (tests do), else the system's.</summary>
     private static TimeProvider Clock(HttpContext http) => http.RequestServices.GetService<TimeProvider>() ?? TimeProvider.System;
@@ -94,15 +101,15 @@ internal static class AdminEndpoints
             });
         });
 
-        group.MapGet("/decisions", (NodeDirectory node) => Results.Ok(node.Store.Read(StudyQueries.Decisions)));
+        group.MapGet("/decisions", (NodeDirectory node) => Results.Json(node.Store.Read(StudyQueries.Decisions), StoreJson));
 
         // Each study's ρ per hospital record, the k it was charged under, and its charge in the policy's unit now (k²ρ, never lowered).
-        group.MapGet("/privacy-ledger", (NodeDirectory node) => Results.Ok(node.Store.Read(c => PrivacyLedgerQueries.Studies(c, node.LoadPolicy().PrivacyUnit.GroupSize))));
+        group.MapGet("/privacy-ledger", (NodeDirectory node) => Results.Json(node.Store.Read(c => PrivacyLedgerQueries.Studies(c, node.LoadPolicy().PrivacyUnit.GroupSize)), StoreJson));
 
         // What each round actually spent (the ledger above holds each study's planned ρ, charged at acceptance).
         group.MapGet("/privacy-ledger/rounds", (NodeDirectory node) => Results.Ok(Policy.PrivacyLedgerReport.Rounds(node.Store, unit: node.LoadPolicy().PrivacyUnit)));
 
-        group.MapGet("/events", (NodeDirectory node) => Results.Ok(node.Store.Read(StatusQueries.RecentEvents)));
+        group.MapGet("/events", (NodeDirectory node) => Results.Json(node.Store.Read(StatusQueries.RecentEvents), StoreJson));
 
         // The same ingest as `ftwin node ingest`, for hospital IT tooling on the node's host. One at a time.
         group.MapPost("/ingest", async (NodeDirectory node, IngestRequest request, CancellationToken cancellationToken) =>

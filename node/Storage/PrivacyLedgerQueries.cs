@@ -13,14 +13,7 @@ public sealed record LedgerRound(string Study, int Round, string Purpose, int Ye
 public sealed record KeptDraw(long Draw, string RequestSha256, byte[] NoisedValues);
 
 /// <summary>A study's plan as charged (privacy_ledger), with its charge in the policy's unit now.</summary>
-public sealed record LedgerStudyEntry(
-    [property: System.Text.Json.Serialization.JsonPropertyName("study_id")] string StudyId,
-    [property: System.Text.Json.Serialization.JsonPropertyName("purpose")] string Purpose,
-    [property: System.Text.Json.Serialization.JsonPropertyName("year")] long Year,
-    [property: System.Text.Json.Serialization.JsonPropertyName("rho")] double Rho,
-    [property: System.Text.Json.Serialization.JsonPropertyName("sites_per_person")] long SitesPerPerson,
-    [property: System.Text.Json.Serialization.JsonPropertyName("charged_rho")] double ChargedRho,
-    [property: System.Text.Json.Serialization.JsonPropertyName("recorded_at")] string RecordedAt);
+public sealed record LedgerStudyEntry(string StudyId, string Purpose, long Year, double Rho, long SitesPerPerson, double ChargedRho, string RecordedAt);
 
 /// <summary>
 /// The privacy ledger's tables: privacy_ledger (each accepted study's planned ρ, charged at acceptance) and privacy_rounds (each

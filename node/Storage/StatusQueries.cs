@@ -1,5 +1,4 @@
 using System.Data.Common;
-using System.Text.Json.Serialization;
 using Dapper;
 
 namespace FederatedTwin.Node.Storage;
@@ -11,11 +10,7 @@ public sealed record IngestRunRow(long RunId, string StartedAt, string? Finished
 public sealed record QuarantinedLine(string SourceHash, long LineNo, long ByteOffset, string LineHmac, string ReasonCode, string Reason);
 
 /// <summary>An operational event (events), as the admin API lists it.</summary>
-public sealed record StoredEvent(
-    [property: JsonPropertyName("at")] string At,
-    [property: JsonPropertyName("kind")] string Kind,
-    [property: JsonPropertyName("study_id")] string? StudyId,
-    [property: JsonPropertyName("detail")] string Detail);
+public sealed record StoredEvent(string At, string Kind, string? StudyId, string Detail);
 
 /// <summary>What the status page, the admin API and `ftwin node quarantine` read of the node's operation: ingest runs, quarantine, events.</summary>
 public static class StatusQueries

@@ -1,5 +1,4 @@
 using System.Data.Common;
-using System.Text.Json.Serialization;
 using Dapper;
 
 using DecisionTuple = (string study_id, long accept, string rule, string reason, string purpose_of_use, string algorithm, string decided_at);
@@ -7,14 +6,7 @@ using DecisionTuple = (string study_id, long accept, string rule, string reason,
 namespace FederatedTwin.Node.Storage;
 
 /// <summary>A study decision as stored (decisions), as the admin API lists it.</summary>
-public sealed record StoredDecision(
-    [property: JsonPropertyName("study_id")] string StudyId,
-    [property: JsonPropertyName("accept")] long Accept,
-    [property: JsonPropertyName("rule")] string Rule,
-    [property: JsonPropertyName("reason")] string Reason,
-    [property: JsonPropertyName("purpose_of_use")] string PurposeOfUse,
-    [property: JsonPropertyName("algorithm")] string Algorithm,
-    [property: JsonPropertyName("decided_at")] string DecidedAt);
+public sealed record StoredDecision(string StudyId, long Accept, string Rule, string Reason, string PurposeOfUse, string Algorithm, string DecidedAt);
 
 /// <summary>A decision to record, with the study exactly as offered (wire JSON).</summary>
 public sealed record DecisionRecord(string StudyId, bool Accept, string Rule, string Reason, string PurposeOfUse, string Algorithm, string DecidedAt, string SpecJson);
