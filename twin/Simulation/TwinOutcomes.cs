@@ -72,24 +72,29 @@ public sealed record TwinParameters(double InpatientStayCost = 12_000, double In
     }
 }
 
-/// <summary>A model set cannot be built: <see cref="Field"/> is the twin outcome, "use.&lt;outcome&gt;", a parameter, or the model id at fault.</summary>
-public sealed class ModelSetException : Exception
+/// <summary>A model set cannot be built: <see cref="TwinInputException.Field"/> is the twin outcome, "use.&lt;outcome&gt;", a parameter, or the model id at fault.</summary>
+public sealed class ModelSetException : TwinInputException
 {
     /// <summary>Creates the error.</summary>
     public ModelSetException(string field, string message)
-        : base(message) => Field = field;
+        : base(field, message)
+    {
+    }
 
     /// <summary>Required by CA1032.</summary>
-    public ModelSetException() => Field = string.Empty;
+    public ModelSetException()
+    {
+    }
 
     /// <summary>Required by CA1032.</summary>
     public ModelSetException(string message)
-        : base(message) => Field = string.Empty;
+        : base(message)
+    {
+    }
 
     /// <summary>Required by CA1032.</summary>
     public ModelSetException(string message, Exception innerException)
-        : base(message, innerException) => Field = string.Empty;
-
-    /// <summary>What the error is about.</summary>
-    public string Field { get; }
+        : base(message, innerException)
+    {
+    }
 }
