@@ -1,3 +1,4 @@
+using System.Reflection;
 using System.Text.Json.Serialization;
 using FederatedTwin.Protocol.Federation;
 
@@ -6,7 +7,7 @@ namespace FederatedTwin.Coordinator.Orchestration;
 /// <summary>
 /// A study's state (docs/protocol.md): offered → running → completed, or failed or cancelled. Stored in studies.state and
 /// sent on the admin API (GET /v1/admin/studies) as the lowercase word, which neither may ever change: the converter and
-/// <see cref="StudyStates.ToWire"/> write exactly those words.
+/// <see cref="StudyStates.ToWire"/> write exactly those words, both from the attributes below (<see cref="WireWords{TEnum}"/>).
 /// </summary>
 [JsonConverter(typeof(JsonStringEnumConverter<StudyState>))]
 public enum StudyState
@@ -59,30 +60,9 @@ public enum AttemptPhase
 /// <summary>The stored and wire words of <see cref="StudyState"/>.</summary>
 public static class StudyStates
 {
-    public static string ToWire(this StudyState state) => state switch
-    {
-        StudyState.Offered => "offered",
-        StudyState.Running => "running",
-        StudyState.Completed => "completed",
-        StudyState.Failed => "failed",
-        StudyState.Cancelled => "cancelled",
-        _ => throw new ArgumentOutOfRangeException(nameof(state), state, null),
-    };
+    public static string ToWire(this StudyState state) => WireWords<StudyState>.Of(state, nameof(state));
 
-    public static bool TryParse(string? wire, out StudyState state)
-    {
-        foreach (var s in Enum.GetValues<StudyState>())
-        {
-            if (string.Equals(s.ToWire(), wire, StringComparison.Ordinal))
-            {
-                state = s;
-                return true;
-            }
-        }
-
-        state = default;
-        return false;
-    }
+    public static bool TryParse(string? wire, out StudyState state) => WireWords<StudyState>.TryParse(wire, out state);
 
     public static StudyState Parse(string wire) =>
         TryParse(wire, out var state) ? state : throw new FormatException($"'{wire}' is not a study state.");
@@ -97,32 +77,9 @@ public static class AttemptPhases
     /// <summary>The live phases in the order an attempt goes through them.</summary>
     private static readonly AttemptPhase[] Order = [AttemptPhase.KeyCommit, AttemptPhase.KeyOpen, AttemptPhase.UpdateCommit, AttemptPhase.UpdateOpen, AttemptPhase.Decrypt, AttemptPhase.Done];
 
-    public static string ToWire(this AttemptPhase phase) => phase switch
-    {
-        AttemptPhase.KeyCommit => "key_commit",
-        AttemptPhase.KeyOpen => "key_open",
-        AttemptPhase.UpdateCommit => "update_commit",
-        AttemptPhase.UpdateOpen => "update_open",
-        AttemptPhase.Decrypt => "decrypt",
-        AttemptPhase.Done => "done",
-        AttemptPhase.Superseded => "superseded",
-        _ => throw new ArgumentOutOfRangeException(nameof(phase), phase, null),
-    };
+    public static string ToWire(this AttemptPhase phase) => WireWords<AttemptPhase>.Of(phase, nameof(phase));
 
-    public static bool TryParse(string? wire, out AttemptPhase phase)
-    {
-        foreach (var p in Enum.GetValues<AttemptPhase>())
-        {
-            if (string.Equals(p.ToWire(), wire, StringComparison.Ordinal))
-            {
-                phase = p;
-                return true;
-            }
-        }
-
-        phase = default;
-        return false;
-    }
+    public static bool TryParse(string? wire, out AttemptPhase phase) => WireWords<AttemptPhase>.TryParse(wire, out phase);
 
     public static AttemptPhase Parse(string wire) =>
         TryParse(wire, out var phase) ? phase : throw new FormatException($"'{wire}' is not an attempt phase.");
@@ -168,4 +125,32 @@ public static class AttemptPhases
 
     /// <summary>Whether the attempt still takes contributions (neither done nor superseded).</summary>
     public static bool IsLive(this AttemptPhase phase) => phase is not (AttemptPhase.Done or AttemptPhase.Superseded);
+}
+
+/// <summary>
+/// An enum's stored and wire words, read once from its [JsonStringEnumMemberName] attributes: the JSON converter writes
+/// the same words, so each word is written in one place and the store, the admin API and the JSON cannot disagree.
+/// </summary>
+internal static class WireWords<TEnum>
+    where TEnum : struct, Enum
+{
+    private static readonly Dictionary<TEnum, string> Words = Enum.GetValues<TEnum>().ToDictionary(
+        value => value,
+        value => typeof(TEnum).GetField(value.ToString())!.GetCustomAttribute<JsonStringEnumMemberNameAttribute>()!.Name);
+
+    private static readonly Dictionary<string, TEnum> Values = Words.ToDictionary(w => w.Value, w => w.Key, StringComparer.Ordinal);
+
+    public static string Of(TEnum value, string paramName) =>
+        Words.TryGetValue(value, out var word) ? word : throw new ArgumentOutOfRangeException(paramName, value, null);
+
+    public static bool TryParse(string? wire, out TEnum value)
+    {
+        if (wire is not null && Values.TryGetValue(wire, out value))
+        {
+            return true;
+        }
+
+        value = default;
+        return false;
+    }
 }
