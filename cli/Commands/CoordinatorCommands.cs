@@ -34,12 +34,11 @@ internal static class CoordinatorCommands
         create.SetAction(parse =>
         {
             var dir = parse.GetValue(dataDir)!.FullName;
-            var store = new CoordinatorStore(dir);
-            using var keys = LoadKeys(dir, store);
-            using var metrics = new CoordinatorMetrics();
-            var gateway = new NodeGateway(store, RlweThresholdScheme.Default, metrics, new CoordinatorAuditTrail(store, keys), new CoordinatorSignals());
-            Console.WriteLine(gateway.CreateEnrollmentToken(TimeProvider.System.GetUtcNow(), TimeSpan.FromDays(7)));
-            return 0;
+            return WithGateway(dir, new CoordinatorStore(dir), gateway =>
+            {
+                Console.WriteLine(gateway.CreateEnrollmentToken(TimeProvider.System.GetUtcNow(), TimeSpan.FromDays(7)));
+                return 0;
+            });
         });
         token.Subcommands.Add(create);
         command.Subcommands.Add(token);
@@ -93,21 +92,20 @@ internal static class CoordinatorCommands
         publish.SetAction(parse =>
         {
             var dir = parse.GetValue(dataDir)!.FullName;
-            var store = new CoordinatorStore(dir);
-            using var keys = LoadKeys(dir, store);
-            using var metrics = new CoordinatorMetrics();
-            var gateway = new NodeGateway(store, RlweThresholdScheme.Default, metrics, new CoordinatorAuditTrail(store, keys), new CoordinatorSignals());
-            try
+            return WithGateway(dir, new CoordinatorStore(dir), gateway =>
             {
-                var published = gateway.PublishRoster(File.ReadAllBytes(parse.GetValue(rosterFile)!.FullName), TimeProvider.System.GetUtcNow());
-                Console.WriteLine($"published {published.Roster.Federation} version {published.Roster.Version} ({published.Roster.Members.Count} members, {published.Approvals.Count} approvals); nodes fetch it on their next poll");
-                return 0;
-            }
-            catch (ProtocolRefusalException e)
-            {
-                Console.Error.WriteLine($"error: {e.Title}: {e.Message}");
-                return 2;
-            }
+                try
+                {
+                    var published = gateway.PublishRoster(File.ReadAllBytes(parse.GetValue(rosterFile)!.FullName), TimeProvider.System.GetUtcNow());
+                    Console.WriteLine($"published {published.Roster.Federation} version {published.Roster.Version} ({published.Roster.Members.Count} members, {published.Approvals.Count} approvals); nodes fetch it on their next poll");
+                    return 0;
+                }
+                catch (ProtocolRefusalException e)
+                {
+                    Console.Error.WriteLine($"error: {e.Title}: {e.Message}");
+                    return 2;
+                }
+            });
         });
         roster.Subcommands.Add(publish);
         command.Subcommands.Add(roster);
@@ -139,6 +137,17 @@ internal static class CoordinatorCommands
         }
 
         return keys;
+    }
+
+    /// <summary>
+    /// Runs a command on the coordinator's node gateway, built over its data directory as the service builds it, so what the
+    /// command changes (enrollment tokens, the roster, revocations) is checked and audited as it is through the service.
+    /// </summary>
+    internal static int WithGateway(string dataDir, CoordinatorStore store, Func<NodeGateway, int> action)
+    {
+        using var keys = LoadKeys(dataDir, store);
+        using var metrics = new CoordinatorMetrics();
+        return action(new NodeGateway(store, RlweThresholdScheme.Default, metrics, new CoordinatorAuditTrail(store, keys), new CoordinatorSignals()));
     }
 
     /// <summary>Reads a password from the terminal without echoing it, twice.</summary>

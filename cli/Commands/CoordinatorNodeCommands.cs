@@ -81,19 +81,19 @@ internal static class CoordinatorNodeCommands
                 return 2;
             }
 
-            using var keys = CoordinatorCommands.LoadKeys(dir, store);
-            using var metrics = new CoordinatorMetrics();
-            var gateway = new NodeGateway(store, RlweThresholdScheme.Default, metrics, new CoordinatorAuditTrail(store, keys), new CoordinatorSignals());
-            var node = parse.GetValue(id)!;
-            if (!gateway.RevokeNode(new NodeId(node), $"ftwin coordinator node revoke ({Environment.UserName})", TimeProvider.System.GetUtcNow()))
+            return CoordinatorCommands.WithGateway(dir, store, gateway =>
             {
-                Console.Error.WriteLine($"error: no enrolled node '{node}' (unknown, or already revoked); see `ftwin coordinator node list`.");
-                return 1;
-            }
+                var node = parse.GetValue(id)!;
+                if (!gateway.RevokeNode(new NodeId(node), $"ftwin coordinator node revoke ({Environment.UserName})", TimeProvider.System.GetUtcNow()))
+                {
+                    Console.Error.WriteLine($"error: no enrolled node '{node}' (unknown, or already revoked); see `ftwin coordinator node list`.");
+                    return 1;
+                }
 
-            Console.WriteLine($"Revoked {node}: the coordinator refuses its signed requests from now on, and the node records the refusal in its own audit trail at its next poll.");
-            Console.WriteLine("Remove its key from the federation's pinned roster as well: until then, other nodes would still accept its contributions to a sum.");
-            return 0;
+                Console.WriteLine($"Revoked {node}: the coordinator refuses its signed requests from now on, and the node records the refusal in its own audit trail at its next poll.");
+                Console.WriteLine("Remove its key from the federation's pinned roster as well: until then, other nodes would still accept its contributions to a sum.");
+                return 0;
+            });
         });
         node.Subcommands.Add(revoke);
         coordinator.Subcommands.Add(node);
