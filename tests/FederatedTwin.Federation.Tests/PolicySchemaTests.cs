@@ -142,7 +142,7 @@ public sealed class PolicySchemaTests
     [Fact]
     public void The_embedded_schema_is_the_file_in_policies_schema()
     {
-        var file = File.ReadAllText(Path.Combine(PolicyExampleTestsRoot.PoliciesDir(), "schema", "site-policy.schema.json"));
+        var file = File.ReadAllText(Path.Combine(DeploymentTests.RepositoryRoot(), "policies", "schema", "site-policy.schema.json"));
         Assert.Equal(file.ReplaceLineEndings("\n"), SitePolicySchema.Text.ReplaceLineEndings("\n"));
     }
 
@@ -220,14 +220,7 @@ public sealed class PolicySchemaTests
     [Fact]
     public async Task A_node_with_a_policy_that_fails_the_schema_refuses_to_start_naming_line_and_field()
     {
-        var dir = TestFederation.TempDir("schemapolicy");
-        NodeDirectory.OpenOrInitialize(dir).Dispose();
-        await File.WriteAllTextAsync(Path.Combine(dir, "policy.yaml"), "version: 1\nminimum_nodes: 3\nprivacy_budgets:\n  HOPERAT: -1\n");
-        var e = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(() => NodeHost.Build([], o =>
-        {
-            o.NodeDir = dir;
-            o.AdminUrl = $"http://127.0.0.1:{FederatedTwin.Cli.Demo.ChildProcess.FreeLoopbackPort()}";
-        }).StartAsync());
+        var e = await NodeService.RefusesToStart(await NodeService.WithPolicy("schemapolicy", "version: 1\nminimum_nodes: 3\nprivacy_budgets:\n  HOPERAT: -1\n"));
         Assert.Contains("line 4: privacy_budgets.HOPERAT", e.Message, StringComparison.Ordinal);
     }
 
@@ -253,21 +246,5 @@ public sealed class PolicySchemaTests
         using var process = FederatedTwin.Cli.Demo.ChildProcess.StartFtwin(args, log);
         Assert.True(process.WaitForExit(TimeSpan.FromSeconds(60)), "ftwin did not finish in 60 s");
         return (process.ExitCode, File.ReadAllText(log));
-    }
-}
-
-internal static class PolicyExampleTestsRoot
-{
-    public static string PoliciesDir()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "FederatedTwin.sln")))
-            {
-                return Path.Combine(dir.FullName, "policies");
-            }
-        }
-
-        throw new DirectoryNotFoundException("policies/ not found");
     }
 }

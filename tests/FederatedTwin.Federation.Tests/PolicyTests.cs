@@ -228,14 +228,7 @@ public sealed class PolicyTests
     [Fact]
     public async Task A_node_with_an_invalid_policy_refuses_to_start_and_says_why()
     {
-        var dir = TestFederation.TempDir("badpolicy");
-        NodeDirectory.OpenOrInitialize(dir).Dispose();
-        await File.WriteAllTextAsync(Path.Combine(dir, "policy.yaml"), "version: 1\nminimum_nodes: 1\n");
-        var e = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(() => NodeHost.Build([], o =>
-        {
-            o.NodeDir = dir;
-            o.AdminUrl = $"http://127.0.0.1:{FederatedTwin.Cli.Demo.ChildProcess.FreeLoopbackPort()}";
-        }).StartAsync());
+        var e = await NodeService.RefusesToStart(await NodeService.WithPolicy("badpolicy", "version: 1\nminimum_nodes: 1\n"));
         Assert.Contains("site policy is invalid", e.Message, StringComparison.Ordinal);
         Assert.Contains("minimum_nodes", e.Message, StringComparison.Ordinal);
     }
@@ -246,11 +239,7 @@ public sealed class PolicyTests
     [InlineData("http://example.org:7480")]
     public async Task A_node_refuses_to_listen_beyond_loopback(string adminUrl)
     {
-        var e = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(() => NodeHost.Build([], o =>
-        {
-            o.NodeDir = TestFederation.TempDir("nonloopback");
-            o.AdminUrl = adminUrl;
-        }).StartAsync());
+        var e = await NodeService.RefusesToStart(TestFederation.TempDir("nonloopback"), adminUrl);
         Assert.Contains("loopback", e.Message, StringComparison.Ordinal);
     }
 
@@ -266,18 +255,7 @@ public sealed class PolicyTests
 
 public sealed class PolicyExampleTests
 {
-    private static string PoliciesDir()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "FederatedTwin.sln")))
-            {
-                return Path.Combine(dir.FullName, "policies");
-            }
-        }
-
-        throw new DirectoryNotFoundException("policies/ not found");
-    }
+    private static string PoliciesDir() => Path.Combine(DeploymentTests.RepositoryRoot(), "policies");
 
     public static TheoryData<string> Examples() => [.. Directory.GetFiles(Path.Combine(PoliciesDir(), "examples"), "*.yaml").Select(f => Path.GetFileName(f))];
 

@@ -22,17 +22,10 @@ public sealed class ReadinessTests
         {
         }
 
-        var url = $"http://127.0.0.1:{FederatedTwin.Cli.Demo.ChildProcess.FreeLoopbackPort()}";
-        var app = NodeHost.Build([], o =>
-        {
-            o.NodeDir = dir;
-            o.AdminUrl = url;
-            o.RetryDelayMilliseconds = 60_000;
-        });
-        await app.StartAsync();
+        var (app, url) = await NodeService.Start(dir);
         try
         {
-            using var http = new HttpClient { BaseAddress = new Uri(url) };
+            using var http = new HttpClient { BaseAddress = url };
             Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/health/ready")).StatusCode);
 
             using (Unreadable(Path.Combine(dir, "node.db")))
