@@ -12,18 +12,8 @@ namespace FederatedTwin.Twin.Tests;
 /// sites) on a GlmStudy feature list with the categorical age_band, registered with RegisteredModel.FromGlmResult, is
 /// evaluated by the twin exactly as the node built its rows; outcomes without a registry model fall back to the demo set.
 /// </summary>
-public sealed class FederatedRegistryTests : IDisposable
+public sealed class FederatedRegistryTests
 {
-    private readonly string _dir = Path.Combine(Path.GetTempPath(), "ftwin-fedreg-" + Guid.NewGuid().ToString("N"));
-
-    public void Dispose()
-    {
-        if (Directory.Exists(_dir))
-        {
-            Directory.Delete(_dir, recursive: true);
-        }
-    }
-
     internal sealed record Person(int Age, bool Male, int Conditions, double Admissions, double Y = 0);
 
     /// <summary>A feature's value exactly as node/Algorithms/LocalFederatedGlm builds it (age_band from the capped age).</summary>
@@ -164,8 +154,9 @@ public sealed class FederatedRegistryTests : IDisposable
     [Fact]
     public void A_scenario_on_an_exported_registry_with_fallback_names_every_models_origin_and_keeps_crn()
     {
+        using var registry = new TempDirectory("ftwin-fedreg-");
         var (model, _, _, _) = FitAdmissionModel();
-        ModelRegistry.Save(model, _dir);
+        ModelRegistry.Save(model, registry.Path);
         var yaml = $"""
             name: registry with fallback
             start_year: 2027
@@ -174,7 +165,7 @@ public sealed class FederatedRegistryTests : IDisposable
             replicates: 3
             seed: 5
             models:
-              registry: '{_dir}'
+              registry: '{registry.Path}'
               fallback: demo
             interventions:
               - name: nothing

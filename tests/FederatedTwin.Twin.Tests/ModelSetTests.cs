@@ -13,29 +13,12 @@ public sealed class ModelSetTests : IDisposable
     internal static readonly string DemoRegistryDirectory =
         Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../../../twin/Simulation/DemoRegistry"));
 
-    private readonly string _dir = Path.Combine(Path.GetTempPath(), "ftwin-models-" + Guid.NewGuid().ToString("N"));
+    private readonly TempDirectory _dir = new("ftwin-models-");
 
-    public void Dispose()
-    {
-        if (Directory.Exists(_dir))
-        {
-            Directory.Delete(_dir, recursive: true);
-        }
-    }
+    public void Dispose() => _dir.Dispose();
 
     /// <summary>Copies the demo registry into a temporary directory, applying <paramref name="edit"/> to each model (null drops it).</summary>
-    private string DemoCopy(Func<RegisteredModel, RegisteredModel?>? edit = null)
-    {
-        foreach (var m in DemoModels.Registry())
-        {
-            if ((edit ?? (x => x))(m) is { } kept)
-            {
-                ModelRegistry.Save(kept, _dir);
-            }
-        }
-
-        return _dir;
-    }
+    private string DemoCopy(Func<RegisteredModel, RegisteredModel?>? edit = null) => _dir.DemoRegistry(edit);
 
     [Fact]
     public void The_condition_enum_spells_the_feature_schema_condition_columns_in_order()

@@ -3,18 +3,8 @@ using FederatedTwin.Analytics.Registry;
 
 namespace FederatedTwin.Twin.Tests;
 
-public sealed class RegistryTests : IDisposable
+public sealed class RegistryTests
 {
-    private readonly string _dir = Path.Combine(Path.GetTempPath(), "ftwin-registry-" + Guid.NewGuid().ToString("N"));
-
-    public void Dispose()
-    {
-        if (Directory.Exists(_dir))
-        {
-            Directory.Delete(_dir, recursive: true);
-        }
-    }
-
     /// <summary>A converged two-feature binomial fit as analytics/Glm reports it (values illustrative, shapes real).</summary>
     internal static GlmResult Fit(GlmFamily family = GlmFamily.Binomial, bool converged = true) => new()
     {
@@ -99,18 +89,20 @@ public sealed class RegistryTests : IDisposable
     [Fact]
     public void Save_writes_the_id_path_and_LoadDirectory_reads_it_back()
     {
-        var path = ModelRegistry.Save(Registered(), _dir);
-        Assert.Equal(Path.Combine(_dir, "glm", "admission_next_year", "aco-2026-readmit.json"), path);
-        var loaded = Assert.Single(ModelRegistry.LoadDirectory(_dir));
+        using var registry = new TempDirectory("ftwin-registry-");
+        var path = ModelRegistry.Save(Registered(), registry.Path);
+        Assert.Equal(Path.Combine(registry.Path, "glm", "admission_next_year", "aco-2026-readmit.json"), path);
+        var loaded = Assert.Single(ModelRegistry.LoadDirectory(registry.Path));
         Assert.Equal("glm/admission_next_year/aco-2026-readmit", loaded.Id);
     }
 
     [Fact]
     public void Two_files_with_the_same_id_are_an_error_naming_both()
     {
-        var path = ModelRegistry.Save(Registered(), _dir);
-        File.Copy(path, Path.Combine(_dir, "copy.json"));
-        var e = Assert.Throws<RegisteredModelException>(() => ModelRegistry.LoadDirectory(_dir));
+        using var registry = new TempDirectory("ftwin-registry-");
+        var path = ModelRegistry.Save(Registered(), registry.Path);
+        File.Copy(path, Path.Combine(registry.Path, "copy.json"));
+        var e = Assert.Throws<RegisteredModelException>(() => ModelRegistry.LoadDirectory(registry.Path));
         Assert.Equal("id", e.Field);
         Assert.Contains("copy.json", e.Message, StringComparison.Ordinal);
         Assert.Contains("aco-2026-readmit.json", e.Message, StringComparison.Ordinal);
@@ -119,11 +111,12 @@ public sealed class RegistryTests : IDisposable
     [Fact]
     public void A_bad_file_in_a_registry_is_reported_with_its_path_and_field()
     {
-        Directory.CreateDirectory(_dir);
-        File.WriteAllText(Path.Combine(_dir, "bad.json"), Registered().ToJson().Replace("\"binomial\"", "\"logit\"", StringComparison.Ordinal));
-        var e = Assert.Throws<RegisteredModelException>(() => ModelRegistry.LoadDirectory(_dir));
+        using var registry = new TempDirectory("ftwin-registry-");
+        Directory.CreateDirectory(registry.Path);
+        File.WriteAllText(Path.Combine(registry.Path, "bad.json"), Registered().ToJson().Replace("\"binomial\"", "\"logit\"", StringComparison.Ordinal));
+        var e = Assert.Throws<RegisteredModelException>(() => ModelRegistry.LoadDirectory(registry.Path));
         Assert.Equal("family", e.Field);
-        Assert.Equal(Path.Combine(_dir, "bad.json"), e.Origin);
+        Assert.Equal(Path.Combine(registry.Path, "bad.json"), e.Origin);
         Assert.Contains("'logit' is not one of binomial, poisson, gaussian", e.Message, StringComparison.Ordinal);
     }
 

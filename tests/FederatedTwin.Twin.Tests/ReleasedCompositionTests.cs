@@ -58,18 +58,6 @@ public sealed class ReleasedCompositionTests
         return (release.ToDocument("demo-composition", "HOPERAT", 2024, 11, noiseSd > 0 ? 0.5 : 0, DateTimeOffset.UnixEpoch).ToJson(), truth);
     }
 
-    private static int[] Coordinates(int index, int[] sizes)
-    {
-        var c = new int[sizes.Length];
-        for (var d = sizes.Length - 1; d >= 0; d--)
-        {
-            c[d] = index % sizes[d];
-            index /= sizes[d];
-        }
-
-        return c;
-    }
-
     [Fact]
     public void Hidden_cells_are_filled_so_that_every_published_count_is_reproduced()
     {
@@ -91,11 +79,11 @@ public sealed class ReleasedCompositionTests
                 continue;
             }
 
-            var ec = Coordinates(e, extended);
+            var ec = ReleasedComposition.Coordinates(e, extended);
             double sum = 0;
             for (var i = 0; i < released.Counts.Count; i++)
             {
-                var ic = Coordinates(i, shape);
+                var ic = ReleasedComposition.Coordinates(i, shape);
                 if (ec.Select((c, d) => c == shape[d] || c == ic[d]).All(x => x))
                 {
                     sum += released.Counts[i];

@@ -49,46 +49,26 @@ public class ScenarioFileTests
         Assert.Equal(Mssp.MsspTrack.Enhanced, s.Mssp!.Track);
     }
 
-    [Fact]
-    public void Coverage_above_one_names_the_field_and_line()
+    [Theory]
+    [InlineData("[0.3, 0.6]", "[0.3, 1.6]", "interventions[0].coverage[1]", 11, null)] // coverage above one
+    [InlineData("outcome: admissions", "outcome: readmissions", "interventions[0].effects[0].outcome", 14, "readmissions")] // an unknown outcome
+    [InlineData("condition: heart_failure", "condition: chf", "interventions[0].target.condition", null, "heart_failure")] // the old condition names are unknown
+    [InlineData("cost_pmpm: 100", "cost_pmpm: -5", "interventions[0].cost_pmpm", 12, null)] // a negative cost
+    [InlineData("demo/admission_next_year", "registry/nope@3", "interventions[0].target.risk.model", 10, "registry/nope@3")] // an unknown model id
+    [InlineData("cost_pmpm", "cost_pmp", "interventions[0].cost_pmp", null, null)] // a misspelt field is an error, not a default
+    public void A_wrong_value_is_an_error_naming_the_field_and_its_line(string valid, string wrong, string field, int? line, string? named)
     {
-        var e = Error(Valid.Replace("[0.3, 0.6]", "[0.3, 1.6]", StringComparison.Ordinal));
-        Assert.Equal("interventions[0].coverage[1]", e.Field);
-        Assert.Equal(11, e.Line);
-    }
+        var e = Error(Valid.Replace(valid, wrong, StringComparison.Ordinal));
+        Assert.Equal(field, e.Field);
+        if (line is not null)
+        {
+            Assert.Equal(line.Value, e.Line);
+        }
 
-    [Fact]
-    public void Unknown_outcome_names_the_field_and_line()
-    {
-        var e = Error(Valid.Replace("outcome: admissions", "outcome: readmissions", StringComparison.Ordinal));
-        Assert.Equal("interventions[0].effects[0].outcome", e.Field);
-        Assert.Equal(14, e.Line);
-        Assert.Contains("readmissions", e.Message, StringComparison.Ordinal);
-    }
-
-    [Fact]
-    public void The_old_condition_names_are_unknown()
-    {
-        var e = Error(Valid.Replace("condition: heart_failure", "condition: chf", StringComparison.Ordinal));
-        Assert.Equal("interventions[0].target.condition", e.Field);
-        Assert.Contains("heart_failure", e.Message, StringComparison.Ordinal);
-    }
-
-    [Fact]
-    public void Negative_cost_is_rejected()
-    {
-        var e = Error(Valid.Replace("cost_pmpm: 100", "cost_pmpm: -5", StringComparison.Ordinal));
-        Assert.Equal("interventions[0].cost_pmpm", e.Field);
-        Assert.Equal(12, e.Line);
-    }
-
-    [Fact]
-    public void Unknown_model_id_is_rejected()
-    {
-        var e = Error(Valid.Replace("demo/admission_next_year", "registry/nope@3", StringComparison.Ordinal));
-        Assert.Equal("interventions[0].target.risk.model", e.Field);
-        Assert.Equal(10, e.Line);
-        Assert.Contains("registry/nope@3", e.Message, StringComparison.Ordinal);
+        if (named is not null)
+        {
+            Assert.Contains(named, e.Message, StringComparison.Ordinal);
+        }
     }
 
     [Fact]
@@ -103,29 +83,11 @@ public class ScenarioFileTests
     [Fact]
     public void A_gaussian_model_cannot_define_a_risk_band()
     {
-        var dir = Path.Combine(Path.GetTempPath(), "ftwin-scen-" + Guid.NewGuid().ToString("N"));
-        try
-        {
-            foreach (var m in DemoModels.Registry())
-            {
-                ModelRegistry.Save(m.Outcome == "cost_next_year" ? m with { Family = Analytics.Glm.GlmFamily.Gaussian } : m, dir);
-            }
-
-            var e = Error(Valid.Replace("demo/admission_next_year", "demo/cost_next_year", StringComparison.Ordinal), new ScenarioParseOptions { ModelsOverride = dir });
-            Assert.Equal("interventions[0].target.risk.model", e.Field);
-            Assert.Contains("gaussian", e.Message, StringComparison.Ordinal);
-        }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
-    }
-
-    [Fact]
-    public void Misspelt_fields_are_errors_not_defaults()
-    {
-        var e = Error(Valid.Replace("cost_pmpm", "cost_pmp", StringComparison.Ordinal));
-        Assert.Equal("interventions[0].cost_pmp", e.Field);
+        using var registry = new TempDirectory("ftwin-scen-");
+        var dir = registry.DemoRegistry(m => m.Outcome == "cost_next_year" ? m with { Family = Analytics.Glm.GlmFamily.Gaussian } : m);
+        var e = Error(Valid.Replace("demo/admission_next_year", "demo/cost_next_year", StringComparison.Ordinal), new ScenarioParseOptions { ModelsOverride = dir });
+        Assert.Equal("interventions[0].target.risk.model", e.Field);
+        Assert.Contains("gaussian", e.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -163,48 +125,30 @@ public class ScenarioFileTests
         Assert.Equal("demo/admission_next_year", s.Models.Admission.Id);
     }
 
-    [Fact]
-    public void A_missing_registry_directory_names_the_models_field_and_line()
+    [Theory]
+    [InlineData("models: no/such/registry", "models", 6, "does not exist")] // a registry directory that does not exist
+    [InlineData("models:\n  registry: demo\n  use:\n    death: glm/death_next_year/nope", "models.use.death", 9, "glm/death_next_year/nope")] // a use entry with an unknown model id
+    public void A_models_section_naming_what_is_not_there_is_an_error_naming_its_field_and_line(string models, string field, int line, string named)
     {
-        var e = Error(WithModels("models: no/such/registry"));
-        Assert.Equal("models", e.Field);
-        Assert.Equal(6, e.Line);
-        Assert.Contains("does not exist", e.Message, StringComparison.Ordinal);
+        var e = Error(WithModels(models));
+        Assert.Equal(field, e.Field);
+        Assert.Equal(line, e.Line);
+        Assert.Contains(named, e.Message, StringComparison.Ordinal);
     }
 
     [Fact]
     public void An_outcome_without_a_model_names_the_models_field_and_line()
     {
-        var dir = Path.Combine(Path.GetTempPath(), "ftwin-scen-" + Guid.NewGuid().ToString("N"));
-        try
-        {
-            foreach (var m in DemoModels.Registry().Where(m => m.Outcome != "ed_visits_next_year"))
-            {
-                ModelRegistry.Save(m, dir);
-            }
+        using var registry = new TempDirectory("ftwin-scen-");
+        var dir = registry.DemoRegistry(m => m.Outcome == "ed_visits_next_year" ? null : m);
+        var e = Error(WithModels($"models:\n  registry: {dir}"));
+        Assert.Equal("models.registry", e.Field);
+        Assert.Equal(7, e.Line);
+        Assert.Contains("outcome 'ed_visits' has no model", e.Message, StringComparison.Ordinal);
 
-            var e = Error(WithModels($"models:\n  registry: {dir}"));
-            Assert.Equal("models.registry", e.Field);
-            Assert.Equal(7, e.Line);
-            Assert.Contains("outcome 'ed_visits' has no model", e.Message, StringComparison.Ordinal);
-
-            // --models replaces the file's registry: the same error, from the override.
-            var viaOverride = Error(Valid, new ScenarioParseOptions { ModelsOverride = dir });
-            Assert.Contains("(--models)", viaOverride.Message, StringComparison.Ordinal);
-        }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
-    }
-
-    [Fact]
-    public void A_use_entry_with_an_unknown_model_id_names_its_field_and_line()
-    {
-        var e = Error(WithModels("models:\n  registry: demo\n  use:\n    death: glm/death_next_year/nope"));
-        Assert.Equal("models.use.death", e.Field);
-        Assert.Equal(9, e.Line);
-        Assert.Contains("glm/death_next_year/nope", e.Message, StringComparison.Ordinal);
+        // --models replaces the file's registry: the same error, from the override.
+        var viaOverride = Error(Valid, new ScenarioParseOptions { ModelsOverride = dir });
+        Assert.Contains("(--models)", viaOverride.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -296,7 +296,8 @@ public sealed class ReleasedComposition
         return Enumerable.Range(0, count).Count(i => cells[Index(Coordinates(i, [.. shape]), extended)] is null);
     }
 
-    private static int[] Coordinates(int index, int[] sizes)
+    /// <summary>The coordinates of a row-major index (last dimension fastest) in a table of the given sizes.</summary>
+    internal static int[] Coordinates(int index, int[] sizes)
     {
         var c = new int[sizes.Length];
         for (var d = sizes.Length - 1; d >= 0; d--)
