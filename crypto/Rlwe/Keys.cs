@@ -70,23 +70,16 @@ public sealed class SecretKey
 }
 
 /// <summary>A public key (p0, p1) = (−a·s + e, a), both in NTT form.</summary>
-public sealed class PublicKey
+public sealed class PublicKey(RlweParameters parameters, RnsPoly p0, RnsPoly p1)
 {
     private RnsPoly? _p0Shoup;
     private RnsPoly? _p1Shoup;
 
-    public PublicKey(RlweParameters parameters, RnsPoly p0, RnsPoly p1)
-    {
-        Parameters = parameters;
-        P0 = p0;
-        P1 = p1;
-    }
+    public RlweParameters Parameters { get; } = parameters;
 
-    public RlweParameters Parameters { get; }
+    public RnsPoly P0 { get; } = p0;
 
-    public RnsPoly P0 { get; }
-
-    public RnsPoly P1 { get; }
+    public RnsPoly P1 { get; } = p1;
 
     internal RnsPoly P0Shoup => _p0Shoup ??= Parameters.Ring.ShoupCompanions(P0);
 
@@ -110,25 +103,18 @@ public sealed class PublicKey
 }
 
 /// <summary>A ciphertext (c0, c1) in NTT form, with c0 + c1·s = Δ·m + e.</summary>
-public sealed class Ciphertext
+public sealed class Ciphertext(RlweParameters parameters, RnsPoly c0, RnsPoly c1)
 {
     public Ciphertext(RlweParameters parameters)
         : this(parameters, parameters.Ring.NewPoly(), parameters.Ring.NewPoly())
     {
     }
 
-    public Ciphertext(RlweParameters parameters, RnsPoly c0, RnsPoly c1)
-    {
-        Parameters = parameters;
-        C0 = c0;
-        C1 = c1;
-    }
+    public RlweParameters Parameters { get; } = parameters;
 
-    public RlweParameters Parameters { get; }
+    public RnsPoly C0 { get; } = c0;
 
-    public RnsPoly C0 { get; }
-
-    public RnsPoly C1 { get; }
+    public RnsPoly C1 { get; } = c1;
 
     public Ciphertext Clone() => new(Parameters, C0.Clone(), C1.Clone());
 
