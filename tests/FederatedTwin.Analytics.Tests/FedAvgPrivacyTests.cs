@@ -109,18 +109,12 @@ public class FedAvgPrivacyTests
         for (int r = 0; r < rounds; r++)
         {
             var point = dp.Replay(sums).NextPoint;
-            var total = new long[codec.Length];
-            foreach (var node in nodes)
+            sums.Add(GlmHarness.DecodedSum(codec, nodes.Select(node =>
             {
                 var encoded = dp.NodeGradient(node, point, codec);
                 RoundNoise.AddNoise(encoded, layout, variances, random);
-                for (int i = 0; i < total.Length; i++)
-                {
-                    total[i] = unchecked(total[i] + encoded[i]);
-                }
-            }
-
-            sums.Add(codec.Decode(total));
+                return encoded;
+            })));
         }
 
         return dp.ToOriginalScale(dp.Replay(sums).Theta);

@@ -52,17 +52,8 @@ public class GlmEvaluationTests(ITestOutputHelper output)
 
         // Each site's evaluation vector, encoded; the sum modulo 2^64 is what threshold decryption returns.
         var codec = new FixedPointCodec(GlmEvaluation.Layout(glm), maxParties);
-        var total = new long[codec.Length];
-        foreach (var (_, heldOut, _) in splits)
-        {
-            var encoded = codec.Encode(GlmEvaluation.Compute(glm, fit.Coefficients, heldOut));
-            for (var i = 0; i < total.Length; i++)
-            {
-                total[i] = unchecked(total[i] + encoded[i]);
-            }
-        }
-
-        var summary = Assert.IsType<BinomialEvaluation>(GlmEvaluation.Summarize(glm, codec.Decode(total)));
+        var decrypted = GlmHarness.DecodedSum(codec, splits.Select(s => codec.Encode(GlmEvaluation.Compute(glm, fit.Coefficients, s.HeldOut))));
+        var summary = Assert.IsType<BinomialEvaluation>(GlmEvaluation.Summarize(glm, decrypted));
 
         // The pooled reference from the raw predicted probabilities of every held-out row.
         var scores = splits.SelectMany(s => Enumerable.Range(0, s.HeldOut.Rows).Select(i => (P: Predict(fit.Coefficients, s.HeldOut, i), Y: s.HeldOut.Responses[i] == 1))).ToList();

@@ -34,12 +34,19 @@ internal static class GlmHarness
             return sum;
         }
 
-        // What the encrypted sum computes: encoded longs added modulo 2^64, then decoded.
         var codec = new FixedPointCodec(request.Layout, spec.MaxParties);
+        return DecodedSum(codec, vectors.Select(v => codec.Encode(v)));
+    }
+
+    /// <summary>
+    /// What threshold decryption of the summed ciphertexts returns: the nodes' encoded vectors added modulo 2^64, then
+    /// decoded. The vectors are taken in order, one at a time, so a node's noise is drawn when its vector is.
+    /// </summary>
+    public static double[] DecodedSum(FixedPointCodec codec, IEnumerable<long[]> encodedVectors)
+    {
         var total = new long[codec.Length];
-        foreach (var v in vectors)
+        foreach (var encoded in encodedVectors)
         {
-            var encoded = codec.Encode(v);
             for (int i = 0; i < total.Length; i++)
             {
                 total[i] = unchecked(total[i] + encoded[i]);

@@ -296,18 +296,12 @@ public class GlmPrivacyTests
         var codec = new FixedPointCodec(layout, spec.MaxParties);
         var dp = spec.Privacy!;
         var variances = dp.NodeVariances(layout, b => dp.Clip(spec, b));
-        var total = new long[codec.Length];
-        foreach (var node in nodes)
+        return GlmHarness.DecodedSum(codec, nodes.Select(node =>
         {
             var encoded = GlmNode.Encode(spec, request, node);
             GlmPrivacy.AddNoise(encoded, layout, variances, random);
-            for (int i = 0; i < total.Length; i++)
-            {
-                total[i] = unchecked(total[i] + encoded[i]);
-            }
-        }
-
-        return codec.Decode(total);
+            return encoded;
+        }));
     }
 }
 
@@ -352,18 +346,13 @@ public class GlmPrivacyStandardErrorTests
             var request = fit.NextRequest();
             var codec = new FixedPointCodec(request.Layout, spec.MaxParties);
             var variances = spec.Privacy.NodeVariances(request.Layout, b => spec.Privacy.Clip(spec, b));
-            var total = new long[codec.Length];
-            foreach (var node in nodes)
+            var sum = GlmHarness.DecodedSum(codec, nodes.Select(node =>
             {
                 var encoded = GlmNode.Encode(spec, request, node);
                 GlmPrivacy.AddNoise(encoded, request.Layout, variances, random);
-                for (int i = 0; i < total.Length; i++)
-                {
-                    total[i] = unchecked(total[i] + encoded[i]);
-                }
-            }
-
-            if (fit.Accept(codec.Decode(total)))
+                return encoded;
+            }));
+            if (fit.Accept(sum))
             {
                 return fit.Result!;
             }
