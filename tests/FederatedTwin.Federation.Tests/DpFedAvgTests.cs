@@ -26,12 +26,7 @@ public sealed class DpFedAvgTests
     [Fact]
     public async Task A_dp_fedavg_study_completes_and_charges_each_round_to_every_nodes_ledger()
     {
-        using var federation = await FederatedTwin.Cli.Demo.LocalFederation.Start(TestFederation.TempDir("dp-fedavg"), ["site-a", "site-b", "site-c"], "HOPERAT", pollWaitSeconds: 1, CancellationToken.None, (i, node) =>
-        {
-            var export = TestFederation.TempDir("dp-fedavg-export");
-            PopulationGenerator.Generate(250, SyntheticProfile.All[i % SyntheticProfile.All.Count], (ulong)(61 + i), export);
-            new IngestPipeline(node).Run(export);
-        });
+        using var federation = await SyntheticSites.Start("dp-fedavg", _ => 250, firstSeed: 61);
         var yaml = $"""
             {TestFederation.StudyHeader("dp-fedavg", "federated-fedavg", rounds: 4)}
             {Parameters("0.4")}

@@ -8,17 +8,21 @@ public sealed class EndToEndTests
 {
     private static readonly TimeSpan StudyTimeout = TimeSpan.FromSeconds(90);
 
-    private static void AssertCompleted(System.Text.Json.Nodes.JsonNode study) =>
+    /// <summary>The census study once it has ended, which must be completed.</summary>
+    private static async Task<System.Text.Json.Nodes.JsonNode> CompletedCensus(LocalFederation federation)
+    {
+        var study = await federation.WaitForStudy("census", StudyTimeout, null, CancellationToken.None);
         Assert.True(study["state"]?.ToString() == "completed", $"study {study["state"]}: {study["failure_reason"]}; attempts {study["attempts"]?.ToJsonString()}");
+        return study;
+    }
 
     [Fact]
     public async Task A_study_completes_and_decrypts_exactly_the_sum_of_the_sites_inputs()
     {
         using var federation = await TestFederation.Start("full");
         await federation.CreateStudy(TestFederation.StudyYaml("census"), CancellationToken.None);
-        var study = await federation.WaitForStudy("census", StudyTimeout, null, CancellationToken.None);
+        var study = await CompletedCensus(federation);
 
-        AssertCompleted(study);
         var expected = TestFederation.Sum(federation.Nodes.Select(n => TestFederation.SiteVector(n.Dir)));
         Assert.Equal(expected, TestFederation.Sums(study));
         Assert.Equal(3, study["decisions"]!.AsArray().Count(d => d!["accept"]!.GetValue<bool>()));
@@ -30,8 +34,7 @@ public sealed class EndToEndTests
     {
         using var federation = await TestFederation.Start("plaintext");
         await federation.CreateStudy(TestFederation.StudyYaml("census"), CancellationToken.None);
-        var study = await federation.WaitForStudy("census", StudyTimeout, null, CancellationToken.None);
-        AssertCompleted(study);
+        var study = await CompletedCensus(federation);
         federation.KillCoordinator(); // flush nothing more: read the files as they are on disk
 
         var stored = Directory.GetFiles(federation.CoordinatorDir, "coordinator.db*").Select(File.ReadAllBytes).ToList();
@@ -78,8 +81,7 @@ public sealed class EndToEndTests
         await federation.WaitForStudy("census", StudyTimeout, s => s["decisions"]!.AsArray().Count == 4, CancellationToken.None);
         federation.KillNode(3);
 
-        var study = await federation.WaitForStudy("census", StudyTimeout, null, CancellationToken.None);
-        AssertCompleted(study);
+        var study = await CompletedCensus(federation);
         var attempts = study["attempts"]!.AsArray();
         Assert.True(attempts.Count >= 2, "the first attempt should have been superseded");
         Assert.Equal("superseded", attempts[0]!["phase"]!.ToString());
@@ -98,8 +100,7 @@ public sealed class EndToEndTests
             "the killed coordinator to exit and let its port go");
         await federation.StartCoordinator(CancellationToken.None);
 
-        var study = await federation.WaitForStudy("census", StudyTimeout, null, CancellationToken.None);
-        AssertCompleted(study);
+        var study = await CompletedCensus(federation);
         Assert.Single(study["attempts"]!.AsArray());
         Assert.Equal(TestFederation.Sum(federation.Nodes.Select(n => TestFederation.SiteVector(n.Dir))), TestFederation.Sums(study));
     }

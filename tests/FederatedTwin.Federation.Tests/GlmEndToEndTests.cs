@@ -22,13 +22,7 @@ public sealed class GlmEndToEndTests
     [InlineData("poisson", "ed_visits_next_year", "50", null)]
     public async Task A_federated_glm_equals_the_pooled_fit_of_the_same_rows(string family, string outcome, string? maxResponse, string? holdout)
     {
-        var profiles = SyntheticProfile.All;
-        using var federation = await LocalFederationWithData("glm-" + family, (i, node) =>
-        {
-            var export = TestFederation.TempDir("glm-export");
-            PopulationGenerator.Generate(300 + (150 * i), profiles[i % profiles.Count], (ulong)(11 + i), export);
-            new IngestPipeline(node).Run(export);
-        });
+        using var federation = await SyntheticSites.Start("glm-" + family, i => 300 + (150 * i), firstSeed: 11);
         var yaml = $"""
             {TestFederation.StudyHeader($"glm-{family}", "federated-glm")}
               family: {family}
@@ -145,13 +139,7 @@ public sealed class GlmEndToEndTests
     [Fact]
     public async Task A_dp_glm_charges_each_round_to_every_nodes_ledger_and_a_study_over_budget_is_refused()
     {
-        var profiles = SyntheticProfile.All;
-        using var federation = await LocalFederationWithData("glm-dp", (i, node) =>
-        {
-            var export = TestFederation.TempDir("glm-dp-export");
-            PopulationGenerator.Generate(300, profiles[i % profiles.Count], (ulong)(41 + i), export);
-            new IngestPipeline(node).Run(export);
-        });
+        using var federation = await SyntheticSites.Start("glm-dp", _ => 300, firstSeed: 41);
         static string Yaml(string id, string rho) => $"""
             {TestFederation.StudyHeader(id, "federated-glm", rounds: null)}
               family: binomial
@@ -196,9 +184,6 @@ public sealed class GlmEndToEndTests
             Assert.Empty(FederatedTwin.Node.Policy.PrivacyLedgerReport.Rounds(dir.Store, "glm-dp-over"));
         }
     }
-
-    private static Task<FederatedTwin.Cli.Demo.LocalFederation> LocalFederationWithData(string name, Action<int, NodeDirectory> prepare) =>
-        FederatedTwin.Cli.Demo.LocalFederation.Start(TestFederation.TempDir(name), ["site-a", "site-b", "site-c"], "HOPERAT", pollWaitSeconds: 1, CancellationToken.None, prepare);
 }
 
 /// <summary>The population composition across three node processes: exact without DP, noisy with it, small cells never shown.</summary>
@@ -208,12 +193,7 @@ public sealed class CompositionEndToEndTests
     public async Task The_published_composition_is_the_sum_of_the_sites_counts_with_small_cells_suppressed_and_noise_when_dp_is_on()
     {
         var firstDay = TimeProvider.System.GetUtcNow().ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
-        using var federation = await FederatedTwin.Cli.Demo.LocalFederation.Start(TestFederation.TempDir("composition"), ["site-a", "site-b", "site-c"], "HOPERAT", pollWaitSeconds: 1, CancellationToken.None, (i, node) =>
-        {
-            var export = TestFederation.TempDir("composition-export");
-            PopulationGenerator.Generate(400, SyntheticProfile.All[i % SyntheticProfile.All.Count], (ulong)(21 + i), export);
-            new IngestPipeline(node).Run(export);
-        });
+        using var federation = await SyntheticSites.Start("composition", _ => 400, firstSeed: 21);
         static string Yaml(string id, string? rho) => $"""
             {TestFederation.StudyHeader(id, "federated-composition", rounds: null)}
               year: "2022"
@@ -375,12 +355,7 @@ public sealed class FedAvgEndToEndTests
     [Fact]
     public async Task Fedavg_rounds_bring_the_logistic_model_close_to_the_exact_pooled_fit()
     {
-        using var federation = await FederatedTwin.Cli.Demo.LocalFederation.Start(TestFederation.TempDir("fedavg"), ["site-a", "site-b", "site-c"], "HOPERAT", pollWaitSeconds: 1, CancellationToken.None, (i, node) =>
-        {
-            var export = TestFederation.TempDir("fedavg-export");
-            PopulationGenerator.Generate(400 + (100 * i), SyntheticProfile.All[i % SyntheticProfile.All.Count], (ulong)(31 + i), export);
-            new IngestPipeline(node).Run(export);
-        });
+        using var federation = await SyntheticSites.Start("fedavg", i => 400 + (100 * i), firstSeed: 31);
         var yaml = $"""
             {TestFederation.StudyHeader("fedavg", "federated-fedavg", rounds: 4)}
               outcome: admission_next_year
