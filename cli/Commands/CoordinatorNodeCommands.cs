@@ -5,7 +5,6 @@ using FederatedTwin.Coordinator;
 using FederatedTwin.Coordinator.Audit;
 using FederatedTwin.Coordinator.Orchestration;
 using FederatedTwin.Coordinator.Storage;
-using FederatedTwin.Crypto;
 using FederatedTwin.Protocol.Federation;
 using Spectre.Console;
 
