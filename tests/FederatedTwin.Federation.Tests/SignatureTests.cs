@@ -111,6 +111,12 @@ public sealed class SignatureTests : IAsyncLifetime
         Assert.Contains("signature-replayed", problem!["type"]!.ToString(), StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("not.a+nonce")]
+    [InlineData("")]
+    public async Task A_nonce_outside_the_base64url_alphabet_is_refused_as_malformed(string nonce) =>
+        Assert.Contains("signature-malformed", (await Send(new Options(Nonce: nonce))).Problem!["type"]!.ToString(), StringComparison.Ordinal);
+
     [Fact]
     public async Task An_expired_request_is_refused()
     {
