@@ -14,14 +14,14 @@ internal static class ModelCommands
     public static Command Create()
     {
         var command = new Command("model", "List and show the models in a coordinator's registry.");
-        var coordinator = HttpUrlOption.Coordinator();
-        var token = new Option<string?>("--admin-token") { Description = "The coordinator's admin token (or set FTWIN_ADMIN_TOKEN, or give --data-dir on the coordinator's host)." };
-        var dataDir = new Option<DirectoryInfo?>("--data-dir") { Description = "Read the admin token from this coordinator data directory." };
+        var coordinator = HttpUrlOption.CoordinatorAdmin();
+        var token = new Option<string?>("--admin-token") { Description = "The coordinator's admin token (or set FTWIN_ADMIN_TOKEN, or give --admin-token-file)." };
+        var tokenFile = new Option<FileInfo?>("--admin-token-file") { Description = "Read the admin token from this file (kept owner-only; the coordinator's admin.token holds only a hash)." };
         var json = new Option<bool>("--json") { Description = "Print JSON." };
         var csv = new Option<bool>("--csv") { Description = "Print the coefficients as CSV." };
 
-        var list = new Command("list", "List registered models.") { coordinator, token, dataDir, json };
-        list.SetAction(parse => StudyCommands.Run(parse, coordinator, token, dataDir, async client =>
+        var list = new Command("list", "List registered models.") { coordinator, token, tokenFile, json };
+        list.SetAction(parse => StudyCommands.Run(parse, coordinator, token, tokenFile, async client =>
         {
             var models = await client.Send(HttpMethod.Get, "/v1/admin/models");
             if (parse.GetValue(json))
@@ -41,8 +41,8 @@ internal static class ModelCommands
         command.Subcommands.Add(list);
 
         var id = new Argument<string>("id") { Description = "The model id (e.g. glm/admission_next_year/<study>)." };
-        var show = new Command("show", "Show a model: coefficients with standard errors and 95% confidence intervals, fit, provenance.") { id, coordinator, token, dataDir, json, csv };
-        show.SetAction(parse => StudyCommands.Run(parse, coordinator, token, dataDir, async client =>
+        var show = new Command("show", "Show a model: coefficients with standard errors and 95% confidence intervals, fit, provenance.") { id, coordinator, token, tokenFile, json, csv };
+        show.SetAction(parse => StudyCommands.Run(parse, coordinator, token, tokenFile, async client =>
         {
             var model = await client.Send(HttpMethod.Get, $"/v1/admin/models/{parse.GetValue(id)}");
             if (parse.GetValue(json))

@@ -16,14 +16,14 @@ internal static class StudyCommands
     public static Command Create()
     {
         var command = new Command("study", "Define, follow and cancel studies at a coordinator.");
-        var coordinator = HttpUrlOption.Coordinator();
-        var token = new Option<string?>("--admin-token") { Description = "The coordinator's admin token (or set FTWIN_ADMIN_TOKEN, or give --data-dir on the coordinator's host)." };
-        var dataDir = new Option<DirectoryInfo?>("--data-dir") { Description = "Read the admin token from this coordinator data directory." };
+        var coordinator = HttpUrlOption.CoordinatorAdmin();
+        var token = new Option<string?>("--admin-token") { Description = "The coordinator's admin token (or set FTWIN_ADMIN_TOKEN, or give --admin-token-file)." };
+        var tokenFile = new Option<FileInfo?>("--admin-token-file") { Description = "Read the admin token from this file (kept owner-only; the coordinator's admin.token holds only a hash)." };
         var json = new Option<bool>("--json") { Description = "Print JSON." };
 
         var file = new Argument<FileInfo>("file") { Description = "study.yaml" };
-        var create = new Command("create", "Create a study from a YAML file.") { file, coordinator, token, dataDir };
-        create.SetAction(parse => Run(parse, coordinator, token, dataDir, async client =>
+        var create = new Command("create", "Create a study from a YAML file.") { file, coordinator, token, tokenFile };
+        create.SetAction(parse => Run(parse, coordinator, token, tokenFile, async client =>
         {
             var yaml = await File.ReadAllTextAsync(parse.GetValue(file)!.FullName);
             StudyFile.Parse(yaml); // validate locally first: errors name the field and line
@@ -32,8 +32,8 @@ internal static class StudyCommands
         }));
         command.Subcommands.Add(create);
 
-        var list = new Command("list", "List studies.") { coordinator, token, dataDir, json };
-        list.SetAction(parse => Run(parse, coordinator, token, dataDir, async client =>
+        var list = new Command("list", "List studies.") { coordinator, token, tokenFile, json };
+        list.SetAction(parse => Run(parse, coordinator, token, tokenFile, async client =>
         {
             var studies = await client.Send(HttpMethod.Get, "/v1/admin/studies");
             if (parse.GetValue(json))
@@ -53,8 +53,8 @@ internal static class StudyCommands
         command.Subcommands.Add(list);
 
         var id = new Argument<string>("id") { Description = "The study id." };
-        var show = new Command("show", "Show a study: state, decisions, attempts, result.") { id, coordinator, token, dataDir, json };
-        show.SetAction(parse => Run(parse, coordinator, token, dataDir, async client =>
+        var show = new Command("show", "Show a study: state, decisions, attempts, result.") { id, coordinator, token, tokenFile, json };
+        show.SetAction(parse => Run(parse, coordinator, token, tokenFile, async client =>
         {
             var study = await client.Send(HttpMethod.Get, $"/v1/admin/studies/{Uri.EscapeDataString(parse.GetValue(id)!)}");
             if (parse.GetValue(json))
@@ -68,12 +68,12 @@ internal static class StudyCommands
         command.Subcommands.Add(show);
 
         var timeout = new Option<int>("--timeout") { Description = "Seconds to wait at most.", DefaultValueFactory = _ => 600 };
-        var wait = new Command("wait", "Wait until a study ends, then show it. Exit code 0: it completed; 1: it failed or was cancelled, or had not ended within --timeout.") { id, coordinator, token, dataDir, timeout, json };
-        wait.SetAction(parse => Run(parse, coordinator, token, dataDir, client => Wait(client, parse.GetValue(id)!, TimeSpan.FromSeconds(parse.GetValue(timeout)), parse.GetValue(json))));
+        var wait = new Command("wait", "Wait until a study ends, then show it. Exit code 0: it completed; 1: it failed or was cancelled, or had not ended within --timeout.") { id, coordinator, token, tokenFile, timeout, json };
+        wait.SetAction(parse => Run(parse, coordinator, token, tokenFile, client => Wait(client, parse.GetValue(id)!, TimeSpan.FromSeconds(parse.GetValue(timeout)), parse.GetValue(json))));
         command.Subcommands.Add(wait);
 
-        var cancel = new Command("cancel", "Cancel a study that has not ended.") { id, coordinator, token, dataDir };
-        cancel.SetAction(parse => Run(parse, coordinator, token, dataDir, async client =>
+        var cancel = new Command("cancel", "Cancel a study that has not ended.") { id, coordinator, token, tokenFile };
+        cancel.SetAction(parse => Run(parse, coordinator, token, tokenFile, async client =>
         {
             await client.Send(HttpMethod.Post, $"/v1/admin/studies/{Uri.EscapeDataString(parse.GetValue(id)!)}/cancel");
             Console.WriteLine("cancelled");
@@ -193,21 +193,31 @@ internal static class StudyCommands
         }
     }
 
-    internal static Task<int> Run(ParseResult parse, Option<Uri> coordinator, Option<string?> token, Option<DirectoryInfo?> dataDir, Func<AdminClient, Task> action) =>
-        Run(parse, coordinator, token, dataDir, async client =>
+    internal static Task<int> Run(ParseResult parse, Option<Uri> coordinator, Option<string?> token, Option<FileInfo?> tokenFile, Func<AdminClient, Task> action) =>
+        Run(parse, coordinator, token, tokenFile, async client =>
         {
             await action(client);
             return 0;
         });
 
     /// <summary>Runs an admin API action; its own exit code, or 2 when the coordinator could not be asked or refused.</summary>
-    internal static async Task<int> Run(ParseResult parse, Option<Uri> coordinator, Option<string?> token, Option<DirectoryInfo?> dataDir, Func<AdminClient, Task<int>> action)
+    internal static async Task<int> Run(ParseResult parse, Option<Uri> coordinator, Option<string?> token, Option<FileInfo?> tokenFile, Func<AdminClient, Task<int>> action)
     {
-        var adminToken = parse.GetValue(token) ?? Environment.GetEnvironmentVariable("FTWIN_ADMIN_TOKEN")
-            ?? (parse.GetValue(dataDir) is { } dir ? CoordinatorKeys.ReadAdminToken(dir.FullName) : null);
+        string? adminToken;
+        try
+        {
+            adminToken = parse.GetValue(token) ?? Environment.GetEnvironmentVariable("FTWIN_ADMIN_TOKEN")
+                ?? (parse.GetValue(tokenFile) is { } file ? (await File.ReadAllTextAsync(file.FullName)).Trim() : null);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"error: cannot read the admin token file: {e.Message}");
+            return 2;
+        }
+
         if (adminToken is null)
         {
-            Console.Error.WriteLine("error: give --admin-token, FTWIN_ADMIN_TOKEN or --data-dir");
+            Console.Error.WriteLine("error: give --admin-token, FTWIN_ADMIN_TOKEN or --admin-token-file (`ftwin coordinator admin-token` makes a token on the coordinator's host)");
             return 2;
         }
 

@@ -13,10 +13,12 @@ namespace FederatedTwin.Federation.Tests;
 /// </summary>
 internal sealed class InProcessCoordinator : IAsyncDisposable
 {
-    private InProcessCoordinator(WebApplication app, Uri url, string dataDir, NodeDirectory node, TimeProvider clock)
+    private InProcessCoordinator(WebApplication app, Uri url, Uri adminUrl, string adminToken, string dataDir, NodeDirectory node, TimeProvider clock)
     {
         App = app;
         Url = url;
+        AdminUrl = adminUrl;
+        AdminToken = adminToken;
         DataDir = dataDir;
         Node = node;
         Clock = clock;
@@ -27,7 +29,25 @@ internal sealed class InProcessCoordinator : IAsyncDisposable
 
     public WebApplication App { get; }
 
+    /// <summary>Where nodes reach the coordinator.</summary>
     public Uri Url { get; }
+
+    /// <summary>The admin API's own listener.</summary>
+    public Uri AdminUrl { get; }
+
+    /// <summary>The admin token the coordinator made at its start (its data directory keeps only the hash).</summary>
+    public string AdminToken { get; }
+
+    /// <summary>An admin API client with the coordinator's admin token.</summary>
+    public FederatedTwin.Cli.Commands.AdminClient Admin() => new(AdminUrl, AdminToken);
+
+    /// <summary>An HTTP client for the admin listener, bearing the admin token.</summary>
+    public HttpClient AdminHttp()
+    {
+        var http = new HttpClient { BaseAddress = AdminUrl };
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", AdminToken);
+        return http;
+    }
 
     public string DataDir { get; }
 
@@ -35,22 +55,30 @@ internal sealed class InProcessCoordinator : IAsyncDisposable
 
     public string NodeId => Node.Store.GetEnrollment()!.NodeId;
 
-    public static async Task<InProcessCoordinator> Start(string name, TimeProvider? clock = null)
+    /// <param name="configure">Options over the test's defaults (rate limits, intervals).</param>
+    public static async Task<InProcessCoordinator> Start(string name, TimeProvider? clock = null, Action<CoordinatorOptions>? configure = null)
     {
         clock ??= TimeProvider.System;
         var root = TestFederation.TempDir(name);
         var port = ChildProcess.FreeLoopbackPort();
         var url = new Uri($"http://127.0.0.1:{port}");
+        var adminUrl = new Uri($"http://127.0.0.1:{ChildProcess.FreeLoopbackPort()}");
         var dataDir = Path.Combine(root, "coordinator");
-        var app = CoordinatorHost.Build(["--urls", url.ToString().TrimEnd('/')], o => o.DataDir = dataDir, clock);
+        var app = CoordinatorHost.Build(["--urls", url.ToString().TrimEnd('/')], o =>
+        {
+            o.DataDir = dataDir;
+            o.AdminUrl = adminUrl.ToString().TrimEnd('/');
+            configure?.Invoke(o);
+        }, clock);
         await app.StartAsync();
         var keys = (CoordinatorKeys)app.Services.GetService(typeof(CoordinatorKeys))!;
+        var adminToken = keys.CreatedAdminToken!;
         var node = NodeDirectory.OpenOrInitialize(Path.Combine(root, "node"), time: clock);
         await File.WriteAllTextAsync(node.PolicyPath, LocalFederation.DemoPolicy(keys.Identity.PublicKey, "HOPERAT"));
-        using var admin = new FederatedTwin.Cli.Commands.AdminClient(url, keys.AdminToken);
+        using var admin = new FederatedTwin.Cli.Commands.AdminClient(adminUrl, adminToken);
         var token = (await admin.Send(HttpMethod.Post, "/v1/admin/tokens"))!["token"]!.ToString();
         await Enrollment.Enroll(node, url, token, "test-node", clock, CancellationToken.None);
-        return new InProcessCoordinator(app, url, dataDir, node, clock);
+        return new InProcessCoordinator(app, url, adminUrl, adminToken, dataDir, node, clock);
     }
 
     public async ValueTask DisposeAsync()

@@ -49,7 +49,7 @@ public sealed class KeyRotationTests : IAsyncLifetime
 
     private async Task<JsonNode> AdminNode(string nodeId)
     {
-        using var admin = new AdminClient(_coordinator.Url, CoordinatorKeys.ReadAdminToken(_coordinator.DataDir));
+        using var admin = _coordinator.Admin();
         return (await admin.Send(HttpMethod.Get, "/v1/admin/nodes"))!.AsArray().Single(n => n!["node_id"]!.ToString() == nodeId)!;
     }
 
@@ -78,7 +78,7 @@ public sealed class KeyRotationTests : IAsyncLifetime
         using var old = CopyOfCurrentKey();
         var result = await IdentityRotation.Rotate(Node, null, CancellationToken.None);
 
-        using var admin = new AdminClient(_coordinator.Url, CoordinatorKeys.ReadAdminToken(_coordinator.DataDir));
+        using var admin = _coordinator.Admin();
         var keys = (await admin.Send(HttpMethod.Get, $"/v1/admin/nodes/{NodeId}/keys"))!.AsArray();
         Assert.Equal([old.PublicKey, result.NewPublicKey], keys.Select(k => k!["public_key"]!.ToString()));
         Assert.Equal(result.NewPublicKey, keys[0]!["replaced_by"]!.ToString());
@@ -175,7 +175,7 @@ public sealed class KeyRotationTests : IAsyncLifetime
     [Fact]
     public async Task A_rotation_to_a_key_another_node_has_enrolled_is_a_409_problem()
     {
-        using var admin = new AdminClient(_coordinator.Url, CoordinatorKeys.ReadAdminToken(_coordinator.DataDir));
+        using var admin = _coordinator.Admin();
         using var other = NodeDirectory.OpenOrInitialize(TestFederation.TempDir("other-node"));
         await File.WriteAllTextAsync(other.PolicyPath, await File.ReadAllTextAsync(Node.PolicyPath));
         await Enrollment.Enroll(other, _coordinator.Url, (await admin.Send(HttpMethod.Post, "/v1/admin/tokens"))!["token"]!.ToString(), "other", CancellationToken.None);
@@ -204,7 +204,7 @@ public sealed class KeyRotationTests : IAsyncLifetime
     {
         using var old = CopyOfCurrentKey();
         await IdentityRotation.Rotate(Node, null, CancellationToken.None);
-        using var admin = new AdminClient(_coordinator.Url, CoordinatorKeys.ReadAdminToken(_coordinator.DataDir));
+        using var admin = _coordinator.Admin();
         var token = (await admin.Send(HttpMethod.Post, "/v1/admin/tokens"))!["token"]!.ToString();
 
         var e = await Assert.ThrowsAsync<CoordinatorRefusedException>(() => Client(old, CoordinatorClient.EnrollKeyId(old))
@@ -217,7 +217,7 @@ public sealed class KeyRotationTests : IAsyncLifetime
     [Fact]
     public async Task A_rotation_the_coordinator_refuses_destroys_the_pending_key_and_the_node_audits_the_refusal()
     {
-        using var admin = new AdminClient(_coordinator.Url, CoordinatorKeys.ReadAdminToken(_coordinator.DataDir));
+        using var admin = _coordinator.Admin();
         using var other = NodeDirectory.OpenOrInitialize(TestFederation.TempDir("taken-key"));
         await File.WriteAllTextAsync(other.PolicyPath, await File.ReadAllTextAsync(Node.PolicyPath));
         await Enrollment.Enroll(other, _coordinator.Url, (await admin.Send(HttpMethod.Post, "/v1/admin/tokens"))!["token"]!.ToString(), "other", CancellationToken.None);
@@ -306,7 +306,7 @@ public sealed class KeyRotationTests : IAsyncLifetime
     [Fact]
     public async Task A_revoked_node_records_the_signed_refusal_once_and_shows_it_in_its_status()
     {
-        using (var admin = new AdminClient(_coordinator.Url, CoordinatorKeys.ReadAdminToken(_coordinator.DataDir)))
+        using (var admin = _coordinator.Admin())
         {
             await admin.Send(HttpMethod.Post, $"/v1/admin/nodes/{NodeId}/revoke");
         }
@@ -338,7 +338,7 @@ public sealed class KeyRotationTests : IAsyncLifetime
         Assert.Contains(old.PublicKey, page, StringComparison.Ordinal);
         Assert.Contains(">enrolled<", page, StringComparison.Ordinal);
 
-        using (var admin = new AdminClient(_coordinator.Url, CoordinatorKeys.ReadAdminToken(_coordinator.DataDir)))
+        using (var admin = _coordinator.Admin())
         {
             await admin.Send(HttpMethod.Post, $"/v1/admin/nodes/{NodeId}/revoke");
         }

@@ -205,7 +205,7 @@ public sealed class SignatureTests : IAsyncLifetime
     [Fact]
     public async Task An_enrollment_token_works_once()
     {
-        using var admin = new FederatedTwin.Cli.Commands.AdminClient(_coordinator.Url, FederatedTwin.Coordinator.Security.CoordinatorKeys.ReadAdminToken(_coordinator.DataDir));
+        using var admin = _coordinator.Admin();
         var token = (await admin.Send(HttpMethod.Post, "/v1/admin/tokens"))!["token"]!.ToString();
         using var first = FederatedTwin.Node.NodeDirectory.OpenOrInitialize(TestFederation.TempDir("enroll-a"));
         using var second = FederatedTwin.Node.NodeDirectory.OpenOrInitialize(TestFederation.TempDir("enroll-b"));
@@ -224,7 +224,7 @@ public sealed class SignatureTests : IAsyncLifetime
     [InlineData(1, false)]
     public async Task An_enrollment_token_is_good_to_the_end_of_its_lifetime_and_not_a_tick_beyond(long ticksPastLifetime, bool enrolls)
     {
-        using var admin = new FederatedTwin.Cli.Commands.AdminClient(_coordinator.Url, FederatedTwin.Coordinator.Security.CoordinatorKeys.ReadAdminToken(_coordinator.DataDir));
+        using var admin = _coordinator.Admin();
         var token = (await admin.Send(HttpMethod.Post, "/v1/admin/tokens"))!["token"]!.ToString();
         using var node = FederatedTwin.Node.NodeDirectory.OpenOrInitialize(TestFederation.TempDir("enroll-late"), time: _clock);
         await File.WriteAllTextAsync(node.PolicyPath, await File.ReadAllTextAsync(_coordinator.Node.PolicyPath));
