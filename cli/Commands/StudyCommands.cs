@@ -4,7 +4,6 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using FederatedTwin.Coordinator.Orchestration;
-using FederatedTwin.Coordinator.Security;
 using FederatedTwin.Protocol.Federation;
 using Spectre.Console;
 

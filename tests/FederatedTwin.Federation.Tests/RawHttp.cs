@@ -54,9 +54,6 @@ internal sealed class RawHttp : IAsyncDisposable
         }
     }
 
-    /// <summary>Whether a response has begun to arrive (without waiting for it).</summary>
-    public bool ResponseArrived => _client.Available > 0 || _received.Length > 0;
-
     /// <summary>Reads the response's status line and headers (and what of the body came with them) within <paramref name="timeout"/>.</summary>
     public async Task<(int Status, string Head)> ReadHead(TimeSpan timeout)
     {
