@@ -17,7 +17,7 @@ namespace FederatedTwin.Coordinator;
 /// <summary>The coordinator service: the table of contents. `ftwin coordinator run` builds and runs it.</summary>
 public static class CoordinatorHost
 {
-    /// <param name="args">The command line (configuration: --urls, --Coordinator:DataDir, ...).</param>
+    /// <param name="args">The command line (configuration: --urls for the node listener, --Coordinator:AdminUrl, --Coordinator:DataDir, ...).</param>
     /// <param name="configure">Options set in code, over the configuration.</param>
     /// <param name="time">The clock of every service that reads time (the system's unless given: a test moves its own).</param>
     public static WebApplication Build(string[] args, Action<CoordinatorOptions>? configure = null, TimeProvider? time = null)
@@ -30,6 +30,8 @@ public static class CoordinatorHost
             builder.Services.AddSingleton(time); // registered after the defaults' system clock: the last registration is the one resolved
         }
 
+        // The bound over every body; each /v1/node endpoint kind has a smaller one (Security/NodeRequestBodies.cs). A body slower than
+        // Kestrel's minimum data rate (240 bytes/s after a 5 s grace) is ended there and answered 408.
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = FederationProtocol.MaxRequestBodyBytes);
 
         // Services: store, keys, crypto, orchestration.
@@ -49,11 +51,19 @@ public static class CoordinatorHost
         builder.Services.AddSingleton<NodeKeys>();
         builder.Services.AddHostedService<StudyOrchestrator>();
 
+        // Transport: body limits by endpoint kind, rate limits, refusals audited as counted summaries (Security/).
+        builder.Services.AddSingleton<NodeRequestBodies>();
+        builder.Services.AddSingleton<RequestRefusals>();
+        builder.Services.AddHostedService<RequestRefusalsFlusher>();
+        builder.Services.AddSingleton<NodeRateLimits>();
+
         // The analysts' dashboard (Razor Pages, cookie sign-in, roles): Dashboard/DashboardSetup.cs.
         builder.AddDashboard();
 
         var app = builder.Build();
+        AdminListener.Listen(app); // the node URLs and, apart, the admin API's
         app.MapServiceDefaults();
+        app.UseMiddleware<AdminListener>();
         app.UseMiddleware<SignedNodeRequests>();
         app.MapDashboard();
 
@@ -85,6 +95,11 @@ public static class CoordinatorHost
             audit.Append(CoordinatorAuditRecords.IdentityKeyCreated(keys.Identity.PublicKey), now);
         }
 
+        if (keys.AdminTokenFile != Hosting.Security.AdminTokenFile.Existing)
+        {
+            audit.Append(CoordinatorAuditRecords.AdminTokenCreated(keys.AdminTokenFile == Hosting.Security.AdminTokenFile.Created ? "created" : "migrated", "coordinator start"), now);
+        }
+
         audit.Append(CoordinatorAuditRecords.ServiceStarted(softwareVersion, keys.Identity.PublicKey), now);
     }
 
@@ -93,6 +108,7 @@ public static class CoordinatorHost
     {
         var audit = services.GetRequiredService<CoordinatorAuditTrail>();
         var time = services.GetRequiredService<TimeProvider>();
+        services.GetRequiredService<RequestRefusals>().Flush(all: true); // the counts of the interval the stop cuts short
         audit.Append(CoordinatorAuditRecords.ServiceStopped(), time.GetUtcNow());
         audit.Checkpoint(CheckpointReasons.Shutdown, time.GetUtcNow());
     }

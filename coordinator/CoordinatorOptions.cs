@@ -23,5 +23,36 @@ public sealed class CoordinatorOptions : Hosting.CommonServiceOptions
     [Range(60, 30 * 86_400)]
     public int EnrollmentTokenLifetimeSeconds { get; set; } = 7 * 86_400;
 
+    /// <summary>
+    /// Where the admin API listens: its own listener, apart from the node URLs (--urls), on loopback unless the ACO serves it
+    /// over https (Security/AdminListener.cs).
+    /// </summary>
+    [Required]
+    public string AdminUrl { get; set; } = "http://127.0.0.1:7401";
+
+    /// <summary>/v1/node requests one source address may make in a minute (several nodes may share an address behind NAT).</summary>
+    [Range(1, 1_000_000)]
+    public int NodeRequestsPerMinutePerAddress { get; set; } = 6000;
+
+    /// <summary>Authenticated requests one node may make in a minute (a busy node makes a few a second during a round).</summary>
+    [Range(1, 1_000_000)]
+    public int NodeRequestsPerMinutePerKey { get; set; } = 1200;
+
+    /// <summary>Failed authentications (node signatures and admin tokens) one source address may cause in a minute before it is refused unread.</summary>
+    [Range(1, 1_000_000)]
+    public int FailedAuthenticationsPerMinutePerAddress { get; set; } = 60;
+
+    /// <summary>The interval over which repeated refusals of one rule and source are audited as one counted entry.</summary>
+    [Range(1, 86_400)]
+    public int RefusalAuditIntervalSeconds { get; set; } = 60;
+
     protected override (string Section, string Name, string Path) ServiceDirectory => (Section, nameof(DataDir), DataDir);
+
+    protected override IEnumerable<ValidationResult> ValidateService(ValidationContext validationContext)
+    {
+        if (Security.AdminListener.Problem(AdminUrl) is { } adminUrl)
+        {
+            yield return new ValidationResult(adminUrl, [nameof(AdminUrl)]);
+        }
+    }
 }

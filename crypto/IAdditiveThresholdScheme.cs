@@ -43,6 +43,18 @@ public interface IAdditiveThresholdScheme
     /// <summary>Length in bytes of a CRP seed.</summary>
     int CrpSeedLength { get; }
 
+    /// <summary>Length in bytes of a serialized public key share (what <see cref="GeneratePublicKeyShare"/> returns).</summary>
+    int PublicKeyShareLength { get; }
+
+    /// <summary>
+    /// Length in bytes of a serialized encrypted vector of <paramref name="valueCount"/> values (1 to <see cref="MaxValuesPerDecryption"/>),
+    /// as <see cref="Encrypt"/> and <see cref="IEncryptedSum.ToBytes"/> write it: services size what they accept on the wire by it.
+    /// </summary>
+    int EncryptedVectorLength(int valueCount);
+
+    /// <summary>Length in bytes of a serialized decryption share of a sum of <paramref name="valueCount"/> values.</summary>
+    int DecryptionShareLength(int valueCount);
+
     byte[] NewCrpSeed();
 
     ThresholdSecret GenerateSecret();

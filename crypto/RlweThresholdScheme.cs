@@ -32,6 +32,19 @@ public sealed class RlweThresholdScheme : IAdditiveThresholdScheme
 
     public int CrpSeedLength => CommonReferencePolynomial.SeedLength;
 
+    public int PublicKeyShareLength => SerializedLength(CryptoObjectKind.PublicKeyShare, 0);
+
+    public int EncryptedVectorLength(int valueCount) => SerializedLength(CryptoObjectKind.EncryptedVector, CheckValueCount(valueCount));
+
+    public int DecryptionShareLength(int valueCount) => SerializedLength(CryptoObjectKind.DecryptionShare, CheckValueCount(valueCount));
+
+    /// <summary>The exact length <see cref="CryptoFormat"/> writes for an object of the kind and count (<see cref="CryptoObjectLayout"/>).</summary>
+    private int SerializedLength(CryptoObjectKind kind, int valueCount)
+    {
+        var layout = CryptoObjectLayout.For(Parameters, kind, (uint)valueCount);
+        return CryptoFormat.SerializedLength(Parameters, layout.PolyCount, layout.ExtraLength);
+    }
+
     /// <summary>⌈valueCount/N⌉: how many ciphertexts a vector of valueCount values (1 to <see cref="MaxValuesPerDecryption"/>) takes.</summary>
     public int CiphertextCount(int valueCount) => (CheckValueCount(valueCount) + Parameters.N - 1) / Parameters.N;
 

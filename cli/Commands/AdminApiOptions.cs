@@ -1,21 +1,21 @@
 using System.CommandLine;
 using FederatedTwin.Analytics.Studies;
-using FederatedTwin.Coordinator.Security;
 
 namespace FederatedTwin.Cli.Commands;
 
 /// <summary>
-/// How `ftwin study ...` and `ftwin model ...` reach the coordinator's admin API: --coordinator, and the admin token from
-/// --admin-token, FTWIN_ADMIN_TOKEN or --data-dir (on the coordinator's host), in that order. Each command group makes
+/// How `ftwin study ...` and `ftwin model ...` reach the coordinator's admin API: --coordinator (the admin listener; https
+/// beyond loopback), and the admin token from --admin-token, FTWIN_ADMIN_TOKEN or --admin-token-file, in that order (the
+/// coordinator's own admin.token holds only a hash of it). Each command group makes
 /// one and adds its options to every subcommand that calls the API.
 /// </summary>
 internal sealed class AdminApiOptions
 {
-    public Option<Uri> Coordinator { get; } = HttpUrlOption.Coordinator();
+    public Option<Uri> Coordinator { get; } = HttpUrlOption.CoordinatorAdmin();
 
-    public Option<string?> Token { get; } = new("--admin-token") { Description = "The coordinator's admin token (or set FTWIN_ADMIN_TOKEN, or give --data-dir on the coordinator's host)." };
+    public Option<string?> Token { get; } = new("--admin-token") { Description = "The coordinator's admin token (or set FTWIN_ADMIN_TOKEN, or give --admin-token-file)." };
 
-    public Option<DirectoryInfo?> DataDir { get; } = new("--data-dir") { Description = "Read the admin token from this coordinator data directory." };
+    public Option<FileInfo?> TokenFile { get; } = new("--admin-token-file") { Description = "Read the admin token from this file (kept owner-only; the coordinator's admin.token holds only a hash)." };
 
     /// <summary>Runs an admin API action that prints what it read; 0, or 2 when the coordinator could not be asked or refused.</summary>
     public Task<int> Run(ParseResult parse, Func<AdminClient, Task> action) =>
@@ -28,11 +28,21 @@ internal sealed class AdminApiOptions
     /// <summary>Runs an admin API action; its own exit code, or 2 when the coordinator could not be asked or refused.</summary>
     public async Task<int> Run(ParseResult parse, Func<AdminClient, Task<int>> action)
     {
-        var adminToken = parse.GetValue(Token) ?? Environment.GetEnvironmentVariable("FTWIN_ADMIN_TOKEN")
-            ?? (parse.GetValue(DataDir) is { } dir ? CoordinatorKeys.ReadAdminToken(dir.FullName) : null);
+        string? adminToken;
+        try
+        {
+            adminToken = parse.GetValue(Token) ?? Environment.GetEnvironmentVariable("FTWIN_ADMIN_TOKEN")
+                ?? (parse.GetValue(TokenFile) is { } file ? (await File.ReadAllTextAsync(file.FullName)).Trim() : null);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"error: cannot read the admin token file: {e.Message}");
+            return 2;
+        }
+
         if (adminToken is null)
         {
-            Console.Error.WriteLine("error: give --admin-token, FTWIN_ADMIN_TOKEN or --data-dir");
+            Console.Error.WriteLine("error: give --admin-token, FTWIN_ADMIN_TOKEN or --admin-token-file (`ftwin coordinator admin-token` makes a token on the coordinator's host)");
             return 2;
         }
 

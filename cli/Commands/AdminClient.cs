@@ -1,13 +1,17 @@
 using System.Net.Http.Headers;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using FederatedTwin.Hosting.Security;
 
 namespace FederatedTwin.Cli.Commands;
 
-/// <summary>The analysts' HTTP client for the coordinator's /v1/admin API.</summary>
-internal sealed class AdminClient(Uri coordinator, string adminToken) : IDisposable
+/// <summary>
+/// The analysts' HTTP client for the coordinator's /v1/admin API, at its admin listener. The bearer token never travels in the
+/// clear beyond loopback (<see cref="UrlPolicy"/>: the URL is checked before anything is sent).
+/// </summary>
+internal sealed class AdminClient(Uri coordinatorAdmin, string adminToken) : IDisposable
 {
-    private readonly HttpClient _http = new() { BaseAddress = coordinator, Timeout = TimeSpan.FromSeconds(60) };
+    private readonly HttpClient _http = new() { BaseAddress = UrlPolicy.Require(coordinatorAdmin, "the coordinator's admin URL"), Timeout = TimeSpan.FromSeconds(60) };
 
     public async Task<JsonNode?> Send(HttpMethod method, string path, HttpContent? content = null, CancellationToken cancellationToken = default)
     {

@@ -7,6 +7,7 @@ using FederatedTwin.Coordinator.Orchestration;
 using FederatedTwin.Coordinator.Security;
 using FederatedTwin.Coordinator.Storage;
 using FederatedTwin.Crypto;
+using FederatedTwin.Hosting.Security;
 
 namespace FederatedTwin.Cli.Commands;
 
@@ -17,12 +18,23 @@ internal static class CoordinatorCommands
     {
         var command = new Command("coordinator", "Run and administer the ACO's coordinator.");
         var dataDir = new Option<DirectoryInfo>("--data-dir") { Description = "The coordinator's data directory (coordinator.db, keys, admin.token).", Required = true };
-        var urls = new Option<string>("--urls") { Description = "Where to listen, e.g. http://127.0.0.1:7400. Use TLS (a reverse proxy or Kestrel certificates) beyond loopback.", DefaultValueFactory = _ => "http://127.0.0.1:7400" };
+        var urls = new Option<string>("--urls") { Description = "Where nodes reach the coordinator, e.g. http://127.0.0.1:7400. Use TLS (a reverse proxy or Kestrel certificates) beyond loopback.", DefaultValueFactory = _ => "http://127.0.0.1:7400" };
+        var adminUrl = new Option<string>("--admin-url") { Description = "Where the admin API listens, apart from the nodes' address: loopback, or https.", DefaultValueFactory = _ => HttpUrlOption.DefaultCoordinatorAdmin.ToString().TrimEnd('/') };
 
-        var run = new Command("run", "Run the coordinator service.") { dataDir, urls };
+        var run = new Command("run", "Run the coordinator service.") { dataDir, urls, adminUrl };
         run.SetAction(async (parse, cancellationToken) =>
         {
-            var app = CoordinatorHost.Build(["--urls", parse.GetValue(urls)!], o => o.DataDir = parse.GetValue(dataDir)!.FullName);
+            var dir = parse.GetValue(dataDir)!.FullName;
+            using (LoadKeys(dir, new CoordinatorStore(dir)))
+            {
+                // the identity and the admin token exist before the service starts (a new admin token is shown here, once)
+            }
+
+            var app = CoordinatorHost.Build(["--urls", parse.GetValue(urls)!], o =>
+            {
+                o.DataDir = dir;
+                o.AdminUrl = parse.GetValue(adminUrl)!;
+            });
             await app.StartAsync(cancellationToken);
             await app.WaitForShutdownAsync(cancellationToken);
             return 0;
@@ -110,6 +122,14 @@ internal static class CoordinatorCommands
         roster.Subcommands.Add(publish);
         command.Subcommands.Add(roster);
 
+        var adminToken = new Command("admin-token", "Make a new admin token and print it (once: admin.token keeps only its hash). The old token is refused from now on, by a running coordinator too.") { dataDir };
+        adminToken.SetAction(parse =>
+        {
+            Console.WriteLine(IssueAdminToken(parse.GetValue(dataDir)!.FullName, "ftwin coordinator admin-token (" + Environment.UserName + ")"));
+            return 0;
+        });
+        command.Subcommands.Add(adminToken);
+
         var key = new Command("key", "Print the coordinator's Ed25519 public key, to pin in nodes' site policies (creates the data directory and its key if they do not exist).") { dataDir };
         key.SetAction(parse =>
         {
@@ -127,13 +147,26 @@ internal static class CoordinatorCommands
     /// The coordinator's keys for a command on its host. Whichever command first meets a new data directory creates the identity
     /// (in a deployment usually `ftwin coordinator key`, to hand the key to the hospitals before the service first starts), and the
     /// audit trail records that creation as the service does when it creates the key itself: no identity key without its entry.
+    /// So with the admin token: a new one is printed to standard error, once (standard output stays the command's own), and
+    /// recorded; a plaintext one from an older version is replaced by its hash, and that is recorded too.
     /// </summary>
-    internal static CoordinatorKeys LoadKeys(string dataDir, CoordinatorStore store)
+    internal static CoordinatorKeys LoadKeys(string dataDir, CoordinatorStore store, bool showCreatedToken = true)
     {
         var keys = CoordinatorKeys.LoadOrCreate(dataDir);
+        var audit = new CoordinatorAuditTrail(store, keys);
         if (keys.IdentityCreated)
         {
-            new CoordinatorAuditTrail(store, keys).Append(CoordinatorAuditRecords.IdentityKeyCreated(keys.Identity.PublicKey), TimeProvider.System.GetUtcNow());
+            audit.Append(CoordinatorAuditRecords.IdentityKeyCreated(keys.Identity.PublicKey), TimeProvider.System.GetUtcNow());
+        }
+
+        if (keys.AdminTokenFile != AdminTokenFile.Existing)
+        {
+            audit.Append(CoordinatorAuditRecords.AdminTokenCreated(keys.AdminTokenFile == AdminTokenFile.Created ? "created" : "migrated", "ftwin (" + Environment.UserName + ")"), TimeProvider.System.GetUtcNow());
+        }
+
+        if (showCreatedToken && keys.CreatedAdminToken is { } token)
+        {
+            Console.Error.WriteLine($"admin token (shown once; {Path.Combine(dataDir, AdminTokens.FileName)} keeps only its hash): {token}");
         }
 
         return keys;
@@ -148,6 +181,21 @@ internal static class CoordinatorCommands
         using var keys = LoadKeys(dataDir, store);
         using var metrics = new CoordinatorMetrics();
         return action(new NodeGateway(store, RlweThresholdScheme.Default, metrics, new CoordinatorAuditTrail(store, keys), new CoordinatorSignals()));
+    }
+
+    /// <summary>A new admin token for the data directory (the old one stops working), recorded in the audit trail; the caller shows it once.</summary>
+    internal static string IssueAdminToken(string dataDir, string requestedBy)
+    {
+        var store = new CoordinatorStore(dataDir);
+        using var keys = LoadKeys(dataDir, store, showCreatedToken: false);
+        if (keys.CreatedAdminToken is { } created)
+        {
+            return created; // a new data directory: its first token, made and recorded just now
+        }
+
+        var token = CoordinatorKeys.IssueAdminToken(dataDir);
+        new CoordinatorAuditTrail(store, keys).Append(CoordinatorAuditRecords.AdminTokenCreated("issued", requestedBy), TimeProvider.System.GetUtcNow());
+        return token;
     }
 
     /// <summary>Reads a password from the terminal without echoing it, twice.</summary>

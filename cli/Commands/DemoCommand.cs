@@ -58,7 +58,7 @@ internal static class DemoCommand
                 var ingested = new IngestPipeline(node).Run(export);
                 AnsiConsole.MarkupLine($"{Sites[i]}: {generated.Patients} patients ({SyntheticProfile.All[i].Name}) generated; ingest read {ingested.LinesRead} lines, accepted {ingested.Accepted}, quarantined {ingested.Quarantined}, in {ingested.Seconds:F1} s");
             });
-            AnsiConsole.MarkupLine($"coordinator at {federation.CoordinatorUrl}; nodes enrolled with one-time tokens, coordinator key pinned in each site policy");
+            AnsiConsole.MarkupLine($"coordinator at {federation.CoordinatorUrl} (admin API on its own listener, {federation.CoordinatorAdminUrl}); nodes enrolled with one-time tokens, coordinator key pinned in each site policy");
 
             const string studyId = CensusId;
             await federation.CreateStudy(StudyYaml.Write(DemoStudies.Census()), cancellationToken);

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
+using FederatedTwin.Hosting.Security;
 
 namespace FederatedTwin.Cli.Commands;
 
@@ -10,16 +11,32 @@ namespace FederatedTwin.Cli.Commands;
 /// 'System.Uri'" as soon as its value was read, so `node enroll`, `study ...` and `model ...` could not run.
 /// Every URL option is therefore made here, with a parser that accepts an absolute http or https URI (RFC 3986
 /// section 4.3; the schemes of RFC 9110 section 4.2) and otherwise reports one line naming the option and
-/// the expected form.
+/// the expected form. The parser also applies the transport rule (<see cref="UrlPolicy"/>: https beyond loopback), so a
+/// command given http://aco.example fails while its command line is parsed, before it reads a node directory, a pinned key
+/// or a token, looks up a name or connects anywhere.
 /// </summary>
 internal static class HttpUrlOption
 {
-    /// <summary>Where `ftwin coordinator run` listens by default.</summary>
+    /// <summary>Where `ftwin coordinator run` serves nodes by default.</summary>
     public static readonly Uri DefaultCoordinator = new("http://127.0.0.1:7400");
 
-    /// <summary>--coordinator: required (enrollment must name its coordinator) or defaulting to the local coordinator.</summary>
-    public static Option<Uri> Coordinator(bool required = false) =>
-        Create("--coordinator", "The coordinator's base URL, e.g. https://aco.example or http://127.0.0.1:7400.", required ? null : DefaultCoordinator);
+    /// <summary>Where `ftwin coordinator run` serves its admin API by default (its own listener, loopback).</summary>
+    public static readonly Uri DefaultCoordinatorAdmin = new("http://127.0.0.1:7401");
+
+    /// <summary>--coordinator for enrollment: the coordinator's node API, required (enrollment must name its coordinator).</summary>
+    public static Option<Uri> Coordinator() =>
+        Create("--coordinator", "The coordinator's base URL, e.g. https://aco.example (http only on loopback, e.g. http://127.0.0.1:7400).", null);
+
+    /// <summary>
+    /// --coordinator (alias --admin-url) for the analysts' commands: the coordinator's admin API, which listens on its own
+    /// address (Coordinator:AdminUrl), defaulting to the local coordinator's.
+    /// </summary>
+    public static Option<Uri> CoordinatorAdmin()
+    {
+        var option = Create("--coordinator", "The coordinator's admin API URL (its admin listener), e.g. https://aco-admin.example; default the local coordinator's, http://127.0.0.1:7401.", DefaultCoordinatorAdmin);
+        option.Aliases.Add("--admin-url");
+        return option;
+    }
 
     /// <summary>An option taking an absolute http(s) URL; without a default it is required.</summary>
     public static Option<Uri> Create(string name, string description, Uri? defaultValue)
@@ -74,12 +91,18 @@ internal static class HttpUrlOption
     private static Uri? Parse(ArgumentResult result, string name)
     {
         var text = result.Tokens.Count > 0 ? result.Tokens[^1].Value : string.Empty;
-        if (TryParse(text, out var url, out var error))
+        if (!TryParse(text, out var url, out var error))
         {
-            return url;
+            result.AddError($"{name}: '{text}' {error}.");
+            return null;
         }
 
-        result.AddError($"{name}: '{text}' {error}.");
-        return null;
+        if (UrlPolicy.Refusal(url!, name) is { } refusal)
+        {
+            result.AddError(refusal + ".");
+            return null;
+        }
+
+        return url;
     }
 }

@@ -18,7 +18,7 @@ internal static class ModelCommands
         var json = new Option<bool>("--json") { Description = "Print JSON." };
         var csv = new Option<bool>("--csv") { Description = "Print the coefficients as CSV." };
 
-        var list = new Command("list", "List registered models.") { admin.Coordinator, admin.Token, admin.DataDir, json };
+        var list = new Command("list", "List registered models.") { admin.Coordinator, admin.Token, admin.TokenFile, json };
         list.SetAction(parse => admin.Run(parse, async client =>
         {
             var models = await client.Send(HttpMethod.Get, "/v1/admin/models");
@@ -39,7 +39,7 @@ internal static class ModelCommands
         command.Subcommands.Add(list);
 
         var id = new Argument<string>("id") { Description = "The model id (e.g. glm/admission_next_year/<study>)." };
-        var show = new Command("show", "Show a model: coefficients with standard errors and 95% confidence intervals, fit, provenance.") { id, admin.Coordinator, admin.Token, admin.DataDir, json, csv };
+        var show = new Command("show", "Show a model: coefficients with standard errors and 95% confidence intervals, fit, provenance.") { id, admin.Coordinator, admin.Token, admin.TokenFile, json, csv };
         show.SetAction(parse => admin.Run(parse, async client =>
         {
             var model = await client.Send(HttpMethod.Get, $"/v1/admin/models/{parse.GetValue(id)}");

@@ -47,7 +47,7 @@ internal static class NodeCommands
         });
         command.Subcommands.Add(init);
 
-        var coordinator = HttpUrlOption.Coordinator(required: true);
+        var coordinator = HttpUrlOption.Coordinator();
         var token = new Option<string>("--token") { Description = "The one-time enrollment token from the ACO.", Required = true };
         var name = new Option<string>("--name") { Description = "This node's display name at the coordinator.", DefaultValueFactory = _ => Environment.MachineName };
         var enroll = new Command("enroll", "Enroll with a coordinator whose key is pinned in the site policy.") { nodeDir, coordinator, token, name };
@@ -60,7 +60,7 @@ internal static class NodeCommands
                 Console.WriteLine($"enrolled as {id}");
                 return 0;
             }
-            catch (Exception e) when (e is CoordinatorRefusedException or HttpRequestException or SitePolicyException)
+            catch (Exception e) when (e is CoordinatorRefusedException or HttpRequestException or SitePolicyException or FederatedTwin.Hosting.Security.InsecureUrlException)
             {
                 Console.Error.WriteLine($"error: {e.Message}");
                 return 2;

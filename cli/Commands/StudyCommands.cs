@@ -19,7 +19,7 @@ internal static class StudyCommands
         var json = new Option<bool>("--json") { Description = "Print JSON." };
 
         var file = new Argument<FileInfo>("file") { Description = "study.yaml" };
-        var create = new Command("create", "Create a study from a YAML file.") { file, admin.Coordinator, admin.Token, admin.DataDir };
+        var create = new Command("create", "Create a study from a YAML file.") { file, admin.Coordinator, admin.Token, admin.TokenFile };
         create.SetAction(parse => admin.Run(parse, async client =>
         {
             var yaml = await File.ReadAllTextAsync(parse.GetValue(file)!.FullName);
@@ -29,7 +29,7 @@ internal static class StudyCommands
         }));
         command.Subcommands.Add(create);
 
-        var list = new Command("list", "List studies.") { admin.Coordinator, admin.Token, admin.DataDir, json };
+        var list = new Command("list", "List studies.") { admin.Coordinator, admin.Token, admin.TokenFile, json };
         list.SetAction(parse => admin.Run(parse, async client =>
         {
             var studies = await client.Send(HttpMethod.Get, "/v1/admin/studies");
@@ -50,7 +50,7 @@ internal static class StudyCommands
         command.Subcommands.Add(list);
 
         var id = new Argument<string>("id") { Description = "The study id." };
-        var show = new Command("show", "Show a study: state, decisions, attempts, result.") { id, admin.Coordinator, admin.Token, admin.DataDir, json };
+        var show = new Command("show", "Show a study: state, decisions, attempts, result.") { id, admin.Coordinator, admin.Token, admin.TokenFile, json };
         show.SetAction(parse => admin.Run(parse, async client =>
         {
             var study = await client.Send(HttpMethod.Get, $"/v1/admin/studies/{Uri.EscapeDataString(parse.GetValue(id)!)}");
@@ -65,11 +65,11 @@ internal static class StudyCommands
         command.Subcommands.Add(show);
 
         var timeout = new Option<int>("--timeout") { Description = "Seconds to wait at most.", DefaultValueFactory = _ => 600 };
-        var wait = new Command("wait", "Wait until a study ends, then show it. Exit code 0: it completed; 1: it failed or was cancelled, or had not ended within --timeout.") { id, admin.Coordinator, admin.Token, admin.DataDir, timeout, json };
+        var wait = new Command("wait", "Wait until a study ends, then show it. Exit code 0: it completed; 1: it failed or was cancelled, or had not ended within --timeout.") { id, admin.Coordinator, admin.Token, admin.TokenFile, timeout, json };
         wait.SetAction(parse => admin.Run(parse, client => Wait(client, parse.GetValue(id)!, TimeSpan.FromSeconds(parse.GetValue(timeout)), parse.GetValue(json))));
         command.Subcommands.Add(wait);
 
-        var cancel = new Command("cancel", "Cancel a study that has not ended.") { id, admin.Coordinator, admin.Token, admin.DataDir };
+        var cancel = new Command("cancel", "Cancel a study that has not ended.") { id, admin.Coordinator, admin.Token, admin.TokenFile };
         cancel.SetAction(parse => admin.Run(parse, async client =>
         {
             await client.Send(HttpMethod.Post, $"/v1/admin/studies/{Uri.EscapeDataString(parse.GetValue(id)!)}/cancel");

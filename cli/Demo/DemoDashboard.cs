@@ -37,6 +37,7 @@ internal static class DemoDashboard
         Console.WriteLine($"  dashboard: {signIn}");
         Console.WriteLine($"  user:      {UserName} (admin)");
         Console.WriteLine($"  password:  {password}");
+        Console.WriteLine($"  admin API: {federation.CoordinatorAdminUrl} (admin token: {federation.AdminToken}; the coordinator keeps only its hash)");
         AnsiConsole.MarkupLine("[grey]The password is shown only now (the coordinator stores its hash). Each node's status page asks for that node's admin token:[/]");
         foreach (var (name, dir, port) in federation.Nodes)
         {

@@ -2,7 +2,6 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json.Nodes;
 using FederatedTwin.Cli.Commands;
-using FederatedTwin.Coordinator.Security;
 using FederatedTwin.Node;
 using FederatedTwin.Node.Federation;
 using FederatedTwin.Protocol.Federation;
@@ -19,21 +18,31 @@ internal sealed class LocalFederation : IDisposable
     private readonly List<ChildProcess> _nodes = [];
     private ChildProcess? _coordinator;
 
-    private LocalFederation(string root, int coordinatorPort)
+    private string? _adminToken;
+
+    private LocalFederation(string root, int coordinatorPort, int adminPort)
     {
         Root = root;
         CoordinatorUrl = new Uri($"http://127.0.0.1:{coordinatorPort}");
+        CoordinatorAdminUrl = new Uri($"http://127.0.0.1:{adminPort}");
     }
 
     public string Root { get; }
 
+    /// <summary>Where nodes (and the dashboard) reach the coordinator.</summary>
     public Uri CoordinatorUrl { get; }
+
+    /// <summary>The coordinator's admin listener, apart from the nodes' address.</summary>
+    public Uri CoordinatorAdminUrl { get; }
 
     public string CoordinatorDir => Path.Combine(Root, "coordinator");
 
     public List<(string Name, string Dir, int AdminPort)> Nodes { get; } = [];
 
-    public AdminClient Admin => new(CoordinatorUrl, CoordinatorKeys.ReadAdminToken(CoordinatorDir));
+    /// <summary>The coordinator's admin token: made when the coordinator first starts and kept only here (admin.token holds its hash).</summary>
+    public string AdminToken => _adminToken ?? throw new InvalidOperationException("The coordinator has not been started.");
+
+    public AdminClient Admin => new(CoordinatorAdminUrl, AdminToken);
 
     /// <summary>
     /// Starts the coordinator, prepares and enrolls each node, then starts the nodes. prepare gives a
@@ -41,7 +50,7 @@ internal sealed class LocalFederation : IDisposable
     /// </summary>
     public static async Task<LocalFederation> Start(string root, IReadOnlyList<string> nodeNames, string policyPurposes, int pollWaitSeconds, CancellationToken cancellationToken, Action<int, NodeDirectory>? prepare = null, double privacyBudget = 1.0, int? maxSitesPerPerson = null)
     {
-        var federation = new LocalFederation(root, ChildProcess.FreeLoopbackPort());
+        var federation = new LocalFederation(root, ChildProcess.FreeLoopbackPort(), ChildProcess.FreeLoopbackPort());
         try
         {
             await federation.StartCoordinator(cancellationToken);
@@ -97,7 +106,8 @@ internal sealed class LocalFederation : IDisposable
     public async Task StartCoordinator(CancellationToken cancellationToken)
     {
         _coordinator?.Dispose();
-        _coordinator = ChildProcess.StartFtwin(["coordinator", "run", "--data-dir", CoordinatorDir, "--urls", CoordinatorUrl.ToString().TrimEnd('/')], Path.Combine(Root, "logs", "coordinator.log"));
+        _adminToken ??= CoordinatorCommands.IssueAdminToken(CoordinatorDir, "ftwin demo (" + Environment.UserName + ")");
+        _coordinator = ChildProcess.StartFtwin(["coordinator", "run", "--data-dir", CoordinatorDir, "--urls", CoordinatorUrl.ToString().TrimEnd('/'), "--admin-url", CoordinatorAdminUrl.ToString().TrimEnd('/')], Path.Combine(Root, "logs", "coordinator.log"));
         await WaitReady(new Uri(CoordinatorUrl, "/health/ready"), _coordinator, cancellationToken);
     }
 

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using FederatedTwin.Hosting.Security;
 using FederatedTwin.Protocol.Audit;
 using FederatedTwin.Protocol.Federation;
 
@@ -21,6 +22,13 @@ public static class CoordinatorAuditRecords
 
     public static AuditRecord IdentityKeyCreated(string publicKey) => new(
         AuditActions.IdentityKeyCreated, AuditOutcome.Success, new JsonObject { ["public_key"] = publicKey, ["algorithm"] = "ed25519" });
+
+    /// <summary>
+    /// The admin token was created, issued anew (replacing the old one) or its plaintext file replaced by its hash
+    /// (<paramref name="how"/>: created, issued, migrated); never the token, nor its hash.
+    /// </summary>
+    public static AuditRecord AdminTokenCreated(string how, string requestedBy) => new(
+        AuditActions.AdminTokenCreated, AuditOutcome.Success, new JsonObject { ["bits"] = 256, ["stored"] = "hmac-sha256", ["how"] = how, ["requested_by"] = AuditRecord.Text(requestedBy, 100) });
 
     public static AuditRecord EnrollmentTokenCreated(string tokenSha256, string expiresAt) => new(
         AuditActions.EnrollmentTokenCreated, AuditOutcome.Success, new JsonObject { ["token_sha256"] = tokenSha256, ["expires_at"] = expiresAt, ["requested_by"] = AdminApi });
@@ -68,16 +76,52 @@ public static class CoordinatorAuditRecords
     public static AuditRecord EnrollmentRefused(string publicKey, string reason) => new(
         AuditActions.EnrollmentRefused, AuditOutcome.MinorFailure, new JsonObject { ["public_key"] = AuditRecord.Text(publicKey, 100), ["reason"] = AuditRecord.Text(reason) });
 
-    /// <summary>A /v1/node request whose RFC 9421 signature, Content-Digest, created time or nonce failed (45 CFR 164.312(d) person or entity authentication).</summary>
-    public static AuditRecord AuthenticationFailure(string failure, string method, string path, string? keyId) => new(
+    /// <summary>
+    /// A /v1/node request whose RFC 9421 signature, Content-Digest, created time or nonce failed (45 CFR 164.312(d) person or entity
+    /// authentication): the first of its failure and source in an interval; the rest are counted (<see cref="RefusalsRepeated"/>).
+    /// </summary>
+    public static AuditRecord AuthenticationFailure(string failure, string method, string path, string? keyId, string? source = null) => new(
         AuditActions.AuthenticationFailure,
         AuditOutcome.SeriousFailure,
-        new JsonObject { ["failure"] = failure, ["method"] = AuditRecord.Text(method, 16), ["path"] = AuditRecord.Text(path, 200), ["key_id"] = keyId is null ? null : AuditRecord.Text(keyId, 100) });
+        new JsonObject { ["failure"] = failure, ["method"] = AuditRecord.Text(method, 16), ["path"] = AuditRecord.Text(path, 200), ["key_id"] = keyId is null ? null : AuditRecord.Text(keyId, 100), ["source"] = source });
 
-    public static AuditRecord AdminAuthenticationFailure(string method, string path) => new(
+    /// <summary>The rule of every wrong or missing admin token (there is one way to fail it).</summary>
+    public const string AdminTokenRule = "admin-token";
+
+    public static AuditRecord AdminAuthenticationFailure(string method, string path, string? source = null) => new(
         AuditActions.AdminAuthenticationFailure,
         AuditOutcome.SeriousFailure,
-        new JsonObject { ["method"] = AuditRecord.Text(method, 16), ["path"] = AuditRecord.Text(path, 200) });
+        new JsonObject { ["rule"] = AdminTokenRule, ["method"] = AuditRecord.Text(method, 16), ["path"] = AuditRecord.Text(path, 200), ["source"] = source });
+
+    /// <summary>
+    /// A request refused before it was served (a body over its endpoint's limit or arriving too slowly, a rate limit, the admin API
+    /// asked on the node listener), with its rule and status: the first of its rule and source in an interval.
+    /// </summary>
+    public static AuditRecord RequestRefused(string rule, int status, string method, string path, string source) => new(
+        AuditActions.RequestRefused,
+        AuditOutcome.MinorFailure,
+        new JsonObject { ["rule"] = rule, ["status"] = status, ["method"] = AuditRecord.Text(method, 16), ["path"] = AuditRecord.Text(path, 200), ["source"] = source });
+
+    /// <summary>
+    /// How many more refusals of one action, rule and source followed the first (recorded in full) in one interval: one entry
+    /// per interval instead of one per request, with the same rule name (authentication failures name it "failure", as their
+    /// first entry does).
+    /// </summary>
+    public static AuditRecord RefusalsRepeated(RefusalSummary summary)
+    {
+        ArgumentNullException.ThrowIfNull(summary);
+        return new(
+            summary.Action,
+            summary.Action == AuditActions.RequestRefused ? AuditOutcome.MinorFailure : AuditOutcome.SeriousFailure,
+            new JsonObject
+            {
+                [summary.Action == AuditActions.AuthenticationFailure ? "failure" : "rule"] = summary.Rule,
+                ["source"] = summary.Source,
+                ["repeats"] = summary.Repeats,
+                ["from"] = summary.From.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
+                ["to"] = summary.To.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
+            });
+    }
 
     public static AuditRecord StudyCreated(StudySpec spec, string specSha256) => Study(AuditActions.StudyCreated, AuditOutcome.Success, spec.Id.Value, spec.PurposeOfUse.Code, new JsonObject
     {

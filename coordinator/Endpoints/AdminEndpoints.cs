@@ -16,7 +16,11 @@ using Microsoft.Extensions.Options;
 
 namespace FederatedTwin.Coordinator.Endpoints;
 
-/// <summary>/v1/admin: the ACO's analysts and administrators (bearer admin token from DATA_DIR/admin.token).</summary>
+/// <summary>
+/// /v1/admin: the ACO's analysts and administrators, on the admin listener only (<see cref="AdminListener"/>), with the bearer admin
+/// token whose hash DATA_DIR/admin.token keeps. A wrong token counts against its source's failed authentications
+/// (<see cref="NodeRateLimits"/>) and is audited as a counted summary (<see cref="RequestRefusals"/>).
+/// </summary>
 internal static class AdminEndpoints
 {
     public static RouteGroupBuilder MapAdminEndpoints(this IEndpointRouteBuilder app)
@@ -24,8 +28,12 @@ internal static class AdminEndpoints
         var clock = app.ServiceProvider.GetService<TimeProvider>() ?? TimeProvider.System;
         var group = app.MapGroup("/v1/admin").RequireAdminToken(
             http => http.RequestServices.GetRequiredService<CoordinatorKeys>().AdminToken,
-            http => http.RequestServices.GetRequiredService<CoordinatorAuditTrail>().Append(
-                CoordinatorAuditRecords.AdminAuthenticationFailure(http.Request.Method, http.Request.Path.Value ?? "/"), http.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow()),
+            LockedOut,
+            http =>
+            {
+                http.RequestServices.GetRequiredService<NodeRateLimits>().Failed(CountedRefusals.SourceOf(http));
+                http.RequestServices.GetRequiredService<RequestRefusals>().AdminTokenRefused(http);
+            },
             "coordinator");
 
         group.MapPost("/tokens", (NodeGateway gateway, IOptions<CoordinatorOptions> options) =>
@@ -130,5 +138,19 @@ internal static class AdminEndpoints
             : Results.Problem(statusCode: 409, title: "Not revocable", detail: $"Node '{id}' does not exist or is already revoked."));
 
         return group;
+    }
+
+    /// <summary>A source that spent its failed authentications is answered 429 before its token is looked at.</summary>
+    private static IResult? LockedOut(HttpContext http)
+    {
+        if (!http.RequestServices.GetRequiredService<NodeRateLimits>().LockedOut(CountedRefusals.SourceOf(http)))
+        {
+            return null;
+        }
+
+        http.RequestServices.GetRequiredService<RequestRefusals>().Refused(http, RefusalRules.FailedAuthenticationLimit, StatusCodes.Status429TooManyRequests);
+        http.Response.Headers.RetryAfter = NodeRateLimits.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return Results.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Too many requests", detail: "This address failed authentication too often in the last minute; try again when the minute ends.",
+            type: NodeAuthenticationProblem.TypePrefix + RefusalRules.FailedAuthenticationLimit);
     }
 }

@@ -1,6 +1,7 @@
 using FederatedTwin.Analytics.Studies;
 using System.Text.Json;
 using FederatedTwin.Coordinator.Orchestration;
+using FederatedTwin.Coordinator.Security;
 using FederatedTwin.Protocol.Federation;
 using Microsoft.AspNetCore.Http;
 
@@ -9,13 +10,21 @@ namespace FederatedTwin.Coordinator.Endpoints;
 /// <summary>Reads wire bodies and turns protocol refusals into RFC 9457 problem details: a bad body is a 400, never a 500.</summary>
 internal static class WireBodies
 {
+    /// <summary>The body as <typeparamref name="T"/>: the bytes the signature check already read and verified (<see cref="SignedNodeRequests"/>), read once.</summary>
     public static async Task<T> Read<T>(HttpRequest request)
     {
-        using var buffer = new MemoryStream();
-        await request.Body.CopyToAsync(buffer);
+        ArgumentNullException.ThrowIfNull(request);
+        var body = SignedNodeRequests.VerifiedBodyOf(request.HttpContext);
+        if (body is null)
+        {
+            using var buffer = new MemoryStream();
+            await request.Body.CopyToAsync(buffer);
+            body = buffer.ToArray();
+        }
+
         try
         {
-            return WireJson.Deserialize<T>(buffer.ToArray());
+            return WireJson.Deserialize<T>(body);
         }
         catch (Exception e) when (e is JsonException or ArgumentException or NotSupportedException)
         {

@@ -6,17 +6,22 @@ namespace FederatedTwin.Coordinator.Security;
 
 /// <summary>
 /// The coordinator's Ed25519 identity (sealed at rest with ASP.NET Core Data Protection, key ring in
-/// DATA_DIR/keys) and the analysts' admin token (DATA_DIR/admin.token, owner-only).
+/// DATA_DIR/keys) and the analysts' admin token, of which DATA_DIR/admin.token (owner-only) keeps only a salted hash
+/// (<see cref="AdminTokens"/>): the token is shown once, by whatever made it.
 /// </summary>
 public sealed class CoordinatorKeys : IDisposable
 {
     public const string KeyId = "coordinator";
 
-    private CoordinatorKeys(Ed25519Identity identity, string adminToken, bool identityCreated)
+    private readonly string _dataDir;
+
+    private CoordinatorKeys(Ed25519Identity identity, string dataDir, bool identityCreated, AdminTokenFile adminTokenFile, string? createdAdminToken)
     {
         Identity = identity;
-        AdminToken = adminToken;
+        _dataDir = dataDir;
         IdentityCreated = identityCreated;
+        AdminTokenFile = adminTokenFile;
+        CreatedAdminToken = createdAdminToken;
     }
 
     public Ed25519Identity Identity { get; }
@@ -24,15 +29,21 @@ public sealed class CoordinatorKeys : IDisposable
     /// <summary>True when this load generated the identity key (the audit trail records it).</summary>
     public bool IdentityCreated { get; }
 
-    /// <summary>The admin token as it was when the coordinator started.</summary>
-    public string AdminToken { get; }
+    /// <summary>Whether this load created the admin token or hashed a plaintext one (the audit trail records either).</summary>
+    public AdminTokenFile AdminTokenFile { get; }
+
+    /// <summary>The admin token when this load created it (the one time it exists outside its bearer's hands), else null.</summary>
+    public string? CreatedAdminToken { get; }
+
+    /// <summary>The admin token's verifier, read from admin.token now: a token issued while the coordinator runs takes effect at once.</summary>
+    public AdminTokenVerifier? AdminToken => AdminTokens.LoadVerifier(_dataDir);
 
     public static CoordinatorKeys LoadOrCreate(string dataDir)
     {
         Directory.CreateDirectory(dataDir);
         var identity = SealedIdentity.LoadOrCreate(dataDir, CreateProtector(dataDir), out var created);
-        AdminTokens.EnsureCreated(dataDir);
-        return new CoordinatorKeys(identity, AdminTokens.Read(dataDir), created);
+        var tokenFile = AdminTokens.EnsureHashed(dataDir, out var token);
+        return new CoordinatorKeys(identity, dataDir, created, tokenFile, token);
     }
 
     /// <summary>
@@ -44,10 +55,12 @@ public sealed class CoordinatorKeys : IDisposable
     private static IDataProtector CreateProtector(string dataDir) =>
         SealedIdentity.Protector(dataDir, "FederatedTwin.Coordinator", "FederatedTwin.Coordinator.IdentityKey.v1");
 
-    /// <summary>The admin token stored in a data directory, for the CLI on the same host.</summary>
-    public static string ReadAdminToken(string dataDir) => AdminTokens.Read(dataDir);
-
-    public bool IsAdminToken(string? presented) => AdminTokens.Matches(presented, AdminToken);
+    /// <summary>A new admin token for the data directory, replacing the old one (whose bearers are refused from now on); shown once by the caller.</summary>
+    public static string IssueAdminToken(string dataDir)
+    {
+        Directory.CreateDirectory(dataDir);
+        return AdminTokens.Issue(dataDir);
+    }
 
     public void Dispose() => Identity.Dispose();
 }

@@ -1,26 +1,30 @@
-using FederatedTwin.Coordinator.Audit;
 using FederatedTwin.Coordinator.Storage;
+using FederatedTwin.Hosting.Security;
 using FederatedTwin.Protocol.Federation;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace FederatedTwin.Coordinator.Security;
 
 /// <summary>
-/// Middleware for everything under /v1/node: checks the protocol version, verifies the request's
-/// RFC 9421 signature against the enrolled node's key (or, for enrollment, the key the request
-/// enrolls), refuses replayed nonces, and signs the response with the coordinator's key. Failures
-/// are 401 problem details, logged, counted and audited.
+/// Middleware for everything under /v1/node: checks the protocol version, verifies the request's RFC 9421 signature against the
+/// enrolled node's key (or, for enrollment, the key the request enrolls), refuses replayed nonces, and signs the response with the
+/// coordinator's key. A source over its requests per minute is refused first (<see cref="NodeRateLimits"/>, 429). Nothing of the
+/// body is read until the headers have passed: its declared length must be within the limit of
+/// its endpoint kind (<see cref="NodeRequestBodies"/>, 413 otherwise), the source must not have spent its failed authentications
+/// (<see cref="NodeRateLimits"/>, 429), and the signature over the headers, among them Content-Digest, must verify with a fresh
+/// nonce (401). Only then is the body read, within its limit and hashed as it streams, and its digest compared with the signed
+/// header. A refusal before the body is read closes the connection, so the rest of a large body is never taken in. Failures are
+/// problem details (RFC 9457), counted, and audited as counted summaries (<see cref="RequestRefusals"/>).
 /// </summary>
-public sealed partial class SignedNodeRequests(
+public sealed class SignedNodeRequests(
     RequestDelegate next,
     CoordinatorStore store,
     CoordinatorKeys keys,
-    CoordinatorMetrics metrics,
-    CoordinatorAuditTrail audit,
+    RequestRefusals refusals,
+    NodeRateLimits limits,
+    NodeRequestBodies bodies,
     IOptions<CoordinatorOptions> options,
-    ILogger<SignedNodeRequests> logger,
     TimeProvider? clock = null)
 {
     private readonly TimeProvider _clock = clock ?? TimeProvider.System;
@@ -28,15 +32,27 @@ public sealed partial class SignedNodeRequests(
     public const string NodeIdItem = "ftwin.node_id";
     public const string EnrollKeyPrefix = "enroll:";
     private const string SigningKeyItem = "ftwin.signing_key";
+    private const string BodyItem = "ftwin.body";
 
     /// <summary>The public key that signed the current request (for enrollment, the key being enrolled).</summary>
     public static string SignatureKeyOf(HttpContext context) => context.Items[SigningKeyItem] as string ?? string.Empty;
+
+    /// <summary>The verified body of the current request (its digest matched the signed Content-Digest), or null outside /v1/node.</summary>
+    public static byte[]? VerifiedBodyOf(HttpContext context) => context.Items[BodyItem] as byte[];
 
     public async Task InvokeAsync(HttpContext context)
     {
         if (!context.Request.Path.StartsWithSegments("/v1/node", StringComparison.Ordinal))
         {
             await next(context);
+            return;
+        }
+
+        var source = CountedRefusals.SourceOf(context);
+        if (!limits.AllowAddress(source))
+        {
+            refusals.Refused(context, RefusalRules.AddressRateLimit, StatusCodes.Status429TooManyRequests);
+            await NodeRateLimits.TooMany(context, RefusalRules.AddressRateLimit, "This address sent more node requests in the last minute than the coordinator serves from one address.");
             return;
         }
 
@@ -48,15 +64,27 @@ public sealed partial class SignedNodeRequests(
             return;
         }
 
-        var body = await ReadBody(context.Request);
+        var limit = bodies.LimitFor(context.Request);
+        if (context.Request.ContentLength > limit)
+        {
+            await RefuseBody(context, new NodeRequestBodyException(StatusCodes.Status413PayloadTooLarge, RefusalRules.BodyTooLarge, $"The body of this kind of request is limited to {limit} bytes (the protocol's largest message of its kind); this one declares {context.Request.ContentLength}."));
+            return;
+        }
+
+        if (limits.LockedOut(source))
+        {
+            refusals.Refused(context, RefusalRules.FailedAuthenticationLimit, StatusCodes.Status429TooManyRequests);
+            await NodeRateLimits.TooMany(context, RefusalRules.FailedAuthenticationLimit, "This address failed authentication too often in the last minute; its requests are refused unread until the minute ends.");
+            return;
+        }
+
         var now = _clock.GetUtcNow();
         var window = TimeSpan.FromSeconds(options.Value.SignatureWindowSeconds);
-        var (failure, parameters) = HttpMessageSignatures.Verify(
+        var (failure, parameters) = HttpMessageSignatures.VerifyHeaders(
             context.Request.Headers[HttpMessageSignatures.SignatureInputHeader],
             context.Request.Headers[HttpMessageSignatures.SignatureHeader],
             HttpMessageSignatures.RequestComponents,
             c => RequestComponent(context.Request, c),
-            body,
             PublicKeyOf,
             now,
             window);
@@ -67,18 +95,42 @@ public sealed partial class SignedNodeRequests(
 
         if (failure != SignatureFailure.None)
         {
-            metrics.AuthenticationFailures.Add(1, new KeyValuePair<string, object?>("reason", failure.ToString()));
-            LogRefused(logger, context.Request.Method, context.Request.Path, failure, parameters?.KeyId ?? "-");
-            store.Write((c, t) =>
-            {
-                EventQueries.Append(c, t, now, "auth_failure", null, parameters?.KeyId, $"{failure} {context.Request.Method} {context.Request.Path}");
-                audit.Append(c, t, CoordinatorAuditRecords.AuthenticationFailure(failure.ToString(), context.Request.Method, context.Request.Path.Value ?? "/", parameters?.KeyId), now);
-            });
-            await Refuse(context, failure, parameters);
+            context.Response.Headers.Connection = "close"; // the body stays unread
+            await RefuseSignature(context, failure, parameters, source);
             return;
         }
 
-        context.Items[SigningKeyItem] = PublicKeyOf(parameters!.KeyId);
+        if (!limits.AllowKey(parameters!.KeyId))
+        {
+            refusals.Refused(context, RefusalRules.KeyRateLimit, StatusCodes.Status429TooManyRequests);
+            await SignResponse(context, parameters.Nonce, http => NodeRateLimits.TooMany(http, RefusalRules.KeyRateLimit, "This node made more requests in the last minute than the coordinator serves one node."));
+            return;
+        }
+
+        NodeRequestBody body;
+        try
+        {
+            body = await NodeRequestBodies.Read(context, limit);
+        }
+        catch (NodeRequestBodyException e)
+        {
+            await RefuseBody(context, e, parameters.Nonce);
+            return;
+        }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+            return; // the client went away
+        }
+
+        if (!ContentDigest.MatchesSha256(context.Request.Headers[ContentDigest.HeaderName], body.Sha256))
+        {
+            await RefuseSignature(context, SignatureFailure.DigestMismatch, parameters, source);
+            return;
+        }
+
+        context.Items[BodyItem] = body.Bytes;
+        context.Request.Body = new MemoryStream(body.Bytes, writable: false);
+        context.Items[SigningKeyItem] = PublicKeyOf(parameters.KeyId);
         if (!parameters.KeyId.StartsWith(EnrollKeyPrefix, StringComparison.Ordinal))
         {
             context.Items[NodeIdItem] = new NodeId(parameters.KeyId);
@@ -97,6 +149,34 @@ public sealed partial class SignedNodeRequests(
         }
 
         await SignResponse(context, parameters.Nonce, next.Invoke);
+    }
+
+    /// <summary>A refused signature: counted against the source's failed authentications, recorded, answered 401.</summary>
+    private async Task RefuseSignature(HttpContext context, SignatureFailure failure, SignatureParameters? parameters, string source)
+    {
+        limits.Failed(source);
+        refusals.SignatureRefused(context, failure, parameters?.KeyId);
+        await Refuse(context, failure, parameters);
+    }
+
+    /// <summary>A body over its limit (413), too slow (408) or unreadable (400): recorded under its rule; signed when the request was.</summary>
+    private async Task RefuseBody(HttpContext context, NodeRequestBodyException e, string? nonce = null)
+    {
+        refusals.Refused(context, e.Rule, e.Status);
+        context.Response.Headers.Connection = "close";
+        Task Write(HttpContext http) => WriteProblem(http, e.Status, e.Status switch
+        {
+            StatusCodes.Status413PayloadTooLarge => "Request body too large",
+            StatusCodes.Status408RequestTimeout => "Request body too slow",
+            _ => "Request body unreadable",
+        }, e.Message, e.Rule);
+        if (nonce is null)
+        {
+            await Write(context);
+            return;
+        }
+
+        await SignResponse(context, nonce, Write);
     }
 
     /// <summary>
@@ -178,19 +258,10 @@ public sealed partial class SignedNodeRequests(
         _ => request.Headers[component].Count == 0 ? null : request.Headers[component].ToString(),
     };
 
-    private static async Task<byte[]> ReadBody(HttpRequest request)
-    {
-        request.EnableBuffering();
-        using var copy = new MemoryStream();
-        await request.Body.CopyToAsync(copy);
-        request.Body.Position = 0;
-        return copy.ToArray();
-    }
-
     private static string Explain(SignatureFailure failure) => failure switch
     {
         SignatureFailure.Missing => "The request carries no RFC 9421 Signature and Signature-Input headers.",
-        SignatureFailure.Malformed => "The request's signature headers are malformed or use an algorithm other than ed25519.",
+        SignatureFailure.Malformed => "The request's signature headers are malformed (the nonce must be 1 to 128 base64url characters) or use an algorithm other than ed25519.",
         SignatureFailure.MissingComponents => "The signature does not cover @method, @path, @query, content-digest and ftwin-protocol.",
         SignatureFailure.Expired => "The signature's created time is outside the accepted window; check the node's clock.",
         SignatureFailure.UnknownKey => "The key id is not an enrolled node.",
@@ -202,7 +273,4 @@ public sealed partial class SignedNodeRequests(
 
     internal static Task WriteProblem(HttpContext context, int status, string title, string detail, string type, IDictionary<string, object?>? extensions = null) =>
         Results.Problem(detail: detail, statusCode: status, title: title, type: NodeAuthenticationProblem.TypePrefix + type, extensions: extensions).ExecuteAsync(context);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Refused {Method} {Path}: signature {Failure} (key id {KeyId})")]
-    private static partial void LogRefused(ILogger logger, string method, string path, SignatureFailure failure, string keyId);
 }

@@ -27,7 +27,8 @@ public sealed class CoordinatorRefusedException(int status, string title, string
 /// Content-Digest); every response must be signed by the coordinator key pinned in the site policy,
 /// cover this request's own signature ("signature";req, so an answer obtained by another enrolled node
 /// for its own request is refused even with a copied nonce), echo the request's nonce and speak the same
-/// protocol version, or it is discarded.
+/// protocol version, or it is discarded. A response is read only up to the size its kind may have (<see cref="ResponseLimits"/>):
+/// its signature can be checked only once it is read, so an answer too large for its kind is refused unread, whoever sent it.
 /// </summary>
 public sealed class CoordinatorClient(HttpClient http, Ed25519Identity identity, string keyId, string pinnedCoordinatorKey, TimeSpan window, Func<string>? auditHead = null, TimeProvider? time = null)
 {
@@ -36,18 +37,19 @@ public sealed class CoordinatorClient(HttpClient http, Ed25519Identity identity,
 
     public static string EnrollKeyId(Ed25519Identity identity) => "enroll:" + identity.PublicKey;
 
-    public async Task<T> Get<T>(string pathAndQuery, CancellationToken cancellationToken) =>
-        WireJson.Deserialize<T>(await Send(HttpMethod.Get, pathAndQuery, null, cancellationToken));
+    /// <param name="maxResponseBytes">The most the answer may be (default <see cref="ResponseLimits.Default"/>; a key or aggregate announcement is larger).</param>
+    public async Task<T> Get<T>(string pathAndQuery, CancellationToken cancellationToken, long maxResponseBytes = ResponseLimits.Default) =>
+        WireJson.Deserialize<T>(await Send(HttpMethod.Get, pathAndQuery, null, maxResponseBytes, cancellationToken));
 
     /// <summary>A response body as bytes, after the same checks (a roster document is checked by its approvals, not parsed here).</summary>
-    public Task<byte[]> GetBytes(string pathAndQuery, CancellationToken cancellationToken) => Send(HttpMethod.Get, pathAndQuery, null, cancellationToken);
+    public Task<byte[]> GetBytes(string pathAndQuery, CancellationToken cancellationToken) => Send(HttpMethod.Get, pathAndQuery, null, ResponseLimits.Default, cancellationToken);
 
     public async Task<T> Post<T>(string path, object body, CancellationToken cancellationToken) =>
-        WireJson.Deserialize<T>(await Send(HttpMethod.Post, path, WireJson.Serialize(body), cancellationToken));
+        WireJson.Deserialize<T>(await Send(HttpMethod.Post, path, WireJson.Serialize(body), ResponseLimits.Default, cancellationToken));
 
-    public Task Post(string path, object body, CancellationToken cancellationToken) => Send(HttpMethod.Post, path, WireJson.Serialize(body), cancellationToken);
+    public Task Post(string path, object body, CancellationToken cancellationToken) => Send(HttpMethod.Post, path, WireJson.Serialize(body), ResponseLimits.Default, cancellationToken);
 
-    private async Task<byte[]> Send(HttpMethod method, string pathAndQuery, byte[]? body, CancellationToken cancellationToken)
+    private async Task<byte[]> Send(HttpMethod method, string pathAndQuery, byte[]? body, long maxResponseBytes, CancellationToken cancellationToken)
     {
         using var request = new HttpRequestMessage(method, pathAndQuery);
         body ??= [];
@@ -79,8 +81,8 @@ public sealed class CoordinatorClient(HttpClient http, Ed25519Identity identity,
         request.Headers.Add(HttpMessageSignatures.SignatureInputHeader, input);
         request.Headers.Add(HttpMessageSignatures.SignatureHeader, signature);
 
-        using var response = await http.SendAsync(request, cancellationToken);
-        var responseBody = await response.Content.ReadAsByteArrayAsync(cancellationToken);
+        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+        var responseBody = await ResponseLimits.Read(response, maxResponseBytes, cancellationToken);
         string? Header(string name) => response.Headers.TryGetValues(name, out var v) ? string.Join(", ", v)
             : response.Content.Headers.TryGetValues(name, out var cv) ? string.Join(", ", cv) : null;
 

@@ -1,3 +1,4 @@
+using FederatedTwin.Hosting.Security;
 using FederatedTwin.Node.Audit;
 using FederatedTwin.Node.Storage;
 using FederatedTwin.Protocol.Audit;
@@ -8,7 +9,8 @@ namespace FederatedTwin.Node.Federation;
 /// <summary>
 /// Enrolls a node with a coordinator: the coordinator's key must already be pinned in the site
 /// policy (trusted_coordinators), the one-time token comes from the ACO, and the request is signed
-/// by the key it registers.
+/// by the key it registers. The coordinator's URL is checked first (https beyond loopback, <see cref="UrlPolicy"/>),
+/// before the node directory, the policy or the token is touched and before any connection.
 /// </summary>
 public static class Enrollment
 {
@@ -18,6 +20,8 @@ public static class Enrollment
     /// <summary>The same, with the enrollment's time read from <paramref name="clock"/>.</summary>
     public static async Task<NodeId> Enroll(NodeDirectory node, Uri coordinator, string token, string nodeName, TimeProvider clock, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(coordinator);
+        UrlPolicy.Require(coordinator, "the coordinator URL");
         ArgumentNullException.ThrowIfNull(clock);
         var existing = node.Store.GetEnrollment();
         if (existing is not null)
@@ -27,7 +31,9 @@ public static class Enrollment
 
         var policy = node.LoadPolicy();
         using var http = new HttpClient { BaseAddress = coordinator, Timeout = TimeSpan.FromSeconds(30) };
-        var identityJson = await http.GetByteArrayAsync(new Uri("/v1/identity", UriKind.Relative), cancellationToken);
+        using var identityResponse = await http.GetAsync(new Uri("/v1/identity", UriKind.Relative), HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+        identityResponse.EnsureSuccessStatusCode();
+        var identityJson = await ResponseLimits.Read(identityResponse, ResponseLimits.Default, cancellationToken);
         var identity = WireJson.Deserialize<CoordinatorIdentity>(identityJson);
         if (identity.ProtocolVersion != FederationProtocol.Version)
         {

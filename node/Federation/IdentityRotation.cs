@@ -94,6 +94,11 @@ public sealed class IdentityRotation(NodeDirectory node, HttpClient? http = null
     public async Task<KeyRotationResponse> Request(Ed25519Identity current, Ed25519Identity next, CancellationToken cancellationToken)
     {
         var enrollment = node.Store.GetEnrollment() ?? throw new InvalidOperationException("This node is not enrolled.");
+        if (Hosting.Security.UrlPolicy.Refusal(new Uri(enrollment.CoordinatorUrl), "the coordinator URL this node enrolled with") is { } insecure)
+        {
+            throw new CoordinatorRefusedException(0, "Insecure coordinator URL", insecure);
+        }
+
         var policy = node.LoadPolicy();
         if (!policy.Trusts(enrollment.CoordinatorPublicKey))
         {

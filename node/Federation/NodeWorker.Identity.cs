@@ -19,6 +19,12 @@ public sealed partial class NodeWorker
             return;
         }
 
+        if (Hosting.Security.UrlPolicy.Refusal(new Uri(enrollment.CoordinatorUrl), "the coordinator URL this node enrolled with") is { } insecure)
+        {
+            LogRotationPending(logger, insecure);
+            return;
+        }
+
         try
         {
             using var http = httpClients.CreateClient("coordinator");

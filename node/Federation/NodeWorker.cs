@@ -1,3 +1,5 @@
+using FederatedTwin.Crypto;
+using FederatedTwin.Hosting.Security;
 using FederatedTwin.Node.Audit;
 using FederatedTwin.Protocol.Federation;
 using Microsoft.Extensions.Hosting;
@@ -23,6 +25,7 @@ public sealed class NodeStatus
 public sealed partial class NodeWorker(
     NodeDirectory node,
     RoundParticipant participant,
+    IAdditiveThresholdScheme scheme,
     NodeStatus status,
     IHttpClientFactory httpClients,
     IOptions<NodeOptions> options,
@@ -100,6 +103,13 @@ public sealed partial class NodeWorker(
             return null;
         }
 
+        // An enrollment from before https was required may name a plain http coordinator beyond loopback: nothing is sent to it.
+        if (UrlPolicy.Refusal(new Uri(enrollment.CoordinatorUrl), "the coordinator URL this node enrolled with") is { } insecure)
+        {
+            status.LastError = insecure;
+            return null;
+        }
+
         var http = httpClients.CreateClient("coordinator");
         http.BaseAddress = new Uri(enrollment.CoordinatorUrl);
         http.Timeout = TimeSpan.FromSeconds(options.Value.PollWaitSeconds + 60);
@@ -139,7 +149,7 @@ public sealed partial class NodeWorker(
                     await client.Post($"{attemptPath}/{ContributionKind.KeyShare}", participant.OpenKeyShare(item, keyCommitments), cancellationToken);
                     break;
                 case WorkKind.CommitUpdate:
-                    var collectiveKey = await client.Get<CollectiveKeyAnnouncement>($"{attemptPath}/key", cancellationToken);
+                    var collectiveKey = await client.Get<CollectiveKeyAnnouncement>($"{attemptPath}/key", cancellationToken, ResponseLimits.KeyAnnouncement(scheme, Parties(item)));
                     await client.Post($"{attemptPath}/{ContributionKind.UpdateCommitment}", participant.CommitUpdate(item, collectiveKey), cancellationToken);
                     break;
                 case WorkKind.OpenUpdate:
@@ -147,7 +157,7 @@ public sealed partial class NodeWorker(
                     await client.Post($"{attemptPath}/{ContributionKind.Update}", participant.OpenUpdate(item, updateCommitments), cancellationToken);
                     break;
                 case WorkKind.Decrypt:
-                    var aggregate = await client.Get<AggregateAnnouncement>($"{attemptPath}/aggregate", cancellationToken);
+                    var aggregate = await client.Get<AggregateAnnouncement>($"{attemptPath}/aggregate", cancellationToken, ResponseLimits.AggregateAnnouncement(scheme, Parties(item), item.Request?.ValueCount ?? scheme.MaxValuesPerDecryption));
                     await client.Post($"{attemptPath}/{ContributionKind.DecryptionShare}", participant.DecryptionShare(item, aggregate), cancellationToken);
                     break;
             }
@@ -161,6 +171,25 @@ public sealed partial class NodeWorker(
             node.Store.Event("contribution_refused", item.Study.Id.Value, $"{item.Kind} round {item.Round} attempt {item.Attempt}{rule}: {e.Message}");
             RoundParticipant.LogRefusal(logger, item.Study.Id.Value, item.Round, item.Attempt, e.Message);
         }
+    }
+
+    /// <summary>
+    /// How many parties an announcement of the study may carry: the max_nodes of the study as this node accepted it (the work item's
+    /// own copy only when it accepted none, and the round is refused after the read anyway), bounded by the scheme's parties.
+    /// </summary>
+    private int Parties(WorkItem item)
+    {
+        int parties;
+        try
+        {
+            parties = AcceptedStudy.Load(node.Store, item.Study.Id).Spec.MaxNodes;
+        }
+        catch (ParticipationRefusedException)
+        {
+            parties = item.Study.MaxNodes;
+        }
+
+        return Math.Clamp(parties, 1, scheme.MaxParties);
     }
 
     /// <summary>

@@ -59,6 +59,7 @@ public static class AuditActions
     public const string EnrollmentTokenCreated = "enrollment_token_created";
     public const string NodeEnrolled = "node_enrolled";
     public const string AuthenticationFailure = "authentication_failure";
+    public const string RequestRefused = "request_refused";
     public const string StudyCreated = "study_created";
     public const string StudyCancelled = "study_cancelled";
     public const string StudyStarted = "study_started";
@@ -133,6 +134,7 @@ public static class AuditActions
         [EnrollmentTokenCreated] = new(SecurityAlert, UserSecurityAttributesChanged, "C", "enrollment token issued"),
         [NodeEnrolled] = new(SecurityAlert, NodeAuthentication, "C", "node enrolled"),
         [AuthenticationFailure] = new(SecurityAlert, NodeAuthentication, "E", "node request failed signature or nonce checks"),
+        [RequestRefused] = new(SecurityAlert, null, "E", "request refused before it was served: body too large or too slow, over a rate limit, or on the wrong listener"),
         [StudyCreated] = new(ApplicationActivity, null, "C", "study created"),
         [StudyCancelled] = new(ApplicationActivity, null, "U", "study cancelled"),
         [StudyStarted] = new(ApplicationActivity, null, "U", "study started with its participants"),

@@ -10,14 +10,17 @@ public static class ContentDigest
     public static string Compute(ReadOnlySpan<byte> body) => "sha-256=:" + Convert.ToBase64String(SHA256.HashData(body)) + ":";
 
     /// <summary>True when the header holds a sha-256 member equal to the body's digest.</summary>
-    public static bool Matches(string? header, ReadOnlySpan<byte> body)
+    public static bool Matches(string? header, ReadOnlySpan<byte> body) => MatchesSha256(header, SHA256.HashData(body));
+
+    /// <summary>True when the header holds a sha-256 member equal to <paramref name="sha256"/> (a digest computed while the body streamed in).</summary>
+    public static bool MatchesSha256(string? header, ReadOnlySpan<byte> sha256)
     {
         if (string.IsNullOrEmpty(header))
         {
             return false;
         }
 
-        var expected = Compute(body);
+        var expected = "sha-256=:" + Convert.ToBase64String(sha256) + ":";
         foreach (var member in header.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
         {
             if (member.StartsWith("sha-256=", StringComparison.Ordinal))

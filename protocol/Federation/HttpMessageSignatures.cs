@@ -201,6 +201,30 @@ public static class HttpMessageSignatures
         DateTimeOffset now,
         TimeSpan window)
     {
+        var (failure, parameters) = VerifyHeaders(signatureInput, signature, requiredComponents, resolve, publicKeyOf, now, window);
+        return failure != SignatureFailure.None ? (failure, parameters)
+            : ContentDigest.Matches(resolve("content-digest"), body) ? (SignatureFailure.None, parameters) : (SignatureFailure.DigestMismatch, parameters);
+    }
+
+    /// <summary>
+    /// Everything <see cref="Verify"/> checks that does not need the body: the signature's parameters (nonce syntax included),
+    /// components, age, key and the Ed25519 signature over the covered components, among them the Content-Digest header, which a
+    /// valid signature therefore fixes. A verifier that checks this before it reads a body (RFC 9421 section 7.2.8 warns that
+    /// signatures invite work before authentication) reads only what the signer committed to; it then compares the body's
+    /// digest with <see cref="ContentDigest.MatchesSha256"/>.
+    /// </summary>
+    public static (SignatureFailure Failure, SignatureParameters? Parameters) VerifyHeaders(
+        string? signatureInput,
+        string? signature,
+        IReadOnlyList<string> requiredComponents,
+        ComponentResolver resolve,
+        Func<string, string?> publicKeyOf,
+        DateTimeOffset now,
+        TimeSpan window)
+    {
+        ArgumentNullException.ThrowIfNull(requiredComponents);
+        ArgumentNullException.ThrowIfNull(resolve);
+        ArgumentNullException.ThrowIfNull(publicKeyOf);
         if (string.IsNullOrEmpty(signatureInput) || string.IsNullOrEmpty(signature))
         {
             return (SignatureFailure.Missing, null);
@@ -208,7 +232,7 @@ public static class HttpMessageSignatures
 
         var parameters = SignatureParameters.Parse(signatureInput, out var label);
         var prefix = label + "=:";
-        if (parameters is null || parameters.Algorithm != Algorithm || !signature.StartsWith(prefix, StringComparison.Ordinal) || !signature.EndsWith(':'))
+        if (parameters is null || parameters.Algorithm != Algorithm || !ValidNonce(parameters.Nonce) || !signature.StartsWith(prefix, StringComparison.Ordinal) || !signature.EndsWith(':'))
         {
             return (SignatureFailure.Malformed, parameters);
         }
@@ -242,13 +266,16 @@ public static class HttpMessageSignatures
             return (SignatureFailure.Malformed, parameters);
         }
 
-        if (!Ed25519Identity.Verify(publicKey, Encoding.UTF8.GetBytes(signatureBase), signatureBytes))
-        {
-            return (SignatureFailure.BadSignature, parameters);
-        }
-
-        return ContentDigest.Matches(resolve("content-digest"), body) ? (SignatureFailure.None, parameters) : (SignatureFailure.DigestMismatch, parameters);
+        return Ed25519Identity.Verify(publicKey, Encoding.UTF8.GetBytes(signatureBase), signatureBytes) ? (SignatureFailure.None, parameters) : (SignatureFailure.BadSignature, parameters);
     }
+
+    /// <summary>
+    /// A nonce as <see cref="NewNonce"/> makes them (22 characters) or any other of 1 to 128 base64url characters (RFC 4648
+    /// section 5): short enough for the replay store, and nothing a log, a header or SQL could misread. Its uniqueness is the
+    /// signer's concern (a reused nonce is refused as a replay).
+    /// </summary>
+    public static bool ValidNonce(string nonce) =>
+        nonce is { Length: >= 1 and <= 128 } && nonce.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_');
 
     public static string NewNonce() => Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 }

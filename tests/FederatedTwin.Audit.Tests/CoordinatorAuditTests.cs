@@ -19,6 +19,8 @@ public sealed class CoordinatorAuditTests : IAsyncLifetime
 {
     private WebApplication _app = null!;
     private Uri _url = null!;
+    private Uri _adminUrl = null!;
+    private string _adminToken = null!;
     private string _dataDir = null!;
     private string _root = null!;
 
@@ -27,8 +29,14 @@ public sealed class CoordinatorAuditTests : IAsyncLifetime
         _root = AuditTestSupport.TempDir("coordinator");
         _dataDir = Path.Combine(_root, "coordinator");
         _url = new Uri($"http://127.0.0.1:{ChildProcess.FreeLoopbackPort()}");
-        _app = CoordinatorHost.Build(["--urls", _url.ToString().TrimEnd('/')], o => o.DataDir = _dataDir);
+        _adminUrl = new Uri($"http://127.0.0.1:{ChildProcess.FreeLoopbackPort()}");
+        _app = CoordinatorHost.Build(["--urls", _url.ToString().TrimEnd('/')], o =>
+        {
+            o.DataDir = _dataDir;
+            o.AdminUrl = _adminUrl.ToString().TrimEnd('/');
+        });
         await _app.StartAsync();
+        _adminToken = Keys.CreatedAdminToken!;
     }
 
     public async Task DisposeAsync()
@@ -44,7 +52,7 @@ public sealed class CoordinatorAuditTests : IAsyncLifetime
     {
         var node = NodeDirectory.OpenOrInitialize(Path.Combine(_root, name));
         await File.WriteAllTextAsync(node.PolicyPath, LocalFederation.DemoPolicy(Keys.Identity.PublicKey, "HOPERAT"));
-        using var admin = new AdminClient(_url, Keys.AdminToken);
+        using var admin = new AdminClient(_adminUrl, _adminToken);
         var token = (await admin.Send(HttpMethod.Post, "/v1/admin/tokens"))!["token"]!.ToString();
         await Enrollment.Enroll(node, _url, token, name, CancellationToken.None);
         return node;
@@ -75,7 +83,7 @@ public sealed class CoordinatorAuditTests : IAsyncLifetime
         await File.WriteAllTextAsync(other.PolicyPath, LocalFederation.DemoPolicy(Keys.Identity.PublicKey, "HOPERAT"));
         using var third = NodeDirectory.OpenOrInitialize(Path.Combine(_root, "hospital-c"));
         await File.WriteAllTextAsync(third.PolicyPath, LocalFederation.DemoPolicy(Keys.Identity.PublicKey, "HOPERAT"));
-        using var tokens = new AdminClient(_url, Keys.AdminToken);
+        using var tokens = new AdminClient(_adminUrl, _adminToken);
         var usedToken = (await tokens.Send(HttpMethod.Post, "/v1/admin/tokens"))!["token"]!.ToString();
         await Enrollment.Enroll(third, _url, usedToken, "c", CancellationToken.None);
         await Assert.ThrowsAsync<CoordinatorRefusedException>(() => Enrollment.Enroll(other, _url, usedToken, "b", CancellationToken.None));
@@ -95,10 +103,11 @@ public sealed class CoordinatorAuditTests : IAsyncLifetime
             Assert.Equal(HttpStatusCode.Unauthorized, (await http.SendAsync(unsigned)).StatusCode);
         }
 
+        using (var adminHttp = new HttpClient { BaseAddress = _adminUrl })
         using (var admin = new HttpRequestMessage(HttpMethod.Get, "/v1/admin/studies"))
         {
             admin.Headers.Authorization = new AuthenticationHeaderValue("Bearer", "not-the-token");
-            Assert.Equal(HttpStatusCode.Unauthorized, (await http.SendAsync(admin)).StatusCode);
+            Assert.Equal(HttpStatusCode.Unauthorized, (await adminHttp.SendAsync(admin)).StatusCode);
         }
 
         var entries = AuditTestSupport.CoordinatorEntries(_dataDir);
@@ -114,7 +123,7 @@ public sealed class CoordinatorAuditTests : IAsyncLifetime
     [Fact]
     public async Task A_study_created_and_cancelled_through_the_admin_API_is_recorded_and_its_end_signed()
     {
-        using (var admin = new AdminClient(_url, Keys.AdminToken))
+        using (var admin = new AdminClient(_adminUrl, _adminToken))
         {
             const string yaml = "id: audit-cancel\nalgorithm: federated-sum\npurpose_of_use: HQUALIMP\nmin_nodes: 3\nmax_nodes: 3\nrounds: 1\nphase_deadline_seconds: 600\nparameters:\n  vector: patients_by_age_band_and_sex\n";
             await admin.Send(HttpMethod.Post, "/v1/admin/studies", new StringContent(yaml, System.Text.Encoding.UTF8, "application/yaml"));
@@ -133,7 +142,7 @@ public sealed class CoordinatorAuditTests : IAsyncLifetime
     [Fact]
     public async Task Stopping_the_coordinator_records_it_and_signs_the_head()
     {
-        using (var admin = new AdminClient(_url, Keys.AdminToken))
+        using (var admin = new AdminClient(_adminUrl, _adminToken))
         {
             await admin.Send(HttpMethod.Post, "/v1/admin/tokens");
         }

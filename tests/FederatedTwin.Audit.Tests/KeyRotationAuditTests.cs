@@ -29,6 +29,8 @@ public sealed class KeyRotationAuditTests : IAsyncLifetime
     private const int Interval = 5;
     private WebApplication _app = null!;
     private Uri _url = null!;
+    private Uri _adminUrl = null!;
+    private string _adminToken = null!;
     private string _root = null!;
     private NodeDirectory _node = null!;
 
@@ -36,12 +38,18 @@ public sealed class KeyRotationAuditTests : IAsyncLifetime
     {
         _root = AuditTestSupport.TempDir("rotation");
         _url = new Uri($"http://127.0.0.1:{ChildProcess.FreeLoopbackPort()}");
-        _app = CoordinatorHost.Build(["--urls", _url.ToString().TrimEnd('/')], o => o.DataDir = CoordinatorDir);
+        _adminUrl = new Uri($"http://127.0.0.1:{ChildProcess.FreeLoopbackPort()}");
+        _app = CoordinatorHost.Build(["--urls", _url.ToString().TrimEnd('/')], o =>
+        {
+            o.DataDir = CoordinatorDir;
+            o.AdminUrl = _adminUrl.ToString().TrimEnd('/');
+        });
         await _app.StartAsync();
         var keys = _app.Services.GetRequiredService<CoordinatorKeys>();
+        _adminToken = keys.CreatedAdminToken!;
         _node = NodeDirectory.OpenOrInitialize(Path.Combine(_root, "node"), Interval);
         await File.WriteAllTextAsync(_node.PolicyPath, LocalFederation.DemoPolicy(keys.Identity.PublicKey, "HOPERAT"));
-        using var admin = new AdminClient(_url, keys.AdminToken);
+        using var admin = new AdminClient(_adminUrl, _adminToken);
         await Enrollment.Enroll(_node, _url, (await admin.Send(HttpMethod.Post, "/v1/admin/tokens"))!["token"]!.ToString(), "rotating", CancellationToken.None);
     }
 
@@ -216,7 +224,7 @@ public sealed class KeyRotationAuditTests : IAsyncLifetime
     public async System.Threading.Tasks.Task Rotation_and_revocation_entries_export_as_valid_FHIR_AuditEvents()
     {
         await Rotate();
-        using (var admin = new AdminClient(_url, _app.Services.GetRequiredService<CoordinatorKeys>().AdminToken))
+        using (var admin = new AdminClient(_adminUrl, _adminToken))
         {
             await admin.Send(HttpMethod.Post, $"/v1/admin/nodes/{_node.Store.GetEnrollment()!.NodeId}/revoke");
         }

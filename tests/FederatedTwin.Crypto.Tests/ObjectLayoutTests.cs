@@ -104,6 +104,20 @@ public class ObjectLayoutTests
         }
     }
 
+    [Fact]
+    public void The_lengths_the_scheme_announces_are_the_lengths_it_writes()
+    {
+        // Services size what they accept on the wire by these (the coordinator's body limits, the node's response limits).
+        var federation = Shared.Value;
+        Assert.Equal(federation.PublicKeyShare.Length, Scheme.PublicKeyShareLength);
+        Assert.Equal(federation.Sum.Length, Scheme.EncryptedVectorLength(3));
+        Assert.Equal(federation.Shares[0].Length, Scheme.DecryptionShareLength(3));
+        Assert.Equal(CryptoFormat.SerializedLength(P, 2 * P.MaxCiphertextsPerKey, 0), Scheme.EncryptedVectorLength(Scheme.MaxValuesPerDecryption));
+        Assert.Equal(Scheme.EncryptedVectorLength(P.N), Scheme.EncryptedVectorLength(1));
+        Assert.True(Scheme.EncryptedVectorLength(P.N + 1) > Scheme.EncryptedVectorLength(P.N));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Scheme.EncryptedVectorLength(Scheme.MaxValuesPerDecryption + 1));
+    }
+
     [Theory]
     [InlineData(0)]
     [InlineData(-1)]

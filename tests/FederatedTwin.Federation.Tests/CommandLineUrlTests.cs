@@ -1,5 +1,6 @@
 using System.CommandLine;
 using FederatedTwin.Cli.Commands;
+using FederatedTwin.Hosting.Security;
 
 namespace FederatedTwin.Federation.Tests;
 
@@ -51,11 +52,12 @@ public sealed class CommandLineUrlTests
     }
 
     [Fact]
-    public void A_url_option_left_out_takes_the_local_coordinator_where_it_has_a_default()
+    public void A_url_option_left_out_takes_the_local_coordinators_admin_listener_where_it_has_a_default()
     {
         var parse = FtwinCommand.Create().Parse(["study", "list", "--admin-token", "x"]);
         Assert.Empty(parse.Errors);
-        Assert.Equal(new Uri(Url), parse.GetValue<Uri>("--coordinator"));
+        Assert.Equal(new Uri("http://127.0.0.1:7401"), parse.GetValue<Uri>("--coordinator"));
+        Assert.Equal(new Uri("http://127.0.0.1:7402"), FtwinCommand.Create().Parse(["study", "list", "--admin-url", "http://127.0.0.1:7402", "--admin-token", "x"]).GetValue<Uri>("--coordinator"));
     }
 
     [Fact]
@@ -85,6 +87,69 @@ public sealed class CommandLineUrlTests
     [InlineData("https://aco.example:8443/")]
     [InlineData("http://[::1]:7400")]
     public void Absolute_http_and_https_urls_are_accepted(string value) => Assert.True(HttpUrlOption.TryParse(value, out _, out _));
+
+    [Theory]
+    [InlineData("http://aco.example:7400")]
+    [InlineData("http://10.0.0.5:7400")]
+    [InlineData("http://[2001:db8::1]:7400")]
+    [InlineData("http://127.0.0.1.nip.io:7400")] // a name: only a lookup could say where it points, and none is made
+    [InlineData("http://localhost.aco.example")]
+    public void Plain_http_beyond_loopback_is_a_parse_error_saying_https_required(string value)
+    {
+        foreach (var (path, option) in UrlOptions())
+        {
+            var parse = FtwinCommand.Create().Parse([.. path, option.Name, value]);
+            Assert.Contains(parse.Errors, e => e.Message.Contains(UrlPolicy.HttpsRequired, StringComparison.Ordinal) && e.Message.Contains(option.Name, StringComparison.Ordinal));
+        }
+    }
+
+    [Theory]
+    [InlineData("http://127.0.0.1:7400")]
+    [InlineData("http://127.8.9.10:7400")]
+    [InlineData("http://[::1]:7400")]
+    [InlineData("http://localhost:7400")]
+    [InlineData("http://LOCALHOST:7400")]
+    [InlineData("https://aco.example")]
+    [InlineData("https://10.0.0.5:8443")]
+    public void Loopback_may_stay_on_http_and_https_goes_anywhere(string value) => Assert.Null(UrlPolicy.Refusal(new Uri(value), "--coordinator"));
+
+    [Fact]
+    public void Node_enroll_with_http_beyond_loopback_fails_before_it_reads_or_creates_the_node_directory_or_connects()
+    {
+        // A node directory that does not exist (enroll would create it) and a name that cannot resolve (RFC 6761 section 6.4, .invalid):
+        // the only error that can come out is the policy's, and the directory is still not there.
+        var dir = Path.Combine(TestFederation.TempDir("enroll-http"), "node");
+        var (exit, _, stderr) = TestFederation.Ftwin("node", "enroll", "--node-dir", dir, "--coordinator", "http://aco.invalid:7400", "--token", "t");
+        Assert.Equal(1, exit);
+        var line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        Assert.StartsWith(UrlPolicy.HttpsRequired + ": --coordinator http://aco.invalid:7400 ", line, StringComparison.Ordinal);
+        Assert.DoesNotContain("resolve", line, StringComparison.OrdinalIgnoreCase);
+        Assert.False(Directory.Exists(dir));
+    }
+
+    [Fact]
+    public void An_analyst_command_with_http_beyond_loopback_fails_before_it_reads_its_token_file_or_connects()
+    {
+        var missing = Path.Combine(TestFederation.TempDir("study-http"), "no-such-token-file");
+        var (exit, _, stderr) = TestFederation.Ftwin("study", "list", "--coordinator", "http://aco.invalid:7401", "--admin-token-file", missing);
+        Assert.Equal(1, exit);
+        Assert.Contains(UrlPolicy.HttpsRequired, stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("token file", stderr, StringComparison.Ordinal); // the token file was never opened
+    }
+
+    [Fact]
+    public async Task Enrollment_as_a_library_call_checks_the_url_before_it_touches_the_node_directory()
+    {
+        // A disposed node directory throws on any use: the policy's exception proves nothing of it was read first.
+        var node = FederatedTwin.Node.NodeDirectory.OpenOrInitialize(TestFederation.TempDir("enroll-disposed"));
+        node.Dispose();
+        var e = await Assert.ThrowsAsync<InsecureUrlException>(() => FederatedTwin.Node.Federation.Enrollment.Enroll(node, new Uri("http://aco.invalid:7400"), "t", "n", CancellationToken.None));
+        Assert.StartsWith(UrlPolicy.HttpsRequired, e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_admin_client_refuses_http_beyond_loopback_before_it_sends_its_token() =>
+        Assert.StartsWith(UrlPolicy.HttpsRequired, Assert.Throws<InsecureUrlException>(() => new AdminClient(new Uri("http://aco.invalid:7401"), "secret")).Message, StringComparison.Ordinal);
 
     [Theory]
     [InlineData("study list")]

@@ -30,13 +30,13 @@ public sealed class DeploymentCommandTests
     {
         var clock = TestClock.Start();
         await using var coordinator = await InProcessCoordinator.Start("wait-failed", clock);
-        var create = await Task.Run(() => TestFederation.Ftwin("study", "create", StudyFile(coordinator.DataDir, TestFederation.StudyYaml("no-quorum", deadline: 30)), "--coordinator", coordinator.Url.ToString(), "--data-dir", coordinator.DataDir));
+        var create = await Task.Run(() => TestFederation.Ftwin("study", "create", StudyFile(coordinator.DataDir, TestFederation.StudyYaml("no-quorum", deadline: 30)), "--coordinator", coordinator.AdminUrl.ToString(), "--admin-token-file", TokenFile(coordinator)));
         Assert.True(create.ExitCode == 0, create.Stderr);
 
         // Its one enrolled node is not running: nobody accepts, and the offer runs out when the coordinator's clock passes its
         // deadline (the orchestrator's next tick fails the study while `study wait` polls).
         clock.Advance(TimeSpan.FromSeconds(31));
-        var wait = await Task.Run(() => TestFederation.Ftwin("study", "wait", "no-quorum", "--coordinator", coordinator.Url.ToString(), "--data-dir", coordinator.DataDir, "--timeout", "60"));
+        var wait = await Task.Run(() => TestFederation.Ftwin("study", "wait", "no-quorum", "--coordinator", coordinator.AdminUrl.ToString(), "--admin-token-file", TokenFile(coordinator), "--timeout", "60"));
 
         Assert.True(wait.ExitCode == 1, $"exit code {wait.ExitCode}: {wait.Stdout}{wait.Stderr}");
         Assert.Contains("no-quorum  failed", wait.Stdout, StringComparison.Ordinal);
@@ -47,10 +47,10 @@ public sealed class DeploymentCommandTests
     public async Task Study_wait_exits_1_at_its_timeout_while_the_study_has_not_ended()
     {
         await using var coordinator = await InProcessCoordinator.Start("wait-timeout");
-        var create = await Task.Run(() => TestFederation.Ftwin("study", "create", StudyFile(coordinator.DataDir, TestFederation.StudyYaml("slow", deadline: 3600)), "--coordinator", coordinator.Url.ToString(), "--data-dir", coordinator.DataDir));
+        var create = await Task.Run(() => TestFederation.Ftwin("study", "create", StudyFile(coordinator.DataDir, TestFederation.StudyYaml("slow", deadline: 3600)), "--coordinator", coordinator.AdminUrl.ToString(), "--admin-token-file", TokenFile(coordinator)));
         Assert.True(create.ExitCode == 0, create.Stderr);
 
-        var wait = await Task.Run(() => TestFederation.Ftwin("study", "wait", "slow", "--coordinator", coordinator.Url.ToString(), "--data-dir", coordinator.DataDir, "--timeout", "2", "--json"));
+        var wait = await Task.Run(() => TestFederation.Ftwin("study", "wait", "slow", "--coordinator", coordinator.AdminUrl.ToString(), "--admin-token-file", TokenFile(coordinator), "--timeout", "2", "--json"));
 
         Assert.True(wait.ExitCode == 1, $"exit code {wait.ExitCode}: {wait.Stdout}{wait.Stderr}");
         Assert.Equal("offered", System.Text.Json.Nodes.JsonNode.Parse(wait.Stdout)!["state"]!.ToString()); // standard output is the study alone
@@ -76,6 +76,18 @@ public sealed class DeploymentCommandTests
 
         Assert.True(show.ExitCode == 0, show.Stderr);
         Assert.Contains($"a-federation-id-long-enough-to-wrap-at-eighty-columns version 1, SHA-256 {sha}\n", show.Stdout, StringComparison.Ordinal);
+    }
+
+    /// <summary>The coordinator's admin token in a file of the analyst's (`--admin-token-file`), owner-only as the option asks.</summary>
+    private static string TokenFile(InProcessCoordinator coordinator)
+    {
+        var path = Path.Combine(Path.GetDirectoryName(coordinator.DataDir)!, "admin-token.txt");
+        if (!File.Exists(path))
+        {
+            FederatedTwin.Hosting.Files.DurableFile.CreateOwnerOnly(path, System.Text.Encoding.ASCII.GetBytes(coordinator.AdminToken + "\n"));
+        }
+
+        return path;
     }
 
     private static string StudyFile(string dir, string yaml)

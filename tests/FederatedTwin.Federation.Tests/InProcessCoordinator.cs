@@ -11,47 +11,74 @@ namespace FederatedTwin.Federation.Tests;
 /// A real coordinator (Kestrel on a loopback port) in this process, with one enrolled node directory. Given a clock, the coordinator's
 /// services and the node's signatures read it: a test moves it (FakeTimeProvider) instead of waiting for windows and deadlines.
 /// </summary>
-internal sealed class InProcessCoordinator(WebApplication app, Uri url, string dataDir, NodeDirectory node, TimeProvider clock) : IAsyncDisposable
+internal sealed class InProcessCoordinator : IAsyncDisposable
 {
+    private InProcessCoordinator(WebApplication app, Uri url, Uri adminUrl, string adminToken, string dataDir, NodeDirectory node, TimeProvider clock)
+    {
+        App = app;
+        Url = url;
+        AdminUrl = adminUrl;
+        AdminToken = adminToken;
+        DataDir = dataDir;
+        Node = node;
+        Clock = clock;
+    }
+
     /// <summary>The clock the coordinator and the node were started with (the system's unless the test gave one).</summary>
-    public TimeProvider Clock { get; } = clock;
+    public TimeProvider Clock { get; }
 
-    public WebApplication App { get; } = app;
+    public WebApplication App { get; }
 
-    public Uri Url { get; } = url;
+    /// <summary>Where nodes reach the coordinator.</summary>
+    public Uri Url { get; }
 
-    public string DataDir { get; } = dataDir;
+    /// <summary>The admin API's own listener.</summary>
+    public Uri AdminUrl { get; }
 
-    public NodeDirectory Node { get; } = node;
+    /// <summary>The admin token the coordinator made at its start (its data directory keeps only the hash).</summary>
+    public string AdminToken { get; }
+
+    /// <summary>An admin API client with the coordinator's admin token.</summary>
+    public FederatedTwin.Cli.Commands.AdminClient Admin() => new(AdminUrl, AdminToken);
+
+    /// <summary>An HTTP client for the admin listener, bearing the admin token.</summary>
+    public HttpClient AdminHttp()
+    {
+        var http = new HttpClient { BaseAddress = AdminUrl };
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", AdminToken);
+        return http;
+    }
+
+    public string DataDir { get; }
+
+    public NodeDirectory Node { get; }
 
     public string NodeId => Node.Store.GetEnrollment()!.NodeId;
 
-    public static async Task<InProcessCoordinator> Start(string name, TimeProvider? clock = null)
+    /// <param name="configure">Options over the test's defaults (rate limits, intervals).</param>
+    public static async Task<InProcessCoordinator> Start(string name, TimeProvider? clock = null, Action<CoordinatorOptions>? configure = null)
     {
         clock ??= TimeProvider.System;
         var root = TestFederation.TempDir(name);
         var port = ChildProcess.FreeLoopbackPort();
         var url = new Uri($"http://127.0.0.1:{port}");
+        var adminUrl = new Uri($"http://127.0.0.1:{ChildProcess.FreeLoopbackPort()}");
         var dataDir = Path.Combine(root, "coordinator");
-        var app = CoordinatorHost.Build(["--urls", url.ToString().TrimEnd('/')], o => o.DataDir = dataDir, clock);
+        var app = CoordinatorHost.Build(["--urls", url.ToString().TrimEnd('/')], o =>
+        {
+            o.DataDir = dataDir;
+            o.AdminUrl = adminUrl.ToString().TrimEnd('/');
+            configure?.Invoke(o);
+        }, clock);
         await app.StartAsync();
         var keys = (CoordinatorKeys)app.Services.GetService(typeof(CoordinatorKeys))!;
+        var adminToken = keys.CreatedAdminToken!;
         var node = NodeDirectory.OpenOrInitialize(Path.Combine(root, "node"), time: clock);
         await File.WriteAllTextAsync(node.PolicyPath, LocalFederation.DemoPolicy(keys.Identity.PublicKey, "HOPERAT"));
-        using var admin = new FederatedTwin.Cli.Commands.AdminClient(url, keys.AdminToken);
+        using var admin = new FederatedTwin.Cli.Commands.AdminClient(adminUrl, adminToken);
         var token = (await admin.Send(HttpMethod.Post, "/v1/admin/tokens"))!["token"]!.ToString();
         await Enrollment.Enroll(node, url, token, "test-node", clock, CancellationToken.None);
-        return new InProcessCoordinator(app, url, dataDir, node, clock);
-    }
-
-    /// <summary>Another hospital: a new node directory with this node's policy, enrolled as "other" (the caller disposes it).</summary>
-    public async Task<NodeDirectory> EnrollAnother(string name)
-    {
-        using var admin = new FederatedTwin.Cli.Commands.AdminClient(Url, CoordinatorKeys.ReadAdminToken(DataDir));
-        var other = NodeDirectory.OpenOrInitialize(TestFederation.TempDir(name), time: Clock);
-        await File.WriteAllTextAsync(other.PolicyPath, await File.ReadAllTextAsync(Node.PolicyPath));
-        await Enrollment.Enroll(other, Url, (await admin.Send(HttpMethod.Post, "/v1/admin/tokens"))!["token"]!.ToString(), "other", Clock, CancellationToken.None);
-        return other;
+        return new InProcessCoordinator(app, url, adminUrl, adminToken, dataDir, node, clock);
     }
 
     public async ValueTask DisposeAsync()
@@ -59,23 +86,5 @@ internal sealed class InProcessCoordinator(WebApplication app, Uri url, string d
         Node.Dispose();
         await App.StopAsync();
         await App.DisposeAsync();
-    }
-}
-
-/// <summary>Tests that each run against a fresh <see cref="InProcessCoordinator"/> (xUnit makes one instance of the class per test).</summary>
-public abstract class InProcessCoordinatorTests(string name, TimeProvider? clock = null) : IAsyncLifetime
-{
-    private InProcessCoordinator? _coordinator;
-
-    private protected InProcessCoordinator Coordinator => _coordinator ?? throw new InvalidOperationException("The coordinator starts before each test.");
-
-    public async Task InitializeAsync() => _coordinator = await InProcessCoordinator.Start(name, clock);
-
-    public async Task DisposeAsync()
-    {
-        if (_coordinator is not null)
-        {
-            await _coordinator.DisposeAsync();
-        }
     }
 }

@@ -34,15 +34,14 @@ public sealed class ScenarioEndpointTests
     public async Task Runs_a_scenario_on_the_coordinators_registry_and_answers_the_clis_json()
     {
         await using var coordinator = await InProcessCoordinator.Start("scenario-endpoint");
-        var keys = (CoordinatorKeys)coordinator.App.Services.GetService(typeof(CoordinatorKeys))!;
-        using var http = new HttpClient { BaseAddress = coordinator.Url };
+        using var http = new HttpClient { BaseAddress = coordinator.AdminUrl };
 
         using (var anonymous = await http.PostAsync("/v1/admin/scenarios/run", new StringContent(Scenario, Encoding.UTF8, "application/yaml")))
         {
             Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
         }
 
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", keys.AdminToken);
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", coordinator.AdminToken);
         using var response = await http.PostAsync("/v1/admin/scenarios/run", new StringContent(Scenario, Encoding.UTF8, "application/yaml"));
         var body = await response.Content.ReadAsStringAsync();
         Assert.True(response.IsSuccessStatusCode, body);

@@ -13,20 +13,17 @@ namespace FederatedTwin.Federation.Tests;
 /// the signing node read one clock that the tests move, so a window's edges are exact (RFC 9421 §7.2.2: a verifier bounds the age
 /// of "created", and remembers nonces as long as it would accept them).
 /// </summary>
-public sealed class SignatureTests : InProcessCoordinatorTests
+public sealed class SignatureTests : IAsyncLifetime
 {
     /// <summary>The coordinator's accepted age of a signature either way (CoordinatorOptions.SignatureWindowSeconds, by default).</summary>
     private const int WindowSeconds = 60;
 
-    private readonly FakeTimeProvider _clock;
+    private readonly FakeTimeProvider _clock = TestClock.Start();
+    private InProcessCoordinator _coordinator = null!;
 
-    public SignatureTests()
-        : this(TestClock.Start())
-    {
-    }
+    public async Task InitializeAsync() => _coordinator = await InProcessCoordinator.Start("signatures", _clock);
 
-    private SignatureTests(FakeTimeProvider clock)
-        : base("signatures", clock) => _clock = clock;
+    public async Task DisposeAsync() => await _coordinator.DisposeAsync();
 
     private sealed record Options(
         string Path = "/v1/node/work",
@@ -44,7 +41,7 @@ public sealed class SignatureTests : InProcessCoordinatorTests
 
     private async Task<(HttpStatusCode Status, JsonNode? Problem)> Send(Options o)
     {
-        using var http = new HttpClient { BaseAddress = Coordinator.Url };
+        using var http = new HttpClient { BaseAddress = _coordinator.Url };
         var body = o.Body ?? [];
         using var request = new HttpRequestMessage(new HttpMethod(o.Method), o.Path) { Content = new ByteArrayContent(body) };
         request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
@@ -54,9 +51,9 @@ public sealed class SignatureTests : InProcessCoordinatorTests
         request.Content.Headers.Add(ContentDigest.HeaderName, digest);
         if (o.Sign)
         {
-            var uri = new Uri(Coordinator.Url, o.Path);
-            var parameters = new SignatureParameters(o.Components ?? HttpMessageSignatures.RequestComponents, o.Created ?? _clock.GetUtcNow().ToUnixTimeSeconds(), o.KeyId ?? Coordinator.NodeId, o.Nonce ?? HttpMessageSignatures.NewNonce(), "ed25519");
-            var (input, signature) = HttpMessageSignatures.Sign(o.Key ?? Coordinator.Node.Identity, parameters, c => c switch
+            var uri = new Uri(_coordinator.Url, o.Path);
+            var parameters = new SignatureParameters(o.Components ?? HttpMessageSignatures.RequestComponents, o.Created ?? _clock.GetUtcNow().ToUnixTimeSeconds(), o.KeyId ?? _coordinator.NodeId, o.Nonce ?? HttpMessageSignatures.NewNonce(), "ed25519");
+            var (input, signature) = HttpMessageSignatures.Sign(o.Key ?? _coordinator.Node.Identity, parameters, c => c switch
             {
                 "@method" => o.Method,
                 "@path" => uri.AbsolutePath,
@@ -113,6 +110,12 @@ public sealed class SignatureTests : InProcessCoordinatorTests
         Assert.Equal(HttpStatusCode.Unauthorized, status);
         Assert.Contains("signature-replayed", problem!["type"]!.ToString(), StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("not.a+nonce")]
+    [InlineData("")]
+    public async Task A_nonce_outside_the_base64url_alphabet_is_refused_as_malformed(string nonce) =>
+        Assert.Contains("signature-malformed", (await Send(new Options(Nonce: nonce))).Problem!["type"]!.ToString(), StringComparison.Ordinal);
 
     [Fact]
     public async Task An_expired_request_is_refused()
@@ -188,13 +191,13 @@ public sealed class SignatureTests : InProcessCoordinatorTests
     [Fact]
     public async Task Responses_are_signed_and_the_node_client_verifies_them_against_the_pinned_key()
     {
-        var enrollment = Coordinator.Node.Store.GetEnrollment()!;
-        using var http = new HttpClient { BaseAddress = Coordinator.Url };
-        var good = new CoordinatorClient(http, Coordinator.Node.Identity, enrollment.NodeId, enrollment.CoordinatorPublicKey, TimeSpan.FromSeconds(60), time: _clock);
+        var enrollment = _coordinator.Node.Store.GetEnrollment()!;
+        using var http = new HttpClient { BaseAddress = _coordinator.Url };
+        var good = new CoordinatorClient(http, _coordinator.Node.Identity, enrollment.NodeId, enrollment.CoordinatorPublicKey, TimeSpan.FromSeconds(60), time: _clock);
         Assert.NotNull(await good.Get<WorkResponse>("/v1/node/work", CancellationToken.None));
 
         using var impostor = Ed25519Identity.Generate();
-        var pinnedElsewhere = new CoordinatorClient(http, Coordinator.Node.Identity, enrollment.NodeId, impostor.PublicKey, TimeSpan.FromSeconds(60), time: _clock);
+        var pinnedElsewhere = new CoordinatorClient(http, _coordinator.Node.Identity, enrollment.NodeId, impostor.PublicKey, TimeSpan.FromSeconds(60), time: _clock);
         var e = await Assert.ThrowsAsync<CoordinatorRefusedException>(() => pinnedElsewhere.Get<WorkResponse>("/v1/node/work", CancellationToken.None));
         Assert.Contains("BadSignature", e.Message, StringComparison.Ordinal);
     }
@@ -202,17 +205,17 @@ public sealed class SignatureTests : InProcessCoordinatorTests
     [Fact]
     public async Task An_enrollment_token_works_once()
     {
-        using var admin = new FederatedTwin.Cli.Commands.AdminClient(Coordinator.Url, FederatedTwin.Coordinator.Security.CoordinatorKeys.ReadAdminToken(Coordinator.DataDir));
+        using var admin = _coordinator.Admin();
         var token = (await admin.Send(HttpMethod.Post, "/v1/admin/tokens"))!["token"]!.ToString();
         using var first = FederatedTwin.Node.NodeDirectory.OpenOrInitialize(TestFederation.TempDir("enroll-a"));
         using var second = FederatedTwin.Node.NodeDirectory.OpenOrInitialize(TestFederation.TempDir("enroll-b"));
         foreach (var n in new[] { first, second })
         {
-            await File.WriteAllTextAsync(n.PolicyPath, await File.ReadAllTextAsync(Coordinator.Node.PolicyPath));
+            await File.WriteAllTextAsync(n.PolicyPath, await File.ReadAllTextAsync(_coordinator.Node.PolicyPath));
         }
 
-        await Enrollment.Enroll(first, Coordinator.Url, token, "first", _clock, CancellationToken.None);
-        var e = await Assert.ThrowsAsync<CoordinatorRefusedException>(() => Enrollment.Enroll(second, Coordinator.Url, token, "second", _clock, CancellationToken.None));
+        await Enrollment.Enroll(first, _coordinator.Url, token, "first", _clock, CancellationToken.None);
+        var e = await Assert.ThrowsAsync<CoordinatorRefusedException>(() => Enrollment.Enroll(second, _coordinator.Url, token, "second", _clock, CancellationToken.None));
         Assert.Contains("already used", e.Message, StringComparison.Ordinal);
     }
 
@@ -221,15 +224,15 @@ public sealed class SignatureTests : InProcessCoordinatorTests
     [InlineData(1, false)]
     public async Task An_enrollment_token_is_good_to_the_end_of_its_lifetime_and_not_a_tick_beyond(long ticksPastLifetime, bool enrolls)
     {
-        using var admin = new FederatedTwin.Cli.Commands.AdminClient(Coordinator.Url, FederatedTwin.Coordinator.Security.CoordinatorKeys.ReadAdminToken(Coordinator.DataDir));
+        using var admin = _coordinator.Admin();
         var token = (await admin.Send(HttpMethod.Post, "/v1/admin/tokens"))!["token"]!.ToString();
         using var node = FederatedTwin.Node.NodeDirectory.OpenOrInitialize(TestFederation.TempDir("enroll-late"), time: _clock);
-        await File.WriteAllTextAsync(node.PolicyPath, await File.ReadAllTextAsync(Coordinator.Node.PolicyPath));
+        await File.WriteAllTextAsync(node.PolicyPath, await File.ReadAllTextAsync(_coordinator.Node.PolicyPath));
         var lifetime = TimeSpan.FromSeconds(new FederatedTwin.Coordinator.CoordinatorOptions().EnrollmentTokenLifetimeSeconds);
 
         _clock.Advance(lifetime + TimeSpan.FromTicks(ticksPastLifetime));
 
-        var enroll = Enrollment.Enroll(node, Coordinator.Url, token, "late", _clock, CancellationToken.None);
+        var enroll = Enrollment.Enroll(node, _coordinator.Url, token, "late", _clock, CancellationToken.None);
         if (enrolls)
         {
             await enroll;
@@ -246,7 +249,7 @@ public sealed class SignatureTests : InProcessCoordinatorTests
     public async Task A_node_refuses_to_enroll_with_a_coordinator_its_policy_does_not_pin()
     {
         using var node = FederatedTwin.Node.NodeDirectory.OpenOrInitialize(TestFederation.TempDir("unpinned"));
-        var e = await Assert.ThrowsAsync<CoordinatorRefusedException>(() => Enrollment.Enroll(node, Coordinator.Url, "any-token", "x", _clock, CancellationToken.None));
+        var e = await Assert.ThrowsAsync<CoordinatorRefusedException>(() => Enrollment.Enroll(node, _coordinator.Url, "any-token", "x", _clock, CancellationToken.None));
         Assert.Contains("not among trusted_coordinators", e.Message, StringComparison.Ordinal);
     }
 }

@@ -28,9 +28,8 @@ public sealed class StudyColumnsTests
     public async Task A_study_naming_an_unknown_feature_column_is_a_400_problem_at_creation()
     {
         await using var coordinator = await InProcessCoordinator.Start("unknown-column");
-        var keys = (CoordinatorKeys)coordinator.App.Services.GetService(typeof(CoordinatorKeys))!;
-        using var http = new HttpClient { BaseAddress = coordinator.Url };
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", keys.AdminToken);
+        using var http = new HttpClient { BaseAddress = coordinator.AdminUrl };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", coordinator.AdminToken);
 
         using var response = await http.PostAsync("/v1/admin/studies", new StringContent(Study, Encoding.UTF8, "application/yaml"));
         var body = await response.Content.ReadAsStringAsync();

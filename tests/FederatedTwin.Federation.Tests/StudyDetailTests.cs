@@ -34,9 +34,8 @@ public sealed class StudyDetailTests
     public async Task The_detail_serves_the_stored_spec_and_result_byte_for_byte_and_reads_them_typed()
     {
         await using var coordinator = await InProcessCoordinator.Start("study-detail");
-        var keys = (CoordinatorKeys)coordinator.App.Services.GetService(typeof(CoordinatorKeys))!;
-        using var http = new HttpClient { BaseAddress = coordinator.Url };
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", keys.AdminToken);
+        using var http = new HttpClient { BaseAddress = coordinator.AdminUrl };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", coordinator.AdminToken);
         using (var created = await http.PostAsync("/v1/admin/studies", new StringContent(Study, Encoding.UTF8, "application/yaml")))
         {
             Assert.True(created.IsSuccessStatusCode, await created.Content.ReadAsStringAsync());

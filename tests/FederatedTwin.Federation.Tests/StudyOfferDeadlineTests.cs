@@ -20,8 +20,8 @@ public sealed class StudyOfferDeadlineTests
         await using var coordinator = await InProcessCoordinator.Start("offer-deadline", clock);
         var store = coordinator.App.Services.GetRequiredService<CoordinatorStore>();
         var engine = coordinator.App.Services.GetRequiredService<RoundEngine>();
-        using var http = new HttpClient { BaseAddress = coordinator.Url };
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", coordinator.App.Services.GetRequiredService<CoordinatorKeys>().AdminToken);
+        using var http = new HttpClient { BaseAddress = coordinator.AdminUrl };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", coordinator.AdminToken);
 
         // Three nodes wanted; the one enrolled node never answers (no node service runs).
         using (var created = await http.PostAsync("/v1/admin/studies", new StringContent(TestFederation.StudyYaml("short", deadline: 30), Encoding.UTF8, "application/yaml")))

@@ -36,10 +36,15 @@ public sealed class NetworkAttackerFederation : IAsyncLifetime
     public async Task InitializeAsync()
     {
         var coordinatorUrl = new Uri($"http://127.0.0.1:{ChildProcess.FreeLoopbackPort()}");
-        Coordinator = CoordinatorHost.Build(["--urls", coordinatorUrl.ToString().TrimEnd('/')], o => o.DataDir = Path.Combine(Root, "coordinator"));
+        var adminUrl = new Uri($"http://127.0.0.1:{ChildProcess.FreeLoopbackPort()}");
+        Coordinator = CoordinatorHost.Build(["--urls", coordinatorUrl.ToString().TrimEnd('/')], o =>
+        {
+            o.DataDir = Path.Combine(Root, "coordinator");
+            o.AdminUrl = adminUrl.ToString().TrimEnd('/');
+        });
         await Coordinator.StartAsync();
         var keys = Coordinator.Services.GetRequiredService<CoordinatorKeys>();
-        using var admin = new AdminClient(coordinatorUrl, keys.AdminToken);
+        using var admin = new AdminClient(adminUrl, keys.CreatedAdminToken!);
 
         // The attacker's own node, enrolled honestly with a token of its own (a member hospital's host it controls, say).
         var attackerNode = NodeDirectory.OpenOrInitialize(Path.Combine(Root, "attacker"));
