@@ -80,4 +80,35 @@ public sealed class StructuralRulesTests
         Assert.Equal(expected, reason?.Code);
         Assert.Equal(expected is null, record is not null);
     }
+
+    [Theory]
+    [InlineData("Patient.000.ndjson", false)]
+    [InlineData("Patient.000.ndjson.gz", true)]
+    [InlineData("bundle.json", false)]
+    public void A_UTF8_byte_order_mark_at_the_start_of_a_file_is_accepted(string name, bool gzip)
+    {
+        var export = DataTestSupport.TempDir("bom");
+        var lines = File.ReadLines(Path.Combine(DataTestSupport.NdjsonSample, "Patient.000.ndjson")).Take(3).ToList();
+        var text = name.EndsWith(".json", StringComparison.Ordinal)
+            ? "{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"entry\":[" + string.Join(",", lines.Select(l => "{\"resource\":" + l + "}")) + "]}"
+            : string.Join("\n", lines) + "\n";
+        byte[] bytes = [0xEF, 0xBB, 0xBF, .. Encoding.UTF8.GetBytes(text)];
+        if (gzip)
+        {
+            using var output = new MemoryStream();
+            using (var compressor = new System.IO.Compression.GZipStream(output, System.IO.Compression.CompressionLevel.Fastest, leaveOpen: true))
+            {
+                compressor.Write(bytes);
+            }
+
+            bytes = output.ToArray();
+        }
+
+        File.WriteAllBytes(Path.Combine(export, name), bytes);
+        using var node = NodeDirectory.OpenOrInitialize(DataTestSupport.TempDir("bom-node"));
+        var summary = DataTestSupport.Ingest(node, export);
+        Assert.Equal(3, summary.Accepted); // before, the first record went to quarantine as not JSON
+        Assert.Equal(0, summary.Quarantined);
+        Assert.True(summary.Complete);
+    }
 }
