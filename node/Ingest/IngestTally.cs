@@ -90,7 +90,7 @@ internal sealed class IngestTally(IngestLimits limits, RunResources resources, K
 internal sealed class RunResources(long maxBytes)
 {
     // Key and content side by side (slot i at 2i and 2i + 1): one cache line per probe, in the writer's serial stage.
-    private ulong[] _slots = new ulong[2 << 16];
+    private ulong[] _slots = new ulong[2 * InitialSlots(maxBytes)];
     private int _count;
 
     public enum Seen
@@ -126,7 +126,7 @@ internal sealed class RunResources(long maxBytes)
                 return Seen.Unchecked;
             }
 
-            Grow();
+            Grow(Bytes * 4 <= maxBytes ? 4 : 2); // by four while there is room: fewer rehashes of the whole table
             return See(key, content);
         }
 
@@ -135,10 +135,22 @@ internal sealed class RunResources(long maxBytes)
         return Seen.New;
     }
 
-    private void Grow()
+    /// <summary>65,536 slots (1 MB) to start, fewer when the bound is lower (1,024 at least).</summary>
+    private static int InitialSlots(long maxBytes)
+    {
+        var slots = 1 << 16;
+        while (slots > 1024 && slots * 16L > maxBytes)
+        {
+            slots /= 2;
+        }
+
+        return slots;
+    }
+
+    private void Grow(int factor)
     {
         var old = _slots;
-        _slots = new ulong[old.Length * 2];
+        _slots = new ulong[old.Length * factor];
         var mask = (_slots.Length / 2) - 1;
         for (var j = 0; j < old.Length; j += 2)
         {

@@ -299,6 +299,21 @@ public sealed class HostileIngestTests
     }
 
     [Fact]
+    public void The_table_of_a_runs_resources_stays_within_its_share_of_the_memory_limit_and_says_when_it_is_full()
+    {
+        // --memory-mb 1: a table of at most 256 KB (16,384 slots, 70% of them used), so most of 20,000 resources go unchecked;
+        // a conflict with one of the first is still found.
+        static string Patient(int i, string birthDate = "1950-03-04") => $"{{\"resourceType\":\"Patient\",\"id\":\"p{i}\",\"gender\":\"male\",\"birthDate\":\"{birthDate}\"}}";
+        var export = DataTestSupport.TempDir("table");
+        File.WriteAllLines(Path.Combine(export, "Patient.000.ndjson"), [.. Enumerable.Range(0, 20_000).Select(i => Patient(i)), Patient(5, "1990-01-01")]);
+        using var node = NodeDirectory.OpenOrInitialize(DataTestSupport.TempDir("table-node"));
+        var summary = new IngestPipeline(node, memoryMegabytes: 1).Run(export);
+        Assert.Equal(1, summary.QuarantineReasons["conflicting_duplicate"]);
+        Assert.Equal(20_000 - (int)(16_384 * 0.7), summary.DuplicatesUnchecked);
+        Assert.Equal(20_000, summary.Accepted);
+    }
+
+    [Fact]
     public void A_path_that_does_not_exist_is_refused_without_being_printed()
     {
         var missing = Path.Combine(DataTestSupport.TempDir("missing"), "John_Q_Public_1950.json");
