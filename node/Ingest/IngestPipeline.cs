@@ -25,7 +25,7 @@ internal readonly record struct ParsedLine(SourceLine Line, string? Type, Quaran
 /// hashed from; a file that fails (truncated gzip, broken Bundle) keeps the lines read before and the run goes on; memory
 /// stays within the limit whatever the lines (blank ones release their buffers, Bundles are read entry by entry); the
 /// quarantine stored per file and per run is capped (<see cref="IngestLimits"/>); a resource given twice with different
-/// content is quarantined as a conflict (<see cref="IngestTally"/>).
+/// content is quarantined as a conflict (found by the merge, <see cref="FactMaterializer.Conflicts"/>).
 /// </summary>
 public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memoryMegabytes = IngestPipeline.DefaultMemoryMegabytes, TimeProvider? time = null, IngestLimits? limits = null)
 {
@@ -84,9 +84,7 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
         int updated;
         var currentYear = _time.GetUtcNow().Year;
         Dictionary<string, double> phases;
-        var resources = new RunResources(memoryMegabytes * 1024L * 1024L / 4);
-        using var hasher = node.Pseudonymizer.CreateHasher();
-        var tally = new IngestTally(_limits, resources, hasher);
+        var tally = new IngestTally(_limits);
         try
         {
             using var connection = node.Store.OpenForBulkWrite();
@@ -133,10 +131,14 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
 
             var merging = Stopwatch.StartNew();
             (double Prepare, double Write, double Commit) mergeTimings;
-            using (var merge = new FactMaterializer(connection, writer))
+            using (var merge = new FactMaterializer(connection, writer, runVersions: runId << 40))
             {
                 (unchanged, updated) = merge.Run(cancellationToken);
                 mergeTimings = merge.Timings;
+                if (merge.Conflicts.Count > 0)
+                {
+                    QuarantineConflicts(merge.Conflicts, runId << 40, sources, tally, writer, connection);
+                }
             }
 
             phases = new Dictionary<string, double>
@@ -162,7 +164,6 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
             FilesRead = sources.FilesRead,
             FailedFiles = sources.Failed,
             QuarantineNotStored = tally.NotStored,
-            DuplicatesUnchecked = tally.Unchecked,
         };
         var features = new FeatureBuilder(node.Store);
         var sensitive = features.SensitiveExclusions();
@@ -239,6 +240,59 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
         public int FilesRead { get; set; }
 
         public List<FailedFile> Failed { get; } = [];
+
+        /// <summary>Each file read: its lines' positions in the run are First to First + Lines - 1 (an entry's version less the run's base).</summary>
+        public List<(string Path, string Source, SourceFormat Format, long First, long Lines)> Read { get; } = [];
+    }
+
+    /// <summary>
+    /// The lines the merge found in conflict with an earlier one (<see cref="FactMaterializer.Conflicts"/>), found again in
+    /// their files by position (rare: only files that hold one are read again, from a descriptor whose content hash must
+    /// still be the one read) and quarantined with their keyed hash; a line whose file changed since is only counted.
+    /// </summary>
+    private void QuarantineConflicts(List<(long Version, string Type)> conflicts, long runBase, SourceLog sources, IngestTally tally, IngestWriter writer, Microsoft.Data.Sqlite.SqliteConnection connection)
+    {
+        using var transaction = connection.BeginTransaction();
+        using var hasher = node.Pseudonymizer.CreateHasher();
+        var pending = conflicts.Select(c => (Position: c.Version - runBase, c.Type)).OrderBy(c => c.Position).ToList();
+        foreach (var file in sources.Read)
+        {
+            var inFile = pending.Where(c => c.Position >= file.First && c.Position < file.First + file.Lines).ToList();
+            if (inFile.Count == 0)
+            {
+                continue;
+            }
+
+            var stream = SourceFile.Open(file.Path, out _);
+            if (stream is null || SourceFile.ContentHash(stream) != file.Source)
+            {
+                stream?.Dispose();
+                inFile.ForEach(c => tally.Conflict(null, null, c.Type, writer));
+                continue;
+            }
+
+            long index = 0;
+            var next = 0;
+            foreach (var line in IngestSources.Read(stream, file.Format, file.Source, null, _ => { }))
+            {
+                for (; next < inFile.Count && inFile[next].Position == file.First + index; next++)
+                {
+                    tally.Conflict(line, hasher.Line(line.Bytes.Span), inFile[next].Type, writer);
+                }
+
+                if (next == inFile.Count)
+                {
+                    break;
+                }
+
+                index++;
+            }
+
+            inFile.Skip(next).ToList().ForEach(c => tally.Conflict(null, null, c.Type, writer));
+        }
+
+        writer.WriteQuarantine();
+        transaction.Commit();
     }
 
     /// <summary>
@@ -260,7 +314,7 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
 
             log.FilesRead++;
             FileProblem? failed = null;
-            long lines = 0;
+            long lines = 0, start = first + batch.Count;
             foreach (var line in IngestSources.Read(stream, IngestSources.FormatOf(file), sourceHash, chunks, p => failed = p))
             {
                 lines++;
@@ -275,6 +329,7 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
                 }
             }
 
+            log.Read.Add((file, sourceHash, IngestSources.FormatOf(file), start, lines));
             if (failed is not null)
             {
                 log.Failed.Add(new FailedFile(sourceHash, failed.Code, failed.Text, lines));

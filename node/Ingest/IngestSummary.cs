@@ -12,9 +12,6 @@ public sealed record IngestSummary(long LinesRead, long Accepted, long Quarantin
     /// <summary>Quarantined lines counted but not stored: beyond the per-file or per-run cap (<see cref="IngestLimits"/>).</summary>
     public long QuarantineNotStored { get; init; }
 
-    /// <summary>Accepted resources not checked for an earlier, conflicting one in the run: the run's table of resources was full (it is bounded by the memory limit).</summary>
-    public long DuplicatesUnchecked { get; init; }
-
     /// <summary>Every data file read to its end and every quarantined line stored: `ftwin node ingest` exits 0 only then (3 otherwise).</summary>
     public bool Complete => FailedFiles.Count == 0 && QuarantineNotStored == 0;
 
@@ -36,7 +33,6 @@ public sealed record IngestSummary(long LinesRead, long Accepted, long Quarantin
         ["failed_files"] = FailedFiles.Select(f => new Dictionary<string, object> { ["source"] = f.Source, ["reason_code"] = f.Code, ["reason"] = f.Reason, ["lines_read"] = f.LinesRead }).ToList(),
         ["quarantine_stored"] = Quarantined - QuarantineNotStored,
         ["quarantine_not_stored"] = QuarantineNotStored,
-        ["duplicates_unchecked"] = DuplicatesUnchecked,
     };
 }
 

@@ -299,18 +299,29 @@ public sealed class HostileIngestTests
     }
 
     [Fact]
-    public void The_table_of_a_runs_resources_stays_within_its_share_of_the_memory_limit_and_says_when_it_is_full()
+    public void Conflicts_are_found_among_spilled_entries_and_across_files_and_quarantined_at_their_line()
     {
-        // --memory-mb 1: a table of at most 256 KB (16,384 slots, 70% of them used), so most of 20,000 resources go unchecked;
-        // a conflict with one of the first is still found.
+        // --memory-mb 1: the entries spill to the staging table as the run goes, and the merge still finds the conflicts
+        // (the later of two different Patient p5, and a Condition given under two patients in two files).
         static string Patient(int i, string birthDate = "1950-03-04") => $"{{\"resourceType\":\"Patient\",\"id\":\"p{i}\",\"gender\":\"male\",\"birthDate\":\"{birthDate}\"}}";
-        var export = DataTestSupport.TempDir("table");
-        File.WriteAllLines(Path.Combine(export, "Patient.000.ndjson"), [.. Enumerable.Range(0, 20_000).Select(i => Patient(i)), Patient(5, "1990-01-01")]);
-        using var node = NodeDirectory.OpenOrInitialize(DataTestSupport.TempDir("table-node"));
+        static string Condition(string id, int patient) => $"{{\"resourceType\":\"Condition\",\"id\":\"{id}\",\"code\":{{\"coding\":[{{\"system\":\"http://snomed.info/sct\",\"code\":\"88805009\"}}]}},\"subject\":{{\"reference\":\"Patient/p{patient}\"}},\"onsetDateTime\":\"2021-02-01\"}}";
+        var export = DataTestSupport.TempDir("conflicts");
+        var late = Patient(5, "1990-01-01");
+        File.WriteAllLines(Path.Combine(export, "Patient.000.ndjson"), [.. Enumerable.Range(0, 20_000).Select(i => Patient(i)), string.Empty, late]);
+        File.WriteAllLines(Path.Combine(export, "Condition.000.ndjson"), [Condition("c1", 7), Condition("c9", 7)]);
+        File.WriteAllLines(Path.Combine(export, "Condition.001.ndjson"), [Condition("c9", 8)]);
+        using var node = NodeDirectory.OpenOrInitialize(DataTestSupport.TempDir("conflicts-node"));
         var summary = new IngestPipeline(node, memoryMegabytes: 1).Run(export);
-        Assert.Equal(1, summary.QuarantineReasons["conflicting_duplicate"]);
-        Assert.Equal(20_000 - (int)(16_384 * 0.7), summary.DuplicatesUnchecked);
-        Assert.Equal(20_000, summary.Accepted);
+        Assert.Equal(2, summary.QuarantineReasons["conflicting_duplicate"]);
+        Assert.Equal(20_002, summary.Accepted);
+        Assert.Equal(20_000, summary.PerType["Patient"]);
+        Assert.Equal(2, summary.PerType["Condition"]);
+        var rows = node.Store.Read(c => c.Query<(string Source, long Line, long Offset, string Hmac)>("SELECT source_hash, line_no, byte_offset, line_hmac FROM quarantine ORDER BY line_no DESC").ToList());
+        Assert.Equal(2, rows.Count);
+        Assert.Equal((DataTestSupport.ContentHash(Path.Combine(export, "Patient.000.ndjson")), 20_002L), (rows[0].Source, rows[0].Line));
+        Assert.Equal(node.Pseudonymizer.Line(Encoding.UTF8.GetBytes(late)), rows[0].Hmac);
+        Assert.Equal((DataTestSupport.ContentHash(Path.Combine(export, "Condition.001.ndjson")), 1L, 0L), (rows[1].Source, rows[1].Line, rows[1].Offset));
+        Assert.Equal(20_002L, node.Store.Read(c => c.ExecuteScalar<long>("SELECT SUM(entries) FROM patient_facts"))); // c9 stays with p7
     }
 
     [Fact]
