@@ -9,7 +9,8 @@ namespace FederatedTwin.Node.Ingest;
 /// one with a new body replaces the old (a resource updated by a later export). A resource whose
 /// patient changed (its key stored under another pseudonym, or seen earlier in the same run) is found
 /// through a Bloom filter of stored keys and the run's own keys, and removed from its old patient, the
-/// newest version winning. The derived tables (patients,
+/// newest version winning; within one run, though, the earliest copy wins and the others are conflicts
+/// (<see cref="Conflicts"/>). The derived tables (patients,
 /// consent states) are rewritten for the patients that changed.
 /// Two stages overlap on the <see cref="OrderedBatchPipeline"/>: one worker groups a partition's entries, decides
 /// what changes and computes the patients' rows (on all cores), reading the store through its own connection;
