@@ -24,25 +24,58 @@ internal static class NodeDataCommands
                 r.AddError("--memory-mb must be at least 1.");
             }
         });
-        var ingest = new Command("ingest", "Ingest FHIR R4 data: de-identify at the door, quarantine bad lines, update features.") { path, nodeDir, json, memory };
+        var perFile = new Option<int>("--max-quarantine-per-file") { Description = "Quarantined lines stored per file; beyond, they are counted, not stored, and the run is marked incomplete.", DefaultValueFactory = _ => IngestLimits.DefaultQuarantinePerFile };
+        var perRun = new Option<int>("--max-quarantine-per-run") { Description = "Quarantined lines stored per run; beyond, they are counted, not stored, and the run is marked incomplete.", DefaultValueFactory = _ => IngestLimits.DefaultQuarantinePerRun };
+        foreach (var cap in new[] { perFile, perRun })
+        {
+            cap.Validators.Add(r =>
+            {
+                if (r.GetValueOrDefault<int>() < 0)
+                {
+                    r.AddError($"{cap.Name} must not be negative.");
+                }
+            });
+        }
+
+        var ingest = new Command("ingest", "Ingest FHIR R4 data: de-identify at the door, quarantine bad lines, update features. Exit codes: 0 complete; 3 complete but some files failed or quarantined lines were not stored (see failed_files, quarantine_not_stored); 2 no such path; 1 the run failed.") { path, nodeDir, json, memory, perFile, perRun };
         ingest.SetAction(parse =>
         {
-            using var dir = NodeDirectory.OpenOrInitialize(parse.GetValue(nodeDir)!.FullName);
             IngestSummary summary;
+            int skipped;
             try
             {
-                summary = Ingest(new IngestPipeline(dir, memoryMegabytes: parse.GetValue(memory)), parse.GetValue(path)!, showProgress: !parse.GetValue(json) && !Console.IsOutputRedirected);
+                using var dir = NodeDirectory.OpenOrInitialize(parse.GetValue(nodeDir)!.FullName);
+                var limits = new IngestLimits(parse.GetValue(perFile), parse.GetValue(perRun));
+                summary = Ingest(new IngestPipeline(dir, memoryMegabytes: parse.GetValue(memory), limits: limits), parse.GetValue(path)!, showProgress: !parse.GetValue(json) && !Console.IsOutputRedirected);
+                skipped = IngestSources.Skipped(parse.GetValue(path)!).Count;
             }
-            catch (FileNotFoundException e)
+            catch (Exception e) when (e is not OutOfMemoryException)
             {
-                Console.Error.WriteLine($"error: {e.Message}");
-                return 2;
+                // One line, never a stack trace or an exception's message (which can quote a path: docs/operations.md, "Ingest FHIR data").
+                Console.Error.WriteLine($"error: {IngestErrors.Describe(e)}");
+                return e is FileNotFoundException or DirectoryNotFoundException ? 2 : 1;
             }
 
-            Console.WriteLine(parse.GetValue(json)
-                ? JsonSerializer.Serialize(summary.ToJson(IngestSources.Skipped(parse.GetValue(path)!).Count))
-                : $"{summary.LinesRead} lines read: {summary.Accepted} accepted ({summary.Unchanged} unchanged), {summary.Quarantined} quarantined; {summary.PatientsUpdated} patients updated; {summary.Bytes / 1e6 / Math.Max(summary.Seconds, 1e-9):F1} MB/s");
-            return 0;
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(JsonSerializer.Serialize(summary.ToJson(skipped)));
+            }
+            else
+            {
+                Console.WriteLine($"{summary.LinesRead} lines read: {summary.Accepted} accepted ({summary.Unchanged} unchanged), {summary.Quarantined} quarantined; {summary.PatientsUpdated} patients updated; {summary.Bytes / 1e6 / Math.Max(summary.Seconds, 1e-9):F1} MB/s");
+                foreach (var failed in summary.FailedFiles)
+                {
+                    Console.WriteLine($"failed file {failed.Source}: {failed.Code}: {failed.Reason} ({failed.LinesRead} lines read)");
+                }
+
+                if (summary.QuarantineNotStored > 0)
+                {
+                    Console.WriteLine($"quarantine capped: {summary.QuarantineNotStored} quarantined lines counted but not stored (--max-quarantine-per-file, --max-quarantine-per-run)");
+                }
+            }
+
+            // 3: the run finished and committed what it read, but not all of the export is in the store or the quarantine.
+            return summary.Complete ? 0 : 3;
         });
         node.Subcommands.Add(ingest);
 
@@ -52,9 +85,13 @@ internal static class NodeDataCommands
         list.SetAction(parse =>
         {
             using var dir = NodeDirectory.OpenOrInitialize(parse.GetValue(nodeDir)!.FullName);
-            var names = parse.GetValue(source) is { } folder
-                ? IngestSources.Files(folder.FullName).ToDictionary(IngestSources.ContentHash, Path.GetFileName)
-                : [];
+            var names = new Dictionary<string, string?>(StringComparer.Ordinal);
+            foreach (var file in parse.GetValue(source) is { } folder ? IngestSources.Files(folder.FullName) : [])
+            {
+                // Files that could not be opened are named by a keyed hash of their path, as the ingest reports them.
+                names.TryAdd(IngestSources.ContentHash(file) ?? SourceFile.PathSource(dir.Pseudonymizer, file), Path.GetFileName(file));
+            }
+
             var rows = dir.Store.Read(StatusQueries.Quarantine);
             if (parse.GetValue(json))
             {
@@ -119,7 +156,7 @@ internal static class NodeDataCommands
         }
 
         IngestSummary? summary = null;
-        var total = IngestSources.Files(path).Sum(f => new FileInfo(f).Length);
+        var total = IngestSources.Files(path).Sum(SourceFile.Length);
         var started = Clock.GetTimestamp();
         AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn()).Start(ctx =>
         {

@@ -83,6 +83,9 @@ public static class NodeAuditRecords
             ["bytes"] = summary.Bytes,
             ["milliseconds"] = (long)Math.Round(summary.Seconds * 1000),
             ["custom_sensitive_codes_sha256"] = sensitiveCodesFingerprint,
+            // Files not read to their end and quarantined lines over the caps: counts by reason, never which file.
+            ["failed_files"] = AuditRecord.Counts(summary.FailedFiles.GroupBy(f => f.Code).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => KeyValuePair.Create(g.Key, (long)g.Count()))),
+            ["quarantine_not_stored"] = summary.QuarantineNotStored,
         });
 
     public static AuditRecord IngestFailed(long runId, long linesRead, long accepted, long quarantined, Exception error) => new(

@@ -68,6 +68,12 @@ public sealed class Pseudonymizer(byte[] key)
     /// <summary>The key under which an ingested resource is remembered (for idempotency), never its id.</summary>
     public string Resource(string type, string id) => Hash("resource", type + "/" + id);
 
+    /// <summary>
+    /// A keyed hash of a source file's full path, naming a file of an export that could not be opened (a content hash
+    /// names every other): keyed, because a plain hash of a path that holds a patient's name could be matched against guesses.
+    /// </summary>
+    public string SourcePath(string fullPath) => Hash("path", fullPath);
+
     /// <summary>A keyed hash of a quarantined line's bytes: lets an operator match a line they hold without storing it.</summary>
     public string Line(ReadOnlySpan<byte> line) => Convert.ToHexStringLower(HMACSHA256.HashData(key, line))[..32];
 

@@ -129,6 +129,11 @@ internal static class AdminEndpoints
                 var summary = await Task.Run(() => new Ingest.IngestPipeline(node).Run(request.Path), cancellationToken);
                 return Results.Ok(summary.ToJson(Ingest.IngestSources.Skipped(request.Path).Count));
             }
+            catch (Exception e) when (e is not (OutOfMemoryException or OperationCanceledException))
+            {
+                // The same one line as the command line's (no path, no stack trace); the run is audited as ingest_failed.
+                return Results.Problem(statusCode: StatusCodes.Status500InternalServerError, title: "Ingest failed", detail: Ingest.IngestErrors.Describe(e));
+            }
             finally
             {
                 IngestGate.Release();

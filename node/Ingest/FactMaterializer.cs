@@ -9,15 +9,24 @@ namespace FederatedTwin.Node.Ingest;
 /// one with a new body replaces the old (a resource updated by a later export). A resource whose
 /// patient changed (its key stored under another pseudonym, or seen earlier in the same run) is found
 /// through a Bloom filter of stored keys and the run's own keys, and removed from its old patient, the
-/// newest version winning. The derived tables (patients,
+/// newest version winning; within one run, though, the earliest copy wins and the others are conflicts
+/// (<see cref="Conflicts"/>). The derived tables (patients,
 /// consent states) are rewritten for the patients that changed.
 /// Two stages overlap on the <see cref="OrderedBatchPipeline"/>: one worker groups a partition's entries, decides
 /// what changes and computes the patients' rows (on all cores), reading the store through its own connection;
 /// this thread writes the rows of the partition before. Partitions hold disjoint patients, so the worker never
 /// needs a row the writer has not committed.
 /// </summary>
-internal sealed class FactMaterializer(SqliteConnection connection, IngestWriter? held = null) : IDisposable
+internal sealed class FactMaterializer(SqliteConnection connection, IngestWriter? held = null, long runVersions = long.MaxValue) : IDisposable
 {
+    /// <summary>
+    /// Entries of this run given twice with different content (a patient or another owner counts as content), by version
+    /// (the run and the line's position in it) and type: the earliest is kept, these are not stored (issue 19: which one
+    /// is right cannot be told, so the later ones are flagged rather than silently replacing the first). Entries from
+    /// versions at or above <c>runVersions</c> are this run's; an earlier run's are replaced by a later one as ever.
+    /// </summary>
+    public List<(long Version, string Type)> Conflicts { get; } = [];
+
     private readonly PatientFactsQueries _sql = new(connection);
     private readonly HashSet<UInt128> _candidates = [];
 
@@ -200,6 +209,13 @@ internal sealed class FactMaterializer(SqliteConnection connection, IngestWriter
                         continue;
                     }
 
+                    if (EntryCodec.Version(entries[at].Span) >= runVersions)
+                    {
+                        // Both from this run (entries come in input order): a conflict, the earlier one stays.
+                        Conflicts.Add((EntryCodec.Version(entry.Span), EntryCodec.Decode(entry.Span).Type));
+                        continue;
+                    }
+
                     consents |= EntryCodec.IsConsent(entries[at].Span) || EntryCodec.IsConsent(entry.Span);
                     entries[at] = entry;
                 }
@@ -244,7 +260,7 @@ internal sealed class FactMaterializer(SqliteConnection connection, IngestWriter
     /// </summary>
     private List<string> ResolveMoves()
     {
-        var newest = new Dictionary<UInt128, (string Group, long Version)>();
+        var found = new Dictionary<UInt128, List<(string Group, long Version, string Type)>>();
         var holders = new List<(string Group, byte[] Data)>();
         foreach (var (group, data) in _sql.AllFacts())
         {
@@ -255,17 +271,33 @@ internal sealed class FactMaterializer(SqliteConnection connection, IngestWriter
                 if (_candidates.Contains(key))
                 {
                     holds = true;
-                    var version = EntryCodec.Version(data.AsSpan(offset));
-                    if (!newest.TryGetValue(key, out var best) || version > best.Version)
+                    if (!found.TryGetValue(key, out var list))
                     {
-                        newest[key] = (group, version);
+                        found[key] = list = [];
                     }
+
+                    var version = EntryCodec.Version(data.AsSpan(offset));
+                    list.Add((group, version, version >= runVersions ? EntryCodec.Decode(data.AsSpan(offset, length)).Type : string.Empty));
                 }
             }
 
             if (holds)
             {
                 holders.Add((group, data));
+            }
+        }
+
+        // The newest holder keeps the resource (it moved to another patient), unless this run gave it under two owners:
+        // then the earliest of this run's keeps it and the others are conflicts.
+        var newest = new Dictionary<UInt128, (string Group, long Version)>();
+        foreach (var (key, list) in found)
+        {
+            var thisRun = list.Where(h => h.Version >= runVersions).OrderBy(h => h.Version).ToList();
+            var winner = thisRun.Count >= 2 ? thisRun[0] : list.MaxBy(h => h.Version);
+            newest[key] = (winner.Group, winner.Version);
+            if (thisRun.Count >= 2)
+            {
+                Conflicts.AddRange(thisRun.Skip(1).Select(h => (h.Version, h.Type)));
             }
         }
 

@@ -67,6 +67,12 @@ public sealed partial class FastFhirParser
                 return (null, null, false);
             }
 
+            if (outcome == Outcome.Duplicate)
+            {
+                // Refused whatever else the line holds, as the Firely path's first check refuses it (unless it is not JSON at all).
+                return (null, WellFormed(json) ? QuarantineReason.DuplicateKey : QuarantineReason.InvalidJson, true);
+            }
+
             if (outcome == Outcome.Invalid || reader.Read())
             {
                 return (null, QuarantineReason.Invalid("fast-path"), true);
@@ -93,6 +99,23 @@ public sealed partial class FastFhirParser
         }
     }
 
+    private static bool WellFormed(ReadOnlySpan<byte> json)
+    {
+        var reader = new Utf8JsonReader(json);
+        try
+        {
+            while (reader.Read())
+            {
+            }
+
+            return true;
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>The element and rule of the last refusal (element names only, never values): for tests and debugging.</summary>
     public string? LastRefusal { get; private set; }
 
@@ -107,6 +130,7 @@ public sealed partial class FastFhirParser
         Valid,
         Invalid,
         Delegate,
+        Duplicate,
     }
 
     private enum Primitive
@@ -124,52 +148,6 @@ public sealed partial class FastFhirParser
         Text,
     }
 
-    /// <summary>A complex type at a path (e.g. Encounter.period): its elements, resolved lazily.</summary>
-    private sealed class Context(ClassMapping mapping, string path, string typeName)
-    {
-        public ClassMapping Mapping { get; } = mapping;
-
-        public string Path { get; } = path;
-
-        public string TypeName { get; } = typeName;
-
-        private readonly Dictionary<byte[], Element> _children = new(Utf8Comparer.Instance);
-
-        public bool TryGet(ReadOnlySpan<byte> name, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Element? element) =>
-            _children.GetAlternateLookup<ReadOnlySpan<byte>>().TryGetValue(name, out element);
-
-        public void Add(ReadOnlySpan<byte> name, Element element) => _children[name.ToArray()] = element;
-    }
-
-    /// <summary>One element of a context: how to validate its values, and whether the features want them.</summary>
-    private sealed class Element
-    {
-        public bool Delegate { get; init; }
-
-        public bool Unknown { get; init; }
-
-        public bool IsCollection { get; init; }
-
-        public Primitive Primitive { get; init; }
-
-        public Type? EnumType { get; init; }
-
-        public Context? Complex { get; init; }
-
-        public string Path { get; init; } = string.Empty;
-
-        /// <summary>The element's slot in <see cref="FastRecordBuilder.SlotOf"/>, or -1 when the features do not want its values.</summary>
-        public int Slot { get; init; } = -1;
-
-        public bool Wanted => Slot >= 0;
-
-        /// <summary>Whether its values repeat enough across lines to be interned.</summary>
-        public bool Intern { get; init; }
-
-        /// <summary>Enum literals seen so far, valid or not (bounded: a flood of junk codes stops being cached).</summary>
-        public Dictionary<byte[], bool>? Literals { get; init; }
-    }
-
     private Outcome WalkObject(ref Utf8JsonReader reader, Context context, int topIndex, int innerIndex, bool isRoot = false)
     {
         if (reader.TokenType != JsonTokenType.StartObject)
@@ -177,25 +155,27 @@ public sealed partial class FastFhirParser
             return Outcome.Invalid;
         }
 
+        // One bit per element, "_name" form and resourceType of this object (a word or two: 51 elements at most in the hot types).
+        Span<ulong> seen = stackalloc ulong[context.Words];
+        var empty = true;
         while (reader.Read())
         {
             if (reader.TokenType == JsonTokenType.EndObject)
             {
-                return Outcome.Valid;
+                return empty ? Fail(context.Path, "an object must have properties") : context.Required.Length == 0 ? Outcome.Valid : RequiredPresent(context, seen);
             }
 
+            empty = false;
             var name = Plain(ref reader) ? reader.ValueSpan : UnescapedCopy(ref reader);
             reader.Read();
             if (isRoot && name.SequenceEqual("resourceType"u8))
             {
-                continue;
-            }
+                if (!See(seen, context.ResourceTypeOrdinal))
+                {
+                    return Outcome.Duplicate;
+                }
 
-            if (name.Length > 0 && name[0] == (byte)'_')
-            {
-                // A primitive's id/extensions: Element-shaped; not used by the features.
-                reader.Skip();
-                continue;
+                continue; // its value was read by PeekResourceType
             }
 
             if (!context.TryGet(name, out var element))
@@ -214,6 +194,12 @@ public sealed partial class FastFhirParser
                 return Fail(element.Path, "unknown element");
             }
 
+            if (!See(seen, element.Ordinal))
+            {
+                LastRefusal = $"{element.Path}: given twice";
+                return Outcome.Duplicate;
+            }
+
             if (element.IsCollection)
             {
                 if (reader.TokenType != JsonTokenType.StartArray)
@@ -224,13 +210,19 @@ public sealed partial class FastFhirParser
                 var i = 0;
                 while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
                 {
-                    var outcome = WalkValue(ref reader, element, isRoot ? i : topIndex, i);
+                    // A list's "_name" form has null where an item has no id or extension.
+                    var outcome = element.Twin && reader.TokenType == JsonTokenType.Null ? Outcome.Valid : WalkValue(ref reader, element, isRoot ? i : topIndex, i);
                     if (outcome != Outcome.Valid)
                     {
                         return outcome;
                     }
 
                     i++;
+                }
+
+                if (i == 0)
+                {
+                    return Fail(element.Path, "an array must not be empty");
                 }
             }
             else
@@ -244,6 +236,36 @@ public sealed partial class FastFhirParser
         }
 
         return Outcome.Invalid;
+    }
+
+    /// <summary>Marks an element seen in its object; false when it was already.</summary>
+    private static bool See(Span<ulong> seen, int ordinal)
+    {
+        ref var word = ref seen[ordinal >> 6];
+        var bit = 1UL << (ordinal & 63);
+        if ((word & bit) != 0)
+        {
+            return false;
+        }
+
+        word |= bit;
+        return true;
+    }
+
+    private static bool Seen(ReadOnlySpan<ulong> seen, int ordinal) => (seen[ordinal >> 6] & (1UL << (ordinal & 63))) != 0;
+
+    /// <summary>Every mandatory element of the object was given, as a value or as its "_name" form (Firely accepts either).</summary>
+    private Outcome RequiredPresent(Context context, ReadOnlySpan<ulong> seen)
+    {
+        foreach (var ordinal in context.Required)
+        {
+            if (!Seen(seen, ordinal) && !Seen(seen, context.TwinOrdinal(ordinal)))
+            {
+                return Fail(context.PathOf(ordinal), "required element missing");
+            }
+        }
+
+        return Outcome.Valid;
     }
 
     private Outcome WalkValue(ref Utf8JsonReader reader, Element element, int topIndex, int innerIndex) =>
@@ -366,107 +388,6 @@ public sealed partial class FastFhirParser
     private static byte[] UnescapedCopy(ref Utf8JsonReader reader) => System.Text.Encoding.UTF8.GetBytes(reader.GetString()!);
 
     private static bool Plain(ref Utf8JsonReader reader) => !reader.ValueIsEscaped && !reader.HasValueSequence;
-
-    /// <summary>Resolves an element of a context against the Firely model (choice types by their suffix); cached by the caller.</summary>
-    private static Element Resolve(Context context, string name)
-    {
-        var path = context.Path.Length == 0 ? name : context.Path + "." + name;
-        if (context.Mapping.FindMappedElementByName(name) is { Choice: ChoiceType.ResourceChoice })
-        {
-            return new Element { Delegate = true, Path = path };
-        }
-
-        var (property, type) = Find(context.Mapping, name);
-        if (property is null || type is null)
-        {
-            return new Element { Unknown = true, Path = path };
-        }
-
-        if (type.IsResource || property.Choice == ChoiceType.ResourceChoice)
-        {
-            return new Element { Delegate = true, Path = path };
-        }
-
-        var enumType = property.ImplementingType is { IsGenericType: true } g && g.GetGenericTypeDefinition() == typeof(Code<>) ? g.GetGenericArguments()[0] : null;
-        var primitive = type.IsFhirPrimitive || type.Name == "xhtml"
-            ? type.Name switch
-            {
-                "boolean" => Primitive.Boolean,
-                "integer" => Primitive.Integer,
-                "unsignedInt" => Primitive.UnsignedInt,
-                "positiveInt" => Primitive.PositiveInt,
-                "decimal" => Primitive.Decimal,
-                "date" => Primitive.Date,
-                "dateTime" => Primitive.DateTime,
-                "instant" => Primitive.Instant,
-                "code" => Primitive.Code,
-                _ => Primitive.Text,
-            }
-            : Primitive.None;
-        return new Element
-        {
-            IsCollection = property.IsCollection,
-            Primitive = primitive,
-            EnumType = enumType,
-            Literals = enumType is null ? null : new(Utf8Comparer.Instance),
-            Complex = primitive == Primitive.None ? new Context(type, path, context.TypeName) : null,
-            Path = path,
-            Slot = FastRecordBuilder.SlotOf(path),
-            Intern = InternedPaths.Contains(path),
-        };
-    }
-
-    /// <summary>An element by name: plain, or a choice element by its type suffix (onsetDateTime).</summary>
-    private static (PropertyMapping? Property, ClassMapping? Type) Find(ClassMapping mapping, string name)
-    {
-        var property = mapping.FindMappedElementByName(name);
-        if (property is not null && property.Choice == ChoiceType.None)
-        {
-            return (property, property.PropertyTypeMapping);
-        }
-
-        property = mapping.FindMappedElementByChoiceName(name);
-        if (property is null || property.Choice == ChoiceType.None)
-        {
-            return (null, null);
-        }
-
-        var suffix = name[property.Name.Length..];
-        if (suffix.Length == 0)
-        {
-            return (property, null); // a choice element needs its type suffix
-        }
-
-        var type = Inspector.FindClassMapping(suffix) ?? Inspector.FindClassMapping(char.ToLowerInvariant(suffix[0]) + suffix[1..]);
-        if (type is null)
-        {
-            return (property, null);
-        }
-
-        var allowed = property.FhirType.Any(t => t == typeof(DataType) || t == type.NativeType || t.IsAssignableFrom(type.NativeType));
-        return allowed ? (property, type) : (property, null);
-    }
-
-    /// <summary>Byte-wise equality and hashing for UTF-8 names, with span lookups (no string per element).</summary>
-    private sealed class Utf8Comparer : IEqualityComparer<byte[]>, IAlternateEqualityComparer<ReadOnlySpan<byte>, byte[]>
-    {
-        public static readonly Utf8Comparer Instance = new();
-
-        public bool Equals(byte[]? x, byte[]? y) => x.AsSpan().SequenceEqual(y);
-
-        public int GetHashCode(byte[] obj) => GetHashCode((ReadOnlySpan<byte>)obj);
-
-        public bool Equals(ReadOnlySpan<byte> alternate, byte[] other) => alternate.SequenceEqual(other);
-
-        public int GetHashCode(ReadOnlySpan<byte> alternate)
-        {
-            var hash = new HashCode();
-            hash.AddBytes(alternate);
-            return hash.ToHashCode();
-        }
-
-        public byte[] Create(ReadOnlySpan<byte> alternate) => alternate.ToArray();
-    }
 
     private static readonly HashSet<string> InternedPaths =
     [

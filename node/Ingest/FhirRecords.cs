@@ -15,6 +15,8 @@ public sealed record QuarantineReason(string Code, string Text)
     public static readonly QuarantineReason Oversized = new("oversized_line", "the line is longer than the ingest limit");
     public static readonly QuarantineReason MissingId = new("missing_id", "the resource has no id");
     public static readonly QuarantineReason ImpossibleDate = new("impossible_date", "a date the features need is not a real calendar date");
+    public static readonly QuarantineReason DuplicateKey = new("duplicate_key", "an object of the line has a name twice (RFC 8259 section 4: names SHOULD be unique; FHIR JSON gives a repeat no meaning), or two forms of one choice element");
+    public static readonly QuarantineReason ConflictingDuplicate = new("conflicting_duplicate", "a resource of the same type and id, with different content, came earlier in this run: this one is not stored (which one is right cannot be told)");
 
     /// <summary>A parser failed on the line in a way it does not handle (a defect to report): the exception's type only.</summary>
     public static QuarantineReason ParserFailure(Exception e) => new("parser_failure", $"the parser failed on this line ({e.GetType().Name}); please report it");
@@ -69,6 +71,12 @@ public sealed class FhirRecordParser
 
             if (!_deserializer.TryDeserializeResource(ref reader, out var resource, out var issues) || resource is null)
             {
+                // JSON129: an element given twice, here two forms of one choice element (a repeated name is refused above).
+                if (issues?.Any(i => i.ErrorCode == "JSON129") == true)
+                {
+                    return (null, QuarantineReason.DuplicateKey);
+                }
+
                 var first = issues?.FirstOrDefault();
                 return (null, QuarantineReason.Invalid(first?.ErrorCode ?? "unknown"));
             }
@@ -86,20 +94,29 @@ public sealed class FhirRecordParser
         }
     }
 
-    /// <summary>Well-formed JSON, an object, a known R4 resource type: checked before Firely so the reasons are precise.</summary>
+    private static readonly JsonDocumentOptions UniqueNames = new() { AllowDuplicateProperties = false };
+
+    /// <summary>
+    /// Well-formed JSON with no name twice in an object, an object, a known R4 resource type spelled as FHIR spells it:
+    /// checked before Firely so the reasons are precise. Firely refuses most repeated names itself but not a second
+    /// resourceType, and finds type names without regard to case ("patient" was read as a Patient): FHIR's type names
+    /// are case-sensitive, as the fast path's are.
+    /// </summary>
     private static bool ProbeType(ReadOnlySpan<byte> json, out QuarantineReason? reason)
     {
         reason = null;
+        var bytes = json.ToArray();
         try
         {
-            using var doc = JsonDocument.Parse(json.ToArray());
+            using var doc = JsonDocument.Parse(bytes, UniqueNames);
             if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("resourceType", out var type) || type.ValueKind != JsonValueKind.String)
             {
                 reason = QuarantineReason.NotAResource;
                 return false;
             }
 
-            if (Hl7.Fhir.Model.ModelInfo.GetTypeForFhirType(type.GetString()!) is not { } t || !typeof(Resource).IsAssignableFrom(t))
+            var name = type.GetString()!;
+            if (Hl7.Fhir.Model.ModelInfo.GetTypeForFhirType(name) is not { } t || !typeof(Resource).IsAssignableFrom(t) || !string.Equals(Hl7.Fhir.Model.ModelInfo.GetFhirTypeNameForType(t), name, StringComparison.Ordinal))
             {
                 reason = QuarantineReason.UnknownType;
                 return false;
@@ -109,7 +126,21 @@ public sealed class FhirRecordParser
         }
         catch (JsonException)
         {
-            reason = QuarantineReason.InvalidJson;
+            reason = WellFormed(bytes) ? QuarantineReason.DuplicateKey : QuarantineReason.InvalidJson;
+            return false;
+        }
+    }
+
+    /// <summary>Whether the line is JSON once repeated names are allowed (so a refusal above was for a repeat).</summary>
+    private static bool WellFormed(byte[] json)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(json);
+            return true;
+        }
+        catch (JsonException)
+        {
             return false;
         }
     }

@@ -9,25 +9,6 @@ using Microsoft.Data.Sqlite;
 
 namespace FederatedTwin.Node.Ingest;
 
-/// <summary>What one ingest run did. accepted + quarantined = lines_read, always.</summary>
-public sealed record IngestSummary(long LinesRead, long Accepted, long Quarantined, long Unchanged, IReadOnlyDictionary<string, long> PerType, IReadOnlyDictionary<string, long> QuarantineReasons, long Bytes, double Seconds, int PatientsUpdated)
-{
-    /// <summary>The summary as `ftwin node ingest --json` and the node's admin API print it.</summary>
-    public Dictionary<string, object> ToJson(int skippedFiles) => new()
-    {
-        ["lines_read"] = LinesRead,
-        ["accepted"] = Accepted,
-        ["quarantined"] = Quarantined,
-        ["unchanged"] = Unchanged,
-        ["per_type"] = PerType,
-        ["quarantine_reasons"] = QuarantineReasons,
-        ["patients_updated"] = PatientsUpdated,
-        ["skipped_files"] = skippedFiles,
-        ["bytes"] = Bytes,
-        ["seconds"] = Math.Round(Seconds, 3),
-    };
-}
-
 /// <summary>A line after the parallel stage: parsed, keyed, reduced to its stored entry (the writer only writes).</summary>
 internal readonly record struct ParsedLine(SourceLine Line, string? Type, QuarantineReason? Reason, string? LineHmac, GroupKey Group, ReadOnlyMemory<byte> Entry);
 
@@ -40,15 +21,27 @@ internal readonly record struct ParsedLine(SourceLine Line, string? Type, Quaran
 /// one transaction each and merged into one row per patient at the end (<see cref="FactMaterializer"/>);
 /// a resource already stored with the same content is recognized, so a re-run (or a run after a kill -9)
 /// ends in the same state. Patients whose consents changed get their consent states rebuilt.
+/// Hostile input is contained (issue 19): only regular files are read, one at a time, each from the descriptor it was
+/// hashed from; a file that fails (truncated gzip, broken Bundle) keeps the lines read before and the run goes on; memory
+/// stays within the limit whatever the lines (blank ones release their buffers, Bundles are read entry by entry); the
+/// quarantine stored per file and per run is capped (<see cref="IngestLimits"/>); a resource given twice with different
+/// content is quarantined as a conflict (found by the merge, <see cref="FactMaterializer.Conflicts"/>).
 /// </summary>
-public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memoryMegabytes = IngestPipeline.DefaultMemoryMegabytes, TimeProvider? time = null)
+public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memoryMegabytes = IngestPipeline.DefaultMemoryMegabytes, TimeProvider? time = null, IngestLimits? limits = null)
 {
     private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private readonly IngestLimits _limits = limits ?? IngestLimits.Default;
 
     /// <summary>Staged entries held in memory before they spill to the store (about 300 MB of typical FHIR NDJSON).</summary>
     public const int DefaultMemoryMegabytes = 256;
 
     private const int BatchLines = 8192;
+
+    /// <summary>
+    /// A batch is handed on once the read buffers its lines hold reach this size, however few its lines: one short line
+    /// per megabyte of blank lines would otherwise hold 8,192 megabytes in one batch.
+    /// </summary>
+    private const long MaxBatchBytes = 16L << 20;
     private readonly System.Collections.Concurrent.ConcurrentBag<LineParser> _parsers = [];
 
     /// <summary>Seconds spent in each phase of the last run (writer busy, writer waiting for the parse stage, consent rebuild), for `bench ingest`.</summary>
@@ -74,7 +67,11 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
     /// <summary>Parsers keep their model caches between batches, so they are pooled rather than made per batch.</summary>
     private LineParser Rent() => _parsers.TryTake(out var parser) ? parser : new LineParser(node.Pseudonymizer);
 
-    /// <summary>Ingests a file or an export folder; a cancelled run stops between batches and is audited as failed (a re-run resumes it).</summary>
+    /// <summary>
+    /// Ingests a file or an export folder; a cancelled run stops between batches and is audited as failed (a re-run resumes it).
+    /// A file that cannot be read, or not to its end, is reported in the summary (<see cref="IngestSummary.FailedFiles"/>)
+    /// with the lines read before kept, and the run goes on with the next; an error of the store itself ends the run.
+    /// </summary>
     public IngestSummary Run(string path, Action<long, long>? progress = null, CancellationToken cancellationToken = default)
     {
         var files = IngestSources.Files(path);
@@ -82,12 +79,12 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
         var policy = ValidPolicy();
         PruneQuarantine(policy);
         var runId = node.Store.Write((c, t) => IngestQueries.StartRun(c, t, _time.GetUtcNow().ToString("O")));
-        long read = 0, accepted = 0, quarantined = 0, unchanged = 0, bytes = 0;
-        var perType = new SortedDictionary<string, long>(StringComparer.Ordinal);
-        var reasons = new SortedDictionary<string, long>(StringComparer.Ordinal);
+        long unchanged = 0;
+        var sources = new SourceLog();
         int updated;
         var currentYear = _time.GetUtcNow().Year;
         Dictionary<string, double> phases;
+        var tally = new IngestTally(_limits);
         try
         {
             using var connection = node.Store.OpenForBulkWrite();
@@ -103,34 +100,22 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
             {
                 writing.Start();
                 using var transaction = connection.BeginTransaction();
-                foreach (var parsed in batch.Parsed.AsSpan(0, batch.Count))
+                foreach (ref readonly var parsed in batch.Parsed.AsSpan(0, batch.Count))
                 {
-                    read++;
-                    bytes += parsed.Line.Bytes.Length + 1;
-                    if (parsed.Reason is not null)
-                    {
-                        quarantined++;
-                        reasons[parsed.Reason!.Code] = reasons.GetValueOrDefault(parsed.Reason.Code) + 1;
-                        writer.Quarantine(parsed.Line, parsed.LineHmac!, parsed.Reason);
-                        continue;
-                    }
-
-                    accepted++;
-                    perType[parsed.Type!] = perType.GetValueOrDefault(parsed.Type!) + 1;
-                    writer.Stage(parsed.Group, parsed.Entry.Span);
+                    tally.Add(parsed, writer);
                 }
 
                 writer.Flush();
                 transaction.Commit();
                 writing.Stop();
-                progress?.Invoke(read, bytes);
+                progress?.Invoke(tally.Read, tally.Bytes);
                 batches.Return(batch, chunks);
             }
 
             // Lines are read and batches parsed ahead while this thread writes them in order: the writer is the one
             // serial stage. A worker rents a parser per batch (pooled: they keep their model caches).
             var prologue = started.Elapsed.TotalSeconds;
-            var waiting = OrderedBatchPipeline.Run(Batches(files, runId, batches, chunks), Cores, capacity: Cores + 2, batch =>
+            var waiting = OrderedBatchPipeline.Run(Batches(files, runId, batches, chunks, sources), Cores, capacity: Cores + 2, batch =>
             {
                 var parser = Rent();
                 try
@@ -146,10 +131,14 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
 
             var merging = Stopwatch.StartNew();
             (double Prepare, double Write, double Commit) mergeTimings;
-            using (var merge = new FactMaterializer(connection, writer))
+            using (var merge = new FactMaterializer(connection, writer, runVersions: runId << 40))
             {
                 (unchanged, updated) = merge.Run(cancellationToken);
                 mergeTimings = merge.Timings;
+                if (merge.Conflicts.Count > 0)
+                {
+                    QuarantineConflicts(merge.Conflicts, runId << 40, sources, tally, writer, connection);
+                }
             }
 
             phases = new Dictionary<string, double>
@@ -166,24 +155,29 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             // 45 CFR 164.312(b): a failed run is audited too, with how far it got (a re-run resumes it).
-            RecordFailure(runId, read, accepted, quarantined, e);
+            RecordFailure(runId, tally.Read, tally.Accepted, tally.Quarantined, e);
             throw;
         }
 
-        var summary = new IngestSummary(read, accepted, quarantined, unchanged, perType, reasons, bytes, started.Elapsed.TotalSeconds, updated);
+        var summary = new IngestSummary(tally.Read, tally.Accepted, tally.Quarantined, unchanged, tally.PerType, tally.Reasons, tally.Bytes, started.Elapsed.TotalSeconds, updated)
+        {
+            FilesRead = sources.FilesRead,
+            FailedFiles = sources.Failed,
+            QuarantineNotStored = tally.NotStored,
+        };
         var features = new FeatureBuilder(node.Store);
         var sensitive = features.SensitiveExclusions();
         var consentDenied = features.ConsentDenials();
         node.Store.Write((c, t) =>
         {
-            IngestQueries.FinishRun(c, t, runId, _time.GetUtcNow().ToString("O"), new IngestRunTotals(read, accepted, quarantined, unchanged, JsonSerializer.Serialize(perType), summary.Seconds));
+            IngestQueries.FinishRun(c, t, runId, _time.GetUtcNow().ToString("O"), new IngestRunTotals(summary.LinesRead, summary.Accepted, summary.Quarantined, unchanged, JsonSerializer.Serialize(tally.PerType), summary.Seconds));
             // The run, and the consent and sensitivity exclusions it leaves in the store (counts only), with a signed checkpoint.
             node.Audit.Append(c, t, NodeAuditRecords.IngestRun(runId, files.Count, summary, policy?.SensitiveCodesFingerprint));
             node.Audit.Append(c, t, NodeAuditRecords.Exclusions(runId, sensitive, consentDenied));
             node.Audit.Checkpoint(c, t, CheckpointReasons.Ingest);
             return 0;
         });
-        node.Store.Event("ingest", null, $"{read} lines read, {accepted} accepted ({unchanged} unchanged), {quarantined} quarantined, {updated} patients' features rebuilt");
+        node.Store.Event("ingest", null, $"{summary.LinesRead} lines read, {summary.Accepted} accepted ({unchanged} unchanged), {summary.Quarantined} quarantined ({summary.QuarantineNotStored} not stored), {updated} patients' features rebuilt; {summary.FailedFiles.Count} files failed");
         phases["epilogue_s"] = Math.Round(started.Elapsed.TotalSeconds - summary.Seconds, 2);
         LastPhases = phases;
         return summary;
@@ -240,18 +234,92 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
         }
     }
 
-    /// <summary>The lines in batches, each carrying the read buffers retired while it filled (returned once it is written).</summary>
-    private static IEnumerable<Batch> Batches(IReadOnlyList<string> files, long runId, BatchPool pool, ChunkPool chunks)
+    /// <summary>What the reader found of the files: how many it read, and those it could not read to their end.</summary>
+    private sealed class SourceLog
+    {
+        public int FilesRead { get; set; }
+
+        public List<FailedFile> Failed { get; } = [];
+
+        /// <summary>Each file read: its lines' positions in the run are First to First + Lines - 1 (an entry's version less the run's base).</summary>
+        public List<(string Path, string Source, SourceFormat Format, long First, long Lines)> Read { get; } = [];
+    }
+
+    /// <summary>
+    /// The lines the merge found in conflict with an earlier one (<see cref="FactMaterializer.Conflicts"/>), found again in
+    /// their files by position (rare: only files that hold one are read again, from a descriptor whose content hash must
+    /// still be the one read) and quarantined with their keyed hash; a line whose file changed since is only counted.
+    /// </summary>
+    private void QuarantineConflicts(List<(long Version, string Type)> conflicts, long runBase, SourceLog sources, IngestTally tally, IngestWriter writer, Microsoft.Data.Sqlite.SqliteConnection connection)
+    {
+        using var transaction = connection.BeginTransaction();
+        using var hasher = node.Pseudonymizer.CreateHasher();
+        var pending = conflicts.Select(c => (Position: c.Version - runBase, c.Type)).OrderBy(c => c.Position).ToList();
+        foreach (var file in sources.Read)
+        {
+            var inFile = pending.Where(c => c.Position >= file.First && c.Position < file.First + file.Lines).ToList();
+            if (inFile.Count == 0)
+            {
+                continue;
+            }
+
+            var stream = SourceFile.Open(file.Path, out _);
+            if (stream is null || SourceFile.ContentHash(stream) != file.Source)
+            {
+                stream?.Dispose();
+                inFile.ForEach(c => tally.Conflict(null, null, c.Type, writer));
+                continue;
+            }
+
+            long index = 0;
+            var next = 0;
+            foreach (var line in IngestSources.Read(stream, file.Format, file.Source, null, _ => { }))
+            {
+                for (; next < inFile.Count && inFile[next].Position == file.First + index; next++)
+                {
+                    tally.Conflict(line, hasher.Line(line.Bytes.Span), inFile[next].Type, writer);
+                }
+
+                if (next == inFile.Count)
+                {
+                    break;
+                }
+
+                index++;
+            }
+
+            inFile.Skip(next).ToList().ForEach(c => tally.Conflict(null, null, c.Type, writer));
+        }
+
+        writer.WriteQuarantine();
+        transaction.Commit();
+    }
+
+    /// <summary>
+    /// The lines in batches, each carrying the read buffers retired while it filled (returned once it is written). A file
+    /// is opened once (<see cref="SourceFile"/>: never anything but a regular file), hashed and read from that one
+    /// descriptor; a file that cannot be opened or read to its end is logged and the next one read.
+    /// </summary>
+    private IEnumerable<Batch> Batches(IReadOnlyList<string> files, long runId, BatchPool pool, ChunkPool chunks, SourceLog log)
     {
         long first = 0;
         var batch = pool.Rent();
         foreach (var file in files)
         {
-            var sourceHash = IngestSources.ContentHash(file);
-            foreach (var line in IngestSources.Read(file, sourceHash, chunks))
+            var (stream, sourceHash) = OpenAndHash(file, log);
+            if (stream is null)
             {
+                continue;
+            }
+
+            log.FilesRead++;
+            FileProblem? failed = null;
+            long lines = 0, start = first + batch.Count;
+            foreach (var line in IngestSources.Read(stream, IngestSources.FormatOf(file), sourceHash, chunks, p => failed = p))
+            {
+                lines++;
                 batch.Lines[batch.Count++] = line;
-                if (batch.Count == BatchLines)
+                if (batch.Count == BatchLines || chunks.RetiredBytes >= MaxBatchBytes)
                 {
                     batch.Chunks = chunks.TakeRetired();
                     batch.Version = (runId << 40) + first;
@@ -260,6 +328,12 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
                     batch = pool.Rent();
                 }
             }
+
+            log.Read.Add((file, sourceHash, IngestSources.FormatOf(file), start, lines));
+            if (failed is not null)
+            {
+                log.Failed.Add(new FailedFile(sourceHash, failed.Code, failed.Text, lines));
+            }
         }
 
         batch.Chunks = chunks.TakeRetired();
@@ -267,6 +341,28 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
         if (batch.Count > 0)
         {
             yield return batch;
+        }
+    }
+
+    /// <summary>The file opened, and the hash of its content (read from the same descriptor it is then read from); null, logged, when it cannot be.</summary>
+    private (Stream? Stream, string Source) OpenAndHash(string file, SourceLog log)
+    {
+        var stream = SourceFile.Open(file, out var problem);
+        if (stream is null)
+        {
+            log.Failed.Add(new FailedFile(SourceFile.PathSource(node.Pseudonymizer, file), problem!.Code, problem.Text, 0));
+            return (null, string.Empty);
+        }
+
+        try
+        {
+            return (stream, SourceFile.ContentHash(stream));
+        }
+        catch (IOException)
+        {
+            stream.Dispose();
+            log.Failed.Add(new FailedFile(SourceFile.PathSource(node.Pseudonymizer, file), FileProblem.ReadError.Code, FileProblem.ReadError.Text, 0));
+            return (null, string.Empty);
         }
     }
 

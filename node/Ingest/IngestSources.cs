@@ -1,39 +1,52 @@
-using System.IO.Compression;
-using System.Security.Cryptography;
-using System.Text.Json;
-
 namespace FederatedTwin.Node.Ingest;
 
 /// <summary>One unit of input: an NDJSON line or a Bundle entry, with where it came from (never the file's name).</summary>
 public readonly record struct SourceLine(string SourceHash, long LineNumber, long ByteOffset, ReadOnlyMemory<byte> Bytes, bool Oversized);
 
+/// <summary>The formats of an export's files, by name: Bulk Data NDJSON (optionally gzip-compressed) or a FHIR Bundle (.json).</summary>
+public enum SourceFormat
+{
+    Ndjson,
+    NdjsonGzip,
+    Bundle,
+}
+
 /// <summary>
 /// Reads a Bulk Data $export folder (Type.NNN.ndjson, optionally .gz) or FHIR Bundle JSON files,
-/// streaming NDJSON with flat memory. A file is named by the SHA-256 of its content: Synthea names
-/// Bundles after the patient, so file names never enter the store, logs or audit.
+/// streaming with flat memory. A file is named by the SHA-256 of its content: Synthea names
+/// Bundles after the patient, so file names never enter the store, logs or audit. Files are opened only
+/// through <see cref="SourceFile"/>, which never reads anything but a regular file.
 /// </summary>
 public static class IngestSources
 {
     /// <summary>Lines longer than this are quarantined without being buffered whole.</summary>
     public const int MaxLineBytes = 16 * 1024 * 1024;
 
+    /// <summary>The UTF-8 byte order mark: skipped at the start of a file (RFC 8259 section 8.1 lets a parser ignore it).</summary>
+    internal static ReadOnlySpan<byte> Utf8Bom => [0xEF, 0xBB, 0xBF];
+
+    /// <summary>
+    /// The data files of an export folder (or the one file named), in ordinal order. Entries with a data file's name that
+    /// are not regular files (a FIFO, a link to a device or to nothing, a directory) are listed too: the ingest reports
+    /// each as a failed file, by the keyed hash of its path, instead of passing over it in silence.
+    /// </summary>
     public static IReadOnlyList<string> Files(string path)
     {
-        if (File.Exists(path))
+        if (Directory.Exists(path))
+        {
+            return Directory.EnumerateFileSystemEntries(path)
+                .Where(f => IsDataName(f) && (FormatOf(f) != SourceFormat.Bundle || LooksLikeFhir(f)))
+                .Order(StringComparer.Ordinal)
+                .ToList();
+        }
+
+        if (File.Exists(path) || IsLink(path))
         {
             return [path];
         }
 
-        if (!Directory.Exists(path))
-        {
-            throw new FileNotFoundException($"No export folder or file at {path}.");
-        }
-
-        return Directory.EnumerateFiles(path)
-            .Where(f => f.EndsWith(".ndjson", StringComparison.OrdinalIgnoreCase) || f.EndsWith(".ndjson.gz", StringComparison.OrdinalIgnoreCase) || (f.EndsWith(".json", StringComparison.OrdinalIgnoreCase) && LooksLikeFhir(f)))
-            .Where(f => !Path.GetFileName(f).StartsWith("log.", StringComparison.OrdinalIgnoreCase)) // the $export log is not data
-            .Order(StringComparer.Ordinal)
-            .ToList();
+        // Not the path itself: it is the operator's, but a file's path can hold a patient's name.
+        throw new FileNotFoundException("No export folder or file at the given path.");
     }
 
     /// <summary>Files in an export folder that were not taken as data (manifests, notes), reported so nothing disappears silently.</summary>
@@ -41,30 +54,82 @@ public static class IngestSources
         ? [.. Directory.EnumerateFiles(path).Except(Files(path)).Order(StringComparer.Ordinal)]
         : [];
 
-    /// <summary>A .json file in a folder is a FHIR Bundle (or resource) only if it says so near its start.</summary>
+    private static bool IsDataName(string file)
+    {
+        var name = Path.GetFileName(file);
+        return !name.StartsWith("log.", StringComparison.OrdinalIgnoreCase) // the $export log is not data
+            && (name.EndsWith(".ndjson", StringComparison.OrdinalIgnoreCase) || name.EndsWith(".ndjson.gz", StringComparison.OrdinalIgnoreCase) || name.EndsWith(".json", StringComparison.OrdinalIgnoreCase));
+    }
+
+    private static bool IsLink(string path)
+    {
+        try
+        {
+            return new FileInfo(path).LinkTarget is not null;
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>A .json file in a folder is a FHIR Bundle (or resource) only if it says so near its start; one that cannot be opened is listed (and reported).</summary>
     private static bool LooksLikeFhir(string file)
     {
-        using var stream = File.OpenRead(file);
+        using var stream = SourceFile.Open(file, out _);
+        if (stream is null)
+        {
+            return true;
+        }
+
         var head = new byte[4096];
-        var n = stream.Read(head, 0, head.Length);
+        var n = stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
         return head.AsSpan(0, n).IndexOf("\"resourceType\""u8) >= 0;
     }
 
-    public static string ContentHash(string file)
+    /// <summary>The file's source id (the SHA-256 of its content, as the quarantine keeps it), or null when it cannot be opened.</summary>
+    public static string? ContentHash(string file)
     {
-        using var stream = File.OpenRead(file);
-        return Convert.ToHexStringLower(SHA256.HashData(stream))[..32];
+        using var stream = SourceFile.Open(file, out _);
+        return stream is null ? null : SourceFile.ContentHash(stream);
     }
 
-    public static bool IsBundleFile(string file) => file.EndsWith(".json", StringComparison.OrdinalIgnoreCase);
+    public static SourceFormat FormatOf(string file) =>
+        file.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? SourceFormat.Bundle
+        : file.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) ? SourceFormat.NdjsonGzip
+        : SourceFormat.Ndjson;
 
     /// <summary>
-    /// The lines of a file. Without a pool, a line stays valid for as long as it is referenced; with one, the
-    /// read buffers come from the pool and are handed to <see cref="ChunkPool.Retire"/> once the reader has cut
-    /// their last line, and the caller returns them when it no longer uses any line yielded before that.
+    /// The lines of a file, for tools and tests that read one file alone: a file that cannot be opened, or that fails
+    /// midway (a truncated gzip file, a broken Bundle), throws <see cref="InvalidDataException"/> with the reason.
     /// </summary>
-    public static IEnumerable<SourceLine> Read(string file, string sourceHash, ChunkPool? pool = null) =>
-        IsBundleFile(file) ? BundleEntries(file, sourceHash) : NdjsonLines(file, sourceHash, pool);
+    public static IEnumerable<SourceLine> Read(string file, string sourceHash, ChunkPool? pool = null)
+    {
+        var stream = SourceFile.Open(file, out var problem) ?? throw new InvalidDataException(problem!.Text);
+        return Read(stream, FormatOf(file), sourceHash, pool, p => throw new InvalidDataException(p.Text));
+    }
+
+    /// <summary>
+    /// The lines of an opened file (disposed once read). Without a pool, a line stays valid for as long as it is
+    /// referenced; with one, the read buffers come from the pool and are handed to <see cref="ChunkPool.Retire"/> once
+    /// the reader has cut their last line, and the caller returns them when it no longer uses any line yielded before
+    /// that. A file that ends early (see <see cref="FileProblem"/>) calls <paramref name="failed"/> once, after its
+    /// last line: the lines before stay good.
+    /// </summary>
+    public static IEnumerable<SourceLine> Read(Stream stream, SourceFormat format, string sourceHash, ChunkPool? pool, Action<FileProblem> failed) =>
+        format == SourceFormat.Bundle ? Owned(stream, BundleReader.Read(stream, sourceHash, pool, failed))
+        : NdjsonLines(format == SourceFormat.NdjsonGzip ? new CheckedGzipStream(stream) : stream, sourceHash, pool, failed);
+
+    private static IEnumerable<SourceLine> Owned(Stream stream, IEnumerable<SourceLine> lines)
+    {
+        using (stream)
+        {
+            foreach (var line in lines)
+            {
+                yield return line;
+            }
+        }
+    }
 
     /// <summary>Lines are cut from chunks of this size, which they share (no array per line).</summary>
     internal const int ChunkBytes = 1 << 20;
@@ -72,22 +137,33 @@ public static class IngestSources
     /// <summary>
     /// Lines as slices of large read buffers, and the garbage collector sees one large array per megabyte instead
     /// of one small one per line (which the batches in flight kept alive long enough to be copied between
-    /// generations). Without a pool a buffer is never reused; with one, it is retired when the reader moves on.
-    /// A line that does not end in its buffer moves, alone, to the start of the next one.
+    /// generations). Without a pool a buffer is never reused; with one, a buffer is retired when the reader moves
+    /// on, or, when no line was cut from it (blank lines), reused at once: a gigabyte of newlines then costs one
+    /// buffer, not a gigabyte of retired ones waiting for a batch that never fills. A line that does not end in its
+    /// buffer moves, alone, to the start of the next one. A UTF-8 byte order mark at the start is skipped.
     /// </summary>
-    private static IEnumerable<SourceLine> NdjsonLines(string file, string sourceHash, ChunkPool? pool)
+    private static IEnumerable<SourceLine> NdjsonLines(Stream stream, string sourceHash, ChunkPool? pool, Action<FileProblem> failed)
     {
-        using var raw = File.OpenRead(file);
-        using Stream stream = file.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) ? new GZipStream(raw, CompressionMode.Decompress) : raw;
+        using var owned = stream;
         var chunk = pool?.Rent() ?? new byte[ChunkBytes];
-        int filled = 0, start = 0;
+        var cut = false; // a line was handed out from this chunk
+        int filled = 0, start = 0, read;
         long lineNumber = 0, chunkOffset = 0, oversizedStart = 0;
         var oversized = false;
-        int read;
-        while ((read = stream.Read(chunk, filled, chunk.Length - filled)) > 0)
+        FileProblem? problem = null;
+        while (filled < Utf8Bom.Length && (read = ReadSome(stream, chunk, filled, ref problem)) > 0)
         {
-            var scan = filled;
             filled += read;
+        }
+
+        if (chunk.AsSpan(0, filled).StartsWith(Utf8Bom))
+        {
+            start = Utf8Bom.Length;
+        }
+
+        var scan = start;
+        while (true)
+        {
             int newline;
             while ((newline = chunk.AsSpan(scan, filled - scan).IndexOf((byte)'\n')) >= 0)
             {
@@ -100,6 +176,7 @@ public static class IngestSources
                 }
                 else if (Line(chunk, start, newline) is var (from, length) && length > 0)
                 {
+                    cut |= length <= MaxLineBytes;
                     yield return length > MaxLineBytes
                         ? new SourceLine(sourceHash, lineNumber, chunkOffset + start, ReadOnlyMemory<byte>.Empty, true)
                         : new SourceLine(sourceHash, lineNumber, chunkOffset + start, chunk.AsMemory(from, length), false);
@@ -116,28 +193,32 @@ public static class IngestSources
                 {
                     oversized = true;
                     oversizedStart = chunkOffset + start;
-                    pool?.Retire(chunk); // lines already cut from this one may still be in use
-                    chunk = pool?.Rent() ?? new byte[ChunkBytes];
+                    Release(pool, chunk, cut); // lines already cut from this one may still be in use
+                    (chunk, cut) = (pool?.Rent() ?? new byte[ChunkBytes], false);
                 }
 
                 chunkOffset += filled;
                 filled = start = 0;
-                continue;
             }
-
-            if (filled < chunk.Length)
+            else if (filled == chunk.Length)
             {
-                continue; // room left in this buffer
+                var size = Math.Min(Math.Max(ChunkBytes, partial * 2), MaxLineBytes + ChunkBytes);
+                var next = size == ChunkBytes && pool is not null ? pool.Rent() : new byte[size];
+                chunk.AsSpan(start, partial).CopyTo(next);
+                chunkOffset += start;
+                Release(pool, chunk, cut);
+                (chunk, cut) = (next, false);
+                filled = partial;
+                start = 0;
             }
 
-            var size = Math.Min(Math.Max(ChunkBytes, partial * 2), MaxLineBytes + ChunkBytes);
-            var next = size == ChunkBytes && pool is not null ? pool.Rent() : new byte[size];
-            chunk.AsSpan(start, partial).CopyTo(next);
-            chunkOffset += start;
-            pool?.Retire(chunk);
-            chunk = next;
-            filled = partial;
-            start = 0;
+            scan = filled;
+            if ((read = ReadSome(stream, chunk, filled, ref problem)) == 0)
+            {
+                break;
+            }
+
+            filled += read;
         }
 
         if (oversized)
@@ -146,96 +227,60 @@ public static class IngestSources
         }
         else if (Line(chunk, start, filled) is var (from, length) && length > 0)
         {
+            cut |= length <= MaxLineBytes;
             yield return length > MaxLineBytes
                 ? new SourceLine(sourceHash, lineNumber + 1, chunkOffset + start, ReadOnlyMemory<byte>.Empty, true)
                 : new SourceLine(sourceHash, lineNumber + 1, chunkOffset + start, chunk.AsMemory(from, length), false);
         }
 
-        pool?.Retire(chunk);
+        Release(pool, chunk, cut);
+        problem ??= (stream as CheckedGzipStream)?.Problem;
+        if (problem is not null)
+        {
+            failed(problem);
+        }
+    }
+
+    /// <summary>A buffer the reader is done with: retired if lines were cut from it (they may be in use), otherwise reused at once.</summary>
+    private static void Release(ChunkPool? pool, byte[] chunk, bool cut)
+    {
+        if (cut)
+        {
+            pool?.Retire(chunk);
+        }
+        else
+        {
+            pool?.Recycle(chunk);
+        }
+    }
+
+    /// <summary>Reads into the rest of the buffer; a read that fails ends the file (0) with its problem, keeping the lines before.</summary>
+    private static int ReadSome(Stream stream, byte[] chunk, int filled, ref FileProblem? problem)
+    {
+        if (problem is not null)
+        {
+            return 0;
+        }
+
+        try
+        {
+            return stream.Read(chunk, filled, chunk.Length - filled);
+        }
+        catch (InvalidDataException)
+        {
+            problem = stream is CheckedGzipStream { FileExhausted: true } ? FileProblem.TruncatedGzip : FileProblem.CorruptGzip;
+        }
+        catch (IOException)
+        {
+            problem = FileProblem.ReadError;
+        }
+
+        return 0;
     }
 
     /// <summary>The line between start and end (exclusive), without a final carriage return.</summary>
     private static (int From, int Length) Line(byte[] chunk, int start, int end) =>
         (start, end > start && chunk[end - 1] == (byte)'\r' ? end - start - 1 : end - start);
-
-    /// <summary>Each Bundle entry's resource is one line (numbered from 1, with its byte offset in the file).</summary>
-    private static IEnumerable<SourceLine> BundleEntries(string file, string sourceHash)
-    {
-        var bytes = File.ReadAllBytes(file);
-        var entries = new List<(long Offset, ReadOnlyMemory<byte> Resource)>();
-        bool malformed;
-        try
-        {
-            malformed = !FindEntries(bytes, entries);
-        }
-        catch (JsonException)
-        {
-            malformed = true;
-        }
-
-        if (malformed)
-        {
-            // A Bundle that cannot be read as one is one bad line: the whole file.
-            yield return new SourceLine(sourceHash, 1, 0, bytes.Length > MaxLineBytes ? ReadOnlyMemory<byte>.Empty : bytes, bytes.Length > MaxLineBytes);
-            yield break;
-        }
-
-        for (var i = 0; i < entries.Count; i++)
-        {
-            yield return new SourceLine(sourceHash, i + 1, entries[i].Offset, entries[i].Resource, entries[i].Resource.Length > MaxLineBytes);
-        }
-    }
-
-    private static bool FindEntries(byte[] bytes, List<(long, ReadOnlyMemory<byte>)> entries)
-    {
-        using var doc = JsonDocument.Parse(bytes);
-        if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("resourceType", out var type) || type.GetString() != "Bundle")
-        {
-            return false;
-        }
-
-        // Re-scan with a reader to get each entry.resource's byte range (JsonElement has no offsets).
-        var reader = new Utf8JsonReader(bytes);
-        var depth = 0;
-        var inEntries = false;
-        var entryDepth = -1;
-        while (reader.Read())
-        {
-            switch (reader.TokenType)
-            {
-                case JsonTokenType.PropertyName when depth == 1 && reader.ValueTextEquals("entry"):
-                    inEntries = true;
-                    break;
-                case JsonTokenType.PropertyName when inEntries && depth == entryDepth + 1 && reader.ValueTextEquals("resource"):
-                    reader.Read();
-                    var start = reader.TokenStartIndex;
-                    reader.Skip();
-                    var end = reader.BytesConsumed;
-                    entries.Add((start, bytes.AsMemory((int)start, (int)(end - start))));
-                    break;
-                case JsonTokenType.StartObject:
-                case JsonTokenType.StartArray:
-                    depth++;
-                    if (inEntries && reader.TokenType == JsonTokenType.StartObject && entryDepth < 0)
-                    {
-                        entryDepth = depth - 1;
-                    }
-
-                    break;
-                case JsonTokenType.EndObject:
-                case JsonTokenType.EndArray:
-                    depth--;
-                    if (inEntries && depth == 1)
-                    {
-                        inEntries = false;
-                    }
-
-                    break;
-            }
-        }
-
-        return true;
-    }
 }
 
 /// <summary>
@@ -253,8 +298,24 @@ public sealed class ChunkPool(int capacity = 64)
     /// <summary>The reader's side: a buffer of <see cref="IngestSources.ChunkBytes"/>.</summary>
     public byte[] Rent() => _free.TryTake(out var chunk) ? chunk : new byte[IngestSources.ChunkBytes];
 
-    /// <summary>The reader's side: no line will be cut from this buffer any more.</summary>
-    public void Retire(byte[] chunk) => _retired.Add(chunk);
+    /// <summary>The reader's side: no line will be cut from this buffer any more (any size: a long line's buffer is counted too).</summary>
+    public void Retire(byte[] chunk)
+    {
+        _retired.Add(chunk);
+        RetiredBytes += chunk.Length;
+    }
+
+    /// <summary>The reader's side: a buffer no line was cut from (blank lines only), free again at once.</summary>
+    public void Recycle(byte[] chunk)
+    {
+        if (chunk.Length == IngestSources.ChunkBytes && _free.Count < capacity)
+        {
+            _free.Add(chunk);
+        }
+    }
+
+    /// <summary>The reader's thread: the size of the buffers retired since the last <see cref="TakeRetired"/> (a batch is handed on before they grow large).</summary>
+    public long RetiredBytes { get; private set; }
 
     /// <summary>The reader's thread, between lines: the buffers retired so far (to travel with the lines handed on).</summary>
     public List<byte[]>? TakeRetired()
@@ -266,6 +327,7 @@ public sealed class ChunkPool(int capacity = 64)
 
         var taken = _retired;
         _retired = [];
+        RetiredBytes = 0;
         return taken;
     }
 

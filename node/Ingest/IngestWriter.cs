@@ -81,6 +81,12 @@ internal sealed class IngestWriter(SqliteConnection connection, long memoryBytes
             Spill();
         }
 
+        WriteQuarantine();
+    }
+
+    /// <summary>Writes the quarantine rows recorded since the last flush, in the current transaction (after the merge, when nothing is to spill).</summary>
+    public void WriteQuarantine()
+    {
         foreach (var row in _quarantine)
         {
             _sql.Quarantine(row);

@@ -47,6 +47,61 @@ internal static class DataTestSupport
         return (p.ExitCode, stdout.Result + stderr.Result);
     }
 
+    /// <summary>
+    /// Runs ftwin through bash (for ulimit and the like: <paramref name="prelude"/> comes before the exec), killed if it
+    /// takes longer than <paramref name="timeout"/>; returns its exit code (-1 when killed), standard output and error, and
+    /// its peak resident memory in bytes as /proc last showed it (VmHWM, polled while it runs; 0 where there is no /proc).
+    /// </summary>
+    public static (int ExitCode, string Stdout, string Stderr, long PeakBytes) FtwinWithin(TimeSpan timeout, string prelude, params string[] args)
+    {
+        var info = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        info.ArgumentList.Add("-c");
+        info.ArgumentList.Add(prelude + " exec dotnet \"$0\" \"$@\"");
+        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "ftwin.dll"));
+        foreach (var a in args)
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        using var p = Process.Start(info)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        var deadline = Stopwatch.StartNew();
+        long peak = 0;
+        while (!p.WaitForExit(20))
+        {
+            peak = Math.Max(peak, PeakResident(p.Id));
+            if (deadline.Elapsed > timeout)
+            {
+                p.Kill(entireProcessTree: true);
+                p.WaitForExit();
+                return (-1, stdout.Result, stderr.Result, peak);
+            }
+        }
+
+        return (p.ExitCode, stdout.Result, stderr.Result, peak);
+    }
+
+    private static long PeakResident(int pid)
+    {
+        try
+        {
+            var line = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
+            return line is null ? 0 : long.Parse(line["VmHWM:".Length..].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture) * 1024;
+        }
+        catch (IOException)
+        {
+            return 0; // exited between the poll and the read
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return 0;
+        }
+    }
+
+    /// <summary>The first 32 hex digits of the SHA-256 of a file's content: its source id in the quarantine and in failed_files.</summary>
+    public static string ContentHash(string file) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(file)))[..32];
+
     private static string FindRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)

@@ -196,20 +196,26 @@ public sealed class IngestTests
     }
 
     [Fact]
-    public void A_resource_twice_in_one_export_under_two_patients_is_stored_once_under_the_later_one()
+    public void A_resource_given_twice_in_one_export_with_different_content_is_kept_once_and_the_later_one_quarantined_as_a_conflict()
     {
-        // The merge tracks a run's keys exactly (not through the Bloom filter), so this is found without a false positive.
-        static string Patient(string id) => "{\"resourceType\":\"Patient\",\"id\":\"" + id + "\",\"gender\":\"male\",\"birthDate\":\"1950-03-04\"}";
+        // Issue 19: which of two different resources with one type and id is right cannot be told, so the later one is
+        // flagged (counted and quarantined) instead of silently replacing the first; the same resource twice is no conflict.
+        static string Patient(string id, string birthDate = "1950-03-04") => "{\"resourceType\":\"Patient\",\"id\":\"" + id + "\",\"gender\":\"male\",\"birthDate\":\"" + birthDate + "\"}";
         static string Condition(string id, string patient) => "{\"resourceType\":\"Condition\",\"id\":\"" + id + "\",\"code\":{\"coding\":[{\"system\":\"http://snomed.info/sct\",\"code\":\"88805009\"}]},\"subject\":{\"reference\":\"Patient/" + patient + "\"},\"onsetDateTime\":\"2021-02-01T00:00:00Z\"}";
         var export = DataTestSupport.TempDir("twice-in-run");
-        File.WriteAllText(Path.Combine(export, "Patient.000.ndjson"), Patient("p1") + "\n" + Patient("p2") + "\n");
+        File.WriteAllText(Path.Combine(export, "Patient.000.ndjson"), Patient("p1") + "\n" + Patient("p2") + "\n" + Patient("p2") + "\n" + Patient("p1", "1990-01-01") + "\n");
         File.WriteAllText(Path.Combine(export, "Condition.000.ndjson"), Condition("c1", "p1") + "\n" + Condition("c9", "p1") + "\n");
         File.WriteAllText(Path.Combine(export, "Condition.001.ndjson"), Condition("c9", "p2") + "\n");
         using var node = NodeDirectory.OpenOrInitialize(DataTestSupport.TempDir("twice-in-run-node"));
         var summary = DataTestSupport.Ingest(node, export);
-        Assert.Equal(5, summary.Accepted);
-        var heartFailure = new Features.FeatureBuilder(node.Store).All().Where(r => r.Values["year"] == 2021).Select(r => r.Values["heart_failure"]).ToList();
-        Assert.Equal([1.0, 1.0], heartFailure); // p1 keeps c1, p2 has c9
+        Assert.Equal(7, summary.LinesRead);
+        Assert.Equal(5, summary.Accepted); // p2 twice with the same content is accepted twice (and stored once)
+        Assert.Equal(2, summary.QuarantineReasons["conflicting_duplicate"]);
+        var conflicts = node.Store.Read(c => c.Query<(long Line, string Code)>("SELECT line_no, reason_code FROM quarantine ORDER BY source_hash, line_no").ToList());
+        Assert.Equal(2, conflicts.Count);
+        Assert.All(conflicts, c => Assert.Equal("conflicting_duplicate", c.Code));
+        var rows = new Features.FeatureBuilder(node.Store).All().Where(r => r.Values["year"] == 2021).Select(r => (r.Values["heart_failure"], r.Values["age"])).Order().ToList();
+        Assert.Equal([(1.0, 71.0)], rows); // p1 keeps its first birth date (1950, not 1990) and both conditions; c9 did not move to p2
         Assert.Equal(4L, node.Store.Read(c => c.ExecuteScalar<long>("SELECT SUM(entries) FROM patient_facts")));
     }
 
