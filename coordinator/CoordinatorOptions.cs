@@ -3,7 +3,7 @@ using System.ComponentModel.DataAnnotations;
 namespace FederatedTwin.Coordinator;
 
 /// <summary>The coordinator's settings, bound from configuration (section "Coordinator") and validated at start-up.</summary>
-public sealed class CoordinatorOptions : Hosting.CommonServiceOptions
+public sealed class CoordinatorOptions() : Hosting.CommonServiceOptions("http://127.0.0.1:7401")
 {
     public const string Section = "Coordinator";
 
@@ -22,13 +22,6 @@ public sealed class CoordinatorOptions : Hosting.CommonServiceOptions
     /// <summary>Lifetime of an enrollment token.</summary>
     [Range(60, 30 * 86_400)]
     public int EnrollmentTokenLifetimeSeconds { get; set; } = 7 * 86_400;
-
-    /// <summary>
-    /// Where the admin API listens: its own listener, apart from the node URLs (--urls), on loopback unless the ACO serves it
-    /// over https (Security/AdminListener.cs).
-    /// </summary>
-    [Required]
-    public string AdminUrl { get; set; } = "http://127.0.0.1:7401";
 
     /// <summary>/v1/node requests one source address may make in a minute (several nodes may share an address behind NAT).</summary>
     [Range(1, 1_000_000)]

@@ -7,8 +7,15 @@ namespace FederatedTwin.Hosting;
 /// signed message's "created" must fall in (RFC 9421 section 2.3), and the service's directory, which must be an
 /// absolute path so the service never depends on the directory it was started from.
 /// </summary>
-public abstract class CommonServiceOptions : IValidatableObject
+public abstract class CommonServiceOptions(string defaultAdminUrl) : IValidatableObject
 {
+    /// <summary>
+    /// Where the service's admin API listens, on a listener of its own: loopback on a node (nothing on a node accepts outside
+    /// connections); loopback on the coordinator unless the ACO serves it over https. Each service checks its own rule.
+    /// </summary>
+    [Required]
+    public string AdminUrl { get; set; } = defaultAdminUrl;
+
     /// <summary>How far a signed message's "created" may be from this service's clock: requests at the coordinator, responses at the node.</summary>
     [Range(5, 3600)]
     public int SignatureWindowSeconds { get; set; } = 60;

@@ -4,17 +4,13 @@ using System.Net;
 namespace FederatedTwin.Node;
 
 /// <summary>The node's settings (section "Node"), validated at start-up: a misconfigured node refuses to start and says why.</summary>
-public sealed class NodeOptions : Hosting.CommonServiceOptions
+public sealed class NodeOptions() : Hosting.CommonServiceOptions("http://127.0.0.1:7480")
 {
     public const string Section = "Node";
 
     /// <summary>The node directory: node.db, keys/, policy.yaml, admin.token.</summary>
     [Required]
     public string NodeDir { get; set; } = string.Empty;
-
-    /// <summary>Where the local admin API listens. Must be loopback: nothing on a node accepts outside connections.</summary>
-    [Required]
-    public string AdminUrl { get; set; } = "http://127.0.0.1:7480";
 
     /// <summary>How long one long-poll for work may be held by the coordinator.</summary>
     [Range(0, 120)]

@@ -11,32 +11,21 @@ namespace FederatedTwin.Federation.Tests;
 /// A real coordinator (Kestrel on a loopback port) in this process, with one enrolled node directory. Given a clock, the coordinator's
 /// services and the node's signatures read it: a test moves it (FakeTimeProvider) instead of waiting for windows and deadlines.
 /// </summary>
-internal sealed class InProcessCoordinator : IAsyncDisposable
+internal sealed class InProcessCoordinator(WebApplication app, Uri url, Uri adminUrl, string adminToken, string dataDir, NodeDirectory node, TimeProvider clock) : IAsyncDisposable
 {
-    private InProcessCoordinator(WebApplication app, Uri url, Uri adminUrl, string adminToken, string dataDir, NodeDirectory node, TimeProvider clock)
-    {
-        App = app;
-        Url = url;
-        AdminUrl = adminUrl;
-        AdminToken = adminToken;
-        DataDir = dataDir;
-        Node = node;
-        Clock = clock;
-    }
-
     /// <summary>The clock the coordinator and the node were started with (the system's unless the test gave one).</summary>
-    public TimeProvider Clock { get; }
+    public TimeProvider Clock { get; } = clock;
 
-    public WebApplication App { get; }
+    public WebApplication App { get; } = app;
 
     /// <summary>Where nodes reach the coordinator.</summary>
-    public Uri Url { get; }
+    public Uri Url { get; } = url;
 
     /// <summary>The admin API's own listener.</summary>
-    public Uri AdminUrl { get; }
+    public Uri AdminUrl { get; } = adminUrl;
 
     /// <summary>The admin token the coordinator made at its start (its data directory keeps only the hash).</summary>
-    public string AdminToken { get; }
+    public string AdminToken { get; } = adminToken;
 
     /// <summary>An admin API client with the coordinator's admin token.</summary>
     public FederatedTwin.Cli.Commands.AdminClient Admin() => new(AdminUrl, AdminToken);
@@ -49,9 +38,9 @@ internal sealed class InProcessCoordinator : IAsyncDisposable
         return http;
     }
 
-    public string DataDir { get; }
+    public string DataDir { get; } = dataDir;
 
-    public NodeDirectory Node { get; }
+    public NodeDirectory Node { get; } = node;
 
     public string NodeId => Node.Store.GetEnrollment()!.NodeId;
 
