@@ -45,10 +45,9 @@ public static class StudyFile
         Document? doc;
         try
         {
-            doc = new DeserializerBuilder()
+            doc = YamlInput.Deserialize<Document>(new DeserializerBuilder()
                 .WithNamingConvention(UnderscoredNamingConvention.Instance)
-                .Build()
-                .Deserialize<Document>(yaml);
+                .Build(), yaml);
         }
         catch (YamlException e)
         {

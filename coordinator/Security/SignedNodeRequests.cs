@@ -202,7 +202,9 @@ public sealed class SignedNodeRequests(
         Task Write(HttpContext http) => revoked
             ? WriteProblem(http, StatusCodes.Status401Unauthorized, "Node revoked", "This node's enrollment was revoked by the ACO: the coordinator refuses its requests. Ask the ACO; a revoked node enrolls again only as a new node.", NodeAuthenticationProblem.Revoked, extensions)
             : WriteProblem(http, StatusCodes.Status401Unauthorized, "Request signature refused", Explain(failure), "signature-" + failure.ToString().ToLowerInvariant(), extensions);
-        if (parameters is null)
+        // A signed answer covers the request's signature (RFC 9421 section 2.4): a Signature header without one ("sig1=") cannot
+        // be covered, and signing it threw (a 500 for an unauthenticated caller); such a request gets its refusal unsigned.
+        if (parameters is null || HttpMessageSignatures.SignatureMember(context.Request.Headers[HttpMessageSignatures.SignatureHeader], HttpMessageSignatures.Label) is null)
         {
             await Write(context);
             return;

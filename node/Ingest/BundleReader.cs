@@ -223,7 +223,9 @@ internal sealed class BundleReader
                             return Save(ref reader, Step.NeedData);
                         }
 
-                        rootType = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+                        // Compared, not decoded: GetString throws on a value that is not UTF-8 (found by the bundle fuzz target),
+                        // and only "Bundle" matters; anything else is read as one resource and quarantined with its precise reason.
+                        rootType = reader.TokenType != JsonTokenType.String ? null : reader.ValueTextEquals("Bundle"u8) ? "Bundle" : "other";
                         return Save(ref reader, Step.Found);
                     case JsonTokenType.PropertyName when _depth == 1 && reader.ValueTextEquals("entry"u8):
                         _inEntries = true;

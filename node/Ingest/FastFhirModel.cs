@@ -90,8 +90,15 @@ public sealed partial class FastFhirParser
         /// <summary>Whether its values repeat enough across lines to be interned.</summary>
         public bool Intern { get; init; }
 
-        /// <summary>Enum literals seen so far, valid or not (bounded: a flood of junk codes stops being cached).</summary>
+        /// <summary>Enum literals, or values checked by <see cref="Lexical"/>, seen so far, valid or not (bounded: a flood of junk stops being cached).</summary>
         public Dictionary<byte[], bool>? Literals { get; init; }
+
+        /// <summary>
+        /// The lexical rule Firely's deserializer applies to a value of this primitive type (its IsValidValue: the R4 regex of
+        /// id, code, uri, oid, uuid…), so the fast path refuses exactly what Firely refuses (PVAL124; found by the
+        /// differential fuzz target: "http://a|b" as a Coding.system). Null for types with no rule beyond "not empty".
+        /// </summary>
+        public Func<string, bool>? Lexical { get; init; }
     }
 
     /// <summary>Resolves an element of a context against the Firely model (choice types by their suffix, primitives' "_name" forms); cached by the caller.</summary>
@@ -132,13 +139,15 @@ public sealed partial class FastFhirParser
 
         var enumType = property.ImplementingType is { IsGenericType: true } g && g.GetGenericTypeDefinition() == typeof(Code<>) ? g.GetGenericArguments()[0] : null;
         var primitive = PrimitiveOf(type);
+        var lexical = primitive is Primitive.Text or Primitive.Code && enumType is null ? LexicalRule(type) : null;
         return new Element
         {
             IsCollection = property.IsCollection,
             Ordinal = ordinal,
             Primitive = primitive,
             EnumType = enumType,
-            Literals = enumType is null ? null : new(Utf8Comparer.Instance),
+            Literals = enumType is null && lexical is null ? null : new(Utf8Comparer.Instance),
+            Lexical = lexical,
             Complex = primitive == Primitive.None ? new Context(type, path, context.TypeName) : null,
             Path = path,
             Slot = FastRecordBuilder.SlotOf(path),
@@ -177,6 +186,15 @@ public sealed partial class FastFhirParser
 
         throw new InvalidOperationException("An element resolved by Firely is not among its class's elements.");
     }
+
+    /// <summary>
+    /// Firely's public static IsValidValue(string) of a primitive type, if it has one. string and markdown are left out: their
+    /// R4 pattern ([ \r\n\t\S]+) accepts every non-empty string, and the walk refuses empty strings already.
+    /// </summary>
+    private static Func<string, bool>? LexicalRule(ClassMapping type) =>
+        type.Name is "string" or "markdown" or "xhtml" ? null
+        : type.NativeType.GetMethod("IsValidValue", System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static, [typeof(string)]) is { } m
+            && m.ReturnType == typeof(bool) ? m.CreateDelegate<Func<string, bool>>() : null;
 
     private static Primitive PrimitiveOf(ClassMapping type) => type.IsFhirPrimitive || type.Name == "xhtml"
         ? type.Name switch

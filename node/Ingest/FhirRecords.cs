@@ -69,7 +69,22 @@ public sealed class FhirRecordParser
                 return (null, reason);
             }
 
-            if (!_deserializer.TryDeserializeResource(ref reader, out var resource, out var issues) || resource is null)
+            bool deserialized;
+            Resource? resource;
+            IEnumerable<Hl7.Fhir.Utility.CodedException>? issues;
+            try
+            {
+                deserialized = _deserializer.TryDeserializeResource(ref reader, out resource, out issues);
+            }
+            catch (Exception e) when (e is IndexOutOfRangeException or ArgumentException or InvalidOperationException or NullReferenceException or InvalidCastException)
+            {
+                // Firely throws instead of reporting an issue on some malformed resources (an element named "": its
+                // getMappingForElement indexes the empty name; found by the differential fuzz target). Such a resource is
+                // not valid R4 either way: refused with the exception's type, never its message.
+                return (null, QuarantineReason.Invalid("deserializer-" + e.GetType().Name));
+            }
+
+            if (!deserialized || resource is null)
             {
                 // JSON129: an element given twice, here two forms of one choice element (a repeated name is refused above).
                 if (issues?.Any(i => i.ErrorCode == "JSON129") == true)
@@ -95,6 +110,25 @@ public sealed class FhirRecordParser
     }
 
     private static readonly JsonDocumentOptions UniqueNames = new() { AllowDuplicateProperties = false };
+
+    /// <summary>
+    /// What is wrong with the line as JSON, in the order the Firely path checks it: not JSON at all (invalid_json), else a name
+    /// twice in an object (duplicate_key), else null. The fast path asks when it refuses a line, since its walk stops at the
+    /// first element it refuses and must still give the reason the Firely path gives (found by the differential fuzz target).
+    /// </summary>
+    public static QuarantineReason? JsonShape(ReadOnlySpan<byte> json)
+    {
+        var bytes = json.ToArray();
+        try
+        {
+            using var doc = JsonDocument.Parse(bytes, UniqueNames);
+            return null;
+        }
+        catch (JsonException)
+        {
+            return WellFormed(bytes) ? QuarantineReason.DuplicateKey : QuarantineReason.InvalidJson;
+        }
+    }
 
     /// <summary>
     /// Well-formed JSON with no name twice in an object, an object, a known R4 resource type spelled as FHIR spells it:

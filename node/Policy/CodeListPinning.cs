@@ -50,7 +50,7 @@ internal static class CodeListPinning
     }
 
     /// <summary>A code list file: a header "system,code", then one (system, code) per line; # comments and blank lines are skipped.</summary>
-    private static IEnumerable<(string System, string Code)> ReadCodeFile(byte[] bytes, string file)
+    internal static IEnumerable<(string System, string Code)> ReadCodeFile(byte[] bytes, string file)
     {
         using var reader = new StreamReader(new MemoryStream(bytes), detectEncodingFromByteOrderMarks: true);
         var lineNo = 0;

@@ -27,7 +27,7 @@ internal static class SitePolicyParser
         Document d;
         try
         {
-            d = new DeserializerBuilder().WithNamingConvention(UnderscoredNamingConvention.Instance).Build().Deserialize<Document>(yaml)
+            d = FederatedTwin.Analytics.Studies.YamlInput.Deserialize<Document>(new DeserializerBuilder().WithNamingConvention(UnderscoredNamingConvention.Instance).Build(), yaml)
                 ?? throw new SitePolicyException($"{source}: the policy is empty.");
         }
         catch (YamlException e)

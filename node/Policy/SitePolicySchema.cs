@@ -35,20 +35,14 @@ public static partial class SitePolicySchema
     /// <summary>The YAML as JSON, with the line of each JSON Pointer; throws <see cref="SitePolicyException"/> for YAML that cannot be read (naming the line).</summary>
     internal static (JsonNode? Json, IReadOnlyDictionary<string, int> Lines) ToJson(string yaml, string source)
     {
-        var stream = new YamlStream();
+        YamlStream stream;
         try
         {
-            stream.Load(new StringReader(yaml));
+            stream = FederatedTwin.Analytics.Studies.YamlInput.Load(yaml);
         }
         catch (YamlException e)
         {
             throw new SitePolicyException($"{source}, line {e.Start.Line}: not valid YAML: {(e.InnerException ?? e).Message}");
-        }
-        catch (InvalidOperationException)
-        {
-            // The representation model can stop on a broken document without a position (an unclosed flow
-            // sequence); the bare parser names the line where it gives up.
-            throw new SitePolicyException($"{source}, line {SyntaxErrorLine(yaml)}: not valid YAML: the document is incomplete (an unclosed bracket or quote?).");
         }
 
         if (stream.Documents.Count > 1)
@@ -65,27 +59,6 @@ public static partial class SitePolicySchema
         var root = stream.Documents[0].RootNode;
         lines[string.Empty] = (int)root.Start.Line;
         return (Convert(root, string.Empty, lines, source), lines);
-    }
-
-    private static long SyntaxErrorLine(string yaml)
-    {
-        var parser = new Parser(new StringReader(yaml));
-        try
-        {
-            while (parser.MoveNext())
-            {
-            }
-        }
-        catch (YamlException e)
-        {
-            return e.Start.Line;
-        }
-        catch (InvalidOperationException)
-        {
-            // YamlDotNet's scanner can fail this way on an unterminated flow collection: the last event read is where it broke.
-        }
-
-        return parser.Current?.Start.Line ?? 1;
     }
 
     /// <summary>Every schema violation of the document, in file order; empty when it conforms.</summary>

@@ -33,7 +33,14 @@ public static class FederationProtocol
             return null;
         }
 
-        var parts = value.Split(';').Select(p => p.Split('=', 2)).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1], StringComparer.Ordinal);
+        // A name given twice makes the head ambiguous: refused like any malformed head (ToDictionary threw on it; found by fuzzing).
+        var pairs = value.Split(';').Select(p => p.Split('=', 2)).Where(p => p.Length == 2).ToList();
+        if (pairs.Select(p => p[0]).Distinct(StringComparer.Ordinal).Count() != pairs.Count)
+        {
+            return null;
+        }
+
+        var parts = pairs.ToDictionary(p => p[0], p => p[1], StringComparer.Ordinal);
         if (!parts.TryGetValue("seq", out var seqText) || !long.TryParse(seqText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var seq))
         {
             return null;

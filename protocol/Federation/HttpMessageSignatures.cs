@@ -232,7 +232,10 @@ public static class HttpMessageSignatures
 
         var parameters = SignatureParameters.Parse(signatureInput, out var label);
         var prefix = label + "=:";
-        if (parameters is null || parameters.Algorithm != Algorithm || !ValidNonce(parameters.Nonce) || !signature.StartsWith(prefix, StringComparison.Ordinal) || !signature.EndsWith(':'))
+        // "label=:" alone starts with the prefix and ends with its colon: there must be a signature between two colons (found by
+        // the signature fuzz target: the slice below had a negative length, a 500 for an unauthenticated caller).
+        if (parameters is null || parameters.Algorithm != Algorithm || !ValidNonce(parameters.Nonce) || !signature.StartsWith(prefix, StringComparison.Ordinal)
+            || signature.Length <= prefix.Length + 1 || !signature.EndsWith(':'))
         {
             return (SignatureFailure.Malformed, parameters);
         }

@@ -37,7 +37,9 @@ public sealed class SignatureTests : IAsyncLifetime
         string? Version = null,
         FederatedTwin.Protocol.Federation.Ed25519Identity? Key = null,
         string Method = "GET",
-        IReadOnlyList<string>? Components = null);
+        IReadOnlyList<string>? Components = null,
+        string? SignatureHeader = null,
+        string? AuditHead = null);
 
     private async Task<(HttpStatusCode Status, JsonNode? Problem)> Send(Options o)
     {
@@ -52,7 +54,13 @@ public sealed class SignatureTests : IAsyncLifetime
         if (o.Sign)
         {
             var uri = new Uri(_coordinator.Url, o.Path);
-            var parameters = new SignatureParameters(o.Components ?? HttpMessageSignatures.RequestComponents, o.Created ?? _clock.GetUtcNow().ToUnixTimeSeconds(), o.KeyId ?? _coordinator.NodeId, o.Nonce ?? HttpMessageSignatures.NewNonce(), "ed25519");
+            var components = o.AuditHead is null ? o.Components ?? HttpMessageSignatures.RequestComponents : [.. HttpMessageSignatures.RequestComponents, FederationProtocol.AuditHeadComponent];
+            if (o.AuditHead is not null)
+            {
+                request.Headers.Add(FederationProtocol.AuditHeadHeader, o.AuditHead);
+            }
+
+            var parameters = new SignatureParameters(components, o.Created ?? _clock.GetUtcNow().ToUnixTimeSeconds(), o.KeyId ?? _coordinator.NodeId, o.Nonce ?? HttpMessageSignatures.NewNonce(), "ed25519");
             var (input, signature) = HttpMessageSignatures.Sign(o.Key ?? _coordinator.Node.Identity, parameters, c => c switch
             {
                 "@method" => o.Method,
@@ -60,6 +68,7 @@ public sealed class SignatureTests : IAsyncLifetime
                 "@query" => uri.Query.Length == 0 ? "?" : uri.Query,
                 "content-digest" => digest,
                 "ftwin-protocol" => version,
+                FederationProtocol.AuditHeadComponent => o.AuditHead,
                 _ => null,
             });
             if (o.CorruptSignature)
@@ -68,7 +77,7 @@ public sealed class SignatureTests : IAsyncLifetime
             }
 
             request.Headers.Add(HttpMessageSignatures.SignatureInputHeader, input);
-            request.Headers.Add(HttpMessageSignatures.SignatureHeader, signature);
+            request.Headers.Add(HttpMessageSignatures.SignatureHeader, o.SignatureHeader ?? signature);
         }
 
         using var response = await http.SendAsync(request);
@@ -116,6 +125,33 @@ public sealed class SignatureTests : IAsyncLifetime
     [InlineData("")]
     public async Task A_nonce_outside_the_base64url_alphabet_is_refused_as_malformed(string nonce) =>
         Assert.Contains("signature-malformed", (await Send(new Options(Nonce: nonce))).Problem!["type"]!.ToString(), StringComparison.Ordinal);
+
+    /// <summary>Found by the signature fuzz target (fuzz/regressions/signature): "sig1=:" sliced to a negative length, a 500.</summary>
+    [Theory]
+    [InlineData("sig1=:")]
+    [InlineData("sig1=::")]
+    [InlineData("sig1=")]
+    public async Task A_signature_header_with_no_signature_between_its_colons_is_refused_as_malformed(string header)
+    {
+        var (status, problem) = await Send(new Options(SignatureHeader: header));
+        Assert.Equal(HttpStatusCode.Unauthorized, status);
+        Assert.Contains("signature-malformed", problem!["type"]!.ToString(), StringComparison.Ordinal);
+    }
+
+    /// <summary>Found by fuzzing: an audit head naming seq twice made the signed request a 500; it is now ignored as malformed.</summary>
+    [Fact]
+    public async Task An_audit_head_that_names_a_field_twice_is_ignored_not_a_server_error()
+    {
+        var (status, _) = await Send(new Options(AuditHead: "seq=3;seq=4;sha256=" + new string('a', 64)));
+        Assert.Equal(HttpStatusCode.OK, status);
+        using (var connection = TestStore.OpenReadOnly(Path.Combine(_coordinator.DataDir, "coordinator.db")))
+        {
+            Assert.Equal(0L, Dapper.SqlMapper.ExecuteScalar<long>(connection, "SELECT COUNT(*) FROM node_audit_heads WHERE node_id = @id", new { id = _coordinator.NodeId }));
+        }
+
+        Assert.Null(FederationProtocol.ParseAuditHead("seq=3;seq=4"));
+        Assert.Equal((3L, new string('a', 64)), FederationProtocol.ParseAuditHead("seq=3;sha256=" + new string('a', 64)));
+    }
 
     [Fact]
     public async Task An_expired_request_is_refused()

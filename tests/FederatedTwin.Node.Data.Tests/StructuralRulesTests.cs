@@ -56,6 +56,16 @@ public sealed class StructuralRulesTests
         { "{\"resourceType\":\"Consent\",\"id\":\"k1\",\"id\":\"k2\",\"status\":\"active\"}", "duplicate_key", false },
         { "{\"resourceType\":\"Procedure\",\"id\":\"x1\",\"status\":\"completed\",\"subject\":{\"reference\":\"Patient/p1\"},\"subject\":{\"reference\":\"Patient/p2\"}}", "duplicate_key", false },
         { "{\"resourceType\":\"Patient\",\"id\":\"p1\",\"id\":\"p2\" not json", "invalid_json", true },
+
+        // Found by the differential fuzz target (fuzz/regressions/fhir-differential): the fast path stopped at its first refusal
+        // and gave that reason where the Firely path, which reads the whole line first, gave another; it accepted values
+        // Firely's lexical rules refuse; Firely threw on an element named "".
+        { $"{{{Observation},\"status\":\"final\",{Code},\"bogus\":1,\"subject\":{{\"reference\" \"Patient/p1\"}}}}", "invalid_json", true },
+        { $"{{{Observation},\"status\":\"final\",{Code},\"bogus\":1,\"code\":{{\"text\":\"x\"}}}}", "duplicate_key", true },
+        { $"{{{Observation},\"status\":\"final\",\"code\":{{\"coding\":[{{\"system\":\"http://loinc|org\",\"code\":\"4548-4\"}}]}}}}", "invalid_resource", true },
+        { $"{{{Observation},\"status\":\"final\",\"code\":{{\"coding\":[{{\"system\":\"http://loinc.org\",\"code\":\" 4548-4\"}}]}}}}", "invalid_resource", true },
+        { "{\"resourceType\":\"Patient\",\"id\":\"p 1\"}", "invalid_resource", true },
+        { $"{{{Observation},\"status\":\"final\",\"code\":{{\"\":[{{\"system\":\"http://loinc.org\"}}]}}}}", "invalid_resource", true },
     };
 
     [Theory]

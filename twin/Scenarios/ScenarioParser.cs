@@ -19,10 +19,10 @@ public static class ScenarioParser
     public static ScenarioDefinition Parse(string yaml, ScenarioParseOptions? options = null)
     {
         options ??= new ScenarioParseOptions();
-        var stream = new YamlStream();
+        YamlStream stream;
         try
         {
-            stream.Load(new StringReader(yaml));
+            stream = FederatedTwin.Analytics.Studies.YamlInput.Load(yaml);
         }
         catch (YamlException e)
         {
