@@ -35,7 +35,7 @@ public static class CoordinatorHost
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = FederationProtocol.MaxRequestBodyBytes);
 
         // Services: store, keys, crypto, orchestration.
-        builder.Services.AddSingleton(sp => new CoordinatorStore(sp.ServiceOptions<CoordinatorOptions>().DataDir));
+        builder.Services.AddSingleton(sp => new CoordinatorStore(sp.ServiceOptions<CoordinatorOptions>().DataDir, FederatedTwin.Hosting.Storage.StoreSizeCap.Bytes(sp.ServiceOptions<CoordinatorOptions>().MaxStoreMegabytes)));
         builder.Services.AddSingleton(sp => CoordinatorKeys.LoadOrCreate(sp.ServiceOptions<CoordinatorOptions>().DataDir));
         builder.Services.AddSingleton<CoordinatorAuditTrail>();
         builder.Services.AddSingleton<IAdditiveThresholdScheme>(RlweThresholdScheme.Default);

@@ -39,6 +39,13 @@ public sealed class CoordinatorOptions() : Hosting.CommonServiceOptions("http://
     [Range(1, 86_400)]
     public int RefusalAuditIntervalSeconds { get; set; } = 60;
 
+    /// <summary>
+    /// The store size cap in MB (coordinator.db may not grow past it; docs/operations.md, "Store size cap"): a step that would grow it
+    /// fails with "store full" and is rolled back. Null: bounded only by the disk.
+    /// </summary>
+    [Range(1, 16 * 1024 * 1024)]
+    public int? MaxStoreMegabytes { get; set; }
+
     protected override (string Section, string Name, string Path) ServiceDirectory => (Section, nameof(DataDir), DataDir);
 
     protected override IEnumerable<ValidationResult> ValidateService(ValidationContext validationContext)

@@ -89,6 +89,7 @@ public static class ServiceDefaultsExtensions
         builder.Services.AddSingleton(defaults);
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddProblemDetails();
+        builder.Services.AddExceptionHandler<Storage.StoreFullExceptionHandler>(); // a full store: 507 and one line, not a 500 with a stack trace
         builder.Services.AddHealthChecks().Add(new HealthCheckRegistration(
             "store", sp => new ReadinessCheck(sp, defaults), failureStatus: HealthStatus.Unhealthy, tags: [ReadyTag]));
         builder.Logging.AddJsonConsole(o => o.TimestampFormat = "O");

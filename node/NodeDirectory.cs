@@ -65,7 +65,8 @@ public sealed class NodeDirectory : IDisposable
     /// <param name="path">The node directory.</param>
     /// <param name="auditCheckpointInterval">Entries between periodic signed checkpoints; fixed by the audit chain's first entry, so it matters only for a new trail.</param>
     /// <param name="time">The clock of the store's event rows and of the audit trail's entries (the service's <see cref="TimeProvider"/>).</param>
-    public static NodeDirectory OpenOrInitialize(string path, int auditCheckpointInterval = Protocol.Audit.AuditChain.DefaultCheckpointInterval, TimeProvider? time = null)
+    /// <param name="maxStoreBytes">The store size cap (--max-store-mb, Node:MaxStoreMegabytes); null for none.</param>
+    public static NodeDirectory OpenOrInitialize(string path, int auditCheckpointInterval = Protocol.Audit.AuditChain.DefaultCheckpointInterval, TimeProvider? time = null, long? maxStoreBytes = null)
     {
         path = System.IO.Path.GetFullPath(path);
         Directory.CreateDirectory(path);
@@ -96,7 +97,7 @@ public sealed class NodeDirectory : IDisposable
         }
 
         var pseudonymizer = new Deidentification.Pseudonymizer(protector.Unprotect(File.ReadAllBytes(pseudonymKeyPath)));
-        var store = new NodeStore(path, time);
+        var store = new NodeStore(path, time, maxStoreBytes);
         var node = new NodeDirectory(path, protector, identity, store, pseudonymizer, auditCheckpointInterval, time);
         if (created.Count > 0)
         {

@@ -32,7 +32,7 @@ public static class NodeHost
 
         // Services: the node directory, crypto, the round participant and the polling worker.
         builder.Services.AddSingleton(sp => NodeDirectory.OpenOrInitialize(
-            sp.ServiceOptions<NodeOptions>().NodeDir, time: sp.GetRequiredService<TimeProvider>()));
+            sp.ServiceOptions<NodeOptions>().NodeDir, time: sp.GetRequiredService<TimeProvider>(), maxStoreBytes: FederatedTwin.Hosting.Storage.StoreSizeCap.Bytes(sp.ServiceOptions<NodeOptions>().MaxStoreMegabytes)));
         builder.Services.AddSingleton<IAdditiveThresholdScheme>(RlweThresholdScheme.Default);
         builder.Services.AddSingleton<RoundParticipant>();
         builder.Services.AddSingleton<NodeStatus>();

@@ -20,6 +20,13 @@ public sealed class NodeOptions() : Hosting.CommonServiceOptions("http://127.0.0
     [Range(50, 60_000)]
     public int RetryDelayMilliseconds { get; set; } = 1000;
 
+    /// <summary>
+    /// The store size cap in MB (node.db may not grow past it; docs/operations.md, "Store size cap"): a step that would grow it fails
+    /// with "store full" and is rolled back. Null: bounded only by the disk.
+    /// </summary>
+    [Range(1, 16 * 1024 * 1024)]
+    public int? MaxStoreMegabytes { get; set; }
+
     protected override (string Section, string Name, string Path) ServiceDirectory => (Section, nameof(NodeDir), NodeDir);
 
     protected override IEnumerable<ValidationResult> ValidateService(ValidationContext validationContext)

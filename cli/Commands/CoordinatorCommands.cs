@@ -21,7 +21,8 @@ internal static class CoordinatorCommands
         var urls = new Option<string>("--urls") { Description = "Where nodes reach the coordinator, e.g. http://127.0.0.1:7400. Use TLS (a reverse proxy or Kestrel certificates) beyond loopback.", DefaultValueFactory = _ => "http://127.0.0.1:7400" };
         var adminUrl = new Option<string>("--admin-url") { Description = "Where the admin API listens, apart from the nodes' address: loopback, or https.", DefaultValueFactory = _ => HttpUrlOption.DefaultCoordinatorAdmin.ToString().TrimEnd('/') };
 
-        var run = new Command("run", "Run the coordinator service.") { dataDir, urls, adminUrl };
+        var maxStore = StoreSizeCapOption.Create("coordinator.db");
+        var run = new Command("run", "Run the coordinator service.") { dataDir, urls, adminUrl, maxStore };
         run.SetAction(async (parse, cancellationToken) =>
         {
             var dir = parse.GetValue(dataDir)!.FullName;
@@ -34,6 +35,7 @@ internal static class CoordinatorCommands
             {
                 o.DataDir = dir;
                 o.AdminUrl = parse.GetValue(adminUrl)!;
+                o.MaxStoreMegabytes = parse.GetValue(maxStore) ?? o.MaxStoreMegabytes;
             });
             await app.StartAsync(cancellationToken);
             await app.WaitForShutdownAsync(cancellationToken);

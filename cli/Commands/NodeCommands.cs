@@ -16,7 +16,8 @@ internal static class NodeCommands
 
         var adminUrl = new Option<string>("--admin-url") { Description = "Loopback address of the node's local admin API.", DefaultValueFactory = _ => "http://127.0.0.1:7480" };
         var pollWait = new Option<int>("--poll-wait") { Description = "Seconds a long-poll for work may wait.", DefaultValueFactory = _ => 10 };
-        var run = new Command("run", "Run the node: poll the coordinator for work and answer it.") { nodeDir, adminUrl, pollWait };
+        var maxStore = StoreSizeCapOption.Create("node.db");
+        var run = new Command("run", "Run the node: poll the coordinator for work and answer it.") { nodeDir, adminUrl, pollWait, maxStore };
         run.SetAction(async (parse, cancellationToken) =>
         {
             var dir = parse.GetValue(nodeDir)!.FullName;
@@ -25,6 +26,7 @@ internal static class NodeCommands
                 o.NodeDir = dir;
                 o.AdminUrl = parse.GetValue(adminUrl)!;
                 o.PollWaitSeconds = parse.GetValue(pollWait);
+                o.MaxStoreMegabytes = parse.GetValue(maxStore) ?? o.MaxStoreMegabytes;
             });
             await app.StartAsync(cancellationToken);
             await app.WaitForShutdownAsync(cancellationToken);

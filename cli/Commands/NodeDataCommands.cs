@@ -37,14 +37,15 @@ internal static class NodeDataCommands
             });
         }
 
-        var ingest = new Command("ingest", "Ingest FHIR R4 data: de-identify at the door, quarantine bad lines, update features. Exit codes: 0 complete; 3 complete but some files failed or quarantined lines were not stored (see failed_files, quarantine_not_stored); 2 no such path; 1 the run failed.") { path, nodeDir, json, memory, perFile, perRun };
+        var maxStore = StoreSizeCapOption.Create("node.db");
+        var ingest = new Command("ingest", "Ingest FHIR R4 data: de-identify at the door, quarantine bad lines, update features. Exit codes: 0 complete; 3 complete but some files failed or quarantined lines were not stored (see failed_files, quarantine_not_stored); 2 no such path; 1 the run failed (the store full, another ingest running, ...).") { path, nodeDir, json, memory, perFile, perRun, maxStore };
         ingest.SetAction(parse =>
         {
             IngestSummary summary;
             int skipped;
             try
             {
-                using var dir = NodeDirectory.OpenOrInitialize(parse.GetValue(nodeDir)!.FullName);
+                using var dir = NodeDirectory.OpenOrInitialize(parse.GetValue(nodeDir)!.FullName, maxStoreBytes: Hosting.Storage.StoreSizeCap.Bytes(parse.GetValue(maxStore)));
                 var limits = new IngestLimits(parse.GetValue(perFile), parse.GetValue(perRun));
                 summary = Ingest(new IngestPipeline(dir, memoryMegabytes: parse.GetValue(memory), limits: limits), parse.GetValue(path)!, showProgress: !parse.GetValue(json) && !Console.IsOutputRedirected);
                 skipped = IngestSources.Skipped(parse.GetValue(path)!).Count;
@@ -52,7 +53,7 @@ internal static class NodeDataCommands
             catch (Exception e) when (e is not OutOfMemoryException)
             {
                 // One line, never a stack trace or an exception's message (which can quote a path: docs/operations.md, "Ingest FHIR data").
-                Console.Error.WriteLine($"error: {IngestErrors.Describe(e)}");
+                Console.Error.WriteLine($"error: {IngestErrors.Describe(e, Hosting.Storage.StoreSizeCap.Bytes(parse.GetValue(maxStore)))}");
                 return e is FileNotFoundException or DirectoryNotFoundException ? 2 : 1;
             }
 

@@ -103,15 +103,26 @@ internal sealed class LocalFederation : IDisposable
         }
     }
 
-    public async Task StartCoordinator(CancellationToken cancellationToken)
+    /// <param name="cancellationToken">Cancels the wait for readiness.</param>
+    /// <param name="extraArguments">Further options of `ftwin coordinator run` (the fault-injection tests' store size cap).</param>
+    public async Task StartCoordinator(CancellationToken cancellationToken, params string[] extraArguments)
     {
         _coordinator?.Dispose();
         _adminToken ??= CoordinatorCommands.IssueAdminToken(CoordinatorDir, "ftwin demo (" + Environment.UserName + ")");
-        _coordinator = ChildProcess.StartFtwin(["coordinator", "run", "--data-dir", CoordinatorDir, "--urls", CoordinatorUrl.ToString().TrimEnd('/'), "--admin-url", CoordinatorAdminUrl.ToString().TrimEnd('/')], Path.Combine(Root, "logs", "coordinator.log"));
+        _coordinator = ChildProcess.StartFtwin(["coordinator", "run", "--data-dir", CoordinatorDir, "--urls", CoordinatorUrl.ToString().TrimEnd('/'), "--admin-url", CoordinatorAdminUrl.ToString().TrimEnd('/'), .. extraArguments], Path.Combine(Root, "logs", "coordinator.log"));
         await WaitReady(new Uri(CoordinatorUrl, "/health/ready"), _coordinator, cancellationToken);
     }
 
     public void KillCoordinator() => _coordinator?.Kill();
+
+    /// <summary>The coordinator's process id (the fault-injection tests pause and kill it by its id).</summary>
+    public int CoordinatorProcessId => _coordinator?.Id ?? throw new InvalidOperationException("The coordinator has not been started.");
+
+    /// <summary>A node's process id.</summary>
+    public int NodeProcessId(int index) => _nodes[index].Id;
+
+    /// <summary>Whether a node's process has ended.</summary>
+    public bool NodeExited(int index) => _nodes[index].HasExited;
 
     /// <summary>Whether the coordinator's process has ended (crashed or stopped from outside).</summary>
     public bool CoordinatorExited => _coordinator is null || _coordinator.HasExited;
@@ -123,10 +134,13 @@ internal sealed class LocalFederation : IDisposable
         _coordinator?.Stop(grace);
     }
 
-    public void StartNode(int index, int pollWaitSeconds)
+    /// <param name="index">Which node.</param>
+    /// <param name="pollWaitSeconds">Its long-poll wait.</param>
+    /// <param name="extraArguments">Further options of `ftwin node run` (the fault-injection tests' store size cap).</param>
+    public void StartNode(int index, int pollWaitSeconds, params string[] extraArguments)
     {
         var (name, dir, port) = Nodes[index];
-        var process = ChildProcess.StartFtwin(["node", "run", "--node-dir", dir, "--admin-url", $"http://127.0.0.1:{port}", "--poll-wait", pollWaitSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)], Path.Combine(Root, "logs", $"{name}.log"));
+        var process = ChildProcess.StartFtwin(["node", "run", "--node-dir", dir, "--admin-url", $"http://127.0.0.1:{port}", "--poll-wait", pollWaitSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture), .. extraArguments], Path.Combine(Root, "logs", $"{name}.log"));
         if (index < _nodes.Count)
         {
             _nodes[index].Dispose();

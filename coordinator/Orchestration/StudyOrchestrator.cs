@@ -13,12 +13,26 @@ public sealed partial class StudyOrchestrator(RoundEngine engine, CoordinatorSig
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var tick = TimeSpan.FromMilliseconds(options.Value.TickMilliseconds);
+        var full = false;
         while (!stoppingToken.IsCancellationRequested)
         {
             var contribution = signals.ContributionArrived.Next;
             try
             {
                 engine.Advance(time.GetUtcNow());
+                full = false;
+            }
+            catch (Exception e) when (Hosting.Storage.StoreSizeCap.IsFull(e))
+            {
+                // coordinator.db at its size cap (or the disk full): the transition rolled back; said once, in one line, until it passes.
+                if (!full)
+                {
+                    LogStoreFull(logger, Hosting.Storage.StoreSizeCap.Message("the coordinator's store (coordinator.db)", "--max-store-mb", "Coordinator:MaxStoreMegabytes", options.Value.MaxStoreMegabytes * 1024L * 1024L));
+                    full = true;
+                }
+
+                await AsyncPulse.WaitAsync(contribution, tick, stoppingToken);
+                continue;
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
@@ -29,6 +43,9 @@ public sealed partial class StudyOrchestrator(RoundEngine engine, CoordinatorSig
             await AsyncPulse.WaitAsync(contribution, tick, stoppingToken);
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Advancing studies failed, retrying on each tick: {Reason}")]
+    private static partial void LogStoreFull(ILogger logger, string reason);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Advancing studies failed; retrying on the next tick")]
     private static partial void LogFailure(ILogger logger, Exception e);

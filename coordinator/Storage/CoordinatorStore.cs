@@ -8,5 +8,7 @@ namespace FederatedTwin.Coordinator.Storage;
 /// transaction. The store holds ciphertexts and decrypted sums, never one node's plaintext update.
 /// Foreign keys are enforced on every connection; pages are SQLite's default size.
 /// </summary>
-public sealed class CoordinatorStore(string dataDir)
-    : SqliteStore(new SqliteSettings(System.IO.Path.Combine(dataDir, "coordinator.db"), ForeignKeys: true), Migrations.Schema);
+/// <param name="dataDir">The coordinator's data directory.</param>
+/// <param name="maxSizeBytes">The store size cap (hosting/Storage/StoreSizeCap.cs), on every connection; null for none.</param>
+public sealed class CoordinatorStore(string dataDir, long? maxSizeBytes = null)
+    : SqliteStore(new SqliteSettings(System.IO.Path.Combine(dataDir, "coordinator.db"), ForeignKeys: true, MaxSizeBytes: maxSizeBytes), Migrations.Schema);

@@ -3,11 +3,12 @@ using Microsoft.Data.Sqlite;
 
 namespace FederatedTwin.Hosting.Storage;
 
-/// <summary>How a service's SQLite file is opened: where it is, its page size, and whether foreign keys are enforced.</summary>
+/// <summary>How a service's SQLite file is opened: where it is, its page size, whether foreign keys are enforced, and its size cap.</summary>
 /// <param name="Path">The database file.</param>
 /// <param name="PageSize">The page size of a new file (SQLite takes it only before the file has content); null keeps SQLite's default.</param>
 /// <param name="ForeignKeys">Whether every connection enforces foreign keys (SQLite does not unless asked, per connection).</param>
-public sealed record SqliteSettings(string Path, int? PageSize = null, bool ForeignKeys = false);
+/// <param name="MaxSizeBytes">The store size cap (<see cref="StoreSizeCap"/>); null leaves the store bounded only by the disk.</param>
+public sealed record SqliteSettings(string Path, int? PageSize = null, bool ForeignKeys = false, long? MaxSizeBytes = null);
 
 /// <summary>
 /// SQLite: WAL journal (readers never block the writer), synchronous=FULL (a committed transaction survives a power cut),
@@ -28,6 +29,11 @@ public sealed class SqliteDialect(SqliteSettings settings) : StoreDialect<Sqlite
         connection.Execute(Settings.ForeignKeys
             ? "PRAGMA foreign_keys=ON; PRAGMA busy_timeout=30000; PRAGMA synchronous=FULL;"
             : "PRAGMA busy_timeout=30000; PRAGMA synchronous=FULL;");
+        if (Settings.MaxSizeBytes is { } cap)
+        {
+            StoreSizeCap.Apply(connection, cap);
+        }
+
         return connection;
     }
 

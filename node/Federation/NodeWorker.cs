@@ -66,6 +66,14 @@ public sealed partial class NodeWorker(
             {
                 return;
             }
+            catch (Exception e) when (FederatedTwin.Hosting.Storage.StoreSizeCap.IsFull(e))
+            {
+                // node.db at its size cap (or the disk full): the step's transaction rolled back, nothing half-written; the work is
+                // asked for again after the retry delay, and goes on once the cap is raised (a restart) or space is freed.
+                status.LastError = FederatedTwin.Hosting.Storage.StoreSizeCap.Message("the node's store (node.db)", "--max-store-mb", "Node:MaxStoreMegabytes", node.Store.MaxSizeBytes);
+                LogStoreFull(logger, status.LastError);
+                await Task.Delay(retry, stoppingToken);
+            }
             catch (Exception e) when (e is HttpRequestException or CoordinatorRefusedException or TaskCanceledException or System.Text.Json.JsonException)
             {
                 // An answer that fails authentication is audited once per distinct failure, not once per retry,
@@ -223,6 +231,9 @@ public sealed partial class NodeWorker(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Refused the roster version {Version} the coordinator relays [{Rule}]: {Reason}")]
     private static partial void LogRosterRefused(ILogger logger, int version, string rule, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "A round step failed: {Reason}")]
+    private static partial void LogStoreFull(ILogger logger, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Polling the coordinator failed: {Reason}")]
     private static partial void LogPollFailed(ILogger logger, string reason);

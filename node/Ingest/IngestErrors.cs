@@ -9,9 +9,14 @@ namespace FederatedTwin.Node.Ingest;
 /// </summary>
 public static class IngestErrors
 {
-    public static string Describe(Exception error) => error switch
+    /// <param name="error">What stopped the ingest.</param>
+    /// <param name="maxStoreBytes">The store size cap the ingest ran under (--max-store-mb), to say which limit a full store hit.</param>
+    public static string Describe(Exception error, long? maxStoreBytes = null) => error switch
     {
-        SqliteException { SqliteErrorCode: 13 } => "the disk holding the node's store is full (SQLite error 13); free space and run the ingest again: it resumes where it stopped",
+        // The batch being written was rolled back; what earlier batches committed stays, and a re-run resumes from it.
+        _ when Hosting.Storage.StoreSizeCap.IsFull(error) => Hosting.Storage.StoreSizeCap.Message("the node's store (node.db)", "--max-store-mb", "Node:MaxStoreMegabytes", maxStoreBytes)
+            + "; the batch being written was rolled back and the ingest resumes where it stopped",
+        IngestBusyException => "another ingest is running on this node directory (it holds ingest.lock); run this one again once it has finished",
         SqliteException { SqliteErrorCode: 8 } => "the node's store is read-only (SQLite error 8); make node.db and its directory writable by the node's user and run the ingest again",
         SqliteException { SqliteErrorCode: 5 or 6 } e => $"the node's store is locked by another process (SQLite error {e.SqliteErrorCode}); run the ingest again once that process has finished",
         SqliteException { SqliteErrorCode: 10 } => "writing the node's store failed with an I/O error (SQLite error 10; a full disk or a file size limit can cause it); fix the disk and run the ingest again: it resumes where it stopped",

@@ -75,6 +75,7 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
     public IngestSummary Run(string path, Action<long, long>? progress = null, CancellationToken cancellationToken = default)
     {
         var files = IngestSources.Files(path);
+        using var exclusive = IngestLock.Acquire(node.Path); // one ingest at a time per node directory, taken before anything is written
         var started = Stopwatch.StartNew();
         var policy = ValidPolicy();
         PruneQuarantine(policy);

@@ -157,11 +157,16 @@ public sealed class NodeStore : SqliteStore
     // store keeps its own until a VACUUM, docs/operations.md): a patient's row is a blob of a few KiB, and
     // with the default 4 KiB pages the ingest's merge wrote 2-3 times slower (one WAL frame per page) and
     // the file was 30% larger. Measured on 21,000 patients' rows (44 MB): 0.56-0.89 s vs 0.25 s.
-    public NodeStore(string nodeDir, TimeProvider? time = null)
-        : base(new SqliteSettings(System.IO.Path.Combine(nodeDir, "node.db"), PageSize), Schema)
+    // maxSizeBytes: the store size cap (hosting/Storage/StoreSizeCap.cs), on every connection; null for none.
+    public NodeStore(string nodeDir, TimeProvider? time = null, long? maxSizeBytes = null)
+        : base(new SqliteSettings(System.IO.Path.Combine(nodeDir, "node.db"), PageSize, MaxSizeBytes: maxSizeBytes), Schema)
     {
         _time = time ?? TimeProvider.System;
+        MaxSizeBytes = maxSizeBytes;
     }
+
+    /// <summary>The store size cap this process applies (null: none).</summary>
+    public long? MaxSizeBytes { get; }
 
     /// <summary>The number of schema versions this build knows.</summary>
     public static int LatestSchema => Schema.Latest;
