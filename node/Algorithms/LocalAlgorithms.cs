@@ -10,8 +10,12 @@ public interface ILocalAlgorithm
 {
     string Name { get; }
 
-    /// <summary>The round's statistics as fixed-point integers, ready to encrypt, with the named blocks they are laid out in.</summary>
-    LocalStatistics Compute(RoundRequest request, NodeDirectory node, int maxParties);
+    /// <summary>
+    /// The round's statistics as fixed-point integers, ready to encrypt, with the named blocks they are laid out in, computed from
+    /// <paramref name="data"/>: the data version the study pinned when the node accepted it (<see cref="Federation.AcceptedStudy.Data"/>),
+    /// so every round of a study sees the same patients whatever was ingested meanwhile.
+    /// </summary>
+    LocalStatistics Compute(RoundRequest request, NodeDirectory node, Features.DataSnapshot data, int maxParties);
 
     /// <summary>
     /// How many values a round of this request returns, from its parameters alone (the layout the accepted study implies), so the
@@ -90,8 +94,9 @@ public sealed class LocalFederatedSum : ILocalAlgorithm
 
     public bool SendsCounts => true;
 
-    public LocalStatistics Compute(RoundRequest request, NodeDirectory node, int maxParties)
+    public LocalStatistics Compute(RoundRequest request, NodeDirectory node, Features.DataSnapshot data, int maxParties)
     {
+        ArgumentNullException.ThrowIfNull(node);
         var vector = CensusStudy.Vector(request);
         var labels = LocalVectors.Labels(vector);
         if (labels.Count != request.ValueCount)
@@ -100,8 +105,8 @@ public sealed class LocalFederatedSum : ILocalAlgorithm
         }
 
         // A node with ingested FHIR data counts from its feature store; one without uses its local input file.
-        var values = Features.Census.HasPatients(node.Store) && vector == LocalVectors.PatientsByAgeBandAndSex
-            ? Census(request, node)
+        var values = data.HasPatients && vector == LocalVectors.PatientsByAgeBandAndSex
+            ? Census(request, node, data)
             : node.LoadSiteInput().Vectors.GetValueOrDefault(vector) ?? throw new InvalidOperationException($"This node has no local vector {vector}.");
         // One block named after the vector (e.g. patients_by_age_band_and_sex): census counts, scale 1.
         var codec = new FixedPointCodec([new FixedPointBlock(vector, values.Length, 1)], maxParties);
@@ -109,9 +114,9 @@ public sealed class LocalFederatedSum : ILocalAlgorithm
     }
 
     /// <summary>The census for the study's year and purpose, with the site policy's consent default for that purpose.</summary>
-    private static long[] Census(RoundRequest request, NodeDirectory node)
+    private static long[] Census(RoundRequest request, NodeDirectory node, Features.DataSnapshot data)
     {
         var purpose = RoundBasis.PurposeOf(request);
-        return Features.Census.PatientsByAgeBandAndSex(node.Store, CensusStudy.Year(request), purpose, node.LoadPolicy().IsOptIn(purpose));
+        return data.PatientsByAgeBandAndSex(CensusStudy.Year(request), purpose, node.LoadPolicy().IsOptIn(purpose));
     }
 }

@@ -35,18 +35,18 @@ public sealed class LocalFedAvg : ILocalAlgorithm
 
     public int ValueCount(RoundRequest request, int maxParties) => FedAvgStudy.Parse(request.Parameters, maxParties).Layout(maxParties).Sum(b => b.Length);
 
-    public LocalStatistics Compute(RoundRequest request, NodeDirectory node, int maxParties)
+    public LocalStatistics Compute(RoundRequest request, NodeDirectory node, Features.DataSnapshot data, int maxParties)
     {
         var study = FedAvgStudy.Parse(request.Parameters, maxParties);
-        var data = LocalFederatedGlm.Rows(node, study.Rows, RoundBasis.PurposeOf(request));
+        var rows = LocalFederatedGlm.Rows(node, data, study.Rows, RoundBasis.PurposeOf(request));
         var codec = new FixedPointCodec(study.Layout(maxParties), maxParties);
         if (study.Privacy is { } dp)
         {
-            return new LocalStatistics(Private(dp, codec, data, request, new CryptographicRandomBits()), codec);
+            return new LocalStatistics(Private(dp, codec, rows, request, new CryptographicRandomBits()), codec);
         }
 
-        var local = Train(study, data, FedAvgRound.Read(request).Weights);
-        return new LocalStatistics(codec.Encode(FedAvgAggregate.NodeVector(local, data.Rows)), codec);
+        var local = Train(study, rows, FedAvgRound.Read(request).Weights);
+        return new LocalStatistics(codec.Encode(FedAvgAggregate.NodeVector(local, rows.Rows)), codec);
     }
 
     /// <summary>Under DP, the ρ of one round (the study's ρ over its planned rounds), charged per round to the ledger.</summary>

@@ -36,10 +36,10 @@ public sealed class LocalFederatedComposition : ILocalAlgorithm
 
     public bool SendsCounts => true;
 
-    public LocalStatistics Compute(RoundRequest request, NodeDirectory node, int maxParties)
+    public LocalStatistics Compute(RoundRequest request, NodeDirectory node, DataSnapshot data, int maxParties)
     {
         var study = CompositionStudy.Parse(request.Parameters, minHonestNodes: null);
-        return Release(Counts(node, study.Year, RoundBasis.PurposeOf(request)), study, maxParties, new CryptographicRandomBits());
+        return Release(Counts(node, data, study.Year, RoundBasis.PurposeOf(request)), study, maxParties, new CryptographicRandomBits());
     }
 
     /// <summary>
@@ -83,7 +83,14 @@ public sealed class LocalFederatedComposition : ILocalAlgorithm
     public static long[] Counts(NodeDirectory node, int year, string purpose)
     {
         ArgumentNullException.ThrowIfNull(node);
-        return Counts(new FeatureBuilder(node.Store).ForStudy(node.LoadPolicy(), purpose), year);
+        return Counts(node, DataSnapshot.Current(node.Store), year, purpose);
+    }
+
+    /// <summary>The exact counts as of a data version (a study's pinned one), under the node's site policy.</summary>
+    public static long[] Counts(NodeDirectory node, DataSnapshot data, int year, string purpose)
+    {
+        ArgumentNullException.ThrowIfNull(node);
+        return Counts(data.Features.ForStudy(node.LoadPolicy(), purpose), year);
     }
 
     /// <summary>The exact counts of these patient-years (the study's purpose already applied): one row per patient alive in <paramref name="year"/>.</summary>

@@ -32,14 +32,14 @@ public sealed class LocalFederatedGlm : ILocalAlgorithm
     /// <summary>The evaluation's layout, or the IRLS request's (whose layout GlmNode holds to the study's spec when it computes).</summary>
     public int ValueCount(RoundRequest request, int maxParties) => GlmRound.Read(request).ValueCount(GlmStudy.Parse(request.Parameters, maxParties));
 
-    public LocalStatistics Compute(RoundRequest request, NodeDirectory node, int maxParties)
+    public LocalStatistics Compute(RoundRequest request, NodeDirectory node, DataSnapshot data, int maxParties)
     {
         var glm = GlmStudy.Parse(request.Parameters, maxParties);
         var purpose = RoundBasis.PurposeOf(request);
         return GlmRound.Read(request) switch
         {
-            GlmRound.Evaluate evaluate => Release(glm, GlmEvaluation.Layout(glm), GlmEvaluation.Encode(glm, [.. evaluate.Coefficients], Rows(node, glm, purpose, heldOut: true)), maxParties, new CryptographicRandomBits()),
-            GlmRound.Iterate iterate => Release(glm, iterate.Request.Layout, GlmNode.Encode(glm.Spec, iterate.Request, Rows(node, glm, purpose)), maxParties, new CryptographicRandomBits()),
+            GlmRound.Evaluate evaluate => Release(glm, GlmEvaluation.Layout(glm), GlmEvaluation.Encode(glm, [.. evaluate.Coefficients], Rows(node, data, glm, purpose, heldOut: true)), maxParties, new CryptographicRandomBits()),
+            GlmRound.Iterate iterate => Release(glm, iterate.Request.Layout, GlmNode.Encode(glm.Spec, iterate.Request, Rows(node, data, glm, purpose)), maxParties, new CryptographicRandomBits()),
             _ => throw new InvalidOperationException("The round carries no GLM request."),
         };
     }
@@ -78,8 +78,15 @@ public sealed class LocalFederatedGlm : ILocalAlgorithm
     public static GlmData Rows(NodeDirectory node, GlmStudy glm, string purpose, bool heldOut = false)
     {
         ArgumentNullException.ThrowIfNull(node);
+        return Rows(node, DataSnapshot.Current(node.Store), glm, purpose, heldOut);
+    }
+
+    /// <summary>The design rows as of a data version (a study's pinned one), under the node's site policy.</summary>
+    public static GlmData Rows(NodeDirectory node, DataSnapshot data, GlmStudy glm, string purpose, bool heldOut = false)
+    {
+        ArgumentNullException.ThrowIfNull(node);
         CheckColumns(glm);
-        return Rows(new FeatureBuilder(node.Store).ForStudy(node.LoadPolicy(), purpose), glm, heldOut);
+        return Rows(data.Features.ForStudy(node.LoadPolicy(), purpose), glm, heldOut);
     }
 
     /// <summary>The design rows of these patient-years (the study's purpose already applied), as <see cref="Rows(NodeDirectory, GlmStudy, string, bool)"/>.</summary>

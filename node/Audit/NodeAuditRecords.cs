@@ -104,8 +104,11 @@ public static class NodeAuditRecords
             ["consent_denied_patient_years"] = AuditRecord.Counts(consentDeniedPatientYears.OrderBy(p => p.Key, StringComparer.Ordinal)),
         });
 
-    /// <summary>A study decision; an accepted DP study with what it charged: ρ per hospital record, the policy's k and k²ρ.</summary>
-    public static AuditRecord StudyDecision(StudySpec study, PolicyDecision decision, string policySha256, PrivacyCharge? charge = null) => new(
+    /// <summary>
+    /// A study decision; an accepted DP study with what it charged: ρ per hospital record, the policy's k and k²ρ; an accepted study with the
+    /// data version it computes every round on (<c>data_version</c>, the store's published version when it was accepted).
+    /// </summary>
+    public static AuditRecord StudyDecision(StudySpec study, PolicyDecision decision, string policySha256, PrivacyCharge? charge = null, long? dataVersion = null) => new(
         AuditActions.StudyDecision,
         decision.Accept ? AuditOutcome.Success : AuditOutcome.MinorFailure,
         new JsonObject
@@ -124,6 +127,7 @@ public static class NodeAuditRecords
                 ["max_sites_per_person"] = charge.Unit.MaxSitesPerPerson,
                 ["charged_rho"] = charge.Charged,
             },
+            ["data_version"] = dataVersion,
         },
         study.Id.Value,
         study.PurposeOfUse.Code);

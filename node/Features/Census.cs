@@ -13,11 +13,17 @@ namespace FederatedTwin.Node.Features;
 /// </summary>
 public static class Census
 {
-    public static bool HasPatients(NodeStore store) => store.Read(FeatureQueries.PatientCount) > 0;
+    public static bool HasPatients(NodeStore store) => DataSnapshot.Current(store).HasPatients;
 
-    public static long[] PatientsByAgeBandAndSex(NodeStore store, int year, string purpose, bool optIn)
+    /// <summary>The census from the data published last.</summary>
+    public static long[] PatientsByAgeBandAndSex(NodeStore store, int year, string purpose, bool optIn) =>
+        PatientsByAgeBandAndSex(DataSnapshot.Current(store), year, purpose, optIn);
+
+    /// <summary>The census from the data as of a version (a study's pinned one).</summary>
+    public static long[] PatientsByAgeBandAndSex(DataSnapshot data, int year, string purpose, bool optIn)
     {
-        var rows = store.Read(c => FeatureQueries.Census(c, year, purpose));
+        var version = data.Version;
+        var rows = data.Store.Read(c => FeatureQueries.Census(c, year, purpose, version));
         var counts = new long[LocalVectors.AgeBands.Count * LocalVectors.Sexes.Count];
         foreach (var (birthYear, ninetyPlus, sex, state) in rows)
         {

@@ -12,26 +12,36 @@ public sealed record PatientYear(string Pseudonym, IReadOnlyDictionary<string, d
 /// <summary>
 /// Builds patient-year features from the de-identified facts, leaving out records in sensitive
 /// categories (the site default; a policy that allows them for a purpose is applied when a study
-/// asks), and evaluates consent into a state per purpose and year.
+/// asks), and evaluates consent into a state per purpose and year. Everything is read as of one data
+/// version: <paramref name="asOf"/> (a study's pinned version, <see cref="DataSnapshot"/>), or, when null,
+/// the version published last, read once per call so one call never mixes two versions.
 /// </summary>
-public sealed class FeatureBuilder(NodeStore store)
+public sealed class FeatureBuilder(NodeStore store, long? asOf = null)
 {
     public static readonly IReadOnlyList<string> Purposes = ["TREAT", "HOPERAT", "HPAYMT", "HRESCH", "PUBHLTH"];
 
     private const int ChunkPatients = 1024;
 
+    private long Version() => asOf ?? store.Read(FeatureQueries.PublishedVersion);
+
     /// <summary>The last year with any fact: outcomes are observed only up to it.</summary>
-    public int? DataLastYear() => store.Read(FeatureQueries.DataLastYear);
+    public int? DataLastYear()
+    {
+        var version = Version();
+        return store.Read(c => FeatureQueries.DataLastYear(c, version));
+    }
 
     /// <summary>Every patient-year, computed from the facts (non-sensitive only).</summary>
     public IEnumerable<PatientYear> All() => All(new HashSet<string>());
 
     /// <summary>Every patient-year, with the records of these sensitive categories used too (what a site policy allows a purpose).</summary>
-    public IEnumerable<PatientYear> All(IReadOnlySet<string> allowedSensitive)
+    public IEnumerable<PatientYear> All(IReadOnlySet<string> allowedSensitive) => All(allowedSensitive, Version());
+
+    private IEnumerable<PatientYear> All(IReadOnlySet<string> allowedSensitive, long version)
     {
-        var lastYear = DataLastYear() ?? FeatureSchema.FirstYear;
+        var lastYear = store.Read(c => FeatureQueries.DataLastYear(c, version)) ?? FeatureSchema.FirstYear;
         using var connection = store.Open();
-        using var reader = FeatureQueries.PatientsWithFacts(connection).GetEnumerator();
+        using var reader = FeatureQueries.PatientsWithFacts(connection, version).GetEnumerator();
 
         // Patients are independent: a chunk at a time is computed on all cores and yielded in order, while this
         // thread reads the next chunk from the store.
@@ -86,10 +96,12 @@ public sealed class FeatureBuilder(NodeStore store)
     public IEnumerable<PatientYear> ForPurpose(string purpose, bool optIn) => ForPurpose(purpose, optIn, new HashSet<string>());
 
     /// <summary>The same, with the sensitive categories the site policy allows this purpose.</summary>
-    public IEnumerable<PatientYear> ForPurpose(string purpose, bool optIn, IReadOnlySet<string> allowedSensitive)
+    public IEnumerable<PatientYear> ForPurpose(string purpose, bool optIn, IReadOnlySet<string> allowedSensitive) => ForPurpose(purpose, optIn, allowedSensitive, Version());
+
+    private IEnumerable<PatientYear> ForPurpose(string purpose, bool optIn, IReadOnlySet<string> allowedSensitive, long version)
     {
-        var states = store.Read(c => FeatureQueries.ConsentStates(c, purpose).ToDictionary(s => (s.Pseudonym, s.Year), s => s.State));
-        foreach (var row in All(allowedSensitive))
+        var states = store.Read(c => FeatureQueries.ConsentStates(c, purpose, version).ToDictionary(s => (s.Pseudonym, s.Year), s => s.State));
+        foreach (var row in All(allowedSensitive, version))
         {
             var state = states.GetValueOrDefault((row.Pseudonym, (int)row.Values["year"]!.Value));
             if (state == "permit" || (state is null && !optIn))
@@ -108,30 +120,33 @@ public sealed class FeatureBuilder(NodeStore store)
     public IEnumerable<PatientYear> ForStudy(Policy.SitePolicy policy, string purpose)
     {
         ArgumentNullException.ThrowIfNull(policy);
-        var stale = ResourcesFlaggedUnderOtherCodeLists(policy.SensitiveCodesFingerprint);
+        var version = Version();
+        var stale = ResourcesFlaggedUnderOtherCodeLists(policy.SensitiveCodesFingerprint, version);
         if (stale > 0)
         {
             throw new Federation.ParticipationRefusedException($"{stale} stored resources were flagged under other custom sensitive code lists than the site policy's: run the ingest again on the node's exports before it computes for a study.");
         }
 
-        return ForPurpose(purpose, policy.IsOptIn(purpose), policy.SensitiveAllowedFor(purpose));
+        return ForPurpose(purpose, policy.IsOptIn(purpose), policy.SensitiveAllowedFor(purpose), version);
     }
 
     /// <summary>Stored resources whose sensitivity flags were computed under other custom code lists than these (null: built-in lists only).</summary>
-    public long ResourcesFlaggedUnderOtherCodeLists(string? customCodesFingerprint)
+    public long ResourcesFlaggedUnderOtherCodeLists(string? customCodesFingerprint) => ResourcesFlaggedUnderOtherCodeLists(customCodesFingerprint, Version());
+
+    private long ResourcesFlaggedUnderOtherCodeLists(string? customCodesFingerprint, long version)
     {
         var tag = customCodesFingerprint?[..16];
-        return store.Read(c => FeatureQueries.FactsFlaggedUnlike(c, tag)
+        return store.Read(c => FeatureQueries.FactsFlaggedUnlike(c, tag, version)
             .Sum(data => EntryCodec.Split(data).LongCount(e => EntryCodec.Decode(data.AsSpan(e.Offset, e.Length)).CodeListsTag != tag)));
     }
 
     /// <summary>Counts of records excluded from features as sensitive, by category (never who).</summary>
-    public IReadOnlyDictionary<string, long> SensitiveExclusions() => store.Read(c => FeatureQueries.SensitiveCounts(c)
+    public IReadOnlyDictionary<string, long> SensitiveExclusions() => store.Read(c => FeatureQueries.SensitiveCounts(c, Version())
         .SelectMany(s => s.Split(';')).Select(s => s.Split('=')).GroupBy(p => p[0], StringComparer.Ordinal)
         .ToDictionary(g => g.Key, g => g.Sum(p => long.Parse(p[1], CultureInfo.InvariantCulture)), StringComparer.Ordinal));
 
     /// <summary>Patient-years whose consent state is deny, by purpose (never who).</summary>
-    public IReadOnlyDictionary<string, long> ConsentDenials() => store.Read(FeatureQueries.ConsentDenials);
+    public IReadOnlyDictionary<string, long> ConsentDenials() => store.Read(c => FeatureQueries.ConsentDenials(c, Version()));
 
     private static readonly int ColYear = FeatureDictionary.Column("year"), ColAge = FeatureDictionary.Column("age"), ColAgeBand = FeatureDictionary.Column("age_band"),
         ColSexMale = FeatureDictionary.Column("sex_male"), ColMedicare = FeatureDictionary.Column("medicare_eligible"), ColConditionCount = FeatureDictionary.Column("condition_count"),

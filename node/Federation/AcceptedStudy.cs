@@ -18,8 +18,11 @@ namespace FederatedTwin.Node.Federation;
 /// Rule names: <see cref="NotAccepted"/>, <see cref="StudyChanged"/>, <see cref="RoundParameters"/>, <see cref="PlannedRounds"/>,
 /// <see cref="RoundRho"/>, <see cref="StudyBudget"/>, and at the decision <see cref="TrueRho"/>.
 /// </summary>
-public sealed record AcceptedStudy(StudySpec Spec, double AcceptedRho)
+public sealed record AcceptedStudy(StudySpec Spec, double AcceptedRho, long? DataVersion = null, string? SnapshotReleased = null)
 {
+    /// <summary>The study's pinned data version was released (its last round was long decrypted, or it was idle here for days): no round computes on other data.</summary>
+    public const string SnapshotReleasedRule = "snapshot_released";
+
     /// <summary>The node never accepted the study (refused it, or was never offered it): it contributes nothing.</summary>
     public const string NotAccepted = "study_not_accepted";
 
@@ -63,7 +66,26 @@ public sealed record AcceptedStudy(StudySpec Spec, double AcceptedRho)
         var spec = accepted.SpecJson is { } json
             ? WireJson.Deserialize<StudySpec>(System.Text.Encoding.UTF8.GetBytes(json))
             : throw new ParticipationRefusedException($"This node's decision on study {study} does not hold the study it accepted, so no round can be checked against it.", NotAccepted);
-        return new AcceptedStudy(spec, accepted.Charged ?? 0);
+        var snapshot = store.Read(c => StudyQueries.Snapshot(c, study.Value));
+        return new AcceptedStudy(spec, accepted.Charged ?? 0, snapshot?.DataVersion, snapshot?.ReleaseReason);
+    }
+
+    /// <summary>
+    /// The data every round of the study is computed on: the version the node published when it accepted the study (pinned in
+    /// the decision's transaction, docs/architecture.md "Snapshots"), whatever was ingested since. A study accepted before studies
+    /// were pinned reads the current data, as it always did. Once the pin was released, a round is refused (rule
+    /// <see cref="SnapshotReleasedRule"/>): the rows it saw may be gone, and other data would mix into its result.
+    /// </summary>
+    public Features.DataSnapshot Data(NodeStore store)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        if (SnapshotReleased is { } why)
+        {
+            throw new ParticipationRefusedException(
+                $"Study {Spec.Id} computed on data version {DataVersion}, released at this node ({why}): no round of it is computed on other data.", SnapshotReleasedRule);
+        }
+
+        return DataVersion is { } version ? new Features.DataSnapshot(store, version) : Features.DataSnapshot.Current(store);
     }
 
     /// <summary>The study in a work item must be the accepted one, field by field and parameter by parameter.</summary>

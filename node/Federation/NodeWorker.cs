@@ -41,6 +41,7 @@ public sealed partial class NodeWorker(
     {
         var retry = TimeSpan.FromMilliseconds(options.Value.RetryDelayMilliseconds);
         await ResumeRotation(stoppingToken); // a key rotation a crash left pending is finished before anything else is signed
+        Features.DataSnapshot.Collect(node.Store, time); // pins of studies that ended while the node was down
         while (!stoppingToken.IsCancellationRequested)
         {
             try
@@ -167,6 +168,7 @@ public sealed partial class NodeWorker(
                 case WorkKind.Decrypt:
                     var aggregate = await client.Get<AggregateAnnouncement>($"{attemptPath}/aggregate", cancellationToken, ResponseLimits.AggregateAnnouncement(scheme, Parties(item), item.Request?.ValueCount ?? scheme.MaxValuesPerDecryption));
                     await client.Post($"{attemptPath}/{ContributionKind.DecryptionShare}", participant.DecryptionShare(item, aggregate), cancellationToken);
+                    Features.DataSnapshot.Collect(node.Store, time); // a study's last round may end its pin on the data (docs/architecture.md, "Snapshots")
                     break;
             }
         }

@@ -24,9 +24,10 @@ public sealed partial class RoundParticipant
         var rho = algorithm.RoundRho(request, scheme.MaxParties);
         var spentByOtherRounds = node.Store.Read(c => PrivacyLedgerQueries.OtherRoundsRho(c, work.Study.Id.Value, work.Round)) ?? 0;
         accepted.CheckSpend(rho, spentByOtherRounds, algorithm, scheme.MaxParties);
+        var data = accepted.Data(node.Store); // every round on the data the study pinned when accepted
         if (rho <= 0)
         {
-            return (algorithm.Compute(request, node, scheme.MaxParties), 0);
+            return (algorithm.Compute(request, node, data, scheme.MaxParties), 0);
         }
 
         var requestSha = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(WireJson.Serialize(request)));
@@ -43,12 +44,12 @@ public sealed partial class RoundParticipant
             if (!released)
             {
                 // The layout (the audit's statistic kinds) is the request's; the freshly computed values are discarded unreleased.
-                return (algorithm.Compute(request, node, scheme.MaxParties) with { Values = keptValues }, (int)previous.Draw);
+                return (algorithm.Compute(request, node, data, scheme.MaxParties) with { Values = keptValues }, (int)previous.Draw);
             }
         }
 
         var draw = kept is { } k ? (int)k.Draw + 1 : 1;
-        var statistics = algorithm.Compute(request, node, scheme.MaxParties);
+        var statistics = algorithm.Compute(request, node, data, scheme.MaxParties);
         var purpose = work.Study.PurposeOfUse.Code;
         var year = Now().Year;
         var policy = node.LoadPolicy();

@@ -83,8 +83,18 @@ public sealed class StudyDecisions(NodeDirectory node, int maxParties, TimeProvi
             PrivacyLedgerQueries.InsertStudyCharge(c, t, study.Id.Value, study.PurposeOfUse.Code, year, rho, unit.GroupSize, now);
         }
 
+        // The study computes every round on the data as published now (docs/architecture.md, "Snapshots"): pinned in this transaction,
+        // so a node restarted mid-study resumes on the same version, and named in the audit entry, so a compliance officer can say
+        // which data the study saw. An ingest that publishes later is seen by the next study, never by this one.
+        long? dataVersion = null;
+        if (decision.Accept)
+        {
+            dataVersion = FeatureQueries.PublishedVersion(c, t);
+            StudyQueries.PinSnapshot(c, t, study.Id.Value, dataVersion.Value, study.Rounds, 2L * RoundParticipant.PhasesPerAttempt * study.PhaseDeadlineSeconds, now);
+        }
+
         var charge = decision.Accept && SitePolicy.StudyRho(study) is > 0 and var charged ? new PrivacyCharge(charged, unit) : null;
-        node.Audit.Append(c, t, NodeAuditRecords.StudyDecision(study, decision, policySha256, charge));
+        node.Audit.Append(c, t, NodeAuditRecords.StudyDecision(study, decision, policySha256, charge, dataVersion));
         node.Audit.Checkpoint(c, t, CheckpointReasons.StudyDecision);
 
         return decision;

@@ -16,8 +16,11 @@ namespace FederatedTwin.Node.Ingest;
 /// what changes and computes the patients' rows (on all cores), reading the store through its own connection;
 /// this thread writes the rows of the partition before. Partitions hold disjoint patients, so the worker never
 /// needs a row the writer has not committed.
+/// A merge writes every row under one new data version and publishes it only when the last partition and the moves are
+/// committed (<see cref="PatientFactsQueries.Draft"/>): a reader, and a study pinned to an earlier version, never sees half of a
+/// run; a merge killed half-way leaves its version unpublished, and the next one completes and publishes it.
 /// </summary>
-internal sealed class FactMaterializer(SqliteConnection connection, IngestWriter? held = null, long runVersions = long.MaxValue) : IDisposable
+internal sealed class FactMaterializer(SqliteConnection connection, IngestWriter? held = null, long runVersions = long.MaxValue, TimeProvider? time = null) : IDisposable
 {
     /// <summary>
     /// Entries of this run given twice with different content (a patient or another owner counts as content), by version
@@ -58,8 +61,15 @@ internal sealed class FactMaterializer(SqliteConnection connection, IngestWriter
     public MergeResult Run(CancellationToken cancellationToken = default)
     {
         var parts = _sql.StagedPartitions().Union(held?.HeldPartitions() ?? []).Order().ToList();
+        var pending = _sql.PendingDraft();
+        _sql.Draft = pending ?? _sql.Published() + 1;
         if (parts.Count == 0)
         {
+            if (pending is not null)
+            {
+                Publish(); // a merge killed after its last partition: its rows are complete
+            }
+
             return new MergeResult(0, 0);
         }
 
@@ -87,7 +97,8 @@ internal sealed class FactMaterializer(SqliteConnection connection, IngestWriter
         }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
         var transaction = connection.BeginTransaction();
-        var pending = 0L;
+        _sql.BeginDraft();
+        var uncommitted = 0L;
         try
         {
             // One worker: the merge decides in order (the filter and the run's keys see keys one by one), and
@@ -111,8 +122,8 @@ internal sealed class FactMaterializer(SqliteConnection connection, IngestWriter
                 }
 
                 _sql.DeleteStaged(prepared.Part);
-                pending += prepared.Entries;
-                if (pending >= CommitEntries || prepared.Part == parts[^1])
+                uncommitted += prepared.Entries;
+                if (uncommitted >= CommitEntries || prepared.Part == parts[^1])
                 {
                     // Partitions are committed together up to a size: fewer commits, and a run killed here still
                     // leaves each partition either merged or staged.
@@ -121,7 +132,7 @@ internal sealed class FactMaterializer(SqliteConnection connection, IngestWriter
                     transaction.Commit();
                     transaction.Dispose();
                     transaction = connection.BeginTransaction();
-                    pending = 0;
+                    uncommitted = 0;
                     _committing.Stop();
                 }
 
@@ -157,7 +168,23 @@ internal sealed class FactMaterializer(SqliteConnection connection, IngestWriter
 
         _runKeys.Clear();
         filter.Save(_sql);
+        Publish();
         return new MergeResult(_unchanged, updated.Count);
+    }
+
+    /// <summary>Superseded rows (patient_facts, patients, consent states) deleted when the last merge published its version.</summary>
+    public int Collected { get; private set; }
+
+    /// <summary>
+    /// Publishes the merge's version and, in the same transaction, deletes the superseded rows no study still pins: a study accepted
+    /// from here on pins this version.
+    /// </summary>
+    private void Publish()
+    {
+        using var transaction = connection.BeginTransaction();
+        _sql.Publish();
+        Collected = FeatureQueries.CollectSuperseded(connection, transaction, (time ?? TimeProvider.System).GetUtcNow().ToString("O"));
+        transaction.Commit();
     }
 
     public void Dispose() => _sql.Dispose();

@@ -132,7 +132,7 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
 
             var merging = Stopwatch.StartNew();
             (double Prepare, double Write, double Commit) mergeTimings;
-            using (var merge = new FactMaterializer(connection, writer, runVersions: runId << 40))
+            using (var merge = new FactMaterializer(connection, writer, runVersions: runId << 40, time: _time))
             {
                 (unchanged, updated) = merge.Run(cancellationToken);
                 mergeTimings = merge.Timings;

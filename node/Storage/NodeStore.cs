@@ -144,6 +144,23 @@ public sealed class NodeStore : SqliteStore
         ALTER TABLE decryption_shares ADD COLUMN statistics_json TEXT NULL;
         ALTER TABLE decryption_shares ADD COLUMN exact INTEGER NULL;
         """,
+        // Studies on a snapshot (docs/architecture.md, "Snapshots"): every ingest merge writes under one data version, published
+        // (store_meta 'data_version') when the merge is complete; a study pins the published version when the node accepts it
+        // (study_snapshots) and every round reads the patients, their facts and consent states as of it. A row an ingest replaces
+        // or deletes is kept in a *_superseded table with the version it stopped at, until no unreleased pin can see it.
+        """
+        ALTER TABLE patient_facts ADD COLUMN valid_from INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE patients ADD COLUMN valid_from INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE consent_states ADD COLUMN valid_from INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE patient_facts_superseded(pseudonym TEXT NOT NULL, valid_from INTEGER NOT NULL, valid_to INTEGER NOT NULL, data BLOB NOT NULL,
+            entries INTEGER NOT NULL, facts INTEGER NOT NULL, last_year INTEGER NULL, sensitive TEXT NULL, code_lists TEXT NULL, PRIMARY KEY(pseudonym, valid_from));
+        CREATE TABLE patients_superseded(pseudonym TEXT NOT NULL, valid_from INTEGER NOT NULL, valid_to INTEGER NOT NULL, sex TEXT NULL, zip3 TEXT NOT NULL,
+            deceased_year INTEGER NULL, birth_year INTEGER NULL, age_90_plus INTEGER NOT NULL, PRIMARY KEY(pseudonym, valid_from)) WITHOUT ROWID;
+        CREATE TABLE consent_states_superseded(pseudonym TEXT NOT NULL, purpose TEXT NOT NULL, year INTEGER NOT NULL, state TEXT NOT NULL,
+            valid_from INTEGER NOT NULL, valid_to INTEGER NOT NULL, PRIMARY KEY(pseudonym, purpose, year, valid_from)) WITHOUT ROWID;
+        CREATE TABLE study_snapshots(study_id TEXT PRIMARY KEY, data_version INTEGER NOT NULL, last_round INTEGER NOT NULL, grace_seconds INTEGER NOT NULL,
+            pinned_at TEXT NOT NULL, released_at TEXT NULL, release_reason TEXT NULL);
+        """,
     ];
 
     /// <summary>The page size of stores created by this build.</summary>

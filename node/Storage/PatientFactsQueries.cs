@@ -40,20 +40,72 @@ internal sealed class PatientFactsQueries(SqliteConnection connection) : IDispos
     /// <summary>The entries stored (the sum of the rows' counts).</summary>
     public long StoredEntries() => _sql.Scalar("SELECT COALESCE(SUM(entries), 0) FROM patient_facts") as long? ?? 0;
 
-    public void DeleteFacts(string pseudonym) => _sql.Execute("DELETE FROM patient_facts WHERE pseudonym=?", pseudonym);
+    /// <summary>
+    /// The data version this merge writes under (<see cref="FeatureQueries.PublishedVersion"/> + 1): its rows are invisible to every
+    /// reader until the merge publishes it. A row it replaces or deletes that an earlier version published is kept in the
+    /// *_superseded tables (valid until this version), always, not only while a study pins it: a study accepted while a merge is
+    /// under way (or after one was killed half-way) pins the published version, whose rows this merge may already have replaced.
+    /// Rows no unreleased pin can see are deleted when the version is published (<see cref="FeatureQueries.CollectSuperseded"/>).
+    /// </summary>
+    public long Draft { get; set; } = 1;
 
-    public void UpsertFacts(in PatientFactsRow row) =>
-        _sql.Execute("INSERT OR REPLACE INTO patient_facts(pseudonym, data, entries, facts, last_year, sensitive, code_lists) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            row.Pseudonym, row.Data, row.Entries, row.Facts, row.LastYear, row.Sensitive, row.CodeLists);
+    public void DeleteFacts(string pseudonym)
+    {
+        SupersedeFacts(pseudonym);
+        _sql.Execute("DELETE FROM patient_facts WHERE pseudonym=?", pseudonym);
+    }
 
-    public void UpsertPatient(string pseudonym, in PatientDemographics patient) =>
-        _sql.Execute("INSERT OR REPLACE INTO patients(pseudonym, sex, zip3, deceased_year, birth_year, age_90_plus) VALUES (?, ?, ?, ?, ?, ?)",
-            pseudonym, patient.Sex, patient.Zip3, patient.DeceasedYear, patient.BirthYear, patient.NinetyPlus ? 1 : 0);
+    public void UpsertFacts(in PatientFactsRow row)
+    {
+        SupersedeFacts(row.Pseudonym);
+        _sql.Execute("INSERT OR REPLACE INTO patient_facts(pseudonym, data, entries, facts, last_year, sensitive, code_lists, valid_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            row.Pseudonym, row.Data, row.Entries, row.Facts, row.LastYear, row.Sensitive, row.CodeLists, Draft);
+    }
 
-    public void DeleteConsentStates(string pseudonym) => _sql.Execute("DELETE FROM consent_states WHERE pseudonym=?", pseudonym);
+    public void UpsertPatient(string pseudonym, in PatientDemographics patient)
+    {
+        _sql.Execute("""
+            INSERT OR REPLACE INTO patients_superseded(pseudonym, valid_from, valid_to, sex, zip3, deceased_year, birth_year, age_90_plus)
+            SELECT pseudonym, valid_from, ?, sex, zip3, deceased_year, birth_year, age_90_plus FROM patients WHERE pseudonym=? AND valid_from < ?
+            """, Draft, pseudonym, Draft);
+        _sql.Execute("INSERT OR REPLACE INTO patients(pseudonym, sex, zip3, deceased_year, birth_year, age_90_plus, valid_from) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            pseudonym, patient.Sex, patient.Zip3, patient.DeceasedYear, patient.BirthYear, patient.NinetyPlus ? 1 : 0, Draft);
+    }
+
+    public void DeleteConsentStates(string pseudonym)
+    {
+        _sql.Execute("""
+            INSERT OR REPLACE INTO consent_states_superseded(pseudonym, purpose, year, state, valid_from, valid_to)
+            SELECT pseudonym, purpose, year, state, valid_from, ? FROM consent_states WHERE pseudonym=? AND valid_from < ?
+            """, Draft, pseudonym, Draft);
+        _sql.Execute("DELETE FROM consent_states WHERE pseudonym=?", pseudonym);
+    }
 
     public void InsertConsentState(string pseudonym, string purpose, int year, string state) =>
-        _sql.Execute("INSERT INTO consent_states(pseudonym, purpose, year, state) VALUES (?, ?, ?, ?)", pseudonym, purpose, year, state);
+        _sql.Execute("INSERT INTO consent_states(pseudonym, purpose, year, state, valid_from) VALUES (?, ?, ?, ?, ?)", pseudonym, purpose, year, state, Draft);
+
+    /// <summary>A published row about to be replaced or deleted is kept for the versions before this merge's.</summary>
+    private void SupersedeFacts(string pseudonym) => _sql.Execute("""
+        INSERT OR REPLACE INTO patient_facts_superseded(pseudonym, valid_from, valid_to, data, entries, facts, last_year, sensitive, code_lists)
+        SELECT pseudonym, valid_from, ?, data, entries, facts, last_year, sensitive, code_lists FROM patient_facts WHERE pseudonym=? AND valid_from < ?
+        """, Draft, pseudonym, Draft);
+
+    /// <summary>The data version readers see (0 before the first merge).</summary>
+    public long Published() => _sql.Scalar("SELECT value FROM store_meta WHERE key='data_version'") as long? ?? 0;
+
+    /// <summary>The version a merge killed before it published left its rows under (null: none), so the next merge completes and publishes it.</summary>
+    public long? PendingDraft() => _sql.Scalar("SELECT value FROM store_meta WHERE key='data_draft'") as long?;
+
+    /// <summary>Marks <see cref="Draft"/> as begun, in the merge's first transaction.</summary>
+    public void BeginDraft() =>
+        _sql.Execute("INSERT INTO store_meta(key, value) VALUES ('data_draft', ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value", Draft);
+
+    /// <summary>Publishes <see cref="Draft"/>: from the commit on, readers of the current data see this merge's rows.</summary>
+    public void Publish()
+    {
+        _sql.Execute("INSERT INTO store_meta(key, value) VALUES ('data_version', ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value", Draft);
+        _sql.Execute("DELETE FROM store_meta WHERE key='data_draft'");
+    }
 
     /// <summary>The store's merge generation (0 before the first).</summary>
     public long Generation() => _sql.Scalar("SELECT value FROM store_meta WHERE key='generation'") as long? ?? 0;

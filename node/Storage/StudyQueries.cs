@@ -41,6 +41,39 @@ public static class StudyQueries
             ? (r.accept, r.spec_json, r.charged)
             : null;
 
+    /// <summary>
+    /// Pins the data version an accepted study computes every round on, in the deciding transaction. The pin holds until the study's
+    /// last planned round was decrypted here and <paramref name="graceSeconds"/> passed without a new attempt, or until the study has
+    /// been idle here for <paramref name="idleSeconds"/> (<see cref="ReleaseEndedSnapshots"/>).
+    /// </summary>
+    public static void PinSnapshot(DbConnection c, DbTransaction t, string study, long dataVersion, int lastRound, long graceSeconds, string now) =>
+        c.Execute("INSERT INTO study_snapshots(study_id, data_version, last_round, grace_seconds, pinned_at) VALUES (@study, @dataVersion, @lastRound, @graceSeconds, @now)",
+            new { study, dataVersion, lastRound, graceSeconds, now }, t);
+
+    /// <summary>The data version a study pinned and, once released, why (null: the study was accepted before studies were pinned).</summary>
+    public static (long DataVersion, string? ReleaseReason)? Snapshot(DbConnection c, string study) =>
+        c.QuerySingleOrDefault<(long data_version, string? released_at, string? release_reason)?>(
+            "SELECT data_version, released_at, release_reason FROM study_snapshots WHERE study_id=@study", new { study }) is { } r
+            ? (r.data_version, r.released_at is null ? null : r.release_reason ?? "released")
+            : null;
+
+    /// <summary>How long a pinned study may go without a new attempt at this node before its pin is released (the study is then over here).</summary>
+    public const long IdleSeconds = 7 * 24 * 3600;
+
+    /// <summary>
+    /// Releases the pins of studies that ended at this node: its last planned round's decryption share was issued and no attempt began
+    /// for grace_seconds since (a retried attempt of the last round still finds the snapshot), or no attempt began for
+    /// <see cref="IdleSeconds"/> (a GLM that converged before its last planned round: the node is never told). Times are ISO 8601 UTC.
+    /// </summary>
+    public static int ReleaseEndedSnapshots(DbConnection c, DbTransaction t, string now) => c.Execute("""
+        UPDATE study_snapshots AS s SET released_at = @now,
+            release_reason = CASE WHEN EXISTS (SELECT 1 FROM decryption_shares d WHERE d.study_id = s.study_id AND d.round >= s.last_round) THEN 'last_round' ELSE 'idle' END
+        WHERE s.released_at IS NULL AND (
+            (EXISTS (SELECT 1 FROM decryption_shares d WHERE d.study_id = s.study_id AND d.round >= s.last_round)
+                AND (julianday(@now) - julianday(COALESCE((SELECT MAX(k.created_at) FROM attempt_keys k WHERE k.study_id = s.study_id), s.pinned_at))) * 86400 > s.grace_seconds)
+            OR (julianday(@now) - julianday(COALESCE((SELECT MAX(k.created_at) FROM attempt_keys k WHERE k.study_id = s.study_id), s.pinned_at))) * 86400 > @idle)
+        """, new { now, idle = IdleSeconds }, t);
+
     /// <summary>The decision on a study and the study as offered, as `ftwin node study export` reads them.</summary>
     public static (long Accept, string? SpecJson)? Offer(DbConnection c, string studyId) =>
         c.QuerySingleOrDefault<(long accept, string? spec_json)?>("SELECT accept, spec_json FROM decisions WHERE study_id=@studyId", new { studyId }) is { } r

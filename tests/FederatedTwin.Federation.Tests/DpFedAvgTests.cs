@@ -93,7 +93,7 @@ public sealed class DpFedAvgTests
         var first = Attempt(1);
         var second = Attempt(2);
         Assert.Equal(first, second); // the same noisy values under a fresh key
-        var fresh = new LocalFedAvg().Compute(request, node, scheme.MaxParties).Values;
+        var fresh = new LocalFedAvg().Compute(request, node, FederatedTwin.Node.Features.DataSnapshot.Current(node.Store), scheme.MaxParties).Values;
         Assert.NotEqual(first, fresh); // fresh noise would differ: the retry did not draw again
         var ledger = FederatedTwin.Node.Policy.PrivacyLedgerReport.Rounds(node.Store, "dp-fedavg-retry");
         Assert.Single(ledger);
