@@ -230,6 +230,47 @@ public sealed class HostHardeningTests
         }
     }
 
+    [Fact]
+    public async Task The_node_keeps_only_a_hash_of_its_admin_token_migrates_a_plaintext_one_and_a_new_token_retires_the_old()
+    {
+        // A node directory from before: admin.token holds the token itself.
+        var dir = TestFederation.TempDir("node-admin-token");
+        NodeDirectory.OpenOrInitialize(dir).Dispose();
+        var old = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+        File.WriteAllText(Path.Combine(dir, AdminTokens.FileName), old);
+        NodeDirectory.OpenOrInitialize(dir).Dispose(); // the next opening hashes it
+        var stored = File.ReadAllText(Path.Combine(dir, AdminTokens.FileName));
+        Assert.StartsWith("ftwin-admin-token:v1:hmac-sha256:", stored, StringComparison.Ordinal);
+        Assert.DoesNotContain(old, stored, StringComparison.Ordinal);
+        Assert.Contains("\"how\":\"migrated\"", string.Join("\n", AuditDetails(dir)), StringComparison.Ordinal);
+
+        var (app, url) = await NodeService.Start(dir);
+        try
+        {
+            using var http = new HttpClient { BaseAddress = url };
+            http.DefaultRequestHeaders.Authorization = new("Bearer", old);
+            Assert.Equal(System.Net.HttpStatusCode.OK, (await http.GetAsync(new Uri("/v1/decisions", UriKind.Relative))).StatusCode); // the migrated token still works
+
+            var issued = TestFederation.Ftwin("node", "admin-token", "--node-dir", dir); // hospital IT, while the node runs
+            Assert.True(issued.ExitCode == 0, issued.Stderr);
+            Assert.Equal(System.Net.HttpStatusCode.Unauthorized, (await http.GetAsync(new Uri("/v1/decisions", UriKind.Relative))).StatusCode);
+            http.DefaultRequestHeaders.Authorization = new("Bearer", issued.Stdout.Trim());
+            Assert.Equal(System.Net.HttpStatusCode.OK, (await http.GetAsync(new Uri("/v1/decisions", UriKind.Relative))).StatusCode);
+            Assert.DoesNotContain(issued.Stdout.Trim(), File.ReadAllText(Path.Combine(dir, AdminTokens.FileName)), StringComparison.Ordinal);
+        }
+        finally
+        {
+            await app.StopAsync();
+            await app.DisposeAsync();
+        }
+    }
+
+    private static List<string> AuditDetails(string nodeDir)
+    {
+        using var store = TestStore.OpenReadOnly(Path.Combine(nodeDir, "node.db"));
+        return [.. Protocol.Audit.AuditLog.ReadAll(store).Entries.Select(e => e.Action + " " + e.Detail)];
+    }
+
     private static List<string> AuditActions(string nodeDir)
     {
         using var store = TestStore.OpenReadOnly(Path.Combine(nodeDir, "node.db"));
