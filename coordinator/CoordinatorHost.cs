@@ -22,6 +22,7 @@ public static class CoordinatorHost
     /// <param name="time">The clock of every service that reads time (the system's unless given: a test moves its own).</param>
     public static WebApplication Build(string[] args, Action<CoordinatorOptions>? configure = null, TimeProvider? time = null)
     {
+        Hosting.Files.OwnerOnly.RestrictProcessUmask(); // files it creates are its owner's only; its directory is checked with its options
         // Configuration (appsettings, environment as FTWIN_Coordinator__DataDir, command line) and operations: problem
         // details, health, structured logs, OpenTelemetry metrics, the audited start and stop (hosting/).
         var builder = ServiceDefaultsExtensions.CreateServiceBuilder(args, CoordinatorOptions.Section, configure, Defaults);

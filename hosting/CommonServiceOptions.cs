@@ -30,6 +30,10 @@ public abstract class CommonServiceOptions(string defaultAdminUrl) : IValidatabl
         {
             yield return new ValidationResult($"{section}:{name} must be an absolute path, got '{path}'.", [name]);
         }
+        else if (!string.IsNullOrEmpty(path) && Files.OwnerOnly.Problem(path) is { } exposed)
+        {
+            yield return new ValidationResult(exposed, [name]); // a directory others can reach: refused before anything in it is opened
+        }
 
         foreach (var result in ValidateService(validationContext))
         {

@@ -42,8 +42,14 @@ public sealed class NodeDirectory : IDisposable
 
     public string SiteInputPath => System.IO.Path.Combine(Path, "site-input.json");
 
-    /// <summary>The local admin token, read on each use: an operator may replace admin.token while the node runs.</summary>
-    public string AdminToken => AdminTokens.Read(Path);
+    /// <summary>
+    /// The verifier of the local admin token (admin.token keeps a salted HMAC of it, never the token), read on each use: a token
+    /// issued while the node runs (`ftwin node admin-token`) takes effect at once. Null when the file holds no token.
+    /// </summary>
+    public AdminTokenVerifier? AdminToken => AdminTokens.LoadVerifier(Path);
+
+    /// <summary>The admin token when this opening created the directory's (the one time it is shown), else null.</summary>
+    public string? CreatedAdminToken { get; private init; }
 
     /// <summary>Seals secrets at rest (attempt key shares) with the node's Data Protection key ring.</summary>
     public IDataProtector Protector { get; }
@@ -69,7 +75,7 @@ public sealed class NodeDirectory : IDisposable
     public static NodeDirectory OpenOrInitialize(string path, int auditCheckpointInterval = Protocol.Audit.AuditChain.DefaultCheckpointInterval, TimeProvider? time = null, long? maxStoreBytes = null)
     {
         path = System.IO.Path.GetFullPath(path);
-        Directory.CreateDirectory(path);
+        OwnerOnly.CreateDirectory(path); // 0700; an existing directory others can reach is refused by the protector's check
         var protector = CreateProtector(path);
         var created = new List<Protocol.Audit.AuditRecord>();
         var identity = SealedIdentity.LoadOrCreate(path, protector, out var identityCreated);
@@ -78,15 +84,16 @@ public sealed class NodeDirectory : IDisposable
             created.Add(NodeAuditRecords.IdentityKeyCreated(identity.PublicKey));
         }
 
-        if (AdminTokens.EnsureCreated(path))
+        var tokenFile = AdminTokens.EnsureHashed(path, out var adminToken);
+        if (tokenFile != AdminTokenFile.Existing)
         {
-            created.Add(NodeAuditRecords.AdminTokenCreated());
+            created.Add(NodeAuditRecords.AdminTokenCreated(tokenFile == AdminTokenFile.Created ? "created" : "migrated"));
         }
 
         var policyPath = System.IO.Path.Combine(path, "policy.yaml");
         if (!File.Exists(policyPath))
         {
-            File.WriteAllText(policyPath, SitePolicy.DefaultYaml + "\n");
+            OwnerOnly.WriteAllText(policyPath, SitePolicy.DefaultYaml + "\n");
         }
 
         var pseudonymKeyPath = System.IO.Path.Combine(path, "pseudonym.key.sealed");
@@ -98,12 +105,51 @@ public sealed class NodeDirectory : IDisposable
 
         var pseudonymizer = new Deidentification.Pseudonymizer(protector.Unprotect(File.ReadAllBytes(pseudonymKeyPath)));
         var store = new NodeStore(path, time, maxStoreBytes);
-        var node = new NodeDirectory(path, protector, identity, store, pseudonymizer, auditCheckpointInterval, time);
+        var node = new NodeDirectory(path, protector, identity, store, pseudonymizer, auditCheckpointInterval, time) { CreatedAdminToken = adminToken };
         if (created.Count > 0)
         {
             store.Write((c, t) => created.Select(r => node.Audit.Append(c, t, r)).ToList());
         }
 
+        return node;
+    }
+
+    /// <summary>A new admin token for the node, replacing the old one at once (also on a running node); audited, and returned to be shown once.</summary>
+    public string IssueAdminToken()
+    {
+        var token = AdminTokens.Issue(Path);
+        Audit.Append(NodeAuditRecords.AdminTokenCreated("issued"));
+        return token;
+    }
+
+    /// <summary>
+    /// Writes a backup bundle of the node (<see cref="BackupBundle"/>) while it may be running: a consistent copy of node.db in which
+    /// every attempt secret is already deleted (a restored node could not know which were used after the copy), with the key ring,
+    /// the sealed keys and the rest of the directory. Returns what the bundle says of itself (its audit head, to record off the host).
+    /// </summary>
+    public BackupManifest Backup(string output, TimeProvider time)
+    {
+        ArgumentNullException.ThrowIfNull(time);
+        return BackupBundle.Write(Path, Store, "node", output, time, copy => NodeStore.RetireSecretsIn(copy, Federation.RetiredBecause.Restored, time.GetUtcNow().ToString("O")));
+    }
+
+    /// <summary>
+    /// Restores a node from a backup bundle into a new directory: the files as they were at the backup, every attempt secret still in
+    /// the store deleted (a copy made by other means may hold some), and a `store_restored` entry appended to the audit trail, which
+    /// continues the chain of the backup. The restored node refuses to decrypt for any attempt keyed before the backup
+    /// (rule attempt_secret_retired).
+    /// </summary>
+    public static NodeDirectory Restore(string bundle, string path, out BackupManifest manifest, TimeProvider? time = null)
+    {
+        var clock = time ?? TimeProvider.System;
+        var restored = manifest = BackupBundle.Extract(bundle, path, "node");
+        var node = OpenOrInitialize(path, time: clock);
+        node.Store.Write((c, t) =>
+        {
+            var retired = FederationQueries.RetireSecrets(c, t, attempt: null, Federation.RetiredBecause.Restored, clock.GetUtcNow().ToString("O"));
+            var deleted = FederationQueries.RetiredSecretCount(c, t, Federation.RetiredBecause.Restored);
+            return node.Audit.Append(c, t, NodeAuditRecords.StoreRestored(restored.CreatedAt, restored.AuditSeq, restored.AuditHead, retired, deleted));
+        });
         return node;
     }
 
@@ -176,7 +222,7 @@ public sealed class NodeDirectory : IDisposable
         ? JsonSerializer.Deserialize<SiteInput>(File.ReadAllText(SiteInputPath), WireJson.Options) ?? throw new InvalidDataException("site-input.json is empty.")
         : throw new FileNotFoundException($"This node has no local input yet ({SiteInputPath}); create one with `ftwin node init --site-seed N`.");
 
-    public void WriteSiteInput(SiteInput input) => File.WriteAllText(SiteInputPath, JsonSerializer.Serialize(input, WireJson.Options));
+    public void WriteSiteInput(SiteInput input) => OwnerOnly.WriteAllText(SiteInputPath, JsonSerializer.Serialize(input, WireJson.Options));
 
     private static IDataProtector CreateProtector(string path) => SealedIdentity.Protector(path, ApplicationName, SecretsPurpose);
 

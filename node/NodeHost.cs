@@ -20,12 +20,19 @@ public static class NodeHost
         Service = "node",
         Assembly = typeof(NodeHost).Assembly,
         Readiness = sp => CheckReady(sp.GetRequiredService<NodeDirectory>()),
-        Started = (sp, version) => RecordStart(sp.GetRequiredService<NodeDirectory>(), version),
+        Started = (sp, version) =>
+        {
+            RecordStart(sp.GetRequiredService<NodeDirectory>(), version);
+            sp.GetRequiredService<RoundParticipant>().RetireExpiredSecrets(); // attempts that ran out while the node was down
+        },
         Stopping = sp => RecordStop(sp.GetRequiredService<NodeDirectory>()),
     };
 
     public static WebApplication Build(string[] args, Action<NodeOptions>? configure = null)
     {
+        // Everything the node creates (SQLite's -wal and -shm, the key ring's XML) is its owner's only (hosting/Files/OwnerOnly.cs).
+        Hosting.Files.OwnerOnly.RestrictProcessUmask();
+
         // Configuration, validated at start (a misconfigured node refuses to start and says why), and operations: problem
         // details, health, structured logs, OpenTelemetry metrics, the audited start and stop (hosting/).
         var builder = ServiceDefaultsExtensions.CreateServiceBuilder(args, NodeOptions.Section, configure, Defaults);

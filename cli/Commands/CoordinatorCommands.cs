@@ -26,6 +26,7 @@ internal static class CoordinatorCommands
         run.SetAction(async (parse, cancellationToken) =>
         {
             var dir = parse.GetValue(dataDir)!.FullName;
+            FederatedTwin.Hosting.Files.OwnerOnly.Require(dir); // one line with the chmod that fixes it, before the store or the keys are opened
             using (LoadKeys(dir, new CoordinatorStore(dir)))
             {
                 // the identity and the admin token exist before the service starts (a new admin token is shown here, once)
@@ -142,6 +143,7 @@ internal static class CoordinatorCommands
         });
         command.Subcommands.Add(key);
         CoordinatorNodeCommands.AddTo(command, dataDir);
+        BackupCommands.AddToCoordinator(command, dataDir);
         return command;
     }
 

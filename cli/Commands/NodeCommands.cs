@@ -21,6 +21,7 @@ internal static class NodeCommands
         run.SetAction(async (parse, cancellationToken) =>
         {
             var dir = parse.GetValue(nodeDir)!.FullName;
+            FederatedTwin.Hosting.Files.OwnerOnly.Require(dir); // one line with the chmod that fixes it, before anything is opened
             var app = NodeHost.Build([], o =>
             {
                 o.NodeDir = dir;
@@ -45,6 +46,12 @@ internal static class NodeCommands
             }
 
             Console.WriteLine(node.Identity.PublicKey);
+            if (node.CreatedAdminToken is { } adminToken)
+            {
+                // standard output stays the public key (scripts capture it); the token goes to standard error, once
+                Console.Error.WriteLine($"admin token (shown once; {Path.Combine(node.Path, FederatedTwin.Hosting.Security.AdminTokens.FileName)} keeps only its hash): {adminToken}");
+            }
+
             return 0;
         });
         command.Subcommands.Add(init);
@@ -70,6 +77,16 @@ internal static class NodeCommands
         });
         command.Subcommands.Add(enroll);
 
+        var adminToken = new Command("admin-token", "Make a new admin token for the node's local admin API and status page, print it once, and retire the old one (also on a running node).") { nodeDir };
+        adminToken.SetAction(parse =>
+        {
+            using var node = NodeDirectory.OpenOrInitialize(parse.GetValue(nodeDir)!.FullName);
+            Console.WriteLine(node.CreatedAdminToken ?? node.IssueAdminToken());
+            return 0;
+        });
+        command.Subcommands.Add(adminToken);
+
+        BackupCommands.AddToNode(command, nodeDir);
         NodeDataCommands.AddTo(command, nodeDir);
         RosterCommands.AddTo(command, nodeDir);
         NodeKeyCommands.AddTo(command, nodeDir);

@@ -41,7 +41,9 @@ internal static class DemoDashboard
         AnsiConsole.MarkupLine("[grey]The password is shown only now (the coordinator stores its hash). Each node's status page asks for that node's admin token:[/]");
         foreach (var (name, dir, port) in federation.Nodes)
         {
-            Console.WriteLine($"  node {name}: http://127.0.0.1:{port}/status (token in {Path.Combine(dir, "admin.token")})");
+            // Each node keeps only a hash of its token: a new one is made for the demo and shown here, once.
+            using var node = FederatedTwin.Node.NodeDirectory.OpenOrInitialize(dir);
+            Console.WriteLine($"  node {name}: http://127.0.0.1:{port}/status (admin token: {node.IssueAdminToken()})");
         }
 
         AnsiConsole.MarkupLine("Press [bold]Ctrl+C[/] to stop the coordinator and the nodes.");

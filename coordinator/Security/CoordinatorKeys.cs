@@ -40,7 +40,7 @@ public sealed class CoordinatorKeys : IDisposable
 
     public static CoordinatorKeys LoadOrCreate(string dataDir)
     {
-        Directory.CreateDirectory(dataDir);
+        Hosting.Files.OwnerOnly.CreateDirectory(dataDir);
         var identity = SealedIdentity.LoadOrCreate(dataDir, CreateProtector(dataDir), out var created);
         var tokenFile = AdminTokens.EnsureHashed(dataDir, out var token);
         return new CoordinatorKeys(identity, dataDir, created, tokenFile, token);
@@ -58,7 +58,7 @@ public sealed class CoordinatorKeys : IDisposable
     /// <summary>A new admin token for the data directory, replacing the old one (whose bearers are refused from now on); shown once by the caller.</summary>
     public static string IssueAdminToken(string dataDir)
     {
-        Directory.CreateDirectory(dataDir);
+        Hosting.Files.OwnerOnly.CreateDirectory(dataDir);
         return AdminTokens.Issue(dataDir);
     }
 

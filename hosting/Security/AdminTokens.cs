@@ -45,6 +45,9 @@ public sealed class AdminTokenVerifier
     /// <summary>Whether <paramref name="presented"/> is the token, in time independent of where they differ.</summary>
     public bool Matches(string? presented) => presented is not null && CryptographicOperations.FixedTimeEquals(Mac(_salt, presented), _mac);
 
+    /// <summary>SHA-256 of what the file keeps: changes whenever a new token is issued, reveals nothing of the token (a session bound to it ends with it).</summary>
+    public string Fingerprint => Convert.ToHexStringLower(SHA256.HashData(Encoding.ASCII.GetBytes(Serialize())));
+
     internal string Serialize() => $"{AdminTokens.HashedPrefix}{Convert.ToHexStringLower(_salt)}:{Convert.ToHexStringLower(_mac)}";
 
     /// <summary>Reads a stored line: a hashed token, or a plaintext token of 64 hex digits (an older directory), hashed here.</summary>
@@ -67,9 +70,8 @@ public sealed class AdminTokenVerifier
 /// <summary>
 /// The local administrators' token: 256 random bits as hex, presented as an RFC 6750 bearer token and compared in constant
 /// time. The coordinator keeps only a salted hash of it in its data directory's admin.token (<see cref="EnsureHashed"/>,
-/// <see cref="Issue"/>): the token is shown once, when it is made, and reading the file does not yield it. A node's
-/// admin.token still holds the token itself (owner-only): its admin API listens on loopback alone, and the account that
-/// may read the file already holds node.db and the node's keys.
+/// <see cref="Issue"/>): the token is shown once, when it is made, and reading the file does not yield it. A node keeps its
+/// own the same way (a plaintext token left by an older version is hashed when the node directory is next opened).
 /// </summary>
 public static class AdminTokens
 {
@@ -79,22 +81,6 @@ public static class AdminTokens
 
     /// <summary>How a hashed admin.token line starts: format, version and algorithm, then the hex salt and MAC.</summary>
     internal const string HashedPrefix = "ftwin-admin-token:v1:hmac-sha256:";
-
-    /// <summary>Creates the directory's admin token when it has none; true when it did (the audit trail records it).</summary>
-    public static bool EnsureCreated(string directory)
-    {
-        var path = Path.Combine(directory, FileName);
-        if (File.Exists(path))
-        {
-            return false;
-        }
-
-        DurableFile.CreateOwnerOnly(path, Encoding.ASCII.GetBytes(Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32))));
-        return true;
-    }
-
-    /// <summary>The plaintext admin token stored in a node directory (for the node, and the CLI on the same host).</summary>
-    public static string Read(string directory) => File.ReadAllText(Path.Combine(directory, FileName)).Trim();
 
     /// <summary>
     /// Makes sure the directory's admin.token holds a hash: creates a token when there is none (returned in
@@ -147,41 +133,12 @@ public static class AdminTokens
     /// <summary>A plaintext token as this class wrote them before hashing: 64 lowercase hex digits.</summary>
     internal static bool IsPlaintextToken(string line) => line.Length == 64 && line.All(char.IsAsciiHexDigitLower);
 
-    /// <summary>Whether <paramref name="presented"/> is the token, in time independent of where they differ.</summary>
-    public static bool Matches(string? presented, string token) =>
-        presented is not null && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(presented), Encoding.UTF8.GetBytes(token));
-
     /// <summary>The bearer token of a request's Authorization header, or null.</summary>
     public static string? Bearer(HttpRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
         var header = request.Headers.Authorization.ToString();
         return header.StartsWith(BearerPrefix, StringComparison.Ordinal) ? header[BearerPrefix.Length..] : null;
-    }
-
-    /// <summary>
-    /// Admits only requests bearing the admin token; any other gets 401 as problem details (RFC 9457) after
-    /// <paramref name="refused"/> (which audits it).
-    /// </summary>
-    /// <param name="token">The token in force, resolved per request (the node's may be replaced while it runs).</param>
-    /// <param name="refused">Called with the request refused, before the 401 is returned.</param>
-    /// <param name="service">Whose admin.token, for the 401's detail ("node directory", "coordinator").</param>
-    public static TBuilder RequireAdminToken<TBuilder>(this TBuilder builder, Func<HttpContext, string> token, Action<HttpContext> refused, string service)
-        where TBuilder : IEndpointConventionBuilder
-    {
-        ArgumentNullException.ThrowIfNull(token);
-        ArgumentNullException.ThrowIfNull(refused);
-        builder.AddEndpointFilter(async (context, next) =>
-        {
-            if (Matches(Bearer(context.HttpContext.Request), token(context.HttpContext)))
-            {
-                return await next(context);
-            }
-
-            refused(context.HttpContext);
-            return Results.Problem(statusCode: StatusCodes.Status401Unauthorized, title: "Admin token required", detail: $"Send 'Authorization: Bearer <token>' with the token in the {service}'s admin.token.");
-        });
-        return builder;
     }
 
     /// <summary>

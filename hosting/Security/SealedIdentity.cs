@@ -12,9 +12,20 @@ public static class SealedIdentity
 {
     public const string FileName = "identity.key.sealed";
 
-    /// <summary>The Data Protection protector of a service directory (key ring in DIR/keys) for one purpose.</summary>
-    public static IDataProtector Protector(string directory, string applicationName, string purpose) =>
-        DataProtectionProvider.Create(new DirectoryInfo(Path.Combine(directory, "keys")), b => b.SetApplicationName(applicationName)).CreateProtector(purpose);
+    /// <summary>
+    /// The Data Protection protector of a service directory (key ring in DIR/keys) for one purpose: the one place a key ring is
+    /// opened, so every command and service that opens a directory first refuses one others can reach (<see cref="OwnerOnly"/>), and
+    /// every key the ring makes is encrypted at rest under the key-encryption certificate (<see cref="KeyRingEncryption"/>). Keys
+    /// written before keys were encrypted stay readable (Data Protection reads an unencrypted key as it is) until they expire.
+    /// </summary>
+    public static IDataProtector Protector(string directory, string applicationName, string purpose)
+    {
+        OwnerOnly.Require(directory);
+        var keys = Path.Combine(directory, "keys");
+        OwnerOnly.CreateDirectory(keys);
+        var certificate = KeyRingEncryption.Certificate(directory);
+        return DataProtectionProvider.Create(new DirectoryInfo(keys), b => b.SetApplicationName(applicationName), certificate).CreateProtector(purpose);
+    }
 
     /// <summary>The identity sealed in <paramref name="directory"/>, generated and sealed first when there is none (<paramref name="created"/>).</summary>
     public static Ed25519Identity LoadOrCreate(string directory, IDataProtector protector, out bool created)

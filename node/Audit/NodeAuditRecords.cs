@@ -16,6 +16,20 @@ public static class NodeAuditRecords
     public static AuditRecord ServiceStarted(string softwareVersion, string? policySha256) => new(
         AuditActions.ServiceStarted, AuditOutcome.Success, new JsonObject { ["software_version"] = softwareVersion, ["policy_sha256"] = policySha256 });
 
+    /// <summary>
+    /// The node directory was restored from a backup bundle (`ftwin node restore`): when the backup was taken, the audit head it held
+    /// (this entry follows it in the chain), and the attempt secrets deleted, at the backup and at the restore.
+    /// </summary>
+    public static AuditRecord StoreRestored(string backupCreatedAt, long backupAuditSeq, string? backupAuditHead, int secretsDeletedAtRestore, long secretsDeletedForRestore) => new(
+        AuditActions.StoreRestored, AuditOutcome.Success, new JsonObject
+        {
+            ["backup_created_at"] = backupCreatedAt,
+            ["backup_audit_seq"] = backupAuditSeq,
+            ["backup_audit_head"] = backupAuditHead,
+            ["attempt_secrets_deleted_at_restore"] = secretsDeletedAtRestore,
+            ["attempt_secrets_deleted_for_restore"] = secretsDeletedForRestore,
+        });
+
     public static AuditRecord ServiceStopped() => new(AuditActions.ServiceStopped, AuditOutcome.Success, new JsonObject());
 
     public static AuditRecord IdentityKeyCreated(string publicKey) => new(
@@ -24,7 +38,9 @@ public static class NodeAuditRecords
     public static AuditRecord PseudonymKeyCreated() => new(
         AuditActions.PseudonymKeyCreated, AuditOutcome.Success, new JsonObject { ["algorithm"] = "hmac-sha256", ["sealed_with"] = "data-protection" });
 
-    public static AuditRecord AdminTokenCreated() => new(AuditActions.AdminTokenCreated, AuditOutcome.Success, new JsonObject { ["bits"] = 256 });
+    /// <summary>The admin token was created, issued anew (replacing the old one) or its plaintext file replaced by its hash; never the token or its hash.</summary>
+    public static AuditRecord AdminTokenCreated(string how) =>
+        new(AuditActions.AdminTokenCreated, AuditOutcome.Success, new JsonObject { ["bits"] = 256, ["stored"] = "hmac-sha256", ["how"] = how });
 
     public static AuditRecord PolicyLoaded(string sha256, string? previousSha256, SitePolicy policy) => new(
         AuditActions.PolicyLoaded,

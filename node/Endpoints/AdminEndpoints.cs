@@ -10,7 +10,7 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace FederatedTwin.Node.Endpoints;
 
-/// <summary>The node's local admin API (loopback only, bearer admin token from NODE_DIR/admin.token).</summary>
+/// <summary>The node's local admin API (loopback only, bearer admin token whose salted hash NODE_DIR/admin.token keeps).</summary>
 internal static class AdminEndpoints
 {
     private static readonly SemaphoreSlim IngestGate = new(1, 1);
@@ -30,8 +30,9 @@ internal static class AdminEndpoints
     {
         var group = app.MapGroup("/v1").RequireAdminToken(
             http => http.RequestServices.GetRequiredService<NodeDirectory>().AdminToken,
+            _ => null, // loopback only: no source to rate-limit apart from the host itself
             http => http.RequestServices.GetRequiredService<NodeDirectory>().Audit.Append(Audit.NodeAuditRecords.AdminAuthenticationFailure(http.Request.Method, http.Request.Path.Value ?? "/")),
-            "node directory");
+            "node");
 
         group.MapGet("/status", (HttpContext http, NodeDirectory node, NodeStatus status) =>
         {

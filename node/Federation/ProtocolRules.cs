@@ -74,4 +74,27 @@ public static class ProtocolRules
     /// unless the site policy's exact_small_counts allows it (the coordinator's suppression then keeps it from analysts).
     /// </summary>
     public const string ExactSmallCounts = "exact_small_counts";
+
+    /// <summary>
+    /// A decryption share asked for an attempt whose secret this node deleted: after its share was issued, when a later attempt
+    /// superseded it or its deadline passed, or when the store was restored from a backup (the node cannot know which secrets were
+    /// used after the backup was taken, so a restore deletes them all: a secret used twice could decrypt two different aggregates).
+    /// </summary>
+    public const string AttemptSecretRetired = "attempt_secret_retired";
+}
+
+/// <summary>Why an attempt secret was deleted (attempt_keys.secret_retired_reason; the refusal's reason names it).</summary>
+public static class RetiredBecause
+{
+    /// <summary>This node issued the attempt's decryption share.</summary>
+    public const string ShareIssued = "share_issued";
+
+    /// <summary>A later attempt of the round began.</summary>
+    public const string Superseded = "superseded";
+
+    /// <summary>The attempt outlived this node's deadline for it.</summary>
+    public const string Deadline = "deadline";
+
+    /// <summary>The store was restored from a backup (`ftwin node restore`).</summary>
+    public const string Restored = "restored";
 }

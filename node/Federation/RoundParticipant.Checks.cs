@@ -106,6 +106,7 @@ public sealed partial class RoundParticipant
         var deadline = key.CreatedAt.AddSeconds((double)PhasesPerAttempt * accepted.Spec.PhaseDeadlineSeconds);
         if (Now() > deadline)
         {
+            node.Store.Write((c, t) => FederationQueries.RetireSecrets(c, t, Attempt(work), RetiredBecause.Deadline, Now().ToString("O")));
             throw new ParticipationRefusedException(
                 FormattableString.Invariant($"Attempt {work.Attempt} of round {work.Round} began here at {key.CreatedAt:O}; by this node's clock its deadline ({PhasesPerAttempt} × {accepted.Spec.PhaseDeadlineSeconds} s) passed at {deadline:O}: nothing more is contributed to it."),
                 ProtocolRules.AttemptDeadline);
@@ -259,8 +260,45 @@ public sealed partial class RoundParticipant
         }
     }
 
-    /// <summary>Records the highest attempt seen per round: nothing more is issued for an attempt below it.</summary>
-    private void RaiseWatermark(WorkItem work) => node.Store.Write((c, t) => FederationQueries.RaiseWatermark(c, t, Attempt(work)));
+    /// <summary>
+    /// Records the highest attempt seen per round: nothing more is issued for an attempt below it, so their secrets are deleted in the
+    /// same transaction.
+    /// </summary>
+    private void RaiseWatermark(WorkItem work) => node.Store.Write((c, t) =>
+    {
+        FederationQueries.RaiseWatermark(c, t, Attempt(work));
+        return FederationQueries.RetireSecrets(c, t, Attempt(work), RetiredBecause.Superseded, Now().ToString("O"), belowAttempt: true);
+    });
+
+    /// <summary>
+    /// Deletes the secrets of attempts past the deadline this node computes for them (<see cref="CheckAttempt"/>): an attempt the
+    /// coordinator abandoned is never asked for again, and its secret would otherwise stay in the store. Run when the node starts and
+    /// when it keys a new attempt. Attempts of a study it no longer holds as accepted are left to the other rules.
+    /// </summary>
+    public int RetireExpiredSecrets()
+    {
+        var retired = 0;
+        foreach (var (attempt, createdAt) in node.Store.Read(FederationQueries.HeldSecrets))
+        {
+            AcceptedStudy accepted;
+            try
+            {
+                accepted = AcceptedStudy.Load(node.Store, new StudyId(attempt.Study));
+            }
+            catch (ParticipationRefusedException)
+            {
+                continue;
+            }
+
+            var deadline = DateTimeOffset.Parse(createdAt, System.Globalization.CultureInfo.InvariantCulture).AddSeconds((double)PhasesPerAttempt * accepted.Spec.PhaseDeadlineSeconds);
+            if (Now() > deadline)
+            {
+                retired += node.Store.Write((c, t) => FederationQueries.RetireSecrets(c, t, attempt, RetiredBecause.Deadline, Now().ToString("O")));
+            }
+        }
+
+        return retired;
+    }
 
     private void CheckNotSuperseded(WorkItem work)
     {

@@ -65,6 +65,7 @@ public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresh
         var stored = AttemptKey(work);
         if (stored is null)
         {
+            RetireExpiredSecrets(); // a new attempt is a good moment to drop the secrets of attempts that ran out
             var secret = scheme.GenerateSecret();
             var share = scheme.GeneratePublicKeyShare(secret, seed);
             node.Store.Write((c, t) =>
@@ -234,6 +235,14 @@ public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresh
         var hospitals = ReleaseLedger.Hospitals(roster, submitters);
         var released = Algorithm(accepted).ReleasedStatistics(accepted.Spec);
         var sealedSecret = node.Store.Read(c => FederationQueries.SealedSecret(c, Attempt(work)));
+        if (sealedSecret.Length == 0)
+        {
+            var retired = node.Store.Read(c => FederationQueries.SecretRetirement(c, Attempt(work)));
+            throw new ParticipationRefusedException(
+                $"This node deleted its secret for attempt {work.Attempt} of round {work.Round} ({retired?.Reason ?? "deleted"}{(retired?.At is { } at ? " at " + at : string.Empty)}): it helps decrypt nothing more of that attempt.",
+                ProtocolRules.AttemptSecretRetired);
+        }
+
         var share = scheme.GenerateDecryptionShare(scheme.ImportSecret(node.Protector.Unprotect(sealedSecret)), aggregate.Aggregate);
         var submittersSha = ParticipantSet.Digest(submitters);
         node.Store.Write((c, t) =>
@@ -247,6 +256,10 @@ public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresh
                 // The node's part in the round ends here: record what it decrypted, over which set, and sign the trail's head.
                 node.Audit.Append(c, t, NodeAuditRecords.DecryptionShareIssued(work, digest, updateSet.Digest, submitters, submittersSha, SignedStatement.Digest(share), ciphertexts));
                 node.Audit.Checkpoint(c, t, CheckpointReasons.Round);
+
+                // The secret has done its one job: a retry is answered with the stored share, and a second share for another aggregate
+                // is refused anyway, so nothing needs it any more. Deleted in the share's own transaction: never both kept and issued.
+                FederationQueries.RetireSecrets(c, t, Attempt(work), RetiredBecause.ShareIssued, Now().ToString("O"));
             }
 
             return inserted;

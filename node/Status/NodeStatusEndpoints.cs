@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using Microsoft.AspNetCore.DataProtection;
 using FederatedTwin.Node.Federation;
 using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.AspNetCore.Builder;
@@ -40,7 +41,7 @@ internal static class NodeStatusEndpoints
 
             var form = await http.Request.ReadFormAsync(http.RequestAborted);
             var presented = form["token"].ToString();
-            if (!FederatedTwin.Hosting.Security.AdminTokens.Matches(presented, node.AdminToken))
+            if (node.AdminToken?.Matches(presented) != true)
             {
                 node.Audit.Append(Audit.NodeAuditRecords.AdminAuthenticationFailure("POST", "/status/session"));
                 var tokens = antiforgery.GetAndStoreTokens(http);
@@ -64,13 +65,30 @@ internal static class NodeStatusEndpoints
         });
     }
 
-    private static bool SignedIn(HttpContext http, NodeDirectory node) =>
-        http.Request.Cookies.TryGetValue(Cookie, out var value) && value is not null &&
-        CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(value), Encoding.ASCII.GetBytes(SessionValue(node)));
+    private static bool SignedIn(HttpContext http, NodeDirectory node)
+    {
+        if (!http.Request.Cookies.TryGetValue(Cookie, out var value) || value is null || node.AdminToken is not { } verifier)
+        {
+            return false;
+        }
 
-    /// <summary>HMAC-SHA256 of a fixed label under the admin token: changes when the token is rotated, reveals nothing of it.</summary>
-    private static string SessionValue(NodeDirectory node) =>
-        Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(node.AdminToken), "ftwin node status session v1"u8));
+        try
+        {
+            return CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(Session(node).Unprotect(value)), Encoding.ASCII.GetBytes(verifier.Fingerprint));
+        }
+        catch (CryptographicException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// The session: the fingerprint of the stored token hash, sealed by the node's key ring. It ends when a new token is issued, reveals
+    /// nothing of the token, and cannot be made from admin.token alone (that takes the key ring too).
+    /// </summary>
+    private static string SessionValue(NodeDirectory node) => Session(node).Protect(node.AdminToken!.Fingerprint);
+
+    private static Microsoft.AspNetCore.DataProtection.IDataProtector Session(NodeDirectory node) => node.Protector.CreateProtector("ftwin node status session v1");
 
     private static void NoStore(HttpContext http)
     {

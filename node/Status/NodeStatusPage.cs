@@ -15,7 +15,7 @@ internal static class NodeStatusPage
     public static string SignIn(string antiforgeryField, string antiforgeryToken, string? error) => Layout("Node status: sign in", $"""
         <div class="signin">
           <h1>Node status</h1>
-          <p>This page is behind the node's admin token (the file <code>admin.token</code> in the node directory).</p>
+          <p>This page is behind the node's admin token (shown once when it was made; <code>ftwin node admin-token</code> makes a new one).</p>
           {(error is null ? string.Empty : $"<div class=\"error\" role=\"alert\" id=\"token-error\">{E(error)}</div>")}
           <form method="post" action="/status/session" class="panel">
             <input type="hidden" name="{E(antiforgeryField)}" value="{E(antiforgeryToken)}">

@@ -18,6 +18,9 @@ public sealed record StoredSubmission(byte[] Ciphertext, long ValueCount, string
 /// <summary>The decryption share this node issued for an attempt, and the aggregate and update set it was over.</summary>
 public sealed record IssuedShare(string AggregateDigest, byte[] Share, string UpdateSetDigest);
 
+/// <summary>When an attempt's secret was deleted (null for secrets deleted by the schema migration without a time) and why.</summary>
+public sealed record RetiredSecret(string? At, string Reason);
+
 /// <summary>A commitment set this node accepted: its digest and the submitter keys it lists (JSON).</summary>
 public sealed record StoredCommitmentSet(string Digest, string KeysJson);
 
@@ -63,8 +66,41 @@ public static class FederationQueries
             ? new StoredKeyShare(r.key_share, r.crp_seed, r.created_at)
             : null;
 
+    /// <summary>The attempt's sealed secret, or empty when it was deleted (then <see cref="SecretRetirement"/> says when and why).</summary>
     public static byte[] SealedSecret(DbConnection c, AttemptRef attempt) =>
         c.QuerySingle<byte[]>($"SELECT sealed_secret FROM attempt_keys {AttemptWhere}", attempt.Args);
+
+    /// <summary>When and why the attempt's secret was deleted; null when it was not.</summary>
+    public static RetiredSecret? SecretRetirement(DbConnection c, AttemptRef attempt) =>
+        c.QuerySingleOrDefault<(string? at, string? reason)?>($"SELECT secret_retired_at, secret_retired_reason FROM attempt_keys {AttemptWhere} AND length(sealed_secret) = 0", attempt.Args) is { } r
+            ? new RetiredSecret(r.at, r.reason ?? "unknown")
+            : null;
+
+    /// <summary>
+    /// Deletes attempt secrets: the sealed bytes are overwritten by an empty blob, with secure_delete on for this connection so SQLite
+    /// zeroes the freed cell in the file (https://sqlite.org/pragma.html#pragma_secure_delete) rather than leaving it in a free page.
+    /// Without <paramref name="attempt"/>, every secret still held (a restored store); with <paramref name="belowAttempt"/>, the round's
+    /// attempts below that one (superseded). Returns how many were deleted.
+    /// </summary>
+    public static int RetireSecrets(DbConnection c, DbTransaction t, AttemptRef? attempt, string reason, string now, bool belowAttempt = false)
+    {
+        c.Execute("PRAGMA secure_delete=ON", transaction: t);
+        var where = attempt is null ? string.Empty
+            : belowAttempt ? "AND study_id=@s AND round=@r AND attempt<@a"
+            : "AND study_id=@s AND round=@r AND attempt=@a";
+        return c.Execute(
+            $"UPDATE attempt_keys SET sealed_secret = X'', secret_retired_at = @now, secret_retired_reason = @reason WHERE length(sealed_secret) > 0 {where}",
+            new { s = attempt?.Study, r = attempt?.Round, a = attempt?.Attempt, now, reason }, t);
+    }
+
+    /// <summary>How many attempt secrets were deleted for <paramref name="reason"/>.</summary>
+    public static long RetiredSecretCount(DbConnection c, DbTransaction t, string reason) =>
+        c.ExecuteScalar<long>("SELECT COUNT(*) FROM attempt_keys WHERE length(sealed_secret) = 0 AND secret_retired_reason = @reason", new { reason }, t);
+
+    /// <summary>The attempts whose secret is still held, with when this node keyed them (to delete those past their deadline).</summary>
+    public static IReadOnlyList<(AttemptRef Attempt, string CreatedAt)> HeldSecrets(DbConnection c) =>
+        c.Query<(string study_id, long round, long attempt, string created_at)>("SELECT study_id, round, attempt, created_at FROM attempt_keys WHERE length(sealed_secret) > 0")
+            .Select(r => (new AttemptRef(r.study_id, (int)r.round, (int)r.attempt), r.created_at)).ToList();
 
     /// <summary>Records this node's sealed update; 0 when one was already recorded (a retry sends the stored bytes).</summary>
     public static int InsertSubmission(DbConnection c, DbTransaction t, AttemptRef attempt, byte[] ciphertext, string digest, int valueCount, string now, string valuesSha256, int draw) =>

@@ -161,6 +161,21 @@ public sealed class NodeStore : SqliteStore
         CREATE TABLE study_snapshots(study_id TEXT PRIMARY KEY, data_version INTEGER NOT NULL, last_round INTEGER NOT NULL, grace_seconds INTEGER NOT NULL,
             pinned_at TEXT NOT NULL, released_at TEXT NULL, release_reason TEXT NULL);
         """,
+        // Attempt secrets deleted once they can serve nothing more (issue 19; node/Federation/RoundParticipant.cs): the sealed secret is
+        // overwritten by an empty blob (the column stays NOT NULL) with secure_delete on, so the freed cell is zeroed in the file, and
+        // when and why is kept. Secrets of attempts this node already decrypted for, or that a later attempt of their round superseded,
+        // are deleted here; the rest as their shares are issued, their attempts superseded or past their deadline, or the store restored.
+        """
+        PRAGMA secure_delete=ON;
+        ALTER TABLE attempt_keys ADD COLUMN secret_retired_at TEXT NULL;
+        ALTER TABLE attempt_keys ADD COLUMN secret_retired_reason TEXT NULL;
+        UPDATE attempt_keys SET sealed_secret = X'', secret_retired_reason = 'share_issued',
+            secret_retired_at = (SELECT d.issued_at FROM decryption_shares d WHERE d.study_id = attempt_keys.study_id AND d.round = attempt_keys.round AND d.attempt = attempt_keys.attempt)
+            WHERE EXISTS (SELECT 1 FROM decryption_shares d WHERE d.study_id = attempt_keys.study_id AND d.round = attempt_keys.round AND d.attempt = attempt_keys.attempt);
+        UPDATE attempt_keys SET sealed_secret = X'', secret_retired_reason = 'superseded'
+            WHERE length(sealed_secret) > 0
+              AND attempt < (SELECT w.highest_attempt FROM attempt_watermarks w WHERE w.study_id = attempt_keys.study_id AND w.round = attempt_keys.round);
+        """,
     ];
 
     /// <summary>The page size of stores created by this build.</summary>
@@ -206,6 +221,17 @@ public sealed class NodeStore : SqliteStore
         var connection = Open();
         SqliteDialect.ForBulkWrite(connection, cacheKiB: 65536, BulkWalAutocheckpointPages(connection));
         return connection;
+    }
+
+    /// <summary>Deletes every attempt secret held in a copy of a node store (a backup being made), with secure_delete on: see <see cref="FederationQueries.RetireSecrets"/>.</summary>
+    public static int RetireSecretsIn(string storeCopy, string reason, string now)
+    {
+        using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = storeCopy, Pooling = false }.ToString());
+        connection.Open();
+        using var transaction = connection.BeginTransaction();
+        var retired = FederationQueries.RetireSecrets(connection, transaction, attempt: null, reason, now);
+        transaction.Commit();
+        return retired;
     }
 
     public void Event(string kind, string? study, string detail) => Write((c, t) =>

@@ -54,6 +54,7 @@ public static class AuditActions
     public const string IdentityKeyRotated = "identity_key_rotated";
     public const string IdentityKeyRotationFailed = "identity_key_rotation_failed";
     public const string EnrollmentRevoked = "enrollment_revoked";
+    public const string StoreRestored = "store_restored";
 
     // Coordinator.
     public const string EnrollmentTokenCreated = "enrollment_token_created";
@@ -131,6 +132,7 @@ public static class AuditActions
         [IdentityKeyRotated] = new(SecurityAlert, SecurityConfiguration, "U", "Ed25519 identity key replaced by a new one the coordinator accepted"),
         [IdentityKeyRotationFailed] = new(SecurityAlert, SecurityConfiguration, "U", "identity key rotation refused by the coordinator"),
         [EnrollmentRevoked] = new(SecurityAlert, NodeAuthentication, "E", "the coordinator refuses this node's identity (revoked, unknown or replaced)"),
+        [StoreRestored] = new(SecurityAlert, SecurityConfiguration, "U", "node restored from a backup; the attempt secrets it held deleted"),
         [EnrollmentTokenCreated] = new(SecurityAlert, UserSecurityAttributesChanged, "C", "enrollment token issued"),
         [NodeEnrolled] = new(SecurityAlert, NodeAuthentication, "C", "node enrolled"),
         [AuthenticationFailure] = new(SecurityAlert, NodeAuthentication, "E", "node request failed signature or nonce checks"),

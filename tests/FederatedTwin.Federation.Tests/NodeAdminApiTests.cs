@@ -41,7 +41,7 @@ public sealed class NodeAdminApiTests
             var decision = new StudyDecisions(node).Decide(glm);
             Assert.True(decision.Accept, decision.Reason);
             node.Store.Event("test", "glm", "an event");
-            token = node.AdminToken;
+            token = node.CreatedAdminToken!; // shown once, when the directory is made
         }
 
         var (app, url) = await NodeService.Start(dir);

@@ -23,11 +23,13 @@ public sealed partial class PrivacyUnitAndLifetimeTests : IDisposable
 
     private readonly FakeTimeProvider _clock = TestClock.Start();
     private readonly NodeDirectory _node;
+    private readonly string _adminToken;
     private readonly SimulatedFederation _federation;
 
     public PrivacyUnitAndLifetimeTests()
     {
         _node = NodeDirectory.OpenOrInitialize(TestFederation.TempDir("privacy-unit"), time: _clock);
+        _adminToken = _node.CreatedAdminToken!; // shown once, when the directory is made
         _federation = SimulatedFederation.Around(_node, peers: 2); // a pinned roster of three hospitals, and the site's officer
     }
 
@@ -172,7 +174,7 @@ public sealed partial class PrivacyUnitAndLifetimeTests : IDisposable
             using var http = new HttpClient(new HttpClientHandler { CookieContainer = new CookieContainer() }) { BaseAddress = new Uri(url) };
             using (var request = new HttpRequestMessage(HttpMethod.Get, "/v1/status"))
             {
-                request.Headers.Authorization = new("Bearer", _node.AdminToken);
+                request.Headers.Authorization = new("Bearer", _adminToken);
                 var status = JsonNode.Parse(await (await http.SendAsync(request)).Content.ReadAsStringAsync())!;
                 Assert.Equal(unit, status["privacy_unit"]!["unit"]!.GetValue<string>());
                 Assert.Equal(maxSitesPerPerson, status["privacy_unit"]!["max_sites_per_person"]?.GetValue<int>());
@@ -185,7 +187,7 @@ public sealed partial class PrivacyUnitAndLifetimeTests : IDisposable
             // The page for people: signed in with the admin token through its form, as hospital IT does in a browser.
             var signIn = await http.GetStringAsync("/status");
             var antiforgery = HiddenField().Match(signIn);
-            using var form = new FormUrlEncodedContent(new Dictionary<string, string> { [antiforgery.Groups["name"].Value] = antiforgery.Groups["value"].Value, ["token"] = _node.AdminToken });
+            using var form = new FormUrlEncodedContent(new Dictionary<string, string> { [antiforgery.Groups["name"].Value] = antiforgery.Groups["value"].Value, ["token"] = _adminToken });
             var page = await (await http.PostAsync("/status/session", form)).Content.ReadAsStringAsync();
             Assert.Matches($"id=\"privacy-unit\"><strong>Privacy unit: {unit}.</strong> {statement}", page);
             Assert.Matches(FormattableString.Invariant($"id=\"lifetime-spent\">{spent} \\(ε"), page);

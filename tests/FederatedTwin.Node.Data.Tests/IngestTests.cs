@@ -307,6 +307,13 @@ public sealed class IngestApiTests
     public async Task The_node_admin_API_ingests_an_export_behind_its_token()
     {
         var dir = DataTestSupport.TempDir("api");
+        string token;
+        using (var created = NodeDirectory.OpenOrInitialize(dir))
+        {
+            token = created.CreatedAdminToken!; // shown once, when the directory is made (admin.token keeps only its hash)
+        }
+
+        Assert.DoesNotContain(token, File.ReadAllText(Path.Combine(dir, "admin.token")), StringComparison.Ordinal);
         int port;
         using (var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0))
         {
@@ -326,7 +333,7 @@ public sealed class IngestApiTests
             var body = new StringContent(System.Text.Json.JsonSerializer.Serialize(new { path = DataTestSupport.NdjsonSample }), Encoding.UTF8, "application/json");
             Assert.Equal(System.Net.HttpStatusCode.Unauthorized, (await http.PostAsync("/v1/ingest", body)).StatusCode);
 
-            http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", File.ReadAllText(Path.Combine(dir, "admin.token")).Trim());
+            http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
             var response = await http.PostAsync("/v1/ingest", new StringContent(System.Text.Json.JsonSerializer.Serialize(new { path = DataTestSupport.NdjsonSample }), Encoding.UTF8, "application/json"));
             var summary = System.Text.Json.Nodes.JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
             Assert.Equal(7160, summary["lines_read"]!.GetValue<long>());
