@@ -10,13 +10,19 @@ namespace FederatedTwin.Federation.Tests;
 /// </summary>
 public sealed class ProtocolUpgradeTests
 {
+    /// <summary>The last coordinator store schema of protocol 1 (the seventh migration brought protocol 2's).</summary>
+    private const int ProtocolOneCoordinatorSchema = 6;
+
+    /// <summary>The last coordinator store schema of protocol 2 (the eighth brought protocol 3's enrollment bound to keys).</summary>
+    private const int ProtocolTwoCoordinatorSchema = 7;
+
     [Fact]
     public void A_coordinator_store_of_protocol_1_fails_its_running_studies_with_the_reason_and_keeps_offered_ones()
     {
         var dir = TestFederation.TempDir("upgrade-coordinator");
         using (var connection = TestStore.Create(Path.Combine(dir, "coordinator.db")))
         {
-            Migrations.Apply(connection, upTo: Migrations.Latest - 1); // the last schema of protocol 1
+            Migrations.Apply(connection, upTo: ProtocolOneCoordinatorSchema);
             connection.Execute("""
                 INSERT INTO studies(study_id, spec_json, state, created_at, offered_until, current_round, current_attempt, updated_at) VALUES
                     ('running-v1', '{}', 'running', '2026-12-01T00:00:00Z', '2026-12-01T00:01:00Z', 1, 1, '2026-12-01T00:00:00Z'),
