@@ -34,6 +34,7 @@ public static class CoordinatorHost
         // Kestrel's minimum data rate (240 bytes/s after a 5 s grace) is ended there and answered 408.
         // TLS: the configured certificate on the https listeners, client certificates asked for when nodes must present theirs
         // (Security/CoordinatorTls.cs; the listeners' rule, https beyond loopback, is checked with them in AdminListener.Listen).
+        builder.WebHost.UseKestrelHttpsConfiguration(); // the slim builder leaves https:// addresses out unless asked
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.Limits.MaxRequestBodySize = FederationProtocol.MaxRequestBodyBytes;
