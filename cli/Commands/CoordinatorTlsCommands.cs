@@ -40,7 +40,7 @@ internal static class CoordinatorTlsCommands
         tls.Subcommands.Add(create);
         coordinator.Subcommands.Add(tls);
 
-        var url = new Option<Uri>("--url") { Description = "The health endpoint, e.g. http://127.0.0.1:7401/health/ready (the admin listener serves /health).", Required = true };
+        var url = new Option<string>("--url") { Description = "The health endpoint, e.g. http://127.0.0.1:7401/health/ready (the admin listener serves /health).", Required = true };
         var ca = new Option<FileInfo?>("--ca") { Description = "A PEM CA file to trust for an https URL instead of the system's store." };
         var health = new Command("health", "Exit 0 when the URL answers 2xx within 5 s, else 1: a container health check.") { url, ca };
         health.SetAction(async (parse, cancellationToken) =>
@@ -66,10 +66,16 @@ internal static class CoordinatorTlsCommands
                 };
             }
 
+            if (!Uri.TryCreate(parse.GetValue(url), UriKind.Absolute, out var target) || (target.Scheme != Uri.UriSchemeHttp && target.Scheme != Uri.UriSchemeHttps))
+            {
+                Console.Error.WriteLine($"error: --url must be an absolute http(s) URL, got '{parse.GetValue(url)}'.");
+                return 2;
+            }
+
             using var http = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(5) };
             try
             {
-                using var response = await http.GetAsync(parse.GetValue(url), cancellationToken);
+                using var response = await http.GetAsync(target, cancellationToken);
                 Console.WriteLine($"{(int)response.StatusCode} {response.ReasonPhrase}");
                 return response.IsSuccessStatusCode ? 0 : 1;
             }
