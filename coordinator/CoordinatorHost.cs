@@ -33,7 +33,14 @@ public static class CoordinatorHost
 
         // The bound over every body; each /v1/node endpoint kind has a smaller one (Security/NodeRequestBodies.cs). A body slower than
         // Kestrel's minimum data rate (240 bytes/s after a 5 s grace) is ended there and answered 408.
-        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = FederationProtocol.MaxRequestBodyBytes);
+        // TLS: the configured certificate on the https listeners, client certificates asked for when nodes must present theirs
+        // (Security/CoordinatorTls.cs; the listeners' rule, https beyond loopback, is checked with them in AdminListener.Listen).
+        builder.WebHost.UseKestrelHttpsConfiguration(); // the slim builder leaves https:// addresses out unless asked
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Limits.MaxRequestBodySize = FederationProtocol.MaxRequestBodyBytes;
+            CoordinatorTls.ConfigureHttps(k);
+        });
 
         // Services: store, keys, crypto, orchestration.
         builder.Services.AddSingleton(sp => new CoordinatorStore(sp.ServiceOptions<CoordinatorOptions>().DataDir, FederatedTwin.Hosting.Storage.StoreSizeCap.Bytes(sp.ServiceOptions<CoordinatorOptions>().MaxStoreMegabytes)));

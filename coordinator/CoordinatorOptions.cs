@@ -46,6 +46,33 @@ public sealed class CoordinatorOptions() : Hosting.CommonServiceOptions("http://
     [Range(1, 16 * 1024 * 1024)]
     public int? MaxStoreMegabytes { get; set; }
 
+    /// <summary>
+    /// The node listener's TLS certificate when it listens on https (Kestrel): a PEM file (the certificate, then any intermediates)
+    /// with its key in <see cref="TlsKeyPath"/> or in the same file, or a PKCS#12 file (.pfx, .p12). The admin listener uses it too
+    /// when it is https. Refused at start when it cannot be read, has no private key or a key that does not match, or is outside
+    /// its validity period.
+    /// </summary>
+    public string? TlsCertificatePath { get; set; }
+
+    /// <summary>The PEM private key of <see cref="TlsCertificatePath"/> (PKCS#8, SEC1 or PKCS#1), when it is not in the certificate's file.</summary>
+    public string? TlsKeyPath { get; set; }
+
+    /// <summary>The password of a PKCS#12 certificate or of an encrypted PEM key (from a secret store: FTWIN_Coordinator__TlsCertificatePassword).</summary>
+    public string? TlsCertificatePassword { get; set; }
+
+    /// <summary>
+    /// Mutual TLS for nodes: every /v1/node request must come over a connection that presents the TLS client certificate whose
+    /// SHA-256 fingerprint the node registered in its signed enrollment (an enrollment, the one its own body carries). Needs an
+    /// https node listener; a TLS-terminating proxy would hide the certificate, so it cannot be combined with <see cref="BehindTlsProxy"/>.
+    /// </summary>
+    public bool RequireClientCertificates { get; set; }
+
+    /// <summary>
+    /// The node listener is plain http beyond loopback because a TLS-terminating reverse proxy in front of it serves https to the
+    /// nodes (and nothing else can reach the listener). Without it, a plain http node URL beyond loopback is refused at start.
+    /// </summary>
+    public bool BehindTlsProxy { get; set; }
+
     protected override (string Section, string Name, string Path) ServiceDirectory => (Section, nameof(DataDir), DataDir);
 
     protected override IEnumerable<ValidationResult> ValidateService(ValidationContext validationContext)
@@ -53,6 +80,11 @@ public sealed class CoordinatorOptions() : Hosting.CommonServiceOptions("http://
         if (Security.AdminListener.Problem(AdminUrl) is { } adminUrl)
         {
             yield return new ValidationResult(adminUrl, [nameof(AdminUrl)]);
+        }
+
+        if (Security.CoordinatorTls.Problem(this, TimeProvider.System.GetUtcNow()) is { } tls)
+        {
+            yield return new ValidationResult(tls, [nameof(TlsCertificatePath)]);
         }
     }
 }

@@ -18,11 +18,15 @@ internal static class CoordinatorCommands
     {
         var command = new Command("coordinator", "Run and administer the ACO's coordinator.");
         var dataDir = new Option<DirectoryInfo>("--data-dir") { Description = "The coordinator's data directory (coordinator.db, keys, admin.token).", Required = true };
-        var urls = new Option<string>("--urls") { Description = "Where nodes reach the coordinator, e.g. http://127.0.0.1:7400. Use TLS (a reverse proxy or Kestrel certificates) beyond loopback.", DefaultValueFactory = _ => "http://127.0.0.1:7400" };
+        var urls = new Option<string>("--urls") { Description = "Where nodes reach the coordinator, e.g. http://127.0.0.1:7400. Beyond loopback use https (with --tls-certificate), or http behind a TLS-terminating proxy (--behind-tls-proxy).", DefaultValueFactory = _ => "http://127.0.0.1:7400" };
         var adminUrl = new Option<string>("--admin-url") { Description = "Where the admin API listens, apart from the nodes' address: loopback, or https.", DefaultValueFactory = _ => HttpUrlOption.DefaultCoordinatorAdmin.ToString().TrimEnd('/') };
 
         var maxStore = StoreSizeCapOption.Create("coordinator.db");
-        var run = new Command("run", "Run the coordinator service.") { dataDir, urls, adminUrl, maxStore };
+        var tlsCertificate = new Option<FileInfo?>("--tls-certificate") { Description = "The TLS certificate for https listeners: PEM (with --tls-key, or its key in the same file) or PKCS#12 (.pfx). Also Coordinator:TlsCertificatePath." };
+        var tlsKey = new Option<FileInfo?>("--tls-key") { Description = "The PEM private key of --tls-certificate. Also Coordinator:TlsKeyPath." };
+        var requireClientCertificates = new Option<bool>("--require-client-certificates") { Description = "Mutual TLS: nodes must present the TLS client certificate they registered when they enrolled. Also Coordinator:RequireClientCertificates." };
+        var behindTlsProxy = new Option<bool>("--behind-tls-proxy") { Description = "The node listener is plain http beyond loopback because a TLS-terminating proxy serves https in front of it. Also Coordinator:BehindTlsProxy." };
+        var run = new Command("run", "Run the coordinator service.") { dataDir, urls, adminUrl, maxStore, tlsCertificate, tlsKey, requireClientCertificates, behindTlsProxy };
         run.SetAction(async (parse, cancellationToken) =>
         {
             var dir = parse.GetValue(dataDir)!.FullName;
@@ -32,12 +36,32 @@ internal static class CoordinatorCommands
                 // the identity and the admin token exist before the service starts (a new admin token is shown here, once)
             }
 
-            var app = CoordinatorHost.Build(["--urls", parse.GetValue(urls)!], o =>
+            Microsoft.AspNetCore.Builder.WebApplication app;
+            try
             {
-                o.DataDir = dir;
-                o.AdminUrl = parse.GetValue(adminUrl)!;
-                o.MaxStoreMegabytes = parse.GetValue(maxStore) ?? o.MaxStoreMegabytes;
-            });
+                app = CoordinatorHost.Build(["--urls", parse.GetValue(urls)!], o =>
+                {
+                    o.DataDir = dir;
+                    o.AdminUrl = parse.GetValue(adminUrl)!;
+                    o.MaxStoreMegabytes = parse.GetValue(maxStore) ?? o.MaxStoreMegabytes;
+                    // Given on the command line, over the configuration (FTWIN_Coordinator__...); absent, the configuration's stand.
+                    o.TlsCertificatePath = parse.GetValue(tlsCertificate)?.FullName ?? o.TlsCertificatePath;
+                    o.TlsKeyPath = parse.GetValue(tlsKey)?.FullName ?? o.TlsKeyPath;
+                    o.RequireClientCertificates |= parse.GetValue(requireClientCertificates);
+                    o.BehindTlsProxy |= parse.GetValue(behindTlsProxy);
+                });
+            }
+            catch (Microsoft.Extensions.Options.OptionsValidationException e)
+            {
+                // A misconfigured service refuses to start with its reasons, one line each (no stack trace).
+                foreach (var failure in e.Failures)
+                {
+                    Console.Error.WriteLine($"error: {failure}");
+                }
+
+                return 2;
+            }
+
             await app.StartAsync(cancellationToken);
             await app.WaitForShutdownAsync(cancellationToken);
             return 0;
@@ -144,6 +168,7 @@ internal static class CoordinatorCommands
         command.Subcommands.Add(key);
         CoordinatorNodeCommands.AddTo(command, dataDir);
         BackupCommands.AddToCoordinator(command, dataDir);
+        CoordinatorTlsCommands.AddTo(command);
         return command;
     }
 

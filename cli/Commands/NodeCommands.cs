@@ -59,13 +59,14 @@ internal static class NodeCommands
         var coordinator = HttpUrlOption.Coordinator();
         var token = new Option<string>("--token") { Description = "The one-time enrollment token from the ACO.", Required = true };
         var name = new Option<string>("--name") { Description = "This node's display name at the coordinator.", DefaultValueFactory = _ => Environment.MachineName };
-        var enroll = new Command("enroll", "Enroll with a coordinator whose key is pinned in the site policy.") { nodeDir, coordinator, token, name };
+        var coordinatorCa = new Option<FileInfo?>("--coordinator-ca") { Description = "A PEM file of the CA that issues the coordinator's TLS certificate: trusted instead of the system's store, copied into the node directory and used from then on." };
+        var enroll = new Command("enroll", "Enroll with a coordinator whose key is pinned in the site policy.") { nodeDir, coordinator, token, name, coordinatorCa };
         enroll.SetAction(async (parse, cancellationToken) =>
         {
             using var node = NodeDirectory.OpenOrInitialize(parse.GetValue(nodeDir)!.FullName);
             try
             {
-                var id = await Enrollment.Enroll(node, parse.GetValue(coordinator)!, parse.GetValue(token)!, parse.GetValue(name)!, cancellationToken);
+                var id = await Enrollment.Enroll(node, parse.GetValue(coordinator)!, parse.GetValue(token)!, parse.GetValue(name)!, parse.GetValue(coordinatorCa)?.FullName, TimeProvider.System, cancellationToken);
                 Console.WriteLine($"enrolled as {id}");
                 return 0;
             }

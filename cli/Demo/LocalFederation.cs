@@ -20,12 +20,16 @@ internal sealed class LocalFederation : IDisposable
 
     private string? _adminToken;
 
-    private LocalFederation(string root, int coordinatorPort, int adminPort)
+    private LocalFederation(string root, int coordinatorPort, int adminPort, LocalTls? tls)
     {
         Root = root;
-        CoordinatorUrl = new Uri($"http://127.0.0.1:{coordinatorPort}");
+        Tls = tls;
+        CoordinatorUrl = new Uri($"{(tls is null ? "http" : "https")}://127.0.0.1:{coordinatorPort}");
         CoordinatorAdminUrl = new Uri($"http://127.0.0.1:{adminPort}");
     }
+
+    /// <summary>The TLS set-up when the node listener is https (tests), or null: plain http on loopback (the demo).</summary>
+    public LocalTls? Tls { get; }
 
     public string Root { get; }
 
@@ -48,14 +52,14 @@ internal sealed class LocalFederation : IDisposable
     /// Starts the coordinator, prepares and enrolls each node, then starts the nodes. prepare gives a
     /// node its data (default: a seeded census file; the demo generates and ingests FHIR instead).
     /// </summary>
-    public static async Task<LocalFederation> Start(string root, IReadOnlyList<string> nodeNames, string policyPurposes, int pollWaitSeconds, CancellationToken cancellationToken, Action<int, NodeDirectory>? prepare = null, double privacyBudget = 1.0, int? maxSitesPerPerson = null)
+    /// <param name="tls">Serve the node listener over https with this certificate (nodes pin its CA; mutual TLS if asked); null: http on loopback.</param>
+    public static async Task<LocalFederation> Start(string root, IReadOnlyList<string> nodeNames, string policyPurposes, int pollWaitSeconds, CancellationToken cancellationToken, Action<int, NodeDirectory>? prepare = null, double privacyBudget = 1.0, int? maxSitesPerPerson = null, LocalTls? tls = null)
     {
-        var federation = new LocalFederation(root, ChildProcess.FreeLoopbackPort(), ChildProcess.FreeLoopbackPort());
+        var federation = new LocalFederation(root, ChildProcess.FreeLoopbackPort(), ChildProcess.FreeLoopbackPort(), tls);
         try
         {
             await federation.StartCoordinator(cancellationToken);
-            using var http = new HttpClient { BaseAddress = federation.CoordinatorUrl };
-            var identity = await http.GetFromJsonAsync<JsonObject>("/v1/identity", cancellationToken) ?? throw new InvalidOperationException("The coordinator has no identity.");
+            var coordinatorKey = await federation.CoordinatorKey(cancellationToken);
             using var admin = federation.Admin;
             for (var i = 0; i < nodeNames.Count; i++)
             {
@@ -71,9 +75,9 @@ internal sealed class LocalFederation : IDisposable
                         prepare(i, node);
                     }
 
-                    await File.WriteAllTextAsync(node.PolicyPath, DemoPolicy($"{identity["public_key"]}", policyPurposes, privacyBudget, maxSitesPerPerson: maxSitesPerPerson), cancellationToken);
+                    await File.WriteAllTextAsync(node.PolicyPath, DemoPolicy(coordinatorKey, policyPurposes, privacyBudget, maxSitesPerPerson: maxSitesPerPerson), cancellationToken);
                     var token = (await admin.Send(HttpMethod.Post, "/v1/admin/tokens", cancellationToken: cancellationToken))!["token"]!.ToString();
-                    await Enrollment.Enroll(node, federation.CoordinatorUrl, token, nodeNames[i], cancellationToken);
+                    await Enrollment.Enroll(node, federation.CoordinatorUrl, token, nodeNames[i], tls?.CaFile, TimeProvider.System, cancellationToken);
                 }
 
                 federation.Nodes.Add((nodeNames[i], dir, ChildProcess.FreeLoopbackPort()));
@@ -109,8 +113,32 @@ internal sealed class LocalFederation : IDisposable
     {
         _coordinator?.Dispose();
         _adminToken ??= CoordinatorCommands.IssueAdminToken(CoordinatorDir, "ftwin demo (" + Environment.UserName + ")");
-        _coordinator = ChildProcess.StartFtwin(["coordinator", "run", "--data-dir", CoordinatorDir, "--urls", CoordinatorUrl.ToString().TrimEnd('/'), "--admin-url", CoordinatorAdminUrl.ToString().TrimEnd('/'), .. extraArguments], Path.Combine(Root, "logs", "coordinator.log"));
-        await WaitReady(new Uri(CoordinatorUrl, "/health/ready"), _coordinator, cancellationToken);
+        List<string> arguments = ["coordinator", "run", "--data-dir", CoordinatorDir, "--urls", CoordinatorUrl.ToString().TrimEnd('/'), "--admin-url", CoordinatorAdminUrl.ToString().TrimEnd('/'), .. extraArguments];
+        if (Tls is { } tls)
+        {
+            arguments.AddRange(["--tls-certificate", tls.CertificateFile, "--tls-key", tls.KeyFile]);
+            if (tls.RequireClientCertificates)
+            {
+                arguments.Add("--require-client-certificates");
+            }
+        }
+
+        _coordinator = ChildProcess.StartFtwin([.. arguments], Path.Combine(Root, "logs", "coordinator.log"));
+        // Over TLS, readiness is asked on the admin listener (it serves /health too, on loopback http).
+        await WaitReady(new Uri(Tls is null ? CoordinatorUrl : CoordinatorAdminUrl, "/health/ready"), _coordinator, cancellationToken);
+    }
+
+    /// <summary>The coordinator's public key, which every node pins: from its identity endpoint, or over TLS from its data directory on this host.</summary>
+    private async Task<string> CoordinatorKey(CancellationToken cancellationToken)
+    {
+        if (Tls is not null)
+        {
+            return FederatedTwin.Coordinator.Security.CoordinatorKeys.ReadPublicKey(CoordinatorDir);
+        }
+
+        using var http = new HttpClient { BaseAddress = CoordinatorUrl };
+        var identity = await http.GetFromJsonAsync<JsonObject>("/v1/identity", cancellationToken) ?? throw new InvalidOperationException("The coordinator has no identity.");
+        return $"{identity["public_key"]}";
     }
 
     public void KillCoordinator() => _coordinator?.Kill();
@@ -266,3 +294,6 @@ internal sealed class LocalFederation : IDisposable
         _coordinator?.Dispose();
     }
 }
+
+/// <summary>A local federation's TLS: the CA the nodes pin, the coordinator's certificate and key (PEM files), and whether nodes must present their client certificates.</summary>
+internal sealed record LocalTls(string CaFile, string CertificateFile, string KeyFile, bool RequireClientCertificates);

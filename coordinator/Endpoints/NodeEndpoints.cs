@@ -17,11 +17,22 @@ internal static class NodeEndpoints
         var clock = app.ServiceProvider.GetService<TimeProvider>() ?? TimeProvider.System;
         var group = app.MapGroup("/v1/node");
 
-        group.MapPost("/enroll", (HttpContext http, NodeGateway gateway, CoordinatorKeys keys) => WireBodies.Guard(async () =>
+        // Refusals a hostile party can cause at will (a copied enrollment replayed with another key, a wrong client certificate) are
+        // audited as counted request_refused entries under their rule, and their problem type names it.
+        group.MapPost("/enroll", (HttpContext http, NodeGateway gateway, CoordinatorKeys keys, RequestRefusals refusals, IOptions<CoordinatorOptions> options) => WireBodies.Guard(async () =>
         {
             var request = await WireBodies.Read<EnrollRequest>(http.Request);
             var signingKey = SignedNodeRequests.SignatureKeyOf(http);
-            return WireBodies.Wire(gateway.Enroll(request, signingKey, keys.Identity.PublicKey, clock.GetUtcNow()));
+            var certificate = options.Value.RequireClientCertificates ? new ClientCertificateCheck(true, CoordinatorTls.ClientCertificateOf(http)) : ClientCertificateCheck.NotRequired;
+            try
+            {
+                return WireBodies.Wire(gateway.Enroll(request, signingKey, keys.Identity.PublicKey, certificate, clock.GetUtcNow()));
+            }
+            catch (ProtocolRefusalException e) when (e.Rule is { } rule)
+            {
+                refusals.Refused(http, rule, e.Status);
+                return Results.Problem(detail: e.Message, statusCode: e.Status, title: e.Title, type: NodeAuthenticationProblem.TypePrefix + rule);
+            }
         }));
 
         group.MapGet("/work", (HttpContext http, NodeGateway gateway, CoordinatorSignals signals, IOptions<CoordinatorOptions> options, int? wait) => WireBodies.Guard(async () =>

@@ -1,5 +1,4 @@
 using System.Security.Cryptography;
-using System.Text;
 using FederatedTwin.Coordinator.Audit;
 using FederatedTwin.Coordinator.Storage;
 using FederatedTwin.Crypto;
@@ -15,6 +14,18 @@ public sealed class ProtocolRefusalException(int status, string title, string de
     public int Status { get; } = status;
 
     public string Title { get; } = title;
+
+    /// <summary>
+    /// The refusal rule (one of Security.RefusalRules) when the refusal is one the coordinator audits as a counted request_refused
+    /// (Security/RequestRefusals.cs): a hostile party can cause it at will, so it must not write an audit row each time.
+    /// </summary>
+    public string? Rule { get; init; }
+}
+
+/// <summary>Whether the coordinator requires TLS client certificates, and the fingerprint of the one the connection presented (null: none).</summary>
+public sealed record ClientCertificateCheck(bool Required, string? Presented)
+{
+    public static readonly ClientCertificateCheck NotRequired = new(false, null);
 }
 
 /// <summary>
@@ -24,14 +35,16 @@ public sealed class ProtocolRefusalException(int status, string title, string de
 /// </summary>
 public sealed partial class NodeGateway(CoordinatorStore store, IAdditiveThresholdScheme scheme, CoordinatorMetrics metrics, CoordinatorAuditTrail audit, CoordinatorSignals signals)
 {
-    public static string HashToken(string token) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(token)));
+    /// <summary>The token's public id, its SHA-256 (<see cref="EnrollmentProof.TokenId"/>), as the dashboard and the audit trail name it.</summary>
+    public static string HashToken(string token) => EnrollmentProof.TokenId(token);
 
+    /// <summary>A one-time token: 192 random bits; the store keeps its id and the MAC key derived from it, never the token.</summary>
     public string CreateEnrollmentToken(DateTimeOffset now, TimeSpan lifetime)
     {
         var token = "ftwin-enroll-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
         store.Write((c, t) =>
         {
-            EnrollmentQueries.Insert(c, t, HashToken(token), now, now.Add(lifetime));
+            EnrollmentQueries.Insert(c, t, HashToken(token), EnrollmentProof.MacKey(token), now, now.Add(lifetime));
             RoundEngine.Event(c, t, now, "token_created", null, null, "enrollment token issued");
             audit.Append(c, t, CoordinatorAuditRecords.EnrollmentTokenCreated(HashToken(token), now.Add(lifetime).ToString("O")), now);
         });
@@ -64,13 +77,23 @@ public sealed partial class NodeGateway(CoordinatorStore store, IAdditiveThresho
         return true;
     });
 
-    public EnrollResponse Enroll(EnrollRequest request, string signingKey, string coordinatorPublicKey, DateTimeOffset now)
+    /// <param name="request">The signed enrollment.</param>
+    /// <param name="signingKey">The key that signed the request (RFC 9421).</param>
+    /// <param name="coordinatorPublicKey">This coordinator's key: the MAC covers the key the node pinned, so it must be this one.</param>
+    /// <param name="clientCertificate">
+    /// When the coordinator requires client certificates, the SHA-256 fingerprint of the certificate the connection presented (null:
+    /// none); the enrollment must carry that very fingerprint. Null and unchecked otherwise.
+    /// </param>
+    /// <param name="now">The enrollment's time.</param>
+    public EnrollResponse Enroll(EnrollRequest request, string signingKey, string coordinatorPublicKey, ClientCertificateCheck clientCertificate, DateTimeOffset now)
     {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(clientCertificate);
         try
         {
-            return EnrollOrRefuse(request, signingKey, coordinatorPublicKey, now);
+            return EnrollOrRefuse(request, signingKey, coordinatorPublicKey, clientCertificate, now);
         }
-        catch (ProtocolRefusalException e)
+        catch (ProtocolRefusalException e) when (e.Rule is null)
         {
             store.Write((c, t) =>
             {
@@ -85,7 +108,7 @@ public sealed partial class NodeGateway(CoordinatorStore store, IAdditiveThresho
         }
     }
 
-    private EnrollResponse EnrollOrRefuse(EnrollRequest request, string signingKey, string coordinatorPublicKey, DateTimeOffset now)
+    private EnrollResponse EnrollOrRefuse(EnrollRequest request, string signingKey, string coordinatorPublicKey, ClientCertificateCheck clientCertificate, DateTimeOffset now)
     {
         if (request.PublicKey != signingKey)
         {
@@ -97,14 +120,44 @@ public sealed partial class NodeGateway(CoordinatorStore store, IAdditiveThresho
             throw new ProtocolRefusalException(StatusCodes.Status400BadRequest, "Invalid node name", "node_name is required, at most 100 characters.");
         }
 
+        if (request.TlsClientCertificateSha256 is { } fingerprint && !EnrollmentProof.IsFingerprint(fingerprint))
+        {
+            throw new ProtocolRefusalException(StatusCodes.Status400BadRequest, "Invalid TLS fingerprint", "tls_client_certificate_sha256 must be the SHA-256 of the certificate's DER, 64 lower-case hex digits.");
+        }
+
+        // With client certificates required, the connection must present the certificate the enrollment registers (the MAC below
+        // covers the fingerprint, so it cannot be swapped for an attacker's either).
+        if (clientCertificate.Required && (request.TlsClientCertificateSha256 is null || request.TlsClientCertificateSha256 != clientCertificate.Presented))
+        {
+            throw new ProtocolRefusalException(StatusCodes.Status401Unauthorized, "Client certificate refused",
+                "This coordinator requires TLS client certificates: the enrollment must carry the fingerprint of the certificate its connection presents.")
+            { Rule = Security.RefusalRules.ClientCertificateMismatch };
+        }
+
         return store.Write((c, t) =>
         {
-            var hash = HashToken(request.Token);
+            var hash = request.TokenId;
             var token = EnrollmentQueries.Find(c, t, hash);
             var existing = NodeQueries.NodeWithKey(c, t, request.PublicKey);
             if (token is null || token.revoked != 0 || StoredTime.Parse(token.expires_at) < now)
             {
                 throw new ProtocolRefusalException(StatusCodes.Status401Unauthorized, "Enrollment refused", "The enrollment token is unknown, revoked or expired.");
+            }
+
+            if (token.mac_key is null)
+            {
+                throw new ProtocolRefusalException(StatusCodes.Status401Unauthorized, "Enrollment refused",
+                    "This enrollment token was issued before enrollment was bound to keys (federation protocol 3), and cannot be checked: ask the ACO for a new token.")
+                { Rule = Security.RefusalRules.EnrollmentTokenLegacy };
+            }
+
+            // The proof of the token, bound to this key, this coordinator and this TLS certificate: a request copied off the wire and
+            // replayed with another node key (or another certificate) fails here, before the token is looked at as used or not.
+            if (!EnrollmentProof.Verify(token.mac_key, hash, request.PublicKey, coordinatorPublicKey, request.TlsClientCertificateSha256, request.Mac))
+            {
+                throw new ProtocolRefusalException(StatusCodes.Status401Unauthorized, "Enrollment refused",
+                    "The enrollment's MAC does not verify: it must be made with the token over this node's key, the coordinator's key and the TLS certificate's fingerprint.")
+                { Rule = Security.RefusalRules.EnrollmentMacMismatch };
             }
 
             if (token.used_by is not null)
@@ -129,7 +182,7 @@ public sealed partial class NodeGateway(CoordinatorStore store, IAdditiveThresho
             }
 
             var nodeId = NodeId.New();
-            NodeQueries.Insert(c, t, nodeId.Value, request.NodeName, request.PublicKey, now, FederationProtocol.Version);
+            NodeQueries.Insert(c, t, nodeId.Value, request.NodeName, request.PublicKey, now, FederationProtocol.Version, request.TlsClientCertificateSha256);
             EnrollmentQueries.MarkUsed(c, t, hash, nodeId.Value, now);
             RoundEngine.Event(c, t, now, "node_enrolled", null, nodeId.Value, request.NodeName);
             audit.Append(c, t, CoordinatorAuditRecords.NodeEnrolled(nodeId.Value, request.NodeName, request.PublicKey, hash), now);

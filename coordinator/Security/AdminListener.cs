@@ -57,6 +57,11 @@ public sealed class AdminListener(RequestDelegate next, IOptions<CoordinatorOpti
             }
         }
 
+        if (CoordinatorTls.ListenerProblem(app.Services.GetRequiredService<IOptions<CoordinatorOptions>>().Value, nodeUrls, admin) is { } tls)
+        {
+            throw new OptionsValidationException(CoordinatorOptions.Section, typeof(CoordinatorOptions), [tls]);
+        }
+
         app.Urls.Clear();
         foreach (var url in nodeUrls)
         {

@@ -145,6 +145,18 @@ public static class RefusalRules
 
     /// <summary>The admin API asked on the node listener, or anything but the admin API on the admin listener: 404.</summary>
     public const string WrongListener = "wrong-listener";
+
+    /// <summary>
+    /// Client certificates are required and the connection did not present the one the node registered in its enrollment (or, for an
+    /// enrollment, the one its body carries): 401.
+    /// </summary>
+    public const string ClientCertificateMismatch = "client-certificate-mismatch";
+
+    /// <summary>An enrollment whose MAC does not verify under the token's key over its node key, coordinator key and TLS fingerprint (a request copied and replayed with another key): 401.</summary>
+    public const string EnrollmentMacMismatch = "enrollment-mac-mismatch";
+
+    /// <summary>An enrollment with a token issued before enrollment was bound to keys (its store row keeps no key to check a MAC with): 401.</summary>
+    public const string EnrollmentTokenLegacy = "enrollment-token-legacy";
 }
 
 /// <summary>Writes the summaries of ended intervals while no new refusal arrives to close them.</summary>

@@ -100,6 +100,19 @@ public sealed class SignedNodeRequests(
             return;
         }
 
+        // Mutual TLS: an enrolled node's request must come over a connection that presents the certificate it registered (an
+        // enrollment's is checked against its own body, NodeGateway.Enroll). Refused like a failed authentication, and signed.
+        if (options.Value.RequireClientCertificates && !parameters!.KeyId.StartsWith(EnrollKeyPrefix, StringComparison.Ordinal)
+            && !RegisteredCertificatePresented(context, parameters.KeyId))
+        {
+            limits.Failed(source);
+            refusals.Refused(context, RefusalRules.ClientCertificateMismatch, StatusCodes.Status401Unauthorized);
+            context.Response.Headers.Connection = "close"; // the body stays unread
+            await SignResponse(context, parameters.Nonce, http => WriteProblem(http, StatusCodes.Status401Unauthorized, "Client certificate refused",
+                "This coordinator requires TLS client certificates: the connection must present the certificate whose fingerprint this node registered when it enrolled.", RefusalRules.ClientCertificateMismatch));
+            return;
+        }
+
         if (!limits.AllowKey(parameters!.KeyId))
         {
             refusals.Refused(context, RefusalRules.KeyRateLimit, StatusCodes.Status429TooManyRequests);
@@ -211,6 +224,14 @@ public sealed class SignedNodeRequests(
         }
 
         await SignResponse(context, parameters.Nonce, Write);
+    }
+
+    private bool RegisteredCertificatePresented(HttpContext context, string nodeId)
+    {
+        var presented = CoordinatorTls.ClientCertificateOf(context);
+        var registered = store.Read(c => NodeQueries.TlsClientCertificate(c, nodeId));
+        return presented is not null && registered is not null
+            && System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(System.Text.Encoding.ASCII.GetBytes(presented), System.Text.Encoding.ASCII.GetBytes(registered));
     }
 
     private string? PublicKeyOf(string keyId) => keyId.StartsWith(EnrollKeyPrefix, StringComparison.Ordinal)

@@ -72,6 +72,15 @@ internal static class Migrations
             WHERE state='running';
         CREATE TABLE rosters(version INTEGER PRIMARY KEY, federation TEXT NOT NULL, sha256 TEXT NOT NULL, document BLOB NOT NULL, published_at TEXT NOT NULL);
         """,
+        // Federation protocol v3, enrollment bound to keys (protocol/Federation/EnrollmentProof.cs): a token's row keeps the key HKDF
+        // derives from the token (the node's MAC is checked with it), beside the token's SHA-256, which is its public id. Tokens issued
+        // before keep no derivable key (only their hash was stored, and the key cannot be derived from it): they stay listed and are
+        // refused at enrollment with the rule enrollment-token-legacy (issue a new one). A node registers the SHA-256 fingerprint of
+        // its TLS client certificate with its enrollment (null for nodes enrolled before, or without one).
+        """
+        ALTER TABLE enrollment_tokens ADD COLUMN mac_key BLOB NULL;
+        ALTER TABLE nodes ADD COLUMN tls_client_sha256 TEXT NULL;
+        """,
     ];
 
     /// <summary>The schema and its runner (hosting/Storage/SchemaMigrations.cs).</summary>

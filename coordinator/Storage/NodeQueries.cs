@@ -35,9 +35,14 @@ internal sealed record ReceivedAuditHead(string NodeId, long Seq, string Sha256,
 /// </summary>
 internal static class NodeQueries
 {
-    public static void Insert(IDbConnection c, IDbTransaction t, string node, string name, string publicKey, DateTimeOffset now, int protocolVersion) =>
-        c.Execute("INSERT INTO nodes(node_id, name, public_key, enrolled_at, protocol_version) VALUES (@node, @name, @key, @now, @version)",
-            new { node, name, key = publicKey, now = StoredTime.Format(now), version = protocolVersion }, t);
+    /// <param name="tlsClientSha256">The SHA-256 fingerprint of the node's TLS client certificate, from its signed enrollment (null without one).</param>
+    public static void Insert(IDbConnection c, IDbTransaction t, string node, string name, string publicKey, DateTimeOffset now, int protocolVersion, string? tlsClientSha256) =>
+        c.Execute("INSERT INTO nodes(node_id, name, public_key, enrolled_at, protocol_version, tls_client_sha256) VALUES (@node, @name, @key, @now, @version, @tls)",
+            new { node, name, key = publicKey, now = StoredTime.Format(now), version = protocolVersion, tls = tlsClientSha256 }, t);
+
+    /// <summary>The fingerprint of the TLS client certificate the node registered when it enrolled (null: none), or null for an unknown node.</summary>
+    public static string? TlsClientCertificate(IDbConnection c, string node) =>
+        c.QuerySingleOrDefault<string?>("SELECT tls_client_sha256 FROM nodes WHERE node_id=@node", new { node });
 
     /// <summary>Revokes the node's enrollment; false if it is unknown or already revoked.</summary>
     public static bool Revoke(IDbConnection c, IDbTransaction t, string node) =>

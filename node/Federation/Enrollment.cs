@@ -11,17 +11,36 @@ namespace FederatedTwin.Node.Federation;
 /// policy (trusted_coordinators), the one-time token comes from the ACO, and the request is signed
 /// by the key it registers. The coordinator's URL is checked first (https beyond loopback, <see cref="UrlPolicy"/>),
 /// before the node directory, the policy or the token is touched and before any connection.
+/// <para>
+/// The token never leaves the node: the request carries its public id and a MAC derived from it over the node's key, the pinned
+/// coordinator key and the fingerprint of the node's TLS client certificate (<see cref="EnrollmentProof"/>), so a request copied
+/// off the wire cannot enroll another key. Over https the node makes its TLS client certificate first
+/// (<see cref="CoordinatorTransport"/>) and trusts the coordinator's certificate through the system's trust store, or only through
+/// the CA file given (<c>--coordinator-ca</c>), which is copied into the node directory once enrolled and used from then on.
+/// </para>
 /// </summary>
 public static class Enrollment
 {
     public static Task<NodeId> Enroll(NodeDirectory node, Uri coordinator, string token, string nodeName, CancellationToken cancellationToken) =>
-        Enroll(node, coordinator, token, nodeName, TimeProvider.System, cancellationToken);
+        Enroll(node, coordinator, token, nodeName, null, TimeProvider.System, cancellationToken);
 
     /// <summary>The same, with the enrollment's time read from <paramref name="clock"/>.</summary>
-    public static async Task<NodeId> Enroll(NodeDirectory node, Uri coordinator, string token, string nodeName, TimeProvider clock, CancellationToken cancellationToken)
+    public static Task<NodeId> Enroll(NodeDirectory node, Uri coordinator, string token, string nodeName, TimeProvider clock, CancellationToken cancellationToken) =>
+        Enroll(node, coordinator, token, nodeName, null, clock, cancellationToken);
+
+    /// <param name="node">The node directory.</param>
+    /// <param name="coordinator">The coordinator's URL (https beyond loopback).</param>
+    /// <param name="token">The one-time token from the ACO (it is not sent).</param>
+    /// <param name="nodeName">The node's display name at the coordinator.</param>
+    /// <param name="coordinatorCaFile">A PEM file of the CA that issues the coordinator's certificate, trusted instead of the system's store; null: the system's.</param>
+    /// <param name="clock">The enrollment's time.</param>
+    /// <param name="cancellationToken">Cancels the enrollment.</param>
+    public static async Task<NodeId> Enroll(NodeDirectory node, Uri coordinator, string token, string nodeName, string? coordinatorCaFile, TimeProvider clock, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(coordinator);
         UrlPolicy.Require(coordinator, "the coordinator URL");
+        ArgumentNullException.ThrowIfNull(node);
+        ArgumentNullException.ThrowIfNull(token);
         ArgumentNullException.ThrowIfNull(clock);
         var existing = node.Store.GetEnrollment();
         if (existing is not null)
@@ -30,8 +49,15 @@ public static class Enrollment
         }
 
         var policy = node.LoadPolicy();
-        using var http = new HttpClient { BaseAddress = coordinator, Timeout = TimeSpan.FromSeconds(30) };
-        using var identityResponse = await http.GetAsync(new Uri("/v1/identity", UriKind.Relative), HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+        if (coordinatorCaFile is not null)
+        {
+            _ = CoordinatorTransport.ReadCa(coordinatorCaFile); // refused before anything connects
+        }
+
+        // Over TLS the node registers its client certificate (mutual TLS, when the coordinator requires it): made before the handler that presents it.
+        var tlsFingerprint = coordinator.Scheme == Uri.UriSchemeHttps ? CoordinatorTransport.EnsureClientCertificate(node, clock) : null;
+        using var http = CoordinatorTransport.Client(node, coordinator, TimeSpan.FromSeconds(30), coordinatorCaFile);
+        using var identityResponse = await GetIdentity(node, http, coordinator, coordinatorCaFile is not null, cancellationToken);
         identityResponse.EnsureSuccessStatusCode();
         var identityJson = await ResponseLimits.Read(identityResponse, ResponseLimits.Default, cancellationToken);
         var identity = WireJson.Deserialize<CoordinatorIdentity>(identityJson);
@@ -52,12 +78,18 @@ public static class Enrollment
         EnrollResponse response;
         try
         {
-            response = await client.Post<EnrollResponse>("/v1/node/enroll", new EnrollRequest(token, nodeName, node.Identity.PublicKey), cancellationToken);
+            var mac = EnrollmentProof.Mac(token, node.Identity.PublicKey, identity.PublicKey, tlsFingerprint);
+            response = await client.Post<EnrollResponse>("/v1/node/enroll", new EnrollRequest(EnrollmentProof.TokenId(token), mac, nodeName, node.Identity.PublicKey, tlsFingerprint), cancellationToken);
         }
         catch (CoordinatorRefusedException e)
         {
             node.Audit.Append(NodeAuditRecords.EnrollmentFailed(coordinator, e.Status, $"{e.Title}: {e.Detail}"));
             throw;
+        }
+
+        if (coordinatorCaFile is not null)
+        {
+            CoordinatorTransport.PinCa(node, coordinatorCaFile);
         }
 
         node.Store.Write((c, t) =>
@@ -69,5 +101,19 @@ public static class Enrollment
         });
         node.Store.Event("enrolled", null, $"node id {response.NodeId} with coordinator {coordinator}");
         return response.NodeId;
+    }
+
+    /// <summary>GET /v1/identity, the first connection: a certificate the node does not trust is said plainly and audited.</summary>
+    private static async Task<HttpResponseMessage> GetIdentity(NodeDirectory node, HttpClient http, Uri coordinator, bool caPinned, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await http.GetAsync(new Uri("/v1/identity", UriKind.Relative), HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+        }
+        catch (HttpRequestException e) when (CoordinatorTransport.Explain(e, coordinator, caPinned) is { } untrusted)
+        {
+            node.Audit.Append(NodeAuditRecords.EnrollmentFailed(coordinator, 0, $"{untrusted.Title}: {untrusted.Detail}"));
+            throw untrusted;
+        }
     }
 }

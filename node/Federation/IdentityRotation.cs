@@ -109,7 +109,7 @@ public sealed class IdentityRotation(NodeDirectory node, HttpClient? http = null
         var statement = KeyRotationStatement.For(nodeId, current.PublicKey, next.PublicKey);
         // Ed25519 signatures are deterministic (RFC 8032 section 5.1.6): a resumed rotation sends byte-identical signatures.
         var request = new KeyRotationRequest(nodeId, current.PublicKey, next.PublicKey, current.Sign(statement), next.Sign(statement));
-        var client = http ?? new HttpClient { BaseAddress = new Uri(enrollment.CoordinatorUrl), Timeout = TimeSpan.FromSeconds(60) };
+        var client = http ?? CoordinatorTransport.Client(node, new Uri(enrollment.CoordinatorUrl), TimeSpan.FromSeconds(60));
         try
         {
             KeyRotationResponse response;

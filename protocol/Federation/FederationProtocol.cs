@@ -6,8 +6,10 @@ public static class FederationProtocol
     /// <summary>
     /// Bumped on any incompatible change to a message or to the round flow. 2: commit-then-reveal rounds (five phases), contributions
     /// signed over new statements, the pinned federation roster, responses covering the request's signature (docs/protocol.md).
+    /// 3: enrollment bound to keys (a MAC derived from the token instead of the token, <see cref="EnrollmentProof"/>) and the node's
+    /// TLS client certificate fingerprint registered with it; rounds are as in 2.
     /// </summary>
-    public const int Version = 2;
+    public const int Version = 3;
 
     public const string VersionHeader = "Ftwin-Protocol";
 

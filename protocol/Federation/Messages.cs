@@ -26,8 +26,13 @@ public static class WireJson
 /// <summary>The coordinator's public identity, served unauthenticated so a node operator can compare it with the pinned key.</summary>
 public sealed record CoordinatorIdentity(string KeyId, string PublicKey, int ProtocolVersion, string SoftwareVersion);
 
-/// <summary>A node registers its Ed25519 public key with a one-time enrollment token.</summary>
-public sealed record EnrollRequest(string Token, string NodeName, string PublicKey);
+/// <summary>
+/// A node registers its Ed25519 public key with a one-time enrollment token, which it proves it knows without sending it
+/// (<see cref="EnrollmentProof"/>): the token's public id and a MAC over the key, the pinned coordinator key and the fingerprint of
+/// the node's TLS client certificate (SHA-256 of its DER, lower-case hex; null when the node enrolls without one). The request is
+/// signed by the key it registers.
+/// </summary>
+public sealed record EnrollRequest(string TokenId, string Mac, string NodeName, string PublicKey, string? TlsClientCertificateSha256 = null);
 
 public sealed record EnrollResponse(NodeId NodeId, string CoordinatorKeyId, string CoordinatorPublicKey);
 

@@ -208,7 +208,7 @@ public sealed class KeyRotationTests : IAsyncLifetime
         var token = (await admin.Send(HttpMethod.Post, "/v1/admin/tokens"))!["token"]!.ToString();
 
         var e = await Assert.ThrowsAsync<CoordinatorRefusedException>(() => Client(old, CoordinatorClient.EnrollKeyId(old))
-            .Post<EnrollResponse>("/v1/node/enroll", new EnrollRequest(token, "comeback", old.PublicKey), CancellationToken.None));
+            .Post<EnrollResponse>("/v1/node/enroll", new EnrollRequest(EnrollmentProof.TokenId(token), EnrollmentProof.Mac(token, old.PublicKey, Node.Store.GetEnrollment()!.CoordinatorPublicKey, null), "comeback", old.PublicKey), CancellationToken.None));
 
         Assert.Equal(409, e.Status);
         Assert.Contains("retired", e.Message, StringComparison.Ordinal);

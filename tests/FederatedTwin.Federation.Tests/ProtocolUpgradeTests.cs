@@ -1,5 +1,7 @@
 using Dapper;
 using FederatedTwin.Coordinator.Storage;
+using FederatedTwin.Coordinator;
+using FederatedTwin.Node;
 using FederatedTwin.Node.Storage;
 
 namespace FederatedTwin.Federation.Tests;
@@ -10,13 +12,19 @@ namespace FederatedTwin.Federation.Tests;
 /// </summary>
 public sealed class ProtocolUpgradeTests
 {
+    /// <summary>The last coordinator store schema of protocol 1 (the seventh migration brought protocol 2's).</summary>
+    private const int ProtocolOneCoordinatorSchema = 6;
+
+    /// <summary>The last coordinator store schema of protocol 2 (the eighth brought protocol 3's enrollment bound to keys).</summary>
+    private const int ProtocolTwoCoordinatorSchema = 7;
+
     [Fact]
     public void A_coordinator_store_of_protocol_1_fails_its_running_studies_with_the_reason_and_keeps_offered_ones()
     {
         var dir = TestFederation.TempDir("upgrade-coordinator");
         using (var connection = TestStore.Create(Path.Combine(dir, "coordinator.db")))
         {
-            Migrations.Apply(connection, upTo: Migrations.Latest - 1); // the last schema of protocol 1
+            Migrations.Apply(connection, upTo: ProtocolOneCoordinatorSchema);
             connection.Execute("""
                 INSERT INTO studies(study_id, spec_json, state, created_at, offered_until, current_round, current_attempt, updated_at) VALUES
                     ('running-v1', '{}', 'running', '2026-12-01T00:00:00Z', '2026-12-01T00:01:00Z', 1, 1, '2026-12-01T00:00:00Z'),
@@ -33,6 +41,43 @@ public sealed class ProtocolUpgradeTests
         Assert.Contains("federation protocol 2", studies[1].failure_reason, StringComparison.Ordinal);
         Assert.Equal("superseded", store.Read(c => c.ExecuteScalar<string>("SELECT phase FROM attempts WHERE study_id='running-v1'")));
         Assert.Equal(0L, store.Read(c => c.ExecuteScalar<long>("SELECT COUNT(*) FROM rosters")));
+    }
+
+    [Fact]
+    public async Task A_token_issued_under_protocol_2_stays_listed_and_is_refused_at_enrollment_under_its_rule()
+    {
+        var root = TestFederation.TempDir("upgrade-token");
+        var dataDir = Path.Combine(root, "coordinator");
+        Directory.CreateDirectory(dataDir);
+        const string token = "ftwin-enroll-00112233445566778899aabbccddeeff0011223344556677";
+        using (var connection = TestStore.Create(Path.Combine(dataDir, "coordinator.db")))
+        {
+            Migrations.Apply(connection, upTo: ProtocolTwoCoordinatorSchema);
+            connection.Execute("INSERT INTO enrollment_tokens(token_hash, created_at, expires_at) VALUES (@hash, '2026-12-01T00:00:00Z', '2099-12-01T00:00:00Z')",
+                new { hash = FederatedTwin.Protocol.Federation.EnrollmentProof.TokenId(token) });
+        }
+
+        var adminUrl = new Uri($"http://127.0.0.1:{FederatedTwin.Cli.Demo.ChildProcess.FreeLoopbackPort()}");
+        var url = new Uri($"http://127.0.0.1:{FederatedTwin.Cli.Demo.ChildProcess.FreeLoopbackPort()}");
+        await using var app = CoordinatorHost.Build(["--urls", url.ToString().TrimEnd('/')], o =>
+        {
+            o.DataDir = dataDir;
+            o.AdminUrl = adminUrl.ToString().TrimEnd('/');
+        });
+        await app.StartAsync();
+        var coordinatorKey = ((FederatedTwin.Coordinator.Security.CoordinatorKeys)app.Services.GetService(typeof(FederatedTwin.Coordinator.Security.CoordinatorKeys))!).Identity.PublicKey;
+        using var node = NodeDirectory.OpenOrInitialize(Path.Combine(root, "node"));
+        await File.WriteAllTextAsync(node.PolicyPath, FederatedTwin.Cli.Demo.LocalFederation.DemoPolicy(coordinatorKey, "HOPERAT"));
+
+        var e = await Assert.ThrowsAsync<FederatedTwin.Node.Federation.CoordinatorRefusedException>(() => FederatedTwin.Node.Federation.Enrollment.Enroll(node, url, token, "old-token", CancellationToken.None));
+        Assert.Equal(401, e.Status);
+        Assert.Contains("new token", e.Detail, StringComparison.Ordinal);
+        await app.StopAsync();
+
+        using var store = TestStore.OpenReadOnly(Path.Combine(dataDir, "coordinator.db"));
+        Assert.Equal(1L, store.ExecuteScalar<long>("SELECT COUNT(*) FROM enrollment_tokens WHERE mac_key IS NULL AND used_by IS NULL"));
+        var rules = store.Query<string>("SELECT detail FROM audit_log WHERE action='request_refused'").Select(d => System.Text.Json.Nodes.JsonNode.Parse(d)!["rule"]!.ToString());
+        Assert.Equal([FederatedTwin.Coordinator.Security.RefusalRules.EnrollmentTokenLegacy], rules);
     }
 
     /// <summary>The last node store schema of protocol 1 (the ninth migration brought protocol 2's tables).</summary>

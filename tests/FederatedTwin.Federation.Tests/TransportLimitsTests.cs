@@ -21,7 +21,7 @@ public sealed class TransportLimitsTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _coordinator.DisposeAsync();
 
-    private static readonly (string, string)[] Protocol = [(FederationProtocol.VersionHeader, "2"), ("Content-Type", "application/json")];
+    private static readonly (string, string)[] Protocol = [(FederationProtocol.VersionHeader, FederationProtocol.Version.ToString(System.Globalization.CultureInfo.InvariantCulture)), ("Content-Type", "application/json")];
 
     private List<JsonObject> Refusals(string action)
     {
