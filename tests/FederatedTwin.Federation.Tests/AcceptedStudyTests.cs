@@ -228,8 +228,10 @@ public sealed class AcceptedStudyTests : IDisposable
         // Attempt 1 over {self, peer0, peer1}: decrypted (this node issued its share: its noisy values are released).
         var p = _federation.Peers;
         var first = new SimulatedAttempt(_participant, _federation, Study, Request(Study), 1, 1, [p[0], p[1]], clock: _clock);
-        first.Run();
+        // (Its update decrypted alone before the share is issued: the node deletes the attempt's secret once it has.)
+        first.CommitUpdates(first.OpenKeys(first.CommitKeys()));
         var released = first.DecryptOwn(_node);
+        first.Decrypt(first.OpenUpdates());
 
         // The coordinator re-runs the round over {self, peer0, peer2}: the same values would make the two sums differ by peer1's
         // update with only its own noise share. The node draws fresh noise and charges the draw.
