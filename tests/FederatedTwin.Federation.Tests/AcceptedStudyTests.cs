@@ -236,8 +236,9 @@ public sealed class AcceptedStudyTests : IDisposable
         // The coordinator re-runs the round over {self, peer0, peer2}: the same values would make the two sums differ by peer1's
         // update with only its own noise share. The node draws fresh noise and charges the draw.
         var second = new SimulatedAttempt(_participant, _federation, Study, Request(Study), 1, 2, [p[0], p[2]], clock: _clock);
-        second.Run();
+        second.CommitUpdates(second.OpenKeys(second.CommitKeys()));
         Assert.NotEqual(released, second.DecryptOwn(_node));
+        second.Decrypt(second.OpenUpdates());
         var draws = FederatedTwin.Node.Policy.PrivacyLedgerReport.Rounds(_node.Store, Study.Id.Value);
         Assert.Equal([1, 2], draws.Select(d => d.Draw));
         Assert.All(draws, d => Assert.Equal(0.2, d.Rho, 12));
