@@ -49,11 +49,25 @@ fi
 export AFL_SKIP_BIN_CHECK=1 AFL_NO_UI=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_SKIP_CPUFREQ=1 AFL_NO_AFFINITY=1
 export AFL_FORKSRV_INIT_TMOUT=120000 AFL_QUIET=1
 
+# SharpFuzz's fork server is the target process itself (.NET cannot fork): when afl-fuzz kills an execution that exceeds the
+# timeout (a loaded machine), the fork server goes with it and afl-fuzz stops ("Unable to communicate with fork server").
+# The run then resumes from its own queue (-i -) for the time left, and the restarts are counted.
 run_one() {
-  local t="$1"
+  local t="$1" start now left input restarts=0
   rm -rf "${out:?}/$t"
-  afl-fuzz -V "$seconds" -i "fuzz/corpus/$t" -o "$out/$t" -t 10000+ -m none -- dotnet "$bin/FederatedTwin.Fuzz.dll" "$t" \
-    >"$out/$t.log" 2>&1 || echo "fuzz: afl-fuzz on $t exited $? (see $out/$t.log)" >&2
+  start=$(date +%s)
+  input="fuzz/corpus/$t"
+  : >"$out/$t.log"
+  while :; do
+    now=$(date +%s); left=$((seconds - (now - start)))
+    [ "$left" -ge 5 ] || break
+    AFL_AUTORESUME=1 afl-fuzz -V "$left" -i "$input" -o "$out/$t" -t 20000+ -m none -- dotnet "$bin/FederatedTwin.Fuzz.dll" "$t" \
+      >>"$out/$t.log" 2>&1 && break
+    [ -f "$out/$t/default/fuzzer_stats" ] || { echo "fuzz: afl-fuzz on $t did not start (see $out/$t.log)" >&2; break; }
+    restarts=$((restarts + 1)); input=-
+    echo "fuzz: $t: afl-fuzz stopped early (restart $restarts; see $out/$t.log)" >&2
+  done
+  echo "$restarts" >"$out/$t.restarts"
 }
 
 IFS=, read -r -a list <<<"$targets"
@@ -70,7 +84,7 @@ wait || true
 
 stat() { awk -F' *: *' -v k="$2" '$1 == k { print $2 }' "$1" 2>/dev/null; }
 failed=0
-printf '%-18s %12s %8s %8s %8s %8s %6s\n' target executions seconds exec/s corpus crashes hangs
+printf '%-18s %12s %8s %8s %8s %8s %6s %8s\n' target executions seconds exec/s corpus crashes hangs restarts
 json="{\"seconds_per_target\": $seconds, \"targets\": ["
 sep=""
 for t in "${list[@]}"; do
@@ -82,8 +96,9 @@ for t in "${list[@]}"; do
   fi
   execs=$(stat "$s" execs_done); time=$(stat "$s" run_time); rate=$(stat "$s" execs_per_sec)
   corpus=$(stat "$s" corpus_count); crashes=$(stat "$s" saved_crashes); hangs=$(stat "$s" saved_hangs)
-  printf '%-18s %12s %8s %8s %8s %8s %6s\n' "$t" "$execs" "$time" "$rate" "$corpus" "$crashes" "$hangs"
-  json="$json$sep{\"target\": \"$t\", \"executions\": $execs, \"seconds\": $time, \"execs_per_sec\": $rate, \"corpus\": $corpus, \"crashes\": $crashes, \"hangs\": $hangs}"
+  restarts=$(cat "$out/$t.restarts" 2>/dev/null || echo 0)
+  printf '%-18s %12s %8s %8s %8s %8s %6s %8s\n' "$t" "$execs" "$time" "$rate" "$corpus" "$crashes" "$hangs" "$restarts"
+  json="$json$sep{\"target\": \"$t\", \"executions\": $execs, \"seconds\": $time, \"execs_per_sec\": $rate, \"corpus\": $corpus, \"crashes\": $crashes, \"hangs\": $hangs, \"restarts\": $restarts}"
   sep=", "
   if [ "$crashes" != 0 ] || [ "$hangs" != 0 ]; then
     failed=1

@@ -110,11 +110,13 @@ public sealed record GlmStudy(GlmSpec Spec, string Outcome, IReadOnlyList<string
             throw new StudyFileException("parameters.features", $"'{atRisk}' cannot be a feature of {outcome}: only patient-years without {atRisk} are at risk of its onset, so it is 0 in every row");
         }
 
-        var bounds = new GlmBounds(Long(p, "max_rows_per_node", 10_000_000), Number(p, "max_abs_feature", 10_000_000))
+        // A bound of 0 would make every scaled value 0/0 (GlmBounds refuses it): refused here with the field's name (found by the
+        // study-yaml fuzz target: max_abs_response: "+0" escaped as an ArgumentOutOfRangeException).
+        var bounds = new GlmBounds(Long(p, "max_rows_per_node", 10_000_000), PositiveNumber(p, "max_abs_feature", 10_000_000))
         {
-            MaxAbsResponse = family == GlmFamily.Binomial ? 1 : Number(p, "max_abs_response", null),
+            MaxAbsResponse = family == GlmFamily.Binomial ? 1 : PositiveNumber(p, "max_abs_response", null),
             MaxAbsOffset = offset is null ? 0 : Number(p, "max_abs_offset", null),
-            MaxAbsMean = p.ContainsKey("max_abs_mean") ? Number(p, "max_abs_mean", null) : null,
+            MaxAbsMean = p.ContainsKey("max_abs_mean") ? PositiveNumber(p, "max_abs_mean", null) : null,
         };
         try
         {
@@ -234,6 +236,9 @@ public sealed record GlmStudy(GlmSpec Spec, string Outcome, IReadOnlyList<string
         p.GetValueOrDefault(name) is not { } v ? fallback
         : long.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n > 0 ? n
         : throw new StudyFileException("parameters." + name, "must be a positive whole number");
+
+    private static double PositiveNumber(IReadOnlyDictionary<string, string> p, string name, double? fallback) =>
+        Number(p, name, fallback) is var x && x > 0 ? x : throw new StudyFileException("parameters." + name, "must be a positive number");
 
     private static double Number(IReadOnlyDictionary<string, string> p, string name, double? fallback) =>
         p.GetValueOrDefault(name) is not { } v

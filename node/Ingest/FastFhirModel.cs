@@ -212,36 +212,8 @@ public sealed partial class FastFhirParser
         }
         : Primitive.None;
 
-    /// <summary>An element by name: plain, or a choice element by its type suffix (onsetDateTime).</summary>
-    private static (PropertyMapping? Property, ClassMapping? Type) Find(ClassMapping mapping, string name)
-    {
-        var property = mapping.FindMappedElementByName(name);
-        if (property is not null && property.Choice == ChoiceType.None)
-        {
-            return (property, property.PropertyTypeMapping);
-        }
-
-        property = mapping.FindMappedElementByChoiceName(name);
-        if (property is null || property.Choice == ChoiceType.None)
-        {
-            return (null, null);
-        }
-
-        var suffix = name[property.Name.Length..];
-        if (suffix.Length == 0)
-        {
-            return (property, null); // a choice element needs its type suffix
-        }
-
-        var type = Inspector.FindClassMapping(suffix) ?? Inspector.FindClassMapping(char.ToLowerInvariant(suffix[0]) + suffix[1..]);
-        if (type is null)
-        {
-            return (property, null);
-        }
-
-        var allowed = property.FhirType.Any(t => t == typeof(DataType) || t == type.NativeType || t.IsAssignableFrom(type.NativeType));
-        return allowed ? (property, type) : (property, null);
-    }
+    /// <summary>An element by its exact name (FHIR JSON names are case-sensitive; Firely's lookups are not): <see cref="FhirElementNames.Find"/>.</summary>
+    private static (PropertyMapping? Property, ClassMapping? Type) Find(ClassMapping mapping, string name) => FhirElementNames.Find(mapping, name);
 
     /// <summary>Byte-wise equality and hashing for UTF-8 names, with span lookups (no string per element).</summary>
     private sealed class Utf8Comparer : IEqualityComparer<byte[]>, IAlternateEqualityComparer<ReadOnlySpan<byte>, byte[]>

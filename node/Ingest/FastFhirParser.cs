@@ -151,7 +151,6 @@ public sealed partial class FastFhirParser
                 return empty ? Fail(context.Path, "an object must have properties") : context.Required.Length == 0 ? Outcome.Valid : RequiredPresent(context, seen);
             }
 
-            empty = false;
             var name = Plain(ref reader) ? reader.ValueSpan : UnescapedCopy(ref reader);
             reader.Read();
             if (isRoot && name.SequenceEqual("resourceType"u8))
@@ -161,8 +160,10 @@ public sealed partial class FastFhirParser
                     return Outcome.Duplicate;
                 }
 
-                continue; // its value was read by PeekResourceType
+                continue; // its value was read by PeekResourceType; a resource with nothing else is empty (Firely: JSON120)
             }
+
+            empty = false;
 
             if (!context.TryGet(name, out var element))
             {
@@ -335,7 +336,7 @@ public sealed partial class FastFhirParser
         {
             case Primitive.Date or Primitive.DateTime or Primitive.Instant:
                 var syntax = element.Primitive switch { Primitive.Date => FhirDateSyntax.IsDate(value), Primitive.DateTime => FhirDateSyntax.IsDateTime(value), _ => FhirDateSyntax.IsInstant(value) };
-                return syntax && RealDate(value);
+                return syntax && FhirDateSyntax.IsCalendarDate(value);
             case Primitive.Code when element.EnumType is not null:
                 var literals = element.Literals!.GetAlternateLookup<ReadOnlySpan<byte>>();
                 if (literals.TryGetValue(value, out var known))
@@ -372,20 +373,6 @@ public sealed partial class FastFhirParser
         }
 
         return valid;
-    }
-
-    /// <summary>The pattern allows 2023-02-31; the calendar does not (digits are already pattern-checked).</summary>
-    private static bool RealDate(ReadOnlySpan<byte> value)
-    {
-        if (value.Length < 10)
-        {
-            return true;
-        }
-
-        var year = ((value[0] - '0') * 1000) + ((value[1] - '0') * 100) + ((value[2] - '0') * 10) + (value[3] - '0');
-        var month = ((value[5] - '0') * 10) + (value[6] - '0');
-        var day = ((value[8] - '0') * 10) + (value[9] - '0');
-        return year >= 1 && day <= DateTime.DaysInMonth(year, month);
     }
 
     /// <summary>The current token's text as UTF-8 without JSON escapes; names and values are rarely escaped, so callers use the raw span otherwise.</summary>

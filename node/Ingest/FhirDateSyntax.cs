@@ -15,6 +15,20 @@ public static class FhirDateSyntax
 
     public static bool IsInstant(ReadOnlySpan<byte> v) => Match(Trim(v), requireTime: true, allowTime: true);
 
+    /// <summary>The pattern allows 2023-02-31; the calendar does not (digits are already pattern-checked).</summary>
+    public static bool IsCalendarDate(ReadOnlySpan<byte> value)
+    {
+        if (value.Length < 10)
+        {
+            return true;
+        }
+
+        var year = ((value[0] - '0') * 1000) + ((value[1] - '0') * 100) + ((value[2] - '0') * 10) + (value[3] - '0');
+        var month = ((value[5] - '0') * 10) + (value[6] - '0');
+        var day = ((value[8] - '0') * 10) + (value[9] - '0');
+        return year >= 1 && day <= DateTime.DaysInMonth(year, month);
+    }
+
     private static ReadOnlySpan<byte> Trim(ReadOnlySpan<byte> v) => v.Length > 0 && v[^1] == (byte)'\n' ? v[..^1] : v;
 
     private static bool Match(ReadOnlySpan<byte> v, bool requireTime, bool allowTime)

@@ -22,6 +22,9 @@ public sealed record QuarantineReason(string Code, string Text)
     public static QuarantineReason ParserFailure(Exception e) => new("parser_failure", $"the parser failed on this line ({e.GetType().Name}); please report it");
 
     /// <summary>A Firely validation failure: its error code only (Firely's messages can quote the offending value).</summary>
+    /// <summary>A rule of FHIR R4 JSON that Firely does not enforce and both parsers do (<see cref="FhirElementNames"/>).</summary>
+    public static QuarantineReason Structure(string rule) => new("invalid_resource", $"the resource breaks a FHIR R4 JSON rule ({rule})");
+
     public static QuarantineReason Invalid(string firelyCode) => new("invalid_resource", $"the resource fails FHIR R4 validation (Firely error {firelyCode})");
 }
 
@@ -156,7 +159,8 @@ public sealed class FhirRecordParser
                 return false;
             }
 
-            return true;
+            reason = FhirElementNames.FirstProblem(doc.RootElement);
+            return reason is null;
         }
         catch (JsonException)
         {

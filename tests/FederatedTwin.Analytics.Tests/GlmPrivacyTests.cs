@@ -279,6 +279,18 @@ public class GlmPrivacyTests
         Assert.Null(FedAvgStudy.Parse(Parameters(), 8).Privacy);
     }
 
+    [Theory]
+    [InlineData("max_abs_response", "+0")]
+    [InlineData("max_abs_response", "0")]
+    [InlineData("max_abs_feature", "0.0")]
+    [InlineData("max_abs_mean", "0")]
+    public void A_bound_of_zero_is_refused_as_a_study_file_error_naming_its_field(string name, string value)
+    {
+        // Found by the study-yaml fuzz target (fuzz/regressions/study-yaml): a zero bound escaped as an ArgumentOutOfRangeException.
+        var e = Assert.Throws<StudyFileException>(() => GlmStudy.Parse(Parameters(("family", "poisson"), ("outcome", "ed_visits_next_year"), ("max_abs_response", "50"), (name, value)), 8));
+        Assert.Contains("parameters." + name, e.Message, StringComparison.Ordinal);
+    }
+
     private static Dictionary<string, string> Parameters(params (string Key, string Value)[] extra)
     {
         var p = new Dictionary<string, string>(StringComparer.Ordinal) { ["family"] = "binomial", ["outcome"] = "death_next_year", ["features"] = "age,sex_male" };

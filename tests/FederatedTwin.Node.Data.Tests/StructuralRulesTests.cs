@@ -66,6 +66,21 @@ public sealed class StructuralRulesTests
         { $"{{{Observation},\"status\":\"final\",\"code\":{{\"coding\":[{{\"system\":\"http://loinc.org\",\"code\":\" 4548-4\"}}]}}}}", "invalid_resource", true },
         { "{\"resourceType\":\"Patient\",\"id\":\"p 1\"}", "invalid_resource", true },
         { $"{{{Observation},\"status\":\"final\",\"code\":{{\"\":[{{\"system\":\"http://loinc.org\"}}]}}}}", "invalid_resource", true },
+
+        // Element names are case-sensitive (RFC 8259 section 8.3; R4 JSON names each element as defined, a choice element's type
+        // with its first letter capitalized): Firely's lookups are not, and read these as id, onset, system (fuzz/regressions/
+        // fhir-differential/long-*); a date off R4's pattern that Firely reads as a partial time; a resource with nothing but its type.
+        { "{\"resourceType\":\"Patient\",\"iD\":\"p1\"}", "invalid_resource", true },
+        { "{\"resourceType\":\"Condition\",\"id\":\"c1\",\"subject\":{\"reference\":\"Patient/p1\"},\"oNsetDateTime\":\"2019-05-01\"}", "invalid_resource", true },
+        { "{\"resourceType\":\"Condition\",\"id\":\"c1\",\"subject\":{\"reference\":\"Patient/p1\"},\"onsetdateTime\":\"2019-05-01\"}", "invalid_resource", true },
+        { "{\"resourceType\":\"Condition\",\"id\":\"c1\",\"subject\":{\"reference\":\"Patient/p1\"},\"onsetDatETime\":\"2019-05-01\"}", "invalid_resource", true },
+        { "{\"resourceType\":\"Condition\",\"id\":\"c1\",\"subject\":{\"reference\":\"Patient/p1\"},\"code\":{\"coding\":[{\"sysTem\":\"http://snomed.info/sct\",\"code\":\"1\"}]}}", "invalid_resource", true },
+        { "{\"resourceType\":\"Procedure\",\"id\":\"x1\",\"status\":\"completed\",\"subject\":{\"rEference\":\"Patient/p1\"}}", "invalid_resource", false },
+        { "{\"resourceType\":\"Procedure\",\"id\":\"x1\",\"status\":\"completed\",\"subject\":{\"reference\":\"Patient/p1\"},\"performedDateTime\":\"2019\",\"performedString\":\"x\"}", "duplicate_key", false },
+        { "{\"resourceType\":\"Procedure\",\"id\":\"x1\",\"status\":\"completed\",\"subject\":{\"reference\":\"Patient/p1\"},\"performedDateTime\":\"2019-05-01T00Z\"}", "invalid_resource", false },
+        { "{\"resourceType\":\"Condition\",\"id\":\"c1\",\"subject\":{\"reference\":\"Patient/p1\"},\"onsetDateTime\":\"2019-05-01T00Z\"}", "invalid_resource", true },
+        { "{\"resourceType\":\"Patient\"}", "invalid_resource", true },
+        { "{\"resourceType\":\"Procedure\"}", "invalid_resource", false },
     };
 
     [Theory]
