@@ -53,7 +53,7 @@ export AFL_FORKSRV_INIT_TMOUT=120000 AFL_QUIET=1
 # timeout (a loaded machine), the fork server goes with it and afl-fuzz stops ("Unable to communicate with fork server").
 # The run then resumes from its own queue (-i -) for the time left, and the restarts are counted.
 run_one() {
-  local t="$1" start now left input restarts=0
+  local t="$1" start now left input restarts=0 starts=0
   rm -rf "${out:?}/$t"
   start=$(date +%s)
   input="fuzz/corpus/$t"
@@ -63,7 +63,15 @@ run_one() {
     [ "$left" -ge 5 ] || break
     AFL_AUTORESUME=1 afl-fuzz -V "$left" -i "$input" -o "$out/$t" -t 20000+ -m none -- dotnet "$bin/FederatedTwin.Fuzz.dll" "$t" \
       >>"$out/$t.log" 2>&1 && break
-    [ -f "$out/$t/default/fuzzer_stats" ] || { echo "fuzz: afl-fuzz on $t did not start (see $out/$t.log)" >&2; break; }
+    if [ ! -f "$out/$t/default/fuzzer_stats" ]; then
+      # Seen once on a loaded machine: "No instrumentation detected" after the first dry-run execution. Started afresh twice
+      # more before the target is reported as not started.
+      starts=$((starts + 1))
+      [ "$starts" -lt 3 ] || { echo "fuzz: afl-fuzz on $t did not start (see $out/$t.log)" >&2; break; }
+      echo "fuzz: $t: afl-fuzz did not start; starting again" >&2
+      rm -rf "${out:?}/$t"
+      continue
+    fi
     restarts=$((restarts + 1)); input=-
     echo "fuzz: $t: afl-fuzz stopped early (restart $restarts; see $out/$t.log)" >&2
   done
