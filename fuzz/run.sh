@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the fuzz targets under afl-fuzz (Debian's afl++) with SharpFuzz's instrumentation of the product assemblies.
-#   fuzz/run.sh [--seconds N] [--targets a,b,...] [--out DIR] [--parallel N]
+#   fuzz/run.sh [--seconds N] [--targets a,b,...] [--out DIR] [--parallel N] [--timeout-ms MS]
 # Each target runs N seconds (default 30: the CI smoke run) from its committed seed corpus (fuzz/corpus/TARGET); findings go
 # to DIR/TARGET (default fuzz/out, ignored by git). Prints one table row per target and writes DIR/summary.json (one JSON
 # object). Exits 1 when any target saved a crash or a hang: reproduce it with
@@ -12,12 +12,14 @@ seconds=30
 targets=""
 out=fuzz/out
 parallel=1
+timeout_ms=5000
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;
     --targets) targets="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --parallel) parallel="$2"; shift 2 ;;
+    --timeout-ms) timeout_ms="$2"; shift 2 ;;
     *) echo "fuzz: unknown argument $1 (usage: fuzz/run.sh [--seconds N] [--targets a,b] [--out DIR] [--parallel N])" >&2; exit 2 ;;
   esac
 done
@@ -49,11 +51,16 @@ fi
 export AFL_SKIP_BIN_CHECK=1 AFL_NO_UI=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_SKIP_CPUFREQ=1 AFL_NO_AFFINITY=1
 export AFL_FORKSRV_INIT_TMOUT=120000 AFL_QUIET=1
 
-# SharpFuzz's fork server is the target process itself (.NET cannot fork): when afl-fuzz kills an execution that exceeds the
-# timeout (a loaded machine), the fork server goes with it and afl-fuzz stops ("Unable to communicate with fork server").
-# The run then resumes from its own queue (-i -) for the time left, and the restarts are counted.
+# The timeout is fixed (-t N, not afl's auto-scaled "N+", which settles on tens of milliseconds): a garbage collection or the
+# first JIT of a path in the .NET target would pass it. SharpFuzz's fork server is the target process itself (.NET cannot
+# fork), so when afl-fuzz kills an execution that exceeds the timeout (a hang, or a machine too loaded), the fork server goes
+# with it and afl-fuzz stops ("Unable to communicate with fork server"). The run then resumes from its own queue (-i -) for the
+# time left; restarts are counted, and executions and time of runs whose statistics afl-fuzz started afresh are carried over.
+stat() { awk -F' *: *' -v k="$2" '$1 == k { print $2 }' "$1" 2>/dev/null; }
+
 run_one() {
-  local t="$1" start now left input restarts=0 starts=0
+  local t="$1" start now left input restarts=0 starts=0 s="$out/$1/default/fuzzer_stats"
+  local seg_start="" seg_execs=0 seg_time=0 carried_execs=0 carried_time=0 st
   rm -rf "${out:?}/$t"
   start=$(date +%s)
   input="fuzz/corpus/$t"
@@ -61,9 +68,9 @@ run_one() {
   while :; do
     now=$(date +%s); left=$((seconds - (now - start)))
     [ "$left" -ge 5 ] || break
-    AFL_AUTORESUME=1 afl-fuzz -V "$left" -i "$input" -o "$out/$t" -t 20000+ -m none -- dotnet "$bin/FederatedTwin.Fuzz.dll" "$t" \
+    AFL_AUTORESUME=1 afl-fuzz -V "$left" -i "$input" -o "$out/$t" -t "$timeout_ms" -m none -- dotnet "$bin/FederatedTwin.Fuzz.dll" "$t" \
       >>"$out/$t.log" 2>&1 && break
-    if [ ! -f "$out/$t/default/fuzzer_stats" ]; then
+    if [ ! -f "$s" ]; then
       # Seen once on a loaded machine: "No instrumentation detected" after the first dry-run execution. Started afresh twice
       # more before the target is reported as not started.
       starts=$((starts + 1))
@@ -72,10 +79,18 @@ run_one() {
       rm -rf "${out:?}/$t"
       continue
     fi
+    st=$(stat "$s" start_time)
+    if [ -n "$seg_start" ] && [ "$st" != "$seg_start" ]; then
+      carried_execs=$((carried_execs + seg_execs)); carried_time=$((carried_time + seg_time))
+    fi
+    seg_start="$st"; seg_execs=$(stat "$s" execs_done); seg_time=$(stat "$s" run_time)
     restarts=$((restarts + 1)); input=-
     echo "fuzz: $t: afl-fuzz stopped early (restart $restarts; see $out/$t.log)" >&2
   done
-  echo "$restarts" >"$out/$t.restarts"
+  if [ -f "$s" ] && [ -n "$seg_start" ] && [ "$(stat "$s" start_time)" != "$seg_start" ]; then
+    carried_execs=$((carried_execs + seg_execs)); carried_time=$((carried_time + seg_time))
+  fi
+  echo "$restarts $carried_execs $carried_time" >"$out/$t.restarts"
 }
 
 IFS=, read -r -a list <<<"$targets"
@@ -90,7 +105,6 @@ for t in "${list[@]}"; do
 done
 wait || true
 
-stat() { awk -F' *: *' -v k="$2" '$1 == k { print $2 }' "$1" 2>/dev/null; }
 failed=0
 printf '%-18s %12s %8s %8s %8s %8s %6s %8s\n' target executions seconds exec/s corpus crashes hangs restarts
 json="{\"seconds_per_target\": $seconds, \"targets\": ["
@@ -104,7 +118,9 @@ for t in "${list[@]}"; do
   fi
   execs=$(stat "$s" execs_done); time=$(stat "$s" run_time); rate=$(stat "$s" execs_per_sec)
   corpus=$(stat "$s" corpus_count); crashes=$(stat "$s" saved_crashes); hangs=$(stat "$s" saved_hangs)
-  restarts=$(cat "$out/$t.restarts" 2>/dev/null || echo 0)
+  read -r restarts carried_execs carried_time <"$out/$t.restarts" || { restarts=0; carried_execs=0; carried_time=0; }
+  execs=$((execs + carried_execs)); time=$((time + carried_time))
+  rate=$(awk -v e="$execs" -v t="$time" 'BEGIN { printf "%.2f", (t > 0 ? e / t : 0) }')
   printf '%-18s %12s %8s %8s %8s %8s %6s %8s\n' "$t" "$execs" "$time" "$rate" "$corpus" "$crashes" "$hangs" "$restarts"
   json="$json$sep{\"target\": \"$t\", \"executions\": $execs, \"seconds\": $time, \"execs_per_sec\": $rate, \"corpus\": $corpus, \"crashes\": $crashes, \"hangs\": $hangs, \"restarts\": $restarts}"
   sep=", "
