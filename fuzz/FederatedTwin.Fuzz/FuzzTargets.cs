@@ -36,6 +36,7 @@ public static class FuzzTargets
         new("policy-yaml", "a site policy (SitePolicyException only) and a custom code list CSV", PolicyYaml),
         new("scenario-yaml", "a scenario file as the coordinator's endpoint reads a client's (ScenarioFileException only)", ScenarioYaml),
         new("roster", "a signed federation roster (RosterException only) and the node's wire messages (JsonException only)", Roster),
+        new("mssp-puf", "a Shared Savings Program public use file, CSV (PublicUseFileException only)", MsspPuf),
     ];
 
     public static FuzzTarget? Find(string name) => All.FirstOrDefault(t => t.Name == name);
@@ -146,6 +147,18 @@ public static class FuzzTargets
         Wire<AggregateAnnouncement>(data);
         Wire<CollectiveKeyAnnouncement>(data);
         Wire<CoordinatorIdentity>(data);
+    }
+
+    private static void MsspPuf(byte[] data)
+    {
+        try
+        {
+            using var reader = new StreamReader(new MemoryStream(data), Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
+            _ = FederatedTwin.Twin.Mssp.PublicUseFile.Read(reader);
+        }
+        catch (FederatedTwin.Twin.Mssp.PublicUseFileException)
+        {
+        }
     }
 
     private static void Wire<T>(byte[] data)
