@@ -65,6 +65,17 @@ public sealed class PolicySchemaTests
         Assert.Contains($"line {line}: {field}", error.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("version: 111111111111111111111111111111112111211\nminimum_nodes: 3\n", 1)]
+    [InlineData("version: 1\nminimum_nodes: -9e40\n", 2)]
+    public void A_number_beyond_any_setting_is_refused_with_its_line_not_a_validator_crash(string text, int line)
+    {
+        // Found by the policy-yaml fuzz target (fuzz/regressions/policy-yaml): the schema validator compares numbers as decimals and
+        // threw FormatException on one beyond decimal's range.
+        var error = Assert.Throws<SitePolicyException>(() => SitePolicy.Parse(text, "site.yaml"));
+        Assert.Contains($"site.yaml, line {line}: a number beyond", error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void A_budget_in_epsilon_and_delta_is_charged_as_the_largest_rho_within_it()
     {
