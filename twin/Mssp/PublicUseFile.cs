@@ -133,6 +133,7 @@ public static class PublicUseFile
                 throw new PublicUseFileException(1, null, "the file is empty: a header row naming the columns is required");
             }
 
+            var width = parser.Record!.Length; // cells a row must have, unnamed header cells included (found by the mssp-puf fuzz target)
             var columns = Header(parser.Record!, parser.RawRow);
             next = parser.RawRow + 1;
             var rows = new List<PublishedSettlement>();
@@ -144,9 +145,9 @@ public static class PublicUseFile
                 }
 
                 var record = parser.Record!;
-                if (record.Length != columns.Count)
+                if (record.Length != width)
                 {
-                    throw new PublicUseFileException(parser.RawRow, null, $"{record.Length} cells where the header has {columns.Count}");
+                    throw new PublicUseFileException(parser.RawRow, null, $"{record.Length} cells where the header has {width}");
                 }
 
                 rows.Add(Row(new Cells(record, columns, parser.RawRow)));
