@@ -6,7 +6,7 @@ using Spectre.Console;
 
 namespace FederatedTwin.Cli.Commands;
 
-/// <summary>`ftwin mssp settle`: the standalone, auditable Shared Savings Program settlement for performance year 2025.</summary>
+/// <summary>`ftwin mssp settle`: the standalone, auditable Shared Savings Program settlement for performance year 2025; `ftwin mssp reproduce`: CMS's published settlements of 2018-2021 recomputed.</summary>
 internal static class MsspCommand
 {
     private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
@@ -67,7 +67,77 @@ internal static class MsspCommand
             }
         });
         mssp.Subcommands.Add(settle);
+        mssp.Subcommands.Add(Reproduce());
         return mssp;
+    }
+
+    /// <summary>`ftwin mssp reproduce --puf FILE`: CMS's published settlements recomputed from their own inputs, row by row.</summary>
+    private static Command Reproduce()
+    {
+        var puf = new Option<FileInfo>("--puf") { Description = "A Shared Savings Program public use file (CSV) of performance years 2018-2021, as CMS publishes it.", Required = true };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object: the summary and every row." };
+        var all = new Option<bool>("--all") { Description = "List every row, not only those that differ." };
+        var command = new Command("reproduce", "Recompute each ACO's published shared savings or losses from the file's own inputs and compare with what CMS paid.") { puf, json, all };
+        command.SetAction(parse =>
+        {
+            IReadOnlyList<RecomputedSettlement> results;
+            try
+            {
+                results = PublishedSettlementCheck.Recompute(PublicUseFile.Read(parse.GetValue(puf)!.FullName));
+            }
+            catch (Exception e) when (e is PublicUseFileException or IOException or UnauthorizedAccessException)
+            {
+                Console.Error.WriteLine($"error: {e.Message}");
+                return 2;
+            }
+
+            var matched = results.Count(r => r.Matches);
+            var explained = results.Count(r => !r.Matches && r.NotReproducible is not null);
+            var unexplained = results.Count - matched - explained;
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(JsonSerializer.Serialize(new
+                {
+                    rows = results.Count,
+                    matched,
+                    not_reproducible = explained,
+                    differ = unexplained,
+                    results = results.Select(r => new
+                    {
+                        performance_year = r.Published.PerformanceYear,
+                        aco_id = r.Published.AcoId,
+                        track = r.Published.Track,
+                        published = r.Published.EarnedSavingsLosses,
+                        computed = r.Computed is { } c ? decimal.Round(c, 2) : (decimal?)null,
+                        tolerance = decimal.Round(r.Tolerance, 2),
+                        matches = r.Matches,
+                        rule = r.Rule,
+                        not_reproducible = r.NotReproducible,
+                    }),
+                }, Json));
+            }
+            else
+            {
+                var c = CultureInfo.InvariantCulture;
+                var table = new Table().AddColumn("year").AddColumn("ACO").AddColumn("track").AddColumn(new TableColumn("published").RightAligned())
+                    .AddColumn(new TableColumn("computed").RightAligned()).AddColumn("rule");
+                foreach (var r in results.Where(r => parse.GetValue(all) || !r.Matches))
+                {
+                    table.AddRow(r.Published.PerformanceYear.ToString(c), Markup.Escape(r.Published.AcoId), Markup.Escape(r.Published.Track),
+                        r.Published.EarnedSavingsLosses.ToString("#,##0", c), r.Computed?.ToString("#,##0", c) ?? "-", Markup.Escape(r.NotReproducible ?? r.Rule));
+                }
+
+                if (table.Rows.Count > 0)
+                {
+                    AnsiConsole.Write(table);
+                }
+
+                Console.WriteLine($"{results.Count} settlements: {matched} reproduced within the rounding of the published quality score, {explained} not reproducible from the published columns, {unexplained} differ.");
+            }
+
+            return unexplained == 0 ? 0 : 1;
+        });
+        return command;
     }
 
     private static void Print(SettlementResult r)

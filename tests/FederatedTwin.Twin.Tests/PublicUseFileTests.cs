@@ -87,3 +87,47 @@ public sealed class PublicUseFileTests
         Assert.Contains("longer than", e.Message, StringComparison.Ordinal);
     }
 }
+
+/// <summary>
+/// The settlement arithmetic against what CMS paid: every ACO of performance year 2018 (548, Tracks 1, 1+, 2 and 3) and the
+/// selected ACOs of 2019-2021, recomputed from the public use file's own inputs (issue 20).
+/// </summary>
+public sealed class PublishedSettlementTests
+{
+    private static string Puf(string name)
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "FederatedTwin.sln")))
+        {
+            dir = dir.Parent;
+        }
+
+        return Path.Combine(dir!.FullName, "..", "shared", "data", "mssp-puf", name);
+    }
+
+    [Fact]
+    public void Every_settlement_of_2018_is_reproduced_within_the_rounding_of_the_published_quality_score()
+    {
+        var results = PublishedSettlementCheck.Recompute(PublicUseFile.Read(Puf("puf_py2018.csv")));
+        Assert.Equal(548, results.Count);
+        var misses = results.Where(r => !r.Matches).Select(r => $"{r.Published.AcoId} {r.Published.Track}: published {r.Published.EarnedSavingsLosses}, computed {r.Computed} ({r.Rule}; {r.NotReproducible})").ToList();
+        Assert.True(misses.Count == 0, string.Join("\n", misses));
+
+        // The tolerance is the rounding of a four-decimal quality score, not a fudge: the largest difference is a few dollars in ten thousand.
+        Assert.All(results, r => Assert.True(Math.Abs(r.Difference!.Value) <= Math.Max(1m, Math.Abs(r.Published.EarnedSavingsLosses) * 0.0002m), $"{r.Published.AcoId}: {r.Difference}"));
+        Assert.Contains(results, r => r.Published.AcoId == "A1409" && r.Rule.StartsWith("savings capped", StringComparison.Ordinal));
+        Assert.Contains(results, r => r.Published.EarnedSavingsLosses < 0 && r.Published.DisasterAdjustment is not null);
+    }
+
+    [Fact]
+    public void The_2019_to_2021_examples_are_reproduced_except_where_the_unpublished_revenue_limit_binds()
+    {
+        var results = PublishedSettlementCheck.Recompute(PublicUseFile.Read(Puf("puf_py2019_2021_examples.csv")));
+        Assert.Equal(16, results.Count);
+        var unexplained = results.Where(r => !r.Matches && r.NotReproducible is null).Select(r => $"{r.Published.PerformanceYear} {r.Published.AcoId} {r.Published.Track}: published {r.Published.EarnedSavingsLosses}, computed {r.Computed} ({r.Rule})").ToList();
+        Assert.True(unexplained.Count == 0, string.Join("\n", unexplained));
+        var limited = Assert.Single(results, r => !r.Matches);
+        Assert.Equal(("basic_c", true), (limited.Published.Track, limited.Published.RevenueLossLimitApplied));
+        Assert.Contains("revenue", limited.NotReproducible, StringComparison.Ordinal);
+    }
+}
