@@ -36,7 +36,7 @@ public static class FuzzTargets
         new("policy-yaml", "a site policy (SitePolicyException only) and a custom code list CSV", PolicyYaml),
         new("scenario-yaml", "a scenario file as the coordinator's endpoint reads a client's (ScenarioFileException only)", ScenarioYaml),
         new("roster", "a signed federation roster (RosterException only) and the node's wire messages (JsonException only)", Roster),
-        new("mssp-puf", "a Shared Savings Program public use file, CSV (PublicUseFileException only)", MsspPuf),
+        new("mssp-puf", "a Shared Savings Program public use file, CSV (PublicUseFileException only), then every row's settlement recomputed", MsspPuf),
     ];
 
     public static FuzzTarget? Find(string name) => All.FirstOrDefault(t => t.Name == name);
@@ -154,7 +154,8 @@ public static class FuzzTargets
         try
         {
             using var reader = new StreamReader(new MemoryStream(data), Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
-            _ = FederatedTwin.Twin.Mssp.PublicUseFile.Read(reader);
+            var rows = FederatedTwin.Twin.Mssp.PublicUseFile.Read(reader);
+            _ = FederatedTwin.Twin.Mssp.PublishedSettlementCheck.Recompute(rows).Select(r => (r.Matches, r.Difference)).ToList();
         }
         catch (FederatedTwin.Twin.Mssp.PublicUseFileException)
         {

@@ -67,6 +67,7 @@ public sealed class PublicUseFileTests
     [InlineData("performance_year,track,aco_id,n_ab,abtotbnchmk,abtotexp,earnsaveloss\n2018,track_1,A1,10,1,1,NA\n", 2, "earnsaveloss", "a value is required")]
     [InlineData("performance_year,track,aco_id,n_ab,abtotbnchmk,abtotexp,earnsaveloss\n2018,track_1,A1,10,1,1\n", 2, null, "6 cells where the header has 7")]
     [InlineData("performance_year,track,aco_id,n_ab,abtotbnchmk,abtotexp,earnsaveloss,met_qps\n2018,track_1,A1,10,1,1,0,SECRET\n", 2, "met_qps", "not 1/0")]
+    [InlineData("performance_year,track,aco_id,n_ab,abtotbnchmk,abtotexp,earnsaveloss\n2018,track_1,A1,10,7e28,-7e28,0\n", 2, "abtotbnchmk", "beyond")]
     [InlineData("performance_year,,track,aco_id,n_ab,abtotbnchmk,abtotexp,earnsaveloss\n2018,track_1,A1,10,1,1,0\n", 2, null, "7 cells where the header has 8")]
     [InlineData("performance_year,track,aco_id,n_ab,abtotbnchmk,abtotexp,earnsaveloss\n2018,track_1,\"A1,10,1,1,0\n", 2, null, "malformed CSV")]
     public void A_malformed_file_is_refused_with_its_line_and_column_and_never_a_cells_content(string csv, long line, string? column, string reason)

@@ -107,6 +107,9 @@ public static class PublicUseFile
 
     public const int MaxFieldLength = 4096;
 
+    /// <summary>The largest magnitude a number of the file may have.</summary>
+    public const decimal MaxMagnitude = 1_000_000_000_000m;
+
     private static readonly string[] Required = ["performance_year", "track", "aco_id", "n_ab", "abtotbnchmk", "abtotexp", "earnsaveloss"];
 
     public static IReadOnlyList<PublishedSettlement> Read(string path)
@@ -235,7 +238,11 @@ public static class PublicUseFile
                 throw new PublicUseFileException(line, column, "not a number");
             }
 
-            return percent ? value / 100m : value;
+            value = percent ? value / 100m : value;
+
+            // No settlement figure comes near a trillion dollars; bounding them keeps every sum and product of the settlement
+            // arithmetic (twin/Mssp/PublishedSettlementCheck.cs) far from decimal's overflow.
+            return Math.Abs(value) <= MaxMagnitude ? value : throw new PublicUseFileException(line, column, $"beyond ±{MaxMagnitude:E0}");
         }
 
         public int? Integer(string column) => Number(column) is not { } value ? null
