@@ -9,7 +9,7 @@ namespace FederatedTwin.Twin.Tests;
 /// </summary>
 public sealed class PublicUseFileTests
 {
-    private static string Puf(string name)
+    internal static string Puf(string name)
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
         while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "FederatedTwin.sln")))
@@ -95,21 +95,10 @@ public sealed class PublicUseFileTests
 /// </summary>
 public sealed class PublishedSettlementTests
 {
-    private static string Puf(string name)
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "FederatedTwin.sln")))
-        {
-            dir = dir.Parent;
-        }
-
-        return Path.Combine(dir!.FullName, "..", "shared", "data", "mssp-puf", name);
-    }
-
     [Fact]
     public void Every_settlement_of_2018_is_reproduced_within_the_rounding_of_the_published_quality_score()
     {
-        var results = PublishedSettlementCheck.Recompute(PublicUseFile.Read(Puf("puf_py2018.csv")));
+        var results = PublishedSettlementCheck.Recompute(PublicUseFile.Read(PublicUseFileTests.Puf("puf_py2018.csv")));
         Assert.Equal(548, results.Count);
         var misses = results.Where(r => !r.Matches).Select(r => $"{r.Published.AcoId} {r.Published.Track}: published {r.Published.EarnedSavingsLosses}, computed {r.Computed} ({r.Rule}; {r.NotReproducible})").ToList();
         Assert.True(misses.Count == 0, string.Join("\n", misses));
@@ -123,7 +112,7 @@ public sealed class PublishedSettlementTests
     [Fact]
     public void The_2019_to_2021_examples_are_reproduced_except_where_the_unpublished_revenue_limit_binds()
     {
-        var results = PublishedSettlementCheck.Recompute(PublicUseFile.Read(Puf("puf_py2019_2021_examples.csv")));
+        var results = PublishedSettlementCheck.Recompute(PublicUseFile.Read(PublicUseFileTests.Puf("puf_py2019_2021_examples.csv")));
         Assert.Equal(16, results.Count);
         var unexplained = results.Where(r => !r.Matches && r.NotReproducible is null).Select(r => $"{r.Published.PerformanceYear} {r.Published.AcoId} {r.Published.Track}: published {r.Published.EarnedSavingsLosses}, computed {r.Computed} ({r.Rule})").ToList();
         Assert.True(unexplained.Count == 0, string.Join("\n", unexplained));
