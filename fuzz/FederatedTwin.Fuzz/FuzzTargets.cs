@@ -155,7 +155,7 @@ public static class FuzzTargets
         {
             using var reader = new StreamReader(new MemoryStream(data), Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
             var rows = FederatedTwin.Twin.Mssp.PublicUseFile.Read(reader);
-            _ = FederatedTwin.Twin.Mssp.PublishedSettlementCheck.Recompute(rows).Select(r => (r.Matches, r.Difference)).ToList();
+            _ = FederatedTwin.Twin.Mssp.SettlementReplay.Replay(rows).Select(r => (r.Computable, r.EarnedReproduced, r.GeneratedReproduced)).ToList();
         }
         catch (FederatedTwin.Twin.Mssp.PublicUseFileException)
         {

@@ -27,7 +27,7 @@ public class MsspSettlementTests
         Assert.Equal(0.030m, r.Msr);
         Assert.Null(r.Mlr);
         Assert.Equal(0.40m, r.SharingRate);
-        Assert.Equal(2_400_000m, r.SharedSavings);
+        Assert.Equal(2_400_000m * 0.98m, r.SharedSavings); // the PY2025 payment is made in 2026, under the 2% sequestration
         Assert.False(r.CapApplied);
     }
 
@@ -105,7 +105,7 @@ public class MsspSettlementTests
     {
         var r = MsspSettlement.Settle(Input(MsspTrack.Enhanced, 10_000, 10_000m, 9_000m, quality: false, score: 0.8m, msrMlr: MsrMlrChoice.Fixed(0m)));
         Assert.Equal(0.60m, r.SharingRate);
-        Assert.Equal(6_000_000m, r.SharedSavings);
+        Assert.Equal(6_000_000m * 0.98m, r.SharedSavings); // 2% sequestration of the payment
         Assert.Equal(0.40m, r.LossRate);
     }
 
@@ -172,7 +172,7 @@ public class MsspSettlementTests
         // Savings 2% < MSR 3.0% (10,000 assigned); Level A 40% met -> 20% x 2,400,000 = 480,000, first dollar.
         var r = MsspSettlement.Settle(Input(MsspTrack.BasicA, 10_000, 12_000m, 11_760m, lowRevenue: true, agreementStart: 2024));
         Assert.Equal(0.20m, r.SharingRate);
-        Assert.Equal(480_000m, r.SharedSavings);
+        Assert.Equal(480_000m * 0.98m, r.SharedSavings); // 2% sequestration of the payment
         Assert.False(r.CapApplied);
         Assert.Equal("shared_savings_below_msr_low_revenue", r.Outcome);
         Assert.Contains(r.Rules, x => x.Section.StartsWith("42 CFR 425.605(h)", StringComparison.Ordinal));
@@ -186,7 +186,7 @@ public class MsspSettlementTests
         var r = MsspSettlement.Settle(Input(MsspTrack.BasicC, 20_000, 10_000m, 9_850m, quality: false, msrMlr: MsrMlrChoice.Fixed(0.02m),
             revenue: 50_000_000m, score: 0.80m, lowRevenue: true, agreementStart: 2025));
         Assert.Equal(0.20m, r.SharingRate);
-        Assert.Equal(600_000m, r.SharedSavings);
+        Assert.Equal(600_000m * 0.98m, r.SharedSavings); // 2% sequestration of the payment
     }
 
     [Fact]
@@ -209,7 +209,7 @@ public class MsspSettlementTests
     {
         var r = MsspSettlement.Settle(Input(MsspTrack.BasicA, 10_000, 12_000m, 11_400m, lowRevenue: true, agreementStart: 2024));
         Assert.Equal(0.40m, r.SharingRate);
-        Assert.Equal(2_400_000m, r.SharedSavings);
+        Assert.Equal(2_400_000m * 0.98m, r.SharedSavings); // 2% sequestration of the payment
     }
 
     [Fact]

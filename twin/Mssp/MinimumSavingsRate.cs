@@ -14,10 +14,26 @@ namespace FederatedTwin.Twin.Mssp;
 /// each band's low and high end ("sliding scale"); linear interpolation between them, unrounded, is an ASSUMPTION (CMS's
 /// methodology specifications would state the interpolation and rounding; copies were located, docs/scenarios.md, but only
 /// their title pages and revision histories could be read here).
+/// <para>
+/// Below 5,000 assigned beneficiaries, where 425.604(b) does not reach (an ACO may fall below 5,000 during an agreement period,
+/// 425.110(b), and CMS then still settles it on a sliding scale), the rates come from the four bands of a third-party table (the
+/// Tuva Project's MSSP seed data: under 500 12.2%; 500-999 12.2% to 8.7%; 1,000-2,999 8.7% to 5.0%; 3,000-4,999 5.0% to 3.9%).
+/// The table is not a CMS publication, but every Track 1 ACO of CMS's 2018 public use file with fewer than 5,000 assigned
+/// beneficiaries has the MSR this interpolation gives (tests/FederatedTwin.Twin.Tests, PublishedSettlementTests).
+/// </para>
 /// </summary>
 public static class MinimumSavingsRate
 {
     private readonly record struct Band(int Low, int High, decimal RateAtLow, decimal RateAtHigh);
+
+    // Below 5,000 (third-party bands, see above): (low end, high end, MSR at low end, MSR at high end).
+    private static readonly Band[] SmallBands =
+    [
+        new(0, 499, 0.122m, 0.122m),
+        new(500, 999, 0.122m, 0.087m),
+        new(1_000, 2_999, 0.087m, 0.050m),
+        new(3_000, 4_999, 0.050m, 0.039m),
+    ];
 
     // 425.604(b) table: (low end, high end, MSR at low end, MSR at high end).
     private static readonly Band[] Bands =
@@ -34,10 +50,16 @@ public static class MinimumSavingsRate
     ];
 
     /// <summary>MSR (a fraction) for <paramref name="assigned"/> beneficiaries; 60,000 or more gives 2.0%.</summary>
-    public static decimal ForAssigned(AssignedBeneficiaries assigned)
+    public static decimal ForAssigned(AssignedBeneficiaries assigned) => ForCount(assigned.Count);
+
+    /// <summary>
+    /// MSR for any number of assigned beneficiaries, including the bands below 5,000 (for settling ACOs that fell below the
+    /// program minimum, as CMS's public use files do); <see cref="ForAssigned"/> for a settlement that requires 5,000.
+    /// </summary>
+    public static decimal ForCount(int n)
     {
-        var n = assigned.Count;
-        foreach (var band in Bands)
+        ArgumentOutOfRangeException.ThrowIfNegative(n);
+        foreach (var band in n < AssignedBeneficiaries.Minimum ? SmallBands : Bands)
         {
             if (n >= band.Low && n <= band.High)
             {

@@ -1,11 +1,13 @@
 namespace FederatedTwin.Twin.Mssp;
 
 /// <summary>
-/// Performance-year settlement of the Medicare Shared Savings Program for performance year 2025:
-/// savings or losses against the updated benchmark, MSR/MLR, sharing or loss rate by quality, payment limit and loss caps.
-/// Implements 42 CFR 425.604(b), 425.605(b)–(d) (BASIC), 425.610(b)–(d) (ENHANCED) and 425.512 (quality).
-/// Money is decimal and unrounded: CMS's rounding conventions in the methodology specifications could not be read (only their
-/// title pages and revision histories were retrievable; docs/scenarios.md).
+/// Performance-year settlement of the Medicare Shared Savings Program under the rules of its performance year
+/// (<see cref="PerformanceYearRules"/>, 2018 through 2025): savings or losses against the updated benchmark, MSR/MLR, sharing or
+/// loss rate by quality, payment limit and loss caps, sequestration of the payment and the extreme and uncontrollable
+/// circumstances reduction of losses. Implements 42 CFR 425.604(b), (d), (e) (Track 1), 425.605(b)–(d), (h) (BASIC), 425.606
+/// (Track 2), 425.610(b)–(g) (Track 3, ENHANCED) and 425.502/425.512 (quality) as amended for each year. Money is decimal and
+/// unrounded: CMS rounds only what it publishes (whole dollars), and the replay of its public use files agrees to the dollar
+/// where the published inputs are exact (docs/scenarios.md).
 /// </summary>
 public static class MsspSettlement
 {
@@ -13,41 +15,50 @@ public static class MsspSettlement
     public static SettlementResult Settle(SettlementInput input)
     {
         ArgumentNullException.ThrowIfNull(input);
-        Validate(input);
-        var terms = TrackTerms.For(input.Track);
+        var year = Validate(input);
+        var terms = year.Terms(input.Track)!;
         var rules = new List<AppliedRule>();
-        var n = input.Assigned.Count;
+        if (input.PerformanceYear != year.Year)
+        {
+            rules.Add(new("rule_set", $"performance year {input.PerformanceYear} settled under the rules of {year.Year}, the latest this product has", year.Amended));
+        }
+        else
+        {
+            rules.Add(new("rule_set", $"rules of performance year {year.Year}", year.Amended));
+        }
 
+        var n = input.Assigned.Count;
         var benchmarkTotal = input.BenchmarkPerBeneficiaryYear * n;
         var expenditureTotal = input.ExpenditurePerBeneficiaryYear * n;
         var gross = benchmarkTotal - expenditureTotal;
         var savingsRate = gross / benchmarkTotal;
-        rules.Add(new("gross_savings", "updated benchmark minus performance-year expenditure for assigned beneficiaries", input.Track.IsBasic() ? "42 CFR 425.605(a)" : "42 CFR 425.610(a)"));
+        rules.Add(new("gross_savings", "updated benchmark minus performance-year expenditure for assigned beneficiaries", terms.Section));
 
-        var (msr, mlr) = MinimumRates(input, rules);
-        var sharingRate = FinalSharingRate(input, terms, rules);
+        var (msr, mlr) = MinimumRates(input, terms, rules);
+        var sharingRate = SettlementArithmetic.FinalSharingRate(year, terms, input.QualityStandardMet, input.QualityScoreRatio, out var sharingRule);
+        rules.Add(new("sharing_rate", sharingRule, terms.Section + (year.Year >= 2021 ? "; 42 CFR 425.512(a)" : "; 42 CFR 425.502")));
 
         decimal sharedSavings = 0m, sharedLosses = 0m;
         decimal? lossRate = null;
+        decimal reduction = 0m;
         var capApplied = false;
         string outcome;
+        var sequestration = $"{year.SequestrationBasis}: payment x {year.PaymentAfterSequestration}";
 
         if (gross > 0 && savingsRate >= msr)
         {
-            // Savings at or above the MSR are shared from the first dollar (425.605(d)(1)(i)(A), 425.610(d)(1)).
-            var limit = terms.PaymentLimitOfBenchmark * benchmarkTotal;
-            sharedSavings = sharingRate * gross;
+            // Savings at or above the MSR are shared from the first dollar (425.604(e)(1), 425.605(d)(1), 425.610(e)(1)).
+            (sharedSavings, capApplied) = SettlementArithmetic.Payment(year, terms, gross, sharingRate, benchmarkTotal);
             rules.Add(new("shared_savings", "savings >= MSR: final sharing rate x gross savings, first dollar", terms.Section));
-            if (sharedSavings > limit)
+            rules.Add(new("sequestration", sequestration, "2 U.S.C. 901a"));
+            if (capApplied)
             {
-                sharedSavings = limit;
-                capApplied = true;
                 rules.Add(new("cap_applied", $"performance payment limit {terms.PaymentLimitOfBenchmark:P0} of updated benchmark", terms.Section));
             }
 
             outcome = sharedSavings > 0 ? "shared_savings" : "savings_not_shared_quality";
         }
-        else if (gross > 0 && input.Track.IsBasic() && input.LowRevenue && input.AgreementStartYear >= 2024 && sharingRate > 0)
+        else if (gross > 0 && input.Track.IsBasic() && year.LowRevenueBelowMsrPayment && input.LowRevenue && input.AgreementStartYear >= 2024 && sharingRate > 0)
         {
             // 42 CFR 425.605(h) as amended through 89 FR 98571 (Dec. 9, 2024), text verified in an eCFR snapshot
             // (github.com/MichalOpoka/ecfr, section-425.605.md at commit 404b4577): a BASIC ACO that does not meet the MSR
@@ -60,28 +71,26 @@ public static class MsspSettlement
             // rate on a first-dollar basis "or as provided in paragraph (h)", and (d)(1)(x)(B)(2) keeps the level's
             // performance payment limit of 10% of the updated benchmark: (h) sets no other limit.
             sharingRate /= 2m;
-            sharedSavings = sharingRate * gross;
             rules.Add(new("sharing_rate", "savings below the MSR, low revenue ACO, agreement period from 2024: one-half of the (d)(1) final sharing rate, first dollar", "42 CFR 425.605(h)(1)-(2), (d)(1)(i)-(v)(B)(1)"));
-            var limit = terms.PaymentLimitOfBenchmark * benchmarkTotal;
-            if (sharedSavings > limit)
+            (sharedSavings, capApplied) = SettlementArithmetic.Payment(year, terms, gross, sharingRate, benchmarkTotal);
+            rules.Add(new("sequestration", sequestration, "2 U.S.C. 901a"));
+            if (capApplied)
             {
-                sharedSavings = limit;
-                capApplied = true;
                 rules.Add(new("cap_applied", $"performance payment limit {terms.PaymentLimitOfBenchmark:P0} of updated benchmark (unchanged by 425.605(h))", terms.Section));
             }
 
             outcome = "shared_savings_below_msr_low_revenue";
         }
-        else if (gross < 0 && input.Track.IsTwoSided() && -savingsRate >= mlr!.Value)
+        else if (gross < 0 && terms.Losses is { } losses && -savingsRate >= mlr!.Value)
         {
-            (sharedLosses, lossRate, capApplied) = SharedLosses(input, terms, -gross, benchmarkTotal, sharingRate, rules);
+            (sharedLosses, lossRate, capApplied, reduction) = SharedLosses(input, year, losses, -gross, benchmarkTotal, rules);
             outcome = "shared_losses";
         }
         else
         {
             if (gross > 0 && input.Track.IsBasic() && input.LowRevenue)
             {
-                rules.Add(new("shared_savings", input.AgreementStartYear < 2024
+                rules.Add(new("shared_savings", !year.LowRevenueBelowMsrPayment || input.AgreementStartYear < 2024
                     ? "low revenue ACO below the MSR: 425.605(h) does not apply to agreement periods beginning before 2024"
                     : "low revenue ACO below the MSR: neither quality standard met, not eligible (425.605(c)(2)(ii))", "42 CFR 425.605(h)(1)(iv), (c)(2)"));
             }
@@ -89,17 +98,29 @@ public static class MsspSettlement
             outcome = gross > 0 ? "savings_below_msr" : gross < 0 ? "losses_below_mlr_or_one_sided" : "no_savings_no_losses";
         }
 
-        if (input.Track.IsTwoSided() && lossRate is null)
+        if (terms.Losses is { } l && lossRate is null)
         {
-            lossRate = LossRateFor(input, terms, sharingRate);
+            lossRate = l.RateFor(SettlementArithmetic.LossQuality(year, input.QualityStandardMet, input.QualityScoreRatio));
         }
 
         return new SettlementResult(input.Track.Name(), n, benchmarkTotal, expenditureTotal, gross, savingsRate, msr, mlr,
-            sharingRate, lossRate, sharedSavings, sharedLosses, capApplied, outcome, rules);
+            sharingRate, lossRate, sharedSavings, sharedLosses, capApplied, outcome, rules,
+            input.PerformanceYear, year.Year, year.PaymentAfterSequestration, reduction);
     }
 
-    private static void Validate(SettlementInput input)
+    private static PerformanceYearRules Validate(SettlementInput input)
     {
+        if (input.PerformanceYear < PerformanceYearRules.First)
+        {
+            throw new MsspInputException("performance-year", $"{input.PerformanceYear} has no rule set here: performance years {PerformanceYearRules.First} to {PerformanceYearRules.Latest} are implemented, and later years settle under {PerformanceYearRules.Latest}'s");
+        }
+
+        var year = PerformanceYearRules.ForSimulatedYear(input.PerformanceYear);
+        if (year.Terms(input.Track) is null)
+        {
+            throw new MsspInputException("track", $"{input.Track.Name()} is not settled in performance year {year.Year}: it was offered {PerformanceYearRules.YearsOf(input.Track)}");
+        }
+
         if (input.BenchmarkPerBeneficiaryYear <= 0)
         {
             throw new MsspInputException("benchmark-pbpy", "must be a positive dollar amount");
@@ -112,18 +133,29 @@ public static class MsspSettlement
 
         if (input.QualityScoreRatio is { } q && (q < 0 || q > 1))
         {
-            throw new MsspInputException("quality-score", "must be the ACO's quality score as a fraction in [0, 1] (42 CFR 425.512)");
+            throw new MsspInputException("quality-score", "must be the ACO's quality score as a fraction in [0, 1] (42 CFR 425.502, 425.512)");
         }
 
-        if (input.Track == MsspTrack.Enhanced && input.QualityStandardMet && input.QualityScoreRatio is null)
+        if (input.LossReduction < 0)
         {
-            // 425.610(f)(4)(i): the ENHANCED loss rate is 1 - 0.75 x quality score even when the standard is met.
-            throw new MsspInputException("quality-score", "ENHANCED needs the ACO's quality score: its loss rate is 1 - 0.75 x quality score (42 CFR 425.610(f)(4))");
+            throw new MsspInputException("loss-reduction", "the extreme and uncontrollable circumstances reduction is a dollar amount, not negative (42 CFR 425.605(f), 425.610(i))");
+        }
+
+        var qualityWeighted = year.Terms(input.Track)!.Losses is { FixedRate: null };
+        if (qualityWeighted && input.QualityStandardMet && input.QualityScoreRatio is null)
+        {
+            // 425.606(f), 425.610(f)(4)(i): the loss rate is 1 - the maximum rate x quality score even when the standard is met.
+            throw new MsspInputException("quality-score", $"{input.Track.Name()} needs the ACO's quality score: its loss rate is 1 - maximum sharing rate x quality score (42 CFR 425.606(f), 425.610(f)(4))");
+        }
+
+        if (year.Quality == QualitySharing.MaximumTimesScore && input.QualityStandardMet && input.QualityScoreRatio is null)
+        {
+            throw new MsspInputException("quality-score", $"performance year {year.Year} shares savings at the maximum rate x the quality score (42 CFR 425.502); give it");
         }
 
         if (input.Track.IsTwoSided() && input.MsrMlr is null)
         {
-            throw new MsspInputException("msr-mlr", $"{input.Track.Name()} is two-sided: choose 0, 0.005, 0.01, 0.015, 0.02 or variable (42 CFR 425.605(b)(2), 425.610(b))");
+            throw new MsspInputException("msr-mlr", $"{input.Track.Name()} is two-sided: choose 0, 0.005, 0.01, 0.015, 0.02 or variable (42 CFR 425.605(b)(2), 425.606(b), 425.610(b))");
         }
 
         if (!input.Track.IsTwoSided() && input.MsrMlr is not null)
@@ -136,7 +168,7 @@ public static class MsspSettlement
             throw new MsspInputException("agreement-start", $"{start} is not the start year of a Shared Savings Program agreement period");
         }
 
-        if (input.LowRevenue && input.Track.IsBasic() && input.AgreementStartYear is null)
+        if (input.LowRevenue && input.Track.IsBasic() && year.LowRevenueBelowMsrPayment && input.AgreementStartYear is null)
         {
             // 425.605(h)(1)(iv): the below-MSR payment for low revenue ACOs depends on when the agreement period began.
             throw new MsspInputException("agreement-start", "a low revenue BASIC ACO needs the start year of its agreement period: 42 CFR 425.605(h) applies only to agreement periods beginning on or after 1 January 2024");
@@ -151,93 +183,59 @@ public static class MsspSettlement
         {
             throw new MsspInputException("participant-revenue", $"{input.Track.Name()} caps losses at a share of ACO participant revenue (42 CFR 425.605(d)); give it");
         }
+
+        return year;
     }
 
-    private static (decimal Msr, decimal? Mlr) MinimumRates(SettlementInput input, List<AppliedRule> rules)
+    private static (decimal Msr, decimal? Mlr) MinimumRates(SettlementInput input, TrackTerms terms, List<AppliedRule> rules)
     {
         if (!input.Track.IsTwoSided() || input.MsrMlr!.Value.FixedRate is null)
         {
             var msr = MinimumSavingsRate.ForAssigned(input.Assigned);
             rules.Add(new("msr", "MSR from the sliding scale by number of assigned beneficiaries (table of 425.604(b), linear within a band)",
-                input.Track.IsBasic() ? "42 CFR 425.605(b)(1), 425.604(b)" : "42 CFR 425.610(b)(1)(iii), 425.604(b)"));
+                input.Track.IsBasic() ? "42 CFR 425.605(b)(1), 425.604(b)" : "42 CFR 425.604(b)"));
             if (!input.Track.IsTwoSided())
             {
                 return (msr, null);
             }
 
-            rules.Add(new("mlr", "variable MLR equals the table MSR", input.Track.IsBasic() ? "42 CFR 425.605(b)(2)(i)(C)" : "42 CFR 425.610(b)(1)(iii)"));
+            rules.Add(new("mlr", "variable MLR equals the table MSR", input.Track.IsBasic() ? "42 CFR 425.605(b)(2)(i)(C)" : "42 CFR 425.606(b)(1)(ii)(C), 425.610(b)(1)(iii)"));
             return (msr, msr);
         }
 
         var rate = input.MsrMlr.Value.FixedRate.Value;
-        rules.Add(new("msr", "elected symmetric MSR/MLR", input.Track.IsBasic() ? "42 CFR 425.605(b)(2)" : "42 CFR 425.610(b)(1)"));
+        rules.Add(new("msr", "elected symmetric MSR/MLR", input.Track.IsBasic() ? "42 CFR 425.605(b)(2)" : terms.Section.Contains("425.606", StringComparison.Ordinal) ? "42 CFR 425.606(b)(1)(ii)" : "42 CFR 425.610(b)(1)"));
         return (rate, rate);
     }
 
-    /// <summary>
-    /// Final sharing rate from quality, 42 CFR 425.605(d)/425.610(d) with 425.512(a)(4)–(5) for PY2025: the maximum rate if the
-    /// quality performance standard is met; the maximum rate times the sliding-scale ratio if only the alternative standard
-    /// is met (the caller signals this by giving the ratio); otherwise zero — the ACO is not eligible for shared savings.
-    /// </summary>
-    private static decimal FinalSharingRate(SettlementInput input, TrackTerms terms, List<AppliedRule> rules)
+    private static (decimal Losses, decimal LossRate, bool Capped, decimal Reduction) SharedLosses(
+        SettlementInput input, PerformanceYearRules year, LossTerms terms, decimal lossAmount, decimal benchmarkTotal, List<AppliedRule> rules)
     {
-        if (input.QualityStandardMet)
-        {
-            rules.Add(new("sharing_rate", "quality performance standard met: maximum sharing rate", terms.Section + "; 42 CFR 425.512(a)"));
-            return terms.MaxSharingRate;
-        }
-
-        if (input.QualityScoreRatio is { } ratio)
-        {
-            rules.Add(new("sharing_rate", "alternative quality standard: sliding scale, maximum rate x quality score", terms.Section + "; 42 CFR 425.512(a)"));
-            return terms.MaxSharingRate * ratio;
-        }
-
-        rules.Add(new("sharing_rate", "quality standard not met: not eligible to share in savings", terms.Section + "; 42 CFR 425.512(a)"));
-        return 0m;
-    }
-
-    /// <summary>
-    /// BASIC C-E: fixed 30%. ENHANCED, 42 CFR 425.610(f)(4): if the quality standard or the alternative standard is met,
-    /// 1 - 0.75 x quality score, not above 75% nor below 40%; otherwise 75%.
-    /// </summary>
-    private static decimal LossRateFor(SettlementInput input, TrackTerms terms, decimal sharingRate)
-    {
-        _ = sharingRate;
-        if (terms.LossRate is { } fixedRate)
-        {
-            return fixedRate;
-        }
-
-        return input.QualityScoreRatio is { } score
-            ? Math.Clamp(1m - (terms.MaxSharingRate * score), TrackTerms.EnhancedMinLossRate, TrackTerms.EnhancedMaxLossRate)
-            : TrackTerms.EnhancedMaxLossRate;
-    }
-
-    private static (decimal Losses, decimal LossRate, bool Capped) SharedLosses(
-        SettlementInput input, TrackTerms terms, decimal lossAmount, decimal benchmarkTotal, decimal sharingRate, List<AppliedRule> rules)
-    {
-        var lossRate = LossRateFor(input, terms, sharingRate);
-        rules.Add(new("loss_rate", terms.LossRate is null
-            ? "1 - 0.75 x quality score, bounded to [40%, 75%]; 75% if neither quality standard is met (425.610(f)(4))"
-            : "fixed 30% loss sharing rate, regardless of quality", terms.Section));
+        var lossRate = terms.RateFor(SettlementArithmetic.LossQuality(year, input.QualityStandardMet, input.QualityScoreRatio));
+        rules.Add(new("loss_rate", terms.FixedRate is { } f
+            ? $"fixed {f:P0} loss sharing rate, regardless of quality"
+            : $"1 - {terms.QualityWeight:0.##} x quality score, bounded to [{terms.Floor:P0}, {terms.Ceiling:P0}]; {terms.Ceiling:P0} if the quality standard is not met", terms.Section));
         var losses = lossRate * lossAmount;
         rules.Add(new("shared_losses", "losses >= MLR: loss rate x losses, first dollar", terms.Section));
 
-        var cap = terms.LossCapOfBenchmark!.Value * benchmarkTotal;
-        if (terms.LossCapOfRevenue is { } revenueShare)
-        {
-            cap = Math.Min(cap, revenueShare * input.ParticipantRevenue!.Value);
-        }
-
+        var cap = SettlementArithmetic.LossLimit(terms, benchmarkTotal, input.ParticipantRevenue);
+        var capped = false;
         if (losses > cap)
         {
-            rules.Add(new("cap_applied", terms.LossCapOfRevenue is null
-                ? $"loss cap {terms.LossCapOfBenchmark:P0} of updated benchmark"
-                : $"loss cap: lesser of {terms.LossCapOfRevenue:P0} of participant revenue and {terms.LossCapOfBenchmark:P0} of updated benchmark", terms.Section));
-            return (cap, lossRate, true);
+            rules.Add(new("cap_applied", terms.CapOfRevenue is null || input.ParticipantRevenue is null
+                ? $"loss limit {terms.BenchmarkCapFor(null):P1} of updated benchmark{(terms.CapOfBenchmarkByParticipationYear is null ? string.Empty : " (the limit from the third year in the track)")}"
+                : $"loss limit: lesser of {terms.CapOfRevenue:P0} of participant revenue and {terms.CapOfBenchmark:P0} of updated benchmark", terms.Section));
+            losses = cap;
+            capped = true;
         }
 
-        return (losses, lossRate, false);
+        var reduction = Math.Min(input.LossReduction, losses);
+        if (reduction > 0)
+        {
+            rules.Add(new("loss_reduction", "extreme and uncontrollable circumstances reduction of shared losses", "42 CFR 425.605(f), 425.610(i)"));
+            losses -= reduction;
+        }
+
+        return (losses, lossRate, capped, reduction);
     }
 }

@@ -61,7 +61,7 @@ public sealed record PublishedSettlement
     public decimal? DisasterAdjustment { get; init; }
 
     /// <summary>earnsaveloss: shared savings paid (positive) or shared losses owed (negative), after every adjustment.</summary>
-    public required decimal EarnedSavingsLosses { get; init; }
+    public decimal? EarnedSavingsLosses { get; init; }
 
     /// <summary>revlosslimit: the revenue-based loss limit applied (its input, participant revenue, is not published).</summary>
     public bool? RevenueLossLimitApplied { get; init; }
@@ -110,7 +110,8 @@ public static class PublicUseFile
     /// <summary>The largest magnitude a number of the file may have.</summary>
     public const decimal MaxMagnitude = 1_000_000_000_000m;
 
-    private static readonly string[] Required = ["performance_year", "track", "aco_id", "n_ab", "abtotbnchmk", "abtotexp", "earnsaveloss"];
+    // The settlement's inputs; the published results (gensaveloss, earnsaveloss, ...) may be absent, blank or NA.
+    private static readonly string[] Required = ["performance_year", "track", "aco_id", "n_ab", "abtotbnchmk", "abtotexp"];
 
     public static IReadOnlyList<PublishedSettlement> Read(string path)
     {
@@ -204,7 +205,7 @@ public static class PublicUseFile
         MaxSharingRate = c.Number("maxsharerate"),
         FinalSharingRate = c.Number("finalsharerate"),
         DisasterAdjustment = c.Number("disadj"),
-        EarnedSavingsLosses = c.Number("earnsaveloss") ?? throw c.Missing("earnsaveloss"),
+        EarnedSavingsLosses = c.Number("earnsaveloss"),
         RevenueLossLimitApplied = c.Flag("revlosslimit"),
         RevenueCategory = c.Text("rev_exp_cat"),
     };
@@ -241,7 +242,7 @@ public static class PublicUseFile
             value = percent ? value / 100m : value;
 
             // No settlement figure comes near a trillion dollars; bounding them keeps every sum and product of the settlement
-            // arithmetic (twin/Mssp/PublishedSettlementCheck.cs) far from decimal's overflow.
+            // arithmetic (twin/Mssp/SettlementReplay.cs) far from decimal's overflow.
             return Math.Abs(value) <= MaxMagnitude ? value : throw new PublicUseFileException(line, column, $"beyond ±{MaxMagnitude:E0}");
         }
 

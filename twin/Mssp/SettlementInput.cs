@@ -49,6 +49,14 @@ public readonly record struct MsrMlrChoice
 /// Calendar year the ACO's agreement period began; required for a low revenue BASIC ACO, because the below-MSR payment of
 /// 42 CFR 425.605(h) applies only to agreement periods beginning on or after 1 January 2024 ((h)(1)(iv)).
 /// </param>
+/// <param name="PerformanceYear">
+/// The performance year settled: its rule set (<see cref="PerformanceYearRules"/>) decides the options offered, the quality
+/// scaling and the sequestration; a year after <see cref="PerformanceYearRules.Latest"/> settles under the latest rules known.
+/// </param>
+/// <param name="LossReduction">
+/// The extreme and uncontrollable circumstances reduction of shared losses (42 CFR 425.605(f), 425.610(i)), dollars, not negative
+/// (CMS's public use files print it as a negative <c>disadj</c>).
+/// </param>
 public sealed record SettlementInput(
     MsspTrack Track,
     AssignedBeneficiaries Assigned,
@@ -59,4 +67,6 @@ public sealed record SettlementInput(
     bool LowRevenue = false,
     MsrMlrChoice? MsrMlr = null,
     decimal? ParticipantRevenue = null,
-    int? AgreementStartYear = null);
+    int? AgreementStartYear = null,
+    int PerformanceYear = PerformanceYearRules.Latest,
+    decimal LossReduction = 0m);

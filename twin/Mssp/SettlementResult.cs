@@ -7,6 +7,11 @@ namespace FederatedTwin.Twin.Mssp;
 public sealed record AppliedRule(string Quantity, string Rule, string Section);
 
 /// <summary>Every intermediate quantity of one performance-year settlement, in dollars and fractions.</summary>
+/// <remarks>
+/// <see cref="SharedSavings"/> is the payment (after the year's sequestration, <see cref="PaymentAfterSequestration"/>);
+/// <see cref="SharedLosses"/> what the ACO owes after the extreme and uncontrollable circumstances reduction
+/// (<see cref="LossReduction"/>). <see cref="RulesOfYear"/> is the rule set applied (the latest known for a later simulated year).
+/// </remarks>
 public sealed record SettlementResult(
     string Track,
     int Assigned,
@@ -22,4 +27,8 @@ public sealed record SettlementResult(
     decimal SharedLosses,
     bool CapApplied,
     string Outcome,
-    IReadOnlyList<AppliedRule> Rules);
+    IReadOnlyList<AppliedRule> Rules,
+    int PerformanceYear = PerformanceYearRules.Latest,
+    int RulesOfYear = PerformanceYearRules.Latest,
+    decimal PaymentAfterSequestration = 1m,
+    decimal LossReduction = 0m);

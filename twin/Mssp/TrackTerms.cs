@@ -1,48 +1,40 @@
 namespace FederatedTwin.Twin.Mssp;
 
 /// <summary>
-/// The financial terms of one track/level for performance year 2025.
-/// SOURCE STATUS: checked against the CFR text as amended through 89 FR 98571 (Dec. 9, 2024, the CY 2025 PFS final rule)
-/// in an eCFR snapshot (github.com/MichalOpoka/ecfr, section-425.605.md and section-425.610.md at commit 404b4577):
-/// 425.605(d)(1)(i)-(v) (A)(4), (B)(2), (C), (D) and 425.610(d)(4), (e)(2), (f)(4), (g). Level E's caps refer to the QPP
-/// nominal amount standard of 42 CFR 414.1415(c)(3)(i)(A)/(B) (8% of revenue; expenditure-based 3% + 1 point = 4% of
-/// benchmark): those two percentages were not re-checked in 414.1415.
+/// How a two-sided option shares losses: a fixed rate (BASIC C–E, Track 1+) or 1 − <see cref="QualityWeight"/> × quality score
+/// within [<see cref="Floor"/>, <see cref="Ceiling"/>] (Track 2, Track 3, ENHANCED), capped at a share of the updated benchmark
+/// and, where the option has one, a share of ACO participant revenue.
 /// </summary>
-/// <param name="MaxSharingRate">Final sharing rate when the quality performance standard is met.</param>
-/// <param name="PaymentLimitOfBenchmark">Performance payment limit as a fraction of the updated benchmark.</param>
-/// <param name="LossRate">Fixed loss sharing rate (BASIC C–E); null where it depends on quality (ENHANCED) or for one-sided levels.</param>
-/// <param name="LossCapOfRevenue">Revenue-based loss cap (BASIC C–E), fraction of ACO participant revenue.</param>
-/// <param name="LossCapOfBenchmark">Benchmark-based loss cap, fraction of the updated benchmark.</param>
-/// <param name="Section">The CFR paragraph these terms come from.</param>
-public sealed record TrackTerms(
-    decimal MaxSharingRate,
-    decimal PaymentLimitOfBenchmark,
-    decimal? LossRate,
-    decimal? LossCapOfRevenue,
-    decimal? LossCapOfBenchmark,
+/// <param name="FixedRate">The loss sharing rate regardless of quality, or null when it follows the quality score.</param>
+/// <param name="QualityWeight">The maximum sharing rate the loss rate is the complement of (1 − final sharing rate).</param>
+/// <param name="Floor">Lowest loss sharing rate.</param>
+/// <param name="Ceiling">Highest loss sharing rate; the rate when the quality standard is not met.</param>
+/// <param name="CapOfRevenue">Revenue-based loss limit, a fraction of ACO participant Medicare FFS revenue, or null.</param>
+/// <param name="CapOfBenchmark">Benchmark-based loss limit, a fraction of the updated benchmark (the largest when it grows by year of participation).</param>
+/// <param name="CapOfBenchmarkByParticipationYear">Track 2: the limit grows with the ACO's performance years in the track (5%, 7.5%, 10%).</param>
+/// <param name="Section">Where the loss terms come from.</param>
+public sealed record LossTerms(
+    decimal? FixedRate,
+    decimal QualityWeight,
+    decimal Floor,
+    decimal Ceiling,
+    decimal? CapOfRevenue,
+    decimal CapOfBenchmark,
+    IReadOnlyList<decimal>? CapOfBenchmarkByParticipationYear,
     string Section)
 {
-    /// <summary>ENHANCED loss rate bounds: 1 − 0.75 × quality score, not below 40% nor above 75% (42 CFR 425.610(f)(4)).</summary>
-    public const decimal EnhancedMinLossRate = 0.40m;
+    /// <summary>The loss sharing rate for a quality score (null: the quality standard was not met, the ceiling applies).</summary>
+    public decimal RateFor(decimal? qualityScore) => FixedRate ?? (qualityScore is { } q ? Math.Clamp(1m - (QualityWeight * q), Floor, Ceiling) : Ceiling);
 
-    /// <summary>See <see cref="EnhancedMinLossRate"/>.</summary>
-    public const decimal EnhancedMaxLossRate = 0.75m;
-
-    /// <summary>Terms for one track.</summary>
-    public static TrackTerms For(MsspTrack track) => track switch
-    {
-        // 425.605(d)(1)(i)-(ii): Levels A and B, one-sided, up to 40% sharing, payment limit 10% of benchmark.
-        MsspTrack.BasicA => new(0.40m, 0.10m, null, null, null, "42 CFR 425.605(d)(1)(i)(A)(4), (B)"),
-        MsspTrack.BasicB => new(0.40m, 0.10m, null, null, null, "42 CFR 425.605(d)(1)(ii)(A)(4), (B)"),
-        // 425.605(d)(1)(iii)-(v): Levels C-E, up to 50% sharing, payment limit 10%; losses shared at 30%
-        // regardless of quality; loss cap the lesser of a share of participant revenue and a share of benchmark:
-        // C 2% / 1%, D 4% / 2%, E 8% / 4% (E follows the QPP nominal amount standard: 8% of revenue, or the
-        // expenditure-based standard + 1 point = 4% of benchmark).
-        MsspTrack.BasicC => new(0.50m, 0.10m, 0.30m, 0.02m, 0.01m, "42 CFR 425.605(d)(1)(iii)(A)(4)-(D)"),
-        MsspTrack.BasicD => new(0.50m, 0.10m, 0.30m, 0.04m, 0.02m, "42 CFR 425.605(d)(1)(iv)(A)(4)-(D)"),
-        MsspTrack.BasicE => new(0.50m, 0.10m, 0.30m, 0.08m, 0.04m, "42 CFR 425.605(d)(1)(v)(A)(4)-(D)"),
-        // 425.610: up to 75% sharing ((d)(4)), payment limit 20% of benchmark ((e)(2)); loss rate 1 - 0.75 x quality
-        // score bounded 40-75% ((f)(4)); losses capped at 15% of the updated benchmark ((g)).
-        _ => new(0.75m, 0.20m, null, null, 0.15m, "42 CFR 425.610(d)(4), (e)(2), (f)(4), (g)"),
-    };
+    /// <summary>The benchmark-based limit for the ACO's performance year in the track (1-based), or the largest when not known.</summary>
+    public decimal BenchmarkCapFor(int? participationYear) => CapOfBenchmarkByParticipationYear is { Count: > 0 } caps && participationYear is { } y
+        ? caps[Math.Clamp(y, 1, caps.Count) - 1]
+        : CapOfBenchmark;
 }
+
+/// <summary>The financial terms of one track or level in one performance year (<see cref="PerformanceYearRules.Terms"/>).</summary>
+/// <param name="MaxSharingRate">Final sharing rate at full quality (the quality standard met, or a quality score of 100%).</param>
+/// <param name="PaymentLimitOfBenchmark">Performance payment limit as a fraction of the updated benchmark.</param>
+/// <param name="Losses">How losses are shared; null for one-sided options.</param>
+/// <param name="Section">The CFR paragraphs (or model documents) the terms come from, as amended for the year.</param>
+public sealed record TrackTerms(decimal MaxSharingRate, decimal PaymentLimitOfBenchmark, LossTerms? Losses, string Section);

@@ -50,12 +50,12 @@ public static class ScenarioParser
             .Select((node, i) => InterventionParser.Parse(new YamlFields(node, $"interventions[{i}]"), startYear, horizon, models))
             .ToList();
         Check(interventions.Count <= 16, root, "interventions", "at most 16 interventions");
-        var mssp = root.Node("mssp") is { } m ? ParseMssp(new YamlFields(m, "mssp")) : null;
+        var mssp = root.Node("mssp") is { } m ? ParseMssp(new YamlFields(m, "mssp"), startYear, horizon) : null;
         root.RejectUnknown();
         return new ScenarioDefinition(name, unchecked((uint)seed), population, startYear, horizon, replicates, models, interventions, mssp);
     }
 
-    private static MsspTerms ParseMssp(YamlFields f)
+    private static MsspTerms ParseMssp(YamlFields f, int startYear, int horizon)
     {
         try
         {
@@ -71,10 +71,18 @@ public static class ScenarioParser
             var agreementStart = f.Int("agreement_start_year");
             f.RejectUnknown();
             var terms = new MsspTerms(track, assigned, (decimal)benchmark, quality, msrMlr, revenue is { } r ? (decimal)r : null, lowRevenue, score is { } q ? (decimal)q : null, agreementStart);
-            // Validate the terms as the settlement will (e.g. 425.605(h) needs agreement_start_year for a low revenue BASIC ACO).
-            _ = MsspSettlement.Settle(new SettlementInput(track, assigned, terms.BenchmarkPerBeneficiaryYear, terms.BenchmarkPerBeneficiaryYear,
-                quality, terms.QualityScore, lowRevenue, msrMlr, terms.ParticipantRevenue, agreementStart));
+            // Validate the terms as the settlement of every simulated year will (e.g. 425.605(h) needs agreement_start_year for a
+            // low revenue BASIC ACO; Track 1 is not settled after 2021; 2018-2020 need the quality score).
+            for (var year = startYear; year < startYear + horizon; year++)
+            {
+                _ = MsspSettlement.Settle(new SettlementInput(track, assigned, terms.BenchmarkPerBeneficiaryYear, terms.BenchmarkPerBeneficiaryYear,
+                    quality, terms.QualityScore, lowRevenue, msrMlr, terms.ParticipantRevenue, agreementStart, year));
+            }
             return terms;
+        }
+        catch (MsspInputException e) when (e.Field == "performance-year")
+        {
+            throw new ScenarioFileException("start_year", f.Line, $"the MSSP settlement of simulated year {startYear}: {e.Message}");
         }
         catch (MsspInputException e)
         {

@@ -143,12 +143,14 @@ public sealed class ScenarioRunner
 
     /// <summary>
     /// Settles one performance year on the Medicare-eligible part of the twin: expenditure per beneficiary-year is the
-    /// twin's mean cost per Medicare-eligible person-year (intervention cost is the ACO's, not Medicare's, so excluded).
+    /// twin's mean cost per Medicare-eligible person-year (intervention cost is the ACO's, not Medicare's, so excluded). Each
+    /// simulated year settles under the rules of that performance year (<see cref="PerformanceYearRules"/>; years after the
+    /// latest known settle under the latest).
     /// </summary>
     private static SettlementYear Settle(MsspTerms terms, int year, YearTotals[] b, YearTotals[] s)
     {
         SettlementResult One(double pbpy) => MsspSettlement.Settle(new SettlementInput(terms.Track, terms.Assigned, terms.BenchmarkPerBeneficiaryYear,
-            (decimal)pbpy, terms.QualityStandardMet, terms.QualityScore, terms.LowRevenue, terms.MsrMlr, terms.ParticipantRevenue, terms.AgreementStartYear));
+            (decimal)pbpy, terms.QualityStandardMet, terms.QualityScore, terms.LowRevenue, terms.MsrMlr, terms.ParticipantRevenue, terms.AgreementStartYear, year));
         static double Pbpy(YearTotals y) => y[Metric.McPersonYears] == 0 ? 0 : y[Metric.McCost] / y[Metric.McPersonYears];
         static double Net(SettlementResult r) => (double)(r.SharedSavings - r.SharedLosses);
         return new SettlementYear(year, One(b.Zip(s, (_, y) => Pbpy(y)).Average()), One(b.Average(Pbpy)),
