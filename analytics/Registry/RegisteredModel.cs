@@ -179,7 +179,6 @@ public sealed partial record RegisteredModel(
                 "a fitted model (rows > 0) reports std_error, ci_low and ci_high for every term");
         }
 
-        ValidateCovariance();
         Require(Rows >= 0, "rows", "must not be negative");
         Require(Nodes >= 0, "nodes", "must not be negative");
         Require(Rounds >= 0, "rounds", "must not be negative");
@@ -212,6 +211,7 @@ public sealed partial record RegisteredModel(
             $"'{Release}' is not one of {ReleaseConverged}, {ReleaseDpPlannedRounds}");
         Require(Release is null || fitted, "release", "must be null for a model that was not fitted (rows = 0)");
         Require(Release != ReleaseDpPlannedRounds || Privacy.Dp, "release", $"{ReleaseDpPlannedRounds} is for DP fits only (privacy.dp = true)");
+        ValidateCovariance();
     }
 
     private void ValidateCovariance()
