@@ -17,10 +17,10 @@ namespace FederatedTwin.Twin.Tests;
 /// (<see cref="GroundTruth.Admission"/> and <see cref="GroundTruth.EdVisits"/>) written in the twin's features:
 /// age_decades_over_65 = (age − 65)/10 becomes an age term a/10 and an intercept shift −6.5a; sex and the condition flags
 /// keep their coefficients; the prior-utilisation terms are left out (the generator caps them at 3, the twin's features
-/// are uncapped counts, so they would not be the same model). Training: 3,000 patient-years of a cohort drawn from the
+/// are uncapped counts, so they would not be the same model). Training: 1,500 patient-years of a cohort drawn from the
 /// demo composition, responses drawn from the true models (any admission: Bernoulli; ED visits: Poisson), fitted by the
 /// pooled IRLS reference fit (GlmPooled) with age, sex and the 11 conditions, registered with their covariance. The twin
-/// then runs 2 years of a 2,000-person cohort with those fitted models (the other outcomes from the demo set, as in
+/// then runs 2 years of a 1,000-person cohort with those fitted models (the other outcomes from the demo set, as in
 /// the true world).
 /// </para>
 /// <para>
@@ -36,8 +36,8 @@ namespace FederatedTwin.Twin.Tests;
 public sealed class CoverageTests(ITestOutputHelper output)
 {
     private const int Federations = 200;
-    private const int TrainingRows = 3_000;
-    private const int Population = 2_000;
+    private const int TrainingRows = 1_500;
+    private const int Population = 1_000;
     private const int Replicates = 100;
     private const int Years = 2;
     private const int StartYear = 2027;
@@ -143,7 +143,7 @@ public sealed class CoverageTests(ITestOutputHelper output)
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"coverage of the twin's 95% intervals: {coverage:F3} over {intervals} intervals ({Federations} federations x {Measures.Length} outcomes x {Years} years; {Replicates} replicates each); Monte Carlo only: {mcOnly:F3}; {started.Elapsed.TotalSeconds:F0} s"));
         Assert.InRange(coverage, 0.88, 0.99);
-        // Without the coefficients' uncertainty the intervals are too narrow for a 3,000-row fit.
+        // Without the coefficients' uncertainty the intervals are too narrow for a 1,500-row fit.
         Assert.True(mcOnly < coverage - 0.03, $"Monte Carlo only {mcOnly:F3} vs all sources {coverage:F3}");
     }
 }
