@@ -221,6 +221,37 @@ public sealed class UncertaintyTests
     }
 
     [Fact]
+    public void A_scenario_on_a_dp_release_draws_the_composition_per_replicate_reproducibly()
+    {
+        var release = ReleasedComposition.FromJson(ReleasedCompositionTests.Release(patients: 4_000, seed: 3, noiseSd: 2).Json);
+        var models = ModelSet.FromModels(DemoModels.Registry(), "demo", compositions: [release]);
+        var scenario = ScenarioParser.Parse(Scenario) with { Models = models };
+        var runner = ScenarioRunner.For(models);
+        var result = runner.Run(scenario);
+        var composition = result.UncertaintySources.Single(u => u.Source == UncertaintySource.Composition);
+        Assert.True(composition.Included);
+        Assert.Contains(release.Id, composition.Note, StringComparison.Ordinal);
+        Assert.Equal(ScenarioJson.Serialize(result), ScenarioJson.Serialize(runner.Run(scenario)));
+        var fixedComposition = runner.Run(scenario with { Uncertainty = UncertaintyMode.MonteCarloOnly });
+        Assert.NotEqual(result.ToCsv(), fixedComposition.ToCsv());
+    }
+
+    [Fact]
+    public void A_dp_fits_document_carries_the_fits_noise_corrected_covariance()
+    {
+        // GlmModelDocument.FromFit stores GlmResult.Covariance as it is: for a DP fit that is GlmNoisyNewtonFit's
+        // noise-corrected covariance, whose √diag are the standard errors the document reports.
+        var fit = RegistryTests.Fit();
+        var document = GlmModelDocument.FromFit(fit, "admission_next_year", null, "s1", "HOPERAT", DateTimeOffset.UnixEpoch);
+        Assert.Equal(RegisteredModel.CovarianceRows(fit.Covariance).SelectMany(r => r), document.Covariance!.SelectMany(r => r));
+        var model = document.ToRegisteredModel();
+        Assert.Equal(CoefficientSampler.FromCovariance, new CoefficientSampler(model).Kind);
+        var older = GlmModelDocument.FromJson(document.ToJson().Replace("\"covariance\"", "\"ignored\"", StringComparison.Ordinal));
+        Assert.Null(older.Covariance);
+        Assert.Equal(CoefficientSampler.FromStandardErrors, new CoefficientSampler(older.ToRegisteredModel()).Kind);
+    }
+
+    [Fact]
     public void A_dp_composition_is_drawn_around_the_published_counts_and_hidden_cells_stay()
     {
         var (json, _) = ReleasedCompositionTests.Release(patients: 4_000, seed: 3, noiseSd: 2);
