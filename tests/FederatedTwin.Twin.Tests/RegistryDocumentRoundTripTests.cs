@@ -220,6 +220,9 @@ public sealed class RegistryDocumentRoundTripTests
                     ["true_rho"] = trueRho,
                 }
                 : new JsonObject { ["dp"] = false, ["rho"] = null },
+            // Issue 20 added the coefficients' covariance (rows in term order) after every earlier field.
+            ["covariance"] = new JsonArray([.. Enumerable.Range(0, r.Names.Count).Select(i =>
+                (JsonNode)new JsonArray([.. Enumerable.Range(0, r.Names.Count).Select(j => (JsonNode?)JsonValue.Create(r.Covariance[i, j]))]))]),
         };
     }
 

@@ -57,14 +57,17 @@ public sealed class CompiledModel
             }
         }
 
+        // Looked up once: a replicate that draws coefficients compiles its models again, so this loop must be cheap.
+        var countTerm = B(TwinFeatures.ConditionCount);
+        var conditionTerms = Enumerable.Range(0, ChronicConditions.Count).Select(k => B(ChronicConditions.All[k])).ToArray();
         for (var mask = 0; mask < _mask.Length; mask++)
         {
-            var sum = B(TwinFeatures.ConditionCount) * BitOperations.PopCount((uint)mask);
+            var sum = countTerm * BitOperations.PopCount((uint)mask);
             for (var k = 0; k < ChronicConditions.Count; k++)
             {
                 if ((mask & (1 << k)) != 0)
                 {
-                    sum += B(ChronicConditions.All[k]);
+                    sum += conditionTerms[k];
                 }
             }
 
