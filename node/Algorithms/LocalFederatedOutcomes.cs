@@ -32,7 +32,6 @@ public sealed class LocalFederatedOutcomes : ILocalAlgorithm
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(node);
-        ArgumentNullException.ThrowIfNull(data);
         var study = OutcomeTotalsStudy.Parse(request.Parameters, minHonestNodes: null);
         return Release(Totals(data.Features.ForStudy(node.LoadPolicy(), RoundBasis.PurposeOf(request)), study), study, maxParties, new CryptographicRandomBits());
     }

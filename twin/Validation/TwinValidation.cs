@@ -50,7 +50,11 @@ public sealed record TwinValidation(int CutoffYear, int Population, int Replicat
             w.WriteNumber("replicates", Replicates);
             w.WriteString("uncertainty", UncertaintySources);
             w.WriteNumber("inside", Inside);
-            w.WriteNumber("median_width_ratio", Rows.Count == 0 ? 0 : Finite(MedianWidthRatio));
+            if (double.IsFinite(MedianWidthRatio))
+            {
+                w.WriteNumber("median_width_ratio", MedianWidthRatio);
+            }
+
             w.WriteStartArray("rows");
             foreach (var r in Rows)
             {
