@@ -107,12 +107,12 @@ internal static class TwinCommands
     {
         ArgumentNullException.ThrowIfNull(v);
         var table = new Table().Title($"Back-test: twin trained up to {v.CutoffYear}, cohort of {v.Population:N0} from the {v.CutoffYear} composition, {v.Replicates} replicates, against the federation's DP totals")
-            .AddColumns("outcome", "year", "predicted [95% interval]", "observed (DP noise SD)", "inside");
+            .AddColumns("outcome", "year", "predicted [[95% interval]]", "observed (DP noise SD)", "inside");
         foreach (var r in v.Rows)
         {
             table.AddRow(Markup.Escape(r.Outcome), r.Year.ToString(CultureInfo.InvariantCulture),
-                FormattableString.Invariant($"{r.Predicted:G4} [{r.Lower:G4}, {r.Upper:G4}]"),
-                FormattableString.Invariant($"{r.Observed:G4} (±{r.ObservedNoiseSd:G3})"),
+                Markup.Escape(FormattableString.Invariant($"{r.Predicted:G4} [{r.Lower:G4}, {r.Upper:G4}]")),
+                Markup.Escape(FormattableString.Invariant($"{r.Observed:G4} (±{r.ObservedNoiseSd:G3})")),
                 r.Contains ? "[green]yes[/]" : "[red]no[/]");
         }
 

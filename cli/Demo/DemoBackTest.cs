@@ -24,13 +24,13 @@ internal static class DemoBackTest
         {
             var observed = OutcomeTotalsStudyResult.FromJson(observedStudy["result"]!.ToJsonString());
             var validation = TwinCommands.Validate(registry, DemoStudies.CutoffYear, observed);
-            TwinCommands.Print(validation);
             if (results is not null)
             {
                 Directory.CreateDirectory(results);
                 await File.WriteAllTextAsync(Path.Combine(results, "twin-validation.json"), validation.ToJson(), cancellationToken);
             }
 
+            TwinCommands.Print(validation);
             using var admin = federation.Admin;
             await TwinCommands.Store(admin, validation);
             AnsiConsole.MarkupLine($"back-test took {clock.Elapsed.TotalSeconds:F1} s");
