@@ -117,6 +117,15 @@ public sealed record GlmModelDocument(
     ModelPrivacyDocument Privacy) : IRegistryDocument
 {
     /// <summary>
+    /// The coefficients' covariance Σ̂ (rows in term order; GlmResult.Covariance: dispersion × inverse information, the
+    /// noise-corrected sandwich for a DP fit), which the twin draws coefficients from. Left out of documents written
+    /// before it existed; the twin then uses the standard errors alone.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    [JsonPropertyOrder(1)]
+    public IReadOnlyList<IReadOnlyList<double>>? Covariance { get; init; }
+
+    /// <summary>
     /// Whether the twin may use the model: an exact fit that converged, or a DP fit whose planned rounds ran and whose sanity
     /// checks passed (release dp_planned_rounds). A refusal (release_refused) always wins.
     /// </summary>
@@ -182,7 +191,10 @@ public sealed record GlmModelDocument(
                     MinHonestNodes = dp.MinHonestNodes,
                     TrueRho = trueRho,
                 }
-                : ModelPrivacyDocument.Exact);
+                : ModelPrivacyDocument.Exact)
+        {
+            Covariance = RegisteredModel.CovarianceRows(r.Covariance),
+        };
     }
 
     /// <inheritdoc/>
@@ -204,6 +216,7 @@ public sealed record GlmModelDocument(
             Dispersion, Deviance, NullDeviance, Aic, Rows, Nodes, Rounds, StudyId, PurposeOfUse, created, Privacy.ToModelPrivacy())
         {
             Release = Release,
+            Covariance = Covariance,
         };
         model.Validate();
         return model;

@@ -81,6 +81,14 @@ public sealed partial record RegisteredModel(
     /// </summary>
     public string? Release { get; init; }
 
+    /// <summary>
+    /// The coefficients' estimated covariance matrix Σ̂ (one row per term, in <see cref="Terms"/> order, on the original
+    /// feature scale): GlmResult.Covariance, i.e. dispersion × the inverse information, and for a DP fit the noise-corrected
+    /// covariance the fit reports. Null for unfitted models and for documents written before this field existed; the twin
+    /// then draws the coefficients independently from their standard errors (the diagonal of Σ̂).
+    /// </summary>
+    public IReadOnlyList<IReadOnlyList<double>>? Covariance { get; init; }
+
     /// <summary>A document's family: binomial, poisson or gaussian; anything else an error naming the field.</summary>
     public static GlmFamily ParseFamily(string? family) => family switch
     {
@@ -122,9 +130,17 @@ public sealed partial record RegisteredModel(
             result.Deviance, result.NullDeviance, result.Aic, result.Rows, result.Nodes, result.Rounds, studyId, purposeOfUse, createdAt, privacy)
         {
             Release = result.Converged ? ReleaseConverged : ReleaseDpPlannedRounds,
+            Covariance = CovarianceRows(result.Covariance),
         };
         model.Validate();
         return model;
+    }
+
+    /// <summary>A p × p matrix as rows (the registry documents' form of <see cref="Covariance"/>).</summary>
+    public static IReadOnlyList<IReadOnlyList<double>> CovarianceRows(double[,] covariance)
+    {
+        ArgumentNullException.ThrowIfNull(covariance);
+        return [.. Enumerable.Range(0, covariance.GetLength(0)).Select(i => (IReadOnlyList<double>)[.. Enumerable.Range(0, covariance.GetLength(1)).Select(j => covariance[i, j])])];
     }
 
     /// <summary>The coefficient of a term, or null if the model has no such term.</summary>
@@ -195,6 +211,33 @@ public sealed partial record RegisteredModel(
             $"'{Release}' is not one of {ReleaseConverged}, {ReleaseDpPlannedRounds}");
         Require(Release is null || fitted, "release", "must be null for a model that was not fitted (rows = 0)");
         Require(Release != ReleaseDpPlannedRounds || Privacy.Dp, "release", $"{ReleaseDpPlannedRounds} is for DP fits only (privacy.dp = true)");
+        ValidateCovariance();
+    }
+
+    private void ValidateCovariance()
+    {
+        if (Covariance is not { } v)
+        {
+            return;
+        }
+
+        var p = Terms.Count;
+        Require(Rows > 0, "covariance", "must be null for a model that was not fitted (rows = 0)");
+        Require(v.Count == p && v.All(row => row is not null && row.Count == p), "covariance", $"must be a {p} x {p} matrix (one row and column per term)");
+        for (var i = 0; i < p; i++)
+        {
+            for (var j = 0; j < p; j++)
+            {
+                var x = v[i][j];
+                Require(double.IsFinite(x), $"covariance[{i}][{j}]", "must be a finite number");
+                Require(Math.Abs(x - v[j][i]) <= 1e-9 * Math.Max(1, Math.Sqrt(Math.Abs(v[i][i] * v[j][j]))), $"covariance[{i}][{j}]", "the matrix must be symmetric");
+            }
+
+            Require(v[i][i] >= 0, $"covariance[{i}][{i}]", "a variance must not be negative");
+            // The standard errors are √diag(Σ̂) (GlmResult): a matrix that disagrees with them belongs to another fit.
+            Require(Terms[i].StdError is not { } se || Math.Abs(Math.Sqrt(v[i][i]) - se) <= 1e-6 * Math.Max(se, 1e-300), $"covariance[{i}][{i}]",
+                $"is not terms[{i}].std_error squared");
+        }
     }
 
     /// <summary>The JSON document (snake_case, indented).</summary>

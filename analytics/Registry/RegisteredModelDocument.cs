@@ -40,6 +40,10 @@ internal sealed class RegisteredModelDocument
     public PrivacyDocument? Privacy { get; set; }
     public string? Release { get; set; }
 
+    /// <summary>Σ̂ as rows, left out when null (documents without it stay as they were).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public List<List<double>>? Covariance { get; set; }
+
     public static RegisteredModelDocument From(RegisteredModel m) => new()
     {
         Id = m.Id,
@@ -67,6 +71,7 @@ internal sealed class RegisteredModelDocument
             RhoSpent = m.Privacy.RhoSpent,
         },
         Release = m.Release,
+        Covariance = m.Covariance?.Select(row => row.ToList()).ToList(),
     };
 
     public RegisteredModel ToModel()
@@ -98,6 +103,7 @@ internal sealed class RegisteredModelDocument
             new ModelPrivacy(Required(privacy.Dp, "privacy.dp"), privacy.Rho, privacy.RoundsPlanned, privacy.RoundsRun, privacy.RhoSpent))
         {
             Release = Release,
+            Covariance = Covariance?.Select((row, i) => (IReadOnlyList<double>)(row ?? throw new RegisteredModelException($"covariance[{i}]", "is null"))).ToList(),
         };
     }
 

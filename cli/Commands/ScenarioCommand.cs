@@ -20,6 +20,7 @@ internal static class ScenarioCommand
         var csv = new Option<bool>("--csv") { Description = "Print CSV (one row per year and measure)." };
         var models = new Option<string?>("--models") { Description = "'demo' or a model registry directory (RegisteredModel JSON files, e.g. from `ftwin model export`); replaces the file's models registry." };
         var fallback = new Option<string?>("--fallback") { Description = "'demo', 'none' or a registry directory: the models of outcomes the registry has no usable model for (replaces the file's models.fallback)." };
+        var uncertainty = new Option<string?>("--uncertainty") { Description = "'all' (default: Monte Carlo, coefficients, composition, intervention effects) or 'mc' (Monte Carlo only); overrides the file's uncertainty." };
         var measureReport = new Option<bool>("--measure-report") { Description = "Print the quality-measure proxies as a FHIR R4 MeasureReport (JSON)." };
         var run = new Command("run", "Run a scenario and its baseline with common random numbers; print per-year results with 95% intervals and the MSSP settlement.");
         run.Arguments.Add(file);
@@ -29,6 +30,7 @@ internal static class ScenarioCommand
         run.Options.Add(models);
         run.Options.Add(fallback);
         run.Options.Add(measureReport);
+        run.Options.Add(uncertainty);
         run.SetAction(parse =>
         {
             var path = parse.GetValue(file)!;
@@ -44,6 +46,13 @@ internal static class ScenarioCommand
                 return 2;
             }
 
+            UncertaintyMode? mode = null;
+            if (parse.GetValue(uncertainty) is { } u && (mode = ScenarioParser.ParseUncertainty(u)) is null)
+            {
+                Console.Error.WriteLine($"error: --uncertainty must be all or mc, not '{u}'");
+                return 2;
+            }
+
             ScenarioDefinition definition;
             try
             {
@@ -52,6 +61,7 @@ internal static class ScenarioCommand
                 var fallbackOption = parse.GetValue(fallback) is { } fb && fb is not ("demo" or "none") ? Path.GetFullPath(fb) : parse.GetValue(fallback);
                 var options = new ScenarioParseOptions { BaseDirectory = path.DirectoryName, ModelsOverride = modelsOption, FallbackOverride = fallbackOption };
                 definition = ScenarioParser.Parse(File.ReadAllText(path.FullName), options);
+                definition = mode is { } chosen ? definition with { Uncertainty = chosen } : definition;
             }
             catch (ScenarioFileException e)
             {
@@ -131,6 +141,11 @@ internal static class ScenarioCommand
         }
 
         AnsiConsole.Write(models);
+        foreach (var u in r.UncertaintySources)
+        {
+            AnsiConsole.MarkupLine(Markup.Escape($"Uncertainty, {u.Source}: {(u.Included ? "included" : "not included")}; {u.Note}"));
+        }
+
         var cohort = r.Cohort;
         AnsiConsole.MarkupLine(Markup.Escape(cohort.Composition == "demo"
             ? $"Cohort: {cohort.Population:N0} people drawn from the illustrative demo composition; {cohort.MedicareEligibleAtStart:N0} Medicare-eligible (65+) at the start, the part MSSP settles."

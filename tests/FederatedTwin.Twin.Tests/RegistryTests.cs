@@ -16,7 +16,8 @@ public sealed class RegistryTests
         PValues = [1e-100, 1e-50, 1e-30],
         LowerConfidence = [-5.49, 0.027, 0.52],
         UpperConfidence = [-4.71, 0.035, 0.72],
-        Covariance = new double[3, 3],
+        // Consistent with the standard errors (√diag), as every GlmResult is; the registry now stores it.
+        Covariance = new double[,] { { 0.04, 0, 0 }, { 0, 0.000004, 0 }, { 0, 0, 0.0025 } },
         Dispersion = 1,
         DispersionEstimated = false,
         PearsonChiSquare = null,
@@ -150,7 +151,9 @@ public sealed class RegistryTests
         var m = Registered() with { Rows = 0, Nodes = 0, Rounds = 0, Terms = [new ModelTerm("(Intercept)", -2)], Dispersion = null, NullDeviance = null, Aic = null };
         Assert.Equal("deviance", Assert.Throws<RegisteredModelException>(m.Validate).Field);
         Assert.Equal("release", Assert.Throws<RegisteredModelException>((m with { Deviance = null }).Validate).Field); // "converged" claims a fit
-        (m with { Deviance = null, Release = null }).Validate();
+        // The coefficients' covariance is a fit statistic too (issue 20).
+        Assert.Equal("covariance", Assert.Throws<RegisteredModelException>((m with { Deviance = null, Release = null }).Validate).Field);
+        (m with { Deviance = null, Release = null, Covariance = null }).Validate();
     }
 
     /// <summary>The coordinator's documents carry descriptive extras (link, z, p-values, evaluation) the twin does not read.</summary>

@@ -81,8 +81,8 @@ internal static class InterventionParser
     {
         var outcomeNode = e.Required("outcome");
         var outcome = YamlFields.Scalar(outcomeNode, e.Field("outcome"));
-        var rr = e.Double("relative_risk");
-        var or = e.Double("odds_ratio");
+        var (rr, rrInterval) = Ratio(e, "relative_risk");
+        var (or, orInterval) = Ratio(e, "odds_ratio");
         var shiftNode = e.Node("risk_factor_shift");
         e.String("source");
         e.RejectUnknown();
@@ -125,7 +125,38 @@ internal static class InterventionParser
             throw new ScenarioFileException(e.Field("odds_ratio"), e.Line, $"{outcome} is a rate model: give relative_risk");
         }
 
-        return new InterventionEffect(parsed.Outcome, multiplier, parsed.Condition);
+        return new InterventionEffect(parsed.Outcome, multiplier, parsed.Condition) { Interval = rrInterval ?? orInterval };
+    }
+
+    /// <summary>
+    /// A ratio given as a number or as <c>{estimate: 0.8, ci95: [0.65, 0.98]}</c> (a published estimate with its 95%
+    /// interval, read as log-normal; see <see cref="EffectInterval"/>).
+    /// </summary>
+    private static (double? Value, EffectInterval? Interval) Ratio(YamlFields e, string key)
+    {
+        if (e.Node(key) is not YamlMappingNode)
+        {
+            return (e.Double(key), null);
+        }
+
+        var (estimate, low, high) = Interval(e, key);
+        var m = new YamlFields(e.Node(key)!, e.Field(key));
+        ScenarioParser.Check(low > 0, m, "ci95", "a ratio's interval must be positive");
+        return (estimate, new EffectInterval(estimate, low, high));
+    }
+
+    /// <summary><c>{estimate, ci95: [low, high]}</c> with low &lt;= estimate &lt;= high.</summary>
+    private static (double Estimate, double Low, double High) Interval(YamlFields e, string key)
+    {
+        var m = new YamlFields(e.Node(key)!, e.Field(key));
+        var estimate = m.Double("estimate") ?? throw new ScenarioFileException(m.Field("estimate"), m.Line, "is required (the point estimate)");
+        var ci = m.Sequence("ci95");
+        ScenarioParser.Check(ci.Count == 2, m, "ci95", "give the 95% interval as [low, high]");
+        var low = YamlFields.ParseDouble(ci[0], m.Field("ci95[0]"));
+        var high = YamlFields.ParseDouble(ci[1], m.Field("ci95[1]"));
+        ScenarioParser.Check(low <= estimate && estimate <= high, m, "ci95", $"[{low}, {high}] must contain the estimate {estimate}");
+        m.RejectUnknown();
+        return (estimate, low, high);
     }
 
     /// <summary>
@@ -136,7 +167,20 @@ internal static class InterventionParser
     private static InterventionEffect ParseShift(YamlFields f, string outcome, long outcomeLine, string outcomeField, ModelSet models)
     {
         var factor = f.String("factor") ?? throw new ScenarioFileException(f.Field("factor"), f.Line, "is required (the model term shifted, e.g. hba1c or sbp)");
-        var delta = f.Double("delta") ?? throw new ScenarioFileException(f.Field("delta"), f.Line, "is required (the shift on the factor's own scale, e.g. -0.5)");
+        var deltaSd = 0.0;
+        double delta;
+        if (f.Node("delta") is YamlMappingNode)
+        {
+            // A shift with its 95% interval: normal, sd = (high − low)/(2·1.96).
+            var (estimate, low, high) = Interval(f, "delta");
+            delta = estimate;
+            deltaSd = (high - low) / (2 * EffectInterval.Z975);
+        }
+        else
+        {
+            delta = f.Double("delta") ?? throw new ScenarioFileException(f.Field("delta"), f.Line, "is required (the shift on the factor's own scale, e.g. -0.5)");
+        }
+
         ScenarioParser.Check(double.IsFinite(delta), f, "delta", "must be a finite number");
         var id = f.String("model") ?? throw new ScenarioFileException(f.Field("model"), f.Line,
             "is required: the registry id of a model of this outcome that has the factor as a term (its coefficient gives the effect)");
@@ -181,13 +225,14 @@ internal static class InterventionParser
                 $"'{factor}' is a feature the twin simulates; a shift applies to risk factors it does not simulate (e.g. hba1c, sbp, dbp)");
         }
 
-        var beta = model.Terms.First(t => t.Name == factor).Coefficient;
+        var term = model.Terms.First(t => t.Name == factor);
+        var beta = term.Coefficient;
         var multiplier = Math.Exp(beta * delta);
         if (!double.IsFinite(multiplier) || multiplier <= 0)
         {
             throw new ScenarioFileException(f.Field("delta"), f.Node("delta")!.Start.Line, $"exp({beta} x {delta}) is not a usable factor");
         }
 
-        return new InterventionEffect(target.Outcome, multiplier, target.Condition, new RiskFactorShift(factor, delta, id, beta, outcome));
+        return new InterventionEffect(target.Outcome, multiplier, target.Condition, new RiskFactorShift(factor, delta, id, beta, outcome) { DeltaSd = deltaSd, CoefficientSd = term.StdError ?? 0 });
     }
 }

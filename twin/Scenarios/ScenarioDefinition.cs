@@ -17,7 +17,20 @@ public sealed record ScenarioDefinition(
     int Replicates,
     ModelSet Models,
     IReadOnlyList<TwinIntervention> Interventions,
-    MsspTerms? Mssp);
+    MsspTerms? Mssp)
+{
+    /// <summary>Which sources of uncertainty the replicates draw (<c>uncertainty:</c> in the file; default all available).</summary>
+    public UncertaintyMode Uncertainty { get; init; } = UncertaintyMode.All;
+}
+
+/// <summary>The uncertainty a scenario's intervals carry (docs/scenarios.md, "Uncertainty in the twin's intervals").</summary>
+public enum UncertaintyMode
+{
+    /// <summary>Every available source: Monte Carlo, the coefficients, the composition and the intervention effects.</summary>
+    All,
+    /// <summary>Monte Carlo only: coefficients, composition and effects at their point values (the behaviour before issue 20).</summary>
+    MonteCarloOnly,
+}
 
 /// <summary>How to resolve a scenario file's <c>models:</c> field.</summary>
 public sealed record ScenarioParseOptions

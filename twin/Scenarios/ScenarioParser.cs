@@ -51,9 +51,22 @@ public static class ScenarioParser
             .ToList();
         Check(interventions.Count <= 16, root, "interventions", "at most 16 interventions");
         var mssp = root.Node("mssp") is { } m ? ParseMssp(new YamlFields(m, "mssp")) : null;
+        var uncertainty = root.String("uncertainty") is { } u ? ParseUncertainty(u) ?? throw new ScenarioFileException("uncertainty", root.Node("uncertainty")!.Start.Line,
+            $"'{u}' is not one of all, monte_carlo_only") : UncertaintyMode.All;
         root.RejectUnknown();
-        return new ScenarioDefinition(name, unchecked((uint)seed), population, startYear, horizon, replicates, models, interventions, mssp);
+        return new ScenarioDefinition(name, unchecked((uint)seed), population, startYear, horizon, replicates, models, interventions, mssp) { Uncertainty = uncertainty };
     }
+
+    /// <summary>
+    /// The file's <c>uncertainty:</c> value (or the CLI's <c>--uncertainty</c>): <c>all</c> or <c>monte_carlo_only</c>
+    /// (<c>mc</c> for short); null for anything else.
+    /// </summary>
+    public static UncertaintyMode? ParseUncertainty(string value) => value switch
+    {
+        "all" => UncertaintyMode.All,
+        "monte_carlo_only" or "mc" => UncertaintyMode.MonteCarloOnly,
+        _ => null,
+    };
 
     private static MsspTerms ParseMssp(YamlFields f)
     {

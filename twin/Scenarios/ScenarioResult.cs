@@ -48,6 +48,13 @@ public sealed record ScenarioResult(
     IReadOnlyList<FederatedTwin.Twin.Simulation.ModelOrigin> ModelOrigins,
     CohortSource Cohort)
 {
+    /// <summary>
+    /// The sources of uncertainty the replicates drew, each with whether it was included and how (monte_carlo,
+    /// coefficients, composition, intervention_effects; docs/scenarios.md, "Uncertainty in the twin's intervals"). The
+    /// intervals of <see cref="Years"/> are percentiles of the replicates, so they combine every included source.
+    /// </summary>
+    public IReadOnlyList<UncertaintySource> UncertaintySources { get; init; } = [];
+
     /// <summary>The year-by-year measures as CSV (`ftwin scenario run --csv` and the dashboard's export): one row per year and measure, the total last.</summary>
     public string ToCsv()
     {
@@ -74,3 +81,16 @@ public sealed record ScenarioResult(
 /// </summary>
 public sealed record CohortSource(string Composition, int? Year, long? ReleasedPopulation, int HiddenCompositionCells, int HiddenPrevalenceCells,
     int Population, int MedicareEligibleAtStart);
+
+/// <summary>One source of uncertainty in a result's intervals: its name, whether the replicates drew it, and how (or why not).</summary>
+public sealed record UncertaintySource(string Source, bool Included, string Note)
+{
+    /// <summary>The per-person draws of every simulated outcome.</summary>
+    public const string MonteCarlo = "monte_carlo";
+    /// <summary>The models' coefficients, N(β̂, Σ̂).</summary>
+    public const string Coefficients = "coefficients";
+    /// <summary>The cohort's composition, from the release's DP noise.</summary>
+    public const string Composition = "composition";
+    /// <summary>The interventions' effects, from their stated intervals.</summary>
+    public const string InterventionEffects = "intervention_effects";
+}

@@ -64,11 +64,20 @@ public sealed class ScenarioRunner
         var sim = new TwinSimulator(models);
         var baseline = new YearTotals[k][];
         var intervention = new YearTotals[k][];
+        var uncertainty = new ParameterUncertainty(models, scenario.Interventions, _release, scenario.Uncertainty, k);
         for (var r = 0; r < k; r++)
         {
+            // The replicate's parameters are drawn once and used by baseline and scenario alike (with the same per-person
+            // draws: common random numbers still pair them).
             var draws = new DrawStream(scenario.Seed, (uint)r);
-            baseline[r] = sim.Run(cohort, work, [], scenario.Horizon, draws);
-            intervention[r] = sim.Run(cohort, work, scenario.Interventions, scenario.Horizon, draws);
+            var drawn = uncertainty.Draw(draws);
+            sim.Models = drawn.Models;
+            var start = drawn.Composition is { } composition
+                ? Cohort.FromComposition(composition.ToComposition(), drawn.Models, scenario.Population, scenario.Seed, scenario.StartYear)
+                : cohort;
+            baseline[r] = sim.Run(start, work, [], scenario.Horizon, draws);
+            // Without interventions the scenario run would repeat the baseline draw for draw.
+            intervention[r] = drawn.Interventions.Count == 0 ? baseline[r] : sim.Run(start, work, drawn.Interventions, scenario.Horizon, draws);
             progress?.Report(r + 1);
         }
 
@@ -99,7 +108,7 @@ public sealed class ScenarioRunner
         }
 
         return new ScenarioResult(scenario.Name, models.Description, models.Source, byOutcome, [.. byOutcome.Values.Distinct()],
-            scenario.Population, k, years, settlements, models.Origins, source);
+            scenario.Population, k, years, settlements, models.Origins, source) { UncertaintySources = uncertainty.Sources };
     }
 
     private static YearTotals Total(YearTotals[] perYear)

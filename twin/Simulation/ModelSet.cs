@@ -73,6 +73,35 @@ public sealed class ModelSet
         Onset = [.. Enum.GetValues<ChronicCondition>().Select(c => _byOutcome[TwinOutcomes.Onset(c)])];
     }
 
+    /// <summary>The same set with some outcomes' compiled models replaced (a replicate's drawn coefficients); ids and origins unchanged.</summary>
+    private ModelSet(ModelSet source, IReadOnlyDictionary<string, CompiledModel> replaced)
+    {
+        Source = source.Source;
+        Description = source.Description;
+        Parameters = source.Parameters;
+        Registry = source.Registry;
+        Compositions = source.Compositions;
+        _fallback = source._fallback;
+        _byId = source._byId;
+        _origins = source._origins;
+        _fallbackIds = source._fallbackIds;
+        _byOutcome = new Dictionary<string, CompiledModel>(source._byOutcome, StringComparer.Ordinal);
+        foreach (var (outcome, model) in replaced)
+        {
+            _byOutcome[outcome] = model;
+        }
+
+        Admission = _byOutcome[TwinOutcomes.Admission];
+        InpatientDays = _byOutcome[TwinOutcomes.InpatientDays];
+        EdVisits = _byOutcome[TwinOutcomes.EdVisits];
+        Cost = _byOutcome[TwinOutcomes.Cost];
+        Death = _byOutcome[TwinOutcomes.Death];
+        Onset = [.. Enum.GetValues<ChronicCondition>().Select(c => _byOutcome[TwinOutcomes.Onset(c)])];
+    }
+
+    /// <summary>This set with the compiled models of the given outcomes replaced (parameter uncertainty: one replicate's coefficients).</summary>
+    internal ModelSet WithCompiled(IReadOnlyDictionary<string, CompiledModel> replaced) => replaced.Count == 0 ? this : new ModelSet(this, replaced);
+
     /// <summary>"demo" or the registry directory the models were loaded from.</summary>
     public string Source { get; }
 

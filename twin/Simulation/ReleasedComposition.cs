@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using FederatedTwin.Analytics;
 using FederatedTwin.Analytics.Composition;
+using FederatedTwin.Analytics.Privacy;
 using FederatedTwin.Analytics.Registry;
 
 namespace FederatedTwin.Twin.Simulation;
@@ -32,8 +33,10 @@ public sealed class ReleasedComposition
     private const int Levels = CompositionLayout.ConditionCountLevels;
 
     private ReleasedComposition(string id, int year, string studyId, DateTimeOffset createdAt, int minimumCellSize, double? rho,
-        double[] counts, double[][] prevalence, long? publishedTotal, int hiddenComposition, int hiddenPrevalence)
+        double[] counts, double[][] prevalence, long? publishedTotal, int hiddenComposition, int hiddenPrevalence, bool[] hiddenCounts, bool[][] hiddenPrevalenceCells)
     {
+        _hiddenCounts = hiddenCounts;
+        _hiddenPrevalence = hiddenPrevalenceCells;
         Id = id;
         Year = year;
         StudyId = studyId;
@@ -46,6 +49,9 @@ public sealed class ReleasedComposition
         HiddenCompositionCells = hiddenComposition;
         HiddenPrevalenceCells = hiddenPrevalence;
     }
+
+    private readonly bool[] _hiddenCounts;
+    private readonly bool[][] _hiddenPrevalence;
 
     /// <summary>Registry id, composition/&lt;year&gt;/&lt;study&gt;.</summary>
     public string Id { get; }
@@ -110,6 +116,8 @@ public sealed class ReleasedComposition
             var counts = FillHidden(compositionShape, compositionCells, start);
             var total = compositionCells[^1];
             var hiddenComposition = InteriorHidden(compositionShape, compositionCells);
+            var hiddenCounts = HiddenMask(compositionShape, compositionCells);
+            var hiddenPrevalenceCells = new bool[CompositionLayout.Conditions][];
 
             var prevalenceTables = document.Prevalence ?? throw Bad("prevalence", "is required (one table per condition)");
             var prevalence = new double[CompositionLayout.Conditions][];
@@ -121,21 +129,12 @@ public sealed class ReleasedComposition
                 Expect(shape, CompositionLayout.PrevalenceShape, $"prevalence.{name}.shape");
                 prevalence[j] = FillHidden(shape, cells, start);
                 hiddenPrevalence += InteriorHidden(shape, cells);
-                // A count of patients with a condition cannot exceed its population (same band, sex and level >= 1).
-                for (var b = 0; b < CompositionLayout.AgeBands; b++)
-                {
-                    for (var s = 0; s < CompositionLayout.Sexes; s++)
-                    {
-                        for (var l = 1; l < Levels; l++)
-                        {
-                            var k = (((b * CompositionLayout.Sexes) + s) * CompositionLayout.PrevalenceCountLevels) + (l - 1);
-                            prevalence[j][k] = Math.Min(prevalence[j][k], counts[CompositionLayout.CompositionIndex(b, s, l)]);
-                        }
-                    }
-                }
+                hiddenPrevalenceCells[j] = HiddenMask(shape, cells);
+                Cap(prevalence[j], counts);
             }
 
-            return new ReleasedComposition(Text(document.Id, "id"), year, Text(document.StudyId, "study_id"), created, min, rho, counts, prevalence, total, hiddenComposition, hiddenPrevalence);
+            return new ReleasedComposition(Text(document.Id, "id"), year, Text(document.StudyId, "study_id"), created, min, rho, counts, prevalence, total,
+                hiddenComposition, hiddenPrevalence, hiddenCounts, hiddenPrevalenceCells);
         }
         catch (FormatException e) when (where.Length > 0)
         {
@@ -143,6 +142,56 @@ public sealed class ReleasedComposition
         }
 
         static FormatException Bad(string field, string problem) => new($"{field}: {problem}");
+    }
+
+    /// <summary>A count of patients with a condition cannot exceed its population (same band, sex and level >= 1).</summary>
+    private static void Cap(double[] prevalence, double[] counts)
+    {
+        for (var b = 0; b < CompositionLayout.AgeBands; b++)
+        {
+            for (var s = 0; s < CompositionLayout.Sexes; s++)
+            {
+                for (var l = 1; l < Levels; l++)
+                {
+                    var k = (((b * CompositionLayout.Sexes) + s) * CompositionLayout.PrevalenceCountLevels) + (l - 1);
+                    prevalence[k] = Math.Min(prevalence[k], counts[CompositionLayout.CompositionIndex(b, s, l)]);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Standard deviation of the DP noise on each published interior count: the Gaussian mechanism's σ = Δ₂/√(2ρ) for the
+    /// release's ρ and one patient's L2 sensitivity √12 (one composition cell and up to 11 prevalence cells;
+    /// CompositionStudy). Null without DP.
+    /// </summary>
+    public double? NoiseSd => Rho is { } rho && rho > 0 ? ZcdpAccountant.GaussianSigma(CompositionLayout.L2Sensitivity, new ZcdpRho(rho)) : null;
+
+    /// <summary>
+    /// One plausible set of true counts given the published noisy ones (parameter uncertainty of the composition): every
+    /// published interior count c becomes max(0, c + σz) with z = <paramref name="normal"/>(table, cell) standard normal
+    /// (table 0 the composition, 1 + j the prevalence of condition j). With a flat prior on the true count and Gaussian
+    /// noise, N(c, σ²) is the posterior of the true count, truncated at 0. Hidden cells keep their filled values (the
+    /// raking above), and prevalence counts are capped at their (drawn) population again. Without DP, the release itself.
+    /// </summary>
+    internal ReleasedComposition Drawn(Func<int, int, double> normal)
+    {
+        if (NoiseSd is not { } sd)
+        {
+            return this;
+        }
+
+        var counts = Counts.Select((c, i) => _hiddenCounts[i] ? c : Math.Max(0, c + (sd * normal(0, i)))).ToArray();
+        var prevalence = new double[Prevalence.Count][];
+        for (var j = 0; j < prevalence.Length; j++)
+        {
+            var hidden = _hiddenPrevalence[j];
+            prevalence[j] = [.. Prevalence[j].Select((c, k) => hidden[k] ? c : Math.Max(0, c + (sd * normal(1 + j, k))))];
+            Cap(prevalence[j], counts);
+        }
+
+        return new ReleasedComposition(Id, Year, StudyId, CreatedAt, MinimumCellSize, Rho, counts, prevalence, PublishedTotal, HiddenCompositionCells,
+            HiddenPrevalenceCells, _hiddenCounts, _hiddenPrevalence);
     }
 
     /// <summary>
@@ -287,6 +336,13 @@ public sealed class ReleasedComposition
         }
 
         return value;
+    }
+
+    private static bool[] HiddenMask(IReadOnlyList<int> shape, IReadOnlyList<long?> cells)
+    {
+        var extended = shape.Select(n => n + 1).ToArray();
+        var count = shape.Aggregate(1, (a, n) => a * n);
+        return [.. Enumerable.Range(0, count).Select(i => cells[Index(Coordinates(i, [.. shape]), extended)] is null)];
     }
 
     private static int InteriorHidden(IReadOnlyList<int> shape, IReadOnlyList<long?> cells)

@@ -35,7 +35,7 @@ public sealed class TwinSimulator
 
     private const int ChunkSize = 16_384;
 
-    private readonly ModelSet _models;
+    private ModelSet _models;
     private readonly ConcurrentBag<StepScratch> _scratch = [];
 
     /// <summary>Enrollment draw of each person for intervention k, computed once per run (the year word is fixed).</summary>
@@ -46,6 +46,16 @@ public sealed class TwinSimulator
     {
         ArgumentNullException.ThrowIfNull(models);
         _models = models;
+    }
+
+    /// <summary>
+    /// The model set the next run evaluates; a scenario replaces it per replicate with that replicate's drawn coefficients
+    /// (same outcomes, so the scratch buffers stay valid).
+    /// </summary>
+    internal ModelSet Models
+    {
+        get => _models;
+        set => _models = value ?? throw new ArgumentNullException(nameof(value));
     }
 
     /// <summary>Runs one replicate from <paramref name="initial"/> (unchanged) for <paramref name="years"/> years, using <paramref name="work"/> as state.</summary>
