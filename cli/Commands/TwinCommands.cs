@@ -26,10 +26,11 @@ internal static class TwinCommands
         var observed = new Option<string>("--observed-study") { Description = "The id of a completed federated-outcomes study of the years after the cut-off (at the coordinator).", Required = true };
         var replicates = new Option<int>("--replicates") { Description = "Twin replicates (at least 20).", DefaultValueFactory = _ => 200 };
         var output = new Option<FileInfo?>("--out") { Description = "Also write the result here as JSON ({\"cutoff_year\", \"rows\": [{\"outcome\", \"year\", \"predicted\", \"lower\", \"upper\", \"observed\"}]})." };
+        var monteCarloOnly = new Option<bool>("--monte-carlo-only") { Description = "Hold the coefficients and the composition at their point values (intervals of Monte Carlo and the observation's noise only), to see what parameter uncertainty adds." };
         var noStore = new Option<bool>("--no-store") { Description = "Do not store the result with the coordinator (its dashboard shows the latest stored one)." };
         var validate = new Command("validate", "Run the twin forward from a cut-off year and compare its yearly predictions with the federation's DP totals of the years after.")
         {
-            registry, cutoff, observed, replicates, output, noStore, admin.Coordinator, admin.Token, admin.TokenFile,
+            registry, cutoff, observed, replicates, output, monteCarloOnly, noStore, admin.Coordinator, admin.Token, admin.TokenFile,
         };
         validate.SetAction(parse => admin.Run(parse, async client =>
         {
@@ -54,7 +55,8 @@ internal static class TwinCommands
             TwinValidation validation;
             try
             {
-                validation = Validate(parse.GetValue(registry)!.FullName, parse.GetValue(cutoff), totals, parse.GetValue(replicates));
+                validation = Validate(parse.GetValue(registry)!.FullName, parse.GetValue(cutoff), totals, parse.GetValue(replicates),
+                    parse.GetValue(monteCarloOnly) ? Twin.Scenarios.UncertaintyMode.MonteCarloOnly : Twin.Scenarios.UncertaintyMode.All);
             }
             catch (Exception e) when (e is ArgumentException or TwinInputException or FormatException or IOException)
             {
@@ -81,7 +83,7 @@ internal static class TwinCommands
     }
 
     /// <summary>The back-test on a registry directory (the demo's per-outcome fallback applies to an outcome the registry has no usable model for).</summary>
-    internal static TwinValidation Validate(string registry, int cutoffYear, OutcomeTotalsStudyResult observed, int replicates = 200)
+    internal static TwinValidation Validate(string registry, int cutoffYear, OutcomeTotalsStudyResult observed, int replicates = 200, Twin.Scenarios.UncertaintyMode mode = Twin.Scenarios.UncertaintyMode.All)
     {
         var models = ModelSet.Load(registry, fallback: ModelSet.DemoFallback());
         var fallen = models.Origins.Where(o => o.Kind != ModelOrigin.Federated).Select(o => o.Outcome).ToList();
@@ -90,7 +92,7 @@ internal static class TwinCommands
             AnsiConsole.MarkupLine($"[yellow]{Markup.Escape(string.Join(", ", fallen))}: no usable federated model, the documented demo models are used (the back-test then tests those)[/]");
         }
 
-        return TwinBackTest.Run(models, cutoffYear, observed, replicates);
+        return TwinBackTest.Run(models, cutoffYear, observed, replicates, mode: mode);
     }
 
     /// <summary>Stores the result with the coordinator, whose dashboard shows the latest (Twin validation page).</summary>

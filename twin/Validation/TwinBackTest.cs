@@ -1,5 +1,6 @@
 using FederatedTwin.Analytics.Registry;
 using FederatedTwin.Twin.RandomStreams;
+using FederatedTwin.Twin.Scenarios;
 using FederatedTwin.Twin.Simulation;
 
 namespace FederatedTwin.Twin.Validation;
@@ -10,16 +11,14 @@ namespace FederatedTwin.Twin.Validation;
 /// released for year C at its published size, run forward over the years after C with no intervention, and compared outcome by
 /// outcome and year by year with the federation's DP totals of those years (<see cref="ValidationComparison"/>). The cohort has
 /// the federation's size, so the replicates' spread is the spread of what a population that size does (the binomial and count
-/// noise of real outcomes), not that of a large synthetic cohort.
+/// noise of real outcomes), not that of a large synthetic cohort. Each replicate also draws the models' coefficients from N(β̂, Σ̂)
+/// and the composition from its release's DP noise (<see cref="ParameterUncertainty"/>, as a scenario does), unless
+/// <see cref="UncertaintyMode.MonteCarloOnly"/> is asked for.
 /// </summary>
 public static class TwinBackTest
 {
-    /// <summary>What the intervals include today.</summary>
-    public const string Sources = "outcome draws of a cohort the size of the cut-off composition (Monte Carlo) and the observed totals' DP noise; "
-        + "not the models' coefficient uncertainty nor the composition's noise (the cohort is drawn once from the released composition)";
-
     /// <summary>Runs the back-test; a model set without the cut-off year's composition, or observations not after the cut-off, are refused.</summary>
-    public static TwinValidation Run(ModelSet models, int cutoffYear, OutcomeTotalsStudyResult observed, int replicates = 200, uint seed = 2022)
+    public static TwinValidation Run(ModelSet models, int cutoffYear, OutcomeTotalsStudyResult observed, int replicates = 200, uint seed = 2022, UncertaintyMode mode = UncertaintyMode.All)
     {
         ArgumentNullException.ThrowIfNull(models);
         ArgumentNullException.ThrowIfNull(observed);
@@ -37,12 +36,20 @@ public static class TwinBackTest
         var work = new Cohort(cohort.Count);
         var sim = new TwinSimulator(models);
         var horizon = observed.ToYear - cutoffYear;
+        var uncertainty = new ParameterUncertainty(models, [], release, mode, replicates);
         var runs = new YearTotals[replicates][];
         for (var r = 0; r < replicates; r++)
         {
-            runs[r] = sim.Run(cohort, work, [], horizon, new DrawStream(seed, (uint)r));
+            var draws = new DrawStream(seed, (uint)r);
+            var drawn = uncertainty.Draw(draws);
+            sim.Models = drawn.Models;
+            var start = drawn.Composition is { } c ? Cohort.FromComposition(c.ToComposition(), drawn.Models, population, seed, cutoffYear + 1) : cohort;
+            runs[r] = sim.Run(start, work, [], horizon, draws);
         }
 
-        return ValidationComparison.Compare(cutoffYear, cohort.Count, runs, observed, Sources);
+        var sources = string.Join("; ", uncertainty.Sources.Where(s => s.Included && s.Source != UncertaintySource.InterventionEffects).Select(s => $"{s.Source}: {s.Note}")
+            .Append("the observed totals' DP noise (each interval is that of the prediction plus the observation's noise)"));
+        var left = uncertainty.Sources.Where(s => !s.Included && s.Source != UncertaintySource.InterventionEffects).Select(s => $"{s.Source}: {s.Note}").ToList();
+        return ValidationComparison.Compare(cutoffYear, cohort.Count, runs, observed, sources + (left.Count > 0 ? "; not included: " + string.Join("; ", left) : string.Empty));
     }
 }
