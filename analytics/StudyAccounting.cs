@@ -31,6 +31,7 @@ public static class StudyAccounting
             return study.Algorithm switch
             {
                 CompositionStudy.AlgorithmName => CompositionStudy.Parse(study).Account(maxShares),
+                Census.OutcomeTotalsStudy.AlgorithmName => Census.OutcomeTotalsStudy.Parse(study).Account(maxShares),
                 GlmStudy.AlgorithmName => GlmStudy.Parse(study, maxParties).Account(maxShares),
                 FedAvgStudy.AlgorithmName => FedAvgStudy.Parse(study, maxParties).Account(maxParties, maxShares),
                 _ => throw new StudyFileException("algorithm", $"{study.Algorithm} adds no noise, so it has no privacy account"),

@@ -51,6 +51,7 @@ public static class CoordinatorHost
         builder.Services.AddSingleton<IStudyAlgorithm, FederatedSumAlgorithm>();
         builder.Services.AddSingleton<IStudyAlgorithm, FederatedGlmAlgorithm>();
         builder.Services.AddSingleton<IStudyAlgorithm, FederatedCompositionAlgorithm>();
+        builder.Services.AddSingleton<IStudyAlgorithm, FederatedOutcomesAlgorithm>();
         builder.Services.AddSingleton<IStudyAlgorithm, FederatedFedAvgAlgorithm>();
         builder.Services.AddSingleton<AlgorithmCatalog>();
         builder.Services.AddSingleton<CoordinatorSignals>();

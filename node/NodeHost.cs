@@ -46,6 +46,7 @@ public static class NodeHost
         builder.Services.AddSingleton<ILocalAlgorithm, LocalFederatedSum>();
         builder.Services.AddSingleton<ILocalAlgorithm, LocalFederatedGlm>();
         builder.Services.AddSingleton<ILocalAlgorithm, LocalFederatedComposition>();
+        builder.Services.AddSingleton<ILocalAlgorithm, LocalFederatedOutcomes>();
         builder.Services.AddSingleton<ILocalAlgorithm, LocalFedAvg>();
         builder.Services.AddHttpClient("coordinator") // TLS as the node enrolled: a pinned CA, its client certificate (Federation/CoordinatorTransport.cs)
             .ConfigurePrimaryHttpMessageHandler(sp => CoordinatorTransport.Handler(sp.GetRequiredService<NodeDirectory>()));

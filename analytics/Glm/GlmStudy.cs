@@ -27,6 +27,16 @@ public sealed record GlmStudy(GlmSpec Spec, string Outcome, IReadOnlyList<string
 
     public const string AlgorithmName = "federated-glm";
 
+    /// <summary>
+    /// parameters.max_year: only patient-years of this year or before are rows (their outcome is of the year after, so a model
+    /// with max_year = C − 1 has seen nothing after year C). A back-test trains on the years up to a cut-off and compares the
+    /// twin run forward from it with what was observed after (`ftwin twin validate`). Null: every year.
+    /// </summary>
+    public int? MaxYear { get; init; }
+
+    /// <summary>Whether a patient-year of <paramref name="year"/> is a row of this study (<see cref="MaxYear"/>).</summary>
+    public bool IncludesYear(double? year) => MaxYear is not { } max || (year is { } y && y <= max);
+
     /// <summary>Reads the study's parameters; errors name the parameter (parameters.family, …). h is the study's (or its default).</summary>
     public static GlmStudy Parse(StudySpec study, int maxParties)
     {
@@ -138,7 +148,7 @@ public sealed record GlmStudy(GlmSpec Spec, string Outcome, IReadOnlyList<string
                 },
                 Privacy = rho > 0 ? PrivacyFor(p, features, rho, 1 + iterations + (holdout > 0 ? 1 : 0), minHonestNodes) : null,
             };
-            return new GlmStudy(spec, outcome, features, offset, holdout);
+            return new GlmStudy(spec, outcome, features, offset, holdout) { MaxYear = MaxYearOf(p) };
         }
         catch (ArgumentException e)
         {
@@ -222,6 +232,11 @@ public sealed record GlmStudy(GlmSpec Spec, string Outcome, IReadOnlyList<string
         var open = feature.IndexOf('[', StringComparison.Ordinal);
         return open > 0 && feature.EndsWith(']') ? (feature[..open], feature[(open + 1)..^1]) : null;
     }
+
+    private static int? MaxYearOf(IReadOnlyDictionary<string, string> p) =>
+        p.GetValueOrDefault("max_year") is not { } v ? null
+        : int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out var y) && y is >= 1900 and <= 2100 ? y
+        : throw new StudyFileException("parameters.max_year", "must be a year (1900-2100)");
 
     private static string Required(IReadOnlyDictionary<string, string> p, string name) =>
         p.GetValueOrDefault(name) is { Length: > 0 } v ? v.Trim() : throw new StudyFileException("parameters." + name, "required for " + AlgorithmName);

@@ -5,7 +5,8 @@ namespace FederatedTwin.Analytics.Registry;
 
 /// <summary>
 /// What a completed study publishes (the coordinator's <c>studies.result_json</c>, served by its API): the algorithm's
-/// name and either a registry document (<see cref="ModelStudyResult"/>) or a published count table (<see cref="CountTableStudyResult"/>).
+/// name and either a registry document (<see cref="ModelStudyResult"/>), a published count table (<see cref="CountTableStudyResult"/>) or
+/// published outcome totals (<see cref="OutcomeTotalsStudyResult"/>).
 /// </summary>
 public abstract record StudyResult([property: JsonPropertyOrder(-1)] string Algorithm)
 {
@@ -40,6 +41,11 @@ public abstract record StudyResult([property: JsonPropertyOrder(-1)] string Algo
                     var kind => throw new FormatException($"a study result: its model is of unknown kind '{kind}'"),
                 };
                 return new ModelStudyResult(algorithm, parsed);
+            }
+
+            if (root.TryGetProperty("outcomes", out _))
+            {
+                return OutcomeTotalsStudyResult.FromJson(json);
             }
 
             return root.TryGetProperty("table", out _) ? CountTableStudyResult.FromJson(json) : throw new FormatException("a study result: neither a model nor a table");

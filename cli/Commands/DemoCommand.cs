@@ -107,6 +107,14 @@ internal static class DemoCommand
                 return 1;
             }
 
+            // The back-test: the same models (trained up to the cut-off) run forward from the cut-off's composition, against the
+            // federation's DP totals of the two years after it.
+            var observed = await federation.WaitForStudy(ObservedOutcomesId, TimeSpan.FromSeconds(10), null, cancellationToken);
+            if (!await DemoBackTest.Run(federation, observed, root, output is null ? null : Path.Combine(root, "results"), cancellationToken))
+            {
+                return 1;
+            }
+
             AnsiConsole.MarkupLine($"demo total {total.Elapsed.TotalSeconds:F1} s");
             if (output is not null)
             {
@@ -185,6 +193,10 @@ internal static class DemoCommand
         }
 
         await federation.CreateStudy(StudyYaml.Write(DemoStudies.Composition(dp)), cancellationToken);
+        // The back-test's inputs, at the same time as the models (which are trained up to its cut-off): the composition of the
+        // cut-off year and the DP totals the federation observed after it.
+        await federation.CreateStudy(StudyYaml.Write(DemoStudies.Composition(dp, CutoffYear)), cancellationToken);
+        await federation.CreateStudy(StudyYaml.Write(DemoStudies.ObservedOutcomes()), cancellationToken);
 
         var models = new List<JsonNode>();
         foreach (var id in DemoStudies.ModelIds)
@@ -206,6 +218,16 @@ internal static class DemoCommand
             return null;
         }
 
+        foreach (var id in new[] { CutoffCompositionId, ObservedOutcomesId })
+        {
+            var study = await federation.WaitForStudy(id, TimeSpan.FromSeconds(180), null, cancellationToken);
+            if (study["state"]?.ToString() != "completed")
+            {
+                AnsiConsole.MarkupLine($"[red]The back-test's study {Markup.Escape(id)} ended {Markup.Escape($"{study["state"]}")}: {Markup.Escape($"{study["failure_reason"]}")}[/]");
+                return null;
+            }
+        }
+
         PrintComposition(composition["result"]!["model"]!);
         var documents = models.Select(m => Analytics.Registry.GlmModelDocument.FromJson(m.ToJsonString())).ToList();
         ModelCommands.Print(documents.Single(m => m.StudyId == "demo-admission"));
@@ -221,7 +243,7 @@ internal static class DemoCommand
                 await File.WriteAllTextAsync(Path.Combine(results, $"{m["study_id"]}.json"), ResultFile(m).ToJsonString(new JsonSerializerOptions { WriteIndented = true }), cancellationToken);
             }
         }
-        var summary = new Table().Title("Models in the coordinator's registry (fit on 80% of each site's patients, evaluated on the other 20%; the onset models on every patient-year at risk, without the condition, not evaluated)")
+        var summary = new Table().Title($"Models in the coordinator's registry (fit on the patient-years up to {CutoffYear - 1}, whose outcomes end at the back-test's cut-off {CutoffYear}, on 80% of each site's patients, evaluated on the other 20%; the onset models on every patient-year at risk, without the condition, not evaluated)")
             .AddColumns("model", "family", "patient-years", "rounds", "AIC", "held-out evaluation");
         foreach (var m in documents)
         {

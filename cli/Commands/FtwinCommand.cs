@@ -20,6 +20,7 @@ internal static class FtwinCommand
         root.Subcommands.Add(BenchCommands.Create());
         root.Subcommands.Add(MsspCommand.Create());
         root.Subcommands.Add(ScenarioCommand.Create());
+        root.Subcommands.Add(TwinCommands.Create());
         root.Subcommands.Add(AuditCommands.Create());
         return root;
     }

@@ -21,11 +21,23 @@ internal static class DemoStudies
     public const int CensusYear = 2024;
 
     /// <summary>
-    /// zCDP ρ each DP model spends at each node (split over its rounds): 2 for admission, inpatient days, ED visits, death
-    /// and cost, 1 for each of the 11 onsets; the composition's; and the demo sites' yearly budget for HOPERAT, which
-    /// covers them all (5 × 2 + 11 × 1 + 0.5 = 21.5), as does their lifetime budget (LocalFederation.DemoLifetimeBudget, 30).
+    /// The back-test's cut-off (`ftwin twin validate`): the models are trained on the patient-years up to 2021, whose outcomes are
+    /// of 2022 at the latest (max_year), the cohort is drawn from the composition of 2022, and the twin's 2023 and 2024 are compared
+    /// with what the federation observed then. The generator's histories run 2019-2024, so 2023-2024 are the last two years with
+    /// observed outcomes; training stops before them, and the what-if scenario uses the same models (trained once).
     /// </summary>
-    public const double ModelRho = 2, OnsetRho = 1, CompositionRho = 0.5, DemoBudget = 25;
+    public const int CutoffYear = 2022;
+
+    public const string CutoffCompositionId = "demo-composition-2022";
+    public const string ObservedOutcomesId = "demo-observed-outcomes";
+
+    /// <summary>
+    /// zCDP ρ each DP model spends at each node (split over its rounds): 2 for admission, inpatient days, ED visits, death
+    /// and cost, 1 for each of the 11 onsets; each of the two compositions' (2024 for the scenario, 2022 for the back-test); the
+    /// back-test's observed outcome totals; and the demo sites' yearly budget for HOPERAT, which covers them all
+    /// (5 × 2 + 11 × 1 + 2 × 0.5 + 1 = 23), as does their lifetime budget (LocalFederation.DemoLifetimeBudget, 30).
+    /// </summary>
+    public const double ModelRho = 2, OnsetRho = 1, CompositionRho = 0.5, ObservedRho = 1, DemoBudget = 25;
 
     /// <summary>
     /// The 11 onset studies are what the demo's wall time grows with (each federation round costs every node a key share,
@@ -91,18 +103,33 @@ internal static class DemoStudies
         });
 
     /// <summary>The population by age band, sex and number of chronic conditions; with discrete Gaussian noise under DP.</summary>
-    public static StudySpec Composition(bool dp)
+    public static StudySpec Composition(bool dp, int year = CensusYear)
     {
-        var parameters = new Dictionary<string, string>(StringComparer.Ordinal) { ["year"] = CensusYear.ToString(CultureInfo.InvariantCulture) };
+        var parameters = new Dictionary<string, string>(StringComparer.Ordinal) { ["year"] = year.ToString(CultureInfo.InvariantCulture) };
         if (dp)
         {
             parameters[StudyPrivacy.RhoParameter] = Number(CompositionRho);
             parameters[StudyPrivacy.MinHonestNodesParameter] = Number(MinHonestNodes);
         }
 
-        return new StudySpec(new StudyId(CompositionId), CompositionStudy.AlgorithmName, Purpose, Nodes, Nodes, 1, PhaseDeadlineSeconds,
-            "The ACO's population by age band, sex and number of chronic conditions, with discrete Gaussian noise.", parameters);
+        return new StudySpec(new StudyId(year == CensusYear ? CompositionId : $"demo-composition-{year}"), CompositionStudy.AlgorithmName, Purpose, Nodes, Nodes, 1, PhaseDeadlineSeconds,
+            $"The ACO's population in {year} by age band, sex and number of chronic conditions, with discrete Gaussian noise.", parameters);
     }
+
+    /// <summary>
+    /// What the federation observed in the two years after the cut-off: patient-years, people admitted, ED visits, deaths, new onsets
+    /// and cost, summed with each node's discrete Gaussian noise (always DP: federated-outcomes releases only noisy totals).
+    /// </summary>
+    public static StudySpec ObservedOutcomes() => new(
+        new StudyId(ObservedOutcomesId), OutcomeTotalsStudy.AlgorithmName, Purpose, Nodes, Nodes, 1, PhaseDeadlineSeconds,
+        "What the federation observed after the back-test's cut-off, year by year, with discrete Gaussian noise.",
+        new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["from_year"] = Number(CutoffYear + 1),
+            ["to_year"] = Number(CutoffYear + 2),
+            [StudyPrivacy.RhoParameter] = Number(ObservedRho),
+            [StudyPrivacy.MinHonestNodesParameter] = Number(MinHonestNodes),
+        });
 
     /// <summary>One model study, exact or under DP.</summary>
     public static StudySpec Model(DemoGlm model, bool dp)
@@ -143,6 +170,7 @@ internal static class DemoStudies
                 ["max_abs_feature"] = "1000",
                 ["holdout"] = Evaluated ? "0.2" : "0",
                 ["start"] = "null_model",
+                ["max_year"] = (CutoffYear - 1).ToString(CultureInfo.InvariantCulture),
             };
             if ((dp ? DpResponse : MaxResponse) is { } maxResponse)
             {

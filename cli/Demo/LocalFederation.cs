@@ -240,7 +240,7 @@ internal sealed class LocalFederation : IDisposable
           - name: demo-coordinator
             public_key: {coordinatorKey}
         purposes_allowed: [{purposes}]
-        algorithms_allowed: [federated-sum, federated-glm, federated-composition, federated-fedavg]
+        algorithms_allowed: [federated-sum, federated-glm, federated-composition, federated-fedavg, federated-outcomes]
         minimum_nodes: 3
         dp_may_be_off: true      # the demo's census is exact (it shows that decryption returns exactly the sum); with --dp off so are its GLMs and composition
         dp_colluding_nodes: 1    # a DP study's noise must survive one hospital colluding with the coordinator

@@ -126,6 +126,29 @@ internal static class AdminEndpoints
             return Results.Text(ScenarioJson.Serialize(result), "application/json");
         });
 
+        // The twin's back-test as `ftwin twin validate` computed it: checked to be one (numbers only), stored, the latest on the dashboard.
+        group.MapPost("/twin-validations", async (HttpContext http, CoordinatorStore store) =>
+        {
+            using var reader = new StreamReader(http.Request.Body);
+            Twin.Validation.TwinValidation validation;
+            try
+            {
+                validation = Twin.Validation.TwinValidation.FromJson(await reader.ReadToEndAsync());
+            }
+            catch (FormatException e)
+            {
+                return Results.Problem(statusCode: 400, title: "Invalid twin validation", detail: e.Message);
+            }
+
+            var document = validation.ToJson(indented: false);
+            store.Write((c, t) => TwinValidationQueries.Insert(c, t, validation.CutoffYear, clock.GetUtcNow(), document));
+            return Results.NoContent();
+        });
+
+        group.MapGet("/twin-validations/latest", (CoordinatorStore store) => store.Read(TwinValidationQueries.Latest) is { } latest
+            ? Results.Text(latest.document, "application/json")
+            : Results.Problem(statusCode: 404, title: "No twin validation", detail: "No back-test has been stored (`ftwin twin validate`)."));
+
         group.MapGet("/nodes", (CoordinatorStore store) => Results.Ok(store.Read(c => NodeQueries.All(c, NodeOrder.EnrolledAt))));
 
         // Every key a node has held (rotations), and revocation: the coordinator refuses a revoked node's requests from then on.

@@ -81,6 +81,10 @@ internal static class Migrations
         ALTER TABLE enrollment_tokens ADD COLUMN mac_key BLOB NULL;
         ALTER TABLE nodes ADD COLUMN tls_client_sha256 TEXT NULL;
         """,
+        // The twin's back-tests (`ftwin twin validate` stores each through the admin API; the dashboard shows the latest).
+        """
+        CREATE TABLE twin_validations(id INTEGER PRIMARY KEY AUTOINCREMENT, cutoff_year INTEGER NOT NULL, stored_at TEXT NOT NULL, document TEXT NOT NULL);
+        """,
     ];
 
     /// <summary>The schema and its runner (hosting/Storage/SchemaMigrations.cs).</summary>

@@ -106,6 +106,11 @@ public sealed class LocalFederatedGlm : ILocalAlgorithm
                 continue;
             }
 
+            if (!glm.IncludesYear(row.Values.GetValueOrDefault("year")))
+            {
+                continue; // after the study's max_year (a back-test's training years end at its cut-off)
+            }
+
             if (glm.AtRisk is { } condition && row.Values.GetValueOrDefault(condition) != 0)
             {
                 continue; // an onset outcome: only patient-years without the condition are at risk (GlmStudy.AtRisk)

@@ -34,9 +34,9 @@ public sealed partial class SitePolicy
 
     /// <summary>
     /// The algorithms whose node side clips and noises what it sends when a study declares dp_rho (the GLM, the composition,
-    /// FedAvg as DP-FedSGD); any other algorithm with a dp_rho is refused by rule dp_supported rather than charged.
+    /// FedAvg as DP-FedSGD, the observed outcome totals); any other algorithm with a dp_rho is refused by rule dp_supported rather than charged.
     /// </summary>
-    public static IReadOnlyList<string> DpAlgorithms { get; } = ["federated-composition", "federated-fedavg", "federated-glm"];
+    public static IReadOnlyList<string> DpAlgorithms { get; } = ["federated-composition", "federated-fedavg", "federated-glm", "federated-outcomes"];
 
     /// <summary>
     /// The lifetime budget, after the purpose's yearly one: every charge of every purpose and year must fit it (docs/privacy.md, "The

@@ -129,7 +129,7 @@ public sealed class EndToEndTests
         Assert.DoesNotContain("≠", log, StringComparison.Ordinal);
         Assert.True(Directory.Exists(Path.Combine(output, "coordinator")));
         Assert.Equal(3, Directory.GetDirectories(Path.Combine(output, "nodes")).Length);
-        Assert.Equal(DemoGlms.Length, Directory.GetFiles(Path.Combine(output, "results"), "*.json").Length);
+        Assert.Equal(DemoGlms.Length, Directory.GetFiles(Path.Combine(output, "results"), "demo-*.json").Length);
 
         // It ends with a scenario on the twin built from the registry it trained (exported to DIR/twin-registry).
         Assert.Contains("MSSP settlement", log, StringComparison.Ordinal);
@@ -138,6 +138,7 @@ public sealed class EndToEndTests
         // release checks is exported and used by the twin under its registry id; one that fails them is skipped with the
         // reason and its outcome falls back to the demo model.
         AssertTwinUsesTheDemosGlms(output, log, dp: true);
+        AssertTwinValidation(output, log);
 
         // Each node leaves a verifiable audit trail, and the compliance report of a demo node names its studies.
         foreach (var nodeDir in Directory.GetDirectories(Path.Combine(output, "nodes")))
@@ -152,8 +153,9 @@ public sealed class EndToEndTests
         Assert.Contains("demo-census", studies);
         Assert.Contains("demo-composition", studies);
         Assert.Contains("demo-admission", studies);
-        // The year's spend at a node: the composition's ρ 0.5, five DP GLMs at ρ 2 each and the 11 onset GLMs at ρ 1.
-        Assert.Contains("21.5", document.Descendants(x + "table").Single(t => (string?)t.Attribute("id") == "privacy").Value, StringComparison.Ordinal);
+        // The year's spend at a node: the two compositions' ρ 0.5 (2024, and 2022 for the back-test), five DP GLMs at ρ 2 each,
+        // the 11 onset GLMs at ρ 1 and the back-test's observed outcome totals at ρ 1 (issue 20 added the last two: 21.5 before).
+        Assert.Contains("23", document.Descendants(x + "table").Single(t => (string?)t.Attribute("id") == "privacy").Value, StringComparison.Ordinal);
 
         // The demo has exited; its nodes and coordinator (each stopped by it) may take a moment more to be gone.
         await Eventually.Until(() => ProcessesUsing(output).Count == 0, TimeSpan.FromSeconds(30), "every process of the demo to exit",
@@ -170,6 +172,39 @@ public sealed class EndToEndTests
         Assert.True(demo.ExitCode == 0, log[Math.Max(0, log.Length - 4000)..]);
         Assert.Contains("paired difference over 5 years", log, StringComparison.Ordinal);
         AssertTwinUsesTheDemosGlms(output, log, dp: false);
+        AssertTwinValidation(output, log);
+    }
+
+    /// <summary>
+    /// The demo's back-test (issue 20): DIR/results/twin-validation.json is {"cutoff_year", "rows": [{"outcome", "year", "predicted",
+    /// "lower", "upper", "observed"}]} with numbers only, at least 5 outcomes × 2 years after the cut-off, each interval around its
+    /// prediction; the table is printed. Whether the intervals contain the observations is the demo's finding, not pinned here.
+    /// </summary>
+    private static void AssertTwinValidation(string output, string log)
+    {
+        using var file = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "results", "twin-validation.json")));
+        var root = file.RootElement;
+        var cutoff = root.GetProperty("cutoff_year").GetInt32();
+        Assert.Equal(2022, cutoff);
+        var rows = root.GetProperty("rows").EnumerateArray().ToList();
+        foreach (var row in rows)
+        {
+            Assert.Equal(System.Text.Json.JsonValueKind.String, row.GetProperty("outcome").ValueKind);
+            foreach (var field in new[] { "year", "predicted", "lower", "upper", "observed" })
+            {
+                Assert.Equal(System.Text.Json.JsonValueKind.Number, row.GetProperty(field).ValueKind);
+            }
+
+            Assert.True(row.GetProperty("year").GetInt32() > cutoff);
+            Assert.True(row.GetProperty("lower").GetDouble() <= row.GetProperty("predicted").GetDouble() && row.GetProperty("predicted").GetDouble() <= row.GetProperty("upper").GetDouble(), row.ToString());
+        }
+
+        var outcomes = rows.Select(r => r.GetProperty("outcome").GetString()).Distinct().ToList();
+        var years = rows.Select(r => r.GetProperty("year").GetInt32()).Distinct().ToList();
+        Assert.True(outcomes.Count >= 5 && years.Count >= 2, $"{outcomes.Count} outcomes × {years.Count} years");
+        Assert.True(outcomes.Count(o => years.All(y => rows.Any(r => r.GetProperty("outcome").GetString() == o && r.GetProperty("year").GetInt32() == y))) >= 5, "at least 5 outcomes in both years");
+        Assert.Contains("outcome-years inside their 95% intervals", System.Text.RegularExpressions.Regex.Replace(log, @"\s+", " "), StringComparison.Ordinal);
+        Assert.Contains("stored with the coordinator", log, StringComparison.Ordinal);
     }
 
     /// <summary>The demo's GLMs by twin outcome, as the demo names its studies: one for every outcome of the yearly step.</summary>
@@ -194,9 +229,10 @@ public sealed class EndToEndTests
     {
         Assert.Equal(FederatedTwin.Twin.Simulation.TwinOutcomes.All.Order(StringComparer.Ordinal), DemoGlms.Select(g => g.Outcome).Order(StringComparer.Ordinal));
         var registry = Path.Combine(output, "twin-registry");
-        Assert.Single(Directory.GetFiles(Path.Combine(registry, "composition"), "*.json", SearchOption.AllDirectories));
+        // The 2024 composition the scenario's cohort is drawn from, and the 2022 one of the back-test's cut-off (issue 20).
+        Assert.Equal(2, Directory.GetFiles(Path.Combine(registry, "composition"), "*.json", SearchOption.AllDirectories).Length);
         var set = FederatedTwin.Twin.Simulation.ModelSet.Load(registry, fallback: FederatedTwin.Twin.Simulation.ModelSet.DemoFallback());
-        Assert.Single(set.Compositions);
+        Assert.Equal([2022, 2024], set.Compositions.Select(c => c.Year));
         var used = 0;
         foreach (var (outcome, id) in DemoGlms)
         {
