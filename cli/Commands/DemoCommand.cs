@@ -23,7 +23,7 @@ namespace FederatedTwin.Cli.Commands;
 internal static class DemoCommand
 {
     private static readonly string[] Sites = ["university-hospital", "community-hospital", "safety-net-hospital"];
-    private const int PatientsPerSite = 600;
+    private const int DefaultPatientsPerSite = 600;
 
     public static Command Create()
     {
@@ -31,12 +31,20 @@ internal static class DemoCommand
         var dp = new Option<string>("--dp") { Description = "on: the composition and the GLMs add node-side discrete Gaussian noise (zCDP), charged to each node's privacy ledger; off: every study is exact (the demo's site policies allow it).", DefaultValueFactory = _ => "on" };
         dp.AcceptOnlyFromAmong("on", "off");
         var keepRunning = new Option<bool>("--keep-running") { Description = "After the demo, keep the coordinator (with its dashboard) and the nodes running, create a demo admin account with a random password, print the dashboard's URL and the account, and wait for Ctrl+C." };
-        var command = new Command("demo", "Run a coordinator and three nodes on loopback: an encrypted census, the population composition and the twin's federated GLMs, end to end.") { output, dp, keepRunning };
-        command.SetAction((parse, cancellationToken) => Run(parse.GetValue(output), parse.GetValue(dp) == "on", parse.GetValue(keepRunning), TimeProvider.System, cancellationToken));
+        var patients = new Option<int>("--patients-per-site") { Description = "Synthetic patients generated for each of the three hospitals.", DefaultValueFactory = _ => DefaultPatientsPerSite };
+        patients.Validators.Add(r =>
+        {
+            if (r.GetValue(patients) is < 100 or > 100_000)
+            {
+                r.AddError("--patients-per-site must be between 100 and 100,000");
+            }
+        });
+        var command = new Command("demo", "Run a coordinator and three nodes on loopback: an encrypted census, the population composition and the twin's federated GLMs, end to end.") { output, dp, keepRunning, patients };
+        command.SetAction((parse, cancellationToken) => Run(parse.GetValue(output), parse.GetValue(dp) == "on", parse.GetValue(keepRunning), parse.GetValue(patients), TimeProvider.System, cancellationToken));
         return command;
     }
 
-    private static async Task<int> Run(DirectoryInfo? output, bool dp, bool keepRunning, TimeProvider clock, CancellationToken cancellationToken)
+    private static async Task<int> Run(DirectoryInfo? output, bool dp, bool keepRunning, int patientsPerSite, TimeProvider clock, CancellationToken cancellationToken)
     {
         var root = output?.FullName ?? Path.Combine(Path.GetTempPath(), "ftwin-demo-" + Guid.NewGuid().ToString("N")[..8]);
         if (output is not null && Directory.Exists(root) && Directory.EnumerateFileSystemEntries(root).Any())
@@ -54,7 +62,7 @@ internal static class DemoCommand
             {
                 // Each hospital: its own synthetic FHIR export (a different case mix), through the real ingest pipeline.
                 var export = Path.Combine(exports, Sites[i]);
-                var generated = PopulationGenerator.Generate(PatientsPerSite, SyntheticProfile.All[i], (ulong)(i + 1), export, badLines: 3);
+                var generated = PopulationGenerator.Generate(patientsPerSite, SyntheticProfile.All[i], (ulong)(i + 1), export, badLines: 3);
                 var ingested = new IngestPipeline(node).Run(export);
                 AnsiConsole.MarkupLine($"{Sites[i]}: {generated.Patients} patients ({SyntheticProfile.All[i].Name}) generated; ingest read {ingested.LinesRead} lines, accepted {ingested.Accepted}, quarantined {ingested.Quarantined}, in {ingested.Seconds:F1} s");
             });
