@@ -37,7 +37,8 @@ public sealed record TwinValidation(int CutoffYear, int Population, int Replicat
     /// <summary>
     /// The file `ftwin demo --out DIR` writes as DIR/results/twin-validation.json: <c>{"cutoff_year", "rows": [{"outcome", "year",
     /// "predicted", "lower", "upper", "observed"}]}</c>, numbers only (a suppressed observation is no row), plus each row's
-    /// observed noise SD and containment and the summary, which readers of the required fields may ignore.
+    /// observed noise SD (a number: whether a row is inside is left to the reader, so every row value but the outcome name is a
+    /// number) and the summary, which readers of the required fields may ignore.
     /// </summary>
     public string ToJson(bool indented = true)
     {
@@ -66,7 +67,6 @@ public sealed record TwinValidation(int CutoffYear, int Population, int Replicat
                 w.WriteNumber("upper", Finite(r.Upper));
                 w.WriteNumber("observed", Finite(r.Observed));
                 w.WriteNumber("observed_noise_sd", Finite(r.ObservedNoiseSd));
-                w.WriteBoolean("inside", r.Contains);
                 w.WriteEndObject();
             }
 
