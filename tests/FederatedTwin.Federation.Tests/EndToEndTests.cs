@@ -4,6 +4,7 @@ using FederatedTwin.Cli.Demo;
 namespace FederatedTwin.Federation.Tests;
 
 /// <summary>A coordinator and nodes as separate OS processes on loopback, driven through the admin API.</summary>
+[Collection(SerialProcesses.Name)]
 public sealed class EndToEndTests
 {
     private static readonly TimeSpan StudyTimeout = TimeSpan.FromSeconds(90);
