@@ -4,9 +4,37 @@ using FederatedTwin.Cli.Demo;
 namespace FederatedTwin.Federation.Tests;
 
 /// <summary>A coordinator and nodes as separate OS processes on loopback, driven through the admin API.</summary>
-public sealed class EndToEndTests
+[Collection(SerialProcesses.Name)]
+public sealed class EndToEndTests(EndToEndTests.CompletedCensusFederation census) : IClassFixture<EndToEndTests.CompletedCensusFederation>
 {
     private static readonly TimeSpan StudyTimeout = TimeSpan.FromSeconds(90);
+
+    /// <summary>
+    /// A three-node federation that ran the census to its end, as both the test of its sum and the test of the coordinator's store
+    /// started alone: started at the first one's need, stopped after the class. What each reads does not depend on the other having
+    /// run: the sum test reads the study as it ended and the sites' inputs, the store test kills the coordinator and reads its files.
+    /// </summary>
+    public sealed class CompletedCensusFederation : IAsyncLifetime
+    {
+        private readonly Lazy<Task<(LocalFederation Federation, System.Text.Json.Nodes.JsonNode Study)>> _started = new(async () =>
+        {
+            var federation = await TestFederation.Start("census");
+            await federation.CreateStudy(TestFederation.StudyYaml("census"), CancellationToken.None);
+            return (federation, await CompletedCensus(federation));
+        });
+
+        internal Task<(LocalFederation Federation, System.Text.Json.Nodes.JsonNode Study)> Started => _started.Value;
+
+        public Task InitializeAsync() => Task.CompletedTask;
+
+        public async Task DisposeAsync()
+        {
+            if (_started.IsValueCreated)
+            {
+                (await _started.Value).Federation.Dispose();
+            }
+        }
+    }
 
     /// <summary>The census study once it has ended, which must be completed.</summary>
     private static async Task<System.Text.Json.Nodes.JsonNode> CompletedCensus(LocalFederation federation)
@@ -19,10 +47,7 @@ public sealed class EndToEndTests
     [Fact]
     public async Task A_study_completes_and_decrypts_exactly_the_sum_of_the_sites_inputs()
     {
-        using var federation = await TestFederation.Start("full");
-        await federation.CreateStudy(TestFederation.StudyYaml("census"), CancellationToken.None);
-        var study = await CompletedCensus(federation);
-
+        var (federation, study) = await census.Started;
         var expected = TestFederation.Sum(federation.Nodes.Select(n => TestFederation.SiteVector(n.Dir)));
         Assert.Equal(expected, TestFederation.Sums(study));
         Assert.Equal(3, study["decisions"]!.AsArray().Count(d => d!["accept"]!.GetValue<bool>()));
@@ -32,9 +57,7 @@ public sealed class EndToEndTests
     [Fact]
     public async Task The_coordinator_store_never_holds_a_single_sites_update_in_plaintext()
     {
-        using var federation = await TestFederation.Start("plaintext");
-        await federation.CreateStudy(TestFederation.StudyYaml("census"), CancellationToken.None);
-        var study = await CompletedCensus(federation);
+        var (federation, study) = await census.Started;
         federation.KillCoordinator(); // flush nothing more: read the files as they are on disk
 
         var stored = Directory.GetFiles(federation.CoordinatorDir, "coordinator.db*").Select(File.ReadAllBytes).ToList();

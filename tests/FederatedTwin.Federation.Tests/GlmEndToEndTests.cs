@@ -13,8 +13,30 @@ namespace FederatedTwin.Federation.Tests;
 /// through the real pipeline: the coefficients the coordinator decrypts equal a pooled fit of the same
 /// patient-years (read back from the three stores after the study) within 1e-6 relative.
 /// </summary>
-public sealed class GlmEndToEndTests
+public sealed class GlmEndToEndTests(GlmEndToEndTests.ExactSites sites) : IClassFixture<GlmEndToEndTests.ExactSites>
 {
+    /// <summary>
+    /// The three sites both exact GLMs run on (the same generated populations each case used to start alone): started at the first
+    /// case's need, stopped after the class. The cases' studies have ids, outcomes and twin outcomes of their own, and an exact GLM
+    /// spends no privacy budget, so the second finds nothing the first changed that it reads.
+    /// </summary>
+    public sealed class ExactSites : IAsyncLifetime
+    {
+        private readonly Lazy<Task<FederatedTwin.Cli.Demo.LocalFederation>> _federation = new(() => SyntheticSites.Start("glm-exact", i => 300 + (150 * i), firstSeed: 11));
+
+        internal Task<FederatedTwin.Cli.Demo.LocalFederation> Federation => _federation.Value;
+
+        public Task InitializeAsync() => Task.CompletedTask;
+
+        public async Task DisposeAsync()
+        {
+            if (_federation.IsValueCreated)
+            {
+                (await _federation.Value).Dispose();
+            }
+        }
+    }
+
     private static readonly string[] Features = ["age", "sex_male", "heart_failure", "diabetes", "copd", "condition_count", "inpatient_admissions", "ed_visits"];
 
     [Theory]
@@ -22,7 +44,7 @@ public sealed class GlmEndToEndTests
     [InlineData("poisson", "ed_visits_next_year", "50", null)]
     public async Task A_federated_glm_equals_the_pooled_fit_of_the_same_rows(string family, string outcome, string? maxResponse, string? holdout)
     {
-        using var federation = await SyntheticSites.Start("glm-" + family, i => 300 + (150 * i), firstSeed: 11);
+        var federation = await sites.Federation;
         var yaml = $"""
             {TestFederation.StudyHeader($"glm-{family}", "federated-glm")}
               family: {family}
