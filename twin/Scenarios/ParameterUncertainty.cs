@@ -1,4 +1,5 @@
 using System.Globalization;
+using FederatedTwin.Analytics.Glm;
 using FederatedTwin.Analytics.Registry;
 using FederatedTwin.Twin.RandomStreams;
 using FederatedTwin.Twin.Simulation;
@@ -59,6 +60,9 @@ internal sealed class ParameterUncertainty
         var fixedIds = samplers.Where(s => s.Kind == CoefficientSampler.Fixed).Select(s => s.Model.Id).ToList();
         var note = string.Create(CultureInfo.InvariantCulture, $"{withCovariance + fromSe.Count} of {samplers.Count} models drawn from N(beta, Sigma): {withCovariance} with the registry's covariance, {fromSe.Count} from standard errors alone (diagonal)")
             + (fromSe.Count > 0 ? $" [{string.Join(", ", fromSe.Select(s => s.Model.Id + ": " + s.Why))}]" : string.Empty)
+            + (samplers.Any(s => s.Held.Count > 0 && s.Kind != CoefficientSampler.Fixed)
+                ? $"; held at their estimates (diverging estimates under separation, no sampling distribution): {string.Join(", ", samplers.Where(s => s.Held.Count > 0 && s.Kind != CoefficientSampler.Fixed).Select(s => s.Model.Id + " " + string.Join("/", s.Held)))}"
+                : string.Empty)
             + (fixedIds.Count > 0 ? $"; {fixedIds.Count} held fixed (not fitted, no standard errors: {string.Join(", ", fixedIds)})" : string.Empty)
             + "; risk-band targeting uses the point estimates (the programme targets with the published model)";
         sources.Add(new(UncertaintySource.Coefficients, on && _samplers.Count > 0, on ? note : off));
@@ -132,12 +136,28 @@ internal sealed record ReplicateParameters(ModelSet Models, IReadOnlyList<TwinIn
 /// Draws one model's coefficients: β̂ + L z with L the Cholesky factor of the registry's Σ̂ (correlated draws), or
 /// β̂ + SE ∘ z when the document has standard errors but no covariance (an older document, or a Σ̂ that is not
 /// numerically positive definite), or never (an unfitted model: no sampling distribution).
+/// <para>
+/// A term whose maximum-likelihood estimate does not exist (<see cref="IsSeparated"/>) is held at its reported value and the
+/// other coefficients are drawn from their distribution given it, N(β̂_o, Σ̂_oo − Σ̂_os Σ̂_ss⁻¹ Σ̂_so) (the conditional of the
+/// joint normal). Under separation the likelihood keeps rising as that coefficient goes to ±∞ (Albert &amp; Anderson 1984,
+/// Biometrika 71(1):1-10); the fit stops where the fitted probabilities of the separated rows are numerically 0 (or their
+/// rates 0), and the Wald variance it reports there is the inverse of an information that is numerically zero (Hauck &amp;
+/// Donner 1977, JASA 72:851-853), not a sampling distribution. Drawing from it puts the coefficient anywhere in ±10⁵: half
+/// the replicates then give every person of that group the outcome for certain, which the data (no event among them)
+/// contradict. The reported value already gives those rows the probability the data support (numerically 0).
+/// </para>
 /// </summary>
 internal sealed class CoefficientSampler
 {
     public const string FromCovariance = "covariance";
     public const string FromStandardErrors = "standard_errors";
     public const string Fixed = "fixed";
+
+    /// <summary>
+    /// |β̂| at or above which a log- or logit-scale coefficient counts as diverging: a rate or odds ratio of e¹⁰ ≈ 22,000
+    /// between people with and without a binary feature, which no covariate of the twin's outcomes has.
+    /// </summary>
+    internal const double DivergentCoefficient = 10;
 
     private readonly double[] _beta;
     private readonly double[,]? _factor;
@@ -147,13 +167,17 @@ internal sealed class CoefficientSampler
     {
         Model = model;
         _beta = [.. model.Terms.Select(t => t.Coefficient)];
+        var held = Enumerable.Range(0, _beta.Length)
+            .Where(j => IsSeparated(model.Family, model.Terms[j].Coefficient,
+                model.Terms[j].StdError ?? (model.Covariance is { } v ? Math.Sqrt(Math.Max(0, v[j][j])) : null)))
+            .ToArray();
+        Held = [.. held.Select(j => model.Terms[j].Name)];
         Why = "no covariance in the registry document";
         if (model.Rows > 0 && model.Covariance is { } covariance)
         {
             try
             {
-                var cholesky = Matrix<double>.Build.DenseOfRowArrays(covariance.Select(r => r.ToArray())).Cholesky();
-                _factor = cholesky.Factor.ToArray();
+                _factor = ConditionalFactor(Matrix<double>.Build.DenseOfRowArrays(covariance.Select(r => r.ToArray())), held);
                 Kind = FromCovariance;
                 Why = string.Empty;
                 return;
@@ -166,13 +190,62 @@ internal sealed class CoefficientSampler
 
         if (model.Rows > 0 && model.Terms.All(t => t.StdError is not null))
         {
-            _sd = [.. model.Terms.Select(t => t.StdError!.Value)];
+            _sd = [.. model.Terms.Select((t, j) => held.Contains(j) ? 0 : t.StdError!.Value)];
             Kind = FromStandardErrors;
             return;
         }
 
         Kind = Fixed;
     }
+
+    /// <summary>
+    /// Whether a coefficient's estimate is a separated (non-existent) maximum-likelihood estimate: a log or logit link
+    /// (binomial, Poisson), |β̂| ≥ <see cref="DivergentCoefficient"/>, and a Wald standard error at least |β̂| (z ≤ 1). A real
+    /// effect that large would be estimated many standard errors from 0; a diverging one has a standard error that grows
+    /// like e^{|β̂|/2} as the fit runs on (Hauck &amp; Donner 1977), so it dwarfs the estimate. Identity-link (Gaussian)
+    /// coefficients are in the outcome's units and never diverge this way.
+    /// </summary>
+    internal static bool IsSeparated(GlmFamily family, double coefficient, double? standardError) =>
+        family is GlmFamily.Binomial or GlmFamily.Poisson
+        && Math.Abs(coefficient) >= DivergentCoefficient
+        && standardError is { } se && (se >= Math.Abs(coefficient) || !double.IsFinite(se));
+
+    /// <summary>
+    /// The p × p factor L with L Lᵀ the covariance of the free coefficients given the held ones (rows and columns of the
+    /// held terms zero): the Cholesky factor of the Schur complement Σ_oo − Σ_os Σ_ss⁻¹ Σ_so. Without held terms, chol(Σ).
+    /// </summary>
+    private static double[,] ConditionalFactor(Matrix<double> sigma, int[] held)
+    {
+        if (held.Length == 0)
+        {
+            return sigma.Cholesky().Factor.ToArray();
+        }
+
+        var p = sigma.RowCount;
+        var free = Enumerable.Range(0, p).Where(j => !held.Contains(j)).ToArray();
+        var factor = new double[p, p];
+        if (free.Length == 0)
+        {
+            return factor;
+        }
+
+        Matrix<double> Sub(int[] rows, int[] columns) => Matrix<double>.Build.Dense(rows.Length, columns.Length, (i, j) => sigma[rows[i], columns[j]]);
+        var sos = Sub(free, held);
+        var conditional = Sub(free, free) - (sos * Sub(held, held).Inverse() * sos.Transpose());
+        var l = conditional.Cholesky().Factor;
+        for (var i = 0; i < free.Length; i++)
+        {
+            for (var j = 0; j <= i; j++)
+            {
+                factor[free[i], free[j]] = l[i, j];
+            }
+        }
+
+        return factor;
+    }
+
+    /// <summary>The terms held at their estimates because their estimate diverged (<see cref="IsSeparated"/>).</summary>
+    public IReadOnlyList<string> Held { get; }
 
     public RegisteredModel Model { get; }
 
