@@ -167,8 +167,8 @@ public static class ValidationComparison
         ArgumentOutOfRangeException.ThrowIfNegative(noiseSd);
         if (noiseSd == 0)
         {
-            var sorted = replicates.Order().ToArray();
-            return (Quantile(sorted, 0.025), Quantile(sorted, 0.975));
+            var own = FederatedTwin.Twin.Scenarios.Estimate.Of(replicates); // the replicates' own type-7 2.5% and 97.5% quantiles
+            return (own.Low, own.High);
         }
 
         double Cdf(double x) => replicates.Average(p => Normal.CDF(p, noiseSd, x));
@@ -221,13 +221,5 @@ public static class ValidationComparison
         }
 
         return new TwinValidation(cutoffYear, population, perReplicate.Count, rows, suppressed, uncertaintySources);
-    }
-
-    /// <summary>The type-7 (R's default) sample quantile of sorted values.</summary>
-    private static double Quantile(double[] sorted, double p)
-    {
-        var h = (sorted.Length - 1) * p;
-        var i = (int)Math.Floor(h);
-        return i + 1 < sorted.Length ? sorted[i] + ((h - i) * (sorted[i + 1] - sorted[i])) : sorted[i];
     }
 }
