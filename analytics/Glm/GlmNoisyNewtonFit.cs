@@ -12,13 +12,16 @@ namespace FederatedTwin.Analytics.Glm;
 /// van Handel 2016, Ann. Probab., Cor. 3.12 and Remark 3.13), so λ = declared ridge + σ_H·√(nodes/m)·(2√p + 6) makes H + E + λI ⪰ H
 /// except with probability ~1e-4; if the Cholesky still fails, λ doubles until it succeeds (post-processing, free).
 /// Unlike the exact fit's ridge, the damping does not move the fixed point: s(β̃) = 0 is the unpenalized MLE
-/// (Levenberg–Marquardt damping, not penalization), so λ slows convergence but adds no bias at the fixed point. The
-/// reported covariance is H⁻¹ (the noisy H; (H + λI)⁻¹ only if H is indefinite) plus the last step's score noise
-/// σ_s²·(nodes/m)·H⁻², so the intervals include the score's DP noise (not the Hessian's, nor incomplete convergence).
+/// (Levenberg–Marquardt damping, not penalization), so λ slows convergence but adds no bias at the fixed point. It does
+/// leave the planned rounds short of it wherever λ exceeds the curvature, so the reported covariance is the error of
+/// the damped iteration itself, not H⁻¹ of a converged MLE: see <see cref="DampedIterationCovariance"/>.
 /// </summary>
 public sealed class GlmNoisyNewtonFit : GlmFit
 {
     private readonly GlmPrivacy _dp;
+
+    /// <summary>β̃₀: the null model's start, from which the damped iterates moved.</summary>
+    private double[]? _start;
 
     /// <summary>A fit of a differentially private study (its nodes add noise to every sum).</summary>
     public GlmNoisyNewtonFit(GlmSpec spec)
@@ -52,6 +55,7 @@ public sealed class GlmNoisyNewtonFit : GlmFit
             };
             var start = new double[p];
             start[0] = alpha;
+            _start = start;
             Request = new GlmRequest(GlmRoundKind.Iterate, 2, GlmLayout.Irls(Spec, rows, start: false), rows, dp.Standardization(), start, null);
             return false;
         }
@@ -112,15 +116,11 @@ public sealed class GlmNoisyNewtonFit : GlmFit
         Iterations++;
         if (converged || iteration >= Spec.MaxIterations)
         {
-            // The covariance inverts a noise-corrected Hessian, not the noisy H (nor the damped H + λI, which would
-            // understate the standard errors by the damping): see NoiseCorrectedInverse.
-            var inverse = NoiseCorrectedInverse(h, sigmaH);
-            // Build scales the unscaled covariance by the dispersion (Gaussian); the noise term is not scaled by it.
+            // Build scales the unscaled covariance by the dispersion (Gaussian); the DP terms are not scaled by it.
             double pearsonSum = blocks.Has(GlmLayout.Pearson) ? Math.Max(a[blocks[GlmLayout.Pearson]], positive) : 0;
             double phi = GlmMath.EstimatesDispersion(Spec.Family) && pearsonSum > 0 ? pearsonSum / Math.Max(Rows - p, 1) : 1;
-            // Sandwich with the last round's score noise: β̂ − β ≈ H⁻¹(s + e), Var = H⁻¹(Σ_s + σ_s²I)H⁻¹ with Σ_s = H
-            // (the information of a canonical GLM), i.e. H⁻¹ + σ_s²·H⁻².
-            var covariance = inverse + (inverse * inverse * (sigmaS * sigmaS / phi));
+            var movement = beta - Vector<double>.Build.DenseOfArray(_start!);
+            var covariance = DampedIterationCovariance(h, sigmaH, sigmaS, lambda, iteration, phi, movement);
             var std = request.Standardization!;
             var t = std.Transform();
             double aicSum = blocks.Has(GlmLayout.Aic) ? a[blocks[GlmLayout.Aic]] : 0;
@@ -203,35 +203,63 @@ public sealed class GlmNoisyNewtonFit : GlmFit
     public const double StationarityLevel = 1e-3;
 
     /// <summary>
-    /// An inverse Hessian for the standard errors that accounts for the noise in H. The released H_n = H + E has a symmetric
+    /// The mean squared error of the damped iterate β̃_K after K planned rounds, linearized around the fixed point
+    /// β̂ (the unpenalized MLE of the rows): β̃_(k+1) − β̂ = M(β̃_k − β̂) + A·e_k with A = (H_n + λI)⁻¹ the step's
+    /// preconditioner, M = I − A·H the contraction and e_k ~ N(0, σ_s²I) the round's score noise (Levenberg–Marquardt on
+    /// noisy gradients; the linear recursion of stochastic approximation, e.g. Polyak &amp; Juditsky 1992, SIAM J. Control
+    /// Optim. 30(4)). On the eigenvectors of the released H_n, with h the noise-corrected curvature (<see cref="CorrectedEigenvalue"/>), a = 1/(h_n + λ) and m = 1 − a·h, each direction contributes
+    /// <list type="bullet">
+    /// <item>sampling: β̃_K ≈ β̃₀ + (1 − m^K)(β̂ − β̃₀), so (1 − m^K)²·φ/h, not the MLE's φ/h where the rounds fell short;</item>
+    /// <item>DP noise: σ_s²·a²·Σ_(k&lt;K) m^(2k) — the noise of every round, shrunk by the damping, not just the last;</item>
+    /// <item>the distance still to go, m^K(β̂ − β̃₀), estimated from the distance travelled as m^K/(1 − m^K)·v'(β̃_K − β̃₀) and
+    /// added squared: the rounds stop where they were planned to, so a direction the damping slowed is biased toward the
+    /// null model, and an interval that left this out would claim a precision the fit does not have.</item>
+    /// </list>
+    /// The last round's H_n and λ stand for every round's (each round re-noises H, and H moves with β̃). Without noise,
+    /// λ = 0 and K = 1 Newton step at the MLE this is φ·H⁻¹. Everything is post-processing of released sums.
+    /// </summary>
+    internal static Matrix<double> DampedIterationCovariance(
+        Matrix<double> h, double sigmaH, double sigmaS, double lambda, int steps, double phi, Vector<double> movement)
+    {
+        ArgumentNullException.ThrowIfNull(h);
+        ArgumentNullException.ThrowIfNull(movement);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(steps);
+        int p = h.RowCount;
+        var evd = h.Evd(MathNet.Numerics.LinearAlgebra.Symmetricity.Symmetric);
+        var covariance = Matrix<double>.Build.Dense(p, p);
+        for (int k = 0; k < p; k++)
+        {
+            double noisy = evd.EigenValues[k].Real;
+            double curvature = CorrectedEigenvalue(noisy, sigmaH, p);
+            double step = 1 / (noisy + lambda); // > 0: H_n + λI passed its Cholesky factorization
+            double m = 1 - (step * curvature);
+            double mk = Math.Pow(m, steps), reach = 1 - mk;
+            double sampling = reach * reach / curvature;
+            double geometric = Math.Abs(m) < 1 ? (1 - (mk * mk)) / (1 - (m * m)) : steps;
+            double noise = sigmaS * sigmaS * step * step * geometric;
+            var v = evd.EigenVectors.Column(k);
+            double remaining = Math.Abs(reach) > 1e-12 ? mk / reach * v.DotProduct(movement) : 0;
+            double variance = sampling + ((noise + (remaining * remaining)) / phi);
+            covariance += v.OuterProduct(v) * variance;
+        }
+
+        return covariance;
+    }
+
+    /// <summary>
+    /// An eigenvalue of the released Hessian with the noise's contribution taken out. The released H_n = H + E has a symmetric
     /// E with independent N(0, σ²) entries on and above the diagonal, so E[H_n²] = H² + p·σ²·I exactly (E[HE + EH] = 0,
     /// E[(E²)_ii] = p·σ²): H_n² − p·σ²·I is an unbiased (method-of-moments, as in measurement-error corrections; Carroll
     /// et al. 2006, "Measurement Error in Nonlinear Models", ch. 7) estimate of H². Its square root on H_n's eigenvectors
     /// shrinks each eigenvalue h to √(h² − pσ²), floored at σ: the directions where noise of size ~σ√p has lifted a small
     /// curvature (Weyl: |h_n − h| ≤ ‖E‖ ≈ 2σ√p) get back the large variance the noisy H hid, and a well-determined
     /// direction (h ≫ σ√p) is left as it was. A non-positive h_n (noise-dominated) gets the floor. Without noise (σ = 0)
-    /// this is H⁻¹.
+    /// this is the eigenvalue itself.
     /// </summary>
-    internal static Matrix<double> NoiseCorrectedInverse(Matrix<double> h, double sigma)
+    private static double CorrectedEigenvalue(double value, double sigma, int p)
     {
-        ArgumentNullException.ThrowIfNull(h);
-        int p = h.RowCount;
-        var evd = h.Evd(MathNet.Numerics.LinearAlgebra.Symmetricity.Symmetric);
-        var inverse = Matrix<double>.Build.Dense(p, p);
-        for (int k = 0; k < p; k++)
-        {
-            double value = evd.EigenValues[k].Real;
-            double corrected = value > 0 ? Math.Sqrt(Math.Max((value * value) - (p * sigma * sigma), 0)) : 0;
-            corrected = Math.Max(corrected, sigma);
-            if (!(corrected > 0))
-            {
-                throw new InvalidOperationException("The Hessian is singular: the standard errors are undefined.");
-            }
-
-            var v = evd.EigenVectors.Column(k);
-            inverse += v.OuterProduct(v) / corrected;
-        }
-
-        return inverse;
+        double corrected = value > 0 ? Math.Sqrt(Math.Max((value * value) - (p * sigma * sigma), 0)) : 0;
+        corrected = Math.Max(corrected, sigma);
+        return corrected > 0 ? corrected : throw new InvalidOperationException("The Hessian is singular: the standard errors are undefined.");
     }
 }
