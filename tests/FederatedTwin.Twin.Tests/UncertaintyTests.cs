@@ -313,10 +313,10 @@ public sealed class UncertaintyTests
     }
 
     [Fact]
-    public void A_dp_fits_document_carries_the_fits_noise_corrected_covariance()
+    public void A_dp_fits_document_carries_the_fits_reported_covariance()
     {
         // GlmModelDocument.FromFit stores GlmResult.Covariance as it is: for a DP fit that is GlmNoisyNewtonFit's
-        // noise-corrected covariance, whose √diag are the standard errors the document reports.
+        // damped-iteration covariance, whose √diag are the standard errors the document reports.
         var fit = RegistryTests.Fit();
         var document = GlmModelDocument.FromFit(fit, "admission_next_year", null, "s1", "HOPERAT", DateTimeOffset.UnixEpoch);
         Assert.Equal(RegisteredModel.CovarianceRows(fit.Covariance).SelectMany(r => r), document.Covariance!.SelectMany(r => r));
