@@ -9,7 +9,7 @@ namespace FederatedTwin.Analytics.Composition;
 /// </summary>
 public static class CountTableRelease
 {
-    /// <summary>The study parameter naming the smallest count a counting study (census, composition) may publish.</summary>
+    /// <summary>The study parameter naming the smallest count a counting study (census, composition, observed outcome totals) may publish.</summary>
     public const string MinimumCellSizeParameter = "min_cell_size";
 
     /// <summary>A study's declared minimum cell size (parameters.min_cell_size), default 11; a malformed value names the field.</summary>

@@ -93,6 +93,10 @@ public static class FuzzTargets
                 case CensusStudy.AlgorithmName:
                     _ = CensusStudy.Basis(study);
                     break;
+                case OutcomeTotalsStudy.AlgorithmName:
+                    _ = OutcomeTotalsStudy.VectorLength(OutcomeTotalsStudy.Parse(study));
+                    _ = OutcomeTotalsStudy.Basis(study);
+                    break;
             }
 
             _ = StudyAccounting.Account(study, 16);

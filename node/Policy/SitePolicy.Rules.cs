@@ -16,8 +16,11 @@ public sealed partial class SitePolicy
         ?? new PolicyDecision(true, "all_rules_passed", $"purpose {study.PurposeOfUse}, algorithm {study.Algorithm} and minimum of {study.MinNodes} nodes are allowed"
             + (StudyRho(study) is > 0 and var rho ? $"; {PrivacyUnit.ChargeText(rho)} fits this year's and the lifetime budget" : "; exact aggregates are allowed (dp_may_be_off)"));
 
-    /// <summary>The algorithms whose results are tables of counts of patients, published with a minimum cell size (parameters.min_cell_size).</summary>
-    public static IReadOnlyList<string> CountingAlgorithms { get; } = ["federated-composition", "federated-sum"];
+    /// <summary>
+    /// The algorithms whose results hold counts of patients, published with a minimum cell size (parameters.min_cell_size):
+    /// census and composition tables, and the observed outcome totals (patient-years, people admitted, deaths per year).
+    /// </summary>
+    public static IReadOnlyList<string> CountingAlgorithms { get; } = ["federated-composition", "federated-sum", Analytics.Census.OutcomeTotalsStudy.AlgorithmName];
 
     /// <summary>The minimum cell size a study publishing counts declares (census, composition: parameters.min_cell_size, default 11); null for studies that publish none.</summary>
     private static int? StudyCellSize(StudySpec study)

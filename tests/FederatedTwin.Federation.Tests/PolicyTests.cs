@@ -120,6 +120,28 @@ public sealed class PolicyTests
     }
 
     [Fact]
+    public void Observed_outcome_totals_publish_patient_counts_so_their_minimum_cell_size_is_held_to_the_sites()
+    {
+        // federated-outcomes suppresses a year whose patient-years, admitted or deaths fall under the study's min_cell_size:
+        // a study declaring a smaller one than the site's must be refused by the node, as a census or composition is.
+        var policy = Parse(algorithms: "[federated-outcomes]", dp: "dp_may_be_off: false\nprivacy_budgets:\n  HOPERAT: 5\nlifetime_privacy_budget: 50\nminimum_cell_size: 20");
+        StudySpec Outcomes(string? cell)
+        {
+            var p = new Dictionary<string, string> { ["from_year"] = "2023", ["to_year"] = "2024", ["dp_rho"] = "1" };
+            if (cell is not null)
+            {
+                p["min_cell_size"] = cell;
+            }
+
+            return Study(algorithm: "federated-outcomes") with { Parameters = p };
+        }
+
+        Assert.Equal("minimum_cell_size", policy.Decide(Outcomes(null)).Rule); // the default 11 is below this site's 20
+        Assert.Equal("minimum_cell_size", policy.Decide(Outcomes("3")).Rule);
+        Assert.True(policy.Decide(Outcomes("20")).Accept, policy.Decide(Outcomes("20")).Reason);
+    }
+
+    [Fact]
     public void By_default_a_site_joins_no_exact_study_and_sends_no_exact_small_count()
     {
         var policy = SitePolicy.Parse(SitePolicy.DefaultYaml);
