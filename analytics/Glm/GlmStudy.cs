@@ -34,8 +34,16 @@ public sealed record GlmStudy(GlmSpec Spec, string Outcome, IReadOnlyList<string
     /// </summary>
     public int? MaxYear { get; init; }
 
-    /// <summary>Whether a patient-year of <paramref name="year"/> is a row of this study (<see cref="MaxYear"/>).</summary>
-    public bool IncludesYear(double? year) => MaxYear is not { } max || (year is { } y && y <= max);
+    /// <summary>
+    /// parameters.min_year: only patient-years of this year or after are rows (the twin learns from recent years). With
+    /// max_year it bounds the rows a patient can have (one per year), so K defaults to, and is capped at, the window's length.
+    /// Null: every year.
+    /// </summary>
+    public int? MinYear { get; init; }
+
+    /// <summary>Whether a patient-year of <paramref name="year"/> is a row of this study (<see cref="MinYear"/>, <see cref="MaxYear"/>).</summary>
+    public bool IncludesYear(double? year) =>
+        (MaxYear is not { } max || (year is { } y && y <= max)) && (MinYear is not { } min || (year is { } z && z >= min));
 
     /// <summary>Reads the study's parameters; errors name the parameter (parameters.family, …). h is the study's (or its default).</summary>
     public static GlmStudy Parse(StudySpec study, int maxParties)
@@ -128,6 +136,13 @@ public sealed record GlmStudy(GlmSpec Spec, string Outcome, IReadOnlyList<string
             MaxAbsOffset = offset is null ? 0 : Number(p, "max_abs_offset", null),
             MaxAbsMean = p.ContainsKey("max_abs_mean") ? PositiveNumber(p, "max_abs_mean", null) : null,
         };
+        var (minYear, maxYear) = (YearOf(p, "min_year"), YearOf(p, "max_year"));
+        int? window = minYear is { } first && maxYear is { } last ? last - first + 1 : null;
+        if (window is < 1)
+        {
+            throw new StudyFileException("parameters.min_year", "must not be after max_year");
+        }
+
         try
         {
             var rho = Privacy.StudyPrivacy.Rho(p);
@@ -146,9 +161,9 @@ public sealed record GlmStudy(GlmSpec Spec, string Outcome, IReadOnlyList<string
                     "null_model" => true,
                     var other => throw new StudyFileException("parameters.start", $"'{other}' is not one of r (R's mustart from y), null_model"),
                 },
-                Privacy = rho > 0 ? PrivacyFor(p, features, rho, 1 + iterations + (holdout > 0 ? 1 : 0), minHonestNodes) : null,
+                Privacy = rho > 0 ? PrivacyFor(p, features, rho, 1 + iterations + (holdout > 0 ? 1 : 0), minHonestNodes, window) : null,
             };
-            return new GlmStudy(spec, outcome, features, offset, holdout) { MaxYear = MaxYearOf(p) };
+            return new GlmStudy(spec, outcome, features, offset, holdout) { MinYear = minYear, MaxYear = maxYear };
         }
         catch (ArgumentException e)
         {
@@ -159,9 +174,11 @@ public sealed record GlmStudy(GlmSpec Spec, string Outcome, IReadOnlyList<string
     /// <summary>
     /// The DP settings of a study with dp_rho: every feature's range (parameters.feature_bounds "col:low:high,…" over the
     /// schema's documented ranges; an indicator column[level] is 0/1), K = dp_max_rows_per_patient, and h, the minimum of
-    /// honest nodes. A feature with no declared or documented range is refused: no default could be right for it.
+    /// honest nodes. A feature with no declared or documented range is refused: no default could be right for it. With
+    /// min_year and max_year a patient has at most one row per year of the window, so K is the window's length unless declared
+    /// smaller: the per-patient sensitivity is then exact rather than the default's guess (a K above the window only adds noise).
     /// </summary>
-    private static GlmPrivacy PrivacyFor(IReadOnlyDictionary<string, string> p, IReadOnlyList<string> features, double rho, int rounds, int? minHonestNodes)
+    private static GlmPrivacy PrivacyFor(IReadOnlyDictionary<string, string> p, IReadOnlyList<string> features, double rho, int rounds, int? minHonestNodes, int? window)
     {
         var declared = new Dictionary<string, FeatureBound>(StringComparer.Ordinal);
         foreach (var item in (p.GetValueOrDefault("feature_bounds") ?? string.Empty).Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
@@ -184,7 +201,8 @@ public sealed record GlmStudy(GlmSpec Spec, string Outcome, IReadOnlyList<string
             : DocumentedBounds.TryGetValue(f, out var d) ? d
             : throw new StudyFileException("parameters.feature_bounds", $"feature '{f}' has no documented range: declare it (column:low:high) so that it can be clipped")).ToList();
         var nodes = minHonestNodes ?? Privacy.StudyPrivacy.RoundMinHonestNodes(p);
-        return new GlmPrivacy(rho, rounds, nodes, (int)Long(p, "dp_max_rows_per_patient", DefaultMaxRowsPerPatient), bounds);
+        var k = (int)Long(p, "dp_max_rows_per_patient", window ?? DefaultMaxRowsPerPatient);
+        return new GlmPrivacy(rho, rounds, nodes, window is { } w ? Math.Min(k, w) : k, bounds);
     }
 
     /// <summary>
@@ -233,10 +251,10 @@ public sealed record GlmStudy(GlmSpec Spec, string Outcome, IReadOnlyList<string
         return open > 0 && feature.EndsWith(']') ? (feature[..open], feature[(open + 1)..^1]) : null;
     }
 
-    private static int? MaxYearOf(IReadOnlyDictionary<string, string> p) =>
-        p.GetValueOrDefault("max_year") is not { } v ? null
+    private static int? YearOf(IReadOnlyDictionary<string, string> p, string name) =>
+        p.GetValueOrDefault(name) is not { } v ? null
         : int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out var y) && y is >= 1900 and <= 2100 ? y
-        : throw new StudyFileException("parameters.max_year", "must be a year (1900-2100)");
+        : throw new StudyFileException("parameters." + name, "must be a year (1900-2100)");
 
     private static string Required(IReadOnlyDictionary<string, string> p, string name) =>
         p.GetValueOrDefault(name) is { Length: > 0 } v ? v.Trim() : throw new StudyFileException("parameters." + name, "required for " + AlgorithmName);

@@ -24,9 +24,14 @@ internal static class DemoStudies
     /// The back-test's cut-off (`ftwin twin validate`): the models are trained on the patient-years up to 2021, whose outcomes are
     /// of 2022 at the latest (max_year), the cohort is drawn from the composition of 2022, and the twin's 2023 and 2024 are compared
     /// with what the federation observed then. The generator's histories run 2019-2024, so 2023-2024 are the last two years with
-    /// observed outcomes; training stops before them, and the what-if scenario uses the same models (trained once).
+    /// observed outcomes; training stops before them, and the what-if scenario uses the same models (trained once). The models
+    /// learn from the <see cref="TrainingYears"/> years before the cut-off (min_year), which under DP also sets K, the rows a
+    /// patient contributes at most (one per year of the window).
     /// </summary>
     public const int CutoffYear = 2022;
+
+    /// <summary>Patient-years the models learn from: 2019-2021, the three years before the cut-off (GLM min_year and max_year).</summary>
+    public const int TrainingYears = 3;
 
     public const string CutoffCompositionId = "demo-composition-2022";
     public const string ObservedOutcomesId = "demo-observed-outcomes";
@@ -170,6 +175,7 @@ internal static class DemoStudies
                 ["max_abs_feature"] = "1000",
                 ["holdout"] = Evaluated ? "0.2" : "0",
                 ["start"] = "null_model",
+                ["min_year"] = (CutoffYear - TrainingYears).ToString(CultureInfo.InvariantCulture),
                 ["max_year"] = (CutoffYear - 1).ToString(CultureInfo.InvariantCulture),
             };
             if ((dp ? DpResponse : MaxResponse) is { } maxResponse)
@@ -184,9 +190,9 @@ internal static class DemoStudies
 
             p[StudyPrivacy.RhoParameter] = Number(Rho);
 
-            // The count features' declared ranges (the schema documents the 0/1 and age columns), K, and h.
+            // The count features' declared ranges (the schema documents the 0/1 and age columns) and h; K is the training window's
+            // length (GlmStudy: min_year and max_year allow one row per patient and year).
             p["feature_bounds"] = "inpatient_admissions:0:10,ed_visits:0:20";
-            p["dp_max_rows_per_patient"] = "5";
             p[StudyPrivacy.MinHonestNodesParameter] = Number(MinHonestNodes);
             if (DpResponse is { } clip)
             {

@@ -108,7 +108,7 @@ public sealed class LocalFederatedGlm : ILocalAlgorithm
 
             if (!glm.IncludesYear(row.Values.GetValueOrDefault("year")))
             {
-                continue; // after the study's max_year (a back-test's training years end at its cut-off)
+                continue; // outside the study's min_year–max_year (a back-test's training years end at its cut-off)
             }
 
             if (glm.AtRisk is { } condition && row.Values.GetValueOrDefault(condition) != 0)

@@ -41,8 +41,8 @@ public sealed class DemoStudiesTests
                 new("family", "binomial"), new("outcome", "onset_copd_next_year"),
                 new("features", "age,sex_male,diabetes,hypertension,heart_failure,ckd,cad,condition_count,inpatient_admissions,ed_visits"),
                 new("max_rows_per_node", "1000000"), new("max_abs_feature", "1000"), new("holdout", "0"), new("start", "null_model"),
-                new("max_year", "2021"), // issue 20: trained up to the back-test's cut-off (2022) only
-                new("dp_rho", "1"), new("feature_bounds", "inpatient_admissions:0:10,ed_visits:0:20"), new("dp_max_rows_per_patient", "5"),
+                new("min_year", "2019"), new("max_year", "2021"), // issue 20: trained on the 3 years before the back-test's cut-off (2022)
+                new("dp_rho", "1"), new("feature_bounds", "inpatient_admissions:0:10,ed_visits:0:20"),
                 new("dp_min_honest_nodes", "2"), new("max_iterations", "4"),
             ],
             onset.Parameters!.ToList<KeyValuePair<string, string>>());
