@@ -20,9 +20,6 @@ public sealed class GlmNoisyNewtonFit : GlmFit
 {
     private readonly GlmPrivacy _dp;
 
-    /// <summary>β̃₀: the null model's start, from which the damped iterates moved.</summary>
-    private double[]? _start;
-
     /// <summary>A fit of a differentially private study (its nodes add noise to every sum).</summary>
     public GlmNoisyNewtonFit(GlmSpec spec)
         : base(spec)
@@ -55,7 +52,6 @@ public sealed class GlmNoisyNewtonFit : GlmFit
             };
             var start = new double[p];
             start[0] = alpha;
-            _start = start;
             Request = new GlmRequest(GlmRoundKind.Iterate, 2, GlmLayout.Irls(Spec, rows, start: false), rows, dp.Standardization(), start, null);
             return false;
         }
@@ -119,8 +115,7 @@ public sealed class GlmNoisyNewtonFit : GlmFit
             // Build scales the unscaled covariance by the dispersion (Gaussian); the DP terms are not scaled by it.
             double pearsonSum = blocks.Has(GlmLayout.Pearson) ? Math.Max(a[blocks[GlmLayout.Pearson]], positive) : 0;
             double phi = GlmMath.EstimatesDispersion(Spec.Family) && pearsonSum > 0 ? pearsonSum / Math.Max(Rows - p, 1) : 1;
-            var movement = beta - Vector<double>.Build.DenseOfArray(_start!);
-            var covariance = DampedIterationCovariance(h, sigmaH, sigmaS, lambda, iteration, phi, movement);
+            var covariance = DampedIterationCovariance(h, sigmaH, sigmaS, lambda, iteration, phi);
             var std = request.Standardization!;
             var t = std.Transform();
             double aicSum = blocks.Has(GlmLayout.Aic) ? a[blocks[GlmLayout.Aic]] : 0;
@@ -203,26 +198,25 @@ public sealed class GlmNoisyNewtonFit : GlmFit
     public const double StationarityLevel = 1e-3;
 
     /// <summary>
-    /// The mean squared error of the damped iterate β̃_K after K planned rounds, linearized around the fixed point
-    /// β̂ (the unpenalized MLE of the rows): β̃_(k+1) − β̂ = M(β̃_k − β̂) + A·e_k with A = (H_n + λI)⁻¹ the step's
-    /// preconditioner, M = I − A·H the contraction and e_k ~ N(0, σ_s²I) the round's score noise (Levenberg–Marquardt on
-    /// noisy gradients; the linear recursion of stochastic approximation, e.g. Polyak &amp; Juditsky 1992, SIAM J. Control
-    /// Optim. 30(4)). On the eigenvectors of the released H_n, with h the noise-corrected curvature (<see cref="CorrectedEigenvalue"/>), a = 1/(h_n + λ) and m = 1 − a·h, each direction contributes
-    /// <list type="bullet">
-    /// <item>sampling: β̃_K ≈ β̃₀ + (1 − m^K)(β̂ − β̃₀), so (1 − m^K)²·φ/h, not the MLE's φ/h where the rounds fell short;</item>
-    /// <item>DP noise: σ_s²·a²·Σ_(k&lt;K) m^(2k) — the noise of every round, shrunk by the damping, not just the last;</item>
-    /// <item>the distance still to go, m^K(β̂ − β̃₀), estimated from the distance travelled as m^K/(1 − m^K)·v'(β̃_K − β̃₀) and
-    /// added squared: the rounds stop where they were planned to, so a direction the damping slowed is biased toward the
-    /// null model, and an interval that left this out would claim a precision the fit does not have.</item>
-    /// </list>
-    /// The last round's H_n and λ stand for every round's (each round re-noises H, and H moves with β̃). Without noise,
-    /// λ = 0 and K = 1 Newton step at the MLE this is φ·H⁻¹. Everything is post-processing of released sums.
+    /// The covariance of the damped iterate β̃_K after K planned rounds, linearized around the fixed point β̂ (the
+    /// unpenalized MLE of the rows): β̃_(k+1) − β̂ = M(β̃_k − β̂) + A·e_k with A = (H_n + λI)⁻¹ the step's preconditioner,
+    /// M = I − A·H the contraction and e_k ~ N(0, σ_s²I) the round's score noise (Levenberg–Marquardt on noisy gradients; the
+    /// linear recursion of stochastic approximation, e.g. Polyak &amp; Juditsky 1992, SIAM J. Control Optim. 30(4)). On the
+    /// eigenvectors of the released H_n, with h the noise-corrected curvature (<see cref="CorrectedEigenvalue"/>),
+    /// a = 1/(h_n + λ) and m = 1 − a·h, each direction's variance is φ/h (the MLE's sampling variance; an iterate that has
+    /// travelled 1 − m^K of the way has (1 − m^K)² of it, so this is conservative) plus σ_s²·a²·Σ_(k&lt;K) m^(2k), the noise of
+    /// every round shrunk by the damping — not only the last round's.
+    /// Not in it: the distance still to go, m^K(β̂ − β̃₀), by which a direction the damping slowed is shrunk toward the null
+    /// model. It is a bias of known direction, not a spread: estimated from noisy iterates and added as a symmetric variance
+    /// (tried, 2026-12-07) it made the twin's coefficient draws inflate every rare outcome's rate (Jensen: new onsets 1.8×,
+    /// deaths 1.7× the point-value prediction in the demo's back-test), while the point estimates, shrinkage and all, gave
+    /// population rates within their intervals; the release check on the last score (<see cref="PrivateRefusal"/>) refuses an
+    /// iterate far from stationary. The last round's H_n and λ stand for every round's (each round re-noises H, and H moves
+    /// with β̃). Without noise, λ = 0 and K = 1 this is φ·H⁻¹. Everything is post-processing of released sums.
     /// </summary>
-    internal static Matrix<double> DampedIterationCovariance(
-        Matrix<double> h, double sigmaH, double sigmaS, double lambda, int steps, double phi, Vector<double> movement)
+    internal static Matrix<double> DampedIterationCovariance(Matrix<double> h, double sigmaH, double sigmaS, double lambda, int steps, double phi)
     {
         ArgumentNullException.ThrowIfNull(h);
-        ArgumentNullException.ThrowIfNull(movement);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(steps);
         int p = h.RowCount;
         var evd = h.Evd(MathNet.Numerics.LinearAlgebra.Symmetricity.Symmetric);
@@ -233,14 +227,11 @@ public sealed class GlmNoisyNewtonFit : GlmFit
             double curvature = CorrectedEigenvalue(noisy, sigmaH, p);
             double step = 1 / (noisy + lambda); // > 0: H_n + λI passed its Cholesky factorization
             double m = 1 - (step * curvature);
-            double mk = Math.Pow(m, steps), reach = 1 - mk;
-            double sampling = reach * reach / curvature;
+            double mk = Math.Pow(m, steps);
             double geometric = Math.Abs(m) < 1 ? (1 - (mk * mk)) / (1 - (m * m)) : steps;
             double noise = sigmaS * sigmaS * step * step * geometric;
             var v = evd.EigenVectors.Column(k);
-            double remaining = Math.Abs(reach) > 1e-12 ? mk / reach * v.DotProduct(movement) : 0;
-            double variance = sampling + ((noise + (remaining * remaining)) / phi);
-            covariance += v.OuterProduct(v) * variance;
+            covariance += v.OuterProduct(v) * ((1 / curvature) + (noise / phi));
         }
 
         return covariance;

@@ -118,7 +118,7 @@ public sealed record GlmModelDocument(
 {
     /// <summary>
     /// The coefficients' covariance Σ̂ (rows in term order; GlmResult.Covariance: dispersion × inverse information, the
-    /// damped iteration's error for a DP fit), which the twin draws coefficients from. Left out of documents written
+    /// damped iterate's covariance for a DP fit), which the twin draws coefficients from. Left out of documents written
     /// before it existed; the twin then uses the standard errors alone.
     /// </summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
@@ -174,7 +174,7 @@ public sealed record GlmModelDocument(
             r.PrivateRelease is { } check
                 ? new DpReleaseChecksDocument("final iterate after the planned noisy Newton rounds", check.PlannedIterations, check.Iterations, check.LastStep,
                     check.Damping, check.DampingDoublings, check.MinEigenvalue, check.Deviance, check.NullDeviance, check.DevianceSigma, check.ScoreStatistic,
-                    check.ScoreCritical, "damped-iteration error after the planned rounds, per eigenvector of H_n: (1 - m^K)^2/h + s_score^2 a^2 sum_k m^2k + (m^K/(1 - m^K) v'(b_K - b_0))^2, a = 1/(h_n + lambda), m = 1 - a h, h^2 = h_n^2 - p sigma_H^2 (docs/models.md)")
+                    check.ScoreCritical, "damped iterate's covariance after the planned rounds, per eigenvector of H_n: 1/h + s_score^2 a^2 sum_(k<K) m^2k, a = 1/(h_n + lambda), m = 1 - a h, h^2 = h_n^2 - p sigma_H^2; not the remaining distance to the MLE (docs/models.md)")
                 : null,
             studyId,
             purposeOfUse,

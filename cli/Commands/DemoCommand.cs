@@ -23,7 +23,13 @@ namespace FederatedTwin.Cli.Commands;
 internal static class DemoCommand
 {
     private static readonly string[] Sites = ["university-hospital", "community-hospital", "safety-net-hospital"];
-    private const int DefaultPatientsPerSite = 600;
+
+    /// <summary>
+    /// 3 × 1,700 = 5,100 patients, so that the demo ACO has the 5,000 assigned beneficiaries the Shared Savings Program
+    /// requires at the least (42 CFR 425.110(a)). Smaller federations run (--patients-per-site), but their DP
+    /// models are noise at the demo's budgets, as a real ACO's would be.
+    /// </summary>
+    private const int DefaultPatientsPerSite = 1_700;
 
     public static Command Create()
     {
