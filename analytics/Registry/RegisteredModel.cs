@@ -83,9 +83,9 @@ public sealed partial record RegisteredModel(
 
     /// <summary>
     /// The coefficients' estimated covariance matrix Σ̂ (one row per term, in <see cref="Terms"/> order, on the original
-    /// feature scale): GlmResult.Covariance, i.e. dispersion × the inverse information, and for a DP fit the damped noisy
-    /// iteration's own error (GlmNoisyNewtonFit.DampedIterationCovariance). Null for unfitted models and for documents written before this field existed; the twin
-    /// then draws the coefficients independently from their standard errors (the diagonal of Σ̂).
+    /// feature scale): GlmResult.Covariance, i.e. dispersion × the inverse information, and for a DP fit the damped
+    /// iterate's covariance (GlmNoisyNewtonFit.DampedIterationCovariance). Null for unfitted models and for documents written
+    /// before this field existed; the twin then draws the coefficients independently from their standard errors (the diagonal of Σ̂).
     /// </summary>
     public IReadOnlyList<IReadOnlyList<double>>? Covariance { get; init; }
 

@@ -69,6 +69,21 @@ public class StudyAccountingTests
     }
 
     [Fact]
+    public void A_glm_year_window_bounds_the_rows_a_patient_contributes_and_caps_k()
+    {
+        StudySpec Glm(params (string, string)[] extra) => Study(GlmStudy.AlgorithmName, [("family", "binomial"), ("outcome", "admission_next_year"),
+            ("features", "age,sex_male"), ("max_rows_per_node", "1000000"), ("dp_rho", "2"), .. extra]);
+        var windowed = GlmStudy.Parse(Glm([("min_year", "2019"), ("max_year", "2021")]), 1000);
+        Assert.Equal(3, windowed.Spec.Privacy!.MaxRowsPerPatient); // one row per patient and year of 2019-2021
+        Assert.Equal([false, true, true, false, false], new double?[] { 2018, 2019, 2021, 2022, null }.Select(windowed.IncludesYear));
+        Assert.Equal(3, GlmStudy.Parse(Glm([("min_year", "2019"), ("max_year", "2021"), ("dp_max_rows_per_patient", "5")]), 1000).Spec.Privacy!.MaxRowsPerPatient);
+        Assert.Equal(2, GlmStudy.Parse(Glm([("min_year", "2019"), ("max_year", "2021"), ("dp_max_rows_per_patient", "2")]), 1000).Spec.Privacy!.MaxRowsPerPatient);
+        Assert.Equal(GlmStudy.DefaultMaxRowsPerPatient, GlmStudy.Parse(Glm([("max_year", "2021")]), 1000).Spec.Privacy!.MaxRowsPerPatient);
+        Assert.Equal("parameters.min_year", Assert.Throws<StudyFileException>(() => GlmStudy.Parse(Glm([("min_year", "2022"), ("max_year", "2021")]), 1000)).Field);
+        Assert.Equal("parameters.min_year", Assert.Throws<StudyFileException>(() => GlmStudy.Parse(Glm([("min_year", "twenty")]), 1000)).Field);
+    }
+
+    [Fact]
     public void The_glm_and_dp_fedavg_plans_really_spend_their_stated_rho()
     {
         // The demo's settings: an admission GLM (ρ = 2 over 8 rounds with a holdout, K = 5, h = 2 of 3) and DP-FedSGD.
