@@ -58,7 +58,7 @@ public sealed record OutcomeTotalsStudy(int FromYear, int ToYear, double Rho, in
     public static RoundBasis Basis(StudySpec study)
     {
         ArgumentNullException.ThrowIfNull(study);
-        return new RoundBasis(study.PurposeOfUse.Code, MinNodes: study.MinNodes, MinHonestNodes: StudyPrivacy.RoundMinHonestNodesOf(study));
+        return RoundBasis.WithMinNodesAndHonestNodes(study);
     }
 
     /// <summary>The study as a round carries it: h from <paramref name="minHonestNodes"/> or, when null, from the round's dp_min_honest_nodes.</summary>

@@ -36,7 +36,7 @@ public sealed record CompositionStudy(int Year, double Rho, int MinimumCellSize,
     public static RoundBasis Basis(StudySpec study)
     {
         ArgumentNullException.ThrowIfNull(study);
-        return new RoundBasis(study.PurposeOfUse.Code, MinNodes: study.MinNodes, MinHonestNodes: StudyPrivacy.RoundMinHonestNodesOf(study));
+        return RoundBasis.WithMinNodesAndHonestNodes(study);
     }
 
     /// <summary>

@@ -60,7 +60,7 @@ public sealed record GlmStudy(GlmSpec Spec, string Outcome, IReadOnlyList<string
     public static RoundBasis Basis(StudySpec study)
     {
         ArgumentNullException.ThrowIfNull(study);
-        return new RoundBasis(study.PurposeOfUse.Code, MinNodes: study.MinNodes, MinHonestNodes: Privacy.StudyPrivacy.RoundMinHonestNodesOf(study));
+        return RoundBasis.WithMinNodesAndHonestNodes(study);
     }
 
     /// <summary>Rows a patient contributes at most under DP, unless the study declares parameters.dp_max_rows_per_patient.</summary>

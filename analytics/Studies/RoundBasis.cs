@@ -66,6 +66,16 @@ public sealed record RoundBasis(string PurposeOfUse, int? MinNodes = null, int? 
         return new RoundRequest(study.Algorithm, valueCount, parameters);
     }
 
+    /// <summary>
+    /// The basis of a study whose rounds are sized by min_nodes and, under DP, by h (each node's noise share and the scales):
+    /// the GLM, the composition and the observed outcome totals.
+    /// </summary>
+    public static RoundBasis WithMinNodesAndHonestNodes(StudySpec study)
+    {
+        ArgumentNullException.ThrowIfNull(study);
+        return new RoundBasis(study.PurposeOfUse.Code, MinNodes: study.MinNodes, MinHonestNodes: Privacy.StudyPrivacy.RoundMinHonestNodesOf(study));
+    }
+
     /// <summary>The purpose of use a round names (every round names one).</summary>
     public static string PurposeOf(RoundRequest request)
     {
