@@ -22,7 +22,7 @@ public sealed partial class ArchitectureTests
         ["synth"] = [],
         ["twin"] = ["analytics"],
         ["hosting"] = ["protocol"],
-        ["node"] = ["hosting", "analytics"],
+        ["node"] = ["hosting", "analytics", "twin"],
         ["coordinator"] = ["hosting", "analytics", "twin"],
         ["cli"] = ["node", "coordinator", "twin", "synth"],
         ["bench/FederatedTwin.Bench"] = ["analytics"],
