@@ -91,6 +91,7 @@ internal static class NodeCommands
         NodeDataCommands.AddTo(command, nodeDir);
         RosterCommands.AddTo(command, nodeDir);
         NodeKeyCommands.AddTo(command, nodeDir);
+        NodeModelCommands.AddTo(command, nodeDir);
         return command;
     }
 }

@@ -1,5 +1,6 @@
 using FederatedTwin.Coordinator.Orchestration;
 using FederatedTwin.Coordinator.Security;
+using FederatedTwin.Coordinator.Storage;
 using FederatedTwin.Protocol.Federation;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -79,6 +80,16 @@ internal static class NodeEndpoints
             return Task.FromResult(gateway.LatestRoster() is { } roster
                 ? Results.Bytes(roster, FederationProtocol.JsonMediaType)
                 : Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "No roster", detail: "The ACO has published no federation roster."));
+        }));
+
+        // The model registry, each document signed with the coordinator's identity key (SignedModel): a node keeps the signature with
+        // its copy and checks it under its pinned key whenever it uses the model (issue 21: the patient and facility twins).
+        group.MapGet("/models", (HttpContext http, CoordinatorStore store, CoordinatorKeys keys) => WireBodies.Guard(() =>
+        {
+            _ = Node(http);
+            var catalog = store.Read(RegistryQueries.Catalog)
+                .Select(m => SignedModel.Sign(keys.Identity, m.Id, m.Kind, m.Study, m.Outcome, m.CreatedAt, m.Json)).ToList();
+            return Task.FromResult(WireBodies.Wire(new ModelCatalog(catalog)));
         }));
 
         group.MapPost("/attempts/{study}/{round:int}/{attempt:int}/{kind}", (HttpContext http, NodeGateway gateway, string study, int round, int attempt, string kind) => WireBodies.Guard(async () =>

@@ -34,7 +34,9 @@ public sealed partial class NodeGateway
         }
 
         var roster = RosterQueries.Latest(c, null);
-        return new WorkResponse(items, roster is { } r ? (int)r.version : null, roster is { } d ? SignedStatement.Digest(d.document) : null);
+        var models = RegistryQueries.CatalogEntries(c);
+        return new WorkResponse(items, roster is { } r ? (int)r.version : null, roster is { } d ? SignedStatement.Digest(d.document) : null,
+            models.Count == 0 ? null : ModelCatalog.Digest(models));
     });
 
     /// <summary>Accepts a commitment, opening or decryption share for the current attempt, after checking its node signature and binding.</summary>

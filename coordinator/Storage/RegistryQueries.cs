@@ -23,6 +23,14 @@ internal static class RegistryQueries
     public static List<ModelDocumentRow> Documents(IDbConnection c) =>
         [.. c.Query<ModelDocumentRow>("SELECT model_id, kind, model_json FROM models ORDER BY created_at, model_id")];
 
+    /// <summary>Every registry document with what a node's copy is signed over, oldest first (GET /v1/node/models).</summary>
+    public static List<(string Id, string Kind, string Study, string Outcome, string CreatedAt, string Json)> Catalog(IDbConnection c) =>
+        [.. c.Query<(string, string, string, string, string, string)>("SELECT model_id, kind, study_id, outcome, created_at, model_json FROM models ORDER BY created_at, model_id")];
+
+    /// <summary>Each document's id and registration time (the catalog digest a work answer relays).</summary>
+    public static List<(string Id, string CreatedAt)> CatalogEntries(IDbConnection c) =>
+        [.. c.Query<(string, string)>("SELECT model_id, created_at FROM models")];
+
     /// <summary>Every registry entry, by creation (oldest or newest first), then id.</summary>
     public static List<ModelListingRow> Listings(IDbConnection c, bool newestFirst) =>
         [.. c.Query<ModelListingRow>("SELECT model_id, study_id, kind, outcome, created_at FROM models ORDER BY created_at" + (newestFirst ? " DESC" : string.Empty) + ", model_id")];

@@ -223,6 +223,35 @@ public static class NodeAuditRecords
         AuditOutcome.SeriousFailure,
         new JsonObject { ["document_sha256"] = documentSha256, ["source"] = AuditRecord.Text(source, 200), ["rule"] = rule, ["reason"] = AuditRecord.Text(reason) });
 
+    /// <summary>A registry model the node stored after checking the coordinator's signature on it (never patient data: a model is aggregate coefficients).</summary>
+    public static AuditRecord ModelReceived(SignedModel model, bool released, string? notReleasedReason) => new(
+        AuditActions.ModelReceived,
+        AuditOutcome.Success,
+        new JsonObject
+        {
+            ["model_id"] = AuditRecord.Text(model.Id, 200),
+            ["version"] = model.Version,
+            ["kind"] = AuditRecord.Text(model.Kind, 40),
+            ["study"] = AuditRecord.Text(model.StudyId, 200),
+            ["outcome"] = AuditRecord.Text(model.Outcome, 100),
+            ["released_at"] = AuditRecord.Text(model.ReleasedAt, 40),
+            ["released"] = released,
+            ["not_released_reason"] = notReleasedReason is null ? null : AuditRecord.Text(notReleasedReason),
+        });
+
+    /// <summary>A model the node refused, on receipt or when a twin would use its stored copy, with the rule (<c>model_signature_invalid</c>, ...).</summary>
+    public static AuditRecord ModelRefused(string modelId, string version, string source, string rule, string reason) => new(
+        AuditActions.ModelRefused,
+        AuditOutcome.SeriousFailure,
+        new JsonObject
+        {
+            ["model_id"] = AuditRecord.Text(modelId, 200),
+            ["version"] = AuditRecord.Text(version, 64),
+            ["source"] = source,
+            ["rule"] = rule,
+            ["reason"] = AuditRecord.Text(reason),
+        });
+
     /// <summary>A contribution the node refused to make, the rule that refused it and why (a check on the coordinator's announcement, the roster, a commitment, a deadline, a superseded attempt).</summary>
     public static AuditRecord Refused(string action, WorkItem work, string reason, string? rule = null)
     {

@@ -58,6 +58,7 @@ public sealed partial class NodeWorker(
                 status.LastError = null;
                 _lastRejection = null;
                 await RefreshRoster(client, work.RosterVersion, work.RosterSha256, stoppingToken);
+                await RefreshModels(client, work.ModelsSha256, stoppingToken);
                 foreach (var item in work.Items)
                 {
                     await Handle(client, item, stoppingToken);
@@ -227,6 +228,25 @@ public sealed partial class NodeWorker(
             LogRosterRefused(logger, version, e.Rule, e.Message);
         }
     }
+
+    /// <summary>
+    /// When the coordinator relays a model catalog digest other than the one this node last fetched, fetch the catalog and keep the
+    /// models whose coordinator signature verifies under the pinned key (<see cref="Twins.NodeModelRegistry"/>). A failure is logged
+    /// and retried at the next poll; the node's rounds do not wait on it.
+    /// </summary>
+    private async Task RefreshModels(CoordinatorClient client, string? relayed, CancellationToken cancellationToken)
+    {
+        if (relayed is null || relayed == Twins.NodeModelRegistry.CatalogDigest(node) || node.Store.GetEnrollment() is not { } enrollment)
+        {
+            return;
+        }
+
+        var result = await Twins.NodeModelRegistry.Fetch(node, client, enrollment.CoordinatorPublicKey, cancellationToken);
+        LogModelsFetched(logger, result.Stored, result.Refused, result.Offered);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Fetched the federation's models: {Stored} new, {Refused} refused, of {Offered}")]
+    private static partial void LogModelsFetched(ILogger logger, int stored, int refused, int offered);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Pinned federation roster {Federation} version {Version}")]
     private static partial void LogRosterPinned(ILogger logger, string federation, int version);

@@ -176,6 +176,13 @@ public sealed class NodeStore : SqliteStore
             WHERE length(sealed_secret) > 0
               AND attempt < (SELECT w.highest_attempt FROM attempt_watermarks w WHERE w.study_id = attempt_keys.study_id AND w.round = attempt_keys.round);
         """,
+        // The federation's models as this node received them (issue 21; node/Twins/NodeModelRegistry.cs): each registry document with the
+        // coordinator's signature over it and the key it verified under, re-checked whenever a twin uses it. Aggregate coefficients only.
+        """
+        CREATE TABLE federation_models(model_id TEXT NOT NULL, version TEXT NOT NULL, kind TEXT NOT NULL, study_id TEXT NOT NULL, outcome TEXT NOT NULL,
+            released_at TEXT NOT NULL, document TEXT NOT NULL, signature TEXT NOT NULL, coordinator_key TEXT NOT NULL, fetched_at TEXT NOT NULL,
+            PRIMARY KEY(model_id, version));
+        """,
     ];
 
     /// <summary>The page size of stores created by this build.</summary>

@@ -50,6 +50,8 @@ public static class AuditActions
     public const string FeaturesExported = "features_exported";
     public const string RosterPinned = "roster_pinned";
     public const string RosterRefused = "roster_refused";
+    public const string ModelReceived = "model_received";
+    public const string ModelRefused = "model_refused";
     public const string CommitmentSetAccepted = "commitment_set_accepted";
     public const string IdentityKeyRotated = "identity_key_rotated";
     public const string IdentityKeyRotationFailed = "identity_key_rotation_failed";
@@ -128,6 +130,8 @@ public static class AuditActions
         [FeaturesExported] = new(Export, null, "R", "de-identified patient-year features exported on the node's host"),
         [RosterPinned] = new(SecurityAlert, SecurityConfiguration, "U", "federation roster pinned (approved by a compliance officer)"),
         [RosterRefused] = new(SecurityAlert, SecurityConfiguration, "R", "federation roster document refused"),
+        [ModelReceived] = new(Import, null, "C", "federated model received from the coordinator, its signature checked under the pinned key"),
+        [ModelRefused] = new(SecurityAlert, NodeAuthentication, "R", "federated model refused (signature, document or id check failed)"),
         [CommitmentSetAccepted] = new(SecurityAlert, NodeAuthentication, "E", "complete commitment set of an attempt checked against the pinned roster"),
         [IdentityKeyRotated] = new(SecurityAlert, SecurityConfiguration, "U", "Ed25519 identity key replaced by a new one the coordinator accepted"),
         [IdentityKeyRotationFailed] = new(SecurityAlert, SecurityConfiguration, "U", "identity key rotation refused by the coordinator"),

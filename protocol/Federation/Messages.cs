@@ -91,9 +91,10 @@ public sealed record WorkItem(
 /// <summary>
 /// The work for a node, and the newest federation roster the coordinator relays: its version and the SHA-256 of the document as relayed
 /// (a node fetches and checks it when the version is newer than its own and it has not refused that very document: the same version
-/// may be relayed again with more officers' approvals).
+/// may be relayed again with more officers' approvals), and the digest of the model registry (<see cref="ModelCatalog.Digest"/>; a node
+/// fetches the catalog when it differs from the one it last fetched).
 /// </summary>
-public sealed record WorkResponse(IReadOnlyList<WorkItem> Items, int? RosterVersion = null, string? RosterSha256 = null);
+public sealed record WorkResponse(IReadOnlyList<WorkItem> Items, int? RosterVersion = null, string? RosterSha256 = null, string? ModelsSha256 = null);
 
 /// <summary>A node's answer to a study offer, with the policy rule that decided it.</summary>
 public sealed record StudyDecision(StudyId Study, bool Accept, string Rule, string Reason);

@@ -49,6 +49,9 @@ internal sealed class HostileCoordinator : IAsyncDisposable
 
     public int? RelayedRosterVersion { get; set; }
 
+    /// <summary>The model catalog it serves at /v1/node/models (and names by its digest in every work answer), or null for none.</summary>
+    public ModelCatalog? RelayedModels { get; set; }
+
     /// <summary>Extra work a test hands a node, on top of what the attempts imply.</summary>
     public ConcurrentDictionary<string, ConcurrentQueue<WorkItem>> ExtraWork { get; } = new(StringComparer.Ordinal);
 
@@ -139,6 +142,8 @@ internal sealed class HostileCoordinator : IAsyncDisposable
 
             case ["v1", "node", "work"]:
                 return (200, null);
+            case ["v1", "node", "models"]:
+                return RelayedModels is { } models ? (200, WireJson.Serialize(models)) : (200, WireJson.Serialize(new ModelCatalog([])));
             case ["v1", "node", "roster"]:
                 return RelayedRoster is { } roster ? (200, roster) : (404, Problem("No roster"));
             case ["v1", "node", "studies", var study, "decision"]:
@@ -182,7 +187,8 @@ internal sealed class HostileCoordinator : IAsyncDisposable
         }
 
         items.AddRange(Attempts.Values.Select(a => a.WorkFor(node)).OfType<WorkItem>());
-        return new WorkResponse(items, RelayedRosterVersion, RelayedRoster is null ? null : SignedStatement.Digest(RelayedRoster));
+        return new WorkResponse(items, RelayedRosterVersion, RelayedRoster is null ? null : SignedStatement.Digest(RelayedRoster),
+            RelayedModels is { } catalog ? ModelCatalog.Digest(catalog.Models.Select(m => (m.Id, m.ReleasedAt))) : null);
     }
 
     private static byte[] Problem(string title) => System.Text.Encoding.UTF8.GetBytes($"{{\"title\":\"{title.Replace("\"", "'", StringComparison.Ordinal)}\"}}");

@@ -360,6 +360,30 @@ public sealed class HostileCoordinatorTests(AdversarialFederation federation) : 
         Assert.False(attempt.Received.ContainsKey((ContributionKind.Update, A)));
     }
 
+    [Fact]
+    public async Task Forged_models_a_model_signed_by_another_key_or_changed_after_signing_is_refused_and_the_signed_one_is_kept()
+    {
+        // The coordinator relays, in its signed answer, a model it signed, one signed by a key it made up (a model "from elsewhere"), and
+        // its own model with the heart-failure coefficient raised after signing. Each node keeps only the first (issue 21).
+        using var other = Ed25519Identity.Generate();
+        var good = ModelDistributionTests.Signed(Coordinator.Identity, "hostile-good");
+        var forged = ModelDistributionTests.Signed(other, "hostile-forged");
+        var altered = ModelDistributionTests.Signed(Coordinator.Identity, "hostile-altered") with { Document = ModelDistributionTests.Document("hostile-altered", heartFailure: 4.0) };
+        Coordinator.RelayedModels = new ModelCatalog([good, forged, altered]);
+        foreach (var node in new[] { A, B, C })
+        {
+            await Eventually.Until(() => federation.Audit(node).Count(e => e.Action == AuditActions.ModelRefused) >= 2, TimeSpan.FromSeconds(60), $"{node} to refuse the two forged models");
+            var refused = federation.Audit(node).Where(e => e.Action == AuditActions.ModelRefused).ToList();
+            Assert.All(refused, e => Assert.Equal(Node.Twins.NodeModelRegistry.SignatureRule, e.Detail["rule"]!.GetValue<string>()));
+            Assert.Equal(["glm/admission_next_year/hostile-altered", "glm/admission_next_year/hostile-forged"], refused.Select(e => e.Detail["model_id"]!.GetValue<string>()).Order(StringComparer.Ordinal));
+            var received = Assert.Single(federation.Audit(node), e => e.Action == AuditActions.ModelReceived);
+            Assert.Equal(good.Id, received.Detail["model_id"]!.GetValue<string>());
+            Assert.Equal(good.Version, received.Detail["version"]!.GetValue<string>());
+        }
+
+        Assert.True(federation.Running);
+    }
+
     /// <summary>Runs an attempt with hospital-d colluding honestly-looking up to <paramref name="last"/>: it commits before it opens, like the nodes.</summary>
     private async Task RunWithMember(HostileAttempt attempt, AttemptPhase last, long[] memberUpdate, string[] honest)
     {
