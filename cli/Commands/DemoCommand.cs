@@ -129,6 +129,9 @@ internal static class DemoCommand
                 return 1;
             }
 
+            // The hospitals' own twins: each node fetched the released models itself (signed, checked under its pinned key).
+            await DemoNodeTwins.WaitForModels(federation, TimeSpan.FromSeconds(30), cancellationToken);
+
             AnsiConsole.MarkupLine($"demo total {total.Elapsed.TotalSeconds:F1} s");
             if (output is not null)
             {
