@@ -29,7 +29,7 @@ internal static class NodeStatusPage
     public static string Render(NodeStatusReport r, string antiforgeryField, string antiforgeryToken)
     {
         var body = new StringBuilder();
-        body.Append("<h1>Node status</h1>");
+        body.Append("<h1>Node status</h1><p><a href=\"/status/twins\" id=\"twins-link\">Patient and facility twins →</a> (the worklist and the facility projection, from the federation's models on this hospital's patients)</p>");
         body.Append("<div class=\"grid\">");
 
         var enrollment = r.Enrollment;
@@ -205,7 +205,7 @@ internal static class NodeStatusPage
         return table.Append("</tbody></table>").ToString();
     }
 
-    private static string Layout(string title, string body, bool signedIn, string signOut, string who) => $"""
+    internal static string Layout(string title, string body, bool signedIn, string signOut, string who) => $"""
         <!DOCTYPE html>
         <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
         <title>{E(title)} · FederatedTwin node</title><link rel="stylesheet" href="/status.css"></head>
@@ -247,5 +247,7 @@ internal static class NodeStatusPage
         svg.chart { max-width: 640px; border: 1px solid var(--line); border-radius: 4px; background: #fff; }
         svg.chart text { font-size: 12px; fill: var(--ink); } svg.chart .legend { fill: var(--muted); font-size: 11px; }
         svg.chart .allowed { fill: #d9e2ec; } svg.chart .spent { fill: var(--accent); } svg.chart .over { fill: var(--bad); }
+        svg.chart .interval { stroke: var(--ink); stroke-width: 1.5; } svg.chart .axis { stroke: var(--muted); } svg.chart .point { fill: var(--accent); }
+        svg.chart .trend { fill: none; stroke: var(--accent); stroke-width: 1.5; } svg.chart .reference { stroke: var(--bad); stroke-dasharray: 6 4; }
         """;
 }
