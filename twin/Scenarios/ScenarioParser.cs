@@ -58,6 +58,57 @@ public static class ScenarioParser
     }
 
     /// <summary>
+    /// Parses a scenario file for a run on a given cohort and model set (the facility twin: a hospital's own patients on its
+    /// node's released models): name, seed, replicates, uncertainty and the interventions, parsed against
+    /// <paramref name="models"/> for <paramref name="startYear"/> and <paramref name="horizon"/>. The fields that describe a
+    /// synthetic population or its models (<c>start_year</c>, <c>horizon</c>, <c>population</c>, <c>models</c>, <c>mssp</c>)
+    /// do not apply to a given cohort: they are read (so a misspelt field is still an error) and named in
+    /// <paramref name="ignored"/> when present, never silently used.
+    /// </summary>
+    public static ScenarioDefinition ParseForCohort(string yaml, ModelSet models, int startYear, int horizon, int population, out IReadOnlyList<string> ignored)
+    {
+        ArgumentNullException.ThrowIfNull(models);
+        YamlStream stream;
+        try
+        {
+            stream = FederatedTwin.Analytics.Studies.YamlInput.Load(yaml);
+        }
+        catch (YamlException e)
+        {
+            throw new ScenarioFileException("(file)", e.Start.Line, $"not valid YAML: {e.Message}");
+        }
+
+        if (stream.Documents.Count == 0)
+        {
+            throw new ScenarioFileException("(file)", 1, "is empty");
+        }
+
+        var root = new YamlFields(stream.Documents[0].RootNode, string.Empty);
+        var name = root.String("name") ?? throw new ScenarioFileException("name", root.Line, "is required");
+        var replicates = root.Int("replicates") ?? 20;
+        Check(replicates is >= 2 and <= 10_000, root, "replicates", "must be between 2 and 10,000");
+        var seed = root.Int("seed") ?? 1;
+        var notUsed = new List<string>();
+        foreach (var key in (string[])["start_year", "horizon", "population", "models", "mssp"])
+        {
+            if (root.Node(key) is not null)
+            {
+                notUsed.Add(key);
+            }
+        }
+
+        var interventions = root.Sequence("interventions")
+            .Select((node, i) => InterventionParser.Parse(new YamlFields(node, $"interventions[{i}]"), startYear, horizon, models))
+            .ToList();
+        Check(interventions.Count <= 16, root, "interventions", "at most 16 interventions");
+        var uncertainty = root.String("uncertainty") is { } u ? ParseUncertainty(u) ?? throw new ScenarioFileException("uncertainty", root.Node("uncertainty")!.Start.Line,
+            $"'{u}' is not one of all, monte_carlo_only") : UncertaintyMode.All;
+        root.RejectUnknown();
+        ignored = notUsed;
+        return new ScenarioDefinition(name, unchecked((uint)seed), population, startYear, horizon, replicates, models, interventions, null) { Uncertainty = uncertainty };
+    }
+
+    /// <summary>
     /// The file's <c>uncertainty:</c> value (or the CLI's <c>--uncertainty</c>): <c>all</c> or <c>monte_carlo_only</c>
     /// (<c>mc</c> for short); null for anything else.
     /// </summary>
