@@ -36,7 +36,7 @@ public sealed record FacilityResult(
     IReadOnlyList<string> Notes)
 {
     /// <summary>The JSON object `ftwin node twin facility` prints: baseline fields flat per year, each with _lower and _upper (95%), scenario_ and difference_ likewise.</summary>
-    public JsonObject ToJsonObject()
+    private JsonObject ToJsonObject()
     {
         var years = new JsonArray();
         foreach (var y in Years)

@@ -19,22 +19,7 @@ public static class ScenarioParser
     public static ScenarioDefinition Parse(string yaml, ScenarioParseOptions? options = null)
     {
         options ??= new ScenarioParseOptions();
-        YamlStream stream;
-        try
-        {
-            stream = FederatedTwin.Analytics.Studies.YamlInput.Load(yaml);
-        }
-        catch (YamlException e)
-        {
-            throw new ScenarioFileException("(file)", e.Start.Line, $"not valid YAML: {e.Message}");
-        }
-
-        if (stream.Documents.Count == 0)
-        {
-            throw new ScenarioFileException("(file)", 1, "is empty");
-        }
-
-        var root = new YamlFields(stream.Documents[0].RootNode, string.Empty);
+        var root = Root(yaml);
         var name = root.String("name") ?? throw new ScenarioFileException("name", root.Line, "is required");
         var startYear = root.Int("start_year") ?? throw new ScenarioFileException("start_year", root.Line, "is required");
         var horizon = root.Int("horizon") ?? 5;
@@ -46,13 +31,9 @@ public static class ScenarioParser
         var seed = root.Int("seed") ?? 1;
         var models = ModelsParser.Parse(root, options);
 
-        var interventions = root.Sequence("interventions")
-            .Select((node, i) => InterventionParser.Parse(new YamlFields(node, $"interventions[{i}]"), startYear, horizon, models))
-            .ToList();
-        Check(interventions.Count <= 16, root, "interventions", "at most 16 interventions");
+        var interventions = Interventions(root, startYear, horizon, models);
         var mssp = root.Node("mssp") is { } m ? ParseMssp(new YamlFields(m, "mssp"), startYear, horizon) : null;
-        var uncertainty = root.String("uncertainty") is { } u ? ParseUncertainty(u) ?? throw new ScenarioFileException("uncertainty", root.Node("uncertainty")!.Start.Line,
-            $"'{u}' is not one of all, monte_carlo_only") : UncertaintyMode.All;
+        var uncertainty = Uncertainty(root);
         root.RejectUnknown();
         return new ScenarioDefinition(name, unchecked((uint)seed), population, startYear, horizon, replicates, models, interventions, mssp) { Uncertainty = uncertainty };
     }
@@ -68,6 +49,42 @@ public static class ScenarioParser
     public static ScenarioDefinition ParseForCohort(string yaml, ModelSet models, int startYear, int horizon, int population, out IReadOnlyList<string> ignored)
     {
         ArgumentNullException.ThrowIfNull(models);
+        var root = Root(yaml);
+        var name = root.String("name") ?? throw new ScenarioFileException("name", root.Line, "is required");
+        var replicates = root.Int("replicates") ?? 20;
+        Check(replicates is >= 2 and <= 10_000, root, "replicates", "must be between 2 and 10,000");
+        var seed = root.Int("seed") ?? 1;
+        var notUsed = new List<string>();
+        foreach (var key in (string[])["start_year", "horizon", "population", "models", "mssp"])
+        {
+            if (root.Node(key) is not null)
+            {
+                notUsed.Add(key);
+            }
+        }
+
+        var interventions = Interventions(root, startYear, horizon, models);
+        var uncertainty = Uncertainty(root);
+        root.RejectUnknown();
+        ignored = notUsed;
+        return new ScenarioDefinition(name, unchecked((uint)seed), population, startYear, horizon, replicates, models, interventions, null) { Uncertainty = uncertainty };
+    }
+
+    private static List<TwinIntervention> Interventions(YamlFields root, int startYear, int horizon, ModelSet models)
+    {
+        var list = root.Sequence("interventions")
+            .Select((node, i) => InterventionParser.Parse(new YamlFields(node, $"interventions[{i}]"), startYear, horizon, models))
+            .ToList();
+        Check(list.Count <= 16, root, "interventions", "at most 16 interventions");
+        return list;
+    }
+
+    private static UncertaintyMode Uncertainty(YamlFields root) =>
+        root.String("uncertainty") is { } u ? ParseUncertainty(u) ?? throw new ScenarioFileException("uncertainty", root.Node("uncertainty")!.Start.Line,
+            $"'{u}' is not one of all, monte_carlo_only") : UncertaintyMode.All;
+
+    private static YamlFields Root(string yaml)
+    {
         YamlStream stream;
         try
         {
@@ -83,29 +100,7 @@ public static class ScenarioParser
             throw new ScenarioFileException("(file)", 1, "is empty");
         }
 
-        var root = new YamlFields(stream.Documents[0].RootNode, string.Empty);
-        var name = root.String("name") ?? throw new ScenarioFileException("name", root.Line, "is required");
-        var replicates = root.Int("replicates") ?? 20;
-        Check(replicates is >= 2 and <= 10_000, root, "replicates", "must be between 2 and 10,000");
-        var seed = root.Int("seed") ?? 1;
-        var notUsed = new List<string>();
-        foreach (var key in (string[])["start_year", "horizon", "population", "models", "mssp"])
-        {
-            if (root.Node(key) is not null)
-            {
-                notUsed.Add(key);
-            }
-        }
-
-        var interventions = root.Sequence("interventions")
-            .Select((node, i) => InterventionParser.Parse(new YamlFields(node, $"interventions[{i}]"), startYear, horizon, models))
-            .ToList();
-        Check(interventions.Count <= 16, root, "interventions", "at most 16 interventions");
-        var uncertainty = root.String("uncertainty") is { } u ? ParseUncertainty(u) ?? throw new ScenarioFileException("uncertainty", root.Node("uncertainty")!.Start.Line,
-            $"'{u}' is not one of all, monte_carlo_only") : UncertaintyMode.All;
-        root.RejectUnknown();
-        ignored = notUsed;
-        return new ScenarioDefinition(name, unchecked((uint)seed), population, startYear, horizon, replicates, models, interventions, null) { Uncertainty = uncertainty };
+        return new YamlFields(stream.Documents[0].RootNode, string.Empty);
     }
 
     /// <summary>
