@@ -46,11 +46,17 @@ public sealed record FacilityCohort(Cohort Cohort, int RowsOfYear, int DiedInYea
             }
         }
 
-        var living = ofYear.Where(r => !diedThisYear.Contains(r.Pseudonym) && (featureYear == dataLastYear || Flag(r, "outcome_observed"))).ToList();
+        // People in the order of their features, not of their pseudonyms: a person's draws follow their index, and pseudonyms
+        // depend on the node's secret key, so this makes a run a function of the data and the seed alone (people with equal
+        // features are interchangeable, so ties need no order).
+        var living = ofYear.Where(r => !diedThisYear.Contains(r.Pseudonym) && (featureYear == dataLastYear || Flag(r, "outcome_observed")))
+            .Select(r => r.Values)
+            .OrderBy(v => v, FeatureOrder.Instance)
+            .ToList();
         var cohort = new Cohort(living.Count, featureYear);
         for (var i = 0; i < living.Count; i++)
         {
-            var v = living[i].Values;
+            var v = living[i];
             cohort.Age[i] = (byte)Math.Clamp((int)Value(v, "age"), 0, TwinFeatures.MaxModelAge);
             cohort.Male[i] = Value(v, "sex_male") == 1;
             var mask = 0;
@@ -76,4 +82,25 @@ public sealed record FacilityCohort(Cohort Cohort, int RowsOfYear, int DiedInYea
         v.GetValueOrDefault(column) ?? throw new InvalidOperationException($"a patient-year row has no {column}");
 
     private static ushort Count(double x) => (ushort)Math.Clamp(Math.Round(x, MidpointRounding.AwayFromZero), 0, ushort.MaxValue);
+
+    private sealed class FeatureOrder : IComparer<IReadOnlyDictionary<string, double?>>
+    {
+        public static readonly FeatureOrder Instance = new();
+
+        private static readonly string[] Columns = ["age", "sex_male", .. ChronicConditions.All, "inpatient_admissions", "inpatient_days", "ed_visits", "cost"];
+
+        public int Compare(IReadOnlyDictionary<string, double?>? x, IReadOnlyDictionary<string, double?>? y)
+        {
+            foreach (var c in Columns)
+            {
+                var order = Nullable.Compare(x?.GetValueOrDefault(c), y?.GetValueOrDefault(c));
+                if (order != 0)
+                {
+                    return order;
+                }
+            }
+
+            return 0;
+        }
+    }
 }
