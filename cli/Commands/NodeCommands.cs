@@ -36,10 +36,21 @@ internal static class NodeCommands
         command.Subcommands.Add(run);
 
         var siteSeed = new Option<int?>("--site-seed") { Description = "Write a seeded synthetic census as this node's local input (demo and tests)." };
-        var init = new Command("init", "Create a node directory: store, keys, admin token and a deny-by-default policy. Prints the node's public key.") { nodeDir, siteSeed };
+        var staffedBeds = new Option<int?>("--staffed-beds") { Description = "The hospital's staffed beds (node-config.json; the facility twin's occupancy = average daily census / staffed beds)." };
+        var init = new Command("init", "Create a node directory: store, keys, admin token and a deny-by-default policy. Prints the node's public key.") { nodeDir, siteSeed, staffedBeds };
         init.SetAction(parse =>
         {
+            if (parse.GetValue(staffedBeds) is { } beds && !ValidBeds(beds))
+            {
+                return 2;
+            }
+
             using var node = NodeDirectory.OpenOrInitialize(parse.GetValue(nodeDir)!.FullName);
+            if (parse.GetValue(staffedBeds) is { } staffed)
+            {
+                (NodeConfiguration.Load(node.Path) with { StaffedBeds = staffed }).Save(node.Path);
+            }
+
             if (parse.GetValue(siteSeed) is { } seed)
             {
                 node.WriteSiteInput(SiteInput.Synthetic(seed));
@@ -87,11 +98,51 @@ internal static class NodeCommands
         });
         command.Subcommands.Add(adminToken);
 
+        var configureBeds = new Option<int>("--staffed-beds") { Description = "The hospital's staffed beds (a positive whole number).", Required = true };
+        var configure = new Command("configure", "Set facts about the hospital its data cannot tell (node-config.json, owner-only): the staffed beds the facility twin's occupancy needs.") { nodeDir, configureBeds };
+        configure.SetAction(parse =>
+        {
+            var beds = parse.GetValue(configureBeds);
+            if (!ValidBeds(beds))
+            {
+                return 2;
+            }
+
+            using var node = NodeDirectory.OpenOrInitialize(parse.GetValue(nodeDir)!.FullName);
+            try
+            {
+                (NodeConfiguration.Load(node.Path) with { StaffedBeds = beds }).Save(node.Path);
+            }
+            catch (NodeConfigurationException e)
+            {
+                Console.Error.WriteLine($"error: {e.Message}");
+                return 2;
+            }
+
+            Console.WriteLine($"staffed_beds = {beds} ({Path.Combine(node.Path, NodeConfiguration.FileName)})");
+            return 0;
+        });
+        command.Subcommands.Add(configure);
+
         BackupCommands.AddToNode(command, nodeDir);
         NodeDataCommands.AddTo(command, nodeDir);
         RosterCommands.AddTo(command, nodeDir);
         NodeKeyCommands.AddTo(command, nodeDir);
         NodeModelCommands.AddTo(command, nodeDir);
         return command;
+    }
+
+    private static bool ValidBeds(int beds)
+    {
+        try
+        {
+            NodeConfiguration.ValidateStaffedBeds(beds, "--staffed-beds");
+            return true;
+        }
+        catch (NodeConfigurationException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return false;
+        }
     }
 }

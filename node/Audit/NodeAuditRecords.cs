@@ -149,6 +149,26 @@ public static class NodeAuditRecords
         study.PurposeOfUse.Code);
 
     /// <summary>De-identified features written out on the node's host (`ftwin node features export`): which scope, how many rows and columns; never the rows.</summary>
+    /// <summary>
+    /// A facility twin run on the node's own patients (45 CFR 164.312(b): use of the data is recorded): the command, the purpose
+    /// of use the rows were read under, the cohort's size and feature year, the years and replicates simulated, whether a scenario
+    /// ran, and the models used (ids; fallbacks named). Never a pseudonym, a patient's value or the table itself.
+    /// </summary>
+    public static AuditRecord FacilityTwinRun(string purpose, int featureYear, int cohortSize, int years, int replicates, bool scenario,
+        IEnumerable<string> modelIds, IEnumerable<string> fallbackOutcomes) => new(
+        AuditActions.FacilityTwinRun, AuditOutcome.Success, new JsonObject
+        {
+            ["command"] = "node twin facility",
+            ["purpose"] = purpose,
+            ["feature_year"] = featureYear,
+            ["cohort_size"] = cohortSize,
+            ["years"] = years,
+            ["replicates"] = replicates,
+            ["scenario"] = scenario,
+            ["models"] = AuditRecord.Codes(modelIds.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)),
+            ["fallback_outcomes"] = AuditRecord.Codes(fallbackOutcomes.Order(StringComparer.Ordinal)),
+        });
+
     public static AuditRecord FeaturesExported(string? studyId, long rows, int columns) => new(
         AuditActions.FeaturesExported, AuditOutcome.Success, new JsonObject { ["scope"] = studyId is null ? "all" : "study", ["rows"] = rows, ["columns"] = columns }, studyId);
 

@@ -48,6 +48,8 @@ public static class AuditActions
     public const string EnrollmentFailed = "enrollment_failed";
     public const string CoordinatorResponseRejected = "coordinator_response_rejected";
     public const string FeaturesExported = "features_exported";
+    /// <summary>The facility twin ran on the node's own patients (`ftwin node twin facility`): purpose, cohort size, years, models; aggregates only.</summary>
+    public const string FacilityTwinRun = "facility_twin_run";
     public const string RosterPinned = "roster_pinned";
     public const string RosterRefused = "roster_refused";
     public const string ModelReceived = "model_received";
@@ -128,6 +130,7 @@ public static class AuditActions
         [EnrollmentFailed] = new(SecurityAlert, NodeAuthentication, "C", "enrollment failed"),
         [CoordinatorResponseRejected] = new(SecurityAlert, NodeAuthentication, "E", "coordinator response failed authentication"),
         [FeaturesExported] = new(Export, null, "R", "de-identified patient-year features exported on the node's host"),
+        [FacilityTwinRun] = new(ApplicationActivity, null, "E", "facility twin run on the node's own patients (aggregate table)"),
         [RosterPinned] = new(SecurityAlert, SecurityConfiguration, "U", "federation roster pinned (approved by a compliance officer)"),
         [RosterRefused] = new(SecurityAlert, SecurityConfiguration, "R", "federation roster document refused"),
         [ModelReceived] = new(Import, null, "C", "federated model received from the coordinator, its signature checked under the pinned key"),

@@ -19,6 +19,72 @@ public static class ScenarioParser
     public static ScenarioDefinition Parse(string yaml, ScenarioParseOptions? options = null)
     {
         options ??= new ScenarioParseOptions();
+        var root = Root(yaml);
+        var name = root.String("name") ?? throw new ScenarioFileException("name", root.Line, "is required");
+        var startYear = root.Int("start_year") ?? throw new ScenarioFileException("start_year", root.Line, "is required");
+        var horizon = root.Int("horizon") ?? 5;
+        Check(horizon is >= 1 and <= 30, root, "horizon", "must be between 1 and 30 years");
+        var population = root.Int("population") ?? 20_000;
+        Check(population is >= 1_000 and <= 50_000_000, root, "population", "must be between 1,000 and 50,000,000");
+        var replicates = root.Int("replicates") ?? 20;
+        Check(replicates is >= 2 and <= 10_000, root, "replicates", "must be between 2 and 10,000");
+        var seed = root.Int("seed") ?? 1;
+        var models = ModelsParser.Parse(root, options);
+
+        var interventions = Interventions(root, startYear, horizon, models);
+        var mssp = root.Node("mssp") is { } m ? ParseMssp(new YamlFields(m, "mssp"), startYear, horizon) : null;
+        var uncertainty = Uncertainty(root);
+        root.RejectUnknown();
+        return new ScenarioDefinition(name, unchecked((uint)seed), population, startYear, horizon, replicates, models, interventions, mssp) { Uncertainty = uncertainty };
+    }
+
+    /// <summary>
+    /// Parses a scenario file for a run on a given cohort and model set (the facility twin: a hospital's own patients on its
+    /// node's released models): name, seed, replicates, uncertainty and the interventions, parsed against
+    /// <paramref name="models"/> for <paramref name="startYear"/> and <paramref name="horizon"/>. The fields that describe a
+    /// synthetic population or its models (<c>start_year</c>, <c>horizon</c>, <c>population</c>, <c>models</c>, <c>mssp</c>)
+    /// do not apply to a given cohort: they are read (so a misspelt field is still an error) and named in
+    /// <paramref name="ignored"/> when present, never silently used.
+    /// </summary>
+    public static ScenarioDefinition ParseForCohort(string yaml, ModelSet models, int startYear, int horizon, int population, out IReadOnlyList<string> ignored)
+    {
+        ArgumentNullException.ThrowIfNull(models);
+        var root = Root(yaml);
+        var name = root.String("name") ?? throw new ScenarioFileException("name", root.Line, "is required");
+        var replicates = root.Int("replicates") ?? 20;
+        Check(replicates is >= 2 and <= 10_000, root, "replicates", "must be between 2 and 10,000");
+        var seed = root.Int("seed") ?? 1;
+        var notUsed = new List<string>();
+        foreach (var key in (string[])["start_year", "horizon", "population", "models", "mssp"])
+        {
+            if (root.Node(key) is not null)
+            {
+                notUsed.Add(key);
+            }
+        }
+
+        var interventions = Interventions(root, startYear, horizon, models);
+        var uncertainty = Uncertainty(root);
+        root.RejectUnknown();
+        ignored = notUsed;
+        return new ScenarioDefinition(name, unchecked((uint)seed), population, startYear, horizon, replicates, models, interventions, null) { Uncertainty = uncertainty };
+    }
+
+    private static List<TwinIntervention> Interventions(YamlFields root, int startYear, int horizon, ModelSet models)
+    {
+        var list = root.Sequence("interventions")
+            .Select((node, i) => InterventionParser.Parse(new YamlFields(node, $"interventions[{i}]"), startYear, horizon, models))
+            .ToList();
+        Check(list.Count <= 16, root, "interventions", "at most 16 interventions");
+        return list;
+    }
+
+    private static UncertaintyMode Uncertainty(YamlFields root) =>
+        root.String("uncertainty") is { } u ? ParseUncertainty(u) ?? throw new ScenarioFileException("uncertainty", root.Node("uncertainty")!.Start.Line,
+            $"'{u}' is not one of all, monte_carlo_only") : UncertaintyMode.All;
+
+    private static YamlFields Root(string yaml)
+    {
         YamlStream stream;
         try
         {
@@ -34,27 +100,7 @@ public static class ScenarioParser
             throw new ScenarioFileException("(file)", 1, "is empty");
         }
 
-        var root = new YamlFields(stream.Documents[0].RootNode, string.Empty);
-        var name = root.String("name") ?? throw new ScenarioFileException("name", root.Line, "is required");
-        var startYear = root.Int("start_year") ?? throw new ScenarioFileException("start_year", root.Line, "is required");
-        var horizon = root.Int("horizon") ?? 5;
-        Check(horizon is >= 1 and <= 30, root, "horizon", "must be between 1 and 30 years");
-        var population = root.Int("population") ?? 20_000;
-        Check(population is >= 1_000 and <= 50_000_000, root, "population", "must be between 1,000 and 50,000,000");
-        var replicates = root.Int("replicates") ?? 20;
-        Check(replicates is >= 2 and <= 10_000, root, "replicates", "must be between 2 and 10,000");
-        var seed = root.Int("seed") ?? 1;
-        var models = ModelsParser.Parse(root, options);
-
-        var interventions = root.Sequence("interventions")
-            .Select((node, i) => InterventionParser.Parse(new YamlFields(node, $"interventions[{i}]"), startYear, horizon, models))
-            .ToList();
-        Check(interventions.Count <= 16, root, "interventions", "at most 16 interventions");
-        var mssp = root.Node("mssp") is { } m ? ParseMssp(new YamlFields(m, "mssp"), startYear, horizon) : null;
-        var uncertainty = root.String("uncertainty") is { } u ? ParseUncertainty(u) ?? throw new ScenarioFileException("uncertainty", root.Node("uncertainty")!.Start.Line,
-            $"'{u}' is not one of all, monte_carlo_only") : UncertaintyMode.All;
-        root.RejectUnknown();
-        return new ScenarioDefinition(name, unchecked((uint)seed), population, startYear, horizon, replicates, models, interventions, mssp) { Uncertainty = uncertainty };
+        return new YamlFields(stream.Documents[0].RootNode, string.Empty);
     }
 
     /// <summary>

@@ -60,27 +60,9 @@ public sealed class ScenarioRunner
 
         var source = new CohortSource(_composition.Source, _release?.Year, _release?.PublishedTotal ?? _composition.KnownTotal,
             _release?.HiddenCompositionCells ?? _composition.Cells.Count(c => c.Count is null), _release?.HiddenPrevalenceCells ?? 0, cohort.Count, medicare);
-        var work = new Cohort(cohort.Count);
-        var sim = new TwinSimulator(models);
-        var baseline = new YearTotals[k][];
-        var intervention = new YearTotals[k][];
-        var uncertainty = new ParameterUncertainty(models, scenario.Interventions, _release, scenario.Uncertainty, k);
-        for (var r = 0; r < k; r++)
-        {
-            // The replicate's parameters are drawn once and used by baseline and scenario alike (with the same per-person
-            // draws: common random numbers still pair them).
-            var draws = new DrawStream(scenario.Seed, (uint)r);
-            var drawn = uncertainty.Draw(draws);
-            sim.Models = drawn.Models;
-            var start = drawn.Composition is { } composition
-                ? Cohort.FromComposition(composition.ToComposition(), drawn.Models, scenario.Population, scenario.Seed, scenario.StartYear)
-                : cohort;
-            baseline[r] = sim.Run(start, work, [], scenario.Horizon, draws);
-            // Without interventions the scenario run would repeat the baseline draw for draw.
-            intervention[r] = drawn.Interventions.Count == 0 ? baseline[r] : sim.Run(start, work, drawn.Interventions, scenario.Horizon, draws);
-            progress?.Report(r + 1);
-        }
-
+        var run = Replicates(scenario, cohort, _release, k, progress);
+        var baseline = run.Baseline;
+        var intervention = run.Scenario;
         var years = new Dictionary<int, IReadOnlyList<MeasureRow>>();
         for (var t = 0; t < scenario.Horizon; t++)
         {
@@ -108,7 +90,53 @@ public sealed class ScenarioRunner
         }
 
         return new ScenarioResult(scenario.Name, models.Description, models.Source, byOutcome, [.. byOutcome.Values.Distinct()],
-            scenario.Population, k, years, settlements, models.Origins, source) { UncertaintySources = uncertainty.Sources };
+            scenario.Population, k, years, settlements, models.Origins, source) { UncertaintySources = run.UncertaintySources };
+    }
+
+    /// <summary>
+    /// Runs <paramref name="scenario"/> (its interventions, seed, horizon and uncertainty) and its baseline on a given cohort
+    /// instead of one drawn from a composition: the facility twin runs a hospital's own patients (node/Twins). Replicates draw
+    /// coefficients and intervention effects exactly as <see cref="Run"/> does (the same loop); there is no composition to
+    /// draw, so the cohort is the same in every replicate. <paramref name="cohort"/> is not changed.
+    /// </summary>
+    public static CohortRun RunOnCohort(ScenarioDefinition scenario, Cohort cohort, int? replicates = null, IProgress<int>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(scenario);
+        ArgumentNullException.ThrowIfNull(cohort);
+        return Replicates(scenario, cohort, null, replicates ?? scenario.Replicates, progress);
+    }
+
+    /// <summary>
+    /// The replicate loop both entry points share: replicate r draws its parameters from stream (seed, r), then runs the
+    /// baseline and the scenario with the same per-person draws (common random numbers pair them). With a DP composition
+    /// <paramref name="release"/> whose noise is drawn, each replicate redraws its cohort from its drawn composition.
+    /// </summary>
+    private static CohortRun Replicates(ScenarioDefinition scenario, Cohort cohort, ReleasedComposition? release, int k, IProgress<int>? progress)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(k);
+        var models = scenario.Models;
+        var work = new Cohort(cohort.Count);
+        var sim = new TwinSimulator(models);
+        var baseline = new YearTotals[k][];
+        var intervention = new YearTotals[k][];
+        var uncertainty = new ParameterUncertainty(models, scenario.Interventions, release, scenario.Uncertainty, k);
+        for (var r = 0; r < k; r++)
+        {
+            // The replicate's parameters are drawn once and used by baseline and scenario alike (with the same per-person
+            // draws: common random numbers still pair them).
+            var draws = new DrawStream(scenario.Seed, (uint)r);
+            var drawn = uncertainty.Draw(draws);
+            sim.Models = drawn.Models;
+            var start = drawn.Composition is { } composition
+                ? Cohort.FromComposition(composition.ToComposition(), drawn.Models, scenario.Population, scenario.Seed, scenario.StartYear)
+                : cohort;
+            baseline[r] = sim.Run(start, work, [], scenario.Horizon, draws);
+            // Without interventions the scenario run would repeat the baseline draw for draw.
+            intervention[r] = drawn.Interventions.Count == 0 ? baseline[r] : sim.Run(start, work, drawn.Interventions, scenario.Horizon, draws);
+            progress?.Report(r + 1);
+        }
+
+        return new CohortRun(baseline, intervention, uncertainty.Sources, models.Origins);
     }
 
     private static YearTotals Total(YearTotals[] perYear)

@@ -40,6 +40,13 @@ public sealed class Cohort
     public double[] Cost { get; }
     /// <summary>The calendar year the arrays describe; the next step simulates FeatureYear + 1.</summary>
     public int FeatureYear { get; internal set; }
+    /// <summary>
+    /// Allocates a cohort of n people whose arrays describe <paramref name="featureYear"/>: a given population (a hospital's
+    /// own patients, node/Twins) filled in by the caller rather than drawn from a composition.
+    /// </summary>
+    public Cohort(int n, int featureYear)
+        : this(n) => FeatureYear = featureYear;
+
     /// <summary>Number of people.</summary>
     public int Count => Age.Length;
 
