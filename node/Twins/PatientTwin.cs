@@ -6,46 +6,6 @@ using FederatedTwin.Twin.Simulation;
 
 namespace FederatedTwin.Node.Twins;
 
-/// <summary>A point value and its 95% interval (for a risk: p, lower, upper).</summary>
-public readonly record struct PatientInterval(double Value, double Lower, double Upper);
-
-/// <summary>One patient's next-year quantities under one arm (baseline, or enrolled in the scenario's interventions).</summary>
-/// <param name="Risks">Probabilities of the binary outcomes (admission, death, ed_visit, onset_&lt;c&gt;), by outcome name.</param>
-/// <param name="EdVisits">Expected ED visits, or null when not scored.</param>
-/// <param name="InpatientDays">Expected inpatient days, or null.</param>
-/// <param name="Cost">Expected cost (USD), or null.</param>
-public sealed record PatientOutcomes(IReadOnlyDictionary<string, PatientInterval> Risks, PatientInterval? EdVisits, PatientInterval? InpatientDays, PatientInterval? Cost)
-{
-    /// <summary>An expected value by its output name (expected_ed_visits, expected_inpatient_days, expected_cost).</summary>
-    public PatientInterval? Expected(string name) => name switch
-    {
-        PatientTwin.ExpectedEdVisits => EdVisits,
-        PatientTwin.ExpectedInpatientDays => InpatientDays,
-        PatientTwin.ExpectedCost => Cost,
-        _ => null,
-    };
-}
-
-/// <summary>One living patient's twin: demographics as the features hold them, the baseline, and under a scenario the enrolled arm.</summary>
-/// <param name="Missing">Outcomes not scored for this patient because a model term's value is missing (never imputed).</param>
-/// <param name="EligibleFor">Under a scenario, the interventions the patient is eligible for (empty: none); null without a scenario.</param>
-/// <param name="Differences">Scenario − baseline of every risk and expected value, for an eligible patient; else null.</param>
-/// <param name="Benefit">Expected net savings next year (USD) if enrolled: baseline cost − scenario cost − program cost; null when not eligible, no scenario, or no cost.</param>
-public sealed record PatientTwinResult(string Pseudonym, string AgeBand, string Sex, IReadOnlyList<string> Conditions, PatientOutcomes Baseline,
-    IReadOnlyList<string> Missing, IReadOnlyList<string>? EligibleFor, PatientOutcomes? Scenario, IReadOnlyDictionary<string, double>? Differences, double? Benefit)
-{
-    /// <summary>Under a scenario, whether the patient is eligible for any intervention; null without one.</summary>
-    public bool? Eligible => EligibleFor is null ? null : EligibleFor.Count > 0;
-
-    /// <summary>The ranking value: a risk's p, an expected value, or <c>benefit</c>; null when the patient has none.</summary>
-    public double? RankValue(string rankBy) => rankBy == PatientTwin.BenefitKey ? Benefit
-        : Baseline.Risks.TryGetValue(rankBy, out var r) ? r.Value
-        : Baseline.Expected(rankBy)?.Value;
-}
-
-/// <summary>A released model the patient twin did not use, and why.</summary>
-public sealed record UnusedModel(string Id, string Outcome, string Reason);
-
 /// <summary>
 /// The patient twin (issue 21): for each of the hospital's own living patients, the next-year risks and expected utilisation and
 /// cost from the federation's released GLMs evaluated on the patient's own features, with 95% intervals from each model's
@@ -59,7 +19,7 @@ public sealed record UnusedModel(string Id, string Outcome, string Reason);
 /// Where the twin draws counts, this takes their expectations; the twin's per-draw cap of 365 days is not applied to the mean.
 /// </para>
 /// </summary>
-public sealed class PatientTwin
+public sealed partial class PatientTwin
 {
     public const string Admission = "admission";
     public const string Death = "death";
@@ -545,68 +505,5 @@ public sealed class PatientTwin
         public readonly double[] X = new double[Math.Max(1, twin._slots.Concat(twin._byId.Values).Concat(twin._interventions?.Select(i => i.Risk) ?? []).Max(m => m?.Terms ?? 0))];
         public readonly double[] Eta = new double[Slots];
         public readonly double[] Se = new double[Slots];
-    }
-
-    /// <summary>An intervention's multipliers, multiplied as InterventionPlan does (product of the effects of each kind).</summary>
-    private sealed class CompiledIntervention(TwinIntervention x, PatientModel? risk)
-    {
-        public TwinIntervention Intervention => x;
-        public PatientModel? Risk => risk;
-        public double AdmRr { get; } = Product(x, EffectOutcome.Admissions, null);
-        public double AdmInvOr { get; } = 1 / Product(x, EffectOutcome.AdmissionOdds, null);
-        public double EdRr { get; } = Product(x, EffectOutcome.EdVisits, null);
-        public double DeathInvOr { get; } = 1 / Product(x, EffectOutcome.Death, null);
-        public double OtherRr { get; } = Product(x, EffectOutcome.OtherCost, null);
-        public double CostMeanRr { get; } = Product(x, EffectOutcome.CostMean, null);
-        public double[] OnsetInvOr { get; } = [.. Enumerable.Range(0, ChronicConditions.Count).Select(k => 1 / Product(x, EffectOutcome.Onset, (ChronicCondition)k))];
-        public double CostPerYear { get; } = x.CostPerEnrolleeMonth * 12;
-
-        /// <summary>
-        /// Eligibility as BlockEnrollment tests it (age within the band, the target condition recorded, the risk band's
-        /// min ≤ risk &lt; max), on the patient's own features; coverage and the start year are ignored: "if this patient were
-        /// enrolled" next year. A risk that cannot be computed (a missing value) makes the patient not eligible, and says so.
-        /// </summary>
-        public bool Eligible(ReadOnlySpan<double> row, Scratch s, List<string> missing)
-        {
-            if (x.TargetAge is { } band && (double.IsNaN(row[ColAge]) || !band.Contains((int)row[ColAge])))
-            {
-                return false;
-            }
-
-            if (x.TargetCondition is { } c && row[ColConditions[(int)c]] != 1)
-            {
-                return false;
-            }
-
-            if (risk is not null)
-            {
-                risk.Evaluate(row, s.X, out var eta, out _);
-                if (double.IsNaN(eta))
-                {
-                    missing.Add("eligibility:" + x.Name);
-                    return false;
-                }
-
-                // The twin's RiskOf: p for a binomial model, 1 − e^−μ for a Poisson one.
-                var p = risk.Family == GlmFamily.Poisson ? -double.ExpM1(-Math.Exp(eta)) : 1 / (1 + Math.Exp(-eta));
-                return p >= x.RiskLow && p < x.RiskHigh;
-            }
-
-            return true;
-        }
-
-        private static double Product(TwinIntervention x, EffectOutcome outcome, ChronicCondition? condition) =>
-            x.Effects.Where(e => e.Outcome == outcome && (condition is null || e.Condition == condition)).Aggregate(1.0, (acc, e) => acc * e.Multiplier);
-    }
-
-    /// <summary>The multipliers acting on one patient: the products over the interventions it is eligible for, in their order.</summary>
-    private readonly record struct Effects(double AdmRr, double AdmInvOr, double EdRr, double DeathInvOr, double OtherRr, double CostMeanRr, double[] OnsetInvOr, double ProgramCost)
-    {
-        private static readonly double[] Ones = [.. Enumerable.Repeat(1.0, ChronicConditions.Count)];
-
-        public static Effects None { get; } = new(1, 1, 1, 1, 1, 1, Ones, 0);
-
-        public Effects Then(CompiledIntervention x) => new(AdmRr * x.AdmRr, AdmInvOr * x.AdmInvOr, EdRr * x.EdRr, DeathInvOr * x.DeathInvOr, OtherRr * x.OtherRr,
-            CostMeanRr * x.CostMeanRr, [.. OnsetInvOr.Select((v, k) => v * x.OnsetInvOr[k])], ProgramCost + x.CostPerYear);
     }
 }
