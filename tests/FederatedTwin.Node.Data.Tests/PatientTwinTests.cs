@@ -265,6 +265,57 @@ public sealed class PatientTwinTests
         Assert.Equal("0a", ranked[0].Pseudonym); // the only eligible patient with a cost
     }
 
+    private const string Scenario = """
+        name: outreach
+        start_year: 2027
+        models: demo    # replaced by the node's own models whatever it says
+        interventions:
+          - name: outreach
+            target:
+              age: [0, 120]
+              risk: { model: RISK, min: 0.0, max: 1.0 }
+            coverage: [0.5]
+            cost_pmpm: 40
+            effects:
+              - outcome: ed_visits
+                relative_risk: 0.8
+              - outcome: death
+                odds_ratio: 0.9
+        """;
+
+    [Fact]
+    public void Twin_patients_reads_a_scenario_against_the_nodes_own_models_and_refuses_a_band_only_the_demo_set_can_evaluate()
+    {
+        var dir = DataTestSupport.TempDir("patient-twin-scenario");
+        var models = Models();
+        var listing = models.Select(m => new NodeModelListing(m.Id, "1", m.Kind, m.StudyId, m.Outcome, m.Release, true, null, DataTestSupport.Epoch)).ToList();
+        using var node = NodeDirectory.OpenOrInitialize(dir);
+        DataTestSupport.Ingest(node, DataTestSupport.NdjsonSample);
+
+        // A band on the death model (its terms are the twin's): resolved to the node's glm/ model, scored as if enrolled.
+        var file = Path.Combine(dir, "death-band.yaml");
+        File.WriteAllText(file, Scenario.Replace("RISK", "death", StringComparison.Ordinal));
+        var output = Path.Combine(dir, "scenario.json");
+        Assert.Equal(0, NodeTwinCommands.RunPatients(node, new ReleasedModels(models, listing), new PatientTwinRequest("HOPERAT", PatientTwin.BenefitKey, 100, false, file, output), TextWriter.Null));
+        var json = JsonNode.Parse(File.ReadAllText(output))!;
+        Assert.Equal("outreach", json["scenario"]!.GetValue<string>());
+        var patients = json["patients"]!.AsArray();
+        Assert.NotEmpty(patients);
+        Assert.All(patients, p => Assert.True(p!["eligible"]!.GetValue<bool>()));
+        Assert.All(patients, p => Assert.True(p!["differences"]!["expected_ed_visits"]!.GetValue<double>() < 0));
+        Assert.All(patients, p => Assert.True(p!["differences"]!["death"]!.GetValue<double>() < 0));
+        var benefits = patients.Where(p => p!["benefit"] is not null).Select(p => p!["benefit"]!.GetValue<double>()).ToList();
+        Assert.Equal(benefits.OrderDescending(), benefits); // ranked by benefit
+
+        // The node's admission model has HbA1c and blood-pressure terms the twin's engine cannot evaluate, so "admission"
+        // resolves to the demo model while the file is read: refused, never used to select a real patient.
+        File.WriteAllText(file, Scenario.Replace("RISK", "admission", StringComparison.Ordinal));
+        var refused = Assert.Throws<PatientTwinException>(() => NodeTwinCommands.RunPatients(node, new ReleasedModels(models, listing),
+            new PatientTwinRequest("HOPERAT", PatientTwin.Admission, 10, false, file, Path.Combine(dir, "refused.json")), TextWriter.Null));
+        Assert.Contains("not one of this node's released models", refused.Message, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(dir, "refused.json")));
+    }
+
     [Fact]
     public void Twin_patients_scores_the_living_latest_rows_and_writes_no_identifier_from_the_FHIR_source()
     {
