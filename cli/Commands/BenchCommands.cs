@@ -48,6 +48,19 @@ internal static class BenchCommands
         privacyAudit.SetAction(parse => PrivacyAuditBenchmark.Run(
             new PrivacyAuditOptions(parse.GetValue(trials), parse.GetValue(seed), parse.GetValue(miscalibrate), parse.GetValue(auditPatients)), parse.GetValue(auditJson), Console.Out, Console.Error));
         bench.Subcommands.Add(privacyAudit);
+
+        var twinJson = new Option<bool>("--json") { Description = "Print one JSON object instead of a line." };
+        var twinPatients = new Option<int>("--patients") { Description = "Generated patient rows scored.", DefaultValueFactory = _ => 100_000 };
+        twinPatients.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<int>() < 1)
+            {
+                r.AddError("--patients must be at least 1.");
+            }
+        });
+        var patientTwin = new Command("patient-twin", "Patient twin: score generated patients with 16 released-like GLMs (intervals from their covariance) against a naive per-term dictionary scorer, same rows and cores.") { twinJson, twinPatients };
+        patientTwin.SetAction(parse => PatientTwinBenchmark.Run(parse.GetValue(twinPatients), parse.GetValue(twinJson)));
+        bench.Subcommands.Add(patientTwin);
         return bench;
     }
 }

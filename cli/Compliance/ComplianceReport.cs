@@ -117,6 +117,7 @@ internal static class ComplianceReport
         // Every purpose and every category the site knows gets a row, present in the data or not, so which rows appear tells nothing.
         html.Append(CountTable("consent", "purpose", "patient-years denied", WithRows(consent, FeatureBuilder.Purposes), minimumCellSize));
         html.Append(CountTable("sensitive", "category", "records excluded", WithRows(sensitive, SitePolicy.SensitiveCategories.Concat(policy.CustomSensitiveCodes.Keys)), minimumCellSize));
+        html.Append(ReidentificationSection(entries, fromText, toText));
         html.Append("<h2>Ingest and quarantine</h2>\n<table id=\"ingest\"><tr><th>run</th><th>started (UTC)</th><th>lines read</th><th>accepted</th><th>quarantined</th></tr>\n");
         foreach (var r in runs)
         {
@@ -128,6 +129,25 @@ internal static class ComplianceReport
         html.Append(CountTable("quarantine", "reason", "lines", quarantine.ToDictionary(q => q.ReasonCode, q => q.Count), minimumCellSize: 0));
         html.Append("</body></html>\n");
         return html.ToString();
+    }
+
+    /// <summary>
+    /// Every re-identification in the period (`ftwin node twin reidentify`): when, the purpose, how many pseudonyms were asked for and
+    /// found, the SHA-256 of the owner-only file written, and who ran it; and every refusal with its rule. From the audit trail, which
+    /// holds no identifier.
+    /// </summary>
+    private static string ReidentificationSection(IReadOnlyList<AuditEntry> entries, string fromText, string toText)
+    {
+        var html = new StringBuilder("<h2>Re-identifications</h2>\n<p>Pseudonyms mapped back to this hospital's own patient ids on the node's host, for the purposes the site policy lists in <code>reidentification_purposes</code> (never research). The mapping was written to an owner-only file; only its digest is kept here.</p>\n");
+        html.Append("<table id=\"reidentifications\"><tr><th>time (UTC)</th><th>purpose</th><th>outcome</th><th>worklist</th><th>matched</th><th>output SHA-256</th><th>operator</th><th>rule</th></tr>\n");
+        foreach (var e in entries.Where(e => (e.Action == AuditActions.Reidentification || e.Action == AuditActions.ReidentificationRefused) && InPeriod(e, fromText, toText)))
+        {
+            var d = System.Text.Json.Nodes.JsonNode.Parse(e.Detail) as System.Text.Json.Nodes.JsonObject ?? [];
+            var refused = e.Action == AuditActions.ReidentificationRefused;
+            html.Append(CultureInfo.InvariantCulture, $"<tr><td>{E(e.At)}</td><td>{E(d["purpose"]?.ToString())}</td><td>{(refused ? "refused" : "done")}</td><td>{E(d["worklist_size"]?.ToString())}</td><td>{E(d["matched"]?.ToString())}</td><td><code>{E(d["output_sha256"]?.ToString())}</code></td><td>{E(d["operator"]?.ToString())}</td><td>{E(d["rule"]?.ToString())}</td></tr>\n");
+        }
+
+        return html.Append("</table>\n").ToString();
     }
 
     private static string SoftwareVersion =>

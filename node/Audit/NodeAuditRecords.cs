@@ -172,6 +172,47 @@ public static class NodeAuditRecords
     public static AuditRecord FeaturesExported(string? studyId, long rows, int columns) => new(
         AuditActions.FeaturesExported, AuditOutcome.Success, new JsonObject { ["scope"] = studyId is null ? "all" : "study", ["rows"] = rows, ["columns"] = columns }, studyId);
 
+    /// <summary>
+    /// A patient twin run on the node's host (`ftwin node twin patients`): purpose, how many patients were scored and listed, the
+    /// ranking, the scenario's digest and the models used by id; never a pseudonym or a patient's value.
+    /// </summary>
+    public static AuditRecord PatientTwinRun(string command, string purpose, long scored, long listed, string rankBy, string? scenarioSha256, IReadOnlyList<string> modelsUsed, IReadOnlyList<string> missingOutcomes) => new(
+        AuditActions.PatientTwinRun, AuditOutcome.Success, new JsonObject
+        {
+            ["command"] = command,
+            ["purpose"] = purpose,
+            ["patients_scored"] = scored,
+            ["patients_listed"] = listed,
+            ["rank_by"] = rankBy,
+            ["scenario_sha256"] = scenarioSha256,
+            ["models_used"] = new JsonArray([.. modelsUsed.Select(m => (JsonNode?)JsonValue.Create(m))]),
+            ["missing_outcomes"] = new JsonArray([.. missingOutcomes.Select(m => (JsonNode?)JsonValue.Create(m))]),
+        }, null, purpose);
+
+    /// <summary>
+    /// Pseudonyms mapped back to the hospital's own patient ids (`ftwin node twin reidentify`), deliberately and locally: purpose,
+    /// worklist size, how many were found, the SHA-256 of the owner-only output file and who ran it; never an identifier or a pseudonym.
+    /// </summary>
+    public static AuditRecord Reidentification(string purpose, long worklist, long matched, string outputSha256, string operatorName) => new(
+        AuditActions.Reidentification, AuditOutcome.Success, new JsonObject
+        {
+            ["purpose"] = purpose,
+            ["worklist_size"] = worklist,
+            ["matched"] = matched,
+            ["output_sha256"] = outputSha256,
+            ["operator"] = AuditRecord.Text(operatorName, 200),
+        }, null, purpose);
+
+    /// <summary>A re-identification the site policy refused, and the rule (e.g. reidentification_purpose_refused).</summary>
+    public static AuditRecord ReidentificationRefused(string purpose, string rule, string reason, string operatorName) => new(
+        AuditActions.ReidentificationRefused, AuditOutcome.MinorFailure, new JsonObject
+        {
+            ["purpose"] = AuditRecord.Text(purpose, 40),
+            ["rule"] = rule,
+            ["reason"] = AuditRecord.Text(reason),
+            ["operator"] = AuditRecord.Text(operatorName, 200),
+        });
+
     public static AuditRecord KeyShareGenerated(WorkItem work, string publicShareSha256) =>
         Round(AuditActions.KeyShareGenerated, AuditOutcome.Success, work, new JsonObject { ["public_share_sha256"] = publicShareSha256, ["crp_seed"] = work.CrpSeed is null ? null : Convert.ToHexStringLower(work.CrpSeed) });
 

@@ -31,6 +31,13 @@ public sealed class FeatureBuilder(NodeStore store, long? asOf = null)
         return store.Read(c => FeatureQueries.DataLastYear(c, version));
     }
 
+    /// <summary>Pseudonyms of the patients recorded as dead in <paramref name="year"/> or before (never counted or shown; the patient twin leaves them out).</summary>
+    public IReadOnlySet<string> DeceasedBy(int year)
+    {
+        var version = Version();
+        return store.Read(c => FeatureQueries.DeceasedBy(c, year, version));
+    }
+
     /// <summary>Every patient-year, computed from the facts (non-sensitive only).</summary>
     public IEnumerable<PatientYear> All() => All(new HashSet<string>());
 

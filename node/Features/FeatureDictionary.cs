@@ -46,6 +46,22 @@ public sealed class FeatureDictionary : IReadOnlyDictionary<string, double?>
         }
     }
 
+    /// <summary>Number of columns of the schema (the width of <see cref="CopyTo"/>'s row).</summary>
+    public static int Width => Names.Length;
+
+    /// <summary>
+    /// Copies the row into <paramref name="row"/> (one slot per schema column), NaN for a column that is absent or empty:
+    /// the patient twin scores models over such arrays, one pass per patient, without a name lookup per term.
+    /// </summary>
+    public void CopyTo(Span<double> row)
+    {
+        for (var i = 0; i < Names.Length; i++)
+        {
+            var bit = 1UL << i;
+            row[i] = (_present & bit) != 0 && (_empty & bit) == 0 ? _values[i] : double.NaN;
+        }
+    }
+
     public double? this[string key] => TryGetValue(key, out var value) ? value : throw new KeyNotFoundException($"The row has no column {key}.");
 
     public IEnumerable<string> Keys => Present().Select(i => Names[i]);

@@ -92,6 +92,20 @@ public sealed partial class SitePolicy
     /// </summary>
     public bool ExactSmallCounts { get; internal init; }
 
+    /// <summary>
+    /// Purposes for which pseudonyms may be mapped back to the hospital's own patient ids on its host (reidentification_purposes):
+    /// TREAT and HOPERAT only (the schema's enum; a covered entity's own use for treatment and operations, 45 CFR 164.506(c)),
+    /// none when absent.
+    /// </summary>
+    public IReadOnlySet<string> ReidentificationPurposes { get; internal init; } = new HashSet<string>();
+
+    /// <summary>Whether a re-identification for <paramref name="purpose"/> is allowed, and the rule that decided.</summary>
+    public PolicyDecision Reidentification(string purpose) => ReidentificationPurposes.Contains(purpose)
+        ? new(true, "reidentification_purposes", $"{purpose} is listed in reidentification_purposes")
+        : new(false, "reidentification_purpose_refused", ReidentificationPurposes.Count == 0
+            ? $"re-identification for {purpose} is refused: the site policy lists no reidentification_purposes (deny by default)"
+            : $"re-identification for {purpose} is refused: the site policy allows it only for {string.Join(", ", ReidentificationPurposes.Order(StringComparer.Ordinal))} (research purposes never)");
+
     /// <summary>zCDP ρ the node may spend per purpose of use and calendar year, in the ledger's unit; a purpose not listed has none.</summary>
     public IReadOnlyDictionary<string, double> PrivacyBudgets { get; }
 

@@ -57,6 +57,7 @@ internal static class SitePolicyParser
             PrivacyUnit = new PrivacyUnit(d.MaxSitesPerPerson),
             LifetimeBudget = Lifetime(json["lifetime_privacy_budget"]),
             ExactSmallCounts = d.ExactSmallCounts ?? false,
+            ReidentificationPurposes = (d.ReidentificationPurposes ?? []).ToHashSet(StringComparer.Ordinal),
             CustomSensitiveCodes = custom,
             SensitiveCodes = custom.Count == 0 ? Deidentification.CodeList.Sensitive : Deidentification.CodeList.Sensitive.With(custom.SelectMany(c => c.Value.Select(x => (c.Key, x.System, x.Code)))),
             SensitiveCodesFingerprint = custom.Count == 0 ? null : CodeListPinning.Fingerprint(custom),
@@ -116,6 +117,8 @@ internal static class SitePolicyParser
         public Dictionary<string, List<string>?>? SensitiveAllowed { get; set; }
 
         public List<string>? OutcomesAllowed { get; set; }
+
+        public List<string>? ReidentificationPurposes { get; set; }
 
         public int? MinimumCellSize { get; set; }
 

@@ -27,5 +27,6 @@ public static class SitePolicyTemplate
         sensitive_allowed: {}          # sensitive categories a purpose may use, e.g. HRESCH: [hiv]; none by default
         minimum_cell_size: 11          # no study may publish a count under this
         retention_years: 6             # keep audit and quarantine records this long (45 CFR 164.316(b)(2))
+        reidentification_purposes: [TREAT, HOPERAT]   # the patient twin's worklist may be mapped back to this hospital's own patient ids, on its host, for these (never research)
         """;
 }

@@ -96,6 +96,10 @@ public static class FeatureQueries
     public static Dictionary<string, long> ConsentDenials(DbConnection c, long asOf) =>
         c.Query<(string purpose, long n)>($"SELECT purpose, COUNT(*) FROM {Consents} WHERE state='deny' GROUP BY purpose", new { asOf }).ToDictionary(x => x.purpose, x => x.n);
 
+    /// <summary>Pseudonyms of the patients whose death year is recorded and is at most <paramref name="year"/> (the patient twin scores the living only).</summary>
+    public static HashSet<string> DeceasedBy(DbConnection c, int year, long asOf) =>
+        c.Query<string>($"SELECT pseudonym FROM {Patients} WHERE deceased_year IS NOT NULL AND deceased_year <= @year", new { year, asOf }).ToHashSet(StringComparer.Ordinal);
+
     public static long PatientCount(DbConnection c, long asOf) => c.ExecuteScalar<long>($"SELECT COUNT(*) FROM {Patients}", new { asOf });
 
     /// <summary>The patients alive at the start of <paramref name="year"/>, with their consent state for <paramref name="purpose"/> that year.</summary>

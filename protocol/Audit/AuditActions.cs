@@ -59,6 +59,9 @@ public static class AuditActions
     public const string IdentityKeyRotationFailed = "identity_key_rotation_failed";
     public const string EnrollmentRevoked = "enrollment_revoked";
     public const string StoreRestored = "store_restored";
+    public const string PatientTwinRun = "patient_twin_run";
+    public const string Reidentification = "reidentification";
+    public const string ReidentificationRefused = "reidentification_refused";
 
     // Coordinator.
     public const string EnrollmentTokenCreated = "enrollment_token_created";
@@ -140,6 +143,9 @@ public static class AuditActions
         [IdentityKeyRotationFailed] = new(SecurityAlert, SecurityConfiguration, "U", "identity key rotation refused by the coordinator"),
         [EnrollmentRevoked] = new(SecurityAlert, NodeAuthentication, "E", "the coordinator refuses this node's identity (revoked, unknown or replaced)"),
         [StoreRestored] = new(SecurityAlert, SecurityConfiguration, "U", "node restored from a backup; the attempt secrets it held deleted"),
+        [PatientTwinRun] = new(ApplicationActivity, null, "E", "patient twin scored the node's own patients on its host (counts and models; never who)"),
+        [Reidentification] = new(Export, null, "R", "worklist pseudonyms mapped back to the hospital's own patient ids in an owner-only file on its host"),
+        [ReidentificationRefused] = new(SecurityAlert, null, "R", "re-identification refused: the purpose is not one the site policy allows"),
         [EnrollmentTokenCreated] = new(SecurityAlert, UserSecurityAttributesChanged, "C", "enrollment token issued"),
         [NodeEnrolled] = new(SecurityAlert, NodeAuthentication, "C", "node enrolled"),
         [AuthenticationFailure] = new(SecurityAlert, NodeAuthentication, "E", "node request failed signature or nonce checks"),
