@@ -129,6 +129,7 @@ internal static class NodeCommands
         RosterCommands.AddTo(command, nodeDir);
         NodeKeyCommands.AddTo(command, nodeDir);
         NodeModelCommands.AddTo(command, nodeDir);
+        command.Subcommands.Add(NodeTwinCommands.Create());
         return command;
     }
 

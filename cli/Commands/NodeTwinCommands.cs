@@ -102,6 +102,7 @@ public static class NodeTwinCommands
             }
         });
         twin.Subcommands.Add(reidentify);
+        twin.Subcommands.Add(NodeFacilityCommand.Create());
         return twin;
     }
 
