@@ -6,6 +6,7 @@ using System.Text.Json.Nodes;
 using FederatedTwin.Cli.Demo;
 using static FederatedTwin.Cli.Demo.DemoStudies;
 using FederatedTwin.Synthetic;
+using FederatedTwin.Node;
 using FederatedTwin.Node.Ingest;
 using FederatedTwin.Protocol.Federation;
 using Spectre.Console;
@@ -70,6 +71,9 @@ internal static class DemoCommand
                 var export = Path.Combine(exports, Sites[i]);
                 var generated = PopulationGenerator.Generate(patientsPerSite, SyntheticProfile.All[i], (ulong)(i + 1), export, badLines: 3);
                 var ingested = new IngestPipeline(node).Run(export);
+                // Staffed beds as each hospital declares them in its node configuration, scaled to the demo's samples of a few
+                // thousand patients (a real hospital declares its own; docs/twins.md, "Facility twin").
+                new NodeConfiguration(DemoNodeTwins.StaffedBeds).Save(node.Path);
                 AnsiConsole.MarkupLine($"{Sites[i]}: {generated.Patients} patients ({SyntheticProfile.All[i].Name}) generated; ingest read {ingested.LinesRead} lines, accepted {ingested.Accepted}, quarantined {ingested.Quarantined}, in {ingested.Seconds:F1} s");
             });
             AnsiConsole.MarkupLine($"coordinator at {federation.CoordinatorUrl} (admin API on its own listener, {federation.CoordinatorAdminUrl}); nodes enrolled with one-time tokens, coordinator key pinned in each site policy");
@@ -131,6 +135,7 @@ internal static class DemoCommand
 
             // The hospitals' own twins: each node fetched the released models itself (signed, checked under its pinned key).
             await DemoNodeTwins.WaitForModels(federation, TimeSpan.FromSeconds(30), cancellationToken);
+            DemoNodeTwins.Show(federation);
 
             AnsiConsole.MarkupLine($"demo total {total.Elapsed.TotalSeconds:F1} s");
             if (output is not null)

@@ -146,11 +146,16 @@ public static class NodeTwinCommands
             throw new PatientTwinException($"--rank-by {request.RankBy}: not available (available: {string.Join(", ", twin.RiskNames.Concat(twin.ExpectedNames).Concat(twin.HasScenario ? [PatientTwin.BenefitKey] : []))})");
         }
 
-        var data = DataSnapshot.Current(node.Store);
-        var features = data.Features;
-        var lastYear = features.DataLastYear() ?? throw new PatientTwinException("the node holds no data: run `ftwin node ingest` first");
-        var rows = PatientTwin.LivingLatest(features.ForStudy(node.LoadPolicy(), request.Purpose), lastYear, features.DeceasedBy(lastYear)).ToList();
-        var results = twin.ScoreAll(rows);
+        IReadOnlyList<PatientTwinResult> results;
+        try
+        {
+            results = PatientTwinOnNode.Score(node, twin, request.Purpose);
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new PatientTwinException(e.Message);
+        }
+
         var ranked = PatientTwinReport.Rank(results, request.RankBy, request.Top);
         var entries = released.Listing.Select(l => new PatientTwinModelEntry(l.Id, l.Version, l.Outcome, l.StudyId, l.Release, l.Released,
             twin.Used.Any(m => m.Id == l.Id), l.Reason ?? twin.Unused.FirstOrDefault(u => u.Id == l.Id)?.Reason)).ToList();

@@ -32,6 +32,19 @@ internal static class NodeStatusEndpoints
                 : Results.Content(NodeStatusPage.SignIn(tokens.FormFieldName, tokens.RequestToken!, null), "text/html; charset=utf-8");
         });
 
+        // The patient and facility twins (issue 21): computed on request from the node's own registry and data, audited like the commands.
+        app.MapGet("/status/twins", (HttpContext http, NodeDirectory node, IAntiforgery antiforgery) =>
+        {
+            if (!SignedIn(http, node))
+            {
+                return Results.Redirect("/status");
+            }
+
+            var tokens = antiforgery.GetAndStoreTokens(http);
+            NoStore(http);
+            return Results.Content(NodeTwinsPage.Render(NodeTwinsView.Build(node), tokens.FormFieldName, tokens.RequestToken!, node.Store.GetEnrollment()?.NodeId ?? "unenrolled node"), "text/html; charset=utf-8");
+        });
+
         app.MapPost("/status/session", async (HttpContext http, NodeDirectory node, IAntiforgery antiforgery) =>
         {
             if (!await antiforgery.IsRequestValidAsync(http))
