@@ -47,7 +47,7 @@ internal static class NodeFacilityCommand
                 return 0;
             }
             catch (Exception e) when (e is FacilityTwinException or NodeConfigurationException or ScenarioFileException or SitePolicyException
-                or FederatedTwin.Node.Federation.ParticipationRefusedException or FileNotFoundException)
+                or FederatedTwin.Node.Federation.ParticipationRefusedException or IOException or FederatedTwin.Twin.Simulation.ModelSetException)
             {
                 Console.Error.WriteLine($"error: {e.Message}");
                 return 2;

@@ -183,6 +183,71 @@ public sealed class EndToEndTests(EndToEndTests.CompletedCensusFederation census
         // The demo has exited; its nodes and coordinator (each stopped by it) may take a moment more to be gone.
         await Eventually.Until(() => ProcessesUsing(output).Count == 0, TimeSpan.FromSeconds(30), "every process of the demo to exit",
             () => string.Join(", ", ProcessesUsing(output).Select(p => p.Id)));
+        Assert.Contains("patient twin worklist", log, StringComparison.Ordinal);
+        await AssertNodeTwins(output);
+    }
+
+    /// <summary>
+    /// Issue 21: after `ftwin demo --out DIR` the twin commands run on each DIR/nodes/&lt;name&gt; with the models the demo released
+    /// (each node fetched them itself, signed by the coordinator), as real processes; nothing they write holds an identifier of
+    /// the hospital's FHIR export (the PHI scanner over the node directory and the outputs).
+    /// </summary>
+    private static async Task AssertNodeTwins(string output)
+    {
+        foreach (var nodeDir in Directory.GetDirectories(Path.Combine(output, "nodes")))
+        {
+            // The outputs go inside the node directory, which the PHI scanner reads whole (it takes one directory).
+            var name = Path.GetFileName(nodeDir);
+            var scanned = Path.Combine(nodeDir, "twin-outputs");
+            Directory.CreateDirectory(scanned);
+            var patientsFile = Path.Combine(scanned, name + "-patients.json");
+            using (var patients = ChildProcess.StartFtwin(["node", "twin", "patients", "--node-dir", nodeDir, "--top", "25", "--json", "--out", patientsFile], Path.Combine(scanned, name + "-patients.log")))
+            {
+                Assert.True(await Task.Run(() => patients.WaitForExit(TimeSpan.FromSeconds(120))) && patients.ExitCode == 0, File.ReadAllText(Path.Combine(scanned, name + "-patients.log")));
+            }
+
+            var worklist = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(patientsFile))!;
+            Assert.Equal(25, worklist["patients"]!.AsArray().Count);
+            Assert.True(worklist["models"]!.AsArray().Count(m => m!["used"]!.GetValue<bool>()) >= 10, name);
+            var risks = worklist["patients"]!.AsArray().Select(p => p!["risks"]!["admission"]!["p"]!.GetValue<double>()).ToList();
+            Assert.All(risks, r => Assert.InRange(r, 0, 1));
+            Assert.Equal(risks.OrderByDescending(r => r), risks); // ranked by next-year admission risk, the default
+
+            // A DP fit its release checks refuse leaves an outcome without a federated model: --allow-fallback names it in the output.
+            var facilityFile = Path.Combine(scanned, name + "-facility.json");
+            using (var facility = ChildProcess.StartFtwin(["node", "twin", "facility", "--node-dir", nodeDir, "--years", "3", "--json", "--allow-fallback"], facilityFile))
+            {
+                Assert.True(await Task.Run(() => facility.WaitForExit(TimeSpan.FromSeconds(180))) && facility.ExitCode == 0, File.ReadAllText(facilityFile));
+            }
+
+            var years = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(facilityFile))!["years"]!.AsArray();
+            Assert.Equal(3, years.Count);
+            foreach (var year in years)
+            {
+                foreach (var field in new[] { "admissions", "inpatient_days", "average_daily_census", "occupancy", "ed_visits", "cost" })
+                {
+                    foreach (var key in new[] { field, field + "_lower", field + "_upper" })
+                    {
+                        Assert.Equal(System.Text.Json.JsonValueKind.Number, year![key]!.GetValueKind());
+                    }
+
+                    Assert.True(year![field + "_lower"]!.GetValue<double>() <= year[field]!.GetValue<double>() && year[field]!.GetValue<double>() <= year[field + "_upper"]!.GetValue<double>(), $"{name} {field}");
+                }
+            }
+
+            var scan = new System.Diagnostics.ProcessStartInfo("python3") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            scan.ArgumentList.Add(Path.Combine(TestFederation.RepositoryRoot, "..", "shared", "tools", "phi_scan.py"));
+            scan.ArgumentList.Add(nodeDir);
+            foreach (var source in Directory.GetFiles(Path.Combine(output, "exports", name), "*.ndjson"))
+            {
+                scan.ArgumentList.Add(source);
+            }
+
+            using var process = System.Diagnostics.Process.Start(scan)!;
+            var report = await process.StandardOutput.ReadToEndAsync() + await process.StandardError.ReadToEndAsync();
+            await process.WaitForExitAsync();
+            Assert.True(process.ExitCode == 0 && report.Contains("0 identifiers leaked", StringComparison.Ordinal), report);
+        }
     }
 
     [Fact]
