@@ -38,14 +38,14 @@ internal static class NodeTwinsPage
         }
         else
         {
-            body.Append("<div class=\"grid\"><figure>").Append(WorklistChart(v.Worklist, v.RankedBy)).Append("</figure>");
+            body.Append("<figure>").Append(WorklistChart(v.Worklist, v.RankedBy)).Append("</figure>");
             body.Append("<table id=\"worklist\"><thead><tr><th scope=\"col\" class=\"num\">#</th><th scope=\"col\">Pseudonym</th><th scope=\"col\">Age band</th><th scope=\"col\">Sex</th><th scope=\"col\">Conditions</th><th scope=\"col\" class=\"num\">Risk (95% interval)</th><th scope=\"col\" class=\"num\">Expected cost</th></tr></thead><tbody>");
             foreach (var r in v.Worklist)
             {
                 body.Append(CultureInfo.InvariantCulture, $"<tr><td class=\"num\">{r.Rank}</td><td class=\"mono\">{E(r.Pseudonym)}</td><td>{E(r.AgeBand)}</td><td>{E(r.Sex)}</td><td>{E(string.Join(", ", r.Conditions))}</td><td class=\"num\">{r.Risk:P1} ({r.RiskLow:P1}–{r.RiskHigh:P1})</td><td class=\"num\">{(r.ExpectedCost is { } c ? c.ToString("$#,0", CultureInfo.InvariantCulture) : "—")}</td></tr>");
             }
 
-            body.Append("</tbody></table></div>");
+            body.Append("</tbody></table>");
         }
 
         body.Append("</section>");
@@ -133,7 +133,7 @@ internal static class NodeTwinsPage
         for (var k = 0; k <= 4; k++)
         {
             var v = max * k / 4;
-            svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{left - 6}\" y=\"{Y(v) + 4:0.##}\" text-anchor=\"end\" class=\"legend\">{v:N0}</text>");
+            svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{left - 6}\" y=\"{Y(v) + 4:0.##}\" text-anchor=\"end\" class=\"legend\">{v.ToString(max < 20 ? "N1" : "N0", CultureInfo.InvariantCulture)}</text>");
         }
 
         if (reference is { } r)

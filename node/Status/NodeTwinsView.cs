@@ -65,7 +65,7 @@ internal static class NodeTwinsView
             }
 
             notes.Add($"Cohort: this hospital's {result.Patients:N0} living patients of {result.FeatureYear}, run forward {Years} years, {result.Replicates} replicates (coefficient uncertainty and Monte Carlo); a closed cohort (no new patients arrive).");
-            notes.AddRange(result.Notes);
+            notes.AddRange(result.Notes.Where(n => !n.StartsWith("FALLBACK", StringComparison.Ordinal))); // the fallbacks are named once, above
         }
         catch (Exception e) when (e is FacilityTwinException or Twin.Simulation.ModelSetException or InvalidOperationException)
         {

@@ -18,6 +18,9 @@ public sealed class DashboardFederation : IAsyncLifetime
     public const string Password = "correct-horse-battery";
     public const string GlmStudy = "readmission-glm";
 
+    /// <summary>The staffed beds each node declares (node-config.json), which the twins page's census chart draws.</summary>
+    public const int StaffedBeds = 3;
+
     private static readonly string[] Features = ["age", "sex_male", "heart_failure", "diabetes", "copd", "condition_count", "inpatient_admissions", "ed_visits"];
 
     private LocalFederation? _federation;
@@ -57,6 +60,7 @@ public sealed class DashboardFederation : IAsyncLifetime
             var export = TempDir("export");
             PopulationGenerator.Generate(200 + (60 * i), profiles[i % profiles.Count], (ulong)(21 + i), export);
             new IngestPipeline(node).Run(export);
+            new NodeConfiguration(StaffedBeds).Save(node.Path);
         });
         foreach (var (name, role) in new[] { ("ada", "admin"), ("ana", "analyst"), ("otto", "auditor"), ("lou", "analyst") })
         {

@@ -36,6 +36,49 @@ public sealed class NodeStatusTests(DashboardFederation federation)
     }
 
     [BrowserFact]
+    public async Task Hospital_it_opens_the_twins_page_and_sees_the_worklist_by_pseudonym_and_the_facility_projection_against_its_beds()
+    {
+        await federation.Glm; // the federation released its admission model; each node fetches it at its next poll
+        var (_, dir, port) = federation.Federation.Nodes[2];
+        using var browser = federation.Browser(new Uri($"http://127.0.0.1:{port}"));
+        string token;
+        using (var node = FederatedTwin.Node.NodeDirectory.OpenOrInitialize(dir))
+        {
+            token = node.IssueAdminToken();
+        }
+
+        browser.Go("/status");
+        browser.Find("#token").SendKeys(token);
+        browser.Find("#open-status").Click();
+        browser.Until(() => browser.FindAll("#twins-link").Count > 0, TimeSpan.FromSeconds(15), "the status page");
+        browser.Find("#twins-link").Click();
+        browser.Until(() =>
+        {
+            if (browser.FindAll("table#worklist").Count > 0)
+            {
+                return true;
+            }
+
+            browser.Go("/status/twins"); // the node has not fetched the model yet: ask again
+            return false;
+        }, TimeSpan.FromSeconds(60), "the worklist");
+
+        // The worklist: pseudonyms only (32 hex digits), ranked by next-year admission risk, from the federation's own model.
+        var rows = browser.FindAll("table#worklist tbody tr");
+        Assert.Equal(10, rows.Count);
+        Assert.All(rows, r => Assert.Matches("^[0-9a-f]{32}$", r.FindElements(OpenQA.Selenium.By.CssSelector("td"))[1].Text));
+        Assert.Contains($"glm/admission_next_year/{DashboardFederation.GlmStudy}", browser.Find("#twin-models").Text, StringComparison.Ordinal);
+
+        // The facility projection: five years, charts of admissions and census against the staffed beds the node declares, and the
+        // outcomes the federation has not modelled named as standing on the illustrative demo models.
+        Assert.Equal(5, browser.FindAll("table#facility tbody tr").Count);
+        Assert.NotEmpty(browser.FindAll("svg#admissions-chart circle"));
+        Assert.Contains($"{DashboardFederation.StaffedBeds} staffed beds", browser.Find("svg#census-chart").Text, StringComparison.Ordinal);
+        Assert.Contains("Illustrative demo models", browser.Find("#content").Text, StringComparison.Ordinal);
+        browser.Screenshot("node-twins");
+    }
+
+    [BrowserFact]
     public void A_wrong_admin_token_is_refused()
     {
         var (_, _, port) = federation.Federation.Nodes[1];
