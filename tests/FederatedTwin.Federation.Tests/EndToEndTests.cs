@@ -235,18 +235,8 @@ public sealed class EndToEndTests(EndToEndTests.CompletedCensusFederation census
                 }
             }
 
-            var scan = new System.Diagnostics.ProcessStartInfo("python3") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            scan.ArgumentList.Add(Path.Combine(TestFederation.RepositoryRoot, "..", "shared", "tools", "phi_scan.py"));
-            scan.ArgumentList.Add(nodeDir);
-            foreach (var source in Directory.GetFiles(Path.Combine(output, "exports", name), "*.ndjson"))
-            {
-                scan.ArgumentList.Add(source);
-            }
-
-            using var process = System.Diagnostics.Process.Start(scan)!;
-            var report = await process.StandardOutput.ReadToEndAsync() + await process.StandardError.ReadToEndAsync();
-            await process.WaitForExitAsync();
-            Assert.True(process.ExitCode == 0 && report.Contains("0 identifiers leaked", StringComparison.Ordinal), report);
+            var (exitCode, report) = PhiScan.Run(nodeDir, Directory.GetFiles(Path.Combine(output, "exports", name), "*.ndjson"));
+            Assert.True(exitCode == 0 && report.Contains("0 identifiers leaked", StringComparison.Ordinal), report);
         }
     }
 

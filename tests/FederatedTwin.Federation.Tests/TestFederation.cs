@@ -93,22 +93,6 @@ internal static class TestFederation
         }
     }
 
-    /// <summary>The repository's root (the folder of FederatedTwin.sln), with ../shared beside it in CI.</summary>
-    public static string RepositoryRoot { get; } = FindRoot();
-
-    private static string FindRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "FederatedTwin.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new DirectoryNotFoundException("FederatedTwin.sln not found above the tests.");
-    }
-
     public static string TempDir(string name)
     {
         var dir = Path.Combine(Path.GetTempPath(), "ftwin-test-" + name + "-" + Guid.NewGuid().ToString("N")[..8]);

@@ -13,7 +13,7 @@ internal static class DataTestSupport
     /// <summary>The clock of the node under test (its store, audit trail and ingest runs), moved by the test: <see cref="FakeTimeProvider"/>.</summary>
     public static FakeTimeProvider Clock() => new(Epoch);
 
-    public static string RepositoryRoot { get; } = FindRoot();
+    public static string RepositoryRoot => PhiScan.RepositoryRoot;
 
     public static string SharedData => Path.Combine(RepositoryRoot, "..", "shared", "data");
 
@@ -101,17 +101,4 @@ internal static class DataTestSupport
 
     /// <summary>The first 32 hex digits of the SHA-256 of a file's content: its source id in the quarantine and in failed_files.</summary>
     public static string ContentHash(string file) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(file)))[..32];
-
-    private static string FindRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "FederatedTwin.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new DirectoryNotFoundException("FederatedTwin.sln not found above the tests.");
-    }
 }

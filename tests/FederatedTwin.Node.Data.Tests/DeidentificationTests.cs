@@ -20,18 +20,8 @@ public sealed class DeidentificationTests
         }
 
         var sources = Directory.GetFiles(DataTestSupport.NdjsonSample, "*.ndjson").Concat(Directory.GetFiles(DataTestSupport.BundleSample, "*.json"));
-        var info = new ProcessStartInfo("python3") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        info.ArgumentList.Add(Path.Combine(DataTestSupport.RepositoryRoot, "..", "shared", "tools", "phi_scan.py"));
-        info.ArgumentList.Add(dir);
-        foreach (var s in sources)
-        {
-            info.ArgumentList.Add(s);
-        }
-
-        using var scan = Process.Start(info)!;
-        var output = scan.StandardOutput.ReadToEnd() + scan.StandardError.ReadToEnd();
-        scan.WaitForExit();
-        Assert.True(scan.ExitCode == 0, output);
+        var (exitCode, output) = PhiScan.Run(dir, sources);
+        Assert.True(exitCode == 0, output);
         Assert.Contains("0 identifiers leaked", output, StringComparison.Ordinal);
         Assert.DoesNotContain("scanned 0 files", output, StringComparison.Ordinal);
     }

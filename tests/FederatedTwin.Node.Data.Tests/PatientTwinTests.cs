@@ -355,18 +355,8 @@ public sealed class PatientTwinTests
         Assert.Equal(patients.Count, JsonNode.Parse(entry.Detail)!["patients_listed"]!.GetValue<long>());
         Assert.DoesNotContain(patients[0]!["pseudonym"]!.GetValue<string>(), entry.Detail, StringComparison.Ordinal);
 
-        var info = new ProcessStartInfo("python3") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        info.ArgumentList.Add(Path.Combine(DataTestSupport.RepositoryRoot, "..", "shared", "tools", "phi_scan.py"));
-        info.ArgumentList.Add(dir); // node.db and the command's output file inside it
-        foreach (var s in Directory.GetFiles(DataTestSupport.NdjsonSample, "*.ndjson"))
-        {
-            info.ArgumentList.Add(s);
-        }
-
-        using var scan = Process.Start(info)!;
-        var report = scan.StandardOutput.ReadToEnd() + scan.StandardError.ReadToEnd();
-        scan.WaitForExit();
-        Assert.True(scan.ExitCode == 0, report);
+        var (exitCode, report) = PhiScan.Run(dir, Directory.GetFiles(DataTestSupport.NdjsonSample, "*.ndjson")); // node.db and the command's output file inside it
+        Assert.True(exitCode == 0, report);
         Assert.Contains("0 identifiers leaked", report, StringComparison.Ordinal);
         Assert.DoesNotContain("scanned 0 files", report, StringComparison.Ordinal);
     }
