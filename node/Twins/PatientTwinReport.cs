@@ -199,11 +199,18 @@ public static class PatientTwinReport
         w.WriteEndObject();
         foreach (var name in new[] { PatientTwin.ExpectedEdVisits, PatientTwin.ExpectedInpatientDays, PatientTwin.ExpectedCost })
         {
+            // Always present, null when a model it needs is missing (the top-level "missing" says which), so every patient has one shape.
             if (o.Expected(name) is { } v)
             {
                 w.WriteNumber(name, v.Value);
                 w.WriteNumber(name + "_lower", v.Lower);
                 w.WriteNumber(name + "_upper", v.Upper);
+            }
+            else
+            {
+                w.WriteNull(name);
+                w.WriteNull(name + "_lower");
+                w.WriteNull(name + "_upper");
             }
         }
     }
