@@ -129,7 +129,8 @@ public static class ScenarioParser
             var score = f.Double("quality_score");
             var agreementStart = f.Int("agreement_start_year");
             f.RejectUnknown();
-            var terms = new MsspTerms(track, assigned, (decimal)benchmark, quality, msrMlr, revenue is { } r ? (decimal)r : null, lowRevenue, score is { } q ? (decimal)q : null, agreementStart);
+            var terms = new MsspTerms(track, assigned, Money(f, "benchmark_pbpy", benchmark), quality, msrMlr, revenue is { } r ? Money(f, "participant_revenue", r) : null, lowRevenue,
+                score is { } q ? Money(f, "quality_score", q) : null, agreementStart);
             // Validate the terms as the settlement of every simulated year will (e.g. 425.605(h) needs agreement_start_year for a
             // low revenue BASIC ACO; Track 1 is not settled after 2021; 2018-2020 need the quality score).
             for (var year = startYear; year < startYear + horizon; year++)
@@ -148,6 +149,14 @@ public static class ScenarioParser
             throw new ScenarioFileException(f.Field(MsspField(e.Field)), f.Node(MsspField(e.Field))?.Start.Line ?? f.Line, e.Message);
         }
     }
+
+    /// <summary>
+    /// A settlement amount as the engine's decimal: refused beyond ±10^15 (no ACO's benchmark, revenue or score comes near it;
+    /// a larger double has no decimal value, fuzz/regressions/scenario-yaml), with the field and line.
+    /// </summary>
+    private static decimal Money(YamlFields f, string field, double value) => double.IsFinite(value) && Math.Abs(value) <= 1e15
+        ? (decimal)value
+        : throw new ScenarioFileException(f.Field(field), f.Line, $"must be at most 10^15 in size, got {value.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
 
     private static string MsspField(string cliOption) => cliOption switch
     {
