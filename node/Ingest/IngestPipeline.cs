@@ -13,6 +13,24 @@ namespace FederatedTwin.Node.Ingest;
 internal readonly record struct ParsedLine(SourceLine Line, string? Type, QuarantineReason? Reason, string? LineHmac, GroupKey Group, ReadOnlyMemory<byte> Entry);
 
 /// <summary>
+/// A data file a connector hands to the ingest without a copy on disk (a Bulk Data download, an OMOP reader): opened only when
+/// the reader reaches it, and read once. <paramref name="Source"/> is its source id as the quarantine names it: a keyed hash
+/// (<see cref="Deidentification.Pseudonymizer.SourcePath"/>) of where it came from, never a URL or a file name. An
+/// <paramref name="Open"/> that throws <see cref="IngestInputException"/> is reported as a failed file with its problem and
+/// the run goes on; a failure part-way through the stream (an <see cref="IOException"/>) keeps the lines read before.
+/// </summary>
+public sealed record IngestInput(string Source, SourceFormat Format, Func<Stream> Open);
+
+/// <summary>An input that could not be opened (a download that failed after its retries): a code and a fixed sentence, never content.</summary>
+public sealed class IngestInputException(FileProblem problem) : Exception(problem.Text)
+{
+    public FileProblem Problem { get; } = problem;
+}
+
+/// <summary>A resource the source says was deleted (Bulk Data `deleted` output, an OMOP row gone): its type and logical id as the source gives them.</summary>
+public readonly record struct DeletedResource(string Type, string Id);
+
+/// <summary>
 /// FHIR in, de-identified facts out. Lines are read in order and handed in batches to a parallel
 /// stage that parses them (fast path for the hot types, Firely for the rest) and computes their keyed
 /// hashes; a single writer then stores each batch in order, so the result does not depend on the
@@ -75,6 +93,26 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
     public IngestSummary Run(string path, Action<long, long>? progress = null, CancellationToken cancellationToken = default)
     {
         var files = IngestSources.Files(path);
+        return Run(files.Select(f => new Opener(f, null)), [], progress, cancellationToken);
+    }
+
+    /// <summary>
+    /// Ingests files a connector streams in (<see cref="IngestInput"/>, read in the order given, each opened when reached) and
+    /// applies the deletions the source reported; otherwise as <see cref="Run(string, Action{long, long}?, CancellationToken)"/>.
+    /// </summary>
+    public IngestSummary Run(IEnumerable<IngestInput> inputs, IReadOnlyList<DeletedResource> deleted, Action<long, long>? progress = null, CancellationToken cancellationToken = default) =>
+        Run(inputs.Select(i => new Opener(null, i)), deleted, progress, cancellationToken);
+
+    /// <summary>One file of a run: a path in an export folder, or a connector's stream.</summary>
+    private sealed record Opener(string? Path, IngestInput? Input);
+
+    private IngestSummary Run(IEnumerable<Opener> files, IReadOnlyList<DeletedResource> deleted, Action<long, long>? progress, CancellationToken cancellationToken)
+    {
+        if (deleted.Count > 0)
+        {
+            throw new NotImplementedException("TEMP seam: deletions are applied by the sources branch");
+        }
+
         using var exclusive = IngestLock.Acquire(node.Path); // one ingest at a time per node directory, taken before anything is written
         var started = Stopwatch.StartNew();
         var policy = ValidPolicy();
@@ -173,7 +211,7 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
         {
             IngestQueries.FinishRun(c, t, runId, _time.GetUtcNow().ToString("O"), new IngestRunTotals(summary.LinesRead, summary.Accepted, summary.Quarantined, unchanged, JsonSerializer.Serialize(tally.PerType), summary.Seconds));
             // The run, and the consent and sensitivity exclusions it leaves in the store (counts only), with a signed checkpoint.
-            node.Audit.Append(c, t, NodeAuditRecords.IngestRun(runId, files.Count, summary, policy?.SensitiveCodesFingerprint));
+            node.Audit.Append(c, t, NodeAuditRecords.IngestRun(runId, sources.Listed, summary, policy?.SensitiveCodesFingerprint));
             node.Audit.Append(c, t, NodeAuditRecords.Exclusions(runId, sensitive, consentDenied));
             node.Audit.Checkpoint(c, t, CheckpointReasons.Ingest);
             return 0;
@@ -240,10 +278,13 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
     {
         public int FilesRead { get; set; }
 
+        /// <summary>Files the run was given (read, failed, or not opened).</summary>
+        public int Listed { get; set; }
+
         public List<FailedFile> Failed { get; } = [];
 
         /// <summary>Each file read: its lines' positions in the run are First to First + Lines - 1 (an entry's version less the run's base).</summary>
-        public List<(string Path, string Source, SourceFormat Format, long First, long Lines)> Read { get; } = [];
+        public List<(string? Path, string Source, SourceFormat Format, long First, long Lines)> Read { get; } = [];
     }
 
     /// <summary>
@@ -264,7 +305,8 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
                 continue;
             }
 
-            var stream = SourceFile.Open(file.Path, out _);
+            // A connector's stream cannot be read again: its conflicts are counted, as those of a file that changed since.
+            var stream = file.Path is null ? null : SourceFile.Open(file.Path, out _);
             if (stream is null || SourceFile.ContentHash(stream) != file.Source)
             {
                 stream?.Dispose();
@@ -301,22 +343,24 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
     /// is opened once (<see cref="SourceFile"/>: never anything but a regular file), hashed and read from that one
     /// descriptor; a file that cannot be opened or read to its end is logged and the next one read.
     /// </summary>
-    private IEnumerable<Batch> Batches(IReadOnlyList<string> files, long runId, BatchPool pool, ChunkPool chunks, SourceLog log)
+    private IEnumerable<Batch> Batches(IEnumerable<Opener> files, long runId, BatchPool pool, ChunkPool chunks, SourceLog log)
     {
         long first = 0;
         var batch = pool.Rent();
         foreach (var file in files)
         {
-            var (stream, sourceHash) = OpenAndHash(file, log);
+            log.Listed++;
+            var (stream, sourceHash) = file.Path is { } path ? OpenAndHash(path, log) : OpenInput(file.Input!, log);
             if (stream is null)
             {
                 continue;
             }
 
+            var format = file.Input?.Format ?? IngestSources.FormatOf(file.Path!);
             log.FilesRead++;
             FileProblem? failed = null;
             long lines = 0, start = first + batch.Count;
-            foreach (var line in IngestSources.Read(stream, IngestSources.FormatOf(file), sourceHash, chunks, p => failed = p))
+            foreach (var line in IngestSources.Read(stream, format, sourceHash, chunks, p => failed = p))
             {
                 lines++;
                 batch.Lines[batch.Count++] = line;
@@ -330,7 +374,7 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
                 }
             }
 
-            log.Read.Add((file, sourceHash, IngestSources.FormatOf(file), start, lines));
+            log.Read.Add((file.Path, sourceHash, format, start, lines));
             if (failed is not null)
             {
                 log.Failed.Add(new FailedFile(sourceHash, failed.Code, failed.Text, lines));
@@ -342,6 +386,20 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
         if (batch.Count > 0)
         {
             yield return batch;
+        }
+    }
+
+    /// <summary>A connector's stream opened; null, logged with its problem, when it cannot be.</summary>
+    private static (Stream? Stream, string Source) OpenInput(IngestInput input, SourceLog log)
+    {
+        try
+        {
+            return (input.Open(), input.Source);
+        }
+        catch (IngestInputException e)
+        {
+            log.Failed.Add(new FailedFile(input.Source, e.Problem.Code, e.Problem.Text, 0));
+            return (null, string.Empty);
         }
     }
 

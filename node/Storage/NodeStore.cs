@@ -183,6 +183,12 @@ public sealed class NodeStore : SqliteStore
             released_at TEXT NOT NULL, document TEXT NOT NULL, signature TEXT NOT NULL, coordinator_key TEXT NOT NULL, fetched_at TEXT NOT NULL,
             PRIMARY KEY(model_id, version));
         """,
+        // Data sources' pull state (issue 22; node/Storage/SourceQueries.cs): the watermark of the last successful pull and the last outcome.
+        // The source's definition is in node-config.json; nothing here is patient data.
+        """
+        CREATE TABLE source_pulls(source_key TEXT PRIMARY KEY, watermark TEXT NULL, last_pull_at TEXT NULL, last_status TEXT NULL,
+            last_detail TEXT NULL, last_success_at TEXT NULL);
+        """,
     ];
 
     /// <summary>The page size of stores created by this build.</summary>
