@@ -107,3 +107,12 @@ public interface ISourcePuller
 
     Task<PullSummary> PullAsync(NodeDirectory node, DataSource source, PullOptions options, CancellationToken cancellationToken);
 }
+
+/// <summary>
+/// The bearer token a Bulk Data server wants (SMART App Launch v2, Backend Services): obtained once and reused until shortly before
+/// it expires; <paramref name="refresh"/> true when the server refused the last one (401), which is then not reused.
+/// </summary>
+public interface IAccessTokenSource
+{
+    ValueTask<string> GetAsync(bool refresh, CancellationToken cancellationToken);
+}
