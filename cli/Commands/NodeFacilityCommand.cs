@@ -36,10 +36,15 @@ internal static class NodeFacilityCommand
                 return 2;
             }
 
+            if (NodeModelCommands.Existing(parse.GetValue(nodeDir)!) is not { } dir)
+            {
+                return 2;
+            }
+
             try
             {
                 var yaml = parse.GetValue(scenario) is { } file ? File.ReadAllText(file.FullName) : null;
-                using var node = NodeDirectory.OpenOrInitialize(parse.GetValue(nodeDir)!.FullName);
+                using var node = NodeDirectory.OpenOrInitialize(dir);
                 var models = NodeModelRegistry.Released(node).Models;
                 var result = FacilityTwinOnNode.Run(node, models, parse.GetValue(purpose)!, parse.GetValue(fromYear), parse.GetValue(years),
                     parse.GetValue(replicates), parse.GetValue(seed), parse.GetValue(allowFallback), yaml);

@@ -92,7 +92,8 @@ internal static class NodeModelCommands
         fetched_at = m.FetchedAt,
     };
 
-    private static string? Existing(DirectoryInfo nodeDir)
+    /// <summary>The node directory's full path, or null (the error printed) when it is not one: commands that read a node never create it.</summary>
+    internal static string? Existing(DirectoryInfo nodeDir)
     {
         if (!nodeDir.Exists || !File.Exists(Path.Combine(nodeDir.FullName, "node.db")))
         {

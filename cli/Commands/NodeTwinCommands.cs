@@ -57,9 +57,14 @@ public static class NodeTwinCommands
                 return 2;
             }
 
+            if (NodeModelCommands.Existing(parse.GetValue(nodeDir)!) is not { } dir)
+            {
+                return 2;
+            }
+
             try
             {
-                using var node = NodeDirectory.OpenOrInitialize(parse.GetValue(nodeDir)!.FullName);
+                using var node = NodeDirectory.OpenOrInitialize(dir);
                 var request = new PatientTwinRequest(parse.GetValue(purpose)!, parse.GetValue(rankBy)!, parse.GetValue(top), parse.GetValue(csv),
                     parse.GetValue(scenario)?.FullName, parse.GetValue(outFile)?.FullName);
                 return RunPatients(node, NodeModelRegistry.Released(node), request, Console.Out);
@@ -82,9 +87,14 @@ public static class NodeTwinCommands
         };
         reidentify.SetAction(parse =>
         {
+            if (NodeModelCommands.Existing(parse.GetValue(nodeDir)!) is not { } dir)
+            {
+                return 2;
+            }
+
             try
             {
-                using var node = NodeDirectory.OpenOrInitialize(parse.GetValue(nodeDir)!.FullName);
+                using var node = NodeDirectory.OpenOrInitialize(dir);
                 var list = Reidentification.ReadWorklist(parse.GetValue(worklist)!.FullName);
                 var summary = Reidentification.Run(node, parse.GetValue(source)!.FullName, list, parse.GetValue(output)!.FullName, parse.GetValue(reidentifyPurpose)!, Reidentification.Operator());
                 Console.WriteLine($"{summary.Matched} of {summary.WorklistSize} pseudonyms found ({summary.NotFound} not found); output SHA-256 {summary.OutputSha256}");

@@ -283,6 +283,19 @@ public sealed class PatientTwinTests
                 odds_ratio: 0.9
         """;
 
+    [Theory]
+    [InlineData("patients", "--json", "--top", "10")]
+    [InlineData("facility", "--years", "1")]
+    [InlineData("reidentify", "--source", "/nonexistent", "--worklist", "/nonexistent", "--out", "/nonexistent/out", "--purpose", "TREAT")]
+    public async Task Twin_commands_refuse_a_node_directory_that_does_not_exist_instead_of_creating_one(params string[] rest)
+    {
+        var missing = Path.Combine(DataTestSupport.TempDir("twin-missing-node"), "not-a-node");
+        var parse = FtwinCommand.Create().Parse(["node", "twin", rest[0], "--node-dir", missing, .. rest[1..]]);
+        Assert.Empty(parse.Errors);
+        Assert.Equal(2, await parse.InvokeAsync());
+        Assert.False(Directory.Exists(missing)); // before, the command created and initialised a node here
+    }
+
     [Fact]
     public void Twin_patients_reads_a_scenario_against_the_nodes_own_models_and_refuses_a_band_only_the_demo_set_can_evaluate()
     {
