@@ -182,9 +182,9 @@ public sealed class SmartClientKey : IDisposable
 
     /// <summary>
     /// The public JWKS to register with the EHR (RFC 7517 §5): one key with kty, crv/x/y (EC, RFC 7518 §6.2) or n/e (RSA, §6.3), kid,
-    /// alg, use "sig" and key_ops ["verify"]. Never any private member.
+    /// alg, use "sig" and key_ops ["verify"]. Never any private member. (Other assemblies take it as text: <see cref="JwksJson"/>.)
     /// </summary>
-    public JsonObject Jwks() => new() { ["keys"] = new JsonArray(PublicJwk()) };
+    internal JsonObject Jwks() => new() { ["keys"] = new JsonArray(PublicJwk()) };
 
     /// <summary>The JWKS as compact JSON text (what `ftwin node smart-key create|show` print).</summary>
     public string JwksJson() => Jwks().ToJsonString();

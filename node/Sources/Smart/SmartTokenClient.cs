@@ -224,8 +224,7 @@ public sealed class SmartTokenClient : IAccessTokenSource, IDisposable
         Interlocked.Increment(ref _retries);
         if (delay > TimeSpan.Zero)
         {
-            // real time, whatever _time is: a back-off waits for the server, not for a test's clock
-            await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+            await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
         }
     }
 
