@@ -34,6 +34,7 @@ public sealed class SmartClientKey : IDisposable
 
     private readonly ECDsa? _ec;
     private readonly RSA? _rsa;
+    private readonly Lock _signing = new();
 
     private SmartClientKey(string algorithm, string keyId, ECDsa? ec, RSA? rsa)
     {
@@ -193,9 +194,15 @@ public sealed class SmartClientKey : IDisposable
     public string Thumbprint() => Thumbprint(_ec, _rsa);
 
     /// <summary>Signs a JWS signing input (RFC 7515 §5.1): ES384 as r‖s, 96 bytes (RFC 7518 §3.4, not DER); RS384 as RSASSA-PKCS1-v1_5 with SHA-384 (§3.3).</summary>
-    internal byte[] Sign(ReadOnlySpan<byte> signingInput) => _ec is not null
-        ? _ec.SignData(signingInput, HashAlgorithmName.SHA384, DSASignatureFormat.IeeeP1363FixedFieldConcatenation)
-        : _rsa!.SignData(signingInput.ToArray(), HashAlgorithmName.SHA384, RSASignaturePadding.Pkcs1);
+    internal byte[] Sign(ReadOnlySpan<byte> signingInput)
+    {
+        lock (_signing) // one key may serve several token clients; the platform does not promise a key object is thread-safe
+        {
+            return _ec is not null
+                ? _ec.SignData(signingInput, HashAlgorithmName.SHA384, DSASignatureFormat.IeeeP1363FixedFieldConcatenation)
+                : _rsa!.SignData(signingInput.ToArray(), HashAlgorithmName.SHA384, RSASignaturePadding.Pkcs1);
+        }
+    }
 
     public void Dispose()
     {

@@ -44,11 +44,15 @@ public sealed class SmartTokenClient : IAccessTokenSource, IDisposable
     private readonly TimeProvider _time;
     private readonly SmartRetryPolicy _retry;
     private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly bool _ownsKey;
     private volatile IssuedToken? _current;
     private int _tokensObtained;
     private int _retries;
 
-    /// <param name="http">The client to reach the token endpoint with (its handler's TLS settings are the caller's).</param>
+    /// <param name="http">
+    /// The client to reach the token endpoint with (its handler's TLS settings are the caller's). Give it a handler that does not follow
+    /// redirects (<c>AllowAutoRedirect = false</c>): a 307 would carry the assertion to another host; unfollowed, a redirect is refused.
+    /// </param>
     /// <param name="key">The node's SMART client key (<see cref="SmartClientKey.Load"/>); the caller keeps and disposes it.</param>
     /// <param name="clientId">The client id the EHR assigned when the node's JWKS was registered.</param>
     /// <param name="tokenEndpoint">The token endpoint (<see cref="SmartConfiguration.TokenEndpoint"/>): https, or http on loopback.</param>
@@ -56,6 +60,11 @@ public sealed class SmartTokenClient : IAccessTokenSource, IDisposable
     /// <param name="time">The clock of the assertions' iat/exp and of the tokens' expiry.</param>
     /// <param name="retry">How busy or unreachable servers are retried; null for <see cref="SmartRetryPolicy.Default"/>.</param>
     public SmartTokenClient(HttpClient http, SmartClientKey key, string clientId, Uri tokenEndpoint, string? scope = null, TimeProvider? time = null, SmartRetryPolicy? retry = null)
+        : this(http, key, clientId, tokenEndpoint, scope, time, retry, ownsKey: false)
+    {
+    }
+
+    private SmartTokenClient(HttpClient http, SmartClientKey key, string clientId, Uri tokenEndpoint, string? scope, TimeProvider? time, SmartRetryPolicy? retry, bool ownsKey)
     {
         ArgumentNullException.ThrowIfNull(http);
         ArgumentNullException.ThrowIfNull(key);
@@ -68,6 +77,7 @@ public sealed class SmartTokenClient : IAccessTokenSource, IDisposable
         Scope = string.IsNullOrWhiteSpace(scope) ? DefaultScope : scope.Trim();
         _time = time ?? TimeProvider.System;
         _retry = retry ?? SmartRetryPolicy.Default;
+        _ownsKey = ownsKey;
         if (_retry.MaxAttempts < 1)
         {
             throw new ArgumentOutOfRangeException(nameof(retry), "MaxAttempts must be at least 1.");
@@ -101,6 +111,47 @@ public sealed class SmartTokenClient : IAccessTokenSource, IDisposable
         ArgumentNullException.ThrowIfNull(key);
         var configuration = await SmartConfiguration.DiscoverAsync(http, fhirBase, key.Algorithm, cancellationToken).ConfigureAwait(false);
         return new SmartTokenClient(http, key, clientId, configuration.TokenEndpoint, scope, time, retry);
+    }
+
+    /// <summary>
+    /// The token client of a configured FHIR Bulk Data source: the node's sealed SMART client key (owned by the client, disposed with
+    /// it), the source's client id, the scopes of its types (<see cref="ScopeFor"/>), the token endpoint discovered at its FHIR base.
+    /// </summary>
+    public static async Task<SmartTokenClient> ForSourceAsync(HttpClient http, NodeDirectory node, DataSource source, TimeProvider? time = null, SmartRetryPolicy? retry = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(node);
+        ArgumentNullException.ThrowIfNull(source);
+        if (source.Kind != SourceKind.FhirBulk || string.IsNullOrWhiteSpace(source.FhirBase) || string.IsNullOrWhiteSpace(source.ClientId))
+        {
+            throw new SmartAuthorizationException($"Source '{source.Name}' is not a FHIR Bulk Data source with a FHIR base URL and the client id the EHR assigned.");
+        }
+
+        if (!Uri.TryCreate(source.FhirBase, UriKind.Absolute, out var fhirBase))
+        {
+            throw new SmartAuthorizationException($"Source '{source.Name}' has a FHIR base that is not an absolute URL.");
+        }
+
+        string scope;
+        try
+        {
+            scope = ScopeFor(source.Types);
+        }
+        catch (ArgumentException e)
+        {
+            throw new SmartAuthorizationException($"Source '{source.Name}': {e.Message}", inner: e);
+        }
+
+        var key = SmartClientKey.Load(node);
+        try
+        {
+            var configuration = await SmartConfiguration.DiscoverAsync(http, fhirBase, key.Algorithm, cancellationToken).ConfigureAwait(false);
+            return new SmartTokenClient(http, key, source.ClientId, configuration.TokenEndpoint, scope, time, retry, ownsKey: true);
+        }
+        catch
+        {
+            key.Dispose();
+            throw;
+        }
     }
 
     /// <summary>
@@ -157,7 +208,14 @@ public sealed class SmartTokenClient : IAccessTokenSource, IDisposable
         }
     }
 
-    public void Dispose() => _gate.Dispose();
+    public void Dispose()
+    {
+        _gate.Dispose();
+        if (_ownsKey)
+        {
+            _key.Dispose();
+        }
+    }
 
     private async Task<IssuedToken> RequestAsync(CancellationToken cancellationToken)
     {

@@ -5,6 +5,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
 using FederatedTwin.Hosting.Security;
+using FederatedTwin.Node.Sources;
 using FederatedTwin.Node.Sources.Smart;
 using Microsoft.Extensions.Time.Testing;
 
@@ -139,6 +140,28 @@ public sealed class SmartTokenClientTests
         Assert.Equal(["system/Patient.rs system/Condition.rs"], server.State.RequestedScopes);
         Assert.Throws<ArgumentException>(() => SmartTokenClient.ScopeFor(["Patient.rs system/*"]));
         Assert.Equal(SmartTokenClient.DefaultScope, SmartTokenClient.ScopeFor([]));
+    }
+
+    [Fact]
+    public async Task A_configured_source_gets_its_token_with_the_nodes_sealed_key_and_its_types_scopes()
+    {
+        await using var server = await SmartAuthTestServer.StartAsync();
+        var dir = DataTestSupport.TempDir("smart-source");
+        using var node = NodeDirectory.OpenOrInitialize(dir);
+        using (var key = SmartClientKey.Create(node, "RS384"))
+        {
+            server.State.RegisterClient(ClientId, key.JwksJson()); // what the EHR's administrator pasted
+        }
+
+        var source = new DataSource("ehr", SourceKind.FhirBulk, FhirBase: server.FhirBase.AbsoluteUri, ClientId: ClientId, Types: ["Patient", "Observation"]);
+        using var http = new HttpClient();
+        using var client = await SmartTokenClient.ForSourceAsync(http, node, source);
+        var token = await client.GetAsync(false, CancellationToken.None);
+        Assert.Equal("system/Patient.rs system/Observation.rs", server.State.ScopeOf(token));
+
+        var noClient = await Assert.ThrowsAsync<SmartAuthorizationException>(() => SmartTokenClient.ForSourceAsync(http, node, source with { ClientId = null }));
+        Assert.Contains("client id", noClient.Message, StringComparison.Ordinal);
+        await Assert.ThrowsAsync<SmartAuthorizationException>(() => SmartTokenClient.ForSourceAsync(http, node, source with { Types = ["Patient?_id=1"] }));
     }
 
     [Fact]
