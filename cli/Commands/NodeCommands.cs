@@ -128,6 +128,7 @@ internal static class NodeCommands
         NodeDataCommands.AddTo(command, nodeDir);
         RosterCommands.AddTo(command, nodeDir);
         NodeKeyCommands.AddTo(command, nodeDir);
+        NodeSmartKeyCommands.AddTo(command, nodeDir);
         NodeModelCommands.AddTo(command, nodeDir);
         command.Subcommands.Add(NodeTwinCommands.Create());
         return command;

@@ -38,6 +38,20 @@ public static class NodeAuditRecords
     public static AuditRecord PseudonymKeyCreated() => new(
         AuditActions.PseudonymKeyCreated, AuditOutcome.Success, new JsonObject { ["algorithm"] = "hmac-sha256", ["sealed_with"] = "data-protection" });
 
+    /// <summary>
+    /// The node's SMART Backend Services client key was created, or replaced (the kid it replaced, when readable): the algorithm and the
+    /// kid (a label or the public key's RFC 7638 thumbprint), never key material.
+    /// </summary>
+    public static AuditRecord SmartKeyCreated(string algorithm, string keyId, bool replaced, string? previousKeyId) => new(
+        AuditActions.SmartKeyCreated, AuditOutcome.Success, new JsonObject
+        {
+            ["algorithm"] = algorithm,
+            ["kid"] = keyId,
+            ["replaced"] = replaced,
+            ["previous_kid"] = previousKeyId,
+            ["sealed_with"] = "data-protection",
+        });
+
     /// <summary>The admin token was created, issued anew (replacing the old one) or its plaintext file replaced by its hash; never the token or its hash.</summary>
     public static AuditRecord AdminTokenCreated(string how) =>
         new(AuditActions.AdminTokenCreated, AuditOutcome.Success, new JsonObject { ["bits"] = 256, ["stored"] = "hmac-sha256", ["how"] = how });

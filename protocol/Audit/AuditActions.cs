@@ -62,6 +62,8 @@ public static class AuditActions
     public const string PatientTwinRun = "patient_twin_run";
     public const string Reidentification = "reidentification";
     public const string ReidentificationRefused = "reidentification_refused";
+    /// <summary>The node's SMART Backend Services client key was created or replaced (`ftwin node smart-key create`): algorithm and kid, never key material.</summary>
+    public const string SmartKeyCreated = "smart_key_created";
 
     // Coordinator.
     public const string EnrollmentTokenCreated = "enrollment_token_created";
@@ -146,6 +148,7 @@ public static class AuditActions
         [PatientTwinRun] = new(ApplicationActivity, null, "E", "patient twin scored the node's own patients on its host (counts and models; never who)"),
         [Reidentification] = new(Export, null, "R", "worklist pseudonyms mapped back to the hospital's own patient ids in an owner-only file on its host"),
         [ReidentificationRefused] = new(SecurityAlert, null, "R", "re-identification refused: the purpose is not one the site policy allows"),
+        [SmartKeyCreated] = new(SecurityAlert, SecurityConfiguration, "C", "SMART Backend Services client key created or replaced (its public JWKS is registered with the EHR)"),
         [EnrollmentTokenCreated] = new(SecurityAlert, UserSecurityAttributesChanged, "C", "enrollment token issued"),
         [NodeEnrolled] = new(SecurityAlert, NodeAuthentication, "C", "node enrolled"),
         [AuthenticationFailure] = new(SecurityAlert, NodeAuthentication, "E", "node request failed signature or nonce checks"),
