@@ -98,7 +98,10 @@ public sealed partial class OmopReader : IDisposable
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException)
         {
-            throw new OmopSourceException("connect", "connection_failed", $"Could not connect to the OMOP database or query it ({Reason(e)}).");
+            var authentication = e is PostgresException { SqlState: "28P01" or "28000" } || (e is not PostgresException && e.Message.Contains("password", StringComparison.OrdinalIgnoreCase));
+            throw authentication
+                ? new OmopSourceException("connect", "authentication_failed", $"The OMOP database refused the login ({Reason(e)}): give the role's password through PGPASSWORD or a PostgreSQL password file (PGPASSFILE or ~/.pgpass), never in the connection string.")
+                : new OmopSourceException("connect", "connection_failed", $"Could not connect to the OMOP database or query it ({Reason(e)}): check its host, port, database and role.");
         }
 
         if (missing.Count > 0)
