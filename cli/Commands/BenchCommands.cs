@@ -61,6 +61,14 @@ internal static class BenchCommands
         var patientTwin = new Command("patient-twin", "Patient twin: score generated patients with 16 released-like GLMs (intervals from their covariance) against a naive per-term dictionary scorer, same rows and cores.") { twinJson, twinPatients };
         patientTwin.SetAction(parse => PatientTwinBenchmark.Run(parse.GetValue(twinPatients), parse.GetValue(twinJson)));
         bench.Subcommands.Add(patientTwin);
+
+        var omopJson = new Option<bool>("--json") { Description = "Print one JSON object instead of a line per run." };
+        var omopConnection = new Option<string>("--connection") { Description = "PostgreSQL connection string of the CDM, without a password (PGPASSWORD or PGPASSFILE give it).", Required = true };
+        var omopSchema = new Option<string?>("--schema") { Description = "The CDM schema (default public)." };
+        var omopRuns = new Option<int>("--runs") { Description = "Pulls, each into a fresh temporary node.", DefaultValueFactory = _ => 3 };
+        var omop = new Command("omop", "Pull an OMOP CDM v5.4 database into a fresh node through the ingest: persons, rows read and resources per table, seconds, rows/s.") { omopJson, omopConnection, omopSchema, omopRuns };
+        omop.SetAction(parse => OmopBenchmark.Run(parse.GetValue(omopConnection)!, parse.GetValue(omopSchema), Math.Max(1, parse.GetValue(omopRuns)), parse.GetValue(omopJson)));
+        bench.Subcommands.Add(omop);
         return bench;
     }
 }

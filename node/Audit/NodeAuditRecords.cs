@@ -123,6 +123,36 @@ public static class NodeAuditRecords
         AuditOutcome.SeriousFailure,
         new JsonObject { ["run_id"] = runId, ["lines_read"] = linesRead, ["accepted"] = accepted, ["quarantined"] = quarantined, ["error"] = error.GetType().Name });
 
+    /// <summary>
+    /// A data source was pulled (issue 22): its configured name, kind ("fhir-bulk", "omop"), export level (Bulk Data only) and the
+    /// pull's counts. Never a URL, a connection string or anything read.
+    /// </summary>
+    public static AuditRecord SourcePulled(string source, string kind, string? level, Sources.PullSummary summary)
+    {
+        ArgumentNullException.ThrowIfNull(summary);
+        return new(AuditActions.SourcePulled, AuditOutcome.Success, new JsonObject
+        {
+            ["source"] = source,
+            ["kind"] = kind,
+            ["level"] = level,
+            ["files"] = summary.Files,
+            ["lines_read"] = summary.LinesRead,
+            ["accepted"] = summary.Accepted,
+            ["quarantined"] = summary.Quarantined,
+            ["deleted"] = summary.Deleted,
+            ["transaction_time"] = summary.TransactionTime,
+            ["since"] = summary.Since,
+            ["retries"] = summary.Retries,
+            ["bytes"] = summary.Bytes,
+            ["complete"] = summary.Complete,
+            ["milliseconds"] = (long)Math.Round(summary.Seconds * 1000),
+        });
+    }
+
+    /// <summary>A pull of a data source failed: at which stage, and a code (never a message from the source, which can quote data).</summary>
+    public static AuditRecord SourcePullFailed(string source, string kind, string stage, string code) => new(
+        AuditActions.SourcePullFailed, AuditOutcome.SeriousFailure, new JsonObject { ["source"] = source, ["kind"] = kind, ["stage"] = stage, ["code"] = code });
+
     /// <summary>Records excluded from features as sensitive, by category; patient-years whose consent denies a purpose, by purpose. Counts only.</summary>
     public static AuditRecord Exclusions(long runId, IReadOnlyDictionary<string, long> sensitiveRecords, IReadOnlyDictionary<string, long> consentDeniedPatientYears) => new(
         AuditActions.ExclusionsCounted,

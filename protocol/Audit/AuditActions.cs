@@ -36,6 +36,10 @@ public static class AuditActions
     public const string RecordsPruned = "records_pruned";
     public const string IngestRun = "ingest_run";
     public const string IngestFailed = "ingest_failed";
+    /// <summary>A data source (Bulk Data server, OMOP database) was pulled through the ingest (issue 22): counts only.</summary>
+    public const string SourcePulled = "source_pulled";
+    /// <summary>A pull of a data source failed: the stage and a code, never a value from the source.</summary>
+    public const string SourcePullFailed = "source_pull_failed";
     public const string ExclusionsCounted = "exclusions_counted";
     public const string StudyDecision = "study_decision";
     public const string KeyShareGenerated = "key_share_generated";
@@ -123,6 +127,8 @@ public static class AuditActions
         [RecordsPruned] = new(SecurityAlert, SecurityConfiguration, "D", "records past the site policy's retention deleted"),
         [IngestRun] = new(Import, null, "C", "FHIR ingest run"),
         [IngestFailed] = new(Import, null, "C", "FHIR ingest run failed"),
+        [SourcePulled] = new(Import, null, "C", "data source pulled"),
+        [SourcePullFailed] = new(Import, null, "C", "data source pull failed"),
         [ExclusionsCounted] = new(ApplicationActivity, null, "E", "consent and sensitivity exclusions counted"),
         [StudyDecision] = new(ApplicationActivity, null, "E", "study accepted or refused under the site policy"),
         [KeyShareGenerated] = new(SecurityAlert, SecurityConfiguration, "C", "attempt key share generated"),
