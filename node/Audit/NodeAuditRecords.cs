@@ -102,6 +102,9 @@ public static class NodeAuditRecords
             // Files not read to their end and quarantined lines over the caps: counts by reason, never which file.
             ["failed_files"] = AuditRecord.Counts(summary.FailedFiles.GroupBy(f => f.Code).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => KeyValuePair.Create(g.Key, (long)g.Count()))),
             ["quarantine_not_stored"] = summary.QuarantineNotStored,
+            // Resources removed because their source deleted them (Bulk Data `deleted`), and deletions of resources not held: counts only.
+            ["deleted"] = summary.Deleted,
+            ["deleted_not_found"] = summary.DeletedNotFound,
         });
 
     public static AuditRecord IngestFailed(long runId, long linesRead, long accepted, long quarantined, Exception error) => new(
