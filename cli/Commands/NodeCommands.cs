@@ -130,6 +130,7 @@ internal static class NodeCommands
         NodeKeyCommands.AddTo(command, nodeDir);
         NodeModelCommands.AddTo(command, nodeDir);
         command.Subcommands.Add(NodeTwinCommands.Create());
+        command.Subcommands.Add(NodeSourceCommands.Create());
         return command;
     }
 
