@@ -57,7 +57,7 @@ internal static class NodeSourceCommands
                 List<SourceStatusRow> rows;
                 try
                 {
-                    rows = SourceStatusRow.Read(node, NodeConfiguration.Load(node.Path).Sources, DateTimeOffset.UtcNow);
+                    rows = SourceStatusRow.Read(node, NodeConfiguration.Load(node.Path).Sources, TimeProvider.System.GetUtcNow());
                 }
                 catch (NodeConfigurationException e)
                 {

@@ -84,7 +84,7 @@ public static partial class SourceConfiguration
     }
 
     /// <summary>The "sources" array of the file.</summary>
-    public static List<DataSource> ParseAll(JsonNode node, string where)
+    internal static List<DataSource> ParseAll(JsonNode node, string where)
     {
         if (node is not JsonArray array)
         {
@@ -259,7 +259,7 @@ public static partial class SourceConfiguration
     }
 
     /// <summary>A source as the file keeps it.</summary>
-    public static JsonObject ToJson(DataSource s)
+    internal static JsonObject ToJson(DataSource s)
     {
         var obj = new JsonObject { ["name"] = s.Name, ["kind"] = KindName(s.Kind) };
         void Put(string key, string? value)
