@@ -168,6 +168,61 @@ public sealed class NodeSourceCommandTests
     }
 }
 
+/// <summary>`ftwin node run`'s host: the scheduler is a hosted service, and /v1/status carries the sources.</summary>
+public sealed class SourceSchedulerHostTests
+{
+    [Fact]
+    public async Task The_running_node_schedules_its_sources_and_says_when_no_puller_serves_a_kind()
+    {
+        var dir = DataTestSupport.TempDir("scheduler-host");
+        string token;
+        using (var created = NodeDirectory.OpenOrInitialize(dir))
+        {
+            token = created.CreatedAdminToken!;
+        }
+
+        new NodeConfiguration((int?)null) { Sources = [new DataSource("cdm", SourceKind.Omop, OmopConnection: "Host=127.0.0.1;Database=omop;Username=reader", OmopSchema: "cdm", Every: TimeSpan.FromHours(1))] }.Save(dir);
+        int port;
+        using (var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0))
+        {
+            listener.Start();
+            port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        }
+
+        var app = NodeHost.Build([], o =>
+        {
+            o.NodeDir = dir;
+            o.AdminUrl = $"http://127.0.0.1:{port}";
+        });
+        await app.StartAsync();
+        try
+        {
+            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+            http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+            JsonNode? source = null;
+            for (var i = 0; i < 100 && (string?)source?["last_status"] != "failed"; i++)
+            {
+                await Task.Delay(100);
+                source = JsonNode.Parse(await http.GetStringAsync("/v1/status"))!["sources"]![0];
+            }
+
+            // This build registers no OMOP puller: the source is shown failed with the reason, not pulled, and retried later.
+            Assert.Equal("failed", (string?)source!["last_status"]);
+            Assert.Equal("no_puller", (string?)source["last_counts"]!["reason"]);
+            Assert.Equal("127.0.0.1/omop (cdm)", (string?)source["where"]);
+            Assert.NotNull(source["next_run"]);
+        }
+        finally
+        {
+            await app.StopAsync();
+            await app.DisposeAsync();
+        }
+
+        using var node = NodeDirectory.OpenOrInitialize(dir);
+        Assert.Contains("\"no_puller\"", node.Store.Read(c => AuditTrailQueries.LatestDetail(c, AuditActions.SourcePullNotDone)), StringComparison.Ordinal);
+    }
+}
+
 /// <summary>
 /// Scheduled pulls (<see cref="SourceScheduler"/>) on the node's clock (<see cref="FakeTimeProvider"/>), with a real store and a
 /// test double puller (<see cref="RecordingPuller"/>).
