@@ -77,6 +77,13 @@ public sealed partial class SourceScheduler(NodeDirectory node, IEnumerable<ISou
             {
                 return;
             }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // The store itself failed (full, locked too long): a hosted service that throws would stop the node, rounds and all;
+                // the next round tries again.
+                LogRoundFailed(logger, e.GetType().Name);
+                sleep = MaxSleep;
+            }
 
             try
             {
@@ -234,6 +241,9 @@ public sealed partial class SourceScheduler(NodeDirectory node, IEnumerable<ISou
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Source {Source}: pull failed ({Error}); retried later, the watermark kept")]
     private static partial void LogFailed(ILogger logger, string source, string error);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "A round of scheduled pulls failed ({Error}); tried again in a minute")]
+    private static partial void LogRoundFailed(ILogger logger, string error);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "node-config.json is not valid; the sources last read are kept: {Error}")]
     private static partial void LogConfigInvalid(ILogger logger, string error);
