@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using FederatedTwin.Hosting.Files;
+using FederatedTwin.Node.Sources;
 
 namespace FederatedTwin.Node;
 
@@ -21,6 +22,10 @@ public sealed record NodeConfiguration(int? StaffedBeds)
     public const string FileName = "node-config.json";
 
     private const string StaffedBedsField = "staffed_beds";
+    private const string SourcesField = "sources";
+
+    /// <summary>The data sources the node pulls from (issue 22; <see cref="SourceConfiguration"/> validates them), in the file's order.</summary>
+    public IReadOnlyList<DataSource> Sources { get; init; } = [];
 
     /// <summary>The largest number accepted: above any hospital's staffed beds (the largest US campuses have about 2,500 to 3,000).</summary>
     public const int MaxStaffedBeds = 20_000;
@@ -30,6 +35,21 @@ public sealed record NodeConfiguration(int? StaffedBeds)
     {
         var path = Path.Combine(nodeDirectory, FileName);
         return File.Exists(path) ? Parse(File.ReadAllText(path), path) : new NodeConfiguration((int?)null);
+    }
+
+    /// <summary>The source named <paramref name="name"/>, or null.</summary>
+    public DataSource? Source(string name) => Sources.FirstOrDefault(s => s.Name == name);
+
+    /// <summary>The configuration with <paramref name="added"/> appended (refused when its name is taken or it is not valid).</summary>
+    public NodeConfiguration WithSource(DataSource added)
+    {
+        if (Source(added.Name) is not null)
+        {
+            throw new NodeConfigurationException($"a source named '{added.Name}' is already configured (remove it first: ftwin node source remove --name {added.Name})");
+        }
+
+        SourceConfiguration.Validate([added], "source");
+        return this with { Sources = [.. Sources, added] };
     }
 
     /// <summary>Reads the file's JSON; every problem names the file and the field.</summary>
@@ -52,11 +72,13 @@ public sealed record NodeConfiguration(int? StaffedBeds)
 
         foreach (var (key, _) in obj)
         {
-            if (key != StaffedBedsField)
+            if (key is not (StaffedBedsField or SourcesField))
             {
-                throw new NodeConfigurationException($"{source}: unknown field '{key}' (known: {StaffedBedsField})");
+                throw new NodeConfigurationException($"{source}: unknown field '{key}' (known: {StaffedBedsField}, {SourcesField})");
             }
         }
+
+        var sources = obj[SourcesField] is { } list ? SourceConfiguration.ParseAll(list, $"{source}: {SourcesField}") : [];
 
         int? beds = null;
         if (obj[StaffedBedsField] is { } node)
@@ -69,7 +91,7 @@ public sealed record NodeConfiguration(int? StaffedBeds)
             beds = ValidateStaffedBeds(n, $"{source}: {StaffedBedsField}");
         }
 
-        return new NodeConfiguration(beds);
+        return new NodeConfiguration(beds) { Sources = sources };
     }
 
     /// <summary>Checks a number of staffed beds: a positive whole number up to <see cref="MaxStaffedBeds"/>.</summary>
@@ -89,6 +111,12 @@ public sealed record NodeConfiguration(int? StaffedBeds)
         if (StaffedBeds is { } b)
         {
             obj[StaffedBedsField] = b;
+        }
+
+        if (Sources.Count > 0)
+        {
+            SourceConfiguration.Validate(Sources, SourcesField);
+            obj[SourcesField] = new JsonArray([.. Sources.Select(SourceConfiguration.ToJson)]);
         }
 
         OwnerOnly.WriteAllText(Path.Combine(nodeDirectory, FileName), obj.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");

@@ -51,6 +51,11 @@ public static class NodeHost
         builder.Services.AddHttpClient("coordinator") // TLS as the node enrolled: a pinned CA, its client certificate (Federation/CoordinatorTransport.cs)
             .ConfigurePrimaryHttpMessageHandler(sp => CoordinatorTransport.Handler(sp.GetRequiredService<NodeDirectory>()));
         builder.Services.AddHostedService<NodeWorker>();
+
+        // Data sources (issue 22): scheduled pulls of node-config.json's sources, through one puller per kind, registered here one
+        // line each: builder.Services.AddSingleton<ISourcePuller, TPuller>(). A kind without one is logged and audited, not pulled.
+        builder.Services.AddSingleton<Sources.SourceScheduler>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<Sources.SourceScheduler>());
         builder.Services.AddAntiforgery(o =>
         {
             o.Cookie.Name = "ftwin.node-antiforgery";

@@ -131,6 +131,7 @@ internal static class NodeCommands
         NodeSmartKeyCommands.AddTo(command, nodeDir);
         NodeModelCommands.AddTo(command, nodeDir);
         command.Subcommands.Add(NodeTwinCommands.Create());
+        command.Subcommands.Add(NodeSourceCommands.Create());
         return command;
     }
 

@@ -116,7 +116,44 @@ public static class NodeAuditRecords
             // Files not read to their end and quarantined lines over the caps: counts by reason, never which file.
             ["failed_files"] = AuditRecord.Counts(summary.FailedFiles.GroupBy(f => f.Code).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => KeyValuePair.Create(g.Key, (long)g.Count()))),
             ["quarantine_not_stored"] = summary.QuarantineNotStored,
+            // Resources removed because their source deleted them (Bulk Data `deleted`), and deletions of resources not held: counts only.
+            ["deleted"] = summary.Deleted,
+            ["deleted_not_found"] = summary.DeletedNotFound,
         });
+
+    /// <summary>A source added (issue 22): where it pulls from (a Bulk Data base URL, an OMOP host and database), never a credential or a user name.</summary>
+    public static AuditRecord SourceAdded(Sources.DataSource source) => new(AuditActions.SourceAdded, AuditOutcome.Success, SourceDetail(source));
+
+    /// <summary>A source removed, and whether its pull state (watermark, last outcome) was forgotten with it.</summary>
+    public static AuditRecord SourceRemoved(Sources.DataSource source, bool stateForgotten)
+    {
+        var detail = SourceDetail(source);
+        detail["pull_state_forgotten"] = stateForgotten;
+        return new(AuditActions.SourceRemoved, AuditOutcome.Success, detail);
+    }
+
+    /// <summary>A scheduled pull not run (no puller for its kind) or not finished (the puller failed: the exception's type only, its message may quote a server).</summary>
+    public static AuditRecord SourcePullNotDone(string name, Sources.SourceKind kind, string reason, string? error = null) => new(
+        AuditActions.SourcePullNotDone,
+        AuditOutcome.MinorFailure,
+        new JsonObject { ["source"] = name, ["kind"] = Sources.SourceConfiguration.KindName(kind), ["reason"] = reason, ["error"] = error });
+
+    private static JsonObject SourceDetail(Sources.DataSource source)
+    {
+        var detail = new JsonObject { ["source"] = source.Name, ["kind"] = Sources.SourceConfiguration.KindName(source.Kind), ["every"] = source.Every is { } e ? Sources.SourceConfiguration.FormatEvery(e) : null };
+        if (source.Kind == Sources.SourceKind.FhirBulk)
+        {
+            detail["fhir_base"] = source.FhirBase;
+            detail["group"] = source.Group is not null;
+        }
+        else
+        {
+            var (host, database) = Sources.SourceConfiguration.OmopServer(source.OmopConnection ?? string.Empty);
+            (detail["host"], detail["database"], detail["schema"]) = (host, database, source.OmopSchema);
+        }
+
+        return detail;
+    }
 
     public static AuditRecord IngestFailed(long runId, long linesRead, long accepted, long quarantined, Exception error) => new(
         AuditActions.IngestFailed,

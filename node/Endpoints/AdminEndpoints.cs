@@ -42,8 +42,12 @@ internal static class AdminEndpoints
             var counts = node.Store.Read(StudyQueries.DecisionCounts);
             var state = Status.EnrollmentState.Read(node, status);
             var publicKey = node.Identity.PublicKey;
+            var (sources, sourcesError) = Status.NodeStatusReport.ReadSources(node, (http.RequestServices.GetService<TimeProvider>() ?? TimeProvider.System).GetUtcNow(), http.RequestServices.GetService<Sources.SourceScheduler>());
             return Results.Ok(new
             {
+                // The data sources (issue 22): where each pulls from, its last pull, watermark and next run.
+                sources = sources.Select(s => s.ToJson()),
+                sources_error = sourcesError,
                 node_id = enrollment?.NodeId,
                 enrolled = enrollment is not null,
                 enrollment_state = state.State,

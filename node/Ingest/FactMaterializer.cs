@@ -65,12 +65,30 @@ internal sealed class FactMaterializer(SqliteConnection connection, IngestWriter
         _sql.Draft = pending ?? _sql.Published() + 1;
         if (parts.Count == 0)
         {
-            if (pending is not null)
+            var removed = 0;
+            if (Deletions is { IsEmpty: false })
             {
-                Publish(); // a merge killed after its last partition: its rows are complete
+                // Deletions alone: a version is begun and published only when one removes something (re-applied, they change nothing).
+                var keys = StoredKeyFilter.Load(_sql, 0);
+                using var deleting = connection.BeginTransaction();
+                var groups = ApplyDeletions(keys);
+                if (DeletedCount > 0)
+                {
+                    _sql.BeginDraft();
+                    keys.Touch(_sql);
+                    deleting.Commit();
+                    keys.Save(_sql);
+                    pending = _sql.Draft;
+                    removed = groups.Count;
+                }
             }
 
-            return new MergeResult(0, 0);
+            if (pending is not null)
+            {
+                Publish(); // a merge killed after its last partition: its rows are complete (or the deletions just written)
+            }
+
+            return new MergeResult(0, removed);
         }
 
         var filter = StoredKeyFilter.Load(_sql, held?.StagedEntries ?? 0);
@@ -167,6 +185,19 @@ internal sealed class FactMaterializer(SqliteConnection connection, IngestWriter
         }
 
         _runKeys.Clear();
+        if (Deletions is { IsEmpty: false })
+        {
+            // After the run's own resources and moves, under the same draft version: published together.
+            using var deletions = connection.BeginTransaction();
+            foreach (var group in ApplyDeletions(filter))
+            {
+                updated.Add(group);
+            }
+
+            filter.Touch(_sql);
+            deletions.Commit();
+        }
+
         filter.Save(_sql);
         Publish();
         return new MergeResult(_unchanged, updated.Count);
@@ -188,6 +219,101 @@ internal sealed class FactMaterializer(SqliteConnection connection, IngestWriter
     }
 
     public void Dispose() => _sql.Dispose();
+
+    /// <summary>What the source reported deleted (null: nothing), removed after the run's resources under the same data version.</summary>
+    public MergeDeletions? Deletions { get; init; }
+
+    /// <summary>Resources the deletions removed (a deleted Patient counts once, whatever it held).</summary>
+    public long DeletedCount { get; private set; }
+
+    /// <summary>Deletions of resources the store does not hold: never stored, already deleted, or given again by this run (which wins).</summary>
+    public long DeletedNotFound { get; private set; }
+
+    /// <summary>
+    /// Removes the deleted resources from the rows that hold them and rewrites those patients' rows and derived tables; a deleted
+    /// Patient removes its whole row, its demographics and its consent states (its other resources are its data, and without its
+    /// Patient resource they could never be read again). Rows replaced here are superseded, not lost, for studies pinned earlier
+    /// (<see cref="PatientFactsQueries.Draft"/>). A resource whose stored copy is from this run is kept: it came back after its
+    /// deletion (Bulk Data IG v2.0.0, "deleted": resources deleted since <c>_since</c>, whatever happened to them after).
+    /// </summary>
+    private List<string> ApplyDeletions(StoredKeyFilter filter)
+    {
+        var deletions = Deletions!;
+        var changed = new List<string>();
+        foreach (var (group, key) in deletions.Patients)
+        {
+            var data = _sql.Facts(group);
+            var kept = false;
+            if (data is not null)
+            {
+                foreach (var (offset, _) in EntryCodec.Split(data))
+                {
+                    kept |= EntryCodec.Key(data.AsSpan(offset)) == key && EntryCodec.Version(data.AsSpan(offset)) >= runVersions;
+                }
+            }
+
+            if (data is null || kept)
+            {
+                DeletedNotFound++;
+                continue;
+            }
+
+            _sql.DeleteFacts(group);
+            _sql.DeletePatient(group);
+            _sql.DeleteConsentStates(group);
+            DeletedCount++;
+            changed.Add(group);
+        }
+
+        // A key no filter holds was never stored (the filter has no false negatives); the others are looked for in every row, once.
+        var candidates = new HashSet<UInt128>(deletions.Resources.Where(filter.MayContain));
+        DeletedNotFound += deletions.Resources.Count - candidates.Count;
+        if (candidates.Count == 0)
+        {
+            return changed;
+        }
+
+        var found = new HashSet<UInt128>();
+        var rewrites = new List<PatientRow>();
+        foreach (var (group, data) in _sql.AllFacts())
+        {
+            List<ReadOnlyMemory<byte>>? kept = null;
+            var consents = false;
+            var entries = EntryCodec.Split(data);
+            for (var i = 0; i < entries.Count; i++)
+            {
+                var (offset, length) = entries[i];
+                var key = EntryCodec.Key(data.AsSpan(offset));
+                if (candidates.Contains(key) && EntryCodec.Version(data.AsSpan(offset)) < runVersions)
+                {
+                    kept ??= [.. entries.Take(i).Select(e => data.AsMemory(e.Offset, e.Length))];
+                    consents |= EntryCodec.IsConsent(data.AsSpan(offset, length));
+                    found.Add(key);
+                    continue;
+                }
+
+                kept?.Add(data.AsMemory(offset, length));
+            }
+
+            if (kept is not null)
+            {
+                rewrites.Add(PatientRow.Of(group, kept, consents));
+            }
+        }
+
+        foreach (var row in rewrites)
+        {
+            row.Write(_sql);
+            if (row.Group[0] != '-')
+            {
+                changed.Add(row.Group);
+            }
+        }
+
+        DeletedCount += found.Count;
+        DeletedNotFound += candidates.Count - found.Count;
+        return changed;
+    }
 
     /// <summary>A partition's entries grouped by patient, the merge decisions in order (the filter sees keys one by one), and the changed patients' rows.</summary>
     private PreparedPartition Prepare(int part, PatientFactsQueries readSql, StoredKeyFilter filter, bool empty)

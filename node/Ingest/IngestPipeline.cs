@@ -108,11 +108,6 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
 
     private IngestSummary Run(IEnumerable<Opener> files, IReadOnlyList<DeletedResource> deleted, Action<long, long>? progress, CancellationToken cancellationToken)
     {
-        if (deleted.Count > 0)
-        {
-            throw new NotImplementedException("TEMP seam: deletions are applied by the sources branch");
-        }
-
         using var exclusive = IngestLock.Acquire(node.Path); // one ingest at a time per node directory, taken before anything is written
         var started = Stopwatch.StartNew();
         var policy = ValidPolicy();
@@ -124,6 +119,13 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
         var currentYear = _time.GetUtcNow().Year;
         Dictionary<string, double> phases;
         var tally = new IngestTally(_limits);
+        MergeDeletions deletions;
+        using (var hasher = node.Pseudonymizer.CreateHasher())
+        {
+            deletions = MergeDeletions.Of(deleted, hasher);
+        }
+
+        long deletedCount = 0, deletedNotFound = 0;
         try
         {
             using var connection = node.Store.OpenForBulkWrite();
@@ -170,9 +172,10 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
 
             var merging = Stopwatch.StartNew();
             (double Prepare, double Write, double Commit) mergeTimings;
-            using (var merge = new FactMaterializer(connection, writer, runVersions: runId << 40, time: _time))
+            using (var merge = new FactMaterializer(connection, writer, runVersions: runId << 40, time: _time) { Deletions = deletions })
             {
                 (unchanged, updated) = merge.Run(cancellationToken);
+                (deletedCount, deletedNotFound) = (merge.DeletedCount, merge.DeletedNotFound);
                 mergeTimings = merge.Timings;
                 if (merge.Conflicts.Count > 0)
                 {
@@ -203,6 +206,8 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
             FilesRead = sources.FilesRead,
             FailedFiles = sources.Failed,
             QuarantineNotStored = tally.NotStored,
+            Deleted = deletedCount,
+            DeletedNotFound = deletedNotFound,
         };
         var features = new FeatureBuilder(node.Store);
         var sensitive = features.SensitiveExclusions();
@@ -216,7 +221,7 @@ public sealed class IngestPipeline(NodeDirectory node, int cores = 0, int memory
             node.Audit.Checkpoint(c, t, CheckpointReasons.Ingest);
             return 0;
         });
-        node.Store.Event("ingest", null, $"{summary.LinesRead} lines read, {summary.Accepted} accepted ({unchanged} unchanged), {summary.Quarantined} quarantined ({summary.QuarantineNotStored} not stored), {updated} patients' features rebuilt; {summary.FailedFiles.Count} files failed");
+        node.Store.Event("ingest", null, $"{summary.LinesRead} lines read, {summary.Accepted} accepted ({unchanged} unchanged), {summary.Quarantined} quarantined ({summary.QuarantineNotStored} not stored), {deletedCount} deleted ({deletedNotFound} not found), {updated} patients' features rebuilt; {summary.FailedFiles.Count} files failed");
         phases["epilogue_s"] = Math.Round(started.Elapsed.TotalSeconds - summary.Seconds, 2);
         LastPhases = phases;
         return summary;

@@ -12,6 +12,12 @@ public sealed record IngestSummary(long LinesRead, long Accepted, long Quarantin
     /// <summary>Quarantined lines counted but not stored: beyond the per-file or per-run cap (<see cref="IngestLimits"/>).</summary>
     public long QuarantineNotStored { get; init; }
 
+    /// <summary>Resources the source reported deleted that the node removed (<see cref="IngestPipeline.Run(IEnumerable{IngestInput}, IReadOnlyList{DeletedResource}, Action{long, long}?, CancellationToken)"/>).</summary>
+    public long Deleted { get; init; }
+
+    /// <summary>Deletions of resources the node does not hold (never stored, already removed, or given again by the same run): not an error.</summary>
+    public long DeletedNotFound { get; init; }
+
     /// <summary>Every data file read to its end and every quarantined line stored: `ftwin node ingest` exits 0 only then (3 otherwise).</summary>
     public bool Complete => FailedFiles.Count == 0 && QuarantineNotStored == 0;
 
@@ -33,6 +39,8 @@ public sealed record IngestSummary(long LinesRead, long Accepted, long Quarantin
         ["failed_files"] = FailedFiles.Select(f => new Dictionary<string, object> { ["source"] = f.Source, ["reason_code"] = f.Code, ["reason"] = f.Reason, ["lines_read"] = f.LinesRead }).ToList(),
         ["quarantine_stored"] = Quarantined - QuarantineNotStored,
         ["quarantine_not_stored"] = QuarantineNotStored,
+        ["deleted"] = Deleted,
+        ["deleted_not_found"] = DeletedNotFound,
     };
 }
 

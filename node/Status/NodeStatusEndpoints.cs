@@ -28,7 +28,7 @@ internal static class NodeStatusEndpoints
             var tokens = antiforgery.GetAndStoreTokens(http);
             NoStore(http);
             return SignedIn(http, node)
-                ? Results.Content(NodeStatusPage.Render(NodeStatusReport.Read(node, status, (http.RequestServices.GetService<TimeProvider>() ?? TimeProvider.System).GetUtcNow()), tokens.FormFieldName, tokens.RequestToken!), "text/html; charset=utf-8")
+                ? Results.Content(NodeStatusPage.Render(NodeStatusReport.Read(node, status, (http.RequestServices.GetService<TimeProvider>() ?? TimeProvider.System).GetUtcNow(), http.RequestServices.GetService<Sources.SourceScheduler>()), tokens.FormFieldName, tokens.RequestToken!), "text/html; charset=utf-8")
                 : Results.Content(NodeStatusPage.SignIn(tokens.FormFieldName, tokens.RequestToken!, null), "text/html; charset=utf-8");
         });
 

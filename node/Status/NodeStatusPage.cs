@@ -72,6 +72,8 @@ internal static class NodeStatusPage
         body.Append(CountsTable("consent-denied", "Patient-years excluded by consent, by purpose", r.ConsentDenied));
         body.Append("</section></div>");
 
+        body.Append(SourcesTable(r));
+
         body.Append("<section aria-labelledby=\"privacy-h\"><h2 id=\"privacy-h\">Privacy budget (zCDP ρ)</h2>");
         if (r.Lifetime is { } lifetime)
         {
@@ -124,6 +126,33 @@ internal static class NodeStatusPage
             """);
         var signOut = $"<form method=\"post\" action=\"/status/signout\"><input type=\"hidden\" name=\"{E(antiforgeryField)}\" value=\"{E(antiforgeryToken)}\"><button type=\"submit\" class=\"link\">Sign out</button></form>";
         return Layout("Node status", body.ToString(), signedIn: true, signOut, E(r.NodeId ?? "unenrolled node"));
+    }
+
+    /// <summary>The data sources of node-config.json (issue 22): where each pulls from, its last pull, watermark and next run.</summary>
+    private static string SourcesTable(NodeStatusReport r)
+    {
+        var html = new StringBuilder("<section aria-labelledby=\"sources-h\"><h2 id=\"sources-h\">Data sources</h2>");
+        if (r.SourcesError is { } error)
+        {
+            html.Append(CultureInfo.InvariantCulture, $"<p id=\"sources-error\">{Badge("configuration invalid", false)} {E(error)}</p>");
+        }
+
+        var sources = r.Sources ?? [];
+        if (sources.Count == 0)
+        {
+            return html.Append("<p id=\"sources\">No data source configured (<code>ftwin node source add</code>).</p></section>").ToString();
+        }
+
+        html.Append("<table id=\"sources\"><thead><tr><th scope=\"col\">Source</th><th scope=\"col\">Kind</th><th scope=\"col\">From</th><th scope=\"col\">Every</th><th scope=\"col\">Last pull</th><th scope=\"col\">Outcome</th><th scope=\"col\">Counts</th><th scope=\"col\">Watermark</th><th scope=\"col\">Next run</th></tr></thead><tbody>");
+        foreach (var s in sources)
+        {
+            var outcome = s.LastStatus is null ? "never pulled" : s.LastStatus;
+            var counts = string.Join(", ", s.LastCounts.Select(p => p.Value is long n ? $"{E(p.Key.Replace('_', ' '))} {N(n)}" : $"{E(p.Key)}: {E(Convert.ToString(p.Value, CultureInfo.InvariantCulture))}"));
+            var next = s.NextRun is not { } at ? "by hand only" : at <= r.At ? "due now" : at.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture);
+            html.Append(CultureInfo.InvariantCulture, $"<tr><th scope=\"row\" class=\"mono\">{E(s.Name)}</th><td>{E(s.Kind)}</td><td class=\"mono wrap\">{E(s.Where)}</td><td>{E(s.Every ?? "—")}</td><td>{E(s.LastPullAt ?? "—")}</td><td>{(s.LastStatus is null ? E(outcome) : Badge(outcome, s.LastStatus == "succeeded"))}</td><td>{(counts.Length == 0 ? "—" : counts)}</td><td class=\"mono\">{E(s.Watermark ?? "—")}</td><td>{E(next)}</td></tr>");
+        }
+
+        return html.Append("</tbody></table></section>").ToString();
     }
 
     /// <summary>The node's spend over its life, all purposes and years, against the policy's lifetime budget, with (ε, δ).</summary>

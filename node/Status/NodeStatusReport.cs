@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using FederatedTwin.Node.Federation;
 using FederatedTwin.Node.Policy;
+using FederatedTwin.Node.Sources;
 using FederatedTwin.Node.Storage;
 using FederatedTwin.Protocol.Audit;
 
@@ -30,13 +31,16 @@ internal sealed record NodeStatusReport(
     AuditVerification Audit,
     PinnedRoster? Roster = null,
     EnrollmentState? Enrollment = null,
-    LifetimeSpend? Lifetime = null)
+    LifetimeSpend? Lifetime = null,
+    IReadOnlyList<SourceStatusRow>? Sources = null,
+    string? SourcesError = null)
 {
 
     public sealed record Decision(string StudyId, bool Accept, string Rule, string Reason, string Purpose, string Algorithm, string DecidedAt);
 
-    public static NodeStatusReport Read(NodeDirectory node, NodeStatus status, DateTimeOffset now)
+    public static NodeStatusReport Read(NodeDirectory node, NodeStatus status, DateTimeOffset now, SourceScheduler? scheduler = null)
     {
+        var (sources, sourcesError) = ReadSources(node, now, scheduler);
         var enrollment = node.Store.GetEnrollment();
         SitePolicy? policy = null;
         string? policyError = null;
@@ -81,6 +85,29 @@ internal sealed record NodeStatusReport(
             audit,
             PinnedRoster.Load(node.Store),
             state,
-            policy is null ? null : PrivacyLedgerReport.Lifetime(node.Store, policy));
+            policy is null ? null : PrivacyLedgerReport.Lifetime(node.Store, policy),
+            sources,
+            sourcesError);
+    }
+
+    /// <summary>The configured data sources with their pull state (issue 22); the next run as the running scheduler has it.</summary>
+    internal static (IReadOnlyList<SourceStatusRow> Rows, string? Error) ReadSources(NodeDirectory node, DateTimeOffset now, SourceScheduler? scheduler)
+    {
+        try
+        {
+            var configured = NodeConfiguration.Load(node.Path).Sources;
+            var rows = SourceStatusRow.Read(node, configured, now, scheduler is null ? null : scheduler.Failures);
+            if (scheduler is not null)
+            {
+                var states = node.Store.Read(SourceQueries.All).ToDictionary(s => s.SourceKey, StringComparer.Ordinal);
+                rows = [.. rows.Zip(configured, (r, s) => r with { NextRun = scheduler.NextRun(s, states.GetValueOrDefault(s.WatermarkKey), now) })];
+            }
+
+            return (rows, null);
+        }
+        catch (NodeConfigurationException e)
+        {
+            return ([], e.Message);
+        }
     }
 }

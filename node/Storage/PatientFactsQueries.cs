@@ -72,6 +72,16 @@ internal sealed class PatientFactsQueries(SqliteConnection connection) : IDispos
             pseudonym, patient.Sex, patient.Zip3, patient.DeceasedYear, patient.BirthYear, patient.NinetyPlus ? 1 : 0, Draft);
     }
 
+    /// <summary>A patient's demographics removed (its Patient resource was deleted at the source), kept for the versions before this merge's.</summary>
+    public void DeletePatient(string pseudonym)
+    {
+        _sql.Execute("""
+            INSERT OR REPLACE INTO patients_superseded(pseudonym, valid_from, valid_to, sex, zip3, deceased_year, birth_year, age_90_plus)
+            SELECT pseudonym, valid_from, ?, sex, zip3, deceased_year, birth_year, age_90_plus FROM patients WHERE pseudonym=? AND valid_from < ?
+            """, Draft, pseudonym, Draft);
+        _sql.Execute("DELETE FROM patients WHERE pseudonym=?", pseudonym);
+    }
+
     public void DeleteConsentStates(string pseudonym)
     {
         _sql.Execute("""

@@ -62,6 +62,11 @@ public static class AuditActions
     public const string IdentityKeyRotated = "identity_key_rotated";
     public const string IdentityKeyRotationFailed = "identity_key_rotation_failed";
     public const string EnrollmentRevoked = "enrollment_revoked";
+    /// <summary>A data source added to or removed from node-config.json (issue 22): name, kind, base URL or host and database; never a credential.</summary>
+    public const string SourceAdded = "source_added";
+    public const string SourceRemoved = "source_removed";
+    /// <summary>A scheduled pull that did not run or did not finish (no puller for its kind, or the puller failed): the source's name and the reason's code.</summary>
+    public const string SourcePullNotDone = "source_pull_not_done";
     public const string StoreRestored = "store_restored";
     public const string PatientTwinRun = "patient_twin_run";
     public const string Reidentification = "reidentification";
@@ -129,6 +134,9 @@ public static class AuditActions
         [IngestFailed] = new(Import, null, "C", "FHIR ingest run failed"),
         [SourcePulled] = new(Import, null, "C", "data source pulled"),
         [SourcePullFailed] = new(Import, null, "C", "data source pull failed"),
+        [SourceAdded] = new(SecurityAlert, SecurityConfiguration, "C", "data source added to the node's configuration"),
+        [SourceRemoved] = new(SecurityAlert, SecurityConfiguration, "D", "data source removed from the node's configuration"),
+        [SourcePullNotDone] = new(Import, null, "C", "scheduled pull of a data source not run or not finished"),
         [ExclusionsCounted] = new(ApplicationActivity, null, "E", "consent and sensitivity exclusions counted"),
         [StudyDecision] = new(ApplicationActivity, null, "E", "study accepted or refused under the site policy"),
         [KeyShareGenerated] = new(SecurityAlert, SecurityConfiguration, "C", "attempt key share generated"),

@@ -20,6 +20,11 @@ public sealed class NodeStatusTests(DashboardFederation federation)
             token = node.IssueAdminToken();
         }
 
+        // A data source, pulled by hand only (no `every`: the running node's scheduler leaves it alone), as `ftwin node source add` writes it.
+        FederatedTwin.Node.NodeConfiguration.Load(dir)
+            .WithSource(new FederatedTwin.Node.Sources.DataSource("ehr-export", FederatedTwin.Node.Sources.SourceKind.FhirBulk, "https://fhir.hospital.example/r4", "ftwin-node"))
+            .Save(dir);
+
         browser.Find("#token").SendKeys(token);
         browser.Find("#open-status").Click();
         browser.Until(() => browser.FindAll("#decisions").Count > 0, TimeSpan.FromSeconds(15), "the status page");
@@ -28,6 +33,11 @@ public sealed class NodeStatusTests(DashboardFederation federation)
         Assert.Contains(DashboardFederation.GlmStudy, browser.Find("#decisions").Text, StringComparison.Ordinal);
         Assert.Contains("intact", browser.Find("#audit").Text, StringComparison.Ordinal);
         Assert.NotEmpty(browser.FindAll("#ingest"));
+        var sources = browser.Find("#sources").Text;
+        Assert.Contains("ehr-export", sources, StringComparison.Ordinal);
+        Assert.Contains("https://fhir.hospital.example/r4", sources, StringComparison.Ordinal);
+        Assert.Contains("never pulled", sources, StringComparison.Ordinal);
+        Assert.Contains("by hand only", sources, StringComparison.Ordinal);
         Assert.NotEmpty(browser.FindAll("svg.chart"));
         // The demo sites' policies set no max_sites_per_person: the page says its figures are per hospital record.
         Assert.StartsWith("Privacy unit: hospital record. Per hospital record:", browser.Find("#privacy-unit").Text, StringComparison.Ordinal);
@@ -46,6 +56,11 @@ public sealed class NodeStatusTests(DashboardFederation federation)
         {
             token = node.IssueAdminToken();
         }
+
+        // A data source, pulled by hand only (no `every`: the running node's scheduler leaves it alone), as `ftwin node source add` writes it.
+        FederatedTwin.Node.NodeConfiguration.Load(dir)
+            .WithSource(new FederatedTwin.Node.Sources.DataSource("ehr-export", FederatedTwin.Node.Sources.SourceKind.FhirBulk, "https://fhir.hospital.example/r4", "ftwin-node"))
+            .Save(dir);
 
         browser.Go("/status");
         browser.Find("#token").SendKeys(token);
