@@ -62,6 +62,10 @@ public static class AuditActions
     public const string PatientTwinRun = "patient_twin_run";
     public const string Reidentification = "reidentification";
     public const string ReidentificationRefused = "reidentification_refused";
+    /// <summary>A data source was pulled into the node (issue 22): counts, since, transaction time; never a URL with an id or content.</summary>
+    public const string SourcePulled = "source_pulled";
+    /// <summary>A pull failed: stage, HTTP status, reason code; the watermark stayed.</summary>
+    public const string SourcePullFailed = "source_pull_failed";
 
     // Coordinator.
     public const string EnrollmentTokenCreated = "enrollment_token_created";
@@ -121,6 +125,8 @@ public static class AuditActions
         [RecordsPruned] = new(SecurityAlert, SecurityConfiguration, "D", "records past the site policy's retention deleted"),
         [IngestRun] = new(Import, null, "C", "FHIR ingest run"),
         [IngestFailed] = new(Import, null, "C", "FHIR ingest run failed"),
+        [SourcePulled] = new(Import, null, "C", "data source pulled into the node (Bulk Data export or OMOP)"),
+        [SourcePullFailed] = new(Import, null, "C", "data source pull failed; its watermark kept"),
         [ExclusionsCounted] = new(ApplicationActivity, null, "E", "consent and sensitivity exclusions counted"),
         [StudyDecision] = new(ApplicationActivity, null, "E", "study accepted or refused under the site policy"),
         [KeyShareGenerated] = new(SecurityAlert, SecurityConfiguration, "C", "attempt key share generated"),
