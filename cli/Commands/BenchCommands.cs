@@ -61,6 +61,13 @@ internal static class BenchCommands
         var patientTwin = new Command("patient-twin", "Patient twin: score generated patients with 16 released-like GLMs (intervals from their covariance) against a naive per-term dictionary scorer, same rows and cores.") { twinJson, twinPatients };
         patientTwin.SetAction(parse => PatientTwinBenchmark.Run(parse.GetValue(twinPatients), parse.GetValue(twinJson)));
         bench.Subcommands.Add(patientTwin);
+
+        var pullJson = new Option<bool>("--json") { Description = "Print one JSON object instead of a line per figure." };
+        var pullPatients = new Option<int>("--patients") { Description = "Patients generated and served.", DefaultValueFactory = _ => 20_000 };
+        var pullRuns = new Option<int>("--runs") { Description = "Runs of each side (min and median reported).", DefaultValueFactory = _ => 3 };
+        var pull = new Command("pull", "Bulk Data pull (kick-off, manifest, files streamed into the ingest) from the bench's own loopback server against a plain folder ingest of the same files.") { pullJson, pullPatients, pullRuns };
+        pull.SetAction((parse, cancellationToken) => PullBenchmark.Run(Math.Max(1, parse.GetValue(pullPatients)), Math.Max(1, parse.GetValue(pullRuns)), parse.GetValue(pullJson), cancellationToken));
+        bench.Subcommands.Add(pull);
         return bench;
     }
 }
