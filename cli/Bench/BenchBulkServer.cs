@@ -67,7 +67,7 @@ internal sealed class BenchBulkServer : IAsyncDisposable
             var output = new JsonArray([.. _files.Keys.Order(StringComparer.Ordinal).Select(name => (JsonNode)new JsonObject { ["type"] = name.Split('.')[0], ["url"] = $"{origin}/files/{name}" })]);
             var manifest = new JsonObject
             {
-                ["transactionTime"] = DateTimeOffset.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", System.Globalization.CultureInfo.InvariantCulture),
+                ["transactionTime"] = TimeProvider.System.GetUtcNow().ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", System.Globalization.CultureInfo.InvariantCulture),
                 ["request"] = origin + "/fhir/$export",
                 ["requiresAccessToken"] = true,
                 ["output"] = output,
