@@ -24,7 +24,6 @@ public sealed class BulkDownloads : IAsyncDisposable
     private readonly List<FileDownload> _files;
     private readonly CancellationTokenSource _stop;
     private readonly Task _dispatch;
-    private readonly List<Task> _running = [];
     private long _bytes;
     private int _done;
 
@@ -41,37 +40,51 @@ public sealed class BulkDownloads : IAsyncDisposable
         var perType = new Dictionary<string, int>(StringComparer.Ordinal);
         _files = [.. files.Select(f =>
         {
-            var n = perType[f.Type] = perType.GetValueOrDefault(f.Type) + 1;
-            var save = options.SaveTo is { } dir ? Path.Combine(dir, $"{SafeType(f.Type)}.{n - 1:000}.ndjson") : null;
+            var type = SafeType(f.Type);
+            var n = perType[type] = perType.GetValueOrDefault(type) + 1;
+            var save = options.SaveTo is { } dir ? Path.Combine(dir, $"{type}.{n - 1:000}.ndjson") : null;
             return new FileDownload(this, f, requiresAccessToken, sourceId(f.Url), save);
         })];
         Inputs = [.. _files.Select(f => new IngestInput(f.Source, SourceFormat.Ndjson, f.Open))];
         var total = _files.Count;
         _dispatch = Task.Run(async () =>
         {
-            using var slots = new SemaphoreSlim(options.ParallelDownloads);
-            foreach (var file in _files)
+            var slots = new SemaphoreSlim(options.ParallelDownloads);
+            var running = new List<Task>();
+            try
             {
-                await slots.WaitAsync(_stop.Token).ConfigureAwait(false);
-                var run = file.RunAsync(_stop.Token);
-                lock (_running)
+                foreach (var file in _files)
                 {
-                    _running.Add(run.ContinueWith(_ =>
-                    {
-                        slots.Release();
-                        progress?.Report(new PullProgress("downloading", Interlocked.Increment(ref _done), total, Interlocked.Read(ref _bytes), null));
-                    }, TaskScheduler.Default));
+                    await slots.WaitAsync(_stop.Token).ConfigureAwait(false);
+                    file.Started = true;
+                    running.Add(RunAndRelease(file, slots, total, progress));
                 }
             }
-
-            Task[] all;
-            lock (_running)
+            catch (OperationCanceledException)
             {
-                all = [.. _running];
+                // stopped: the files not started are abandoned by DisposeAsync
             }
 
-            await Task.WhenAll(all).ConfigureAwait(false);
+            await Task.WhenAll(running).ConfigureAwait(false);
+            slots.Dispose();
         }, CancellationToken.None); // stops through _stop inside, so the downloads already started are awaited
+    }
+
+    private async Task RunAndRelease(FileDownload file, SemaphoreSlim slots, int total, IProgress<PullProgress>? progress)
+    {
+        try
+        {
+            await file.RunAsync(_stop.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            file.Broken(); // anything unforeseen fails this file alone, as a failed download
+        }
+        finally
+        {
+            slots.Release();
+            progress?.Report(new PullProgress("downloading", Interlocked.Increment(ref _done), total, Interlocked.Read(ref _bytes), null));
+        }
     }
 
     /// <summary>The files as the ingest reads them, in manifest order.</summary>
@@ -99,7 +112,7 @@ public sealed class BulkDownloads : IAsyncDisposable
             // stopped
         }
 
-        foreach (var f in _files)
+        foreach (var f in _files.Where(f => !f.Started))
         {
             f.Abandon();
         }
@@ -137,6 +150,9 @@ public sealed class BulkDownloads : IAsyncDisposable
         public bool Failed { get; private set; }
 
         public int? Status { get; private set; }
+
+        /// <summary>Its download was started (it then completes the pipe itself, whatever happens).</summary>
+        public bool Started { get; set; }
 
         /// <summary>The ingest's reader reaches the file: wait until its download answered, then read the pipe.</summary>
         public Stream Open()
@@ -228,12 +244,12 @@ public sealed class BulkDownloads : IAsyncDisposable
                         await _pipe.Writer.CompleteAsync().ConfigureAwait(false);
                         return;
                     }
-                    catch (Exception e) when (!cancellationToken.IsCancellationRequested && e is HttpRequestException or IOException or TaskCanceledException && attempt < client.Options.MaxRetries)
+                    catch (Exception e) when (!cancellationToken.IsCancellationRequested && e is HttpRequestException or IOException or InvalidDataException or TaskCanceledException && attempt < client.Options.MaxRetries)
                     {
                         client.CountRetry();
                         await Task.Delay(client.Backoff(attempt + 1), client.Time, cancellationToken).ConfigureAwait(false);
                     }
-                    catch (Exception e) when (!cancellationToken.IsCancellationRequested && e is HttpRequestException or IOException or TaskCanceledException or BulkExportException)
+                    catch (Exception e) when (!cancellationToken.IsCancellationRequested && e is HttpRequestException or IOException or InvalidDataException or TaskCanceledException or BulkExportException)
                     {
                         Fail(Status);
                         return;
@@ -257,6 +273,8 @@ public sealed class BulkDownloads : IAsyncDisposable
                 }
             }
         }
+
+        public void Broken() => Fail(Status);
 
         private void Fail(int? status)
         {
