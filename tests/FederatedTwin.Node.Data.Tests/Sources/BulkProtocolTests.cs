@@ -22,9 +22,12 @@ public sealed class BulkProtocolTests
         server.PollsBeforeReady = 2;
         using var node = NodeDirectory.OpenOrInitialize(DataTestSupport.TempDir("bulk-429"));
         var clock = Stopwatch.StartNew();
+        var progress = new Reports();
 
-        var pull = await Puller(tokens).PullAsync(node, Source(server, types: ["Patient"]), new PullOptions(null), CancellationToken.None);
+        var pull = await Puller(tokens).PullAsync(node, Source(server, types: ["Patient"]), new PullOptions(null, progress), CancellationToken.None);
 
+        Assert.Equal(["33% done", "66% done"], progress.Seen.Where(p => p.Phase == "waiting").Select(p => p.ServerProgress)); // X-Progress, as the server sent it
+        Assert.Contains(progress.Seen, p => p.Phase == "downloading" && p.FilesDone == 1 && p.FilesTotal == 1);
         Assert.Equal(2, server.TooManyRequestsSent);
         Assert.Equal(0, server.EarlyPolls); // never sooner than the server's Retry-After
         Assert.Equal(2, pull.Retries);
@@ -186,5 +189,19 @@ public sealed class BulkProtocolTests
         Assert.Equal(SampleLines("Condition"), File.ReadLines(Path.Combine(save, "Condition.000.ndjson")).Count());
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(save, "Patient.000.ndjson")));
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(save));
+    }
+
+    /// <summary>Progress reports kept in order, on the reporting thread (Progress&lt;T&gt; would post them to the thread pool).</summary>
+    private sealed class Reports : IProgress<PullProgress>
+    {
+        public List<PullProgress> Seen { get; } = [];
+
+        public void Report(PullProgress value)
+        {
+            lock (Seen)
+            {
+                Seen.Add(value);
+            }
+        }
     }
 }
