@@ -45,10 +45,11 @@ public sealed class BulkPuller(Func<DataSource, HttpClient, IAccessTokenSource> 
         var progress = options.Progress;
         var stage = "configuration";
         BulkExportClient? client = null;
+        HttpClient? http = null; // outlives the try: a cancelled pull still sends its DELETE through it
         try
         {
             UrlPolicy.Require(fhirBase, "the FHIR server URL"); // before a token is asked for or a connection opened
-            using var http = handler is null
+            http = handler is null
                 ? new HttpClient(new SocketsHttpHandler { AutomaticDecompression = DecompressionMethods.GZip, PooledConnectionLifetime = TimeSpan.FromMinutes(5) }, disposeHandler: true)
                 : new HttpClient(handler, disposeHandler: false);
             http.Timeout = TimeSpan.FromMinutes(5); // to the response headers; a body streams as long as it takes
@@ -125,6 +126,10 @@ public sealed class BulkPuller(Func<DataSource, HttpClient, IAccessTokenSource> 
 
             RecordFailure(node, source, key, failedStage, status, code, client?.Retries ?? 0);
             throw;
+        }
+        finally
+        {
+            http?.Dispose();
         }
     }
 

@@ -130,6 +130,25 @@ public sealed class BulkProtocolTests
     }
 
     [Fact]
+    public async Task Cancelling_while_files_download_stops_the_downloads_and_the_ingest_and_sends_DELETE()
+    {
+        var (server, tokens) = await SampleServer();
+        await using var _ = server;
+        server.PollsBeforeReady = 0;
+        using var node = NodeDirectory.OpenOrInitialize(DataTestSupport.TempDir("bulk-cancel-dl"));
+        using var cancel = new CancellationTokenSource();
+        var progress = new CancelOn("ingesting", cancel);
+        var clock = Stopwatch.StartNew();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Puller(tokens).PullAsync(node, Source(server), new PullOptions(null, progress), cancel.Token));
+
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"{clock.Elapsed}");
+        Assert.Equal(1, server.Cancels);
+        Assert.Null(node.Store.Read(c => SourceQueries.Get(c, "source:ehr"))!.Watermark);
+        Assert.Contains("\"stage\":\"ingest\"", AuditEntries(node)[^1].Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Plain_http_to_a_host_off_loopback_is_refused_before_any_token_or_connection()
     {
         var tokens = new FixedTokens("t-1");
@@ -201,6 +220,18 @@ public sealed class BulkProtocolTests
             lock (Seen)
             {
                 Seen.Add(value);
+            }
+        }
+    }
+
+    /// <summary>Cancels the pull when it reports a phase (Ctrl+C at that moment).</summary>
+    private sealed class CancelOn(string phase, CancellationTokenSource cancel) : IProgress<PullProgress>
+    {
+        public void Report(PullProgress value)
+        {
+            if (value.Phase == phase)
+            {
+                cancel.Cancel();
             }
         }
     }
