@@ -69,6 +69,12 @@ internal static class BenchCommands
         var omop = new Command("omop", "Pull an OMOP CDM v5.4 database into a fresh node through the ingest: persons, rows read and resources per table, seconds, rows/s.") { omopJson, omopConnection, omopSchema, omopRuns };
         omop.SetAction(parse => OmopBenchmark.Run(parse.GetValue(omopConnection)!, parse.GetValue(omopSchema), Math.Max(1, parse.GetValue(omopRuns)), parse.GetValue(omopJson)));
         bench.Subcommands.Add(omop);
+        var pullJson = new Option<bool>("--json") { Description = "Print one JSON object instead of a line per figure." };
+        var pullPatients = new Option<int>("--patients") { Description = "Patients generated and served.", DefaultValueFactory = _ => 20_000 };
+        var pullRuns = new Option<int>("--runs") { Description = "Runs of each side (min and median reported).", DefaultValueFactory = _ => 3 };
+        var pull = new Command("pull", "Bulk Data pull (kick-off, manifest, files streamed into the ingest) from the bench's own loopback server against a plain folder ingest of the same files.") { pullJson, pullPatients, pullRuns };
+        pull.SetAction((parse, cancellationToken) => PullBenchmark.Run(Math.Max(1, parse.GetValue(pullPatients)), Math.Max(1, parse.GetValue(pullRuns)), parse.GetValue(pullJson), cancellationToken));
+        bench.Subcommands.Add(pull);
         return bench;
     }
 }

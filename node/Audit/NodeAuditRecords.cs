@@ -191,6 +191,51 @@ public static class NodeAuditRecords
         AuditActions.SourcePullFailed, AuditOutcome.SeriousFailure, new JsonObject { ["source"] = source, ["kind"] = kind, ["stage"] = stage, ["code"] = code });
 
     /// <summary>Records excluded from features as sensitive, by category; patient-years whose consent denies a purpose, by purpose. Counts only.</summary>
+    /// <summary>
+    /// A data source pulled (issue 22), in the transaction that moved its watermark: the source's key (configuration: its name, or
+    /// base URL, client id, level, group, types), what the ingest did, the export's error counts by severity and code (never their
+    /// text), `since` and the transaction time. Never a status or file URL, nothing from the data.
+    /// </summary>
+    public static AuditRecord SourcePulled(string source, Sources.SourceKind kind, Sources.ExportLevel level, IReadOnlyList<string>? types, Sources.PullSummary pull, long deletedMalformed, int failedFiles) => new(
+        AuditActions.SourcePulled,
+        AuditOutcome.Success,
+        new JsonObject
+        {
+            ["source"] = source,
+            ["kind"] = kind.ToString(),
+            ["level"] = level.ToString(),
+            ["types"] = AuditRecord.Codes((types ?? []).Order(StringComparer.Ordinal)),
+            ["files"] = pull.Files,
+            ["failed_files"] = failedFiles,
+            ["lines_read"] = pull.LinesRead,
+            ["accepted"] = pull.Accepted,
+            ["quarantined"] = pull.Quarantined,
+            ["deleted"] = pull.Deleted,
+            ["deleted_malformed"] = deletedMalformed,
+            ["export_errors"] = AuditRecord.Counts(pull.ExportErrors.OrderBy(e => e.Key, StringComparer.Ordinal)),
+            ["since"] = pull.Since,
+            ["transaction_time"] = pull.TransactionTime,
+            ["retries"] = pull.Retries,
+            ["bytes"] = pull.Bytes,
+            ["complete"] = pull.Complete,
+            ["milliseconds"] = (long)Math.Round(pull.Seconds * 1000),
+        });
+
+    /// <summary>A pull that failed: where (kick-off, status, manifest, download, deleted, error, ingest, cancelled), the HTTP status and a reason code; never the server's text.</summary>
+    public static AuditRecord SourcePullFailed(string source, Sources.SourceKind kind, Sources.ExportLevel level, string stage, int? httpStatus, string reasonCode, int retries) => new(
+        AuditActions.SourcePullFailed,
+        AuditOutcome.SeriousFailure,
+        new JsonObject
+        {
+            ["source"] = source,
+            ["kind"] = kind.ToString(),
+            ["level"] = level.ToString(),
+            ["stage"] = stage,
+            ["http_status"] = httpStatus,
+            ["reason_code"] = reasonCode,
+            ["retries"] = retries,
+        });
+
     public static AuditRecord Exclusions(long runId, IReadOnlyDictionary<string, long> sensitiveRecords, IReadOnlyDictionary<string, long> consentDeniedPatientYears) => new(
         AuditActions.ExclusionsCounted,
         AuditOutcome.Success,
