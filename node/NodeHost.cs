@@ -54,6 +54,9 @@ public static class NodeHost
 
         // Data sources (issue 22): scheduled pulls of node-config.json's sources, through one puller per kind, registered here one
         // line each: builder.Services.AddSingleton<ISourcePuller, TPuller>(). A kind without one is logged and audited, not pulled.
+        builder.Services.AddSingleton<Sources.ISourcePuller>(sp => new Sources.Bulk.BulkPuller(
+            Sources.Smart.SmartSourceTokens.For(sp.GetRequiredService<NodeDirectory>(), sp.GetRequiredService<TimeProvider>()), time: sp.GetRequiredService<TimeProvider>()));
+        builder.Services.AddSingleton<Sources.ISourcePuller>(sp => new Sources.Omop.OmopPuller(sp.GetRequiredService<TimeProvider>()));
         builder.Services.AddSingleton<Sources.SourceScheduler>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Sources.SourceScheduler>());
         builder.Services.AddAntiforgery(o =>

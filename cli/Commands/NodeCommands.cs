@@ -132,6 +132,7 @@ internal static class NodeCommands
         NodeModelCommands.AddTo(command, nodeDir);
         command.Subcommands.Add(NodeTwinCommands.Create());
         command.Subcommands.Add(NodeSourceCommands.Create());
+        command.Subcommands.Add(NodePullCommand.Create());
         return command;
     }
 

@@ -29,10 +29,11 @@ internal static class NodeSourceCommands
         var group = new Option<string?>("--group") { Description = "Export this Group's patients (Bulk Data group-level export); without it, a system-level export." };
         var types = new Option<string?>("--type") { Description = "Resource types to export, comma-separated (Bulk Data _type)." };
         var typeFilter = new Option<string?>("--type-filter") { Description = "A FHIR search narrowing a type (Bulk Data _typeFilter), e.g. Observation?category=laboratory." };
-        var fhir = new Command("fhir", "Add a FHIR server's Bulk Data export (HL7 Bulk Data Access IG v2.0.0).") { nodeDir, name, fhirBase, clientId, group, types, typeFilter, every };
+        var level = new Option<string?>("--level") { Description = "The export level without a group: system (default) or patient (Bulk Data Patient/$export)." };
+        var fhir = new Command("fhir", "Add a FHIR server's Bulk Data export (HL7 Bulk Data Access IG v2.0.0).") { nodeDir, name, fhirBase, clientId, group, types, typeFilter, level, every };
         fhir.SetAction(parse => Add(parse.GetValue(nodeDir)!, () => new DataSource(parse.GetValue(name)!, SourceKind.FhirBulk, parse.GetValue(fhirBase), parse.GetValue(clientId), parse.GetValue(group),
             parse.GetValue(types) is { } t ? [.. t.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)] : null, parse.GetValue(typeFilter),
-            Every: Every(parse.GetValue(every)))));
+            Every: Every(parse.GetValue(every)), PatientLevel: SourceConfiguration.ParseLevel(parse.GetValue(level), parse.GetValue(group) is not null, "--level"))));
         add.Subcommands.Add(fhir);
 
         var connection = new Option<string>("--connection") { Description = "The PostgreSQL connection string without a password: Host=...;Database=...;Username=... (the password comes from PGPASSFILE or PGPASSWORD).", Required = true };

@@ -33,10 +33,14 @@ public sealed record DataSource(
     string? TypeFilter = null,
     string? OmopConnection = null,
     string? OmopSchema = null,
-    TimeSpan? Every = null)
+    TimeSpan? Every = null,
+    bool PatientLevel = false)
 {
-    /// <summary>The Bulk Data export level this source asks for.</summary>
-    public ExportLevel Level => Group is not null ? ExportLevel.Group : ExportLevel.System;
+    /// <summary>
+    /// The Bulk Data export level this source asks for: Group when it names one, else Patient when asked (every patient's
+    /// compartment: what a server that offers no system-level export gives), else System.
+    /// </summary>
+    public ExportLevel Level => Group is not null ? ExportLevel.Group : PatientLevel ? ExportLevel.Patient : ExportLevel.System;
 
     /// <summary>
     /// The key its watermark is stored under: the name of a named source, otherwise (a one-off <c>ftwin node pull</c>) what makes

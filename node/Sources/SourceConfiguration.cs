@@ -25,7 +25,7 @@ public static partial class SourceConfiguration
     public const string OmopKind = "omop";
 
     private static readonly string[] CommonFields = ["name", "kind", "every"];
-    private static readonly string[] FhirFields = ["fhir_base", "client_id", "group", "types", "type_filter"];
+    private static readonly string[] FhirFields = ["fhir_base", "client_id", "group", "types", "type_filter", "level"];
     private static readonly string[] OmopFields = ["omop_connection", "omop_schema"];
 
     [GeneratedRegex("^[a-z0-9-]{1,40}$")]
@@ -136,9 +136,24 @@ public static partial class SourceConfiguration
         }
 
         var every = Text(obj, "every", where) is { } e ? ParseEvery(e, $"{where}.every") : (TimeSpan?)null;
+        var patientLevel = ParseLevel(Text(obj, "level", where), Text(obj, "group", where) is not null, $"{where}.level");
         return new DataSource(Text(obj, "name", where) ?? string.Empty, kind, Text(obj, "fhir_base", where), Text(obj, "client_id", where), Text(obj, "group", where), types,
-            Text(obj, "type_filter", where), Text(obj, "omop_connection", where), Text(obj, "omop_schema", where), every);
+            Text(obj, "type_filter", where), Text(obj, "omop_connection", where), Text(obj, "omop_schema", where), every, patientLevel);
     }
+
+    /// <summary>
+    /// A Bulk Data export level as the file and the CLI give it (IG v2.0.0 "Endpoint"): <c>system</c> (the default) or <c>patient</c>;
+    /// a group's export is chosen by naming the group. Returns whether it is the Patient level.
+    /// </summary>
+    public static bool ParseLevel(string? level, bool hasGroup, string where) => level switch
+    {
+        null => false,
+        "system" when !hasGroup => false,
+        "patient" when !hasGroup => true,
+        "group" when hasGroup => false,
+        "system" or "patient" => throw new NodeConfigurationException($"{where} must be left out for a group export (the group sets the level)"),
+        _ => throw new NodeConfigurationException($"{where} must be system or patient (a group export is chosen by naming the group)"),
+    };
 
     /// <summary>Checks sources as the file and the CLI take them; <paramref name="where"/> names them in the error.</summary>
     public static void Validate(IReadOnlyList<DataSource> sources, string where)
@@ -279,6 +294,7 @@ public static partial class SourceConfiguration
         }
 
         Put("type_filter", s.TypeFilter);
+        Put("level", s.PatientLevel ? "patient" : null);
         Put("omop_connection", s.OmopConnection);
         Put("omop_schema", s.OmopSchema);
         Put("every", s.Every is { } every ? FormatEvery(every) : null);

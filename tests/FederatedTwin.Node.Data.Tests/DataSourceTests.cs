@@ -168,20 +168,34 @@ public sealed class NodeSourceCommandTests
     }
 }
 
-/// <summary>`ftwin node run`'s host: the scheduler is a hosted service, and /v1/status carries the sources.</summary>
+/// <summary>
+/// `ftwin node run`'s host: the scheduler is a hosted service with the real pullers registered, pulling a configured Bulk Data source
+/// from the SMART and Bulk Data test doubles on loopback; /v1/status carries the sources.
+/// </summary>
 public sealed class SourceSchedulerHostTests
 {
     [Fact]
-    public async Task The_running_node_schedules_its_sources_and_says_when_no_puller_serves_a_kind()
+    public async Task The_running_node_pulls_its_scheduled_source_through_SMART_and_shows_it_on_the_status_API()
     {
         var dir = DataTestSupport.TempDir("scheduler-host");
+        var auth = new Sources.SmartAuthState();
+        await using var server = await Sources.BulkDataTestServer.StartFromFolder(DataTestSupport.NdjsonSample, auth);
         string token;
         using (var created = NodeDirectory.OpenOrInitialize(dir))
+        using (var key = FederatedTwin.Node.Sources.Smart.SmartClientKey.Create(created))
         {
             token = created.CreatedAdminToken!;
+            auth.RegisterClient("ftwin-node", key.JwksJson());
         }
 
-        new NodeConfiguration((int?)null) { Sources = [new DataSource("cdm", SourceKind.Omop, OmopConnection: "Host=127.0.0.1;Database=omop;Username=reader", OmopSchema: "cdm", Every: TimeSpan.FromHours(1))] }.Save(dir);
+        new NodeConfiguration((int?)null)
+        {
+            Sources =
+            [
+                new DataSource("ehr", SourceKind.FhirBulk, server.FhirBase.AbsoluteUri, "ftwin-node", Every: TimeSpan.FromHours(6)),
+                new DataSource("cdm", SourceKind.Omop, OmopConnection: "Host=127.0.0.1;Port=1;Database=omop;Username=reader", OmopSchema: "cdm", Every: TimeSpan.FromHours(1)),
+            ],
+        }.Save(dir);
         int port;
         using (var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0))
         {
@@ -199,18 +213,23 @@ public sealed class SourceSchedulerHostTests
         {
             using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
             http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
-            JsonNode? source = null;
-            for (var i = 0; i < 100 && (string?)source?["last_status"] != "failed"; i++)
+            JsonArray? sources = null;
+            for (var i = 0; i < 300 && (sources is null || sources.Any(s => s?["last_status"] is null)); i++)
             {
                 await Task.Delay(100);
-                source = JsonNode.Parse(await http.GetStringAsync("/v1/status"))!["sources"]![0];
+                sources = JsonNode.Parse(await http.GetStringAsync("/v1/status"))!["sources"]!.AsArray();
             }
 
-            // This build registers no OMOP puller: the source is shown failed with the reason, not pulled, and retried later.
-            Assert.Equal("failed", (string?)source!["last_status"]);
-            Assert.Equal("no_puller", (string?)source["last_counts"]!["reason"]);
-            Assert.Equal("127.0.0.1/omop (cdm)", (string?)source["where"]);
-            Assert.NotNull(source["next_run"]);
+            var ehr = sources!.Single(s => (string?)s!["name"] == "ehr")!;
+            Assert.Equal("succeeded", (string?)ehr["last_status"]);
+            Assert.NotNull((string?)ehr["watermark"]);
+            Assert.NotNull(ehr["next_run"]);
+            Assert.True(auth.TokensIssued >= 1);
+
+            // The OMOP source's database is not there: a failed pull of a registered puller (not "no puller"), retried later.
+            var cdm = sources!.Single(s => (string?)s!["name"] == "cdm")!;
+            Assert.Equal("failed", (string?)cdm["last_status"]);
+            Assert.NotNull(cdm["next_run"]);
         }
         finally
         {
@@ -219,7 +238,8 @@ public sealed class SourceSchedulerHostTests
         }
 
         using var node = NodeDirectory.OpenOrInitialize(dir);
-        Assert.Contains("\"no_puller\"", node.Store.Read(c => AuditTrailQueries.LatestDetail(c, AuditActions.SourcePullNotDone)), StringComparison.Ordinal);
+        Assert.True(node.Store.Read(c => Dapper.SqlMapper.ExecuteScalar<long>(c, "SELECT COUNT(*) FROM patients")) > 0);
+        Assert.Contains("\"source_pulled\"", string.Join('\n', Sources.BulkTestSupport.AuditEntries(node).Select(e => "\"" + e.Action + "\"")), StringComparison.Ordinal);
     }
 }
 

@@ -45,6 +45,7 @@ public sealed class BulkPuller(Func<DataSource, HttpClient, IAccessTokenSource> 
         var progress = options.Progress;
         var stage = "configuration";
         BulkExportClient? client = null;
+        IAccessTokenSource? tokenSource = null;
         HttpClient? http = null; // outlives the try: a cancelled pull still sends its DELETE through it
         try
         {
@@ -53,7 +54,8 @@ public sealed class BulkPuller(Func<DataSource, HttpClient, IAccessTokenSource> 
                 ? new HttpClient(new SocketsHttpHandler { AutomaticDecompression = DecompressionMethods.GZip, PooledConnectionLifetime = TimeSpan.FromMinutes(5) }, disposeHandler: true)
                 : new HttpClient(handler, disposeHandler: false);
             http.Timeout = TimeSpan.FromMinutes(5); // to the response headers; a body streams as long as it takes
-            client = new BulkExportClient(http, tokens(source, http), request, clientOptions, TimeProvider.System);
+            tokenSource = tokens(source, http);
+            client = new BulkExportClient(http, tokenSource, request, clientOptions, TimeProvider.System);
             stage = "export";
             var manifest = await client.ExportAsync(progress, cancellationToken).ConfigureAwait(false);
 
@@ -83,9 +85,9 @@ public sealed class BulkPuller(Func<DataSource, HttpClient, IAccessTokenSource> 
             failedDownloads = downloads.Failed;
             bytes = downloads.Bytes;
             var complete = ingest.Complete && failedDownloads == 0;
-            var summary = new PullSummary(manifest.Output.Count, ingest.LinesRead, ingest.Accepted, ingest.Quarantined, manifest.TransactionTime, since, client.Retries, started.Elapsed.TotalSeconds)
+            var summary = new PullSummary(manifest.Output.Count, ingest.LinesRead, ingest.Accepted, ingest.Quarantined, manifest.TransactionTime, since, client.Retries + TokenRetries(tokenSource), started.Elapsed.TotalSeconds)
             {
-                Deleted = deletions.Resources.Count,
+                Deleted = ingest.Deleted, // removed from the store; those the node never held are the ingest's deleted_not_found
                 ExportErrors = errors,
                 Bytes = bytes,
                 Complete = complete,
@@ -115,6 +117,8 @@ public sealed class BulkPuller(Func<DataSource, HttpClient, IAccessTokenSource> 
             var (failedStage, status, code) = e switch
             {
                 BulkExportException b => (b.Stage, b.HttpStatus, b.Code),
+                Smart.SmartAuthorizationException a => ("token", a.Status, a.Error ?? "authorization_failed"),
+                Smart.SmartClientKeyException => ("token", (int?)null, "no_client_key"),
                 InsecureUrlException => (stage, (int?)null, "https_required"),
                 OperationCanceledException => (stage, null, "cancelled"),
                 _ => (stage, null, e.GetType().Name),
@@ -129,9 +133,12 @@ public sealed class BulkPuller(Func<DataSource, HttpClient, IAccessTokenSource> 
         }
         finally
         {
+            (tokenSource as IDisposable)?.Dispose();
             http?.Dispose();
         }
     }
+
+    private static int TokenRetries(IAccessTokenSource? tokens) => tokens is Smart.SmartSourceTokens smart ? smart.Retries : 0;
 
     private void RecordFailure(NodeDirectory node, DataSource source, string key, string stage, int? status, string code, int retries)
     {

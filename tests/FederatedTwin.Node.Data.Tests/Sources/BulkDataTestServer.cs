@@ -98,15 +98,24 @@ internal sealed class BulkDataTestServer : IAsyncDisposable
     /// <summary>The server's resources now (after updates and deletes).</summary>
     public int ResourceCount => _resources.Count;
 
-    public static async Task<BulkDataTestServer> StartFromFolder(string folder) =>
-        await Start(Directory.GetFiles(folder, "*.ndjson").Where(f => !Path.GetFileName(f).StartsWith("log.", StringComparison.Ordinal)).Order(StringComparer.Ordinal).SelectMany(System.IO.File.ReadLines));
+    public static async Task<BulkDataTestServer> StartFromFolder(string folder, SmartAuthState? auth = null) =>
+        await Start(Directory.GetFiles(folder, "*.ndjson").Where(f => !Path.GetFileName(f).StartsWith("log.", StringComparison.Ordinal)).Order(StringComparer.Ordinal).SelectMany(System.IO.File.ReadLines), auth);
 
-    public static async Task<BulkDataTestServer> Start(IEnumerable<string> lines)
+    /// <summary>
+    /// Starts the server over these resources; with <paramref name="auth"/>, the SMART Backend Services authorization test double
+    /// (<see cref="SmartAuthState"/>) serves discovery and the token endpoint on the same host, and only its tokens are accepted.
+    /// </summary>
+    public static async Task<BulkDataTestServer> Start(IEnumerable<string> lines, SmartAuthState? auth = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
         builder.Logging.ClearProviders();
         var app = builder.Build();
+        if (auth is not null)
+        {
+            SmartAuthEndpoints.MapSmartAuth(app, auth);
+        }
+
         var server = new BulkDataTestServer(app);
         var loaded = server.Now();
         foreach (var line in lines.Where(l => l.Length > 0))
@@ -118,6 +127,12 @@ internal sealed class BulkDataTestServer : IAsyncDisposable
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         server.FhirBase = new Uri(address.TrimEnd('/') + "/fhir/");
+        if (auth is not null)
+        {
+            auth.TokenEndpoint ??= new Uri(new Uri(address.TrimEnd('/') + "/"), auth.TokenPath.TrimStart('/'));
+            server.TokenValidator = auth.IsValidToken;
+        }
+
         return server;
     }
 
@@ -194,6 +209,12 @@ internal sealed class BulkDataTestServer : IAsyncDisposable
 
     private async Task Handle(HttpContext context)
     {
+        if (context.GetEndpoint()?.RequestDelegate is { } mapped)
+        {
+            await mapped(context); // the SMART endpoints mapped on the same host (discovery, token)
+            return;
+        }
+
         var path = context.Request.Path.Value ?? string.Empty;
         var method = context.Request.Method;
         if (TokenValidator is { } validate)
