@@ -20,7 +20,7 @@ public sealed record EvaluationChange(string Measure, double? From, double? To)
 }
 
 /// <summary>One risk decile's calibration (mean predicted, observed rate) in two versions.</summary>
-public sealed record CalibrationChange(int Decile, double? FromPredicted, double? FromObserved, double? ToPredicted, double? ToObserved);
+public sealed record CalibrationChange(int Decile, long? FromCount, double? FromPredicted, double? FromObserved, long? ToCount, double? ToPredicted, double? ToObserved);
 
 /// <summary>What changed between two versions of a GLM lineage (docs/models.md, "Versions"): the dashboard's diff page and `ftwin model diff`.</summary>
 public sealed record ModelDiff(string Lineage, ModelVersion From, ModelVersion To, IReadOnlyList<CoefficientChange> Coefficients,
@@ -107,8 +107,8 @@ public static class ModelVersions
         var x = (a as BinomialEvaluation)?.Calibration ?? [];
         var y = (b as BinomialEvaluation)?.Calibration ?? [];
         return [.. Enumerable.Range(0, Math.Max(x.Count, y.Count)).Select(i => new CalibrationChange(i + 1,
-            i < x.Count ? x[i].MeanPredicted : null, i < x.Count ? x[i].ObservedRate : null,
-            i < y.Count ? y[i].MeanPredicted : null, i < y.Count ? y[i].ObservedRate : null))];
+            i < x.Count ? x[i].Count : null, i < x.Count ? x[i].MeanPredicted : null, i < x.Count ? x[i].ObservedRate : null,
+            i < y.Count ? y[i].Count : null, i < y.Count ? y[i].MeanPredicted : null, i < y.Count ? y[i].ObservedRate : null))];
     }
 
     private static ModelVersion ToVersion(ModelVersionRow r)

@@ -4,7 +4,7 @@ using Dapper;
 namespace FederatedTwin.Coordinator.Storage;
 
 /// <summary>A registry document with its id and kind.</summary>
-internal sealed record ModelDocumentRow(string model_id, string kind, string model_json, string lineage, long lineage_version);
+internal sealed record ModelDocumentRow(string model_id, string kind, string outcome, string model_json, string lineage, long lineage_version);
 
 /// <summary>One version of a model lineage with its document.</summary>
 internal sealed record ModelVersionRow(string model_id, string study_id, string kind, string outcome, string created_at, string lineage, long lineage_version, string model_json);
@@ -45,7 +45,7 @@ internal static class RegistryQueries
 
     /// <summary>Every registry document, oldest first.</summary>
     public static List<ModelDocumentRow> Documents(IDbConnection c) =>
-        [.. c.Query<ModelDocumentRow>("SELECT model_id, kind, model_json, COALESCE(lineage, model_id) AS lineage, COALESCE(lineage_version, 1) AS lineage_version FROM models ORDER BY created_at, model_id")];
+        [.. c.Query<ModelDocumentRow>("SELECT model_id, kind, outcome, model_json, COALESCE(lineage, model_id) AS lineage, COALESCE(lineage_version, 1) AS lineage_version FROM models ORDER BY created_at, model_id")];
 
     /// <summary>Every registry document with what a node's copy is signed over, oldest first (GET /v1/node/models).</summary>
     public static List<(string Id, string Kind, string Study, string Outcome, string CreatedAt, string Json)> Catalog(IDbConnection c) =>
