@@ -56,6 +56,7 @@ public static class CoordinatorHost
         builder.Services.AddSingleton<AlgorithmCatalog>();
         builder.Services.AddSingleton<CoordinatorSignals>();
         builder.Services.AddSingleton<RoundEngine>();
+        builder.Services.AddSingleton<StudyRefresh>();
         builder.Services.AddSingleton<NodeGateway>();
         builder.Services.AddSingleton<NodeKeys>();
         builder.Services.AddHostedService<StudyOrchestrator>();

@@ -126,6 +126,25 @@ public sealed record GlmModelDocument(
     public IReadOnlyList<IReadOnlyList<double>>? Covariance { get; init; }
 
     /// <summary>
+    /// The model lineage this document is a version of (docs/models.md, "Versions"): kind/outcome/template for a model a study
+    /// template's refresh run trained, so every run of the template adds a version of the same lineage. Absent from a model of a
+    /// one-off study (it is a lineage of one) and from documents written before lineages existed; readers skip it when absent.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    [JsonPropertyOrder(2)]
+    public string? Lineage { get; init; }
+
+    /// <summary>This document's version within <see cref="Lineage"/>: 1, 2, ... in registration order.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    [JsonPropertyOrder(3)]
+    public int? LineageVersion { get; init; }
+
+    /// <summary>What data the model was trained on (<see cref="TrainingWindowDocument"/>); absent from documents written before it existed.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    [JsonPropertyOrder(4)]
+    public TrainingWindowDocument? TrainingWindow { get; init; }
+
+    /// <summary>
     /// Whether the twin may use the model: an exact fit that converged, or a DP fit whose planned rounds ran and whose sanity
     /// checks passed (release dp_planned_rounds). A refusal (release_refused) always wins.
     /// </summary>
@@ -284,3 +303,12 @@ internal sealed class GlmEvaluationSummaryConverter : JsonConverter<GlmEvaluatio
     public override void Write(Utf8JsonWriter writer, GlmEvaluationSummary value, JsonSerializerOptions options) =>
         JsonSerializer.Serialize(writer, value, value.GetType(), options);
 }
+
+/// <summary>
+/// The data a registered model was trained on: the study, the template and run it came from (null for a one-off study), the years
+/// of patient-years it used (min_year/max_year; null: every year the nodes hold), when its participants pinned their data (the
+/// study's start: each node computes every round on the data version it published when it accepted) and how many hospitals took
+/// part. Each node's own data version stays on the coordinator (its decisions), not in a document every node receives.
+/// </summary>
+public sealed record TrainingWindowDocument(string StudyId, string? Template, int? Run, int? MinYear, int? MaxYear, string AsOf, int Participants,
+    int ParticipantsWithKnownDataVersion);

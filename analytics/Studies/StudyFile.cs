@@ -37,10 +37,43 @@ public sealed class StudyFileException : FormatException
     public long? Line { get; }
 }
 
+/// <summary>
+/// When a study template runs again (docs/models.md, "Refresh"): after <see cref="Every"/> since its last run began, and/or when at
+/// least <see cref="MinNodesWithNewData"/> of its last run's participants (and at least <see cref="MinNewDataFraction"/> of them)
+/// report a data version other than the one they had when they accepted that run. Every rule given must hold.
+/// </summary>
+public sealed record RefreshRule(TimeSpan? Every, int? MinNodesWithNewData, double? MinNewDataFraction)
+{
+    /// <summary>The rules as text, as audit records and pages name them (e.g. "every P30D, min_nodes_with_new_data 2").</summary>
+    public string Describe() => string.Join(", ", new[]
+    {
+        Every is { } e ? "every " + System.Xml.XmlConvert.ToString(e) : null,
+        MinNodesWithNewData is { } k ? $"min_nodes_with_new_data {k}" : null,
+        MinNewDataFraction is { } f ? FormattableString.Invariant($"min_new_data_fraction {f:G4}") : null,
+    }.Where(x => x is not null));
+}
+
+/// <summary>A study definition and, when it has a <c>refresh:</c> block, the rule that runs it again (a template).</summary>
+public sealed record StudyTemplate(StudySpec Spec, RefreshRule? Refresh)
+{
+    /// <summary>The most runs a template may make: its runs' ids (<see cref="RunId"/>) must stay valid study ids.</summary>
+    public const int MaxRuns = 99_999;
+
+    /// <summary>The id of the template's run <paramref name="sequence"/> (from 1): the template id and "-r" and the number, e.g. hf-glm-r3.</summary>
+    public static StudyId RunId(StudyId template, int sequence) => new(FormattableString.Invariant($"{template.Value}-r{sequence}"));
+}
+
 /// <summary>Reads and validates study.yaml (see docs/protocol.md for the fields).</summary>
 public static class StudyFile
 {
-    public static StudySpec Parse(string yaml)
+    /// <summary>The longest template id: room for "-r" and <see cref="StudyTemplate.MaxRuns"/> within a study id's 64 characters.</summary>
+    public const int MaxTemplateIdLength = 57;
+
+    /// <summary>Reads a study definition; a <c>refresh:</c> block, if any, is validated and left to <see cref="ParseTemplate"/>.</summary>
+    public static StudySpec Parse(string yaml) => ParseTemplate(yaml).Spec;
+
+    /// <summary>Reads a study definition with its optional <c>refresh:</c> block (a study template).</summary>
+    public static StudyTemplate ParseTemplate(string yaml)
     {
         Document? doc;
         try
@@ -62,7 +95,58 @@ public static class StudyFile
             throw new StudyFileException("study", "the file is empty");
         }
 
-        return Validate(doc);
+        var spec = Validate(doc);
+        return new StudyTemplate(spec, doc.Refresh is null ? null : ValidateRefresh(spec, doc.Refresh));
+    }
+
+    private static RefreshRule ValidateRefresh(StudySpec spec, RefreshDocument r)
+    {
+        if (spec.Id.Value.Length > MaxTemplateIdLength)
+        {
+            throw new StudyFileException("id", $"a template's id has at most {MaxTemplateIdLength} characters (its runs are named <id>-r<n>)");
+        }
+
+        TimeSpan? every = null;
+        if (r.Every is { } text)
+        {
+            // ISO 8601 durations (4.4.3) as XML Schema's xs:duration reads them (P30D, PT12H, P1DT6H); months and years are refused:
+            // their length depends on the calendar, and a schedule must say how long it waits.
+            if (text.Contains('Y', StringComparison.Ordinal) || (text.Split('T')[0].Contains('M', StringComparison.Ordinal)))
+            {
+                throw new StudyFileException("refresh.every", $"'{text}': give days, hours, minutes or seconds (e.g. P30D), not months or years");
+            }
+
+            try
+            {
+                every = System.Xml.XmlConvert.ToTimeSpan(text);
+            }
+            catch (FormatException)
+            {
+                throw new StudyFileException("refresh.every", $"'{text}' is not an ISO 8601 duration (e.g. P30D, PT12H)");
+            }
+
+            if (every <= TimeSpan.Zero || every < TimeSpan.FromSeconds(1))
+            {
+                throw new StudyFileException("refresh.every", "must be at least one second");
+            }
+        }
+
+        if (r.MinNodesWithNewData is < 1)
+        {
+            throw new StudyFileException("refresh.min_nodes_with_new_data", "must be at least 1");
+        }
+
+        if (r.MinNewDataFraction is { } f && (double.IsNaN(f) || f is <= 0 or > 1))
+        {
+            throw new StudyFileException("refresh.min_new_data_fraction", "must be above 0 and at most 1");
+        }
+
+        if (every is null && r.MinNodesWithNewData is null && r.MinNewDataFraction is null)
+        {
+            throw new StudyFileException("refresh", "give every, min_nodes_with_new_data or min_new_data_fraction (or leave the block out)");
+        }
+
+        return new RefreshRule(every, r.MinNodesWithNewData, r.MinNewDataFraction);
     }
 
     private static StudySpec Validate(Document d)
@@ -140,5 +224,16 @@ public static class StudyFile
         public string? Description { get; set; }
 
         public Dictionary<string, string>? Parameters { get; set; }
+
+        public RefreshDocument? Refresh { get; set; }
+    }
+
+    private sealed class RefreshDocument
+    {
+        public string? Every { get; set; }
+
+        public int? MinNodesWithNewData { get; set; }
+
+        public double? MinNewDataFraction { get; set; }
     }
 }

@@ -58,6 +58,67 @@ internal static class ModelCommands
         }));
         command.Subcommands.Add(show);
 
+        // Every version of a model's lineage, and what changed between two (docs/models.md, "Versions").
+        var lineageOf = new Argument<string>("model") { Description = "A model id (any version) or its lineage (e.g. glm/admission_next_year/hf-glm)." };
+        var versions = new Command("versions", "List every version of a model's lineage with its study and training window.") { lineageOf, admin.Coordinator, admin.Token, admin.TokenFile, json };
+        versions.SetAction(parse => admin.Run(parse, async client =>
+        {
+            var list = await client.Send(HttpMethod.Get, $"/v1/admin/model-versions?model={Uri.EscapeDataString(parse.GetValue(lineageOf)!)}");
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(list?.ToJsonString());
+                return;
+            }
+
+            var table = new Table().AddColumns("version", "id", "study", "registered", "data as of", "hospitals", "released");
+            foreach (var v in list?.AsArray() ?? [])
+            {
+                var window = v?["training_window"];
+                table.AddRow(Markup.Escape($"{v?["version"]}"), Markup.Escape($"{v?["id"]}"), Markup.Escape($"{v?["study_id"]}"), Markup.Escape($"{v?["created_at"]}"),
+                    Markup.Escape($"{window?["as_of"]}"), Markup.Escape($"{window?["participants"]}"), v?["released"]?.GetValue<bool>() == true ? "yes" : Markup.Escape($"no: {v?["not_released_reason"]}"));
+            }
+
+            AnsiConsole.MarkupLine($"lineage {Markup.Escape($"{list?.AsArray().FirstOrDefault()?["lineage"]}")}");
+            AnsiConsole.Write(table);
+        }));
+        command.Subcommands.Add(versions);
+
+        var from = new Option<int>("--from") { Description = "The older version's number.", Required = true };
+        var to = new Option<int>("--to") { Description = "The newer version's number.", Required = true };
+        var diff = new Command("diff", "Compare two versions of a model: coefficients (with the combined standard error), evaluation and calibration.") { lineageOf, from, to, admin.Coordinator, admin.Token, admin.TokenFile, json };
+        diff.SetAction(parse => admin.Run(parse, async client =>
+        {
+            var result = await client.Send(HttpMethod.Get,
+                FormattableString.Invariant($"/v1/admin/model-diff?model={Uri.EscapeDataString(parse.GetValue(lineageOf)!)}&from={parse.GetValue(from)}&to={parse.GetValue(to)}"));
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(result?.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+                return;
+            }
+
+            var (a, b) = (result?["from"], result?["to"]);
+            AnsiConsole.MarkupLine($"[bold]{Markup.Escape($"{result?["lineage"]}")}[/]: version {a?["version"]} ({Markup.Escape($"{a?["id"]}")}) → version {b?["version"]} ({Markup.Escape($"{b?["id"]}")})");
+            var table = new Table().AddColumns("term", $"v{a?["version"]}", $"v{b?["version"]}", "difference", "combined SE", "beyond SE");
+            foreach (var t in result?["coefficients"]?.AsArray() ?? [])
+            {
+                table.AddRow(Markup.Escape($"{t?["term"]}"), Number(t?["from"]), Number(t?["to"]), Number(t?["difference"]), Number(t?["combined_std_error"]),
+                    t?["exceeds_combined_std_error"] is { } x ? (x.GetValue<bool>() ? "yes" : "no") : "—");
+            }
+
+            AnsiConsole.Write(table);
+            var evaluation = new Table().AddColumns("measure", $"v{a?["version"]}", $"v{b?["version"]}");
+            foreach (var e in result?["evaluation"]?.AsArray() ?? [])
+            {
+                evaluation.AddRow(Markup.Escape($"{e?["measure"]}"), Number(e?["from"]), Number(e?["to"]));
+            }
+
+            if (evaluation.Rows.Count > 0)
+            {
+                AnsiConsole.Write(evaluation);
+            }
+        }));
+        command.Subcommands.Add(diff);
+
         // Offline export of the registry for the twin: reads the coordinator's store (no running coordinator needed).
         var exportDataDir = new Option<DirectoryInfo>("--data-dir") { Description = "The coordinator's data directory (coordinator.db).", Required = true };
         var outDir = new Option<DirectoryInfo>("--out") { Description = "Registry directory to write (created; must be empty or new).", Required = true };
@@ -138,6 +199,8 @@ internal static class ModelCommands
 
         return csv.ToString();
     }
+
+    private static string Number(JsonNode? value) => value is null ? "—" : F(value.GetValue<double>());
 
     private static string F(double? value, string format = "G6") => value is not { } v ? string.Empty : v.ToString(format, CultureInfo.InvariantCulture);
 

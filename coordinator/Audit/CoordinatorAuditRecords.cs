@@ -134,6 +134,23 @@ public static class CoordinatorAuditRecords
         ["requested_by"] = AdminApi,
     });
 
+    /// <summary>
+    /// A study template's refresh rule fired (or its first run was offered): the template, the run's number, the rule with the
+    /// counts that decided it (participants of the last run, how many report new data, how many are unknown). No node is named and
+    /// no data version is given: only that so many hospitals' data changed.
+    /// </summary>
+    public static AuditRecord StudyRefreshTriggered(string template, StudySpec run, int sequence, Orchestration.RefreshCheck check) =>
+        Study(AuditActions.StudyRefreshTriggered, AuditOutcome.Success, run.Id.Value, run.PurposeOfUse.Code, new JsonObject
+        {
+            ["template"] = template,
+            ["run"] = sequence,
+            ["rule"] = AuditRecord.Text(check.Rule, 500),
+            ["participants_of_last_run"] = check.Participants,
+            ["with_new_data"] = check.WithNewData,
+            ["unknown"] = check.Unknown,
+            ["days_since_last_run"] = check.DaysSinceLastRun is { } d ? Math.Round(d, 3) : null,
+        });
+
     public static AuditRecord StudyCancelled(string study, string? purpose) =>
         Study(AuditActions.StudyCancelled, AuditOutcome.Success, study, purpose, new JsonObject { ["requested_by"] = AdminApi });
 

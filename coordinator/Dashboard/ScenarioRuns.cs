@@ -27,8 +27,14 @@ public enum ScenarioRunState
 }
 
 /// <summary>A scenario run from the dashboard: who started it, when, the file, the twin, its progress and its result.</summary>
-public sealed class ScenarioRun(string id, string runBy, DateTimeOffset at, string yaml, ScenarioTwin twin, ScenarioDefinition definition)
+public sealed class ScenarioRun(string id, string runBy, DateTimeOffset at, string yaml, ScenarioTwin twin, ScenarioDefinition definition, string? pinnedModel = null)
 {
+    /// <summary>The registry model whose version this run was pinned to (the model diff page runs a scenario under each of two versions); null: the newest of every lineage.</summary>
+    public string? PinnedModel { get; } = pinnedModel;
+
+    /// <summary>The registry models the result used, with their lineage and version (empty until it completes, or when only the demo set was used).</summary>
+    public IReadOnlyList<ModelVersionUsed> ModelVersions { get; private set; } = [];
+
     private int _done;
 
     public string Id { get; } = id;
@@ -63,9 +69,10 @@ public sealed class ScenarioRun(string id, string runBy, DateTimeOffset at, stri
 
     internal void Progressed(int done) => Volatile.Write(ref _done, done);
 
-    internal void Completed(ScenarioResult result)
+    internal void Completed(ScenarioResult result, IReadOnlyList<ModelVersionUsed> versions)
     {
         Result = result;
+        ModelVersions = versions;
         State = ScenarioRunState.Completed;
     }
 
@@ -109,10 +116,10 @@ public sealed class ScenarioRuns(CoordinatorStore store, IHostApplicationLifetim
     /// the run. Throws <see cref="ScenarioFileException"/> for a bad or too large file, <see cref="InvalidOperationException"/>
     /// when <see cref="MaxPending"/> runs are already waiting.
     /// </summary>
-    public ScenarioRun Start(string yaml, ScenarioTwin twin, string runBy)
+    public ScenarioRun Start(string yaml, ScenarioTwin twin, string runBy, string? pinnedModel = null)
     {
         var definition = twin == ScenarioTwin.Registry
-            ? RegistryScenarios.Parse(store, yaml, RegistryScenarios.RegistryName, "demo")
+            ? RegistryScenarios.Parse(store, yaml, RegistryScenarios.RegistryName, "demo", pinnedModel)
             : RegistryScenarios.Parse(store, yaml, "demo");
         if (definition.Population > MaxPopulation || definition.Replicates > MaxReplicates || definition.Horizon > MaxHorizon)
         {
@@ -124,7 +131,7 @@ public sealed class ScenarioRuns(CoordinatorStore store, IHostApplicationLifetim
             throw new InvalidOperationException($"{MaxPending} scenario runs are already waiting or running; start this one when one of them has finished.");
         }
 
-        var run = new ScenarioRun(Guid.NewGuid().ToString("N")[..12], runBy, _clock.GetUtcNow(), yaml, twin, definition);
+        var run = new ScenarioRun(Guid.NewGuid().ToString("N")[..12], runBy, _clock.GetUtcNow(), yaml, twin, definition, twin == ScenarioTwin.Registry ? pinnedModel : null);
         _runs[run.Id] = run;
         foreach (var old in _runs.Values.Where(r => r.State is ScenarioRunState.Completed or ScenarioRunState.Failed).OrderByDescending(r => r.At).Skip(Kept))
         {
@@ -150,7 +157,8 @@ public sealed class ScenarioRuns(CoordinatorStore store, IHostApplicationLifetim
         try
         {
             run.Started();
-            run.Completed(ScenarioRunner.RunScenario(run.Definition, progress: new ReplicateProgress(run)));
+            var result = ScenarioRunner.RunScenario(run.Definition, progress: new ReplicateProgress(run));
+            run.Completed(result, RegistryScenarios.VersionsUsed(store, result));
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {

@@ -52,12 +52,21 @@ internal static class AdminEndpoints
             ? Results.Bytes(roster, "application/json")
             : Results.Problem(statusCode: 404, title: "No roster", detail: "No federation roster has been published."));
 
-        group.MapPost("/studies", (HttpContext http, RoundEngine engine) => WireBodies.Guard(async () =>
+        // A study file with a refresh: block is a template (docs/models.md, "Refresh"): its first run, <id>-r1, is offered at once and
+        // the orchestrator creates the next runs as its rule says.
+        group.MapPost("/studies", (HttpContext http, RoundEngine engine, StudyRefresh refresh) => WireBodies.Guard(async () =>
         {
             using var reader = new StreamReader(http.Request.Body);
-            var spec = StudyFile.Parse(await reader.ReadToEndAsync());
+            var template = StudyFile.ParseTemplate(await reader.ReadToEndAsync());
+            var spec = template.Spec;
             try
             {
+                if (template.Refresh is not null)
+                {
+                    var run = refresh.CreateTemplate(template, clock.GetUtcNow());
+                    return Results.Created($"/v1/admin/templates/{spec.Id}", new { id = run.Value, template = spec.Id.Value, refresh = template.Refresh.Describe() });
+                }
+
                 engine.CreateStudy(spec, clock.GetUtcNow());
             }
             catch (InvalidOperationException e)
@@ -67,6 +76,23 @@ internal static class AdminEndpoints
 
             return Results.Created($"/v1/admin/studies/{spec.Id}", new { id = spec.Id.Value });
         }));
+
+        // Study templates with their rule, their runs and what the rule sees now.
+        group.MapGet("/templates", (CoordinatorStore store, StudyRefresh refresh) => Results.Ok(store.Read(RefreshQueries.All).Select(t => new
+        {
+            id = t.template_id,
+            refresh = t.refresh,
+            created_at = t.created_at,
+            stopped_at = t.stopped_at,
+            runs = store.Read(c => RefreshQueries.Runs(c, null, t.template_id)).Select(r => new { seq = r.seq, study_id = r.study_id, state = r.state, created_at = r.created_at, trigger = r.trigger }).ToList(),
+            check = refresh.Check(t.template_id, clock.GetUtcNow()) is { } k
+                ? new { due = k.Due, rule = k.Rule, participants = k.Participants, with_new_data = k.WithNewData, unknown = k.Unknown, days_since_last_run = k.DaysSinceLastRun }
+                : null,
+        }).ToList()));
+
+        group.MapPost("/templates/{id}/stop", (StudyRefresh refresh, string id) => refresh.Stop(id, clock.GetUtcNow())
+            ? Results.NoContent()
+            : Results.Problem(statusCode: 409, title: "Not stoppable", detail: $"Study template '{id}' does not exist or its refresh is already stopped."));
 
         group.MapGet("/studies", (CoordinatorStore store) => Results.Ok(store.Read(c =>
             StudyQueries.Summaries(c, newestFirst: false)
@@ -85,6 +111,27 @@ internal static class AdminEndpoints
             RegistryQueries.Listings(c, newestFirst: false)
             .Select(m => new { id = m.model_id, study_id = m.study_id, m.kind, m.outcome, created_at = m.created_at })
             .ToList())));
+
+        // Every version of a model's lineage, and what changed between two (docs/models.md, "Versions").
+        group.MapGet("/model-versions", (CoordinatorStore store, string model) => ModelVersions.Of(store, model) is { Count: > 0 } versions
+            ? Results.Json(versions, ModelVersionJson)
+            : Results.Problem(statusCode: 404, title: "Unknown model", detail: $"No model or lineage '{model}' in the registry."));
+
+        group.MapGet("/model-diff", (CoordinatorStore store, string model, int from, int to) =>
+        {
+            try
+            {
+                return Results.Json(ModelVersions.Diff(store, model, from, to), ModelVersionJson);
+            }
+            catch (KeyNotFoundException e)
+            {
+                return Results.Problem(statusCode: 404, title: "Unknown model version", detail: e.Message);
+            }
+            catch (FormatException e)
+            {
+                return Results.Problem(statusCode: 400, title: "Not comparable", detail: e.Message);
+            }
+        });
 
         group.MapGet("/models/{*id}", (CoordinatorStore store, string id) =>
             store.Read(c => RegistryQueries.Document(c, id)) is { } json
@@ -162,6 +209,8 @@ internal static class AdminEndpoints
 
         return group;
     }
+
+    private static readonly JsonSerializerOptions ModelVersionJson = new(Analytics.Registry.RegistryJson.Options) { WriteIndented = false };
 
     /// <summary>A source that spent its failed authentications is answered 429 before its token is looked at.</summary>
     private static IResult? LockedOut(HttpContext http)

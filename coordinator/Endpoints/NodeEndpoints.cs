@@ -39,6 +39,18 @@ internal static class NodeEndpoints
         group.MapGet("/work", (HttpContext http, NodeGateway gateway, CoordinatorSignals signals, IOptions<CoordinatorOptions> options, int? wait) => WireBodies.Guard(async () =>
         {
             var node = Node(http);
+            // The node's data version (additive in protocol 3: a node that sends none is "unknown"), covered by the request's
+            // signature as part of @query (RFC 9421 section 2.2.7).
+            if (http.Request.Query.TryGetValue(FederationProtocol.DataVersionQuery, out var reported))
+            {
+                if (reported.Count != 1 || !long.TryParse(reported[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var dataVersion))
+                {
+                    throw new ProtocolRefusalException(StatusCodes.Status400BadRequest, "Invalid data version", $"{FederationProtocol.DataVersionQuery} is one non-negative whole number.");
+                }
+
+                gateway.RecordDataVersion(node, dataVersion, clock.GetUtcNow());
+            }
+
             var until = clock.GetUtcNow().AddSeconds(Math.Clamp(wait ?? 0, 0, options.Value.LongPollSeconds));
             while (true)
             {

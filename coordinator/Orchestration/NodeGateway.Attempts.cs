@@ -16,6 +16,18 @@ namespace FederatedTwin.Coordinator.Orchestration;
 /// </summary>
 public sealed partial class NodeGateway
 {
+    /// <summary>
+    /// Keeps the data version a node's work poll carried (docs/privacy.md, "Data freshness"): the latest value and when it changed,
+    /// which the study templates' refresh rules compare (<see cref="StudyRefresh"/>). A poll without one changes nothing.
+    /// </summary>
+    public void RecordDataVersion(NodeId node, long dataVersion, DateTimeOffset now)
+    {
+        if (store.Read(c => NodeQueries.DataVersion(c, null, node.Value)) != dataVersion)
+        {
+            store.Write((c, t) => NodeQueries.RecordDataVersion(c, t, node.Value, dataVersion, now));
+        }
+    }
+
     public WorkResponse WorkFor(NodeId node) => store.Read(c =>
     {
         var items = new List<WorkItem>();

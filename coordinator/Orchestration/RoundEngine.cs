@@ -28,20 +28,26 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
     public void CreateStudy(StudySpec spec, DateTimeOffset now)
     {
         algorithms.Get(spec.Algorithm).Validate(spec);
-        store.Write((c, t) =>
-        {
-            if (StudyQueries.Exists(c, t, spec.Id.Value))
-            {
-                throw new InvalidOperationException($"A study with id '{spec.Id}' already exists.");
-            }
-
-            var specJson = JsonSerializer.Serialize(spec, WireJson.Options);
-            StudyQueries.Insert(c, t, spec.Id.Value, specJson, StudyState.Offered, now, now.AddSeconds(spec.PhaseDeadlineSeconds));
-            Event(c, t, now, "study_created", spec.Id.Value, null, $"{spec.Algorithm} for {spec.PurposeOfUse}");
-            audit.Append(c, t, CoordinatorAuditRecords.StudyCreated(spec, SignedStatement.Digest(System.Text.Encoding.UTF8.GetBytes(specJson))), now);
-        });
+        store.Write((c, t) => CreateStudy(c, t, spec, now));
         signals.PhaseChanged.Pulse(); // an offer is work for every node
     }
+
+    /// <summary>Offers a validated study in the caller's transaction (a template's run is created with its template_runs row); the caller pulses <see cref="CoordinatorSignals.PhaseChanged"/> after the commit.</summary>
+    internal void CreateStudy(SqliteConnection c, SqliteTransaction t, StudySpec spec, DateTimeOffset now)
+    {
+        if (StudyQueries.Exists(c, t, spec.Id.Value))
+        {
+            throw new InvalidOperationException($"A study with id '{spec.Id}' already exists.");
+        }
+
+        var specJson = JsonSerializer.Serialize(spec, WireJson.Options);
+        StudyQueries.Insert(c, t, spec.Id.Value, specJson, StudyState.Offered, now, now.AddSeconds(spec.PhaseDeadlineSeconds));
+        Event(c, t, now, "study_created", spec.Id.Value, null, $"{spec.Algorithm} for {spec.PurposeOfUse}");
+        audit.Append(c, t, CoordinatorAuditRecords.StudyCreated(spec, SignedStatement.Digest(System.Text.Encoding.UTF8.GetBytes(specJson))), now);
+    }
+
+    /// <summary>Checks a study against its algorithm (the checks <see cref="CreateStudy(StudySpec, DateTimeOffset)"/> makes first).</summary>
+    internal void Validate(StudySpec spec) => algorithms.Get(spec.Algorithm).Validate(spec);
 
     public bool Cancel(StudyId id, DateTimeOffset now) => store.Write((c, t) =>
     {
@@ -265,8 +271,10 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
                 StudyQueries.SetCompleted(c, t, id, result.ToJson(), now);
                 if (result.Model is { } model)
                 {
-                    RegistryQueries.Insert(c, t, model.Id, id, model.Kind, model.Outcome, now, model.ToJson());
-                    Event(c, t, now, "model_registered", id, null, model.Id);
+                    // A template's run adds a version to its model lineage, with the data it was trained on (ModelLineage).
+                    var (json, lineage, version) = Registry.ModelLineage.Register(c, t, spec, model);
+                    RegistryQueries.Insert(c, t, model.Id, id, model.Kind, model.Outcome, now, json, lineage, version);
+                    Event(c, t, now, "model_registered", id, null, version is { } v ? $"{model.Id} (version {v} of {lineage})" : model.Id);
                 }
 
                 Event(c, t, now, "study_completed", id, null, $"after {a.round} round(s)");

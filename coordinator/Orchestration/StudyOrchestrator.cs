@@ -6,9 +6,10 @@ namespace FederatedTwin.Coordinator.Orchestration;
 
 /// <summary>
 /// Advances every live study on a timer, and at once when a contribution arrives (a phase may be complete). Holds no state of its own:
-/// a restart loses nothing.
+/// a restart loses nothing. Each pass also runs the study templates' refresh rules (<see cref="StudyRefresh"/>), after the studies
+/// advanced, so a run that just ended lets its template's next run be created in the same pass.
 /// </summary>
-public sealed partial class StudyOrchestrator(RoundEngine engine, CoordinatorSignals signals, IOptions<CoordinatorOptions> options, TimeProvider time, ILogger<StudyOrchestrator> logger) : BackgroundService
+public sealed partial class StudyOrchestrator(RoundEngine engine, StudyRefresh refresh, CoordinatorSignals signals, IOptions<CoordinatorOptions> options, TimeProvider time, ILogger<StudyOrchestrator> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -20,6 +21,7 @@ public sealed partial class StudyOrchestrator(RoundEngine engine, CoordinatorSig
             try
             {
                 engine.Advance(time.GetUtcNow());
+                refresh.Advance(time.GetUtcNow());
                 full = false;
             }
             catch (Exception e) when (Hosting.Storage.StoreSizeCap.IsFull(e))

@@ -16,15 +16,28 @@ public sealed record SkippedModel(string Id, string Kind, string Reason);
 public sealed record RegistrySnapshot(IReadOnlyList<RegisteredModel> Models, IReadOnlyList<ReleasedComposition> Compositions,
     IReadOnlyList<(string Id, string Json)> CompositionDocuments, IReadOnlyList<SkippedModel> Skipped)
 {
-    /// <summary>Reads every registry row.</summary>
-    public static RegistrySnapshot Read(CoordinatorStore store)
+    /// <summary>
+    /// Reads every registry row. Of a model lineage's versions (docs/models.md, "Versions") the twin sees one: the newest, or the one
+    /// <paramref name="pinned"/> names (the diff page runs a scenario under each of two versions); the others are listed as skipped,
+    /// superseded, so a refreshed model replaces its predecessor instead of making the outcome ambiguous.
+    /// </summary>
+    public static RegistrySnapshot Read(CoordinatorStore store, string? pinned = null)
     {
         ArgumentNullException.ThrowIfNull(store);
-        var rows = store.Read(RegistryQueries.Documents);
+        var all = store.Read(RegistryQueries.Documents);
+        var pin = pinned is null ? null : all.FirstOrDefault(r => r.model_id == pinned) ?? throw new KeyNotFoundException($"No model '{pinned}' in the registry.");
+        var chosen = all.GroupBy(r => r.lineage, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.Key == pin?.lineage ? pin.model_id : g.OrderBy(r => r.lineage_version).ThenBy(r => r.model_id, StringComparer.Ordinal).Last().model_id, StringComparer.Ordinal);
+        var superseded = all.Where(r => chosen[r.lineage] != r.model_id)
+            .Select(r => new SkippedModel(r.model_id, r.kind, $"version {r.lineage_version} of {r.lineage}: the twin uses {chosen[r.lineage]}")).ToList();
+        // A pinned version is the only model of its kind and outcome the twin sees, so it is the one the run uses.
+        superseded.AddRange(all.Where(r => pin is not null && r.lineage != pin.lineage && r.kind == pin.kind && r.outcome == pin.outcome && chosen[r.lineage] == r.model_id)
+            .Select(r => new SkippedModel(r.model_id, r.kind, $"this run is pinned to {pin!.model_id} for {r.outcome}")));
+        var rows = all.Where(r => chosen[r.lineage] == r.model_id && !superseded.Any(k => k.Id == r.model_id)).Select(r => (r.model_id, r.kind, r.model_json)).ToList();
         var models = new List<RegisteredModel>();
         var compositions = new List<ReleasedComposition>();
         var compositionDocuments = new List<(string, string)>();
-        var skipped = new List<SkippedModel>();
+        var skipped = superseded;
         foreach (var (id, kind, json) in rows)
         {
             switch (kind)

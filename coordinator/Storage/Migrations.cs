@@ -85,6 +85,21 @@ internal static class Migrations
         """
         CREATE TABLE twin_validations(id INTEGER PRIMARY KEY AUTOINCREMENT, cutoff_year INTEGER NOT NULL, stored_at TEXT NOT NULL, document TEXT NOT NULL);
         """,
+        // Keeping the twin current (docs/models.md, "Refresh"): each node's data version as its signed work poll last carried it, and
+        // when it last changed (null: the node never sent one); the version a node had when it decided on a study; study templates
+        // with a refresh rule and their runs (each run a normal study); and each registered model's lineage and version in it.
+        """
+        ALTER TABLE nodes ADD COLUMN data_version INTEGER NULL;
+        ALTER TABLE nodes ADD COLUMN data_changed_at TEXT NULL;
+        ALTER TABLE decisions ADD COLUMN data_version INTEGER NULL;
+        CREATE TABLE study_templates(template_id TEXT PRIMARY KEY, spec_json TEXT NOT NULL, refresh TEXT NOT NULL, every_seconds INTEGER NULL,
+            min_nodes_with_new_data INTEGER NULL, min_new_data_fraction REAL NULL, created_at TEXT NOT NULL, stopped_at TEXT NULL);
+        CREATE TABLE template_runs(template_id TEXT NOT NULL REFERENCES study_templates(template_id), seq INTEGER NOT NULL,
+            study_id TEXT NOT NULL UNIQUE REFERENCES studies(study_id), created_at TEXT NOT NULL, trigger TEXT NOT NULL, PRIMARY KEY(template_id, seq));
+        ALTER TABLE models ADD COLUMN lineage TEXT NULL;
+        ALTER TABLE models ADD COLUMN lineage_version INTEGER NULL;
+        CREATE INDEX models_by_lineage ON models(lineage, lineage_version);
+        """,
     ];
 
     /// <summary>The schema and its runner (hosting/Storage/SchemaMigrations.cs).</summary>

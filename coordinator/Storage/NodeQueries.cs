@@ -112,6 +112,22 @@ internal static class NodeQueries
     }
 
     /// <summary>Records that a node's signed request arrived (its last contact and protocol version).</summary>
+    /// <summary>
+    /// Records the data version a node's work poll carried, and when it changed (docs/privacy.md, "Data freshness"). Only a different
+    /// value writes (a node polls all the time); true when it changed.
+    /// </summary>
+    public static bool RecordDataVersion(IDbConnection c, IDbTransaction t, string node, long dataVersion, DateTimeOffset at) =>
+        c.Execute("UPDATE nodes SET data_version=@dataVersion, data_changed_at=@at WHERE node_id=@node AND (data_version IS NULL OR data_version<>@dataVersion)",
+            new { dataVersion, at = StoredTime.Format(at), node }, t) > 0;
+
+    /// <summary>The data version a node last reported, or null (an older node that sends none).</summary>
+    public static long? DataVersion(IDbConnection c, IDbTransaction? t, string node) =>
+        c.ExecuteScalar<long?>("SELECT data_version FROM nodes WHERE node_id=@node", new { node }, t);
+
+    /// <summary>Every node's data freshness as the dashboard's federation page shows it.</summary>
+    public static Dictionary<string, (long? DataVersion, string? ChangedAt)> DataFreshness(IDbConnection c) =>
+        c.Query<(string, long?, string?)>("SELECT node_id, data_version, data_changed_at FROM nodes").ToDictionary(r => r.Item1, r => (r.Item2, r.Item3), StringComparer.Ordinal);
+
     public static void Seen(IDbConnection c, IDbTransaction t, string node, DateTimeOffset at, int protocolVersion) =>
         c.Execute("UPDATE nodes SET last_seen_at=@at, protocol_version=@version WHERE node_id=@node", new { at = StoredTime.Format(at), version = protocolVersion, node }, t);
 

@@ -115,6 +115,8 @@ internal static class StudyQueries
     private static class Sqlite
     {
         public const string UpsertDecision =
-            "INSERT OR REPLACE INTO decisions(study_id, node_id, accept, rule, reason, decided_at) VALUES (@study, @node, @accept, @rule, @reason, @now)";
+            // The node's data version as its last work poll carried it is kept with the decision: the version the study's refresh
+            // rule compares against (docs/models.md, "Refresh"); null for a node that sends none.
+            "INSERT OR REPLACE INTO decisions(study_id, node_id, accept, rule, reason, decided_at, data_version) VALUES (@study, @node, @accept, @rule, @reason, @now, (SELECT data_version FROM nodes WHERE node_id=@node))";
     }
 }

@@ -53,7 +53,10 @@ public sealed partial class NodeWorker(
                     continue;
                 }
 
-                var work = await client.Get<WorkResponse>($"/v1/node/work?wait={options.Value.PollWaitSeconds}", stoppingToken);
+                // The published data version rides on the signed poll (docs/privacy.md, "Data freshness"): the coordinator learns only
+                // that this hospital's data changed, which its study templates' refresh rules count.
+                var dataVersion = node.Store.Read(Storage.FeatureQueries.PublishedVersion);
+                var work = await client.Get<WorkResponse>($"/v1/node/work?wait={options.Value.PollWaitSeconds}&{FederationProtocol.DataVersionQuery}={dataVersion}", stoppingToken);
                 status.LastContact = time.GetUtcNow();
                 status.LastError = null;
                 _lastRejection = null;

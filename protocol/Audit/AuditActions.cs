@@ -81,6 +81,7 @@ public static class AuditActions
     public const string RequestRefused = "request_refused";
     public const string StudyCreated = "study_created";
     public const string StudyCancelled = "study_cancelled";
+    public const string StudyRefreshTriggered = "study_refresh_triggered";
     public const string StudyStarted = "study_started";
     public const string StudyCompleted = "study_completed";
     public const string StudyFailed = "study_failed";
@@ -169,6 +170,7 @@ public static class AuditActions
         [RequestRefused] = new(SecurityAlert, null, "E", "request refused before it was served: body too large or too slow, over a rate limit, or on the wrong listener"),
         [StudyCreated] = new(ApplicationActivity, null, "C", "study created"),
         [StudyCancelled] = new(ApplicationActivity, null, "U", "study cancelled"),
+        [StudyRefreshTriggered] = new(ApplicationActivity, null, "C", "a study template's refresh rule fired and created its next run"),
         [StudyStarted] = new(ApplicationActivity, null, "U", "study started with its participants"),
         [StudyCompleted] = new(ApplicationActivity, null, "U", "study completed"),
         [StudyFailed] = new(ApplicationActivity, null, "U", "study failed"),

@@ -25,6 +25,13 @@ public static class FederationProtocol
     /// <summary>The audit head's header as a covered signature component (RFC 9421 lower-cases field names).</summary>
     public const string AuditHeadComponent = "ftwin-audit-head";
 
+    /// <summary>
+    /// The query parameter of the work poll (GET /v1/node/work) that carries the node's data version: the store's published data
+    /// version, an opaque counter that grows by one each time an ingest publishes (docs/privacy.md, "Data freshness"). Covered by
+    /// the request's signature (RFC 9421 "@query"). Optional: a node that leaves it out (an older build) is "unknown", never "new".
+    /// </summary>
+    public const string DataVersionQuery = "data_version";
+
     public static string AuditHead(long seq, string? sha256) => seq == 0 || sha256 is null ? "seq=0" : $"seq={seq};sha256={sha256}";
 
     /// <summary>Reads an audit head header; null when malformed.</summary>

@@ -77,13 +77,21 @@ public sealed class FederationModel(CoordinatorStore store, NodeGateway gateway,
 
     private void Load()
     {
+        var freshness = store.Read(NodeQueries.DataFreshness);
         Nodes = store.Read(c => NodeQueries.All(c, NodeOrder.Name)
-            .Select(n => new NodeRow(n.node_id, n.name, StoredTime.Parse(n.enrolled_at), StoredTime.ParseOrNull(n.last_seen_at), n.protocol_version, n.revoked != 0)).ToList());
+            .Select(n => new NodeRow(n.node_id, n.name, StoredTime.Parse(n.enrolled_at), StoredTime.ParseOrNull(n.last_seen_at), n.protocol_version, n.revoked != 0)
+            {
+                DataChanged = freshness.TryGetValue(n.node_id, out var f) ? StoredTime.ParseOrNull(f.ChangedAt) : null,
+            }).ToList());
         Tokens = store.Read(c => EnrollmentQueries.Recent(c, 50)
             .Select(t => new TokenRow(t.token_hash, StoredTime.Parse(t.created_at), StoredTime.Parse(t.expires_at), t.used_by, t.revoked != 0)).ToList());
     }
 
-    public sealed record NodeRow(string Id, string Name, DateTimeOffset Enrolled, DateTimeOffset? LastSeen, long ProtocolVersion, bool Revoked);
+    public sealed record NodeRow(string Id, string Name, DateTimeOffset Enrolled, DateTimeOffset? LastSeen, long ProtocolVersion, bool Revoked)
+    {
+        /// <summary>When the node's reported data version last changed (docs/privacy.md, "Data freshness"); null: it never reported one.</summary>
+        public DateTimeOffset? DataChanged { get; init; }
+    }
 
     public sealed record TokenRow(string Sha256, DateTimeOffset Created, DateTimeOffset Expires, string? UsedBy, bool Revoked)
     {

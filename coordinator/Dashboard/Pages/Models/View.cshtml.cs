@@ -27,6 +27,12 @@ public sealed class ViewModel(CoordinatorStore store) : DashboardPageModel
 
     public IReadOnlyList<string> Participants { get; private set; } = [];
 
+    /// <summary>Every version of this model's lineage, oldest first (one for a one-off study's model).</summary>
+    public IReadOnlyList<Registry.ModelVersion> Versions { get; private set; } = [];
+
+    /// <summary>This model's entry among <see cref="Versions"/>.</summary>
+    public Registry.ModelVersion? This => Versions.FirstOrDefault(v => v.Id == Id);
+
     /// <summary>The coefficients of a GLM or FedAvg model (a composition has none).</summary>
     public IReadOnlyList<ModelTermDocument> Terms => Glm?.Terms ?? FedAvg?.Terms ?? [];
 
@@ -147,6 +153,7 @@ public sealed class ViewModel(CoordinatorStore store) : DashboardPageModel
         }
 
         Participants = store.Read(c => StudyQueries.AcceptedNodeNames(c, row.study_id));
+        Versions = Registry.ModelVersions.Of(store, Id);
         return true;
     }
 }

@@ -7,7 +7,7 @@ using Microsoft.AspNetCore.Mvc;
 namespace FederatedTwin.Coordinator.Dashboard.Pages.Studies;
 
 /// <summary>Creates a study from the form or from an uploaded study.yaml; each validation error is shown next to its field.</summary>
-public sealed class NewModel(RoundEngine engine, AlgorithmCatalog algorithms, TimeProvider? clock = null) : DashboardPageModel
+public sealed class NewModel(RoundEngine engine, StudyRefresh refresh, AlgorithmCatalog algorithms, TimeProvider? clock = null) : DashboardPageModel
 {
     private readonly TimeProvider _clock = clock ?? TimeProvider.System;
 
@@ -91,7 +91,14 @@ public sealed class NewModel(RoundEngine engine, AlgorithmCatalog algorithms, Ti
     {
         try
         {
-            var spec = StudyFile.Parse(yaml);
+            // A file with a refresh: block is a study template: its first run is offered now (docs/models.md, "Refresh and versions").
+            var template = StudyFile.ParseTemplate(yaml);
+            var spec = template.Spec;
+            if (template.Refresh is not null)
+            {
+                return Redirect("/studies/" + Uri.EscapeDataString(refresh.CreateTemplate(template, _clock.GetUtcNow()).Value));
+            }
+
             engine.CreateStudy(spec, _clock.GetUtcNow());
             return Redirect("/studies/" + Uri.EscapeDataString(spec.Id.Value));
         }
