@@ -14,7 +14,8 @@ namespace FederatedTwin.Cli.Commands;
 /// </summary>
 internal static class NodeSourceCommands
 {
-    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+    // Printed to a terminal or a file, never into HTML: "+" in a timestamp stays "+" (the default encoder writes \u002B).
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     public static Command Create()
     {

@@ -161,49 +161,19 @@ public static class NodeAuditRecords
         new JsonObject { ["run_id"] = runId, ["lines_read"] = linesRead, ["accepted"] = accepted, ["quarantined"] = quarantined, ["error"] = error.GetType().Name });
 
     /// <summary>
-    /// A data source was pulled (issue 22): its configured name, kind ("fhir-bulk", "omop"), export level (Bulk Data only) and the
-    /// pull's counts. Never a URL, a connection string or anything read.
-    /// </summary>
-    public static AuditRecord SourcePulled(string source, string kind, string? level, Sources.PullSummary summary)
-    {
-        ArgumentNullException.ThrowIfNull(summary);
-        return new(AuditActions.SourcePulled, AuditOutcome.Success, new JsonObject
-        {
-            ["source"] = source,
-            ["kind"] = kind,
-            ["level"] = level,
-            ["files"] = summary.Files,
-            ["lines_read"] = summary.LinesRead,
-            ["accepted"] = summary.Accepted,
-            ["quarantined"] = summary.Quarantined,
-            ["deleted"] = summary.Deleted,
-            ["transaction_time"] = summary.TransactionTime,
-            ["since"] = summary.Since,
-            ["retries"] = summary.Retries,
-            ["bytes"] = summary.Bytes,
-            ["complete"] = summary.Complete,
-            ["milliseconds"] = (long)Math.Round(summary.Seconds * 1000),
-        });
-    }
-
-    /// <summary>A pull of a data source failed: at which stage, and a code (never a message from the source, which can quote data).</summary>
-    public static AuditRecord SourcePullFailed(string source, string kind, string stage, string code) => new(
-        AuditActions.SourcePullFailed, AuditOutcome.SeriousFailure, new JsonObject { ["source"] = source, ["kind"] = kind, ["stage"] = stage, ["code"] = code });
-
-    /// <summary>Records excluded from features as sensitive, by category; patient-years whose consent denies a purpose, by purpose. Counts only.</summary>
-    /// <summary>
     /// A data source pulled (issue 22), in the transaction that moved its watermark: the source's key (configuration: its name, or
     /// base URL, client id, level, group, types), what the ingest did, the export's error counts by severity and code (never their
-    /// text), `since` and the transaction time. Never a status or file URL, nothing from the data.
+    /// text), `since` and the transaction time. Never a status or file URL, a connection string, nothing from the data. One shape for
+    /// every kind of source (an OMOP pull has no level, types or export errors).
     /// </summary>
-    public static AuditRecord SourcePulled(string source, Sources.SourceKind kind, Sources.ExportLevel level, IReadOnlyList<string>? types, Sources.PullSummary pull, long deletedMalformed, int failedFiles) => new(
+    public static AuditRecord SourcePulled(string source, Sources.SourceKind kind, Sources.ExportLevel? level, IReadOnlyList<string>? types, Sources.PullSummary pull, long deletedMalformed = 0, int failedFiles = 0) => new(
         AuditActions.SourcePulled,
         AuditOutcome.Success,
         new JsonObject
         {
             ["source"] = source,
-            ["kind"] = kind.ToString(),
-            ["level"] = level.ToString(),
+            ["kind"] = KindText(kind),
+            ["level"] = level?.ToString().ToLowerInvariant(),
             ["types"] = AuditRecord.Codes((types ?? []).Order(StringComparer.Ordinal)),
             ["files"] = pull.Files,
             ["failed_files"] = failedFiles,
@@ -222,20 +192,24 @@ public static class NodeAuditRecords
         });
 
     /// <summary>A pull that failed: where (kick-off, status, manifest, download, deleted, error, ingest, cancelled), the HTTP status and a reason code; never the server's text.</summary>
-    public static AuditRecord SourcePullFailed(string source, Sources.SourceKind kind, Sources.ExportLevel level, string stage, int? httpStatus, string reasonCode, int retries) => new(
+    public static AuditRecord SourcePullFailed(string source, Sources.SourceKind kind, Sources.ExportLevel? level, string stage, int? httpStatus, string reasonCode, int retries = 0) => new(
         AuditActions.SourcePullFailed,
         AuditOutcome.SeriousFailure,
         new JsonObject
         {
             ["source"] = source,
-            ["kind"] = kind.ToString(),
-            ["level"] = level.ToString(),
+            ["kind"] = KindText(kind),
+            ["level"] = level?.ToString().ToLowerInvariant(),
             ["stage"] = stage,
             ["http_status"] = httpStatus,
             ["reason_code"] = reasonCode,
             ["retries"] = retries,
         });
 
+    /// <summary>A source kind as node-config.json names it.</summary>
+    private static string KindText(Sources.SourceKind kind) => kind == Sources.SourceKind.Omop ? "omop" : "fhir-bulk";
+
+    /// <summary>Records excluded from features as sensitive, by category; patient-years whose consent denies a purpose, by purpose. Counts only.</summary>
     public static AuditRecord Exclusions(long runId, IReadOnlyDictionary<string, long> sensitiveRecords, IReadOnlyDictionary<string, long> consentDeniedPatientYears) => new(
         AuditActions.ExclusionsCounted,
         AuditOutcome.Success,

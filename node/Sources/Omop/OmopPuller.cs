@@ -72,7 +72,7 @@ public sealed class OmopPuller(TimeProvider? time = null, int cores = 0, int mem
                 node.Store.Write((c, t) =>
                 {
                     SourceQueries.Failed(c, t, source.WatermarkKey, _time.GetUtcNow().ToString("O", CultureInfo.InvariantCulture), "read: " + code);
-                    node.Audit.Append(c, t, NodeAuditRecords.SourcePullFailed(name, "omop", "read", code));
+                    node.Audit.Append(c, t, NodeAuditRecords.SourcePullFailed(name, SourceKind.Omop, null, "read", null, code));
                 });
                 return summary;
             }
@@ -80,7 +80,7 @@ public sealed class OmopPuller(TimeProvider? time = null, int cores = 0, int mem
             node.Store.Write((c, t) =>
             {
                 SourceQueries.Succeeded(c, t, source.WatermarkKey, startedAt, _time.GetUtcNow().ToString("O", CultureInfo.InvariantCulture), detail);
-                node.Audit.Append(c, t, NodeAuditRecords.SourcePulled(name, "omop", null, summary));
+                node.Audit.Append(c, t, NodeAuditRecords.SourcePulled(name, SourceKind.Omop, null, null, summary));
             });
             return summary;
         }
@@ -104,6 +104,6 @@ public sealed class OmopPuller(TimeProvider? time = null, int cores = 0, int mem
     private void Failed(NodeDirectory node, DataSource source, string name, string stage, string code) => node.Store.Write((c, t) =>
     {
         SourceQueries.Failed(c, t, source.WatermarkKey, _time.GetUtcNow().ToString("O", CultureInfo.InvariantCulture), stage + ": " + code);
-        node.Audit.Append(c, t, NodeAuditRecords.SourcePullFailed(name, "omop", stage, code));
+        node.Audit.Append(c, t, NodeAuditRecords.SourcePullFailed(name, SourceKind.Omop, null, stage, null, code));
     });
 }
