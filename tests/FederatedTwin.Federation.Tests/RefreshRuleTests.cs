@@ -167,6 +167,56 @@ public sealed class RefreshRuleTests
     }
 
     [Fact]
+    public async Task Refresh_fires_when_the_fraction_of_participants_with_new_data_is_reached_and_not_below()
+    {
+        var clock = TestClock.Start();
+        await using var coordinator = await InProcessCoordinator.Start("refresh-fraction", clock);
+        var nodes = new List<(NodeDirectory Dir, CoordinatorClient Client)>();
+        try
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                nodes.Add(await Enroll(coordinator, clock, $"f-{i}"));
+            }
+
+            async Task Poll(int node, long dataVersion) =>
+                await nodes[node].Client.Get<WorkResponse>($"/v1/node/work?data_version={dataVersion}", CancellationToken.None);
+
+            for (var i = 0; i < 3; i++)
+            {
+                await Poll(i, 1);
+            }
+
+            await Post(coordinator, Template("ffresh", 60, "min_new_data_fraction: 0.6"));
+            foreach (var (_, client) in nodes)
+            {
+                await client.Post("/v1/node/studies/ffresh-r1/decision", new StudyDecision(new StudyId("ffresh-r1"), true, "test", "accepted"), CancellationToken.None);
+            }
+
+            await Eventually.Until(async () => (await Runs(coordinator, "ffresh"))[0].State == "running", TimeSpan.FromSeconds(20), "run 1 to start");
+            using (var admin = coordinator.Admin())
+            {
+                await admin.Send(HttpMethod.Post, "/v1/admin/studies/ffresh-r1/cancel");
+            }
+
+            // One of three participants (0.33 < 0.6): no run.
+            await Poll(0, 2);
+            await SeveralPasses();
+            Assert.Single(await Runs(coordinator, "ffresh"));
+            Assert.False((await Templates(coordinator)).AsArray().Single()!["check"]!["due"]!.GetValue<bool>());
+
+            // Two of three (0.67 >= 0.6): run 2.
+            await Poll(1, 2);
+            await Eventually.Until(async () => (await Runs(coordinator, "ffresh")).Count == 2, TimeSpan.FromSeconds(20), "run 2 once two of three participants have new data");
+            Assert.Contains("min_new_data_fraction 0.6: 2 of 3", RefreshAudit(coordinator)[^1].Detail, StringComparison.Ordinal);
+        }
+        finally
+        {
+            nodes.ForEach(n => n.Dir.Dispose());
+        }
+    }
+
+    [Fact]
     public async Task A_malformed_data_version_is_refused_with_problem_details_and_changes_nothing()
     {
         var clock = TestClock.Start();
