@@ -76,7 +76,7 @@ internal sealed class RoundWatch(LocalFederation federation, string study)
                 break;
             }
 
-            if (current is not null && current.Round >= fromRound && Matches(phase, current, victimId, paused: false))
+            if (current is not null && current.Round >= fromRound && (Matches(phase, current, victimId, paused: false) || Arms(phase, current, victimId)))
             {
                 int[] pids = phase == RoundPhase.Aggregate
                     ? [.. federation.Nodes.Select((_, i) => federation.NodeProcessId(i))]
@@ -89,6 +89,18 @@ internal sealed class RoundWatch(LocalFederation federation, string study)
                 // A request a paused node had already sent may still be committed: let the coordinator finish what it received, then read again.
                 await Task.Delay(300);
                 var (_, held) = Read();
+                if (phase == RoundPhase.Decrypt && held is not null && held.Round == current.Round && held.AttemptNo == current.AttemptNo && held.Phase != "decrypt")
+                {
+                    // Armed before the decryption (the victim paused once its update was in): wait for the round to reach it.
+                    var waiting = Stopwatch.StartNew();
+                    while (waiting.Elapsed < TimeSpan.FromSeconds(30) && Read().Current is { } r && r.Round == current.Round && r.AttemptNo == current.AttemptNo && r.Phase != "decrypt")
+                    {
+                        await Task.Delay(20);
+                    }
+
+                    held = Read().Current;
+                }
+
                 if (held is not null && held.Round == current.Round && held.AttemptNo == current.AttemptNo && Matches(phase, held, victimId, paused: true))
                 {
                     if (phase == RoundPhase.Decrypt)
@@ -114,6 +126,14 @@ internal sealed class RoundWatch(LocalFederation federation, string study)
 
         throw new TimeoutException($"No round of {study} from round {fromRound} on was caught in {phase} with node {victim}'s part missing; last seen {last}.");
     }
+
+    /// <summary>
+    /// Decrypt only: the victim has sent its update and the round is not yet decrypting. Pausing it then holds its decryption share
+    /// for certain; waiting to see the decrypt phase itself missed it when the victim happened to send its share first in every
+    /// remaining round (a CI run saw rounds 2 to 4 go by).
+    /// </summary>
+    private static bool Arms(RoundPhase phase, Attempt a, string victimId) =>
+        phase == RoundPhase.Decrypt && a.Phase == "update_open" && a.Gave(victimId, ContributionKind.Update);
 
     private static bool Matches(RoundPhase phase, Attempt a, string victimId, bool paused) => phase switch
     {
