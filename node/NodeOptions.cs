@@ -21,6 +21,13 @@ public sealed class NodeOptions() : Hosting.CommonServiceOptions("http://127.0.0
     public int RetryDelayMilliseconds { get; set; } = 1000;
 
     /// <summary>
+    /// How many studies the node works on at once (their work items in parallel, each study's items in order). Most of an item's time
+    /// is spent waiting on the coordinator and the other nodes, so the default is twice the cores (4 on 2 cores).
+    /// </summary>
+    [Range(1, 256)]
+    public int MaxConcurrentStudies { get; set; } = Math.Max(2, 2 * Environment.ProcessorCount);
+
+    /// <summary>
     /// The store size cap in MB (node.db may not grow past it; docs/operations.md, "Store size cap"): a step that would grow it fails
     /// with "store full" and is rolled back. Null: bounded only by the disk.
     /// </summary>

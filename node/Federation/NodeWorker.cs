@@ -32,10 +32,18 @@ public sealed partial class NodeWorker(
     TimeProvider time,
     ILogger<NodeWorker> logger) : BackgroundService
 {
-    private readonly HashSet<string> _refused = new(StringComparer.Ordinal);
+    // Work items of different studies run at once (Handle), so what they share is thread-safe: the refused items, and the store,
+    // where every check and charge is one serializable transaction (StudyDecisions.Decide, ReleaseLedger, RoundParticipant).
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _refused = new(StringComparer.Ordinal);
     private string? _rosterRefused;
     private readonly StudyDecisions _decisions = new(node, participant.MaxParties);
     private string? _lastRejection;
+
+    /// <summary>Each study's items in flight (at most one task per study, so a study's items stay in order), by study id.</summary>
+    private readonly Dictionary<string, Task> _running = new(StringComparer.Ordinal);
+
+    /// <summary>Bounds the studies this node works on at once (Node:MaxConcurrentStudies).</summary>
+    private readonly SemaphoreSlim _slots = new(options.Value.MaxConcurrentStudies, options.Value.MaxConcurrentStudies);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -62,13 +70,11 @@ public sealed partial class NodeWorker(
                 _lastRejection = null;
                 await RefreshRoster(client, work.RosterVersion, work.RosterSha256, stoppingToken);
                 await RefreshModels(client, work.ModelsSha256, stoppingToken);
-                foreach (var item in work.Items)
-                {
-                    await Handle(client, item, stoppingToken);
-                }
+                await Dispatch(client, work.Items, stoppingToken);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
+                await Drain();
                 return;
             }
             catch (Exception e) when (FederatedTwin.Hosting.Storage.StoreSizeCap.IsFull(e))
@@ -97,6 +103,81 @@ public sealed partial class NodeWorker(
                 await Task.Delay(refused ? RefusedRetryDelay(retry) : retry, stoppingToken);
             }
         }
+    }
+
+    /// <summary>
+    /// Starts the items of every study not already in flight, one task per study (its items in the order the coordinator lists them),
+    /// at most Node:MaxConcurrentStudies at once; then waits until one study's task ends, so the next poll (which lists the items in
+    /// flight again until they are answered) does not spin. A task's failure (the coordinator unreachable, a refusal of the
+    /// request) surfaces here, into the poll loop's handling, when its study's task is collected.
+    /// </summary>
+    private async Task Dispatch(CoordinatorClient client, IReadOnlyList<WorkItem> items, CancellationToken cancellationToken)
+    {
+        foreach (var study in items.GroupBy(i => i.Study.Id.Value, StringComparer.Ordinal))
+        {
+            if (!_running.ContainsKey(study.Key))
+            {
+                var ordered = study.ToList();
+                _running[study.Key] = Task.Run(() => HandleStudy(client, ordered, cancellationToken), cancellationToken);
+            }
+        }
+
+        if (_running.Count > 0)
+        {
+            await Task.WhenAny(_running.Values);
+        }
+
+        Exception? failure = null;
+        foreach (var (id, task) in _running.Where(r => r.Value.IsCompleted).ToList())
+        {
+            _running.Remove(id);
+            if (task.Exception?.InnerException is { } e)
+            {
+                failure ??= e; // the first failure is handled as a failed poll; the others are the same outage, observed here
+            }
+        }
+
+        if (failure is not null)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
+        }
+    }
+
+    private async Task HandleStudy(CoordinatorClient client, IReadOnlyList<WorkItem> items, CancellationToken cancellationToken)
+    {
+        await _slots.WaitAsync(cancellationToken);
+        try
+        {
+            foreach (var item in items)
+            {
+                await Handle(client, item, cancellationToken);
+            }
+        }
+        finally
+        {
+            _slots.Release();
+        }
+    }
+
+    /// <summary>On shutdown: lets the studies' tasks in flight end (they see the same cancellation), so none outlives the worker.</summary>
+    private async Task Drain()
+    {
+        try
+        {
+            await Task.WhenAll(_running.Values);
+        }
+        catch (Exception)
+        {
+            // cancelled or failed on the way down: their state is in node.db, and the next start resumes from it
+        }
+
+        _running.Clear();
+    }
+
+    public override void Dispose()
+    {
+        _slots.Dispose();
+        base.Dispose();
     }
 
     private CoordinatorClient? Connect()
@@ -139,7 +220,7 @@ public sealed partial class NodeWorker(
     private async Task Handle(CoordinatorClient client, WorkItem item, CancellationToken cancellationToken)
     {
         var key = $"{item.Kind}/{item.Study.Id}/{item.Round}/{item.Attempt}";
-        if (_refused.Contains(key))
+        if (_refused.ContainsKey(key))
         {
             return;
         }
@@ -180,7 +261,7 @@ public sealed partial class NodeWorker(
         {
             // A study this node cannot compute (a parameter missing or malformed, a vector it lacks) is refused
             // for this item, recorded and logged; it does not stop the worker, which serves the other studies.
-            _refused.Add(key);
+            _refused.TryAdd(key, true);
             var rule = e is ParticipationRefusedException { Rule: { } r } ? $" [{r}]" : string.Empty;
             node.Store.Event("contribution_refused", item.Study.Id.Value, $"{item.Kind} round {item.Round} attempt {item.Attempt}{rule}: {e.Message}");
             RoundParticipant.LogRefusal(logger, item.Study.Id.Value, item.Round, item.Attempt, e.Message);
