@@ -99,6 +99,8 @@ internal static class RoundsBenchmark
                 ["decryption_share_bytes_per_node_per_round"] = glm30.DecryptionShareBodyBytes,
                 ["all_uploads_bytes_per_node_per_round"] = glm30.UpdateBodyBytes + glm30.KeyShareBodyBytes + glm30.DecryptionShareBodyBytes,
                 ["study_seconds"] = glm30.StudySeconds,
+                ["coordinator_cpu_s_per_round"] = glm30.CoordinatorCpuPerRound,
+                ["coordinator_system_cpu_s_per_round"] = glm30.CoordinatorSystemCpuPerRound,
                 ["baseline_glm_5_features"] = glm5.Summary(),
                 ["baseline_federated_sum"] = sum.Summary(),
                 ["seconds_per_round_vs_5_features"] = Math.Round(glm30.SecondsPerRound / glm5.SecondsPerRound, 3),
@@ -170,10 +172,12 @@ internal static class RoundsBenchmark
     /// <summary>Runs one study to its end and measures it; null (with the reason on standard error) if it did not complete.</summary>
     private static async Task<Measured?> RunStudy(LocalFederation federation, string id, string yaml, CancellationToken cancellationToken)
     {
+        var cpuBefore = ProcessCpu.Read(federation.CoordinatorProcessId);
         var clock = Stopwatch.StartNew();
         await federation.CreateStudy(yaml, cancellationToken);
         var study = await federation.WaitForStudy(id, TimeSpan.FromSeconds(600), null, cancellationToken);
         var seconds = clock.Elapsed.TotalSeconds;
+        var cpu = ProcessCpu.Read(federation.CoordinatorProcessId) - cpuBefore;
         if (study["state"]?.ToString() != "completed")
         {
             await Console.Error.WriteLineAsync($"error: study {id} ended {study["state"]}: {study["failure_reason"]}");
@@ -193,7 +197,9 @@ internal static class RoundsBenchmark
             Math.Round(uploads.Average(u => u.Ciphertext)),
             Math.Round(uploads.Average(u => u.Update)),
             Math.Round(uploads.Average(u => u.KeyShare)),
-            Math.Round(uploads.Average(u => u.DecryptionShare)));
+            Math.Round(uploads.Average(u => u.DecryptionShare)),
+            Math.Round(cpu.TotalSeconds / rounds.Count, 4),
+            Math.Round(cpu.SystemSeconds / rounds.Count, 4));
     }
 
     private static double Median(IEnumerable<double> values)
@@ -233,7 +239,8 @@ internal static class RoundsBenchmark
         return list;
     }
 
-    private sealed record Measured(JsonNode Study, double SecondsPerRound, double SecondsPerRoundMedian, IReadOnlyList<double> RoundSeconds, int Rounds, double StudySeconds, long MaxValues, double CiphertextBytes, double UpdateBodyBytes, double KeyShareBodyBytes, double DecryptionShareBodyBytes)
+    private sealed record Measured(JsonNode Study, double SecondsPerRound, double SecondsPerRoundMedian, IReadOnlyList<double> RoundSeconds, int Rounds, double StudySeconds, long MaxValues, double CiphertextBytes, double UpdateBodyBytes, double KeyShareBodyBytes, double DecryptionShareBodyBytes,
+        double CoordinatorCpuPerRound, double CoordinatorSystemCpuPerRound)
     {
         public JsonObject Summary()
         {
@@ -249,7 +256,37 @@ internal static class RoundsBenchmark
                 ["bytes_uploaded_per_node_per_round"] = UpdateBodyBytes,
                 ["values_per_update_max"] = MaxValues,
                 ["study_seconds"] = StudySeconds,
+                ["coordinator_cpu_s_per_round"] = CoordinatorCpuPerRound,
+                ["coordinator_system_cpu_s_per_round"] = CoordinatorSystemCpuPerRound,
             };
         }
+    }
+}
+
+/// <summary>
+/// A process's CPU time so far, from /proc/PID/stat (proc(5): fields 14 utime and 15 stime, in clock ticks of USER_HZ, which the
+/// kernel fixes at 100 for userspace on Linux); zero where there is no /proc.
+/// </summary>
+internal readonly record struct ProcessCpu(double UserSeconds, double SystemSeconds)
+{
+    private const double TicksPerSecond = 100;
+
+    public double TotalSeconds => UserSeconds + SystemSeconds;
+
+    public static ProcessCpu operator -(ProcessCpu after, ProcessCpu before) => new(after.UserSeconds - before.UserSeconds, after.SystemSeconds - before.SystemSeconds);
+
+    public static ProcessCpu Read(int pid)
+    {
+        var path = $"/proc/{pid}/stat";
+        if (!File.Exists(path))
+        {
+            return default;
+        }
+
+        // The command name (field 2) is in parentheses and may hold spaces: the fields after it start past its last ')'.
+        var stat = File.ReadAllText(path);
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        var culture = System.Globalization.CultureInfo.InvariantCulture;
+        return new ProcessCpu(long.Parse(fields[11], culture) / TicksPerSecond, long.Parse(fields[12], culture) / TicksPerSecond);
     }
 }
