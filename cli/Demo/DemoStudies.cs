@@ -52,10 +52,10 @@ internal static class DemoStudies
     private const int OnsetDpIterations = 4;
 
     /// <summary>
-    /// The model studies' phase deadline. All 17 run at once and a node answers its work items one after another, so a
-    /// phase waits behind up to 16 other studies' items at each node: on a loaded 2-core machine that took more than 30 s
-    /// (a node "missed the encrypt deadline" and the study failed). The deadline only decides when a silent node is
-    /// dropped, which the demo's nodes never are.
+    /// The model studies' phase deadline. All 17 run at once and a node works on at most Node:MaxConcurrentStudies of them
+    /// at a time (4 on 2 cores), so a phase may wait behind other studies' items at each node: when the items ran one after
+    /// another, a loaded 2-core machine took more than 30 s (a node "missed the encrypt deadline" and the study failed). The
+    /// deadline only decides when a silent node is dropped, which the demo's nodes never are.
     /// </summary>
     private const int PhaseDeadlineSeconds = 120;
 
