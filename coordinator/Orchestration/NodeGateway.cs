@@ -193,7 +193,17 @@ public sealed partial class NodeGateway(CoordinatorStore store, IAdditiveThresho
     public IReadOnlyList<NodeRecord> Roster() => store.Read(c =>
         NodeQueries.Active(c).Select(n => new NodeRecord(new NodeId(n.node_id), n.name, n.public_key)).ToList());
 
-    public void RecordDecision(NodeId node, StudyDecision decision, DateTimeOffset now) => store.Write((c, t) =>
+    /// <summary>
+    /// Records a node's answer to an offer, then wakes the orchestrator: the last expected answer starts the study's first round at
+    /// once rather than on the next tick.
+    /// </summary>
+    public void RecordDecision(NodeId node, StudyDecision decision, DateTimeOffset now)
+    {
+        Decide(node, decision, now);
+        signals.ContributionArrived.Pulse();
+    }
+
+    private void Decide(NodeId node, StudyDecision decision, DateTimeOffset now) => store.Write((c, t) =>
     {
         var study = StudyQueries.Find(c, t, decision.Study.Value)
             ?? throw new ProtocolRefusalException(StatusCodes.Status404NotFound, "Unknown study", $"No study '{decision.Study}'.");
