@@ -141,6 +141,9 @@ public sealed class PostgresStoreTests(PostgresFixture postgres) : IClassFixture
             Assert.Equal(1L, opened.Read(c => c.ExecuteScalar<long>("SELECT COUNT(*) FROM enrollment_tokens")));
         }
 
+        var verify = TestFederation.Ftwin(["audit", "verify", "--json", "--data-dir", dir, .. store]);
+        Assert.True(verify.ExitCode == 0, verify.Stdout + verify.Stderr); // the trail the commands wrote (key created, token issued), read from PostgreSQL
+
         var backup = TestFederation.Ftwin(["coordinator", "backup", "--data-dir", dir, "--out", Path.Combine(dir, "..", "bundle.tar"), .. store]);
         Assert.Equal(2, backup.ExitCode);
         Assert.Contains("pg_dump", backup.Stderr, StringComparison.Ordinal);
