@@ -54,6 +54,18 @@ internal sealed record AuditSource(AuditService Service, string Directory, strin
         return new AuditSource(service, directory, store, entries, checkpoints);
     }
 
+    /// <summary>
+    /// A coordinator's trail read through its store, opened as its commands open it (<see cref="Commands.CoordinatorStoreOptions"/>):
+    /// how a coordinator on PostgreSQL is read, where there is no file to open read-only.
+    /// </summary>
+    public static AuditSource Open(string directory, FederatedTwin.Coordinator.Storage.CoordinatorStore store)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        var (entries, checkpoints) = store.Read(AuditLog.ReadAll);
+        var where = store.Kind == FederatedTwin.Coordinator.Storage.CoordinatorStoreKind.Sqlite ? store.Path : store.Dialect.StoreName;
+        return new AuditSource(AuditService.Coordinator, Path.GetFullPath(directory), where, entries, checkpoints);
+    }
+
     /// <summary>The service's public key from its sealed identity (this needs the directory's keys/ key ring).</summary>
     public string ServicePublicKey()
     {

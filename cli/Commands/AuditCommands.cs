@@ -29,9 +29,10 @@ internal static class AuditCommands
         {
             verifyNodeDir, verifyDataDir, publicKey, json, heads,
         };
+        CoordinatorStoreOptions.AddTo(verify);
         verify.SetAction(parse =>
         {
-            if (Open(parse.GetValue(verifyNodeDir), parse.GetValue(verifyDataDir)) is not { } source)
+            if (Open(parse, parse.GetValue(verifyNodeDir), parse.GetValue(verifyDataDir)) is not { } source)
             {
                 return UsageError;
             }
@@ -104,9 +105,10 @@ internal static class AuditCommands
         {
             exportNodeDir, exportDataDir, output, from, to,
         };
+        CoordinatorStoreOptions.AddTo(export);
         export.SetAction(parse =>
         {
-            if (Open(parse.GetValue(exportNodeDir), parse.GetValue(exportDataDir)) is not { } source)
+            if (Open(parse, parse.GetValue(exportNodeDir), parse.GetValue(exportDataDir)) is not { } source)
             {
                 return UsageError;
             }
@@ -153,12 +155,28 @@ internal static class AuditCommands
         return problems;
     }
 
-    private static AuditSource? Open(DirectoryInfo? nodeDir, DirectoryInfo? dataDir)
+    private static AuditSource? Open(ParseResult parse, DirectoryInfo? nodeDir, DirectoryInfo? dataDir)
     {
         if ((nodeDir is null) == (dataDir is null))
         {
             Console.Error.WriteLine("error: give exactly one of --node-dir (a node) or --data-dir (the coordinator).");
             return null;
+        }
+
+        var options = new FederatedTwin.Coordinator.CoordinatorOptions();
+        CoordinatorStoreOptions.Apply(parse, options);
+        if (dataDir is not null && options.StoreKind == FederatedTwin.Coordinator.Storage.CoordinatorStoreKind.Postgres)
+        {
+            // A coordinator on PostgreSQL: its trail is read through its store (coordinator.db is read-only, straight from the file).
+            if (CoordinatorStoreOptions.Open(parse, dataDir.FullName) is not { } store)
+            {
+                return null;
+            }
+
+            using (store)
+            {
+                return AuditSource.Open(dataDir.FullName, store);
+            }
         }
 
         try
