@@ -55,6 +55,11 @@ public static class CoordinatorHost
         builder.Services.AddSingleton<IStudyAlgorithm, FederatedFedAvgAlgorithm>();
         builder.Services.AddSingleton<AlgorithmCatalog>();
         builder.Services.AddSingleton<CoordinatorSignals>();
+        // Replicas (docs/operations.md, "Running replicas"): the round engine's lease, held trivially with SQLite.
+        builder.Services.AddSingleton(sp => new LeaderLease(sp.GetRequiredService<CoordinatorStore>(), sp.GetRequiredService<CoordinatorAuditTrail>(), sp.GetRequiredService<CoordinatorMetrics>(),
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<LeaderLease>>(), contended: false,
+            sp.ServiceOptions<CoordinatorOptions>().ReplicaName ?? Environment.MachineName, sp.ServiceOptions<CoordinatorOptions>().LeaseSeconds));
+        builder.Services.AddHostedService<LeaderLeaseService>();
         builder.Services.AddSingleton<RoundEngine>();
         builder.Services.AddSingleton<StudyRefresh>();
         builder.Services.AddSingleton<NodeGateway>();
