@@ -22,7 +22,7 @@ public static class CoordinatorAuditRecords
 
     /// <summary>A replica took the round engine's lease (docs/operations.md, "Running replicas"): its holder name, the new fencing token and the one before it.</summary>
     public static AuditRecord LeaderAcquired(string replica, long token, long? previousToken, int leaseSeconds) => new(
-        AuditActions.LeaderAcquired, AuditOutcome.Success, new JsonObject { ["replica"] = AuditRecord.Text(replica, 200), ["token"] = token, ["renewed_from_token"] = previousToken, ["lease_seconds"] = leaseSeconds });
+        AuditActions.LeaderAcquired, AuditOutcome.Success, new JsonObject { ["replica"] = AuditRecord.Text(replica, 200), ["token"] = token, ["previous_token"] = previousToken, ["lease_seconds"] = leaseSeconds });
 
     /// <summary>A replica stopped leading: released at stop, a renewal refused, or a transition fenced (<paramref name="reason"/> names the rule and the token seen).</summary>
     public static AuditRecord LeaderLost(string replica, long token, string reason) => new(
