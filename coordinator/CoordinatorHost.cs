@@ -60,6 +60,7 @@ public static class CoordinatorHost
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<LeaderLease>>(), contended: false,
             sp.ServiceOptions<CoordinatorOptions>().ReplicaName ?? Environment.MachineName, sp.ServiceOptions<CoordinatorOptions>().LeaseSeconds));
         builder.Services.AddHostedService<LeaderLeaseService>();
+        builder.Services.AddHostedService<ReplicaSignals>(); // LISTEN/NOTIFY between replicas (PostgreSQL)
         builder.Services.AddSingleton<RoundEngine>();
         builder.Services.AddSingleton<StudyRefresh>();
         builder.Services.AddSingleton<NodeGateway>();

@@ -12,7 +12,7 @@ namespace FederatedTwin.Coordinator.Orchestration;
 /// connection per replica LISTENs, and pulses the local signal for what another replica sent. A notification lost (a connection
 /// dropped, the listener reconnecting) costs only latency: the orchestrator's tick and the long poll's re-check still run.
 /// </summary>
-public sealed partial class ReplicaSignals(CoordinatorSignals signals, LeaderLease lease, string connectionString, ILogger<ReplicaSignals> logger) : BackgroundService
+public sealed partial class ReplicaSignals(CoordinatorSignals signals, LeaderLease lease, CoordinatorStore store, ILogger<ReplicaSignals> logger) : BackgroundService
 {
     private const string Contribution = "contribution", Phase = "phase";
 
@@ -21,6 +21,11 @@ public sealed partial class ReplicaSignals(CoordinatorSignals signals, LeaderLea
 
     public override Task StartAsync(CancellationToken cancellationToken)
     {
+        if (!lease.Contended)
+        {
+            return Task.CompletedTask; // SQLite: one process, nothing to carry
+        }
+
         signals.ContributionArrived.Pulsed += () => Queue(ref _contribution);
         signals.PhaseChanged.Pulsed += () => Queue(ref _phase);
         return base.StartAsync(cancellationToken);
@@ -51,8 +56,7 @@ public sealed partial class ReplicaSignals(CoordinatorSignals signals, LeaderLea
 
                 try
                 {
-                    await using var c = new NpgsqlConnection(connectionString);
-                    await c.OpenAsync(stoppingToken);
+                    await using var c = Npgsql(store);
                     NotifyQueries.Notify(c, $"{kind} {lease.ReplicaId}");
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
@@ -69,8 +73,7 @@ public sealed partial class ReplicaSignals(CoordinatorSignals signals, LeaderLea
         {
             try
             {
-                await using var c = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false, KeepAlive = 10 }.ToString());
-                await c.OpenAsync(stoppingToken);
+                await using var c = Npgsql(store); // held while it listens (a pooled connection is reset, UNLISTEN included, when returned)
                 c.Notification += (_, e) => Received(e.Payload);
                 NotifyQueries.Listen(c);
                 // Anything sent while no connection listened is lost: look at the store now rather than at the next tick.
@@ -88,6 +91,9 @@ public sealed partial class ReplicaSignals(CoordinatorSignals signals, LeaderLea
             }
         }
     }
+
+    private static NpgsqlConnection Npgsql(CoordinatorStore store) =>
+        (object)store.Open() as NpgsqlConnection ?? throw new InvalidOperationException("Replica notifications need the PostgreSQL store.");
 
     private void Received(string payload)
     {
