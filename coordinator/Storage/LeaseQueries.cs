@@ -29,6 +29,16 @@ internal static class LeaseQueries
             acquired_at TIMESTAMPTZ NOT NULL)
         """;
 
+    /// <summary>The same table on SQLite (never written there: one process owns a SQLite store).</summary>
+    public const string CreateTableSqlite = """
+        CREATE TABLE coordinator_lease(
+            name TEXT PRIMARY KEY,
+            holder TEXT NOT NULL,
+            token INTEGER NOT NULL,
+            expires_at TEXT NOT NULL,
+            acquired_at TEXT NOT NULL)
+        """;
+
     /// <summary>
     /// Takes the lease when it is free or has run out (a new holder: token + 1), or renews it when <paramref name="holder"/> holds it
     /// under <paramref name="token"/> (the same token, even when it ran out meanwhile: nobody else held it). Null when another holder's

@@ -82,7 +82,11 @@ internal sealed class ReplicaFederation : IDisposable
     private async Task Build(int patients, ulong firstSeed)
     {
         var ct = CancellationToken.None;
-        AdminToken = CoordinatorCommands.IssueAdminToken(ReplicaDir(0), "failover test");
+        using (var store = FederatedTwin.Coordinator.Storage.CoordinatorStore.Postgres(ConnectionString))
+        {
+            AdminToken = CoordinatorCommands.IssueAdminToken(ReplicaDir(0), store, "failover test");
+        }
+
         await StartReplica(0);
         // The second replica: the same identity (sealed key and its key ring) and admin token, copied from the first's directory.
         CopyDirectory(ReplicaDir(0), ReplicaDir(1));

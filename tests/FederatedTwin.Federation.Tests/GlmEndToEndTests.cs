@@ -114,7 +114,7 @@ public sealed class GlmEndToEndTests(GlmEndToEndTests.ExactSites sites) : IClass
 
         // The twin on this registry (read from the coordinator's store, as `ftwin model export` does): the outcome's
         // model is the federated one, and it predicts every contributed row exactly as the fitted coefficients do.
-        var snapshot = Coordinator.Registry.RegistrySnapshot.Read(new Coordinator.Storage.CoordinatorStore(federation.CoordinatorDir));
+        var snapshot = Coordinator.Registry.RegistrySnapshot.Read(Coordinator.Storage.CoordinatorStore.Sqlite(federation.CoordinatorDir));
         var set = Twin.Simulation.ModelSet.FromModels(snapshot.Models, "coordinator", fallback: Twin.Simulation.ModelSet.DemoFallback());
         var twinOutcome = family == "binomial" ? "admission" : "ed_visits";
         Assert.Equal(model["id"]!.ToString(), set.ByOutcome[twinOutcome].Id);
