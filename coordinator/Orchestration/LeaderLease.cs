@@ -66,6 +66,12 @@ public sealed partial class LeaderLease
 
     public int LeaseSeconds { get; }
 
+    /// <summary>
+    /// How long a session may sit idle inside a fenced transaction before PostgreSQL ends it (idle_in_transaction_session_timeout): twice
+    /// the lease, so a leader paused mid-transition delays a takeover by at most that, while a live one never comes near it.
+    /// </summary>
+    public int IdleMilliseconds => 2 * LeaseSeconds * 1000;
+
     /// <summary>How often the holder renews, and a follower tries to take the lease: a third of its duration.</summary>
     public TimeSpan RenewInterval => TimeSpan.FromMilliseconds(LeaseSeconds * 1000 / 3.0);
 
@@ -118,7 +124,7 @@ public sealed partial class LeaderLease
         }
 
         var lockMilliseconds = Math.Max(100, LeaseSeconds * 1000 / 3);
-        LeaseQueries.LimitWaits(c, t, lockMilliseconds, LeaseSeconds * 1000);
+        LeaseQueries.LimitWaits(c, t, lockMilliseconds, IdleMilliseconds);
         if (token != 0 && LeaseQueries.Fence(c, t, LeaseQueries.Rounds, ReplicaId, token))
         {
             return;
@@ -153,7 +159,7 @@ public sealed partial class LeaderLease
         var (token, seen) = _store.Write((c, t) =>
         {
             // A takeover waits at most a third of the lease for a share lock held by a transition in flight; it tries again next step.
-            LeaseQueries.LimitWaits(c, t, Math.Max(100, LeaseSeconds * 1000 / 3), LeaseSeconds * 1000);
+            LeaseQueries.LimitWaits(c, t, Math.Max(100, LeaseSeconds * 1000 / 3), IdleMilliseconds);
             var token = LeaseQueries.AcquireOrRenew(c, t, LeaseQueries.Rounds, ReplicaId, held, LeaseSeconds);
             var seen = LeaseQueries.Read(c, t, LeaseQueries.Rounds);
             if (token is { } taken && taken != held)

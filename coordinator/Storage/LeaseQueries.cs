@@ -70,7 +70,7 @@ internal static class LeaseQueries
     /// <summary>
     /// Bounds how long the caller's transaction may wait for a row lock, and how long its session may sit idle inside it: a leader paused
     /// (SIGSTOP, a long GC) in the middle of a fenced transaction holds the lease row's share lock; PostgreSQL ends its session after
-    /// <paramref name="idleMilliseconds"/> so the lock cannot outlive the lease by much (idle_in_transaction_session_timeout).
+    /// <paramref name="idleMilliseconds"/> idle in it, so the lock cannot outlive the lease by much (idle_in_transaction_session_timeout).
     /// </summary>
     public static void LimitWaits(IDbConnection c, IDbTransaction t, int lockMilliseconds, int idleMilliseconds) =>
         c.Execute($"SET LOCAL lock_timeout = {lockMilliseconds}; SET LOCAL idle_in_transaction_session_timeout = {idleMilliseconds}", transaction: t);

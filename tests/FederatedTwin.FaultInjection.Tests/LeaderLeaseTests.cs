@@ -117,7 +117,7 @@ public sealed class LeaderLeaseTests : IDisposable
         {
             using var t = c.BeginTransaction(System.Data.IsolationLevel.Serializable);
             a.Fence(c, t); // a's transition holds the lease row's share lock
-            await Expire();
+            await Expire(); // the lease runs out while the transition is still open (idle well under twice the lease)
             Assert.ThrowsAny<Exception>(() => b.Step()); // the takeover cannot lock the row within its lock_timeout
             Assert.False(b.IsLeader);
             c.Execute("INSERT INTO events(at, kind, study_id, node_id, detail) VALUES ('2026-12-08T00:00:00Z', 'lease_test', NULL, NULL, 'in-flight')", transaction: t);
@@ -127,6 +127,26 @@ public sealed class LeaderLeaseTests : IDisposable
         Assert.True(b.Step());
         Assert.Equal(2, b.Token);
         Assert.Equal(1, Events("in-flight"));
+    }
+
+    [Fact]
+    public async Task A_leader_paused_inside_a_fenced_transaction_holds_up_a_takeover_only_until_postgresql_ends_its_session()
+    {
+        var a = Replica("a");
+        var b = Replica("b");
+        Assert.True(a.Step());
+        using var c = _store.Open();
+        using var t = c.BeginTransaction(System.Data.IsolationLevel.Serializable);
+        a.Fence(c, t);
+        await Task.Delay(TimeSpan.FromMilliseconds(a.IdleMilliseconds + 500)); // paused inside the transaction
+        Assert.True(b.Step()); // its session was ended: the row is free
+        Assert.Equal(2, b.Token);
+        Assert.ThrowsAny<Exception>(() =>
+        {
+            c.Execute("INSERT INTO events(at, kind, study_id, node_id, detail) VALUES ('2026-12-08T00:00:00Z', 'lease_test', NULL, NULL, 'paused')", transaction: t);
+            t.Commit();
+        });
+        Assert.Equal(0, Events("paused"));
     }
 
     [Fact]
