@@ -43,7 +43,7 @@ public static class CoordinatorHost
         });
 
         // Services: store, keys, crypto, orchestration.
-        builder.Services.AddSingleton(sp => CoordinatorStore.Open(sp.ServiceOptions<CoordinatorOptions>())); // coordinator.db, or PostgreSQL (Coordinator:Store)
+        builder.Services.AddSingleton(sp => CoordinatorStore.Open(LeaderLease.BoundIdleTransactions(sp.ServiceOptions<CoordinatorOptions>()))); // coordinator.db, or PostgreSQL (Coordinator:Store)
         builder.Services.AddSingleton(sp => CoordinatorKeys.LoadOrCreate(sp.ServiceOptions<CoordinatorOptions>().DataDir));
         builder.Services.AddSingleton<CoordinatorAuditTrail>();
         builder.Services.AddSingleton<IAdditiveThresholdScheme>(RlweThresholdScheme.Default);

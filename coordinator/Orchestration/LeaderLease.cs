@@ -72,6 +72,30 @@ public sealed partial class LeaderLease
     /// </summary>
     public int IdleMilliseconds => 2 * LeaseSeconds * 1000;
 
+    /// <summary>
+    /// On PostgreSQL, every session of the coordinator gets idle_in_transaction_session_timeout of twice the lease (unless the connection
+    /// string already sets it): a replica paused or cut off in the middle of any transaction (a node's request updating its row, a
+    /// transition) would otherwise hold its row locks, and stall every other replica's requests on those rows, until it woke up.
+    /// PostgreSQL ends such a session instead and its transaction rolls back; a live replica never sits that long inside one.
+    /// </summary>
+    public static CoordinatorOptions BoundIdleTransactions(CoordinatorOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.StoreKind != CoordinatorStoreKind.Postgres || options.PostgresConnectionString is not { Length: > 0 } connectionString)
+        {
+            return options;
+        }
+
+        var builder = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
+        if (builder.Options?.Contains("idle_in_transaction_session_timeout", StringComparison.Ordinal) != true)
+        {
+            builder.Options = $"{builder.Options} -c idle_in_transaction_session_timeout={2 * options.LeaseSeconds * 1000}".Trim();
+            options.PostgresConnectionString = builder.ConnectionString;
+        }
+
+        return options;
+    }
+
     /// <summary>How often the holder renews, and a follower tries to take the lease: a third of its duration.</summary>
     public TimeSpan RenewInterval => TimeSpan.FromMilliseconds(LeaseSeconds * 1000 / 3.0);
 

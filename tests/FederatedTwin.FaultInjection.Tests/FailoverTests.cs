@@ -105,6 +105,7 @@ public sealed class FailoverTests(ReplicaFederationFixture fixture, ITestOutputH
         var pid = federation.ReplicaProcessId(leader);
         var clock = Stopwatch.StartNew();
         Faults.Pause(pid);
+        federation.Balancer.MarkDown(leader); // its health check fails: the nodes' connections to it are closed, new ones go to the other
         long newToken = 0;
         try
         {
@@ -119,6 +120,7 @@ public sealed class FailoverTests(ReplicaFederationFixture fixture, ITestOutputH
         finally
         {
             Faults.Resume(pid);
+            federation.Balancer.MarkUp(leader);
         }
 
         var resumed = clock.Elapsed;
@@ -129,7 +131,7 @@ public sealed class FailoverTests(ReplicaFederationFixture fixture, ITestOutputH
         Assert.True(reason.StartsWith("fenced:", StringComparison.Ordinal) || reason.StartsWith("renewal refused:", StringComparison.Ordinal), reason);
         Assert.Contains($"token {newToken}", reason, StringComparison.Ordinal);
         var log = Faults.ReadShared(federation.LogPath(leader));
-        output.WriteLine($"woken after {resumed.TotalSeconds:F2} s; leader_lost: {reason}; fenced writes logged: {CountOf(log, "refused by the lease's fence")}");
+        output.WriteLine($"woken after {resumed.TotalSeconds:F2} s; leader_lost: {reason}; fenced transitions logged: {CountOf(log, "A transition was refused by the lease")}");
         Assert.False((await federation.ReplicaStatus(leader))?["leader"]?.GetValue<bool>() ?? true, "the woken replica still says it leads");
 
         var study = await federation.Ended(id, Timeout);

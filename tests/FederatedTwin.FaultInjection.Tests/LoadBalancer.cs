@@ -8,7 +8,9 @@ namespace FederatedTwin.FaultInjection.Tests;
 /// deployment, docs/operations.md "Running replicas"): a loopback TCP listener that hands each new connection to the next replica in
 /// turn that accepts one, and pipes bytes both ways until either side closes. A replica that is down (connection refused) is skipped; a
 /// replica killed mid-connection resets it, and the node's next request opens a new one to a live replica. Layer 4 only: it reads no
-/// HTTP, so signatures and bodies pass through untouched.
+/// HTTP, so signatures and bodies pass through untouched. <see cref="MarkDown"/> is what a failed health check does (HAProxy's
+/// <c>on-marked-down shutdown-sessions</c>): the replica gets no new connections and its open ones are closed, so nodes whose
+/// connections were held by a paused replica reconnect to a live one.
 /// </summary>
 internal sealed class LoadBalancer : IDisposable
 {
@@ -16,6 +18,8 @@ internal sealed class LoadBalancer : IDisposable
     private readonly IReadOnlyList<int> _backends;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _accepting;
+    private readonly bool[] _down = new bool[8];
+    private readonly CancellationTokenSource?[] _sessions = new CancellationTokenSource?[8];
     private int _next;
     private long _connections;
 
@@ -32,6 +36,41 @@ internal sealed class LoadBalancer : IDisposable
     public long[] PerBackend { get; } = new long[8];
 
     public long Connections => Interlocked.Read(ref _connections);
+
+    /// <summary>Takes a replica out of rotation and closes the connections it holds (a failed health check).</summary>
+    public void MarkDown(int index)
+    {
+        lock (_down)
+        {
+            _down[index] = true;
+            _sessions[index]?.Cancel();
+            _sessions[index] = null;
+        }
+    }
+
+    /// <summary>Puts a replica back in rotation (its health check passes again).</summary>
+    public void MarkUp(int index)
+    {
+        lock (_down)
+        {
+            _down[index] = false;
+        }
+    }
+
+    /// <summary>The token that ends every session to a replica when it is marked down; null while it is down.</summary>
+    private CancellationToken? SessionToken(int index)
+    {
+        lock (_down)
+        {
+            if (_down[index])
+            {
+                return null;
+            }
+
+            _sessions[index] ??= new CancellationTokenSource();
+            return _sessions[index]!.Token;
+        }
+    }
 
     private async Task AcceptAsync()
     {
@@ -59,6 +98,11 @@ internal sealed class LoadBalancer : IDisposable
             for (var i = 0; i < _backends.Count; i++)
             {
                 var index = (start + i) % _backends.Count;
+                if (SessionToken(index) is not { } session)
+                {
+                    continue; // marked down
+                }
+
                 using var backend = new TcpClient();
                 try
                 {
@@ -75,11 +119,13 @@ internal sealed class LoadBalancer : IDisposable
 
                 Interlocked.Increment(ref _connections);
                 Interlocked.Increment(ref PerBackend[index]);
-                using var both = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+                using var both = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token, session);
                 var up = Pipe(client.GetStream(), backend.GetStream(), both.Token);
                 var down = Pipe(backend.GetStream(), client.GetStream(), both.Token);
                 await Task.WhenAny(up, down);
-                await both.CancelAsync(); // either side closed or failed: close both, as a proxy does
+                await both.CancelAsync(); // either side closed or failed (or the replica was marked down): close both, as a proxy does
+                client.Client.Close(0);
+                backend.Client.Close(0);
                 return;
             }
         }
