@@ -30,6 +30,7 @@ public sealed partial class LeaderLease
     private readonly ILogger<LeaderLease> _logger;
     private readonly object _gate = new();
     private long _token; // 0: none held
+    private long _fencedToken; // the token under which a fenced write was last audited
     private bool _leader;
     private long _validUntil; // Stopwatch timestamp after which this replica stops believing it leads without a renewal
     private LeaseRow? _seen;
@@ -228,19 +229,27 @@ public sealed partial class LeaderLease
         return token is not null;
     }
 
-    /// <summary>A fenced write refused, or a renewal that could not reach the store before the lease ran out: this replica stops leading, audited once.</summary>
-    public void Lost(string reason)
+    /// <summary>
+    /// A fenced write refused (<paramref name="fenced"/>: audited even when a refused renewal already ended the leadership, since a write
+    /// was attempted and refused, once per token), or a renewal that could not reach the store before the lease ran out: this replica
+    /// stops leading.
+    /// </summary>
+    public void Lost(string reason, bool fenced = false)
     {
         long held;
         lock (_gate)
         {
-            if (!_leader || !Contended)
+            if (!Contended || (!_leader && !fenced) || (fenced && _fencedToken == _token))
             {
                 return;
             }
 
             held = _token;
             _leader = false;
+            if (fenced)
+            {
+                _fencedToken = _token;
+            }
         }
 
         _metrics.SetLease(false, 0);

@@ -48,7 +48,7 @@ public sealed partial class StudyOrchestrator(RoundEngine engine, StudyRefresh r
             {
                 // Another replica leads now (or this one's lease ran out while it was paused): the transition rolled back.
                 LogFenced(logger, e.Message);
-                lease.Lost(e.Message);
+                lease.Lost(e.Message, fenced: true);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {

@@ -84,6 +84,7 @@ public sealed class FailoverTests(ReplicaFederationFixture fixture, ITestOutputH
         Assert.Equal(otherReplica, acquired["replica"]!.ToString());
         Assert.True(acquired["token"]!.GetValue<long>() > oldToken, $"the new token {acquired["token"]} is not above {oldToken}");
         AssertSameResult(study, await FailoverTests.Document(federation, study, id));
+        AssertAuditChainVerifies(federation);
         // Within the phase deadline: no attempt was given up, each round finished in the attempt it began with.
         Assert.All(study["attempts"]!.AsArray(), a => Assert.Equal("done", a!["phase"]!.ToString()));
     }
@@ -131,12 +132,14 @@ public sealed class FailoverTests(ReplicaFederationFixture fixture, ITestOutputH
         Assert.True(reason.StartsWith("fenced:", StringComparison.Ordinal) || reason.StartsWith("renewal refused:", StringComparison.Ordinal), reason);
         Assert.Contains($"token {newToken}", reason, StringComparison.Ordinal);
         var log = Faults.ReadShared(federation.LogPath(leader));
-        output.WriteLine($"woken after {resumed.TotalSeconds:F2} s; leader_lost: {reason}; fenced transitions logged: {CountOf(log, "A transition was refused by the lease")}");
+        output.WriteLine($"woken after {resumed.TotalSeconds:F2} s; leader_lost: {reason}; fenced transitions logged: {CountOf(log, "\"Message\":\"A transition was refused by the lease")}");
         Assert.False((await federation.ReplicaStatus(leader))?["leader"]?.GetValue<bool>() ?? true, "the woken replica still says it leads");
 
         var study = await federation.Ended(id, Timeout);
         Faults.AssertCompleted(study);
         AssertSameResult(study, await FailoverTests.Document(federation, study, id));
+        AssertAuditChainVerifies(federation);
+        output.WriteLine($"completed {clock.Elapsed.TotalSeconds:F2} s after the pause; every leader_lost of the woken replica: {string.Join(" | ", Audit(federation, "leader_lost").Where(e => e["replica"]!.ToString() == pausedReplica).Select(e => e["reason"]!.ToString()))}");
     }
 
     /// <summary>A model's registry document with the instants and the run's own ids taken out (what an undisturbed run also writes differently).</summary>
@@ -182,6 +185,17 @@ public sealed class FailoverTests(ReplicaFederationFixture fixture, ITestOutputH
 
     private static string Progress(JsonNode? study) =>
         study?["attempts"]?.AsArray().LastOrDefault() is { } a ? $"round {a["round"]} attempt {a["attempt"]} {a["phase"]}" : study?["state"]?.ToString() ?? "unknown";
+
+    /// <summary>The coordinator's audit trail, appended to by both replicas, verifies as one chain under the coordinator's key.</summary>
+    private static void AssertAuditChainVerifies(ReplicaFederation federation)
+    {
+        using var c = new NpgsqlConnection(federation.ConnectionString);
+        c.Open();
+        var (entries, checkpoints) = FederatedTwin.Protocol.Audit.AuditLog.ReadAll(c);
+        var key = FederatedTwin.Coordinator.Security.CoordinatorKeys.ReadPublicKey(federation.ReplicaDir(0));
+        var result = FederatedTwin.Protocol.Audit.AuditVerifier.Verify(entries, checkpoints, key);
+        Assert.True(result.Ok, string.Join("; ", result.Problems.Select(p => p.ToString())));
+    }
 
     /// <summary>The coordinator's audit entries of an action, their details, read from the shared database.</summary>
     private static List<JsonNode> Audit(ReplicaFederation federation, string action)
