@@ -127,7 +127,7 @@ public sealed class PostgresDialect : StoreDialect<NpgsqlConnection>, IDisposabl
     public void Dispose() => _source.Dispose();
 
     private static string Describe(NpgsqlConnectionStringBuilder builder) =>
-        string.Create(CultureInfo.InvariantCulture, $"{builder.Host ?? Environment.GetEnvironmentVariable("PGHOST") ?? "localhost"}:{builder.Port}/{builder.Database ?? builder.Username ?? "(default database)"}");
+        string.Create(CultureInfo.InvariantCulture, $"{builder.Host ?? "(no host)"}:{builder.Port}/{builder.Database ?? builder.Username ?? "(default database)"}");
 
     private static T? Find<T>(Exception? e)
         where T : Exception

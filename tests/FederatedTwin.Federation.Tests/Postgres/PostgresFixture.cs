@@ -15,6 +15,9 @@ public sealed class PostgresFixture : IDisposable
     /// <summary>A new empty database's connection string (loopback, trust authentication: no password).</summary>
     public string NewDatabase() => _cluster.CreateDatabase($"coordinator_{Interlocked.Increment(ref _databases)}");
 
+    /// <summary>pg_dump of a database of this cluster, by its connection string.</summary>
+    public byte[] Dump(string connectionString) => _cluster.Dump(new Npgsql.NpgsqlConnectionStringBuilder(connectionString).Database!);
+
     /// <summary>The loopback port the cluster listens on.</summary>
     public int Port => _cluster.Port;
 
