@@ -145,7 +145,7 @@ public sealed partial class LeaderLease
         long token;
         lock (_gate)
         {
-            token = _leader ? _token : 0;
+            token = _token; // the last token held, even when a refused renewal has just ended the belief: the store decides
         }
 
         var lockMilliseconds = Math.Max(100, LeaseSeconds * 1000 / 3);
