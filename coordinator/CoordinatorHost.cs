@@ -43,7 +43,7 @@ public static class CoordinatorHost
         });
 
         // Services: store, keys, crypto, orchestration.
-        builder.Services.AddSingleton(sp => CoordinatorStore.Open(sp.ServiceOptions<CoordinatorOptions>())); // coordinator.db, or PostgreSQL (Coordinator:Store)
+        builder.Services.AddSingleton(sp => CoordinatorStore.Open(LeaderLease.BoundIdleTransactions(sp.ServiceOptions<CoordinatorOptions>()))); // coordinator.db, or PostgreSQL (Coordinator:Store)
         builder.Services.AddSingleton(sp => CoordinatorKeys.LoadOrCreate(sp.ServiceOptions<CoordinatorOptions>().DataDir));
         builder.Services.AddSingleton<CoordinatorAuditTrail>();
         builder.Services.AddSingleton<IAdditiveThresholdScheme>(RlweThresholdScheme.Default);
@@ -55,6 +55,12 @@ public static class CoordinatorHost
         builder.Services.AddSingleton<IStudyAlgorithm, FederatedFedAvgAlgorithm>();
         builder.Services.AddSingleton<AlgorithmCatalog>();
         builder.Services.AddSingleton<CoordinatorSignals>();
+        // Replicas (docs/operations.md, "Running replicas"): the round engine's lease, held trivially with SQLite.
+        builder.Services.AddSingleton(sp => new LeaderLease(sp.GetRequiredService<CoordinatorStore>(), sp.GetRequiredService<CoordinatorAuditTrail>(), sp.GetRequiredService<CoordinatorMetrics>(),
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<LeaderLease>>(), contended: sp.GetRequiredService<CoordinatorStore>().Kind == CoordinatorStoreKind.Postgres,
+            sp.ServiceOptions<CoordinatorOptions>().ReplicaName ?? Environment.MachineName, sp.ServiceOptions<CoordinatorOptions>().LeaseSeconds));
+        builder.Services.AddHostedService<LeaderLeaseService>();
+        builder.Services.AddHostedService<ReplicaSignals>(); // LISTEN/NOTIFY between replicas (PostgreSQL)
         builder.Services.AddSingleton<RoundEngine>();
         builder.Services.AddSingleton<StudyRefresh>();
         builder.Services.AddSingleton<NodeGateway>();

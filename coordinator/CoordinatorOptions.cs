@@ -19,6 +19,17 @@ public sealed class CoordinatorOptions() : Hosting.CommonServiceOptions("http://
     [Range(20, 10_000)]
     public int TickMilliseconds { get; set; } = 200;
 
+    /// <summary>
+    /// The round engine's lease on a shared PostgreSQL store (docs/operations.md, "Running replicas"): the leader renews it every third
+    /// of this; after a leader dies another replica takes over within about this long (plus a third). Unused with SQLite.
+    /// </summary>
+    [Range(1, 300)]
+    public int LeaseSeconds { get; set; } = 5;
+
+    /// <summary>This replica's name in the lease and the audit trail (the process id and a random suffix are added); the host name when unset.</summary>
+    [StringLength(100)]
+    public string? ReplicaName { get; set; }
+
     /// <summary>Lifetime of an enrollment token.</summary>
     [Range(60, 30 * 86_400)]
     public int EnrollmentTokenLifetimeSeconds { get; set; } = 7 * 86_400;

@@ -20,6 +20,14 @@ public static class CoordinatorAuditRecords
 
     public static AuditRecord ServiceStopped() => new(AuditActions.ServiceStopped, AuditOutcome.Success, new JsonObject());
 
+    /// <summary>A replica took the round engine's lease (docs/operations.md, "Running replicas"): its holder name, the new fencing token and the one before it.</summary>
+    public static AuditRecord LeaderAcquired(string replica, long token, long? previousToken, int leaseSeconds) => new(
+        AuditActions.LeaderAcquired, AuditOutcome.Success, new JsonObject { ["replica"] = AuditRecord.Text(replica, 200), ["token"] = token, ["previous_token"] = previousToken, ["lease_seconds"] = leaseSeconds });
+
+    /// <summary>A replica stopped leading: released at stop, a renewal refused, or a transition fenced (<paramref name="reason"/> names the rule and the token seen).</summary>
+    public static AuditRecord LeaderLost(string replica, long token, string reason) => new(
+        AuditActions.LeaderLost, AuditOutcome.MinorFailure, new JsonObject { ["replica"] = AuditRecord.Text(replica, 200), ["token"] = token, ["reason"] = AuditRecord.Text(reason, 300) });
+
     public static AuditRecord IdentityKeyCreated(string publicKey) => new(
         AuditActions.IdentityKeyCreated, AuditOutcome.Success, new JsonObject { ["public_key"] = publicKey, ["algorithm"] = "ed25519" });
 

@@ -207,6 +207,13 @@ internal static class AdminEndpoints
             ? Results.NoContent()
             : Results.Problem(statusCode: 409, title: "Not revocable", detail: $"Node '{id}' does not exist or is already revoked."));
 
+        // This replica and the round engine's lease (docs/operations.md, "Running replicas"): whether it leads, its token, the holder.
+        group.MapGet("/replica", (LeaderLease lease) =>
+        {
+            var s = lease.Status();
+            return Results.Ok(new { replica = s.Replica, mode = s.Mode, leader = s.Leader, token = s.Token, holder = s.Holder, holder_token = s.HolderToken, expires_at = s.ExpiresAt, lease_seconds = s.LeaseSeconds });
+        });
+
         return group;
     }
 

@@ -8,7 +8,18 @@ public sealed class AsyncPulse
 {
     private TaskCompletionSource _next = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public void Pulse() => Interlocked.Exchange(ref _next, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+    /// <summary>Wakes every wait in this process, and tells whoever listens (<see cref="Pulsed"/>: the other replicas, through ReplicaSignals).</summary>
+    public void Pulse()
+    {
+        PulseLocally();
+        Pulsed?.Invoke();
+    }
+
+    /// <summary>Wakes every wait in this process only (a pulse another replica sent).</summary>
+    public void PulseLocally() => Interlocked.Exchange(ref _next, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+
+    /// <summary>Raised by <see cref="Pulse"/> after the local wake-up.</summary>
+    public event Action? Pulsed;
 
     /// <summary>
     /// A task that completes at the next pulse. Take it before looking at the state, then wait on it: a pulse that comes while the

@@ -21,9 +21,11 @@ namespace FederatedTwin.Coordinator.Orchestration;
 /// whose set of hospitals would change after a decryption share was issued: docs/threat-model.md), or the
 /// study fails when they are too few. Every transition is audited in its own transaction (study created,
 /// started, cancelled, completed or failed; attempts, the collective key, the aggregate, the decryption),
-/// and a study's end signs a checkpoint of the coordinator's audit trail.
+/// and a study's end signs a checkpoint of the coordinator's audit trail. With replicas on PostgreSQL, every transition of
+/// <see cref="Advance"/> begins with the lease's fence (<see cref="LeaderLease.Fence"/>): it commits only while this replica holds the
+/// round engine's lease under its token.
 /// </summary>
-public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog algorithms, IAdditiveThresholdScheme scheme, CoordinatorMetrics metrics, CoordinatorAuditTrail audit, CoordinatorSignals signals, ILogger<RoundEngine> logger)
+public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog algorithms, IAdditiveThresholdScheme scheme, CoordinatorMetrics metrics, CoordinatorAuditTrail audit, CoordinatorSignals signals, ILogger<RoundEngine> logger, LeaderLease lease)
 {
     public void CreateStudy(StudySpec spec, DateTimeOffset now)
     {
@@ -77,13 +79,14 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
                     signals.PhaseChanged.Pulse(); // nodes long-polling for work see the new phase at once
                 }
             }
-            catch (Exception e) when (e is not OperationCanceledException && !store.Dialect.IsStorageError(e))
+            catch (Exception e) when (e is not (OperationCanceledException or LeaseLostException) && !store.Dialect.IsStorageError(e))
             {
                 // A transition that throws rolls back, and the same stored state would throw again on every tick: the study
                 // would stay running forever (and, before this, stop every later study in the pass from advancing). An
                 // algorithm, codec or decryption error is deterministic, so the study fails with the reason recorded.
                 // Storage errors (the engine's own: SQLite busy or locked, PostgreSQL unreachable or conflicts past Write's retries)
-                // are transient and are retried on the next tick.
+                // are transient and are retried on the next tick. A fenced write (LeaseLostException) is no error of the study's:
+                // the replica that holds the lease advances it.
                 FailAfterError(id, now, e);
             }
         }
@@ -95,6 +98,7 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
         LogAdvanceFailed(logger, id, e);
         store.Write((c, t) =>
         {
+            lease.Fence(c, t);
             var study = StudyQueries.Get(c, t, id);
             if (study.State is StudyState.Offered or StudyState.Running)
             {
@@ -108,6 +112,7 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
     /// <summary>One study's transition, if any is due; true when something changed.</summary>
     private bool AdvanceStudy(DbConnection c, DbTransaction t, string id, DateTimeOffset now)
     {
+        lease.Fence(c, t); // first: the transaction's snapshot begins with the lease row locked
         var study = StudyQueries.Get(c, t, id);
         var spec = study.Spec;
         if (study.State == StudyState.Offered)

@@ -21,7 +21,7 @@ public sealed record RefreshCheck(bool Due, string Rule, int Participants, int W
 /// <c>study_refresh_triggered</c> record naming the rule and its counts (never a node's data). A template never has two runs live at
 /// once: the next is created only when the last has completed, failed or been cancelled, in the same transaction that checks it.
 /// </summary>
-public sealed class StudyRefresh(CoordinatorStore store, RoundEngine engine, CoordinatorAuditTrail audit, CoordinatorSignals signals)
+public sealed class StudyRefresh(CoordinatorStore store, RoundEngine engine, CoordinatorAuditTrail audit, CoordinatorSignals signals, LeaderLease lease)
 {
     /// <summary>Stores a template and offers its first run; returns the run's study id. Throws <see cref="InvalidOperationException"/> when the id is taken.</summary>
     public StudyId CreateTemplate(StudyTemplate template, DateTimeOffset now)
@@ -87,6 +87,7 @@ public sealed class StudyRefresh(CoordinatorStore store, RoundEngine engine, Coo
 
     private StudyId? AdvanceTemplate(DbConnection c, DbTransaction t, string id, DateTimeOffset now)
     {
+        lease.Fence(c, t); // only the leader creates a template's next run (LeaderLease)
         var template = RefreshQueries.Active(c, t).FirstOrDefault(x => x.template_id == id);
         var last = RefreshQueries.Runs(c, t, id).FirstOrDefault();
         if (template is null || last is null)

@@ -104,6 +104,9 @@ internal static class Migrations
         ALTER TABLE models ADD COLUMN lineage_version INTEGER NULL;
         CREATE INDEX models_by_lineage ON models(lineage, lineage_version);
         """,
+        // The round engine's lease (Orchestration/LeaderLease.cs): used only on PostgreSQL, where replicas share the store; kept in
+        // both schemas so that they stay the same tables.
+        LeaseQueries.CreateTableSqlite,
     ];
 
     /// <summary>
@@ -192,6 +195,7 @@ internal static class Migrations
         ALTER TABLE models ADD COLUMN lineage_version BIGINT NULL;
         CREATE INDEX models_by_lineage ON models(lineage, lineage_version);
         """,
+        LeaseQueries.CreateTable,
     ];
 
     /// <summary>The schema and its runner (hosting/Storage/SchemaMigrations.cs).</summary>

@@ -103,6 +103,8 @@ public static class AuditActions
     public const string CommitmentsComplete = "commitments_complete";
     public const string NodeKeyRotated = "node_key_rotated";
     public const string NodeKeyRotationRefused = "node_key_rotation_refused";
+    public const string LeaderAcquired = "leader_acquired";
+    public const string LeaderLost = "leader_lost";
 
     private static readonly AuditCoding ApplicationActivity = new(DcmSystem, "110100", "Application Activity");
     private static readonly AuditCoding Export = new(DcmSystem, "110106", "Export");
@@ -192,6 +194,8 @@ public static class AuditActions
         [CommitmentsComplete] = new(ApplicationActivity, null, "E", "every participant's commitment received; the set is relayed before anything is revealed"),
         [NodeKeyRotated] = new(SecurityAlert, NodeAuthentication, "U", "node's identity key replaced, with proof of possession of the new key"),
         [NodeKeyRotationRefused] = new(SecurityAlert, NodeAuthentication, "U", "node's key rotation refused"),
+        [LeaderAcquired] = new(ApplicationActivity, null, "E", "coordinator replica took the round engine's lease under a new fencing token"),
+        [LeaderLost] = new(ApplicationActivity, null, "E", "coordinator replica stopped leading: lease released, taken by another, or a write fenced"),
     };
 
     public static IReadOnlyCollection<string> All => Codings.Keys;

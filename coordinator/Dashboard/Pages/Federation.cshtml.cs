@@ -7,7 +7,7 @@ using Microsoft.Extensions.Options;
 namespace FederatedTwin.Coordinator.Dashboard.Pages;
 
 /// <summary>The enrolled nodes, their last contact and protocol version, and the enrollment tokens (admins issue and revoke).</summary>
-public sealed class FederationModel(CoordinatorStore store, NodeGateway gateway, IOptions<CoordinatorOptions> coordinatorOptions, TimeProvider? clock = null) : DashboardPageModel
+public sealed class FederationModel(CoordinatorStore store, NodeGateway gateway, IOptions<CoordinatorOptions> coordinatorOptions, LeaderLease lease, TimeProvider? clock = null) : DashboardPageModel
 {
     private readonly TimeProvider _clock = clock ?? TimeProvider.System;
 
@@ -19,6 +19,9 @@ public sealed class FederationModel(CoordinatorStore store, NodeGateway gateway,
     public IReadOnlyList<NodeRow> Nodes { get; private set; } = [];
 
     public IReadOnlyList<TokenRow> Tokens { get; private set; } = [];
+
+    /// <summary>This replica and the round engine's lease (docs/operations.md, "Running replicas"); mode "single" with SQLite.</summary>
+    public LeaseStatus? Replica { get; private set; }
 
     /// <summary>The instant the page is shown at (last contacts and token expiry are relative to it).</summary>
     public DateTimeOffset Now => _clock.GetUtcNow();
@@ -77,6 +80,7 @@ public sealed class FederationModel(CoordinatorStore store, NodeGateway gateway,
 
     private void Load()
     {
+        Replica = lease.Status();
         var freshness = store.Read(NodeQueries.DataFreshness);
         Nodes = store.Read(c => NodeQueries.All(c, NodeOrder.Name)
             .Select(n => new NodeRow(n.node_id, n.name, StoredTime.Parse(n.enrolled_at), StoredTime.ParseOrNull(n.last_seen_at), n.protocol_version, n.revoked != 0)
