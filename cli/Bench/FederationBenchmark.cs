@@ -187,7 +187,7 @@ internal static class FederationBenchmark
 
             await stderr.WriteLineAsync("bench federation: measured study");
             int[] pids = [.. nodeProcesses.Select(p => p.Process.Id)];
-            var measured = await RunStudy(admin, "bench-federation", GlmYaml("bench-federation", o.Nodes, o.Rounds, deadline), coordinator.Id, (pids, [.. nodeProcesses.Select(p => p.TrafficFile)]), cancellationToken);
+            var measured = await RunStudy(admin, "bench-federation", GlmYaml("bench-federation", o.Nodes, o.Rounds, deadline), coordinator.Id, (pids, [.. nodeProcesses.Select(p => p.TrafficFile)], coordinatorDir), cancellationToken);
             if (measured.Study["state"]?.ToString() != "completed")
             {
                 await stderr.WriteLineAsync($"error: the measured study ended {measured.Study["state"]}: {measured.Study["failure_reason"]} (logs kept: {Keep(root)})");
@@ -243,12 +243,12 @@ internal static class FederationBenchmark
         {(rounds is { } r ? $"  max_iterations: \"{r - 1}\"" : string.Empty)}
         """;
 
-    private sealed record Sample(double CoordinatorUser, double CoordinatorSystem, double NodesUser, double NodesSystem, long Sent, long Received, long Requests, DateTimeOffset At);
+    private sealed record Sample(double CoordinatorUser, double CoordinatorSystem, double NodesUser, double NodesSystem, long Sent, long Received, long Requests, long StoreBytes, DateTimeOffset At);
 
     private sealed record StudyRun(JsonNode Study, Sample? Before, Sample? After);
 
     /// <summary>Creates the study and waits for its end; with pids, samples CPU and traffic once it runs and once it completed.</summary>
-    private static async Task<StudyRun> RunStudy(AdminClient admin, string id, string yaml, int? coordinatorPid, (int[] Pids, string[] TrafficFiles)? nodes, CancellationToken cancellationToken)
+    private static async Task<StudyRun> RunStudy(AdminClient admin, string id, string yaml, int? coordinatorPid, (int[] Pids, string[] TrafficFiles, string CoordinatorDir)? nodes, CancellationToken cancellationToken)
     {
         await admin.Send(HttpMethod.Post, "/v1/admin/studies", new StringContent(yaml, Encoding.UTF8, "application/yaml"), cancellationToken);
         Sample? before = null;
@@ -283,7 +283,11 @@ internal static class FederationBenchmark
         }
     }
 
-    private static Sample Take(int coordinatorPid, (int[] Pids, string[] TrafficFiles) nodes)
+    /// <summary>The coordinator's SQLite files (database and write-ahead log); 0 for a store elsewhere.</summary>
+    private static long StoreBytes(string coordinatorDir) =>
+        new[] { "coordinator.db", "coordinator.db-wal" }.Select(f => new FileInfo(Path.Combine(coordinatorDir, f))).Where(f => f.Exists).Sum(f => f.Length);
+
+    private static Sample Take(int coordinatorPid, (int[] Pids, string[] TrafficFiles, string CoordinatorDir) nodes)
     {
         var (cu, cs) = Cpu(coordinatorPid);
         double nu = 0, ns = 0;
@@ -304,7 +308,7 @@ internal static class FederationBenchmark
             }
         }
 
-        return new Sample(cu, cs, nu, ns, sent, received, requests, TimeProvider.System.GetUtcNow());
+        return new Sample(cu, cs, nu, ns, sent, received, requests, StoreBytes(nodes.CoordinatorDir), TimeProvider.System.GetUtcNow());
     }
 
     /// <summary>A process's user and system CPU seconds (proc(5): fields 14 and 15 of /proc/PID/stat, in clock ticks).</summary>
@@ -349,6 +353,7 @@ internal static class FederationBenchmark
             ["bytes_received_per_node_per_round"] = Math.Round((double)(after.Received - before.Received) / n / o.Nodes),
             ["requests_per_node_per_round"] = Math.Round((double)(after.Requests - before.Requests) / n / o.Nodes, 1),
             ["phase_seconds_per_round"] = phases,
+            ["coordinator_store_growth_bytes_per_round"] = o.Store == "sqlite" ? Math.Round((double)(after.StoreBytes - before.StoreBytes) / n) : null,
             ["attempts"] = attempts,
             ["store"] = o.Store,
             ["node_processes"] = o.NodeProcesses,

@@ -21,12 +21,12 @@ public sealed record PreparedBody(byte[] Bytes, string ContentDigest)
 /// them as base64 JSON: at 50 nodes that is ≈ 20 MB read and 27 MB written, which the coordinator used to redo for each of the 50
 /// requests of a phase (most of its CPU per round in `ftwin bench federation`). What every request still does itself: the
 /// signature and nonce checks, the participant check against the stored attempt, and the response's own signature.
-/// Bounded by <see cref="MaxBytes"/> (the oldest entries go first); a replica of the coordinator keeps its own.
+/// Bounded in bytes (the oldest entries go first); a replica of the coordinator keeps its own.
 /// </summary>
-public sealed class AnnouncementCache
+/// <param name="maxBytes">At most this many body bytes are kept (by default 512 MiB: about 10 attempts of 50 nodes, or 100 of 3).</param>
+public sealed class AnnouncementCache(long maxBytes = AnnouncementCache.DefaultMaxBytes)
 {
-    /// <summary>At most this many body bytes are kept (about 10 attempts of 50 nodes, or 100 of 3).</summary>
-    public const long MaxBytes = 512L * 1024 * 1024;
+    public const long DefaultMaxBytes = 512L * 1024 * 1024;
 
     private readonly ConcurrentDictionary<string, Lazy<PreparedBody>> _entries = new(StringComparer.Ordinal);
     private readonly Queue<string> _order = new();
@@ -64,7 +64,7 @@ public sealed class AnnouncementCache
             {
                 _order.Enqueue(key);
                 _bytes += body.Bytes.Length;
-                while (_bytes > MaxBytes && _order.TryPeek(out var oldest) && oldest != key && _order.TryDequeue(out _))
+                while (_bytes > maxBytes && _order.TryPeek(out var oldest) && oldest != key && _order.TryDequeue(out _))
                 {
                     _known.Remove(oldest);
                     if (_entries.TryRemove(oldest, out var evicted) && evicted.IsValueCreated)
