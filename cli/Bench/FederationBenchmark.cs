@@ -283,9 +283,11 @@ internal static class FederationBenchmark
         }
     }
 
+    private static readonly string[] StoreFiles = ["coordinator.db", "coordinator.db-wal"];
+
     /// <summary>The coordinator's SQLite files (database and write-ahead log); 0 for a store elsewhere.</summary>
     private static long StoreBytes(string coordinatorDir) =>
-        new[] { "coordinator.db", "coordinator.db-wal" }.Select(f => new FileInfo(Path.Combine(coordinatorDir, f))).Where(f => f.Exists).Sum(f => f.Length);
+        StoreFiles.Select(f => new FileInfo(Path.Combine(coordinatorDir, f))).Where(f => f.Exists).Sum(f => f.Length);
 
     private static Sample Take(int coordinatorPid, (int[] Pids, string[] TrafficFiles, string CoordinatorDir) nodes)
     {
