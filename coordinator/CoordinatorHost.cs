@@ -43,7 +43,7 @@ public static class CoordinatorHost
         });
 
         // Services: store, keys, crypto, orchestration.
-        builder.Services.AddSingleton(sp => new CoordinatorStore(sp.ServiceOptions<CoordinatorOptions>().DataDir, FederatedTwin.Hosting.Storage.StoreSizeCap.Bytes(sp.ServiceOptions<CoordinatorOptions>().MaxStoreMegabytes)));
+        builder.Services.AddSingleton(sp => CoordinatorStore.Open(sp.ServiceOptions<CoordinatorOptions>())); // coordinator.db, or PostgreSQL (Coordinator:Store)
         builder.Services.AddSingleton(sp => CoordinatorKeys.LoadOrCreate(sp.ServiceOptions<CoordinatorOptions>().DataDir));
         builder.Services.AddSingleton<CoordinatorAuditTrail>();
         builder.Services.AddSingleton<IAdditiveThresholdScheme>(RlweThresholdScheme.Default);

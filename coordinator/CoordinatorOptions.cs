@@ -47,6 +47,33 @@ public sealed class CoordinatorOptions() : Hosting.CommonServiceOptions("http://
     public int? MaxStoreMegabytes { get; set; }
 
     /// <summary>
+    /// Where the coordinator keeps its state: "sqlite" (coordinator.db in <see cref="DataDir"/>, the default) or "postgres" (the
+    /// database of <see cref="PostgresConnectionString"/>; docs/operations.md, "Running the coordinator on PostgreSQL"). The keys and
+    /// the admin token stay in <see cref="DataDir"/> either way.
+    /// </summary>
+    public string Store { get; set; } = StoreNames.Sqlite;
+
+    /// <summary>
+    /// The PostgreSQL database when <see cref="Store"/> is postgres, as an Npgsql connection string without the password
+    /// (e.g. "Host=db.internal;Port=5432;Database=ftwin_coordinator;Username=ftwin_coordinator;SSL Mode=VerifyFull").
+    /// </summary>
+    public string? PostgresConnectionString { get; set; }
+
+    /// <summary>
+    /// A file holding the PostgreSQL password (one line, owner-only), when neither PGPASSWORD nor the libpq password file
+    /// (PGPASSFILE, ~/.pgpass) gives it.
+    /// </summary>
+    public string? PostgresPasswordFile { get; set; }
+
+    /// <summary>The engine <see cref="Store"/> names (after validation, one of the two).</summary>
+    public Storage.CoordinatorStoreKind StoreKind =>
+        string.Equals(Store, StoreNames.Postgres, StringComparison.OrdinalIgnoreCase) ? Storage.CoordinatorStoreKind.Postgres : Storage.CoordinatorStoreKind.Sqlite;
+
+    /// <summary>The password in <see cref="PostgresPasswordFile"/> (its first line), or null when none is named.</summary>
+    public string? ReadPostgresPassword() =>
+        PostgresPasswordFile is { Length: > 0 } file ? File.ReadLines(file).FirstOrDefault()?.TrimEnd('\r') ?? string.Empty : null;
+
+    /// <summary>
     /// The node listener's TLS certificate when it listens on https (Kestrel): a PEM file (the certificate, then any intermediates)
     /// with its key in <see cref="TlsKeyPath"/> or in the same file, or a PKCS#12 file (.pfx, .p12). The admin listener uses it too
     /// when it is https. Refused at start when it cannot be read, has no private key or a key that does not match, or is outside
@@ -86,5 +113,78 @@ public sealed class CoordinatorOptions() : Hosting.CommonServiceOptions("http://
         {
             yield return new ValidationResult(tls, [nameof(TlsCertificatePath)]);
         }
+
+        if (StoreProblem() is { } store)
+        {
+            yield return new ValidationResult(store, [nameof(Store)]);
+        }
+    }
+
+    /// <summary>
+    /// Why the configured store cannot be used, in one line naming the setting (and, for PostgreSQL, the server's host and port,
+    /// never the password), or null. A PostgreSQL store is tried: a coordinator that cannot reach its database refuses to start
+    /// rather than answer every request with an error.
+    /// </summary>
+    public string? StoreProblem()
+    {
+        if (!StoreNames.All.Contains(Store, StringComparer.OrdinalIgnoreCase))
+        {
+            return $"{Section}:{nameof(Store)} must be {StoreNames.Sqlite} or {StoreNames.Postgres}, got '{Store}'.";
+        }
+
+        if (StoreKind != Storage.CoordinatorStoreKind.Postgres)
+        {
+            return null;
+        }
+
+        if (string.IsNullOrWhiteSpace(PostgresConnectionString))
+        {
+            return $"{Section}:{nameof(Store)} is {StoreNames.Postgres} but {Section}:{nameof(PostgresConnectionString)} is not set: name the server and database "
+                + "(--postgres \"Host=...;Database=...;Username=...\"), with the password apart (--postgres-password-file, PGPASSFILE or PGPASSWORD).";
+        }
+
+        string server;
+        try
+        {
+            if (Hosting.Storage.PostgresDialect.HasPassword(PostgresConnectionString))
+            {
+                return $"{Section}:{nameof(PostgresConnectionString)} holds a password, which would show in the process list and the configuration: remove it "
+                    + "and give it with --postgres-password-file (Coordinator:PostgresPasswordFile), PGPASSFILE or PGPASSWORD.";
+            }
+
+            server = Hosting.Storage.PostgresDialect.Describe(PostgresConnectionString);
+        }
+        catch (ArgumentException e)
+        {
+            return $"{Section}:{nameof(PostgresConnectionString)} is not a valid connection string: {e.Message}";
+        }
+
+        if (MaxStoreMegabytes is not null)
+        {
+            return $"{Section}:{nameof(MaxStoreMegabytes)} (--max-store-mb) caps coordinator.db, a SQLite file; a PostgreSQL store ({server}) is bounded by the server (a tablespace on its own volume, the managed service's quota): remove it.";
+        }
+
+        string? password;
+        try
+        {
+            password = ReadPostgresPassword();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return $"{Section}:{nameof(PostgresPasswordFile)} cannot be read ({e.GetType().Name}): {PostgresPasswordFile}.";
+        }
+
+        return Hosting.Storage.PostgresDialect.Unreachable(PostgresConnectionString, password) is { } unreachable
+            ? $"{Section}:{nameof(PostgresConnectionString)}: {unreachable}."
+            : null;
+    }
+
+    /// <summary>The values of <see cref="Store"/>.</summary>
+    public static class StoreNames
+    {
+        public const string Sqlite = "sqlite";
+        public const string Postgres = "postgres";
+
+        public static readonly IReadOnlyList<string> All = [Sqlite, Postgres];
     }
 }

@@ -45,7 +45,8 @@ internal static class BackupCommands
 
     public static void AddToCoordinator(Command coordinator, Option<DirectoryInfo> dataDir)
     {
-        var backup = new Command("backup", "Write a consistent backup of the coordinator's data directory (while it runs or not): store, key ring, sealed identity.") { dataDir, Out };
+        var backup = new Command("backup", "Write a consistent backup of the coordinator's data directory (while it runs or not): store, key ring, sealed identity. A PostgreSQL store is backed up with pg_dump.") { dataDir, Out };
+        CoordinatorStoreOptions.AddTo(backup);
         backup.SetAction(parse =>
         {
             var dir = parse.GetValue(dataDir)!.FullName;
@@ -56,7 +57,19 @@ internal static class BackupCommands
             }
 
             OwnerOnly.Require(dir);
-            var manifest = BackupBundle.Write(dir, new CoordinatorStore(dir), "coordinator", parse.GetValue(Out)!.FullName, TimeProvider.System);
+            if (CoordinatorStoreOptions.Open(parse, dir) is not { } store)
+            {
+                return 2;
+            }
+
+            using var storeLifetime = store;
+            if (store.Kind != CoordinatorStoreKind.Sqlite)
+            {
+                Console.Error.WriteLine($"error: {CoordinatorStore.PostgresBackupRefusal}.");
+                return 2;
+            }
+
+            var manifest = BackupBundle.Write(dir, store, "coordinator", parse.GetValue(Out)!.FullName, TimeProvider.System);
             return Report(manifest, parse.GetValue(Out)!.FullName);
         });
         coordinator.Subcommands.Add(backup);

@@ -27,11 +27,18 @@ internal static class CoordinatorCommands
         var requireClientCertificates = new Option<bool>("--require-client-certificates") { Description = "Mutual TLS: nodes must present the TLS client certificate they registered when they enrolled. Also Coordinator:RequireClientCertificates." };
         var behindTlsProxy = new Option<bool>("--behind-tls-proxy") { Description = "The node listener is plain http beyond loopback because a TLS-terminating proxy serves https in front of it. Also Coordinator:BehindTlsProxy." };
         var run = new Command("run", "Run the coordinator service.") { dataDir, urls, adminUrl, maxStore, tlsCertificate, tlsKey, requireClientCertificates, behindTlsProxy };
+        CoordinatorStoreOptions.AddTo(run);
         run.SetAction(async (parse, cancellationToken) =>
         {
             var dir = parse.GetValue(dataDir)!.FullName;
             FederatedTwin.Hosting.Files.OwnerOnly.Require(dir); // one line with the chmod that fixes it, before the store or the keys are opened
-            using (LoadKeys(dir, new CoordinatorStore(dir)))
+            if (CoordinatorStoreOptions.Open(parse, dir) is not { } store)
+            {
+                return 2; // why is on standard error: the service would refuse to start for the same reason
+            }
+
+            using (store)
+            using (LoadKeys(dir, store))
             {
                 // the identity and the admin token exist before the service starts (a new admin token is shown here, once)
             }
@@ -49,6 +56,7 @@ internal static class CoordinatorCommands
                     o.TlsKeyPath = parse.GetValue(tlsKey)?.FullName ?? o.TlsKeyPath;
                     o.RequireClientCertificates |= parse.GetValue(requireClientCertificates);
                     o.BehindTlsProxy |= parse.GetValue(behindTlsProxy);
+                    CoordinatorStoreOptions.Apply(parse, o);
                 });
             }
             catch (Microsoft.Extensions.Options.OptionsValidationException e)
@@ -70,10 +78,11 @@ internal static class CoordinatorCommands
 
         var token = new Command("token", "Enrollment tokens for new nodes.");
         var create = new Command("create", "Issue a one-time enrollment token and print it.") { dataDir };
+        CoordinatorStoreOptions.AddTo(create);
         create.SetAction(parse =>
         {
             var dir = parse.GetValue(dataDir)!.FullName;
-            return WithGateway(dir, new CoordinatorStore(dir), gateway =>
+            return WithGateway(dir, CoordinatorStoreOptions.Open(parse, dir), gateway =>
             {
                 Console.WriteLine(gateway.CreateEnrollmentToken(TimeProvider.System.GetUtcNow(), TimeSpan.FromDays(7)));
                 return 0;
@@ -88,11 +97,17 @@ internal static class CoordinatorCommands
         role.AcceptOnlyFromAmong([.. DashboardRoles.All]);
         var passwordStdin = new Option<bool>("--password-stdin") { Description = "Read the password from standard input (one line) instead of asking for it." };
         var add = new Command("add", "Create a dashboard account; the first one is usually an admin.") { dataDir, userName, role, passwordStdin };
+        CoordinatorStoreOptions.AddTo(add);
         add.SetAction(parse =>
         {
             var dir = parse.GetValue(dataDir)!.FullName;
+            if (CoordinatorStoreOptions.Open(parse, dir) is not { } store)
+            {
+                return 2;
+            }
+
+            using var storeLifetime = store;
             var password = parse.GetValue(passwordStdin) || Console.IsInputRedirected ? Console.ReadLine() ?? string.Empty : PromptPassword();
-            var store = new CoordinatorStore(dir);
             using var keys = LoadKeys(dir, store);
             var users = new DashboardUsers(store, new CoordinatorAuditTrail(store, keys));
             try
@@ -110,10 +125,16 @@ internal static class CoordinatorCommands
         });
         user.Subcommands.Add(add);
         var list = new Command("list", "List the dashboard accounts and their roles.") { dataDir };
+        CoordinatorStoreOptions.AddTo(list);
         list.SetAction(parse =>
         {
             var dir = parse.GetValue(dataDir)!.FullName;
-            var store = new CoordinatorStore(dir);
+            if (CoordinatorStoreOptions.Open(parse, dir) is not { } store)
+            {
+                return 2;
+            }
+
+            using var storeLifetime = store;
             using var keys = LoadKeys(dir, store);
             foreach (var u in new DashboardUsers(store, new CoordinatorAuditTrail(store, keys)).List())
             {
@@ -128,10 +149,11 @@ internal static class CoordinatorCommands
         var roster = new Command("roster", "The federation roster the coordinator relays to nodes (they pin it only with their own officers' approval).");
         var rosterFile = new Argument<FileInfo>("file") { Description = "The roster document, with the member hospitals' approvals (`ftwin roster sign`)." };
         var publish = new Command("publish", "Publish a new roster version for nodes to fetch; it must be newer than the last one published.") { rosterFile, dataDir };
+        CoordinatorStoreOptions.AddTo(publish);
         publish.SetAction(parse =>
         {
             var dir = parse.GetValue(dataDir)!.FullName;
-            return WithGateway(dir, new CoordinatorStore(dir), gateway =>
+            return WithGateway(dir, CoordinatorStoreOptions.Open(parse, dir), gateway =>
             {
                 try
                 {
@@ -150,18 +172,36 @@ internal static class CoordinatorCommands
         command.Subcommands.Add(roster);
 
         var adminToken = new Command("admin-token", "Make a new admin token and print it (once: admin.token keeps only its hash). The old token is refused from now on, by a running coordinator too.") { dataDir };
+        CoordinatorStoreOptions.AddTo(adminToken);
         adminToken.SetAction(parse =>
         {
-            Console.WriteLine(IssueAdminToken(parse.GetValue(dataDir)!.FullName, "ftwin coordinator admin-token (" + Environment.UserName + ")"));
+            var dir = parse.GetValue(dataDir)!.FullName;
+            if (CoordinatorStoreOptions.Open(parse, dir) is not { } store)
+            {
+                return 2;
+            }
+
+            using (store)
+            {
+                Console.WriteLine(IssueAdminToken(dir, store, "ftwin coordinator admin-token (" + Environment.UserName + ")"));
+            }
+
             return 0;
         });
         command.Subcommands.Add(adminToken);
 
         var key = new Command("key", "Print the coordinator's Ed25519 public key, to pin in nodes' site policies (creates the data directory and its key if they do not exist).") { dataDir };
+        CoordinatorStoreOptions.AddTo(key);
         key.SetAction(parse =>
         {
             var dir = parse.GetValue(dataDir)!.FullName;
-            using var keys = LoadKeys(dir, new CoordinatorStore(dir));
+            if (CoordinatorStoreOptions.Open(parse, dir) is not { } store)
+            {
+                return 2;
+            }
+
+            using var storeLifetime = store;
+            using var keys = LoadKeys(dir, store);
             Console.WriteLine(keys.Identity.PublicKey);
             return 0;
         });
@@ -205,17 +245,23 @@ internal static class CoordinatorCommands
     /// Runs a command on the coordinator's node gateway, built over its data directory as the service builds it, so what the
     /// command changes (enrollment tokens, the roster, revocations) is checked and audited as it is through the service.
     /// </summary>
-    internal static int WithGateway(string dataDir, CoordinatorStore store, Func<NodeGateway, int> action)
+    /// <param name="store">The store, or null when it could not be opened (the reason is on standard error): exit code 2.</param>
+    internal static int WithGateway(string dataDir, CoordinatorStore? store, Func<NodeGateway, int> action)
     {
+        if (store is null)
+        {
+            return 2;
+        }
+
+        using var storeLifetime = store;
         using var keys = LoadKeys(dataDir, store);
         using var metrics = new CoordinatorMetrics();
         return action(new NodeGateway(store, RlweThresholdScheme.Default, metrics, new CoordinatorAuditTrail(store, keys), new CoordinatorSignals()));
     }
 
     /// <summary>A new admin token for the data directory (the old one stops working), recorded in the audit trail; the caller shows it once.</summary>
-    internal static string IssueAdminToken(string dataDir, string requestedBy)
+    internal static string IssueAdminToken(string dataDir, CoordinatorStore store, string requestedBy)
     {
-        var store = new CoordinatorStore(dataDir);
         using var keys = LoadKeys(dataDir, store, showCreatedToken: false);
         if (keys.CreatedAdminToken is { } created)
         {

@@ -12,7 +12,7 @@ namespace FederatedTwin.Cli.Commands;
 
 /// <summary>
 /// `ftwin coordinator node list | revoke`: the enrolled nodes, on the coordinator's host (the store is shared with a
-/// running coordinator through SQLite, as `token create` is). Revocation is audited as node_revoked with who asked.
+/// running coordinator, coordinator.db or its PostgreSQL database, as `token create` shares it). Revocation is audited as node_revoked with who asked.
 /// </summary>
 internal static class CoordinatorNodeCommands
 {
@@ -24,12 +24,15 @@ internal static class CoordinatorNodeCommands
 
         var json = new Option<bool>("--json") { Description = "Print JSON (with full public keys and every key each node held)." };
         var list = new Command("list", "List the enrolled nodes: state, current key (fingerprint), rotations, last contact.") { dataDir, json };
+        CoordinatorStoreOptions.AddTo(list);
         list.SetAction(parse =>
         {
-            if (Store(parse.GetValue(dataDir)!) is not { } store)
+            if (CoordinatorStoreOptions.Open(parse, parse.GetValue(dataDir)!.FullName, existingOnly: true) is not { } store)
             {
                 return 2;
             }
+
+            using var storeLifetime = store;
 
             using var keys = CoordinatorCommands.LoadKeys(parse.GetValue(dataDir)!.FullName, store);
             var nodeKeys = new NodeKeys(store, new CoordinatorAuditTrail(store, keys));
@@ -72,15 +75,11 @@ internal static class CoordinatorNodeCommands
 
         var id = new Argument<string>("NODE_ID") { Description = "The node id (from `ftwin coordinator node list`)." };
         var revoke = new Command("revoke", "Revoke a node's enrollment: the coordinator refuses its signed requests from now on (audited as node_revoked). Remove its key from the federation's roster too, so other nodes stop accepting its contributions.") { dataDir, id };
+        CoordinatorStoreOptions.AddTo(revoke);
         revoke.SetAction(parse =>
         {
             var dir = parse.GetValue(dataDir)!.FullName;
-            if (Store(parse.GetValue(dataDir)!) is not { } store)
-            {
-                return 2;
-            }
-
-            return CoordinatorCommands.WithGateway(dir, store, gateway =>
+            return CoordinatorCommands.WithGateway(dir, CoordinatorStoreOptions.Open(parse, dir, existingOnly: true), gateway =>
             {
                 var node = parse.GetValue(id)!;
                 if (!gateway.RevokeNode(new NodeId(node), $"ftwin coordinator node revoke ({Environment.UserName})", TimeProvider.System.GetUtcNow()))
@@ -100,16 +99,4 @@ internal static class CoordinatorNodeCommands
 
     private static string Minutes(string instant) =>
         DateTimeOffset.Parse(instant, System.Globalization.CultureInfo.InvariantCulture).UtcDateTime.ToString("yyyy-MM-dd HH:mm'Z'", System.Globalization.CultureInfo.InvariantCulture);
-
-    /// <summary>The coordinator's store, when the directory is a coordinator's (these commands never create one).</summary>
-    private static CoordinatorStore? Store(DirectoryInfo dataDir)
-    {
-        if (!File.Exists(Path.Combine(dataDir.FullName, "coordinator.db")))
-        {
-            Console.Error.WriteLine($"error: {dataDir.FullName} holds no coordinator.db: it is not a coordinator's data directory.");
-            return null;
-        }
-
-        return new CoordinatorStore(dataDir.FullName);
-    }
 }

@@ -123,33 +123,34 @@ internal static class ModelCommands
         var exportDataDir = new Option<DirectoryInfo>("--data-dir") { Description = "The coordinator's data directory (coordinator.db).", Required = true };
         var outDir = new Option<DirectoryInfo>("--out") { Description = "Registry directory to write (created; must be empty or new).", Required = true };
         var export = new Command("export", "Write the coordinator's released GLMs (converged exact fits; DP fits after their planned rounds) and composition releases as a registry directory for `ftwin scenario run --models DIR`.") { exportDataDir, outDir };
+        CoordinatorStoreOptions.AddTo(export);
         export.SetAction(parse =>
         {
             var data = parse.GetValue(exportDataDir)!;
             var target = parse.GetValue(outDir)!;
-            if (!File.Exists(Path.Combine(data.FullName, "coordinator.db")))
-            {
-                Console.Error.WriteLine($"error: {data.FullName} holds no coordinator.db");
-                return 2;
-            }
-
             if (target.Exists && target.EnumerateFileSystemInfos().Any())
             {
                 Console.Error.WriteLine($"error: {target.FullName} is not empty");
                 return 2;
             }
 
-            var snapshot = Export(data.FullName, target.FullName);
+            if (CoordinatorStoreOptions.Open(parse, data.FullName, existingOnly: true) is not { } store)
+            {
+                return 2;
+            }
+
+            using var storeLifetime = store;
+            var snapshot = Export(store, target.FullName);
             return snapshot.Models.Count + snapshot.Compositions.Count > 0 ? 0 : 1;
         });
         command.Subcommands.Add(export);
         return command;
     }
 
-    /// <summary>Exports the registry of a coordinator data directory and prints what was written and skipped.</summary>
-    internal static Coordinator.Registry.RegistrySnapshot Export(string dataDir, string target)
+    /// <summary>Exports the registry of a coordinator's store and prints what was written and skipped.</summary>
+    internal static Coordinator.Registry.RegistrySnapshot Export(Coordinator.Storage.CoordinatorStore store, string target)
     {
-        var snapshot = Coordinator.Registry.RegistrySnapshot.Read(new Coordinator.Storage.CoordinatorStore(dataDir));
+        var snapshot = Coordinator.Registry.RegistrySnapshot.Read(store);
         var files = snapshot.Export(target);
         AnsiConsole.MarkupLine($"wrote {files.Count} documents to {Markup.Escape(target)}: {snapshot.Models.Count} GLMs, {snapshot.Compositions.Count} composition releases");
         foreach (var m in snapshot.Models)

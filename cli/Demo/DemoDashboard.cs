@@ -20,7 +20,7 @@ internal static class DemoDashboard
     {
         // 120 random bits, URL-safe base64: 20 characters, above the dashboard's minimum length.
         var password = Convert.ToBase64String(RandomNumberGenerator.GetBytes(15)).Replace('+', '-').Replace('/', '_');
-        var store = new CoordinatorStore(coordinatorDir);
+        using var store = CoordinatorStore.Sqlite(coordinatorDir);
         using var keys = CoordinatorKeys.LoadOrCreate(coordinatorDir);
         new DashboardUsers(store, new CoordinatorAuditTrail(store, keys)).Add(UserName, DashboardRoles.Admin, password, "ftwin demo --keep-running (" + Environment.UserName + ")", TimeProvider.System.GetUtcNow());
         return password;

@@ -50,7 +50,12 @@ internal static class DemoTwin
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var registry = Path.Combine(workDir, "twin-registry");
         AnsiConsole.MarkupLine($"[bold]Population twin[/]: ftwin model export --data-dir {Markup.Escape(coordinatorDir)} --out {Markup.Escape(registry)}");
-        var snapshot = ModelCommands.Export(coordinatorDir, registry);
+        Coordinator.Registry.RegistrySnapshot snapshot;
+        using (var store = Coordinator.Storage.CoordinatorStore.Sqlite(coordinatorDir))
+        {
+            snapshot = ModelCommands.Export(store, registry);
+        }
+
         if (snapshot.Models.Count == 0 && snapshot.Compositions.Count == 0)
         {
             AnsiConsole.MarkupLine("[red]The registry holds neither a usable GLM nor a composition release.[/]");

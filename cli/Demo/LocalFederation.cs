@@ -20,16 +20,24 @@ internal sealed class LocalFederation : IDisposable
 
     private string? _adminToken;
 
-    private LocalFederation(string root, int coordinatorPort, int adminPort, LocalTls? tls)
+    private LocalFederation(string root, int coordinatorPort, int adminPort, LocalTls? tls, string? postgres)
     {
         Root = root;
         Tls = tls;
+        Postgres = postgres;
         CoordinatorUrl = new Uri($"{(tls is null ? "http" : "https")}://127.0.0.1:{coordinatorPort}");
         CoordinatorAdminUrl = new Uri($"http://127.0.0.1:{adminPort}");
     }
 
     /// <summary>The TLS set-up when the node listener is https (tests), or null: plain http on loopback (the demo).</summary>
     public LocalTls? Tls { get; }
+
+    /// <summary>The coordinator's PostgreSQL database (a connection string without password), or null: coordinator.db in its directory.</summary>
+    public string? Postgres { get; }
+
+    /// <summary>The coordinator's store, opened as `ftwin coordinator` commands open it (the caller disposes it).</summary>
+    public FederatedTwin.Coordinator.Storage.CoordinatorStore OpenCoordinatorStore() =>
+        Postgres is { } connectionString ? FederatedTwin.Coordinator.Storage.CoordinatorStore.Postgres(connectionString) : FederatedTwin.Coordinator.Storage.CoordinatorStore.Sqlite(CoordinatorDir);
 
     public string Root { get; }
 
@@ -53,9 +61,10 @@ internal sealed class LocalFederation : IDisposable
     /// node its data (default: a seeded census file; the demo generates and ingests FHIR instead).
     /// </summary>
     /// <param name="tls">Serve the node listener over https with this certificate (nodes pin its CA; mutual TLS if asked); null: http on loopback.</param>
-    public static async Task<LocalFederation> Start(string root, IReadOnlyList<string> nodeNames, string policyPurposes, int pollWaitSeconds, CancellationToken cancellationToken, Action<int, NodeDirectory>? prepare = null, double privacyBudget = 1.0, int? maxSitesPerPerson = null, LocalTls? tls = null)
+    /// <param name="postgres">Keep the coordinator's state in this PostgreSQL database (`--store postgres`); null: coordinator.db.</param>
+    public static async Task<LocalFederation> Start(string root, IReadOnlyList<string> nodeNames, string policyPurposes, int pollWaitSeconds, CancellationToken cancellationToken, Action<int, NodeDirectory>? prepare = null, double privacyBudget = 1.0, int? maxSitesPerPerson = null, LocalTls? tls = null, string? postgres = null)
     {
-        var federation = new LocalFederation(root, ChildProcess.FreeLoopbackPort(), ChildProcess.FreeLoopbackPort(), tls);
+        var federation = new LocalFederation(root, ChildProcess.FreeLoopbackPort(), ChildProcess.FreeLoopbackPort(), tls, postgres);
         try
         {
             await federation.StartCoordinator(cancellationToken);
@@ -112,8 +121,18 @@ internal sealed class LocalFederation : IDisposable
     public async Task StartCoordinator(CancellationToken cancellationToken, params string[] extraArguments)
     {
         _coordinator?.Dispose();
-        _adminToken ??= CoordinatorCommands.IssueAdminToken(CoordinatorDir, "ftwin demo (" + Environment.UserName + ")");
+        if (_adminToken is null)
+        {
+            using var store = OpenCoordinatorStore();
+            _adminToken = CoordinatorCommands.IssueAdminToken(CoordinatorDir, store, "ftwin demo (" + Environment.UserName + ")");
+        }
+
         List<string> arguments = ["coordinator", "run", "--data-dir", CoordinatorDir, "--urls", CoordinatorUrl.ToString().TrimEnd('/'), "--admin-url", CoordinatorAdminUrl.ToString().TrimEnd('/'), .. extraArguments];
+        if (Postgres is { } connectionString)
+        {
+            arguments.AddRange(["--store", "postgres", "--postgres", connectionString]);
+        }
+
         if (Tls is { } tls)
         {
             arguments.AddRange(["--tls-certificate", tls.CertificateFile, "--tls-key", tls.KeyFile]);

@@ -1,7 +1,7 @@
 using FederatedTwin.Coordinator.Security;
 using FederatedTwin.Coordinator.Storage;
 using FederatedTwin.Protocol.Audit;
-using Microsoft.Data.Sqlite;
+using System.Data.Common;
 
 namespace FederatedTwin.Coordinator.Audit;
 
@@ -21,11 +21,11 @@ public sealed class CoordinatorAuditTrail(CoordinatorStore store, CoordinatorKey
 
     public AuditEntry Append(AuditRecord record, DateTimeOffset now) => store.Write((c, t) => Append(c, t, record, now));
 
-    public AuditEntry Append(SqliteConnection connection, SqliteTransaction transaction, AuditRecord record, DateTimeOffset now) =>
+    public AuditEntry Append(DbConnection connection, DbTransaction transaction, AuditRecord record, DateTimeOffset now) =>
         _log.Append(connection, transaction, Actor, record, now);
 
     public AuditCheckpoint? Checkpoint(string reason, DateTimeOffset now) => store.Write((c, t) => Checkpoint(c, t, reason, now));
 
-    public AuditCheckpoint? Checkpoint(SqliteConnection connection, SqliteTransaction transaction, string reason, DateTimeOffset now) =>
+    public AuditCheckpoint? Checkpoint(DbConnection connection, DbTransaction transaction, string reason, DateTimeOffset now) =>
         _log.Checkpoint(connection, transaction, reason, now);
 }

@@ -4,7 +4,7 @@ using FederatedTwin.Crypto;
 using FederatedTwin.Crypto.Serialization;
 using FederatedTwin.Protocol.Federation;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Data.Sqlite;
+using System.Data.Common;
 
 namespace FederatedTwin.Coordinator.Orchestration;
 
@@ -115,7 +115,7 @@ public sealed partial class NodeGateway
 
         RoundQueries.InsertContribution(c, t, study.Value, round, attempt, kind, node.Value, contribution.Payload, contribution.Signature, digest, now);
         audit.Append(c, t, CoordinatorAuditRecords.ContributionReceived(study.Value, PurposeOf(c, t, study), node.Value, kind, round, attempt, digest, contribution.Payload.Length), now);
-        metrics.Contributions.Add(1, new KeyValuePair<string, object?>("kind", kind));
+        store.AfterCommit(t, () => metrics.Contributions.Add(1, new KeyValuePair<string, object?>("kind", kind)));
     });
 
     /// <summary>
@@ -123,7 +123,7 @@ public sealed partial class NodeGateway
     /// update's also over the key-share commitment set); an opening that hashes to the node's own commitment, over the set relayed;
     /// a decryption share over this attempt's aggregate and update commitment set.
     /// </summary>
-    private static byte[] Statement(SqliteConnection c, SqliteTransaction t, string kind, AttemptRow a, NodeId node, Contribution contribution)
+    private static byte[] Statement(DbConnection c, DbTransaction t, string kind, AttemptRow a, NodeId node, Contribution contribution)
     {
         var study = new StudyId(a.study_id);
         var (round, attempt) = ((int)a.round, (int)a.attempt);
@@ -253,10 +253,10 @@ public sealed partial class NodeGateway
         return new AggregateAnnouncement(study, round, attempt, a.aggregate, RoundEngine.CommitmentSetOf(c, null, a, ContributionKind.Update), Openings(c, a, ContributionKind.Update), a.Deadline);
     });
 
-    private static List<SignedContribution> Openings(SqliteConnection c, AttemptRow a, string kind) =>
+    private static List<SignedContribution> Openings(DbConnection c, AttemptRow a, string kind) =>
         [.. RoundEngine.Contributions(c, null, a, kind).Select(s => new SignedContribution(new NodeId(s.node_id), s.public_key, s.payload, s.signature))];
 
-    private static AttemptRow ParticipantAttempt(SqliteConnection c, NodeId node, StudyId study, int round, int attempt)
+    private static AttemptRow ParticipantAttempt(DbConnection c, NodeId node, StudyId study, int round, int attempt)
     {
         var a = RoundQueries.FindAttempt(c, null, study.Value, round, attempt)
             ?? throw new ProtocolRefusalException(StatusCodes.Status404NotFound, "Unknown attempt", $"No attempt {attempt} of round {round} of study '{study}'.");

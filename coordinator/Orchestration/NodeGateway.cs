@@ -1,3 +1,4 @@
+using System.Data.Common;
 using System.Security.Cryptography;
 using FederatedTwin.Coordinator.Audit;
 using FederatedTwin.Coordinator.Storage;
@@ -207,7 +208,7 @@ public sealed partial class NodeGateway(CoordinatorStore store, IAdditiveThresho
         audit.Append(c, t, CoordinatorAuditRecords.StudyDecisionReceived(decision.Study.Value, study.Spec.PurposeOfUse.Code, node.Value, decision.Accept, decision.Rule), now);
     });
 
-    private static string? PurposeOf(Microsoft.Data.Sqlite.SqliteConnection c, Microsoft.Data.Sqlite.SqliteTransaction t, StudyId study) =>
+    private static string? PurposeOf(DbConnection c, DbTransaction t, StudyId study) =>
         StudyQueries.Find(c, t, study.Value)?.Spec.PurposeOfUse.Code;
 
     private static string Truncate(string s) => s.Length <= 500 ? s : s[..500];

@@ -3,7 +3,7 @@ using FederatedTwin.Coordinator.Storage;
 using FederatedTwin.Protocol.Audit;
 using FederatedTwin.Protocol.Federation;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Data.Sqlite;
+using System.Data.Common;
 
 namespace FederatedTwin.Coordinator.Orchestration;
 
@@ -115,6 +115,6 @@ public sealed class NodeKeys(CoordinatorStore store, CoordinatorAuditTrail audit
     /// <summary>Every enrolled node (revoked ones too), with its current key and how often it rotated.</summary>
     public IReadOnlyList<NodeListing> List() => store.Read(c => NodeQueries.Listings(c).Select(n => new NodeListing(n.node_id, n.name, n.public_key, n.enrolled_at, n.last_seen_at, n.protocol_version, n.revoked != 0, (int)n.rotations)).ToList());
 
-    private static List<NodeKeyRecord> History(SqliteConnection c, SqliteTransaction? t, NodeId node) =>
+    private static List<NodeKeyRecord> History(DbConnection c, DbTransaction? t, NodeId node) =>
         [.. NodeQueries.KeyHistory(c, t, node.Value).Select(k => new NodeKeyRecord(k.public_key, k.valid_from, k.valid_until, k.replaced_by))];
 }

@@ -5,7 +5,7 @@ using FederatedTwin.Coordinator.Storage;
 using FederatedTwin.Protocol.Audit;
 using FederatedTwin.Crypto;
 using FederatedTwin.Protocol.Federation;
-using Microsoft.Data.Sqlite;
+using System.Data.Common;
 using Microsoft.Extensions.Logging;
 
 namespace FederatedTwin.Coordinator.Orchestration;
@@ -33,7 +33,7 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
     }
 
     /// <summary>Offers a validated study in the caller's transaction (a template's run is created with its template_runs row); the caller pulses <see cref="CoordinatorSignals.PhaseChanged"/> after the commit.</summary>
-    internal void CreateStudy(SqliteConnection c, SqliteTransaction t, StudySpec spec, DateTimeOffset now)
+    internal void CreateStudy(DbConnection c, DbTransaction t, StudySpec spec, DateTimeOffset now)
     {
         if (StudyQueries.Exists(c, t, spec.Id.Value))
         {
@@ -77,12 +77,13 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
                     signals.PhaseChanged.Pulse(); // nodes long-polling for work see the new phase at once
                 }
             }
-            catch (Exception e) when (e is not (OperationCanceledException or SqliteException))
+            catch (Exception e) when (e is not OperationCanceledException && !store.Dialect.IsStorageError(e))
             {
                 // A transition that throws rolls back, and the same stored state would throw again on every tick: the study
                 // would stay running forever (and, before this, stop every later study in the pass from advancing). An
                 // algorithm, codec or decryption error is deterministic, so the study fails with the reason recorded.
-                // Storage errors (SqliteException: busy, locked) are transient and are retried on the next tick.
+                // Storage errors (the engine's own: SQLite busy or locked, PostgreSQL unreachable or conflicts past Write's retries)
+                // are transient and are retried on the next tick.
                 FailAfterError(id, now, e);
             }
         }
@@ -105,7 +106,7 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
     }
 
     /// <summary>One study's transition, if any is due; true when something changed.</summary>
-    private bool AdvanceStudy(SqliteConnection c, SqliteTransaction t, string id, DateTimeOffset now)
+    private bool AdvanceStudy(DbConnection c, DbTransaction t, string id, DateTimeOffset now)
     {
         var study = StudyQueries.Get(c, t, id);
         var spec = study.Spec;
@@ -152,10 +153,10 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
             var survivors = participants.Where(contributors.Contains).ToList();
             var missing = participants.Where(p => !contributors.Contains(p)).ToList();
             RoundQueries.Finish(c, t, id, a.round, a.attempt, AttemptPhase.Superseded, $"{string.Join(", ", missing)} missed the {a.phase} deadline", now);
-            metrics.AttemptsRestarted.Add(1);
+            store.AfterCommit(t, () => metrics.AttemptsRestarted.Add(1));
             Event(c, t, now, "attempt_superseded", id, null, $"round {a.round} attempt {a.attempt}: dropped {string.Join(", ", missing)} in {a.phase}");
             audit.Append(c, t, CoordinatorAuditRecords.AttemptSuperseded(spec, a.round, a.attempt, a.phase, missing), now);
-            LogRestart(logger, id, a.round, a.attempt, string.Join(", ", missing), a.phase);
+            store.AfterCommit(t, () => LogRestart(logger, id, a.round, a.attempt, string.Join(", ", missing), a.phase));
             if (RerunRefusal(c, t, spec, a, survivors) is { } refusal)
             {
                 Fail(c, t, spec, now, $"round {a.round}: {string.Join(", ", missing)} missed the {a.phase} deadline, and {refusal}");
@@ -180,7 +181,7 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
     /// fails with that reason instead of running an attempt that cannot end: an exact study (no dp_rho) is bound to one set of
     /// hospitals once any of them issued a decryption share, in this round or an earlier one (a DP study re-runs with fresh noise).
     /// </summary>
-    private static string? RerunRefusal(SqliteConnection c, SqliteTransaction t, StudySpec spec, AttemptRow a, List<string> survivors)
+    private static string? RerunRefusal(DbConnection c, DbTransaction t, StudySpec spec, AttemptRow a, List<string> survivors)
     {
         if (Analytics.Privacy.StudyPrivacy.Rho(spec.Parameters) > 0)
         {
@@ -200,7 +201,7 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
             : null;
     }
 
-    private void CompletePhase(SqliteConnection c, SqliteTransaction t, StudySpec spec, AttemptRow a, DateTimeOffset now)
+    private void CompletePhase(DbConnection c, DbTransaction t, StudySpec spec, AttemptRow a, DateTimeOffset now)
     {
         var id = spec.Id.Value;
         var deadline = now.AddSeconds(spec.PhaseDeadlineSeconds);
@@ -249,7 +250,7 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
                 RoundQueries.Finish(c, t, id, a.round, a.attempt, AttemptPhase.Done, "decrypted", now);
                 RoundQueries.InsertResult(c, t, id, a.round, a.attempt, sums, a.participants_json, a.started_at, now);
                 audit.Append(c, t, CoordinatorAuditRecords.ResultDecrypted(spec, a.round, a.attempt, shares.Count, sums.Length), now);
-                metrics.RoundsCompleted.Add(1);
+                store.AfterCommit(t, () => metrics.RoundsCompleted.Add(1));
                 var allSums = RoundQueries.Sums(c, t, id);
                 StudyResult result;
                 try
@@ -285,7 +286,7 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
         }
     }
 
-    private void StartAttempt(SqliteConnection c, SqliteTransaction t, StudySpec spec, int round, int attempt, List<string> participants, DateTimeOffset now)
+    private void StartAttempt(DbConnection c, DbTransaction t, StudySpec spec, int round, int attempt, List<string> participants, DateTimeOffset now)
     {
         var previous = RoundQueries.Sums(c, t, spec.Id.Value);
         var request = algorithms.Get(spec.Algorithm).ConfigureRound(spec, round, previous);
@@ -296,7 +297,7 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
         audit.Append(c, t, CoordinatorAuditRecords.AttemptStarted(spec, round, attempt, participants), now);
     }
 
-    private void Fail(SqliteConnection c, SqliteTransaction t, StudySpec spec, DateTimeOffset now, string reason)
+    private void Fail(DbConnection c, DbTransaction t, StudySpec spec, DateTimeOffset now, string reason)
     {
         var id = spec.Id.Value;
         StudyQueries.SetFailed(c, t, id, reason, now);
@@ -306,14 +307,14 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
     }
 
     /// <summary>Every participant's commitment to the opened kind (key-share or update), as the coordinator relays it.</summary>
-    internal static CommitmentSet CommitmentSetOf(SqliteConnection c, SqliteTransaction? t, AttemptRow a, string opened) =>
+    internal static CommitmentSet CommitmentSetOf(DbConnection c, DbTransaction? t, AttemptRow a, string opened) =>
         new(new StudyId(a.study_id), (int)a.round, (int)a.attempt, opened, a.crp_seed,
             [.. Contributions(c, t, a, ContributionKind.CommitmentTo(opened)).Select(k => new SignedCommitment(new NodeId(k.node_id), k.public_key, k.payload, k.signature))]);
 
-    internal static List<ContributionRow> Contributions(SqliteConnection c, SqliteTransaction? t, AttemptRow a, string kind) =>
+    internal static List<ContributionRow> Contributions(DbConnection c, DbTransaction? t, AttemptRow a, string kind) =>
         RoundQueries.Contributions(c, t, a.study_id, a.round, a.attempt, kind);
 
-    internal static void Event(SqliteConnection c, SqliteTransaction t, DateTimeOffset now, string kind, string? study, string? node, string detail) =>
+    internal static void Event(DbConnection c, DbTransaction t, DateTimeOffset now, string kind, string? study, string? node, string detail) =>
         EventQueries.Append(c, t, now, kind, study, node, detail);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Study {Study} could not be advanced and is failed")]

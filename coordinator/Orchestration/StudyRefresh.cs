@@ -4,7 +4,7 @@ using FederatedTwin.Analytics.Studies;
 using FederatedTwin.Coordinator.Audit;
 using FederatedTwin.Coordinator.Storage;
 using FederatedTwin.Protocol.Federation;
-using Microsoft.Data.Sqlite;
+using System.Data.Common;
 
 namespace FederatedTwin.Coordinator.Orchestration;
 
@@ -85,7 +85,7 @@ public sealed class StudyRefresh(CoordinatorStore store, RoundEngine engine, Coo
         return row is null || last is null ? null : Evaluate(c, null, row, last, now);
     });
 
-    private StudyId? AdvanceTemplate(SqliteConnection c, SqliteTransaction t, string id, DateTimeOffset now)
+    private StudyId? AdvanceTemplate(DbConnection c, DbTransaction t, string id, DateTimeOffset now)
     {
         var template = RefreshQueries.Active(c, t).FirstOrDefault(x => x.template_id == id);
         var last = RefreshQueries.Runs(c, t, id).FirstOrDefault();
@@ -110,7 +110,7 @@ public sealed class StudyRefresh(CoordinatorStore store, RoundEngine engine, Coo
         return StartRun(c, t, spec, (int)last.seq + 1, check, now);
     }
 
-    private StudyId StartRun(SqliteConnection c, SqliteTransaction t, StudySpec template, int seq, RefreshCheck check, DateTimeOffset now)
+    private StudyId StartRun(DbConnection c, DbTransaction t, StudySpec template, int seq, RefreshCheck check, DateTimeOffset now)
     {
         var id = StudyTemplate.RunId(template.Id, seq);
         var run = template with
@@ -125,7 +125,7 @@ public sealed class StudyRefresh(CoordinatorStore store, RoundEngine engine, Coo
         return id;
     }
 
-    private static RefreshCheck Evaluate(SqliteConnection c, SqliteTransaction? t, TemplateRow template, TemplateRunRow last, DateTimeOffset now)
+    private static RefreshCheck Evaluate(DbConnection c, DbTransaction? t, TemplateRow template, TemplateRunRow last, DateTimeOffset now)
     {
         var since = now - StoredTime.Parse(last.created_at);
         var participants = RefreshQueries.Participants(c, t, last.study_id).Where(p => p.revoked == 0).ToList();

@@ -2,7 +2,7 @@ using System.Globalization;
 using FederatedTwin.Analytics.Registry;
 using FederatedTwin.Coordinator.Storage;
 using FederatedTwin.Protocol.Federation;
-using Microsoft.Data.Sqlite;
+using System.Data.Common;
 
 namespace FederatedTwin.Coordinator.Registry;
 
@@ -16,7 +16,7 @@ namespace FederatedTwin.Coordinator.Registry;
 internal static class ModelLineage
 {
     /// <summary>The document's text as the registry stores it, with its lineage and version (null for a one-off study).</summary>
-    public static (string Json, string? Lineage, int? Version) Register(SqliteConnection c, SqliteTransaction t, StudySpec spec, IRegistryDocument model)
+    public static (string Json, string? Lineage, int? Version) Register(DbConnection c, DbTransaction t, StudySpec spec, IRegistryDocument model)
     {
         var run = RefreshQueries.RunOf(c, t, spec.Id.Value);
         var lineage = run is { } r ? $"{model.Kind}/{model.Outcome}/{r.Template}" : null;

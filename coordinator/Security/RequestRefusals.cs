@@ -4,7 +4,7 @@ using FederatedTwin.Hosting.Security;
 using FederatedTwin.Protocol.Audit;
 using FederatedTwin.Protocol.Federation;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Data.Sqlite;
+using System.Data.Common;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -86,7 +86,7 @@ public sealed partial class RequestRefusals(
     /// <summary>Records the summaries of the intervals that ended (all of them when the service stops).</summary>
     public void Flush(bool all) => Record(_counts.Close(all), null);
 
-    private void Record(IReadOnlyList<RefusalSummary> closed, Action<SqliteConnection, SqliteTransaction, DateTimeOffset>? first)
+    private void Record(IReadOnlyList<RefusalSummary> closed, Action<DbConnection, DbTransaction, DateTimeOffset>? first)
     {
         if (closed.Count == 0 && first is null)
         {

@@ -30,8 +30,7 @@ internal sealed record ReceivedAuditHead(string NodeId, long Seq, string Sha256,
 
 /// <summary>
 /// The nodes, node_key_history, nonces and node_audit_heads tables: enrolled nodes, their keys, and what their signed requests
-/// leave behind. Standard SQL except the statements in <see cref="Sqlite"/>, the one place a PostgreSQL dialect would replace
-/// (there: INSERT ... ON CONFLICT DO NOTHING).
+/// leave behind, in SQL that SQLite and PostgreSQL both read (INSERT ... ON CONFLICT DO NOTHING: SQLite 3.24 and PostgreSQL 9.5).
 /// </summary>
 internal static class NodeQueries
 {
@@ -139,7 +138,7 @@ internal static class NodeQueries
 
     /// <summary>Keeps a node's audit chain head as a request carried it (the first report of a sequence number stays).</summary>
     public static void RecordAuditHead(IDbConnection c, IDbTransaction t, string node, long seq, string? sha256, DateTimeOffset at) =>
-        c.Execute(Sqlite.InsertAuditHeadUnlessPresent, new { node, seq, sha = sha256, at = StoredTime.Format(at) }, t);
+        c.Execute(InsertAuditHeadUnlessPresent, new { node, seq, sha = sha256, at = StoredTime.Format(at) }, t);
 
     /// <summary>
     /// Remembers a request nonce until it expires (Unix seconds), forgetting the expired ones; false if the nonce was already
@@ -148,16 +147,12 @@ internal static class NodeQueries
     public static bool RememberNonce(IDbConnection c, IDbTransaction t, string keyId, string nonce, long expiresAt, long now)
     {
         c.Execute("DELETE FROM nonces WHERE expires_at < @now", new { now }, t);
-        return c.Execute(Sqlite.InsertNonceUnlessPresent, new { keyId, nonce, expiresAt }, t) == 1;
+        return c.Execute(InsertNonceUnlessPresent, new { keyId, nonce, expiresAt }, t) == 1;
     }
 
-    /// <summary>SQLite-only statements.</summary>
-    private static class Sqlite
-    {
-        public const string InsertAuditHeadUnlessPresent =
-            "INSERT OR IGNORE INTO node_audit_heads(node_id, seq, sha256, received_at) VALUES (@node, @seq, @sha, @at)";
+    private const string InsertAuditHeadUnlessPresent =
+        "INSERT INTO node_audit_heads(node_id, seq, sha256, received_at) VALUES (@node, @seq, @sha, @at) ON CONFLICT (node_id, seq) DO NOTHING";
 
-        public const string InsertNonceUnlessPresent =
-            "INSERT OR IGNORE INTO nonces(key_id, nonce, expires_at) VALUES (@keyId, @nonce, @expiresAt)";
-    }
+    private const string InsertNonceUnlessPresent =
+        "INSERT INTO nonces(key_id, nonce, expires_at) VALUES (@keyId, @nonce, @expiresAt) ON CONFLICT (key_id, nonce) DO NOTHING";
 }

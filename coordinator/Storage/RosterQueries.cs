@@ -10,8 +10,7 @@ internal sealed record RosterHeadRow(long version, string federation, string sha
 internal sealed record RosterDocumentRow(long version, byte[] document);
 
 /// <summary>
-/// The rosters table: the federation rosters the coordinator relays, by version. Standard SQL except <see cref="Sqlite"/>,
-/// the one place a PostgreSQL dialect would replace (there: INSERT ... ON CONFLICT (version) DO UPDATE).
+/// The rosters table: the federation rosters the coordinator relays, by version, in SQL that SQLite and PostgreSQL both read.
 /// </summary>
 internal static class RosterQueries
 {
@@ -23,12 +22,11 @@ internal static class RosterQueries
 
     /// <summary>Publishes a roster version, replacing the document published before under the same version (more approvals).</summary>
     public static void Publish(IDbConnection c, IDbTransaction t, long version, string federation, string sha256, byte[] document, DateTimeOffset now) =>
-        c.Execute(Sqlite.Upsert, new { version, federation, sha = sha256, document, now = StoredTime.Format(now) }, t);
+        c.Execute(Upsert, new { version, federation, sha = sha256, document, now = StoredTime.Format(now) }, t);
 
-    /// <summary>SQLite-only statements.</summary>
-    private static class Sqlite
-    {
-        public const string Upsert =
-            "INSERT OR REPLACE INTO rosters(version, federation, sha256, document, published_at) VALUES (@version, @federation, @sha, @document, @now)";
-    }
+    // Every column replaced, as INSERT OR REPLACE did.
+    private const string Upsert = """
+        INSERT INTO rosters(version, federation, sha256, document, published_at) VALUES (@version, @federation, @sha, @document, @now)
+        ON CONFLICT (version) DO UPDATE SET federation=excluded.federation, sha256=excluded.sha256, document=excluded.document, published_at=excluded.published_at
+        """;
 }

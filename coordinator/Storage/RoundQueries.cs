@@ -39,7 +39,8 @@ internal static class RoundQueries
     private const string AttemptHead = "SELECT study_id, round, attempt, phase, participants_json, crp_seed, request_json, ";
     private const string AttemptTail = ", aggregate_digest, phase_deadline, started_at FROM attempts WHERE study_id=@id AND round=@round AND attempt=@attempt";
     private const string AttemptWithCiphertexts = AttemptHead + "collective_key, aggregate" + AttemptTail;
-    private const string AttemptState = AttemptHead + "NULL AS collective_key, NULL AS aggregate" + AttemptTail;
+    // Typed nulls: PostgreSQL would type a bare NULL as text, which does not match the record's byte[] (SQLite reads BYTEA as a type name of NUMERIC affinity, and a CAST of NULL is NULL).
+    private const string AttemptState = AttemptHead + "CAST(NULL AS BYTEA) AS collective_key, CAST(NULL AS BYTEA) AS aggregate" + AttemptTail;
 
     /// <summary>
     /// An attempt. Without <paramref name="ciphertexts"/> its two ciphertext columns are left out (collective_key and

@@ -30,8 +30,7 @@ internal sealed record StudyDetailRow(string study_id, string spec_json, string 
 internal sealed record DecisionRow(string node_id, string name, long accept, string rule, string reason);
 
 /// <summary>
-/// The studies and decisions tables. Every statement is standard SQL except those in <see cref="Sqlite"/>, the one place a
-/// PostgreSQL dialect would replace (there: INSERT ... ON CONFLICT (study_id, node_id) DO UPDATE).
+/// The studies and decisions tables, in SQL that SQLite and PostgreSQL both read (the decision's upsert: INSERT ... ON CONFLICT DO UPDATE).
 /// </summary>
 internal static class StudyQueries
 {
@@ -94,7 +93,7 @@ internal static class StudyQueries
 
     /// <summary>Records a node's decision, replacing one it made before.</summary>
     public static void RecordDecision(IDbConnection c, IDbTransaction t, string study, string node, bool accept, string rule, string reason, DateTimeOffset now) =>
-        c.Execute(Sqlite.UpsertDecision, new { study, node, accept = accept ? 1 : 0, rule, reason, now = StoredTime.Format(now) }, t);
+        c.Execute(UpsertDecision, new { study, node, accept = accept ? 1 : 0, rule, reason, now = StoredTime.Format(now) }, t);
 
     /// <summary>The nodes that accepted the study, in the order they decided.</summary>
     public static List<string> AcceptedNodes(IDbConnection c, IDbTransaction? t, string study) =>
@@ -111,12 +110,12 @@ internal static class StudyQueries
     public static List<string> AcceptedNodeNames(IDbConnection c, string study) =>
         [.. c.Query<string>("SELECT n.name FROM decisions d JOIN nodes n ON n.node_id=d.node_id WHERE d.study_id=@study AND d.accept=1 ORDER BY n.name", new { study })];
 
-    /// <summary>SQLite-only statements.</summary>
-    private static class Sqlite
-    {
-        public const string UpsertDecision =
-            // The node's data version as its last work poll carried it is kept with the decision: the version the study's refresh
-            // rule compares against (docs/models.md, "Refresh"); null for a node that sends none.
-            "INSERT OR REPLACE INTO decisions(study_id, node_id, accept, rule, reason, decided_at, data_version) VALUES (@study, @node, @accept, @rule, @reason, @now, (SELECT data_version FROM nodes WHERE node_id=@node))";
-    }
+    // The node's data version as its last work poll carried it is kept with the decision: the version the study's refresh rule compares
+    // against (docs/models.md, "Refresh"); null for a node that sends none. Every column is replaced, as INSERT OR REPLACE did.
+    private const string UpsertDecision = """
+        INSERT INTO decisions(study_id, node_id, accept, rule, reason, decided_at, data_version)
+        VALUES (@study, @node, @accept, @rule, @reason, @now, (SELECT data_version FROM nodes WHERE node_id=@node))
+        ON CONFLICT (study_id, node_id) DO UPDATE SET accept=excluded.accept, rule=excluded.rule, reason=excluded.reason,
+            decided_at=excluded.decided_at, data_version=excluded.data_version
+        """;
 }

@@ -22,7 +22,7 @@ public sealed record BackupManifest(
 
 /// <summary>
 /// A service directory in one owner-only file (POSIX tar): a consistent copy of its store made while the service runs
-/// (<see cref="SqliteStore.BackupTo"/>), and beside it every other file of the directory a restore needs: the Data Protection key
+/// (<see cref="ISqliteFile.BackupTo"/>), and beside it every other file of the directory a restore needs: the Data Protection key
 /// ring (keys/), the sealed keys, the key-encryption certificate when it is kept in the directory, the admin token's hash, the
 /// policy and its signers, the key history. A bundle is therefore as secret as the directory: whoever holds it (and the key-encryption
 /// certificate, when that is kept elsewhere) holds the service's identity. Restored only into a new directory, 0700 with 0600 files,
@@ -38,7 +38,7 @@ public static class BackupBundle
     /// Writes the bundle of <paramref name="directory"/> to <paramref name="output"/> (a new file, 0600). <paramref name="prepare"/>
     /// may change the store's copy before it is bundled (the node deletes its attempt secrets there).
     /// </summary>
-    public static BackupManifest Write(string directory, SqliteStore store, string service, string output, TimeProvider time, Action<string>? prepare = null)
+    public static BackupManifest Write(string directory, ISqliteFile store, string service, string output, TimeProvider time, Action<string>? prepare = null)
     {
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(time);

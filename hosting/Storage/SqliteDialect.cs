@@ -47,6 +47,12 @@ public sealed class SqliteDialect(SqliteSettings settings) : StoreDialect<Sqlite
         connection.Execute("PRAGMA journal_mode=WAL;");
     }
 
+    /// <summary>
+    /// Any SQLite error (busy or locked past the busy timeout, I/O, full): the engine's own. A write is not run again here: the busy
+    /// timeout has already waited 30 s for the lock (<see cref="StoreDialect{TConnection}.WriteAttempts"/> stays 1).
+    /// </summary>
+    public override bool IsStorageError(Exception error) => error is SqliteException;
+
     /// <summary>The page size of the open store (an existing file keeps its own until a VACUUM).</summary>
     public static long PageSizeOf(SqliteConnection connection) => connection.ExecuteScalar<long>("PRAGMA page_size");
 

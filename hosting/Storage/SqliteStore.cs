@@ -4,7 +4,7 @@ using Microsoft.Data.Sqlite;
 namespace FederatedTwin.Hosting.Storage;
 
 /// <summary>A service's store in one SQLite file (<see cref="SqliteDialect"/>), created with its directory when missing.</summary>
-public abstract class SqliteStore : MigratingStore<SqliteConnection, SqliteTransaction>
+public abstract class SqliteStore : MigratingStore<SqliteConnection, SqliteTransaction>, ISqliteFile
 {
     protected SqliteStore(SqliteSettings settings, SchemaMigrations migrations)
         : base(Prepare(settings), migrations)
@@ -15,33 +15,15 @@ public abstract class SqliteStore : MigratingStore<SqliteConnection, SqliteTrans
     /// <summary>The database file.</summary>
     public string Path { get; }
 
-    /// <summary>
-    /// A consistent copy of the store at one instant, written to <paramref name="destination"/> (a new file, owner-only) while the
-    /// service may be writing: SQLite's online backup API (sqlite3_backup_init/step/finish, https://sqlite.org/backup.html) copies
-    /// the pages of one read transaction, so the copy holds every transaction committed before it began and none after. The copy
-    /// is in rollback-journal mode, one file with no -wal beside it.
-    /// </summary>
+    /// <inheritdoc cref="SqliteBackup.Copy"/>
     public void BackupTo(string destination)
     {
-        if (File.Exists(destination))
-        {
-            throw new IOException($"{destination} exists: a backup never overwrites a file.");
-        }
-
-        OwnerOnly.CreateEmptyFile(destination);
-        using var target = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = destination, Pooling = false }.ToString());
-        using (var source = Open())
-        {
-            target.Open();
-            source.BackupDatabase(target);
-        }
-
-        using var command = target.CreateCommand();
-        command.CommandText = "PRAGMA journal_mode=DELETE;";
-        command.ExecuteNonQuery();
+        using var source = Open();
+        SqliteBackup.Copy(source, destination);
     }
 
-    private static SqliteDialect Prepare(SqliteSettings settings)
+    /// <summary>The dialect of a store file, creating it (and its directory) owner-only first when missing.</summary>
+    public static SqliteDialect Prepare(SqliteSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
         OwnerOnly.CreateDirectory(System.IO.Path.GetDirectoryName(settings.Path)!);

@@ -5,8 +5,9 @@ namespace FederatedTwin.Hosting.Storage;
 /// <summary>
 /// What a database engine contributes to a <see cref="MigratingStore{TConnection, TTransaction}"/>: how a connection is
 /// opened (with its per-connection settings), what is set once on a store before its migrations run, and the SQL of
-/// the schema_version bookkeeping. SQLite is the only dialect today (<see cref="SqliteDialect"/>); another engine is a
-/// dialect beside it, so the stores and their callers keep their Read/Write surface whichever engine holds the data.
+/// the schema_version bookkeeping, and which of its errors are conflicts to retry. SQLite (<see cref="SqliteDialect"/>) and
+/// PostgreSQL (<see cref="PostgresDialect"/>); a store whose callers must not know the engine is one type over
+/// <see cref="NeutralDialect{TConnection}"/>, so the stores and their callers keep their Read/Write surface whichever engine holds the data.
 /// </summary>
 public abstract class StoreDialect<TConnection>
     where TConnection : DbConnection
@@ -31,6 +32,27 @@ public abstract class StoreDialect<TConnection>
 
     /// <summary>A query that succeeds only when the store can be read: what readiness runs.</summary>
     public virtual string Probe => SchemaSql.Probe;
+
+    /// <summary>
+    /// Holds off other processes' migrations of the same store while this one runs them (replicas starting together on one
+    /// database); null where the engine serializes them itself (SQLite: one writer per file).
+    /// </summary>
+    public virtual IDisposable? LockForMigrations(TConnection connection) => null;
+
+    /// <summary>
+    /// Whether an error aborted a transaction only because another one conflicted with it, so that running the same transaction
+    /// again may succeed (<see cref="MigratingStore{TConnection, TTransaction}.Write{T}"/> retries it).
+    /// </summary>
+    public virtual bool IsRetryable(Exception error) => false;
+
+    /// <summary>How many times, at most, a write is tried when it keeps meeting retryable conflicts.</summary>
+    public virtual int WriteAttempts => 1;
+
+    /// <summary>
+    /// Whether an error came from the store itself (the engine or the connection to it) rather than from the code or the data: a
+    /// background loop skips such a pass and tries again on its next one instead of failing what it was working on.
+    /// </summary>
+    public virtual bool IsStorageError(Exception error) => false;
 }
 
 /// <summary>The schema bookkeeping's SQL, standard enough for SQLite and PostgreSQL alike.</summary>

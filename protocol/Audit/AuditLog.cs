@@ -7,8 +7,9 @@ namespace FederatedTwin.Protocol.Audit;
 /// <summary>
 /// The audit trail's storage format, the same in node.db and coordinator.db, so that one verifier
 /// (`ftwin audit verify`) reads both: an append-only audit_log (one row per entry, every column in the
-/// hash) and audit_checkpoints (one signed head per row). Plain ADO.NET over the service's SQLite
-/// connection, so an entry is appended in the same transaction as the action it records.
+/// hash) and audit_checkpoints (one signed head per row). Plain ADO.NET over the service's connection
+/// (SQLite, or PostgreSQL for a coordinator there: <see cref="PostgresSchema"/>), so an entry is appended in the
+/// same transaction as the action it records.
 /// </summary>
 public sealed class AuditLog
 {
@@ -53,6 +54,41 @@ public sealed class AuditLog
         CREATE TRIGGER audit_checkpoints_name_an_entry BEFORE INSERT ON audit_checkpoints
             WHEN NEW.head_hash IS NOT (SELECT hash FROM audit_log WHERE seq = NEW.seq)
             BEGIN SELECT RAISE(ABORT, 'a checkpoint must name an entry and its hash'); END;
+        """;
+
+    /// <summary>
+    /// <see cref="Schema"/> for PostgreSQL (the coordinator's store there): the same tables and columns (BIGINT for SQLite's INTEGER,
+    /// outcome kept 32-bit as it is read) and the same refusals as PL/pgSQL triggers. Part of a migration: never edit, add a new one.
+    /// </summary>
+    public const string PostgresSchema = """
+        CREATE TABLE audit_log(seq BIGINT PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, outcome INTEGER NOT NULL,
+            study_id TEXT NULL, purpose_of_use TEXT NULL, detail TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
+        CREATE TABLE audit_checkpoints(seq BIGINT PRIMARY KEY, head_hash TEXT NOT NULL, at TEXT NOT NULL, reason TEXT NOT NULL,
+            public_key TEXT NOT NULL, signature TEXT NOT NULL);
+        CREATE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            RAISE EXCEPTION '% is append-only', TG_TABLE_NAME;
+        END $$;
+        CREATE TRIGGER audit_log_no_update BEFORE UPDATE OR DELETE ON audit_log FOR EACH ROW EXECUTE FUNCTION audit_append_only();
+        CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE OR DELETE ON audit_checkpoints FOR EACH ROW EXECUTE FUNCTION audit_append_only();
+        CREATE FUNCTION audit_log_in_sequence() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.seq IS DISTINCT FROM (SELECT COALESCE(MAX(seq), 0) + 1 FROM audit_log) THEN
+                RAISE EXCEPTION 'audit_log entries are appended in sequence';
+            END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER audit_log_in_sequence BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION audit_log_in_sequence();
+        CREATE FUNCTION audit_checkpoints_name_an_entry() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.head_hash IS DISTINCT FROM (SELECT hash FROM audit_log WHERE seq = NEW.seq) THEN
+                RAISE EXCEPTION 'a checkpoint must name an entry and its hash';
+            END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER audit_checkpoints_name_an_entry BEFORE INSERT ON audit_checkpoints FOR EACH ROW EXECUTE FUNCTION audit_checkpoints_name_an_entry();
+        CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit_log FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();
+        CREATE TRIGGER audit_checkpoints_no_truncate BEFORE TRUNCATE ON audit_checkpoints FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();
         """;
 
     private int? _interval;

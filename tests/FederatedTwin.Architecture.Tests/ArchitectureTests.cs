@@ -32,10 +32,10 @@ public sealed partial class ArchitectureTests
     /// <summary>Packages a project must not pull in: the crypto library stays free of parsing and statistics.</summary>
     private static readonly IReadOnlyDictionary<string, string[]> ForbiddenPackages = new Dictionary<string, string[]>(StringComparer.Ordinal)
     {
-        ["crypto"] = ["YamlDotNet", "MathNet.Numerics", "Microsoft.Data.Sqlite", "Dapper"],
-        ["protocol"] = ["MathNet.Numerics", "Microsoft.Data.Sqlite", "Dapper"],
-        ["analytics"] = ["Microsoft.Data.Sqlite", "Dapper"],
-        ["twin"] = ["Microsoft.Data.Sqlite", "Dapper"],
+        ["crypto"] = ["YamlDotNet", "MathNet.Numerics", "Microsoft.Data.Sqlite", "Npgsql", "Dapper"],
+        ["protocol"] = ["MathNet.Numerics", "Microsoft.Data.Sqlite", "Npgsql", "Dapper"],
+        ["analytics"] = ["Microsoft.Data.Sqlite", "Npgsql", "Dapper"],
+        ["twin"] = ["Microsoft.Data.Sqlite", "Npgsql", "Dapper"],
     };
 
     [Fact]

@@ -13,7 +13,7 @@ namespace FederatedTwin.Federation.Tests;
 /// through the real pipeline: the coefficients the coordinator decrypts equal a pooled fit of the same
 /// patient-years (read back from the three stores after the study) within 1e-6 relative.
 /// </summary>
-public sealed class GlmEndToEndTests(GlmEndToEndTests.ExactSites sites) : IClassFixture<GlmEndToEndTests.ExactSites>
+public sealed class GlmEndToEndTests(GlmEndToEndTests.ExactSites sites) : GlmEndToEndCases, IClassFixture<GlmEndToEndTests.ExactSites>
 {
     /// <summary>
     /// The three sites both exact GLMs run on (the same generated populations each case used to start alone): started at the first
@@ -37,126 +37,7 @@ public sealed class GlmEndToEndTests(GlmEndToEndTests.ExactSites sites) : IClass
         }
     }
 
-    private static readonly string[] Features = ["age", "sex_male", "heart_failure", "diabetes", "copd", "condition_count", "inpatient_admissions", "ed_visits"];
-
-    [Theory]
-    [InlineData("binomial", "admission_next_year", null, "0.25")]
-    [InlineData("poisson", "ed_visits_next_year", "50", null)]
-    public async Task A_federated_glm_equals_the_pooled_fit_of_the_same_rows(string family, string outcome, string? maxResponse, string? holdout)
-    {
-        var federation = await sites.Federation;
-        var yaml = $"""
-            {TestFederation.StudyHeader($"glm-{family}", "federated-glm")}
-              family: {family}
-              outcome: {outcome}
-              features: {string.Join(",", Features)}
-              max_rows_per_node: "100000"
-              max_abs_feature: "1000"
-            {(maxResponse is null ? string.Empty : $"  max_abs_response: \"{maxResponse}\"")}
-            {(holdout is null ? string.Empty : $"  holdout: \"{holdout}\"")}
-            """;
-        await federation.CreateStudy(yaml, CancellationToken.None);
-        var study = await federation.WaitForStudy($"glm-{family}", TimeSpan.FromSeconds(180), null, CancellationToken.None);
-        Assert.True(study["state"]?.ToString() == "completed", $"study {study["state"]}: {study["failure_reason"]}");
-        var model = study["result"]!["model"]!;
-        Assert.True(model["converged"]!.GetValue<bool>());
-        Assert.True(model["rounds"]!.GetValue<int>() <= 10, $"{model["rounds"]} rounds");
-
-        // The pooled reference: every node's rows as `ftwin node features export --study` writes them (a real
-        // process per node), pooled and fitted by plain IRLS.
-        var glm = GlmStudy.Parse(StudyFile.Parse(yaml), Crypto.RlweThresholdScheme.Default.MaxParties);
-        var parts = new List<(List<double> X, List<double> Y)>();
-        foreach (var n in federation.Nodes)
-        {
-            parts.Add(await Export(n.Dir, $"glm-{family}"));
-        }
-
-        var pooled = GlmPooled.Fit(glm.Spec.Family, Features, new GlmData(Features.Length, [.. parts.SelectMany(p => p.X)], [.. parts.SelectMany(p => p.Y)]));
-        var terms = model["terms"]!.AsArray();
-        Assert.Equal(pooled.Coefficients.Count, terms.Count);
-        for (var i = 0; i < terms.Count; i++)
-        {
-            var federated = terms[i]!["coefficient"]!.GetValue<double>();
-            Assert.True(Math.Abs(federated - pooled.Coefficients[i]) <= 1e-6 * Math.Max(1, Math.Abs(pooled.Coefficients[i])), $"{pooled.Names[i]}: federated {federated}, pooled {pooled.Coefficients[i]}");
-            Assert.True(Math.Abs(terms[i]!["std_error"]!.GetValue<double>() - pooled.StandardErrors[i]) <= 1e-6 * pooled.StandardErrors[i], $"{pooled.Names[i]} standard error");
-        }
-
-        Assert.Equal(pooled.Deviance, model["deviance"]!.GetValue<double>(), 1e-6 * pooled.Deviance);
-        Assert.Equal(parts.Sum(p => p.Y.Count), model["rows"]!.GetValue<long>());
-
-        // With held-out patients, the model is evaluated on them: the decrypted histogram's row count is theirs.
-        if (holdout is not null)
-        {
-            var evaluation = model["evaluation"]!;
-            var heldOut = federation.Nodes.Sum(n =>
-            {
-                using var dir = NodeDirectory.OpenOrInitialize(n.Dir);
-                return LocalFederatedGlm.Rows(dir, glm, "HOPERAT", heldOut: true).Rows;
-            });
-            Assert.True(heldOut > 100, $"{heldOut} held-out rows");
-            Assert.Equal(heldOut, evaluation["held_out_rows"]!.GetValue<long>());
-            var auc = evaluation["auc"]!.GetValue<double>();
-            Assert.InRange(auc, 0.55, 1.0);
-            Assert.Equal(10, evaluation["calibration"]!.AsArray().Count);
-        }
-        else
-        {
-            Assert.Null(model["evaluation"]);
-        }
-
-        // The twin reads the coordinator's registry document as it is.
-        var registeredModel = Analytics.Registry.RegisteredModel.FromJson(model.ToJsonString());
-        Assert.Equal(model["id"]!.ToString(), registeredModel.Id);
-
-        // And it is in the registry.
-        var registered = await federation.Admin.Send(HttpMethod.Get, $"/v1/admin/models/{model["id"]}");
-        Assert.Equal(model["id"]!.ToString(), registered!["id"]!.ToString());
-
-        // The twin on this registry (read from the coordinator's store, as `ftwin model export` does): the outcome's
-        // model is the federated one, and it predicts every contributed row exactly as the fitted coefficients do.
-        var snapshot = Coordinator.Registry.RegistrySnapshot.Read(new Coordinator.Storage.CoordinatorStore(federation.CoordinatorDir));
-        var set = Twin.Simulation.ModelSet.FromModels(snapshot.Models, "coordinator", fallback: Twin.Simulation.ModelSet.DemoFallback());
-        var twinOutcome = family == "binomial" ? "admission" : "ed_visits";
-        Assert.Equal(model["id"]!.ToString(), set.ByOutcome[twinOutcome].Id);
-        Assert.Equal(Twin.Simulation.ModelOrigin.Federated, set.Origins.Single(o => o.Outcome == twinOutcome).Kind);
-        var beta = terms.Select(t => t!["coefficient"]!.GetValue<double>()).ToArray();
-        var rows = parts.SelectMany(p => p.X).Chunk(Features.Length).ToList();
-        Assert.True(rows.Count > 100);
-        foreach (var x in rows)
-        {
-            // Features: age, sex_male, heart_failure, diabetes, copd, condition_count, inpatient_admissions, ed_visits.
-            // The model has no other condition terms, so further conditions only make up condition_count.
-            var mask = (x[2] == 1 ? 1 << 2 : 0) | (x[3] == 1 ? 1 : 0) | (x[4] == 1 ? 1 << 3 : 0);
-            for (var k = 4; System.Numerics.BitOperations.PopCount((uint)mask) < (int)x[5]; k++)
-            {
-                mask |= 1 << k;
-            }
-
-            var person = new Twin.Simulation.PersonFeatures(2024, (int)x[0], x[1] == 1, mask, x[6], 0, x[7], 0);
-            var eta = beta[0] + x.Select((v, j) => beta[j + 1] * v).Sum();
-            var expected = family == "binomial" ? 1 / (1 + Math.Exp(-eta)) : Math.Exp(eta);
-            Assert.Equal(expected, set.ByOutcome[twinOutcome].Mean(person), 1e-9 * Math.Max(1, expected));
-        }
-    }
-
-    /// <summary>The node's export for the study: header = the features then the outcome, one row per contributed patient-year.</summary>
-    private static async Task<(List<double> X, List<double> Y)> Export(string nodeDir, string study)
-    {
-        var log = Path.Combine(TestFederation.TempDir("export"), "rows.csv");
-        using var process = FederatedTwin.Cli.Demo.ChildProcess.StartFtwin(["node", "features", "export", "--node-dir", nodeDir, "--study", study], log);
-        Assert.True(await Task.Run(() => process.WaitForExit(TimeSpan.FromSeconds(60))) && process.ExitCode == 0, await File.ReadAllTextAsync(log));
-        var lines = await File.ReadAllLinesAsync(log);
-        Assert.Equal([.. Features, lines[0].Split(',')[^1]], lines[0].Split(','));
-        var (x, y) = (new List<double>(), new List<double>());
-        foreach (var line in lines.Skip(1))
-        {
-            var values = line.Split(',').Select(v => double.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
-            x.AddRange(values[..^1]);
-            y.Add(values[^1]);
-        }
-
-        return (x, y);
-    }
+    private protected override Task<FederatedTwin.Cli.Demo.LocalFederation> Federation => sites.Federation;
 
     [Fact]
     public async Task A_dp_glm_charges_each_round_to_every_nodes_ledger_and_a_study_over_budget_is_refused()
@@ -411,5 +292,175 @@ public sealed class FedAvgEndToEndTests
         Assert.True(fedAvgDeviance <= nullDeviance - (0.5 * (nullDeviance - mle.Deviance)),
             $"FedAvg deviance {fedAvgDeviance:F2}, null {nullDeviance:F2}, exact MLE {mle.Deviance:F2}");
         Assert.True(fedAvgDeviance >= mle.Deviance - 1e-6, "nothing beats the maximum-likelihood fit on its own rows");
+    }
+}
+
+/// <summary>
+/// The exact federated GLM of <see cref="GlmEndToEndTests"/>, on each of the coordinator's stores (<see cref="GlmEndToEndTests"/>:
+/// coordinator.db; <see cref="GlmEndToEndOnPostgresTests"/>: PostgreSQL).
+/// </summary>
+public abstract class GlmEndToEndCases
+{
+    /// <summary>The three sites the cases run on.</summary>
+    private protected abstract Task<FederatedTwin.Cli.Demo.LocalFederation> Federation { get; }
+
+    private static readonly string[] Features = ["age", "sex_male", "heart_failure", "diabetes", "copd", "condition_count", "inpatient_admissions", "ed_visits"];
+
+    [Theory]
+    [InlineData("binomial", "admission_next_year", null, "0.25")]
+    [InlineData("poisson", "ed_visits_next_year", "50", null)]
+    public async Task A_federated_glm_equals_the_pooled_fit_of_the_same_rows(string family, string outcome, string? maxResponse, string? holdout)
+    {
+        var federation = await Federation;
+        var yaml = $"""
+            {TestFederation.StudyHeader($"glm-{family}", "federated-glm")}
+              family: {family}
+              outcome: {outcome}
+              features: {string.Join(",", Features)}
+              max_rows_per_node: "100000"
+              max_abs_feature: "1000"
+            {(maxResponse is null ? string.Empty : $"  max_abs_response: \"{maxResponse}\"")}
+            {(holdout is null ? string.Empty : $"  holdout: \"{holdout}\"")}
+            """;
+        await federation.CreateStudy(yaml, CancellationToken.None);
+        var study = await federation.WaitForStudy($"glm-{family}", TimeSpan.FromSeconds(180), null, CancellationToken.None);
+        Assert.True(study["state"]?.ToString() == "completed", $"study {study["state"]}: {study["failure_reason"]}");
+        var model = study["result"]!["model"]!;
+        Assert.True(model["converged"]!.GetValue<bool>());
+        Assert.True(model["rounds"]!.GetValue<int>() <= 10, $"{model["rounds"]} rounds");
+
+        // The pooled reference: every node's rows as `ftwin node features export --study` writes them (a real
+        // process per node), pooled and fitted by plain IRLS.
+        var glm = GlmStudy.Parse(StudyFile.Parse(yaml), Crypto.RlweThresholdScheme.Default.MaxParties);
+        var parts = new List<(List<double> X, List<double> Y)>();
+        foreach (var n in federation.Nodes)
+        {
+            parts.Add(await Export(n.Dir, $"glm-{family}"));
+        }
+
+        var pooled = GlmPooled.Fit(glm.Spec.Family, Features, new GlmData(Features.Length, [.. parts.SelectMany(p => p.X)], [.. parts.SelectMany(p => p.Y)]));
+        var terms = model["terms"]!.AsArray();
+        Assert.Equal(pooled.Coefficients.Count, terms.Count);
+        for (var i = 0; i < terms.Count; i++)
+        {
+            var federated = terms[i]!["coefficient"]!.GetValue<double>();
+            Assert.True(Math.Abs(federated - pooled.Coefficients[i]) <= 1e-6 * Math.Max(1, Math.Abs(pooled.Coefficients[i])), $"{pooled.Names[i]}: federated {federated}, pooled {pooled.Coefficients[i]}");
+            Assert.True(Math.Abs(terms[i]!["std_error"]!.GetValue<double>() - pooled.StandardErrors[i]) <= 1e-6 * pooled.StandardErrors[i], $"{pooled.Names[i]} standard error");
+        }
+
+        Assert.Equal(pooled.Deviance, model["deviance"]!.GetValue<double>(), 1e-6 * pooled.Deviance);
+        Assert.Equal(parts.Sum(p => p.Y.Count), model["rows"]!.GetValue<long>());
+
+        // With held-out patients, the model is evaluated on them: the decrypted histogram's row count is theirs.
+        if (holdout is not null)
+        {
+            var evaluation = model["evaluation"]!;
+            var heldOut = federation.Nodes.Sum(n =>
+            {
+                using var dir = NodeDirectory.OpenOrInitialize(n.Dir);
+                return LocalFederatedGlm.Rows(dir, glm, "HOPERAT", heldOut: true).Rows;
+            });
+            Assert.True(heldOut > 100, $"{heldOut} held-out rows");
+            Assert.Equal(heldOut, evaluation["held_out_rows"]!.GetValue<long>());
+            var auc = evaluation["auc"]!.GetValue<double>();
+            Assert.InRange(auc, 0.55, 1.0);
+            Assert.Equal(10, evaluation["calibration"]!.AsArray().Count);
+        }
+        else
+        {
+            Assert.Null(model["evaluation"]);
+        }
+
+        // The twin reads the coordinator's registry document as it is.
+        var registeredModel = Analytics.Registry.RegisteredModel.FromJson(model.ToJsonString());
+        Assert.Equal(model["id"]!.ToString(), registeredModel.Id);
+
+        // And it is in the registry.
+        var registered = await federation.Admin.Send(HttpMethod.Get, $"/v1/admin/models/{model["id"]}");
+        Assert.Equal(model["id"]!.ToString(), registered!["id"]!.ToString());
+
+        // The twin on this registry (read from the coordinator's store, as `ftwin model export` does): the outcome's
+        // model is the federated one, and it predicts every contributed row exactly as the fitted coefficients do.
+        Coordinator.Registry.RegistrySnapshot snapshot;
+        using (var store = federation.OpenCoordinatorStore())
+        {
+            snapshot = Coordinator.Registry.RegistrySnapshot.Read(store);
+        }
+
+        var set = Twin.Simulation.ModelSet.FromModels(snapshot.Models, "coordinator", fallback: Twin.Simulation.ModelSet.DemoFallback());
+        var twinOutcome = family == "binomial" ? "admission" : "ed_visits";
+        Assert.Equal(model["id"]!.ToString(), set.ByOutcome[twinOutcome].Id);
+        Assert.Equal(Twin.Simulation.ModelOrigin.Federated, set.Origins.Single(o => o.Outcome == twinOutcome).Kind);
+        var beta = terms.Select(t => t!["coefficient"]!.GetValue<double>()).ToArray();
+        var rows = parts.SelectMany(p => p.X).Chunk(Features.Length).ToList();
+        Assert.True(rows.Count > 100);
+        foreach (var x in rows)
+        {
+            // Features: age, sex_male, heart_failure, diabetes, copd, condition_count, inpatient_admissions, ed_visits.
+            // The model has no other condition terms, so further conditions only make up condition_count.
+            var mask = (x[2] == 1 ? 1 << 2 : 0) | (x[3] == 1 ? 1 : 0) | (x[4] == 1 ? 1 << 3 : 0);
+            for (var k = 4; System.Numerics.BitOperations.PopCount((uint)mask) < (int)x[5]; k++)
+            {
+                mask |= 1 << k;
+            }
+
+            var person = new Twin.Simulation.PersonFeatures(2024, (int)x[0], x[1] == 1, mask, x[6], 0, x[7], 0);
+            var eta = beta[0] + x.Select((v, j) => beta[j + 1] * v).Sum();
+            var expected = family == "binomial" ? 1 / (1 + Math.Exp(-eta)) : Math.Exp(eta);
+            Assert.Equal(expected, set.ByOutcome[twinOutcome].Mean(person), 1e-9 * Math.Max(1, expected));
+        }
+    }
+
+    /// <summary>The node's export for the study: header = the features then the outcome, one row per contributed patient-year.</summary>
+    private static async Task<(List<double> X, List<double> Y)> Export(string nodeDir, string study)
+    {
+        var log = Path.Combine(TestFederation.TempDir("export"), "rows.csv");
+        using var process = FederatedTwin.Cli.Demo.ChildProcess.StartFtwin(["node", "features", "export", "--node-dir", nodeDir, "--study", study], log);
+        Assert.True(await Task.Run(() => process.WaitForExit(TimeSpan.FromSeconds(60))) && process.ExitCode == 0, await File.ReadAllTextAsync(log));
+        var lines = await File.ReadAllLinesAsync(log);
+        Assert.Equal([.. Features, lines[0].Split(',')[^1]], lines[0].Split(','));
+        var (x, y) = (new List<double>(), new List<double>());
+        foreach (var line in lines.Skip(1))
+        {
+            var values = line.Split(',').Select(v => double.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+            x.AddRange(values[..^1]);
+            y.Add(values[^1]);
+        }
+
+        return (x, y);
+    }
+}
+
+/// <summary>The exact GLM cases with `ftwin coordinator run --store postgres` (its own cluster, one database).</summary>
+[Trait("Category", "Postgres")]
+public sealed class GlmEndToEndOnPostgresTests(GlmEndToEndOnPostgresTests.ExactSitesOnPostgres sites) : GlmEndToEndCases, IClassFixture<GlmEndToEndOnPostgresTests.ExactSitesOnPostgres>
+{
+    private protected override Task<FederatedTwin.Cli.Demo.LocalFederation> Federation => sites.Federation;
+
+    /// <summary>The same three sites as <see cref="GlmEndToEndTests.ExactSites"/>, the coordinator's state in a PostgreSQL database.</summary>
+    public sealed class ExactSitesOnPostgres : IAsyncLifetime, IDisposable
+    {
+        private readonly Postgres.PostgresFixture _postgres = new();
+        private readonly Lazy<Task<FederatedTwin.Cli.Demo.LocalFederation>> _federation;
+
+        public ExactSitesOnPostgres()
+        {
+            _federation = new(() => SyntheticSites.Start("glm-exact-pg", i => 300 + (150 * i), firstSeed: 11, postgres: _postgres.NewDatabase()));
+        }
+
+        internal Task<FederatedTwin.Cli.Demo.LocalFederation> Federation => _federation.Value;
+
+        public Task InitializeAsync() => Task.CompletedTask;
+
+        public async Task DisposeAsync()
+        {
+            if (_federation.IsValueCreated)
+            {
+                (await _federation.Value).Dispose();
+            }
+        }
+
+        /// <summary>After <see cref="DisposeAsync"/> (xunit disposes a fixture both ways): the cluster outlives the coordinator that used it.</summary>
+        public void Dispose() => _postgres.Dispose();
     }
 }

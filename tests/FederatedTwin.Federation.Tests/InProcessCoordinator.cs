@@ -40,6 +40,9 @@ internal sealed class InProcessCoordinator(WebApplication app, Uri url, Uri admi
 
     public string DataDir { get; } = dataDir;
 
+    /// <summary>The running coordinator's own store (coordinator.db, or its PostgreSQL database): what a test reads its state through.</summary>
+    public FederatedTwin.Coordinator.Storage.CoordinatorStore Store => (FederatedTwin.Coordinator.Storage.CoordinatorStore)App.Services.GetService(typeof(FederatedTwin.Coordinator.Storage.CoordinatorStore))!;
+
     public NodeDirectory Node { get; } = node;
 
     public string NodeId => Node.Store.GetEnrollment()!.NodeId;

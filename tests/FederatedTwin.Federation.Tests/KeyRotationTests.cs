@@ -11,15 +11,18 @@ using FederatedTwin.Protocol.Federation;
 namespace FederatedTwin.Federation.Tests;
 
 /// <summary>
-/// Node identity key rotation against a real coordinator (Kestrel on loopback, real SQLite on both sides): the
-/// coordinator's checks (proof of possession, keys in use), the switch, and the node's recovery from a crash at each
-/// point of its rotation.
+/// Node identity key rotation against a real coordinator (Kestrel on loopback, real SQLite on the node, the coordinator on each of
+/// its stores: <see cref="KeyRotationTests"/>, <see cref="KeyRotationOnPostgresTests"/>): the coordinator's checks (proof of
+/// possession, keys in use), the switch, and the node's recovery from a crash at each point of its rotation.
 /// </summary>
-public sealed class KeyRotationTests : IAsyncLifetime
+public abstract class KeyRotationCases : IAsyncLifetime
 {
     private InProcessCoordinator _coordinator = null!;
 
-    public async Task InitializeAsync() => _coordinator = await InProcessCoordinator.Start("key-rotation");
+    /// <summary>The coordinator's store (null: coordinator.db in its data directory).</summary>
+    protected virtual Action<FederatedTwin.Coordinator.CoordinatorOptions>? Store => null;
+
+    public async Task InitializeAsync() => _coordinator = await InProcessCoordinator.Start("key-rotation", configure: Store);
 
     public async Task DisposeAsync() => await _coordinator.DisposeAsync();
 
@@ -35,7 +38,7 @@ public sealed class KeyRotationTests : IAsyncLifetime
     /// <summary>A copy of the node's current private key, held by the test after the node destroys it.</summary>
     private Ed25519Identity CopyOfCurrentKey() => Ed25519Identity.Import(Node.Identity.ExportPrivateKey());
 
-    private List<AuditEntry> CoordinatorEntries(string action) => FederatedTwin.Cli.Audit.AuditSource.Open(FederatedTwin.Cli.Audit.AuditService.Coordinator, _coordinator.DataDir).Entries.Where(e => e.Action == action).ToList();
+    private List<AuditEntry> CoordinatorEntries(string action) => _coordinator.Store.Read(AuditLog.ReadAll).Entries.Where(e => e.Action == action).ToList();
 
     private List<AuditEntry> NodeEntries(string action) => FederatedTwin.Cli.Audit.AuditSource.Open(FederatedTwin.Cli.Audit.AuditService.Node, Node.Path).Entries.Where(e => e.Action == action).ToList();
 
@@ -374,8 +377,21 @@ public sealed class KeyRotationTests : IAsyncLifetime
     [Fact]
     public async Task The_key_history_table_starts_with_the_enrolled_key()
     {
-        var rows = await Task.Run(() => new FederatedTwin.Coordinator.Storage.CoordinatorStore(_coordinator.DataDir).Read(c =>
+        var rows = await Task.Run(() => _coordinator.Store.Read(c =>
             c.Query<(string public_key, string? replaced_by)>("SELECT public_key, replaced_by FROM node_key_history WHERE node_id=@id", new { id = NodeId }).ToList()));
         Assert.Equal((Node.Identity.PublicKey, (string?)null), Assert.Single(rows));
     }
+}
+
+/// <summary><see cref="KeyRotationCases"/> with the coordinator on coordinator.db.</summary>
+public sealed class KeyRotationTests : KeyRotationCases;
+
+/// <summary><see cref="KeyRotationCases"/> with the coordinator on PostgreSQL (a new database of the class's cluster per test).</summary>
+[Trait("Category", "Postgres")]
+public sealed class KeyRotationOnPostgresTests(FederatedTwin.Federation.Tests.Postgres.PostgresFixture postgres)
+    : KeyRotationCases, IClassFixture<FederatedTwin.Federation.Tests.Postgres.PostgresFixture>
+{
+    private readonly Action<FederatedTwin.Coordinator.CoordinatorOptions> _store = postgres.NewCoordinatorStore();
+
+    protected override Action<FederatedTwin.Coordinator.CoordinatorOptions>? Store => _store;
 }

@@ -34,7 +34,7 @@ public sealed class ProtocolUpgradeTests
                 """);
         }
 
-        var store = new CoordinatorStore(dir);
+        var store = CoordinatorStore.Sqlite(dir);
         var studies = store.Read(c => c.Query<(string study_id, string state, string? failure_reason)>("SELECT study_id, state, failure_reason FROM studies ORDER BY study_id").ToList());
         Assert.Equal(("offered-v1", "offered", (string?)null), studies[0]);
         Assert.Equal("failed", studies[1].state);

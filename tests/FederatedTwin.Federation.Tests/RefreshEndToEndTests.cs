@@ -86,7 +86,7 @@ public sealed class RefreshEndToEndTests
         }
 
         // The registry keeps both versions of the lineage, each with its training window.
-        var coordinatorStore = new CoordinatorStore(federation.CoordinatorDir);
+        var coordinatorStore = CoordinatorStore.Sqlite(federation.CoordinatorDir);
         var versions = ModelVersions.Of(coordinatorStore, Lineage);
         Assert.Equal(["glm/admission_next_year/hf-r1", "glm/admission_next_year/hf-r2"], versions.Select(v => v.Id));
         Assert.Equal([1, 2], versions.Select(v => v.Version));

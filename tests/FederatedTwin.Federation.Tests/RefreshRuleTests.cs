@@ -16,8 +16,11 @@ namespace FederatedTwin.Federation.Tests;
 /// signed client (<see cref="CoordinatorClient"/>): their work polls carry a data version and they post their decisions themselves,
 /// without a site policy (a node's policy and ledger deciding a run is <see cref="RefreshEndToEndTests"/>'s subject).
 /// </summary>
-public sealed class RefreshRuleTests
+public abstract class RefreshRuleCases
 {
+    /// <summary>The coordinator's store (null: coordinator.db in its data directory).</summary>
+    protected virtual Action<FederatedTwin.Coordinator.CoordinatorOptions>? Store => null;
+
     private static string Template(string id, int deadline, params string[] refresh) =>
         $"id: {id}\nalgorithm: federated-sum\npurpose_of_use: HOPERAT\nmin_nodes: 2\nmax_nodes: 3\nrounds: 1\nphase_deadline_seconds: {deadline}\n"
         + "parameters:\n  vector: patients_by_age_band_and_sex\nrefresh:\n" + string.Concat(refresh.Select(r => "  " + r + "\n"));
@@ -43,7 +46,7 @@ public sealed class RefreshRuleTests
 
     private static List<(string Detail, string Study)> RefreshAudit(InProcessCoordinator coordinator)
     {
-        using var db = TestStore.OpenReadOnly(Path.Combine(coordinator.DataDir, "coordinator.db"));
+        using var db = coordinator.Store.Open();
         return [.. db.Query<(string, string)>("SELECT detail, study_id FROM audit_log WHERE action='study_refresh_triggered' ORDER BY seq")];
     }
 
@@ -51,7 +54,7 @@ public sealed class RefreshRuleTests
     public async Task Refresh_fires_on_its_schedule_and_not_a_minute_before()
     {
         var clock = TestClock.Start();
-        await using var coordinator = await InProcessCoordinator.Start("refresh-schedule", clock);
+        await using var coordinator = await InProcessCoordinator.Start("refresh-schedule", clock, Store);
         await Post(coordinator, Template("sched", 60, "every: P30D"));
         Assert.Equal(new[] { ("sched-r1", "offered") }, await Runs(coordinator, "sched"));
 
@@ -82,7 +85,7 @@ public sealed class RefreshRuleTests
     public async Task A_template_never_has_two_runs_at_once()
     {
         var clock = TestClock.Start();
-        await using var coordinator = await InProcessCoordinator.Start("refresh-overlap", clock);
+        await using var coordinator = await InProcessCoordinator.Start("refresh-overlap", clock, Store);
         await Post(coordinator, Template("overlap", 86_400, "every: PT1H"));
 
         clock.Advance(TimeSpan.FromHours(3)); // due three times over, but run 1's offer is open for a day: it is live
@@ -103,7 +106,7 @@ public sealed class RefreshRuleTests
     public async Task Refresh_fires_when_k_participants_have_new_data_and_not_with_k_minus_one()
     {
         var clock = TestClock.Start();
-        await using var coordinator = await InProcessCoordinator.Start("refresh-k", clock);
+        await using var coordinator = await InProcessCoordinator.Start("refresh-k", clock, Store);
         var nodes = new List<(NodeDirectory Dir, CoordinatorClient Client)>();
         try
         {
@@ -155,7 +158,7 @@ public sealed class RefreshRuleTests
             Assert.DoesNotContain(nodes[0].Dir.Store.GetEnrollment()!.NodeId, RefreshAudit(coordinator)[^1].Detail, StringComparison.Ordinal);
 
             // The coordinator keeps each node's latest version and when it changed.
-            using var db = TestStore.OpenReadOnly(Path.Combine(coordinator.DataDir, "coordinator.db"));
+            using var db = coordinator.Store.Open();
             var stored = db.QuerySingle<(long? Version, string? ChangedAt)>("SELECT data_version, data_changed_at FROM nodes WHERE node_id=@id", new { id = nodes[1].Dir.Store.GetEnrollment()!.NodeId });
             Assert.Equal(2, stored.Version);
             Assert.NotNull(stored.ChangedAt);
@@ -170,7 +173,7 @@ public sealed class RefreshRuleTests
     public async Task Refresh_fires_when_the_fraction_of_participants_with_new_data_is_reached_and_not_below()
     {
         var clock = TestClock.Start();
-        await using var coordinator = await InProcessCoordinator.Start("refresh-fraction", clock);
+        await using var coordinator = await InProcessCoordinator.Start("refresh-fraction", clock, Store);
         var nodes = new List<(NodeDirectory Dir, CoordinatorClient Client)>();
         try
         {
@@ -220,14 +223,14 @@ public sealed class RefreshRuleTests
     public async Task A_malformed_data_version_is_refused_with_problem_details_and_changes_nothing()
     {
         var clock = TestClock.Start();
-        await using var coordinator = await InProcessCoordinator.Start("refresh-bad-version", clock);
+        await using var coordinator = await InProcessCoordinator.Start("refresh-bad-version", clock, Store);
         var (dir, client) = await Enroll(coordinator, clock, "bad");
         using (dir)
         {
             var e = await Assert.ThrowsAsync<CoordinatorRefusedException>(() => client.Get<WorkResponse>("/v1/node/work?data_version=-3", CancellationToken.None));
             Assert.Equal(400, e.Status);
             Assert.Equal("Invalid data version", e.Problem?["title"]?.ToString()); // RFC 9457 problem details
-            using var db = TestStore.OpenReadOnly(Path.Combine(coordinator.DataDir, "coordinator.db"));
+            using var db = coordinator.Store.Open();
             Assert.Null(db.ExecuteScalar<long?>("SELECT data_version FROM nodes WHERE node_id=@id", new { id = dir.Store.GetEnrollment()!.NodeId }));
         }
     }
@@ -253,4 +256,17 @@ public sealed class RefreshRuleTests
         var enrollment = dir.Store.GetEnrollment()!;
         return (dir, new CoordinatorClient(new HttpClient { BaseAddress = coordinator.Url }, dir.Identity, enrollment.NodeId, enrollment.CoordinatorPublicKey, TimeSpan.FromSeconds(60), time: clock));
     }
+}
+
+/// <summary><see cref="RefreshRuleCases"/> with the coordinator on coordinator.db.</summary>
+public sealed class RefreshRuleTests : RefreshRuleCases;
+
+/// <summary><see cref="RefreshRuleCases"/> with the coordinator on PostgreSQL (a new database of the class's cluster per test).</summary>
+[Trait("Category", "Postgres")]
+public sealed class RefreshRuleOnPostgresTests(FederatedTwin.Federation.Tests.Postgres.PostgresFixture postgres)
+    : RefreshRuleCases, IClassFixture<FederatedTwin.Federation.Tests.Postgres.PostgresFixture>
+{
+    private readonly Action<FederatedTwin.Coordinator.CoordinatorOptions> _store = postgres.NewCoordinatorStore();
+
+    protected override Action<FederatedTwin.Coordinator.CoordinatorOptions>? Store => _store;
 }

@@ -37,7 +37,7 @@ public sealed class RegistrySnapshotTests
     public void A_dp_glm_released_after_its_planned_rounds_is_exported_and_one_that_failed_its_checks_is_skipped_with_the_reason()
     {
         var root = TestFederation.TempDir("registry-dp");
-        var store = new CoordinatorStore(Path.Combine(root, "coordinator"));
+        var store = CoordinatorStore.Sqlite(Path.Combine(root, "coordinator"));
         void Insert(string study, JsonObject model) => store.Write((c, t) =>
         {
             c.Execute("INSERT INTO studies(study_id, spec_json, state, created_at, offered_until, updated_at) VALUES (@study, '{}', 'completed', '2026-01-01', '2026-01-01', '2026-01-01')", new { study }, t);
@@ -72,7 +72,7 @@ public sealed class RegistrySnapshotTests
     public void Converged_glms_and_compositions_are_exported_and_everything_else_is_listed_as_skipped()
     {
         var root = TestFederation.TempDir("registry-snapshot");
-        var store = new CoordinatorStore(Path.Combine(root, "coordinator"));
+        var store = CoordinatorStore.Sqlite(Path.Combine(root, "coordinator"));
         void Insert(string study, string kind, JsonObject model) => store.Write((c, t) =>
         {
             c.Execute("INSERT INTO studies(study_id, spec_json, state, created_at, offered_until, updated_at) VALUES (@study, '{}', 'completed', '2026-01-01', '2026-01-01', '2026-01-01')", new { study }, t);

@@ -91,7 +91,7 @@ public sealed class RosterTests : IDisposable
     public void The_coordinator_relays_a_newer_roster_or_the_same_one_with_more_approvals_and_nothing_else()
     {
         var dir = TestFederation.TempDir("roster-coordinator");
-        var store = new CoordinatorStore(dir);
+        var store = CoordinatorStore.Sqlite(dir);
         using var keys = CoordinatorKeys.LoadOrCreate(dir);
         using var metrics = new CoordinatorMetrics();
         var gateway = new NodeGateway(store, RlweThresholdScheme.Default, metrics, new CoordinatorAuditTrail(store, keys), new CoordinatorSignals());

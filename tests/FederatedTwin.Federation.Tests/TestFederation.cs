@@ -100,8 +100,9 @@ internal static class TestFederation
         return dir;
     }
 
-    public static Task<LocalFederation> Start(string name, int nodes = 3, string purposes = "HOPERAT") =>
-        LocalFederation.Start(TempDir(name), nodes == 3 ? DefaultSites : [.. Enumerable.Range(0, nodes).Select(i => $"site-{(char)('a' + i)}")], purposes, pollWaitSeconds: 1, CancellationToken.None);
+    /// <param name="postgres">The coordinator's PostgreSQL database (null: coordinator.db).</param>
+    public static Task<LocalFederation> Start(string name, int nodes = 3, string purposes = "HOPERAT", string? postgres = null) =>
+        LocalFederation.Start(TempDir(name), nodes == 3 ? DefaultSites : [.. Enumerable.Range(0, nodes).Select(i => $"site-{(char)('a' + i)}")], purposes, pollWaitSeconds: 1, CancellationToken.None, postgres: postgres);
 
     public static string StudyYaml(string id, string purpose = "HOPERAT", int min = 3, int max = 3, int deadline = 20) => $"""
         id: {id}

@@ -75,6 +75,23 @@ internal sealed class PostgresCluster : IDisposable
         return ConnectionString(name);
     }
 
+    /// <summary>A plain-SQL dump of a database (pg_dump, as an operator backs one up): every row as the server stores it.</summary>
+    public byte[] Dump(string database)
+    {
+        var info = new ProcessStartInfo(Path.Combine(BinDirectory, "pg_dump")) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { "-h", "127.0.0.1", "-p", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-U", Superuser, "--format=plain", database })
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        using var process = Process.Start(info) ?? throw new InvalidOperationException("Could not start pg_dump.");
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var output = new MemoryStream();
+        process.StandardOutput.BaseStream.CopyTo(output);
+        process.WaitForExit();
+        return process.ExitCode == 0 ? output.ToArray() : throw new InvalidOperationException($"pg_dump {database} exited with {process.ExitCode}: {stderr.GetAwaiter().GetResult()}");
+    }
+
     /// <summary>The connection string of a database of this cluster.</summary>
     public string ConnectionString(string database) => $"Host=127.0.0.1;Port={Port};Username={Superuser};Database={database};Pooling=false";
 
