@@ -115,7 +115,12 @@ internal static class FederationBenchmark
             var (port, adminPort) = (ChildProcess.FreeLoopbackPort(), ChildProcess.FreeLoopbackPort());
             var coordinatorUrl = new Uri($"http://127.0.0.1:{port}");
             var adminUrl = new Uri($"http://127.0.0.1:{adminPort}");
-            var adminToken = CoordinatorCommands.IssueAdminToken(coordinatorDir, "ftwin bench federation (" + Environment.UserName + ")");
+            string adminToken;
+            using (var store = postgres is null ? FederatedTwin.Coordinator.Storage.CoordinatorStore.Sqlite(coordinatorDir) : FederatedTwin.Coordinator.Storage.CoordinatorStore.Postgres(postgres.ConnectionString))
+            {
+                adminToken = CoordinatorCommands.IssueAdminToken(coordinatorDir, store, "ftwin bench federation (" + Environment.UserName + ")");
+            }
+
             var coordinator = ChildProcess.StartFtwin(
                 ["coordinator", "run", "--data-dir", coordinatorDir, "--urls", coordinatorUrl.ToString().TrimEnd('/'), "--admin-url", adminUrl.ToString().TrimEnd('/'), .. storeArguments],
                 Path.Combine(root, "logs", "coordinator.log"),
