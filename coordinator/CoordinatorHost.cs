@@ -48,6 +48,7 @@ public static class CoordinatorHost
         builder.Services.AddSingleton<CoordinatorAuditTrail>();
         builder.Services.AddSingleton<IAdditiveThresholdScheme>(RlweThresholdScheme.Default);
         builder.Services.AddSingleton<CoordinatorMetrics>();
+        builder.Services.AddSingleton(new AnnouncementCache()); // announcements serialized once per attempt
         builder.Services.AddSingleton<IStudyAlgorithm, FederatedSumAlgorithm>();
         builder.Services.AddSingleton<IStudyAlgorithm, FederatedGlmAlgorithm>();
         builder.Services.AddSingleton<IStudyAlgorithm, FederatedCompositionAlgorithm>();

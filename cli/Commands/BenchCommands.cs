@@ -75,6 +75,31 @@ internal static class BenchCommands
         var pull = new Command("pull", "Bulk Data pull (kick-off, manifest, files streamed into the ingest) from the bench's own loopback server against a plain folder ingest of the same files.") { pullJson, pullPatients, pullRuns };
         pull.SetAction((parse, cancellationToken) => PullBenchmark.Run(Math.Max(1, parse.GetValue(pullPatients)), Math.Max(1, parse.GetValue(pullRuns)), parse.GetValue(pullJson), cancellationToken));
         bench.Subcommands.Add(pull);
+        bench.Subcommands.Add(FederationCommand());
         return bench;
+    }
+
+    /// <summary>`ftwin bench federation`: a coordinator process and N nodes through a 5-feature federated GLM (Bench/FederationBenchmark.cs).</summary>
+    private static Command FederationCommand()
+    {
+        var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a line per figure." };
+        var nodes = new Option<int>("--nodes") { Description = "Nodes in the federation (3 to 1,000).", Required = true };
+        var store = new Option<string>("--store") { Description = "The coordinator's store: sqlite (its data directory) or postgres (a throwaway cluster the bench starts).", DefaultValueFactory = _ => "sqlite" };
+        store.AcceptOnlyFromAmong("sqlite", "postgres");
+        var rounds = new Option<int?>("--rounds") { Description = "Rounds of the measured study (the GLM's moments round and rounds - 1 Newton rounds); default: until it converges." };
+        var patients = new Option<int>("--patients") { Description = "Generated patients per node.", DefaultValueFactory = _ => 300 };
+        var processes = new Option<int?>("--node-processes") { Description = "Processes the nodes run in (each hosting its share, every node its own NodeHost); default: one per node up to 3 nodes, else 1." };
+        var command = new Command("federation", "A coordinator (its own process, real HTTP on loopback) and N nodes through a 5-feature federated GLM: seconds per round, coordinator CPU, bytes per node.")
+        {
+            json, nodes, store, rounds, patients, processes,
+        };
+        command.SetAction((parse, cancellationToken) =>
+        {
+            var n = parse.GetValue(nodes);
+            return FederationBenchmark.Run(
+                new FederationBenchOptions(n, parse.GetValue(store)!, parse.GetValue(rounds), Math.Max(50, parse.GetValue(patients)), parse.GetValue(processes) ?? (n <= 3 ? n : 1), parse.GetValue(json)),
+                Console.Out, Console.Error, cancellationToken);
+        });
+        return command;
     }
 }

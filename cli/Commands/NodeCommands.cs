@@ -34,6 +34,7 @@ internal static class NodeCommands
             return 0;
         });
         command.Subcommands.Add(run);
+        command.Subcommands.Add(NodeRunManyCommand.Create()); // hidden: many nodes in one process, for `ftwin bench federation`
 
         var siteSeed = new Option<int?>("--site-seed") { Description = "Write a seeded synthetic census as this node's local input (demo and tests)." };
         var staffedBeds = new Option<int?>("--staffed-beds") { Description = "The hospital's staffed beds (node-config.json; the facility twin's occupancy = average daily census / staffed beds)." };

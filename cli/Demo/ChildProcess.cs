@@ -37,10 +37,15 @@ internal sealed class ChildProcess : IDisposable
             : (self, []);
     }
 
-    /// <summary>Starts ftwin with these arguments.</summary>
-    public static ChildProcess StartFtwin(IEnumerable<string> arguments, string logPath)
+    /// <summary>Starts ftwin with these arguments (and these environment variables over the inherited ones, e.g. FTWIN_ configuration).</summary>
+    public static ChildProcess StartFtwin(IEnumerable<string> arguments, string logPath, IReadOnlyDictionary<string, string>? environment = null)
     {
         var info = new ProcessStartInfo(FtwinCommand.File) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            info.Environment[name] = value;
+        }
+
         foreach (var a in FtwinCommand.LeadingArguments)
         {
             info.ArgumentList.Add(a);

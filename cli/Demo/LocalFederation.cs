@@ -270,7 +270,7 @@ internal sealed class LocalFederation : IDisposable
         {(maxSitesPerPerson is { } k ? $"max_sites_per_person: {k}" : "# no max_sites_per_person: budgets and reports are per hospital record")}
         """;
 
-    private static async Task WaitReady(Uri health, ChildProcess process, CancellationToken cancellationToken)
+    internal static async Task WaitReady(Uri health, ChildProcess process, CancellationToken cancellationToken)
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
         var deadline = TimeProvider.System.GetUtcNow().AddSeconds(60);

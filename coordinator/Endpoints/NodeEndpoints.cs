@@ -136,11 +136,12 @@ internal static class NodeEndpoints
             return WireBodies.Wire(keys.Rotate(Node(http), SignedNodeRequests.SignatureKeyOf(http), request, clock.GetUtcNow()));
         }));
 
-        group.MapGet("/attempts/{study}/{round:int}/{attempt:int}/key", (HttpContext http, NodeGateway gateway, string study, int round, int attempt) => WireBodies.Guard(() =>
-            Task.FromResult(WireBodies.Wire(gateway.KeyAnnouncement(Node(http), Study(study), round, attempt)))));
+        // The announcements: the same bytes for every participant, serialized once per attempt (AnnouncementCache).
+        group.MapGet("/attempts/{study}/{round:int}/{attempt:int}/key", (HttpContext http, NodeGateway gateway, AnnouncementCache cache, string study, int round, int attempt) => WireBodies.Guard(() =>
+            Task.FromResult(WireBodies.Prepared(gateway.KeyAnnouncementBody(Node(http), Study(study), round, attempt, cache)))));
 
-        group.MapGet("/attempts/{study}/{round:int}/{attempt:int}/aggregate", (HttpContext http, NodeGateway gateway, string study, int round, int attempt) => WireBodies.Guard(() =>
-            Task.FromResult(WireBodies.Wire(gateway.Aggregate(Node(http), Study(study), round, attempt)))));
+        group.MapGet("/attempts/{study}/{round:int}/{attempt:int}/aggregate", (HttpContext http, NodeGateway gateway, AnnouncementCache cache, string study, int round, int attempt) => WireBodies.Guard(() =>
+            Task.FromResult(WireBodies.Prepared(gateway.AggregateBody(Node(http), Study(study), round, attempt, cache)))));
 
         return group;
     }

@@ -34,6 +34,28 @@ internal static class WireBodies
 
     public static IResult Wire<T>(T value) => Results.Bytes(WireJson.Serialize(value), FederationProtocol.JsonMediaType);
 
+    /// <summary>
+    /// A body made once (<see cref="PreparedBody"/>): handed to the response signer as it is, with its digest, instead of being copied
+    /// through the signer's buffer and hashed again for every request; written directly where no signer wraps the endpoint.
+    /// </summary>
+    public static IResult Prepared(PreparedBody body) => new PreparedResult(body);
+
+    private sealed class PreparedResult(PreparedBody body) : IResult
+    {
+        public Task ExecuteAsync(HttpContext httpContext)
+        {
+            httpContext.Response.ContentType = FederationProtocol.JsonMediaType;
+            if (httpContext.Items.ContainsKey(SignedNodeRequests.SignsResponseItem))
+            {
+                httpContext.Items[SignedNodeRequests.PreparedBodyItem] = body;
+                return Task.CompletedTask;
+            }
+
+            httpContext.Response.ContentLength = body.Bytes.Length;
+            return httpContext.Response.Body.WriteAsync(body.Bytes).AsTask();
+        }
+    }
+
     public static async Task<IResult> Guard(Func<Task<IResult>> handler)
     {
         try

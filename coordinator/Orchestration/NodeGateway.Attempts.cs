@@ -198,6 +198,39 @@ public sealed partial class NodeGateway
         return RoundEngine.CommitmentSetOf(c, null, a, kind);
     });
 
+    /// <summary>The key announcement's body for a participant, built once per attempt (<see cref="AnnouncementCache"/>).</summary>
+    public PreparedBody KeyAnnouncementBody(NodeId node, StudyId study, int round, int attempt, AnnouncementCache cache)
+    {
+        ArgumentNullException.ThrowIfNull(cache);
+        var key = AnnouncementCache.Key(study, round, attempt, "key");
+        var body = cache.Find(key) ?? cache.GetOrBuild(key, () => WireJson.Serialize(KeyAnnouncement(node, study, round, attempt)));
+        RequireParticipant(node, study, round, attempt);
+        return body;
+    }
+
+    /// <summary>The aggregate announcement's body for a participant, built once per attempt (<see cref="AnnouncementCache"/>).</summary>
+    public PreparedBody AggregateBody(NodeId node, StudyId study, int round, int attempt, AnnouncementCache cache)
+    {
+        ArgumentNullException.ThrowIfNull(cache);
+        var key = AnnouncementCache.Key(study, round, attempt, "aggregate");
+        var body = cache.Find(key) ?? cache.GetOrBuild(key, () => WireJson.Serialize(Aggregate(node, study, round, attempt)));
+        RequireParticipant(node, study, round, attempt);
+        return body;
+    }
+
+    /// <summary>
+    /// Every request's own participant check, on the attempt's state without its ciphertexts (a body was built from the attempt,
+    /// so it exists; a concurrent first request may have built it under another participant's request).
+    /// </summary>
+    private void RequireParticipant(NodeId node, StudyId study, int round, int attempt)
+    {
+        var a = store.Read(c => RoundQueries.Attempt(c, null, study.Value, round, attempt, ciphertexts: false));
+        if (!a.Participants.Contains(node.Value))
+        {
+            throw new ProtocolRefusalException(StatusCodes.Status403Forbidden, "Not a participant", "This node is not a participant of the attempt.");
+        }
+    }
+
     public CollectiveKeyAnnouncement KeyAnnouncement(NodeId node, StudyId study, int round, int attempt) => store.Read(c =>
     {
         var a = ParticipantAttempt(c, node, study, round, attempt);

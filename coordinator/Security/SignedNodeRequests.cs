@@ -1,3 +1,4 @@
+using FederatedTwin.Coordinator.Orchestration;
 using FederatedTwin.Coordinator.Storage;
 using FederatedTwin.Hosting.Security;
 using FederatedTwin.Protocol.Federation;
@@ -241,11 +242,18 @@ public sealed class SignedNodeRequests(
     private bool RememberNonce(SignatureParameters parameters, DateTimeOffset now, TimeSpan window) =>
         store.Write((c, t) => NodeQueries.RememberNonce(c, t, parameters.KeyId, parameters.Nonce, parameters.Created + (long)window.TotalSeconds + 1, now.ToUnixTimeSeconds()));
 
+    /// <summary>Set while a response is written for signing: an endpoint may then hand over a <see cref="PreparedBody"/> instead of writing.</summary>
+    internal const string SignsResponseItem = "ftwin.signs-response";
+
+    /// <summary>Where an endpoint hands its <see cref="PreparedBody"/> to the signer.</summary>
+    internal const string PreparedBodyItem = "ftwin.prepared-body";
+
     private async Task SignResponse(HttpContext context, string requestNonce, Func<HttpContext, Task> write)
     {
         var original = context.Response.Body;
         using var buffer = new MemoryStream();
         context.Response.Body = buffer;
+        context.Items[SignsResponseItem] = true;
         try
         {
             await write(context);
@@ -255,10 +263,12 @@ public sealed class SignedNodeRequests(
             context.Response.Body = original;
         }
 
-        var body = buffer.ToArray();
+        // A prepared body (an announcement, made once per attempt) is signed as it is: the same bytes and digest for every request.
+        var prepared = buffer.Length == 0 ? context.Items[PreparedBodyItem] as PreparedBody : null;
+        var body = prepared?.Bytes ?? buffer.ToArray();
         var response = context.Response;
         response.Headers[FederationProtocol.VersionHeader] = FederationProtocol.Version.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        response.Headers[ContentDigest.HeaderName] = ContentDigest.Compute(body);
+        response.Headers[ContentDigest.HeaderName] = prepared?.ContentDigest ?? ContentDigest.Compute(body);
         var parameters = new SignatureParameters(HttpMessageSignatures.ResponseComponents, _clock.GetUtcNow().ToUnixTimeSeconds(), CoordinatorKeys.KeyId, requestNonce, HttpMessageSignatures.Algorithm);
         var (input, signature) = HttpMessageSignatures.Sign(keys.Identity, parameters, HttpMessageSignatures.ResponseResolver(
             response.StatusCode, context.Request.Method, context.Request.Path.Value ?? "/", context.Request.Headers[HttpMessageSignatures.SignatureHeader].ToString(), c => response.Headers[c].ToString()));
