@@ -29,14 +29,14 @@ internal static class LeaseQueries
             acquired_at TIMESTAMPTZ NOT NULL)
         """;
 
-    /// <summary>The same table on SQLite (never written there: one process owns a SQLite store).</summary>
+    /// <summary>The same table on SQLite (never written there: one process owns a SQLite store), declared with the same instant type.</summary>
     public const string CreateTableSqlite = """
         CREATE TABLE coordinator_lease(
             name TEXT PRIMARY KEY,
             holder TEXT NOT NULL,
             token INTEGER NOT NULL,
-            expires_at TEXT NOT NULL,
-            acquired_at TEXT NOT NULL)
+            expires_at TIMESTAMPTZ NOT NULL,
+            acquired_at TIMESTAMPTZ NOT NULL)
         """;
 
     /// <summary>

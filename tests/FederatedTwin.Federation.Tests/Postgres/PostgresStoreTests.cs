@@ -44,6 +44,7 @@ public sealed class PostgresStoreTests(PostgresFixture postgres) : IClassFixture
         "REAL" or "DOUBLE PRECISION" => "real",
         "TEXT" => "text",
         "BLOB" or "BYTEA" => "bytes",
+        "TIMESTAMPTZ" or "TIMESTAMP WITH TIME ZONE" => "instant", // coordinator_lease, compared by the database's clock (LeaseQueries)
         var other => "unknown " + other,
     };
 
