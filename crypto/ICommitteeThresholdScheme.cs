@@ -16,7 +16,8 @@ public interface ICommitteeThresholdScheme
     /// <summary>
     /// f(α) for each point, f(X) = s + a_1·X + … + a_{t−1}·X^{t−1} with s the dealer's secret and each a_k uniform in R_Q. The a_k are
     /// derived from the secret and <paramref name="context"/> (a pseudorandom function keyed by the secret, as RFC 6979 derives its
-    /// nonces), so a dealer that crashed and deals again for the same context deals the same shares, never a second polynomial.
+    /// nonces), so a dealer that crashed and deals again for the same context deals the same shares, never a second polynomial. The
+    /// polynomial does not depend on which points are asked (a dealer re-derives its own share alone).
     /// </summary>
     IReadOnlyList<byte[]> DealShares(ThresholdSecret secret, int threshold, IReadOnlyList<int> points, ReadOnlySpan<byte> context);
 

@@ -18,9 +18,11 @@ public sealed partial class RlweThresholdScheme
         ArgumentNullException.ThrowIfNull(points);
         var key = SecretKeyOf(secret);
         ShamirSharing.CheckPoints(Parameters.Ring, points);
-        if (threshold < 1 || threshold > points.Count || points.Count > MaxParties)
+        // A dealer may evaluate its polynomial at fewer points than t (a member re-deriving its own share): the polynomial depends on
+        // the secret, the context and t only, never on which points are asked.
+        if (threshold < 1 || threshold > MaxParties || points.Count > MaxParties)
         {
-            throw new ArgumentOutOfRangeException(nameof(threshold), threshold, $"A threshold is 1 to the number of points ({points.Count}, at most {MaxParties}).");
+            throw new ArgumentOutOfRangeException(nameof(threshold), threshold, $"A threshold is 1 to {MaxParties}, for at most {MaxParties} points.");
         }
 
         // The coefficients' seed: HKDF-SHA256 (RFC 5869) keyed by the secret's own bytes, bound to the context (the attempt) and the

@@ -163,7 +163,17 @@ public sealed partial class NodeWorker(
                     break;
                 case WorkKind.CommitUpdate:
                     var collectiveKey = await client.Get<CollectiveKeyAnnouncement>($"{attemptPath}/key", cancellationToken, ResponseLimits.KeyAnnouncement(scheme, Parties(item)));
-                    await client.Post($"{attemptPath}/{ContributionKind.UpdateCommitment}", participant.CommitUpdate(item, collectiveKey), cancellationToken);
+                    var dealt = item.Study.CommitteeThreshold is null ? null
+                        : await client.Get<DealtShares>($"{attemptPath}/shares", cancellationToken, ResponseLimits.DealtShares(scheme, Parties(item)));
+                    await client.Post($"{attemptPath}/{ContributionKind.UpdateCommitment}", participant.CommitUpdate(item, collectiveKey, dealt), cancellationToken);
+                    break;
+                case WorkKind.DealShares:
+                    var dealingKey = await client.Get<CollectiveKeyAnnouncement>($"{attemptPath}/key", cancellationToken, ResponseLimits.KeyAnnouncement(scheme, Parties(item)));
+                    await client.Post($"{attemptPath}/{ContributionKind.ShareDeal}", participant.DealShares(item, dealingKey), cancellationToken);
+                    break;
+                case WorkKind.DecryptReady:
+                    var checkedAggregate = await client.Get<AggregateAnnouncement>($"{attemptPath}/aggregate", cancellationToken, ResponseLimits.AggregateAnnouncement(scheme, Parties(item), item.Request?.ValueCount ?? scheme.MaxValuesPerDecryption));
+                    await client.Post($"{attemptPath}/{ContributionKind.DecryptReady}", participant.DecryptReady(item, checkedAggregate), cancellationToken);
                     break;
                 case WorkKind.OpenUpdate:
                     var updateCommitments = await client.Get<CommitmentSet>($"{attemptPath}/commitments/{ContributionKind.Update}", cancellationToken);

@@ -133,10 +133,73 @@ public sealed record AggregateAnnouncement(StudyId Study, int Round, int Attempt
 /// <summary>One entry of a dealer's share bundle: the share sealed to a recipient (named by its roster key) over the committee channel.</summary>
 public sealed record SealedShare(string RecipientKey, byte[] Sealed);
 
-/// <summary>A dealer's share_deal payload: one sealed share for every other member of the key-share commitment set.</summary>
+/// <summary>
+/// A dealer's share_deal payload: one sealed share for every other member of the key-share commitment set. Binary, so the sealed
+/// shares are base64-encoded once (as the contribution's payload), not twice: <c>u16 count</c>, then per share <c>u8 key length, key
+/// (UTF-8), u32 sealed length, sealed</c>, little-endian.
+/// </summary>
 public sealed record ShareBundle(IReadOnlyList<SealedShare> Shares)
 {
-    public static ShareBundle Parse(ReadOnlySpan<byte> payload) => WireJson.Deserialize<ShareBundle>(payload);
+    /// <summary>The most bytes an entry adds to its sealed share (a roster key is 44 base64 characters; 255 at most).</summary>
+    public const int EntryOverhead = 1 + 255 + 4;
+
+    public byte[] ToBytes()
+    {
+        var output = new MemoryStream();
+        Span<byte> word = stackalloc byte[4];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(word, checked((ushort)Shares.Count));
+        output.Write(word[..2]);
+        foreach (var s in Shares)
+        {
+            var key = Encoding.UTF8.GetBytes(s.RecipientKey);
+            output.WriteByte(checked((byte)key.Length));
+            output.Write(key);
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(word, (uint)s.Sealed.Length);
+            output.Write(word);
+            output.Write(s.Sealed);
+        }
+
+        return output.ToArray();
+    }
+
+    /// <summary>Reads a bundle; anything but exactly the layout (truncated, trailing bytes, a key that is not UTF-8) is a <see cref="FormatException"/>.</summary>
+    public static ShareBundle Parse(ReadOnlySpan<byte> payload)
+    {
+        var at = 0;
+        ReadOnlySpan<byte> Take(ReadOnlySpan<byte> bytes, int length)
+        {
+            if (length < 0 || at + length > bytes.Length)
+            {
+                throw new FormatException("The share bundle is truncated.");
+            }
+
+            var taken = bytes.Slice(at, length);
+            at += length;
+            return taken;
+        }
+
+        var count = System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(Take(payload, 2));
+        var shares = new List<SealedShare>(count);
+        var utf8 = new UTF8Encoding(false, true);
+        for (var i = 0; i < count; i++)
+        {
+            var keyLength = Take(payload, 1)[0];
+            string key;
+            try
+            {
+                key = utf8.GetString(Take(payload, keyLength));
+            }
+            catch (DecoderFallbackException)
+            {
+                throw new FormatException("A recipient key in the share bundle is not UTF-8.");
+            }
+
+            var length = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(Take(payload, 4));
+            shares.Add(new SealedShare(key, Take(payload, length > int.MaxValue ? -1 : (int)length).ToArray()));
+        }
+
+        return at == payload.Length ? new ShareBundle(shares) : throw new FormatException("The share bundle has bytes after its last share.");
+    }
 
     /// <summary>What the dealer signs: every recipient with the SHA-256 of its sealed share, in key order.</summary>
     public IReadOnlyList<ShareManifestEntry> Manifest() =>

@@ -156,7 +156,8 @@ public class CommitteeTests
         var secret = Small.GenerateSecret();
         Assert.Throws<ArgumentOutOfRangeException>(() => Small.DealShares(secret, 2, [0, 1, 2], []));
         Assert.Throws<ArgumentException>(() => Small.DealShares(secret, 2, [1, 1, 2], []));
-        Assert.Throws<ArgumentOutOfRangeException>(() => Small.DealShares(secret, 4, [1, 2, 3], []));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Small.DealShares(secret, 1001, [1, 2, 3], []));
+        Assert.Equal(Small.DealShares(secret, 3, [1, 2, 3], [7])[1], Small.DealShares(secret, 3, [2], [7])[0]); // the polynomial does not depend on the points asked
         Assert.Throws<ArgumentOutOfRangeException>(() => Small.DealShares(secret, 0, [1, 2, 3], []));
         var share = Small.DealShares(secret, 2, [1, 2, 3], [])[1];
         var e = Assert.Throws<CryptoFormatException>(() => Small.CombineShamirShares(3, [share]));
