@@ -36,6 +36,7 @@ public sealed partial class NodeWorker(
     private string? _rosterRefused;
     private readonly StudyDecisions _decisions = new(node, participant.MaxParties);
     private string? _lastRejection;
+    private DateTimeOffset _secretsCheckedAt;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -55,6 +56,14 @@ public sealed partial class NodeWorker(
 
                 // The published data version rides on the signed poll (docs/privacy.md, "Data freshness"): the coordinator learns only
                 // that this hospital's data changed, which its study templates' refresh rules count.
+                // A t-of-n member left out of the decrypting set is never asked for its share: its committee secret (like any attempt
+                // secret) is deleted once its attempt is past the node's own deadline, checked at most every 30 s while the node polls.
+                if (time.GetUtcNow() - _secretsCheckedAt > TimeSpan.FromSeconds(30))
+                {
+                    _secretsCheckedAt = time.GetUtcNow();
+                    participant.RetireExpiredSecrets();
+                }
+
                 var dataVersion = node.Store.Read(Storage.FeatureQueries.PublishedVersion);
                 var work = await client.Get<WorkResponse>($"/v1/node/work?wait={options.Value.PollWaitSeconds}&{FederationProtocol.DataVersionQuery}={dataVersion}", stoppingToken);
                 status.LastContact = time.GetUtcNow();
