@@ -82,8 +82,8 @@ public sealed class CommitteeTests(CommitteeFederationFixture fixture, ITestOutp
         const string id = "committee-kill";
         await federation.CreateStudy(SumStudy(id, threshold: 3, year: 2022), CancellationToken.None);
         var watch = new RoundWatch(federation, id);
-        var (held, paused) = await watch.HoldAt(RoundPhase.Submit, 0, fromRound: 1, HoldTimeout);
         var ids = watch.NodeIds();
+        var (held, paused) = await HoldBeforeUpdate(federation, watch, survivors: [0, 1, 2], round: 1);
         try
         {
             await Eventually.Until(() => watch.Read().Current is { } a && a.Gave(ids[3], ContributionKind.Update) && a.Gave(ids[4], ContributionKind.Update), HoldTimeout, "site-d's and site-e's updates");
@@ -137,8 +137,8 @@ public sealed class CommitteeTests(CommitteeFederationFixture fixture, ITestOutp
         var watch = new RoundWatch(federation, id);
         var ids = watch.NodeIds();
 
-        // Round 2 (fresh keys, fresh shares): site-a paused before its update, site-c and site-d killed once theirs are in.
-        var (held, paused) = await watch.HoldAt(RoundPhase.Submit, 0, fromRound: 2, HoldTimeout);
+        // Round 2 (fresh keys, fresh shares): a survivor paused before its update, site-c and site-d killed once theirs are in.
+        var (held, paused) = await HoldBeforeUpdate(federation, watch, survivors: [0, 1], round: 2);
         try
         {
             await Eventually.Until(() => watch.Read().Current is { } a && a.Gave(ids[2], ContributionKind.Update) && a.Gave(ids[3], ContributionKind.Update), HoldTimeout, "site-c's and site-d's updates");
@@ -174,6 +174,36 @@ public sealed class CommitteeTests(CommitteeFederationFixture fixture, ITestOutp
         }
 
         await Faults.Heal(federation);
+    }
+
+    /// <summary>
+    /// Pauses one survivor that has committed to its update while another participant's update commitment is still missing: the
+    /// attempt cannot reach update_open before the pause lands, so the paused node's update is not in, and the attempt stays in
+    /// update_open (no decrypt-ready can be sent) until it is resumed. Checked again with it paused.
+    /// </summary>
+    private static async Task<(RoundWatch.Attempt Held, int[] Paused)> HoldBeforeUpdate(LocalFederation federation, RoundWatch watch, int[] survivors, long round)
+    {
+        var ids = watch.NodeIds();
+        var elapsed = Stopwatch.StartNew();
+        while (elapsed.Elapsed < HoldTimeout)
+        {
+            var (state, a) = watch.Read();
+            Assert.True(state is "offered" or "running", $"the study {state} before a round {round} update could be held");
+            if (a is not null && a.Round == round && a.Phase == "update_commit" && a.Count(ContributionKind.UpdateCommitment) < ids.Count(id => a.Gave(id, ContributionKind.ShareDeal))
+                && survivors.FirstOrDefault(i => a.Gave(ids[i], ContributionKind.UpdateCommitment), -1) is var index and >= 0)
+            {
+                var pid = federation.NodeProcessId(index);
+                Faults.Pause(pid);
+                await Task.Delay(300);
+                var held = watch.Read().Current!;
+                Assert.True(held.Round == round && !held.Gave(ids[index], ContributionKind.Update), $"{federation.Nodes[index].Name} was paused too late: {held}");
+                return (held, [pid]);
+            }
+
+            await Task.Delay(5);
+        }
+
+        throw new TimeoutException($"round {round} was not seen in update_commit with a survivor committed and another participant not");
     }
 
     private sealed record Timed(JsonNode Study, double RoundSeconds);
