@@ -6,10 +6,11 @@ namespace FederatedTwin.Crypto;
 
 /// <summary>
 /// <see cref="IAdditiveThresholdScheme"/> over our RLWE layers: N-of-N threshold among a round's
-/// participants (n-of-n with restart on dropout; a t-of-n committee is future work).
+/// participants, or t-of-n through Shamir shares of the collective secret (<see cref="ICommitteeThresholdScheme"/>,
+/// RlweThresholdScheme.Committee.cs).
 /// Thread-safe: every call builds its own samplers and scratch space over shared read-only tables.
 /// </summary>
-public sealed class RlweThresholdScheme : IAdditiveThresholdScheme
+public sealed partial class RlweThresholdScheme : IAdditiveThresholdScheme, ICommitteeThresholdScheme
 {
     public RlweThresholdScheme(RlweParameters parameters)
     {
@@ -54,6 +55,11 @@ public sealed class RlweThresholdScheme : IAdditiveThresholdScheme
 
     public ThresholdSecret ImportSecret(ReadOnlySpan<byte> exported)
     {
+        if (exported.Length > 4 && exported[4] == (byte)CryptoObjectKind.CommitteeSecret)
+        {
+            return ImportCommitteeSecret(exported);
+        }
+
         // The layout guarantees exactly N/4 bytes of 2-bit coefficients and no polynomial.
         var packed = CryptoFormat.Open(exported, Parameters, CryptoObjectKind.SecretKey).Extra;
         var coefficients = new sbyte[Parameters.N];
@@ -277,7 +283,9 @@ public sealed class RlweThresholdScheme : IAdditiveThresholdScheme
     internal SecretKey SecretKeyOf(ThresholdSecret secret) =>
         secret is RlweSecret s && s.Key.Parameters.Id == Parameters.Id
             ? s.Key
-            : throw new ArgumentException("The secret was not made by this scheme and parameter set.", nameof(secret));
+            : throw new ArgumentException(secret is CommitteeSecret
+                ? "A committee secret decrypts only with its decrypting set (ICommitteeThresholdScheme.GenerateCommitteeDecryptionShare)."
+                : "The secret was not made by this scheme and parameter set.", nameof(secret));
 
     private sealed class RlweSecret(SecretKey key) : ThresholdSecret
     {

@@ -202,7 +202,15 @@ public static class StudyFile
 
         // dp_min_honest_nodes (h), when given, must be 1..min_nodes: the honest nodes whose noise shares alone reach the target.
         _ = Privacy.StudyPrivacy.MinHonestNodes(d.Parameters, min);
-        return new StudySpec(id, d.Algorithm, purpose, min, max, rounds, deadline, d.Description, d.Parameters ?? new Dictionary<string, string>());
+
+        // committee_threshold t (t-of-n decryption, docs/protocol.md): at least 2 (one key holder alone would decrypt anything) and at
+        // most min_nodes (an attempt with min_nodes participants must still be able to decrypt).
+        if (d.CommitteeThreshold is { } t && (t < 2 || t > min))
+        {
+            throw new StudyFileException("committee_threshold", $"must be between 2 and min_nodes ({min}), got {t}");
+        }
+
+        return new StudySpec(id, d.Algorithm, purpose, min, max, rounds, deadline, d.Description, d.Parameters ?? new Dictionary<string, string>(), d.CommitteeThreshold);
     }
 
     private sealed class Document
@@ -220,6 +228,8 @@ public static class StudyFile
         public int? Rounds { get; set; }
 
         public int? PhaseDeadlineSeconds { get; set; }
+
+        public int? CommitteeThreshold { get; set; }
 
         public string? Description { get; set; }
 

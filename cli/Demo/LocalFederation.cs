@@ -62,7 +62,8 @@ internal sealed class LocalFederation : IDisposable
     /// </summary>
     /// <param name="tls">Serve the node listener over https with this certificate (nodes pin its CA; mutual TLS if asked); null: http on loopback.</param>
     /// <param name="postgres">Keep the coordinator's state in this PostgreSQL database (`--store postgres`); null: coordinator.db.</param>
-    public static async Task<LocalFederation> Start(string root, IReadOnlyList<string> nodeNames, string policyPurposes, int pollWaitSeconds, CancellationToken cancellationToken, Action<int, NodeDirectory>? prepare = null, double privacyBudget = 1.0, int? maxSitesPerPerson = null, LocalTls? tls = null, string? postgres = null)
+    /// <param name="policyExtra">Lines appended to a node's site policy, by the node's index (the committee tests' min_committee_threshold).</param>
+    public static async Task<LocalFederation> Start(string root, IReadOnlyList<string> nodeNames, string policyPurposes, int pollWaitSeconds, CancellationToken cancellationToken, Action<int, NodeDirectory>? prepare = null, double privacyBudget = 1.0, int? maxSitesPerPerson = null, LocalTls? tls = null, string? postgres = null, Func<int, string>? policyExtra = null)
     {
         var federation = new LocalFederation(root, ChildProcess.FreeLoopbackPort(), ChildProcess.FreeLoopbackPort(), tls, postgres);
         try
@@ -84,7 +85,7 @@ internal sealed class LocalFederation : IDisposable
                         prepare(i, node);
                     }
 
-                    await File.WriteAllTextAsync(node.PolicyPath, DemoPolicy(coordinatorKey, policyPurposes, privacyBudget, maxSitesPerPerson: maxSitesPerPerson), cancellationToken);
+                    await File.WriteAllTextAsync(node.PolicyPath, DemoPolicy(coordinatorKey, policyPurposes, privacyBudget, maxSitesPerPerson: maxSitesPerPerson) + (policyExtra is null ? string.Empty : "\n" + policyExtra(i)), cancellationToken);
                     var token = (await admin.Send(HttpMethod.Post, "/v1/admin/tokens", cancellationToken: cancellationToken))!["token"]!.ToString();
                     await Enrollment.Enroll(node, federation.CoordinatorUrl, token, nodeNames[i], tls?.CaFile, TimeProvider.System, cancellationToken);
                 }

@@ -265,5 +265,16 @@ public static class CoordinatorAuditRecords
             ["value_count"] = valueCount,
         });
 
+    /// <summary>A t-of-n attempt's decrypting set: the first t participants ready to decrypt (node ids), and the threshold.</summary>
+    public static AuditRecord DecryptSetChosen(StudySpec spec, long round, long attempt, int threshold, IReadOnlyList<string> decryptSet, int ready) =>
+        Study(AuditActions.DecryptSetChosen, AuditOutcome.Success, spec.Id.Value, spec.PurposeOfUse.Code, new JsonObject
+        {
+            ["round"] = round,
+            ["attempt"] = attempt,
+            ["threshold"] = threshold,
+            ["decrypt_set"] = new JsonArray([.. decryptSet.Select(n => (JsonNode)n)]),
+            ["ready"] = ready,
+        });
+
     private static AuditRecord Study(string action, AuditOutcome outcome, string study, string? purpose, JsonObject detail) => new(action, outcome, detail, study, purpose);
 }

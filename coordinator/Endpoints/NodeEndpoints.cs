@@ -140,6 +140,10 @@ internal static class NodeEndpoints
         group.MapGet("/attempts/{study}/{round:int}/{attempt:int}/key", (HttpContext http, NodeGateway gateway, AnnouncementCache cache, string study, int round, int attempt) => WireBodies.Guard(() =>
             Task.FromResult(WireBodies.Prepared(gateway.KeyAnnouncementBody(Node(http), Study(study), round, attempt, cache)))));
 
+        // A t-of-n study: the shares dealt to this node, each with its dealer's signed manifest (docs/protocol.md, share_deal).
+        group.MapGet("/attempts/{study}/{round:int}/{attempt:int}/shares", (HttpContext http, NodeGateway gateway, string study, int round, int attempt) => WireBodies.Guard(() =>
+            Task.FromResult(WireBodies.Wire(gateway.Shares(Node(http), Study(study), round, attempt)))));
+
         group.MapGet("/attempts/{study}/{round:int}/{attempt:int}/aggregate", (HttpContext http, NodeGateway gateway, AnnouncementCache cache, string study, int round, int attempt) => WireBodies.Guard(() =>
             Task.FromResult(WireBodies.Prepared(gateway.AggregateBody(Node(http), Study(study), round, attempt, cache)))));
 

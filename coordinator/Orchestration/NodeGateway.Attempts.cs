@@ -42,6 +42,12 @@ public sealed partial class NodeGateway
                 continue;
             }
 
+            // t-of-n: only the decrypting set is asked to decrypt.
+            if (a.Phase == AttemptPhase.Decrypt && s.Spec.CommitteeThreshold is { } threshold && !RoundEngine.DecryptSet(c, null, a, threshold).Contains(node.Value))
+            {
+                continue;
+            }
+
             items.Add(new WorkItem(kind, s.Spec, (int)a.round, (int)a.attempt, a.Deadline, a.crp_seed, a.Request));
         }
 
@@ -94,8 +100,23 @@ public sealed partial class NodeGateway
             throw new ProtocolRefusalException(StatusCodes.Status409Conflict, "Wrong phase", $"The attempt is in phase {a.phase}, not {expectedPhase.ToWire()}.");
         }
 
+        var spec = current.Spec;
+        if (kind == ContributionKind.DecryptionShare && spec.CommitteeThreshold is { } threshold && !RoundEngine.DecryptSet(c, t, a, threshold).Contains(node.Value))
+        {
+            throw new ProtocolRefusalException(StatusCodes.Status403Forbidden, "Not in the decrypting set", "This node is not one of the attempt's decrypting set: its share is not asked for.");
+        }
+
+        // A t-of-n study's key-share commitment carries the node's channel key (32 bytes, X25519), which its signature covers; an n-of-n one none.
+        var channelKey = contribution.ChannelKey;
+        if (kind == ContributionKind.KeyShareCommitment && spec.CommitteeThreshold is not null ? channelKey?.Length != CommitteeChannelKey.PublicKeyLength : channelKey is not null)
+        {
+            throw new ProtocolRefusalException(StatusCodes.Status400BadRequest, "Malformed channel key", spec.CommitteeThreshold is not null && kind == ContributionKind.KeyShareCommitment
+                ? "A key-share commitment of a t-of-n study carries the node's 32-byte X25519 channel key."
+                : "Only a key-share commitment of a t-of-n study carries a channel key.");
+        }
+
         var publicKey = NodeQueries.PublicKey(c, t, node.Value);
-        if (!Ed25519Identity.Verify(publicKey, Statement(c, t, kind, a, node, contribution), contribution.Signature))
+        if (!Ed25519Identity.Verify(publicKey, Statement(c, t, kind, a, spec, node, contribution), contribution.Signature))
         {
             throw new ProtocolRefusalException(StatusCodes.Status400BadRequest, "Bad contribution signature", "The contribution's signature does not verify under the node's key for this attempt, kind and commitment set.");
         }
@@ -114,6 +135,12 @@ public sealed partial class NodeGateway
         }
 
         RoundQueries.InsertContribution(c, t, study.Value, round, attempt, kind, node.Value, contribution.Payload, contribution.Signature, digest, now);
+        if (channelKey is not null)
+        {
+            // Kept as its own row, with the commitment's signature that covers it, and relayed with the key-share commitment set.
+            RoundQueries.InsertContribution(c, t, study.Value, round, attempt, ContributionKind.ChannelKey, node.Value, channelKey, contribution.Signature, SignedStatement.Digest(channelKey), now);
+        }
+
         audit.Append(c, t, CoordinatorAuditRecords.ContributionReceived(study.Value, PurposeOf(c, t, study), node.Value, kind, round, attempt, digest, contribution.Payload.Length), now);
         store.AfterCommit(t, () => metrics.Contributions.Add(1, new KeyValuePair<string, object?>("kind", kind)));
     });
@@ -123,7 +150,7 @@ public sealed partial class NodeGateway
     /// update's also over the key-share commitment set); an opening that hashes to the node's own commitment, over the set relayed;
     /// a decryption share over this attempt's aggregate and update commitment set.
     /// </summary>
-    private static byte[] Statement(DbConnection c, DbTransaction t, string kind, AttemptRow a, NodeId node, Contribution contribution)
+    private byte[] Statement(DbConnection c, DbTransaction t, string kind, AttemptRow a, StudySpec spec, NodeId node, Contribution contribution)
     {
         var study = new StudyId(a.study_id);
         var (round, attempt) = ((int)a.round, (int)a.attempt);
@@ -144,7 +171,7 @@ public sealed partial class NodeGateway
                     throw new ProtocolRefusalException(StatusCodes.Status409Conflict, "Wrong commitment set", "The update commitment is bound to another key-share commitment set than this attempt's.");
                 }
 
-                return SignedStatement.Commitment(opened, study, round, attempt, a.crp_seed, contribution.Payload, keySet);
+                return SignedStatement.Commitment(opened, study, round, attempt, a.crp_seed, contribution.Payload, keySet, contribution.ChannelKey);
             }
 
             case ContributionKind.KeyShare:
@@ -167,6 +194,40 @@ public sealed partial class NodeGateway
                 return SignedStatement.Opening(kind, study, round, attempt, a.crp_seed, contribution.Payload, digest);
             }
 
+            case ContributionKind.ShareDeal:
+            {
+                var keySet = RoundEngine.CommitmentSetOf(c, t, a, ContributionKind.KeyShare);
+                var keySetDigest = keySet.Digest();
+                if (contribution.CommitmentSetDigest != keySetDigest)
+                {
+                    throw new ProtocolRefusalException(StatusCodes.Status409Conflict, "Wrong commitment set", "The share bundle is bound to another key-share commitment set than this attempt's.");
+                }
+
+                var bundle = ParseBundle(contribution.Payload);
+                var own = NodeQueries.PublicKey(c, t, node.Value);
+                var expected = keySet.Keys().Where(k => k != own).ToList();
+                var committee = (ICommitteeThresholdScheme)scheme;
+                if (!bundle.Shares.Select(s => s.RecipientKey).Order(StringComparer.Ordinal).SequenceEqual(expected)
+                    || bundle.Shares.Any(s => s.Sealed.Length != committee.ShamirShareLength + CommitteeChannelKey.Overhead))
+                {
+                    throw new ProtocolRefusalException(StatusCodes.Status400BadRequest, "Malformed share bundle", $"A share bundle holds one sealed share of {committee.ShamirShareLength + CommitteeChannelKey.Overhead} bytes for each of the {expected.Count} other key holders of the attempt, once.");
+                }
+
+                return SignedStatement.ShareDeal(study, round, attempt, a.crp_seed, keySetDigest, spec.CommitteeThreshold!.Value, bundle.Manifest());
+            }
+
+            case ContributionKind.DecryptReady:
+            {
+                var updateSet = RoundEngine.CommitmentSetOf(c, t, a, ContributionKind.Update).Digest();
+                if (contribution.AggregateDigest != a.aggregate_digest || contribution.CommitmentSetDigest != updateSet
+                    || !contribution.Payload.AsSpan().SequenceEqual(Convert.FromHexString(a.aggregate_digest!)))
+                {
+                    throw new ProtocolRefusalException(StatusCodes.Status409Conflict, "Wrong aggregate", "The decrypt-ready statement is bound to another aggregate or commitment set.");
+                }
+
+                return SignedStatement.DecryptReady(study, round, attempt, a.crp_seed, a.aggregate_digest!, updateSet);
+            }
+
             default:
             {
                 var updateSet = RoundEngine.CommitmentSetOf(c, t, a, ContributionKind.Update).Digest();
@@ -175,10 +236,60 @@ public sealed partial class NodeGateway
                     throw new ProtocolRefusalException(StatusCodes.Status409Conflict, "Wrong aggregate", "The decryption share is bound to another aggregate or commitment set.");
                 }
 
-                return SignedStatement.DecryptionShare(study, round, attempt, a.crp_seed, contribution.Payload, a.aggregate_digest!, updateSet);
+                var decryptSet = spec.CommitteeThreshold is { } threshold ? DecryptSetDigest(c, t, a, threshold) : null;
+                return SignedStatement.DecryptionShare(study, round, attempt, a.crp_seed, contribution.Payload, a.aggregate_digest!, updateSet, decryptSet);
             }
         }
     }
+
+    private static ShareBundle ParseBundle(byte[] payload)
+    {
+        try
+        {
+            return ShareBundle.Parse(payload);
+        }
+        catch (FormatException e)
+        {
+            throw new ProtocolRefusalException(StatusCodes.Status400BadRequest, "Malformed share bundle", $"The payload is not a share bundle: {e.Message}");
+        }
+    }
+
+    /// <summary>The decrypting set of a t-of-n attempt by its members' public keys (what nodes check and bind their shares to).</summary>
+    private static List<string> DecryptSetKeys(DbConnection c, DbTransaction? t, AttemptRow a, int threshold) =>
+        [.. RoundEngine.DecryptSet(c, t, a, threshold).Select(n => NodeQueries.PublicKey(c, t, n)).Order(StringComparer.Ordinal)];
+
+    private static string DecryptSetDigest(DbConnection c, DbTransaction? t, AttemptRow a, int threshold) => ParticipantSet.Digest(DecryptSetKeys(c, t, a, threshold));
+
+    /// <summary>
+    /// Every dealer's share addressed to this node in a t-of-n attempt, once every key holder dealt: the dealer's signed manifest and the
+    /// one sealed share for this node (the coordinator cannot open it, and relays nobody else's).
+    /// </summary>
+    public DealtShares Shares(NodeId node, StudyId study, int round, int attempt) => store.Read(c =>
+    {
+        var a = ParticipantAttempt(c, node, study, round, attempt);
+        if (!a.Phase.IsPast(AttemptPhase.ShareDeal))
+        {
+            throw new ProtocolRefusalException(StatusCodes.Status409Conflict, "Shares not dealt", "Not every key holder has dealt its shares yet.");
+        }
+
+        var own = NodeQueries.PublicKey(c, null, node.Value);
+        var relayed = new List<RelayedShare>();
+        foreach (var dealt in RoundEngine.Contributions(c, null, a, ContributionKind.ShareDeal))
+        {
+            if (dealt.node_id == node.Value)
+            {
+                continue;
+            }
+
+            var bundle = ShareBundle.Parse(dealt.payload);
+            if (bundle.Shares.FirstOrDefault(s => s.RecipientKey == own) is { } mine)
+            {
+                relayed.Add(new RelayedShare(new NodeId(dealt.node_id), dealt.public_key, bundle.Manifest(), mine.Sealed, dealt.signature));
+            }
+        }
+
+        return new DealtShares(study, round, attempt, relayed);
+    });
 
     /// <summary>The complete commitment set of an attempt (kind key-share or update), once every participant committed.</summary>
     public CommitmentSet Commitments(NodeId node, StudyId study, int round, int attempt, string kind) => store.Read(c =>
@@ -213,9 +324,17 @@ public sealed partial class NodeGateway
     {
         ArgumentNullException.ThrowIfNull(cache);
         var key = AnnouncementCache.Key(study, round, attempt, "aggregate");
-        var body = cache.Find(key) ?? cache.GetOrBuild(key, () => WireJson.Serialize(Aggregate(node, study, round, attempt)));
-        RequireParticipant(node, study, round, attempt);
-        return body;
+        if (cache.Find(key) is { } cached)
+        {
+            RequireParticipant(node, study, round, attempt);
+            return cached;
+        }
+
+        // A t-of-n attempt's announcement gains its decrypting set (and the decrypt phase's deadline) once decrypt_ready ends: only
+        // that final form is kept; the earlier one is built per request.
+        var announcement = Aggregate(node, study, round, attempt);
+        var committee = announcement.DecryptSet is null && store.Read(c => StudyQueries.Get(c, null, study.Value).Spec.CommitteeThreshold is not null);
+        return committee ? PreparedBody.Of(WireJson.Serialize(announcement)) : cache.GetOrBuild(key, () => WireJson.Serialize(announcement));
     }
 
     /// <summary>
@@ -250,7 +369,9 @@ public sealed partial class NodeGateway
             throw new ProtocolRefusalException(StatusCodes.Status409Conflict, "Aggregate not ready", "The aggregate is not formed yet.");
         }
 
-        return new AggregateAnnouncement(study, round, attempt, a.aggregate, RoundEngine.CommitmentSetOf(c, null, a, ContributionKind.Update), Openings(c, a, ContributionKind.Update), a.Deadline);
+        var spec = StudyQueries.Get(c, null, study.Value).Spec;
+        var decryptSet = spec.CommitteeThreshold is { } threshold && a.Phase.IsPast(AttemptPhase.DecryptReady) ? DecryptSetKeys(c, null, a, threshold) : null;
+        return new AggregateAnnouncement(study, round, attempt, a.aggregate, RoundEngine.CommitmentSetOf(c, null, a, ContributionKind.Update), Openings(c, a, ContributionKind.Update), a.Deadline, decryptSet);
     });
 
     private static List<SignedContribution> Openings(DbConnection c, AttemptRow a, string kind) =>

@@ -29,7 +29,7 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
 {
     public void CreateStudy(StudySpec spec, DateTimeOffset now)
     {
-        algorithms.Get(spec.Algorithm).Validate(spec);
+        Validate(spec);
         store.Write((c, t) => CreateStudy(c, t, spec, now));
         signals.PhaseChanged.Pulse(); // an offer is work for every node
     }
@@ -49,7 +49,23 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
     }
 
     /// <summary>Checks a study against its algorithm (the checks <see cref="CreateStudy(StudySpec, DateTimeOffset)"/> makes first).</summary>
-    internal void Validate(StudySpec spec) => algorithms.Get(spec.Algorithm).Validate(spec);
+    internal void Validate(StudySpec spec)
+    {
+        algorithms.Get(spec.Algorithm).Validate(spec);
+        if (spec.CommitteeThreshold is { } t)
+        {
+            // 2 ≤ t ≤ min_nodes, as the study file requires (a spec posted as JSON is held to the same), and a scheme that can share keys.
+            if (t < 2 || t > spec.MinNodes)
+            {
+                throw new StudyAlgorithmException($"committee_threshold must be between 2 and min_nodes ({spec.MinNodes}), got {t}.");
+            }
+
+            if (scheme is not ICommitteeThresholdScheme)
+            {
+                throw new StudyAlgorithmException($"The encryption scheme {scheme.Name} has no t-of-n decryption: committee_threshold cannot be used.");
+            }
+        }
+    }
 
     public bool Cancel(StudyId id, DateTimeOffset now) => store.Write((c, t) =>
     {
@@ -147,7 +163,29 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
 
         var contributors = RoundQueries.Contributors(c, t, id, a.round, a.attempt, kind);
         var participants = a.Participants;
-        if (participants.All(contributors.Contains))
+        var complete = participants.All(contributors.Contains);
+        if (spec.CommitteeThreshold is { } threshold)
+        {
+            // t-of-n: decrypt_ready completes with the first t ready participants (the rest may have gone: that is the point), and
+            // decrypt with the shares of that decrypting set; a member of it that does not answer supersedes the attempt, as before.
+            if (a.Phase == AttemptPhase.DecryptReady)
+            {
+                complete = contributors.Count >= threshold;
+            }
+            else if (a.Phase == AttemptPhase.Decrypt)
+            {
+                var decryptSet = DecryptSet(c, t, a, threshold);
+                complete = decryptSet.All(contributors.Contains);
+                if (!complete && now > a.Deadline)
+                {
+                    var gone = decryptSet.Where(p => !contributors.Contains(p)).ToList();
+                    var ready = RoundQueries.Contributors(c, t, id, a.round, a.attempt, ContributionKind.DecryptReady);
+                    return Supersede(c, t, spec, a, gone, [.. participants.Where(p => ready.Contains(p) && !gone.Contains(p))], now);
+                }
+            }
+        }
+
+        if (complete)
         {
             CompletePhase(c, t, spec, RoundQueries.Attempt(c, t, id, a.round, a.attempt), now);
             return true;
@@ -155,30 +193,38 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
 
         if (now > a.Deadline)
         {
-            var survivors = participants.Where(contributors.Contains).ToList();
-            var missing = participants.Where(p => !contributors.Contains(p)).ToList();
-            RoundQueries.Finish(c, t, id, a.round, a.attempt, AttemptPhase.Superseded, $"{string.Join(", ", missing)} missed the {a.phase} deadline", now);
-            store.AfterCommit(t, () => metrics.AttemptsRestarted.Add(1));
-            Event(c, t, now, "attempt_superseded", id, null, $"round {a.round} attempt {a.attempt}: dropped {string.Join(", ", missing)} in {a.phase}");
-            audit.Append(c, t, CoordinatorAuditRecords.AttemptSuperseded(spec, a.round, a.attempt, a.phase, missing), now);
-            store.AfterCommit(t, () => LogRestart(logger, id, a.round, a.attempt, string.Join(", ", missing), a.phase));
-            if (RerunRefusal(c, t, spec, a, survivors) is { } refusal)
-            {
-                Fail(c, t, spec, now, $"round {a.round}: {string.Join(", ", missing)} missed the {a.phase} deadline, and {refusal}");
-            }
-            else if (survivors.Count >= spec.MinNodes)
-            {
-                StartAttempt(c, t, spec, (int)a.round, (int)a.attempt + 1, survivors, now);
-            }
-            else
-            {
-                Fail(c, t, spec, now, $"round {a.round}: only {survivors.Count} participant(s) left after {string.Join(", ", missing)} missed the {a.phase} deadline; the study needs at least {spec.MinNodes}");
-            }
-
-            return true;
+            return Supersede(c, t, spec, a, [.. participants.Where(p => !contributors.Contains(p))], [.. participants.Where(contributors.Contains)], now);
         }
 
         return false;
+    }
+
+    /// <summary>
+    /// Ends an attempt whose phase deadline passed with <paramref name="missing"/> silent, and starts the next among the survivors (those
+    /// who contributed to the phase that failed) when they are enough and the nodes would take part, else fails the study.
+    /// </summary>
+    private bool Supersede(DbConnection c, DbTransaction t, StudySpec spec, AttemptRow a, List<string> missing, List<string> survivors, DateTimeOffset now)
+    {
+        var id = spec.Id.Value;
+        RoundQueries.Finish(c, t, id, a.round, a.attempt, AttemptPhase.Superseded, $"{string.Join(", ", missing)} missed the {a.phase} deadline", now);
+        store.AfterCommit(t, () => metrics.AttemptsRestarted.Add(1));
+        Event(c, t, now, "attempt_superseded", id, null, $"round {a.round} attempt {a.attempt}: dropped {string.Join(", ", missing)} in {a.phase}");
+        audit.Append(c, t, CoordinatorAuditRecords.AttemptSuperseded(spec, a.round, a.attempt, a.phase, missing), now);
+        store.AfterCommit(t, () => LogRestart(logger, id, a.round, a.attempt, string.Join(", ", missing), a.phase));
+        if (RerunRefusal(c, t, spec, a, survivors) is { } refusal)
+        {
+            Fail(c, t, spec, now, $"round {a.round}: {string.Join(", ", missing)} missed the {a.phase} deadline, and {refusal}");
+        }
+        else if (survivors.Count >= spec.MinNodes)
+        {
+            StartAttempt(c, t, spec, (int)a.round, (int)a.attempt + 1, survivors, now);
+        }
+        else
+        {
+            Fail(c, t, spec, now, $"round {a.round}: only {survivors.Count} participant(s) left after {string.Join(", ", missing)} missed the {a.phase} deadline; the study needs at least {spec.MinNodes}");
+        }
+
+        return true;
     }
 
     /// <summary>
@@ -227,7 +273,7 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
             {
                 var shares = Contributions(c, t, a, ContributionKind.KeyShare).Select(s => (ReadOnlyMemory<byte>)s.payload).ToList();
                 var key = scheme.AggregatePublicKey(a.crp_seed, shares);
-                RoundQueries.SetCollectiveKey(c, t, id, a.round, a.attempt, AttemptPhase.UpdateCommit, key, deadline);
+                RoundQueries.SetCollectiveKey(c, t, id, a.round, a.attempt, spec.CommitteeThreshold is null ? AttemptPhase.UpdateCommit : AttemptPhase.ShareDeal, key, deadline);
                 audit.Append(c, t, CoordinatorAuditRecords.CollectiveKeyFormed(spec, a.round, a.attempt, shares.Count, SignedStatement.Digest(key)), now);
                 break;
             }
@@ -243,8 +289,27 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
 
                 var aggregate = sum.ToBytes();
                 var aggregateDigest = SignedStatement.Digest(aggregate);
-                RoundQueries.SetAggregate(c, t, id, a.round, a.attempt, AttemptPhase.Decrypt, aggregate, aggregateDigest, deadline);
+                RoundQueries.SetAggregate(c, t, id, a.round, a.attempt, spec.CommitteeThreshold is null ? AttemptPhase.Decrypt : AttemptPhase.DecryptReady, aggregate, aggregateDigest, deadline);
                 audit.Append(c, t, CoordinatorAuditRecords.RoundAggregated(spec, a.round, a.attempt, submissions.Select(s => SignedStatement.Digest(s.payload)).ToList(), aggregateDigest), now);
+                break;
+            }
+
+            case AttemptPhase.ShareDeal:
+            {
+                // Every key holder dealt: each node now fetches the shares addressed to it and forms its committee secret before it encrypts.
+                RoundQueries.SetPhase(c, t, id, a.round, a.attempt, AttemptPhase.UpdateCommit, deadline);
+                Event(c, t, now, "shares_dealt", id, null, $"round {a.round} attempt {a.attempt}: {a.Participants.Count} dealer(s), threshold {spec.CommitteeThreshold}");
+                break;
+            }
+
+            case AttemptPhase.DecryptReady:
+            {
+                var threshold = spec.CommitteeThreshold!.Value;
+                var decryptSet = DecryptSet(c, t, a, threshold);
+                RoundQueries.SetPhase(c, t, id, a.round, a.attempt, AttemptPhase.Decrypt, deadline);
+                var ready = RoundQueries.Contributors(c, t, id, a.round, a.attempt, ContributionKind.DecryptReady).Count;
+                Event(c, t, now, "decrypt_set_chosen", id, null, $"round {a.round} attempt {a.attempt}: {string.Join(", ", decryptSet)} of {ready} ready");
+                audit.Append(c, t, CoordinatorAuditRecords.DecryptSetChosen(spec, a.round, a.attempt, threshold, decryptSet, ready), now);
                 break;
             }
 
@@ -311,10 +376,25 @@ public sealed partial class RoundEngine(CoordinatorStore store, AlgorithmCatalog
         audit.Checkpoint(c, t, CheckpointReasons.StudyEnd, now);
     }
 
-    /// <summary>Every participant's commitment to the opened kind (key-share or update), as the coordinator relays it.</summary>
-    internal static CommitmentSet CommitmentSetOf(DbConnection c, DbTransaction? t, AttemptRow a, string opened) =>
-        new(new StudyId(a.study_id), (int)a.round, (int)a.attempt, opened, a.crp_seed,
-            [.. Contributions(c, t, a, ContributionKind.CommitmentTo(opened)).Select(k => new SignedCommitment(new NodeId(k.node_id), k.public_key, k.payload, k.signature))]);
+    /// <summary>
+    /// Every participant's commitment to the opened kind (key-share or update), as the coordinator relays it; in a t-of-n study each
+    /// key-share commitment with the channel key its signature covers.
+    /// </summary>
+    internal static CommitmentSet CommitmentSetOf(DbConnection c, DbTransaction? t, AttemptRow a, string opened)
+    {
+        var channels = opened == ContributionKind.KeyShare
+            ? Contributions(c, t, a, ContributionKind.ChannelKey).ToDictionary(k => k.node_id, k => k.payload, StringComparer.Ordinal)
+            : [];
+        return new(new StudyId(a.study_id), (int)a.round, (int)a.attempt, opened, a.crp_seed,
+            [.. Contributions(c, t, a, ContributionKind.CommitmentTo(opened)).Select(k => new SignedCommitment(new NodeId(k.node_id), k.public_key, k.payload, k.signature, channels.GetValueOrDefault(k.node_id)))]);
+    }
+
+    /// <summary>
+    /// A t-of-n attempt's decrypting set: the first <paramref name="threshold"/> participants whose signed decrypt-ready arrived (ties by
+    /// node id). Fixed once the attempt leaves decrypt_ready, since no decrypt-ready is taken after: the choice is its stored rows.
+    /// </summary>
+    internal static List<string> DecryptSet(DbConnection c, DbTransaction? t, AttemptRow a, int threshold) =>
+        [.. RoundQueries.ContributorsInOrder(c, t, a.study_id, a.round, a.attempt, ContributionKind.DecryptReady).Take(threshold)];
 
     internal static List<ContributionRow> Contributions(DbConnection c, DbTransaction? t, AttemptRow a, string kind) =>
         RoundQueries.Contributions(c, t, a.study_id, a.round, a.attempt, kind);

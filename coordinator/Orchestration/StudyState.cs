@@ -53,6 +53,14 @@ public enum AttemptPhase
     [JsonStringEnumMemberName("done")]
     Done,
 
+    /// <summary>A t-of-n study, after key_open: every key holder deals Shamir shares of its attempt secret to the others.</summary>
+    [JsonStringEnumMemberName("share_deal")]
+    ShareDeal,
+
+    /// <summary>A t-of-n study, after update_open: the first t participants to say (signed) they checked the aggregate form the decrypting set.</summary>
+    [JsonStringEnumMemberName("decrypt_ready")]
+    DecryptReady,
+
     [JsonStringEnumMemberName("superseded")]
     Superseded,
 }
@@ -75,7 +83,7 @@ public static class StudyStates
 public static class AttemptPhases
 {
     /// <summary>The live phases in the order an attempt goes through them.</summary>
-    private static readonly AttemptPhase[] Order = [AttemptPhase.KeyCommit, AttemptPhase.KeyOpen, AttemptPhase.UpdateCommit, AttemptPhase.UpdateOpen, AttemptPhase.Decrypt, AttemptPhase.Done];
+    private static readonly AttemptPhase[] Order = [AttemptPhase.KeyCommit, AttemptPhase.KeyOpen, AttemptPhase.ShareDeal, AttemptPhase.UpdateCommit, AttemptPhase.UpdateOpen, AttemptPhase.DecryptReady, AttemptPhase.Decrypt, AttemptPhase.Done];
 
     public static string ToWire(this AttemptPhase phase) => WireWords<AttemptPhase>.Of(phase, nameof(phase));
 
@@ -92,6 +100,8 @@ public static class AttemptPhases
         AttemptPhase.UpdateCommit => ContributionKind.UpdateCommitment,
         AttemptPhase.UpdateOpen => ContributionKind.Update,
         AttemptPhase.Decrypt => ContributionKind.DecryptionShare,
+        AttemptPhase.ShareDeal => ContributionKind.ShareDeal,
+        AttemptPhase.DecryptReady => ContributionKind.DecryptReady,
         _ => null,
     };
 
@@ -102,6 +112,8 @@ public static class AttemptPhases
         ContributionKind.KeyShare => AttemptPhase.KeyOpen,
         ContributionKind.UpdateCommitment => AttemptPhase.UpdateCommit,
         ContributionKind.Update => AttemptPhase.UpdateOpen,
+        ContributionKind.ShareDeal => AttemptPhase.ShareDeal,
+        ContributionKind.DecryptReady => AttemptPhase.DecryptReady,
         _ => AttemptPhase.Decrypt,
     };
 
@@ -113,6 +125,8 @@ public static class AttemptPhases
         AttemptPhase.UpdateCommit => WorkKind.CommitUpdate,
         AttemptPhase.UpdateOpen => WorkKind.OpenUpdate,
         AttemptPhase.Decrypt => WorkKind.Decrypt,
+        AttemptPhase.ShareDeal => WorkKind.DealShares,
+        AttemptPhase.DecryptReady => WorkKind.DecryptReady,
         _ => null,
     };
 

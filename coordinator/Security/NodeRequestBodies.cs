@@ -39,6 +39,12 @@ public sealed class NodeRequestBodies(IAdditiveThresholdScheme scheme)
     private readonly long _decryptionShare = Contribution(scheme.DecryptionShareLength(scheme.MaxValuesPerDecryption));
     private readonly long _keyShare = Contribution(scheme.PublicKeyShareLength);
 
+    // A t-of-n share bundle: a sealed Shamir share (one polynomial and the GCM tag) and its recipient's key for each other key holder,
+    // up to the scheme's parties, within the bound over all requests (64 MiB: about 270 members at the default parameters).
+    private readonly long _shareDeal = scheme is ICommitteeThresholdScheme committee
+        ? Math.Min(FederationProtocol.MaxRequestBodyBytes, (4L * (((scheme.MaxParties - 1L) * (committee.ShamirShareLength + CommitteeChannelKey.Overhead + ShareBundle.EntryOverhead)) + 4L) / 3) + EnvelopeBytes)
+        : SmallBodyBytes;
+
     /// <summary>The most bytes <paramref name="request"/>'s body may hold, by its endpoint kind.</summary>
     public long LimitFor(HttpRequest request)
     {
@@ -55,6 +61,7 @@ public sealed class NodeRequestBodies(IAdditiveThresholdScheme scheme)
             ContributionKind.Update => _update,
             ContributionKind.DecryptionShare => _decryptionShare,
             ContributionKind.KeyShare => _keyShare,
+            ContributionKind.ShareDeal => _shareDeal,
             _ => SmallBodyBytes,
         };
     }

@@ -108,6 +108,11 @@ internal static class RoundQueries
             WHERE k.study_id=@id AND k.round=@round AND k.attempt=@attempt AND k.kind=@kind ORDER BY k.node_id
             """, new { id, round, attempt, kind }, t)];
 
+    /// <summary>The nodes that made a contribution of the kind to the attempt, first received first (ties by node id): a t-of-n study's decrypting set is the first t decrypt-ready nodes.</summary>
+    public static List<string> ContributorsInOrder(IDbConnection c, IDbTransaction? t, string id, long round, long attempt, string kind) =>
+        [.. c.Query<string>("SELECT node_id FROM contributions WHERE study_id=@id AND round=@round AND attempt=@attempt AND kind=@kind ORDER BY received_at, node_id",
+            new { id, round, attempt, kind }, t)];
+
     /// <summary>The digest of a node's contribution of a kind to the attempt, or null if it made none.</summary>
     public static string? ContributionDigest(IDbConnection c, IDbTransaction? t, string id, long round, long attempt, string kind, string node) =>
         c.QuerySingleOrDefault<string?>("SELECT digest FROM contributions WHERE study_id=@id AND round=@round AND attempt=@attempt AND kind=@kind AND node_id=@node",

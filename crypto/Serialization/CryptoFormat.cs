@@ -14,6 +14,12 @@ public enum CryptoObjectKind : byte
     CollectivePublicKey = 4,
     DecryptionShare = 5,
     SecretKey = 6,
+
+    /// <summary>One Shamir share f_i(α_j) of a dealer's secret (ShamirSharing); the value count is the point α_j.</summary>
+    ShamirShare = 7,
+
+    /// <summary>A committee member's threshold secret s'_j = Σ_i f_i(α_j); the value count is the member's point α_j.</summary>
+    CommitteeSecret = 8,
 }
 
 /// <summary>Why bytes were refused. Every refusal says which of these it is.</summary>

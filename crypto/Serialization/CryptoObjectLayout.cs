@@ -16,6 +16,8 @@ namespace FederatedTwin.Crypto.Serialization;
 /// <item><term>EncryptedVector</term><description>v values, 1 ≤ v ≤ MaxValuesPerDecryption; 2·⌈v/N⌉ polynomials; no extra.</description></item>
 /// <item><term>DecryptionShare</term><description>v values, same bound; ⌈v/N⌉ polynomials; no extra.</description></item>
 /// <item><term>SecretKey</term><description>value count 0; no polynomial; N/4 bytes of 2-bit coefficients as extra.</description></item>
+/// <item><term>ShamirShare</term><description>value count = the evaluation point α, 1 to MaxParties; 1 polynomial (f_i(α), NTT form); no extra.</description></item>
+/// <item><term>CommitteeSecret</term><description>value count = the member's point α, 1 to MaxParties; 1 polynomial (s'_j, NTT form); no extra.</description></item>
 /// </list>
 /// The upper bound on v is the per-key smudging budget (docs/crypto.md §7): a vector no key may
 /// decrypt is of no use to anyone, and refusing it here bounds every allocation that follows.
@@ -33,6 +35,9 @@ public readonly record struct CryptoObjectLayout(int PolyCount, int ExtraLength)
         CryptoObjectKind.EncryptedVector => new(2 * CiphertextCount(parameters, kind, valueCount), 0),
         CryptoObjectKind.DecryptionShare => new(CiphertextCount(parameters, kind, valueCount), 0),
         CryptoObjectKind.SecretKey => Fixed(kind, valueCount, 0, new(0, parameters.N / 4)),
+        CryptoObjectKind.ShamirShare or CryptoObjectKind.CommitteeSecret => valueCount >= 1 && valueCount <= (uint)parameters.MaxParties
+            ? new(1, 0)
+            : throw new CryptoFormatException(CryptoFormatError.InvalidValue, $"A {kind} names an evaluation point 1 to {parameters.MaxParties}; this one declares {valueCount}."),
         _ => throw new CryptoFormatException(CryptoFormatError.WrongKind, $"Unknown object kind {(byte)kind}."),
     };
 

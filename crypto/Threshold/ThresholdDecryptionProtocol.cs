@@ -32,12 +32,20 @@ public sealed class ThresholdDecryptionProtocol
     public DecryptionShare AllocateShare() => new(_parameters.Ring.NewPoly());
 
     /// <summary>shareOut = c1·s_i + e_smudge, e_smudge uniform in [−2^b, 2^b).</summary>
-    public void GenShare(SecretKey secret, Ciphertext ciphertext, DecryptionShare shareOut)
+    public void GenShare(SecretKey secret, Ciphertext ciphertext, DecryptionShare shareOut) =>
+        GenShare(secret.Ntt, secret.NttShoup, ciphertext, shareOut);
+
+    /// <summary>
+    /// shareOut = c1·w + e_smudge for any secret w in NTT form (with its Shoup companions): a committee member's λ_j·s'_j
+    /// (ShamirSharing), which is uniform in R_Q rather than short. Nothing here depends on w being short: the smudging
+    /// hides the ciphertext's noise, whose size depends on the collective s = Σ s_i only (docs/crypto.md §13).
+    /// </summary>
+    public void GenShare(RnsPoly secretNtt, RnsPoly secretNttShoup, Ciphertext ciphertext, DecryptionShare shareOut)
     {
         var ring = _parameters.Ring;
         SampleSmudging(shareOut.Value);
         ring.Ntt(shareOut.Value);
-        ring.MulCoeffsShoupAdd(ciphertext.C1, secret.Ntt, secret.NttShoup, shareOut.Value);
+        ring.MulCoeffsShoupAdd(ciphertext.C1, secretNtt, secretNttShoup, shareOut.Value);
     }
 
     /// <summary>shareOut = share1 + share2.</summary>

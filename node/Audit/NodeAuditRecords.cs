@@ -363,6 +363,29 @@ public static class NodeAuditRecords
             ["share_sha256"] = shareSha256,
         });
 
+    /// <summary>A t-of-n study: the Shamir shares this node dealt (recipients and the digests of the sealed shares; never a share).</summary>
+    public static AuditRecord CommitteeSharesDealt(WorkItem work, int threshold, IReadOnlyList<ShareManifestEntry> manifest, int bytes) =>
+        Round(AuditActions.CommitteeSharesDealt, AuditOutcome.Success, work, new JsonObject
+        {
+            ["threshold"] = threshold,
+            ["recipients"] = AuditRecord.Codes([.. manifest.Select(m => m.RecipientKey)]),
+            ["sealed_shares_sha256"] = new JsonArray([.. manifest.Select(m => (JsonNode)m.Sha256)]),
+            ["bytes"] = bytes,
+        });
+
+    /// <summary>A t-of-n study: the committee secret formed from every dealer's share (dealers by key, the node's point), sealed at rest.</summary>
+    public static AuditRecord CommitteeSecretFormed(WorkItem work, int threshold, int point, IReadOnlyList<string> dealerKeys) =>
+        Round(AuditActions.CommitteeSecretFormed, AuditOutcome.Success, work, new JsonObject
+        {
+            ["threshold"] = threshold,
+            ["point"] = point,
+            ["dealers"] = AuditRecord.Codes(dealerKeys),
+        });
+
+    /// <summary>A committee secret deleted, and why (share_issued, superseded, deadline).</summary>
+    public static AuditRecord CommitteeSecretDeleted(string study, int round, int attempt, string reason) => new(
+        AuditActions.CommitteeSecretDeleted, AuditOutcome.Success, new JsonObject { ["round"] = round, ["attempt"] = attempt, ["reason"] = reason }, study);
+
     public static AuditRecord RosterPinned(FederationRoster roster, string sha256, string approvedBy, string source, FederationRoster? previous) => new(
         AuditActions.RosterPinned,
         AuditOutcome.Success,

@@ -107,6 +107,7 @@ public sealed record AcceptedStudy(StudySpec Spec, double AcceptedRho, long? Dat
         Compare("max_nodes", offered.MaxNodes, Spec.MaxNodes);
         Compare("rounds", offered.Rounds, Spec.Rounds);
         Compare("phase_deadline_seconds", offered.PhaseDeadlineSeconds, Spec.PhaseDeadlineSeconds);
+        Compare("committee_threshold", offered.CommitteeThreshold, Spec.CommitteeThreshold);
         changed.AddRange(Differences(Spec.Parameters ?? new Dictionary<string, string>(), offered.Parameters ?? new Dictionary<string, string>(), "parameters."));
         if (changed.Count > 0)
         {

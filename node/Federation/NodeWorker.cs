@@ -38,6 +38,7 @@ public sealed partial class NodeWorker(
     private string? _rosterRefused;
     private readonly StudyDecisions _decisions = new(node, participant.MaxParties);
     private string? _lastRejection;
+    private DateTimeOffset _secretsCheckedAt;
 
     /// <summary>Each study's items in flight (at most one task per study, so a study's items stay in order), by study id.</summary>
     private readonly Dictionary<string, Task> _running = new(StringComparer.Ordinal);
@@ -63,6 +64,14 @@ public sealed partial class NodeWorker(
 
                 // The published data version rides on the signed poll (docs/privacy.md, "Data freshness"): the coordinator learns only
                 // that this hospital's data changed, which its study templates' refresh rules count.
+                // A t-of-n member left out of the decrypting set is never asked for its share: its committee secret (like any attempt
+                // secret) is deleted once its attempt is past the node's own deadline, checked at most every 30 s while the node polls.
+                if (time.GetUtcNow() - _secretsCheckedAt > TimeSpan.FromSeconds(30))
+                {
+                    _secretsCheckedAt = time.GetUtcNow();
+                    participant.RetireExpiredSecrets();
+                }
+
                 var dataVersion = node.Store.Read(Storage.FeatureQueries.PublishedVersion);
                 var work = await client.Get<WorkResponse>($"/v1/node/work?wait={options.Value.PollWaitSeconds}&{FederationProtocol.DataVersionQuery}={dataVersion}", stoppingToken);
                 status.LastContact = time.GetUtcNow();
@@ -244,7 +253,17 @@ public sealed partial class NodeWorker(
                     break;
                 case WorkKind.CommitUpdate:
                     var collectiveKey = await client.Get<CollectiveKeyAnnouncement>($"{attemptPath}/key", cancellationToken, ResponseLimits.KeyAnnouncement(scheme, Parties(item)));
-                    await client.Post($"{attemptPath}/{ContributionKind.UpdateCommitment}", participant.CommitUpdate(item, collectiveKey), cancellationToken);
+                    var dealt = item.Study.CommitteeThreshold is null ? null
+                        : await client.Get<DealtShares>($"{attemptPath}/shares", cancellationToken, ResponseLimits.DealtShares(scheme, Parties(item)));
+                    await client.Post($"{attemptPath}/{ContributionKind.UpdateCommitment}", participant.CommitUpdate(item, collectiveKey, dealt), cancellationToken);
+                    break;
+                case WorkKind.DealShares:
+                    var dealingKey = await client.Get<CollectiveKeyAnnouncement>($"{attemptPath}/key", cancellationToken, ResponseLimits.KeyAnnouncement(scheme, Parties(item)));
+                    await client.Post($"{attemptPath}/{ContributionKind.ShareDeal}", participant.DealShares(item, dealingKey), cancellationToken);
+                    break;
+                case WorkKind.DecryptReady:
+                    var checkedAggregate = await client.Get<AggregateAnnouncement>($"{attemptPath}/aggregate", cancellationToken, ResponseLimits.AggregateAnnouncement(scheme, Parties(item), item.Request?.ValueCount ?? scheme.MaxValuesPerDecryption));
+                    await client.Post($"{attemptPath}/{ContributionKind.DecryptReady}", participant.DecryptReady(item, checkedAggregate), cancellationToken);
                     break;
                 case WorkKind.OpenUpdate:
                     var updateCommitments = await client.Get<CommitmentSet>($"{attemptPath}/commitments/{ContributionKind.Update}", cancellationToken);

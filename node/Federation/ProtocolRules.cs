@@ -81,6 +81,22 @@ public static class ProtocolRules
     /// used after the backup was taken, so a restore deletes them all: a secret used twice could decrypt two different aggregates).
     /// </summary>
     public const string AttemptSecretRetired = "attempt_secret_retired";
+
+    /// <summary>A t-of-n study's key-share commitment without a well-formed channel key, or this node's own not the one it derives.</summary>
+    public const string CommitteeChannelKey = "committee_channel_key";
+
+    /// <summary>
+    /// A t-of-n study's dealt shares refused: a dealer of the key-share commitment set missing or dealing twice, a stranger dealing, a
+    /// manifest not covering exactly the other key holders, a bad dealer signature, a share that does not open on the channel from its
+    /// dealer, or one for another point.
+    /// </summary>
+    public const string CommitteeShareBundle = "committee_share_bundle";
+
+    /// <summary>A t-of-n study's decrypting set refused: missing, a member twice, a member outside the key-share commitment set, or without this node.</summary>
+    public const string CommitteeDecryptSet = "committee_decrypt_set";
+
+    /// <summary>A decrypting set, or a key-share set, smaller than the study's t or the site's min_committee_threshold.</summary>
+    public const string CommitteeThreshold = Policy.SitePolicy.CommitteeThresholdRule;
 }
 
 /// <summary>Why an attempt secret was deleted (attempt_keys.secret_retired_reason; the refusal's reason names it).</summary>

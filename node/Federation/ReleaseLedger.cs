@@ -95,13 +95,13 @@ public sealed class ReleaseLedger(NodeStore store)
     /// returns 0 when a share for the attempt was already recorded (a retry: the stored one is sent again).
     /// </summary>
     public static int Record(DbConnection c, DbTransaction t, WorkItem work, string aggregateDigest, byte[] share, DateTimeOffset now, IReadOnlyList<string> submitterKeys,
-        IReadOnlyCollection<string> hospitals, string valuesSha256, string updateSetDigest, IReadOnlyList<ReleasedStatistic> statistics, bool exact)
+        IReadOnlyCollection<string> hospitals, string valuesSha256, string updateSetDigest, IReadOnlyList<ReleasedStatistic> statistics, bool exact, string? decryptSetDigest = null)
     {
         ArgumentNullException.ThrowIfNull(work);
         return FederationQueries.InsertShare(c, t, new ReleaseRecord(
             new AttemptRef(work.Study.Id.Value, work.Round, work.Attempt), aggregateDigest, share, now.ToString("O"),
             JsonSerializer.Serialize(submitterKeys), ParticipantSet.Digest(submitterKeys), valuesSha256, updateSetDigest,
-            JsonSerializer.Serialize(hospitals.Order(StringComparer.Ordinal).ToList()), JsonSerializer.Serialize(statistics.Select(x => x.ToString()).ToList()), exact));
+            JsonSerializer.Serialize(hospitals.Order(StringComparer.Ordinal).ToList()), JsonSerializer.Serialize(statistics.Select(x => x.ToString()).ToList()), exact, decryptSetDigest));
     }
 
     /// <summary>

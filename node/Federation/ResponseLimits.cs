@@ -37,6 +37,17 @@ public static class ResponseLimits
     /// The response body, read only up to <paramref name="limit"/> bytes: a declared length over it, or a body that goes on past it,
     /// is refused before (or instead of) being buffered.
     /// </summary>
+    /// <summary>
+    /// The shares dealt to this node in a t-of-n attempt: per other party, a sealed Shamir share (base64) and the dealer's manifest (a
+    /// recipient key and a digest for every party, about 112 bytes each).
+    /// </summary>
+    public static long DealtShares(IAdditiveThresholdScheme scheme, int parties)
+    {
+        ArgumentNullException.ThrowIfNull(scheme);
+        var share = scheme is ICommitteeThresholdScheme committee ? committee.ShamirShareLength + Protocol.Federation.CommitteeChannelKey.Overhead : 0;
+        return Sized(Base64(share) + (128L * Math.Max(parties, 1)), parties);
+    }
+
     public static async Task<byte[]> Read(HttpResponseMessage response, long limit, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(response);

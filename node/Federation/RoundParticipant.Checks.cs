@@ -103,12 +103,12 @@ public sealed partial class RoundParticipant
             throw new ParticipationRefusedException("The work names another CRP seed than the one this node keyed the attempt with.", ProtocolRules.CrpSeed);
         }
 
-        var deadline = key.CreatedAt.AddSeconds((double)PhasesPerAttempt * accepted.Spec.PhaseDeadlineSeconds);
+        var deadline = key.CreatedAt.AddSeconds((double)Phases(accepted) * accepted.Spec.PhaseDeadlineSeconds);
         if (Now() > deadline)
         {
-            node.Store.Write((c, t) => FederationQueries.RetireSecrets(c, t, Attempt(work), RetiredBecause.Deadline, Now().ToString("O")));
+            node.Store.Write((c, t) => RetireSecrets(c, t, Attempt(work), RetiredBecause.Deadline));
             throw new ParticipationRefusedException(
-                FormattableString.Invariant($"Attempt {work.Attempt} of round {work.Round} began here at {key.CreatedAt:O}; by this node's clock its deadline ({PhasesPerAttempt} × {accepted.Spec.PhaseDeadlineSeconds} s) passed at {deadline:O}: nothing more is contributed to it."),
+                FormattableString.Invariant($"Attempt {work.Attempt} of round {work.Round} began here at {key.CreatedAt:O}; by this node's clock its deadline ({Phases(accepted)} × {accepted.Spec.PhaseDeadlineSeconds} s) passed at {deadline:O}: nothing more is contributed to it."),
                 ProtocolRules.AttemptDeadline);
         }
     }
@@ -144,7 +144,11 @@ public sealed partial class RoundParticipant
                     ProtocolRules.RosterUnknownKey);
             }
 
-            if (c.Digest.Length != 32 || !Ed25519Identity.Verify(c.NodePublicKey, SignedStatement.Commitment(kind, work.Study.Id, work.Round, work.Attempt, crpSeed, c.Digest, keySetDigest), c.Signature))
+            // A t-of-n study's key-share commitment names the member's channel key, under the same signature; an n-of-n one none.
+            var channel = kind == ContributionKind.KeyShare && accepted.Spec.CommitteeThreshold is not null
+                ? c.ChannelKey is { Length: CommitteeChannelKey.PublicKeyLength } k ? k : throw new ParticipationRefusedException($"The key-share commitment of {roster.Roster.MemberOf(c.NodePublicKey)!.Name} names no 32-byte channel key: no share could reach it privately.", ProtocolRules.CommitteeChannelKey)
+                : c.ChannelKey is null ? null : throw new ParticipationRefusedException("A commitment names a channel key outside a t-of-n study's key-share set.", ProtocolRules.CommitteeChannelKey);
+            if (c.Digest.Length != 32 || !Ed25519Identity.Verify(c.NodePublicKey, SignedStatement.Commitment(kind, work.Study.Id, work.Round, work.Attempt, crpSeed, c.Digest, keySetDigest, channel), c.Signature))
             {
                 throw new ParticipationRefusedException($"The {kind} commitment of {roster.Roster.MemberOf(c.NodePublicKey)!.Name} is not signed by its key for this attempt.", ProtocolRules.ContributionSignature);
             }
@@ -154,6 +158,19 @@ public sealed partial class RoundParticipant
         if (!set.Commitments.Any(c => c.NodePublicKey == node.Identity.PublicKey && c.Digest.AsSpan().SequenceEqual(ownDigest)))
         {
             throw new ParticipationRefusedException($"The {kind} commitment set does not hold this node's own commitment.", ProtocolRules.OpeningMismatch);
+        }
+
+        if (kind == ContributionKind.KeyShare && accepted.Spec.CommitteeThreshold is { } threshold)
+        {
+            if (!set.Commitments.First(c => c.NodePublicKey == node.Identity.PublicKey).ChannelKey!.AsSpan().SequenceEqual(OwnChannelKey(work)))
+            {
+                throw new ParticipationRefusedException("The key-share commitment set names another channel key for this node than the one it committed: shares sealed to it would reach someone else.", ProtocolRules.CommitteeChannelKey);
+            }
+
+            if (set.Commitments.Count < threshold)
+            {
+                throw new ParticipationRefusedException($"The key-share commitment set holds {set.Commitments.Count} key holder(s); study {accepted.Spec.Id} decrypts with {threshold} (committee_threshold): nothing could ever be decrypted.", ProtocolRules.CommitteeThreshold);
+            }
         }
 
         var members = set.Commitments.Count; // distinct keys, each a distinct rostered member (the roster lists each key once)
@@ -267,7 +284,7 @@ public sealed partial class RoundParticipant
     private void RaiseWatermark(WorkItem work) => node.Store.Write((c, t) =>
     {
         FederationQueries.RaiseWatermark(c, t, Attempt(work));
-        return FederationQueries.RetireSecrets(c, t, Attempt(work), RetiredBecause.Superseded, Now().ToString("O"), belowAttempt: true);
+        return RetireSecrets(c, t, Attempt(work), RetiredBecause.Superseded, belowAttempt: true);
     });
 
     /// <summary>
@@ -290,10 +307,10 @@ public sealed partial class RoundParticipant
                 continue;
             }
 
-            var deadline = DateTimeOffset.Parse(createdAt, System.Globalization.CultureInfo.InvariantCulture).AddSeconds((double)PhasesPerAttempt * accepted.Spec.PhaseDeadlineSeconds);
+            var deadline = DateTimeOffset.Parse(createdAt, System.Globalization.CultureInfo.InvariantCulture).AddSeconds((double)Phases(accepted) * accepted.Spec.PhaseDeadlineSeconds);
             if (Now() > deadline)
             {
-                retired += node.Store.Write((c, t) => FederationQueries.RetireSecrets(c, t, attempt, RetiredBecause.Deadline, Now().ToString("O")));
+                retired += node.Store.Write((c, t) => RetireSecrets(c, t, attempt, RetiredBecause.Deadline));
             }
         }
 

@@ -83,8 +83,11 @@ public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresh
 
         CheckAttempt(work, accepted, stored);
         var digest = System.Security.Cryptography.SHA256.HashData(stored.KeyShare);
+
+        // A t-of-n study: the attempt's channel key (derived from the attempt secret) is named in the commitment, under the same signature.
+        var channel = accepted.Spec.CommitteeThreshold is null ? null : OwnChannelKey(work);
         return new Contribution(work.Study.Id, work.Round, work.Attempt, digest,
-            node.Identity.Sign(SignedStatement.Commitment(ContributionKind.KeyShare, work.Study.Id, work.Round, work.Attempt, stored.CrpSeed, digest)));
+            node.Identity.Sign(SignedStatement.Commitment(ContributionKind.KeyShare, work.Study.Id, work.Round, work.Attempt, stored.CrpSeed, digest, channelKey: channel)), ChannelKey: channel);
     });
 
     /// <summary>Phase 2: the complete key-share commitment set, checked and recorded; then this node's public key share.</summary>
@@ -106,7 +109,8 @@ public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresh
     });
 
     /// <summary>Phase 3: the collective key checked against the opened shares; this site's update computed, encrypted, stored and committed to.</summary>
-    public Contribution CommitUpdate(WorkItem work, CollectiveKeyAnnouncement announcement) => AuditRefusal(AuditActions.SubmissionRefused, work, () =>
+    /// <remarks>A t-of-n study: first every dealer's share (<paramref name="dealt"/>) is checked and summed into this node's committee secret.</remarks>
+    public Contribution CommitUpdate(WorkItem work, CollectiveKeyAnnouncement announcement, DealtShares? dealt = null) => AuditRefusal(AuditActions.SubmissionRefused, work, () =>
     {
         ArgumentNullException.ThrowIfNull(announcement);
         var (accepted, roster, key) = Continue(work);
@@ -127,6 +131,11 @@ public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresh
         if (!recomputed.AsSpan().SequenceEqual(announcement.CollectiveKey))
         {
             throw new ParticipationRefusedException("The collective key is not the sum of the opened key shares over the attempt's CRP: refusing to encrypt under it.", ProtocolRules.CollectiveKey);
+        }
+
+        if (accepted.Spec.CommitteeThreshold is { } threshold)
+        {
+            FormCommitteeSecret(work, roster, key, keySet, announcement.Commitments, dealt, threshold);
         }
 
         var stored = node.Store.Read(c => FederationQueries.SubmissionCiphertext(c, Attempt(work)));
@@ -191,14 +200,63 @@ public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresh
         ArgumentNullException.ThrowIfNull(aggregate);
         var (accepted, roster, key) = Continue(work);
         var digest = SignedStatement.Digest(aggregate.Aggregate);
+        var decryptSet = accepted.Spec.CommitteeThreshold is { } t ? CheckDecryptSet(work, aggregate, t) : null;
+        var decryptSetDigest = decryptSet is null ? null : ParticipantSet.Digest(decryptSet);
         var issued = node.Store.Read(c => FederationQueries.Share(c, Attempt(work)));
         if (issued is { } previous)
         {
-            return previous.AggregateDigest == digest
-                ? SignShare(work, key.CrpSeed, previous.Share, digest, previous.UpdateSetDigest)
-                : throw new ParticipationRefusedException("This node already issued a decryption share for another aggregate of the same attempt.", ProtocolRules.ShareReissue);
+            return previous.AggregateDigest == digest && previous.DecryptSetDigest == decryptSetDigest
+                ? SignShare(work, key.CrpSeed, previous.Share, digest, previous.UpdateSetDigest, decryptSetDigest)
+                : throw new ParticipationRefusedException(previous.AggregateDigest == digest
+                    ? "This node already issued its decryption share of the attempt for another decrypting set."
+                    : "This node already issued a decryption share for another aggregate of the same attempt.", ProtocolRules.ShareReissue);
         }
 
+        var (own, updateSet, ciphertexts, submitters, hospitals, released) = CheckAggregate(work, accepted, roster, key, aggregate);
+        var sealedSecret = node.Store.Read(c => FederationQueries.SealedSecret(c, Attempt(work)));
+        if (sealedSecret.Length == 0)
+        {
+            var retired = node.Store.Read(c => FederationQueries.SecretRetirement(c, Attempt(work)));
+            throw new ParticipationRefusedException(
+                $"This node deleted its secret for attempt {work.Attempt} of round {work.Round} ({retired?.Reason ?? "deleted"}{(retired?.At is { } at ? " at " + at : string.Empty)}): it helps decrypt nothing more of that attempt.",
+                ProtocolRules.AttemptSecretRetired);
+        }
+
+        var secret = scheme.ImportSecret(node.Protector.Unprotect(sealedSecret));
+        var share = decryptSet is null
+            ? scheme.GenerateDecryptionShare(secret, aggregate.Aggregate)
+            : CommitteeDecryptionShare(work, secret, decryptSet, aggregate.Aggregate);
+        var submittersSha = ParticipantSet.Digest(submitters);
+        node.Store.Write((c, t) =>
+        {
+            // The release ledger's check and entry in one transaction: what this share releases (values, statistics, exact or not)
+            // and over whom (keys, hospitals), refused if it would difference against a release already recorded.
+            ReleaseLedger.Check(c, t, accepted, released, submitters, hospitals, own.ValuesSha256);
+            var inserted = ReleaseLedger.Record(c, t, work, digest, share, Now(), submitters, hospitals, own.ValuesSha256, updateSet.Digest, released, exact: accepted.AcceptedRho <= 0, decryptSetDigest);
+            if (inserted == 1)
+            {
+                // The node's part in the round ends here: record what it decrypted, over which set, and sign the trail's head.
+                node.Audit.Append(c, t, NodeAuditRecords.DecryptionShareIssued(work, digest, updateSet.Digest, submitters, submittersSha, SignedStatement.Digest(share), ciphertexts));
+                node.Audit.Checkpoint(c, t, CheckpointReasons.Round);
+
+                // The secret has done its one job: a retry is answered with the stored share, and a second share for another aggregate
+                // is refused anyway, so nothing needs it any more. Deleted in the share's own transaction: never both kept and issued.
+                RetireSecrets(c, t, Attempt(work), RetiredBecause.ShareIssued);
+            }
+
+            return inserted;
+        });
+        var stored = node.Store.Read(c => FederationQueries.StoredShare(c, Attempt(work)));
+        return SignShare(work, key.CrpSeed, stored.Share, stored.AggregateDigest, stored.UpdateSetDigest, stored.DecryptSetDigest);
+    });
+
+    /// <summary>
+    /// The aggregate announcement against what this node recorded and submitted: the update commitment set it saw, every opening matching,
+    /// its own update among them, the aggregate their sum, within one key's decryption budget; then the submitters and what a share releases.
+    /// </summary>
+    private (OwnSubmissionRow Own, RecordedCommitmentSet UpdateSet, int Ciphertexts, IReadOnlyList<string> Submitters, IReadOnlyList<string> Hospitals, IReadOnlyList<ReleasedStatistic> Released)
+        CheckAggregate(WorkItem work, AcceptedStudy accepted, PinnedRoster roster, AttemptKeyRow key, AggregateAnnouncement aggregate)
+    {
         var own = OwnSubmission(work) ?? throw new ParticipationRefusedException("This node submitted nothing to the attempt.", ProtocolRules.ProtocolOrder);
         var updateSet = RecordedSet(work, ContributionKind.Update)
             ?? throw new ParticipationRefusedException("This node never saw the attempt's update commitment set, so it never opened its update.", ProtocolRules.ProtocolOrder);
@@ -234,43 +292,12 @@ public sealed partial class RoundParticipant(NodeDirectory node, IAdditiveThresh
         var submitters = aggregate.Commitments.Keys();
         var hospitals = ReleaseLedger.Hospitals(roster, submitters);
         var released = Algorithm(accepted).ReleasedStatistics(accepted.Spec);
-        var sealedSecret = node.Store.Read(c => FederationQueries.SealedSecret(c, Attempt(work)));
-        if (sealedSecret.Length == 0)
-        {
-            var retired = node.Store.Read(c => FederationQueries.SecretRetirement(c, Attempt(work)));
-            throw new ParticipationRefusedException(
-                $"This node deleted its secret for attempt {work.Attempt} of round {work.Round} ({retired?.Reason ?? "deleted"}{(retired?.At is { } at ? " at " + at : string.Empty)}): it helps decrypt nothing more of that attempt.",
-                ProtocolRules.AttemptSecretRetired);
-        }
+        return (own, updateSet, ciphertexts, submitters, hospitals, released);
+    }
 
-        var share = scheme.GenerateDecryptionShare(scheme.ImportSecret(node.Protector.Unprotect(sealedSecret)), aggregate.Aggregate);
-        var submittersSha = ParticipantSet.Digest(submitters);
-        node.Store.Write((c, t) =>
-        {
-            // The release ledger's check and entry in one transaction: what this share releases (values, statistics, exact or not)
-            // and over whom (keys, hospitals), refused if it would difference against a release already recorded.
-            ReleaseLedger.Check(c, t, accepted, released, submitters, hospitals, own.ValuesSha256);
-            var inserted = ReleaseLedger.Record(c, t, work, digest, share, Now(), submitters, hospitals, own.ValuesSha256, updateSet.Digest, released, exact: accepted.AcceptedRho <= 0);
-            if (inserted == 1)
-            {
-                // The node's part in the round ends here: record what it decrypted, over which set, and sign the trail's head.
-                node.Audit.Append(c, t, NodeAuditRecords.DecryptionShareIssued(work, digest, updateSet.Digest, submitters, submittersSha, SignedStatement.Digest(share), ciphertexts));
-                node.Audit.Checkpoint(c, t, CheckpointReasons.Round);
-
-                // The secret has done its one job: a retry is answered with the stored share, and a second share for another aggregate
-                // is refused anyway, so nothing needs it any more. Deleted in the share's own transaction: never both kept and issued.
-                FederationQueries.RetireSecrets(c, t, Attempt(work), RetiredBecause.ShareIssued, Now().ToString("O"));
-            }
-
-            return inserted;
-        });
-        var stored = node.Store.Read(c => FederationQueries.StoredShare(c, Attempt(work)));
-        return SignShare(work, key.CrpSeed, stored.Share, stored.AggregateDigest, stored.UpdateSetDigest);
-    });
-
-    private Contribution SignShare(WorkItem work, byte[] crpSeed, byte[] share, string aggregateDigest, string updateSetDigest) =>
+    private Contribution SignShare(WorkItem work, byte[] crpSeed, byte[] share, string aggregateDigest, string updateSetDigest, string? decryptSetDigest = null) =>
         new(work.Study.Id, work.Round, work.Attempt, share,
-            node.Identity.Sign(SignedStatement.DecryptionShare(work.Study.Id, work.Round, work.Attempt, crpSeed, share, aggregateDigest, updateSetDigest)), aggregateDigest, updateSetDigest);
+            node.Identity.Sign(SignedStatement.DecryptionShare(work.Study.Id, work.Round, work.Attempt, crpSeed, share, aggregateDigest, updateSetDigest, decryptSetDigest)), aggregateDigest, updateSetDigest);
 
     /// <summary>Runs a phase; a refusal is audited (with its rule and reason) before it propagates.</summary>
     private Contribution AuditRefusal(string action, WorkItem work, Func<Contribution> phase)

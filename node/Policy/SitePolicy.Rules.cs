@@ -63,6 +63,7 @@ public sealed partial class SitePolicy
             study.MinNodes >= MinimumNodes
                 ? new(true, "minimum_nodes", $"the study needs at least {study.MinNodes} nodes; this site requires {MinimumNodes}")
                 : new(false, "minimum_nodes", $"the study may run with {study.MinNodes} nodes; this site requires at least {MinimumNodes}"),
+            CommitteeRule(study),
             rho > 0 || DpMayBeOff
                 ? new(true, "dp_may_be_off", rho > 0 ? FormattableString.Invariant($"the study adds differential-privacy noise (zCDP rho {rho:G4})") : "the study adds no noise, which this site allows")
                 : new(false, "dp_may_be_off", "the study adds no differential-privacy noise (no parameters.dp_rho) and this site requires it"),
@@ -115,6 +116,18 @@ public sealed partial class SitePolicy
             ? new(true, "dp_colluding_nodes", $"the noise shares are sized for {h} honest node(s) (dp_min_honest_nodes); with {DpColludingNodes} colluding, at least {honest} of the study's {study.MinNodes} nodes are honest")
             : new(false, "dp_colluding_nodes", $"the noise shares are sized for {h} honest node(s) (dp_min_honest_nodes), but this site assumes {DpColludingNodes} of the study's {study.MinNodes} nodes may collude, leaving {Math.Max(honest, 0)} honest: colluders subtracting their own shares would leave less noise than the stated rho assumes");
     }
+
+    /// <summary>Rule committee_threshold: a t-of-n study is joined only when the site states the smallest t it accepts and t is at least that.</summary>
+    private PolicyDecision CommitteeRule(StudySpec study) => study.CommitteeThreshold switch
+    {
+        null => new(true, CommitteeThresholdRule, "every participant's share is needed to decrypt (n-of-n)"),
+        { } t when MinCommitteeThreshold is null => new(false, CommitteeThresholdRule, $"the study decrypts with any {t} of its participants; this site's policy sets no min_committee_threshold, so it joins only studies every participant must decrypt"),
+        { } t when t < MinCommitteeThreshold => new(false, CommitteeThresholdRule, $"the study decrypts with any {t} of its participants; this site requires at least {MinCommitteeThreshold} (min_committee_threshold)"),
+        { } t => new(true, CommitteeThresholdRule, $"the study decrypts with any {t} of its participants; this site requires at least {MinCommitteeThreshold}"),
+    };
+
+    /// <summary>The rule name of <see cref="MinCommitteeThreshold"/>, in decisions, audits and the node's decrypt-set check.</summary>
+    public const string CommitteeThresholdRule = "committee_threshold";
 
     private static string List(IEnumerable<string> values) => values.Any() ? string.Join(", ", values.Order(StringComparer.Ordinal)) : "none";
 }

@@ -51,6 +51,12 @@ public sealed partial class SitePolicy
 
     public int MinimumNodes { get; }
 
+    /// <summary>
+    /// The smallest t of t-of-n decryption this site joins (min_committee_threshold): the coordinator together with t colluding key
+    /// holders can decrypt any participant's update (docs/threat-model.md). Null: the site joins only n-of-n studies.
+    /// </summary>
+    public int? MinCommitteeThreshold { get; internal init; }
+
     /// <summary>Per purpose, the sensitive categories (sensitive-codes.csv: sud, hiv, psychotherapy, reproductive, restricted) whose records a study may use; none unless listed.</summary>
     public IReadOnlyDictionary<string, IReadOnlySet<string>> SensitiveAllowed { get; }
 

@@ -57,6 +57,7 @@ internal static class SitePolicyParser
             PrivacyUnit = new PrivacyUnit(d.MaxSitesPerPerson),
             LifetimeBudget = Lifetime(json["lifetime_privacy_budget"]),
             ExactSmallCounts = d.ExactSmallCounts ?? false,
+            MinCommitteeThreshold = d.MinCommitteeThreshold,
             ReidentificationPurposes = (d.ReidentificationPurposes ?? []).ToHashSet(StringComparer.Ordinal),
             CustomSensitiveCodes = custom,
             SensitiveCodes = custom.Count == 0 ? Deidentification.CodeList.Sensitive : Deidentification.CodeList.Sensitive.With(custom.SelectMany(c => c.Value.Select(x => (c.Key, x.System, x.Code)))),
@@ -98,6 +99,8 @@ internal static class SitePolicyParser
         public List<string>? AlgorithmsAllowed { get; set; }
 
         public int? MinimumNodes { get; set; }
+
+        public int? MinCommitteeThreshold { get; set; }
 
         public Dictionary<string, string>? ConsentDefault { get; set; }
 

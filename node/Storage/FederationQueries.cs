@@ -16,7 +16,7 @@ public sealed record StoredKeyShare(byte[] KeyShare, byte[]? CrpSeed, string Cre
 public sealed record StoredSubmission(byte[] Ciphertext, long ValueCount, string? ValuesSha256);
 
 /// <summary>The decryption share this node issued for an attempt, and the aggregate and update set it was over.</summary>
-public sealed record IssuedShare(string AggregateDigest, byte[] Share, string UpdateSetDigest);
+public sealed record IssuedShare(string AggregateDigest, byte[] Share, string UpdateSetDigest, string? DecryptSetDigest = null);
 
 /// <summary>When an attempt's secret was deleted (null for secrets deleted by the schema migration without a time) and why.</summary>
 public sealed record RetiredSecret(string? At, string Reason);
@@ -29,7 +29,7 @@ public sealed record ReleaseRow(string Study, long Round, long Attempt, string? 
 
 /// <summary>A decryption share to record, with what it releases and over whom (JSON lists, as the ledger stores them).</summary>
 public sealed record ReleaseRecord(AttemptRef Attempt, string AggregateDigest, byte[] Share, string IssuedAt, string SubmittersJson, string SubmittersSha256, string ValuesSha256,
-    string UpdateSetDigest, string HospitalsJson, string StatisticsJson, bool Exact);
+    string UpdateSetDigest, string HospitalsJson, string StatisticsJson, bool Exact, string? DecryptSetDigest = null);
 
 /// <summary>
 /// The round participant's rows in node.db: per attempt, the sealed key share, the submission, the commitment sets seen and the
@@ -53,8 +53,8 @@ public static class FederationQueries
 
     private static readonly string InsertShareSql = $"""
         {SqliteSyntax.InsertOrIgnore} decryption_shares(study_id, round, attempt, aggregate_digest, share, issued_at, submitters_json, submitters_sha256, values_sha256, update_set_digest,
-            hospitals_json, statistics_json, exact)
-        VALUES (@s, @r, @a, @d, @share, @now, @members, @membersSha, @vs, @set, @hospitals, @statistics, @exact)
+            hospitals_json, statistics_json, exact, decrypt_set_digest)
+        VALUES (@s, @r, @a, @d, @share, @now, @members, @membersSha, @vs, @set, @hospitals, @statistics, @exact, @decryptSet)
         """;
 
     /// <summary>Records the attempt's sealed secret and key share; 0 when one was already recorded (a retry keeps the first).</summary>
@@ -118,16 +118,43 @@ public static class FederationQueries
             : null;
 
     public static IssuedShare? Share(DbConnection c, AttemptRef attempt) =>
-        c.QuerySingleOrDefault<(string aggregate_digest, byte[] share, string update_set_digest)?>(
-            $"SELECT aggregate_digest, share, update_set_digest FROM decryption_shares {AttemptWhere}", attempt.Args) is { } r
-            ? new IssuedShare(r.aggregate_digest, r.share, r.update_set_digest)
+        c.QuerySingleOrDefault<(string aggregate_digest, byte[] share, string update_set_digest, string? decrypt_set_digest)?>(
+            $"SELECT aggregate_digest, share, update_set_digest, decrypt_set_digest FROM decryption_shares {AttemptWhere}", attempt.Args) is { } r
+            ? new IssuedShare(r.aggregate_digest, r.share, r.update_set_digest, r.decrypt_set_digest)
             : null;
 
     public static IssuedShare StoredShare(DbConnection c, AttemptRef attempt)
     {
-        var r = c.QuerySingle<(string aggregate_digest, byte[] share, string update_set_digest)>(
-            $"SELECT aggregate_digest, share, update_set_digest FROM decryption_shares {AttemptWhere}", attempt.Args);
-        return new IssuedShare(r.aggregate_digest, r.share, r.update_set_digest);
+        var r = c.QuerySingle<(string aggregate_digest, byte[] share, string update_set_digest, string? decrypt_set_digest)>(
+            $"SELECT aggregate_digest, share, update_set_digest, decrypt_set_digest FROM decryption_shares {AttemptWhere}", attempt.Args);
+        return new IssuedShare(r.aggregate_digest, r.share, r.update_set_digest, r.decrypt_set_digest);
+    }
+
+    /// <summary>
+    /// Replaces the attempt's (dealer) secret with the node's sealed committee secret and its point, once: 0 when the secret was already
+    /// replaced or deleted. The dealer secret is overwritten in place under secure_delete, as <see cref="RetireSecrets"/> does.
+    /// </summary>
+    public static int StoreCommitteeSecret(DbConnection c, DbTransaction t, AttemptRef attempt, byte[] sealedCommitteeSecret, int point)
+    {
+        c.Execute("PRAGMA secure_delete=ON", transaction: t);
+        return c.Execute($"UPDATE attempt_keys SET sealed_secret = @secret, committee_point = @point {AttemptWhere} AND length(sealed_secret) > 0 AND committee_point IS NULL",
+            new { s = attempt.Study, r = attempt.Round, a = attempt.Attempt, secret = sealedCommitteeSecret, point }, t);
+    }
+
+    /// <summary>The node's committee point for the attempt, when it holds (or held) a committee secret for it.</summary>
+    public static long? CommitteePoint(DbConnection c, AttemptRef attempt) =>
+        c.QuerySingleOrDefault<long?>($"SELECT committee_point FROM attempt_keys {AttemptWhere}", attempt.Args);
+
+    /// <summary>The attempts whose committee secret is still held, of one attempt or (<paramref name="belowAttempt"/>) of the attempts of its round below it, or of all.</summary>
+    public static IReadOnlyList<AttemptRef> HeldCommitteeSecrets(DbConnection c, DbTransaction t, AttemptRef? attempt, bool belowAttempt = false)
+    {
+        var where = attempt is null ? string.Empty
+            : belowAttempt ? "AND study_id=@s AND round=@r AND attempt<@a"
+            : "AND study_id=@s AND round=@r AND attempt=@a";
+        return c.Query<(string study_id, long round, long attempt)>(
+                $"SELECT study_id, round, attempt FROM attempt_keys WHERE length(sealed_secret) > 0 AND committee_point IS NOT NULL {where}",
+                new { s = attempt?.Study, r = attempt?.Round, a = attempt?.Attempt }, t)
+            .Select(r => new AttemptRef(r.study_id, (int)r.round, (int)r.attempt)).ToList();
     }
 
     /// <summary>How many decryption shares of the study were over these plaintext values (released: a re-send is no longer unreleased).</summary>
@@ -148,7 +175,7 @@ public static class FederationQueries
         {
             s = release.Attempt.Study, r = release.Attempt.Round, a = release.Attempt.Attempt, d = release.AggregateDigest, share = release.Share, now = release.IssuedAt,
             members = release.SubmittersJson, membersSha = release.SubmittersSha256, vs = release.ValuesSha256, set = release.UpdateSetDigest,
-            hospitals = release.HospitalsJson, statistics = release.StatisticsJson, exact = release.Exact ? 1 : 0,
+            hospitals = release.HospitalsJson, statistics = release.StatisticsJson, exact = release.Exact ? 1 : 0, decryptSet = release.DecryptSetDigest,
         }, t);
     }
 

@@ -189,6 +189,13 @@ public sealed class NodeStore : SqliteStore
         CREATE TABLE source_pulls(source_key TEXT PRIMARY KEY, watermark TEXT NULL, last_pull_at TEXT NULL, last_status TEXT NULL,
             last_detail TEXT NULL, last_success_at TEXT NULL);
         """,
+        // t-of-n committees (issue 23; node/Federation/RoundParticipant.Committee.cs): an attempt's sealed secret is replaced by the node's
+        // committee secret once every dealer's share checked (committee_point: its evaluation point; null for a dealer's own secret), and a
+        // decryption share records the decrypting set it was weighted for, so a retry is answered only for that set.
+        """
+        ALTER TABLE attempt_keys ADD COLUMN committee_point INTEGER NULL;
+        ALTER TABLE decryption_shares ADD COLUMN decrypt_set_digest TEXT NULL;
+        """,
     ];
 
     /// <summary>The page size of stores created by this build.</summary>

@@ -48,6 +48,14 @@ public static class AuditActions
     public const string SubmissionRefused = "submission_refused";
     public const string DecryptionShareIssued = "decryption_share_issued";
     public const string DecryptionShareRefused = "decryption_share_refused";
+    /// <summary>A t-of-n study: the node dealt Shamir shares of its attempt secret, sealed to each other key holder (digests and sizes only).</summary>
+    public const string CommitteeSharesDealt = "committee_shares_dealt";
+    /// <summary>A t-of-n study: the node checked every dealer's share and sealed its committee secret (which replaces its attempt secret).</summary>
+    public const string CommitteeSecretFormed = "committee_secret_formed";
+    /// <summary>A t-of-n study: a committee secret was deleted (share issued, attempt superseded or past its deadline).</summary>
+    public const string CommitteeSecretDeleted = "committee_secret_deleted";
+    /// <summary>A t-of-n study: the coordinator chose the decrypting set (the first t participants ready to decrypt).</summary>
+    public const string DecryptSetChosen = "decrypt_set_chosen";
     public const string Enrolled = "enrolled";
     public const string EnrollmentFailed = "enrollment_failed";
     public const string CoordinatorResponseRejected = "coordinator_response_rejected";
@@ -148,6 +156,10 @@ public static class AuditActions
         [SubmissionRefused] = new(Export, null, "R", "encrypted update refused"),
         [DecryptionShareIssued] = new(Export, null, "R", "decryption share issued"),
         [DecryptionShareRefused] = new(Export, null, "R", "decryption share refused"),
+        [CommitteeSharesDealt] = new(SecurityAlert, SecurityConfiguration, "C", "Shamir shares of the attempt secret dealt to the committee, sealed to each member"),
+        [CommitteeSecretFormed] = new(SecurityAlert, SecurityConfiguration, "C", "committee secret formed from every dealer's share and sealed"),
+        [CommitteeSecretDeleted] = new(SecurityAlert, SecurityConfiguration, "D", "committee secret deleted"),
+        [DecryptSetChosen] = new(ApplicationActivity, null, "E", "decrypting set of a t-of-n attempt chosen"),
         [Enrolled] = new(SecurityAlert, NodeAuthentication, "C", "enrolled with a coordinator"),
         [EnrollmentFailed] = new(SecurityAlert, NodeAuthentication, "C", "enrollment failed"),
         [CoordinatorResponseRejected] = new(SecurityAlert, NodeAuthentication, "E", "coordinator response failed authentication"),

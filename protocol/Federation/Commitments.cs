@@ -4,7 +4,8 @@ using System.Text;
 namespace FederatedTwin.Protocol.Federation;
 
 /// <summary>One participant's signed commitment: the SHA-256 of the key share or ciphertext it will reveal.</summary>
-public sealed record SignedCommitment(NodeId Node, string NodePublicKey, byte[] Digest, byte[] Signature);
+/// <remarks>In a t-of-n study a key-share commitment carries the node's ephemeral X25519 channel key for the attempt, under the same signature.</remarks>
+public sealed record SignedCommitment(NodeId Node, string NodePublicKey, byte[] Digest, byte[] Signature, byte[]? ChannelKey = null);
 
 /// <summary>
 /// Every participant's commitment for one (study, round, attempt, kind), as the coordinator relays it before anyone reveals.
@@ -31,7 +32,13 @@ public sealed record CommitmentSet(StudyId Study, int Round, int Attempt, string
         text.Append(System.Globalization.CultureInfo.InvariantCulture, $"ftwin/v{FederationProtocol.Version}/commitment-set/{Kind}\n{Study}\n{Round}\n{Attempt}\n{Convert.ToHexStringLower(CrpSeed)}\n");
         foreach (var c in Commitments.OrderBy(c => c.NodePublicKey, StringComparer.Ordinal))
         {
-            text.Append(c.NodePublicKey).Append(' ').Append(Convert.ToHexStringLower(c.Digest)).Append('\n');
+            text.Append(c.NodePublicKey).Append(' ').Append(Convert.ToHexStringLower(c.Digest));
+            if (c.ChannelKey is { } channel)
+            {
+                text.Append(" channel ").Append(Convert.ToHexStringLower(channel));
+            }
+
+            text.Append('\n');
         }
 
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString())));
@@ -39,6 +46,16 @@ public sealed record CommitmentSet(StudyId Study, int Round, int Attempt, string
 
     /// <summary>The committers' public keys, in order: the participant set this commitment set fixes.</summary>
     public IReadOnlyList<string> Keys() => [.. Commitments.Select(c => c.NodePublicKey).Order(StringComparer.Ordinal)];
+}
+
+/// <summary>
+/// A t-of-n committee's public evaluation points: each member of the attempt's key-share commitment set is α = 1 + its index among the
+/// set's keys in ordinal order (distinct, non-zero, at most the set's size), so every node derives the same points from the set it recorded.
+/// </summary>
+public static class CommitteePoints
+{
+    public static IReadOnlyDictionary<string, int> Of(IEnumerable<string> keySetKeys) =>
+        keySetKeys.Order(StringComparer.Ordinal).Select((k, i) => (k, i)).ToDictionary(p => p.k, p => p.i + 1, StringComparer.Ordinal);
 }
 
 /// <summary>
