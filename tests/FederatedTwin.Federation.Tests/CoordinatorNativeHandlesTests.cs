@@ -16,8 +16,11 @@ namespace FederatedTwin.Federation.Tests;
 /// coordinator and three real nodes (the node service, what `ftwin node run` starts), all in this process on loopback, run whole
 /// studies, and the runtime's own FinalizeObject events (ClrEtwAll event 29, GC keyword, verbose) name every object the finalizer
 /// ran on, by type (the event's TypeID is the method table, resolved in-process). A finalizable type of our own, allocated and
-/// dropped during the measurement, shows that the listener sees them.
+/// dropped during the measurement, shows that the listener sees them. The listener hears the whole process, so the test runs alone
+/// (<see cref="SerialProcesses"/>): a CI run in parallel with the PostgreSQL tests saw Npgsql's GSS contexts and other classes'
+/// certificates and keys finalized during its window.
 /// </summary>
+[Collection(SerialProcesses.Name)]
 public sealed class CoordinatorNativeHandlesTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private const int ControlObjects = 25;
