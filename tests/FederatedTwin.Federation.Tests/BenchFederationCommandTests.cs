@@ -46,7 +46,8 @@ public sealed class BenchFederationCommandTests
         double sent = json["bytes_sent_per_node_per_round"]!.GetValue<double>(), received = json["bytes_received_per_node_per_round"]!.GetValue<double>();
         Assert.True(sent > 500_000, run.Stdout);
         Assert.True(received > 2 * sent, run.Stdout);
-        Assert.Equal(sent + received, json["bytes_per_node_per_round"]!.GetValue<double>(), 0);
+        // Each of the three is rounded to the byte on its own, so the total may differ from the sum of the rounded parts by one.
+        Assert.InRange(json["bytes_per_node_per_round"]!.GetValue<double>() - (sent + received), -1, 1);
 
         var phases = json["phase_seconds_per_round"]!.AsObject();
         Assert.Equal(["key_commit", "key_open", "update_commit", "update_open", "decrypt"], phases.Select(p => p.Key));
