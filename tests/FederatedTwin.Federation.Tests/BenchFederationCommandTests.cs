@@ -19,7 +19,7 @@ public sealed class BenchFederationCommandTests
     [Fact]
     public void Three_nodes_two_rounds_print_one_JSON_object_with_consistent_figures()
     {
-        var run = Ftwin(["bench", "federation", "--nodes", "3", "--rounds", "2", "--patients", "50", "--json"]);
+        var run = TestFederation.Ftwin(TimeSpan.FromMinutes(10), ["bench", "federation", "--nodes", "3", "--rounds", "2", "--patients", "50", "--json"]);
         Assert.True(run.ExitCode == 0, run.Stderr);
         var json = JsonNode.Parse(run.Stdout)!.AsObject();
         Assert.All(Keys, k => Assert.True(json.ContainsKey(k), $"no {k} in {run.Stdout}"));
@@ -53,28 +53,6 @@ public sealed class BenchFederationCommandTests
         Assert.Equal(["key_commit", "key_open", "update_commit", "update_open", "decrypt"], phases.Select(p => p.Key));
         Assert.All(phases, p => Assert.True(p.Value!.GetValue<double>() >= 0));
         Assert.True(phases.Sum(p => p.Value!.GetValue<double>()) <= mean * 1.01 + 0.01, "the phases add up to more than the round");
-    }
-
-    /// <summary>ftwin as a process, given up to 10 minutes: four processes start, ingest and run two studies (about 35 s on an idle 2-core machine).</summary>
-    private static (int ExitCode, string Stdout, string Stderr) Ftwin(string[] args)
-    {
-        var info = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "ftwin.dll"));
-        foreach (var a in args)
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        using var p = System.Diagnostics.Process.Start(info)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(600_000))
-        {
-            p.Kill(entireProcessTree: true);
-            throw new TimeoutException($"ftwin {string.Join(' ', args)} did not finish within 600 s.");
-        }
-
-        return (p.ExitCode, stdout.Result, stderr.Result);
     }
 
     [Fact]

@@ -125,7 +125,10 @@ internal static class TestFederation
     public static long[] Sums(System.Text.Json.Nodes.JsonNode study) => study["result"]!["sums"]!.AsArray().Select(v => v!.GetValue<long>()).ToArray();
 
     /// <summary>Runs `dotnet ftwin.dll args` as a real process to its end and returns its exit code and output.</summary>
-    public static (int ExitCode, string Stdout, string Stderr) Ftwin(params string[] args)
+    public static (int ExitCode, string Stdout, string Stderr) Ftwin(params string[] args) => Ftwin(TimeSpan.FromSeconds(120), args);
+
+    /// <summary>Runs `dotnet ftwin.dll args` as a real process, given up to <paramref name="timeout"/>.</summary>
+    public static (int ExitCode, string Stdout, string Stderr) Ftwin(TimeSpan timeout, params string[] args)
     {
         var info = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "ftwin.dll"));
@@ -137,10 +140,10 @@ internal static class TestFederation
         using var p = System.Diagnostics.Process.Start(info)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(120_000))
+        if (!p.WaitForExit(timeout))
         {
             p.Kill(entireProcessTree: true);
-            throw new TimeoutException($"ftwin {string.Join(' ', args)} did not finish within 120 s.");
+            throw new TimeoutException($"ftwin {string.Join(' ', args)} did not finish within {timeout.TotalSeconds} s.");
         }
 
         return (p.ExitCode, stdout.Result, stderr.Result);
